@@ -1,0 +1,108 @@
+package object
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// ClockToProto converts a clock to its wire form.
+func ClockToProto(c vclock.Clock) *internalpb.VClock {
+	if len(c) == 0 {
+		return nil
+	}
+	out := &internalpb.VClock{Entries: make([]*internalpb.ClockEntry, len(c))}
+	for i, e := range c {
+		out.Entries[i] = &internalpb.ClockEntry{Node: e.Node, Incarnation: e.Incarnation, Counter: e.Counter, Timestamp: e.Timestamp}
+	}
+	return out
+}
+
+// ClockFromProto converts a wire clock, normalising it (sorted, one entry per
+// actor) since it may come from an untrusted peer or client.
+func ClockFromProto(p *internalpb.VClock) vclock.Clock {
+	entries := make([]vclock.Entry, 0, len(p.GetEntries()))
+	for _, e := range p.GetEntries() {
+		entries = append(entries, vclock.Entry{
+			Actor:   vclock.Actor{Node: e.GetNode(), Incarnation: e.GetIncarnation()},
+			Counter: e.GetCounter(), Timestamp: e.GetTimestamp(),
+		})
+	}
+	return vclock.New(entries...)
+}
+
+// ToProto converts a sibling set to its wire and storage form.
+func ToProto(set []Sibling) *internalpb.Object {
+	out := &internalpb.Object{Siblings: make([]*internalpb.Sibling, len(set))}
+	for i, s := range set {
+		out.Siblings[i] = &internalpb.Sibling{
+			Value:     s.Value,
+			Dot:       &internalpb.Dot{Node: s.Dot.Node, Incarnation: s.Dot.Incarnation, Counter: s.Dot.Counter},
+			Context:   ClockToProto(s.Context),
+			Deleted:   s.Deleted,
+			WrittenAt: s.WrittenAt,
+		}
+	}
+	return out
+}
+
+// ErrNoDot reports a sibling without a dot, which no coordinator produces.
+var ErrNoDot = errors.New("sibling has no dot")
+
+// FromProto converts a wire object back into a reconciled sibling set.
+func FromProto(p *internalpb.Object) ([]Sibling, error) {
+	set := make([]Sibling, 0, len(p.GetSiblings()))
+	for i, s := range p.GetSiblings() {
+		d := s.GetDot()
+		if d.GetCounter() == 0 {
+			return nil, fmt.Errorf("sibling %d: %w", i, ErrNoDot)
+		}
+		set = append(set, Sibling{
+			Value:     s.GetValue(),
+			Dot:       vclock.Dot{Actor: vclock.Actor{Node: d.GetNode(), Incarnation: d.GetIncarnation()}, Counter: d.GetCounter()},
+			Context:   ClockFromProto(s.GetContext()),
+			Deleted:   s.GetDeleted(),
+			WrittenAt: s.GetWrittenAt(),
+		})
+	}
+	return Merge(nil, set), nil
+}
+
+// Encode serialises a sibling set for storage.
+func Encode(set []Sibling) ([]byte, error) { return proto.Marshal(ToProto(set)) }
+
+// Decode parses what Encode produced.
+func Decode(b []byte) ([]Sibling, error) {
+	var p internalpb.Object
+	if err := proto.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode object: %w", err)
+	}
+	return FromProto(&p)
+}
+
+// EncodeContext turns a causal context into the opaque bytes clients carry.
+func EncodeContext(c vclock.Clock) []byte {
+	if len(c) == 0 {
+		return nil
+	}
+	b, err := proto.Marshal(ClockToProto(c))
+	if err != nil {
+		panic(fmt.Sprintf("marshal clock: %v", err)) // cannot fail for a well-formed message
+	}
+	return b
+}
+
+// DecodeContext parses a client's opaque context; empty means none.
+func DecodeContext(b []byte) (vclock.Clock, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var p internalpb.VClock
+	if err := proto.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("malformed context: %w", err)
+	}
+	return ClockFromProto(&p), nil
+}

@@ -1,0 +1,213 @@
+package object
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+)
+
+var (
+	na = vclock.Actor{Node: "a", Incarnation: 1}
+	nb = vclock.Actor{Node: "b", Incarnation: 1}
+)
+
+func write(actor vclock.Actor, counter uint64, value string, ctx []Sibling) Sibling {
+	return Sibling{Value: []byte(value), Dot: vclock.Dot{Actor: actor, Counter: counter}, Context: Context(ctx), WrittenAt: int64(counter)}
+}
+
+func values(set []Sibling) []string {
+	var out []string
+	for _, s := range set {
+		v := string(s.Value)
+		if s.Deleted {
+			v += "(deleted)"
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestApply(t *testing.T) {
+	x1 := write(na, 1, "x1", nil)
+	blind := write(nb, 1, "blind", nil)
+	withCtx := write(na, 2, "x2", []Sibling{x1, blind})
+	concurrentSameCoordinator := write(na, 3, "x3", []Sibling{x1}) // read x1 only
+	tomb := Sibling{Dot: vclock.Dot{Actor: nb, Counter: 2}, Context: Context([]Sibling{withCtx}), Deleted: true}
+
+	tests := []struct {
+		name string
+		set  []Sibling
+		in   Sibling
+		want []string
+	}{
+		{"first write", nil, x1, []string{"x1"}},
+		{"blind write beside a value makes a sibling", []Sibling{x1}, blind, []string{"blind", "x1"}},
+		{"write with context supersedes what it read", []Sibling{x1, blind}, withCtx, []string{"x2"}},
+		{"replay is harmless", []Sibling{withCtx}, withCtx, []string{"x2"}},
+		{"already superseded version is dropped", []Sibling{withCtx}, x1, []string{"x2"}},
+		{"write supersedes only what it read", []Sibling{x1, blind}, concurrentSameCoordinator, []string{"blind", "x3"}},
+		{"later blind write through the same coordinator is concurrent", []Sibling{x1}, write(na, 4, "x4", nil), []string{"x1", "x4"}},
+		{"tombstone supersedes", []Sibling{withCtx}, tomb, []string{"(deleted)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := values(Apply(tt.set, tt.in))
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// simulate runs random clients against three replicas that exchange whole
+// objects, and returns every version ever written plus the replicas' sets.
+func simulate(r *rand.Rand, steps int) (writes []Sibling, replicas [3][]Sibling) {
+	actors := []vclock.Actor{na, nb, {Node: "c", Incarnation: 1}}
+	counters := map[vclock.Actor]uint64{}
+	for i := 0; i < steps; i++ {
+		switch r.IntN(3) {
+		case 0, 1: // a client reads one replica and writes through a coordinating replica
+			read := replicas[r.IntN(3)]
+			if r.IntN(4) == 0 {
+				read = nil // blind write
+			}
+			ci := r.IntN(3)
+			counters[actors[ci]]++
+			s := Sibling{Value: []byte(fmt.Sprint("v", i)), Dot: vclock.Dot{Actor: actors[ci], Counter: counters[actors[ci]]},
+				Context: Context(read), Deleted: r.IntN(5) == 0, WrittenAt: int64(i)}
+			writes = append(writes, s)
+			replicas[ci] = Apply(replicas[ci], s)
+			// The coordinator ships its whole object to some replicas.
+			for j := range replicas {
+				if j != ci && r.IntN(2) == 0 {
+					replicas[j] = Merge(replicas[j], replicas[ci])
+				}
+			}
+		case 2: // anti-entropy between two replicas
+			x, y := r.IntN(3), r.IntN(3)
+			m := Merge(replicas[x], replicas[y])
+			replicas[x], replicas[y] = m, m
+		}
+	}
+	return writes, replicas
+}
+
+func TestMergeIsASemilattice(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 300; round++ {
+		writes, reps := simulate(r, 30)
+		x, y, z := reps[0], reps[1], reps[2]
+		if !SameVersions(Merge(x, y), Merge(y, x)) {
+			t.Fatal("Merge not commutative")
+		}
+		if !SameVersions(Merge(Merge(x, y), z), Merge(x, Merge(y, z))) {
+			t.Fatal("Merge not associative")
+		}
+		if !SameVersions(Merge(x, x), Merge(nil, x)) || !SameVersions(Merge(x, nil), x) {
+			t.Fatal("Merge not idempotent")
+		}
+		// Applying every write ever made, in any order, gives the same set as
+		// the converged replicas: no write is lost and nothing superseded
+		// comes back.
+		all := Merge(Merge(x, y), z)
+		shuffled := slices.Clone(writes)
+		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		var replay []Sibling
+		for _, w := range shuffled {
+			replay = Apply(replay, w)
+		}
+		if !SameVersions(replay, all) {
+			t.Fatalf("replaying all writes gave %v, converged replicas hold %v", values(replay), values(all))
+		}
+		// A version survives iff no other write's history contains it (naive model).
+		for _, w := range writes {
+			superseded := slices.ContainsFunc(writes, w.SupersededBy)
+			kept := slices.ContainsFunc(all, func(s Sibling) bool { return s.Dot == w.Dot })
+			if superseded == kept {
+				t.Fatalf("write %v: superseded=%v kept=%v", w.Dot, superseded, kept)
+			}
+		}
+	}
+}
+
+func TestLastWriteWins(t *testing.T) {
+	if _, ok := LastWriteWins(nil); ok {
+		t.Fatal("empty set has no winner")
+	}
+	old, newer := write(na, 1, "old", nil), write(nb, 5, "new", nil)
+	if w, _ := LastWriteWins([]Sibling{newer, old}); string(w.Value) != "new" {
+		t.Fatalf("winner %q", w.Value)
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	_, reps := simulate(r, 40)
+	set := Merge(Merge(reps[0], reps[1]), reps[2])
+	b, err := Encode(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(got, set, Equal) {
+		t.Fatalf("round trip changed the object")
+	}
+	ctx := Context(set)
+	back, err := DecodeContext(EncodeContext(ctx))
+	if err != nil || vclock.Compare(back, ctx) != vclock.Equal {
+		t.Fatalf("context round trip: %v %v", back, err)
+	}
+	if _, err := DecodeContext([]byte{0xff, 0xff}); err == nil {
+		t.Fatal("garbage context accepted")
+	}
+}
+
+// Contexts and objects come from clients and peers: decoding must never
+// panic, and what decodes must re-encode to something that decodes the same.
+func FuzzDecodeContext(f *testing.F) {
+	f.Add(EncodeContext(vclock.New(vclock.Entry{Actor: na, Counter: 3})))
+	f.Add([]byte{0x0a, 0x02, 0x08, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeContext(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeContext(EncodeContext(c))
+		if err != nil || vclock.Compare(again, c) != vclock.Equal {
+			t.Fatalf("re-encode of %v gave %v, %v", c, again, err)
+		}
+	})
+}
+
+func FuzzDecodeObject(f *testing.F) {
+	b, _ := Encode([]Sibling{write(na, 1, "x", nil)})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		set, err := Decode(b)
+		if err != nil {
+			return
+		}
+		enc, err := Encode(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Decode(enc)
+		if err != nil || !SameVersions(again, set) {
+			t.Fatalf("re-decode changed the object")
+		}
+		for i, s := range set {
+			for j, o := range set {
+				if i != j && (s.Dot == o.Dot || s.SupersededBy(o)) {
+					t.Fatalf("decoded set keeps %v beside %v", s.Dot, o.Dot)
+				}
+			}
+		}
+	})
+}
