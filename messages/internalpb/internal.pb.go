@@ -562,8 +562,9 @@ func (x *CoordinatePut) GetWrittenAt() int64 {
 type CoordinatePutReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Object        *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	Object        *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"` // the replica's object after the write
 	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Dot           *Dot                   `protobuf:"bytes,4,opt,name=dot,proto3" json:"dot,omitempty"` // the dot issued to the write
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -617,6 +618,13 @@ func (x *CoordinatePutReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *CoordinatePutReply) GetDot() *Dot {
+	if x != nil {
+		return x.Dot
+	}
+	return nil
 }
 
 // ReplicaPut merges an object into a replica's stored object.
@@ -891,11 +899,12 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x126\n" +
 	"\acontext\x18\x05 \x01(\v2\x1c.harmonia.internal.v1.VClockR\acontext\x12\x1d\n" +
 	"\n" +
-	"written_at\x18\x06 \x01(\x03R\twrittenAt\"t\n" +
+	"written_at\x18\x06 \x01(\x03R\twrittenAt\"\xa1\x01\n" +
 	"\x12CoordinatePutReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"r\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12+\n" +
+	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\"r\n" +
 	"\n" +
 	"ReplicaPut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
@@ -942,20 +951,21 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*ReplicaGetReply)(nil),    // 12: harmonia.internal.v1.ReplicaGetReply
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
-	1, // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
-	0, // 1: harmonia.internal.v1.Sibling.dot:type_name -> harmonia.internal.v1.Dot
-	2, // 2: harmonia.internal.v1.Sibling.context:type_name -> harmonia.internal.v1.VClock
-	3, // 3: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
-	5, // 4: harmonia.internal.v1.Gossip.members:type_name -> harmonia.internal.v1.Member
-	2, // 5: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
-	4, // 6: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
-	4, // 7: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
-	4, // 8: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
+	0,  // 1: harmonia.internal.v1.Sibling.dot:type_name -> harmonia.internal.v1.Dot
+	2,  // 2: harmonia.internal.v1.Sibling.context:type_name -> harmonia.internal.v1.VClock
+	3,  // 3: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
+	5,  // 4: harmonia.internal.v1.Gossip.members:type_name -> harmonia.internal.v1.Member
+	2,  // 5: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
+	4,  // 6: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
+	0,  // 7: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
+	4,  // 8: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
+	4,  // 9: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }

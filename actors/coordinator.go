@@ -1,0 +1,397 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+)
+
+// Requests the coordinator accepts from the client API (in-process only).
+type (
+	// PutRequest writes Value (or a tombstone) with the causal Context read.
+	PutRequest struct {
+		Key, Value []byte
+		Deleted    bool
+		Context    vclock.Clock
+		W          int
+		Timeout    time.Duration
+	}
+	PutResult struct {
+		Acks    int
+		Context vclock.Clock // history of the write just made
+		Err     error
+	}
+	// GetRequest reads Key at read quorum R.
+	GetRequest struct {
+		Key     []byte
+		R       int
+		Timeout time.Duration
+	}
+	GetResult struct {
+		Siblings []object.Sibling // reconciled, tombstones included
+		Replied  int
+		Err      error
+	}
+	// ReplicasRequest reads every replica of Key directly, without merging.
+	ReplicasRequest struct {
+		Key     []byte
+		Timeout time.Duration
+	}
+	ReplicaState struct {
+		Node     string
+		Answered bool
+		Err      string
+		Siblings []object.Sibling
+	}
+	ReplicasResult struct {
+		Partition int
+		Replicas  []ReplicaState
+	}
+)
+
+// QuorumError says a request could not gather enough replicas.
+type QuorumError struct {
+	Op       string
+	Summary  string // from quorum.Tally
+	TimedOut bool
+}
+
+func (e *QuorumError) Error() string {
+	if e.TimedOut {
+		return fmt.Sprintf("%s timed out: %s", e.Op, e.Summary)
+	}
+	return fmt.Sprintf("%s failed: %s", e.Op, e.Summary)
+}
+
+// ErrNoReplica means no replica of the key is up to coordinate a write.
+var ErrNoReplica = errors.New("no replica of the key is up")
+
+// CoordinatorConfig tunes request handling.
+type CoordinatorConfig struct {
+	N int
+	// ReadRepairWindow is how long a get keeps waiting, after it has
+	// answered, for the remaining replicas so it can repair stale ones.
+	ReadRepairWindow time.Duration
+}
+
+// coordinator accepts client requests and spawns one state machine per
+// request, so a slow replica never blocks other requests.
+type coordinator struct {
+	cfg  CoordinatorConfig
+	view *viewHolder
+	seq  atomic.Uint64
+}
+
+type deadline struct{}
+
+func (c *coordinator) Receive(ctx actor.Context) {
+	var props *actor.Props
+	var name string
+	switch m := ctx.Message().(type) {
+	case *PutRequest:
+		name = "put-"
+		props = actor.PropsFromProducer(func() actor.Actor {
+			return &putFSM{cfg: c.cfg, view: c.view.Load(), req: m, client: ctx.Sender()}
+		})
+	case *GetRequest:
+		name = "get-"
+		props = actor.PropsFromProducer(func() actor.Actor {
+			return &getFSM{cfg: c.cfg, view: c.view.Load(), req: m, client: ctx.Sender()}
+		})
+	case *ReplicasRequest:
+		name = "replicas-"
+		props = actor.PropsFromProducer(func() actor.Actor {
+			return &replicasFSM{view: c.view.Load(), n: c.cfg.N, req: m, client: ctx.Sender()}
+		})
+	default:
+		return
+	}
+	// A failing request state machine is stopped, not restarted: its client
+	// sees the future time out rather than a half-replayed request.
+	props = props.Configure(actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, actor.DefaultDecider)))
+	ctx.SpawnNamed(props, name+itoa(int(c.seq.Add(1))))
+}
+
+func startDeadline(ctx actor.Context, d time.Duration) {
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(d, func() { sys.Root.Send(self, deadline{}) })
+}
+
+// putFSM coordinates one write: a replica issues the new version, then the
+// resulting object goes to the other replicas; it answers after W acks.
+type putFSM struct {
+	cfg       CoordinatorConfig
+	view      *View
+	req       *PutRequest
+	client    *actor.PID
+	partition int
+	pref      []string
+	tally     *quorum.Tally
+	history   vclock.Clock
+	answered  bool
+}
+
+func (f *putFSM) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		f.start(ctx)
+	case *internalpb.CoordinatePutReply:
+		f.coordinated(ctx, m)
+	case *internalpb.ReplicaPutReply:
+		if m.Error != "" {
+			f.tally.Fail(m.Node, errors.New(m.Error))
+		} else {
+			f.tally.Ack(m.Node)
+		}
+		f.progress(ctx)
+	case deadline:
+		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary(), TimedOut: true})
+	}
+}
+
+func (f *putFSM) start(ctx actor.Context) {
+	f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+	f.pref = f.view.Ring.PreferenceListForPartition(f.partition, f.cfg.N)
+	w := min(f.req.W, len(f.pref))
+	f.tally = quorum.NewTally(len(f.pref), max(w, 1))
+	startDeadline(ctx, f.req.Timeout)
+	// Prefer this node as the coordinating replica: no extra hop.
+	coord := ""
+	for _, id := range f.pref {
+		if id == f.view.Self {
+			coord = id
+			break
+		}
+		if coord == "" && f.view.Up(id) {
+			coord = id
+		}
+	}
+	if coord == "" {
+		f.finish(ctx, fmt.Errorf("put: %w (%d replicas: %v)", ErrNoReplica, len(f.pref), f.pref))
+		return
+	}
+	ctx.Request(f.view.vnodePID(coord, f.partition), &internalpb.CoordinatePut{
+		Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
+		Context: object.ClockToProto(f.req.Context), WrittenAt: time.Now().UnixNano(),
+	})
+}
+
+func (f *putFSM) coordinated(ctx actor.Context, m *internalpb.CoordinatePutReply) {
+	if m.Error != "" {
+		f.finish(ctx, fmt.Errorf("put: replica %s: %s", m.Node, m.Error))
+		return
+	}
+	f.tally.Ack(m.Node)
+	dot := vclock.Dot{Actor: vclock.Actor{Node: m.Dot.GetNode(), Incarnation: m.Dot.GetIncarnation()}, Counter: m.Dot.GetCounter()}
+	f.history = vclock.Advance(f.req.Context, dot, time.Now().UnixNano())
+	for _, id := range f.pref {
+		switch {
+		case id == m.Node:
+		case !f.view.Up(id):
+			f.tally.Fail(id, errors.New("down"))
+		default:
+			ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{
+				Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object,
+			})
+		}
+	}
+	f.progress(ctx)
+}
+
+func (f *putFSM) progress(ctx actor.Context) {
+	switch {
+	case f.tally.Met():
+		f.answer(ctx, nil)
+		if f.tally.Pending() == 0 {
+			ctx.Stop(ctx.Self())
+		}
+	case f.tally.Impossible():
+		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary()})
+	}
+}
+
+func (f *putFSM) answer(ctx actor.Context, err error) {
+	if f.answered {
+		return
+	}
+	f.answered = true
+	res := &PutResult{Err: err}
+	if f.tally != nil {
+		res.Acks = f.tally.Acks()
+	}
+	if err == nil {
+		res.Context = f.history
+	}
+	ctx.Send(f.client, res)
+}
+
+// finish answers (if not yet answered) and stops the state machine.
+func (f *putFSM) finish(ctx actor.Context, err error) {
+	f.answer(ctx, err)
+	ctx.Stop(ctx.Self())
+}
+
+// getFSM asks every replica, answers after R replies with the reconciled
+// object, then waits briefly for the rest and repairs stale replicas.
+type getFSM struct {
+	cfg       CoordinatorConfig
+	view      *View
+	req       *GetRequest
+	client    *actor.PID
+	partition int
+	pref      []string
+	tally     *quorum.Tally
+	replies   map[string][]object.Sibling
+	merged    []object.Sibling
+	answered  bool
+	stopped   bool
+}
+
+type repairWindowOver struct{}
+
+func (f *getFSM) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+		f.pref = f.view.Ring.PreferenceListForPartition(f.partition, f.cfg.N)
+		f.tally = quorum.NewTally(len(f.pref), max(min(f.req.R, len(f.pref)), 1))
+		f.replies = map[string][]object.Sibling{}
+		startDeadline(ctx, f.req.Timeout)
+		for _, id := range f.pref {
+			if f.view.Up(id) {
+				ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key})
+			} else {
+				f.tally.Fail(id, errors.New("down"))
+			}
+		}
+		f.progress(ctx)
+	case *internalpb.ReplicaGetReply:
+		set, err := object.FromProto(m.Object)
+		if m.Error != "" {
+			err = errors.New(m.Error)
+		}
+		if err != nil {
+			f.tally.Fail(m.Node, err)
+		} else if f.tally.Ack(m.Node) {
+			f.replies[m.Node] = set
+			f.merged = object.Merge(f.merged, set)
+		}
+		f.progress(ctx)
+	case deadline:
+		if !f.answered {
+			f.answered = true
+			ctx.Send(f.client, &GetResult{Replied: f.tally.Acks(), Err: &QuorumError{Op: "get", Summary: f.tally.Summary(), TimedOut: true}})
+		}
+		f.repairAndStop(ctx)
+	case repairWindowOver:
+		f.repairAndStop(ctx)
+	}
+}
+
+func (f *getFSM) progress(ctx actor.Context) {
+	switch {
+	case f.tally.Met() && !f.answered:
+		f.answered = true
+		ctx.Send(f.client, &GetResult{Siblings: f.merged, Replied: f.tally.Acks()})
+		if f.tally.Pending() > 0 {
+			self, sys := ctx.Self(), ctx.ActorSystem()
+			time.AfterFunc(f.cfg.ReadRepairWindow, func() { sys.Root.Send(self, repairWindowOver{}) })
+			return
+		}
+		f.repairAndStop(ctx)
+	case f.tally.Impossible() && !f.answered:
+		f.answered = true
+		ctx.Send(f.client, &GetResult{Replied: f.tally.Acks(), Err: &QuorumError{Op: "get", Summary: f.tally.Summary()}})
+		f.repairAndStop(ctx)
+	case f.answered && f.tally.Pending() == 0:
+		f.repairAndStop(ctx)
+	}
+}
+
+// repairAndStop sends the reconciled object to every replica that answered
+// with less than it (read repair), then stops.
+func (f *getFSM) repairAndStop(ctx actor.Context) {
+	if f.stopped {
+		return
+	}
+	f.stopped = true
+	if len(f.merged) > 0 {
+		obj := object.ToProto(f.merged)
+		for id, set := range f.replies {
+			if !object.SameVersions(set, f.merged) {
+				ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj})
+			}
+		}
+	}
+	f.replies = nil
+	ctx.Stop(ctx.Self())
+}
+
+// replicasFSM reads each replica of a key as it is, for inspection.
+type replicasFSM struct {
+	view      *View
+	n         int
+	req       *ReplicasRequest
+	client    *actor.PID
+	partition int
+	result    *ReplicasResult
+	pending   int
+}
+
+func (f *replicasFSM) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+		f.result = &ReplicasResult{Partition: f.partition}
+		for _, id := range f.view.Ring.PreferenceListForPartition(f.partition, f.n) {
+			st := ReplicaState{Node: id}
+			if f.view.Up(id) {
+				ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key})
+				f.pending++
+			} else {
+				st.Err = "down"
+			}
+			f.result.Replicas = append(f.result.Replicas, st)
+		}
+		startDeadline(ctx, f.req.Timeout)
+		f.maybeDone(ctx)
+	case *internalpb.ReplicaGetReply:
+		for i := range f.result.Replicas {
+			r := &f.result.Replicas[i]
+			if r.Node != m.Node || r.Answered {
+				continue
+			}
+			r.Answered = true
+			r.Err = m.Error
+			set, err := object.FromProto(m.Object)
+			if err != nil {
+				r.Err = err.Error()
+			}
+			r.Siblings = set
+			f.pending--
+		}
+		f.maybeDone(ctx)
+	case deadline:
+		for i := range f.result.Replicas {
+			if r := &f.result.Replicas[i]; !r.Answered && r.Err == "" {
+				r.Err = "no answer before the deadline"
+			}
+		}
+		f.pending = 0
+		f.maybeDone(ctx)
+	}
+}
+
+func (f *replicasFSM) maybeDone(ctx actor.Context) {
+	if f.pending == 0 {
+		ctx.Send(f.client, f.result)
+		ctx.Stop(ctx.Self())
+	}
+}

@@ -1,0 +1,258 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/persistence"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Config describes one node. Start from DefaultConfig.
+type Config struct {
+	NodeID      string
+	ClusterAddr string // host:port of the remote layer; advertised verbatim
+	ClientAddr  string // advertised to peers for status output
+	Partitions  int    // Q, default 64; every node of a cluster must agree
+	N           int    // replicas per key, default 3
+	R, W        int    // default read and write quorums, default 2 and 2
+	// RequestTimeout bounds a client request that gives no timeout. Default 5 s.
+	RequestTimeout time.Duration
+	// MaxClockEntries bounds vector clocks (see vclock.Prune).
+	MaxClockEntries int
+	Coordinator     CoordinatorConfig
+	Gossip          GossipConfig
+	// MaxMessageSize bounds one remote batch; it must hold
+	// RemoteBatchSize objects of the largest allowed value.
+	MaxMessageSize  int
+	RemoteBatchSize int
+	// RemoteQueueSize bounds each peer's outgoing queue (protoactor
+	// preallocates it).
+	RemoteQueueSize int
+	Logger          *slog.Logger
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Partitions:      64,
+		N:               3,
+		R:               2,
+		W:               2,
+		RequestTimeout:  5 * time.Second,
+		MaxClockEntries: 64,
+		Coordinator:     CoordinatorConfig{N: 3, ReadRepairWindow: 200 * time.Millisecond},
+		Gossip:          GossipConfig{Interval: time.Second, Membership: membership.DefaultConfig()},
+		MaxMessageSize:  256 << 20,
+		RemoteBatchSize: 64,
+		RemoteQueueSize: 100_000,
+	}
+}
+
+// System is one node's actor system, remote endpoint and actor tree. Its
+// methods are how the client API talks to the actors.
+type System struct {
+	cfg    Config
+	store  *persistence.Store
+	actors *actor.ActorSystem
+	remote *remote.Remote
+	view   *viewHolder
+	root   *actor.PID
+	log    *slog.Logger
+}
+
+// nodeRoot supervises the node's top-level actors.
+type nodeRoot struct {
+	sys *System
+}
+
+func (n *nodeRoot) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Started); !ok {
+		return
+	}
+	s := n.sys
+	id := s.store.Identity()
+	// Vnodes restart on failure; they reload from pebble, so a restart loses
+	// nothing. Ten failures within ten seconds stop the vnode.
+	vnodeSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
+	spawn := func(p *actor.Props, name string) {
+		if _, err := ctx.SpawnNamed(p, name); err != nil {
+			panic(fmt.Sprintf("spawn %s: %v", name, err))
+		}
+	}
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries}
+	}, vnodeSupervision), "vnodes")
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &gossiper{cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, store: s.store, view: s.view, log: s.log,
+			self: membership.Member{ID: id.NodeID, ClusterAddr: s.cfg.ClusterAddr, ClientAddr: s.cfg.ClientAddr,
+				Incarnation: id.Incarnation, Generation: time.Now().UnixNano(), Protocol: membership.ProtocolVersion}}
+	}), "gossiper")
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}
+	}), "coordinator")
+}
+
+// Start brings up the node's actors on an open store.
+func Start(cfg Config, store *persistence.Store) (*System, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Coordinator.N = cfg.N
+	host, portStr, err := net.SplitHostPort(cfg.ClusterAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster address %q: %w", cfg.ClusterAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster address %q: bad port", cfg.ClusterAddr)
+	}
+	logger := cfg.Logger
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("lib", "protoactor") }))
+	r := remote.NewRemote(sys, remote.Configure(host, port,
+		remote.WithEndpointWriterBatchSize(cfg.RemoteBatchSize),
+		remote.WithEndpointWriterQueueSize(cfg.RemoteQueueSize),
+		remote.WithEndpointManagerQueueSize(cfg.RemoteQueueSize),
+		remote.WithServerOptions(
+			grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
+			grpc.ChainStreamInterceptor(recoverStream(logger)),
+		),
+		remote.WithDialOptions(
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageSize), grpc.MaxCallSendMsgSize(cfg.MaxMessageSize)),
+		),
+		// Give up on an unreachable peer after two tries instead of five: the
+		// gossiper, not the transport, decides liveness.
+		func(c *remote.Config) { c.MaxRetryCount = 2 },
+	))
+	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger}
+	r.Start()
+	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
+	if err != nil {
+		r.Shutdown(true)
+		sys.Shutdown()
+		return nil, fmt.Errorf("spawn node: %w", err)
+	}
+	s.root = root
+	gossiperPID := actor.NewPID(sys.Address(), gossiperName)
+	sys.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
+			sys.Root.Send(gossiperPID, endpointLost{addr: e.Address})
+		}
+	})
+	// The gossiper publishes the first view when it starts.
+	for deadline := time.Now().Add(5 * time.Second); s.view.Load() == nil; {
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, errors.New("node did not start within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return s, nil
+}
+
+// recoverStream keeps a malformed or unknown message from crashing the node:
+// protoactor's remote handler dereferences nil on an unregistered type.
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("remote stream handler panicked", "method", info.FullMethod, "panic", r)
+				err = fmt.Errorf("remote handler panic: %v", r)
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+// Stop stops the actors (vnodes first, through the tree), then the remote
+// layer, then the actor system. The store stays open; the caller closes it.
+func (s *System) Stop() {
+	if s.root != nil {
+		_ = s.actors.Root.StopFuture(s.root).Wait()
+	}
+	s.remote.Shutdown(true)
+	s.actors.Shutdown()
+}
+
+// Config returns the node's configuration.
+func (s *System) Config() Config { return s.cfg }
+
+// View returns the current membership and ring.
+func (s *System) View() *View { return s.view.Load() }
+
+// Store returns the node's store.
+func (s *System) Store() *persistence.Store { return s.store }
+
+func (s *System) timeout(ctx context.Context, d time.Duration) time.Duration {
+	if d <= 0 {
+		d = s.cfg.RequestTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	return max(d, time.Millisecond)
+}
+
+// ask sends req to the coordinator and waits for its answer; the state
+// machine enforces timeout, and the future waits a little longer so the
+// state machine's own answer (with its count of replies) wins.
+func (s *System) ask(req any, timeout time.Duration) (any, error) {
+	const grace = time.Second
+	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), coordinatorName), req, timeout+grace).Result()
+	if err != nil {
+		return nil, fmt.Errorf("coordinator did not answer: %w", err)
+	}
+	return res, nil
+}
+
+// Quorum parses a quorum spec against this node's N with the given default.
+func (s *System) Quorum(spec string, def int) (int, error) { return quorum.Parse(spec, s.cfg.N, def) }
+
+// Put runs a write through the coordinator.
+func (s *System) Put(ctx context.Context, req PutRequest) (*PutResult, error) {
+	if req.W == 0 {
+		req.W = s.cfg.W
+	}
+	req.Timeout = s.timeout(ctx, req.Timeout)
+	res, err := s.ask(&req, req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	out := res.(*PutResult)
+	return out, out.Err
+}
+
+// Get runs a read through the coordinator.
+func (s *System) Get(ctx context.Context, req GetRequest) (*GetResult, error) {
+	if req.R == 0 {
+		req.R = s.cfg.R
+	}
+	req.Timeout = s.timeout(ctx, req.Timeout)
+	res, err := s.ask(&req, req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	out := res.(*GetResult)
+	return out, out.Err
+}
+
+// Replicas reads every replica of a key as it is.
+func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, error) {
+	req := &ReplicasRequest{Key: key, Timeout: s.timeout(ctx, 2*time.Second)}
+	res, err := s.ask(req, req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	return res.(*ReplicasResult), nil
+}

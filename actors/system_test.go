@@ -1,0 +1,173 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/persistence"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startSingle runs a one-node cluster (N=R=W=1) in this process.
+func startSingle(t *testing.T, dir string) *System {
+	t.Helper()
+	store, err := persistence.Open(dir, "n1", persistence.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", freeAddr(t), "127.0.0.1:0"
+	cfg.Partitions, cfg.N, cfg.R, cfg.W = 8, 1, 1, 1
+	sys, err := Start(cfg, store)
+	if err != nil {
+		store.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sys.Stop()
+		store.Close()
+	})
+	return sys
+}
+
+func values(set []object.Sibling) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range object.Live(set) {
+		out[string(s.Value)] = true
+	}
+	return out
+}
+
+func TestPutGetSiblingsAndDelete(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	ctx := context.Background()
+	k := []byte("k")
+	if _, err := sys.Put(ctx, PutRequest{Key: k, Value: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.Put(ctx, PutRequest{Key: k, Value: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sys.Get(ctx, GetRequest{Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := values(got.Siblings); len(v) != 2 || !v["a"] || !v["b"] {
+		t.Fatalf("two blind puts should be siblings, got %v", v)
+	}
+	if _, err := sys.Put(ctx, PutRequest{Key: k, Value: []byte("ab"), Context: object.Context(got.Siblings)}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = sys.Get(ctx, GetRequest{Key: k})
+	if v := values(got.Siblings); len(v) != 1 || !v["ab"] {
+		t.Fatalf("a put with the context read should supersede both, got %v", v)
+	}
+	if _, err := sys.Put(ctx, PutRequest{Key: k, Deleted: true, Context: object.Context(got.Siblings)}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = sys.Get(ctx, GetRequest{Key: k})
+	if len(object.Live(got.Siblings)) != 0 {
+		t.Fatalf("deleted key still has %v", values(got.Siblings))
+	}
+}
+
+// A vnode that panics mid-load restarts, keeps its data, and no request
+// hangs: each one either succeeds or gets an error before its deadline.
+func TestVnodeCrashRestartsWithoutLoss(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	var restarts atomic.Int32
+	sub := sys.actors.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*actor.SupervisorEvent); ok && e.Directive == actor.RestartDirective {
+			restarts.Add(1)
+		}
+	})
+	defer sys.actors.EventStream.Unsubscribe(sub)
+
+	ctx := context.Background()
+	const writers, perWriter = 4, 60
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]string{}
+	var failed atomic.Int32
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				k := fmt.Sprintf("w%d-%d", w, i)
+				start := time.Now()
+				_, err := sys.Put(ctx, PutRequest{Key: []byte(k), Value: []byte(k), Timeout: 2 * time.Second})
+				if time.Since(start) > 4*time.Second {
+					t.Errorf("put %s took %v", k, time.Since(start))
+				}
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				mu.Lock()
+				acked[k] = k
+				mu.Unlock()
+			}
+		}()
+	}
+	// Crash every vnode a few times while the writers run, each round after
+	// the previous round's restarts.
+	const rounds = 3
+	for round := 1; round <= rounds; round++ {
+		for p := 0; p < sys.cfg.Partitions; p++ {
+			sys.actors.Root.Send(actor.NewPID(sys.actors.Address(), vnodeName(p)), crashVnode{})
+		}
+		want := int32(round * sys.cfg.Partitions)
+		deadline := time.Now().Add(5 * time.Second)
+		for restarts.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := restarts.Load(); got != want {
+			t.Fatalf("round %d: saw %d vnode restarts, want %d", round, got, want)
+		}
+	}
+	wg.Wait()
+	for k, v := range acked {
+		got, err := sys.Get(ctx, GetRequest{Key: []byte(k)})
+		if err != nil {
+			t.Fatalf("get %s after crashes: %v", k, err)
+		}
+		if vs := values(got.Siblings); len(vs) != 1 || !vs[v] {
+			t.Fatalf("acknowledged %s reads back as %v", k, vs)
+		}
+	}
+	t.Logf("%d acknowledged, %d failed with an error, %d restarts", len(acked), failed.Load(), restarts.Load())
+	if len(acked) == 0 {
+		t.Fatal("no write succeeded around the crashes")
+	}
+}
+
+func TestQuorumErrorNamesCounts(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	// W above N is capped to N; a W of 1 of 1 succeeds.
+	res, err := sys.Put(context.Background(), PutRequest{Key: []byte("x"), Value: []byte("1"), W: 3})
+	if err != nil || res.Acks != 1 {
+		t.Fatalf("put: %v %v", res, err)
+	}
+	var qe *QuorumError
+	if errors.As(err, &qe) {
+		t.Fatal("unexpected quorum error")
+	}
+}

@@ -1,0 +1,336 @@
+// Package persistence owns a node's durable state: one pebble database per
+// node holding the replicas' objects, the node's identity and incarnation,
+// the counter lease that makes write dots unique, and the membership it last
+// knew.
+//
+// Layout (see docs/architecture.md):
+//
+//	d/<partition:4 bytes BE>/<key>   object: siblings (protobuf)
+//	m/identity                       node id and incarnation
+//	m/counter                        end of the current counter lease
+//	m/members                        last known membership (protobuf)
+package persistence
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Limits on what a client may store.
+const (
+	DefaultMaxKeySize   = 1 << 10 // 1 KiB
+	DefaultMaxValueSize = 1 << 20 // 1 MiB
+	// DefaultCounterLease is how many write counters one durable lease
+	// record covers; a restart skips what is left of the lease.
+	DefaultCounterLease = 1 << 16
+)
+
+// Options configures a Store. The zero value is not valid; start from
+// DefaultOptions.
+type Options struct {
+	// Sync makes every write batch durable (fsync of the WAL) before it is
+	// acknowledged. Concurrent writers share one fsync through pebble's
+	// commit pipeline (group commit). Default true.
+	Sync         bool
+	MaxKeySize   int
+	MaxValueSize int
+	// CounterLease: see DefaultCounterLease.
+	CounterLease uint64
+	// FS replaces the real filesystem, for crash tests. Nil means disk.
+	FS vfs.FS
+	// Logger receives pebble's messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the documented defaults.
+func DefaultOptions() Options {
+	return Options{Sync: true, MaxKeySize: DefaultMaxKeySize, MaxValueSize: DefaultMaxValueSize, CounterLease: DefaultCounterLease}
+}
+
+// Identity is who owns a data directory.
+type Identity struct {
+	NodeID string
+	// Incarnation is chosen at random when the directory is first created;
+	// a wiped node comes back as a new incarnation.
+	Incarnation uint64
+}
+
+// Errors callers tell apart.
+var (
+	ErrKeyTooLarge   = errors.New("key too large")
+	ErrValueTooLarge = errors.New("value too large")
+	ErrEmptyKey      = errors.New("key is empty")
+)
+
+// Store is a node's pebble database. It is safe for concurrent use; callers
+// serialise read-merge-write of one key (the vnode actor does).
+type Store struct {
+	db    *pebble.DB
+	dir   string
+	opts  Options
+	id    Identity
+	write *pebble.WriteOptions
+
+	mu         sync.Mutex
+	counter    uint64 // last counter issued
+	leaseLimit uint64 // counters up to this are covered by the durable lease
+}
+
+var (
+	keyIdentity = []byte("m/identity")
+	keyCounter  = []byte("m/counter")
+	keyMembers  = []byte("m/members")
+)
+
+// Open opens (creating if needed) the store in dir for node nodeID. A
+// directory that belongs to another node id is refused.
+func Open(dir, nodeID string, opts Options) (*Store, error) {
+	if nodeID == "" {
+		return nil, errors.New("open store: empty node id")
+	}
+	popts := &pebble.Options{FS: opts.FS, Logger: quietLogger{opts.Logger}}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &Store{db: db, dir: dir, opts: opts, write: pebble.NoSync}
+	if opts.Sync {
+		s.write = pebble.Sync
+	}
+	if err := s.loadIdentity(nodeID); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if err := s.loadCounter(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+func (s *Store) loadIdentity(nodeID string) error {
+	v, closer, err := s.db.Get(keyIdentity)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("choose incarnation: %w", err)
+		}
+		s.id = Identity{NodeID: nodeID, Incarnation: binary.BigEndian.Uint64(b[:]) | 1}
+		rec := binary.BigEndian.AppendUint64(nil, s.id.Incarnation)
+		rec = append(rec, nodeID...)
+		return s.db.Set(keyIdentity, rec, pebble.Sync)
+	case err != nil:
+		return fmt.Errorf("read identity: %w", err)
+	}
+	defer closer.Close()
+	if len(v) < 8 {
+		return errors.New("corrupt identity record")
+	}
+	s.id = Identity{NodeID: string(v[8:]), Incarnation: binary.BigEndian.Uint64(v[:8])}
+	if s.id.NodeID != nodeID {
+		return fmt.Errorf("data directory belongs to node %q, not %q", s.id.NodeID, nodeID)
+	}
+	return nil
+}
+
+func (s *Store) loadCounter() error {
+	v, closer, err := s.db.Get(keyCounter)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("read counter lease: %w", err)
+	default:
+		if len(v) != 8 {
+			closer.Close()
+			return errors.New("corrupt counter lease")
+		}
+		// Any counter up to the old lease may have been issued before a crash.
+		s.counter = binary.BigEndian.Uint64(v)
+		closer.Close()
+	}
+	s.leaseLimit = s.counter
+	return nil
+}
+
+// Identity returns the node id and incarnation of this data directory.
+func (s *Store) Identity() Identity { return s.id }
+
+// Options returns the options the store was opened with.
+func (s *Store) Options() Options { return s.opts }
+
+// NextCounter issues a counter never issued before by this incarnation, even
+// across crashes: it extends a durable lease before handing out counters
+// beyond it.
+func (s *Store) NextCounter() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counter >= s.leaseLimit {
+		limit := s.counter + s.opts.CounterLease
+		if err := s.db.Set(keyCounter, binary.BigEndian.AppendUint64(nil, limit), pebble.Sync); err != nil {
+			return 0, fmt.Errorf("extend counter lease: %w", err)
+		}
+		s.leaseLimit = limit
+	}
+	s.counter++
+	return s.counter, nil
+}
+
+func dataKey(partition int, key []byte) []byte {
+	k := make([]byte, 0, 2+4+1+len(key))
+	k = append(k, 'd', '/')
+	k = binary.BigEndian.AppendUint32(k, uint32(partition))
+	k = append(k, '/')
+	return append(k, key...)
+}
+
+// CheckKey validates a key against the limits.
+func (s *Store) CheckKey(key []byte) error {
+	if len(key) == 0 {
+		return ErrEmptyKey
+	}
+	if len(key) > s.opts.MaxKeySize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrKeyTooLarge, len(key), s.opts.MaxKeySize)
+	}
+	return nil
+}
+
+// CheckValue validates a value against the limits.
+func (s *Store) CheckValue(value []byte) error {
+	if len(value) > s.opts.MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(value), s.opts.MaxValueSize)
+	}
+	return nil
+}
+
+// Get returns the siblings stored for key in partition; nil when there are none.
+func (s *Store) Get(partition int, key []byte) ([]object.Sibling, error) {
+	v, closer, err := s.db.Get(dataKey(partition, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	defer closer.Close()
+	set, err := object.Decode(v)
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	return set, nil
+}
+
+// Put replaces the siblings stored for key; durable on return when Sync is set.
+func (s *Store) Put(partition int, key []byte, set []object.Sibling) error {
+	if err := s.CheckKey(key); err != nil {
+		return err
+	}
+	for _, sib := range set {
+		if err := s.CheckValue(sib.Value); err != nil {
+			return err
+		}
+	}
+	b, err := object.Encode(set)
+	if err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	if err := s.db.Set(dataKey(partition, key), b, s.write); err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	return nil
+}
+
+// Keys calls fn for every key of partition in key order until fn returns false.
+func (s *Store) Keys(partition int, fn func(key []byte) bool) error {
+	prefix := dataKey(partition, nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return fmt.Errorf("scan partition %d: %w", partition, err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if !fn(bytes.Clone(it.Key()[len(prefix):])) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// SaveMembers records the membership this node last knew, so a restarted
+// node can find its peers without a seed.
+func (s *Store) SaveMembers(members []*internalpb.Member) error {
+	b, err := proto.Marshal(&internalpb.Gossip{Members: members})
+	if err != nil {
+		return fmt.Errorf("save members: %w", err)
+	}
+	if err := s.db.Set(keyMembers, b, pebble.NoSync); err != nil {
+		return fmt.Errorf("save members: %w", err)
+	}
+	return nil
+}
+
+// Members returns what SaveMembers last recorded.
+func (s *Store) Members() ([]*internalpb.Member, error) {
+	v, closer, err := s.db.Get(keyMembers)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	defer closer.Close()
+	var g internalpb.Gossip
+	if err := proto.Unmarshal(v, &g); err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	return g.Members, nil
+}
+
+// Close flushes and closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// quietLogger routes pebble's logging to slog (or nowhere).
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	if q.l != nil {
+		q.l.Debug(fmt.Sprintf(format, args...))
+	}
+}
+
+func (q quietLogger) Errorf(format string, args ...any) {
+	if q.l != nil {
+		q.l.Error(fmt.Sprintf(format, args...))
+	}
+}
+
+func (q quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
