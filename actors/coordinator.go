@@ -152,7 +152,7 @@ func (f *putFSM) Receive(ctx actor.Context) {
 		}
 		f.progress(ctx)
 	case deadline:
-		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary(), TimedOut: true})
+		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary(), TimedOut: !f.tally.Impossible()})
 	}
 }
 
@@ -212,7 +212,9 @@ func (f *putFSM) progress(ctx actor.Context) {
 		if f.tally.Pending() == 0 {
 			ctx.Stop(ctx.Self())
 		}
-	case f.tally.Impossible():
+	case f.tally.Impossible() && f.tally.Pending() == 0:
+		// Failing only once every replica has answered makes the error
+		// report the true count; the deadline bounds the wait.
 		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary()})
 	}
 }
@@ -287,7 +289,7 @@ func (f *getFSM) Receive(ctx actor.Context) {
 	case deadline:
 		if !f.answered {
 			f.answered = true
-			ctx.Send(f.client, &GetResult{Replied: f.tally.Acks(), Err: &QuorumError{Op: "get", Summary: f.tally.Summary(), TimedOut: true}})
+			ctx.Send(f.client, &GetResult{Replied: f.tally.Acks(), Err: &QuorumError{Op: "get", Summary: f.tally.Summary(), TimedOut: !f.tally.Impossible()}})
 		}
 		f.repairAndStop(ctx)
 	case repairWindowOver:
@@ -306,7 +308,7 @@ func (f *getFSM) progress(ctx actor.Context) {
 			return
 		}
 		f.repairAndStop(ctx)
-	case f.tally.Impossible() && !f.answered:
+	case f.tally.Impossible() && f.tally.Pending() == 0 && !f.answered:
 		f.answered = true
 		ctx.Send(f.client, &GetResult{Replied: f.tally.Acks(), Err: &QuorumError{Op: "get", Summary: f.tally.Summary()}})
 		f.repairAndStop(ctx)

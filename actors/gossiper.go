@@ -39,6 +39,7 @@ type gossiper struct {
 	state      *membership.State
 	ring       *ring.Ring
 	cancel     func()
+	ready      *readySignal // done once the first View is published
 }
 
 func (g *gossiper) Receive(ctx actor.Context) {
@@ -52,6 +53,7 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			g.state.Seen(membersFromProto(saved), now)
 		}
 		g.publish(now)
+		g.ready.done()
 		self, sys := ctx.Self(), ctx.ActorSystem()
 		t := time.NewTicker(g.cfg.Interval)
 		done := make(chan struct{})

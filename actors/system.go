@@ -2,11 +2,11 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -40,6 +40,9 @@ type Config struct {
 	// preallocates it).
 	RemoteQueueSize int
 	Logger          *slog.Logger
+	// LibraryLogger receives protoactor's own logs, which report every
+	// failed connection attempt to a down peer; nil discards them.
+	LibraryLogger *slog.Logger
 }
 
 // DefaultConfig returns the documented defaults.
@@ -69,12 +72,25 @@ type System struct {
 	view   *viewHolder
 	root   *actor.PID
 	log    *slog.Logger
+
+	rootReady, vnodesReady, gossiperReady *readySignal
 }
 
 // nodeRoot supervises the node's top-level actors.
 type nodeRoot struct {
 	sys *System
 }
+
+// readySignal is closed once; Start waits on it so that no request is sent
+// to an actor whose spawn is still in progress.
+type readySignal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newReadySignal() *readySignal { return &readySignal{ch: make(chan struct{})} }
+
+func (r *readySignal) done() { r.once.Do(func() { close(r.ch) }) }
 
 func (n *nodeRoot) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); !ok {
@@ -91,17 +107,21 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries}
+		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
-	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &gossiper{cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, store: s.store, view: s.view, log: s.log,
-			self: membership.Member{ID: id.NodeID, ClusterAddr: s.cfg.ClusterAddr, ClientAddr: s.cfg.ClientAddr,
-				Incarnation: id.Incarnation, Generation: time.Now().UnixNano(), Protocol: membership.ProtocolVersion}}
-	}), "gossiper")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}
 	}), "coordinator")
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &gossiper{ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, store: s.store, view: s.view, log: s.log,
+			self: membership.Member{ID: id.NodeID, ClusterAddr: s.cfg.ClusterAddr, ClientAddr: s.cfg.ClientAddr,
+				Incarnation: id.Incarnation, Generation: time.Now().UnixNano(), Protocol: membership.ProtocolVersion}}
+	}), "gossiper")
+	s.rootReady.done()
 }
+
+// startTimeout bounds how long spawning the actor tree may take.
+const startTimeout = 10 * time.Second
 
 // Start brings up the node's actors on an open store.
 func Start(cfg Config, store *persistence.Store) (*System, error) {
@@ -118,7 +138,11 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		return nil, fmt.Errorf("cluster address %q: bad port", cfg.ClusterAddr)
 	}
 	logger := cfg.Logger
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("lib", "protoactor") }))
+	libLogger := cfg.LibraryLogger
+	if libLogger == nil {
+		libLogger = slog.New(slog.DiscardHandler)
+	}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return libLogger }))
 	r := remote.NewRemote(sys, remote.Configure(host, port,
 		remote.WithEndpointWriterBatchSize(cfg.RemoteBatchSize),
 		remote.WithEndpointWriterQueueSize(cfg.RemoteQueueSize),
@@ -135,7 +159,8 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		// gossiper, not the transport, decides liveness.
 		func(c *remote.Config) { c.MaxRetryCount = 2 },
 	))
-	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger}
+	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
+		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal()}
 	r.Start()
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
 	if err != nil {
@@ -150,13 +175,16 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 			sys.Root.Send(gossiperPID, endpointLost{addr: e.Address})
 		}
 	})
-	// The gossiper publishes the first view when it starts.
-	for deadline := time.Now().Add(5 * time.Second); s.view.Load() == nil; {
-		if time.Now().After(deadline) {
+	// Wait until every actor is spawned and the gossiper has published the
+	// first view.
+	timeout := time.After(startTimeout)
+	for _, ready := range []*readySignal{s.rootReady, s.vnodesReady, s.gossiperReady} {
+		select {
+		case <-ready.ch:
+		case <-timeout:
 			s.Stop()
-			return nil, errors.New("node did not start within 5s")
+			return nil, fmt.Errorf("node did not start within %v", startTimeout)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	return s, nil
 }

@@ -125,6 +125,7 @@ type vnodes struct {
 	partitions int
 	store      *persistence.Store
 	maxEntries int
+	ready      *readySignal
 }
 
 func (s *vnodes) Receive(ctx actor.Context) {
@@ -134,5 +135,6 @@ func (s *vnodes) Receive(ctx actor.Context) {
 				panic(fmt.Sprintf("spawn vnode %d: %v", p, err))
 			}
 		}
+		s.ready.done()
 	}
 }

@@ -1,0 +1,139 @@
+// Package client is the Go client of HarmoniaKV's gRPC API.
+//
+//	c, err := client.Dial("127.0.0.1:8001")
+//	res, err := c.Get(ctx, []byte("k"), client.Options{})
+//	_, err = c.Put(ctx, []byte("k"), []byte("v"), res.Context, client.Options{})
+//
+// A Get returns every concurrent version (sibling) and an opaque context; a
+// Put with that context supersedes them. Resolve reads, merges siblings with
+// the caller's function and writes the result back.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// Client talks to one node; any node coordinates any request.
+type Client struct {
+	conn  *grpc.ClientConn
+	kv    kvpb.KVClient
+	admin kvpb.AdminClient
+}
+
+// MaxMessageSize is the largest response the client accepts.
+const MaxMessageSize = 256 << 20
+
+// Dial connects to a node's client address (host:port).
+func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
+	opts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+	}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return &Client{conn: conn, kv: kvpb.NewKVClient(conn), admin: kvpb.NewAdminClient(conn)}, nil
+}
+
+// KV is the raw generated KV client, for callers that want whole responses.
+func (c *Client) KV() kvpb.KVClient { return c.kv }
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Options are per-request settings; zero values use the server's defaults.
+type Options struct {
+	// Quorum is R for reads and W for writes: "one", "quorum", "all" or a
+	// number up to N.
+	Quorum  string
+	Timeout time.Duration
+}
+
+func (o Options) timeoutMs() uint32 { return uint32(o.Timeout / time.Millisecond) }
+
+// Result is what a Get returns.
+type Result struct {
+	Found    bool
+	Siblings [][]byte // concurrent values; one when there is no conflict
+	Context  []byte
+	Replied  int
+}
+
+// ErrNotFound is returned by Value for a missing key.
+var ErrNotFound = errors.New("not found")
+
+// Get reads a key.
+func (c *Client) Get(ctx context.Context, key []byte, o Options) (*Result, error) {
+	res, err := c.kv.Get(ctx, &kvpb.GetRequest{Key: key, R: o.Quorum, TimeoutMs: o.timeoutMs()})
+	if err != nil {
+		return nil, err
+	}
+	out := &Result{Found: res.Found, Context: res.Context, Replied: int(res.Replied)}
+	for _, s := range res.Siblings {
+		out.Siblings = append(out.Siblings, s.Value)
+	}
+	return out, nil
+}
+
+// Put writes value; pass the context of the Get it replaces (nil for a blind
+// write). It returns the context of the new version.
+func (c *Client) Put(ctx context.Context, key, value, causal []byte, o Options) ([]byte, error) {
+	res, err := c.kv.Put(ctx, &kvpb.PutRequest{Key: key, Value: value, Context: causal, W: o.Quorum, TimeoutMs: o.timeoutMs()})
+	if err != nil {
+		return nil, err
+	}
+	return res.Context, nil
+}
+
+// Delete writes a tombstone superseding what causal names.
+func (c *Client) Delete(ctx context.Context, key, causal []byte, o Options) error {
+	_, err := c.kv.Delete(ctx, &kvpb.DeleteRequest{Key: key, Context: causal, W: o.Quorum, TimeoutMs: o.timeoutMs()})
+	return err
+}
+
+// MergeFunc combines concurrent values into one.
+type MergeFunc func(siblings [][]byte) []byte
+
+// Resolve reads key and, when it has siblings, merges them with merge and
+// writes the result back with the context read, so later reads see one value.
+// It returns the resolved value, or ErrNotFound.
+func (c *Client) Resolve(ctx context.Context, key []byte, merge MergeFunc, o Options) ([]byte, error) {
+	res, err := c.Get(ctx, key, o)
+	if err != nil {
+		return nil, err
+	}
+	switch len(res.Siblings) {
+	case 0:
+		return nil, ErrNotFound
+	case 1:
+		return res.Siblings[0], nil
+	}
+	v := merge(res.Siblings)
+	if _, err := c.Put(ctx, key, v, res.Context, o); err != nil {
+		return nil, fmt.Errorf("write back merged value: %w", err)
+	}
+	return v, nil
+}
+
+// Status returns the node's view of the cluster.
+func (c *Client) Status(ctx context.Context) (*kvpb.StatusResponse, error) {
+	return c.admin.Status(ctx, &kvpb.StatusRequest{})
+}
+
+// Replicas reads each replica of key directly.
+func (c *Client) Replicas(ctx context.Context, key []byte) (*kvpb.ReplicasResponse, error) {
+	return c.admin.Replicas(ctx, &kvpb.ReplicasRequest{Key: key})
+}
+
+// Code returns the gRPC status code of err (codes.OK for nil).
+func Code(err error) codes.Code { return status.Code(err) }

@@ -1,0 +1,148 @@
+// Package server owns a running HarmoniaKV node: it opens the store, starts
+// the actor system, and serves the client API (harmonia.v1 KV and Admin over
+// gRPC) and the HTTP health endpoint.
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/harmoniakv/harmonia/persistence"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// api implements the gRPC services on top of the node's actors.
+type api struct {
+	kvpb.UnimplementedKVServer
+	kvpb.UnimplementedAdminServer
+	sys *actors.System
+}
+
+// toStatus maps internal errors to gRPC status codes with readable messages.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	var qe *actors.QuorumError
+	switch {
+	case errors.As(err, &qe) && qe.TimedOut:
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.As(err, &qe), errors.Is(err, actors.ErrNoReplica):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, quorum.ErrInvalid), errors.Is(err, persistence.ErrKeyTooLarge),
+		errors.Is(err, persistence.ErrValueTooLarge), errors.Is(err, persistence.ErrEmptyKey):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func timeoutOf(ms uint32) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse, error) {
+	if err := a.sys.Store().CheckKey(req.Key); err != nil {
+		return nil, toStatus(err)
+	}
+	r, err := a.sys.Quorum(req.R, a.sys.Config().R)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := a.sys.Get(ctx, actors.GetRequest{Key: req.Key, R: r, Timeout: timeoutOf(req.TimeoutMs)})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &kvpb.GetResponse{Replied: uint32(res.Replied), Context: object.EncodeContext(object.Context(res.Siblings))}
+	for _, s := range object.Live(res.Siblings) {
+		out.Siblings = append(out.Siblings, &kvpb.Sibling{Value: s.Value, WrittenAtUnixNanos: s.WrittenAt})
+	}
+	out.Found = len(out.Siblings) > 0
+	return out, nil
+}
+
+func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w string, timeoutMs uint32) (*actors.PutResult, error) {
+	store := a.sys.Store()
+	if err := store.CheckKey(key); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := store.CheckValue(value); err != nil {
+		return nil, toStatus(err)
+	}
+	clock, err := object.DecodeContext(rawContext)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	wq, err := a.sys.Quorum(w, a.sys.Config().W)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := a.sys.Put(ctx, actors.PutRequest{Key: key, Value: value, Deleted: deleted, Context: clock, W: wq, Timeout: timeoutOf(timeoutMs)})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return res, nil
+}
+
+func (a *api) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse, error) {
+	res, err := a.write(ctx, req.Key, req.Value, req.Context, false, req.W, req.TimeoutMs)
+	if err != nil {
+		return nil, err
+	}
+	return &kvpb.PutResponse{Acks: uint32(res.Acks), Context: object.EncodeContext(res.Context)}, nil
+}
+
+func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.DeleteResponse, error) {
+	res, err := a.write(ctx, req.Key, nil, req.Context, true, req.W, req.TimeoutMs)
+	if err != nil {
+		return nil, err
+	}
+	return &kvpb.DeleteResponse{Acks: uint32(res.Acks)}, nil
+}
+
+func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {
+	v := a.sys.View()
+	cfg := a.sys.Config()
+	out := &kvpb.StatusResponse{Node: v.Self, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners()}
+	for _, id := range v.Ring.Members() {
+		m := v.Members[id]
+		state := "down"
+		if m.Up {
+			state = "up"
+		}
+		out.Members = append(out.Members, &kvpb.MemberStatus{
+			Id: id, ClusterAddr: m.ClusterAddr, ClientAddr: m.ClientAddr, State: state, Incarnation: m.Incarnation,
+			PartitionsOwned: uint32(len(v.Ring.OwnedBy(id))), LastHeartbeatAgeMs: m.HeartbeatAge.Milliseconds(),
+		})
+	}
+	return out, nil
+}
+
+func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.ReplicasResponse, error) {
+	if err := a.sys.Store().CheckKey(req.Key); err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := a.sys.Replicas(ctx, req.Key)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &kvpb.ReplicasResponse{Partition: uint32(res.Partition)}
+	for _, r := range res.Replicas {
+		view := &kvpb.ReplicaView{Node: r.Node, Answered: r.Answered, Error: r.Err}
+		for _, s := range r.Siblings {
+			rs := &kvpb.ReplicaSibling{Value: s.Value, Deleted: s.Deleted, WrittenAtUnixNanos: s.WrittenAt,
+				Dot: &kvpb.ClockEntry{Node: s.Dot.Node, Incarnation: s.Dot.Incarnation, Counter: s.Dot.Counter}}
+			for _, e := range s.Context {
+				rs.Context = append(rs.Context, &kvpb.ClockEntry{Node: e.Node, Incarnation: e.Incarnation, Counter: e.Counter})
+			}
+			view.Siblings = append(view.Siblings, rs)
+		}
+		out.Replicas = append(out.Replicas, view)
+	}
+	return out, nil
+}

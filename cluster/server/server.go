@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/harmoniakv/harmonia/persistence"
+	"google.golang.org/grpc"
+)
+
+// Config is a node's whole configuration.
+type Config struct {
+	DataDir  string
+	HTTPAddr string // empty: no HTTP endpoint
+	Store    persistence.Options
+	Node     actors.Config
+}
+
+// DefaultConfig returns the documented defaults of every part.
+func DefaultConfig() Config {
+	return Config{Store: persistence.DefaultOptions(), Node: actors.DefaultConfig()}
+}
+
+// Server is a running node.
+type Server struct {
+	cfg   Config
+	store *persistence.Store
+	sys   *actors.System
+	grpc  *grpc.Server
+	http  *http.Server
+	lis   net.Listener
+	log   *slog.Logger
+}
+
+// Start opens the store, starts the actors and begins serving clients.
+func Start(cfg Config) (*Server, error) {
+	log := cfg.Node.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+		cfg.Node.Logger = log
+	}
+	cfg.Store.Logger = log
+	store, err := persistence.Open(cfg.DataDir, cfg.Node.NodeID, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", cfg.Node.ClientAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen for clients on %s: %w", cfg.Node.ClientAddr, err)
+	}
+	sys, err := actors.Start(cfg.Node, store)
+	if err != nil {
+		lis.Close()
+		store.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log}
+	// Room for a maximal value plus key and context.
+	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize))
+	a := &api{sys: sys}
+	kvpb.RegisterKVServer(s.grpc, a)
+	kvpb.RegisterAdminServer(s.grpc, a)
+	go func() {
+		if err := s.grpc.Serve(lis); err != nil {
+			log.Error("client API stopped", "err", err)
+		}
+	}()
+	if cfg.HTTPAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		hl, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+		}
+		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("HTTP stopped", "err", err)
+			}
+		}()
+	}
+	return s, nil
+}
+
+// ClientAddr is where the client API listens.
+func (s *Server) ClientAddr() string { return s.lis.Addr().String() }
+
+// Stop stops serving, stops the actors and closes the store.
+func (s *Server) Stop() {
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s.http.Shutdown(ctx)
+		cancel()
+	}
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		s.grpc.Stop()
+	}
+	s.sys.Stop()
+	if err := s.store.Close(); err != nil {
+		s.log.Error("close store", "err", err)
+	}
+}

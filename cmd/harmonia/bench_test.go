@@ -1,0 +1,482 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestWorkloadReadPercent(t *testing.T) {
+	for _, tc := range []struct {
+		w    string
+		want int
+		ok   bool
+	}{
+		{"a", 50, true},
+		{"b", 95, true},
+		{"c", 100, true},
+		{"d", 0, false},
+		{"A", 0, false},
+		{"", 0, false},
+	} {
+		got, ok := workloadReadPercent(tc.w)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("workloadReadPercent(%q) = %d, %v; want %d, %v", tc.w, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestChooseOp(t *testing.T) {
+	for _, tc := range []struct {
+		readPercent, roll int
+		want              benchOp
+	}{
+		{50, 0, opRead},
+		{50, 49, opRead},
+		{50, 50, opUpdate},
+		{50, 99, opUpdate},
+		{95, 94, opRead},
+		{95, 95, opUpdate},
+		{100, 0, opRead},
+		{100, 99, opRead},
+	} {
+		if got := chooseOp(tc.readPercent, tc.roll); got != tc.want {
+			t.Errorf("chooseOp(%d, %d) = %v, want %v", tc.readPercent, tc.roll, got, tc.want)
+		}
+	}
+	// Over every roll the mix is exactly the workload's.
+	for _, w := range []string{"a", "b", "c"} {
+		p, _ := workloadReadPercent(w)
+		reads := 0
+		for roll := range 100 {
+			if chooseOp(p, roll) == opRead {
+				reads++
+			}
+		}
+		if reads != p {
+			t.Errorf("workload %s: %d reads in 100 rolls, want %d", w, reads, p)
+		}
+	}
+}
+
+func TestBenchKey(t *testing.T) {
+	for _, tc := range []struct {
+		i    int
+		want string
+	}{
+		{0, "bench-00000000"},
+		{42, "bench-00000042"},
+		{9999, "bench-00009999"},
+		{123456789, "bench-123456789"},
+	} {
+		if got := string(benchKey(tc.i)); got != tc.want {
+			t.Errorf("benchKey(%d) = %q, want %q", tc.i, got, tc.want)
+		}
+		if got := string(appendBenchKey([]byte("junk")[:0], tc.i)); got != tc.want {
+			t.Errorf("appendBenchKey(%d) = %q, want %q", tc.i, got, tc.want)
+		}
+	}
+}
+
+func TestParseAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"127.0.0.1:8001", []string{"127.0.0.1:8001"}, false},
+		{"a:1, b:2,c:3", []string{"a:1", "b:2", "c:3"}, false},
+		{"a:1,,b:2", nil, true},
+		{"", nil, true},
+	} {
+		got, err := parseAddrs(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("parseAddrs(%q) error = %v, wantErr %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if err != nil {
+			if !isUsage(err) {
+				t.Errorf("parseAddrs(%q) error %v is not a usage error", tc.in, err)
+			}
+			continue
+		}
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("parseAddrs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func validConfig() benchConfig {
+	return benchConfig{
+		addrs: []string{defaultAddr}, workload: "a", clients: 16, duration: 30 * time.Second,
+		timeout: 5 * time.Second, valueSize: 100, keys: 10000, load: true,
+	}
+}
+
+func TestBenchConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mod     func(*benchConfig)
+		wantErr string // substring; "" means valid
+	}{
+		{"defaults", func(*benchConfig) {}, ""},
+		{"workload b", func(c *benchConfig) { c.workload = "b" }, ""},
+		{"zero value size", func(c *benchConfig) { c.valueSize = 0 }, ""},
+		{"quorums", func(c *benchConfig) { c.r, c.w = "one", "3" }, ""},
+		{"bad workload", func(c *benchConfig) { c.workload = "e" }, "--workload"},
+		{"no clients", func(c *benchConfig) { c.clients = 0 }, "--clients"},
+		{"zero duration", func(c *benchConfig) { c.duration = 0 }, "--duration"},
+		{"negative value size", func(c *benchConfig) { c.valueSize = -1 }, "--value-size"},
+		{"no keys", func(c *benchConfig) { c.keys = 0 }, "--keys"},
+		{"negative warmup", func(c *benchConfig) { c.warmup = -time.Second }, "--warmup"},
+		{"negative ops", func(c *benchConfig) { c.maxOps = -1 }, "--ops"},
+		{"bad r", func(c *benchConfig) { c.r = "most" }, "--r"},
+		{"zero w", func(c *benchConfig) { c.w = "0" }, "--w"},
+		{"no addrs", func(c *benchConfig) { c.addrs = nil }, "--addr"},
+	} {
+		cfg := validConfig()
+		tc.mod(&cfg)
+		err := cfg.validate()
+		if tc.wantErr == "" {
+			if err != nil {
+				t.Errorf("%s: unexpected error %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !isUsage(err) {
+			t.Errorf("%s: error = %v, want a usage error mentioning %s", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
+func statsWith(latsUs []int64, errs map[codes.Code]int64, notFound int64) *opStats {
+	s := newOpStats()
+	for _, us := range latsUs {
+		s.record(time.Duration(us) * time.Microsecond)
+	}
+	for c, n := range errs {
+		s.errs[c] = n
+	}
+	s.notFound = notFound
+	return s
+}
+
+func TestBuildReport(t *testing.T) {
+	// 1000 reads: 1ms..1000ms in 1ms steps; no updates, 3 errors.
+	var lats []int64
+	for i := int64(1); i <= 1000; i++ {
+		lats = append(lats, i*1000)
+	}
+	cfg := validConfig()
+	cfg.workload, cfg.readPercent = "b", 95
+	res := &benchResult{elapsed: 2 * time.Second}
+	res.ops[opRead] = statsWith(lats, nil, 7)
+	res.ops[opUpdate] = statsWith(nil, map[codes.Code]int64{codes.Unavailable: 2, codes.DeadlineExceeded: 1, codes.OK: 0}, 0)
+
+	rep := buildReport(&cfg, res)
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if got < want*0.999 || got > want*1.001 {
+			t.Errorf("%s = %v, want ~%v", name, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"workload", rep.Workload, "b"},
+		{"read percent", rep.ReadPercent, 95},
+		{"total ops", rep.TotalOps, int64(1000)},
+		{"total errors", rep.TotalErrors, int64(3)},
+		{"ops/s", rep.OpsPerSecond, 500.0},
+		{"duration", rep.DurationS, 2.0},
+		{"read count", rep.Read.Count, int64(1000)},
+		{"read not found", rep.Read.NotFound, int64(7)},
+		{"read errors", rep.Read.Errors, int64(0)},
+		{"read errors by code", len(rep.Read.ErrorsByCode), 0},
+		{"update count", rep.Update.Count, int64(0)},
+		{"update errors", rep.Update.Errors, int64(3)},
+		{"update unavailable", rep.Update.ErrorsByCode["Unavailable"], int64(2)},
+		{"update deadline", rep.Update.ErrorsByCode["DeadlineExceeded"], int64(1)},
+		{"update codes", len(rep.Update.ErrorsByCode), 2},
+		{"update p99", rep.Update.P99Ms, 0.0},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	near("p50", rep.Read.P50Ms, 500)
+	near("p99", rep.Read.P99Ms, 990)
+	near("p99.9", rep.Read.P999Ms, 999)
+	near("max", rep.Read.MaxMs, 1000)
+	near("mean", rep.Read.MeanMs, 500.5)
+
+	// JSON: snake_case fields, both op types present.
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"workload", "clients", "duration_s", "total_ops", "ops_per_sec", "read", "update"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, b)
+		}
+	}
+	read := m["read"].(map[string]any)
+	for _, k := range []string{"count", "errors", "p50_ms", "p99_ms", "p99_9_ms", "max_ms"} {
+		if _, ok := read[k]; !ok {
+			t.Errorf("JSON read lacks %q: %s", k, b)
+		}
+	}
+
+	var out bytes.Buffer
+	rep.writeText(&out)
+	text := out.String()
+	for _, want := range []string{
+		"workload b (95% read / 5% update), 16 clients",
+		"duration 2.00s: 1000 ops, 500.00 ops/s, 3 errors",
+		"update errors: DeadlineExceeded=1 Unavailable=2",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(text, "\nread ") || !strings.Contains(text, "\nupdate ") {
+		t.Errorf("text lacks op rows:\n%s", text)
+	}
+}
+
+func TestRecordClamps(t *testing.T) {
+	s := newOpStats()
+	s.record(0)
+	s.record(2 * time.Minute)
+	if s.hist.TotalCount() != 2 {
+		t.Fatalf("count = %d, want 2", s.hist.TotalCount())
+	}
+	if s.hist.Max() < histMaxUs*999/1000 {
+		t.Errorf("max = %d, want ~%d", s.hist.Max(), histMaxUs)
+	}
+}
+
+// fakeKV is an in-memory benchKV. A non-nil block makes every call wait for
+// its context; failEvery > 0 fails every failEvery-th Put with Unavailable.
+type fakeKV struct {
+	mu        sync.Mutex
+	data      map[string][]byte
+	gets      int
+	puts      int
+	block     bool
+	failEvery int
+}
+
+func (f *fakeKV) Get(ctx context.Context, key []byte, _ client.Options) (*client.Result, error) {
+	if f.block {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gets++
+	v, ok := f.data[string(key)]
+	if !ok {
+		return &client.Result{}, nil
+	}
+	return &client.Result{Found: true, Siblings: [][]byte{v}, Context: []byte("ctx")}, nil
+}
+
+func (f *fakeKV) Put(ctx context.Context, key, value, _ []byte, _ client.Options) ([]byte, error) {
+	if f.block {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.puts++
+	if f.failEvery > 0 && f.puts%f.failEvery == 0 {
+		return nil, status.Error(codes.Unavailable, "nope")
+	}
+	if f.data == nil {
+		f.data = map[string][]byte{}
+	}
+	f.data[string(key)] = bytes.Clone(value)
+	return []byte("ctx"), nil
+}
+
+// waitGoroutines waits for the goroutine count to drop back to at most n.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left, want at most %d", runtime.NumGoroutine(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLoadAndRunBounded(t *testing.T) {
+	before := runtime.NumGoroutine()
+	store := &fakeKV{} // two "connections" to one cluster
+	kvs := []benchKV{store, store}
+	cfg := validConfig()
+	cfg.clients, cfg.keys, cfg.valueSize = 4, 50, 16
+	cfg.duration, cfg.maxOps = 10*time.Second, 2000
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadKeys(context.Background(), &cfg, kvs); err != nil {
+		t.Fatal(err)
+	}
+	if loaded := len(store.data); loaded != cfg.keys {
+		t.Fatalf("loaded %d keys, want %d", loaded, cfg.keys)
+	}
+
+	start := time.Now()
+	res := runBench(context.Background(), &cfg, kvs)
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("--ops bound did not stop the run early")
+	}
+	rep := buildReport(&cfg, res)
+	if rep.TotalOps != cfg.maxOps || rep.TotalErrors != 0 {
+		t.Errorf("total ops %d, errors %d; want %d, 0", rep.TotalOps, rep.TotalErrors, cfg.maxOps)
+	}
+	if rep.Read.Count == 0 || rep.Update.Count == 0 {
+		t.Errorf("workload a ran reads %d, updates %d; want both", rep.Read.Count, rep.Update.Count)
+	}
+	if rep.Read.NotFound != 0 {
+		t.Errorf("%d reads missed loaded keys", rep.Read.NotFound)
+	}
+	waitGoroutines(t, before)
+}
+
+func TestRunCountsErrorsByCode(t *testing.T) {
+	before := runtime.NumGoroutine()
+	kv := &fakeKV{failEvery: 3}
+	cfg := validConfig()
+	cfg.workload, cfg.clients, cfg.keys = "a", 2, 10
+	cfg.duration, cfg.maxOps = 5*time.Second, 300
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep := buildReport(&cfg, runBench(context.Background(), &cfg, []benchKV{kv}))
+	if rep.Update.Errors == 0 || rep.Update.ErrorsByCode["Unavailable"] != rep.Update.Errors {
+		t.Errorf("update errors %d by code %v; want all Unavailable", rep.Update.Errors, rep.Update.ErrorsByCode)
+	}
+	if rep.Read.Errors != 0 {
+		t.Errorf("read errors %d, want 0", rep.Read.Errors)
+	}
+	if got := rep.TotalOps + rep.TotalErrors; got != cfg.maxOps {
+		t.Errorf("ops + errors = %d, want %d", got, cfg.maxOps)
+	}
+	waitGoroutines(t, before)
+}
+
+func TestRunEndCancelsInFlightWithoutErrors(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := validConfig()
+	cfg.clients, cfg.duration, cfg.timeout = 8, 100*time.Millisecond, 0
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := runBench(context.Background(), &cfg, []benchKV{&fakeKV{block: true}})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("run took %s, want about %s", d, cfg.duration)
+	}
+	rep := buildReport(&cfg, res)
+	if rep.TotalOps != 0 || rep.TotalErrors != 0 {
+		t.Errorf("cancelled in-flight ops counted: ops %d, errors %d", rep.TotalOps, rep.TotalErrors)
+	}
+	if rep.DurationS < 0.1 {
+		t.Errorf("duration %.2fs, want at least 0.1s", rep.DurationS)
+	}
+	waitGoroutines(t, before)
+}
+
+func TestRunInterruptedByParent(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := validConfig()
+	cfg.clients, cfg.duration, cfg.warmup = 3, time.Minute, 0
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := runBench(ctx, &cfg, []benchKV{&fakeKV{}})
+	if !res.interrupted {
+		t.Error("run not marked interrupted")
+	}
+	if res.elapsed > 5*time.Second {
+		t.Errorf("elapsed %s after a 50ms parent deadline", res.elapsed)
+	}
+	waitGoroutines(t, before)
+}
+
+func TestLoadStopsAtFirstError(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := validConfig()
+	cfg.clients, cfg.keys = 4, 1000
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	kv := &fakeKV{failEvery: 10}
+	err := loadKeys(context.Background(), &cfg, []benchKV{kv})
+	if status.Code(errors.Unwrap(err)) != codes.Unavailable {
+		t.Fatalf("load error = %v, want Unavailable", err)
+	}
+	if kv.puts >= cfg.keys {
+		t.Errorf("load went on after the error: %d puts", kv.puts)
+	}
+	waitGoroutines(t, before)
+}
+
+// deadlineKV fails each call with DeadlineExceeded as soon as its context's
+// deadline passes, without waiting for the context to be marked done, the
+// way gRPC checks deadlines.
+type deadlineKV struct{}
+
+func (deadlineKV) wait(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok {
+		time.Sleep(time.Until(dl))
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	<-ctx.Done()
+	return status.FromContextError(ctx.Err()).Err()
+}
+
+func (d deadlineKV) Get(ctx context.Context, _ []byte, _ client.Options) (*client.Result, error) {
+	return nil, d.wait(ctx)
+}
+
+func (d deadlineKV) Put(ctx context.Context, _, _, _ []byte, _ client.Options) ([]byte, error) {
+	return nil, d.wait(ctx)
+}
+
+func TestRunEndDeadlineIsNotAnError(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := validConfig()
+	cfg.clients, cfg.duration, cfg.timeout = 32, 50*time.Millisecond, 0
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		rep := buildReport(&cfg, runBench(context.Background(), &cfg, []benchKV{deadlineKV{}}))
+		if rep.TotalErrors != 0 {
+			t.Fatalf("run-end deadline counted as %d errors: %v %v", rep.TotalErrors, rep.Read.ErrorsByCode, rep.Update.ErrorsByCode)
+		}
+	}
+	waitGoroutines(t, before)
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// requestFlags are the flags every client command shares.
+type requestFlags struct {
+	addr    string
+	timeout time.Duration
+}
+
+func (f *requestFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.addr, "addr", defaultAddr, "client address (host:port) of any node")
+	c.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "request timeout")
+}
+
+func (f *requestFlags) dial() (*client.Client, context.Context, context.CancelFunc, error) {
+	c, err := client.Dial(f.addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout+time.Second)
+	return c, ctx, func() { cancel(); c.Close() }, nil
+}
+
+func jsonOut(c *cobra.Command) bool {
+	j, _ := c.Flags().GetBool("json")
+	return j
+}
+
+func printJSON(m proto.Message) {
+	fmt.Println(protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Format(m))
+}
+
+func decodeContext(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, usageErr("--context is not a context printed by get: %v", err)
+	}
+	return b, nil
+}
+
+func encodeContext(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func putCmd() *cobra.Command {
+	var rf requestFlags
+	var w, ctxFlag string
+	c := &cobra.Command{
+		Use:   "put KEY VALUE",
+		Short: "write a value (blind, or superseding the versions a --context names)",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			causal, err := decodeContext(ctxFlag)
+			if err != nil {
+				return err
+			}
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			req := &kvpb.PutRequest{Key: []byte(args[0]), Value: []byte(args[1]), Context: causal, W: w, TimeoutMs: uint32(rf.timeout.Milliseconds())}
+			res, err := cl.KV().Put(ctx, req)
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+				return nil
+			}
+			fmt.Printf("ok (%d acks)\ncontext: %s\n", res.Acks, encodeContext(res.Context))
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().StringVar(&w, "w", "", "write quorum: one, quorum, all or a number (default: the server's, 2)")
+	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get")
+	return c
+}
+
+func getCmd() *cobra.Command {
+	var rf requestFlags
+	var r string
+	c := &cobra.Command{
+		Use:   "get KEY",
+		Short: "read a key: every concurrent version (sibling) and the context",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), R: r, TimeoutMs: uint32(rf.timeout.Milliseconds())})
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+			}
+			if !res.Found {
+				return &codedError{code: exitNotFound, msg: "not found"}
+			}
+			if jsonOut(cmd) {
+				return nil
+			}
+			if len(res.Siblings) == 1 {
+				fmt.Println(string(res.Siblings[0].Value))
+			} else {
+				fmt.Printf("%d siblings:\n", len(res.Siblings))
+				for i, s := range res.Siblings {
+					fmt.Printf("  [%d] %s\n", i+1, s.Value)
+				}
+			}
+			fmt.Printf("context: %s\n", encodeContext(res.Context))
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().StringVar(&r, "r", "", "read quorum: one, quorum, all or a number (default: the server's, 2)")
+	return c
+}
+
+func deleteCmd() *cobra.Command {
+	var rf requestFlags
+	var w, ctxFlag string
+	c := &cobra.Command{
+		Use:   "delete KEY",
+		Short: "delete a key (writes a tombstone superseding what --context names)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			causal, err := decodeContext(ctxFlag)
+			if err != nil {
+				return err
+			}
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			if ctxFlag == "" {
+				// Without a context a tombstone would sit beside the values as a
+				// sibling; read first so the delete supersedes what is there.
+				got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), R: w})
+				if err != nil {
+					return err
+				}
+				causal = got.Context
+			}
+			res, err := cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: []byte(args[0]), Context: causal, W: w, TimeoutMs: uint32(rf.timeout.Milliseconds())})
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+				return nil
+			}
+			fmt.Printf("deleted (%d acks)\n", res.Acks)
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().StringVar(&w, "w", "", "write quorum: one, quorum, all or a number")
+	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get (default: read the key first)")
+	return c
+}
+
+func statusCmd() *cobra.Command {
+	var rf requestFlags
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "members, their state and the partitions each owns",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := cl.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+				return nil
+			}
+			fmt.Printf("node %s: %d partitions, N=%d\n", res.Node, res.Partitions, res.N)
+			fmt.Printf("%-8s %-6s %-22s %-22s %10s %14s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "PARTITIONS", "HEARTBEAT AGE")
+			for _, m := range res.Members {
+				fmt.Printf("%-8s %-6s %-22s %-22s %10d %13dms\n", m.Id, m.State, m.ClusterAddr, m.ClientAddr, m.PartitionsOwned, m.LastHeartbeatAgeMs)
+			}
+			return nil
+		},
+	}
+	rf.register(c)
+	return c
+}
+
+func replicasCmd() *cobra.Command {
+	var rf requestFlags
+	c := &cobra.Command{
+		Use:   "replicas KEY",
+		Short: "each replica's own versions and clocks of KEY, read directly",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := cl.Replicas(ctx, []byte(args[0]))
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+				return nil
+			}
+			fmt.Printf("key %q, partition %d\n", args[0], res.Partition)
+			for _, r := range res.Replicas {
+				switch {
+				case !r.Answered:
+					fmt.Printf("%s: no answer (%s)\n", r.Node, r.Error)
+					continue
+				case r.Error != "":
+					fmt.Printf("%s: error: %s\n", r.Node, r.Error)
+					continue
+				case len(r.Siblings) == 0:
+					fmt.Printf("%s: (nothing)\n", r.Node)
+					continue
+				}
+				fmt.Printf("%s:\n", r.Node)
+				for _, s := range r.Siblings {
+					v := fmt.Sprintf("%q", s.Value)
+					if s.Deleted {
+						v = "(tombstone)"
+					}
+					fmt.Printf("  %s  dot %s  context %s\n", v, entryString(s.Dot), clockString(s.Context))
+				}
+			}
+			return nil
+		},
+	}
+	rf.register(c)
+	return c
+}
+
+func entryString(e *kvpb.ClockEntry) string {
+	return fmt.Sprintf("%s.%x:%d", e.GetNode(), e.GetIncarnation()&0xffff, e.GetCounter())
+}
+
+func clockString(c []*kvpb.ClockEntry) string {
+	parts := make([]string, len(c))
+	for i, e := range c {
+		parts[i] = entryString(e)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr("%s takes %d argument(s), got %d (usage: harmonia %s)", cmd.Name(), n, len(args), cmd.Use)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Port layout of a launched cluster: node i listens on base+i.
+const (
+	launchClusterBase = 7000
+	launchClientBase  = 8000
+	launchHTTPBase    = 9000
+)
+
+func launchCmd() *cobra.Command {
+	var nodes int
+	var dir string
+	var extra []string
+	c := &cobra.Command{
+		Use:   "launch",
+		Short: "run a local cluster of N server processes on 127.0.0.1; Ctrl-C stops them",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if nodes < 1 || nodes > 99 {
+				return usageErr("--nodes must be between 1 and 99")
+			}
+			if dir == "" {
+				dir = filepath.Join(os.TempDir(), "harmonia-launch")
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find own executable: %w", err)
+			}
+			return launch(self, nodes, dir, extra)
+		},
+	}
+	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
+	c.Flags().StringVar(&dir, "dir", "", "data directory root (default $TMPDIR/harmonia-launch); node i uses DIR/n<i>")
+	c.Flags().StringSliceVar(&extra, "server-flag", nil, "extra flag passed to every server, e.g. --server-flag=--n=2")
+	return c
+}
+
+func launch(self string, nodes int, dir string, extra []string) error {
+	seed := fmt.Sprintf("127.0.0.1:%d", launchClusterBase+1)
+	var procs []*exec.Cmd
+	var wg sync.WaitGroup
+	type exit struct {
+		id  string
+		err error
+	}
+	exited := make(chan exit, nodes)
+	restart := map[string]string{}
+	stopAll := func() {
+		for _, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			for _, p := range procs {
+				p.Process.Kill()
+			}
+			<-done
+		}
+	}
+	for i := 1; i <= nodes; i++ {
+		id := fmt.Sprintf("n%d", i)
+		args := []string{"server",
+			"--node-id", id,
+			"--data-dir", filepath.Join(dir, id),
+			"--listen", fmt.Sprintf("127.0.0.1:%d", launchClusterBase+i),
+			"--client", fmt.Sprintf("127.0.0.1:%d", launchClientBase+i),
+			"--http", fmt.Sprintf("127.0.0.1:%d", launchHTTPBase+i),
+		}
+		if i > 1 {
+			args = append(args, "--join", seed)
+		}
+		args = append(args, extra...)
+		p := exec.Command(self, args...)
+		p.Stderr = prefixWriter(id)
+		p.Stdout = prefixWriter(id)
+		if err := p.Start(); err != nil {
+			stopAll()
+			return fmt.Errorf("start %s: %w", id, err)
+		}
+		procs = append(procs, p)
+		restart[id] = self + " " + strings.Join(args, " ")
+		wg.Add(1)
+		go func() { defer wg.Done(); exited <- exit{id, p.Wait()} }()
+		fmt.Printf("%s: cluster 127.0.0.1:%d  client 127.0.0.1:%d  http 127.0.0.1:%d  data %s\n",
+			id, launchClusterBase+i, launchClientBase+i, launchHTTPBase+i, filepath.Join(dir, id))
+	}
+	fmt.Printf("%d nodes running; try: harmonia put k v && harmonia get k. Ctrl-C stops them.\n", nodes)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	// A node that dies leaves the others running, as in a real cluster; the
+	// user can restart it by hand with the printed command.
+	for running := nodes; ; {
+		select {
+		case <-sig:
+			fmt.Println("stopping...")
+			stopAll()
+			return nil
+		case e := <-exited:
+			running--
+			fmt.Printf("%s exited (%v); %d still running. Restart it with:\n  %s\n", e.id, e.err, running, restart[e.id])
+			if running == 0 {
+				return fmt.Errorf("every node exited")
+			}
+		}
+	}
+}
+
+// prefixWriter prefixes each line a node prints with its id.
+func prefixWriter(id string) *os.File {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return os.Stderr
+	}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			fmt.Fprintf(os.Stderr, "[%s] %s\n", id, strings.TrimRight(sc.Text(), "\n"))
+		}
+	}()
+	return w
+}

@@ -1,0 +1,74 @@
+// Command harmonia runs HarmoniaKV nodes and talks to them: server, launch
+// (a local cluster), put, get, delete, status, replicas and bench.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitNotFound = 3
+)
+
+// defaultAddr is n1's client port in a `harmonia launch` cluster.
+const defaultAddr = "127.0.0.1:8001"
+
+// exitError carries a specific exit code.
+type codedError struct {
+	code int
+	msg  string
+}
+
+func (e *codedError) Error() string { return e.msg }
+
+func main() {
+	root := &cobra.Command{
+		Use:           "harmonia",
+		Short:         "HarmoniaKV: a Dynamo-style replicated key-value store",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().Bool("json", false, "print the response message as protojson")
+	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), statusCmd(), replicasCmd(), benchCmd())
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &codedError{code: exitUsage, msg: err.Error()}
+	})
+	err := root.Execute()
+	if err == nil {
+		os.Exit(exitOK)
+	}
+	var ce *codedError
+	if errors.As(err, &ce) {
+		if ce.msg != "" {
+			fmt.Fprintln(os.Stderr, ce.msg)
+		}
+		os.Exit(ce.code)
+	}
+	if st, ok := status.FromError(err); ok {
+		fmt.Fprintf(os.Stderr, "harmonia: %s: %s\n", st.Code(), st.Message())
+	} else {
+		fmt.Fprintf(os.Stderr, "harmonia: %v\n", err)
+	}
+	if isUsage(err) {
+		os.Exit(exitUsage)
+	}
+	os.Exit(exitError)
+}
+
+func isUsage(err error) bool {
+	var ce *codedError
+	return errors.As(err, &ce) && ce.code == exitUsage
+}
+
+func usageErr(format string, args ...any) error {
+	return &codedError{code: exitUsage, msg: "harmonia: " + fmt.Sprintf(format, args...)}
+}

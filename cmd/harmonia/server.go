@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/harmoniakv/harmonia/cluster/server"
+	"github.com/spf13/cobra"
+)
+
+func serverCmd() *cobra.Command {
+	cfg := server.DefaultConfig()
+	var join string
+	var verbose bool
+	c := &cobra.Command{
+		Use:   "server",
+		Short: "run one node",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg.Node.NodeID == "" || cfg.DataDir == "" {
+				return usageErr("server needs --node-id and --data-dir")
+			}
+			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 {
+				return usageErr("--n and --partitions must be at least 1")
+			}
+			cfg.Node.R = min(cfg.Node.R, cfg.Node.N)
+			cfg.Node.W = min(cfg.Node.W, cfg.Node.N)
+			if join != "" {
+				cfg.Node.Gossip.Seeds = strings.Split(join, ",")
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			cfg.Node.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", cfg.Node.NodeID)
+			if verbose {
+				cfg.Node.LibraryLogger = cfg.Node.Logger.With("lib", "protoactor")
+			}
+			s, err := server.Start(cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("node %s: cluster %s, client %s, data %s\n", cfg.Node.NodeID, cfg.Node.ClusterAddr, s.ClientAddr(), cfg.DataDir)
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			<-sig
+			s.Stop()
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Node.NodeID, "node-id", "", "this node's id, unique in the cluster (required)")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory of this node's pebble database (required)")
+	f.StringVar(&cfg.Node.ClusterAddr, "listen", "127.0.0.1:7001", "node-to-node address host:port (advertised as given)")
+	f.StringVar(&cfg.Node.ClientAddr, "client", "127.0.0.1:8001", "client API (gRPC) address host:port")
+	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for /healthz (optional)")
+	f.StringVar(&join, "join", "", "comma-separated cluster addresses of nodes to join through")
+	f.IntVar(&cfg.Node.Partitions, "partitions", cfg.Node.Partitions, "number of partitions Q (the same on every node)")
+	f.IntVar(&cfg.Node.N, "n", cfg.Node.N, "replicas per key N")
+	f.IntVar(&cfg.Node.R, "r", cfg.Node.R, "default read quorum")
+	f.IntVar(&cfg.Node.W, "w", cfg.Node.W, "default write quorum")
+	f.DurationVar(&cfg.Node.RequestTimeout, "request-timeout", cfg.Node.RequestTimeout, "default request timeout")
+	f.DurationVar(&cfg.Node.Gossip.Interval, "gossip-interval", cfg.Node.Gossip.Interval, "time between gossip rounds")
+	f.DurationVar(&cfg.Node.Gossip.Membership.DownAfter, "down-after", cfg.Node.Gossip.Membership.DownAfter, "a member silent this long is down")
+	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
+	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
+	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")
+	f.BoolVar(&verbose, "verbose", false, "log membership changes and other information")
+	return c
+}

@@ -1,0 +1,237 @@
+// Package tests runs real harmonia server processes on loopback and checks
+// the cluster's behaviour through the client API and the CLI.
+package tests
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/client"
+)
+
+// binary is the harmonia executable built once for the whole test run.
+var binary string
+
+func TestMain(m *testing.M) {
+	// HARMONIA_BINARY runs the tests against a prebuilt binary.
+	if b := os.Getenv("HARMONIA_BINARY"); b != "" {
+		binary = b
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "harmonia-tests-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "harmonia")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/harmonia")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build harmonia:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// node is one server process.
+type node struct {
+	id                      string
+	clusterAddr, clientAddr string
+	dataDir                 string
+	args                    []string
+	cmd                     *exec.Cmd
+	log                     *os.File
+	client                  *client.Client
+}
+
+// testCluster is a set of server processes owned by one test.
+type testCluster struct {
+	t     *testing.T
+	nodes []*node
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startCluster starts n nodes, the first being the seed of the others, and
+// waits until every node lists every node as up. extra flags go to every
+// server. Everything is stopped when the test ends, even on failure.
+func startCluster(t *testing.T, n int, extra ...string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	root := t.TempDir()
+	for i := 1; i <= n; i++ {
+		nd := &node{id: fmt.Sprintf("n%d", i), clusterAddr: freePort(t), clientAddr: freePort(t)}
+		nd.dataDir = filepath.Join(root, nd.id)
+		nd.args = []string{"server", "--node-id", nd.id, "--data-dir", nd.dataDir,
+			"--listen", nd.clusterAddr, "--client", nd.clientAddr, "--down-after", "3s"}
+		if i > 1 {
+			nd.args = append(nd.args, "--join", c.nodes[0].clusterAddr)
+		}
+		nd.args = append(nd.args, extra...)
+		c.nodes = append(c.nodes, nd)
+	}
+	t.Cleanup(c.stopAll)
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	c.waitAllUp()
+	return c
+}
+
+func (c *testCluster) start(nd *node) {
+	c.t.Helper()
+	log, err := os.CreateTemp(c.t.TempDir(), nd.id+"-*.log")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	nd.log = log
+	nd.cmd = exec.Command(binary, nd.args...)
+	nd.cmd.Stdout, nd.cmd.Stderr = log, log
+	if err := nd.cmd.Start(); err != nil {
+		c.t.Fatalf("start %s: %v", nd.id, err)
+	}
+	cl, err := client.Dial(nd.clientAddr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	nd.client = cl
+	c.eventually(10*time.Second, nd.id+" serves clients", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := cl.Status(ctx)
+		return err
+	})
+}
+
+// kill stops a node with SIGKILL (no clean shutdown).
+func (c *testCluster) kill(nd *node) {
+	if nd.cmd == nil {
+		return
+	}
+	nd.cmd.Process.Signal(syscall.SIGKILL)
+	nd.cmd.Wait()
+	nd.cmd = nil
+	nd.client.Close()
+}
+
+func (c *testCluster) stopAll() {
+	for _, nd := range c.nodes {
+		if nd.cmd == nil {
+			continue
+		}
+		nd.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { nd.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			nd.cmd.Process.Kill()
+			<-done
+		}
+		nd.cmd = nil
+		nd.client.Close()
+	}
+	if c.t.Failed() {
+		for _, nd := range c.nodes {
+			if nd.log != nil {
+				b, _ := os.ReadFile(nd.log.Name())
+				c.t.Logf("--- %s log (last 3000 bytes):\n%s", nd.id, tail(string(b), 3000))
+			}
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// eventually polls f until it returns nil or the deadline passes.
+func (c *testCluster) eventually(d time.Duration, what string, f func() error) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitStates waits until every running node reports each node's state as
+// want says (ids not in want are not checked).
+func (c *testCluster) waitStates(d time.Duration, want map[string]string) {
+	c.t.Helper()
+	c.eventually(d, fmt.Sprintf("members %v", want), func() error {
+		for _, nd := range c.nodes {
+			if nd.cmd == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := nd.client.Status(ctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			got := map[string]string{}
+			for _, m := range st.Members {
+				got[m.Id] = m.State
+			}
+			for id, state := range want {
+				if got[id] != state {
+					return fmt.Errorf("%s sees %s as %q", nd.id, id, got[id])
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func (c *testCluster) waitAllUp() {
+	want := map[string]string{}
+	for _, nd := range c.nodes {
+		want[nd.id] = "up"
+	}
+	c.waitStates(15*time.Second, want)
+}
+
+// cli runs the harmonia binary and returns its stdout, stderr and exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
