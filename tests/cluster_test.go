@@ -201,4 +201,32 @@ func TestThreeNodeCluster(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("one read repairs the replica that missed a write", func(t *testing.T) {
+		key := []byte("during-outage-0") // written while n3 was down
+		n3holds := func() (bool, error) {
+			rep, err := n1.client.Replicas(ctxT(t), key)
+			if err != nil {
+				return false, err
+			}
+			for _, r := range rep.Replicas {
+				if r.Node == "n3" {
+					return r.Answered && len(r.Siblings) == 1 && string(r.Siblings[0].Value) == "ok", nil
+				}
+			}
+			return false, fmt.Errorf("n3 is not a replica of %s", key)
+		}
+		if held, err := n3holds(); err != nil || held {
+			t.Fatalf("before the read n3 should lack the key: held=%v err=%v", held, err)
+		}
+		if _, err := n1.client.Get(ctxT(t), key, r2); err != nil {
+			t.Fatal(err)
+		}
+		c.eventually(5*time.Second, "read repair of n3", func() error {
+			if held, err := n3holds(); err != nil || !held {
+				return fmt.Errorf("n3 holds the key: %v (%v)", held, err)
+			}
+			return nil
+		})
+	})
 }

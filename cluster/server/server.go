@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
@@ -77,6 +78,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.HTTPAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		// Profiles for operators chasing latency; the HTTP address is opt-in.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		hl, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			s.Stop()
