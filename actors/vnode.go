@@ -10,6 +10,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
+	"google.golang.org/protobuf/proto"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -17,14 +18,30 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // crashVnode makes a vnode panic; tests use it to exercise supervision.
 type crashVnode struct{}
 
-// vnode holds one partition's replicas. All writes to the partition pass
-// through its mailbox, so read-merge-write of a key needs no lock. Its state
-// lives in the store only, so a restarted vnode simply continues.
+// flushVnode commits the writes a vnode staged; the vnode sends it to itself
+// behind the messages already queued, so every write that arrived meanwhile
+// shares one synced batch (group commit without a timer).
+type flushVnode struct{}
+
+// deferred is a reply that may be sent only once the staged batch is durable.
+type deferred struct {
+	to   *actor.PID
+	msg  proto.Message
+	fail func(error)
+}
+
+// vnode holds one partition's replicas. All reads and writes of the partition
+// pass through its mailbox, so read-merge-write of a key needs no lock. Its
+// durable state lives in the store only, so a restarted vnode simply
+// continues; staged writes lost in a crash were never acknowledged.
 type vnode struct {
 	partition  int
 	store      *persistence.Store
 	self       vclock.Actor
 	maxEntries int
+
+	staged  map[string][]object.Sibling // written this turn, not yet committed
+	waiting []deferred
 }
 
 func newVnodeProps(partition int, store *persistence.Store, maxEntries int) *actor.Props {
@@ -38,46 +55,114 @@ func newVnodeProps(partition int, store *persistence.Store, maxEntries int) *act
 func (v *vnode) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *internalpb.CoordinatePut:
-		ctx.Respond(v.coordinate(m))
+		reply := &internalpb.CoordinatePutReply{Node: v.self.Node}
+		set, dot, err := v.coordinate(m)
+		if err != nil {
+			reply.Error = err.Error()
+			ctx.Respond(reply)
+			return
+		}
+		reply.Object = object.ToProto(set)
+		reply.Dot = &internalpb.Dot{Node: dot.Node, Incarnation: dot.Incarnation, Counter: dot.Counter}
+		v.stage(ctx, m.Key, set, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node}
-		if err := v.merge(m); err != nil {
-			reply.Error = err.Error()
-		}
-		if ctx.Sender() != nil {
-			ctx.Respond(reply)
+		fail := func(err error) { reply.Error = err.Error() }
+		set, changed, err := v.merge(m)
+		switch {
+		case err != nil:
+			fail(err)
+			v.reply(ctx, reply)
+		case changed:
+			v.stage(ctx, m.Key, set, reply, fail)
+		default:
+			v.reply(ctx, reply)
 		}
 	case *internalpb.ReplicaGet:
 		reply := &internalpb.ReplicaGetReply{Node: v.self.Node}
-		set, err := v.store.Get(v.partition, m.Key)
+		set, err := v.load(m.Key)
 		if err != nil {
 			reply.Error = err.Error()
 		} else {
 			reply.Object = object.ToProto(set)
 		}
+		if _, staged := v.staged[string(m.Key)]; staged && err == nil {
+			// Never show a write before it is durable.
+			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply,
+				fail: func(err error) { reply.Object, reply.Error = nil, err.Error() }})
+			return
+		}
 		ctx.Respond(reply)
+	case flushVnode:
+		v.flush(ctx)
 	case crashVnode:
 		panic(fmt.Sprintf("vnode %d: crash requested", v.partition))
 	}
 }
 
-// coordinate issues a new dot for a client write, applies it to the local
-// object and returns the resulting object for the other replicas.
-func (v *vnode) coordinate(m *internalpb.CoordinatePut) *internalpb.CoordinatePutReply {
-	reply := &internalpb.CoordinatePutReply{Node: v.self.Node}
-	if err := v.store.CheckKey(m.Key); err != nil {
-		reply.Error = err.Error()
-		return reply
+// reply answers the sender if there is one (read repair sends without one).
+func (v *vnode) reply(ctx actor.Context, msg proto.Message) {
+	if ctx.Sender() != nil {
+		ctx.Respond(msg)
 	}
-	cur, err := v.store.Get(v.partition, m.Key)
+}
+
+// load reads a key's siblings, seeing writes staged in this turn.
+func (v *vnode) load(key []byte) ([]object.Sibling, error) {
+	if set, ok := v.staged[string(key)]; ok {
+		return set, nil
+	}
+	return v.store.Get(v.partition, key)
+}
+
+// stage records a write to commit with the next flush and holds its reply
+// until then.
+func (v *vnode) stage(ctx actor.Context, key []byte, set []object.Sibling, reply proto.Message, fail func(error)) {
+	if v.staged == nil {
+		v.staged = map[string][]object.Sibling{}
+		ctx.Send(ctx.Self(), flushVnode{})
+	}
+	v.staged[string(key)] = set
+	v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
+}
+
+// flush commits every staged write in one batch, then releases the replies.
+func (v *vnode) flush(ctx actor.Context) {
+	writes := make([]persistence.Write, 0, len(v.staged))
+	for k, set := range v.staged {
+		writes = append(writes, persistence.Write{Partition: v.partition, Key: []byte(k), Siblings: set})
+	}
+	var err error
+	if len(writes) > 0 { // nothing is staged after a restart that lost the batch
+		err = v.store.PutBatch(writes)
+	}
+	for _, d := range v.waiting {
+		if err != nil {
+			d.fail(err)
+		}
+		if d.to != nil {
+			ctx.Send(d.to, d.msg)
+		}
+	}
+	v.staged, v.waiting = nil, nil
+}
+
+// coordinate issues a new dot for a client write and applies it to the local
+// object; the result goes to the other replicas.
+func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vclock.Dot, error) {
+	if err := v.store.CheckKey(m.Key); err != nil {
+		return nil, vclock.Dot{}, err
+	}
+	if err := v.store.CheckValue(m.Value); err != nil {
+		return nil, vclock.Dot{}, err
+	}
+	cur, err := v.load(m.Key)
 	if err != nil {
-		reply.Error = err.Error()
-		return reply
+		return nil, vclock.Dot{}, err
 	}
 	counter, err := v.store.NextCounter()
 	if err != nil {
-		reply.Error = err.Error()
-		return reply
+		return nil, vclock.Dot{}, err
 	}
 	writtenAt := m.WrittenAt
 	if writtenAt == 0 {
@@ -90,32 +175,31 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) *internalpb.CoordinatePu
 		Deleted:   m.Deleted,
 		WrittenAt: writtenAt,
 	}
-	set := object.Apply(cur, s)
-	if err := v.store.Put(v.partition, m.Key, set); err != nil {
-		reply.Error = err.Error()
-		return reply
-	}
-	reply.Object = object.ToProto(set)
-	reply.Dot = &internalpb.Dot{Node: s.Dot.Node, Incarnation: s.Dot.Incarnation, Counter: s.Dot.Counter}
-	return reply
+	return object.Apply(cur, s), s.Dot, nil
 }
 
-// merge reconciles an incoming object with the stored one; writing only when
-// something changed makes replays and repeated repairs cheap.
-func (v *vnode) merge(m *internalpb.ReplicaPut) error {
+// merge reconciles an incoming object with the stored one; changed is false
+// when the replica already had everything, which makes replays and repeated
+// repairs cost no write.
+func (v *vnode) merge(m *internalpb.ReplicaPut) (set []object.Sibling, changed bool, err error) {
+	if err := v.store.CheckKey(m.Key); err != nil {
+		return nil, false, err
+	}
 	in, err := object.FromProto(m.Object)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	cur, err := v.store.Get(v.partition, m.Key)
+	for _, s := range in {
+		if err := v.store.CheckValue(s.Value); err != nil {
+			return nil, false, err
+		}
+	}
+	cur, err := v.load(m.Key)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	merged := object.Merge(cur, in)
-	if object.SameVersions(cur, merged) {
-		return nil
-	}
-	return v.store.Put(v.partition, m.Key, merged)
+	return merged, !object.SameVersions(cur, merged), nil
 }
 
 // vnodes supervises one vnode per partition. Every node runs a vnode for

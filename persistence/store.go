@@ -233,20 +233,41 @@ func (s *Store) Get(partition int, key []byte) ([]object.Sibling, error) {
 
 // Put replaces the siblings stored for key; durable on return when Sync is set.
 func (s *Store) Put(partition int, key []byte, set []object.Sibling) error {
-	if err := s.CheckKey(key); err != nil {
-		return err
-	}
-	for _, sib := range set {
-		if err := s.CheckValue(sib.Value); err != nil {
+	return s.PutBatch([]Write{{Partition: partition, Key: key, Siblings: set}})
+}
+
+// Write is one object replacement in a PutBatch.
+type Write struct {
+	Partition int
+	Key       []byte
+	Siblings  []object.Sibling
+}
+
+// PutBatch replaces several objects in one pebble batch: all or none are
+// written, with one fsync when Sync is set. Limits are checked first, so an
+// invalid write leaves the store unchanged.
+func (s *Store) PutBatch(writes []Write) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, w := range writes {
+		if err := s.CheckKey(w.Key); err != nil {
 			return err
 		}
+		for _, sib := range w.Siblings {
+			if err := s.CheckValue(sib.Value); err != nil {
+				return err
+			}
+		}
+		enc, err := object.Encode(w.Siblings)
+		if err != nil {
+			return fmt.Errorf("put %q: %w", w.Key, err)
+		}
+		if err := b.Set(dataKey(w.Partition, w.Key), enc, nil); err != nil {
+			return fmt.Errorf("put %q: %w", w.Key, err)
+		}
 	}
-	b, err := object.Encode(set)
-	if err != nil {
-		return fmt.Errorf("put %q: %w", key, err)
-	}
-	if err := s.db.Set(dataKey(partition, key), b, s.write); err != nil {
-		return fmt.Errorf("put %q: %w", key, err)
+	if err := b.Commit(s.write); err != nil {
+		return fmt.Errorf("commit %d writes: %w", len(writes), err)
 	}
 	return nil
 }
