@@ -1,8 +1,12 @@
 package actors
 
 import (
+	"fmt"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -17,133 +21,311 @@ type GossipConfig struct {
 	// Interval between gossip rounds. Default 1 s.
 	Interval   time.Duration
 	Membership membership.Config
-	// Seeds are cluster addresses to gossip with until their nodes are known.
+	// Seeds are cluster addresses to gossip with when no member is live,
+	// and now and then anyway (so that split groups find each other).
 	Seeds []string
 }
 
+// Messages from the Gossiper handle and the transport to the actor
+// (in-process only).
 type (
-	gossipTick   struct{}
-	endpointLost struct{ addr string }
+	gossipTick      struct{}
+	endpointLost    struct{ addr string }
+	gossipStart     struct{}
+	gossipStop      struct{}
+	gossipJoin      struct{ seed string }
+	gossipUpdate    struct{ key, value string }
+	gossipGet       struct{ key string }
+	gossipSubscribe struct{ handler func(membership.Event) }
 )
 
-// gossiper spreads membership: every round it advances its heartbeat and
-// sends its member list to every known member and seed, merges what it hears,
-// and publishes a new View for the request state machines.
+// Gossiper is the Go face of the gossiper actor: the seed design's API.
+// Every method only sends a message; none blocks on the network.
+type Gossiper struct {
+	root *actor.RootContext
+	pid  *actor.PID
+}
+
+// Start begins periodic gossip rounds (a node's System starts them).
+func (g *Gossiper) Start() { g.root.Send(g.pid, gossipStart{}) }
+
+// Stop pauses gossip rounds; the node then looks dead to its peers.
+func (g *Gossiper) Stop() { g.root.Send(g.pid, gossipStop{}) }
+
+// Join adds a seed's cluster address and gossips with it at once.
+func (g *Gossiper) Join(seed string) { g.root.Send(g.pid, gossipJoin{seed: seed}) }
+
+// UpdateState publishes an application value of this node to the cluster.
+func (g *Gossiper) UpdateState(key, value string) {
+	g.root.Send(g.pid, gossipUpdate{key: key, value: value})
+}
+
+// GetState returns every known node's value for key, by node id.
+func (g *Gossiper) GetState(key string) (map[string]string, error) {
+	res, err := g.root.RequestFuture(g.pid, gossipGet{key: key}, 5*time.Second).Result()
+	if err != nil {
+		return nil, fmt.Errorf("gossiper: %w", err)
+	}
+	return res.(map[string]string), nil
+}
+
+// RegisterEventHandler calls handler for every membership event (joined,
+// up, suspect, down, left, restarted, state-changed) and with Kind
+// "ring-changed" when the ring is recomputed. Handlers run on the gossiper's
+// goroutine and must not block.
+func (g *Gossiper) RegisterEventHandler(handler func(membership.Event)) {
+	g.root.Send(g.pid, gossipSubscribe{handler: handler})
+}
+
+// EventRingChanged is delivered to handlers when the ring is recomputed.
+const EventRingChanged membership.EventKind = "ring-changed"
+
+// gossiper runs Scuttlebutt gossip rounds with one random live peer (now and
+// then a down member or a seed too), feeds heartbeats to the failure
+// detector, and publishes a new View when anything changes.
 type gossiper struct {
 	cfg        GossipConfig
-	self       membership.Member
+	self       string
+	app        map[string]string
+	generation int64
 	partitions int
+	n          int
 	store      *persistence.Store
 	view       *viewHolder
 	log        *slog.Logger
-	state      *membership.State
-	ring       *ring.Ring
-	cancel     func()
 	ready      *readySignal // done once the first View is published
+
+	state    *membership.State
+	ring     *ring.Ring
+	seeds    []string
+	handlers []func(membership.Event)
+	downs    map[string]int
+	rng      *rand.Rand
+	cancel   func()
 }
 
 func (g *gossiper) Receive(ctx actor.Context) {
 	now := time.Now()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		g.state = membership.New(g.cfg.Membership, g.self, now)
-		if saved, err := g.store.Members(); err != nil {
+		g.downs = map[string]int{}
+		g.rng = rand.New(rand.NewPCG(uint64(now.UnixNano()), uint64(g.generation)))
+		g.seeds = slices.Clone(g.cfg.Seeds)
+		g.state = membership.New(g.cfg.Membership, g.self, g.generation, g.app)
+		if snap, err := g.store.Members(); err != nil {
 			g.log.Warn("load saved members", "err", err)
 		} else {
-			g.state.Seen(membersFromProto(saved), now)
+			g.state.Load(statesFromProto(snap.GetStates()))
 		}
-		g.publish(now)
+		g.publish(now, nil)
 		g.ready.done()
-		self, sys := ctx.Self(), ctx.ActorSystem()
-		t := time.NewTicker(g.cfg.Interval)
-		done := make(chan struct{})
-		go func() {
-			for {
-				select {
-				case <-t.C:
-					sys.Root.Send(self, gossipTick{})
-				case <-done:
-					t.Stop()
-					return
-				}
-			}
-		}()
-		g.cancel = func() { close(done) }
-		g.round(ctx, now)
 	case *actor.Stopping:
-		if g.cancel != nil {
-			g.cancel()
-		}
+		g.stopTicker()
+	case gossipStart:
+		g.startTicker(ctx)
+		g.round(ctx, now)
+	case gossipStop:
+		g.stopTicker()
 	case gossipTick:
 		g.round(ctx, now)
-	case *internalpb.Gossip:
-		if g.state.Merge(membersFromProto(m.Members), now) {
-			g.log.Info("member joined", "members", g.state.IDs())
-			if err := g.store.SaveMembers(membersToProto(g.state.Members())); err != nil {
-				g.log.Warn("save members", "err", err)
+	case gossipJoin:
+		if !slices.Contains(g.seeds, m.seed) {
+			g.seeds = append(g.seeds, m.seed)
+		}
+		g.syn(ctx, m.seed)
+	case gossipUpdate:
+		g.state.Set(m.key, m.value)
+		g.publish(now, []membership.Event{{Kind: membership.EventStateChanged, Node: g.self, Key: m.key, Value: m.value}})
+	case gossipGet:
+		out := map[string]string{}
+		for _, id := range g.state.IDs() {
+			if v, ok := g.state.Get(id, m.key); ok {
+				out[id] = v
 			}
 		}
-		g.publish(now)
+		ctx.Respond(out)
+	case gossipSubscribe:
+		g.handlers = append(g.handlers, m.handler)
+	case *internalpb.GossipSyn:
+		send, request := g.state.Syn(digestsFromProto(m.Digests))
+		// Request, not Respond, so the peer knows where to send its ACK2.
+		ctx.Request(ctx.Sender(), &internalpb.GossipAck{From: g.self, States: statesToProto(send), Requests: digestsToProto(request)})
+	case *internalpb.GossipAck:
+		events := g.state.Apply(statesFromProto(m.States), now)
+		if delta := g.state.Delta(digestsFromProto(m.Requests)); len(delta) > 0 && ctx.Sender() != nil {
+			ctx.Respond(&internalpb.GossipAck2{From: g.self, States: statesToProto(delta)})
+		}
+		g.publish(now, events)
+	case *internalpb.GossipAck2:
+		g.publish(now, g.state.Apply(statesFromProto(m.States), now))
 	case endpointLost:
-		g.state.MarkUnreachable(m.addr)
-		g.publish(now)
+		g.state.TransportLost(m.addr)
+		g.publish(now, nil)
 	}
 }
 
+func (g *gossiper) startTicker(ctx actor.Context) {
+	if g.cancel != nil {
+		return
+	}
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	t := time.NewTicker(g.cfg.Interval)
+	done := make(chan struct{})
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				sys.Root.Send(self, gossipTick{})
+			case <-done:
+				return
+			}
+		}
+	}()
+	g.cancel = func() { close(done) }
+}
+
+func (g *gossiper) stopTicker() {
+	if g.cancel != nil {
+		g.cancel()
+		g.cancel = nil
+	}
+}
+
+func (g *gossiper) syn(ctx actor.Context, addr string) {
+	ctx.Request(actor.NewPID(addr, gossiperName), &internalpb.GossipSyn{From: g.self, Digests: digestsToProto(g.state.Digests())})
+}
+
+// round is one gossip round, as Cassandra's: a random live peer; with
+// probability down/(live+1) a random down member, so a recovered node is
+// found; a seed when nothing is live, or with probability 1/(live+1).
 func (g *gossiper) round(ctx actor.Context, now time.Time) {
-	g.state.Tick(now)
-	msg := &internalpb.Gossip{From: g.self.ID, Members: membersToProto(g.state.Members())}
-	sent := map[string]bool{g.self.ClusterAddr: true}
-	for _, m := range g.state.Members() {
-		if !sent[m.ClusterAddr] {
-			sent[m.ClusterAddr] = true
-			ctx.Send(actor.NewPID(m.ClusterAddr, gossiperName), msg)
+	g.state.Tick()
+	events := g.state.Evaluate(now)
+	var live, down []string
+	for _, id := range g.state.IDs() {
+		if id == g.self {
+			continue
+		}
+		switch g.state.Status(id, now) {
+		case membership.Down:
+			down = append(down, id)
+		case membership.Left:
+		default:
+			live = append(live, id)
 		}
 	}
-	for _, addr := range g.cfg.Seeds {
-		if !sent[addr] {
-			sent[addr] = true
-			ctx.Send(actor.NewPID(addr, gossiperName), msg)
-		}
+	addr := func(id string) string { v, _ := g.state.Get(id, membership.KeyClusterAddr); return v }
+	if len(live) > 0 {
+		g.syn(ctx, addr(live[g.rng.IntN(len(live))]))
 	}
-	g.publish(now)
+	if len(down) > 0 && g.rng.Float64() < float64(len(down))/float64(len(live)+1) {
+		g.syn(ctx, addr(down[g.rng.IntN(len(down))]))
+	}
+	own, _ := g.state.Get(g.self, membership.KeyClusterAddr)
+	seeds := slices.DeleteFunc(slices.Clone(g.seeds), func(s string) bool { return s == own })
+	if len(seeds) > 0 && (len(live) == 0 || g.rng.Float64() < 1/float64(len(live)+1)) {
+		g.syn(ctx, seeds[g.rng.IntN(len(seeds))])
+	}
+	g.publish(now, events)
 }
 
-// publish recomputes the ring when the member set changed and stores a new View.
-func (g *gossiper) publish(now time.Time) {
-	ids := g.state.IDs()
+// publish recomputes the ring when the member set changed, stores a new View,
+// saves membership when it grew, and delivers events to handlers.
+func (g *gossiper) publish(now time.Time, events []membership.Event) {
+	save := false
+	for _, e := range events {
+		switch e.Kind {
+		case membership.EventJoined, membership.EventRestarted:
+			save = true
+		case membership.EventDown:
+			g.downs[e.Node]++
+		}
+		if e.Kind != membership.EventStateChanged {
+			g.log.Info("membership", "event", e.Kind, "member", e.Node)
+		}
+	}
+	if save {
+		if err := g.store.SaveMembers(&internalpb.MembershipSnapshot{States: statesToProto(g.state.Snapshot())}); err != nil {
+			g.log.Warn("save members", "err", err)
+		}
+	}
+	var ids []string
+	for _, id := range g.state.IDs() {
+		if g.state.Status(id, now) != membership.Left {
+			ids = append(ids, id)
+		}
+	}
 	if g.ring == nil || !slices.Equal(g.ring.Members(), ids) {
 		r, err := ring.New(ids, g.partitions)
 		if err != nil {
 			g.log.Error("compute ring", "err", err)
 			return
 		}
+		if g.ring != nil {
+			events = append(events, membership.Event{Kind: EventRingChanged, Node: g.self})
+			g.log.Info("ring changed", "members", ids)
+		}
 		g.ring = r
 	}
-	v := &View{Self: g.self.ID, Ring: g.ring, Members: map[string]MemberView{}}
-	for _, m := range g.state.Members() {
-		v.Members[m.ID] = MemberView{
-			ID: m.ID, ClusterAddr: m.ClusterAddr, ClientAddr: m.ClientAddr, Incarnation: m.Incarnation,
-			Up: g.state.Up(m.ID, now), HeartbeatAge: g.state.HeartbeatAge(m.ID, now),
+	v := &View{Self: g.self, Ring: g.ring, N: g.n, Members: map[string]MemberView{}}
+	for _, id := range g.state.IDs() {
+		st, _ := g.state.Node(id)
+		mv := MemberView{
+			ID: id, Status: g.state.Status(id, now), Generation: st.Generation,
+			Phi: g.state.Phi(id, now), HeartbeatAge: g.state.HeartbeatAge(id, now), Protocol: g.state.Protocol(id),
+			TimesDown: g.downs[id],
 		}
+		mv.ClusterAddr, _ = g.state.Get(id, membership.KeyClusterAddr)
+		mv.ClientAddr, _ = g.state.Get(id, membership.KeyClientAddr)
+		inc, _ := g.state.Get(id, membership.KeyIncarnation)
+		mv.Incarnation, _ = strconv.ParseUint(inc, 10, 64)
+		v.Members[id] = mv
 	}
 	g.view.Store(v)
+	for _, e := range events {
+		for _, h := range g.handlers {
+			h(e)
+		}
+	}
 }
 
-func membersToProto(ms []membership.Member) []*internalpb.Member {
-	out := make([]*internalpb.Member, len(ms))
-	for i, m := range ms {
-		out[i] = &internalpb.Member{Id: m.ID, ClusterAddr: m.ClusterAddr, ClientAddr: m.ClientAddr,
-			Incarnation: m.Incarnation, Heartbeat: m.Heartbeat, Protocol: m.Protocol, Generation: m.Generation}
+func statesToProto(states []membership.NodeState) []*internalpb.NodeState {
+	out := make([]*internalpb.NodeState, len(states))
+	for i, s := range states {
+		p := &internalpb.NodeState{Id: s.ID, Generation: s.Generation, Heartbeat: s.Heartbeat}
+		for _, k := range slices.Sorted(maps.Keys(s.App)) {
+			p.App = append(p.App, &internalpb.AppEntry{Key: k, Value: s.App[k].Value, Version: s.App[k].Version})
+		}
+		out[i] = p
 	}
 	return out
 }
 
-func membersFromProto(ms []*internalpb.Member) []membership.Member {
-	out := make([]membership.Member, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, membership.Member{ID: m.Id, ClusterAddr: m.ClusterAddr, ClientAddr: m.ClientAddr,
-			Incarnation: m.Incarnation, Heartbeat: m.Heartbeat, Protocol: m.Protocol, Generation: m.Generation})
+func statesFromProto(states []*internalpb.NodeState) []membership.NodeState {
+	out := make([]membership.NodeState, 0, len(states))
+	for _, p := range states {
+		s := membership.NodeState{ID: p.Id, Generation: p.Generation, Heartbeat: p.Heartbeat, App: map[string]membership.Versioned{}}
+		for _, a := range p.App {
+			s.App[a.Key] = membership.Versioned{Value: a.Value, Version: a.Version}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func digestsToProto(ds []membership.Digest) []*internalpb.GossipDigest {
+	out := make([]*internalpb.GossipDigest, len(ds))
+	for i, d := range ds {
+		out[i] = &internalpb.GossipDigest{Id: d.ID, Generation: d.Generation, MaxVersion: d.MaxVersion}
+	}
+	return out
+}
+
+func digestsFromProto(ds []*internalpb.GossipDigest) []membership.Digest {
+	out := make([]membership.Digest, len(ds))
+	for i, d := range ds {
+		out[i] = membership.Digest{ID: d.Id, Generation: d.Generation, MaxVersion: d.MaxVersion}
 	}
 	return out
 }

@@ -73,6 +73,8 @@ type System struct {
 	root   *actor.PID
 	log    *slog.Logger
 
+	gossip *Gossiper
+
 	rootReady, vnodesReady, gossiperReady *readySignal
 }
 
@@ -98,6 +100,8 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	}
 	s := n.sys
 	id := s.store.Identity()
+	// The generation changes with every start of the process.
+	generation := time.Now().UnixNano()
 	// Vnodes restart on failure; they reload from pebble, so a restart loses
 	// nothing. Ten failures within ten seconds stop the vnode.
 	vnodeSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
@@ -113,9 +117,15 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}
 	}), "coordinator")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &gossiper{ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, store: s.store, view: s.view, log: s.log,
-			self: membership.Member{ID: id.NodeID, ClusterAddr: s.cfg.ClusterAddr, ClientAddr: s.cfg.ClientAddr,
-				Incarnation: id.Incarnation, Generation: time.Now().UnixNano(), Protocol: membership.ProtocolVersion}}
+		return &gossiper{ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
+			store: s.store, view: s.view, log: s.log, self: id.NodeID, generation: generation,
+			app: map[string]string{
+				membership.KeyClusterAddr: s.cfg.ClusterAddr,
+				membership.KeyClientAddr:  s.cfg.ClientAddr,
+				membership.KeyIncarnation: strconv.FormatUint(id.Incarnation, 10),
+				membership.KeyProtocol:    strconv.Itoa(membership.ProtocolVersion),
+				membership.KeyStatus:      "normal",
+			}}
 	}), "gossiper")
 	s.rootReady.done()
 }
@@ -170,6 +180,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	}
 	s.root = root
 	gossiperPID := actor.NewPID(sys.Address(), gossiperName)
+	s.gossip = &Gossiper{root: sys.Root, pid: gossiperPID}
 	sys.EventStream.Subscribe(func(evt any) {
 		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
 			sys.Root.Send(gossiperPID, endpointLost{addr: e.Address})
@@ -186,8 +197,12 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 			return nil, fmt.Errorf("node did not start within %v", startTimeout)
 		}
 	}
+	s.gossip.Start()
 	return s, nil
 }
+
+// Gossiper returns the node's membership API.
+func (s *System) Gossiper() *Gossiper { return s.gossip }
 
 // recoverStream keeps a malformed or unknown message from crashing the node:
 // protoactor's remote handler dereferences nil on an unregistered type.

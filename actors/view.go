@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 )
 
@@ -32,8 +33,12 @@ type MemberView struct {
 	ClusterAddr  string
 	ClientAddr   string
 	Incarnation  uint64
-	Up           bool
-	HeartbeatAge time.Duration
+	Generation   int64
+	Status       membership.Status
+	Phi          float64
+	HeartbeatAge time.Duration // -1: never heard
+	Protocol     int
+	TimesDown    int // down events for this member since this node started
 }
 
 // View is an immutable snapshot of membership and ring that the gossiper
@@ -41,11 +46,20 @@ type MemberView struct {
 type View struct {
 	Self    string
 	Ring    *ring.Ring
+	N       int
 	Members map[string]MemberView
 }
 
-// Up reports whether node id is believed alive.
-func (v *View) Up(id string) bool { return v.Members[id].Up }
+// Up reports whether requests should be sent to node id: a suspect member is
+// skipped like a down one, so requests do not wait on a node that is probably
+// gone.
+func (v *View) Up(id string) bool {
+	switch v.Members[id].Status {
+	case membership.Up, membership.Leaving:
+		return true
+	}
+	return false
+}
 
 // vnodePID addresses partition p's vnode on node id.
 func (v *View) vnodePID(id string, p int) *actor.PID {

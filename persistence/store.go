@@ -301,8 +301,8 @@ func prefixEnd(p []byte) []byte {
 
 // SaveMembers records the membership this node last knew, so a restarted
 // node can find its peers without a seed.
-func (s *Store) SaveMembers(members []*internalpb.Member) error {
-	b, err := proto.Marshal(&internalpb.Gossip{Members: members})
+func (s *Store) SaveMembers(snapshot *internalpb.MembershipSnapshot) error {
+	b, err := proto.Marshal(snapshot)
 	if err != nil {
 		return fmt.Errorf("save members: %w", err)
 	}
@@ -313,7 +313,7 @@ func (s *Store) SaveMembers(members []*internalpb.Member) error {
 }
 
 // Members returns what SaveMembers last recorded.
-func (s *Store) Members() ([]*internalpb.Member, error) {
+func (s *Store) Members() (*internalpb.MembershipSnapshot, error) {
 	v, closer, err := s.db.Get(keyMembers)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -322,11 +322,11 @@ func (s *Store) Members() ([]*internalpb.Member, error) {
 		return nil, fmt.Errorf("load members: %w", err)
 	}
 	defer closer.Close()
-	var g internalpb.Gossip
-	if err := proto.Unmarshal(v, &g); err != nil {
+	var snap internalpb.MembershipSnapshot
+	if err := proto.Unmarshal(v, &snap); err != nil {
 		return nil, fmt.Errorf("load members: %w", err)
 	}
-	return g.Members, nil
+	return &snap, nil
 }
 
 // Close flushes and closes the database.

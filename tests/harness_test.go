@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
 )
 
 // binary is the harmonia executable built once for the whole test run.
@@ -57,8 +59,9 @@ type node struct {
 
 // testCluster is a set of server processes owned by one test.
 type testCluster struct {
-	t     *testing.T
-	nodes []*node
+	t       *testing.T
+	nodes   []*node
+	started time.Time
 }
 
 func freePort(t *testing.T) string {
@@ -82,7 +85,7 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 		nd := &node{id: fmt.Sprintf("n%d", i), clusterAddr: freePort(t), clientAddr: freePort(t)}
 		nd.dataDir = filepath.Join(root, nd.id)
 		nd.args = []string{"server", "--node-id", nd.id, "--data-dir", nd.dataDir,
-			"--listen", nd.clusterAddr, "--client", nd.clientAddr, "--down-after", "3s"}
+			"--listen", nd.clusterAddr, "--client", nd.clientAddr}
 		if i > 1 {
 			nd.args = append(nd.args, "--join", c.nodes[0].clusterAddr)
 		}
@@ -90,6 +93,7 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 		c.nodes = append(c.nodes, nd)
 	}
 	t.Cleanup(c.stopAll)
+	c.started = time.Now()
 	for _, nd := range c.nodes {
 		c.start(nd)
 	}
@@ -120,6 +124,21 @@ func (c *testCluster) start(nd *node) {
 		_, err := cl.Status(ctx)
 		return err
 	})
+}
+
+// signal sends sig (SIGSTOP, SIGCONT) to a node's process.
+func (c *testCluster) signal(nd *node, sig syscall.Signal) {
+	c.t.Helper()
+	if err := nd.cmd.Process.Signal(sig); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// status asks nd for its view of the cluster.
+func (c *testCluster) status(nd *node) (*kvpb.StatusResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return nd.client.Status(ctx)
 }
 
 // kill stops a node with SIGKILL (no clean shutdown).
@@ -184,17 +203,16 @@ func (c *testCluster) eventually(d time.Duration, what string, f func() error) {
 }
 
 // waitStates waits until every running node reports each node's state as
-// want says (ids not in want are not checked).
-func (c *testCluster) waitStates(d time.Duration, want map[string]string) {
+// want says (ids not in want are not checked). Nodes named in skip are not
+// asked (a stopped process cannot answer).
+func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip ...string) {
 	c.t.Helper()
 	c.eventually(d, fmt.Sprintf("members %v", want), func() error {
 		for _, nd := range c.nodes {
-			if nd.cmd == nil {
+			if nd.cmd == nil || slices.Contains(skip, nd.id) {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			st, err := nd.client.Status(ctx)
-			cancel()
+			st, err := c.status(nd)
 			if err != nil {
 				return err
 			}

@@ -1,149 +1,393 @@
-// Package membership owns a node's view of who is in the cluster and who is
-// alive, as spread by gossip. It is a plain state machine: time comes in as
-// explicit arguments, messages as values, and it starts no goroutines.
+// Package membership owns a node's view of the cluster as spread by gossip:
+// every node's versioned state, the Scuttlebutt reconciliation that spreads
+// it (as Cassandra's gossiper does), and each member's liveness from a
+// phi-accrual failure detector on its heartbeats.
 //
-// Liveness here is a heartbeat timeout: a member whose heartbeat has not
-// grown for Config.DownAfter is down. A transport report (the remote layer
-// lost the connection) marks a member down at once until a newer heartbeat
-// proves it alive.
+// It is a pure state machine: time comes in as arguments, messages as values,
+// and it starts no goroutines. The gossiper actor drives it.
+//
+// Each node's state has a generation, which changes when the node process
+// restarts, and versioned entries: the heartbeat and application keys, all
+// versioned by one counter that only the node itself advances. A digest is
+// (node, generation, highest version); two nodes exchange digests, then only
+// the entries the other lacks.
 package membership
 
 import (
-	"cmp"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/failure"
 )
 
-// ProtocolVersion is the node-to-node protocol this build speaks.
+// ProtocolVersion is the node-to-node protocol this build speaks; nodes
+// publish it under KeyProtocol so that peers never send message types a node
+// does not know.
 const ProtocolVersion = 1
 
-// Config tunes liveness.
+// Application keys every node publishes.
+const (
+	KeyClusterAddr = "cluster_addr"
+	KeyClientAddr  = "client_addr"
+	KeyIncarnation = "incarnation"
+	KeyProtocol    = "protocol"
+	// KeyStatus is "normal", "leaving" or "left".
+	KeyStatus = "status"
+)
+
+// Versioned is an application value and the version that set it.
+type Versioned struct {
+	Value   string
+	Version uint64
+}
+
+// NodeState is everything gossip knows about one node.
+type NodeState struct {
+	ID         string
+	Generation int64
+	Heartbeat  uint64 // version of the latest heartbeat
+	App        map[string]Versioned
+}
+
+// MaxVersion is the highest version in the state.
+func (n NodeState) MaxVersion() uint64 {
+	v := n.Heartbeat
+	for _, a := range n.App {
+		v = max(v, a.Version)
+	}
+	return v
+}
+
+// since returns the part of n newer than version.
+func (n NodeState) since(version uint64) NodeState {
+	out := NodeState{ID: n.ID, Generation: n.Generation, App: map[string]Versioned{}}
+	if n.Heartbeat > version {
+		out.Heartbeat = n.Heartbeat
+	}
+	for k, a := range n.App {
+		if a.Version > version {
+			out.App[k] = a
+		}
+	}
+	return out
+}
+
+func (n NodeState) clone() NodeState {
+	n.App = maps.Clone(n.App)
+	return n
+}
+
+// Digest summarises one node's state.
+type Digest struct {
+	ID         string
+	Generation int64
+	MaxVersion uint64
+}
+
+// Status is a member's state as this node sees it.
+type Status string
+
+const (
+	Up      Status = "up"
+	Suspect Status = "suspect"
+	Down    Status = "down"
+	Leaving Status = "leaving"
+	Left    Status = "left"
+)
+
+// EventKind says what changed.
+type EventKind string
+
+const (
+	EventJoined       EventKind = "joined"
+	EventUp           EventKind = "up"
+	EventSuspect      EventKind = "suspect"
+	EventDown         EventKind = "down"
+	EventLeft         EventKind = "left"
+	EventStateChanged EventKind = "state-changed"
+	EventRestarted    EventKind = "restarted"
+)
+
+// Event is one change in the view.
+type Event struct {
+	Kind  EventKind
+	Node  string
+	Key   string // for EventStateChanged
+	Value string
+}
+
+// Config tunes the view.
 type Config struct {
-	// DownAfter is how long a member's heartbeat may stay unchanged before it
-	// counts as down. Default 5 s: five missed one-second gossip rounds.
-	DownAfter time.Duration
+	Failure failure.Config
+	// SuspectPhi: a member whose phi reaches it (but not Failure.Threshold)
+	// is suspect. Default 4.
+	SuspectPhi float64
 }
 
 // DefaultConfig returns the documented defaults.
-func DefaultConfig() Config { return Config{DownAfter: 5 * time.Second} }
+func DefaultConfig() Config { return Config{Failure: failure.DefaultConfig(), SuspectPhi: 4} }
 
-// Member is one node as gossip describes it.
-type Member struct {
-	ID          string
-	ClusterAddr string
-	ClientAddr  string
-	Incarnation uint64
-	// Generation changes when the node process restarts; Heartbeat grows
-	// every gossip round of that process.
-	Generation int64
-	Heartbeat  uint64
-	Protocol   uint32
+type member struct {
+	NodeState
+	fd        *failure.Detector
+	reported  Status
+	transport bool // the transport lost the connection; cleared by a heartbeat
 }
 
-// newer reports whether m is a later state of the same node than o.
-func (m Member) newer(o Member) bool {
-	if m.Generation != o.Generation {
-		return m.Generation > o.Generation
-	}
-	return m.Heartbeat > o.Heartbeat
-}
-
-type entry struct {
-	Member
-	lastChange  time.Time // local time the heartbeat last grew
-	unreachable bool      // transport lost it; cleared by a newer heartbeat
-}
-
-// State is one node's membership view.
+// State is one node's view of the cluster.
 type State struct {
 	cfg     Config
 	self    string
-	members map[string]*entry
+	version uint64
+	members map[string]*member
 }
 
-// New starts a view holding only self.
-func New(cfg Config, self Member, now time.Time) *State {
-	s := &State{cfg: cfg, self: self.ID, members: map[string]*entry{}}
-	s.members[self.ID] = &entry{Member: self, lastChange: now}
+// New starts a view holding only self, with its application state.
+func New(cfg Config, self string, generation int64, app map[string]string) *State {
+	s := &State{cfg: cfg, self: self, members: map[string]*member{}}
+	s.members[self] = &member{NodeState: NodeState{ID: self, Generation: generation, App: map[string]Versioned{}}, reported: Up}
+	for _, k := range slices.Sorted(maps.Keys(app)) {
+		s.Set(k, app[k])
+	}
 	return s
 }
 
-// Tick advances this node's own heartbeat; call it once per gossip round.
-func (s *State) Tick(now time.Time) {
-	e := s.members[s.self]
-	e.Heartbeat++
-	e.lastChange = now
+// Self is this node's id.
+func (s *State) Self() string { return s.self }
+
+// Tick advances this node's heartbeat; call it once per gossip round.
+func (s *State) Tick() {
+	s.version++
+	s.members[s.self].Heartbeat = s.version
 }
 
-// Merge folds in members heard from gossip (or loaded from disk) and reports
-// whether the set of member ids changed.
-func (s *State) Merge(in []Member, now time.Time) (joined bool) {
-	for _, m := range in {
-		if m.ID == "" || m.ID == s.self {
+// Set publishes an application value of this node.
+func (s *State) Set(key, value string) {
+	s.version++
+	s.members[s.self].App[key] = Versioned{Value: value, Version: s.version}
+}
+
+// Get returns node id's value for key.
+func (s *State) Get(id, key string) (string, bool) {
+	m, ok := s.members[id]
+	if !ok {
+		return "", false
+	}
+	a, ok := m.App[key]
+	return a.Value, ok
+}
+
+// Digests summarises every known node, sorted by id.
+func (s *State) Digests() []Digest {
+	out := make([]Digest, 0, len(s.members))
+	for _, id := range s.IDs() {
+		m := s.members[id]
+		out = append(out, Digest{ID: id, Generation: m.Generation, MaxVersion: m.MaxVersion()})
+	}
+	return out
+}
+
+// Syn answers a peer's digests: the states the peer lacks, and digests of
+// what this node lacks (to be sent back by the peer).
+func (s *State) Syn(digests []Digest) (send []NodeState, request []Digest) {
+	seen := map[string]bool{}
+	for _, d := range digests {
+		seen[d.ID] = true
+		m, ok := s.members[d.ID]
+		switch {
+		case !ok || d.Generation > m.Generation:
+			request = append(request, Digest{ID: d.ID, Generation: d.Generation})
+		case d.Generation < m.Generation:
+			send = append(send, m.NodeState.clone())
+		case d.MaxVersion > m.MaxVersion():
+			request = append(request, Digest{ID: d.ID, Generation: d.Generation, MaxVersion: m.MaxVersion()})
+		case d.MaxVersion < m.MaxVersion():
+			send = append(send, m.since(d.MaxVersion))
+		}
+	}
+	for _, id := range s.IDs() {
+		if !seen[id] {
+			send = append(send, s.members[id].NodeState.clone())
+		}
+	}
+	return send, request
+}
+
+// Delta returns what the requests ask for: each node's entries newer than
+// the requested version (the whole state if the generation differs).
+func (s *State) Delta(requests []Digest) []NodeState {
+	var out []NodeState
+	for _, r := range requests {
+		m, ok := s.members[r.ID]
+		switch {
+		case !ok || m.Generation < r.Generation:
+		case m.Generation > r.Generation:
+			out = append(out, m.NodeState.clone())
+		default:
+			out = append(out, m.since(r.MaxVersion))
+		}
+	}
+	return out
+}
+
+// Apply merges states heard through gossip. A newer heartbeat counts as an
+// arrival for the failure detector, whoever relayed it.
+func (s *State) Apply(states []NodeState, now time.Time) []Event {
+	var events []Event
+	for _, st := range states {
+		if st.ID == "" || st.ID == s.self {
 			continue
 		}
-		e, ok := s.members[m.ID]
+		m, ok := s.members[st.ID]
 		switch {
 		case !ok:
-			s.members[m.ID] = &entry{Member: m, lastChange: now}
-			joined = true
-		case m.newer(e.Member):
-			e.Member, e.lastChange, e.unreachable = m, now, false
+			m = &member{NodeState: NodeState{ID: st.ID, Generation: st.Generation, App: map[string]Versioned{}},
+				fd: failure.NewDetector(s.cfg.Failure), reported: Down}
+			s.members[st.ID] = m
+			events = append(events, Event{Kind: EventJoined, Node: st.ID})
+		case st.Generation > m.Generation:
+			m.NodeState = NodeState{ID: st.ID, Generation: st.Generation, App: map[string]Versioned{}}
+			m.fd = failure.NewDetector(s.cfg.Failure)
+			events = append(events, Event{Kind: EventRestarted, Node: st.ID})
+		case st.Generation < m.Generation:
+			continue
+		}
+		if st.Heartbeat > m.Heartbeat {
+			m.Heartbeat = st.Heartbeat
+			m.fd.Heartbeat(now)
+			m.transport = false
+		}
+		for _, k := range slices.Sorted(maps.Keys(st.App)) {
+			a := st.App[k]
+			if cur, ok := m.App[k]; !ok || a.Version > cur.Version {
+				m.App[k] = a
+				events = append(events, Event{Kind: EventStateChanged, Node: st.ID, Key: k, Value: a.Value})
+			}
 		}
 	}
-	return joined
+	return events
 }
 
-// Seen loads members from disk: they are known but not yet proven alive.
-func (s *State) Seen(in []Member, now time.Time) {
-	s.Merge(in, now.Add(-s.cfg.DownAfter))
+// Load adds states remembered from disk. They are known but not alive until
+// a heartbeat is heard.
+func (s *State) Load(states []NodeState) {
+	for _, st := range states {
+		if st.ID == "" || st.ID == s.self {
+			continue
+		}
+		if _, ok := s.members[st.ID]; ok {
+			continue
+		}
+		st = st.clone()
+		st.Heartbeat = 0 // so that any live heartbeat of this generation counts
+		if st.App == nil {
+			st.App = map[string]Versioned{}
+		}
+		s.members[st.ID] = &member{NodeState: st, fd: failure.NewDetector(s.cfg.Failure), reported: Down}
+	}
 }
 
-// MarkUnreachable records that the transport lost the node at addr.
-func (s *State) MarkUnreachable(clusterAddr string) {
-	for id, e := range s.members {
-		if id != s.self && e.ClusterAddr == clusterAddr {
-			e.unreachable = true
+// TransportLost records that the remote layer lost its connection to the
+// node at clusterAddr. It makes the node suspect at once, never down: only
+// the failure detector convicts.
+func (s *State) TransportLost(clusterAddr string) {
+	for id, m := range s.members {
+		if id != s.self && m.App[KeyClusterAddr].Value == clusterAddr {
+			m.transport = true
 		}
 	}
 }
 
-// Up reports whether member id is believed alive at now.
-func (s *State) Up(id string, now time.Time) bool {
-	e, ok := s.members[id]
+// Status returns member id's status at now.
+func (s *State) Status(id string, now time.Time) Status {
+	m, ok := s.members[id]
 	if !ok {
-		return false
+		return Down
 	}
-	if id == s.self {
-		return true
+	switch m.App[KeyStatus].Value {
+	case "left":
+		return Left
 	}
-	return !e.unreachable && now.Sub(e.lastChange) < s.cfg.DownAfter
+	live := Up
+	if id != s.self {
+		switch phi := m.fd.Phi(now); {
+		case phi >= s.cfg.Failure.Threshold:
+			live = Down
+		case phi >= s.cfg.SuspectPhi || m.transport:
+			live = Suspect
+		}
+	}
+	if live == Up && m.App[KeyStatus].Value == "leaving" {
+		return Leaving
+	}
+	return live
 }
 
-// HeartbeatAge is how long ago member id's heartbeat last grew.
+// Evaluate reports the liveness changes since the previous call.
+func (s *State) Evaluate(now time.Time) []Event {
+	var events []Event
+	for _, id := range s.IDs() {
+		m := s.members[id]
+		st := s.Status(id, now)
+		if st == m.reported {
+			continue
+		}
+		m.reported = st
+		kind := map[Status]EventKind{Up: EventUp, Leaving: EventUp, Suspect: EventSuspect, Down: EventDown, Left: EventLeft}[st]
+		events = append(events, Event{Kind: kind, Node: id})
+	}
+	return events
+}
+
+// Phi is member id's current suspicion level (0 for self).
+func (s *State) Phi(id string, now time.Time) float64 {
+	m, ok := s.members[id]
+	if !ok || id == s.self {
+		return 0
+	}
+	return m.fd.Phi(now)
+}
+
+// HeartbeatAge is how long ago member id's heartbeat was last heard (-1 if never).
 func (s *State) HeartbeatAge(id string, now time.Time) time.Duration {
-	if e, ok := s.members[id]; ok {
-		return now.Sub(e.lastChange)
+	m, ok := s.members[id]
+	switch {
+	case !ok:
+		return -1
+	case id == s.self:
+		return 0
+	case !m.fd.Heard():
+		return -1
 	}
-	return 0
+	return now.Sub(m.fd.LastHeartbeat())
 }
 
-// Members returns every known member sorted by id.
-func (s *State) Members() []Member {
-	out := make([]Member, 0, len(s.members))
-	for _, e := range s.members {
-		out = append(out, e.Member)
+// Node returns a copy of member id's state.
+func (s *State) Node(id string) (NodeState, bool) {
+	m, ok := s.members[id]
+	if !ok {
+		return NodeState{}, false
 	}
-	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
+	return m.NodeState.clone(), true
+}
+
+// IDs returns every known member id, sorted.
+func (s *State) IDs() []string { return slices.Sorted(maps.Keys(s.members)) }
+
+// Snapshot returns every node's state, for saving.
+func (s *State) Snapshot() []NodeState {
+	out := make([]NodeState, 0, len(s.members))
+	for _, id := range s.IDs() {
+		out = append(out, s.members[id].NodeState.clone())
+	}
 	return out
 }
 
-// IDs returns the member ids sorted.
-func (s *State) IDs() []string {
-	out := make([]string, 0, len(s.members))
-	for id := range s.members {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
+// Protocol returns the protocol version member id speaks (0 if unknown).
+func (s *State) Protocol(id string) int {
+	v, _ := s.Get(id, KeyProtocol)
+	p, _ := strconv.Atoi(v)
+	return p
 }

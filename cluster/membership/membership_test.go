@@ -1,6 +1,8 @@
 package membership
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -8,64 +10,173 @@ import (
 
 var t0 = time.Unix(1000, 0)
 
-func TestMergeAndLiveness(t *testing.T) {
-	cfg := DefaultConfig()
-	s := New(cfg, Member{ID: "n1", ClusterAddr: "a1"}, t0)
-	if !s.Merge([]Member{{ID: "n2", ClusterAddr: "a2", Generation: 1, Heartbeat: 3}}, t0) {
-		t.Fatal("a new member is a join")
+func newNode(id string, gen int64) *State {
+	return New(DefaultConfig(), id, gen, map[string]string{KeyClusterAddr: "addr-" + id, KeyStatus: "normal"})
+}
+
+// exchange runs one three-step gossip exchange from a to b.
+func exchange(a, b *State, now time.Time) {
+	send, request := b.Syn(a.Digests()) // a -> b: SYN; b computes its ACK
+	a.Apply(send, now)                  // b -> a: ACK (states)
+	b.Apply(a.Delta(request), now)      // a -> b: ACK2 (what b asked for)
+}
+
+func converged(states []*State) error {
+	want := states[0].Digests()
+	for _, s := range states[1:] {
+		if got := s.Digests(); !slices.Equal(got, want) {
+			return fmt.Errorf("%s has %v, %s has %v", states[0].Self(), want, s.Self(), got)
+		}
 	}
-	if s.Merge([]Member{{ID: "n2", ClusterAddr: "a2", Generation: 1, Heartbeat: 4}}, t0) {
-		t.Fatal("a heartbeat is not a join")
+	return nil
+}
+
+func TestReconciliationConverges(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for trial := 0; trial < 50; trial++ {
+		var nodes []*State
+		for i := 0; i < 2+r.IntN(8); i++ {
+			nodes = append(nodes, newNode(fmt.Sprint("n", i), 1))
+		}
+		now := t0
+		// Everyone knows only n0 (the seed) at first.
+		for _, n := range nodes[1:] {
+			exchange(n, nodes[0], now)
+		}
+		for round := 0; round < 40; round++ {
+			now = now.Add(time.Second)
+			for _, n := range nodes {
+				n.Tick()
+				if r.IntN(5) == 0 {
+					n.Set("load", fmt.Sprint(round))
+				}
+				exchange(n, nodes[r.IntN(len(nodes))], now)
+			}
+		}
+		// Quiet rounds without new versions: must converge exactly.
+		for round := 0; round < 20; round++ {
+			for _, n := range nodes {
+				exchange(n, nodes[r.IntN(len(nodes))], now)
+			}
+		}
+		if err := converged(nodes); err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		for _, n := range nodes {
+			if len(n.IDs()) != len(nodes) {
+				t.Fatalf("%s knows %v", n.Self(), n.IDs())
+			}
+		}
+	}
+}
+
+func TestSynSendsOnlyWhatIsMissing(t *testing.T) {
+	a, b := newNode("a", 1), newNode("b", 1)
+	exchange(a, b, t0)
+	exchange(a, b, t0)
+	send, request := b.Syn(a.Digests())
+	if len(send) != 0 || len(request) != 0 {
+		t.Fatalf("identical views still exchange %v / %v", send, request)
+	}
+	a.Set("x", "1")
+	send, request = b.Syn(a.Digests())
+	if len(send) != 0 || len(request) != 1 || request[0].ID != "a" {
+		t.Fatalf("b should request a's newer entries only: %v %v", send, request)
+	}
+	delta := a.Delta(request)
+	if len(delta) != 1 || len(delta[0].App) != 1 || delta[0].App["x"].Value != "1" || delta[0].Heartbeat != 0 {
+		t.Fatalf("delta carries more than the new entry: %+v", delta)
+	}
+	ev := b.Apply(delta, t0)
+	if len(ev) != 1 || ev[0] != (Event{Kind: EventStateChanged, Node: "a", Key: "x", Value: "1"}) {
+		t.Fatalf("events %v", ev)
+	}
+}
+
+func TestRestartReplacesStateAndOldGenerationsAreIgnored(t *testing.T) {
+	a, b := newNode("a", 1), newNode("b", 1)
+	b.Set("old", "yes")
+	exchange(a, b, t0)
+	b2 := newNode("b", 2) // b restarted: new generation, versions start over
+	b2.Tick()
+	ev := a.Apply(b2.Snapshot(), t0.Add(time.Second))
+	if len(ev) == 0 || ev[0].Kind != EventRestarted {
+		t.Fatalf("events %v", ev)
+	}
+	if _, ok := a.Get("b", "old"); ok {
+		t.Fatal("state of the old generation survived the restart")
+	}
+	a.Apply(b.Snapshot(), t0.Add(2*time.Second)) // a late message from the old process
+	if n, _ := a.Node("b"); n.Generation != 2 {
+		t.Fatal("an older generation replaced a newer one")
+	}
+}
+
+func TestLivenessAndEvents(t *testing.T) {
+	a, b := newNode("a", 1), newNode("b", 1)
+	now := t0
+	heartbeat := func() {
+		b.Tick()
+		a.Apply(b.Snapshot(), now)
+	}
+	for i := 0; i < 10; i++ {
+		heartbeat()
+		now = now.Add(time.Second)
+	}
+	ev := a.Evaluate(now)
+	if !slices.Contains(ev, Event{Kind: EventUp, Node: "b"}) {
+		t.Fatalf("events %v", ev)
 	}
 	steps := []struct {
 		name string
 		do   func()
-		at   time.Time
-		up   bool
+		at   time.Duration // after the last heartbeat
+		want Status
 	}{
-		{"fresh heartbeat", func() {}, t0.Add(time.Second), true},
-		{"silent past DownAfter", func() {}, t0.Add(cfg.DownAfter), false},
-		{"an old heartbeat does not revive", func() {
-			s.Merge([]Member{{ID: "n2", Generation: 1, Heartbeat: 2}}, t0.Add(cfg.DownAfter))
-		}, t0.Add(cfg.DownAfter), false},
-		{"a newer heartbeat revives", func() {
-			s.Merge([]Member{{ID: "n2", ClusterAddr: "a2", Generation: 1, Heartbeat: 5}}, t0.Add(10*time.Second))
-		}, t0.Add(10 * time.Second), true},
-		{"transport loss marks down at once", func() { s.MarkUnreachable("a2") }, t0.Add(10 * time.Second), false},
-		{"a restarted process (new generation, low heartbeat) is up again", func() {
-			s.Merge([]Member{{ID: "n2", ClusterAddr: "a2", Generation: 2, Heartbeat: 1}}, t0.Add(11*time.Second))
-		}, t0.Add(11 * time.Second), true},
+		{"fresh", func() {}, 500 * time.Millisecond, Up},
+		{"transport lost: suspect, not down", func() { a.TransportLost("addr-b") }, 600 * time.Millisecond, Suspect},
+		{"a heartbeat clears the transport report", heartbeat, 100 * time.Millisecond, Up},
+		{"long silence: down", func() {}, 10 * time.Second, Down},
 	}
+	last := now
 	for _, st := range steps {
 		st.do()
-		if got := s.Up("n2", st.at); got != st.up {
-			t.Fatalf("%s: Up = %v, want %v", st.name, got, st.up)
+		if st.name == "a heartbeat clears the transport report" {
+			last = now
+		}
+		if got := a.Status("b", last.Add(st.at)); got != st.want {
+			t.Fatalf("%s: status %s (phi %.1f), want %s", st.name, got, a.Phi("b", last.Add(st.at)), st.want)
 		}
 	}
-	if !s.Up("n1", t0.Add(time.Hour)) {
-		t.Fatal("self is always up")
+	ev = a.Evaluate(last.Add(10 * time.Second))
+	if !slices.Contains(ev, Event{Kind: EventDown, Node: "b"}) {
+		t.Fatalf("no down event: %v", ev)
 	}
-	if s.Up("nobody", t0) {
-		t.Fatal("unknown member up")
+	if ev := a.Evaluate(last.Add(11 * time.Second)); len(ev) != 0 {
+		t.Fatalf("repeated events: %v", ev)
+	}
+	if a.Status("a", last.Add(time.Hour)) != Up {
+		t.Fatal("self is up")
 	}
 }
 
-func TestSeenMembersStartDownAndIDsSorted(t *testing.T) {
-	s := New(DefaultConfig(), Member{ID: "n2"}, t0)
-	s.Seen([]Member{{ID: "n3", Heartbeat: 9}, {ID: "n1", Heartbeat: 9}, {ID: "n2", Heartbeat: 100}}, t0)
-	if got := s.IDs(); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
-		t.Fatalf("IDs = %v", got)
+func TestLoadedMembersAreDownUntilHeard(t *testing.T) {
+	b := newNode("b", 1)
+	for i := 0; i < 5; i++ {
+		b.Tick()
 	}
-	if s.Up("n1", t0) {
-		t.Fatal("a member loaded from disk is up before it is heard from")
+	saved := b.Snapshot()
+	a2 := newNode("a", 2)
+	a2.Load(saved)
+	if a2.Status("b", t0) != Down || a2.HeartbeatAge("b", t0) != -1 {
+		t.Fatal("a member loaded from disk is down until heard from")
 	}
-	for _, m := range s.Members() {
-		if m.ID == "n2" && m.Heartbeat != 0 {
-			t.Fatal("another node's report of self replaced self")
-		}
+	if v, _ := a2.Get("b", KeyClusterAddr); v != "addr-b" {
+		t.Fatal("loaded member lost its address")
 	}
-	s.Tick(t0)
-	if s.Members()[1].Heartbeat != 1 {
-		t.Fatal("Tick did not advance own heartbeat")
+	b.Tick()
+	a2.Apply(b.Snapshot(), t0)
+	if a2.Status("b", t0.Add(time.Second)) != Up {
+		t.Fatal("heard member not up")
 	}
 }

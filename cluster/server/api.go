@@ -6,6 +6,8 @@ package server
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
@@ -109,18 +111,31 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	v := a.sys.View()
 	cfg := a.sys.Config()
 	out := &kvpb.StatusResponse{Node: v.Self, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners()}
-	for _, id := range v.Ring.Members() {
+	held := map[string]uint32{}
+	for p := 0; p < v.Ring.Partitions(); p++ {
+		for _, id := range v.Ring.PreferenceListForPartition(p, cfg.N) {
+			held[id]++
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(v.Members)) {
 		m := v.Members[id]
-		state := "down"
-		if m.Up {
-			state = "up"
+		age := int64(-1)
+		if m.HeartbeatAge >= 0 {
+			age = m.HeartbeatAge.Milliseconds()
 		}
 		out.Members = append(out.Members, &kvpb.MemberStatus{
-			Id: id, ClusterAddr: m.ClusterAddr, ClientAddr: m.ClientAddr, State: state, Incarnation: m.Incarnation,
-			PartitionsOwned: uint32(len(v.Ring.OwnedBy(id))), LastHeartbeatAgeMs: m.HeartbeatAge.Milliseconds(),
+			Id: id, ClusterAddr: m.ClusterAddr, ClientAddr: m.ClientAddr, State: string(m.Status), Incarnation: m.Incarnation,
+			PartitionsOwned: uint32(len(v.Ring.OwnedBy(id))), PartitionsHeld: held[id], LastHeartbeatAgeMs: age,
+			Generation: m.Generation, Phi: finite(m.Phi), Protocol: uint32(m.Protocol), TimesDown: uint32(m.TimesDown),
 		})
 	}
 	return out, nil
+}
+
+// finite caps phi for JSON, which has no infinity.
+func finite(phi float64) float64 {
+	const maxPhi = 1e6
+	return min(phi, maxPhi)
 }
 
 func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.ReplicasResponse, error) {

@@ -200,9 +200,14 @@ func statusCmd() *cobra.Command {
 				return nil
 			}
 			fmt.Printf("node %s: %d partitions, N=%d\n", res.Node, res.Partitions, res.N)
-			fmt.Printf("%-8s %-6s %-22s %-22s %10s %14s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "PARTITIONS", "HEARTBEAT AGE")
+			fmt.Printf("%-8s %-8s %-21s %-21s %5s %5s %9s %7s %s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "OWNS", "HOLDS", "HEARTBEAT", "PHI", "GENERATION")
 			for _, m := range res.Members {
-				fmt.Printf("%-8s %-6s %-22s %-22s %10d %13dms\n", m.Id, m.State, m.ClusterAddr, m.ClientAddr, m.PartitionsOwned, m.LastHeartbeatAgeMs)
+				age := "never"
+				if m.LastHeartbeatAgeMs >= 0 {
+					age = fmt.Sprintf("%dms", m.LastHeartbeatAgeMs)
+				}
+				fmt.Printf("%-8s %-8s %-21s %-21s %5d %5d %9s %7.2f %d\n", m.Id, m.State, m.ClusterAddr, m.ClientAddr,
+					m.PartitionsOwned, m.PartitionsHeld, age, m.Phi, m.Generation)
 			}
 			return nil
 		},

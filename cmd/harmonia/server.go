@@ -65,7 +65,7 @@ func serverCmd() *cobra.Command {
 	f.IntVar(&cfg.Node.W, "w", cfg.Node.W, "default write quorum")
 	f.DurationVar(&cfg.Node.RequestTimeout, "request-timeout", cfg.Node.RequestTimeout, "default request timeout")
 	f.DurationVar(&cfg.Node.Gossip.Interval, "gossip-interval", cfg.Node.Gossip.Interval, "time between gossip rounds")
-	f.DurationVar(&cfg.Node.Gossip.Membership.DownAfter, "down-after", cfg.Node.Gossip.Membership.DownAfter, "a member silent this long is down")
+	f.Float64Var(&cfg.Node.Gossip.Membership.Failure.Threshold, "phi-threshold", cfg.Node.Gossip.Membership.Failure.Threshold, "phi at which a silent member is down (phi-accrual failure detector)")
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")

@@ -324,37 +324,30 @@ func (x *Object) GetSiblings() []*Sibling {
 	return nil
 }
 
-// Member is one node as membership gossip knows it.
-type Member struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	ClusterAddr string                 `protobuf:"bytes,2,opt,name=cluster_addr,json=clusterAddr,proto3" json:"cluster_addr,omitempty"`
-	ClientAddr  string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
-	Incarnation uint64                 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	// Grows every gossip round of that node; a growing heartbeat means alive.
-	Heartbeat uint64 `protobuf:"varint,5,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
-	// Wire protocol version the node speaks.
-	Protocol uint32 `protobuf:"varint,6,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	// Unix nanoseconds when the node process started (its generation).
-	Generation    int64 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+// AppEntry is one versioned application value of a node's gossip state.
+type AppEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Member) Reset() {
-	*x = Member{}
+func (x *AppEntry) Reset() {
+	*x = AppEntry{}
 	mi := &file_internalpb_internal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Member) String() string {
+func (x *AppEntry) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Member) ProtoMessage() {}
+func (*AppEntry) ProtoMessage() {}
 
-func (x *Member) ProtoReflect() protoreflect.Message {
+func (x *AppEntry) ProtoReflect() protoreflect.Message {
 	mi := &file_internalpb_internal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -366,84 +359,127 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Member.ProtoReflect.Descriptor instead.
-func (*Member) Descriptor() ([]byte, []int) {
+// Deprecated: Use AppEntry.ProtoReflect.Descriptor instead.
+func (*AppEntry) Descriptor() ([]byte, []int) {
 	return file_internalpb_internal_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *Member) GetId() string {
+func (x *AppEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AppEntry) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *AppEntry) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// NodeState is (part of) one node's gossip state. generation changes when the
+// node process restarts; heartbeat and app entries are versioned by one
+// counter the node advances.
+type NodeState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Generation    int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	Heartbeat     uint64                 `protobuf:"varint,3,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
+	App           []*AppEntry            `protobuf:"bytes,4,rep,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeState) Reset() {
+	*x = NodeState{}
+	mi := &file_internalpb_internal_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeState) ProtoMessage() {}
+
+func (x *NodeState) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
+func (*NodeState) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NodeState) GetId() string {
 	if x != nil {
 		return x.Id
 	}
 	return ""
 }
 
-func (x *Member) GetClusterAddr() string {
-	if x != nil {
-		return x.ClusterAddr
-	}
-	return ""
-}
-
-func (x *Member) GetClientAddr() string {
-	if x != nil {
-		return x.ClientAddr
-	}
-	return ""
-}
-
-func (x *Member) GetIncarnation() uint64 {
-	if x != nil {
-		return x.Incarnation
-	}
-	return 0
-}
-
-func (x *Member) GetHeartbeat() uint64 {
-	if x != nil {
-		return x.Heartbeat
-	}
-	return 0
-}
-
-func (x *Member) GetProtocol() uint32 {
-	if x != nil {
-		return x.Protocol
-	}
-	return 0
-}
-
-func (x *Member) GetGeneration() int64 {
+func (x *NodeState) GetGeneration() int64 {
 	if x != nil {
 		return x.Generation
 	}
 	return 0
 }
 
-// Gossip carries the sender's view of the membership.
-type Gossip struct {
+func (x *NodeState) GetHeartbeat() uint64 {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return 0
+}
+
+func (x *NodeState) GetApp() []*AppEntry {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+type GossipDigest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	Members       []*Member              `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Generation    int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	MaxVersion    uint64                 `protobuf:"varint,3,opt,name=max_version,json=maxVersion,proto3" json:"max_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Gossip) Reset() {
-	*x = Gossip{}
-	mi := &file_internalpb_internal_proto_msgTypes[6]
+func (x *GossipDigest) Reset() {
+	*x = GossipDigest{}
+	mi := &file_internalpb_internal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Gossip) String() string {
+func (x *GossipDigest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Gossip) ProtoMessage() {}
+func (*GossipDigest) ProtoMessage() {}
 
-func (x *Gossip) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[6]
+func (x *GossipDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,21 +490,242 @@ func (x *Gossip) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Gossip.ProtoReflect.Descriptor instead.
-func (*Gossip) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{6}
+// Deprecated: Use GossipDigest.ProtoReflect.Descriptor instead.
+func (*GossipDigest) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *Gossip) GetFrom() string {
+func (x *GossipDigest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GossipDigest) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *GossipDigest) GetMaxVersion() uint64 {
+	if x != nil {
+		return x.MaxVersion
+	}
+	return 0
+}
+
+// GossipSyn opens an exchange: the sender's digests.
+type GossipSyn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Digests       []*GossipDigest        `protobuf:"bytes,2,rep,name=digests,proto3" json:"digests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipSyn) Reset() {
+	*x = GossipSyn{}
+	mi := &file_internalpb_internal_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipSyn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipSyn) ProtoMessage() {}
+
+func (x *GossipSyn) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipSyn.ProtoReflect.Descriptor instead.
+func (*GossipSyn) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GossipSyn) GetFrom() string {
 	if x != nil {
 		return x.From
 	}
 	return ""
 }
 
-func (x *Gossip) GetMembers() []*Member {
+func (x *GossipSyn) GetDigests() []*GossipDigest {
 	if x != nil {
-		return x.Members
+		return x.Digests
+	}
+	return nil
+}
+
+// GossipAck answers a GossipSyn: states the sender lacks, and digests of what
+// the answering node wants back.
+type GossipAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	States        []*NodeState           `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	Requests      []*GossipDigest        `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipAck) Reset() {
+	*x = GossipAck{}
+	mi := &file_internalpb_internal_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipAck) ProtoMessage() {}
+
+func (x *GossipAck) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipAck.ProtoReflect.Descriptor instead.
+func (*GossipAck) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GossipAck) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GossipAck) GetStates() []*NodeState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *GossipAck) GetRequests() []*GossipDigest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// GossipAck2 closes the exchange with the states requested.
+type GossipAck2 struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	States        []*NodeState           `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipAck2) Reset() {
+	*x = GossipAck2{}
+	mi := &file_internalpb_internal_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipAck2) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipAck2) ProtoMessage() {}
+
+func (x *GossipAck2) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipAck2.ProtoReflect.Descriptor instead.
+func (*GossipAck2) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GossipAck2) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GossipAck2) GetStates() []*NodeState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+// MembershipSnapshot is what a node saves of the gossip state, so that a
+// restarted node finds its peers without a seed.
+type MembershipSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	States        []*NodeState           `protobuf:"bytes,1,rep,name=states,proto3" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipSnapshot) Reset() {
+	*x = MembershipSnapshot{}
+	mi := &file_internalpb_internal_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipSnapshot) ProtoMessage() {}
+
+func (x *MembershipSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipSnapshot.ProtoReflect.Descriptor instead.
+func (*MembershipSnapshot) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MembershipSnapshot) GetStates() []*NodeState {
+	if x != nil {
+		return x.States
 	}
 	return nil
 }
@@ -489,7 +746,7 @@ type CoordinatePut struct {
 
 func (x *CoordinatePut) Reset() {
 	*x = CoordinatePut{}
-	mi := &file_internalpb_internal_proto_msgTypes[7]
+	mi := &file_internalpb_internal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +758,7 @@ func (x *CoordinatePut) String() string {
 func (*CoordinatePut) ProtoMessage() {}
 
 func (x *CoordinatePut) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[7]
+	mi := &file_internalpb_internal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +771,7 @@ func (x *CoordinatePut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatePut.ProtoReflect.Descriptor instead.
 func (*CoordinatePut) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{7}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CoordinatePut) GetPartition() uint32 {
@@ -571,7 +828,7 @@ type CoordinatePutReply struct {
 
 func (x *CoordinatePutReply) Reset() {
 	*x = CoordinatePutReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[8]
+	mi := &file_internalpb_internal_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +840,7 @@ func (x *CoordinatePutReply) String() string {
 func (*CoordinatePutReply) ProtoMessage() {}
 
 func (x *CoordinatePutReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[8]
+	mi := &file_internalpb_internal_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +853,7 @@ func (x *CoordinatePutReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatePutReply.ProtoReflect.Descriptor instead.
 func (*CoordinatePutReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{8}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CoordinatePutReply) GetNode() string {
@@ -639,7 +896,7 @@ type ReplicaPut struct {
 
 func (x *ReplicaPut) Reset() {
 	*x = ReplicaPut{}
-	mi := &file_internalpb_internal_proto_msgTypes[9]
+	mi := &file_internalpb_internal_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +908,7 @@ func (x *ReplicaPut) String() string {
 func (*ReplicaPut) ProtoMessage() {}
 
 func (x *ReplicaPut) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[9]
+	mi := &file_internalpb_internal_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +921,7 @@ func (x *ReplicaPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPut.ProtoReflect.Descriptor instead.
 func (*ReplicaPut) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{9}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReplicaPut) GetPartition() uint32 {
@@ -698,7 +955,7 @@ type ReplicaPutReply struct {
 
 func (x *ReplicaPutReply) Reset() {
 	*x = ReplicaPutReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[10]
+	mi := &file_internalpb_internal_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +967,7 @@ func (x *ReplicaPutReply) String() string {
 func (*ReplicaPutReply) ProtoMessage() {}
 
 func (x *ReplicaPutReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[10]
+	mi := &file_internalpb_internal_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +980,7 @@ func (x *ReplicaPutReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPutReply.ProtoReflect.Descriptor instead.
 func (*ReplicaPutReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{10}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReplicaPutReply) GetNode() string {
@@ -750,7 +1007,7 @@ type ReplicaGet struct {
 
 func (x *ReplicaGet) Reset() {
 	*x = ReplicaGet{}
-	mi := &file_internalpb_internal_proto_msgTypes[11]
+	mi := &file_internalpb_internal_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +1019,7 @@ func (x *ReplicaGet) String() string {
 func (*ReplicaGet) ProtoMessage() {}
 
 func (x *ReplicaGet) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[11]
+	mi := &file_internalpb_internal_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +1032,7 @@ func (x *ReplicaGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaGet.ProtoReflect.Descriptor instead.
 func (*ReplicaGet) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{11}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplicaGet) GetPartition() uint32 {
@@ -803,7 +1060,7 @@ type ReplicaGetReply struct {
 
 func (x *ReplicaGetReply) Reset() {
 	*x = ReplicaGetReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[12]
+	mi := &file_internalpb_internal_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1072,7 @@ func (x *ReplicaGetReply) String() string {
 func (*ReplicaGetReply) ProtoMessage() {}
 
 func (x *ReplicaGetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[12]
+	mi := &file_internalpb_internal_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1085,7 @@ func (x *ReplicaGetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaGetReply.ProtoReflect.Descriptor instead.
 func (*ReplicaGetReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{12}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReplicaGetReply) GetNode() string {
@@ -877,21 +1134,38 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\n" +
 	"written_at\x18\x05 \x01(\x03R\twrittenAt\"C\n" +
 	"\x06Object\x129\n" +
-	"\bsiblings\x18\x01 \x03(\v2\x1d.harmonia.internal.v1.SiblingR\bsiblings\"\xd8\x01\n" +
-	"\x06Member\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\fcluster_addr\x18\x02 \x01(\tR\vclusterAddr\x12\x1f\n" +
-	"\vclient_addr\x18\x03 \x01(\tR\n" +
-	"clientAddr\x12 \n" +
-	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x12\x1c\n" +
-	"\theartbeat\x18\x05 \x01(\x04R\theartbeat\x12\x1a\n" +
-	"\bprotocol\x18\x06 \x01(\rR\bprotocol\x12\x1e\n" +
+	"\bsiblings\x18\x01 \x03(\v2\x1d.harmonia.internal.v1.SiblingR\bsiblings\"L\n" +
+	"\bAppEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\x8b\x01\n" +
+	"\tNodeState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
-	"generation\x18\a \x01(\x03R\n" +
-	"generation\"T\n" +
-	"\x06Gossip\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\tR\x04from\x126\n" +
-	"\amembers\x18\x02 \x03(\v2\x1c.harmonia.internal.v1.MemberR\amembers\"\xc6\x01\n" +
+	"generation\x18\x02 \x01(\x03R\n" +
+	"generation\x12\x1c\n" +
+	"\theartbeat\x18\x03 \x01(\x04R\theartbeat\x120\n" +
+	"\x03app\x18\x04 \x03(\v2\x1e.harmonia.internal.v1.AppEntryR\x03app\"_\n" +
+	"\fGossipDigest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x03R\n" +
+	"generation\x12\x1f\n" +
+	"\vmax_version\x18\x03 \x01(\x04R\n" +
+	"maxVersion\"]\n" +
+	"\tGossipSyn\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12<\n" +
+	"\adigests\x18\x02 \x03(\v2\".harmonia.internal.v1.GossipDigestR\adigests\"\x98\x01\n" +
+	"\tGossipAck\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
+	"\x06states\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\x12>\n" +
+	"\brequests\x18\x03 \x03(\v2\".harmonia.internal.v1.GossipDigestR\brequests\"Y\n" +
+	"\n" +
+	"GossipAck2\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
+	"\x06states\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"M\n" +
+	"\x12MembershipSnapshot\x127\n" +
+	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xc6\x01\n" +
 	"\rCoordinatePut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
@@ -934,38 +1208,48 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_internalpb_internal_proto_goTypes = []any{
 	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
 	(*VClock)(nil),             // 2: harmonia.internal.v1.VClock
 	(*Sibling)(nil),            // 3: harmonia.internal.v1.Sibling
 	(*Object)(nil),             // 4: harmonia.internal.v1.Object
-	(*Member)(nil),             // 5: harmonia.internal.v1.Member
-	(*Gossip)(nil),             // 6: harmonia.internal.v1.Gossip
-	(*CoordinatePut)(nil),      // 7: harmonia.internal.v1.CoordinatePut
-	(*CoordinatePutReply)(nil), // 8: harmonia.internal.v1.CoordinatePutReply
-	(*ReplicaPut)(nil),         // 9: harmonia.internal.v1.ReplicaPut
-	(*ReplicaPutReply)(nil),    // 10: harmonia.internal.v1.ReplicaPutReply
-	(*ReplicaGet)(nil),         // 11: harmonia.internal.v1.ReplicaGet
-	(*ReplicaGetReply)(nil),    // 12: harmonia.internal.v1.ReplicaGetReply
+	(*AppEntry)(nil),           // 5: harmonia.internal.v1.AppEntry
+	(*NodeState)(nil),          // 6: harmonia.internal.v1.NodeState
+	(*GossipDigest)(nil),       // 7: harmonia.internal.v1.GossipDigest
+	(*GossipSyn)(nil),          // 8: harmonia.internal.v1.GossipSyn
+	(*GossipAck)(nil),          // 9: harmonia.internal.v1.GossipAck
+	(*GossipAck2)(nil),         // 10: harmonia.internal.v1.GossipAck2
+	(*MembershipSnapshot)(nil), // 11: harmonia.internal.v1.MembershipSnapshot
+	(*CoordinatePut)(nil),      // 12: harmonia.internal.v1.CoordinatePut
+	(*CoordinatePutReply)(nil), // 13: harmonia.internal.v1.CoordinatePutReply
+	(*ReplicaPut)(nil),         // 14: harmonia.internal.v1.ReplicaPut
+	(*ReplicaPutReply)(nil),    // 15: harmonia.internal.v1.ReplicaPutReply
+	(*ReplicaGet)(nil),         // 16: harmonia.internal.v1.ReplicaGet
+	(*ReplicaGetReply)(nil),    // 17: harmonia.internal.v1.ReplicaGetReply
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
 	0,  // 1: harmonia.internal.v1.Sibling.dot:type_name -> harmonia.internal.v1.Dot
 	2,  // 2: harmonia.internal.v1.Sibling.context:type_name -> harmonia.internal.v1.VClock
 	3,  // 3: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
-	5,  // 4: harmonia.internal.v1.Gossip.members:type_name -> harmonia.internal.v1.Member
-	2,  // 5: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
-	4,  // 6: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
-	0,  // 7: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
-	4,  // 8: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
-	4,  // 9: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	5,  // 4: harmonia.internal.v1.NodeState.app:type_name -> harmonia.internal.v1.AppEntry
+	7,  // 5: harmonia.internal.v1.GossipSyn.digests:type_name -> harmonia.internal.v1.GossipDigest
+	6,  // 6: harmonia.internal.v1.GossipAck.states:type_name -> harmonia.internal.v1.NodeState
+	7,  // 7: harmonia.internal.v1.GossipAck.requests:type_name -> harmonia.internal.v1.GossipDigest
+	6,  // 8: harmonia.internal.v1.GossipAck2.states:type_name -> harmonia.internal.v1.NodeState
+	6,  // 9: harmonia.internal.v1.MembershipSnapshot.states:type_name -> harmonia.internal.v1.NodeState
+	2,  // 10: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
+	4,  // 11: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
+	0,  // 12: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
+	4,  // 13: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
+	4,  // 14: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -979,7 +1263,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

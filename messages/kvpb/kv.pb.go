@@ -490,16 +490,26 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type MemberStatus struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	Id                 string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	ClusterAddr        string                 `protobuf:"bytes,2,opt,name=cluster_addr,json=clusterAddr,proto3" json:"cluster_addr,omitempty"`
-	ClientAddr         string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
-	State              string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"` // up or down
-	Incarnation        uint64                 `protobuf:"varint,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	PartitionsOwned    uint32                 `protobuf:"varint,6,opt,name=partitions_owned,json=partitionsOwned,proto3" json:"partitions_owned,omitempty"`
-	LastHeartbeatAgeMs int64                  `protobuf:"varint,7,opt,name=last_heartbeat_age_ms,json=lastHeartbeatAgeMs,proto3" json:"last_heartbeat_age_ms,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ClusterAddr string                 `protobuf:"bytes,2,opt,name=cluster_addr,json=clusterAddr,proto3" json:"cluster_addr,omitempty"`
+	ClientAddr  string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	State       string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"` // up, suspect, down, leaving or left
+	Incarnation uint64                 `protobuf:"varint,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// Partitions whose first replica this member is.
+	PartitionsOwned uint32 `protobuf:"varint,6,opt,name=partitions_owned,json=partitionsOwned,proto3" json:"partitions_owned,omitempty"`
+	// -1 when no heartbeat was ever heard.
+	LastHeartbeatAgeMs int64 `protobuf:"varint,7,opt,name=last_heartbeat_age_ms,json=lastHeartbeatAgeMs,proto3" json:"last_heartbeat_age_ms,omitempty"`
+	Generation         int64 `protobuf:"varint,8,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Phi-accrual suspicion level; 0 for the node answering.
+	Phi float64 `protobuf:"fixed64,9,opt,name=phi,proto3" json:"phi,omitempty"`
+	// Partitions this member holds a replica of (owner or one of the next N-1).
+	PartitionsHeld uint32 `protobuf:"varint,10,opt,name=partitions_held,json=partitionsHeld,proto3" json:"partitions_held,omitempty"`
+	Protocol       uint32 `protobuf:"varint,11,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// How often this node has marked the member down since it started.
+	TimesDown     uint32 `protobuf:"varint,12,opt,name=times_down,json=timesDown,proto3" json:"times_down,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MemberStatus) Reset() {
@@ -577,6 +587,41 @@ func (x *MemberStatus) GetPartitionsOwned() uint32 {
 func (x *MemberStatus) GetLastHeartbeatAgeMs() int64 {
 	if x != nil {
 		return x.LastHeartbeatAgeMs
+	}
+	return 0
+}
+
+func (x *MemberStatus) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *MemberStatus) GetPhi() float64 {
+	if x != nil {
+		return x.Phi
+	}
+	return 0
+}
+
+func (x *MemberStatus) GetPartitionsHeld() uint32 {
+	if x != nil {
+		return x.PartitionsHeld
+	}
+	return 0
+}
+
+func (x *MemberStatus) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *MemberStatus) GetTimesDown() uint32 {
+	if x != nil {
+		return x.TimesDown
 	}
 	return 0
 }
@@ -997,7 +1042,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\"$\n" +
 	"\x0eDeleteResponse\x12\x12\n" +
 	"\x04acks\x18\x01 \x01(\rR\x04acks\"\x0f\n" +
-	"\rStatusRequest\"\xf8\x01\n" +
+	"\rStatusRequest\"\x8e\x03\n" +
 	"\fMemberStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fcluster_addr\x18\x02 \x01(\tR\vclusterAddr\x12\x1f\n" +
@@ -1006,7 +1051,16 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12 \n" +
 	"\vincarnation\x18\x05 \x01(\x04R\vincarnation\x12)\n" +
 	"\x10partitions_owned\x18\x06 \x01(\rR\x0fpartitionsOwned\x121\n" +
-	"\x15last_heartbeat_age_ms\x18\a \x01(\x03R\x12lastHeartbeatAgeMs\"\x9f\x01\n" +
+	"\x15last_heartbeat_age_ms\x18\a \x01(\x03R\x12lastHeartbeatAgeMs\x12\x1e\n" +
+	"\n" +
+	"generation\x18\b \x01(\x03R\n" +
+	"generation\x12\x10\n" +
+	"\x03phi\x18\t \x01(\x01R\x03phi\x12'\n" +
+	"\x0fpartitions_held\x18\n" +
+	" \x01(\rR\x0epartitionsHeld\x12\x1a\n" +
+	"\bprotocol\x18\v \x01(\rR\bprotocol\x12\x1d\n" +
+	"\n" +
+	"times_down\x18\f \x01(\rR\ttimesDown\"\x9f\x01\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +

@@ -1,0 +1,95 @@
+package failure
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(10_000, 0)
+
+func TestPhiGrowsWithSilence(t *testing.T) {
+	d := NewDetector(DefaultConfig())
+	if !math.IsInf(d.Phi(t0), 1) || d.Available(t0) {
+		t.Fatal("a peer never heard from is not available")
+	}
+	now := t0
+	for i := 0; i < 30; i++ {
+		d.Heartbeat(now)
+		now = now.Add(time.Second)
+	}
+	last := now.Add(-time.Second)
+	prev := -1.0
+	for _, wait := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 6 * time.Second, 10 * time.Second, time.Minute} {
+		p := d.Phi(last.Add(wait))
+		if p < prev {
+			t.Fatalf("phi fell from %.2f to %.2f at %v", prev, p, wait)
+		}
+		prev = p
+	}
+	tests := []struct {
+		wait      time.Duration
+		available bool
+	}{
+		{time.Second, true},
+		{3 * time.Second, true},
+		{4 * time.Second, true},
+		{7 * time.Second, false},
+		{10 * time.Second, false},
+	}
+	for _, tt := range tests {
+		if got := d.Available(last.Add(tt.wait)); got != tt.available {
+			t.Errorf("after %v of silence: available=%v (phi %.2f), want %v", tt.wait, got, d.Phi(last.Add(tt.wait)), tt.available)
+		}
+	}
+}
+
+// Heartbeats that arrive with realistic gossip jitter (0.2–2.5 s apart, as
+// when they travel through other nodes) never cross the threshold.
+func TestNoFalsePositiveUnderJitter(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	d := NewDetector(DefaultConfig())
+	now := t0
+	for i := 0; i < 5000; i++ {
+		d.Heartbeat(now)
+		gap := 200*time.Millisecond + time.Duration(r.Int64N(int64(2300*time.Millisecond)))
+		// Check just before the next heartbeat, the worst moment.
+		if !d.Available(now.Add(gap - time.Millisecond)) {
+			t.Fatalf("false positive at heartbeat %d after a %v gap (phi %.2f)", i, gap, d.Phi(now.Add(gap)))
+		}
+		now = now.Add(gap)
+	}
+}
+
+func TestWindowForgetsOldIntervals(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.WindowSize = 10
+	d := NewDetector(cfg)
+	now := t0
+	for i := 0; i < 10; i++ { // slow peer: 5 s apart
+		d.Heartbeat(now)
+		now = now.Add(5 * time.Second)
+	}
+	slowPhi := d.Phi(now.Add(-5*time.Second + 6*time.Second))
+	for i := 0; i < 20; i++ { // then fast: 1 s apart
+		d.Heartbeat(now)
+		now = now.Add(time.Second)
+	}
+	fastPhi := d.Phi(now.Add(-time.Second + 6*time.Second))
+	if fastPhi <= slowPhi {
+		t.Fatalf("after the window filled with 1 s intervals, 6 s of silence should be more suspicious (%.2f) than for the 5 s peer (%.2f)", fastPhi, slowPhi)
+	}
+	if len(d.intervals) != cfg.WindowSize {
+		t.Fatalf("window holds %d intervals", len(d.intervals))
+	}
+}
+
+func TestOutOfOrderHeartbeatIgnored(t *testing.T) {
+	d := NewDetector(DefaultConfig())
+	d.Heartbeat(t0)
+	d.Heartbeat(t0.Add(-time.Second))
+	if d.LastHeartbeat() != t0 {
+		t.Fatal("an older arrival moved the last heartbeat back")
+	}
+}

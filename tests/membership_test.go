@@ -1,0 +1,90 @@
+package tests
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// detectionLimit is how fast every live node must agree on a change.
+const detectionLimit = 10 * time.Second
+
+// Five nodes joined through one seed find each other; a killed node and a
+// frozen node are marked down by everyone, and the frozen one comes back up
+// when it resumes, without restarting.
+func TestGossipConvergenceAndFailureDetection(t *testing.T) {
+	c := startCluster(t, 5)
+	if took := time.Since(c.started); took > detectionLimit {
+		t.Fatalf("5 nodes took %v to list each other as up", took)
+	}
+	t.Logf("5 nodes converged %v after the first process started", time.Since(c.started).Round(time.Millisecond))
+	n4, n5 := c.nodes[3], c.nodes[4]
+
+	t.Run("kill -9", func(t *testing.T) {
+		start := time.Now()
+		c.kill(n5)
+		c.waitStates(detectionLimit, map[string]string{"n5": "down"})
+		t.Logf("n5 marked down by every node after %v", time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("SIGSTOP then SIGCONT", func(t *testing.T) {
+		before, err := c.status(n4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		c.signal(n4, syscall.SIGSTOP)
+		c.waitStates(detectionLimit, map[string]string{"n4": "down"}, "n4")
+		t.Logf("frozen n4 marked down by every node after %v", time.Since(start).Round(time.Millisecond))
+		start = time.Now()
+		c.signal(n4, syscall.SIGCONT)
+		c.waitStates(detectionLimit, map[string]string{"n1": "up", "n2": "up", "n3": "up", "n4": "up"})
+		t.Logf("resumed n4 marked up by every node after %v", time.Since(start).Round(time.Millisecond))
+		after, err := c.status(n4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range after.Members {
+			if m.Id == "n4" && m.Generation != before.Members[i].Generation {
+				t.Fatal("n4 restarted: its generation changed")
+			}
+		}
+	})
+}
+
+// Idle nodes never mark each other down: the failure detector tolerates the
+// jitter of gossip relayed through random peers.
+func TestNoFalsePositivesWhenIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("60 s idle run")
+	}
+	c := startCluster(t, 5)
+	const idle = 60 * time.Second
+	deadline := time.Now().Add(idle)
+	maxPhi := 0.0
+	for time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond) // sampling interval; the down counters below catch anything between samples
+		for _, nd := range c.nodes {
+			st, err := c.status(nd)
+			if err != nil {
+				t.Fatalf("%s: %v", nd.id, err)
+			}
+			for _, m := range st.Members {
+				maxPhi = max(maxPhi, m.Phi)
+			}
+		}
+	}
+	t.Logf("highest phi sampled: %.2f", maxPhi)
+	for _, nd := range c.nodes {
+		st, err := c.status(nd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range st.Members {
+			if m.TimesDown != 0 || m.State != "up" {
+				t.Errorf("after %v idle, %s saw %s as %s, marked down %d times (max phi now %.2f)", idle, nd.id, m.Id, m.State, m.TimesDown, m.Phi)
+			}
+		}
+	}
+	t.Logf("%d nodes idle for %v: no member ever marked down", len(c.nodes), idle)
+}
