@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -132,7 +133,8 @@ type putFSM struct {
 	req       *PutRequest
 	client    *actor.PID
 	partition int
-	pref      []string
+	pref      []string // current replicas: their acks count toward W
+	extra     []string // replicas of the next ring during a transition
 	tally     *quorum.Tally
 	history   vclock.Clock
 	answered  bool
@@ -145,6 +147,9 @@ func (f *putFSM) Receive(ctx actor.Context) {
 	case *internalpb.CoordinatePutReply:
 		f.coordinated(ctx, m)
 	case *internalpb.ReplicaPutReply:
+		if !slices.Contains(f.pref, m.Node) {
+			return // an extra replica of the next ring: its ack does not count
+		}
 		if m.Error != "" {
 			f.tally.Fail(m.Node, errors.New(m.Error))
 		} else {
@@ -158,7 +163,7 @@ func (f *putFSM) Receive(ctx actor.Context) {
 
 func (f *putFSM) start(ctx actor.Context) {
 	f.partition = f.view.Ring.PartitionForKey(f.req.Key)
-	f.pref = f.view.Ring.PreferenceListForPartition(f.partition, f.cfg.N)
+	f.pref, f.extra = f.view.Transition.WriteReplicas(f.partition)
 	w := min(f.req.W, len(f.pref))
 	f.tally = quorum.NewTally(len(f.pref), max(w, 1))
 	startDeadline(ctx, f.req.Timeout)
@@ -191,6 +196,13 @@ func (f *putFSM) coordinated(ctx actor.Context, m *internalpb.CoordinatePutReply
 	f.tally.Ack(m.Node)
 	dot := vclock.Dot{Actor: vclock.Actor{Node: m.Dot.GetNode(), Incarnation: m.Dot.GetIncarnation()}, Counter: m.Dot.GetCounter()}
 	f.history = vclock.Advance(f.req.Context, dot, time.Now().UnixNano())
+	for _, id := range f.extra {
+		if f.view.Up(id) {
+			ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{
+				Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object,
+			})
+		}
+	}
 	for _, id := range f.pref {
 		switch {
 		case id == m.Node:

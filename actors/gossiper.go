@@ -95,8 +95,14 @@ type gossiper struct {
 	log        *slog.Logger
 	ready      *readySignal // done once the first View is published
 
-	state    *membership.State
-	ring     *ring.Ring
+	state      *membership.State
+	transition *ring.Transition
+	statuses   map[string]string
+	handoff    *actor.PID
+	ctx        actor.Context
+	// changed: own state changed since the last exchange; spreading it at
+	// once instead of at the next round speeds ring transitions up.
+	changed  bool
 	seeds    []string
 	handlers []func(membership.Event)
 	downs    map[string]int
@@ -106,17 +112,31 @@ type gossiper struct {
 
 func (g *gossiper) Receive(ctx actor.Context) {
 	now := time.Now()
+	g.ctx = ctx
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		g.downs = map[string]int{}
 		g.rng = rand.New(rand.NewPCG(uint64(now.UnixNano()), uint64(g.generation)))
 		g.seeds = slices.Clone(g.cfg.Seeds)
-		g.state = membership.New(g.cfg.Membership, g.self, g.generation, g.app)
-		if snap, err := g.store.Members(); err != nil {
+		snap, err := g.store.Members()
+		if err != nil {
 			g.log.Warn("load saved members", "err", err)
-		} else {
-			g.state.Load(statesFromProto(snap.GetStates()))
 		}
+		saved := statesFromProto(snap.GetStates())
+		// A node keeps its ring status across restarts; a new node joins
+		// through its seeds, or starts a cluster of its own without any.
+		status := membership.RingNormal
+		if len(g.cfg.Seeds) > 0 {
+			status = membership.RingJoining
+		}
+		for _, st := range saved {
+			if st.ID == g.self && st.App[membership.KeyStatus].Value != "" {
+				status = st.App[membership.KeyStatus].Value
+			}
+		}
+		g.app[membership.KeyStatus] = status
+		g.state = membership.New(g.cfg.Membership, g.self, g.generation, g.app)
+		g.state.Load(saved)
 		g.publish(now, nil)
 		g.ready.done()
 	case *actor.Stopping:
@@ -135,6 +155,7 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		g.syn(ctx, m.seed)
 	case gossipUpdate:
 		g.state.Set(m.key, m.value)
+		g.changed = true
 		g.publish(now, []membership.Event{{Kind: membership.EventStateChanged, Node: g.self, Key: m.key, Value: m.value}})
 	case gossipGet:
 		out := map[string]string{}
@@ -230,6 +251,84 @@ func (g *gossiper) round(ctx actor.Context, now time.Time) {
 	g.publish(now, events)
 }
 
+// pushToRandomPeer opens an exchange with one random live peer.
+func (g *gossiper) pushToRandomPeer(now time.Time) {
+	var live []string
+	for _, id := range g.state.IDs() {
+		switch g.state.Status(id, now) {
+		case membership.Up, membership.Joining, membership.Leaving:
+			if id != g.self {
+				live = append(live, id)
+			}
+		}
+	}
+	if len(live) > 0 {
+		addr, _ := g.state.Get(live[g.rng.IntN(len(live))], membership.KeyClusterAddr)
+		g.syn(g.ctx, addr)
+	}
+}
+
+// advanceTransition moves this node through a ring transition: it announces
+// that it has seen the transition (so it writes to both rings), tells the
+// handoff actor when every live member has (so pulling may start), and ends
+// its own joining or leaving once every live member has its data. It returns
+// the members done with the transition.
+func (g *gossiper) advanceTransition(now time.Time) []string {
+	t := g.transition
+	own, _ := g.state.Get(g.self, membership.KeyStatus)
+	var live []string
+	othersLive := false
+	for _, id := range g.state.IDs() {
+		switch g.state.Status(id, now) {
+		case membership.Up, membership.Joining, membership.Leaving:
+			if t.Current.Contains(id) || t.Next.Contains(id) {
+				live = append(live, id)
+				othersLive = othersLive || id != g.self
+			}
+		}
+	}
+	all := func(key string) (every bool, which []string) {
+		every = true
+		for _, id := range live {
+			if v, _ := g.state.Get(id, key); v == t.Key {
+				which = append(which, id)
+			} else {
+				every = false
+			}
+		}
+		return every, which
+	}
+	if t.Stable() {
+		// Nothing to move: a node joining a cluster that has no data yet (all
+		// members joining at once) is done as soon as it has met the others.
+		if own == membership.RingJoining && othersLive {
+			g.state.Set(membership.KeyStatus, membership.RingNormal)
+			g.changed = true
+		}
+		return nil
+	}
+	if v, _ := g.state.Get(g.self, membership.KeyTransitionSeen); v != t.Key {
+		g.state.Set(membership.KeyTransitionSeen, t.Key)
+		g.changed = true
+	}
+	seen, _ := all(membership.KeyTransitionSeen)
+	if g.handoff != nil {
+		g.ctx.Send(g.handoff, transitionUpdate{t: t, ready: seen})
+	}
+	done, which := all(membership.KeyTransitionDone)
+	if done && seen {
+		switch own {
+		case membership.RingJoining:
+			g.state.Set(membership.KeyStatus, membership.RingNormal)
+			g.changed = true
+		case membership.RingLeaving:
+			g.state.Set(membership.KeyStatus, membership.RingLeft)
+			g.changed = true
+		}
+	}
+	return which
+}
+
 // publish recomputes the ring when the member set changed, stores a new View,
 // saves membership when it grew, and delivers events to handlers.
 func (g *gossiper) publish(now time.Time, events []membership.Event) {
@@ -250,25 +349,28 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 			g.log.Warn("save members", "err", err)
 		}
 	}
-	var ids []string
+	statuses := map[string]string{}
 	for _, id := range g.state.IDs() {
-		if g.state.Status(id, now) != membership.Left {
-			ids = append(ids, id)
+		st, ok := g.state.Get(id, membership.KeyStatus)
+		if !ok {
+			st = membership.RingNormal
 		}
+		statuses[id] = st
 	}
-	if g.ring == nil || !slices.Equal(g.ring.Members(), ids) {
-		r, err := ring.New(ids, g.partitions)
+	if g.transition == nil || !maps.Equal(statuses, g.statuses) {
+		t, err := ring.NewTransition(statuses, g.partitions, g.n)
 		if err != nil {
 			g.log.Error("compute ring", "err", err)
 			return
 		}
-		if g.ring != nil {
+		if g.transition != nil && t.Key != g.transition.Key {
 			events = append(events, membership.Event{Kind: EventRingChanged, Node: g.self})
-			g.log.Info("ring changed", "members", ids)
+			g.log.Info("ring changed", "transition", t.Key, "moves", len(t.Moves))
 		}
-		g.ring = r
+		g.transition, g.statuses = t, statuses
 	}
-	v := &View{Self: g.self, Ring: g.ring, N: g.n, Members: map[string]MemberView{}}
+	done := g.advanceTransition(now)
+	v := &View{Self: g.self, Ring: g.transition.Current, Transition: g.transition, N: g.n, Members: map[string]MemberView{}, TransitionDone: done}
 	for _, id := range g.state.IDs() {
 		st, _ := g.state.Node(id)
 		mv := MemberView{
@@ -283,6 +385,10 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 		v.Members[id] = mv
 	}
 	g.view.Store(v)
+	if g.changed {
+		g.changed = false
+		g.pushToRandomPeer(now)
+	}
 	for _, e := range events {
 		for _, h := range g.handlers {
 			h(e)

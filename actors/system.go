@@ -32,6 +32,7 @@ type Config struct {
 	MaxClockEntries int
 	Coordinator     CoordinatorConfig
 	Gossip          GossipConfig
+	Handoff         HandoffConfig
 	// MaxMessageSize bounds one remote batch; it must hold
 	// RemoteBatchSize objects of the largest allowed value.
 	MaxMessageSize  int
@@ -56,6 +57,7 @@ func DefaultConfig() Config {
 		MaxClockEntries: 64,
 		Coordinator:     CoordinatorConfig{N: 3, ReadRepairWindow: 200 * time.Millisecond},
 		Gossip:          GossipConfig{Interval: time.Second, Membership: membership.DefaultConfig()},
+		Handoff:         DefaultHandoffConfig(),
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,
 		RemoteQueueSize: 100_000,
@@ -73,7 +75,8 @@ type System struct {
 	root   *actor.PID
 	log    *slog.Logger
 
-	gossip *Gossiper
+	gossip    *Gossiper
+	transfers *transferTable
 
 	rootReady, vnodesReady, gossiperReady *readySignal
 }
@@ -116,8 +119,13 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}
 	}), "coordinator")
+	// A crashed transfer restarts and resumes from its saved cursor.
+	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &gossiper{ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
+		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
+	}, transferSupervision), "handoff")
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &gossiper{handoff: actor.NewPID(s.actors.Address(), handoffName), ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
 			store: s.store, view: s.view, log: s.log, self: id.NodeID, generation: generation,
 			app: map[string]string{
 				membership.KeyClusterAddr: s.cfg.ClusterAddr,
@@ -170,8 +178,10 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		func(c *remote.Config) { c.MaxRetryCount = 2 },
 	))
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
-		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal()}
+		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
+		transfers: &transferTable{m: map[int]TransferProgress{}}}
 	r.Start()
+	s.gossip = &Gossiper{root: sys.Root, pid: actor.NewPID(sys.Address(), gossiperName)}
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
 	if err != nil {
 		r.Shutdown(true)
@@ -180,7 +190,6 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	}
 	s.root = root
 	gossiperPID := actor.NewPID(sys.Address(), gossiperName)
-	s.gossip = &Gossiper{root: sys.Root, pid: gossiperPID}
 	sys.EventStream.Subscribe(func(evt any) {
 		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
 			sys.Root.Send(gossiperPID, endpointLost{addr: e.Address})
@@ -200,6 +209,10 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	s.gossip.Start()
 	return s, nil
 }
+
+// Transfers returns the transition under way and this node's incoming
+// partition transfers.
+func (s *System) Transfers() (string, []TransferProgress) { return s.transfers.Snapshot() }
 
 // Gossiper returns the node's membership API.
 func (s *System) Gossiper() *Gossiper { return s.gossip }

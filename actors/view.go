@@ -21,6 +21,7 @@ const (
 	vnodesName      = nodeName + "/vnodes"
 	coordinatorName = nodeName + "/coordinator"
 	gossiperName    = nodeName + "/gossiper"
+	handoffName     = nodeName + "/handoff"
 )
 
 func vnodeName(partition int) string { return vnodesName + "/" + vnodeChild(partition) }
@@ -44,10 +45,17 @@ type MemberView struct {
 // View is an immutable snapshot of membership and ring that the gossiper
 // publishes and request state machines read.
 type View struct {
-	Self    string
-	Ring    *ring.Ring
-	N       int
-	Members map[string]MemberView
+	Self string
+	// Ring is the current ring: reads and counted writes use it.
+	Ring *ring.Ring
+	// Transition holds Ring and, while members join or leave, the next ring
+	// that writes also go to.
+	Transition *ring.Transition
+	N          int
+	Members    map[string]MemberView
+	// TransitionDone lists the members that finished their transfers for
+	// the transition under way.
+	TransitionDone []string
 }
 
 // Up reports whether requests should be sent to node id: a suspect member is
@@ -55,7 +63,7 @@ type View struct {
 // gone.
 func (v *View) Up(id string) bool {
 	switch v.Members[id].Status {
-	case membership.Up, membership.Leaving:
+	case membership.Up, membership.Joining, membership.Leaving:
 		return true
 	}
 	return false
@@ -65,6 +73,9 @@ func (v *View) Up(id string) bool {
 func (v *View) vnodePID(id string, p int) *actor.PID {
 	return actor.NewPID(v.Members[id].ClusterAddr, vnodeName(p))
 }
+
+// localVnodePID addresses partition p's vnode on this node.
+func (v *View) localVnodePID(p int) *actor.PID { return v.vnodePID(v.Self, p) }
 
 // viewHolder shares the current View between actors and API goroutines.
 type viewHolder struct{ p atomic.Pointer[View] }

@@ -93,6 +93,28 @@ func (v *vnode) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Respond(reply)
+	case *internalpb.HandoffFetch:
+		ctx.Respond(v.fetch(m))
+	case *internalpb.HandoffApply:
+		reply := &internalpb.HandoffApplyReply{}
+		fail := func(err error) { reply.Error = err.Error() }
+		staged := false
+		for _, e := range m.Entries {
+			set, changed, err := v.merge(&internalpb.ReplicaPut{Key: e.Key, Object: e.Object})
+			if err != nil {
+				fail(fmt.Errorf("key %q: %w", e.Key, err))
+				break
+			}
+			if changed {
+				v.stageWrite(ctx, e.Key, set)
+				staged = true
+			}
+		}
+		if staged && reply.Error == "" {
+			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
+			return
+		}
+		ctx.Respond(reply)
 	case flushVnode:
 		v.flush(ctx)
 	case crashVnode:
@@ -118,12 +140,38 @@ func (v *vnode) load(key []byte) ([]object.Sibling, error) {
 // stage records a write to commit with the next flush and holds its reply
 // until then.
 func (v *vnode) stage(ctx actor.Context, key []byte, set []object.Sibling, reply proto.Message, fail func(error)) {
+	v.stageWrite(ctx, key, set)
+	v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
+}
+
+func (v *vnode) stageWrite(ctx actor.Context, key []byte, set []object.Sibling) {
 	if v.staged == nil {
 		v.staged = map[string][]object.Sibling{}
 		ctx.Send(ctx.Self(), flushVnode{})
 	}
 	v.staged[string(key)] = set
-	v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
+}
+
+// fetch reads the next batch of the partition for a handoff. Staged writes
+// are not included: they were sent to the receiving node as well, since a
+// transfer starts only after every node writes to both rings.
+func (v *vnode) fetch(m *internalpb.HandoffFetch) *internalpb.HandoffBatch {
+	reply := &internalpb.HandoffBatch{Node: v.self.Node, Partition: uint32(v.partition)}
+	entries, more, err := v.store.Scan(v.partition, m.AfterKey, int(max(m.MaxKeys, 1)), int(max(m.MaxBytes, 1)))
+	if err != nil {
+		reply.Error = err.Error()
+		return reply
+	}
+	for _, e := range entries {
+		obj := &internalpb.Object{}
+		if err := proto.Unmarshal(e.Value, obj); err != nil {
+			reply.Error = fmt.Sprintf("key %q: %v", e.Key, err)
+			return reply
+		}
+		reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
+	}
+	reply.Done = !more
+	return reply
 }
 
 // flush commits every staged write in one batch, then releases the replies.

@@ -9,6 +9,7 @@
 //	m/identity                       node id and incarnation
 //	m/counter                        end of the current counter lease
 //	m/members                        last known membership (protobuf)
+//	x/<partition:4 bytes BE>         progress of an incoming handoff (protobuf)
 package persistence
 
 import (
@@ -286,6 +287,70 @@ func (s *Store) Keys(partition int, fn func(key []byte) bool) error {
 		}
 	}
 	return it.Error()
+}
+
+// RawEntry is a stored object as bytes, for streaming a partition.
+type RawEntry struct {
+	Key, Value []byte
+}
+
+// Scan returns up to maxKeys objects of partition (and about maxBytes at
+// most, but at least one) with keys after after, in key order; more reports
+// whether keys remain.
+func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
+	prefix := dataKey(partition, nil)
+	lower := prefix
+	if len(after) > 0 {
+		lower = append(dataKey(partition, after), 0) // the next key after "after"
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, false, fmt.Errorf("scan partition %d: %w", partition, err)
+	}
+	defer it.Close()
+	size := 0
+	for it.First(); it.Valid(); it.Next() {
+		if len(entries) >= maxKeys || (len(entries) > 0 && size+len(it.Value()) > maxBytes) {
+			return entries, true, it.Error()
+		}
+		entries = append(entries, RawEntry{Key: bytes.Clone(it.Key()[len(prefix):]), Value: bytes.Clone(it.Value())})
+		size += len(it.Key()) + len(it.Value())
+	}
+	return entries, false, it.Error()
+}
+
+func handoffKey(partition int) []byte {
+	return binary.BigEndian.AppendUint32([]byte("x/"), uint32(partition))
+}
+
+// HandoffCursor returns the saved progress of partition's incoming transfer
+// (nil if none).
+func (s *Store) HandoffCursor(partition int) (*internalpb.HandoffCursor, error) {
+	v, closer, err := s.db.Get(handoffKey(partition))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load handoff cursor %d: %w", partition, err)
+	}
+	defer closer.Close()
+	var c internalpb.HandoffCursor
+	if err := proto.Unmarshal(v, &c); err != nil {
+		return nil, fmt.Errorf("load handoff cursor %d: %w", partition, err)
+	}
+	return &c, nil
+}
+
+// SaveHandoffCursor durably records a transfer's progress.
+func (s *Store) SaveHandoffCursor(partition int, c *internalpb.HandoffCursor) error {
+	b, err := proto.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("save handoff cursor %d: %w", partition, err)
+	}
+	if err := s.db.Set(handoffKey(partition), b, s.write); err != nil {
+		return fmt.Errorf("save handoff cursor %d: %w", partition, err)
+	}
+	return nil
 }
 
 func prefixEnd(p []byte) []byte {

@@ -177,3 +177,39 @@ func BenchmarkConcurrentSyncedPuts(b *testing.B) {
 		}
 	})
 }
+
+func TestScanInBatches(t *testing.T) {
+	s := openT(t, t.TempDir(), DefaultOptions())
+	defer s.Close()
+	for i := 0; i < 25; i++ {
+		if err := s.Put(7, []byte(fmt.Sprintf("k%02d", i)), []object.Sibling{sib("a", uint64(i+1), "v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Put(8, []byte("other"), []object.Sibling{sib("a", 99, "v")})
+	var got []string
+	var after []byte
+	batches := 0
+	for {
+		entries, more, err := s.Scan(7, after, 10, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches++
+		for _, e := range entries {
+			got = append(got, string(e.Key))
+			after = e.Key
+		}
+		if !more {
+			break
+		}
+	}
+	if len(got) != 25 || got[0] != "k00" || got[24] != "k24" || batches != 3 {
+		t.Fatalf("scanned %d keys in %d batches: %v", len(got), batches, got)
+	}
+	// A byte limit still returns at least one entry.
+	entries, more, _ := s.Scan(7, nil, 10, 1)
+	if len(entries) != 1 || !more {
+		t.Fatalf("byte-limited scan: %d entries, more=%v", len(entries), more)
+	}
+}

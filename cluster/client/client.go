@@ -130,6 +130,9 @@ func (c *Client) Status(ctx context.Context) (*kvpb.StatusResponse, error) {
 	return c.admin.Status(ctx, &kvpb.StatusRequest{})
 }
 
+// Admin is the raw generated Admin client.
+func (c *Client) Admin() kvpb.AdminClient { return c.admin }
+
 // Replicas reads each replica of key directly.
 func (c *Client) Replicas(ctx context.Context, key []byte) (*kvpb.ReplicasResponse, error) {
 	return c.admin.Replicas(ctx, &kvpb.ReplicasRequest{Key: key})

@@ -33,8 +33,22 @@ const (
 	KeyClientAddr  = "client_addr"
 	KeyIncarnation = "incarnation"
 	KeyProtocol    = "protocol"
-	// KeyStatus is "normal", "leaving" or "left".
+	// KeyStatus is the node's place in the ring: RingJoining, RingNormal,
+	// RingLeaving or RingLeft.
 	KeyStatus = "status"
+	// KeyTransitionSeen and KeyTransitionDone carry the key of the ring
+	// transition a node has seen (so it writes to both rings) and finished
+	// pulling data for.
+	KeyTransitionSeen = "transition_seen"
+	KeyTransitionDone = "transition_done"
+)
+
+// A node's place in the ring, the value of KeyStatus.
+const (
+	RingJoining = "joining"
+	RingNormal  = "normal"
+	RingLeaving = "leaving"
+	RingLeft    = "left"
 )
 
 // Versioned is an application value and the version that set it.
@@ -91,6 +105,7 @@ type Status string
 
 const (
 	Up      Status = "up"
+	Joining Status = "joining"
 	Suspect Status = "suspect"
 	Down    Status = "down"
 	Leaving Status = "leaving"
@@ -306,8 +321,7 @@ func (s *State) Status(id string, now time.Time) Status {
 	if !ok {
 		return Down
 	}
-	switch m.App[KeyStatus].Value {
-	case "left":
+	if m.App[KeyStatus].Value == RingLeft {
 		return Left
 	}
 	live := Up
@@ -319,8 +333,13 @@ func (s *State) Status(id string, now time.Time) Status {
 			live = Suspect
 		}
 	}
-	if live == Up && m.App[KeyStatus].Value == "leaving" {
-		return Leaving
+	if live == Up {
+		switch m.App[KeyStatus].Value {
+		case RingLeaving:
+			return Leaving
+		case RingJoining:
+			return Joining
+		}
 	}
 	return live
 }
@@ -334,8 +353,12 @@ func (s *State) Evaluate(now time.Time) []Event {
 		if st == m.reported {
 			continue
 		}
+		prev := m.reported
 		m.reported = st
-		kind := map[Status]EventKind{Up: EventUp, Leaving: EventUp, Suspect: EventSuspect, Down: EventDown, Left: EventLeft}[st]
+		kind := map[Status]EventKind{Up: EventUp, Joining: EventUp, Leaving: EventUp, Suspect: EventSuspect, Down: EventDown, Left: EventLeft}[st]
+		if kind == EventUp && (prev == Up || prev == Joining || prev == Leaving) {
+			continue // a ring status change, not a liveness change
+		}
 		events = append(events, Event{Kind: kind, Node: id})
 	}
 	return events

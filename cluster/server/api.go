@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc/codes"
@@ -128,6 +130,82 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 			PartitionsOwned: uint32(len(v.Ring.OwnedBy(id))), PartitionsHeld: held[id], LastHeartbeatAgeMs: age,
 			Generation: m.Generation, Phi: finite(m.Phi), Protocol: uint32(m.Protocol), TimesDown: uint32(m.TimesDown),
 		})
+	}
+	if v.Transition.Stable() {
+		out.Ring = "stable"
+	} else {
+		out.Ring = v.Transition.Key
+		out.MovesTotal = uint32(len(v.Transition.Moves))
+		out.TransitionDone = v.TransitionDone
+		if key, transfers := a.sys.Transfers(); key == v.Transition.Key {
+			for _, t := range transfers {
+				out.Transfers = append(out.Transfers, &kvpb.Transfer{Partition: uint32(t.Partition), From: t.From, To: v.Self,
+					Keys: t.Keys, Batches: t.Batches, Done: t.Done})
+			}
+		}
+	}
+	return out, nil
+}
+
+func (a *api) Leave(context.Context, *kvpb.LeaveRequest) (*kvpb.LeaveResponse, error) {
+	v := a.sys.View()
+	switch st := v.Members[v.Self].Status; st {
+	case membership.Up:
+	case membership.Leaving:
+		return &kvpb.LeaveResponse{Node: v.Self}, nil
+	default:
+		return nil, status.Errorf(codes.FailedPrecondition, "node %s is %s; only a normal member can leave", v.Self, st)
+	}
+	normal := 0
+	for _, m := range v.Members {
+		if m.Status == membership.Up {
+			normal++
+		}
+	}
+	if normal < 2 {
+		return nil, status.Errorf(codes.FailedPrecondition, "node %s is the last normal member; its data would have nowhere to go", v.Self)
+	}
+	a.sys.Gossiper().UpdateState(membership.KeyStatus, membership.RingLeaving)
+	return &kvpb.LeaveResponse{Node: v.Self}, nil
+}
+
+func (a *api) Plan(_ context.Context, req *kvpb.PlanRequest) (*kvpb.PlanResponse, error) {
+	v := a.sys.View()
+	statuses := map[string]string{}
+	for id, m := range v.Members {
+		switch m.Status {
+		case membership.Left:
+			statuses[id] = ring.StatusLeft
+		case membership.Joining:
+			statuses[id] = ring.StatusJoining
+		case membership.Leaving:
+			statuses[id] = ring.StatusLeaving
+		default:
+			statuses[id] = ring.StatusNormal
+		}
+	}
+	for _, id := range req.Join {
+		if _, ok := statuses[id]; ok && statuses[id] != ring.StatusLeft {
+			return nil, status.Errorf(codes.InvalidArgument, "%s is already a member", id)
+		}
+		statuses[id] = ring.StatusJoining
+	}
+	for _, id := range req.Leave {
+		if _, ok := statuses[id]; !ok {
+			return nil, status.Errorf(codes.InvalidArgument, "%s is not a member", id)
+		}
+		statuses[id] = ring.StatusLeaving
+	}
+	t, err := ring.NewTransition(statuses, a.sys.Config().Partitions, a.sys.Config().N)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	out := &kvpb.PlanResponse{Current: t.Current.Members(), Next: t.Next.Members(), OwnedAfter: map[string]uint32{}}
+	for _, m := range t.Moves {
+		out.Moves = append(out.Moves, &kvpb.PlanMove{Partition: uint32(m.Partition), To: m.To, From: m.From})
+	}
+	for _, id := range t.Next.Members() {
+		out.OwnedAfter[id] = uint32(len(t.Next.OwnedBy(id)))
 	}
 	return out, nil
 }

@@ -1109,6 +1109,388 @@ func (x *ReplicaGetReply) GetError() string {
 	return ""
 }
 
+// HandoffFetch asks a replica for the next batch of a partition's objects in
+// key order, after after_key (empty: from the start).
+type HandoffFetch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	AfterKey      []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
+	MaxKeys       uint32                 `protobuf:"varint,3,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
+	MaxBytes      uint32                 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffFetch) Reset() {
+	*x = HandoffFetch{}
+	mi := &file_internalpb_internal_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffFetch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffFetch) ProtoMessage() {}
+
+func (x *HandoffFetch) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffFetch.ProtoReflect.Descriptor instead.
+func (*HandoffFetch) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HandoffFetch) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *HandoffFetch) GetAfterKey() []byte {
+	if x != nil {
+		return x.AfterKey
+	}
+	return nil
+}
+
+func (x *HandoffFetch) GetMaxKeys() uint32 {
+	if x != nil {
+		return x.MaxKeys
+	}
+	return 0
+}
+
+func (x *HandoffFetch) GetMaxBytes() uint32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+type HandoffEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Object        *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffEntry) Reset() {
+	*x = HandoffEntry{}
+	mi := &file_internalpb_internal_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffEntry) ProtoMessage() {}
+
+func (x *HandoffEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffEntry.ProtoReflect.Descriptor instead.
+func (*HandoffEntry) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *HandoffEntry) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *HandoffEntry) GetObject() *Object {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+type HandoffBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Entries       []*HandoffEntry        `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	Done          bool                   `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"` // no keys after the last entry
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffBatch) Reset() {
+	*x = HandoffBatch{}
+	mi := &file_internalpb_internal_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffBatch) ProtoMessage() {}
+
+func (x *HandoffBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffBatch.ProtoReflect.Descriptor instead.
+func (*HandoffBatch) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *HandoffBatch) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *HandoffBatch) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *HandoffBatch) GetEntries() []*HandoffEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *HandoffBatch) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *HandoffBatch) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// HandoffApply merges a fetched batch into the local vnode (in-process, but
+// a protobuf so that the vnode's messages are all of one kind).
+type HandoffApply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Entries       []*HandoffEntry        `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffApply) Reset() {
+	*x = HandoffApply{}
+	mi := &file_internalpb_internal_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffApply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffApply) ProtoMessage() {}
+
+func (x *HandoffApply) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffApply.ProtoReflect.Descriptor instead.
+func (*HandoffApply) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *HandoffApply) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *HandoffApply) GetEntries() []*HandoffEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type HandoffApplyReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffApplyReply) Reset() {
+	*x = HandoffApplyReply{}
+	mi := &file_internalpb_internal_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffApplyReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffApplyReply) ProtoMessage() {}
+
+func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffApplyReply.ProtoReflect.Descriptor instead.
+func (*HandoffApplyReply) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *HandoffApplyReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// HandoffCursor is the durable progress of one incoming partition transfer,
+// so a restarted node resumes where it stopped.
+type HandoffCursor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transition    string                 `protobuf:"bytes,1,opt,name=transition,proto3" json:"transition,omitempty"`
+	AfterKey      []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
+	Keys          uint64                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	Batches       uint64                 `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
+	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	From          string                 `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffCursor) Reset() {
+	*x = HandoffCursor{}
+	mi := &file_internalpb_internal_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffCursor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffCursor) ProtoMessage() {}
+
+func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffCursor.ProtoReflect.Descriptor instead.
+func (*HandoffCursor) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *HandoffCursor) GetTransition() string {
+	if x != nil {
+		return x.Transition
+	}
+	return ""
+}
+
+func (x *HandoffCursor) GetAfterKey() []byte {
+	if x != nil {
+		return x.AfterKey
+	}
+	return nil
+}
+
+func (x *HandoffCursor) GetKeys() uint64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *HandoffCursor) GetBatches() uint64 {
+	if x != nil {
+		return x.Batches
+	}
+	return 0
+}
+
+func (x *HandoffCursor) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *HandoffCursor) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
 var File_internalpb_internal_proto protoreflect.FileDescriptor
 
 const file_internalpb_internal_proto_rawDesc = "" +
@@ -1194,7 +1576,35 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x0fReplicaGetReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05errorB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x81\x01\n" +
+	"\fHandoffFetch\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1b\n" +
+	"\tafter_key\x18\x02 \x01(\fR\bafterKey\x12\x19\n" +
+	"\bmax_keys\x18\x03 \x01(\rR\amaxKeys\x12\x1b\n" +
+	"\tmax_bytes\x18\x04 \x01(\rR\bmaxBytes\"V\n" +
+	"\fHandoffEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
+	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\"\xa8\x01\n" +
+	"\fHandoffBatch\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12<\n" +
+	"\aentries\x18\x03 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"j\n" +
+	"\fHandoffApply\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12<\n" +
+	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\")\n" +
+	"\x11HandoffApplyReply\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"\xa2\x01\n" +
+	"\rHandoffCursor\x12\x1e\n" +
+	"\n" +
+	"transition\x18\x01 \x01(\tR\n" +
+	"transition\x12\x1b\n" +
+	"\tafter_key\x18\x02 \x01(\fR\bafterKey\x12\x12\n" +
+	"\x04keys\x18\x03 \x01(\x04R\x04keys\x12\x18\n" +
+	"\abatches\x18\x04 \x01(\x04R\abatches\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x12\x12\n" +
+	"\x04from\x18\x06 \x01(\tR\x04fromB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
 
 var (
 	file_internalpb_internal_proto_rawDescOnce sync.Once
@@ -1208,7 +1618,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_internalpb_internal_proto_goTypes = []any{
 	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
@@ -1228,6 +1638,12 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*ReplicaPutReply)(nil),    // 15: harmonia.internal.v1.ReplicaPutReply
 	(*ReplicaGet)(nil),         // 16: harmonia.internal.v1.ReplicaGet
 	(*ReplicaGetReply)(nil),    // 17: harmonia.internal.v1.ReplicaGetReply
+	(*HandoffFetch)(nil),       // 18: harmonia.internal.v1.HandoffFetch
+	(*HandoffEntry)(nil),       // 19: harmonia.internal.v1.HandoffEntry
+	(*HandoffBatch)(nil),       // 20: harmonia.internal.v1.HandoffBatch
+	(*HandoffApply)(nil),       // 21: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 22: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 23: harmonia.internal.v1.HandoffCursor
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -1245,11 +1661,14 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	0,  // 12: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
 	4,  // 13: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
 	4,  // 14: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 15: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
+	19, // 16: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	19, // 17: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -1263,7 +1682,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

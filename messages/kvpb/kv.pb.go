@@ -626,21 +626,113 @@ func (x *MemberStatus) GetTimesDown() uint32 {
 	return 0
 }
 
+type Transfer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Keys          uint64                 `protobuf:"varint,4,opt,name=keys,proto3" json:"keys,omitempty"`
+	Batches       uint64                 `protobuf:"varint,5,opt,name=batches,proto3" json:"batches,omitempty"`
+	Done          bool                   `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transfer) Reset() {
+	*x = Transfer{}
+	mi := &file_kvpb_kv_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transfer) ProtoMessage() {}
+
+func (x *Transfer) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
+func (*Transfer) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Transfer) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Transfer) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Transfer) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Transfer) GetKeys() uint64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *Transfer) GetBatches() uint64 {
+	if x != nil {
+		return x.Batches
+	}
+	return 0
+}
+
+func (x *Transfer) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 type StatusResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Node       string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	Partitions uint32                 `protobuf:"varint,2,opt,name=partitions,proto3" json:"partitions,omitempty"`
 	N          uint32                 `protobuf:"varint,3,opt,name=n,proto3" json:"n,omitempty"`
 	Members    []*MemberStatus        `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
-	// owner of each partition, by partition number
-	Owners        []string `protobuf:"bytes,5,rep,name=owners,proto3" json:"owners,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// owner of each partition, by partition number (current ring)
+	Owners []string `protobuf:"bytes,5,rep,name=owners,proto3" json:"owners,omitempty"`
+	// "stable", or the key of the ring transition under way
+	Ring string `protobuf:"bytes,6,opt,name=ring,proto3" json:"ring,omitempty"`
+	// replicas the transition still has to move, cluster-wide
+	MovesTotal uint32 `protobuf:"varint,7,opt,name=moves_total,json=movesTotal,proto3" json:"moves_total,omitempty"`
+	// transfers this node receives in the current transition
+	Transfers []*Transfer `protobuf:"bytes,8,rep,name=transfers,proto3" json:"transfers,omitempty"`
+	// members that have finished their transfers for the transition
+	TransitionDone []string `protobuf:"bytes,9,rep,name=transition_done,json=transitionDone,proto3" json:"transition_done,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[9]
+	mi := &file_kvpb_kv_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +744,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[9]
+	mi := &file_kvpb_kv_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +757,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{9}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -703,6 +795,295 @@ func (x *StatusResponse) GetOwners() []string {
 	return nil
 }
 
+func (x *StatusResponse) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetMovesTotal() uint32 {
+	if x != nil {
+		return x.MovesTotal
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetTransfers() []*Transfer {
+	if x != nil {
+		return x.Transfers
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetTransitionDone() []string {
+	if x != nil {
+		return x.TransitionDone
+	}
+	return nil
+}
+
+type LeaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRequest) Reset() {
+	*x = LeaveRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRequest) ProtoMessage() {}
+
+func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
+func (*LeaveRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+}
+
+type LeaveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveResponse) Reset() {
+	*x = LeaveResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveResponse) ProtoMessage() {}
+
+func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
+func (*LeaveResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LeaveResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type PlanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Join          []string               `protobuf:"bytes,1,rep,name=join,proto3" json:"join,omitempty"`   // node ids that would join
+	Leave         []string               `protobuf:"bytes,2,rep,name=leave,proto3" json:"leave,omitempty"` // node ids that would leave
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanRequest) Reset() {
+	*x = PlanRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRequest) ProtoMessage() {}
+
+func (x *PlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
+func (*PlanRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PlanRequest) GetJoin() []string {
+	if x != nil {
+		return x.Join
+	}
+	return nil
+}
+
+func (x *PlanRequest) GetLeave() []string {
+	if x != nil {
+		return x.Leave
+	}
+	return nil
+}
+
+type PlanMove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	From          []string               `protobuf:"bytes,3,rep,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanMove) Reset() {
+	*x = PlanMove{}
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanMove) ProtoMessage() {}
+
+func (x *PlanMove) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
+func (*PlanMove) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PlanMove) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PlanMove) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *PlanMove) GetFrom() []string {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+type PlanResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Current []string               `protobuf:"bytes,1,rep,name=current,proto3" json:"current,omitempty"`
+	Next    []string               `protobuf:"bytes,2,rep,name=next,proto3" json:"next,omitempty"`
+	Moves   []*PlanMove            `protobuf:"bytes,3,rep,name=moves,proto3" json:"moves,omitempty"`
+	// partitions each node would own afterwards
+	OwnedAfter    map[string]uint32 `protobuf:"bytes,4,rep,name=owned_after,json=ownedAfter,proto3" json:"owned_after,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanResponse) Reset() {
+	*x = PlanResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanResponse) ProtoMessage() {}
+
+func (x *PlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
+func (*PlanResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PlanResponse) GetCurrent() []string {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetNext() []string {
+	if x != nil {
+		return x.Next
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetMoves() []*PlanMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetOwnedAfter() map[string]uint32 {
+	if x != nil {
+		return x.OwnedAfter
+	}
+	return nil
+}
+
 type ReplicasRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -712,7 +1093,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[10]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +1105,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[10]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +1118,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{10}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -758,7 +1139,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1151,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +1164,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -820,7 +1201,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +1213,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +1226,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -895,7 +1276,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1288,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1301,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -961,7 +1342,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1354,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1367,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -1060,7 +1441,14 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	" \x01(\rR\x0epartitionsHeld\x12\x1a\n" +
 	"\bprotocol\x18\v \x01(\rR\bprotocol\x12\x1d\n" +
 	"\n" +
-	"times_down\x18\f \x01(\rR\ttimesDown\"\x9f\x01\n" +
+	"times_down\x18\f \x01(\rR\ttimesDown\"\x8e\x01\n" +
+	"\bTransfer\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
+	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
+	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
+	"\x04done\x18\x06 \x01(\bR\x04done\"\xb2\x02\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1068,7 +1456,31 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"partitions\x12\f\n" +
 	"\x01n\x18\x03 \x01(\rR\x01n\x123\n" +
 	"\amembers\x18\x04 \x03(\v2\x19.harmonia.v1.MemberStatusR\amembers\x12\x16\n" +
-	"\x06owners\x18\x05 \x03(\tR\x06owners\"#\n" +
+	"\x06owners\x18\x05 \x03(\tR\x06owners\x12\x12\n" +
+	"\x04ring\x18\x06 \x01(\tR\x04ring\x12\x1f\n" +
+	"\vmoves_total\x18\a \x01(\rR\n" +
+	"movesTotal\x123\n" +
+	"\ttransfers\x18\b \x03(\v2\x15.harmonia.v1.TransferR\ttransfers\x12'\n" +
+	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\"\x0e\n" +
+	"\fLeaveRequest\"#\n" +
+	"\rLeaveResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"7\n" +
+	"\vPlanRequest\x12\x12\n" +
+	"\x04join\x18\x01 \x03(\tR\x04join\x12\x14\n" +
+	"\x05leave\x18\x02 \x03(\tR\x05leave\"L\n" +
+	"\bPlanMove\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x12\n" +
+	"\x04from\x18\x03 \x03(\tR\x04from\"\xf4\x01\n" +
+	"\fPlanResponse\x12\x18\n" +
+	"\acurrent\x18\x01 \x03(\tR\acurrent\x12\x12\n" +
+	"\x04next\x18\x02 \x03(\tR\x04next\x12+\n" +
+	"\x05moves\x18\x03 \x03(\v2\x15.harmonia.v1.PlanMoveR\x05moves\x12J\n" +
+	"\vowned_after\x18\x04 \x03(\v2).harmonia.v1.PlanResponse.OwnedAfterEntryR\n" +
+	"ownedAfter\x1a=\n" +
+	"\x0fOwnedAfterEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"#\n" +
 	"\x0fReplicasRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\"\\\n" +
 	"\n" +
@@ -1093,10 +1505,12 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x93\x01\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x90\x02\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
-	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
+	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
+	"\x05Leave\x12\x19.harmonia.v1.LeaveRequest\x1a\x1a.harmonia.v1.LeaveResponse\x12;\n" +
+	"\x04Plan\x12\x18.harmonia.v1.PlanRequest\x1a\x19.harmonia.v1.PlanResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
 
 var (
 	file_kvpb_kv_proto_rawDescOnce sync.Once
@@ -1110,7 +1524,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),       // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),          // 1: harmonia.v1.Sibling
@@ -1121,35 +1535,49 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*DeleteResponse)(nil),   // 6: harmonia.v1.DeleteResponse
 	(*StatusRequest)(nil),    // 7: harmonia.v1.StatusRequest
 	(*MemberStatus)(nil),     // 8: harmonia.v1.MemberStatus
-	(*StatusResponse)(nil),   // 9: harmonia.v1.StatusResponse
-	(*ReplicasRequest)(nil),  // 10: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),       // 11: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),   // 12: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),      // 13: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil), // 14: harmonia.v1.ReplicasResponse
+	(*Transfer)(nil),         // 9: harmonia.v1.Transfer
+	(*StatusResponse)(nil),   // 10: harmonia.v1.StatusResponse
+	(*LeaveRequest)(nil),     // 11: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),    // 12: harmonia.v1.LeaveResponse
+	(*PlanRequest)(nil),      // 13: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),         // 14: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),     // 15: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),  // 16: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),       // 17: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),   // 18: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),      // 19: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil), // 20: harmonia.v1.ReplicasResponse
+	nil,                      // 21: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
-	11, // 2: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	11, // 3: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	12, // 4: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	13, // 5: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 6: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 7: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 8: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 9: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	10, // 10: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	2,  // 11: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 12: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 13: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	9,  // 14: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	14, // 15: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
+	14, // 3: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	21, // 4: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	17, // 5: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	17, // 6: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	18, // 7: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	19, // 8: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	0,  // 9: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 10: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 11: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	7,  // 12: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	16, // 13: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	11, // 14: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	13, // 15: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	2,  // 16: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 17: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 18: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 19: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	20, // 20: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	12, // 21: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	15, // 22: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -1163,7 +1591,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

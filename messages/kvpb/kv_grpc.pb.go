@@ -205,6 +205,8 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 const (
 	Admin_Status_FullMethodName   = "/harmonia.v1.Admin/Status"
 	Admin_Replicas_FullMethodName = "/harmonia.v1.Admin/Replicas"
+	Admin_Leave_FullMethodName    = "/harmonia.v1.Admin/Leave"
+	Admin_Plan_FullMethodName     = "/harmonia.v1.Admin/Plan"
 )
 
 // AdminClient is the client API for Admin service.
@@ -215,6 +217,12 @@ const (
 type AdminClient interface {
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 	Replicas(ctx context.Context, in *ReplicasRequest, opts ...grpc.CallOption) (*ReplicasResponse, error)
+	// Leave drains the node that receives it: its partitions move to the
+	// others, then it is left and owns nothing.
+	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
+	// Plan shows which partitions would move if the given nodes joined or
+	// left, without changing anything.
+	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 }
 
 type adminClient struct {
@@ -245,6 +253,26 @@ func (c *adminClient) Replicas(ctx context.Context, in *ReplicasRequest, opts ..
 	return out, nil
 }
 
+func (c *adminClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaveResponse)
+	err := c.cc.Invoke(ctx, Admin_Leave_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Admin_Plan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -253,6 +281,12 @@ func (c *adminClient) Replicas(ctx context.Context, in *ReplicasRequest, opts ..
 type AdminServer interface {
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	Replicas(context.Context, *ReplicasRequest) (*ReplicasResponse, error)
+	// Leave drains the node that receives it: its partitions move to the
+	// others, then it is left and owns nothing.
+	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
+	// Plan shows which partitions would move if the given nodes joined or
+	// left, without changing anything.
+	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -268,6 +302,12 @@ func (UnimplementedAdminServer) Status(context.Context, *StatusRequest) (*Status
 }
 func (UnimplementedAdminServer) Replicas(context.Context, *ReplicasRequest) (*ReplicasResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Replicas not implemented")
+}
+func (UnimplementedAdminServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedAdminServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Plan not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -326,6 +366,42 @@ func _Admin_Replicas_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Leave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Leave(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Leave_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Leave(ctx, req.(*LeaveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Plan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Plan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Plan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Plan(ctx, req.(*PlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -340,6 +416,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Replicas",
 			Handler:    _Admin_Replicas_Handler,
+		},
+		{
+			MethodName: "Leave",
+			Handler:    _Admin_Leave_Handler,
+		},
+		{
+			MethodName: "Plan",
+			Handler:    _Admin_Plan_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

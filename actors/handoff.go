@@ -1,0 +1,280 @@
+package actors
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/ring"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"github.com/harmoniakv/harmonia/persistence"
+)
+
+// HandoffConfig tunes partition transfers during ring transitions.
+type HandoffConfig struct {
+	// Concurrency bounds the partitions this node receives at once. Default 2.
+	Concurrency int
+	// BatchKeys and BatchBytes bound one fetched batch; BatchBytes stays far
+	// below the remote message limit. Defaults 500 keys, 4 MiB.
+	BatchKeys  int
+	BatchBytes int
+	// RequestTimeout bounds one fetch or apply; on timeout the batch is
+	// fetched again from the saved cursor. Default 10 s.
+	RequestTimeout time.Duration
+	// RetryDelay is the pause before retrying a failed batch. Default 1 s.
+	RetryDelay time.Duration
+}
+
+// DefaultHandoffConfig returns the documented defaults.
+func DefaultHandoffConfig() HandoffConfig {
+	return HandoffConfig{Concurrency: 2, BatchKeys: 500, BatchBytes: 4 << 20, RequestTimeout: 10 * time.Second, RetryDelay: time.Second}
+}
+
+// TransferProgress is one incoming partition transfer.
+type TransferProgress struct {
+	Partition int
+	From      string
+	Keys      uint64
+	Batches   uint64
+	Done      bool
+}
+
+// transferTable shares transfer progress with the status API.
+type transferTable struct {
+	mu  sync.Mutex
+	key string
+	m   map[int]TransferProgress
+}
+
+func (t *transferTable) reset(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.key, t.m = key, map[int]TransferProgress{}
+}
+
+func (t *transferTable) set(p TransferProgress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m[p.Partition] = p
+}
+
+// Snapshot returns the current transition key and its transfers by partition.
+func (t *transferTable) Snapshot() (string, []TransferProgress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]TransferProgress, 0, len(t.m))
+	for _, p := range t.m {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b TransferProgress) int { return a.Partition - b.Partition })
+	return t.key, out
+}
+
+// transitionUpdate tells the handoff actor about the ring transition; ready
+// means every live member writes to both rings, so pulling may start.
+type transitionUpdate struct {
+	t     *ring.Transition
+	ready bool
+}
+
+type transferDone struct {
+	partition int
+	key       string
+}
+
+// handoff receives the partitions this node gains in a ring transition:
+// one transfer-<p> child per partition, at most Concurrency at a time. When
+// all are in, it publishes that through gossip.
+type handoff struct {
+	cfg    HandoffConfig
+	self   string
+	store  *persistence.Store
+	view   *viewHolder
+	gossip *Gossiper
+	table  *transferTable
+
+	key      string
+	moves    []ring.Move
+	started  bool
+	running  map[int]bool
+	finished map[int]bool
+	next     int
+}
+
+func (h *handoff) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case transitionUpdate:
+		if m.t.Key != h.key {
+			for _, c := range ctx.Children() {
+				ctx.Stop(c)
+			}
+			h.key, h.moves, h.started, h.next = m.t.Key, m.t.MovesTo(h.self), false, 0
+			h.running, h.finished = map[int]bool{}, map[int]bool{}
+			h.table.reset(h.key)
+			for _, mv := range h.moves {
+				h.table.set(TransferProgress{Partition: mv.Partition})
+			}
+		}
+		if m.ready && !h.started && !m.t.Stable() {
+			h.started = true
+			h.fill(ctx)
+		}
+	case transferDone:
+		if m.key != h.key {
+			return
+		}
+		delete(h.running, m.partition)
+		h.finished[m.partition] = true
+		h.fill(ctx)
+	}
+}
+
+// fill starts transfers up to the concurrency bound, and reports the
+// transition done once every move has arrived.
+func (h *handoff) fill(ctx actor.Context) {
+	for len(h.running) < h.cfg.Concurrency && h.next < len(h.moves) {
+		mv := h.moves[h.next]
+		h.next++
+		h.running[mv.Partition] = true
+		props := actor.PropsFromProducer(func() actor.Actor {
+			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, table: h.table}
+		})
+		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("transfer-%d-%d", mv.Partition, time.Now().UnixNano())); err != nil {
+			panic(fmt.Sprintf("spawn transfer %d: %v", mv.Partition, err))
+		}
+	}
+	if len(h.finished) == len(h.moves) {
+		h.gossip.UpdateState(membership.KeyTransitionDone, h.key)
+	}
+}
+
+type (
+	transferFetch struct{ attempt int }
+	transferRetry struct{}
+)
+
+// transfer pulls one partition from a current replica in acked batches and
+// saves a cursor after each, so a crash or a restart of the node resumes
+// where it stopped.
+type transfer struct {
+	cfg   HandoffConfig
+	key   string
+	move  ring.Move
+	store *persistence.Store
+	view  *viewHolder
+	table *transferTable
+
+	cursor  *internalpb.HandoffCursor
+	attempt int
+	batch   *internalpb.HandoffBatch
+}
+
+func (t *transfer) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c, err := t.store.HandoffCursor(t.move.Partition)
+		if err != nil || c == nil || c.Transition != t.key {
+			c = &internalpb.HandoffCursor{Transition: t.key}
+		}
+		t.cursor = c
+		t.publish()
+		if c.Done {
+			t.finish(ctx)
+			return
+		}
+		t.fetch(ctx)
+	case *internalpb.HandoffBatch:
+		stale := t.batch != nil || (len(m.Entries) > 0 && len(t.cursor.AfterKey) > 0 && bytes.Compare(m.Entries[0].Key, t.cursor.AfterKey) <= 0)
+		if stale {
+			return // the late answer of a request already retried
+		}
+		if m.Error != "" {
+			t.retry(ctx)
+			return
+		}
+		t.batch = m
+		ctx.Request(t.view.Load().localVnodePID(t.move.Partition), &internalpb.HandoffApply{Partition: m.Partition, Entries: m.Entries})
+		t.arm(ctx)
+	case *internalpb.HandoffApplyReply:
+		if m.Error != "" || t.batch == nil {
+			t.retry(ctx)
+			return
+		}
+		b := t.batch
+		t.batch = nil
+		if n := len(b.Entries); n > 0 {
+			t.cursor.AfterKey = b.Entries[n-1].Key
+		}
+		t.cursor.Keys += uint64(len(b.Entries))
+		t.cursor.Batches++
+		t.cursor.Done = b.Done
+		t.cursor.From = b.Node
+		if err := t.store.SaveHandoffCursor(t.move.Partition, t.cursor); err != nil {
+			t.retry(ctx)
+			return
+		}
+		t.publish()
+		if b.Done {
+			t.finish(ctx)
+			return
+		}
+		t.fetch(ctx)
+	case transferFetch:
+		if m.attempt == t.attempt { // the request of this attempt timed out
+			t.retry(ctx)
+		}
+	case transferRetry:
+		t.fetch(ctx)
+	}
+}
+
+// fetch asks a live current replica for the batch after the cursor.
+func (t *transfer) fetch(ctx actor.Context) {
+	v := t.view.Load()
+	var source string
+	for i := range t.move.From {
+		// Rotate through the sources with each attempt, skipping dead ones.
+		id := t.move.From[(i+t.attempt)%len(t.move.From)]
+		if v.Up(id) {
+			source = id
+			break
+		}
+	}
+	if source == "" {
+		t.retry(ctx)
+		return
+	}
+	ctx.Request(v.vnodePID(source, t.move.Partition), &internalpb.HandoffFetch{
+		Partition: uint32(t.move.Partition), AfterKey: t.cursor.AfterKey,
+		MaxKeys: uint32(t.cfg.BatchKeys), MaxBytes: uint32(t.cfg.BatchBytes),
+	})
+	t.arm(ctx)
+}
+
+// arm bounds the outstanding request; replies of older attempts are told
+// apart by the attempt number.
+func (t *transfer) arm(ctx actor.Context) {
+	t.attempt++
+	attempt, self, sys := t.attempt, ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(t.cfg.RequestTimeout, func() { sys.Root.Send(self, transferFetch{attempt: attempt}) })
+}
+
+func (t *transfer) retry(ctx actor.Context) {
+	t.batch = nil
+	t.attempt++
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(t.cfg.RetryDelay, func() { sys.Root.Send(self, transferRetry{}) })
+}
+
+func (t *transfer) publish() {
+	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.cursor.From, Keys: t.cursor.Keys, Batches: t.cursor.Batches, Done: t.cursor.Done})
+}
+
+func (t *transfer) finish(ctx actor.Context) {
+	ctx.Send(ctx.Parent(), transferDone{partition: t.move.Partition, key: t.key})
+	ctx.Stop(ctx.Self())
+}

@@ -1,0 +1,111 @@
+package ring
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Ring statuses a member can have (see membership.KeyStatus).
+const (
+	StatusJoining = "joining"
+	StatusNormal  = "normal"
+	StatusLeaving = "leaving"
+	StatusLeft    = "left"
+)
+
+// Move is one replica that a ring transition creates: node To must receive
+// partition Partition from one of From (the partition's current replicas).
+type Move struct {
+	Partition int
+	To        string
+	From      []string
+}
+
+// Transition is the pair of rings a cluster is between while members join or
+// leave. Reads use Current; writes go to the replicas of both, so a node that
+// is receiving a partition misses nothing written meanwhile. When no member
+// is joining or leaving, Current and Next are the same ring and there are no
+// moves.
+type Transition struct {
+	Current, Next *Ring
+	N             int
+	// Key names the transition; every node that sees the same statuses
+	// computes the same key.
+	Key   string
+	Moves []Move
+}
+
+// NewTransition computes the transition from the members' ring statuses.
+// Current holds the normal and leaving members, Next the normal and joining
+// ones. A cluster with no normal member yet (all nodes joining at once) uses
+// Next as Current: there is no data to move.
+func NewTransition(statuses map[string]string, q, n int) (*Transition, error) {
+	var cur, next []string
+	for id, st := range statuses {
+		switch st {
+		case StatusNormal:
+			cur = append(cur, id)
+			next = append(next, id)
+		case StatusLeaving:
+			cur = append(cur, id)
+		case StatusJoining:
+			next = append(next, id)
+		case StatusLeft:
+		default:
+			return nil, fmt.Errorf("member %s has unknown ring status %q", id, st)
+		}
+	}
+	slices.Sort(cur)
+	slices.Sort(next)
+	if len(next) == 0 {
+		return nil, fmt.Errorf("%w: every member is leaving", ErrNoMembers)
+	}
+	if len(cur) == 0 {
+		cur = next
+	}
+	t := &Transition{N: n, Key: "current=" + strings.Join(cur, ",") + " next=" + strings.Join(next, ",")}
+	var err error
+	if t.Current, err = New(cur, q); err != nil {
+		return nil, err
+	}
+	if t.Next, err = New(next, q); err != nil {
+		return nil, err
+	}
+	for p := 0; p < q; p++ {
+		from := t.Current.PreferenceListForPartition(p, n)
+		for _, to := range t.Next.PreferenceListForPartition(p, n) {
+			if !slices.Contains(from, to) {
+				t.Moves = append(t.Moves, Move{Partition: p, To: to, From: from})
+			}
+		}
+	}
+	return t, nil
+}
+
+// Stable reports whether no member is joining or leaving.
+func (t *Transition) Stable() bool { return slices.Equal(t.Current.Members(), t.Next.Members()) }
+
+// MovesTo returns the moves that node must receive.
+func (t *Transition) MovesTo(node string) []Move {
+	var out []Move
+	for _, m := range t.Moves {
+		if m.To == node {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// WriteReplicas returns the replicas a write of partition p goes to: the
+// current preference list (which counts toward W) and the extra replicas of
+// the next ring (which receive the write but do not count).
+func (t *Transition) WriteReplicas(p int) (counted, extra []string) {
+	counted = t.Current.PreferenceListForPartition(p, t.N)
+	for _, id := range t.Next.PreferenceListForPartition(p, t.N) {
+		if !slices.Contains(counted, id) {
+			extra = append(extra, id)
+		}
+	}
+	return counted, extra
+}

@@ -1,0 +1,84 @@
+package ring
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+func TestTransitionStable(t *testing.T) {
+	tr, err := NewTransition(map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusNormal, "x": StatusLeft}, 8, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Stable() || len(tr.Moves) != 0 || tr.Current.Contains("x") {
+		t.Fatalf("stable cluster: %+v", tr)
+	}
+	_, extra := tr.WriteReplicas(3)
+	if len(extra) != 0 {
+		t.Fatal("extra write replicas in a stable ring")
+	}
+}
+
+func TestTransitionJoinAndLeave(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses map[string]string
+		cur      []string
+		next     []string
+	}{
+		{"join", map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusNormal, "d": StatusJoining}, []string{"a", "b", "c"}, []string{"a", "b", "c", "d"}},
+		{"leave", map[string]string{"a": StatusNormal, "b": StatusLeaving, "c": StatusNormal, "d": StatusNormal}, []string{"a", "b", "c", "d"}, []string{"a", "c", "d"}},
+		{"bootstrap: everyone joining", map[string]string{"a": StatusJoining, "b": StatusJoining}, []string{"a", "b"}, []string{"a", "b"}},
+		{"join and leave at once", map[string]string{"a": StatusNormal, "b": StatusLeaving, "c": StatusJoining}, []string{"a", "b"}, []string{"a", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, err := NewTransition(tt.statuses, 16, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tr.Current.Members(), tt.cur) || !slices.Equal(tr.Next.Members(), tt.next) {
+				t.Fatalf("current %v next %v", tr.Current.Members(), tr.Next.Members())
+			}
+			// Every replica of the next ring either already holds the
+			// partition or has a move bringing it there; writes reach both.
+			for p := 0; p < 16; p++ {
+				counted, extra := tr.WriteReplicas(p)
+				all := append(slices.Clone(counted), extra...)
+				for _, id := range tr.Next.PreferenceListForPartition(p, 2) {
+					if !slices.Contains(all, id) {
+						t.Fatalf("partition %d: writes miss next replica %s", p, id)
+					}
+					has := slices.Contains(tr.Current.PreferenceListForPartition(p, 2), id)
+					moved := slices.ContainsFunc(tr.MovesTo(id), func(m Move) bool { return m.Partition == p })
+					if has == moved {
+						t.Fatalf("partition %d, %s: holds=%v moved=%v", p, id, has, moved)
+					}
+				}
+			}
+			same, _ := NewTransition(tt.statuses, 16, 2)
+			if same.Key != tr.Key {
+				t.Fatal("key is not deterministic")
+			}
+		})
+	}
+}
+
+func TestTransitionErrors(t *testing.T) {
+	if _, err := NewTransition(map[string]string{"a": StatusLeaving}, 8, 3); err == nil {
+		t.Fatal("a cluster whose every member leaves has no next ring")
+	}
+	if _, err := NewTransition(map[string]string{"a": "weird"}, 8, 3); err == nil {
+		t.Fatal("unknown status accepted")
+	}
+}
+
+func ExampleNewTransition() {
+	tr, _ := NewTransition(map[string]string{"n1": StatusNormal, "n2": StatusNormal, "n3": StatusNormal, "n4": StatusJoining}, 8, 3)
+	fmt.Println(tr.Key)
+	fmt.Println(len(tr.Moves), "replicas move")
+	// Output:
+	// current=n1,n2,n3 next=n1,n2,n3,n4
+	// 6 replicas move
+}

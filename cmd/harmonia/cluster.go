@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/spf13/cobra"
+)
+
+func clusterCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "cluster",
+		Short: "change the ring: plan, leave, wait (a node joins by starting with --join)",
+	}
+	c.AddCommand(clusterPlanCmd(), clusterLeaveCmd(), clusterWaitCmd())
+	return c
+}
+
+func clusterPlanCmd() *cobra.Command {
+	var rf requestFlags
+	var join, leave []string
+	c := &cobra.Command{
+		Use:   "plan",
+		Short: "show which partitions would move if nodes joined (--join ID) or left (--leave ID)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := cl.Admin().Plan(ctx, &kvpb.PlanRequest{Join: join, Leave: leave})
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+				return nil
+			}
+			fmt.Printf("current ring: %s\nnext ring:    %s\n", strings.Join(res.Current, ","), strings.Join(res.Next, ","))
+			to := map[string][]string{}
+			for _, m := range res.Moves {
+				to[m.To] = append(to[m.To], fmt.Sprint(m.Partition))
+			}
+			fmt.Printf("%d partition replicas move\n", len(res.Moves))
+			for _, id := range slices.Sorted(mapKeys(to)) {
+				fmt.Printf("  to %s: %d (partitions %s)\n", id, len(to[id]), strings.Join(to[id], " "))
+			}
+			fmt.Println("partitions owned afterwards:")
+			for _, id := range slices.Sorted(mapKeys(res.OwnedAfter)) {
+				fmt.Printf("  %s: %d\n", id, res.OwnedAfter[id])
+			}
+			return nil
+		},
+	}
+	rf.register(c)
+	c.Flags().StringSliceVar(&join, "join", nil, "node id that would join (repeatable)")
+	c.Flags().StringSliceVar(&leave, "leave", nil, "node id that would leave (repeatable)")
+	return c
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func clusterLeaveCmd() *cobra.Command {
+	var rf requestFlags
+	c := &cobra.Command{
+		Use:   "leave NODE",
+		Short: "drain NODE: its partitions move to the others, then it owns nothing and can be stopped",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			st, err := cl.Status(ctx)
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(st.Members, func(m *kvpb.MemberStatus) bool { return m.Id == args[0] })
+			if i < 0 {
+				return usageErr("%s is not a member (see harmonia status)", args[0])
+			}
+			target, err := client.Dial(st.Members[i].ClientAddr)
+			if err != nil {
+				return err
+			}
+			defer target.Close()
+			res, err := target.Admin().Leave(ctx, &kvpb.LeaveRequest{})
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+				return nil
+			}
+			fmt.Printf("%s is leaving; follow it with: harmonia cluster wait\n", res.Node)
+			return nil
+		},
+	}
+	rf.register(c)
+	return c
+}
+
+func clusterWaitCmd() *cobra.Command {
+	var rf requestFlags
+	var limit time.Duration
+	c := &cobra.Command{
+		Use:   "wait",
+		Short: "wait until no node is joining or leaving, showing transfer progress",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			deadline := time.Now().Add(limit)
+			for {
+				p, err := clusterProgress(cl)
+				if err == nil && p.stable {
+					fmt.Fprintf(os.Stderr, "\r%-78s\n", "ring stable: "+p.members)
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("ring not stable after %v (%s)", limit, p.line())
+				}
+				fmt.Fprintf(os.Stderr, "\r%-78s", p.line())
+				time.Sleep(500 * time.Millisecond)
+			}
+		},
+	}
+	rf.register(c)
+	c.Flags().DurationVar(&limit, "for", 10*time.Minute, "give up after this long")
+	return c
+}
+
+type progress struct {
+	stable       bool
+	members      string
+	moved, total int
+	keys         uint64
+	err          error
+}
+
+func (p progress) line() string {
+	if p.err != nil {
+		return "waiting: " + p.err.Error()
+	}
+	const width = 30
+	filled := 0
+	if p.total > 0 {
+		filled = width * p.moved / p.total
+	}
+	return fmt.Sprintf("[%s%s] %d/%d partition replicas, %d keys", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.moved, p.total, p.keys)
+}
+
+// clusterProgress asks every member for its transfers; the ring is stable
+// when every live member says so.
+func clusterProgress(cl *client.Client) (progress, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return progress{err: err}, err
+	}
+	p := progress{stable: true}
+	var ids []string
+	for _, m := range st.Members {
+		if m.State == "left" {
+			continue
+		}
+		ids = append(ids, m.Id+"("+m.State+")")
+		if m.State == "down" {
+			continue
+		}
+		mc, err := client.Dial(m.ClientAddr)
+		if err != nil {
+			return progress{err: err}, err
+		}
+		ms, err := mc.Status(ctx)
+		mc.Close()
+		if err != nil {
+			return progress{err: err}, err
+		}
+		if ms.Ring != "stable" {
+			p.stable = false
+			p.total = int(ms.MovesTotal)
+		}
+		for _, t := range ms.Transfers {
+			p.keys += t.Keys
+			if t.Done {
+				p.moved++
+			}
+		}
+	}
+	p.members = strings.Join(ids, " ")
+	return p, nil
+}
