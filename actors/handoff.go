@@ -41,6 +41,8 @@ type TransferProgress struct {
 	Keys      uint64
 	Batches   uint64
 	Done      bool
+	// BatchesThisRun counts batches fetched since this process started.
+	BatchesThisRun uint64
 }
 
 // transferTable shares transfer progress with the status API.
@@ -171,6 +173,7 @@ type transfer struct {
 	cursor  *internalpb.HandoffCursor
 	attempt int
 	batch   *internalpb.HandoffBatch
+	fetched uint64
 }
 
 func (t *transfer) Receive(ctx actor.Context) {
@@ -211,6 +214,7 @@ func (t *transfer) Receive(ctx actor.Context) {
 		}
 		t.cursor.Keys += uint64(len(b.Entries))
 		t.cursor.Batches++
+		t.fetched++
 		t.cursor.Done = b.Done
 		t.cursor.From = b.Node
 		if err := t.store.SaveHandoffCursor(t.move.Partition, t.cursor); err != nil {
@@ -271,7 +275,8 @@ func (t *transfer) retry(ctx actor.Context) {
 }
 
 func (t *transfer) publish() {
-	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.cursor.From, Keys: t.cursor.Keys, Batches: t.cursor.Batches, Done: t.cursor.Done})
+	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.cursor.From, Keys: t.cursor.Keys,
+		Batches: t.cursor.Batches, Done: t.cursor.Done, BatchesThisRun: t.fetched})
 }
 
 func (t *transfer) finish(ctx actor.Context) {

@@ -101,6 +101,44 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	return c
 }
 
+// addNode starts one more node that joins through n1, with extra flags.
+func (c *testCluster) addNode(extra ...string) *node {
+	c.t.Helper()
+	nd := &node{id: fmt.Sprintf("n%d", len(c.nodes)+1), clusterAddr: freePort(c.t), clientAddr: freePort(c.t)}
+	nd.dataDir = filepath.Join(c.t.TempDir(), nd.id)
+	nd.args = append([]string{"server", "--node-id", nd.id, "--data-dir", nd.dataDir,
+		"--listen", nd.clusterAddr, "--client", nd.clientAddr, "--join", c.nodes[0].clusterAddr}, extra...)
+	c.nodes = append(c.nodes, nd)
+	c.start(nd)
+	return nd
+}
+
+// waitStable waits until every running node reports a stable ring whose
+// members are exactly want.
+func (c *testCluster) waitStable(d time.Duration, want ...string) {
+	c.t.Helper()
+	slices.Sort(want)
+	c.eventually(d, fmt.Sprintf("stable ring of %v", want), func() error {
+		for _, nd := range c.nodes {
+			if nd.cmd == nil {
+				continue
+			}
+			st, err := c.status(nd)
+			if err != nil {
+				return err
+			}
+			if st.Ring != "stable" {
+				return fmt.Errorf("%s: ring %s", nd.id, st.Ring)
+			}
+			owners := slices.Compact(slices.Sorted(slices.Values(st.Owners)))
+			if !slices.Equal(owners, want) {
+				return fmt.Errorf("%s: owners %v", nd.id, owners)
+			}
+		}
+		return nil
+	})
+}
+
 func (c *testCluster) start(nd *node) {
 	c.t.Helper()
 	log, err := os.CreateTemp(c.t.TempDir(), nd.id+"-*.log")

@@ -137,12 +137,12 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 		out.Ring = v.Transition.Key
 		out.MovesTotal = uint32(len(v.Transition.Moves))
 		out.TransitionDone = v.TransitionDone
-		if key, transfers := a.sys.Transfers(); key == v.Transition.Key {
-			for _, t := range transfers {
-				out.Transfers = append(out.Transfers, &kvpb.Transfer{Partition: uint32(t.Partition), From: t.From, To: v.Self,
-					Keys: t.Keys, Batches: t.Batches, Done: t.Done})
-			}
-		}
+	}
+	key, transfers := a.sys.Transfers()
+	out.TransfersTransition = key
+	for _, t := range transfers {
+		out.Transfers = append(out.Transfers, &kvpb.Transfer{Partition: uint32(t.Partition), From: t.From, To: v.Self,
+			Keys: t.Keys, Batches: t.Batches, Done: t.Done, BatchesThisRun: t.BatchesThisRun})
 	}
 	return out, nil
 }

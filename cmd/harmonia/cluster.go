@@ -201,6 +201,9 @@ func clusterProgress(cl *client.Client) (progress, error) {
 			p.stable = false
 			p.total = int(ms.MovesTotal)
 		}
+		if ms.TransfersTransition != ms.Ring {
+			continue // transfers of an earlier transition
+		}
 		for _, t := range ms.Transfers {
 			p.keys += t.Keys
 			if t.Done {

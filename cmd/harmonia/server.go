@@ -24,8 +24,8 @@ func serverCmd() *cobra.Command {
 			if cfg.Node.NodeID == "" || cfg.DataDir == "" {
 				return usageErr("server needs --node-id and --data-dir")
 			}
-			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 {
-				return usageErr("--n and --partitions must be at least 1")
+			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 || cfg.Node.Handoff.Concurrency < 1 || cfg.Node.Handoff.BatchKeys < 1 {
+				return usageErr("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
 			}
 			cfg.Node.R = min(cfg.Node.R, cfg.Node.N)
 			cfg.Node.W = min(cfg.Node.W, cfg.Node.N)
@@ -66,6 +66,8 @@ func serverCmd() *cobra.Command {
 	f.DurationVar(&cfg.Node.RequestTimeout, "request-timeout", cfg.Node.RequestTimeout, "default request timeout")
 	f.DurationVar(&cfg.Node.Gossip.Interval, "gossip-interval", cfg.Node.Gossip.Interval, "time between gossip rounds")
 	f.Float64Var(&cfg.Node.Gossip.Membership.Failure.Threshold, "phi-threshold", cfg.Node.Gossip.Membership.Failure.Threshold, "phi at which a silent member is down (phi-accrual failure detector)")
+	f.IntVar(&cfg.Node.Handoff.Concurrency, "handoff-concurrency", cfg.Node.Handoff.Concurrency, "partitions received at once during a ring change")
+	f.IntVar(&cfg.Node.Handoff.BatchKeys, "handoff-batch-keys", cfg.Node.Handoff.BatchKeys, "keys per handoff batch")
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")

@@ -627,15 +627,18 @@ func (x *MemberStatus) GetTimesDown() uint32 {
 }
 
 type Transfer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
-	Keys          uint64                 `protobuf:"varint,4,opt,name=keys,proto3" json:"keys,omitempty"`
-	Batches       uint64                 `protobuf:"varint,5,opt,name=batches,proto3" json:"batches,omitempty"`
-	Done          bool                   `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	From      string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To        string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Keys      uint64                 `protobuf:"varint,4,opt,name=keys,proto3" json:"keys,omitempty"`
+	Batches   uint64                 `protobuf:"varint,5,opt,name=batches,proto3" json:"batches,omitempty"`
+	Done      bool                   `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`
+	// batches fetched by this process; fewer than batches after a resumed
+	// transfer
+	BatchesThisRun uint64 `protobuf:"varint,7,opt,name=batches_this_run,json=batchesThisRun,proto3" json:"batches_this_run,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Transfer) Reset() {
@@ -710,6 +713,13 @@ func (x *Transfer) GetDone() bool {
 	return false
 }
 
+func (x *Transfer) GetBatchesThisRun() uint64 {
+	if x != nil {
+		return x.BatchesThisRun
+	}
+	return 0
+}
+
 type StatusResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Node       string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -722,8 +732,9 @@ type StatusResponse struct {
 	Ring string `protobuf:"bytes,6,opt,name=ring,proto3" json:"ring,omitempty"`
 	// replicas the transition still has to move, cluster-wide
 	MovesTotal uint32 `protobuf:"varint,7,opt,name=moves_total,json=movesTotal,proto3" json:"moves_total,omitempty"`
-	// transfers this node receives in the current transition
-	Transfers []*Transfer `protobuf:"bytes,8,rep,name=transfers,proto3" json:"transfers,omitempty"`
+	// transfers this node receives in the latest transition it took part in
+	Transfers           []*Transfer `protobuf:"bytes,8,rep,name=transfers,proto3" json:"transfers,omitempty"`
+	TransfersTransition string      `protobuf:"bytes,10,opt,name=transfers_transition,json=transfersTransition,proto3" json:"transfers_transition,omitempty"`
 	// members that have finished their transfers for the transition
 	TransitionDone []string `protobuf:"bytes,9,rep,name=transition_done,json=transitionDone,proto3" json:"transition_done,omitempty"`
 	unknownFields  protoimpl.UnknownFields
@@ -814,6 +825,13 @@ func (x *StatusResponse) GetTransfers() []*Transfer {
 		return x.Transfers
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetTransfersTransition() string {
+	if x != nil {
+		return x.TransfersTransition
+	}
+	return ""
 }
 
 func (x *StatusResponse) GetTransitionDone() []string {
@@ -1441,14 +1459,15 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	" \x01(\rR\x0epartitionsHeld\x12\x1a\n" +
 	"\bprotocol\x18\v \x01(\rR\bprotocol\x12\x1d\n" +
 	"\n" +
-	"times_down\x18\f \x01(\rR\ttimesDown\"\x8e\x01\n" +
+	"times_down\x18\f \x01(\rR\ttimesDown\"\xb8\x01\n" +
 	"\bTransfer\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
-	"\x04done\x18\x06 \x01(\bR\x04done\"\xb2\x02\n" +
+	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xe5\x02\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1460,7 +1479,9 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04ring\x18\x06 \x01(\tR\x04ring\x12\x1f\n" +
 	"\vmoves_total\x18\a \x01(\rR\n" +
 	"movesTotal\x123\n" +
-	"\ttransfers\x18\b \x03(\v2\x15.harmonia.v1.TransferR\ttransfers\x12'\n" +
+	"\ttransfers\x18\b \x03(\v2\x15.harmonia.v1.TransferR\ttransfers\x121\n" +
+	"\x14transfers_transition\x18\n" +
+	" \x01(\tR\x13transfersTransition\x12'\n" +
 	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\"\x0e\n" +
 	"\fLeaveRequest\"#\n" +
 	"\rLeaveResponse\x12\x12\n" +
