@@ -325,6 +325,13 @@ func (g *gossiper) advanceTransition(now time.Time) []string {
 			g.state.Set(membership.KeyStatus, membership.RingLeft)
 			g.changed = true
 		}
+		// Dead members this node removed have had their data rebuilt.
+		for _, id := range g.state.IDs() {
+			if v, _ := g.state.Get(g.self, membership.KeyRemovedPrefix+id); v == membership.RingLeaving {
+				g.state.Set(membership.KeyRemovedPrefix+id, membership.RingLeft)
+				g.changed = true
+			}
+		}
 	}
 	return which
 }
@@ -351,11 +358,7 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 	}
 	statuses := map[string]string{}
 	for _, id := range g.state.IDs() {
-		st, ok := g.state.Get(id, membership.KeyStatus)
-		if !ok {
-			st = membership.RingNormal
-		}
-		statuses[id] = st
+		statuses[id] = g.state.RingStatus(id)
 	}
 	if g.transition == nil || !maps.Equal(statuses, g.statuses) {
 		t, err := ring.NewTransition(statuses, g.partitions, g.n)

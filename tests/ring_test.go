@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,4 +278,28 @@ func TestHandoffResumesAfterCrash(t *testing.T) {
 	}
 	t.Logf("%d partitions received in %d batches; %d fetched after the restart", len(st.Transfers), total, thisRun)
 	verify(t, c.nodes, acked.snapshot())
+}
+
+// A dead node is removed: its replicas are rebuilt on the survivors, and
+// every acknowledged key is held by every replica of the new ring.
+func TestRemoveDeadNode(t *testing.T) {
+	c := startCluster(t, 4)
+	acked := &ackedSet{m: map[string]string{}}
+	load(t, c.nodes, "key-", 3000, acked)
+	n4 := c.nodes[3]
+	c.kill(n4)
+	c.waitStates(15*time.Second, map[string]string{"n4": "down"})
+	out, stderr, code := cli(t, "cluster", "remove", "n2", "--addr", c.nodes[0].clientAddr)
+	if code == 0 || !strings.Contains(stderr, "not down") {
+		t.Fatalf("removing a live node: exit %d, %q %q", code, out, stderr)
+	}
+	if _, stderr, code := cli(t, "cluster", "remove", "n4", "--addr", c.nodes[0].clientAddr); code != 0 {
+		t.Fatalf("cluster remove n4: exit %d: %s", code, stderr)
+	}
+	start := time.Now()
+	c.waitStable(2*time.Minute, "n1", "n2", "n3")
+	t.Logf("n4 removed: ring stable %v later", time.Since(start).Round(time.Millisecond))
+	c.waitStates(10*time.Second, map[string]string{"n4": "left"})
+	checkReplicas(t, c.nodes[0], acked.snapshot(), 500)
+	verify(t, c.nodes[:3], acked.snapshot())
 }

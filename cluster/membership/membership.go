@@ -41,6 +41,10 @@ const (
 	// pulling data for.
 	KeyTransitionSeen = "transition_seen"
 	KeyTransitionDone = "transition_done"
+	// KeyRemovedPrefix + id, published by the node that removes dead member
+	// id, is RingLeaving while its partitions are rebuilt elsewhere, then
+	// RingLeft. A dead node cannot publish its own leaving.
+	KeyRemovedPrefix = "removed:"
 )
 
 // A node's place in the ring, the value of KeyStatus.
@@ -315,13 +319,43 @@ func (s *State) TransportLost(clusterAddr string) {
 	}
 }
 
+// RingStatus is member id's place in the ring: its own KeyStatus, unless
+// another node removed it.
+func (s *State) RingStatus(id string) string {
+	m, ok := s.members[id]
+	if !ok {
+		return RingLeft
+	}
+	own := m.App[KeyStatus].Value
+	if own == "" {
+		own = RingNormal
+	}
+	if own == RingLeft {
+		return own
+	}
+	removed := ""
+	for _, other := range s.members {
+		switch other.App[KeyRemovedPrefix+id].Value {
+		case RingLeft:
+			return RingLeft
+		case RingLeaving:
+			removed = RingLeaving
+		}
+	}
+	if removed != "" {
+		return removed
+	}
+	return own
+}
+
 // Status returns member id's status at now.
 func (s *State) Status(id string, now time.Time) Status {
 	m, ok := s.members[id]
 	if !ok {
 		return Down
 	}
-	if m.App[KeyStatus].Value == RingLeft {
+	ringStatus := s.RingStatus(id)
+	if ringStatus == RingLeft {
 		return Left
 	}
 	live := Up
@@ -334,7 +368,7 @@ func (s *State) Status(id string, now time.Time) Status {
 		}
 	}
 	if live == Up {
-		switch m.App[KeyStatus].Value {
+		switch ringStatus {
 		case RingLeaving:
 			return Leaving
 		case RingJoining:

@@ -169,6 +169,23 @@ func (a *api) Leave(context.Context, *kvpb.LeaveRequest) (*kvpb.LeaveResponse, e
 	return &kvpb.LeaveResponse{Node: v.Self}, nil
 }
 
+func (a *api) Remove(_ context.Context, req *kvpb.RemoveRequest) (*kvpb.RemoveResponse, error) {
+	v := a.sys.View()
+	m, ok := v.Members[req.Node]
+	switch {
+	case !ok:
+		return nil, status.Errorf(codes.InvalidArgument, "%s is not a member", req.Node)
+	case req.Node == v.Self:
+		return nil, status.Errorf(codes.InvalidArgument, "a node cannot remove itself; use leave")
+	case m.Status == membership.Left:
+		return &kvpb.RemoveResponse{Node: req.Node}, nil
+	case m.Status != membership.Down:
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s, not down; a live node leaves with: harmonia cluster leave %s", req.Node, m.Status, req.Node)
+	}
+	a.sys.Gossiper().UpdateState(membership.KeyRemovedPrefix+req.Node, membership.RingLeaving)
+	return &kvpb.RemoveResponse{Node: req.Node}, nil
+}
+
 func (a *api) Plan(_ context.Context, req *kvpb.PlanRequest) (*kvpb.PlanResponse, error) {
 	v := a.sys.View()
 	statuses := map[string]string{}

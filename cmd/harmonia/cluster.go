@@ -18,7 +18,7 @@ func clusterCmd() *cobra.Command {
 		Use:   "cluster",
 		Short: "change the ring: plan, leave, wait (a node joins by starting with --join)",
 	}
-	c.AddCommand(clusterPlanCmd(), clusterLeaveCmd(), clusterWaitCmd())
+	c.AddCommand(clusterPlanCmd(), clusterLeaveCmd(), clusterRemoveCmd(), clusterWaitCmd())
 	return c
 }
 
@@ -109,6 +109,34 @@ func clusterLeaveCmd() *cobra.Command {
 				return nil
 			}
 			fmt.Printf("%s is leaving; follow it with: harmonia cluster wait\n", res.Node)
+			return nil
+		},
+	}
+	rf.register(c)
+	return c
+}
+
+func clusterRemoveCmd() *cobra.Command {
+	var rf requestFlags
+	c := &cobra.Command{
+		Use:   "remove NODE",
+		Short: "drop a dead NODE: its partitions are rebuilt on their new replicas from the survivors",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, ctx, done, err := rf.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := cl.Admin().Remove(ctx, &kvpb.RemoveRequest{Node: args[0]})
+			if err != nil {
+				return err
+			}
+			if jsonOut(cmd) {
+				printJSON(res)
+				return nil
+			}
+			fmt.Printf("%s is being removed; follow it with: harmonia cluster wait\n", res.Node)
 			return nil
 		},
 	}

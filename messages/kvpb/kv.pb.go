@@ -921,6 +921,94 @@ func (x *LeaveResponse) GetNode() string {
 	return ""
 }
 
+type RemoveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRequest) Reset() {
+	*x = RemoveRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRequest) ProtoMessage() {}
+
+func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
+func (*RemoveRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RemoveRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type RemoveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveResponse) Reset() {
+	*x = RemoveResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveResponse) ProtoMessage() {}
+
+func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
+func (*RemoveResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RemoveResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
 type PlanRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Join          []string               `protobuf:"bytes,1,rep,name=join,proto3" json:"join,omitempty"`   // node ids that would join
@@ -931,7 +1019,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1031,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1044,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -984,7 +1072,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1084,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1097,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -1046,7 +1134,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1146,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1159,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -1111,7 +1199,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1211,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1224,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -1157,7 +1245,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1257,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1270,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -1219,7 +1307,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1319,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1332,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -1294,7 +1382,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1394,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1407,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -1360,7 +1448,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1460,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1473,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -1485,6 +1573,10 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\"\x0e\n" +
 	"\fLeaveRequest\"#\n" +
 	"\rLeaveResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"#\n" +
+	"\rRemoveRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"$\n" +
+	"\x0eRemoveResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"7\n" +
 	"\vPlanRequest\x12\x12\n" +
 	"\x04join\x18\x01 \x03(\tR\x04join\x12\x14\n" +
@@ -1526,12 +1618,13 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x90\x02\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xd3\x02\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
 	"\x05Leave\x12\x19.harmonia.v1.LeaveRequest\x1a\x1a.harmonia.v1.LeaveResponse\x12;\n" +
-	"\x04Plan\x12\x18.harmonia.v1.PlanRequest\x1a\x19.harmonia.v1.PlanResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
+	"\x04Plan\x12\x18.harmonia.v1.PlanRequest\x1a\x19.harmonia.v1.PlanResponse\x12A\n" +
+	"\x06Remove\x12\x1a.harmonia.v1.RemoveRequest\x1a\x1b.harmonia.v1.RemoveResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
 
 var (
 	file_kvpb_kv_proto_rawDescOnce sync.Once
@@ -1545,7 +1638,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),       // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),          // 1: harmonia.v1.Sibling
@@ -1560,42 +1653,46 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*StatusResponse)(nil),   // 10: harmonia.v1.StatusResponse
 	(*LeaveRequest)(nil),     // 11: harmonia.v1.LeaveRequest
 	(*LeaveResponse)(nil),    // 12: harmonia.v1.LeaveResponse
-	(*PlanRequest)(nil),      // 13: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),         // 14: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),     // 15: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),  // 16: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),       // 17: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),   // 18: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),      // 19: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil), // 20: harmonia.v1.ReplicasResponse
-	nil,                      // 21: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*RemoveRequest)(nil),    // 13: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),   // 14: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),      // 15: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),         // 16: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),     // 17: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),  // 18: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),       // 19: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),   // 20: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),      // 21: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil), // 22: harmonia.v1.ReplicasResponse
+	nil,                      // 23: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	14, // 3: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	21, // 4: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	17, // 5: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	17, // 6: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	18, // 7: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	19, // 8: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	16, // 3: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	23, // 4: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	19, // 5: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	19, // 6: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	20, // 7: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	21, // 8: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
 	0,  // 9: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
 	3,  // 10: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
 	5,  // 11: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
 	7,  // 12: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	16, // 13: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	18, // 13: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
 	11, // 14: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	13, // 15: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	2,  // 16: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 17: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 18: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 19: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	20, // 20: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	12, // 21: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	15, // 22: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
+	15, // 15: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	13, // 16: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	2,  // 17: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 18: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 19: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 20: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	22, // 21: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	12, // 22: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	17, // 23: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	14, // 24: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1612,7 +1709,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -207,6 +207,7 @@ const (
 	Admin_Replicas_FullMethodName = "/harmonia.v1.Admin/Replicas"
 	Admin_Leave_FullMethodName    = "/harmonia.v1.Admin/Leave"
 	Admin_Plan_FullMethodName     = "/harmonia.v1.Admin/Plan"
+	Admin_Remove_FullMethodName   = "/harmonia.v1.Admin/Remove"
 )
 
 // AdminClient is the client API for Admin service.
@@ -223,6 +224,9 @@ type AdminClient interface {
 	// Plan shows which partitions would move if the given nodes joined or
 	// left, without changing anything.
 	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	// Remove drops a dead member: its partitions are rebuilt on their new
+	// replicas from the surviving ones.
+	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 }
 
 type adminClient struct {
@@ -273,6 +277,16 @@ func (c *adminClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *adminClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveResponse)
+	err := c.cc.Invoke(ctx, Admin_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -287,6 +301,9 @@ type AdminServer interface {
 	// Plan shows which partitions would move if the given nodes joined or
 	// left, without changing anything.
 	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
+	// Remove drops a dead member: its partitions are rebuilt on their new
+	// replicas from the surviving ones.
+	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -308,6 +325,9 @@ func (UnimplementedAdminServer) Leave(context.Context, *LeaveRequest) (*LeaveRes
 }
 func (UnimplementedAdminServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Plan not implemented")
+}
+func (UnimplementedAdminServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Remove not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -402,6 +422,24 @@ func _Admin_Plan_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Remove(ctx, req.(*RemoveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -424,6 +462,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Plan",
 			Handler:    _Admin_Plan_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Admin_Remove_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
