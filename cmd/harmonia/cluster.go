@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -30,33 +31,9 @@ func clusterPlanCmd() *cobra.Command {
 		Short: "show which partitions would move if nodes joined (--join ID) or left (--leave ID)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, ctx, done, err := rf.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := cl.Admin().Plan(ctx, &kvpb.PlanRequest{Join: join, Leave: leave})
-			if err != nil {
-				return err
-			}
-			if jsonOut(cmd) {
-				printJSON(res)
-				return nil
-			}
-			fmt.Printf("current ring: %s\nnext ring:    %s\n", strings.Join(res.Current, ","), strings.Join(res.Next, ","))
-			to := map[string][]string{}
-			for _, m := range res.Moves {
-				to[m.To] = append(to[m.To], fmt.Sprint(m.Partition))
-			}
-			fmt.Printf("%d partition replicas move\n", len(res.Moves))
-			for _, id := range slices.Sorted(mapKeys(to)) {
-				fmt.Printf("  to %s: %d (partitions %s)\n", id, len(to[id]), strings.Join(to[id], " "))
-			}
-			fmt.Println("partitions owned afterwards:")
-			for _, id := range slices.Sorted(mapKeys(res.OwnedAfter)) {
-				fmt.Printf("  %s: %d\n", id, res.OwnedAfter[id])
-			}
-			return nil
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.PlanResponse, error) {
+				return cl.Admin().Plan(ctx, &kvpb.PlanRequest{Join: join, Leave: leave})
+			}, printPlan)
 		},
 	}
 	rf.register(c)
@@ -65,13 +42,19 @@ func clusterPlanCmd() *cobra.Command {
 	return c
 }
 
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
+func printPlan(res *kvpb.PlanResponse) {
+	fmt.Printf("current ring: %s\nnext ring:    %s\n", strings.Join(res.Current, ","), strings.Join(res.Next, ","))
+	to := map[string][]string{}
+	for _, m := range res.Moves {
+		to[m.To] = append(to[m.To], fmt.Sprint(m.Partition))
+	}
+	fmt.Printf("%d partition replicas move\n", len(res.Moves))
+	for _, id := range slices.Sorted(maps.Keys(to)) {
+		fmt.Printf("  to %s: %d (partitions %s)\n", id, len(to[id]), strings.Join(to[id], " "))
+	}
+	fmt.Println("partitions owned afterwards:")
+	for _, id := range slices.Sorted(maps.Keys(res.OwnedAfter)) {
+		fmt.Printf("  %s: %d\n", id, res.OwnedAfter[id])
 	}
 }
 
@@ -123,21 +106,11 @@ func clusterRemoveCmd() *cobra.Command {
 		Short: "drop a dead NODE: its partitions are rebuilt on their new replicas from the survivors",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, ctx, done, err := rf.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := cl.Admin().Remove(ctx, &kvpb.RemoveRequest{Node: args[0]})
-			if err != nil {
-				return err
-			}
-			if jsonOut(cmd) {
-				printJSON(res)
-				return nil
-			}
-			fmt.Printf("%s is being removed; follow it with: harmonia cluster wait\n", res.Node)
-			return nil
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.RemoveResponse, error) {
+				return cl.Admin().Remove(ctx, &kvpb.RemoveRequest{Node: args[0]})
+			}, func(res *kvpb.RemoveResponse) {
+				fmt.Printf("%s is being removed; follow it with: harmonia cluster wait\n", res.Node)
+			})
 		},
 	}
 	rf.register(c)

@@ -34,6 +34,26 @@ func (f *requestFlags) dial() (*client.Client, context.Context, context.CancelFu
 	return c, ctx, func() { cancel(); c.Close() }, nil
 }
 
+// call runs one request: dial, do, then print the response as protojson
+// (--json) or as text.
+func call[T proto.Message](cmd *cobra.Command, rf *requestFlags, do func(context.Context, *client.Client) (T, error), text func(T)) error {
+	cl, ctx, done, err := rf.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := do(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if jsonOut(cmd) {
+		printJSON(res)
+	} else {
+		text(res)
+	}
+	return nil
+}
+
 func jsonOut(c *cobra.Command) bool {
 	j, _ := c.Flags().GetBool("json")
 	return j
@@ -68,22 +88,12 @@ func putCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, ctx, done, err := rf.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
 			req := &kvpb.PutRequest{Key: []byte(args[0]), Value: []byte(args[1]), Context: causal, W: w, TimeoutMs: uint32(rf.timeout.Milliseconds())}
-			res, err := cl.KV().Put(ctx, req)
-			if err != nil {
-				return err
-			}
-			if jsonOut(cmd) {
-				printJSON(res)
-				return nil
-			}
-			fmt.Printf("ok (%d acks)\ncontext: %s\n", res.Acks, encodeContext(res.Context))
-			return nil
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.PutResponse, error) {
+				return cl.KV().Put(ctx, req)
+			}, func(res *kvpb.PutResponse) {
+				fmt.Printf("ok (%d acks)\ncontext: %s\n", res.Acks, encodeContext(res.Context))
+			})
 		},
 	}
 	rf.register(c)
@@ -186,34 +196,36 @@ func statusCmd() *cobra.Command {
 		Short: "members, their state and the partitions each owns",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, ctx, done, err := rf.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := cl.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if jsonOut(cmd) {
-				printJSON(res)
-				return nil
-			}
-			fmt.Printf("node %s: %d partitions, N=%d\n", res.Node, res.Partitions, res.N)
-			fmt.Printf("%-8s %-8s %-21s %-21s %5s %5s %9s %7s %s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "OWNS", "HOLDS", "HEARTBEAT", "PHI", "GENERATION")
-			for _, m := range res.Members {
-				age := "never"
-				if m.LastHeartbeatAgeMs >= 0 {
-					age = fmt.Sprintf("%dms", m.LastHeartbeatAgeMs)
-				}
-				fmt.Printf("%-8s %-8s %-21s %-21s %5d %5d %9s %7.2f %d\n", m.Id, m.State, m.ClusterAddr, m.ClientAddr,
-					m.PartitionsOwned, m.PartitionsHeld, age, m.Phi, m.Generation)
-			}
-			return nil
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.StatusResponse, error) {
+				return cl.Status(ctx)
+			}, printStatus)
 		},
 	}
 	rf.register(c)
 	return c
+}
+
+func printStatus(res *kvpb.StatusResponse) {
+	fmt.Printf("node %s: %d partitions, N=%d, ring %s\n", res.Node, res.Partitions, res.N, res.Ring)
+	fmt.Printf("%-8s %-8s %-21s %-21s %5s %5s %9s %7s %s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "OWNS", "HOLDS", "HEARTBEAT", "PHI", "GENERATION")
+	for _, m := range res.Members {
+		age := "never"
+		if m.LastHeartbeatAgeMs >= 0 {
+			age = fmt.Sprintf("%dms", m.LastHeartbeatAgeMs)
+		}
+		fmt.Printf("%-8s %-8s %-21s %-21s %5d %5d %9s %7.2f %d\n", m.Id, m.State, m.ClusterAddr, m.ClientAddr,
+			m.PartitionsOwned, m.PartitionsHeld, age, m.Phi, m.Generation)
+	}
+	if res.Ring != "stable" {
+		done := 0
+		for _, t := range res.Transfers {
+			if t.Done {
+				done++
+			}
+		}
+		fmt.Printf("transition: %d replicas move cluster-wide; this node has received %d of %d; done: %s\n",
+			res.MovesTotal, done, len(res.Transfers), strings.Join(res.TransitionDone, ","))
+	}
 }
 
 func replicasCmd() *cobra.Command {
@@ -223,46 +235,38 @@ func replicasCmd() *cobra.Command {
 		Short: "each replica's own versions and clocks of KEY, read directly",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, ctx, done, err := rf.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := cl.Replicas(ctx, []byte(args[0]))
-			if err != nil {
-				return err
-			}
-			if jsonOut(cmd) {
-				printJSON(res)
-				return nil
-			}
-			fmt.Printf("key %q, partition %d\n", args[0], res.Partition)
-			for _, r := range res.Replicas {
-				switch {
-				case !r.Answered:
-					fmt.Printf("%s: no answer (%s)\n", r.Node, r.Error)
-					continue
-				case r.Error != "":
-					fmt.Printf("%s: error: %s\n", r.Node, r.Error)
-					continue
-				case len(r.Siblings) == 0:
-					fmt.Printf("%s: (nothing)\n", r.Node)
-					continue
-				}
-				fmt.Printf("%s:\n", r.Node)
-				for _, s := range r.Siblings {
-					v := fmt.Sprintf("%q", s.Value)
-					if s.Deleted {
-						v = "(tombstone)"
-					}
-					fmt.Printf("  %s  dot %s  context %s\n", v, entryString(s.Dot), clockString(s.Context))
-				}
-			}
-			return nil
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.ReplicasResponse, error) {
+				return cl.Replicas(ctx, []byte(args[0]))
+			}, func(res *kvpb.ReplicasResponse) { printReplicas(args[0], res) })
 		},
 	}
 	rf.register(c)
 	return c
+}
+
+func printReplicas(key string, res *kvpb.ReplicasResponse) {
+	fmt.Printf("key %q, partition %d\n", key, res.Partition)
+	for _, r := range res.Replicas {
+		switch {
+		case !r.Answered:
+			fmt.Printf("%s: no answer (%s)\n", r.Node, r.Error)
+			continue
+		case r.Error != "":
+			fmt.Printf("%s: error: %s\n", r.Node, r.Error)
+			continue
+		case len(r.Siblings) == 0:
+			fmt.Printf("%s: (nothing)\n", r.Node)
+			continue
+		}
+		fmt.Printf("%s:\n", r.Node)
+		for _, s := range r.Siblings {
+			v := fmt.Sprintf("%q", s.Value)
+			if s.Deleted {
+				v = "(tombstone)"
+			}
+			fmt.Printf("  %s  dot %s  context %s\n", v, entryString(s.Dot), clockString(s.Context))
+		}
+	}
 }
 
 func entryString(e *kvpb.ClockEntry) string {
