@@ -221,6 +221,11 @@ func (g *gossiper) syn(ctx actor.Context, addr string) {
 // probability down/(live+1) a random down member, so a recovered node is
 // found; a seed when nothing is live, or with probability 1/(live+1).
 func (g *gossiper) round(ctx actor.Context, now time.Time) {
+	// Saved every round (small, unsynced): a restarted node needs its own
+	// ring status and its peers' addresses.
+	if err := g.store.SaveMembers(&internalpb.MembershipSnapshot{States: statesToProto(g.state.Snapshot())}); err != nil {
+		g.log.Warn("save members", "err", err)
+	}
 	g.state.Tick()
 	events := g.state.Evaluate(now)
 	var live, down []string
@@ -339,21 +344,12 @@ func (g *gossiper) advanceTransition(now time.Time) []string {
 // publish recomputes the ring when the member set changed, stores a new View,
 // saves membership when it grew, and delivers events to handlers.
 func (g *gossiper) publish(now time.Time, events []membership.Event) {
-	save := false
 	for _, e := range events {
-		switch e.Kind {
-		case membership.EventJoined, membership.EventRestarted:
-			save = true
-		case membership.EventDown:
+		if e.Kind == membership.EventDown {
 			g.downs[e.Node]++
 		}
 		if e.Kind != membership.EventStateChanged {
 			g.log.Info("membership", "event", e.Kind, "member", e.Node)
-		}
-	}
-	if save {
-		if err := g.store.SaveMembers(&internalpb.MembershipSnapshot{States: statesToProto(g.state.Snapshot())}); err != nil {
-			g.log.Warn("save members", "err", err)
 		}
 	}
 	statuses := map[string]string{}
