@@ -22,10 +22,13 @@ type (
 		Deleted    bool
 		Context    vclock.Clock
 		W          int
-		Timeout    time.Duration
+		// PW is how many of the acks must come from primaries; 0: none.
+		PW      int
+		Timeout time.Duration
 	}
 	PutResult struct {
-		Acks    int
+		Acks    int          // toward W, primaries and fallbacks
+		Hinted  int          // acks from fallbacks holding the write for a down primary
 		Context vclock.Clock // history of the write just made
 		Err     error
 	}
@@ -80,6 +83,10 @@ type CoordinatorConfig struct {
 	// ReadRepairWindow is how long a get keeps waiting, after it has
 	// answered, for the remaining replicas so it can repair stale ones.
 	ReadRepairWindow time.Duration
+	// ReplicaTimeout is how long a put keeps waiting, after it has
+	// answered, for the remaining replicas; those that have not acked by
+	// then get a hint kept by this node. Default 1 s.
+	ReplicaTimeout time.Duration
 }
 
 // coordinator accepts client requests and spawns one state machine per
@@ -125,8 +132,18 @@ func startDeadline(ctx actor.Context, d time.Duration) {
 	time.AfterFunc(d, func() { sys.Root.Send(self, deadline{}) })
 }
 
+// Kinds of ReplicaPut a put sends, told apart in replies by request id.
+const (
+	putPrimary   uint64 = iota // to a replica of the preference list
+	putFallback                // to a fallback, holding a hint for a down replica
+	putLocalHint               // to this node, keeping a hint that does not count
+)
+
 // putFSM coordinates one write: a replica issues the new version, then the
-// resulting object goes to the other replicas; it answers after W acks.
+// resulting object goes to the other replicas, or for a down replica to a
+// fallback that keeps it as a hint (sloppy quorum). It answers after W acks
+// (and PW of them from primaries); replicas still silent after that get a
+// hint kept by this node.
 type putFSM struct {
 	cfg       CoordinatorConfig
 	view      *View
@@ -136,9 +153,16 @@ type putFSM struct {
 	pref      []string // current replicas: their acks count toward W
 	extra     []string // replicas of the next ring during a transition
 	tally     *quorum.Tally
+	primaries int // primary acks, for PW
+	hinted    int
+	object    *internalpb.Object
+	hintedFor map[string]bool // replicas something already holds a hint for
 	history   vclock.Clock
 	answered  bool
+	done      bool
 }
+
+type replicaDeadline struct{}
 
 func (f *putFSM) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -147,17 +171,32 @@ func (f *putFSM) Receive(ctx actor.Context) {
 	case *internalpb.CoordinatePutReply:
 		f.coordinated(ctx, m)
 	case *internalpb.ReplicaPutReply:
+		f.replied(m)
+		f.progress(ctx)
+	case deadline:
+		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary(), TimedOut: !f.impossible()})
+	case replicaDeadline:
+		f.finish(ctx, nil)
+	}
+}
+
+func (f *putFSM) replied(m *internalpb.ReplicaPutReply) {
+	switch m.RequestId {
+	case putPrimary:
 		if !slices.Contains(f.pref, m.Node) {
 			return // an extra replica of the next ring: its ack does not count
 		}
 		if m.Error != "" {
 			f.tally.Fail(m.Node, errors.New(m.Error))
-		} else {
-			f.tally.Ack(m.Node)
+		} else if f.tally.Ack(m.Node) {
+			f.primaries++
 		}
-		f.progress(ctx)
-	case deadline:
-		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary(), TimedOut: !f.tally.Impossible()})
+	case putFallback:
+		if m.Error != "" {
+			f.tally.Fail(m.HintFor, fmt.Errorf("fallback %s: %s", m.Node, m.Error))
+		} else if f.tally.Ack(m.HintFor) {
+			f.hinted++
+		}
 	}
 }
 
@@ -166,6 +205,7 @@ func (f *putFSM) start(ctx actor.Context) {
 	f.pref, f.extra = f.view.Transition.WriteReplicas(f.partition)
 	w := min(f.req.W, len(f.pref))
 	f.tally = quorum.NewTally(len(f.pref), max(w, 1))
+	f.hintedFor = map[string]bool{}
 	startDeadline(ctx, f.req.Timeout)
 	// Prefer this node as the coordinating replica: no extra hop.
 	coord := ""
@@ -193,42 +233,85 @@ func (f *putFSM) coordinated(ctx actor.Context, m *internalpb.CoordinatePutReply
 		f.finish(ctx, fmt.Errorf("put: replica %s: %s", m.Node, m.Error))
 		return
 	}
-	f.tally.Ack(m.Node)
+	if f.tally.Ack(m.Node) {
+		f.primaries++
+	}
+	f.object = m.Object
 	dot := vclock.Dot{Actor: vclock.Actor{Node: m.Dot.GetNode(), Incarnation: m.Dot.GetIncarnation()}, Counter: m.Dot.GetCounter()}
 	f.history = vclock.Advance(f.req.Context, dot, time.Now().UnixNano())
+	put := func(to string, kind uint64, hintFor string) {
+		ctx.Request(f.view.vnodePID(to, f.partition), &internalpb.ReplicaPut{
+			Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object, HintFor: hintFor, RequestId: kind,
+		})
+	}
 	for _, id := range f.extra {
 		if f.view.Up(id) {
-			ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{
-				Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object,
-			})
+			put(id, putPrimary, "")
 		}
 	}
+	fallbacks := slices.DeleteFunc(f.view.Ring.Fallbacks(f.partition, len(f.pref)), func(id string) bool { return !f.view.Up(id) })
 	for _, id := range f.pref {
 		switch {
 		case id == m.Node:
-		case !f.view.Up(id):
-			f.tally.Fail(id, errors.New("down"))
+		case f.view.Up(id):
+			put(id, putPrimary, "")
+		case len(fallbacks) > 0:
+			put(fallbacks[0], putFallback, id)
+			f.hintedFor[id] = true
+			fallbacks = fallbacks[1:]
 		default:
-			ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{
-				Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object,
-			})
+			// No node outside the preference list is up (a 3-node cluster
+			// with N=3): keep the hint here; it does not count toward W.
+			f.localHint(ctx, id)
+			f.tally.Fail(id, fmt.Errorf("down; hint kept by %s", f.view.Self))
 		}
 	}
 	f.progress(ctx)
 }
 
+// localHint keeps the write on this node for replica id.
+func (f *putFSM) localHint(ctx actor.Context, id string) {
+	if f.hintedFor[id] || f.object == nil {
+		return
+	}
+	f.hintedFor[id] = true
+	ctx.Request(f.view.localVnodePID(f.partition), &internalpb.ReplicaPut{
+		Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: id, HintOnly: true, RequestId: putLocalHint,
+	})
+}
+
+func (f *putFSM) pwMet() bool { return f.primaries >= f.req.PW }
+
+// impossible reports that W (or PW) can no longer be reached.
+func (f *putFSM) impossible() bool {
+	return f.tally.Impossible() || f.primaries+f.tally.Pending() < f.req.PW
+}
+
 func (f *putFSM) progress(ctx actor.Context) {
 	switch {
-	case f.tally.Met():
-		f.answer(ctx, nil)
-		if f.tally.Pending() == 0 {
-			ctx.Stop(ctx.Self())
+	case f.tally.Met() && f.pwMet():
+		if !f.answered {
+			f.answer(ctx, nil)
+			if f.tally.Pending() > 0 {
+				self, sys := ctx.Self(), ctx.ActorSystem()
+				time.AfterFunc(f.cfg.ReplicaTimeout, func() { sys.Root.Send(self, replicaDeadline{}) })
+			}
 		}
-	case f.tally.Impossible() && f.tally.Pending() == 0:
+		if f.tally.Pending() == 0 {
+			f.finish(ctx, nil)
+		}
+	case f.impossible() && f.tally.Pending() == 0:
 		// Failing only once every replica has answered makes the error
 		// report the true count; the deadline bounds the wait.
-		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary()})
+		f.finish(ctx, &QuorumError{Op: "put", Summary: f.putSummary()})
 	}
+}
+
+func (f *putFSM) putSummary() string {
+	if f.req.PW > 0 && !f.pwMet() {
+		return fmt.Sprintf("%d of %d primaries acknowledged (pw needed %d); %s", f.primaries, len(f.pref), f.req.PW, f.tally.Summary())
+	}
+	return f.tally.Summary()
 }
 
 func (f *putFSM) answer(ctx actor.Context, err error) {
@@ -238,7 +321,7 @@ func (f *putFSM) answer(ctx actor.Context, err error) {
 	f.answered = true
 	res := &PutResult{Err: err}
 	if f.tally != nil {
-		res.Acks = f.tally.Acks()
+		res.Acks, res.Hinted = f.tally.Acks(), f.hinted
 	}
 	if err == nil {
 		res.Context = f.history
@@ -246,9 +329,19 @@ func (f *putFSM) answer(ctx actor.Context, err error) {
 	ctx.Send(f.client, res)
 }
 
-// finish answers (if not yet answered) and stops the state machine.
+// finish answers (if not yet answered), keeps a hint here for every replica
+// that has neither acked nor a hint elsewhere, and stops.
 func (f *putFSM) finish(ctx actor.Context, err error) {
+	if f.done {
+		return
+	}
+	f.done = true
 	f.answer(ctx, err)
+	for _, id := range f.pref {
+		if f.tally != nil && !f.tally.Acked(id) {
+			f.localHint(ctx, id)
+		}
+	}
 	ctx.Stop(ctx.Self())
 }
 
@@ -263,6 +356,7 @@ type getFSM struct {
 	pref      []string
 	tally     *quorum.Tally
 	replies   map[string][]object.Sibling
+	standsFor map[string]string // fallback -> the down primary it answers for
 	merged    []object.Sibling
 	answered  bool
 	stopped   bool
@@ -277,11 +371,20 @@ func (f *getFSM) Receive(ctx actor.Context) {
 		f.pref = f.view.Ring.PreferenceListForPartition(f.partition, f.cfg.N)
 		f.tally = quorum.NewTally(len(f.pref), max(min(f.req.R, len(f.pref)), 1))
 		f.replies = map[string][]object.Sibling{}
+		f.standsFor = map[string]string{}
 		startDeadline(ctx, f.req.Timeout)
+		// A fallback that took writes for a down primary answers in its place.
+		fallbacks := slices.DeleteFunc(f.view.Ring.Fallbacks(f.partition, len(f.pref)), func(id string) bool { return !f.view.Up(id) })
+		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key}
 		for _, id := range f.pref {
-			if f.view.Up(id) {
-				ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key})
-			} else {
+			switch {
+			case f.view.Up(id):
+				ctx.Request(f.view.vnodePID(id, f.partition), get)
+			case len(fallbacks) > 0:
+				f.standsFor[fallbacks[0]] = id
+				ctx.Request(f.view.vnodePID(fallbacks[0], f.partition), get)
+				fallbacks = fallbacks[1:]
+			default:
 				f.tally.Fail(id, errors.New("down"))
 			}
 		}
@@ -291,9 +394,13 @@ func (f *getFSM) Receive(ctx actor.Context) {
 		if m.Error != "" {
 			err = errors.New(m.Error)
 		}
+		replica := m.Node
+		if target, ok := f.standsFor[m.Node]; ok {
+			replica = target
+		}
 		if err != nil {
-			f.tally.Fail(m.Node, err)
-		} else if f.tally.Ack(m.Node) {
+			f.tally.Fail(replica, err)
+		} else if f.tally.Ack(replica) {
 			f.replies[m.Node] = set
 			f.merged = object.Merge(f.merged, set)
 		}

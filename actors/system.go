@@ -55,7 +55,7 @@ func DefaultConfig() Config {
 		W:               2,
 		RequestTimeout:  5 * time.Second,
 		MaxClockEntries: 64,
-		Coordinator:     CoordinatorConfig{N: 3, ReadRepairWindow: 200 * time.Millisecond},
+		Coordinator:     CoordinatorConfig{N: 3, ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
 		Gossip:          GossipConfig{Interval: time.Second, Membership: membership.DefaultConfig()},
 		Handoff:         DefaultHandoffConfig(),
 		MaxMessageSize:  256 << 20,

@@ -40,8 +40,10 @@ type vnode struct {
 	self       vclock.Actor
 	maxEntries int
 
-	staged  map[string][]object.Sibling // written this turn, not yet committed
-	waiting []deferred
+	staged       map[string][]object.Sibling // written this turn, not yet committed
+	hints        []persistence.Write         // hints to keep with the same batch
+	waiting      []deferred
+	flushPending bool
 }
 
 func newVnodeProps(partition int, store *persistence.Store, maxEntries int) *actor.Props {
@@ -66,13 +68,23 @@ func (v *vnode) Receive(ctx actor.Context) {
 		reply.Dot = &internalpb.Dot{Node: dot.Node, Incarnation: dot.Incarnation, Counter: dot.Counter}
 		v.stage(ctx, m.Key, set, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
 	case *internalpb.ReplicaPut:
-		reply := &internalpb.ReplicaPutReply{Node: v.self.Node}
+		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}
 		fail := func(err error) { reply.Error = err.Error() }
 		set, changed, err := v.merge(m)
 		switch {
 		case err != nil:
 			fail(err)
 			v.reply(ctx, reply)
+		case m.HintFor != "":
+			// A hinted write: keep the incoming object for its intended
+			// replica, in the same synced batch as the ack.
+			if changed && !m.HintOnly {
+				v.stageWrite(ctx, m.Key, set)
+			}
+			in, _ := object.FromProto(m.Object) // validated by merge
+			v.hints = append(v.hints, persistence.Write{Partition: v.partition, Key: m.Key, Siblings: in, HintFor: m.HintFor, HintOnly: true})
+			v.scheduleFlush(ctx)
+			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
 		case changed:
 			v.stage(ctx, m.Key, set, reply, fail)
 		default:
@@ -147,9 +159,16 @@ func (v *vnode) stage(ctx actor.Context, key []byte, set []object.Sibling, reply
 func (v *vnode) stageWrite(ctx actor.Context, key []byte, set []object.Sibling) {
 	if v.staged == nil {
 		v.staged = map[string][]object.Sibling{}
-		ctx.Send(ctx.Self(), flushVnode{})
 	}
 	v.staged[string(key)] = set
+	v.scheduleFlush(ctx)
+}
+
+func (v *vnode) scheduleFlush(ctx actor.Context) {
+	if !v.flushPending {
+		v.flushPending = true
+		ctx.Send(ctx.Self(), flushVnode{})
+	}
 }
 
 // fetch reads the next batch of the partition for a handoff. Staged writes
@@ -180,6 +199,7 @@ func (v *vnode) flush(ctx actor.Context) {
 	for k, set := range v.staged {
 		writes = append(writes, persistence.Write{Partition: v.partition, Key: []byte(k), Siblings: set})
 	}
+	writes = append(writes, v.hints...)
 	var err error
 	if len(writes) > 0 { // nothing is staged after a restart that lost the batch
 		err = v.store.PutBatch(writes)
@@ -192,7 +212,7 @@ func (v *vnode) flush(ctx actor.Context) {
 			ctx.Send(d.to, d.msg)
 		}
 	}
-	v.staged, v.waiting = nil, nil
+	v.staged, v.hints, v.waiting, v.flushPending = nil, nil, nil, false
 }
 
 // coordinate issues a new dot for a client write and applies it to the local

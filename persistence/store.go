@@ -10,6 +10,7 @@
 //	m/counter                        end of the current counter lease
 //	m/members                        last known membership (protobuf)
 //	x/<partition:4 bytes BE>         progress of an incoming handoff (protobuf)
+//	h/<target node>/<seq:8 bytes BE> hinted write for another node (protobuf)
 package persistence
 
 import (
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -48,6 +50,12 @@ type Options struct {
 	MaxValueSize int
 	// CounterLease: see DefaultCounterLease.
 	CounterLease uint64
+	// MaxHintBytes bounds the hints kept for one target node; a hint past
+	// it is not kept (HintStats counts it) and the write relies on read
+	// repair and anti-entropy. Default 256 MiB.
+	MaxHintBytes int64
+	// MaxHintAge: older hints are dropped, counted, at replay. Default 24 h.
+	MaxHintAge time.Duration
 	// FS replaces the real filesystem, for crash tests. Nil means disk.
 	FS vfs.FS
 	// Logger receives pebble's messages; nil discards them.
@@ -56,7 +64,8 @@ type Options struct {
 
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
-	return Options{Sync: true, MaxKeySize: DefaultMaxKeySize, MaxValueSize: DefaultMaxValueSize, CounterLease: DefaultCounterLease}
+	return Options{Sync: true, MaxKeySize: DefaultMaxKeySize, MaxValueSize: DefaultMaxValueSize, CounterLease: DefaultCounterLease,
+		MaxHintBytes: 256 << 20, MaxHintAge: 24 * time.Hour}
 }
 
 // Identity is who owns a data directory.
@@ -86,6 +95,17 @@ type Store struct {
 	mu         sync.Mutex
 	counter    uint64 // last counter issued
 	leaseLimit uint64 // counters up to this are covered by the durable lease
+
+	hintMu  sync.Mutex
+	hintSeq uint64
+	hints   map[string]*HintStats
+}
+
+// HintStats describes the hints kept for one target node.
+type HintStats struct {
+	Count, Bytes int64
+	// Dropped counts hints not kept (bound reached) or discarded (too old).
+	Dropped int64
 }
 
 var (
@@ -114,6 +134,10 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	if err := s.loadCounter(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if err := s.loadHintStats(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -237,11 +261,14 @@ func (s *Store) Put(partition int, key []byte, set []object.Sibling) error {
 	return s.PutBatch([]Write{{Partition: partition, Key: key, Siblings: set}})
 }
 
-// Write is one object replacement in a PutBatch.
+// Write is one object replacement in a PutBatch. With HintFor set the object
+// is also kept as a hint for that node; HintOnly keeps only the hint.
 type Write struct {
 	Partition int
 	Key       []byte
 	Siblings  []object.Sibling
+	HintFor   string
+	HintOnly  bool
 }
 
 // PutBatch replaces several objects in one pebble batch: all or none are
@@ -259,18 +286,200 @@ func (s *Store) PutBatch(writes []Write) error {
 				return err
 			}
 		}
-		enc, err := object.Encode(w.Siblings)
-		if err != nil {
-			return fmt.Errorf("put %q: %w", w.Key, err)
-		}
-		if err := b.Set(dataKey(w.Partition, w.Key), enc, nil); err != nil {
-			return fmt.Errorf("put %q: %w", w.Key, err)
+		if !w.HintOnly {
+			enc, err := object.Encode(w.Siblings)
+			if err != nil {
+				return fmt.Errorf("put %q: %w", w.Key, err)
+			}
+			if err := b.Set(dataKey(w.Partition, w.Key), enc, nil); err != nil {
+				return fmt.Errorf("put %q: %w", w.Key, err)
+			}
 		}
 	}
+	added, err := s.stageHints(b, writes)
+	if err != nil {
+		return err
+	}
 	if err := b.Commit(s.write); err != nil {
+		s.unstageHints(added)
 		return fmt.Errorf("commit %d writes: %w", len(writes), err)
 	}
 	return nil
+}
+
+func hintPrefix(target string) []byte { return []byte("h/" + target + "/") }
+
+func (s *Store) loadHintStats() error {
+	s.hints = map[string]*HintStats{}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("h/"), UpperBound: []byte("h0")})
+	if err != nil {
+		return fmt.Errorf("scan hints: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		slash := bytes.LastIndexByte(k, '/')
+		if slash < 2 || len(k)-slash-1 != 8 {
+			return fmt.Errorf("corrupt hint key %q", k)
+		}
+		target := string(k[2:slash])
+		st := s.hintStats(target)
+		st.Count++
+		st.Bytes += int64(len(it.Value()))
+		s.hintSeq = max(s.hintSeq, binary.BigEndian.Uint64(k[slash+1:]))
+	}
+	return it.Error()
+}
+
+func (s *Store) hintStats(target string) *HintStats {
+	st, ok := s.hints[target]
+	if !ok {
+		st = &HintStats{}
+		s.hints[target] = st
+	}
+	return st
+}
+
+type stagedHint struct {
+	target string
+	bytes  int64
+}
+
+// stageHints adds the hint records of writes to b, within the bounds.
+func (s *Store) stageHints(b *pebble.Batch, writes []Write) ([]stagedHint, error) {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	var added []stagedHint
+	for _, w := range writes {
+		if w.HintFor == "" {
+			continue
+		}
+		enc, err := proto.Marshal(&internalpb.Hint{Partition: uint32(w.Partition), Key: w.Key,
+			Object: object.ToProto(w.Siblings), CreatedAt: time.Now().UnixNano()})
+		if err != nil {
+			return nil, fmt.Errorf("hint for %s: %w", w.HintFor, err)
+		}
+		st := s.hintStats(w.HintFor)
+		if st.Bytes+int64(len(enc)) > s.opts.MaxHintBytes {
+			st.Dropped++
+			continue
+		}
+		s.hintSeq++
+		key := binary.BigEndian.AppendUint64(hintPrefix(w.HintFor), s.hintSeq)
+		if err := b.Set(key, enc, nil); err != nil {
+			return nil, fmt.Errorf("hint for %s: %w", w.HintFor, err)
+		}
+		st.Count++
+		st.Bytes += int64(len(enc))
+		added = append(added, stagedHint{w.HintFor, int64(len(enc))})
+	}
+	return added, nil
+}
+
+func (s *Store) unstageHints(added []stagedHint) {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	for _, h := range added {
+		st := s.hintStats(h.target)
+		st.Count--
+		st.Bytes -= h.bytes
+	}
+}
+
+// HintRecord is one stored hint.
+type HintRecord struct {
+	Seq  uint64
+	Hint *internalpb.Hint
+}
+
+// Hints returns up to limit hints for target, oldest first. Hints older
+// than MaxHintAge are deleted and counted as dropped instead.
+func (s *Store) Hints(target string, limit int) ([]HintRecord, error) {
+	prefix := hintPrefix(target)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("read hints for %s: %w", target, err)
+	}
+	defer it.Close()
+	var out []HintRecord
+	cutoff := time.Now().Add(-s.opts.MaxHintAge).UnixNano()
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		h := &internalpb.Hint{}
+		if err := proto.Unmarshal(it.Value(), h); err != nil {
+			return nil, fmt.Errorf("read hint %q: %w", it.Key(), err)
+		}
+		seq := binary.BigEndian.Uint64(it.Key()[len(prefix):])
+		if h.CreatedAt < cutoff {
+			if err := s.deleteHint(target, seq, int64(len(it.Value())), true); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out = append(out, HintRecord{Seq: seq, Hint: h})
+	}
+	return out, it.Error()
+}
+
+// DeleteHint removes a delivered hint.
+func (s *Store) DeleteHint(target string, seq uint64) error {
+	key := binary.BigEndian.AppendUint64(hintPrefix(target), seq)
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete hint: %w", err)
+	}
+	size := int64(len(v))
+	closer.Close()
+	return s.deleteHint(target, seq, size, false)
+}
+
+func (s *Store) deleteHint(target string, seq uint64, size int64, expired bool) error {
+	key := binary.BigEndian.AppendUint64(hintPrefix(target), seq)
+	// Unsynced: a delete lost in a crash only replays a hint again, which
+	// is harmless.
+	if err := s.db.Delete(key, pebble.NoSync); err != nil {
+		return fmt.Errorf("delete hint: %w", err)
+	}
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	st := s.hintStats(target)
+	st.Count--
+	st.Bytes -= size
+	if expired {
+		st.Dropped++
+	}
+	return nil
+}
+
+// HintStats returns the hints kept per target node.
+func (s *Store) HintStats() map[string]HintStats {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	out := make(map[string]HintStats, len(s.hints))
+	for t, st := range s.hints {
+		out[t] = *st
+	}
+	return out
+}
+
+// OldestHint returns the creation time of target's oldest hint.
+func (s *Store) OldestHint(target string) (time.Time, bool) {
+	prefix := hintPrefix(target)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer it.Close()
+	if !it.First() {
+		return time.Time{}, false
+	}
+	h := &internalpb.Hint{}
+	if proto.Unmarshal(it.Value(), h) != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, h.CreatedAt), true
 }
 
 // Keys calls fn for every key of partition in key order until fn returns false.

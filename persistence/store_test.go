@@ -213,3 +213,45 @@ func TestScanInBatches(t *testing.T) {
 		t.Fatalf("byte-limited scan: %d entries, more=%v", len(entries), more)
 	}
 }
+
+func TestHintsDurableBoundedAndDeleted(t *testing.T) {
+	dir := t.TempDir()
+	opts := DefaultOptions()
+	opts.MaxHintBytes = 1000
+	s := openT(t, dir, opts)
+	for i := 0; i < 40; i++ {
+		w := Write{Partition: 1, Key: []byte(fmt.Sprint("k", i)), Siblings: []object.Sibling{sib("a", uint64(i+1), "value")}, HintFor: "n3", HintOnly: i%2 == 0}
+		if err := s.PutBatch([]Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := s.HintStats()["n3"]
+	if st.Count == 0 || st.Dropped == 0 || st.Count+st.Dropped != 40 || st.Bytes > opts.MaxHintBytes {
+		t.Fatalf("stats after filling past the bound: %+v", st)
+	}
+	if got, _ := s.Get(1, []byte("k0")); got != nil {
+		t.Fatal("a hint-only write stored the object")
+	}
+	if got, _ := s.Get(1, []byte("k1")); len(got) != 1 {
+		t.Fatal("a hinted replica write did not store the object")
+	}
+	s.Close()
+
+	s = openT(t, dir, opts) // hints and their stats survive a restart
+	defer s.Close()
+	if again := s.HintStats()["n3"]; again.Count != st.Count || again.Bytes != st.Bytes {
+		t.Fatalf("after reopen %+v, before %+v", again, st)
+	}
+	hs, err := s.Hints("n3", 1000)
+	if err != nil || int64(len(hs)) != st.Count || string(hs[0].Hint.Key) != "k0" {
+		t.Fatalf("Hints: %d, %v", len(hs), err)
+	}
+	for _, h := range hs {
+		if err := s.DeleteHint("n3", h.Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, _ := s.Hints("n3", 10); len(left) != 0 || s.HintStats()["n3"].Count != 0 || s.HintStats()["n3"].Bytes != 0 {
+		t.Fatalf("after deleting every hint: %d left, %+v", len(left), s.HintStats()["n3"])
+	}
+}

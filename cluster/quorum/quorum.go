@@ -175,6 +175,9 @@ func (t *Tally) Replied(node string) bool {
 	return ok
 }
 
+// Acked reports whether node's reply was an acknowledgement.
+func (t *Tally) Acked(node string) bool { return t.replied[node] }
+
 // Errors returns the failure reason of each failed node. The map is a copy.
 func (t *Tally) Errors() map[string]string { return maps.Clone(t.errs) }
 

@@ -266,3 +266,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAcked(t *testing.T) {
+	tl := NewTally(3, 2)
+	tl.Ack("a")
+	tl.Fail("b", nil)
+	if !tl.Acked("a") || tl.Acked("b") || tl.Acked("c") {
+		t.Fatal("Acked wrong")
+	}
+}

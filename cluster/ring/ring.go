@@ -177,3 +177,12 @@ func (r *Ring) PreferenceListForPartition(p, n int) []string {
 	}
 	return list
 }
+
+// Fallbacks returns the members after partition p's preference list of n
+// nodes, clockwise and distinct: where a write for a down replica goes
+// instead (sloppy quorum).
+func (r *Ring) Fallbacks(p, n int) []string {
+	pref := r.PreferenceListForPartition(p, n)
+	all := r.PreferenceListForPartition(p, len(r.members))
+	return slices.DeleteFunc(all, func(id string) bool { return slices.Contains(pref, id) })
+}

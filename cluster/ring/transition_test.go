@@ -82,3 +82,26 @@ func ExampleNewTransition() {
 	// current=n1,n2,n3 next=n1,n2,n3,n4
 	// 6 replicas move
 }
+
+func TestFallbacks(t *testing.T) {
+	r, _ := New([]string{"a", "b", "c", "d", "e"}, 10)
+	for p := 0; p < 10; p++ {
+		pref := r.PreferenceListForPartition(p, 3)
+		fb := r.Fallbacks(p, 3)
+		if len(fb) != 2 {
+			t.Fatalf("partition %d: fallbacks %v", p, fb)
+		}
+		for _, id := range fb {
+			if slices.Contains(pref, id) {
+				t.Fatalf("fallback %s is a primary", id)
+			}
+		}
+		if want := r.PreferenceListForPartition(p, 5)[3:]; !slices.Equal(fb, want) {
+			t.Fatalf("fallbacks %v, want the ring order %v", fb, want)
+		}
+	}
+	small, _ := New([]string{"a", "b", "c"}, 8)
+	if fb := small.Fallbacks(0, 3); len(fb) != 0 {
+		t.Fatalf("3 nodes, N=3: no fallback, got %v", fb)
+	}
+}

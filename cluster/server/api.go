@@ -70,7 +70,7 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	return out, nil
 }
 
-func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w string, timeoutMs uint32) (*actors.PutResult, error) {
+func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w, pw string, timeoutMs uint32) (*actors.PutResult, error) {
 	store := a.sys.Store()
 	if err := store.CheckKey(key); err != nil {
 		return nil, toStatus(err)
@@ -86,7 +86,13 @@ func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	res, err := a.sys.Put(ctx, actors.PutRequest{Key: key, Value: value, Deleted: deleted, Context: clock, W: wq, Timeout: timeoutOf(timeoutMs)})
+	pwq := 0
+	if pw != "" {
+		if pwq, err = a.sys.Quorum(pw, 0); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	res, err := a.sys.Put(ctx, actors.PutRequest{Key: key, Value: value, Deleted: deleted, Context: clock, W: max(wq, pwq), PW: pwq, Timeout: timeoutOf(timeoutMs)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -94,19 +100,19 @@ func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted 
 }
 
 func (a *api) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse, error) {
-	res, err := a.write(ctx, req.Key, req.Value, req.Context, false, req.W, req.TimeoutMs)
+	res, err := a.write(ctx, req.Key, req.Value, req.Context, false, req.W, req.Pw, req.TimeoutMs)
 	if err != nil {
 		return nil, err
 	}
-	return &kvpb.PutResponse{Acks: uint32(res.Acks), Context: object.EncodeContext(res.Context)}, nil
+	return &kvpb.PutResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Context: object.EncodeContext(res.Context)}, nil
 }
 
 func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.DeleteResponse, error) {
-	res, err := a.write(ctx, req.Key, nil, req.Context, true, req.W, req.TimeoutMs)
+	res, err := a.write(ctx, req.Key, nil, req.Context, true, req.W, req.Pw, req.TimeoutMs)
 	if err != nil {
 		return nil, err
 	}
-	return &kvpb.DeleteResponse{Acks: uint32(res.Acks)}, nil
+	return &kvpb.DeleteResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted)}, nil
 }
 
 func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {

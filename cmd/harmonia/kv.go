@@ -78,7 +78,7 @@ func encodeContext(b []byte) string { return base64.RawURLEncoding.EncodeToStrin
 
 func putCmd() *cobra.Command {
 	var rf requestFlags
-	var w, ctxFlag string
+	var w, pw, ctxFlag string
 	c := &cobra.Command{
 		Use:   "put KEY VALUE",
 		Short: "write a value (blind, or superseding the versions a --context names)",
@@ -88,16 +88,17 @@ func putCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := &kvpb.PutRequest{Key: []byte(args[0]), Value: []byte(args[1]), Context: causal, W: w, TimeoutMs: uint32(rf.timeout.Milliseconds())}
+			req := &kvpb.PutRequest{Key: []byte(args[0]), Value: []byte(args[1]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds())}
 			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.PutResponse, error) {
 				return cl.KV().Put(ctx, req)
 			}, func(res *kvpb.PutResponse) {
-				fmt.Printf("ok (%d acks)\ncontext: %s\n", res.Acks, encodeContext(res.Context))
+				fmt.Printf("ok (%d acks, %d of them hinted)\ncontext: %s\n", res.Acks, res.Hinted, encodeContext(res.Context))
 			})
 		},
 	}
 	rf.register(c)
 	c.Flags().StringVar(&w, "w", "", "write quorum: one, quorum, all or a number (default: the server's, 2)")
+	c.Flags().StringVar(&pw, "pw", "", "how many acks must come from primaries, not fallbacks (default: none)")
 	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get")
 	return c
 }

@@ -884,12 +884,17 @@ func (x *CoordinatePutReply) GetDot() *Dot {
 	return nil
 }
 
-// ReplicaPut merges an object into a replica's stored object.
+// ReplicaPut merges an object into a replica's stored object. With hint_for
+// set, the receiving node is a fallback (or the coordinator) and also keeps
+// the write as a durable hint for that node.
 type ReplicaPut struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Object        *Object                `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
+	HintFor       string                 `protobuf:"bytes,4,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
+	HintOnly      bool                   `protobuf:"varint,5,opt,name=hint_only,json=hintOnly,proto3" json:"hint_only,omitempty"`    // keep the hint but do not store the object as a replica
+	RequestId     uint64                 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in the reply
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -945,10 +950,33 @@ func (x *ReplicaPut) GetObject() *Object {
 	return nil
 }
 
+func (x *ReplicaPut) GetHintFor() string {
+	if x != nil {
+		return x.HintFor
+	}
+	return ""
+}
+
+func (x *ReplicaPut) GetHintOnly() bool {
+	if x != nil {
+		return x.HintOnly
+	}
+	return false
+}
+
+func (x *ReplicaPut) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
 type ReplicaPutReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	RequestId     uint64                 `protobuf:"varint,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	HintFor       string                 `protobuf:"bytes,4,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -993,6 +1021,20 @@ func (x *ReplicaPutReply) GetNode() string {
 func (x *ReplicaPutReply) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *ReplicaPutReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *ReplicaPutReply) GetHintFor() string {
+	if x != nil {
+		return x.HintFor
 	}
 	return ""
 }
@@ -1491,6 +1533,76 @@ func (x *HandoffCursor) GetFrom() string {
 	return ""
 }
 
+// Hint is a write held for a replica that did not get it (down or too slow),
+// replayed to it when it is back.
+type Hint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Object        *Object                `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
+	CreatedAt     int64                  `protobuf:"varint,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"` // Unix nanoseconds
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hint) Reset() {
+	*x = Hint{}
+	mi := &file_internalpb_internal_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hint) ProtoMessage() {}
+
+func (x *Hint) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hint.ProtoReflect.Descriptor instead.
+func (*Hint) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Hint) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Hint) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Hint) GetObject() *Object {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *Hint) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
 var File_internalpb_internal_proto protoreflect.FileDescriptor
 
 const file_internalpb_internal_proto_rawDesc = "" +
@@ -1560,15 +1672,22 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12+\n" +
-	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\"r\n" +
+	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\"\xc9\x01\n" +
 	"\n" +
 	"ReplicaPut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x124\n" +
-	"\x06object\x18\x03 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\";\n" +
+	"\x06object\x18\x03 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x19\n" +
+	"\bhint_for\x18\x04 \x01(\tR\ahintFor\x12\x1b\n" +
+	"\thint_only\x18\x05 \x01(\bR\bhintOnly\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\x04R\trequestId\"u\n" +
 	"\x0fReplicaPutReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"<\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\x04R\trequestId\x12\x19\n" +
+	"\bhint_for\x18\x04 \x01(\tR\ahintFor\"<\n" +
 	"\n" +
 	"ReplicaGet\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
@@ -1604,7 +1723,13 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x04keys\x18\x03 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x04 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x12\n" +
-	"\x04from\x18\x06 \x01(\tR\x04fromB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
+	"\x04from\x18\x06 \x01(\tR\x04from\"\x8b\x01\n" +
+	"\x04Hint\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x124\n" +
+	"\x06object\x18\x03 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\x03R\tcreatedAtB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
 
 var (
 	file_internalpb_internal_proto_rawDescOnce sync.Once
@@ -1618,7 +1743,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_internalpb_internal_proto_goTypes = []any{
 	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
@@ -1644,6 +1769,7 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*HandoffApply)(nil),       // 21: harmonia.internal.v1.HandoffApply
 	(*HandoffApplyReply)(nil),  // 22: harmonia.internal.v1.HandoffApplyReply
 	(*HandoffCursor)(nil),      // 23: harmonia.internal.v1.HandoffCursor
+	(*Hint)(nil),               // 24: harmonia.internal.v1.Hint
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -1664,11 +1790,12 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	4,  // 15: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
 	19, // 16: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
 	19, // 17: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	4,  // 18: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -1682,7 +1809,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -214,12 +214,14 @@ func (x *GetResponse) GetReplied() uint32 {
 }
 
 type PutRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	Context       []byte                 `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
-	W             string                 `protobuf:"bytes,4,opt,name=w,proto3" json:"w,omitempty"`
-	TimeoutMs     uint32                 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Key       []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value     []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Context   []byte                 `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	W         string                 `protobuf:"bytes,4,opt,name=w,proto3" json:"w,omitempty"`
+	TimeoutMs uint32                 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// How many acks must come from primaries (not fallbacks); empty: none.
+	Pw            string `protobuf:"bytes,6,opt,name=pw,proto3" json:"pw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -289,10 +291,18 @@ func (x *PutRequest) GetTimeoutMs() uint32 {
 	return 0
 }
 
+func (x *PutRequest) GetPw() string {
+	if x != nil {
+		return x.Pw
+	}
+	return ""
+}
+
 type PutResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Acks          uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`
+	Acks          uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`      // toward W
 	Context       []byte                 `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"` // context of the write just made
+	Hinted        uint32                 `protobuf:"varint,3,opt,name=hinted,proto3" json:"hinted,omitempty"`  // of the acks, how many came from fallbacks holding a hint
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -341,12 +351,20 @@ func (x *PutResponse) GetContext() []byte {
 	return nil
 }
 
+func (x *PutResponse) GetHinted() uint32 {
+	if x != nil {
+		return x.Hinted
+	}
+	return 0
+}
+
 type DeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Context       []byte                 `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
 	W             string                 `protobuf:"bytes,3,opt,name=w,proto3" json:"w,omitempty"`
 	TimeoutMs     uint32                 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	Pw            string                 `protobuf:"bytes,5,opt,name=pw,proto3" json:"pw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,9 +427,17 @@ func (x *DeleteRequest) GetTimeoutMs() uint32 {
 	return 0
 }
 
+func (x *DeleteRequest) GetPw() string {
+	if x != nil {
+		return x.Pw
+	}
+	return ""
+}
+
 type DeleteResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Acks          uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`
+	Hinted        uint32                 `protobuf:"varint,2,opt,name=hinted,proto3" json:"hinted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,6 +475,13 @@ func (*DeleteResponse) Descriptor() ([]byte, []int) {
 func (x *DeleteResponse) GetAcks() uint32 {
 	if x != nil {
 		return x.Acks
+	}
+	return 0
+}
+
+func (x *DeleteResponse) GetHinted() uint32 {
+	if x != nil {
+		return x.Hinted
 	}
 	return 0
 }
@@ -737,8 +770,10 @@ type StatusResponse struct {
 	TransfersTransition string      `protobuf:"bytes,10,opt,name=transfers_transition,json=transfersTransition,proto3" json:"transfers_transition,omitempty"`
 	// members that have finished their transfers for the transition
 	TransitionDone []string `protobuf:"bytes,9,rep,name=transition_done,json=transitionDone,proto3" json:"transition_done,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// hints this node keeps, by target node
+	Hints         []*HintQueue `protobuf:"bytes,11,rep,name=hints,proto3" json:"hints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -841,6 +876,97 @@ func (x *StatusResponse) GetTransitionDone() []string {
 	return nil
 }
 
+func (x *StatusResponse) GetHints() []*HintQueue {
+	if x != nil {
+		return x.Hints
+	}
+	return nil
+}
+
+type HintQueue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Bytes         int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	OldestAgeMs   int64                  `protobuf:"varint,4,opt,name=oldest_age_ms,json=oldestAgeMs,proto3" json:"oldest_age_ms,omitempty"` // -1 when empty
+	Dropped       int64                  `protobuf:"varint,5,opt,name=dropped,proto3" json:"dropped,omitempty"`                              // not kept (bound reached) or expired
+	Replayed      int64                  `protobuf:"varint,6,opt,name=replayed,proto3" json:"replayed,omitempty"`                            // delivered to the target by this process
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintQueue) Reset() {
+	*x = HintQueue{}
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintQueue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintQueue) ProtoMessage() {}
+
+func (x *HintQueue) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
+func (*HintQueue) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HintQueue) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *HintQueue) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *HintQueue) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *HintQueue) GetOldestAgeMs() int64 {
+	if x != nil {
+		return x.OldestAgeMs
+	}
+	return 0
+}
+
+func (x *HintQueue) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *HintQueue) GetReplayed() int64 {
+	if x != nil {
+		return x.Replayed
+	}
+	return 0
+}
+
 type LeaveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -849,7 +975,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +987,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1000,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
 }
 
 type LeaveResponse struct {
@@ -886,7 +1012,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1024,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1037,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -930,7 +1056,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1068,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1081,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -974,7 +1100,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1112,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1125,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -1019,7 +1145,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1157,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1170,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -1072,7 +1198,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1210,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1223,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -1134,7 +1260,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1272,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1285,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -1199,7 +1325,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1337,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1350,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -1245,7 +1371,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1383,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1396,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -1307,7 +1433,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1445,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1458,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -1382,7 +1508,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1520,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1533,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -1448,7 +1574,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1586,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1599,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -1509,7 +1635,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x120\n" +
 	"\bsiblings\x18\x02 \x03(\v2\x14.harmonia.v1.SiblingR\bsiblings\x12\x18\n" +
 	"\acontext\x18\x03 \x01(\fR\acontext\x12\x18\n" +
-	"\areplied\x18\x04 \x01(\rR\areplied\"{\n" +
+	"\areplied\x18\x04 \x01(\rR\areplied\"\x8b\x01\n" +
 	"\n" +
 	"PutRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
@@ -1517,18 +1643,22 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\acontext\x18\x03 \x01(\fR\acontext\x12\f\n" +
 	"\x01w\x18\x04 \x01(\tR\x01w\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\";\n" +
+	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\x12\x0e\n" +
+	"\x02pw\x18\x06 \x01(\tR\x02pw\"S\n" +
 	"\vPutResponse\x12\x12\n" +
 	"\x04acks\x18\x01 \x01(\rR\x04acks\x12\x18\n" +
-	"\acontext\x18\x02 \x01(\fR\acontext\"h\n" +
+	"\acontext\x18\x02 \x01(\fR\acontext\x12\x16\n" +
+	"\x06hinted\x18\x03 \x01(\rR\x06hinted\"x\n" +
 	"\rDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x18\n" +
 	"\acontext\x18\x02 \x01(\fR\acontext\x12\f\n" +
 	"\x01w\x18\x03 \x01(\tR\x01w\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\"$\n" +
+	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\x12\x0e\n" +
+	"\x02pw\x18\x05 \x01(\tR\x02pw\"<\n" +
 	"\x0eDeleteResponse\x12\x12\n" +
-	"\x04acks\x18\x01 \x01(\rR\x04acks\"\x0f\n" +
+	"\x04acks\x18\x01 \x01(\rR\x04acks\x12\x16\n" +
+	"\x06hinted\x18\x02 \x01(\rR\x06hinted\"\x0f\n" +
 	"\rStatusRequest\"\x8e\x03\n" +
 	"\fMemberStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
@@ -1555,7 +1685,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xe5\x02\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\x93\x03\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1570,7 +1700,15 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\ttransfers\x18\b \x03(\v2\x15.harmonia.v1.TransferR\ttransfers\x121\n" +
 	"\x14transfers_transition\x18\n" +
 	" \x01(\tR\x13transfersTransition\x12'\n" +
-	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\"\x0e\n" +
+	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\x12,\n" +
+	"\x05hints\x18\v \x03(\v2\x16.harmonia.v1.HintQueueR\x05hints\"\xa9\x01\n" +
+	"\tHintQueue\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\"\n" +
+	"\roldest_age_ms\x18\x04 \x01(\x03R\voldestAgeMs\x12\x18\n" +
+	"\adropped\x18\x05 \x01(\x03R\adropped\x12\x1a\n" +
+	"\breplayed\x18\x06 \x01(\x03R\breplayed\"\x0e\n" +
 	"\fLeaveRequest\"#\n" +
 	"\rLeaveResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"#\n" +
@@ -1638,7 +1776,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),       // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),          // 1: harmonia.v1.Sibling
@@ -1651,51 +1789,53 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*MemberStatus)(nil),     // 8: harmonia.v1.MemberStatus
 	(*Transfer)(nil),         // 9: harmonia.v1.Transfer
 	(*StatusResponse)(nil),   // 10: harmonia.v1.StatusResponse
-	(*LeaveRequest)(nil),     // 11: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),    // 12: harmonia.v1.LeaveResponse
-	(*RemoveRequest)(nil),    // 13: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),   // 14: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),      // 15: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),         // 16: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),     // 17: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),  // 18: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),       // 19: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),   // 20: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),      // 21: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil), // 22: harmonia.v1.ReplicasResponse
-	nil,                      // 23: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*HintQueue)(nil),        // 11: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),     // 12: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),    // 13: harmonia.v1.LeaveResponse
+	(*RemoveRequest)(nil),    // 14: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),   // 15: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),      // 16: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),         // 17: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),     // 18: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),  // 19: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),       // 20: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),   // 21: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),      // 22: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil), // 23: harmonia.v1.ReplicasResponse
+	nil,                      // 24: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	16, // 3: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	23, // 4: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	19, // 5: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	19, // 6: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	20, // 7: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	21, // 8: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 9: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 10: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 11: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 12: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	18, // 13: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	11, // 14: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	15, // 15: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	13, // 16: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	2,  // 17: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 18: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 19: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 20: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	22, // 21: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	12, // 22: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	17, // 23: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	14, // 24: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	17, // 4: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	24, // 5: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	20, // 6: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	20, // 7: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	21, // 8: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	22, // 9: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	0,  // 10: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 11: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 12: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	7,  // 13: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	19, // 14: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	12, // 15: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	16, // 16: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	14, // 17: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	2,  // 18: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 19: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 20: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 21: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	23, // 22: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	13, // 23: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	18, // 24: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	15, // 25: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -1709,7 +1849,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
