@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -33,6 +34,7 @@ type Config struct {
 	Coordinator     CoordinatorConfig
 	Gossip          GossipConfig
 	Handoff         HandoffConfig
+	Hints           HintConfig
 	// MaxMessageSize bounds one remote batch; it must hold
 	// RemoteBatchSize objects of the largest allowed value.
 	MaxMessageSize  int
@@ -58,6 +60,7 @@ func DefaultConfig() Config {
 		Coordinator:     CoordinatorConfig{N: 3, ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
 		Gossip:          GossipConfig{Interval: time.Second, Membership: membership.DefaultConfig()},
 		Handoff:         DefaultHandoffConfig(),
+		Hints:           DefaultHintConfig(),
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,
 		RemoteQueueSize: 100_000,
@@ -75,8 +78,10 @@ type System struct {
 	root   *actor.PID
 	log    *slog.Logger
 
-	gossip    *Gossiper
-	transfers *transferTable
+	gossip       *Gossiper
+	transfers    *transferTable
+	hintCounters *hintCounters
+	restarts     atomic.Uint64
 
 	rootReady, vnodesReady, gossiperReady *readySignal
 }
@@ -124,6 +129,13 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
+	if s.cfg.Hints.Enabled {
+		// A crashed replay worker restarts and reads the durable queue again.
+		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
+		spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &hints{cfg: s.cfg.Hints, store: s.store, view: s.view, counters: s.hintCounters}
+		}, replaySupervision), "hints")
+	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &gossiper{handoff: actor.NewPID(s.actors.Address(), handoffName), ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
 			store: s.store, view: s.view, log: s.log, self: id.NodeID, generation: generation,
@@ -179,7 +191,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	))
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
-		transfers: &transferTable{m: map[int]TransferProgress{}}}
+		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}}
 	r.Start()
 	s.gossip = &Gossiper{root: sys.Root, pid: actor.NewPID(sys.Address(), gossiperName)}
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
@@ -191,8 +203,14 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	s.root = root
 	gossiperPID := actor.NewPID(sys.Address(), gossiperName)
 	sys.EventStream.Subscribe(func(evt any) {
-		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
+		switch e := evt.(type) {
+		case *remote.EndpointTerminatedEvent:
 			sys.Root.Send(gossiperPID, endpointLost{addr: e.Address})
+		case *actor.SupervisorEvent:
+			if e.Directive == actor.RestartDirective {
+				s.restarts.Add(1)
+				logger.Warn("actor restarted", "actor", e.Child.Id, "reason", fmt.Sprint(e.Reason))
+			}
 		}
 	})
 	// Wait until every actor is spawned and the gossiper has published the
@@ -207,8 +225,22 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		}
 	}
 	s.gossip.Start()
+	if cfg.Hints.Enabled {
+		hintsPID := actor.NewPID(sys.Address(), hintsName)
+		s.gossip.RegisterEventHandler(func(e membership.Event) {
+			if e.Kind == membership.EventUp {
+				sys.Root.Send(hintsPID, hintCheck{})
+			}
+		})
+	}
 	return s, nil
 }
+
+// Restarts counts actors restarted by their supervisors.
+func (s *System) Restarts() uint64 { return s.restarts.Load() }
+
+// HintsReplayed returns the hints this process delivered, per target.
+func (s *System) HintsReplayed() map[string]int64 { return s.hintCounters.Replayed() }
 
 // Transfers returns the transition under way and this node's incoming
 // partition transfers.

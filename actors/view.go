@@ -22,6 +22,7 @@ const (
 	coordinatorName = nodeName + "/coordinator"
 	gossiperName    = nodeName + "/gossiper"
 	handoffName     = nodeName + "/handoff"
+	hintsName       = nodeName + "/hints"
 )
 
 func vnodeName(partition int) string { return vnodesName + "/" + vnodeChild(partition) }

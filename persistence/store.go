@@ -317,9 +317,10 @@ func (s *Store) loadHintStats() error {
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
+		// h/<target>/<8-byte seq>; the seq may contain '/' bytes.
 		k := it.Key()
-		slash := bytes.LastIndexByte(k, '/')
-		if slash < 2 || len(k)-slash-1 != 8 {
+		slash := len(k) - 9
+		if slash < 3 || k[slash] != '/' {
 			return fmt.Errorf("corrupt hint key %q", k)
 		}
 		target := string(k[2:slash])

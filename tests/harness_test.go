@@ -52,6 +52,7 @@ type node struct {
 	clusterAddr, clientAddr string
 	dataDir                 string
 	args                    []string
+	env                     []string // extra environment, e.g. fault injection
 	cmd                     *exec.Cmd
 	log                     *os.File
 	client                  *client.Client
@@ -147,6 +148,7 @@ func (c *testCluster) start(nd *node) {
 	}
 	nd.log = log
 	nd.cmd = exec.Command(binary, nd.args...)
+	nd.cmd.Env = append(os.Environ(), nd.env...)
 	nd.cmd.Stdout, nd.cmd.Stderr = log, log
 	if err := nd.cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", nd.id, err)

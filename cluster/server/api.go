@@ -144,6 +144,16 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 		out.MovesTotal = uint32(len(v.Transition.Moves))
 		out.TransitionDone = v.TransitionDone
 	}
+	out.ActorRestarts = a.sys.Restarts()
+	replayed := a.sys.HintsReplayed()
+	for _, target := range slices.Sorted(maps.Keys(a.sys.Store().HintStats())) {
+		st := a.sys.Store().HintStats()[target]
+		q := &kvpb.HintQueue{Target: target, Count: st.Count, Bytes: st.Bytes, Dropped: st.Dropped, Replayed: replayed[target], OldestAgeMs: -1}
+		if oldest, ok := a.sys.Store().OldestHint(target); ok {
+			q.OldestAgeMs = time.Since(oldest).Milliseconds()
+		}
+		out.Hints = append(out.Hints, q)
+	}
 	key, transfers := a.sys.Transfers()
 	out.TransfersTransition = key
 	for _, t := range transfers {

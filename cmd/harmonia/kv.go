@@ -217,6 +217,12 @@ func printStatus(res *kvpb.StatusResponse) {
 		fmt.Printf("%-8s %-8s %-21s %-21s %5d %5d %9s %7.2f %d\n", m.Id, m.State, m.ClusterAddr, m.ClientAddr,
 			m.PartitionsOwned, m.PartitionsHeld, age, m.Phi, m.Generation)
 	}
+	for _, h := range res.Hints {
+		if h.Count > 0 || h.Dropped > 0 || h.Replayed > 0 {
+			fmt.Printf("hints for %s: %d pending (%d bytes, oldest %dms), %d replayed, %d dropped\n",
+				h.Target, h.Count, h.Bytes, h.OldestAgeMs, h.Replayed, h.Dropped)
+		}
+	}
 	if res.Ring != "stable" {
 		done := 0
 		for _, t := range res.Transfers {

@@ -5,12 +5,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/harmoniakv/harmonia/cluster/server"
 	"github.com/spf13/cobra"
 )
+
+// validNodeID keeps ids safe inside storage keys and actor names.
+var validNodeID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func serverCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
@@ -23,6 +28,9 @@ func serverCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.Node.NodeID == "" || cfg.DataDir == "" {
 				return usageErr("server needs --node-id and --data-dir")
+			}
+			if !validNodeID.MatchString(cfg.Node.NodeID) {
+				return usageErr("--node-id %q: use letters, digits, '.', '_' and '-' (at most 64)", cfg.Node.NodeID)
 			}
 			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 || cfg.Node.Handoff.Concurrency < 1 || cfg.Node.Handoff.BatchKeys < 1 {
 				return usageErr("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
@@ -39,6 +47,14 @@ func serverCmd() *cobra.Command {
 			cfg.Node.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", cfg.Node.NodeID)
 			if verbose {
 				cfg.Node.LibraryLogger = cfg.Node.Logger.With("lib", "protoactor")
+			}
+			// Test-only fault injection: make a replay worker panic once.
+			if v := os.Getenv("HARMONIA_FAULT_REPLAY_PANIC_AFTER"); v != "" {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return usageErr("HARMONIA_FAULT_REPLAY_PANIC_AFTER: %v", err)
+				}
+				cfg.Node.Hints.PanicAfter = n
 			}
 			s, err := server.Start(cfg)
 			if err != nil {
@@ -68,6 +84,10 @@ func serverCmd() *cobra.Command {
 	f.Float64Var(&cfg.Node.Gossip.Membership.Failure.Threshold, "phi-threshold", cfg.Node.Gossip.Membership.Failure.Threshold, "phi at which a silent member is down (phi-accrual failure detector)")
 	f.IntVar(&cfg.Node.Handoff.Concurrency, "handoff-concurrency", cfg.Node.Handoff.Concurrency, "partitions received at once during a ring change")
 	f.IntVar(&cfg.Node.Handoff.BatchKeys, "handoff-batch-keys", cfg.Node.Handoff.BatchKeys, "keys per handoff batch")
+	f.BoolVar(&cfg.Node.Hints.Enabled, "hint-replay", cfg.Node.Hints.Enabled, "replay hinted writes to their replicas when they come back")
+	f.IntVar(&cfg.Node.Hints.MaxPerSecond, "hint-replay-rate", cfg.Node.Hints.MaxPerSecond, "hints replayed per second to one node at most")
+	f.Int64Var(&cfg.Store.MaxHintBytes, "max-hint-bytes", cfg.Store.MaxHintBytes, "bytes of hints kept per target node; past it writes rely on repair")
+	f.DurationVar(&cfg.Store.MaxHintAge, "max-hint-age", cfg.Store.MaxHintAge, "hints older than this are dropped (counted)")
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")

@@ -771,7 +771,9 @@ type StatusResponse struct {
 	// members that have finished their transfers for the transition
 	TransitionDone []string `protobuf:"bytes,9,rep,name=transition_done,json=transitionDone,proto3" json:"transition_done,omitempty"`
 	// hints this node keeps, by target node
-	Hints         []*HintQueue `protobuf:"bytes,11,rep,name=hints,proto3" json:"hints,omitempty"`
+	Hints []*HintQueue `protobuf:"bytes,11,rep,name=hints,proto3" json:"hints,omitempty"`
+	// actors restarted by their supervisors since this process started
+	ActorRestarts uint64 `protobuf:"varint,12,opt,name=actor_restarts,json=actorRestarts,proto3" json:"actor_restarts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -881,6 +883,13 @@ func (x *StatusResponse) GetHints() []*HintQueue {
 		return x.Hints
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetActorRestarts() uint64 {
+	if x != nil {
+		return x.ActorRestarts
+	}
+	return 0
 }
 
 type HintQueue struct {
@@ -1685,7 +1694,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\x93\x03\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xba\x03\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1701,7 +1710,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x14transfers_transition\x18\n" +
 	" \x01(\tR\x13transfersTransition\x12'\n" +
 	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\x12,\n" +
-	"\x05hints\x18\v \x03(\v2\x16.harmonia.v1.HintQueueR\x05hints\"\xa9\x01\n" +
+	"\x05hints\x18\v \x03(\v2\x16.harmonia.v1.HintQueueR\x05hints\x12%\n" +
+	"\x0eactor_restarts\x18\f \x01(\x04R\ractorRestarts\"\xa9\x01\n" +
 	"\tHintQueue\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x14\n" +
