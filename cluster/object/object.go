@@ -14,6 +14,8 @@ package object
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"slices"
 
 	"github.com/harmoniakv/harmonia/cluster/vclock"
@@ -96,6 +98,29 @@ func Size(set []Sibling) int {
 		n += len(s.Value)
 	}
 	return n
+}
+
+// VersionDigest names the versions a set holds (its dots and tombstone
+// flags): two replicas whose sets have the same digest hold the same
+// versions. Anti-entropy trees hash it per key. The set must be a result of
+// Merge (sorted by dot).
+func VersionDigest(set []Sibling) []byte {
+	h := sha256.New()
+	var b [8]byte
+	for _, s := range set {
+		h.Write([]byte(s.Dot.Node))
+		h.Write([]byte{0})
+		binary.BigEndian.PutUint64(b[:], s.Dot.Incarnation)
+		h.Write(b[:])
+		binary.BigEndian.PutUint64(b[:], s.Dot.Counter)
+		h.Write(b[:])
+		if s.Deleted {
+			h.Write([]byte{1})
+		} else {
+			h.Write([]byte{0})
+		}
+	}
+	return h.Sum(nil)
 }
 
 // Equal reports whether two siblings are identical in every field.

@@ -1,6 +1,7 @@
 package object
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -210,4 +211,21 @@ func FuzzDecodeObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestVersionDigest(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	_, reps := simulate(r, 40)
+	x := Merge(reps[0], reps[1])
+	y := Merge(reps[1], reps[0])
+	if !bytes.Equal(VersionDigest(x), VersionDigest(y)) {
+		t.Fatal("same versions, different digests")
+	}
+	z := Apply(x, write(vclock.Actor{Node: "z", Incarnation: 1}, 1, "new", nil))
+	if bytes.Equal(VersionDigest(x), VersionDigest(z)) {
+		t.Fatal("a new version did not change the digest")
+	}
+	if bytes.Equal(VersionDigest(nil), VersionDigest(z)) {
+		t.Fatal("empty and non-empty sets share a digest")
+	}
 }
