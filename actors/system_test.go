@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -169,5 +171,76 @@ func TestQuorumErrorNamesCounts(t *testing.T) {
 	var qe *QuorumError
 	if errors.As(err, &qe) {
 		t.Fatal("unexpected quorum error")
+	}
+}
+
+// expectedRoot builds partition p's tree from what the store holds.
+func expectedRoot(t *testing.T, store *persistence.Store, p int) merkle.Hash {
+	tr, _ := merkle.New(merkle.DefaultConfig())
+	var after []byte
+	for {
+		entries, more, err := store.Scan(p, after, 1000, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			set, err := object.Decode(e.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Insert(e.Key, object.VersionDigest(set))
+			after = e.Key
+		}
+		if !more {
+			return tr.Root()
+		}
+	}
+}
+
+// Every vnode's Merkle tree matches its stored data, including after
+// restarts that rebuild the tree while writes keep arriving.
+func TestVnodeTreesTrackWritesAndRebuilds(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				k := []byte(fmt.Sprintf("k%d", (w*300+i)%500)) // overwrites too
+				if _, err := sys.Put(ctx, PutRequest{Key: k, Value: []byte(fmt.Sprint(i)), Timeout: 2 * time.Second}); err != nil {
+					continue
+				}
+				if i == 150 {
+					for p := 0; p < sys.cfg.Partitions; p++ {
+						sys.actors.Root.Send(actor.NewPID(sys.actors.Address(), vnodeName(p)), crashVnode{})
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for p := 0; p < sys.cfg.Partitions; p++ {
+		want := expectedRoot(t, sys.store, p)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			res, err := sys.actors.Root.RequestFuture(actor.NewPID(sys.actors.Address(), vnodeName(p)),
+				&internalpb.TreeLevel{Partition: uint32(p), Level: 0, Nodes: []uint32{0}}, time.Second).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res.(*internalpb.TreeLevelReply)
+			if r.Ready {
+				if merkle.Hash(r.Hashes[0]) != want {
+					t.Fatalf("partition %d: tree root differs from the stored data", p)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d: tree not rebuilt", p)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 }

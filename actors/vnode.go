@@ -1,11 +1,13 @@
 package actors
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -44,7 +46,23 @@ type vnode struct {
 	hints        []persistence.Write         // hints to keep with the same batch
 	waiting      []deferred
 	flushPending bool
+
+	// tree is the partition's Merkle tree, kept current with every write.
+	// It is rebuilt from pebble after a (re)start, a chunk per message so the
+	// vnode keeps serving; keys past rebuiltTo are not in it yet.
+	tree       *merkle.Tree
+	rebuilding bool
+	rebuiltTo  []byte
+	// last memoises the latest load, which is the old version of the next
+	// staged write.
+	lastKey []byte
+	lastSet []object.Sibling
 }
+
+type rebuildStep struct{}
+
+// rebuildChunk bounds the keys one rebuild step reads.
+const rebuildChunk = 1000
 
 func newVnodeProps(partition int, store *persistence.Store, maxEntries int) *actor.Props {
 	id := store.Identity()
@@ -56,6 +74,16 @@ func newVnodeProps(partition int, store *persistence.Store, maxEntries int) *act
 
 func (v *vnode) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		v.tree, _ = merkle.New(merkle.DefaultConfig())
+		v.rebuilding = true
+		ctx.Send(ctx.Self(), rebuildStep{})
+	case rebuildStep:
+		v.rebuild(ctx)
+	case *internalpb.TreeLevel:
+		ctx.Respond(v.treeLevel(m))
+	case *internalpb.BucketKeys:
+		ctx.Respond(v.bucketKeys(m))
 	case *internalpb.CoordinatePut:
 		reply := &internalpb.CoordinatePutReply{Node: v.self.Node}
 		set, dot, err := v.coordinate(m)
@@ -143,10 +171,115 @@ func (v *vnode) reply(ctx actor.Context, msg proto.Message) {
 
 // load reads a key's siblings, seeing writes staged in this turn.
 func (v *vnode) load(key []byte) ([]object.Sibling, error) {
-	if set, ok := v.staged[string(key)]; ok {
-		return set, nil
+	set, ok := v.staged[string(key)]
+	if !ok {
+		var err error
+		if set, err = v.store.Get(v.partition, key); err != nil {
+			return nil, err
+		}
 	}
-	return v.store.Get(v.partition, key)
+	v.lastKey, v.lastSet = key, set
+	return set, nil
+}
+
+// treeUpdate moves key's entry in the tree from old to new.
+func (v *vnode) treeUpdate(key []byte, old, new []object.Sibling) {
+	if v.rebuilding && bytes.Compare(key, v.rebuiltTo) > 0 {
+		return // the rebuild has not reached key; it will read the new value
+	}
+	var oldDigest []byte
+	if len(old) > 0 {
+		oldDigest = object.VersionDigest(old)
+	}
+	v.tree.Update(key, oldDigest, object.VersionDigest(new))
+}
+
+// rebuild adds the next chunk of stored keys to the tree.
+func (v *vnode) rebuild(ctx actor.Context) {
+	entries, more, err := v.store.Scan(v.partition, v.rebuiltTo, rebuildChunk, 1<<30)
+	if err != nil {
+		ctx.Send(ctx.Self(), rebuildStep{}) // retry; the tree stays not ready
+		return
+	}
+	prev := v.rebuiltTo
+	seen := map[string]bool{}
+	for _, e := range entries {
+		seen[string(e.Key)] = true
+		// A staged write of this key skipped the tree (the rebuild had not
+		// reached it) and is what the store will hold after the flush.
+		set, staged := v.staged[string(e.Key)]
+		if !staged {
+			if set, err = object.Decode(e.Value); err != nil {
+				continue
+			}
+		}
+		v.tree.Insert(e.Key, object.VersionDigest(set))
+		v.rebuiltTo = e.Key
+	}
+	// New keys staged in the range just covered are not in the store yet.
+	for k, set := range v.staged {
+		key := []byte(k)
+		if !seen[k] && bytes.Compare(key, prev) > 0 && (!more || bytes.Compare(key, v.rebuiltTo) <= 0) {
+			v.tree.Insert(key, object.VersionDigest(set))
+		}
+	}
+	if more {
+		ctx.Send(ctx.Self(), rebuildStep{})
+		return
+	}
+	v.rebuilding = false
+}
+
+func (v *vnode) treeLevel(m *internalpb.TreeLevel) *internalpb.TreeLevelReply {
+	reply := &internalpb.TreeLevelReply{Node: v.self.Node, Ready: !v.rebuilding}
+	if v.rebuilding {
+		return reply
+	}
+	nodes := make([]int, len(m.Nodes))
+	for i, n := range m.Nodes {
+		nodes[i] = int(n)
+	}
+	hashes, err := v.tree.Nodes(int(m.Level), nodes)
+	if err != nil {
+		reply.Error = err.Error()
+		return reply
+	}
+	for _, h := range hashes {
+		reply.Hashes = append(reply.Hashes, h[:])
+	}
+	return reply
+}
+
+// bucketKeys returns every stored object in the given leaf buckets.
+func (v *vnode) bucketKeys(m *internalpb.BucketKeys) *internalpb.BucketKeysReply {
+	reply := &internalpb.BucketKeysReply{Node: v.self.Node}
+	want := map[int]bool{}
+	for _, b := range m.Buckets {
+		want[int(b)] = true
+	}
+	var after []byte
+	for {
+		entries, more, err := v.store.Scan(v.partition, after, rebuildChunk, 1<<30)
+		if err != nil {
+			reply.Error = err.Error()
+			return reply
+		}
+		for _, e := range entries {
+			after = e.Key
+			if !want[v.tree.Bucket(e.Key)] {
+				continue
+			}
+			obj := &internalpb.Object{}
+			if err := proto.Unmarshal(e.Value, obj); err != nil {
+				reply.Error = fmt.Sprintf("key %q: %v", e.Key, err)
+				return reply
+			}
+			reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
+		}
+		if !more {
+			return reply
+		}
+	}
 }
 
 // stage records a write to commit with the next flush and holds its reply
@@ -160,7 +293,13 @@ func (v *vnode) stageWrite(ctx actor.Context, key []byte, set []object.Sibling) 
 	if v.staged == nil {
 		v.staged = map[string][]object.Sibling{}
 	}
+	old := v.lastSet
+	if !bytes.Equal(v.lastKey, key) {
+		old, _ = v.load(key)
+	}
+	v.treeUpdate(key, old, set)
 	v.staged[string(key)] = set
+	v.lastKey, v.lastSet = key, set
 	v.scheduleFlush(ctx)
 }
 

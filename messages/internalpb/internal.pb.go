@@ -1603,6 +1603,249 @@ func (x *Hint) GetCreatedAt() int64 {
 	return 0
 }
 
+// TreeLevel asks a vnode for the hashes of some nodes of one level of its
+// partition's Merkle tree.
+type TreeLevel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Level         uint32                 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
+	Nodes         []uint32               `protobuf:"varint,3,rep,packed,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeLevel) Reset() {
+	*x = TreeLevel{}
+	mi := &file_internalpb_internal_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeLevel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeLevel) ProtoMessage() {}
+
+func (x *TreeLevel) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
+func (*TreeLevel) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *TreeLevel) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *TreeLevel) GetLevel() uint32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *TreeLevel) GetNodes() []uint32 {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+type TreeLevelReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Ready         bool                   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"` // false while the tree is being rebuilt
+	Hashes        [][]byte               `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeLevelReply) Reset() {
+	*x = TreeLevelReply{}
+	mi := &file_internalpb_internal_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeLevelReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeLevelReply) ProtoMessage() {}
+
+func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
+func (*TreeLevelReply) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *TreeLevelReply) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *TreeLevelReply) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *TreeLevelReply) GetHashes() [][]byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *TreeLevelReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// BucketKeys asks a vnode for every object in some leaf buckets.
+type BucketKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Buckets       []uint32               `protobuf:"varint,2,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BucketKeys) Reset() {
+	*x = BucketKeys{}
+	mi := &file_internalpb_internal_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BucketKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BucketKeys) ProtoMessage() {}
+
+func (x *BucketKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
+func (*BucketKeys) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *BucketKeys) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BucketKeys) GetBuckets() []uint32 {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+type BucketKeysReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Entries       []*HandoffEntry        `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BucketKeysReply) Reset() {
+	*x = BucketKeysReply{}
+	mi := &file_internalpb_internal_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BucketKeysReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BucketKeysReply) ProtoMessage() {}
+
+func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
+func (*BucketKeysReply) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *BucketKeysReply) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *BucketKeysReply) GetEntries() []*HandoffEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *BucketKeysReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_internalpb_internal_proto protoreflect.FileDescriptor
 
 const file_internalpb_internal_proto_rawDesc = "" +
@@ -1729,7 +1972,24 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x124\n" +
 	"\x06object\x18\x03 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x1d\n" +
 	"\n" +
-	"created_at\x18\x04 \x01(\x03R\tcreatedAtB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
+	"created_at\x18\x04 \x01(\x03R\tcreatedAt\"U\n" +
+	"\tTreeLevel\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\rR\x05level\x12\x14\n" +
+	"\x05nodes\x18\x03 \x03(\rR\x05nodes\"h\n" +
+	"\x0eTreeLevelReply\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
+	"\x05ready\x18\x02 \x01(\bR\x05ready\x12\x16\n" +
+	"\x06hashes\x18\x03 \x03(\fR\x06hashes\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"D\n" +
+	"\n" +
+	"BucketKeys\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x18\n" +
+	"\abuckets\x18\x02 \x03(\rR\abuckets\"y\n" +
+	"\x0fBucketKeysReply\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12<\n" +
+	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05errorB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
 
 var (
 	file_internalpb_internal_proto_rawDescOnce sync.Once
@@ -1743,7 +2003,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_internalpb_internal_proto_goTypes = []any{
 	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
@@ -1770,6 +2030,10 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*HandoffApplyReply)(nil),  // 22: harmonia.internal.v1.HandoffApplyReply
 	(*HandoffCursor)(nil),      // 23: harmonia.internal.v1.HandoffCursor
 	(*Hint)(nil),               // 24: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 25: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 26: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 27: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 28: harmonia.internal.v1.BucketKeysReply
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -1791,11 +2055,12 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	19, // 16: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
 	19, // 17: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
 	4,  // 18: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	19, // 19: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -1809,7 +2074,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
