@@ -35,6 +35,7 @@ type Config struct {
 	Gossip          GossipConfig
 	Handoff         HandoffConfig
 	Hints           HintConfig
+	Repair          RepairConfig
 	// MaxMessageSize bounds one remote batch; it must hold
 	// RemoteBatchSize objects of the largest allowed value.
 	MaxMessageSize  int
@@ -61,6 +62,7 @@ func DefaultConfig() Config {
 		Gossip:          GossipConfig{Interval: time.Second, Membership: membership.DefaultConfig()},
 		Handoff:         DefaultHandoffConfig(),
 		Hints:           DefaultHintConfig(),
+		Repair:          DefaultRepairConfig(),
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,
 		RemoteQueueSize: 100_000,
@@ -82,6 +84,7 @@ type System struct {
 	transfers    *transferTable
 	hintCounters *hintCounters
 	restarts     atomic.Uint64
+	repairs      *repairTable
 
 	rootReady, vnodesReady, gossiperReady *readySignal
 }
@@ -129,6 +132,9 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &repair{cfg: s.cfg.Repair, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
+	}), "repair")
 	if s.cfg.Hints.Enabled {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
@@ -191,7 +197,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	))
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
-		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}}
+		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{}}
 	r.Start()
 	s.gossip = &Gossiper{root: sys.Root, pid: actor.NewPID(sys.Address(), gossiperName)}
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
@@ -235,6 +241,22 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	}
 	return s, nil
 }
+
+// Repair runs anti-entropy exchanges now (partition -1: all this node
+// holds; peer "": every other replica) and returns their results.
+func (s *System) Repair(partition int, peer string, timeout time.Duration) ([]ExchangeResult, error) {
+	reply := make(chan []ExchangeResult, 1)
+	s.actors.Root.Send(actor.NewPID(s.actors.Address(), repairName), repairNow{partition: partition, peer: peer, reply: reply})
+	select {
+	case res := <-reply:
+		return res, nil
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("repair did not finish within %v", timeout)
+	}
+}
+
+// RepairTotals sums this process's anti-entropy exchanges.
+func (s *System) RepairTotals() RepairTotals { return s.repairs.get() }
 
 // Restarts counts actors restarted by their supervisors.
 func (s *System) Restarts() uint64 { return s.restarts.Load() }

@@ -23,6 +23,7 @@ const (
 	gossiperName    = nodeName + "/gossiper"
 	handoffName     = nodeName + "/handoff"
 	hintsName       = nodeName + "/hints"
+	repairName      = nodeName + "/repair"
 )
 
 func vnodeName(partition int) string { return vnodesName + "/" + vnodeChild(partition) }

@@ -31,9 +31,9 @@ func sorted(vs [][]byte) []string {
 // The spine, end to end on three real processes: replication, quorums,
 // siblings, contexts, deletes, limits, a killed node and its restart.
 func TestThreeNodeCluster(t *testing.T) {
-	// Hint replay off: the restart checks below are about what the node
-	// kept on disk and what one read repairs, not about hints.
-	c := startCluster(t, 3, "--hint-replay=false")
+	// Hint replay and anti-entropy off: the restart checks below are about
+	// what the node kept on disk and what one read repairs.
+	c := startCluster(t, 3, "--hint-replay=false", "--repair-interval", "0")
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	r2 := client.Options{Quorum: "2"}
 

@@ -58,7 +58,7 @@ func hintsPending(t *testing.T, c *testCluster, nd *node) int64 {
 // The seed scenario: C is frozen, x is overwritten with the context read;
 // when C resumes, hints alone bring it x=2, and every pair reads one sibling.
 func TestHintedHandoffSeedScenario(t *testing.T) {
-	c := startCluster(t, 3)
+	c := startCluster(t, 3, "--repair-interval", "0") // hints alone
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	if _, err := a.client.Put(ctxT(t), []byte("x"), []byte("1"), nil, client.Options{Quorum: "all"}); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestHintedHandoffSeedScenario(t *testing.T) {
 // once mid-replay); then the stopped node returns. Hints alone bring it
 // every write and every delete, and the queues end empty.
 func TestHintsSurviveCrashAndReplayEverything(t *testing.T) {
-	c := startCluster(t, 3)
+	c := startCluster(t, 3, "--repair-interval", "0") // hints alone
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	c.kill(n3)
 	c.waitStates(15*time.Second, map[string]string{"n3": "down"}, "n3")

@@ -145,6 +145,8 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 		out.TransitionDone = v.TransitionDone
 	}
 	out.ActorRestarts = a.sys.Restarts()
+	rt := a.sys.RepairTotals()
+	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes}
 	replayed := a.sys.HintsReplayed()
 	for _, target := range slices.Sorted(maps.Keys(a.sys.Store().HintStats())) {
 		st := a.sys.Store().HintStats()[target]
@@ -200,6 +202,29 @@ func (a *api) Remove(_ context.Context, req *kvpb.RemoveRequest) (*kvpb.RemoveRe
 	}
 	a.sys.Gossiper().UpdateState(membership.KeyRemovedPrefix+req.Node, membership.RingLeaving)
 	return &kvpb.RemoveResponse{Node: req.Node}, nil
+}
+
+func (a *api) Repair(ctx context.Context, req *kvpb.RepairRequest) (*kvpb.RepairResponse, error) {
+	if req.Partition >= int32(a.sys.Config().Partitions) || req.Partition < -1 {
+		return nil, status.Errorf(codes.InvalidArgument, "partition %d out of range -1..%d", req.Partition, a.sys.Config().Partitions-1)
+	}
+	timeout := 10 * time.Minute
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	results, err := a.sys.Repair(int(req.Partition), req.Peer, timeout)
+	if err != nil {
+		return nil, status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	out := &kvpb.RepairResponse{}
+	for _, r := range results {
+		x := &kvpb.Exchange{Partition: uint32(r.Partition), Peer: r.Peer, Hashes: r.Hashes, KeysLocal: r.KeysLocal, KeysRemote: r.KeysRemote, Bytes: r.Bytes}
+		if r.Err != nil {
+			x.Error = r.Err.Error()
+		}
+		out.Exchanges = append(out.Exchanges, x)
+	}
+	return out, nil
 }
 
 func (a *api) Plan(_ context.Context, req *kvpb.PlanRequest) (*kvpb.PlanResponse, error) {

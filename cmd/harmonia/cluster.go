@@ -215,3 +215,43 @@ func clusterProgress(cl *client.Client) (progress, error) {
 	p.members = strings.Join(ids, " ")
 	return p, nil
 }
+
+func repairCmd() *cobra.Command {
+	var rf requestFlags
+	var partition int
+	var peer string
+	c := &cobra.Command{
+		Use:   "repair",
+		Short: "run anti-entropy now between the node at --addr and the other replicas; show what moved",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rf.timeout = max(rf.timeout, 10*time.Minute)
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.RepairResponse, error) {
+				return cl.Admin().Repair(ctx, &kvpb.RepairRequest{Partition: int32(partition), Peer: peer})
+			}, printRepair)
+		},
+	}
+	rf.register(c)
+	c.Flags().IntVar(&partition, "partition", -1, "only this partition (-1: every partition the node holds)")
+	c.Flags().StringVar(&peer, "node", "", "only exchanges with this replica")
+	return c
+}
+
+func printRepair(res *kvpb.RepairResponse) {
+	var hashes, local, remote, bytes uint64
+	failed := 0
+	for _, x := range res.Exchanges {
+		hashes += x.Hashes
+		local += x.KeysLocal
+		remote += x.KeysRemote
+		bytes += x.Bytes
+		if x.Error != "" {
+			failed++
+			fmt.Printf("partition %d with %s: %s\n", x.Partition, x.Peer, x.Error)
+		} else if x.KeysLocal+x.KeysRemote > 0 {
+			fmt.Printf("partition %d with %s: %d keys here, %d keys there, %d bytes\n", x.Partition, x.Peer, x.KeysLocal, x.KeysRemote, x.Bytes)
+		}
+	}
+	fmt.Printf("%d exchanges (%d failed): %d tree hashes compared, %d keys repaired here, %d on peers, %d bytes sent\n",
+		len(res.Exchanges), failed, hashes, local, remote, bytes)
+}

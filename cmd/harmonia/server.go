@@ -88,6 +88,7 @@ func serverCmd() *cobra.Command {
 	f.IntVar(&cfg.Node.Hints.MaxPerSecond, "hint-replay-rate", cfg.Node.Hints.MaxPerSecond, "hints replayed per second to one node at most")
 	f.Int64Var(&cfg.Store.MaxHintBytes, "max-hint-bytes", cfg.Store.MaxHintBytes, "bytes of hints kept per target node; past it writes rely on repair")
 	f.DurationVar(&cfg.Store.MaxHintAge, "max-hint-age", cfg.Store.MaxHintAge, "hints older than this are dropped (counted)")
+	f.DurationVar(&cfg.Node.Repair.Interval, "repair-interval", cfg.Node.Repair.Interval, "how often each partition is compared with each other replica (0: only manual repair)")
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")

@@ -774,6 +774,8 @@ type StatusResponse struct {
 	Hints []*HintQueue `protobuf:"bytes,11,rep,name=hints,proto3" json:"hints,omitempty"`
 	// actors restarted by their supervisors since this process started
 	ActorRestarts uint64 `protobuf:"varint,12,opt,name=actor_restarts,json=actorRestarts,proto3" json:"actor_restarts,omitempty"`
+	// anti-entropy done by this node since it started
+	Repair        *RepairStats `protobuf:"bytes,13,opt,name=repair,proto3" json:"repair,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -890,6 +892,13 @@ func (x *StatusResponse) GetActorRestarts() uint64 {
 		return x.ActorRestarts
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetRepair() *RepairStats {
+	if x != nil {
+		return x.Repair
+	}
+	return nil
 }
 
 type HintQueue struct {
@@ -1056,6 +1065,262 @@ func (x *LeaveResponse) GetNode() string {
 	return ""
 }
 
+type RepairRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"` // -1: every partition this node holds
+	Peer          string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`            // empty: every other replica
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairRequest) Reset() {
+	*x = RepairRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairRequest) ProtoMessage() {}
+
+func (x *RepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
+func (*RepairRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RepairRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *RepairRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+type Exchange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Peer          string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	Hashes        uint64                 `protobuf:"varint,3,opt,name=hashes,proto3" json:"hashes,omitempty"`                           // tree hashes each side sent
+	KeysLocal     uint64                 `protobuf:"varint,4,opt,name=keys_local,json=keysLocal,proto3" json:"keys_local,omitempty"`    // keys written to this node
+	KeysRemote    uint64                 `protobuf:"varint,5,opt,name=keys_remote,json=keysRemote,proto3" json:"keys_remote,omitempty"` // keys written to the peer
+	Bytes         uint64                 `protobuf:"varint,6,opt,name=bytes,proto3" json:"bytes,omitempty"`                             // object bytes sent
+	Error         string                 `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Exchange) Reset() {
+	*x = Exchange{}
+	mi := &file_kvpb_kv_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Exchange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Exchange) ProtoMessage() {}
+
+func (x *Exchange) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
+func (*Exchange) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Exchange) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Exchange) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *Exchange) GetHashes() uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return 0
+}
+
+func (x *Exchange) GetKeysLocal() uint64 {
+	if x != nil {
+		return x.KeysLocal
+	}
+	return 0
+}
+
+func (x *Exchange) GetKeysRemote() uint64 {
+	if x != nil {
+		return x.KeysRemote
+	}
+	return 0
+}
+
+func (x *Exchange) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *Exchange) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type RepairResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Exchanges     []*Exchange            `protobuf:"bytes,1,rep,name=exchanges,proto3" json:"exchanges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairResponse) Reset() {
+	*x = RepairResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairResponse) ProtoMessage() {}
+
+func (x *RepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
+func (*RepairResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RepairResponse) GetExchanges() []*Exchange {
+	if x != nil {
+		return x.Exchanges
+	}
+	return nil
+}
+
+type RepairStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Exchanges     uint64                 `protobuf:"varint,1,opt,name=exchanges,proto3" json:"exchanges,omitempty"`
+	KeysRepaired  uint64                 `protobuf:"varint,2,opt,name=keys_repaired,json=keysRepaired,proto3" json:"keys_repaired,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Hashes        uint64                 `protobuf:"varint,4,opt,name=hashes,proto3" json:"hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairStats) Reset() {
+	*x = RepairStats{}
+	mi := &file_kvpb_kv_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairStats) ProtoMessage() {}
+
+func (x *RepairStats) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
+func (*RepairStats) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RepairStats) GetExchanges() uint64 {
+	if x != nil {
+		return x.Exchanges
+	}
+	return 0
+}
+
+func (x *RepairStats) GetKeysRepaired() uint64 {
+	if x != nil {
+		return x.KeysRepaired
+	}
+	return 0
+}
+
+func (x *RepairStats) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *RepairStats) GetHashes() uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return 0
+}
+
 type RemoveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -1065,7 +1330,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1342,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1355,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -1109,7 +1374,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1386,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1399,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -1154,7 +1419,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1431,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1444,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -1207,7 +1472,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1484,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1497,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -1269,7 +1534,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1546,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1559,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -1334,7 +1599,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1611,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1624,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -1380,7 +1645,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1657,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1670,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -1442,7 +1707,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1719,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1732,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -1517,7 +1782,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1794,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1807,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -1583,7 +1848,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1860,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1873,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -1694,7 +1959,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xba\x03\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xec\x03\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1711,7 +1976,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	" \x01(\tR\x13transfersTransition\x12'\n" +
 	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\x12,\n" +
 	"\x05hints\x18\v \x03(\v2\x16.harmonia.v1.HintQueueR\x05hints\x12%\n" +
-	"\x0eactor_restarts\x18\f \x01(\x04R\ractorRestarts\"\xa9\x01\n" +
+	"\x0eactor_restarts\x18\f \x01(\x04R\ractorRestarts\x120\n" +
+	"\x06repair\x18\r \x01(\v2\x18.harmonia.v1.RepairStatsR\x06repair\"\xa9\x01\n" +
 	"\tHintQueue\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x14\n" +
@@ -1721,7 +1987,27 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\breplayed\x18\x06 \x01(\x03R\breplayed\"\x0e\n" +
 	"\fLeaveRequest\"#\n" +
 	"\rLeaveResponse\x12\x12\n" +
-	"\x04node\x18\x01 \x01(\tR\x04node\"#\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"A\n" +
+	"\rRepairRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\"\xc0\x01\n" +
+	"\bExchange\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x16\n" +
+	"\x06hashes\x18\x03 \x01(\x04R\x06hashes\x12\x1d\n" +
+	"\n" +
+	"keys_local\x18\x04 \x01(\x04R\tkeysLocal\x12\x1f\n" +
+	"\vkeys_remote\x18\x05 \x01(\x04R\n" +
+	"keysRemote\x12\x14\n" +
+	"\x05bytes\x18\x06 \x01(\x04R\x05bytes\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"E\n" +
+	"\x0eRepairResponse\x123\n" +
+	"\texchanges\x18\x01 \x03(\v2\x15.harmonia.v1.ExchangeR\texchanges\"~\n" +
+	"\vRepairStats\x12\x1c\n" +
+	"\texchanges\x18\x01 \x01(\x04R\texchanges\x12#\n" +
+	"\rkeys_repaired\x18\x02 \x01(\x04R\fkeysRepaired\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x16\n" +
+	"\x06hashes\x18\x04 \x01(\x04R\x06hashes\"#\n" +
 	"\rRemoveRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"$\n" +
 	"\x0eRemoveResponse\x12\x12\n" +
@@ -1766,13 +2052,14 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xd3\x02\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x96\x03\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
 	"\x05Leave\x12\x19.harmonia.v1.LeaveRequest\x1a\x1a.harmonia.v1.LeaveResponse\x12;\n" +
 	"\x04Plan\x12\x18.harmonia.v1.PlanRequest\x1a\x19.harmonia.v1.PlanResponse\x12A\n" +
-	"\x06Remove\x12\x1a.harmonia.v1.RemoveRequest\x1a\x1b.harmonia.v1.RemoveResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
+	"\x06Remove\x12\x1a.harmonia.v1.RemoveRequest\x1a\x1b.harmonia.v1.RemoveResponse\x12A\n" +
+	"\x06Repair\x12\x1a.harmonia.v1.RepairRequest\x1a\x1b.harmonia.v1.RepairResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
 
 var (
 	file_kvpb_kv_proto_rawDescOnce sync.Once
@@ -1786,7 +2073,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),       // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),          // 1: harmonia.v1.Sibling
@@ -1802,50 +2089,58 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*HintQueue)(nil),        // 11: harmonia.v1.HintQueue
 	(*LeaveRequest)(nil),     // 12: harmonia.v1.LeaveRequest
 	(*LeaveResponse)(nil),    // 13: harmonia.v1.LeaveResponse
-	(*RemoveRequest)(nil),    // 14: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),   // 15: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),      // 16: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),         // 17: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),     // 18: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),  // 19: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),       // 20: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),   // 21: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),      // 22: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil), // 23: harmonia.v1.ReplicasResponse
-	nil,                      // 24: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*RepairRequest)(nil),    // 14: harmonia.v1.RepairRequest
+	(*Exchange)(nil),         // 15: harmonia.v1.Exchange
+	(*RepairResponse)(nil),   // 16: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),      // 17: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),    // 18: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),   // 19: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),      // 20: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),         // 21: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),     // 22: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),  // 23: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),       // 24: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),   // 25: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),      // 26: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil), // 27: harmonia.v1.ReplicasResponse
+	nil,                      // 28: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
 	11, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	17, // 4: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	24, // 5: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	20, // 6: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	20, // 7: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	21, // 8: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	22, // 9: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 10: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 11: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 12: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 13: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	19, // 14: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	12, // 15: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	16, // 16: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	14, // 17: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	2,  // 18: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 19: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 20: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 21: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	23, // 22: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	13, // 23: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	18, // 24: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	15, // 25: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	17, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	15, // 5: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	21, // 6: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	28, // 7: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	24, // 8: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	24, // 9: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	25, // 10: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	26, // 11: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	0,  // 12: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 13: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 14: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	7,  // 15: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	23, // 16: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	12, // 17: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	20, // 18: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	18, // 19: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	14, // 20: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	2,  // 21: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 22: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 23: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 24: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	27, // 25: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	13, // 26: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	22, // 27: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	19, // 28: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	16, // 29: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	21, // [21:30] is the sub-list for method output_type
+	12, // [12:21] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -1859,7 +2154,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -208,6 +208,7 @@ const (
 	Admin_Leave_FullMethodName    = "/harmonia.v1.Admin/Leave"
 	Admin_Plan_FullMethodName     = "/harmonia.v1.Admin/Plan"
 	Admin_Remove_FullMethodName   = "/harmonia.v1.Admin/Remove"
+	Admin_Repair_FullMethodName   = "/harmonia.v1.Admin/Repair"
 )
 
 // AdminClient is the client API for Admin service.
@@ -227,6 +228,9 @@ type AdminClient interface {
 	// Remove drops a dead member: its partitions are rebuilt on their new
 	// replicas from the surviving ones.
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
+	// Repair runs anti-entropy exchanges now, between this node and the other
+	// replicas of its partitions, and reports what they moved.
+	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
 }
 
 type adminClient struct {
@@ -287,6 +291,16 @@ func (c *adminClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grp
 	return out, nil
 }
 
+func (c *adminClient) Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepairResponse)
+	err := c.cc.Invoke(ctx, Admin_Repair_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -304,6 +318,9 @@ type AdminServer interface {
 	// Remove drops a dead member: its partitions are rebuilt on their new
 	// replicas from the surviving ones.
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
+	// Repair runs anti-entropy exchanges now, between this node and the other
+	// replicas of its partitions, and reports what they moved.
+	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -328,6 +345,9 @@ func (UnimplementedAdminServer) Plan(context.Context, *PlanRequest) (*PlanRespon
 }
 func (UnimplementedAdminServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedAdminServer) Repair(context.Context, *RepairRequest) (*RepairResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Repair not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -440,6 +460,24 @@ func _Admin_Remove_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Repair_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepairRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Repair(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Repair_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Repair(ctx, req.(*RepairRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -466,6 +504,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Remove",
 			Handler:    _Admin_Remove_Handler,
+		},
+		{
+			MethodName: "Repair",
+			Handler:    _Admin_Repair_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

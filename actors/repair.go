@@ -1,0 +1,420 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/merkle"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// RepairConfig tunes anti-entropy.
+type RepairConfig struct {
+	// Interval is how often each (partition, peer) pair this node holds is
+	// compared; the exchanges are spread evenly over it. 0 disables the
+	// schedule (manual repair still works). Default 10 min.
+	Interval time.Duration
+	// Concurrency bounds exchanges running at once. Default 1.
+	Concurrency int
+	// BucketsPerFetch bounds one bucket-keys request. Default 64.
+	BucketsPerFetch int
+	// Timeout bounds one exchange. Default 60 s.
+	Timeout time.Duration
+}
+
+// DefaultRepairConfig returns the documented defaults.
+func DefaultRepairConfig() RepairConfig {
+	return RepairConfig{Interval: 10 * time.Minute, Concurrency: 1, BucketsPerFetch: 64, Timeout: time.Minute}
+}
+
+// ExchangeResult is what one exchange found and moved.
+type ExchangeResult struct {
+	Partition             int
+	Peer                  string
+	Hashes                uint64 // tree hashes each side sent
+	KeysLocal, KeysRemote uint64 // keys written to this node / to the peer
+	Bytes                 uint64 // object bytes sent
+	Err                   error
+}
+
+// RepairTotals sums the exchanges of this process.
+type RepairTotals struct {
+	Exchanges, KeysRepaired, Bytes, Hashes uint64
+}
+
+type repairTable struct {
+	mu     sync.Mutex
+	totals RepairTotals
+}
+
+func (t *repairTable) add(r ExchangeResult) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.totals.Exchanges++
+	t.totals.KeysRepaired += r.KeysLocal + r.KeysRemote
+	t.totals.Bytes += r.Bytes
+	t.totals.Hashes += r.Hashes
+}
+
+func (t *repairTable) get() RepairTotals {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.totals
+}
+
+type (
+	repairTick struct{}
+	// RepairNow runs exchanges immediately; Partition -1 means every
+	// partition this node holds, Peer "" every other replica.
+	repairNow struct {
+		partition int
+		peer      string
+		reply     chan []ExchangeResult
+	}
+	exchangeDone struct {
+		result ExchangeResult
+		run    *manualRun // nil for a scheduled exchange
+	}
+	pair struct {
+		partition int
+		peer      string
+		run       *manualRun
+	}
+)
+
+// repair schedules Merkle exchanges between this node and the other
+// replicas of each partition it holds, at most Concurrency at a time.
+type repair struct {
+	cfg RepairConfig
+	// maxPairs bounds the pairs this node compares (Q × (N-1)); the
+	// schedule divides Interval by it.
+	maxPairs int
+	view     *viewHolder
+	table    *repairTable
+	cancel   func()
+
+	next    int
+	queue   []pair
+	running int
+	seq     int
+}
+
+type manualRun struct {
+	waiting int
+	results []ExchangeResult
+	reply   chan []ExchangeResult
+}
+
+// pairs lists the (partition, peer) pairs this node compares.
+func pairs(v *View) []pair {
+	var out []pair
+	for p := 0; p < v.Ring.Partitions(); p++ {
+		pref := v.Ring.PreferenceListForPartition(p, v.N)
+		if !slices.Contains(pref, v.Self) {
+			continue
+		}
+		for _, peer := range pref {
+			// Each pair is compared by one side only: the smaller id.
+			if peer != v.Self && v.Self < peer {
+				out = append(out, pair{partition: p, peer: peer})
+			}
+		}
+	}
+	return out
+}
+
+func (r *repair) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if r.cfg.Interval > 0 {
+			r.startTicker(ctx)
+		}
+	case *actor.Stopping:
+		if r.cancel != nil {
+			r.cancel()
+		}
+	case repairTick:
+		if r.view.Load() == nil {
+			return
+		}
+		ps := pairs(r.view.Load())
+		if len(ps) == 0 || r.running >= r.cfg.Concurrency {
+			return
+		}
+		r.next %= len(ps)
+		r.queue = append(r.queue, ps[r.next])
+		r.next++
+		r.fill(ctx)
+	case repairNow:
+		v := r.view.Load()
+		run := &manualRun{reply: m.reply}
+		if v == nil {
+			m.reply <- nil
+			return
+		}
+		for p := 0; p < v.Ring.Partitions(); p++ {
+			if m.partition >= 0 && p != m.partition {
+				continue
+			}
+			pref := v.Ring.PreferenceListForPartition(p, v.N)
+			if !slices.Contains(pref, v.Self) {
+				continue
+			}
+			for _, peer := range pref {
+				if peer != v.Self && (m.peer == "" || m.peer == peer) {
+					r.queue = append(r.queue, pair{partition: p, peer: peer, run: run})
+					run.waiting++
+				}
+			}
+		}
+		if run.waiting == 0 {
+			m.reply <- nil
+			return
+		}
+		r.fill(ctx)
+	case exchangeDone:
+		r.running--
+		r.table.add(m.result)
+		if run := m.run; run != nil {
+			run.results = append(run.results, m.result)
+			if run.waiting--; run.waiting == 0 {
+				run.reply <- run.results
+			}
+		}
+		r.fill(ctx)
+	}
+}
+
+func (r *repair) startTicker(ctx actor.Context) {
+	// Spread the pairs over the interval: one exchange every interval/pairs.
+	every := max(r.cfg.Interval/time.Duration(max(r.maxPairs, 1)), 100*time.Millisecond)
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	t := time.NewTicker(every)
+	done := make(chan struct{})
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				sys.Root.Send(self, repairTick{})
+			case <-done:
+				return
+			}
+		}
+	}()
+	r.cancel = func() { close(done) }
+}
+
+func (r *repair) fill(ctx actor.Context) {
+	for r.running < r.cfg.Concurrency && len(r.queue) > 0 {
+		pr := r.queue[0]
+		r.queue = r.queue[1:]
+		r.running++
+		r.seq++
+		props := actor.PropsFromProducer(func() actor.Actor {
+			return &exchange{cfg: r.cfg, view: r.view.Load(), partition: pr.partition, peer: pr.peer, run: pr.run}
+		})
+		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq)); err != nil {
+			r.running--
+			if pr.run != nil {
+				ctx.Send(ctx.Self(), exchangeDone{result: ExchangeResult{Partition: pr.partition, Peer: pr.peer, Err: err}, run: pr.run})
+				r.running++ // balanced by the exchangeDone above
+			}
+		}
+	}
+}
+
+type exchangeTimeout struct{}
+
+// exchange compares one partition's trees on this node and a peer, level by
+// level, then fetches the objects of differing leaf buckets from both and
+// writes the merge to whichever side lacked something. A crash loses
+// nothing: every write it makes is an idempotent merge.
+type exchange struct {
+	cfg       RepairConfig
+	view      *View
+	partition int
+	peer      string
+
+	level         int
+	nodes         []int
+	local, remote *internalpb.TreeLevelReply
+	buckets       []int
+	fetched       int
+	localObjs     map[string][]object.Sibling
+	remoteObjs    map[string][]object.Sibling
+	gotLocal      bool
+	gotRemote     bool
+	pendingWrites int
+	result        ExchangeResult
+	finished      bool
+	run           *manualRun
+}
+
+func (e *exchange) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		e.result = ExchangeResult{Partition: e.partition, Peer: e.peer}
+		self, sys := ctx.Self(), ctx.ActorSystem()
+		time.AfterFunc(e.cfg.Timeout, func() { sys.Root.Send(self, exchangeTimeout{}) })
+		if !e.view.Up(e.peer) {
+			e.finish(ctx, errors.New("peer is down"))
+			return
+		}
+		e.nodes = []int{0}
+		e.askLevel(ctx)
+	case *internalpb.TreeLevelReply:
+		if m.Node == e.view.Self && e.local == nil {
+			e.local = m
+		} else {
+			e.remote = m
+		}
+		if e.local != nil && e.remote != nil {
+			e.compareLevel(ctx)
+		}
+	case *internalpb.BucketKeysReply:
+		e.collect(ctx, m)
+	case *internalpb.ReplicaPutReply:
+		if e.pendingWrites--; e.pendingWrites == 0 {
+			e.finish(ctx, nil)
+		}
+	case exchangeTimeout:
+		e.finish(ctx, errors.New("timed out"))
+	}
+}
+
+func (e *exchange) askLevel(ctx actor.Context) {
+	e.local, e.remote = nil, nil
+	req := &internalpb.TreeLevel{Partition: uint32(e.partition), Level: uint32(e.level)}
+	for _, n := range e.nodes {
+		req.Nodes = append(req.Nodes, uint32(n))
+	}
+	ctx.Request(e.view.localVnodePID(e.partition), req)
+	ctx.Request(e.view.vnodePID(e.peer, e.partition), req)
+}
+
+func (e *exchange) compareLevel(ctx actor.Context) {
+	for _, r := range []*internalpb.TreeLevelReply{e.local, e.remote} {
+		switch {
+		case r.Error != "":
+			e.finish(ctx, fmt.Errorf("%s: %s", r.Node, r.Error))
+			return
+		case !r.Ready:
+			e.finish(ctx, fmt.Errorf("%s: tree still being rebuilt", r.Node))
+			return
+		}
+	}
+	e.result.Hashes += uint64(len(e.nodes))
+	toHashes := func(bs [][]byte) []merkle.Hash {
+		out := make([]merkle.Hash, len(bs))
+		for i, b := range bs {
+			out[i] = merkle.Hash(b)
+		}
+		return out
+	}
+	cfg := merkle.DefaultConfig()
+	next := cfg.Step(e.level, e.nodes, toHashes(e.local.Hashes), toHashes(e.remote.Hashes))
+	if len(next) == 0 {
+		e.finish(ctx, nil)
+		return
+	}
+	if e.level == cfg.Depth {
+		e.buckets = next
+		e.localObjs, e.remoteObjs = map[string][]object.Sibling{}, map[string][]object.Sibling{}
+		e.fetchBuckets(ctx)
+		return
+	}
+	e.level++
+	e.nodes = next
+	e.askLevel(ctx)
+}
+
+// fetchBuckets asks both sides for the next slice of differing buckets.
+func (e *exchange) fetchBuckets(ctx actor.Context) {
+	end := min(e.fetched+e.cfg.BucketsPerFetch, len(e.buckets))
+	req := &internalpb.BucketKeys{Partition: uint32(e.partition)}
+	for _, b := range e.buckets[e.fetched:end] {
+		req.Buckets = append(req.Buckets, uint32(b))
+	}
+	e.fetched = end
+	e.gotLocal, e.gotRemote = false, false
+	ctx.Request(e.view.localVnodePID(e.partition), req)
+	ctx.Request(e.view.vnodePID(e.peer, e.partition), req)
+}
+
+func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
+	if m.Error != "" {
+		e.finish(ctx, fmt.Errorf("%s: %s", m.Node, m.Error))
+		return
+	}
+	into := e.remoteObjs
+	if m.Node == e.view.Self && !e.gotLocal {
+		into, e.gotLocal = e.localObjs, true
+	} else {
+		e.gotRemote = true
+	}
+	for _, en := range m.Entries {
+		set, err := object.FromProto(en.Object)
+		if err != nil {
+			e.finish(ctx, err)
+			return
+		}
+		into[string(en.Key)] = set
+	}
+	if !e.gotLocal || !e.gotRemote {
+		return
+	}
+	if e.fetched < len(e.buckets) {
+		e.fetchBuckets(ctx)
+		return
+	}
+	e.reconcile(ctx)
+}
+
+// reconcile writes the merge of both sides to each side that lacked part of it.
+func (e *exchange) reconcile(ctx actor.Context) {
+	keys := map[string]bool{}
+	for k := range e.localObjs {
+		keys[k] = true
+	}
+	for k := range e.remoteObjs {
+		keys[k] = true
+	}
+	for k := range keys {
+		l, r := e.localObjs[k], e.remoteObjs[k]
+		merged := object.Merge(l, r)
+		obj := object.ToProto(merged)
+		put := &internalpb.ReplicaPut{Partition: uint32(e.partition), Key: []byte(k), Object: obj}
+		if !object.SameVersions(l, merged) {
+			ctx.Request(e.view.localVnodePID(e.partition), put)
+			e.pendingWrites++
+			e.result.KeysLocal++
+			e.result.Bytes += uint64(proto.Size(obj))
+		}
+		if !object.SameVersions(r, merged) {
+			ctx.Request(e.view.vnodePID(e.peer, e.partition), put)
+			e.pendingWrites++
+			e.result.KeysRemote++
+			e.result.Bytes += uint64(proto.Size(obj))
+		}
+	}
+	if e.pendingWrites == 0 {
+		e.finish(ctx, nil)
+	}
+}
+
+func (e *exchange) finish(ctx actor.Context, err error) {
+	if e.finished {
+		return
+	}
+	e.finished = true
+	e.result.Err = err
+	ctx.Send(ctx.Parent(), exchangeDone{result: e.result, run: e.run})
+	ctx.Stop(ctx.Self())
+}
