@@ -189,21 +189,7 @@ func (g *gossiper) startTicker(ctx actor.Context) {
 	if g.cancel != nil {
 		return
 	}
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	t := time.NewTicker(g.cfg.Interval)
-	done := make(chan struct{})
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				sys.Root.Send(self, gossipTick{})
-			case <-done:
-				return
-			}
-		}
-	}()
-	g.cancel = func() { close(done) }
+	g.cancel = tickSelf(ctx, g.cfg.Interval, gossipTick{})
 }
 
 func (g *gossiper) stopTicker() {

@@ -63,10 +63,7 @@ func (c *hintCounters) Replayed() map[string]int64 {
 	return out
 }
 
-type (
-	hintCheck   struct{}
-	crashReplay struct{}
-)
+type hintCheck struct{}
 
 // hints supervises one replay-<target> worker per target that has hints and
 // is up. It checks on a timer and when told a member came up.
@@ -81,21 +78,7 @@ type hints struct {
 func (h *hints) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Started:
-		self, sys := ctx.Self(), ctx.ActorSystem()
-		t := time.NewTicker(h.cfg.CheckInterval)
-		done := make(chan struct{})
-		go func() {
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					sys.Root.Send(self, hintCheck{})
-				case <-done:
-					return
-				}
-			}
-		}()
-		h.cancel = func() { close(done) }
+		h.cancel = tickSelf(ctx, h.cfg.CheckInterval, hintCheck{})
 	case *actor.Stopping:
 		h.cancel()
 	case hintCheck:
@@ -166,8 +149,6 @@ func (r *replay) Receive(ctx actor.Context) {
 		if m.round == r.round && len(r.outstanding) > 0 {
 			ctx.Stop(ctx.Self()) // the next check starts over from the queue
 		}
-	case crashReplay:
-		panic("replay: crash requested")
 	}
 }
 

@@ -180,35 +180,26 @@ func (r *repair) Receive(ctx actor.Context) {
 		r.fill(ctx)
 	case exchangeDone:
 		r.running--
-		r.table.add(m.result)
-		if run := m.run; run != nil {
-			run.results = append(run.results, m.result)
-			if run.waiting--; run.waiting == 0 {
-				run.reply <- run.results
-			}
-		}
+		r.record(m.result, m.run)
 		r.fill(ctx)
+	}
+}
+
+// record counts a finished exchange and completes a manual run with it.
+func (r *repair) record(result ExchangeResult, run *manualRun) {
+	r.table.add(result)
+	if run != nil {
+		run.results = append(run.results, result)
+		if run.waiting--; run.waiting == 0 {
+			run.reply <- run.results
+		}
 	}
 }
 
 func (r *repair) startTicker(ctx actor.Context) {
 	// Spread the pairs over the interval: one exchange every interval/pairs.
 	every := max(r.cfg.Interval/time.Duration(max(r.maxPairs, 1)), 100*time.Millisecond)
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	t := time.NewTicker(every)
-	done := make(chan struct{})
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				sys.Root.Send(self, repairTick{})
-			case <-done:
-				return
-			}
-		}
-	}()
-	r.cancel = func() { close(done) }
+	r.cancel = tickSelf(ctx, every, repairTick{})
 }
 
 func (r *repair) fill(ctx actor.Context) {
@@ -222,10 +213,7 @@ func (r *repair) fill(ctx actor.Context) {
 		})
 		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq)); err != nil {
 			r.running--
-			if pr.run != nil {
-				ctx.Send(ctx.Self(), exchangeDone{result: ExchangeResult{Partition: pr.partition, Peer: pr.peer, Err: err}, run: pr.run})
-				r.running++ // balanced by the exchangeDone above
-			}
+			r.record(ExchangeResult{Partition: pr.partition, Peer: pr.peer, Err: err}, pr.run)
 		}
 	}
 }

@@ -84,3 +84,23 @@ type viewHolder struct{ p atomic.Pointer[View] }
 
 func (h *viewHolder) Load() *View   { return h.p.Load() }
 func (h *viewHolder) Store(v *View) { h.p.Store(v) }
+
+// tickSelf sends msg to the actor every interval until the returned cancel
+// is called (actors call it when stopping).
+func tickSelf(ctx actor.Context, interval time.Duration, msg any) (cancel func()) {
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	t := time.NewTicker(interval)
+	done := make(chan struct{})
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				sys.Root.Send(self, msg)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
