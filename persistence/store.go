@@ -192,9 +192,6 @@ func (s *Store) loadCounter() error {
 // Identity returns the node id and incarnation of this data directory.
 func (s *Store) Identity() Identity { return s.id }
 
-// Options returns the options the store was opened with.
-func (s *Store) Options() Options { return s.opts }
-
 // NextCounter issues a counter never issued before by this incarnation, even
 // across crashes: it extends a durable lease before handing out counters
 // beyond it.
@@ -481,22 +478,6 @@ func (s *Store) OldestHint(target string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, h.CreatedAt), true
-}
-
-// Keys calls fn for every key of partition in key order until fn returns false.
-func (s *Store) Keys(partition int, fn func(key []byte) bool) error {
-	prefix := dataKey(partition, nil)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return fmt.Errorf("scan partition %d: %w", partition, err)
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		if !fn(bytes.Clone(it.Key()[len(prefix):])) {
-			break
-		}
-	}
-	return it.Error()
 }
 
 // RawEntry is a stored object as bytes, for streaming a partition.

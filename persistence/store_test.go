@@ -99,11 +99,15 @@ func TestPutGetAndLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Keys(5, func(k []byte) bool { keys = append(keys, string(k)); return true }); err != nil {
+	entries, _, err := s.Scan(5, nil, 10, 1<<20)
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, e := range entries {
+		keys = append(keys, string(e.Key))
+	}
 	if strings.Join(keys, ",") != "a,b,c" {
-		t.Fatalf("Keys(5) = %v", keys)
+		t.Fatalf("Scan(5) = %v", keys)
 	}
 }
 

@@ -91,15 +91,6 @@ func LastWriteWins(set []Sibling) (winner Sibling, ok bool) {
 	return winner, ok
 }
 
-// Size is the number of value bytes in set, for limits.
-func Size(set []Sibling) int {
-	n := 0
-	for _, s := range set {
-		n += len(s.Value)
-	}
-	return n
-}
-
 // VersionDigest names the versions a set holds (its dots and tombstone
 // flags): two replicas whose sets have the same digest hold the same
 // versions. Anti-entropy trees hash it per key. The set must be a result of
