@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,16 +162,18 @@ func TestVnodeCrashRestartsWithoutLoss(t *testing.T) {
 	}
 }
 
-func TestQuorumErrorNamesCounts(t *testing.T) {
+// W above the replicas that exist is capped to them; a primary-write
+// quorum that cannot be met is a QuorumError naming the counts.
+func TestWriteQuorumCapAndPrimaryQuorumError(t *testing.T) {
 	sys := startSingle(t, t.TempDir())
-	// W above N is capped to N; a W of 1 of 1 succeeds.
 	res, err := sys.Put(context.Background(), PutRequest{Key: []byte("x"), Value: []byte("1"), W: 3})
 	if err != nil || res.Acks != 1 {
-		t.Fatalf("put: %v %v", res, err)
+		t.Fatalf("W=3 on a one-replica ring: %v %v", res, err)
 	}
+	_, err = sys.Put(context.Background(), PutRequest{Key: []byte("x"), Value: []byte("2"), W: 1, PW: 2})
 	var qe *QuorumError
-	if errors.As(err, &qe) {
-		t.Fatal("unexpected quorum error")
+	if !errors.As(err, &qe) || qe.TimedOut || !strings.Contains(err.Error(), "1 of 1 primaries acknowledged (pw needed 2)") {
+		t.Fatalf("PW=2 with one replica: %v", err)
 	}
 }
 

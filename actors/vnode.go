@@ -98,7 +98,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}
 		fail := func(err error) { reply.Error = err.Error() }
-		set, changed, err := v.merge(m)
+		set, in, changed, err := v.merge(m)
 		switch {
 		case err != nil:
 			fail(err)
@@ -109,7 +109,6 @@ func (v *vnode) Receive(ctx actor.Context) {
 			if changed && !m.HintOnly {
 				v.stageWrite(ctx, m.Key, set)
 			}
-			in, _ := object.FromProto(m.Object) // validated by merge
 			v.hints = append(v.hints, persistence.Write{Partition: v.partition, Key: m.Key, Siblings: in, HintFor: m.HintFor, HintOnly: true})
 			v.scheduleFlush(ctx)
 			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
@@ -140,7 +139,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 		fail := func(err error) { reply.Error = err.Error() }
 		staged := false
 		for _, e := range m.Entries {
-			set, changed, err := v.merge(&internalpb.ReplicaPut{Key: e.Key, Object: e.Object})
+			set, _, changed, err := v.merge(&internalpb.ReplicaPut{Key: e.Key, Object: e.Object})
 			if err != nil {
 				fail(fmt.Errorf("key %q: %w", e.Key, err))
 				break
@@ -388,25 +387,24 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 // merge reconciles an incoming object with the stored one; changed is false
 // when the replica already had everything, which makes replays and repeated
 // repairs cost no write.
-func (v *vnode) merge(m *internalpb.ReplicaPut) (set []object.Sibling, changed bool, err error) {
+func (v *vnode) merge(m *internalpb.ReplicaPut) (merged, in []object.Sibling, changed bool, err error) {
 	if err := v.store.CheckKey(m.Key); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	in, err := object.FromProto(m.Object)
-	if err != nil {
-		return nil, false, err
+	if in, err = object.FromProto(m.Object); err != nil {
+		return nil, nil, false, err
 	}
 	for _, s := range in {
 		if err := v.store.CheckValue(s.Value); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 	}
 	cur, err := v.load(m.Key)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	merged := object.Merge(cur, in)
-	return merged, !object.SameVersions(cur, merged), nil
+	merged = object.Merge(cur, in)
+	return merged, in, !object.SameVersions(cur, merged), nil
 }
 
 // vnodes supervises one vnode per partition. Every node runs a vnode for

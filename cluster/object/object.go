@@ -13,7 +13,6 @@
 package object
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
@@ -79,18 +78,6 @@ func Live(set []Sibling) []Sibling {
 	return slices.DeleteFunc(slices.Clone(set), func(s Sibling) bool { return s.Deleted })
 }
 
-// LastWriteWins picks the sibling written last (ties broken by dot), for
-// callers that accept losing concurrent writes. ok is false for an empty set.
-func LastWriteWins(set []Sibling) (winner Sibling, ok bool) {
-	for i, s := range set {
-		if i == 0 || s.WrittenAt > winner.WrittenAt ||
-			(s.WrittenAt == winner.WrittenAt && vclock.CompareDots(s.Dot, winner.Dot) > 0) {
-			winner, ok = s, true
-		}
-	}
-	return winner, ok
-}
-
 // VersionDigest names the versions a set holds (its dots and tombstone
 // flags): two replicas whose sets have the same digest hold the same
 // versions. Anti-entropy trees hash it per key. The set must be a result of
@@ -112,10 +99,4 @@ func VersionDigest(set []Sibling) []byte {
 		}
 	}
 	return h.Sum(nil)
-}
-
-// Equal reports whether two siblings are identical in every field.
-func Equal(a, b Sibling) bool {
-	return a.Dot == b.Dot && a.Deleted == b.Deleted && a.WrittenAt == b.WrittenAt &&
-		bytes.Equal(a.Value, b.Value) && slices.Equal(a.Context, b.Context)
 }

@@ -87,11 +87,9 @@ func clusterLeaveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if jsonOut(cmd) {
-				printJSON(res)
-				return nil
-			}
-			fmt.Printf("%s is leaving; follow it with: harmonia cluster wait\n", res.Node)
+			respond(cmd, res, func(res *kvpb.LeaveResponse) {
+				fmt.Printf("%s is leaving; follow it with: harmonia cluster wait\n", res.Node)
+			})
 			return nil
 		},
 	}

@@ -46,12 +46,17 @@ func call[T proto.Message](cmd *cobra.Command, rf *requestFlags, do func(context
 	if err != nil {
 		return err
 	}
+	respond(cmd, res, text)
+	return nil
+}
+
+// respond prints a response as protojson (--json) or as text.
+func respond[T proto.Message](cmd *cobra.Command, res T, text func(T)) {
 	if jsonOut(cmd) {
 		printJSON(res)
 	} else {
 		text(res)
 	}
-	return nil
 }
 
 func jsonOut(c *cobra.Command) bool {
@@ -148,7 +153,7 @@ func getCmd() *cobra.Command {
 
 func deleteCmd() *cobra.Command {
 	var rf requestFlags
-	var w, ctxFlag string
+	var w, pw, ctxFlag string
 	c := &cobra.Command{
 		Use:   "delete KEY",
 		Short: "delete a key (writes a tombstone superseding what --context names)",
@@ -166,26 +171,25 @@ func deleteCmd() *cobra.Command {
 			if ctxFlag == "" {
 				// Without a context a tombstone would sit beside the values as a
 				// sibling; read first so the delete supersedes what is there.
-				got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), R: w})
+				got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0])})
 				if err != nil {
 					return err
 				}
 				causal = got.Context
 			}
-			res, err := cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: []byte(args[0]), Context: causal, W: w, TimeoutMs: uint32(rf.timeout.Milliseconds())})
+			res, err := cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: []byte(args[0]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds())})
 			if err != nil {
 				return err
 			}
-			if jsonOut(cmd) {
-				printJSON(res)
-				return nil
-			}
-			fmt.Printf("deleted (%d acks)\n", res.Acks)
+			respond(cmd, res, func(res *kvpb.DeleteResponse) {
+				fmt.Printf("deleted (%d acks, %d of them hinted)\n", res.Acks, res.Hinted)
+			})
 			return nil
 		},
 	}
 	rf.register(c)
 	c.Flags().StringVar(&w, "w", "", "write quorum: one, quorum, all or a number")
+	c.Flags().StringVar(&pw, "pw", "", "how many acks must come from primaries, not fallbacks (default: none)")
 	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get (default: read the key first)")
 	return c
 }
