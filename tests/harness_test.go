@@ -28,15 +28,6 @@ func TestMain(m *testing.M) {
 		binary = b
 		os.Exit(m.Run())
 	}
-	// go test caches this package's result by what the test process reads;
-	// the server is built in a subprocess, so stat every source file here
-	// to make a change anywhere in the module invalidate the cache.
-	filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
-			os.Stat(path)
-		}
-		return nil
-	})
 	dir, err := os.MkdirTemp("", "harmonia-tests-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -69,9 +60,11 @@ type node struct {
 
 // testCluster is a set of server processes owned by one test.
 type testCluster struct {
-	t       *testing.T
-	nodes   []*node
-	started time.Time
+	t     *testing.T
+	nodes []*node
+	// allRunning is when the last process of startCluster served clients;
+	// allUp when every node then listed every node as up.
+	allRunning, allUp time.Time
 }
 
 func freePort(t *testing.T) string {
@@ -103,11 +96,12 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 		c.nodes = append(c.nodes, nd)
 	}
 	t.Cleanup(c.stopAll)
-	c.started = time.Now()
 	for _, nd := range c.nodes {
 		c.start(nd)
 	}
+	c.allRunning = time.Now()
 	c.waitAllUp()
+	c.allUp = time.Now()
 	return c
 }
 

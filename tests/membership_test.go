@@ -14,10 +14,12 @@ const detectionLimit = 10 * time.Second
 // when it resumes, without restarting.
 func TestGossipConvergenceAndFailureDetection(t *testing.T) {
 	c := startCluster(t, 5)
-	if took := time.Since(c.started); took > detectionLimit {
+	// Processes start one after another; convergence counts from when the
+	// last one is running.
+	if took := c.allUp.Sub(c.allRunning); took > detectionLimit {
 		t.Fatalf("5 nodes took %v to list each other as up", took)
 	}
-	t.Logf("5 nodes converged %v after the first process started", time.Since(c.started).Round(time.Millisecond))
+	t.Logf("5 nodes listed each other as up %v after the last one started", c.allUp.Sub(c.allRunning).Round(time.Millisecond))
 	n4, n5 := c.nodes[3], c.nodes[4]
 
 	t.Run("kill -9", func(t *testing.T) {
