@@ -367,6 +367,8 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 		mv.ClientAddr, _ = g.state.Get(id, membership.KeyClientAddr)
 		inc, _ := g.state.Get(id, membership.KeyIncarnation)
 		mv.Incarnation, _ = strconv.ParseUint(inc, 10, 64)
+		hints, _ := g.state.Get(id, membership.KeyHintsPending)
+		mv.HintsPending, _ = strconv.ParseInt(hints, 10, 64)
 		v.Members[id] = mv
 	}
 	g.view.Store(v)

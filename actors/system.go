@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,7 +14,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -36,6 +41,7 @@ type Config struct {
 	Handoff         HandoffConfig
 	Hints           HintConfig
 	Repair          RepairConfig
+	Reap            reap.Config
 	// MaxMessageSize bounds one remote batch; it must hold
 	// RemoteBatchSize objects of the largest allowed value.
 	MaxMessageSize  int
@@ -63,6 +69,7 @@ func DefaultConfig() Config {
 		Handoff:         DefaultHandoffConfig(),
 		Hints:           DefaultHintConfig(),
 		Repair:          DefaultRepairConfig(),
+		Reap:            reap.DefaultConfig(),
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,
 		RemoteQueueSize: 100_000,
@@ -85,6 +92,8 @@ type System struct {
 	hintCounters *hintCounters
 	restarts     atomic.Uint64
 	repairs      *repairTable
+	counters     *vnodeCounters
+	reaps        *reapTable
 
 	rootReady, vnodesReady, gossiperReady *readySignal
 }
@@ -122,7 +131,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries, ready: s.vnodesReady}
+		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}
@@ -135,6 +144,9 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &repair{cfg: s.cfg.Repair, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
 	}), "repair")
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
+	}), "reaper")
 	if s.cfg.Hints.Enabled {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
@@ -197,7 +209,8 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	))
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
-		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{}}
+		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
+		counters: &vnodeCounters{}, reaps: &reapTable{}}
 	r.Start()
 	s.gossip = &Gossiper{root: sys.Root, pid: actor.NewPID(sys.Address(), gossiperName)}
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
@@ -365,4 +378,25 @@ func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, err
 		return nil, err
 	}
 	return res.(*ReplicasResult), nil
+}
+
+// WriteReplica writes a version of key to this node's replica alone, as a
+// put coordinated here whose other replicas were all unreachable; it
+// returns the context of the version written. Tests use it to make replicas
+// diverge.
+func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted bool) (vclock.Clock, error) {
+	p := s.view.Load().Ring.PartitionForKey(key)
+	now := time.Now().UnixNano()
+	req := &internalpb.CoordinatePut{Partition: uint32(p), Key: key, Value: value, Deleted: deleted,
+		Context: object.ClockToProto(clock), WrittenAt: now}
+	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), vnodeName(p)), req, s.cfg.RequestTimeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("vnode %d did not answer: %w", p, err)
+	}
+	reply := res.(*internalpb.CoordinatePutReply)
+	if reply.Error != "" {
+		return nil, errors.New(reply.Error)
+	}
+	dot := vclock.Dot{Actor: vclock.Actor{Node: reply.Dot.GetNode(), Incarnation: reply.Dot.GetIncarnation()}, Counter: reply.Dot.GetCounter()}
+	return vclock.Advance(clock, dot, now), nil
 }

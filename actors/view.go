@@ -24,6 +24,7 @@ const (
 	handoffName     = nodeName + "/handoff"
 	hintsName       = nodeName + "/hints"
 	repairName      = nodeName + "/repair"
+	reaperName      = nodeName + "/reaper"
 )
 
 func vnodeName(partition int) string { return vnodesName + "/" + vnodeChild(partition) }
@@ -42,6 +43,8 @@ type MemberView struct {
 	HeartbeatAge time.Duration // -1: never heard
 	Protocol     int
 	TimesDown    int // down events for this member since this node started
+	// HintsPending is how many hints the member last said it keeps.
+	HintsPending int64
 }
 
 // View is an immutable snapshot of membership and ring that the gossiper

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -45,6 +47,7 @@ type vnode struct {
 	staged       map[string][]object.Sibling // written this turn, not yet committed
 	hints        []persistence.Write         // hints to keep with the same batch
 	waiting      []deferred
+	afterFlush   []func() // run once the staged batch is durable
 	flushPending bool
 
 	// tree is the partition's Merkle tree, kept current with every write.
@@ -57,17 +60,40 @@ type vnode struct {
 	// staged write.
 	lastKey []byte
 	lastSet []object.Sibling
+	// tombstones indexes the keys whose object is a delete, by delete time,
+	// so reaping never scans the partition.
+	tombstones map[string]int64
+	counters   *vnodeCounters
 }
+
+// vnodeCounters are totals over a node's vnodes that the status API shows.
+type vnodeCounters struct {
+	tombstonesHeld atomic.Int64
+	reaped         atomic.Uint64
+}
+
+type (
+	// reapScan asks a vnode for up to max tombstones past the rule's grace
+	// at now; it answers []*internalpb.ReapEntry.
+	reapScan struct {
+		rule reap.Config
+		now  time.Time
+		max  int
+	}
+	// dropPartition asks a vnode to delete every object it holds; it
+	// answers whether it deleted anything.
+	dropPartition struct{}
+)
 
 type rebuildStep struct{}
 
 // rebuildChunk bounds the keys one rebuild step reads.
 const rebuildChunk = 1000
 
-func newVnodeProps(partition int, store *persistence.Store, maxEntries int) *actor.Props {
+func newVnodeProps(partition int, store *persistence.Store, maxEntries int, counters *vnodeCounters) *actor.Props {
 	id := store.Identity()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &vnode{partition: partition, store: store, maxEntries: maxEntries,
+		return &vnode{partition: partition, store: store, maxEntries: maxEntries, counters: counters,
 			self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	})
 }
@@ -76,8 +102,19 @@ func (v *vnode) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		v.tree, _ = merkle.New(merkle.DefaultConfig())
+		v.tombstones = map[string]int64{}
 		v.rebuilding = true
 		ctx.Send(ctx.Self(), rebuildStep{})
+	case *actor.Restarting, *actor.Stopping:
+		// The next instance indexes its tombstones anew.
+		v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
+		v.tombstones = nil
+	case reapScan:
+		ctx.Respond(v.reapCandidates(m))
+	case *internalpb.Reap:
+		v.reap(ctx, m)
+	case dropPartition:
+		ctx.Respond(v.drop())
 	case rebuildStep:
 		v.rebuild(ctx)
 	case *internalpb.TreeLevel:
@@ -181,16 +218,114 @@ func (v *vnode) load(key []byte) ([]object.Sibling, error) {
 	return set, nil
 }
 
-// treeUpdate moves key's entry in the tree from old to new.
+// index adds a key the rebuild reads to the tree and the tombstone index.
+func (v *vnode) index(key []byte, set []object.Sibling) {
+	if len(set) == 0 {
+		return // a staged reap
+	}
+	v.tree.Insert(key, object.VersionDigest(set))
+	v.indexTombstone(key, set)
+}
+
+// indexTombstone keeps the tombstone index current for key's new set.
+func (v *vnode) indexTombstone(key []byte, set []object.Sibling) {
+	_, was := v.tombstones[string(key)]
+	at, is := object.Tombstone(set)
+	switch {
+	case is:
+		v.tombstones[string(key)] = at
+		if !was {
+			v.counters.tombstonesHeld.Add(1)
+		}
+	case was:
+		delete(v.tombstones, string(key))
+		v.counters.tombstonesHeld.Add(-1)
+	}
+}
+
+// treeUpdate moves key's entry in the tree and the tombstone index from old
+// to new (nil: the key is deleted).
 func (v *vnode) treeUpdate(key []byte, old, new []object.Sibling) {
 	if v.rebuilding && bytes.Compare(key, v.rebuiltTo) > 0 {
 		return // the rebuild has not reached key; it will read the new value
 	}
-	var oldDigest []byte
 	if len(old) > 0 {
-		oldDigest = object.VersionDigest(old)
+		v.tree.Remove(key, object.VersionDigest(old))
 	}
-	v.tree.Update(key, oldDigest, object.VersionDigest(new))
+	if len(new) > 0 {
+		v.tree.Insert(key, object.VersionDigest(new))
+	}
+	v.indexTombstone(key, new)
+}
+
+// reapCandidates lists tombstones past their grace.
+func (v *vnode) reapCandidates(m reapScan) []*internalpb.ReapEntry {
+	var out []*internalpb.ReapEntry
+	for k, at := range v.tombstones {
+		if len(out) >= m.max {
+			break
+		}
+		if !m.rule.Due(at, m.now) {
+			continue
+		}
+		set, err := v.load([]byte(k))
+		if err != nil || len(set) == 0 {
+			continue
+		}
+		out = append(out, &internalpb.ReapEntry{Key: []byte(k), Digest: object.VersionDigest(set)})
+	}
+	return out
+}
+
+// reap answers which of the asked tombstones this replica holds at exactly
+// the asked version and, on commit, deletes those.
+func (v *vnode) reap(ctx actor.Context, m *internalpb.Reap) {
+	reply := &internalpb.ReapReply{Node: v.self.Node}
+	staged := false
+	for _, e := range m.Entries {
+		set, err := v.load(e.Key)
+		if err != nil {
+			reply.Error = err.Error()
+			break
+		}
+		_, tomb := object.Tombstone(set)
+		holds := tomb && bytes.Equal(object.VersionDigest(set), e.Digest)
+		reply.Holds = append(reply.Holds, holds)
+		if holds && m.Commit {
+			v.stageWrite(ctx, e.Key, nil)
+			reply.Reaped++
+			staged = true
+		}
+	}
+	if !staged {
+		ctx.Respond(reply)
+		return
+	}
+	v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: func(err error) {
+		reply.Reaped, reply.Error = 0, err.Error()
+	}})
+	n := uint64(reply.Reaped)
+	v.afterFlush = append(v.afterFlush, func() { v.counters.reaped.Add(n) }) // once durable
+}
+
+// drop deletes the whole partition from this node. Writes staged this turn
+// keep it for a later round.
+func (v *vnode) drop() bool {
+	if len(v.staged) > 0 {
+		return false
+	}
+	entries, _, err := v.store.Scan(v.partition, nil, 1, 1)
+	if err != nil || len(entries) == 0 {
+		return false
+	}
+	if err := v.store.DropPartition(v.partition); err != nil {
+		return false
+	}
+	v.tree, _ = merkle.New(merkle.DefaultConfig())
+	v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
+	v.tombstones = map[string]int64{}
+	v.lastKey, v.lastSet = nil, nil
+	return true
 }
 
 // rebuild adds the next chunk of stored keys to the tree.
@@ -212,14 +347,14 @@ func (v *vnode) rebuild(ctx actor.Context) {
 				continue
 			}
 		}
-		v.tree.Insert(e.Key, object.VersionDigest(set))
+		v.index(e.Key, set)
 		v.rebuiltTo = e.Key
 	}
 	// New keys staged in the range just covered are not in the store yet.
 	for k, set := range v.staged {
 		key := []byte(k)
 		if !seen[k] && bytes.Compare(key, prev) > 0 && (!more || bytes.Compare(key, v.rebuiltTo) <= 0) {
-			v.tree.Insert(key, object.VersionDigest(set))
+			v.index(key, set)
 		}
 	}
 	if more {
@@ -335,7 +470,7 @@ func (v *vnode) fetch(m *internalpb.HandoffFetch) *internalpb.HandoffBatch {
 func (v *vnode) flush(ctx actor.Context) {
 	writes := make([]persistence.Write, 0, len(v.staged))
 	for k, set := range v.staged {
-		writes = append(writes, persistence.Write{Partition: v.partition, Key: []byte(k), Siblings: set})
+		writes = append(writes, persistence.Write{Partition: v.partition, Key: []byte(k), Siblings: set, Delete: len(set) == 0})
 	}
 	writes = append(writes, v.hints...)
 	var err error
@@ -350,7 +485,12 @@ func (v *vnode) flush(ctx actor.Context) {
 			ctx.Send(d.to, d.msg)
 		}
 	}
-	v.staged, v.hints, v.waiting, v.flushPending = nil, nil, nil, false
+	if err == nil {
+		for _, f := range v.afterFlush {
+			f()
+		}
+	}
+	v.staged, v.hints, v.waiting, v.afterFlush, v.flushPending = nil, nil, nil, nil, false
 }
 
 // coordinate issues a new dot for a client write and applies it to the local
@@ -414,13 +554,14 @@ type vnodes struct {
 	partitions int
 	store      *persistence.Store
 	maxEntries int
+	counters   *vnodeCounters
 	ready      *readySignal
 }
 
 func (s *vnodes) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); ok {
 		for p := 0; p < s.partitions; p++ {
-			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.maxEntries), vnodeChild(p)); err != nil {
+			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.maxEntries, s.counters), vnodeChild(p)); err != nil {
 				panic(fmt.Sprintf("spawn vnode %d: %v", p, err))
 			}
 		}

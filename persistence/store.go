@@ -259,13 +259,15 @@ func (s *Store) Put(partition int, key []byte, set []object.Sibling) error {
 }
 
 // Write is one object replacement in a PutBatch. With HintFor set the object
-// is also kept as a hint for that node; HintOnly keeps only the hint.
+// is also kept as a hint for that node; HintOnly keeps only the hint. Delete
+// removes the key physically (a reaped tombstone) and ignores Siblings.
 type Write struct {
 	Partition int
 	Key       []byte
 	Siblings  []object.Sibling
 	HintFor   string
 	HintOnly  bool
+	Delete    bool
 }
 
 // PutBatch replaces several objects in one pebble batch: all or none are
@@ -282,6 +284,12 @@ func (s *Store) PutBatch(writes []Write) error {
 			if err := s.CheckValue(sib.Value); err != nil {
 				return err
 			}
+		}
+		if w.Delete {
+			if err := b.Delete(dataKey(w.Partition, w.Key), nil); err != nil {
+				return fmt.Errorf("delete %q: %w", w.Key, err)
+			}
+			continue
 		}
 		if !w.HintOnly {
 			enc, err := object.Encode(w.Siblings)
@@ -508,6 +516,17 @@ func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entrie
 		size += len(it.Key()) + len(it.Value())
 	}
 	return entries, false, it.Error()
+}
+
+// DropPartition deletes every object of partition, durably. A node calls it
+// for a partition it holds no replica of once nothing it keeps there is
+// still needed (see package reap).
+func (s *Store) DropPartition(partition int) error {
+	prefix := dataKey(partition, nil)
+	if err := s.db.DeleteRange(prefix, prefixEnd(prefix), s.write); err != nil {
+		return fmt.Errorf("drop partition %d: %w", partition, err)
+	}
+	return nil
 }
 
 func handoffKey(partition int) []byte {

@@ -259,3 +259,38 @@ func TestHintsDurableBoundedAndDeleted(t *testing.T) {
 		t.Fatalf("after deleting every hint: %d left, %+v", len(left), s.HintStats()["n3"])
 	}
 }
+
+func TestDeleteWriteAndDropPartition(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, DefaultOptions())
+	for p := 0; p < 3; p++ {
+		for i := 0; i < 10; i++ {
+			if err := s.Put(p, []byte(fmt.Sprintf("k%d", i)), []object.Sibling{sib("n1", uint64(i+1), "v")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.PutBatch([]Write{{Partition: 0, Key: []byte("k3"), Delete: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropPartition(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, DefaultOptions())
+	count := func(p int) int {
+		entries, _, err := s.Scan(p, nil, 100, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	if got, _ := s.Get(0, []byte("k3")); got != nil {
+		t.Errorf("deleted key still there: %v", got)
+	}
+	if c0, c1, c2 := count(0), count(1), count(2); c0 != 9 || c1 != 0 || c2 != 10 {
+		t.Errorf("after delete and drop: partitions hold %d, %d, %d keys; want 9, 0, 10", c0, c1, c2)
+	}
+}

@@ -45,6 +45,9 @@ const (
 	// id, is RingLeaving while its partitions are rebuilt elsewhere, then
 	// RingLeft. A dead node cannot publish its own leaving.
 	KeyRemovedPrefix = "removed:"
+	// KeyHintsPending is how many hints the node keeps for others; no
+	// tombstone is reaped while any node keeps one.
+	KeyHintsPending = "hints_pending"
 )
 
 // A node's place in the ring, the value of KeyStatus.

@@ -78,6 +78,21 @@ func Live(set []Sibling) []Sibling {
 	return slices.DeleteFunc(slices.Clone(set), func(s Sibling) bool { return s.Deleted })
 }
 
+// Tombstone reports whether set is a delete and nothing else: every
+// sibling is a tombstone. It returns the newest tombstone's write time.
+func Tombstone(set []Sibling) (deletedAt int64, ok bool) {
+	if len(set) == 0 {
+		return 0, false
+	}
+	for _, s := range set {
+		if !s.Deleted {
+			return 0, false
+		}
+		deletedAt = max(deletedAt, s.WrittenAt)
+	}
+	return deletedAt, true
+}
+
 // VersionDigest names the versions a set holds (its dots and tombstone
 // flags): two replicas whose sets have the same digest hold the same
 // versions. Anti-entropy trees hash it per key. The set must be a result of

@@ -225,3 +225,27 @@ func TestVersionDigest(t *testing.T) {
 		t.Fatal("empty and non-empty sets share a digest")
 	}
 }
+
+func TestTombstone(t *testing.T) {
+	v1 := write(na, 1, "v1", nil)
+	del := func(s Sibling, at int64) Sibling { s.Deleted, s.Value, s.WrittenAt = true, nil, at; return s }
+	d2 := del(write(na, 2, "", []Sibling{v1}), 20)
+	d3 := del(write(nb, 3, "", []Sibling{v1}), 30)
+	for _, tc := range []struct {
+		name   string
+		set    []Sibling
+		ok     bool
+		wantAt int64
+	}{
+		{"absent", nil, false, 0},
+		{"live value", []Sibling{v1}, false, 0},
+		{"one delete", []Sibling{d2}, true, 20},
+		{"concurrent deletes: newest time", Merge([]Sibling{d2}, []Sibling{d3}), true, 30},
+		{"delete concurrent with a value", Merge([]Sibling{d3}, []Sibling{write(na, 4, "v4", nil)}), false, 0},
+	} {
+		at, ok := Tombstone(tc.set)
+		if ok != tc.ok || at != tc.wantAt {
+			t.Errorf("%s: Tombstone = %d, %v; want %d, %v", tc.name, at, ok, tc.wantAt, tc.ok)
+		}
+	}
+}

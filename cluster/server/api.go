@@ -26,6 +26,8 @@ type api struct {
 	kvpb.UnimplementedKVServer
 	kvpb.UnimplementedAdminServer
 	sys *actors.System
+	// unsafeTestWrites allows WriteReplica.
+	unsafeTestWrites bool
 }
 
 // toStatus maps internal errors to gRPC status codes with readable messages.
@@ -147,6 +149,8 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	out.ActorRestarts = a.sys.Restarts()
 	rt := a.sys.RepairTotals()
 	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes}
+	tombs, reaped, blocked := a.sys.Tombstones()
+	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(tombs, 0)), Reaped: reaped, Blocked: blocked}
 	replayed := a.sys.HintsReplayed()
 	for _, target := range slices.Sorted(maps.Keys(a.sys.Store().HintStats())) {
 		st := a.sys.Store().HintStats()[target]
@@ -296,4 +300,26 @@ func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.Re
 		out.Replicas = append(out.Replicas, view)
 	}
 	return out, nil
+}
+
+func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*kvpb.WriteReplicaResponse, error) {
+	if !a.unsafeTestWrites {
+		return nil, status.Error(codes.FailedPrecondition, "WriteReplica makes replicas diverge and is for tests; start the server with --unsafe-test-writes to allow it")
+	}
+	store := a.sys.Store()
+	if err := store.CheckKey(req.Key); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := store.CheckValue(req.Value); err != nil {
+		return nil, toStatus(err)
+	}
+	clock, err := object.DecodeContext(req.Context)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	written, err := a.sys.WriteReplica(req.Key, req.Value, clock, req.Delete)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &kvpb.WriteReplicaResponse{Context: object.EncodeContext(written)}, nil
 }

@@ -20,6 +20,9 @@ import (
 type Config struct {
 	DataDir  string
 	HTTPAddr string // empty: no HTTP endpoint
+	// UnsafeTestWrites enables Admin.WriteReplica, which writes one
+	// replica alone; tests use it to make replicas diverge. Default off.
+	UnsafeTestWrites bool
 	Store    persistence.Options
 	Node     actors.Config
 }
@@ -67,7 +70,7 @@ func Start(cfg Config) (*Server, error) {
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize))
-	a := &api{sys: sys}
+	a := &api{sys: sys, unsafeTestWrites: cfg.UnsafeTestWrites}
 	kvpb.RegisterKVServer(s.grpc, a)
 	kvpb.RegisterAdminServer(s.grpc, a)
 	go func() {

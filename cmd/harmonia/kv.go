@@ -227,6 +227,16 @@ func printStatus(res *kvpb.StatusResponse) {
 				h.Target, h.Count, h.Bytes, h.OldestAgeMs, h.Replayed, h.Dropped)
 		}
 	}
+	if r := res.Repair; r != nil {
+		fmt.Printf("anti-entropy: %d exchanges, %d keys repaired, %d bytes sent, %d tree hashes compared\n", r.Exchanges, r.KeysRepaired, r.Bytes, r.Hashes)
+	}
+	if t := res.Tombstones; t != nil {
+		fmt.Printf("tombstones: %d held, %d reaped", t.Held, t.Reaped)
+		if t.Blocked != "" {
+			fmt.Printf(" (reaping waits: %s)", t.Blocked)
+		}
+		fmt.Println()
+	}
 	if res.Ring != "stable" {
 		done := 0
 		for _, t := range res.Transfers {

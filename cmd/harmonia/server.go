@@ -32,6 +32,9 @@ func serverCmd() *cobra.Command {
 			if !validNodeID.MatchString(cfg.Node.NodeID) {
 				return usageErr("--node-id %q: use letters, digits, '.', '_' and '-' (at most 64)", cfg.Node.NodeID)
 			}
+			if cfg.Node.Reap.Grace > 0 && cfg.Node.Reap.Interval <= 0 {
+				return usageErr("--reap-interval must be positive while --tombstone-grace is")
+			}
 			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 || cfg.Node.Handoff.Concurrency < 1 || cfg.Node.Handoff.BatchKeys < 1 {
 				return usageErr("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
 			}
@@ -89,6 +92,10 @@ func serverCmd() *cobra.Command {
 	f.Int64Var(&cfg.Store.MaxHintBytes, "max-hint-bytes", cfg.Store.MaxHintBytes, "bytes of hints kept per target node; past it writes rely on repair")
 	f.DurationVar(&cfg.Store.MaxHintAge, "max-hint-age", cfg.Store.MaxHintAge, "hints older than this are dropped (counted)")
 	f.DurationVar(&cfg.Node.Repair.Interval, "repair-interval", cfg.Node.Repair.Interval, "how often each partition is compared with each other replica (0: only manual repair)")
+	f.DurationVar(&cfg.Node.Reap.Grace, "tombstone-grace", cfg.Node.Reap.Grace, "least time a delete's tombstone is kept; it is reaped only once every replica holds it and no hint is pending (0: keep tombstones forever)")
+	f.DurationVar(&cfg.Node.Reap.Interval, "reap-interval", cfg.Node.Reap.Interval, "how often a node looks for tombstones to reap")
+	f.DurationVar(&cfg.Node.Reap.Settle, "reap-settle", cfg.Node.Reap.Settle, "how long membership must be unchanged, every member up, before tombstones are reaped")
+	f.BoolVar(&cfg.UnsafeTestWrites, "unsafe-test-writes", false, "allow Admin.WriteReplica, which writes one replica alone (for tests; never in production)")
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")

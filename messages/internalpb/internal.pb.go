@@ -1846,6 +1846,191 @@ func (x *BucketKeysReply) GetError() string {
 	return ""
 }
 
+// ReapEntry names one tombstone by its key and version digest.
+type ReapEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReapEntry) Reset() {
+	*x = ReapEntry{}
+	mi := &file_internalpb_internal_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReapEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReapEntry) ProtoMessage() {}
+
+func (x *ReapEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
+func (*ReapEntry) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ReapEntry) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ReapEntry) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+// Reap asks a replica about tombstones of its partition. With commit unset
+// it only answers which of them it holds at exactly that version; with
+// commit set it also deletes those, physically. A replica holding any other
+// version of a key keeps it.
+type Reap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Entries       []*ReapEntry           `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	Commit        bool                   `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reap) Reset() {
+	*x = Reap{}
+	mi := &file_internalpb_internal_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reap) ProtoMessage() {}
+
+func (x *Reap) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reap.ProtoReflect.Descriptor instead.
+func (*Reap) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Reap) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Reap) GetEntries() []*ReapEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *Reap) GetCommit() bool {
+	if x != nil {
+		return x.Commit
+	}
+	return false
+}
+
+type ReapReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Holds         []bool                 `protobuf:"varint,2,rep,packed,name=holds,proto3" json:"holds,omitempty"` // by entry
+	Reaped        uint32                 `protobuf:"varint,3,opt,name=reaped,proto3" json:"reaped,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReapReply) Reset() {
+	*x = ReapReply{}
+	mi := &file_internalpb_internal_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReapReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReapReply) ProtoMessage() {}
+
+func (x *ReapReply) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
+func (*ReapReply) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ReapReply) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ReapReply) GetHolds() []bool {
+	if x != nil {
+		return x.Holds
+	}
+	return nil
+}
+
+func (x *ReapReply) GetReaped() uint32 {
+	if x != nil {
+		return x.Reaped
+	}
+	return 0
+}
+
+func (x *ReapReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_internalpb_internal_proto protoreflect.FileDescriptor
 
 const file_internalpb_internal_proto_rawDesc = "" +
@@ -1989,7 +2174,19 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x0fBucketKeysReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12<\n" +
 	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05errorB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
+	"\x05error\x18\x03 \x01(\tR\x05error\"5\n" +
+	"\tReapEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"w\n" +
+	"\x04Reap\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x129\n" +
+	"\aentries\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.ReapEntryR\aentries\x12\x16\n" +
+	"\x06commit\x18\x03 \x01(\bR\x06commit\"c\n" +
+	"\tReapReply\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
+	"\x05holds\x18\x02 \x03(\bR\x05holds\x12\x16\n" +
+	"\x06reaped\x18\x03 \x01(\rR\x06reaped\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05errorB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
 
 var (
 	file_internalpb_internal_proto_rawDescOnce sync.Once
@@ -2003,7 +2200,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_internalpb_internal_proto_goTypes = []any{
 	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
@@ -2034,6 +2231,9 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*TreeLevelReply)(nil),     // 26: harmonia.internal.v1.TreeLevelReply
 	(*BucketKeys)(nil),         // 27: harmonia.internal.v1.BucketKeys
 	(*BucketKeysReply)(nil),    // 28: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 29: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 30: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 31: harmonia.internal.v1.ReapReply
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -2056,11 +2256,12 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	19, // 17: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
 	4,  // 18: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
 	19, // 19: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	29, // 20: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -2074,7 +2275,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

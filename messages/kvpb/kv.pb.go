@@ -775,7 +775,8 @@ type StatusResponse struct {
 	// actors restarted by their supervisors since this process started
 	ActorRestarts uint64 `protobuf:"varint,12,opt,name=actor_restarts,json=actorRestarts,proto3" json:"actor_restarts,omitempty"`
 	// anti-entropy done by this node since it started
-	Repair        *RepairStats `protobuf:"bytes,13,opt,name=repair,proto3" json:"repair,omitempty"`
+	Repair        *RepairStats    `protobuf:"bytes,13,opt,name=repair,proto3" json:"repair,omitempty"`
+	Tombstones    *TombstoneStats `protobuf:"bytes,14,opt,name=tombstones,proto3" json:"tombstones,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -901,6 +902,188 @@ func (x *StatusResponse) GetRepair() *RepairStats {
 	return nil
 }
 
+func (x *StatusResponse) GetTombstones() *TombstoneStats {
+	if x != nil {
+		return x.Tombstones
+	}
+	return nil
+}
+
+type TombstoneStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tombstones this node's vnodes hold (including ones not yet reapable)
+	Held uint64 `protobuf:"varint,1,opt,name=held,proto3" json:"held,omitempty"`
+	// tombstones deleted on this node since it started
+	Reaped uint64 `protobuf:"varint,2,opt,name=reaped,proto3" json:"reaped,omitempty"`
+	// why the last reaping round did nothing cluster-wide; empty when it ran
+	Blocked       string `protobuf:"bytes,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TombstoneStats) Reset() {
+	*x = TombstoneStats{}
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TombstoneStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TombstoneStats) ProtoMessage() {}
+
+func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TombstoneStats.ProtoReflect.Descriptor instead.
+func (*TombstoneStats) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TombstoneStats) GetHeld() uint64 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
+func (x *TombstoneStats) GetReaped() uint64 {
+	if x != nil {
+		return x.Reaped
+	}
+	return 0
+}
+
+func (x *TombstoneStats) GetBlocked() string {
+	if x != nil {
+		return x.Blocked
+	}
+	return ""
+}
+
+type WriteReplicaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Context       []byte                 `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	Delete        bool                   `protobuf:"varint,4,opt,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteReplicaRequest) Reset() {
+	*x = WriteReplicaRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteReplicaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteReplicaRequest) ProtoMessage() {}
+
+func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteReplicaRequest.ProtoReflect.Descriptor instead.
+func (*WriteReplicaRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WriteReplicaRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *WriteReplicaRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *WriteReplicaRequest) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+func (x *WriteReplicaRequest) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+type WriteReplicaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Context       []byte                 `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"` // context of the version written
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteReplicaResponse) Reset() {
+	*x = WriteReplicaResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteReplicaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteReplicaResponse) ProtoMessage() {}
+
+func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteReplicaResponse.ProtoReflect.Descriptor instead.
+func (*WriteReplicaResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WriteReplicaResponse) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 type HintQueue struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -915,7 +1098,7 @@ type HintQueue struct {
 
 func (x *HintQueue) Reset() {
 	*x = HintQueue{}
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1110,7 @@ func (x *HintQueue) String() string {
 func (*HintQueue) ProtoMessage() {}
 
 func (x *HintQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1123,7 @@ func (x *HintQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
 func (*HintQueue) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HintQueue) GetTarget() string {
@@ -993,7 +1176,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1188,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1201,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 type LeaveResponse struct {
@@ -1030,7 +1213,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1225,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1238,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -1075,7 +1258,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1270,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1283,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RepairRequest) GetPartition() int32 {
@@ -1132,7 +1315,7 @@ type Exchange struct {
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1327,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1340,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Exchange) GetPartition() uint32 {
@@ -1218,7 +1401,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1413,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1426,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RepairResponse) GetExchanges() []*Exchange {
@@ -1265,7 +1448,7 @@ type RepairStats struct {
 
 func (x *RepairStats) Reset() {
 	*x = RepairStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1460,7 @@ func (x *RepairStats) String() string {
 func (*RepairStats) ProtoMessage() {}
 
 func (x *RepairStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1473,7 @@ func (x *RepairStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
 func (*RepairStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RepairStats) GetExchanges() uint64 {
@@ -1330,7 +1513,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1525,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1538,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -1374,7 +1557,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1569,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1582,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -1419,7 +1602,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1614,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1627,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -1472,7 +1655,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1667,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1680,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -1534,7 +1717,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1729,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1742,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -1599,7 +1782,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1794,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1807,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -1645,7 +1828,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1840,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1853,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -1707,7 +1890,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1902,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1915,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -1782,7 +1965,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1977,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1990,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -1848,7 +2031,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +2043,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +2056,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -1959,7 +2142,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xec\x03\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xa9\x04\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1977,7 +2160,21 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x0ftransition_done\x18\t \x03(\tR\x0etransitionDone\x12,\n" +
 	"\x05hints\x18\v \x03(\v2\x16.harmonia.v1.HintQueueR\x05hints\x12%\n" +
 	"\x0eactor_restarts\x18\f \x01(\x04R\ractorRestarts\x120\n" +
-	"\x06repair\x18\r \x01(\v2\x18.harmonia.v1.RepairStatsR\x06repair\"\xa9\x01\n" +
+	"\x06repair\x18\r \x01(\v2\x18.harmonia.v1.RepairStatsR\x06repair\x12;\n" +
+	"\n" +
+	"tombstones\x18\x0e \x01(\v2\x1b.harmonia.v1.TombstoneStatsR\n" +
+	"tombstones\"V\n" +
+	"\x0eTombstoneStats\x12\x12\n" +
+	"\x04held\x18\x01 \x01(\x04R\x04held\x12\x16\n" +
+	"\x06reaped\x18\x02 \x01(\x04R\x06reaped\x12\x18\n" +
+	"\ablocked\x18\x03 \x01(\tR\ablocked\"o\n" +
+	"\x13WriteReplicaRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\acontext\x18\x03 \x01(\fR\acontext\x12\x16\n" +
+	"\x06delete\x18\x04 \x01(\bR\x06delete\"0\n" +
+	"\x14WriteReplicaResponse\x12\x18\n" +
+	"\acontext\x18\x01 \x01(\fR\acontext\"\xa9\x01\n" +
 	"\tHintQueue\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x14\n" +
@@ -2052,14 +2249,15 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x96\x03\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xeb\x03\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
 	"\x05Leave\x12\x19.harmonia.v1.LeaveRequest\x1a\x1a.harmonia.v1.LeaveResponse\x12;\n" +
 	"\x04Plan\x12\x18.harmonia.v1.PlanRequest\x1a\x19.harmonia.v1.PlanResponse\x12A\n" +
 	"\x06Remove\x12\x1a.harmonia.v1.RemoveRequest\x1a\x1b.harmonia.v1.RemoveResponse\x12A\n" +
-	"\x06Repair\x12\x1a.harmonia.v1.RepairRequest\x1a\x1b.harmonia.v1.RepairResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
+	"\x06Repair\x12\x1a.harmonia.v1.RepairRequest\x1a\x1b.harmonia.v1.RepairResponse\x12S\n" +
+	"\fWriteReplica\x12 .harmonia.v1.WriteReplicaRequest\x1a!.harmonia.v1.WriteReplicaResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
 
 var (
 	file_kvpb_kv_proto_rawDescOnce sync.Once
@@ -2073,74 +2271,80 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_kvpb_kv_proto_goTypes = []any{
-	(*GetRequest)(nil),       // 0: harmonia.v1.GetRequest
-	(*Sibling)(nil),          // 1: harmonia.v1.Sibling
-	(*GetResponse)(nil),      // 2: harmonia.v1.GetResponse
-	(*PutRequest)(nil),       // 3: harmonia.v1.PutRequest
-	(*PutResponse)(nil),      // 4: harmonia.v1.PutResponse
-	(*DeleteRequest)(nil),    // 5: harmonia.v1.DeleteRequest
-	(*DeleteResponse)(nil),   // 6: harmonia.v1.DeleteResponse
-	(*StatusRequest)(nil),    // 7: harmonia.v1.StatusRequest
-	(*MemberStatus)(nil),     // 8: harmonia.v1.MemberStatus
-	(*Transfer)(nil),         // 9: harmonia.v1.Transfer
-	(*StatusResponse)(nil),   // 10: harmonia.v1.StatusResponse
-	(*HintQueue)(nil),        // 11: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),     // 12: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),    // 13: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),    // 14: harmonia.v1.RepairRequest
-	(*Exchange)(nil),         // 15: harmonia.v1.Exchange
-	(*RepairResponse)(nil),   // 16: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),      // 17: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),    // 18: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),   // 19: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),      // 20: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),         // 21: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),     // 22: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),  // 23: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),       // 24: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),   // 25: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),      // 26: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil), // 27: harmonia.v1.ReplicasResponse
-	nil,                      // 28: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*GetRequest)(nil),           // 0: harmonia.v1.GetRequest
+	(*Sibling)(nil),              // 1: harmonia.v1.Sibling
+	(*GetResponse)(nil),          // 2: harmonia.v1.GetResponse
+	(*PutRequest)(nil),           // 3: harmonia.v1.PutRequest
+	(*PutResponse)(nil),          // 4: harmonia.v1.PutResponse
+	(*DeleteRequest)(nil),        // 5: harmonia.v1.DeleteRequest
+	(*DeleteResponse)(nil),       // 6: harmonia.v1.DeleteResponse
+	(*StatusRequest)(nil),        // 7: harmonia.v1.StatusRequest
+	(*MemberStatus)(nil),         // 8: harmonia.v1.MemberStatus
+	(*Transfer)(nil),             // 9: harmonia.v1.Transfer
+	(*StatusResponse)(nil),       // 10: harmonia.v1.StatusResponse
+	(*TombstoneStats)(nil),       // 11: harmonia.v1.TombstoneStats
+	(*WriteReplicaRequest)(nil),  // 12: harmonia.v1.WriteReplicaRequest
+	(*WriteReplicaResponse)(nil), // 13: harmonia.v1.WriteReplicaResponse
+	(*HintQueue)(nil),            // 14: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),         // 15: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),        // 16: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),        // 17: harmonia.v1.RepairRequest
+	(*Exchange)(nil),             // 18: harmonia.v1.Exchange
+	(*RepairResponse)(nil),       // 19: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),          // 20: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),        // 21: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),       // 22: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),          // 23: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),             // 24: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),         // 25: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),      // 26: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),           // 27: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),       // 28: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),          // 29: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),     // 30: harmonia.v1.ReplicasResponse
+	nil,                          // 31: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	11, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	17, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
-	15, // 5: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	21, // 6: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	28, // 7: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	24, // 8: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	24, // 9: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	25, // 10: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	26, // 11: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 12: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 13: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 14: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 15: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	23, // 16: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	12, // 17: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	20, // 18: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	18, // 19: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	14, // 20: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	2,  // 21: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 22: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 23: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 24: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	27, // 25: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	13, // 26: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	22, // 27: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	19, // 28: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	16, // 29: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	21, // [21:30] is the sub-list for method output_type
-	12, // [12:21] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	20, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	11, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
+	18, // 6: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	24, // 7: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	31, // 8: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	27, // 9: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	27, // 10: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	28, // 11: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	29, // 12: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	0,  // 13: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 14: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 15: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	7,  // 16: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	26, // 17: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	15, // 18: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	23, // 19: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	21, // 20: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	17, // 21: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	12, // 22: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	2,  // 23: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 24: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 25: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 26: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	30, // 27: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	16, // 28: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	25, // 29: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	22, // 30: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	19, // 31: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	13, // 32: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	23, // [23:33] is the sub-list for method output_type
+	13, // [13:23] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -2154,7 +2358,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

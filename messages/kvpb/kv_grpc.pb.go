@@ -203,12 +203,13 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Admin_Status_FullMethodName   = "/harmonia.v1.Admin/Status"
-	Admin_Replicas_FullMethodName = "/harmonia.v1.Admin/Replicas"
-	Admin_Leave_FullMethodName    = "/harmonia.v1.Admin/Leave"
-	Admin_Plan_FullMethodName     = "/harmonia.v1.Admin/Plan"
-	Admin_Remove_FullMethodName   = "/harmonia.v1.Admin/Remove"
-	Admin_Repair_FullMethodName   = "/harmonia.v1.Admin/Repair"
+	Admin_Status_FullMethodName       = "/harmonia.v1.Admin/Status"
+	Admin_Replicas_FullMethodName     = "/harmonia.v1.Admin/Replicas"
+	Admin_Leave_FullMethodName        = "/harmonia.v1.Admin/Leave"
+	Admin_Plan_FullMethodName         = "/harmonia.v1.Admin/Plan"
+	Admin_Remove_FullMethodName       = "/harmonia.v1.Admin/Remove"
+	Admin_Repair_FullMethodName       = "/harmonia.v1.Admin/Repair"
+	Admin_WriteReplica_FullMethodName = "/harmonia.v1.Admin/WriteReplica"
 )
 
 // AdminClient is the client API for Admin service.
@@ -231,6 +232,11 @@ type AdminClient interface {
 	// Repair runs anti-entropy exchanges now, between this node and the other
 	// replicas of its partitions, and reports what they moved.
 	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
+	// WriteReplica writes a version to this node's replica of the key alone,
+	// as a put coordinated here whose other replicas were all unreachable.
+	// Tests use it to make replicas diverge; a server refuses it unless it
+	// was started with --unsafe-test-writes.
+	WriteReplica(ctx context.Context, in *WriteReplicaRequest, opts ...grpc.CallOption) (*WriteReplicaResponse, error)
 }
 
 type adminClient struct {
@@ -301,6 +307,16 @@ func (c *adminClient) Repair(ctx context.Context, in *RepairRequest, opts ...grp
 	return out, nil
 }
 
+func (c *adminClient) WriteReplica(ctx context.Context, in *WriteReplicaRequest, opts ...grpc.CallOption) (*WriteReplicaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WriteReplicaResponse)
+	err := c.cc.Invoke(ctx, Admin_WriteReplica_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -321,6 +337,11 @@ type AdminServer interface {
 	// Repair runs anti-entropy exchanges now, between this node and the other
 	// replicas of its partitions, and reports what they moved.
 	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
+	// WriteReplica writes a version to this node's replica of the key alone,
+	// as a put coordinated here whose other replicas were all unreachable.
+	// Tests use it to make replicas diverge; a server refuses it unless it
+	// was started with --unsafe-test-writes.
+	WriteReplica(context.Context, *WriteReplicaRequest) (*WriteReplicaResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -348,6 +369,9 @@ func (UnimplementedAdminServer) Remove(context.Context, *RemoveRequest) (*Remove
 }
 func (UnimplementedAdminServer) Repair(context.Context, *RepairRequest) (*RepairResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Repair not implemented")
+}
+func (UnimplementedAdminServer) WriteReplica(context.Context, *WriteReplicaRequest) (*WriteReplicaResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method WriteReplica not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -478,6 +502,24 @@ func _Admin_Repair_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_WriteReplica_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WriteReplicaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).WriteReplica(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_WriteReplica_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).WriteReplica(ctx, req.(*WriteReplicaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -508,6 +550,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Repair",
 			Handler:    _Admin_Repair_Handler,
+		},
+		{
+			MethodName: "WriteReplica",
+			Handler:    _Admin_WriteReplica_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,269 @@
+package actors
+
+import (
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"github.com/harmoniakv/harmonia/persistence"
+)
+
+// reaperPublishInterval is how often a node publishes its hint count and
+// notes membership changes; reaping needs both to be fresh.
+const reaperPublishInterval = time.Second
+
+// reapRoundTimeout bounds one round over this node's partitions; a round
+// cut short leaves every tombstone as it was and the next round goes on.
+const reapRoundLimit = time.Minute
+
+// reapTable is what the status API shows of reaping.
+type reapTable struct {
+	mu      sync.Mutex
+	blocked string
+}
+
+func (t *reapTable) setBlocked(reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.blocked = reason
+}
+
+func (t *reapTable) get() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.blocked
+}
+
+type (
+	reaperPublish struct{}
+	reaperTick    struct{}
+	reapRoundDone struct{}
+)
+
+// reaper deletes tombstones once package reap allows it, and drops the
+// copies this node keeps of partitions it holds no replica of (writes it
+// took as a fallback, or partitions it handed off) once no hint needs them.
+// It publishes this node's hint count so that every reaper sees it.
+type reaper struct {
+	cfg    reap.Config
+	view   *viewHolder
+	store  *persistence.Store
+	gossip *Gossiper
+	table  *reapTable
+
+	cancels     []func()
+	published   int64
+	fingerprint string
+	since       time.Time
+	rounding    bool
+}
+
+func (r *reaper) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		r.published = -1
+		r.cancels = append(r.cancels, tickSelf(ctx, reaperPublishInterval, reaperPublish{}))
+		if r.cfg.Grace > 0 {
+			r.cancels = append(r.cancels, tickSelf(ctx, r.cfg.Interval, reaperTick{}))
+		} else {
+			r.table.setBlocked(r.cfg.Blocked(reap.Cluster{}))
+		}
+	case *actor.Stopping:
+		for _, c := range r.cancels {
+			c()
+		}
+	case reaperPublish:
+		r.publish()
+	case reaperTick:
+		r.tick(ctx)
+	case reapRoundDone:
+		r.rounding = false
+	}
+}
+
+func (r *reaper) localHints() int64 {
+	var n int64
+	for _, st := range r.store.HintStats() {
+		n += st.Count
+	}
+	return n
+}
+
+// publish gossips this node's hint count when it changed and notes when
+// the membership last changed.
+func (r *reaper) publish() {
+	if n := r.localHints(); n != r.published {
+		r.gossip.UpdateState(membership.KeyHintsPending, strconv.FormatInt(n, 10))
+		r.published = n
+	}
+	v := r.view.Load()
+	if v == nil {
+		return
+	}
+	var parts []string
+	for id, m := range v.Members {
+		parts = append(parts, id+"="+string(m.Status)+"/"+strconv.FormatInt(m.Generation, 10))
+	}
+	sort.Strings(parts)
+	if fp := v.Transition.Key + " " + strings.Join(parts, ","); fp != r.fingerprint {
+		r.fingerprint, r.since = fp, time.Now()
+	}
+}
+
+func (r *reaper) tick(ctx actor.Context) {
+	v := r.view.Load()
+	if v == nil {
+		return
+	}
+	local := r.localHints()
+	cl := reap.Cluster{Transition: !v.Transition.Stable(), Unchanged: time.Since(r.since)}
+	for id, m := range v.Members {
+		if m.Status == membership.Left {
+			continue
+		}
+		rm := reap.Member{ID: id, Up: m.Status == membership.Up, HintsPending: m.HintsPending}
+		if id == v.Self {
+			rm.Up, rm.HintsPending = true, local
+		}
+		cl.Members = append(cl.Members, rm)
+	}
+	blocked := r.cfg.Blocked(cl)
+	r.table.setBlocked(blocked)
+	if blocked != "" {
+		return
+	}
+	var first []int
+	for p := 0; p < v.Ring.Partitions(); p++ {
+		pref := v.Ring.PreferenceListForPartition(p, v.N)
+		switch {
+		case !slices.Contains(pref, v.Self):
+			ctx.Request(v.localVnodePID(p), dropPartition{})
+		case pref[0] == v.Self:
+			first = append(first, p)
+		}
+	}
+	if r.rounding || len(first) == 0 {
+		return
+	}
+	r.rounding = true
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &reapRound{cfg: r.cfg, view: v, partitions: first}
+	})
+	ctx.Spawn(props)
+}
+
+type reapRoundTimeout struct{}
+
+// reapRound goes through the partitions whose first replica this node is:
+// it asks the local vnode for tombstones past grace, asks every replica
+// whether it holds each at the same version, and has them all delete the
+// ones every replica holds.
+type reapRound struct {
+	cfg        reap.Config
+	view       *View
+	partitions []int
+
+	i       int
+	pref    []string
+	entries []*internalpb.ReapEntry
+	commit  bool
+	replies map[string]*internalpb.ReapReply
+	done    bool
+}
+
+func (r *reapRound) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		self, sys := ctx.Self(), ctx.ActorSystem()
+		time.AfterFunc(reapRoundLimit, func() { sys.Root.Send(self, reapRoundTimeout{}) })
+		r.scan(ctx)
+	case []*internalpb.ReapEntry:
+		if len(m) == 0 {
+			r.next(ctx)
+			return
+		}
+		r.entries, r.commit = m, false
+		r.ask(ctx, m)
+	case *internalpb.ReapReply:
+		r.replies[m.Node] = m
+		if len(r.replies) < len(r.pref) {
+			return
+		}
+		if r.commit {
+			r.next(ctx)
+			return
+		}
+		agreed := r.agreed()
+		if len(agreed) == 0 {
+			r.next(ctx)
+			return
+		}
+		r.commit = true
+		r.ask(ctx, agreed)
+	case reapRoundTimeout:
+		r.finish(ctx)
+	}
+}
+
+func (r *reapRound) scan(ctx actor.Context) {
+	if r.i >= len(r.partitions) {
+		r.finish(ctx)
+		return
+	}
+	p := r.partitions[r.i]
+	r.pref = r.view.Ring.PreferenceListForPartition(p, r.view.N)
+	ctx.Request(r.view.localVnodePID(p), reapScan{rule: r.cfg, now: time.Now(), max: r.cfg.MaxPerRound})
+}
+
+func (r *reapRound) next(ctx actor.Context) {
+	r.i++
+	r.scan(ctx)
+}
+
+// ask sends entries to every replica of the partition: a question, or with
+// commit set the order to delete.
+func (r *reapRound) ask(ctx actor.Context, entries []*internalpb.ReapEntry) {
+	r.entries = entries
+	r.replies = map[string]*internalpb.ReapReply{}
+	req := &internalpb.Reap{Partition: uint32(r.partitions[r.i]), Entries: entries, Commit: r.commit}
+	for _, id := range r.pref {
+		ctx.Request(r.view.vnodePID(id, r.partitions[r.i]), req)
+	}
+}
+
+// agreed returns the entries every replica holds at the asked version.
+func (r *reapRound) agreed() []*internalpb.ReapEntry {
+	var out []*internalpb.ReapEntry
+	for j, e := range r.entries {
+		holds := map[string]bool{}
+		for id, rep := range r.replies {
+			holds[id] = rep.Error == "" && j < len(rep.Holds) && rep.Holds[j]
+		}
+		if reap.Agreed(r.pref, holds) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *reapRound) finish(ctx actor.Context) {
+	if r.done {
+		return
+	}
+	r.done = true
+	ctx.Send(ctx.Parent(), reapRoundDone{})
+	ctx.Stop(ctx.Self())
+}
+
+// Tombstones returns the tombstones this node holds, how many it has reaped
+// since it started, and why reaping is blocked ("" when it is not).
+func (s *System) Tombstones() (held int64, reaped uint64, blocked string) {
+	return s.counters.tombstonesHeld.Load(), s.counters.reaped.Load(), s.reaps.get()
+}
