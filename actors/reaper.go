@@ -262,8 +262,16 @@ func (r *reapRound) finish(ctx actor.Context) {
 	ctx.Stop(ctx.Self())
 }
 
-// Tombstones returns the tombstones this node holds, how many it has reaped
-// since it started, and why reaping is blocked ("" when it is not).
-func (s *System) Tombstones() (held int64, reaped uint64, blocked string) {
-	return s.counters.tombstonesHeld.Load(), s.counters.reaped.Load(), s.reaps.get()
+// ReapStats is what a node shows of reaping.
+type ReapStats struct {
+	TombstonesHeld    int64  // tombstones this node's vnodes hold
+	Reaped            uint64 // tombstones deleted since this process started
+	PartitionsDropped uint64 // non-replica partitions dropped since then
+	Blocked           string // why reaping waits; "" when it does not
+}
+
+// Reaping returns this node's reaping figures.
+func (s *System) Reaping() ReapStats {
+	return ReapStats{TombstonesHeld: s.counters.tombstonesHeld.Load(), Reaped: s.counters.reaped.Load(),
+		PartitionsDropped: s.counters.dropped.Load(), Blocked: s.reaps.get()}
 }

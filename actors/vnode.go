@@ -70,6 +70,7 @@ type vnode struct {
 type vnodeCounters struct {
 	tombstonesHeld atomic.Int64
 	reaped         atomic.Uint64
+	dropped        atomic.Uint64
 }
 
 type (
@@ -325,6 +326,7 @@ func (v *vnode) drop() bool {
 	v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
 	v.tombstones = map[string]int64{}
 	v.lastKey, v.lastSet = nil, nil
+	v.counters.dropped.Add(1)
 	return true
 }
 

@@ -126,3 +126,87 @@ func TestDeletedKeyStaysDeletedWhenStaleReplicaReturns(t *testing.T) {
 		}
 	}
 }
+
+// A fallback keeps a copy of the writes it takes for a down primary (it
+// serves reads in its place). Once its hints are delivered that copy must go:
+// after the key's tombstone is reaped, a stale copy would make the key
+// reappear the next time the fallback stands in for a primary.
+func TestFallbackCopyDoesNotResurrectReapedKey(t *testing.T) {
+	c := startCluster(t, 4, "--tombstone-grace", "2s", "--reap-interval", "500ms",
+		"--reap-settle", "2s", "--repair-interval", "0")
+	n1 := c.nodes[0]
+	const key = "fallback-key"
+	pref := replicaValues(t, n1, key)
+	var down, fallback *node
+	for _, nd := range c.nodes {
+		_, isReplica := pref[nd.id]
+		switch {
+		case !isReplica:
+			fallback = nd
+		case nd != n1 && down == nil:
+			down = nd
+		}
+	}
+	if len(pref) != 3 || down == nil || fallback == nil {
+		t.Fatalf("replicas of %s: %v", key, pref)
+	}
+	c.kill(down)
+	c.eventually(20*time.Second, down.id+" down on "+n1.id, func() error {
+		st, err := c.status(n1)
+		if err != nil {
+			return err
+		}
+		for _, m := range st.Members {
+			if m.Id == down.id && m.State != "down" {
+				return fmt.Errorf("%s is %s", m.Id, m.State)
+			}
+		}
+		return nil
+	})
+	if _, err := n1.client.Put(ctxT(t), []byte(key), []byte("v1"), nil, client.Options{Quorum: "all"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := hintsPending(t, c, fallback); n != 1 {
+		t.Fatalf("fallback %s keeps %d hints, want 1", fallback.id, n)
+	}
+	c.start(down)
+	c.waitAllUp()
+	c.eventually(30*time.Second, "hint delivered", func() error {
+		if n := hintsPending(t, c, fallback); n != 0 {
+			return fmt.Errorf("%d hints pending on %s", n, fallback.id)
+		}
+		return nil
+	})
+	res, err := n1.client.Get(ctxT(t), []byte(key), client.Options{Quorum: "all"})
+	if err != nil || !res.Found {
+		t.Fatalf("get %s: %+v, %v", key, res, err)
+	}
+	if err := n1.client.Delete(ctxT(t), []byte(key), res.Context, client.Options{Quorum: "all"}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually(30*time.Second, "tombstone reaped and the fallback's copy dropped", func() error {
+		if err := noneHeld(t, n1, key); err != nil {
+			return err
+		}
+		st, err := c.status(fallback)
+		if err != nil {
+			return err
+		}
+		if st.Tombstones.GetPartitionsDropped() == 0 {
+			return fmt.Errorf("%s dropped no partition", fallback.id)
+		}
+		return nil
+	})
+	// The fallback stands in for the same primary again: the key stays gone.
+	c.kill(down)
+	c.eventually(20*time.Second, "read answered in the down primary's place", func() error {
+		res, err := n1.client.Get(ctxT(t), []byte(key), client.Options{Quorum: "all"})
+		if err != nil {
+			return err
+		}
+		if res.Found {
+			t.Fatalf("%s resurrected from %s's fallback copy: %q", key, fallback.id, res.Siblings)
+		}
+		return nil
+	})
+}

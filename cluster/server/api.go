@@ -149,8 +149,8 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	out.ActorRestarts = a.sys.Restarts()
 	rt := a.sys.RepairTotals()
 	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes}
-	tombs, reaped, blocked := a.sys.Tombstones()
-	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(tombs, 0)), Reaped: reaped, Blocked: blocked}
+	rs := a.sys.Reaping()
+	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
 	replayed := a.sys.HintsReplayed()
 	for _, target := range slices.Sorted(maps.Keys(a.sys.Store().HintStats())) {
 		st := a.sys.Store().HintStats()[target]

@@ -231,7 +231,7 @@ func printStatus(res *kvpb.StatusResponse) {
 		fmt.Printf("anti-entropy: %d exchanges, %d keys repaired, %d bytes sent, %d tree hashes compared\n", r.Exchanges, r.KeysRepaired, r.Bytes, r.Hashes)
 	}
 	if t := res.Tombstones; t != nil {
-		fmt.Printf("tombstones: %d held, %d reaped", t.Held, t.Reaped)
+		fmt.Printf("tombstones: %d held, %d reaped; %d fallback partitions dropped", t.Held, t.Reaped, t.PartitionsDropped)
 		if t.Blocked != "" {
 			fmt.Printf(" (reaping waits: %s)", t.Blocked)
 		}

@@ -916,9 +916,12 @@ type TombstoneStats struct {
 	// tombstones deleted on this node since it started
 	Reaped uint64 `protobuf:"varint,2,opt,name=reaped,proto3" json:"reaped,omitempty"`
 	// why the last reaping round did nothing cluster-wide; empty when it ran
-	Blocked       string `protobuf:"bytes,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Blocked string `protobuf:"bytes,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	// partitions this node held copies of without being their replica
+	// (writes it took as a fallback) and dropped once no hint needed them
+	PartitionsDropped uint64 `protobuf:"varint,4,opt,name=partitions_dropped,json=partitionsDropped,proto3" json:"partitions_dropped,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TombstoneStats) Reset() {
@@ -970,6 +973,13 @@ func (x *TombstoneStats) GetBlocked() string {
 		return x.Blocked
 	}
 	return ""
+}
+
+func (x *TombstoneStats) GetPartitionsDropped() uint64 {
+	if x != nil {
+		return x.PartitionsDropped
+	}
+	return 0
 }
 
 type WriteReplicaRequest struct {
@@ -2163,11 +2173,12 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x06repair\x18\r \x01(\v2\x18.harmonia.v1.RepairStatsR\x06repair\x12;\n" +
 	"\n" +
 	"tombstones\x18\x0e \x01(\v2\x1b.harmonia.v1.TombstoneStatsR\n" +
-	"tombstones\"V\n" +
+	"tombstones\"\x85\x01\n" +
 	"\x0eTombstoneStats\x12\x12\n" +
 	"\x04held\x18\x01 \x01(\x04R\x04held\x12\x16\n" +
 	"\x06reaped\x18\x02 \x01(\x04R\x06reaped\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\tR\ablocked\"o\n" +
+	"\ablocked\x18\x03 \x01(\tR\ablocked\x12-\n" +
+	"\x12partitions_dropped\x18\x04 \x01(\x04R\x11partitionsDropped\"o\n" +
 	"\x13WriteReplicaRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
