@@ -23,8 +23,8 @@ type Config struct {
 	// UnsafeTestWrites enables Admin.WriteReplica, which writes one
 	// replica alone; tests use it to make replicas diverge. Default off.
 	UnsafeTestWrites bool
-	Store    persistence.Options
-	Node     actors.Config
+	Store            persistence.Options
+	Node             actors.Config
 }
 
 // DefaultConfig returns the documented defaults of every part.
