@@ -44,7 +44,6 @@ func (t *reapTable) get() string {
 type (
 	reaperPublish struct{}
 	reaperTick    struct{}
-	reapRoundDone struct{}
 )
 
 // reaper deletes tombstones once package reap allows it, and drops the
@@ -62,11 +61,11 @@ type reaper struct {
 	published   int64
 	fingerprint string
 	since       time.Time
-	rounding    bool
+	round       *actor.PID // the reap round running, if any
 }
 
 func (r *reaper) Receive(ctx actor.Context) {
-	switch ctx.Message().(type) {
+	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		r.published = -1
 		r.cancels = append(r.cancels, tickSelf(ctx, reaperPublishInterval, reaperPublish{}))
@@ -83,8 +82,12 @@ func (r *reaper) Receive(ctx actor.Context) {
 		r.publish()
 	case reaperTick:
 		r.tick(ctx)
-	case reapRoundDone:
-		r.rounding = false
+	case *actor.Terminated:
+		// A round stops itself when done; a crashed one is stopped by the
+		// supervisor, and the next tick starts over.
+		if r.round != nil && m.Who.Id == r.round.Id {
+			r.round = nil
+		}
 	}
 }
 
@@ -149,14 +152,12 @@ func (r *reaper) tick(ctx actor.Context) {
 			first = append(first, p)
 		}
 	}
-	if r.rounding || len(first) == 0 {
+	if r.round != nil || len(first) == 0 {
 		return
 	}
-	r.rounding = true
-	props := actor.PropsFromProducer(func() actor.Actor {
+	r.round = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &reapRound{cfg: r.cfg, view: v, partitions: first}
-	})
-	ctx.Spawn(props)
+	}))
 }
 
 type reapRoundTimeout struct{}
@@ -192,6 +193,9 @@ func (r *reapRound) Receive(ctx actor.Context) {
 		r.entries, r.commit = m, false
 		r.ask(ctx, m)
 	case *internalpb.ReapReply:
+		if r.replies == nil {
+			return
+		}
 		r.replies[m.Node] = m
 		if len(r.replies) < len(r.pref) {
 			return
@@ -258,7 +262,6 @@ func (r *reapRound) finish(ctx actor.Context) {
 		return
 	}
 	r.done = true
-	ctx.Send(ctx.Parent(), reapRoundDone{})
 	ctx.Stop(ctx.Self())
 }
 

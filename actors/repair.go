@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -26,11 +27,18 @@ type RepairConfig struct {
 	BucketsPerFetch int
 	// Timeout bounds one exchange. Default 60 s.
 	Timeout time.Duration
+	// MaxAttempts bounds how often a crashed exchange is started again
+	// before it is reported failed. Default 3.
+	MaxAttempts int
+	// PanicAfter makes an exchange panic once, after this process's
+	// exchanges have had that many repair writes acknowledged, to test
+	// supervision (0: never). Test-only.
+	PanicAfter int64
 }
 
 // DefaultRepairConfig returns the documented defaults.
 func DefaultRepairConfig() RepairConfig {
-	return RepairConfig{Interval: 10 * time.Minute, Concurrency: 1, BucketsPerFetch: 64, Timeout: time.Minute}
+	return RepairConfig{Interval: 10 * time.Minute, Concurrency: 1, BucketsPerFetch: 64, Timeout: time.Minute, MaxAttempts: 3}
 }
 
 // ExchangeResult is what one exchange found and moved.
@@ -46,11 +54,22 @@ type ExchangeResult struct {
 // RepairTotals sums the exchanges of this process.
 type RepairTotals struct {
 	Exchanges, KeysRepaired, Bytes, Hashes uint64
+	// Restarted counts exchanges started again after a crash.
+	Restarted uint64
 }
 
 type repairTable struct {
 	mu     sync.Mutex
 	totals RepairTotals
+	// writesAcked and panicked drive RepairConfig.PanicAfter.
+	writesAcked atomic.Int64
+	panicked    atomic.Bool
+}
+
+func (t *repairTable) restarted() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.totals.Restarted++
 }
 
 func (t *repairTable) add(r ExchangeResult) {
@@ -78,6 +97,7 @@ type (
 		reply     chan []ExchangeResult
 	}
 	exchangeDone struct {
+		pid    *actor.PID // the exchange
 		result ExchangeResult
 		run    *manualRun // nil for a scheduled exchange
 	}
@@ -85,6 +105,7 @@ type (
 		partition int
 		peer      string
 		run       *manualRun
+		attempt   int
 	}
 )
 
@@ -101,7 +122,7 @@ type repair struct {
 
 	next    int
 	queue   []pair
-	running int
+	running map[string]pair // by the exchange's PID id
 	seq     int
 }
 
@@ -132,6 +153,7 @@ func pairs(v *View) []pair {
 func (r *repair) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		r.running = map[string]pair{}
 		if r.cfg.Interval > 0 {
 			r.startTicker(ctx)
 		}
@@ -144,7 +166,7 @@ func (r *repair) Receive(ctx actor.Context) {
 			return
 		}
 		ps := pairs(r.view.Load())
-		if len(ps) == 0 || r.running >= r.cfg.Concurrency {
+		if len(ps) == 0 || len(r.running) >= r.cfg.Concurrency {
 			return
 		}
 		r.next %= len(ps)
@@ -179,8 +201,28 @@ func (r *repair) Receive(ctx actor.Context) {
 		}
 		r.fill(ctx)
 	case exchangeDone:
-		r.running--
+		// The parent stops a finished exchange, so its Terminated (a system
+		// message, which overtakes this one) cannot be taken for a crash.
+		delete(r.running, m.pid.Id)
+		ctx.Stop(m.pid)
 		r.record(m.result, m.run)
+		r.fill(ctx)
+	case *actor.Terminated:
+		// An exchange that stops without reporting crashed (its supervisor
+		// stops it rather than restarting it in place, so no reply meant for
+		// the crashed one reaches the next). Start it again from the roots:
+		// what it wrote were whole merges, so nothing is half-applied.
+		pr, crashed := r.running[m.Who.Id]
+		if !crashed {
+			return
+		}
+		delete(r.running, m.Who.Id)
+		if pr.attempt++; pr.attempt < r.cfg.MaxAttempts {
+			r.table.restarted()
+			r.queue = append([]pair{pr}, r.queue...)
+		} else {
+			r.record(ExchangeResult{Partition: pr.partition, Peer: pr.peer, Err: fmt.Errorf("crashed %d times", pr.attempt)}, pr.run)
+		}
 		r.fill(ctx)
 	}
 }
@@ -203,18 +245,19 @@ func (r *repair) startTicker(ctx actor.Context) {
 }
 
 func (r *repair) fill(ctx actor.Context) {
-	for r.running < r.cfg.Concurrency && len(r.queue) > 0 {
+	for len(r.running) < r.cfg.Concurrency && len(r.queue) > 0 {
 		pr := r.queue[0]
 		r.queue = r.queue[1:]
-		r.running++
 		r.seq++
 		props := actor.PropsFromProducer(func() actor.Actor {
-			return &exchange{cfg: r.cfg, view: r.view.Load(), partition: pr.partition, peer: pr.peer, run: pr.run}
+			return &exchange{cfg: r.cfg, view: r.view.Load(), partition: pr.partition, peer: pr.peer, run: pr.run, table: r.table}
 		})
-		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq)); err != nil {
-			r.running--
+		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))
+		if err != nil {
 			r.record(ExchangeResult{Partition: pr.partition, Peer: pr.peer, Err: err}, pr.run)
+			continue
 		}
+		r.running[pid.Id] = pr
 	}
 }
 
@@ -243,6 +286,7 @@ type exchange struct {
 	result        ExchangeResult
 	finished      bool
 	run           *manualRun
+	table         *repairTable
 }
 
 func (e *exchange) Receive(ctx actor.Context) {
@@ -269,6 +313,10 @@ func (e *exchange) Receive(ctx actor.Context) {
 	case *internalpb.BucketKeysReply:
 		e.collect(ctx, m)
 	case *internalpb.ReplicaPutReply:
+		acked := e.table.writesAcked.Add(1)
+		if e.cfg.PanicAfter > 0 && acked >= e.cfg.PanicAfter && e.table.panicked.CompareAndSwap(false, true) {
+			panic(fmt.Sprintf("exchange of partition %d with %s: fault injected after %d repair writes", e.partition, e.peer, acked))
+		}
 		if e.pendingWrites--; e.pendingWrites == 0 {
 			e.finish(ctx, nil)
 		}
@@ -403,6 +451,5 @@ func (e *exchange) finish(ctx actor.Context, err error) {
 	}
 	e.finished = true
 	e.result.Err = err
-	ctx.Send(ctx.Parent(), exchangeDone{result: e.result, run: e.run})
-	ctx.Stop(ctx.Self())
+	ctx.Send(ctx.Parent(), exchangeDone{pid: ctx.Self(), result: e.result, run: e.run})
 }

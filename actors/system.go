@@ -141,12 +141,16 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
+	// A crashed exchange or reap round is stopped, not restarted in place,
+	// so that replies meant for it cannot confuse its successor; its parent
+	// starts a new one.
+	stopCrashed := actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &repair{cfg: s.cfg.Repair, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
-	}), "repair")
+	}, stopCrashed), "repair")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
-	}), "reaper")
+	}, stopCrashed), "reaper")
 	if s.cfg.Hints.Enabled {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
@@ -228,8 +232,8 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		case *actor.SupervisorEvent:
 			if e.Directive == actor.RestartDirective {
 				s.restarts.Add(1)
-				logger.Warn("actor restarted", "actor", e.Child.Id, "reason", fmt.Sprint(e.Reason))
 			}
+			logger.Warn("actor failed", "actor", e.Child.Id, "directive", e.Directive.String(), "reason", fmt.Sprint(e.Reason))
 		}
 	})
 	// Wait until every actor is spawned and the gossiper has published the

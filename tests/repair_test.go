@@ -245,3 +245,55 @@ func TestDivergentReplicasConverge(t *testing.T) {
 		t.Errorf("anti-entropy moved %d keys, fewer than the %d copies that were missing", moved, minMoves)
 	}
 }
+
+// An exchange that crashes halfway through its writes is stopped by its
+// supervisor and started again from the roots; what it wrote before the
+// crash were whole merges, so the replicas still converge exactly.
+func TestCrashedExchangeStartsAgain(t *testing.T) {
+	c := startCluster(t, 3, "--unsafe-test-writes", "--repair-interval", "0", "--hint-replay=false", "--partitions", "8")
+	n1 := c.nodes[0]
+	c.kill(n1)
+	// 8 partitions: each exchange writes about 50 keys to its peer, so the
+	// 20th acknowledged write lands in the middle of the first one.
+	n1.env = []string{"HARMONIA_FAULT_EXCHANGE_PANIC_AFTER=20"}
+	c.start(n1)
+	c.waitAllUp()
+	const keys = 400
+	for i := 0; i < keys; i++ {
+		k := fmt.Sprintf("crash-%03d", i)
+		if _, err := n1.client.Admin().WriteReplica(ctxT(t), &kvpb.WriteReplicaRequest{Key: []byte(k), Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runRepair(t, n1)
+	var moved uint64
+	for _, x := range res.Exchanges {
+		moved += x.KeysRemote
+	}
+	st, err := c.status(n1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Repair.GetExchangesRestarted() != 1 {
+		t.Fatalf("%d exchanges restarted, want 1 (the fault fires once)", st.Repair.GetExchangesRestarted())
+	}
+	if log, _ := os.ReadFile(n1.log.Name()); !strings.Contains(string(log), "fault injected") {
+		t.Fatal("no exchange crashed")
+	}
+	// The restarted exchange moved only what the crashed one had not.
+	if moved >= 2*keys {
+		t.Errorf("the exchanges that completed moved %d keys, want fewer than %d", moved, 2*keys)
+	}
+	for i := 0; i < keys; i++ {
+		k := fmt.Sprintf("crash-%03d", i)
+		vs := versions(t, n1, k)
+		if len(vs["n1"]) != 1 || !slices.Equal(vs["n2"], vs["n1"]) || !slices.Equal(vs["n3"], vs["n1"]) {
+			t.Fatalf("%s: replicas differ after the repair: %v", k, vs)
+		}
+	}
+	for _, x := range runRepair(t, n1).Exchanges {
+		if x.Hashes != 1 {
+			t.Fatalf("partition %d: n1 and %s still differ", x.Partition, x.Peer)
+		}
+	}
+}

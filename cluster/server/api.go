@@ -148,7 +148,7 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	}
 	out.ActorRestarts = a.sys.Restarts()
 	rt := a.sys.RepairTotals()
-	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes}
+	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes, ExchangesRestarted: rt.Restarted}
 	rs := a.sys.Reaping()
 	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
 	replayed := a.sys.HintsReplayed()

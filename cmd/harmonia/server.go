@@ -51,13 +51,19 @@ func serverCmd() *cobra.Command {
 			if verbose {
 				cfg.Node.LibraryLogger = cfg.Node.Logger.With("lib", "protoactor")
 			}
-			// Test-only fault injection: make a replay worker panic once.
-			if v := os.Getenv("HARMONIA_FAULT_REPLAY_PANIC_AFTER"); v != "" {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					return usageErr("HARMONIA_FAULT_REPLAY_PANIC_AFTER: %v", err)
+			// Test-only fault injection: make a replay worker or an
+			// anti-entropy exchange panic once.
+			for name, into := range map[string]*int64{
+				"HARMONIA_FAULT_REPLAY_PANIC_AFTER":   &cfg.Node.Hints.PanicAfter,
+				"HARMONIA_FAULT_EXCHANGE_PANIC_AFTER": &cfg.Node.Repair.PanicAfter,
+			} {
+				if v := os.Getenv(name); v != "" {
+					n, err := strconv.ParseInt(v, 10, 64)
+					if err != nil {
+						return usageErr("%s: %v", name, err)
+					}
+					*into = n
 				}
-				cfg.Node.Hints.PanicAfter = n
 			}
 			s, err := server.Start(cfg)
 			if err != nil {

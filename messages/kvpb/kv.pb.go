@@ -1447,13 +1447,15 @@ func (x *RepairResponse) GetExchanges() []*Exchange {
 }
 
 type RepairStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Exchanges     uint64                 `protobuf:"varint,1,opt,name=exchanges,proto3" json:"exchanges,omitempty"`
-	KeysRepaired  uint64                 `protobuf:"varint,2,opt,name=keys_repaired,json=keysRepaired,proto3" json:"keys_repaired,omitempty"`
-	Bytes         uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	Hashes        uint64                 `protobuf:"varint,4,opt,name=hashes,proto3" json:"hashes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Exchanges    uint64                 `protobuf:"varint,1,opt,name=exchanges,proto3" json:"exchanges,omitempty"`
+	KeysRepaired uint64                 `protobuf:"varint,2,opt,name=keys_repaired,json=keysRepaired,proto3" json:"keys_repaired,omitempty"`
+	Bytes        uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Hashes       uint64                 `protobuf:"varint,4,opt,name=hashes,proto3" json:"hashes,omitempty"`
+	// exchanges started again after a crash
+	ExchangesRestarted uint64 `protobuf:"varint,5,opt,name=exchanges_restarted,json=exchangesRestarted,proto3" json:"exchanges_restarted,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *RepairStats) Reset() {
@@ -1510,6 +1512,13 @@ func (x *RepairStats) GetBytes() uint64 {
 func (x *RepairStats) GetHashes() uint64 {
 	if x != nil {
 		return x.Hashes
+	}
+	return 0
+}
+
+func (x *RepairStats) GetExchangesRestarted() uint64 {
+	if x != nil {
+		return x.ExchangesRestarted
 	}
 	return 0
 }
@@ -2210,12 +2219,13 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x05bytes\x18\x06 \x01(\x04R\x05bytes\x12\x14\n" +
 	"\x05error\x18\a \x01(\tR\x05error\"E\n" +
 	"\x0eRepairResponse\x123\n" +
-	"\texchanges\x18\x01 \x03(\v2\x15.harmonia.v1.ExchangeR\texchanges\"~\n" +
+	"\texchanges\x18\x01 \x03(\v2\x15.harmonia.v1.ExchangeR\texchanges\"\xaf\x01\n" +
 	"\vRepairStats\x12\x1c\n" +
 	"\texchanges\x18\x01 \x01(\x04R\texchanges\x12#\n" +
 	"\rkeys_repaired\x18\x02 \x01(\x04R\fkeysRepaired\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x16\n" +
-	"\x06hashes\x18\x04 \x01(\x04R\x06hashes\"#\n" +
+	"\x06hashes\x18\x04 \x01(\x04R\x06hashes\x12/\n" +
+	"\x13exchanges_restarted\x18\x05 \x01(\x04R\x12exchangesRestarted\"#\n" +
 	"\rRemoveRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"$\n" +
 	"\x0eRemoveResponse\x12\x12\n" +
