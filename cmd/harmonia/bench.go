@@ -102,10 +102,10 @@ func chooseOp(readPercent, roll int) benchOp {
 }
 
 // benchKey is the i-th key of the bench key space.
-func benchKey(i int) []byte { return fmt.Appendf(nil, "bench-%08d", i) }
+func benchKey(prefix string, i int) []byte { return appendBenchKey(nil, prefix, i) }
 
 // appendBenchKey appends the i-th key to dst (to reuse a buffer).
-func appendBenchKey(dst []byte, i int) []byte { return fmt.Appendf(dst, "bench-%08d", i) }
+func appendBenchKey(dst []byte, prefix string, i int) []byte { return fmt.Appendf(dst, "%s%08d", prefix, i) }
 
 // fillRandom overwrites b with bytes from rng.
 func fillRandom(rng *rand.Rand, b []byte) {
@@ -140,6 +140,7 @@ type benchConfig struct {
 	timeout     time.Duration // per request; 0 leaves it to the server
 	valueSize   int
 	keys        int
+	keyPrefix   string
 	maxOps      int64 // measured operations to stop after; 0: no limit
 	r, w        string
 	load        bool
@@ -259,7 +260,7 @@ func loadKeys(ctx context.Context, cfg *benchConfig, kvs []benchKV) error {
 				if k >= int64(cfg.keys) {
 					return
 				}
-				key := benchKey(int(k))
+				key := benchKey(cfg.keyPrefix, int(k))
 				fillRandom(rng, val)
 				if err := getPut(ctx, cfg, kv, key, val, nil); err != nil {
 					errOnce.Do(func() {
@@ -341,7 +342,7 @@ func benchWorker(runCtx context.Context, cfg *benchConfig, kv benchKV, measureSt
 		if measured && cfg.maxOps > 0 && issued.Add(1) > cfg.maxOps {
 			return
 		}
-		key = appendBenchKey(key[:0], rng.IntN(cfg.keys))
+		key = appendBenchKey(key[:0], cfg.keyPrefix, rng.IntN(cfg.keys))
 		op := chooseOp(cfg.readPercent, rng.IntN(100))
 
 		var (
@@ -570,6 +571,7 @@ are not counted.`,
 	f.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "per-request timeout (0: the server's default)")
 	f.IntVar(&cfg.valueSize, "value-size", 100, "bytes per value")
 	f.IntVar(&cfg.keys, "keys", 10000, "key space size")
+	f.StringVar(&cfg.keyPrefix, "key-prefix", "bench-", "prefix of the key space's keys (runs with different prefixes use disjoint keys)")
 	f.Int64Var(&cfg.maxOps, "ops", 0, "stop after this many measured operations (0: run for --duration)")
 	f.StringVar(&cfg.r, "r", "", "read quorum: one, quorum, all or a number (default: the server's)")
 	f.StringVar(&cfg.w, "w", "", "write quorum: one, quorum, all or a number (default: the server's)")

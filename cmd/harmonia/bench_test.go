@@ -79,10 +79,10 @@ func TestBenchKey(t *testing.T) {
 		{9999, "bench-00009999"},
 		{123456789, "bench-123456789"},
 	} {
-		if got := string(benchKey(tc.i)); got != tc.want {
+		if got := string(benchKey("bench-", tc.i)); got != tc.want {
 			t.Errorf("benchKey(%d) = %q, want %q", tc.i, got, tc.want)
 		}
-		if got := string(appendBenchKey([]byte("junk")[:0], tc.i)); got != tc.want {
+		if got := string(appendBenchKey([]byte("junk")[:0], "bench-", tc.i)); got != tc.want {
 			t.Errorf("appendBenchKey(%d) = %q, want %q", tc.i, got, tc.want)
 		}
 	}
