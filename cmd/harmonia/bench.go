@@ -105,7 +105,9 @@ func chooseOp(readPercent, roll int) benchOp {
 func benchKey(prefix string, i int) []byte { return appendBenchKey(nil, prefix, i) }
 
 // appendBenchKey appends the i-th key to dst (to reuse a buffer).
-func appendBenchKey(dst []byte, prefix string, i int) []byte { return fmt.Appendf(dst, "%s%08d", prefix, i) }
+func appendBenchKey(dst []byte, prefix string, i int) []byte {
+	return fmt.Appendf(dst, "%s%08d", prefix, i)
+}
 
 // fillRandom overwrites b with bytes from rng.
 func fillRandom(rng *rand.Rand, b []byte) {
