@@ -23,9 +23,20 @@ type RepairConfig struct {
 	Interval time.Duration
 	// Concurrency bounds exchanges running at once. Default 1.
 	Concurrency int
-	// BucketsPerFetch bounds one bucket-keys request. Default 64.
-	BucketsPerFetch int
-	// Timeout bounds one exchange. Default 60 s.
+	// PageKeys bounds the stored keys one vnode reads to answer one request
+	// for the objects of differing buckets, so an exchange of a fully
+	// diverged partition reads it once, a page per mailbox turn. Default
+	// 1,000.
+	PageKeys int
+	// WriteWindow bounds the repair writes an exchange has outstanding, so
+	// they interleave with foreground requests. Default 64.
+	WriteWindow int
+	// MaxKeysPerSecond bounds the repair writes of one exchange, so that
+	// refilling a wiped replica leaves foreground latency close to normal
+	// (0: unbounded). Default 2,000.
+	MaxKeysPerSecond int
+	// Timeout ends an exchange that has made no progress (no reply from
+	// either side) for that long. Default 60 s.
 	Timeout time.Duration
 	// MaxAttempts bounds how often a crashed exchange is started again
 	// before it is reported failed. Default 3.
@@ -38,7 +49,7 @@ type RepairConfig struct {
 
 // DefaultRepairConfig returns the documented defaults.
 func DefaultRepairConfig() RepairConfig {
-	return RepairConfig{Interval: 10 * time.Minute, Concurrency: 1, BucketsPerFetch: 64, Timeout: time.Minute, MaxAttempts: 3}
+	return RepairConfig{Interval: 10 * time.Minute, Concurrency: 1, PageKeys: 1000, WriteWindow: 64, MaxKeysPerSecond: 2000, Timeout: time.Minute, MaxAttempts: 3}
 }
 
 // ExchangeResult is what one exchange found and moved.
@@ -261,40 +272,62 @@ func (r *repair) fill(ctx actor.Context) {
 	}
 }
 
-type exchangeTimeout struct{}
+type (
+	exchangeTimeout struct{}
+	exchangePump    struct{}
+)
+
+// exchangeSide is one side's part of the bucket fetch: its page cursor and
+// the objects read so far.
+type exchangeSide struct {
+	after []byte
+	done  bool
+	objs  map[string][]object.Sibling
+}
+
+// repairWrite is one merge an exchange sends to one side.
+type repairWrite struct {
+	to  *actor.PID
+	put *internalpb.ReplicaPut
+}
 
 // exchange compares one partition's trees on this node and a peer, level by
-// level, then fetches the objects of differing leaf buckets from both and
-// writes the merge to whichever side lacked something. A crash loses
-// nothing: every write it makes is an idempotent merge.
+// level, then reads the objects of differing leaf buckets from both, a page
+// at a time, and writes the merge to whichever side lacked something, at
+// most WriteWindow writes at a time. A crash loses nothing: every write it
+// makes is an idempotent merge.
 type exchange struct {
 	cfg       RepairConfig
 	view      *View
 	partition int
 	peer      string
+	run       *manualRun
+	table     *repairTable
 
 	level         int
 	nodes         []int
 	local, remote *internalpb.TreeLevelReply
-	buckets       []int
-	fetched       int
-	localObjs     map[string][]object.Sibling
-	remoteObjs    map[string][]object.Sibling
-	gotLocal      bool
-	gotRemote     bool
-	pendingWrites int
+	buckets       []uint32
+	mine, theirs  exchangeSide
+	writes        []repairWrite
+	sent, acked   int
+	writeStart    time.Time
+	pumpPending   bool      // an exchangePump is scheduled
+	lastProgress  time.Time // of the latest reply
 	result        ExchangeResult
 	finished      bool
-	run           *manualRun
-	table         *repairTable
 }
 
 func (e *exchange) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *internalpb.TreeLevelReply, *internalpb.BucketKeysReply, *internalpb.ReplicaPutReply:
+		e.lastProgress = time.Now()
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		e.result = ExchangeResult{Partition: e.partition, Peer: e.peer}
-		self, sys := ctx.Self(), ctx.ActorSystem()
-		time.AfterFunc(e.cfg.Timeout, func() { sys.Root.Send(self, exchangeTimeout{}) })
+		e.lastProgress = time.Now()
+		e.checkProgressIn(ctx, e.cfg.Timeout)
 		if !e.view.Up(e.peer) {
 			e.finish(ctx, errors.New("peer is down"))
 			return
@@ -317,12 +350,23 @@ func (e *exchange) Receive(ctx actor.Context) {
 		if e.cfg.PanicAfter > 0 && acked >= e.cfg.PanicAfter && e.table.panicked.CompareAndSwap(false, true) {
 			panic(fmt.Sprintf("exchange of partition %d with %s: fault injected after %d repair writes", e.partition, e.peer, acked))
 		}
-		if e.pendingWrites--; e.pendingWrites == 0 {
-			e.finish(ctx, nil)
-		}
+		e.acked++
+		e.pump(ctx)
+	case exchangePump:
+		e.pumpPending = false
+		e.pump(ctx)
 	case exchangeTimeout:
-		e.finish(ctx, errors.New("timed out"))
+		if idle := time.Since(e.lastProgress); idle < e.cfg.Timeout {
+			e.checkProgressIn(ctx, e.cfg.Timeout-idle)
+			return
+		}
+		e.finish(ctx, fmt.Errorf("no progress for %v", e.cfg.Timeout))
 	}
+}
+
+func (e *exchange) checkProgressIn(ctx actor.Context, d time.Duration) {
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(d, func() { sys.Root.Send(self, exchangeTimeout{}) })
 }
 
 func (e *exchange) askLevel(ctx actor.Context) {
@@ -361,9 +405,12 @@ func (e *exchange) compareLevel(ctx actor.Context) {
 		return
 	}
 	if e.level == cfg.Depth {
-		e.buckets = next
-		e.localObjs, e.remoteObjs = map[string][]object.Sibling{}, map[string][]object.Sibling{}
-		e.fetchBuckets(ctx)
+		for _, b := range next {
+			e.buckets = append(e.buckets, uint32(b))
+		}
+		e.mine.objs, e.theirs.objs = map[string][]object.Sibling{}, map[string][]object.Sibling{}
+		e.fetch(ctx, &e.mine, e.view.localVnodePID(e.partition))
+		e.fetch(ctx, &e.theirs, e.view.vnodePID(e.peer, e.partition))
 		return
 	}
 	e.level++
@@ -371,17 +418,10 @@ func (e *exchange) compareLevel(ctx actor.Context) {
 	e.askLevel(ctx)
 }
 
-// fetchBuckets asks both sides for the next slice of differing buckets.
-func (e *exchange) fetchBuckets(ctx actor.Context) {
-	end := min(e.fetched+e.cfg.BucketsPerFetch, len(e.buckets))
-	req := &internalpb.BucketKeys{Partition: uint32(e.partition)}
-	for _, b := range e.buckets[e.fetched:end] {
-		req.Buckets = append(req.Buckets, uint32(b))
-	}
-	e.fetched = end
-	e.gotLocal, e.gotRemote = false, false
-	ctx.Request(e.view.localVnodePID(e.partition), req)
-	ctx.Request(e.view.vnodePID(e.peer, e.partition), req)
+// fetch asks one side for its next page of the differing buckets.
+func (e *exchange) fetch(ctx actor.Context, s *exchangeSide, to *actor.PID) {
+	ctx.Request(to, &internalpb.BucketKeys{Partition: uint32(e.partition), Buckets: e.buckets,
+		AfterKey: s.after, MaxKeys: uint32(max(e.cfg.PageKeys, 1))})
 }
 
 func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
@@ -389,11 +429,9 @@ func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
 		e.finish(ctx, fmt.Errorf("%s: %s", m.Node, m.Error))
 		return
 	}
-	into := e.remoteObjs
-	if m.Node == e.view.Self && !e.gotLocal {
-		into, e.gotLocal = e.localObjs, true
-	} else {
-		e.gotRemote = true
+	s, from := &e.theirs, e.view.vnodePID(e.peer, e.partition)
+	if m.Node == e.view.Self {
+		s, from = &e.mine, e.view.localVnodePID(e.partition)
 	}
 	for _, en := range m.Entries {
 		set, err := object.FromProto(en.Object)
@@ -401,46 +439,70 @@ func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
 			e.finish(ctx, err)
 			return
 		}
-		into[string(en.Key)] = set
+		s.objs[string(en.Key)] = set
 	}
-	if !e.gotLocal || !e.gotRemote {
+	if m.More {
+		s.after = m.LastKey
+		e.fetch(ctx, s, from)
 		return
 	}
-	if e.fetched < len(e.buckets) {
-		e.fetchBuckets(ctx)
-		return
+	s.done = true
+	if e.mine.done && e.theirs.done {
+		e.reconcile(ctx)
 	}
-	e.reconcile(ctx)
 }
 
-// reconcile writes the merge of both sides to each side that lacked part of it.
+// reconcile queues the merge of both sides for each side that lacked part
+// of it.
 func (e *exchange) reconcile(ctx actor.Context) {
 	keys := map[string]bool{}
-	for k := range e.localObjs {
+	for k := range e.mine.objs {
 		keys[k] = true
 	}
-	for k := range e.remoteObjs {
+	for k := range e.theirs.objs {
 		keys[k] = true
 	}
 	for k := range keys {
-		l, r := e.localObjs[k], e.remoteObjs[k]
+		l, r := e.mine.objs[k], e.theirs.objs[k]
 		merged := object.Merge(l, r)
 		obj := object.ToProto(merged)
 		put := &internalpb.ReplicaPut{Partition: uint32(e.partition), Key: []byte(k), Object: obj}
 		if !object.SameVersions(l, merged) {
-			ctx.Request(e.view.localVnodePID(e.partition), put)
-			e.pendingWrites++
+			e.writes = append(e.writes, repairWrite{to: e.view.localVnodePID(e.partition), put: put})
 			e.result.KeysLocal++
 			e.result.Bytes += uint64(proto.Size(obj))
 		}
 		if !object.SameVersions(r, merged) {
-			ctx.Request(e.view.vnodePID(e.peer, e.partition), put)
-			e.pendingWrites++
+			e.writes = append(e.writes, repairWrite{to: e.view.vnodePID(e.peer, e.partition), put: put})
 			e.result.KeysRemote++
 			e.result.Bytes += uint64(proto.Size(obj))
 		}
 	}
-	if e.pendingWrites == 0 {
+	e.mine.objs, e.theirs.objs = nil, nil
+	e.writeStart = time.Now()
+	e.pump(ctx)
+}
+
+// pump keeps up to WriteWindow repair writes outstanding, no faster than
+// MaxKeysPerSecond, and finishes once all are acknowledged.
+func (e *exchange) pump(ctx actor.Context) {
+	for e.sent < len(e.writes) && e.sent-e.acked < max(e.cfg.WriteWindow, 1) {
+		if rate := e.cfg.MaxKeysPerSecond; rate > 0 {
+			due := e.writeStart.Add(time.Duration(e.sent) * time.Second / time.Duration(rate))
+			if wait := time.Until(due); wait > 0 {
+				if !e.pumpPending {
+					e.pumpPending = true
+					self, sys := ctx.Self(), ctx.ActorSystem()
+					time.AfterFunc(wait, func() { sys.Root.Send(self, exchangePump{}) })
+				}
+				return
+			}
+		}
+		w := e.writes[e.sent]
+		ctx.Request(w.to, w.put)
+		e.sent++
+	}
+	if e.acked >= len(e.writes) {
 		e.finish(ctx, nil)
 	}
 }

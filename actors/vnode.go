@@ -386,36 +386,37 @@ func (v *vnode) treeLevel(m *internalpb.TreeLevel) *internalpb.TreeLevelReply {
 	return reply
 }
 
-// bucketKeys returns every stored object in the given leaf buckets.
+// bucketPageBytes bounds the object bytes of one bucket-keys page (at least
+// one object is returned).
+const bucketPageBytes = 4 << 20
+
+// bucketKeys returns the stored objects in the given leaf buckets among the
+// next page of the partition's keys.
 func (v *vnode) bucketKeys(m *internalpb.BucketKeys) *internalpb.BucketKeysReply {
 	reply := &internalpb.BucketKeysReply{Node: v.self.Node}
-	want := map[int]bool{}
+	want := make(map[int]bool, len(m.Buckets))
 	for _, b := range m.Buckets {
 		want[int(b)] = true
 	}
-	var after []byte
-	for {
-		entries, more, err := v.store.Scan(v.partition, after, rebuildChunk, 1<<30)
-		if err != nil {
-			reply.Error = err.Error()
-			return reply
-		}
-		for _, e := range entries {
-			after = e.Key
-			if !want[v.tree.Bucket(e.Key)] {
-				continue
-			}
-			obj := &internalpb.Object{}
-			if err := proto.Unmarshal(e.Value, obj); err != nil {
-				reply.Error = fmt.Sprintf("key %q: %v", e.Key, err)
-				return reply
-			}
-			reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
-		}
-		if !more {
-			return reply
-		}
+	entries, more, err := v.store.Scan(v.partition, m.AfterKey, int(max(m.MaxKeys, 1)), bucketPageBytes)
+	if err != nil {
+		reply.Error = err.Error()
+		return reply
 	}
+	for _, e := range entries {
+		reply.LastKey = e.Key
+		if !want[v.tree.Bucket(e.Key)] {
+			continue
+		}
+		obj := &internalpb.Object{}
+		if err := proto.Unmarshal(e.Value, obj); err != nil {
+			reply.Error = fmt.Sprintf("key %q: %v", e.Key, err)
+			return reply
+		}
+		reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
+	}
+	reply.More = more
+	return reply
 }
 
 // stage records a write to commit with the next flush and holds its reply

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
@@ -225,6 +226,11 @@ func repairCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rf.timeout = max(rf.timeout, 10*time.Minute)
 			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.RepairResponse, error) {
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() { showRepairProgress(cl, stop) })
+				defer wg.Wait()
+				defer close(stop)
 				return cl.Admin().Repair(ctx, &kvpb.RepairRequest{Partition: int32(partition), Peer: peer})
 			}, printRepair)
 		},
@@ -233,6 +239,42 @@ func repairCmd() *cobra.Command {
 	c.Flags().IntVar(&partition, "partition", -1, "only this partition (-1: every partition the node holds)")
 	c.Flags().StringVar(&peer, "node", "", "only exchanges with this replica")
 	return c
+}
+
+// showRepairProgress prints, on stderr, what the node's exchanges have done
+// since the command started, until stop closes.
+func showRepairProgress(cl *client.Client, stop <-chan struct{}) {
+	totals := func() *kvpb.RepairStats {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return nil
+		}
+		return st.Repair
+	}
+	start := totals()
+	if start == nil {
+		return
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	shown := false
+	for {
+		select {
+		case <-stop:
+			if shown {
+				fmt.Fprintf(os.Stderr, "\r%-78s\r", "")
+			}
+			return
+		case <-t.C:
+			if now := totals(); now != nil {
+				fmt.Fprintf(os.Stderr, "\r%-78s", fmt.Sprintf("repairing: %d exchanges done, %d keys repaired, %d bytes sent",
+					now.Exchanges-start.Exchanges, now.KeysRepaired-start.KeysRepaired, now.Bytes-start.Bytes))
+				shown = true
+			}
+		}
+	}
 }
 
 func printRepair(res *kvpb.RepairResponse) {

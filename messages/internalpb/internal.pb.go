@@ -1733,11 +1733,15 @@ func (x *TreeLevelReply) GetError() string {
 	return ""
 }
 
-// BucketKeys asks a vnode for every object in some leaf buckets.
+// BucketKeys asks a vnode for the objects in some leaf buckets, one page at
+// a time: it reads at most max_keys stored keys after after_key (in key
+// order) and returns those that fall in the buckets.
 type BucketKeys struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Buckets       []uint32               `protobuf:"varint,2,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
+	AfterKey      []byte                 `protobuf:"bytes,3,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
+	MaxKeys       uint32                 `protobuf:"varint,4,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1786,11 +1790,27 @@ func (x *BucketKeys) GetBuckets() []uint32 {
 	return nil
 }
 
+func (x *BucketKeys) GetAfterKey() []byte {
+	if x != nil {
+		return x.AfterKey
+	}
+	return nil
+}
+
+func (x *BucketKeys) GetMaxKeys() uint32 {
+	if x != nil {
+		return x.MaxKeys
+	}
+	return 0
+}
+
 type BucketKeysReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	Entries       []*HandoffEntry        `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	More          bool                   `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`                     // keys remain after last_key
+	LastKey       []byte                 `protobuf:"bytes,5,opt,name=last_key,json=lastKey,proto3" json:"last_key,omitempty"` // the last key read; after_key of the next page
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1844,6 +1864,20 @@ func (x *BucketKeysReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *BucketKeysReply) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *BucketKeysReply) GetLastKey() []byte {
+	if x != nil {
+		return x.LastKey
+	}
+	return nil
 }
 
 // ReapEntry names one tombstone by its key and version digest.
@@ -2166,15 +2200,19 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12\x16\n" +
 	"\x06hashes\x18\x03 \x03(\fR\x06hashes\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"D\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"|\n" +
 	"\n" +
 	"BucketKeys\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x18\n" +
-	"\abuckets\x18\x02 \x03(\rR\abuckets\"y\n" +
+	"\abuckets\x18\x02 \x03(\rR\abuckets\x12\x1b\n" +
+	"\tafter_key\x18\x03 \x01(\fR\bafterKey\x12\x19\n" +
+	"\bmax_keys\x18\x04 \x01(\rR\amaxKeys\"\xa8\x01\n" +
 	"\x0fBucketKeysReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12<\n" +
 	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"5\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\x12\x19\n" +
+	"\blast_key\x18\x05 \x01(\fR\alastKey\"5\n" +
 	"\tReapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\"w\n" +
