@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
@@ -87,6 +88,9 @@ type CoordinatorConfig struct {
 	// answered, for the remaining replicas; those that have not acked by
 	// then get a hint kept by this node. Default 1 s.
 	ReplicaTimeout time.Duration
+	// Reap is the node's reaping rule; read repair follows its Spread.
+	// Start copies Config.Reap here.
+	Reap reap.Config
 }
 
 // coordinator accepts client requests and spawns one state machine per
@@ -445,8 +449,9 @@ func (f *getFSM) repairAndStop(ctx actor.Context) {
 	f.stopped = true
 	if len(f.merged) > 0 {
 		obj := object.ToProto(f.merged)
+		now := time.Now()
 		for id, set := range f.replies {
-			if !object.SameVersions(set, f.merged) {
+			if !object.SameVersions(set, f.merged) && f.cfg.Reap.Spread(f.merged, set, now) {
 				ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj})
 			}
 		}

@@ -142,30 +142,29 @@ func (r *reaper) tick(ctx actor.Context) {
 	if blocked != "" {
 		return
 	}
-	var first []int
+	var held []int
 	for p := 0; p < v.Ring.Partitions(); p++ {
-		pref := v.Ring.PreferenceListForPartition(p, v.N)
-		switch {
-		case !slices.Contains(pref, v.Self):
+		if slices.Contains(v.Ring.PreferenceListForPartition(p, v.N), v.Self) {
+			held = append(held, p)
+		} else {
 			ctx.Request(v.localVnodePID(p), dropPartition{})
-		case pref[0] == v.Self:
-			first = append(first, p)
 		}
 	}
-	if r.round != nil || len(first) == 0 {
+	if r.round != nil || len(held) == 0 {
 		return
 	}
 	r.round = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &reapRound{cfg: r.cfg, view: v, partitions: first}
+		return &reapRound{cfg: r.cfg, view: v, partitions: held}
 	}))
 }
 
 type reapRoundTimeout struct{}
 
-// reapRound goes through the partitions whose first replica this node is:
-// it asks the local vnode for tombstones past grace, asks every replica
-// whether it holds each at the same version, and has them all delete the
-// ones every replica holds.
+// reapRound goes through the partitions this node holds: it asks the local
+// vnode for tombstones past grace, asks every replica whether it holds each
+// at the same version (or nothing), and has them all delete the ones every
+// replica agrees on. Every replica runs rounds, so a tombstone is reaped
+// even when the replica that lacks it would be the one to look.
 type reapRound struct {
 	cfg        reap.Config
 	view       *View

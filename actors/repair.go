@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -123,7 +124,8 @@ type (
 // repair schedules Merkle exchanges between this node and the other
 // replicas of each partition it holds, at most Concurrency at a time.
 type repair struct {
-	cfg RepairConfig
+	cfg  RepairConfig
+	reap reap.Config // repairs follow its Spread
 	// maxPairs bounds the pairs this node compares (Q × (N-1)); the
 	// schedule divides Interval by it.
 	maxPairs int
@@ -261,7 +263,7 @@ func (r *repair) fill(ctx actor.Context) {
 		r.queue = r.queue[1:]
 		r.seq++
 		props := actor.PropsFromProducer(func() actor.Actor {
-			return &exchange{cfg: r.cfg, view: r.view.Load(), partition: pr.partition, peer: pr.peer, run: pr.run, table: r.table}
+			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, run: pr.run, table: r.table}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))
 		if err != nil {
@@ -298,6 +300,7 @@ type repairWrite struct {
 // makes is an idempotent merge.
 type exchange struct {
 	cfg       RepairConfig
+	reap      reap.Config
 	view      *View
 	partition int
 	peer      string
@@ -462,17 +465,18 @@ func (e *exchange) reconcile(ctx actor.Context) {
 	for k := range e.theirs.objs {
 		keys[k] = true
 	}
+	now := time.Now()
 	for k := range keys {
 		l, r := e.mine.objs[k], e.theirs.objs[k]
 		merged := object.Merge(l, r)
 		obj := object.ToProto(merged)
 		put := &internalpb.ReplicaPut{Partition: uint32(e.partition), Key: []byte(k), Object: obj}
-		if !object.SameVersions(l, merged) {
+		if !object.SameVersions(l, merged) && e.reap.Spread(merged, l, now) {
 			e.writes = append(e.writes, repairWrite{to: e.view.localVnodePID(e.partition), put: put})
 			e.result.KeysLocal++
 			e.result.Bytes += uint64(proto.Size(obj))
 		}
-		if !object.SameVersions(r, merged) {
+		if !object.SameVersions(r, merged) && e.reap.Spread(merged, r, now) {
 			e.writes = append(e.writes, repairWrite{to: e.view.vnodePID(e.peer, e.partition), put: put})
 			e.result.KeysRemote++
 			e.result.Bytes += uint64(proto.Size(obj))

@@ -146,7 +146,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	// starts a new one.
 	stopCrashed := actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &repair{cfg: s.cfg.Repair, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
+		return &repair{cfg: s.cfg.Repair, reap: s.cfg.Reap, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
 	}, stopCrashed), "repair")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
@@ -181,6 +181,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Coordinator.N = cfg.N
+	cfg.Coordinator.Reap = cfg.Reap
 	host, portStr, err := net.SplitHostPort(cfg.ClusterAddr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster address %q: %w", cfg.ClusterAddr, err)

@@ -279,7 +279,8 @@ func (v *vnode) reapCandidates(m reapScan) []*internalpb.ReapEntry {
 }
 
 // reap answers which of the asked tombstones this replica holds at exactly
-// the asked version and, on commit, deletes those.
+// the asked version, or holds nothing for, and on commit deletes those it
+// holds.
 func (v *vnode) reap(ctx actor.Context, m *internalpb.Reap) {
 	reply := &internalpb.ReapReply{Node: v.self.Node}
 	staged := false
@@ -290,9 +291,9 @@ func (v *vnode) reap(ctx actor.Context, m *internalpb.Reap) {
 			break
 		}
 		_, tomb := object.Tombstone(set)
-		holds := tomb && bytes.Equal(object.VersionDigest(set), e.Digest)
-		reply.Holds = append(reply.Holds, holds)
-		if holds && m.Commit {
+		same := tomb && bytes.Equal(object.VersionDigest(set), e.Digest)
+		reply.Holds = append(reply.Holds, same || len(set) == 0)
+		if same && m.Commit {
 			v.stageWrite(ctx, e.Key, nil)
 			reply.Reaped++
 			staged = true

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
 )
 
-// replicaValues returns what each replica of key holds: node -> live values
-// ("(tombstone)" for a delete).
-func replicaValues(t *testing.T, nd *node, key string) map[string][]string {
+// replicaSiblings returns what each replica of key that answered holds:
+// node -> its siblings, each shown by show.
+func replicaSiblings(t *testing.T, nd *node, key string, show func(*kvpb.ReplicaSibling) string) map[string][]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -31,15 +32,25 @@ func replicaValues(t *testing.T, nd *node, key string) map[string][]string {
 		}
 		vals := []string{}
 		for _, s := range r.Siblings {
-			if s.Deleted {
-				vals = append(vals, "(tombstone)")
-			} else {
-				vals = append(vals, string(s.Value))
-			}
+			vals = append(vals, show(s))
 		}
 		out[r.Node] = vals
 	}
 	return out
+}
+
+func valueOrTombstone(s *kvpb.ReplicaSibling) string {
+	if s.Deleted {
+		return "(tombstone)"
+	}
+	return string(s.Value)
+}
+
+// replicaValues returns what each replica of key holds: node -> live values
+// ("(tombstone)" for a delete).
+func replicaValues(t *testing.T, nd *node, key string) map[string][]string {
+	t.Helper()
+	return replicaSiblings(t, nd, key, valueOrTombstone)
 }
 
 func hintsPending(t *testing.T, c *testCluster, nd *node) int64 {

@@ -123,27 +123,11 @@ func TestWipedNodeHealsByAntiEntropy(t *testing.T) {
 // versions.
 func versions(t *testing.T, nd *node, key string) map[string][]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rep, err := nd.client.Replicas(ctx, []byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]string{}
-	for _, r := range rep.Replicas {
-		if !r.Answered {
-			t.Fatalf("%s: replica %s did not answer: %s", key, r.Node, r.Error)
-		}
-		vs := []string{}
-		for _, s := range r.Siblings {
-			v := string(s.Value)
-			if s.Deleted {
-				v = "(tombstone)"
-			}
-			vs = append(vs, fmt.Sprintf("%s@%s/%d/%d", v, s.Dot.Node, s.Dot.Incarnation, s.Dot.Counter))
-		}
+	out := replicaSiblings(t, nd, key, func(s *kvpb.ReplicaSibling) string {
+		return fmt.Sprintf("%s@%s/%d/%d", valueOrTombstone(s), s.Dot.Node, s.Dot.Incarnation, s.Dot.Counter)
+	})
+	for _, vs := range out {
 		slices.Sort(vs)
-		out[r.Node] = vs
 	}
 	return out
 }

@@ -13,8 +13,14 @@
 //   - no member holds a hint (a hint may carry the old value),
 //   - the delete is older than the grace period, and
 //   - every replica of the key's preference list holds the tombstone at
-//     exactly the same version (asked first, deleted only if all agree; a
-//     replica whose version moved on meanwhile keeps its copy).
+//     exactly the same version, or holds nothing at all (asked first,
+//     deleted only if all agree; a replica whose version moved on meanwhile
+//     keeps its copy).
+//
+// Repairs do not copy a tombstone past grace to a replica that holds
+// nothing (Spread): it is being reaped, and an empty replica has nothing to
+// bring back. Otherwise a read between the reaps on two replicas would
+// write the tombstone back to the first.
 package reap
 
 import (
@@ -22,6 +28,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/object"
 )
 
 // Config tunes reaping.
@@ -96,8 +104,19 @@ func (c Config) Due(deletedAt int64, now time.Time) bool {
 	return c.Grace > 0 && now.Sub(time.Unix(0, deletedAt)) >= c.Grace
 }
 
+// Spread reports whether a repair should write merged to a replica that
+// holds target: not when merged is a tombstone past grace and the replica
+// holds nothing.
+func (c Config) Spread(merged, target []object.Sibling, now time.Time) bool {
+	if len(target) > 0 {
+		return true
+	}
+	at, tomb := object.Tombstone(merged)
+	return !tomb || !c.Due(at, now)
+}
+
 // Agreed reports whether every replica in pref answered that it holds the
-// tombstone at the asked version.
+// tombstone at the asked version (or nothing).
 func Agreed(pref []string, holds map[string]bool) bool {
 	if len(pref) == 0 {
 		return false

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
 
 func TestBlocked(t *testing.T) {
@@ -46,6 +49,32 @@ func TestDue(t *testing.T) {
 	} {
 		if got := tc.cfg.Due(tc.deletedAt.UnixNano(), now); got != tc.want {
 			t.Errorf("%s: Due = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestSpread(t *testing.T) {
+	now := time.Unix(10_000, 0)
+	cfg := Config{Grace: time.Minute}
+	sib := func(deleted bool, at time.Time) object.Sibling {
+		return object.Sibling{Value: []byte("v"), Deleted: deleted, WrittenAt: at.UnixNano(),
+			Dot: vclock.Dot{Actor: vclock.Actor{Node: "a", Incarnation: 1}, Counter: 1}}
+	}
+	old, fresh := now.Add(-time.Hour), now.Add(-time.Second)
+	for _, tc := range []struct {
+		name           string
+		cfg            Config
+		merged, target []object.Sibling
+		want           bool
+	}{
+		{"value to an empty replica", cfg, []object.Sibling{sib(false, old)}, nil, true},
+		{"fresh tombstone to an empty replica", cfg, []object.Sibling{sib(true, fresh)}, nil, true},
+		{"tombstone past grace to an empty replica", cfg, []object.Sibling{sib(true, old)}, nil, false},
+		{"tombstone past grace to a replica with the old value", cfg, []object.Sibling{sib(true, old)}, []object.Sibling{sib(false, old)}, true},
+		{"reaping disabled: always spread", Config{}, []object.Sibling{sib(true, old)}, nil, true},
+	} {
+		if got := tc.cfg.Spread(tc.merged, tc.target, now); got != tc.want {
+			t.Errorf("%s: Spread = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -2000,7 +2000,7 @@ func (x *Reap) GetCommit() bool {
 type ReapReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Holds         []bool                 `protobuf:"varint,2,rep,packed,name=holds,proto3" json:"holds,omitempty"` // by entry
+	Holds         []bool                 `protobuf:"varint,2,rep,packed,name=holds,proto3" json:"holds,omitempty"` // by entry: the same tombstone, or nothing
 	Reaped        uint32                 `protobuf:"varint,3,opt,name=reaped,proto3" json:"reaped,omitempty"`
 	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
