@@ -67,7 +67,10 @@ type reaper struct {
 func (r *reaper) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		r.published = -1
+		// Settling counts from the start: the first view may be partial.
+		// The first publish waits for the ticker, when the gossiper (spawned
+		// after this actor) surely exists.
+		r.published, r.since = -1, time.Now()
 		r.cancels = append(r.cancels, tickSelf(ctx, reaperPublishInterval, reaperPublish{}))
 		if r.cfg.Grace > 0 {
 			r.cancels = append(r.cancels, tickSelf(ctx, r.cfg.Interval, reaperTick{}))

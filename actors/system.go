@@ -42,6 +42,10 @@ type Config struct {
 	Hints           HintConfig
 	Repair          RepairConfig
 	Reap            reap.Config
+	// TreeRebuildRate bounds the stored keys per second the node reads to
+	// rebuild its Merkle trees after a start, so a restart does not flood
+	// the disk (0: unbounded). Default 100,000.
+	TreeRebuildRate int
 	// MaxMessageSize bounds one remote batch; it must hold
 	// RemoteBatchSize objects of the largest allowed value.
 	MaxMessageSize  int
@@ -70,6 +74,7 @@ func DefaultConfig() Config {
 		Hints:           DefaultHintConfig(),
 		Repair:          DefaultRepairConfig(),
 		Reap:            reap.DefaultConfig(),
+		TreeRebuildRate: 100_000,
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,
 		RemoteQueueSize: 100_000,
@@ -131,7 +136,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, ready: s.vnodesReady}
+		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}

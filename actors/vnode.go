@@ -53,9 +53,10 @@ type vnode struct {
 	// tree is the partition's Merkle tree, kept current with every write.
 	// It is rebuilt from pebble after a (re)start, a chunk per message so the
 	// vnode keeps serving; keys past rebuiltTo are not in it yet.
-	tree       *merkle.Tree
-	rebuilding bool
-	rebuiltTo  []byte
+	tree         *merkle.Tree
+	rebuilding   bool
+	rebuiltTo    []byte
+	rebuildPause time.Duration // between chunks; 0: none
 	// last memoises the latest load, which is the old version of the next
 	// staged write.
 	lastKey []byte
@@ -91,10 +92,10 @@ type rebuildStep struct{}
 // rebuildChunk bounds the keys one rebuild step reads.
 const rebuildChunk = 1000
 
-func newVnodeProps(partition int, store *persistence.Store, maxEntries int, counters *vnodeCounters) *actor.Props {
+func newVnodeProps(partition int, store *persistence.Store, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
 	id := store.Identity()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &vnode{partition: partition, store: store, maxEntries: maxEntries, counters: counters,
+		return &vnode{partition: partition, store: store, maxEntries: maxEntries, counters: counters, rebuildPause: rebuildPause,
 			self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	})
 }
@@ -335,7 +336,7 @@ func (v *vnode) drop() bool {
 func (v *vnode) rebuild(ctx actor.Context) {
 	entries, more, err := v.store.Scan(v.partition, v.rebuiltTo, rebuildChunk, 1<<30)
 	if err != nil {
-		ctx.Send(ctx.Self(), rebuildStep{}) // retry; the tree stays not ready
+		v.nextRebuildStep(ctx) // retry; the tree stays not ready
 		return
 	}
 	prev := v.rebuiltTo
@@ -361,10 +362,21 @@ func (v *vnode) rebuild(ctx actor.Context) {
 		}
 	}
 	if more {
-		ctx.Send(ctx.Self(), rebuildStep{})
+		v.nextRebuildStep(ctx)
 		return
 	}
 	v.rebuilding = false
+}
+
+// nextRebuildStep schedules the next chunk, after rebuildPause when the
+// node bounds its rebuild rate.
+func (v *vnode) nextRebuildStep(ctx actor.Context) {
+	if v.rebuildPause <= 0 {
+		ctx.Send(ctx.Self(), rebuildStep{})
+		return
+	}
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(v.rebuildPause, func() { sys.Root.Send(self, rebuildStep{}) })
 }
 
 func (v *vnode) treeLevel(m *internalpb.TreeLevel) *internalpb.TreeLevelReply {
@@ -559,13 +571,22 @@ type vnodes struct {
 	store      *persistence.Store
 	maxEntries int
 	counters   *vnodeCounters
-	ready      *readySignal
+	// treeRebuildRate bounds the keys per second all vnodes together read
+	// to rebuild their trees (0: unbounded).
+	treeRebuildRate int
+	ready           *readySignal
 }
 
 func (s *vnodes) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); ok {
+		// Every vnode rebuilds at once after a start, so each takes its
+		// share of the rate.
+		var pause time.Duration
+		if s.treeRebuildRate > 0 {
+			pause = time.Duration(rebuildChunk*s.partitions) * time.Second / time.Duration(s.treeRebuildRate)
+		}
 		for p := 0; p < s.partitions; p++ {
-			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.maxEntries, s.counters), vnodeChild(p)); err != nil {
+			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.maxEntries, s.counters, pause), vnodeChild(p)); err != nil {
 				panic(fmt.Sprintf("spawn vnode %d: %v", p, err))
 			}
 		}

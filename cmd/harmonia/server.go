@@ -98,6 +98,7 @@ func serverCmd() *cobra.Command {
 	f.Int64Var(&cfg.Store.MaxHintBytes, "max-hint-bytes", cfg.Store.MaxHintBytes, "bytes of hints kept per target node; past it writes rely on repair")
 	f.DurationVar(&cfg.Store.MaxHintAge, "max-hint-age", cfg.Store.MaxHintAge, "hints older than this are dropped (counted)")
 	f.DurationVar(&cfg.Node.Repair.Interval, "repair-interval", cfg.Node.Repair.Interval, "how often each partition is compared with each other replica (0: only manual repair)")
+	f.IntVar(&cfg.Node.TreeRebuildRate, "tree-rebuild-rate", cfg.Node.TreeRebuildRate, "keys per second read to rebuild the Merkle trees after a start (0: unbounded)")
 	f.IntVar(&cfg.Node.Repair.MaxKeysPerSecond, "repair-rate", cfg.Node.Repair.MaxKeysPerSecond, "keys anti-entropy writes per second at most (0: unbounded)")
 	f.DurationVar(&cfg.Node.Reap.Grace, "tombstone-grace", cfg.Node.Reap.Grace, "least time a delete's tombstone is kept; it is reaped only once every replica holds it and no hint is pending (0: keep tombstones forever)")
 	f.DurationVar(&cfg.Node.Reap.Interval, "reap-interval", cfg.Node.Reap.Interval, "how often a node looks for tombstones to reap")
