@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -388,6 +389,15 @@ func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, err
 		return nil, err
 	}
 	return res.(*ReplicasResult), nil
+}
+
+// Alone reports whether this node was given seeds other than itself but
+// knows no other member yet.
+func (s *System) Alone() bool {
+	if !slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.ClusterAddr }) {
+		return false
+	}
+	return len(s.view.Load().Members) <= 1
 }
 
 // WriteReplica writes a version of key to this node's replica alone, as a

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/client"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -230,5 +232,37 @@ func TestThreeNodeCluster(t *testing.T) {
 			}
 			return nil
 		})
+	})
+}
+
+// A node started with seeds takes no key requests until it has heard from
+// another member: alone, its ring would hold only itself and take every
+// write at a quorum of one.
+func TestNodeRefusesKeysUntilItHearsFromTheCluster(t *testing.T) {
+	c := &testCluster{t: t}
+	t.Cleanup(c.stopAll)
+	root := t.TempDir()
+	mk := func(id, clusterAddr string, extra ...string) *node {
+		nd := &node{id: id, clusterAddr: clusterAddr, clientAddr: freePort(t), dataDir: filepath.Join(root, id)}
+		nd.args = append([]string{"server", "--node-id", id, "--data-dir", nd.dataDir,
+			"--listen", nd.clusterAddr, "--client", nd.clientAddr}, extra...)
+		c.nodes = append(c.nodes, nd)
+		return nd
+	}
+	seedAddr := freePort(t) // nothing listens there yet
+	n1 := mk("n1", freePort(t), "--join", seedAddr)
+	c.start(n1)
+	_, err := n1.client.Put(ctxT(t), []byte("k"), []byte("v"), nil, client.Options{})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "not heard from any other member") {
+		t.Fatalf("put on a node that knows no other member: %v, want Unavailable", err)
+	}
+	if _, err := n1.client.Get(ctxT(t), []byte("k"), client.Options{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("get on a node that knows no other member: %v, want Unavailable", err)
+	}
+	// The seed comes up; n1 hears of it and serves.
+	c.start(mk("n2", seedAddr))
+	c.eventually(20*time.Second, "n1 serving once it has heard from n2", func() error {
+		_, err := n1.client.Put(ctxT(t), []byte("k"), []byte("v"), nil, client.Options{})
+		return err
 	})
 }

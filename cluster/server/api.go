@@ -8,6 +8,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
@@ -52,7 +53,21 @@ func toStatus(err error) error {
 
 func timeoutOf(ms uint32) time.Duration { return time.Duration(ms) * time.Millisecond }
 
+// joined refuses key requests while this node, given seeds, has heard of
+// no other member: its ring would hold only itself and take every key at a
+// quorum of one.
+func (a *api) joined() error {
+	if a.sys.Alone() {
+		return status.Errorf(codes.Unavailable, "this node has not heard from any other member yet (seeds %s); retry shortly or use another node",
+			strings.Join(a.sys.Config().Gossip.Seeds, ","))
+	}
+	return nil
+}
+
 func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse, error) {
+	if err := a.joined(); err != nil {
+		return nil, err
+	}
 	if err := a.sys.Store().CheckKey(req.Key); err != nil {
 		return nil, toStatus(err)
 	}
@@ -73,6 +88,9 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 }
 
 func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w, pw string, timeoutMs uint32) (*actors.PutResult, error) {
+	if err := a.joined(); err != nil {
+		return nil, err
+	}
 	store := a.sys.Store()
 	if err := store.CheckKey(key); err != nil {
 		return nil, toStatus(err)
