@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -74,6 +75,7 @@ func (r *reaper) Receive(ctx actor.Context) {
 		r.cancels = append(r.cancels, tickSelf(ctx, reaperPublishInterval, reaperPublish{}))
 		if r.cfg.Grace > 0 {
 			r.cancels = append(r.cancels, tickSelf(ctx, r.cfg.Interval, reaperTick{}))
+			r.table.setBlocked(fmt.Sprintf("no round yet (one every %v)", r.cfg.Interval))
 		} else {
 			r.table.setBlocked(r.cfg.Blocked(reap.Cluster{}))
 		}
