@@ -66,32 +66,24 @@ func clusterLeaveCmd() *cobra.Command {
 		Short: "drain NODE: its partitions move to the others, then it owns nothing and can be stopped",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, ctx, done, err := rf.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			st, err := cl.Status(ctx)
-			if err != nil {
-				return err
-			}
-			i := slices.IndexFunc(st.Members, func(m *kvpb.MemberStatus) bool { return m.Id == args[0] })
-			if i < 0 {
-				return usageErr("%s is not a member (see harmonia status)", args[0])
-			}
-			target, err := client.Dial(st.Members[i].ClientAddr)
-			if err != nil {
-				return err
-			}
-			defer target.Close()
-			res, err := target.Admin().Leave(ctx, &kvpb.LeaveRequest{})
-			if err != nil {
-				return err
-			}
-			respond(cmd, res, func(res *kvpb.LeaveResponse) {
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.LeaveResponse, error) {
+				st, err := cl.Status(ctx)
+				if err != nil {
+					return nil, err
+				}
+				i := slices.IndexFunc(st.Members, func(m *kvpb.MemberStatus) bool { return m.Id == args[0] })
+				if i < 0 {
+					return nil, usageErr("%s is not a member (see harmonia status)", args[0])
+				}
+				target, err := client.Dial(st.Members[i].ClientAddr)
+				if err != nil {
+					return nil, err
+				}
+				defer target.Close()
+				return target.Admin().Leave(ctx, &kvpb.LeaveRequest{})
+			}, func(res *kvpb.LeaveResponse) {
 				fmt.Printf("%s is leaving; follow it with: harmonia cluster wait\n", res.Node)
 			})
-			return nil
 		},
 	}
 	rf.register(c)

@@ -163,28 +163,20 @@ func deleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, ctx, done, err := rf.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			if ctxFlag == "" {
-				// Without a context a tombstone would sit beside the values as a
-				// sibling; read first so the delete supersedes what is there.
-				got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0])})
-				if err != nil {
-					return err
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.DeleteResponse, error) {
+				if ctxFlag == "" {
+					// Without a context a tombstone would sit beside the values as
+					// a sibling; read first so the delete supersedes what is there.
+					got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0])})
+					if err != nil {
+						return nil, err
+					}
+					causal = got.Context
 				}
-				causal = got.Context
-			}
-			res, err := cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: []byte(args[0]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds())})
-			if err != nil {
-				return err
-			}
-			respond(cmd, res, func(res *kvpb.DeleteResponse) {
+				return cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: []byte(args[0]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds())})
+			}, func(res *kvpb.DeleteResponse) {
 				fmt.Printf("deleted (%d acks, %d of them hinted)\n", res.Acks, res.Hinted)
 			})
-			return nil
 		},
 	}
 	rf.register(c)
