@@ -94,11 +94,11 @@ func TestVnodeReap(t *testing.T) {
 			t.Errorf("%s: commit reaped %d, want %d", key, got.Reaped, want)
 		}
 	}
-	if set, _ := sys.store.Get(partition("gone"), []byte("gone")); set != nil {
-		t.Fatalf("gone still stored: %v", set)
+	if set, err := sys.store.Get(partition("gone"), []byte("gone")); err != nil || set != nil {
+		t.Fatalf("gone still stored: %v, %v", set, err)
 	}
-	if set, _ := sys.store.Get(partition("moved"), []byte("moved")); set == nil {
-		t.Fatal("moved, written again after the question, was deleted")
+	if set, err := sys.store.Get(partition("moved"), []byte("moved")); err != nil || set == nil {
+		t.Fatalf("moved, written again after the question, was deleted: %v", err)
 	}
 	st := sys.Reaping()
 	if st.Reaped != 1 || st.TombstonesHeld != 1 {

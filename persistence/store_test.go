@@ -173,9 +173,9 @@ func BenchmarkConcurrentSyncedPuts(b *testing.B) {
 		for pb.Next() {
 			n.Lock()
 			i++
-			k := fmt.Sprint("k", i)
+			k, p := fmt.Sprint("k", i), i%64
 			n.Unlock()
-			if err := s.Put(i%64, []byte(k), val); err != nil {
+			if err := s.Put(p, []byte(k), val); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -292,5 +292,8 @@ func TestDeleteWriteAndDropPartition(t *testing.T) {
 	}
 	if c0, c1, c2 := count(0), count(1), count(2); c0 != 9 || c1 != 0 || c2 != 10 {
 		t.Errorf("after delete and drop: partitions hold %d, %d, %d keys; want 9, 0, 10", c0, c1, c2)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -86,14 +86,20 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	t.Run("Resolve merges siblings with the caller's function", func(t *testing.T) {
 		key := []byte("set")
-		n1.client.Put(ctxT(t), key, []byte("a"), nil, client.Options{Quorum: "all"})
-		n2.client.Put(ctxT(t), key, []byte("b"), nil, client.Options{Quorum: "all"})
+		for nd, v := range map[*node]string{n1: "a", n2: "b"} {
+			if _, err := nd.client.Put(ctxT(t), key, []byte(v), nil, client.Options{Quorum: "all"}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		union := func(vs [][]byte) []byte { return []byte(strings.Join(sorted(vs), ",")) }
 		v, err := n3.client.Resolve(ctxT(t), key, union, client.Options{Quorum: "all"})
 		if err != nil || string(v) != "a,b" {
 			t.Fatalf("Resolve = %q, %v", v, err)
 		}
-		res, _ := n1.client.Get(ctxT(t), key, client.Options{Quorum: "all"})
+		res, err := n1.client.Get(ctxT(t), key, client.Options{Quorum: "all"})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if got := sorted(res.Siblings); !slices.Equal(got, []string{"a,b"}) {
 			t.Fatalf("after Resolve: %v", got)
 		}
@@ -101,12 +107,17 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	t.Run("delete then get says not found (CLI exits 3)", func(t *testing.T) {
 		key := []byte("doomed")
-		n1.client.Put(ctxT(t), key, []byte("x"), nil, client.Options{})
-		res, _ := n2.client.Get(ctxT(t), key, r2)
+		if _, err := n1.client.Put(ctxT(t), key, []byte("x"), nil, client.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := n2.client.Get(ctxT(t), key, r2)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := n2.client.Delete(ctxT(t), key, res.Context, client.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		res, err := n3.client.Get(ctxT(t), key, r2)
+		res, err = n3.client.Get(ctxT(t), key, r2)
 		if err != nil || res.Found {
 			t.Fatalf("after delete: %+v, %v", res, err)
 		}
@@ -190,45 +201,25 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	t.Run("restarted node still holds its replicas", func(t *testing.T) {
 		for k, v := range held {
-			rep, err := n1.client.Replicas(ctxT(t), []byte(k))
-			if err != nil {
-				t.Fatal(err)
-			}
-			found := false
-			for _, r := range rep.Replicas {
-				if r.Node == "n3" {
-					found = r.Answered && len(r.Siblings) == 1 && string(r.Siblings[0].Value) == v
-				}
-			}
-			if !found {
-				t.Fatalf("n3 lost %s after restart: %v", k, rep.Replicas)
+			if got := replicaValues(t, n1, k); !slices.Equal(got["n3"], []string{v}) {
+				t.Fatalf("n3 lost %s after restart: %v", k, got)
 			}
 		}
 	})
 
 	t.Run("one read repairs the replica that missed a write", func(t *testing.T) {
+		c := c.sub(t)
 		key := []byte("during-outage-0") // written while n3 was down
-		n3holds := func() (bool, error) {
-			rep, err := n1.client.Replicas(ctxT(t), key)
-			if err != nil {
-				return false, err
-			}
-			for _, r := range rep.Replicas {
-				if r.Node == "n3" {
-					return r.Answered && len(r.Siblings) == 1 && string(r.Siblings[0].Value) == "ok", nil
-				}
-			}
-			return false, fmt.Errorf("n3 is not a replica of %s", key)
-		}
-		if held, err := n3holds(); err != nil || held {
-			t.Fatalf("before the read n3 should lack the key: held=%v err=%v", held, err)
+		n3holds := func() []string { return replicaValues(t, n1, string(key))["n3"] }
+		if got := n3holds(); len(got) != 0 {
+			t.Fatalf("before the read n3 should lack the key; it holds %v", got)
 		}
 		if _, err := n1.client.Get(ctxT(t), key, r2); err != nil {
 			t.Fatal(err)
 		}
 		c.eventually(5*time.Second, "read repair of n3", func() error {
-			if held, err := n3holds(); err != nil || !held {
-				return fmt.Errorf("n3 holds the key: %v (%v)", held, err)
+			if got := n3holds(); !slices.Equal(got, []string{"ok"}) {
+				return fmt.Errorf("n3 holds %v", got)
 			}
 			return nil
 		})
@@ -243,9 +234,7 @@ func TestNodeRefusesKeysUntilItHearsFromTheCluster(t *testing.T) {
 	t.Cleanup(c.stopAll)
 	root := t.TempDir()
 	mk := func(id, clusterAddr string, extra ...string) *node {
-		nd := &node{id: id, clusterAddr: clusterAddr, clientAddr: freePort(t), dataDir: filepath.Join(root, id)}
-		nd.args = append([]string{"server", "--node-id", id, "--data-dir", nd.dataDir,
-			"--listen", nd.clusterAddr, "--client", nd.clientAddr}, extra...)
+		nd := newNode(t, id, clusterAddr, filepath.Join(root, id), extra...)
 		c.nodes = append(c.nodes, nd)
 		return nd
 	}

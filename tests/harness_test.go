@@ -60,8 +60,9 @@ type node struct {
 
 // testCluster is a set of server processes owned by one test.
 type testCluster struct {
-	t     *testing.T
-	nodes []*node
+	t      *testing.T
+	nodes  []*node
+	logDir string // outlives subtests, unlike their TempDirs
 	// allRunning is when the last process of startCluster served clients;
 	// allUp when every node then listed every node as up.
 	allRunning, allUp time.Time
@@ -85,15 +86,12 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	c := &testCluster{t: t}
 	root := t.TempDir()
 	for i := 1; i <= n; i++ {
-		nd := &node{id: fmt.Sprintf("n%d", i), clusterAddr: freePort(t), clientAddr: freePort(t)}
-		nd.dataDir = filepath.Join(root, nd.id)
-		nd.args = []string{"server", "--node-id", nd.id, "--data-dir", nd.dataDir,
-			"--listen", nd.clusterAddr, "--client", nd.clientAddr}
+		var args []string
 		if i > 1 {
-			nd.args = append(nd.args, "--join", c.nodes[0].clusterAddr)
+			args = append(args, "--join", c.nodes[0].clusterAddr)
 		}
-		nd.args = append(nd.args, extra...)
-		c.nodes = append(c.nodes, nd)
+		id := fmt.Sprintf("n%d", i)
+		c.nodes = append(c.nodes, newNode(t, id, freePort(t), filepath.Join(root, id), append(args, extra...)...))
 	}
 	t.Cleanup(c.stopAll)
 	for _, nd := range c.nodes {
@@ -105,13 +103,20 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	return c
 }
 
+// newNode describes a server process (not started) with a fresh client
+// port and extra flags.
+func newNode(t *testing.T, id, clusterAddr, dataDir string, extra ...string) *node {
+	nd := &node{id: id, clusterAddr: clusterAddr, clientAddr: freePort(t), dataDir: dataDir}
+	nd.args = append([]string{"server", "--node-id", id, "--data-dir", dataDir,
+		"--listen", clusterAddr, "--client", nd.clientAddr}, extra...)
+	return nd
+}
+
 // addNode starts one more node that joins through n1, with extra flags.
 func (c *testCluster) addNode(extra ...string) *node {
 	c.t.Helper()
-	nd := &node{id: fmt.Sprintf("n%d", len(c.nodes)+1), clusterAddr: freePort(c.t), clientAddr: freePort(c.t)}
-	nd.dataDir = filepath.Join(c.t.TempDir(), nd.id)
-	nd.args = append([]string{"server", "--node-id", nd.id, "--data-dir", nd.dataDir,
-		"--listen", nd.clusterAddr, "--client", nd.clientAddr, "--join", c.nodes[0].clusterAddr}, extra...)
+	id := fmt.Sprintf("n%d", len(c.nodes)+1)
+	nd := newNode(c.t, id, freePort(c.t), filepath.Join(c.t.TempDir(), id), append([]string{"--join", c.nodes[0].clusterAddr}, extra...)...)
 	c.nodes = append(c.nodes, nd)
 	c.start(nd)
 	return nd
@@ -143,11 +148,25 @@ func (c *testCluster) waitStable(d time.Duration, want ...string) {
 	})
 }
 
+// sub is the cluster as seen from subtest t, so that its waits fail t.
+func (c *testCluster) sub(t *testing.T) *testCluster {
+	cc := *c
+	cc.t = t
+	return &cc
+}
+
 func (c *testCluster) start(nd *node) {
 	c.t.Helper()
-	log, err := os.CreateTemp(c.t.TempDir(), nd.id+"-*.log")
+	if c.logDir == "" {
+		c.logDir = c.t.TempDir()
+	}
+	// One log per node, appended to across restarts.
+	log, err := os.OpenFile(filepath.Join(c.logDir, nd.id+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if nd.log != nil {
+		nd.log.Close()
 	}
 	nd.log = log
 	nd.cmd = exec.Command(binary, nd.args...)
@@ -200,6 +219,7 @@ func (c *testCluster) stopAll() {
 		if nd.cmd == nil {
 			continue
 		}
+		nd.cmd.Process.Signal(syscall.SIGCONT) // a frozen process would not see SIGTERM
 		nd.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { nd.cmd.Wait(); close(done) }()
@@ -212,6 +232,13 @@ func (c *testCluster) stopAll() {
 		nd.cmd = nil
 		nd.client.Close()
 	}
+	defer func() {
+		for _, nd := range c.nodes {
+			if nd.log != nil {
+				nd.log.Close()
+			}
+		}
+	}()
 	if c.t.Failed() {
 		for _, nd := range c.nodes {
 			if nd.log != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -164,33 +162,18 @@ func TestHintsSurviveCrashAndReplayEverything(t *testing.T) {
 	}
 
 	// n3 holds every write and every delete itself.
-	var bad atomic.Int64
-	var first atomic.Value
-	var wg sync.WaitGroup
-	work := make(chan string, keys)
-	for k := range acked.snapshot() {
-		work <- k
-	}
-	close(work)
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range work {
-				want := []string{acked.snapshot()[k]}
-				if deleted[k] {
-					want = []string{"(tombstone)"}
-				}
-				if got := replicaValues(t, n2, k)["n3"]; !slices.Equal(got, want) {
-					bad.Add(1)
-					first.CompareAndSwap(nil, fmt.Sprintf("%s: n3 holds %v, want %v", k, got, want))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if bad.Load() > 0 {
-		t.Fatalf("%d keys wrong on n3; first: %v", bad.Load(), first.Load())
+	bad, first := forEachKey(acked.snapshot(), func(k, v string) error {
+		want := []string{v}
+		if deleted[k] {
+			want = []string{"(tombstone)"}
+		}
+		if got := replicaValues(t, n2, k)["n3"]; !slices.Equal(got, want) {
+			return fmt.Errorf("%s: n3 holds %v, want %v", k, got, want)
+		}
+		return nil
+	})
+	if bad > 0 {
+		t.Fatalf("%d keys wrong on n3; first: %v", bad, first)
 	}
 }
 

@@ -23,6 +23,7 @@ func TestGossipConvergenceAndFailureDetection(t *testing.T) {
 	n4, n5 := c.nodes[3], c.nodes[4]
 
 	t.Run("kill -9", func(t *testing.T) {
+		c := c.sub(t)
 		start := time.Now()
 		c.kill(n5)
 		c.waitStates(detectionLimit, map[string]string{"n5": "down"})
@@ -30,10 +31,7 @@ func TestGossipConvergenceAndFailureDetection(t *testing.T) {
 	})
 
 	t.Run("SIGSTOP then SIGCONT", func(t *testing.T) {
-		before, err := c.status(n4)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := c.sub(t)
 		start := time.Now()
 		c.signal(n4, syscall.SIGSTOP)
 		c.waitStates(detectionLimit, map[string]string{"n4": "down"}, "n4")
@@ -42,15 +40,6 @@ func TestGossipConvergenceAndFailureDetection(t *testing.T) {
 		c.signal(n4, syscall.SIGCONT)
 		c.waitStates(detectionLimit, map[string]string{"n1": "up", "n2": "up", "n3": "up", "n4": "up"})
 		t.Logf("resumed n4 marked up by every node after %v", time.Since(start).Round(time.Millisecond))
-		after, err := c.status(n4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, m := range after.Members {
-			if m.Id == "n4" && m.Generation != before.Members[i].Generation {
-				t.Fatal("n4 restarted: its generation changed")
-			}
-		}
 	})
 }
 

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"maps"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -30,11 +31,7 @@ func (a *ackedSet) add(k, v string) {
 func (a *ackedSet) snapshot() map[string]string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[string]string, len(a.m))
-	for k, v := range a.m {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(a.m)
 }
 
 // load writes keys prefix-0..n-1 at W=2 through the given nodes, 16 at a time.
@@ -71,7 +68,9 @@ func load(t *testing.T, nodes []*node, prefix string, n int, acked *ackedSet) {
 }
 
 // writer keeps writing fresh keys through random live nodes until stopped.
-func writer(prefix string, nodes func() []*node, acked *ackedSet) (stop func() (acks, errs int64)) {
+// writer puts keys until stopped; the test's cleanup stops it too, so a
+// failed test leaves no writer running.
+func writer(t *testing.T, prefix string, nodes func() []*node, acked *ackedSet) (stop func() (acks, errs int64)) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var nacks, nerrs atomic.Int64
@@ -98,39 +97,55 @@ func writer(prefix string, nodes func() []*node, acked *ackedSet) (stop func() (
 			acked.add(k, v)
 		}
 	}()
-	return func() (int64, int64) { close(done); wg.Wait(); return nacks.Load(), nerrs.Load() }
+	var once sync.Once
+	stop = func() (int64, int64) {
+		once.Do(func() { close(done); wg.Wait() })
+		return nacks.Load(), nerrs.Load()
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// forEachKey runs check on every key and its value, 16 at a time, and
+// returns how many failed and the first failure.
+func forEachKey(kv map[string]string, check func(k, v string) error) (bad int64, first error) {
+	work := make(chan string, len(kv))
+	for k := range kv {
+		work <- k
+	}
+	close(work)
+	var n atomic.Int64
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Go(func() {
+			for k := range work {
+				if err := check(k, kv[k]); err != nil {
+					n.Add(1)
+					once.Do(func() { first = err })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return n.Load(), first
 }
 
 // verify reads every acknowledged key at R=2 through the given nodes.
 func verify(t *testing.T, nodes []*node, acked map[string]string) {
 	t.Helper()
-	keys := make(chan string, len(acked))
-	for k := range acked {
-		keys <- k
-	}
-	close(keys)
-	var wg sync.WaitGroup
-	var bad atomic.Int64
-	var first atomic.Value
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range keys {
-				nd := nodes[rand.IntN(len(nodes))]
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				res, err := nd.client.Get(ctx, []byte(k), client.Options{Quorum: "2"})
-				cancel()
-				if err != nil || len(res.Siblings) != 1 || string(res.Siblings[0]) != acked[k] {
-					bad.Add(1)
-					first.CompareAndSwap(nil, fmt.Sprintf("%s via %s: %+v %v", k, nd.id, res, err))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if b := bad.Load(); b > 0 {
-		t.Fatalf("%d of %d acknowledged keys not readable at R=2; first: %v", b, len(acked), first.Load())
+	bad, first := forEachKey(acked, func(k, v string) error {
+		nd := nodes[rand.IntN(len(nodes))]
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := nd.client.Get(ctx, []byte(k), client.Options{Quorum: "2"})
+		if err != nil || len(res.Siblings) != 1 || string(res.Siblings[0]) != v {
+			return fmt.Errorf("%s via %s: %+v %v", k, nd.id, res, err)
+		}
+		return nil
+	})
+	if bad > 0 {
+		t.Fatalf("%d of %d acknowledged keys not readable at R=2; first: %v", bad, len(acked), first)
 	}
 }
 
@@ -190,7 +205,7 @@ func TestJoinAndLeaveUnderLoad(t *testing.T) {
 
 	var mu sync.Mutex
 	serving := append([]*node(nil), c.nodes...)
-	stop := writer("during-join-", func() []*node { mu.Lock(); defer mu.Unlock(); return serving }, acked)
+	stop := writer(t, "during-join-", func() []*node { mu.Lock(); defer mu.Unlock(); return serving }, acked)
 
 	start = time.Now()
 	n4 := c.addNode()
@@ -205,7 +220,7 @@ func TestJoinAndLeaveUnderLoad(t *testing.T) {
 	mu.Lock()
 	serving = []*node{c.nodes[0], c.nodes[2], n4}
 	mu.Unlock()
-	stop = writer("during-leave-", func() []*node { mu.Lock(); defer mu.Unlock(); return serving }, acked)
+	stop = writer(t, "during-leave-", func() []*node { mu.Lock(); defer mu.Unlock(); return serving }, acked)
 	start = time.Now()
 	n2 := c.nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -151,18 +151,7 @@ func TestFallbackCopyDoesNotResurrectReapedKey(t *testing.T) {
 		t.Fatalf("replicas of %s: %v", key, pref)
 	}
 	c.kill(down)
-	c.eventually(20*time.Second, down.id+" down on "+n1.id, func() error {
-		st, err := c.status(n1)
-		if err != nil {
-			return err
-		}
-		for _, m := range st.Members {
-			if m.Id == down.id && m.State != "down" {
-				return fmt.Errorf("%s is %s", m.Id, m.State)
-			}
-		}
-		return nil
-	})
+	c.waitStates(20*time.Second, map[string]string{down.id: "down"}, down.id)
 	if _, err := n1.client.Put(ctxT(t), []byte(key), []byte("v1"), nil, client.Options{Quorum: "all"}); err != nil {
 		t.Fatal(err)
 	}

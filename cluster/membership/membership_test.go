@@ -35,7 +35,7 @@ func TestReconciliationConverges(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for trial := 0; trial < 50; trial++ {
 		var nodes []*State
-		for i := 0; i < 2+r.IntN(8); i++ {
+		for i, n := 0, 2+r.IntN(8); i < n; i++ {
 			nodes = append(nodes, newNode(fmt.Sprint("n", i), 1))
 		}
 		now := t0
@@ -138,7 +138,7 @@ func TestLivenessAndEvents(t *testing.T) {
 		{"a heartbeat clears the transport report", heartbeat, 100 * time.Millisecond, Up},
 		{"long silence: down", func() {}, 10 * time.Second, Down},
 	}
-	last := now
+	last := now.Add(-time.Second) // the loop's last heartbeat
 	for _, st := range steps {
 		st.do()
 		if st.name == "a heartbeat clears the transport report" {

@@ -88,7 +88,7 @@ func TestDiffMatchesNaiveComparison(t *testing.T) {
 	for trial := 0; trial < 200; trial++ {
 		c := Config{Fanout: 1 << (1 + r.IntN(4)), Depth: 1 + r.IntN(3)}
 		a := map[string]string{}
-		for i := 0; i < r.IntN(500); i++ {
+		for i, n := 0, r.IntN(500); i < n; i++ {
 			a[fmt.Sprint("k", r.IntN(1000))] = fmt.Sprint("v", r.IntN(3))
 		}
 		b := map[string]string{}
@@ -101,7 +101,7 @@ func TestDiffMatchesNaiveComparison(t *testing.T) {
 				b[k] = v
 			}
 		}
-		for i := 0; i < r.IntN(5); i++ { // only on b
+		for i, n := 0, r.IntN(5); i < n; i++ { // only on b
 			b[fmt.Sprint("extra", i)] = "x"
 		}
 		ta, tb := build(t, c, a), build(t, c, b)
