@@ -1,9 +1,9 @@
 package tests
 
 import (
-	"maps"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
