@@ -131,11 +131,6 @@ func (c *coordinator) Receive(ctx actor.Context) {
 	ctx.SpawnNamed(props, name+itoa(int(c.seq.Add(1))))
 }
 
-func startDeadline(ctx actor.Context, d time.Duration) {
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(d, func() { sys.Root.Send(self, deadline{}) })
-}
-
 // Kinds of ReplicaPut a put sends, told apart in replies by request id.
 const (
 	putPrimary   uint64 = iota // to a replica of the preference list
@@ -210,7 +205,7 @@ func (f *putFSM) start(ctx actor.Context) {
 	w := min(f.req.W, len(f.pref))
 	f.tally = quorum.NewTally(len(f.pref), max(w, 1))
 	f.hintedFor = map[string]bool{}
-	startDeadline(ctx, f.req.Timeout)
+	sendSelfAfter(ctx, f.req.Timeout, deadline{})
 	// Prefer this node as the coordinating replica: no extra hop.
 	coord := ""
 	for _, id := range f.pref {
@@ -297,8 +292,7 @@ func (f *putFSM) progress(ctx actor.Context) {
 		if !f.answered {
 			f.answer(ctx, nil)
 			if f.tally.Pending() > 0 {
-				self, sys := ctx.Self(), ctx.ActorSystem()
-				time.AfterFunc(f.cfg.ReplicaTimeout, func() { sys.Root.Send(self, replicaDeadline{}) })
+				sendSelfAfter(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
 			}
 		}
 		if f.tally.Pending() == 0 {
@@ -376,7 +370,7 @@ func (f *getFSM) Receive(ctx actor.Context) {
 		f.tally = quorum.NewTally(len(f.pref), max(min(f.req.R, len(f.pref)), 1))
 		f.replies = map[string][]object.Sibling{}
 		f.standsFor = map[string]string{}
-		startDeadline(ctx, f.req.Timeout)
+		sendSelfAfter(ctx, f.req.Timeout, deadline{})
 		// A fallback that took writes for a down primary answers in its place.
 		fallbacks := slices.DeleteFunc(f.view.Ring.Fallbacks(f.partition, len(f.pref)), func(id string) bool { return !f.view.Up(id) })
 		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key}
@@ -426,8 +420,7 @@ func (f *getFSM) progress(ctx actor.Context) {
 		f.answered = true
 		ctx.Send(f.client, &GetResult{Siblings: f.merged, Replied: f.tally.Acks()})
 		if f.tally.Pending() > 0 {
-			self, sys := ctx.Self(), ctx.ActorSystem()
-			time.AfterFunc(f.cfg.ReadRepairWindow, func() { sys.Root.Send(self, repairWindowOver{}) })
+			sendSelfAfter(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
 			return
 		}
 		f.repairAndStop(ctx)
@@ -486,7 +479,7 @@ func (f *replicasFSM) Receive(ctx actor.Context) {
 			}
 			f.result.Replicas = append(f.result.Replicas, st)
 		}
-		startDeadline(ctx, f.req.Timeout)
+		sendSelfAfter(ctx, f.req.Timeout, deadline{})
 		f.maybeDone(ctx)
 	case *internalpb.ReplicaGetReply:
 		for i := range f.result.Replicas {

@@ -263,15 +263,13 @@ func (t *transfer) fetch(ctx actor.Context) {
 // apart by the attempt number.
 func (t *transfer) arm(ctx actor.Context) {
 	t.attempt++
-	attempt, self, sys := t.attempt, ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(t.cfg.RequestTimeout, func() { sys.Root.Send(self, transferFetch{attempt: attempt}) })
+	sendSelfAfter(ctx, t.cfg.RequestTimeout, transferFetch{attempt: t.attempt})
 }
 
 func (t *transfer) retry(ctx actor.Context) {
 	t.batch = nil
 	t.attempt++
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(t.cfg.RetryDelay, func() { sys.Root.Send(self, transferRetry{}) })
+	sendSelfAfter(ctx, t.cfg.RetryDelay, transferRetry{})
 }
 
 func (t *transfer) publish() {

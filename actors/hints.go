@@ -174,8 +174,7 @@ func (r *replay) send(ctx actor.Context) {
 			Partition: h.Hint.Partition, Key: h.Hint.Key, Object: h.Hint.Object, RequestId: h.Seq,
 		})
 	}
-	round, self, sys := r.round, ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(r.cfg.AckTimeout, func() { sys.Root.Send(self, replayTimeout{round: round}) })
+	sendSelfAfter(ctx, r.cfg.AckTimeout, replayTimeout{round: r.round})
 }
 
 // pace waits as long as the rate bound asks before the next batch.
@@ -186,6 +185,5 @@ func (r *replay) pace(ctx actor.Context) {
 		r.send(ctx)
 		return
 	}
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(wait, func() { sys.Root.Send(self, replayNext{}) })
+	sendSelfAfter(ctx, wait, replayNext{})
 }

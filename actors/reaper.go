@@ -186,8 +186,7 @@ type reapRound struct {
 func (r *reapRound) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		self, sys := ctx.Self(), ctx.ActorSystem()
-		time.AfterFunc(reapRoundLimit, func() { sys.Root.Send(self, reapRoundTimeout{}) })
+		sendSelfAfter(ctx, reapRoundLimit, reapRoundTimeout{})
 		r.scan(ctx)
 	case []*internalpb.ReapEntry:
 		if len(m) == 0 {

@@ -330,7 +330,7 @@ func (e *exchange) Receive(ctx actor.Context) {
 	case *actor.Started:
 		e.result = ExchangeResult{Partition: e.partition, Peer: e.peer}
 		e.lastProgress = time.Now()
-		e.checkProgressIn(ctx, e.cfg.Timeout)
+		sendSelfAfter(ctx, e.cfg.Timeout, exchangeTimeout{})
 		if !e.view.Up(e.peer) {
 			e.finish(ctx, errors.New("peer is down"))
 			return
@@ -360,16 +360,11 @@ func (e *exchange) Receive(ctx actor.Context) {
 		e.pump(ctx)
 	case exchangeTimeout:
 		if idle := time.Since(e.lastProgress); idle < e.cfg.Timeout {
-			e.checkProgressIn(ctx, e.cfg.Timeout-idle)
+			sendSelfAfter(ctx, e.cfg.Timeout-idle, exchangeTimeout{})
 			return
 		}
 		e.finish(ctx, fmt.Errorf("no progress for %v", e.cfg.Timeout))
 	}
-}
-
-func (e *exchange) checkProgressIn(ctx actor.Context, d time.Duration) {
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(d, func() { sys.Root.Send(self, exchangeTimeout{}) })
 }
 
 func (e *exchange) askLevel(ctx actor.Context) {
@@ -496,8 +491,7 @@ func (e *exchange) pump(ctx actor.Context) {
 			if wait := time.Until(due); wait > 0 {
 				if !e.pumpPending {
 					e.pumpPending = true
-					self, sys := ctx.Self(), ctx.ActorSystem()
-					time.AfterFunc(wait, func() { sys.Root.Send(self, exchangePump{}) })
+					sendSelfAfter(ctx, wait, exchangePump{})
 				}
 				return
 			}

@@ -88,6 +88,12 @@ type viewHolder struct{ p atomic.Pointer[View] }
 func (h *viewHolder) Load() *View   { return h.p.Load() }
 func (h *viewHolder) Store(v *View) { h.p.Store(v) }
 
+// sendSelfAfter sends msg to the actor once, after d (timeouts and pacing).
+func sendSelfAfter(ctx actor.Context, d time.Duration, msg any) {
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(d, func() { sys.Root.Send(self, msg) })
+}
+
 // tickSelf sends msg to the actor every interval until the returned cancel
 // is called (actors call it when stopping).
 func tickSelf(ctx actor.Context, interval time.Duration, msg any) (cancel func()) {

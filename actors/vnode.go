@@ -375,8 +375,7 @@ func (v *vnode) nextRebuildStep(ctx actor.Context) {
 		ctx.Send(ctx.Self(), rebuildStep{})
 		return
 	}
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(v.rebuildPause, func() { sys.Root.Send(self, rebuildStep{}) })
+	sendSelfAfter(ctx, v.rebuildPause, rebuildStep{})
 }
 
 func (v *vnode) treeLevel(m *internalpb.TreeLevel) *internalpb.TreeLevelReply {
