@@ -152,7 +152,7 @@ func (r *reaper) tick(ctx actor.Context) {
 		if slices.Contains(v.Ring.PreferenceListForPartition(p, v.N), v.Self) {
 			held = append(held, p)
 		} else {
-			ctx.Request(v.localVnodePID(p), dropPartition{})
+			ctx.Send(v.localVnodePID(p), dropPartition{})
 		}
 	}
 	if r.round != nil || len(held) == 0 {

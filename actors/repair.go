@@ -287,10 +287,12 @@ type exchangeSide struct {
 	objs  map[string][]object.Sibling
 }
 
-// repairWrite is one merge an exchange sends to one side.
+// repairWrite is one merge an exchange sends to one side; its request id
+// is its index in the exchange's writes.
 type repairWrite struct {
-	to  *actor.PID
-	put *internalpb.ReplicaPut
+	to    *actor.PID
+	local bool
+	put   *internalpb.ReplicaPut
 }
 
 // exchange compares one partition's trees on this node and a peer, level by
@@ -353,6 +355,19 @@ func (e *exchange) Receive(ctx actor.Context) {
 		if e.cfg.PanicAfter > 0 && acked >= e.cfg.PanicAfter && e.table.panicked.CompareAndSwap(false, true) {
 			panic(fmt.Sprintf("exchange of partition %d with %s: fault injected after %d repair writes", e.partition, e.peer, acked))
 		}
+		if m.Error != "" || m.RequestId >= uint64(len(e.writes)) {
+			e.finish(ctx, fmt.Errorf("repair write to %s: %s", m.Node, m.Error))
+			return
+		}
+		// Keys and bytes count once written, so a failed exchange reports
+		// only what it moved.
+		w := e.writes[m.RequestId]
+		if w.local {
+			e.result.KeysLocal++
+		} else {
+			e.result.KeysRemote++
+		}
+		e.result.Bytes += uint64(proto.Size(w.put.Object))
 		e.acked++
 		e.pump(ctx)
 	case exchangePump:
@@ -464,18 +479,19 @@ func (e *exchange) reconcile(ctx actor.Context) {
 	for k := range keys {
 		l, r := e.mine.objs[k], e.theirs.objs[k]
 		merged := object.Merge(l, r)
-		obj := object.ToProto(merged)
-		put := &internalpb.ReplicaPut{Partition: uint32(e.partition), Key: []byte(k), Object: obj}
-		if !object.SameVersions(l, merged) && e.reap.Spread(merged, l, now) {
-			e.writes = append(e.writes, repairWrite{to: e.view.localVnodePID(e.partition), put: put})
-			e.result.KeysLocal++
-			e.result.Bytes += uint64(proto.Size(obj))
+		var obj *internalpb.Object // built once, only for a key that is written
+		queue := func(side []object.Sibling, local bool, to *actor.PID) {
+			if object.SameVersions(side, merged) || !e.reap.Spread(merged, side, now) {
+				return
+			}
+			if obj == nil {
+				obj = object.ToProto(merged)
+			}
+			e.writes = append(e.writes, repairWrite{to: to, local: local, put: &internalpb.ReplicaPut{
+				Partition: uint32(e.partition), Key: []byte(k), Object: obj, RequestId: uint64(len(e.writes))}})
 		}
-		if !object.SameVersions(r, merged) && e.reap.Spread(merged, r, now) {
-			e.writes = append(e.writes, repairWrite{to: e.view.vnodePID(e.peer, e.partition), put: put})
-			e.result.KeysRemote++
-			e.result.Bytes += uint64(proto.Size(obj))
-		}
+		queue(l, true, e.view.localVnodePID(e.partition))
+		queue(r, false, e.view.vnodePID(e.peer, e.partition))
 	}
 	e.mine.objs, e.theirs.objs = nil, nil
 	e.writeStart = time.Now()

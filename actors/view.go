@@ -24,7 +24,6 @@ const (
 	handoffName     = nodeName + "/handoff"
 	hintsName       = nodeName + "/hints"
 	repairName      = nodeName + "/repair"
-	reaperName      = nodeName + "/reaper"
 )
 
 func vnodeName(partition int) string { return vnodesName + "/" + vnodeChild(partition) }

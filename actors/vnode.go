@@ -82,11 +82,12 @@ type (
 		now  time.Time
 		max  int
 	}
-	// dropPartition asks a vnode to delete every object it holds; it
-	// answers whether it deleted anything.
+	// dropPartition asks a vnode to delete every object it holds.
 	dropPartition struct{}
 )
 
+// rebuildStep reads the next chunk after the rebuild cursor. Steps left
+// over from an earlier rebuild just continue from the same cursor.
 type rebuildStep struct{}
 
 // rebuildChunk bounds the keys one rebuild step reads.
@@ -103,10 +104,7 @@ func newVnodeProps(partition int, store *persistence.Store, maxEntries int, coun
 func (v *vnode) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		v.tree, _ = merkle.New(merkle.DefaultConfig())
-		v.tombstones = map[string]int64{}
-		v.rebuilding = true
-		ctx.Send(ctx.Self(), rebuildStep{})
+		v.reindex(ctx)
 	case *actor.Restarting, *actor.Stopping:
 		// The next instance indexes its tombstones anew.
 		v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
@@ -116,9 +114,11 @@ func (v *vnode) Receive(ctx actor.Context) {
 	case *internalpb.Reap:
 		v.reap(ctx, m)
 	case dropPartition:
-		ctx.Respond(v.drop())
+		v.drop()
 	case rebuildStep:
-		v.rebuild(ctx)
+		if v.rebuilding { // a leftover step of a finished rebuild must not index again
+			v.rebuild(ctx)
+		}
 	case *internalpb.TreeLevel:
 		ctx.Respond(v.treeLevel(m))
 	case *internalpb.BucketKeys:
@@ -311,30 +311,26 @@ func (v *vnode) reap(ctx actor.Context, m *internalpb.Reap) {
 	v.afterFlush = append(v.afterFlush, func() { v.counters.reaped.Add(n) }) // once durable
 }
 
-// drop deletes the whole partition from this node. Writes staged this turn
-// keep it for a later round.
-func (v *vnode) drop() bool {
+// drop deletes the whole partition from this node, if it holds anything.
+// Writes staged this turn keep it for a later round.
+func (v *vnode) drop() {
 	if len(v.staged) > 0 {
-		return false
+		return
 	}
 	entries, _, err := v.store.Scan(v.partition, nil, 1, 1)
 	if err != nil || len(entries) == 0 {
-		return false
+		return
 	}
 	if err := v.store.DropPartition(v.partition); err != nil {
-		return false
+		return
 	}
-	v.tree, _ = merkle.New(merkle.DefaultConfig())
-	v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
-	v.tombstones = map[string]int64{}
-	v.lastKey, v.lastSet = nil, nil
+	v.resetIndex()
 	v.counters.dropped.Add(1)
-	return true
 }
 
 // rebuild adds the next chunk of stored keys to the tree.
 func (v *vnode) rebuild(ctx actor.Context) {
-	entries, more, err := v.store.Scan(v.partition, v.rebuiltTo, rebuildChunk, 1<<30)
+	entries, more, err := v.store.Scan(v.partition, v.rebuiltTo, rebuildChunk, bucketPageBytes)
 	if err != nil {
 		v.nextRebuildStep(ctx) // retry; the tree stays not ready
 		return
@@ -376,6 +372,22 @@ func (v *vnode) nextRebuildStep(ctx actor.Context) {
 		return
 	}
 	sendSelfAfter(ctx, v.rebuildPause, rebuildStep{})
+}
+
+// resetIndex empties the tree and the tombstone index.
+func (v *vnode) resetIndex() {
+	v.tree, _ = merkle.New(merkle.DefaultConfig())
+	v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
+	v.tombstones = map[string]int64{}
+	v.lastKey, v.lastSet = nil, nil
+}
+
+// reindex rebuilds the tree and the tombstone index from pebble: after a
+// start, and after a failed flush whose writes they already showed.
+func (v *vnode) reindex(ctx actor.Context) {
+	v.resetIndex()
+	v.rebuilding, v.rebuiltTo = true, nil
+	ctx.Send(ctx.Self(), rebuildStep{})
 }
 
 func (v *vnode) treeLevel(m *internalpb.TreeLevel) *internalpb.TreeLevelReply {
@@ -506,6 +518,9 @@ func (v *vnode) flush(ctx actor.Context) {
 		}
 	}
 	v.staged, v.hints, v.waiting, v.afterFlush, v.flushPending = nil, nil, nil, nil, false
+	if err != nil {
+		v.reindex(ctx) // the tree already shows the writes that failed
+	}
 }
 
 // coordinate issues a new dot for a client write and applies it to the local
