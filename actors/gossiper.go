@@ -355,7 +355,7 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 		g.transition, g.statuses = t, statuses
 	}
 	done := g.advanceTransition(now)
-	v := &View{Self: g.self, Ring: g.transition.Current, Transition: g.transition, N: g.n, Members: map[string]MemberView{}, TransitionDone: done}
+	v := &View{Self: g.self, Ring: g.transition.Current, Transition: g.transition, RingStatuses: g.statuses, N: g.n, Members: map[string]MemberView{}, TransitionDone: done}
 	for _, id := range g.state.IDs() {
 		st, _ := g.state.Node(id)
 		mv := MemberView{

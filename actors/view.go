@@ -55,8 +55,11 @@ type View struct {
 	// Transition holds Ring and, while members join or leave, the next ring
 	// that writes also go to.
 	Transition *ring.Transition
-	N          int
-	Members    map[string]MemberView
+	// RingStatuses is each member's place in the ring (ring.Status*), from
+	// which Transition was computed. Shared: do not modify.
+	RingStatuses map[string]string
+	N            int
+	Members      map[string]MemberView
 	// TransitionDone lists the members that finished their transfers for
 	// the transition under way.
 	TransitionDone []string

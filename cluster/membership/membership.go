@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/failure"
+	"github.com/harmoniakv/harmonia/cluster/ring"
 )
 
 // ProtocolVersion is the node-to-node protocol this build speaks; nodes
@@ -52,10 +53,10 @@ const (
 
 // A node's place in the ring, the value of KeyStatus.
 const (
-	RingJoining = "joining"
-	RingNormal  = "normal"
-	RingLeaving = "leaving"
-	RingLeft    = "left"
+	RingJoining = ring.StatusJoining
+	RingNormal  = ring.StatusNormal
+	RingLeaving = ring.StatusLeaving
+	RingLeft    = ring.StatusLeft
 )
 
 // Versioned is an application value and the version that set it.

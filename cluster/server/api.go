@@ -250,20 +250,9 @@ func (a *api) Repair(ctx context.Context, req *kvpb.RepairRequest) (*kvpb.Repair
 }
 
 func (a *api) Plan(_ context.Context, req *kvpb.PlanRequest) (*kvpb.PlanResponse, error) {
-	v := a.sys.View()
-	statuses := map[string]string{}
-	for id, m := range v.Members {
-		switch m.Status {
-		case membership.Left:
-			statuses[id] = ring.StatusLeft
-		case membership.Joining:
-			statuses[id] = ring.StatusJoining
-		case membership.Leaving:
-			statuses[id] = ring.StatusLeaving
-		default:
-			statuses[id] = ring.StatusNormal
-		}
-	}
+	// The ring statuses the gossiper computed, not liveness: a removed or
+	// joining member that is down keeps its place in the plan.
+	statuses := maps.Clone(a.sys.View().RingStatuses)
 	for _, id := range req.Join {
 		if _, ok := statuses[id]; ok && statuses[id] != ring.StatusLeft {
 			return nil, status.Errorf(codes.InvalidArgument, "%s is already a member", id)
