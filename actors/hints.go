@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,11 +57,7 @@ func (c *hintCounters) add(target string, n int64) int64 {
 func (c *hintCounters) Replayed() map[string]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int64, len(c.replayed))
-	for k, v := range c.replayed {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.replayed)
 }
 
 type hintCheck struct{}

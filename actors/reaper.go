@@ -193,7 +193,7 @@ func (r *reapRound) Receive(ctx actor.Context) {
 			r.next(ctx)
 			return
 		}
-		r.entries, r.commit = m, false
+		r.commit = false
 		r.ask(ctx, m)
 	case *internalpb.ReapReply:
 		if r.replies == nil {

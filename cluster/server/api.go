@@ -170,8 +170,9 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	rs := a.sys.Reaping()
 	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
 	replayed := a.sys.HintsReplayed()
-	for _, target := range slices.Sorted(maps.Keys(a.sys.Store().HintStats())) {
-		st := a.sys.Store().HintStats()[target]
+	hints := a.sys.Store().HintStats()
+	for _, target := range slices.Sorted(maps.Keys(hints)) {
+		st := hints[target]
 		q := &kvpb.HintQueue{Target: target, Count: st.Count, Bytes: st.Bytes, Dropped: st.Dropped, Replayed: replayed[target], OldestAgeMs: -1}
 		if oldest, ok := a.sys.Store().OldestHint(target); ok {
 			q.OldestAgeMs = time.Since(oldest).Milliseconds()

@@ -58,9 +58,6 @@ func main() {
 	} else {
 		fmt.Fprintf(os.Stderr, "harmonia: %v\n", err)
 	}
-	if isUsage(err) {
-		os.Exit(exitUsage)
-	}
 	os.Exit(exitError)
 }
 
