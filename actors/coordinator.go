@@ -248,16 +248,15 @@ func (f *putFSM) coordinated(ctx actor.Context, m *internalpb.CoordinatePutReply
 			put(id, putPrimary, "")
 		}
 	}
-	fallbacks := slices.DeleteFunc(f.view.Ring.Fallbacks(f.partition, len(f.pref)), func(id string) bool { return !f.view.Up(id) })
+	standIns := f.view.standIns(f.partition, f.pref)
 	for _, id := range f.pref {
 		switch {
 		case id == m.Node:
 		case f.view.Up(id):
 			put(id, putPrimary, "")
-		case len(fallbacks) > 0:
-			put(fallbacks[0], putFallback, id)
+		case standIns[id] != "":
+			put(standIns[id], putFallback, id)
 			f.hintedFor[id] = true
-			fallbacks = fallbacks[1:]
 		default:
 			// No node outside the preference list is up (a 3-node cluster
 			// with N=3): keep the hint here; it does not count toward W.
@@ -372,16 +371,15 @@ func (f *getFSM) Receive(ctx actor.Context) {
 		f.standsFor = map[string]string{}
 		sendSelfAfter(ctx, f.req.Timeout, deadline{})
 		// A fallback that took writes for a down primary answers in its place.
-		fallbacks := slices.DeleteFunc(f.view.Ring.Fallbacks(f.partition, len(f.pref)), func(id string) bool { return !f.view.Up(id) })
+		standIns := f.view.standIns(f.partition, f.pref)
 		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key}
 		for _, id := range f.pref {
 			switch {
 			case f.view.Up(id):
 				ctx.Request(f.view.vnodePID(id, f.partition), get)
-			case len(fallbacks) > 0:
-				f.standsFor[fallbacks[0]] = id
-				ctx.Request(f.view.vnodePID(fallbacks[0], f.partition), get)
-				fallbacks = fallbacks[1:]
+			case standIns[id] != "":
+				f.standsFor[standIns[id]] = id
+				ctx.Request(f.view.vnodePID(standIns[id], f.partition), get)
 			default:
 				f.tally.Fail(id, errors.New("down"))
 			}

@@ -76,6 +76,26 @@ func (v *View) Up(id string) bool {
 	return false
 }
 
+// standIns pairs each down replica in pref, in order, with the next fallback
+// of partition p that is up; down replicas left over have none.
+func (v *View) standIns(p int, pref []string) map[string]string {
+	out := map[string]string{}
+	fallbacks := v.Ring.Fallbacks(p, len(pref))
+	for _, id := range pref {
+		if v.Up(id) {
+			continue
+		}
+		for len(fallbacks) > 0 && !v.Up(fallbacks[0]) {
+			fallbacks = fallbacks[1:]
+		}
+		if len(fallbacks) == 0 {
+			break
+		}
+		out[id], fallbacks = fallbacks[0], fallbacks[1:]
+	}
+	return out
+}
+
 // vnodePID addresses partition p's vnode on node id.
 func (v *View) vnodePID(id string, p int) *actor.PID {
 	return actor.NewPID(v.Members[id].ClusterAddr, vnodeName(p))
