@@ -371,6 +371,10 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 		mv.HintsPending, _ = strconv.ParseInt(hints, 10, 64)
 		v.Members[id] = mv
 	}
+	v.ChangedAt = now
+	if old := g.view.Load(); old != nil && !membersChanged(old, v) {
+		v.ChangedAt = old.ChangedAt
+	}
 	g.view.Store(v)
 	if g.changed {
 		g.changed = false
@@ -381,6 +385,20 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 			h(e)
 		}
 	}
+}
+
+// membersChanged reports whether b differs from a in its ring transition or
+// in any member's presence, state or generation.
+func membersChanged(a, b *View) bool {
+	if a.Transition.Key != b.Transition.Key || len(a.Members) != len(b.Members) {
+		return true
+	}
+	for id, m := range b.Members {
+		if o, ok := a.Members[id]; !ok || o.Status != m.Status || o.Generation != m.Generation {
+			return true
+		}
+	}
+	return false
 }
 
 func statesToProto(states []membership.NodeState) []*internalpb.NodeState {

@@ -3,9 +3,7 @@ package actors
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,11 +14,11 @@ import (
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
-// reaperPublishInterval is how often a node publishes its hint count and
-// notes membership changes; reaping needs both to be fresh.
+// reaperPublishInterval is how often a node publishes its hint count;
+// reaping needs it fresh.
 const reaperPublishInterval = time.Second
 
-// reapRoundTimeout bounds one round over this node's partitions; a round
+// reapRoundLimit bounds one round over this node's partitions; a round
 // cut short leaves every tombstone as it was and the next round goes on.
 const reapRoundLimit = time.Minute
 
@@ -58,20 +56,17 @@ type reaper struct {
 	gossip *Gossiper
 	table  *reapTable
 
-	cancels     []func()
-	published   int64
-	fingerprint string
-	since       time.Time
-	round       *actor.PID // the reap round running, if any
+	cancels   []func()
+	published int64
+	round     *actor.PID // the reap round running, if any
 }
 
 func (r *reaper) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		// Settling counts from the start: the first view may be partial.
 		// The first publish waits for the ticker, when the gossiper (spawned
 		// after this actor) surely exists.
-		r.published, r.since = -1, time.Now()
+		r.published = -1
 		r.cancels = append(r.cancels, tickSelf(ctx, reaperPublishInterval, reaperPublish{}))
 		if r.cfg.Grace > 0 {
 			r.cancels = append(r.cancels, tickSelf(ctx, r.cfg.Interval, reaperTick{}))
@@ -104,24 +99,11 @@ func (r *reaper) localHints() int64 {
 	return n
 }
 
-// publish gossips this node's hint count when it changed and notes when
-// the membership last changed.
+// publish gossips this node's hint count when it changed.
 func (r *reaper) publish() {
 	if n := r.localHints(); n != r.published {
 		r.gossip.UpdateState(membership.KeyHintsPending, strconv.FormatInt(n, 10))
 		r.published = n
-	}
-	v := r.view.Load()
-	if v == nil {
-		return
-	}
-	var parts []string
-	for id, m := range v.Members {
-		parts = append(parts, id+"="+string(m.Status)+"/"+strconv.FormatInt(m.Generation, 10))
-	}
-	sort.Strings(parts)
-	if fp := v.Transition.Key + " " + strings.Join(parts, ","); fp != r.fingerprint {
-		r.fingerprint, r.since = fp, time.Now()
 	}
 }
 
@@ -131,7 +113,7 @@ func (r *reaper) tick(ctx actor.Context) {
 		return
 	}
 	local := r.localHints()
-	cl := reap.Cluster{Transition: !v.Transition.Stable(), Unchanged: time.Since(r.since)}
+	cl := reap.Cluster{Transition: !v.Transition.Stable(), Unchanged: time.Since(v.ChangedAt)}
 	for id, m := range v.Members {
 		if m.Status == membership.Left {
 			continue

@@ -60,6 +60,9 @@ type View struct {
 	RingStatuses map[string]string
 	N            int
 	Members      map[string]MemberView
+	// ChangedAt is when the transition or any member's presence, state or
+	// generation last changed, as this node saw it.
+	ChangedAt time.Time
 	// TransitionDone lists the members that finished their transfers for
 	// the transition under way.
 	TransitionDone []string
