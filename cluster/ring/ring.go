@@ -182,7 +182,7 @@ func (r *Ring) PreferenceListForPartition(p, n int) []string {
 // nodes, clockwise and distinct: where a write for a down replica goes
 // instead (sloppy quorum).
 func (r *Ring) Fallbacks(p, n int) []string {
-	pref := r.PreferenceListForPartition(p, n)
+	// The preference list is the first n of the full clockwise walk.
 	all := r.PreferenceListForPartition(p, len(r.members))
-	return slices.DeleteFunc(all, func(id string) bool { return slices.Contains(pref, id) })
+	return all[min(max(n, 0), len(all)):]
 }

@@ -34,6 +34,7 @@ type Transition struct {
 	// computes the same key.
 	Key   string
 	Moves []Move
+	extra [][]string // by partition: next-ring replicas not in the current one
 }
 
 // NewTransition computes the transition from the members' ring statuses.
@@ -72,11 +73,13 @@ func NewTransition(statuses map[string]string, q, n int) (*Transition, error) {
 	if t.Next, err = New(next, q); err != nil {
 		return nil, err
 	}
+	t.extra = make([][]string, q)
 	for p := 0; p < q; p++ {
 		from := t.Current.PreferenceListForPartition(p, n)
 		for _, to := range t.Next.PreferenceListForPartition(p, n) {
 			if !slices.Contains(from, to) {
 				t.Moves = append(t.Moves, Move{Partition: p, To: to, From: from})
+				t.extra[p] = append(t.extra[p], to)
 			}
 		}
 	}
@@ -100,12 +103,7 @@ func (t *Transition) MovesTo(node string) []Move {
 // WriteReplicas returns the replicas a write of partition p goes to: the
 // current preference list (which counts toward W) and the extra replicas of
 // the next ring (which receive the write but do not count).
+// The extra replicas are the moves' targets, computed once; do not modify.
 func (t *Transition) WriteReplicas(p int) (counted, extra []string) {
-	counted = t.Current.PreferenceListForPartition(p, t.N)
-	for _, id := range t.Next.PreferenceListForPartition(p, t.N) {
-		if !slices.Contains(counted, id) {
-			extra = append(extra, id)
-		}
-	}
-	return counted, extra
+	return t.Current.PreferenceListForPartition(p, t.N), t.extra[p]
 }
