@@ -236,7 +236,7 @@ func (f *putFSM) coordinated(ctx actor.Context, m *internalpb.CoordinatePutReply
 		f.primaries++
 	}
 	f.object = m.Object
-	dot := vclock.Dot{Actor: vclock.Actor{Node: m.Dot.GetNode(), Incarnation: m.Dot.GetIncarnation()}, Counter: m.Dot.GetCounter()}
+	dot := object.DotFromProto(m.Dot)
 	f.history = vclock.Advance(f.req.Context, dot, time.Now().UnixNano())
 	put := func(to string, kind uint64, hintFor string) {
 		ctx.Request(f.view.vnodePID(to, f.partition), &internalpb.ReplicaPut{

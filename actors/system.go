@@ -417,6 +417,5 @@ func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted boo
 	if reply.Error != "" {
 		return nil, errors.New(reply.Error)
 	}
-	dot := vclock.Dot{Actor: vclock.Actor{Node: reply.Dot.GetNode(), Incarnation: reply.Dot.GetIncarnation()}, Counter: reply.Dot.GetCounter()}
-	return vclock.Advance(clock, dot, now), nil
+	return vclock.Advance(clock, object.DotFromProto(reply.Dot), now), nil
 }

@@ -132,7 +132,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 			return
 		}
 		reply.Object = object.ToProto(set)
-		reply.Dot = &internalpb.Dot{Node: dot.Node, Incarnation: dot.Incarnation, Counter: dot.Counter}
+		reply.Dot = object.DotToProto(dot)
 		v.stage(ctx, m.Key, set, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}

@@ -40,13 +40,23 @@ func ToProto(set []Sibling) *internalpb.Object {
 	for i, s := range set {
 		out.Siblings[i] = &internalpb.Sibling{
 			Value:     s.Value,
-			Dot:       &internalpb.Dot{Node: s.Dot.Node, Incarnation: s.Dot.Incarnation, Counter: s.Dot.Counter},
+			Dot:       DotToProto(s.Dot),
 			Context:   ClockToProto(s.Context),
 			Deleted:   s.Deleted,
 			WrittenAt: s.WrittenAt,
 		}
 	}
 	return out
+}
+
+// DotToProto converts a dot to its wire form.
+func DotToProto(d vclock.Dot) *internalpb.Dot {
+	return &internalpb.Dot{Node: d.Node, Incarnation: d.Incarnation, Counter: d.Counter}
+}
+
+// DotFromProto converts a wire dot back (zero for nil).
+func DotFromProto(d *internalpb.Dot) vclock.Dot {
+	return vclock.Dot{Actor: vclock.Actor{Node: d.GetNode(), Incarnation: d.GetIncarnation()}, Counter: d.GetCounter()}
 }
 
 // ErrNoDot reports a sibling without a dot, which no coordinator produces.
@@ -62,7 +72,7 @@ func FromProto(p *internalpb.Object) ([]Sibling, error) {
 		}
 		set = append(set, Sibling{
 			Value:     s.GetValue(),
-			Dot:       vclock.Dot{Actor: vclock.Actor{Node: d.GetNode(), Incarnation: d.GetIncarnation()}, Counter: d.GetCounter()},
+			Dot:       DotFromProto(d),
 			Context:   ClockFromProto(s.GetContext()),
 			Deleted:   s.GetDeleted(),
 			WrittenAt: s.GetWrittenAt(),
