@@ -146,7 +146,12 @@ type manualRun struct {
 }
 
 // pairs lists the (partition, peer) pairs this node compares.
-func pairs(v *View) []pair {
+// With keep nil the schedule's pairs are listed, each compared by one side
+// only (the smaller id); keep chooses pairs for a manual run instead.
+func pairs(v *View, keep func(p int, peer string) bool) []pair {
+	if keep == nil {
+		keep = func(_ int, peer string) bool { return v.Self < peer }
+	}
 	var out []pair
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		pref := v.Ring.PreferenceListForPartition(p, v.N)
@@ -154,8 +159,7 @@ func pairs(v *View) []pair {
 			continue
 		}
 		for _, peer := range pref {
-			// Each pair is compared by one side only: the smaller id.
-			if peer != v.Self && v.Self < peer {
+			if peer != v.Self && keep(p, peer) {
 				out = append(out, pair{partition: p, peer: peer})
 			}
 		}
@@ -178,7 +182,7 @@ func (r *repair) Receive(ctx actor.Context) {
 		if r.view.Load() == nil {
 			return
 		}
-		ps := pairs(r.view.Load())
+		ps := pairs(r.view.Load(), nil)
 		if len(ps) == 0 || len(r.running) >= r.cfg.Concurrency {
 			return
 		}
@@ -193,20 +197,12 @@ func (r *repair) Receive(ctx actor.Context) {
 			m.reply <- nil
 			return
 		}
-		for p := 0; p < v.Ring.Partitions(); p++ {
-			if m.partition >= 0 && p != m.partition {
-				continue
-			}
-			pref := v.Ring.PreferenceListForPartition(p, v.N)
-			if !slices.Contains(pref, v.Self) {
-				continue
-			}
-			for _, peer := range pref {
-				if peer != v.Self && (m.peer == "" || m.peer == peer) {
-					r.queue = append(r.queue, pair{partition: p, peer: peer, run: run})
-					run.waiting++
-				}
-			}
+		for _, pr := range pairs(v, func(p int, peer string) bool {
+			return (m.partition < 0 || p == m.partition) && (m.peer == "" || m.peer == peer)
+		}) {
+			pr.run = run
+			r.queue = append(r.queue, pr)
+			run.waiting++
 		}
 		if run.waiting == 0 {
 			m.reply <- nil
