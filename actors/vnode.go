@@ -417,30 +417,39 @@ const bucketPageBytes = 4 << 20
 // bucketKeys returns the stored objects in the given leaf buckets among the
 // next page of the partition's keys.
 func (v *vnode) bucketKeys(m *internalpb.BucketKeys) *internalpb.BucketKeysReply {
-	reply := &internalpb.BucketKeysReply{Node: v.self.Node}
 	want := make(map[int]bool, len(m.Buckets))
 	for _, b := range m.Buckets {
 		want[int(b)] = true
 	}
-	entries, more, err := v.store.Scan(v.partition, m.AfterKey, int(max(m.MaxKeys, 1)), bucketPageBytes)
+	entries, last, more, err := v.scanEntries(m.AfterKey, int(max(m.MaxKeys, 1)), bucketPageBytes,
+		func(key []byte) bool { return want[v.tree.Bucket(key)] })
+	reply := &internalpb.BucketKeysReply{Node: v.self.Node, Entries: entries, LastKey: last, More: more}
 	if err != nil {
 		reply.Error = err.Error()
-		return reply
+	}
+	return reply
+}
+
+// scanEntries reads the next page of the partition after after and returns
+// the objects whose keys keep accepts (all when keep is nil), the last key
+// read and whether keys remain.
+func (v *vnode) scanEntries(after []byte, maxKeys, maxBytes int, keep func([]byte) bool) (out []*internalpb.HandoffEntry, last []byte, more bool, err error) {
+	entries, more, err := v.store.Scan(v.partition, after, maxKeys, maxBytes)
+	if err != nil {
+		return nil, nil, false, err
 	}
 	for _, e := range entries {
-		reply.LastKey = e.Key
-		if !want[v.tree.Bucket(e.Key)] {
+		last = e.Key
+		if keep != nil && !keep(e.Key) {
 			continue
 		}
 		obj := &internalpb.Object{}
 		if err := proto.Unmarshal(e.Value, obj); err != nil {
-			reply.Error = fmt.Sprintf("key %q: %v", e.Key, err)
-			return reply
+			return nil, nil, false, fmt.Errorf("key %q: %w", e.Key, err)
 		}
-		reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
+		out = append(out, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
 	}
-	reply.More = more
-	return reply
+	return out, last, more, nil
 }
 
 // stage records a write to commit with the next flush and holds its reply
@@ -475,21 +484,11 @@ func (v *vnode) scheduleFlush(ctx actor.Context) {
 // are not included: they were sent to the receiving node as well, since a
 // transfer starts only after every node writes to both rings.
 func (v *vnode) fetch(m *internalpb.HandoffFetch) *internalpb.HandoffBatch {
-	reply := &internalpb.HandoffBatch{Node: v.self.Node, Partition: uint32(v.partition)}
-	entries, more, err := v.store.Scan(v.partition, m.AfterKey, int(max(m.MaxKeys, 1)), int(max(m.MaxBytes, 1)))
+	entries, _, more, err := v.scanEntries(m.AfterKey, int(max(m.MaxKeys, 1)), int(max(m.MaxBytes, 1)), nil)
+	reply := &internalpb.HandoffBatch{Node: v.self.Node, Partition: uint32(v.partition), Entries: entries, Done: err == nil && !more}
 	if err != nil {
 		reply.Error = err.Error()
-		return reply
 	}
-	for _, e := range entries {
-		obj := &internalpb.Object{}
-		if err := proto.Unmarshal(e.Value, obj); err != nil {
-			reply.Error = fmt.Sprintf("key %q: %v", e.Key, err)
-			return reply
-		}
-		reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
-	}
-	reply.Done = !more
 	return reply
 }
 
