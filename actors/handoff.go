@@ -203,7 +203,10 @@ func (t *transfer) Receive(ctx actor.Context) {
 		ctx.Request(t.view.Load().localVnodePID(t.move.Partition), &internalpb.HandoffApply{Partition: m.Partition, Entries: m.Entries})
 		t.arm(ctx)
 	case *internalpb.HandoffApplyReply:
-		if m.Error != "" || t.batch == nil {
+		if t.batch == nil {
+			return // the late answer of an apply already retried
+		}
+		if m.Error != "" {
 			t.retry(ctx)
 			return
 		}
