@@ -27,13 +27,19 @@ type Config struct {
 	// FirstInterval seeds the window before any interval is measured; the
 	// gossip interval is a good value. Default 1 s.
 	FirstInterval time.Duration
+	// MaxInterval caps a recorded interval. One long gap (a peer still
+	// starting, a pause while this node was busy) would otherwise widen the
+	// fitted distribution for the whole window, and a peer killed soon after
+	// would take many seconds to be convicted. Cassandra drops such
+	// intervals; capping keeps the hint that the peer is slow. Default 3 s.
+	MaxInterval time.Duration
 }
 
 // DefaultConfig returns the documented defaults: with one-second gossip a
 // silent peer reaches phi 8 after roughly 4 to 5 s.
 func DefaultConfig() Config {
 	return Config{Threshold: 8, WindowSize: 200, MinStdDev: 400 * time.Millisecond,
-		AcceptablePause: time.Second, FirstInterval: time.Second}
+		AcceptablePause: time.Second, FirstInterval: time.Second, MaxInterval: 3 * time.Second}
 }
 
 // Detector tracks one peer.
@@ -57,7 +63,11 @@ func (d *Detector) Heartbeat(now time.Time) {
 		d.add(first - first/4)
 		d.add(first + first/4)
 	} else if now.After(d.last) {
-		d.add(float64(now.Sub(d.last).Microseconds()) / 1000)
+		interval := now.Sub(d.last)
+		if d.cfg.MaxInterval > 0 {
+			interval = min(interval, d.cfg.MaxInterval)
+		}
+		d.add(float64(interval.Microseconds()) / 1000)
 	}
 	if now.After(d.last) {
 		d.last = now

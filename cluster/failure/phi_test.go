@@ -93,3 +93,35 @@ func TestOutOfOrderHeartbeatIgnored(t *testing.T) {
 		t.Fatal("an older arrival moved the last heartbeat back")
 	}
 }
+
+// A peer heard once, then silent for a long while (it was still starting),
+// then regular for a few seconds, and then killed: the long gap must not
+// widen the fit so much that conviction takes many seconds.
+func TestLongGapDoesNotDelayConviction(t *testing.T) {
+	tests := []struct {
+		name    string
+		gap     time.Duration
+		regular int
+	}{
+		{"10 s gap, 8 beats", 10 * time.Second, 8},
+		{"30 s gap, 5 beats", 30 * time.Second, 5},
+		{"5 s gap, 20 beats", 5 * time.Second, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewDetector(DefaultConfig())
+			now := t0
+			d.Heartbeat(now)
+			now = now.Add(tt.gap)
+			for i := 0; i < tt.regular; i++ {
+				d.Heartbeat(now)
+				now = now.Add(time.Second)
+			}
+			last := now.Add(-time.Second)
+			const bound = 8 * time.Second
+			if d.Available(last.Add(bound)) {
+				t.Fatalf("still available %v after the last heartbeat (phi %.2f)", bound, d.Phi(last.Add(bound)))
+			}
+		})
+	}
+}
