@@ -271,19 +271,18 @@ type Write struct {
 }
 
 // PutBatch replaces several objects in one pebble batch: all or none are
-// written, with one fsync when Sync is set. Limits are checked first, so an
-// invalid write leaves the store unchanged.
+// written, with one fsync when Sync is set.
+//
+// The size limits are not checked here: they are admission rules for a
+// client's new value (CheckKey, CheckValue). An object may hold siblings
+// written under an earlier, larger limit, and one such object must not fail
+// the other writes that share its batch, nor replication of itself.
 func (s *Store) PutBatch(writes []Write) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, w := range writes {
-		if err := s.CheckKey(w.Key); err != nil {
-			return err
-		}
-		for _, sib := range w.Siblings {
-			if err := s.CheckValue(sib.Value); err != nil {
-				return err
-			}
+		if len(w.Key) == 0 {
+			return ErrEmptyKey
 		}
 		if w.Delete {
 			if err := b.Delete(dataKey(w.Partition, w.Key), nil); err != nil {

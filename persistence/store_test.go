@@ -55,6 +55,41 @@ func TestIdentityAndCounterSurviveReopen(t *testing.T) {
 	}
 }
 
+// Lowering a limit must not make objects written under the old one
+// unwritable: a batch that rewrites such an object (a new sibling beside an
+// old large one) commits, together with the other writes that share it.
+func TestLoweredLimitKeepsOldObjectsWritable(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, DefaultOptions())
+	big := sib("a", 1, strings.Repeat("x", 1000))
+	if err := s.Put(3, []byte("big"), []object.Sibling{big}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.MaxValueSize = 100
+	s = openT(t, dir, opts)
+	defer s.Close()
+	if err := s.CheckValue(big.Value); !errors.Is(err, ErrValueTooLarge) {
+		t.Fatalf("a new value over the lowered limit: %v", err)
+	}
+	both := object.Apply([]object.Sibling{big}, sib("b", 1, "small"))
+	err := s.PutBatch([]Write{
+		{Partition: 3, Key: []byte("big"), Siblings: both},
+		{Partition: 3, Key: []byte("other"), Siblings: []object.Sibling{sib("b", 2, "v")}},
+	})
+	if err != nil {
+		t.Fatalf("batch rewriting an object with an old large sibling: %v", err)
+	}
+	for k, want := range map[string][]object.Sibling{"big": both, "other": {sib("b", 2, "v")}} {
+		if got, err := s.Get(3, []byte(k)); err != nil || !object.SameVersions(got, want) {
+			t.Fatalf("Get(%s) = %v, %v", k, got, err)
+		}
+	}
+}
+
 func TestWipedDirectoryIsANewIncarnation(t *testing.T) {
 	a := openT(t, t.TempDir(), DefaultOptions())
 	b := openT(t, t.TempDir(), DefaultOptions())
@@ -81,17 +116,26 @@ func TestPutGetAndLimits(t *testing.T) {
 	if got, _ := s.Get(4, []byte("k")); got != nil {
 		t.Fatal("partitions are not separate")
 	}
-	if err := s.Put(3, []byte("123456789"), set); !errors.Is(err, ErrKeyTooLarge) {
+	if err := s.CheckKey([]byte("123456789")); !errors.Is(err, ErrKeyTooLarge) {
 		t.Fatalf("long key: %v", err)
 	}
-	if err := s.Put(3, nil, set); !errors.Is(err, ErrEmptyKey) {
+	if err := s.CheckKey(nil); !errors.Is(err, ErrEmptyKey) {
 		t.Fatalf("empty key: %v", err)
 	}
-	if err := s.Put(3, []byte("k"), []object.Sibling{sib("a", 2, strings.Repeat("x", 17))}); !errors.Is(err, ErrValueTooLarge) {
+	if err := s.CheckValue([]byte(strings.Repeat("x", 17))); !errors.Is(err, ErrValueTooLarge) {
 		t.Fatalf("large value: %v", err)
 	}
-	if got, _ := s.Get(3, []byte("k")); !object.SameVersions(got, set) {
-		t.Fatal("a rejected write changed the stored object")
+	if err := s.CheckKey([]byte("12345678")); err != nil {
+		t.Fatalf("key at the limit: %v", err)
+	}
+	if err := s.CheckValue([]byte(strings.Repeat("x", 16))); err != nil {
+		t.Fatalf("value at the limit: %v", err)
+	}
+	if err := s.PutBatch([]Write{{Partition: 3, Key: []byte("j"), Siblings: set}, {Partition: 3, Siblings: set}}); !errors.Is(err, ErrEmptyKey) {
+		t.Fatalf("batch with an empty key: %v", err)
+	}
+	if got, _ := s.Get(3, []byte("j")); got != nil {
+		t.Fatal("a rejected batch wrote part of itself")
 	}
 	var keys []string
 	for _, k := range []string{"b", "a", "c"} {
