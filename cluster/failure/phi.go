@@ -30,8 +30,12 @@ type Config struct {
 	// MaxInterval caps a recorded interval. One long gap (a peer still
 	// starting, a pause while this node was busy) would otherwise widen the
 	// fitted distribution for the whole window, and a peer killed soon after
-	// would take many seconds to be convicted. Cassandra drops such
-	// intervals; capping keeps the hint that the peer is slow. Default 3 s.
+	// would take many seconds to be convicted. Capping bounds the mean and
+	// the standard deviation of the fit, so with the defaults a silent peer
+	// is down at most about 7.3 s after its last heartbeat, whatever its
+	// history (TestConvictionTimeIsBounded). Cassandra
+	// drops intervals over 2 s; capping keeps the hint that the peer is
+	// slow. Default 2 s (twice the gossip interval).
 	MaxInterval time.Duration
 }
 
@@ -39,7 +43,7 @@ type Config struct {
 // silent peer reaches phi 8 after roughly 4 to 5 s.
 func DefaultConfig() Config {
 	return Config{Threshold: 8, WindowSize: 200, MinStdDev: 400 * time.Millisecond,
-		AcceptablePause: time.Second, FirstInterval: time.Second, MaxInterval: 3 * time.Second}
+		AcceptablePause: time.Second, FirstInterval: time.Second, MaxInterval: 2 * time.Second}
 }
 
 // Detector tracks one peer.

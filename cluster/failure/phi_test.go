@@ -125,3 +125,39 @@ func TestLongGapDoesNotDelayConviction(t *testing.T) {
 		})
 	}
 }
+
+// Whatever intervals a peer's heartbeats had, with the default cap it is
+// down at most about 7.3 s after the last one: the cap bounds both the
+// mean and the spread of the fit.
+func TestConvictionTimeIsBounded(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const bound = 7500 * time.Millisecond
+	for trial := 0; trial < 2000; trial++ {
+		d := NewDetector(DefaultConfig())
+		now := t0
+		beats := 1 + r.IntN(300)
+		longest := time.Duration(1+r.IntN(4)) * 10 * time.Second
+		// Uniform gaps, or bunched ones: a share p of long gaps among
+		// near-simultaneous arrivals (the widest spread for a given cap).
+		p := r.Float64()
+		bunched := r.IntN(2) == 0
+		for i := 0; i < beats; i++ {
+			d.Heartbeat(now)
+			if i == beats-1 {
+				break
+			}
+			switch {
+			case !bunched:
+				now = now.Add(time.Duration(r.Int64N(int64(longest))))
+			case r.Float64() < p:
+				now = now.Add(longest)
+			default:
+				now = now.Add(time.Millisecond)
+			}
+		}
+		if d.Available(now.Add(bound)) {
+			t.Fatalf("trial %d (%d beats up to %v apart): still available %v after the last heartbeat, phi %.2f",
+				trial, beats, longest, bound, d.Phi(now.Add(bound)))
+		}
+	}
+}
