@@ -102,12 +102,14 @@ type gossiper struct {
 	ctx        actor.Context
 	// changed: own state changed since the last exchange; spreading it at
 	// once instead of at the next round speeds ring transitions up.
-	changed  bool
-	seeds    []string
-	handlers []func(membership.Event)
-	downs    map[string]int
-	rng      *rand.Rand
-	cancel   func()
+	changed bool
+	// savedRevision is the membership revision last saved to the store.
+	savedRevision uint64
+	seeds         []string
+	handlers      []func(membership.Event)
+	downs         map[string]int
+	rng           *rand.Rand
+	cancel        func()
 }
 
 func (g *gossiper) Receive(ctx actor.Context) {
@@ -207,10 +209,16 @@ func (g *gossiper) syn(ctx actor.Context, addr string) {
 // probability down/(live+1) a random down member, so a recovered node is
 // found; a seed when nothing is live, or with probability 1/(live+1).
 func (g *gossiper) round(ctx actor.Context, now time.Time) {
-	// Saved every round (small, unsynced): a restarted node needs its own
-	// ring status and its peers' addresses.
-	if err := g.store.SaveMembers(&internalpb.MembershipSnapshot{States: statesToProto(g.state.Snapshot())}); err != nil {
-		g.log.Warn("save members", "err", err)
+	// A restarted node needs its own ring status and its peers' addresses.
+	// Saved (unsynced) only when they changed: a write to the store can
+	// wait behind other vnodes' fsyncs, and a gossiper that stalls takes
+	// heartbeats in bursts, which widens every peer's failure detector.
+	if rev := g.state.Revision(); rev != g.savedRevision {
+		if err := g.store.SaveMembers(&internalpb.MembershipSnapshot{States: statesToProto(g.state.Snapshot())}); err != nil {
+			g.log.Warn("save members", "err", err)
+		} else {
+			g.savedRevision = rev
+		}
 	}
 	g.state.Tick()
 	events := g.state.Evaluate(now)

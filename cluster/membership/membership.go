@@ -165,6 +165,9 @@ type State struct {
 	self    string
 	version uint64
 	members map[string]*member
+	// revision counts the changes other than heartbeats (members,
+	// generations, application values): what is worth saving.
+	revision uint64
 }
 
 // New starts a view holding only self, with its application state.
@@ -189,6 +192,7 @@ func (s *State) Tick() {
 // Set publishes an application value of this node.
 func (s *State) Set(key, value string) {
 	s.version++
+	s.revision++
 	s.members[s.self].App[key] = Versioned{Value: value, Version: s.version}
 }
 
@@ -269,10 +273,12 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 			m = &member{NodeState: NodeState{ID: st.ID, Generation: st.Generation, App: map[string]Versioned{}},
 				fd: failure.NewDetector(s.cfg.Failure), reported: Down}
 			s.members[st.ID] = m
+			s.revision++
 			events = append(events, Event{Kind: EventJoined, Node: st.ID})
 		case st.Generation > m.Generation:
 			m.NodeState = NodeState{ID: st.ID, Generation: st.Generation, App: map[string]Versioned{}}
 			m.fd = failure.NewDetector(s.cfg.Failure)
+			s.revision++
 			events = append(events, Event{Kind: EventRestarted, Node: st.ID})
 		case st.Generation < m.Generation:
 			continue
@@ -286,6 +292,7 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 			a := st.App[k]
 			if cur, ok := m.App[k]; !ok || a.Version > cur.Version {
 				m.App[k] = a
+				s.revision++
 				events = append(events, Event{Kind: EventStateChanged, Node: st.ID, Key: k, Value: a.Value})
 			}
 		}
@@ -309,8 +316,14 @@ func (s *State) Load(states []NodeState) {
 			st.App = map[string]Versioned{}
 		}
 		s.members[st.ID] = &member{NodeState: st, fd: failure.NewDetector(s.cfg.Failure), reported: Down}
+		s.revision++
 	}
 }
+
+// Revision changes whenever anything but a heartbeat does: a new member, a
+// restart, an application value. A saved Snapshot is current while the
+// revision has not moved (heartbeats are not kept across restarts).
+func (s *State) Revision() uint64 { return s.revision }
 
 // TransportLost records that the remote layer lost its connection to the
 // node at clusterAddr. It makes the node suspect at once, never down: only

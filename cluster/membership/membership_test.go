@@ -180,3 +180,33 @@ func TestLoadedMembersAreDownUntilHeard(t *testing.T) {
 		t.Fatal("heard member not up")
 	}
 }
+
+// The revision moves with everything worth saving and stays put while only
+// heartbeats flow, so a node need not write its member list every round.
+func TestRevisionIgnoresHeartbeats(t *testing.T) {
+	a, b := newNode("a", 1), newNode("b", 1)
+	now := t0
+	step := func(what string, f func(), moves bool) {
+		t.Helper()
+		before := a.Revision()
+		f()
+		if got := a.Revision() != before; got != moves {
+			t.Fatalf("%s: revision moved = %v, want %v", what, got, moves)
+		}
+	}
+	step("b heard of", func() { exchange(a, b, now) }, true)
+	for i := 0; i < 5; i++ {
+		step("heartbeats", func() {
+			now = now.Add(time.Second)
+			a.Tick()
+			b.Tick()
+			exchange(a, b, now)
+			exchange(b, a, now)
+		}, false)
+	}
+	step("own value set", func() { a.Set(KeyStatus, "leaving") }, true)
+	step("b's value heard", func() { b.Set("x", "1"); exchange(a, b, now) }, true)
+	step("b restarted", func() { b = newNode("b", 2); b.Tick(); exchange(a, b, now) }, true)
+	step("a remembered member loaded", func() { a.Load([]NodeState{newNode("c", 1).Snapshot()[0]}) }, true)
+	step("a known member loaded again", func() { a.Load([]NodeState{newNode("c", 1).Snapshot()[0]}) }, false)
+}
