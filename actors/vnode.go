@@ -57,10 +57,6 @@ type vnode struct {
 	rebuilding   bool
 	rebuiltTo    []byte
 	rebuildPause time.Duration // between chunks; 0: none
-	// last memoises the latest load, which is the old version of the next
-	// staged write.
-	lastKey []byte
-	lastSet []object.Sibling
 	// tombstones indexes the keys whose object is a delete, by delete time,
 	// so reaping never scans the partition.
 	tombstones map[string]int64
@@ -125,7 +121,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 		ctx.Respond(v.bucketKeys(m))
 	case *internalpb.CoordinatePut:
 		reply := &internalpb.CoordinatePutReply{Node: v.self.Node}
-		set, dot, err := v.coordinate(m)
+		old, set, dot, err := v.coordinate(m)
 		if err != nil {
 			reply.Error = err.Error()
 			ctx.Respond(reply)
@@ -133,11 +129,11 @@ func (v *vnode) Receive(ctx actor.Context) {
 		}
 		reply.Object = object.ToProto(set)
 		reply.Dot = object.DotToProto(dot)
-		v.stage(ctx, m.Key, set, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
+		v.stage(ctx, m.Key, old, set, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}
 		fail := func(err error) { reply.Error = err.Error() }
-		set, in, changed, err := v.merge(m)
+		old, set, in, changed, err := v.merge(m)
 		switch {
 		case err != nil:
 			fail(err)
@@ -146,13 +142,13 @@ func (v *vnode) Receive(ctx actor.Context) {
 			// A hinted write: keep the incoming object for its intended
 			// replica, in the same synced batch as the ack.
 			if changed && !m.HintOnly {
-				v.stageWrite(ctx, m.Key, set)
+				v.stageWrite(ctx, m.Key, old, set)
 			}
 			v.hints = append(v.hints, persistence.Write{Partition: v.partition, Key: m.Key, Siblings: in, HintFor: m.HintFor, HintOnly: true})
 			v.scheduleFlush(ctx)
 			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
 		case changed:
-			v.stage(ctx, m.Key, set, reply, fail)
+			v.stage(ctx, m.Key, old, set, reply, fail)
 		default:
 			v.reply(ctx, reply)
 		}
@@ -178,13 +174,13 @@ func (v *vnode) Receive(ctx actor.Context) {
 		fail := func(err error) { reply.Error = err.Error() }
 		staged := false
 		for _, e := range m.Entries {
-			set, _, changed, err := v.merge(&internalpb.ReplicaPut{Key: e.Key, Object: e.Object})
+			old, set, _, changed, err := v.merge(&internalpb.ReplicaPut{Key: e.Key, Object: e.Object})
 			if err != nil {
 				fail(fmt.Errorf("key %q: %w", e.Key, err))
 				break
 			}
 			if changed {
-				v.stageWrite(ctx, e.Key, set)
+				v.stageWrite(ctx, e.Key, old, set)
 				staged = true
 			}
 		}
@@ -216,7 +212,6 @@ func (v *vnode) load(key []byte) ([]object.Sibling, error) {
 			return nil, err
 		}
 	}
-	v.lastKey, v.lastSet = key, set
 	return set, nil
 }
 
@@ -295,7 +290,7 @@ func (v *vnode) reap(ctx actor.Context, m *internalpb.Reap) {
 		same := tomb && bytes.Equal(object.VersionDigest(set), e.Digest)
 		reply.Holds = append(reply.Holds, same || len(set) == 0)
 		if same && m.Commit {
-			v.stageWrite(ctx, e.Key, nil)
+			v.stageWrite(ctx, e.Key, set, nil)
 			reply.Reaped++
 			staged = true
 		}
@@ -379,7 +374,6 @@ func (v *vnode) resetIndex() {
 	v.tree, _ = merkle.New(merkle.DefaultConfig())
 	v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
 	v.tombstones = map[string]int64{}
-	v.lastKey, v.lastSet = nil, nil
 }
 
 // reindex rebuilds the tree and the tombstone index from pebble: after a
@@ -454,22 +448,19 @@ func (v *vnode) scanEntries(after []byte, maxKeys, maxBytes int, keep func([]byt
 
 // stage records a write to commit with the next flush and holds its reply
 // until then.
-func (v *vnode) stage(ctx actor.Context, key []byte, set []object.Sibling, reply proto.Message, fail func(error)) {
-	v.stageWrite(ctx, key, set)
+func (v *vnode) stage(ctx actor.Context, key []byte, old, set []object.Sibling, reply proto.Message, fail func(error)) {
+	v.stageWrite(ctx, key, old, set)
 	v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
 }
 
-func (v *vnode) stageWrite(ctx actor.Context, key []byte, set []object.Sibling) {
+// stageWrite replaces key's object old (as just loaded) by set in the next
+// flush; the tree moves from old's digest to set's at once.
+func (v *vnode) stageWrite(ctx actor.Context, key []byte, old, set []object.Sibling) {
 	if v.staged == nil {
 		v.staged = map[string][]object.Sibling{}
 	}
-	old := v.lastSet
-	if !bytes.Equal(v.lastKey, key) {
-		old, _ = v.load(key)
-	}
 	v.treeUpdate(key, old, set)
 	v.staged[string(key)] = set
-	v.lastKey, v.lastSet = key, set
 	v.scheduleFlush(ctx)
 }
 
@@ -523,21 +514,20 @@ func (v *vnode) flush(ctx actor.Context) {
 }
 
 // coordinate issues a new dot for a client write and applies it to the local
-// object; the result goes to the other replicas.
-func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vclock.Dot, error) {
+// object (cur); the result (set) goes to the other replicas.
+func (v *vnode) coordinate(m *internalpb.CoordinatePut) (cur, set []object.Sibling, dot vclock.Dot, err error) {
 	if err := v.store.CheckKey(m.Key); err != nil {
-		return nil, vclock.Dot{}, err
+		return nil, nil, vclock.Dot{}, err
 	}
 	if err := v.store.CheckValue(m.Value); err != nil {
-		return nil, vclock.Dot{}, err
+		return nil, nil, vclock.Dot{}, err
 	}
-	cur, err := v.load(m.Key)
-	if err != nil {
-		return nil, vclock.Dot{}, err
+	if cur, err = v.load(m.Key); err != nil {
+		return nil, nil, vclock.Dot{}, err
 	}
 	counter, err := v.store.NextCounter()
 	if err != nil {
-		return nil, vclock.Dot{}, err
+		return nil, nil, vclock.Dot{}, err
 	}
 	writtenAt := m.WrittenAt
 	if writtenAt == 0 {
@@ -550,29 +540,28 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 		Deleted:   m.Deleted,
 		WrittenAt: writtenAt,
 	}
-	return object.Apply(cur, s), s.Dot, nil
+	return cur, object.Apply(cur, s), s.Dot, nil
 }
 
-// merge reconciles an incoming object with the stored one; changed is false
+// merge reconciles an incoming object (in) with the stored one (cur); changed is false
 // when the replica already had everything, which makes replays and repeated
 // repairs cost no write.
 //
 // Size limits are not applied: the object's values were admitted by the
 // node that coordinated them, perhaps under a larger limit, and refusing
 // them here would leave replicas apart for good.
-func (v *vnode) merge(m *internalpb.ReplicaPut) (merged, in []object.Sibling, changed bool, err error) {
+func (v *vnode) merge(m *internalpb.ReplicaPut) (cur, merged, in []object.Sibling, changed bool, err error) {
 	if len(m.Key) == 0 {
-		return nil, nil, false, persistence.ErrEmptyKey
+		return nil, nil, nil, false, persistence.ErrEmptyKey
 	}
 	if in, err = object.FromProto(m.Object); err != nil {
-		return nil, nil, false, err
+		return nil, nil, nil, false, err
 	}
-	cur, err := v.load(m.Key)
-	if err != nil {
-		return nil, nil, false, err
+	if cur, err = v.load(m.Key); err != nil {
+		return nil, nil, nil, false, err
 	}
 	merged = object.Merge(cur, in)
-	return merged, in, !object.SameVersions(cur, merged), nil
+	return cur, merged, in, !object.SameVersions(cur, merged), nil
 }
 
 // vnodes supervises one vnode per partition. Every node runs a vnode for
