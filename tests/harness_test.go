@@ -286,13 +286,14 @@ func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip .
 			if err != nil {
 				return err
 			}
-			got := map[string]string{}
+			got := map[string]*kvpb.MemberStatus{}
 			for _, m := range st.Members {
-				got[m.Id] = m.State
+				got[m.Id] = m
 			}
 			for id, state := range want {
-				if got[id] != state {
-					return fmt.Errorf("%s sees %s as %q", nd.id, id, got[id])
+				if m := got[id]; m.GetState() != state {
+					return fmt.Errorf("%s sees %s as %q (phi %.2f, last heartbeat %d ms ago)",
+						nd.id, id, m.GetState(), m.GetPhi(), m.GetLastHeartbeatAgeMs())
 				}
 			}
 		}
