@@ -19,8 +19,12 @@ import (
 // GossipConfig tunes membership gossip.
 type GossipConfig struct {
 	// Interval between gossip rounds. Default 1 s.
-	Interval   time.Duration
-	Membership membership.Config
+	Interval time.Duration
+	// CheckInterval is how often liveness is evaluated besides every round,
+	// so that a member is marked down when its phi crosses the threshold,
+	// not up to a round later. Default 250 ms.
+	CheckInterval time.Duration
+	Membership    membership.Config
 	// Seeds are cluster addresses to gossip with when no member is live,
 	// and now and then anyway (so that split groups find each other).
 	Seeds []string
@@ -30,6 +34,7 @@ type GossipConfig struct {
 // (in-process only).
 type (
 	gossipTick      struct{}
+	gossipCheck     struct{}
 	endpointLost    struct{ addr string }
 	gossipStart     struct{}
 	gossipStop      struct{}
@@ -150,6 +155,10 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		g.stopTicker()
 	case gossipTick:
 		g.round(ctx, now)
+	case gossipCheck:
+		if events := g.state.Evaluate(now); len(events) > 0 {
+			g.publish(now, events)
+		}
 	case gossipJoin:
 		if !slices.Contains(g.seeds, m.seed) {
 			g.seeds = append(g.seeds, m.seed)
@@ -191,7 +200,13 @@ func (g *gossiper) startTicker(ctx actor.Context) {
 	if g.cancel != nil {
 		return
 	}
-	g.cancel = tickSelf(ctx, g.cfg.Interval, gossipTick{})
+	rounds := tickSelf(ctx, g.cfg.Interval, gossipTick{})
+	cancel := rounds
+	if g.cfg.CheckInterval > 0 {
+		checks := tickSelf(ctx, g.cfg.CheckInterval, gossipCheck{})
+		cancel = func() { rounds(); checks() }
+	}
+	g.cancel = cancel
 }
 
 func (g *gossiper) stopTicker() {

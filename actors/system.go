@@ -70,7 +70,7 @@ func DefaultConfig() Config {
 		RequestTimeout:  5 * time.Second,
 		MaxClockEntries: 64,
 		Coordinator:     CoordinatorConfig{N: 3, ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
-		Gossip:          GossipConfig{Interval: time.Second, Membership: membership.DefaultConfig()},
+		Gossip:          GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
 		Handoff:         DefaultHandoffConfig(),
 		Hints:           DefaultHintConfig(),
 		Repair:          DefaultRepairConfig(),

@@ -6,8 +6,11 @@ import (
 	"time"
 )
 
-// detectionLimit is how fast every live node must agree on a change.
-const detectionLimit = 10 * time.Second
+// detectionLimit is how fast every live node must agree on a change. A
+// silent member is down at most about 7.3 s after the last heartbeat a node
+// heard (cluster/failure), and that heartbeat may reach it a second or two
+// after the kill, relayed; typical is 5 to 8 s from the kill.
+const detectionLimit = 12 * time.Second
 
 // Five nodes joined through one seed find each other; a killed node and a
 // frozen node are marked down by everyone, and the frozen one comes back up
