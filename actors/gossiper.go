@@ -142,7 +142,11 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			}
 		}
 		g.app[membership.KeyStatus] = status
-		g.state = membership.New(g.cfg.Membership, g.self, g.generation, g.app)
+		// A peer makes one heartbeat per round, so the detector's
+		// interval settings follow the gossip interval.
+		mcfg := g.cfg.Membership
+		mcfg.Failure = mcfg.Failure.ForHeartbeatInterval(g.cfg.Interval)
+		g.state = membership.New(mcfg, g.self, g.generation, g.app)
 		g.state.Load(saved)
 		g.publish(now, nil)
 		g.ready.done()

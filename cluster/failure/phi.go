@@ -33,9 +33,9 @@ type Config struct {
 	// would take many seconds to be convicted. Capping bounds the mean and
 	// the standard deviation of the fit, so with the defaults a silent peer
 	// is down at most about 7.3 s after its last heartbeat, whatever its
-	// history (TestConvictionTimeIsBounded). Cassandra
-	// drops intervals over 2 s; capping keeps the hint that the peer is
-	// slow. Default 2 s (twice the gossip interval).
+	// history (TestConvictionTimeIsBounded). Cassandra drops intervals over
+	// 2 s; capping keeps the hint that the peer is slow. Default 2 s, twice
+	// the heartbeat interval (see ForHeartbeatInterval).
 	MaxInterval time.Duration
 }
 
@@ -44,6 +44,14 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Threshold: 8, WindowSize: 200, MinStdDev: 400 * time.Millisecond,
 		AcceptablePause: time.Second, FirstInterval: time.Second, MaxInterval: 2 * time.Second}
+}
+
+// ForHeartbeatInterval fits the settings that depend on how often a peer
+// makes a heartbeat: the seed interval is one heartbeat interval and the cap
+// two. The defaults are for one second.
+func (c Config) ForHeartbeatInterval(d time.Duration) Config {
+	c.FirstInterval, c.MaxInterval = d, 2*d
+	return c
 }
 
 // Detector tracks one peer.

@@ -161,3 +161,30 @@ func TestConvictionTimeIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A slower gossip interval needs the interval settings scaled with it: the
+// unscaled 2 s cap convicts a healthy peer that beats every 5 s, the scaled
+// one does not.
+func TestSlowHeartbeatIntervalIsScaled(t *testing.T) {
+	const every = 5 * time.Second
+	falsePositives := func(cfg Config) int {
+		r := rand.New(rand.NewPCG(9, 10))
+		d := NewDetector(cfg)
+		now, n := t0, 0
+		for i := 0; i < 2000; i++ {
+			d.Heartbeat(now)
+			gap := every/5 + time.Duration(r.Int64N(int64(every*23/10))) // 0.2–2.5 intervals, as relayed gossip
+			if !d.Available(now.Add(gap - time.Millisecond)) {
+				n++
+			}
+			now = now.Add(gap)
+		}
+		return n
+	}
+	if n := falsePositives(DefaultConfig().ForHeartbeatInterval(every)); n != 0 {
+		t.Fatalf("scaled to a %v interval: %d false positives", every, n)
+	}
+	if n := falsePositives(DefaultConfig()); n == 0 {
+		t.Fatal("the unscaled 1 s settings should misjudge a 5 s peer; the test does not show why scaling matters")
+	}
+}
