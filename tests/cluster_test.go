@@ -210,15 +210,18 @@ func TestThreeNodeCluster(t *testing.T) {
 	t.Run("one read repairs the replica that missed a write", func(t *testing.T) {
 		c := c.sub(t)
 		key := []byte("during-outage-0") // written while n3 was down
-		n3holds := func() []string { return replicaValues(t, n1, string(key))["n3"] }
-		if got := n3holds(); len(got) != 0 {
+		if got := replicaValues(t, n1, string(key))["n3"]; len(got) != 0 {
 			t.Fatalf("before the read n3 should lack the key; it holds %v", got)
 		}
 		if _, err := n1.client.Get(ctxT(t), key, r2); err != nil {
 			t.Fatal(err)
 		}
 		c.eventually(5*time.Second, "read repair of n3", func() error {
-			if got := n3holds(); !slices.Equal(got, []string{"ok"}) {
+			vals, err := readReplicas(n1, string(key))
+			if err != nil {
+				return err
+			}
+			if got := vals["n3"]; !slices.Equal(got, []string{"ok"}) {
 				return fmt.Errorf("n3 holds %v", got)
 			}
 			return nil

@@ -15,13 +15,12 @@ import (
 
 // replicaSiblings returns what each replica of key that answered holds:
 // node -> its siblings, each shown by show.
-func replicaSiblings(t *testing.T, nd *node, key string, show func(*kvpb.ReplicaSibling) string) map[string][]string {
-	t.Helper()
+func replicaSiblings(nd *node, key string, show func(*kvpb.ReplicaSibling) string) (map[string][]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rep, err := nd.client.Replicas(ctx, []byte(key))
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("replicas of %s via %s: %w", key, nd.id, err)
 	}
 	out := map[string][]string{}
 	for _, r := range rep.Replicas {
@@ -34,7 +33,7 @@ func replicaSiblings(t *testing.T, nd *node, key string, show func(*kvpb.Replica
 		}
 		out[r.Node] = vals
 	}
-	return out
+	return out, nil
 }
 
 func valueOrTombstone(s *kvpb.ReplicaSibling) string {
@@ -44,11 +43,22 @@ func valueOrTombstone(s *kvpb.ReplicaSibling) string {
 	return string(s.Value)
 }
 
-// replicaValues returns what each replica of key holds: node -> live values
-// ("(tombstone)" for a delete).
+// readReplicas returns what each replica of key holds: node -> live values
+// ("(tombstone)" for a delete). Polls and forEachKey's workers use it: they
+// retry or count an error, and only the test's goroutine may fail the test.
+func readReplicas(nd *node, key string) (map[string][]string, error) {
+	return replicaSiblings(nd, key, valueOrTombstone)
+}
+
+// replicaValues is readReplicas for the test's own goroutine; an error fails
+// the test.
 func replicaValues(t *testing.T, nd *node, key string) map[string][]string {
 	t.Helper()
-	return replicaSiblings(t, nd, key, valueOrTombstone)
+	vals, err := readReplicas(nd, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vals
 }
 
 func hintsPending(t *testing.T, c *testCluster, nd *node) int64 {
@@ -92,7 +102,11 @@ func TestHintedHandoffSeedScenario(t *testing.T) {
 	c.signal(cc, syscall.SIGCONT)
 	resumed := time.Now()
 	c.eventually(15*time.Second, "n3 holds x=2 by hints alone", func() error {
-		if got := replicaValues(t, a, "x")["n3"]; !slices.Equal(got, []string{"2"}) {
+		vals, err := readReplicas(a, "x")
+		if err != nil {
+			return err
+		}
+		if got := vals["n3"]; !slices.Equal(got, []string{"2"}) {
 			return fmt.Errorf("n3 holds %v", got)
 		}
 		return nil
@@ -167,7 +181,11 @@ func TestHintsSurviveCrashAndReplayEverything(t *testing.T) {
 		if deleted[k] {
 			want = []string{"(tombstone)"}
 		}
-		if got := replicaValues(t, n2, k)["n3"]; !slices.Equal(got, want) {
+		vals, err := readReplicas(n2, k)
+		if err != nil {
+			return err
+		}
+		if got := vals["n3"]; !slices.Equal(got, want) {
 			return fmt.Errorf("%s: n3 holds %v, want %v", k, got, want)
 		}
 		return nil

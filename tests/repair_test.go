@@ -81,7 +81,11 @@ func TestWipedNodeHealsByAntiEntropy(t *testing.T) {
 	values := acked.snapshot()
 	c.eventually(120*time.Second, "every key back on n3", func() error {
 		m, first := forEachKey(values, func(k, v string) error {
-			if got := replicaValues(t, c.nodes[0], k)["n3"]; !slices.Equal(got, []string{v}) {
+			vals, err := readReplicas(c.nodes[0], k)
+			if err != nil {
+				return err
+			}
+			if got := vals["n3"]; !slices.Equal(got, []string{v}) {
 				return fmt.Errorf("%s: n3 holds %v", k, got)
 			}
 			return nil
@@ -106,9 +110,12 @@ func TestWipedNodeHealsByAntiEntropy(t *testing.T) {
 // versions.
 func versions(t *testing.T, nd *node, key string) map[string][]string {
 	t.Helper()
-	out := replicaSiblings(t, nd, key, func(s *kvpb.ReplicaSibling) string {
+	out, err := replicaSiblings(nd, key, func(s *kvpb.ReplicaSibling) string {
 		return fmt.Sprintf("%s@%s/%d/%d", valueOrTombstone(s), s.Dot.Node, s.Dot.Incarnation, s.Dot.Counter)
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, vs := range out {
 		slices.Sort(vs)
 	}
