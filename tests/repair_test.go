@@ -180,8 +180,8 @@ func TestDivergentReplicasConverge(t *testing.T) {
 		want[k] = []string{k}
 	}
 	// Divergent as intended: "concurrent" differs on all three replicas.
-	if vs := versions(t, n1, "concurrent"); len(vs["n1"]) != 1 || len(vs["n2"]) != 0 || len(vs["n3"]) != 1 {
-		t.Fatalf("before repair: %v", vs)
+	if vs := versions(t, n1, "concurrent"); len(vs) != 3 || len(vs["n1"]) != 1 || len(vs["n2"]) != 0 || len(vs["n3"]) != 1 {
+		t.Fatalf("before repair (every replica must answer): %v", vs)
 	}
 
 	var moved, bytes uint64
