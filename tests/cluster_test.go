@@ -170,7 +170,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	}
 
 	c.kill(n3)
-	c.waitStates(20*time.Second, map[string]string{"n3": "down"})
+	c.waitDown("n3")
 
 	t.Run("one node killed: R=2 and W=2 still succeed", func(t *testing.T) {
 		for i := 0; i < 20; i++ {

@@ -148,7 +148,9 @@ func (c *testCluster) waitStable(d time.Duration, want ...string) {
 	})
 }
 
-// sub is the cluster as seen from subtest t, so that its waits fail t.
+// sub is the cluster as seen from subtest t, so that its waits fail t. It
+// shares the nodes but not the list: a node must be added (addNode) to the
+// parent, whose cleanup stops it.
 func (c *testCluster) sub(t *testing.T) *testCluster {
 	cc := *c
 	cc.t = t
@@ -299,6 +301,23 @@ func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip .
 		}
 		return nil
 	})
+}
+
+// downWithin bounds the wait for a killed or frozen node to be marked down
+// everywhere, in tests that need it down rather than measure how fast
+// (membership_test's detectionLimit does that).
+const downWithin = 20 * time.Second
+
+// waitDown waits until every other running node reports each of ids as
+// down. The ids themselves are not asked: killed or frozen, they cannot
+// answer.
+func (c *testCluster) waitDown(ids ...string) {
+	c.t.Helper()
+	want := map[string]string{}
+	for _, id := range ids {
+		want[id] = "down"
+	}
+	c.waitStates(downWithin, want, ids...)
 }
 
 func (c *testCluster) waitAllUp() {

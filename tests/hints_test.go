@@ -85,7 +85,7 @@ func TestHintedHandoffSeedScenario(t *testing.T) {
 	c.signal(cc, syscall.SIGSTOP)
 	// Once C is known down, writes do not even try it: only a hint can bring
 	// it the new value.
-	c.waitStates(20*time.Second, map[string]string{"n3": "down"}, "n3")
+	c.waitDown("n3")
 	res, err := a.client.Get(ctxT(t), []byte("x"), client.Options{Quorum: "2"})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestHintsSurviveCrashAndReplayEverything(t *testing.T) {
 	c := startCluster(t, 3, "--repair-interval", "0") // hints alone
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	c.kill(n3)
-	c.waitStates(20*time.Second, map[string]string{"n3": "down"}, "n3")
+	c.waitDown("n3")
 
 	const keys = 5000
 	acked := &ackedSet{m: map[string]string{}}
@@ -215,7 +215,7 @@ func TestSloppyQuorumPrimaryWriteAndHintBounds(t *testing.T) {
 			up = nd
 		}
 	}
-	c.waitStates(20*time.Second, map[string]string{primaries[1]: "down", primaries[2]: "down"})
+	c.waitDown(primaries[1], primaries[2])
 
 	_, err = up.client.Put(ctxT(t), []byte(key), []byte("v"), nil, client.Options{Quorum: "2"})
 	if err != nil {

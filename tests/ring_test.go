@@ -303,7 +303,7 @@ func TestRemoveDeadNode(t *testing.T) {
 	load(t, c.nodes, "key-", 3000, acked)
 	n4 := c.nodes[3]
 	c.kill(n4)
-	c.waitStates(20*time.Second, map[string]string{"n4": "down"})
+	c.waitDown("n4")
 	out, stderr, code := cli(t, "cluster", "remove", "n2", "--addr", c.nodes[0].clientAddr)
 	if code == 0 || !strings.Contains(stderr, "not down") {
 		t.Fatalf("removing a live node: exit %d, %q %q", code, out, stderr)

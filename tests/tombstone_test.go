@@ -155,7 +155,7 @@ func TestFallbackCopyDoesNotResurrectReapedKey(t *testing.T) {
 		t.Fatalf("replicas of %s: %v", key, pref)
 	}
 	c.kill(down)
-	c.waitStates(20*time.Second, map[string]string{down.id: "down"}, down.id)
+	c.waitDown(down.id)
 	if _, err := n1.client.Put(ctxT(t), []byte(key), []byte("v1"), nil, client.Options{Quorum: "all"}); err != nil {
 		t.Fatal(err)
 	}
