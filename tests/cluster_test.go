@@ -12,7 +12,6 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/client"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -245,10 +244,10 @@ func TestNodeRefusesKeysUntilItHearsFromTheCluster(t *testing.T) {
 	n1 := mk("n1", freePort(t), "--join", seedAddr)
 	c.start(n1)
 	_, err := n1.client.Put(ctxT(t), []byte("k"), []byte("v"), nil, client.Options{})
-	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "not heard from any other member") {
+	if client.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "not heard from any other member") {
 		t.Fatalf("put on a node that knows no other member: %v, want Unavailable", err)
 	}
-	if _, err := n1.client.Get(ctxT(t), []byte("k"), client.Options{}); status.Code(err) != codes.Unavailable {
+	if _, err := n1.client.Get(ctxT(t), []byte("k"), client.Options{}); client.Code(err) != codes.Unavailable {
 		t.Fatalf("get on a node that knows no other member: %v, want Unavailable", err)
 	}
 	// The seed comes up; n1 hears of it and serves.

@@ -234,20 +234,15 @@ func (c *testCluster) stopAll() {
 		nd.cmd = nil
 		nd.client.Close()
 	}
-	defer func() {
-		for _, nd := range c.nodes {
-			if nd.log != nil {
-				nd.log.Close()
-			}
+	for _, nd := range c.nodes {
+		if nd.log == nil {
+			continue
 		}
-	}()
-	if c.t.Failed() {
-		for _, nd := range c.nodes {
-			if nd.log != nil {
-				b, _ := os.ReadFile(nd.log.Name())
-				c.t.Logf("--- %s log (last 3000 bytes):\n%s", nd.id, tail(string(b), 3000))
-			}
+		if c.t.Failed() {
+			b, _ := os.ReadFile(nd.log.Name())
+			c.t.Logf("--- %s log (last 3000 bytes):\n%s", nd.id, tail(string(b), 3000))
 		}
+		nd.log.Close()
 	}
 }
 

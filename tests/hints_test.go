@@ -136,13 +136,7 @@ func TestHintsSurviveCrashAndReplayEverything(t *testing.T) {
 	deleted := map[string]bool{}
 	for i := 0; i < keys; i += 50 {
 		k := fmt.Sprint("hinted-", i)
-		res, err := n1.client.Get(ctxT(t), []byte(k), client.Options{Quorum: "2"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n1.client.Delete(ctxT(t), []byte(k), res.Context, client.Options{Quorum: "2"}); err != nil {
-			t.Fatal(err)
-		}
+		deleteKey(t, n1, k, client.Options{Quorum: "2"})
 		deleted[k] = true
 	}
 	if n := hintsPending(t, c, n1); n < keys {

@@ -67,9 +67,8 @@ func load(t *testing.T, nodes []*node, prefix string, n int, acked *ackedSet) {
 	}
 }
 
-// writer keeps writing fresh keys through random live nodes until stopped.
-// writer puts keys until stopped; the test's cleanup stops it too, so a
-// failed test leaves no writer running.
+// writer puts fresh keys through random live nodes until stopped. The
+// test's cleanup stops it too, so a failed test leaves no writer running.
 func writer(t *testing.T, prefix string, nodes func() []*node, acked *ackedSet) (stop func() (acks, errs int64)) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup

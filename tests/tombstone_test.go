@@ -9,6 +9,18 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/client"
 )
 
+// deleteKey reads key through nd and deletes what it read, both at o.
+func deleteKey(t *testing.T, nd *node, key string, o client.Options) {
+	t.Helper()
+	res, err := nd.client.Get(ctxT(t), []byte(key), o)
+	if err != nil || !res.Found {
+		t.Fatalf("get %s before deleting: %+v, %v", key, res, err)
+	}
+	if err := nd.client.Delete(ctxT(t), []byte(key), res.Context, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // noneHeld fails unless every replica of key answered and holds nothing:
 // the tombstone is reaped everywhere.
 func noneHeld(nd *node, key string) error {
@@ -37,22 +49,12 @@ func TestDeletedKeyStaysDeletedWhenStaleReplicaReturns(t *testing.T) {
 		"--reap-settle", "2s", "--repair-interval", "2s")
 	n1, n3 := c.nodes[0], c.nodes[2]
 	all, two := client.Options{Quorum: "all"}, client.Options{Quorum: "2"}
-	deleteKey := func(nd *node, key string, o client.Options) {
-		t.Helper()
-		res, err := nd.client.Get(ctxT(t), []byte(key), o)
-		if err != nil || !res.Found {
-			t.Fatalf("get %s before deleting: %+v, %v", key, res, err)
-		}
-		if err := nd.client.Delete(ctxT(t), []byte(key), res.Context, o); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	// With every replica up, a tombstone is reaped everywhere after grace.
 	if _, err := n1.client.Put(ctxT(t), []byte("short-lived"), []byte("x"), nil, all); err != nil {
 		t.Fatal(err)
 	}
-	deleteKey(n1, "short-lived", all)
+	deleteKey(t, n1, "short-lived", all)
 	c.eventually(30*time.Second, "tombstone of short-lived reaped on every replica", func() error {
 		return noneHeld(n1, "short-lived")
 	})
@@ -62,7 +64,7 @@ func TestDeletedKeyStaysDeletedWhenStaleReplicaReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.kill(n3)
-	deleteKey(n1, "doomed", two)
+	deleteKey(t, n1, "doomed", two)
 	deletedAt := time.Now()
 	// Reaping waits for n3. This asserts that something does not happen, so
 	// it waits past grace plus a few reap rounds, polling for the reason.
@@ -170,13 +172,7 @@ func TestFallbackCopyDoesNotResurrectReapedKey(t *testing.T) {
 		}
 		return nil
 	})
-	res, err := n1.client.Get(ctxT(t), []byte(key), client.Options{Quorum: "all"})
-	if err != nil || !res.Found {
-		t.Fatalf("get %s: %+v, %v", key, res, err)
-	}
-	if err := n1.client.Delete(ctxT(t), []byte(key), res.Context, client.Options{Quorum: "all"}); err != nil {
-		t.Fatal(err)
-	}
+	deleteKey(t, n1, key, client.Options{Quorum: "all"})
 	c.eventually(30*time.Second, "tombstone reaped and the fallback's copy dropped", func() error {
 		if err := noneHeld(n1, key); err != nil {
 			return err
