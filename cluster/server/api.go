@@ -16,6 +16,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc/codes"
@@ -87,10 +88,9 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	return out, nil
 }
 
-func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w, pw string, timeoutMs uint32) (*actors.PutResult, error) {
-	if err := a.joined(); err != nil {
-		return nil, err
-	}
+// checkWrite applies the limits to a client's new key and value and decodes
+// the causal context it read; errors are InvalidArgument statuses.
+func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, error) {
 	store := a.sys.Store()
 	if err := store.CheckKey(key); err != nil {
 		return nil, toStatus(err)
@@ -101,6 +101,17 @@ func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted 
 	clock, err := object.DecodeContext(rawContext)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return clock, nil
+}
+
+func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w, pw string, timeoutMs uint32) (*actors.PutResult, error) {
+	if err := a.joined(); err != nil {
+		return nil, err
+	}
+	clock, err := a.checkWrite(key, value, rawContext)
+	if err != nil {
+		return nil, err
 	}
 	wq, err := a.sys.Quorum(w, a.sys.Config().W)
 	if err != nil {
@@ -314,16 +325,9 @@ func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*k
 	if !a.unsafeTestWrites {
 		return nil, status.Error(codes.FailedPrecondition, "WriteReplica makes replicas diverge and is for tests; start the server with --unsafe-test-writes to allow it")
 	}
-	store := a.sys.Store()
-	if err := store.CheckKey(req.Key); err != nil {
-		return nil, toStatus(err)
-	}
-	if err := store.CheckValue(req.Value); err != nil {
-		return nil, toStatus(err)
-	}
-	clock, err := object.DecodeContext(req.Context)
+	clock, err := a.checkWrite(req.Key, req.Value, req.Context)
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	written, err := a.sys.WriteReplica(req.Key, req.Value, clock, req.Delete)
 	if err != nil {
