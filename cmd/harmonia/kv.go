@@ -46,17 +46,12 @@ func call[T proto.Message](cmd *cobra.Command, rf *requestFlags, do func(context
 	if err != nil {
 		return err
 	}
-	respond(cmd, res, text)
-	return nil
-}
-
-// respond prints a response as protojson (--json) or as text.
-func respond[T proto.Message](cmd *cobra.Command, res T, text func(T)) {
 	if jsonOut(cmd) {
 		printJSON(res)
 	} else {
 		text(res)
 	}
+	return nil
 }
 
 func jsonOut(c *cobra.Command) bool {
@@ -167,7 +162,7 @@ func deleteCmd() *cobra.Command {
 				if ctxFlag == "" {
 					// Without a context a tombstone would sit beside the values as
 					// a sibling; read first so the delete supersedes what is there.
-					got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0])})
+					got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), TimeoutMs: uint32(rf.timeout.Milliseconds())})
 					if err != nil {
 						return nil, err
 					}
