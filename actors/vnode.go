@@ -47,7 +47,6 @@ type vnode struct {
 	staged       map[string][]object.Sibling // written this turn, not yet committed
 	hints        []persistence.Write         // hints to keep with the same batch
 	waiting      []deferred
-	afterFlush   []func() // run once the staged batch is durable
 	flushPending bool
 
 	// tree is the partition's Merkle tree, kept current with every write.
@@ -102,9 +101,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 	case *actor.Started:
 		v.reindex(ctx)
 	case *actor.Restarting, *actor.Stopping:
-		// The next instance indexes its tombstones anew.
-		v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
-		v.tombstones = nil
+		v.forgetTombstones() // the next instance indexes them anew
 	case reapScan:
 		ctx.Respond(v.reapCandidates(m))
 	case *internalpb.Reap:
@@ -302,8 +299,6 @@ func (v *vnode) reap(ctx actor.Context, m *internalpb.Reap) {
 	v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: func(err error) {
 		reply.Reaped, reply.Error = 0, err.Error()
 	}})
-	n := uint64(reply.Reaped)
-	v.afterFlush = append(v.afterFlush, func() { v.counters.reaped.Add(n) }) // once durable
 }
 
 // drop deletes the whole partition from this node, if it holds anything.
@@ -372,8 +367,15 @@ func (v *vnode) nextRebuildStep(ctx actor.Context) {
 // resetIndex empties the tree and the tombstone index.
 func (v *vnode) resetIndex() {
 	v.tree, _ = merkle.New(merkle.DefaultConfig())
-	v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
+	v.forgetTombstones()
 	v.tombstones = map[string]int64{}
+}
+
+// forgetTombstones empties the tombstone index and takes its keys out of the
+// node's count.
+func (v *vnode) forgetTombstones() {
+	v.counters.tombstonesHeld.Add(-int64(len(v.tombstones)))
+	v.tombstones = nil
 }
 
 // reindex rebuilds the tree and the tombstone index from pebble: after a
@@ -486,13 +488,20 @@ func (v *vnode) fetch(m *internalpb.HandoffFetch) *internalpb.HandoffBatch {
 // flush commits every staged write in one batch, then releases the replies.
 func (v *vnode) flush(ctx actor.Context) {
 	writes := make([]persistence.Write, 0, len(v.staged))
+	var reaped uint64 // only reap stages an empty object
 	for k, set := range v.staged {
 		writes = append(writes, persistence.Write{Partition: v.partition, Key: []byte(k), Siblings: set, Delete: len(set) == 0})
+		if len(set) == 0 {
+			reaped++
+		}
 	}
 	writes = append(writes, v.hints...)
 	var err error
 	if len(writes) > 0 { // nothing is staged after a restart that lost the batch
 		err = v.store.PutBatch(writes)
+	}
+	if err == nil {
+		v.counters.reaped.Add(reaped) // before the replies, which may be asked about it
 	}
 	for _, d := range v.waiting {
 		if err != nil {
@@ -502,12 +511,7 @@ func (v *vnode) flush(ctx actor.Context) {
 			ctx.Send(d.to, d.msg)
 		}
 	}
-	if err == nil {
-		for _, f := range v.afterFlush {
-			f()
-		}
-	}
-	v.staged, v.hints, v.waiting, v.afterFlush, v.flushPending = nil, nil, nil, nil, false
+	v.staged, v.hints, v.waiting, v.flushPending = nil, nil, nil, false
 	if err != nil {
 		v.reindex(ctx) // the tree already shows the writes that failed
 	}
