@@ -127,7 +127,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 	}
 	// A failing request state machine is stopped, not restarted: its client
 	// sees the future time out rather than a half-replayed request.
-	props = props.Configure(actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, actor.DefaultDecider)))
+	props = props.Configure(stopOnCrash())
 	ctx.SpawnNamed(props, name+itoa(int(c.seq.Add(1))))
 }
 

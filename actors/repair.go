@@ -111,12 +111,11 @@ type (
 	exchangeDone struct {
 		pid    *actor.PID // the exchange
 		result ExchangeResult
-		run    *manualRun // nil for a scheduled exchange
 	}
 	pair struct {
 		partition int
 		peer      string
-		run       *manualRun
+		run       *manualRun // nil for a scheduled exchange
 		attempt   int
 	}
 )
@@ -212,9 +211,10 @@ func (r *repair) Receive(ctx actor.Context) {
 	case exchangeDone:
 		// The parent stops a finished exchange, so its Terminated (a system
 		// message, which overtakes this one) cannot be taken for a crash.
+		pr := r.running[m.pid.Id]
 		delete(r.running, m.pid.Id)
 		ctx.Stop(m.pid)
-		r.record(m.result, m.run)
+		r.record(m.result, pr.run)
 		r.fill(ctx)
 	case *actor.Terminated:
 		// An exchange that stops without reporting crashed (its supervisor
@@ -259,7 +259,7 @@ func (r *repair) fill(ctx actor.Context) {
 		r.queue = r.queue[1:]
 		r.seq++
 		props := actor.PropsFromProducer(func() actor.Actor {
-			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, run: pr.run, table: r.table}
+			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, table: r.table}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))
 		if err != nil {
@@ -275,9 +275,10 @@ type (
 	exchangePump    struct{}
 )
 
-// exchangeSide is one side's part of the bucket fetch: its page cursor and
-// the objects read so far.
+// exchangeSide is one side of an exchange: its vnode, and for the bucket
+// fetch its page cursor and the objects read so far.
 type exchangeSide struct {
+	vnode *actor.PID
 	after []byte
 	done  bool
 	objs  map[string][]object.Sibling
@@ -302,7 +303,6 @@ type exchange struct {
 	view      *View
 	partition int
 	peer      string
-	run       *manualRun
 	table     *repairTable
 
 	level         int
@@ -320,13 +320,13 @@ type exchange struct {
 }
 
 func (e *exchange) Receive(ctx actor.Context) {
-	switch ctx.Message().(type) {
-	case *internalpb.TreeLevelReply, *internalpb.BucketKeysReply, *internalpb.ReplicaPutReply:
-		e.lastProgress = time.Now()
+	if e.finished {
+		return // replies still in flight; the parent stops this actor
 	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		e.result = ExchangeResult{Partition: e.partition, Peer: e.peer}
+		e.mine.vnode, e.theirs.vnode = e.view.localVnodePID(e.partition), e.view.vnodePID(e.peer, e.partition)
 		e.lastProgress = time.Now()
 		sendSelfAfter(ctx, e.cfg.Timeout, exchangeTimeout{})
 		if !e.view.Up(e.peer) {
@@ -336,6 +336,7 @@ func (e *exchange) Receive(ctx actor.Context) {
 		e.nodes = []int{0}
 		e.askLevel(ctx)
 	case *internalpb.TreeLevelReply:
+		e.lastProgress = time.Now()
 		if m.Node == e.view.Self && e.local == nil {
 			e.local = m
 		} else {
@@ -345,11 +346,14 @@ func (e *exchange) Receive(ctx actor.Context) {
 			e.compareLevel(ctx)
 		}
 	case *internalpb.BucketKeysReply:
+		e.lastProgress = time.Now()
 		e.collect(ctx, m)
 	case *internalpb.ReplicaPutReply:
-		acked := e.table.writesAcked.Add(1)
-		if e.cfg.PanicAfter > 0 && acked >= e.cfg.PanicAfter && e.table.panicked.CompareAndSwap(false, true) {
-			panic(fmt.Sprintf("exchange of partition %d with %s: fault injected after %d repair writes", e.partition, e.peer, acked))
+		e.lastProgress = time.Now()
+		if e.cfg.PanicAfter > 0 {
+			if acked := e.table.writesAcked.Add(1); acked >= e.cfg.PanicAfter && e.table.panicked.CompareAndSwap(false, true) {
+				panic(fmt.Sprintf("exchange of partition %d with %s: fault injected after %d repair writes", e.partition, e.peer, acked))
+			}
 		}
 		if m.Error != "" || m.RequestId >= uint64(len(e.writes)) {
 			e.finish(ctx, fmt.Errorf("repair write to %s: %s", m.Node, m.Error))
@@ -384,8 +388,8 @@ func (e *exchange) askLevel(ctx actor.Context) {
 	for _, n := range e.nodes {
 		req.Nodes = append(req.Nodes, uint32(n))
 	}
-	ctx.Request(e.view.localVnodePID(e.partition), req)
-	ctx.Request(e.view.vnodePID(e.peer, e.partition), req)
+	ctx.Request(e.mine.vnode, req)
+	ctx.Request(e.theirs.vnode, req)
 }
 
 func (e *exchange) compareLevel(ctx actor.Context) {
@@ -418,8 +422,8 @@ func (e *exchange) compareLevel(ctx actor.Context) {
 			e.buckets = append(e.buckets, uint32(b))
 		}
 		e.mine.objs, e.theirs.objs = map[string][]object.Sibling{}, map[string][]object.Sibling{}
-		e.fetch(ctx, &e.mine, e.view.localVnodePID(e.partition))
-		e.fetch(ctx, &e.theirs, e.view.vnodePID(e.peer, e.partition))
+		e.fetch(ctx, &e.mine)
+		e.fetch(ctx, &e.theirs)
 		return
 	}
 	e.level++
@@ -428,8 +432,8 @@ func (e *exchange) compareLevel(ctx actor.Context) {
 }
 
 // fetch asks one side for its next page of the differing buckets.
-func (e *exchange) fetch(ctx actor.Context, s *exchangeSide, to *actor.PID) {
-	ctx.Request(to, &internalpb.BucketKeys{Partition: uint32(e.partition), Buckets: e.buckets,
+func (e *exchange) fetch(ctx actor.Context, s *exchangeSide) {
+	ctx.Request(s.vnode, &internalpb.BucketKeys{Partition: uint32(e.partition), Buckets: e.buckets,
 		AfterKey: s.after, MaxKeys: uint32(max(e.cfg.PageKeys, 1))})
 }
 
@@ -438,9 +442,9 @@ func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
 		e.finish(ctx, fmt.Errorf("%s: %s", m.Node, m.Error))
 		return
 	}
-	s, from := &e.theirs, e.view.vnodePID(e.peer, e.partition)
+	s := &e.theirs
 	if m.Node == e.view.Self {
-		s, from = &e.mine, e.view.localVnodePID(e.partition)
+		s = &e.mine
 	}
 	for _, en := range m.Entries {
 		set, err := object.FromProto(en.Object)
@@ -452,7 +456,7 @@ func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
 	}
 	if m.More {
 		s.after = m.LastKey
-		e.fetch(ctx, s, from)
+		e.fetch(ctx, s)
 		return
 	}
 	s.done = true
@@ -486,8 +490,8 @@ func (e *exchange) reconcile(ctx actor.Context) {
 			e.writes = append(e.writes, repairWrite{to: to, local: local, put: &internalpb.ReplicaPut{
 				Partition: uint32(e.partition), Key: []byte(k), Object: obj, RequestId: uint64(len(e.writes))}})
 		}
-		queue(l, true, e.view.localVnodePID(e.partition))
-		queue(r, false, e.view.vnodePID(e.peer, e.partition))
+		queue(l, true, e.mine.vnode)
+		queue(r, false, e.theirs.vnode)
 	}
 	e.mine.objs, e.theirs.objs = nil, nil
 	e.writeStart = time.Now()
@@ -523,5 +527,5 @@ func (e *exchange) finish(ctx actor.Context, err error) {
 	}
 	e.finished = true
 	e.result.Err = err
-	ctx.Send(ctx.Parent(), exchangeDone{pid: ctx.Self(), result: e.result, run: e.run})
+	ctx.Send(ctx.Parent(), exchangeDone{pid: ctx.Self(), result: e.result})
 }

@@ -147,16 +147,14 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
-	// A crashed exchange or reap round is stopped, not restarted in place,
-	// so that replies meant for it cannot confuse its successor; its parent
-	// starts a new one.
-	stopCrashed := actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))
+	// A crashed exchange or reap round is stopped, not restarted in place;
+	// its parent starts a new one.
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &repair{cfg: s.cfg.Repair, reap: s.cfg.Reap, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
-	}, stopCrashed), "repair")
+	}, stopOnCrash()), "repair")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
-	}, stopCrashed), "reaper")
+	}, stopOnCrash()), "reaper")
 	if s.cfg.Hints.Enabled {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))

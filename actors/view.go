@@ -138,3 +138,10 @@ func tickSelf(ctx actor.Context, interval time.Duration, msg any) (cancel func()
 	}()
 	return func() { close(done) }
 }
+
+// stopOnCrash supervises children that must be stopped when they fail, never
+// restarted in place: a restarted actor keeps its PID, so replies meant for
+// the failed instance would reach the new one.
+func stopOnCrash() actor.PropsOption {
+	return actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))
+}
