@@ -243,13 +243,17 @@ func (v *vnode) treeUpdate(key []byte, old, new []object.Sibling) {
 	if v.rebuilding && bytes.Compare(key, v.rebuiltTo) > 0 {
 		return // the rebuild has not reached key; it will read the new value
 	}
-	if len(old) > 0 {
-		v.tree.Remove(key, object.VersionDigest(old))
-	}
-	if len(new) > 0 {
-		v.tree.Insert(key, object.VersionDigest(new))
-	}
+	v.tree.Update(key, treeDigest(old), treeDigest(new))
 	v.indexTombstone(key, new)
+}
+
+// treeDigest is an object's version digest in the tree; nil (absent) for a
+// key that holds nothing.
+func treeDigest(set []object.Sibling) []byte {
+	if len(set) == 0 {
+		return nil
+	}
+	return object.VersionDigest(set)
 }
 
 // reapCandidates lists tombstones past their grace.

@@ -113,12 +113,15 @@ func (t *Tree) Insert(key, digest []byte) { t.toggle(key, digest) }
 // Remove takes out key at version digest (as previously inserted).
 func (t *Tree) Remove(key, digest []byte) { t.toggle(key, digest) }
 
-// Update moves key from version old (nil: absent) to version new.
+// Update moves key from version old to version new; nil means absent, so
+// Update(key, nil, d) inserts and Update(key, d, nil) removes.
 func (t *Tree) Update(key, old, new []byte) {
 	if old != nil {
 		t.Remove(key, old)
 	}
-	t.Insert(key, new)
+	if new != nil {
+		t.Insert(key, new)
+	}
 }
 
 // Root is the hash of the whole tree.

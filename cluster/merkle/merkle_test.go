@@ -43,6 +43,14 @@ func TestInsertRemoveUpdate(t *testing.T) {
 	if a.Root() != empty {
 		t.Fatal("removing the only key did not empty the tree")
 	}
+	a.Update([]byte("k1"), nil, []byte("v2"))
+	if a.Root() != b.Root() {
+		t.Fatal("update from absent differs from inserting")
+	}
+	a.Update([]byte("k1"), []byte("v2"), nil)
+	if a.Root() != empty {
+		t.Fatal("update to absent did not remove the key")
+	}
 	// Order does not matter.
 	x, y := mustNew(t, DefaultConfig()), mustNew(t, DefaultConfig())
 	for i := 0; i < 100; i++ {
