@@ -129,10 +129,10 @@ func (r *reaper) tick(ctx actor.Context) {
 	if blocked != "" {
 		return
 	}
-	var held []int
+	var held []heldPartition
 	for p := 0; p < v.Ring.Partitions(); p++ {
-		if slices.Contains(v.Ring.PreferenceListForPartition(p, v.N), v.Self) {
-			held = append(held, p)
+		if pref := v.Ring.PreferenceListForPartition(p, v.N); slices.Contains(pref, v.Self) {
+			held = append(held, heldPartition{p, pref})
 		} else {
 			ctx.Send(v.localVnodePID(p), dropPartition{})
 		}
@@ -147,6 +147,13 @@ func (r *reaper) tick(ctx actor.Context) {
 
 type reapRoundTimeout struct{}
 
+// heldPartition is a partition this node is a replica of, with its
+// preference list.
+type heldPartition struct {
+	p    int
+	pref []string
+}
+
 // reapRound goes through the partitions this node holds: it asks the local
 // vnode for tombstones past grace, asks every replica whether it holds each
 // at the same version (or nothing), and has them all delete the ones every
@@ -155,14 +162,12 @@ type reapRoundTimeout struct{}
 type reapRound struct {
 	cfg        reap.Config
 	view       *View
-	partitions []int
+	partitions []heldPartition
 
 	i       int
-	pref    []string
 	entries []*internalpb.ReapEntry
 	commit  bool
 	replies map[string]*internalpb.ReapReply
-	done    bool
 }
 
 func (r *reapRound) Receive(ctx actor.Context) {
@@ -178,11 +183,8 @@ func (r *reapRound) Receive(ctx actor.Context) {
 		r.commit = false
 		r.ask(ctx, m)
 	case *internalpb.ReapReply:
-		if r.replies == nil {
-			return
-		}
 		r.replies[m.Node] = m
-		if len(r.replies) < len(r.pref) {
+		if len(r.replies) < len(r.partitions[r.i].pref) {
 			return
 		}
 		if r.commit {
@@ -197,18 +199,16 @@ func (r *reapRound) Receive(ctx actor.Context) {
 		r.commit = true
 		r.ask(ctx, agreed)
 	case reapRoundTimeout:
-		r.finish(ctx)
+		ctx.Stop(ctx.Self())
 	}
 }
 
 func (r *reapRound) scan(ctx actor.Context) {
 	if r.i >= len(r.partitions) {
-		r.finish(ctx)
+		ctx.Stop(ctx.Self())
 		return
 	}
-	p := r.partitions[r.i]
-	r.pref = r.view.Ring.PreferenceListForPartition(p, r.view.N)
-	ctx.Request(r.view.localVnodePID(p), reapScan{rule: r.cfg, now: time.Now(), max: r.cfg.MaxPerRound})
+	ctx.Request(r.view.localVnodePID(r.partitions[r.i].p), reapScan{rule: r.cfg, now: time.Now(), max: r.cfg.MaxPerRound})
 }
 
 func (r *reapRound) next(ctx actor.Context) {
@@ -221,9 +221,10 @@ func (r *reapRound) next(ctx actor.Context) {
 func (r *reapRound) ask(ctx actor.Context, entries []*internalpb.ReapEntry) {
 	r.entries = entries
 	r.replies = map[string]*internalpb.ReapReply{}
-	req := &internalpb.Reap{Partition: uint32(r.partitions[r.i]), Entries: entries, Commit: r.commit}
-	for _, id := range r.pref {
-		ctx.Request(r.view.vnodePID(id, r.partitions[r.i]), req)
+	hp := r.partitions[r.i]
+	req := &internalpb.Reap{Partition: uint32(hp.p), Entries: entries, Commit: r.commit}
+	for _, id := range hp.pref {
+		ctx.Request(r.view.vnodePID(id, hp.p), req)
 	}
 }
 
@@ -235,19 +236,11 @@ func (r *reapRound) agreed() []*internalpb.ReapEntry {
 		for id, rep := range r.replies {
 			holds[id] = rep.Error == "" && j < len(rep.Holds) && rep.Holds[j]
 		}
-		if reap.Agreed(r.pref, holds) {
+		if reap.Agreed(r.partitions[r.i].pref, holds) {
 			out = append(out, e)
 		}
 	}
 	return out
-}
-
-func (r *reapRound) finish(ctx actor.Context) {
-	if r.done {
-		return
-	}
-	r.done = true
-	ctx.Stop(ctx.Self())
 }
 
 // ReapStats is what a node shows of reaping.
