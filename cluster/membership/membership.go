@@ -165,8 +165,9 @@ type State struct {
 	self    string
 	version uint64
 	members map[string]*member
-	// revision counts the changes other than heartbeats (members,
-	// generations, application values): what is worth saving.
+	// revision counts the changes worth saving: members, generations and
+	// application values, but not heartbeats nor the hint count, which
+	// change every second while a node is down.
 	revision uint64
 }
 
@@ -192,8 +193,10 @@ func (s *State) Tick() {
 // Set publishes an application value of this node.
 func (s *State) Set(key, value string) {
 	s.version++
-	s.revision++
 	s.members[s.self].App[key] = Versioned{Value: value, Version: s.version}
+	if saved(key) {
+		s.revision++
+	}
 }
 
 // Get returns node id's value for key.
@@ -292,7 +295,9 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 			a := st.App[k]
 			if cur, ok := m.App[k]; !ok || a.Version > cur.Version {
 				m.App[k] = a
-				s.revision++
+				if saved(k) {
+					s.revision++
+				}
 				events = append(events, Event{Kind: EventStateChanged, Node: st.ID, Key: k, Value: a.Value})
 			}
 		}
@@ -320,10 +325,14 @@ func (s *State) Load(states []NodeState) {
 	}
 }
 
-// Revision changes whenever anything but a heartbeat does: a new member, a
-// restart, an application value. A saved Snapshot is current while the
-// revision has not moved (heartbeats are not kept across restarts).
+// Revision changes whenever something worth saving does: a new member, a
+// restart, an application value. A saved Snapshot is current enough while
+// the revision has not moved: heartbeats are not kept across restarts, and
+// a stale hint count is replaced by gossip before a member is heard from.
 func (s *State) Revision() uint64 { return s.revision }
+
+// saved reports whether a change of app key moves the revision.
+func saved(key string) bool { return key != KeyHintsPending }
 
 // TransportLost records that the remote layer lost its connection to the
 // node at clusterAddr. It makes the node suspect at once, never down: only

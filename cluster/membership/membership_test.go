@@ -205,6 +205,8 @@ func TestRevisionIgnoresHeartbeats(t *testing.T) {
 		}, false)
 	}
 	step("own value set", func() { a.Set(KeyStatus, "leaving") }, true)
+	step("own hint count set", func() { a.Set(KeyHintsPending, "7") }, false)
+	step("b's hint count heard", func() { b.Set(KeyHintsPending, "3"); exchange(a, b, now) }, false)
 	step("b's value heard", func() { b.Set("x", "1"); exchange(a, b, now) }, true)
 	step("b restarted", func() { b = newNode("b", 2); b.Tick(); exchange(a, b, now) }, true)
 	step("a remembered member loaded", func() { a.Load([]NodeState{newNode("c", 1).Snapshot()[0]}) }, true)
