@@ -442,7 +442,7 @@ func (f *getFSM) repairAndStop(ctx actor.Context) {
 		obj := object.ToProto(f.merged)
 		now := time.Now()
 		for id, set := range f.replies {
-			if !object.SameVersions(set, f.merged) && f.cfg.Reap.Spread(f.merged, set, now) {
+			if f.cfg.Reap.Spread(f.merged, set, now) {
 				ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj})
 			}
 		}

@@ -481,7 +481,7 @@ func (e *exchange) reconcile(ctx actor.Context) {
 		merged := object.Merge(l, r)
 		var obj *internalpb.Object // built once, only for a key that is written
 		queue := func(side []object.Sibling, local bool, to *actor.PID) {
-			if object.SameVersions(side, merged) || !e.reap.Spread(merged, side, now) {
+			if !e.reap.Spread(merged, side, now) {
 				return
 			}
 			if obj == nil {

@@ -104,10 +104,14 @@ func (c Config) Due(deletedAt int64, now time.Time) bool {
 	return c.Grace > 0 && now.Sub(time.Unix(0, deletedAt)) >= c.Grace
 }
 
-// Spread reports whether a repair should write merged to a replica that
-// holds target: not when merged is a tombstone past grace and the replica
-// holds nothing.
+// Spread reports whether a repair (read repair or anti-entropy) should
+// write merged to a replica that holds target: not when the replica already
+// holds those versions, nor when merged is a tombstone past grace and the
+// replica holds nothing.
 func (c Config) Spread(merged, target []object.Sibling, now time.Time) bool {
+	if object.SameVersions(target, merged) {
+		return false
+	}
 	if len(target) > 0 {
 		return true
 	}

@@ -56,11 +56,14 @@ func TestDue(t *testing.T) {
 func TestSpread(t *testing.T) {
 	now := time.Unix(10_000, 0)
 	cfg := Config{Grace: time.Minute}
-	sib := func(deleted bool, at time.Time) object.Sibling {
-		return object.Sibling{Value: []byte("v"), Deleted: deleted, WrittenAt: at.UnixNano(),
-			Dot: vclock.Dot{Actor: vclock.Actor{Node: "a", Incarnation: 1}, Counter: 1}}
-	}
 	old, fresh := now.Add(-time.Hour), now.Add(-time.Second)
+	counter := uint64(0)
+	sib := func(deleted bool, at time.Time) object.Sibling { // each a new version
+		counter++
+		return object.Sibling{Value: []byte("v"), Deleted: deleted, WrittenAt: at.UnixNano(),
+			Dot: vclock.Dot{Actor: vclock.Actor{Node: "a", Incarnation: 1}, Counter: counter}}
+	}
+	value := []object.Sibling{sib(false, old)}
 	for _, tc := range []struct {
 		name           string
 		cfg            Config
@@ -71,7 +74,9 @@ func TestSpread(t *testing.T) {
 		{"fresh tombstone to an empty replica", cfg, []object.Sibling{sib(true, fresh)}, nil, true},
 		{"tombstone past grace to an empty replica", cfg, []object.Sibling{sib(true, old)}, nil, false},
 		{"tombstone past grace to a replica with the old value", cfg, []object.Sibling{sib(true, old)}, []object.Sibling{sib(false, old)}, true},
-		{"reaping disabled: always spread", Config{}, []object.Sibling{sib(true, old)}, nil, true},
+		{"reaping disabled: spread to an empty replica", Config{}, []object.Sibling{sib(true, old)}, nil, true},
+		{"replica already holds the versions", cfg, value, value, false},
+		{"replica holds an older version", cfg, []object.Sibling{sib(false, fresh)}, value, true},
 	} {
 		if got := tc.cfg.Spread(tc.merged, tc.target, now); got != tc.want {
 			t.Errorf("%s: Spread = %v, want %v", tc.name, got, tc.want)
