@@ -80,13 +80,17 @@ func (v *View) Up(id string) bool {
 }
 
 // standIns pairs each down replica in pref, in order, with the next fallback
-// of partition p that is up; down replicas left over have none.
+// of partition p that is up; down replicas left over have none. With every
+// replica up, the common case, it is nil and walks no ring.
 func (v *View) standIns(p int, pref []string) map[string]string {
-	out := map[string]string{}
-	fallbacks := v.Ring.Fallbacks(p, len(pref))
+	var out map[string]string
+	var fallbacks []string
 	for _, id := range pref {
 		if v.Up(id) {
 			continue
+		}
+		if out == nil {
+			out, fallbacks = map[string]string{}, v.Ring.Fallbacks(p, len(pref))
 		}
 		for len(fallbacks) > 0 && !v.Up(fallbacks[0]) {
 			fallbacks = fallbacks[1:]
