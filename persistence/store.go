@@ -99,6 +99,9 @@ type Store struct {
 	hintMu  sync.Mutex
 	hintSeq uint64
 	hints   map[string]*HintStats
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // HintStats describes the hints kept for one target node.
@@ -605,10 +608,12 @@ func (s *Store) Members() (*internalpb.MembershipSnapshot, error) {
 
 // Close flushes and closes the database.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close store %s: %w", s.dir, err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close store %s: %w", s.dir, err)
+		}
+	})
+	return s.closeErr
 }
 
 // quietLogger routes pebble's logging to slog (or nowhere).

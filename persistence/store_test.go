@@ -22,6 +22,7 @@ func openT(t *testing.T, dir string, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() }) // a no-op for a store the test closed
 	return s
 }
 
@@ -71,7 +72,6 @@ func TestLoweredLimitKeepsOldObjectsWritable(t *testing.T) {
 	opts := DefaultOptions()
 	opts.MaxValueSize = 100
 	s = openT(t, dir, opts)
-	defer s.Close()
 	if err := s.CheckValue(big.Value); !errors.Is(err, ErrValueTooLarge) {
 		t.Fatalf("a new value over the lowered limit: %v", err)
 	}
@@ -93,8 +93,6 @@ func TestLoweredLimitKeepsOldObjectsWritable(t *testing.T) {
 func TestWipedDirectoryIsANewIncarnation(t *testing.T) {
 	a := openT(t, t.TempDir(), DefaultOptions())
 	b := openT(t, t.TempDir(), DefaultOptions())
-	defer a.Close()
-	defer b.Close()
 	if a.Identity().Incarnation == b.Identity().Incarnation {
 		t.Fatal("two fresh directories got the same incarnation")
 	}
@@ -104,7 +102,6 @@ func TestPutGetAndLimits(t *testing.T) {
 	opts := DefaultOptions()
 	opts.MaxKeySize, opts.MaxValueSize = 8, 16
 	s := openT(t, t.TempDir(), opts)
-	defer s.Close()
 	set := object.Merge(nil, []object.Sibling{sib("a", 1, "one"), sib("b", 1, "two")})
 	if err := s.Put(3, []byte("k"), set); err != nil {
 		t.Fatal(err)
@@ -186,7 +183,6 @@ func TestAcknowledgedWritesSurviveCrash(t *testing.T) {
 
 	opts.FS = crashed
 	s = openT(t, "db", opts)
-	defer s.Close()
 	n := 0
 	for k := range acked {
 		var w int
@@ -228,7 +224,6 @@ func BenchmarkConcurrentSyncedPuts(b *testing.B) {
 
 func TestScanInBatches(t *testing.T) {
 	s := openT(t, t.TempDir(), DefaultOptions())
-	defer s.Close()
 	for i := 0; i < 25; i++ {
 		if err := s.Put(7, []byte(fmt.Sprintf("k%02d", i)), []object.Sibling{sib("a", uint64(i+1), "v")}); err != nil {
 			t.Fatal(err)
@@ -286,7 +281,6 @@ func TestHintsDurableBoundedAndDeleted(t *testing.T) {
 	s.Close()
 
 	s = openT(t, dir, opts) // hints and their stats survive a restart
-	defer s.Close()
 	if again := s.HintStats()["n3"]; again.Count != st.Count || again.Bytes != st.Bytes {
 		t.Fatalf("after reopen %+v, before %+v", again, st)
 	}
