@@ -43,7 +43,7 @@ type Config struct {
 // silent peer reaches phi 8 after roughly 4 to 5 s.
 func DefaultConfig() Config {
 	return Config{Threshold: 8, WindowSize: 200, MinStdDev: 400 * time.Millisecond,
-		AcceptablePause: time.Second, FirstInterval: time.Second, MaxInterval: 2 * time.Second}
+		AcceptablePause: time.Second}.ForHeartbeatInterval(time.Second)
 }
 
 // ForHeartbeatInterval fits the settings that depend on how often a peer
