@@ -22,7 +22,9 @@ import (
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // Config describes one node. Start from DefaultConfig.
@@ -207,6 +209,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		remote.WithServerOptions(
 			grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
 			grpc.ChainStreamInterceptor(recoverStream(logger)),
+			grpc.ChainUnaryInterceptor(refuseUnary(logger)),
 		),
 		remote.WithDialOptions(
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -304,6 +307,16 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 			}
 		}()
 		return handler(srv, ss)
+	}
+}
+
+// refuseUnary answers every unary call on the cluster port with
+// Unimplemented: nodes talk over the Receive stream only, and protoactor's
+// unary methods (ListProcesses, GetProcessDiagnostics) panic when called.
+func refuseUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(_ context.Context, _ any, info *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+		log.Warn("refused a unary call on the cluster port", "method", info.FullMethod)
+		return nil, status.Errorf(codes.Unimplemented, "%s is not served by this node", info.FullMethod)
 	}
 }
 

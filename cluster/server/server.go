@@ -14,6 +14,8 @@ import (
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Config is a node's whole configuration.
@@ -69,7 +71,8 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log}
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize),
+		grpc.ChainUnaryInterceptor(recoverUnary(log)))
 	a := &api{sys: sys, unsafeTestWrites: cfg.UnsafeTestWrites}
 	kvpb.RegisterKVServer(s.grpc, a)
 	kvpb.RegisterAdminServer(s.grpc, a)
@@ -97,6 +100,20 @@ func Start(cfg Config) (*Server, error) {
 		}()
 	}
 	return s, nil
+}
+
+// recoverUnary turns a panic in a client API handler into an Internal error
+// for that call: no request may end the process.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("client API handler panicked", "method", info.FullMethod, "panic", r)
+				resp, err = nil, status.Errorf(codes.Internal, "%s failed: internal error", info.FullMethod)
+			}
+		}()
+		return handler(ctx, req)
+	}
 }
 
 // ClientAddr is where the client API listens.
