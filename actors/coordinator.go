@@ -240,7 +240,7 @@ func (f *putFSM) coordinated(ctx actor.Context, m *internalpb.CoordinatePutReply
 	f.history = vclock.Advance(f.req.Context, dot, time.Now().UnixNano())
 	put := func(to string, kind uint64, hintFor string) {
 		ctx.Request(f.view.vnodePID(to, f.partition), &internalpb.ReplicaPut{
-			Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object, HintFor: hintFor, RequestId: kind,
+			Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object, HintFor: hintFor, RequestId: kind, Sender: f.view.sender(),
 		})
 	}
 	for _, id := range f.extra {
@@ -274,7 +274,7 @@ func (f *putFSM) localHint(ctx actor.Context, id string) {
 	}
 	f.hintedFor[id] = true
 	ctx.Request(f.view.localVnodePID(f.partition), &internalpb.ReplicaPut{
-		Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: id, HintOnly: true, RequestId: putLocalHint,
+		Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: id, HintOnly: true, RequestId: putLocalHint, Sender: f.view.sender(),
 	})
 }
 
@@ -443,7 +443,7 @@ func (f *getFSM) repairAndStop(ctx actor.Context) {
 		now := time.Now()
 		for id, set := range f.replies {
 			if f.cfg.Reap.Spread(f.merged, set, now) {
-				ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj})
+				ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj, Sender: f.view.sender()})
 			}
 		}
 	}

@@ -100,6 +100,16 @@ type gossiper struct {
 	log        *slog.Logger
 	ready      *readySignal // done once the first View is published
 
+	// params are what every member must share; gossip with others is
+	// refused both ways.
+	params membership.Params
+	// fail ends the process with an error: this node was refused by the
+	// cluster before it joined.
+	fail func(error)
+	// fenced says why this process stopped taking part (another process
+	// holds its id); "" while it takes part.
+	fenced string
+
 	state      *membership.State
 	transition *ring.Transition
 	statuses   map[string]string
@@ -120,6 +130,12 @@ type gossiper struct {
 func (g *gossiper) Receive(ctx actor.Context) {
 	now := time.Now()
 	g.ctx = ctx
+	if g.fenced != "" {
+		switch ctx.Message().(type) {
+		case *internalpb.GossipSyn, *internalpb.GossipAck, *internalpb.GossipAck2, *internalpb.GossipRefused, gossipTick, gossipCheck, gossipStart, gossipJoin:
+			return // a fenced process says nothing and hears nothing
+		}
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		g.downs = map[string]int{}
@@ -183,17 +199,28 @@ func (g *gossiper) Receive(ctx actor.Context) {
 	case gossipSubscribe:
 		g.handlers = append(g.handlers, m.handler)
 	case *internalpb.GossipSyn:
+		if g.refuseParams(ctx, m.From, m.Params) || ctx.Sender() == nil {
+			return
+		}
 		send, request := g.state.Syn(digestsFromProto(m.Digests))
 		// Request, not Respond, so the peer knows where to send its ACK2.
-		ctx.Request(ctx.Sender(), &internalpb.GossipAck{From: g.self, States: statesToProto(send), Requests: digestsToProto(request)})
+		ctx.Request(ctx.Sender(), &internalpb.GossipAck{From: g.self, States: statesToProto(send), Requests: digestsToProto(request), Params: g.paramsProto()})
 	case *internalpb.GossipAck:
+		if g.refuseParams(ctx, m.From, m.Params) {
+			return
+		}
 		events := g.state.Apply(statesFromProto(m.States), now)
 		if delta := g.state.Delta(digestsFromProto(m.Requests)); len(delta) > 0 && ctx.Sender() != nil {
-			ctx.Respond(&internalpb.GossipAck2{From: g.self, States: statesToProto(delta)})
+			ctx.Respond(&internalpb.GossipAck2{From: g.self, States: statesToProto(delta), Params: g.paramsProto()})
 		}
-		g.publish(now, events)
+		g.publish(now, g.identity(ctx, events))
 	case *internalpb.GossipAck2:
-		g.publish(now, g.state.Apply(statesFromProto(m.States), now))
+		if g.refuseParams(ctx, m.From, m.Params) {
+			return
+		}
+		g.publish(now, g.identity(ctx, g.state.Apply(statesFromProto(m.States), now)))
+	case *internalpb.GossipRefused:
+		g.refused(ctx, now, m)
 	case endpointLost:
 		g.state.TransportLost(m.addr)
 		g.publish(now, nil)
@@ -221,7 +248,85 @@ func (g *gossiper) stopTicker() {
 }
 
 func (g *gossiper) syn(ctx actor.Context, addr string) {
-	ctx.Request(actor.NewPID(addr, gossiperName), &internalpb.GossipSyn{From: g.self, Digests: digestsToProto(g.state.Digests())})
+	ctx.Request(actor.NewPID(addr, gossiperName), &internalpb.GossipSyn{From: g.self, Digests: digestsToProto(g.state.Digests()), Params: g.paramsProto()})
+}
+
+func (g *gossiper) paramsProto() *internalpb.ClusterParams {
+	return &internalpb.ClusterParams{Partitions: uint32(g.params.Partitions), Replicas: uint32(g.params.Replicas), SecretFingerprints: g.params.SecretFingerprints}
+}
+
+// refuseParams refuses a gossip message whose sender's cluster parameters
+// differ from this node's, and tells the sender why when it can.
+func (g *gossiper) refuseParams(ctx actor.Context, from string, p *internalpb.ClusterParams) bool {
+	theirs := membership.Params{Partitions: int(p.GetPartitions()), Replicas: int(p.GetReplicas()), SecretFingerprints: p.GetSecretFingerprints()}
+	reason := g.params.Mismatch(g.self, theirs, from)
+	if reason == "" {
+		return false
+	}
+	g.log.Error("refused gossip from a node with other cluster parameters", "from", from, "sender", ctx.Sender().GetAddress(), "reason", reason)
+	if ctx.Sender() != nil {
+		ctx.Send(ctx.Sender(), &internalpb.GossipRefused{From: g.self, Node: from, Reason: reason})
+	}
+	return true
+}
+
+// identity acts on the events about two processes claiming one node id and
+// returns the other events.
+func (g *gossiper) identity(ctx actor.Context, events []membership.Event) []membership.Event {
+	var out []membership.Event
+	for _, e := range events {
+		switch e.Kind {
+		case membership.EventRefused:
+			g.log.Error("refused a second process claiming a member's id", "member", e.Node, "claimant", e.Key, "reason", e.Value)
+			holder, _ := g.state.Node(e.Node)
+			ctx.Send(actor.NewPID(e.Key, gossiperName), &internalpb.GossipRefused{From: g.self, Node: e.Node, Reason: e.Value,
+				Identity: true, Holder: statesToProto([]membership.NodeState{holder})[0]})
+		case membership.EventIdentityLost:
+			g.fence(e.Value)
+		case membership.EventReclaimed:
+			g.log.Error("another process claimed this node's id; took it back", "other", e.Value, "generation", g.state.Generation())
+			g.changed = true
+		default:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// refused handles a peer's refusal of this node's gossip. An identity
+// refusal is checked against the holder's state by this node's own rule; a
+// parameter refusal ends the process if this node has not joined yet (it
+// cannot), and is only logged otherwise: a peer's word alone must not stop
+// a member.
+func (g *gossiper) refused(ctx actor.Context, now time.Time, m *internalpb.GossipRefused) {
+	g.log.Error("gossip refused by a peer", "by", m.From, "node", m.Node, "reason", m.Reason)
+	if m.Node != g.self {
+		return
+	}
+	if m.Identity {
+		if m.Holder == nil {
+			return
+		}
+		if e, ok := g.state.Refused(statesFromProto([]*internalpb.NodeState{m.Holder})[0]); ok {
+			g.publish(now, g.identity(ctx, []membership.Event{e}))
+		}
+		return
+	}
+	if len(g.state.IDs()) == 1 && g.fail != nil {
+		g.fail(fmt.Errorf("refused by the cluster at %s: %s", m.From, m.Reason))
+	}
+}
+
+// fence stops this process from taking part: no gossip, and the View tells
+// the API to refuse requests with the reason.
+func (g *gossiper) fence(reason string) {
+	if g.fenced != "" {
+		return
+	}
+	g.fenced = reason
+	g.stopTicker()
+	g.log.Error("this process stops serving: another process holds its node id; stop it", "reason", reason)
+	g.publish(time.Now(), nil)
 }
 
 // round is one gossip round, as Cassandra's: a random live peer; with
@@ -340,8 +445,12 @@ func (g *gossiper) advanceTransition(now time.Time) []string {
 			g.state.Set(membership.KeyStatus, membership.RingNormal)
 			g.changed = true
 		case membership.RingLeaving:
-			g.state.Set(membership.KeyStatus, membership.RingLeft)
-			g.changed = true
+			// Hints go before the node does: once it has left, replicas
+			// refuse its data (View.Admits).
+			if g.store.HintCount() == 0 {
+				g.state.Set(membership.KeyStatus, membership.RingLeft)
+				g.changed = true
+			}
 		}
 		// Dead members this node removed have had their data rebuilt.
 		for _, id := range g.state.IDs() {
@@ -382,7 +491,7 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 		g.transition, g.statuses = t, statuses
 	}
 	done := g.advanceTransition(now)
-	v := &View{Self: g.self, Ring: g.transition.Current, Transition: g.transition, RingStatuses: g.statuses, N: g.n, Members: map[string]MemberView{}, TransitionDone: done}
+	v := &View{Self: g.self, Fenced: g.fenced, Ring: g.transition.Current, Transition: g.transition, RingStatuses: g.statuses, N: g.n, Members: map[string]MemberView{}, TransitionDone: done}
 	for _, id := range g.state.IDs() {
 		st, _ := g.state.Node(id)
 		mv := MemberView{

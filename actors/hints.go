@@ -3,11 +3,13 @@ package actors
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -89,9 +91,12 @@ func (h *hints) check(ctx actor.Context) {
 	for _, c := range ctx.Children() {
 		running[c.Id] = true
 	}
+	if v.Members[v.Self].Status == membership.Left {
+		return // a node that left must not write its hints into the cluster
+	}
 	for target, st := range h.store.HintStats() {
 		name := ctx.Self().Id + "/replay-" + target
-		if st.Count == 0 || !v.Up(target) || running[name] {
+		if st.Count == 0 || running[name] || !replayable(v, target) {
 			continue
 		}
 		props := actor.PropsFromProducer(func() actor.Actor {
@@ -106,10 +111,54 @@ func (h *hints) check(ctx actor.Context) {
 type replayTimeout struct{ round int }
 type replayNext struct{}
 
-// replay delivers one target's hints in batches: each hint goes to the
-// target's vnode as a ReplicaPut (merged idempotently there) and is deleted
-// here only after its ack. A restarted worker reads the durable queue again,
-// so nothing is lost; a hint delivered twice is harmless.
+// replayable reports whether target's hints can go anywhere now.
+func replayable(v *View, target string) bool {
+	return v.Up(target) || gone(v, target) || v.Members[v.Self].Status == membership.Leaving
+}
+
+// gone reports whether id left the cluster or was removed (or was never a
+// member): hints kept for it can no longer reach it.
+func gone(v *View, id string) bool {
+	m, ok := v.Members[id]
+	return !ok || m.Status == membership.Left
+}
+
+// hintDestinations says where a hint kept for target goes now, and false
+// when it must wait: to target when it is up; when target is gone, to the
+// replicas the ring now names for the partition (they rebuilt target's
+// share, and must see its writes too); while this node is leaving, to the
+// next ring's replicas in place of a target that is down, so that the leave
+// neither waits for the target nor takes the hints away with it. Every
+// destination must be up.
+func hintDestinations(v *View, target string, partition int) ([]string, bool) {
+	var dests []string
+	switch {
+	case v.Up(target):
+		return []string{target}, true
+	case gone(v, target):
+		pref, extra := v.Transition.WriteReplicas(partition)
+		dests = append(slices.Clone(pref), extra...)
+	case v.Members[v.Self].Status == membership.Leaving:
+		dests = slices.DeleteFunc(v.Transition.Next.PreferenceListForPartition(partition, v.N), func(id string) bool { return id == v.Self })
+	default:
+		return nil, false
+	}
+	if len(dests) == 0 {
+		return nil, false
+	}
+	for _, id := range dests {
+		if id != v.Self && !v.Up(id) {
+			return nil, false
+		}
+	}
+	return dests, true
+}
+
+// replay delivers one target's hints in batches: each hint goes as a
+// ReplicaPut (merged idempotently there) to its destinations (see
+// hintDestinations) and is deleted here only after every one acked. A
+// restarted worker reads the durable queue again, so nothing is lost; a
+// hint delivered twice is harmless.
 type replay struct {
 	cfg      HintConfig
 	target   string
@@ -117,8 +166,9 @@ type replay struct {
 	view     *viewHolder
 	counters *hintCounters
 
-	round       int
-	outstanding map[uint64]bool
+	round int
+	// outstanding counts the acks each hint still waits for, by sequence.
+	outstanding map[uint64]int
 	started     time.Time
 }
 
@@ -127,7 +177,10 @@ func (r *replay) Receive(ctx actor.Context) {
 	case *actor.Started, replayNext:
 		r.send(ctx)
 	case *internalpb.ReplicaPutReply:
-		if !r.outstanding[m.RequestId] || m.Error != "" {
+		if r.outstanding[m.RequestId] == 0 || m.Error != "" {
+			return // an error leaves the hint; the batch times out and starts over
+		}
+		if r.outstanding[m.RequestId]--; r.outstanding[m.RequestId] > 0 {
 			return
 		}
 		delete(r.outstanding, m.RequestId)
@@ -149,11 +202,11 @@ func (r *replay) Receive(ctx actor.Context) {
 	}
 }
 
-// send delivers the next batch, or stops when the queue is empty or the
-// target is no longer up.
+// send delivers the next batch, or stops when the queue is empty or a hint
+// has nowhere to go now (the next check starts over).
 func (r *replay) send(ctx actor.Context) {
 	v := r.view.Load()
-	if !v.Up(r.target) {
+	if v.Members[v.Self].Status == membership.Left {
 		ctx.Stop(ctx.Self())
 		return
 	}
@@ -162,14 +215,23 @@ func (r *replay) send(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
+	dests := make([][]string, len(batch))
+	for i, h := range batch {
+		var ok bool
+		if dests[i], ok = hintDestinations(v, r.target, int(h.Hint.Partition)); !ok {
+			ctx.Stop(ctx.Self())
+			return
+		}
+	}
 	r.round++
 	r.started = time.Now()
-	r.outstanding = map[uint64]bool{}
-	for _, h := range batch {
-		r.outstanding[h.Seq] = true
-		ctx.Request(v.vnodePID(r.target, int(h.Hint.Partition)), &internalpb.ReplicaPut{
-			Partition: h.Hint.Partition, Key: h.Hint.Key, Object: h.Hint.Object, RequestId: h.Seq,
-		})
+	r.outstanding = map[uint64]int{}
+	for i, h := range batch {
+		r.outstanding[h.Seq] = len(dests[i])
+		put := &internalpb.ReplicaPut{Partition: h.Hint.Partition, Key: h.Hint.Key, Object: h.Hint.Object, RequestId: h.Seq, Sender: v.sender()}
+		for _, id := range dests[i] {
+			ctx.Request(v.vnodePID(id, int(h.Hint.Partition)), put)
+		}
 	}
 	sendSelfAfter(ctx, r.cfg.AckTimeout, replayTimeout{round: r.round})
 }

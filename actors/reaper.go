@@ -91,17 +91,9 @@ func (r *reaper) Receive(ctx actor.Context) {
 	}
 }
 
-func (r *reaper) localHints() int64 {
-	var n int64
-	for _, st := range r.store.HintStats() {
-		n += st.Count
-	}
-	return n
-}
-
 // publish gossips this node's hint count when it changed.
 func (r *reaper) publish() {
-	if n := r.localHints(); n != r.published {
+	if n := r.store.HintCount(); n != r.published {
 		r.gossip.UpdateState(membership.KeyHintsPending, strconv.FormatInt(n, 10))
 		r.published = n
 	}
@@ -112,7 +104,7 @@ func (r *reaper) tick(ctx actor.Context) {
 	if v == nil {
 		return
 	}
-	local := r.localHints()
+	local := r.store.HintCount()
 	cl := reap.Cluster{Transition: !v.Transition.Stable(), Unchanged: time.Since(v.ChangedAt)}
 	for id, m := range v.Members {
 		if m.Status == membership.Left {
@@ -222,7 +214,7 @@ func (r *reapRound) ask(ctx actor.Context, entries []*internalpb.ReapEntry) {
 	r.entries = entries
 	r.replies = map[string]*internalpb.ReapReply{}
 	hp := r.partitions[r.i]
-	req := &internalpb.Reap{Partition: uint32(hp.p), Entries: entries, Commit: r.commit}
+	req := &internalpb.Reap{Partition: uint32(hp.p), Entries: entries, Commit: r.commit, Sender: r.view.sender()}
 	for _, id := range hp.pref {
 		ctx.Request(r.view.vnodePID(id, hp.p), req)
 	}

@@ -42,7 +42,7 @@ func TestVnodeReap(t *testing.T) {
 		t.Helper()
 		p := partition(key)
 		res, err := sys.actors.Root.RequestFuture(actor.NewPID(sys.actors.Address(), vnodeName(p)),
-			&internalpb.Reap{Partition: uint32(p), Entries: []*internalpb.ReapEntry{{Key: []byte(key), Digest: d}}, Commit: commit}, time.Second).Result()
+			&internalpb.Reap{Partition: uint32(p), Entries: []*internalpb.ReapEntry{{Key: []byte(key), Digest: d}}, Commit: commit, Sender: sys.View().sender()}, time.Second).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -488,7 +488,7 @@ func (e *exchange) reconcile(ctx actor.Context) {
 				obj = object.ToProto(merged)
 			}
 			e.writes = append(e.writes, repairWrite{to: to, local: local, put: &internalpb.ReplicaPut{
-				Partition: uint32(e.partition), Key: []byte(k), Object: obj, RequestId: uint64(len(e.writes))}})
+				Partition: uint32(e.partition), Key: []byte(k), Object: obj, RequestId: uint64(len(e.writes)), Sender: e.view.sender()}})
 		}
 		queue(l, true, e.mine.vnode)
 		queue(r, false, e.theirs.vnode)

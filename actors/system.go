@@ -60,6 +60,12 @@ type Config struct {
 	// LibraryLogger receives protoactor's own logs, which report every
 	// failed connection attempt to a down peer; nil discards them.
 	LibraryLogger *slog.Logger
+
+	// SecretFingerprints name the cluster secrets this node opens client
+	// contexts with, the one it seals with first, one-way
+	// (causal.Sealer.Fingerprints; server.Start sets them). Nodes that
+	// cannot open each other's contexts must not form one cluster.
+	SecretFingerprints []string
 }
 
 // DefaultConfig returns the documented defaults.
@@ -104,6 +110,17 @@ type System struct {
 	reaps        *reapTable
 
 	rootReady, vnodesReady, gossiperReady *readySignal
+	// fatal receives the one error that ends the node (refused at join).
+	fatal     chan error
+	fatalOnce sync.Once
+}
+
+// Fatal delivers an error when the node cannot go on, e.g. the cluster
+// refused it at join; the process should stop and report it.
+func (s *System) Fatal() <-chan error { return s.fatal }
+
+func (s *System) failWith(err error) {
+	s.fatalOnce.Do(func() { s.fatal <- err })
 }
 
 // nodeRoot supervises the node's top-level actors.
@@ -139,7 +156,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &vnodes{partitions: s.cfg.Partitions, store: s.store, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
+		return &vnodes{partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}
@@ -166,6 +183,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &gossiper{handoff: actor.NewPID(s.actors.Address(), handoffName), ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
+			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
 			store: s.store, view: s.view, log: s.log, self: id.NodeID, generation: generation,
 			app: map[string]string{
 				membership.KeyClusterAddr: s.cfg.ClusterAddr,
@@ -222,7 +240,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
-		counters: &vnodeCounters{}, reaps: &reapTable{}}
+		counters: &vnodeCounters{}, reaps: &reapTable{}, fatal: make(chan error, 1)}
 	r.Start()
 	s.gossip = &Gossiper{root: sys.Root, pid: actor.NewPID(sys.Address(), gossiperName)}
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
@@ -402,13 +420,24 @@ func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, err
 	return res.(*ReplicasResult), nil
 }
 
-// Alone reports whether this node was given seeds other than itself but
-// knows no other member yet.
+// Alone reports whether this node must not serve keys yet: it knows other
+// members, or was given seeds, but has heard from none since it started.
+// Alone, its ring would hold only itself and take every key at a quorum of
+// one; and a restarted node's saved view may be stale (it may even have
+// been removed while it was down), so it waits for the cluster's word.
 func (s *System) Alone() bool {
-	if !slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.ClusterAddr }) {
-		return false
+	v := s.view.Load()
+	others := false
+	for id, m := range v.Members {
+		if id == v.Self || m.Status == membership.Left {
+			continue
+		}
+		if m.HeartbeatAge >= 0 {
+			return false
+		}
+		others = true
 	}
-	return len(s.view.Load().Members) <= 1
+	return others || slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.ClusterAddr })
 }
 
 // WriteReplica writes a version of key to this node's replica alone, as a

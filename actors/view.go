@@ -6,12 +6,15 @@
 package actors
 
 import (
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
 // Stable actor names, so that peers address each other's actors as
@@ -50,6 +53,9 @@ type MemberView struct {
 // publishes and request state machines read.
 type View struct {
 	Self string
+	// Fenced says why this process stopped serving (another process holds
+	// its node id); "" while it serves.
+	Fenced string
 	// Ring is the current ring: reads and counted writes use it.
 	Ring *ring.Ring
 	// Transition holds Ring and, while members join or leave, the next ring
@@ -101,6 +107,37 @@ func (v *View) standIns(p int, pref []string) map[string]string {
 		out[id], fallbacks = fallbacks[0], fallbacks[1:]
 	}
 	return out
+}
+
+// sender names this node in the data it sends, so that replicas can check
+// it is a member in good standing (Admits).
+func (v *View) sender() *internalpb.Sender {
+	return &internalpb.Sender{Node: v.Self, Incarnation: v.Members[v.Self].Incarnation}
+}
+
+// Admits says whether this node takes data (replica writes, hints, repairs,
+// reaps) from sender: from itself, or from a member in good standing of the
+// incarnation this node knows. A node that left or was removed, one never
+// heard of (another cluster), or another incarnation of a member may hold
+// data the cluster has since deleted and reaped: taking it would bring the
+// deleted keys back.
+func (v *View) Admits(sender *internalpb.Sender) error {
+	id := sender.GetNode()
+	if id == v.Self {
+		return nil
+	}
+	m, ok := v.Members[id]
+	switch {
+	case id == "":
+		return errors.New("refused data from an unnamed sender")
+	case !ok:
+		return fmt.Errorf("refused data from %s: not a member of this cluster", id)
+	case m.Status == membership.Left:
+		return fmt.Errorf("refused data from %s: it left the cluster or was removed", id)
+	case m.Incarnation != sender.GetIncarnation():
+		return fmt.Errorf("refused data from %s: incarnation %d, but the member is incarnation %d", id, sender.GetIncarnation(), m.Incarnation)
+	}
+	return nil
 }
 
 // vnodePID addresses partition p's vnode on node id.

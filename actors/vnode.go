@@ -41,6 +41,7 @@ type deferred struct {
 type vnode struct {
 	partition  int
 	store      *persistence.Store
+	view       *viewHolder // who may send data (View.Admits)
 	self       vclock.Actor
 	maxEntries int
 
@@ -88,10 +89,10 @@ type rebuildStep struct{}
 // rebuildChunk bounds the keys one rebuild step reads.
 const rebuildChunk = 1000
 
-func newVnodeProps(partition int, store *persistence.Store, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
+func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
 	id := store.Identity()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &vnode{partition: partition, store: store, maxEntries: maxEntries, counters: counters, rebuildPause: rebuildPause,
+		return &vnode{partition: partition, store: store, view: view, maxEntries: maxEntries, counters: counters, rebuildPause: rebuildPause,
 			self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	})
 }
@@ -105,6 +106,10 @@ func (v *vnode) Receive(ctx actor.Context) {
 	case reapScan:
 		ctx.Respond(v.reapCandidates(m))
 	case *internalpb.Reap:
+		if err := v.admit(m.Sender); err != nil {
+			ctx.Respond(&internalpb.ReapReply{Node: v.self.Node, Error: err.Error()})
+			return
+		}
 		v.reap(ctx, m)
 	case dropPartition:
 		v.drop()
@@ -130,6 +135,11 @@ func (v *vnode) Receive(ctx actor.Context) {
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}
 		fail := func(err error) { reply.Error = err.Error() }
+		if err := v.admit(m.Sender); err != nil {
+			fail(err)
+			v.reply(ctx, reply)
+			return
+		}
 		old, set, in, changed, err := v.merge(m)
 		switch {
 		case err != nil:
@@ -191,6 +201,15 @@ func (v *vnode) Receive(ctx actor.Context) {
 	case crashVnode:
 		panic(fmt.Sprintf("vnode %d: crash requested", v.partition))
 	}
+}
+
+// admit checks that sender may send this replica data (View.Admits).
+func (v *vnode) admit(sender *internalpb.Sender) error {
+	view := v.view.Load()
+	if view == nil {
+		return fmt.Errorf("node %s is starting", v.self.Node)
+	}
+	return view.Admits(sender)
 }
 
 // reply answers the sender if there is one (read repair sends without one).
@@ -578,6 +597,7 @@ func (v *vnode) merge(m *internalpb.ReplicaPut) (cur, merged, in []object.Siblin
 type vnodes struct {
 	partitions int
 	store      *persistence.Store
+	view       *viewHolder
 	maxEntries int
 	counters   *vnodeCounters
 	// treeRebuildRate bounds the keys per second all vnodes together read
@@ -595,7 +615,7 @@ func (s *vnodes) Receive(ctx actor.Context) {
 			pause = time.Duration(rebuildChunk*s.partitions) * time.Second / time.Duration(s.treeRebuildRate)
 		}
 		for p := 0; p < s.partitions; p++ {
-			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.maxEntries, s.counters, pause), vnodeChild(p)); err != nil {
+			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.view, s.maxEntries, s.counters, pause), vnodeChild(p)); err != nil {
 				panic(fmt.Sprintf("spawn vnode %d: %v", p, err))
 			}
 		}

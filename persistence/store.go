@@ -9,6 +9,7 @@
 //	m/identity                       node id and incarnation
 //	m/counter                        end of the current counter lease
 //	m/members                        last known membership (protobuf)
+//	m/ring                           partitions and replicas (2 × 4 bytes BE)
 //	x/<partition:4 bytes BE>         progress of an incoming handoff (protobuf)
 //	h/<target node>/<seq:8 bytes BE> hinted write for another node (protobuf)
 package persistence
@@ -115,6 +116,7 @@ var (
 	keyIdentity = []byte("m/identity")
 	keyCounter  = []byte("m/counter")
 	keyMembers  = []byte("m/members")
+	keyRing     = []byte("m/ring")
 )
 
 // Open opens (creating if needed) the store in dir for node nodeID. A
@@ -189,6 +191,32 @@ func (s *Store) loadCounter() error {
 		closer.Close()
 	}
 	s.leaseLimit = s.counter
+	return nil
+}
+
+// BindRing records the ring parameters of a new data directory, durably, and
+// checks those of an existing one: its objects are placed by them, so a
+// node restarted with others would look for keys where they are not.
+func (s *Store) BindRing(partitions, replicas int) error {
+	want := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(partitions)), uint32(replicas))
+	v, closer, err := s.db.Get(keyRing)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := s.db.Set(keyRing, want, pebble.Sync); err != nil {
+			return fmt.Errorf("record ring parameters in %s: %w", s.dir, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read ring parameters in %s: %w", s.dir, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return fmt.Errorf("corrupt ring parameters in %s", s.dir)
+	}
+	if !bytes.Equal(v, want) {
+		return fmt.Errorf("data directory %s was created with --partitions %d --n %d, not --partitions %d --n %d",
+			s.dir, binary.BigEndian.Uint32(v[:4]), binary.BigEndian.Uint32(v[4:]), partitions, replicas)
+	}
 	return nil
 }
 
@@ -470,6 +498,17 @@ func (s *Store) HintStats() map[string]HintStats {
 		out[t] = *st
 	}
 	return out
+}
+
+// HintCount is how many hints the node keeps, for all targets.
+func (s *Store) HintCount() int64 {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	var n int64
+	for _, st := range s.hints {
+		n += st.Count
+	}
+	return n
 }
 
 // OldestHint returns the creation time of target's oldest hint.

@@ -335,3 +335,25 @@ func TestDeleteWriteAndDropPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRingParametersAreBoundToTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, DefaultOptions())
+	if err := s.BindRing(64, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BindRing(64, 3); err != nil {
+		t.Fatalf("same parameters again: %v", err)
+	}
+	s.Close()
+	s = openT(t, dir, DefaultOptions())
+	for _, tc := range []struct{ partitions, n int }{{32, 3}, {64, 2}} {
+		err := s.BindRing(tc.partitions, tc.n)
+		if err == nil || !strings.Contains(err.Error(), "--partitions 64 --n 3") {
+			t.Fatalf("reopened with %d/%d: %v, want a refusal naming 64/3", tc.partitions, tc.n, err)
+		}
+	}
+	if err := s.BindRing(64, 3); err != nil {
+		t.Fatalf("reopened with the same parameters: %v", err)
+	}
+}

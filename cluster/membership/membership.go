@@ -138,7 +138,7 @@ type Event struct {
 	Kind  EventKind
 	Node  string
 	Key   string // for EventStateChanged
-	Value string
+	Value string // the new value, or for identity events the reason
 }
 
 // Config tunes the view.
@@ -175,6 +175,10 @@ type State struct {
 func New(cfg Config, self string, generation int64, app map[string]string) *State {
 	s := &State{cfg: cfg, self: self, members: map[string]*member{}}
 	s.members[self] = &member{NodeState: NodeState{ID: self, Generation: generation, App: map[string]Versioned{}}, reported: Up}
+	app = maps.Clone(app)
+	if _, ok := app[KeyStarted]; !ok {
+		app[KeyStarted] = strconv.FormatInt(generation, 10)
+	}
 	for _, k := range slices.Sorted(maps.Keys(app)) {
 		s.Set(k, app[k])
 	}
@@ -183,6 +187,10 @@ func New(cfg Config, self string, generation int64, app map[string]string) *Stat
 
 // Self is this node's id.
 func (s *State) Self() string { return s.self }
+
+// Generation is this node's own generation; it changes when the node takes
+// its id back from another process (EventReclaimed).
+func (s *State) Generation() int64 { return s.members[s.self].Generation }
 
 // Tick advances this node's heartbeat; call it once per gossip round.
 func (s *State) Tick() {
@@ -267,10 +275,22 @@ func (s *State) Delta(requests []Digest) []NodeState {
 func (s *State) Apply(states []NodeState, now time.Time) []Event {
 	var events []Event
 	for _, st := range states {
-		if st.ID == "" || st.ID == s.self {
+		if st.ID == s.self {
+			if e, ok := s.claimOfSelf(st); ok {
+				events = append(events, e)
+			}
+			continue
+		}
+		if st.ID == "" {
 			continue
 		}
 		m, ok := s.members[st.ID]
+		if ok && st.Generation > m.Generation {
+			if e, accept := s.claim(m, st, now); !accept {
+				events = append(events, e)
+				continue
+			}
+		}
 		switch {
 		case !ok:
 			m = &member{NodeState: NodeState{ID: st.ID, Generation: st.Generation, App: map[string]Versioned{}},

@@ -92,27 +92,3 @@ func Decode(b []byte) ([]Sibling, error) {
 	}
 	return FromProto(&p)
 }
-
-// EncodeContext turns a causal context into the opaque bytes clients carry.
-func EncodeContext(c vclock.Clock) []byte {
-	if len(c) == 0 {
-		return nil
-	}
-	b, err := proto.Marshal(ClockToProto(c))
-	if err != nil {
-		panic(fmt.Sprintf("marshal clock: %v", err)) // cannot fail for a well-formed message
-	}
-	return b
-}
-
-// DecodeContext parses a client's opaque context; empty means none.
-func DecodeContext(b []byte) (vclock.Clock, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var p internalpb.VClock
-	if err := proto.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("malformed context: %w", err)
-	}
-	return ClockFromProto(&p), nil
-}

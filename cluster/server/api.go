@@ -6,12 +6,15 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
@@ -28,6 +31,9 @@ type api struct {
 	kvpb.UnimplementedKVServer
 	kvpb.UnimplementedAdminServer
 	sys *actors.System
+	// sealer binds the contexts handed to clients to their key and the
+	// cluster secret, and checks the ones they send back.
+	sealer *causal.Sealer
 	// unsafeTestWrites allows WriteReplica.
 	unsafeTestWrites bool
 }
@@ -54,13 +60,20 @@ func toStatus(err error) error {
 
 func timeoutOf(ms uint32) time.Duration { return time.Duration(ms) * time.Millisecond }
 
-// joined refuses key requests while this node, given seeds, has heard of
-// no other member: its ring would hold only itself and take every key at a
-// quorum of one.
+// joined refuses key requests while this node has not heard from the
+// cluster since it started (System.Alone), and once it has left the
+// cluster or was removed: its data may hold keys deleted since.
 func (a *api) joined() error {
+	v := a.sys.View()
+	if v.Members[v.Self].Status == membership.Left {
+		return status.Errorf(codes.FailedPrecondition, "node %s has left the cluster or was removed and serves no keys; to join again, wipe its data directory", v.Self)
+	}
 	if a.sys.Alone() {
-		return status.Errorf(codes.Unavailable, "this node has not heard from any other member yet (seeds %s); retry shortly or use another node",
-			strings.Join(a.sys.Config().Gossip.Seeds, ","))
+		seeds := ""
+		if s := a.sys.Config().Gossip.Seeds; len(s) > 0 {
+			seeds = " (seeds " + strings.Join(s, ",") + ")"
+		}
+		return status.Errorf(codes.Unavailable, "this node has not heard from any other member since it started%s; retry shortly or use another node", seeds)
 	}
 	return nil
 }
@@ -80,7 +93,7 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &kvpb.GetResponse{Replied: uint32(res.Replied), Context: object.EncodeContext(object.Context(res.Siblings))}
+	out := &kvpb.GetResponse{Replied: uint32(res.Replied), Context: a.sealer.Seal(req.Key, object.Context(res.Siblings))}
 	for _, s := range object.Live(res.Siblings) {
 		out.Siblings = append(out.Siblings, &kvpb.Sibling{Value: s.Value, WrittenAtUnixNanos: s.WrittenAt})
 	}
@@ -88,8 +101,9 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	return out, nil
 }
 
-// checkWrite applies the limits to a client's new key and value and decodes
-// the causal context it read; errors are InvalidArgument statuses.
+// checkWrite applies the limits to a client's new key and value and opens
+// the causal context it read, which must have been issued for this key by
+// this cluster; errors are InvalidArgument statuses.
 func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, error) {
 	store := a.sys.Store()
 	if err := store.CheckKey(key); err != nil {
@@ -98,11 +112,21 @@ func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, error) {
 	if err := store.CheckValue(value); err != nil {
 		return nil, toStatus(err)
 	}
-	clock, err := object.DecodeContext(rawContext)
+	clock, err := a.sealer.Open(key, rawContext)
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, status.Errorf(codes.InvalidArgument, "key %s: %v; pass the context a get of this key returned, or none", quoteKey(key), err)
 	}
 	return clock, nil
+}
+
+// quoteKey shows a key in an error message, cut short: keys may be up to
+// the key size limit and binary.
+func quoteKey(key []byte) string {
+	const shown = 64
+	if len(key) <= shown {
+		return strconv.Quote(string(key))
+	}
+	return fmt.Sprintf("%q... (%d bytes)", key[:shown], len(key))
 }
 
 func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w, pw string, timeoutMs uint32) (*actors.PutResult, error) {
@@ -135,7 +159,7 @@ func (a *api) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse,
 	if err != nil {
 		return nil, err
 	}
-	return &kvpb.PutResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Context: object.EncodeContext(res.Context)}, nil
+	return &kvpb.PutResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Context: a.sealer.Seal(req.Key, res.Context)}, nil
 }
 
 func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.DeleteResponse, error) {
@@ -149,7 +173,7 @@ func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.Delete
 func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {
 	v := a.sys.View()
 	cfg := a.sys.Config()
-	out := &kvpb.StatusResponse{Node: v.Self, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners()}
+	out := &kvpb.StatusResponse{Node: v.Self, Fenced: v.Fenced, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners()}
 	held := map[string]uint32{}
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		for _, id := range v.Ring.PreferenceListForPartition(p, cfg.N) {
@@ -333,5 +357,5 @@ func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*k
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &kvpb.WriteReplicaResponse{Context: object.EncodeContext(written)}, nil
+	return &kvpb.WriteReplicaResponse{Context: a.sealer.Seal(req.Key, written)}, nil
 }

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
@@ -25,13 +27,18 @@ type Config struct {
 	// UnsafeTestWrites enables Admin.WriteReplica, which writes one
 	// replica alone; tests use it to make replicas diverge. Default off.
 	UnsafeTestWrites bool
-	Store            persistence.Options
-	Node             actors.Config
+	// ClusterSecrets authenticate the causal contexts handed to clients
+	// (cluster/causal): the first seals, every one is accepted, and every
+	// node of a cluster needs the same list. Default: the built-in
+	// causal.DefaultSecret, which is fit for local clusters and tests only.
+	ClusterSecrets [][]byte
+	Store          persistence.Options
+	Node           actors.Config
 }
 
 // DefaultConfig returns the documented defaults of every part.
 func DefaultConfig() Config {
-	return Config{Store: persistence.DefaultOptions(), Node: actors.DefaultConfig()}
+	return Config{ClusterSecrets: [][]byte{[]byte(causal.DefaultSecret)}, Store: persistence.DefaultOptions(), Node: actors.DefaultConfig()}
 }
 
 // Server is a running node.
@@ -53,8 +60,20 @@ func Start(cfg Config) (*Server, error) {
 		cfg.Node.Logger = log
 	}
 	cfg.Store.Logger = log
+	sealer, err := causal.NewSealer(cfg.ClusterSecrets)
+	if err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(cfg.ClusterSecrets, func(s []byte) bool { return string(s) == causal.DefaultSecret }) {
+		log.Warn("contexts are authenticated with the built-in secret, so anyone can forge them; set --cluster-secret-file outside local tests")
+	}
+	cfg.Node.SecretFingerprints = sealer.Fingerprints()
 	store, err := persistence.Open(cfg.DataDir, cfg.Node.NodeID, cfg.Store)
 	if err != nil {
+		return nil, err
+	}
+	if err := store.BindRing(cfg.Node.Partitions, cfg.Node.N); err != nil {
+		store.Close()
 		return nil, err
 	}
 	lis, err := net.Listen("tcp", cfg.Node.ClientAddr)
@@ -72,8 +91,8 @@ func Start(cfg Config) (*Server, error) {
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize),
-		grpc.ChainUnaryInterceptor(recoverUnary(log)))
-	a := &api{sys: sys, unsafeTestWrites: cfg.UnsafeTestWrites}
+		grpc.ChainUnaryInterceptor(recoverUnary(log), refuseWhenFenced(sys)))
+	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
 	kvpb.RegisterKVServer(s.grpc, a)
 	kvpb.RegisterAdminServer(s.grpc, a)
 	go func() {
@@ -115,6 +134,22 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 		return handler(ctx, req)
 	}
 }
+
+// refuseWhenFenced answers every call but Status with FailedPrecondition
+// once this process is fenced: another process holds its node id, and
+// peers send that one the traffic meant for the id.
+func refuseWhenFenced(sys *actors.System) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if reason := sys.View().Fenced; reason != "" && info.FullMethod != kvpb.Admin_Status_FullMethodName {
+			return nil, status.Errorf(codes.FailedPrecondition, "this process no longer serves: %s; stop it", reason)
+		}
+		return handler(ctx, req)
+	}
+}
+
+// Fatal delivers an error when the node cannot go on (the cluster refused
+// it at join); the caller should Stop and report it.
+func (s *Server) Fatal() <-chan error { return s.sys.Fatal() }
 
 // ClientAddr is where the client API listens.
 func (s *Server) ClientAddr() string { return s.lis.Addr().String() }

@@ -199,6 +199,9 @@ func statusCmd() *cobra.Command {
 
 func printStatus(res *kvpb.StatusResponse) {
 	fmt.Printf("node %s: %d partitions, N=%d, ring %s\n", res.Node, res.Partitions, res.N, res.Ring)
+	if res.Fenced != "" {
+		fmt.Printf("NOT SERVING: %s\n", res.Fenced)
+	}
 	fmt.Printf("%-8s %-8s %-21s %-21s %5s %5s %9s %7s %s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "OWNS", "HOLDS", "HEARTBEAT", "PHI", "GENERATION")
 	for _, m := range res.Members {
 		age := "never"

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -51,6 +55,10 @@ func launchCmd() *cobra.Command {
 }
 
 func launch(self string, nodes int, dir string, extra []string) error {
+	secretFile, err := ensureSecret(dir)
+	if err != nil {
+		return err
+	}
 	seed := fmt.Sprintf("127.0.0.1:%d", launchClusterBase+1)
 	var procs []*exec.Cmd
 	var wg sync.WaitGroup
@@ -83,6 +91,7 @@ func launch(self string, nodes int, dir string, extra []string) error {
 			"--listen", fmt.Sprintf("127.0.0.1:%d", launchClusterBase+i),
 			"--client", fmt.Sprintf("127.0.0.1:%d", launchClientBase+i),
 			"--http", fmt.Sprintf("127.0.0.1:%d", launchHTTPBase+i),
+			"--cluster-secret-file", secretFile,
 		}
 		if i > 1 {
 			args = append(args, "--join", seed)
@@ -121,6 +130,34 @@ func launch(self string, nodes int, dir string, extra []string) error {
 			}
 		}
 	}
+}
+
+// ensureSecret returns DIR/cluster-secret, creating it with a random
+// secret the first time, so that a launched cluster does not rely on the
+// built-in one and a restart keeps the contexts its clients hold valid.
+func ensureSecret(dir string) (string, error) {
+	path := filepath.Join(dir, "cluster-secret")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return path, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("create cluster secret: %w", err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret) // never fails (it crashes the program instead)
+	_, err = fmt.Fprintln(f, hex.EncodeToString(secret))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("write cluster secret %s: %w", path, err)
+	}
+	return path, nil
 }
 
 // prefixWriter prefixes each line a node prints with its id.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cluster/server"
 	"github.com/spf13/cobra"
 )
@@ -19,7 +20,7 @@ var validNodeID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func serverCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
-	var join string
+	var join, secretFile string
 	var verbose bool
 	c := &cobra.Command{
 		Use:   "server",
@@ -42,6 +43,13 @@ func serverCmd() *cobra.Command {
 			cfg.Node.W = min(cfg.Node.W, cfg.Node.N)
 			if join != "" {
 				cfg.Node.Gossip.Seeds = strings.Split(join, ",")
+			}
+			if secretFile != "" {
+				secrets, err := readSecrets(secretFile)
+				if err != nil {
+					return err
+				}
+				cfg.ClusterSecrets = secrets
 			}
 			level := slog.LevelWarn
 			if verbose {
@@ -72,7 +80,12 @@ func serverCmd() *cobra.Command {
 			fmt.Printf("node %s: cluster %s, client %s, data %s\n", cfg.Node.NodeID, cfg.Node.ClusterAddr, s.ClientAddr(), cfg.DataDir)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-			<-sig
+			select {
+			case <-sig:
+			case err := <-s.Fatal():
+				s.Stop()
+				return err
+			}
 			s.Stop()
 			return nil
 		},
@@ -103,10 +116,37 @@ func serverCmd() *cobra.Command {
 	f.DurationVar(&cfg.Node.Reap.Grace, "tombstone-grace", cfg.Node.Reap.Grace, "least time a delete's tombstone is kept; it is reaped only once every replica holds it and no hint is pending (0: keep tombstones forever)")
 	f.DurationVar(&cfg.Node.Reap.Interval, "reap-interval", cfg.Node.Reap.Interval, "how often a node looks for tombstones to reap")
 	f.DurationVar(&cfg.Node.Reap.Settle, "reap-settle", cfg.Node.Reap.Settle, "how long membership must be unchanged, every member up, before tombstones are reaped")
+	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret: one secret per line, the first seals contexts, all are accepted; every node of a cluster needs the same file (default: a built-in secret, for local tests only)")
 	f.BoolVar(&cfg.UnsafeTestWrites, "unsafe-test-writes", false, "allow Admin.WriteReplica, which writes one replica alone (for tests; never in production)")
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")
 	f.BoolVar(&verbose, "verbose", false, "log membership changes and other information")
 	return c
+}
+
+// readSecrets reads --cluster-secret-file: one secret per line, surrounding
+// space trimmed and blank lines skipped, so that an editor's trailing
+// newline does not change the secret.
+func readSecrets(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErr("--cluster-secret-file: %v", err)
+	}
+	var secrets [][]byte
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		// The secret itself is never printed.
+		if len(line) < causal.MinSecretLen {
+			return nil, usageErr("--cluster-secret-file %s, line %d: a secret of %d bytes; at least %d are needed", path, i+1, len(line), causal.MinSecretLen)
+		}
+		secrets = append(secrets, []byte(line))
+	}
+	if len(secrets) == 0 {
+		return nil, usageErr("--cluster-secret-file %s holds no secret", path)
+	}
+	return secrets, nil
 }

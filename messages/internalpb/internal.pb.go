@@ -516,18 +516,83 @@ func (x *GossipDigest) GetMaxVersion() uint64 {
 	return 0
 }
 
+// ClusterParams are what every node of one cluster must agree on. Every
+// gossip message carries the sender's; a receiver with others refuses it.
+type ClusterParams struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Partitions uint32                 `protobuf:"varint,1,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Replicas   uint32                 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// one-way digests of the cluster secrets the sender opens contexts
+	// with, the one it seals with first
+	SecretFingerprints []string `protobuf:"bytes,3,rep,name=secret_fingerprints,json=secretFingerprints,proto3" json:"secret_fingerprints,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ClusterParams) Reset() {
+	*x = ClusterParams{}
+	mi := &file_internalpb_internal_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterParams) ProtoMessage() {}
+
+func (x *ClusterParams) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterParams.ProtoReflect.Descriptor instead.
+func (*ClusterParams) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ClusterParams) GetPartitions() uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *ClusterParams) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *ClusterParams) GetSecretFingerprints() []string {
+	if x != nil {
+		return x.SecretFingerprints
+	}
+	return nil
+}
+
 // GossipSyn opens an exchange: the sender's digests.
 type GossipSyn struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
 	Digests       []*GossipDigest        `protobuf:"bytes,2,rep,name=digests,proto3" json:"digests,omitempty"`
+	Params        *ClusterParams         `protobuf:"bytes,3,opt,name=params,proto3" json:"params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GossipSyn) Reset() {
 	*x = GossipSyn{}
-	mi := &file_internalpb_internal_proto_msgTypes[8]
+	mi := &file_internalpb_internal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +604,7 @@ func (x *GossipSyn) String() string {
 func (*GossipSyn) ProtoMessage() {}
 
 func (x *GossipSyn) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[8]
+	mi := &file_internalpb_internal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +617,7 @@ func (x *GossipSyn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipSyn.ProtoReflect.Descriptor instead.
 func (*GossipSyn) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{8}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GossipSyn) GetFrom() string {
@@ -569,6 +634,13 @@ func (x *GossipSyn) GetDigests() []*GossipDigest {
 	return nil
 }
 
+func (x *GossipSyn) GetParams() *ClusterParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
 // GossipAck answers a GossipSyn: states the sender lacks, and digests of what
 // the answering node wants back.
 type GossipAck struct {
@@ -576,13 +648,14 @@ type GossipAck struct {
 	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
 	States        []*NodeState           `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
 	Requests      []*GossipDigest        `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty"`
+	Params        *ClusterParams         `protobuf:"bytes,4,opt,name=params,proto3" json:"params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GossipAck) Reset() {
 	*x = GossipAck{}
-	mi := &file_internalpb_internal_proto_msgTypes[9]
+	mi := &file_internalpb_internal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +667,7 @@ func (x *GossipAck) String() string {
 func (*GossipAck) ProtoMessage() {}
 
 func (x *GossipAck) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[9]
+	mi := &file_internalpb_internal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +680,7 @@ func (x *GossipAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipAck.ProtoReflect.Descriptor instead.
 func (*GossipAck) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{9}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GossipAck) GetFrom() string {
@@ -631,18 +704,26 @@ func (x *GossipAck) GetRequests() []*GossipDigest {
 	return nil
 }
 
+func (x *GossipAck) GetParams() *ClusterParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
 // GossipAck2 closes the exchange with the states requested.
 type GossipAck2 struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
 	States        []*NodeState           `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	Params        *ClusterParams         `protobuf:"bytes,3,opt,name=params,proto3" json:"params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GossipAck2) Reset() {
 	*x = GossipAck2{}
-	mi := &file_internalpb_internal_proto_msgTypes[10]
+	mi := &file_internalpb_internal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +735,7 @@ func (x *GossipAck2) String() string {
 func (*GossipAck2) ProtoMessage() {}
 
 func (x *GossipAck2) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[10]
+	mi := &file_internalpb_internal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +748,7 @@ func (x *GossipAck2) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipAck2.ProtoReflect.Descriptor instead.
 func (*GossipAck2) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{10}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GossipAck2) GetFrom() string {
@@ -684,6 +765,91 @@ func (x *GossipAck2) GetStates() []*NodeState {
 	return nil
 }
 
+func (x *GossipAck2) GetParams() *ClusterParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// GossipRefused tells a node that its gossip was refused and why: its
+// cluster parameters differ, or it claims the id of another live member.
+type GossipRefused struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"` // the node refused
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Identity      bool                   `protobuf:"varint,4,opt,name=identity,proto3" json:"identity,omitempty"` // node's id is in use by another live process
+	Holder        *NodeState             `protobuf:"bytes,5,opt,name=holder,proto3" json:"holder,omitempty"`      // with identity: the state of the process holding it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipRefused) Reset() {
+	*x = GossipRefused{}
+	mi := &file_internalpb_internal_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipRefused) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipRefused) ProtoMessage() {}
+
+func (x *GossipRefused) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipRefused.ProtoReflect.Descriptor instead.
+func (*GossipRefused) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GossipRefused) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GossipRefused) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *GossipRefused) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *GossipRefused) GetIdentity() bool {
+	if x != nil {
+		return x.Identity
+	}
+	return false
+}
+
+func (x *GossipRefused) GetHolder() *NodeState {
+	if x != nil {
+		return x.Holder
+	}
+	return nil
+}
+
 // MembershipSnapshot is what a node saves of the gossip state, so that a
 // restarted node finds its peers without a seed.
 type MembershipSnapshot struct {
@@ -695,7 +861,7 @@ type MembershipSnapshot struct {
 
 func (x *MembershipSnapshot) Reset() {
 	*x = MembershipSnapshot{}
-	mi := &file_internalpb_internal_proto_msgTypes[11]
+	mi := &file_internalpb_internal_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +873,7 @@ func (x *MembershipSnapshot) String() string {
 func (*MembershipSnapshot) ProtoMessage() {}
 
 func (x *MembershipSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[11]
+	mi := &file_internalpb_internal_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +886,7 @@ func (x *MembershipSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipSnapshot.ProtoReflect.Descriptor instead.
 func (*MembershipSnapshot) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{11}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MembershipSnapshot) GetStates() []*NodeState {
@@ -746,7 +912,7 @@ type CoordinatePut struct {
 
 func (x *CoordinatePut) Reset() {
 	*x = CoordinatePut{}
-	mi := &file_internalpb_internal_proto_msgTypes[12]
+	mi := &file_internalpb_internal_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +924,7 @@ func (x *CoordinatePut) String() string {
 func (*CoordinatePut) ProtoMessage() {}
 
 func (x *CoordinatePut) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[12]
+	mi := &file_internalpb_internal_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +937,7 @@ func (x *CoordinatePut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatePut.ProtoReflect.Descriptor instead.
 func (*CoordinatePut) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{12}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CoordinatePut) GetPartition() uint32 {
@@ -828,7 +994,7 @@ type CoordinatePutReply struct {
 
 func (x *CoordinatePutReply) Reset() {
 	*x = CoordinatePutReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[13]
+	mi := &file_internalpb_internal_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1006,7 @@ func (x *CoordinatePutReply) String() string {
 func (*CoordinatePutReply) ProtoMessage() {}
 
 func (x *CoordinatePutReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[13]
+	mi := &file_internalpb_internal_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1019,7 @@ func (x *CoordinatePutReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatePutReply.ProtoReflect.Descriptor instead.
 func (*CoordinatePutReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{13}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CoordinatePutReply) GetNode() string {
@@ -888,20 +1054,23 @@ func (x *CoordinatePutReply) GetDot() *Dot {
 // set, the receiving node is a fallback (or the coordinator) and also keeps
 // the write as a durable hint for that node.
 type ReplicaPut struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Object        *Object                `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
-	HintFor       string                 `protobuf:"bytes,4,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
-	HintOnly      bool                   `protobuf:"varint,5,opt,name=hint_only,json=hintOnly,proto3" json:"hint_only,omitempty"`    // keep the hint but do not store the object as a replica
-	RequestId     uint64                 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in the reply
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Object    *Object                `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
+	HintFor   string                 `protobuf:"bytes,4,opt,name=hint_for,json=hintFor,proto3" json:"hint_for,omitempty"`
+	HintOnly  bool                   `protobuf:"varint,5,opt,name=hint_only,json=hintOnly,proto3" json:"hint_only,omitempty"`    // keep the hint but do not store the object as a replica
+	RequestId uint64                 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in the reply
+	// The sending node; a replica refuses data from a node that is not a
+	// member in good standing (removed, left, unknown or another incarnation).
+	Sender        *Sender `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaPut) Reset() {
 	*x = ReplicaPut{}
-	mi := &file_internalpb_internal_proto_msgTypes[14]
+	mi := &file_internalpb_internal_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1082,7 @@ func (x *ReplicaPut) String() string {
 func (*ReplicaPut) ProtoMessage() {}
 
 func (x *ReplicaPut) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[14]
+	mi := &file_internalpb_internal_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1095,7 @@ func (x *ReplicaPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPut.ProtoReflect.Descriptor instead.
 func (*ReplicaPut) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{14}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplicaPut) GetPartition() uint32 {
@@ -971,6 +1140,66 @@ func (x *ReplicaPut) GetRequestId() uint64 {
 	return 0
 }
 
+func (x *ReplicaPut) GetSender() *Sender {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+// Sender names the node that sent data, as it knows itself.
+type Sender struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Incarnation   uint64                 `protobuf:"varint,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sender) Reset() {
+	*x = Sender{}
+	mi := &file_internalpb_internal_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sender) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sender) ProtoMessage() {}
+
+func (x *Sender) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sender.ProtoReflect.Descriptor instead.
+func (*Sender) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Sender) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Sender) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
 type ReplicaPutReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -983,7 +1212,7 @@ type ReplicaPutReply struct {
 
 func (x *ReplicaPutReply) Reset() {
 	*x = ReplicaPutReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[15]
+	mi := &file_internalpb_internal_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1224,7 @@ func (x *ReplicaPutReply) String() string {
 func (*ReplicaPutReply) ProtoMessage() {}
 
 func (x *ReplicaPutReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[15]
+	mi := &file_internalpb_internal_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1237,7 @@ func (x *ReplicaPutReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPutReply.ProtoReflect.Descriptor instead.
 func (*ReplicaPutReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{15}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReplicaPutReply) GetNode() string {
@@ -1049,7 +1278,7 @@ type ReplicaGet struct {
 
 func (x *ReplicaGet) Reset() {
 	*x = ReplicaGet{}
-	mi := &file_internalpb_internal_proto_msgTypes[16]
+	mi := &file_internalpb_internal_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1290,7 @@ func (x *ReplicaGet) String() string {
 func (*ReplicaGet) ProtoMessage() {}
 
 func (x *ReplicaGet) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[16]
+	mi := &file_internalpb_internal_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1303,7 @@ func (x *ReplicaGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaGet.ProtoReflect.Descriptor instead.
 func (*ReplicaGet) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{16}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReplicaGet) GetPartition() uint32 {
@@ -1102,7 +1331,7 @@ type ReplicaGetReply struct {
 
 func (x *ReplicaGetReply) Reset() {
 	*x = ReplicaGetReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[17]
+	mi := &file_internalpb_internal_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1343,7 @@ func (x *ReplicaGetReply) String() string {
 func (*ReplicaGetReply) ProtoMessage() {}
 
 func (x *ReplicaGetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[17]
+	mi := &file_internalpb_internal_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1356,7 @@ func (x *ReplicaGetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaGetReply.ProtoReflect.Descriptor instead.
 func (*ReplicaGetReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{17}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReplicaGetReply) GetNode() string {
@@ -1165,7 +1394,7 @@ type HandoffFetch struct {
 
 func (x *HandoffFetch) Reset() {
 	*x = HandoffFetch{}
-	mi := &file_internalpb_internal_proto_msgTypes[18]
+	mi := &file_internalpb_internal_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1406,7 @@ func (x *HandoffFetch) String() string {
 func (*HandoffFetch) ProtoMessage() {}
 
 func (x *HandoffFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[18]
+	mi := &file_internalpb_internal_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1419,7 @@ func (x *HandoffFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffFetch.ProtoReflect.Descriptor instead.
 func (*HandoffFetch) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{18}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HandoffFetch) GetPartition() uint32 {
@@ -1231,7 +1460,7 @@ type HandoffEntry struct {
 
 func (x *HandoffEntry) Reset() {
 	*x = HandoffEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[19]
+	mi := &file_internalpb_internal_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1472,7 @@ func (x *HandoffEntry) String() string {
 func (*HandoffEntry) ProtoMessage() {}
 
 func (x *HandoffEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[19]
+	mi := &file_internalpb_internal_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1485,7 @@ func (x *HandoffEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffEntry.ProtoReflect.Descriptor instead.
 func (*HandoffEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{19}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HandoffEntry) GetKey() []byte {
@@ -1286,7 +1515,7 @@ type HandoffBatch struct {
 
 func (x *HandoffBatch) Reset() {
 	*x = HandoffBatch{}
-	mi := &file_internalpb_internal_proto_msgTypes[20]
+	mi := &file_internalpb_internal_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1527,7 @@ func (x *HandoffBatch) String() string {
 func (*HandoffBatch) ProtoMessage() {}
 
 func (x *HandoffBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[20]
+	mi := &file_internalpb_internal_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1540,7 @@ func (x *HandoffBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffBatch.ProtoReflect.Descriptor instead.
 func (*HandoffBatch) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{20}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HandoffBatch) GetNode() string {
@@ -1361,7 +1590,7 @@ type HandoffApply struct {
 
 func (x *HandoffApply) Reset() {
 	*x = HandoffApply{}
-	mi := &file_internalpb_internal_proto_msgTypes[21]
+	mi := &file_internalpb_internal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1602,7 @@ func (x *HandoffApply) String() string {
 func (*HandoffApply) ProtoMessage() {}
 
 func (x *HandoffApply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[21]
+	mi := &file_internalpb_internal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1615,7 @@ func (x *HandoffApply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApply.ProtoReflect.Descriptor instead.
 func (*HandoffApply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{21}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HandoffApply) GetPartition() uint32 {
@@ -1412,7 +1641,7 @@ type HandoffApplyReply struct {
 
 func (x *HandoffApplyReply) Reset() {
 	*x = HandoffApplyReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[22]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1653,7 @@ func (x *HandoffApplyReply) String() string {
 func (*HandoffApplyReply) ProtoMessage() {}
 
 func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[22]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1666,7 @@ func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApplyReply.ProtoReflect.Descriptor instead.
 func (*HandoffApplyReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{22}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HandoffApplyReply) GetError() string {
@@ -1463,7 +1692,7 @@ type HandoffCursor struct {
 
 func (x *HandoffCursor) Reset() {
 	*x = HandoffCursor{}
-	mi := &file_internalpb_internal_proto_msgTypes[23]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1704,7 @@ func (x *HandoffCursor) String() string {
 func (*HandoffCursor) ProtoMessage() {}
 
 func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[23]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1717,7 @@ func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffCursor.ProtoReflect.Descriptor instead.
 func (*HandoffCursor) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{23}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandoffCursor) GetTransition() string {
@@ -1547,7 +1776,7 @@ type Hint struct {
 
 func (x *Hint) Reset() {
 	*x = Hint{}
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1788,7 @@ func (x *Hint) String() string {
 func (*Hint) ProtoMessage() {}
 
 func (x *Hint) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1801,7 @@ func (x *Hint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hint.ProtoReflect.Descriptor instead.
 func (*Hint) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Hint) GetPartition() uint32 {
@@ -1616,7 +1845,7 @@ type TreeLevel struct {
 
 func (x *TreeLevel) Reset() {
 	*x = TreeLevel{}
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1857,7 @@ func (x *TreeLevel) String() string {
 func (*TreeLevel) ProtoMessage() {}
 
 func (x *TreeLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1870,7 @@ func (x *TreeLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
 func (*TreeLevel) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TreeLevel) GetPartition() uint32 {
@@ -1677,7 +1906,7 @@ type TreeLevelReply struct {
 
 func (x *TreeLevelReply) Reset() {
 	*x = TreeLevelReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1918,7 @@ func (x *TreeLevelReply) String() string {
 func (*TreeLevelReply) ProtoMessage() {}
 
 func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1931,7 @@ func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
 func (*TreeLevelReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TreeLevelReply) GetNode() string {
@@ -1748,7 +1977,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1989,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +2002,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BucketKeys) GetPartition() uint32 {
@@ -1817,7 +2046,7 @@ type BucketKeysReply struct {
 
 func (x *BucketKeysReply) Reset() {
 	*x = BucketKeysReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +2058,7 @@ func (x *BucketKeysReply) String() string {
 func (*BucketKeysReply) ProtoMessage() {}
 
 func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2071,7 @@ func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
 func (*BucketKeysReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BucketKeysReply) GetNode() string {
@@ -1891,7 +2120,7 @@ type ReapEntry struct {
 
 func (x *ReapEntry) Reset() {
 	*x = ReapEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2132,7 @@ func (x *ReapEntry) String() string {
 func (*ReapEntry) ProtoMessage() {}
 
 func (x *ReapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2145,7 @@ func (x *ReapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
 func (*ReapEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReapEntry) GetKey() []byte {
@@ -1942,13 +2171,14 @@ type Reap struct {
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Entries       []*ReapEntry           `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	Commit        bool                   `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	Sender        *Sender                `protobuf:"bytes,4,opt,name=sender,proto3" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reap) Reset() {
 	*x = Reap{}
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2190,7 @@ func (x *Reap) String() string {
 func (*Reap) ProtoMessage() {}
 
 func (x *Reap) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2203,7 @@ func (x *Reap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reap.ProtoReflect.Descriptor instead.
 func (*Reap) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Reap) GetPartition() uint32 {
@@ -1997,6 +2227,13 @@ func (x *Reap) GetCommit() bool {
 	return false
 }
 
+func (x *Reap) GetSender() *Sender {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
 type ReapReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -2009,7 +2246,7 @@ type ReapReply struct {
 
 func (x *ReapReply) Reset() {
 	*x = ReapReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2258,7 @@ func (x *ReapReply) String() string {
 func (*ReapReply) ProtoMessage() {}
 
 func (x *ReapReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2271,7 @@ func (x *ReapReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
 func (*ReapReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReapReply) GetNode() string {
@@ -2108,18 +2345,33 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"generation\x18\x02 \x01(\x03R\n" +
 	"generation\x12\x1f\n" +
 	"\vmax_version\x18\x03 \x01(\x04R\n" +
-	"maxVersion\"]\n" +
+	"maxVersion\"|\n" +
+	"\rClusterParams\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x01 \x01(\rR\n" +
+	"partitions\x12\x1a\n" +
+	"\breplicas\x18\x02 \x01(\rR\breplicas\x12/\n" +
+	"\x13secret_fingerprints\x18\x03 \x03(\tR\x12secretFingerprints\"\x9a\x01\n" +
 	"\tGossipSyn\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12<\n" +
-	"\adigests\x18\x02 \x03(\v2\".harmonia.internal.v1.GossipDigestR\adigests\"\x98\x01\n" +
+	"\adigests\x18\x02 \x03(\v2\".harmonia.internal.v1.GossipDigestR\adigests\x12;\n" +
+	"\x06params\x18\x03 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\"\xd5\x01\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
 	"\x06states\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\x12>\n" +
-	"\brequests\x18\x03 \x03(\v2\".harmonia.internal.v1.GossipDigestR\brequests\"Y\n" +
+	"\brequests\x18\x03 \x03(\v2\".harmonia.internal.v1.GossipDigestR\brequests\x12;\n" +
+	"\x06params\x18\x04 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\"\x96\x01\n" +
 	"\n" +
 	"GossipAck2\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
-	"\x06states\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"M\n" +
+	"\x06states\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\x12;\n" +
+	"\x06params\x18\x03 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\"\xa4\x01\n" +
+	"\rGossipRefused\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1a\n" +
+	"\bidentity\x18\x04 \x01(\bR\bidentity\x127\n" +
+	"\x06holder\x18\x05 \x01(\v2\x1f.harmonia.internal.v1.NodeStateR\x06holder\"M\n" +
 	"\x12MembershipSnapshot\x127\n" +
 	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xc6\x01\n" +
 	"\rCoordinatePut\x12\x1c\n" +
@@ -2134,7 +2386,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12+\n" +
-	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\"\xc9\x01\n" +
+	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\"\xff\x01\n" +
 	"\n" +
 	"ReplicaPut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
@@ -2143,7 +2395,11 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bhint_for\x18\x04 \x01(\tR\ahintFor\x12\x1b\n" +
 	"\thint_only\x18\x05 \x01(\bR\bhintOnly\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\x04R\trequestId\"u\n" +
+	"request_id\x18\x06 \x01(\x04R\trequestId\x124\n" +
+	"\x06sender\x18\a \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\">\n" +
+	"\x06Sender\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\"u\n" +
 	"\x0fReplicaPutReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1d\n" +
@@ -2215,11 +2471,12 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\blast_key\x18\x05 \x01(\fR\alastKey\"5\n" +
 	"\tReapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"w\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xad\x01\n" +
 	"\x04Reap\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x129\n" +
 	"\aentries\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.ReapEntryR\aentries\x12\x16\n" +
-	"\x06commit\x18\x03 \x01(\bR\x06commit\"c\n" +
+	"\x06commit\x18\x03 \x01(\bR\x06commit\x124\n" +
+	"\x06sender\x18\x04 \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\"c\n" +
 	"\tReapReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05holds\x18\x02 \x03(\bR\x05holds\x12\x16\n" +
@@ -2238,7 +2495,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_internalpb_internal_proto_goTypes = []any{
 	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
@@ -2248,30 +2505,33 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*AppEntry)(nil),           // 5: harmonia.internal.v1.AppEntry
 	(*NodeState)(nil),          // 6: harmonia.internal.v1.NodeState
 	(*GossipDigest)(nil),       // 7: harmonia.internal.v1.GossipDigest
-	(*GossipSyn)(nil),          // 8: harmonia.internal.v1.GossipSyn
-	(*GossipAck)(nil),          // 9: harmonia.internal.v1.GossipAck
-	(*GossipAck2)(nil),         // 10: harmonia.internal.v1.GossipAck2
-	(*MembershipSnapshot)(nil), // 11: harmonia.internal.v1.MembershipSnapshot
-	(*CoordinatePut)(nil),      // 12: harmonia.internal.v1.CoordinatePut
-	(*CoordinatePutReply)(nil), // 13: harmonia.internal.v1.CoordinatePutReply
-	(*ReplicaPut)(nil),         // 14: harmonia.internal.v1.ReplicaPut
-	(*ReplicaPutReply)(nil),    // 15: harmonia.internal.v1.ReplicaPutReply
-	(*ReplicaGet)(nil),         // 16: harmonia.internal.v1.ReplicaGet
-	(*ReplicaGetReply)(nil),    // 17: harmonia.internal.v1.ReplicaGetReply
-	(*HandoffFetch)(nil),       // 18: harmonia.internal.v1.HandoffFetch
-	(*HandoffEntry)(nil),       // 19: harmonia.internal.v1.HandoffEntry
-	(*HandoffBatch)(nil),       // 20: harmonia.internal.v1.HandoffBatch
-	(*HandoffApply)(nil),       // 21: harmonia.internal.v1.HandoffApply
-	(*HandoffApplyReply)(nil),  // 22: harmonia.internal.v1.HandoffApplyReply
-	(*HandoffCursor)(nil),      // 23: harmonia.internal.v1.HandoffCursor
-	(*Hint)(nil),               // 24: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 25: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 26: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 27: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 28: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 29: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 30: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 31: harmonia.internal.v1.ReapReply
+	(*ClusterParams)(nil),      // 8: harmonia.internal.v1.ClusterParams
+	(*GossipSyn)(nil),          // 9: harmonia.internal.v1.GossipSyn
+	(*GossipAck)(nil),          // 10: harmonia.internal.v1.GossipAck
+	(*GossipAck2)(nil),         // 11: harmonia.internal.v1.GossipAck2
+	(*GossipRefused)(nil),      // 12: harmonia.internal.v1.GossipRefused
+	(*MembershipSnapshot)(nil), // 13: harmonia.internal.v1.MembershipSnapshot
+	(*CoordinatePut)(nil),      // 14: harmonia.internal.v1.CoordinatePut
+	(*CoordinatePutReply)(nil), // 15: harmonia.internal.v1.CoordinatePutReply
+	(*ReplicaPut)(nil),         // 16: harmonia.internal.v1.ReplicaPut
+	(*Sender)(nil),             // 17: harmonia.internal.v1.Sender
+	(*ReplicaPutReply)(nil),    // 18: harmonia.internal.v1.ReplicaPutReply
+	(*ReplicaGet)(nil),         // 19: harmonia.internal.v1.ReplicaGet
+	(*ReplicaGetReply)(nil),    // 20: harmonia.internal.v1.ReplicaGetReply
+	(*HandoffFetch)(nil),       // 21: harmonia.internal.v1.HandoffFetch
+	(*HandoffEntry)(nil),       // 22: harmonia.internal.v1.HandoffEntry
+	(*HandoffBatch)(nil),       // 23: harmonia.internal.v1.HandoffBatch
+	(*HandoffApply)(nil),       // 24: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 25: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 26: harmonia.internal.v1.HandoffCursor
+	(*Hint)(nil),               // 27: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 28: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 29: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 30: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 31: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 32: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 33: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 34: harmonia.internal.v1.ReapReply
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -2280,26 +2540,32 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	3,  // 3: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
 	5,  // 4: harmonia.internal.v1.NodeState.app:type_name -> harmonia.internal.v1.AppEntry
 	7,  // 5: harmonia.internal.v1.GossipSyn.digests:type_name -> harmonia.internal.v1.GossipDigest
-	6,  // 6: harmonia.internal.v1.GossipAck.states:type_name -> harmonia.internal.v1.NodeState
-	7,  // 7: harmonia.internal.v1.GossipAck.requests:type_name -> harmonia.internal.v1.GossipDigest
-	6,  // 8: harmonia.internal.v1.GossipAck2.states:type_name -> harmonia.internal.v1.NodeState
-	6,  // 9: harmonia.internal.v1.MembershipSnapshot.states:type_name -> harmonia.internal.v1.NodeState
-	2,  // 10: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
-	4,  // 11: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
-	0,  // 12: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
-	4,  // 13: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
-	4,  // 14: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
-	4,  // 15: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
-	19, // 16: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	19, // 17: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	4,  // 18: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	19, // 19: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	29, // 20: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	8,  // 6: harmonia.internal.v1.GossipSyn.params:type_name -> harmonia.internal.v1.ClusterParams
+	6,  // 7: harmonia.internal.v1.GossipAck.states:type_name -> harmonia.internal.v1.NodeState
+	7,  // 8: harmonia.internal.v1.GossipAck.requests:type_name -> harmonia.internal.v1.GossipDigest
+	8,  // 9: harmonia.internal.v1.GossipAck.params:type_name -> harmonia.internal.v1.ClusterParams
+	6,  // 10: harmonia.internal.v1.GossipAck2.states:type_name -> harmonia.internal.v1.NodeState
+	8,  // 11: harmonia.internal.v1.GossipAck2.params:type_name -> harmonia.internal.v1.ClusterParams
+	6,  // 12: harmonia.internal.v1.GossipRefused.holder:type_name -> harmonia.internal.v1.NodeState
+	6,  // 13: harmonia.internal.v1.MembershipSnapshot.states:type_name -> harmonia.internal.v1.NodeState
+	2,  // 14: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
+	4,  // 15: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
+	0,  // 16: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
+	4,  // 17: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
+	17, // 18: harmonia.internal.v1.ReplicaPut.sender:type_name -> harmonia.internal.v1.Sender
+	4,  // 19: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
+	4,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
+	22, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	22, // 22: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	4,  // 23: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	22, // 24: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	32, // 25: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	17, // 26: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -2313,7 +2579,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

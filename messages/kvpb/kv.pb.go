@@ -775,8 +775,11 @@ type StatusResponse struct {
 	// actors restarted by their supervisors since this process started
 	ActorRestarts uint64 `protobuf:"varint,12,opt,name=actor_restarts,json=actorRestarts,proto3" json:"actor_restarts,omitempty"`
 	// anti-entropy done by this node since it started
-	Repair        *RepairStats    `protobuf:"bytes,13,opt,name=repair,proto3" json:"repair,omitempty"`
-	Tombstones    *TombstoneStats `protobuf:"bytes,14,opt,name=tombstones,proto3" json:"tombstones,omitempty"`
+	Repair     *RepairStats    `protobuf:"bytes,13,opt,name=repair,proto3" json:"repair,omitempty"`
+	Tombstones *TombstoneStats `protobuf:"bytes,14,opt,name=tombstones,proto3" json:"tombstones,omitempty"`
+	// why this process no longer serves (another process holds its node
+	// id); empty while it serves
+	Fenced        string `protobuf:"bytes,15,opt,name=fenced,proto3" json:"fenced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -907,6 +910,13 @@ func (x *StatusResponse) GetTombstones() *TombstoneStats {
 		return x.Tombstones
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetFenced() string {
+	if x != nil {
+		return x.Fenced
+	}
+	return ""
 }
 
 type TombstoneStats struct {
@@ -2161,7 +2171,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xa9\x04\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xc1\x04\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2182,7 +2192,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x06repair\x18\r \x01(\v2\x18.harmonia.v1.RepairStatsR\x06repair\x12;\n" +
 	"\n" +
 	"tombstones\x18\x0e \x01(\v2\x1b.harmonia.v1.TombstoneStatsR\n" +
-	"tombstones\"\x85\x01\n" +
+	"tombstones\x12\x16\n" +
+	"\x06fenced\x18\x0f \x01(\tR\x06fenced\"\x85\x01\n" +
 	"\x0eTombstoneStats\x12\x12\n" +
 	"\x04held\x18\x01 \x01(\x04R\x04held\x12\x16\n" +
 	"\x06reaped\x18\x02 \x01(\x04R\x06reaped\x12\x18\n" +

@@ -1,0 +1,153 @@
+// Package causal owns the causal context as clients carry it: a vector clock
+// bound to its key and authenticated with the cluster secret.
+//
+// A context decides which versions a write supersedes, so a client must not
+// be able to make one up: a counter set far ahead, or a clock read from
+// another key, would make acknowledged writes vanish. A node therefore
+// accepts only contexts that some node of its cluster issued for that very
+// key. On the wire a context is
+//
+//	version (1 byte) | clock (protobuf, object.ClockToProto) | tag (16 bytes)
+//
+// where tag is HMAC-SHA256 under the cluster secret, truncated, over a
+// domain-separation label, the version, the key's length, the key and the
+// clock. Clients treat the whole as an opaque byte string, as before.
+//
+// A Sealer holds a list of secrets: the first seals, every one opens. To
+// rotate, deploy [new, old] on every node, then [new] once contexts sealed
+// with old are no longer in use.
+package causal
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// DefaultSecret is the built-in secret, for local clusters and tests only.
+// With it, bit flips and contexts of other keys are still refused, but
+// anyone who reads this source can forge a context.
+const DefaultSecret = "harmonia built-in cluster secret: local clusters and tests only"
+
+// MinSecretLen is the shortest secret a Sealer takes, in bytes.
+const MinSecretLen = 16
+
+// ErrNotIssued reports a context whose tag does not verify: forged,
+// corrupted, issued for another key, or sealed with another secret.
+var ErrNotIssued = errors.New("context was not issued by this cluster for this key")
+
+// ErrMalformed reports bytes that are not a context at all.
+var ErrMalformed = errors.New("malformed context")
+
+const (
+	version = 1
+	tagLen  = 16
+	// The labels keep a context's tag from ever equalling a fingerprint (or
+	// any other HMAC a later version computes under the same secret).
+	contextLabel     = "harmonia/causal-context\x00"
+	fingerprintLabel = "harmonia/cluster-fingerprint\x00"
+	fingerprintLen   = 8 // bytes, printed as 16 hex digits
+)
+
+// Sealer seals and opens contexts. It is safe for concurrent use.
+type Sealer struct {
+	secrets [][]byte
+}
+
+// NewSealer returns a Sealer that seals with secrets[0] and opens with any
+// of secrets.
+func NewSealer(secrets [][]byte) (*Sealer, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("cluster secrets: none given")
+	}
+	s := &Sealer{secrets: make([][]byte, len(secrets))}
+	for i, sec := range secrets {
+		if len(sec) < MinSecretLen {
+			return nil, fmt.Errorf("cluster secret %d of %d: %d bytes, at least %d needed", i+1, len(secrets), len(sec), MinSecretLen)
+		}
+		s.secrets[i] = bytes.Clone(sec)
+	}
+	return s, nil
+}
+
+// tag computes the truncated MAC of a context's version and clock for key.
+func tag(secret, key, clock []byte) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(contextLabel))
+	mac.Write([]byte{version})
+	// The length keeps (key, clock) pairs from sharing an encoding.
+	mac.Write(binary.BigEndian.AppendUint64(nil, uint64(len(key))))
+	mac.Write(key)
+	mac.Write(clock)
+	return mac.Sum(nil)[:tagLen]
+}
+
+// Seal returns the context clients carry for clock read or written at key;
+// nil for an empty clock, so that a blind write's context stays empty.
+func (s *Sealer) Seal(key []byte, c vclock.Clock) []byte {
+	if len(c) == 0 {
+		return nil
+	}
+	clock, err := proto.MarshalOptions{Deterministic: true}.Marshal(object.ClockToProto(c))
+	if err != nil {
+		panic(fmt.Sprintf("marshal clock: %v", err)) // cannot fail for a well-formed message
+	}
+	out := make([]byte, 0, 1+len(clock)+tagLen)
+	out = append(out, version)
+	out = append(out, clock...)
+	return append(out, tag(s.secrets[0], key, clock)...)
+}
+
+// Open verifies that b is a context this cluster issued for key and returns
+// its clock. Empty b means no context: nil, nil. Errors wrap ErrMalformed or
+// ErrNotIssued.
+func (s *Sealer) Open(key, b []byte) (vclock.Clock, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if b[0] != version {
+		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, b[0])
+	}
+	if len(b) < 1+tagLen {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than a tag", ErrMalformed, len(b))
+	}
+	clock, got := b[1:len(b)-tagLen], b[len(b)-tagLen:]
+	ok := false
+	for _, sec := range s.secrets {
+		// Every secret is tried, so the time taken does not say which matched.
+		if hmac.Equal(tag(sec, key, clock), got) {
+			ok = true
+		}
+	}
+	if !ok {
+		return nil, ErrNotIssued
+	}
+	var p internalpb.VClock
+	if err := proto.Unmarshal(clock, &p); err != nil {
+		// Only a node of this cluster could have sealed it: a bug, not an attack.
+		return nil, fmt.Errorf("%w: authentic but unreadable clock: %v", ErrMalformed, err)
+	}
+	return object.ClockFromProto(&p), nil
+}
+
+// Fingerprints identify the secrets without revealing them, the sealing
+// secret's first: nodes compare them to refuse a peer that seals with a
+// secret they cannot open, or opens none of theirs.
+func (s *Sealer) Fingerprints() []string {
+	out := make([]string, len(s.secrets))
+	for i, sec := range s.secrets {
+		mac := hmac.New(sha256.New, sec)
+		mac.Write([]byte(fingerprintLabel))
+		out[i] = hex.EncodeToString(mac.Sum(nil)[:fingerprintLen])
+	}
+	return out
+}

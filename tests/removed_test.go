@@ -1,0 +1,116 @@
+package tests
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/client"
+	"google.golang.org/grpc/codes"
+)
+
+// reapedOn fails unless replicas of key answered through nd, exactly those
+// named, and none holds anything.
+func reapedOn(nd *node, key string, replicas ...string) error {
+	vals, err := readReplicas(nd, key)
+	if err != nil {
+		return err
+	}
+	var answered []string
+	for id, v := range vals {
+		if len(v) > 0 {
+			return fmt.Errorf("%s: %s holds %v", key, id, v)
+		}
+		answered = append(answered, id)
+	}
+	slices.Sort(answered)
+	if !slices.Equal(answered, replicas) {
+		return fmt.Errorf("%s: %v answered, want %v", key, answered, replicas)
+	}
+	return nil
+}
+
+// The defect 2, Riak's kv679 class through a removed node: n3 keeps
+// hints for n1, dies, is removed; the keys are deleted and their tombstones
+// reaped; then n3 comes back with its old data and its hints. A node that
+// is no longer a member must not write them into the cluster, nor serve
+// them.
+func TestRemovedNodeDoesNotBringDeletedKeysBack(t *testing.T) {
+	c := startCluster(t, 3, "--tombstone-grace", "2s", "--reap-interval", "500ms", "--reap-settle", "2s", "--repair-interval", "2s")
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	var keys []string
+	for i := range 20 {
+		keys = append(keys, fmt.Sprintf("kv679-%d", i))
+	}
+
+	c.kill(n1)
+	c.waitDown("n1")
+	for _, k := range keys {
+		if _, err := n3.client.Put(ctxT(t), []byte(k), []byte("old"), nil, client.Options{Quorum: "2"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := hintsPending(t, c, n3); n != int64(len(keys)) {
+		t.Fatalf("n3 keeps %d hints, want %d for n1", n, len(keys))
+	}
+	c.kill(n3)
+	c.start(n1)
+	c.waitStates(downWithin, map[string]string{"n1": "up", "n3": "down"})
+	if _, stderr, code := cli(t, "cluster", "remove", "n3", "--addr", n1.clientAddr); code != 0 {
+		t.Fatalf("cluster remove n3: exit %d: %s", code, stderr)
+	}
+	c.waitStable(2*time.Minute, "n1", "n2")
+	all := client.Options{Quorum: "all"}
+	for _, k := range keys {
+		deleteKey(t, n1, k, all)
+	}
+	c.eventually(time.Minute, "tombstones reaped on n1 and n2", func() error {
+		for _, k := range keys {
+			if err := reapedOn(n1, k, "n1", "n2"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	// n3 returns with its old data directory and its hints for n1.
+	c.start(n3)
+	c.eventually(downWithin, "n3 learns that it was removed", func() error {
+		st, err := c.status(n3)
+		if err != nil {
+			return err
+		}
+		for _, m := range st.Members {
+			if m.Id == "n3" && m.State == "left" {
+				return nil
+			}
+		}
+		return fmt.Errorf("n3 sees itself as %v", st.Members)
+	})
+	if _, err := n3.client.Get(ctxT(t), []byte(keys[0]), client.Options{Quorum: "one"}); client.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a removed node answered a read with %v, want FailedPrecondition", err)
+	}
+	// Its hint checks (every second) and repair rounds (every 2 s) must find
+	// nothing to do for several rounds.
+	until := time.Now().Add(8 * time.Second)
+	for time.Now().Before(until) {
+		for _, k := range keys {
+			for _, nd := range []*node{n1, n2} {
+				res, err := nd.client.Get(ctxT(t), []byte(k), all)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Found {
+					t.Fatalf("%s came back through %s: %q", k, nd.id, res.Siblings)
+				}
+			}
+			if err := reapedOn(n1, k, "n1", "n2"); err != nil {
+				t.Fatalf("after n3 returned: %v", err)
+			}
+		}
+	}
+	if n := hintsPending(t, c, n3); n != int64(len(keys)) {
+		t.Fatalf("n3 keeps %d hints, want its %d undelivered", n, len(keys))
+	}
+}
