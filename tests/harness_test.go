@@ -56,6 +56,9 @@ type node struct {
 	cmd                     *exec.Cmd
 	log                     *os.File
 	client                  *client.Client
+	// host, when set, runs the node in host hostIndex's network namespace.
+	host      *hostNet
+	hostIndex int
 }
 
 // testCluster is a set of server processes owned by one test.
@@ -171,7 +174,11 @@ func (c *testCluster) start(nd *node) {
 		nd.log.Close()
 	}
 	nd.log = log
-	nd.cmd = exec.Command(binary, nd.args...)
+	if nd.host != nil {
+		nd.cmd = nd.host.command(nd.hostIndex, nd.args...)
+	} else {
+		nd.cmd = exec.Command(binary, nd.args...)
+	}
 	nd.cmd.Env = append(os.Environ(), nd.env...)
 	nd.cmd.Stdout, nd.cmd.Stderr = log, log
 	if err := nd.cmd.Start(); err != nil {

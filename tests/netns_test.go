@@ -1,0 +1,288 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/client"
+)
+
+// hostNet gives each node of a test its own host: a Linux network namespace
+// with its own address on a bridge in the root namespace, where the test's
+// clients run. Faults between hosts are routes: a blackhole route to a peer
+// drops every packet to it, so TCP in both directions stops (the peer's SYN
+// arrives but the answer cannot leave). It needs root and iproute2 only.
+type hostNet struct {
+	t      *testing.T
+	bridge string
+	prefix string   // namespace name prefix
+	subnet string   // first three octets of the hosts' addresses
+	hosts  []string // namespace names, by host index
+	// cut[i] lists the hosts i has a blackhole route to.
+	cut []map[int]bool
+}
+
+// Test hosts live on 10.213.<k>.0/24: addresses of namespaces this test
+// makes itself, never routed off the machine (the namespaces have no
+// default route and the bridge has no uplink).
+const hostNetFirstOctets = "10.213"
+
+// hostNets are the networks alive in this process, torn down on an
+// interrupt as well as by each test's cleanup.
+var hostNets = struct {
+	sync.Mutex
+	m map[*hostNet]bool
+}{m: map[*hostNet]bool{}}
+
+var interruptOnce sync.Once
+
+// ip runs an iproute2 command and fails the test on error.
+func (h *hostNet) ip(args ...string) {
+	h.t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		h.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// needHostNet skips a test that needs network namespaces where they cannot
+// be made, except under CI, which runs as root and must run it.
+func needHostNet(t *testing.T) {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "network namespaces need root"
+	} else if _, err := exec.LookPath("ip"); err != nil {
+		why = "iproute2's ip is not installed (apt-get install iproute2)"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s; CI must run this test", why)
+	}
+	t.Skip(why)
+}
+
+// newHostNet makes n hosts. Everything is removed when the test ends, on
+// failure too, and when the test process is interrupted.
+func newHostNet(t *testing.T, n int) *hostNet {
+	t.Helper()
+	needHostNet(t)
+	id := os.Getpid() % 100000
+	h := &hostNet{t: t, bridge: fmt.Sprintf("hkbr%d", id), prefix: fmt.Sprintf("hk%d-", id),
+		subnet: fmt.Sprintf("%s.%d", hostNetFirstOctets, id%250+1)}
+	cleanStaleHostNets()
+	hostNets.Lock()
+	hostNets.m[h] = true
+	hostNets.Unlock()
+	interruptOnce.Do(func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			s := <-sig
+			hostNets.Lock()
+			for hn := range hostNets.m {
+				hn.teardown()
+			}
+			hostNets.Unlock()
+			fmt.Fprintf(os.Stderr, "tests: %v: network namespaces removed\n", s)
+			os.Exit(1)
+		}()
+	})
+	t.Cleanup(func() {
+		hostNets.Lock()
+		delete(hostNets.m, h)
+		hostNets.Unlock()
+		h.teardown()
+	})
+	h.ip("link", "add", h.bridge, "type", "bridge")
+	h.ip("addr", "add", h.subnet+".1/24", "dev", h.bridge)
+	h.ip("link", "set", h.bridge, "up")
+	for i := range n {
+		ns := fmt.Sprintf("%sn%d", h.prefix, i+1)
+		host, peer := fmt.Sprintf("%sv%d", h.prefix, i+1), fmt.Sprintf("%sb%d", h.prefix, i+1)
+		h.ip("netns", "add", ns)
+		h.hosts = append(h.hosts, ns)
+		h.cut = append(h.cut, map[int]bool{})
+		h.ip("link", "add", host, "type", "veth", "peer", "name", peer)
+		h.ip("link", "set", peer, "master", h.bridge, "up")
+		h.ip("link", "set", host, "netns", ns)
+		h.ip("-n", ns, "link", "set", host, "name", "eth0")
+		h.ip("-n", ns, "addr", "add", h.addr(i)+"/24", "dev", "eth0")
+		h.ip("-n", ns, "link", "set", "eth0", "up")
+		h.ip("-n", ns, "link", "set", "lo", "up")
+	}
+	return h
+}
+
+// teardown removes the namespaces (their veth ends go with them) and the
+// bridge; it ignores what is already gone.
+func (h *hostNet) teardown() {
+	for i, ns := range h.hosts {
+		// The bridge's end goes at once; a namespace may outlive its
+		// deletion for a while, and with it the veth pair.
+		exec.Command("ip", "link", "del", fmt.Sprintf("%sb%d", h.prefix, i+1)).Run()
+		exec.Command("ip", "netns", "del", ns).Run()
+	}
+	exec.Command("ip", "link", "del", h.bridge).Run()
+}
+
+// cleanStaleHostNets removes namespaces and bridges left by a test process
+// that no longer runs (killed before its cleanup).
+func cleanStaleHostNets() {
+	alive := func(name, prefix string) bool {
+		var pid int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(name, prefix), "%d", &pid); err != nil {
+			return true // not ours
+		}
+		return pid == os.Getpid()%100000 || syscall.Kill(pid, 0) == nil
+	}
+	if entries, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "hk") && !alive(e.Name(), "hk") {
+				exec.Command("ip", "netns", "del", e.Name()).Run()
+			}
+		}
+	}
+	if entries, err := os.ReadDir("/sys/class/net"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "hk") && !alive(strings.TrimPrefix(e.Name(), "hkbr"), "hk") {
+				exec.Command("ip", "link", "del", e.Name()).Run()
+			}
+		}
+	}
+}
+
+// addr is host i's address (hosts count from 0).
+func (h *hostNet) addr(i int) string { return fmt.Sprintf("%s.%d", h.subnet, i+2) }
+
+// command runs binary with args inside host i's namespace. ip netns exec
+// execs the binary, so the process is the server itself: signals reach it.
+func (h *hostNet) command(i int, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", h.hosts[i], binary}, args...)...)
+}
+
+// setCut makes host i drop (or stop dropping) its packets to host j.
+func (h *hostNet) setCut(i, j int, drop bool) {
+	h.t.Helper()
+	if h.cut[i][j] == drop {
+		return
+	}
+	op := "del"
+	if drop {
+		op = "add"
+	}
+	h.ip("-n", h.hosts[i], "route", op, "blackhole", h.addr(j)+"/32")
+	if drop {
+		h.cut[i][j] = true
+	} else {
+		delete(h.cut[i], j)
+	}
+}
+
+// partition splits the hosts into groups that cannot reach each other;
+// hosts in no group keep every link. It replaces any earlier partition.
+func (h *hostNet) partition(groups ...[]int) {
+	h.t.Helper()
+	group := map[int]int{}
+	for g, members := range groups {
+		for _, i := range members {
+			group[i] = g + 1
+		}
+	}
+	for i := range h.hosts {
+		for j := range h.hosts {
+			if i != j {
+				h.setCut(i, j, group[i] != 0 && group[j] != 0 && group[i] != group[j])
+			}
+		}
+	}
+}
+
+// partialViews cuts the links of a ring's far side: host i reaches only
+// its two neighbours (i±1 mod n), so no two hosts see the same set.
+func (h *hostNet) partialViews() {
+	h.t.Helper()
+	n := len(h.hosts)
+	for i := range n {
+		for j := range n {
+			near := j == i || j == (i+1)%n || j == (i+n-1)%n
+			h.setCut(i, j, !near)
+		}
+	}
+}
+
+// heal removes every cut and brings every link up.
+func (h *hostNet) heal() {
+	h.t.Helper()
+	h.partition()
+	for i := range h.hosts {
+		h.link(i, true)
+	}
+}
+
+// link sets host i's interface up or down: down, it reaches no peer and no
+// client.
+func (h *hostNet) link(i int, up bool) {
+	h.t.Helper()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	h.ip("-n", h.hosts[i], "link", "set", "eth0", state)
+}
+
+// startNetCluster starts one node per host, the first the seed of the
+// others, each on its host's address with fixed ports (every host has its
+// own port space), and waits until every node lists every node as up.
+func startNetCluster(t *testing.T, h *hostNet, extra ...string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	root := t.TempDir()
+	for i := range h.hosts {
+		id := fmt.Sprintf("n%d", i+1)
+		args := []string{"server", "--node-id", id, "--data-dir", filepath.Join(root, id),
+			"--listen", h.addr(i) + ":7000", "--client", h.addr(i) + ":8000"}
+		if i > 0 {
+			args = append(args, "--join", h.addr(0)+":7000")
+		}
+		c.nodes = append(c.nodes, &node{id: id, clusterAddr: h.addr(i) + ":7000", clientAddr: h.addr(i) + ":8000",
+			dataDir: filepath.Join(root, id), args: append(args, extra...), host: h, hostIndex: i})
+	}
+	t.Cleanup(c.stopAll)
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	c.allRunning = time.Now()
+	c.waitAllUp()
+	c.allUp = time.Now()
+	return c
+}
+
+// The hosts themselves: a cluster across namespaces forms; an isolated host
+// is seen down by the others and comes back when healed; a host whose link
+// is down likewise.
+func TestHostNetFaults(t *testing.T) {
+	h := newHostNet(t, 3)
+	c := startNetCluster(t, h)
+	h.partition([]int{2}, []int{0, 1})
+	c.waitStates(downWithin, map[string]string{"n3": "down"}, "n3")
+	// The majority side writes at W=2, and n1 keeps a hint for n3.
+	if _, err := c.nodes[0].client.Put(ctxT(t), []byte("isolated"), []byte("v"), nil, client.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.heal()
+	c.waitAllUp()
+	h.link(1, false)
+	c.waitStates(downWithin, map[string]string{"n2": "down"}, "n2")
+	h.link(1, true)
+	c.waitAllUp()
+}
