@@ -285,6 +285,11 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	return s, nil
 }
 
+// CrashVnode makes partition p's vnode panic once (tests of supervision).
+func (s *System) CrashVnode(p int) {
+	s.actors.Root.Send(actor.NewPID(s.actors.Address(), vnodeName(p)), crashVnode{})
+}
+
 // Repair runs anti-entropy exchanges now (partition -1: all this node
 // holds; peer "": every other replica) and returns their results.
 func (s *System) Repair(partition int, peer string, timeout time.Duration) ([]ExchangeResult, error) {

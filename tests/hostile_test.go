@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -93,10 +94,18 @@ func TestHostileInputsDoNotEndNode(t *testing.T) {
 		alive(t, nd, "unknown methods")
 	})
 
+	t.Run("test-only calls are refused without --unsafe-test-writes", func(t *testing.T) {
+		_, err := nd.client.Admin().CrashVnode(ctxT(t), &kvpb.CrashVnodeRequest{Partition: 1})
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("CrashVnode: %v, want FailedPrecondition", err)
+		}
+		alive(t, nd, "CrashVnode")
+	})
+
 	t.Run("every client API method with empty and garbage bodies", func(t *testing.T) {
 		methods := []string{"/harmonia.v1.KV/Get", "/harmonia.v1.KV/Put", "/harmonia.v1.KV/Delete",
 			"/harmonia.v1.Admin/Status", "/harmonia.v1.Admin/Replicas", "/harmonia.v1.Admin/Plan",
-			"/harmonia.v1.Admin/Remove", "/harmonia.v1.Admin/WriteReplica", "/harmonia.v1.Admin/Leave"}
+			"/harmonia.v1.Admin/Remove", "/harmonia.v1.Admin/WriteReplica", "/harmonia.v1.Admin/CrashVnode", "/harmonia.v1.Admin/Leave"}
 		for _, method := range methods {
 			for _, body := range [][]byte{nil, garbage} {
 				// Some succeed (an empty Status), most are refused; either way

@@ -37,11 +37,14 @@ var (
 //   - kill: kill -9, then restart with the same data
 //   - pause: SIGSTOP, then SIGCONT
 //   - wipe: kill -9, delete the data directory, restart and rejoin
-var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe"}
+//   - crash-vnode: 8 of one node's vnode actors panic (test-only admin
+//     call); their supervisor restarts them
+var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode"}
 
 // nemesisServerFlags make repair and reaping run within a short test, so
 // that they run under the faults too.
-var nemesisServerFlags = []string{"--repair-interval", "5s", "--tombstone-grace", "5s", "--reap-interval", "1s", "--reap-settle", "3s"}
+var nemesisServerFlags = []string{"--repair-interval", "5s", "--tombstone-grace", "5s", "--reap-interval", "1s", "--reap-settle", "3s",
+	"--unsafe-test-writes"} // for CrashVnode
 
 // nemesis injects one fault at a time into a cluster of hosts.
 type nemesis struct {
@@ -103,9 +106,45 @@ func (n *nemesis) fault(kind string) (heal func()) {
 			nd.args = append(nd.args, "--join", n.c.nodes[(i+1)%nodes].clusterAddr)
 		}
 		return func() { n.c.start(nd) }
+	case "crash-vnode":
+		n.crashVnodes(nd, 8)
+		return func() {}
 	}
 	n.t.Fatalf("unknown nemesis %q (known: %s)", kind, strings.Join(nemesisAll, ", "))
 	return nil
+}
+
+// crashVnodes makes count random vnodes of nd panic and waits until its
+// supervisors have restarted them.
+func (n *nemesis) crashVnodes(nd *node, count int) {
+	n.t.Helper()
+	before, err := n.c.status(nd)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var crashed []uint32
+	for range count {
+		p := uint32(n.rng.IntN(int(before.Partitions)))
+		crashed = append(crashed, p)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := nd.client.Admin().CrashVnode(ctx, &kvpb.CrashVnodeRequest{Partition: p})
+		cancel()
+		if err != nil {
+			n.t.Fatalf("crash vnode %d of %s: %v", p, nd.id, err)
+		}
+	}
+	n.note("crash vnodes %v of %s", crashed, nd.id)
+	n.c.eventually(10*time.Second, nd.id+"'s vnodes restarted", func() error {
+		st, err := n.c.status(nd)
+		if err != nil {
+			return err
+		}
+		// Two crashes of one vnode in a row may count once.
+		if st.ActorRestarts <= before.ActorRestarts {
+			return fmt.Errorf("%d restarts, %d before", st.ActorRestarts, before.ActorRestarts)
+		}
+		return nil
+	})
 }
 
 func others(n, except int) []int {

@@ -345,6 +345,17 @@ func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.Re
 	return out, nil
 }
 
+func (a *api) CrashVnode(_ context.Context, req *kvpb.CrashVnodeRequest) (*kvpb.CrashVnodeResponse, error) {
+	if !a.unsafeTestWrites {
+		return nil, status.Error(codes.FailedPrecondition, "CrashVnode is for tests; start the server with --unsafe-test-writes to allow it")
+	}
+	if p := a.sys.Config().Partitions; int(req.Partition) >= p {
+		return nil, status.Errorf(codes.InvalidArgument, "partition %d out of range 0..%d", req.Partition, p-1)
+	}
+	a.sys.CrashVnode(int(req.Partition))
+	return &kvpb.CrashVnodeResponse{}, nil
+}
+
 func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*kvpb.WriteReplicaResponse, error) {
 	if !a.unsafeTestWrites {
 		return nil, status.Error(codes.FailedPrecondition, "WriteReplica makes replicas diverge and is for tests; start the server with --unsafe-test-writes to allow it")

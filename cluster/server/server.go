@@ -24,8 +24,9 @@ import (
 type Config struct {
 	DataDir  string
 	HTTPAddr string // empty: no HTTP endpoint
-	// UnsafeTestWrites enables Admin.WriteReplica, which writes one
-	// replica alone; tests use it to make replicas diverge. Default off.
+	// UnsafeTestWrites enables the test-only admin calls: WriteReplica,
+	// which writes one replica alone (tests make replicas diverge with
+	// it), and CrashVnode. Default off.
 	UnsafeTestWrites bool
 	// ClusterSecrets authenticate the causal contexts handed to clients
 	// (cluster/causal): the first seals, every one is accepted, and every

@@ -117,7 +117,7 @@ func serverCmd() *cobra.Command {
 	f.DurationVar(&cfg.Node.Reap.Interval, "reap-interval", cfg.Node.Reap.Interval, "how often a node looks for tombstones to reap")
 	f.DurationVar(&cfg.Node.Reap.Settle, "reap-settle", cfg.Node.Reap.Settle, "how long membership must be unchanged, every member up, before tombstones are reaped")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret: one secret per line, the first seals contexts, all are accepted; every node of a cluster needs the same file (default: a built-in secret, for local tests only)")
-	f.BoolVar(&cfg.UnsafeTestWrites, "unsafe-test-writes", false, "allow Admin.WriteReplica, which writes one replica alone (for tests; never in production)")
+	f.BoolVar(&cfg.UnsafeTestWrites, "unsafe-test-writes", false, "allow the test-only admin calls: WriteReplica, which writes one replica alone, and CrashVnode (never in production)")
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")

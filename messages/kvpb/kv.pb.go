@@ -1104,6 +1104,86 @@ func (x *WriteReplicaResponse) GetContext() []byte {
 	return nil
 }
 
+type CrashVnodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CrashVnodeRequest) Reset() {
+	*x = CrashVnodeRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CrashVnodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CrashVnodeRequest) ProtoMessage() {}
+
+func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CrashVnodeRequest.ProtoReflect.Descriptor instead.
+func (*CrashVnodeRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CrashVnodeRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+type CrashVnodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CrashVnodeResponse) Reset() {
+	*x = CrashVnodeResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CrashVnodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CrashVnodeResponse) ProtoMessage() {}
+
+func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CrashVnodeResponse.ProtoReflect.Descriptor instead.
+func (*CrashVnodeResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+}
+
 type HintQueue struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -1118,7 +1198,7 @@ type HintQueue struct {
 
 func (x *HintQueue) Reset() {
 	*x = HintQueue{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1210,7 @@ func (x *HintQueue) String() string {
 func (*HintQueue) ProtoMessage() {}
 
 func (x *HintQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1223,7 @@ func (x *HintQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
 func (*HintQueue) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HintQueue) GetTarget() string {
@@ -1196,7 +1276,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1288,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1301,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 type LeaveResponse struct {
@@ -1233,7 +1313,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1325,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1338,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -1278,7 +1358,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1370,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1383,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RepairRequest) GetPartition() int32 {
@@ -1335,7 +1415,7 @@ type Exchange struct {
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1427,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1440,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Exchange) GetPartition() uint32 {
@@ -1421,7 +1501,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1513,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1526,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RepairResponse) GetExchanges() []*Exchange {
@@ -1470,7 +1550,7 @@ type RepairStats struct {
 
 func (x *RepairStats) Reset() {
 	*x = RepairStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1562,7 @@ func (x *RepairStats) String() string {
 func (*RepairStats) ProtoMessage() {}
 
 func (x *RepairStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1575,7 @@ func (x *RepairStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
 func (*RepairStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RepairStats) GetExchanges() uint64 {
@@ -1542,7 +1622,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1634,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1647,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -1586,7 +1666,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1678,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1691,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -1631,7 +1711,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1723,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1736,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -1684,7 +1764,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1776,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1789,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -1746,7 +1826,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1838,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1851,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -1811,7 +1891,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1903,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1916,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -1857,7 +1937,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1949,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1962,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -1919,7 +1999,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2011,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2024,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -1994,7 +2074,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2086,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2099,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -2060,7 +2140,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2152,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2165,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -2205,7 +2285,10 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\acontext\x18\x03 \x01(\fR\acontext\x12\x16\n" +
 	"\x06delete\x18\x04 \x01(\bR\x06delete\"0\n" +
 	"\x14WriteReplicaResponse\x12\x18\n" +
-	"\acontext\x18\x01 \x01(\fR\acontext\"\xa9\x01\n" +
+	"\acontext\x18\x01 \x01(\fR\acontext\"1\n" +
+	"\x11CrashVnodeRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\"\x14\n" +
+	"\x12CrashVnodeResponse\"\xa9\x01\n" +
 	"\tHintQueue\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x14\n" +
@@ -2281,7 +2364,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xeb\x03\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xba\x04\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
@@ -2289,7 +2372,9 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04Plan\x12\x18.harmonia.v1.PlanRequest\x1a\x19.harmonia.v1.PlanResponse\x12A\n" +
 	"\x06Remove\x12\x1a.harmonia.v1.RemoveRequest\x1a\x1b.harmonia.v1.RemoveResponse\x12A\n" +
 	"\x06Repair\x12\x1a.harmonia.v1.RepairRequest\x1a\x1b.harmonia.v1.RepairResponse\x12S\n" +
-	"\fWriteReplica\x12 .harmonia.v1.WriteReplicaRequest\x1a!.harmonia.v1.WriteReplicaResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
+	"\fWriteReplica\x12 .harmonia.v1.WriteReplicaRequest\x1a!.harmonia.v1.WriteReplicaResponse\x12M\n" +
+	"\n" +
+	"CrashVnode\x12\x1e.harmonia.v1.CrashVnodeRequest\x1a\x1f.harmonia.v1.CrashVnodeResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
 
 var (
 	file_kvpb_kv_proto_rawDescOnce sync.Once
@@ -2303,7 +2388,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),           // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),              // 1: harmonia.v1.Sibling
@@ -2319,61 +2404,65 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*TombstoneStats)(nil),       // 11: harmonia.v1.TombstoneStats
 	(*WriteReplicaRequest)(nil),  // 12: harmonia.v1.WriteReplicaRequest
 	(*WriteReplicaResponse)(nil), // 13: harmonia.v1.WriteReplicaResponse
-	(*HintQueue)(nil),            // 14: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),         // 15: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),        // 16: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),        // 17: harmonia.v1.RepairRequest
-	(*Exchange)(nil),             // 18: harmonia.v1.Exchange
-	(*RepairResponse)(nil),       // 19: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),          // 20: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),        // 21: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),       // 22: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),          // 23: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),             // 24: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),         // 25: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),      // 26: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),           // 27: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),       // 28: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),          // 29: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil),     // 30: harmonia.v1.ReplicasResponse
-	nil,                          // 31: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*CrashVnodeRequest)(nil),    // 14: harmonia.v1.CrashVnodeRequest
+	(*CrashVnodeResponse)(nil),   // 15: harmonia.v1.CrashVnodeResponse
+	(*HintQueue)(nil),            // 16: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),         // 17: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),        // 18: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),        // 19: harmonia.v1.RepairRequest
+	(*Exchange)(nil),             // 20: harmonia.v1.Exchange
+	(*RepairResponse)(nil),       // 21: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),          // 22: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),        // 23: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),       // 24: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),          // 25: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),             // 26: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),         // 27: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),      // 28: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),           // 29: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),       // 30: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),          // 31: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),     // 32: harmonia.v1.ReplicasResponse
+	nil,                          // 33: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	14, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	20, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	16, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	22, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
 	11, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
-	18, // 6: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	24, // 7: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	31, // 8: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	27, // 9: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	27, // 10: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	28, // 11: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	29, // 12: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	20, // 6: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	26, // 7: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	33, // 8: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	29, // 9: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	29, // 10: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	30, // 11: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	31, // 12: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
 	0,  // 13: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
 	3,  // 14: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
 	5,  // 15: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
 	7,  // 16: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	26, // 17: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	15, // 18: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	23, // 19: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	21, // 20: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	17, // 21: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	28, // 17: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	17, // 18: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	25, // 19: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	23, // 20: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	19, // 21: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
 	12, // 22: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	2,  // 23: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 24: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 25: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 26: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	30, // 27: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	16, // 28: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	25, // 29: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	22, // 30: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	19, // 31: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	13, // 32: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	23, // [23:33] is the sub-list for method output_type
-	13, // [13:23] is the sub-list for method input_type
+	14, // 23: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	2,  // 24: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 25: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 26: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 27: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	32, // 28: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	18, // 29: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	27, // 30: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	24, // 31: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	21, // 32: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	13, // 33: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	15, // 34: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	24, // [24:35] is the sub-list for method output_type
+	13, // [13:24] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -2390,7 +2479,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

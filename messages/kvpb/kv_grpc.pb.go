@@ -210,6 +210,7 @@ const (
 	Admin_Remove_FullMethodName       = "/harmonia.v1.Admin/Remove"
 	Admin_Repair_FullMethodName       = "/harmonia.v1.Admin/Repair"
 	Admin_WriteReplica_FullMethodName = "/harmonia.v1.Admin/WriteReplica"
+	Admin_CrashVnode_FullMethodName   = "/harmonia.v1.Admin/CrashVnode"
 )
 
 // AdminClient is the client API for Admin service.
@@ -237,6 +238,10 @@ type AdminClient interface {
 	// Tests use it to make replicas diverge; a server refuses it unless it
 	// was started with --unsafe-test-writes.
 	WriteReplica(ctx context.Context, in *WriteReplicaRequest, opts ...grpc.CallOption) (*WriteReplicaResponse, error)
+	// CrashVnode makes this node's vnode of a partition panic once, so that
+	// its supervisor restarts it; the nemesis suite uses it. Refused unless
+	// the server was started with --unsafe-test-writes.
+	CrashVnode(ctx context.Context, in *CrashVnodeRequest, opts ...grpc.CallOption) (*CrashVnodeResponse, error)
 }
 
 type adminClient struct {
@@ -317,6 +322,16 @@ func (c *adminClient) WriteReplica(ctx context.Context, in *WriteReplicaRequest,
 	return out, nil
 }
 
+func (c *adminClient) CrashVnode(ctx context.Context, in *CrashVnodeRequest, opts ...grpc.CallOption) (*CrashVnodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CrashVnodeResponse)
+	err := c.cc.Invoke(ctx, Admin_CrashVnode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -342,6 +357,10 @@ type AdminServer interface {
 	// Tests use it to make replicas diverge; a server refuses it unless it
 	// was started with --unsafe-test-writes.
 	WriteReplica(context.Context, *WriteReplicaRequest) (*WriteReplicaResponse, error)
+	// CrashVnode makes this node's vnode of a partition panic once, so that
+	// its supervisor restarts it; the nemesis suite uses it. Refused unless
+	// the server was started with --unsafe-test-writes.
+	CrashVnode(context.Context, *CrashVnodeRequest) (*CrashVnodeResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -372,6 +391,9 @@ func (UnimplementedAdminServer) Repair(context.Context, *RepairRequest) (*Repair
 }
 func (UnimplementedAdminServer) WriteReplica(context.Context, *WriteReplicaRequest) (*WriteReplicaResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method WriteReplica not implemented")
+}
+func (UnimplementedAdminServer) CrashVnode(context.Context, *CrashVnodeRequest) (*CrashVnodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CrashVnode not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -520,6 +542,24 @@ func _Admin_WriteReplica_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_CrashVnode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CrashVnodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).CrashVnode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_CrashVnode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).CrashVnode(ctx, req.(*CrashVnodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -554,6 +594,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WriteReplica",
 			Handler:    _Admin_WriteReplica_Handler,
+		},
+		{
+			MethodName: "CrashVnode",
+			Handler:    _Admin_CrashVnode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
