@@ -8,9 +8,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	cleanUpOnInterrupt()
 	// HARMONIA_BINARY runs the tests against a prebuilt binary.
 	if b := os.Getenv("HARMONIA_BINARY"); b != "" {
 		binary = b
@@ -44,6 +47,46 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// servers are the server processes running, so that an interrupted test
+// run (Ctrl-C, a CI timeout) kills them instead of leaving them behind.
+var servers = struct {
+	sync.Mutex
+	m map[*exec.Cmd]bool
+}{m: map[*exec.Cmd]bool{}}
+
+func serverStarted(cmd *exec.Cmd, running bool) {
+	servers.Lock()
+	defer servers.Unlock()
+	if running {
+		servers.m[cmd] = true
+	} else {
+		delete(servers.m, cmd)
+	}
+}
+
+// cleanUpOnInterrupt kills the servers and removes the network namespaces
+// when the test process is interrupted; the tests' own cleanups do not run
+// then.
+func cleanUpOnInterrupt() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		servers.Lock()
+		for cmd := range servers.m {
+			cmd.Process.Kill()
+		}
+		servers.Unlock()
+		hostNets.Lock()
+		for hn := range hostNets.m {
+			hn.teardown()
+		}
+		hostNets.Unlock()
+		fmt.Fprintf(os.Stderr, "tests: %v: servers killed, network namespaces removed\n", s)
+		os.Exit(1)
+	}()
 }
 
 // node is one server process.
@@ -184,6 +227,7 @@ func (c *testCluster) start(nd *node) {
 	if err := nd.cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", nd.id, err)
 	}
+	serverStarted(nd.cmd, true)
 	cl, err := client.Dial(nd.clientAddr)
 	if err != nil {
 		c.t.Fatal(err)
@@ -219,6 +263,7 @@ func (c *testCluster) kill(nd *node) {
 	}
 	nd.cmd.Process.Signal(syscall.SIGKILL)
 	nd.cmd.Wait()
+	serverStarted(nd.cmd, false)
 	nd.cmd = nil
 	nd.client.Close()
 }
@@ -238,6 +283,7 @@ func (c *testCluster) stopAll() {
 			nd.cmd.Process.Kill()
 			<-done
 		}
+		serverStarted(nd.cmd, false)
 		nd.cmd = nil
 		nd.client.Close()
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,13 +35,11 @@ type hostNet struct {
 const hostNetFirstOctets = "10.213"
 
 // hostNets are the networks alive in this process, torn down on an
-// interrupt as well as by each test's cleanup.
+// interrupt (cleanUpOnInterrupt) as well as by each test's cleanup.
 var hostNets = struct {
 	sync.Mutex
 	m map[*hostNet]bool
 }{m: map[*hostNet]bool{}}
-
-var interruptOnce sync.Once
 
 // ip runs an iproute2 command and fails the test on error.
 func (h *hostNet) ip(args ...string) {
@@ -83,20 +80,6 @@ func newHostNet(t *testing.T, n int) *hostNet {
 	hostNets.Lock()
 	hostNets.m[h] = true
 	hostNets.Unlock()
-	interruptOnce.Do(func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		go func() {
-			s := <-sig
-			hostNets.Lock()
-			for hn := range hostNets.m {
-				hn.teardown()
-			}
-			hostNets.Unlock()
-			fmt.Fprintf(os.Stderr, "tests: %v: network namespaces removed\n", s)
-			os.Exit(1)
-		}()
-	})
 	t.Cleanup(func() {
 		hostNets.Lock()
 		delete(hostNets.m, h)

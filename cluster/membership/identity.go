@@ -96,11 +96,13 @@ func (s *State) claim(m *member, st NodeState, now time.Time) (Event, bool) {
 }
 
 // claimOfSelf judges a state for this node's own id heard through gossip:
-// one from another address with a generation not older than ours is a
-// second process using our id, and the one that started first keeps it.
+// one from another address with a newer generation is a second process
+// using our id, and the one that started first keeps it. A state of our
+// own generation is ours: a peer that heard of our newer versions through
+// a third node sends them back as a delta, without the address.
 func (s *State) claimOfSelf(st NodeState) (Event, bool) {
-	if st.Generation < s.members[s.self].Generation {
-		return Event{}, false // peers already prefer ours
+	if st.Generation <= s.members[s.self].Generation {
+		return Event{}, false
 	}
 	return s.judgeOwnID(st)
 }
@@ -119,8 +121,8 @@ func (s *State) Refused(holder NodeState) (Event, bool) {
 func (s *State) judgeOwnID(st NodeState) (Event, bool) {
 	me := s.members[s.self]
 	other := st.App[KeyClusterAddr].Value
-	if other == me.App[KeyClusterAddr].Value {
-		return Event{}, false
+	if other == "" || other == me.App[KeyClusterAddr].Value {
+		return Event{}, false // a state without an address names no process
 	}
 	if startedFirst(st, me.NodeState) {
 		return Event{Kind: EventIdentityLost, Node: s.self,

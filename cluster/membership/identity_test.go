@@ -180,6 +180,24 @@ func TestTwoProcessesClaimingOneID(t *testing.T) {
 		}
 	})
 
+	t.Run("a delta of this node's own state, relayed back, changes nothing", func(t *testing.T) {
+		// A peer that heard this node's newer versions through a third
+		// node answers an older digest with a delta: the same generation,
+		// only the newer entries, no address. The nemesis suite found the
+		// node taking such a delta for another process's claim.
+		real, _, now := setup()
+		before := real.Generation()
+		delta := NodeState{ID: "n1", Generation: before, Heartbeat: 1 << 20, App: map[string]Versioned{KeyHintsPending: {Value: "3", Version: 1 << 20}}}
+		if atReal := real.Apply([]NodeState{delta}, now); len(kinds(atReal)) != 0 || real.Generation() != before {
+			t.Fatalf("real n1 reported %v, generation %d -> %d", atReal, before, real.Generation())
+		}
+		newer := delta
+		newer.Generation++
+		if atReal := real.Apply([]NodeState{newer}, now); len(kinds(atReal)) != 0 || real.Generation() != before {
+			t.Fatalf("a newer state without an address: real n1 reported %v, generation %d -> %d", atReal, before, real.Generation())
+		}
+	})
+
 	t.Run("gossip of an older generation from another address changes nothing", func(t *testing.T) {
 		real, _, now := setup()
 		stale := process("n1", 10, "addr-stale")
