@@ -1,6 +1,9 @@
 package tests
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // The checkers count what they should, on histories made by hand: a checker
 // that cannot fail would prove nothing about the nemesis runs.
@@ -43,5 +46,30 @@ func TestCheckers(t *testing.T) {
 				t.Fatalf("counted %+v", s)
 			}
 		})
+	}
+}
+
+// Under faults a read may see many siblings; the calm bound counts only
+// reads after the calm phase's first acknowledged add to the same key.
+func TestCalmSiblings(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	ops := []op{
+		{Time: at(1), Kind: "read", Key: "a", Status: "ok", Siblings: 15}, // under faults
+		{Time: at(11), Kind: "read", Key: "a", Status: "ok", Siblings: 14}, // calm, before any add
+		{Time: at(12), Kind: "add", Key: "a", Status: "ok"},
+		{Time: at(13), Kind: "read", Key: "a", Status: "ok", Siblings: 3},
+		{Time: at(13), Kind: "read", Key: "b", Status: "ok", Siblings: 9}, // b had no add yet
+		{Time: at(14), Kind: "read", Key: "a", Status: "fail", Siblings: 0},
+	}
+	s := &summary{}
+	s.checkCalmSiblings(ops, at(10))
+	if s.CalmSiblings != 3 {
+		t.Fatalf("calm siblings %d, want 3", s.CalmSiblings)
+	}
+	ops = append(ops, op{Time: at(15), Kind: "read", Key: "a", Status: "ok", Siblings: 6})
+	s.checkCalmSiblings(ops, at(10))
+	if s.CalmSiblings != 6 {
+		t.Fatalf("calm siblings %d, want 6", s.CalmSiblings)
 	}
 }

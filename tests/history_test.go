@@ -68,8 +68,10 @@ type summary struct {
 	// final reads; Resurrected, keys whose last operation was an
 	// acknowledged delete but that were found at the end.
 	Lost, Resurrected int
-	MaxSiblings       int
-	Converged         time.Duration
+	// MaxSiblings is the most siblings a read saw under faults;
+	// CalmSiblings, in the calm phase once the key had an add there.
+	MaxSiblings, CalmSiblings int
+	Converged                 time.Duration
 	problems          []string
 }
 
@@ -92,6 +94,23 @@ func (s *summary) count(ops []op) {
 		}
 		if o.Kind == "read" && o.Siblings > s.MaxSiblings {
 			s.MaxSiblings = o.Siblings
+		}
+	}
+}
+
+// checkCalmSiblings finds the most siblings a read saw after from, once an
+// add to the same key had been acknowledged after from.
+func (s *summary) checkCalmSiblings(ops []op, from time.Time) {
+	collapsed := map[string]bool{}
+	for _, o := range ops {
+		if o.Time.Before(from) {
+			continue
+		}
+		switch {
+		case o.Kind == "add" && o.Status == "ok":
+			collapsed[o.Key] = true
+		case o.Kind == "read" && o.Status == "ok" && collapsed[o.Key]:
+			s.CalmSiblings = max(s.CalmSiblings, o.Siblings)
 		}
 	}
 }
@@ -144,6 +163,6 @@ func (s *summary) checkDeletes(ops []op, final map[string][]string) {
 
 // markdownRow renders the summary as a row of docs/reliability.md's table.
 func (s *summary) markdownRow(nodes int, kinds string, d time.Duration, seed uint64) string {
-	return fmt.Sprintf("| %d | %s | %v | %d | %d | %d | %d | %d | %d | %d | %d | %v |",
-		nodes, kinds, d, seed, s.Ops, s.OK, s.Unknown, s.Fail, s.Lost, s.Resurrected, s.MaxSiblings, s.Converged.Round(100*time.Millisecond))
+	return fmt.Sprintf("| %d | %s | %v | %d | %d | %d | %d | %d | %d | %d | %d / %d | %v |",
+		nodes, kinds, d, seed, s.Ops, s.OK, s.Unknown, s.Fail, s.Lost, s.Resurrected, s.MaxSiblings, s.CalmSiblings, s.Converged.Round(100*time.Millisecond))
 }

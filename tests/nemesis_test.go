@@ -41,6 +41,10 @@ var (
 //     call); their supervisor restarts them
 var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode"}
 
+// calmPhase is how long the set adders run on after the faults, for the
+// sibling bound.
+const calmPhase = 10 * time.Second
+
 // nemesisServerFlags make repair and reaping run within a short test, so
 // that they run under the faults too.
 var nemesisServerFlags = []string{"--repair-interval", "5s", "--tombstone-grace", "5s", "--reap-interval", "1s", "--reap-settle", "3s",
@@ -234,7 +238,8 @@ const (
 	registerKeys    = 3
 )
 
-func (w *workload) run(ctx context.Context, seed uint64) *sync.WaitGroup {
+// run starts the workers; with setsOnly, the set adders alone.
+func (w *workload) run(ctx context.Context, seed uint64, setsOnly bool) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	worker := 0
 	spawn := func(body func(id int, rng *rand.Rand, n int)) {
@@ -261,6 +266,9 @@ func (w *workload) run(ctx context.Context, seed uint64) *sync.WaitGroup {
 			el := fmt.Sprintf("w%d-%d", id, n)
 			w.write(id, i, "add", key, strings.Join(append(elements(res.Siblings), el), ","), el, res.Context)
 		})
+	}
+	if setsOnly {
+		return &wg
 	}
 	for range uniqueWriters {
 		spawn(func(id int, rng *rand.Rand, n int) {
@@ -368,7 +376,7 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	}
 	n := &nemesis{t: t, c: c, h: h, rng: rand.New(rand.NewPCG(seed, 0))}
 	ctx, stop := context.WithCancel(context.Background())
-	wg := w.run(ctx, seed)
+	wg := w.run(ctx, seed, false)
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		heal := n.fault(kinds[n.rng.IntN(len(kinds))])
@@ -384,21 +392,34 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	c.waitAllUp()
 	c.converge(3 * time.Minute)
 	s := &summary{Converged: time.Since(healed)}
+	s.count(hist.completions())
+	// Sloppy quorum under faults lets two sides write a key without seeing
+	// each other's writes, and each such lineage keeps its own siblings
+	// until a read sees them all (docs/reliability.md). The K+1 bound is
+	// for a calm cluster: the set adders run on without faults, and once a
+	// key's first add there has collapsed what the faults left, no read of
+	// it may see more than K+1 siblings.
+	calmStart := time.Now()
+	calm, stopCalm := context.WithCancel(context.Background())
+	calmWorkers := w.run(calm, seed+1, true)
+	time.Sleep(calmPhase)
+	stopCalm()
+	calmWorkers.Wait()
 	ops := hist.completions()
-	s.count(ops)
+	s.checkCalmSiblings(ops, calmStart)
 	final := c.finalValues(ops)
 	s.checkSets(ops, final)
 	s.checkUnique(ops, final)
 	s.checkDeletes(ops, final)
-	t.Logf("nemesis seed %d: %d ops (%d ok, %d unknown, %d failed), %d lost, %d resurrected, at most %d siblings, converged %v after the heal; faults:\n%s",
-		seed, s.Ops, s.OK, s.Unknown, s.Fail, s.Lost, s.Resurrected, s.MaxSiblings, s.Converged.Round(100*time.Millisecond), strings.Join(n.log, "\n"))
+	t.Logf("nemesis seed %d: %d ops (%d ok, %d unknown, %d failed), %d lost, %d resurrected, at most %d siblings under faults and %d without, converged %v after the heal; faults:\n%s",
+		seed, s.Ops, s.OK, s.Unknown, s.Fail, s.Lost, s.Resurrected, s.MaxSiblings, s.CalmSiblings, s.Converged.Round(100*time.Millisecond), strings.Join(n.log, "\n"))
 	if s.Lost > 0 || s.Resurrected > 0 {
 		t.Errorf("seed %d: %d acknowledged writes lost, %d deleted keys resurrected:\n%s", seed, s.Lost, s.Resurrected, strings.Join(s.problems, "\n"))
 	}
 	// K writers that write back what they read never see more than K+1
 	// siblings.
-	if s.MaxSiblings > setAdders+1 {
-		t.Errorf("seed %d: a read saw %d siblings, more than %d writers + 1", seed, s.MaxSiblings, setAdders)
+	if s.CalmSiblings > setAdders+1 {
+		t.Errorf("seed %d: without faults a read saw %d siblings, more than %d writers + 1", seed, s.CalmSiblings, setAdders)
 	}
 	if s.OK == 0 {
 		t.Errorf("seed %d: no operation succeeded", seed)
