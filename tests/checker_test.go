@@ -55,7 +55,7 @@ func TestCalmSiblings(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	ops := []op{
-		{Time: at(1), Kind: "read", Key: "a", Status: "ok", Siblings: 15}, // under faults
+		{Time: at(1), Kind: "read", Key: "a", Status: "ok", Siblings: 15},  // under faults
 		{Time: at(11), Kind: "read", Key: "a", Status: "ok", Siblings: 14}, // calm, before any add
 		{Time: at(12), Kind: "add", Key: "a", Status: "ok"},
 		{Time: at(13), Kind: "read", Key: "a", Status: "ok", Siblings: 3},

@@ -139,14 +139,21 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 		id := fmt.Sprintf("n%d", i)
 		c.nodes = append(c.nodes, newNode(t, id, freePort(t), filepath.Join(root, id), append(args, extra...)...))
 	}
-	t.Cleanup(c.stopAll)
+	c.startAll()
+	return c
+}
+
+// startAll starts every node, stopped when the test ends even on failure,
+// and waits until every node lists every node as up.
+func (c *testCluster) startAll() {
+	c.t.Helper()
+	c.t.Cleanup(c.stopAll)
 	for _, nd := range c.nodes {
 		c.start(nd)
 	}
 	c.allRunning = time.Now()
 	c.waitAllUp()
 	c.allUp = time.Now()
-	return c
 }
 
 // newNode describes a server process (not started) with a fresh client

@@ -72,7 +72,7 @@ type summary struct {
 	// CalmSiblings, in the calm phase once the key had an add there.
 	MaxSiblings, CalmSiblings int
 	Converged                 time.Duration
-	problems          []string
+	problems                  []string
 }
 
 func (s *summary) problem(format string, args ...any) {

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
 )
@@ -240,13 +239,7 @@ func startNetCluster(t *testing.T, h *hostNet, extra ...string) *testCluster {
 		c.nodes = append(c.nodes, &node{id: id, clusterAddr: h.addr(i) + ":7000", clientAddr: h.addr(i) + ":8000",
 			dataDir: filepath.Join(root, id), args: append(args, extra...), host: h, hostIndex: i})
 	}
-	t.Cleanup(c.stopAll)
-	for _, nd := range c.nodes {
-		c.start(nd)
-	}
-	c.allRunning = time.Now()
-	c.waitAllUp()
-	c.allUp = time.Now()
+	c.startAll()
 	return c
 }
 
