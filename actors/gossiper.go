@@ -278,10 +278,10 @@ func (g *gossiper) identity(ctx actor.Context, events []membership.Event) []memb
 		switch e.Kind {
 		case membership.EventRefused:
 			g.log.Error("refused a second process claiming a member's id", "member", e.Node, "claimant", e.Key, "reason", e.Value)
-			holder, _ := g.state.Node(e.Node)
 			if e.Key == "" {
 				continue // a claimant without an address cannot be told
 			}
+			holder, _ := g.state.Node(e.Node)
 			ctx.Send(actor.NewPID(e.Key, gossiperName), &internalpb.GossipRefused{From: g.self, Node: e.Node, Reason: e.Value,
 				Identity: true, Holder: statesToProto([]membership.NodeState{holder})[0]})
 		case membership.EventIdentityLost:

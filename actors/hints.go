@@ -91,7 +91,7 @@ func (h *hints) check(ctx actor.Context) {
 	for _, c := range ctx.Children() {
 		running[c.Id] = true
 	}
-	if v.Members[v.Self].Status == membership.Left {
+	if gone(v, v.Self) {
 		return // a node that left must not write its hints into the cluster
 	}
 	for target, st := range h.store.HintStats() {
@@ -206,7 +206,7 @@ func (r *replay) Receive(ctx actor.Context) {
 // has nowhere to go now (the next check starts over).
 func (r *replay) send(ctx actor.Context) {
 	v := r.view.Load()
-	if v.Members[v.Self].Status == membership.Left {
+	if gone(v, v.Self) {
 		ctx.Stop(ctx.Self())
 		return
 	}

@@ -26,6 +26,8 @@ func serverExit(t *testing.T, timeout time.Duration, args ...string) (string, in
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	serverStarted(cmd, true) // killed if the test run is interrupted
+	defer serverStarted(cmd, false)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	select {
