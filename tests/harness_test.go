@@ -109,6 +109,8 @@ type testCluster struct {
 	t      *testing.T
 	nodes  []*node
 	logDir string // outlives subtests, unlike their TempDirs
+	// retired are nodes that left the cluster, stopped, kept for their logs.
+	retired []*node
 	// allRunning is when the last process of startCluster served clients;
 	// allUp when every node then listed every node as up.
 	allRunning, allUp time.Time
@@ -275,26 +277,32 @@ func (c *testCluster) kill(nd *node) {
 	nd.client.Close()
 }
 
-func (c *testCluster) stopAll() {
-	for _, nd := range c.nodes {
-		if nd.cmd == nil {
-			continue
-		}
-		nd.cmd.Process.Signal(syscall.SIGCONT) // a frozen process would not see SIGTERM
-		nd.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { nd.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			nd.cmd.Process.Kill()
-			<-done
-		}
-		serverStarted(nd.cmd, false)
-		nd.cmd = nil
-		nd.client.Close()
+// stop ends a node's process with SIGTERM (SIGKILL after 10 s).
+func (c *testCluster) stop(nd *node) {
+	if nd.cmd == nil {
+		return
 	}
-	for _, nd := range c.nodes {
+	nd.cmd.Process.Signal(syscall.SIGCONT) // a frozen process would not see SIGTERM
+	nd.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { nd.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		nd.cmd.Process.Kill()
+		<-done
+	}
+	serverStarted(nd.cmd, false)
+	nd.cmd = nil
+	nd.client.Close()
+}
+
+func (c *testCluster) stopAll() {
+	all := append(slices.Clone(c.nodes), c.retired...)
+	for _, nd := range all {
+		c.stop(nd)
+	}
+	for _, nd := range all {
 		if nd.log == nil {
 			continue
 		}

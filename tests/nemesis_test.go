@@ -39,7 +39,9 @@ var (
 //   - wipe: kill -9, delete the data directory, restart and rejoin
 //   - crash-vnode: 8 of one node's vnode actors panic (test-only admin
 //     call); their supervisor restarts them
-var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode"}
+//   - join-leave: a new node joins on a spare host; at the heal a random
+//     member leaves, and its process stops once it is left
+var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode", "join-leave"}
 
 // calmPhase is how long the set adders run on after the faults, for the
 // sibling bound.
@@ -50,17 +52,36 @@ const calmPhase = 10 * time.Second
 var nemesisServerFlags = []string{"--repair-interval", "5s", "--tombstone-grace", "5s", "--reap-interval", "1s", "--reap-settle", "3s",
 	"--unsafe-test-writes"} // for CrashVnode
 
+// leaveWithin bounds how long a member that leaves under load may take to
+// hand its partitions and hints over.
+const leaveWithin = 3 * time.Minute
+
 // nemesis injects one fault at a time into a cluster of hosts.
 type nemesis struct {
 	t   *testing.T
 	c   *testCluster
 	h   *hostNet
+	w   *workload
 	rng *rand.Rand
 	log []string
+	// For join-leave: the host no member runs on (-1: none), where new
+	// nodes' data directories go, and the number of the last node id.
+	spare  int
+	root   string
+	lastID int
 }
 
 func (n *nemesis) note(format string, args ...any) {
 	n.log = append(n.log, fmt.Sprintf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...))
+}
+
+// hosts are the hosts of the members, in member order.
+func (n *nemesis) hosts() []int {
+	var out []int
+	for _, nd := range n.c.nodes {
+		out = append(out, nd.hostIndex)
+	}
+	return out
 }
 
 // fault starts a fault of kind and returns what ends it.
@@ -68,15 +89,23 @@ func (n *nemesis) fault(kind string) (heal func()) {
 	nodes := len(n.c.nodes)
 	i := n.rng.IntN(nodes)
 	nd := n.c.nodes[i]
+	hosts := n.hosts()
 	switch kind {
 	case "partition":
 		n.note("isolate %s", nd.id)
-		n.h.partition([]int{i}, others(nodes, i))
+		n.h.partition([]int{nd.hostIndex}, slices.DeleteFunc(hosts, func(h int) bool { return h == nd.hostIndex }))
 		return func() { n.h.partition() }
 	case "majority":
 		perm := n.rng.Perm(nodes)
-		minority, majority := perm[:nodes/2], perm[nodes/2:]
-		n.note("split minority %v from majority %v", minority, majority)
+		var minority, majority []int
+		for k, m := range perm {
+			if k < nodes/2 {
+				minority = append(minority, hosts[m])
+			} else {
+				majority = append(majority, hosts[m])
+			}
+		}
+		n.note("split minority %v from majority %v (hosts)", minority, majority)
 		n.h.partition(minority, majority)
 		return func() { n.h.partition() }
 	case "ring":
@@ -84,12 +113,12 @@ func (n *nemesis) fault(kind string) (heal func()) {
 			return n.fault("partition") // with 3 nodes every node is a neighbour
 		}
 		n.note("partial views: each node reaches its ring neighbours only")
-		n.h.partialViews()
+		n.h.partialViews(hosts)
 		return func() { n.h.partition() }
 	case "link":
 		n.note("link of %s down", nd.id)
-		n.h.link(i, false)
-		return func() { n.h.link(i, true) }
+		n.h.link(nd.hostIndex, false)
+		return func() { n.h.link(nd.hostIndex, true) }
 	case "kill":
 		n.note("kill -9 %s", nd.id)
 		n.c.kill(nd)
@@ -113,6 +142,9 @@ func (n *nemesis) fault(kind string) (heal func()) {
 	case "crash-vnode":
 		n.crashVnodes(nd, 8)
 		return func() {}
+	case "join-leave":
+		n.join()
+		return func() { n.leave(n.c.nodes[n.rng.IntN(len(n.c.nodes))]) }
 	}
 	n.t.Fatalf("unknown nemesis %q (known: %s)", kind, strings.Join(nemesisAll, ", "))
 	return nil
@@ -151,21 +183,69 @@ func (n *nemesis) crashVnodes(nd *node, count int) {
 	})
 }
 
-func others(n, except int) []int {
-	var out []int
-	for i := range n {
-		if i != except {
-			out = append(out, i)
-		}
+// join starts a node with a new id on the spare host, joining through a
+// random member, while the workload runs.
+func (n *nemesis) join() {
+	n.t.Helper()
+	if n.spare < 0 {
+		n.t.Fatal("join-leave needs a spare host")
 	}
-	return out
+	n.lastID++
+	id := fmt.Sprintf("n%d", n.lastID)
+	via := n.c.nodes[n.rng.IntN(len(n.c.nodes))]
+	nd := n.h.node(n.spare, id, filepath.Join(n.root, id), append([]string{"--join", via.clusterAddr}, nemesisServerFlags...)...)
+	n.note("%s joins on host %d through %s", id, n.spare, via.id)
+	n.c.nodes = append(n.c.nodes, nd)
+	n.spare = -1
+	n.c.start(nd)
+	n.w.serve(n.hosts())
 }
 
-// workload runs the clients of a nemesis run against every node.
+// leave makes nd leave under load, waits until every member sees it left
+// (its partitions and hints handed over), and stops its process: its host
+// becomes the spare.
+func (n *nemesis) leave(nd *node) {
+	n.t.Helper()
+	n.note("%s leaves", nd.id)
+	start := time.Now()
+	// A node that has just joined is not a normal member yet and cannot
+	// leave until it is.
+	n.c.eventually(leaveWithin, nd.id+" accepts to leave", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := nd.client.Admin().Leave(ctx, &kvpb.LeaveRequest{})
+		return err
+	})
+	n.c.waitStates(leaveWithin, map[string]string{nd.id: "left"})
+	n.note("%s left %v after it was told to leave", nd.id, time.Since(start).Round(100*time.Millisecond))
+	n.c.nodes = slices.DeleteFunc(n.c.nodes, func(m *node) bool { return m == nd })
+	n.w.serve(n.hosts())
+	n.c.stop(nd)
+	n.c.retired = append(n.c.retired, nd)
+	n.spare = nd.hostIndex
+}
+
+// workload runs the clients of a nemesis run against the members.
 type workload struct {
-	clients []*client.Client
+	clients []*client.Client // by host
 	hist    *history
 	timeout time.Duration
+	mu      sync.Mutex
+	serving []int // the hosts members run on
+}
+
+// serve sets the hosts the clients send requests to.
+func (w *workload) serve(hosts []int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.serving = hosts
+}
+
+// pick is a random host that a member runs on.
+func (w *workload) pick(rng *rand.Rand) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.serving[rng.IntN(len(w.serving))]
 }
 
 // outcome classifies a write's error: acknowledged, certainly not applied,
@@ -257,7 +337,7 @@ func (w *workload) run(ctx context.Context, seed uint64, setsOnly bool) *sync.Wa
 	for range setAdders {
 		spawn(func(id int, rng *rand.Rand, n int) {
 			key := fmt.Sprintf("set-%d", rng.IntN(setKeys))
-			i := rng.IntN(len(w.clients))
+			i := w.pick(rng)
 			res, ok := w.read(id, i, key)
 			if !ok {
 				time.Sleep(50 * time.Millisecond) // a failing node answers at once
@@ -272,13 +352,13 @@ func (w *workload) run(ctx context.Context, seed uint64, setsOnly bool) *sync.Wa
 	}
 	for range uniqueWriters {
 		spawn(func(id int, rng *rand.Rand, n int) {
-			w.write(id, rng.IntN(len(w.clients)), "write", fmt.Sprintf("u-%d-%d", id, n), "v", "v", nil)
+			w.write(id, w.pick(rng), "write", fmt.Sprintf("u-%d-%d", id, n), "v", "v", nil)
 		})
 	}
 	for range registerWriters {
 		spawn(func(id int, rng *rand.Rand, n int) {
 			key := fmt.Sprintf("r-%d-%d", id, rng.IntN(registerKeys))
-			i := rng.IntN(len(w.clients))
+			i := w.pick(rng)
 			res, ok := w.read(id, i, key)
 			if !ok {
 				time.Sleep(50 * time.Millisecond)
@@ -354,8 +434,12 @@ func (c *testCluster) finalValues(ops []op) map[string][]string {
 func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64) *summary {
 	t.Logf("nemesis seed %d: %d nodes, %v of %s (rerun: go test ./tests -run NemesisLong -args -nemesis.seed %d -nemesis.nodes %d -nemesis.duration %v -nemesis.kinds %s)",
 		seed, nodes, d, strings.Join(kinds, ","), seed, nodes, d, strings.Join(kinds, ","))
-	h := newHostNet(t, nodes)
-	c := startNetCluster(t, h, nemesisServerFlags...)
+	hosts := nodes
+	if slices.Contains(kinds, "join-leave") {
+		hosts++ // the spare
+	}
+	h := newHostNet(t, hosts)
+	c := startNetCluster(t, h, nodes, nemesisServerFlags...)
 	dir := *nemesisHistory
 	if dir == "" {
 		dir = t.TempDir()
@@ -366,15 +450,19 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	}
 	defer hist.close()
 	w := &workload{hist: hist, timeout: 3 * time.Second}
-	for _, nd := range c.nodes {
-		cl, err := client.Dial(nd.clientAddr)
+	for i := range hosts {
+		cl, err := client.Dial(h.addr(i) + ":8000")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer cl.Close()
 		w.clients = append(w.clients, cl)
 	}
-	n := &nemesis{t: t, c: c, h: h, rng: rand.New(rand.NewPCG(seed, 0))}
+	n := &nemesis{t: t, c: c, h: h, w: w, rng: rand.New(rand.NewPCG(seed, 0)), spare: -1, root: t.TempDir(), lastID: nodes}
+	if hosts > nodes {
+		n.spare = nodes
+	}
+	w.serve(n.hosts())
 	ctx, stop := context.WithCancel(context.Background())
 	wg := w.run(ctx, seed, false)
 	deadline := time.Now().Add(d)

@@ -189,14 +189,15 @@ func (h *hostNet) partition(groups ...[]int) {
 	}
 }
 
-// partialViews cuts the links of a ring's far side: host i reaches only
-// its two neighbours (i±1 mod n), so no two hosts see the same set.
-func (h *hostNet) partialViews() {
+// partialViews cuts the links of a ring's far side among hosts: each
+// reaches only its two neighbours in the list (k±1 mod len), so no two
+// hosts see the same set. Hosts not in the list keep every link.
+func (h *hostNet) partialViews(hosts []int) {
 	h.t.Helper()
-	n := len(h.hosts)
-	for i := range n {
-		for j := range n {
-			near := j == i || j == (i+1)%n || j == (i+n-1)%n
+	n := len(hosts)
+	for a, i := range hosts {
+		for b, j := range hosts {
+			near := b == a || b == (a+1)%n || b == (a+n-1)%n
 			h.setCut(i, j, !near)
 		}
 	}
@@ -222,25 +223,34 @@ func (h *hostNet) link(i int, up bool) {
 	h.ip("-n", h.hosts[i], "link", "set", "eth0", state)
 }
 
-// startNetCluster starts one node per host, the first the seed of the
-// others, each on its host's address with fixed ports (every host has its
-// own port space), and waits until every node lists every node as up.
-func startNetCluster(t *testing.T, h *hostNet, extra ...string) *testCluster {
+// startNetCluster starts a node on each of the first members hosts (all
+// of them if members is 0), the first the seed of the others, and waits
+// until every node lists every node as up.
+func startNetCluster(t *testing.T, h *hostNet, members int, extra ...string) *testCluster {
 	t.Helper()
+	if members == 0 {
+		members = len(h.hosts)
+	}
 	c := &testCluster{t: t}
 	root := t.TempDir()
-	for i := range h.hosts {
-		id := fmt.Sprintf("n%d", i+1)
-		args := []string{"server", "--node-id", id, "--data-dir", filepath.Join(root, id),
-			"--listen", h.addr(i) + ":7000", "--client", h.addr(i) + ":8000"}
+	for i := range members {
+		var join []string
 		if i > 0 {
-			args = append(args, "--join", h.addr(0)+":7000")
+			join = []string{"--join", c.nodes[0].clusterAddr}
 		}
-		c.nodes = append(c.nodes, &node{id: id, clusterAddr: h.addr(i) + ":7000", clientAddr: h.addr(i) + ":8000",
-			dataDir: filepath.Join(root, id), args: append(args, extra...), host: h, hostIndex: i})
+		c.nodes = append(c.nodes, h.node(i, fmt.Sprintf("n%d", i+1), filepath.Join(root, fmt.Sprintf("n%d", i+1)), append(join, extra...)...))
 	}
 	c.startAll()
 	return c
+}
+
+// node describes a server (not started) on host i, on the host's address
+// with fixed ports (every host has its own port space).
+func (h *hostNet) node(i int, id, dataDir string, extra ...string) *node {
+	nd := &node{id: id, clusterAddr: h.addr(i) + ":7000", clientAddr: h.addr(i) + ":8000", dataDir: dataDir, host: h, hostIndex: i}
+	nd.args = append([]string{"server", "--node-id", id, "--data-dir", dataDir,
+		"--listen", nd.clusterAddr, "--client", nd.clientAddr}, extra...)
+	return nd
 }
 
 // The hosts themselves: a cluster across namespaces forms; an isolated host
@@ -248,7 +258,7 @@ func startNetCluster(t *testing.T, h *hostNet, extra ...string) *testCluster {
 // is down likewise.
 func TestHostNetFaults(t *testing.T) {
 	h := newHostNet(t, 3)
-	c := startNetCluster(t, h)
+	c := startNetCluster(t, h, 0)
 	h.partition([]int{2}, []int{0, 1})
 	c.waitStates(downWithin, map[string]string{"n3": "down"}, "n3")
 	// The majority side writes at W=2, and n1 keeps a hint for n3.
