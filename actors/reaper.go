@@ -243,6 +243,10 @@ type ReapStats struct {
 	Blocked           string // why reaping waits; "" when it does not
 }
 
+// ReplicaDataRefused counts the replica data this node's vnodes refused
+// from senders that are not members in good standing (View.Admits).
+func (s *System) ReplicaDataRefused() uint64 { return s.counters.refused.count.Load() }
+
 // Reaping returns this node's reaping figures.
 func (s *System) Reaping() ReapStats {
 	return ReapStats{TombstonesHeld: s.counters.tombstonesHeld.Load(), Reaped: s.counters.reaped.Load(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -31,6 +33,12 @@ func freeAddr(t *testing.T) string {
 // startSingle runs a one-node cluster (N=R=W=1) in this process.
 func startSingle(t *testing.T, dir string) *System {
 	t.Helper()
+	return startSingleWith(t, dir, func(*Config) {})
+}
+
+// startSingleWith is startSingle with changes to the config.
+func startSingleWith(t *testing.T, dir string, change func(*Config)) *System {
+	t.Helper()
 	store, err := persistence.Open(dir, "n1", persistence.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +46,7 @@ func startSingle(t *testing.T, dir string) *System {
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", freeAddr(t), "127.0.0.1:0"
 	cfg.Partitions, cfg.N, cfg.R, cfg.W = 8, 1, 1, 1
+	change(&cfg)
 	sys, err := Start(cfg, store)
 	if err != nil {
 		store.Close()
@@ -251,4 +260,52 @@ func TestVnodeTreesTrackWritesAndRebuilds(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+}
+
+// Replica data from a sender that is not a member in good standing is
+// refused with the reason, counted, and logged once per reason; the
+// vnode's data is unchanged.
+func TestVnodeRefusesDataFromNonMembers(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	sys := startSingleWith(t, t.TempDir(), func(cfg *Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	})
+	obj := object.ToProto([]object.Sibling{{Value: []byte("forged"), Dot: vclock.Dot{Actor: vclock.Actor{Node: "ghost", Incarnation: 7}, Counter: 1}, WrittenAt: 1}})
+	p := 0
+	for i := range 3 {
+		res, err := sys.actors.Root.RequestFuture(actor.NewPID(sys.actors.Address(), vnodeName(p)), &internalpb.ReplicaPut{
+			Partition: uint32(p), Key: []byte("k"), Object: obj, Sender: &internalpb.Sender{Node: "ghost", Incarnation: 7},
+		}, 5*time.Second).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply := res.(*internalpb.ReplicaPutReply)
+		if !strings.Contains(reply.Error, "ghost: not a member") {
+			t.Fatalf("reply to a non-member's write: %q", reply.Error)
+		}
+		if got := sys.ReplicaDataRefused(); got != uint64(i+1) {
+			t.Fatalf("%d refusals counted after %d writes", got, i+1)
+		}
+	}
+	mu.Lock()
+	n := strings.Count(logs.String(), "replica data refused")
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the refusal was logged %d times, want once:\n%s", n, logs.String())
+	}
+	if sib, err := sys.store.Get(p, []byte("k")); err != nil || len(sib) != 0 {
+		t.Fatalf("the vnode holds %v (%v) after refusing", sib, err)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }

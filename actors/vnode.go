@@ -3,7 +3,9 @@ package actors
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +70,24 @@ type vnodeCounters struct {
 	tombstonesHeld atomic.Int64
 	reaped         atomic.Uint64
 	dropped        atomic.Uint64
+	refused        refusals
+}
+
+// refusals counts replica data (writes, hints, repairs, reaps) that vnodes
+// refused from senders that are not members in good standing
+// (View.Admits), and logs each distinct reason once: a removed node that
+// replays a queue of hints would otherwise log every one of them.
+type refusals struct {
+	log    *slog.Logger
+	count  atomic.Uint64
+	logged sync.Map // reason -> struct{}
+}
+
+func (r *refusals) add(err error) {
+	r.count.Add(1)
+	if _, seen := r.logged.LoadOrStore(err.Error(), struct{}{}); !seen && r.log != nil {
+		r.log.Warn("replica data refused", "reason", err.Error())
+	}
 }
 
 type (
@@ -209,7 +229,11 @@ func (v *vnode) admit(sender *internalpb.Sender) error {
 	if view == nil {
 		return fmt.Errorf("node %s is starting", v.self.Node)
 	}
-	return view.Admits(sender)
+	err := view.Admits(sender)
+	if err != nil {
+		v.counters.refused.add(err)
+	}
+	return err
 }
 
 // reply answers the sender if there is one (read repair sends without one).

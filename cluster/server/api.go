@@ -204,6 +204,7 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes, ExchangesRestarted: rt.Restarted}
 	rs := a.sys.Reaping()
 	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
+	out.ReplicaDataRefused = a.sys.ReplicaDataRefused()
 	replayed := a.sys.HintsReplayed()
 	hints := a.sys.Store().HintStats()
 	for _, target := range slices.Sorted(maps.Keys(hints)) {

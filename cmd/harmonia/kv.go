@@ -228,6 +228,9 @@ func printStatus(res *kvpb.StatusResponse) {
 		}
 		fmt.Println()
 	}
+	if res.ReplicaDataRefused > 0 {
+		fmt.Printf("replica data refused from non-members: %d (reasons in the log)\n", res.ReplicaDataRefused)
+	}
 	if res.Ring != "stable" {
 		done := 0
 		for _, t := range res.Transfers {

@@ -779,9 +779,14 @@ type StatusResponse struct {
 	Tombstones *TombstoneStats `protobuf:"bytes,14,opt,name=tombstones,proto3" json:"tombstones,omitempty"`
 	// why this process no longer serves (another process holds its node
 	// id); empty while it serves
-	Fenced        string `protobuf:"bytes,15,opt,name=fenced,proto3" json:"fenced,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Fenced string `protobuf:"bytes,15,opt,name=fenced,proto3" json:"fenced,omitempty"`
+	// replica writes, hints, repairs and reaps this node's vnodes refused
+	// since it started because their sender is not a member in good standing
+	// (removed, left, unknown, or another incarnation); each distinct
+	// reason is logged once
+	ReplicaDataRefused uint64 `protobuf:"varint,16,opt,name=replica_data_refused,json=replicaDataRefused,proto3" json:"replica_data_refused,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -917,6 +922,13 @@ func (x *StatusResponse) GetFenced() string {
 		return x.Fenced
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetReplicaDataRefused() uint64 {
+	if x != nil {
+		return x.ReplicaDataRefused
+	}
+	return 0
 }
 
 type TombstoneStats struct {
@@ -2251,7 +2263,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xc1\x04\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xf3\x04\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2273,7 +2285,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\n" +
 	"tombstones\x18\x0e \x01(\v2\x1b.harmonia.v1.TombstoneStatsR\n" +
 	"tombstones\x12\x16\n" +
-	"\x06fenced\x18\x0f \x01(\tR\x06fenced\"\x85\x01\n" +
+	"\x06fenced\x18\x0f \x01(\tR\x06fenced\x120\n" +
+	"\x14replica_data_refused\x18\x10 \x01(\x04R\x12replicaDataRefused\"\x85\x01\n" +
 	"\x0eTombstoneStats\x12\x12\n" +
 	"\x04held\x18\x01 \x01(\x04R\x04held\x12\x16\n" +
 	"\x06reaped\x18\x02 \x01(\x04R\x06reaped\x12\x18\n" +
