@@ -465,9 +465,16 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	w.serve(n.hosts())
 	ctx, stop := context.WithCancel(context.Background())
 	wg := w.run(ctx, seed, false)
+	// Kinds are dealt from shuffled decks, so that every kind has run once
+	// before any runs twice, and a run lasts until the first deck is done.
 	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		heal := n.fault(kinds[n.rng.IntN(len(kinds))])
+	var deck []int
+	for dealt := 0; time.Now().Before(deadline) || dealt < len(kinds); dealt++ {
+		if len(deck) == 0 {
+			deck = n.rng.Perm(len(kinds))
+		}
+		heal := n.fault(kinds[deck[0]])
+		deck = deck[1:]
 		time.Sleep(time.Duration(3000+n.rng.IntN(7000)) * time.Millisecond)
 		n.note("heal")
 		heal()
@@ -516,8 +523,8 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 }
 
 // The short nemesis suite CI runs: a fixed seed and a random one (printed,
-// so that a failure can be replayed), every fault kind, 3 nodes each in its
-// own network namespace.
+// so that a failure can be replayed), every fault kind at least once, 3
+// nodes each in its own network namespace.
 func TestNemesis(t *testing.T) {
 	seeds := []uint64{1, rand.Uint64N(1 << 32)}
 	for _, seed := range seeds {
@@ -540,7 +547,7 @@ func TestNemesisLong(t *testing.T) {
 	kinds := strings.Split(*nemesisKinds, ",")
 	s := runNemesis(t, *nemesisNodes, kinds, *nemesisDuration, seed)
 	if *nemesisReport != "" {
-		f, err := os.OpenFile(*nemesisReport, os.O_APPEND|os.O_WRONLY, 0)
+		f, err := os.OpenFile(*nemesisReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			t.Fatal(err)
 		}
