@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,19 +14,20 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // startSingle runs a one-node cluster (N=R=W=1) in this process.
@@ -180,7 +180,7 @@ func TestWriteQuorumCapAndPrimaryQuorumError(t *testing.T) {
 		t.Fatalf("W=3 on a one-replica ring: %v %v", res, err)
 	}
 	_, err = sys.Put(context.Background(), PutRequest{Key: []byte("x"), Value: []byte("2"), W: 1, PW: 2})
-	var qe *QuorumError
+	var qe *request.QuorumError
 	if !errors.As(err, &qe) || qe.TimedOut || !strings.Contains(err.Error(), "1 of 1 primaries acknowledged (pw needed 2)") {
 		t.Fatalf("PW=2 with one replica: %v", err)
 	}
@@ -308,4 +308,50 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// A put state machine that crashes mid-request (after the replica made the
+// new version) is stopped, not restarted: its client gets ErrRequestCrashed
+// at once rather than a timeout, the replica holds the write once (a
+// restarted machine would coordinate it again, making a second sibling),
+// and the coordinator goes on serving.
+func TestCrashedPutStateMachineIsStoppedNotRerun(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	ctx := context.Background()
+	var crashes atomic.Int32
+	hook := func(msg any) {
+		if _, ok := msg.(*internalpb.CoordinatePutReply); ok && crashes.Add(1) == 1 {
+			panic("injected crash")
+		}
+	}
+	testHookPut.Store(&hook)
+	defer testHookPut.Store(nil)
+
+	start := time.Now()
+	_, err := sys.Put(ctx, PutRequest{Key: []byte("k"), Value: []byte("v1"), Timeout: 10 * time.Second})
+	if !errors.Is(err, ErrRequestCrashed) {
+		t.Fatalf("put whose state machine crashed: %v, want ErrRequestCrashed", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("the client heard of the crash after %v: it waited for its timeout", waited)
+	}
+	got, err := sys.Get(ctx, GetRequest{Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Siblings) != 1 || string(got.Siblings[0].Value) != "v1" {
+		t.Fatalf("after the crash the replica holds %d versions %v, want the write once", len(got.Siblings), got.Siblings)
+	}
+	if n := crashes.Load(); n != 1 {
+		t.Fatalf("the version was reported %d times: the request ran again", n)
+	}
+	// The coordinator serves on: the next write supersedes the first.
+	res, err := sys.Put(ctx, PutRequest{Key: []byte("k"), Value: []byte("v2"), Context: object.Context(got.Siblings)})
+	if err != nil || res.Acks != 1 {
+		t.Fatalf("put after the crash: %v %v", res, err)
+	}
+	got, err = sys.Get(ctx, GetRequest{Key: []byte("k")})
+	if err != nil || len(got.Siblings) != 1 || string(got.Siblings[0].Value) != "v2" {
+		t.Fatalf("get after the crash: %v %v", got, err)
+	}
 }

@@ -5,7 +5,6 @@ package tests
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 )
 
@@ -116,14 +116,15 @@ type testCluster struct {
 	allRunning, allUp time.Time
 }
 
+// freePort is a loopback address for a server to bind, from below the
+// kernel's ephemeral range so that nothing takes it before the server does.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // startCluster starts n nodes, the first being the seed of the others, and
