@@ -3,14 +3,14 @@ package actors
 import (
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
-	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
@@ -61,22 +61,10 @@ type (
 	}
 )
 
-// QuorumError says a request could not gather enough replicas.
-type QuorumError struct {
-	Op       string
-	Summary  string // from quorum.Tally
-	TimedOut bool
-}
-
-func (e *QuorumError) Error() string {
-	if e.TimedOut {
-		return fmt.Sprintf("%s timed out: %s", e.Op, e.Summary)
-	}
-	return fmt.Sprintf("%s failed: %s", e.Op, e.Summary)
-}
-
-// ErrNoReplica means no replica of the key is up to coordinate a write.
-var ErrNoReplica = errors.New("no replica of the key is up")
+// ErrRequestCrashed is the answer of a request whose state machine
+// crashed: it was stopped, not restarted (a restart would send the write
+// again), so the request may or may not have taken effect.
+var ErrRequestCrashed = errors.New("the request's state machine crashed")
 
 // CoordinatorConfig tunes request handling.
 type CoordinatorConfig struct {
@@ -94,361 +82,231 @@ type CoordinatorConfig struct {
 }
 
 // coordinator accepts client requests and spawns one state machine per
-// request, so a slow replica never blocks other requests.
+// request, so a slow replica never blocks other requests. It supervises
+// them (SupervisorStrategy): a state machine that crashes is stopped and
+// its client told, never restarted to run its request a second time.
 type coordinator struct {
-	cfg  CoordinatorConfig
-	view *viewHolder
-	seq  atomic.Uint64
+	cfg      CoordinatorConfig
+	view     *viewHolder
+	log      *slog.Logger
+	seq      uint64
+	inflight map[string]*client // by state machine, until it stops
+}
+
+// client is whom a request state machine answers, and whether it has.
+type client struct {
+	pid      *actor.PID
+	answered atomic.Bool // the state machine and the coordinator race to answer
+	// failed is the result that tells the client its request failed.
+	failed func(error) any
+}
+
+// answer sends msg to the client unless it has had its answer.
+func (c *client) answer(ctx actor.SenderContext, msg any) {
+	if c.answered.CompareAndSwap(false, true) {
+		ctx.Send(c.pid, msg)
+	}
 }
 
 type deadline struct{}
 
+// testHookPut, set by tests only, runs before a put state machine handles
+// each message: a panic there is a crash of the state machine.
+var testHookPut atomic.Pointer[func(msg any)]
+
 func (c *coordinator) Receive(ctx actor.Context) {
-	var props *actor.Props
+	cl := &client{pid: ctx.Sender()}
+	view := c.view.Load()
+	var producer actor.Producer
 	var name string
 	switch m := ctx.Message().(type) {
 	case *PutRequest:
-		name = "put-"
-		props = actor.PropsFromProducer(func() actor.Actor {
-			return &putFSM{cfg: c.cfg, view: c.view.Load(), req: m, client: ctx.Sender()}
-		})
+		name, cl.failed = "put-", func(err error) any { return &PutResult{Err: err} }
+		producer = func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: m, client: cl} }
 	case *GetRequest:
-		name = "get-"
-		props = actor.PropsFromProducer(func() actor.Actor {
-			return &getFSM{cfg: c.cfg, view: c.view.Load(), req: m, client: ctx.Sender()}
-		})
+		name, cl.failed = "get-", func(err error) any { return &GetResult{Err: err} }
+		producer = func() actor.Actor { return &getFSM{cfg: c.cfg, view: view, req: m, client: cl} }
 	case *ReplicasRequest:
-		name = "replicas-"
-		props = actor.PropsFromProducer(func() actor.Actor {
-			return &replicasFSM{view: c.view.Load(), n: c.cfg.N, req: m, client: ctx.Sender()}
-		})
+		name, cl.failed = "replicas-", func(error) any { return &ReplicasResult{} }
+		producer = func() actor.Actor { return &replicasFSM{view: view, n: c.cfg.N, req: m, client: cl} }
+	case *actor.Terminated:
+		delete(c.inflight, m.Who.Id)
+		return
 	default:
 		return
 	}
-	// A failing request state machine is stopped, not restarted: its client
-	// sees the future time out rather than a half-replayed request.
-	props = props.Configure(stopOnCrash())
-	ctx.SpawnNamed(props, name+itoa(int(c.seq.Add(1))))
+	c.seq++
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(producer), name+itoa(int(c.seq)))
+	if err != nil {
+		cl.answer(ctx, cl.failed(fmt.Errorf("start the request: %w", err)))
+		return
+	}
+	if c.inflight == nil {
+		c.inflight = map[string]*client{}
+	}
+	c.inflight[pid.Id] = cl
 }
 
-// Kinds of ReplicaPut a put sends, told apart in replies by request id.
-const (
-	putPrimary   uint64 = iota // to a replica of the preference list
-	putFallback                // to a fallback, holding a hint for a down replica
-	putLocalHint               // to this node, keeping a hint that does not count
-)
+// HandleFailure decides for the coordinator's children, as protoactor asks
+// a child's parent: the crashed state machine is stopped, and its client
+// gets ErrRequestCrashed unless it had its answer.
+func (c *coordinator) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
+	sup.StopChildren(child)
+	c.log.Warn("request state machine crashed and was stopped", "actor", child.Id, "reason", fmt.Sprint(reason), "message", fmt.Sprintf("%T", msg))
+	if cl := c.inflight[child.Id]; cl != nil {
+		cl.answer(sys.Root, cl.failed(fmt.Errorf("%w (%v): it may or may not have taken effect", ErrRequestCrashed, reason)))
+	}
+}
 
-// putFSM coordinates one write: a replica issues the new version, then the
-// resulting object goes to the other replicas, or for a down replica to a
-// fallback that keeps it as a hint (sloppy quorum). It answers after W acks
-// (and PW of them from primaries); replicas still silent after that get a
-// hint kept by this node.
+// putFSM drives one request.Put: it sends what the core decides and feeds
+// it the replies and timers.
 type putFSM struct {
 	cfg       CoordinatorConfig
 	view      *View
 	req       *PutRequest
-	client    *actor.PID
+	client    *client
+	core      *request.Put
 	partition int
-	pref      []string // current replicas: their acks count toward W
-	extra     []string // replicas of the next ring during a transition
-	tally     *quorum.Tally
-	primaries int // primary acks, for PW
-	hinted    int
-	object    *internalpb.Object
-	hintedFor map[string]bool // replicas something already holds a hint for
-	history   vclock.Clock
-	answered  bool
-	done      bool
+	object    *internalpb.Object // the version the coordinating replica made
+	history   vclock.Clock       // the context of the write, for the client
 }
 
 type replicaDeadline struct{}
 
 func (f *putFSM) Receive(ctx actor.Context) {
+	if h := testHookPut.Load(); h != nil {
+		(*h)(ctx.Message())
+	}
+	var eff request.PutEffects
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		f.start(ctx)
+		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+		pref, extra := f.view.Transition.WriteReplicas(f.partition)
+		f.core, eff = request.NewPut(f.view.placement(f.partition, pref, extra), f.req.W, f.req.PW)
+		if !eff.Done {
+			sendSelfAfter(ctx, f.req.Timeout, deadline{})
+		}
 	case *internalpb.CoordinatePutReply:
-		f.coordinated(ctx, m)
+		if m.Node != f.core.Coordinator() {
+			return
+		}
+		if m.Error == "" {
+			f.object = m.Object
+			f.history = vclock.Advance(f.req.Context, object.DotFromProto(m.Dot), time.Now().UnixNano())
+		}
+		eff = f.core.Coordinated(m.Node, replyError(m.Error))
 	case *internalpb.ReplicaPutReply:
-		f.replied(m)
-		f.progress(ctx)
+		eff = f.core.Replied(request.CopyKind(m.RequestId), m.Node, m.HintFor, replyError(m.Error))
 	case deadline:
-		f.finish(ctx, &QuorumError{Op: "put", Summary: f.tally.Summary(), TimedOut: !f.impossible()})
+		eff = f.core.Deadline()
 	case replicaDeadline:
-		f.finish(ctx, nil)
-	}
-}
-
-func (f *putFSM) replied(m *internalpb.ReplicaPutReply) {
-	switch m.RequestId {
-	case putPrimary:
-		if !slices.Contains(f.pref, m.Node) {
-			return // an extra replica of the next ring: its ack does not count
-		}
-		if m.Error != "" {
-			f.tally.Fail(m.Node, errors.New(m.Error))
-		} else if f.tally.Ack(m.Node) {
-			f.primaries++
-		}
-	case putFallback:
-		if m.Error != "" {
-			f.tally.Fail(m.HintFor, fmt.Errorf("fallback %s: %s", m.Node, m.Error))
-		} else if f.tally.Ack(m.HintFor) {
-			f.hinted++
-		}
-	}
-}
-
-func (f *putFSM) start(ctx actor.Context) {
-	f.partition = f.view.Ring.PartitionForKey(f.req.Key)
-	f.pref, f.extra = f.view.Transition.WriteReplicas(f.partition)
-	w := min(f.req.W, len(f.pref))
-	f.tally = quorum.NewTally(len(f.pref), max(w, 1))
-	f.hintedFor = map[string]bool{}
-	sendSelfAfter(ctx, f.req.Timeout, deadline{})
-	// Prefer this node as the coordinating replica: no extra hop.
-	coord := ""
-	for _, id := range f.pref {
-		if id == f.view.Self {
-			coord = id
-			break
-		}
-		if coord == "" && f.view.Up(id) {
-			coord = id
-		}
-	}
-	if coord == "" {
-		f.finish(ctx, fmt.Errorf("put: %w (%d replicas: %v)", ErrNoReplica, len(f.pref), f.pref))
+		eff = f.core.StragglersDeadline()
+	default:
 		return
 	}
-	ctx.Request(f.view.vnodePID(coord, f.partition), &internalpb.CoordinatePut{
-		Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
-		Context: object.ClockToProto(f.req.Context), WrittenAt: time.Now().UnixNano(),
-	})
+	f.execute(ctx, eff)
 }
 
-func (f *putFSM) coordinated(ctx actor.Context, m *internalpb.CoordinatePutReply) {
-	if m.Error != "" {
-		f.finish(ctx, fmt.Errorf("put: replica %s: %s", m.Node, m.Error))
-		return
-	}
-	if f.tally.Ack(m.Node) {
-		f.primaries++
-	}
-	f.object = m.Object
-	dot := object.DotFromProto(m.Dot)
-	f.history = vclock.Advance(f.req.Context, dot, time.Now().UnixNano())
-	put := func(to string, kind uint64, hintFor string) {
-		ctx.Request(f.view.vnodePID(to, f.partition), &internalpb.ReplicaPut{
-			Partition: uint32(f.partition), Key: f.req.Key, Object: m.Object, HintFor: hintFor, RequestId: kind, Sender: f.view.sender(),
+func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
+	if eff.Coordinate != "" {
+		ctx.Request(f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
+			Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
+			Context: object.ClockToProto(f.req.Context), WrittenAt: time.Now().UnixNano(),
 		})
 	}
-	for _, id := range f.extra {
-		if f.view.Up(id) {
-			put(id, putPrimary, "")
+	for _, c := range eff.Copies {
+		ctx.Request(f.view.vnodePID(c.To, f.partition), &internalpb.ReplicaPut{
+			Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: c.HintFor, RequestId: uint64(c.Kind), Sender: f.view.sender(),
+		})
+	}
+	for _, id := range eff.LocalHints {
+		ctx.Request(f.view.localVnodePID(f.partition), &internalpb.ReplicaPut{
+			Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: id, HintOnly: true, RequestId: uint64(request.ToLocalHint), Sender: f.view.sender(),
+		})
+	}
+	if a := eff.Answer; a != nil {
+		res := &PutResult{Acks: a.Acks, Hinted: a.Hinted, Err: a.Err}
+		if a.Err == nil {
+			res.Context = f.history
 		}
+		f.client.answer(ctx, res)
 	}
-	standIns := f.view.standIns(f.partition, f.pref)
-	for _, id := range f.pref {
-		switch {
-		case id == m.Node:
-		case f.view.Up(id):
-			put(id, putPrimary, "")
-		case standIns[id] != "":
-			put(standIns[id], putFallback, id)
-			f.hintedFor[id] = true
-		default:
-			// No node outside the preference list is up (a 3-node cluster
-			// with N=3): keep the hint here; it does not count toward W.
-			f.localHint(ctx, id)
-			f.tally.Fail(id, fmt.Errorf("down; hint kept by %s", f.view.Self))
-		}
+	if eff.WaitForStragglers {
+		sendSelfAfter(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
 	}
-	f.progress(ctx)
-}
-
-// localHint keeps the write on this node for replica id.
-func (f *putFSM) localHint(ctx actor.Context, id string) {
-	if f.hintedFor[id] || f.object == nil {
-		return
-	}
-	f.hintedFor[id] = true
-	ctx.Request(f.view.localVnodePID(f.partition), &internalpb.ReplicaPut{
-		Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: id, HintOnly: true, RequestId: putLocalHint, Sender: f.view.sender(),
-	})
-}
-
-func (f *putFSM) pwMet() bool { return f.primaries >= f.req.PW }
-
-// impossible reports that W (or PW) can no longer be reached.
-func (f *putFSM) impossible() bool {
-	return f.tally.Impossible() || f.primaries+f.tally.Pending() < f.req.PW
-}
-
-func (f *putFSM) progress(ctx actor.Context) {
-	switch {
-	case f.tally.Met() && f.pwMet():
-		if !f.answered {
-			f.answer(ctx, nil)
-			if f.tally.Pending() > 0 {
-				sendSelfAfter(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
-			}
-		}
-		if f.tally.Pending() == 0 {
-			f.finish(ctx, nil)
-		}
-	case f.impossible() && f.tally.Pending() == 0:
-		// Failing only once every replica has answered makes the error
-		// report the true count; the deadline bounds the wait.
-		f.finish(ctx, &QuorumError{Op: "put", Summary: f.putSummary()})
+	if eff.Done {
+		ctx.Stop(ctx.Self())
 	}
 }
 
-func (f *putFSM) putSummary() string {
-	if f.req.PW > 0 && !f.pwMet() {
-		return fmt.Sprintf("%d of %d primaries acknowledged (pw needed %d); %s", f.primaries, len(f.pref), f.req.PW, f.tally.Summary())
+// replyError turns a reply's error text into an error (nil for none).
+func replyError(msg string) error {
+	if msg == "" {
+		return nil
 	}
-	return f.tally.Summary()
+	return errors.New(msg)
 }
 
-func (f *putFSM) answer(ctx actor.Context, err error) {
-	if f.answered {
-		return
-	}
-	f.answered = true
-	res := &PutResult{Err: err}
-	if f.tally != nil {
-		res.Acks, res.Hinted = f.tally.Acks(), f.hinted
-	}
-	if err == nil {
-		res.Context = f.history
-	}
-	ctx.Send(f.client, res)
-}
-
-// finish answers (if not yet answered), keeps a hint here for every replica
-// that has neither acked nor a hint elsewhere, and stops.
-func (f *putFSM) finish(ctx actor.Context, err error) {
-	if f.done {
-		return
-	}
-	f.done = true
-	f.answer(ctx, err)
-	for _, id := range f.pref {
-		if f.tally != nil && !f.tally.Acked(id) {
-			f.localHint(ctx, id)
-		}
-	}
-	ctx.Stop(ctx.Self())
-}
-
-// getFSM asks every replica, answers after R replies with the reconciled
-// object, then waits briefly for the rest and repairs stale replicas.
+// getFSM drives one request.Get.
 type getFSM struct {
 	cfg       CoordinatorConfig
 	view      *View
 	req       *GetRequest
-	client    *actor.PID
+	client    *client
+	core      *request.Get
 	partition int
-	pref      []string
-	tally     *quorum.Tally
-	replies   map[string][]object.Sibling
-	standsFor map[string]string // fallback -> the down primary it answers for
-	merged    []object.Sibling
-	answered  bool
-	stopped   bool
 }
 
 type repairWindowOver struct{}
 
 func (f *getFSM) Receive(ctx actor.Context) {
+	var eff request.GetEffects
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
-		f.pref = f.view.Ring.PreferenceListForPartition(f.partition, f.cfg.N)
-		f.tally = quorum.NewTally(len(f.pref), max(min(f.req.R, len(f.pref)), 1))
-		f.replies = map[string][]object.Sibling{}
-		f.standsFor = map[string]string{}
-		sendSelfAfter(ctx, f.req.Timeout, deadline{})
-		// A fallback that took writes for a down primary answers in its place.
-		standIns := f.view.standIns(f.partition, f.pref)
-		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key}
-		for _, id := range f.pref {
-			switch {
-			case f.view.Up(id):
-				ctx.Request(f.view.vnodePID(id, f.partition), get)
-			case standIns[id] != "":
-				f.standsFor[standIns[id]] = id
-				ctx.Request(f.view.vnodePID(standIns[id], f.partition), get)
-			default:
-				f.tally.Fail(id, errors.New("down"))
-			}
+		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.cfg.N)
+		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.cfg.Reap, time.Now())
+		if !eff.Done {
+			sendSelfAfter(ctx, f.req.Timeout, deadline{})
 		}
-		f.progress(ctx)
 	case *internalpb.ReplicaGetReply:
 		set, err := object.FromProto(m.Object)
 		if m.Error != "" {
 			err = errors.New(m.Error)
 		}
-		replica := m.Node
-		if target, ok := f.standsFor[m.Node]; ok {
-			replica = target
-		}
-		if err != nil {
-			f.tally.Fail(replica, err)
-		} else if f.tally.Ack(replica) {
-			f.replies[m.Node] = set
-			f.merged = object.Merge(f.merged, set)
-		}
-		f.progress(ctx)
+		eff = f.core.Replied(m.Node, set, err)
 	case deadline:
-		if !f.answered {
-			f.answered = true
-			ctx.Send(f.client, &GetResult{Replied: f.tally.Acks(), Err: &QuorumError{Op: "get", Summary: f.tally.Summary(), TimedOut: !f.tally.Impossible()}})
-		}
-		f.repairAndStop(ctx)
+		eff = f.core.Deadline()
 	case repairWindowOver:
-		f.repairAndStop(ctx)
-	}
-}
-
-func (f *getFSM) progress(ctx actor.Context) {
-	switch {
-	case f.tally.Met() && !f.answered:
-		f.answered = true
-		ctx.Send(f.client, &GetResult{Siblings: f.merged, Replied: f.tally.Acks()})
-		if f.tally.Pending() > 0 {
-			sendSelfAfter(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
-			return
-		}
-		f.repairAndStop(ctx)
-	case f.tally.Impossible() && f.tally.Pending() == 0 && !f.answered:
-		f.answered = true
-		ctx.Send(f.client, &GetResult{Replied: f.tally.Acks(), Err: &QuorumError{Op: "get", Summary: f.tally.Summary()}})
-		f.repairAndStop(ctx)
-	case f.answered && f.tally.Pending() == 0:
-		f.repairAndStop(ctx)
-	}
-}
-
-// repairAndStop sends the reconciled object to every replica that answered
-// with less than it (read repair), then stops.
-func (f *getFSM) repairAndStop(ctx actor.Context) {
-	if f.stopped {
+		eff = f.core.RepairWindowOver()
+	default:
 		return
 	}
-	f.stopped = true
-	if len(f.merged) > 0 {
-		obj := object.ToProto(f.merged)
-		now := time.Now()
-		for id, set := range f.replies {
-			if f.cfg.Reap.Spread(f.merged, set, now) {
-				ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj, Sender: f.view.sender()})
-			}
+	f.execute(ctx, eff)
+}
+
+func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
+	if len(eff.Asks) > 0 {
+		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key}
+		for _, a := range eff.Asks {
+			ctx.Request(f.view.vnodePID(a.To, f.partition), get)
 		}
 	}
-	f.replies = nil
-	ctx.Stop(ctx.Self())
+	if a := eff.Answer; a != nil {
+		f.client.answer(ctx, &GetResult{Siblings: a.Siblings, Replied: a.Replied, Err: a.Err})
+	}
+	if eff.WaitForRepair {
+		sendSelfAfter(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
+	}
+	if len(eff.Repair) > 0 {
+		obj := object.ToProto(f.core.Merged())
+		for _, id := range eff.Repair {
+			ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj, Sender: f.view.sender()})
+		}
+	}
+	if eff.Done {
+		ctx.Stop(ctx.Self())
+	}
 }
 
 // replicasFSM reads each replica of a key as it is, for inspection.
@@ -456,7 +314,7 @@ type replicasFSM struct {
 	view      *View
 	n         int
 	req       *ReplicasRequest
-	client    *actor.PID
+	client    *client
 	partition int
 	result    *ReplicasResult
 	pending   int
@@ -508,7 +366,7 @@ func (f *replicasFSM) Receive(ctx actor.Context) {
 
 func (f *replicasFSM) maybeDone(ctx actor.Context) {
 	if f.pending == 0 {
-		ctx.Send(f.client, f.result)
+		f.client.answer(ctx, f.result)
 		ctx.Stop(ctx.Self())
 	}
 }

@@ -159,7 +159,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		return &vnodes{partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &coordinator{cfg: s.cfg.Coordinator, view: s.view}
+		return &coordinator{cfg: s.cfg.Coordinator, view: s.view, log: s.log}
 	}), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
@@ -107,6 +108,27 @@ func (v *View) standIns(p int, pref []string) map[string]string {
 		out[id], fallbacks = fallbacks[0], fallbacks[1:]
 	}
 	return out
+}
+
+// placement is what this view says about partition p for a request whose
+// replicas are pref (and extra, replicas of the next ring): which are down,
+// and which fallbacks stand in for them.
+func (v *View) placement(p int, pref, extra []string) request.Placement {
+	pl := request.Placement{Self: v.Self, Replicas: pref, Extra: extra}
+	for _, ids := range [2][]string{pref, extra} {
+		for _, id := range ids {
+			if !v.Up(id) {
+				if pl.Down == nil {
+					pl.Down = map[string]bool{}
+				}
+				pl.Down[id] = true
+			}
+		}
+	}
+	if pl.Down != nil {
+		pl.StandIns = v.standIns(p, pref)
+	}
+	return pl
 }
 
 // sender names this node in the data it sends, so that replicas can check

@@ -18,6 +18,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
@@ -43,11 +44,11 @@ func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	var qe *actors.QuorumError
+	var qe *request.QuorumError
 	switch {
 	case errors.As(err, &qe) && qe.TimedOut:
 		return status.Error(codes.DeadlineExceeded, err.Error())
-	case errors.As(err, &qe), errors.Is(err, actors.ErrNoReplica):
+	case errors.As(err, &qe), errors.Is(err, request.ErrNoReplica):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, quorum.ErrInvalid), errors.Is(err, persistence.ErrKeyTooLarge),
 		errors.Is(err, persistence.ErrValueTooLarge), errors.Is(err, persistence.ErrEmptyKey):

@@ -1,0 +1,185 @@
+package request
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/reap"
+)
+
+// Ask is a ReplicaGet to send: to a replica, or to the fallback standing in
+// for the down replica For.
+type Ask struct {
+	To  string
+	For string // "" when To is itself the replica
+}
+
+// GetOutcome is what a get answers its client.
+type GetOutcome struct {
+	Siblings []object.Sibling // reconciled, tombstones included
+	Replied  int
+	Err      error
+}
+
+// GetEffects is what the driver of a get does after a step, in this order:
+// send Asks, answer the client, arm the read-repair window, send the
+// reconciled object (Get.Merged) to Repair, stop.
+type GetEffects struct {
+	Asks   []Ask
+	Answer *GetOutcome
+	// WaitForRepair: R is met and answered, but replicas are still
+	// silent; the driver calls RepairWindowOver after its read-repair
+	// window, so that late replies can still be repaired.
+	WaitForRepair bool
+	// Repair lists the nodes that answered with less than the reconciled
+	// object (read repair), sorted.
+	Repair []string
+	Done   bool
+}
+
+// Get decides one read: it asks every replica (or the fallback standing in
+// for a down one), answers the reconciled siblings after R replies, then
+// waits briefly for the rest and repairs the replicas that answered with
+// less than the reconciled object.
+type Get struct {
+	pl        Placement
+	rule      reap.Config
+	now       time.Time
+	tally     *quorum.Tally
+	replies   map[string][]object.Sibling // by the node that answered
+	standsFor map[string]string           // fallback -> the down replica it answers for
+	merged    []object.Sibling
+	answered  bool
+	done      bool
+}
+
+// NewGet starts a get at r replies (capped to the replicas there are).
+// rule decides which replicas read repair writes to (reap.Config.Spread):
+// never a tombstone past grace to a replica that holds nothing; now is the
+// time it judges grace by.
+func NewGet(pl Placement, r int, rule reap.Config, now time.Time) (*Get, GetEffects) {
+	g := &Get{pl: pl, rule: rule, now: now}
+	var eff GetEffects
+	if len(pl.Replicas) == 0 {
+		g.answered = true
+		eff.Answer = &GetOutcome{Err: &QuorumError{Op: "get", Summary: "the ring names no replica"}}
+		eff.Done, g.done = true, true
+		return g, eff
+	}
+	g.tally = quorum.NewTally(len(pl.Replicas), max(min(r, len(pl.Replicas)), 1))
+	g.replies = make(map[string][]object.Sibling, len(pl.Replicas))
+	for _, id := range pl.Replicas {
+		switch {
+		case pl.up(id):
+			eff.Asks = append(eff.Asks, Ask{To: id})
+		case pl.StandIns[id] != "":
+			if g.standsFor == nil {
+				g.standsFor = map[string]string{}
+			}
+			g.standsFor[pl.StandIns[id]] = id
+			eff.Asks = append(eff.Asks, Ask{To: pl.StandIns[id], For: id})
+		default:
+			g.tally.Fail(id, errors.New("down"))
+		}
+	}
+	g.progress(&eff)
+	return g, eff
+}
+
+// Merged is the reconciliation of the replies so far.
+func (g *Get) Merged() []object.Sibling { return g.merged }
+
+// Replied takes node's answer: its siblings, or err.
+func (g *Get) Replied(node string, set []object.Sibling, err error) GetEffects {
+	var eff GetEffects
+	if g.done {
+		return eff
+	}
+	replica := node
+	if target, ok := g.standsFor[node]; ok {
+		replica = target
+	} else if !slices.Contains(g.pl.Replicas, node) {
+		return eff // not asked
+	}
+	if err != nil {
+		g.tally.Fail(replica, err)
+	} else if g.tally.Ack(replica) {
+		g.replies[node] = set
+		g.merged = object.Merge(g.merged, set)
+	}
+	g.progress(&eff)
+	return eff
+}
+
+// Deadline ends the get when its timeout passes: unanswered, it fails
+// naming the counts; the replies in hand are still repaired.
+func (g *Get) Deadline() GetEffects {
+	var eff GetEffects
+	if g.done {
+		return eff
+	}
+	if !g.answered {
+		g.answer(&eff, &QuorumError{Op: "get", Summary: g.tally.Summary(), TimedOut: !g.tally.Impossible()})
+	}
+	g.repairAndStop(&eff)
+	return eff
+}
+
+// RepairWindowOver ends the wait for late replies. Before the answer it
+// does nothing: only R, or the deadline, may answer.
+func (g *Get) RepairWindowOver() GetEffects {
+	var eff GetEffects
+	if g.answered {
+		g.repairAndStop(&eff)
+	}
+	return eff
+}
+
+func (g *Get) answer(eff *GetEffects, err error) {
+	g.answered = true
+	if err != nil {
+		eff.Answer = &GetOutcome{Replied: g.tally.Acks(), Err: err}
+		return
+	}
+	eff.Answer = &GetOutcome{Siblings: g.merged, Replied: g.tally.Acks()}
+}
+
+func (g *Get) progress(eff *GetEffects) {
+	switch {
+	case g.tally.Met() && !g.answered:
+		g.answer(eff, nil)
+		if g.tally.Pending() > 0 {
+			eff.WaitForRepair = true
+			return
+		}
+		g.repairAndStop(eff)
+	case g.tally.Impossible() && g.tally.Pending() == 0 && !g.answered:
+		g.answer(eff, &QuorumError{Op: "get", Summary: g.tally.Summary()})
+		g.repairAndStop(eff)
+	case g.answered && g.tally.Pending() == 0:
+		g.repairAndStop(eff)
+	}
+}
+
+// repairAndStop names every replica that answered with less than the
+// reconciled object, and ends the get.
+func (g *Get) repairAndStop(eff *GetEffects) {
+	if g.done {
+		return
+	}
+	g.done = true
+	if len(g.merged) > 0 {
+		for id, set := range g.replies {
+			if g.rule.Spread(g.merged, set, g.now) {
+				eff.Repair = append(eff.Repair, id)
+			}
+		}
+		slices.Sort(eff.Repair)
+	}
+	g.replies = nil
+	eff.WaitForRepair = false
+	eff.Done = true
+}
