@@ -394,80 +394,33 @@ func (g *gossiper) pushToRandomPeer(now time.Time) {
 	}
 }
 
-// advanceTransition moves this node through a ring transition: it announces
-// that it has seen the transition (so it writes to both rings), tells the
-// handoff actor when every live member has (so pulling may start), and ends
-// its own joining or leaving once every live member has its data. It returns
-// the members done with the transition.
+// advanceTransition steps this node through the ring transition
+// (membership.StepTransition): it applies the state changes the step
+// decides and tells the handoff actor whether every live member has seen
+// the transition. It returns the members done with the transition.
 func (g *gossiper) advanceTransition(now time.Time) []string {
-	t := g.transition
-	own, _ := g.state.Get(g.self, membership.KeyStatus)
-	var live []string
-	othersLive := false
-	for _, id := range g.state.IDs() {
+	in := membership.TransitionInput{Self: g.self, Transition: g.transition, Known: g.state.IDs(),
+		Value: func(id, key string) string { v, _ := g.state.Get(id, key); return v }}
+	for _, id := range in.Known {
 		switch g.state.Status(id, now) {
 		case membership.Up, membership.Joining, membership.Leaving:
-			if t.Current.Contains(id) || t.Next.Contains(id) {
-				live = append(live, id)
-				othersLive = othersLive || id != g.self
-			}
+			in.Live = append(in.Live, id)
 		}
 	}
-	all := func(key string) (every bool, which []string) {
-		every = true
-		for _, id := range live {
-			if v, _ := g.state.Get(id, key); v == t.Key {
-				which = append(which, id)
-			} else {
-				every = false
-			}
-		}
-		return every, which
+	if own, _ := g.state.Get(g.self, membership.KeyStatus); own == membership.RingLeaving {
+		in.Hints = g.store.HintCount()
 	}
-	if t.Stable() {
-		// Nothing to move: a node joining a cluster that has no data yet (all
-		// members joining at once) is done as soon as it has met the others.
-		if own == membership.RingJoining && othersLive {
-			g.state.Set(membership.KeyStatus, membership.RingNormal)
-			g.changed = true
-		}
-		return nil
-	}
-	if v, _ := g.state.Get(g.self, membership.KeyTransitionSeen); v != t.Key {
-		g.state.Set(membership.KeyTransitionSeen, t.Key)
+	step := membership.StepTransition(in)
+	for _, kv := range step.Set {
+		g.state.Set(kv.Key, kv.Value)
 		g.changed = true
 	}
-	seen, _ := all(membership.KeyTransitionSeen)
-	if g.handoff != nil {
-		g.ctx.Send(g.handoff, transitionUpdate{t: t, ready: seen})
+	if !g.transition.Stable() && g.handoff != nil {
+		g.ctx.Send(g.handoff, transitionUpdate{t: g.transition, ready: step.AllSeen})
 	}
-	done, which := all(membership.KeyTransitionDone)
-	if done && seen {
-		switch own {
-		case membership.RingJoining:
-			g.state.Set(membership.KeyStatus, membership.RingNormal)
-			g.changed = true
-		case membership.RingLeaving:
-			// Hints go before the node does: once it has left, replicas
-			// refuse its data (View.Admits).
-			if g.store.HintCount() == 0 {
-				g.state.Set(membership.KeyStatus, membership.RingLeft)
-				g.changed = true
-			}
-		}
-		// Dead members this node removed have had their data rebuilt.
-		for _, id := range g.state.IDs() {
-			if v, _ := g.state.Get(g.self, membership.KeyRemovedPrefix+id); v == membership.RingLeaving {
-				g.state.Set(membership.KeyRemovedPrefix+id, membership.RingLeft)
-				g.changed = true
-			}
-		}
-	}
-	return which
+	return step.Done
 }
 
-// publish recomputes the ring when the member set changed, stores a new View,
-// saves membership when it grew, and delivers events to handlers.
 func (g *gossiper) publish(now time.Time, events []membership.Event) {
 	for _, e := range events {
 		if e.Kind == membership.EventDown {
