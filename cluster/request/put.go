@@ -63,6 +63,7 @@ type Put struct {
 	primaries   int // primary acks, for PW
 	hinted      int
 	hintedFor   map[string]bool // replicas something already holds a hint for
+	extraAcked  map[string]bool // replicas of the next ring that took the version
 	haveObject  bool            // the coordinating replica made the version
 	answered    bool
 	done        bool
@@ -116,9 +117,14 @@ func (p *Put) Coordinated(node string, err error) PutEffects {
 		p.primaries++
 	}
 	p.haveObject = true
+	// Replicas of the next ring get the version too, or, down, a hint:
+	// once the ring moves on, they are its replicas, and a version missing
+	// there is found nowhere else.
 	for _, id := range p.pl.Extra {
 		if p.pl.up(id) {
 			eff.Copies = append(eff.Copies, Copy{To: id, Kind: ToPrimary})
+		} else {
+			p.localHint(&eff, id)
 		}
 	}
 	for _, id := range p.pl.Replicas {
@@ -148,8 +154,21 @@ func (p *Put) Replied(kind CopyKind, node, hintFor string, err error) PutEffects
 	}
 	switch kind {
 	case ToPrimary:
+		if slices.Contains(p.pl.Extra, node) {
+			// A replica of the next ring: its ack does not count toward W;
+			// one that failed gets a hint kept here.
+			if err != nil {
+				p.localHint(&eff, node)
+			} else {
+				if p.extraAcked == nil {
+					p.extraAcked = map[string]bool{}
+				}
+				p.extraAcked[node] = true
+			}
+			return eff
+		}
 		if !slices.Contains(p.pl.Replicas, node) {
-			return eff // a replica of the next ring: its ack does not count
+			return eff
 		}
 		if err != nil {
 			p.tally.Fail(node, err)
@@ -256,8 +275,9 @@ func (p *Put) answer(eff *PutEffects, err error) {
 	eff.Answer = out
 }
 
-// finish answers (if not yet answered), keeps a hint here for every replica
-// that has neither acked nor a hint elsewhere, and ends the put.
+// finish answers (if not yet answered), keeps a hint here for every replica,
+// of this ring or the next, that has neither acked nor a hint elsewhere, and
+// ends the put.
 func (p *Put) finish(eff *PutEffects, err error) {
 	if p.done {
 		return
@@ -267,6 +287,11 @@ func (p *Put) finish(eff *PutEffects, err error) {
 	if p.tally != nil {
 		for _, id := range p.pl.Replicas {
 			if !p.tally.Acked(id) {
+				p.localHint(eff, id)
+			}
+		}
+		for _, id := range p.pl.Extra {
+			if !p.extraAcked[id] {
 				p.localHint(eff, id)
 			}
 		}

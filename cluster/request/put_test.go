@@ -132,6 +132,28 @@ func TestPut(t *testing.T) {
 			},
 		},
 		{
+			rule: "a replica of the next ring that fails, is silent at the end, or is down gets a hint kept here",
+			pl:   Placement{Self: "a", Replicas: abc, Extra: []string{"e", "f", "g"}, Down: down("g")}, w: 2,
+			start: PutEffects{Coordinate: "a"},
+			steps: []putStep{
+				{"a made the version: g is down", coordinated("a"), PutEffects{Copies: []Copy{{To: "e"}, {To: "f"}, {To: "b"}, {To: "c"}}, LocalHints: []string{"g"}}, ""},
+				{"e refuses", failed(ToPrimary, "e", "", "refused"), PutEffects{LocalHints: []string{"e"}}, ""},
+				{"b acks", acked(ToPrimary, "b", ""), PutEffects{Answer: &PutOutcome{Acks: 2}, WaitForStragglers: true}, ""},
+				{"c acks: f still silent", acked(ToPrimary, "c", ""), PutEffects{LocalHints: []string{"f"}, Done: true}, ""},
+			},
+		},
+		{
+			rule: "a replica of the next ring that acked needs no hint",
+			pl:   Placement{Self: "a", Replicas: abc, Extra: []string{"e"}}, w: 3,
+			start: PutEffects{Coordinate: "a"},
+			steps: []putStep{
+				{"a made the version", coordinated("a"), PutEffects{Copies: []Copy{{To: "e"}, {To: "b"}, {To: "c"}}}, ""},
+				{"e acks", acked(ToPrimary, "e", ""), PutEffects{}, ""},
+				{"b acks", acked(ToPrimary, "b", ""), PutEffects{}, ""},
+				{"c acks", acked(ToPrimary, "c", ""), PutEffects{Answer: &PutOutcome{Acks: 3}, Done: true}, ""},
+			},
+		},
+		{
 			rule: "the deadline before W: timed out, naming the counts; silent replicas get hints here",
 			pl:   Placement{Self: "a", Replicas: abc}, w: 3,
 			start: PutEffects{Coordinate: "a"},
