@@ -1,0 +1,167 @@
+package persistence
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/harmoniakv/harmonia/cluster/object"
+)
+
+// Objects: the replicas' data, d/<partition>/<key>.
+
+func dataKey(partition int, key []byte) []byte {
+	k := make([]byte, 0, 2+4+1+len(key))
+	k = append(k, 'd', '/')
+	k = binary.BigEndian.AppendUint32(k, uint32(partition))
+	k = append(k, '/')
+	return append(k, key...)
+}
+
+// CheckKey validates a key against the limits.
+func (s *Store) CheckKey(key []byte) error {
+	if len(key) == 0 {
+		return ErrEmptyKey
+	}
+	if len(key) > s.opts.MaxKeySize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrKeyTooLarge, len(key), s.opts.MaxKeySize)
+	}
+	return nil
+}
+
+// CheckValue validates a value against the limits.
+func (s *Store) CheckValue(value []byte) error {
+	if len(value) > s.opts.MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(value), s.opts.MaxValueSize)
+	}
+	return nil
+}
+
+// Get returns the siblings stored for key in partition; nil when there are none.
+func (s *Store) Get(partition int, key []byte) ([]object.Sibling, error) {
+	v, closer, err := s.db.Get(dataKey(partition, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	defer closer.Close()
+	set, err := object.Decode(v)
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	return set, nil
+}
+
+// Put replaces the siblings stored for key; durable on return when Sync is set.
+func (s *Store) Put(partition int, key []byte, set []object.Sibling) error {
+	return s.PutBatch([]Write{{Partition: partition, Key: key, Siblings: set}})
+}
+
+// Write is one object replacement in a PutBatch. With HintFor set the object
+// is also kept as a hint for that node; HintOnly keeps only the hint. Delete
+// removes the key physically (a reaped tombstone) and ignores Siblings.
+type Write struct {
+	Partition int
+	Key       []byte
+	Siblings  []object.Sibling
+	HintFor   string
+	HintOnly  bool
+	Delete    bool
+}
+
+// PutBatch replaces several objects in one pebble batch: all or none are
+// written, with one fsync when Sync is set.
+//
+// The size limits are not checked here: they are admission rules for a
+// client's new value (CheckKey, CheckValue). An object may hold siblings
+// written under an earlier, larger limit, and one such object must not fail
+// the other writes that share its batch, nor replication of itself.
+func (s *Store) PutBatch(writes []Write) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, w := range writes {
+		if len(w.Key) == 0 {
+			return ErrEmptyKey
+		}
+		if w.Delete {
+			if err := b.Delete(dataKey(w.Partition, w.Key), nil); err != nil {
+				return fmt.Errorf("delete %q: %w", w.Key, err)
+			}
+			continue
+		}
+		if !w.HintOnly {
+			enc, err := object.Encode(w.Siblings)
+			if err != nil {
+				return fmt.Errorf("put %q: %w", w.Key, err)
+			}
+			if err := b.Set(dataKey(w.Partition, w.Key), enc, nil); err != nil {
+				return fmt.Errorf("put %q: %w", w.Key, err)
+			}
+		}
+	}
+	added, err := s.stageHints(b, writes)
+	if err != nil {
+		return err
+	}
+	if err := b.Commit(s.write); err != nil {
+		s.unstageHints(added)
+		return fmt.Errorf("commit %d writes: %w", len(writes), err)
+	}
+	return nil
+}
+
+// RawEntry is a stored object as bytes, for streaming a partition.
+type RawEntry struct {
+	Key, Value []byte
+}
+
+// Scan returns up to maxKeys objects of partition (and about maxBytes at
+// most, but at least one) with keys after after, in key order; more reports
+// whether keys remain.
+func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
+	prefix := dataKey(partition, nil)
+	lower := prefix
+	if len(after) > 0 {
+		lower = append(dataKey(partition, after), 0) // the next key after "after"
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, false, fmt.Errorf("scan partition %d: %w", partition, err)
+	}
+	defer it.Close()
+	size := 0
+	for it.First(); it.Valid(); it.Next() {
+		if len(entries) >= maxKeys || (len(entries) > 0 && size+len(it.Value()) > maxBytes) {
+			return entries, true, it.Error()
+		}
+		entries = append(entries, RawEntry{Key: bytes.Clone(it.Key()[len(prefix):]), Value: bytes.Clone(it.Value())})
+		size += len(it.Key()) + len(it.Value())
+	}
+	return entries, false, it.Error()
+}
+
+// DropPartition deletes every object of partition, durably. A node calls it
+// for a partition it holds no replica of once nothing it keeps there is
+// still needed (see package reap).
+func (s *Store) DropPartition(partition int) error {
+	prefix := dataKey(partition, nil)
+	if err := s.db.DeleteRange(prefix, prefixEnd(prefix), s.write); err != nil {
+		return fmt.Errorf("drop partition %d: %w", partition, err)
+	}
+	return nil
+}
+
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
