@@ -68,7 +68,6 @@ var ErrRequestCrashed = errors.New("the request's state machine crashed")
 
 // CoordinatorConfig tunes request handling.
 type CoordinatorConfig struct {
-	N int
 	// ReadRepairWindow is how long a get keeps waiting, after it has
 	// answered, for the remaining replicas so it can repair stale ones.
 	ReadRepairWindow time.Duration
@@ -76,9 +75,6 @@ type CoordinatorConfig struct {
 	// answered, for the remaining replicas; those that have not acked by
 	// then get a hint kept by this node. Default 1 s.
 	ReplicaTimeout time.Duration
-	// Reap is the node's reaping rule; read repair follows its Spread.
-	// Start copies Config.Reap here.
-	Reap reap.Config
 }
 
 // coordinator accepts client requests and spawns one state machine per
@@ -87,6 +83,7 @@ type CoordinatorConfig struct {
 // its client told, never restarted to run its request a second time.
 type coordinator struct {
 	cfg      CoordinatorConfig
+	reap     reap.Config // the node's reaping rule: read repair follows its Spread
 	view     *viewHolder
 	log      *slog.Logger
 	seq      uint64
@@ -125,10 +122,10 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		producer = func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: m, client: cl} }
 	case *GetRequest:
 		name, cl.failed = "get-", func(err error) any { return &GetResult{Err: err} }
-		producer = func() actor.Actor { return &getFSM{cfg: c.cfg, view: view, req: m, client: cl} }
+		producer = func() actor.Actor { return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: m, client: cl} }
 	case *ReplicasRequest:
 		name, cl.failed = "replicas-", func(error) any { return &ReplicasResult{} }
-		producer = func() actor.Actor { return &replicasFSM{view: view, n: c.cfg.N, req: m, client: cl} }
+		producer = func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: m, client: cl} }
 	case *actor.Terminated:
 		delete(c.inflight, m.Who.Id)
 		return
@@ -250,6 +247,7 @@ func replyError(msg string) error {
 // getFSM drives one request.Get.
 type getFSM struct {
 	cfg       CoordinatorConfig
+	reap      reap.Config
 	view      *View
 	req       *GetRequest
 	client    *client
@@ -264,8 +262,8 @@ func (f *getFSM) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
-		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.cfg.N)
-		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.cfg.Reap, time.Now())
+		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.view.N)
+		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.reap, time.Now())
 		if !eff.Done {
 			sendSelfAfter(ctx, f.req.Timeout, deadline{})
 		}

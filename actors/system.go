@@ -77,7 +77,7 @@ func DefaultConfig() Config {
 		W:               2,
 		RequestTimeout:  5 * time.Second,
 		MaxClockEntries: 64,
-		Coordinator:     CoordinatorConfig{N: 3, ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
+		Coordinator:     CoordinatorConfig{ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
 		Gossip:          GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
 		Handoff:         DefaultHandoffConfig(),
 		Hints:           DefaultHintConfig(),
@@ -159,7 +159,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		return &vnodes{partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &coordinator{cfg: s.cfg.Coordinator, view: s.view, log: s.log}
+		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, log: s.log}
 	}), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
@@ -204,8 +204,6 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.Coordinator.N = cfg.N
-	cfg.Coordinator.Reap = cfg.Reap
 	host, portStr, err := net.SplitHostPort(cfg.ClusterAddr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster address %q: %w", cfg.ClusterAddr, err)
