@@ -12,6 +12,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/cluster/reconcile"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -465,33 +466,21 @@ func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
 	}
 }
 
-// reconcile queues the merge of both sides for each side that lacked part
-// of it.
+// reconcile queues the writes reconcile.Replicas decides: the merge of
+// both sides, to each side that lacked part of it.
 func (e *exchange) reconcile(ctx actor.Context) {
-	keys := map[string]bool{}
-	for k := range e.mine.objs {
-		keys[k] = true
-	}
-	for k := range e.theirs.objs {
-		keys[k] = true
-	}
-	now := time.Now()
-	for k := range keys {
-		l, r := e.mine.objs[k], e.theirs.objs[k]
-		merged := object.Merge(l, r)
-		var obj *internalpb.Object // built once, only for a key that is written
-		queue := func(side []object.Sibling, local bool, to *actor.PID) {
-			if !e.reap.Spread(merged, side, now) {
-				return
-			}
-			if obj == nil {
-				obj = object.ToProto(merged)
-			}
+	for _, r := range reconcile.Replicas(e.mine.objs, e.theirs.objs, e.reap, time.Now()) {
+		obj := object.ToProto(r.Merged)
+		queue := func(local bool, to *actor.PID) {
 			e.writes = append(e.writes, repairWrite{to: to, local: local, put: &internalpb.ReplicaPut{
-				Partition: uint32(e.partition), Key: []byte(k), Object: obj, RequestId: uint64(len(e.writes)), Sender: e.view.sender()}})
+				Partition: uint32(e.partition), Key: []byte(r.Key), Object: obj, RequestId: uint64(len(e.writes)), Sender: e.view.sender()}})
 		}
-		queue(l, true, e.mine.vnode)
-		queue(r, false, e.theirs.vnode)
+		if r.Local {
+			queue(true, e.mine.vnode)
+		}
+		if r.Remote {
+			queue(false, e.theirs.vnode)
+		}
 	}
 	e.mine.objs, e.theirs.objs = nil, nil
 	e.writeStart = time.Now()
