@@ -138,7 +138,10 @@ func (n *nemesis) fault(kind string) (heal func()) {
 		if !slices.Contains(nd.args, "--join") {
 			nd.args = append(nd.args, "--join", n.c.nodes[(i+1)%nodes].clusterAddr)
 		}
-		return func() { n.c.start(nd) }
+		return func() {
+			n.c.start(nd)
+			n.rebuilt(nd)
+		}
 	case "crash-vnode":
 		n.crashVnodes(nd, 8)
 		return func() {}
@@ -181,6 +184,39 @@ func (n *nemesis) crashVnodes(nd *node, count int) {
 		}
 		return nil
 	})
+}
+
+// rebuilt waits until a node that came back with an empty data directory
+// has taken its place in the ring again, then runs a repair round on it, as
+// an operator replacing a disk does (README): only then does the next fault
+// come. No Dynamo store survives losing the disks of every replica of a key
+// faster than it copies the data again; the wait keeps the nemesis to one
+// lost disk at a time, and the run reports how long each rebuild took.
+func (n *nemesis) rebuilt(nd *node) {
+	n.t.Helper()
+	start := time.Now()
+	n.c.eventually(leaveWithin, nd.id+" back in the ring", func() error {
+		st, err := n.c.status(nd)
+		if err != nil {
+			return err
+		}
+		if st.Ring != "stable" {
+			return fmt.Errorf("ring %s", st.Ring)
+		}
+		for _, m := range st.Members {
+			if m.Id == nd.id && m.State != "up" {
+				return fmt.Errorf("%s is %s", nd.id, m.State)
+			}
+		}
+		return nil
+	})
+	joined := time.Since(start)
+	ctx, cancel := context.WithTimeout(context.Background(), leaveWithin)
+	defer cancel()
+	if _, err := nd.client.Admin().Repair(ctx, &kvpb.RepairRequest{Partition: -1}); err != nil {
+		n.t.Fatalf("repair %s after its wipe: %v", nd.id, err)
+	}
+	n.note("%s rejoined %v after its restart and was repaired %v later", nd.id, joined.Round(100*time.Millisecond), (time.Since(start) - joined).Round(100*time.Millisecond))
 }
 
 // join starts a node with a new id on the spare host, joining through a
