@@ -369,8 +369,8 @@ func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip .
 
 // downWithin bounds the wait for a killed or frozen node to be marked down
 // everywhere, in tests that need it down rather than measure how fast
-// (membership_test's detectionLimit does that).
-const downWithin = 20 * time.Second
+// (cluster/failure's tests do that).
+const downWithin = 40 * time.Second
 
 // waitDown waits until every other running node reports each of ids as
 // down. The ids themselves are not asked: killed or frozen, they cannot
@@ -389,7 +389,7 @@ func (c *testCluster) waitAllUp() {
 	for _, nd := range c.nodes {
 		want[nd.id] = "up"
 	}
-	c.waitStates(15*time.Second, want)
+	c.waitStates(agreeWithin, want)
 }
 
 // cli runs the harmonia binary and returns its stdout, stderr and exit code.
