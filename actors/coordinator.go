@@ -94,8 +94,18 @@ type coordinator struct {
 type client struct {
 	pid      *actor.PID
 	answered atomic.Bool // the state machine and the coordinator race to answer
-	// failed is the result that tells the client its request failed.
-	failed func(error) any
+	request  any         // *PutRequest, *GetRequest or *ReplicasRequest
+}
+
+// failed is the result that tells the client its request failed.
+func (c *client) failed(err error) any {
+	switch c.request.(type) {
+	case *PutRequest:
+		return &PutResult{Err: err}
+	case *GetRequest:
+		return &GetResult{Err: err}
+	}
+	return &ReplicasResult{}
 }
 
 // answer sends msg to the client unless it has had its answer.
@@ -112,20 +122,22 @@ type deadline struct{}
 var testHookPut atomic.Pointer[func(msg any)]
 
 func (c *coordinator) Receive(ctx actor.Context) {
-	cl := &client{pid: ctx.Sender()}
-	view := c.view.Load()
 	var producer actor.Producer
 	var name string
+	var cl *client
 	switch m := ctx.Message().(type) {
 	case *PutRequest:
-		name, cl.failed = "put-", func(err error) any { return &PutResult{Err: err} }
-		producer = func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: m, client: cl} }
+		view := c.view.Load()
+		cl = &client{pid: ctx.Sender(), request: m}
+		name, producer = "put-", func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: m, client: cl} }
 	case *GetRequest:
-		name, cl.failed = "get-", func(err error) any { return &GetResult{Err: err} }
-		producer = func() actor.Actor { return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: m, client: cl} }
+		view := c.view.Load()
+		cl = &client{pid: ctx.Sender(), request: m}
+		name, producer = "get-", func() actor.Actor { return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: m, client: cl} }
 	case *ReplicasRequest:
-		name, cl.failed = "replicas-", func(error) any { return &ReplicasResult{} }
-		producer = func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: m, client: cl} }
+		view := c.view.Load()
+		cl = &client{pid: ctx.Sender(), request: m}
+		name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: m, client: cl} }
 	case *actor.Terminated:
 		delete(c.inflight, m.Who.Id)
 		return

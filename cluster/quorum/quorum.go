@@ -93,7 +93,7 @@ type Tally struct {
 	n, need int
 	acks    int
 	replied map[string]bool   // node -> acknowledged
-	errs    map[string]string // failed node -> reason
+	errs    map[string]string // failed node -> reason; made on the first failure
 }
 
 // NewTally returns an empty tally for n replicas needing need acks. It panics
@@ -106,7 +106,6 @@ func NewTally(n, need int) *Tally {
 		n:       n,
 		need:    need,
 		replied: make(map[string]bool, n),
-		errs:    make(map[string]string),
 	}
 }
 
@@ -139,6 +138,9 @@ func (t *Tally) Fail(node string, err error) bool {
 	reason := "failed"
 	if err != nil {
 		reason = err.Error()
+	}
+	if t.errs == nil {
+		t.errs = map[string]string{}
 	}
 	t.errs[node] = reason
 	return true

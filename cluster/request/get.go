@@ -49,11 +49,16 @@ type Get struct {
 	rule      reap.Config
 	now       time.Time
 	tally     *quorum.Tally
-	replies   map[string][]object.Sibling // by the node that answered
-	standsFor map[string]string           // fallback -> the down replica it answers for
+	replies   []replyOf         // the sets that counted, by the node that answered
+	standsFor map[string]string // fallback -> the down replica it answers for
 	merged    []object.Sibling
 	answered  bool
 	done      bool
+}
+
+type replyOf struct {
+	node string
+	set  []object.Sibling
 }
 
 // NewGet starts a get at r replies (capped to the replicas there are).
@@ -70,7 +75,7 @@ func NewGet(pl Placement, r int, rule reap.Config, now time.Time) (*Get, GetEffe
 		return g, eff
 	}
 	g.tally = quorum.NewTally(len(pl.Replicas), max(min(r, len(pl.Replicas)), 1))
-	g.replies = make(map[string][]object.Sibling, len(pl.Replicas))
+	g.replies = make([]replyOf, 0, len(pl.Replicas))
 	for _, id := range pl.Replicas {
 		switch {
 		case pl.up(id):
@@ -107,8 +112,12 @@ func (g *Get) Replied(node string, set []object.Sibling, err error) GetEffects {
 	if err != nil {
 		g.tally.Fail(replica, err)
 	} else if g.tally.Ack(replica) {
-		g.replies[node] = set
-		g.merged = object.Merge(g.merged, set)
+		g.replies = append(g.replies, replyOf{node, set})
+		// Replicas mostly agree: a set with the versions already merged
+		// adds nothing, and merging it again would only allocate.
+		if len(g.merged) == 0 || !object.SameVersions(g.merged, set) {
+			g.merged = object.Merge(g.merged, set)
+		}
 	}
 	g.progress(&eff)
 	return eff
@@ -172,9 +181,9 @@ func (g *Get) repairAndStop(eff *GetEffects) {
 	}
 	g.done = true
 	if len(g.merged) > 0 {
-		for id, set := range g.replies {
-			if g.rule.Spread(g.merged, set, g.now) {
-				eff.Repair = append(eff.Repair, id)
+		for _, r := range g.replies {
+			if g.rule.Spread(g.merged, r.set, g.now) {
+				eff.Repair = append(eff.Repair, r.node)
 			}
 		}
 		slices.Sort(eff.Repair)
