@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -41,14 +42,19 @@ type (
 	gossipJoin      struct{ seed string }
 	gossipUpdate    struct{ key, value string }
 	gossipGet       struct{ key string }
-	gossipSubscribe struct{ handler func(membership.Event) }
+	gossipSubscribe struct {
+		id      uint64
+		handler func(membership.Event)
+	}
+	gossipUnsubscribe struct{ id uint64 }
 )
 
 // Gossiper is the Go face of the gossiper actor: the seed design's API.
 // Every method only sends a message; none blocks on the network.
 type Gossiper struct {
-	root *actor.RootContext
-	pid  *actor.PID
+	root     *actor.RootContext
+	pid      *actor.PID
+	handlers atomic.Uint64 // the last handler id given out
 }
 
 // Start begins periodic gossip rounds (a node's System starts them).
@@ -60,30 +66,39 @@ func (g *Gossiper) Stop() { g.root.Send(g.pid, gossipStop{}) }
 // Join adds a seed's cluster address and gossips with it at once.
 func (g *Gossiper) Join(seed string) { g.root.Send(g.pid, gossipJoin{seed: seed}) }
 
-// UpdateState publishes an application value of this node to the cluster.
+// UpdateState publishes a value of this node's user state to the cluster.
+// User keys live in a namespace of their own (membership.UserKeyPrefix):
+// no key given here can change what the node itself publishes, such as its
+// place in the ring.
 func (g *Gossiper) UpdateState(key, value string) {
+	g.setControl(membership.UserKeyPrefix+key, value)
+}
+
+// setControl publishes a control key of this node (membership.Key*).
+func (g *Gossiper) setControl(key, value string) {
 	g.root.Send(g.pid, gossipUpdate{key: key, value: value})
 }
 
-// GetState returns every known node's value for key, by node id.
+// GetState returns every known node's value for user key, by node id.
 func (g *Gossiper) GetState(key string) (map[string]string, error) {
-	res, err := g.root.RequestFuture(g.pid, gossipGet{key: key}, 5*time.Second).Result()
+	res, err := g.root.RequestFuture(g.pid, gossipGet{key: membership.UserKeyPrefix + key}, 5*time.Second).Result()
 	if err != nil {
 		return nil, fmt.Errorf("gossiper: %w", err)
 	}
 	return res.(map[string]string), nil
 }
 
-// RegisterEventHandler calls handler for every membership event (joined,
-// up, suspect, down, left, restarted, state-changed) and with Kind
-// "ring-changed" when the ring is recomputed. Handlers run on the gossiper's
-// goroutine and must not block.
-func (g *Gossiper) RegisterEventHandler(handler func(membership.Event)) {
-	g.root.Send(g.pid, gossipSubscribe{handler: handler})
+// RegisterEventHandler calls handler for every membership event: joined,
+// up, suspect, down, left, restarted, ring-changed, and state-changed (Key
+// is a control key, or a user key with membership.UserKeyPrefix). Handlers
+// run on the gossiper's goroutine and must not block. The returned function
+// removes the handler: events the gossiper handles after the removal do not
+// reach it.
+func (g *Gossiper) RegisterEventHandler(handler func(membership.Event)) (remove func()) {
+	id := g.handlers.Add(1)
+	g.root.Send(g.pid, gossipSubscribe{id: id, handler: handler})
+	return func() { g.root.Send(g.pid, gossipUnsubscribe{id: id}) }
 }
-
-// EventRingChanged is delivered to handlers when the ring is recomputed.
-const EventRingChanged membership.EventKind = "ring-changed"
 
 // gossiper runs Scuttlebutt gossip rounds with one random live peer (now and
 // then a down member or a seed too), feeds heartbeats to the failure
@@ -121,7 +136,7 @@ type gossiper struct {
 	// savedRevision is the membership revision last saved to the store.
 	savedRevision uint64
 	seeds         []string
-	handlers      []func(membership.Event)
+	handlers      map[uint64]func(membership.Event) // by registration id
 	downs         map[string]int
 	rng           *rand.Rand
 	cancel        func()
@@ -197,7 +212,12 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(out)
 	case gossipSubscribe:
-		g.handlers = append(g.handlers, m.handler)
+		if g.handlers == nil {
+			g.handlers = map[uint64]func(membership.Event){}
+		}
+		g.handlers[m.id] = m.handler
+	case gossipUnsubscribe:
+		delete(g.handlers, m.id)
 	case *internalpb.GossipSyn:
 		if g.refuseParams(ctx, m.From, m.Params) || ctx.Sender() == nil {
 			return
@@ -441,7 +461,7 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 			return
 		}
 		if g.transition != nil && t.Key != g.transition.Key {
-			events = append(events, membership.Event{Kind: EventRingChanged, Node: g.self})
+			events = append(events, membership.Event{Kind: membership.EventRingChanged, Node: g.self})
 			g.log.Info("ring changed", "transition", t.Key, "moves", len(t.Moves))
 		}
 		g.transition, g.statuses = t, statuses

@@ -150,7 +150,7 @@ func (h *handoff) fill(ctx actor.Context) {
 		}
 	}
 	if len(h.finished) == len(h.moves) {
-		h.gossip.UpdateState(membership.KeyTransitionDone, h.key)
+		h.gossip.setControl(membership.KeyTransitionDone, h.key)
 	}
 }
 

@@ -94,7 +94,7 @@ func (r *reaper) Receive(ctx actor.Context) {
 // publish gossips this node's hint count when it changed.
 func (r *reaper) publish() {
 	if n := r.store.HintCount(); n != r.published {
-		r.gossip.UpdateState(membership.KeyHintsPending, strconv.FormatInt(n, 10))
+		r.gossip.setControl(membership.KeyHintsPending, strconv.FormatInt(n, 10))
 		r.published = n
 	}
 }

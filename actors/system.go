@@ -283,6 +283,16 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	return s, nil
 }
 
+// Leave publishes that this node leaves the ring: its partitions move to
+// the other members, then it is left.
+func (s *System) Leave() { s.gossip.setControl(membership.KeyStatus, membership.RingLeaving) }
+
+// Remove publishes that this node removes dead member id: its partitions
+// are rebuilt on the other members, then it is left.
+func (s *System) Remove(id string) {
+	s.gossip.setControl(membership.KeyRemovedPrefix+id, membership.RingLeaving)
+}
+
 // CrashVnode makes partition p's vnode panic once (tests of supervision).
 func (s *System) CrashVnode(p int) {
 	s.actors.Root.Send(actor.NewPID(s.actors.Address(), vnodeName(p)), crashVnode{})

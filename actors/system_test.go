@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/request"
@@ -349,5 +350,46 @@ func TestCrashedPutStateMachineIsStoppedNotRerun(t *testing.T) {
 	got, err = sys.Get(ctx, GetRequest{Key: []byte("k")})
 	if err != nil || len(got.Siblings) != 1 || string(got.Siblings[0].Value) != "v2" {
 		t.Fatalf("get after the crash: %v %v", got, err)
+	}
+}
+
+// User state lives in its own namespace: publishing "status" does not move
+// the node in the ring, GetState reads it back, handlers see it as a user
+// key, and a removed handler hears nothing more.
+func TestGossiperUserStateAndRemovableHandlers(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	g := sys.Gossiper()
+	events := make(chan membership.Event, 16)
+	remove := g.RegisterEventHandler(func(e membership.Event) {
+		if e.Kind == membership.EventStateChanged {
+			events <- e
+		}
+	})
+	g.UpdateState(membership.KeyStatus, membership.RingLeaving)
+	select {
+	case e := <-events:
+		if e.Key != membership.UserKeyPrefix+membership.KeyStatus || e.Value != membership.RingLeaving {
+			t.Fatalf("event %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no state-changed event")
+	}
+	got, err := g.GetState(membership.KeyStatus)
+	if err != nil || got["n1"] != membership.RingLeaving {
+		t.Fatalf("GetState(status) = %v, %v", got, err)
+	}
+	if st := sys.View().Members["n1"].Status; st != membership.Up {
+		t.Fatalf("a user key named status made n1 %s", st)
+	}
+	remove()
+	g.UpdateState("after", "x")
+	// GetState is answered after the update and the removal, in order.
+	if got, err := g.GetState("after"); err != nil || got["n1"] != "x" {
+		t.Fatalf("GetState(after) = %v, %v", got, err)
+	}
+	select {
+	case e := <-events:
+		t.Fatalf("a removed handler got %+v", e)
+	default:
 	}
 }

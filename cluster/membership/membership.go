@@ -49,6 +49,10 @@ const (
 	// KeyHintsPending is how many hints the node keeps for others; no
 	// tombstone is reaped while any node keeps one.
 	KeyHintsPending = "hints_pending"
+	// UserKeyPrefix starts every key of user state (Gossiper.UpdateState),
+	// which no control key above does: users cannot move a node in the
+	// ring by publishing "status".
+	UserKeyPrefix = "user:"
 )
 
 // A node's place in the ring, the value of KeyStatus.
@@ -131,6 +135,9 @@ const (
 	EventLeft         EventKind = "left"
 	EventStateChanged EventKind = "state-changed"
 	EventRestarted    EventKind = "restarted"
+	// EventRingChanged: the ring was recomputed (a member joins, leaves or
+	// was removed). Node is the node that recomputed it.
+	EventRingChanged EventKind = "ring-changed"
 )
 
 // Event is one change in the view.

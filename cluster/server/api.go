@@ -243,7 +243,7 @@ func (a *api) Leave(context.Context, *kvpb.LeaveRequest) (*kvpb.LeaveResponse, e
 	if normal < 2 {
 		return nil, status.Errorf(codes.FailedPrecondition, "node %s is the last normal member; its data would have nowhere to go", v.Self)
 	}
-	a.sys.Gossiper().UpdateState(membership.KeyStatus, membership.RingLeaving)
+	a.sys.Leave()
 	return &kvpb.LeaveResponse{Node: v.Self}, nil
 }
 
@@ -260,7 +260,7 @@ func (a *api) Remove(_ context.Context, req *kvpb.RemoveRequest) (*kvpb.RemoveRe
 	case m.Status != membership.Down:
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s, not down; a live node leaves with: harmonia cluster leave %s", req.Node, m.Status, req.Node)
 	}
-	a.sys.Gossiper().UpdateState(membership.KeyRemovedPrefix+req.Node, membership.RingLeaving)
+	a.sys.Remove(req.Node)
 	return &kvpb.RemoveResponse{Node: req.Node}, nil
 }
 
