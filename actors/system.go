@@ -367,8 +367,18 @@ func (s *System) Config() Config { return s.cfg }
 // View returns the current membership and ring.
 func (s *System) View() *View { return s.view.Load() }
 
-// Store returns the node's store.
-func (s *System) Store() *persistence.Store { return s.store }
+// CheckKey and CheckValue apply the store's size limits to a client's key
+// and value. They are the one place limits are checked: a client's write is
+// admitted (or not) before any replica sees it, and replicas take what
+// another node admitted.
+func (s *System) CheckKey(key []byte) error     { return s.store.CheckKey(key) }
+func (s *System) CheckValue(value []byte) error { return s.store.CheckValue(value) }
+
+// HintStats returns the hints this node keeps, by target.
+func (s *System) HintStats() map[string]persistence.HintStats { return s.store.HintStats() }
+
+// OldestHint returns when this node's oldest hint for target was kept.
+func (s *System) OldestHint(target string) (time.Time, bool) { return s.store.OldestHint(target) }
 
 func (s *System) timeout(ctx context.Context, d time.Duration) time.Duration {
 	if d <= 0 {

@@ -566,12 +566,13 @@ func (v *vnode) flush(ctx actor.Context) {
 
 // coordinate issues a new dot for a client write and applies it to the local
 // object (cur); the result (set) goes to the other replicas.
+//
+// The size limits were applied when the client's write was admitted
+// (System.CheckKey, CheckValue); an empty key is still refused, as it
+// cannot be stored.
 func (v *vnode) coordinate(m *internalpb.CoordinatePut) (cur, set []object.Sibling, dot vclock.Dot, err error) {
-	if err := v.store.CheckKey(m.Key); err != nil {
-		return nil, nil, vclock.Dot{}, err
-	}
-	if err := v.store.CheckValue(m.Value); err != nil {
-		return nil, nil, vclock.Dot{}, err
+	if len(m.Key) == 0 {
+		return nil, nil, vclock.Dot{}, persistence.ErrEmptyKey
 	}
 	if cur, err = v.load(m.Key); err != nil {
 		return nil, nil, vclock.Dot{}, err

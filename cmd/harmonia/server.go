@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"github.com/harmoniakv/harmonia/cluster/causal"
-	"github.com/harmoniakv/harmonia/cluster/server"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
 	"github.com/spf13/cobra"
 )
 

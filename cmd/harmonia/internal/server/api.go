@@ -83,7 +83,7 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	if err := a.joined(); err != nil {
 		return nil, err
 	}
-	if err := a.sys.Store().CheckKey(req.Key); err != nil {
+	if err := a.sys.CheckKey(req.Key); err != nil {
 		return nil, toStatus(err)
 	}
 	r, err := a.sys.Quorum(req.R, a.sys.Config().R)
@@ -106,11 +106,10 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 // the causal context it read, which must have been issued for this key by
 // this cluster; errors are InvalidArgument statuses.
 func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, error) {
-	store := a.sys.Store()
-	if err := store.CheckKey(key); err != nil {
+	if err := a.sys.CheckKey(key); err != nil {
 		return nil, toStatus(err)
 	}
-	if err := store.CheckValue(value); err != nil {
+	if err := a.sys.CheckValue(value); err != nil {
 		return nil, toStatus(err)
 	}
 	clock, err := a.sealer.Open(key, rawContext)
@@ -207,11 +206,11 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
 	out.ReplicaDataRefused = a.sys.ReplicaDataRefused()
 	replayed := a.sys.HintsReplayed()
-	hints := a.sys.Store().HintStats()
+	hints := a.sys.HintStats()
 	for _, target := range slices.Sorted(maps.Keys(hints)) {
 		st := hints[target]
 		q := &kvpb.HintQueue{Target: target, Count: st.Count, Bytes: st.Bytes, Dropped: st.Dropped, Replayed: replayed[target], OldestAgeMs: -1}
-		if oldest, ok := a.sys.Store().OldestHint(target); ok {
+		if oldest, ok := a.sys.OldestHint(target); ok {
 			q.OldestAgeMs = time.Since(oldest).Milliseconds()
 		}
 		out.Hints = append(out.Hints, q)
@@ -324,7 +323,7 @@ func finite(phi float64) float64 {
 }
 
 func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.ReplicasResponse, error) {
-	if err := a.sys.Store().CheckKey(req.Key); err != nil {
+	if err := a.sys.CheckKey(req.Key); err != nil {
 		return nil, toStatus(err)
 	}
 	res, err := a.sys.Replicas(ctx, req.Key)

@@ -1,0 +1,51 @@
+package tests
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Imports only go down: cluster/ (pure algorithms and the client) imports
+// none of persistence/, actors/ or cmd/; persistence/ imports no actors/
+// or cmd/; actors/ imports no cmd/.
+func TestLayersImportDownwardOnly(t *testing.T) {
+	const module = "github.com/harmoniakv/harmonia/"
+	above := map[string][]string{
+		"cluster":     {"persistence", "actors", "cmd"},
+		"persistence": {"actors", "cmd"},
+		"actors":      {"cmd"},
+	}
+	checked := 0
+	for layer, forbidden := range above {
+		err := filepath.WalkDir(filepath.Join("..", layer), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+				return err
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+			if err != nil {
+				return err
+			}
+			checked++
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				for _, up := range forbidden {
+					if strings.HasPrefix(p, module+up+"/") || p == module+up {
+						t.Errorf("%s imports %s: %s/ is above %s/", path, p, up, layer)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no Go file checked")
+	}
+}
