@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -116,9 +116,9 @@ func TestParseAddrs(t *testing.T) {
 	}
 }
 
-func validConfig() benchConfig {
-	return benchConfig{
-		addrs: []string{defaultAddr}, workload: "a", clients: 16, duration: 30 * time.Second,
+func validConfig() Config {
+	return Config{
+		addrs: []string{"127.0.0.1:8001"}, workload: "a", clients: 16, duration: 30 * time.Second,
 		timeout: 5 * time.Second, valueSize: 100, keys: 10000, load: true,
 	}
 }
@@ -126,23 +126,23 @@ func validConfig() benchConfig {
 func TestBenchConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		mod     func(*benchConfig)
+		mod     func(*Config)
 		wantErr string // substring; "" means valid
 	}{
-		{"defaults", func(*benchConfig) {}, ""},
-		{"workload b", func(c *benchConfig) { c.workload = "b" }, ""},
-		{"zero value size", func(c *benchConfig) { c.valueSize = 0 }, ""},
-		{"quorums", func(c *benchConfig) { c.r, c.w = "one", "3" }, ""},
-		{"bad workload", func(c *benchConfig) { c.workload = "e" }, "--workload"},
-		{"no clients", func(c *benchConfig) { c.clients = 0 }, "--clients"},
-		{"zero duration", func(c *benchConfig) { c.duration = 0 }, "--duration"},
-		{"negative value size", func(c *benchConfig) { c.valueSize = -1 }, "--value-size"},
-		{"no keys", func(c *benchConfig) { c.keys = 0 }, "--keys"},
-		{"negative warmup", func(c *benchConfig) { c.warmup = -time.Second }, "--warmup"},
-		{"negative ops", func(c *benchConfig) { c.maxOps = -1 }, "--ops"},
-		{"bad r", func(c *benchConfig) { c.r = "most" }, "--r"},
-		{"zero w", func(c *benchConfig) { c.w = "0" }, "--w"},
-		{"no addrs", func(c *benchConfig) { c.addrs = nil }, "--addr"},
+		{"defaults", func(*Config) {}, ""},
+		{"workload b", func(c *Config) { c.workload = "b" }, ""},
+		{"zero value size", func(c *Config) { c.valueSize = 0 }, ""},
+		{"quorums", func(c *Config) { c.r, c.w = "one", "3" }, ""},
+		{"bad workload", func(c *Config) { c.workload = "e" }, "--workload"},
+		{"no clients", func(c *Config) { c.clients = 0 }, "--clients"},
+		{"zero duration", func(c *Config) { c.duration = 0 }, "--duration"},
+		{"negative value size", func(c *Config) { c.valueSize = -1 }, "--value-size"},
+		{"no keys", func(c *Config) { c.keys = 0 }, "--keys"},
+		{"negative warmup", func(c *Config) { c.warmup = -time.Second }, "--warmup"},
+		{"negative ops", func(c *Config) { c.maxOps = -1 }, "--ops"},
+		{"bad r", func(c *Config) { c.r = "most" }, "--r"},
+		{"zero w", func(c *Config) { c.w = "0" }, "--w"},
+		{"no addrs", func(c *Config) { c.addrs = nil }, "--addr"},
 	} {
 		cfg := validConfig()
 		tc.mod(&cfg)
@@ -271,7 +271,7 @@ func TestRecordClamps(t *testing.T) {
 	}
 }
 
-// fakeKV is an in-memory benchKV. A non-nil block makes every call wait for
+// fakeKV is an in-memory KV. A non-nil block makes every call wait for
 // its context; failEvery > 0 fails every failEvery-th Put with Unavailable.
 type fakeKV struct {
 	mu        sync.Mutex
@@ -330,7 +330,7 @@ func waitGoroutines(t *testing.T, n int) {
 func TestLoadAndRunBounded(t *testing.T) {
 	before := runtime.NumGoroutine()
 	store := &fakeKV{} // two "connections" to one cluster
-	kvs := []benchKV{store, store}
+	kvs := []KV{store, store}
 	cfg := validConfig()
 	cfg.clients, cfg.keys, cfg.valueSize = 4, 50, 16
 	cfg.duration, cfg.maxOps = 10*time.Second, 2000
@@ -371,7 +371,7 @@ func TestRunCountsErrorsByCode(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	rep := buildReport(&cfg, runBench(context.Background(), &cfg, []benchKV{kv}))
+	rep := buildReport(&cfg, runBench(context.Background(), &cfg, []KV{kv}))
 	if rep.Update.Errors == 0 || rep.Update.ErrorsByCode["Unavailable"] != rep.Update.Errors {
 		t.Errorf("update errors %d by code %v; want all Unavailable", rep.Update.Errors, rep.Update.ErrorsByCode)
 	}
@@ -392,7 +392,7 @@ func TestRunEndCancelsInFlightWithoutErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	res := runBench(context.Background(), &cfg, []benchKV{&fakeKV{block: true}})
+	res := runBench(context.Background(), &cfg, []KV{&fakeKV{block: true}})
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("run took %s, want about %s", d, cfg.duration)
 	}
@@ -415,7 +415,7 @@ func TestRunInterruptedByParent(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	res := runBench(ctx, &cfg, []benchKV{&fakeKV{}})
+	res := runBench(ctx, &cfg, []KV{&fakeKV{}})
 	if !res.interrupted {
 		t.Error("run not marked interrupted")
 	}
@@ -433,7 +433,7 @@ func TestLoadStopsAtFirstError(t *testing.T) {
 		t.Fatal(err)
 	}
 	kv := &fakeKV{failEvery: 10}
-	err := loadKeys(context.Background(), &cfg, []benchKV{kv})
+	err := loadKeys(context.Background(), &cfg, []KV{kv})
 	if status.Code(errors.Unwrap(err)) != codes.Unavailable {
 		t.Fatalf("load error = %v, want Unavailable", err)
 	}
@@ -473,10 +473,15 @@ func TestRunEndDeadlineIsNotAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		rep := buildReport(&cfg, runBench(context.Background(), &cfg, []benchKV{deadlineKV{}}))
+		rep := buildReport(&cfg, runBench(context.Background(), &cfg, []KV{deadlineKV{}}))
 		if rep.TotalErrors != 0 {
 			t.Fatalf("run-end deadline counted as %d errors: %v %v", rep.TotalErrors, rep.Read.ErrorsByCode, rep.Update.ErrorsByCode)
 		}
 	}
 	waitGoroutines(t, before)
+}
+
+func isUsage(err error) bool {
+	var ue *UsageError
+	return errors.As(err, &ue)
 }
