@@ -22,7 +22,6 @@
 // Ctrl-C) the run context is cancelled: operations still in flight either
 // finish (and count) or fail because of that cancellation and are not
 // counted at all. Every worker has returned before the report is printed.
-
 package bench
 
 import (
