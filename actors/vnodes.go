@@ -1,0 +1,69 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/persistence"
+)
+
+// vnodeCounters are totals over a node's vnodes that the status API shows.
+type vnodeCounters struct {
+	tombstonesHeld atomic.Int64
+	reaped         atomic.Uint64
+	dropped        atomic.Uint64
+	refused        refusals
+}
+
+// refusals counts replica data (writes, hints, repairs, reaps) that vnodes
+// refused from senders that are not members in good standing
+// (View.Admits), and logs each distinct reason once: a removed node that
+// replays a queue of hints would otherwise log every one of them.
+type refusals struct {
+	log    *slog.Logger
+	count  atomic.Uint64
+	logged sync.Map // reason -> struct{}
+}
+
+func (r *refusals) add(err error) {
+	r.count.Add(1)
+	if _, seen := r.logged.LoadOrStore(err.Error(), struct{}{}); !seen && r.log != nil {
+		r.log.Warn("replica data refused", "reason", err.Error())
+	}
+}
+
+// vnodes supervises one vnode per partition. Every node runs a vnode for
+// every partition so that any node can serve as a replica of any partition
+// (ownership changes and fallbacks need no spawning).
+type vnodes struct {
+	partitions int
+	store      *persistence.Store
+	view       *viewHolder
+	maxEntries int
+	counters   *vnodeCounters
+	// treeRebuildRate bounds the keys per second all vnodes together read
+	// to rebuild their trees (0: unbounded).
+	treeRebuildRate int
+	ready           *readySignal
+}
+
+func (s *vnodes) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Started); ok {
+		// Every vnode rebuilds at once after a start, so each takes its
+		// share of the rate.
+		var pause time.Duration
+		if s.treeRebuildRate > 0 {
+			pause = time.Duration(rebuildChunk*s.partitions) * time.Second / time.Duration(s.treeRebuildRate)
+		}
+		for p := 0; p < s.partitions; p++ {
+			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.view, s.maxEntries, s.counters, pause), vnodeChild(p)); err != nil {
+				panic(fmt.Sprintf("spawn vnode %d: %v", p, err))
+			}
+		}
+		s.ready.done()
+	}
+}
