@@ -1,12 +1,9 @@
 package actors
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,80 +12,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/cluster/membership"
-	"github.com/harmoniakv/harmonia/cluster/object"
-	"github.com/harmoniakv/harmonia/cluster/quorum"
-	"github.com/harmoniakv/harmonia/cluster/reap"
-	"github.com/harmoniakv/harmonia/cluster/vclock"
-	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 )
-
-// Config describes one node. Start from DefaultConfig.
-type Config struct {
-	NodeID      string
-	ClusterAddr string // host:port of the remote layer; advertised verbatim
-	ClientAddr  string // advertised to peers for status output
-	Partitions  int    // Q, default 64; every node of a cluster must agree
-	N           int    // replicas per key, default 3
-	R, W        int    // default read and write quorums, default 2 and 2
-	// RequestTimeout bounds a client request that gives no timeout. Default 5 s.
-	RequestTimeout time.Duration
-	// MaxClockEntries bounds vector clocks (see vclock.Prune).
-	MaxClockEntries int
-	Coordinator     CoordinatorConfig
-	Gossip          GossipConfig
-	Handoff         HandoffConfig
-	Hints           HintConfig
-	Repair          RepairConfig
-	Reap            reap.Config
-	// TreeRebuildRate bounds the stored keys per second the node reads to
-	// rebuild its Merkle trees after a start, so a restart does not flood
-	// the disk (0: unbounded). Default 100,000.
-	TreeRebuildRate int
-	// MaxMessageSize bounds one remote batch; it must hold
-	// RemoteBatchSize objects of the largest allowed value.
-	MaxMessageSize  int
-	RemoteBatchSize int
-	// RemoteQueueSize bounds each peer's outgoing queue (protoactor
-	// preallocates it).
-	RemoteQueueSize int
-	Logger          *slog.Logger
-	// LibraryLogger receives protoactor's own logs, which report every
-	// failed connection attempt to a down peer; nil discards them.
-	LibraryLogger *slog.Logger
-
-	// SecretFingerprints name the cluster secrets this node opens client
-	// contexts with, the one it seals with first, one-way
-	// (causal.Sealer.Fingerprints; server.Start sets them). Nodes that
-	// cannot open each other's contexts must not form one cluster.
-	SecretFingerprints []string
-}
-
-// DefaultConfig returns the documented defaults.
-func DefaultConfig() Config {
-	return Config{
-		Partitions:      64,
-		N:               3,
-		R:               2,
-		W:               2,
-		RequestTimeout:  5 * time.Second,
-		MaxClockEntries: 64,
-		Coordinator:     CoordinatorConfig{ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
-		Gossip:          GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
-		Handoff:         DefaultHandoffConfig(),
-		Hints:           DefaultHintConfig(),
-		Repair:          DefaultRepairConfig(),
-		Reap:            reap.DefaultConfig(),
-		TreeRebuildRate: 100_000,
-		MaxMessageSize:  256 << 20,
-		RemoteBatchSize: 64,
-		RemoteQueueSize: 100_000,
-	}
-}
 
 // System is one node's actor system, remote endpoint and actor tree. Its
 // methods are how the client API talks to the actors.
@@ -327,30 +254,6 @@ func (s *System) Transfers() (string, []TransferProgress) { return s.transfers.S
 // Gossiper returns the node's membership API.
 func (s *System) Gossiper() *Gossiper { return s.gossip }
 
-// recoverStream keeps a malformed or unknown message from crashing the node:
-// protoactor's remote handler dereferences nil on an unregistered type.
-func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("remote stream handler panicked", "method", info.FullMethod, "panic", r)
-				err = fmt.Errorf("remote handler panic: %v", r)
-			}
-		}()
-		return handler(srv, ss)
-	}
-}
-
-// refuseUnary answers every unary call on the cluster port with
-// Unimplemented: nodes talk over the Receive stream only, and protoactor's
-// unary methods (ListProcesses, GetProcessDiagnostics) panic when called.
-func refuseUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(_ context.Context, _ any, info *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
-		log.Warn("refused a unary call on the cluster port", "method", info.FullMethod)
-		return nil, status.Errorf(codes.Unimplemented, "%s is not served by this node", info.FullMethod)
-	}
-}
-
 // Stop stops the actors (vnodes first, through the tree), then the remote
 // layer, then the actor system. The store stays open; the caller closes it.
 func (s *System) Stop() {
@@ -379,106 +282,3 @@ func (s *System) HintStats() map[string]persistence.HintStats { return s.store.H
 
 // OldestHint returns when this node's oldest hint for target was kept.
 func (s *System) OldestHint(target string) (time.Time, bool) { return s.store.OldestHint(target) }
-
-func (s *System) timeout(ctx context.Context, d time.Duration) time.Duration {
-	if d <= 0 {
-		d = s.cfg.RequestTimeout
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		d = min(d, time.Until(dl))
-	}
-	return max(d, time.Millisecond)
-}
-
-// ask sends req to the coordinator and waits for its answer; the state
-// machine enforces timeout, and the future waits a little longer so the
-// state machine's own answer (with its count of replies) wins.
-func (s *System) ask(req any, timeout time.Duration) (any, error) {
-	const grace = time.Second
-	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), coordinatorName), req, timeout+grace).Result()
-	if err != nil {
-		return nil, fmt.Errorf("coordinator did not answer: %w", err)
-	}
-	return res, nil
-}
-
-// Quorum parses a quorum spec against this node's N with the given default.
-func (s *System) Quorum(spec string, def int) (int, error) { return quorum.Parse(spec, s.cfg.N, def) }
-
-// Put runs a write through the coordinator.
-func (s *System) Put(ctx context.Context, req PutRequest) (*PutResult, error) {
-	if req.W == 0 {
-		req.W = s.cfg.W
-	}
-	req.Timeout = s.timeout(ctx, req.Timeout)
-	res, err := s.ask(&req, req.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	out := res.(*PutResult)
-	return out, out.Err
-}
-
-// Get runs a read through the coordinator.
-func (s *System) Get(ctx context.Context, req GetRequest) (*GetResult, error) {
-	if req.R == 0 {
-		req.R = s.cfg.R
-	}
-	req.Timeout = s.timeout(ctx, req.Timeout)
-	res, err := s.ask(&req, req.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	out := res.(*GetResult)
-	return out, out.Err
-}
-
-// Replicas reads every replica of a key as it is.
-func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, error) {
-	req := &ReplicasRequest{Key: key, Timeout: s.timeout(ctx, 2*time.Second)}
-	res, err := s.ask(req, req.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	return res.(*ReplicasResult), nil
-}
-
-// Alone reports whether this node must not serve keys yet: it knows other
-// members, or was given seeds, but has heard from none since it started.
-// Alone, its ring would hold only itself and take every key at a quorum of
-// one; and a restarted node's saved view may be stale (it may even have
-// been removed while it was down), so it waits for the cluster's word.
-func (s *System) Alone() bool {
-	v := s.view.Load()
-	others := false
-	for id, m := range v.Members {
-		if id == v.Self || m.Status == membership.Left {
-			continue
-		}
-		if m.HeartbeatAge >= 0 {
-			return false
-		}
-		others = true
-	}
-	return others || slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.ClusterAddr })
-}
-
-// WriteReplica writes a version of key to this node's replica alone, as a
-// put coordinated here whose other replicas were all unreachable; it
-// returns the context of the version written. Tests use it to make replicas
-// diverge.
-func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted bool) (vclock.Clock, error) {
-	p := s.view.Load().Ring.PartitionForKey(key)
-	now := time.Now().UnixNano()
-	req := &internalpb.CoordinatePut{Partition: uint32(p), Key: key, Value: value, Deleted: deleted,
-		Context: object.ClockToProto(clock), WrittenAt: now}
-	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), vnodeName(p)), req, s.cfg.RequestTimeout).Result()
-	if err != nil {
-		return nil, fmt.Errorf("vnode %d did not answer: %w", p, err)
-	}
-	reply := res.(*internalpb.CoordinatePutReply)
-	if reply.Error != "" {
-		return nil, errors.New(reply.Error)
-	}
-	return vclock.Advance(clock, object.DotFromProto(reply.Dot), now), nil
-}

@@ -1,0 +1,72 @@
+package actors
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/reap"
+)
+
+// Config describes one node. Start from DefaultConfig.
+type Config struct {
+	NodeID      string
+	ClusterAddr string // host:port of the remote layer; advertised verbatim
+	ClientAddr  string // advertised to peers for status output
+	Partitions  int    // Q, default 64; every node of a cluster must agree
+	N           int    // replicas per key, default 3
+	R, W        int    // default read and write quorums, default 2 and 2
+	// RequestTimeout bounds a client request that gives no timeout. Default 5 s.
+	RequestTimeout time.Duration
+	// MaxClockEntries bounds vector clocks (see vclock.Prune).
+	MaxClockEntries int
+	Coordinator     CoordinatorConfig
+	Gossip          GossipConfig
+	Handoff         HandoffConfig
+	Hints           HintConfig
+	Repair          RepairConfig
+	Reap            reap.Config
+	// TreeRebuildRate bounds the stored keys per second the node reads to
+	// rebuild its Merkle trees after a start, so a restart does not flood
+	// the disk (0: unbounded). Default 100,000.
+	TreeRebuildRate int
+	// MaxMessageSize bounds one remote batch; it must hold
+	// RemoteBatchSize objects of the largest allowed value.
+	MaxMessageSize  int
+	RemoteBatchSize int
+	// RemoteQueueSize bounds each peer's outgoing queue (protoactor
+	// preallocates it).
+	RemoteQueueSize int
+	Logger          *slog.Logger
+	// LibraryLogger receives protoactor's own logs, which report every
+	// failed connection attempt to a down peer; nil discards them.
+	LibraryLogger *slog.Logger
+
+	// SecretFingerprints name the cluster secrets this node opens client
+	// contexts with, the one it seals with first, one-way
+	// (causal.Sealer.Fingerprints; server.Start sets them). Nodes that
+	// cannot open each other's contexts must not form one cluster.
+	SecretFingerprints []string
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Partitions:      64,
+		N:               3,
+		R:               2,
+		W:               2,
+		RequestTimeout:  5 * time.Second,
+		MaxClockEntries: 64,
+		Coordinator:     CoordinatorConfig{ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
+		Gossip:          GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
+		Handoff:         DefaultHandoffConfig(),
+		Hints:           DefaultHintConfig(),
+		Repair:          DefaultRepairConfig(),
+		Reap:            reap.DefaultConfig(),
+		TreeRebuildRate: 100_000,
+		MaxMessageSize:  256 << 20,
+		RemoteBatchSize: 64,
+		RemoteQueueSize: 100_000,
+	}
+}

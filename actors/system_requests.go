@@ -1,0 +1,122 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+)
+
+// The requests the client API makes of a node: puts, gets and replica
+// reads through the coordinator, and the test-only replica write.
+
+func (s *System) timeout(ctx context.Context, d time.Duration) time.Duration {
+	if d <= 0 {
+		d = s.cfg.RequestTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	return max(d, time.Millisecond)
+}
+
+// ask sends req to the coordinator and waits for its answer; the state
+// machine enforces timeout, and the future waits a little longer so the
+// state machine's own answer (with its count of replies) wins.
+func (s *System) ask(req any, timeout time.Duration) (any, error) {
+	const grace = time.Second
+	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), coordinatorName), req, timeout+grace).Result()
+	if err != nil {
+		return nil, fmt.Errorf("coordinator did not answer: %w", err)
+	}
+	return res, nil
+}
+
+// Quorum parses a quorum spec against this node's N with the given default.
+func (s *System) Quorum(spec string, def int) (int, error) { return quorum.Parse(spec, s.cfg.N, def) }
+
+// Put runs a write through the coordinator.
+func (s *System) Put(ctx context.Context, req PutRequest) (*PutResult, error) {
+	if req.W == 0 {
+		req.W = s.cfg.W
+	}
+	req.Timeout = s.timeout(ctx, req.Timeout)
+	res, err := s.ask(&req, req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	out := res.(*PutResult)
+	return out, out.Err
+}
+
+// Get runs a read through the coordinator.
+func (s *System) Get(ctx context.Context, req GetRequest) (*GetResult, error) {
+	if req.R == 0 {
+		req.R = s.cfg.R
+	}
+	req.Timeout = s.timeout(ctx, req.Timeout)
+	res, err := s.ask(&req, req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	out := res.(*GetResult)
+	return out, out.Err
+}
+
+// Replicas reads every replica of a key as it is.
+func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, error) {
+	req := &ReplicasRequest{Key: key, Timeout: s.timeout(ctx, 2*time.Second)}
+	res, err := s.ask(req, req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	return res.(*ReplicasResult), nil
+}
+
+// Alone reports whether this node must not serve keys yet: it knows other
+// members, or was given seeds, but has heard from none since it started.
+// Alone, its ring would hold only itself and take every key at a quorum of
+// one; and a restarted node's saved view may be stale (it may even have
+// been removed while it was down), so it waits for the cluster's word.
+func (s *System) Alone() bool {
+	v := s.view.Load()
+	others := false
+	for id, m := range v.Members {
+		if id == v.Self || m.Status == membership.Left {
+			continue
+		}
+		if m.HeartbeatAge >= 0 {
+			return false
+		}
+		others = true
+	}
+	return others || slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.ClusterAddr })
+}
+
+// WriteReplica writes a version of key to this node's replica alone, as a
+// put coordinated here whose other replicas were all unreachable; it
+// returns the context of the version written. Tests use it to make replicas
+// diverge.
+func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted bool) (vclock.Clock, error) {
+	p := s.view.Load().Ring.PartitionForKey(key)
+	now := time.Now().UnixNano()
+	req := &internalpb.CoordinatePut{Partition: uint32(p), Key: key, Value: value, Deleted: deleted,
+		Context: object.ClockToProto(clock), WrittenAt: now}
+	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), vnodeName(p)), req, s.cfg.RequestTimeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("vnode %d did not answer: %w", p, err)
+	}
+	reply := res.(*internalpb.CoordinatePutReply)
+	if reply.Error != "" {
+		return nil, errors.New(reply.Error)
+	}
+	return vclock.Advance(clock, object.DotFromProto(reply.Dot), now), nil
+}
