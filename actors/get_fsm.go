@@ -1,0 +1,137 @@
+package actors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/cluster/request"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+)
+
+// getFSM drives one request.Get.
+type getFSM struct {
+	cfg       CoordinatorConfig
+	reap      reap.Config
+	view      *View
+	req       *GetRequest
+	client    *client
+	core      *request.Get
+	partition int
+}
+
+type repairWindowOver struct{}
+
+func (f *getFSM) Receive(ctx actor.Context) {
+	var eff request.GetEffects
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.view.N)
+		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.reap, time.Now())
+		if !eff.Done {
+			sendSelfAfter(ctx, f.req.Timeout, deadline{})
+		}
+	case *internalpb.ReplicaGetReply:
+		set, err := object.FromProto(m.Object)
+		if m.Error != "" {
+			err = errors.New(m.Error)
+		}
+		eff = f.core.Replied(m.Node, set, err)
+	case deadline:
+		eff = f.core.Deadline()
+	case repairWindowOver:
+		eff = f.core.RepairWindowOver()
+	default:
+		return
+	}
+	f.execute(ctx, eff)
+}
+
+func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
+	if len(eff.Asks) > 0 {
+		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key}
+		for _, a := range eff.Asks {
+			ctx.Request(f.view.vnodePID(a.To, f.partition), get)
+		}
+	}
+	if a := eff.Answer; a != nil {
+		f.client.answer(ctx, &GetResult{Siblings: a.Siblings, Replied: a.Replied, Err: a.Err})
+	}
+	if eff.WaitForRepair {
+		sendSelfAfter(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
+	}
+	if len(eff.Repair) > 0 {
+		obj := object.ToProto(f.core.Merged())
+		for _, id := range eff.Repair {
+			ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj, Sender: f.view.sender()})
+		}
+	}
+	if eff.Done {
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// replicasFSM reads each replica of a key as it is, for inspection.
+type replicasFSM struct {
+	view      *View
+	n         int
+	req       *ReplicasRequest
+	client    *client
+	partition int
+	result    *ReplicasResult
+	pending   int
+}
+
+func (f *replicasFSM) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+		f.result = &ReplicasResult{Partition: f.partition}
+		for _, id := range f.view.Ring.PreferenceListForPartition(f.partition, f.n) {
+			st := ReplicaState{Node: id}
+			if f.view.Up(id) {
+				ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key})
+				f.pending++
+			} else {
+				st.Err = "down"
+			}
+			f.result.Replicas = append(f.result.Replicas, st)
+		}
+		sendSelfAfter(ctx, f.req.Timeout, deadline{})
+		f.maybeDone(ctx)
+	case *internalpb.ReplicaGetReply:
+		for i := range f.result.Replicas {
+			r := &f.result.Replicas[i]
+			if r.Node != m.Node || r.Answered {
+				continue
+			}
+			r.Answered = true
+			r.Err = m.Error
+			set, err := object.FromProto(m.Object)
+			if err != nil {
+				r.Err = err.Error()
+			}
+			r.Siblings = set
+			f.pending--
+		}
+		f.maybeDone(ctx)
+	case deadline:
+		for i := range f.result.Replicas {
+			if r := &f.result.Replicas[i]; !r.Answered && r.Err == "" {
+				r.Err = "no answer before the deadline"
+			}
+		}
+		f.pending = 0
+		f.maybeDone(ctx)
+	}
+}
+
+func (f *replicasFSM) maybeDone(ctx actor.Context) {
+	if f.pending == 0 {
+		f.client.answer(ctx, f.result)
+		ctx.Stop(ctx.Self())
+	}
+}

@@ -1,0 +1,101 @@
+package actors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/request"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+)
+
+// putFSM drives one request.Put: it sends what the core decides and feeds
+// it the replies and timers.
+type putFSM struct {
+	cfg       CoordinatorConfig
+	view      *View
+	req       *PutRequest
+	client    *client
+	core      *request.Put
+	partition int
+	object    *internalpb.Object // the version the coordinating replica made
+	history   vclock.Clock       // the context of the write, for the client
+}
+
+type replicaDeadline struct{}
+
+func (f *putFSM) Receive(ctx actor.Context) {
+	if h := testHookPut.Load(); h != nil {
+		(*h)(ctx.Message())
+	}
+	var eff request.PutEffects
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+		pref, extra := f.view.Transition.WriteReplicas(f.partition)
+		f.core, eff = request.NewPut(f.view.placement(f.partition, pref, extra), f.req.W, f.req.PW)
+		if !eff.Done {
+			sendSelfAfter(ctx, f.req.Timeout, deadline{})
+		}
+	case *internalpb.CoordinatePutReply:
+		if m.Node != f.core.Coordinator() {
+			return
+		}
+		if m.Error == "" {
+			f.object = m.Object
+			f.history = vclock.Advance(f.req.Context, object.DotFromProto(m.Dot), time.Now().UnixNano())
+		}
+		eff = f.core.Coordinated(m.Node, replyError(m.Error))
+	case *internalpb.ReplicaPutReply:
+		eff = f.core.Replied(request.CopyKind(m.RequestId), m.Node, m.HintFor, replyError(m.Error))
+	case deadline:
+		eff = f.core.Deadline()
+	case replicaDeadline:
+		eff = f.core.StragglersDeadline()
+	default:
+		return
+	}
+	f.execute(ctx, eff)
+}
+
+func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
+	if eff.Coordinate != "" {
+		ctx.Request(f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
+			Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
+			Context: object.ClockToProto(f.req.Context), WrittenAt: time.Now().UnixNano(),
+		})
+	}
+	for _, c := range eff.Copies {
+		ctx.Request(f.view.vnodePID(c.To, f.partition), &internalpb.ReplicaPut{
+			Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: c.HintFor, RequestId: uint64(c.Kind), Sender: f.view.sender(),
+		})
+	}
+	for _, id := range eff.LocalHints {
+		ctx.Request(f.view.localVnodePID(f.partition), &internalpb.ReplicaPut{
+			Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: id, HintOnly: true, RequestId: uint64(request.ToLocalHint), Sender: f.view.sender(),
+		})
+	}
+	if a := eff.Answer; a != nil {
+		res := &PutResult{Acks: a.Acks, Hinted: a.Hinted, Err: a.Err}
+		if a.Err == nil {
+			res.Context = f.history
+		}
+		f.client.answer(ctx, res)
+	}
+	if eff.WaitForStragglers {
+		sendSelfAfter(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
+	}
+	if eff.Done {
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// replyError turns a reply's error text into an error (nil for none).
+func replyError(msg string) error {
+	if msg == "" {
+		return nil
+	}
+	return errors.New(msg)
+}
