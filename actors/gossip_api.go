@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -26,12 +28,18 @@ type GossipConfig struct {
 // Messages from the Gossiper handle and the transport to the actor
 // (in-process only).
 type (
-	gossipTick      struct{}
-	gossipCheck     struct{}
-	endpointLost    struct{ addr string }
-	gossipStart     struct{}
-	gossipStop      struct{}
-	gossipJoin      struct{ seed string }
+	gossipTick   struct{}
+	gossipCheck  struct{}
+	endpointLost struct{ addr string }
+	gossipStart  struct{}
+	gossipStop   struct{}
+	// gossipJoin adds seeds and gossips with them at once; answered gets
+	// the address of each seed that answers (once, until cancelled).
+	gossipJoin struct {
+		seeds    []string
+		answered chan string
+	}
+	gossipJoinDone  struct{ answered chan string }
 	gossipUpdate    struct{ key, value string }
 	gossipGet       struct{ key string }
 	gossipSubscribe struct {
@@ -55,8 +63,31 @@ func (g *Gossiper) Start() { g.root.Send(g.pid, gossipStart{}) }
 // Stop pauses gossip rounds; the node then looks dead to its peers.
 func (g *Gossiper) Stop() { g.root.Send(g.pid, gossipStop{}) }
 
-// Join adds a seed's cluster address and gossips with it at once.
-func (g *Gossiper) Join(seed string) { g.root.Send(g.pid, gossipJoin{seed: seed}) }
+// Join adds seeds (cluster addresses, as the seeds advertise them) and
+// gossips with them at once. It returns how many answered before ctx ended
+// or all did, and an error naming the silent ones if none did: an
+// unreachable or refusing seed does not fail silently.
+func (g *Gossiper) Join(ctx context.Context, seeds []string) (int, error) {
+	if len(seeds) == 0 {
+		return 0, errors.New("join: no seed given")
+	}
+	answered := make(chan string, len(seeds))
+	g.root.Send(g.pid, gossipJoin{seeds: seeds, answered: answered})
+	defer g.root.Send(g.pid, gossipJoinDone{answered: answered})
+	heard := map[string]bool{}
+	for len(heard) < len(seeds) {
+		select {
+		case addr := <-answered:
+			heard[addr] = true
+		case <-ctx.Done():
+			if len(heard) > 0 {
+				return len(heard), nil
+			}
+			return 0, fmt.Errorf("join: no seed of %v answered: %w", seeds, ctx.Err())
+		}
+	}
+	return len(heard), nil
+}
 
 // UpdateState publishes a value of this node's user state to the cluster.
 // User keys live in a namespace of their own (membership.UserKeyPrefix):

@@ -50,6 +50,7 @@ type gossiper struct {
 	// savedRevision is the membership revision last saved to the store.
 	savedRevision uint64
 	seeds         []string
+	joins         map[string][]chan string          // seed address -> Join calls waiting for its answer
 	handlers      map[uint64]func(membership.Event) // by registration id
 	downs         map[string]int
 	rng           *rand.Rand
@@ -61,7 +62,7 @@ func (g *gossiper) Receive(ctx actor.Context) {
 	g.ctx = ctx
 	if g.fenced != "" {
 		switch ctx.Message().(type) {
-		case *internalpb.GossipSyn, *internalpb.GossipAck, *internalpb.GossipAck2, *internalpb.GossipRefused, gossipTick, gossipCheck, gossipStart, gossipJoin:
+		case *internalpb.GossipSyn, *internalpb.GossipAck, *internalpb.GossipAck2, *internalpb.GossipRefused, gossipTick, gossipCheck, gossipStart:
 			return // a fenced process says nothing and hears nothing
 		}
 	}
@@ -109,10 +110,26 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			g.publish(now, events)
 		}
 	case gossipJoin:
-		if !slices.Contains(g.seeds, m.seed) {
-			g.seeds = append(g.seeds, m.seed)
+		if g.fenced != "" {
+			return // never answered: the caller's context ends the join
 		}
-		g.syn(ctx, m.seed)
+		for _, seed := range m.seeds {
+			if !slices.Contains(g.seeds, seed) {
+				g.seeds = append(g.seeds, seed)
+			}
+			if g.joins == nil {
+				g.joins = map[string][]chan string{}
+			}
+			g.joins[seed] = append(g.joins[seed], m.answered)
+			g.syn(ctx, seed)
+		}
+	case gossipJoinDone:
+		for seed, waiting := range g.joins {
+			g.joins[seed] = slices.DeleteFunc(waiting, func(c chan string) bool { return c == m.answered })
+			if len(g.joins[seed]) == 0 {
+				delete(g.joins, seed)
+			}
+		}
 	case gossipUpdate:
 		g.state.Set(m.key, m.value)
 		g.changed = true
@@ -142,6 +159,12 @@ func (g *gossiper) Receive(ctx actor.Context) {
 	case *internalpb.GossipAck:
 		if g.refuseParams(ctx, m.From, m.Params) {
 			return
+		}
+		if from := ctx.Sender(); from != nil {
+			for _, c := range g.joins[from.Address] {
+				c <- from.Address // buffered for every seed of its join
+			}
+			delete(g.joins, from.Address)
 		}
 		events := g.state.Apply(statesFromProto(m.States), now)
 		if delta := g.state.Delta(digestsFromProto(m.Requests)); len(delta) > 0 && ctx.Sender() != nil {
