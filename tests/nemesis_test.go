@@ -27,6 +27,7 @@ var (
 	nemesisNodes    = flag.Int("nemesis.nodes", 3, "nodes of TestNemesisLong")
 	nemesisReport   = flag.String("nemesis.report", "", "append TestNemesisLong's summary row to this markdown file")
 	nemesisHistory  = flag.String("nemesis.history", "", "directory for history files (default: the test's temp dir)")
+	nemesisPace     = flag.String("nemesis.pace", "long", "fault lengths of TestNemesisLong: long (3-10 s) or short (2-6 s, as CI's TestNemesis)")
 )
 
 // nemesisAll are the faults a run can inject, one at a time:
@@ -42,6 +43,26 @@ var (
 //   - join-leave: a new node joins on a spare host; at the heal a random
 //     member leaves, and its process stops once it is left
 var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode", "join-leave"}
+
+// pacing is how long a fault lasts and the calm after it: Min plus up to
+// Spread, drawn from the run's seed.
+type pacing struct {
+	name                                       string
+	faultMin, faultSpread, calmMin, calmSpread time.Duration
+}
+
+var (
+	// longPacing: faults of 3 to 10 s, long enough for the failure
+	// detector to mark a node down and for fallbacks to take writes.
+	longPacing = pacing{"long", 3 * time.Second, 7 * time.Second, 2 * time.Second, 3 * time.Second}
+	// shortPacing keeps CI's suite to a few minutes: faults of 2 to 6 s,
+	// so that a deck of every kind takes about a minute.
+	shortPacing = pacing{"short", 2 * time.Second, 4 * time.Second, time.Second, 2 * time.Second}
+)
+
+func (p pacing) draw(rng *rand.Rand, min, spread time.Duration) time.Duration {
+	return min + time.Duration(rng.Int64N(int64(spread/time.Millisecond)+1))*time.Millisecond
+}
 
 // calmPhase is how long the set adders run on after the faults, for the
 // sibling bound.
@@ -467,9 +488,9 @@ func (c *testCluster) finalValues(ops []op) map[string][]string {
 
 // runNemesis runs the workload on nodes hosts for d while injecting faults
 // of kinds, heals, waits for convergence, and checks the history.
-func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64) *summary {
-	t.Logf("nemesis seed %d: %d nodes, %v of %s (rerun: go test ./tests -run NemesisLong -args -nemesis.seed %d -nemesis.nodes %d -nemesis.duration %v -nemesis.kinds %s)",
-		seed, nodes, d, strings.Join(kinds, ","), seed, nodes, d, strings.Join(kinds, ","))
+func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing) *summary {
+	t.Logf("nemesis seed %d: %d nodes, %v of %s (rerun: go test ./tests -run NemesisLong -args -nemesis.seed %d -nemesis.nodes %d -nemesis.duration %v -nemesis.kinds %s -nemesis.pace %s)",
+		seed, nodes, d, strings.Join(kinds, ","), seed, nodes, d, strings.Join(kinds, ","), pace.name)
 	hosts := nodes
 	if slices.Contains(kinds, "join-leave") {
 		hosts++ // the spare
@@ -511,10 +532,10 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		}
 		heal := n.fault(kinds[deck[0]])
 		deck = deck[1:]
-		time.Sleep(time.Duration(3000+n.rng.IntN(7000)) * time.Millisecond)
+		time.Sleep(pace.draw(n.rng, pace.faultMin, pace.faultSpread))
 		n.note("heal")
 		heal()
-		time.Sleep(time.Duration(2000+n.rng.IntN(3000)) * time.Millisecond)
+		time.Sleep(pace.draw(n.rng, pace.calmMin, pace.calmSpread))
 	}
 	stop()
 	wg.Wait()
@@ -565,7 +586,7 @@ func TestNemesis(t *testing.T) {
 	seeds := []uint64{1, rand.Uint64N(1 << 32)}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
-			runNemesis(t, 3, nemesisAll, 40*time.Second, seed)
+			runNemesis(t, 3, nemesisAll, 40*time.Second, seed, shortPacing)
 		})
 	}
 }
@@ -581,7 +602,15 @@ func TestNemesisLong(t *testing.T) {
 		seed = rand.Uint64N(1 << 32)
 	}
 	kinds := strings.Split(*nemesisKinds, ",")
-	s := runNemesis(t, *nemesisNodes, kinds, *nemesisDuration, seed)
+	pace := longPacing
+	switch *nemesisPace {
+	case "long":
+	case "short":
+		pace = shortPacing
+	default:
+		t.Fatalf("-nemesis.pace %q: long or short", *nemesisPace)
+	}
+	s := runNemesis(t, *nemesisNodes, kinds, *nemesisDuration, seed, pace)
 	if *nemesisReport != "" {
 		f, err := os.OpenFile(*nemesisReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
