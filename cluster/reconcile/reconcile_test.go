@@ -6,25 +6,11 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/object/objecttest"
 	"github.com/harmoniakv/harmonia/cluster/reap"
-	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
 
 var now = time.Unix(1_000_000, 0)
-
-func version(value, node string, n uint64, prior ...object.Sibling) object.Sibling {
-	s := object.Sibling{Value: []byte(value), Dot: vclock.Dot{Actor: vclock.Actor{Node: node, Incarnation: 1}, Counter: n}, WrittenAt: now.Add(-time.Minute).UnixNano()}
-	for _, p := range prior {
-		s.Context = vclock.Merge(s.Context, p.History())
-	}
-	return s
-}
-
-func deleted(node string, n uint64, at time.Time, prior ...object.Sibling) object.Sibling {
-	s := version("", node, n, prior...)
-	s.Deleted, s.WrittenAt = true, at.UnixNano()
-	return s
-}
 
 // show names a repair by its key, merged values and sides.
 func show(rs []Repair) string {
@@ -80,3 +66,10 @@ func TestReplicas(t *testing.T) {
 		})
 	}
 }
+
+// version and deleted fix the write time of versions to a minute before now.
+func version(value, node string, n uint64, prior ...object.Sibling) object.Sibling {
+	return objecttest.Version(value, node, n, now.Add(-time.Minute), prior...)
+}
+
+var deleted = objecttest.Tombstone

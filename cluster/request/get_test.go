@@ -9,26 +9,11 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/object/objecttest"
 	"github.com/harmoniakv/harmonia/cluster/reap"
-	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
 
 var now = time.Unix(1_000_000, 0)
-
-// version is a sibling written by node at counter n, having seen prior.
-func version(value string, node string, n uint64, prior ...object.Sibling) object.Sibling {
-	s := object.Sibling{Value: []byte(value), Dot: vclock.Dot{Actor: vclock.Actor{Node: node, Incarnation: 1}, Counter: n}, WrittenAt: now.Add(-time.Minute).UnixNano()}
-	for _, p := range prior {
-		s.Context = vclock.Merge(s.Context, p.History())
-	}
-	return s
-}
-
-func tombstone(node string, n uint64, deletedAt time.Time, prior ...object.Sibling) object.Sibling {
-	s := version("", node, n, prior...)
-	s.Deleted, s.WrittenAt = true, deletedAt.UnixNano()
-	return s
-}
 
 type getStep struct {
 	name string
@@ -227,3 +212,10 @@ func TestGetAnswersOnceInAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+// version and tombstone fix the write time of versions to a minute before now.
+func version(value, node string, n uint64, prior ...object.Sibling) object.Sibling {
+	return objecttest.Version(value, node, n, now.Add(-time.Minute), prior...)
+}
+
+var tombstone = objecttest.Tombstone
