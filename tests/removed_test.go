@@ -1,12 +1,15 @@
 package tests
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"
 )
 
@@ -113,4 +116,79 @@ func TestRemovedNodeDoesNotBringDeletedKeysBack(t *testing.T) {
 	if n := hintsPending(t, c, n3); n != int64(len(keys)) {
 		t.Fatalf("n3 keeps %d hints, want its %d undelivered", n, len(keys))
 	}
+}
+
+// A node that leaves while it keeps hints for a down member of the next
+// ring neither drops them nor takes them away: it stays leaving, its
+// partitions handed over, until the target is back and has its writes; then
+// it is left and every write is on every replica of the new ring.
+func TestLeaveWithHintsForADownReplica(t *testing.T) {
+	c := startCluster(t, 4, "--repair-interval", "0") // only hints may bring n4 its writes
+	n1, n3, n4 := c.nodes[0], c.nodes[2], c.nodes[3]
+	c.kill(n4)
+	c.waitDown("n4")
+	written := map[string]string{}
+	for i := range 60 {
+		k, v := fmt.Sprintf("leave-hints-%d", i), fmt.Sprintf("v%d", i)
+		if _, err := n3.client.Put(ctxT(t), []byte(k), []byte(v), nil, client.Options{Quorum: "2"}); err != nil {
+			t.Fatal(err)
+		}
+		written[k] = v
+	}
+	c.eventually(time.Minute, "n3 keeps hints for n4", func() error {
+		if n := hintsPending(t, c, n3); n == 0 {
+			return errors.New("no hint on n3")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := n3.client.Admin().Leave(ctx, &kvpb.LeaveRequest{})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leave's transfers finish, but n3 stays: its hints for n4 have
+	// nowhere to go while n4, a replica of the next ring, is down.
+	c.eventually(time.Minute, "n3's transfers done", func() error {
+		st, err := c.status(n1)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(st.TransitionDone, "n3") {
+			return fmt.Errorf("done: %v", st.TransitionDone)
+		}
+		return nil
+	})
+	if st, err := c.status(n3); err != nil {
+		t.Fatal(err)
+	} else if state := memberState(st, "n3"); state != "leaving" || hintsPending(t, c, n3) == 0 {
+		t.Fatalf("with n4 down, n3 is %s and keeps %d hints; want leaving, with its hints", state, hintsPending(t, c, n3))
+	}
+	c.start(n4)
+	c.waitStates(agreeWithin, map[string]string{"n4": "up"})
+	c.waitStable(3*time.Minute, "n1", "n2", "n4")
+	c.waitStates(agreeWithin, map[string]string{"n3": "left"})
+	for k, v := range written {
+		vals, err := readReplicas(n1, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vals) != 3 {
+			t.Fatalf("%s: %d replicas answered: %v", k, len(vals), vals)
+		}
+		for id, got := range vals {
+			if !slices.Equal(got, []string{v}) {
+				t.Fatalf("%s: replica %s holds %v, want %s", k, id, got, v)
+			}
+		}
+	}
+}
+
+func memberState(st *kvpb.StatusResponse, id string) string {
+	for _, m := range st.Members {
+		if m.Id == id {
+			return m.State
+		}
+	}
+	return ""
 }
