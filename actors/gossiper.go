@@ -50,11 +50,14 @@ type gossiper struct {
 	// savedRevision is the membership revision last saved to the store.
 	savedRevision uint64
 	seeds         []string
-	joins         map[string][]chan string          // seed address -> Join calls waiting for its answer
-	handlers      map[uint64]func(membership.Event) // by registration id
-	downs         map[string]int
-	rng           *rand.Rand
-	cancel        func()
+	joins         map[string][]chan string // seed address -> Join calls waiting for its answer
+	// fresh: started with seeds on a new data directory, and no peer has
+	// answered yet (takePlaceBack).
+	fresh    bool
+	handlers map[uint64]func(membership.Event) // by registration id
+	downs    map[string]int
+	rng      *rand.Rand
+	cancel   func()
 }
 
 func (g *gossiper) Receive(ctx actor.Context) {
@@ -81,6 +84,9 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		status := membership.RingNormal
 		if len(g.cfg.Seeds) > 0 {
 			status = membership.RingJoining
+			// A new data directory: the first answer of a seed says
+			// whether this id was a member, whose place it takes back.
+			g.fresh = len(saved) == 0
 		}
 		for _, st := range saved {
 			if st.ID == g.self && st.App[membership.KeyStatus].Value != "" {
@@ -153,9 +159,20 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		if g.refuseParams(ctx, m.From, m.Params) || ctx.Sender() == nil {
 			return
 		}
+		if g.fresh {
+			// Not before this node knows whether it takes a place back:
+			// its answer would spread its state as a joining node.
+			return
+		}
 		send, request := g.state.Syn(digestsFromProto(m.Digests))
+		ack := &internalpb.GossipAck{From: g.self, States: statesToProto(send), Requests: digestsToProto(request), Params: g.paramsProto()}
+		for _, d := range m.Digests {
+			if d.Id == m.From {
+				ack.SenderWas = g.state.RingStatusBefore(m.From, d.Generation)
+			}
+		}
 		// Request, not Respond, so the peer knows where to send its ACK2.
-		ctx.Request(ctx.Sender(), &internalpb.GossipAck{From: g.self, States: statesToProto(send), Requests: digestsToProto(request), Params: g.paramsProto()})
+		ctx.Request(ctx.Sender(), ack)
 	case *internalpb.GossipAck:
 		if g.refuseParams(ctx, m.From, m.Params) {
 			return
@@ -167,6 +184,7 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			delete(g.joins, from.Address)
 		}
 		events := g.state.Apply(statesFromProto(m.States), now)
+		events = append(events, g.takePlaceBack(m.SenderWas)...)
 		if delta := g.state.Delta(digestsFromProto(m.Requests)); len(delta) > 0 && ctx.Sender() != nil {
 			ctx.Respond(&internalpb.GossipAck2{From: g.self, States: statesToProto(delta), Params: g.paramsProto()})
 		}
@@ -182,6 +200,28 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		g.state.TransportLost(m.addr)
 		g.publish(now, nil)
 	}
+}
+
+// takePlaceBack is a new data directory's first answer from the cluster:
+// if this id was a normal member (was, the peer's ring status of its older
+// generation), the node takes its place in the ring back instead of joining
+// anew. Joining, it would leave the current ring, which the claim then
+// reshuffles: replicas that hold nothing of a partition would serve it,
+// and transfers would fetch from them. Its data comes back by anti-entropy
+// (EventPlaceTakenBack). It decides once, before the node's state reaches
+// the cluster in the same exchange.
+func (g *gossiper) takePlaceBack(was string) []membership.Event {
+	if !g.fresh {
+		return nil
+	}
+	g.fresh = false
+	if own, _ := g.state.Get(g.self, membership.KeyStatus); own != membership.RingJoining || was != membership.RingNormal {
+		return nil
+	}
+	g.state.Set(membership.KeyStatus, membership.RingNormal)
+	g.changed = true
+	g.log.Warn("this node was a member and came back with an empty data directory: it takes its place back and copies its replicas from the others")
+	return []membership.Event{{Kind: membership.EventPlaceTakenBack, Node: g.self}}
 }
 
 func (g *gossiper) startTicker(ctx actor.Context) {

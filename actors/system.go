@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -40,6 +41,9 @@ type System struct {
 	// fatal receives the one error that ends the node (refused at join).
 	fatal     chan error
 	fatalOnce sync.Once
+	// stopped is closed by Stop, for the goroutines the node starts.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 // Fatal delivers an error when the node cannot go on, e.g. the cluster
@@ -165,7 +169,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
-		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1)}
+		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
 	r.Start()
 	s.gossip = &Gossiper{root: sys.Root, pid: actor.NewPID(sys.Address(), gossiperName)}
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
@@ -198,7 +202,13 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 			return nil, fmt.Errorf("node did not start within %v", startTimeout)
 		}
 	}
-	s.gossip.Start()
+	// Handlers before the first round: a rejoining node learns at its
+	// first exchange that it takes its place back.
+	s.gossip.RegisterEventHandler(func(e membership.Event) {
+		if e.Kind == membership.EventPlaceTakenBack {
+			go s.rebuild()
+		}
+	})
 	if cfg.Hints.Enabled {
 		hintsPID := actor.NewPID(sys.Address(), hintsName)
 		s.gossip.RegisterEventHandler(func(e membership.Event) {
@@ -207,7 +217,38 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 			}
 		})
 	}
+	s.gossip.Start()
 	return s, nil
+}
+
+// rebuild copies this node's replicas back after it took its place in the
+// ring back with an empty data directory: a repair round of every partition
+// it holds with every other replica, then again until a round has every
+// exchange done (the first may come before it hears its peers up, or
+// before they know its new incarnation and take its writes).
+func (s *System) rebuild() {
+	retry := time.NewTicker(max(2*s.cfg.Gossip.Interval, time.Second))
+	defer retry.Stop()
+	for round := 1; ; round++ {
+		select {
+		case <-s.stopped:
+			return
+		case <-retry.C:
+		}
+		results, err := s.Repair(-1, "", time.Hour)
+		failed, keys := 0, uint64(0)
+		for _, r := range results {
+			if r.Err != nil {
+				failed++
+			}
+			keys += r.KeysLocal
+		}
+		if err == nil && len(results) > 0 && failed == 0 {
+			s.log.Info("replicas copied back after taking its place back", "rounds", round, "keys copied in the last round", keys)
+			return
+		}
+		s.log.Info("copying replicas back", "round", round, "exchanges", len(results), "failed", failed, "keys copied", keys, "err", err)
+	}
 }
 
 // Leave publishes that this node leaves the ring: its partitions move to
@@ -233,6 +274,8 @@ func (s *System) Repair(partition int, peer string, timeout time.Duration) ([]Ex
 	select {
 	case res := <-reply:
 		return res, nil
+	case <-s.stopped:
+		return nil, errors.New("repair: the node is stopping")
 	case <-time.After(timeout):
 		return nil, fmt.Errorf("repair did not finish within %v", timeout)
 	}
@@ -257,6 +300,7 @@ func (s *System) Gossiper() *Gossiper { return s.gossip }
 // Stop stops the actors (vnodes first, through the tree), then the remote
 // layer, then the actor system. The store stays open; the caller closes it.
 func (s *System) Stop() {
+	s.stopOnce.Do(func() { close(s.stopped) })
 	if s.root != nil {
 		_ = s.actors.Root.StopFuture(s.root).Wait()
 	}

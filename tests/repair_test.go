@@ -270,3 +270,64 @@ func TestCrashedExchangeStartsAgain(t *testing.T) {
 		}
 	}
 }
+
+// A node restarted with an empty data directory and --join, under the id
+// of a normal member, takes its place in the ring back rather than joining
+// anew: the ring does not change, no partition is transferred (a joining
+// node would leave the current ring, which the claim reshuffles onto nodes
+// that hold nothing), and it copies its replicas back from the others by
+// itself, with periodic anti-entropy off.
+func TestWipedNodeTakesItsPlaceBack(t *testing.T) {
+	c := startCluster(t, 4, "--repair-interval", "0")
+	acked := &ackedSet{m: map[string]string{}}
+	const keys = 2000
+	load(t, c.nodes, "back-", keys, acked)
+	n2 := c.nodes[1]
+	before, err := c.status(c.nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.kill(n2)
+	if err := os.RemoveAll(n2.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.start(n2) // with --join n1, as a replaced node is started
+	c.waitAllUp()
+	values := acked.snapshot()
+	c.eventually(2*time.Minute, "every key back on n2", func() error {
+		m, first := forEachKey(values, func(k, v string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rep, err := c.nodes[0].client.Replicas(ctx, []byte(k))
+			if err != nil {
+				return err
+			}
+			for _, r := range rep.Replicas {
+				if r.Node != "n2" {
+					continue
+				}
+				if !r.Answered || len(r.Siblings) != 1 || string(r.Siblings[0].Value) != v {
+					return fmt.Errorf("%s: n2 holds %v (answered %v, %s)", k, r.Siblings, r.Answered, r.Error)
+				}
+			}
+			return nil
+		})
+		if m > 0 {
+			return fmt.Errorf("%d of %d keys missing on n2; first: %v", m, keys, first)
+		}
+		return nil
+	})
+	t.Logf("wiped n2 whole again %v after its restart", time.Since(start).Round(100*time.Millisecond))
+	after, err := c.status(n2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Ring != "stable" || !slices.Equal(after.Owners, before.Owners) || len(after.Transfers) != 0 {
+		t.Fatalf("n2 took its place back through a ring change: ring %s, %d transfers, owners %v, before %v",
+			after.Ring, len(after.Transfers), after.Owners, before.Owners)
+	}
+	if state := memberState(after, "n2"); state != "up" {
+		t.Fatalf("n2 is %s", state)
+	}
+}

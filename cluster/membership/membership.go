@@ -138,6 +138,10 @@ const (
 	// EventRingChanged: the ring was recomputed (a member joins, leaves or
 	// was removed). Node is the node that recomputed it.
 	EventRingChanged EventKind = "ring-changed"
+	// EventPlaceTakenBack: this node, restarted with an empty data
+	// directory, learned that it was a normal member and took its place in
+	// the ring back; its replicas must be copied to it again.
+	EventPlaceTakenBack EventKind = "place-taken-back"
 )
 
 // Event is one change in the view.
@@ -481,6 +485,17 @@ func (s *State) Node(id string) (NodeState, bool) {
 		return NodeState{}, false
 	}
 	return m.NodeState.clone(), true
+}
+
+// RingStatusBefore returns id's ring status as this node knows it, if it
+// knows id under a generation older than generation; "" otherwise. A node
+// that restarted with an empty data directory asks it of its seeds.
+func (s *State) RingStatusBefore(id string, generation int64) string {
+	m, ok := s.members[id]
+	if !ok || id == s.self || m.Generation >= generation {
+		return ""
+	}
+	return s.RingStatus(id)
 }
 
 // IDs returns every known member id, sorted.

@@ -644,11 +644,16 @@ func (x *GossipSyn) GetParams() *ClusterParams {
 // GossipAck answers a GossipSyn: states the sender lacks, and digests of what
 // the answering node wants back.
 type GossipAck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	States        []*NodeState           `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
-	Requests      []*GossipDigest        `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty"`
-	Params        *ClusterParams         `protobuf:"bytes,4,opt,name=params,proto3" json:"params,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	From     string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	States   []*NodeState           `protobuf:"bytes,2,rep,name=states,proto3" json:"states,omitempty"`
+	Requests []*GossipDigest        `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty"`
+	Params   *ClusterParams         `protobuf:"bytes,4,opt,name=params,proto3" json:"params,omitempty"`
+	// The answering node's ring status of the sender under an older
+	// generation than the sender's digest ("" when it knows none): a node
+	// restarted with an empty data directory learns from it whether it was a
+	// member, and takes its place back instead of joining anew.
+	SenderWas     string `protobuf:"bytes,5,opt,name=sender_was,json=senderWas,proto3" json:"sender_was,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,6 +714,13 @@ func (x *GossipAck) GetParams() *ClusterParams {
 		return x.Params
 	}
 	return nil
+}
+
+func (x *GossipAck) GetSenderWas() string {
+	if x != nil {
+		return x.SenderWas
+	}
+	return ""
 }
 
 // GossipAck2 closes the exchange with the states requested.
@@ -2355,12 +2367,14 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\tGossipSyn\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12<\n" +
 	"\adigests\x18\x02 \x03(\v2\".harmonia.internal.v1.GossipDigestR\adigests\x12;\n" +
-	"\x06params\x18\x03 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\"\xd5\x01\n" +
+	"\x06params\x18\x03 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\"\xf4\x01\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
 	"\x06states\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\x12>\n" +
 	"\brequests\x18\x03 \x03(\v2\".harmonia.internal.v1.GossipDigestR\brequests\x12;\n" +
-	"\x06params\x18\x04 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\"\x96\x01\n" +
+	"\x06params\x18\x04 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\x12\x1d\n" +
+	"\n" +
+	"sender_was\x18\x05 \x01(\tR\tsenderWas\"\x96\x01\n" +
 	"\n" +
 	"GossipAck2\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
