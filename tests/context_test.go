@@ -3,6 +3,8 @@ package tests
 import (
 	"bytes"
 	crand "crypto/rand"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -188,4 +190,44 @@ func TestContextIsBoundToKeyAndCluster(t *testing.T) {
 			t.Fatalf("server with a 9-byte secret: exit %d, %q", code, stderr)
 		}
 	})
+}
+
+// What get prints with --json is accepted back by put --context: the
+// context is protojson's standard base64 there (+, /, =), URL-safe base64 in
+// text. The write supersedes what was read.
+func TestCLIJSONContextRoundTrip(t *testing.T) {
+	c := startCluster(t, 3)
+	addr := c.nodes[0].clientAddr
+	stdOnly := 0
+	for i := range 12 {
+		key := fmt.Sprintf("json-ctx-%d", i)
+		for _, v := range []string{"a", "b"} { // two blind writes: two siblings
+			if _, stderr, code := cli(t, "put", key, v, "--addr", addr); code != 0 {
+				t.Fatalf("put: exit %d: %s", code, stderr)
+			}
+		}
+		out, stderr, code := cli(t, "get", key, "--json", "--addr", addr)
+		if code != 0 {
+			t.Fatalf("get --json: exit %d: %s", code, stderr)
+		}
+		var got struct {
+			Context string `json:"context"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Context == "" {
+			t.Fatalf("get --json printed %q: %v", out, err)
+		}
+		if strings.ContainsAny(got.Context, "+/=") {
+			stdOnly++
+		}
+		if _, stderr, code := cli(t, "put", key, "merged", "--context", got.Context, "--addr", addr); code != 0 {
+			t.Fatalf("put --context %s (from get --json): exit %d: %s", got.Context, code, stderr)
+		}
+		res, err := c.nodes[1].client.Get(ctxT(t), []byte(key), client.Options{Quorum: "all"})
+		if err != nil || len(res.Siblings) != 1 || string(res.Siblings[0]) != "merged" {
+			t.Fatalf("%s after the put with the context read: %v, %v", key, res, err)
+		}
+	}
+	if stdOnly == 0 {
+		t.Fatal("no context printed by --json used +, / or =: the test proved nothing")
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,13 +64,24 @@ func printJSON(m proto.Message) {
 	fmt.Println(protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Format(m))
 }
 
+// decodeContext reads a context as get prints it: in text, base64 with the
+// URL alphabet and no padding; with --json, protojson's standard base64
+// (+, /, =). Both are accepted, so that --json output round-trips.
 func decodeContext(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	raw := strings.TrimRight(s, "=")
+	b, err := base64.RawURLEncoding.DecodeString(raw)
 	if err != nil {
-		return nil, usageErr("--context is not a context printed by get: %v", err)
+		b, err = base64.RawStdEncoding.DecodeString(raw)
+	}
+	if err == nil && len(b) == 0 {
+		err = errors.New("empty")
+	}
+	if err != nil {
+		return nil, usageErr("--context is not a context printed by get (base64, as get prints it with or without --json): %v", err)
 	}
 	return b, nil
 }
