@@ -161,7 +161,9 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		}
 		if g.fresh {
 			// Not before this node knows whether it takes a place back:
-			// its answer would spread its state as a joining node.
+			// its answer would spread its state as a joining node. It asks
+			// the peer instead, whose answer tells (its seeds may be down).
+			g.syn(ctx, ctx.Sender().Address)
 			return
 		}
 		send, request := g.state.Syn(digestsFromProto(m.Digests))

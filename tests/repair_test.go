@@ -331,3 +331,41 @@ func TestWipedNodeTakesItsPlaceBack(t *testing.T) {
 		t.Fatalf("n2 is %s", state)
 	}
 }
+
+// The same with every seed of the replaced node down: the members that
+// knew it reach it, and their answers tell it that it takes its place back.
+func TestWipedNodeTakesItsPlaceBackWithItsSeedDown(t *testing.T) {
+	c := startCluster(t, 4, "--repair-interval", "0")
+	acked := &ackedSet{m: map[string]string{}}
+	load(t, c.nodes, "seedless-", 300, acked)
+	n2 := c.nodes[1]
+	c.kill(n2)
+	if err := os.RemoveAll(n2.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	dead := freePort(t)
+	for i, a := range n2.args {
+		if a == "--join" {
+			n2.args[i+1] = dead
+		}
+	}
+	c.start(n2)
+	c.waitAllUp()
+	c.eventually(time.Minute, "n2 back in its place, stable ring", func() error {
+		st, err := c.status(c.nodes[0])
+		if err != nil {
+			return err
+		}
+		if st.Ring != "stable" || memberState(st, "n2") != "up" {
+			return fmt.Errorf("ring %s, n2 %s", st.Ring, memberState(st, "n2"))
+		}
+		return nil
+	})
+	st, err := c.status(n2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Transfers) != 0 {
+		t.Fatalf("n2 joined anew: %d transfers", len(st.Transfers))
+	}
+}
