@@ -442,3 +442,19 @@ func TestGossiperJoinReportsWhoAnswered(t *testing.T) {
 		}
 	}
 }
+
+// A peer chooses the sender names in its messages: the distinct refusal
+// reasons a node keeps and logs are bounded; every refusal is still counted.
+func TestRefusalReasonsAreBounded(t *testing.T) {
+	r := &refusals{}
+	for i := range maxLoggedRefusals + 500 {
+		r.add(fmt.Errorf("refused data from ghost-%d: not a member of this cluster", i))
+		r.add(fmt.Errorf("refused data from ghost-%d: not a member of this cluster", i))
+	}
+	if n := r.count.Load(); n != 2*(maxLoggedRefusals+500) {
+		t.Fatalf("%d refusals counted", n)
+	}
+	if len(r.logged) != maxLoggedRefusals {
+		t.Fatalf("%d reasons kept, want %d", len(r.logged), maxLoggedRefusals)
+	}
+}

@@ -22,17 +22,33 @@ type vnodeCounters struct {
 // refusals counts replica data (writes, hints, repairs, reaps) that vnodes
 // refused from senders that are not members in good standing
 // (View.Admits), and logs each distinct reason once: a removed node that
-// replays a queue of hints would otherwise log every one of them.
+// replays a queue of hints would otherwise log every one of them. Reasons
+// name the sender, which a peer chooses: after maxLoggedRefusals distinct
+// ones, new reasons are counted but neither logged nor kept.
 type refusals struct {
 	log    *slog.Logger
 	count  atomic.Uint64
-	logged sync.Map // reason -> struct{}
+	mu     sync.Mutex
+	logged map[string]bool
 }
+
+// maxLoggedRefusals bounds the distinct refusal reasons a node logs.
+const maxLoggedRefusals = 1000
 
 func (r *refusals) add(err error) {
 	r.count.Add(1)
-	if _, seen := r.logged.LoadOrStore(err.Error(), struct{}{}); !seen && r.log != nil {
-		r.log.Warn("replica data refused", "reason", err.Error())
+	reason := err.Error()
+	r.mu.Lock()
+	fresh := !r.logged[reason] && len(r.logged) < maxLoggedRefusals
+	if fresh {
+		if r.logged == nil {
+			r.logged = map[string]bool{}
+		}
+		r.logged[reason] = true
+	}
+	r.mu.Unlock()
+	if fresh && r.log != nil {
+		r.log.Warn("replica data refused", "reason", reason)
 	}
 }
 
