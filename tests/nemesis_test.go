@@ -60,7 +60,11 @@ var (
 	shortPacing = pacing{"short", 2 * time.Second, 4 * time.Second, time.Second, 2 * time.Second}
 )
 
-func (p pacing) draw(rng *rand.Rand, min, spread time.Duration) time.Duration {
+// fault and calm draw how long the next fault and the calm after it last.
+func (p pacing) fault(rng *rand.Rand) time.Duration { return between(rng, p.faultMin, p.faultSpread) }
+func (p pacing) calm(rng *rand.Rand) time.Duration  { return between(rng, p.calmMin, p.calmSpread) }
+
+func between(rng *rand.Rand, min, spread time.Duration) time.Duration {
 	return min + time.Duration(rng.Int64N(int64(spread/time.Millisecond)+1))*time.Millisecond
 }
 
@@ -532,10 +536,10 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		}
 		heal := n.fault(kinds[deck[0]])
 		deck = deck[1:]
-		time.Sleep(pace.draw(n.rng, pace.faultMin, pace.faultSpread))
+		time.Sleep(pace.fault(n.rng))
 		n.note("heal")
 		heal()
-		time.Sleep(pace.draw(n.rng, pace.calmMin, pace.calmSpread))
+		time.Sleep(pace.calm(n.rng))
 	}
 	stop()
 	wg.Wait()
