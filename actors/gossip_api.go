@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +33,6 @@ type (
 	gossipCheck  struct{}
 	endpointLost struct{ addr string }
 	gossipStart  struct{}
-	gossipStop   struct{}
 	// gossipJoin adds seeds and gossips with them at once; answered gets
 	// the address of each seed that answers (once, until cancelled).
 	gossipJoin struct {
@@ -44,24 +44,59 @@ type (
 	gossipGet       struct{ key string }
 	gossipSubscribe struct {
 		id      uint64
-		handler func(membership.Event)
+		handler EventHandler
 	}
 	gossipUnsubscribe struct{ id uint64 }
 )
 
-// Gossiper is the Go face of the gossiper actor: the seed design's API.
-// Every method only sends a message; none blocks on the network.
+// Gossiper is the Go face of the gossiper actor: membership as a library,
+// as a node uses it (System.Gossiper) or on its own (NewMember). Methods
+// other than Join, GetState and Stop only send a message; none blocks on
+// the network.
 type Gossiper struct {
 	root     *actor.RootContext
 	pid      *actor.PID
 	handlers atomic.Uint64 // the last handler id given out
+	// shutdown ends what the handle owns besides the actor (a member's
+	// actor system and endpoint); nil for a node's gossiper.
+	shutdown func()
+	stopOnce sync.Once
+	stopped  chan struct{}
 }
 
-// Start begins periodic gossip rounds (a node's System starts them).
+// ErrGossiperStopped is returned by calls after Stop.
+var ErrGossiperStopped = errors.New("gossiper stopped")
+
+func newGossiperHandle(root *actor.RootContext, pid *actor.PID, shutdown func()) *Gossiper {
+	return &Gossiper{root: root, pid: pid, shutdown: shutdown, stopped: make(chan struct{})}
+}
+
+// Start begins periodic gossip rounds (a node's System starts them once
+// its handlers are registered; NewMember starts them itself).
 func (g *Gossiper) Start() { g.root.Send(g.pid, gossipStart{}) }
 
-// Stop pauses gossip rounds; the node then looks dead to its peers.
-func (g *Gossiper) Stop() { g.root.Send(g.pid, gossipStop{}) }
+// Stop ends the gossiper for good: no more rounds or answers (peers soon
+// see this member down), handlers hear nothing more, and a member made by
+// NewMember closes its port. Join and GetState then return
+// ErrGossiperStopped. Stop may be called more than once.
+func (g *Gossiper) Stop() {
+	g.stopOnce.Do(func() {
+		close(g.stopped)
+		_ = g.root.StopFuture(g.pid).Wait()
+		if g.shutdown != nil {
+			g.shutdown()
+		}
+	})
+}
+
+func (g *Gossiper) isStopped() bool {
+	select {
+	case <-g.stopped:
+		return true
+	default:
+		return false
+	}
+}
 
 // Join adds seeds (cluster addresses, as the seeds advertise them) and
 // gossips with them at once. It returns how many answered before ctx ended
@@ -71,6 +106,9 @@ func (g *Gossiper) Join(ctx context.Context, seeds []string) (int, error) {
 	if len(seeds) == 0 {
 		return 0, errors.New("join: no seed given")
 	}
+	if g.isStopped() {
+		return 0, ErrGossiperStopped
+	}
 	answered := make(chan string, len(seeds))
 	g.root.Send(g.pid, gossipJoin{seeds: seeds, answered: answered})
 	defer g.root.Send(g.pid, gossipJoinDone{answered: answered})
@@ -79,6 +117,8 @@ func (g *Gossiper) Join(ctx context.Context, seeds []string) (int, error) {
 		select {
 		case addr := <-answered:
 			heard[addr] = true
+		case <-g.stopped:
+			return len(heard), ErrGossiperStopped
 		case <-ctx.Done():
 			if len(heard) > 0 {
 				return len(heard), nil
@@ -104,6 +144,9 @@ func (g *Gossiper) setControl(key, value string) {
 
 // GetState returns every known node's value for user key, by node id.
 func (g *Gossiper) GetState(key string) (map[string]string, error) {
+	if g.isStopped() {
+		return nil, ErrGossiperStopped
+	}
 	res, err := g.root.RequestFuture(g.pid, gossipGet{key: membership.UserKeyPrefix + key}, 5*time.Second).Result()
 	if err != nil {
 		return nil, fmt.Errorf("gossiper: %w", err)
@@ -111,13 +154,47 @@ func (g *Gossiper) GetState(key string) (map[string]string, error) {
 	return res.(map[string]string), nil
 }
 
-// RegisterEventHandler calls handler for every membership event: joined,
-// up, suspect, down, left, restarted, ring-changed, and state-changed (Key
-// is a control key, or a user key with membership.UserKeyPrefix). Handlers
-// run on the gossiper's goroutine and must not block. The returned function
-// removes the handler: events the gossiper handles after the removal do not
-// reach it.
-func (g *Gossiper) RegisterEventHandler(handler func(membership.Event)) (remove func()) {
+// EventHandler receives membership events: joined, up, suspect, down,
+// left, restarted, ring-changed, place-taken-back, and state-changed (Key
+// is a control key, or a user key with membership.UserKeyPrefix).
+// HandleEvent runs on the gossiper's goroutine and must not block.
+type EventHandler interface {
+	HandleEvent(membership.Event)
+}
+
+// EventHandlerFunc is a function as an EventHandler.
+type EventHandlerFunc func(membership.Event)
+
+// HandleEvent calls f.
+func (f EventHandlerFunc) HandleEvent(e membership.Event) { f(e) }
+
+// EventChannel is an EventHandler that delivers events to a channel
+// without ever blocking the gossiper: an event that finds the channel full
+// is dropped and counted (size the buffer for bursts).
+type EventChannel struct {
+	c       chan<- membership.Event
+	dropped atomic.Uint64
+}
+
+// NewEventChannel returns a handler that sends each event to c.
+func NewEventChannel(c chan<- membership.Event) *EventChannel { return &EventChannel{c: c} }
+
+// HandleEvent sends e, or drops it if the channel is full.
+func (c *EventChannel) HandleEvent(e membership.Event) {
+	select {
+	case c.c <- e:
+	default:
+		c.dropped.Add(1)
+	}
+}
+
+// Dropped counts the events that found the channel full.
+func (c *EventChannel) Dropped() uint64 { return c.dropped.Load() }
+
+// RegisterEventHandler passes every membership event the gossiper handles
+// from now on to handler. The returned function removes the handler:
+// events the gossiper handles after the removal do not reach it.
+func (g *Gossiper) RegisterEventHandler(handler EventHandler) (remove func()) {
 	id := g.handlers.Add(1)
 	g.root.Send(g.pid, gossipSubscribe{id: id, handler: handler})
 	return func() { g.root.Send(g.pid, gossipUnsubscribe{id: id}) }

@@ -27,8 +27,8 @@ func (g *gossiper) advanceTransition(now time.Time) []string {
 			in.Live = append(in.Live, id)
 		}
 	}
-	if own, _ := g.state.Get(g.self, membership.KeyStatus); own == membership.RingLeaving {
-		in.Hints = g.store.HintCount()
+	if own, _ := g.state.Get(g.self, membership.KeyStatus); own == membership.RingLeaving && g.hintCount != nil {
+		in.Hints = g.hintCount()
 	}
 	step := membership.StepTransition(in)
 	for _, kv := range step.Set {
@@ -50,24 +50,15 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 			g.log.Info("membership", "event", e.Kind, "member", e.Node)
 		}
 	}
-	statuses := map[string]string{}
-	for _, id := range g.state.IDs() {
-		statuses[id] = g.state.RingStatus(id)
-	}
-	if g.transition == nil || !maps.Equal(statuses, g.statuses) {
-		t, err := ring.NewTransition(statuses, g.partitions, g.n)
-		if err != nil {
-			g.log.Error("compute ring", "err", err)
+	v := &View{Self: g.self, Fenced: g.fenced, N: g.n, Members: map[string]MemberView{}}
+	if g.partitions > 0 {
+		var ok bool
+		if events, ok = g.computeRing(events); !ok {
 			return
 		}
-		if g.transition != nil && t.Key != g.transition.Key {
-			events = append(events, membership.Event{Kind: membership.EventRingChanged, Node: g.self})
-			g.log.Info("ring changed", "transition", t.Key, "moves", len(t.Moves))
-		}
-		g.transition, g.statuses = t, statuses
+		v.Ring, v.Transition, v.RingStatuses = g.transition.Current, g.transition, g.statuses
+		v.TransitionDone = g.advanceTransition(now)
 	}
-	done := g.advanceTransition(now)
-	v := &View{Self: g.self, Fenced: g.fenced, Ring: g.transition.Current, Transition: g.transition, RingStatuses: g.statuses, N: g.n, Members: map[string]MemberView{}, TransitionDone: done}
 	for _, id := range g.state.IDs() {
 		st, _ := g.state.Node(id)
 		mv := MemberView{
@@ -94,15 +85,38 @@ func (g *gossiper) publish(now time.Time, events []membership.Event) {
 	}
 	for _, e := range events {
 		for _, h := range g.handlers {
-			h(e)
+			h.HandleEvent(e)
 		}
 	}
+}
+
+// computeRing recomputes the ring transition when a member's ring status
+// changed, and adds the ring-changed event; false if it cannot be computed.
+func (g *gossiper) computeRing(events []membership.Event) ([]membership.Event, bool) {
+	statuses := map[string]string{}
+	for _, id := range g.state.IDs() {
+		statuses[id] = g.state.RingStatus(id)
+	}
+	if g.transition != nil && maps.Equal(statuses, g.statuses) {
+		return events, true
+	}
+	t, err := ring.NewTransition(statuses, g.partitions, g.n)
+	if err != nil {
+		g.log.Error("compute ring", "err", err)
+		return events, false
+	}
+	if g.transition != nil && t.Key != g.transition.Key {
+		events = append(events, membership.Event{Kind: membership.EventRingChanged, Node: g.self})
+		g.log.Info("ring changed", "transition", t.Key, "moves", len(t.Moves))
+	}
+	g.transition, g.statuses = t, statuses
+	return events, true
 }
 
 // membersChanged reports whether b differs from a in its ring transition or
 // in any member's presence, state or generation.
 func membersChanged(a, b *View) bool {
-	if a.Transition.Key != b.Transition.Key || len(a.Members) != len(b.Members) {
+	if transitionKey(a) != transitionKey(b) || len(a.Members) != len(b.Members) {
 		return true
 	}
 	for id, m := range b.Members {
@@ -111,6 +125,14 @@ func membersChanged(a, b *View) bool {
 		}
 	}
 	return false
+}
+
+// transitionKey is v's ring transition key; "" for a member without a ring.
+func transitionKey(v *View) string {
+	if v.Transition == nil {
+		return ""
+	}
+	return v.Transition.Key
 }
 
 func statesToProto(states []membership.NodeState) []*internalpb.NodeState {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,8 +13,6 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/persistence"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // System is one node's actor system, remote endpoint and actor tree. Its
@@ -115,7 +112,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &gossiper{handoff: actor.NewPID(s.actors.Address(), handoffName), ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
 			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
-			store: s.store, view: s.view, log: s.log, self: id.NodeID, generation: generation,
+			members: s.store, hintCount: s.store.HintCount, view: s.view, log: s.log, self: id.NodeID, generation: generation,
 			app: map[string]string{
 				membership.KeyClusterAddr: s.cfg.ClusterAddr,
 				membership.KeyClientAddr:  s.cfg.ClientAddr,
@@ -135,43 +132,17 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	host, portStr, err := net.SplitHostPort(cfg.ClusterAddr)
+	sys, r, err := startTransport(transport{addr: cfg.ClusterAddr, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
+		maxMessage: cfg.MaxMessageSize, logger: cfg.Logger, libraryLogger: cfg.LibraryLogger})
 	if err != nil {
-		return nil, fmt.Errorf("cluster address %q: %w", cfg.ClusterAddr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("cluster address %q: bad port", cfg.ClusterAddr)
+		return nil, err
 	}
 	logger := cfg.Logger
-	libLogger := cfg.LibraryLogger
-	if libLogger == nil {
-		libLogger = slog.New(slog.DiscardHandler)
-	}
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return libLogger }))
-	r := remote.NewRemote(sys, remote.Configure(host, port,
-		remote.WithEndpointWriterBatchSize(cfg.RemoteBatchSize),
-		remote.WithEndpointWriterQueueSize(cfg.RemoteQueueSize),
-		remote.WithEndpointManagerQueueSize(cfg.RemoteQueueSize),
-		remote.WithServerOptions(
-			grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
-			grpc.ChainStreamInterceptor(recoverStream(logger)),
-			grpc.ChainUnaryInterceptor(refuseUnary(logger)),
-		),
-		remote.WithDialOptions(
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageSize), grpc.MaxCallSendMsgSize(cfg.MaxMessageSize)),
-		),
-		// Give up on an unreachable peer after two tries instead of five: the
-		// gossiper, not the transport, decides liveness.
-		func(c *remote.Config) { c.MaxRetryCount = 2 },
-	))
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
 		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
-	r.Start()
-	s.gossip = &Gossiper{root: sys.Root, pid: actor.NewPID(sys.Address(), gossiperName)}
+	s.gossip = newGossiperHandle(sys.Root, actor.NewPID(sys.Address(), gossiperName), nil)
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
 	if err != nil {
 		r.Shutdown(true)
@@ -204,18 +175,18 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	}
 	// Handlers before the first round: a rejoining node learns at its
 	// first exchange that it takes its place back.
-	s.gossip.RegisterEventHandler(func(e membership.Event) {
+	s.gossip.RegisterEventHandler(EventHandlerFunc(func(e membership.Event) {
 		if e.Kind == membership.EventPlaceTakenBack {
 			go s.rebuild()
 		}
-	})
+	}))
 	if cfg.Hints.Enabled {
 		hintsPID := actor.NewPID(sys.Address(), hintsName)
-		s.gossip.RegisterEventHandler(func(e membership.Event) {
+		s.gossip.RegisterEventHandler(EventHandlerFunc(func(e membership.Event) {
 			if e.Kind == membership.EventUp {
 				sys.Root.Send(hintsPID, hintCheck{})
 			}
-		})
+		}))
 	}
 	s.gossip.Start()
 	return s, nil
@@ -301,6 +272,8 @@ func (s *System) Gossiper() *Gossiper { return s.gossip }
 // layer, then the actor system. The store stays open; the caller closes it.
 func (s *System) Stop() {
 	s.stopOnce.Do(func() { close(s.stopped) })
+	// Gossip first: peers see the node down while its vnodes close.
+	s.gossip.Stop()
 	if s.root != nil {
 		_ = s.actors.Root.StopFuture(s.root).Wait()
 	}

@@ -360,11 +360,11 @@ func TestGossiperUserStateAndRemovableHandlers(t *testing.T) {
 	sys := startSingle(t, t.TempDir())
 	g := sys.Gossiper()
 	events := make(chan membership.Event, 16)
-	remove := g.RegisterEventHandler(func(e membership.Event) {
+	remove := g.RegisterEventHandler(EventHandlerFunc(func(e membership.Event) {
 		if e.Kind == membership.EventStateChanged {
 			events <- e
 		}
-	})
+	}))
 	g.UpdateState(membership.KeyStatus, membership.RingLeaving)
 	select {
 	case e := <-events:

@@ -32,7 +32,10 @@ func (mine Params) Mismatch(me string, theirs Params, them string) string {
 	if mine.Replicas != theirs.Replicas {
 		diffs = append(diffs, fmt.Sprintf("--n: %s has %d, %s has %d", me, mine.Replicas, them, theirs.Replicas))
 	}
-	if !opens(mine.SecretFingerprints, theirs.SecretFingerprints) || !opens(theirs.SecretFingerprints, mine.SecretFingerprints) {
+	// Gossip-only members (no contexts to seal) may have no secret; a node
+	// always has one, so a node and a member never agree.
+	bothWithout := len(mine.SecretFingerprints) == 0 && len(theirs.SecretFingerprints) == 0
+	if !bothWithout && (!opens(mine.SecretFingerprints, theirs.SecretFingerprints) || !opens(theirs.SecretFingerprints, mine.SecretFingerprints)) {
 		diffs = append(diffs, fmt.Sprintf("cluster secret: %s and %s use different ones (--cluster-secret-file)", me, them))
 	}
 	return strings.Join(diffs, "; ")

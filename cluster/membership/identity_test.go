@@ -53,6 +53,18 @@ func TestSecretRotationStepsAgreeWithTheirNeighbours(t *testing.T) {
 	}
 }
 
+// Gossip-only members without a secret agree with each other, never with a
+// member or node that has one.
+func TestMembersWithoutSecretsAgreeOnlyWithEachOther(t *testing.T) {
+	none, some := Params{}, Params{SecretFingerprints: []string{"aa"}}
+	if m := none.Mismatch("a", none, "b"); m != "" {
+		t.Errorf("two members without secrets: %s", m)
+	}
+	if none.Mismatch("a", some, "b") == "" || some.Mismatch("a", none, "b") == "" {
+		t.Error("a member without a secret agrees with one that has a secret")
+	}
+}
+
 func process(id string, started int64, addr string) *State {
 	return New(DefaultConfig(), id, started, map[string]string{KeyClusterAddr: addr, KeyStatus: "normal"})
 }

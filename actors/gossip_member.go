@@ -1,0 +1,132 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// memberStore keeps a gossiper's membership across restarts (a node's
+// persistence.Store; memory for a member made by NewMember).
+type memberStore interface {
+	Members() (*internalpb.MembershipSnapshot, error)
+	SaveMembers(*internalpb.MembershipSnapshot) error
+}
+
+// memoryMembers is a memberStore that forgets at the end of the process.
+type memoryMembers struct {
+	mu   sync.Mutex
+	snap *internalpb.MembershipSnapshot
+}
+
+func (m *memoryMembers) Members() (*internalpb.MembershipSnapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.snap == nil {
+		return &internalpb.MembershipSnapshot{}, nil
+	}
+	return proto.Clone(m.snap).(*internalpb.MembershipSnapshot), nil
+}
+
+func (m *memoryMembers) SaveMembers(s *internalpb.MembershipSnapshot) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.snap = proto.Clone(s).(*internalpb.MembershipSnapshot)
+	return nil
+}
+
+// MemberConfig describes a gossip member that runs without the rest of a
+// node (NewMember): no vnodes, no store, no ring. Start from
+// DefaultMemberConfig.
+type MemberConfig struct {
+	// ID names the member; it must be unique in the cluster.
+	ID string
+	// Addr is the host:port the member listens on; peers reach it there,
+	// so it is advertised verbatim (use a routable host, not 0.0.0.0).
+	Addr string
+	// Gossip tunes rounds and failure detection; Gossip.Seeds are joined
+	// at start without waiting for them (Join waits).
+	Gossip GossipConfig
+	// Params must be equal on every member: gossip with a peer whose
+	// parameters differ is refused both ways. Partitions 0: no ring.
+	Params membership.Params
+	// State is the member's user state at start (see UpdateState).
+	State map[string]string
+	// Logger receives membership events; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultMemberConfig returns the documented defaults for member id
+// listening on addr: gossip every second, failure detection as
+// membership.DefaultConfig, no seeds.
+func DefaultMemberConfig(id, addr string) MemberConfig {
+	return MemberConfig{ID: id, Addr: addr, Gossip: DefaultConfig().Gossip}
+}
+
+// NewMember starts a gossip member on an actor system and remote endpoint
+// of its own and begins its rounds. It takes part in membership like a
+// node's gossiper (Scuttlebutt rounds, phi-accrual failure detection,
+// identity and parameter checks) but holds no data. Stop ends it and
+// closes its port.
+func NewMember(cfg MemberConfig) (*Gossiper, error) {
+	if cfg.ID == "" {
+		return nil, errors.New("member: empty id")
+	}
+	if cfg.Params.Partitions != 0 {
+		return nil, errors.New("member: a gossip-only member has no ring; leave Params.Partitions 0")
+	}
+	if cfg.Gossip.Interval <= 0 {
+		return nil, fmt.Errorf("member %s: gossip interval %v must be positive", cfg.ID, cfg.Gossip.Interval)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	sys, r, err := startTransport(transport{addr: cfg.Addr, logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", cfg.ID, err)
+	}
+	shutdown := func() {
+		r.Shutdown(true)
+		sys.Shutdown()
+	}
+	app := map[string]string{
+		membership.KeyClusterAddr: cfg.Addr,
+		membership.KeyProtocol:    strconv.Itoa(membership.ProtocolVersion),
+	}
+	for k, v := range cfg.State {
+		app[membership.UserKeyPrefix+k] = v
+	}
+	ready := newReadySignal()
+	g := &gossiper{cfg: cfg.Gossip, self: cfg.ID, app: maps.Clone(app), generation: time.Now().UnixNano(),
+		params: cfg.Params, members: &memoryMembers{}, view: &viewHolder{}, log: logger, ready: ready}
+	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return g }), gossiperName)
+	if err != nil {
+		shutdown()
+		return nil, fmt.Errorf("member %s: spawn gossiper: %w", cfg.ID, err)
+	}
+	sys.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
+			sys.Root.Send(pid, endpointLost{addr: e.Address})
+		}
+	})
+	select {
+	case <-ready.ch:
+	case <-time.After(startTimeout):
+		shutdown()
+		return nil, fmt.Errorf("member %s: gossiper did not start within %v", cfg.ID, startTimeout)
+	}
+	h := newGossiperHandle(sys.Root, pid, shutdown)
+	h.Start()
+	return h, nil
+}

@@ -1,0 +1,86 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// transport describes an actor system's remote endpoint: a node's, or a
+// gossip-only member's (NewMember).
+type transport struct {
+	addr       string // host:port to listen on; advertised verbatim
+	batchSize  int    // 0: protoactor's default
+	queueSize  int    // 0: protoactor's default
+	maxMessage int    // 0: grpc's default
+	logger     *slog.Logger
+	// libraryLogger receives protoactor's own logs; nil discards them.
+	libraryLogger *slog.Logger
+}
+
+// startTransport starts an actor system and its remote endpoint, guarded
+// so that no input on the port ends the process (remote_guard.go).
+func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
+	host, portStr, err := net.SplitHostPort(t.addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster address %q: %w", t.addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster address %q: bad port", t.addr)
+	}
+	logger, libLogger := t.logger, t.libraryLogger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if libLogger == nil {
+		libLogger = slog.New(slog.DiscardHandler)
+	}
+	// WithServerOptions and WithDialOptions replace earlier lists: one each.
+	server := []grpc.ServerOption{
+		grpc.ChainStreamInterceptor(recoverStream(logger)),
+		grpc.ChainUnaryInterceptor(refuseUnary(logger)),
+	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if t.maxMessage > 0 {
+		server = append(server, grpc.MaxRecvMsgSize(t.maxMessage))
+		dial = append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.maxMessage), grpc.MaxCallSendMsgSize(t.maxMessage)))
+	}
+	opts := []remote.ConfigOption{
+		remote.WithServerOptions(server...),
+		remote.WithDialOptions(dial...),
+		// Give up on an unreachable peer after two tries instead of five: the
+		// gossiper, not the transport, decides liveness.
+		func(c *remote.Config) { c.MaxRetryCount = 2 },
+	}
+	if t.batchSize > 0 {
+		opts = append(opts, remote.WithEndpointWriterBatchSize(t.batchSize))
+	}
+	if t.queueSize > 0 {
+		opts = append(opts, remote.WithEndpointWriterQueueSize(t.queueSize), remote.WithEndpointManagerQueueSize(t.queueSize))
+	}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return libLogger }))
+	r := remote.NewRemote(sys, remote.Configure(host, port, opts...))
+	if err := startRemote(r); err != nil {
+		sys.Shutdown()
+		return nil, nil, fmt.Errorf("listen on %s: %w", t.addr, err)
+	}
+	return sys, r, nil
+}
+
+// startRemote starts r; protoactor panics when it cannot listen.
+func startRemote(r *remote.Remote) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	r.Start()
+	return nil
+}
