@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/cluster/replica"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -32,33 +32,27 @@ type deferred struct {
 	fail func(error)
 }
 
-// vnode holds one partition's replicas. All reads and writes of the partition
-// pass through its mailbox, so read-merge-write of a key needs no lock. Its
-// durable state lives in the store only, so a restarted vnode simply
-// continues; staged writes lost in a crash were never acknowledged.
+// vnode holds one partition's replica. All reads and writes of the
+// partition pass through its mailbox, so read-merge-write of a key needs no
+// lock. The decisions are replica.Partition's; the vnode reads and commits
+// to the store and answers. Its durable state lives in the store only, so a
+// restarted vnode simply continues; staged writes lost in a crash were
+// never acknowledged.
 type vnode struct {
 	partition  int
 	store      *persistence.Store
 	view       *viewHolder // who may send data (View.Admits)
 	self       vclock.Actor
 	maxEntries int
-
-	staged       map[string][]object.Sibling // written this turn, not yet committed
-	hints        []persistence.Write         // hints to keep with the same batch
-	waiting      []deferred
-	flushPending bool
-
-	// tree is the partition's Merkle tree, kept current with every write.
-	// It is rebuilt from pebble after a (re)start, a chunk per message so the
-	// vnode keeps serving; keys past rebuiltTo are not in it yet.
-	tree         *merkle.Tree
-	rebuilding   bool
-	rebuiltTo    []byte
-	rebuildPause time.Duration // between chunks; 0: none
-	// tombstones indexes the keys whose object is a delete, by delete time,
-	// so reaping never scans the partition.
-	tombstones map[string]int64
 	counters   *vnodeCounters
+
+	part         *replica.Partition
+	waiting      []deferred // replies held until the batch is durable
+	flushPending bool
+	// rebuildPause separates rebuild chunks; 0: none.
+	rebuildPause time.Duration
+	// tombstonesCounted is this vnode's share of counters.tombstonesHeld.
+	tombstonesCounted int
 }
 
 type (
@@ -77,9 +71,6 @@ type (
 // over from an earlier rebuild just continue from the same cursor.
 type rebuildStep struct{}
 
-// rebuildChunk bounds the keys one rebuild step reads.
-const rebuildChunk = 1000
-
 func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
 	id := store.Identity()
 	return actor.PropsFromProducer(func() actor.Actor {
@@ -89,11 +80,40 @@ func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, ma
 }
 
 func (v *vnode) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Restarting, *actor.Stopping:
+		v.countTombstones(0) // the next instance indexes them anew
+		return
+	}
+	v.receive(ctx)
+	if v.part != nil {
+		v.countTombstones(v.part.Tombstones())
+		if v.part.Pending() && !v.flushPending {
+			// Behind the messages already queued, so every write that
+			// arrives meanwhile shares one synced batch.
+			v.flushPending = true
+			ctx.Send(ctx.Self(), flushVnode{})
+		}
+	}
+}
+
+// countTombstones moves this vnode's share of the node's tombstone count.
+func (v *vnode) countTombstones(n int) {
+	v.counters.tombstonesHeld.Add(int64(n - v.tombstonesCounted))
+	v.tombstonesCounted = n
+}
+
+func (v *vnode) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		part, err := replica.New(replica.Config{Self: v.self, MaxClockEntries: v.maxEntries}, func(key []byte) ([]object.Sibling, error) {
+			return v.store.Get(v.partition, key)
+		})
+		if err != nil {
+			panic(fmt.Sprintf("vnode %d: %v", v.partition, err))
+		}
+		v.part = part
 		v.reindex(ctx)
-	case *actor.Restarting, *actor.Stopping:
-		v.forgetTombstones() // the next instance indexes them anew
 	case reapScan:
 		ctx.Respond(v.reapCandidates(m))
 	case *internalpb.Reap:
@@ -105,7 +125,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 	case dropPartition:
 		v.drop()
 	case rebuildStep:
-		if v.rebuilding { // a leftover step of a finished rebuild must not index again
+		if v.part.Rebuilding() { // a leftover step of a finished rebuild must not index again
 			v.rebuild(ctx)
 		}
 	case *internalpb.TreeLevel:
@@ -114,7 +134,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 		ctx.Respond(v.bucketKeys(m))
 	case *internalpb.CoordinatePut:
 		reply := &internalpb.CoordinatePutReply{Node: v.self.Node}
-		old, set, dot, err := v.coordinate(m)
+		set, dot, err := v.coordinate(m)
 		if err != nil {
 			reply.Error = err.Error()
 			ctx.Respond(reply)
@@ -122,7 +142,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 		}
 		reply.Object = object.ToProto(set)
 		reply.Dot = object.DotToProto(dot)
-		v.stage(ctx, m.Key, old, set, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
+		v.hold(ctx, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}
 		fail := func(err error) { reply.Error = err.Error() }
@@ -131,7 +151,19 @@ func (v *vnode) Receive(ctx actor.Context) {
 			v.reply(ctx, reply)
 			return
 		}
-		old, set, in, changed, err := v.merge(m)
+		in, err := object.FromProto(m.Object)
+		if err != nil {
+			fail(err)
+			v.reply(ctx, reply)
+			return
+		}
+		var changed bool
+		switch {
+		case len(m.Key) == 0:
+			err = object.ErrEmptyKey
+		case m.HintFor == "" || !m.HintOnly:
+			changed, err = v.part.Merge(m.Key, in)
+		}
 		switch {
 		case err != nil:
 			fail(err)
@@ -139,29 +171,24 @@ func (v *vnode) Receive(ctx actor.Context) {
 		case m.HintFor != "":
 			// A hinted write: keep the incoming object for its intended
 			// replica, in the same synced batch as the ack.
-			if changed && !m.HintOnly {
-				v.stageWrite(ctx, m.Key, old, set)
-			}
-			v.hints = append(v.hints, persistence.Write{Partition: v.partition, Key: m.Key, Siblings: in, HintFor: m.HintFor, HintOnly: true})
-			v.scheduleFlush(ctx)
-			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
+			v.part.KeepHint(m.Key, in, m.HintFor)
+			v.hold(ctx, reply, fail)
 		case changed:
-			v.stage(ctx, m.Key, old, set, reply, fail)
+			v.hold(ctx, reply, fail)
 		default:
 			v.reply(ctx, reply)
 		}
 	case *internalpb.ReplicaGet:
 		reply := &internalpb.ReplicaGetReply{Node: v.self.Node}
-		set, err := v.load(m.Key)
+		set, err := v.part.Load(m.Key)
 		if err != nil {
 			reply.Error = err.Error()
 		} else {
 			reply.Object = object.ToProto(set)
 		}
-		if _, staged := v.staged[string(m.Key)]; staged && err == nil {
+		if err == nil && v.part.Staged(m.Key) {
 			// Never show a write before it is durable.
-			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply,
-				fail: func(err error) { reply.Object, reply.Error = nil, err.Error() }})
+			v.hold(ctx, reply, func(err error) { reply.Object, reply.Error = nil, err.Error() })
 			return
 		}
 		ctx.Respond(reply)
@@ -172,18 +199,19 @@ func (v *vnode) Receive(ctx actor.Context) {
 		fail := func(err error) { reply.Error = err.Error() }
 		staged := false
 		for _, e := range m.Entries {
-			old, set, _, changed, err := v.merge(&internalpb.ReplicaPut{Key: e.Key, Object: e.Object})
+			in, err := object.FromProto(e.Object)
+			var changed bool
+			if err == nil {
+				changed, err = v.part.Merge(e.Key, in)
+			}
 			if err != nil {
 				fail(fmt.Errorf("key %q: %w", e.Key, err))
 				break
 			}
-			if changed {
-				v.stageWrite(ctx, e.Key, old, set)
-				staged = true
-			}
+			staged = staged || changed
 		}
 		if staged && reply.Error == "" {
-			v.waiting = append(v.waiting, deferred{to: ctx.Sender(), msg: reply, fail: fail})
+			v.hold(ctx, reply, fail)
 			return
 		}
 		ctx.Respond(reply)
@@ -212,16 +240,4 @@ func (v *vnode) reply(ctx actor.Context, msg proto.Message) {
 	if ctx.Sender() != nil {
 		ctx.Respond(msg)
 	}
-}
-
-// load reads a key's siblings, seeing writes staged in this turn.
-func (v *vnode) load(key []byte) ([]object.Sibling, error) {
-	set, ok := v.staged[string(key)]
-	if !ok {
-		var err error
-		if set, err = v.store.Get(v.partition, key); err != nil {
-			return nil, err
-		}
-	}
-	return set, nil
 }

@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"log/slog"
 	"sync"
 	"time"
@@ -77,7 +78,7 @@ type Identity struct {
 var (
 	ErrKeyTooLarge   = errors.New("key too large")
 	ErrValueTooLarge = errors.New("value too large")
-	ErrEmptyKey      = errors.New("key is empty")
+	ErrEmptyKey      = object.ErrEmptyKey
 )
 
 // Store is a node's pebble database. It is safe for concurrent use; callers

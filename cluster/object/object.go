@@ -15,10 +15,14 @@ package object
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"slices"
 
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
+
+// ErrEmptyKey refuses the empty key: no object can be stored under it.
+var ErrEmptyKey = errors.New("key is empty")
 
 // Sibling is one version of a key.
 type Sibling struct {
