@@ -3,7 +3,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 GOBIN_DIR := $(CURDIR)/.bin
 
-.PHONY: proto test race check-proto build
+.PHONY: proto test race check-proto build bench-etcd
 
 build:
 	go build ./...
@@ -31,3 +31,8 @@ proto: $(GOBIN_DIR)/protoc-gen-go $(GOBIN_DIR)/protoc-gen-go-grpc
 # Fails when the committed generated code differs from what make proto makes.
 check-proto: proto
 	git diff --exit-code -- messages/
+
+# Side by side with etcd on this machine (tests/etcdcompare/compare.sh says
+# what it runs); builds etcd from the Go module proxy into ~/.cache once.
+bench-etcd:
+	bash tests/etcdcompare/compare.sh

@@ -13,11 +13,12 @@ func benchCmd() *cobra.Command {
 	var fl bench.Flags
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "YCSB-style benchmark: load bench-* keys, then run workload a, b or c",
+		Short: "YCSB-style benchmark: load bench-* keys, then run workload a, b, c or w",
 		Long: `bench loads the key space bench-00000000.. with --clients concurrent writers
 (unless --no-load), then runs --clients workers for --warmup (not recorded)
 plus --duration, each picking a uniformly random key and an operation by the
-workload's mix: a = 50% reads / 50% updates, b = 95/5, c = reads only.
+workload's mix: a = 50% reads / 50% updates, b = 95/5, c = reads only; or
+w = blind writes (no context) of keys no run wrote before, which loads nothing.
 
 Workers are spread round-robin over the --addr list, one connection per
 address. A read is a Get. An update is a Get followed by a Put of a fresh
@@ -25,7 +26,11 @@ random value with the context read, so it supersedes the stored version
 (siblings only appear when two workers update the same key concurrently);
 its recorded latency is the Put's. Latencies are of successful operations;
 failures are counted by gRPC code. Operations cut short by the end of the run
-are not counted.`,
+are not counted.
+
+When every live member's status can be read before and after the run, the
+report also gives the CPU the nodes used per operation (summed over the
+nodes) and the largest node's resident memory.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 0 {
 				return usageErr("bench takes no arguments, got %d", len(args))

@@ -785,8 +785,11 @@ type StatusResponse struct {
 	// (removed, left, unknown, or another incarnation); each distinct
 	// reason is logged once
 	ReplicaDataRefused uint64 `protobuf:"varint,16,opt,name=replica_data_refused,json=replicaDataRefused,proto3" json:"replica_data_refused,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// this node's process: CPU used and memory held, for benchmarks and
+	// capacity checks
+	Process       *ProcessStats `protobuf:"bytes,17,opt,name=process,proto3" json:"process,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -931,6 +934,75 @@ func (x *StatusResponse) GetReplicaDataRefused() uint64 {
 	return 0
 }
 
+func (x *StatusResponse) GetProcess() *ProcessStats {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+type ProcessStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user plus system CPU time since the process started
+	CpuSeconds float64 `protobuf:"fixed64,1,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
+	// resident set size now (0 where the platform does not say)
+	RssBytes      uint64 `protobuf:"varint,2,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	Goroutines    uint32 `protobuf:"varint,3,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessStats) Reset() {
+	*x = ProcessStats{}
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessStats) ProtoMessage() {}
+
+func (x *ProcessStats) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessStats.ProtoReflect.Descriptor instead.
+func (*ProcessStats) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ProcessStats) GetCpuSeconds() float64 {
+	if x != nil {
+		return x.CpuSeconds
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetRssBytes() uint64 {
+	if x != nil {
+		return x.RssBytes
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetGoroutines() uint32 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
 type TombstoneStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// tombstones this node's vnodes hold (including ones not yet reapable)
@@ -948,7 +1020,7 @@ type TombstoneStats struct {
 
 func (x *TombstoneStats) Reset() {
 	*x = TombstoneStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1032,7 @@ func (x *TombstoneStats) String() string {
 func (*TombstoneStats) ProtoMessage() {}
 
 func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1045,7 @@ func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TombstoneStats.ProtoReflect.Descriptor instead.
 func (*TombstoneStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TombstoneStats) GetHeld() uint64 {
@@ -1016,7 +1088,7 @@ type WriteReplicaRequest struct {
 
 func (x *WriteReplicaRequest) Reset() {
 	*x = WriteReplicaRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1100,7 @@ func (x *WriteReplicaRequest) String() string {
 func (*WriteReplicaRequest) ProtoMessage() {}
 
 func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1113,7 @@ func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaRequest.ProtoReflect.Descriptor instead.
 func (*WriteReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WriteReplicaRequest) GetKey() []byte {
@@ -1081,7 +1153,7 @@ type WriteReplicaResponse struct {
 
 func (x *WriteReplicaResponse) Reset() {
 	*x = WriteReplicaResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1165,7 @@ func (x *WriteReplicaResponse) String() string {
 func (*WriteReplicaResponse) ProtoMessage() {}
 
 func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1178,7 @@ func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaResponse.ProtoReflect.Descriptor instead.
 func (*WriteReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WriteReplicaResponse) GetContext() []byte {
@@ -1125,7 +1197,7 @@ type CrashVnodeRequest struct {
 
 func (x *CrashVnodeRequest) Reset() {
 	*x = CrashVnodeRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1209,7 @@ func (x *CrashVnodeRequest) String() string {
 func (*CrashVnodeRequest) ProtoMessage() {}
 
 func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1222,7 @@ func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeRequest.ProtoReflect.Descriptor instead.
 func (*CrashVnodeRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CrashVnodeRequest) GetPartition() uint32 {
@@ -1168,7 +1240,7 @@ type CrashVnodeResponse struct {
 
 func (x *CrashVnodeResponse) Reset() {
 	*x = CrashVnodeResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1252,7 @@ func (x *CrashVnodeResponse) String() string {
 func (*CrashVnodeResponse) ProtoMessage() {}
 
 func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1265,7 @@ func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeResponse.ProtoReflect.Descriptor instead.
 func (*CrashVnodeResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 type HintQueue struct {
@@ -1210,7 +1282,7 @@ type HintQueue struct {
 
 func (x *HintQueue) Reset() {
 	*x = HintQueue{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1294,7 @@ func (x *HintQueue) String() string {
 func (*HintQueue) ProtoMessage() {}
 
 func (x *HintQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1307,7 @@ func (x *HintQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
 func (*HintQueue) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HintQueue) GetTarget() string {
@@ -1288,7 +1360,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1372,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1385,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 type LeaveResponse struct {
@@ -1325,7 +1397,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1409,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1422,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -1370,7 +1442,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1454,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1467,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RepairRequest) GetPartition() int32 {
@@ -1427,7 +1499,7 @@ type Exchange struct {
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1511,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1524,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Exchange) GetPartition() uint32 {
@@ -1513,7 +1585,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1597,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1610,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RepairResponse) GetExchanges() []*Exchange {
@@ -1562,7 +1634,7 @@ type RepairStats struct {
 
 func (x *RepairStats) Reset() {
 	*x = RepairStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1646,7 @@ func (x *RepairStats) String() string {
 func (*RepairStats) ProtoMessage() {}
 
 func (x *RepairStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1659,7 @@ func (x *RepairStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
 func (*RepairStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RepairStats) GetExchanges() uint64 {
@@ -1634,7 +1706,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1718,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1731,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -1678,7 +1750,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1762,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1775,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -1723,7 +1795,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1807,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1820,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -1776,7 +1848,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1860,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1873,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -1838,7 +1910,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +1922,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +1935,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -1903,7 +1975,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +1987,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2000,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -1949,7 +2021,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2033,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2046,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -2011,7 +2083,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2095,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2108,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -2086,7 +2158,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2170,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2183,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -2152,7 +2224,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2236,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2249,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -2263,7 +2335,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xf3\x04\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xa8\x05\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2286,7 +2358,15 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"tombstones\x18\x0e \x01(\v2\x1b.harmonia.v1.TombstoneStatsR\n" +
 	"tombstones\x12\x16\n" +
 	"\x06fenced\x18\x0f \x01(\tR\x06fenced\x120\n" +
-	"\x14replica_data_refused\x18\x10 \x01(\x04R\x12replicaDataRefused\"\x85\x01\n" +
+	"\x14replica_data_refused\x18\x10 \x01(\x04R\x12replicaDataRefused\x123\n" +
+	"\aprocess\x18\x11 \x01(\v2\x19.harmonia.v1.ProcessStatsR\aprocess\"l\n" +
+	"\fProcessStats\x12\x1f\n" +
+	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
+	"cpuSeconds\x12\x1b\n" +
+	"\trss_bytes\x18\x02 \x01(\x04R\brssBytes\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\x03 \x01(\rR\n" +
+	"goroutines\"\x85\x01\n" +
 	"\x0eTombstoneStats\x12\x12\n" +
 	"\x04held\x18\x01 \x01(\x04R\x04held\x12\x16\n" +
 	"\x06reaped\x18\x02 \x01(\x04R\x06reaped\x12\x18\n" +
@@ -2401,7 +2481,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),           // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),              // 1: harmonia.v1.Sibling
@@ -2414,71 +2494,73 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*MemberStatus)(nil),         // 8: harmonia.v1.MemberStatus
 	(*Transfer)(nil),             // 9: harmonia.v1.Transfer
 	(*StatusResponse)(nil),       // 10: harmonia.v1.StatusResponse
-	(*TombstoneStats)(nil),       // 11: harmonia.v1.TombstoneStats
-	(*WriteReplicaRequest)(nil),  // 12: harmonia.v1.WriteReplicaRequest
-	(*WriteReplicaResponse)(nil), // 13: harmonia.v1.WriteReplicaResponse
-	(*CrashVnodeRequest)(nil),    // 14: harmonia.v1.CrashVnodeRequest
-	(*CrashVnodeResponse)(nil),   // 15: harmonia.v1.CrashVnodeResponse
-	(*HintQueue)(nil),            // 16: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),         // 17: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),        // 18: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),        // 19: harmonia.v1.RepairRequest
-	(*Exchange)(nil),             // 20: harmonia.v1.Exchange
-	(*RepairResponse)(nil),       // 21: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),          // 22: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),        // 23: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),       // 24: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),          // 25: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),             // 26: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),         // 27: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),      // 28: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),           // 29: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),       // 30: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),          // 31: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil),     // 32: harmonia.v1.ReplicasResponse
-	nil,                          // 33: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*ProcessStats)(nil),         // 11: harmonia.v1.ProcessStats
+	(*TombstoneStats)(nil),       // 12: harmonia.v1.TombstoneStats
+	(*WriteReplicaRequest)(nil),  // 13: harmonia.v1.WriteReplicaRequest
+	(*WriteReplicaResponse)(nil), // 14: harmonia.v1.WriteReplicaResponse
+	(*CrashVnodeRequest)(nil),    // 15: harmonia.v1.CrashVnodeRequest
+	(*CrashVnodeResponse)(nil),   // 16: harmonia.v1.CrashVnodeResponse
+	(*HintQueue)(nil),            // 17: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),         // 18: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),        // 19: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),        // 20: harmonia.v1.RepairRequest
+	(*Exchange)(nil),             // 21: harmonia.v1.Exchange
+	(*RepairResponse)(nil),       // 22: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),          // 23: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),        // 24: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),       // 25: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),          // 26: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),             // 27: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),         // 28: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),      // 29: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),           // 30: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),       // 31: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),          // 32: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),     // 33: harmonia.v1.ReplicasResponse
+	nil,                          // 34: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	16, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	22, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
-	11, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
-	20, // 6: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	26, // 7: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	33, // 8: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	29, // 9: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	29, // 10: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	30, // 11: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	31, // 12: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 13: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 14: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 15: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 16: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	28, // 17: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	17, // 18: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	25, // 19: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	23, // 20: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	19, // 21: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	12, // 22: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	14, // 23: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	2,  // 24: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 25: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 26: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 27: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	32, // 28: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	18, // 29: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	27, // 30: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	24, // 31: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	21, // 32: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	13, // 33: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	15, // 34: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	24, // [24:35] is the sub-list for method output_type
-	13, // [13:24] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	17, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	23, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	12, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
+	11, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
+	21, // 7: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	27, // 8: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	34, // 9: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	30, // 10: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	30, // 11: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	31, // 12: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	32, // 13: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	0,  // 14: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 15: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 16: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	7,  // 17: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	29, // 18: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	18, // 19: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	26, // 20: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	24, // 21: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	20, // 22: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	13, // 23: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	15, // 24: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	2,  // 25: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 26: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 27: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 28: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	33, // 29: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	19, // 30: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	28, // 31: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	25, // 32: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	22, // 33: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	14, // 34: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	16, // 35: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	25, // [25:36] is the sub-list for method output_type
+	14, // [14:25] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -2492,7 +2574,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

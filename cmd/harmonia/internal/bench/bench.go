@@ -15,6 +15,11 @@
 //     read, so siblings only appear when two workers update the same key at
 //     the same time (and the next update of that key folds them back in).
 //     The latency recorded for an update is the Put's alone.
+//   - write (workload w only): a blind Put (no context) of a key no run has
+//     written before (the key prefix, a random run tag, and a sequence number
+//     shared by the workers), so it never makes a sibling; like etcd's
+//     benchmark put over a large key space. Workload w loads nothing and
+//     ignores --keys.
 //
 // Latencies of successful operations go into one HdrHistogram per operation
 // type (microseconds, 1us..60s, 3 significant figures); failed operations are
@@ -44,6 +49,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/harmoniakv/harmonia/cluster/client"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -55,6 +61,7 @@ type benchOp int
 const (
 	opRead benchOp = iota
 	opUpdate
+	opWrite
 	numBenchOps
 )
 
@@ -64,6 +71,8 @@ func (o benchOp) String() string {
 		return "read"
 	case opUpdate:
 		return "update"
+	case opWrite:
+		return "write"
 	}
 	return fmt.Sprintf("op(%d)", int(o))
 }
@@ -80,7 +89,8 @@ const (
 const errorBackoff = 10 * time.Millisecond
 
 // workloadReadPercent returns the percentage of reads of a YCSB core
-// workload: a = 50/50 read/update, b = 95/5, c = read only.
+// workload (a = 50/50 read/update, b = 95/5, c = read only), or of workload
+// w (blind writes only: 0).
 func workloadReadPercent(w string) (int, bool) {
 	switch w {
 	case "a":
@@ -89,13 +99,18 @@ func workloadReadPercent(w string) (int, bool) {
 		return 95, true
 	case "c":
 		return 100, true
+	case "w":
+		return 0, true
 	}
 	return 0, false
 }
 
-// chooseOp picks the operation for a roll uniform in [0, 100).
-func chooseOp(readPercent, roll int) benchOp {
-	if roll < readPercent {
+// chooseOp picks the operation of workload w for a roll uniform in [0, 100).
+func chooseOp(workload string, readPercent, roll int) benchOp {
+	switch {
+	case workload == "w":
+		return opWrite
+	case roll < readPercent:
 		return opRead
 	}
 	return opUpdate
@@ -146,6 +161,8 @@ type Config struct {
 	maxOps      int64 // measured operations to stop after; 0: no limit
 	r, w        string
 	load        bool
+	// runTag makes workload w's keys new to this run.
+	runTag string
 }
 
 // validate checks the flags and fills readPercent.
@@ -158,6 +175,12 @@ func (c *Config) validate() error {
 		return usageErr("--workload %q: must be a, b or c", c.workload)
 	}
 	c.readPercent = p
+	if c.workload == "w" {
+		c.load = false // its keys are new: nothing to load
+		if c.runTag == "" {
+			c.runTag = fmt.Sprintf("w%08x-", rand.Uint32())
+		}
+	}
 	switch {
 	case c.clients < 1:
 		return usageErr("--clients %d: must be at least 1", c.clients)
@@ -308,8 +331,9 @@ func runBench(ctx context.Context, cfg *Config, kvs []KV) *benchResult {
 	defer cancel()
 
 	var (
-		issued atomic.Int64
-		wg     sync.WaitGroup
+		issued  atomic.Int64
+		written atomic.Int64 // workload w's key sequence
+		wg      sync.WaitGroup
 	)
 	perWorker := make([][numBenchOps]*opStats, cfg.clients)
 	for i := range cfg.clients {
@@ -318,7 +342,7 @@ func runBench(ctx context.Context, cfg *Config, kvs []KV) *benchResult {
 			perWorker[i][op] = newOpStats()
 		}
 		stats := &perWorker[i]
-		wg.Go(func() { benchWorker(runCtx, cfg, kv, measureStart, &issued, stats) })
+		wg.Go(func() { benchWorker(runCtx, cfg, kv, measureStart, &issued, &written, stats) })
 	}
 	wg.Wait()
 	end := time.Now()
@@ -333,7 +357,7 @@ func runBench(ctx context.Context, cfg *Config, kvs []KV) *benchResult {
 	return res
 }
 
-func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.Time, issued *atomic.Int64, stats *[numBenchOps]*opStats) {
+func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.Time, issued, written *atomic.Int64, stats *[numBenchOps]*opStats) {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	val := make([]byte, cfg.valueSize)
 	end, hasEnd := runCtx.Deadline()
@@ -344,8 +368,12 @@ func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.T
 		if measured && cfg.maxOps > 0 && issued.Add(1) > cfg.maxOps {
 			return
 		}
-		key = appendBenchKey(key[:0], cfg.keyPrefix, rng.IntN(cfg.keys))
-		op := chooseOp(cfg.readPercent, rng.IntN(100))
+		op := chooseOp(cfg.workload, cfg.readPercent, rng.IntN(100))
+		if op == opWrite {
+			key = appendBenchKey(key[:0], cfg.keyPrefix+cfg.runTag, int(written.Add(1)-1))
+		} else {
+			key = appendBenchKey(key[:0], cfg.keyPrefix, rng.IntN(cfg.keys))
+		}
 
 		var (
 			lat      time.Duration
@@ -363,6 +391,12 @@ func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.T
 		case opUpdate:
 			fillRandom(rng, val)
 			err = getPut(runCtx, cfg, kv, key, val, &lat)
+		case opWrite:
+			fillRandom(rng, val)
+			octx, cancel := cfg.opContext(runCtx)
+			_, err = kv.Put(octx, key, val, nil, cfg.writeOpts())
+			lat = time.Since(begin)
+			cancel()
 		}
 
 		if err != nil {
@@ -422,6 +456,10 @@ type benchReport struct {
 	OpsPerSecond float64  `json:"ops_per_sec"`
 	Read         opReport `json:"read"`
 	Update       opReport `json:"update"`
+	Write        opReport `json:"write"`
+	// Servers is the nodes' CPU and memory over the run, when their status
+	// could be read before and after it.
+	Servers *serverUsage `json:"servers,omitempty"`
 }
 
 // round2 rounds to two decimals.
@@ -470,9 +508,10 @@ func buildReport(cfg *Config, res *benchResult) benchReport {
 		Interrupted: res.interrupted,
 		Read:        buildOpReport(res.ops[opRead]),
 		Update:      buildOpReport(res.ops[opUpdate]),
+		Write:       buildOpReport(res.ops[opWrite]),
 	}
-	rep.TotalOps = rep.Read.Count + rep.Update.Count
-	rep.TotalErrors = rep.Read.Errors + rep.Update.Errors
+	rep.TotalOps = rep.Read.Count + rep.Update.Count + rep.Write.Count
+	rep.TotalErrors = rep.Read.Errors + rep.Update.Errors + rep.Write.Errors
 	if s := res.elapsed.Seconds(); s > 0 {
 		rep.OpsPerSecond = round2(float64(rep.TotalOps) / s)
 	}
@@ -481,8 +520,11 @@ func buildReport(cfg *Config, res *benchResult) benchReport {
 
 // writeText prints the report for people.
 func (r benchReport) writeText(w io.Writer) {
-	fmt.Fprintf(w, "workload %s (%d%% read / %d%% update), %d clients over %s\n",
-		r.Workload, r.ReadPercent, 100-r.ReadPercent, r.Clients, strings.Join(r.Addrs, ","))
+	mix := fmt.Sprintf("%d%% read / %d%% update", r.ReadPercent, 100-r.ReadPercent)
+	if r.Workload == "w" {
+		mix = "100% blind write"
+	}
+	fmt.Fprintf(w, "workload %s (%s), %d clients over %s\n", r.Workload, mix, r.Clients, strings.Join(r.Addrs, ","))
 	fmt.Fprintf(w, "%d keys, %d-byte values, r=%s w=%s, warmup %.2fs\n",
 		r.Keys, r.ValueSize, quorumOrDefault(r.R), quorumOrDefault(r.W), r.WarmupS)
 	note := ""
@@ -490,18 +532,21 @@ func (r benchReport) writeText(w io.Writer) {
 		note = " (interrupted)"
 	}
 	fmt.Fprintf(w, "duration %.2fs%s: %d ops, %.2f ops/s, %d errors\n", r.DurationS, note, r.TotalOps, r.OpsPerSecond, r.TotalErrors)
+	if u := r.Servers; u != nil {
+		fmt.Fprintf(w, "servers: %d nodes, %.2f s CPU, %.3f ms CPU per op, largest RSS %.1f MiB\n", u.Nodes, u.CPUSeconds, u.CPUMsPerOp, u.MaxRSSMiB)
+	}
 	fmt.Fprintf(w, "%-8s %10s %8s %10s %10s %10s %10s %10s\n", "OP", "COUNT", "ERRORS", "NOT FOUND", "P50 ms", "P99 ms", "P99.9 ms", "MAX ms")
 	for _, o := range []struct {
 		name string
 		rep  opReport
-	}{{opRead.String(), r.Read}, {opUpdate.String(), r.Update}} {
+	}{{opRead.String(), r.Read}, {opUpdate.String(), r.Update}, {opWrite.String(), r.Write}} {
 		fmt.Fprintf(w, "%-8s %10d %8d %10d %10.2f %10.2f %10.2f %10.2f\n",
 			o.name, o.rep.Count, o.rep.Errors, o.rep.NotFound, o.rep.P50Ms, o.rep.P99Ms, o.rep.P999Ms, o.rep.MaxMs)
 	}
 	for _, o := range []struct {
 		name string
 		rep  opReport
-	}{{opRead.String(), r.Read}, {opUpdate.String(), r.Update}} {
+	}{{opRead.String(), r.Read}, {opUpdate.String(), r.Update}, {opWrite.String(), r.Write}} {
 		if len(o.rep.ErrorsByCode) == 0 {
 			continue
 		}
@@ -546,7 +591,7 @@ type Flags struct {
 func (fl *Flags) AddFlags(f *pflag.FlagSet, defaultAddr string) {
 	cfg := &fl.cfg
 	f.StringVar(&fl.addrs, "addr", defaultAddr, "client addresses (host:port,host:port,...); clients are spread over them")
-	f.StringVar(&cfg.workload, "workload", "a", "YCSB workload: a (50% read/50% update), b (95/5) or c (100% read)")
+	f.StringVar(&cfg.workload, "workload", "a", "workload: YCSB a (50% read/50% update), b (95/5), c (100% read), or w (100% blind writes of new keys)")
 	f.IntVar(&cfg.clients, "clients", 16, "concurrent clients (also the number of loading writers)")
 	f.DurationVar(&cfg.duration, "duration", 30*time.Second, "measured run time")
 	f.DurationVar(&cfg.warmup, "warmup", 0, "unrecorded run time before the measurement")
@@ -610,7 +655,17 @@ func Main(ctx context.Context, cfg *Config, asJSON bool, stdout, stderr io.Write
 	if !asJSON {
 		fmt.Fprintf(stderr, "running workload %s for %s (warmup %s)...\n", cfg.workload, cfg.duration, cfg.warmup)
 	}
+	before, sampleErr := sampleNodes(ctx, cfg.addrs[0])
 	rep := buildReport(cfg, runBench(ctx, cfg, kvs))
+	if sampleErr == nil {
+		var after map[string]*kvpb.ProcessStats
+		if after, sampleErr = sampleNodes(parent, cfg.addrs[0]); sampleErr == nil {
+			rep.Servers, sampleErr = usageBetween(before, after, rep.TotalOps)
+		}
+	}
+	if sampleErr != nil && !asJSON {
+		fmt.Fprintf(stderr, "server CPU not measured: %v\n", sampleErr)
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

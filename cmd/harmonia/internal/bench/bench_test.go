@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -25,6 +26,7 @@ func TestWorkloadReadPercent(t *testing.T) {
 		{"a", 50, true},
 		{"b", 95, true},
 		{"c", 100, true},
+		{"w", 0, true},
 		{"d", 0, false},
 		{"A", 0, false},
 		{"", 0, false},
@@ -50,7 +52,7 @@ func TestChooseOp(t *testing.T) {
 		{100, 0, opRead},
 		{100, 99, opRead},
 	} {
-		if got := chooseOp(tc.readPercent, tc.roll); got != tc.want {
+		if got := chooseOp("a", tc.readPercent, tc.roll); got != tc.want {
 			t.Errorf("chooseOp(%d, %d) = %v, want %v", tc.readPercent, tc.roll, got, tc.want)
 		}
 	}
@@ -59,12 +61,18 @@ func TestChooseOp(t *testing.T) {
 		p, _ := workloadReadPercent(w)
 		reads := 0
 		for roll := range 100 {
-			if chooseOp(p, roll) == opRead {
+			if chooseOp(w, p, roll) == opRead {
 				reads++
 			}
 		}
 		if reads != p {
 			t.Errorf("workload %s: %d reads in 100 rolls, want %d", w, reads, p)
+		}
+	}
+	// Workload w only writes.
+	for roll := range 100 {
+		if op := chooseOp("w", 0, roll); op != opWrite {
+			t.Fatalf("workload w rolled %v", op)
 		}
 	}
 }
@@ -131,6 +139,7 @@ func TestBenchConfigValidate(t *testing.T) {
 	}{
 		{"defaults", func(*Config) {}, ""},
 		{"workload b", func(c *Config) { c.workload = "b" }, ""},
+		{"workload w", func(c *Config) { c.workload = "w" }, ""},
 		{"zero value size", func(c *Config) { c.valueSize = 0 }, ""},
 		{"quorums", func(c *Config) { c.r, c.w = "one", "3" }, ""},
 		{"bad workload", func(c *Config) { c.workload = "e" }, "--workload"},
@@ -182,6 +191,7 @@ func TestBuildReport(t *testing.T) {
 	res := &benchResult{elapsed: 2 * time.Second}
 	res.ops[opRead] = statsWith(lats, nil, 7)
 	res.ops[opUpdate] = statsWith(nil, map[codes.Code]int64{codes.Unavailable: 2, codes.DeadlineExceeded: 1, codes.OK: 0}, 0)
+	res.ops[opWrite] = newOpStats()
 
 	rep := buildReport(&cfg, res)
 	near := func(name string, got, want float64) {
@@ -278,6 +288,7 @@ type fakeKV struct {
 	data      map[string][]byte
 	gets      int
 	puts      int
+	blind     int // puts without a context
 	block     bool
 	failEvery int
 }
@@ -297,7 +308,7 @@ func (f *fakeKV) Get(ctx context.Context, key []byte, _ client.Options) (*client
 	return &client.Result{Found: true, Siblings: [][]byte{v}, Context: []byte("ctx")}, nil
 }
 
-func (f *fakeKV) Put(ctx context.Context, key, value, _ []byte, _ client.Options) ([]byte, error) {
+func (f *fakeKV) Put(ctx context.Context, key, value, causal []byte, _ client.Options) ([]byte, error) {
 	if f.block {
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -305,6 +316,9 @@ func (f *fakeKV) Put(ctx context.Context, key, value, _ []byte, _ client.Options
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.puts++
+	if causal == nil {
+		f.blind++
+	}
 	if f.failEvery > 0 && f.puts%f.failEvery == 0 {
 		return nil, status.Error(codes.Unavailable, "nope")
 	}
@@ -484,4 +498,69 @@ func TestRunEndDeadlineIsNotAnError(t *testing.T) {
 func isUsage(err error) bool {
 	var ue *UsageError
 	return errors.As(err, &ue)
+}
+
+// Workload w writes blind, never reads, never loads, and never writes a
+// key twice, even across runs (no sibling is ever made).
+func TestWorkloadWWritesNewKeysBlind(t *testing.T) {
+	kv := &fakeKV{}
+	for run := range 2 {
+		cfg := validConfig()
+		cfg.workload, cfg.clients, cfg.keys = "w", 4, 10
+		cfg.duration, cfg.maxOps = 10*time.Second, 500
+		if err := cfg.validate(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.load {
+			t.Fatal("workload w loads the key space")
+		}
+		rep := buildReport(&cfg, runBench(context.Background(), &cfg, []KV{kv}))
+		if rep.Write.Count != 500 || rep.Read.Count != 0 || rep.Update.Count != 0 || rep.TotalOps != 500 {
+			t.Fatalf("run %d: writes %d, reads %d, updates %d, total %d", run, rep.Write.Count, rep.Read.Count, rep.Update.Count, rep.TotalOps)
+		}
+	}
+	if kv.gets != 0 || kv.blind != 1000 || len(kv.data) != 1000 {
+		t.Fatalf("%d gets, %d blind puts, %d distinct keys; want 0, 1000, 1000", kv.gets, kv.blind, len(kv.data))
+	}
+}
+
+func TestUsageBetween(t *testing.T) {
+	st := func(cpu float64, rssMiB uint64) *kvpb.ProcessStats {
+		return &kvpb.ProcessStats{CpuSeconds: cpu, RssBytes: rssMiB << 20}
+	}
+	before := map[string]*kvpb.ProcessStats{"n1": st(10, 50), "n2": st(20, 60)}
+	for _, tc := range []struct {
+		name  string
+		after map[string]*kvpb.ProcessStats
+		ops   int64
+		want  serverUsage
+		err   string
+	}{
+		{"CPU of every node is summed and charged to the operations",
+			map[string]*kvpb.ProcessStats{"n1": st(12, 70), "n2": st(23, 120)}, 10000,
+			serverUsage{Nodes: 2, CPUSeconds: 5, CPUMsPerOp: 0.5, MaxRSSMiB: 120}, ""},
+		{"no operations: CPU without a per-op figure",
+			map[string]*kvpb.ProcessStats{"n1": st(11, 50), "n2": st(20, 60)}, 0,
+			serverUsage{Nodes: 2, CPUSeconds: 1, MaxRSSMiB: 60}, ""},
+		{"a node missing after the run", map[string]*kvpb.ProcessStats{"n1": st(12, 70)}, 10, serverUsage{}, "n2 was not sampled"},
+		{"a node that appeared during the run",
+			map[string]*kvpb.ProcessStats{"n1": st(12, 70), "n2": st(23, 120), "n3": st(1, 1)}, 10, serverUsage{}, "2 nodes sampled before the run, 3 after"},
+		{"a node that restarted", map[string]*kvpb.ProcessStats{"n1": st(1, 70), "n2": st(23, 120)}, 10, serverUsage{}, "n1 used -9.00 s of CPU: it restarted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := usageBetween(before, tc.after, tc.ops)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || *got != tc.want {
+				t.Fatalf("usage = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := usageBetween(nil, nil, 1); err == nil {
+		t.Fatal("no node sampled: no error")
+	}
 }

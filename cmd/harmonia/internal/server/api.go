@@ -205,6 +205,7 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	rs := a.sys.Reaping()
 	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
 	out.ReplicaDataRefused = a.sys.ReplicaDataRefused()
+	out.Process = processStats()
 	replayed := a.sys.HintsReplayed()
 	hints := a.sys.HintStats()
 	for _, target := range slices.Sorted(maps.Keys(hints)) {

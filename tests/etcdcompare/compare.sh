@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of HarmoniaKV and etcd on this machine (make
+# bench-etcd). It builds etcd and etcd's own benchmark tool from the Go module
+# proxy into a cache directory, then runs, interleaved and REPS times each
+# (etcd, HarmoniaKV, etcd, HarmoniaKV ...), a fresh 3-node cluster of each on
+# loopback with fsync on and the same value size and concurrency, every
+# endpoint used:
+#
+#   write        etcd put (sequential keys over a 1,000,000-key space)
+#                vs HarmoniaKV workload w (blind W=2 puts of new keys)
+#   read, lin.   etcd range --consistency=l of one hot key
+#                vs HarmoniaKV workload c at R=2 over KEYS loaded keys
+#   read, ser.   etcd range --consistency=s of one hot key
+#                vs HarmoniaKV workload c at R=1
+#   update       HarmoniaKV workload a (get, then put with its context)
+#
+# and prints, per row, the median and spread of ops/s, p99 and the servers'
+# CPU per operation (utime+stime of the three server processes, from /proc,
+# over the measured run), and each server's resident memory after it.
+#
+# --build-only builds the binaries and prints their paths.
+#
+# Settings (environment): REPS (3), DURATION seconds per HarmoniaKV run (20),
+# CLIENTS (64), VALUE bytes (100), KEYS loaded for reads (10000), ETCD_TOTAL_*
+# requests per etcd run (sized to take about DURATION), CACHE directory
+# (~/.cache/harmonia-bench), WORK directory (a fresh temporary one), OUT file
+# for the raw lines (WORK/results.txt).
+set -euo pipefail
+
+REPS=${REPS:-3}
+DURATION=${DURATION:-20}
+CLIENTS=${CLIENTS:-64}
+VALUE=${VALUE:-100}
+KEYS=${KEYS:-10000}
+ETCD_TOTAL_PUT=${ETCD_TOTAL_PUT:-60000}
+ETCD_TOTAL_RANGE_L=${ETCD_TOTAL_RANGE_L:-150000}
+ETCD_TOTAL_RANGE_S=${ETCD_TOTAL_RANGE_S:-220000}
+ETCD_VERSION=v3.7.3
+ETCD_BENCH_VERSION=v3.6.8
+CACHE=${CACHE:-$HOME/.cache/harmonia-bench}
+WORK=${WORK:-$(mktemp -d /tmp/harmonia-vs-etcd.XXXXXX)}
+OUT=${OUT:-$WORK/results.txt}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HZ=$(getconf CLK_TCK)
+
+log() { echo "== $*" >&2; }
+
+# build_wrapper DIR MODULE@VERSION MAIN_PATH_IN_MODULE: a main module whose
+# main.go is the module's own, built with go mod tidy (go install refuses
+# modules with replace directives).
+build_wrapper() {
+  local dir=$1 modver=$2 mainpath=$3 bin=$4
+  [ -x "$dir/$bin" ] && return 0
+  log "building $bin from $modver (once; cached in $dir)"
+  rm -rf "$dir/src" && mkdir -p "$dir/src"
+  local src
+  src=$(cd "$dir/src" && go mod download -json "$modver" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+  cp "$src/$mainpath" "$dir/src/main.go"
+  chmod u+w "$dir/src/main.go"
+  (cd "$dir/src" && go mod init harmonia-bench/"$bin" >/dev/null 2>&1 &&
+    go mod edit -require="$modver" && go mod tidy >/dev/null 2>&1 && go build -o "$dir/$bin" .)
+}
+
+build_tools() {
+  mkdir -p "$CACHE"
+  build_wrapper "$CACHE/etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" main.go etcd
+  build_wrapper "$CACHE/etcd-benchmark-$ETCD_BENCH_VERSION" "go.etcd.io/etcd/v3@$ETCD_BENCH_VERSION" tools/benchmark/main.go benchmark
+  ETCD=$CACHE/etcd-$ETCD_VERSION/etcd
+  ETCD_BENCH=$CACHE/etcd-benchmark-$ETCD_BENCH_VERSION/benchmark
+  # etcd-put writes the hot key the range rows read (the benchmark tool's
+  # own put writes binary keys that range cannot name).
+  ETCD_PUT=$CACHE/etcd-$ETCD_VERSION/etcd-put
+  if [ ! -x "$ETCD_PUT" ]; then
+    mkdir -p "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-put"
+    cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-put/main.go" <<'GO'
+// etcd-put ENDPOINTS KEY VALUE_BYTES writes one key.
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func main() {
+	n, err := strconv.Atoi(os.Args[3])
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(os.Args[1], ","), DialTimeout: 2 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := c.Put(ctx, os.Args[2], strings.Repeat("v", n)); err != nil {
+		log.Fatal(err)
+	}
+}
+GO
+    (cd "$CACHE/etcd-$ETCD_VERSION/src" && go mod tidy >/dev/null 2>&1 && go build -o "$ETCD_PUT" ./cmd/etcd-put)
+  fi
+  log "building harmonia"
+  (cd "$ROOT" && go build -o "$WORK/harmonia" ./cmd/harmonia)
+  HARMONIA=$WORK/harmonia
+}
+
+# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
+cpu_ticks() {
+  local t=0 p f
+  for p in "$@"; do
+    read -r -a f <"/proc/$p/stat"
+    t=$((t + f[13] + f[14]))
+  done
+  echo "$t"
+}
+
+# rss_mib PID...: each process's resident set in MiB, comma-separated.
+rss_mib() {
+  local p out=""
+  for p in "$@"; do
+    out+="$(awk '/^VmRSS:/ {printf "%.0f", $2/1024}' "/proc/$p/status"),"
+  done
+  echo "${out%,}"
+}
+
+ETCD_PIDS=()
+HARMONIA_PID=""
+cleanup() {
+  [ ${#ETCD_PIDS[@]} -gt 0 ] && kill "${ETCD_PIDS[@]}" 2>/dev/null || true
+  [ -n "$HARMONIA_PID" ] && kill "$HARMONIA_PID" 2>/dev/null || true
+  pkill -f "$WORK/harmonia server" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+EP=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
+
+start_etcd() {
+  local d=$WORK/etcd i cluster=""
+  rm -rf "$d" && mkdir -p "$d"
+  for i in 1 2 3; do cluster+="e$i=http://127.0.0.1:2380$i,"; done
+  ETCD_PIDS=()
+  for i in 1 2 3; do
+    "$ETCD" --name "e$i" --data-dir "$d/e$i" \
+      --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
+      --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
+      --initial-cluster "${cluster%,}" --initial-cluster-state new --initial-cluster-token bench \
+      --log-level error >"$d/e$i.log" 2>&1 &
+    ETCD_PIDS+=($!)
+  done
+  local n
+  for n in $(seq 100); do
+    "$ETCD_PUT" "$EP" hot "$VALUE" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "etcd did not start; logs in $d" >&2
+  exit 1
+}
+
+stop_etcd() {
+  kill "${ETCD_PIDS[@]}" 2>/dev/null || true
+  wait "${ETCD_PIDS[@]}" 2>/dev/null || true
+  ETCD_PIDS=()
+}
+
+# etcd_run ROW TOTAL ARGS...: one etcd benchmark run of TOTAL requests, one
+# result line.
+etcd_run() {
+  local row=$1 n=$2
+  shift 2
+  local c0 c1 out ops p99
+  c0=$(cpu_ticks "${ETCD_PIDS[@]}")
+  out=$("$ETCD_BENCH" --endpoints="$EP" --conns="$CLIENTS" --clients="$CLIENTS" "$@" --total="$n" 2>&1)
+  c1=$(cpu_ticks "${ETCD_PIDS[@]}")
+  ops=$(echo "$out" | awk '/Requests\/sec:/ {print $2}')
+  p99=$(echo "$out" | awk '/99% in/ {printf "%.2f", $3*1000}')
+  echo "system=etcd row=$row ops_s=$ops p99_ms=$p99 cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib "${ETCD_PIDS[@]}") load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$OUT"
+}
+
+run_etcd() {
+  start_etcd
+  etcd_run write "$ETCD_TOTAL_PUT" put --key-size=8 --sequential-keys --key-space-size=1000000 --val-size="$VALUE"
+  # The range rows read one hot key (written by start_etcd), which flatters
+  # etcd: HarmoniaKV's reads spread over KEYS keys.
+  etcd_run read-lin "$ETCD_TOTAL_RANGE_L" range hot --consistency=l
+  etcd_run read-ser "$ETCD_TOTAL_RANGE_S" range hot --consistency=s
+  stop_etcd
+}
+
+harmonia_pids() { pgrep -f "$WORK/harmonia server.*--data-dir $WORK/h/" | tr '\n' ' '; }
+
+# harmonia_run ROW ARGS...: one harmonia bench run, one result line.
+harmonia_run() {
+  local row=$1
+  shift
+  local pids c0 c1 out ops n p99
+  read -r -a pids <<<"$(harmonia_pids)"
+  c0=$(cpu_ticks "${pids[@]}")
+  out=$("$HARMONIA" bench --addr "$HA" --clients "$CLIENTS" --duration "${DURATION}s" --no-load --keys "$KEYS" --value-size "$VALUE" --json "$@" 2>/dev/null)
+  c1=$(cpu_ticks "${pids[@]}")
+  ops=$(echo "$out" | sed -n 's/^  "ops_per_sec": \(.*\),$/\1/p')
+  n=$(echo "$out" | sed -n 's/^  "total_ops": \(.*\),$/\1/p')
+  # p99 of the op the row is about: write, read, or update (workload a).
+  p99=$(echo "$out" | awk -v op="$P99_OF" '$0 ~ "^  \"" op "\": \\{" {f=1} f && /"p99_ms"/ {gsub(/[,]/, "", $2); print $2; exit}')
+  echo "system=harmonia row=$row ops_s=$ops p99_ms=$p99 cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib "${pids[@]}") load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$OUT"
+}
+
+HA=127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
+
+run_harmonia() {
+  rm -rf "$WORK/h"
+  "$HARMONIA" launch --dir "$WORK/h" >"$WORK/h-launch.log" 2>&1 &
+  HARMONIA_PID=$!
+  local n
+  for n in $(seq 150); do
+    "$HARMONIA" put --addr 127.0.0.1:8003 bench-ready x >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  "$HARMONIA" bench --addr "$HA" --clients "$CLIENTS" --keys "$KEYS" --value-size "$VALUE" --ops 1 --workload c >/dev/null 2>&1
+  P99_OF=write harmonia_run write --workload w --w 2
+  P99_OF=read harmonia_run read-lin --workload c --r 2
+  P99_OF=read harmonia_run read-ser --workload c --r 1
+  P99_OF=update harmonia_run update --workload a --r 2 --w 2
+  kill "$HARMONIA_PID"
+  wait "$HARMONIA_PID" 2>/dev/null || true
+  HARMONIA_PID=""
+  pkill -f "$WORK/harmonia server" 2>/dev/null || true
+}
+
+# summary: median [min–max] per system and row.
+summary() {
+  echo
+  echo "| row | system | ops/s median [min–max] | p99 ms median | server CPU ms/op median [min–max] | RSS MiB per node (last run) |"
+  echo "|---|---|---|---|---|---|"
+  local row sys
+  for row in write read-lin read-ser update; do
+    for sys in etcd harmonia; do
+      grep -q "system=$sys row=$row " "$OUT" || continue
+      grep "system=$sys row=$row " "$OUT" | awk -v row="$row" -v sys="$sys" '
+        function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+        { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } n++; ops[n] = v["ops_s"]; p99[n] = v["p99_ms"]; cpu[n] = v["cpu_ms_op"]; rss = v["rss_mib"] }
+        END {
+          for (i = 1; i <= n; i++) { o[i] = ops[i]; c[i] = cpu[i] }
+          mo = med(o, n); mp = med(p99, n); mc = med(cpu, n)
+          printf "| %s | %s | %.0f [%.0f–%.0f] | %.2f | %.3f [%.3f–%.3f] | %s |\n", row, sys, mo, o[1], o[n], mp, mc, c[1], c[n], rss
+        }'
+    done
+  done
+}
+
+main() {
+  build_tools
+  if [ "${1:-}" = "--build-only" ]; then
+    echo "$ETCD $ETCD_BENCH $ETCD_PUT $HARMONIA"
+    return
+  fi
+  log "results in $OUT; $REPS repetitions, $CLIENTS clients, $VALUE-byte values, $(nproc) cores"
+  : >"$OUT"
+  local r
+  for r in $(seq "$REPS"); do
+    log "repetition $r: etcd"
+    run_etcd
+    log "repetition $r: harmonia"
+    run_harmonia
+  done
+  summary | tee -a "$OUT"
+}
+
+main "$@"
