@@ -86,6 +86,8 @@ type coordinator struct {
 	log      *slog.Logger
 	seq      uint64
 	inflight map[string]*client // by state machine, until it stops
+	// dispatcher runs the state machines' mailboxes.
+	dispatcher actor.Dispatcher
 }
 
 // client is whom a request state machine answers, and whether it has.
@@ -143,7 +145,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		return
 	}
 	c.seq++
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(producer), name+itoa(int(c.seq)))
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(producer, actor.WithDispatcher(c.dispatcher)), name+itoa(int(c.seq)))
 	if err != nil {
 		cl.answer(ctx, cl.failed(fmt.Errorf("start the request: %w", err)))
 		return

@@ -25,7 +25,10 @@ type System struct {
 	root   *actor.PID
 	log    *slog.Logger
 
-	gossip       *Gossiper
+	gossip *Gossiper
+	// dispatcher runs the request path's mailboxes (vnodes, coordinator,
+	// request state machines) on long-lived goroutines.
+	dispatcher   *workerDispatcher
 	transfers    *transferTable
 	hintCounters *hintCounters
 	restarts     atomic.Uint64
@@ -83,11 +86,11 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &vnodes{partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
+		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, log: s.log}
-	}), "coordinator")
+		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, log: s.log, dispatcher: s.dispatcher}
+	}, actor.WithDispatcher(s.dispatcher)), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 	spawn(actor.PropsFromProducer(func() actor.Actor {
@@ -137,7 +140,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		return nil, err
 	}
 	logger := cfg.Logger
-	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger,
+	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger, dispatcher: newWorkerDispatcher(dispatcherThroughput),
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
 		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
