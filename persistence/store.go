@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -54,6 +55,14 @@ type Options struct {
 	MaxHintBytes int64
 	// MaxHintAge: older hints are dropped, counted, at replay. Default 24 h.
 	MaxHintAge time.Duration
+	// BlockCacheBytes sizes pebble's cache of uncompressed blocks, shared
+	// by every partition: reads of keys whose blocks it holds cost no
+	// decompression or checksum. Default 32 MiB (pebble's own is 8 MiB).
+	BlockCacheBytes int64
+	// BloomBitsPerKey sizes the bloom filter of each table, so a point read
+	// skips tables that cannot hold its key; 0 builds none. Default 10
+	// (about 1% false positives).
+	BloomBitsPerKey int
 	// FS replaces the real filesystem, for crash tests. Nil means disk.
 	FS vfs.FS
 	// Logger receives pebble's messages; nil discards them.
@@ -63,7 +72,7 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{Sync: true, MaxKeySize: DefaultMaxKeySize, MaxValueSize: DefaultMaxValueSize, CounterLease: DefaultCounterLease,
-		MaxHintBytes: 256 << 20, MaxHintAge: 24 * time.Hour}
+		MaxHintBytes: 256 << 20, MaxHintAge: 24 * time.Hour, BlockCacheBytes: 32 << 20, BloomBitsPerKey: 10}
 }
 
 // Identity is who owns a data directory.
@@ -116,6 +125,16 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 		return nil, errors.New("open store: empty node id")
 	}
 	popts := &pebble.Options{FS: opts.FS, Logger: quietLogger{opts.Logger}}
+	if opts.BlockCacheBytes > 0 {
+		c := pebble.NewCache(opts.BlockCacheBytes)
+		defer c.Unref() // the DB holds its own reference
+		popts.Cache = c
+	}
+	if opts.BloomBitsPerKey > 0 {
+		for i := range popts.Levels {
+			popts.Levels[i].FilterPolicy = bloom.FilterPolicy(opts.BloomBitsPerKey)
+		}
+	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
