@@ -13,6 +13,7 @@ import (
 
 // getFSM drives one request.Get.
 type getFSM struct {
+	timers    selfTimers
 	cfg       CoordinatorConfig
 	reap      reap.Config
 	view      *View
@@ -27,12 +28,15 @@ type repairWindowOver struct{}
 func (f *getFSM) Receive(ctx actor.Context) {
 	var eff request.GetEffects
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		f.timers.stop()
+		return
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.view.N)
 		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.reap, time.Now())
 		if !eff.Done {
-			sendSelfAfter(ctx, f.req.Timeout, deadline{})
+			f.timers.after(ctx, f.req.Timeout, deadline{})
 		}
 	case *internalpb.ReplicaGetReply:
 		set, err := object.FromProto(m.Object)
@@ -61,7 +65,7 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 		f.client.answer(ctx, &GetResult{Siblings: a.Siblings, Replied: a.Replied, Err: a.Err})
 	}
 	if eff.WaitForRepair {
-		sendSelfAfter(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
+		f.timers.after(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
 	}
 	if len(eff.Repair) > 0 {
 		obj := object.ToProto(f.core.Merged())
@@ -76,6 +80,7 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 
 // replicasFSM reads each replica of a key as it is, for inspection.
 type replicasFSM struct {
+	timers    selfTimers
 	view      *View
 	n         int
 	req       *ReplicasRequest
@@ -87,6 +92,8 @@ type replicasFSM struct {
 
 func (f *replicasFSM) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		f.timers.stop()
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		f.result = &ReplicasResult{Partition: f.partition}
@@ -100,7 +107,7 @@ func (f *replicasFSM) Receive(ctx actor.Context) {
 			}
 			f.result.Replicas = append(f.result.Replicas, st)
 		}
-		sendSelfAfter(ctx, f.req.Timeout, deadline{})
+		f.timers.after(ctx, f.req.Timeout, deadline{})
 		f.maybeDone(ctx)
 	case *internalpb.ReplicaGetReply:
 		for i := range f.result.Replicas {

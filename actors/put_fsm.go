@@ -14,6 +14,7 @@ import (
 // putFSM drives one request.Put: it sends what the core decides and feeds
 // it the replies and timers.
 type putFSM struct {
+	timers    selfTimers
 	cfg       CoordinatorConfig
 	view      *View
 	req       *PutRequest
@@ -32,12 +33,15 @@ func (f *putFSM) Receive(ctx actor.Context) {
 	}
 	var eff request.PutEffects
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		f.timers.stop()
+		return
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		pref, extra := f.view.Transition.WriteReplicas(f.partition)
 		f.core, eff = request.NewPut(f.view.placement(f.partition, pref, extra), f.req.W, f.req.PW)
 		if !eff.Done {
-			sendSelfAfter(ctx, f.req.Timeout, deadline{})
+			f.timers.after(ctx, f.req.Timeout, deadline{})
 		}
 	case *internalpb.CoordinatePutReply:
 		if m.Node != f.core.Coordinator() {
@@ -85,7 +89,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 		f.client.answer(ctx, res)
 	}
 	if eff.WaitForStragglers {
-		sendSelfAfter(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
+		f.timers.after(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
 	}
 	if eff.Done {
 		ctx.Stop(ctx.Self())

@@ -458,3 +458,31 @@ func TestRefusalReasonsAreBounded(t *testing.T) {
 		t.Fatalf("%d reasons kept, want %d", len(r.logged), maxLoggedRefusals)
 	}
 }
+
+// A finished request leaves no timer behind: none of its deadlines fires
+// into its dead mailbox later (a dead letter per request).
+func TestFinishedRequestsLeaveNoTimers(t *testing.T) {
+	sys := startSingleWith(t, t.TempDir(), func(cfg *Config) { cfg.RequestTimeout = 300 * time.Millisecond })
+	var dead atomic.Int64
+	sub := sys.actors.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*actor.DeadLetterEvent); ok && e.PID != nil && strings.Contains(e.PID.Id, coordinatorName+"/") {
+			dead.Add(1)
+		}
+	})
+	defer sys.actors.EventStream.Unsubscribe(sub)
+	ctx := context.Background()
+	for i := range 20 {
+		k := []byte(fmt.Sprintf("k%d", i))
+		if _, err := sys.Put(ctx, PutRequest{Key: k, Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sys.Get(ctx, GetRequest{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past every deadline the requests set (300 ms), with margin.
+	time.Sleep(time.Second)
+	if n := dead.Load(); n != 0 {
+		t.Fatalf("%d messages reached finished request state machines", n)
+	}
+}

@@ -177,9 +177,26 @@ func (h *viewHolder) Load() *View   { return h.p.Load() }
 func (h *viewHolder) Store(v *View) { h.p.Store(v) }
 
 // sendSelfAfter sends msg to the actor once, after d (timeouts and pacing).
-func sendSelfAfter(ctx actor.Context, d time.Duration, msg any) {
+func sendSelfAfter(ctx actor.Context, d time.Duration, msg any) *time.Timer {
 	self, sys := ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(d, func() { sys.Root.Send(self, msg) })
+	return time.AfterFunc(d, func() { sys.Root.Send(self, msg) })
+}
+
+// selfTimers are a short-lived actor's pending sendSelfAfter timers. A
+// request state machine stops them when it stops, so a finished request
+// leaves no timer to fire into a dead mailbox (a dead letter per request,
+// seconds later).
+type selfTimers []*time.Timer
+
+func (t *selfTimers) after(ctx actor.Context, d time.Duration, msg any) {
+	*t = append(*t, sendSelfAfter(ctx, d, msg))
+}
+
+func (t *selfTimers) stop() {
+	for _, tm := range *t {
+		tm.Stop()
+	}
+	*t = nil
 }
 
 // tickSelf sends msg to the actor every interval until the returned cancel

@@ -33,13 +33,17 @@ type Config struct {
 	// node of a cluster needs the same list. Default: the built-in
 	// causal.DefaultSecret, which is fit for local clusters and tests only.
 	ClusterSecrets [][]byte
-	Store          persistence.Options
-	Node           actors.Config
+	// APIStreamWorkers are goroutines kept to serve client calls; a call
+	// that finds none idle gets a goroutine of its own. Kept goroutines
+	// keep their grown stacks (grpc.NumStreamWorkers). Default 256.
+	APIStreamWorkers int
+	Store            persistence.Options
+	Node             actors.Config
 }
 
 // DefaultConfig returns the documented defaults of every part.
 func DefaultConfig() Config {
-	return Config{ClusterSecrets: [][]byte{[]byte(causal.DefaultSecret)}, Store: persistence.DefaultOptions(), Node: actors.DefaultConfig()}
+	return Config{ClusterSecrets: [][]byte{[]byte(causal.DefaultSecret)}, APIStreamWorkers: 256, Store: persistence.DefaultOptions(), Node: actors.DefaultConfig()}
 }
 
 // Server is a running node.
@@ -92,6 +96,7 @@ func Start(cfg Config) (*Server, error) {
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize),
+		grpc.NumStreamWorkers(uint32(max(cfg.APIStreamWorkers, 0))),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), refuseWhenFenced(sys)))
 	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
 	kvpb.RegisterKVServer(s.grpc, a)
