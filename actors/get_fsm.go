@@ -39,10 +39,7 @@ func (f *getFSM) Receive(ctx actor.Context) {
 			f.timers.after(ctx, f.req.Timeout, deadline{})
 		}
 	case *internalpb.ReplicaGetReply:
-		set, err := object.FromProto(m.Object)
-		if m.Error != "" {
-			err = errors.New(m.Error)
-		}
+		set, err := replySet(m)
 		eff = f.core.Replied(m.Node, set, err)
 	case deadline:
 		eff = f.core.Deadline()
@@ -56,7 +53,7 @@ func (f *getFSM) Receive(ctx actor.Context) {
 
 func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 	if len(eff.Asks) > 0 {
-		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key}
+		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key, Encoded: true}
 		for _, a := range eff.Asks {
 			ctx.Request(f.view.vnodePID(a.To, f.partition), get)
 		}
@@ -76,6 +73,17 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 	if eff.Done {
 		ctx.Stop(ctx.Self())
 	}
+}
+
+// replySet is the object a replica answered, or its error.
+func replySet(m *internalpb.ReplicaGetReply) ([]object.Sibling, error) {
+	if m.Error != "" {
+		return nil, errors.New(m.Error)
+	}
+	if len(m.Encoded) > 0 {
+		return object.Decode(m.Encoded)
+	}
+	return object.FromProto(m.Object)
 }
 
 // replicasFSM reads each replica of a key as it is, for inspection.

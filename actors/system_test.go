@@ -486,3 +486,46 @@ func TestFinishedRequestsLeaveNoTimers(t *testing.T) {
 		t.Fatalf("%d messages reached finished request state machines", n)
 	}
 }
+
+// A replica answers a read in the stored form when asked, and the asker
+// decodes the same versions as from the decoded form; a key it does not
+// hold is empty either way.
+func TestReplicaGetEncodedMatchesDecoded(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	ctx := context.Background()
+	k := []byte("k")
+	for _, v := range []string{"a", "b"} { // two siblings
+		if _, err := sys.Put(ctx, PutRequest{Key: k, Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := sys.View().Ring.PartitionForKey(k)
+	read := func(key []byte, encoded bool) ([]object.Sibling, *internalpb.ReplicaGetReply) {
+		t.Helper()
+		res, err := sys.actors.Root.RequestFuture(actor.NewPID(sys.actors.Address(), vnodeName(p)),
+			&internalpb.ReplicaGet{Partition: uint32(p), Key: key, Encoded: encoded}, 5*time.Second).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply := res.(*internalpb.ReplicaGetReply)
+		set, err := replySet(reply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set, reply
+	}
+	enc, reply := read(k, true)
+	if len(reply.Encoded) == 0 || reply.Object != nil {
+		t.Fatalf("asked for the stored form, got %+v", reply)
+	}
+	dec, reply := read(k, false)
+	if len(reply.Encoded) != 0 || reply.Object == nil {
+		t.Fatalf("asked for the decoded form, got %+v", reply)
+	}
+	if len(enc) != 2 || !object.SameVersions(enc, dec) {
+		t.Fatalf("stored form %v, decoded form %v", enc, dec)
+	}
+	if set, _ := read([]byte("absent"), true); len(set) != 0 {
+		t.Fatalf("absent key: %v", set)
+	}
+}

@@ -179,19 +179,7 @@ func (v *vnode) receive(ctx actor.Context) {
 			v.reply(ctx, reply)
 		}
 	case *internalpb.ReplicaGet:
-		reply := &internalpb.ReplicaGetReply{Node: v.self.Node}
-		set, err := v.part.Load(m.Key)
-		if err != nil {
-			reply.Error = err.Error()
-		} else {
-			reply.Object = object.ToProto(set)
-		}
-		if err == nil && v.part.Staged(m.Key) {
-			// Never show a write before it is durable.
-			v.hold(ctx, reply, func(err error) { reply.Object, reply.Error = nil, err.Error() })
-			return
-		}
-		ctx.Respond(reply)
+		v.replicaGet(ctx, m)
 	case *internalpb.HandoffFetch:
 		ctx.Respond(v.fetch(m))
 	case *internalpb.HandoffApply:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/replica"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
@@ -11,6 +12,41 @@ import (
 
 // The reads that anti-entropy, reaping and handoff make of the partition,
 // and the rebuild of its Merkle tree and tombstone index after a start.
+
+// replicaGet answers a read of one key. A write staged for the key is
+// answered only once it is durable. An asker that takes the stored form
+// gets the stored bytes as they are, without a decode and an encode here.
+func (v *vnode) replicaGet(ctx actor.Context, m *internalpb.ReplicaGet) {
+	reply := &internalpb.ReplicaGetReply{Node: v.self.Node}
+	if !v.part.Staged(m.Key) {
+		var err error
+		if m.Encoded {
+			reply.Encoded, err = v.store.GetEncoded(v.partition, m.Key)
+		} else {
+			var set []object.Sibling
+			set, err = v.part.Load(m.Key)
+			reply.Object = object.ToProto(set)
+		}
+		if err != nil {
+			reply.Object, reply.Encoded, reply.Error = nil, nil, err.Error()
+		}
+		ctx.Respond(reply)
+		return
+	}
+	set, _ := v.part.Load(m.Key) // staged: no read
+	if m.Encoded {
+		var err error
+		if reply.Encoded, err = object.Encode(set); err != nil {
+			reply.Error = err.Error()
+			ctx.Respond(reply)
+			return
+		}
+	} else {
+		reply.Object = object.ToProto(set)
+	}
+	// Never show a write before it is durable.
+	v.hold(ctx, reply, func(err error) { reply.Object, reply.Encoded, reply.Error = nil, nil, err.Error() })
+}
 
 // reapCandidates lists tombstones past their grace.
 func (v *vnode) reapCandidates(m reapScan) []*internalpb.ReapEntry {

@@ -56,6 +56,20 @@ func (s *Store) Get(partition int, key []byte) ([]object.Sibling, error) {
 	return set, nil
 }
 
+// GetEncoded returns the object stored for key in partition in its wire
+// form (object.Encode), copied; nil when there is none.
+func (s *Store) GetEncoded(partition int, key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(dataKey(partition, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
 // Put replaces the siblings stored for key; durable on return when Sync is set.
 func (s *Store) Put(partition int, key []byte, set []object.Sibling) error {
 	return s.PutBatch([]Write{{Partition: partition, Key: key, Siblings: set}})

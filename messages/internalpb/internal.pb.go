@@ -1281,9 +1281,12 @@ func (x *ReplicaPutReply) GetHintFor() string {
 }
 
 type ReplicaGet struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// the asker takes the object as stored (ReplicaGetReply.encoded), which
+	// spares the replica a decode and an encode; older askers do not set it
+	Encoded       bool `protobuf:"varint,3,opt,name=encoded,proto3" json:"encoded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1332,11 +1335,21 @@ func (x *ReplicaGet) GetKey() []byte {
 	return nil
 }
 
+func (x *ReplicaGet) GetEncoded() bool {
+	if x != nil {
+		return x.Encoded
+	}
+	return false
+}
+
 type ReplicaGetReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Object        *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"` // empty when the replica holds nothing for the key
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Object *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"` // empty when the replica holds nothing for the key
+	Error  string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// the object's wire form (an Object), instead of object, when the asker
+	// set ReplicaGet.encoded; empty when the replica holds nothing
+	Encoded       []byte `protobuf:"bytes,4,opt,name=encoded,proto3" json:"encoded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1390,6 +1403,13 @@ func (x *ReplicaGetReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ReplicaGetReply) GetEncoded() []byte {
+	if x != nil {
+		return x.Encoded
+	}
+	return nil
 }
 
 // HandoffFetch asks a replica for the next batch of a partition's objects in
@@ -2419,15 +2439,17 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\x04R\trequestId\x12\x19\n" +
-	"\bhint_for\x18\x04 \x01(\tR\ahintFor\"<\n" +
+	"\bhint_for\x18\x04 \x01(\tR\ahintFor\"V\n" +
 	"\n" +
 	"ReplicaGet\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"q\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x18\n" +
+	"\aencoded\x18\x03 \x01(\bR\aencoded\"\x8b\x01\n" +
 	"\x0fReplicaGetReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\x81\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
+	"\aencoded\x18\x04 \x01(\fR\aencoded\"\x81\x01\n" +
 	"\fHandoffFetch\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1b\n" +
 	"\tafter_key\x18\x02 \x01(\fR\bafterKey\x12\x19\n" +
