@@ -58,7 +58,7 @@ func DefaultConfig() Config {
 		W:               2,
 		RequestTimeout:  5 * time.Second,
 		MaxClockEntries: 64,
-		Coordinator:     CoordinatorConfig{ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second},
+		Coordinator:     CoordinatorConfig{ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second, SpeculativeRetry: 50 * time.Millisecond},
 		Gossip:          GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
 		Handoff:         DefaultHandoffConfig(),
 		Hints:           DefaultHintConfig(),

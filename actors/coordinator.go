@@ -73,6 +73,13 @@ type CoordinatorConfig struct {
 	// answered, for the remaining replicas; those that have not acked by
 	// then get a hint kept by this node. Default 1 s.
 	ReplicaTimeout time.Duration
+	// AskAllReplicas makes a get ask every replica at once, as Dynamo and
+	// Riak do, so that each read repairs all of them. Default off: a get
+	// asks R replicas, its own first, and anti-entropy repairs the rest.
+	AskAllReplicas bool
+	// SpeculativeRetry is how long a get waits for the replicas it asked
+	// before it asks one more; 0: only when one fails. Default 50 ms.
+	SpeculativeRetry time.Duration
 }
 
 // coordinator accepts client requests and spawns one state machine per

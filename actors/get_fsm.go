@@ -23,7 +23,10 @@ type getFSM struct {
 	partition int
 }
 
-type repairWindowOver struct{}
+type (
+	repairWindowOver struct{}
+	speculate        struct{}
+)
 
 func (f *getFSM) Receive(ctx actor.Context) {
 	var eff request.GetEffects
@@ -34,7 +37,7 @@ func (f *getFSM) Receive(ctx actor.Context) {
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.view.N)
-		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.reap, time.Now())
+		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.cfg.AskAllReplicas, f.reap, time.Now())
 		if !eff.Done {
 			f.timers.after(ctx, f.req.Timeout, deadline{})
 		}
@@ -45,6 +48,8 @@ func (f *getFSM) Receive(ctx actor.Context) {
 		eff = f.core.Deadline()
 	case repairWindowOver:
 		eff = f.core.RepairWindowOver()
+	case speculate:
+		eff = f.core.Speculate()
 	default:
 		return
 	}
@@ -63,6 +68,9 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 	}
 	if eff.WaitForRepair {
 		f.timers.after(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
+	}
+	if eff.Speculate && f.cfg.SpeculativeRetry > 0 {
+		f.timers.after(ctx, f.cfg.SpeculativeRetry, speculate{})
 	}
 	if len(eff.Repair) > 0 {
 		obj := object.ToProto(f.core.Merged())

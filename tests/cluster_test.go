@@ -161,7 +161,7 @@ func TestThreeNodeCluster(t *testing.T) {
 
 // A killed node and its restart, one step after another: quorums still
 // met with one node down, W=all refused naming the count, the restarted
-// node keeps its replicas, and one read repairs what it missed.
+// node keeps its replicas, and one read at R=all repairs what it missed.
 func TestThreeNodeClusterOutage(t *testing.T) {
 	// Hint replay and anti-entropy off: the restart checks below are about
 	// what the node kept on disk and what one read repairs.
@@ -227,13 +227,13 @@ func TestThreeNodeClusterOutage(t *testing.T) {
 		return nil
 	})
 
-	t.Log("one read repairs the replica that missed a write")
+	t.Log("one read at R=all (it asks every replica) repairs the replica that missed a write")
 	{
 		key := []byte("during-outage-0") // written while n3 was down
 		if got := replicaValues(t, n1, string(key))["n3"]; len(got) != 0 {
 			t.Fatalf("before the read n3 should lack the key; it holds %v", got)
 		}
-		if _, err := n1.client.Get(ctxT(t), key, r2); err != nil {
+		if _, err := n1.client.Get(ctxT(t), key, client.Options{Quorum: "all"}); err != nil {
 			t.Fatal(err)
 		}
 		c.eventually(30*time.Second, "read repair of n3", func() error {

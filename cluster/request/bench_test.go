@@ -14,7 +14,7 @@ func BenchmarkGet(b *testing.B) {
 	pl := Placement{Self: "a", Replicas: abc}
 	b.ReportAllocs()
 	for b.Loop() {
-		g, _ := NewGet(pl, 2, reap.Config{}, now)
+		g, _ := NewGet(pl, 2, false, reap.Config{}, now)
 		for i, id := range abc {
 			g.Replied(id, set[i], nil)
 		}

@@ -37,13 +37,21 @@ type GetEffects struct {
 	// Repair lists the nodes that answered with less than the reconciled
 	// object (read repair), sorted.
 	Repair []string
-	Done   bool
+	// Speculate: replicas are left to ask; the driver calls Speculate
+	// after its speculative-retry delay, in case an asked one is slow.
+	Speculate bool
+	Done      bool
 }
 
-// Get decides one read: it asks every replica (or the fallback standing in
-// for a down one), answers the reconciled siblings after R replies, then
-// waits briefly for the rest and repairs the replicas that answered with
-// less than the reconciled object.
+// Get decides one read. It asks R replicas, its own first (a local read
+// costs no network), then up replicas in preference-list order, then the
+// fallbacks standing in for down ones; or, with askAll, every one of them
+// at once, as Dynamo and Riak do. A replica that fails is replaced by the
+// next one at once, a slow one when the driver calls Speculate. It answers
+// the reconciled siblings after R replies, waits briefly for the other
+// replicas it asked, and repairs those that answered with less than the
+// reconciled object. R+W > N still makes a read meet the last acknowledged
+// write; the replicas it did not ask are repaired by anti-entropy.
 type Get struct {
 	pl        Placement
 	rule      reap.Config
@@ -52,8 +60,12 @@ type Get struct {
 	replies   []replyOf         // the sets that counted, by the node that answered
 	standsFor map[string]string // fallback -> the down replica it answers for
 	merged    []object.Sibling
-	answered  bool
-	done      bool
+	// toAsk are the replicas (or stand-ins) not asked yet, in order;
+	// waiting are the asked nodes that have not replied.
+	toAsk    []Ask
+	waiting  map[string]bool
+	answered bool
+	done     bool
 }
 
 type replyOf struct {
@@ -61,11 +73,12 @@ type replyOf struct {
 	set  []object.Sibling
 }
 
-// NewGet starts a get at r replies (capped to the replicas there are).
-// rule decides which replicas read repair writes to (reap.Config.Spread):
-// never a tombstone past grace to a replica that holds nothing; now is the
-// time it judges grace by.
-func NewGet(pl Placement, r int, rule reap.Config, now time.Time) (*Get, GetEffects) {
+// NewGet starts a get at r replies (capped to the replicas there are),
+// asking r replicas first or, with askAll, all of them. rule decides which
+// replicas read repair writes to (reap.Config.Spread): never a tombstone
+// past grace to a replica that holds nothing; now is the time it judges
+// grace by.
+func NewGet(pl Placement, r int, askAll bool, rule reap.Config, now time.Time) (*Get, GetEffects) {
 	g := &Get{pl: pl, rule: rule, now: now}
 	var eff GetEffects
 	if len(pl.Replicas) == 0 {
@@ -76,22 +89,53 @@ func NewGet(pl Placement, r int, rule reap.Config, now time.Time) (*Get, GetEffe
 	}
 	g.tally = quorum.NewTally(len(pl.Replicas), max(min(r, len(pl.Replicas)), 1))
 	g.replies = make([]replyOf, 0, len(pl.Replicas))
+	var standIns []Ask
 	for _, id := range pl.Replicas {
 		switch {
+		case pl.up(id) && id == pl.Self:
+			g.toAsk = slices.Insert(g.toAsk, 0, Ask{To: id})
 		case pl.up(id):
-			eff.Asks = append(eff.Asks, Ask{To: id})
+			g.toAsk = append(g.toAsk, Ask{To: id})
 		case pl.StandIns[id] != "":
 			if g.standsFor == nil {
 				g.standsFor = map[string]string{}
 			}
 			g.standsFor[pl.StandIns[id]] = id
-			eff.Asks = append(eff.Asks, Ask{To: pl.StandIns[id], For: id})
+			standIns = append(standIns, Ask{To: pl.StandIns[id], For: id})
 		default:
 			g.tally.Fail(id, errors.New("down"))
 		}
 	}
+	g.toAsk = append(g.toAsk, standIns...)
+	g.waiting = make(map[string]bool, len(g.toAsk))
+	first := g.tally.Need()
+	if askAll {
+		first = len(g.toAsk)
+	}
+	g.ask(&eff, first)
 	g.progress(&eff)
 	return g, eff
+}
+
+// ask asks the next n replicas not asked yet, as there are.
+func (g *Get) ask(eff *GetEffects, n int) {
+	n = min(n, len(g.toAsk))
+	for _, a := range g.toAsk[:n] {
+		g.waiting[a.To] = true
+		eff.Asks = append(eff.Asks, a)
+	}
+	g.toAsk = g.toAsk[n:]
+	eff.Speculate = len(g.toAsk) > 0 && !g.answered
+}
+
+// Speculate asks one more replica if the get is still unanswered: an
+// asked one is slow.
+func (g *Get) Speculate() GetEffects {
+	var eff GetEffects
+	if !g.done && !g.answered {
+		g.ask(&eff, 1)
+	}
+	return eff
 }
 
 // Merged is the reconciliation of the replies so far.
@@ -103,11 +147,13 @@ func (g *Get) Replied(node string, set []object.Sibling, err error) GetEffects {
 	if g.done {
 		return eff
 	}
+	if !g.waiting[node] {
+		return eff // not asked, or already replied
+	}
+	delete(g.waiting, node)
 	replica := node
 	if target, ok := g.standsFor[node]; ok {
 		replica = target
-	} else if !slices.Contains(g.pl.Replicas, node) {
-		return eff // not asked
 	}
 	if err != nil {
 		g.tally.Fail(replica, err)
@@ -157,18 +203,25 @@ func (g *Get) answer(eff *GetEffects, err error) {
 }
 
 func (g *Get) progress(eff *GetEffects) {
+	if !g.answered && !g.tally.Met() {
+		// A failed replica is replaced at once by the next one.
+		if short := g.tally.Need() - g.tally.Acks() - len(g.waiting); short > 0 && len(g.toAsk) > 0 {
+			g.ask(eff, short)
+		}
+	}
 	switch {
 	case g.tally.Met() && !g.answered:
 		g.answer(eff, nil)
-		if g.tally.Pending() > 0 {
+		eff.Speculate = false
+		if len(g.waiting) > 0 {
 			eff.WaitForRepair = true
 			return
 		}
 		g.repairAndStop(eff)
-	case g.tally.Impossible() && g.tally.Pending() == 0 && !g.answered:
+	case !g.answered && len(g.waiting) == 0:
 		g.answer(eff, &QuorumError{Op: "get", Summary: g.tally.Summary()})
 		g.repairAndStop(eff)
-	case g.answered && g.tally.Pending() == 0:
+	case g.answered && len(g.waiting) == 0:
 		g.repairAndStop(eff)
 	}
 }
@@ -189,6 +242,6 @@ func (g *Get) repairAndStop(eff *GetEffects) {
 		slices.Sort(eff.Repair)
 	}
 	g.replies = nil
-	eff.WaitForRepair = false
+	eff.WaitForRepair, eff.Speculate = false, false
 	eff.Done = true
 }

@@ -102,6 +102,8 @@ func serverCmd() *cobra.Command {
 	f.IntVar(&cfg.Node.R, "r", cfg.Node.R, "default read quorum")
 	f.IntVar(&cfg.Node.W, "w", cfg.Node.W, "default write quorum")
 	f.DurationVar(&cfg.Node.RequestTimeout, "request-timeout", cfg.Node.RequestTimeout, "default request timeout")
+	f.BoolVar(&cfg.Node.Coordinator.AskAllReplicas, "read-all-replicas", cfg.Node.Coordinator.AskAllReplicas, "a get asks every replica, so each read repairs all of them (default: R replicas, its own first; anti-entropy repairs the rest)")
+	f.DurationVar(&cfg.Node.Coordinator.SpeculativeRetry, "speculative-retry", cfg.Node.Coordinator.SpeculativeRetry, "how long a get waits for the replicas it asked before asking one more (0: only when one fails)")
 	f.DurationVar(&cfg.Node.Gossip.Interval, "gossip-interval", cfg.Node.Gossip.Interval, "time between gossip rounds")
 	f.Float64Var(&cfg.Node.Gossip.Membership.Failure.Threshold, "phi-threshold", cfg.Node.Gossip.Membership.Failure.Threshold, "phi at which a silent member is down (phi-accrual failure detector)")
 	f.IntVar(&cfg.Node.Handoff.Concurrency, "handoff-concurrency", cfg.Node.Handoff.Concurrency, "partitions received at once during a ring change")
