@@ -97,9 +97,17 @@ type coordinator struct {
 	dispatcher actor.Dispatcher
 }
 
+// clientRequest is a request of this node's client API (System.Put, Get,
+// Replicas) with the channel its one answer goes to: in-process only, so
+// no future actor is registered and removed per request.
+type clientRequest struct {
+	req   any      // *PutRequest, *GetRequest or *ReplicasRequest
+	reply chan any // buffered for the one answer
+}
+
 // client is whom a request state machine answers, and whether it has.
 type client struct {
-	pid      *actor.PID
+	reply    chan<- any
 	answered atomic.Bool // the state machine and the coordinator race to answer
 	request  any         // *PutRequest, *GetRequest or *ReplicasRequest
 }
@@ -115,10 +123,10 @@ func (c *client) failed(err error) any {
 	return &ReplicasResult{}
 }
 
-// answer sends msg to the client unless it has had its answer.
-func (c *client) answer(ctx actor.SenderContext, msg any) {
+// answer gives the client msg unless it has had its answer.
+func (c *client) answer(msg any) {
 	if c.answered.CompareAndSwap(false, true) {
-		ctx.Send(c.pid, msg)
+		c.reply <- msg
 	}
 }
 
@@ -133,18 +141,20 @@ func (c *coordinator) Receive(ctx actor.Context) {
 	var name string
 	var cl *client
 	switch m := ctx.Message().(type) {
-	case *PutRequest:
+	case clientRequest:
 		view := c.view.Load()
-		cl = &client{pid: ctx.Sender(), request: m}
-		name, producer = "put-", func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: m, client: cl} }
-	case *GetRequest:
-		view := c.view.Load()
-		cl = &client{pid: ctx.Sender(), request: m}
-		name, producer = "get-", func() actor.Actor { return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: m, client: cl} }
-	case *ReplicasRequest:
-		view := c.view.Load()
-		cl = &client{pid: ctx.Sender(), request: m}
-		name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: m, client: cl} }
+		cl = &client{reply: m.reply, request: m.req}
+		switch r := m.req.(type) {
+		case *PutRequest:
+			name, producer = "put-", func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: r, client: cl} }
+		case *GetRequest:
+			name, producer = "get-", func() actor.Actor { return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: r, client: cl} }
+		case *ReplicasRequest:
+			name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: r, client: cl} }
+		default:
+			cl.answer(fmt.Errorf("unknown request %T", m.req))
+			return
+		}
 	case *actor.Terminated:
 		delete(c.inflight, m.Who.Id)
 		return
@@ -154,7 +164,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 	c.seq++
 	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(producer, actor.WithDispatcher(c.dispatcher)), name+itoa(int(c.seq)))
 	if err != nil {
-		cl.answer(ctx, cl.failed(fmt.Errorf("start the request: %w", err)))
+		cl.answer(cl.failed(fmt.Errorf("start the request: %w", err)))
 		return
 	}
 	if c.inflight == nil {
@@ -170,6 +180,6 @@ func (c *coordinator) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor
 	sup.StopChildren(child)
 	c.log.Warn("request state machine crashed and was stopped", "actor", child.Id, "reason", fmt.Sprint(reason), "message", fmt.Sprintf("%T", msg))
 	if cl := c.inflight[child.Id]; cl != nil {
-		cl.answer(sys.Root, cl.failed(fmt.Errorf("%w (%v): it may or may not have taken effect", ErrRequestCrashed, reason)))
+		cl.answer(cl.failed(fmt.Errorf("%w (%v): it may or may not have taken effect", ErrRequestCrashed, reason)))
 	}
 }

@@ -64,7 +64,7 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 		}
 	}
 	if a := eff.Answer; a != nil {
-		f.client.answer(ctx, &GetResult{Siblings: a.Siblings, Replied: a.Replied, Err: a.Err})
+		f.client.answer(&GetResult{Siblings: a.Siblings, Replied: a.Replied, Err: a.Err})
 	}
 	if eff.WaitForRepair {
 		f.timers.after(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
@@ -154,7 +154,7 @@ func (f *replicasFSM) Receive(ctx actor.Context) {
 
 func (f *replicasFSM) maybeDone(ctx actor.Context) {
 	if f.pending == 0 {
-		f.client.answer(ctx, f.result)
+		f.client.answer(f.result)
 		ctx.Stop(ctx.Self())
 	}
 }

@@ -86,7 +86,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 		if a.Err == nil {
 			res.Context = f.history
 		}
-		f.client.answer(ctx, res)
+		f.client.answer(res)
 	}
 	if eff.WaitForStragglers {
 		f.timers.after(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})

@@ -23,7 +23,9 @@ type System struct {
 	remote *remote.Remote
 	view   *viewHolder
 	root   *actor.PID
-	log    *slog.Logger
+	// coordinator is the coordinator's PID, resolved once.
+	coordinator *actor.PID
+	log         *slog.Logger
 
 	gossip *Gossiper
 	// dispatcher runs the request path's mailboxes (vnodes, coordinator,
@@ -152,6 +154,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		return nil, fmt.Errorf("spawn node: %w", err)
 	}
 	s.root = root
+	s.coordinator = actor.NewPID(sys.Address(), coordinatorName)
 	gossiperPID := actor.NewPID(sys.Address(), gossiperName)
 	sys.EventStream.Subscribe(func(evt any) {
 		switch e := evt.(type) {

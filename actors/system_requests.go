@@ -29,15 +29,25 @@ func (s *System) timeout(ctx context.Context, d time.Duration) time.Duration {
 }
 
 // ask sends req to the coordinator and waits for its answer; the state
-// machine enforces timeout, and the future waits a little longer so the
-// state machine's own answer (with its count of replies) wins.
+// machine enforces timeout, and ask waits a little longer so the state
+// machine's own answer (with its count of replies) wins.
 func (s *System) ask(req any, timeout time.Duration) (any, error) {
 	const grace = time.Second
-	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), coordinatorName), req, timeout+grace).Result()
-	if err != nil {
-		return nil, fmt.Errorf("coordinator did not answer: %w", err)
+	reply := make(chan any, 1)
+	s.actors.Root.Send(s.coordinator, clientRequest{req: req, reply: reply})
+	t := time.NewTimer(timeout + grace)
+	defer t.Stop()
+	select {
+	case res := <-reply:
+		if err, ok := res.(error); ok {
+			return nil, err
+		}
+		return res, nil
+	case <-t.C:
+		return nil, fmt.Errorf("coordinator did not answer within %v: %w", timeout+grace, context.DeadlineExceeded)
+	case <-s.stopped:
+		return nil, errors.New("the node is stopping")
 	}
-	return res, nil
 }
 
 // Quorum parses a quorum spec against this node's N with the given default.
