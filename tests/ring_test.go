@@ -243,7 +243,7 @@ func TestJoinAndLeaveUnderLoad(t *testing.T) {
 func TestHandoffResumesAfterCrash(t *testing.T) {
 	c := startCluster(t, 3)
 	acked := &ackedSet{m: map[string]string{}}
-	const keys, batch = 6000, 2
+	const keys, batch = 6000, 1 // one key a batch: a transfer long enough to catch mid-way on a busy machine
 	load(t, c.nodes, "key-", keys, acked)
 	perPartition := map[uint32]uint64{}
 	for k := range acked.snapshot() {
