@@ -248,7 +248,7 @@ summary() {
         { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } n++; ops[n] = v["ops_s"]; p99[n] = v["p99_ms"]; cpu[n] = v["cpu_ms_op"]; rss = v["rss_mib"] }
         END {
           for (i = 1; i <= n; i++) { o[i] = ops[i]; c[i] = cpu[i] }
-          mo = med(o, n); mp = med(p99, n); mc = med(cpu, n)
+          mo = med(o, n); mp = med(p99, n); mc = med(c, n)
           printf "| %s | %s | %.0f [%.0f–%.0f] | %.2f | %.3f [%.3f–%.3f] | %s |\n", row, sys, mo, o[1], o[n], mp, mc, c[1], c[n], rss
         }'
     done
