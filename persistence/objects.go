@@ -40,34 +40,39 @@ func (s *Store) CheckValue(value []byte) error {
 }
 
 // Get returns the siblings stored for key in partition; nil when there are none.
-func (s *Store) Get(partition int, key []byte) ([]object.Sibling, error) {
-	v, closer, err := s.db.Get(dataKey(partition, key))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", key, err)
-	}
-	defer closer.Close()
-	set, err := object.Decode(v)
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", key, err)
-	}
-	return set, nil
+func (s *Store) Get(partition int, key []byte) (set []object.Sibling, err error) {
+	err = s.withValue(partition, key, func(v []byte) (err error) {
+		set, err = object.Decode(v)
+		return err
+	})
+	return set, err
 }
 
 // GetEncoded returns the object stored for key in partition in its wire
 // form (object.Encode), copied; nil when there is none.
-func (s *Store) GetEncoded(partition int, key []byte) ([]byte, error) {
+func (s *Store) GetEncoded(partition int, key []byte) (b []byte, err error) {
+	err = s.withValue(partition, key, func(v []byte) error {
+		b = bytes.Clone(v)
+		return nil
+	})
+	return b, err
+}
+
+// withValue calls use with the bytes stored for key, which stay valid only
+// during the call; use is not called when nothing is stored.
+func (s *Store) withValue(partition int, key []byte, use func(v []byte) error) error {
 	v, closer, err := s.db.Get(dataKey(partition, key))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", key, err)
+		return fmt.Errorf("get %q: %w", key, err)
 	}
 	defer closer.Close()
-	return bytes.Clone(v), nil
+	if err := use(v); err != nil {
+		return fmt.Errorf("get %q: %w", key, err)
+	}
+	return nil
 }
 
 // Put replaces the siblings stored for key; durable on return when Sync is set.
