@@ -99,6 +99,9 @@ func (v *vnode) Receive(ctx actor.Context) {
 
 // countTombstones moves this vnode's share of the node's tombstone count.
 func (v *vnode) countTombstones(n int) {
+	if n == v.tombstonesCounted {
+		return // most messages change no tombstone: no shared write
+	}
 	v.counters.tombstonesHeld.Add(int64(n - v.tombstonesCounted))
 	v.tombstonesCounted = n
 }
