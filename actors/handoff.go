@@ -41,6 +41,8 @@ type TransferProgress struct {
 	Done      bool
 	// BatchesThisRun counts batches fetched since this process started.
 	BatchesThisRun uint64
+	// SourcesDone are the current replicas read whole.
+	SourcesDone []string
 }
 
 // transferTable shares transfer progress with the status API.

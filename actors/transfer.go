@@ -1,10 +1,9 @@
 package actors
 
 import (
-	"bytes"
-
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	xfer "github.com/harmoniakv/harmonia/cluster/transfer"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -17,9 +16,9 @@ type (
 	transferRetry struct{}
 )
 
-// transfer pulls one partition from a current replica in acked batches and
-// saves a cursor after each, so a crash or a restart of the node resumes
-// where it stopped.
+// transfer pulls one partition from every live current replica in acked
+// batches (the decisions are cluster/transfer's) and saves a cursor after
+// each, so a crash or a restart of the node resumes where it stopped.
 type transfer struct {
 	cfg   HandoffConfig
 	key   string
@@ -28,7 +27,10 @@ type transfer struct {
 	view  *viewHolder
 	table *transferTable
 
-	cursor  *internalpb.HandoffCursor
+	core    *xfer.Transfer
+	done    bool
+	from    string // the source of the last applied batch
+	asked   string // the source of the outstanding fetch
 	attempt int
 	batch   *internalpb.HandoffBatch
 	fetched uint64
@@ -37,24 +39,27 @@ type transfer struct {
 func (t *transfer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		c, err := t.store.HandoffCursor(t.move.Partition)
-		if err != nil || c == nil || c.Transition != t.key {
-			c = &internalpb.HandoffCursor{Transition: t.key}
+		var saved []xfer.Pass
+		if c, err := t.store.HandoffCursor(t.move.Partition); err == nil && c != nil && c.Transition == t.key {
+			saved, t.done, t.from = passesFromProto(c.Passes), c.Done, c.From
 		}
-		t.cursor = c
+		t.core = xfer.New(t.move.From, saved)
 		t.publish()
-		if c.Done {
+		if t.done {
 			t.finish(ctx)
 			return
 		}
-		t.fetch(ctx)
+		t.step(ctx)
 	case *internalpb.HandoffBatch:
-		stale := t.batch != nil || (len(m.Entries) > 0 && len(t.cursor.AfterKey) > 0 && bytes.Compare(m.Entries[0].Key, t.cursor.AfterKey) <= 0)
-		if stale {
+		var first []byte
+		if len(m.Entries) > 0 {
+			first = m.Entries[0].Key
+		}
+		if t.batch != nil || m.Node != t.asked || !t.core.Expects(m.Node, first) {
 			return // the late answer of a request already retried
 		}
 		if m.Error != "" {
-			t.retry(ctx)
+			t.fail(ctx)
 			return
 		}
 		t.batch = m
@@ -65,59 +70,52 @@ func (t *transfer) Receive(ctx actor.Context) {
 			return // the late answer of an apply already retried
 		}
 		if m.Error != "" {
-			t.retry(ctx)
+			t.fail(ctx)
 			return
 		}
 		b := t.batch
 		t.batch = nil
+		var last []byte
 		if n := len(b.Entries); n > 0 {
-			t.cursor.AfterKey = b.Entries[n-1].Key
+			last = b.Entries[n-1].Key
 		}
-		t.cursor.Keys += uint64(len(b.Entries))
-		t.cursor.Batches++
+		t.core.Applied(b.Node, last, len(b.Entries), b.Done)
 		t.fetched++
-		t.cursor.Done = b.Done
-		t.cursor.From = b.Node
-		if err := t.store.SaveHandoffCursor(t.move.Partition, t.cursor); err != nil {
-			t.retry(ctx)
-			return
-		}
-		t.publish()
-		if b.Done {
-			t.finish(ctx)
-			return
-		}
-		t.fetch(ctx)
+		t.from = b.Node
+		t.step(ctx)
 	case transferFetch:
 		if m.attempt == t.attempt { // the request of this attempt timed out
-			t.retry(ctx)
+			t.fail(ctx)
 		}
 	case transferRetry:
-		t.fetch(ctx)
+		t.step(ctx)
 	}
 }
 
-// fetch asks a live current replica for the batch after the cursor.
-func (t *transfer) fetch(ctx actor.Context) {
+// step saves the progress and does what the core decides next: fetch a
+// batch, finish, or wait for a source to come up.
+func (t *transfer) step(ctx actor.Context) {
 	v := t.view.Load()
-	var source string
-	for i := range t.move.From {
-		// Rotate through the sources with each attempt, skipping dead ones.
-		id := t.move.From[(i+t.attempt)%len(t.move.From)]
-		if v.Up(id) {
-			source = id
-			break
-		}
-	}
-	if source == "" {
-		t.retry(ctx)
+	next := t.core.Next(v.Up)
+	t.done = next.Complete
+	if err := t.store.SaveHandoffCursor(t.move.Partition, t.cursor()); err != nil {
+		t.fail(ctx)
 		return
 	}
-	ctx.Request(v.vnodePID(source, t.move.Partition), &internalpb.HandoffFetch{
-		Partition: uint32(t.move.Partition), AfterKey: t.cursor.AfterKey,
-		MaxKeys: uint32(t.cfg.BatchKeys), MaxBytes: uint32(t.cfg.BatchBytes),
-	})
-	t.arm(ctx)
+	t.publish()
+	switch {
+	case next.Complete:
+		t.finish(ctx)
+	case next.Wait:
+		t.retry(ctx)
+	default:
+		t.asked = next.Source
+		ctx.Request(v.vnodePID(next.Source, t.move.Partition), &internalpb.HandoffFetch{
+			Partition: uint32(t.move.Partition), AfterKey: next.AfterKey,
+			MaxKeys: uint32(t.cfg.BatchKeys), MaxBytes: uint32(t.cfg.BatchBytes),
+		})
+		t.arm(ctx)
+	}
 }
 
 // arm bounds the outstanding request; replies of older attempts are told
@@ -127,15 +125,40 @@ func (t *transfer) arm(ctx actor.Context) {
 	sendSelfAfter(ctx, t.cfg.RequestTimeout, transferFetch{attempt: t.attempt})
 }
 
+// fail gives up the outstanding request; the next try starts with another
+// source.
+func (t *transfer) fail(ctx actor.Context) {
+	t.core.Failed(t.asked)
+	t.retry(ctx)
+}
+
 func (t *transfer) retry(ctx actor.Context) {
-	t.batch = nil
+	t.batch, t.asked = nil, ""
 	t.attempt++
 	sendSelfAfter(ctx, t.cfg.RetryDelay, transferRetry{})
 }
 
+func (t *transfer) cursor() *internalpb.HandoffCursor {
+	keys, batches, _ := t.core.Totals()
+	c := &internalpb.HandoffCursor{Transition: t.key, Keys: keys, Batches: batches, Done: t.done, From: t.from}
+	for _, p := range t.core.Passes() {
+		c.Passes = append(c.Passes, &internalpb.TransferPass{Source: p.Source, AfterKey: p.AfterKey, Keys: p.Keys, Batches: p.Batches, Done: p.Done})
+	}
+	return c
+}
+
+func passesFromProto(ps []*internalpb.TransferPass) []xfer.Pass {
+	out := make([]xfer.Pass, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, xfer.Pass{Source: p.Source, AfterKey: p.AfterKey, Keys: p.Keys, Batches: p.Batches, Done: p.Done})
+	}
+	return out
+}
+
 func (t *transfer) publish() {
-	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.cursor.From, Keys: t.cursor.Keys,
-		Batches: t.cursor.Batches, Done: t.cursor.Done, BatchesThisRun: t.fetched})
+	keys, batches, done := t.core.Totals()
+	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.from, Keys: keys,
+		Batches: batches, Done: t.done, BatchesThisRun: t.fetched, SourcesDone: done})
 }
 
 func (t *transfer) finish(ctx actor.Context) {

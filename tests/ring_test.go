@@ -238,8 +238,59 @@ func TestJoinAndLeaveUnderLoad(t *testing.T) {
 	verify(t, serving, acked.snapshot())
 }
 
+// A write that only one current replica holds reaches the new replica: a
+// transfer reads every live current replica, not one of them. (With W=2 of
+// 3, a replica that missed a write is common; if the new replica copied only
+// that one, and the holders then left or lost their disks, the write would
+// be gone.)
+func TestTransferReadsEveryReplica(t *testing.T) {
+	flags := []string{"--unsafe-test-writes", "--repair-interval", "0", "--hint-replay=false", "--partitions", "8"}
+	c := startCluster(t, 3, flags...)
+	n2 := c.nodes[1]
+	const keys = 200
+	for i := range keys {
+		k := fmt.Sprintf("only-n2-%03d", i)
+		if _, err := n2.client.Admin().WriteReplica(ctxT(t), &kvpb.WriteReplicaRequest{Key: []byte(k), Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n4 := c.addNode(flags...)
+	c.waitStable(2*time.Minute, "n1", "n2", "n3", "n4")
+
+	held, replicaOf := 0, 0
+	for i := range keys {
+		k := fmt.Sprintf("only-n2-%03d", i)
+		rep, err := n4.client.Replicas(ctxT(t), []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rep.Replicas {
+			if r.Node != "n4" {
+				continue
+			}
+			replicaOf++
+			if r.Answered && len(r.Siblings) == 1 && string(r.Siblings[0].Value) == k {
+				held++
+			}
+		}
+	}
+	if replicaOf == 0 || held != replicaOf {
+		t.Fatalf("n4 is a replica of %d of the %d keys written only to n2, and holds %d of them", replicaOf, keys, held)
+	}
+	st, err := c.status(n4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range st.Transfers {
+		if !tr.Done || len(tr.SourcesDone) != 3 {
+			t.Fatalf("partition %d: done %v, read whole from %v; want all three current replicas", tr.Partition, tr.Done, tr.SourcesDone)
+		}
+	}
+	t.Logf("n4 received %d partitions, each from 3 replicas; it holds all %d keys of them that only n2 had", len(st.Transfers), held)
+}
+
 // A node killed while receiving partitions resumes its transfers from their
-// saved cursors when restarted: the batches add up to one pass.
+// saved cursors when restarted: the batches add up to one pass per source.
 func TestHandoffResumesAfterCrash(t *testing.T) {
 	c := startCluster(t, 3)
 	acked := &ackedSet{m: map[string]string{}}
@@ -272,17 +323,20 @@ func TestHandoffResumesAfterCrash(t *testing.T) {
 	c.waitStable(3*time.Minute, "n1", "n2", "n3", "n4")
 
 	// Every partition n4 received holds all its keys, fetched in one pass of
-	// ceil(keys/batch) batches; the restarted process fetched only part of
-	// them, so the rest came from before the crash and was not fetched again.
+	// ceil(keys/batch) batches from each of the three current replicas; the
+	// restarted process fetched only part of them, so the rest came from
+	// before the crash and was not fetched again.
 	st, err := c.status(n4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total, thisRun uint64
 	for _, tr := range st.Transfers {
-		want := max((perPartition[tr.Partition]+batch-1)/batch, 1)
-		if !tr.Done || tr.Keys != perPartition[tr.Partition] || tr.Batches != want {
-			t.Fatalf("partition %d: done=%v keys=%d (want %d) batches=%d (want %d)", tr.Partition, tr.Done, tr.Keys, perPartition[tr.Partition], tr.Batches, want)
+		const sources = 3
+		want := sources * max((perPartition[tr.Partition]+batch-1)/batch, 1)
+		if !tr.Done || len(tr.SourcesDone) != sources || tr.Keys != sources*perPartition[tr.Partition] || tr.Batches != want {
+			t.Fatalf("partition %d: done=%v from %v keys=%d (want %d) batches=%d (want %d)", tr.Partition, tr.Done, tr.SourcesDone,
+				tr.Keys, sources*perPartition[tr.Partition], tr.Batches, want)
 		}
 		total += tr.Batches
 		thisRun += tr.BatchesThisRun

@@ -1713,11 +1713,11 @@ func (x *HandoffApplyReply) GetError() string {
 type HandoffCursor struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Transition    string                 `protobuf:"bytes,1,opt,name=transition,proto3" json:"transition,omitempty"`
-	AfterKey      []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
-	Keys          uint64                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`
-	Batches       uint64                 `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
+	Keys          uint64                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`       // summed over the passes
+	Batches       uint64                 `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"` // summed over the passes
 	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
-	From          string                 `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	From          string                 `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"` // the source of the last batch
+	Passes        []*TransferPass        `protobuf:"bytes,7,rep,name=passes,proto3" json:"passes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1759,13 +1759,6 @@ func (x *HandoffCursor) GetTransition() string {
 	return ""
 }
 
-func (x *HandoffCursor) GetAfterKey() []byte {
-	if x != nil {
-		return x.AfterKey
-	}
-	return nil
-}
-
 func (x *HandoffCursor) GetKeys() uint64 {
 	if x != nil {
 		return x.Keys
@@ -1794,6 +1787,91 @@ func (x *HandoffCursor) GetFrom() string {
 	return ""
 }
 
+func (x *HandoffCursor) GetPasses() []*TransferPass {
+	if x != nil {
+		return x.Passes
+	}
+	return nil
+}
+
+// TransferPass is the progress of reading a partition from one of its
+// current replicas (see cluster/transfer).
+type TransferPass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	AfterKey      []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
+	Keys          uint64                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	Batches       uint64                 `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
+	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferPass) Reset() {
+	*x = TransferPass{}
+	mi := &file_internalpb_internal_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferPass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferPass) ProtoMessage() {}
+
+func (x *TransferPass) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferPass.ProtoReflect.Descriptor instead.
+func (*TransferPass) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TransferPass) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *TransferPass) GetAfterKey() []byte {
+	if x != nil {
+		return x.AfterKey
+	}
+	return nil
+}
+
+func (x *TransferPass) GetKeys() uint64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *TransferPass) GetBatches() uint64 {
+	if x != nil {
+		return x.Batches
+	}
+	return 0
+}
+
+func (x *TransferPass) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 // Hint is a write held for a replica that did not get it (down or too slow),
 // replayed to it when it is back.
 type Hint struct {
@@ -1808,7 +1886,7 @@ type Hint struct {
 
 func (x *Hint) Reset() {
 	*x = Hint{}
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1898,7 @@ func (x *Hint) String() string {
 func (*Hint) ProtoMessage() {}
 
 func (x *Hint) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +1911,7 @@ func (x *Hint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hint.ProtoReflect.Descriptor instead.
 func (*Hint) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Hint) GetPartition() uint32 {
@@ -1877,7 +1955,7 @@ type TreeLevel struct {
 
 func (x *TreeLevel) Reset() {
 	*x = TreeLevel{}
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +1967,7 @@ func (x *TreeLevel) String() string {
 func (*TreeLevel) ProtoMessage() {}
 
 func (x *TreeLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +1980,7 @@ func (x *TreeLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
 func (*TreeLevel) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TreeLevel) GetPartition() uint32 {
@@ -1938,7 +2016,7 @@ type TreeLevelReply struct {
 
 func (x *TreeLevelReply) Reset() {
 	*x = TreeLevelReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2028,7 @@ func (x *TreeLevelReply) String() string {
 func (*TreeLevelReply) ProtoMessage() {}
 
 func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2041,7 @@ func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
 func (*TreeLevelReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TreeLevelReply) GetNode() string {
@@ -2009,7 +2087,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2099,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2112,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BucketKeys) GetPartition() uint32 {
@@ -2078,7 +2156,7 @@ type BucketKeysReply struct {
 
 func (x *BucketKeysReply) Reset() {
 	*x = BucketKeysReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2168,7 @@ func (x *BucketKeysReply) String() string {
 func (*BucketKeysReply) ProtoMessage() {}
 
 func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2181,7 @@ func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
 func (*BucketKeysReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BucketKeysReply) GetNode() string {
@@ -2152,7 +2230,7 @@ type ReapEntry struct {
 
 func (x *ReapEntry) Reset() {
 	*x = ReapEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2242,7 @@ func (x *ReapEntry) String() string {
 func (*ReapEntry) ProtoMessage() {}
 
 func (x *ReapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2255,7 @@ func (x *ReapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
 func (*ReapEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReapEntry) GetKey() []byte {
@@ -2210,7 +2288,7 @@ type Reap struct {
 
 func (x *Reap) Reset() {
 	*x = Reap{}
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2300,7 @@ func (x *Reap) String() string {
 func (*Reap) ProtoMessage() {}
 
 func (x *Reap) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2313,7 @@ func (x *Reap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reap.ProtoReflect.Descriptor instead.
 func (*Reap) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Reap) GetPartition() uint32 {
@@ -2278,7 +2356,7 @@ type ReapReply struct {
 
 func (x *ReapReply) Reset() {
 	*x = ReapReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2368,7 @@ func (x *ReapReply) String() string {
 func (*ReapReply) ProtoMessage() {}
 
 func (x *ReapReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2381,7 @@ func (x *ReapReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
 func (*ReapReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReapReply) GetNode() string {
@@ -2468,16 +2546,22 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12<\n" +
 	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\")\n" +
 	"\x11HandoffApplyReply\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\xa2\x01\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"\xc7\x01\n" +
 	"\rHandoffCursor\x12\x1e\n" +
 	"\n" +
 	"transition\x18\x01 \x01(\tR\n" +
-	"transition\x12\x1b\n" +
-	"\tafter_key\x18\x02 \x01(\fR\bafterKey\x12\x12\n" +
+	"transition\x12\x12\n" +
 	"\x04keys\x18\x03 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x04 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x12\n" +
-	"\x04from\x18\x06 \x01(\tR\x04from\"\x8b\x01\n" +
+	"\x04from\x18\x06 \x01(\tR\x04from\x12:\n" +
+	"\x06passes\x18\a \x03(\v2\".harmonia.internal.v1.TransferPassR\x06passesJ\x04\b\x02\x10\x03\"\x85\x01\n" +
+	"\fTransferPass\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1b\n" +
+	"\tafter_key\x18\x02 \x01(\fR\bafterKey\x12\x12\n" +
+	"\x04keys\x18\x03 \x01(\x04R\x04keys\x12\x18\n" +
+	"\abatches\x18\x04 \x01(\x04R\abatches\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\"\x8b\x01\n" +
 	"\x04Hint\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x124\n" +
@@ -2531,7 +2615,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_internalpb_internal_proto_goTypes = []any{
 	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
@@ -2560,14 +2644,15 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*HandoffApply)(nil),       // 24: harmonia.internal.v1.HandoffApply
 	(*HandoffApplyReply)(nil),  // 25: harmonia.internal.v1.HandoffApplyReply
 	(*HandoffCursor)(nil),      // 26: harmonia.internal.v1.HandoffCursor
-	(*Hint)(nil),               // 27: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 28: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 29: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 30: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 31: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 32: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 33: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 34: harmonia.internal.v1.ReapReply
+	(*TransferPass)(nil),       // 27: harmonia.internal.v1.TransferPass
+	(*Hint)(nil),               // 28: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 29: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 30: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 31: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 32: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 33: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 34: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 35: harmonia.internal.v1.ReapReply
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -2593,15 +2678,16 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	4,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
 	22, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
 	22, // 22: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	4,  // 23: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	22, // 24: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	32, // 25: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	17, // 26: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	27, // 23: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	4,  // 24: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	22, // 25: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	33, // 26: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	17, // 27: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -2615,7 +2701,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -670,8 +670,10 @@ type Transfer struct {
 	// batches fetched by this process; fewer than batches after a resumed
 	// transfer
 	BatchesThisRun uint64 `protobuf:"varint,7,opt,name=batches_this_run,json=batchesThisRun,proto3" json:"batches_this_run,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// the current replicas read whole; a transfer reads every one that is up
+	SourcesDone   []string `protobuf:"bytes,8,rep,name=sources_done,json=sourcesDone,proto3" json:"sources_done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Transfer) Reset() {
@@ -751,6 +753,13 @@ func (x *Transfer) GetBatchesThisRun() uint64 {
 		return x.BatchesThisRun
 	}
 	return 0
+}
+
+func (x *Transfer) GetSourcesDone() []string {
+	if x != nil {
+		return x.SourcesDone
+	}
+	return nil
 }
 
 type StatusResponse struct {
@@ -2327,7 +2336,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	" \x01(\rR\x0epartitionsHeld\x12\x1a\n" +
 	"\bprotocol\x18\v \x01(\rR\bprotocol\x12\x1d\n" +
 	"\n" +
-	"times_down\x18\f \x01(\rR\ttimesDown\"\xb8\x01\n" +
+	"times_down\x18\f \x01(\rR\ttimesDown\"\xdb\x01\n" +
 	"\bTransfer\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -2335,7 +2344,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
-	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\"\xa8\x05\n" +
+	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\x12!\n" +
+	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xa8\x05\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +

@@ -220,7 +220,7 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	out.TransfersTransition = key
 	for _, t := range transfers {
 		out.Transfers = append(out.Transfers, &kvpb.Transfer{Partition: uint32(t.Partition), From: t.From, To: v.Self,
-			Keys: t.Keys, Batches: t.Batches, Done: t.Done, BatchesThisRun: t.BatchesThisRun})
+			Keys: t.Keys, Batches: t.Batches, Done: t.Done, BatchesThisRun: t.BatchesThisRun, SourcesDone: t.SourcesDone})
 	}
 	return out, nil
 }
