@@ -13,6 +13,12 @@
 #   read, ser.   etcd range --consistency=s of one hot key
 #                vs HarmoniaKV workload c at R=1
 #   update       HarmoniaKV workload a (get, then put with its context)
+#   write-kill   the write row again, with one node killed (SIGKILL) a third
+#                of the way through: etcd's leader (it must elect another)
+#                and HarmoniaKV's n2 (W=2 still holds with two nodes), for
+#                DURATION seconds, with clients that move to another
+#                endpoint (etcd-load, built here, for etcd: its benchmark
+#                tool cannot); the per-second throughput is in the raw lines.
 #
 # and prints, per row, the median and spread of ops/s, p99 and the servers'
 # CPU per operation (utime+stime of the three server processes, from /proc,
@@ -21,6 +27,7 @@
 # --build-only builds the binaries and prints their paths.
 #
 # Settings (environment): REPS (3), DURATION seconds per HarmoniaKV run (20),
+# ROWS (the rows to run, space-separated; default all five),
 # CLIENTS (64), VALUE bytes (100), KEYS loaded for reads (10000), ETCD_TOTAL_*
 # requests per etcd run (sized to take about DURATION), CACHE directory
 # (~/.cache/harmonia-bench), WORK directory (a fresh temporary one), OUT file
@@ -35,6 +42,8 @@ KEYS=${KEYS:-10000}
 ETCD_TOTAL_PUT=${ETCD_TOTAL_PUT:-60000}
 ETCD_TOTAL_RANGE_L=${ETCD_TOTAL_RANGE_L:-150000}
 ETCD_TOTAL_RANGE_S=${ETCD_TOTAL_RANGE_S:-220000}
+ROWS=${ROWS:-write read-lin read-ser update write-kill}
+KILL_AFTER=$((DURATION / 3))
 ETCD_VERSION=v3.7.3
 ETCD_BENCH_VERSION=v3.6.8
 CACHE=${CACHE:-$HOME/.cache/harmonia-bench}
@@ -44,6 +53,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HZ=$(getconf CLK_TCK)
 
 log() { echo "== $*" >&2; }
+
+row() { [[ " $ROWS " == *" $1 "* ]]; }
 
 # build_wrapper DIR MODULE@VERSION MAIN_PATH_IN_MODULE: a main module whose
 # main.go is the module's own, built with go mod tidy (go install refuses
@@ -105,6 +116,129 @@ func main() {
 }
 GO
     (cd "$CACHE/etcd-$ETCD_VERSION/src" && go mod tidy >/dev/null 2>&1 && go build -o "$ETCD_PUT" ./cmd/etcd-put)
+  fi
+  # etcd-leader ENDPOINTS prints the 1-based position of the leader's
+  # endpoint; etcd-load is the kill row's load: etcd's benchmark tool binds
+  # each connection to one endpoint, so a third of its clients would wait
+  # on the killed member for ever, where etcd-load's clients, like
+  # HarmoniaKV's bench workers, move to another endpoint.
+  ETCD_LEADER=$CACHE/etcd-$ETCD_VERSION/etcd-leader
+  ETCD_LOAD=$CACHE/etcd-$ETCD_VERSION/etcd-load
+  if [ ! -x "$ETCD_LEADER" ] || [ ! -x "$ETCD_LOAD" ]; then
+    mkdir -p "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader" "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-load"
+    cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader/main.go" <<'GO'
+// etcd-leader ENDPOINTS prints the 1-based position of the leader's endpoint.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func main() {
+	eps := strings.Split(os.Args[1], ",")
+	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	for i, ep := range eps {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := c.Status(ctx, ep)
+		cancel()
+		if err == nil && st.Leader == st.Header.MemberId {
+			fmt.Println(i + 1)
+			return
+		}
+	}
+	log.Fatal("no leader")
+}
+GO
+    cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-load/main.go" <<'GO'
+// etcd-load ENDPOINTS CLIENTS SECONDS VALUE_BYTES runs puts of new keys
+// from CLIENTS clients, each connected to every endpoint (so it fails over),
+// for SECONDS, and prints one line: ops_s, p99_ms, errors, per_second.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func main() {
+	eps := strings.Split(os.Args[1], ",")
+	clients, _ := strconv.Atoi(os.Args[2])
+	secs, _ := strconv.Atoi(os.Args[3])
+	size, _ := strconv.Atoi(os.Args[4])
+	value := strings.Repeat("v", size)
+	start := time.Now()
+	end := start.Add(time.Duration(secs) * time.Second)
+	perSecond := make([]atomic.Int64, secs+1)
+	var errs, seq atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	for range clients {
+		c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer c.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(end) {
+				t := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := c.Put(ctx, fmt.Sprintf("k%07d", seq.Add(1)%1000000), value)
+				cancel()
+				if err != nil {
+					errs.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				mine = append(mine, time.Since(t))
+				if i := int(time.Since(start) / time.Second); i < len(perSecond) {
+					perSecond[i].Add(1)
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	p99 := 0.0
+	if len(lat) > 0 {
+		p99 = float64(lat[len(lat)*99/100].Microseconds()) / 1000
+	}
+	series := make([]string, secs)
+	for i := range series {
+		series[i] = strconv.FormatInt(perSecond[i].Load(), 10)
+	}
+	fmt.Printf("ops_s=%.1f p99_ms=%.2f errors=%d per_second=%s\n", float64(len(lat))/float64(secs), p99, errs.Load(), strings.Join(series, ","))
+}
+GO
+    (cd "$CACHE/etcd-$ETCD_VERSION/src" && go mod tidy >/dev/null 2>&1 &&
+      go build -o "$ETCD_LEADER" ./cmd/etcd-leader && go build -o "$ETCD_LOAD" ./cmd/etcd-load)
   fi
   log "building harmonia"
   (cd "$ROOT" && go build -o "$WORK/harmonia" ./cmd/harmonia)
@@ -184,13 +318,49 @@ etcd_run() {
   echo "system=etcd row=$row ops_s=$ops p99_ms=$p99 cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib "${ETCD_PIDS[@]}") load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$OUT"
 }
 
+# etcd_kill_run: the write-kill row for etcd, with etcd-load; the leader is
+# killed KILL_AFTER seconds in.
+etcd_kill_run() {
+  local leader c0 c1 out n
+  leader=$("$ETCD_LEADER" "$EP")
+  VICTIM=${ETCD_PIDS[$((leader - 1))]}
+  c0=$(cpu_ticks "${ETCD_PIDS[@]}")
+  # Its stderr has the client library's retry warnings; stdout, one line.
+  "$ETCD_LOAD" "$EP" "$CLIENTS" "$DURATION" "$VALUE" >"$WORK/run.out" 2>"$WORK/run.err" &
+  kill_victim $!
+  VICTIM=""
+  out=$(tail -n 1 "$WORK/run.out")
+  c1=$(cpu_ticks $(live "${ETCD_PIDS[@]}"))
+  n=$(echo "$out" | sed -n 's/.*ops_s=\([0-9.]*\).*/\1/p' | awk -v d="$DURATION" '{printf "%d", $1*d}')
+  echo "system=etcd row=write-kill $out cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="${n:-0}" 'BEGIN {if (n > 0) printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib $(live "${ETCD_PIDS[@]}")) load=$(cut -d' ' -f1 /proc/loadavg) killed=leader" | tee -a "$OUT"
+}
+
+# kill_victim PID: with VICTIM set, kill it (SIGKILL) KILL_AFTER seconds
+# into the run of PID; then wait for that run to end.
+kill_victim() {
+  if [ -n "${VICTIM:-}" ]; then
+    sleep "$KILL_AFTER"
+    kill -9 "$VICTIM"
+  fi
+  wait "$1" || true
+}
+
+# live PID...: those of the processes that still run. (A killed process's
+# CPU is lost with it, so a kill row's CPU per op counts the survivors only.)
+live() {
+  local p
+  for p in "$@"; do [ -e "/proc/$p/stat" ] && echo "$p"; done
+}
+
 run_etcd() {
   start_etcd
-  etcd_run write "$ETCD_TOTAL_PUT" put --key-size=8 --sequential-keys --key-space-size=1000000 --val-size="$VALUE"
+  local put=(put --key-size=8 --sequential-keys --key-space-size=1000000 --val-size="$VALUE")
+  if row write; then etcd_run write "$ETCD_TOTAL_PUT" "${put[@]}"; fi
   # The range rows read one hot key (written by start_etcd), which flatters
   # etcd: HarmoniaKV's reads spread over KEYS keys.
-  etcd_run read-lin "$ETCD_TOTAL_RANGE_L" range hot --consistency=l
-  etcd_run read-ser "$ETCD_TOTAL_RANGE_S" range hot --consistency=s
+  if row read-lin; then etcd_run read-lin "$ETCD_TOTAL_RANGE_L" range hot --consistency=l; fi
+  if row read-ser; then etcd_run read-ser "$ETCD_TOTAL_RANGE_S" range hot --consistency=s; fi
+  if row write-kill; then etcd_kill_run; fi
   stop_etcd
 }
 
@@ -200,16 +370,22 @@ harmonia_pids() { pgrep -f "$WORK/harmonia server.*--data-dir $WORK/h/" | tr '\n
 harmonia_run() {
   local row=$1
   shift
-  local pids c0 c1 out ops n p99
+  local pids c0 c1 out ops n p99 series=""
   read -r -a pids <<<"$(harmonia_pids)"
   c0=$(cpu_ticks "${pids[@]}")
-  out=$("$HARMONIA" bench --addr "$HA" --clients "$CLIENTS" --duration "${DURATION}s" --no-load --keys "$KEYS" --value-size "$VALUE" --json "$@" 2>/dev/null)
-  c1=$(cpu_ticks "${pids[@]}")
+  "$HARMONIA" bench --addr "$HA" --clients "$CLIENTS" --duration "${DURATION}s" --no-load --keys "$KEYS" --value-size "$VALUE" --json ${VICTIM:+--timeline} "$@" >"$WORK/run.out" 2>/dev/null &
+  kill_victim $!
+  out=$(cat "$WORK/run.out")
+  c1=$(cpu_ticks $(live "${pids[@]}"))
+  if [ -n "${VICTIM:-}" ]; then
+    series=" per_second=$(echo "$out" | awk '/"ops":/ {gsub(/,/, "", $2); printf "%s%s", sep, $2; sep=","}')"
+    series+=" errors=$(echo "$out" | sed -n 's/^  "total_errors": \(.*\),$/\1/p')"
+  fi
   ops=$(echo "$out" | sed -n 's/^  "ops_per_sec": \(.*\),$/\1/p')
   n=$(echo "$out" | sed -n 's/^  "total_ops": \(.*\),$/\1/p')
   # p99 of the op the row is about: write, read, or update (workload a).
   p99=$(echo "$out" | awk -v op="$P99_OF" '$0 ~ "^  \"" op "\": \\{" {f=1} f && /"p99_ms"/ {gsub(/[,]/, "", $2); print $2; exit}')
-  echo "system=harmonia row=$row ops_s=$ops p99_ms=$p99 cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib "${pids[@]}") load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$OUT"
+  echo "system=harmonia row=$row ops_s=$ops p99_ms=$p99 cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib $(live "${pids[@]}")) load=$(cut -d' ' -f1 /proc/loadavg)$series" | tee -a "$OUT"
 }
 
 HA=127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
@@ -224,10 +400,13 @@ run_harmonia() {
     sleep 0.2
   done
   "$HARMONIA" bench --addr "$HA" --clients "$CLIENTS" --keys "$KEYS" --value-size "$VALUE" --ops 1 --workload c >/dev/null 2>&1
-  P99_OF=write harmonia_run write --workload w --w 2
-  P99_OF=read harmonia_run read-lin --workload c --r 2
-  P99_OF=read harmonia_run read-ser --workload c --r 1
-  P99_OF=update harmonia_run update --workload a --r 2 --w 2
+  if row write; then P99_OF=write harmonia_run write --workload w --w 2; fi
+  if row read-lin; then P99_OF=read harmonia_run read-lin --workload c --r 2; fi
+  if row read-ser; then P99_OF=read harmonia_run read-ser --workload c --r 1; fi
+  if row update; then P99_OF=update harmonia_run update --workload a --r 2 --w 2; fi
+  if row write-kill; then
+    VICTIM=$(pgrep -f "$WORK/harmonia server.*--data-dir $WORK/h/n2") P99_OF=write harmonia_run write-kill --workload w --w 2
+  fi
   kill "$HARMONIA_PID"
   wait "$HARMONIA_PID" 2>/dev/null || true
   HARMONIA_PID=""
@@ -240,7 +419,7 @@ summary() {
   echo "| row | system | ops/s median [min–max] | p99 ms median | server CPU ms/op median [min–max] | RSS MiB per node (last run) |"
   echo "|---|---|---|---|---|---|"
   local row sys
-  for row in write read-lin read-ser update; do
+  for row in write read-lin read-ser update write-kill; do
     for sys in etcd harmonia; do
       grep -q "system=$sys row=$row " "$OUT" || continue
       grep "system=$sys row=$row " "$OUT" | awk -v row="$row" -v sys="$sys" '
@@ -255,10 +434,28 @@ summary() {
   done
 }
 
+# kill_summary: per system, the kill row's worst one-second throughput and
+# the seconds below half its own median second, from each run's series.
+kill_summary() {
+  grep -q "row=write-kill " "$OUT" || return 0
+  echo
+  echo "| write-kill run | system | ops/s | failed requests | worst second (ops) | seconds under half the median second |"
+  echo "|---|---|---|---|---|---|"
+  grep "row=write-kill " "$OUT" | awk -v d="$DURATION" '
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      n = split(v["per_second"], ps, ","); if (n > d) n = d  # a last partial second is left out
+      for (i = 1; i <= n; i++) srt[i] = ps[i] + 0
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (srt[j] < srt[i]) { t = srt[i]; srt[i] = srt[j]; srt[j] = t }
+      med = srt[int((n + 1) / 2)]; low = 0
+      for (i = 1; i <= n; i++) if (ps[i] + 0 < med / 2) low++
+      run[v["system"]]++
+      printf "| %d | %s | %.0f | %s | %d | %d |\n", run[v["system"]], v["system"], v["ops_s"], v["errors"], srt[1], low }'
+}
+
 main() {
   build_tools
   if [ "${1:-}" = "--build-only" ]; then
-    echo "$ETCD $ETCD_BENCH $ETCD_PUT $HARMONIA"
+    echo "$ETCD $ETCD_BENCH $ETCD_PUT $ETCD_LEADER $ETCD_LOAD $HARMONIA"
     return
   fi
   log "results in $OUT; $REPS repetitions, $CLIENTS clients, $VALUE-byte values, $(nproc) cores"
@@ -270,7 +467,7 @@ main() {
     log "repetition $r: harmonia"
     run_harmonia
   done
-  summary | tee -a "$OUT"
+  { summary; kill_summary; } | tee -a "$OUT"
 }
 
 main "$@"

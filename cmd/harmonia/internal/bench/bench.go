@@ -21,6 +21,13 @@
 //     benchmark put over a large key space. Workload w loads nothing and
 //     ignores --keys.
 //
+// A worker whose node answers Unavailable (down, or not reachable) moves on
+// to the next address, as a client with several endpoints does; so a run
+// that outlives a node keeps its full concurrency on the survivors.
+//
+// With --timeline, every second of the measured run is also counted apart
+// (successes, failures, slowest success), to show a fault's effect.
+//
 // Latencies of successful operations go into one HdrHistogram per operation
 // type (microseconds, 1us..60s, 3 significant figures); failed operations are
 // counted by gRPC status code. When the run ends (deadline, --ops reached or
@@ -161,6 +168,7 @@ type Config struct {
 	maxOps      int64 // measured operations to stop after; 0: no limit
 	r, w        string
 	load        bool
+	timeline    bool // count each second apart
 	// runTag makes workload w's keys new to this run.
 	runTag string
 }
@@ -259,6 +267,66 @@ type benchResult struct {
 	elapsed     time.Duration // measured time (after warmup)
 	interrupted bool          // the parent context ended the run early
 	ops         [numBenchOps]*opStats
+	seconds     *timeline // nil without --timeline
+}
+
+// timeline counts each second of the measured run apart; workers record
+// into it at once, so its counters are atomic.
+type timeline struct {
+	start time.Time
+	secs  []secondCounts
+}
+
+type secondCounts struct {
+	ok, failed atomic.Int64
+	maxUs      atomic.Int64 // slowest success
+}
+
+func newTimeline(start time.Time, d time.Duration) *timeline {
+	return &timeline{start: start, secs: make([]secondCounts, int(d/time.Second)+2)}
+}
+
+// record counts an operation that ended at end, taking lat, failed or not.
+func (t *timeline) record(end time.Time, lat time.Duration, failed bool) {
+	if t == nil {
+		return
+	}
+	i := int(end.Sub(t.start) / time.Second)
+	if i < 0 || i >= len(t.secs) {
+		return
+	}
+	c := &t.secs[i]
+	if failed {
+		c.failed.Add(1)
+		return
+	}
+	c.ok.Add(1)
+	us := lat.Microseconds()
+	for {
+		m := c.maxUs.Load()
+		if us <= m || c.maxUs.CompareAndSwap(m, us) {
+			return
+		}
+	}
+}
+
+// Second is one second of a --timeline run.
+type Second struct {
+	Second int     `json:"second"` // since the measurement started
+	Ops    int64   `json:"ops"`
+	Errors int64   `json:"errors"`
+	MaxMs  float64 `json:"max_ms"`
+}
+
+// report lists the seconds up to the last one the run reached.
+func (t *timeline) report(elapsed time.Duration) []Second {
+	n := min(int((elapsed+time.Second-1)/time.Second), len(t.secs))
+	out := make([]Second, n)
+	for i := range n {
+		c := &t.secs[i]
+		out[i] = Second{Second: i, Ops: c.ok.Load(), Errors: c.failed.Load(), MaxMs: usToMs(c.maxUs.Load())}
+	}
+	return out
 }
 
 // loadKeys writes every key of the key space once, with cfg.clients
@@ -335,19 +403,23 @@ func runBench(ctx context.Context, cfg *Config, kvs []KV) *benchResult {
 		written atomic.Int64 // workload w's key sequence
 		wg      sync.WaitGroup
 	)
+	var seconds *timeline
+	if cfg.timeline {
+		seconds = newTimeline(measureStart, cfg.duration)
+	}
 	perWorker := make([][numBenchOps]*opStats, cfg.clients)
 	for i := range cfg.clients {
-		kv := kvs[i%len(kvs)]
 		for op := range numBenchOps {
 			perWorker[i][op] = newOpStats()
 		}
-		stats := &perWorker[i]
-		wg.Go(func() { benchWorker(runCtx, cfg, kv, measureStart, &issued, &written, stats) })
+		w := &worker{cfg: cfg, kvs: kvs, at: i % len(kvs), measureStart: measureStart, issued: &issued, written: &written,
+			stats: &perWorker[i], seconds: seconds}
+		wg.Go(func() { w.run(runCtx) })
 	}
 	wg.Wait()
 	end := time.Now()
 
-	res := &benchResult{elapsed: max(end.Sub(measureStart), 0), interrupted: ctx.Err() != nil}
+	res := &benchResult{elapsed: max(end.Sub(measureStart), 0), interrupted: ctx.Err() != nil, seconds: seconds}
 	for op := range numBenchOps {
 		res.ops[op] = newOpStats()
 		for i := range perWorker {
@@ -357,20 +429,32 @@ func runBench(ctx context.Context, cfg *Config, kvs []KV) *benchResult {
 	return res
 }
 
-func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.Time, issued, written *atomic.Int64, stats *[numBenchOps]*opStats) {
+// worker is one client of the run.
+type worker struct {
+	cfg             *Config
+	kvs             []KV
+	at              int // the address it sends to, until that one is unavailable
+	measureStart    time.Time
+	issued, written *atomic.Int64 // shared: measured ops started, workload w's key sequence
+	stats           *[numBenchOps]*opStats
+	seconds         *timeline
+}
+
+func (w *worker) run(runCtx context.Context) {
+	cfg := w.cfg
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	val := make([]byte, cfg.valueSize)
 	end, hasEnd := runCtx.Deadline()
 	var key []byte
 	for runCtx.Err() == nil {
 		begin := time.Now()
-		measured := !begin.Before(measureStart)
-		if measured && cfg.maxOps > 0 && issued.Add(1) > cfg.maxOps {
+		measured := !begin.Before(w.measureStart)
+		if measured && cfg.maxOps > 0 && w.issued.Add(1) > cfg.maxOps {
 			return
 		}
 		op := chooseOp(cfg.workload, cfg.readPercent, rng.IntN(100))
 		if op == opWrite {
-			key = appendBenchKey(key[:0], cfg.keyPrefix+cfg.runTag, int(written.Add(1)-1))
+			key = appendBenchKey(key[:0], cfg.keyPrefix+cfg.runTag, int(w.written.Add(1)-1))
 		} else {
 			key = appendBenchKey(key[:0], cfg.keyPrefix, rng.IntN(cfg.keys))
 		}
@@ -380,6 +464,7 @@ func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.T
 			err      error
 			notFound bool
 		)
+		kv := w.kvs[w.at]
 		switch op {
 		case opRead:
 			octx, cancel := cfg.opContext(runCtx)
@@ -406,7 +491,11 @@ func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.T
 				return // cut short by the end of the run: not an error
 			}
 			if measured {
-				stats[op].errs[status.Code(err)]++
+				w.stats[op].errs[status.Code(err)]++
+				w.seconds.record(time.Now(), 0, true)
+			}
+			if status.Code(err) == codes.Unavailable {
+				w.at = (w.at + 1) % len(w.kvs) // its node is down or unreachable
 			}
 			select {
 			case <-runCtx.Done():
@@ -416,9 +505,10 @@ func benchWorker(runCtx context.Context, cfg *Config, kv KV, measureStart time.T
 			continue
 		}
 		if measured {
-			stats[op].record(lat)
+			w.stats[op].record(lat)
+			w.seconds.record(begin.Add(lat), lat, false)
 			if notFound {
-				stats[op].notFound++
+				w.stats[op].notFound++
 			}
 		}
 	}
@@ -460,6 +550,8 @@ type benchReport struct {
 	// Servers is the nodes' CPU and memory over the run, when their status
 	// could be read before and after it.
 	Servers *serverUsage `json:"servers,omitempty"`
+	// Timeline has each second of the run, with --timeline.
+	Timeline []Second `json:"timeline,omitempty"`
 }
 
 // round2 rounds to two decimals.
@@ -509,6 +601,9 @@ func buildReport(cfg *Config, res *benchResult) benchReport {
 		Read:        buildOpReport(res.ops[opRead]),
 		Update:      buildOpReport(res.ops[opUpdate]),
 		Write:       buildOpReport(res.ops[opWrite]),
+	}
+	if res.seconds != nil {
+		rep.Timeline = res.seconds.report(res.elapsed)
 	}
 	rep.TotalOps = rep.Read.Count + rep.Update.Count + rep.Write.Count
 	rep.TotalErrors = rep.Read.Errors + rep.Update.Errors + rep.Write.Errors
@@ -561,6 +656,12 @@ func (r benchReport) writeText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s errors: %s\n", o.name, strings.Join(parts, " "))
 	}
+	if len(r.Timeline) > 0 {
+		fmt.Fprintf(w, "%6s %8s %8s %10s\n", "SECOND", "OPS", "ERRORS", "MAX ms")
+		for _, sec := range r.Timeline {
+			fmt.Fprintf(w, "%6d %8d %8d %10.2f\n", sec.Second, sec.Ops, sec.Errors, sec.MaxMs)
+		}
+	}
 }
 
 func quorumOrDefault(q string) string {
@@ -603,6 +704,7 @@ func (fl *Flags) AddFlags(f *pflag.FlagSet, defaultAddr string) {
 	f.StringVar(&cfg.r, "r", "", "read quorum: one, quorum, all or a number (default: the server's)")
 	f.StringVar(&cfg.w, "w", "", "write quorum: one, quorum, all or a number (default: the server's)")
 	f.BoolVar(&fl.noLoad, "no-load", false, "skip loading the key space")
+	f.BoolVar(&cfg.timeline, "timeline", false, "also report each second of the run apart (ops, errors, slowest op)")
 }
 
 // Config checks the parsed flags and returns the run's settings; a bad

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -562,5 +563,55 @@ func TestUsageBetween(t *testing.T) {
 	}
 	if _, err := usageBetween(nil, nil, 1); err == nil {
 		t.Fatal("no node sampled: no error")
+	}
+}
+
+// downKV answers every call Unavailable, as a client of a dead node does.
+type downKV struct{ calls atomic.Int64 }
+
+func (d *downKV) Get(context.Context, []byte, client.Options) (*client.Result, error) {
+	d.calls.Add(1)
+	return nil, status.Error(codes.Unavailable, "connection refused")
+}
+
+func (d *downKV) Put(context.Context, []byte, []byte, []byte, client.Options) ([]byte, error) {
+	d.calls.Add(1)
+	return nil, status.Error(codes.Unavailable, "connection refused")
+}
+
+// A worker whose node is down moves on to the next address, so the run
+// keeps its clients busy on the survivors; the timeline counts each second.
+func TestWorkersLeaveADownNodeAndTimelineCounts(t *testing.T) {
+	live, down := &fakeKV{}, &downKV{}
+	cfg := validConfig()
+	cfg.workload, cfg.clients, cfg.timeline = "w", 4, true
+	cfg.duration, cfg.maxOps = 5*time.Second, 400
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep := buildReport(&cfg, runBench(context.Background(), &cfg, []KV{down, live}))
+	// Workers 0 and 2 start on the down node: one failure each, then they
+	// move to the live one for good.
+	if n := down.calls.Load(); n != 2 {
+		t.Errorf("%d calls to the down node, want 2 (one per worker that started there)", n)
+	}
+	if rep.Write.Errors != 2 || rep.Write.ErrorsByCode["Unavailable"] != 2 {
+		t.Errorf("write errors %d %v, want 2 Unavailable", rep.Write.Errors, rep.Write.ErrorsByCode)
+	}
+	var ops, errs int64
+	for i, s := range rep.Timeline {
+		if s.Second != i {
+			t.Fatalf("timeline second %d at index %d", s.Second, i)
+		}
+		ops += s.Ops
+		errs += s.Errors
+	}
+	if len(rep.Timeline) == 0 || ops != rep.Write.Count || errs != rep.Write.Errors {
+		t.Errorf("timeline of %d seconds counts %d ops and %d errors; the run %d and %d", len(rep.Timeline), ops, errs, rep.Write.Count, rep.Write.Errors)
+	}
+	var out bytes.Buffer
+	rep.writeText(&out)
+	if !strings.Contains(out.String(), "SECOND") {
+		t.Errorf("text report has no timeline:\n%s", out.String())
 	}
 }
