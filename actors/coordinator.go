@@ -91,6 +91,7 @@ type coordinator struct {
 	reap     reap.Config // the node's reaping rule: read repair follows its Spread
 	view     *viewHolder
 	log      *slog.Logger
+	failures *failureTable
 	seq      uint64
 	inflight map[string]*client // by state machine, until it stops
 	// dispatcher runs the state machines' mailboxes.
@@ -178,6 +179,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 // gets ErrRequestCrashed unless it had its answer.
 func (c *coordinator) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
 	sup.StopChildren(child)
+	c.failures.add(child.Id, actor.StopDirective.String())
 	c.log.Warn("request state machine crashed and was stopped", "actor", child.Id, "reason", fmt.Sprint(reason), "message", fmt.Sprintf("%T", msg))
 	if cl := c.inflight[child.Id]; cl != nil {
 		cl.answer(cl.failed(fmt.Errorf("%w (%v): it may or may not have taken effect", ErrRequestCrashed, reason)))

@@ -34,6 +34,7 @@ type System struct {
 	transfers    *transferTable
 	hintCounters *hintCounters
 	restarts     atomic.Uint64
+	failures     failureTable
 	repairs      *repairTable
 	counters     *vnodeCounters
 	reaps        *reapTable
@@ -91,7 +92,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, log: s.log, dispatcher: s.dispatcher}
+		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, log: s.log, failures: &s.failures, dispatcher: s.dispatcher}
 	}, actor.WithDispatcher(s.dispatcher)), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
@@ -164,6 +165,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 			if e.Directive == actor.RestartDirective {
 				s.restarts.Add(1)
 			}
+			s.failures.add(e.Child.Id, e.Directive.String())
 			logger.Warn("actor failed", "actor", e.Child.Id, "directive", e.Directive.String(), "reason", fmt.Sprint(e.Reason))
 		}
 	})

@@ -49,6 +49,10 @@ func (s *System) RepairTotals() RepairTotals { return s.repairs.get() }
 // Restarts counts actors restarted by their supervisors.
 func (s *System) Restarts() uint64 { return s.restarts.Load() }
 
+// ActorFailures counts the actors that failed since this process started,
+// by kind and by what their supervisor did.
+func (s *System) ActorFailures() []ActorFailure { return s.failures.snapshot() }
+
 // HintsReplayed returns the hints this process delivered, per target.
 func (s *System) HintsReplayed() map[string]int64 { return s.hintCounters.Replayed() }
 

@@ -223,6 +223,10 @@ func (s *Store) NextCounter() (uint64, error) {
 	return s.counter, nil
 }
 
+// Metrics returns pebble's own figures (compactions, cache, WAL), for the
+// node's metrics.
+func (s *Store) Metrics() *pebble.Metrics { return s.db.Metrics() }
+
 // Close flushes and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {

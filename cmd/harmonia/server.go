@@ -95,7 +95,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory of this node's pebble database (required)")
 	f.StringVar(&cfg.Node.ClusterAddr, "listen", "127.0.0.1:7001", "node-to-node address host:port (advertised as given)")
 	f.StringVar(&cfg.Node.ClientAddr, "client", "127.0.0.1:8001", "client API (gRPC) address host:port")
-	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for /healthz (optional)")
+	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for /healthz, /metrics (Prometheus) and /debug/pprof (optional)")
 	f.StringVar(&join, "join", "", "comma-separated cluster addresses of nodes to join through")
 	f.IntVar(&cfg.Node.Partitions, "partitions", cfg.Node.Partitions, "number of partitions Q (the same on every node)")
 	f.IntVar(&cfg.Node.N, "n", cfg.Node.N, "replicas per key N")

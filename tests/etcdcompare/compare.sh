@@ -324,7 +324,7 @@ etcd_kill_run() {
   local leader c0 c1 out n
   leader=$("$ETCD_LEADER" "$EP")
   VICTIM=${ETCD_PIDS[$((leader - 1))]}
-  c0=$(cpu_ticks "${ETCD_PIDS[@]}")
+  c0=$(cpu_ticks $(others "$VICTIM" "${ETCD_PIDS[@]}"))
   # Its stderr has the client library's retry warnings; stdout, one line.
   "$ETCD_LOAD" "$EP" "$CLIENTS" "$DURATION" "$VALUE" >"$WORK/run.out" 2>"$WORK/run.err" &
   kill_victim $!
@@ -345,11 +345,20 @@ kill_victim() {
   wait "$1" || true
 }
 
-# live PID...: those of the processes that still run. (A killed process's
-# CPU is lost with it, so a kill row's CPU per op counts the survivors only.)
+# others VICTIM PID...: the PIDs but VICTIM's. A kill row's CPU per op
+# counts the survivors only, as the killed process's CPU is lost with it.
+others() {
+  local v=$1 p
+  shift
+  for p in "$@"; do [ "$p" != "$v" ] && echo "$p"; done
+  return 0
+}
+
+# live PID...: those of the processes that still run.
 live() {
   local p
   for p in "$@"; do [ -e "/proc/$p/stat" ] && echo "$p"; done
+  return 0
 }
 
 run_etcd() {
@@ -372,7 +381,7 @@ harmonia_run() {
   shift
   local pids c0 c1 out ops n p99 series=""
   read -r -a pids <<<"$(harmonia_pids)"
-  c0=$(cpu_ticks "${pids[@]}")
+  c0=$(cpu_ticks $(others "${VICTIM:-}" "${pids[@]}"))
   "$HARMONIA" bench --addr "$HA" --clients "$CLIENTS" --duration "${DURATION}s" --no-load --keys "$KEYS" --value-size "$VALUE" --json ${VICTIM:+--timeline} "$@" >"$WORK/run.out" 2>/dev/null &
   kill_victim $!
   out=$(cat "$WORK/run.out")

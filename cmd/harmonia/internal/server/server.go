@@ -13,6 +13,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/causal"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/metrics"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
@@ -95,10 +96,21 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log}
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
+	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
+	interceptors := []grpc.UnaryServerInterceptor{recoverUnary(log), refuseWhenFenced(sys)}
+	var reg *metrics.Registry
+	if cfg.HTTPAddr != "" {
+		reg = metrics.New(metrics.Source{
+			Status:        func(ctx context.Context) (*kvpb.StatusResponse, error) { return a.Status(ctx, &kvpb.StatusRequest{}) },
+			ActorFailures: sys.ActorFailures,
+			Store:         store.Metrics,
+		})
+		// Outermost, so that it counts the calls the others fail too.
+		interceptors = append([]grpc.UnaryServerInterceptor{reg.Interceptor()}, interceptors...)
+	}
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize),
 		grpc.NumStreamWorkers(uint32(max(cfg.APIStreamWorkers, 0))),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), refuseWhenFenced(sys)))
-	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
+		grpc.ChainUnaryInterceptor(interceptors...))
 	kvpb.RegisterKVServer(s.grpc, a)
 	kvpb.RegisterAdminServer(s.grpc, a)
 	go func() {
@@ -109,6 +121,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.HTTPAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.Handle("/metrics", reg.Handler())
 		// Profiles for operators chasing latency; the HTTP address is opt-in.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

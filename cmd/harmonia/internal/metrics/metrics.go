@@ -1,0 +1,283 @@
+// Package metrics exposes a node to Prometheus: its client API's traffic,
+// counted as calls end, and its state (members, hints, repair, handoff,
+// actor failures, pebble), read from the node when scraped. Names follow
+// Prometheus conventions: harmonia_..._total for counters, _seconds and
+// _bytes for units.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+)
+
+// Source is what the state metrics are read from at each scrape.
+type Source struct {
+	Status        func(context.Context) (*kvpb.StatusResponse, error)
+	ActorFailures func() []actors.ActorFailure
+	Store         func() *pebble.Metrics
+}
+
+// Registry holds a node's metrics.
+type Registry struct {
+	reg      *prometheus.Registry
+	requests *Requests
+}
+
+// New registers the request metrics, the node's state read from src, and
+// Go's and the process's own.
+func New(src Source) *Registry {
+	reg := prometheus.NewRegistry()
+	r := &Registry{reg: reg, requests: newRequests()}
+	reg.MustRegister(r.requests.duration, r.requests.calls, r.requests.acks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&nodeCollector{src: src})
+	return r
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Interceptor counts and times every client API call.
+func (r *Registry) Interceptor() grpc.UnaryServerInterceptor { return r.requests.intercept }
+
+// Requests are the client API's metrics.
+type Requests struct {
+	duration *prometheus.HistogramVec
+	calls    *prometheus.CounterVec
+	acks     *prometheus.CounterVec
+}
+
+// requestBuckets span a cached read on loopback (0.1 ms) to a request
+// that waited for its timeout (5 s default) and more.
+var requestBuckets = prometheus.ExponentialBucketsRange(0.0001, 10, 21)
+
+func newRequests() *Requests {
+	return &Requests{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "harmonia_request_duration_seconds", Help: "Client API calls by operation and quorum asked, successful or not.",
+			Buckets: requestBuckets,
+		}, []string{"op", "quorum"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "harmonia_requests_total", Help: "Client API calls by operation, quorum asked and gRPC status code.",
+		}, []string{"op", "quorum", "code"}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "harmonia_write_acks_total", Help: "Replica acks of successful writes: from a primary replica, or from a fallback that keeps a hint.",
+		}, []string{"kind"}),
+	}
+}
+
+func (q *Requests) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	op := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+	quorum := ""
+	switch r := req.(type) {
+	case *kvpb.GetRequest:
+		quorum = r.R
+	case *kvpb.PutRequest:
+		quorum = r.W
+	case *kvpb.DeleteRequest:
+		quorum = r.W
+	default:
+		quorum = "-" // not a data operation
+	}
+	quorum = QuorumLabel(quorum)
+	op = strings.ToLower(op)
+	q.duration.WithLabelValues(op, quorum).Observe(time.Since(start).Seconds())
+	q.calls.WithLabelValues(op, quorum, status.Code(err).String()).Inc()
+	var acks, hinted uint32
+	switch r := resp.(type) {
+	case *kvpb.PutResponse:
+		acks, hinted = r.GetAcks(), r.GetHinted()
+	case *kvpb.DeleteResponse:
+		acks, hinted = r.GetAcks(), r.GetHinted()
+	}
+	if err == nil && acks > 0 {
+		q.acks.WithLabelValues("primary").Add(float64(acks - min(hinted, acks)))
+		q.acks.WithLabelValues("fallback").Add(float64(hinted))
+	}
+	return resp, err
+}
+
+// QuorumLabel bounds what a client's quorum text can put in a label:
+// default, one, quorum, all, a number up to 16, or other.
+func QuorumLabel(q string) string {
+	switch strings.ToLower(strings.TrimSpace(q)) {
+	case "":
+		return "default"
+	case "-":
+		return "-"
+	case "one", "quorum", "all":
+		return strings.ToLower(strings.TrimSpace(q))
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(q)); err == nil && n >= 1 && n <= 16 {
+		return strconv.Itoa(n)
+	}
+	return "other"
+}
+
+// nodeCollector reads the node's state at each scrape.
+type nodeCollector struct{ src Source }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	memberState     = desc("harmonia_member_state", "1 for each member's state as this node sees it (up, suspect, down, leaving, left).", "member", "state")
+	memberPhi       = desc("harmonia_member_phi", "Phi-accrual suspicion of each member (0 for this node).", "member")
+	memberHeartbeat = desc("harmonia_member_heartbeat_age_seconds", "Time since this node last heard each member's heartbeat.", "member")
+	memberDown      = desc("harmonia_member_marked_down_total", "Times this node marked each member down since it started.", "member")
+	memberOwned     = desc("harmonia_member_partitions_owned", "Partitions whose first replica each member is.", "member")
+	hintsPending    = desc("harmonia_hints_pending", "Hints this node keeps, by target node.", "target")
+	hintsBytes      = desc("harmonia_hints_pending_bytes", "Bytes of the hints this node keeps, by target node.", "target")
+	hintsOldest     = desc("harmonia_hints_oldest_age_seconds", "Age of the oldest hint kept for each target.", "target")
+	hintsReplayed   = desc("harmonia_hints_replayed_total", "Hints delivered to their target by this process.", "target")
+	hintsDropped    = desc("harmonia_hints_dropped_total", "Hints not kept (bound reached) or expired.", "target")
+	repairExchanges = desc("harmonia_antientropy_exchanges_total", "Anti-entropy exchanges this node ran.")
+	repairRestarted = desc("harmonia_antientropy_exchanges_restarted_total", "Anti-entropy exchanges started again after a crash.")
+	repairKeys      = desc("harmonia_antientropy_keys_repaired_total", "Keys anti-entropy wrote, here or to peers.")
+	repairBytes     = desc("harmonia_antientropy_bytes_sent_total", "Object bytes anti-entropy sent.")
+	ringStable      = desc("harmonia_ring_stable", "1 when no member is joining or leaving.")
+	ringMoves       = desc("harmonia_ring_moves", "Replicas the ring transition under way still moves, cluster-wide.")
+	handoffParts    = desc("harmonia_handoff_partitions", "Partitions this node receives in the transition under way, by state.", "state")
+	handoffKeys     = desc("harmonia_handoff_keys_received", "Keys this node has received in the transition under way.")
+	actorFailures   = desc("harmonia_actor_failures_total", "Actors that failed, by kind and what their supervisor did.", "kind", "directive")
+	tombstones      = desc("harmonia_tombstones", "Tombstones this node's replicas hold.")
+	reaped          = desc("harmonia_tombstones_reaped_total", "Tombstones deleted on this node since it started.")
+	refused         = desc("harmonia_replica_data_refused_total", "Replica writes, hints and repairs refused from senders that are not members in good standing.")
+	compactions     = desc("harmonia_pebble_compactions_total", "Pebble compactions.")
+	compactDebt     = desc("harmonia_pebble_compaction_debt_bytes", "Pebble's estimate of the bytes to compact before the LSM is stable.")
+	cacheHits       = desc("harmonia_pebble_block_cache_hits_total", "Pebble block cache hits.")
+	cacheMisses     = desc("harmonia_pebble_block_cache_misses_total", "Pebble block cache misses.")
+	cacheBytes      = desc("harmonia_pebble_block_cache_bytes", "Bytes in pebble's block cache.")
+	walBytes        = desc("harmonia_pebble_wal_bytes_written_total", "Bytes written to pebble's write-ahead log.")
+	walFsync        = desc("harmonia_pebble_wal_fsync_duration_seconds", "Fsyncs of pebble's write-ahead log.")
+	diskBytes       = desc("harmonia_pebble_disk_usage_bytes", "Bytes pebble holds on disk.")
+	scrapeError     = desc("harmonia_metrics_scrape_errors", "1 when this scrape could not read part of the node's state.", "part")
+)
+
+var stateNames = []string{"up", "suspect", "down", "leaving", "left"}
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{memberState, memberPhi, memberHeartbeat, memberDown, memberOwned, hintsPending, hintsBytes, hintsOldest,
+		hintsReplayed, hintsDropped, repairExchanges, repairRestarted, repairKeys, repairBytes, ringStable, ringMoves, handoffParts, handoffKeys,
+		actorFailures, tombstones, reaped, refused, compactions, compactDebt, cacheHits, cacheMisses, cacheBytes, walBytes, walFsync, diskBytes, scrapeError} {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if st, err := c.src.Status(ctx); err != nil {
+		gauge(scrapeError, 1, "status")
+	} else {
+		for _, m := range st.Members {
+			for _, s := range stateNames {
+				v := 0.0
+				if m.State == s {
+					v = 1
+				}
+				gauge(memberState, v, m.Id, s)
+			}
+			gauge(memberPhi, m.Phi, m.Id)
+			if m.LastHeartbeatAgeMs >= 0 {
+				gauge(memberHeartbeat, float64(m.LastHeartbeatAgeMs)/1000, m.Id)
+			}
+			counter(memberDown, float64(m.TimesDown), m.Id)
+			gauge(memberOwned, float64(m.PartitionsOwned), m.Id)
+		}
+		for _, h := range st.Hints {
+			gauge(hintsPending, float64(h.Count), h.Target)
+			gauge(hintsBytes, float64(h.Bytes), h.Target)
+			if h.OldestAgeMs >= 0 {
+				gauge(hintsOldest, float64(h.OldestAgeMs)/1000, h.Target)
+			}
+			counter(hintsReplayed, float64(h.Replayed), h.Target)
+			counter(hintsDropped, float64(h.Dropped), h.Target)
+		}
+		r := st.Repair
+		counter(repairExchanges, float64(r.GetExchanges()))
+		counter(repairRestarted, float64(r.GetExchangesRestarted()))
+		counter(repairKeys, float64(r.GetKeysRepaired()))
+		counter(repairBytes, float64(r.GetBytes()))
+		stable := 0.0
+		if st.Ring == "stable" {
+			stable = 1
+		}
+		gauge(ringStable, stable)
+		gauge(ringMoves, float64(st.MovesTotal))
+		var done, running, keys float64
+		if st.TransfersTransition == st.Ring && st.Ring != "stable" {
+			for _, t := range st.Transfers {
+				if t.Done {
+					done++
+				} else {
+					running++
+				}
+				keys += float64(t.Keys)
+			}
+		}
+		gauge(handoffParts, done, "done")
+		gauge(handoffParts, running, "pending")
+		gauge(handoffKeys, keys)
+		gauge(tombstones, float64(st.Tombstones.GetHeld()))
+		counter(reaped, float64(st.Tombstones.GetReaped()))
+		counter(refused, float64(st.ReplicaDataRefused))
+	}
+	for _, f := range c.src.ActorFailures() {
+		counter(actorFailures, float64(f.Count), f.Kind, f.Directive)
+	}
+	m := c.src.Store()
+	counter(compactions, float64(m.Compact.Count))
+	gauge(compactDebt, float64(m.Compact.EstimatedDebt))
+	counter(cacheHits, float64(m.BlockCache.Hits))
+	counter(cacheMisses, float64(m.BlockCache.Misses))
+	gauge(cacheBytes, float64(m.BlockCache.Size))
+	counter(walBytes, float64(m.WAL.BytesWritten))
+	gauge(diskBytes, float64(m.DiskSpaceUsage()))
+	if h := m.LogWriter.FsyncLatency; h != nil {
+		if hist, err := secondsHistogram(h); err == nil {
+			ch <- hist
+		} else {
+			gauge(scrapeError, 1, "wal_fsync")
+		}
+	}
+}
+
+// secondsHistogram re-exports pebble's fsync histogram, kept in
+// nanoseconds and without a name, in seconds under our name.
+func secondsHistogram(h prometheus.Histogram) (prometheus.Metric, error) {
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		return nil, err
+	}
+	ph := m.GetHistogram()
+	buckets := make(map[float64]uint64, len(ph.GetBucket()))
+	for _, b := range ph.GetBucket() {
+		buckets[b.GetUpperBound()/1e9] = b.GetCumulativeCount()
+	}
+	return prometheus.NewConstHistogram(walFsync, ph.GetSampleCount(), ph.GetSampleSum()/1e9, buckets)
+}
