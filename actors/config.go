@@ -11,11 +11,17 @@ import (
 // Config describes one node. Start from DefaultConfig.
 type Config struct {
 	NodeID      string
-	ClusterAddr string // host:port of the remote layer; advertised verbatim
-	ClientAddr  string // advertised to peers for status output
-	Partitions  int    // Q, default 64; every node of a cluster must agree
-	N           int    // replicas per key, default 3
-	R, W        int    // default read and write quorums, default 2 and 2
+	ClusterAddr string // host:port the remote layer listens on
+	// AdvertiseAddr is the host:port peers reach the remote layer at; empty:
+	// ClusterAddr. It names this node in every message it sends.
+	AdvertiseAddr string
+	ClientAddr    string // host:port the client API listens on
+	// AdvertiseClientAddr is the client API's address as peers and status
+	// show it; empty: ClientAddr.
+	AdvertiseClientAddr string
+	Partitions          int // Q, default 64; every node of a cluster must agree
+	N                   int // replicas per key, default 3
+	R, W                int // default read and write quorums, default 2 and 2
 	// RequestTimeout bounds a client request that gives no timeout. Default 5 s.
 	RequestTimeout time.Duration
 	// MaxClockEntries bounds vector clocks (see vclock.Prune).
@@ -47,6 +53,21 @@ type Config struct {
 	// (causal.Sealer.Fingerprints; server.Start sets them). Nodes that
 	// cannot open each other's contexts must not form one cluster.
 	SecretFingerprints []string
+}
+
+// advertised is the cluster address peers reach this node at.
+func (c Config) advertised() string {
+	if c.AdvertiseAddr != "" {
+		return c.AdvertiseAddr
+	}
+	return c.ClusterAddr
+}
+
+func (c Config) advertisedClient() string {
+	if c.AdvertiseClientAddr != "" {
+		return c.AdvertiseClientAddr
+	}
+	return c.ClientAddr
 }
 
 // DefaultConfig returns the documented defaults.

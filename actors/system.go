@@ -119,8 +119,8 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
 			members: s.store, hintCount: s.store.HintCount, view: s.view, log: s.log, self: id.NodeID, generation: generation,
 			app: map[string]string{
-				membership.KeyClusterAddr: s.cfg.ClusterAddr,
-				membership.KeyClientAddr:  s.cfg.ClientAddr,
+				membership.KeyClusterAddr: s.cfg.advertised(),
+				membership.KeyClientAddr:  s.cfg.advertisedClient(),
 				membership.KeyIncarnation: strconv.FormatUint(id.Incarnation, 10),
 				membership.KeyProtocol:    strconv.Itoa(membership.ProtocolVersion),
 				membership.KeyStatus:      "normal",
@@ -137,7 +137,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	sys, r, err := startTransport(transport{addr: cfg.ClusterAddr, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
+	sys, r, err := startTransport(transport{addr: cfg.ClusterAddr, advertise: cfg.AdvertiseAddr, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
 		maxMessage: cfg.MaxMessageSize, logger: cfg.Logger, libraryLogger: cfg.LibraryLogger})
 	if err != nil {
 		return nil, err

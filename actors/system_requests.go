@@ -108,7 +108,7 @@ func (s *System) Alone() bool {
 		}
 		others = true
 	}
-	return others || slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.ClusterAddr })
+	return others || slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.advertised() && seed != s.cfg.ClusterAddr })
 }
 
 // WriteReplica writes a version of key to this node's replica alone, as a

@@ -15,7 +15,8 @@ import (
 // transport describes an actor system's remote endpoint: a node's, or a
 // gossip-only member's (NewMember).
 type transport struct {
-	addr       string // host:port to listen on; advertised verbatim
+	addr       string // host:port to listen on
+	advertise  string // host:port peers reach it at; empty: addr
 	batchSize  int    // 0: protoactor's default
 	queueSize  int    // 0: protoactor's default
 	maxMessage int    // 0: grpc's default
@@ -58,6 +59,9 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 		// Give up on an unreachable peer after two tries instead of five: the
 		// gossiper, not the transport, decides liveness.
 		func(c *remote.Config) { c.MaxRetryCount = 2 },
+	}
+	if t.advertise != "" {
+		opts = append(opts, remote.WithAdvertisedHost(t.advertise))
 	}
 	if t.batchSize > 0 {
 		opts = append(opts, remote.WithEndpointWriterBatchSize(t.batchSize))

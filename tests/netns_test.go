@@ -272,3 +272,49 @@ func TestHostNetFaults(t *testing.T) {
 	h.link(1, true)
 	c.waitAllUp()
 }
+
+// Nodes bound to every interface (0.0.0.0) form a cluster across hosts by
+// the addresses they advertise: each host's own IP. Every member shows the
+// others at those addresses, and data flows between them.
+func TestAdvertisedAddressesAcrossHosts(t *testing.T) {
+	h := newHostNet(t, 3)
+	c := &testCluster{t: t}
+	root := t.TempDir()
+	for i := range 3 {
+		id := fmt.Sprintf("n%d", i+1)
+		nd := h.node(i, id, filepath.Join(root, id))
+		nd.args = []string{"server", "--node-id", id, "--data-dir", nd.dataDir,
+			"--listen", "0.0.0.0:7000", "--client", "0.0.0.0:8000", "--advertise", nd.clusterAddr}
+		if i > 0 {
+			nd.args = append(nd.args, "--join", c.nodes[0].clusterAddr)
+		}
+		c.nodes = append(c.nodes, nd)
+	}
+	c.startAll()
+	want := map[string][2]string{}
+	for i, nd := range c.nodes {
+		want[nd.id] = [2]string{h.addr(i) + ":7000", h.addr(i) + ":8000"}
+	}
+	for _, nd := range c.nodes {
+		st, err := c.status(nd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Members) != 3 {
+			t.Fatalf("%s lists %d members, want 3", nd.id, len(st.Members))
+		}
+		for _, m := range st.Members {
+			if got := [2]string{m.ClusterAddr, m.ClientAddr}; got != want[m.Id] {
+				t.Errorf("%s shows %s at cluster %s, client %s; want %s, %s", nd.id, m.Id, got[0], got[1], want[m.Id][0], want[m.Id][1])
+			}
+		}
+	}
+	all := client.Options{Quorum: "all"}
+	if _, err := c.nodes[0].client.Put(ctxT(t), []byte("advertised"), []byte("v"), nil, all); err != nil {
+		t.Fatalf("put at W=all through n1: %v", err)
+	}
+	res, err := c.nodes[2].client.Get(ctxT(t), []byte("advertised"), all)
+	if err != nil || len(res.Siblings) != 1 || string(res.Siblings[0]) != "v" {
+		t.Fatalf("get at R=all through n3: %v, %v", res, err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/harmoniakv/harmonia/cluster/causal"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/config"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -20,13 +21,16 @@ var validNodeID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func serverCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
-	var join, secretFile string
+	var join, secretFile, advertise, advertiseClient, configFile string
 	var verbose bool
 	c := &cobra.Command{
 		Use:   "server",
 		Short: "run one node",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := config.Apply(cmd.Flags(), configFile, os.Environ()); err != nil {
+				return usageErr("%v", err)
+			}
 			if cfg.Node.NodeID == "" || cfg.DataDir == "" {
 				return usageErr("server needs --node-id and --data-dir")
 			}
@@ -38,6 +42,10 @@ func serverCmd() *cobra.Command {
 			}
 			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 || cfg.Node.Handoff.Concurrency < 1 || cfg.Node.Handoff.BatchKeys < 1 {
 				return usageErr("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
+			}
+			var err error
+			if cfg.Node.AdvertiseAddr, cfg.Node.AdvertiseClientAddr, err = server.Advertised(cfg.Node.ClusterAddr, advertise, cfg.Node.ClientAddr, advertiseClient); err != nil {
+				return usageErr("%v", err)
 			}
 			cfg.Node.R = min(cfg.Node.R, cfg.Node.N)
 			cfg.Node.W = min(cfg.Node.W, cfg.Node.N)
@@ -77,7 +85,7 @@ func serverCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("node %s: cluster %s, client %s, data %s\n", cfg.Node.NodeID, cfg.Node.ClusterAddr, s.ClientAddr(), cfg.DataDir)
+			fmt.Printf("node %s: cluster %s, client %s, data %s\n", cfg.Node.NodeID, cfg.Node.AdvertiseAddr, cfg.Node.AdvertiseClientAddr, cfg.DataDir)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 			select {
@@ -93,8 +101,10 @@ func serverCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&cfg.Node.NodeID, "node-id", "", "this node's id, unique in the cluster (required)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory of this node's pebble database (required)")
-	f.StringVar(&cfg.Node.ClusterAddr, "listen", "127.0.0.1:7001", "node-to-node address host:port (advertised as given)")
-	f.StringVar(&cfg.Node.ClientAddr, "client", "127.0.0.1:8001", "client API (gRPC) address host:port")
+	f.StringVar(&cfg.Node.ClusterAddr, "listen", "127.0.0.1:7001", "node-to-node address host:port to bind")
+	f.StringVar(&advertise, "advertise", "", "node-to-node address host:port peers reach this node at (default: --listen; required when --listen binds 0.0.0.0 or ::)")
+	f.StringVar(&cfg.Node.ClientAddr, "client", "127.0.0.1:8001", "client API (gRPC) address host:port to bind")
+	f.StringVar(&advertiseClient, "advertise-client", "", "client API address host:port shown to peers and in status (default: --client, or --advertise's host with --client's port when --client binds every interface)")
 	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for /healthz, /metrics (Prometheus) and /debug/pprof (optional)")
 	f.StringVar(&join, "join", "", "comma-separated cluster addresses of nodes to join through")
 	f.IntVar(&cfg.Node.Partitions, "partitions", cfg.Node.Partitions, "number of partitions Q (the same on every node)")
@@ -126,6 +136,33 @@ func serverCmd() *cobra.Command {
 	f.Int64Var(&cfg.Store.BlockCacheBytes, "block-cache-bytes", cfg.Store.BlockCacheBytes, "bytes of pebble's block cache (uncompressed blocks of stored objects); 0: pebble's default of 8 MiB")
 	f.IntVar(&cfg.Store.BloomBitsPerKey, "bloom-bits-per-key", cfg.Store.BloomBitsPerKey, "bits per key of each table's bloom filter, which lets reads skip tables; 0: no filters")
 	f.BoolVar(&verbose, "verbose", false, "log membership changes and other information")
+	f.StringVar(&configFile, "config", "", "TOML file of settings: keys are these flags' names (see `harmonia config print`); flags override it, HARMONIA_* environment variables override both")
+	return c
+}
+
+func configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "the server's settings"}
+	c.AddCommand(&cobra.Command{
+		Use:   "print [server flags, --config FILE]",
+		Short: "print the settings a server given these flags, this file and this environment would run with, as a file --config accepts",
+		// The server's own flags, parsed below.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc := serverCmd()
+			fs := sc.Flags()
+			if err := fs.Parse(args); err != nil {
+				return usageErr("%v", err)
+			}
+			if fs.NArg() > 0 {
+				return usageErr("config print: unexpected argument %q", fs.Arg(0))
+			}
+			file, _ := fs.GetString("config")
+			if err := config.Apply(fs, file, os.Environ()); err != nil {
+				return usageErr("%v", err)
+			}
+			return config.Print(os.Stdout, fs)
+		},
+	})
 	return c
 }
 

@@ -566,6 +566,14 @@ func TestUsageBetween(t *testing.T) {
 	}
 }
 
+// slowKV takes a millisecond a put, so that a timed run stays small.
+type slowKV struct{ *fakeKV }
+
+func (s *slowKV) Put(ctx context.Context, key, value, causal []byte, o client.Options) ([]byte, error) {
+	time.Sleep(time.Millisecond)
+	return s.fakeKV.Put(ctx, key, value, causal, o)
+}
+
 // downKV answers every call Unavailable, as a client of a dead node does.
 type downKV struct{ calls atomic.Int64 }
 
@@ -582,10 +590,10 @@ func (d *downKV) Put(context.Context, []byte, []byte, []byte, client.Options) ([
 // A worker whose node is down moves on to the next address, so the run
 // keeps its clients busy on the survivors; the timeline counts each second.
 func TestWorkersLeaveADownNodeAndTimelineCounts(t *testing.T) {
-	live, down := &fakeKV{}, &downKV{}
+	live, down := &slowKV{fakeKV: &fakeKV{}}, &downKV{}
 	cfg := validConfig()
 	cfg.workload, cfg.clients, cfg.timeline = "w", 4, true
-	cfg.duration, cfg.maxOps = 5*time.Second, 400
+	cfg.duration = 300 * time.Millisecond // every worker gets to run
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
