@@ -92,6 +92,7 @@ type coordinator struct {
 	view     *viewHolder
 	log      *slog.Logger
 	failures *failureTable
+	counters *requestCounters
 	seq      uint64
 	inflight map[string]*client // by state machine, until it stops
 	// dispatcher runs the state machines' mailboxes.
@@ -133,6 +134,19 @@ func (c *client) answer(msg any) {
 
 type deadline struct{}
 
+// requestCounters count what request state machines did for their
+// replicas, for metrics.
+type requestCounters struct {
+	putReplicaTimeouts atomic.Uint64 // replicas that had not acked a put by the replica timeout
+	speculativeAsks    atomic.Uint64 // replicas a get asked because those asked were slow
+	readRepairs        atomic.Uint64 // replicas a get sent the reconciled object to
+}
+
+// RequestCounts are requestCounters' values.
+type RequestCounts struct {
+	PutReplicaTimeouts, SpeculativeAsks, ReadRepairs uint64
+}
+
 // testHookPut, set by tests only, runs before a put state machine handles
 // each message: a panic there is a crash of the state machine.
 var testHookPut atomic.Pointer[func(msg any)]
@@ -147,9 +161,11 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		cl = &client{reply: m.reply, request: m.req}
 		switch r := m.req.(type) {
 		case *PutRequest:
-			name, producer = "put-", func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: r, client: cl} }
+			name, producer = "put-", func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: r, client: cl, counters: c.counters} }
 		case *GetRequest:
-			name, producer = "get-", func() actor.Actor { return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: r, client: cl} }
+			name, producer = "get-", func() actor.Actor {
+				return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: r, client: cl, counters: c.counters}
+			}
 		case *ReplicasRequest:
 			name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: r, client: cl} }
 		default:

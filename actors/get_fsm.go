@@ -21,6 +21,7 @@ type getFSM struct {
 	client    *client
 	core      *request.Get
 	partition int
+	counters  *requestCounters
 }
 
 type (
@@ -50,6 +51,7 @@ func (f *getFSM) Receive(ctx actor.Context) {
 		eff = f.core.RepairWindowOver()
 	case speculate:
 		eff = f.core.Speculate()
+		f.counters.speculativeAsks.Add(uint64(len(eff.Asks)))
 	default:
 		return
 	}
@@ -73,6 +75,7 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 		f.timers.after(ctx, f.cfg.SpeculativeRetry, speculate{})
 	}
 	if len(eff.Repair) > 0 {
+		f.counters.readRepairs.Add(uint64(len(eff.Repair)))
 		obj := object.ToProto(f.core.Merged())
 		for _, id := range eff.Repair {
 			ctx.Send(f.view.vnodePID(id, f.partition), &internalpb.ReplicaPut{Partition: uint32(f.partition), Key: f.req.Key, Object: obj, Sender: f.view.sender()})

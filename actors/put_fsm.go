@@ -23,6 +23,7 @@ type putFSM struct {
 	partition int
 	object    *internalpb.Object // the version the coordinating replica made
 	history   vclock.Clock       // the context of the write, for the client
+	counters  *requestCounters
 }
 
 type replicaDeadline struct{}
@@ -58,6 +59,7 @@ func (f *putFSM) Receive(ctx actor.Context) {
 		eff = f.core.Deadline()
 	case replicaDeadline:
 		eff = f.core.StragglersDeadline()
+		f.counters.putReplicaTimeouts.Add(uint64(len(eff.LocalHints)))
 	default:
 		return
 	}

@@ -35,6 +35,7 @@ type System struct {
 	hintCounters *hintCounters
 	restarts     atomic.Uint64
 	failures     failureTable
+	requests     requestCounters
 	repairs      *repairTable
 	counters     *vnodeCounters
 	reaps        *reapTable
@@ -92,7 +93,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, log: s.log, failures: &s.failures, dispatcher: s.dispatcher}
+		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher}
 	}, actor.WithDispatcher(s.dispatcher)), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))

@@ -53,6 +53,13 @@ func (s *System) Restarts() uint64 { return s.restarts.Load() }
 // by kind and by what their supervisor did.
 func (s *System) ActorFailures() []ActorFailure { return s.failures.snapshot() }
 
+// RequestCounts counts what this node's requests did for their replicas
+// since it started.
+func (s *System) RequestCounts() RequestCounts {
+	return RequestCounts{PutReplicaTimeouts: s.requests.putReplicaTimeouts.Load(),
+		SpeculativeAsks: s.requests.speculativeAsks.Load(), ReadRepairs: s.requests.readRepairs.Load()}
+}
+
 // HintsReplayed returns the hints this process delivered, per target.
 func (s *System) HintsReplayed() map[string]int64 { return s.hintCounters.Replayed() }
 

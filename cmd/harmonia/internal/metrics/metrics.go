@@ -27,6 +27,7 @@ import (
 type Source struct {
 	Status        func(context.Context) (*kvpb.StatusResponse, error)
 	ActorFailures func() []actors.ActorFailure
+	Requests      func() actors.RequestCounts
 	Store         func() *pebble.Metrics
 }
 
@@ -169,6 +170,9 @@ var (
 	walBytes        = desc("harmonia_pebble_wal_bytes_written_total", "Bytes written to pebble's write-ahead log.")
 	walFsync        = desc("harmonia_pebble_wal_fsync_duration_seconds", "Fsyncs of pebble's write-ahead log.")
 	diskBytes       = desc("harmonia_pebble_disk_usage_bytes", "Bytes pebble holds on disk.")
+	putTimeouts     = desc("harmonia_put_replica_timeouts_total", "Replicas that had not acked a put coordinated here by the replica timeout; each gets a hint.")
+	speculative     = desc("harmonia_get_speculative_asks_total", "Replicas a get asked because the ones it had asked were slow (speculative retry).")
+	readRepairs     = desc("harmonia_read_repairs_total", "Replicas a get sent the reconciled object to, because they answered with less.")
 	scrapeError     = desc("harmonia_metrics_scrape_errors", "1 when this scrape could not read part of the node's state.", "part")
 )
 
@@ -177,7 +181,7 @@ var stateNames = []string{"up", "suspect", "down", "leaving", "left"}
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{memberState, memberPhi, memberHeartbeat, memberDown, memberOwned, hintsPending, hintsBytes, hintsOldest,
 		hintsReplayed, hintsDropped, repairExchanges, repairRestarted, repairKeys, repairBytes, ringStable, ringMoves, handoffParts, handoffKeys,
-		actorFailures, tombstones, reaped, refused, compactions, compactDebt, cacheHits, cacheMisses, cacheBytes, walBytes, walFsync, diskBytes, scrapeError} {
+		actorFailures, putTimeouts, speculative, readRepairs, tombstones, reaped, refused, compactions, compactDebt, cacheHits, cacheMisses, cacheBytes, walBytes, walFsync, diskBytes, scrapeError} {
 		ch <- d
 	}
 }
@@ -247,6 +251,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(reaped, float64(st.Tombstones.GetReaped()))
 		counter(refused, float64(st.ReplicaDataRefused))
 	}
+	rc := c.src.Requests()
+	counter(putTimeouts, float64(rc.PutReplicaTimeouts))
+	counter(speculative, float64(rc.SpeculativeAsks))
+	counter(readRepairs, float64(rc.ReadRepairs))
 	for _, f := range c.src.ActorFailures() {
 		counter(actorFailures, float64(f.Count), f.Kind, f.Directive)
 	}

@@ -43,7 +43,8 @@ func fakeSource() Source {
 		ActorFailures: func() []actors.ActorFailure {
 			return []actors.ActorFailure{{Kind: "vnode", Directive: "restart", Count: 2}}
 		},
-		Store: func() *pebble.Metrics { return &pebble.Metrics{} },
+		Requests: func() actors.RequestCounts { return actors.RequestCounts{PutReplicaTimeouts: 4, ReadRepairs: 6} },
+		Store:    func() *pebble.Metrics { return &pebble.Metrics{} },
 	}
 }
 
@@ -98,6 +99,8 @@ func TestScrape(t *testing.T) {
 		`harmonia_ring_stable 1`,
 		`harmonia_actor_failures_total{directive="restart",kind="vnode"} 2`,
 		`harmonia_pebble_compactions_total 0`,
+		`harmonia_put_replica_timeouts_total 4`,
+		`harmonia_read_repairs_total 6`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

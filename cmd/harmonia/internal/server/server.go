@@ -103,6 +103,7 @@ func Start(cfg Config) (*Server, error) {
 		reg = metrics.New(metrics.Source{
 			Status:        func(ctx context.Context) (*kvpb.StatusResponse, error) { return a.Status(ctx, &kvpb.StatusRequest{}) },
 			ActorFailures: sys.ActorFailures,
+			Requests:      sys.RequestCounts,
 			Store:         store.Metrics,
 		})
 		// Outermost, so that it counts the calls the others fail too.
