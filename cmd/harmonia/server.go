@@ -105,7 +105,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&advertise, "advertise", "", "node-to-node address host:port peers reach this node at (default: --listen; required when --listen binds 0.0.0.0 or ::)")
 	f.StringVar(&cfg.Node.ClientAddr, "client", "127.0.0.1:8001", "client API (gRPC) address host:port to bind")
 	f.StringVar(&advertiseClient, "advertise-client", "", "client API address host:port shown to peers and in status (default: --client, or --advertise's host with --client's port when --client binds every interface)")
-	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for /healthz, /metrics (Prometheus) and /debug/pprof (optional)")
+	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for the status page (/), /healthz, /metrics (Prometheus) and /debug/pprof (optional)")
 	f.StringVar(&join, "join", "", "comma-separated cluster addresses of nodes to join through")
 	f.IntVar(&cfg.Node.Partitions, "partitions", cfg.Node.Partitions, "number of partitions Q (the same on every node)")
 	f.IntVar(&cfg.Node.N, "n", cfg.Node.N, "replicas per key N")

@@ -14,6 +14,7 @@ import (
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/metrics"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/statuspage"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
@@ -123,6 +124,7 @@ func Start(cfg Config) (*Server, error) {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.Handle("/metrics", reg.Handler())
+		statuspage.Register(mux, func(ctx context.Context) (*kvpb.StatusResponse, error) { return a.Status(ctx, &kvpb.StatusRequest{}) })
 		// Profiles for operators chasing latency; the HTTP address is opt-in.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
