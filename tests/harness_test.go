@@ -19,6 +19,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/client"
 	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"google.golang.org/grpc"
 )
 
 // binary is the harmonia executable built once for the whole test run.
@@ -99,6 +100,8 @@ type node struct {
 	cmd                     *exec.Cmd
 	log                     *os.File
 	client                  *client.Client
+	// dial, when set, makes the node's client (e.g. over mutual TLS).
+	dial func(addr string) (*client.Client, error)
 	// host, when set, runs the node in host hostIndex's network namespace.
 	host      *hostNet
 	hostIndex int
@@ -238,7 +241,11 @@ func (c *testCluster) start(nd *node) {
 		c.t.Fatalf("start %s: %v", nd.id, err)
 	}
 	serverStarted(nd.cmd, true)
-	cl, err := client.Dial(nd.clientAddr)
+	dial := client.Dial
+	if nd.dial != nil {
+		dial = func(addr string, _ ...grpc.DialOption) (*client.Client, error) { return nd.dial(addr) }
+	}
+	cl, err := dial(nd.clientAddr)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -43,6 +45,14 @@ func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return &Client{conn: conn, kv: kvpb.NewKVClient(conn), admin: kvpb.NewAdminClient(conn)}, nil
+}
+
+// DialTLS connects to a node's client address over TLS with cfg (for
+// mutual TLS, cfg presents this client's certificate; see internal/certs).
+// A cfg without a ServerName checks the server's certificate against the
+// host of addr.
+func DialTLS(addr string, cfg *tls.Config, opts ...grpc.DialOption) (*Client, error) {
+	return Dial(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}, opts...)...)
 }
 
 // KV is the raw generated KV client, for callers that want whole responses.

@@ -75,7 +75,7 @@ func clusterLeaveCmd() *cobra.Command {
 				if i < 0 {
 					return nil, usageErr("%s is not a member (see harmonia status)", args[0])
 				}
-				target, err := client.Dial(st.Members[i].ClientAddr)
+				target, err := rf.dialNode(st.Members[i].ClientAddr)
 				if err != nil {
 					return nil, err
 				}
@@ -123,7 +123,7 @@ func clusterWaitCmd() *cobra.Command {
 			defer done()
 			deadline := time.Now().Add(limit)
 			for {
-				p, err := clusterProgress(cl)
+				p, err := clusterProgress(cl, rf.dialNode)
 				if err == nil && p.stable {
 					fmt.Fprintf(os.Stderr, "\r%-78s\n", "ring stable: "+p.members)
 					return nil
@@ -163,7 +163,7 @@ func (p progress) line() string {
 
 // clusterProgress asks every member for its transfers; the ring is stable
 // when every live member says so.
-func clusterProgress(cl *client.Client) (progress, error) {
+func clusterProgress(cl *client.Client, dialNode func(addr string) (*client.Client, error)) (progress, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	st, err := cl.Status(ctx)
@@ -180,7 +180,7 @@ func clusterProgress(cl *client.Client) (progress, error) {
 		if m.State == "down" {
 			continue
 		}
-		mc, err := client.Dial(m.ClientAddr)
+		mc, err := dialNode(m.ClientAddr)
 		if err != nil {
 			return progress{err: err}, err
 		}

@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -19,15 +21,41 @@ import (
 type requestFlags struct {
 	addr    string
 	timeout time.Duration
+	tls     certs.Files
 }
 
 func (f *requestFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.addr, "addr", defaultAddr, "client address (host:port) of any node")
 	c.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "request timeout")
+	registerTLSFlags(c, &f.tls, "this client's certificate")
+}
+
+// registerTLSFlags adds --tls-cert, --tls-key and --tls-ca, whose defaults
+// are HARMONIA_TLS_CERT, _KEY and _CA.
+func registerTLSFlags(c *cobra.Command, f *certs.Files, whose string) {
+	c.Flags().StringVar(&f.Cert, "tls-cert", os.Getenv("HARMONIA_TLS_CERT"), "PEM file of "+whose+" (mutual TLS; with --tls-key and --tls-ca)")
+	c.Flags().StringVar(&f.Key, "tls-key", os.Getenv("HARMONIA_TLS_KEY"), "PEM file of its private key")
+	c.Flags().StringVar(&f.CA, "tls-ca", os.Getenv("HARMONIA_TLS_CA"), "PEM file of the cluster CA, which signs the nodes' certificates")
+}
+
+// dialNode connects to a node's client address, over mutual TLS when the
+// flags give certificates.
+func (f *requestFlags) dialNode(addr string) (*client.Client, error) {
+	if !f.tls.Enabled() {
+		return client.Dial(addr)
+	}
+	if err := f.tls.Check(); err != nil {
+		return nil, usageErr("%v", err)
+	}
+	tc, err := certs.NewClient(f.tls)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return client.DialTLS(addr, tc.Config())
 }
 
 func (f *requestFlags) dial() (*client.Client, context.Context, context.CancelFunc, error) {
-	c, err := client.Dial(f.addr)
+	c, err := f.dialNode(f.addr)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -38,7 +38,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Bool("json", false, "print the response message as protojson")
-	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd())
+	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd(), certCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &codedError{code: exitUsage, msg: err.Error()}
 	})

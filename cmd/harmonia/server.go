@@ -81,18 +81,32 @@ func serverCmd() *cobra.Command {
 					*into = n
 				}
 			}
+			if err := cfg.TLS.Check(); err != nil {
+				return usageErr("%v", err)
+			}
 			s, err := server.Start(cfg)
 			if err != nil {
 				return err
 			}
 			fmt.Printf("node %s: cluster %s, client %s, data %s\n", cfg.Node.NodeID, cfg.Node.AdvertiseAddr, cfg.Node.AdvertiseClientAddr, cfg.DataDir)
 			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-			select {
-			case <-sig:
-			case err := <-s.Fatal():
-				s.Stop()
-				return err
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			for {
+				select {
+				case got := <-sig:
+					if got == syscall.SIGHUP {
+						if err := s.ReloadTLS(); err != nil {
+							cfg.Node.Logger.Error("TLS files not reloaded; the certificates in use stay", "err", err)
+						} else {
+							cfg.Node.Logger.Info("TLS files reloaded")
+						}
+						continue
+					}
+				case err := <-s.Fatal():
+					s.Stop()
+					return err
+				}
+				break
 			}
 			s.Stop()
 			return nil
@@ -136,6 +150,9 @@ func serverCmd() *cobra.Command {
 	f.Int64Var(&cfg.Store.BlockCacheBytes, "block-cache-bytes", cfg.Store.BlockCacheBytes, "bytes of pebble's block cache (uncompressed blocks of stored objects); 0: pebble's default of 8 MiB")
 	f.IntVar(&cfg.Store.BloomBitsPerKey, "bloom-bits-per-key", cfg.Store.BloomBitsPerKey, "bits per key of each table's bloom filter, which lets reads skip tables; 0: no filters")
 	f.BoolVar(&verbose, "verbose", false, "log membership changes and other information")
+	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM file of this node's certificate: turns on mutual TLS for the client API (with --tls-key and --tls-ca; see harmonia cert)")
+	f.StringVar(&cfg.TLS.Key, "tls-key", "", "PEM file of the node certificate's private key")
+	f.StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM file of the cluster CA: clients must present a certificate it signed; admin calls need the admin role")
 	f.StringVar(&configFile, "config", "", "TOML file of settings: keys are these flags' names (see `harmonia config print`); flags override it, HARMONIA_* environment variables override both")
 	return c
 }

@@ -15,10 +15,12 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/metrics"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/statuspage"
+	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -39,8 +41,12 @@ type Config struct {
 	// that finds none idle gets a goroutine of its own. Kept goroutines
 	// keep their grown stacks (grpc.NumStreamWorkers). Default 256.
 	APIStreamWorkers int
-	Store            persistence.Options
-	Node             actors.Config
+	// TLS turns on mutual TLS for the client API: clients must present a
+	// certificate of TLS.CA, and admin calls need the admin role (see
+	// internal/certs). Default off: plain gRPC, every caller trusted.
+	TLS   certs.Files
+	Store persistence.Options
+	Node  actors.Config
 }
 
 // DefaultConfig returns the documented defaults of every part.
@@ -57,6 +63,7 @@ type Server struct {
 	http  *http.Server
 	lis   net.Listener
 	log   *slog.Logger
+	tls   *certs.Server // nil without TLS
 }
 
 // Start opens the store, starts the actors and begins serving clients.
@@ -99,6 +106,17 @@ func Start(cfg Config) (*Server, error) {
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
 	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
 	interceptors := []grpc.UnaryServerInterceptor{recoverUnary(log), refuseWhenFenced(sys)}
+	serverOpts := []grpc.ServerOption{}
+	if cfg.TLS.Enabled() {
+		if s.tls, err = certs.NewServer(cfg.TLS); err != nil {
+			s.sys.Stop()
+			lis.Close()
+			store.Close()
+			return nil, err
+		}
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(s.tls.Config())))
+		interceptors = append(interceptors, authorize)
+	}
 	var reg *metrics.Registry
 	if cfg.HTTPAddr != "" {
 		reg = metrics.New(metrics.Source{
@@ -110,9 +128,9 @@ func Start(cfg Config) (*Server, error) {
 		// Outermost, so that it counts the calls the others fail too.
 		interceptors = append([]grpc.UnaryServerInterceptor{reg.Interceptor()}, interceptors...)
 	}
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize),
+	s.grpc = grpc.NewServer(append(serverOpts, grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(cfg.Node.MaxMessageSize),
 		grpc.NumStreamWorkers(uint32(max(cfg.APIStreamWorkers, 0))),
-		grpc.ChainUnaryInterceptor(interceptors...))
+		grpc.ChainUnaryInterceptor(interceptors...))...)
 	kvpb.RegisterKVServer(s.grpc, a)
 	kvpb.RegisterAdminServer(s.grpc, a)
 	go func() {
@@ -141,6 +159,15 @@ func Start(cfg Config) (*Server, error) {
 		}()
 	}
 	return s, nil
+}
+
+// ReloadTLS reads the TLS files again (on SIGHUP); without TLS it does
+// nothing. A failed reload keeps the certificates in use.
+func (s *Server) ReloadTLS() error {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Reload()
 }
 
 // recoverUnary turns a panic in a client API handler into an Internal error
