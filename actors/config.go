@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -15,7 +16,11 @@ type Config struct {
 	// AdvertiseAddr is the host:port peers reach the remote layer at; empty:
 	// ClusterAddr. It names this node in every message it sends.
 	AdvertiseAddr string
-	ClientAddr    string // host:port the client API listens on
+	// RemoteServerTLS and RemoteDialTLS, both set, make the cluster port
+	// mutual TLS (internal/certs' NodeConfig): peers must present a node
+	// certificate of the cluster CA. Default nil: plain.
+	RemoteServerTLS, RemoteDialTLS *tls.Config
+	ClientAddr                     string // host:port the client API listens on
 	// AdvertiseClientAddr is the client API's address as peers and status
 	// show it; empty: ClientAddr.
 	AdvertiseClientAddr string

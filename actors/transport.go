@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,18 +10,22 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
 // transport describes an actor system's remote endpoint: a node's, or a
 // gossip-only member's (NewMember).
 type transport struct {
-	addr       string // host:port to listen on
-	advertise  string // host:port peers reach it at; empty: addr
-	batchSize  int    // 0: protoactor's default
-	queueSize  int    // 0: protoactor's default
-	maxMessage int    // 0: grpc's default
-	logger     *slog.Logger
+	addr      string // host:port to listen on
+	advertise string // host:port peers reach it at; empty: addr
+	// serverTLS and dialTLS, when set, make the port mutual TLS: what it
+	// accepts, and what it presents and checks when it dials a peer.
+	serverTLS, dialTLS *tls.Config
+	batchSize          int // 0: protoactor's default
+	queueSize          int // 0: protoactor's default
+	maxMessage         int // 0: grpc's default
+	logger             *slog.Logger
 	// libraryLogger receives protoactor's own logs; nil discards them.
 	libraryLogger *slog.Logger
 }
@@ -49,6 +54,10 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 		grpc.ChainUnaryInterceptor(refuseUnary(logger)),
 	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if t.serverTLS != nil && t.dialTLS != nil {
+		server = append(server, grpc.Creds(credentials.NewTLS(t.serverTLS)))
+		dial[0] = grpc.WithTransportCredentials(credentials.NewTLS(t.dialTLS))
+	}
 	if t.maxMessage > 0 {
 		server = append(server, grpc.MaxRecvMsgSize(t.maxMessage))
 		dial = append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.maxMessage), grpc.MaxCallSendMsgSize(t.maxMessage)))

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
 	"github.com/harmoniakv/harmonia/internal/certs"
@@ -41,6 +42,36 @@ func tlsFlags(f certs.Files) []string {
 	return []string{"--tls-cert", f.Cert, "--tls-key", f.Key, "--tls-ca", f.CA}
 }
 
+// startTLSCluster starts n1..n3 with their certificates from dir; the
+// harness talks to them as client (a certificate with the admin role).
+func startTLSCluster(t *testing.T, dir string, admin certs.Files) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	root := t.TempDir()
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("n%d", i)
+		var args []string
+		if i > 1 {
+			args = append(args, "--join", c.nodes[0].clusterAddr)
+		}
+		nd := newNode(t, id, freePort(t), filepath.Join(root, id), append(args, tlsFlags(certFiles(dir, id))...)...)
+		nd.dial = tlsDialer(admin)
+		c.nodes = append(c.nodes, nd)
+	}
+	c.startAll()
+	return c
+}
+
+func tlsDialer(f certs.Files) func(addr string) (*client.Client, error) {
+	return func(addr string) (*client.Client, error) {
+		tc, err := certs.NewClient(f)
+		if err != nil {
+			return nil, err
+		}
+		return client.DialTLS(addr, tc.Config())
+	}
+}
+
 // The client API with mutual TLS: a client of the CA reads and writes; a
 // plain client, or one whose certificate another CA signed, gets nothing;
 // admin calls need the admin role, and a plain client's is refused with a
@@ -52,25 +83,7 @@ func TestMutualTLSClientAPI(t *testing.T) {
 	makeCerts(t, rogueDir, nil, map[string]bool{"mallory": true})
 	alice := certFiles(dir, "alice")
 
-	c := &testCluster{t: t}
-	root := t.TempDir()
-	for i := 1; i <= 3; i++ {
-		id := fmt.Sprintf("n%d", i)
-		var args []string
-		if i > 1 {
-			args = append(args, "--join", c.nodes[0].clusterAddr)
-		}
-		nd := newNode(t, id, freePort(t), filepath.Join(root, id), append(args, tlsFlags(certFiles(dir, id))...)...)
-		nd.dial = func(addr string) (*client.Client, error) {
-			tc, err := certs.NewClient(alice)
-			if err != nil {
-				return nil, err
-			}
-			return client.DialTLS(addr, tc.Config())
-		}
-		c.nodes = append(c.nodes, nd)
-	}
-	c.startAll()
+	c := startTLSCluster(t, dir, alice)
 	addr := c.nodes[0].clientAddr
 
 	if _, stderr, code := cli(t, append([]string{"put", "secret", "v", "--addr", addr}, tlsFlags(certFiles(dir, "bob"))...)...); code != 0 {
@@ -109,5 +122,57 @@ func TestMutualTLSClientAPI(t *testing.T) {
 	}
 	if _, stderr, code := cli(t, append([]string{"status", "--addr", addr}, tlsFlags(certFiles(dir, "bob"))...)...); code != 0 {
 		t.Fatalf("status as bob: exit %d: %s", code, stderr)
+	}
+}
+
+// A node whose certificate another CA signed cannot join a TLS cluster:
+// pointed at it with --join, it is never listed as a member, it writes
+// nothing to any replica, and the cluster keeps serving.
+func TestRogueNodeIsRefused(t *testing.T) {
+	dir, rogueDir := t.TempDir(), t.TempDir()
+	makeCerts(t, dir, []string{"n1", "n2", "n3"}, map[string]bool{"alice": true})
+	makeCerts(t, rogueDir, []string{"rogue"}, map[string]bool{"mallory": true})
+	alice := certFiles(dir, "alice")
+	c := startTLSCluster(t, dir, alice)
+	all := client.Options{Quorum: "all"}
+	if _, err := c.nodes[0].client.Put(ctxT(t), []byte("before"), []byte("v1"), nil, all); err != nil {
+		t.Fatal(err)
+	}
+
+	rogue := newNode(t, "rogue", freePort(t), filepath.Join(t.TempDir(), "rogue"),
+		append([]string{"--join", c.nodes[0].clusterAddr}, tlsFlags(certFiles(rogueDir, "rogue"))...)...)
+	rogue.dial = tlsDialer(certFiles(rogueDir, "mallory"))
+	c.nodes = append(c.nodes, rogue) // stopped with the others
+	c.start(rogue)
+
+	// Ten gossip rounds: long enough for a join to show anywhere.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, nd := range c.nodes[:3] {
+			st, err := c.status(nd)
+			if err != nil {
+				t.Fatalf("%s: %v", nd.id, err)
+			}
+			for _, m := range st.Members {
+				if m.Id == "rogue" {
+					t.Fatalf("%s lists the rogue node as %s", nd.id, m.State)
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	st, err := c.status(rogue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 1 {
+		t.Errorf("the rogue node lists %d members: it reached the cluster", len(st.Members))
+	}
+	res, err := c.nodes[1].client.Get(ctxT(t), []byte("before"), all)
+	if err != nil || len(res.Siblings) != 1 || string(res.Siblings[0]) != "v1" {
+		t.Fatalf("after the rogue's attempts: %v %v", res, err)
+	}
+	if _, err := c.nodes[2].client.Put(ctxT(t), []byte("after"), []byte("v2"), nil, all); err != nil {
+		t.Fatalf("the cluster stopped serving: %v", err)
 	}
 }

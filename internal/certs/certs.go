@@ -238,7 +238,13 @@ func (s *Server) Reload() error { return s.r.Reload() }
 // Config is the server's tls.Config: it presents the current certificate
 // and requires a client certificate that the current CA signed and that
 // has not expired.
-func (s *Server) Config() *tls.Config {
+func (s *Server) Config() *tls.Config { return s.config("") }
+
+// NodeConfig is Config for the cluster port: the peer's certificate must
+// also carry the node role, so a client certificate cannot act as a node.
+func (s *Server) NodeConfig() *tls.Config { return s.config(RoleNode) }
+
+func (s *Server) config(role string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.RequireAnyClientCert, // verified below, against the current CA
@@ -248,7 +254,7 @@ func (s *Server) Config() *tls.Config {
 		},
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			_, pool := s.r.current()
-			return verify(raw, pool, x509.ExtKeyUsageClientAuth)
+			return verify(raw, pool, x509.ExtKeyUsageClientAuth, role)
 		},
 	}
 }
@@ -266,9 +272,18 @@ func NewClient(f Files) (*Client, error) {
 	return &Client{r: r}, nil
 }
 
+// Reload reads the files again now.
+func (c *Client) Reload() error { return c.r.Reload() }
+
 // Config is the client's tls.Config for a server at serverName's host
 // (verified against the certificate's names).
-func (c *Client) Config() *tls.Config {
+func (c *Client) Config() *tls.Config { return c.config("") }
+
+// NodeConfig is Config for dialling a peer node: the server's certificate
+// must also carry the node role.
+func (c *Client) NodeConfig() *tls.Config { return c.config(RoleNode) }
+
+func (c *Client) config(role string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified below, against the current CA and the name dialled
@@ -282,7 +297,7 @@ func (c *Client) Config() *tls.Config {
 			for i, pc := range cs.PeerCertificates {
 				raw[i] = pc.Raw
 			}
-			if err := verify(raw, pool, x509.ExtKeyUsageServerAuth); err != nil {
+			if err := verify(raw, pool, x509.ExtKeyUsageServerAuth, role); err != nil {
 				return err
 			}
 			if cs.ServerName != "" {
@@ -293,9 +308,9 @@ func (c *Client) Config() *tls.Config {
 	}
 }
 
-// verify checks a peer's chain against pool, for usage, now; an expired
-// certificate is refused saying so.
-func verify(raw [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage) error {
+// verify checks a peer's chain against pool, for usage, now, and its role
+// when role is not empty; an expired certificate is refused saying so.
+func verify(raw [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage, role string) error {
 	if len(raw) == 0 {
 		return errors.New("no certificate presented")
 	}
@@ -317,6 +332,9 @@ func verify(raw [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage) error {
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 		return fmt.Errorf("certificate %q: %w", leaf.Subject.CommonName, err)
+	}
+	if role != "" && Role(leaf) != role {
+		return fmt.Errorf("certificate %q has the role %q, not %q", leaf.Subject.CommonName, Role(leaf), role)
 	}
 	return nil
 }

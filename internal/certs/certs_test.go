@@ -45,6 +45,13 @@ func write(t *testing.T, dir string, ca, c Issued) Files {
 // the given files, over a pipe, and returns the client's and server's errors.
 func handshake(t *testing.T, server, client Files) (clientErr, serverErr error, peer *x509.Certificate) {
 	t.Helper()
+	return handshakeAs(t, server, client, false)
+}
+
+// handshakeAs is handshake with the cluster port's configs when nodes is
+// set: both sides must then present node certificates.
+func handshakeAs(t *testing.T, server, client Files, nodes bool) (clientErr, serverErr error, peer *x509.Certificate) {
+	t.Helper()
 	s, err := NewServer(server)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +79,11 @@ func handshake(t *testing.T, server, client Files) (clientErr, serverErr error, 
 			return
 		}
 		defer conn.Close()
-		srv := tls.Server(conn, s.Config())
+		cfg := s.Config()
+		if nodes {
+			cfg = s.NodeConfig()
+		}
+		srv := tls.Server(conn, cfg)
 		err = srv.Handshake()
 		var peer *x509.Certificate
 		if err == nil && len(srv.ConnectionState().PeerCertificates) > 0 {
@@ -86,6 +97,9 @@ func handshake(t *testing.T, server, client Files) (clientErr, serverErr error, 
 	}
 	defer conn.Close()
 	cfg := c.Config()
+	if nodes {
+		cfg = c.NodeConfig()
+	}
 	cfg.ServerName = "127.0.0.1"
 	tc := tls.Client(conn, cfg)
 	clientErr = tc.Handshake()
@@ -181,5 +195,19 @@ func TestIssue(t *testing.T) {
 	}
 	if err := (Files{Cert: "a"}).Check(); err == nil {
 		t.Error("a partial set of files accepted")
+	}
+}
+
+// On the cluster port only node certificates pass, both ways.
+func TestNodeConfigsNeedTheNodeRole(t *testing.T) {
+	ca := mustCA(t)
+	n1 := write(t, t.TempDir(), ca, mustIssue(t, ca, RoleNode, "n1", time.Hour))
+	n2 := write(t, t.TempDir(), ca, mustIssue(t, ca, RoleNode, "n2", time.Hour))
+	admin := write(t, t.TempDir(), ca, mustIssue(t, ca, RoleAdmin, "alice", time.Hour))
+	if cErr, sErr, peer := handshakeAs(t, n1, n2, true); cErr != nil || sErr != nil || Role(peer) != RoleNode {
+		t.Fatalf("two nodes: %v / %v", cErr, sErr)
+	}
+	if _, sErr, _ := handshakeAs(t, n1, admin, true); sErr == nil || !strings.Contains(sErr.Error(), `role "admin", not "node"`) {
+		t.Errorf("an admin certificate dialled the cluster port: %v", sErr)
 	}
 }

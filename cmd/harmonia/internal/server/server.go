@@ -64,6 +64,7 @@ type Server struct {
 	lis   net.Listener
 	log   *slog.Logger
 	tls   *certs.Server // nil without TLS
+	peers *certs.Client // what the node presents to its peers; nil without TLS
 }
 
 // Start opens the store, starts the actors and begins serving clients.
@@ -82,6 +83,19 @@ func Start(cfg Config) (*Server, error) {
 		log.Warn("contexts are authenticated with the built-in secret, so anyone can forge them; set --cluster-secret-file outside local tests")
 	}
 	cfg.Node.SecretFingerprints = sealer.Fingerprints()
+	var tlsServer *certs.Server
+	var tlsPeers *certs.Client
+	if cfg.TLS.Enabled() {
+		// The same files secure both ports: the client API, and the
+		// cluster port, where peers must present node certificates.
+		if tlsServer, err = certs.NewServer(cfg.TLS); err != nil {
+			return nil, err
+		}
+		if tlsPeers, err = certs.NewClient(cfg.TLS); err != nil {
+			return nil, err
+		}
+		cfg.Node.RemoteServerTLS, cfg.Node.RemoteDialTLS = tlsServer.NodeConfig(), tlsPeers.NodeConfig()
+	}
 	store, err := persistence.Open(cfg.DataDir, cfg.Node.NodeID, cfg.Store)
 	if err != nil {
 		return nil, err
@@ -101,19 +115,13 @@ func Start(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log}
+	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log, tls: tlsServer, peers: tlsPeers}
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
 	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
 	interceptors := []grpc.UnaryServerInterceptor{recoverUnary(log), refuseWhenFenced(sys)}
 	serverOpts := []grpc.ServerOption{}
-	if cfg.TLS.Enabled() {
-		if s.tls, err = certs.NewServer(cfg.TLS); err != nil {
-			s.sys.Stop()
-			lis.Close()
-			store.Close()
-			return nil, err
-		}
+	if s.tls != nil {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(s.tls.Config())))
 		interceptors = append(interceptors, authorize)
 	}
@@ -167,7 +175,7 @@ func (s *Server) ReloadTLS() error {
 	if s.tls == nil {
 		return nil
 	}
-	return s.tls.Reload()
+	return errors.Join(s.tls.Reload(), s.peers.Reload())
 }
 
 // recoverUnary turns a panic in a client API handler into an Internal error
