@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/spf13/cobra"
 )
 
@@ -30,6 +31,7 @@ func launchCmd() *cobra.Command {
 	var nodes int
 	var dir string
 	var extra []string
+	var useTLS bool
 	c := &cobra.Command{
 		Use:   "launch",
 		Short: "run a local cluster of N server processes on 127.0.0.1; Ctrl-C stops them",
@@ -45,19 +47,26 @@ func launchCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("find own executable: %w", err)
 			}
-			return launch(self, nodes, dir, extra)
+			return launch(self, nodes, dir, extra, useTLS)
 		},
 	}
 	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
 	c.Flags().StringVar(&dir, "dir", "", "data directory root (default $TMPDIR/harmonia-launch); node i uses DIR/n<i>")
 	c.Flags().StringSliceVar(&extra, "server-flag", nil, "extra flag passed to every server, e.g. --server-flag=--n=2")
+	c.Flags().BoolVar(&useTLS, "tls", false, "mutual TLS on both ports, with a CA, node certificates and an admin client certificate made in DIR/certs (kept across launches)")
 	return c
 }
 
-func launch(self string, nodes int, dir string, extra []string) error {
+func launch(self string, nodes int, dir string, extra []string, useTLS bool) error {
 	secretFile, err := ensureSecret(dir)
 	if err != nil {
 		return err
+	}
+	certDir := filepath.Join(dir, "certs")
+	if useTLS {
+		if err := ensureLaunchCerts(certDir, nodes); err != nil {
+			return err
+		}
 	}
 	seed := fmt.Sprintf("127.0.0.1:%d", launchClusterBase+1)
 	var procs []*exec.Cmd
@@ -96,6 +105,10 @@ func launch(self string, nodes int, dir string, extra []string) error {
 		if i > 1 {
 			args = append(args, "--join", seed)
 		}
+		if useTLS {
+			args = append(args, "--tls-cert", filepath.Join(certDir, id+".pem"), "--tls-key", filepath.Join(certDir, id+"-key.pem"),
+				"--tls-ca", filepath.Join(certDir, "ca.pem"))
+		}
 		args = append(args, extra...)
 		p := exec.Command(self, args...)
 		p.Stderr = prefixWriter(id)
@@ -110,6 +123,10 @@ func launch(self string, nodes int, dir string, extra []string) error {
 		go func() { defer wg.Done(); exited <- exit{id, p.Wait()} }()
 		fmt.Printf("%s: cluster 127.0.0.1:%d  client 127.0.0.1:%d  http 127.0.0.1:%d  data %s\n",
 			id, launchClusterBase+i, launchClientBase+i, launchHTTPBase+i, filepath.Join(dir, id))
+	}
+	if useTLS {
+		fmt.Printf("mutual TLS on; the CLI needs the admin client certificate:\n  export HARMONIA_TLS_CERT=%s HARMONIA_TLS_KEY=%s HARMONIA_TLS_CA=%s\n",
+			filepath.Join(certDir, "admin.pem"), filepath.Join(certDir, "admin-key.pem"), filepath.Join(certDir, "ca.pem"))
 	}
 	fmt.Printf("%d nodes running; try: harmonia put k v && harmonia get k. Ctrl-C stops them.\n", nodes)
 	sig := make(chan os.Signal, 1)
@@ -130,6 +147,34 @@ func launch(self string, nodes int, dir string, extra []string) error {
 			}
 		}
 	}
+}
+
+// ensureLaunchCerts makes, in dir, what a TLS launch needs and lacks: the
+// CA, a certificate for each node (127.0.0.1, localhost) and an admin
+// client certificate "admin".
+func ensureLaunchCerts(dir string, nodes int) error {
+	exists := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name+".pem")); return err == nil }
+	days := func() (time.Duration, error) { return 365 * 24 * time.Hour, nil }
+	if !exists("ca") {
+		ca, err := certs.NewCA("HarmoniaKV launch CA", 10*365*24*time.Hour)
+		if err != nil {
+			return err
+		}
+		if err := writePair(dir, "ca", ca); err != nil {
+			return err
+		}
+	}
+	for i := 1; i <= nodes; i++ {
+		if id := fmt.Sprintf("n%d", i); !exists(id) {
+			if err := issueCert(dir, certs.RoleNode, id, []string{"127.0.0.1", "localhost"}, days); err != nil {
+				return err
+			}
+		}
+	}
+	if !exists("admin") {
+		return issueCert(dir, certs.RoleAdmin, "admin", nil, days)
+	}
+	return nil
 }
 
 // ensureSecret returns DIR/cluster-secret, creating it with a random
