@@ -107,3 +107,35 @@ func TestPrintRoundTrip(t *testing.T) {
 		t.Fatalf("printed %+v, read back %+v; file:\n%s", a, b, out.String())
 	}
 }
+
+// A config file is bytes from outside: whatever it holds, Apply refuses it
+// or takes it, never panics, and what it took prints and reads back.
+func FuzzApply(f *testing.F) {
+	f.Add([]byte("node-id = 'n1'\npartitions = 8\n"))
+	f.Add([]byte("repair-interval = '1m'\nsync = false\nphi-threshold = 9.5\n"))
+	f.Add([]byte("[table]\nx = 1\n"))
+	f.Add([]byte("node-id = \"\\u0000\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "f.toml")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var a settings
+		fa := flags(&a)
+		if err := Apply(fa, p, nil); err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := Print(&out, fa); err != nil {
+			t.Fatalf("took %q but cannot print it: %v", data, err)
+		}
+		if err := os.WriteFile(p, out.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var b settings
+		if err := Apply(flags(&b), p, nil); err != nil || a != b {
+			t.Fatalf("took %q; printed\n%s\nread back %+v (%v), want %+v", data, out.String(), b, err, a)
+		}
+	})
+}
