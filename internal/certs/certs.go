@@ -10,11 +10,13 @@
 //
 // Loaded certificates are read again when their files change (checked at
 // most once a second, when a handshake needs them), so a rotation needs no
-// restart.
+// restart. Refused peers and files that fail to load are logged, at most
+// one line a second (a peer that keeps dialling cannot flood the log).
 package certs
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,11 +26,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,6 +151,7 @@ func (f Files) Check() error {
 // a file's modification time or size changes.
 type reloader struct {
 	files Files
+	log   *throttledLog
 	mu    sync.Mutex
 	seen  string // the files' stamps when last read
 	check time.Time
@@ -157,11 +162,11 @@ type reloader struct {
 // reloadEvery bounds how often the files are looked at.
 const reloadEvery = time.Second
 
-func newReloader(f Files) (*reloader, error) {
+func newReloader(f Files, log *slog.Logger) (*reloader, error) {
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
-	r := &reloader{files: f}
+	r := &reloader{files: f, log: newThrottledLog(log)}
 	if err := r.load(); err != nil {
 		return nil, err
 	}
@@ -204,7 +209,11 @@ func (r *reloader) current() (*tls.Certificate, *x509.CertPool) {
 	if now := time.Now(); now.Sub(r.check) >= reloadEvery {
 		r.check = now
 		if r.stamps() != r.seen {
-			_ = r.load()
+			if err := r.load(); err != nil {
+				r.log.warn("TLS files changed but do not load; the certificates in use stay", "err", err)
+			} else {
+				r.log.info("TLS files changed; reloaded", "cert", r.files.Cert)
+			}
 		}
 	}
 	return r.pair, r.pool
@@ -223,9 +232,9 @@ func (r *reloader) Reload() error {
 // certificate of the CA.
 type Server struct{ r *reloader }
 
-// NewServer loads f.
-func NewServer(f Files) (*Server, error) {
-	r, err := newReloader(f)
+// NewServer loads f. Refused clients are logged to log (nil: not logged).
+func NewServer(f Files, log *slog.Logger) (*Server, error) {
+	r, err := newReloader(f, log)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +263,11 @@ func (s *Server) config(role string) *tls.Config {
 		},
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			_, pool := s.r.current()
-			return verify(raw, pool, x509.ExtKeyUsageClientAuth, role)
+			err := verify(raw, pool, x509.ExtKeyUsageClientAuth, role)
+			if err != nil {
+				s.r.log.warn("TLS: refused a client's certificate", "err", err)
+			}
+			return err
 		},
 	}
 }
@@ -263,9 +276,9 @@ func (s *Server) config(role string) *tls.Config {
 // accepts servers the CA signed.
 type Client struct{ r *reloader }
 
-// NewClient loads f.
-func NewClient(f Files) (*Client, error) {
-	r, err := newReloader(f)
+// NewClient loads f. Refused servers are logged to log (nil: not logged).
+func NewClient(f Files, log *slog.Logger) (*Client, error) {
+	r, err := newReloader(f, log)
 	if err != nil {
 		return nil, err
 	}
@@ -297,13 +310,14 @@ func (c *Client) config(role string) *tls.Config {
 			for i, pc := range cs.PeerCertificates {
 				raw[i] = pc.Raw
 			}
-			if err := verify(raw, pool, x509.ExtKeyUsageServerAuth, role); err != nil {
-				return err
+			err := verify(raw, pool, x509.ExtKeyUsageServerAuth, role)
+			if err == nil && cs.ServerName != "" {
+				err = cs.PeerCertificates[0].VerifyHostname(cs.ServerName)
 			}
-			if cs.ServerName != "" {
-				return cs.PeerCertificates[0].VerifyHostname(cs.ServerName)
+			if err != nil {
+				c.r.log.warn("TLS: refused a server's certificate", "err", err)
 			}
-			return nil
+			return err
 		},
 	}
 }
@@ -337,4 +351,39 @@ func verify(raw [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage, role stri
 		return fmt.Errorf("certificate %q has the role %q, not %q", leaf.Subject.CommonName, Role(leaf), role)
 	}
 	return nil
+}
+
+// throttledLog writes at most one line per logEvery and counts the lines it
+// drops, so a peer that keeps dialling with a bad certificate cannot flood
+// the log.
+type throttledLog struct {
+	log     *slog.Logger
+	next    atomic.Int64 // unix nanoseconds before which lines are dropped
+	dropped atomic.Int64
+}
+
+// logEvery is the least time between two lines of one throttledLog.
+const logEvery = time.Second
+
+func newThrottledLog(log *slog.Logger) *throttledLog {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &throttledLog{log: log}
+}
+
+func (l *throttledLog) warn(msg string, args ...any) { l.emit(slog.LevelWarn, msg, args) }
+func (l *throttledLog) info(msg string, args ...any) { l.emit(slog.LevelInfo, msg, args) }
+
+func (l *throttledLog) emit(level slog.Level, msg string, args []any) {
+	now := time.Now().UnixNano()
+	next := l.next.Load()
+	if now < next || !l.next.CompareAndSwap(next, now+int64(logEvery)) {
+		l.dropped.Add(1)
+		return
+	}
+	if n := l.dropped.Swap(0); n > 0 {
+		args = append(args, "dropped_before", n)
+	}
+	l.log.Log(context.Background(), level, msg, args...)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,11 +53,11 @@ func handshake(t *testing.T, server, client Files) (clientErr, serverErr error, 
 // set: both sides must then present node certificates.
 func handshakeAs(t *testing.T, server, client Files, nodes bool) (clientErr, serverErr error, peer *x509.Certificate) {
 	t.Helper()
-	s, err := NewServer(server)
+	s, err := NewServer(server, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClient(client)
+	c, err := NewClient(client, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestRotation(t *testing.T) {
 	ca := mustCA(t)
 	dir := t.TempDir()
 	files := write(t, dir, ca, mustIssue(t, ca, RoleNode, "before", time.Hour))
-	s, err := NewServer(files)
+	s, err := NewServer(files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,5 +210,23 @@ func TestNodeConfigsNeedTheNodeRole(t *testing.T) {
 	}
 	if _, sErr, _ := handshakeAs(t, n1, admin, true); sErr == nil || !strings.Contains(sErr.Error(), `role "admin", not "node"`) {
 		t.Errorf("an admin certificate dialled the cluster port: %v", sErr)
+	}
+}
+
+// Refusals are logged, but a burst of them gives one line, and the next
+// line counts what was dropped.
+func TestRefusalsAreLoggedThrottled(t *testing.T) {
+	var buf strings.Builder
+	l := newThrottledLog(slog.New(slog.NewTextHandler(&buf, nil)))
+	for range 100 {
+		l.warn("TLS: refused", "err", "certificate \"old\" expired")
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "expired") {
+		t.Fatalf("100 refusals in a burst logged %d lines:\n%s", n, buf.String())
+	}
+	l.next.Store(0) // as if logEvery had passed
+	l.warn("TLS: refused", "err", "again")
+	if !strings.Contains(buf.String(), "dropped_before=99") {
+		t.Fatalf("the next line does not count the 99 dropped:\n%s", buf.String())
 	}
 }
