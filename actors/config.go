@@ -7,6 +7,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/internal/connlimits"
 )
 
 // Config describes one node. Start from DefaultConfig.
@@ -20,7 +21,10 @@ type Config struct {
 	// mutual TLS (internal/certs' NodeConfig): peers must present a node
 	// certificate of the cluster CA. Default nil: plain.
 	RemoteServerTLS, RemoteDialTLS *tls.Config
-	ClientAddr                     string // host:port the client API listens on
+	// ConnLimits bound each connection to the cluster port (handshake and
+	// idle timeouts, streams at once); the client API takes the same.
+	ConnLimits connlimits.Limits
+	ClientAddr string // host:port the client API listens on
 	// AdvertiseClientAddr is the client API's address as peers and status
 	// show it; empty: ClientAddr.
 	AdvertiseClientAddr string
@@ -94,5 +98,6 @@ func DefaultConfig() Config {
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,
 		RemoteQueueSize: 100_000,
+		ConnLimits:      connlimits.Default(),
 	}
 }

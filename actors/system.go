@@ -138,7 +138,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	sys, r, err := startTransport(transport{addr: cfg.ClusterAddr, advertise: cfg.AdvertiseAddr, serverTLS: cfg.RemoteServerTLS, dialTLS: cfg.RemoteDialTLS, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
+	sys, r, err := startTransport(transport{addr: cfg.ClusterAddr, advertise: cfg.AdvertiseAddr, serverTLS: cfg.RemoteServerTLS, dialTLS: cfg.RemoteDialTLS, limits: cfg.ConnLimits, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
 		maxMessage: cfg.MaxMessageSize, logger: cfg.Logger, libraryLogger: cfg.LibraryLogger})
 	if err != nil {
 		return nil, err

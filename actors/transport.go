@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/harmoniakv/harmonia/internal/connlimits"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,10 +23,13 @@ type transport struct {
 	// serverTLS and dialTLS, when set, make the port mutual TLS: what it
 	// accepts, and what it presents and checks when it dials a peer.
 	serverTLS, dialTLS *tls.Config
-	batchSize          int // 0: protoactor's default
-	queueSize          int // 0: protoactor's default
-	maxMessage         int // 0: grpc's default
-	logger             *slog.Logger
+	// limits bound each accepted connection; the zero value leaves gRPC's
+	// defaults (a gossip-only member's).
+	limits     connlimits.Limits
+	batchSize  int // 0: protoactor's default
+	queueSize  int // 0: protoactor's default
+	maxMessage int // 0: grpc's default
+	logger     *slog.Logger
 	// libraryLogger receives protoactor's own logs; nil discards them.
 	libraryLogger *slog.Logger
 }
@@ -52,6 +56,9 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 	server := []grpc.ServerOption{
 		grpc.ChainStreamInterceptor(recoverStream(logger)),
 		grpc.ChainUnaryInterceptor(refuseUnary(logger)),
+	}
+	if t.limits != (connlimits.Limits{}) {
+		server = append(server, t.limits.ServerOptions()...)
 	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if t.serverTLS != nil && t.dialTLS != nil {

@@ -47,7 +47,7 @@ func (f *requestFlags) dialNode(addr string) (*client.Client, error) {
 	if err := f.tls.Check(); err != nil {
 		return nil, usageErr("%v", err)
 	}
-	tc, err := certs.NewClient(f.tls)
+	tc, err := certs.NewClient(f.tls, nil)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}

@@ -88,10 +88,10 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.TLS.Enabled() {
 		// The same files secure both ports: the client API, and the
 		// cluster port, where peers must present node certificates.
-		if tlsServer, err = certs.NewServer(cfg.TLS); err != nil {
+		if tlsServer, err = certs.NewServer(cfg.TLS, log); err != nil {
 			return nil, err
 		}
-		if tlsPeers, err = certs.NewClient(cfg.TLS); err != nil {
+		if tlsPeers, err = certs.NewClient(cfg.TLS, log); err != nil {
 			return nil, err
 		}
 		cfg.Node.RemoteServerTLS, cfg.Node.RemoteDialTLS = tlsServer.NodeConfig(), tlsPeers.NodeConfig()
@@ -120,7 +120,7 @@ func Start(cfg Config) (*Server, error) {
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
 	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
 	interceptors := []grpc.UnaryServerInterceptor{recoverUnary(log), refuseWhenFenced(sys)}
-	serverOpts := []grpc.ServerOption{}
+	serverOpts := cfg.Node.ConnLimits.ServerOptions()
 	if s.tls != nil {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(s.tls.Config())))
 		interceptors = append(interceptors, authorize)
