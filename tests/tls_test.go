@@ -1,9 +1,16 @@
 package tests
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,13 +49,13 @@ func tlsFlags(f certs.Files) []string {
 	return []string{"--tls-cert", f.Cert, "--tls-key", f.Key, "--tls-ca", f.CA}
 }
 
-// startTLSCluster starts n1..n3 with their certificates from dir; the
-// harness talks to them as client (a certificate with the admin role).
-func startTLSCluster(t *testing.T, dir string, admin certs.Files) *testCluster {
+// startTLSCluster starts n1..nN with their certificates from dir; the
+// harness talks to them as admin (a certificate with the admin role).
+func startTLSCluster(t *testing.T, n int, dir string, admin certs.Files) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
 	root := t.TempDir()
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("n%d", i)
 		var args []string
 		if i > 1 {
@@ -64,7 +71,7 @@ func startTLSCluster(t *testing.T, dir string, admin certs.Files) *testCluster {
 
 func tlsDialer(f certs.Files) func(addr string) (*client.Client, error) {
 	return func(addr string) (*client.Client, error) {
-		tc, err := certs.NewClient(f)
+		tc, err := certs.NewClient(f, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +90,7 @@ func TestMutualTLSClientAPI(t *testing.T) {
 	makeCerts(t, rogueDir, nil, map[string]bool{"mallory": true})
 	alice := certFiles(dir, "alice")
 
-	c := startTLSCluster(t, dir, alice)
+	c := startTLSCluster(t, 3, dir, alice)
 	addr := c.nodes[0].clientAddr
 
 	if _, stderr, code := cli(t, append([]string{"put", "secret", "v", "--addr", addr}, tlsFlags(certFiles(dir, "bob"))...)...); code != 0 {
@@ -133,7 +140,7 @@ func TestRogueNodeIsRefused(t *testing.T) {
 	makeCerts(t, dir, []string{"n1", "n2", "n3"}, map[string]bool{"alice": true})
 	makeCerts(t, rogueDir, []string{"rogue"}, map[string]bool{"mallory": true})
 	alice := certFiles(dir, "alice")
-	c := startTLSCluster(t, dir, alice)
+	c := startTLSCluster(t, 3, dir, alice)
 	all := client.Options{Quorum: "all"}
 	if _, err := c.nodes[0].client.Put(ctxT(t), []byte("before"), []byte("v1"), nil, all); err != nil {
 		t.Fatal(err)
@@ -175,4 +182,201 @@ func TestRogueNodeIsRefused(t *testing.T) {
 	if _, err := c.nodes[2].client.Put(ctxT(t), []byte("after"), []byte("v2"), nil, all); err != nil {
 		t.Fatalf("the cluster stopped serving: %v", err)
 	}
+}
+
+// servedSerial is the serial number of the certificate addr presents to a
+// client holding f.
+func servedSerial(t *testing.T, addr string, f certs.Files) (string, error) {
+	t.Helper()
+	tc, err := certs.NewClient(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tc.Config()
+	cfg.ServerName = "127.0.0.1"
+	cfg.NextProtos = []string{"h2"}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
+}
+
+// reissue replaces name's certificate and key in dir, as an operator
+// rotating them would: new files renamed over the old.
+func reissue(t *testing.T, dir, role, name string, validity time.Duration) string {
+	t.Helper()
+	read := func(p string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	issued, err := certs.Issue(certs.Issued{CertPEM: read("ca.pem"), KeyPEM: read("ca-key.pem")}, role, name, []string{"127.0.0.1", "localhost"}, validity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := certFiles(dir, name)
+	for path, b := range map[string][]byte{f.Key: issued.KeyPEM, f.Cert: issued.CertPEM} {
+		if err := os.WriteFile(path+".new", b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := tls.X509KeyPair(issued.CertPEM, issued.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := parseLeaf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf
+}
+
+func parseLeaf(c tls.Certificate) (string, error) {
+	if len(c.Certificate) == 0 {
+		return "", errors.New("no certificate")
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return "", err
+	}
+	return leaf.SerialNumber.String(), nil
+}
+
+// logShows waits until nd's log holds every one of parts on one line.
+func (c *testCluster) logShows(nd *node, d time.Duration, parts ...string) {
+	c.t.Helper()
+	c.eventually(d, fmt.Sprintf("%s logs %q", nd.id, parts), func() error {
+		b, err := os.ReadFile(nd.log.Name())
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+				return nil
+			}
+		}
+		return errors.New("not yet")
+	})
+}
+
+// Certificates are rotated on running nodes: files replaced on disk are
+// presented at the next handshake on both ports, without a restart; a
+// SIGHUP that finds broken files keeps the certificates in use and says
+// so; and a node or client whose certificate expired is refused, with a
+// log line on the node that says it expired.
+func TestCertificateRotationAndExpiry(t *testing.T) {
+	dir := t.TempDir()
+	makeCerts(t, dir, []string{"n1", "n2"}, map[string]bool{"alice": true})
+	alice := certFiles(dir, "alice")
+	c := startTLSCluster(t, 2, dir, alice)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	pid := n1.cmd.Process.Pid
+	all := client.Options{Quorum: "all"}
+
+	t.Run("files replaced on disk are served without a restart", func(t *testing.T) {
+		sc := c.sub(t)
+		before, err := servedSerial(t, n1.clientAddr, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rotated := reissue(t, dir, certs.RoleNode, "n1", 24*time.Hour)
+		if rotated == before {
+			t.Fatal("the new certificate has the old serial")
+		}
+		for name, port := range map[string]struct {
+			addr string
+			as   certs.Files
+		}{"client API": {n1.clientAddr, alice}, "cluster port": {n1.clusterAddr, certFiles(dir, "n2")}} {
+			sc.eventually(10*time.Second, "n1 serves the rotated certificate on its "+name, func() error {
+				got, err := servedSerial(t, port.addr, port.as)
+				if err != nil {
+					return err
+				}
+				if got != rotated {
+					return fmt.Errorf("serial %s, want %s", got, rotated)
+				}
+				return nil
+			})
+		}
+		if n1.cmd.Process.Pid != pid {
+			t.Fatal("n1 was restarted")
+		}
+		if _, err := n2.client.Put(ctxT(t), []byte("after-rotation"), []byte("v"), nil, all); err != nil {
+			t.Fatalf("a write to both nodes after the rotation: %v", err)
+		}
+	})
+
+	t.Run("SIGHUP with broken files keeps the certificates in use", func(t *testing.T) {
+		sc := c.sub(t)
+		before, err := servedSerial(t, n2.clientAddr, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(certFiles(dir, "n2").Key, []byte("not a key"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sc.signal(n2, syscall.SIGHUP)
+		sc.logShows(n2, 10*time.Second, "TLS files not reloaded")
+		if got, err := servedSerial(t, n2.clientAddr, alice); err != nil || got != before {
+			t.Fatalf("after a failed reload n2 serves %s (%v), want %s", got, err, before)
+		}
+		if _, err := n2.client.Put(ctxT(t), []byte("after-sighup"), []byte("v"), nil, all); err != nil {
+			t.Fatalf("a write after the failed reload: %v", err)
+		}
+		// Good files and another SIGHUP: the new certificate is served.
+		rotated := reissue(t, dir, certs.RoleNode, "n2", 24*time.Hour)
+		sc.signal(n2, syscall.SIGHUP)
+		sc.eventually(10*time.Second, "n2 serves the certificate reloaded on SIGHUP", func() error {
+			got, err := servedSerial(t, n2.clientAddr, alice)
+			if err == nil && got != rotated {
+				err = fmt.Errorf("serial %s, want %s", got, rotated)
+			}
+			return err
+		})
+	})
+
+	t.Run("an expired certificate is refused and the log says it expired", func(t *testing.T) {
+		sc := c.sub(t)
+		if _, stderr, code := cli(t, "cert", "client", "old", "--dir", dir); code != 0 {
+			t.Fatal(stderr)
+		}
+		reissue(t, dir, certs.RoleClient, "old", -time.Second)
+		if _, stderr, code := cli(t, append([]string{"get", "after-rotation", "--addr", n1.clientAddr, "--timeout", "2s"}, tlsFlags(certFiles(dir, "old"))...)...); code == 0 {
+			t.Fatalf("a client with an expired certificate read: %s", stderr)
+		}
+		sc.logShows(n1, 10*time.Second, "refused a client's certificate", `\"old\" expired`)
+
+		// A node whose certificate expired cannot join.
+		if _, stderr, code := cli(t, "cert", "node", "n3", "--dir", dir, "--hosts", "127.0.0.1"); code != 0 {
+			t.Fatal(stderr)
+		}
+		reissue(t, dir, certs.RoleNode, "n3", -time.Second)
+		n3 := newNode(t, "n3", freePort(t), filepath.Join(t.TempDir(), "n3"), append([]string{"--join", n1.clusterAddr}, tlsFlags(certFiles(dir, "n3"))...)...)
+		n3.dial = func(addr string) (*client.Client, error) {
+			// The harness must reach n3 to see it start; n3's own
+			// certificate is the expired one.
+			pair, err := tls.LoadX509KeyPair(alice.Cert, alice.Key)
+			if err != nil {
+				return nil, err
+			}
+			return client.DialTLS(addr, &tls.Config{Certificates: []tls.Certificate{pair}, InsecureSkipVerify: true})
+		}
+		c.nodes = append(c.nodes, n3)
+		c.start(n3)
+		sc.logShows(n1, 10*time.Second, "refused a client's certificate", `\"n3\" expired`)
+		st, err := sc.status(n1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Members) != 2 {
+			t.Fatalf("n1 lists %d members after the expired node dialled it", len(st.Members))
+		}
+	})
 }

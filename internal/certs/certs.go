@@ -32,7 +32,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -353,37 +352,56 @@ func verify(raw [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage, role stri
 	return nil
 }
 
-// throttledLog writes at most one line per logEvery and counts the lines it
-// drops, so a peer that keeps dialling with a bad certificate cannot flood
-// the log.
+// throttledLog writes at most one line of each message per logEvery and
+// counts the lines it drops, so a peer that keeps dialling with a bad
+// certificate cannot flood the log, nor hide a different message.
 type throttledLog struct {
-	log     *slog.Logger
-	next    atomic.Int64 // unix nanoseconds before which lines are dropped
-	dropped atomic.Int64
+	log  *slog.Logger
+	mu   sync.Mutex
+	msgs map[string]*throttled
 }
 
-// logEvery is the least time between two lines of one throttledLog.
+type throttled struct {
+	next    time.Time // lines before it are dropped
+	dropped int
+}
+
+// logEvery is the least time between two lines of one message.
 const logEvery = time.Second
 
 func newThrottledLog(log *slog.Logger) *throttledLog {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &throttledLog{log: log}
+	return &throttledLog{log: log, msgs: map[string]*throttled{}}
 }
 
 func (l *throttledLog) warn(msg string, args ...any) { l.emit(slog.LevelWarn, msg, args) }
 func (l *throttledLog) info(msg string, args ...any) { l.emit(slog.LevelInfo, msg, args) }
 
 func (l *throttledLog) emit(level slog.Level, msg string, args []any) {
-	now := time.Now().UnixNano()
-	next := l.next.Load()
-	if now < next || !l.next.CompareAndSwap(next, now+int64(logEvery)) {
-		l.dropped.Add(1)
+	ctx := context.Background()
+	if !l.log.Enabled(ctx, level) {
 		return
 	}
-	if n := l.dropped.Swap(0); n > 0 {
-		args = append(args, "dropped_before", n)
+	l.mu.Lock()
+	m := l.msgs[msg]
+	if m == nil {
+		m = &throttled{}
+		l.msgs[msg] = m
 	}
-	l.log.Log(context.Background(), level, msg, args...)
+	now := time.Now()
+	if now.Before(m.next) {
+		m.dropped++
+		l.mu.Unlock()
+		return
+	}
+	m.next = now.Add(logEvery)
+	dropped := m.dropped
+	m.dropped = 0
+	l.mu.Unlock()
+	if dropped > 0 {
+		args = append(args, "dropped_before", dropped)
+	}
+	l.log.Log(ctx, level, msg, args...)
 }

@@ -224,7 +224,11 @@ func TestRefusalsAreLoggedThrottled(t *testing.T) {
 	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "expired") {
 		t.Fatalf("100 refusals in a burst logged %d lines:\n%s", n, buf.String())
 	}
-	l.next.Store(0) // as if logEvery had passed
+	l.warn("TLS files do not load", "err", "bad key")
+	if !strings.Contains(buf.String(), "bad key") {
+		t.Fatalf("another message was dropped with the burst:\n%s", buf.String())
+	}
+	l.msgs["TLS: refused"].next = time.Time{} // as if logEvery had passed
 	l.warn("TLS: refused", "err", "again")
 	if !strings.Contains(buf.String(), "dropped_before=99") {
 		t.Fatalf("the next line does not count the 99 dropped:\n%s", buf.String())

@@ -175,7 +175,11 @@ func (s *Server) ReloadTLS() error {
 	if s.tls == nil {
 		return nil
 	}
-	return errors.Join(s.tls.Reload(), s.peers.Reload())
+	// Both read the same files: one error says it.
+	if err := s.tls.Reload(); err != nil {
+		return err
+	}
+	return s.peers.Reload()
 }
 
 // recoverUnary turns a panic in a client API handler into an Internal error
