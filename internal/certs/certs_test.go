@@ -234,3 +234,29 @@ func TestRefusalsAreLoggedThrottled(t *testing.T) {
 		t.Fatalf("the next line does not count the 99 dropped:\n%s", buf.String())
 	}
 }
+
+// A CA file holding the old and the new CA accepts certificates of both:
+// the middle step of changing a cluster's CA.
+func TestCABundleDuringCAChange(t *testing.T) {
+	oldCA, newCA := mustCA(t), mustCA(t)
+	dir := t.TempDir()
+	server := write(t, dir, newCA, mustIssue(t, newCA, RoleNode, "n1", time.Hour))
+	bundle := append(append([]byte{}, oldCA.CertPEM...), newCA.CertPEM...)
+	if err := os.WriteFile(server.CA, bundle, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, ca := range map[string]Issued{"old": oldCA, "new": newCA} {
+		client := write(t, t.TempDir(), ca, mustIssue(t, ca, RoleClient, "app-"+name, time.Hour))
+		if err := os.WriteFile(client.CA, bundle, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if cErr, sErr, _ := handshake(t, server, client); cErr != nil || sErr != nil {
+			t.Errorf("a client of the %s CA: %v / %v", name, cErr, sErr)
+		}
+	}
+	other := mustCA(t)
+	stranger := write(t, t.TempDir(), other, mustIssue(t, other, RoleClient, "stranger", time.Hour))
+	if _, sErr, _ := handshake(t, server, Files{Cert: stranger.Cert, Key: stranger.Key, CA: server.CA}); sErr == nil {
+		t.Error("a client of a third CA was accepted")
+	}
+}
