@@ -1,0 +1,130 @@
+package tests
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The README's secure local cluster: `harmonia launch --tls` starts three
+// nodes with mutual TLS on both ports and prints the line that lets the
+// CLI in; with it the CLI writes, reads and runs admin calls on the
+// default address, and without it gets nothing.
+func TestLaunchTLSFromReadme(t *testing.T) {
+	for _, base := range []int{7000, 8000, 9000} {
+		for i := 1; i <= 3; i++ {
+			addr := fmt.Sprintf("127.0.0.1:%d", base+i)
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatalf("launch's port %s is taken (is a launch running?): %v", addr, err)
+			}
+			l.Close()
+		}
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "launch", "--tls", "--dir", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{}) // closed when launch has exited
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+			return
+		default:
+		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+
+	export := regexp.MustCompile(`export HARMONIA_TLS_CERT=(\S+) HARMONIA_TLS_KEY=(\S+) HARMONIA_TLS_CA=(\S+)`)
+	var m []string
+	deadline := time.Now().Add(30 * time.Second)
+	for m == nil && time.Now().Before(deadline) {
+		m = export.FindStringSubmatch(out.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m == nil {
+		t.Fatalf("launch --tls printed no export line:\n%s", out.String())
+	}
+	if !strings.HasPrefix(m[1], filepath.Join(dir, "certs")) {
+		t.Errorf("the certificates are not in DIR/certs: %s", m[1])
+	}
+
+	// Without the certificates: refused.
+	if _, stderr, code := cli(t, "get", "k", "--timeout", "2s"); code == 0 {
+		t.Fatalf("a plain CLI reached the TLS cluster: %s", stderr)
+	}
+	t.Setenv("HARMONIA_TLS_CERT", m[1])
+	t.Setenv("HARMONIA_TLS_KEY", m[2])
+	t.Setenv("HARMONIA_TLS_CA", m[3])
+	var lastErr string
+	deadline = time.Now().Add(30 * time.Second)
+	for ok := false; !ok; {
+		if time.Now().After(deadline) {
+			t.Fatalf("put through the TLS cluster never succeeded: %s\n%s", lastErr, out.String())
+		}
+		_, stderr, code := cli(t, "put", "k", "secure", "--w", "all")
+		ok, lastErr = code == 0, stderr
+		if !ok {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		got, stderr, code := cli(t, "get", "k", "--addr", fmt.Sprintf("127.0.0.1:%d", 8000+i))
+		if code != 0 || !strings.HasPrefix(got, "secure\n") {
+			t.Fatalf("get from n%d: exit %d, %q %s", i, code, got, stderr)
+		}
+	}
+	if _, stderr, code := cli(t, "repair"); code != 0 {
+		t.Fatalf("repair with launch's admin certificate: exit %d: %s", code, stderr)
+	}
+
+	// Ctrl-C stops every node.
+	syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("launch exited with %v after Ctrl-C", waitErr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("launch did not stop within 20 s of Ctrl-C")
+	}
+	for i := 1; i <= 3; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", 8000+i)
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("n%d still listens at %s after launch stopped", i, addr)
+		}
+	}
+}
