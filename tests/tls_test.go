@@ -71,11 +71,7 @@ func startTLSCluster(t *testing.T, n int, dir string, admin certs.Files) *testCl
 
 func tlsDialer(f certs.Files) func(addr string) (*client.Client, error) {
 	return func(addr string) (*client.Client, error) {
-		tc, err := certs.NewClient(f, nil)
-		if err != nil {
-			return nil, err
-		}
-		return client.DialTLS(addr, tc.Config())
+		return client.DialMutualTLS(addr, client.TLSFiles{Cert: f.Cert, Key: f.Key, CA: f.CA})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -47,10 +48,28 @@ func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 	return &Client{conn: conn, kv: kvpb.NewKVClient(conn), admin: kvpb.NewAdminClient(conn)}, nil
 }
 
+// TLSFiles name a client certificate, its key and the cluster CA, as the
+// CLI's --tls-cert, --tls-key and --tls-ca (or HARMONIA_TLS_*) do.
+type TLSFiles struct {
+	Cert, Key, CA string
+}
+
+// DialMutualTLS connects to a node's client address presenting the client
+// certificate in f and accepting only nodes the CA in f signed. The files
+// are read again when they change, so a long-lived client follows a
+// rotation.
+func DialMutualTLS(addr string, f TLSFiles, opts ...grpc.DialOption) (*Client, error) {
+	tc, err := certs.NewClient(certs.Files{Cert: f.Cert, Key: f.Key, CA: f.CA}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return DialTLS(addr, tc.Config(), opts...)
+}
+
 // DialTLS connects to a node's client address over TLS with cfg (for
-// mutual TLS, cfg presents this client's certificate; see internal/certs).
-// A cfg without a ServerName checks the server's certificate against the
-// host of addr.
+// mutual TLS, cfg presents this client's certificate; DialMutualTLS makes
+// one from files). A cfg without a ServerName checks the server's
+// certificate against the host of addr.
 func DialTLS(addr string, cfg *tls.Config, opts ...grpc.DialOption) (*Client, error) {
 	return Dial(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}, opts...)...)
 }

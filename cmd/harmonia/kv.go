@@ -47,11 +47,11 @@ func (f *requestFlags) dialNode(addr string) (*client.Client, error) {
 	if err := f.tls.Check(); err != nil {
 		return nil, usageErr("%v", err)
 	}
-	tc, err := certs.NewClient(f.tls, nil)
+	c, err := client.DialMutualTLS(addr, client.TLSFiles{Cert: f.tls.Cert, Key: f.tls.Key, CA: f.tls.CA})
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	return client.DialTLS(addr, tc.Config())
+	return c, nil
 }
 
 func (f *requestFlags) dial() (*client.Client, context.Context, context.CancelFunc, error) {
