@@ -93,8 +93,9 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			g.fresh = len(saved) == 0
 		}
 		for _, st := range saved {
-			if st.ID == g.self && st.App[membership.KeyStatus].Value != "" {
-				status = st.App[membership.KeyStatus].Value
+			own := st.App[membership.KeyStatus].Value
+			if st.ID == g.self && slices.Contains([]string{membership.RingJoining, membership.RingNormal, membership.RingLeaving, membership.RingLeft}, own) {
+				status = own
 			}
 		}
 		g.app[membership.KeyStatus] = status

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,7 +132,9 @@ func (s *State) judgeOwnID(st NodeState) (Event, bool) {
 		return Event{Kind: EventIdentityLost, Node: s.self,
 			Value: fmt.Sprintf("node id %s is in use by a process at %s that started first", s.self, other)}, true
 	}
-	if st.Generation < me.Generation {
+	if st.Generation < me.Generation || st.Generation == math.MaxInt64 {
+		// No generation outbids the highest: one past it wraps to the
+		// lowest, whose states every peer ignores.
 		return Event{}, false
 	}
 	// Take the id back: peers replace a state only with a newer generation.

@@ -324,6 +324,9 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 		}
 		for _, k := range slices.Sorted(maps.Keys(st.App)) {
 			a := st.App[k]
+			if k == KeyStatus && !isRingStatus(a.Value) {
+				continue
+			}
 			if cur, ok := m.App[k]; !ok || a.Version > cur.Version {
 				m.App[k] = a
 				if saved(k) {
@@ -347,6 +350,9 @@ func (s *State) Load(states []NodeState) {
 			continue
 		}
 		st = st.clone()
+		if !isRingStatus(st.App[KeyStatus].Value) {
+			delete(st.App, KeyStatus)
+		}
 		st.Heartbeat = 0 // so that any live heartbeat of this generation counts
 		if st.App == nil {
 			st.App = map[string]Versioned{}
@@ -361,6 +367,17 @@ func (s *State) Load(states []NodeState) {
 // the revision has not moved: heartbeats are not kept across restarts, and
 // a stale hint count is replaced by gossip before a member is heard from.
 func (s *State) Revision() uint64 { return s.revision }
+
+// isRingStatus reports whether s is a place in the ring. A status heard
+// through gossip or read from disk that is none is not taken: the ring
+// cannot be computed with it, on this node or on any it gossips to.
+func isRingStatus(s string) bool {
+	switch s {
+	case RingJoining, RingNormal, RingLeaving, RingLeft:
+		return true
+	}
+	return false
+}
 
 // saved reports whether a change of app key moves the revision.
 func saved(key string) bool { return key != KeyHintsPending }
