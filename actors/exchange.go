@@ -148,15 +148,17 @@ func (e *exchange) compareLevel(ctx actor.Context) {
 		}
 	}
 	e.result.Hashes += uint64(len(e.nodes))
-	toHashes := func(bs [][]byte) []merkle.Hash {
-		out := make([]merkle.Hash, len(bs))
-		for i, b := range bs {
-			out[i] = merkle.Hash(b)
-		}
-		return out
+	mine, err := levelHashes(e.local, len(e.nodes))
+	var theirs []merkle.Hash
+	if err == nil {
+		theirs, err = levelHashes(e.remote, len(e.nodes))
+	}
+	if err != nil {
+		e.finish(ctx, err)
+		return
 	}
 	cfg := merkle.DefaultConfig()
-	next := cfg.Step(e.level, e.nodes, toHashes(e.local.Hashes), toHashes(e.remote.Hashes))
+	next := cfg.Step(e.level, e.nodes, mine, theirs)
 	if len(next) == 0 {
 		e.finish(ctx, nil)
 		return
@@ -173,6 +175,24 @@ func (e *exchange) compareLevel(ctx actor.Context) {
 	e.level++
 	e.nodes = next
 	e.askLevel(ctx)
+}
+
+// levelHashes takes r's hashes of the nodes asked. A reply with a hash
+// missing, or one not of a tree hash's size, fails the exchange: Step
+// would take a missing hash for an equal one, and the conversion of a
+// short one panics.
+func levelHashes(r *internalpb.TreeLevelReply, nodes int) ([]merkle.Hash, error) {
+	if len(r.Hashes) != nodes {
+		return nil, fmt.Errorf("%s: %d hashes for %d nodes", r.Node, len(r.Hashes), nodes)
+	}
+	out := make([]merkle.Hash, nodes)
+	for i, b := range r.Hashes {
+		if len(b) != len(out[i]) {
+			return nil, fmt.Errorf("%s: hash of %d bytes, not %d", r.Node, len(b), len(out[i]))
+		}
+		out[i] = merkle.Hash(b)
+	}
+	return out, nil
 }
 
 // fetch asks one side for its next page of the differing buckets.
