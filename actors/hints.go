@@ -129,8 +129,12 @@ func gone(v *View, id string) bool {
 // share, and must see its writes too); while this node is leaving, to the
 // next ring's replicas in place of a target that is down, so that the leave
 // neither waits for the target nor takes the hints away with it. Every
-// destination must be up.
+// destination must be up. A hint read back with a partition outside the
+// ring (a corrupt record) goes nowhere.
 func hintDestinations(v *View, target string, partition int) ([]string, bool) {
+	if partition < 0 || partition >= v.Ring.Partitions() {
+		return nil, false
+	}
 	var dests []string
 	switch {
 	case v.Up(target):

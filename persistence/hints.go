@@ -120,6 +120,9 @@ func (s *Store) Hints(target string, limit int) ([]HintRecord, error) {
 	var out []HintRecord
 	cutoff := time.Now().Add(-s.opts.MaxHintAge).UnixNano()
 	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		if !ownHintKey(it.Key(), prefix) {
+			continue
+		}
 		h := &internalpb.Hint{}
 		if err := proto.Unmarshal(it.Value(), h); err != nil {
 			return nil, fmt.Errorf("read hint %q: %w", it.Key(), err)
@@ -199,12 +202,21 @@ func (s *Store) OldestHint(target string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	defer it.Close()
-	if !it.First() {
-		return time.Time{}, false
+	for ok := it.First(); ok; ok = it.Next() {
+		if !ownHintKey(it.Key(), prefix) {
+			continue
+		}
+		h := &internalpb.Hint{}
+		if proto.Unmarshal(it.Value(), h) != nil {
+			return time.Time{}, false
+		}
+		return time.Unix(0, h.CreatedAt), true
 	}
-	h := &internalpb.Hint{}
-	if proto.Unmarshal(it.Value(), h) != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(0, h.CreatedAt), true
+	return time.Time{}, false
 }
+
+// ownHintKey reports whether key, found under a target's prefix, is that
+// target's: h/<target>/<seq>. Target ids come from peers and may hold '/',
+// so the range of one target can hold keys of another whose id extends
+// it, or a key that loadHintStats reads as another target's.
+func ownHintKey(key, prefix []byte) bool { return len(key) == len(prefix)+8 }
