@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -212,8 +213,13 @@ func (s *Store) Identity() Identity { return s.id }
 func (s *Store) NextCounter() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.counter == math.MaxUint64 {
+		// The next would wrap to 0 and issue counters again (a lease
+		// record read back this high is corrupt).
+		return 0, errors.New("write counters exhausted")
+	}
 	if s.counter >= s.leaseLimit {
-		limit := s.counter + s.opts.CounterLease
+		limit := s.counter + min(s.opts.CounterLease, math.MaxUint64-s.counter)
 		if err := s.db.Set(keyCounter, binary.BigEndian.AppendUint64(nil, limit), pebble.Sync); err != nil {
 			return 0, fmt.Errorf("extend counter lease: %w", err)
 		}
