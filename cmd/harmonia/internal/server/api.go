@@ -142,7 +142,7 @@ func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted 
 		return nil, toStatus(err)
 	}
 	pwq := 0
-	if pw != "" {
+	if strings.TrimSpace(pw) != "" { // quorum.Parse ignores surrounding spaces
 		if pwq, err = a.sys.Quorum(pw, 0); err != nil {
 			return nil, toStatus(err)
 		}
