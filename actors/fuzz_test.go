@@ -208,7 +208,7 @@ type vnodeRun struct {
 // partition and commits what it staged. Whatever m holds, the peer gets
 // exactly one answer, and the vnode's Merkle tree matches what the store
 // holds afterwards.
-func (h *messageHarness) runVnode(t *testing.T, m proto.Message) vnodeRun {
+func (h *messageHarness) runVnode(t *testing.T, m any) vnodeRun {
 	t.Helper()
 	writes := make([]persistence.Write, 0, len(h.seed))
 	for k, set := range h.seed {
@@ -522,10 +522,18 @@ func checkHandoffFetch(t *testing.T, h *messageHarness, pm proto.Message) {
 	sameStore(t, "fetch", r.before, r.after)
 }
 
-// checkHandoffApply: a fetched batch merges into the store in order.
+// checkHandoffApply: a batch sent by a peer is refused and changes
+// nothing; the same batch fetched by this node's transfer merges into the
+// store in order.
 func checkHandoffApply(t *testing.T, h *messageHarness, pm proto.Message) {
 	m := pm.(*internalpb.HandoffApply)
 	r := h.runVnode(t, m)
+	if rep := answerAs[*internalpb.HandoffApplyReply](t, r.reply); rep.Error == "" {
+		t.Fatal("a handoff batch from a peer was applied")
+	}
+	sameStore(t, "refused batch", r.before, r.after)
+	h.clear(t)
+	r = h.runVnode(t, applyBatch{m})
 	rep := answerAs[*internalpb.HandoffApplyReply](t, r.reply)
 	// Entries apply in order up to the first one refused; the transfer
 	// fetches the batch again.

@@ -63,7 +63,7 @@ func (t *transfer) Receive(ctx actor.Context) {
 			return
 		}
 		t.batch = m
-		ctx.Request(t.view.Load().localVnodePID(t.move.Partition), &internalpb.HandoffApply{Partition: m.Partition, Entries: m.Entries})
+		ctx.Request(t.view.Load().localVnodePID(t.move.Partition), applyBatch{&internalpb.HandoffApply{Partition: m.Partition, Entries: m.Entries}})
 		t.arm(ctx)
 	case *internalpb.HandoffApplyReply:
 		if t.batch == nil {

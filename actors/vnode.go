@@ -186,6 +186,12 @@ func (v *vnode) receive(ctx actor.Context) {
 	case *internalpb.HandoffFetch:
 		ctx.Respond(v.fetch(m))
 	case *internalpb.HandoffApply:
+		// Only this node's transfers apply batches (applyBatch); over the
+		// remote layer one would skip the sender check of replica writes.
+		err := fmt.Errorf("refused a handoff batch from %v: batches are applied by this node's own transfers", ctx.Sender())
+		v.counters.refused.add(err)
+		v.reply(ctx, &internalpb.HandoffApplyReply{Error: err.Error()})
+	case applyBatch:
 		reply := &internalpb.HandoffApplyReply{}
 		fail := func(err error) { reply.Error = err.Error() }
 		staged := false
@@ -212,6 +218,10 @@ func (v *vnode) receive(ctx actor.Context) {
 		panic(fmt.Sprintf("vnode %d: crash requested", v.partition))
 	}
 }
+
+// applyBatch is a transfer's fetched batch for its own node's vnode. It is
+// a Go type, not a registered message, so no peer can send one.
+type applyBatch struct{ *internalpb.HandoffApply }
 
 // admit checks that sender may send this replica data (View.Admits).
 func (v *vnode) admit(sender *internalpb.Sender) error {
