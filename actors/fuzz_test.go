@@ -324,6 +324,7 @@ func fuzzKinds() []fuzzKind {
 	zero := make([]byte, 32)
 	return []fuzzKind{
 		{&internalpb.ReplicaPut{Partition: fuzzPartition, Key: []byte("a"), Object: obj, Sender: peer, RequestId: 4, HintFor: "n3"}, checkReplicaPut},
+		{&internalpb.ReplicaPut{Partition: fuzzPartition, Key: []byte("a"), Object: obj, Sender: peer, RequestId: 4, HintFor: "n2/3", HintOnly: true}, checkReplicaPut},
 		{&internalpb.CoordinatePut{Partition: fuzzPartition, Key: []byte("c"), Value: []byte("v"), Context: object.ClockToProto(va.History()), WrittenAt: 9}, checkCoordinatePut},
 		{&internalpb.ReplicaGet{Partition: fuzzPartition, Key: []byte("c"), Encoded: true}, checkReplicaGet},
 		{&internalpb.HandoffFetch{Partition: fuzzPartition, AfterKey: []byte("a"), MaxKeys: 1, MaxBytes: 1 << 20}, checkHandoffFetch},
@@ -413,8 +414,9 @@ func checkReplicaPut(t *testing.T, h *messageHarness, pm proto.Message) {
 	}
 	admitErr := h.view.Load().Admits(m.Sender)
 	in, convErr := object.FromProto(m.Object)
-	if refused := admitErr != nil || convErr != nil || len(m.Key) == 0; refused != (rep.Error != "") {
-		t.Fatalf("admit %v, object %v, key %q: reply error %q", admitErr, convErr, m.Key, rep.Error)
+	badTarget := m.HintFor != "" && membership.CheckID(m.HintFor) != nil
+	if refused := admitErr != nil || convErr != nil || len(m.Key) == 0 || badTarget; refused != (rep.Error != "") {
+		t.Fatalf("admit %v, object %v, key %q, hint for %q: reply error %q", admitErr, convErr, m.Key, m.HintFor, rep.Error)
 	} else if refused {
 		sameStore(t, "refused write", r.before, r.after)
 		if !maps.Equal(r.hintsBefore, r.hintsAfter) {

@@ -42,6 +42,8 @@ func (g *gossiper) identity(ctx actor.Context, events []membership.Event) []memb
 			holder, _ := g.state.Node(e.Node)
 			ctx.Send(actor.NewPID(e.Key, gossiperName), &internalpb.GossipRefused{From: g.self, Node: e.Node, Reason: e.Value,
 				Identity: true, Holder: statesToProto([]membership.NodeState{holder})[0]})
+		case membership.EventIgnored:
+			g.log.Warn("ignored a gossiped member with an invalid id", "id", e.Node, "reason", e.Value)
 		case membership.EventIdentityLost:
 			g.fence(e.Value)
 		case membership.EventReclaimed:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/replica"
@@ -164,6 +165,8 @@ func (v *vnode) receive(ctx actor.Context) {
 		switch {
 		case len(m.Key) == 0:
 			err = object.ErrEmptyKey
+		case m.HintFor != "" && membership.CheckID(m.HintFor) != nil:
+			err = fmt.Errorf("hint for %w", membership.CheckID(m.HintFor))
 		case m.HintFor == "" || !m.HintOnly:
 			changed, err = v.part.Merge(m.Key, in)
 		}

@@ -3,6 +3,7 @@ package membership
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,7 +65,24 @@ const (
 	// from another address; this node raised its generation so that the
 	// cluster takes its state again. Value names the other address.
 	EventReclaimed EventKind = "reclaimed"
+	// EventIgnored: a state heard through gossip named a member with an id
+	// no node may have (CheckID); it was ignored. Node is the id quoted and
+	// cut short, Value says why.
+	EventIgnored EventKind = "ignored"
 )
+
+// validID is what a node id may be: safe in storage keys, actor names and
+// the keys of ring transitions, which join ids with ','.
+var validID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// CheckID refuses an id that is not 1 to 64 letters, digits, '.', '_' or
+// '-'. Nodes check their own id at start and every id a peer names.
+func CheckID(id string) error {
+	if !validID.MatchString(id) {
+		return fmt.Errorf("node id %.80q: use 1 to 64 letters, digits, '.', '_' and '-'", id)
+	}
+	return nil
+}
 
 func started(st NodeState) int64 {
 	v, _ := strconv.ParseInt(st.App[KeyStarted].Value, 10, 64)

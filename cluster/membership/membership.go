@@ -14,6 +14,7 @@
 package membership
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -292,7 +293,8 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 			}
 			continue
 		}
-		if st.ID == "" {
+		if err := CheckID(st.ID); err != nil {
+			events = append(events, Event{Kind: EventIgnored, Node: fmt.Sprintf("%.80q", st.ID), Value: err.Error()})
 			continue
 		}
 		m, ok := s.members[st.ID]
@@ -343,7 +345,7 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 // a heartbeat is heard.
 func (s *State) Load(states []NodeState) {
 	for _, st := range states {
-		if st.ID == "" || st.ID == s.self {
+		if CheckID(st.ID) != nil || st.ID == s.self {
 			continue
 		}
 		if _, ok := s.members[st.ID]; ok {

@@ -212,3 +212,29 @@ func TestRevisionIgnoresHeartbeats(t *testing.T) {
 	step("a remembered member loaded", func() { a.Load([]NodeState{newNode("c", 1).Snapshot()[0]}) }, true)
 	step("a known member loaded again", func() { a.Load([]NodeState{newNode("c", 1).Snapshot()[0]}) }, false)
 }
+
+// A member whose id no node may have (a peer's word alone) is not taken,
+// heard or loaded, and the refusal is an event; valid ids still are.
+func TestInvalidIDsAreIgnored(t *testing.T) {
+	a := newNode("a", 1)
+	for _, id := range []string{"", "b/3", "b,c", "with space", string(make([]byte, 65))} {
+		bad := newNode("good", 1).Snapshot()[0]
+		bad.ID = id
+		ev := a.Apply([]NodeState{bad}, t0)
+		if len(ev) != 1 || ev[0].Kind != EventIgnored {
+			t.Errorf("id %q: events %v, want one %s", id, ev, EventIgnored)
+		}
+		a.Load([]NodeState{bad})
+		if _, ok := a.Node(id); ok {
+			t.Errorf("id %q became a member", id)
+		}
+	}
+	if ev := a.Apply(newNode("b-2.x_y", 1).Snapshot(), t0); len(ev) == 0 || ev[0].Kind != EventJoined {
+		t.Errorf("a valid id: events %v", ev)
+	}
+	for id, ok := range map[string]bool{"n1": true, "node-1.dc_2": true, "": false, "n/1": false, "ñ": false} {
+		if err := CheckID(id); (err == nil) != ok {
+			t.Errorf("CheckID(%q) = %v", id, err)
+		}
+	}
+}

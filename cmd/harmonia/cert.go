@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/spf13/cobra"
 )
@@ -80,8 +81,8 @@ func issueCert(dir, role, name string, hosts []string, validity func() (time.Dur
 	if err != nil {
 		return err
 	}
-	if !validNodeID.MatchString(name) {
-		return usageErr("name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
+	if err := membership.CheckID(name); err != nil {
+		return usageErr("name: %v", err)
 	}
 	caCert, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {

@@ -5,19 +5,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/harmoniakv/harmonia/cluster/causal"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/config"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
 	"github.com/spf13/cobra"
 )
-
-// validNodeID keeps ids safe inside storage keys and actor names.
-var validNodeID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func serverCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
@@ -34,8 +31,8 @@ func serverCmd() *cobra.Command {
 			if cfg.Node.NodeID == "" || cfg.DataDir == "" {
 				return usageErr("server needs --node-id and --data-dir")
 			}
-			if !validNodeID.MatchString(cfg.Node.NodeID) {
-				return usageErr("--node-id %q: use letters, digits, '.', '_' and '-' (at most 64)", cfg.Node.NodeID)
+			if err := membership.CheckID(cfg.Node.NodeID); err != nil {
+				return usageErr("--node-id: %v", err)
 			}
 			if cfg.Node.Reap.Grace > 0 && cfg.Node.Reap.Interval <= 0 {
 				return usageErr("--reap-interval must be positive while --tombstone-grace is")
