@@ -221,6 +221,16 @@ func (r *replay) send(ctx actor.Context) {
 	}
 	dests := make([][]string, len(batch))
 	for i, h := range batch {
+		if p := int(h.Hint.Partition); p < 0 || p >= v.Ring.Partitions() {
+			// A corrupt record: it can never be delivered, and would hold
+			// up every hint behind it.
+			if err := r.store.DropHint(r.target, h.Seq, fmt.Sprintf("partition %d is outside the ring", p)); err != nil {
+				ctx.Stop(ctx.Self())
+				return
+			}
+			r.send(ctx)
+			return
+		}
 		var ok bool
 		if dests[i], ok = hintDestinations(v, r.target, int(h.Hint.Partition)); !ok {
 			ctx.Stop(ctx.Self())

@@ -124,10 +124,17 @@ func (s *Store) Hints(target string, limit int) ([]HintRecord, error) {
 			continue
 		}
 		h := &internalpb.Hint{}
-		if err := proto.Unmarshal(it.Value(), h); err != nil {
-			return nil, fmt.Errorf("read hint %q: %w", it.Key(), err)
-		}
 		seq := binary.BigEndian.Uint64(it.Key()[len(prefix):])
+		if err := proto.Unmarshal(it.Value(), h); err != nil {
+			// It can never be replayed, and would hold up every hint
+			// behind it: dropped, as the write's other replicas and
+			// anti-entropy still have it.
+			s.logDrop(target, seq, fmt.Sprintf("does not decode: %v", err))
+			if err := s.deleteHint(target, seq, int64(len(it.Value())), true); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if h.CreatedAt < cutoff {
 			if err := s.deleteHint(target, seq, int64(len(it.Value())), true); err != nil {
 				return nil, err
@@ -139,8 +146,23 @@ func (s *Store) Hints(target string, limit int) ([]HintRecord, error) {
 	return out, it.Error()
 }
 
+// DropHint removes a hint that can never be delivered (why says why),
+// counted as dropped and logged.
+func (s *Store) DropHint(target string, seq uint64, why string) error {
+	s.logDrop(target, seq, why)
+	return s.removeHint(target, seq, true)
+}
+
+func (s *Store) logDrop(target string, seq uint64, why string) {
+	if l := s.opts.Logger; l != nil {
+		l.Warn("dropped a hint that can never be delivered", "target", target, "seq", seq, "why", why)
+	}
+}
+
 // DeleteHint removes a delivered hint.
-func (s *Store) DeleteHint(target string, seq uint64) error {
+func (s *Store) DeleteHint(target string, seq uint64) error { return s.removeHint(target, seq, false) }
+
+func (s *Store) removeHint(target string, seq uint64, dropped bool) error {
 	key := binary.BigEndian.AppendUint64(hintPrefix(target), seq)
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -151,7 +173,7 @@ func (s *Store) DeleteHint(target string, seq uint64) error {
 	}
 	size := int64(len(v))
 	closer.Close()
-	return s.deleteHint(target, seq, size, false)
+	return s.deleteHint(target, seq, size, dropped)
 }
 
 func (s *Store) deleteHint(target string, seq uint64, size int64, expired bool) error {

@@ -357,3 +357,26 @@ func TestRingParametersAreBoundToTheDirectory(t *testing.T) {
 		t.Fatalf("reopened with the same parameters: %v", err)
 	}
 }
+
+// A hint that can never be delivered is dropped: counted as dropped, and no
+// longer read.
+func TestDropHint(t *testing.T) {
+	s := openT(t, t.TempDir(), DefaultOptions())
+	for i := range 2 {
+		w := Write{Partition: 1, Key: []byte(fmt.Sprint("k", i)), Siblings: []object.Sibling{sib("a", uint64(i+1), "v")}, HintFor: "n3", HintOnly: true}
+		if err := s.PutBatch([]Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hs, err := s.Hints("n3", 10)
+	if err != nil || len(hs) != 2 {
+		t.Fatalf("Hints: %d, %v", len(hs), err)
+	}
+	if err := s.DropHint("n3", hs[0].Seq, "test"); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.Hints("n3", 10)
+	if st := s.HintStats()["n3"]; err != nil || len(left) != 1 || left[0].Seq != hs[1].Seq || st.Count != 1 || st.Dropped != 1 {
+		t.Fatalf("after dropping one: %d left (%v), stats %+v", len(left), err, st)
+	}
+}
