@@ -115,8 +115,34 @@ func closedWithin(t *testing.T, conn net.Conn, d time.Duration, what string) tim
 // and random bytes get an error, and the node keeps serving.
 func TestConnectionLimits(t *testing.T) {
 	const handshake, idle, streams = time.Second, 2 * time.Second, 4
-	c := startCluster(t, 1, "--n", "1", "--handshake-timeout", handshake.String(), "--idle-timeout", idle.String(), "--max-streams", "4")
+	httpAddr := freePort(t)
+	c := startCluster(t, 1, "--n", "1", "--handshake-timeout", handshake.String(), "--idle-timeout", idle.String(), "--max-streams", "4", "--http", httpAddr)
 	nd := c.nodes[0]
+	t.Run("HTTP port", func(t *testing.T) {
+		t.Parallel()
+		t.Run("a silent connection is closed", func(t *testing.T) {
+			conn, err := net.Dial("tcp", httpAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			closedWithin(t, conn, 15*time.Second, "silent HTTP")
+		})
+		t.Run("an idle keep-alive connection is closed", func(t *testing.T) {
+			conn, err := net.Dial("tcp", httpAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 512)
+			if n, err := conn.Read(buf); err != nil || !bytes.Contains(buf[:n], []byte("200 OK")) {
+				t.Fatalf("GET /healthz: %q, %v", buf[:n], err)
+			}
+			closedWithin(t, conn, idle+5*time.Second, "idle HTTP")
+		})
+	})
 	ports := map[string]string{"client API": nd.clientAddr, "cluster port": nd.clusterAddr}
 	method := map[string]string{"client API": "/harmonia.v1.KV/Get", "cluster port": "/remote.Remoting/Receive"}
 

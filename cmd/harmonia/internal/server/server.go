@@ -159,7 +159,11 @@ func Start(cfg Config) (*Server, error) {
 			s.Stop()
 			return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
-		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		// Every route is a GET: a request has its whole header and body
+		// within ReadTimeout. No WriteTimeout, as a CPU profile streams for
+		// its duration.
+		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			IdleTimeout: cfg.Node.ConnLimits.IdleTimeout, MaxHeaderBytes: 64 << 10}
 		go func() {
 			if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("HTTP stopped", "err", err)
