@@ -32,6 +32,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -229,7 +230,10 @@ func (r *reloader) Reload() error {
 
 // Server is the TLS side of a server whose clients must present a
 // certificate of the CA.
-type Server struct{ r *reloader }
+type Server struct {
+	r       *reloader
+	refused atomic.Uint64
+}
 
 // NewServer loads f. Refused clients are logged to log (nil: not logged).
 func NewServer(f Files, log *slog.Logger) (*Server, error) {
@@ -242,6 +246,9 @@ func NewServer(f Files, log *slog.Logger) (*Server, error) {
 
 // Reload reads the files again now.
 func (s *Server) Reload() error { return s.r.Reload() }
+
+// Refused counts the client certificates refused so far.
+func (s *Server) Refused() uint64 { return s.refused.Load() }
 
 // Config is the server's tls.Config: it presents the current certificate
 // and requires a client certificate that the current CA signed and that
@@ -264,6 +271,7 @@ func (s *Server) config(role string) *tls.Config {
 			_, pool := s.r.current()
 			err := verify(raw, pool, x509.ExtKeyUsageClientAuth, role)
 			if err != nil {
+				s.refused.Add(1)
 				s.r.log.warn("TLS: refused a client's certificate", "err", err)
 			}
 			return err
@@ -273,7 +281,10 @@ func (s *Server) config(role string) *tls.Config {
 
 // Client is the TLS side of a client: it presents its certificate and
 // accepts servers the CA signed.
-type Client struct{ r *reloader }
+type Client struct {
+	r       *reloader
+	refused atomic.Uint64
+}
 
 // NewClient loads f. Refused servers are logged to log (nil: not logged).
 func NewClient(f Files, log *slog.Logger) (*Client, error) {
@@ -286,6 +297,9 @@ func NewClient(f Files, log *slog.Logger) (*Client, error) {
 
 // Reload reads the files again now.
 func (c *Client) Reload() error { return c.r.Reload() }
+
+// Refused counts the server certificates refused so far.
+func (c *Client) Refused() uint64 { return c.refused.Load() }
 
 // Config is the client's tls.Config for a server at serverName's host
 // (verified against the certificate's names).
@@ -314,6 +328,7 @@ func (c *Client) config(role string) *tls.Config {
 				err = cs.PeerCertificates[0].VerifyHostname(cs.ServerName)
 			}
 			if err != nil {
+				c.refused.Add(1)
 				c.r.log.warn("TLS: refused a server's certificate", "err", err)
 			}
 			return err

@@ -260,3 +260,33 @@ func TestCABundleDuringCAChange(t *testing.T) {
 		t.Error("a client of a third CA was accepted")
 	}
 }
+
+// Every refused peer certificate is counted, on both sides.
+func TestRefusalsAreCounted(t *testing.T) {
+	ca, other := mustCA(t), mustCA(t)
+	node := write(t, t.TempDir(), ca, mustIssue(t, ca, RoleNode, "n1", time.Hour))
+	s, err := NewServer(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(i Issued) *x509.Certificate {
+		block, _ := pem.Decode(i.CertPEM)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert
+	}
+	good, expired, stranger := leaf(mustIssue(t, ca, RoleNode, "n2", time.Hour)), leaf(mustIssue(t, ca, RoleNode, "old", -time.Minute)), leaf(mustIssue(t, other, RoleNode, "x", time.Hour))
+	for _, cert := range []*x509.Certificate{good, expired, stranger} {
+		s.NodeConfig().VerifyPeerCertificate([][]byte{cert.Raw}, nil)
+		c.NodeConfig().VerifyConnection(tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}})
+	}
+	if s.Refused() != 2 || c.Refused() != 2 {
+		t.Fatalf("refused %d as a server and %d as a client; want 2 and 2 (expired, other CA)", s.Refused(), c.Refused())
+	}
+}

@@ -29,6 +29,9 @@ type Source struct {
 	ActorFailures func() []actors.ActorFailure
 	Requests      func() actors.RequestCounts
 	Store         func() *pebble.Metrics
+	// TLSRefused counts the peer certificates refused, by direction
+	// (incoming, outgoing); nil without TLS.
+	TLSRefused func() map[string]uint64
 }
 
 // Registry holds a node's metrics.
@@ -135,8 +138,13 @@ func QuorumLabel(q string) string {
 // nodeCollector reads the node's state at each scrape.
 type nodeCollector struct{ src Source }
 
+// nodeDescs are every descriptor desc made: what nodeCollector describes.
+var nodeDescs []*prometheus.Desc
+
 func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, labels, nil)
+	d := prometheus.NewDesc(name, help, labels, nil)
+	nodeDescs = append(nodeDescs, d)
+	return d
 }
 
 var (
@@ -173,15 +181,14 @@ var (
 	putTimeouts     = desc("harmonia_put_replica_timeouts_total", "Replicas that had not acked a put coordinated here by the replica timeout; each gets a hint.")
 	speculative     = desc("harmonia_get_speculative_asks_total", "Replicas a get asked because the ones it had asked were slow (speculative retry).")
 	readRepairs     = desc("harmonia_read_repairs_total", "Replicas a get sent the reconciled object to, because they answered with less.")
+	tlsRefused      = desc("harmonia_tls_refused_total", "Peer certificates refused in TLS handshakes: incoming (clients and nodes dialling this one) or outgoing (nodes this one dialled).", "direction")
 	scrapeError     = desc("harmonia_metrics_scrape_errors", "1 when this scrape could not read part of the node's state.", "part")
 )
 
 var stateNames = []string{"up", "suspect", "down", "leaving", "left"}
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{memberState, memberPhi, memberHeartbeat, memberDown, memberOwned, hintsPending, hintsBytes, hintsOldest,
-		hintsReplayed, hintsDropped, repairExchanges, repairRestarted, repairKeys, repairBytes, ringStable, ringMoves, handoffParts, handoffKeys,
-		actorFailures, putTimeouts, speculative, readRepairs, tombstones, reaped, refused, compactions, compactDebt, cacheHits, cacheMisses, cacheBytes, walBytes, walFsync, diskBytes, scrapeError} {
+	for _, d := range nodeDescs {
 		ch <- d
 	}
 }
@@ -257,6 +264,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(readRepairs, float64(rc.ReadRepairs))
 	for _, f := range c.src.ActorFailures() {
 		counter(actorFailures, float64(f.Count), f.Kind, f.Directive)
+	}
+	if c.src.TLSRefused != nil {
+		for direction, n := range c.src.TLSRefused() {
+			counter(tlsRefused, float64(n), direction)
+		}
 	}
 	m := c.src.Store()
 	counter(compactions, float64(m.Compact.Count))

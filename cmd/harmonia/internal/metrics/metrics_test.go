@@ -85,6 +85,12 @@ func TestInterceptorCountsCalls(t *testing.T) {
 // hidden, and the rest is still served.
 func TestScrape(t *testing.T) {
 	src := fakeSource()
+	plain := httptest.NewServer(New(src).Handler())
+	defer plain.Close()
+	if body := scrape(t, plain.URL); strings.Contains(body, "harmonia_tls_refused_total{") {
+		t.Error("TLS refusals served by a node without TLS")
+	}
+	src.TLSRefused = func() map[string]uint64 { return map[string]uint64{"incoming": 3, "outgoing": 1} }
 	srv := httptest.NewServer(New(src).Handler())
 	defer srv.Close()
 	body := scrape(t, srv.URL)
@@ -101,6 +107,8 @@ func TestScrape(t *testing.T) {
 		`harmonia_pebble_compactions_total 0`,
 		`harmonia_put_replica_timeouts_total 4`,
 		`harmonia_read_repairs_total 6`,
+		`harmonia_tls_refused_total{direction="incoming"} 3`,
+		`harmonia_tls_refused_total{direction="outgoing"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

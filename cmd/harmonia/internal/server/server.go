@@ -127,12 +127,18 @@ func Start(cfg Config) (*Server, error) {
 	}
 	var reg *metrics.Registry
 	if cfg.HTTPAddr != "" {
-		reg = metrics.New(metrics.Source{
+		src := metrics.Source{
 			Status:        func(ctx context.Context) (*kvpb.StatusResponse, error) { return a.Status(ctx, &kvpb.StatusRequest{}) },
 			ActorFailures: sys.ActorFailures,
 			Requests:      sys.RequestCounts,
 			Store:         store.Metrics,
-		})
+		}
+		if s.tls != nil {
+			src.TLSRefused = func() map[string]uint64 {
+				return map[string]uint64{"incoming": s.tls.Refused(), "outgoing": s.peers.Refused()}
+			}
+		}
+		reg = metrics.New(src)
 		// Outermost, so that it counts the calls the others fail too.
 		interceptors = append([]grpc.UnaryServerInterceptor{reg.Interceptor()}, interceptors...)
 	}
