@@ -228,27 +228,48 @@ func (r *reloader) Reload() error {
 	return r.load()
 }
 
-// Server is the TLS side of a server whose clients must present a
-// certificate of the CA.
-type Server struct {
+// side is what a server and a client share: the files, read again when
+// they change, and the count of peer certificates refused.
+type side struct {
 	r       *reloader
 	refused atomic.Uint64
 }
 
-// NewServer loads f. Refused clients are logged to log (nil: not logged).
-func NewServer(f Files, log *slog.Logger) (*Server, error) {
+func newSide(f Files, log *slog.Logger) (*side, error) {
 	r, err := newReloader(f, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{r: r}, nil
+	return &side{r: r}, nil
 }
 
 // Reload reads the files again now.
-func (s *Server) Reload() error { return s.r.Reload() }
+func (s *side) Reload() error { return s.r.Reload() }
 
-// Refused counts the client certificates refused so far.
-func (s *Server) Refused() uint64 { return s.refused.Load() }
+// Refused counts the peer certificates refused so far.
+func (s *side) Refused() uint64 { return s.refused.Load() }
+
+// refusal counts and logs err, a refused peer certificate, and returns it.
+func (s *side) refusal(err error, whose string) error {
+	if err != nil {
+		s.refused.Add(1)
+		s.r.log.warn("TLS: refused a "+whose+" certificate", "err", err)
+	}
+	return err
+}
+
+// Server is the TLS side of a server whose clients must present a
+// certificate of the CA.
+type Server struct{ *side }
+
+// NewServer loads f. Refused clients are logged to log (nil: not logged).
+func NewServer(f Files, log *slog.Logger) (*Server, error) {
+	s, err := newSide(f, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{s}, nil
+}
 
 // Config is the server's tls.Config: it presents the current certificate
 // and requires a client certificate that the current CA signed and that
@@ -269,37 +290,23 @@ func (s *Server) config(role string) *tls.Config {
 		},
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			_, pool := s.r.current()
-			err := verify(raw, pool, x509.ExtKeyUsageClientAuth, role)
-			if err != nil {
-				s.refused.Add(1)
-				s.r.log.warn("TLS: refused a client's certificate", "err", err)
-			}
-			return err
+			return s.refusal(verify(raw, pool, x509.ExtKeyUsageClientAuth, role), "client's")
 		},
 	}
 }
 
 // Client is the TLS side of a client: it presents its certificate and
 // accepts servers the CA signed.
-type Client struct {
-	r       *reloader
-	refused atomic.Uint64
-}
+type Client struct{ *side }
 
 // NewClient loads f. Refused servers are logged to log (nil: not logged).
 func NewClient(f Files, log *slog.Logger) (*Client, error) {
-	r, err := newReloader(f, log)
+	s, err := newSide(f, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{r: r}, nil
+	return &Client{s}, nil
 }
-
-// Reload reads the files again now.
-func (c *Client) Reload() error { return c.r.Reload() }
-
-// Refused counts the server certificates refused so far.
-func (c *Client) Refused() uint64 { return c.refused.Load() }
 
 // Config is the client's tls.Config for a server at serverName's host
 // (verified against the certificate's names).
@@ -327,11 +334,7 @@ func (c *Client) config(role string) *tls.Config {
 			if err == nil && cs.ServerName != "" {
 				err = cs.PeerCertificates[0].VerifyHostname(cs.ServerName)
 			}
-			if err != nil {
-				c.refused.Add(1)
-				c.r.log.warn("TLS: refused a server's certificate", "err", err)
-			}
-			return err
+			return c.refusal(err, "server's")
 		},
 	}
 }
