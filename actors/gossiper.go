@@ -94,7 +94,7 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		}
 		for _, st := range saved {
 			own := st.App[membership.KeyStatus].Value
-			if st.ID == g.self && slices.Contains([]string{membership.RingJoining, membership.RingNormal, membership.RingLeaving, membership.RingLeft}, own) {
+			if st.ID == g.self && membership.IsRingStatus(own) {
 				status = own
 			}
 		}

@@ -238,7 +238,7 @@ func (s *Store) OldestHint(target string) (time.Time, bool) {
 }
 
 // ownHintKey reports whether key, found under a target's prefix, is that
-// target's: h/<target>/<seq>. Target ids come from peers and may hold '/',
-// so the range of one target can hold keys of another whose id extends
-// it, or a key that loadHintStats reads as another target's.
+// target's: h/<target>/<seq>. Hints stored before peers' ids were checked
+// (membership.CheckID) may name targets holding '/', so the range of one
+// target can hold keys of another whose id extends it.
 func ownHintKey(key, prefix []byte) bool { return len(key) == len(prefix)+8 }

@@ -19,7 +19,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/harmoniakv/harmonia/cluster/object"
 	"log/slog"
 	"math"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/harmoniakv/harmonia/cluster/object"
 )
 
 // Limits on what a client may store.

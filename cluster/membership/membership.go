@@ -326,7 +326,7 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 		}
 		for _, k := range slices.Sorted(maps.Keys(st.App)) {
 			a := st.App[k]
-			if k == KeyStatus && !isRingStatus(a.Value) {
+			if k == KeyStatus && !IsRingStatus(a.Value) {
 				continue
 			}
 			if cur, ok := m.App[k]; !ok || a.Version > cur.Version {
@@ -352,7 +352,7 @@ func (s *State) Load(states []NodeState) {
 			continue
 		}
 		st = st.clone()
-		if !isRingStatus(st.App[KeyStatus].Value) {
+		if !IsRingStatus(st.App[KeyStatus].Value) {
 			delete(st.App, KeyStatus)
 		}
 		st.Heartbeat = 0 // so that any live heartbeat of this generation counts
@@ -370,10 +370,10 @@ func (s *State) Load(states []NodeState) {
 // a stale hint count is replaced by gossip before a member is heard from.
 func (s *State) Revision() uint64 { return s.revision }
 
-// isRingStatus reports whether s is a place in the ring. A status heard
+// IsRingStatus reports whether s is a place in the ring. A status heard
 // through gossip or read from disk that is none is not taken: the ring
 // cannot be computed with it, on this node or on any it gossips to.
-func isRingStatus(s string) bool {
+func IsRingStatus(s string) bool {
 	switch s {
 	case RingJoining, RingNormal, RingLeaving, RingLeft:
 		return true
