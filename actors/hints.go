@@ -228,7 +228,7 @@ func (r *replay) send(ctx actor.Context) {
 				ctx.Stop(ctx.Self())
 				return
 			}
-			r.send(ctx)
+			ctx.Send(ctx.Self(), replayNext{}) // read the batch again, through the mailbox
 			return
 		}
 		var ok bool
