@@ -81,31 +81,40 @@ func TestLaunchTLSFromReadme(t *testing.T) {
 		t.Errorf("the certificates are not in DIR/certs: %s", m[1])
 	}
 
-	// Without the certificates: refused.
+	t.Setenv("HARMONIA_TLS_CERT", m[1])
+	t.Setenv("HARMONIA_TLS_KEY", m[2])
+	t.Setenv("HARMONIA_TLS_CA", m[3])
+	// A node serves once it has heard from the others: retry until then.
+	untilOK := func(args ...string) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			stdout, stderr, code := cli(t, args...)
+			if code == 0 {
+				return stdout
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("harmonia %v never succeeded: %s\n%s", args, stderr, out.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	untilOK("put", "k", "secure", "--w", "all")
+	for i := 1; i <= 3; i++ {
+		if got := untilOK("get", "k", "--addr", fmt.Sprintf("127.0.0.1:%d", 8000+i)); !strings.HasPrefix(got, "secure\n") {
+			t.Fatalf("get from n%d: %q", i, got)
+		}
+	}
+	// Without the certificates, the serving cluster answers nothing.
+	t.Setenv("HARMONIA_TLS_CERT", "")
+	t.Setenv("HARMONIA_TLS_KEY", "")
+	t.Setenv("HARMONIA_TLS_CA", "")
 	if _, stderr, code := cli(t, "get", "k", "--timeout", "2s"); code == 0 {
 		t.Fatalf("a plain CLI reached the TLS cluster: %s", stderr)
 	}
 	t.Setenv("HARMONIA_TLS_CERT", m[1])
 	t.Setenv("HARMONIA_TLS_KEY", m[2])
 	t.Setenv("HARMONIA_TLS_CA", m[3])
-	var lastErr string
-	deadline = time.Now().Add(30 * time.Second)
-	for ok := false; !ok; {
-		if time.Now().After(deadline) {
-			t.Fatalf("put through the TLS cluster never succeeded: %s\n%s", lastErr, out.String())
-		}
-		_, stderr, code := cli(t, "put", "k", "secure", "--w", "all")
-		ok, lastErr = code == 0, stderr
-		if !ok {
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	for i := 1; i <= 3; i++ {
-		got, stderr, code := cli(t, "get", "k", "--addr", fmt.Sprintf("127.0.0.1:%d", 8000+i))
-		if code != 0 || !strings.HasPrefix(got, "secure\n") {
-			t.Fatalf("get from n%d: exit %d, %q %s", i, code, got, stderr)
-		}
-	}
 	if _, stderr, code := cli(t, "repair"); code != 0 {
 		t.Fatalf("repair with launch's admin certificate: exit %d: %s", code, stderr)
 	}
