@@ -94,6 +94,7 @@ func cleanUpOnInterrupt() {
 type node struct {
 	id                      string
 	clusterAddr, clientAddr string
+	httpAddr                string // empty: no --http
 	dataDir                 string
 	args                    []string
 	env                     []string // extra environment, e.g. fault injection

@@ -3,6 +3,7 @@ package tests
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -57,12 +58,14 @@ func startTLSCluster(t *testing.T, n int, dir string, admin certs.Files) *testCl
 	root := t.TempDir()
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("n%d", i)
-		var args []string
+		httpAddr := freePort(t)
+		args := []string{"--http", httpAddr}
 		if i > 1 {
 			args = append(args, "--join", c.nodes[0].clusterAddr)
 		}
 		nd := newNode(t, id, freePort(t), filepath.Join(root, id), append(args, tlsFlags(certFiles(dir, id))...)...)
 		nd.dial = tlsDialer(admin)
+		nd.httpAddr = httpAddr
 		c.nodes = append(c.nodes, nd)
 	}
 	c.startAll()
@@ -245,6 +248,24 @@ func parseLeaf(c tls.Certificate) (string, error) {
 	return leaf.SerialNumber.String(), nil
 }
 
+// notAfter is when the certificate in path expires.
+func notAfter(t *testing.T, path string) time.Time {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.NotAfter
+}
+
 // logShows waits until nd's log holds every one of parts on one line.
 func (c *testCluster) logShows(nd *node, d time.Duration, parts ...string) {
 	c.t.Helper()
@@ -282,7 +303,8 @@ func TestCertificateRotationAndExpiry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rotated := reissue(t, dir, certs.RoleNode, "n1", 24*time.Hour)
+		rotated := reissue(t, dir, certs.RoleNode, "n1", 48*time.Hour)
+		rotatedExpiry := notAfter(t, certFiles(dir, "n1").Cert)
 		if rotated == before {
 			t.Fatal("the new certificate has the old serial")
 		}
@@ -304,6 +326,13 @@ func TestCertificateRotationAndExpiry(t *testing.T) {
 		if n1.cmd.Process.Pid != pid {
 			t.Fatal("n1 was restarted")
 		}
+		sc.eventually(5*time.Second, "n1's metrics show the rotated certificate's expiry", func() error {
+			got := scrapeMetrics(t, n1.httpAddr)["harmonia_tls_certificate_expiry_timestamp_seconds"]
+			if want := float64(rotatedExpiry.Unix()); got != want {
+				return fmt.Errorf("expiry %v, want %v", got, want)
+			}
+			return nil
+		})
 		if _, err := n2.client.Put(ctxT(t), []byte("after-rotation"), []byte("v"), nil, all); err != nil {
 			t.Fatalf("a write to both nodes after the rotation: %v", err)
 		}

@@ -249,6 +249,17 @@ func (s *side) Reload() error { return s.r.Reload() }
 // Refused counts the peer certificates refused so far.
 func (s *side) Refused() uint64 { return s.refused.Load() }
 
+// NotAfter is when the certificate in use expires (zero if it does not
+// parse, which loading already refused).
+func (s *side) NotAfter() time.Time {
+	pair, _ := s.r.current()
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return time.Time{}
+	}
+	return leaf.NotAfter
+}
+
 // refusal counts and logs err, a refused peer certificate, and returns it.
 func (s *side) refusal(err error, whose string) error {
 	if err != nil {

@@ -161,12 +161,15 @@ func TestRotation(t *testing.T) {
 	if got := name(); got != "before" {
 		t.Fatalf("presents %q", got)
 	}
-	write(t, dir, ca, mustIssue(t, ca, RoleNode, "after", time.Hour))
+	write(t, dir, ca, mustIssue(t, ca, RoleNode, "after", 24*time.Hour))
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	if got := name(); got != "after" {
 		t.Fatalf("after a reload presents %q, want after", got)
+	}
+	if left := time.Until(s.NotAfter()); left < 23*time.Hour || left > 25*time.Hour {
+		t.Errorf("the rotated certificate expires in %s, want its 24 h", left)
 	}
 	// A broken file keeps the last good certificate.
 	if err := os.WriteFile(files.Key, []byte("garbage"), 0o600); err != nil {

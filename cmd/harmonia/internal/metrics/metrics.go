@@ -32,6 +32,9 @@ type Source struct {
 	// TLSRefused counts the peer certificates refused, by direction
 	// (incoming, outgoing); nil without TLS.
 	TLSRefused func() map[string]uint64
+	// TLSExpiry is when the node's certificate in use expires; nil without
+	// TLS.
+	TLSExpiry func() time.Time
 }
 
 // Registry holds a node's metrics.
@@ -182,6 +185,7 @@ var (
 	speculative     = desc("harmonia_get_speculative_asks_total", "Replicas a get asked because the ones it had asked were slow (speculative retry).")
 	readRepairs     = desc("harmonia_read_repairs_total", "Replicas a get sent the reconciled object to, because they answered with less.")
 	tlsRefused      = desc("harmonia_tls_refused_total", "Peer certificates refused in TLS handshakes: incoming (clients and nodes dialling this one) or outgoing (nodes this one dialled).", "direction")
+	tlsExpiry       = desc("harmonia_tls_certificate_expiry_timestamp_seconds", "When the certificate this node presents expires (Unix time); alert well before it.")
 	scrapeError     = desc("harmonia_metrics_scrape_errors", "1 when this scrape could not read part of the node's state.", "part")
 )
 
@@ -269,6 +273,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		for direction, n := range c.src.TLSRefused() {
 			counter(tlsRefused, float64(n), direction)
 		}
+	}
+	if c.src.TLSExpiry != nil {
+		gauge(tlsExpiry, float64(c.src.TLSExpiry().Unix()))
 	}
 	m := c.src.Store()
 	counter(compactions, float64(m.Compact.Count))

@@ -87,10 +87,11 @@ func TestScrape(t *testing.T) {
 	src := fakeSource()
 	plain := httptest.NewServer(New(src).Handler())
 	defer plain.Close()
-	if body := scrape(t, plain.URL); strings.Contains(body, "harmonia_tls_refused_total{") {
+	if body := scrape(t, plain.URL); strings.Contains(body, "harmonia_tls_refused_total{") || strings.Contains(body, "harmonia_tls_certificate_expiry_timestamp_seconds ") {
 		t.Error("TLS refusals served by a node without TLS")
 	}
 	src.TLSRefused = func() map[string]uint64 { return map[string]uint64{"incoming": 3, "outgoing": 1} }
+	src.TLSExpiry = func() time.Time { return time.Unix(1_900_000_000, 0) }
 	srv := httptest.NewServer(New(src).Handler())
 	defer srv.Close()
 	body := scrape(t, srv.URL)
@@ -109,6 +110,7 @@ func TestScrape(t *testing.T) {
 		`harmonia_read_repairs_total 6`,
 		`harmonia_tls_refused_total{direction="incoming"} 3`,
 		`harmonia_tls_refused_total{direction="outgoing"} 1`,
+		`harmonia_tls_certificate_expiry_timestamp_seconds 1.9e+09`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

@@ -137,6 +137,7 @@ func Start(cfg Config) (*Server, error) {
 			src.TLSRefused = func() map[string]uint64 {
 				return map[string]uint64{"incoming": s.tls.Refused(), "outgoing": s.peers.Refused()}
 			}
+			src.TLSExpiry = s.tls.NotAfter
 		}
 		reg = metrics.New(src)
 		// Outermost, so that it counts the calls the others fail too.
