@@ -203,8 +203,9 @@ func servedSerial(t *testing.T, addr string, f certs.Files) (string, error) {
 }
 
 // reissue replaces name's certificate and key in dir, as an operator
-// rotating them would: new files renamed over the old.
-func reissue(t *testing.T, dir, role, name string, validity time.Duration) string {
+// rotating them would: new files renamed over the old. It returns the new
+// certificate.
+func reissue(t *testing.T, dir, role, name string, validity time.Duration) *x509.Certificate {
 	t.Helper()
 	read := func(p string) []byte {
 		b, err := os.ReadFile(filepath.Join(dir, p))
@@ -226,44 +227,12 @@ func reissue(t *testing.T, dir, role, name string, validity time.Duration) strin
 			t.Fatal(err)
 		}
 	}
-	c, err := tls.X509KeyPair(issued.CertPEM, issued.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := parseLeaf(c)
+	block, _ := pem.Decode(issued.CertPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return leaf
-}
-
-func parseLeaf(c tls.Certificate) (string, error) {
-	if len(c.Certificate) == 0 {
-		return "", errors.New("no certificate")
-	}
-	leaf, err := x509.ParseCertificate(c.Certificate[0])
-	if err != nil {
-		return "", err
-	}
-	return leaf.SerialNumber.String(), nil
-}
-
-// notAfter is when the certificate in path expires.
-func notAfter(t *testing.T, path string) time.Time {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.NotAfter
 }
 
 // logShows waits until nd's log holds every one of parts on one line.
@@ -303,8 +272,8 @@ func TestCertificateRotationAndExpiry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rotated := reissue(t, dir, certs.RoleNode, "n1", 48*time.Hour)
-		rotatedExpiry := notAfter(t, certFiles(dir, "n1").Cert)
+		rotatedCert := reissue(t, dir, certs.RoleNode, "n1", 48*time.Hour)
+		rotated := rotatedCert.SerialNumber.String()
 		if rotated == before {
 			t.Fatal("the new certificate has the old serial")
 		}
@@ -328,7 +297,7 @@ func TestCertificateRotationAndExpiry(t *testing.T) {
 		}
 		sc.eventually(5*time.Second, "n1's metrics show the rotated certificate's expiry", func() error {
 			got := scrapeMetrics(t, n1.httpAddr)["harmonia_tls_certificate_expiry_timestamp_seconds"]
-			if want := float64(rotatedExpiry.Unix()); got != want {
+			if want := float64(rotatedCert.NotAfter.Unix()); got != want {
 				return fmt.Errorf("expiry %v, want %v", got, want)
 			}
 			return nil
@@ -356,7 +325,7 @@ func TestCertificateRotationAndExpiry(t *testing.T) {
 			t.Fatalf("a write after the failed reload: %v", err)
 		}
 		// Good files and another SIGHUP: the new certificate is served.
-		rotated := reissue(t, dir, certs.RoleNode, "n2", 24*time.Hour)
+		rotated := reissue(t, dir, certs.RoleNode, "n2", 24*time.Hour).SerialNumber.String()
 		sc.signal(n2, syscall.SIGHUP)
 		sc.eventually(10*time.Second, "n2 serves the certificate reloaded on SIGHUP", func() error {
 			got, err := servedSerial(t, n2.clientAddr, alice)
