@@ -22,15 +22,22 @@ type h2 struct {
 	settings map[http2.SettingID]uint32
 }
 
-// dialH2 connects to addr and finishes the HTTP/2 handshake: preface and
-// SETTINGS both ways.
-func dialH2(t *testing.T, addr string) *h2 {
+// dialRaw opens a TCP connection to addr, closed when the test ends.
+func dialRaw(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// dialH2 connects to addr and finishes the HTTP/2 handshake: preface and
+// SETTINGS both ways.
+func dialH2(t *testing.T, addr string) *h2 {
+	t.Helper()
+	conn := dialRaw(t, addr)
 	c := &h2{t: t, conn: conn, fr: http2.NewFramer(conn, conn), settings: map[http2.SettingID]uint32{}}
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
@@ -121,19 +128,11 @@ func TestConnectionLimits(t *testing.T) {
 	t.Run("HTTP port", func(t *testing.T) {
 		t.Parallel()
 		t.Run("a silent connection is closed", func(t *testing.T) {
-			conn, err := net.Dial("tcp", httpAddr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := dialRaw(t, httpAddr)
 			closedWithin(t, conn, 15*time.Second, "silent HTTP")
 		})
 		t.Run("an idle keep-alive connection is closed", func(t *testing.T) {
-			conn, err := net.Dial("tcp", httpAddr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := dialRaw(t, httpAddr)
 			io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 			buf := make([]byte, 512)
@@ -150,21 +149,13 @@ func TestConnectionLimits(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			t.Run("a silent connection is closed after the handshake timeout", func(t *testing.T) {
-				conn, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+				conn := dialRaw(t, addr)
 				if took := closedWithin(t, conn, handshake+5*time.Second, "silent"); took < handshake/2 {
 					t.Errorf("closed after %s, before the handshake timeout", took)
 				}
 			})
 			t.Run("a handshake cut short is closed", func(t *testing.T) {
-				conn, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+				conn := dialRaw(t, addr)
 				io.WriteString(conn, http2.ClientPreface[:10])
 				closedWithin(t, conn, handshake+5*time.Second, "half a preface")
 			})
@@ -232,11 +223,7 @@ func TestConnectionLimits(t *testing.T) {
 					}
 					var conn net.Conn
 					if i%2 == 0 {
-						raw, err := net.Dial("tcp", addr)
-						if err != nil {
-							t.Fatal(err)
-						}
-						conn = raw
+						conn = dialRaw(t, addr)
 					} else {
 						conn = dialH2(t, addr).conn
 					}
