@@ -32,7 +32,7 @@ func (g *gossiper) stopTicker() {
 }
 
 func (g *gossiper) syn(ctx actor.Context, addr string) {
-	ctx.Request(actor.NewPID(addr, gossiperName), &internalpb.GossipSyn{From: g.self, Digests: digestsToProto(g.state.Digests()), Params: g.paramsProto()})
+	ctx.Request(actor.NewPID(addr, gossiperName), &internalpb.GossipSyn{From: g.self, Digests: digestsToProto(g.state.Digests()), Params: g.paramsProto(), SenderNew: g.newcomer != nil})
 }
 
 func (g *gossiper) paramsProto() *internalpb.ClusterParams {

@@ -55,9 +55,9 @@ type gossiper struct {
 	savedRevision uint64
 	seeds         []string
 	joins         map[string][]chan string // seed address -> Join calls waiting for its answer
-	// fresh: started with seeds on a new data directory, and no peer has
-	// answered yet (takePlaceBack).
-	fresh    bool
+	// newcomer: started with seeds on a new data directory, and not yet
+	// decided whether it takes a place back (enter); nil after.
+	newcomer *membership.Newcomer
 	handlers map[uint64]EventHandler // by registration id
 	downs    map[string]int
 	rng      *rand.Rand
@@ -88,9 +88,12 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		status := membership.RingNormal
 		if len(g.cfg.Seeds) > 0 && g.partitions > 0 {
 			status = membership.RingJoining
-			// A new data directory: the first answer of a seed says
+			// A new data directory: the answers of the seeds say
 			// whether this id was a member, whose place it takes back.
-			g.fresh = len(saved) == 0
+			if len(saved) == 0 {
+				own, _ := g.app[membership.KeyClusterAddr]
+				g.newcomer = membership.NewNewcomer(own, g.cfg.Seeds)
+			}
 		}
 		for _, st := range saved {
 			own := st.App[membership.KeyStatus].Value
@@ -132,6 +135,9 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			g.joins[seed] = append(g.joins[seed], m.answered)
 			g.syn(ctx, seed)
 		}
+		if g.newcomer != nil {
+			g.newcomer.AddSeeds(m.seeds)
+		}
 	case gossipJoinDone:
 		for seed, waiting := range g.joins {
 			g.joins[seed] = slices.DeleteFunc(waiting, func(c chan string) bool { return c == m.answered })
@@ -162,20 +168,26 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		if g.refuseParams(ctx, m.From, m.Params) || ctx.Sender() == nil {
 			return
 		}
-		if g.fresh {
-			// Not before this node knows whether it takes a place back:
-			// its answer would spread its state as a joining node. It asks
-			// the peer instead, whose answer tells (its seeds may be down).
-			g.syn(ctx, ctx.Sender().Address)
-			return
+		if g.newcomer != nil {
+			g.newcomerSyn(ctx, now, m.SenderNew)
 		}
 		send, request := g.state.Syn(digestsFromProto(m.Digests))
-		ack := &internalpb.GossipAck{From: g.self, States: statesToProto(send), Requests: digestsToProto(request), Params: g.paramsProto()}
-		for _, d := range m.Digests {
-			if d.Id == m.From {
-				ack.SenderWas = g.state.RingStatusBefore(m.From, d.Generation)
+		ack := &internalpb.GossipAck{From: g.self, Params: g.paramsProto()}
+		if g.newcomer != nil {
+			// Its own state would spread as a joining node's, and states
+			// it asked for would make it compute a ring with itself
+			// joining: it answers as a newcomer, with neither.
+			ack.SenderNew = true
+			send = slices.DeleteFunc(send, func(s membership.NodeState) bool { return s.ID == g.self })
+		} else {
+			ack.Requests = digestsToProto(request)
+			for _, d := range m.Digests {
+				if d.Id == m.From {
+					ack.SenderWas = g.state.RingStatusBefore(m.From, d.Generation)
+				}
 			}
 		}
+		ack.States = statesToProto(send)
 		// Request, not Respond, so the peer knows where to send its ACK2.
 		ctx.Request(ctx.Sender(), ack)
 	case *internalpb.GossipAck:
@@ -188,8 +200,11 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			}
 			delete(g.joins, from.Address)
 		}
+		if g.newcomer != nil && g.newcomer.Heard(ctx.Sender().GetAddress(), m.SenderNew, m.SenderWas) == membership.NewcomerUndecided {
+			return // nothing is taken or sent before the node knows
+		}
 		events := g.state.Apply(statesFromProto(m.States), now)
-		events = append(events, g.takePlaceBack(m.SenderWas)...)
+		events = append(events, g.entered(ctx.Sender().GetAddress())...)
 		if delta := g.state.Delta(digestsFromProto(m.Requests)); len(delta) > 0 && ctx.Sender() != nil {
 			ctx.Respond(&internalpb.GossipAck2{From: g.self, States: statesToProto(delta), Params: g.paramsProto()})
 		}
@@ -207,24 +222,41 @@ func (g *gossiper) Receive(ctx actor.Context) {
 	}
 }
 
-// takePlaceBack is a new data directory's first answer from the cluster:
-// if this id was a normal member (was, the peer's ring status of its older
-// generation), the node takes its place in the ring back instead of joining
-// anew. Joining, it would leave the current ring, which the claim then
-// reshuffles: replicas that hold nothing of a partition would serve it,
-// and transfers would fetch from them. Its data comes back by anti-entropy
-// (EventPlaceTakenBack). It decides once, before the node's state reaches
-// the cluster in the same exchange.
-func (g *gossiper) takePlaceBack(was string) []membership.Event {
-	if !g.fresh {
+// newcomerSyn is a newcomer's part of a peer's gossip. Another newcomer's
+// gossip counts toward the majority that makes the cluster new. A member's
+// is asked back: its answer carries its record of this node's id. (Asking
+// every peer back made two newcomers ask each other for ever.)
+func (g *gossiper) newcomerSyn(ctx actor.Context, now time.Time, senderNew bool) {
+	addr := ctx.Sender().Address
+	if !senderNew {
+		g.syn(ctx, addr)
+		return
+	}
+	if g.newcomer.Heard(addr, true, "") != membership.NewcomerUndecided {
+		g.publish(now, g.entered(addr))
+	}
+}
+
+// entered acts on a newcomer's decision (membership.Newcomer), taken on the
+// answer of the node at addr; the node's state reaches the cluster from
+// then on: as a member that takes its place in the ring back, or as a
+// joining node. Taking its place back, rather than joining anew, keeps the
+// current ring: joining, the node would leave it, and the claim then
+// reshuffles it so that replicas that hold nothing of a partition would
+// serve it, and transfers would fetch from them. Its data comes back by
+// anti-entropy (EventPlaceTakenBack).
+func (g *gossiper) entered(addr string) []membership.Event {
+	if g.newcomer == nil || g.newcomer.Decided == membership.NewcomerUndecided {
 		return nil
 	}
-	g.fresh = false
-	if own, _ := g.state.Get(g.self, membership.KeyStatus); own != membership.RingJoining || was != membership.RingNormal {
+	decision := g.newcomer.Decided
+	g.newcomer = nil
+	g.changed = true
+	if own, _ := g.state.Get(g.self, membership.KeyStatus); own != membership.RingJoining || decision != membership.NewcomerTakeBack {
+		g.log.Info("new data directory: joins as a new member", "decided on the answer of", addr)
 		return nil
 	}
 	g.state.Set(membership.KeyStatus, membership.RingNormal)
-	g.changed = true
 	g.log.Warn("this node was a member and came back with an empty data directory: it takes its place back and copies its replicas from the others")
 	return []membership.Event{{Kind: membership.EventPlaceTakenBack, Node: g.self}}
 }

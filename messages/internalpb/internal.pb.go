@@ -582,10 +582,13 @@ func (x *ClusterParams) GetSecretFingerprints() []string {
 
 // GossipSyn opens an exchange: the sender's digests.
 type GossipSyn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	Digests       []*GossipDigest        `protobuf:"bytes,2,rep,name=digests,proto3" json:"digests,omitempty"`
-	Params        *ClusterParams         `protobuf:"bytes,3,opt,name=params,proto3" json:"params,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	From    string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Digests []*GossipDigest        `protobuf:"bytes,2,rep,name=digests,proto3" json:"digests,omitempty"`
+	Params  *ClusterParams         `protobuf:"bytes,3,opt,name=params,proto3" json:"params,omitempty"`
+	// The sender started on an empty data directory and has not yet decided
+	// whether it takes a place back (see GossipAck.sender_new).
+	SenderNew     bool `protobuf:"varint,4,opt,name=sender_new,json=senderNew,proto3" json:"sender_new,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -641,6 +644,13 @@ func (x *GossipSyn) GetParams() *ClusterParams {
 	return nil
 }
 
+func (x *GossipSyn) GetSenderNew() bool {
+	if x != nil {
+		return x.SenderNew
+	}
+	return false
+}
+
 // GossipAck answers a GossipSyn: states the sender lacks, and digests of what
 // the answering node wants back.
 type GossipAck struct {
@@ -653,7 +663,11 @@ type GossipAck struct {
 	// generation than the sender's digest ("" when it knows none): a node
 	// restarted with an empty data directory learns from it whether it was a
 	// member, and takes its place back instead of joining anew.
-	SenderWas     string `protobuf:"bytes,5,opt,name=sender_was,json=senderWas,proto3" json:"sender_was,omitempty"`
+	SenderWas string `protobuf:"bytes,5,opt,name=sender_was,json=senderWas,proto3" json:"sender_was,omitempty"`
+	// The answering node started on an empty data directory and has not
+	// yet decided whether it takes a place back: it knows nothing of the
+	// sender's past, its own state is not in states, and it asks for none.
+	SenderNew     bool `protobuf:"varint,6,opt,name=sender_new,json=senderNew,proto3" json:"sender_new,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -721,6 +735,13 @@ func (x *GossipAck) GetSenderWas() string {
 		return x.SenderWas
 	}
 	return ""
+}
+
+func (x *GossipAck) GetSenderNew() bool {
+	if x != nil {
+		return x.SenderNew
+	}
+	return false
 }
 
 // GossipAck2 closes the exchange with the states requested.
@@ -2461,18 +2482,22 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"partitions\x18\x01 \x01(\rR\n" +
 	"partitions\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\rR\breplicas\x12/\n" +
-	"\x13secret_fingerprints\x18\x03 \x03(\tR\x12secretFingerprints\"\x9a\x01\n" +
+	"\x13secret_fingerprints\x18\x03 \x03(\tR\x12secretFingerprints\"\xb9\x01\n" +
 	"\tGossipSyn\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12<\n" +
 	"\adigests\x18\x02 \x03(\v2\".harmonia.internal.v1.GossipDigestR\adigests\x12;\n" +
-	"\x06params\x18\x03 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\"\xf4\x01\n" +
+	"\x06params\x18\x03 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\x12\x1d\n" +
+	"\n" +
+	"sender_new\x18\x04 \x01(\bR\tsenderNew\"\x93\x02\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
 	"\x06states\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\x12>\n" +
 	"\brequests\x18\x03 \x03(\v2\".harmonia.internal.v1.GossipDigestR\brequests\x12;\n" +
 	"\x06params\x18\x04 \x01(\v2#.harmonia.internal.v1.ClusterParamsR\x06params\x12\x1d\n" +
 	"\n" +
-	"sender_was\x18\x05 \x01(\tR\tsenderWas\"\x96\x01\n" +
+	"sender_was\x18\x05 \x01(\tR\tsenderWas\x12\x1d\n" +
+	"\n" +
+	"sender_new\x18\x06 \x01(\bR\tsenderNew\"\x96\x01\n" +
 	"\n" +
 	"GossipAck2\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x127\n" +
