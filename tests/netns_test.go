@@ -305,6 +305,9 @@ func TestAdvertisedAddressesAcrossHosts(t *testing.T) {
 		if len(st.Members) != 3 {
 			t.Fatalf("%s lists %d members, want 3", nd.id, len(st.Members))
 		}
+		if st.Security != "insecure" {
+			t.Errorf("%s: security %q; bound to every interface with --insecure, want insecure", nd.id, st.Security)
+		}
 		for _, m := range st.Members {
 			if got := [2]string{m.ClusterAddr, m.ClientAddr}; got != want[m.Id] {
 				t.Errorf("%s shows %s at cluster %s, client %s; want %s, %s", nd.id, m.Id, got[0], got[1], want[m.Id][0], want[m.Id][1])

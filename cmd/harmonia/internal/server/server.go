@@ -135,7 +135,7 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log, tls: tlsServer, peers: tlsPeers}
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
-	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
+	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites, security: security}
 	interceptors := []grpc.UnaryServerInterceptor{recoverUnary(log), refuseWhenFenced(sys)}
 	serverOpts := cfg.Node.ConnLimits.ServerOptions()
 	if s.tls != nil {
