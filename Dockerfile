@@ -4,7 +4,11 @@
 #   docker build -t harmonia:dev .
 #   docker run --rm -p 8000:8000 -p 9000:9000 -v hk1:/data harmonia:dev --node-id n1 \
 #     --data-dir /data --listen 0.0.0.0:7000 --advertise 127.0.0.1:7000 \
-#     --client 0.0.0.0:8000 --http 0.0.0.0:9000
+#     --client 0.0.0.0:8000 --http 0.0.0.0:9000 --insecure
+#
+# Bound to every interface without TLS, a node refuses to start unless
+# given --insecure (every caller trusted); give --tls-cert, --tls-key and
+# --tls-ca instead to run with mutual TLS (README, Security).
 #
 # docker-compose.yml runs three of them; deploy/kubernetes/ a StatefulSet.
 FROM golang:1.26 AS build
@@ -26,4 +30,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 ENTRYPOINT ["/usr/local/bin/harmonia", "server"]
 # A node binds every interface, so it must be told how peers reach it:
 # give --node-id and --advertise (and --join for all but the first).
-CMD ["--data-dir", "/data", "--listen", "0.0.0.0:7000", "--client", "0.0.0.0:8000", "--http", "0.0.0.0:9000"]
+CMD ["--data-dir", "/data", "--listen", "0.0.0.0:7000", "--client", "0.0.0.0:8000", "--http", "0.0.0.0:9000", "--insecure"]

@@ -17,7 +17,7 @@ func TestConfigFile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("config print: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"partitions = 64\n", "repair-interval = '10m0s'\n", "sync = true\n", "phi-threshold = 8.0\n"} {
+	for _, want := range []string{"partitions = 64\n", "repair-interval = '10m0s'\n", "sync = true\n", "phi-threshold = 8.0\n", "insecure = false\n"} {
 		if !strings.Contains(defaults, want) {
 			t.Errorf("config print lacks %q:\n%s", want, defaults)
 		}

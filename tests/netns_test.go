@@ -245,11 +245,13 @@ func startNetCluster(t *testing.T, h *hostNet, members int, extra ...string) *te
 }
 
 // node describes a server (not started) on host i, on the host's address
-// with fixed ports (every host has its own port space).
+// with fixed ports (every host has its own port space). The host's address
+// is not loopback, so the node runs --insecure: these namespaces are the
+// test's own, and TLS is tested elsewhere.
 func (h *hostNet) node(i int, id, dataDir string, extra ...string) *node {
 	nd := &node{id: id, clusterAddr: h.addr(i) + ":7000", clientAddr: h.addr(i) + ":8000", dataDir: dataDir, host: h, hostIndex: i}
 	nd.args = append([]string{"server", "--node-id", id, "--data-dir", dataDir,
-		"--listen", nd.clusterAddr, "--client", nd.clientAddr}, extra...)
+		"--listen", nd.clusterAddr, "--client", nd.clientAddr, "--insecure"}, extra...)
 	return nd
 }
 
@@ -284,7 +286,7 @@ func TestAdvertisedAddressesAcrossHosts(t *testing.T) {
 		id := fmt.Sprintf("n%d", i+1)
 		nd := h.node(i, id, filepath.Join(root, id))
 		nd.args = []string{"server", "--node-id", id, "--data-dir", nd.dataDir,
-			"--listen", "0.0.0.0:7000", "--client", "0.0.0.0:8000", "--advertise", nd.clusterAddr}
+			"--listen", "0.0.0.0:7000", "--client", "0.0.0.0:8000", "--advertise", nd.clusterAddr, "--insecure"}
 		if i > 0 {
 			nd.args = append(nd.args, "--join", c.nodes[0].clusterAddr)
 		}
@@ -302,6 +304,9 @@ func TestAdvertisedAddressesAcrossHosts(t *testing.T) {
 		}
 		if len(st.Members) != 3 {
 			t.Fatalf("%s lists %d members, want 3", nd.id, len(st.Members))
+		}
+		if st.Security != "insecure" {
+			t.Errorf("%s: security %q; bound to every interface with --insecure, want insecure", nd.id, st.Security)
 		}
 		for _, m := range st.Members {
 			if got := [2]string{m.ClusterAddr, m.ClientAddr}; got != want[m.Id] {

@@ -29,8 +29,8 @@ func needChromium(t *testing.T) string {
 }
 
 // The status page, in a real browser: it renders a 3-node cluster's
-// members and ring, and refreshes by itself, so a killed node turns down
-// on the page without a reload.
+// members, ring and security mode, and refreshes by itself, so a killed
+// node turns down on the page without a reload.
 func TestStatusPageInABrowser(t *testing.T) {
 	chrome := needChromium(t)
 	httpAddr := freePort(t)
@@ -74,6 +74,11 @@ func TestStatusPageInABrowser(t *testing.T) {
 	}
 	if !strings.Contains(summary, "3 members, 3 up") || !strings.Contains(node, "n1") {
 		t.Errorf("summary %q, node %q", summary, node)
+	}
+	// A loopback node without TLS says so, rather than looking secure.
+	security, err := chromedp.Run(ctx, chromedp.Text(`#security[data-security="loopback"]`))
+	if err != nil || !strings.Contains(security, "security: loopback") || !strings.Contains(security, "no TLS") {
+		t.Errorf("security line %q, %v; want loopback, no TLS", security, err)
 	}
 
 	c.kill(c.nodes[2])

@@ -3,13 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
+	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 )
@@ -64,6 +70,7 @@ func checkNode(t *testing.T, where string, v map[string]string, hostOK func(host
 	if v["data-dir"] != "/data" {
 		t.Errorf("%s: --data-dir %q, not the image's /data volume", where, v["data-dir"])
 	}
+	checkSecurity(t, where, v)
 	for _, flag := range []string{"advertise", "join"} {
 		if v[flag] == "" {
 			continue
@@ -72,6 +79,30 @@ func checkNode(t *testing.T, where string, v map[string]string, hostOK func(host
 		if !ok || !hostOK(host) {
 			t.Errorf("%s: --%s %q: not a peer's name", where, flag, v[flag])
 		}
+	}
+}
+
+// checkSecurity fails unless a node of these settings would start: bound
+// to every interface, it needs TLS files or --insecure, and not both (see
+// server.Security). A file must say which it uses.
+func checkSecurity(t *testing.T, where string, v map[string]string) {
+	t.Helper()
+	insecure := false
+	if val, ok := v["insecure"]; ok {
+		b, err := strconv.ParseBool(cmp.Or(val, "true"))
+		if err != nil {
+			t.Errorf("%s: --insecure=%q: %v", where, val, err)
+		}
+		insecure = b
+	}
+	tls := v["tls-cert"] != "" || v["tls-key"] != "" || v["tls-ca"] != ""
+	noDNS := func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no lookups here") }
+	mode, _, err := server.Security(context.Background(),
+		[]server.Binding{{Flag: "--listen", Addr: v["listen"]}, {Flag: "--client", Addr: v["client"]}}, tls, insecure, noDNS)
+	if err != nil {
+		t.Errorf("%s: the node would not start: %v", where, err)
+	} else if mode == server.SecurityLoopback {
+		t.Errorf("%s: binds loopback only (%s, %s): no peer could reach it", where, v["listen"], v["client"])
 	}
 }
 
@@ -129,6 +160,7 @@ func TestDockerfile(t *testing.T) {
 	if v["data-dir"] != "/data" || v["http"] == "" {
 		t.Errorf("Dockerfile CMD %q: want --data-dir /data and --http", cmd)
 	}
+	checkSecurity(t, "Dockerfile CMD", v)
 	if len(health) < 2 || health[1] != "healthcheck" {
 		t.Fatalf("HEALTHCHECK %q, want harmonia healthcheck", health)
 	}

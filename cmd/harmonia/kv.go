@@ -237,10 +237,20 @@ func statusCmd() *cobra.Command {
 	return c
 }
 
+// securityNotes say what each security mode means for who is trusted.
+var securityNotes = map[string]string{
+	"tls":      " (mutual TLS on the cluster and client ports)",
+	"insecure": " (no TLS, and other machines can reach it: every caller is trusted, admin calls included)",
+	"loopback": " (no TLS; bound to loopback, so every process on its machine is trusted)",
+}
+
 func printStatus(res *kvpb.StatusResponse) {
 	fmt.Printf("node %s: %d partitions, N=%d, ring %s\n", res.Node, res.Partitions, res.N, res.Ring)
 	if res.Fenced != "" {
 		fmt.Printf("NOT SERVING: %s\n", res.Fenced)
+	}
+	if res.Security != "" { // empty from a node older than the field
+		fmt.Printf("security: %s%s\n", res.Security, securityNotes[res.Security])
 	}
 	fmt.Printf("%-8s %-8s %-21s %-21s %5s %5s %9s %7s %s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "OWNS", "HOLDS", "HEARTBEAT", "PHI", "GENERATION")
 	for _, m := range res.Members {

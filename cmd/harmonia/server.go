@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -85,6 +86,9 @@ func serverCmd() *cobra.Command {
 				return usageErr("%v", err)
 			}
 			s, err := server.Start(cfg)
+			if se := (*server.SecurityError)(nil); errors.As(err, &se) {
+				return usageErr("%v", se)
+			}
 			if err != nil {
 				return err
 			}
@@ -156,6 +160,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM file of this node's certificate: turns on mutual TLS for the client API (with --tls-key and --tls-ca; see harmonia cert)")
 	f.StringVar(&cfg.TLS.Key, "tls-key", "", "PEM file of the node certificate's private key")
 	f.StringVar(&cfg.TLS.CA, "tls-ca", "", "PEM file of the cluster CA: clients must present a certificate it signed; admin calls need the admin role")
+	f.BoolVar(&cfg.Insecure, "insecure", false, "run without TLS although --listen or --client binds an address other machines can reach (not loopback): every caller is trusted, admin calls included; without it such a node refuses to start")
 	f.StringVar(&configFile, "config", "", "TOML file of settings: keys are these flags' names (see `harmonia config print`); flags override it, HARMONIA_* environment variables override both")
 	return c
 }

@@ -796,7 +796,13 @@ type StatusResponse struct {
 	ReplicaDataRefused uint64 `protobuf:"varint,16,opt,name=replica_data_refused,json=replicaDataRefused,proto3" json:"replica_data_refused,omitempty"`
 	// this node's process: CPU used and memory held, for benchmarks and
 	// capacity checks
-	Process       *ProcessStats `protobuf:"bytes,17,opt,name=process,proto3" json:"process,omitempty"`
+	Process *ProcessStats `protobuf:"bytes,17,opt,name=process,proto3" json:"process,omitempty"`
+	// how this node's cluster and client ports trust callers: "tls" (mutual
+	// TLS), "insecure" (no TLS and reachable from other machines, allowed by
+	// --insecure: every caller is trusted, admin calls included) or
+	// "loopback" (no TLS, bound to loopback only: every process on the
+	// node's machine is trusted)
+	Security      string `protobuf:"bytes,18,opt,name=security,proto3" json:"security,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -948,6 +954,13 @@ func (x *StatusResponse) GetProcess() *ProcessStats {
 		return x.Process
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetSecurity() string {
+	if x != nil {
+		return x.Security
+	}
+	return ""
 }
 
 type ProcessStats struct {
@@ -2345,7 +2358,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
 	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\x12!\n" +
-	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xa8\x05\n" +
+	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xc4\x05\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2369,7 +2382,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"tombstones\x12\x16\n" +
 	"\x06fenced\x18\x0f \x01(\tR\x06fenced\x120\n" +
 	"\x14replica_data_refused\x18\x10 \x01(\x04R\x12replicaDataRefused\x123\n" +
-	"\aprocess\x18\x11 \x01(\v2\x19.harmonia.v1.ProcessStatsR\aprocess\"l\n" +
+	"\aprocess\x18\x11 \x01(\v2\x19.harmonia.v1.ProcessStatsR\aprocess\x12\x1a\n" +
+	"\bsecurity\x18\x12 \x01(\tR\bsecurity\"l\n" +
 	"\fProcessStats\x12\x1f\n" +
 	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
 	"cpuSeconds\x12\x1b\n" +

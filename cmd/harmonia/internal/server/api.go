@@ -37,6 +37,8 @@ type api struct {
 	sealer *causal.Sealer
 	// unsafeTestWrites allows WriteReplica.
 	unsafeTestWrites bool
+	// security is the node's security mode (Security), shown by Status.
+	security string
 }
 
 // toStatus maps internal errors to gRPC status codes with readable messages.
@@ -173,7 +175,7 @@ func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.Delete
 func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {
 	v := a.sys.View()
 	cfg := a.sys.Config()
-	out := &kvpb.StatusResponse{Node: v.Self, Fenced: v.Fenced, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners()}
+	out := &kvpb.StatusResponse{Node: v.Self, Fenced: v.Fenced, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners(), Security: a.security}
 	held := map[string]uint32{}
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		for _, id := range v.Ring.PreferenceListForPartition(p, cfg.N) {

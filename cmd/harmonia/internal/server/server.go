@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
@@ -44,9 +45,13 @@ type Config struct {
 	// TLS turns on mutual TLS for the client API: clients must present a
 	// certificate of TLS.CA, and admin calls need the admin role (see
 	// internal/certs). Default off: plain gRPC, every caller trusted.
-	TLS   certs.Files
-	Store persistence.Options
-	Node  actors.Config
+	TLS certs.Files
+	// Insecure lets a node without TLS bind a cluster or client address
+	// that is not loopback; without it such a node is refused at Start
+	// (see Security). Default off.
+	Insecure bool
+	Store    persistence.Options
+	Node     actors.Config
 }
 
 // DefaultConfig returns the documented defaults of every part.
@@ -75,6 +80,18 @@ func Start(cfg Config) (*Server, error) {
 		cfg.Node.Logger = log
 	}
 	cfg.Store.Logger = log
+	// Before anything is opened: a node that would trust callers from
+	// other machines without being told to does not start.
+	security, exposed, err := Security(context.Background(),
+		[]Binding{{"--listen", cfg.Node.ClusterAddr}, {"--client", cfg.Node.ClientAddr}},
+		cfg.TLS.Enabled(), cfg.Insecure, DefaultResolver)
+	if err != nil {
+		return nil, err
+	}
+	if security == SecurityInsecure {
+		log.Warn("running insecure (--insecure): no TLS, and other machines can reach this node, so every caller is trusted, admin calls included; give --tls-cert, --tls-key and --tls-ca outside a trusted network",
+			"reachable", strings.Join(exposed, ", "))
+	}
 	sealer, err := causal.NewSealer(cfg.ClusterSecrets)
 	if err != nil {
 		return nil, err
@@ -118,7 +135,7 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log, tls: tlsServer, peers: tlsPeers}
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
-	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites}
+	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites, security: security}
 	interceptors := []grpc.UnaryServerInterceptor{recoverUnary(log), refuseWhenFenced(sys)}
 	serverOpts := cfg.Node.ConnLimits.ServerOptions()
 	if s.tls != nil {

@@ -27,16 +27,20 @@ func TestRoutes(t *testing.T) {
 		if fail != nil {
 			return nil, fail
 		}
-		return &kvpb.StatusResponse{Node: "n1", Partitions: 8, Members: []*kvpb.MemberStatus{{Id: "n1", State: "up"}}}, nil
+		return &kvpb.StatusResponse{Node: "n1", Partitions: 8, Security: "insecure", Members: []*kvpb.MemberStatus{{Id: "n1", State: "up"}}}, nil
 	})
 	for _, tc := range []struct {
 		path, ctype, body string
 		code              int
 	}{
 		{"/", "text/html", `<script src="/ui/app.js">`, 200},
+		{"/", "text/html", `<p id="security" hidden>`, 200},
 		{"/ui/app.js", "javascript", "/api/status", 200},
+		{"/ui/app.js", "javascript", "st.security", 200},
 		{"/ui/style.css", "text/css", ".state-down", 200},
+		{"/ui/style.css", "text/css", `#security[data-security="insecure"]`, 200},
 		{"/api/status", "application/json", `"members":[{"id":"n1"`, 200},
+		{"/api/status", "application/json", `"security":"insecure"`, 200},
 		{"/nothing", "", "404", 404},
 		{"/ui/missing.js", "", "404", 404},
 	} {

@@ -67,11 +67,23 @@ function drawRing(owners, color) {
   svg.replaceChildren(...paths, label);
 }
 
+// What each security mode means for who is trusted.
+const securityNotes = {
+  tls: "mutual TLS on the cluster and client ports",
+  insecure: "no TLS, and other machines can reach this node: every caller is trusted, admin calls included",
+  loopback: "no TLS; bound to loopback, so every process on this machine is trusted",
+};
+
 function render(st) {
   $("#node").textContent = `— as seen by ${st.node}`;
   const members = st.members || [];
   const up = members.filter((m) => m.state === "up").length;
   $("#summary").textContent = `${members.length} members, ${up} up · N=${st.n}, Q=${st.partitions} · ring ${st.ring === "stable" ? "stable" : "changing"} · updated ${new Date().toLocaleTimeString()}`;
+  // The node's own security mode (empty from a node older than the field).
+  const sec = $("#security");
+  sec.hidden = !st.security;
+  sec.dataset.security = st.security || "";
+  sec.textContent = `security: ${st.security} — ${securityNotes[st.security] || ""}`;
   const color = colors(members);
   rows($("#members tbody"), members, (m) => {
     const tr = el("tr", { "data-member": m.id, "data-state": m.state },
