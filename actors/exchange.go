@@ -10,6 +10,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/reconcile"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -232,7 +233,7 @@ func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
 // reconcile queues the writes reconcile.Replicas decides: the merge of
 // both sides, to each side that lacked part of it.
 func (e *exchange) reconcile(ctx actor.Context) {
-	for _, r := range reconcile.Replicas(e.mine.objs, e.theirs.objs, e.reap, time.Now()) {
+	for _, r := range reconcile.Replicas(e.mine.objs, e.theirs.objs, e.reap, wallclock.Now()) {
 		obj := object.ToProto(r.Merged)
 		queue := func(local bool, to *actor.PID) {
 			e.writes = append(e.writes, repairWrite{to: to, local: local, put: &internalpb.ReplicaPut{

@@ -2,12 +2,12 @@ package actors
 
 import (
 	"errors"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/request"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -38,7 +38,7 @@ func (f *getFSM) Receive(ctx actor.Context) {
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.view.N)
-		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.cfg.AskAllReplicas, f.reap, time.Now())
+		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.cfg.AskAllReplicas, f.reap, wallclock.Now())
 		if !eff.Done {
 			f.timers.after(ctx, f.req.Timeout, deadline{})
 		}

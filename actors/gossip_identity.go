@@ -46,6 +46,9 @@ func (g *gossiper) identity(ctx actor.Context, events []membership.Event) []memb
 			g.log.Warn("ignored a gossiped member with an invalid id", "id", e.Node, "reason", e.Value)
 		case membership.EventIdentityLost:
 			g.fence(e.Value)
+		case membership.EventGenerationRaised:
+			g.log.Warn("an earlier process of this node had a generation not below this one's (the clock was stepped back); raised it", "earlier", e.Value, "generation", g.state.Generation())
+			g.changed = true
 		case membership.EventReclaimed:
 			g.log.Error("another process claimed this node's id; took it back", "other", e.Value, "generation", g.state.Generation())
 			g.changed = true

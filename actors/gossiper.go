@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -99,6 +100,12 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			own := st.App[membership.KeyStatus].Value
 			if st.ID == g.self && membership.IsRingStatus(own) {
 				status = own
+			}
+			if st.ID == g.self && st.Generation >= g.generation && st.Generation < math.MaxInt64 {
+				// The clock was stepped back since the last start: peers
+				// take only a newer generation than the one they hold.
+				g.log.Warn("the clock is behind this node's last start; its generation follows the last one instead", "last", st.Generation, "clock", g.generation)
+				g.generation = st.Generation + 1
 			}
 		}
 		g.app[membership.KeyStatus] = status

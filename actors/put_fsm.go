@@ -2,12 +2,12 @@ package actors
 
 import (
 	"errors"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -50,7 +50,7 @@ func (f *putFSM) Receive(ctx actor.Context) {
 		}
 		if m.Error == "" {
 			f.object = m.Object
-			f.history = vclock.Advance(f.req.Context, object.DotFromProto(m.Dot), time.Now().UnixNano())
+			f.history = vclock.Advance(f.req.Context, object.DotFromProto(m.Dot), wallclock.Now().UnixNano())
 		}
 		eff = f.core.Coordinated(m.Node, replyError(m.Error))
 	case *internalpb.ReplicaPutReply:
@@ -70,7 +70,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 	if eff.Coordinate != "" {
 		ctx.Request(f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
 			Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
-			Context: object.ClockToProto(f.req.Context), WrittenAt: time.Now().UnixNano(),
+			Context: object.ClockToProto(f.req.Context), WrittenAt: wallclock.Now().UnixNano(),
 		})
 	}
 	for _, c := range eff.Copies {

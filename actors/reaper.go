@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -200,7 +201,7 @@ func (r *reapRound) scan(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	ctx.Request(r.view.localVnodePID(r.partitions[r.i].p), reapScan{rule: r.cfg, now: time.Now(), max: r.cfg.MaxPerRound})
+	ctx.Request(r.view.localVnodePID(r.partitions[r.i].p), reapScan{rule: r.cfg, now: wallclock.Now(), max: r.cfg.MaxPerRound})
 }
 
 func (r *reapRound) next(ctx actor.Context) {

@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -80,7 +81,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	s := n.sys
 	id := s.store.Identity()
 	// The generation changes with every start of the process.
-	generation := time.Now().UnixNano()
+	generation := wallclock.Now().UnixNano()
 	// Vnodes restart on failure; they reload from pebble, so a restart loses
 	// nothing. Ten failures within ten seconds stop the vnode.
 	vnodeSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))

@@ -12,6 +12,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -117,7 +118,7 @@ func (s *System) Alone() bool {
 // diverge.
 func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted bool) (vclock.Clock, error) {
 	p := s.view.Load().Ring.PartitionForKey(key)
-	now := time.Now().UnixNano()
+	now := wallclock.Now().UnixNano()
 	req := &internalpb.CoordinatePut{Partition: uint32(p), Key: key, Value: value, Deleted: deleted,
 		Context: object.ClockToProto(clock), WrittenAt: now}
 	res, err := s.actors.Root.RequestFuture(actor.NewPID(s.actors.Address(), vnodeName(p)), req, s.cfg.RequestTimeout).Result()

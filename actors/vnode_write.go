@@ -1,12 +1,11 @@
 package actors
 
 import (
-	"time"
-
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/replica"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/protobuf/proto"
@@ -35,7 +34,7 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 		return nil, vclock.Dot{}, err
 	}
 	return v.part.Coordinate(replica.ClientWrite{Key: m.Key, Value: m.Value, Context: object.ClockFromProto(m.Context),
-		Deleted: m.Deleted, WrittenAt: m.WrittenAt}, counter, time.Now())
+		Deleted: m.Deleted, WrittenAt: m.WrittenAt}, counter, wallclock.Now())
 }
 
 // flush commits every staged write and hint in one batch, then releases

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -71,7 +72,7 @@ func (s *Store) stageHints(b *pebble.Batch, writes []Write) ([]stagedHint, error
 			continue
 		}
 		enc, err := proto.Marshal(&internalpb.Hint{Partition: uint32(w.Partition), Key: w.Key,
-			Object: object.ToProto(w.Siblings), CreatedAt: time.Now().UnixNano()})
+			Object: object.ToProto(w.Siblings), CreatedAt: wallclock.Now().UnixNano()})
 		if err != nil {
 			return nil, fmt.Errorf("hint for %s: %w", w.HintFor, err)
 		}
@@ -118,7 +119,7 @@ func (s *Store) Hints(target string, limit int) ([]HintRecord, error) {
 	}
 	defer it.Close()
 	var out []HintRecord
-	cutoff := time.Now().Add(-s.opts.MaxHintAge).UnixNano()
+	cutoff := wallclock.Now().Add(-s.opts.MaxHintAge).UnixNano()
 	for it.First(); it.Valid() && len(out) < limit; it.Next() {
 		if !ownHintKey(it.Key(), prefix) {
 			continue

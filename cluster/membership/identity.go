@@ -69,6 +69,12 @@ const (
 	// no node may have (CheckID); it was ignored. Node is the id quoted and
 	// cut short, Value says why.
 	EventIgnored EventKind = "ignored"
+	// EventGenerationRaised: an earlier process of this node, at its own
+	// address, had a generation not below this one's (the clock was
+	// stepped back and the saved state lost); this node raised its
+	// generation above it, or peers would ignore it. Value is the
+	// earlier generation.
+	EventGenerationRaised EventKind = "generation-raised"
 )
 
 // validID is what a node id may be: safe in storage keys, actor names and
@@ -143,8 +149,18 @@ func (s *State) Refused(holder NodeState) (Event, bool) {
 func (s *State) judgeOwnID(st NodeState) (Event, bool) {
 	me := s.members[s.self]
 	other := st.App[KeyClusterAddr].Value
-	if other == "" || other == me.App[KeyClusterAddr].Value {
+	if other == "" {
 		return Event{}, false // a state without an address names no process
+	}
+	if other == me.App[KeyClusterAddr].Value {
+		// An earlier process of this node (two live ones cannot share an
+		// address) whose generation is not below ours: the clock was
+		// stepped back since it started, and what it saved is gone.
+		if st.Generation < me.Generation || st.Generation == math.MaxInt64 {
+			return Event{}, false
+		}
+		s.raiseGeneration(st.Generation + 1)
+		return Event{Kind: EventGenerationRaised, Node: s.self, Value: strconv.FormatInt(st.Generation, 10)}, true
 	}
 	if startedFirst(st, me.NodeState) {
 		return Event{Kind: EventIdentityLost, Node: s.self,
@@ -156,9 +172,16 @@ func (s *State) judgeOwnID(st NodeState) (Event, bool) {
 		return Event{}, false
 	}
 	// Take the id back: peers replace a state only with a newer generation.
-	me.Generation = st.Generation + 1
+	s.raiseGeneration(st.Generation + 1)
+	return Event{Kind: EventReclaimed, Node: s.self, Value: other}, true
+}
+
+// raiseGeneration moves this node to generation g, which peers take over
+// the one they hold.
+func (s *State) raiseGeneration(g int64) {
+	me := s.members[s.self]
+	me.Generation = g
 	s.version++
 	me.Heartbeat = s.version
 	s.revision++
-	return Event{Kind: EventReclaimed, Node: s.self, Value: other}, true
 }

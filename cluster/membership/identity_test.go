@@ -142,6 +142,22 @@ func TestTwoProcessesClaimingOneID(t *testing.T) {
 		}
 	})
 
+	t.Run("a restart at the same address with the clock stepped back raises its generation above the old one", func(t *testing.T) {
+		_, peer, now := setup()
+		restarted := process("n1", 40, "addr-real") // the clock is behind the first start (100)
+		atRestarted, _ := exchangeEvents(restarted, peer, now)
+		if len(atRestarted) == 0 || atRestarted[0].Kind != EventGenerationRaised || restarted.Generation() <= 100 {
+			t.Fatalf("restarted n1 reported %v at generation %d, want its generation raised above 100", atRestarted, restarted.Generation())
+		}
+		if got := peer.RingStatusBefore("n1", 40); got != RingNormal {
+			t.Fatalf("the peer's record of n1 before the restart at generation 40: %q, want normal", got)
+		}
+		exchangeEvents(restarted, peer, now)
+		if st, _ := peer.Node("n1"); st.Generation != restarted.Generation() {
+			t.Fatalf("peer keeps generation %d, want the raised %d", st.Generation, restarted.Generation())
+		}
+	})
+
 	t.Run("the id moves to another address once its holder is down", func(t *testing.T) {
 		_, peer, now := setup()
 		later := now.Add(time.Minute)

@@ -507,11 +507,12 @@ func (s *State) Node(id string) (NodeState, bool) {
 }
 
 // RingStatusBefore returns id's ring status as this node knows it, if it
-// knows id under a generation older than generation; "" otherwise. A node
-// that restarted with an empty data directory asks it of its seeds.
+// knows id under another generation than generation (an earlier process:
+// older, or newer when the clock was stepped back since); "" otherwise. A
+// node that restarted with an empty data directory asks it of its seeds.
 func (s *State) RingStatusBefore(id string, generation int64) string {
 	m, ok := s.members[id]
-	if !ok || id == s.self || m.Generation >= generation {
+	if !ok || id == s.self || m.Generation == generation {
 		return ""
 	}
 	return s.RingStatus(id)
