@@ -86,5 +86,9 @@ func (s *System) CheckValue(value []byte) error { return s.store.CheckValue(valu
 // HintStats returns the hints this node keeps, by target.
 func (s *System) HintStats() map[string]persistence.HintStats { return s.store.HintStats() }
 
+// StorageHealth is this node's disk as its store sees it: failed, full,
+// the errors counted.
+func (s *System) StorageHealth() persistence.Health { return s.store.Health() }
+
 // OldestHint returns when this node's oldest hint for target was kept.
 func (s *System) OldestHint(target string) (time.Time, bool) { return s.store.OldestHint(target) }

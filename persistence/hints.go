@@ -113,6 +113,9 @@ type HintRecord struct {
 // than MaxHintAge are deleted and counted as dropped instead.
 func (s *Store) Hints(target string, limit int) ([]HintRecord, error) {
 	prefix := hintPrefix(target)
+	if err := s.readable(); err != nil {
+		return nil, fmt.Errorf("read hints for %s: %w", target, err)
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, fmt.Errorf("read hints for %s: %w", target, err)
@@ -165,6 +168,9 @@ func (s *Store) DeleteHint(target string, seq uint64) error { return s.removeHin
 
 func (s *Store) removeHint(target string, seq uint64, dropped bool) error {
 	key := binary.BigEndian.AppendUint64(hintPrefix(target), seq)
+	if err := s.readable(); err != nil {
+		return fmt.Errorf("delete hint: %w", err)
+	}
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil
@@ -181,8 +187,8 @@ func (s *Store) deleteHint(target string, seq uint64, size int64, expired bool) 
 	key := binary.BigEndian.AppendUint64(hintPrefix(target), seq)
 	// Unsynced: a delete lost in a crash only replays a hint again, which
 	// is harmless.
-	if err := s.db.Delete(key, pebble.NoSync); err != nil {
-		return fmt.Errorf("delete hint: %w", err)
+	if err := s.commit("delete hint", func(db *pebble.DB) error { return db.Delete(key, pebble.NoSync) }); err != nil {
+		return err
 	}
 	s.hintMu.Lock()
 	defer s.hintMu.Unlock()
@@ -220,6 +226,9 @@ func (s *Store) HintCount() int64 {
 // OldestHint returns the creation time of target's oldest hint.
 func (s *Store) OldestHint(target string) (time.Time, bool) {
 	prefix := hintPrefix(target)
+	if s.readable() != nil {
+		return time.Time{}, false
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return time.Time{}, false

@@ -19,13 +19,13 @@ import (
 // node restarted with others would look for keys where they are not.
 func (s *Store) BindRing(partitions, replicas int) error {
 	want := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(partitions)), uint32(replicas))
+	if err := s.readable(); err != nil {
+		return fmt.Errorf("read ring parameters in %s: %w", s.dir, err)
+	}
 	v, closer, err := s.db.Get(keyRing)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		if err := s.db.Set(keyRing, want, pebble.Sync); err != nil {
-			return fmt.Errorf("record ring parameters in %s: %w", s.dir, err)
-		}
-		return nil
+		return s.commit("record ring parameters in "+s.dir, func(db *pebble.DB) error { return db.Set(keyRing, want, pebble.Sync) })
 	case err != nil:
 		return fmt.Errorf("read ring parameters in %s: %w", s.dir, err)
 	}
@@ -47,6 +47,9 @@ func handoffKey(partition int) []byte {
 // HandoffCursor returns the saved progress of partition's incoming transfer
 // (nil if none).
 func (s *Store) HandoffCursor(partition int) (*internalpb.HandoffCursor, error) {
+	if err := s.readable(); err != nil {
+		return nil, fmt.Errorf("load handoff cursor %d: %w", partition, err)
+	}
 	v, closer, err := s.db.Get(handoffKey(partition))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -68,10 +71,9 @@ func (s *Store) SaveHandoffCursor(partition int, c *internalpb.HandoffCursor) er
 	if err != nil {
 		return fmt.Errorf("save handoff cursor %d: %w", partition, err)
 	}
-	if err := s.db.Set(handoffKey(partition), b, s.write); err != nil {
-		return fmt.Errorf("save handoff cursor %d: %w", partition, err)
-	}
-	return nil
+	return s.commit(fmt.Sprintf("save handoff cursor %d", partition), func(db *pebble.DB) error {
+		return db.Set(handoffKey(partition), b, s.write)
+	})
 }
 
 // SaveMembers records the membership this node last knew, so a restarted
@@ -81,14 +83,14 @@ func (s *Store) SaveMembers(snapshot *internalpb.MembershipSnapshot) error {
 	if err != nil {
 		return fmt.Errorf("save members: %w", err)
 	}
-	if err := s.db.Set(keyMembers, b, pebble.NoSync); err != nil {
-		return fmt.Errorf("save members: %w", err)
-	}
-	return nil
+	return s.commit("save members", func(db *pebble.DB) error { return db.Set(keyMembers, b, pebble.NoSync) })
 }
 
 // Members returns what SaveMembers last recorded.
 func (s *Store) Members() (*internalpb.MembershipSnapshot, error) {
+	if err := s.readable(); err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
 	v, closer, err := s.db.Get(keyMembers)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil

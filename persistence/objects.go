@@ -61,6 +61,9 @@ func (s *Store) GetEncoded(partition int, key []byte) (b []byte, err error) {
 // withValue calls use with the bytes stored for key, which stay valid only
 // during the call; use is not called when nothing is stored.
 func (s *Store) withValue(partition int, key []byte, use func(v []byte) error) error {
+	if err := s.readable(); err != nil {
+		return fmt.Errorf("get %q: %w", key, err)
+	}
 	v, closer, err := s.db.Get(dataKey(partition, key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil
@@ -126,9 +129,9 @@ func (s *Store) PutBatch(writes []Write) error {
 	if err != nil {
 		return err
 	}
-	if err := b.Commit(s.write); err != nil {
+	if err := s.commit(fmt.Sprintf("commit %d writes", len(writes)), func(*pebble.DB) error { return b.Commit(s.write) }); err != nil {
 		s.unstageHints(added)
-		return fmt.Errorf("commit %d writes: %w", len(writes), err)
+		return err
 	}
 	return nil
 }
@@ -146,6 +149,9 @@ func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entrie
 	lower := prefix
 	if len(after) > 0 {
 		lower = append(dataKey(partition, after), 0) // the next key after "after"
+	}
+	if err := s.readable(); err != nil {
+		return nil, false, fmt.Errorf("scan partition %d: %w", partition, err)
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
 	if err != nil {
@@ -168,10 +174,9 @@ func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entrie
 // still needed (see package reap).
 func (s *Store) DropPartition(partition int) error {
 	prefix := dataKey(partition, nil)
-	if err := s.db.DeleteRange(prefix, prefixEnd(prefix), s.write); err != nil {
-		return fmt.Errorf("drop partition %d: %w", partition, err)
-	}
-	return nil
+	return s.commit(fmt.Sprintf("drop partition %d", partition), func(db *pebble.DB) error {
+		return db.DeleteRange(prefix, prefixEnd(prefix), s.write)
+	})
 }
 
 func prefixEnd(p []byte) []byte {

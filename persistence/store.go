@@ -64,8 +64,20 @@ type Options struct {
 	// skips tables that cannot hold its key; 0 builds none. Default 10
 	// (about 1% false positives).
 	BloomBitsPerKey int
-	// FS replaces the real filesystem, for crash tests. Nil means disk.
+	// FS replaces the real filesystem, for crash and fault tests. Nil
+	// means disk.
 	FS vfs.FS
+	// MinFreeBytes is the free space below which writes are refused
+	// (ErrDiskFull) rather than risked: pebble treats a log write that
+	// fails for lack of space as fatal (see health.go). Writes resume as
+	// soon as there is more. 0 checks nothing. Default 128 MiB.
+	MinFreeBytes int64
+	// ErrorLogInterval: a storage error of one kind is logged at most once
+	// per interval, with how many were not. Default 10 s.
+	ErrorLogInterval time.Duration
+	// FailedCloseTimeout bounds Close of a store whose storage failed:
+	// pebble's commit pipeline may be stuck behind the failure. Default 10 s.
+	FailedCloseTimeout time.Duration
 	// Logger receives pebble's messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -73,7 +85,8 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{Sync: true, MaxKeySize: DefaultMaxKeySize, MaxValueSize: DefaultMaxValueSize, CounterLease: DefaultCounterLease,
-		MaxHintBytes: 256 << 20, MaxHintAge: 24 * time.Hour, BlockCacheBytes: 32 << 20, BloomBitsPerKey: 10}
+		MaxHintBytes: 256 << 20, MaxHintAge: 24 * time.Hour, BlockCacheBytes: 32 << 20, BloomBitsPerKey: 10,
+		MinFreeBytes: 128 << 20, ErrorLogInterval: 10 * time.Second, FailedCloseTimeout: 10 * time.Second}
 }
 
 // Identity is who owns a data directory.
@@ -95,6 +108,7 @@ var (
 // serialise read-merge-write of one key (the vnode actor does).
 type Store struct {
 	db    *pebble.DB
+	fs    vfs.FS
 	dir   string
 	opts  Options
 	id    Identity
@@ -107,6 +121,8 @@ type Store struct {
 	hintMu  sync.Mutex
 	hintSeq uint64
 	hints   map[string]*HintStats
+
+	health health
 
 	closeOnce sync.Once
 	closeErr  error
@@ -125,7 +141,16 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 	if nodeID == "" {
 		return nil, errors.New("open store: empty node id")
 	}
-	popts := &pebble.Options{FS: opts.FS, Logger: quietLogger{opts.Logger}}
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	s := &Store{fs: fs, dir: dir, opts: opts, write: pebble.NoSync,
+		health: health{counts: map[string]uint64{}, lastLog: map[string]time.Time{}, suppressed: map[string]uint64{}}}
+	if opts.Sync {
+		s.write = pebble.Sync
+	}
+	popts := &pebble.Options{FS: fs, Logger: quietLogger{opts.Logger}, EventListener: s.eventListener()}
 	if opts.BlockCacheBytes > 0 {
 		c := pebble.NewCache(opts.BlockCacheBytes)
 		defer c.Unref() // the DB holds its own reference
@@ -140,10 +165,7 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, opts: opts, write: pebble.NoSync}
-	if opts.Sync {
-		s.write = pebble.Sync
-	}
+	s.db = db
 	if err := s.loadIdentity(nodeID); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -160,7 +182,7 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 }
 
 func (s *Store) loadIdentity(nodeID string) error {
-	v, closer, err := s.db.Get(keyIdentity)
+	v, closer, err := s.db.Get(keyIdentity) // while opening: nothing failed yet
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 		var b [8]byte
@@ -170,7 +192,7 @@ func (s *Store) loadIdentity(nodeID string) error {
 		s.id = Identity{NodeID: nodeID, Incarnation: binary.BigEndian.Uint64(b[:]) | 1}
 		rec := binary.BigEndian.AppendUint64(nil, s.id.Incarnation)
 		rec = append(rec, nodeID...)
-		return s.db.Set(keyIdentity, rec, pebble.Sync)
+		return s.commit("record identity", func(db *pebble.DB) error { return db.Set(keyIdentity, rec, pebble.Sync) })
 	case err != nil:
 		return fmt.Errorf("read identity: %w", err)
 	}
@@ -220,8 +242,11 @@ func (s *Store) NextCounter() (uint64, error) {
 	}
 	if s.counter >= s.leaseLimit {
 		limit := s.counter + min(s.opts.CounterLease, math.MaxUint64-s.counter)
-		if err := s.db.Set(keyCounter, binary.BigEndian.AppendUint64(nil, limit), pebble.Sync); err != nil {
-			return 0, fmt.Errorf("extend counter lease: %w", err)
+		err := s.commit("extend counter lease", func(db *pebble.DB) error {
+			return db.Set(keyCounter, binary.BigEndian.AppendUint64(nil, limit), pebble.Sync)
+		})
+		if err != nil {
+			return 0, err
 		}
 		s.leaseLimit = limit
 	}
@@ -236,7 +261,13 @@ func (s *Store) Metrics() *pebble.Metrics { return s.db.Metrics() }
 // Close flushes and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if err := s.db.Close(); err != nil {
+		var err error
+		if s.failure() != nil {
+			err = closeFailed(s.db, s.opts.FailedCloseTimeout, s.opts.Logger)
+		} else {
+			err = s.db.Close()
+		}
+		if err != nil {
 			s.closeErr = fmt.Errorf("close store %s: %w", s.dir, err)
 		}
 	})
@@ -258,6 +289,16 @@ func (q quietLogger) Errorf(format string, args ...any) {
 	}
 }
 
+// Fatalf panics: pebble must not go on after it (it would return from a
+// failed commit as if it had succeeded). The store's commit recovers the
+// panic and fails the store; the cause is the first error among args.
 func (q quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+	fe := &fatalError{msg: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			fe.cause = err
+			break
+		}
+	}
+	panic(fe)
 }

@@ -252,6 +252,12 @@ func printStatus(res *kvpb.StatusResponse) {
 	if res.Security != "" { // empty from a node older than the field
 		fmt.Printf("security: %s%s\n", res.Security, securityNotes[res.Security])
 	}
+	switch d := res.Disk; {
+	case d.GetFailed() != "":
+		fmt.Printf("STORAGE FAILED, no reads or writes until restarted: %s\n", d.Failed)
+	case d.GetFull():
+		fmt.Printf("DISK FULL, writes refused: %d of %d bytes free\n", d.FreeBytes, d.TotalBytes)
+	}
 	fmt.Printf("%-8s %-8s %-21s %-21s %5s %5s %9s %7s %s\n", "MEMBER", "STATE", "CLUSTER", "CLIENT", "OWNS", "HOLDS", "HEARTBEAT", "PHI", "GENERATION")
 	for _, m := range res.Members {
 		age := "never"

@@ -154,6 +154,7 @@ func serverCmd() *cobra.Command {
 	f.IntVar(&cfg.Store.MaxKeySize, "max-key-size", cfg.Store.MaxKeySize, "largest key in bytes")
 	f.IntVar(&cfg.Store.MaxValueSize, "max-value-size", cfg.Store.MaxValueSize, "largest value in bytes")
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")
+	f.Int64Var(&cfg.Store.MinFreeBytes, "min-free-disk", cfg.Store.MinFreeBytes, "bytes that must stay free on the data directory's filesystem: below it writes are refused (never acknowledged) until there is space again; 0: no check")
 	f.Int64Var(&cfg.Store.BlockCacheBytes, "block-cache-bytes", cfg.Store.BlockCacheBytes, "bytes of pebble's block cache (uncompressed blocks of stored objects); 0: pebble's default of 8 MiB")
 	f.IntVar(&cfg.Store.BloomBitsPerKey, "bloom-bits-per-key", cfg.Store.BloomBitsPerKey, "bits per key of each table's bloom filter, which lets reads skip tables; 0: no filters")
 	f.BoolVar(&verbose, "verbose", false, "log membership changes and other information")

@@ -802,7 +802,9 @@ type StatusResponse struct {
 	// --insecure: every caller is trusted, admin calls included) or
 	// "loopback" (no TLS, bound to loopback only: every process on the
 	// node's machine is trusted)
-	Security      string `protobuf:"bytes,18,opt,name=security,proto3" json:"security,omitempty"`
+	Security string `protobuf:"bytes,18,opt,name=security,proto3" json:"security,omitempty"`
+	// this node's storage: whether writes can be made durable, and why not
+	Disk          *DiskHealth `protobuf:"bytes,19,opt,name=disk,proto3" json:"disk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -963,6 +965,122 @@ func (x *StatusResponse) GetSecurity() string {
 	return ""
 }
 
+func (x *StatusResponse) GetDisk() *DiskHealth {
+	if x != nil {
+		return x.Disk
+	}
+	return nil
+}
+
+type DiskHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// why the storage refuses every read and write until the node is
+	// restarted (a write pebble could not make durable); empty while it works
+	Failed string `protobuf:"bytes,1,opt,name=failed,proto3" json:"failed,omitempty"`
+	// free space is below --min-free-disk: writes are refused until there is
+	// more
+	Full       bool   `protobuf:"varint,2,opt,name=full,proto3" json:"full,omitempty"`
+	FreeBytes  uint64 `protobuf:"varint,3,opt,name=free_bytes,json=freeBytes,proto3" json:"free_bytes,omitempty"`
+	TotalBytes uint64 `protobuf:"varint,4,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// the latest storage error, and when (0: none since the node started)
+	LastError          string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorUnixNanos int64  `protobuf:"varint,6,opt,name=last_error_unix_nanos,json=lastErrorUnixNanos,proto3" json:"last_error_unix_nanos,omitempty"`
+	// writes refused or failed by the storage since the node started: none
+	// was acknowledged
+	FailedWrites uint64 `protobuf:"varint,7,opt,name=failed_writes,json=failedWrites,proto3" json:"failed_writes,omitempty"`
+	// storage errors since the node started, by kind: commit, refused, full,
+	// background, statfs
+	Errors        map[string]uint64 `protobuf:"bytes,8,rep,name=errors,proto3" json:"errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskHealth) Reset() {
+	*x = DiskHealth{}
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskHealth) ProtoMessage() {}
+
+func (x *DiskHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskHealth.ProtoReflect.Descriptor instead.
+func (*DiskHealth) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DiskHealth) GetFailed() string {
+	if x != nil {
+		return x.Failed
+	}
+	return ""
+}
+
+func (x *DiskHealth) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *DiskHealth) GetFreeBytes() uint64 {
+	if x != nil {
+		return x.FreeBytes
+	}
+	return 0
+}
+
+func (x *DiskHealth) GetTotalBytes() uint64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+func (x *DiskHealth) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *DiskHealth) GetLastErrorUnixNanos() int64 {
+	if x != nil {
+		return x.LastErrorUnixNanos
+	}
+	return 0
+}
+
+func (x *DiskHealth) GetFailedWrites() uint64 {
+	if x != nil {
+		return x.FailedWrites
+	}
+	return 0
+}
+
+func (x *DiskHealth) GetErrors() map[string]uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 type ProcessStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// user plus system CPU time since the process started
@@ -976,7 +1094,7 @@ type ProcessStats struct {
 
 func (x *ProcessStats) Reset() {
 	*x = ProcessStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1106,7 @@ func (x *ProcessStats) String() string {
 func (*ProcessStats) ProtoMessage() {}
 
 func (x *ProcessStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1119,7 @@ func (x *ProcessStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessStats.ProtoReflect.Descriptor instead.
 func (*ProcessStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProcessStats) GetCpuSeconds() float64 {
@@ -1042,7 +1160,7 @@ type TombstoneStats struct {
 
 func (x *TombstoneStats) Reset() {
 	*x = TombstoneStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1172,7 @@ func (x *TombstoneStats) String() string {
 func (*TombstoneStats) ProtoMessage() {}
 
 func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1185,7 @@ func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TombstoneStats.ProtoReflect.Descriptor instead.
 func (*TombstoneStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TombstoneStats) GetHeld() uint64 {
@@ -1110,7 +1228,7 @@ type WriteReplicaRequest struct {
 
 func (x *WriteReplicaRequest) Reset() {
 	*x = WriteReplicaRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1240,7 @@ func (x *WriteReplicaRequest) String() string {
 func (*WriteReplicaRequest) ProtoMessage() {}
 
 func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1253,7 @@ func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaRequest.ProtoReflect.Descriptor instead.
 func (*WriteReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WriteReplicaRequest) GetKey() []byte {
@@ -1175,7 +1293,7 @@ type WriteReplicaResponse struct {
 
 func (x *WriteReplicaResponse) Reset() {
 	*x = WriteReplicaResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1305,7 @@ func (x *WriteReplicaResponse) String() string {
 func (*WriteReplicaResponse) ProtoMessage() {}
 
 func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1318,7 @@ func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaResponse.ProtoReflect.Descriptor instead.
 func (*WriteReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WriteReplicaResponse) GetContext() []byte {
@@ -1219,7 +1337,7 @@ type CrashVnodeRequest struct {
 
 func (x *CrashVnodeRequest) Reset() {
 	*x = CrashVnodeRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1349,7 @@ func (x *CrashVnodeRequest) String() string {
 func (*CrashVnodeRequest) ProtoMessage() {}
 
 func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1362,7 @@ func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeRequest.ProtoReflect.Descriptor instead.
 func (*CrashVnodeRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CrashVnodeRequest) GetPartition() uint32 {
@@ -1262,7 +1380,7 @@ type CrashVnodeResponse struct {
 
 func (x *CrashVnodeResponse) Reset() {
 	*x = CrashVnodeResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1392,7 @@ func (x *CrashVnodeResponse) String() string {
 func (*CrashVnodeResponse) ProtoMessage() {}
 
 func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1405,7 @@ func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeResponse.ProtoReflect.Descriptor instead.
 func (*CrashVnodeResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 type HintQueue struct {
@@ -1304,7 +1422,7 @@ type HintQueue struct {
 
 func (x *HintQueue) Reset() {
 	*x = HintQueue{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1434,7 @@ func (x *HintQueue) String() string {
 func (*HintQueue) ProtoMessage() {}
 
 func (x *HintQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1447,7 @@ func (x *HintQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
 func (*HintQueue) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HintQueue) GetTarget() string {
@@ -1382,7 +1500,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1512,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1525,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 type LeaveResponse struct {
@@ -1419,7 +1537,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1549,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1562,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -1464,7 +1582,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1594,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1607,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RepairRequest) GetPartition() int32 {
@@ -1521,7 +1639,7 @@ type Exchange struct {
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1651,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1664,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Exchange) GetPartition() uint32 {
@@ -1607,7 +1725,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1737,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1750,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RepairResponse) GetExchanges() []*Exchange {
@@ -1656,7 +1774,7 @@ type RepairStats struct {
 
 func (x *RepairStats) Reset() {
 	*x = RepairStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1786,7 @@ func (x *RepairStats) String() string {
 func (*RepairStats) ProtoMessage() {}
 
 func (x *RepairStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1799,7 @@ func (x *RepairStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
 func (*RepairStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RepairStats) GetExchanges() uint64 {
@@ -1728,7 +1846,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1858,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1871,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -1772,7 +1890,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1902,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1915,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -1817,7 +1935,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1947,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1960,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -1870,7 +1988,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2000,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2013,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -1932,7 +2050,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2062,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2075,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -1997,7 +2115,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2127,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2140,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -2043,7 +2161,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2173,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2186,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -2105,7 +2223,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2235,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2248,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -2180,7 +2298,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2310,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2323,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -2246,7 +2364,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2376,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2389,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -2358,7 +2476,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
 	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\x12!\n" +
-	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xc4\x05\n" +
+	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xf1\x05\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2383,7 +2501,24 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x06fenced\x18\x0f \x01(\tR\x06fenced\x120\n" +
 	"\x14replica_data_refused\x18\x10 \x01(\x04R\x12replicaDataRefused\x123\n" +
 	"\aprocess\x18\x11 \x01(\v2\x19.harmonia.v1.ProcessStatsR\aprocess\x12\x1a\n" +
-	"\bsecurity\x18\x12 \x01(\tR\bsecurity\"l\n" +
+	"\bsecurity\x18\x12 \x01(\tR\bsecurity\x12+\n" +
+	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\"\xe7\x02\n" +
+	"\n" +
+	"DiskHealth\x12\x16\n" +
+	"\x06failed\x18\x01 \x01(\tR\x06failed\x12\x12\n" +
+	"\x04full\x18\x02 \x01(\bR\x04full\x12\x1d\n" +
+	"\n" +
+	"free_bytes\x18\x03 \x01(\x04R\tfreeBytes\x12\x1f\n" +
+	"\vtotal_bytes\x18\x04 \x01(\x04R\n" +
+	"totalBytes\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x121\n" +
+	"\x15last_error_unix_nanos\x18\x06 \x01(\x03R\x12lastErrorUnixNanos\x12#\n" +
+	"\rfailed_writes\x18\a \x01(\x04R\ffailedWrites\x12;\n" +
+	"\x06errors\x18\b \x03(\v2#.harmonia.v1.DiskHealth.ErrorsEntryR\x06errors\x1a9\n" +
+	"\vErrorsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"l\n" +
 	"\fProcessStats\x12\x1f\n" +
 	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
 	"cpuSeconds\x12\x1b\n" +
@@ -2505,7 +2640,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),           // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),              // 1: harmonia.v1.Sibling
@@ -2518,73 +2653,77 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*MemberStatus)(nil),         // 8: harmonia.v1.MemberStatus
 	(*Transfer)(nil),             // 9: harmonia.v1.Transfer
 	(*StatusResponse)(nil),       // 10: harmonia.v1.StatusResponse
-	(*ProcessStats)(nil),         // 11: harmonia.v1.ProcessStats
-	(*TombstoneStats)(nil),       // 12: harmonia.v1.TombstoneStats
-	(*WriteReplicaRequest)(nil),  // 13: harmonia.v1.WriteReplicaRequest
-	(*WriteReplicaResponse)(nil), // 14: harmonia.v1.WriteReplicaResponse
-	(*CrashVnodeRequest)(nil),    // 15: harmonia.v1.CrashVnodeRequest
-	(*CrashVnodeResponse)(nil),   // 16: harmonia.v1.CrashVnodeResponse
-	(*HintQueue)(nil),            // 17: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),         // 18: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),        // 19: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),        // 20: harmonia.v1.RepairRequest
-	(*Exchange)(nil),             // 21: harmonia.v1.Exchange
-	(*RepairResponse)(nil),       // 22: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),          // 23: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),        // 24: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),       // 25: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),          // 26: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),             // 27: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),         // 28: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),      // 29: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),           // 30: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),       // 31: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),          // 32: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil),     // 33: harmonia.v1.ReplicasResponse
-	nil,                          // 34: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*DiskHealth)(nil),           // 11: harmonia.v1.DiskHealth
+	(*ProcessStats)(nil),         // 12: harmonia.v1.ProcessStats
+	(*TombstoneStats)(nil),       // 13: harmonia.v1.TombstoneStats
+	(*WriteReplicaRequest)(nil),  // 14: harmonia.v1.WriteReplicaRequest
+	(*WriteReplicaResponse)(nil), // 15: harmonia.v1.WriteReplicaResponse
+	(*CrashVnodeRequest)(nil),    // 16: harmonia.v1.CrashVnodeRequest
+	(*CrashVnodeResponse)(nil),   // 17: harmonia.v1.CrashVnodeResponse
+	(*HintQueue)(nil),            // 18: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),         // 19: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),        // 20: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),        // 21: harmonia.v1.RepairRequest
+	(*Exchange)(nil),             // 22: harmonia.v1.Exchange
+	(*RepairResponse)(nil),       // 23: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),          // 24: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),        // 25: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),       // 26: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),          // 27: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),             // 28: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),         // 29: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),      // 30: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),           // 31: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),       // 32: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),          // 33: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),     // 34: harmonia.v1.ReplicasResponse
+	nil,                          // 35: harmonia.v1.DiskHealth.ErrorsEntry
+	nil,                          // 36: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	17, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	23, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
-	12, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
-	11, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
-	21, // 7: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	27, // 8: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	34, // 9: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	30, // 10: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	30, // 11: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	31, // 12: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	32, // 13: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 14: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 15: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 16: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 17: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	29, // 18: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	18, // 19: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	26, // 20: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	24, // 21: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	20, // 22: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	13, // 23: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	15, // 24: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	2,  // 25: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 26: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 27: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 28: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	33, // 29: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	19, // 30: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	28, // 31: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	25, // 32: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	22, // 33: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	14, // 34: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	16, // 35: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	25, // [25:36] is the sub-list for method output_type
-	14, // [14:25] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	18, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	24, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	13, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
+	12, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
+	11, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
+	35, // 8: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	22, // 9: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	28, // 10: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	36, // 11: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	31, // 12: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	31, // 13: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	32, // 14: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	33, // 15: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	0,  // 16: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 17: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 18: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	7,  // 19: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	30, // 20: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	19, // 21: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	27, // 22: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	25, // 23: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	21, // 24: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	14, // 25: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	16, // 26: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	2,  // 27: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 28: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 29: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 30: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	34, // 31: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	20, // 32: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	29, // 33: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	26, // 34: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	23, // 35: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	15, // 36: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	17, // 37: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	27, // [27:38] is the sub-list for method output_type
+	16, // [16:27] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -2598,7 +2737,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -7,7 +7,9 @@ package metrics
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -186,6 +188,10 @@ var (
 	readRepairs     = desc("harmonia_read_repairs_total", "Replicas a get sent the reconciled object to, because they answered with less.")
 	tlsRefused      = desc("harmonia_tls_refused_total", "Peer certificates refused in TLS handshakes: incoming (clients and nodes dialling this one) or outgoing (nodes this one dialled).", "direction")
 	tlsExpiry       = desc("harmonia_tls_certificate_expiry_timestamp_seconds", "When the certificate this node presents expires (Unix time); alert well before it.")
+	storageErrors   = desc("harmonia_storage_errors_total", "Storage errors since the node started, by kind: commit (a write pebble could not make durable), refused (a write refused after that), full (a write refused below --min-free-disk), background (a flush or compaction failed), statfs (free space unknown). None of these writes was acknowledged.", "op")
+	storageFailed   = desc("harmonia_storage_failed", "1 when the storage failed: the node refuses every read and write until it is restarted.")
+	storageFull     = desc("harmonia_storage_disk_full", "1 when the data directory's free space is below --min-free-disk, so writes are refused.")
+	storageFree     = desc("harmonia_storage_free_bytes", "Free bytes on the data directory's filesystem.")
 	scrapeError     = desc("harmonia_metrics_scrape_errors", "1 when this scrape could not read part of the node's state.", "part")
 )
 
@@ -261,6 +267,16 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(tombstones, float64(st.Tombstones.GetHeld()))
 		counter(reaped, float64(st.Tombstones.GetReaped()))
 		counter(refused, float64(st.ReplicaDataRefused))
+		if d := st.Disk; d != nil {
+			for _, op := range slices.Sorted(maps.Keys(d.Errors)) {
+				counter(storageErrors, float64(d.Errors[op]), op)
+			}
+			gauge(storageFailed, boolValue(d.Failed != ""))
+			gauge(storageFull, boolValue(d.Full))
+			if d.TotalBytes > 0 {
+				gauge(storageFree, float64(d.FreeBytes))
+			}
+		}
 	}
 	rc := c.src.Requests()
 	counter(putTimeouts, float64(rc.PutReplicaTimeouts))
@@ -307,4 +323,11 @@ func secondsHistogram(h prometheus.Histogram) (prometheus.Metric, error) {
 		buckets[b.GetUpperBound()/1e9] = b.GetCumulativeCount()
 	}
 	return prometheus.NewConstHistogram(walFsync, ph.GetSampleCount(), ph.GetSampleSum()/1e9, buckets)
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

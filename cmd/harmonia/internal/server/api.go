@@ -208,6 +208,7 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
 	out.ReplicaDataRefused = a.sys.ReplicaDataRefused()
 	out.Process = processStats()
+	out.Disk = diskHealth(a.sys.StorageHealth())
 	replayed := a.sys.HintsReplayed()
 	hints := a.sys.HintStats()
 	for _, target := range slices.Sorted(maps.Keys(hints)) {
@@ -373,4 +374,13 @@ func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*k
 		return nil, toStatus(err)
 	}
 	return &kvpb.WriteReplicaResponse{Context: a.sealer.Seal(req.Key, written)}, nil
+}
+
+func diskHealth(h persistence.Health) *kvpb.DiskHealth {
+	out := &kvpb.DiskHealth{Failed: h.Failed, Full: h.Full, FreeBytes: h.FreeBytes, TotalBytes: h.TotalBytes,
+		LastError: h.LastError, FailedWrites: h.FailedWrites, Errors: h.Errors}
+	if !h.LastErrorAt.IsZero() {
+		out.LastErrorUnixNanos = h.LastErrorAt.UnixNano()
+	}
+	return out
 }

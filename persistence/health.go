@@ -1,0 +1,270 @@
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Disk faults: what the store does when the disk fails it, and what it
+// reports.
+//
+// Pebble treats a write-ahead log write or fsync that fails as fatal (its
+// commit pipeline calls Logger.Fatalf): the batch is already in the
+// memtable, so readers would see a write that is not durable, and the log
+// writer keeps the error, so every later commit fails too, even once the
+// disk is fine again. The store therefore turns that failure into a sticky
+// state: the write returns an error (never an acknowledgement), and every
+// later read and write is refused with ErrStorageFailed until the process
+// reopens the directory (a restart), which replays the log from what is on
+// disk. A full disk is kept from reaching that state: a write is refused
+// (ErrDiskFull) while the filesystem has less than Options.MinFreeBytes
+// free, and accepted again as soon as it has more.
+
+// Errors callers tell apart.
+var (
+	// ErrStorageFailed: a write could not be made durable and pebble can
+	// no longer be trusted; the node must be restarted.
+	ErrStorageFailed = errors.New("storage failed")
+	// ErrDiskFull: the filesystem has less free space than the reserve.
+	ErrDiskFull = errors.New("disk full")
+)
+
+// Storage error kinds, the label of harmonia_storage_errors_total.
+const (
+	// OpCommit: pebble failed a write (its log write or fsync).
+	OpCommit = "commit"
+	// OpRefused: a write refused because an earlier one failed.
+	OpRefused = "refused"
+	// OpFull: a write refused for lack of free space.
+	OpFull = "full"
+	// OpBackground: a flush or compaction failed (pebble retries them).
+	OpBackground = "background"
+	// OpStatfs: the free space could not be read.
+	OpStatfs = "statfs"
+)
+
+// Health is the store's view of its disk, for the node's status.
+type Health struct {
+	// Failed says why the store refuses every read and write until the
+	// node is restarted; empty while it works.
+	Failed string
+	// Full: free space is below the reserve, so writes are refused.
+	Full bool
+	// FreeBytes and TotalBytes of the filesystem (0 when unknown).
+	FreeBytes, TotalBytes uint64
+	// LastError is the latest storage error, at LastErrorAt.
+	LastError   string
+	LastErrorAt time.Time
+	// Errors counts storage errors since the store was opened, by kind
+	// (OpCommit, OpRefused, ...).
+	Errors map[string]uint64
+	// FailedWrites counts the writes refused or failed: none of them was
+	// acknowledged.
+	FailedWrites uint64
+}
+
+// health is the mutable state behind Health.
+type health struct {
+	mu          sync.Mutex
+	failed      error
+	lastErr     error
+	lastAt      time.Time
+	counts      map[string]uint64
+	failedWrite uint64
+	lastLog     map[string]time.Time
+	suppressed  map[string]uint64
+}
+
+// fatalError is what quietLogger.Fatalf panics with, so that the store can
+// recover it and keep the cause (errors.Is(err, syscall.ENOSPC) works).
+type fatalError struct {
+	msg   string
+	cause error
+}
+
+func (e *fatalError) Error() string { return e.msg }
+func (e *fatalError) Unwrap() error { return e.cause }
+
+// record counts an error of kind op and logs it, at most once per
+// ErrorLogInterval per kind (with how many were not logged meanwhile).
+func (s *Store) record(op string, err error, write bool) {
+	h := &s.health
+	h.mu.Lock()
+	now := time.Now()
+	h.counts[op]++
+	if write {
+		h.failedWrite++
+	}
+	h.lastErr, h.lastAt = err, now
+	logIt := now.Sub(h.lastLog[op]) >= s.opts.ErrorLogInterval
+	var suppressed uint64
+	if logIt {
+		h.lastLog[op] = now
+		suppressed, h.suppressed[op] = h.suppressed[op], 0
+	} else {
+		h.suppressed[op]++
+	}
+	h.mu.Unlock()
+	if l := s.opts.Logger; logIt && l != nil {
+		l.Error("storage error: writes are not acknowledged", "op", op, "dir", s.dir, "err", err,
+			"not_logged_since_last", suppressed)
+	}
+}
+
+// failure is the sticky error, nil while the store works.
+func (s *Store) failure() error {
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	return s.health.failed
+}
+
+// fail makes the store refuse everything from now on.
+func (s *Store) fail(cause error) error {
+	err := fmt.Errorf("%w: %w; restart the node once the disk is fixed", ErrStorageFailed, cause)
+	s.health.mu.Lock()
+	first := s.health.failed == nil
+	if first {
+		s.health.failed = err
+	}
+	s.health.mu.Unlock()
+	if l := s.opts.Logger; first && l != nil {
+		l.Error("storage failed: this node refuses every read and write until it is restarted", "dir", s.dir, "err", cause)
+	}
+	return err
+}
+
+// readable refuses a read once the store has failed: pebble's memtable
+// then holds a write that is not durable.
+func (s *Store) readable() error { return s.failure() }
+
+// commit runs one pebble write (what names it in errors). It is refused
+// when the store has failed or the disk is below its reserve; a pebble
+// failure (fatal, recovered here) fails the store.
+func (s *Store) commit(what string, write func(db *pebble.DB) error) (err error) {
+	if err := s.failure(); err != nil {
+		s.record(OpRefused, err, true)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := s.checkSpace(); err != nil {
+		s.record(OpFull, err, true)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		cause, ok := r.(error)
+		if !ok {
+			cause = fmt.Errorf("pebble: %v", r)
+		}
+		err = fmt.Errorf("%s: %w", what, s.fail(cause))
+		s.record(OpCommit, err, true)
+	}()
+	if err := write(s.db); err != nil {
+		err = fmt.Errorf("%s: %w", what, err)
+		s.record(OpCommit, err, true)
+		return err
+	}
+	return nil
+}
+
+// diskUsage reads the filesystem's free space; ok is false when the
+// filesystem does not report it (pebble's in-memory one, unless a test
+// sets it).
+func (s *Store) diskUsage() (du vfs.DiskUsage, ok bool, err error) {
+	du, err = s.fs.GetDiskUsage(s.dir)
+	if errors.Is(err, vfs.ErrUnsupported) {
+		return du, false, nil
+	}
+	if err != nil {
+		return du, false, fmt.Errorf("free space of %s: %w", s.dir, err)
+	}
+	return du, du.TotalBytes > 0, nil
+}
+
+// checkSpace refuses a write while free space is below MinFreeBytes. Not
+// knowing the free space refuses nothing (it is counted and logged).
+func (s *Store) checkSpace() error {
+	if s.opts.MinFreeBytes <= 0 {
+		return nil
+	}
+	du, ok, err := s.diskUsage()
+	if err != nil {
+		s.record(OpStatfs, err, false)
+		return nil
+	}
+	if ok && du.AvailBytes < uint64(s.opts.MinFreeBytes) {
+		return fmt.Errorf("%w: %d bytes free in %s, below the reserve of %d (--min-free-disk)",
+			ErrDiskFull, du.AvailBytes, s.dir, s.opts.MinFreeBytes)
+	}
+	return nil
+}
+
+// Health returns the store's disk state now.
+func (s *Store) Health() Health {
+	out := Health{}
+	if du, ok, err := s.diskUsage(); err == nil && ok {
+		out.FreeBytes, out.TotalBytes = du.AvailBytes, du.TotalBytes
+		out.Full = s.opts.MinFreeBytes > 0 && du.AvailBytes < uint64(s.opts.MinFreeBytes)
+	}
+	h := &s.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failed != nil {
+		out.Failed = h.failed.Error()
+	}
+	if h.lastErr != nil {
+		out.LastError, out.LastErrorAt = h.lastErr.Error(), h.lastAt
+	}
+	out.Errors = make(map[string]uint64, len(h.counts))
+	for op, n := range h.counts {
+		out.Errors[op] = n
+	}
+	out.FailedWrites = h.failedWrite
+	return out
+}
+
+// IsDiskFull reports whether err says the disk is full: below the reserve,
+// or out of space under pebble.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, ErrDiskFull) || errors.Is(err, syscall.ENOSPC)
+}
+
+// eventListener reports pebble's background failures (a flush or
+// compaction that could not write; pebble retries them).
+func (s *Store) eventListener() *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) { s.record(OpBackground, err, false) },
+	}
+}
+
+// closeFailed closes a failed pebble within timeout: its commit pipeline
+// may be stuck behind the failure.
+func closeFailed(db *pebble.DB, timeout time.Duration, log *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("pebble: %v", r)
+			}
+		}()
+		done <- db.Close()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		if log != nil {
+			log.Error("pebble did not close after the storage failure; leaving it", "timeout", timeout)
+		}
+		return fmt.Errorf("pebble did not close within %v after the storage failure", timeout)
+	}
+}
