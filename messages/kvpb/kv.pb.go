@@ -804,7 +804,11 @@ type StatusResponse struct {
 	// node's machine is trusted)
 	Security string `protobuf:"bytes,18,opt,name=security,proto3" json:"security,omitempty"`
 	// this node's storage: whether writes can be made durable, and why not
-	Disk          *DiskHealth `protobuf:"bytes,19,opt,name=disk,proto3" json:"disk,omitempty"`
+	Disk *DiskHealth `protobuf:"bytes,19,opt,name=disk,proto3" json:"disk,omitempty"`
+	// how far this node's wall clock is set from the machine's, in
+	// milliseconds: 0 except in tests (--unsafe-test-clock-offset,
+	// Admin.SetClockOffset)
+	ClockOffsetMs int64 `protobuf:"varint,20,opt,name=clock_offset_ms,json=clockOffsetMs,proto3" json:"clock_offset_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -970,6 +974,13 @@ func (x *StatusResponse) GetDisk() *DiskHealth {
 		return x.Disk
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetClockOffsetMs() int64 {
+	if x != nil {
+		return x.ClockOffsetMs
+	}
+	return 0
 }
 
 type DiskHealth struct {
@@ -1408,6 +1419,96 @@ func (*CrashVnodeResponse) Descriptor() ([]byte, []int) {
 	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
+type SetClockOffsetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// the new offset from the machine's clock, in milliseconds; at most a
+	// day either way
+	OffsetMs      int64 `protobuf:"varint,1,opt,name=offset_ms,json=offsetMs,proto3" json:"offset_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetClockOffsetRequest) Reset() {
+	*x = SetClockOffsetRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetClockOffsetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetClockOffsetRequest) ProtoMessage() {}
+
+func (x *SetClockOffsetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetClockOffsetRequest.ProtoReflect.Descriptor instead.
+func (*SetClockOffsetRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetClockOffsetRequest) GetOffsetMs() int64 {
+	if x != nil {
+		return x.OffsetMs
+	}
+	return 0
+}
+
+type SetClockOffsetResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PreviousOffsetMs int64                  `protobuf:"varint,1,opt,name=previous_offset_ms,json=previousOffsetMs,proto3" json:"previous_offset_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SetClockOffsetResponse) Reset() {
+	*x = SetClockOffsetResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetClockOffsetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetClockOffsetResponse) ProtoMessage() {}
+
+func (x *SetClockOffsetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetClockOffsetResponse.ProtoReflect.Descriptor instead.
+func (*SetClockOffsetResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SetClockOffsetResponse) GetPreviousOffsetMs() int64 {
+	if x != nil {
+		return x.PreviousOffsetMs
+	}
+	return 0
+}
+
 type HintQueue struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -1422,7 +1523,7 @@ type HintQueue struct {
 
 func (x *HintQueue) Reset() {
 	*x = HintQueue{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1535,7 @@ func (x *HintQueue) String() string {
 func (*HintQueue) ProtoMessage() {}
 
 func (x *HintQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1548,7 @@ func (x *HintQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
 func (*HintQueue) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HintQueue) GetTarget() string {
@@ -1500,7 +1601,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1613,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1626,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 type LeaveResponse struct {
@@ -1537,7 +1638,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1650,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1663,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -1582,7 +1683,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1695,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1708,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RepairRequest) GetPartition() int32 {
@@ -1639,7 +1740,7 @@ type Exchange struct {
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1752,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1765,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Exchange) GetPartition() uint32 {
@@ -1725,7 +1826,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1838,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +1851,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RepairResponse) GetExchanges() []*Exchange {
@@ -1774,7 +1875,7 @@ type RepairStats struct {
 
 func (x *RepairStats) Reset() {
 	*x = RepairStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +1887,7 @@ func (x *RepairStats) String() string {
 func (*RepairStats) ProtoMessage() {}
 
 func (x *RepairStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +1900,7 @@ func (x *RepairStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
 func (*RepairStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RepairStats) GetExchanges() uint64 {
@@ -1846,7 +1947,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +1959,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +1972,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -1890,7 +1991,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2003,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2016,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -1935,7 +2036,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2048,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2061,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -1988,7 +2089,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2101,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2114,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -2050,7 +2151,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2163,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2176,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -2115,7 +2216,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2228,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2241,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -2161,7 +2262,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2274,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2287,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -2223,7 +2324,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2336,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2349,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -2298,7 +2399,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2411,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2424,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -2364,7 +2465,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[34]
+	mi := &file_kvpb_kv_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2477,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[34]
+	mi := &file_kvpb_kv_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2490,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{34}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -2476,7 +2577,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
 	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\x12!\n" +
-	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xf1\x05\n" +
+	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\x99\x06\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2502,7 +2603,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x14replica_data_refused\x18\x10 \x01(\x04R\x12replicaDataRefused\x123\n" +
 	"\aprocess\x18\x11 \x01(\v2\x19.harmonia.v1.ProcessStatsR\aprocess\x12\x1a\n" +
 	"\bsecurity\x18\x12 \x01(\tR\bsecurity\x12+\n" +
-	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\"\xe7\x02\n" +
+	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\x12&\n" +
+	"\x0fclock_offset_ms\x18\x14 \x01(\x03R\rclockOffsetMs\"\xe7\x02\n" +
 	"\n" +
 	"DiskHealth\x12\x16\n" +
 	"\x06failed\x18\x01 \x01(\tR\x06failed\x12\x12\n" +
@@ -2540,7 +2642,11 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\acontext\x18\x01 \x01(\fR\acontext\"1\n" +
 	"\x11CrashVnodeRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\"\x14\n" +
-	"\x12CrashVnodeResponse\"\xa9\x01\n" +
+	"\x12CrashVnodeResponse\"4\n" +
+	"\x15SetClockOffsetRequest\x12\x1b\n" +
+	"\toffset_ms\x18\x01 \x01(\x03R\boffsetMs\"F\n" +
+	"\x16SetClockOffsetResponse\x12,\n" +
+	"\x12previous_offset_ms\x18\x01 \x01(\x03R\x10previousOffsetMs\"\xa9\x01\n" +
 	"\tHintQueue\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x14\n" +
@@ -2616,7 +2722,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xba\x04\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x95\x05\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
@@ -2626,7 +2732,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x06Repair\x12\x1a.harmonia.v1.RepairRequest\x1a\x1b.harmonia.v1.RepairResponse\x12S\n" +
 	"\fWriteReplica\x12 .harmonia.v1.WriteReplicaRequest\x1a!.harmonia.v1.WriteReplicaResponse\x12M\n" +
 	"\n" +
-	"CrashVnode\x12\x1e.harmonia.v1.CrashVnodeRequest\x1a\x1f.harmonia.v1.CrashVnodeResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
+	"CrashVnode\x12\x1e.harmonia.v1.CrashVnodeRequest\x1a\x1f.harmonia.v1.CrashVnodeResponse\x12Y\n" +
+	"\x0eSetClockOffset\x12\".harmonia.v1.SetClockOffsetRequest\x1a#.harmonia.v1.SetClockOffsetResponseB.Z,github.com/harmoniakv/harmonia/messages/kvpbb\x06proto3"
 
 var (
 	file_kvpb_kv_proto_rawDescOnce sync.Once
@@ -2640,87 +2747,91 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_kvpb_kv_proto_goTypes = []any{
-	(*GetRequest)(nil),           // 0: harmonia.v1.GetRequest
-	(*Sibling)(nil),              // 1: harmonia.v1.Sibling
-	(*GetResponse)(nil),          // 2: harmonia.v1.GetResponse
-	(*PutRequest)(nil),           // 3: harmonia.v1.PutRequest
-	(*PutResponse)(nil),          // 4: harmonia.v1.PutResponse
-	(*DeleteRequest)(nil),        // 5: harmonia.v1.DeleteRequest
-	(*DeleteResponse)(nil),       // 6: harmonia.v1.DeleteResponse
-	(*StatusRequest)(nil),        // 7: harmonia.v1.StatusRequest
-	(*MemberStatus)(nil),         // 8: harmonia.v1.MemberStatus
-	(*Transfer)(nil),             // 9: harmonia.v1.Transfer
-	(*StatusResponse)(nil),       // 10: harmonia.v1.StatusResponse
-	(*DiskHealth)(nil),           // 11: harmonia.v1.DiskHealth
-	(*ProcessStats)(nil),         // 12: harmonia.v1.ProcessStats
-	(*TombstoneStats)(nil),       // 13: harmonia.v1.TombstoneStats
-	(*WriteReplicaRequest)(nil),  // 14: harmonia.v1.WriteReplicaRequest
-	(*WriteReplicaResponse)(nil), // 15: harmonia.v1.WriteReplicaResponse
-	(*CrashVnodeRequest)(nil),    // 16: harmonia.v1.CrashVnodeRequest
-	(*CrashVnodeResponse)(nil),   // 17: harmonia.v1.CrashVnodeResponse
-	(*HintQueue)(nil),            // 18: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),         // 19: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),        // 20: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),        // 21: harmonia.v1.RepairRequest
-	(*Exchange)(nil),             // 22: harmonia.v1.Exchange
-	(*RepairResponse)(nil),       // 23: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),          // 24: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),        // 25: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),       // 26: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),          // 27: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),             // 28: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),         // 29: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),      // 30: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),           // 31: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),       // 32: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),          // 33: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil),     // 34: harmonia.v1.ReplicasResponse
-	nil,                          // 35: harmonia.v1.DiskHealth.ErrorsEntry
-	nil,                          // 36: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*GetRequest)(nil),             // 0: harmonia.v1.GetRequest
+	(*Sibling)(nil),                // 1: harmonia.v1.Sibling
+	(*GetResponse)(nil),            // 2: harmonia.v1.GetResponse
+	(*PutRequest)(nil),             // 3: harmonia.v1.PutRequest
+	(*PutResponse)(nil),            // 4: harmonia.v1.PutResponse
+	(*DeleteRequest)(nil),          // 5: harmonia.v1.DeleteRequest
+	(*DeleteResponse)(nil),         // 6: harmonia.v1.DeleteResponse
+	(*StatusRequest)(nil),          // 7: harmonia.v1.StatusRequest
+	(*MemberStatus)(nil),           // 8: harmonia.v1.MemberStatus
+	(*Transfer)(nil),               // 9: harmonia.v1.Transfer
+	(*StatusResponse)(nil),         // 10: harmonia.v1.StatusResponse
+	(*DiskHealth)(nil),             // 11: harmonia.v1.DiskHealth
+	(*ProcessStats)(nil),           // 12: harmonia.v1.ProcessStats
+	(*TombstoneStats)(nil),         // 13: harmonia.v1.TombstoneStats
+	(*WriteReplicaRequest)(nil),    // 14: harmonia.v1.WriteReplicaRequest
+	(*WriteReplicaResponse)(nil),   // 15: harmonia.v1.WriteReplicaResponse
+	(*CrashVnodeRequest)(nil),      // 16: harmonia.v1.CrashVnodeRequest
+	(*CrashVnodeResponse)(nil),     // 17: harmonia.v1.CrashVnodeResponse
+	(*SetClockOffsetRequest)(nil),  // 18: harmonia.v1.SetClockOffsetRequest
+	(*SetClockOffsetResponse)(nil), // 19: harmonia.v1.SetClockOffsetResponse
+	(*HintQueue)(nil),              // 20: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),           // 21: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),          // 22: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),          // 23: harmonia.v1.RepairRequest
+	(*Exchange)(nil),               // 24: harmonia.v1.Exchange
+	(*RepairResponse)(nil),         // 25: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),            // 26: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),          // 27: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),         // 28: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),            // 29: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),               // 30: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),           // 31: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),        // 32: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),             // 33: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),         // 34: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),            // 35: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),       // 36: harmonia.v1.ReplicasResponse
+	nil,                            // 37: harmonia.v1.DiskHealth.ErrorsEntry
+	nil,                            // 38: harmonia.v1.PlanResponse.OwnedAfterEntry
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
 	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
 	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	18, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	24, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	20, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	26, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
 	13, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
 	12, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
 	11, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
-	35, // 8: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
-	22, // 9: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	28, // 10: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	36, // 11: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	31, // 12: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	31, // 13: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	32, // 14: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	33, // 15: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	37, // 8: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	24, // 9: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	30, // 10: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	38, // 11: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	33, // 12: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	33, // 13: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	34, // 14: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	35, // 15: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
 	0,  // 16: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
 	3,  // 17: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
 	5,  // 18: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
 	7,  // 19: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	30, // 20: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	19, // 21: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	27, // 22: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	25, // 23: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	21, // 24: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	32, // 20: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	21, // 21: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	29, // 22: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	27, // 23: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	23, // 24: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
 	14, // 25: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
 	16, // 26: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	2,  // 27: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 28: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 29: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 30: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	34, // 31: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	20, // 32: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	29, // 33: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	26, // 34: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	23, // 35: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	15, // 36: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	17, // 37: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	27, // [27:38] is the sub-list for method output_type
-	16, // [16:27] is the sub-list for method input_type
+	18, // 27: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
+	2,  // 28: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 29: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 30: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 31: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	36, // 32: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	22, // 33: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	31, // 34: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	28, // 35: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	25, // 36: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	15, // 37: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	17, // 38: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	19, // 39: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
+	28, // [28:40] is the sub-list for method output_type
+	16, // [16:28] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -2737,7 +2848,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

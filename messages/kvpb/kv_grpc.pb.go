@@ -203,14 +203,15 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Admin_Status_FullMethodName       = "/harmonia.v1.Admin/Status"
-	Admin_Replicas_FullMethodName     = "/harmonia.v1.Admin/Replicas"
-	Admin_Leave_FullMethodName        = "/harmonia.v1.Admin/Leave"
-	Admin_Plan_FullMethodName         = "/harmonia.v1.Admin/Plan"
-	Admin_Remove_FullMethodName       = "/harmonia.v1.Admin/Remove"
-	Admin_Repair_FullMethodName       = "/harmonia.v1.Admin/Repair"
-	Admin_WriteReplica_FullMethodName = "/harmonia.v1.Admin/WriteReplica"
-	Admin_CrashVnode_FullMethodName   = "/harmonia.v1.Admin/CrashVnode"
+	Admin_Status_FullMethodName         = "/harmonia.v1.Admin/Status"
+	Admin_Replicas_FullMethodName       = "/harmonia.v1.Admin/Replicas"
+	Admin_Leave_FullMethodName          = "/harmonia.v1.Admin/Leave"
+	Admin_Plan_FullMethodName           = "/harmonia.v1.Admin/Plan"
+	Admin_Remove_FullMethodName         = "/harmonia.v1.Admin/Remove"
+	Admin_Repair_FullMethodName         = "/harmonia.v1.Admin/Repair"
+	Admin_WriteReplica_FullMethodName   = "/harmonia.v1.Admin/WriteReplica"
+	Admin_CrashVnode_FullMethodName     = "/harmonia.v1.Admin/CrashVnode"
+	Admin_SetClockOffset_FullMethodName = "/harmonia.v1.Admin/SetClockOffset"
 )
 
 // AdminClient is the client API for Admin service.
@@ -242,6 +243,12 @@ type AdminClient interface {
 	// its supervisor restarts it; the nemesis suite uses it. Refused unless
 	// the server was started with --unsafe-test-writes.
 	CrashVnode(ctx context.Context, in *CrashVnodeRequest, opts ...grpc.CallOption) (*CrashVnodeResponse, error)
+	// SetClockOffset sets how far this node's wall clock (the one it stamps
+	// versions, reaps tombstones and numbers generations by) is from the
+	// machine's, as a stepped or skewed clock would be; the nemesis suite
+	// uses it. Refused unless the server was started with
+	// --unsafe-test-writes.
+	SetClockOffset(ctx context.Context, in *SetClockOffsetRequest, opts ...grpc.CallOption) (*SetClockOffsetResponse, error)
 }
 
 type adminClient struct {
@@ -332,6 +339,16 @@ func (c *adminClient) CrashVnode(ctx context.Context, in *CrashVnodeRequest, opt
 	return out, nil
 }
 
+func (c *adminClient) SetClockOffset(ctx context.Context, in *SetClockOffsetRequest, opts ...grpc.CallOption) (*SetClockOffsetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetClockOffsetResponse)
+	err := c.cc.Invoke(ctx, Admin_SetClockOffset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -361,6 +378,12 @@ type AdminServer interface {
 	// its supervisor restarts it; the nemesis suite uses it. Refused unless
 	// the server was started with --unsafe-test-writes.
 	CrashVnode(context.Context, *CrashVnodeRequest) (*CrashVnodeResponse, error)
+	// SetClockOffset sets how far this node's wall clock (the one it stamps
+	// versions, reaps tombstones and numbers generations by) is from the
+	// machine's, as a stepped or skewed clock would be; the nemesis suite
+	// uses it. Refused unless the server was started with
+	// --unsafe-test-writes.
+	SetClockOffset(context.Context, *SetClockOffsetRequest) (*SetClockOffsetResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -394,6 +417,9 @@ func (UnimplementedAdminServer) WriteReplica(context.Context, *WriteReplicaReque
 }
 func (UnimplementedAdminServer) CrashVnode(context.Context, *CrashVnodeRequest) (*CrashVnodeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CrashVnode not implemented")
+}
+func (UnimplementedAdminServer) SetClockOffset(context.Context, *SetClockOffsetRequest) (*SetClockOffsetResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetClockOffset not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -560,6 +586,24 @@ func _Admin_CrashVnode_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_SetClockOffset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetClockOffsetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).SetClockOffset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_SetClockOffset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).SetClockOffset(ctx, req.(*SetClockOffsetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -598,6 +642,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CrashVnode",
 			Handler:    _Admin_CrashVnode_Handler,
+		},
+		{
+			MethodName: "SetClockOffset",
+			Handler:    _Admin_SetClockOffset_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

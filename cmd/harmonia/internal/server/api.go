@@ -21,6 +21,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc/codes"
@@ -175,7 +176,7 @@ func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.Delete
 func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {
 	v := a.sys.View()
 	cfg := a.sys.Config()
-	out := &kvpb.StatusResponse{Node: v.Self, Fenced: v.Fenced, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners(), Security: a.security}
+	out := &kvpb.StatusResponse{Node: v.Self, Fenced: v.Fenced, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners(), Security: a.security, ClockOffsetMs: wallclock.Offset().Milliseconds()}
 	held := map[string]uint32{}
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		for _, id := range v.Ring.PreferenceListForPartition(p, cfg.N) {
@@ -359,6 +360,31 @@ func (a *api) CrashVnode(_ context.Context, req *kvpb.CrashVnodeRequest) (*kvpb.
 	}
 	a.sys.CrashVnode(int(req.Partition))
 	return &kvpb.CrashVnodeResponse{}, nil
+}
+
+// maxClockOffset bounds a test clock offset: a day either way covers every
+// skew a test needs and keeps times far from the edges of int64 nanoseconds.
+const maxClockOffset = 24 * time.Hour
+
+func (a *api) SetClockOffset(_ context.Context, req *kvpb.SetClockOffsetRequest) (*kvpb.SetClockOffsetResponse, error) {
+	if !a.unsafeTestWrites {
+		return nil, status.Error(codes.FailedPrecondition, "SetClockOffset is for tests; start the server with --unsafe-test-writes to allow it")
+	}
+	// Compared in milliseconds: a huge count would overflow as a Duration.
+	if limit := maxClockOffset.Milliseconds(); req.OffsetMs > limit || req.OffsetMs < -limit {
+		return nil, status.Errorf(codes.InvalidArgument, "clock offset %d ms: at most %v either way", req.OffsetMs, maxClockOffset)
+	}
+	prev := wallclock.Offset()
+	wallclock.SetOffset(time.Duration(req.OffsetMs) * time.Millisecond)
+	return &kvpb.SetClockOffsetResponse{PreviousOffsetMs: prev.Milliseconds()}, nil
+}
+
+// CheckClockOffset refuses a test clock offset beyond a day either way.
+func CheckClockOffset(d time.Duration) error {
+	if d > maxClockOffset || d < -maxClockOffset {
+		return fmt.Errorf("--unsafe-test-clock-offset %v: at most %v either way", d, maxClockOffset)
+	}
+	return nil
 }
 
 func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*kvpb.WriteReplicaResponse, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/metrics"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/statuspage"
 	"github.com/harmoniakv/harmonia/internal/certs"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
@@ -33,6 +34,10 @@ type Config struct {
 	// which writes one replica alone (tests make replicas diverge with
 	// it), and CrashVnode. Default off.
 	UnsafeTestWrites bool
+	// ClockOffset sets this node's wall clock that far from the machine's
+	// (internal/wallclock), for tests of clock skew; it needs
+	// UnsafeTestWrites. Default 0.
+	ClockOffset time.Duration
 	// ClusterSecrets authenticate the causal contexts handed to clients
 	// (cluster/causal): the first seals, every one is accepted, and every
 	// node of a cluster needs the same list. Default: the built-in
@@ -92,6 +97,16 @@ func Start(cfg Config) (*Server, error) {
 		log.Warn("running insecure (--insecure): no TLS, and other machines can reach this node, so every caller is trusted, admin calls included; give --tls-cert, --tls-key and --tls-ca outside a trusted network",
 			"reachable", strings.Join(exposed, ", "))
 	}
+	if cfg.ClockOffset != 0 {
+		if !cfg.UnsafeTestWrites {
+			return nil, errors.New("--unsafe-test-clock-offset is for tests: give --unsafe-test-writes too")
+		}
+		if err := CheckClockOffset(cfg.ClockOffset); err != nil {
+			return nil, err
+		}
+		log.Warn("this node's wall clock is set off the machine's for a test", "offset", cfg.ClockOffset)
+	}
+	wallclock.SetOffset(cfg.ClockOffset)
 	sealer, err := causal.NewSealer(cfg.ClusterSecrets)
 	if err != nil {
 		return nil, err
