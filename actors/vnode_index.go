@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -97,6 +98,10 @@ func (v *vnode) drop() {
 // rebuildChunk bounds the keys one rebuild step reads.
 const rebuildChunk = 1000
 
+// rebuildRetryPause is the least wait before a rebuild step whose read
+// failed is tried again.
+const rebuildRetryPause = time.Second
+
 // reindex rebuilds the tree and the tombstone index from pebble after a
 // start.
 func (v *vnode) reindex(ctx actor.Context) {
@@ -108,7 +113,9 @@ func (v *vnode) reindex(ctx actor.Context) {
 func (v *vnode) rebuild(ctx actor.Context) {
 	entries, more, err := v.store.Scan(v.partition, v.part.RebuildFrom(), rebuildChunk, bucketPageBytes)
 	if err != nil {
-		v.nextRebuildStep(ctx) // retry; the tree stays not ready
+		// Retry later; the tree stays not ready. A failed store refuses
+		// every read until the node restarts: at once, this would spin.
+		sendSelfAfter(ctx, max(v.rebuildPause, rebuildRetryPause), rebuildStep{})
 		return
 	}
 	chunk := make([]replica.Stored, len(entries))
