@@ -145,6 +145,9 @@ type summary struct {
 	// together with one that version's writer read, or a put's reply
 	// context other than the context it sent plus one dot.
 	Causal int
+	// RepliesChecked and SessionReadsChecked count what the causal and
+	// session checks judged, so that a run shows they ran on something.
+	RepliesChecked, SessionReadsChecked int
 	// What a run must clear not to be vacuous (checkNotVacuous):
 	// acknowledged adds, unique writes and deletes of a value, and the
 	// share of writes whose outcome is unknown.
@@ -448,6 +451,7 @@ func (s *summary) checkCausal(all []op) {
 				}
 			}
 		case (o.Kind == "add" || o.Kind == "write") && o.Status == "ok":
+			s.RepliesChecked++
 			if err := oneDotMore(writes[o.ID].Context, o.Reply); err != nil {
 				s.Causal++
 				s.problem("put %s of %s: reply context %v", o.ID, o.Key, err)
@@ -551,6 +555,7 @@ func (s *summary) checkSessions(all []op, from time.Time) {
 			}
 			if returned == nil {
 				returned = olderOrSame(o.Versions)
+				s.SessionReadsChecked++
 			}
 			if !returned[v] {
 				s.StaleReads++

@@ -509,7 +509,7 @@ func (c *testCluster) finalValues(ops []op) map[string][]string {
 // ciMinimums are what every run must have done, set for CI's short run
 // (3 nodes, 40 s of faults and more) with a wide margin
 // (docs/reliability.md gives what runs record).
-var ciMinimums = runMinimums{Adds: 200, UniqueWrites: 200, Deletes: 30, MaxUnknownShare: 0.5}
+var ciMinimums = runMinimums{Adds: 1000, UniqueWrites: 1000, Deletes: 100, MaxUnknownShare: 0.5}
 
 // evidenceDir is where a failed run's history and logs are kept:
 // -nemesis.history if set (where the history already is), otherwise a new
@@ -641,8 +641,8 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	final := c.finalValues(ops)
 	s.checkSets(ops, final)
 	s.checkVersions(ops, final)
-	t.Logf("nemesis seed %d: %d ops (%d ok, %d unknown, %d failed); acknowledged %d adds, %d unique writes, %d deletes of a value; %.1f%% of writes unknown; %d lost, %d resurrected, %d causal violations, %d stale session reads; at most %d siblings under faults and %d without, converged %v after the heal; faults:\n%s",
-		seed, s.Ops, s.OK, s.Unknown, s.Fail, s.AckedAdds, s.AckedUniqueWrites, s.AckedDeletes, 100*s.UnknownShare, s.Lost, s.Resurrected, s.Causal, s.StaleReads,
+	t.Logf("nemesis seed %d: %d ops (%d ok, %d unknown, %d failed); acknowledged %d adds, %d unique writes, %d deletes of a value; %.1f%% of writes unknown; %d lost, %d resurrected, %d causal violations (%d put replies checked), %d stale session reads (of %d checked); at most %d siblings under faults and %d without, converged %v after the heal; faults:\n%s",
+		seed, s.Ops, s.OK, s.Unknown, s.Fail, s.AckedAdds, s.AckedUniqueWrites, s.AckedDeletes, 100*s.UnknownShare, s.Lost, s.Resurrected, s.Causal, s.RepliesChecked, s.StaleReads, s.SessionReadsChecked,
 		s.MaxSiblings, s.CalmSiblings, s.Converged.Round(100*time.Millisecond), strings.Join(n.log, "\n"))
 	if len(s.refusals) > 0 {
 		t.Errorf("seed %d: the history cannot show a loss:\n%s", seed, strings.Join(s.refusals, "\n"))
