@@ -525,8 +525,14 @@ func TestFaultProxy(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		if p.Delivered(toTarget) != 4*size || p.Delivered(fromTarget) != 4*size {
-			t.Errorf("delivered %d there and %d back, want %d each", p.Delivered(toTarget), p.Delivered(fromTarget), 4*size)
+		// The count follows each write to the socket, which may be after
+		// the reader has the bytes.
+		deadline := time.Now().Add(10 * time.Second)
+		for p.Delivered(toTarget) != 4*size || p.Delivered(fromTarget) != 4*size {
+			if time.Now().After(deadline) {
+				t.Fatalf("delivered %d there and %d back, want %d each", p.Delivered(toTarget), p.Delivered(fromTarget), 4*size)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 
@@ -571,10 +577,11 @@ func TestFaultProxy(t *testing.T) {
 		}
 		// Both connections are still open and carry more.
 		for i, c := range []net.Conn{before, during} {
+			n := len(target.conn(i).data)
 			if _, err := c.Write([]byte("!")); err != nil {
 				t.Fatal(err)
 			}
-			if r := target.waitBytes(t, i, len(target.conn(i).data)+1, 10*time.Second); r.ended {
+			if r := target.waitBytes(t, i, n+1, 10*time.Second); r.ended {
 				t.Fatalf("connection %d ended", i)
 			}
 		}
