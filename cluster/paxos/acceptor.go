@@ -1,0 +1,156 @@
+// Package paxos decides the value of one key of a strong table: a register
+// agreed by the key's primary replicas and changed by compare-and-set, as
+// in CASPaxos (prepare, then accept a function of the highest accepted
+// value) with the shortcuts of Cassandra's Paxos v2 (a read, and a failed
+// condition, skip the accept round when a majority agrees on a committed
+// value and nothing newer is in flight).
+//
+// The package is pure: an acceptor's steps are functions from a State and
+// a message to a new State and a reply, which the vnode persists (fsynced,
+// in its group commit) before it sends the reply; a Proposer takes replies
+// and timer events one at a time and returns Effects (messages to send,
+// when to retry, the result) for its actor to carry out.
+package paxos
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+)
+
+// Ballot orders proposals. Round moves proposals past each other; Node,
+// Incarnation and Seq make every ballot unique: Seq comes from the node's
+// durable counter (never issued twice, even across a crash), and a wiped
+// node has a new Incarnation.
+type Ballot struct {
+	Round       uint64
+	Node        string
+	Incarnation uint64
+	Seq         uint64
+}
+
+// Compare orders ballots by round, then by node, incarnation and sequence.
+func (b Ballot) Compare(o Ballot) int {
+	if c := cmp.Compare(b.Round, o.Round); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Node, o.Node); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Incarnation, o.Incarnation); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.Seq, o.Seq)
+}
+
+// Less reports whether b orders before o.
+func (b Ballot) Less(o Ballot) bool { return b.Compare(o) < 0 }
+
+// IsZero reports whether b is the ballot of nothing (below every other).
+func (b Ballot) IsZero() bool { return b == Ballot{} }
+
+func (b Ballot) String() string {
+	return fmt.Sprintf("%d/%s.%d.%d", b.Round, b.Node, b.Incarnation, b.Seq)
+}
+
+// Value is the register's value. Version names the write that made it (the
+// ballot that first proposed it): a value completed again by a later
+// ballot keeps its version, so a client's put-if-version does not fail
+// because a read finished the write it saw. A value that does not exist
+// (never written, or deleted) with a non-zero Version is a tombstone.
+type Value struct {
+	Exists  bool
+	Data    []byte
+	Version Ballot
+}
+
+// Equal reports whether two values are the same write.
+func (v Value) Equal(o Value) bool {
+	return v.Exists == o.Exists && v.Version == o.Version && bytes.Equal(v.Data, o.Data)
+}
+
+// State is one acceptor's state of one key. Invariants: Committed and
+// Accepted are at most Promised; Value is the value accepted at Accepted.
+type State struct {
+	// Promised is the highest ballot this acceptor promised or accepted:
+	// it refuses every lower one.
+	Promised Ballot
+	// Accepted is the ballot of the last value accepted (Value).
+	Accepted Ballot
+	Value    Value
+	// Committed is the highest ballot this acceptor knows was chosen
+	// (accepted by a quorum). Committed == Accepted: Value is chosen, and
+	// nothing newer is in flight here.
+	Committed Ballot
+}
+
+// Settled reports whether the acceptor's value is known chosen and nothing
+// newer was accepted here.
+func (s State) Settled() bool { return s.Committed == s.Accepted }
+
+// Promise is an acceptor's answer to a prepare.
+type Promise struct {
+	// OK: the ballot was promised. Otherwise Promised is the higher ballot
+	// the acceptor promised before, which the proposer must outbid.
+	OK       bool
+	Promised Ballot
+	// The acceptor's accepted value and what it knows committed.
+	Accepted  Ballot
+	Value     Value
+	Committed Ballot
+}
+
+// Prepare promises ballot b unless a higher one was promised. A prepare of
+// the ballot already promised is a duplicate of the same proposal (ballots
+// are unique) and is promised again.
+func (s State) Prepare(b Ballot) (State, Promise) {
+	if b.Less(s.Promised) {
+		return s, Promise{Promised: s.Promised, Accepted: s.Accepted, Value: s.Value, Committed: s.Committed}
+	}
+	s.Promised = b
+	return s, Promise{OK: true, Promised: b, Accepted: s.Accepted, Value: s.Value, Committed: s.Committed}
+}
+
+// Acceptance is an acceptor's answer to an accept.
+type Acceptance struct {
+	OK bool
+	// Promised is the higher ballot that refused it (when not OK).
+	Promised Ballot
+}
+
+// Accept accepts value v at ballot b unless a higher ballot was promised.
+func (s State) Accept(b Ballot, v Value) (State, Acceptance) {
+	if b.Less(s.Promised) {
+		return s, Acceptance{Promised: s.Promised}
+	}
+	s.Promised, s.Accepted, s.Value = b, b, v
+	return s, Acceptance{OK: true, Promised: b}
+}
+
+// Commit records that v was chosen at ballot b. An acceptor that missed
+// the accept learns the value from it, unless it accepted something newer
+// (then that newer proposal decides; b is only known committed).
+func (s State) Commit(b Ballot, v Value) State {
+	if s.Accepted.Less(b) {
+		s.Accepted, s.Value = b, v
+	}
+	if s.Promised.Less(b) {
+		s.Promised = b
+	}
+	if s.Committed.Less(b) {
+		s.Committed = b
+	}
+	return s
+}
+
+// Reading is an acceptor's answer to a read: its state, unchanged.
+type Reading struct {
+	Accepted  Ballot
+	Value     Value
+	Committed Ballot
+}
+
+// Read answers a read without changing anything.
+func (s State) Read() Reading {
+	return Reading{Accepted: s.Accepted, Value: s.Value, Committed: s.Committed}
+}

@@ -1,0 +1,473 @@
+package paxos
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// OpKind is what a request does to the register.
+type OpKind int
+
+const (
+	// OpGet reads the value.
+	OpGet OpKind = iota
+	// OpPut writes Op.Data.
+	OpPut
+	// OpDelete writes a tombstone.
+	OpDelete
+)
+
+// CondKind is the condition a write has.
+type CondKind int
+
+const (
+	// CondNone: unconditional.
+	CondNone CondKind = iota
+	// CondAbsent: the key has no value (never written, or deleted).
+	CondAbsent
+	// CondVersion: the value's version is Op.Version (the version a strong
+	// get returned; a deleted key's tombstone has one too).
+	CondVersion
+)
+
+// Op is one request on the register.
+type Op struct {
+	Kind    OpKind
+	Data    []byte // for OpPut
+	Cond    CondKind
+	Version Ballot // for CondVersion
+}
+
+// holds reports whether current meets the op's condition.
+func (op Op) holds(current Value) bool {
+	switch op.Cond {
+	case CondAbsent:
+		return !current.Exists
+	case CondVersion:
+		return current.Version == op.Version
+	}
+	return true
+}
+
+// next is the value the op writes at ballot b.
+func (op Op) next(b Ballot) Value {
+	if op.Kind == OpDelete {
+		return Value{Version: b}
+	}
+	return Value{Exists: true, Data: op.Data, Version: b}
+}
+
+// Outcome is how a request ended.
+type Outcome int
+
+const (
+	// OutcomeOK: the read or the write was done (linearizably).
+	OutcomeOK Outcome = iota
+	// OutcomeConditionFailed: the condition did not hold; Result.Value is
+	// the current value, which the write did not change.
+	OutcomeConditionFailed
+	// OutcomeContention: other proposals kept outbidding this one until
+	// the deadline. A write may still have taken effect if it reached the
+	// accept round.
+	OutcomeContention
+	// OutcomeUnavailable: a quorum did not answer before the deadline. A
+	// write may still have taken effect if it reached the accept round.
+	OutcomeUnavailable
+)
+
+func (o Outcome) String() string {
+	return [...]string{"ok", "condition failed", "contention", "unavailable"}[o]
+}
+
+// Result is a finished request.
+type Result struct {
+	Outcome Outcome
+	// Value: the value read, the value written, or (condition failed) the
+	// current value.
+	Value Value
+	// Accepted: the request reached the accept round with a value of its
+	// own, so a write that did not finish OK may still take effect, with
+	// one of Versions as its version.
+	Accepted bool
+	Versions []Ballot
+	// Why says what went wrong, for the error a client gets.
+	Why string
+}
+
+// MsgKind is a message a proposer sends to acceptors.
+type MsgKind int
+
+const (
+	MsgRead MsgKind = iota
+	MsgPrepare
+	MsgAccept
+	MsgCommit
+)
+
+func (k MsgKind) String() string { return [...]string{"read", "prepare", "accept", "commit"}[k] }
+
+// Message is one message to one acceptor.
+type Message struct {
+	To     string
+	Kind   MsgKind
+	Ballot Ballot
+	Value  Value // for accept and commit
+}
+
+// Effects are what the proposer's actor does after a step: send the
+// messages; when NeedBallot, call Proposer.Retry after Wait; when Done,
+// answer the client with Result (and still send Send: the commits).
+type Effects struct {
+	Send []Message
+	// NeedBallot: call Retry with a new sequence number from the node's
+	// durable counter, after Wait.
+	NeedBallot bool
+	Wait       time.Duration
+	Done       bool
+	Result
+}
+
+// Config is what a proposer needs besides its op.
+type Config struct {
+	// Node and Incarnation name this proposer's node in its ballots.
+	Node        string
+	Incarnation uint64
+	// Voters are the groups whose majorities must each answer: one group
+	// (the key's N primary replicas) on a stable ring; the current and the
+	// next replicas while its partition moves.
+	Voters [][]string
+	// Backoff is the base of the randomized exponential backoff after a
+	// lost round: the n-th retry waits a random time up to Backoff·2^n,
+	// at most MaxBackoff. Defaults: DefaultConfig's.
+	Backoff, MaxBackoff time.Duration
+	// Rand returns a number in [0, 1) for the backoff.
+	Rand func() float64
+}
+
+// DefaultBackoff and DefaultMaxBackoff are the documented defaults of a
+// proposer's backoff: a few milliseconds is a round trip on a LAN, and
+// clashing proposers on one key spread out within a few rounds.
+const (
+	DefaultBackoff    = 2 * time.Millisecond
+	DefaultMaxBackoff = 100 * time.Millisecond
+)
+
+// ErrNoVoters: a proposer needs at least one non-empty voter group.
+var ErrNoVoters = errors.New("paxos: no voters")
+
+type phase int
+
+const (
+	phaseRead phase = iota
+	phasePrepare
+	phaseAccept
+	phaseDone
+)
+
+// Proposer runs one request on one key: a read (one round when a majority
+// agrees on a committed value), or a prepare and an accept. It retries
+// lost rounds with a higher ballot after a randomized backoff, until its
+// actor calls Deadline. Replies from nodes outside the voter groups, for
+// another ballot or phase, or repeated, are ignored; one refusal ends the
+// round.
+type Proposer struct {
+	cfg      Config
+	op       Op
+	phase    phase
+	ballot   Ballot
+	highest  Ballot // the highest ballot seen in any reply
+	attempts int
+	accepted bool // a value of this request's own reached the accept round
+	// The replies of the current phase, by node.
+	replied map[string]bool
+	refused map[string]bool
+	// What the prepare or read quorum reported.
+	best      Value  // value at the highest accepted ballot
+	bestAt    Ballot // that ballot
+	settled   bool   // every reply had best committed and nothing newer
+	proposing Value  // the value being accepted
+	// own are the versions this request proposed in earlier rounds: a
+	// round that finds one of them current finds its own write, partly
+	// accepted before the round was lost, and completes it (rather than
+	// fail its condition on it, or write it twice).
+	own []Ballot
+	// base is the version of the value the last own proposal replaced. A
+	// later round that finds another value current cannot tell whether
+	// the own one was chosen and then built upon (a second write would
+	// apply the op twice), unless the current value is still this one:
+	// then the own proposal was neither chosen nor built upon.
+	base    Ballot
+	lastWhy string
+}
+
+func (p *Proposer) isOwn(v Value) bool {
+	for _, b := range p.own {
+		if v.Version == b {
+			return true
+		}
+	}
+	return false
+}
+
+// NewProposer starts op. A read starts with a read round; a write with a
+// prepare at seq (from the node's durable counter).
+func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
+	if len(cfg.Voters) == 0 {
+		return nil, Effects{}, ErrNoVoters
+	}
+	for _, g := range cfg.Voters {
+		if len(g) == 0 {
+			return nil, Effects{}, ErrNoVoters
+		}
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = func() float64 { return 0.5 }
+	}
+	p := &Proposer{cfg: cfg, op: op}
+	if op.Kind == OpGet {
+		return p, p.start(phaseRead, Ballot{}), nil
+	}
+	return p, p.start(phasePrepare, p.nextBallot(seq)), nil
+}
+
+// Ballot is the ballot of the current round (zero in a read round).
+func (p *Proposer) Ballot() Ballot { return p.ballot }
+
+// Done reports whether the request has its result.
+func (p *Proposer) Done() bool { return p.phase == phaseDone }
+
+func (p *Proposer) nextBallot(seq uint64) Ballot {
+	return Ballot{Round: p.highest.Round + 1, Node: p.cfg.Node, Incarnation: p.cfg.Incarnation, Seq: seq}
+}
+
+// voters are every distinct node of every group, in order.
+func (p *Proposer) voters() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, g := range p.cfg.Voters {
+		for _, n := range g {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func (p *Proposer) start(ph phase, b Ballot) Effects {
+	p.phase, p.ballot = ph, b
+	p.replied, p.refused = map[string]bool{}, map[string]bool{}
+	p.best, p.bestAt, p.settled = Value{}, Ballot{}, true
+	kind := map[phase]MsgKind{phaseRead: MsgRead, phasePrepare: MsgPrepare, phaseAccept: MsgAccept}[ph]
+	var eff Effects
+	for _, n := range p.voters() {
+		eff.Send = append(eff.Send, Message{To: n, Kind: kind, Ballot: b, Value: p.proposing})
+	}
+	if ph != phaseAccept {
+		for i := range eff.Send {
+			eff.Send[i].Value = Value{}
+		}
+	}
+	return eff
+}
+
+// quorum reports whether every group has a majority in set.
+func (p *Proposer) quorum(set map[string]bool) bool {
+	for _, g := range p.cfg.Voters {
+		n := 0
+		for _, m := range g {
+			if set[m] {
+				n++
+			}
+		}
+		if 2*n <= len(g) {
+			return false
+		}
+	}
+	return true
+}
+
+// isVoter reports whether node is in a voter group: a reply from any other
+// node is not counted (a fallback never votes).
+func (p *Proposer) isVoter(node string) bool {
+	for _, g := range p.cfg.Voters {
+		for _, m := range g {
+			if m == node {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *Proposer) see(b Ballot) {
+	if p.highest.Less(b) {
+		p.highest = b
+	}
+}
+
+// observe folds one acceptor's report into the quorum's: the value at the
+// highest accepted ballot is the register's current value; the quorum is
+// settled when every report has that ballot, committed.
+func (p *Proposer) observe(accepted Ballot, v Value, committed Ballot) {
+	p.see(accepted)
+	p.see(committed)
+	first := len(p.replied) == 1
+	if accepted != committed || (!first && accepted != p.bestAt) {
+		p.settled = false
+	}
+	if first || p.bestAt.Less(accepted) {
+		p.best, p.bestAt = v, accepted
+	}
+}
+
+// ReadReply takes an acceptor's answer to this proposer's read round.
+func (p *Proposer) ReadReply(from string, r Reading) Effects {
+	if p.phase != phaseRead || !p.isVoter(from) || p.replied[from] {
+		return Effects{}
+	}
+	p.replied[from] = true
+	p.observe(r.Accepted, r.Value, r.Committed)
+	if !p.quorum(p.replied) {
+		return Effects{}
+	}
+	if p.settled {
+		return p.finish(Result{Outcome: OutcomeOK, Value: p.best}, nil)
+	}
+	// Something newer than the committed value is in flight, or the
+	// replicas disagree: a value one read returned must not vanish from
+	// the next, so the read completes the newest proposal first, with a
+	// ballot of its own.
+	p.lastWhy = "replicas disagreed; the read completes the newest proposal"
+	p.phase, p.ballot = phasePrepare, Ballot{}
+	return Effects{NeedBallot: true}
+}
+
+// PrepareReply takes an acceptor's answer to this proposer's prepare.
+func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
+	if p.phase != phasePrepare || b != p.ballot || p.ballot.IsZero() || !p.isVoter(from) || p.replied[from] || p.refused[from] {
+		return Effects{}
+	}
+	if !r.OK {
+		return p.outbid(from, r.Promised)
+	}
+	p.replied[from] = true
+	p.observe(r.Accepted, r.Value, r.Committed)
+	if !p.quorum(p.replied) {
+		return Effects{}
+	}
+	current := p.best
+	if p.op.Kind != OpGet && p.isOwn(current) {
+		p.proposing = current
+		return p.start(phaseAccept, p.ballot)
+	}
+	if p.accepted && current.Version != p.base {
+		return p.finish(Result{Outcome: OutcomeContention,
+			Why: fmt.Sprintf("contention: the write lost its accept round to ballot %s and may or may not have taken effect", p.highest)}, nil)
+	}
+	if p.op.Kind == OpGet {
+		if p.settled {
+			return p.finish(Result{Outcome: OutcomeOK, Value: current}, nil)
+		}
+		p.proposing = current // complete the newest proposal, then answer it
+		return p.start(phaseAccept, p.ballot)
+	}
+	if !p.op.holds(current) {
+		if p.settled {
+			return p.finish(Result{Outcome: OutcomeConditionFailed, Value: current}, nil)
+		}
+		// The value the condition failed on must be chosen before the
+		// failure is answered, or the next read might not see it.
+		p.proposing = current
+		return p.start(phaseAccept, p.ballot)
+	}
+	p.proposing = p.op.next(p.ballot)
+	p.accepted, p.base = true, current.Version
+	p.own = append(p.own, p.ballot)
+	return p.start(phaseAccept, p.ballot)
+}
+
+// AcceptReply takes an acceptor's answer to this proposer's accept.
+func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
+	if p.phase != phaseAccept || b != p.ballot || !p.isVoter(from) || p.replied[from] || p.refused[from] {
+		return Effects{}
+	}
+	if !r.OK {
+		return p.outbid(from, r.Promised)
+	}
+	p.replied[from] = true
+	if !p.quorum(p.replied) {
+		return Effects{}
+	}
+	chosen := p.proposing
+	res := Result{Outcome: OutcomeOK, Value: chosen}
+	if p.op.Kind != OpGet && !p.isOwn(chosen) {
+		// The accept completed another proposal, whose value failed the
+		// condition.
+		res.Outcome = OutcomeConditionFailed
+	}
+	commits := make([]Message, 0, len(p.voters()))
+	for _, n := range p.voters() {
+		commits = append(commits, Message{To: n, Kind: MsgCommit, Ballot: p.ballot, Value: chosen})
+	}
+	return p.finish(res, commits)
+}
+
+// outbid ends a round that an acceptor refused for a higher ballot: the
+// round cannot be waited out (the waiting would outlast a down replica),
+// and its next ballot must beat what the refusal named.
+func (p *Proposer) outbid(from string, promised Ballot) Effects {
+	p.see(promised)
+	p.refused[from] = true
+	p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", promised, from)
+	return p.backoff()
+}
+
+func (p *Proposer) finish(res Result, send []Message) Effects {
+	p.phase = phaseDone
+	res.Accepted = p.accepted
+	res.Versions = p.own
+	return Effects{Send: send, Done: true, Result: res}
+}
+
+// backoff ends a lost round: the actor calls Retry after a random wait
+// that doubles with each lost round.
+func (p *Proposer) backoff() Effects {
+	p.attempts++
+	limit := p.cfg.Backoff << min(p.attempts, 20)
+	if limit > p.cfg.MaxBackoff || limit <= 0 {
+		limit = p.cfg.MaxBackoff
+	}
+	p.phase = phasePrepare
+	p.ballot = Ballot{}
+	return Effects{NeedBallot: true, Wait: time.Duration(p.cfg.Rand() * float64(limit))}
+}
+
+// Retry starts a new prepare with a ballot above every one seen, at seq.
+func (p *Proposer) Retry(seq uint64) Effects {
+	if p.phase == phaseDone {
+		return Effects{}
+	}
+	p.proposing = Value{}
+	return p.start(phasePrepare, p.nextBallot(seq))
+}
+
+// Deadline ends the request: it could not finish in time.
+func (p *Proposer) Deadline() Effects {
+	if p.phase == phaseDone {
+		return Effects{}
+	}
+	res := Result{Outcome: OutcomeUnavailable, Why: "no quorum of the key's replicas answered in time"}
+	if p.attempts > 0 {
+		res = Result{Outcome: OutcomeContention, Why: fmt.Sprintf("contention: %d rounds lost to other proposals (%s)", p.attempts, p.lastWhy)}
+	}
+	return p.finish(res, nil)
+}

@@ -1,0 +1,370 @@
+package paxos
+
+import (
+	"slices"
+	"testing"
+)
+
+// net is a set of acceptors that answer a proposer at once; down nodes do
+// not answer. It counts the rounds (batches of requests) a proposer sent.
+type net struct {
+	acceptors map[string]State
+	down      map[string]bool
+	rounds    []MsgKind
+	seq       uint64
+}
+
+func newNet(nodes ...string) *net {
+	n := &net{acceptors: map[string]State{}, down: map[string]bool{}}
+	for _, id := range nodes {
+		n.acceptors[id] = State{}
+	}
+	return n
+}
+
+// run drives p from eff until it is done, and returns its result.
+func (n *net) run(t *testing.T, p *Proposer, eff Effects) Result {
+	t.Helper()
+	for steps := 0; ; steps++ {
+		if steps > 100 {
+			t.Fatal("the proposer did not finish in 100 steps")
+		}
+		if eff.Done {
+			n.deliver(p, eff.Send) // the commits
+			return eff.Result
+		}
+		if eff.NeedBallot {
+			n.seq++
+			eff = p.Retry(n.seq)
+			continue
+		}
+		if len(eff.Send) == 0 {
+			return p.Deadline().Result
+		}
+		eff = n.deliver(p, eff.Send)
+	}
+}
+
+// deliver hands msgs to their acceptors and the replies to p, returning the
+// last non-empty effects.
+func (n *net) deliver(p *Proposer, msgs []Message) Effects {
+	var out Effects
+	if len(msgs) > 0 && msgs[0].Kind != MsgCommit {
+		n.rounds = append(n.rounds, msgs[0].Kind)
+	}
+	for _, m := range msgs {
+		s, ok := n.acceptors[m.To]
+		if !ok || n.down[m.To] {
+			continue
+		}
+		var eff Effects
+		switch m.Kind {
+		case MsgRead:
+			eff = p.ReadReply(m.To, s.Read())
+		case MsgPrepare:
+			var r Promise
+			s, r = s.Prepare(m.Ballot)
+			eff = p.PrepareReply(m.To, m.Ballot, r)
+		case MsgAccept:
+			var r Acceptance
+			s, r = s.Accept(m.Ballot, m.Value)
+			eff = p.AcceptReply(m.To, m.Ballot, r)
+		case MsgCommit:
+			s = s.Commit(m.Ballot, m.Value)
+		}
+		n.acceptors[m.To] = s
+		if eff.Done || eff.NeedBallot || len(eff.Send) > 0 {
+			out = eff
+		}
+	}
+	return out
+}
+
+func (n *net) propose(t *testing.T, node string, voters [][]string, op Op) Result {
+	t.Helper()
+	n.rounds = nil
+	n.seq++
+	p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: voters}, op, n.seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.run(t, p, eff)
+}
+
+var abc = [][]string{{"a", "b", "c"}}
+
+func TestProposer(t *testing.T) {
+	put := func(data string) Op { return Op{Kind: OpPut, Data: []byte(data)} }
+	get := Op{Kind: OpGet}
+
+	t.Run("an uncontended write takes two rounds: prepare, then accept", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		res := n.propose(t, "a", abc, put("x"))
+		if res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("result %+v", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgPrepare, MsgAccept}) {
+			t.Fatalf("rounds %v", n.rounds)
+		}
+	})
+
+	t.Run("a read takes one round when a majority agrees on the committed value", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, put("x"))
+		res := n.propose(t, "b", abc, get)
+		if res.Outcome != OutcomeOK || !res.Value.Equal(w.Value) {
+			t.Fatalf("read %+v, wrote %+v", res, w)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgRead}) {
+			t.Fatalf("rounds %v", n.rounds)
+		}
+	})
+
+	t.Run("a read that sees an accepted but uncommitted value completes it before answering", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, put("x"))
+		// A write of y reached only c's accept before its proposer died.
+		b := Ballot{Round: 5, Node: "z", Incarnation: 1, Seq: 99}
+		st := n.acceptors["c"]
+		st, _ = st.Accept(b, value("y", b))
+		n.acceptors["c"] = st
+		n.down["a"] = true // the read's majority is b and c
+		res := n.propose(t, "b", abc, get)
+		if res.Outcome != OutcomeOK || string(res.Value.Data) != "y" {
+			t.Fatalf("read %+v, want y", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgRead, MsgPrepare, MsgAccept}) {
+			t.Fatalf("rounds %v", n.rounds)
+		}
+		// y is now chosen: a read through a and b sees it too.
+		n.down["a"], n.down["c"] = false, true
+		if res := n.propose(t, "a", abc, get); string(res.Value.Data) != "y" {
+			t.Fatalf("the next read %+v lost y", res)
+		}
+	})
+
+	t.Run("a completed value keeps the version of the write that made it", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		b := Ballot{Round: 5, Node: "z", Incarnation: 1, Seq: 99}
+		st, _ := n.acceptors["c"].Accept(b, value("y", b))
+		n.acceptors["c"] = st
+		n.down["a"] = true
+		res := n.propose(t, "b", abc, get)
+		if res.Value.Version != b {
+			t.Fatalf("version %v, want the writer's %v", res.Value.Version, b)
+		}
+		n.down["a"] = false
+		cas := n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("z"), Cond: CondVersion, Version: b})
+		if cas.Outcome != OutcomeOK {
+			t.Fatalf("put-if-version of the version read: %+v", cas)
+		}
+	})
+
+	t.Run("put-if-absent fails on a value, after the prepare alone when it is settled", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, put("x"))
+		res := n.propose(t, "b", abc, Op{Kind: OpPut, Data: []byte("y"), Cond: CondAbsent})
+		if res.Outcome != OutcomeConditionFailed || !res.Value.Equal(w.Value) {
+			t.Fatalf("result %+v", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgPrepare}) {
+			t.Fatalf("rounds %v", n.rounds)
+		}
+	})
+
+	t.Run("a failed condition on a value in flight completes that value before answering", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		b := Ballot{Round: 5, Node: "z", Incarnation: 1, Seq: 99}
+		st, _ := n.acceptors["c"].Accept(b, value("y", b))
+		n.acceptors["c"] = st
+		n.down["a"] = true
+		res := n.propose(t, "b", abc, Op{Kind: OpPut, Data: []byte("w"), Cond: CondAbsent})
+		if res.Outcome != OutcomeConditionFailed || string(res.Value.Data) != "y" {
+			t.Fatalf("result %+v", res)
+		}
+		if n.rounds[len(n.rounds)-1] != MsgAccept {
+			t.Fatalf("rounds %v: the failure was answered before y was accepted at a majority", n.rounds)
+		}
+	})
+
+	t.Run("put-if-version succeeds on the version read and fails on another", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, put("x"))
+		stale := Op{Kind: OpPut, Data: []byte("late"), Cond: CondVersion, Version: ballot(77, "q")}
+		if res := n.propose(t, "b", abc, stale); res.Outcome != OutcomeConditionFailed {
+			t.Fatalf("stale version: %+v", res)
+		}
+		ok := Op{Kind: OpPut, Data: []byte("y"), Cond: CondVersion, Version: w.Value.Version}
+		if res := n.propose(t, "b", abc, ok); res.Outcome != OutcomeOK {
+			t.Fatalf("current version: %+v", res)
+		}
+		if res := n.propose(t, "c", abc, ok); res.Outcome != OutcomeConditionFailed {
+			t.Fatalf("the same version twice: %+v", res)
+		}
+	})
+
+	t.Run("delete-if-version leaves a tombstone that put-if-absent may overwrite", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, put("x"))
+		del := n.propose(t, "b", abc, Op{Kind: OpDelete, Cond: CondVersion, Version: w.Value.Version})
+		if del.Outcome != OutcomeOK || del.Value.Exists {
+			t.Fatalf("delete %+v", del)
+		}
+		if res := n.propose(t, "c", abc, get); res.Value.Exists {
+			t.Fatalf("read after delete %+v", res)
+		}
+		if res := n.propose(t, "c", abc, Op{Kind: OpPut, Data: []byte("again"), Cond: CondAbsent}); res.Outcome != OutcomeOK {
+			t.Fatalf("put-if-absent after delete: %+v", res)
+		}
+	})
+
+	t.Run("a fallback's reply is not counted", func(t *testing.T) {
+		n := newNet("a", "b", "c", "f")
+		n.down["b"], n.down["c"] = true, true
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		for _, m := range eff.Send {
+			if m.To == "f" {
+				t.Fatal("a prepare went to a node outside the voters")
+			}
+		}
+		_, r := State{}.Prepare(p.Ballot())
+		if eff := p.PrepareReply("f", p.Ballot(), r); len(eff.Send) != 0 || eff.Done {
+			t.Fatalf("a non-voter's promise moved the proposer: %+v", eff)
+		}
+		if res := n.run(t, p, eff); res.Outcome != OutcomeUnavailable {
+			t.Fatalf("with one voter of three up: %+v", res)
+		}
+	})
+
+	t.Run("a duplicate reply counts once", func(t *testing.T) {
+		p, _, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		_, r := State{}.Prepare(p.Ballot())
+		p.PrepareReply("b", p.Ballot(), r)
+		if eff := p.PrepareReply("b", p.Ballot(), r); len(eff.Send) != 0 {
+			t.Fatalf("a second promise from b made a quorum: %+v", eff)
+		}
+	})
+
+	t.Run("during a ring change a majority of the current and of the next replicas is needed", func(t *testing.T) {
+		n := newNet("a", "b", "c", "d")
+		joint := [][]string{{"a", "b", "c"}, {"b", "c", "d"}}
+		n.down["b"], n.down["d"] = true, true // a, c: a majority of the first group only
+		if res := n.propose(t, "a", joint, put("x")); res.Outcome == OutcomeOK {
+			t.Fatalf("a write without a majority of the next replicas: %+v", res)
+		}
+		n.down["d"] = false // a, c, d: majorities of both
+		if res := n.propose(t, "a", joint, put("y")); res.Outcome != OutcomeOK {
+			t.Fatalf("%+v", res)
+		}
+	})
+
+	t.Run("a round outbid by a majority backs off and retries with a higher round", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		high := Ballot{Round: 40, Node: "z", Incarnation: 1, Seq: 1}
+		for _, id := range []string{"b", "c"} {
+			st, _ := n.acceptors[id].Prepare(high)
+			n.acceptors[id] = st
+		}
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc, Rand: func() float64 { return 0.5 }}, put("x"), 1)
+		eff = n.deliver(p, eff.Send)
+		if !eff.NeedBallot || eff.Wait <= 0 {
+			t.Fatalf("after a lost round: %+v", eff)
+		}
+		eff = p.Retry(2)
+		if p.Ballot().Round <= high.Round {
+			t.Fatalf("retry ballot %v is not above %v", p.Ballot(), high)
+		}
+		if res := n.run(t, p, eff); res.Outcome != OutcomeOK {
+			t.Fatalf("%+v", res)
+		}
+	})
+
+	t.Run("a retry that finds its own write partly accepted completes it and answers ok", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, Op{Kind: OpPut, Data: []byte("x"), Cond: CondAbsent}, 1)
+		eff = n.deliver(p, eff.Send) // prepare
+		// The accept reaches only c; a and b have promised a higher ballot.
+		high := Ballot{Round: 9, Node: "z", Incarnation: 1, Seq: 1}
+		for _, m := range eff.Send {
+			if m.To == "c" {
+				st, r := n.acceptors["c"].Accept(m.Ballot, m.Value)
+				n.acceptors["c"] = st
+				p.AcceptReply("c", m.Ballot, r)
+			}
+		}
+		for _, id := range []string{"a", "b"} {
+			st, _ := n.acceptors[id].Prepare(high)
+			n.acceptors[id] = st
+		}
+		var ballot Ballot
+		for _, m := range eff.Send {
+			ballot = m.Ballot
+		}
+		for _, id := range []string{"a", "b"} {
+			st, r := n.acceptors[id].Accept(ballot, Value{})
+			n.acceptors[id] = st
+			if e := p.AcceptReply(id, ballot, r); e.NeedBallot {
+				eff = e
+			}
+		}
+		if !eff.NeedBallot {
+			t.Fatalf("the lost accept round did not back off: %+v", eff)
+		}
+		n.seq = 10
+		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("put-if-absent that found its own write: %+v", res)
+		}
+	})
+
+	t.Run("a write that lost its accept round to a write that may have built on it ends unknown, never twice", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("mine"), 1)
+		eff = n.deliver(p, eff.Send) // prepare at a, b, c
+		var mine Message
+		for _, m := range eff.Send {
+			if m.To == "c" {
+				mine = m
+			}
+		}
+		st, _ := n.acceptors["c"].Accept(mine.Ballot, mine.Value) // only c takes it; its reply is lost
+		n.acceptors["c"] = st
+		// Another writer reads through b and c, finds "mine" newest and
+		// writes over it: "mine" took effect, under it.
+		n.down["a"] = true
+		if res := n.propose(t, "b", abc, put("theirs")); res.Outcome != OutcomeOK {
+			t.Fatalf("%+v", res)
+		}
+		n.down["a"] = false
+		for _, m := range eff.Send {
+			if m.To != "c" {
+				st, r := n.acceptors[m.To].Accept(m.Ballot, m.Value)
+				n.acceptors[m.To] = st
+				if e := p.AcceptReply(m.To, m.Ballot, r); e.NeedBallot {
+					eff = e
+				}
+			}
+		}
+		n.seq = 50
+		res := n.run(t, p, eff)
+		if res.Outcome != OutcomeContention || !res.Accepted {
+			t.Fatalf("result %+v, want contention with the write possibly applied", res)
+		}
+		if got := n.propose(t, "c", abc, get); string(got.Value.Data) != "theirs" {
+			t.Fatalf("the write was applied again over theirs: %+v", got)
+		}
+	})
+
+	t.Run("a deadline after lost rounds says contention; without answers, unavailable", func(t *testing.T) {
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		if res := p.Deadline(); res.Outcome != OutcomeUnavailable {
+			t.Fatalf("%+v", res)
+		}
+		p, eff, _ = NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		for _, m := range eff.Send {
+			p.PrepareReply(m.To, m.Ballot, Promise{Promised: ballot(50, "z")})
+		}
+		if res := p.Deadline(); res.Outcome != OutcomeContention {
+			t.Fatalf("%+v", res)
+		}
+	})
+}

@@ -1,0 +1,264 @@
+package paxos_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxostest"
+)
+
+// simMsg is a message in flight: a request to an acceptor, or its reply to
+// a proposer.
+type simMsg struct {
+	client int
+	op     int // the client's operation: a late reply to an earlier one is dropped, as a request's actor would
+	key    string
+	req    paxos.Message
+	reply  bool
+	from   string
+	read   paxos.Reading
+	prom   paxos.Promise
+	acc    paxos.Acceptance
+}
+
+// simClient runs one operation at a time through a proposer.
+type simClient struct {
+	p        *paxos.Proposer
+	in       paxostest.Input
+	call     int64
+	deadline int64
+	retryAt  int64 // 0: no retry pending
+	done     int
+}
+
+// simRun is one simulated cluster: acceptors per key, clients issuing
+// random operations, and a network that delivers in random order, loses
+// and duplicates messages.
+type simRun struct {
+	rng       *rand.Rand
+	voters    [][]string
+	acceptors map[string]map[string]paxos.State // key -> node -> state
+	pool      []simMsg
+	clients   []*simClient
+	seq       uint64
+	now       int64
+	history   []porcupine.Operation
+	loss, dup float64
+	versions  map[int]int // puts issued, for unique data
+	lastVer   map[string]paxos.Ballot
+}
+
+func (s *simRun) send(client int, key string, msgs []paxos.Message) {
+	for _, m := range msgs {
+		s.pool = append(s.pool, simMsg{client: client, op: s.clients[client].done, key: key, req: m})
+	}
+}
+
+func (s *simRun) apply(i int, eff paxos.Effects) {
+	c := s.clients[i]
+	s.send(i, c.in.Key, eff.Send)
+	switch {
+	case eff.Done:
+		s.finish(i, eff.Result)
+	case eff.NeedBallot:
+		c.retryAt = s.now + 1 + int64(eff.Wait/time.Millisecond)
+	}
+}
+
+func (s *simRun) finish(i int, res paxos.Result) {
+	c := s.clients[i]
+	out := paxostest.Output{Outcome: res.Outcome, Value: paxostest.FromValue(res.Value), Versions: res.Versions}
+	ret := s.now
+	if res.Outcome == paxos.OutcomeContention || res.Outcome == paxos.OutcomeUnavailable {
+		out.Unknown, ret = true, math.MaxInt64
+	}
+	if res.Outcome == paxos.OutcomeOK || res.Outcome == paxos.OutcomeConditionFailed {
+		s.lastVer[c.in.Key] = res.Value.Version
+	}
+	s.history = append(s.history, porcupine.Operation{ClientId: i, Input: c.in, Call: c.call, Output: out, Return: ret})
+	c.p, c.done = nil, c.done+1
+}
+
+// start gives client i a new random operation on a hot key or a cold one.
+func (s *simRun) start(i int) {
+	c := s.clients[i]
+	key := "hot"
+	if s.rng.IntN(3) == 0 {
+		key = fmt.Sprintf("cold-%d", s.rng.IntN(4))
+	}
+	in := paxostest.Input{Key: key}
+	switch r := s.rng.IntN(10); {
+	case r < 3:
+		in.Kind = paxos.OpGet
+	case r < 8:
+		in.Kind = paxos.OpPut
+		s.versions[i]++
+		in.Data = fmt.Sprintf("c%d-%d", i, s.versions[i])
+	default:
+		in.Kind = paxos.OpDelete
+	}
+	if in.Kind != paxos.OpGet {
+		switch s.rng.IntN(3) {
+		case 1:
+			in.Cond = paxos.CondAbsent
+		case 2:
+			in.Cond, in.Version = paxos.CondVersion, s.lastVer[key]
+		}
+	}
+	s.seq++
+	cfg := paxos.Config{Node: fmt.Sprintf("p%d", i), Incarnation: 1, Voters: s.voters,
+		Backoff: time.Millisecond, MaxBackoff: 16 * time.Millisecond, Rand: s.rng.Float64}
+	p, eff, err := paxos.NewProposer(cfg, paxos.Op{Kind: in.Kind, Data: []byte(in.Data), Cond: in.Cond, Version: in.Version}, s.seq)
+	if err != nil {
+		panic(err)
+	}
+	c.p, c.in, c.call, c.deadline, c.retryAt = p, in, s.now, s.now+300, 0
+	s.apply(i, eff)
+}
+
+func (s *simRun) deliver(m simMsg) {
+	if m.reply {
+		c := s.clients[m.client]
+		if c.p == nil || m.op != c.done {
+			return
+		}
+		var eff paxos.Effects
+		switch m.req.Kind {
+		case paxos.MsgRead:
+			eff = c.p.ReadReply(m.from, m.read)
+		case paxos.MsgPrepare:
+			eff = c.p.PrepareReply(m.from, m.req.Ballot, m.prom)
+		case paxos.MsgAccept:
+			eff = c.p.AcceptReply(m.from, m.req.Ballot, m.acc)
+		}
+		s.apply(m.client, eff)
+		return
+	}
+	states := s.acceptors[m.key]
+	st := states[m.req.To]
+	r := simMsg{client: m.client, op: m.op, key: m.key, req: m.req, reply: true, from: m.req.To}
+	switch m.req.Kind {
+	case paxos.MsgRead:
+		r.read = st.Read()
+	case paxos.MsgPrepare:
+		st, r.prom = st.Prepare(m.req.Ballot)
+	case paxos.MsgAccept:
+		st, r.acc = st.Accept(m.req.Ballot, m.req.Value)
+	case paxos.MsgCommit:
+		st = st.Commit(m.req.Ballot, m.req.Value)
+	}
+	states[m.req.To] = st
+	if m.req.Kind != paxos.MsgCommit {
+		s.pool = append(s.pool, r)
+	}
+}
+
+func (s *simRun) run(opsPerClient int) {
+	for i := range s.clients {
+		s.start(i)
+	}
+	for {
+		s.now++
+		active := false
+		for i, c := range s.clients {
+			if c.p == nil {
+				if c.done < opsPerClient {
+					s.start(i)
+				}
+				if c.p == nil {
+					continue
+				}
+			}
+			active = true
+			if c.retryAt != 0 && s.now >= c.retryAt {
+				c.retryAt = 0
+				s.seq++
+				s.apply(i, c.p.Retry(s.seq))
+			}
+			if c.p != nil && s.now >= c.deadline {
+				s.apply(i, c.p.Deadline())
+			}
+		}
+		if !active && len(s.pool) == 0 {
+			return
+		}
+		// Deliver a few messages per tick, in random order.
+		for range 3 {
+			if len(s.pool) == 0 {
+				break
+			}
+			j := s.rng.IntN(len(s.pool))
+			m := s.pool[j]
+			if s.rng.Float64() >= s.dup {
+				s.pool[j] = s.pool[len(s.pool)-1]
+				s.pool = s.pool[:len(s.pool)-1]
+			}
+			if s.rng.Float64() < s.loss {
+				continue
+			}
+			s.deliver(m)
+		}
+	}
+}
+
+// Random interleavings, losses and duplicates of the messages of clients
+// that read, write, compare-and-set and delete a hot key and a few cold
+// ones: every history is linearizable for a register with compare-and-set
+// (porcupine), on a stable ring and between two rings.
+func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
+	configs := []struct {
+		name   string
+		voters [][]string
+	}{
+		{"three replicas", [][]string{{"a", "b", "c"}}},
+		{"between two rings", [][]string{{"a", "b", "c"}, {"b", "c", "d"}}},
+	}
+	runs := 150
+	if testing.Short() {
+		runs = 30
+	}
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			outcomes := map[string]int{}
+			for seed := range uint64(runs) {
+				s := &simRun{rng: rand.New(rand.NewPCG(seed, 7)), voters: cfg.voters, acceptors: map[string]map[string]paxos.State{},
+					loss: 0.05, dup: 0.05, versions: map[int]int{}, lastVer: map[string]paxos.Ballot{}}
+				for _, k := range []string{"hot", "cold-0", "cold-1", "cold-2", "cold-3"} {
+					s.acceptors[k] = map[string]paxos.State{}
+				}
+				for range 4 {
+					s.clients = append(s.clients, &simClient{})
+				}
+				s.run(12)
+				for _, op := range s.history {
+					out := op.Output.(paxostest.Output)
+					name := out.Outcome.String()
+					if out.Unknown {
+						name = "unknown"
+					}
+					outcomes[name]++
+				}
+				res, info := porcupine.CheckOperationsVerbose(paxostest.Model, s.history, 10*time.Second)
+				if res != porcupine.Ok {
+					path := filepath.Join(t.TempDir(), "history.html")
+					if dir := os.Getenv("PAXOS_VISUALIZE_DIR"); dir != "" {
+						path = filepath.Join(dir, fmt.Sprintf("paxos-%s-%d.html", cfg.name, seed))
+					}
+					_ = porcupine.VisualizePath(paxostest.Model, info, path)
+					t.Fatalf("seed %d: history not linearizable (%v); visualization at %s (set PAXOS_VISUALIZE_DIR to keep it)", seed, res, path)
+				}
+			}
+			t.Logf("%d runs: outcomes %v", runs, outcomes)
+			if outcomes["ok"] == 0 || outcomes["condition failed"] == 0 || outcomes["unknown"] == 0 {
+				t.Fatalf("the runs did not exercise every outcome: %v", outcomes)
+			}
+		})
+	}
+}
