@@ -303,7 +303,7 @@ func (h *hostNet) node(i int, id, dataDir string, extra ...string) *node {
 
 // The hosts themselves: a cluster across namespaces forms; an isolated host
 // is seen down by the others and comes back when healed; a host whose link
-// is down likewise.
+// is down likewise, and one whose peers drop their packets to it.
 func TestHostNetFaults(t *testing.T) {
 	h := newHostNet(t, 3)
 	c := startNetCluster(t, h, 0)
@@ -318,6 +318,18 @@ func TestHostNetFaults(t *testing.T) {
 	h.link(1, false)
 	c.waitStates(downWithin, map[string]string{"n2": "down"}, "n2")
 	h.link(1, true)
+	c.waitAllUp()
+	// One way (the nemesis' one-way): n1 and n2 drop their packets to n3,
+	// which still sends. No connection opens either way and established
+	// ones stall once n3's unacknowledged window is full, so the peers
+	// stop hearing n3.
+	for _, j := range []int{0, 1} {
+		h.setCut(j, 2, true)
+	}
+	c.waitStates(downWithin, map[string]string{"n3": "down"}, "n3")
+	if err := h.isolate(2, []int{0, 1}, false); err != nil {
+		t.Fatal(err)
+	}
 	c.waitAllUp()
 }
 
