@@ -56,10 +56,10 @@ var (
 var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode", "join-leave",
 	"clock", "one-way", "flap", "kill-in-partition", "wipe-in-partition", "pause-two"}
 
-// ciSkew is how far apart the nodes' clocks are for a whole run, every
-// fault included: each node's offset is drawn within ±ciSkew at its start
-// and at every restart, as a machine's clock is off by some seconds and
-// is stepped when it reboots.
+// ciSkew bounds how far each node's clock is off for a whole run, every
+// fault included: its offset is drawn within ±ciSkew at its start and at
+// every restart, as a machine's clock is off by some seconds and is
+// stepped when it reboots.
 const ciSkew = 30 * time.Second
 
 // clockJump bounds the clock fault's offsets: minutes either way.
