@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -28,6 +29,7 @@ var (
 	nemesisReport   = flag.String("nemesis.report", "", "append TestNemesisLong's summary row to this markdown file")
 	nemesisHistory  = flag.String("nemesis.history", "", "directory for history files (default: the test's temp dir)")
 	nemesisPace     = flag.String("nemesis.pace", "long", "fault lengths of TestNemesisLong: long (3-10 s) or short (2-6 s, as CI's TestNemesis)")
+	nemesisSkew     = flag.Duration("nemesis.skew", ciSkew, "each node's clock is off the machine's by up to this much either way in TestNemesisLong, drawn anew at each restart (0: clocks agree)")
 )
 
 // nemesisAll are the faults a run can inject, one at a time:
@@ -42,7 +44,26 @@ var (
 //     call); their supervisor restarts them
 //   - join-leave: a new node joins on a spare host; at the heal a random
 //     member leaves, and its process stops once it is left
-var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode", "join-leave"}
+//   - clock: every node's clock set minutes apart, one node's jumping
+//     every second; the heal sets them back to the run's skew
+//   - one-way: a node's peers drop what they send it (it can send, not
+//     receive), or it drops what it sends them
+//   - flap: a node's links to its peers go down and up every second
+//   - kill-in-partition, wipe-in-partition: a majority split, a node of
+//     either side killed (or wiped) a third of the way through and
+//     restarted at two thirds, before the heal
+//   - pause-two: two nodes SIGSTOPped at once
+var nemesisAll = []string{"partition", "majority", "ring", "link", "kill", "pause", "wipe", "crash-vnode", "join-leave",
+	"clock", "one-way", "flap", "kill-in-partition", "wipe-in-partition", "pause-two"}
+
+// ciSkew bounds how far each node's clock is off for a whole run, every
+// fault included: its offset is drawn within ±ciSkew at its start and at
+// every restart, as a machine's clock is off by some seconds and is
+// stepped when it reboots.
+const ciSkew = 30 * time.Second
+
+// clockJump bounds the clock fault's offsets: minutes either way.
+const clockJump = 5 * time.Minute
 
 // pacing is how long a fault lasts and the calm after it: Min plus up to
 // Spread, drawn from the run's seed.
@@ -94,10 +115,100 @@ type nemesis struct {
 	spare  int
 	root   string
 	lastID int
+	// skew bounds each node's clock offset outside the clock fault; base
+	// is each node's offset, by id, drawn from skewRNG so that restarts
+	// do not shift the faults' draws.
+	skew    time.Duration
+	skewRNG *rand.Rand
+	base    map[string]time.Duration
+	logMu   sync.Mutex // the clock and flap goroutines note too
 }
 
 func (n *nemesis) note(format string, args ...any) {
+	n.logMu.Lock()
+	defer n.logMu.Unlock()
 	n.log = append(n.log, fmt.Sprintf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...))
+}
+
+// drawOffset is a clock offset within ±bound, in whole milliseconds (what
+// SetClockOffset takes).
+func drawOffset(rng *rand.Rand, bound time.Duration) time.Duration {
+	ms := bound.Milliseconds()
+	return time.Duration(rng.Int64N(2*ms+1)-ms) * time.Millisecond
+}
+
+// clockFlags set a node's clock offset to a new draw within the run's
+// skew, remembered as its base.
+func (n *nemesis) clockFlags(id string) []string {
+	if n.skew == 0 {
+		return nil
+	}
+	off := drawOffset(n.skewRNG, n.skew)
+	n.base[id] = off
+	return []string{"--unsafe-test-clock-offset", off.String()}
+}
+
+// restart starts a stopped node again with a clock offset drawn anew: a
+// machine's clock is stepped at a reboot, so a restart may bring the
+// node's clock back behind its last start (its generation must still
+// grow).
+func (n *nemesis) restart(nd *node) {
+	n.t.Helper()
+	if n.skew != 0 {
+		before := n.base[nd.id]
+		flags := n.clockFlags(nd.id)
+		nd.args = setFlag(nd.args, flags[0], flags[1])
+		n.note("restart %s with its clock %v off (was %v)", nd.id, n.base[nd.id], before)
+	}
+	n.c.start(nd)
+}
+
+// setFlag sets flag's value in args, replacing the one there.
+func setFlag(args []string, flag, value string) []string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		args = slices.Clone(args)
+		args[i+1] = value
+		return args
+	}
+	return append(slices.Clone(args), flag, value)
+}
+
+// nodeOn is the member on host h.
+func (n *nemesis) nodeOn(h int) *node {
+	for _, nd := range n.c.nodes {
+		if nd.hostIndex == h {
+			return nd
+		}
+	}
+	n.t.Fatalf("no member on host %d", h)
+	return nil
+}
+
+// split draws a minority (nodes/2 of them) and the majority, as hosts.
+func (n *nemesis) split() (minority, majority []int) {
+	hosts := n.hosts()
+	for k, m := range n.rng.Perm(len(hosts)) {
+		if k < len(hosts)/2 {
+			minority = append(minority, hosts[m])
+		} else {
+			majority = append(majority, hosts[m])
+		}
+	}
+	return minority, majority
+}
+
+// wipe kills nd and deletes its data directory; it will rejoin through
+// via, as a replaced node rejoins through a seed (without one it would be
+// a cluster of its own).
+func (n *nemesis) wipe(nd, via *node) {
+	n.t.Helper()
+	n.note("kill -9 %s and wipe its data (it rejoins through %s)", nd.id, via.id)
+	n.c.kill(nd)
+	if err := os.RemoveAll(nd.dataDir); err != nil {
+		n.t.Fatal(err)
+	}
+	// A current member: the one of an earlier wipe may have left.
+	nd.args = setFlag(nd.args, "--join", via.clusterAddr)
 }
 
 // hosts are the hosts of the members, in member order.
@@ -109,73 +220,216 @@ func (n *nemesis) hosts() []int {
 	return out
 }
 
-// fault starts a fault of kind and returns what ends it.
-func (n *nemesis) fault(kind string) (heal func()) {
+// fault starts a fault of kind and returns its later steps, the last of
+// which heals it: the run spreads them evenly over the fault's length.
+func (n *nemesis) fault(kind string) (steps []func()) {
 	nodes := len(n.c.nodes)
 	i := n.rng.IntN(nodes)
 	nd := n.c.nodes[i]
 	hosts := n.hosts()
+	others := slices.DeleteFunc(slices.Clone(hosts), func(h int) bool { return h == nd.hostIndex })
+	heal := func(f func()) []func() { return []func(){f} }
 	switch kind {
 	case "partition":
 		n.note("isolate %s", nd.id)
-		n.h.partition([]int{nd.hostIndex}, slices.DeleteFunc(hosts, func(h int) bool { return h == nd.hostIndex }))
-		return func() { n.h.partition() }
+		n.h.partition([]int{nd.hostIndex}, others)
+		return heal(func() { n.h.partition() })
 	case "majority":
-		perm := n.rng.Perm(nodes)
-		var minority, majority []int
-		for k, m := range perm {
-			if k < nodes/2 {
-				minority = append(minority, hosts[m])
-			} else {
-				majority = append(majority, hosts[m])
-			}
-		}
+		minority, majority := n.split()
 		n.note("split minority %v from majority %v (hosts)", minority, majority)
 		n.h.partition(minority, majority)
-		return func() { n.h.partition() }
+		return heal(func() { n.h.partition() })
 	case "ring":
 		if nodes < 4 {
 			return n.fault("partition") // with 3 nodes every node is a neighbour
 		}
 		n.note("partial views: each node reaches its ring neighbours only")
 		n.h.partialViews(hosts)
-		return func() { n.h.partition() }
+		return heal(func() { n.h.partition() })
 	case "link":
 		n.note("link of %s down", nd.id)
 		n.h.link(nd.hostIndex, false)
-		return func() { n.h.link(nd.hostIndex, true) }
+		return heal(func() { n.h.link(nd.hostIndex, true) })
 	case "kill":
 		n.note("kill -9 %s", nd.id)
 		n.c.kill(nd)
-		return func() { n.c.start(nd) }
+		return heal(func() { n.restart(nd) })
 	case "pause":
 		n.note("SIGSTOP %s", nd.id)
 		n.c.signal(nd, syscall.SIGSTOP)
-		return func() { n.c.signal(nd, syscall.SIGCONT) }
+		return heal(func() { n.c.signal(nd, syscall.SIGCONT) })
 	case "wipe":
-		n.note("kill -9 %s and wipe its data", nd.id)
-		n.c.kill(nd)
-		if err := os.RemoveAll(nd.dataDir); err != nil {
-			n.t.Fatal(err)
-		}
-		// A replaced node rejoins through a seed, as operators are told
-		// to do: without one it would be a cluster of its own.
-		if !slices.Contains(nd.args, "--join") {
-			nd.args = append(nd.args, "--join", n.c.nodes[(i+1)%nodes].clusterAddr)
-		}
-		return func() {
-			n.c.start(nd)
+		n.wipe(nd, n.c.nodes[(i+1)%nodes])
+		return heal(func() {
+			n.restart(nd)
 			n.rebuilt(nd)
-		}
+		})
 	case "crash-vnode":
 		n.crashVnodes(nd, 8)
-		return func() {}
+		return heal(func() {})
 	case "join-leave":
 		n.join()
-		return func() { n.leave(n.c.nodes[n.rng.IntN(len(n.c.nodes))]) }
+		return heal(func() { n.leave(n.c.nodes[n.rng.IntN(len(n.c.nodes))]) })
+	case "clock":
+		return heal(n.clockJumps())
+	case "one-way":
+		if n.rng.IntN(2) == 0 {
+			// Its peers' packets never arrive: its own connections to
+			// them carry data one way until their windows fill, new
+			// ones cannot open.
+			n.note("%s can send but not receive: its peers drop their packets to it", nd.id)
+			for _, j := range others {
+				n.h.setCut(j, nd.hostIndex, true)
+			}
+		} else {
+			n.note("%s can receive but not send: it drops its packets to its peers", nd.id)
+			for _, j := range others {
+				n.h.setCut(nd.hostIndex, j, true)
+			}
+		}
+		return heal(func() { n.h.partition() })
+	case "flap":
+		return heal(n.flap(nd, others))
+	case "kill-in-partition", "wipe-in-partition":
+		minority, majority := n.split()
+		side, name := minority, "minority"
+		if n.rng.IntN(2) == 0 {
+			side, name = majority, "majority"
+		}
+		victim := n.nodeOn(side[n.rng.IntN(len(side))])
+		n.note("split minority %v from majority %v (hosts); %s of the %s will go", minority, majority, victim.id, name)
+		n.h.partition(minority, majority)
+		wipe := kind == "wipe-in-partition"
+		via := n.nodeOn(others[n.rng.IntN(len(others))])
+		if victim != nd {
+			via = nd // any other member, on either side
+		}
+		return []func(){
+			func() {
+				if wipe {
+					n.wipe(victim, via)
+				} else {
+					n.note("kill -9 %s", victim.id)
+					n.c.kill(victim)
+				}
+			},
+			func() { n.restart(victim) },
+			func() {
+				n.h.partition()
+				if wipe {
+					n.rebuilt(victim)
+				}
+			},
+		}
+	case "pause-two":
+		other := n.nodeOn(others[n.rng.IntN(len(others))])
+		n.note("SIGSTOP %s and %s", nd.id, other.id)
+		n.c.signal(nd, syscall.SIGSTOP)
+		n.c.signal(other, syscall.SIGSTOP)
+		return heal(func() {
+			n.c.signal(nd, syscall.SIGCONT)
+			n.c.signal(other, syscall.SIGCONT)
+		})
 	}
 	n.t.Fatalf("unknown nemesis %q (known: %s)", kind, strings.Join(nemesisAll, ", "))
 	return nil
+}
+
+// clockJumps sets every member's clock minutes from the others', then
+// every second sets one member's anew, forward or back, until the
+// returned heal, which sets every clock back to its base offset.
+func (n *nemesis) clockJumps() (heal func()) {
+	n.t.Helper()
+	rng := rand.New(rand.NewPCG(n.rng.Uint64(), 0)) // the goroutine's own
+	set := func(nd *node, off time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := setClockOffset(ctx, nd, off); err != nil {
+			return fmt.Errorf("set %s's clock %v off: %w", nd.id, off, err)
+		}
+		return nil
+	}
+	members := slices.Clone(n.c.nodes)
+	var offsets []string
+	for _, nd := range members {
+		off := drawOffset(rng, clockJump)
+		if err := set(nd, off); err != nil {
+			n.t.Fatal(err)
+		}
+		offsets = append(offsets, fmt.Sprintf("%s %v", nd.id, off))
+	}
+	n.note("clocks set apart: %s", strings.Join(offsets, ", "))
+	stop, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		var errs []error
+		for {
+			select {
+			case <-stop:
+				done <- errors.Join(errs...)
+				return
+			case <-time.After(time.Second):
+			}
+			select {
+			case <-stop: // the heal began while it waited
+				done <- errors.Join(errs...)
+				return
+			default:
+			}
+			nd, off := members[rng.IntN(len(members))], drawOffset(rng, clockJump)
+			if err := set(nd, off); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n.note("%s's clock jumps to %v off", nd.id, off)
+		}
+	}()
+	return func() {
+		close(stop)
+		err := <-done
+		for _, nd := range members {
+			if err := set(nd, n.base[nd.id]); err != nil {
+				n.t.Fatal(err)
+			}
+		}
+		n.note("clocks back to their base offsets")
+		if err != nil {
+			n.t.Fatalf("clock fault: %v", err)
+		}
+	}
+}
+
+// flap cuts nd's links to others, both ways, and restores them, every
+// second until the returned heal. The toggling goroutine returns its
+// errors rather than fail the test itself, which only the test's own
+// goroutine may do.
+func (n *nemesis) flap(nd *node, others []int) (heal func()) {
+	n.note("%s's links flap every second", nd.id)
+	stop, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		cut, toggles := true, 0
+		for {
+			if err := n.h.isolate(nd.hostIndex, others, cut); err != nil {
+				done <- err
+				return
+			}
+			toggles++
+			select {
+			case <-stop:
+				n.note("%s's links toggled %d times", nd.id, toggles)
+				done <- nil
+				return
+			case <-time.After(time.Second):
+			}
+			cut = !cut
+		}
+	}()
+	return func() {
+		close(stop)
+		if err := <-done; err != nil {
+			n.t.Fatalf("flap %s: %v", nd.id, err)
+		}
+		n.h.partition()
+	}
 }
 
 // crashVnodes makes count random vnodes of nd panic and waits until its
@@ -238,10 +492,36 @@ func (n *nemesis) rebuilt(nd *node) {
 	joined := time.Since(start)
 	ctx, cancel := context.WithTimeout(context.Background(), leaveWithin)
 	defer cancel()
-	if _, err := nd.client.Admin().Repair(ctx, &kvpb.RepairRequest{Partition: -1}); err != nil {
+	res, err := nd.client.Admin().Repair(ctx, &kvpb.RepairRequest{Partition: -1})
+	if err != nil {
 		n.t.Fatalf("repair %s after its wipe: %v", nd.id, err)
 	}
-	n.note("%s rejoined %v after its restart and was repaired %v later", nd.id, joined.Round(100*time.Millisecond), (time.Since(start) - joined).Round(100*time.Millisecond))
+	// An exchange that failed left its partition unrepaired: it is run
+	// again, alone, until it succeeds, so that the next fault finds the
+	// node rebuilt.
+	var failed []string
+	for _, x := range res.Exchanges {
+		if x.Error == "" {
+			continue
+		}
+		failed = append(failed, fmt.Sprintf("partition %d with %s: %s", x.Partition, x.Peer, x.Error))
+		n.c.eventually(leaveWithin, fmt.Sprintf("%s's partition %d repaired with %s", nd.id, x.Partition, x.Peer), func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), leaveWithin)
+			defer cancel()
+			again, err := nd.client.Admin().Repair(ctx, &kvpb.RepairRequest{Partition: int32(x.Partition), Peer: x.Peer})
+			if err != nil {
+				return err
+			}
+			for _, y := range again.Exchanges {
+				if y.Error != "" {
+					return errors.New(y.Error)
+				}
+			}
+			return nil
+		})
+	}
+	n.note("%s rejoined %v after its restart and was repaired %v later (%d of %d exchanges failed the first time%s)", nd.id, joined.Round(100*time.Millisecond),
+		(time.Since(start) - joined).Round(100*time.Millisecond), len(failed), len(res.Exchanges), strings.Join(append([]string{""}, failed...), "; "))
 }
 
 // join starts a node with a new id on the spare host, joining through a
@@ -254,7 +534,7 @@ func (n *nemesis) join() {
 	n.lastID++
 	id := fmt.Sprintf("n%d", n.lastID)
 	via := n.c.nodes[n.rng.IntN(len(n.c.nodes))]
-	nd := n.h.node(n.spare, id, filepath.Join(n.root, id), append([]string{"--join", via.clusterAddr}, nemesisServerFlags...)...)
+	nd := n.h.node(n.spare, id, filepath.Join(n.root, id), slices.Concat([]string{"--join", via.clusterAddr}, nemesisServerFlags, n.clockFlags(id))...)
 	n.note("%s joins on host %d through %s", id, n.spare, via.id)
 	n.c.nodes = append(n.c.nodes, nd)
 	n.spare = -1
@@ -507,7 +787,7 @@ func (c *testCluster) finalValues(ops []op) map[string][]string {
 }
 
 // ciMinimums are what every run must have done, set for CI's short run
-// (3 nodes, 40 s of faults and more) with a wide margin
+// (3 and 5 nodes, a deck of every kind) with a wide margin
 // (docs/reliability.md gives what runs record).
 var ciMinimums = runMinimums{Adds: 1000, UniqueWrites: 1000, Deletes: 100, MaxUnknownShare: 0.5}
 
@@ -554,15 +834,38 @@ func keepEvidence(t *testing.T, keep, historyPath, logDir string, nodes int, see
 
 // runNemesis runs the workload on nodes hosts for d while injecting faults
 // of kinds, heals, waits for convergence, and checks the history.
-func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing) *summary {
-	t.Logf("nemesis seed %d: %d nodes, %v of %s (rerun: go test ./tests -run NemesisLong -args -nemesis.seed %d -nemesis.nodes %d -nemesis.duration %v -nemesis.kinds %s -nemesis.pace %s)",
-		seed, nodes, d, strings.Join(kinds, ","), seed, nodes, d, strings.Join(kinds, ","), pace.name)
+// Each node's clock is off by up to skew either way for the whole run.
+func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing, skew time.Duration) *summary {
+	t.Logf("nemesis seed %d: %d nodes, %v of %s, clocks off by up to ±%v (rerun: go test ./tests -run NemesisLong -args -nemesis.seed %d -nemesis.nodes %d -nemesis.duration %v -nemesis.kinds %s -nemesis.pace %s -nemesis.skew %v)",
+		seed, nodes, d, strings.Join(kinds, ","), skew, seed, nodes, d, strings.Join(kinds, ","), pace.name, skew)
+	for _, k := range kinds {
+		if !slices.Contains(nemesisAll, k) {
+			t.Fatalf("unknown nemesis %q (known: %s)", k, strings.Join(nemesisAll, ", "))
+		}
+	}
 	hosts := nodes
 	if slices.Contains(kinds, "join-leave") {
 		hosts++ // the spare
 	}
 	h := newHostNet(t, hosts)
-	c := startNetCluster(t, h, nodes, nemesisServerFlags...)
+	n := &nemesis{t: t, h: h, rng: rand.New(rand.NewPCG(seed, 0)), spare: -1, root: t.TempDir(), lastID: nodes,
+		skew: skew, skewRNG: rand.New(rand.NewPCG(seed, 2)), base: map[string]time.Duration{}}
+	c := startNetClusterEach(t, h, nodes, func(i int) []string {
+		return slices.Concat(nemesisServerFlags, n.clockFlags(fmt.Sprintf("n%d", i+1)))
+	})
+	n.c = c
+	var offsets []string
+	for _, nd := range c.nodes {
+		st, err := c.status(nd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Duration(st.ClockOffsetMs) * time.Millisecond; got != n.base[nd.id] {
+			t.Fatalf("%s's clock is %v off, want %v", nd.id, got, n.base[nd.id])
+		}
+		offsets = append(offsets, fmt.Sprintf("%s %v", nd.id, n.base[nd.id]))
+	}
+	n.note("clocks off by %s", strings.Join(offsets, ", "))
 	dir := *nemesisHistory
 	if dir == "" {
 		dir = t.TempDir()
@@ -588,7 +891,7 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		defer cl.Close()
 		w.clients = append(w.clients, cl)
 	}
-	n := &nemesis{t: t, c: c, h: h, w: w, rng: rand.New(rand.NewPCG(seed, 0)), spare: -1, root: t.TempDir(), lastID: nodes}
+	n.w = w
 	if hosts > nodes {
 		n.spare = nodes
 	}
@@ -603,11 +906,16 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		if len(deck) == 0 {
 			deck = n.rng.Perm(len(kinds))
 		}
-		heal := n.fault(kinds[deck[0]])
+		steps := n.fault(kinds[deck[0]])
 		deck = deck[1:]
-		time.Sleep(pace.fault(n.rng))
-		n.note("heal")
-		heal()
+		length := pace.fault(n.rng)
+		for k, step := range steps {
+			time.Sleep(length / time.Duration(len(steps)))
+			if k == len(steps)-1 {
+				n.note("heal")
+			}
+			step()
+		}
 		time.Sleep(pace.calm(n.rng))
 	}
 	stop()
@@ -673,14 +981,18 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	return s
 }
 
-// The short nemesis suite CI runs: a fixed seed and a random one (printed,
-// so that a failure can be replayed), every fault kind at least once, 3
-// nodes each in its own network namespace.
+// The short nemesis suite CI runs: a fixed seed on 3 nodes and a random
+// one (printed, so that a failure can be replayed) on 5, each node in its
+// own network namespace, each run through every fault kind at least once,
+// with clocks off by up to ±ciSkew.
 func TestNemesis(t *testing.T) {
-	seeds := []uint64{1, rand.Uint64N(1 << 32)}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
-			runNemesis(t, 3, nemesisAll, 40*time.Second, seed, shortPacing)
+	runs := []struct {
+		nodes int
+		seed  uint64
+	}{{3, 1}, {5, rand.Uint64N(1 << 32)}}
+	for _, r := range runs {
+		t.Run(fmt.Sprintf("%d-nodes-seed-%d", r.nodes, r.seed), func(t *testing.T) {
+			runNemesis(t, r.nodes, nemesisAll, 40*time.Second, r.seed, shortPacing, ciSkew)
 		})
 	}
 }
@@ -704,7 +1016,7 @@ func TestNemesisLong(t *testing.T) {
 	default:
 		t.Fatalf("-nemesis.pace %q: long or short", *nemesisPace)
 	}
-	s := runNemesis(t, *nemesisNodes, kinds, *nemesisDuration, seed, pace)
+	s := runNemesis(t, *nemesisNodes, kinds, *nemesisDuration, seed, pace, *nemesisSkew)
 	if *nemesisReport != "" {
 		f, err := os.OpenFile(*nemesisReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {

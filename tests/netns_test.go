@@ -43,9 +43,18 @@ var hostNets = struct {
 // ip runs an iproute2 command and fails the test on error.
 func (h *hostNet) ip(args ...string) {
 	h.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		h.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	if err := h.tryIP(args...); err != nil {
+		h.t.Fatal(err)
 	}
+}
+
+// tryIP runs an iproute2 command and returns its error: for goroutines
+// other than the test's, which must not call t.Fatal.
+func (h *hostNet) tryIP(args ...string) error {
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // needHostNet skips a test that needs network namespaces where they cannot
@@ -152,22 +161,52 @@ func (h *hostNet) command(i int, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", h.hosts[i], binary}, args...)...)
 }
 
-// setCut makes host i drop (or stop dropping) its packets to host j.
+// setCut makes host i drop (or stop dropping) its packets to host j. It is
+// one-directional: j's packets to i still arrive. Over TCP that means
+// neither can open a connection to the other (i's SYN never leaves; j's
+// arrives, but i's SYN-ACK is dropped), and on an established connection
+// j's data still reaches i until j's window of unacknowledged data is
+// full, since i's ACKs are dropped.
 func (h *hostNet) setCut(i, j int, drop bool) {
 	h.t.Helper()
+	if err := h.trySetCut(i, j, drop); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// trySetCut is setCut returning its error, for a goroutine that toggles
+// links (no other goroutine may change the cuts meanwhile).
+func (h *hostNet) trySetCut(i, j int, drop bool) error {
 	if h.cut[i][j] == drop {
-		return
+		return nil
 	}
 	op := "del"
 	if drop {
 		op = "add"
 	}
-	h.ip("-n", h.hosts[i], "route", op, "blackhole", h.addr(j)+"/32")
+	if err := h.tryIP("-n", h.hosts[i], "route", op, "blackhole", h.addr(j)+"/32"); err != nil {
+		return err
+	}
 	if drop {
 		h.cut[i][j] = true
 	} else {
 		delete(h.cut[i], j)
 	}
+	return nil
+}
+
+// isolate cuts (or restores) every link between host x and others, both
+// ways, and returns the first error.
+func (h *hostNet) isolate(x int, others []int, cut bool) error {
+	for _, j := range others {
+		if err := h.trySetCut(x, j, cut); err != nil {
+			return err
+		}
+		if err := h.trySetCut(j, x, cut); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // partition splits the hosts into groups that cannot reach each other;
@@ -228,6 +267,13 @@ func (h *hostNet) link(i int, up bool) {
 // until every node lists every node as up.
 func startNetCluster(t *testing.T, h *hostNet, members int, extra ...string) *testCluster {
 	t.Helper()
+	return startNetClusterEach(t, h, members, func(int) []string { return extra })
+}
+
+// startNetClusterEach is startNetCluster with flags of each node's own:
+// extra(i) for the node on host i.
+func startNetClusterEach(t *testing.T, h *hostNet, members int, extra func(i int) []string) *testCluster {
+	t.Helper()
 	if members == 0 {
 		members = len(h.hosts)
 	}
@@ -238,7 +284,7 @@ func startNetCluster(t *testing.T, h *hostNet, members int, extra ...string) *te
 		if i > 0 {
 			join = []string{"--join", c.nodes[0].clusterAddr}
 		}
-		c.nodes = append(c.nodes, h.node(i, fmt.Sprintf("n%d", i+1), filepath.Join(root, fmt.Sprintf("n%d", i+1)), append(join, extra...)...))
+		c.nodes = append(c.nodes, h.node(i, fmt.Sprintf("n%d", i+1), filepath.Join(root, fmt.Sprintf("n%d", i+1)), append(join, extra(i)...)...))
 	}
 	c.startAll()
 	return c
@@ -257,7 +303,7 @@ func (h *hostNet) node(i int, id, dataDir string, extra ...string) *node {
 
 // The hosts themselves: a cluster across namespaces forms; an isolated host
 // is seen down by the others and comes back when healed; a host whose link
-// is down likewise.
+// is down likewise, and one whose peers drop their packets to it.
 func TestHostNetFaults(t *testing.T) {
 	h := newHostNet(t, 3)
 	c := startNetCluster(t, h, 0)
@@ -272,6 +318,18 @@ func TestHostNetFaults(t *testing.T) {
 	h.link(1, false)
 	c.waitStates(downWithin, map[string]string{"n2": "down"}, "n2")
 	h.link(1, true)
+	c.waitAllUp()
+	// One way (the nemesis' one-way): n1 and n2 drop their packets to n3,
+	// which still sends. No connection opens either way and established
+	// ones stall once n3's unacknowledged window is full, so the peers
+	// stop hearing n3.
+	for _, j := range []int{0, 1} {
+		h.setCut(j, 2, true)
+	}
+	c.waitStates(downWithin, map[string]string{"n3": "down"}, "n3")
+	if err := h.isolate(2, []int{0, 1}, false); err != nil {
+		t.Fatal(err)
+	}
 	c.waitAllUp()
 }
 
