@@ -191,7 +191,7 @@ func (v *vnode) receive(ctx actor.Context) {
 	case *internalpb.ReplicaGet:
 		v.replicaGet(ctx, m)
 	case *internalpb.PaxosRequest:
-		v.paxos(ctx, m)
+		v.acceptorStep(ctx, m)
 	case *internalpb.HandoffFetch:
 		ctx.Respond(v.fetch(m))
 	case *internalpb.HandoffApply:

@@ -40,8 +40,16 @@ var kindToProto = map[paxos.MsgKind]internalpb.PaxosKind{
 // well formed and within the store's limits.
 func (v *vnode) checkPaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if err := v.admit(m.Sender); err != nil {
-		return paxosStep{}, err
+		return paxosStep{}, err // admit counted it
 	}
+	step, err := v.decodePaxos(m)
+	if err != nil {
+		v.counters.refused.add(err) // counted and logged (once per reason) like refused replica data
+	}
+	return step, err
+}
+
+func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	kind, ok := kindToPaxos[m.Kind]
 	if !ok {
 		return paxosStep{}, fmt.Errorf("unknown paxos step %d", m.Kind)
@@ -122,10 +130,10 @@ func sameState(a, b paxos.State) bool {
 	return a.Promised == b.Promised && a.Accepted == b.Accepted && a.Committed == b.Committed && a.Value.Equal(b.Value)
 }
 
-// paxos handles one PaxosRequest. Every request with a sender gets one
+// acceptorStep handles one PaxosRequest. Every request with a sender gets one
 // answer; one that changes the state (or reports a state not yet durable)
 // is answered after the group commit, with an error if it failed.
-func (v *vnode) paxos(ctx actor.Context, m *internalpb.PaxosRequest) {
+func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 	reply := &internalpb.PaxosReply{RequestId: m.RequestId, Node: v.self.Node, Kind: m.Kind, Ballot: m.Ballot}
 	fail := func(err error) {
 		*reply = internalpb.PaxosReply{RequestId: m.RequestId, Node: v.self.Node, Kind: m.Kind, Ballot: m.Ballot, Error: err.Error()}
