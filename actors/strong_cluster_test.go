@@ -240,7 +240,12 @@ func TestStrongClusterHistoryIsLinearizable(t *testing.T) {
 			okAfter++
 		}
 	}
-	t.Logf("%d operations (%d after the third node stopped, %d writes OK among them): %v; unknown: %v", len(ops), len(ops)-before, okAfter, outcomes, unknown)
+	byClient := make([]int, 3*perNode)
+	for _, op := range ops {
+		byClient[op.ClientId]++
+	}
+	t.Logf("%d operations (%d after the third node stopped, %d writes OK among them): %v; unknown: %v; by client (node = client mod 3): %v",
+		len(ops), len(ops)-before, okAfter, outcomes, unknown, byClient)
 	// The plain check, then the verbose one only on a failure: the
 	// visualization's partial linearizations cost far more than the
 	// check, and on a history this long made it time out.
