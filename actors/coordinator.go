@@ -11,6 +11,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/persistence"
 )
 
 // Requests the coordinator accepts from the client API (in-process only).
@@ -57,6 +58,7 @@ type (
 		Partition int
 		Replicas  []ReplicaState
 	}
+	// StrongRequest and StrongResult: strong_fsm.go.
 )
 
 // ErrRequestCrashed is the answer of a request whose state machine
@@ -80,6 +82,8 @@ type CoordinatorConfig struct {
 	// SpeculativeRetry is how long a get waits for the replicas it asked
 	// before it asks one more; 0: only when one fails. Default 50 ms.
 	SpeculativeRetry time.Duration
+	// Strong tunes the proposers of strong keys.
+	Strong StrongConfig
 }
 
 // coordinator accepts client requests and spawns one state machine per
@@ -90,6 +94,7 @@ type coordinator struct {
 	cfg      CoordinatorConfig
 	reap     reap.Config // the node's reaping rule: read repair follows its Spread
 	view     *viewHolder
+	store    *persistence.Store // the durable counter strong proposers take ballots from
 	log      *slog.Logger
 	failures *failureTable
 	counters *requestCounters
@@ -103,7 +108,7 @@ type coordinator struct {
 // Replicas) with the channel its one answer goes to: in-process only, so
 // no future actor is registered and removed per request.
 type clientRequest struct {
-	req   any      // *PutRequest, *GetRequest or *ReplicasRequest
+	req   any      // *PutRequest, *GetRequest, *StrongRequest or *ReplicasRequest
 	reply chan any // buffered for the one answer
 }
 
@@ -111,7 +116,7 @@ type clientRequest struct {
 type client struct {
 	reply    chan<- any
 	answered atomic.Bool // the state machine and the coordinator race to answer
-	request  any         // *PutRequest, *GetRequest or *ReplicasRequest
+	request  any         // *PutRequest, *GetRequest, *StrongRequest or *ReplicasRequest
 }
 
 // failed is the result that tells the client its request failed.
@@ -121,6 +126,8 @@ func (c *client) failed(err error) any {
 		return &PutResult{Err: err}
 	case *GetRequest:
 		return &GetResult{Err: err}
+	case *StrongRequest:
+		return &StrongResult{Err: err}
 	}
 	return &ReplicasResult{}
 }
@@ -165,6 +172,10 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		case *GetRequest:
 			name, producer = "get-", func() actor.Actor {
 				return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: r, client: cl, counters: c.counters}
+			}
+		case *StrongRequest:
+			name, producer = "strong-", func() actor.Actor {
+				return &strongFSM{cfg: c.cfg.Strong, view: view, store: c.store, req: r, client: cl}
 			}
 		case *ReplicasRequest:
 			name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: r, client: cl} }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math"
@@ -14,6 +15,8 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/object/objecttest"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/ring"
@@ -348,6 +351,136 @@ func fuzzKinds() []fuzzKind {
 		{&internalpb.HandoffApplyReply{Error: "disk full"}, checkHandoffApplyReply},
 		{&internalpb.HandoffCursor{Transition: "t", Keys: 3, Batches: 1, From: "n2", Passes: []*internalpb.TransferPass{{Source: "n2", AfterKey: []byte("c"), Keys: 3, Batches: 1}}}, checkHandoffCursor},
 		{&internalpb.Hint{Partition: fuzzPartition, Key: []byte("a"), Object: obj, CreatedAt: 1}, checkHint},
+		{paxosRequest(internalpb.PaxosKind_PAXOS_PREPARE, fuzzBallot(2), nil), checkPaxosRequest},
+		{paxosRequest(internalpb.PaxosKind_PAXOS_ACCEPT, fuzzBallot(2), &fuzzValue), checkPaxosRequest},
+		{paxosRequest(internalpb.PaxosKind_PAXOS_COMMIT, fuzzBallot(2), &fuzzValue), checkPaxosRequest},
+		{paxosRequest(internalpb.PaxosKind_PAXOS_READ, paxos.Ballot{}, nil), checkPaxosRequest},
+		{&internalpb.PaxosReply{RequestId: fuzzRequestID, Node: "n2", Kind: internalpb.PaxosKind_PAXOS_PREPARE, Ballot: paxospb.BallotToProto(fuzzProposerBallot),
+			Ok: true, Promised: paxospb.BallotToProto(fuzzProposerBallot), Accepted: paxospb.BallotToProto(fuzzBallot(1)), Value: paxospb.ValueToProto(fuzzValue)}, checkPaxosReply},
+		{paxospb.StateToProto(paxos.State{Promised: fuzzBallot(3), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(1)}), checkPaxosState},
+	}
+}
+
+// Strong keys' inputs: requests to the vnode as an acceptor, replies to a
+// proposer, and acceptor states read back from disk.
+var (
+	fuzzStrongKey = func() []byte {
+		for i := 0; ; i++ {
+			if k := []byte(fmt.Sprint("s", i)); ring.PartitionOf(ring.KeyHash(k), fuzzPartitions) == fuzzPartition {
+				return k
+			}
+		}
+	}()
+	fuzzValue          = paxos.Value{Exists: true, Data: []byte("v"), Version: fuzzBallot(1)}
+	fuzzRequestID      = uint64(99)
+	fuzzProposerBallot = paxos.Ballot{Round: 2, Node: fuzzSelf, Incarnation: 5, Seq: 4}
+)
+
+func fuzzBallot(round uint64) paxos.Ballot {
+	return paxos.Ballot{Round: round, Node: "n2", Incarnation: 7, Seq: round}
+}
+
+func paxosRequest(kind internalpb.PaxosKind, b paxos.Ballot, v *paxos.Value) *internalpb.PaxosRequest {
+	m := &internalpb.PaxosRequest{Partition: fuzzPartition, Key: fuzzStrongKey, Kind: kind, Ballot: paxospb.BallotToProto(b), RequestId: 5,
+		Sender: &internalpb.Sender{Node: "n2", Incarnation: 7}}
+	if v != nil {
+		m.Value = paxospb.ValueToProto(*v)
+	}
+	return m
+}
+
+// checkPaxosRequest: whatever a peer sends the acceptor, it answers once,
+// echoing the request; a refused request changes nothing; an accepted one
+// leaves exactly paxos.State's step stored (durable: read back from the
+// store), and never touches the partition's objects.
+func checkPaxosRequest(t *testing.T, h *messageHarness, pm proto.Message) {
+	m := pm.(*internalpb.PaxosRequest)
+	before, err := h.store.AcceptorState(fuzzPartition, m.Key)
+	if err != nil && len(m.Key) > 0 {
+		t.Fatal(err)
+	}
+	r := h.runVnode(t, m)
+	rep := answerAs[*internalpb.PaxosReply](t, r.reply)
+	checkNode(t, rep.Node)
+	if rep.RequestId != m.RequestId || rep.Kind != m.Kind {
+		t.Fatalf("reply echoes request %d %v, want %d %v", rep.RequestId, rep.Kind, m.RequestId, m.Kind)
+	}
+	sameStore(t, "paxos request", r.before, r.after)
+	after, _ := h.store.AcceptorState(fuzzPartition, m.Key)
+	if rep.Error != "" {
+		if rep.Ok || rep.Value != nil || rep.Promised != nil {
+			t.Fatalf("a refusal carries a vote: %v", rep)
+		}
+		if !sameState(before, after) {
+			t.Fatalf("refused request (%s) changed the state: %+v -> %+v", rep.Error, before, after)
+		}
+		return
+	}
+	if int(m.Partition) != fuzzPartition || len(m.Key) == 0 || h.view.Load().Admits(m.Sender) != nil {
+		t.Fatalf("accepted a request for partition %d, key %q, from %v", m.Partition, m.Key, m.Sender)
+	}
+	b, _ := paxospb.BallotFromProto(m.Ballot)
+	v, _ := paxospb.ValueFromProto(m.Value, -1)
+	want := before
+	switch m.Kind {
+	case internalpb.PaxosKind_PAXOS_READ:
+	case internalpb.PaxosKind_PAXOS_PREPARE:
+		var pr paxos.Promise
+		want, pr = before.Prepare(b)
+		if pr.OK != rep.Ok {
+			t.Fatalf("prepare %s of %+v answered ok=%v", b, before, rep.Ok)
+		}
+	case internalpb.PaxosKind_PAXOS_ACCEPT:
+		var acc paxos.Acceptance
+		want, acc = before.Accept(b, v)
+		if acc.OK != rep.Ok {
+			t.Fatalf("accept %s of %+v answered ok=%v", b, before, rep.Ok)
+		}
+	case internalpb.PaxosKind_PAXOS_COMMIT:
+		want = before.Commit(b, v)
+	default:
+		t.Fatalf("accepted a request of kind %v", m.Kind)
+	}
+	if !sameState(want, after) {
+		t.Fatalf("%v %s: stored %+v, want %+v", m.Kind, b, after, want)
+	}
+}
+
+// checkPaxosReply: a proposer takes any reply without panicking, and
+// only replies of its own request (by id) reach its proposer.
+func checkPaxosReply(t *testing.T, h *messageHarness, pm proto.Message) {
+	m := pm.(*internalpb.PaxosReply)
+	for _, op := range []paxos.Op{{Kind: paxos.OpGet}, {Kind: paxos.OpPut, Data: []byte("x"), Cond: paxos.CondAbsent}} {
+		p, _, err := paxos.NewProposer(paxos.Config{Node: fuzzSelf, Incarnation: 5, Voters: [][]string{{"n1", "n2", "n3"}}}, op, fuzzProposerBallot.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &strongFSM{view: h.view.Load(), id: fuzzRequestID, p: p}
+		eff := f.replied(m)
+		if m.RequestId != fuzzRequestID && (len(eff.Send) > 0 || eff.Done || eff.NeedBallot) {
+			t.Fatalf("a reply of request %d moved the proposer of request %d: %+v", m.RequestId, fuzzRequestID, eff)
+		}
+		for _, s := range eff.Send {
+			if !slices.Contains([]string{"n1", "n2", "n3"}, s.To) {
+				t.Fatalf("the proposer sends to %q, not a voter", s.To)
+			}
+		}
+	}
+}
+
+// checkPaxosState: a stored acceptor state decodes or is refused; one that
+// decodes keeps the acceptor's invariants and stores back the same.
+func checkPaxosState(t *testing.T, _ *messageHarness, pm proto.Message) {
+	st, err := paxospb.StateFromProto(pm.(*internalpb.PaxosState))
+	if err != nil {
+		return
+	}
+	if st.Promised.Less(st.Accepted) || st.Promised.Less(st.Committed) {
+		t.Fatalf("decoded state breaks the invariants: %+v", st)
+	}
+	again, err := paxospb.StateFromProto(paxospb.StateToProto(st))
+	if err != nil || !sameState(st, again) {
+		t.Fatalf("state %+v reads back as %+v (%v)", st, again, err)
 	}
 }
 

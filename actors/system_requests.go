@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
@@ -80,6 +81,27 @@ func (s *System) Get(ctx context.Context, req GetRequest) (*GetResult, error) {
 	}
 	out := res.(*GetResult)
 	return out, out.Err
+}
+
+// Strong runs op on the consensus register of key (issue 21): its
+// partition's primary replicas agree on it by Paxos (cluster/paxos). The
+// result's Outcome says how it ended; an error means it could not run (a
+// bad key or value, a node stopping: no effect) or its state machine
+// crashed (it may or may not have taken effect, like OutcomeUnavailable).
+func (s *System) Strong(ctx context.Context, key []byte, op paxos.Op) (paxos.Result, error) {
+	if err := s.store.CheckKey(key); err != nil {
+		return paxos.Result{}, err
+	}
+	if err := s.store.CheckValue(op.Data); err != nil {
+		return paxos.Result{}, err
+	}
+	req := &StrongRequest{Key: key, Op: op, Timeout: s.timeout(ctx, 0)}
+	res, err := s.ask(req, req.Timeout)
+	if err != nil {
+		return paxos.Result{}, err
+	}
+	out := res.(*StrongResult)
+	return out.Result, out.Err
 }
 
 // Replicas reads every replica of a key as it is.

@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/replica"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
@@ -50,6 +51,9 @@ type vnode struct {
 	part         *replica.Partition
 	waiting      []deferred // replies held until the batch is durable
 	flushPending bool
+	// acceptors are the acceptor states of strong keys staged for the
+	// next batch, by register key (vnode_paxos.go).
+	acceptors map[string]paxos.State
 	// rebuildPause separates rebuild chunks; 0: none.
 	rebuildPause time.Duration
 	// tombstonesCounted is this vnode's share of counters.tombstonesHeld.
@@ -89,7 +93,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 	v.receive(ctx)
 	if v.part != nil {
 		v.countTombstones(v.part.Tombstones())
-		if v.part.Pending() && !v.flushPending {
+		if (v.part.Pending() || len(v.acceptors) > 0) && !v.flushPending {
 			// Behind the messages already queued, so every write that
 			// arrives meanwhile shares one synced batch.
 			v.flushPending = true
@@ -186,6 +190,8 @@ func (v *vnode) receive(ctx actor.Context) {
 		}
 	case *internalpb.ReplicaGet:
 		v.replicaGet(ctx, m)
+	case *internalpb.PaxosRequest:
+		v.acceptorStep(ctx, m)
 	case *internalpb.HandoffFetch:
 		ctx.Respond(v.fetch(m))
 	case *internalpb.HandoffApply:

@@ -37,8 +37,8 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 		Deleted: m.Deleted, WrittenAt: m.WrittenAt}, counter, wallclock.Now())
 }
 
-// flush commits every staged write and hint in one batch, then releases
-// the replies.
+// flush commits every staged write, hint and acceptor state in one batch,
+// then releases the replies.
 func (v *vnode) flush(ctx actor.Context) {
 	staged, hints := v.part.Batch()
 	writes := make([]persistence.Write, 0, len(staged)+len(hints))
@@ -52,10 +52,14 @@ func (v *vnode) flush(ctx actor.Context) {
 	for _, h := range hints {
 		writes = append(writes, persistence.Write{Partition: v.partition, Key: h.Key, Siblings: h.Siblings, HintFor: h.For, HintOnly: true})
 	}
+	acceptors := v.acceptorWrites()
 	var err error
-	if len(writes) > 0 { // nothing is staged after a restart that lost the batch
-		err = v.store.PutBatch(writes)
+	if len(writes) > 0 || len(acceptors) > 0 { // nothing is staged after a restart that lost the batch
+		err = v.store.CommitBatch(writes, acceptors)
 	}
+	// Committed or not, the staged acceptor states go: on a failure the
+	// replies that reported them fail, and the store refuses what follows.
+	v.acceptors = nil
 	if err == nil {
 		v.counters.reaped.Add(reaped) // before the replies, which may be asked about it
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Objects: the replicas' data, d/<partition>/<key>.
@@ -102,9 +104,26 @@ type Write struct {
 // client's new value (CheckKey, CheckValue). An object may hold siblings
 // written under an earlier, larger limit, and one such object must not fail
 // the other writes that share its batch, nor replication of itself.
-func (s *Store) PutBatch(writes []Write) error {
+func (s *Store) PutBatch(writes []Write) error { return s.CommitBatch(writes, nil) }
+
+// CommitBatch is PutBatch with acceptor states of strong keys in the same
+// batch: a vnode's group commit makes both durable with one fsync before
+// it sends any reply.
+func (s *Store) CommitBatch(writes []Write, acceptors []AcceptorWrite) error {
 	b := s.db.NewBatch()
 	defer b.Close()
+	for _, a := range acceptors {
+		if len(a.Key) == 0 {
+			return ErrEmptyKey
+		}
+		enc, err := proto.Marshal(paxospb.StateToProto(a.State))
+		if err != nil {
+			return fmt.Errorf("put acceptor state %q: %w", a.Key, err)
+		}
+		if err := b.Set(acceptorKey(a.Partition, a.Key), enc, nil); err != nil {
+			return fmt.Errorf("put acceptor state %q: %w", a.Key, err)
+		}
+	}
 	for _, w := range writes {
 		if len(w.Key) == 0 {
 			return ErrEmptyKey
@@ -129,7 +148,7 @@ func (s *Store) PutBatch(writes []Write) error {
 	if err != nil {
 		return err
 	}
-	if err := s.commit(fmt.Sprintf("commit %d writes", len(writes)), func(*pebble.DB) error { return b.Commit(s.write) }); err != nil {
+	if err := s.commit(fmt.Sprintf("commit %d writes", len(writes)+len(acceptors)), func(*pebble.DB) error { return b.Commit(s.write) }); err != nil {
 		s.unstageHints(added)
 		return err
 	}
@@ -171,7 +190,8 @@ func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entrie
 
 // DropPartition deletes every object of partition, durably. A node calls it
 // for a partition it holds no replica of once nothing it keeps there is
-// still needed (see package reap).
+// still needed (see package reap). Acceptor state of strong keys (p/) is
+// kept: see acceptors.go.
 func (s *Store) DropPartition(partition int) error {
 	prefix := dataKey(partition, nil)
 	return s.commit(fmt.Sprintf("drop partition %d", partition), func(db *pebble.DB) error {

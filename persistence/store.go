@@ -6,6 +6,9 @@
 // Layout (see docs/architecture.md):
 //
 //	d/<partition:4 bytes BE>/<key>   object: siblings (protobuf)
+//	p/<partition:4 bytes BE>/<key>   acceptor state of a strong key (protobuf
+//	                                 PaxosState); outside d/, so scans, trees,
+//	                                 handoff, reaping and DropPartition skip it
 //	m/identity                       node id and incarnation
 //	m/counter                        end of the current counter lease
 //	m/members                        last known membership (protobuf)

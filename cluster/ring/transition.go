@@ -107,3 +107,27 @@ func (t *Transition) MovesTo(node string) []Move {
 func (t *Transition) WriteReplicas(p int) (counted, extra []string) {
 	return t.Current.PreferenceListForPartition(p, t.N), t.extra[p]
 }
+
+// Voters are the acceptor groups of partition p's strong keys, each of
+// which a ballot needs a majority of: the current ring's N primary
+// replicas, and, while the partition's replicas change (the next ring's
+// differ), the next ring's too, so that a value chosen before the change
+// is seen after it. Fallbacks are never voters.
+func (t *Transition) Voters(p int) [][]string {
+	cur := t.Current.PreferenceListForPartition(p, t.N)
+	next := t.Next.PreferenceListForPartition(p, t.N)
+	if slices.Equal(cur, next) {
+		return [][]string{cur}
+	}
+	return [][]string{cur, next}
+}
+
+// IsVoter reports whether node is a voter of partition p (Voters).
+func (t *Transition) IsVoter(p int, node string) bool {
+	for _, g := range t.Voters(p) {
+		if slices.Contains(g, node) {
+			return true
+		}
+	}
+	return false
+}

@@ -112,3 +112,50 @@ func TestFallbacks(t *testing.T) {
 		t.Fatalf("3 nodes, N=3: no fallback, got %v", fb)
 	}
 }
+
+// The voters of a strong key's partition are its primaries, and while its
+// replicas change, the next ring's as well; a fallback never votes.
+func TestTransitionVoters(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses map[string]string
+		groups   int // for a partition whose replicas change
+	}{
+		{"stable ring: the N primaries", map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusNormal, "d": StatusNormal}, 1},
+		{"a joining node: current and next replicas", map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusNormal, "d": StatusJoining}, 2},
+		{"a leaving node: current and next replicas", map[string]string{"a": StatusNormal, "b": StatusLeaving, "c": StatusNormal, "d": StatusNormal}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, err := NewTransition(tt.statuses, 8, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changing := false
+			for p := 0; p < 8; p++ {
+				v := tr.Voters(p)
+				cur, next := tr.Current.PreferenceListForPartition(p, 2), tr.Next.PreferenceListForPartition(p, 2)
+				if !slices.Equal(v[0], cur) {
+					t.Fatalf("partition %d: first group %v, want the current replicas %v", p, v[0], cur)
+				}
+				if slices.Equal(cur, next) != (len(v) == 1) || (len(v) == 2 && !slices.Equal(v[1], next)) {
+					t.Fatalf("partition %d: groups %v, current %v, next %v", p, v, cur, next)
+				}
+				changing = changing || len(v) == 2
+				for _, id := range []string{"a", "b", "c", "d"} {
+					if tr.IsVoter(p, id) != (slices.Contains(cur, id) || slices.Contains(next, id)) {
+						t.Fatalf("partition %d: IsVoter(%s) = %v", p, id, tr.IsVoter(p, id))
+					}
+				}
+				for _, fb := range tr.Current.Fallbacks(p, 2) {
+					if !slices.Contains(next, fb) && tr.IsVoter(p, fb) {
+						t.Fatalf("partition %d: fallback %s votes", p, fb)
+					}
+				}
+			}
+			if changing != (tt.groups == 2) {
+				t.Fatalf("some partition had two groups: %v, want %v", changing, tt.groups == 2)
+			}
+		})
+	}
+}

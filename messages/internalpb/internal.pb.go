@@ -25,6 +25,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PaxosKind is the step a PaxosRequest asks of an acceptor.
+type PaxosKind int32
+
+const (
+	PaxosKind_PAXOS_READ    PaxosKind = 0
+	PaxosKind_PAXOS_PREPARE PaxosKind = 1
+	PaxosKind_PAXOS_ACCEPT  PaxosKind = 2
+	PaxosKind_PAXOS_COMMIT  PaxosKind = 3
+)
+
+// Enum value maps for PaxosKind.
+var (
+	PaxosKind_name = map[int32]string{
+		0: "PAXOS_READ",
+		1: "PAXOS_PREPARE",
+		2: "PAXOS_ACCEPT",
+		3: "PAXOS_COMMIT",
+	}
+	PaxosKind_value = map[string]int32{
+		"PAXOS_READ":    0,
+		"PAXOS_PREPARE": 1,
+		"PAXOS_ACCEPT":  2,
+		"PAXOS_COMMIT":  3,
+	}
+)
+
+func (x PaxosKind) Enum() *PaxosKind {
+	p := new(PaxosKind)
+	*p = x
+	return p
+}
+
+func (x PaxosKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PaxosKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_internalpb_internal_proto_enumTypes[0].Descriptor()
+}
+
+func (PaxosKind) Type() protoreflect.EnumType {
+	return &file_internalpb_internal_proto_enumTypes[0]
+}
+
+func (x PaxosKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PaxosKind.Descriptor instead.
+func (PaxosKind) EnumDescriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{0}
+}
+
 // Dot names one write: the actor (node id + incarnation) that coordinated it
 // and that actor's counter for the key.
 type Dot struct {
@@ -2433,6 +2486,422 @@ func (x *ReapReply) GetError() string {
 	return ""
 }
 
+// PaxosBallot orders proposals (paxos.Ballot): round, then the proposer's
+// node, incarnation and a sequence number from its durable counter.
+type PaxosBallot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Round         uint64                 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Incarnation   uint64                 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Seq           uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaxosBallot) Reset() {
+	*x = PaxosBallot{}
+	mi := &file_internalpb_internal_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaxosBallot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaxosBallot) ProtoMessage() {}
+
+func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaxosBallot.ProtoReflect.Descriptor instead.
+func (*PaxosBallot) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *PaxosBallot) GetRound() uint64 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+func (x *PaxosBallot) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PaxosBallot) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *PaxosBallot) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// PaxosValue is a register's value (paxos.Value); exists unset with a
+// version is a tombstone.
+type PaxosValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Exists        bool                   `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Version       *PaxosBallot           `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"` // the ballot of the write that made it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaxosValue) Reset() {
+	*x = PaxosValue{}
+	mi := &file_internalpb_internal_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaxosValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaxosValue) ProtoMessage() {}
+
+func (x *PaxosValue) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaxosValue.ProtoReflect.Descriptor instead.
+func (*PaxosValue) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PaxosValue) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *PaxosValue) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PaxosValue) GetVersion() *PaxosBallot {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+// PaxosRequest asks the vnode of the register's partition, as an acceptor,
+// for one step: a read changes nothing; a prepare, an accept and a commit
+// are fsynced before the reply (a commit has none).
+type PaxosRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"` // the register
+	Kind          PaxosKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=harmonia.internal.v1.PaxosKind" json:"kind,omitempty"`
+	Ballot        *PaxosBallot           `protobuf:"bytes,4,opt,name=ballot,proto3" json:"ballot,omitempty"`                         // prepare, accept, commit: the proposer's ballot
+	Value         *PaxosValue            `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`                           // accept, commit
+	RequestId     uint64                 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in the reply
+	Sender        *Sender                `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`                         // the proposer's node; it must be admitted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaxosRequest) Reset() {
+	*x = PaxosRequest{}
+	mi := &file_internalpb_internal_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaxosRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaxosRequest) ProtoMessage() {}
+
+func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaxosRequest.ProtoReflect.Descriptor instead.
+func (*PaxosRequest) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PaxosRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PaxosRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *PaxosRequest) GetKind() PaxosKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PaxosKind_PAXOS_READ
+}
+
+func (x *PaxosRequest) GetBallot() *PaxosBallot {
+	if x != nil {
+		return x.Ballot
+	}
+	return nil
+}
+
+func (x *PaxosRequest) GetValue() *PaxosValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *PaxosRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *PaxosRequest) GetSender() *Sender {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+// PaxosReply is an acceptor's answer. A read and a prepare carry the
+// acceptor's accepted ballot and value and what it knows committed; a
+// refused prepare or accept (ok unset) names the higher ballot promised.
+type PaxosReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Kind          PaxosKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=harmonia.internal.v1.PaxosKind" json:"kind,omitempty"`
+	Ballot        *PaxosBallot           `protobuf:"bytes,4,opt,name=ballot,proto3" json:"ballot,omitempty"` // the request's
+	Ok            bool                   `protobuf:"varint,5,opt,name=ok,proto3" json:"ok,omitempty"`
+	Promised      *PaxosBallot           `protobuf:"bytes,6,opt,name=promised,proto3" json:"promised,omitempty"`
+	Accepted      *PaxosBallot           `protobuf:"bytes,7,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Value         *PaxosValue            `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
+	Committed     *PaxosBallot           `protobuf:"bytes,9,opt,name=committed,proto3" json:"committed,omitempty"`
+	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"` // the request was refused or failed; nothing else is set
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaxosReply) Reset() {
+	*x = PaxosReply{}
+	mi := &file_internalpb_internal_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaxosReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaxosReply) ProtoMessage() {}
+
+func (x *PaxosReply) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaxosReply.ProtoReflect.Descriptor instead.
+func (*PaxosReply) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PaxosReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *PaxosReply) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PaxosReply) GetKind() PaxosKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PaxosKind_PAXOS_READ
+}
+
+func (x *PaxosReply) GetBallot() *PaxosBallot {
+	if x != nil {
+		return x.Ballot
+	}
+	return nil
+}
+
+func (x *PaxosReply) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *PaxosReply) GetPromised() *PaxosBallot {
+	if x != nil {
+		return x.Promised
+	}
+	return nil
+}
+
+func (x *PaxosReply) GetAccepted() *PaxosBallot {
+	if x != nil {
+		return x.Accepted
+	}
+	return nil
+}
+
+func (x *PaxosReply) GetValue() *PaxosValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *PaxosReply) GetCommitted() *PaxosBallot {
+	if x != nil {
+		return x.Committed
+	}
+	return nil
+}
+
+func (x *PaxosReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// PaxosState is one acceptor's durable state of one register
+// (p/<partition>/<key>; paxos.State).
+type PaxosState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Promised      *PaxosBallot           `protobuf:"bytes,1,opt,name=promised,proto3" json:"promised,omitempty"`
+	Accepted      *PaxosBallot           `protobuf:"bytes,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Value         *PaxosValue            `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Committed     *PaxosBallot           `protobuf:"bytes,4,opt,name=committed,proto3" json:"committed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaxosState) Reset() {
+	*x = PaxosState{}
+	mi := &file_internalpb_internal_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaxosState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaxosState) ProtoMessage() {}
+
+func (x *PaxosState) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaxosState.ProtoReflect.Descriptor instead.
+func (*PaxosState) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PaxosState) GetPromised() *PaxosBallot {
+	if x != nil {
+		return x.Promised
+	}
+	return nil
+}
+
+func (x *PaxosState) GetAccepted() *PaxosBallot {
+	if x != nil {
+		return x.Accepted
+	}
+	return nil
+}
+
+func (x *PaxosState) GetValue() *PaxosValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *PaxosState) GetCommitted() *PaxosBallot {
+	if x != nil {
+		return x.Committed
+	}
+	return nil
+}
+
 var File_internalpb_internal_proto protoreflect.FileDescriptor
 
 const file_internalpb_internal_proto_rawDesc = "" +
@@ -2626,7 +3095,52 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05holds\x18\x02 \x03(\bR\x05holds\x12\x16\n" +
 	"\x06reaped\x18\x03 \x01(\rR\x06reaped\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05errorB4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
+	"\x05error\x18\x04 \x01(\tR\x05error\"k\n" +
+	"\vPaxosBallot\x12\x14\n" +
+	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\"u\n" +
+	"\n" +
+	"PaxosValue\x12\x16\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12;\n" +
+	"\aversion\x18\x03 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\aversion\"\xbb\x02\n" +
+	"\fPaxosRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x123\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1f.harmonia.internal.v1.PaxosKindR\x04kind\x129\n" +
+	"\x06ballot\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x06ballot\x126\n" +
+	"\x05value\x18\x05 \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\x04R\trequestId\x124\n" +
+	"\x06sender\x18\a \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\"\xcc\x03\n" +
+	"\n" +
+	"PaxosReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x123\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1f.harmonia.internal.v1.PaxosKindR\x04kind\x129\n" +
+	"\x06ballot\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x06ballot\x12\x0e\n" +
+	"\x02ok\x18\x05 \x01(\bR\x02ok\x12=\n" +
+	"\bpromised\x18\x06 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\bpromised\x12=\n" +
+	"\baccepted\x18\a \x01(\v2!.harmonia.internal.v1.PaxosBallotR\baccepted\x126\n" +
+	"\x05value\x18\b \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12?\n" +
+	"\tcommitted\x18\t \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\"\x83\x02\n" +
+	"\n" +
+	"PaxosState\x12=\n" +
+	"\bpromised\x18\x01 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\bpromised\x12=\n" +
+	"\baccepted\x18\x02 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\baccepted\x126\n" +
+	"\x05value\x18\x03 \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12?\n" +
+	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted*R\n" +
+	"\tPaxosKind\x12\x0e\n" +
+	"\n" +
+	"PAXOS_READ\x10\x00\x12\x11\n" +
+	"\rPAXOS_PREPARE\x10\x01\x12\x10\n" +
+	"\fPAXOS_ACCEPT\x10\x02\x12\x10\n" +
+	"\fPAXOS_COMMIT\x10\x03B4Z2github.com/harmoniakv/harmonia/messages/internalpbb\x06proto3"
 
 var (
 	file_internalpb_internal_proto_rawDescOnce sync.Once
@@ -2640,79 +3154,101 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_internalpb_internal_proto_rawDescData
 }
 
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_internalpb_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_internalpb_internal_proto_goTypes = []any{
-	(*Dot)(nil),                // 0: harmonia.internal.v1.Dot
-	(*ClockEntry)(nil),         // 1: harmonia.internal.v1.ClockEntry
-	(*VClock)(nil),             // 2: harmonia.internal.v1.VClock
-	(*Sibling)(nil),            // 3: harmonia.internal.v1.Sibling
-	(*Object)(nil),             // 4: harmonia.internal.v1.Object
-	(*AppEntry)(nil),           // 5: harmonia.internal.v1.AppEntry
-	(*NodeState)(nil),          // 6: harmonia.internal.v1.NodeState
-	(*GossipDigest)(nil),       // 7: harmonia.internal.v1.GossipDigest
-	(*ClusterParams)(nil),      // 8: harmonia.internal.v1.ClusterParams
-	(*GossipSyn)(nil),          // 9: harmonia.internal.v1.GossipSyn
-	(*GossipAck)(nil),          // 10: harmonia.internal.v1.GossipAck
-	(*GossipAck2)(nil),         // 11: harmonia.internal.v1.GossipAck2
-	(*GossipRefused)(nil),      // 12: harmonia.internal.v1.GossipRefused
-	(*MembershipSnapshot)(nil), // 13: harmonia.internal.v1.MembershipSnapshot
-	(*CoordinatePut)(nil),      // 14: harmonia.internal.v1.CoordinatePut
-	(*CoordinatePutReply)(nil), // 15: harmonia.internal.v1.CoordinatePutReply
-	(*ReplicaPut)(nil),         // 16: harmonia.internal.v1.ReplicaPut
-	(*Sender)(nil),             // 17: harmonia.internal.v1.Sender
-	(*ReplicaPutReply)(nil),    // 18: harmonia.internal.v1.ReplicaPutReply
-	(*ReplicaGet)(nil),         // 19: harmonia.internal.v1.ReplicaGet
-	(*ReplicaGetReply)(nil),    // 20: harmonia.internal.v1.ReplicaGetReply
-	(*HandoffFetch)(nil),       // 21: harmonia.internal.v1.HandoffFetch
-	(*HandoffEntry)(nil),       // 22: harmonia.internal.v1.HandoffEntry
-	(*HandoffBatch)(nil),       // 23: harmonia.internal.v1.HandoffBatch
-	(*HandoffApply)(nil),       // 24: harmonia.internal.v1.HandoffApply
-	(*HandoffApplyReply)(nil),  // 25: harmonia.internal.v1.HandoffApplyReply
-	(*HandoffCursor)(nil),      // 26: harmonia.internal.v1.HandoffCursor
-	(*TransferPass)(nil),       // 27: harmonia.internal.v1.TransferPass
-	(*Hint)(nil),               // 28: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 29: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 30: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 31: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 32: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 33: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 34: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 35: harmonia.internal.v1.ReapReply
+	(PaxosKind)(0),             // 0: harmonia.internal.v1.PaxosKind
+	(*Dot)(nil),                // 1: harmonia.internal.v1.Dot
+	(*ClockEntry)(nil),         // 2: harmonia.internal.v1.ClockEntry
+	(*VClock)(nil),             // 3: harmonia.internal.v1.VClock
+	(*Sibling)(nil),            // 4: harmonia.internal.v1.Sibling
+	(*Object)(nil),             // 5: harmonia.internal.v1.Object
+	(*AppEntry)(nil),           // 6: harmonia.internal.v1.AppEntry
+	(*NodeState)(nil),          // 7: harmonia.internal.v1.NodeState
+	(*GossipDigest)(nil),       // 8: harmonia.internal.v1.GossipDigest
+	(*ClusterParams)(nil),      // 9: harmonia.internal.v1.ClusterParams
+	(*GossipSyn)(nil),          // 10: harmonia.internal.v1.GossipSyn
+	(*GossipAck)(nil),          // 11: harmonia.internal.v1.GossipAck
+	(*GossipAck2)(nil),         // 12: harmonia.internal.v1.GossipAck2
+	(*GossipRefused)(nil),      // 13: harmonia.internal.v1.GossipRefused
+	(*MembershipSnapshot)(nil), // 14: harmonia.internal.v1.MembershipSnapshot
+	(*CoordinatePut)(nil),      // 15: harmonia.internal.v1.CoordinatePut
+	(*CoordinatePutReply)(nil), // 16: harmonia.internal.v1.CoordinatePutReply
+	(*ReplicaPut)(nil),         // 17: harmonia.internal.v1.ReplicaPut
+	(*Sender)(nil),             // 18: harmonia.internal.v1.Sender
+	(*ReplicaPutReply)(nil),    // 19: harmonia.internal.v1.ReplicaPutReply
+	(*ReplicaGet)(nil),         // 20: harmonia.internal.v1.ReplicaGet
+	(*ReplicaGetReply)(nil),    // 21: harmonia.internal.v1.ReplicaGetReply
+	(*HandoffFetch)(nil),       // 22: harmonia.internal.v1.HandoffFetch
+	(*HandoffEntry)(nil),       // 23: harmonia.internal.v1.HandoffEntry
+	(*HandoffBatch)(nil),       // 24: harmonia.internal.v1.HandoffBatch
+	(*HandoffApply)(nil),       // 25: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 26: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 27: harmonia.internal.v1.HandoffCursor
+	(*TransferPass)(nil),       // 28: harmonia.internal.v1.TransferPass
+	(*Hint)(nil),               // 29: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 30: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 31: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 32: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 33: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 34: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 35: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 36: harmonia.internal.v1.ReapReply
+	(*PaxosBallot)(nil),        // 37: harmonia.internal.v1.PaxosBallot
+	(*PaxosValue)(nil),         // 38: harmonia.internal.v1.PaxosValue
+	(*PaxosRequest)(nil),       // 39: harmonia.internal.v1.PaxosRequest
+	(*PaxosReply)(nil),         // 40: harmonia.internal.v1.PaxosReply
+	(*PaxosState)(nil),         // 41: harmonia.internal.v1.PaxosState
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
-	1,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
-	0,  // 1: harmonia.internal.v1.Sibling.dot:type_name -> harmonia.internal.v1.Dot
-	2,  // 2: harmonia.internal.v1.Sibling.context:type_name -> harmonia.internal.v1.VClock
-	3,  // 3: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
-	5,  // 4: harmonia.internal.v1.NodeState.app:type_name -> harmonia.internal.v1.AppEntry
-	7,  // 5: harmonia.internal.v1.GossipSyn.digests:type_name -> harmonia.internal.v1.GossipDigest
-	8,  // 6: harmonia.internal.v1.GossipSyn.params:type_name -> harmonia.internal.v1.ClusterParams
-	6,  // 7: harmonia.internal.v1.GossipAck.states:type_name -> harmonia.internal.v1.NodeState
-	7,  // 8: harmonia.internal.v1.GossipAck.requests:type_name -> harmonia.internal.v1.GossipDigest
-	8,  // 9: harmonia.internal.v1.GossipAck.params:type_name -> harmonia.internal.v1.ClusterParams
-	6,  // 10: harmonia.internal.v1.GossipAck2.states:type_name -> harmonia.internal.v1.NodeState
-	8,  // 11: harmonia.internal.v1.GossipAck2.params:type_name -> harmonia.internal.v1.ClusterParams
-	6,  // 12: harmonia.internal.v1.GossipRefused.holder:type_name -> harmonia.internal.v1.NodeState
-	6,  // 13: harmonia.internal.v1.MembershipSnapshot.states:type_name -> harmonia.internal.v1.NodeState
-	2,  // 14: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
-	4,  // 15: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
-	0,  // 16: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
-	4,  // 17: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
-	17, // 18: harmonia.internal.v1.ReplicaPut.sender:type_name -> harmonia.internal.v1.Sender
-	4,  // 19: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
-	4,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
-	22, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	22, // 22: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	27, // 23: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
-	4,  // 24: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	22, // 25: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	33, // 26: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	17, // 27: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	2,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
+	1,  // 1: harmonia.internal.v1.Sibling.dot:type_name -> harmonia.internal.v1.Dot
+	3,  // 2: harmonia.internal.v1.Sibling.context:type_name -> harmonia.internal.v1.VClock
+	4,  // 3: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
+	6,  // 4: harmonia.internal.v1.NodeState.app:type_name -> harmonia.internal.v1.AppEntry
+	8,  // 5: harmonia.internal.v1.GossipSyn.digests:type_name -> harmonia.internal.v1.GossipDigest
+	9,  // 6: harmonia.internal.v1.GossipSyn.params:type_name -> harmonia.internal.v1.ClusterParams
+	7,  // 7: harmonia.internal.v1.GossipAck.states:type_name -> harmonia.internal.v1.NodeState
+	8,  // 8: harmonia.internal.v1.GossipAck.requests:type_name -> harmonia.internal.v1.GossipDigest
+	9,  // 9: harmonia.internal.v1.GossipAck.params:type_name -> harmonia.internal.v1.ClusterParams
+	7,  // 10: harmonia.internal.v1.GossipAck2.states:type_name -> harmonia.internal.v1.NodeState
+	9,  // 11: harmonia.internal.v1.GossipAck2.params:type_name -> harmonia.internal.v1.ClusterParams
+	7,  // 12: harmonia.internal.v1.GossipRefused.holder:type_name -> harmonia.internal.v1.NodeState
+	7,  // 13: harmonia.internal.v1.MembershipSnapshot.states:type_name -> harmonia.internal.v1.NodeState
+	3,  // 14: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
+	5,  // 15: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
+	1,  // 16: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
+	5,  // 17: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
+	18, // 18: harmonia.internal.v1.ReplicaPut.sender:type_name -> harmonia.internal.v1.Sender
+	5,  // 19: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
+	5,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
+	23, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	23, // 22: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	28, // 23: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	5,  // 24: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	23, // 25: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	34, // 26: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	18, // 27: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	37, // 28: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 29: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	37, // 30: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 31: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	18, // 32: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	0,  // 33: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	37, // 34: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	37, // 35: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	37, // 36: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 37: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	37, // 38: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	37, // 39: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	37, // 40: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 41: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	37, // 42: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -2725,13 +3261,14 @@ func file_internalpb_internal_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   36,
+			NumEnums:      1,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_internalpb_internal_proto_goTypes,
 		DependencyIndexes: file_internalpb_internal_proto_depIdxs,
+		EnumInfos:         file_internalpb_internal_proto_enumTypes,
 		MessageInfos:      file_internalpb_internal_proto_msgTypes,
 	}.Build()
 	File_internalpb_internal_proto = out.File

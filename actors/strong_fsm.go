@@ -1,0 +1,208 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"github.com/harmoniakv/harmonia/persistence"
+)
+
+// StrongConfig tunes the proposers of strong keys.
+type StrongConfig struct {
+	// Backoff is the base of the randomized exponential backoff after a
+	// lost round, MaxBackoff its bound (paxos.Config). Defaults:
+	// paxos.DefaultBackoff (2 ms) and paxos.DefaultMaxBackoff (100 ms).
+	Backoff, MaxBackoff time.Duration
+}
+
+// DefaultStrongConfig returns the documented defaults.
+func DefaultStrongConfig() StrongConfig {
+	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff}
+}
+
+// StrongRequest runs Op on the consensus register of Key.
+type StrongRequest struct {
+	Key     []byte
+	Op      paxos.Op
+	Timeout time.Duration
+}
+
+// StrongResult is how a StrongRequest ended: Result, unless Err says the
+// request could not run at all (then it took no effect) or its state
+// machine crashed (then it may or may not have).
+type StrongResult struct {
+	paxos.Result
+	Err error
+}
+
+// strongRetry: the backoff after a lost round is over.
+type strongRetry struct{}
+
+// strongFSM drives one paxos.Proposer: it takes ballot numbers from the
+// node's durable counter, sends the proposer's messages to the voters'
+// vnodes, feeds it their replies and its timers, and answers its Result.
+type strongFSM struct {
+	timers    selfTimers
+	cfg       StrongConfig
+	view      *View
+	store     *persistence.Store
+	req       *StrongRequest
+	client    *client
+	partition int
+	// id matches replies to this instance: a reply meant for an earlier
+	// request whose state machine had the same name (before a restart of
+	// the node, say) carries another id.
+	id      uint64
+	p       *paxos.Proposer
+	lastErr string // the last refusal a voter answered, for the result's Why
+}
+
+func (f *strongFSM) Receive(ctx actor.Context) {
+	var eff paxos.Effects
+	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		f.timers.stop()
+		return
+	case *actor.Started:
+		var err error
+		if eff, err = f.start(); err != nil {
+			f.client.answer(&StrongResult{Err: err})
+			ctx.Stop(ctx.Self())
+			return
+		}
+		f.timers.after(ctx, f.req.Timeout, deadline{})
+	case *internalpb.PaxosReply:
+		eff = f.replied(m)
+	case strongRetry:
+		seq, err := f.store.NextCounter()
+		if err != nil {
+			// No ballot can be issued; end as at the deadline (a write
+			// that reached the accept round keeps its versions).
+			f.lastErr = fmt.Sprintf("take a ballot: %v", err)
+			eff = f.p.Deadline()
+			break
+		}
+		eff = f.p.Retry(seq)
+	case deadline:
+		eff = f.p.Deadline()
+	default:
+		return
+	}
+	f.execute(ctx, eff)
+}
+
+// start makes the proposer: its voters from the view, a first ballot from
+// the durable counter (a read needs none until it must complete a
+// proposal).
+func (f *strongFSM) start() (paxos.Effects, error) {
+	if f.view == nil || f.view.Transition == nil {
+		return paxos.Effects{}, errors.New("the node has no ring yet")
+	}
+	f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+	f.id = rand.Uint64()
+	id := f.store.Identity()
+	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
+		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64}
+	var seq uint64
+	if f.req.Op.Kind != paxos.OpGet {
+		var err error
+		if seq, err = f.store.NextCounter(); err != nil {
+			return paxos.Effects{}, fmt.Errorf("take a ballot: %w", err)
+		}
+	}
+	p, eff, err := paxos.NewProposer(cfg, f.req.Op, seq)
+	if err != nil {
+		return paxos.Effects{}, fmt.Errorf("partition %d: %w", f.partition, err)
+	}
+	f.p = p
+	return eff, nil
+}
+
+// replied feeds a voter's reply to the proposer. A reply of another
+// request, a refusal and a reply that does not decode are not votes.
+func (f *strongFSM) replied(m *internalpb.PaxosReply) paxos.Effects {
+	if m.RequestId != f.id || f.p == nil {
+		return paxos.Effects{}
+	}
+	if m.Error != "" {
+		f.lastErr = fmt.Sprintf("%s: %s", m.Node, m.Error)
+		return paxos.Effects{}
+	}
+	r, err := decodeReply(m)
+	if err != nil {
+		f.lastErr = fmt.Sprintf("%s: malformed reply: %v", m.Node, err)
+		return paxos.Effects{}
+	}
+	switch r.kind {
+	case paxos.MsgRead:
+		return f.p.ReadReply(m.Node, paxos.Reading{Accepted: r.accepted, Value: r.value, Committed: r.committed})
+	case paxos.MsgPrepare:
+		return f.p.PrepareReply(m.Node, r.ballot, paxos.Promise{OK: m.Ok, Promised: r.promised, Accepted: r.accepted, Value: r.value, Committed: r.committed})
+	case paxos.MsgAccept:
+		return f.p.AcceptReply(m.Node, r.ballot, paxos.Acceptance{OK: m.Ok, Promised: r.promised})
+	}
+	return paxos.Effects{} // a commit's answer: nothing waits for it
+}
+
+// paxosReply is a decoded PaxosReply.
+type paxosReply struct {
+	kind                                  paxos.MsgKind
+	ballot, promised, accepted, committed paxos.Ballot
+	value                                 paxos.Value
+}
+
+// decodeReply checks a reply's ballots and value (no size limit: a value
+// stored under an earlier, larger limit is still the register's).
+func decodeReply(m *internalpb.PaxosReply) (r paxosReply, err error) {
+	kind, ok := kindToPaxos[m.Kind]
+	if !ok {
+		return r, fmt.Errorf("unknown paxos step %d", m.Kind)
+	}
+	r.kind = kind
+	for _, b := range []struct {
+		to *paxos.Ballot
+		pb *internalpb.PaxosBallot
+	}{{&r.ballot, m.Ballot}, {&r.promised, m.Promised}, {&r.accepted, m.Accepted}, {&r.committed, m.Committed}} {
+		if *b.to, err = paxospb.BallotFromProto(b.pb); err != nil {
+			return r, err
+		}
+	}
+	r.value, err = paxospb.ValueFromProto(m.Value, -1)
+	return r, err
+}
+
+func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
+	sender := f.view.sender()
+	for _, msg := range eff.Send {
+		if msg.To != f.view.Self && !f.view.Up(msg.To) {
+			continue // it cannot answer; the remote layer would retry it for seconds
+		}
+		req := &internalpb.PaxosRequest{Partition: uint32(f.partition), Key: f.req.Key, Kind: kindToProto[msg.Kind],
+			Ballot: paxospb.BallotToProto(msg.Ballot), RequestId: f.id, Sender: sender}
+		if msg.Kind == paxos.MsgAccept || msg.Kind == paxos.MsgCommit {
+			req.Value = paxospb.ValueToProto(msg.Value)
+		}
+		if msg.Kind == paxos.MsgCommit {
+			ctx.Send(f.view.vnodePID(msg.To, f.partition), req) // fire and forget: no answer is awaited
+			continue
+		}
+		ctx.Request(f.view.vnodePID(msg.To, f.partition), req)
+	}
+	switch {
+	case eff.Done:
+		res := eff.Result
+		if f.lastErr != "" && res.Outcome != paxos.OutcomeOK && res.Outcome != paxos.OutcomeConditionFailed {
+			res.Why += "; last refusal: " + f.lastErr
+		}
+		f.client.answer(&StrongResult{Result: res})
+		ctx.Stop(ctx.Self())
+	case eff.NeedBallot:
+		f.timers.after(ctx, eff.Wait, strongRetry{})
+	}
+}

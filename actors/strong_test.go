@@ -1,0 +1,461 @@
+package actors
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/cluster/ring"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"github.com/harmoniakv/harmonia/persistence"
+)
+
+// askAcceptor sends m to the vnode of m's key on sys and returns its reply.
+func askAcceptor(t *testing.T, sys *System, m *internalpb.PaxosRequest) *internalpb.PaxosReply {
+	t.Helper()
+	res, err := sys.actors.Root.RequestFuture(actor.NewPID(sys.actors.Address(), vnodeName(int(m.Partition))), m, 5*time.Second).Result()
+	if err != nil {
+		t.Fatalf("paxos %v: %v", m.Kind, err)
+	}
+	return res.(*internalpb.PaxosReply)
+}
+
+// ballotOf is a ballot of sys's own node.
+func ballotOf(sys *System, round, seq uint64) paxos.Ballot {
+	id := sys.store.Identity()
+	return paxos.Ballot{Round: round, Node: id.NodeID, Incarnation: id.Incarnation, Seq: seq}
+}
+
+// paxosReq builds a request from sys's own node for key.
+func paxosReq(sys *System, key string, kind internalpb.PaxosKind, b paxos.Ballot, v *paxos.Value) *internalpb.PaxosRequest {
+	m := &internalpb.PaxosRequest{Partition: uint32(sys.View().Ring.PartitionForKey([]byte(key))), Key: []byte(key), Kind: kind,
+		Ballot: paxospb.BallotToProto(b), RequestId: 42, Sender: sys.View().sender()}
+	if v != nil {
+		m.Value = paxospb.ValueToProto(*v)
+	}
+	return m
+}
+
+func replyBallot(t *testing.T, pb *internalpb.PaxosBallot) paxos.Ballot {
+	t.Helper()
+	b, err := paxospb.BallotFromProto(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A vnode answers the acceptor's steps as paxos.State does, echoes the
+// request, and keeps what it answered across a restart of the node.
+func TestAcceptorVnodeStepsSurviveRestart(t *testing.T) {
+	mem := vfs.NewMem()
+	sys, stop := startOn(t, mem)
+	b1, b2 := ballotOf(sys, 1, 10), ballotOf(sys, 2, 11)
+	val := paxos.Value{Exists: true, Data: []byte("v1"), Version: b2}
+
+	r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b2, nil))
+	if r.Error != "" || !r.Ok || replyBallot(t, r.Promised) != b2 || r.RequestId != 42 || r.Node != "n1" || replyBallot(t, r.Ballot) != b2 {
+		t.Fatalf("prepare: %v", r)
+	}
+	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b1, nil))
+	if r.Error != "" || r.Ok || replyBallot(t, r.Promised) != b2 {
+		t.Fatalf("a prepare below the promise was not refused with it: %v", r)
+	}
+	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b1, &val))
+	if r.Error != "" || r.Ok || replyBallot(t, r.Promised) != b2 {
+		t.Fatalf("an accept below the promise was not refused with it: %v", r)
+	}
+	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b2, &val))
+	if r.Error != "" || !r.Ok {
+		t.Fatalf("accept: %v", r)
+	}
+	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_READ, paxos.Ballot{}, nil))
+	got, _ := paxospb.ValueFromProto(r.Value, -1)
+	if r.Error != "" || replyBallot(t, r.Accepted) != b2 || !got.Equal(val) || !replyBallot(t, r.Committed).IsZero() {
+		t.Fatalf("read after accept: %v", r)
+	}
+	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_COMMIT, b2, &val))
+	if r.Error != "" || !r.Ok {
+		t.Fatalf("commit: %v", r)
+	}
+
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	sys, _ = startOn(t, mem)
+	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k"))
+	if err != nil || st.Promised != b2 || st.Accepted != b2 || st.Committed != b2 || !st.Value.Equal(val) {
+		t.Fatalf("acceptor state after a restart: %+v %v", st, err)
+	}
+	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b1, nil))
+	if r.Ok || replyBallot(t, r.Promised) != b2 {
+		t.Fatalf("the restarted acceptor forgot its promise: %v", r)
+	}
+}
+
+// Malformed or unwelcome requests get an error reply naming why, and
+// change nothing.
+func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	b := ballotOf(sys, 1, 1)
+	val := paxos.Value{Exists: true, Data: []byte("v"), Version: b}
+	other := func(m *internalpb.PaxosRequest) *internalpb.PaxosRequest {
+		m.Partition = (m.Partition + 1) % uint32(sys.cfg.Partitions)
+		return m
+	}
+	cases := []struct {
+		name string
+		req  *internalpb.PaxosRequest
+		want string
+	}{
+		{"prepare without a ballot", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{}, nil), "missing ballot"},
+		{"accept without a value", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, nil), "missing value"},
+		{"commit without a ballot", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_COMMIT, paxos.Ballot{}, &val), "missing ballot"},
+		{"an empty key", paxosReq(sys, "", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key is empty"},
+		{"a key past the limit", paxosReq(sys, strings.Repeat("k", persistence.DefaultMaxKeySize+1), internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key too large"},
+		{"a value past the limit", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Exists: true, Data: make([]byte, persistence.DefaultMaxValueSize+1), Version: b}), "value too large"},
+		{"a tombstone with data", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Data: []byte("x"), Version: b}), "does not exist carries data"},
+		{"a ballot of another node", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: "n2", Incarnation: 1}, nil), "not of its sender"},
+		{"a ballot with a bad node id", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: strings.Repeat("x", 200)}, nil), "node id"},
+		{"a key of another partition", other(paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)), "is in partition"},
+		{"an unknown step", func() *internalpb.PaxosRequest {
+			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)
+			m.Kind = 17
+			return m
+		}(), "unknown paxos step"},
+		{"a sender not in the cluster", func() *internalpb.PaxosRequest {
+			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)
+			m.Sender = &internalpb.Sender{Node: "ghost", Incarnation: 3}
+			return m
+		}(), "not a member"},
+		{"no sender", func() *internalpb.PaxosRequest {
+			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)
+			m.Sender = nil
+			return m
+		}(), "unnamed sender"},
+	}
+	for _, c := range cases {
+		r := askAcceptor(t, sys, c.req)
+		if !strings.Contains(r.Error, c.want) || r.Ok || r.Promised != nil || r.Value != nil {
+			t.Errorf("%s: reply %v, want an error with %q", c.name, r, c.want)
+		}
+	}
+	if st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k")); err != nil || !st.Promised.IsZero() {
+		t.Fatalf("refused requests changed the state: %+v %v", st, err)
+	}
+}
+
+// voterHarness runs a vnode of a 4-node cluster (N=3) on a context that
+// records its answers, for partitions that this node is a voter of and
+// one it is not.
+func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *View) {
+	t.Helper()
+	opts := persistence.DefaultOptions()
+	opts.Sync = false
+	store, err := persistence.Open(t.TempDir(), fuzzSelf, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	statuses := map[string]string{"n1": ring.StatusNormal, "n2": ring.StatusNormal, "n3": ring.StatusNormal, "n4": ring.StatusNormal}
+	tr, err := ring.NewTransition(statuses, fuzzPartitions, fuzzN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.Identity()
+	view = &View{Self: fuzzSelf, Ring: tr.Current, Transition: tr, RingStatuses: statuses, N: fuzzN, Members: map[string]MemberView{
+		"n1": {ID: "n1", Status: membership.Up, Incarnation: id.Incarnation, ClusterAddr: fuzzSelfAddr},
+		"n2": {ID: "n2", Status: membership.Up, Incarnation: 7, ClusterAddr: fuzzPeerAddr},
+		"n3": {ID: "n3", Status: membership.Up, Incarnation: 7, ClusterAddr: "10.0.0.3:7000"},
+		"n4": {ID: "n4", Status: membership.Up, Incarnation: 7, ClusterAddr: "10.0.0.4:7000"},
+	}}
+	holder := &viewHolder{}
+	holder.Store(view)
+	return func(p int) (*vnode, *fuzzContext) {
+		vn := &vnode{partition: p, store: store, view: holder, self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation},
+			maxEntries: vclock.DefaultMaxEntries, counters: &vnodeCounters{}}
+		ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, vnodeName(p)))
+		ctx.deliver(t, vn, &actor.Started{}, nil)
+		ctx.out = nil
+		return vn, ctx
+	}, view
+}
+
+// keyIn finds a key of partition p.
+func keyIn(r *ring.Ring, p int) []byte {
+	for i := 0; ; i++ {
+		if k := []byte(fmt.Sprint("key-", i)); r.PartitionForKey(k) == p {
+			return k
+		}
+	}
+}
+
+// Only a partition's primaries vote: a node that is not one of them (a
+// fallback, say) refuses every step, naming why; a voter answers.
+func TestAcceptorNonVoterRefuses(t *testing.T) {
+	newVnode, view := voterHarness(t)
+	peer := &internalpb.Sender{Node: "n2", Incarnation: 7}
+	b := paxos.Ballot{Round: 1, Node: "n2", Incarnation: 7, Seq: 1}
+	voted, refused := 0, 0
+	for p := 0; p < fuzzPartitions; p++ {
+		vn, ctx := newVnode(p)
+		ctx.deliver(t, vn, &internalpb.PaxosRequest{Partition: uint32(p), Key: keyIn(view.Ring, p), Kind: internalpb.PaxosKind_PAXOS_PREPARE,
+			Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 1}, fuzzPeer)
+		if len(ctx.out) != 1 {
+			t.Fatalf("partition %d: %d answers", p, len(ctx.out))
+		}
+		r := ctx.out[0].msg.(*internalpb.PaxosReply)
+		if view.Transition.IsVoter(p, fuzzSelf) {
+			voted++
+			if r.Error != "" || !r.Ok {
+				t.Fatalf("partition %d: a voter answered %v", p, r)
+			}
+			continue
+		}
+		refused++
+		if !strings.Contains(r.Error, "not a voter") || r.Ok {
+			t.Fatalf("partition %d: a non-voter answered %v", p, r)
+		}
+		if st, _ := vn.store.AcceptorState(p, keyIn(view.Ring, p)); !st.Promised.IsZero() {
+			t.Fatalf("partition %d: a non-voter promised", p)
+		}
+	}
+	if voted == 0 || refused == 0 {
+		t.Fatalf("voted in %d partitions, refused in %d: the ring exercised only one case", voted, refused)
+	}
+}
+
+// Steps on one register within one batch see each other's staged state,
+// and their answers wait for the batch: a prepare, an accept and a read
+// delivered before the flush.
+func TestAcceptorStepsOfOneBatchSeeEachOther(t *testing.T) {
+	newVnode, view := voterHarness(t)
+	p := -1
+	for q := 0; q < fuzzPartitions && p < 0; q++ {
+		if view.Transition.IsVoter(q, fuzzSelf) {
+			p = q
+		}
+	}
+	vn, ctx := newVnode(p)
+	key := keyIn(view.Ring, p)
+	peer := &internalpb.Sender{Node: "n2", Incarnation: 7}
+	b := paxos.Ballot{Round: 1, Node: "n2", Incarnation: 7, Seq: 1}
+	val := paxos.Value{Exists: true, Data: []byte("v"), Version: b}
+	req := func(kind internalpb.PaxosKind, id uint64) *internalpb.PaxosRequest {
+		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: id}
+		if kind == internalpb.PaxosKind_PAXOS_ACCEPT {
+			m.Value = paxospb.ValueToProto(val)
+		}
+		return m
+	}
+	// Delivered without the mailbox's flush in between.
+	for i, kind := range []internalpb.PaxosKind{internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT, internalpb.PaxosKind_PAXOS_READ} {
+		ctx.msg, ctx.sender = req(kind, uint64(i+1)), fuzzPeer
+		vn.Receive(ctx)
+	}
+	if len(ctx.out) != 0 {
+		t.Fatalf("answered before the batch was durable: %v", ctx.out)
+	}
+	if st, _ := vn.store.AcceptorState(p, key); !st.Promised.IsZero() {
+		t.Fatal("stored before the flush")
+	}
+	ctx.msg, ctx.sender = flushVnode{}, nil
+	vn.Receive(ctx)
+	if len(ctx.out) != 3 {
+		t.Fatalf("%d answers after the flush, want 3", len(ctx.out))
+	}
+	for i, o := range ctx.out {
+		r := o.msg.(*internalpb.PaxosReply)
+		if r.Error != "" || !r.Ok || r.RequestId != uint64(i+1) {
+			t.Fatalf("answer %d: %v", i, r)
+		}
+	}
+	read := ctx.out[2].msg.(*internalpb.PaxosReply)
+	if got, _ := paxospb.ValueFromProto(read.Value, -1); !got.Equal(val) {
+		t.Fatalf("the read did not see the staged accept: %v", read)
+	}
+	if st, _ := vn.store.AcceptorState(p, key); st.Accepted != b || !st.Value.Equal(val) {
+		t.Fatalf("stored after the flush: %+v", st)
+	}
+}
+
+// Every promise and acceptance a vnode answered survives a crash of the
+// node (its disk keeps only what was synced): the crash is taken while
+// proposers are still sending.
+func TestAcceptorAnsweredStateSurvivesCrash(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	sys, stopSys := startOn(t, mem)
+	type acked struct {
+		key    string
+		ballot paxos.Ballot
+		value  *paxos.Value // nil: promised only
+	}
+	var mu sync.Mutex
+	var answered []acked
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("w%d-%d", w, i%5) // registers written again and again
+				b := ballotOf(sys, uint64(i+1), uint64(w*1_000_000+i))
+				r := askAcceptor(t, sys, paxosReq(sys, key, internalpb.PaxosKind_PAXOS_PREPARE, b, nil))
+				if r.Error != "" || !r.Ok {
+					t.Errorf("prepare %s %s: %v", key, b, r)
+					return
+				}
+				mu.Lock()
+				answered = append(answered, acked{key: key, ballot: b})
+				mu.Unlock()
+				val := paxos.Value{Exists: true, Data: []byte(fmt.Sprint(key, "@", i)), Version: b}
+				r = askAcceptor(t, sys, paxosReq(sys, key, internalpb.PaxosKind_PAXOS_ACCEPT, b, &val))
+				if r.Error != "" || !r.Ok {
+					t.Errorf("accept %s %s: %v", key, b, r)
+					return
+				}
+				mu.Lock()
+				answered = append(answered, acked{key: key, ballot: b, value: &val})
+				mu.Unlock()
+			}
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(answered)
+		mu.Unlock()
+		if n >= 400 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d steps answered", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	before := append([]acked(nil), answered...) // answered before the crash below
+	mu.Unlock()
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	close(stop)
+	wg.Wait()
+	stopSys()
+
+	sys, _ = startOn(t, crashed)
+	for _, a := range before {
+		p := sys.View().Ring.PartitionForKey([]byte(a.key))
+		st, err := sys.store.AcceptorState(p, []byte(a.key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Later steps may have moved the register on; never below what
+		// was answered.
+		if st.Promised.Less(a.ballot) {
+			t.Fatalf("%s: promised %s after the crash, below the answered %s", a.key, st.Promised, a.ballot)
+		}
+		if a.value != nil && st.Accepted.Less(a.ballot) {
+			t.Fatalf("%s: accepted %s after the crash, below the answered %s", a.key, st.Accepted, a.ballot)
+		}
+		if a.value != nil && st.Accepted == a.ballot && !bytes.Equal(st.Value.Data, a.value.Data) {
+			t.Fatalf("%s: accepted %q at %s, answered %q", a.key, st.Value.Data, a.ballot, a.value.Data)
+		}
+	}
+	t.Logf("%d answered steps survived the crash", len(before))
+}
+
+// One node, N=1: the strong operations end as the register says.
+func TestStrongSingleNode(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	ctx := context.Background()
+	k := []byte("k")
+	do := func(op paxos.Op) paxos.Result {
+		t.Helper()
+		res, err := sys.Strong(ctx, k, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if r := do(paxos.Op{Kind: paxos.OpGet}); r.Outcome != paxos.OutcomeOK || r.Value.Exists {
+		t.Fatalf("get of a new key: %+v", r)
+	}
+	put := do(paxos.Op{Kind: paxos.OpPut, Data: []byte("a"), Cond: paxos.CondAbsent})
+	if put.Outcome != paxos.OutcomeOK || string(put.Value.Data) != "a" || put.Value.Version.IsZero() {
+		t.Fatalf("put if absent: %+v", put)
+	}
+	if r := do(paxos.Op{Kind: paxos.OpPut, Data: []byte("b"), Cond: paxos.CondAbsent}); r.Outcome != paxos.OutcomeConditionFailed || string(r.Value.Data) != "a" {
+		t.Fatalf("second put if absent: %+v", r)
+	}
+	got := do(paxos.Op{Kind: paxos.OpGet})
+	if got.Outcome != paxos.OutcomeOK || !got.Value.Equal(put.Value) {
+		t.Fatalf("get: %+v, want %+v", got, put.Value)
+	}
+	upd := do(paxos.Op{Kind: paxos.OpPut, Data: []byte("c"), Cond: paxos.CondVersion, Version: got.Value.Version})
+	if upd.Outcome != paxos.OutcomeOK || string(upd.Value.Data) != "c" {
+		t.Fatalf("put if version: %+v", upd)
+	}
+	if r := do(paxos.Op{Kind: paxos.OpDelete, Cond: paxos.CondVersion, Version: got.Value.Version}); r.Outcome != paxos.OutcomeConditionFailed {
+		t.Fatalf("delete at a stale version: %+v", r)
+	}
+	if r := do(paxos.Op{Kind: paxos.OpDelete, Cond: paxos.CondVersion, Version: upd.Value.Version}); r.Outcome != paxos.OutcomeOK || r.Value.Exists {
+		t.Fatalf("delete: %+v", r)
+	}
+	if r := do(paxos.Op{Kind: paxos.OpGet}); r.Outcome != paxos.OutcomeOK || r.Value.Exists || r.Value.Version.IsZero() {
+		t.Fatalf("get after delete: %+v, want a tombstone", r)
+	}
+	if _, err := sys.Strong(ctx, nil, paxos.Op{Kind: paxos.OpGet}); err == nil {
+		t.Fatal("a strong op on the empty key ran")
+	}
+	// The eventual path does not see the register.
+	if g, err := sys.Get(ctx, GetRequest{Key: k}); err != nil || len(g.Siblings) != 0 {
+		t.Fatalf("eventual get of a strong key: %v %v", g, err)
+	}
+}
+
+// A step whose commit fails (the log's fsync fails) is answered with the
+// error, never OK, and nothing answered before is lost.
+func TestAcceptorNeverAnswersAFailedCommit(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	fault := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if strings.HasSuffix(op.Path, ".log") && (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) {
+			return fmt.Errorf("fsync %s: %w", op.Path, syscall.EIO)
+		}
+		return nil
+	})}
+	sys, stopSys := startOn(t, errorfs.Wrap(mem, fault))
+	b1, b2 := ballotOf(sys, 1, 1), ballotOf(sys, 2, 2)
+	if r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b1, nil)); !r.Ok {
+		t.Fatalf("prepare before the fault: %v", r)
+	}
+	fault.On()
+	r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b2, nil))
+	if r.Ok || !strings.Contains(r.Error, "storage failed") || r.Promised != nil {
+		t.Fatalf("prepare whose commit failed: %v", r)
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	fault.Off()
+	stopSys()
+	sys, _ = startOn(t, crashed)
+	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k"))
+	if err != nil || st.Promised.Less(b1) {
+		t.Fatalf("state after the crash: %+v %v, want at least the promise of %s", st, err, b1)
+	}
+}

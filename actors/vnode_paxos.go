@@ -1,0 +1,183 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"github.com/harmoniakv/harmonia/persistence"
+)
+
+// A vnode as the acceptor of its partition's strong keys: it decodes and
+// checks a PaxosRequest, applies paxos.State's step to the register's
+// state (staged, else stored), stages the new state into the group commit
+// and answers only once the batch is durable. A promise or an acceptance
+// that was answered is never forgotten, even across a crash.
+
+// paxosStep is a checked PaxosRequest.
+type paxosStep struct {
+	kind   paxos.MsgKind
+	ballot paxos.Ballot
+	value  paxos.Value
+}
+
+var kindToPaxos = map[internalpb.PaxosKind]paxos.MsgKind{
+	internalpb.PaxosKind_PAXOS_READ: paxos.MsgRead, internalpb.PaxosKind_PAXOS_PREPARE: paxos.MsgPrepare,
+	internalpb.PaxosKind_PAXOS_ACCEPT: paxos.MsgAccept, internalpb.PaxosKind_PAXOS_COMMIT: paxos.MsgCommit,
+}
+
+var kindToProto = map[paxos.MsgKind]internalpb.PaxosKind{
+	paxos.MsgRead: internalpb.PaxosKind_PAXOS_READ, paxos.MsgPrepare: internalpb.PaxosKind_PAXOS_PREPARE,
+	paxos.MsgAccept: internalpb.PaxosKind_PAXOS_ACCEPT, paxos.MsgCommit: internalpb.PaxosKind_PAXOS_COMMIT,
+}
+
+// checkPaxos decodes m and checks it against what this vnode is: the
+// sender must be admitted, the register must belong to this partition,
+// this node must be one of its voters, and the ballot and value must be
+// well formed and within the store's limits.
+func (v *vnode) checkPaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
+	if err := v.admit(m.Sender); err != nil {
+		return paxosStep{}, err // admit counted it
+	}
+	step, err := v.decodePaxos(m)
+	if err != nil {
+		v.counters.refused.add(err) // counted and logged (once per reason) like refused replica data
+	}
+	return step, err
+}
+
+func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
+	kind, ok := kindToPaxos[m.Kind]
+	if !ok {
+		return paxosStep{}, fmt.Errorf("unknown paxos step %d", m.Kind)
+	}
+	step := paxosStep{kind: kind}
+	if int(m.Partition) != v.partition {
+		return step, fmt.Errorf("paxos %s for partition %d sent to the vnode of partition %d", kind, m.Partition, v.partition)
+	}
+	if err := v.store.CheckKey(m.Key); err != nil {
+		return step, fmt.Errorf("paxos %s: %w", kind, err)
+	}
+	view := v.view.Load()
+	if view.Transition == nil || view.Ring == nil {
+		return step, fmt.Errorf("node %s has no ring yet", v.self.Node)
+	}
+	if p := view.Ring.PartitionForKey(m.Key); p != v.partition {
+		return step, fmt.Errorf("paxos %s: key %.64q is in partition %d, not %d", kind, m.Key, p, v.partition)
+	}
+	if !view.Transition.IsVoter(v.partition, v.self.Node) {
+		return step, fmt.Errorf("node %s is not a voter of partition %d (voters %v): only its primary replicas vote, never a fallback",
+			v.self.Node, v.partition, view.Transition.Voters(v.partition))
+	}
+	if kind == paxos.MsgRead {
+		return step, nil
+	}
+	var err error
+	if step.ballot, err = paxospb.RequiredBallot(m.Ballot); err != nil {
+		return step, fmt.Errorf("paxos %s: %w", kind, err)
+	}
+	// Ballots are unique because each proposer names itself in them; a
+	// ballot in another node's name is refused.
+	if step.ballot.Node != m.Sender.GetNode() || step.ballot.Incarnation != m.Sender.GetIncarnation() {
+		return step, fmt.Errorf("paxos %s: ballot %s is not of its sender %s.%d", kind, step.ballot, m.Sender.GetNode(), m.Sender.GetIncarnation())
+	}
+	if kind == paxos.MsgPrepare {
+		return step, nil
+	}
+	if m.Value == nil {
+		return step, fmt.Errorf("paxos %s: %w", kind, paxospb.ErrMissingValue)
+	}
+	if step.value, err = paxospb.ValueFromProto(m.Value, -1); err == nil {
+		err = v.store.CheckValue(step.value.Data)
+	}
+	if err != nil {
+		return step, fmt.Errorf("paxos %s: %w", kind, err)
+	}
+	return step, nil
+}
+
+// acceptorState is the register's state: staged in this batch (so steps of
+// one batch see each other), else stored.
+func (v *vnode) acceptorState(key []byte) (st paxos.State, staged bool, err error) {
+	if st, ok := v.acceptors[string(key)]; ok {
+		return st, true, nil
+	}
+	st, err = v.store.AcceptorState(v.partition, key)
+	return st, false, err
+}
+
+// stageAcceptor puts the register's new state in the next group commit.
+func (v *vnode) stageAcceptor(key []byte, st paxos.State) {
+	if v.acceptors == nil {
+		v.acceptors = map[string]paxos.State{}
+	}
+	v.acceptors[string(key)] = st
+}
+
+// acceptorWrites are the staged acceptor states, for the batch.
+func (v *vnode) acceptorWrites() []persistence.AcceptorWrite {
+	out := make([]persistence.AcceptorWrite, 0, len(v.acceptors))
+	for k, st := range v.acceptors {
+		out = append(out, persistence.AcceptorWrite{Partition: v.partition, Key: []byte(k), State: st})
+	}
+	return out
+}
+
+func sameState(a, b paxos.State) bool {
+	return a.Promised == b.Promised && a.Accepted == b.Accepted && a.Committed == b.Committed && a.Value.Equal(b.Value)
+}
+
+// acceptorStep handles one PaxosRequest. Every request with a sender gets one
+// answer; one that changes the state (or reports a state not yet durable)
+// is answered after the group commit, with an error if it failed.
+func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
+	reply := &internalpb.PaxosReply{RequestId: m.RequestId, Node: v.self.Node, Kind: m.Kind, Ballot: m.Ballot}
+	fail := func(err error) {
+		*reply = internalpb.PaxosReply{RequestId: m.RequestId, Node: v.self.Node, Kind: m.Kind, Ballot: m.Ballot, Error: err.Error()}
+	}
+	step, err := v.checkPaxos(m)
+	var st paxos.State
+	var staged bool
+	if err == nil {
+		st, staged, err = v.acceptorState(m.Key)
+	}
+	if err != nil {
+		fail(err)
+		v.reply(ctx, reply)
+		return
+	}
+	next := st
+	switch step.kind {
+	case paxos.MsgRead:
+		r := st.Read()
+		reply.Ok, reply.Accepted, reply.Value, reply.Committed = true, paxospb.BallotToProto(r.Accepted), paxospb.ValueToProto(r.Value), paxospb.BallotToProto(r.Committed)
+	case paxos.MsgPrepare:
+		var pr paxos.Promise
+		next, pr = st.Prepare(step.ballot)
+		reply.Ok, reply.Promised = pr.OK, paxospb.BallotToProto(pr.Promised)
+		reply.Accepted, reply.Value, reply.Committed = paxospb.BallotToProto(pr.Accepted), paxospb.ValueToProto(pr.Value), paxospb.BallotToProto(pr.Committed)
+	case paxos.MsgAccept:
+		var acc paxos.Acceptance
+		next, acc = st.Accept(step.ballot, step.value)
+		reply.Ok, reply.Promised = acc.OK, paxospb.BallotToProto(acc.Promised)
+	case paxos.MsgCommit:
+		next = st.Commit(step.ballot, step.value)
+		reply.Ok = true
+	default:
+		panic(errors.New("unreachable: checkPaxos knows every kind"))
+	}
+	changed := !sameState(st, next)
+	if changed {
+		v.stageAcceptor(m.Key, next)
+	}
+	if changed || staged {
+		// The reply reports (or promises) a state that is durable only
+		// once the batch is.
+		v.hold(ctx, reply, fail)
+		return
+	}
+	v.reply(ctx, reply)
+}

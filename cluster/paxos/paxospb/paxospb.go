@@ -1,0 +1,105 @@
+// Package paxospb converts between cluster/paxos's types and their wire and
+// disk form (messages/internalpb). What comes from a peer is checked: a
+// malformed ballot or value is an error, never a panic, and never a value
+// past the store's limits.
+package paxospb
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+)
+
+// Errors callers tell apart.
+var (
+	ErrMissingBallot = errors.New("missing ballot")
+	ErrMissingValue  = errors.New("missing value")
+)
+
+// BallotToProto is b on the wire; nil for the zero ballot (below every
+// other), which keeps stored states small.
+func BallotToProto(b paxos.Ballot) *internalpb.PaxosBallot {
+	if b.IsZero() {
+		return nil
+	}
+	return &internalpb.PaxosBallot{Round: b.Round, Node: b.Node, Incarnation: b.Incarnation, Seq: b.Seq}
+}
+
+// BallotFromProto is the ballot pb names (nil: the zero ballot). A non-zero
+// ballot must name a valid node id: ballots are stored and compared, and a
+// peer must not make them arbitrarily long.
+func BallotFromProto(pb *internalpb.PaxosBallot) (paxos.Ballot, error) {
+	b := paxos.Ballot{Round: pb.GetRound(), Node: pb.GetNode(), Incarnation: pb.GetIncarnation(), Seq: pb.GetSeq()}
+	if b.IsZero() {
+		return b, nil
+	}
+	if err := membership.CheckID(b.Node); err != nil {
+		return paxos.Ballot{}, fmt.Errorf("ballot %d/.%d.%d: %w", b.Round, b.Incarnation, b.Seq, err)
+	}
+	return b, nil
+}
+
+// RequiredBallot is BallotFromProto for a message whose step needs a
+// ballot: nil or zero is refused.
+func RequiredBallot(pb *internalpb.PaxosBallot) (paxos.Ballot, error) {
+	b, err := BallotFromProto(pb)
+	if err == nil && b.IsZero() {
+		err = ErrMissingBallot
+	}
+	return b, err
+}
+
+// ValueToProto is v on the wire.
+func ValueToProto(v paxos.Value) *internalpb.PaxosValue {
+	return &internalpb.PaxosValue{Exists: v.Exists, Data: v.Data, Version: BallotToProto(v.Version)}
+}
+
+// ValueFromProto is the value pb holds (nil: no value, the register never
+// written). Data longer than maxData (the store's value limit; < 0: none)
+// is refused, and so is data on a value that does not exist.
+func ValueFromProto(pb *internalpb.PaxosValue, maxData int) (paxos.Value, error) {
+	if maxData >= 0 && len(pb.GetData()) > maxData {
+		return paxos.Value{}, fmt.Errorf("value of %d bytes, limit %d", len(pb.GetData()), maxData)
+	}
+	if !pb.GetExists() && len(pb.GetData()) > 0 {
+		return paxos.Value{}, errors.New("a value that does not exist carries data")
+	}
+	version, err := BallotFromProto(pb.GetVersion())
+	if err != nil {
+		return paxos.Value{}, fmt.Errorf("value version: %w", err)
+	}
+	return paxos.Value{Exists: pb.GetExists(), Data: pb.GetData(), Version: version}, nil
+}
+
+// StateToProto is s as stored.
+func StateToProto(s paxos.State) *internalpb.PaxosState {
+	return &internalpb.PaxosState{Promised: BallotToProto(s.Promised), Accepted: BallotToProto(s.Accepted),
+		Value: ValueToProto(s.Value), Committed: BallotToProto(s.Committed)}
+}
+
+// StateFromProto is the state stored as pb. Limits are not applied (a
+// value stored under an earlier, larger limit is still the acceptor's), but
+// the state must be well formed and keep paxos.State's invariants.
+func StateFromProto(pb *internalpb.PaxosState) (paxos.State, error) {
+	var s paxos.State
+	var err error
+	if s.Promised, err = BallotFromProto(pb.GetPromised()); err != nil {
+		return paxos.State{}, fmt.Errorf("promised: %w", err)
+	}
+	if s.Accepted, err = BallotFromProto(pb.GetAccepted()); err != nil {
+		return paxos.State{}, fmt.Errorf("accepted: %w", err)
+	}
+	if s.Committed, err = BallotFromProto(pb.GetCommitted()); err != nil {
+		return paxos.State{}, fmt.Errorf("committed: %w", err)
+	}
+	if s.Value, err = ValueFromProto(pb.GetValue(), -1); err != nil {
+		return paxos.State{}, err
+	}
+	if s.Promised.Less(s.Accepted) || s.Promised.Less(s.Committed) {
+		return paxos.State{}, fmt.Errorf("promised %s below accepted %s or committed %s", s.Promised, s.Accepted, s.Committed)
+	}
+	return s, nil
+}

@@ -1,0 +1,65 @@
+package persistence
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Acceptor state of strong keys: p/<partition>/<key>, one paxos.State per
+// register (protobuf PaxosState).
+//
+// It lives outside d/ on purpose: the eventual path's scans (Merkle trees,
+// handoff, bucket reads), reaping and DropPartition work on d/<partition>/
+// only, so they neither see nor destroy it. DropPartition in particular
+// keeps it: a node drops a partition after handing it off, and transfers
+// do not carry acceptor state yet, so the promises made here would be
+// forgotten while peers may still count on them (Paxos safety). Dropping
+// acceptor state comes with its own rule (issue 21: only once every
+// replica holds the committed value and the grace has passed).
+
+func acceptorKey(partition int, key []byte) []byte {
+	k := make([]byte, 0, 2+4+1+len(key))
+	k = append(k, 'p', '/')
+	k = binary.BigEndian.AppendUint32(k, uint32(partition))
+	k = append(k, '/')
+	return append(k, key...)
+}
+
+// AcceptorWrite replaces one register's acceptor state in a CommitBatch.
+type AcceptorWrite struct {
+	Partition int
+	Key       []byte
+	State     paxos.State
+}
+
+// AcceptorState returns the acceptor state of register key in partition;
+// the zero State (nothing promised or accepted) when there is none.
+func (s *Store) AcceptorState(partition int, key []byte) (paxos.State, error) {
+	if err := s.readable(); err != nil {
+		return paxos.State{}, fmt.Errorf("get acceptor state %q: %w", key, err)
+	}
+	v, closer, err := s.db.Get(acceptorKey(partition, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return paxos.State{}, nil
+	}
+	if err != nil {
+		return paxos.State{}, fmt.Errorf("get acceptor state %q: %w", key, err)
+	}
+	defer closer.Close()
+	var pb internalpb.PaxosState
+	if err := proto.Unmarshal(v, &pb); err != nil {
+		return paxos.State{}, fmt.Errorf("get acceptor state %q: %w", key, err)
+	}
+	st, err := paxospb.StateFromProto(&pb)
+	if err != nil {
+		return paxos.State{}, fmt.Errorf("get acceptor state %q: %w", key, err)
+	}
+	return st, nil
+}

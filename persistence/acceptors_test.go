@@ -1,0 +1,80 @@
+package persistence
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+)
+
+func acceptorState(round uint64, data string) paxos.State {
+	b := paxos.Ballot{Round: round, Node: "n2", Incarnation: 7, Seq: round}
+	return paxos.State{Promised: b, Accepted: b, Value: paxos.Value{Exists: true, Data: []byte(data), Version: b}}
+}
+
+// Acceptor state shares the objects' batch, reads back as written, and
+// stays out of the eventual path: a partition's scan does not list it and
+// dropping the partition keeps it (transfers do not carry it yet, so a
+// node that hands a partition off must not forget its promises).
+func TestAcceptorStateIsolatedFromObjects(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, DefaultOptions())
+	if st, err := s.AcceptorState(3, []byte("k")); err != nil || !st.Promised.IsZero() || st.Value.Exists {
+		t.Fatalf("state of a register never written: %+v %v", st, err)
+	}
+	want := acceptorState(2, "v")
+	if err := s.CommitBatch([]Write{{Partition: 3, Key: []byte("obj"), Siblings: []object.Sibling{sib("a", 1, "x")}}},
+		[]AcceptorWrite{{Partition: 3, Key: []byte("k"), State: want}}); err != nil {
+		t.Fatal(err)
+	}
+	entries, more, err := s.Scan(3, nil, 100, 1<<20)
+	if err != nil || more || len(entries) != 1 || string(entries[0].Key) != "obj" {
+		t.Fatalf("scan of the partition: %v %v %v", entries, more, err)
+	}
+	if err := s.DropPartition(3); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(3, []byte("obj")); len(got) != 0 {
+		t.Fatalf("object survived the drop: %v", got)
+	}
+	s.Close()
+	s = openT(t, dir, DefaultOptions())
+	got, err := s.AcceptorState(3, []byte("k"))
+	if err != nil || got.Promised != want.Promised || !got.Value.Equal(want.Value) || got.Accepted != want.Accepted {
+		t.Fatalf("acceptor state after drop and reopen: %+v %v, want %+v", got, err, want)
+	}
+	if got, _ := s.AcceptorState(4, []byte("k")); !got.Promised.IsZero() {
+		t.Fatalf("another partition's register: %+v", got)
+	}
+	if err := s.CommitBatch(nil, []AcceptorWrite{{Partition: 3}}); err == nil {
+		t.Fatal("acceptor state of the empty key was written")
+	}
+}
+
+// Every acceptor state acknowledged (CommitBatch returned) before a crash
+// is there after it: the crash clone keeps only what was synced.
+func TestAcknowledgedAcceptorStateSurvivesCrash(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	opts := DefaultOptions()
+	opts.FS = fs
+	s := openT(t, "db", opts)
+	const n = 200
+	for i := range n {
+		if err := s.CommitBatch(nil, []AcceptorWrite{{Partition: i % 8, Key: []byte(fmt.Sprint("k", i)), State: acceptorState(uint64(i+1), fmt.Sprint("v", i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	opts.FS = crashed
+	s = openT(t, "db", opts)
+	for i := range n {
+		want := acceptorState(uint64(i+1), fmt.Sprint("v", i))
+		got, err := s.AcceptorState(i%8, []byte(fmt.Sprint("k", i)))
+		if err != nil || got.Promised != want.Promised || !got.Value.Equal(want.Value) {
+			t.Fatalf("acknowledged acceptor state %d lost after the crash: %+v %v", i, got, err)
+		}
+	}
+}
