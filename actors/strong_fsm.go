@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -108,7 +109,7 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	f.id = rand.Uint64()
 	id := f.store.Identity()
 	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
-		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64}
+		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
 	var seq uint64
 	if f.req.Op.Kind != paxos.OpGet {
 		var err error

@@ -143,6 +143,12 @@ type Config struct {
 	Backoff, MaxBackoff time.Duration
 	// Rand returns a number in [0, 1) for the backoff.
 	Rand func() float64
+	// FirstRound is the least round of the proposer's ballots: a clock
+	// reading (the node's wall clock in microseconds), so that a new
+	// proposal outbids the key's older ones at once instead of losing a
+	// round to each of them. A clock behind costs one round, never
+	// safety: a refused round retries above the ballot that refused it.
+	FirstRound uint64
 }
 
 // DefaultBackoff and DefaultMaxBackoff are the documented defaults of a
@@ -244,7 +250,7 @@ func (p *Proposer) Ballot() Ballot { return p.ballot }
 func (p *Proposer) Done() bool { return p.phase == phaseDone }
 
 func (p *Proposer) nextBallot(seq uint64) Ballot {
-	return Ballot{Round: p.highest.Round + 1, Node: p.cfg.Node, Incarnation: p.cfg.Incarnation, Seq: seq}
+	return Ballot{Round: max(p.highest.Round+1, p.cfg.FirstRound), Node: p.cfg.Node, Incarnation: p.cfg.Incarnation, Seq: seq}
 }
 
 // voters are every distinct node of every group, in order.

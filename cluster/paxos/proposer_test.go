@@ -354,6 +354,19 @@ func TestProposer(t *testing.T) {
 		}
 	})
 
+	t.Run("a first round from the clock outbids the key's older ballots at once", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.seq++
+		p, eff, _ := NewProposer(Config{Node: "c", Incarnation: 1, Voters: abc, FirstRound: 1000}, put("x"), n.seq)
+		n.run(t, p, eff)
+		n.rounds = nil
+		n.seq++
+		p, eff, _ = NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc, FirstRound: 2000}, put("y"), n.seq)
+		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || !slices.Equal(n.rounds, []MsgKind{MsgPrepare, MsgAccept}) {
+			t.Fatalf("%+v in rounds %v", res, n.rounds)
+		}
+	})
+
 	t.Run("a deadline after lost rounds says contention; without answers, unavailable", func(t *testing.T) {
 		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
 		if res := p.Deadline(); res.Outcome != OutcomeUnavailable {
