@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -434,13 +432,8 @@ func TestStrongSingleNode(t *testing.T) {
 // error, never OK, and nothing answered before is lost.
 func TestAcceptorNeverAnswersAFailedCommit(t *testing.T) {
 	mem := vfs.NewCrashableMem()
-	fault := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if strings.HasSuffix(op.Path, ".log") && (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) {
-			return fmt.Errorf("fsync %s: %w", op.Path, syscall.EIO)
-		}
-		return nil
-	})}
-	sys, stopSys := startOn(t, errorfs.Wrap(mem, fault))
+	fs, fault := failingLogSyncs(mem)
+	sys, stopSys := startOn(t, fs)
 	b1, b2 := ballotOf(sys, 1, 1), ballotOf(sys, 2, 2)
 	if r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b1, nil)); !r.Ok {
 		t.Fatalf("prepare before the fault: %v", r)

@@ -1,7 +1,6 @@
 package persistence
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -24,13 +23,7 @@ import (
 // acceptor state comes with its own rule (issue 21: only once every
 // replica holds the committed value and the grace has passed).
 
-func acceptorKey(partition int, key []byte) []byte {
-	k := make([]byte, 0, 2+4+1+len(key))
-	k = append(k, 'p', '/')
-	k = binary.BigEndian.AppendUint32(k, uint32(partition))
-	k = append(k, '/')
-	return append(k, key...)
-}
+func acceptorKey(partition int, key []byte) []byte { return partitionKey('p', partition, key) }
 
 // AcceptorWrite replaces one register's acceptor state in a CommitBatch.
 type AcceptorWrite struct {

@@ -14,9 +14,13 @@ import (
 
 // Objects: the replicas' data, d/<partition>/<key>.
 
-func dataKey(partition int, key []byte) []byte {
+func dataKey(partition int, key []byte) []byte { return partitionKey('d', partition, key) }
+
+// partitionKey is <prefix>/<partition:4 bytes BE>/<key>, the layout of
+// every per-partition record.
+func partitionKey(prefix byte, partition int, key []byte) []byte {
 	k := make([]byte, 0, 2+4+1+len(key))
-	k = append(k, 'd', '/')
+	k = append(k, prefix, '/')
 	k = binary.BigEndian.AppendUint32(k, uint32(partition))
 	k = append(k, '/')
 	return append(k, key...)
