@@ -66,9 +66,12 @@ func (c *testCluster) writeEverywhere(prefix string, keys int) {
 	for i := range keys {
 		key := fmt.Sprintf("%s-%d", prefix, i)
 		nd := c.nodes[i%len(c.nodes)]
-		if _, err := nd.client.Put(ctx, []byte(key), []byte(key), nil, client.Options{Quorum: "all"}); err != nil {
-			c.t.Fatalf("put %s through %s at W=all: %v", key, nd.id, err)
-		}
+		// A node may still be catching up on a peer it just met: a write
+		// it cannot take yet is tried again, within a deadline.
+		c.eventually(10*time.Second, fmt.Sprintf("put %s through %s at W=all", key, nd.id), func() error {
+			_, err := nd.client.Put(ctx, []byte(key), []byte(key), nil, client.Options{Quorum: "all"})
+			return err
+		})
 	}
 	c.readEverywhere(prefix, keys, "all")
 }
@@ -82,9 +85,15 @@ func (c *testCluster) readEverywhere(prefix string, keys int, r string) {
 	for _, nd := range c.nodes {
 		for i := range keys {
 			key := fmt.Sprintf("%s-%d", prefix, i)
-			res, err := nd.client.Get(ctx, []byte(key), client.Options{Quorum: r})
-			if err != nil || !res.Found || len(res.Siblings) != 1 || string(res.Siblings[0]) != key {
-				c.t.Fatalf("get %s through %s at R=%s: %+v, %v", key, nd.id, r, res, err)
+			var res *client.Result
+			c.eventually(10*time.Second, fmt.Sprintf("get %s through %s at R=%s", key, nd.id, r), func() (err error) {
+				res, err = nd.client.Get(ctx, []byte(key), client.Options{Quorum: r})
+				return err
+			})
+			// What a read that answers returns is not retried: it must
+			// hold the acknowledged write.
+			if !res.Found || len(res.Siblings) != 1 || string(res.Siblings[0]) != key {
+				c.t.Fatalf("get %s through %s at R=%s: %+v", key, nd.id, r, res)
 			}
 		}
 	}
@@ -125,6 +134,7 @@ func TestSeedListMixOfFreshAndExisting(t *testing.T) {
 	c := seedListCluster(t, 3)
 	c.startShuffled(rand.Uint64(), time.Second)
 	c.waitStable(agreeWithin, c.ids()...)
+	c.waitAllUp() // a W=all write needs every node to see every other up
 	c.writeEverywhere("before", 30)
 
 	// n4 lists all four, as a manifest scaled up to four would.
