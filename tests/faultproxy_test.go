@@ -655,8 +655,18 @@ func TestFaultProxy(t *testing.T) {
 		}
 		defer p.Close()
 		var conns []net.Conn
-		for range 3 {
+		for i := range 3 {
 			conns = append(conns, dialProxy(t, p))
+			// The proxy dials the target from a goroutine per
+			// connection: wait for this one to arrive before the next,
+			// so that the target's i-th connection is conns[i].
+			deadline := time.Now().Add(10 * time.Second)
+			for target.conn(i) == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("connection %d did not reach the target", i)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 		// One connection has traffic held in a stall, one is slow, one idle.
 		if _, err := conns[0].Write([]byte("a")); err != nil {
