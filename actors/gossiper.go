@@ -92,8 +92,10 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			// A new data directory: the answers of the seeds say
 			// whether this id was a member, whose place it takes back.
 			if len(saved) == 0 {
-				own, _ := g.app[membership.KeyClusterAddr]
-				g.newcomer = membership.NewNewcomer(own, g.cfg.Seeds)
+				g.newcomer = membership.NewNewcomer(g.app[membership.KeyClusterAddr], g.cfg.Seeds)
+				if g.newcomer.Decided != membership.NewcomerUndecided {
+					g.newcomer = nil // a seed list of only itself: nobody to ask
+				}
 			}
 		}
 		for _, st := range saved {
@@ -207,8 +209,8 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			}
 			delete(g.joins, from.Address)
 		}
-		if g.newcomer != nil && g.newcomer.Heard(ctx.Sender().GetAddress(), m.SenderNew, m.SenderWas) == membership.NewcomerUndecided {
-			return // nothing is taken or sent before the node knows
+		if g.newcomer != nil && (ctx.Sender() == nil || g.newcomer.Heard(ctx.Sender().Address, m.SenderNew, m.SenderWas) == membership.NewcomerUndecided) {
+			return // nothing is taken or sent before the node knows; an answer from nowhere decides nothing
 		}
 		events := g.state.Apply(statesFromProto(m.States), now)
 		events = append(events, g.entered(ctx.Sender().GetAddress())...)

@@ -177,3 +177,20 @@ func TestSeedListMixOfFreshAndExisting(t *testing.T) {
 	c.readEverywhere("before", 30, "quorum")
 	c.writeEverywhere("after", 10)
 }
+
+// A first node whose --join lists only itself (a manifest's first replica)
+// has nobody to ask and takes part at once: one that joins through it
+// finds it, and the two form one ring.
+func TestSeedListOfOnlyItself(t *testing.T) {
+	c := &testCluster{t: t}
+	t.Cleanup(c.stopAll)
+	root := t.TempDir()
+	n1addr := freePort(t)
+	c.nodes = append(c.nodes, newNode(t, "n1", n1addr, filepath.Join(root, "n1"), "--join", n1addr))
+	c.start(c.nodes[0])
+	n2addr := freePort(t)
+	c.nodes = append(c.nodes, newNode(t, "n2", n2addr, filepath.Join(root, "n2"), "--join", n1addr))
+	c.start(c.nodes[1])
+	c.waitStable(agreeWithin, "n1", "n2")
+	c.waitAllUp()
+}
