@@ -146,7 +146,7 @@ func (s *Store) readable() error { return s.failure() }
 
 // commit runs one pebble write (what names it in errors). It is refused
 // when the store has failed or the disk is below its reserve; a pebble
-// failure (fatal, recovered here) fails the store.
+// failure (its Fatalf, recovered here) fails the store.
 func (s *Store) commit(what string, write func(db *pebble.DB) error) (err error) {
 	if err := s.failure(); err != nil {
 		s.record(OpRefused, err, true)
@@ -161,11 +161,13 @@ func (s *Store) commit(what string, write func(db *pebble.DB) error) (err error)
 		if r == nil {
 			return
 		}
-		cause, ok := r.(error)
+		// Only pebble's fatal error (quietLogger.Fatalf) fails the store;
+		// any other panic is a bug and stays one.
+		fe, ok := r.(*fatalError)
 		if !ok {
-			cause = fmt.Errorf("pebble: %v", r)
+			panic(r)
 		}
-		err = fmt.Errorf("%s: %w", what, s.fail(cause))
+		err = fmt.Errorf("%s: %w", what, s.fail(fe))
 		s.record(OpCommit, err, true)
 	}()
 	if err := write(s.db); err != nil {
