@@ -347,6 +347,67 @@ func TestWritesRefusedBelowFreeSpaceReserve(t *testing.T) {
 	a.check(t, s)
 }
 
+// Below the reserve the writes that free space still go through: deleting
+// replayed hints, reaping tombstones (a batch of deletes only) and dropping a
+// partition; a put, or a batch that also puts, is refused.
+func TestDeletesAllowedBelowFreeSpaceReserve(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := DefaultOptions()
+	opts.FS = mem
+	opts.MinFreeBytes = 64 << 20
+	const total = 1 << 30
+	mem.TestingSetDiskUsage(vfs.DiskUsage{TotalBytes: total, AvailBytes: 512 << 20, UsedBytes: total - 512<<20})
+	s := openT(t, "db", opts)
+	put := func(p int, key string, hint bool) Write {
+		w := Write{Partition: p, Key: []byte(key), Siblings: []object.Sibling{sib("n1", 1, "v")}}
+		if hint {
+			w.HintFor = "n3"
+		}
+		return w
+	}
+	if err := s.PutBatch([]Write{put(1, "a", true), put(1, "b", false), put(2, "c", false), put(3, "d", false)}); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := s.Hints("n3", 10)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("hints: %v, %v", hs, err)
+	}
+
+	mem.TestingSetDiskUsage(vfs.DiskUsage{TotalBytes: total, AvailBytes: 10 << 20, UsedBytes: total - 10<<20})
+	if err := s.PutBatch([]Write{put(1, "e", false)}); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("a put below the reserve: %v, want ErrDiskFull", err)
+	}
+	reapAndPut := []Write{{Partition: 1, Key: []byte("b"), Delete: true}, put(1, "f", false)}
+	if err := s.PutBatch(reapAndPut); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("a batch that deletes and puts below the reserve: %v, want ErrDiskFull", err)
+	}
+	if err := s.DeleteHint("n3", hs[0].Seq); err != nil {
+		t.Fatalf("DeleteHint below the reserve: %v", err)
+	}
+	if hs, err := s.Hints("n3", 10); err != nil || len(hs) != 0 {
+		t.Fatalf("hints after DeleteHint: %v, %v", hs, err)
+	}
+	if err := s.PutBatch([]Write{{Partition: 1, Key: []byte("b"), Delete: true}}); err != nil {
+		t.Fatalf("reaping below the reserve: %v", err)
+	}
+	if err := s.DropPartition(2); err != nil {
+		t.Fatalf("DropPartition below the reserve: %v", err)
+	}
+	for _, k := range []struct {
+		p    int
+		key  string
+		kept bool
+	}{{1, "a", true}, {1, "b", false}, {2, "c", false}, {3, "d", true}, {1, "e", false}, {1, "f", false}} {
+		got, err := s.Get(k.p, []byte(k.key))
+		if err != nil || (got != nil) != k.kept {
+			t.Fatalf("%d/%s below the reserve: %v, %v; want kept %v", k.p, k.key, got, err, k.kept)
+		}
+	}
+	if h := s.Health(); !h.Full || h.Failed != "" || h.Errors[OpFull] != 2 || h.FailedWrites != 2 {
+		t.Fatalf("Health below the reserve: %+v", h)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -25,7 +25,8 @@ import (
 // reopens the directory (a restart), which replays the log from what is on
 // disk. A full disk is kept from reaching that state: a write is refused
 // (ErrDiskFull) while the filesystem has less than Options.MinFreeBytes
-// free, and accepted again as soon as it has more.
+// free, and accepted again as soon as it has more. Deletes (of hints,
+// reaped tombstones, dropped partitions) are not refused: they free space.
 
 // Errors callers tell apart.
 var (
@@ -145,16 +146,22 @@ func (s *Store) fail(cause error) error {
 func (s *Store) readable() error { return s.failure() }
 
 // commit runs one pebble write (what names it in errors). It is refused
-// when the store has failed or the disk is below its reserve; a pebble
-// failure (its Fatalf, recovered here) fails the store.
-func (s *Store) commit(what string, write func(db *pebble.DB) error) (err error) {
+// when the store has failed or, unless it only frees space (freesSpace:
+// deletes, which replaying hints, reaping and dropping partitions need to
+// go on with the disk below its reserve), when the disk is below its
+// reserve; a pebble failure (its Fatalf, recovered here) fails the store.
+func (s *Store) commit(what string, freesSpace bool, write func(db *pebble.DB) error) (err error) {
 	if err := s.failure(); err != nil {
 		s.record(OpRefused, err, true)
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := s.checkSpace(); err != nil {
-		s.record(OpFull, err, true)
-		return fmt.Errorf("%s: %w", what, err)
+	// A delete still logs its tombstone: a few bytes of the reserve, which
+	// is kept for writes like it.
+	if !freesSpace {
+		if err := s.checkSpace(); err != nil {
+			s.record(OpFull, err, true)
+			return fmt.Errorf("%s: %w", what, err)
+		}
 	}
 	defer func() {
 		r := recover()

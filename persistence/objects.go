@@ -152,11 +152,26 @@ func (s *Store) CommitBatch(writes []Write, acceptors []AcceptorWrite) error {
 	if err != nil {
 		return err
 	}
-	if err := s.commit(fmt.Sprintf("commit %d writes", len(writes)+len(acceptors)), func(*pebble.DB) error { return b.Commit(s.write) }); err != nil {
+	if err := s.commit(fmt.Sprintf("commit %d writes", len(writes)+len(acceptors)), onlyDeletes(writes, acceptors), func(*pebble.DB) error { return b.Commit(s.write) }); err != nil {
 		s.unstageHints(added)
 		return err
 	}
 	return nil
+}
+
+// onlyDeletes reports whether a batch only deletes objects (reaped
+// tombstones, without hints): it frees space, so the free-space reserve
+// does not hold it back.
+func onlyDeletes(writes []Write, acceptors []AcceptorWrite) bool {
+	if len(acceptors) > 0 {
+		return false
+	}
+	for _, w := range writes {
+		if !w.Delete || w.HintFor != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // RawEntry is a stored object as bytes, for streaming a partition.
@@ -198,7 +213,7 @@ func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entrie
 // kept: see acceptors.go.
 func (s *Store) DropPartition(partition int) error {
 	prefix := dataKey(partition, nil)
-	return s.commit(fmt.Sprintf("drop partition %d", partition), func(db *pebble.DB) error {
+	return s.commit(fmt.Sprintf("drop partition %d", partition), true, func(db *pebble.DB) error {
 		return db.DeleteRange(prefix, prefixEnd(prefix), s.write)
 	})
 }
