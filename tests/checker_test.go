@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -355,22 +356,29 @@ func TestCheckerSessions(t *testing.T) {
 func TestCalmSiblings(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	ops := []op{
-		{Time: at(1), Kind: "read", Key: "a", Status: "ok", Siblings: 15},  // under faults
-		{Time: at(11), Kind: "read", Key: "a", Status: "ok", Siblings: 14}, // calm, before any add
-		{Time: at(12), Kind: "add", Key: "a", Status: "ok"},
-		{Time: at(13), Kind: "read", Key: "a", Status: "ok", Siblings: 3},
-		{Time: at(13), Kind: "read", Key: "b", Status: "ok", Siblings: 9}, // b had no add yet
-		{Time: at(14), Kind: "read", Key: "a", Status: "fail", Siblings: 0},
+	// done records an operation invoked at one time and completed later.
+	var all []op
+	done := func(id string, invoked, completed int, kind, key, status string, siblings int) {
+		all = append(all, op{ID: id, Time: at(invoked), Kind: kind, Key: key, Status: "invoke"},
+			op{ID: id, Time: at(completed), Kind: kind, Key: key, Status: status, Siblings: siblings})
+		slices.SortStableFunc(all, func(a, b op) int { return a.Time.Compare(b.Time) })
 	}
+	done("r1", 0, 1, "read", "a", "ok", 15)   // under faults
+	done("r2", 11, 11, "read", "a", "ok", 14) // calm, before any add
+	done("w1", 11, 12, "add", "a", "ok", 0)
+	done("r3", 11, 13, "read", "a", "ok", 12) // invoked before the add was acknowledged
+	done("r4", 13, 13, "read", "a", "ok", 3)
+	done("r5", 13, 13, "read", "b", "ok", 9) // b had no add yet
+	done("r6", 14, 14, "read", "a", "fail", 0)
 	s := &summary{}
-	s.checkCalmSiblings(ops, at(10))
-	if s.CalmSiblings != 3 {
-		t.Fatalf("calm siblings %d, want 3", s.CalmSiblings)
+	s.checkCalmSiblings(all, at(10))
+	if s.CalmSiblings != 3 || s.CalmReadsChecked != 1 {
+		t.Fatalf("calm siblings %d over %d reads, want 3 over 1", s.CalmSiblings, s.CalmReadsChecked)
 	}
-	ops = append(ops, op{Time: at(15), Kind: "read", Key: "a", Status: "ok", Siblings: 6})
-	s.checkCalmSiblings(ops, at(10))
-	if s.CalmSiblings != 6 {
-		t.Fatalf("calm siblings %d, want 6", s.CalmSiblings)
+	done("r7", 15, 15, "read", "a", "ok", 6)
+	s = &summary{}
+	s.checkCalmSiblings(all, at(10))
+	if s.CalmSiblings != 6 || s.CalmReadsChecked != 2 {
+		t.Fatalf("calm siblings %d over %d reads, want 6 over 2", s.CalmSiblings, s.CalmReadsChecked)
 	}
 }

@@ -215,6 +215,7 @@ func TestDelayJitterAndStalls(t *testing.T) {
 	ops := completions(all)
 	s := &summary{Converged: converged}
 	s.count(ops)
+	s.checkNotVacuous(ops, delayMinimums)
 	s.checkIDs(all)
 	s.checkCausal(all)
 	final := c.finalValues(ops)
@@ -239,3 +240,8 @@ func TestDelayJitterAndStalls(t *testing.T) {
 		}
 	}
 }
+
+// delayMinimums are what a run of TestDelayJitterAndStalls must
+// acknowledge to prove anything: a tenth or less of what its runs
+// acknowledge (about 10,000 of 13,600 operations ok, a fifth unknown).
+var delayMinimums = runMinimums{Adds: 300, UniqueWrites: 300, Deletes: 30, MaxUnknownShare: 0.5}

@@ -490,7 +490,7 @@ func TestFaultProxy(t *testing.T) {
 		p.SetBoth(linkFaults{Latency: 20 * time.Millisecond, Jitter: 30 * time.Millisecond})
 		const size = 1 << 20
 		var wg sync.WaitGroup
-		errs := make(chan error, 8)
+		errs := make(chan error, 4*3) // per connection: its writer's, and two of its reader's at most
 		for k := range 4 {
 			c := dialProxy(t, p)
 			want := pattern(size, uint64(k))
@@ -498,10 +498,16 @@ func TestFaultProxy(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				start := time.Now()
-				go func() { errs <- writeInPieces(c, want, uint64(k)) }()
+				wrote := make(chan error, 1)
+				go func() { wrote <- writeInPieces(c, want, uint64(k)) }()
+				// The writer is waited for on every way out; a reader that
+				// gives up closes the connection first, so that a writer
+				// held by unread echoes ends too.
+				defer func() { errs <- <-wrote }()
 				c.SetReadDeadline(time.Now().Add(60 * time.Second))
 				got := make([]byte, size)
 				if _, err := io.ReadFull(c, got[:1]); err != nil {
+					c.Close()
 					errs <- fmt.Errorf("connection %d: first byte: %w", k, err)
 					return
 				}
@@ -510,6 +516,7 @@ func TestFaultProxy(t *testing.T) {
 					errs <- fmt.Errorf("connection %d: first byte back after %v, under the 2 x 20 ms of latency", k, rtt)
 				}
 				if _, err := io.ReadFull(c, got[1:]); err != nil {
+					c.Close()
 					errs <- fmt.Errorf("connection %d: %w", k, err)
 					return
 				}

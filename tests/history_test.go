@@ -147,7 +147,7 @@ type summary struct {
 	Causal int
 	// RepliesChecked and SessionReadsChecked count what the causal and
 	// session checks judged, so that a run shows they ran on something.
-	RepliesChecked, SessionReadsChecked int
+	RepliesChecked, SessionReadsChecked, CalmReadsChecked int
 	// What a run must clear not to be vacuous (checkNotVacuous):
 	// acknowledged adds, unique writes and deletes of a value, and the
 	// share of writes whose outcome is unknown.
@@ -171,22 +171,20 @@ type summary struct {
 }
 
 func (s *summary) problem(format string, args ...any) {
-	if len(s.problems) < 20 {
-		s.problems = append(s.problems, fmt.Sprintf(format, args...))
-	}
+	s.problems = appendBounded(s.problems, format, args...)
 }
 
+func (s *summary) refuse(format string, args ...any) {
+	s.refusals = appendBounded(s.refusals, format, args...)
+}
+
+// appendBounded appends a formatted line to list unless it holds 20: a
+// report names the first problems, the counts say how many.
 func appendBounded(list []string, format string, args ...any) []string {
 	if len(list) < 20 {
 		list = append(list, fmt.Sprintf(format, args...))
 	}
 	return list
-}
-
-func (s *summary) refuse(format string, args ...any) {
-	if len(s.refusals) < 20 {
-		s.refusals = append(s.refusals, fmt.Sprintf(format, args...))
-	}
 }
 
 // lose counts an acknowledged write lost once, whichever checker finds it.
@@ -291,18 +289,28 @@ func (s *summary) checkNotVacuous(ops []op, m runMinimums) {
 	}
 }
 
-// checkCalmSiblings finds the most siblings a read saw after from, once an
-// add to the same key had been acknowledged after from.
-func (s *summary) checkCalmSiblings(ops []op, from time.Time) {
-	collapsed := map[string]bool{}
-	for _, o := range ops {
-		if o.Time.Before(from) {
+// checkCalmSiblings finds the most siblings a read saw after from, if it
+// was invoked once an add to the same key had been acknowledged after
+// from (a read invoked earlier may still return what the faults left).
+// It counts the reads it judged: a calm phase that judged none proves
+// nothing.
+func (s *summary) checkCalmSiblings(all []op, from time.Time) {
+	invokedAt := map[string]time.Time{}
+	collapsedAt := map[string]time.Time{}
+	for _, o := range all {
+		if o.Status == "invoke" {
+			invokedAt[o.ID] = o.Time
 			continue
 		}
+		if o.Time.Before(from) || o.Status != "ok" {
+			continue
+		}
+		at, collapsed := collapsedAt[o.Key]
 		switch {
-		case o.Kind == "add" && o.Status == "ok":
-			collapsed[o.Key] = true
-		case o.Kind == "read" && o.Status == "ok" && collapsed[o.Key]:
+		case o.Kind == "add" && !collapsed:
+			collapsedAt[o.Key] = o.Time
+		case o.Kind == "read" && collapsed && invokedAt[o.ID].After(at):
+			s.CalmReadsChecked++
 			s.CalmSiblings = max(s.CalmSiblings, o.Siblings)
 		}
 	}

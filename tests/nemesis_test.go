@@ -898,6 +898,9 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	w.serve(n.hosts())
 	ctx, stop := context.WithCancel(context.Background())
 	wg := w.run(ctx, seed, false)
+	// Stopped on every way out, a failure included: workers left running
+	// would write on for every later test of the binary.
+	defer func() { stop(); wg.Wait() }()
 	// Kinds are dealt from shuffled decks, so that every kind has run once
 	// before any runs twice, and a run lasts until the first deck is done.
 	deadline := time.Now().Add(d)
@@ -937,15 +940,27 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	calmStart := time.Now()
 	calm, stopCalm := context.WithCancel(context.Background())
 	calmWorkers := w.run(calm, seed+1, true)
-	time.Sleep(calmPhase)
+	defer func() { stopCalm(); calmWorkers.Wait() }()
+	time.Sleep(calmPhase) // the calm phase's length
 	stopCalm()
 	calmWorkers.Wait()
 	all := hist.all()
 	ops := completions(all)
 	s.checkIDs(all)
-	s.checkCalmSiblings(ops, calmStart)
+	s.checkCalmSiblings(all, calmStart)
 	s.checkCausal(all)
 	s.checkSessions(all, calmStart)
+	st, err := c.status(c.nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The calm checks must have judged something, or they prove nothing.
+	if s.CalmReadsChecked == 0 {
+		s.refuse("the calm phase judged no read of a set after an add there")
+	}
+	if len(c.nodes) <= int(st.N) && s.SessionReadsChecked == 0 {
+		s.refuse("the calm phase judged no session read")
+	}
 	final := c.finalValues(ops)
 	s.checkSets(ops, final)
 	s.checkVersions(ops, final)
@@ -963,10 +978,6 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	// every quorum read meets every acknowledged write. With more nodes, a
 	// primary the failure detector suspects under load is stood in for,
 	// and a read may miss a write: the count is only reported.
-	st, err := c.status(c.nodes[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	if s.StaleReads > 0 && len(c.nodes) <= int(st.N) {
 		t.Errorf("seed %d: %d calm-phase reads older than what their session wrote or read before:\n%s", seed, s.StaleReads, strings.Join(s.staleProblems, "\n"))
 	}
@@ -974,9 +985,6 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	// siblings.
 	if s.CalmSiblings > setAdders+1 {
 		t.Errorf("seed %d: without faults a read saw %d siblings, more than %d writers + 1", seed, s.CalmSiblings, setAdders)
-	}
-	if s.OK == 0 {
-		t.Errorf("seed %d: no operation succeeded", seed)
 	}
 	return s
 }
