@@ -76,10 +76,11 @@ type Options struct {
 	// soon as there is more. 0 checks nothing. Default 128 MiB.
 	MinFreeBytes int64
 	// ErrorLogInterval: a storage error of one kind is logged at most once
-	// per interval, with how many were not. Default 10 s.
+	// per interval, with how many were not. Default (and when <= 0) 10 s.
 	ErrorLogInterval time.Duration
 	// FailedCloseTimeout bounds Close of a store whose storage failed:
-	// pebble's commit pipeline may be stuck behind the failure. Default 10 s.
+	// pebble's commit pipeline may be stuck behind the failure. Default
+	// (and when <= 0) 10 s.
 	FailedCloseTimeout time.Duration
 	// Logger receives pebble's messages; nil discards them.
 	Logger *slog.Logger
@@ -147,6 +148,15 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 	fs := opts.FS
 	if fs == nil {
 		fs = vfs.Default
+	}
+	// Options built without DefaultOptions: intervals of 0 would log every
+	// error and give a failed pebble no time to close.
+	def := DefaultOptions()
+	if opts.ErrorLogInterval <= 0 {
+		opts.ErrorLogInterval = def.ErrorLogInterval
+	}
+	if opts.FailedCloseTimeout <= 0 {
+		opts.FailedCloseTimeout = def.FailedCloseTimeout
 	}
 	s := &Store{fs: fs, dir: dir, opts: opts, write: pebble.NoSync,
 		health: health{counts: map[string]uint64{}, lastLog: map[string]time.Time{}, suppressed: map[string]uint64{}}}

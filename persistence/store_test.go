@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -378,5 +379,19 @@ func TestDropHint(t *testing.T) {
 	left, err := s.Hints("n3", 10)
 	if st := s.HintStats()["n3"]; err != nil || len(left) != 1 || left[0].Seq != hs[1].Seq || st.Count != 1 || st.Dropped != 1 {
 		t.Fatalf("after dropping one: %d left (%v), stats %+v", len(left), err, st)
+	}
+}
+
+// Intervals left at 0 (options built without DefaultOptions) or below get
+// the defaults: every error logged, or no time for a failed pebble to
+// close, would be wrong.
+func TestUnsetIntervalsGetDefaults(t *testing.T) {
+	opts := DefaultOptions()
+	opts.FS = vfs.NewMem()
+	opts.ErrorLogInterval, opts.FailedCloseTimeout = 0, -time.Second
+	s := openT(t, "db", opts)
+	def := DefaultOptions()
+	if s.opts.ErrorLogInterval != def.ErrorLogInterval || s.opts.FailedCloseTimeout != def.FailedCloseTimeout {
+		t.Fatalf("ErrorLogInterval %v, FailedCloseTimeout %v; want the defaults", s.opts.ErrorLogInterval, s.opts.FailedCloseTimeout)
 	}
 }
