@@ -210,11 +210,17 @@ func (s *Store) checkSpace() error {
 		s.record(OpStatfs, err, false)
 		return nil
 	}
-	if ok && du.AvailBytes < uint64(s.opts.MinFreeBytes) {
+	if ok && s.belowReserve(du.AvailBytes) {
 		return fmt.Errorf("%w: %d bytes free in %s, below the reserve of %d (--min-free-disk)",
 			ErrDiskFull, du.AvailBytes, s.dir, s.opts.MinFreeBytes)
 	}
 	return nil
+}
+
+// belowReserve reports whether avail free bytes are below the reserve
+// (never when there is none).
+func (s *Store) belowReserve(avail uint64) bool {
+	return s.opts.MinFreeBytes > 0 && avail < uint64(s.opts.MinFreeBytes)
 }
 
 // Health returns the store's disk state now.
@@ -222,7 +228,7 @@ func (s *Store) Health() Health {
 	out := Health{}
 	if du, ok, err := s.diskUsage(); err == nil && ok {
 		out.FreeBytes, out.TotalBytes = du.AvailBytes, du.TotalBytes
-		out.Full = s.opts.MinFreeBytes > 0 && du.AvailBytes < uint64(s.opts.MinFreeBytes)
+		out.Full = s.belowReserve(du.AvailBytes)
 	}
 	h := &s.health
 	h.mu.Lock()
