@@ -32,9 +32,10 @@ type Transition struct {
 	N             int
 	// Key names the transition; every node that sees the same statuses
 	// computes the same key.
-	Key   string
-	Moves []Move
-	extra [][]string // by partition: next-ring replicas not in the current one
+	Key    string
+	Moves  []Move
+	extra  [][]string   // by partition: next-ring replicas not in the current one
+	voters [][][]string // by partition: the acceptor groups (Voters)
 }
 
 // NewTransition computes the transition from the members' ring statuses.
@@ -74,13 +75,20 @@ func NewTransition(statuses map[string]string, q, n int) (*Transition, error) {
 		return nil, err
 	}
 	t.extra = make([][]string, q)
+	t.voters = make([][][]string, q)
 	for p := 0; p < q; p++ {
 		from := t.Current.PreferenceListForPartition(p, n)
-		for _, to := range t.Next.PreferenceListForPartition(p, n) {
-			if !slices.Contains(from, to) {
-				t.Moves = append(t.Moves, Move{Partition: p, To: to, From: from})
-				t.extra[p] = append(t.extra[p], to)
+		to := t.Next.PreferenceListForPartition(p, n)
+		for _, id := range to {
+			if !slices.Contains(from, id) {
+				t.Moves = append(t.Moves, Move{Partition: p, To: id, From: from})
+				t.extra[p] = append(t.extra[p], id)
 			}
+		}
+		if slices.Equal(from, to) {
+			t.voters[p] = [][]string{from}
+		} else {
+			t.voters[p] = [][]string{from, to}
 		}
 	}
 	return t, nil
@@ -111,20 +119,33 @@ func (t *Transition) WriteReplicas(p int) (counted, extra []string) {
 // Voters are the acceptor groups of partition p's strong keys, each of
 // which a ballot needs a majority of: the current ring's N primary
 // replicas, and, while the partition's replicas change (the next ring's
-// differ), the next ring's too, so that a value chosen before the change
-// is seen after it. Fallbacks are never voters.
+// differ), the next ring's too. Fallbacks are never voters.
+//
+// The joint groups make every quorum during the change intersect every
+// quorum of the current ring and every quorum of the next, so a value
+// chosen during the change is seen after it. They do not carry a value
+// chosen before the change, by the current replicas alone, to the next
+// ring's new replicas, which hold no acceptor state for the key: once the
+// change ends and the next ring's group alone decides, a majority of it
+// may not include any replica that accepted that value. Such a value is
+// visible after the change only once acceptor state is transferred, which
+// is not done yet (see "Not done yet" in docs/architecture.md).
+//
+// The groups are computed once, in NewTransition; Voters returns a copy
+// the caller may keep and modify.
 func (t *Transition) Voters(p int) [][]string {
-	cur := t.Current.PreferenceListForPartition(p, t.N)
-	next := t.Next.PreferenceListForPartition(p, t.N)
-	if slices.Equal(cur, next) {
-		return [][]string{cur}
+	groups := t.voters[p]
+	out := make([][]string, len(groups))
+	for i, g := range groups {
+		out[i] = slices.Clone(g)
 	}
-	return [][]string{cur, next}
+	return out
 }
 
-// IsVoter reports whether node is a voter of partition p (Voters).
+// IsVoter reports whether node is a voter of partition p (Voters). It
+// reads the groups computed in NewTransition and allocates nothing.
 func (t *Transition) IsVoter(p int, node string) bool {
-	for _, g := range t.Voters(p) {
+	for _, g := range t.voters[p] {
 		if slices.Contains(g, node) {
 			return true
 		}

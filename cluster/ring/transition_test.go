@@ -142,6 +142,13 @@ func TestTransitionVoters(t *testing.T) {
 					t.Fatalf("partition %d: groups %v, current %v, next %v", p, v, cur, next)
 				}
 				changing = changing || len(v) == 2
+				v[0][0] = "mutated" // a copy: the next call is unchanged
+				if tr.Voters(p)[0][0] == "mutated" {
+					t.Fatalf("partition %d: modifying Voters' result changed the transition", p)
+				}
+				if allocs := testing.AllocsPerRun(10, func() { tr.IsVoter(p, "a") }); allocs != 0 {
+					t.Fatalf("partition %d: IsVoter allocates %v times per call", p, allocs)
+				}
 				for _, id := range []string{"a", "b", "c", "d"} {
 					if tr.IsVoter(p, id) != (slices.Contains(cur, id) || slices.Contains(next, id)) {
 						t.Fatalf("partition %d: IsVoter(%s) = %v", p, id, tr.IsVoter(p, id))
