@@ -408,6 +408,26 @@ func TestDeletesAllowedBelowFreeSpaceReserve(t *testing.T) {
 	}
 }
 
+// A reserve as large as the filesystem is warned of at Open: no write
+// could ever be accepted.
+func TestReserveAsLargeAsTheDiskIsWarned(t *testing.T) {
+	mem := vfs.NewMem()
+	var logs syncBuffer
+	opts := DefaultOptions()
+	opts.FS = mem
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	const total = 1 << 30
+	opts.MinFreeBytes = total
+	mem.TestingSetDiskUsage(vfs.DiskUsage{TotalBytes: total, AvailBytes: 512 << 20, UsedBytes: total - 512<<20})
+	if s, err := Open("db", "n1", opts); err == nil {
+		s.Close()
+		t.Fatal("a new store opened with every write refused")
+	}
+	if !strings.Contains(logs.String(), "free-space reserve is not below the filesystem's size") {
+		t.Fatalf("no warning of a reserve as large as the disk:\n%s", logs.String())
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex

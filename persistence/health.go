@@ -217,6 +217,18 @@ func (s *Store) checkSpace() error {
 	return nil
 }
 
+// warnReserve logs a reserve that the filesystem can never have free:
+// every write would be refused.
+func (s *Store) warnReserve() {
+	if s.opts.MinFreeBytes <= 0 || s.opts.Logger == nil {
+		return
+	}
+	if du, ok, err := s.diskUsage(); err == nil && ok && uint64(s.opts.MinFreeBytes) >= du.TotalBytes {
+		s.opts.Logger.Warn("the free-space reserve is not below the filesystem's size: every write will be refused (--min-free-disk)",
+			"dir", s.dir, "min_free_bytes", s.opts.MinFreeBytes, "total_bytes", du.TotalBytes)
+	}
+}
+
 // belowReserve reports whether avail free bytes are below the reserve
 // (never when there is none).
 func (s *Store) belowReserve(avail uint64) bool {

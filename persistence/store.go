@@ -179,6 +179,7 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s.db = db
+	s.warnReserve()
 	if err := s.loadIdentity(nodeID); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)

@@ -41,6 +41,9 @@ func serverCmd() *cobra.Command {
 			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 || cfg.Node.Handoff.Concurrency < 1 || cfg.Node.Handoff.BatchKeys < 1 {
 				return usageErr("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
 			}
+			if cfg.Store.MinFreeBytes < 0 {
+				return usageErr("--min-free-disk must be 0 (no check) or more bytes, not %d", cfg.Store.MinFreeBytes)
+			}
 			var err error
 			if cfg.Node.AdvertiseAddr, cfg.Node.AdvertiseClientAddr, err = server.Advertised(cfg.Node.ClusterAddr, advertise, cfg.Node.ClientAddr, advertiseClient); err != nil {
 				return usageErr("%v", err)
