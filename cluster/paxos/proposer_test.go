@@ -7,9 +7,12 @@ import (
 
 // net is a set of acceptors that answer a proposer at once; down nodes do
 // not answer. It counts the rounds (batches of requests) a proposer sent.
+// Rogue nodes answer every read and prepare round, first, with their
+// state, though no request went to them.
 type net struct {
 	acceptors map[string]State
 	down      map[string]bool
+	rogue     map[string]State
 	rounds    []MsgKind
 	seq       uint64
 }
@@ -49,8 +52,24 @@ func (n *net) run(t *testing.T, p *Proposer, eff Effects) Result {
 // last non-empty effects.
 func (n *net) deliver(p *Proposer, msgs []Message) Effects {
 	var out Effects
+	keep := func(eff Effects) {
+		if eff.Done || eff.NeedBallot || len(eff.Send) > 0 {
+			out = eff
+		}
+	}
 	if len(msgs) > 0 && msgs[0].Kind != MsgCommit {
 		n.rounds = append(n.rounds, msgs[0].Kind)
+	}
+	for id, s := range n.rogue {
+		if len(msgs) == 0 {
+			break
+		}
+		switch m := msgs[0]; m.Kind {
+		case MsgRead:
+			keep(p.ReadReply(id, s.Read()))
+		case MsgPrepare:
+			keep(p.PrepareReply(id, m.Ballot, Promise{OK: true, Promised: m.Ballot, Accepted: s.Accepted, Value: s.Value, Committed: s.Committed}))
+		}
 	}
 	for _, m := range msgs {
 		s, ok := n.acceptors[m.To]
@@ -73,9 +92,7 @@ func (n *net) deliver(p *Proposer, msgs []Message) Effects {
 			s = s.Commit(m.Ballot, m.Value)
 		}
 		n.acceptors[m.To] = s
-		if eff.Done || eff.NeedBallot || len(eff.Send) > 0 {
-			out = eff
-		}
+		keep(eff)
 	}
 	return out
 }
@@ -219,29 +236,62 @@ func TestProposer(t *testing.T) {
 	})
 
 	t.Run("a fallback's reply is not counted", func(t *testing.T) {
-		n := newNet("a", "b", "c", "f")
-		n.down["b"], n.down["c"] = true, true
-		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, put("x"))
+		// f, not a voter, answers every round with a value it holds at a
+		// ballot above every voter's. Counted, it would be the key's
+		// newest value: the put-if-absent would fail on it and complete
+		// it, and the read would return it.
+		high := Ballot{Round: 1 << 40, Node: "f", Incarnation: 1, Seq: 1}
+		n.rogue = map[string]State{"f": {Promised: high, Accepted: high, Value: value("evil", high), Committed: high}}
+		n.down["c"] = true // a and b are the quorum
+		n.seq++
+		p, eff, err := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, Op{Kind: OpPut, Data: []byte("y"), Cond: CondAbsent}, n.seq)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, m := range eff.Send {
 			if m.To == "f" {
 				t.Fatal("a prepare went to a node outside the voters")
 			}
 		}
-		_, r := State{}.Prepare(p.Ballot())
-		if eff := p.PrepareReply("f", p.Ballot(), r); len(eff.Send) != 0 || eff.Done {
-			t.Fatalf("a non-voter's promise moved the proposer: %+v", eff)
+		res := n.run(t, p, eff)
+		if string(res.Value.Data) == "evil" || res.Value.Version == high {
+			t.Fatalf("put-if-absent: a non-voter's value leaked into the result %+v", res)
 		}
-		if res := n.run(t, p, eff); res.Outcome != OutcomeUnavailable {
-			t.Fatalf("with one voter of three up: %+v", res)
+		if res.Outcome != OutcomeConditionFailed || !res.Value.Equal(w.Value) {
+			t.Fatalf("put-if-absent on x: %+v", res)
+		}
+		for _, op := range []Op{get, put("z")} {
+			if res := n.propose(t, "b", abc, op); string(res.Value.Data) == "evil" || res.Value.Version == high || res.Outcome != OutcomeOK {
+				t.Fatalf("%v: a non-voter's value leaked into the result %+v", op.Kind, res)
+			}
 		}
 	})
 
 	t.Run("a duplicate reply counts once", func(t *testing.T) {
-		p, _, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		// b answers twice, the second time with a value accepted at a
+		// higher ballot. Counted, that value would be the key's current
+		// one and the put-if-absent would fail on it; it must instead go
+		// on to accept y on the empty register b first reported.
+		p, _, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, Op{Kind: OpPut, Data: []byte("y"), Cond: CondAbsent}, 1)
 		_, r := State{}.Prepare(p.Ballot())
-		p.PrepareReply("b", p.Ballot(), r)
-		if eff := p.PrepareReply("b", p.Ballot(), r); len(eff.Send) != 0 {
+		if eff := p.PrepareReply("b", p.Ballot(), r); len(eff.Send) != 0 || eff.Done {
+			t.Fatalf("one promise of three moved the proposer: %+v", eff)
+		}
+		high := Ballot{Round: 1 << 40, Node: "z", Incarnation: 1, Seq: 1}
+		dup := Promise{OK: true, Promised: p.Ballot(), Accepted: high, Value: value("evil", high), Committed: high}
+		if eff := p.PrepareReply("b", p.Ballot(), dup); len(eff.Send) != 0 || eff.Done {
 			t.Fatalf("a second promise from b made a quorum: %+v", eff)
+		}
+		eff := p.PrepareReply("c", p.Ballot(), r)
+		if eff.Done || len(eff.Send) == 0 {
+			t.Fatalf("b and c promised, yet no accept round: %+v", eff)
+		}
+		for _, m := range eff.Send {
+			if m.Kind != MsgAccept || string(m.Value.Data) != "y" {
+				t.Fatalf("after b's duplicate, the proposer sent %+v, want an accept of y", m)
+			}
 		}
 	})
 
