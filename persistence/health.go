@@ -51,6 +51,10 @@ const (
 	OpStatfs = "statfs"
 )
 
+// ErrorKinds lists every storage error kind (Op*), for metrics that show
+// each one from the start.
+func ErrorKinds() []string { return []string{OpCommit, OpRefused, OpFull, OpBackground, OpStatfs} }
+
 // Health is the store's view of its disk, for the node's status.
 type Health struct {
 	// Failed says why the store refuses every read and write until the

@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/harmoniakv/harmonia/persistence"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -268,7 +269,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(reaped, float64(st.Tombstones.GetReaped()))
 		counter(refused, float64(st.ReplicaDataRefused))
 		if d := st.Disk; d != nil {
+			// Every kind from the start (0), so that a rate or an alert on
+			// one has a series before its first error.
+			ops := persistence.ErrorKinds()
 			for _, op := range slices.Sorted(maps.Keys(d.Errors)) {
+				if !slices.Contains(ops, op) {
+					ops = append(ops, op)
+				}
+			}
+			for _, op := range ops {
 				counter(storageErrors, float64(d.Errors[op]), op)
 			}
 			gauge(storageFailed, boolValue(d.Failed != ""))

@@ -38,6 +38,7 @@ func fakeSource() Source {
 				Members: []*kvpb.MemberStatus{{Id: "n1", State: "up"}, {Id: "n2", State: "down", Phi: 12.5, LastHeartbeatAgeMs: 4000, TimesDown: 1}},
 				Hints:   []*kvpb.HintQueue{{Target: "n2", Count: 7, Bytes: 700, OldestAgeMs: 2000, Replayed: 3}},
 				Repair:  &kvpb.RepairStats{Exchanges: 5, KeysRepaired: 9},
+				Disk:    &kvpb.DiskHealth{Errors: map[string]uint64{"full": 2}},
 			}, nil
 		},
 		ActorFailures: func() []actors.ActorFailure {
@@ -111,6 +112,9 @@ func TestScrape(t *testing.T) {
 		`harmonia_tls_refused_total{direction="incoming"} 3`,
 		`harmonia_tls_refused_total{direction="outgoing"} 1`,
 		`harmonia_tls_certificate_expiry_timestamp_seconds 1.9e+09`,
+		`harmonia_storage_errors_total{op="full"} 2`,
+		`harmonia_storage_errors_total{op="commit"} 0`,
+		`harmonia_storage_errors_total{op="statfs"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
