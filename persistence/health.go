@@ -27,6 +27,11 @@ import (
 // (ErrDiskFull) while the filesystem has less than Options.MinFreeBytes
 // free, and accepted again as soon as it has more. Deletes (of hints,
 // reaped tombstones, dropped partitions) are not refused: they free space.
+// The reserve guards against this node's own writes only: when another
+// process fills the disk, a flush or compaction whose MANIFEST write fails
+// reaches pebble's Fatalf on pebble's goroutine, and the process exits
+// (see OpBackground); a restart once there is space loses nothing
+// acknowledged, as every acknowledged write was fsynced.
 
 // Errors callers tell apart.
 var (
@@ -46,6 +51,11 @@ const (
 	// OpFull: a write refused for lack of free space.
 	OpFull = "full"
 	// OpBackground: a flush or compaction failed (pebble retries them).
+	// Not every such failure gets here: pebble treats a failed MANIFEST
+	// write of a flush or compaction as fatal, and its Fatalf then panics
+	// on pebble's own goroutine, outside commit's recover, which ends the
+	// process. The free-space reserve keeps this node's own writes from
+	// getting there, not a disk filled by another process.
 	OpBackground = "background"
 	// OpStatfs: the free space could not be read.
 	OpStatfs = "statfs"

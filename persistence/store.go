@@ -305,7 +305,9 @@ func (q quietLogger) Errorf(format string, args ...any) {
 
 // Fatalf panics: pebble must not go on after it (it would return from a
 // failed commit as if it had succeeded). The store's commit recovers the
-// panic and fails the store; the cause is the first error among args.
+// panic and fails the store; the cause is the first error among args. On
+// pebble's own goroutines (a flush's or compaction's MANIFEST write) the
+// panic is not recovered and ends the process.
 func (q quietLogger) Fatalf(format string, args ...any) {
 	fe := &fatalError{msg: fmt.Sprintf(format, args...)}
 	for _, a := range args {
