@@ -37,6 +37,7 @@ type Input struct {
 // Output is how the operation ended. Unknown: it timed out or lost to
 // contention, and may or may not have taken effect, with one of Versions
 // as its version if it did (the ballots at which it proposed a value).
+// An OK write's version must be one of its Versions too.
 type Output struct {
 	Unknown  bool
 	Outcome  paxos.Outcome
@@ -84,7 +85,10 @@ func step(state any, input any, output any) []any {
 			return []any{r}
 		}
 	case out.Outcome == paxos.OutcomeOK:
-		if holds(in, r) && out.Value == written(in, out.Value.Version) && !out.Value.Version.IsZero() {
+		// The write's value is its own, at a ballot it proposed at: a
+		// write that reports another write's version is wrong.
+		if holds(in, r) && out.Value == written(in, out.Value.Version) && !out.Value.Version.IsZero() &&
+			slices.Contains(out.Versions, out.Value.Version) {
 			return []any{out.Value}
 		}
 	}
