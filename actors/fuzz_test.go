@@ -411,7 +411,7 @@ func checkPaxosRequest(t *testing.T, h *messageHarness, pm proto.Message) {
 		if rep.Ok || rep.Value != nil || rep.Promised != nil {
 			t.Fatalf("a refusal carries a vote: %v", rep)
 		}
-		if !sameState(before, after) {
+		if !before.Equal(after) {
 			t.Fatalf("refused request (%s) changed the state: %+v -> %+v", rep.Error, before, after)
 		}
 		return
@@ -441,7 +441,7 @@ func checkPaxosRequest(t *testing.T, h *messageHarness, pm proto.Message) {
 	default:
 		t.Fatalf("accepted a request of kind %v", m.Kind)
 	}
-	if !sameState(want, after) {
+	if !want.Equal(after) {
 		t.Fatalf("%v %s: stored %+v, want %+v", m.Kind, b, after, want)
 	}
 }
@@ -479,7 +479,7 @@ func checkPaxosState(t *testing.T, _ *messageHarness, pm proto.Message) {
 		t.Fatalf("decoded state breaks the invariants: %+v", st)
 	}
 	again, err := paxospb.StateFromProto(paxospb.StateToProto(st))
-	if err != nil || !sameState(st, again) {
+	if err != nil || !st.Equal(again) {
 		t.Fatalf("state %+v reads back as %+v (%v)", st, again, err)
 	}
 }

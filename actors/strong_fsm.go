@@ -102,7 +102,7 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 // the durable counter (a read needs none until it must complete a
 // proposal).
 func (f *strongFSM) start() (paxos.Effects, error) {
-	if f.view == nil || f.view.Transition == nil {
+	if f.view == nil || f.view.Transition == nil || f.view.Ring == nil {
 		return paxos.Effects{}, errors.New("the node has no ring yet")
 	}
 	f.partition = f.view.Ring.PartitionForKey(f.req.Key)

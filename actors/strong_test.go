@@ -21,13 +21,29 @@ import (
 )
 
 // askAcceptor sends m to the vnode of m's key on sys and returns its reply.
+// It fails the test with t.Fatalf, so it must be called from the test's
+// goroutine; other goroutines use tryAskAcceptor.
 func askAcceptor(t *testing.T, sys *System, m *internalpb.PaxosRequest) *internalpb.PaxosReply {
 	t.Helper()
+	r, err := tryAskAcceptor(sys, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tryAskAcceptor is askAcceptor returning its error, for goroutines other
+// than the test's (which must not call t.Fatalf).
+func tryAskAcceptor(sys *System, m *internalpb.PaxosRequest) (*internalpb.PaxosReply, error) {
 	res, err := sys.actors.Root.RequestFuture(actor.NewPID(sys.actors.Address(), vnodeName(int(m.Partition))), m, 5*time.Second).Result()
 	if err != nil {
-		t.Fatalf("paxos %v: %v", m.Kind, err)
+		return nil, fmt.Errorf("paxos %v: %w", m.Kind, err)
 	}
-	return res.(*internalpb.PaxosReply)
+	r, ok := res.(*internalpb.PaxosReply)
+	if !ok {
+		return nil, fmt.Errorf("paxos %v: a reply of type %T", m.Kind, res)
+	}
+	return r, nil
 }
 
 // ballotOf is a ballot of sys's own node.
@@ -71,7 +87,8 @@ func TestAcceptorVnodeStepsSurviveRestart(t *testing.T) {
 	if r.Error != "" || r.Ok || replyBallot(t, r.Promised) != b2 {
 		t.Fatalf("a prepare below the promise was not refused with it: %v", r)
 	}
-	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b1, &val))
+	old := paxos.Value{Exists: true, Data: []byte("v0"), Version: b1}
+	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b1, &old))
 	if r.Error != "" || r.Ok || replyBallot(t, r.Promised) != b2 {
 		t.Fatalf("an accept below the promise was not refused with it: %v", r)
 	}
@@ -124,6 +141,8 @@ func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
 		{"an empty key", paxosReq(sys, "", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key is empty"},
 		{"a key past the limit", paxosReq(sys, strings.Repeat("k", persistence.DefaultMaxKeySize+1), internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key too large"},
 		{"a value past the limit", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Exists: true, Data: make([]byte, persistence.DefaultMaxValueSize+1), Version: b}), "value too large"},
+		{"a value newer than its ballot", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Exists: true, Data: []byte("v"), Version: ballotOf(sys, 2, 2)}), "above its ballot"},
+		{"a value without a version", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_COMMIT, b, &paxos.Value{Exists: true, Data: []byte("v")}), "without a version"},
 		{"a tombstone with data", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Data: []byte("x"), Version: b}), "does not exist carries data"},
 		{"a ballot of another node", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: "n2", Incarnation: 1}, nil), "not of its sender"},
 		{"a ballot with a bad node id", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: strings.Repeat("x", 200)}, nil), "node id"},
@@ -149,6 +168,13 @@ func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
 		if !strings.Contains(r.Error, c.want) || r.Ok || r.Promised != nil || r.Value != nil {
 			t.Errorf("%s: reply %v, want an error with %q", c.name, r, c.want)
 		}
+	}
+	// A value past today's limit, made by an earlier ballot (under a larger
+	// limit), is completed, not refused: refusing it would leave the key
+	// stuck for good.
+	big := &paxos.Value{Exists: true, Data: make([]byte, persistence.DefaultMaxValueSize+1), Version: b}
+	if r := askAcceptor(t, sys, paxosReq(sys, "big", internalpb.PaxosKind_PAXOS_ACCEPT, ballotOf(sys, 3, 3), big)); r.Error != "" || !r.Ok {
+		t.Errorf("completing an older value past the limit: %v", r)
 	}
 	if st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k")); err != nil || !st.Promised.IsZero() {
 		t.Fatalf("refused requests changed the state: %+v %v", st, err)
@@ -316,7 +342,11 @@ func TestAcceptorAnsweredStateSurvivesCrash(t *testing.T) {
 				}
 				key := fmt.Sprintf("w%d-%d", w, i%5) // registers written again and again
 				b := ballotOf(sys, uint64(i+1), uint64(w*1_000_000+i))
-				r := askAcceptor(t, sys, paxosReq(sys, key, internalpb.PaxosKind_PAXOS_PREPARE, b, nil))
+				r, err := tryAskAcceptor(sys, paxosReq(sys, key, internalpb.PaxosKind_PAXOS_PREPARE, b, nil))
+				if err != nil {
+					t.Errorf("prepare %s %s: %v", key, b, err)
+					return
+				}
 				if r.Error != "" || !r.Ok {
 					t.Errorf("prepare %s %s: %v", key, b, r)
 					return
@@ -325,7 +355,11 @@ func TestAcceptorAnsweredStateSurvivesCrash(t *testing.T) {
 				answered = append(answered, acked{key: key, ballot: b})
 				mu.Unlock()
 				val := paxos.Value{Exists: true, Data: []byte(fmt.Sprint(key, "@", i)), Version: b}
-				r = askAcceptor(t, sys, paxosReq(sys, key, internalpb.PaxosKind_PAXOS_ACCEPT, b, &val))
+				r, err = tryAskAcceptor(sys, paxosReq(sys, key, internalpb.PaxosKind_PAXOS_ACCEPT, b, &val))
+				if err != nil {
+					t.Errorf("accept %s %s: %v", key, b, err)
+					return
+				}
 				if r.Error != "" || !r.Ok {
 					t.Errorf("accept %s %s: %v", key, b, r)
 					return

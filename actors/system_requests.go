@@ -95,6 +95,9 @@ func (s *System) Strong(ctx context.Context, key []byte, op paxos.Op) (paxos.Res
 	if err := s.store.CheckValue(op.Data); err != nil {
 		return paxos.Result{}, err
 	}
+	if err := checkOp(op); err != nil {
+		return paxos.Result{}, err
+	}
 	req := &StrongRequest{Key: key, Op: op, Timeout: s.timeout(ctx, 0)}
 	res, err := s.ask(req, req.Timeout)
 	if err != nil {
@@ -152,4 +155,23 @@ func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted boo
 		return nil, errors.New(reply.Error)
 	}
 	return vclock.Advance(clock, object.DotFromProto(reply.Dot), now), nil
+}
+
+// checkOp refuses an op the proposer does not know: an unknown kind would
+// be written as a put, an unknown condition would always hold.
+func checkOp(op paxos.Op) error {
+	switch op.Kind {
+	case paxos.OpGet, paxos.OpPut, paxos.OpDelete:
+	default:
+		return fmt.Errorf("strong op: unknown kind %d", op.Kind)
+	}
+	switch op.Cond {
+	case paxos.CondNone, paxos.CondAbsent, paxos.CondVersion:
+	default:
+		return fmt.Errorf("strong op: unknown condition %d", op.Cond)
+	}
+	if op.Kind == paxos.OpGet && op.Cond != paxos.CondNone {
+		return errors.New("strong op: a get takes no condition")
+	}
+	return nil
 }

@@ -90,11 +90,22 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if m.Value == nil {
 		return step, fmt.Errorf("paxos %s: %w", kind, paxospb.ErrMissingValue)
 	}
-	if step.value, err = paxospb.ValueFromProto(m.Value, -1); err == nil {
-		err = v.store.CheckValue(step.value.Data)
-	}
-	if err != nil {
+	if step.value, err = paxospb.ValueFromProto(m.Value, -1); err != nil {
 		return step, fmt.Errorf("paxos %s: %w", kind, err)
+	}
+	// A value is made by the ballot that first proposes it, and only then
+	// is its size checked: a read or retry completing an older value (one
+	// stored under an earlier, larger limit) must not be refused, or the
+	// key would stay stuck.
+	switch {
+	case step.ballot.Less(step.value.Version):
+		return step, fmt.Errorf("paxos %s: value version %s is above its ballot %s", kind, step.value.Version, step.ballot)
+	case step.value.Exists && step.value.Version.IsZero():
+		return step, fmt.Errorf("paxos %s: a value without a version", kind)
+	case step.value.Version == step.ballot:
+		if err := v.store.CheckValue(step.value.Data); err != nil {
+			return step, fmt.Errorf("paxos %s: %w", kind, err)
+		}
 	}
 	return step, nil
 }
@@ -124,10 +135,6 @@ func (v *vnode) acceptorWrites() []persistence.AcceptorWrite {
 		out = append(out, persistence.AcceptorWrite{Partition: v.partition, Key: []byte(k), State: st})
 	}
 	return out
-}
-
-func sameState(a, b paxos.State) bool {
-	return a.Promised == b.Promised && a.Accepted == b.Accepted && a.Committed == b.Committed && a.Value.Equal(b.Value)
 }
 
 // acceptorStep handles one PaxosRequest. Every request with a sender gets one
@@ -169,7 +176,7 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 	default:
 		panic(errors.New("unreachable: checkPaxos knows every kind"))
 	}
-	changed := !sameState(st, next)
+	changed := !st.Equal(next)
 	if changed {
 		v.stageAcceptor(m.Key, next)
 	}

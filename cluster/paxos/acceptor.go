@@ -84,6 +84,11 @@ type State struct {
 	Committed Ballot
 }
 
+// Equal reports whether two states are the same.
+func (s State) Equal(o State) bool {
+	return s.Promised == o.Promised && s.Accepted == o.Accepted && s.Committed == o.Committed && s.Value.Equal(o.Value)
+}
+
 // Settled reports whether the acceptor's value is known chosen and nothing
 // newer was accepted here.
 func (s State) Settled() bool { return s.Committed == s.Accepted }
@@ -105,7 +110,7 @@ type Promise struct {
 // are unique) and is promised again.
 func (s State) Prepare(b Ballot) (State, Promise) {
 	if b.Less(s.Promised) {
-		return s, Promise{Promised: s.Promised, Accepted: s.Accepted, Value: s.Value, Committed: s.Committed}
+		return s, Promise{Promised: s.Promised} // the proposer needs only the ballot to outbid
 	}
 	s.Promised = b
 	return s, Promise{OK: true, Promised: b, Accepted: s.Accepted, Value: s.Value, Committed: s.Committed}

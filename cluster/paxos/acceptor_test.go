@@ -62,7 +62,7 @@ func TestAcceptor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
 			got, reply := tt.step(tt.state)
-			if !statesEqual(got, tt.wantState) {
+			if !got.Equal(tt.wantState) {
 				t.Errorf("state %+v, want %+v", got, tt.wantState)
 			}
 			if tt.wantReply != nil && !repliesEqual(reply, tt.wantReply) {
@@ -73,10 +73,6 @@ func TestAcceptor(t *testing.T) {
 			}
 		})
 	}
-}
-
-func statesEqual(a, b State) bool {
-	return a.Promised == b.Promised && a.Accepted == b.Accepted && a.Committed == b.Committed && a.Value.Equal(b.Value)
 }
 
 func repliesEqual(a, b any) bool {

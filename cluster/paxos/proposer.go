@@ -3,6 +3,7 @@ package paxos
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -179,15 +180,14 @@ const (
 // round.
 type Proposer struct {
 	cfg      Config
+	voters   []string // every distinct node of every voter group
 	op       Op
 	phase    phase
 	ballot   Ballot
 	highest  Ballot // the highest ballot seen in any reply
 	attempts int
-	accepted bool // a value of this request's own reached the accept round
 	// The replies of the current phase, by node.
 	replied map[string]bool
-	refused map[string]bool
 	// What the prepare or read quorum reported.
 	best      Value  // value at the highest accepted ballot
 	bestAt    Ballot // that ballot
@@ -236,7 +236,7 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = func() float64 { return 0.5 }
 	}
-	p := &Proposer{cfg: cfg, op: op}
+	p := &Proposer{cfg: cfg, op: op, voters: distinctVoters(cfg.Voters)}
 	if op.Kind == OpGet {
 		return p, p.start(phaseRead, Ballot{}), nil
 	}
@@ -253,14 +253,12 @@ func (p *Proposer) nextBallot(seq uint64) Ballot {
 	return Ballot{Round: max(p.highest.Round+1, p.cfg.FirstRound), Node: p.cfg.Node, Incarnation: p.cfg.Incarnation, Seq: seq}
 }
 
-// voters are every distinct node of every group, in order.
-func (p *Proposer) voters() []string {
-	seen := map[string]bool{}
+// distinctVoters are every distinct node of every group, in order.
+func distinctVoters(groups [][]string) []string {
 	var out []string
-	for _, g := range p.cfg.Voters {
+	for _, g := range groups {
 		for _, n := range g {
-			if !seen[n] {
-				seen[n] = true
+			if !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}
@@ -270,19 +268,28 @@ func (p *Proposer) voters() []string {
 
 func (p *Proposer) start(ph phase, b Ballot) Effects {
 	p.phase, p.ballot = ph, b
-	p.replied, p.refused = map[string]bool{}, map[string]bool{}
+	p.replied = map[string]bool{}
 	p.best, p.bestAt, p.settled = Value{}, Ballot{}, true
-	kind := map[phase]MsgKind{phaseRead: MsgRead, phasePrepare: MsgPrepare, phaseAccept: MsgAccept}[ph]
-	var eff Effects
-	for _, n := range p.voters() {
-		eff.Send = append(eff.Send, Message{To: n, Kind: kind, Ballot: b, Value: p.proposing})
+	m := Message{Ballot: b}
+	switch ph {
+	case phaseRead:
+		m.Kind = MsgRead
+	case phasePrepare:
+		m.Kind = MsgPrepare
+	case phaseAccept:
+		m.Kind, m.Value = MsgAccept, p.proposing
 	}
-	if ph != phaseAccept {
-		for i := range eff.Send {
-			eff.Send[i].Value = Value{}
-		}
+	return Effects{Send: p.sendAll(m)}
+}
+
+// sendAll is m to every voter.
+func (p *Proposer) sendAll(m Message) []Message {
+	out := make([]Message, len(p.voters))
+	for i, n := range p.voters {
+		m.To = n
+		out[i] = m
 	}
-	return eff
+	return out
 }
 
 // quorum reports whether every group has a majority in set.
@@ -359,7 +366,7 @@ func (p *Proposer) ReadReply(from string, r Reading) Effects {
 
 // PrepareReply takes an acceptor's answer to this proposer's prepare.
 func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
-	if p.phase != phasePrepare || b != p.ballot || p.ballot.IsZero() || !p.isVoter(from) || p.replied[from] || p.refused[from] {
+	if p.phase != phasePrepare || b != p.ballot || p.ballot.IsZero() || !p.isVoter(from) || p.replied[from] {
 		return Effects{}
 	}
 	if !r.OK {
@@ -375,7 +382,7 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		p.proposing = current
 		return p.start(phaseAccept, p.ballot)
 	}
-	if p.accepted && current.Version != p.base {
+	if len(p.own) > 0 && current.Version != p.base {
 		return p.finish(Result{Outcome: OutcomeContention,
 			Why: fmt.Sprintf("contention: the write lost its accept round to ballot %s and may or may not have taken effect", p.highest)}, nil)
 	}
@@ -396,14 +403,14 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		return p.start(phaseAccept, p.ballot)
 	}
 	p.proposing = p.op.next(p.ballot)
-	p.accepted, p.base = true, current.Version
+	p.base = current.Version
 	p.own = append(p.own, p.ballot)
 	return p.start(phaseAccept, p.ballot)
 }
 
 // AcceptReply takes an acceptor's answer to this proposer's accept.
 func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
-	if p.phase != phaseAccept || b != p.ballot || !p.isVoter(from) || p.replied[from] || p.refused[from] {
+	if p.phase != phaseAccept || b != p.ballot || !p.isVoter(from) || p.replied[from] {
 		return Effects{}
 	}
 	if !r.OK {
@@ -420,11 +427,7 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 		// condition.
 		res.Outcome = OutcomeConditionFailed
 	}
-	commits := make([]Message, 0, len(p.voters()))
-	for _, n := range p.voters() {
-		commits = append(commits, Message{To: n, Kind: MsgCommit, Ballot: p.ballot, Value: chosen})
-	}
-	return p.finish(res, commits)
+	return p.finish(res, p.sendAll(Message{Kind: MsgCommit, Ballot: p.ballot, Value: chosen}))
 }
 
 // outbid ends a round that an acceptor refused for a higher ballot: the
@@ -432,14 +435,13 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 // and its next ballot must beat what the refusal named.
 func (p *Proposer) outbid(from string, promised Ballot) Effects {
 	p.see(promised)
-	p.refused[from] = true
 	p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", promised, from)
 	return p.backoff()
 }
 
 func (p *Proposer) finish(res Result, send []Message) Effects {
 	p.phase = phaseDone
-	res.Accepted = p.accepted
+	res.Accepted = len(p.own) > 0
 	res.Versions = p.own
 	return Effects{Send: send, Done: true, Result: res}
 }
