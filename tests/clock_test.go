@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -59,8 +61,17 @@ func TestClockSkew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := time.Duration(st.ClockOffsetMs) * time.Millisecond; got != offsets[i] {
+		if got := st.GetClockOffset().AsDuration(); got != offsets[i] {
 			t.Fatalf("%s reports a clock offset of %v, want %v", nd.id, got, offsets[i])
+		}
+		// What status --json prints is what the flag takes.
+		out, stderr, code := cli(t, "status", "--json", "--addr", nd.clientAddr)
+		var doc struct{ ClockOffset string }
+		if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil {
+			t.Fatalf("%s: status --json: exit %d %s %v", nd.id, code, stderr, err)
+		}
+		if d, err := time.ParseDuration(cmp.Or(doc.ClockOffset, "0s")); err != nil || d != offsets[i] {
+			t.Fatalf("%s: status --json prints clockOffset %q, which --unsafe-test-clock-offset reads as %v, %v; want %v", nd.id, doc.ClockOffset, d, err, offsets[i])
 		}
 	}
 

@@ -860,7 +860,7 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := time.Duration(st.ClockOffsetMs) * time.Millisecond; got != n.base[nd.id] {
+		if got := st.GetClockOffset().AsDuration(); got != n.base[nd.id] {
 			t.Fatalf("%s's clock is %v off, want %v", nd.id, got, n.base[nd.id])
 		}
 		offsets = append(offsets, fmt.Sprintf("%s %v", nd.id, n.base[nd.id]))

@@ -252,8 +252,8 @@ func printStatus(res *kvpb.StatusResponse) {
 	if res.Security != "" { // empty from a node older than the field
 		fmt.Printf("security: %s%s\n", res.Security, securityNotes[res.Security])
 	}
-	if res.ClockOffsetMs != 0 {
-		fmt.Printf("clock: set %v from the machine's (a test's clock skew)\n", time.Duration(res.ClockOffsetMs)*time.Millisecond)
+	if off := res.GetClockOffset().AsDuration(); off != 0 {
+		fmt.Printf("clock: set %v from the machine's (a test's clock skew)\n", off)
 	}
 	switch d := res.Disk; {
 	case d.GetFailed() != "":

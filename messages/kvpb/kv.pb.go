@@ -11,6 +11,7 @@ package kvpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -805,10 +806,10 @@ type StatusResponse struct {
 	Security string `protobuf:"bytes,18,opt,name=security,proto3" json:"security,omitempty"`
 	// this node's storage: whether writes can be made durable, and why not
 	Disk *DiskHealth `protobuf:"bytes,19,opt,name=disk,proto3" json:"disk,omitempty"`
-	// how far this node's wall clock is set from the machine's, in
-	// milliseconds: 0 except in tests (--unsafe-test-clock-offset,
-	// Admin.SetClockOffset)
-	ClockOffsetMs int64 `protobuf:"varint,20,opt,name=clock_offset_ms,json=clockOffsetMs,proto3" json:"clock_offset_ms,omitempty"`
+	// how far this node's wall clock is set from the machine's: zero except
+	// in tests (--unsafe-test-clock-offset, Admin.SetClockOffset). A
+	// Duration, so --json prints it as "240s", which the flag takes back.
+	ClockOffset   *durationpb.Duration `protobuf:"bytes,21,opt,name=clock_offset,json=clockOffset,proto3" json:"clock_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -976,11 +977,11 @@ func (x *StatusResponse) GetDisk() *DiskHealth {
 	return nil
 }
 
-func (x *StatusResponse) GetClockOffsetMs() int64 {
+func (x *StatusResponse) GetClockOffset() *durationpb.Duration {
 	if x != nil {
-		return x.ClockOffsetMs
+		return x.ClockOffset
 	}
-	return 0
+	return nil
 }
 
 type DiskHealth struct {
@@ -2511,7 +2512,7 @@ var File_kvpb_kv_proto protoreflect.FileDescriptor
 
 const file_kvpb_kv_proto_rawDesc = "" +
 	"\n" +
-	"\rkvpb/kv.proto\x12\vharmonia.v1\"K\n" +
+	"\rkvpb/kv.proto\x12\vharmonia.v1\x1a\x1egoogle/protobuf/duration.proto\"K\n" +
 	"\n" +
 	"GetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\f\n" +
@@ -2577,7 +2578,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
 	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\x12!\n" +
-	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\x99\x06\n" +
+	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xb5\x06\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2603,8 +2604,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x14replica_data_refused\x18\x10 \x01(\x04R\x12replicaDataRefused\x123\n" +
 	"\aprocess\x18\x11 \x01(\v2\x19.harmonia.v1.ProcessStatsR\aprocess\x12\x1a\n" +
 	"\bsecurity\x18\x12 \x01(\tR\bsecurity\x12+\n" +
-	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\x12&\n" +
-	"\x0fclock_offset_ms\x18\x14 \x01(\x03R\rclockOffsetMs\"\xe7\x02\n" +
+	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\x12<\n" +
+	"\fclock_offset\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\vclockOffsetJ\x04\b\x14\x10\x15\"\xe7\x02\n" +
 	"\n" +
 	"DiskHealth\x12\x16\n" +
 	"\x06failed\x18\x01 \x01(\tR\x06failed\x12\x12\n" +
@@ -2788,6 +2789,7 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*ReplicasResponse)(nil),       // 36: harmonia.v1.ReplicasResponse
 	nil,                            // 37: harmonia.v1.DiskHealth.ErrorsEntry
 	nil,                            // 38: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*durationpb.Duration)(nil),    // 39: google.protobuf.Duration
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
@@ -2798,43 +2800,44 @@ var file_kvpb_kv_proto_depIdxs = []int32{
 	13, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
 	12, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
 	11, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
-	37, // 8: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
-	24, // 9: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	30, // 10: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	38, // 11: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	33, // 12: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	33, // 13: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	34, // 14: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	35, // 15: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 16: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 17: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 18: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 19: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	32, // 20: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	21, // 21: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	29, // 22: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	27, // 23: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	23, // 24: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	14, // 25: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	16, // 26: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	18, // 27: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
-	2,  // 28: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 29: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 30: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 31: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	36, // 32: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	22, // 33: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	31, // 34: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	28, // 35: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	25, // 36: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	15, // 37: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	17, // 38: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	19, // 39: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
-	28, // [28:40] is the sub-list for method output_type
-	16, // [16:28] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	39, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
+	37, // 9: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	24, // 10: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	30, // 11: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	38, // 12: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	33, // 13: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	33, // 14: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	34, // 15: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	35, // 16: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	0,  // 17: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 18: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 19: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	7,  // 20: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	32, // 21: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	21, // 22: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	29, // 23: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	27, // 24: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	23, // 25: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	14, // 26: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	16, // 27: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	18, // 28: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
+	2,  // 29: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 30: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 31: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	10, // 32: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	36, // 33: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	22, // 34: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	31, // 35: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	28, // 36: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	25, // 37: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	15, // 38: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	17, // 39: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	19, // 40: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
+	29, // [29:41] is the sub-list for method output_type
+	17, // [17:29] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
