@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -61,15 +60,13 @@ func (c *testCluster) ids() []string {
 // that every node reads each back at R=all.
 func (c *testCluster) writeEverywhere(prefix string, keys int) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	for i := range keys {
 		key := fmt.Sprintf("%s-%d", prefix, i)
 		nd := c.nodes[i%len(c.nodes)]
 		// A node may still be catching up on a peer it just met: a write
 		// it cannot take yet is tried again, within a deadline.
 		c.eventually(10*time.Second, fmt.Sprintf("put %s through %s at W=all", key, nd.id), func() error {
-			_, err := nd.client.Put(ctx, []byte(key), []byte(key), nil, client.Options{Quorum: "all"})
+			_, err := nd.client.Put(ctxT(c.t), []byte(key), []byte(key), nil, client.Options{Quorum: "all"})
 			return err
 		})
 	}
@@ -80,14 +77,12 @@ func (c *testCluster) writeEverywhere(prefix string, keys int) {
 // at consistency r.
 func (c *testCluster) readEverywhere(prefix string, keys int, r string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	for _, nd := range c.nodes {
 		for i := range keys {
 			key := fmt.Sprintf("%s-%d", prefix, i)
 			var res *client.Result
 			c.eventually(10*time.Second, fmt.Sprintf("get %s through %s at R=%s", key, nd.id, r), func() (err error) {
-				res, err = nd.client.Get(ctx, []byte(key), client.Options{Quorum: r})
+				res, err = nd.client.Get(ctxT(c.t), []byte(key), client.Options{Quorum: r})
 				return err
 			})
 			// What a read that answers returns is not retried: it must
@@ -103,6 +98,34 @@ func (c *testCluster) readEverywhere(prefix string, keys int, r string) {
 				}
 			}
 		}
+	}
+}
+
+// heldByEveryReplica waits until every replica of each key of
+// writeEverywhere holds it itself: reads at R=all or R=quorum are answered
+// by the other replicas too, so they cannot show that a new or wiped node
+// received its data.
+func (c *testCluster) heldByEveryReplica(prefix string, keys int) {
+	c.t.Helper()
+	for i := range keys {
+		key := fmt.Sprintf("%s-%d", prefix, i)
+		c.eventually(time.Minute, "every replica of "+key+" holds it", func() error {
+			rep, err := c.nodes[0].client.Replicas(ctxT(c.t), []byte(key))
+			if err != nil {
+				return err
+			}
+			for _, r := range rep.Replicas {
+				if !r.Answered || len(r.Siblings) == 0 {
+					return fmt.Errorf("replica %s holds nothing (answered %v, %s)", r.Node, r.Answered, r.Error)
+				}
+				for _, sib := range r.Siblings {
+					if string(sib.Value) != key {
+						return fmt.Errorf("replica %s holds %q", r.Node, sib.Value)
+					}
+				}
+			}
+			return nil
+		})
 	}
 }
 
@@ -157,6 +180,7 @@ func TestSeedListMixOfFreshAndExisting(t *testing.T) {
 	c.waitStable(agreeWithin, c.ids()...)
 	c.waitAllUp()
 	c.readEverywhere("before", 30, "all")
+	c.heldByEveryReplica("before", 30) // n4 received its partitions
 
 	// n2's disk is lost; it comes back with the same id and flags.
 	n2 := c.nodes[1]
@@ -175,6 +199,7 @@ func TestSeedListMixOfFreshAndExisting(t *testing.T) {
 		t.Errorf("wiped n2 did not take its place back; its log:\n%s", tail(string(logged), 3000))
 	}
 	c.readEverywhere("before", 30, "quorum")
+	c.heldByEveryReplica("before", 30) // n2's data came back
 	c.writeEverywhere("after", 10)
 }
 
