@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,11 +17,11 @@ import (
 // same port on 0.0.0.0.
 func everyInterface(t *testing.T, addr string) string {
 	t.Helper()
-	_, port, ok := strings.Cut(addr, ":")
-	if !ok {
-		t.Fatalf("address %q", addr)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
 	}
-	return "0.0.0.0:" + port
+	return net.JoinHostPort("0.0.0.0", port)
 }
 
 // wildNode describes a server (not started) that binds its cluster and

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
 	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/cobra"
@@ -239,9 +240,9 @@ func statusCmd() *cobra.Command {
 
 // securityNotes say what each security mode means for who is trusted.
 var securityNotes = map[string]string{
-	"tls":      " (mutual TLS on the cluster and client ports)",
-	"insecure": " (no TLS, and other machines can reach it: every caller is trusted, admin calls included)",
-	"loopback": " (no TLS; bound to loopback, so every process on its machine is trusted)",
+	server.SecurityTLS:      " (mutual TLS on the cluster and client ports)",
+	server.SecurityInsecure: " (no TLS, and other machines can reach it: every caller is trusted, admin calls included)",
+	server.SecurityLoopback: " (no TLS; bound to loopback, so every process on its machine is trusted)",
 }
 
 func printStatus(res *kvpb.StatusResponse) {

@@ -371,8 +371,10 @@ func (a *api) SetClockOffset(_ context.Context, req *kvpb.SetClockOffsetRequest)
 	if !a.unsafeTestWrites {
 		return nil, status.Error(codes.FailedPrecondition, "SetClockOffset is for tests; start the server with --unsafe-test-writes to allow it")
 	}
-	// Compared in milliseconds: a huge count would overflow as a Duration.
-	if limit := maxClockOffset.Milliseconds(); req.OffsetMs > limit || req.OffsetMs < -limit {
+	// Bounded in milliseconds first: a huge count would overflow as a
+	// Duration.
+	limit := maxClockOffset.Milliseconds()
+	if req.OffsetMs > limit || req.OffsetMs < -limit {
 		return nil, status.Errorf(codes.InvalidArgument, "clock offset %d ms: at most %v either way", req.OffsetMs, maxClockOffset)
 	}
 	prev := wallclock.Offset()
