@@ -187,7 +187,7 @@ func (s *Store) deleteHint(target string, seq uint64, size int64, expired bool) 
 	key := binary.BigEndian.AppendUint64(hintPrefix(target), seq)
 	// Unsynced: a delete lost in a crash only replays a hint again, which
 	// is harmless.
-	if err := s.commit("delete hint", true, func(db *pebble.DB) error { return db.Delete(key, pebble.NoSync) }); err != nil {
+	if err := s.commit(func() string { return "delete hint" }, true, func(db *pebble.DB) error { return db.Delete(key, pebble.NoSync) }); err != nil {
 		return err
 	}
 	s.hintMu.Lock()

@@ -25,7 +25,7 @@ func (s *Store) BindRing(partitions, replicas int) error {
 	v, closer, err := s.db.Get(keyRing)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		return s.commit("record ring parameters in "+s.dir, false, func(db *pebble.DB) error { return db.Set(keyRing, want, pebble.Sync) })
+		return s.commit(func() string { return "record ring parameters in " + s.dir }, false, func(db *pebble.DB) error { return db.Set(keyRing, want, pebble.Sync) })
 	case err != nil:
 		return fmt.Errorf("read ring parameters in %s: %w", s.dir, err)
 	}
@@ -71,7 +71,7 @@ func (s *Store) SaveHandoffCursor(partition int, c *internalpb.HandoffCursor) er
 	if err != nil {
 		return fmt.Errorf("save handoff cursor %d: %w", partition, err)
 	}
-	return s.commit(fmt.Sprintf("save handoff cursor %d", partition), false, func(db *pebble.DB) error {
+	return s.commit(func() string { return fmt.Sprintf("save handoff cursor %d", partition) }, false, func(db *pebble.DB) error {
 		return db.Set(handoffKey(partition), b, s.write)
 	})
 }
@@ -83,7 +83,7 @@ func (s *Store) SaveMembers(snapshot *internalpb.MembershipSnapshot) error {
 	if err != nil {
 		return fmt.Errorf("save members: %w", err)
 	}
-	return s.commit("save members", false, func(db *pebble.DB) error { return db.Set(keyMembers, b, pebble.NoSync) })
+	return s.commit(func() string { return "save members" }, false, func(db *pebble.DB) error { return db.Set(keyMembers, b, pebble.NoSync) })
 }
 
 // Members returns what SaveMembers last recorded.

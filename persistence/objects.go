@@ -152,7 +152,7 @@ func (s *Store) CommitBatch(writes []Write, acceptors []AcceptorWrite) error {
 	if err != nil {
 		return err
 	}
-	if err := s.commit(fmt.Sprintf("commit %d writes", len(writes)+len(acceptors)), onlyDeletes(writes, acceptors), func(*pebble.DB) error { return b.Commit(s.write) }); err != nil {
+	if err := s.commit(func() string { return fmt.Sprintf("commit %d writes", len(writes)+len(acceptors)) }, onlyDeletes(writes, acceptors), func(*pebble.DB) error { return b.Commit(s.write) }); err != nil {
 		s.unstageHints(added)
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entrie
 // kept: see acceptors.go.
 func (s *Store) DropPartition(partition int) error {
 	prefix := dataKey(partition, nil)
-	return s.commit(fmt.Sprintf("drop partition %d", partition), true, func(db *pebble.DB) error {
+	return s.commit(func() string { return fmt.Sprintf("drop partition %d", partition) }, true, func(db *pebble.DB) error {
 		return db.DeleteRange(prefix, prefixEnd(prefix), s.write)
 	})
 }

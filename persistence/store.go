@@ -206,7 +206,7 @@ func (s *Store) loadIdentity(nodeID string) error {
 		s.id = Identity{NodeID: nodeID, Incarnation: binary.BigEndian.Uint64(b[:]) | 1}
 		rec := binary.BigEndian.AppendUint64(nil, s.id.Incarnation)
 		rec = append(rec, nodeID...)
-		return s.commit("record identity", false, func(db *pebble.DB) error { return db.Set(keyIdentity, rec, pebble.Sync) })
+		return s.commit(func() string { return "record identity" }, false, func(db *pebble.DB) error { return db.Set(keyIdentity, rec, pebble.Sync) })
 	case err != nil:
 		return fmt.Errorf("read identity: %w", err)
 	}
@@ -256,7 +256,7 @@ func (s *Store) NextCounter() (uint64, error) {
 	}
 	if s.counter >= s.leaseLimit {
 		limit := s.counter + min(s.opts.CounterLease, math.MaxUint64-s.counter)
-		err := s.commit("extend counter lease", false, func(db *pebble.DB) error {
+		err := s.commit(func() string { return "extend counter lease" }, false, func(db *pebble.DB) error {
 			return db.Set(keyCounter, binary.BigEndian.AppendUint64(nil, limit), pebble.Sync)
 		})
 		if err != nil {
