@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +24,8 @@ const (
 	diskFullKeys       = 50
 )
 
-// needRoot skips a test that mounts filesystems outside CI when not root,
-// and fails it under CI, which must run it.
+// needRoot skips a test that needs root (mounts, network namespaces)
+// outside CI when not root, and fails it under CI, which must run it.
 func needRoot(t *testing.T, why string) {
 	t.Helper()
 	if os.Geteuid() == 0 {
@@ -46,12 +47,25 @@ func mountTmpfs(t *testing.T, dir string, size int) {
 	if err != nil {
 		t.Fatalf("mount tmpfs at %s: %v: %s", dir, err, out)
 	}
+	mounts.Lock()
+	mounts.m[dir] = true
+	mounts.Unlock()
 	t.Cleanup(func() {
+		mounts.Lock()
+		delete(mounts.m, dir)
+		mounts.Unlock()
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
 		}
 	})
 }
+
+// mounts are the tmpfs mounts alive in this process, unmounted on an
+// interrupt (cleanUpOnInterrupt) as well as by each test's cleanup.
+var mounts = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
 
 // fillDisk writes path until the filesystem has no space left.
 func fillDisk(t *testing.T, path string) {

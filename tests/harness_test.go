@@ -85,7 +85,12 @@ func cleanUpOnInterrupt() {
 			hn.teardown()
 		}
 		hostNets.Unlock()
-		fmt.Fprintf(os.Stderr, "tests: %v: servers killed, network namespaces removed\n", s)
+		mounts.Lock()
+		for dir := range mounts.m {
+			exec.Command("umount", dir).Run()
+		}
+		mounts.Unlock()
+		fmt.Fprintf(os.Stderr, "tests: %v: servers killed, network namespaces removed, mounts unmounted\n", s)
 		os.Exit(1)
 	}()
 }

@@ -61,19 +61,14 @@ func (h *hostNet) tryIP(args ...string) error {
 // be made, except under CI, which runs as root and must run it.
 func needHostNet(t *testing.T) {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "network namespaces need root"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "iproute2's ip is not installed (apt-get install iproute2)"
+	needRoot(t, "network namespaces")
+	if _, err := exec.LookPath("ip"); err != nil {
+		why := "iproute2's ip is not installed (apt-get install iproute2)"
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s; CI must run this test", why)
+		}
+		t.Skip(why)
 	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s; CI must run this test", why)
-	}
-	t.Skip(why)
 }
 
 // newHostNet makes n hosts. Everything is removed when the test ends, on
