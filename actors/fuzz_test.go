@@ -420,7 +420,7 @@ func checkPaxosRequest(t *testing.T, h *messageHarness, pm proto.Message) {
 		t.Fatalf("accepted a request for partition %d, key %q, from %v", m.Partition, m.Key, m.Sender)
 	}
 	b, _ := paxospb.BallotFromProto(m.Ballot)
-	v, _ := paxospb.ValueFromProto(m.Value, -1)
+	v, _ := paxospb.ValueFromProto(m.Value)
 	want := before
 	switch m.Kind {
 	case internalpb.PaxosKind_PAXOS_READ:

@@ -174,7 +174,7 @@ func decodeReply(m *internalpb.PaxosReply) (r paxosReply, err error) {
 			return r, err
 		}
 	}
-	r.value, err = paxospb.ValueFromProto(m.Value, -1)
+	r.value, err = paxospb.ValueFromProto(m.Value)
 	return r, err
 }
 

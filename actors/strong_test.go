@@ -97,7 +97,7 @@ func TestAcceptorVnodeStepsSurviveRestart(t *testing.T) {
 		t.Fatalf("accept: %v", r)
 	}
 	r = askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_READ, paxos.Ballot{}, nil))
-	got, _ := paxospb.ValueFromProto(r.Value, -1)
+	got, _ := paxospb.ValueFromProto(r.Value)
 	if r.Error != "" || replyBallot(t, r.Accepted) != b2 || !got.Equal(val) || !replyBallot(t, r.Committed).IsZero() {
 		t.Fatalf("read after accept: %v", r)
 	}
@@ -307,7 +307,7 @@ func TestAcceptorStepsOfOneBatchSeeEachOther(t *testing.T) {
 		}
 	}
 	read := ctx.out[2].msg.(*internalpb.PaxosReply)
-	if got, _ := paxospb.ValueFromProto(read.Value, -1); !got.Equal(val) {
+	if got, _ := paxospb.ValueFromProto(read.Value); !got.Equal(val) {
 		t.Fatalf("the read did not see the staged accept: %v", read)
 	}
 	if st, _ := vn.store.AcceptorState(p, key); st.Accepted != b || !st.Value.Equal(val) {

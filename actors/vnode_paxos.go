@@ -90,7 +90,7 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if m.Value == nil {
 		return step, fmt.Errorf("paxos %s: %w", kind, paxospb.ErrMissingValue)
 	}
-	if step.value, err = paxospb.ValueFromProto(m.Value, -1); err != nil {
+	if step.value, err = paxospb.ValueFromProto(m.Value); err != nil {
 		return step, fmt.Errorf("paxos %s: %w", kind, err)
 	}
 	// A value is made by the ballot that first proposes it, and only then

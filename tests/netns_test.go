@@ -303,7 +303,7 @@ func TestHostNetFaults(t *testing.T) {
 	h := newHostNet(t, 3)
 	c := startNetCluster(t, h, 0)
 	h.partition([]int{2}, []int{0, 1})
-	c.waitStates(downWithin, map[string]string{"n3": "down"}, "n3")
+	c.waitDown("n3")
 	// The majority side writes at W=2, and n1 keeps a hint for n3.
 	if _, err := c.nodes[0].client.Put(ctxT(t), []byte("isolated"), []byte("v"), nil, client.Options{}); err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestHostNetFaults(t *testing.T) {
 	h.heal()
 	c.waitAllUp()
 	h.link(1, false)
-	c.waitStates(downWithin, map[string]string{"n2": "down"}, "n2")
+	c.waitDown("n2")
 	h.link(1, true)
 	c.waitAllUp()
 	// One way (the nemesis' one-way): n1 and n2 drop their packets to n3,
@@ -321,7 +321,7 @@ func TestHostNetFaults(t *testing.T) {
 	for _, j := range []int{0, 1} {
 		h.setCut(j, 2, true)
 	}
-	c.waitStates(downWithin, map[string]string{"n3": "down"}, "n3")
+	c.waitDown("n3")
 	if err := h.isolate(2, []int{0, 1}, false); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package paxospb converts between cluster/paxos's types and their wire and
 // disk form (messages/internalpb). What comes from a peer is checked: a
-// malformed ballot or value is an error, never a panic, and never a value
-// past the store's limits.
+// malformed ballot or value is an error, never a panic. Sizes are checked
+// by the acceptor, which knows which value its ballot makes.
 package paxospb
 
 import (
@@ -58,12 +58,10 @@ func ValueToProto(v paxos.Value) *internalpb.PaxosValue {
 }
 
 // ValueFromProto is the value pb holds (nil: no value, the register never
-// written). Data longer than maxData (the store's value limit; < 0: none)
-// is refused, and so is data on a value that does not exist.
-func ValueFromProto(pb *internalpb.PaxosValue, maxData int) (paxos.Value, error) {
-	if maxData >= 0 && len(pb.GetData()) > maxData {
-		return paxos.Value{}, fmt.Errorf("value of %d bytes, limit %d", len(pb.GetData()), maxData)
-	}
+// written); data on a value that does not exist is refused. Sizes are the
+// acceptor's to check: a value made under an earlier, larger limit is still
+// the register's.
+func ValueFromProto(pb *internalpb.PaxosValue) (paxos.Value, error) {
 	if !pb.GetExists() && len(pb.GetData()) > 0 {
 		return paxos.Value{}, errors.New("a value that does not exist carries data")
 	}
@@ -95,7 +93,7 @@ func StateFromProto(pb *internalpb.PaxosState) (paxos.State, error) {
 	if s.Committed, err = BallotFromProto(pb.GetCommitted()); err != nil {
 		return paxos.State{}, fmt.Errorf("committed: %w", err)
 	}
-	if s.Value, err = ValueFromProto(pb.GetValue(), -1); err != nil {
+	if s.Value, err = ValueFromProto(pb.GetValue()); err != nil {
 		return paxos.State{}, err
 	}
 	if s.Promised.Less(s.Accepted) || s.Promised.Less(s.Committed) {
