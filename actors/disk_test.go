@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/harmoniakv/harmonia/internal/faultfs"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -143,7 +143,7 @@ func TestVnodeAcknowledgedWritesSurviveCrash(t *testing.T) {
 // after a restart every put acknowledged before the fault is there.
 func TestVnodeNeverAcknowledgesAFailedCommit(t *testing.T) {
 	mem := vfs.NewCrashableMem()
-	fs, fault := failingLogSyncs(mem)
+	fs, fault := faultfs.Log(mem, faultfs.Fsync)
 	sys, stopSys := startOn(t, fs)
 	var a ackedPuts
 	a.run(sys, 8, nil)
@@ -177,16 +177,4 @@ func TestVnodeNeverAcknowledgesAFailedCommit(t *testing.T) {
 		t.Fatalf("a put after the restart: %v", err)
 	}
 	t.Logf("%d acknowledged puts survived; %d failed", len(acked), len(a.errors))
-}
-
-// failingLogSyncs wraps fs so that, while the toggle is on, its
-// write-ahead log syncs fail with EIO, as a dying disk's would.
-func failingLogSyncs(fs vfs.FS) (vfs.FS, *errorfs.Toggle) {
-	fault := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if strings.HasSuffix(op.Path, ".log") && (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) {
-			return fmt.Errorf("fsync %s: %w", op.Path, syscall.EIO)
-		}
-		return nil
-	})}
-	return errorfs.Wrap(fs, fault), fault
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
+	"github.com/harmoniakv/harmonia/internal/faultfs"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -466,7 +467,7 @@ func TestStrongSingleNode(t *testing.T) {
 // error, never OK, and nothing answered before is lost.
 func TestAcceptorNeverAnswersAFailedCommit(t *testing.T) {
 	mem := vfs.NewCrashableMem()
-	fs, fault := failingLogSyncs(mem)
+	fs, fault := faultfs.Log(mem, faultfs.Fsync)
 	sys, stopSys := startOn(t, fs)
 	b1, b2 := ballotOf(sys, 1, 1), ballotOf(sys, 2, 2)
 	if r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b1, nil)); !r.Ok {

@@ -9,13 +9,13 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/internal/faultfs"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -180,23 +180,9 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 // faultyFS is a crashable in-memory filesystem whose write-ahead log fails
 // in one way while the toggle is on.
 func faultyFS(kind string) (*vfs.MemFS, *errorfs.Toggle, vfs.FS) {
-	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if !strings.HasSuffix(op.Path, ".log") {
-			return nil
-		}
-		switch {
-		case kind == "fsync" && (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData):
-			return fmt.Errorf("fsync %s: %w", op.Path, syscall.EIO)
-		case kind == "write" && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt):
-			return fmt.Errorf("write %s: %w", op.Path, syscall.EIO)
-		case kind == "enospc" && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt):
-			return fmt.Errorf("write %s: %w", op.Path, syscall.ENOSPC)
-		}
-		return nil
-	})
 	mem := vfs.NewCrashableMem()
-	tog := &errorfs.Toggle{Injector: inj}
-	return mem, tog, errorfs.Wrap(mem, tog)
+	fs, tog := faultfs.Log(mem, faultfs.Kind(kind))
+	return mem, tog, fs
 }
 
 // A write pebble cannot make durable (its log write or fsync fails, or the
