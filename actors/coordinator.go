@@ -175,7 +175,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 			}
 		case *StrongRequest:
 			name, producer = "strong-", func() actor.Actor {
-				return &strongFSM{cfg: c.cfg.Strong, view: view, store: c.store, req: r, client: cl}
+				return &strongFSM{cfg: c.cfg.Strong, view: view, views: c.view, store: c.store, req: r, client: cl}
 			}
 		case *ReplicasRequest:
 			name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: r, client: cl} }

@@ -133,7 +133,7 @@ func newMessageHarness(f *testing.F) *messageHarness {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { store.Close() })
-	statuses := map[string]string{"n1": ring.StatusNormal, "n2": ring.StatusNormal, "n3": ring.StatusNormal, "n4": ring.StatusLeft}
+	statuses := fuzzStatuses
 	tr, err := ring.NewTransition(statuses, fuzzPartitions, fuzzN)
 	if err != nil {
 		f.Fatal(err)
@@ -380,9 +380,21 @@ func fuzzBallot(round uint64) paxos.Ballot {
 	return paxos.Ballot{Round: round, Node: "n2", Incarnation: 7, Seq: round}
 }
 
+// fuzzStatuses are the ring statuses of the message harness's view.
+var fuzzStatuses = map[string]string{"n1": ring.StatusNormal, "n2": ring.StatusNormal, "n3": ring.StatusNormal, "n4": ring.StatusLeft}
+
+// fuzzTransition is the fingerprint of the harness's ring transition.
+func fuzzTransition() uint64 {
+	tr, err := ring.NewTransition(fuzzStatuses, fuzzPartitions, fuzzN)
+	if err != nil {
+		panic(err)
+	}
+	return tr.Fingerprint
+}
+
 func paxosRequest(kind internalpb.PaxosKind, b paxos.Ballot, v *paxos.Value) *internalpb.PaxosRequest {
 	m := &internalpb.PaxosRequest{Partition: fuzzPartition, Key: fuzzStrongKey, Kind: kind, Ballot: paxospb.BallotToProto(b), RequestId: 5,
-		Sender: &internalpb.Sender{Node: "n2", Incarnation: 7}}
+		Sender: &internalpb.Sender{Node: "n2", Incarnation: 7}, Transition: fuzzTransition()}
 	if v != nil {
 		m.Value = paxospb.ValueToProto(*v)
 	}
@@ -416,8 +428,8 @@ func checkPaxosRequest(t *testing.T, h *messageHarness, pm proto.Message) {
 		}
 		return
 	}
-	if int(m.Partition) != fuzzPartition || len(m.Key) == 0 || h.view.Load().Admits(m.Sender) != nil {
-		t.Fatalf("accepted a request for partition %d, key %q, from %v", m.Partition, m.Key, m.Sender)
+	if int(m.Partition) != fuzzPartition || len(m.Key) == 0 || h.view.Load().Admits(m.Sender) != nil || m.Transition != h.view.Load().Transition.Fingerprint {
+		t.Fatalf("accepted a request for partition %d, key %q, from %v in transition %016x", m.Partition, m.Key, m.Sender, m.Transition)
 	}
 	b, _ := paxospb.BallotFromProto(m.Ballot)
 	v, _ := paxospb.ValueFromProto(m.Value)

@@ -49,9 +49,12 @@ type strongRetry struct{}
 // node's durable counter, sends the proposer's messages to the voters'
 // vnodes, feeds it their replies and its timers, and answers its Result.
 type strongFSM struct {
-	timers    selfTimers
-	cfg       StrongConfig
-	view      *View
+	timers selfTimers
+	cfg    StrongConfig
+	view   *View
+	// views is the node's current view: a round lost while the ring
+	// changed retries with the voters of the new view.
+	views     *viewHolder
 	store     *persistence.Store
 	req       *StrongRequest
 	client    *client
@@ -59,9 +62,13 @@ type strongFSM struct {
 	// id matches replies to this instance: a reply meant for an earlier
 	// request whose state machine had the same name (before a restart of
 	// the node, say) carries another id.
-	id      uint64
-	p       *paxos.Proposer
-	lastErr string // the last refusal a voter answered, for the result's Why
+	id uint64
+	// transition is the fingerprint of the ring transition whose voters
+	// the proposer asks; every request names it, and acceptors of another
+	// view refuse it.
+	transition uint64
+	p          *paxos.Proposer
+	lastErr    string // the last refusal a voter answered, for the result's Why
 }
 
 func (f *strongFSM) Receive(ctx actor.Context) {
@@ -89,6 +96,7 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 			eff = f.p.Deadline()
 			break
 		}
+		f.regroup()
 		eff = f.p.Retry(seq)
 	case deadline:
 		eff = f.p.Deadline()
@@ -106,6 +114,7 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 		return paxos.Effects{}, errors.New("the node has no ring yet")
 	}
 	f.partition = f.view.Ring.PartitionForKey(f.req.Key)
+	f.transition = f.view.Transition.Fingerprint
 	f.id = rand.Uint64()
 	id := f.store.Identity()
 	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
@@ -125,15 +134,40 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	return eff, nil
 }
 
+// regroup moves the proposer, between two rounds, to the voters of the
+// node's current view when the ring transition changed since it started
+// (the number of partitions never changes, so neither does the key's).
+func (f *strongFSM) regroup() {
+	if f.views == nil {
+		return
+	}
+	v := f.views.Load()
+	if v == nil || v.Transition == nil || v.Transition.Fingerprint == f.transition {
+		return
+	}
+	if err := f.p.Regroup(v.Transition.Voters(f.partition)); err != nil {
+		f.lastErr = fmt.Sprintf("move to the voters of transition %s: %v", v.Transition.Key, err)
+		return
+	}
+	f.view, f.transition = v, v.Transition.Fingerprint
+}
+
 // replied feeds a voter's reply to the proposer. A reply of another
-// request, a refusal and a reply that does not decode are not votes.
+// request and a reply that does not decode are not votes; a refusal (an
+// error reply) is not either, but the proposer counts it to know when its
+// round cannot be won.
 func (f *strongFSM) replied(m *internalpb.PaxosReply) paxos.Effects {
 	if m.RequestId != f.id || f.p == nil {
 		return paxos.Effects{}
 	}
 	if m.Error != "" {
 		f.lastErr = fmt.Sprintf("%s: %s", m.Node, m.Error)
-		return paxos.Effects{}
+		kind, ok := kindToPaxos[m.Kind]
+		b, err := paxospb.BallotFromProto(m.Ballot)
+		if !ok || err != nil {
+			return paxos.Effects{}
+		}
+		return f.p.Refused(m.Node, kind, b)
 	}
 	r, err := decodeReply(m)
 	if err != nil {
@@ -185,7 +219,7 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 			continue // it cannot answer; the remote layer would retry it for seconds
 		}
 		req := &internalpb.PaxosRequest{Partition: uint32(f.partition), Key: f.req.Key, Kind: kindToProto[msg.Kind],
-			Ballot: paxospb.BallotToProto(msg.Ballot), RequestId: f.id, Sender: sender}
+			Ballot: paxospb.BallotToProto(msg.Ballot), RequestId: f.id, Sender: sender, Transition: f.transition}
 		if msg.Kind == paxos.MsgAccept || msg.Kind == paxos.MsgCommit {
 			req.Value = paxospb.ValueToProto(msg.Value)
 		}

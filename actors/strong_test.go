@@ -56,7 +56,7 @@ func ballotOf(sys *System, round, seq uint64) paxos.Ballot {
 // paxosReq builds a request from sys's own node for key.
 func paxosReq(sys *System, key string, kind internalpb.PaxosKind, b paxos.Ballot, v *paxos.Value) *internalpb.PaxosRequest {
 	m := &internalpb.PaxosRequest{Partition: uint32(sys.View().Ring.PartitionForKey([]byte(key))), Key: []byte(key), Kind: kind,
-		Ballot: paxospb.BallotToProto(b), RequestId: 42, Sender: sys.View().sender()}
+		Ballot: paxospb.BallotToProto(b), RequestId: 42, Sender: sys.View().sender(), Transition: sys.View().Transition.Fingerprint}
 	if v != nil {
 		m.Value = paxospb.ValueToProto(*v)
 	}
@@ -237,7 +237,7 @@ func TestAcceptorNonVoterRefuses(t *testing.T) {
 	for p := 0; p < fuzzPartitions; p++ {
 		vn, ctx := newVnode(p)
 		ctx.deliver(t, vn, &internalpb.PaxosRequest{Partition: uint32(p), Key: keyIn(view.Ring, p), Kind: internalpb.PaxosKind_PAXOS_PREPARE,
-			Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 1}, fuzzPeer)
+			Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 1, Transition: view.Transition.Fingerprint}, fuzzPeer)
 		if len(ctx.out) != 1 {
 			t.Fatalf("partition %d: %d answers", p, len(ctx.out))
 		}
@@ -262,6 +262,79 @@ func TestAcceptorNonVoterRefuses(t *testing.T) {
 	}
 }
 
+// An acceptor takes steps only from proposers in its own view of the ring
+// transition: a request naming another transition (a phase before or
+// after, or none) is refused with an error naming both, carries the
+// acceptor's fingerprint for the proposer, and changes nothing.
+func TestAcceptorRefusesAnotherTransition(t *testing.T) {
+	newVnode, view := voterHarness(t)
+	p := -1
+	for q := 0; q < fuzzPartitions && p < 0; q++ {
+		if view.Transition.IsVoter(q, fuzzSelf) {
+			p = q
+		}
+	}
+	key := keyIn(view.Ring, p)
+	peer := &internalpb.Sender{Node: "n2", Incarnation: 7}
+	b := paxos.Ballot{Round: 1, Node: "n2", Incarnation: 7, Seq: 1}
+	val := paxos.Value{Exists: true, Data: []byte("v"), Version: b}
+	transition := func(statuses map[string]string) uint64 {
+		tr, err := ring.NewTransition(statuses, fuzzPartitions, fuzzN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Fingerprint
+	}
+	// The harness's view: n1..n4 normal. A proposer a phase behind sees n4
+	// joining; one two phases behind, n1..n3 alone.
+	joining := transition(map[string]string{"n1": ring.StatusNormal, "n2": ring.StatusNormal, "n3": ring.StatusNormal, "n4": ring.StatusJoining})
+	before := transition(map[string]string{"n1": ring.StatusNormal, "n2": ring.StatusNormal, "n3": ring.StatusNormal})
+	ours := fmt.Sprintf("%016x", view.Transition.Fingerprint)
+	cases := []struct {
+		name       string
+		kind       internalpb.PaxosKind
+		transition uint64
+		want       []string
+	}{
+		{"a prepare from a proposer a phase behind", internalpb.PaxosKind_PAXOS_PREPARE, joining, []string{fmt.Sprintf("%016x", joining), ours, view.Transition.Key}},
+		{"an accept from a proposer two phases behind", internalpb.PaxosKind_PAXOS_ACCEPT, before, []string{fmt.Sprintf("%016x", before), ours}},
+		{"a read from another view", internalpb.PaxosKind_PAXOS_READ, joining, []string{fmt.Sprintf("%016x", joining), ours}},
+		{"a commit from another view", internalpb.PaxosKind_PAXOS_COMMIT, before, []string{fmt.Sprintf("%016x", before), ours}},
+		{"a request naming no transition", internalpb.PaxosKind_PAXOS_PREPARE, 0, []string{"names no ring transition", ours}},
+	}
+	for _, c := range cases {
+		vn, ctx := newVnode(p)
+		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: c.kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 3,
+			Transition: c.transition}
+		if c.kind == internalpb.PaxosKind_PAXOS_ACCEPT || c.kind == internalpb.PaxosKind_PAXOS_COMMIT {
+			m.Value = paxospb.ValueToProto(val)
+		}
+		ctx.deliver(t, vn, m, fuzzPeer)
+		if len(ctx.out) != 1 {
+			t.Fatalf("%s: %d answers", c.name, len(ctx.out))
+		}
+		r := ctx.out[0].msg.(*internalpb.PaxosReply)
+		for _, w := range c.want {
+			if !strings.Contains(r.Error, w) {
+				t.Errorf("%s: error %q does not name %q", c.name, r.Error, w)
+			}
+		}
+		if r.Ok || r.Promised != nil || r.Value != nil || r.Transition != view.Transition.Fingerprint || r.RequestId != 3 {
+			t.Errorf("%s: reply %v", c.name, r)
+		}
+		if st, _ := vn.store.AcceptorState(p, key); !st.Equal(paxos.State{}) {
+			t.Fatalf("%s: the refused request changed the state: %+v", c.name, st)
+		}
+	}
+	// The same prepare in the acceptor's view is promised.
+	vn, ctx := newVnode(p)
+	ctx.deliver(t, vn, &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: internalpb.PaxosKind_PAXOS_PREPARE, Ballot: paxospb.BallotToProto(b),
+		Sender: peer, RequestId: 3, Transition: view.Transition.Fingerprint}, fuzzPeer)
+	if r := ctx.out[0].msg.(*internalpb.PaxosReply); r.Error != "" || !r.Ok || r.Transition != 0 {
+		t.Fatalf("a prepare of the acceptor's own view: %v", r)
+	}
+}
+
 // Steps on one register within one batch see each other's staged state,
 // and their answers wait for the batch: a prepare, an accept and a read
 // delivered before the flush.
@@ -279,7 +352,8 @@ func TestAcceptorStepsOfOneBatchSeeEachOther(t *testing.T) {
 	b := paxos.Ballot{Round: 1, Node: "n2", Incarnation: 7, Seq: 1}
 	val := paxos.Value{Exists: true, Data: []byte("v"), Version: b}
 	req := func(kind internalpb.PaxosKind, id uint64) *internalpb.PaxosRequest {
-		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: id}
+		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: id,
+			Transition: view.Transition.Fingerprint}
 		if kind == internalpb.PaxosKind_PAXOS_ACCEPT {
 			m.Value = paxospb.ValueToProto(val)
 		}

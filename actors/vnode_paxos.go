@@ -68,6 +68,9 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if p := view.Ring.PartitionForKey(m.Key); p != v.partition {
 		return step, fmt.Errorf("paxos %s: key %.64q is in partition %d, not %d", kind, m.Key, p, v.partition)
 	}
+	if m.Transition != view.Transition.Fingerprint {
+		return step, &transitionMismatch{kind: kind, node: v.self.Node, theirs: m.Transition, ours: view.Transition.Fingerprint, key: view.Transition.Key}
+	}
 	if !view.Transition.IsVoter(v.partition, v.self.Node) {
 		return step, fmt.Errorf("node %s is not a voter of partition %d (voters %v): only its primary replicas vote, never a fallback",
 			v.self.Node, v.partition, view.Transition.Voters(v.partition))
@@ -110,6 +113,31 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	return step, nil
 }
 
+// transitionMismatch refuses a step from a proposer whose view of the ring
+// transition is not this acceptor's. Two views a phase apart (before a
+// change and during it, during it and after it) have voter groups whose
+// quorums intersect, but views further apart need not: a proposer before
+// a join and one after it could each gather a majority of their own
+// replicas, disjoint, and choose two values. An acceptor therefore takes
+// steps only from proposers of its own view, so each round's votes come
+// from acceptors that agree on who votes. Every kind is refused, a commit
+// too: one rule, and a commit that is not taken only leaves an acceptor
+// behind, which the next round completes.
+type transitionMismatch struct {
+	kind         paxos.MsgKind
+	node         string
+	theirs, ours uint64
+	key          string // this acceptor's view
+}
+
+func (e *transitionMismatch) Error() string {
+	if e.theirs == 0 {
+		return fmt.Sprintf("paxos %s names no ring transition; node %s is in transition %016x (%s)", e.kind, e.node, e.ours, e.key)
+	}
+	return fmt.Sprintf("paxos %s from a proposer in ring transition %016x, but node %s is in transition %016x (%s): their voters may differ",
+		e.kind, e.theirs, e.node, e.ours, e.key)
+}
+
 // acceptorState is the register's state: staged in this batch (so steps of
 // one batch see each other), else stored.
 func (v *vnode) acceptorState(key []byte) (st paxos.State, staged bool, err error) {
@@ -144,6 +172,9 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 	reply := &internalpb.PaxosReply{RequestId: m.RequestId, Node: v.self.Node, Kind: m.Kind, Ballot: m.Ballot}
 	fail := func(err error) {
 		*reply = internalpb.PaxosReply{RequestId: m.RequestId, Node: v.self.Node, Kind: m.Kind, Ballot: m.Ballot, Error: err.Error()}
+		if mm, ok := errors.AsType[*transitionMismatch](err); ok {
+			reply.Transition = mm.ours // the proposer may wait for its view to move
+		}
 	}
 	step, err := v.checkPaxos(m)
 	var st paxos.State

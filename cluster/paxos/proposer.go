@@ -205,6 +205,15 @@ type Proposer struct {
 	// then the own proposal was neither chosen nor built upon.
 	base    Ballot
 	lastWhy string
+	// refused are the voters that refused the current round's message
+	// (Refused): they will not vote in it.
+	refused map[string]bool
+	// lostToRefusals: the last lost round was lost to refusals, not to a
+	// higher ballot (the deadline then reports unavailable).
+	lostToRefusals bool
+	// betweenRounds: the proposer waits for a ballot (Effects.NeedBallot);
+	// only then may its voters change (Regroup).
+	betweenRounds bool
 }
 
 func (p *Proposer) isOwn(v Value) bool {
@@ -267,8 +276,8 @@ func distinctVoters(groups [][]string) []string {
 }
 
 func (p *Proposer) start(ph phase, b Ballot) Effects {
-	p.phase, p.ballot = ph, b
-	p.replied = map[string]bool{}
+	p.phase, p.ballot, p.betweenRounds = ph, b, false
+	p.replied, p.refused = map[string]bool{}, nil
 	p.best, p.bestAt, p.settled = Value{}, Ballot{}, true
 	m := Message{Ballot: b}
 	switch ph {
@@ -360,7 +369,7 @@ func (p *Proposer) ReadReply(from string, r Reading) Effects {
 	// the next, so the read completes the newest proposal first, with a
 	// ballot of its own.
 	p.lastWhy = "replicas disagreed; the read completes the newest proposal"
-	p.phase, p.ballot = phasePrepare, Ballot{}
+	p.phase, p.ballot, p.betweenRounds = phasePrepare, Ballot{}, true
 	return Effects{NeedBallot: true}
 }
 
@@ -436,7 +445,65 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 func (p *Proposer) outbid(from string, promised Ballot) Effects {
 	p.see(promised)
 	p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", promised, from)
+	p.lostToRefusals = false
 	return p.backoff()
+}
+
+// Refused takes a voter's refusal of this proposer's message of kind for
+// ballot b (zero for a read): an error reply, such as an acceptor in
+// another view of the ring transition, one rebuilding its state, or one
+// whose store failed. It is not a vote. Once the voters that did not
+// refuse cannot make a quorum of every group, the round is lost like an
+// outbid one: the proposer backs off and retries (by then the actor may
+// have regrouped it, or the acceptors moved on). A refusal of another
+// round, or from a node that is not a voter, is ignored.
+func (p *Proposer) Refused(from string, kind MsgKind, b Ballot) Effects {
+	var ph phase
+	switch kind {
+	case MsgRead:
+		ph = phaseRead
+	case MsgPrepare:
+		ph = phasePrepare
+	case MsgAccept:
+		ph = phaseAccept
+	default:
+		return Effects{} // nothing waits for a commit
+	}
+	if p.phase != ph || b != p.ballot || p.betweenRounds || !p.isVoter(from) || p.replied[from] || p.refused[from] {
+		return Effects{}
+	}
+	if p.refused == nil {
+		p.refused = map[string]bool{}
+	}
+	p.refused[from] = true
+	available := map[string]bool{}
+	for _, n := range p.voters {
+		if !p.refused[n] {
+			available[n] = true
+		}
+	}
+	if p.quorum(available) {
+		return Effects{} // the others may still make it
+	}
+	p.lastWhy = fmt.Sprintf("refused by %d of the voters, %s among them", len(p.refused), from)
+	p.lostToRefusals = true
+	return p.backoff()
+}
+
+// Regroup changes the voter groups for the rounds to come, when the
+// actor's view of the ring changed while the proposer waited for a
+// ballot (after Effects.NeedBallot, before Retry); a round in flight keeps
+// its groups, so its votes are counted against the groups it was sent to.
+func (p *Proposer) Regroup(voters [][]string) error {
+	if !p.betweenRounds {
+		return errors.New("paxos: regroup during a round")
+	}
+	if len(voters) == 0 || slices.ContainsFunc(voters, func(g []string) bool { return len(g) == 0 }) {
+		return ErrNoVoters
+	}
+	p.cfg.Voters = voters
+	p.voters = distinctVoters(voters)
+	return nil
 }
 
 func (p *Proposer) finish(res Result, send []Message) Effects {
@@ -456,6 +523,7 @@ func (p *Proposer) backoff() Effects {
 	}
 	p.phase = phasePrepare
 	p.ballot = Ballot{}
+	p.betweenRounds = true
 	return Effects{NeedBallot: true, Wait: time.Duration(p.cfg.Rand() * float64(limit))}
 }
 
@@ -474,7 +542,9 @@ func (p *Proposer) Deadline() Effects {
 		return Effects{}
 	}
 	res := Result{Outcome: OutcomeUnavailable, Why: "no quorum of the key's replicas answered in time"}
-	if p.attempts > 0 {
+	if p.lostToRefusals {
+		res.Why = fmt.Sprintf("no quorum of the key's replicas would vote in time (%s)", p.lastWhy)
+	} else if p.attempts > 0 {
 		res = Result{Outcome: OutcomeContention, Why: fmt.Sprintf("contention: %d rounds lost to other proposals (%s)", p.attempts, p.lastWhy)}
 	}
 	return p.finish(res, nil)

@@ -2,6 +2,7 @@ package paxos
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -12,6 +13,7 @@ import (
 type net struct {
 	acceptors map[string]State
 	down      map[string]bool
+	refusing  map[string]bool // answer every request with an error
 	rogue     map[string]State
 	rounds    []MsgKind
 	seq       uint64
@@ -74,6 +76,10 @@ func (n *net) deliver(p *Proposer, msgs []Message) Effects {
 	for _, m := range msgs {
 		s, ok := n.acceptors[m.To]
 		if !ok || n.down[m.To] {
+			continue
+		}
+		if n.refusing[m.To] {
+			keep(p.Refused(m.To, m.Kind, m.Ballot))
 			continue
 		}
 		var eff Effects
@@ -428,6 +434,109 @@ func TestProposer(t *testing.T) {
 		}
 		if res := p.Deadline(); res.Outcome != OutcomeContention {
 			t.Fatalf("%+v", res)
+		}
+	})
+}
+
+// A refusal (an error reply: an acceptor in another view of the ring, or
+// rebuilding its state) is not a vote; a round whose remaining voters
+// cannot make a quorum is lost and retried, and the voters may change
+// between rounds only.
+func TestProposerRefusals(t *testing.T) {
+	put := Op{Kind: OpPut, Data: []byte("x")}
+	tests := []struct {
+		name     string
+		refusing []string
+		op       Op
+		outcome  Outcome
+		why      string
+	}{
+		{"a refusal is not a vote: the other voters make the quorum", []string{"c"}, put, OutcomeOK, ""},
+		{"a read refused by one voter reads the others", []string{"a"}, Op{Kind: OpGet}, OutcomeOK, ""},
+		{"refusals that leave no quorum lose every round: unavailable at the deadline, not contention", []string{"b", "c"}, put, OutcomeUnavailable, "would vote"},
+		{"a read refused by a majority is unavailable", []string{"a", "b"}, Op{Kind: OpGet}, OutcomeUnavailable, "would vote"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newNet("a", "b", "c")
+			n.refusing = map[string]bool{}
+			for _, id := range tt.refusing {
+				n.refusing[id] = true
+			}
+			p, eff, err := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, tt.op, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res Result
+			for retries := 0; ; {
+				eff = n.deliver(p, eff.Send)
+				if eff.Done {
+					res = eff.Result
+					break
+				}
+				if !eff.NeedBallot {
+					if len(eff.Send) == 0 {
+						t.Fatalf("the round neither went on, finished nor was lost: %+v", eff)
+					}
+					continue
+				}
+				if retries++; retries == 3 {
+					res = p.Deadline().Result
+					break
+				}
+				eff = p.Retry(uint64(retries + 1))
+			}
+			if res.Outcome != tt.outcome || !strings.Contains(res.Why, tt.why) {
+				t.Fatalf("outcome %v (%s), want %v with %q", res.Outcome, res.Why, tt.outcome, tt.why)
+			}
+		})
+	}
+
+	t.Run("refusals of another round, of a commit or from a node that is not a voter are ignored", func(t *testing.T) {
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put, 1)
+		b := eff.Send[0].Ballot
+		for _, r := range []struct {
+			from string
+			kind MsgKind
+			b    Ballot
+		}{{"b", MsgPrepare, Ballot{Round: 1}}, {"c", MsgAccept, b}, {"b", MsgCommit, b}, {"z", MsgPrepare, b}, {"y", MsgPrepare, b}} {
+			if got := p.Refused(r.from, r.kind, r.b); got.NeedBallot || got.Done || len(got.Send) > 0 {
+				t.Fatalf("refusal %+v acted: %+v", r, got)
+			}
+		}
+		if got := p.Refused("b", MsgPrepare, b); got.NeedBallot || got.Done {
+			t.Fatalf("one refusal of three lost the round: %+v", got)
+		}
+		if got := p.Refused("b", MsgPrepare, b); got.NeedBallot || got.Done {
+			t.Fatalf("a repeated refusal counted twice: %+v", got)
+		}
+		if got := p.Refused("c", MsgPrepare, b); !got.NeedBallot {
+			t.Fatalf("two refusals of three did not lose the round: %+v", got)
+		}
+	})
+
+	t.Run("regroup between rounds only: the next round goes to the new voters", func(t *testing.T) {
+		// b and c moved to a view where the key's voters are a, b and d.
+		n := newNet("a", "b", "c", "d")
+		n.refusing = map[string]bool{"b": true, "c": true}
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put, 1)
+		if err := p.Regroup([][]string{{"a", "b", "d"}}); err == nil {
+			t.Fatal("regrouped a round in flight")
+		}
+		eff = n.deliver(p, eff.Send)
+		if !eff.NeedBallot {
+			t.Fatalf("the refused round was not lost: %+v", eff)
+		}
+		if err := p.Regroup([][]string{{"a", "b"}, {}}); err == nil {
+			t.Fatal("regrouped to an empty group")
+		}
+		if err := p.Regroup([][]string{{"a", "b", "d"}}); err != nil {
+			t.Fatal(err)
+		}
+		n.refusing = map[string]bool{"c": true} // c left; b is in the view now
+		res := n.run(t, p, p.Retry(2))
+		if res.Outcome != OutcomeOK || n.acceptors["d"].Committed.IsZero() || !n.acceptors["c"].Promised.IsZero() {
+			t.Fatalf("after regrouping: %+v; d %+v, c %+v", res, n.acceptors["d"], n.acceptors["c"])
 		}
 	})
 }

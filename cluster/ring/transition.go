@@ -1,6 +1,8 @@
 package ring
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,10 +34,18 @@ type Transition struct {
 	N             int
 	// Key names the transition; every node that sees the same statuses
 	// computes the same key.
-	Key    string
-	Moves  []Move
-	extra  [][]string   // by partition: next-ring replicas not in the current one
-	voters [][][]string // by partition: the acceptor groups (Voters)
+	Key string
+	// Fingerprint is a 64-bit digest of Key, never 0, computed once: the
+	// compact name of the transition that strong-key messages carry, so
+	// an acceptor can refuse a proposer whose view of the ring is another
+	// (its voter groups may be another, and their quorums disjoint from
+	// this view's). Key itself grows with the member ids (two lists of
+	// them) and would ride on every message; 64 bits make two different
+	// transitions collide with probability 2^-64.
+	Fingerprint uint64
+	Moves       []Move
+	extra       [][]string   // by partition: next-ring replicas not in the current one
+	voters      [][][]string // by partition: the acceptor groups (Voters)
 }
 
 // NewTransition computes the transition from the members' ring statuses.
@@ -67,6 +77,7 @@ func NewTransition(statuses map[string]string, q, n int) (*Transition, error) {
 		cur = next
 	}
 	t := &Transition{N: n, Key: "current=" + strings.Join(cur, ",") + " next=" + strings.Join(next, ",")}
+	t.Fingerprint = Fingerprint(t.Key)
 	var err error
 	if t.Current, err = New(cur, q); err != nil {
 		return nil, err
@@ -92,6 +103,17 @@ func NewTransition(statuses map[string]string, q, n int) (*Transition, error) {
 		}
 	}
 	return t, nil
+}
+
+// Fingerprint is the Fingerprint of the transition named key: the first 8
+// bytes of its SHA-256, and 1 in the one case of 2^64 where they are 0 (a
+// message without a fingerprint carries 0).
+func Fingerprint(key string) uint64 {
+	sum := sha256.Sum256([]byte(key))
+	if f := binary.BigEndian.Uint64(sum[:8]); f != 0 {
+		return f
+	}
+	return 1
 }
 
 // Stable reports whether no member is joining or leaving.

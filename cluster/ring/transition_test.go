@@ -166,3 +166,33 @@ func TestTransitionVoters(t *testing.T) {
 		})
 	}
 }
+
+// The fingerprint names the transition: the same statuses give the same
+// one on every node, another phase of a ring change another, and it is
+// never 0 (a message without one).
+func TestTransitionFingerprint(t *testing.T) {
+	phases := []struct {
+		name     string
+		statuses map[string]string
+	}{
+		{"before a join: stable", map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusNormal}},
+		{"during the join", map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusNormal, "d": StatusJoining}},
+		{"after the join: stable", map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusNormal, "d": StatusNormal}},
+		{"during a leave", map[string]string{"a": StatusNormal, "b": StatusNormal, "c": StatusLeaving, "d": StatusNormal}},
+	}
+	seen := map[uint64]string{}
+	for _, ph := range phases {
+		tr, err := NewTransition(ph.statuses, 8, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := NewTransition(ph.statuses, 8, 3)
+		if tr.Fingerprint == 0 || tr.Fingerprint != again.Fingerprint || tr.Fingerprint != Fingerprint(tr.Key) {
+			t.Fatalf("%s: fingerprint %x, again %x, of the key %x", ph.name, tr.Fingerprint, again.Fingerprint, Fingerprint(tr.Key))
+		}
+		if other, ok := seen[tr.Fingerprint]; ok {
+			t.Fatalf("%s and %s share fingerprint %x", ph.name, other, tr.Fingerprint)
+		}
+		seen[tr.Fingerprint] = ph.name
+	}
+}

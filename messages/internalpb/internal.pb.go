@@ -2622,14 +2622,18 @@ func (x *PaxosValue) GetVersion() *PaxosBallot {
 // for one step: a read changes nothing; a prepare, an accept and a commit
 // are fsynced before the reply (a commit has none).
 type PaxosRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"` // the register
-	Kind          PaxosKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=harmonia.internal.v1.PaxosKind" json:"kind,omitempty"`
-	Ballot        *PaxosBallot           `protobuf:"bytes,4,opt,name=ballot,proto3" json:"ballot,omitempty"`                         // prepare, accept, commit: the proposer's ballot
-	Value         *PaxosValue            `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`                           // accept, commit
-	RequestId     uint64                 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in the reply
-	Sender        *Sender                `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`                         // the proposer's node; it must be admitted
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"` // the register
+	Kind      PaxosKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=harmonia.internal.v1.PaxosKind" json:"kind,omitempty"`
+	Ballot    *PaxosBallot           `protobuf:"bytes,4,opt,name=ballot,proto3" json:"ballot,omitempty"`                         // prepare, accept, commit: the proposer's ballot
+	Value     *PaxosValue            `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`                           // accept, commit
+	RequestId uint64                 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in the reply
+	Sender    *Sender                `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`                         // the proposer's node; it must be admitted
+	// The proposer's view of the ring transition (ring.Transition's
+	// Fingerprint): an acceptor in another view refuses the request, since
+	// the two views' voter groups may have disjoint quorums.
+	Transition    uint64 `protobuf:"fixed64,8,opt,name=transition,proto3" json:"transition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2713,21 +2717,31 @@ func (x *PaxosRequest) GetSender() *Sender {
 	return nil
 }
 
+func (x *PaxosRequest) GetTransition() uint64 {
+	if x != nil {
+		return x.Transition
+	}
+	return 0
+}
+
 // PaxosReply is an acceptor's answer. A read and a prepare carry the
 // acceptor's accepted ballot and value and what it knows committed; a
 // refused prepare or accept (ok unset) names the higher ballot promised.
 type PaxosReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
-	Kind          PaxosKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=harmonia.internal.v1.PaxosKind" json:"kind,omitempty"`
-	Ballot        *PaxosBallot           `protobuf:"bytes,4,opt,name=ballot,proto3" json:"ballot,omitempty"` // the request's
-	Ok            bool                   `protobuf:"varint,5,opt,name=ok,proto3" json:"ok,omitempty"`
-	Promised      *PaxosBallot           `protobuf:"bytes,6,opt,name=promised,proto3" json:"promised,omitempty"`
-	Accepted      *PaxosBallot           `protobuf:"bytes,7,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Value         *PaxosValue            `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
-	Committed     *PaxosBallot           `protobuf:"bytes,9,opt,name=committed,proto3" json:"committed,omitempty"`
-	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"` // the request was refused or failed; nothing else is set
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Node      string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Kind      PaxosKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=harmonia.internal.v1.PaxosKind" json:"kind,omitempty"`
+	Ballot    *PaxosBallot           `protobuf:"bytes,4,opt,name=ballot,proto3" json:"ballot,omitempty"` // the request's
+	Ok        bool                   `protobuf:"varint,5,opt,name=ok,proto3" json:"ok,omitempty"`
+	Promised  *PaxosBallot           `protobuf:"bytes,6,opt,name=promised,proto3" json:"promised,omitempty"`
+	Accepted  *PaxosBallot           `protobuf:"bytes,7,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Value     *PaxosValue            `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
+	Committed *PaxosBallot           `protobuf:"bytes,9,opt,name=committed,proto3" json:"committed,omitempty"`
+	Error     string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"` // the request was refused or failed; only transition is also set
+	// With error: the acceptor's view of the ring transition, when it
+	// refused the request for coming from another one (0 otherwise).
+	Transition    uint64 `protobuf:"fixed64,11,opt,name=transition,proto3" json:"transition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2830,6 +2844,13 @@ func (x *PaxosReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *PaxosReply) GetTransition() uint64 {
+	if x != nil {
+		return x.Transition
+	}
+	return 0
 }
 
 // PaxosState is one acceptor's durable state of one register
@@ -3105,7 +3126,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"PaxosValue\x12\x16\n" +
 	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12;\n" +
-	"\aversion\x18\x03 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\aversion\"\xbb\x02\n" +
+	"\aversion\x18\x03 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\aversion\"\xdb\x02\n" +
 	"\fPaxosRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x123\n" +
@@ -3114,7 +3135,10 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x05value\x18\x05 \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x06 \x01(\x04R\trequestId\x124\n" +
-	"\x06sender\x18\a \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\"\xcc\x03\n" +
+	"\x06sender\x18\a \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x1e\n" +
+	"\n" +
+	"transition\x18\b \x01(\x06R\n" +
+	"transition\"\xec\x03\n" +
 	"\n" +
 	"PaxosReply\x12\x1d\n" +
 	"\n" +
@@ -3128,7 +3152,10 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x05value\x18\b \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12?\n" +
 	"\tcommitted\x18\t \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\x12\x14\n" +
 	"\x05error\x18\n" +
-	" \x01(\tR\x05error\"\x83\x02\n" +
+	" \x01(\tR\x05error\x12\x1e\n" +
+	"\n" +
+	"transition\x18\v \x01(\x06R\n" +
+	"transition\"\x83\x02\n" +
 	"\n" +
 	"PaxosState\x12=\n" +
 	"\bpromised\x18\x01 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\bpromised\x12=\n" +
