@@ -15,13 +15,13 @@ import (
 // register (protobuf PaxosState).
 //
 // It lives outside d/ on purpose: the eventual path's scans (Merkle trees,
-// handoff, bucket reads), reaping and DropPartition work on d/<partition>/
-// only, so they neither see nor destroy it. DropPartition in particular
-// keeps it: a node drops a partition after handing it off, and transfers
-// do not carry acceptor state yet, so the promises made here would be
-// forgotten while peers may still count on them (Paxos safety). Dropping
-// acceptor state comes with its own rule (issue 21: only once every
-// replica holds the committed value and the grace has passed).
+// bucket reads), reaping and DropPartition work on d/<partition>/ only, so
+// they neither see nor destroy it. DropPartition in particular keeps it: a
+// node drops a partition after handing it off, and while a transfer carries
+// the chosen values to the new replicas (ScanAcceptors), it does not carry
+// this node's promises, which peers may still count on (Paxos safety).
+// Dropping acceptor state comes with its own rule (issue 21: only once
+// every replica holds the committed value and the grace has passed).
 
 func acceptorKey(partition int, key []byte) []byte { return partitionKey('p', partition, key) }
 
@@ -55,4 +55,31 @@ func (s *Store) AcceptorState(partition int, key []byte) (paxos.State, error) {
 		return paxos.State{}, fmt.Errorf("get acceptor state %q: %w", key, err)
 	}
 	return st, nil
+}
+
+// AcceptorEntry is one register's stored acceptor state, as the protobuf
+// PaxosState it is stored as (a transfer sends it on as it is).
+type AcceptorEntry struct {
+	Key   []byte
+	State *internalpb.PaxosState
+}
+
+// ScanAcceptors returns up to maxKeys acceptor states of partition (and
+// about maxBytes at most, but at least one) with register keys after
+// after, in key order; more reports whether registers remain. A state that
+// does not decode is an error: a transfer must not skip a register.
+func (s *Store) ScanAcceptors(partition int, after []byte, maxKeys, maxBytes int) (entries []AcceptorEntry, more bool, err error) {
+	raw, more, err := s.scanPrefix('p', partition, after, maxKeys, maxBytes)
+	if err != nil {
+		return nil, false, fmt.Errorf("scan acceptor states of partition %d: %w", partition, err)
+	}
+	entries = make([]AcceptorEntry, len(raw))
+	for i, e := range raw {
+		var pb internalpb.PaxosState
+		if err := proto.Unmarshal(e.Value, &pb); err != nil {
+			return nil, false, fmt.Errorf("scan acceptor states of partition %d: register %q: %w", partition, e.Key, err)
+		}
+		entries[i] = AcceptorEntry{Key: e.Key, State: &pb}
+	}
+	return entries, more, nil
 }

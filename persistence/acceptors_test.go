@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 )
 
 func acceptorState(round uint64, data string) paxos.State {
@@ -16,8 +17,8 @@ func acceptorState(round uint64, data string) paxos.State {
 
 // Acceptor state shares the objects' batch, reads back as written, and
 // stays out of the eventual path: a partition's scan does not list it and
-// dropping the partition keeps it (transfers do not carry it yet, so a
-// node that hands a partition off must not forget its promises).
+// dropping the partition keeps it (a node that hands a partition off must
+// not forget its promises).
 func TestAcceptorStateIsolatedFromObjects(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir, DefaultOptions())
@@ -76,5 +77,51 @@ func TestAcknowledgedAcceptorStateSurvivesCrash(t *testing.T) {
 		if err != nil || got.Promised != want.Promised || !got.Value.Equal(want.Value) {
 			t.Fatalf("acknowledged acceptor state %d lost after the crash: %+v %v", i, got, err)
 		}
+	}
+}
+
+// ScanAcceptors pages through one partition's acceptor states in key
+// order, after a key, bounded by keys and bytes (at least one), and sees
+// neither objects nor other partitions.
+func TestScanAcceptors(t *testing.T) {
+	s := openT(t, t.TempDir(), DefaultOptions())
+	var writes []AcceptorWrite
+	for i, k := range []string{"a", "b", "c", "d"} {
+		writes = append(writes, AcceptorWrite{Partition: 5, Key: []byte(k), State: acceptorState(uint64(i+1), k)})
+	}
+	writes = append(writes, AcceptorWrite{Partition: 6, Key: []byte("a"), State: acceptorState(9, "other")})
+	if err := s.CommitBatch([]Write{{Partition: 5, Key: []byte("obj"), Siblings: []object.Sibling{sib("a", 1, "x")}}}, writes); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var after []byte
+	for pages := 0; ; pages++ {
+		if pages > 4 {
+			t.Fatal("no end")
+		}
+		entries, more, err := s.ScanAcceptors(5, after, 3, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			st, err := paxospb.StateFromProto(e.State)
+			if err != nil || string(st.Value.Data) != string(e.Key) {
+				t.Fatalf("register %q: %+v %v", e.Key, st, err)
+			}
+			got = append(got, string(e.Key))
+			after = e.Key
+		}
+		if !more {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[a b c d]" {
+		t.Fatalf("scanned %v, want [a b c d]", got)
+	}
+	if entries, more, err := s.ScanAcceptors(5, nil, 10, 1); err != nil || len(entries) != 1 || !more {
+		t.Fatalf("a page of one byte: %d entries, more %v, %v; want one and more", len(entries), more, err)
+	}
+	if entries, _, err := s.ScanAcceptors(7, nil, 10, 1<<20); err != nil || len(entries) != 0 {
+		t.Fatalf("a partition without registers: %v %v", entries, err)
 	}
 }

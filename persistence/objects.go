@@ -183,17 +183,27 @@ type RawEntry struct {
 // most, but at least one) with keys after after, in key order; more reports
 // whether keys remain.
 func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
-	prefix := dataKey(partition, nil)
-	lower := prefix
+	entries, more, err = s.scanPrefix('d', partition, after, maxKeys, maxBytes)
+	if err != nil {
+		err = fmt.Errorf("scan partition %d: %w", partition, err)
+	}
+	return entries, more, err
+}
+
+// scanPrefix pages through the keys of partition under prefix (d: objects,
+// p: acceptor states), as Scan describes.
+func (s *Store) scanPrefix(prefix byte, partition int, after []byte, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
+	start := partitionKey(prefix, partition, nil)
+	lower := start
 	if len(after) > 0 {
-		lower = append(dataKey(partition, after), 0) // the next key after "after"
+		lower = append(partitionKey(prefix, partition, after), 0) // the next key after "after"
 	}
 	if err := s.readable(); err != nil {
-		return nil, false, fmt.Errorf("scan partition %d: %w", partition, err)
+		return nil, false, err
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(start)})
 	if err != nil {
-		return nil, false, fmt.Errorf("scan partition %d: %w", partition, err)
+		return nil, false, err
 	}
 	defer it.Close()
 	size := 0
@@ -201,7 +211,7 @@ func (s *Store) Scan(partition int, after []byte, maxKeys, maxBytes int) (entrie
 		if len(entries) >= maxKeys || (len(entries) > 0 && size+len(it.Value()) > maxBytes) {
 			return entries, true, it.Error()
 		}
-		entries = append(entries, RawEntry{Key: bytes.Clone(it.Key()[len(prefix):]), Value: bytes.Clone(it.Value())})
+		entries = append(entries, RawEntry{Key: bytes.Clone(it.Key()[len(start):]), Value: bytes.Clone(it.Value())})
 		size += len(it.Key()) + len(it.Value())
 	}
 	return entries, false, it.Error()

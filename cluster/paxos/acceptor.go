@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"slices"
 )
 
 // Ballot orders proposals. Round moves proposals past each other; Node,
@@ -158,4 +159,93 @@ type Reading struct {
 // Read answers a read without changing anything.
 func (s State) Read() Reading {
 	return Reading{Accepted: s.Accepted, Value: s.Value, Committed: s.Committed}
+}
+
+// Raise raises the promise to b: nothing below it is accepted from then
+// on. An acceptor rebuilt after losing its state takes the highest promise
+// of the peers it read (see Carry).
+func (s State) Raise(b Ballot) State {
+	if s.Promised.Less(b) {
+		s.Promised = b
+	}
+	return s
+}
+
+// Carry is what a transfer to a new replica, or the rebuild of an acceptor
+// that lost its state, does with one register's state read from a peer
+// acceptor.
+//
+// Applying a value known chosen as Commit(Ballot, Value) is safe at any
+// acceptor at any time: every proposal above the ballot already proposes
+// that value or one derived from it (it found it in its prepare quorum,
+// which meets the quorum that chose it), so taking it changes no choice;
+// Commit never lowers what the acceptor holds. A peer's value is known
+// chosen when the peer is settled (what it accepted last, it knows
+// committed).
+//
+// A value the peer accepted but does not know chosen (accepted above
+// committed) may have been chosen by a quorum, or may lose to a later
+// proposal; the peer does not hold the value committed before it. It is
+// not carried: taking it as accepted would put a vote for it where no
+// proposer asked, and a lost value could become chosen. It is Completed
+// instead: a round through a quorum of the key's voters (a strong read,
+// which finishes the newest proposal at a quorum before it answers) leaves
+// the key's latest value accepted by a majority of every voter group, so
+// it needs no carrying after that.
+type Carry struct {
+	// Commit: apply Commit(Ballot, Value).
+	Commit bool
+	Ballot Ballot
+	Value  Value
+	// Complete: run a completing round on the register.
+	Complete bool
+	// Promised is the peer's promise, which a rebuilt acceptor Raises its
+	// own to (a new replica does not need it: it promised nothing before).
+	Promised Ballot
+}
+
+// CarryOf decides Carry for a peer's state of one register.
+func CarryOf(peer State) Carry {
+	c := Carry{Promised: peer.Promised}
+	switch {
+	case peer.Accepted.IsZero() && peer.Committed.IsZero():
+		// Only a promise: there is no value to carry.
+	case peer.Settled():
+		c.Commit, c.Ballot, c.Value = true, peer.Committed, peer.Value
+	default:
+		c.Complete = true
+	}
+	return c
+}
+
+// Majority is the least number of a group of n that is a quorum.
+func Majority(n int) int { return n/2 + 1 }
+
+// CoveringReads is the least number of a group of n acceptors whose states,
+// read together, include a state of every quorum of the group: n minus a
+// majority, plus one (2 of 3, 3 of 5, 2 of 4). A value chosen by the group
+// was accepted by a quorum, so one of the acceptors read holds it, or a
+// later value. A rebuilt acceptor reads as many of the others: every
+// quorum that counted it also counted one of them.
+func CoveringReads(n int) int { return n - Majority(n) + 1 }
+
+// Covers reports whether the acceptor states read cover every quorum of
+// every group: read holds CoveringReads(len(g)) members of each group g,
+// not counting self. A transfer to a new replica (self in no group) reads
+// a group it is not in; a rebuilt acceptor reads the others of its groups,
+// and so every quorum that counted it before it lost its state also
+// counted one of them.
+func Covers(groups [][]string, self string, read []string) bool {
+	for _, g := range groups {
+		n := 0
+		for _, id := range g {
+			if id != self && slices.Contains(read, id) {
+				n++
+			}
+		}
+		if n < CoveringReads(len(g)) {
+			return false
+		}
+	}
+	return true
 }

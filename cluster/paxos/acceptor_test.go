@@ -103,3 +103,90 @@ func TestBallotOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestCoveringReads(t *testing.T) {
+	for _, tc := range []struct{ n, majority, covering int }{{1, 1, 1}, {2, 2, 1}, {3, 2, 2}, {4, 3, 2}, {5, 3, 3}, {7, 4, 4}} {
+		if m, c := Majority(tc.n), CoveringReads(tc.n); m != tc.majority || c != tc.covering {
+			t.Errorf("n=%d: majority %d, covering %d; want %d, %d", tc.n, m, c, tc.majority, tc.covering)
+		}
+		// Every quorum (every set of a majority) meets every set of
+		// covering reads: together they are more than the group.
+		if Majority(tc.n)+CoveringReads(tc.n) <= tc.n {
+			t.Errorf("n=%d: a quorum and the covering reads can be disjoint", tc.n)
+		}
+	}
+}
+
+func TestCarryOf(t *testing.T) {
+	b1 := Ballot{Round: 1, Node: "a", Incarnation: 1, Seq: 1}
+	b2 := Ballot{Round: 2, Node: "b", Incarnation: 1, Seq: 2}
+	b3 := Ballot{Round: 3, Node: "c", Incarnation: 1, Seq: 3}
+	v1 := Value{Exists: true, Data: []byte("v1"), Version: b1}
+	v2 := Value{Exists: true, Data: []byte("v2"), Version: b2}
+	tomb := Value{Version: b2}
+	for _, tc := range []struct {
+		name string
+		peer State
+		want Carry
+	}{
+		{"nothing promised: nothing to carry", State{}, Carry{}},
+		{"a promise alone carries no value, only the promise", State{Promised: b2}, Carry{Promised: b2}},
+		{"a settled value is carried as a commit of its ballot", State{Promised: b3, Accepted: b1, Value: v1, Committed: b1},
+			Carry{Commit: true, Ballot: b1, Value: v1, Promised: b3}},
+		{"a settled value completed again keeps its version, carried at the committing ballot", State{Promised: b2, Accepted: b2, Value: v1, Committed: b2},
+			Carry{Commit: true, Ballot: b2, Value: v1, Promised: b2}},
+		{"a committed tombstone is carried like a value", State{Promised: b2, Accepted: b2, Value: tomb, Committed: b2},
+			Carry{Commit: true, Ballot: b2, Value: tomb, Promised: b2}},
+		{"accepted above committed: completed, not carried (the committed value is not held)", State{Promised: b2, Accepted: b2, Value: v2, Committed: b1},
+			Carry{Complete: true, Promised: b2}},
+		{"accepted and nothing committed: completed", State{Promised: b1, Accepted: b1, Value: v1},
+			Carry{Complete: true, Promised: b1}},
+		{"committed above accepted (never written so): completed, not trusted", State{Promised: b2, Accepted: b1, Value: v1, Committed: b2},
+			Carry{Complete: true, Promised: b2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := CarryOf(tc.peer)
+			if got.Commit != tc.want.Commit || got.Ballot != tc.want.Ballot || !got.Value.Equal(tc.want.Value) ||
+				got.Complete != tc.want.Complete || got.Promised != tc.want.Promised {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRaise(t *testing.T) {
+	lo, hi := Ballot{Round: 1, Node: "a"}, Ballot{Round: 2, Node: "a"}
+	s := State{Promised: lo}.Raise(hi)
+	if s.Promised != hi {
+		t.Fatalf("raised to %s, want %s", s.Promised, hi)
+	}
+	if s = s.Raise(lo); s.Promised != hi {
+		t.Fatal("a raise lowered the promise")
+	}
+	if _, pr := s.Prepare(lo); pr.OK {
+		t.Fatal("a raised acceptor promised a lower ballot")
+	}
+}
+
+func TestCovers(t *testing.T) {
+	abc, bcd := []string{"a", "b", "c"}, []string{"b", "c", "d"}
+	for _, tc := range []struct {
+		name   string
+		groups [][]string
+		self   string
+		read   []string
+		want   bool
+	}{
+		{"a new replica reads 2 of the 3 current ones", [][]string{abc}, "x", []string{"a", "c"}, true},
+		{"one of 3 misses a quorum", [][]string{abc}, "x", []string{"b"}, false},
+		{"a rebuilt acceptor reads both others of 3", [][]string{abc}, "a", []string{"b", "c"}, true},
+		{"a rebuilt acceptor's own state does not count", [][]string{abc}, "a", []string{"a", "b"}, false},
+		{"joint groups: each group is covered", [][]string{abc, bcd}, "a", []string{"b", "c"}, true},
+		{"joint groups: one group short", [][]string{abc, bcd}, "d", []string{"a", "b"}, false},
+		{"reads of nodes outside the groups do not count", [][]string{abc}, "x", []string{"a", "y", "z"}, false},
+	} {
+		if got := Covers(tc.groups, tc.self, tc.read); got != tc.want {
+			t.Errorf("%s: Covers(%v, %s, %v) = %v", tc.name, tc.groups, tc.self, tc.read, got)
+		}
+	}
+}
