@@ -331,6 +331,8 @@ func fuzzKinds() []fuzzKind {
 		{&internalpb.CoordinatePut{Partition: fuzzPartition, Key: []byte("c"), Value: []byte("v"), Context: object.ClockToProto(va.History()), WrittenAt: 9}, checkCoordinatePut},
 		{&internalpb.ReplicaGet{Partition: fuzzPartition, Key: []byte("c"), Encoded: true}, checkReplicaGet},
 		{&internalpb.HandoffFetch{Partition: fuzzPartition, AfterKey: []byte("a"), MaxKeys: 1, MaxBytes: 1 << 20}, checkHandoffFetch},
+		{&internalpb.HandoffFetch{Partition: fuzzPartition, MaxKeys: 2, MaxBytes: 1 << 20, AcceptorStates: true, Transition: fuzzTransition()}, checkHandoffFetch},
+		{&internalpb.HandoffFetch{Partition: fuzzPartition, MaxKeys: 2, MaxBytes: 1 << 20, AcceptorStates: true}, checkHandoffFetch},
 		{&internalpb.HandoffApply{Partition: fuzzPartition, Entries: []*internalpb.HandoffEntry{{Key: []byte("a"), Object: obj}, {Key: []byte("d"), Object: obj}}}, checkHandoffApply},
 		{&internalpb.TreeLevel{Partition: fuzzPartition, Level: 1, Nodes: []uint32{0, 3, 15}}, checkTreeLevel},
 		{&internalpb.BucketKeys{Partition: fuzzPartition, Buckets: []uint32{0, 7, 4095}, MaxKeys: 2}, checkBucketKeys},
@@ -348,6 +350,8 @@ func fuzzKinds() []fuzzKind {
 		{&internalpb.ReplicaPutReply{Node: "n2", RequestId: uint64(request.ToPrimary)}, checkPutReply},
 		{&internalpb.ReplicaGetReply{Node: "n2", Object: obj}, checkReplicaGetReply},
 		{&internalpb.HandoffBatch{Node: "n2", Partition: fuzzPartition, Entries: []*internalpb.HandoffEntry{{Key: []byte("a"), Object: obj}}, Done: true}, checkHandoffBatch},
+		{&internalpb.HandoffBatch{Node: "n2", Partition: fuzzPartition, OfAcceptorStates: true, Done: true,
+			AcceptorStates: []*internalpb.AcceptorEntry{{Key: fuzzStrongKey, State: paxospb.StateToProto(paxos.State{Promised: fuzzBallot(2), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(2)})}}}, checkHandoffBatch},
 		{&internalpb.HandoffApplyReply{Error: "disk full"}, checkHandoffApplyReply},
 		{&internalpb.HandoffCursor{Transition: "t", Keys: 3, Batches: 1, From: "n2", Passes: []*internalpb.TransferPass{{Source: "n2", AfterKey: []byte("c"), Keys: 3, Batches: 1}}}, checkHandoffCursor},
 		{&internalpb.Hint{Partition: fuzzPartition, Key: []byte("a"), Object: obj, CreatedAt: 1}, checkHint},
@@ -650,8 +654,35 @@ func checkHandoffFetch(t *testing.T, h *messageHarness, pm proto.Message) {
 	r := h.runVnode(t, m)
 	b := answerAs[*internalpb.HandoffBatch](t, r.reply)
 	checkNode(t, b.Node)
-	if b.Error != "" || b.Partition != fuzzPartition {
-		t.Fatalf("fetch answered partition %d, error %q", b.Partition, b.Error)
+	if m.AcceptorStates && m.Transition != h.view.Load().Transition.Fingerprint {
+		if b.Error == "" || len(b.AcceptorStates) > 0 {
+			t.Fatalf("a read of acceptor states from transition %016x was answered: %v", m.Transition, b)
+		}
+		sameStore(t, "refused fetch", r.before, r.after)
+		return
+	}
+	if b.Error != "" || b.Partition != fuzzPartition || b.OfAcceptorStates != m.AcceptorStates {
+		t.Fatalf("fetch answered partition %d, of acceptor states %v, error %q", b.Partition, b.OfAcceptorStates, b.Error)
+	}
+	sameStore(t, "fetch", r.before, r.after)
+	if m.AcceptorStates {
+		// Acceptor states only, in order after after_key, each as stored.
+		prev := m.AfterKey
+		for _, e := range b.AcceptorStates {
+			if len(prev) > 0 && bytes.Compare(e.Key, prev) <= 0 {
+				t.Fatalf("acceptor fetch after %q answered %q after %q", m.AfterKey, e.Key, prev)
+			}
+			prev = e.Key
+			st, err := h.store.AcceptorState(fuzzPartition, e.Key)
+			got, derr := paxospb.StateFromProto(e.State)
+			if err != nil || derr != nil || !st.Equal(got) {
+				t.Fatalf("acceptor fetch answered %q as %+v (%v), stored %+v (%v)", e.Key, got, derr, st, err)
+			}
+		}
+		if len(b.Entries) > 0 || len(b.AcceptorStates) > int(max(m.MaxKeys, 1)) {
+			t.Fatalf("acceptor fetch answered %d objects, %d states (max %d)", len(b.Entries), len(b.AcceptorStates), m.MaxKeys)
+		}
+		return
 	}
 	want := keysAfter(r.before, m.AfterKey)
 	if len(b.Entries) > len(want) || len(b.Entries) > int(max(m.MaxKeys, 1)) || (len(want) > 0 && len(b.Entries) == 0) {
@@ -1159,12 +1190,15 @@ func checkHandoffBatch(t *testing.T, _ *messageHarness, pm proto.Message) {
 		t.Fatalf("a new transfer does not fetch: %+v", next)
 	}
 	tr.asked = next.Source
-	var first, last []byte
+	var last []byte
 	if n := len(m.Entries); n > 0 {
-		first, last = m.Entries[0].Key, m.Entries[n-1].Key
+		last = m.Entries[n-1].Key
 	}
 	keys0, _, _ := tr.core.Totals()
-	if m.Node == tr.asked && tr.core.Expects(m.Node, first) && m.Error == "" {
+	if m.Node == tr.asked && tr.core.Expects(m.Node, m.OfAcceptorStates, firstKey(m)) && m.Error == "" {
+		if m.OfAcceptorStates {
+			t.Fatalf("a new transfer expects acceptor states of %s before its objects", m.Node)
+		}
 		tr.core.Applied(m.Node, last, len(m.Entries), m.Done)
 		if keys, _, _ := tr.core.Totals(); keys != keys0+uint64(len(m.Entries)) {
 			t.Fatalf("applied %d entries, keys went from %d to %d", len(m.Entries), keys0, keys)
@@ -1205,7 +1239,8 @@ func checkCursorRoundTrip(t *testing.T, tr *transfer, sources []string) {
 	}
 	again := xfer.New(sources, passesFromProto(c.Passes))
 	if !slices.EqualFunc(again.Passes(), tr.core.Passes(), func(a, b xfer.Pass) bool {
-		return a.Source == b.Source && bytes.Equal(a.AfterKey, b.AfterKey) && a.Keys == b.Keys && a.Batches == b.Batches && a.Done == b.Done
+		return a.Source == b.Source && bytes.Equal(a.AfterKey, b.AfterKey) && a.Keys == b.Keys && a.Batches == b.Batches && a.Done == b.Done &&
+			bytes.Equal(a.AcceptorsAfter, b.AcceptorsAfter) && a.AcceptorStates == b.AcceptorStates && a.AcceptorsDone == b.AcceptorsDone
 	}) {
 		t.Fatalf("saved progress %v reads back as %v", tr.core.Passes(), again.Passes())
 	}

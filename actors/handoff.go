@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -37,9 +38,15 @@ type TransferProgress struct {
 	Partition int
 	From      string
 	Keys      uint64
-	Batches   uint64
-	Done      bool
-	// BatchesThisRun counts batches fetched since this process started.
+	// AcceptorStates are the acceptor states of strong keys read from
+	// the sources (a register read from two sources counts twice).
+	AcceptorStates uint64
+	Batches        uint64
+	Done           bool
+	// LastError is why the last failed batch failed ("" when none has).
+	LastError string
+	// Batches and BatchesThisRun count batches of objects, the latter
+	// those fetched since this process started.
 	BatchesThisRun uint64
 	// SourcesDone are the current replicas read whole.
 	SourcesDone []string
@@ -94,6 +101,7 @@ type transferDone struct {
 type handoff struct {
 	cfg    HandoffConfig
 	self   string
+	log    *slog.Logger
 	store  *persistence.Store
 	view   *viewHolder
 	gossip *Gossiper
@@ -143,7 +151,7 @@ func (h *handoff) fill(ctx actor.Context) {
 		h.next++
 		h.running[mv.Partition] = true
 		props := actor.PropsFromProducer(func() actor.Actor {
-			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, table: h.table}
+			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, table: h.table, log: h.log}
 		})
 		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("transfer-%d-%d", mv.Partition, time.Now().UnixNano())); err != nil {
 			panic(fmt.Sprintf("spawn transfer %d: %v", mv.Partition, err))

@@ -99,7 +99,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
+		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, log: s.log, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
 	// A crashed exchange or reap round is stopped, not restarted in place;
 	// its parent starts a new one.

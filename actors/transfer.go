@@ -1,7 +1,14 @@
 package actors
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	xfer "github.com/harmoniakv/harmonia/cluster/transfer"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -10,10 +17,51 @@ import (
 
 // One partition's transfer to this node in a ring transition: the handoff
 // actor's child transfer-<p>.
+//
+// It carries the partition's objects and the acceptor states of its strong
+// keys (paxos repair). The joint voter groups of a ring change make every
+// value chosen during the change known to a majority of the next replicas;
+// a value chosen before it is known only to a majority of the current
+// ones, and once the change ends, a majority of the next replicas alone
+// decides. So before this node reports the partition in, every value
+// chosen before the change must be known to a majority of the next
+// replicas. Why it is:
+//
+//   - Every acceptor of the current replicas that the transfer reads is in
+//     the change's view of the ring (a source in another refuses the read),
+//     so it refuses proposers that are not (acceptors take steps only from
+//     proposers of their own view): no value is chosen by the current
+//     replicas alone after it is read.
+//   - The transfer reads the acceptor states of enough current replicas
+//     to meet every majority of them (paxos.CoveringReads, 2 of 3), so for
+//     each value chosen before the change, one of the states read holds it
+//     or a later one. Staged states are committed before they are read.
+//   - A settled state (its value known chosen) is applied here as
+//     Commit(committed ballot, value), which is safe at any acceptor at any
+//     time (paxos.Carry). A state accepted above what it knows committed
+//     is completed, not shipped: a strong read of the key through this
+//     node's proposer, with the change's joint voter groups, finishes the
+//     newest proposal at a majority of each group before it answers, so the
+//     key's latest value is then held by a majority of the next replicas.
+//   - Each next replica that is new receives its own transfer; the next
+//     replicas that were current ones and missed a value are at most the
+//     current replicas outside the quorum that chose it, a minority, so
+//     with every new one holding it a majority of the next replicas does
+//     (when the next ring has at least as many replicas of the partition
+//     as the current one).
+//
+// The transfer is not complete, and the node does not report the partition
+// in, until its acceptor states are carried and completed.
 
 type (
 	transferFetch struct{ attempt int }
 	transferRetry struct{}
+	// transferCompleted is the answer to the completing read of one
+	// register of an acceptor batch.
+	transferCompleted struct {
+		attempt int
+		res     *StrongResult
+	}
 )
 
 // transfer pulls one partition from every live current replica in acked
@@ -26,6 +74,7 @@ type transfer struct {
 	store *persistence.Store
 	view  *viewHolder
 	table *transferTable
+	log   *slog.Logger
 
 	core    *xfer.Transfer
 	done    bool
@@ -33,7 +82,13 @@ type transfer struct {
 	asked   string // the source of the outstanding fetch
 	attempt int
 	batch   *internalpb.HandoffBatch
-	fetched uint64
+	// applying: the batch was sent to the vnode, which has not answered.
+	applying bool
+	// complete are the registers of the acceptor batch being carried that
+	// are still to be completed, in order.
+	complete [][]byte
+	fetched  uint64
+	lastErr  string
 }
 
 func (t *transfer) Receive(ctx actor.Context) {
@@ -51,45 +106,174 @@ func (t *transfer) Receive(ctx actor.Context) {
 		}
 		t.step(ctx)
 	case *internalpb.HandoffBatch:
-		var first []byte
-		if len(m.Entries) > 0 {
-			first = m.Entries[0].Key
-		}
-		if t.batch != nil || m.Node != t.asked || !t.core.Expects(m.Node, first) {
+		first := firstKey(m)
+		if t.batch != nil || m.Node != t.asked || !t.core.Expects(m.Node, m.OfAcceptorStates, first) {
 			return // the late answer of a request already retried
 		}
 		if m.Error != "" {
-			t.fail(ctx)
+			t.refuse(ctx, fmt.Errorf("%s: %s", m.Node, m.Error))
 			return
 		}
-		t.batch = m
-		ctx.Request(t.view.Load().localVnodePID(t.move.Partition), applyBatch{&internalpb.HandoffApply{Partition: m.Partition, Entries: m.Entries}})
+		t.batch, t.applying = m, true
+		if !m.OfAcceptorStates {
+			ctx.Request(t.view.Load().localVnodePID(t.move.Partition), applyBatch{&internalpb.HandoffApply{Partition: m.Partition, Entries: m.Entries}})
+			t.arm(ctx)
+			return
+		}
+		apply, complete, err := t.checkCarried(m)
+		if err != nil {
+			t.refuse(ctx, err)
+			return
+		}
+		t.complete = complete
+		ctx.Request(t.view.Load().localVnodePID(t.move.Partition), apply)
 		t.arm(ctx)
 	case *internalpb.HandoffApplyReply:
-		if t.batch == nil {
+		if t.batch == nil || !t.applying {
 			return // the late answer of an apply already retried
 		}
+		t.applying = false
 		if m.Error != "" {
-			t.fail(ctx)
+			t.refuse(ctx, fmt.Errorf("apply a batch from %s here: %s", t.batch.Node, m.Error))
 			return
 		}
-		b := t.batch
-		t.batch = nil
+		t.completeNext(ctx)
+	case transferCompleted:
+		if m.attempt != t.attempt || t.batch == nil || len(t.complete) == 0 {
+			return // the late answer of a batch already retried
+		}
+		if err := completionError(m.res); err != nil {
+			t.refuse(ctx, fmt.Errorf("complete register %q: %w", t.complete[0], err))
+			return
+		}
+		t.complete = t.complete[1:]
+		t.completeNext(ctx)
+	case transferFetch:
+		if m.attempt == t.attempt { // the request of this attempt timed out
+			t.refuse(ctx, fmt.Errorf("no answer from %s within %v", t.asked, t.cfg.RequestTimeout))
+		}
+	case transferRetry:
+		t.step(ctx)
+	}
+}
+
+func firstKey(m *internalpb.HandoffBatch) []byte {
+	switch {
+	case m.OfAcceptorStates && len(m.AcceptorStates) > 0:
+		return m.AcceptorStates[0].Key
+	case !m.OfAcceptorStates && len(m.Entries) > 0:
+		return m.Entries[0].Key
+	}
+	return nil
+}
+
+// checkCarried checks an acceptor batch from a peer and decides, register
+// by register, what is carried (paxos.CarryOf): the commits to apply here,
+// and the registers to complete. A register outside the partition, out of
+// order, over the key limit or with a malformed state refuses the whole
+// batch: a transfer must not skip a register.
+func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][]byte, error) {
+	v := t.view.Load()
+	var apply applyAcceptors
+	complete := [][]byte{}
+	var prev []byte
+	for _, e := range m.AcceptorStates {
+		switch {
+		case t.store.CheckKey(e.Key) != nil:
+			return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, t.store.CheckKey(e.Key))
+		case v.Ring.PartitionForKey(e.Key) != t.move.Partition:
+			return apply, nil, fmt.Errorf("%s sent register %.64q of partition %d for partition %d", m.Node, e.Key, v.Ring.PartitionForKey(e.Key), t.move.Partition)
+		case prev != nil && bytes.Compare(e.Key, prev) <= 0:
+			return apply, nil, fmt.Errorf("%s sent register %.64q after %.64q: out of order", m.Node, e.Key, prev)
+		}
+		prev = e.Key
+		st, err := paxospb.StateFromProto(e.State)
+		if err != nil {
+			return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, err)
+		}
+		c := paxos.CarryOf(st)
+		if c.Commit && c.Value.Exists && c.Value.Version.IsZero() {
+			return apply, nil, fmt.Errorf("%s sent register %.64q: a value without a version", m.Node, e.Key)
+		}
+		if c.Commit && c.Ballot.Less(c.Value.Version) {
+			return apply, nil, fmt.Errorf("%s sent register %.64q: value version %s above its committed ballot %s", m.Node, e.Key, c.Value.Version, c.Ballot)
+		}
+		switch {
+		case c.Commit:
+			apply.entries = append(apply.entries, carried{key: e.Key, carry: c})
+		case c.Complete:
+			complete = append(complete, e.Key)
+		}
+	}
+	return apply, complete, nil
+}
+
+// completeNext runs the completing read of the next register of the
+// acceptor batch, or, when none is left, records the batch applied.
+func (t *transfer) completeNext(ctx actor.Context) {
+	b := t.batch
+	if b.OfAcceptorStates && len(t.complete) > 0 {
+		t.attempt++
+		attempt := t.attempt
+		res := askStrong(ctx, &StrongRequest{Key: t.complete[0], Op: paxos.Op{Kind: paxos.OpGet}, Timeout: t.cfg.RequestTimeout})
+		self, sys := ctx.Self(), ctx.ActorSystem()
+		go func() { sys.Root.Send(self, transferCompleted{attempt: attempt, res: <-res}) }()
+		return
+	}
+	t.batch, t.complete = nil, nil
+	if b.OfAcceptorStates {
+		var last []byte
+		if n := len(b.AcceptorStates); n > 0 {
+			last = b.AcceptorStates[n-1].Key
+		}
+		t.core.AppliedAcceptors(b.Node, last, len(b.AcceptorStates), b.Done)
+	} else {
 		var last []byte
 		if n := len(b.Entries); n > 0 {
 			last = b.Entries[n-1].Key
 		}
 		t.core.Applied(b.Node, last, len(b.Entries), b.Done)
 		t.fetched++
-		t.from = b.Node
-		t.step(ctx)
-	case transferFetch:
-		if m.attempt == t.attempt { // the request of this attempt timed out
-			t.fail(ctx)
-		}
-	case transferRetry:
-		t.step(ctx)
 	}
+	t.from = b.Node
+	t.step(ctx)
+}
+
+// askStrong runs a strong request through this node's coordinator, as the
+// client API does, and delivers its result on the returned channel: the
+// state machine answers by its timeout, and a coordinator that never does
+// (the node stopping) is answered for after a grace.
+func askStrong(ctx actor.Context, req *StrongRequest) <-chan *StrongResult {
+	const grace = time.Second
+	reply := make(chan any, 1)
+	out := make(chan *StrongResult, 1)
+	ctx.Send(actor.NewPID(ctx.Self().Address, coordinatorName), clientRequest{req: req, reply: reply})
+	go func() {
+		t := time.NewTimer(req.Timeout + grace)
+		defer t.Stop()
+		select {
+		case r := <-reply:
+			if res, ok := r.(*StrongResult); ok {
+				out <- res
+				return
+			}
+			out <- &StrongResult{Err: fmt.Errorf("coordinator answered %v", r)}
+		case <-t.C:
+			out <- &StrongResult{Err: fmt.Errorf("coordinator did not answer within %v", req.Timeout+grace)}
+		}
+	}()
+	return out
+}
+
+// completionError is why a completing read did not complete its register.
+func completionError(res *StrongResult) error {
+	switch {
+	case res.Err != nil:
+		return res.Err
+	case res.Outcome != paxos.OutcomeOK:
+		return fmt.Errorf("%v: %s", res.Outcome, res.Why)
+	}
+	return nil
 }
 
 // step saves the progress and does what the core decides next: fetch a
@@ -99,7 +283,7 @@ func (t *transfer) step(ctx actor.Context) {
 	next := t.core.Next(v.Up)
 	t.done = next.Complete
 	if err := t.store.SaveHandoffCursor(t.move.Partition, t.cursor()); err != nil {
-		t.fail(ctx)
+		t.refuse(ctx, fmt.Errorf("save the progress: %w", err))
 		return
 	}
 	t.publish()
@@ -112,7 +296,7 @@ func (t *transfer) step(ctx actor.Context) {
 		t.asked = next.Source
 		ctx.Request(v.vnodePID(next.Source, t.move.Partition), &internalpb.HandoffFetch{
 			Partition: uint32(t.move.Partition), AfterKey: next.AfterKey,
-			MaxKeys: uint32(t.cfg.BatchKeys), MaxBytes: uint32(t.cfg.BatchBytes),
+			MaxKeys: uint32(t.cfg.BatchKeys), MaxBytes: uint32(t.cfg.BatchBytes), AcceptorStates: next.Acceptors, Transition: ring.Fingerprint(t.key),
 		})
 		t.arm(ctx)
 	}
@@ -125,15 +309,21 @@ func (t *transfer) arm(ctx actor.Context) {
 	sendSelfAfter(ctx, t.cfg.RequestTimeout, transferFetch{attempt: t.attempt})
 }
 
-// fail gives up the outstanding request; the next try starts with another
-// source.
-func (t *transfer) fail(ctx actor.Context) {
+// refuse gives up the outstanding request, saying why (a peer's batch
+// that does not check is refused loudly); the next try starts with
+// another source.
+func (t *transfer) refuse(ctx actor.Context, err error) {
+	if t.log != nil && err.Error() != t.lastErr {
+		t.log.Warn("partition transfer: batch failed; retrying", "partition", t.move.Partition, "err", err)
+	}
+	t.lastErr = err.Error()
+	t.publish()
 	t.core.Failed(t.asked)
 	t.retry(ctx)
 }
 
 func (t *transfer) retry(ctx actor.Context) {
-	t.batch, t.asked = nil, ""
+	t.batch, t.asked, t.complete, t.applying = nil, "", nil, false
 	t.attempt++
 	sendSelfAfter(ctx, t.cfg.RetryDelay, transferRetry{})
 }
@@ -142,7 +332,8 @@ func (t *transfer) cursor() *internalpb.HandoffCursor {
 	keys, batches, _ := t.core.Totals()
 	c := &internalpb.HandoffCursor{Transition: t.key, Keys: keys, Batches: batches, Done: t.done, From: t.from}
 	for _, p := range t.core.Passes() {
-		c.Passes = append(c.Passes, &internalpb.TransferPass{Source: p.Source, AfterKey: p.AfterKey, Keys: p.Keys, Batches: p.Batches, Done: p.Done})
+		c.Passes = append(c.Passes, &internalpb.TransferPass{Source: p.Source, AfterKey: p.AfterKey, Keys: p.Keys, Batches: p.Batches, Done: p.Done,
+			AcceptorsAfterKey: p.AcceptorsAfter, AcceptorStates: p.AcceptorStates, AcceptorsDone: p.AcceptorsDone})
 	}
 	return c
 }
@@ -150,15 +341,16 @@ func (t *transfer) cursor() *internalpb.HandoffCursor {
 func passesFromProto(ps []*internalpb.TransferPass) []xfer.Pass {
 	out := make([]xfer.Pass, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, xfer.Pass{Source: p.Source, AfterKey: p.AfterKey, Keys: p.Keys, Batches: p.Batches, Done: p.Done})
+		out = append(out, xfer.Pass{Source: p.Source, AfterKey: p.AfterKey, Keys: p.Keys, Batches: p.Batches, Done: p.Done,
+			AcceptorsAfter: p.AcceptorsAfterKey, AcceptorStates: p.AcceptorStates, AcceptorsDone: p.AcceptorsDone})
 	}
 	return out
 }
 
 func (t *transfer) publish() {
 	keys, batches, done := t.core.Totals()
-	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.from, Keys: keys,
-		Batches: batches, Done: t.done, BatchesThisRun: t.fetched, SourcesDone: done})
+	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.from, Keys: keys, AcceptorStates: t.core.AcceptorStates(),
+		Batches: batches, Done: t.done, BatchesThisRun: t.fetched, SourcesDone: done, LastError: t.lastErr})
 }
 
 func (t *transfer) finish(ctx actor.Context) {

@@ -193,7 +193,9 @@ func (v *vnode) receive(ctx actor.Context) {
 	case *internalpb.PaxosRequest:
 		v.acceptorStep(ctx, m)
 	case *internalpb.HandoffFetch:
-		ctx.Respond(v.fetch(m))
+		ctx.Respond(v.fetch(ctx, m))
+	case applyAcceptors:
+		v.applyAcceptors(ctx, m)
 	case *internalpb.HandoffApply:
 		// Only this node's transfers apply batches (applyBatch); over the
 		// remote layer one would skip the sender check of replica writes.

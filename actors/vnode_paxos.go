@@ -219,3 +219,50 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 	}
 	v.reply(ctx, reply)
 }
+
+// applyAcceptors carries acceptor states read from peers to this node's
+// vnode: a transfer's (the chosen values, as commits) or a rebuild's (the
+// chosen values, and the peers' promises: Raise). It is a Go type, not a
+// registered message, so no peer can send one; the states were checked by
+// the transfer that read them (checkCarried). It is answered with a
+// HandoffApplyReply once what it changed is durable.
+type applyAcceptors struct {
+	entries []carried
+	raise   bool
+}
+
+// carried is one register's state from a peer, as paxos.CarryOf decided.
+type carried struct {
+	key   []byte
+	carry paxos.Carry
+}
+
+func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
+	reply := &internalpb.HandoffApplyReply{}
+	fail := func(err error) { reply.Error = err.Error() }
+	hold := false
+	for _, e := range m.entries {
+		st, staged, err := v.acceptorState(e.key)
+		if err != nil {
+			fail(fmt.Errorf("register %q: %w", e.key, err))
+			break
+		}
+		next := st
+		if m.raise {
+			next = next.Raise(e.carry.Promised)
+		}
+		if e.carry.Commit {
+			next = next.Commit(e.carry.Ballot, e.carry.Value)
+		}
+		if !next.Equal(st) {
+			v.stageAcceptor(e.key, next)
+			staged = true
+		}
+		hold = hold || staged // what it reports carried is durable only with the batch
+	}
+	if hold {
+		v.hold(ctx, reply, fail)
+		return
+	}
+	v.reply(ctx, reply)
+}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/replica"
@@ -80,11 +81,48 @@ func (v *vnode) flush(ctx actor.Context) {
 // fetch reads the next batch of the partition for a handoff. Staged writes
 // are not included: they were sent to the receiving node as well, since a
 // transfer starts only after every node writes to both rings.
-func (v *vnode) fetch(m *internalpb.HandoffFetch) *internalpb.HandoffBatch {
+func (v *vnode) fetch(ctx actor.Context, m *internalpb.HandoffFetch) *internalpb.HandoffBatch {
+	if m.AcceptorStates {
+		return v.fetchAcceptors(ctx, m)
+	}
 	entries, _, more, err := v.scanEntries(m.AfterKey, int(max(m.MaxKeys, 1)), int(max(m.MaxBytes, 1)), nil)
 	reply := &internalpb.HandoffBatch{Node: v.self.Node, Partition: uint32(v.partition), Entries: entries, Done: err == nil && !more}
 	if err != nil {
 		reply.Error = err.Error()
+	}
+	return reply
+}
+
+// fetchAcceptors reads the next batch of the partition's acceptor states,
+// for a transfer or a rebuild, in the asker's view of the ring transition
+// only: the reader counts on its sources refusing proposers of older views
+// from then on (actors/transfer.go). Acceptor states staged for the next
+// group commit are committed first: their replies leave with that commit,
+// and a promise or an acceptance answered after this read, though taken
+// before it, would be counted by its proposer and missed by the reader.
+func (v *vnode) fetchAcceptors(ctx actor.Context, m *internalpb.HandoffFetch) *internalpb.HandoffBatch {
+	reply := &internalpb.HandoffBatch{Node: v.self.Node, Partition: uint32(v.partition), OfAcceptorStates: true}
+	if view := v.view.Load(); view == nil || view.Transition == nil || view.Transition.Fingerprint != m.Transition {
+		err := fmt.Errorf("refused a read of the acceptor states of partition %d from a reader in ring transition %016x: node %s is in another", v.partition, m.Transition, v.self.Node)
+		if view != nil && view.Transition != nil {
+			err = fmt.Errorf("refused a read of the acceptor states of partition %d from a reader in ring transition %016x: node %s is in transition %016x (%s)",
+				v.partition, m.Transition, v.self.Node, view.Transition.Fingerprint, view.Transition.Key)
+		}
+		v.counters.refused.add(err)
+		reply.Error = err.Error()
+		return reply
+	}
+	if len(v.acceptors) > 0 {
+		v.flush(ctx)
+	}
+	entries, more, err := v.store.ScanAcceptors(v.partition, m.AfterKey, int(max(m.MaxKeys, 1)), int(max(m.MaxBytes, 1)))
+	if err != nil {
+		reply.Error = err.Error()
+		return reply
+	}
+	reply.Done = !more
+	for _, e := range entries {
+		reply.AcceptorStates = append(reply.AcceptorStates, &internalpb.AcceptorEntry{Key: e.Key, State: e.State})
 	}
 	return reply
 }

@@ -149,9 +149,9 @@ func (t *Transition) WriteReplicas(p int) (counted, extra []string) {
 // chosen before the change, by the current replicas alone, to the next
 // ring's new replicas, which hold no acceptor state for the key: once the
 // change ends and the next ring's group alone decides, a majority of it
-// may not include any replica that accepted that value. Such a value is
-// visible after the change only once acceptor state is transferred, which
-// is not done yet (see "Not done yet" in docs/architecture.md).
+// may not include any replica that accepted that value. The partition's
+// transfers carry those values (actors/transfer.go; "Transfers carry
+// acceptor state" in docs/architecture.md).
 //
 // The groups are computed once, in NewTransition; Voters returns a copy
 // the caller may keep and modify.

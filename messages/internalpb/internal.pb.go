@@ -1487,15 +1487,19 @@ func (x *ReplicaGetReply) GetEncoded() []byte {
 }
 
 // HandoffFetch asks a replica for the next batch of a partition's objects in
-// key order, after after_key (empty: from the start).
+// key order, after after_key (empty: from the start); with acceptor_states,
+// of the acceptor states of its strong keys instead, which a replica in
+// another view of the ring transition than the asker's refuses.
 type HandoffFetch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	AfterKey      []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
-	MaxKeys       uint32                 `protobuf:"varint,3,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
-	MaxBytes      uint32                 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Partition      uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	AfterKey       []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
+	MaxKeys        uint32                 `protobuf:"varint,3,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
+	MaxBytes       uint32                 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	AcceptorStates bool                   `protobuf:"varint,5,opt,name=acceptor_states,json=acceptorStates,proto3" json:"acceptor_states,omitempty"`
+	Transition     uint64                 `protobuf:"fixed64,6,opt,name=transition,proto3" json:"transition,omitempty"` // the asker's (ring.Transition's Fingerprint)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HandoffFetch) Reset() {
@@ -1556,6 +1560,20 @@ func (x *HandoffFetch) GetMaxBytes() uint32 {
 	return 0
 }
 
+func (x *HandoffFetch) GetAcceptorStates() bool {
+	if x != nil {
+		return x.AcceptorStates
+	}
+	return false
+}
+
+func (x *HandoffFetch) GetTransition() uint64 {
+	if x != nil {
+		return x.Transition
+	}
+	return 0
+}
+
 type HandoffEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -1609,14 +1627,17 @@ func (x *HandoffEntry) GetObject() *Object {
 }
 
 type HandoffBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	Entries       []*HandoffEntry        `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
-	Done          bool                   `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"` // no keys after the last entry
-	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Node      string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Entries   []*HandoffEntry        `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	Done      bool                   `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"` // no keys after the last entry
+	Error     string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// The answer to a fetch of acceptor states: those, and no entries.
+	OfAcceptorStates bool             `protobuf:"varint,6,opt,name=of_acceptor_states,json=ofAcceptorStates,proto3" json:"of_acceptor_states,omitempty"`
+	AcceptorStates   []*AcceptorEntry `protobuf:"bytes,7,rep,name=acceptor_states,json=acceptorStates,proto3" json:"acceptor_states,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HandoffBatch) Reset() {
@@ -1684,6 +1705,73 @@ func (x *HandoffBatch) GetError() string {
 	return ""
 }
 
+func (x *HandoffBatch) GetOfAcceptorStates() bool {
+	if x != nil {
+		return x.OfAcceptorStates
+	}
+	return false
+}
+
+func (x *HandoffBatch) GetAcceptorStates() []*AcceptorEntry {
+	if x != nil {
+		return x.AcceptorStates
+	}
+	return nil
+}
+
+// AcceptorEntry is one strong key's acceptor state, as stored.
+type AcceptorEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	State         *PaxosState            `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptorEntry) Reset() {
+	*x = AcceptorEntry{}
+	mi := &file_internalpb_internal_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptorEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptorEntry) ProtoMessage() {}
+
+func (x *AcceptorEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptorEntry.ProtoReflect.Descriptor instead.
+func (*AcceptorEntry) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AcceptorEntry) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *AcceptorEntry) GetState() *PaxosState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
 // HandoffApply merges a fetched batch into the local vnode (in-process, but
 // a protobuf so that the vnode's messages are all of one kind).
 type HandoffApply struct {
@@ -1696,7 +1784,7 @@ type HandoffApply struct {
 
 func (x *HandoffApply) Reset() {
 	*x = HandoffApply{}
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +1796,7 @@ func (x *HandoffApply) String() string {
 func (*HandoffApply) ProtoMessage() {}
 
 func (x *HandoffApply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +1809,7 @@ func (x *HandoffApply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApply.ProtoReflect.Descriptor instead.
 func (*HandoffApply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HandoffApply) GetPartition() uint32 {
@@ -1747,7 +1835,7 @@ type HandoffApplyReply struct {
 
 func (x *HandoffApplyReply) Reset() {
 	*x = HandoffApplyReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1847,7 @@ func (x *HandoffApplyReply) String() string {
 func (*HandoffApplyReply) ProtoMessage() {}
 
 func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1860,7 @@ func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApplyReply.ProtoReflect.Descriptor instead.
 func (*HandoffApplyReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandoffApplyReply) GetError() string {
@@ -1798,7 +1886,7 @@ type HandoffCursor struct {
 
 func (x *HandoffCursor) Reset() {
 	*x = HandoffCursor{}
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1898,7 @@ func (x *HandoffCursor) String() string {
 func (*HandoffCursor) ProtoMessage() {}
 
 func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1911,7 @@ func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffCursor.ProtoReflect.Descriptor instead.
 func (*HandoffCursor) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HandoffCursor) GetTransition() string {
@@ -1871,19 +1959,23 @@ func (x *HandoffCursor) GetPasses() []*TransferPass {
 // TransferPass is the progress of reading a partition from one of its
 // current replicas (see cluster/transfer).
 type TransferPass struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
-	AfterKey      []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
-	Keys          uint64                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`
-	Batches       uint64                 `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
-	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Source   string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	AfterKey []byte                 `protobuf:"bytes,2,opt,name=after_key,json=afterKey,proto3" json:"after_key,omitempty"`
+	Keys     uint64                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	Batches  uint64                 `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
+	Done     bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"` // the objects
+	// The pass over the source's acceptor states, after its objects.
+	AcceptorsAfterKey []byte `protobuf:"bytes,6,opt,name=acceptors_after_key,json=acceptorsAfterKey,proto3" json:"acceptors_after_key,omitempty"`
+	AcceptorStates    uint64 `protobuf:"varint,7,opt,name=acceptor_states,json=acceptorStates,proto3" json:"acceptor_states,omitempty"`
+	AcceptorsDone     bool   `protobuf:"varint,8,opt,name=acceptors_done,json=acceptorsDone,proto3" json:"acceptors_done,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TransferPass) Reset() {
 	*x = TransferPass{}
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +1987,7 @@ func (x *TransferPass) String() string {
 func (*TransferPass) ProtoMessage() {}
 
 func (x *TransferPass) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +2000,7 @@ func (x *TransferPass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferPass.ProtoReflect.Descriptor instead.
 func (*TransferPass) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TransferPass) GetSource() string {
@@ -1946,6 +2038,27 @@ func (x *TransferPass) GetDone() bool {
 	return false
 }
 
+func (x *TransferPass) GetAcceptorsAfterKey() []byte {
+	if x != nil {
+		return x.AcceptorsAfterKey
+	}
+	return nil
+}
+
+func (x *TransferPass) GetAcceptorStates() uint64 {
+	if x != nil {
+		return x.AcceptorStates
+	}
+	return 0
+}
+
+func (x *TransferPass) GetAcceptorsDone() bool {
+	if x != nil {
+		return x.AcceptorsDone
+	}
+	return false
+}
+
 // Hint is a write held for a replica that did not get it (down or too slow),
 // replayed to it when it is back.
 type Hint struct {
@@ -1960,7 +2073,7 @@ type Hint struct {
 
 func (x *Hint) Reset() {
 	*x = Hint{}
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2085,7 @@ func (x *Hint) String() string {
 func (*Hint) ProtoMessage() {}
 
 func (x *Hint) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2098,7 @@ func (x *Hint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hint.ProtoReflect.Descriptor instead.
 func (*Hint) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Hint) GetPartition() uint32 {
@@ -2029,7 +2142,7 @@ type TreeLevel struct {
 
 func (x *TreeLevel) Reset() {
 	*x = TreeLevel{}
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2154,7 @@ func (x *TreeLevel) String() string {
 func (*TreeLevel) ProtoMessage() {}
 
 func (x *TreeLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2167,7 @@ func (x *TreeLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
 func (*TreeLevel) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TreeLevel) GetPartition() uint32 {
@@ -2090,7 +2203,7 @@ type TreeLevelReply struct {
 
 func (x *TreeLevelReply) Reset() {
 	*x = TreeLevelReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2215,7 @@ func (x *TreeLevelReply) String() string {
 func (*TreeLevelReply) ProtoMessage() {}
 
 func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2228,7 @@ func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
 func (*TreeLevelReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TreeLevelReply) GetNode() string {
@@ -2161,7 +2274,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2286,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2299,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BucketKeys) GetPartition() uint32 {
@@ -2230,7 +2343,7 @@ type BucketKeysReply struct {
 
 func (x *BucketKeysReply) Reset() {
 	*x = BucketKeysReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2242,7 +2355,7 @@ func (x *BucketKeysReply) String() string {
 func (*BucketKeysReply) ProtoMessage() {}
 
 func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2255,7 +2368,7 @@ func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
 func (*BucketKeysReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BucketKeysReply) GetNode() string {
@@ -2304,7 +2417,7 @@ type ReapEntry struct {
 
 func (x *ReapEntry) Reset() {
 	*x = ReapEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2429,7 @@ func (x *ReapEntry) String() string {
 func (*ReapEntry) ProtoMessage() {}
 
 func (x *ReapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2442,7 @@ func (x *ReapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
 func (*ReapEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReapEntry) GetKey() []byte {
@@ -2362,7 +2475,7 @@ type Reap struct {
 
 func (x *Reap) Reset() {
 	*x = Reap{}
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2487,7 @@ func (x *Reap) String() string {
 func (*Reap) ProtoMessage() {}
 
 func (x *Reap) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2500,7 @@ func (x *Reap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reap.ProtoReflect.Descriptor instead.
 func (*Reap) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Reap) GetPartition() uint32 {
@@ -2430,7 +2543,7 @@ type ReapReply struct {
 
 func (x *ReapReply) Reset() {
 	*x = ReapReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2442,7 +2555,7 @@ func (x *ReapReply) String() string {
 func (*ReapReply) ProtoMessage() {}
 
 func (x *ReapReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2455,7 +2568,7 @@ func (x *ReapReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
 func (*ReapReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReapReply) GetNode() string {
@@ -2500,7 +2613,7 @@ type PaxosBallot struct {
 
 func (x *PaxosBallot) Reset() {
 	*x = PaxosBallot{}
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2625,7 @@ func (x *PaxosBallot) String() string {
 func (*PaxosBallot) ProtoMessage() {}
 
 func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2638,7 @@ func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosBallot.ProtoReflect.Descriptor instead.
 func (*PaxosBallot) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PaxosBallot) GetRound() uint64 {
@@ -2569,7 +2682,7 @@ type PaxosValue struct {
 
 func (x *PaxosValue) Reset() {
 	*x = PaxosValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2694,7 @@ func (x *PaxosValue) String() string {
 func (*PaxosValue) ProtoMessage() {}
 
 func (x *PaxosValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2707,7 @@ func (x *PaxosValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosValue.ProtoReflect.Descriptor instead.
 func (*PaxosValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PaxosValue) GetExists() bool {
@@ -2640,7 +2753,7 @@ type PaxosRequest struct {
 
 func (x *PaxosRequest) Reset() {
 	*x = PaxosRequest{}
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2652,7 +2765,7 @@ func (x *PaxosRequest) String() string {
 func (*PaxosRequest) ProtoMessage() {}
 
 func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2665,7 +2778,7 @@ func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosRequest.ProtoReflect.Descriptor instead.
 func (*PaxosRequest) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PaxosRequest) GetPartition() uint32 {
@@ -2748,7 +2861,7 @@ type PaxosReply struct {
 
 func (x *PaxosReply) Reset() {
 	*x = PaxosReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2873,7 @@ func (x *PaxosReply) String() string {
 func (*PaxosReply) ProtoMessage() {}
 
 func (x *PaxosReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2886,7 @@ func (x *PaxosReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosReply.ProtoReflect.Descriptor instead.
 func (*PaxosReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PaxosReply) GetRequestId() uint64 {
@@ -2867,7 +2980,7 @@ type PaxosState struct {
 
 func (x *PaxosState) Reset() {
 	*x = PaxosState{}
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +2992,7 @@ func (x *PaxosState) String() string {
 func (*PaxosState) ProtoMessage() {}
 
 func (x *PaxosState) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3005,7 @@ func (x *PaxosState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosState.ProtoReflect.Descriptor instead.
 func (*PaxosState) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PaxosState) GetPromised() *PaxosBallot {
@@ -3042,21 +3155,30 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
-	"\aencoded\x18\x04 \x01(\fR\aencoded\"\x81\x01\n" +
+	"\aencoded\x18\x04 \x01(\fR\aencoded\"\xca\x01\n" +
 	"\fHandoffFetch\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1b\n" +
 	"\tafter_key\x18\x02 \x01(\fR\bafterKey\x12\x19\n" +
 	"\bmax_keys\x18\x03 \x01(\rR\amaxKeys\x12\x1b\n" +
-	"\tmax_bytes\x18\x04 \x01(\rR\bmaxBytes\"V\n" +
+	"\tmax_bytes\x18\x04 \x01(\rR\bmaxBytes\x12'\n" +
+	"\x0facceptor_states\x18\x05 \x01(\bR\x0eacceptorStates\x12\x1e\n" +
+	"\n" +
+	"transition\x18\x06 \x01(\x06R\n" +
+	"transition\"V\n" +
 	"\fHandoffEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\"\xa8\x01\n" +
+	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\"\xa4\x02\n" +
 	"\fHandoffBatch\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12<\n" +
 	"\aentries\x18\x03 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\x12\x12\n" +
 	"\x04done\x18\x04 \x01(\bR\x04done\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"j\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12,\n" +
+	"\x12of_acceptor_states\x18\x06 \x01(\bR\x10ofAcceptorStates\x12L\n" +
+	"\x0facceptor_states\x18\a \x03(\v2#.harmonia.internal.v1.AcceptorEntryR\x0eacceptorStates\"Y\n" +
+	"\rAcceptorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x126\n" +
+	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"j\n" +
 	"\fHandoffApply\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12<\n" +
 	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\")\n" +
@@ -3070,13 +3192,16 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\abatches\x18\x04 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x12\n" +
 	"\x04from\x18\x06 \x01(\tR\x04from\x12:\n" +
-	"\x06passes\x18\a \x03(\v2\".harmonia.internal.v1.TransferPassR\x06passesJ\x04\b\x02\x10\x03\"\x85\x01\n" +
+	"\x06passes\x18\a \x03(\v2\".harmonia.internal.v1.TransferPassR\x06passesJ\x04\b\x02\x10\x03\"\x85\x02\n" +
 	"\fTransferPass\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1b\n" +
 	"\tafter_key\x18\x02 \x01(\fR\bafterKey\x12\x12\n" +
 	"\x04keys\x18\x03 \x01(\x04R\x04keys\x12\x18\n" +
 	"\abatches\x18\x04 \x01(\x04R\abatches\x12\x12\n" +
-	"\x04done\x18\x05 \x01(\bR\x04done\"\x8b\x01\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x12.\n" +
+	"\x13acceptors_after_key\x18\x06 \x01(\fR\x11acceptorsAfterKey\x12'\n" +
+	"\x0facceptor_states\x18\a \x01(\x04R\x0eacceptorStates\x12%\n" +
+	"\x0eacceptors_done\x18\b \x01(\bR\racceptorsDone\"\x8b\x01\n" +
 	"\x04Hint\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x124\n" +
@@ -3182,7 +3307,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internalpb_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_internalpb_internal_proto_goTypes = []any{
 	(PaxosKind)(0),             // 0: harmonia.internal.v1.PaxosKind
 	(*Dot)(nil),                // 1: harmonia.internal.v1.Dot
@@ -3209,23 +3334,24 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*HandoffFetch)(nil),       // 22: harmonia.internal.v1.HandoffFetch
 	(*HandoffEntry)(nil),       // 23: harmonia.internal.v1.HandoffEntry
 	(*HandoffBatch)(nil),       // 24: harmonia.internal.v1.HandoffBatch
-	(*HandoffApply)(nil),       // 25: harmonia.internal.v1.HandoffApply
-	(*HandoffApplyReply)(nil),  // 26: harmonia.internal.v1.HandoffApplyReply
-	(*HandoffCursor)(nil),      // 27: harmonia.internal.v1.HandoffCursor
-	(*TransferPass)(nil),       // 28: harmonia.internal.v1.TransferPass
-	(*Hint)(nil),               // 29: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 30: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 31: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 32: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 33: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 34: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 35: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 36: harmonia.internal.v1.ReapReply
-	(*PaxosBallot)(nil),        // 37: harmonia.internal.v1.PaxosBallot
-	(*PaxosValue)(nil),         // 38: harmonia.internal.v1.PaxosValue
-	(*PaxosRequest)(nil),       // 39: harmonia.internal.v1.PaxosRequest
-	(*PaxosReply)(nil),         // 40: harmonia.internal.v1.PaxosReply
-	(*PaxosState)(nil),         // 41: harmonia.internal.v1.PaxosState
+	(*AcceptorEntry)(nil),      // 25: harmonia.internal.v1.AcceptorEntry
+	(*HandoffApply)(nil),       // 26: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 27: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 28: harmonia.internal.v1.HandoffCursor
+	(*TransferPass)(nil),       // 29: harmonia.internal.v1.TransferPass
+	(*Hint)(nil),               // 30: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 31: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 32: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 33: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 34: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 35: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 36: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 37: harmonia.internal.v1.ReapReply
+	(*PaxosBallot)(nil),        // 38: harmonia.internal.v1.PaxosBallot
+	(*PaxosValue)(nil),         // 39: harmonia.internal.v1.PaxosValue
+	(*PaxosRequest)(nil),       // 40: harmonia.internal.v1.PaxosRequest
+	(*PaxosReply)(nil),         // 41: harmonia.internal.v1.PaxosReply
+	(*PaxosState)(nil),         // 42: harmonia.internal.v1.PaxosState
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	2,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -3250,32 +3376,34 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	5,  // 19: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
 	5,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
 	23, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	23, // 22: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	28, // 23: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
-	5,  // 24: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	23, // 25: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	34, // 26: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	18, // 27: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	37, // 28: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 29: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	37, // 30: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 31: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
-	18, // 32: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	0,  // 33: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	37, // 34: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	37, // 35: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	37, // 36: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 37: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	37, // 38: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	37, // 39: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	37, // 40: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 41: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	37, // 42: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	25, // 22: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
+	42, // 23: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
+	23, // 24: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	29, // 25: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	5,  // 26: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	23, // 27: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	35, // 28: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	18, // 29: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	38, // 30: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 31: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	38, // 32: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 33: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	18, // 34: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	0,  // 35: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	38, // 36: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 37: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 38: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 39: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	38, // 40: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 41: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 42: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 43: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	38, // 44: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -3289,7 +3417,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -671,8 +671,14 @@ type Transfer struct {
 	// batches fetched by this process; fewer than batches after a resumed
 	// transfer
 	BatchesThisRun uint64 `protobuf:"varint,7,opt,name=batches_this_run,json=batchesThisRun,proto3" json:"batches_this_run,omitempty"`
-	// the current replicas read whole; a transfer reads every one that is up
-	SourcesDone   []string `protobuf:"bytes,8,rep,name=sources_done,json=sourcesDone,proto3" json:"sources_done,omitempty"`
+	// the current replicas read whole (objects and acceptor states); a
+	// transfer reads every one that is up, and waits until those read cover
+	// every majority of them (2 of 3) for the acceptor states of strong keys
+	SourcesDone []string `protobuf:"bytes,8,rep,name=sources_done,json=sourcesDone,proto3" json:"sources_done,omitempty"`
+	// acceptor states of strong keys read from the sources
+	AcceptorStates uint64 `protobuf:"varint,9,opt,name=acceptor_states,json=acceptorStates,proto3" json:"acceptor_states,omitempty"`
+	// why the last failed batch failed, if one did
+	LastError     string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -761,6 +767,20 @@ func (x *Transfer) GetSourcesDone() []string {
 		return x.SourcesDone
 	}
 	return nil
+}
+
+func (x *Transfer) GetAcceptorStates() uint64 {
+	if x != nil {
+		return x.AcceptorStates
+	}
+	return 0
+}
+
+func (x *Transfer) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
 }
 
 type StatusResponse struct {
@@ -2569,7 +2589,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	" \x01(\rR\x0epartitionsHeld\x12\x1a\n" +
 	"\bprotocol\x18\v \x01(\rR\bprotocol\x12\x1d\n" +
 	"\n" +
-	"times_down\x18\f \x01(\rR\ttimesDown\"\xdb\x01\n" +
+	"times_down\x18\f \x01(\rR\ttimesDown\"\xa3\x02\n" +
 	"\bTransfer\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -2578,7 +2598,11 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\abatches\x18\x05 \x01(\x04R\abatches\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12(\n" +
 	"\x10batches_this_run\x18\a \x01(\x04R\x0ebatchesThisRun\x12!\n" +
-	"\fsources_done\x18\b \x03(\tR\vsourcesDone\"\xb5\x06\n" +
+	"\fsources_done\x18\b \x03(\tR\vsourcesDone\x12'\n" +
+	"\x0facceptor_states\x18\t \x01(\x04R\x0eacceptorStates\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\"\xb5\x06\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +

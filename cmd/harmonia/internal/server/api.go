@@ -225,7 +225,8 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	out.TransfersTransition = key
 	for _, t := range transfers {
 		out.Transfers = append(out.Transfers, &kvpb.Transfer{Partition: uint32(t.Partition), From: t.From, To: v.Self,
-			Keys: t.Keys, Batches: t.Batches, Done: t.Done, BatchesThisRun: t.BatchesThisRun, SourcesDone: t.SourcesDone})
+			Keys: t.Keys, Batches: t.Batches, Done: t.Done, BatchesThisRun: t.BatchesThisRun, SourcesDone: t.SourcesDone,
+			AcceptorStates: t.AcceptorStates, LastError: t.LastError})
 	}
 	return out, nil
 }
