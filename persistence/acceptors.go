@@ -1,10 +1,14 @@
 package persistence
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -82,4 +86,131 @@ func (s *Store) ScanAcceptors(partition int, after []byte, maxKeys, maxBytes int
 		entries[i] = AcceptorEntry{Key: e.Key, State: &pb}
 	}
 	return entries, more, nil
+}
+
+// What a node knows of its own acceptor state (membership.AcceptorOrigin):
+// m/acceptors holds the origin (absent: kept, as in a directory made before
+// the mark existed), m/acceptors-rebuilt/<partition> marks each partition
+// whose acceptor state a node that lost it has rebuilt from its peers.
+var (
+	keyAcceptorOrigin      = []byte("m/acceptors")
+	acceptorsRebuiltPrefix = []byte("m/acceptors-rebuilt/")
+)
+
+func acceptorsRebuiltKey(partition int) []byte {
+	return binary.BigEndian.AppendUint32(bytes.Clone(acceptorsRebuiltPrefix), uint32(partition))
+}
+
+// acceptorMarks is a snapshot of the marks; never modified once shared.
+type acceptorMarks struct {
+	origin  membership.AcceptorOrigin
+	rebuilt map[int]bool
+}
+
+// ErrAcceptorsUnknown: the node does not know yet whether it lost
+// promises (AcceptorsUndecided); ErrAcceptorsRebuilding: it did, and the
+// partition is not rebuilt yet.
+var (
+	ErrAcceptorsUnknown    = errors.New("a new data directory whose node does not know yet whether it was a member")
+	ErrAcceptorsRebuilding = errors.New("rebuilding acceptor state")
+)
+
+func (s *Store) loadAcceptorMarks() error {
+	m := &acceptorMarks{rebuilt: map[int]bool{}}
+	v, closer, err := s.db.Get(keyAcceptorOrigin)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("read acceptor origin: %w", err)
+	default:
+		if len(v) != 1 || membership.AcceptorOrigin(v[0]) > membership.AcceptorsLost {
+			closer.Close()
+			return fmt.Errorf("corrupt acceptor origin %x", v)
+		}
+		m.origin = membership.AcceptorOrigin(v[0])
+		closer.Close()
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: acceptorsRebuiltPrefix, UpperBound: prefixEnd(acceptorsRebuiltPrefix)})
+	if err != nil {
+		return fmt.Errorf("read rebuilt partitions: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()[len(acceptorsRebuiltPrefix):]
+		if len(k) != 4 {
+			return fmt.Errorf("corrupt rebuilt-partition mark %q", it.Key())
+		}
+		m.rebuilt[int(binary.BigEndian.Uint32(k))] = true
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("read rebuilt partitions: %w", err)
+	}
+	s.marks.Store(m)
+	return nil
+}
+
+// AcceptorOrigin is what this node knows of its acceptor state.
+func (s *Store) AcceptorOrigin() membership.AcceptorOrigin { return s.marks.Load().origin }
+
+// SetAcceptorOrigin records o, durably. Lost takes effect at once, even if
+// it could not be recorded (the node then votes less, never more); any
+// other origin only once recorded.
+func (s *Store) SetAcceptorOrigin(o membership.AcceptorOrigin) error {
+	s.marksMu.Lock()
+	defer s.marksMu.Unlock()
+	old := s.marks.Load()
+	if old.origin == o {
+		return nil
+	}
+	next := &acceptorMarks{origin: o, rebuilt: old.rebuilt}
+	if o == membership.AcceptorsLost {
+		s.marks.Store(next)
+	}
+	err := s.commit(func() string { return "record acceptor origin " + o.String() }, false, func(db *pebble.DB) error {
+		return db.Set(keyAcceptorOrigin, []byte{byte(o)}, pebble.Sync)
+	})
+	if err != nil {
+		return err
+	}
+	s.marks.Store(next)
+	return nil
+}
+
+// AcceptorsRebuilt reports whether partition's acceptor state was rebuilt
+// from peers (MarkAcceptorsRebuilt).
+func (s *Store) AcceptorsRebuilt(partition int) bool { return s.marks.Load().rebuilt[partition] }
+
+// MarkAcceptorsRebuilt records, durably, that partition's acceptor state
+// was rebuilt from peers; it takes effect once recorded, so a restart
+// neither rebuilds it again nor forgets it was rebuilt.
+func (s *Store) MarkAcceptorsRebuilt(partition int) error {
+	s.marksMu.Lock()
+	defer s.marksMu.Unlock()
+	old := s.marks.Load()
+	if old.rebuilt[partition] {
+		return nil
+	}
+	err := s.commit(func() string { return fmt.Sprintf("mark the acceptor state of partition %d rebuilt", partition) }, false, func(db *pebble.DB) error {
+		return db.Set(acceptorsRebuiltKey(partition), nil, pebble.Sync)
+	})
+	if err != nil {
+		return err
+	}
+	next := &acceptorMarks{origin: old.origin, rebuilt: maps.Clone(old.rebuilt)}
+	next.rebuilt[partition] = true
+	s.marks.Store(next)
+	return nil
+}
+
+// AcceptorsVoting says whether this node may vote on partition's strong
+// keys: nil, or why not (ErrAcceptorsUnknown, ErrAcceptorsRebuilding).
+func (s *Store) AcceptorsVoting(partition int) error {
+	m := s.marks.Load()
+	switch {
+	case m.origin == membership.AcceptorsUndecided:
+		return ErrAcceptorsUnknown
+	case m.origin == membership.AcceptorsLost && !m.rebuilt[partition]:
+		return fmt.Errorf("%w of partition %d", ErrAcceptorsRebuilding, partition)
+	}
+	return nil
 }

@@ -1,10 +1,13 @@
 package persistence
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -123,5 +126,77 @@ func TestScanAcceptors(t *testing.T) {
 	}
 	if entries, _, err := s.ScanAcceptors(7, nil, 10, 1<<20); err != nil || len(entries) != 0 {
 		t.Fatalf("a partition without registers: %v %v", entries, err)
+	}
+}
+
+// What a node knows of its acceptor state is kept with its directory: a
+// new directory is undecided (recorded with its identity), a lost state
+// and each partition rebuilt since survive a restart, and a directory
+// from before the mark counts as having kept its state.
+func TestAcceptorMarks(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, DefaultOptions())
+	if o := s.AcceptorOrigin(); o != membership.AcceptorsUndecided {
+		t.Fatalf("a new directory: %v, want undecided", o)
+	}
+	if err := s.AcceptorsVoting(3); !errors.Is(err, ErrAcceptorsUnknown) {
+		t.Fatalf("an undecided node votes: %v", err)
+	}
+	if err := s.SetAcceptorOrigin(membership.AcceptorsLost); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AcceptorsVoting(3); !errors.Is(err, ErrAcceptorsRebuilding) || !strings.Contains(err.Error(), "rebuilding acceptor state of partition 3") {
+		t.Fatalf("a node that lost its state, before its rebuild: %v", err)
+	}
+	if err := s.MarkAcceptorsRebuilt(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AcceptorsVoting(3); err != nil {
+		t.Fatalf("partition 3 rebuilt: %v", err)
+	}
+	if err := s.AcceptorsVoting(4); !errors.Is(err, ErrAcceptorsRebuilding) {
+		t.Fatalf("partition 4 not rebuilt: %v", err)
+	}
+	s.Close()
+	s = openT(t, dir, DefaultOptions())
+	if o := s.AcceptorOrigin(); o != membership.AcceptorsLost || !s.AcceptorsRebuilt(3) || s.AcceptorsRebuilt(4) {
+		t.Fatalf("after a restart: %v, rebuilt 3 %v, 4 %v; want lost, true, false", o, s.AcceptorsRebuilt(3), s.AcceptorsRebuilt(4))
+	}
+	if err := s.SetAcceptorOrigin(membership.AcceptorsKept); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AcceptorsVoting(4); err != nil {
+		t.Fatalf("a kept state votes everywhere: %v", err)
+	}
+	deleteRaw(t, s, keyAcceptorOrigin) // as in a directory made before the mark
+	s.Close()
+	s = openT(t, dir, DefaultOptions())
+	if o := s.AcceptorOrigin(); o != membership.AcceptorsKept {
+		t.Fatalf("a directory without the mark: %v, want kept", o)
+	}
+	setRaw(t, s, keyAcceptorOrigin, []byte{9})
+	s.Close()
+	if _, err := Open(dir, "n1", DefaultOptions()); err == nil || !strings.Contains(err.Error(), "corrupt acceptor origin") {
+		t.Fatalf("a corrupt mark opened: %v", err)
+	}
+}
+
+// A failed record of a lost state still takes effect: the node votes less,
+// never more.
+func TestAcceptorOriginLostTakesEffectEvenUnrecorded(t *testing.T) {
+	_, tog, fs := faultyFS("fsync")
+	opts := DefaultOptions()
+	opts.FS = fs
+	s, err := Open("db", "n1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tog.On()
+	if err := s.SetAcceptorOrigin(membership.AcceptorsLost); err == nil {
+		t.Fatal("recorded on a failing disk")
+	}
+	if err := s.AcceptorsVoting(0); !errors.Is(err, ErrAcceptorsRebuilding) {
+		t.Fatalf("after a failed record of a lost state: %v", err)
 	}
 }

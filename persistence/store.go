@@ -25,11 +25,13 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 )
 
@@ -128,6 +130,12 @@ type Store struct {
 
 	health health
 
+	// marks are what the node knows of its acceptor state (acceptors.go):
+	// read by every acceptor step, so an immutable snapshot; written
+	// under marksMu.
+	marks   atomic.Pointer[acceptorMarks]
+	marksMu sync.Mutex
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -188,6 +196,10 @@ func Open(dir, nodeID string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	if err := s.loadAcceptorMarks(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	if err := s.loadHintStats(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -206,7 +218,21 @@ func (s *Store) loadIdentity(nodeID string) error {
 		s.id = Identity{NodeID: nodeID, Incarnation: binary.BigEndian.Uint64(b[:]) | 1}
 		rec := binary.BigEndian.AppendUint64(nil, s.id.Incarnation)
 		rec = append(rec, nodeID...)
-		return s.commit(func() string { return "record identity" }, false, func(db *pebble.DB) error { return db.Set(keyIdentity, rec, pebble.Sync) })
+		// A new directory: its node may be a member whose disk was wiped,
+		// which lost the promises it answered; it does not vote on strong
+		// keys until it knows (membership.AcceptorOrigin). Recorded with
+		// the identity, so no crash leaves one without the other.
+		return s.commit(func() string { return "record identity" }, false, func(db *pebble.DB) error {
+			b := db.NewBatch()
+			defer b.Close()
+			if err := b.Set(keyIdentity, rec, nil); err != nil {
+				return err
+			}
+			if err := b.Set(keyAcceptorOrigin, []byte{byte(membership.AcceptorsUndecided)}, nil); err != nil {
+				return err
+			}
+			return b.Commit(pebble.Sync)
+		})
 	case err != nil:
 		return fmt.Errorf("read identity: %w", err)
 	}

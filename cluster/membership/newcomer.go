@@ -85,3 +85,57 @@ func (n *Newcomer) countNewcomers() {
 		n.Decided = NewcomerJoin
 	}
 }
+
+// AcceptorOrigin is what a node knows of its acceptor state of strong keys
+// (the promises and acceptances it answered), kept with its data directory.
+type AcceptorOrigin uint8
+
+const (
+	// AcceptorsKept: the directory kept every promise this node answered
+	// (or it never answered one: a new node). It votes.
+	AcceptorsKept AcceptorOrigin = iota
+	// AcceptorsUndecided: a new data directory whose node has not yet
+	// learned whether it was a member (Newcomer). It does not vote: it may
+	// have answered promises under its id, in an incarnation whose disk is
+	// gone.
+	AcceptorsUndecided
+	// AcceptorsLost: the node was a member and came back with an empty data
+	// directory, having lost the promises it answered. It votes for a
+	// partition only once it rebuilt that partition's acceptor state from
+	// its peers (a per-partition mark).
+	AcceptorsLost
+)
+
+func (o AcceptorOrigin) String() string {
+	return [...]string{"kept", "undecided", "lost"}[o]
+}
+
+// AcceptorOriginAtStart resolves an undecided origin when the node starts:
+// a newcomer (a new directory with seeds to ask) stays undecided until it
+// decides (AcceptorOriginDecided); a node without seeds or saved members
+// starts a cluster of its own, which no promise of it can be part of. Any
+// other undecided start is a node that began to enter a cluster and
+// stopped before it recorded the outcome: it counts as having lost its
+// state, since a rebuild only costs time and a lost promise costs safety.
+func AcceptorOriginAtStart(o AcceptorOrigin, newcomer, seeded, savedMembers bool) AcceptorOrigin {
+	switch {
+	case o != AcceptorsUndecided || newcomer:
+		return o
+	case !seeded && !savedMembers:
+		return AcceptorsKept
+	}
+	return AcceptorsLost
+}
+
+// AcceptorOriginDecided is the origin a newcomer's decision makes: taking
+// a member's place back means the member's promises are lost; joining as a
+// new member, there were none (transfers bring it the chosen values).
+func AcceptorOriginDecided(d NewcomerDecision) AcceptorOrigin {
+	switch d {
+	case NewcomerTakeBack:
+		return AcceptorsLost
+	case NewcomerJoin:
+		return AcceptorsKept
+	}
+	return AcceptorsUndecided
+}

@@ -62,3 +62,32 @@ func TestNewcomer(t *testing.T) {
 		})
 	}
 }
+
+func TestAcceptorOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		origin                  AcceptorOrigin
+		newcomer, seeded, saved bool
+		want                    AcceptorOrigin
+	}{
+		{"a directory that kept its state keeps it", AcceptorsKept, false, true, true, AcceptorsKept},
+		{"a lost state stays lost until its partitions are rebuilt", AcceptorsLost, false, true, true, AcceptorsLost},
+		{"a newcomer stays undecided until it decides", AcceptorsUndecided, true, true, false, AcceptorsUndecided},
+		{"a new node without seeds starts its own cluster: nothing lost", AcceptorsUndecided, false, false, false, AcceptorsKept},
+		{"an undecided start with saved members stopped mid-entry: counted lost", AcceptorsUndecided, false, true, true, AcceptorsLost},
+		{"an undecided start without seeds but with saved members: counted lost", AcceptorsUndecided, false, false, true, AcceptorsLost},
+	} {
+		if got := AcceptorOriginAtStart(tc.origin, tc.newcomer, tc.seeded, tc.saved); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for d, want := range map[NewcomerDecision]AcceptorOrigin{
+		NewcomerTakeBack:  AcceptorsLost,      // a member back with an empty disk lost its promises
+		NewcomerJoin:      AcceptorsKept,      // a new member had none
+		NewcomerUndecided: AcceptorsUndecided, // nothing known yet
+	} {
+		if got := AcceptorOriginDecided(d); got != want {
+			t.Errorf("decision %v: %v, want %v", d, got, want)
+		}
+	}
+}
