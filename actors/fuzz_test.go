@@ -132,6 +132,9 @@ func newMessageHarness(f *testing.F) *messageHarness {
 	if err != nil {
 		f.Fatal(err)
 	}
+	if err := store.SetAcceptorOrigin(membership.AcceptorsKept); err != nil { // no gossiper decides it here
+		f.Fatal(err)
+	}
 	f.Cleanup(func() { store.Close() })
 	statuses := fuzzStatuses
 	tr, err := ring.NewTransition(statuses, fuzzPartitions, fuzzN)

@@ -28,7 +28,11 @@ type gossiper struct {
 	n          int
 	// members keeps the membership across restarts; hintCount says how
 	// many hints this node keeps (a leaving node waits for them); nil: none.
-	members   memberStore
+	members memberStore
+	// acceptors keeps what the node knows of its acceptor state of strong
+	// keys (membership.AcceptorOrigin), which its entry into the cluster
+	// decides; nil: a member without a ring.
+	acceptors acceptorOrigins
 	hintCount func() int64
 	view      *viewHolder
 	log       *slog.Logger
@@ -111,6 +115,12 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			}
 		}
 		g.app[membership.KeyStatus] = status
+		if g.acceptors != nil {
+			o := g.acceptors.AcceptorOrigin()
+			if next := membership.AcceptorOriginAtStart(o, g.newcomer != nil, len(g.cfg.Seeds) > 0, len(saved) > 0); next != o {
+				g.setAcceptorOrigin(next, "start")
+			}
+		}
 		// A peer makes one heartbeat per round, so the detector's
 		// interval settings follow the gossip interval.
 		mcfg := g.cfg.Membership
@@ -231,6 +241,26 @@ func (g *gossiper) Receive(ctx actor.Context) {
 	}
 }
 
+// acceptorOrigins is the store's record of the node's acceptor state.
+type acceptorOrigins interface {
+	AcceptorOrigin() membership.AcceptorOrigin
+	SetAcceptorOrigin(membership.AcceptorOrigin) error
+}
+
+// setAcceptorOrigin records what the node knows of its acceptor state. A
+// record that fails leaves the node voting less, never more: Lost takes
+// effect in any case, and an undecided node does not vote.
+func (g *gossiper) setAcceptorOrigin(o membership.AcceptorOrigin, why string) {
+	if g.acceptors == nil || o == membership.AcceptorsUndecided {
+		return
+	}
+	if err := g.acceptors.SetAcceptorOrigin(o); err != nil {
+		g.log.Error("record the origin of the acceptor state", "origin", o.String(), "why", why, "err", err)
+		return
+	}
+	g.log.Info("acceptor state of strong keys", "origin", o.String(), "why", why)
+}
+
 // newcomerSyn is a newcomer's part of a peer's gossip. Another newcomer's
 // gossip counts toward the majority that makes the cluster new. A member's
 // is asked back: its answer carries its record of this node's id. (Asking
@@ -261,6 +291,10 @@ func (g *gossiper) entered(addr string) []membership.Event {
 	decision := g.newcomer.Decided
 	g.newcomer = nil
 	g.changed = true
+	// Before the node's state changes: a node that takes its place back
+	// votes on no strong key until it has rebuilt the partition's
+	// acceptor state (the vnodes check it at every step).
+	g.setAcceptorOrigin(membership.AcceptorOriginDecided(decision), "decided on the answer of "+addr)
 	if own, _ := g.state.Get(g.self, membership.KeyStatus); own != membership.RingJoining || decision != membership.NewcomerTakeBack {
 		g.log.Info("new data directory: joins as a new member", "decided on the answer of", addr)
 		return nil

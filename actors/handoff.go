@@ -13,7 +13,8 @@ import (
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
-// HandoffConfig tunes partition transfers during ring transitions.
+// HandoffConfig tunes partition transfers during ring transitions, and the
+// rebuild of acceptor state on a node that lost it (the same reads).
 type HandoffConfig struct {
 	// Concurrency bounds the partitions this node receives at once. Default 2.
 	Concurrency int
@@ -26,11 +27,21 @@ type HandoffConfig struct {
 	RequestTimeout time.Duration
 	// RetryDelay is the pause before retrying a failed batch. Default 1 s.
 	RetryDelay time.Duration
+	// RebuildDelay is how long a node that came back with an empty data
+	// directory waits after it starts before it reads its peers'
+	// acceptor states to rebuild its own (acceptor_rebuild.go): longer
+	// than any proposer that counted a promise of its lost incarnation
+	// lives, so that the peers' states include what that proposer got
+	// from them. Proposers live at most a request timeout (5 s by
+	// default) and a transfer's completing reads the RequestTimeout above
+	// (10 s). Default 15 s.
+	RebuildDelay time.Duration
 }
 
 // DefaultHandoffConfig returns the documented defaults.
 func DefaultHandoffConfig() HandoffConfig {
-	return HandoffConfig{Concurrency: 2, BatchKeys: 500, BatchBytes: 4 << 20, RequestTimeout: 10 * time.Second, RetryDelay: time.Second}
+	return HandoffConfig{Concurrency: 2, BatchKeys: 500, BatchBytes: 4 << 20, RequestTimeout: 10 * time.Second, RetryDelay: time.Second,
+		RebuildDelay: 15 * time.Second}
 }
 
 // TransferProgress is one incoming partition transfer.

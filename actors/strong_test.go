@@ -193,6 +193,9 @@ func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *Vie
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := store.SetAcceptorOrigin(membership.AcceptorsKept); err != nil { // no gossiper decides it here
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { store.Close() })
 	statuses := map[string]string{"n1": ring.StatusNormal, "n2": ring.StatusNormal, "n3": ring.StatusNormal, "n4": ring.StatusNormal}
 	tr, err := ring.NewTransition(statuses, fuzzPartitions, fuzzN)
@@ -559,5 +562,44 @@ func TestAcceptorNeverAnswersAFailedCommit(t *testing.T) {
 	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k"))
 	if err != nil || st.Promised.Less(b1) {
 		t.Fatalf("state after the crash: %+v %v, want at least the promise of %s", st, err, b1)
+	}
+}
+
+// A node that lost its acceptor state refuses every step until it has
+// rebuilt, after its rebuild delay; alone in the cluster it has no peer to
+// read, and then votes.
+func TestLostAcceptorStateRefusesUntilRebuilt(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	dir := t.TempDir()
+	store, err := persistence.Open(dir, "n1", persistence.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetAcceptorOrigin(membership.AcceptorsLost); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	started := time.Now()
+	sys := startSingleWith(t, dir, func(c *Config) { c.Handoff.RebuildDelay = delay; c.Handoff.RetryDelay = 20 * time.Millisecond })
+	p := sys.View().Ring.PartitionForKey([]byte("k"))
+	r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, ballotOf(sys, 1, 1), nil))
+	if wantErr := fmt.Sprintf("rebuilding acceptor state of partition %d", p); time.Since(started) < delay && !strings.Contains(r.Error, wantErr) {
+		t.Fatalf("before the rebuild: %v, want a refusal with %q", r, wantErr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for q := range sys.cfg.Partitions {
+		for !sys.store.AcceptorsRebuilt(q) {
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d not rebuilt", q)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if time.Since(started) < delay {
+		t.Fatalf("rebuilt %v after the start, before the delay of %v", time.Since(started), delay)
+	}
+	res, err := sys.Strong(context.Background(), []byte("k"), paxos.Op{Kind: paxos.OpPut, Data: []byte("v")})
+	if err != nil || res.Outcome != paxos.OutcomeOK {
+		t.Fatalf("a write after the rebuild: %+v %v", res, err)
 	}
 }

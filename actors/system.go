@@ -106,6 +106,10 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &repair{cfg: s.cfg.Repair, reap: s.cfg.Reap, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
 	}, stopOnCrash()), "repair")
+	// A crashed rebuild is stopped, and started again under a new PID.
+	spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &acceptorRebuild{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, log: s.log}
+	}, stopOnCrash()), "acceptor-rebuild")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
 	}, stopOnCrash()), "reaper")
@@ -119,7 +123,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &gossiper{handoff: actor.NewPID(s.actors.Address(), handoffName), ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
 			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
-			members: s.store, hintCount: s.store.HintCount, view: s.view, log: s.log, self: id.NodeID, generation: generation,
+			members: s.store, acceptors: s.store, hintCount: s.store.HintCount, view: s.view, log: s.log, self: id.NodeID, generation: generation,
 			app: map[string]string{
 				membership.KeyClusterAddr: s.cfg.advertised(),
 				membership.KeyClientAddr:  s.cfg.advertisedClient(),

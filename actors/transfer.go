@@ -67,6 +67,12 @@ type (
 // transfer pulls one partition from every live current replica in acked
 // batches (the decisions are cluster/transfer's) and saves a cursor after
 // each, so a crash or a restart of the node resumes where it stopped.
+//
+// With rebuild set, it is instead the rebuild of the partition's acceptor
+// state on a node that lost it (acceptor_rebuild.go): it reads only
+// acceptor states, of the other voters in groups, raises its promises to
+// theirs as well, saves no cursor (a rebuild that stops starts over: every
+// step of it is idempotent) and shows in no transfer table.
 type transfer struct {
 	cfg   HandoffConfig
 	key   string
@@ -75,6 +81,10 @@ type transfer struct {
 	view  *viewHolder
 	table *transferTable
 	log   *slog.Logger
+
+	rebuild bool
+	groups  [][]string // the partition's voter groups, for a rebuild
+	self    string
 
 	core    *xfer.Transfer
 	done    bool
@@ -94,6 +104,11 @@ type transfer struct {
 func (t *transfer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		if t.rebuild {
+			t.core = xfer.NewRebuild(t.groups, t.self)
+			t.step(ctx)
+			return
+		}
 		var saved []xfer.Pass
 		if c, err := t.store.HandoffCursor(t.move.Partition); err == nil && c != nil && c.Transition == t.key {
 			saved, t.done, t.from = passesFromProto(c.Passes), c.Done, c.From
@@ -168,13 +183,14 @@ func firstKey(m *internalpb.HandoffBatch) []byte {
 }
 
 // checkCarried checks an acceptor batch from a peer and decides, register
-// by register, what is carried (paxos.CarryOf): the commits to apply here,
-// and the registers to complete. A register outside the partition, out of
-// order, over the key limit or with a malformed state refuses the whole
-// batch: a transfer must not skip a register.
+// by register, what is carried (paxos.CarryOf): the commits to apply here
+// (and for a rebuild the promises to raise), and the registers to
+// complete. A register outside the partition, out of order, over the key
+// limit or with a malformed state refuses the whole batch: a transfer must
+// not skip a register.
 func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][]byte, error) {
 	v := t.view.Load()
-	var apply applyAcceptors
+	apply := applyAcceptors{raise: t.rebuild}
 	complete := [][]byte{}
 	var prev []byte
 	for _, e := range m.AcceptorStates {
@@ -198,10 +214,10 @@ func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][
 		if c.Commit && c.Ballot.Less(c.Value.Version) {
 			return apply, nil, fmt.Errorf("%s sent register %.64q: value version %s above its committed ballot %s", m.Node, e.Key, c.Value.Version, c.Ballot)
 		}
-		switch {
-		case c.Commit:
+		if c.Commit || t.rebuild && !c.Promised.IsZero() {
 			apply.entries = append(apply.entries, carried{key: e.Key, carry: c})
-		case c.Complete:
+		}
+		if c.Complete {
 			complete = append(complete, e.Key)
 		}
 	}
@@ -282,9 +298,11 @@ func (t *transfer) step(ctx actor.Context) {
 	v := t.view.Load()
 	next := t.core.Next(v.Up)
 	t.done = next.Complete
-	if err := t.store.SaveHandoffCursor(t.move.Partition, t.cursor()); err != nil {
-		t.refuse(ctx, fmt.Errorf("save the progress: %w", err))
-		return
+	if !t.rebuild {
+		if err := t.store.SaveHandoffCursor(t.move.Partition, t.cursor()); err != nil {
+			t.refuse(ctx, fmt.Errorf("save the progress: %w", err))
+			return
+		}
 	}
 	t.publish()
 	switch {
@@ -314,7 +332,11 @@ func (t *transfer) arm(ctx actor.Context) {
 // another source.
 func (t *transfer) refuse(ctx actor.Context, err error) {
 	if t.log != nil && err.Error() != t.lastErr {
-		t.log.Warn("partition transfer: batch failed; retrying", "partition", t.move.Partition, "err", err)
+		what := "partition transfer: batch failed; retrying"
+		if t.rebuild {
+			what = "acceptor state rebuild: batch failed; retrying"
+		}
+		t.log.Warn(what, "partition", t.move.Partition, "err", err)
 	}
 	t.lastErr = err.Error()
 	t.publish()
@@ -348,6 +370,9 @@ func passesFromProto(ps []*internalpb.TransferPass) []xfer.Pass {
 }
 
 func (t *transfer) publish() {
+	if t.rebuild {
+		return
+	}
 	keys, batches, done := t.core.Totals()
 	t.table.set(TransferProgress{Partition: t.move.Partition, From: t.from, Keys: keys, AcceptorStates: t.core.AcceptorStates(),
 		Batches: batches, Done: t.done, BatchesThisRun: t.fetched, SourcesDone: done, LastError: t.lastErr})

@@ -75,6 +75,15 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 		return step, fmt.Errorf("node %s is not a voter of partition %d (voters %v): only its primary replicas vote, never a fallback",
 			v.self.Node, v.partition, view.Transition.Voters(v.partition))
 	}
+	if err := v.store.AcceptorsVoting(v.partition); err != nil {
+		// It may have lost promises it answered (persistence's
+		// acceptor marks; acceptor_rebuild.go): every step, a read too,
+		// would let a quorum that counts it miss a chosen value.
+		if errors.Is(err, persistence.ErrAcceptorsRebuilding) {
+			return step, fmt.Errorf("node %s is %w: it came back with an empty data directory and votes only once it has read the acceptor states of its peers", v.self.Node, err)
+		}
+		return step, fmt.Errorf("node %s does not vote yet: %w", v.self.Node, err)
+	}
 	if kind == paxos.MsgRead {
 		return step, nil
 	}

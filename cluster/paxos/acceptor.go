@@ -235,15 +235,22 @@ func CoveringReads(n int) int { return n - Majority(n) + 1 }
 // a group it is not in; a rebuilt acceptor reads the others of its groups,
 // and so every quorum that counted it before it lost its state also
 // counted one of them.
+//
+// A group of self alone (one replica) needs no read: no other acceptor
+// ever counted with it, and what it lost is lost.
 func Covers(groups [][]string, self string, read []string) bool {
 	for _, g := range groups {
-		n := 0
+		n, others := 0, 0
 		for _, id := range g {
-			if id != self && slices.Contains(read, id) {
+			if id == self {
+				continue
+			}
+			others++
+			if slices.Contains(read, id) {
 				n++
 			}
 		}
-		if n < CoveringReads(len(g)) {
+		if n < min(CoveringReads(len(g)), others) {
 			return false
 		}
 	}

@@ -184,6 +184,8 @@ func TestCovers(t *testing.T) {
 		{"joint groups: each group is covered", [][]string{abc, bcd}, "a", []string{"b", "c"}, true},
 		{"joint groups: one group short", [][]string{abc, bcd}, "d", []string{"a", "b"}, false},
 		{"reads of nodes outside the groups do not count", [][]string{abc}, "x", []string{"a", "y", "z"}, false},
+		{"a rebuilt acceptor alone in its group has no one to read", [][]string{{"a"}}, "a", nil, true},
+		{"a rebuilt acceptor of two reads the other", [][]string{{"a", "b"}}, "a", nil, false},
 	} {
 		if got := Covers(tc.groups, tc.self, tc.read); got != tc.want {
 			t.Errorf("%s: Covers(%v, %s, %v) = %v", tc.name, tc.groups, tc.self, tc.read, got)

@@ -74,6 +74,8 @@ type Transfer struct {
 	// covered reports whether the sources whose acceptor passes are done
 	// are enough (paxos.Covers).
 	covered func(done []string) bool
+	// objects: the transfer reads objects too (not a rebuild).
+	objects bool
 	// rotation is where the search for the next source starts; a failure
 	// moves it on, so a source that keeps failing does not stall the rest.
 	rotation int
@@ -83,7 +85,7 @@ type Transfer struct {
 // replicas), resuming saved passes of those sources. Saved passes of other
 // nodes are dropped: they belong to another transition.
 func New(sources []string, saved []Pass) *Transfer {
-	t := &Transfer{passes: make([]Pass, len(sources))}
+	t := &Transfer{passes: make([]Pass, len(sources)), objects: true}
 	t.covered = func(done []string) bool { return paxos.Covers([][]string{sources}, "", done) }
 	for i, s := range sources {
 		t.passes[i] = Pass{Source: s}
@@ -139,7 +141,7 @@ func (t *Transfer) Next(up func(node string) bool) Step {
 			return Step{Fetch: true, Source: p.Source, AfterKey: p.AcceptorsAfter, Acceptors: true}
 		}
 	}
-	objects := slices.ContainsFunc(t.passes, func(p Pass) bool { return p.Done })
+	objects := !t.objects || slices.ContainsFunc(t.passes, func(p Pass) bool { return p.Done })
 	var acceptors []string
 	for _, p := range t.passes {
 		if p.AcceptorsDone {

@@ -213,3 +213,11 @@ func TestRebuildReadsTheOtherVoters(t *testing.T) {
 		t.Fatalf("totals: %d keys, done %v", keys, done)
 	}
 }
+
+// A rebuild of a partition whose only voter is the rebuilt node reads
+// nothing and is complete at once.
+func TestRebuildAloneIsComplete(t *testing.T) {
+	if s := NewRebuild([][]string{{"a"}}, "a").Next(upSet("a")); !s.Complete {
+		t.Fatalf("%+v, want complete", s)
+	}
+}
