@@ -138,7 +138,7 @@ func (h *strongHistory) run(sys *System, c, n int, rng *rand.Rand) {
 	}
 	call := h.now()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	res, err := sys.Strong(ctx, []byte(key), op)
+	res, err := sys.Strong(ctx, skey(key), op)
 	cancel()
 	ret := h.now()
 	out := paxostest.Output{Outcome: res.Outcome, Value: paxostest.FromValue(res.Value), Versions: res.Versions}

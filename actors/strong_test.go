@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,7 @@ func ballotOf(sys *System, round, seq uint64) paxos.Ballot {
 
 // paxosReq builds a request from sys's own node for key.
 func paxosReq(sys *System, key string, kind internalpb.PaxosKind, b paxos.Ballot, v *paxos.Value) *internalpb.PaxosRequest {
-	m := &internalpb.PaxosRequest{Partition: uint32(sys.View().Ring.PartitionForKey([]byte(key))), Key: []byte(key), Kind: kind,
+	m := &internalpb.PaxosRequest{Partition: uint32(sys.View().Ring.PartitionForKey(skey(key))), Key: skey(key), Kind: kind,
 		Ballot: paxospb.BallotToProto(b), RequestId: 42, Sender: sys.View().sender()}
 	if v != nil {
 		m.Value = paxospb.ValueToProto(*v)
@@ -111,7 +112,7 @@ func TestAcceptorVnodeStepsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sys, _ = startOn(t, mem)
-	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k"))
+	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey(skey("k")), skey("k"))
 	if err != nil || st.Promised != b2 || st.Accepted != b2 || st.Committed != b2 || !st.Value.Equal(val) {
 		t.Fatalf("acceptor state after a restart: %+v %v", st, err)
 	}
@@ -140,13 +141,16 @@ func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
 		{"accept without a value", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, nil), "missing value"},
 		{"commit without a ballot", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_COMMIT, paxos.Ballot{}, &val), "missing ballot"},
 		{"an empty key", paxosReq(sys, "", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key is empty"},
-		{"a key past the limit", paxosReq(sys, strings.Repeat("k", persistence.DefaultMaxKeySize+1), internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key too large"},
+		{"a key past the limit", paxosReq(sys, strings.Repeat("k", persistence.DefaultMaxKeySize+persistence.KeyRoom), internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key too large"},
 		{"a value past the limit", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Exists: true, Data: make([]byte, persistence.DefaultMaxValueSize+1), Version: b}), "value too large"},
 		{"a value newer than its ballot", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Exists: true, Data: []byte("v"), Version: ballotOf(sys, 2, 2)}), "above its ballot"},
 		{"a value without a version", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_COMMIT, b, &paxos.Value{Exists: true, Data: []byte("v")}), "without a version"},
 		{"a tombstone with data", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Data: []byte("x"), Version: b}), "does not exist carries data"},
 		{"a ballot of another node", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: "n2", Incarnation: 1}, nil), "not of its sender"},
 		{"a ballot with a bad node id", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: strings.Repeat("x", 200)}, nil), "node id"},
+		{"a key of the default table (the eventual path's)", rawKey(paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), sys, []byte("k")), "not of a strong table"},
+		{"a key of an eventual table", rawKey(paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), sys,
+			catalog.Key(catalog.Table{ID: 3, Consistency: catalog.Eventual}, []byte("k"))), "not of a strong table"},
 		{"a key of another partition", other(paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)), "is in partition"},
 		{"an unknown step", func() *internalpb.PaxosRequest {
 			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)
@@ -177,7 +181,7 @@ func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
 	if r := askAcceptor(t, sys, paxosReq(sys, "big", internalpb.PaxosKind_PAXOS_ACCEPT, ballotOf(sys, 3, 3), big)); r.Error != "" || !r.Ok {
 		t.Errorf("completing an older value past the limit: %v", r)
 	}
-	if st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k")); err != nil || !st.Promised.IsZero() {
+	if st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey(skey("k")), skey("k")); err != nil || !st.Promised.IsZero() {
 		t.Fatalf("refused requests changed the state: %+v %v", st, err)
 	}
 }
@@ -209,7 +213,7 @@ func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *Vie
 	holder := &viewHolder{}
 	holder.Store(view)
 	return func(p int) (*vnode, *fuzzContext) {
-		vn := &vnode{partition: p, store: store, view: holder, self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation},
+		vn := &vnode{partition: p, store: store, view: holder, catalog: &catalogHolder{}, self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation},
 			maxEntries: vclock.DefaultMaxEntries, counters: &vnodeCounters{}}
 		ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, vnodeName(p)))
 		ctx.deliver(t, vn, &actor.Started{}, nil)
@@ -218,10 +222,25 @@ func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *Vie
 	}, view
 }
 
-// keyIn finds a key of partition p.
+// rawKey points m at key, in key's partition.
+func rawKey(m *internalpb.PaxosRequest, sys *System, key []byte) *internalpb.PaxosRequest {
+	m.Key, m.Partition = key, uint32(sys.View().Ring.PartitionForKey(key))
+	return m
+}
+
+// skey is key in a strong table: the strong path takes no other. The
+// empty key stays empty.
+func skey(key string) []byte {
+	if key == "" {
+		return nil
+	}
+	return catalog.Key(catalog.Table{ID: catalog.FirstID, Consistency: catalog.Strong}, []byte(key))
+}
+
+// keyIn returns a strong key of partition p.
 func keyIn(r *ring.Ring, p int) []byte {
 	for i := 0; ; i++ {
-		if k := []byte(fmt.Sprint("key-", i)); r.PartitionForKey(k) == p {
+		if k := skey(fmt.Sprint("key-", i)); r.PartitionForKey(k) == p {
 			return k
 		}
 	}
@@ -394,8 +413,8 @@ func TestAcceptorAnsweredStateSurvivesCrash(t *testing.T) {
 
 	sys, _ = startOn(t, crashed)
 	for _, a := range before {
-		p := sys.View().Ring.PartitionForKey([]byte(a.key))
-		st, err := sys.store.AcceptorState(p, []byte(a.key))
+		p := sys.View().Ring.PartitionForKey(skey(a.key))
+		st, err := sys.store.AcceptorState(p, skey(a.key))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,7 +437,7 @@ func TestAcceptorAnsweredStateSurvivesCrash(t *testing.T) {
 func TestStrongSingleNode(t *testing.T) {
 	sys := startSingle(t, t.TempDir())
 	ctx := context.Background()
-	k := []byte("k")
+	k := skey("k")
 	do := func(op paxos.Op) paxos.Result {
 		t.Helper()
 		res, err := sys.Strong(ctx, k, op)
@@ -482,7 +501,7 @@ func TestAcceptorNeverAnswersAFailedCommit(t *testing.T) {
 	fault.Off()
 	stopSys()
 	sys, _ = startOn(t, crashed)
-	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k"))
+	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey(skey("k")), skey("k"))
 	if err != nil || st.Promised.Less(b1) {
 		t.Fatalf("state after the crash: %+v %v, want at least the promise of %s", st, err, b1)
 	}

@@ -61,6 +61,9 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if err := v.store.CheckKey(m.Key); err != nil {
 		return step, fmt.Errorf("paxos %s: %w", kind, err)
 	}
+	if err := v.catalog.Load().CheckStrongKey(m.Key); err != nil {
+		return step, fmt.Errorf("paxos %s: %w", kind, err)
+	}
 	view := v.view.Load()
 	if view.Transition == nil || view.Ring == nil {
 		return step, fmt.Errorf("node %s has no ring yet", v.self.Node)

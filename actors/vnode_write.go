@@ -29,6 +29,9 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 	if len(m.Key) == 0 {
 		return nil, vclock.Dot{}, object.ErrEmptyKey
 	}
+	if err := v.catalog.Load().CheckEventualWrite(m.Key); err != nil {
+		return nil, vclock.Dot{}, err
+	}
 	counter, err := v.store.NextCounter()
 	if err != nil {
 		return nil, vclock.Dot{}, err
