@@ -80,8 +80,9 @@ func (s *System) View() *View { return s.view.Load() }
 // and value. They are the one place limits are checked: a client's write is
 // admitted (or not) before any replica sees it, and replicas take what
 // another node admitted.
-func (s *System) CheckKey(key []byte) error     { return s.store.CheckKey(key) }
-func (s *System) CheckValue(value []byte) error { return s.store.CheckValue(value) }
+func (s *System) CheckKey(key []byte) error       { return s.store.CheckKey(key) }
+func (s *System) CheckClientKey(key []byte) error { return s.store.CheckClientKey(key) }
+func (s *System) CheckValue(value []byte) error   { return s.store.CheckValue(value) }
 
 // HintStats returns the hints this node keeps, by target.
 func (s *System) HintStats() map[string]persistence.HintStats { return s.store.HintStats() }

@@ -309,6 +309,18 @@ func (t *Tables) purgeDeleted() {
 	}
 }
 
+// Purging lists the deleted tables whose data this node has not removed
+// yet.
+func (t *Tables) Purging() []uint32 {
+	var out []uint32
+	for _, id := range t.Catalog().DeletedIDs() {
+		if done, err := t.sys.store.Purged(id); err != nil || !done {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (t *Tables) purgeTable(id uint32) error {
 	prefixes := [][]byte{catalog.Prefix(id, catalog.Eventual), catalog.Prefix(id, catalog.Strong)}
 	v := t.sys.View()
