@@ -212,5 +212,21 @@ func ConditionFailed(err error) (*kvpb.ConditionFailed, bool) {
 	return nil, false
 }
 
+// Indeterminate reports whether err is a strong write that may still take
+// effect (it timed out or lost to contention after its accept round), and
+// the versions it would have if it does.
+func Indeterminate(err error) ([][]byte, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		if in, ok := d.(*kvpb.Indeterminate); ok {
+			return in.Contexts, true
+		}
+	}
+	return nil, false
+}
+
 // Code returns the gRPC status code of err (codes.OK for nil).
 func Code(err error) codes.Code { return status.Code(err) }

@@ -571,6 +571,55 @@ func (x *DeleteResponse) GetConsistency() string {
 	return ""
 }
 
+// Indeterminate is the detail of the Aborted (contention) or Unavailable
+// status of a strong write that reached the accept round: it may still
+// take effect, and if it does, the key's version will be one of contexts.
+// A later get tells: its context is one of them exactly when this write
+// is the key's value (or was, until a later write).
+type Indeterminate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contexts      [][]byte               `protobuf:"bytes,1,rep,name=contexts,proto3" json:"contexts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Indeterminate) Reset() {
+	*x = Indeterminate{}
+	mi := &file_kvpb_kv_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Indeterminate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Indeterminate) ProtoMessage() {}
+
+func (x *Indeterminate) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Indeterminate.ProtoReflect.Descriptor instead.
+func (*Indeterminate) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Indeterminate) GetContexts() [][]byte {
+	if x != nil {
+		return x.Contexts
+	}
+	return nil
+}
+
 // ConditionFailed is the detail of the FailedPrecondition status a strong
 // write gets when its condition does not hold: the key's current value,
 // which the write did not change.
@@ -586,7 +635,7 @@ type ConditionFailed struct {
 
 func (x *ConditionFailed) Reset() {
 	*x = ConditionFailed{}
-	mi := &file_kvpb_kv_proto_msgTypes[7]
+	mi := &file_kvpb_kv_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +647,7 @@ func (x *ConditionFailed) String() string {
 func (*ConditionFailed) ProtoMessage() {}
 
 func (x *ConditionFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[7]
+	mi := &file_kvpb_kv_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +660,7 @@ func (x *ConditionFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConditionFailed.ProtoReflect.Descriptor instead.
 func (*ConditionFailed) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{7}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConditionFailed) GetExists() bool {
@@ -643,7 +692,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[8]
+	mi := &file_kvpb_kv_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +704,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[8]
+	mi := &file_kvpb_kv_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +717,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{8}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{9}
 }
 
 type MemberStatus struct {
@@ -696,7 +745,7 @@ type MemberStatus struct {
 
 func (x *MemberStatus) Reset() {
 	*x = MemberStatus{}
-	mi := &file_kvpb_kv_proto_msgTypes[9]
+	mi := &file_kvpb_kv_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +757,7 @@ func (x *MemberStatus) String() string {
 func (*MemberStatus) ProtoMessage() {}
 
 func (x *MemberStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[9]
+	mi := &file_kvpb_kv_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +770,7 @@ func (x *MemberStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberStatus.ProtoReflect.Descriptor instead.
 func (*MemberStatus) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{9}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MemberStatus) GetId() string {
@@ -827,7 +876,7 @@ type Transfer struct {
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_kvpb_kv_proto_msgTypes[10]
+	mi := &file_kvpb_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +888,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[10]
+	mi := &file_kvpb_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +901,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{10}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Transfer) GetPartition() uint32 {
@@ -965,7 +1014,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1026,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1039,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -1153,7 +1202,7 @@ type TableStats struct {
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1214,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1227,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TableStats) GetCatalogRevision() uint64 {
@@ -1227,7 +1276,7 @@ type DiskHealth struct {
 
 func (x *DiskHealth) Reset() {
 	*x = DiskHealth{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1288,7 @@ func (x *DiskHealth) String() string {
 func (*DiskHealth) ProtoMessage() {}
 
 func (x *DiskHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1301,7 @@ func (x *DiskHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskHealth.ProtoReflect.Descriptor instead.
 func (*DiskHealth) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DiskHealth) GetFailed() string {
@@ -1324,7 +1373,7 @@ type ProcessStats struct {
 
 func (x *ProcessStats) Reset() {
 	*x = ProcessStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1385,7 @@ func (x *ProcessStats) String() string {
 func (*ProcessStats) ProtoMessage() {}
 
 func (x *ProcessStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1398,7 @@ func (x *ProcessStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessStats.ProtoReflect.Descriptor instead.
 func (*ProcessStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProcessStats) GetCpuSeconds() float64 {
@@ -1390,7 +1439,7 @@ type TombstoneStats struct {
 
 func (x *TombstoneStats) Reset() {
 	*x = TombstoneStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1451,7 @@ func (x *TombstoneStats) String() string {
 func (*TombstoneStats) ProtoMessage() {}
 
 func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1464,7 @@ func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TombstoneStats.ProtoReflect.Descriptor instead.
 func (*TombstoneStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TombstoneStats) GetHeld() uint64 {
@@ -1458,7 +1507,7 @@ type WriteReplicaRequest struct {
 
 func (x *WriteReplicaRequest) Reset() {
 	*x = WriteReplicaRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1519,7 @@ func (x *WriteReplicaRequest) String() string {
 func (*WriteReplicaRequest) ProtoMessage() {}
 
 func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1532,7 @@ func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaRequest.ProtoReflect.Descriptor instead.
 func (*WriteReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WriteReplicaRequest) GetKey() []byte {
@@ -1523,7 +1572,7 @@ type WriteReplicaResponse struct {
 
 func (x *WriteReplicaResponse) Reset() {
 	*x = WriteReplicaResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1584,7 @@ func (x *WriteReplicaResponse) String() string {
 func (*WriteReplicaResponse) ProtoMessage() {}
 
 func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1597,7 @@ func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaResponse.ProtoReflect.Descriptor instead.
 func (*WriteReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WriteReplicaResponse) GetContext() []byte {
@@ -1567,7 +1616,7 @@ type CrashVnodeRequest struct {
 
 func (x *CrashVnodeRequest) Reset() {
 	*x = CrashVnodeRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1628,7 @@ func (x *CrashVnodeRequest) String() string {
 func (*CrashVnodeRequest) ProtoMessage() {}
 
 func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1641,7 @@ func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeRequest.ProtoReflect.Descriptor instead.
 func (*CrashVnodeRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CrashVnodeRequest) GetPartition() uint32 {
@@ -1610,7 +1659,7 @@ type CrashVnodeResponse struct {
 
 func (x *CrashVnodeResponse) Reset() {
 	*x = CrashVnodeResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1671,7 @@ func (x *CrashVnodeResponse) String() string {
 func (*CrashVnodeResponse) ProtoMessage() {}
 
 func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1684,7 @@ func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeResponse.ProtoReflect.Descriptor instead.
 func (*CrashVnodeResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 type SetClockOffsetRequest struct {
@@ -1649,7 +1698,7 @@ type SetClockOffsetRequest struct {
 
 func (x *SetClockOffsetRequest) Reset() {
 	*x = SetClockOffsetRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1710,7 @@ func (x *SetClockOffsetRequest) String() string {
 func (*SetClockOffsetRequest) ProtoMessage() {}
 
 func (x *SetClockOffsetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1723,7 @@ func (x *SetClockOffsetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClockOffsetRequest.ProtoReflect.Descriptor instead.
 func (*SetClockOffsetRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetClockOffsetRequest) GetOffsetMs() int64 {
@@ -1693,7 +1742,7 @@ type SetClockOffsetResponse struct {
 
 func (x *SetClockOffsetResponse) Reset() {
 	*x = SetClockOffsetResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +1754,7 @@ func (x *SetClockOffsetResponse) String() string {
 func (*SetClockOffsetResponse) ProtoMessage() {}
 
 func (x *SetClockOffsetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +1767,7 @@ func (x *SetClockOffsetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClockOffsetResponse.ProtoReflect.Descriptor instead.
 func (*SetClockOffsetResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetClockOffsetResponse) GetPreviousOffsetMs() int64 {
@@ -1742,7 +1791,7 @@ type HintQueue struct {
 
 func (x *HintQueue) Reset() {
 	*x = HintQueue{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1803,7 @@ func (x *HintQueue) String() string {
 func (*HintQueue) ProtoMessage() {}
 
 func (x *HintQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1816,7 @@ func (x *HintQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
 func (*HintQueue) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HintQueue) GetTarget() string {
@@ -1820,7 +1869,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +1881,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +1894,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 type LeaveResponse struct {
@@ -1857,7 +1906,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1918,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1931,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -1902,7 +1951,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +1963,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +1976,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RepairRequest) GetPartition() int32 {
@@ -1959,7 +2008,7 @@ type Exchange struct {
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2020,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2033,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Exchange) GetPartition() uint32 {
@@ -2045,7 +2094,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2106,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2119,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RepairResponse) GetExchanges() []*Exchange {
@@ -2094,7 +2143,7 @@ type RepairStats struct {
 
 func (x *RepairStats) Reset() {
 	*x = RepairStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2155,7 @@ func (x *RepairStats) String() string {
 func (*RepairStats) ProtoMessage() {}
 
 func (x *RepairStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2168,7 @@ func (x *RepairStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
 func (*RepairStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RepairStats) GetExchanges() uint64 {
@@ -2166,7 +2215,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2227,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2240,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -2210,7 +2259,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2271,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2284,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -2255,7 +2304,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2316,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2329,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -2308,7 +2357,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2369,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2382,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -2370,7 +2419,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2431,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2444,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -2435,7 +2484,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[34]
+	mi := &file_kvpb_kv_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2496,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[34]
+	mi := &file_kvpb_kv_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2509,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{34}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -2481,7 +2530,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[35]
+	mi := &file_kvpb_kv_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2542,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[35]
+	mi := &file_kvpb_kv_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2555,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{35}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -2543,7 +2592,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[36]
+	mi := &file_kvpb_kv_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2604,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[36]
+	mi := &file_kvpb_kv_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2617,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{36}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -2618,7 +2667,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[37]
+	mi := &file_kvpb_kv_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +2679,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[37]
+	mi := &file_kvpb_kv_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +2692,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{37}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -2684,7 +2733,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[38]
+	mi := &file_kvpb_kv_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2745,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[38]
+	mi := &file_kvpb_kv_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2758,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{38}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -2739,7 +2788,7 @@ type TableDescription struct {
 
 func (x *TableDescription) Reset() {
 	*x = TableDescription{}
-	mi := &file_kvpb_kv_proto_msgTypes[39]
+	mi := &file_kvpb_kv_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +2800,7 @@ func (x *TableDescription) String() string {
 func (*TableDescription) ProtoMessage() {}
 
 func (x *TableDescription) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[39]
+	mi := &file_kvpb_kv_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +2813,7 @@ func (x *TableDescription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableDescription.ProtoReflect.Descriptor instead.
 func (*TableDescription) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{39}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TableDescription) GetName() string {
@@ -2806,7 +2855,7 @@ type CreateTableRequest struct {
 
 func (x *CreateTableRequest) Reset() {
 	*x = CreateTableRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[40]
+	mi := &file_kvpb_kv_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +2867,7 @@ func (x *CreateTableRequest) String() string {
 func (*CreateTableRequest) ProtoMessage() {}
 
 func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[40]
+	mi := &file_kvpb_kv_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +2880,7 @@ func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableRequest.ProtoReflect.Descriptor instead.
 func (*CreateTableRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{40}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateTableRequest) GetName() string {
@@ -2864,7 +2913,7 @@ type CreateTableResponse struct {
 
 func (x *CreateTableResponse) Reset() {
 	*x = CreateTableResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[41]
+	mi := &file_kvpb_kv_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +2925,7 @@ func (x *CreateTableResponse) String() string {
 func (*CreateTableResponse) ProtoMessage() {}
 
 func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[41]
+	mi := &file_kvpb_kv_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +2938,7 @@ func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableResponse.ProtoReflect.Descriptor instead.
 func (*CreateTableResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{41}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateTableResponse) GetTable() *TableDescription {
@@ -2909,7 +2958,7 @@ type DescribeTableRequest struct {
 
 func (x *DescribeTableRequest) Reset() {
 	*x = DescribeTableRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[42]
+	mi := &file_kvpb_kv_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +2970,7 @@ func (x *DescribeTableRequest) String() string {
 func (*DescribeTableRequest) ProtoMessage() {}
 
 func (x *DescribeTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[42]
+	mi := &file_kvpb_kv_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +2983,7 @@ func (x *DescribeTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTableRequest.ProtoReflect.Descriptor instead.
 func (*DescribeTableRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{42}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DescribeTableRequest) GetName() string {
@@ -2960,7 +3009,7 @@ type DescribeTableResponse struct {
 
 func (x *DescribeTableResponse) Reset() {
 	*x = DescribeTableResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[43]
+	mi := &file_kvpb_kv_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3021,7 @@ func (x *DescribeTableResponse) String() string {
 func (*DescribeTableResponse) ProtoMessage() {}
 
 func (x *DescribeTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[43]
+	mi := &file_kvpb_kv_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3034,7 @@ func (x *DescribeTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTableResponse.ProtoReflect.Descriptor instead.
 func (*DescribeTableResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{43}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DescribeTableResponse) GetTable() *TableDescription {
@@ -3004,7 +3053,7 @@ type ListTablesRequest struct {
 
 func (x *ListTablesRequest) Reset() {
 	*x = ListTablesRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[44]
+	mi := &file_kvpb_kv_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3016,7 +3065,7 @@ func (x *ListTablesRequest) String() string {
 func (*ListTablesRequest) ProtoMessage() {}
 
 func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[44]
+	mi := &file_kvpb_kv_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3029,7 +3078,7 @@ func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesRequest.ProtoReflect.Descriptor instead.
 func (*ListTablesRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{44}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListTablesRequest) GetTimeoutMs() uint32 {
@@ -3048,7 +3097,7 @@ type ListTablesResponse struct {
 
 func (x *ListTablesResponse) Reset() {
 	*x = ListTablesResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[45]
+	mi := &file_kvpb_kv_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3109,7 @@ func (x *ListTablesResponse) String() string {
 func (*ListTablesResponse) ProtoMessage() {}
 
 func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[45]
+	mi := &file_kvpb_kv_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3122,7 @@ func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesResponse.ProtoReflect.Descriptor instead.
 func (*ListTablesResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{45}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListTablesResponse) GetTables() []*TableDescription {
@@ -3093,7 +3142,7 @@ type DeleteTableRequest struct {
 
 func (x *DeleteTableRequest) Reset() {
 	*x = DeleteTableRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[46]
+	mi := &file_kvpb_kv_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3105,7 +3154,7 @@ func (x *DeleteTableRequest) String() string {
 func (*DeleteTableRequest) ProtoMessage() {}
 
 func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[46]
+	mi := &file_kvpb_kv_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3118,7 +3167,7 @@ func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTableRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{46}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DeleteTableRequest) GetName() string {
@@ -3144,7 +3193,7 @@ type DeleteTableResponse struct {
 
 func (x *DeleteTableResponse) Reset() {
 	*x = DeleteTableResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[47]
+	mi := &file_kvpb_kv_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3156,7 +3205,7 @@ func (x *DeleteTableResponse) String() string {
 func (*DeleteTableResponse) ProtoMessage() {}
 
 func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[47]
+	mi := &file_kvpb_kv_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3169,7 +3218,7 @@ func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTableResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{47}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DeleteTableResponse) GetTable() *TableDescription {
@@ -3232,7 +3281,9 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x0eDeleteResponse\x12\x12\n" +
 	"\x04acks\x18\x01 \x01(\rR\x04acks\x12\x16\n" +
 	"\x06hinted\x18\x02 \x01(\rR\x06hinted\x12 \n" +
-	"\vconsistency\x18\x03 \x01(\tR\vconsistency\"Y\n" +
+	"\vconsistency\x18\x03 \x01(\tR\vconsistency\"+\n" +
+	"\rIndeterminate\x12\x1a\n" +
+	"\bcontexts\x18\x01 \x03(\fR\bcontexts\"Y\n" +
 	"\x0fConditionFailed\x12\x16\n" +
 	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
@@ -3475,7 +3526,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),             // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),                // 1: harmonia.v1.Sibling
@@ -3484,106 +3535,107 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*PutResponse)(nil),            // 4: harmonia.v1.PutResponse
 	(*DeleteRequest)(nil),          // 5: harmonia.v1.DeleteRequest
 	(*DeleteResponse)(nil),         // 6: harmonia.v1.DeleteResponse
-	(*ConditionFailed)(nil),        // 7: harmonia.v1.ConditionFailed
-	(*StatusRequest)(nil),          // 8: harmonia.v1.StatusRequest
-	(*MemberStatus)(nil),           // 9: harmonia.v1.MemberStatus
-	(*Transfer)(nil),               // 10: harmonia.v1.Transfer
-	(*StatusResponse)(nil),         // 11: harmonia.v1.StatusResponse
-	(*TableStats)(nil),             // 12: harmonia.v1.TableStats
-	(*DiskHealth)(nil),             // 13: harmonia.v1.DiskHealth
-	(*ProcessStats)(nil),           // 14: harmonia.v1.ProcessStats
-	(*TombstoneStats)(nil),         // 15: harmonia.v1.TombstoneStats
-	(*WriteReplicaRequest)(nil),    // 16: harmonia.v1.WriteReplicaRequest
-	(*WriteReplicaResponse)(nil),   // 17: harmonia.v1.WriteReplicaResponse
-	(*CrashVnodeRequest)(nil),      // 18: harmonia.v1.CrashVnodeRequest
-	(*CrashVnodeResponse)(nil),     // 19: harmonia.v1.CrashVnodeResponse
-	(*SetClockOffsetRequest)(nil),  // 20: harmonia.v1.SetClockOffsetRequest
-	(*SetClockOffsetResponse)(nil), // 21: harmonia.v1.SetClockOffsetResponse
-	(*HintQueue)(nil),              // 22: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),           // 23: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),          // 24: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),          // 25: harmonia.v1.RepairRequest
-	(*Exchange)(nil),               // 26: harmonia.v1.Exchange
-	(*RepairResponse)(nil),         // 27: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),            // 28: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),          // 29: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),         // 30: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),            // 31: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),               // 32: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),           // 33: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),        // 34: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),             // 35: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),         // 36: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),            // 37: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil),       // 38: harmonia.v1.ReplicasResponse
-	(*TableDescription)(nil),       // 39: harmonia.v1.TableDescription
-	(*CreateTableRequest)(nil),     // 40: harmonia.v1.CreateTableRequest
-	(*CreateTableResponse)(nil),    // 41: harmonia.v1.CreateTableResponse
-	(*DescribeTableRequest)(nil),   // 42: harmonia.v1.DescribeTableRequest
-	(*DescribeTableResponse)(nil),  // 43: harmonia.v1.DescribeTableResponse
-	(*ListTablesRequest)(nil),      // 44: harmonia.v1.ListTablesRequest
-	(*ListTablesResponse)(nil),     // 45: harmonia.v1.ListTablesResponse
-	(*DeleteTableRequest)(nil),     // 46: harmonia.v1.DeleteTableRequest
-	(*DeleteTableResponse)(nil),    // 47: harmonia.v1.DeleteTableResponse
-	nil,                            // 48: harmonia.v1.DiskHealth.ErrorsEntry
-	nil,                            // 49: harmonia.v1.PlanResponse.OwnedAfterEntry
-	(*durationpb.Duration)(nil),    // 50: google.protobuf.Duration
+	(*Indeterminate)(nil),          // 7: harmonia.v1.Indeterminate
+	(*ConditionFailed)(nil),        // 8: harmonia.v1.ConditionFailed
+	(*StatusRequest)(nil),          // 9: harmonia.v1.StatusRequest
+	(*MemberStatus)(nil),           // 10: harmonia.v1.MemberStatus
+	(*Transfer)(nil),               // 11: harmonia.v1.Transfer
+	(*StatusResponse)(nil),         // 12: harmonia.v1.StatusResponse
+	(*TableStats)(nil),             // 13: harmonia.v1.TableStats
+	(*DiskHealth)(nil),             // 14: harmonia.v1.DiskHealth
+	(*ProcessStats)(nil),           // 15: harmonia.v1.ProcessStats
+	(*TombstoneStats)(nil),         // 16: harmonia.v1.TombstoneStats
+	(*WriteReplicaRequest)(nil),    // 17: harmonia.v1.WriteReplicaRequest
+	(*WriteReplicaResponse)(nil),   // 18: harmonia.v1.WriteReplicaResponse
+	(*CrashVnodeRequest)(nil),      // 19: harmonia.v1.CrashVnodeRequest
+	(*CrashVnodeResponse)(nil),     // 20: harmonia.v1.CrashVnodeResponse
+	(*SetClockOffsetRequest)(nil),  // 21: harmonia.v1.SetClockOffsetRequest
+	(*SetClockOffsetResponse)(nil), // 22: harmonia.v1.SetClockOffsetResponse
+	(*HintQueue)(nil),              // 23: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),           // 24: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),          // 25: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),          // 26: harmonia.v1.RepairRequest
+	(*Exchange)(nil),               // 27: harmonia.v1.Exchange
+	(*RepairResponse)(nil),         // 28: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),            // 29: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),          // 30: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),         // 31: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),            // 32: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),               // 33: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),           // 34: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),        // 35: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),             // 36: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),         // 37: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),            // 38: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),       // 39: harmonia.v1.ReplicasResponse
+	(*TableDescription)(nil),       // 40: harmonia.v1.TableDescription
+	(*CreateTableRequest)(nil),     // 41: harmonia.v1.CreateTableRequest
+	(*CreateTableResponse)(nil),    // 42: harmonia.v1.CreateTableResponse
+	(*DescribeTableRequest)(nil),   // 43: harmonia.v1.DescribeTableRequest
+	(*DescribeTableResponse)(nil),  // 44: harmonia.v1.DescribeTableResponse
+	(*ListTablesRequest)(nil),      // 45: harmonia.v1.ListTablesRequest
+	(*ListTablesResponse)(nil),     // 46: harmonia.v1.ListTablesResponse
+	(*DeleteTableRequest)(nil),     // 47: harmonia.v1.DeleteTableRequest
+	(*DeleteTableResponse)(nil),    // 48: harmonia.v1.DeleteTableResponse
+	nil,                            // 49: harmonia.v1.DiskHealth.ErrorsEntry
+	nil,                            // 50: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*durationpb.Duration)(nil),    // 51: google.protobuf.Duration
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
-	9,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
-	10, // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	22, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	28, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
-	15, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
-	14, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
-	13, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
-	50, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
-	12, // 9: harmonia.v1.StatusResponse.tables:type_name -> harmonia.v1.TableStats
-	48, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
-	26, // 11: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	32, // 12: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	49, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	35, // 14: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	35, // 15: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	36, // 16: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	37, // 17: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	39, // 18: harmonia.v1.CreateTableResponse.table:type_name -> harmonia.v1.TableDescription
-	39, // 19: harmonia.v1.DescribeTableResponse.table:type_name -> harmonia.v1.TableDescription
-	39, // 20: harmonia.v1.ListTablesResponse.tables:type_name -> harmonia.v1.TableDescription
-	39, // 21: harmonia.v1.DeleteTableResponse.table:type_name -> harmonia.v1.TableDescription
+	10, // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
+	11, // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
+	23, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	29, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	16, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
+	15, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
+	14, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
+	51, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
+	13, // 9: harmonia.v1.StatusResponse.tables:type_name -> harmonia.v1.TableStats
+	49, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	27, // 11: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	33, // 12: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	50, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	36, // 14: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	36, // 15: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	37, // 16: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	38, // 17: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	40, // 18: harmonia.v1.CreateTableResponse.table:type_name -> harmonia.v1.TableDescription
+	40, // 19: harmonia.v1.DescribeTableResponse.table:type_name -> harmonia.v1.TableDescription
+	40, // 20: harmonia.v1.ListTablesResponse.tables:type_name -> harmonia.v1.TableDescription
+	40, // 21: harmonia.v1.DeleteTableResponse.table:type_name -> harmonia.v1.TableDescription
 	0,  // 22: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
 	3,  // 23: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
 	5,  // 24: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	40, // 25: harmonia.v1.Table.CreateTable:input_type -> harmonia.v1.CreateTableRequest
-	42, // 26: harmonia.v1.Table.DescribeTable:input_type -> harmonia.v1.DescribeTableRequest
-	44, // 27: harmonia.v1.Table.ListTables:input_type -> harmonia.v1.ListTablesRequest
-	46, // 28: harmonia.v1.Table.DeleteTable:input_type -> harmonia.v1.DeleteTableRequest
-	8,  // 29: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	34, // 30: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	23, // 31: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	31, // 32: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	29, // 33: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	25, // 34: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	16, // 35: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	18, // 36: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	20, // 37: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
+	41, // 25: harmonia.v1.Table.CreateTable:input_type -> harmonia.v1.CreateTableRequest
+	43, // 26: harmonia.v1.Table.DescribeTable:input_type -> harmonia.v1.DescribeTableRequest
+	45, // 27: harmonia.v1.Table.ListTables:input_type -> harmonia.v1.ListTablesRequest
+	47, // 28: harmonia.v1.Table.DeleteTable:input_type -> harmonia.v1.DeleteTableRequest
+	9,  // 29: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	35, // 30: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	24, // 31: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	32, // 32: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	30, // 33: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	26, // 34: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	17, // 35: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	19, // 36: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	21, // 37: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
 	2,  // 38: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
 	4,  // 39: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
 	6,  // 40: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	41, // 41: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
-	43, // 42: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
-	45, // 43: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
-	47, // 44: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
-	11, // 45: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	38, // 46: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	24, // 47: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	33, // 48: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	30, // 49: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	27, // 50: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	17, // 51: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	19, // 52: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	21, // 53: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
+	42, // 41: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
+	44, // 42: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
+	46, // 43: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
+	48, // 44: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
+	12, // 45: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	39, // 46: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	25, // 47: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	34, // 48: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	31, // 49: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	28, // 50: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	18, // 51: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	20, // 52: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	22, // 53: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
 	38, // [38:54] is the sub-list for method output_type
 	22, // [22:38] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
@@ -3602,7 +3654,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -131,7 +131,17 @@ func (a *api) strong(ctx context.Context, key []byte, op paxos.Op, timeoutMs uin
 	case paxos.OutcomeConditionFailed:
 		return res, a.conditionFailed(key, op.Cond, res.Value)
 	}
-	return res, status.Error(outcomeCode(res.Outcome), (&actors.StrongError{Result: res}).Error())
+	st := status.New(outcomeCode(res.Outcome), (&actors.StrongError{Result: res}).Error())
+	if res.Accepted && op.Kind != paxos.OpGet {
+		detail := &kvpb.Indeterminate{}
+		for _, v := range res.Versions {
+			detail.Contexts = append(detail.Contexts, a.sealer.SealVersion(key, v))
+		}
+		if withDetail, err := st.WithDetails(detail); err == nil {
+			st = withDetail
+		}
+	}
+	return res, st.Err()
 }
 
 // conditionFailed is the status of a write whose condition did not hold,
