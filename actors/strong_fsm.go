@@ -20,11 +20,16 @@ type StrongConfig struct {
 	// lost round, MaxBackoff its bound (paxos.Config). Defaults:
 	// paxos.DefaultBackoff (2 ms) and paxos.DefaultMaxBackoff (100 ms).
 	Backoff, MaxBackoff time.Duration
+	// MaxQueuedPerKey bounds the requests for one key that wait on a node
+	// behind the key's running proposer (a node runs one per key, so its
+	// own requests never duel); past it a request is refused at once
+	// (ErrOverloaded). Default 1024.
+	MaxQueuedPerKey int
 }
 
 // DefaultStrongConfig returns the documented defaults.
 func DefaultStrongConfig() StrongConfig {
-	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff}
+	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024}
 }
 
 // StrongRequest runs Op on the consensus register of Key.

@@ -3,15 +3,18 @@ package actors
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -504,5 +507,78 @@ func TestAcceptorNeverAnswersAFailedCommit(t *testing.T) {
 	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey(skey("k")), skey("k"))
 	if err != nil || st.Promised.Less(b1) {
 		t.Fatalf("state after the crash: %+v %v, want at least the promise of %s", st, err, b1)
+	}
+}
+
+// A node runs one proposer per key and queues its other requests for the
+// key behind it: clients of one node never duel, so read-modify-write
+// increments through it end OK or with a failed condition, never in
+// contention, and the counter ends at exactly the increments that ended
+// OK.
+func TestStrongRequestsOfOneKeyQueueOnANode(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	k := skey("counter")
+	const clients, rounds = 16, 10
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for range rounds {
+				got, err := sys.Strong(ctx, k, paxos.Op{Kind: paxos.OpGet})
+				if err != nil || got.Outcome != paxos.OutcomeOK {
+					t.Errorf("get: %+v %v", got, err)
+					return
+				}
+				n, _ := strconv.Atoi(string(got.Value.Data))
+				op := paxos.Op{Kind: paxos.OpPut, Data: []byte(strconv.Itoa(n + 1)), Cond: paxos.CondAbsent}
+				if got.Value.Exists {
+					op.Cond, op.Version = paxos.CondVersion, got.Value.Version
+				}
+				res, err := sys.Strong(ctx, k, op)
+				switch {
+				case err != nil:
+					t.Errorf("increment: %v", err)
+					return
+				case res.Outcome == paxos.OutcomeOK:
+					ok.Add(1)
+				case res.Outcome != paxos.OutcomeConditionFailed:
+					t.Errorf("increment ended %v (%s): a node's own requests dueled", res.Outcome, res.Why)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := sys.Strong(context.Background(), k, paxos.Op{Kind: paxos.OpGet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := strconv.Atoi(string(got.Value.Data)); int64(n) != ok.Load() || n == 0 {
+		t.Fatalf("counter %d after %d successful increments", n, ok.Load())
+	}
+}
+
+// A request that waits past its timeout behind others for its key ends
+// without having run, and says so.
+func TestStrongQueuedRequestTimesOut(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	k := skey("slow")
+	var wg sync.WaitGroup
+	var timedOut atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			defer cancel()
+			_, err := sys.Strong(ctx, k, paxos.Op{Kind: paxos.OpPut, Data: []byte("v")})
+			if errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "did not run") {
+				timedOut.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if timedOut.Load() == 0 {
+		t.Fatal("no request of 64 with 1 ms each timed out waiting for the key")
 	}
 }
