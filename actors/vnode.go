@@ -55,6 +55,12 @@ type vnode struct {
 	// acceptors are the acceptor states of strong keys staged for the
 	// next batch, by register key (vnode_paxos.go).
 	acceptors map[string]paxos.State
+	// durable caches acceptor states known to be on disk (committed in a
+	// batch), so that a register's next steps (the accept after the
+	// prepare, the commit after the accept) do not read pebble again. It
+	// is dropped whole when it reaches acceptorCacheSize entries, when a
+	// commit fails and when keys are purged.
+	durable map[string]paxos.State
 	// rebuildPause separates rebuild chunks; 0: none.
 	rebuildPause time.Duration
 	// tombstonesCounted is this vnode's share of counters.tombstonesHeld.

@@ -103,6 +103,7 @@ func (v *vnode) purge(ctx actor.Context, m purgeTable) {
 	if v.part.Pending() || len(v.acceptors) > 0 {
 		v.flush(ctx)
 	}
+	v.durable = nil // the purged registers' states go with them
 	for _, prefix := range m.prefixes {
 		if err := v.store.DropKeys(v.partition, prefix); err != nil {
 			m.done <- err

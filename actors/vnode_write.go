@@ -62,6 +62,7 @@ func (v *vnode) flush(ctx actor.Context) {
 	}
 	// Committed or not, the staged acceptor states go: on a failure the
 	// replies that reported them fail, and the store refuses what follows.
+	v.cacheAcceptors(err)
 	v.acceptors = nil
 	if err == nil {
 		v.counters.reaped.Add(reaped) // before the replies, which may be asked about it
