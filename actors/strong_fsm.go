@@ -138,7 +138,12 @@ func (f *strongFSM) replied(m *internalpb.PaxosReply) paxos.Effects {
 	}
 	if m.Error != "" {
 		f.lastErr = fmt.Sprintf("%s: %s", m.Node, m.Error)
-		return paxos.Effects{}
+		kind, ok := kindToPaxos[m.Kind]
+		b, err := paxospb.BallotFromProto(m.Ballot)
+		if !ok || err != nil {
+			return paxos.Effects{}
+		}
+		return f.p.Refused(m.Node, kind, b, m.Error)
 	}
 	r, err := decodeReply(m)
 	if err != nil {

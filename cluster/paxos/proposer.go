@@ -186,8 +186,11 @@ type Proposer struct {
 	ballot   Ballot
 	highest  Ballot // the highest ballot seen in any reply
 	attempts int
-	// The replies of the current phase, by node.
-	replied map[string]bool
+	// The replies of the current phase, by node, and the voters that
+	// refused it (an error, not a higher ballot).
+	replied, refused map[string]bool
+	// outbids counts the rounds lost to higher ballots (refusals aside).
+	outbids int
 	// What the prepare or read quorum reported.
 	best      Value  // value at the highest accepted ballot
 	bestAt    Ballot // that ballot
@@ -268,7 +271,7 @@ func distinctVoters(groups [][]string) []string {
 
 func (p *Proposer) start(ph phase, b Ballot) Effects {
 	p.phase, p.ballot = ph, b
-	p.replied = map[string]bool{}
+	p.replied, p.refused = map[string]bool{}, map[string]bool{}
 	p.best, p.bestAt, p.settled = Value{}, Ballot{}, true
 	m := Message{Ballot: b}
 	switch ph {
@@ -430,10 +433,41 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 	return p.finish(res, p.sendAll(Message{Kind: MsgCommit, Ballot: p.ballot, Value: chosen}))
 }
 
+// phaseOf is the phase whose round sends kind.
+var phaseOf = map[MsgKind]phase{MsgRead: phaseRead, MsgPrepare: phasePrepare, MsgAccept: phaseAccept}
+
+// Refused takes an acceptor's refusal of this round's step for a reason
+// other than a higher ballot (it does not count itself a voter in its
+// view of the ring, it is rebuilding its state, its storage failed): not
+// a vote. Once the refusals leave some voter group without a possible
+// majority, the round is lost and retried after a backoff, rather than
+// waited out to the deadline.
+func (p *Proposer) Refused(from string, kind MsgKind, b Ballot, why string) Effects {
+	ph, ok := phaseOf[kind]
+	if !ok || p.phase != ph || b != p.ballot || !p.isVoter(from) || p.replied[from] || p.refused[from] {
+		return Effects{}
+	}
+	p.refused[from] = true
+	p.lastWhy = fmt.Sprintf("%s refused: %s", from, why)
+	for _, g := range p.cfg.Voters {
+		possible := 0
+		for _, m := range g {
+			if !p.refused[m] {
+				possible++
+			}
+		}
+		if 2*possible <= len(g) {
+			return p.backoff()
+		}
+	}
+	return Effects{}
+}
+
 // outbid ends a round that an acceptor refused for a higher ballot: the
 // round cannot be waited out (the waiting would outlast a down replica),
 // and its next ballot must beat what the refusal named.
 func (p *Proposer) outbid(from string, promised Ballot) Effects {
+	p.outbids++
 	p.see(promised)
 	p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", promised, from)
 	return p.backoff()
@@ -474,8 +508,11 @@ func (p *Proposer) Deadline() Effects {
 		return Effects{}
 	}
 	res := Result{Outcome: OutcomeUnavailable, Why: "no quorum of the key's replicas answered in time"}
-	if p.attempts > 0 {
+	switch {
+	case p.outbids > 0:
 		res = Result{Outcome: OutcomeContention, Why: fmt.Sprintf("contention: %d rounds lost to other proposals (%s)", p.attempts, p.lastWhy)}
+	case p.attempts > 0:
+		res.Why = fmt.Sprintf("no quorum of the key's replicas could take it in %d rounds (%s)", p.attempts, p.lastWhy)
 	}
 	return p.finish(res, nil)
 }

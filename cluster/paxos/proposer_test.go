@@ -2,6 +2,7 @@ package paxos
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -414,6 +415,50 @@ func TestProposer(t *testing.T) {
 		p, eff, _ = NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc, FirstRound: 2000}, put("y"), n.seq)
 		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || !slices.Equal(n.rounds, []MsgKind{MsgPrepare, MsgAccept}) {
 			t.Fatalf("%+v in rounds %v", res, n.rounds)
+		}
+	})
+
+	t.Run("a round whose refusals leave no possible majority backs off, and a deadline after refusals alone says unavailable", func(t *testing.T) {
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		b := p.Ballot()
+		if e := p.Refused("b", MsgPrepare, b, "rebuilding"); e.NeedBallot || e.Done {
+			t.Fatalf("one refusal of three lost the round: %+v", e)
+		}
+		if e := p.Refused("b", MsgPrepare, b, "rebuilding"); e.NeedBallot {
+			t.Fatalf("a repeated refusal counted twice: %+v", e)
+		}
+		if e := p.Refused("f", MsgPrepare, b, "not a voter"); e.NeedBallot {
+			t.Fatalf("a non-voter's refusal counted: %+v", e)
+		}
+		if e := p.Refused("c", MsgAccept, b, "wrong step"); e.NeedBallot {
+			t.Fatalf("a refusal of another step counted: %+v", e)
+		}
+		if e := p.Refused("c", MsgPrepare, ballot(99, "z"), "old"); e.NeedBallot {
+			t.Fatalf("a refusal of another ballot counted: %+v", e)
+		}
+		e := p.Refused("c", MsgPrepare, b, "another ring view")
+		if !e.NeedBallot {
+			t.Fatalf("two refusals of three did not end the round: %+v", e)
+		}
+		_ = eff
+		res := p.Deadline()
+		if res.Outcome != OutcomeUnavailable || !strings.Contains(res.Why, "another ring view") {
+			t.Fatalf("deadline after refusals: %+v", res)
+		}
+	})
+
+	t.Run("refusals of a read round send it to a new round", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, put("x"))
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc}, get, 0)
+		p.Refused("a", MsgRead, Ballot{}, "rebuilding")
+		e := p.Refused("c", MsgRead, Ballot{}, "rebuilding")
+		if !e.NeedBallot {
+			t.Fatalf("%+v", e)
+		}
+		_ = eff
+		if res := n.run(t, p, e); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("the read's next round: %+v", res)
 		}
 	})
 
