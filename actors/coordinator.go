@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -158,11 +159,22 @@ type requestCounters struct {
 	putReplicaTimeouts atomic.Uint64 // replicas that had not acked a put by the replica timeout
 	speculativeAsks    atomic.Uint64 // replicas a get asked because those asked were slow
 	readRepairs        atomic.Uint64 // replicas a get sent the reconciled object to
+	// strong counts strong requests by how they ended (paxos.Outcome);
+	// strongRounds the rounds they lost and retried.
+	strong       [numOutcomes]atomic.Uint64
+	strongRounds atomic.Uint64
 }
+
+// numOutcomes is how many paxos.Outcome values there are.
+const numOutcomes = int(paxos.OutcomeUnavailable) + 1
 
 // RequestCounts are requestCounters' values.
 type RequestCounts struct {
 	PutReplicaTimeouts, SpeculativeAsks, ReadRepairs uint64
+	// Strong counts strong requests by outcome (paxos.Outcome's String);
+	// StrongRoundsLost the rounds they lost and retried.
+	Strong           map[string]uint64
+	StrongRoundsLost uint64
 }
 
 // testHookPut, set by tests only, runs before a put state machine handles
@@ -271,7 +283,7 @@ func (c *coordinator) startStrong(ctx actor.Context, key string, q queuedStrong)
 	view := c.view.Load()
 	c.seq++
 	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return &strongFSM{cfg: c.cfg.Strong, view: view, store: c.store, req: q.req, client: q.client}
+		return &strongFSM{cfg: c.cfg.Strong, view: view, store: c.store, req: q.req, client: q.client, counters: c.counters}
 	}, actor.WithDispatcher(c.dispatcher)), "strong-"+itoa(int(c.seq)))
 	if err != nil {
 		q.client.answer(q.client.failed(fmt.Errorf("start the request: %w", err)))

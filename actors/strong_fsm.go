@@ -64,9 +64,10 @@ type strongFSM struct {
 	// id matches replies to this instance: a reply meant for an earlier
 	// request whose state machine had the same name (before a restart of
 	// the node, say) carries another id.
-	id      uint64
-	p       *paxos.Proposer
-	lastErr string // the last refusal a voter answered, for the result's Why
+	id       uint64
+	p        *paxos.Proposer
+	lastErr  string // the last refusal a voter answered, for the result's Why
+	counters *requestCounters
 }
 
 func (f *strongFSM) Receive(ctx actor.Context) {
@@ -212,8 +213,10 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 			res.Why += "; last refusal: " + f.lastErr
 		}
 		f.client.answer(&StrongResult{Result: res})
+		f.counters.strong[res.Outcome].Add(1)
 		ctx.Stop(ctx.Self())
 	case eff.NeedBallot:
+		f.counters.strongRounds.Add(1)
 		f.timers.after(ctx, eff.Wait, strongRetry{})
 	}
 }
