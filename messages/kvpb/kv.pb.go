@@ -512,10 +512,13 @@ func (x *DeleteRequest) GetIfVersion() []byte {
 }
 
 type DeleteResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Acks          uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`
-	Hinted        uint32                 `protobuf:"varint,2,opt,name=hinted,proto3" json:"hinted,omitempty"`
-	Consistency   string                 `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"` // as PutResponse.consistency
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Acks        uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`
+	Hinted      uint32                 `protobuf:"varint,2,opt,name=hinted,proto3" json:"hinted,omitempty"`
+	Consistency string                 `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"` // as PutResponse.consistency
+	// Strong tables: the version of the tombstone the delete wrote (a
+	// put-if-version with it succeeds until the key is written again).
+	Context       []byte `protobuf:"bytes,4,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,6 +572,13 @@ func (x *DeleteResponse) GetConsistency() string {
 		return x.Consistency
 	}
 	return ""
+}
+
+func (x *DeleteResponse) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
 }
 
 // Indeterminate is the detail of the Aborted (contention) or Unavailable
@@ -3277,11 +3287,12 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x02pw\x18\x05 \x01(\tR\x02pw\x12\x14\n" +
 	"\x05table\x18\x06 \x01(\tR\x05table\x12\x1d\n" +
 	"\n" +
-	"if_version\x18\a \x01(\fR\tifVersion\"^\n" +
+	"if_version\x18\a \x01(\fR\tifVersion\"x\n" +
 	"\x0eDeleteResponse\x12\x12\n" +
 	"\x04acks\x18\x01 \x01(\rR\x04acks\x12\x16\n" +
 	"\x06hinted\x18\x02 \x01(\rR\x06hinted\x12 \n" +
-	"\vconsistency\x18\x03 \x01(\tR\vconsistency\"+\n" +
+	"\vconsistency\x18\x03 \x01(\tR\vconsistency\x12\x18\n" +
+	"\acontext\x18\x04 \x01(\fR\acontext\"+\n" +
 	"\rIndeterminate\x12\x1a\n" +
 	"\bcontexts\x18\x01 \x03(\fR\bcontexts\"Y\n" +
 	"\x0fConditionFailed\x12\x16\n" +

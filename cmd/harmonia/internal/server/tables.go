@@ -216,10 +216,11 @@ func (a *api) strongDelete(ctx context.Context, t catalog.Table, key []byte, req
 	if err != nil {
 		return nil, err
 	}
-	if _, err := a.strong(ctx, key, paxos.Op{Kind: paxos.OpDelete, Cond: cond, Version: version}, req.TimeoutMs); err != nil {
+	res, err := a.strong(ctx, key, paxos.Op{Kind: paxos.OpDelete, Cond: cond, Version: version}, req.TimeoutMs)
+	if err != nil {
 		return nil, err
 	}
-	return &kvpb.DeleteResponse{Consistency: string(catalog.Strong)}, nil
+	return &kvpb.DeleteResponse{Consistency: string(catalog.Strong), Context: a.sealer.SealVersion(key, res.Value.Version)}, nil
 }
 
 // tableCtx bounds a table call by its timeout (0: the node's request
