@@ -187,3 +187,52 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("DefaultKey: %q %v", k, err)
 	}
 }
+
+// The catalog's register is read from consensus, written by any node of
+// the cluster: Decode must never panic, and what it accepts must encode
+// back to a catalog that decodes the same.
+func FuzzDecode(f *testing.F) {
+	var c Catalog
+	c, _, _ = c.Create("orders", Strong, 1, DefaultLimits())
+	c, _, _ = c.Create("carts", Eventual, 2, DefaultLimits())
+	f.Add(Encode(c))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := Decode(b)
+		if err != nil {
+			return
+		}
+		again, err := Decode(Encode(got))
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("decoded %+v, which re-encodes to %+v (%v)", got, again, err)
+		}
+		for _, tb := range got.Tables {
+			if CheckName(tb.Name) != nil || tb.ID < FirstID || tb.ID >= got.NextID {
+				t.Fatalf("accepted an invalid table %+v", tb)
+			}
+		}
+	})
+}
+
+// Keys come from peers and clients: ParseKey must never panic, and a key
+// it reads as a table's is that table's prefix and the client's key.
+func FuzzParseKey(f *testing.F) {
+	f.Add(Key(Table{ID: 3, Consistency: Strong}, []byte("k")))
+	f.Add([]byte("plain"))
+	f.Add([]byte{Reserved, 'x'})
+	f.Fuzz(func(t *testing.T, key []byte) {
+		info, err := ParseKey(key)
+		if err != nil {
+			return
+		}
+		if info.Default {
+			if !bytes.Equal(info.Key, key) {
+				t.Fatalf("default key %x read as %x", key, info.Key)
+			}
+			return
+		}
+		if again := Key(Table{ID: info.ID, Consistency: info.Consistency}, info.Key); !bytes.Equal(again, key) {
+			t.Fatalf("%x read as %+v, which lays out as %x", key, info, again)
+		}
+	})
+}

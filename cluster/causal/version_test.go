@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -48,4 +49,31 @@ func TestVersions(t *testing.T) {
 	if _, err := s.Open([]byte("k"), sealed); err == nil {
 		t.Fatal("a version opened as a causal context")
 	}
+}
+
+// Versions come from clients (if_version): OpenVersion must never panic,
+// and what it accepts must be exactly what SealVersion produces for that
+// key and no other.
+func FuzzOpenVersion(f *testing.F) {
+	s, err := NewSealer([][]byte{[]byte(DefaultSecret)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	b := paxos.Ballot{Round: 1_800_000_000_000_000, Node: "n1", Incarnation: 7, Seq: 3}
+	for _, k := range []string{"k", "\x00s\x00\x00\x00\x01order", ""} {
+		f.Add([]byte(k), s.SealVersion([]byte(k), b))
+	}
+	f.Add([]byte("k"), s.Seal([]byte("k"), vclock.Clock{{Actor: vclock.Actor{Node: "n1", Incarnation: 1}, Counter: 1}}))
+	f.Fuzz(func(t *testing.T, key, raw []byte) {
+		v, err := s.OpenVersion(key, raw)
+		if err != nil {
+			return
+		}
+		if again := s.SealVersion(key, v); !bytes.Equal(again, raw) {
+			t.Fatalf("accepted %x as %v, which seals to %x", raw, v, again)
+		}
+		if _, err := s.OpenVersion(append(bytes.Clone(key), 0), raw); err == nil {
+			t.Fatalf("version of key %x also opens for key %x00", key, key)
+		}
+	})
 }
