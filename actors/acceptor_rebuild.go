@@ -65,11 +65,12 @@ type rebuildTick struct{}
 // whose ring transition is no longer the view's is stopped and started
 // again in the new view (its voters may have changed).
 type acceptorRebuild struct {
-	cfg   HandoffConfig
-	self  string
-	store *persistence.Store
-	view  *viewHolder
-	log   *slog.Logger
+	cfg    HandoffConfig
+	self   string
+	store  *persistence.Store
+	view   *viewHolder
+	tables *catalogHolder
+	log    *slog.Logger
 
 	started  time.Time
 	cancel   func()
@@ -142,7 +143,7 @@ func (r *acceptorRebuild) fill(ctx actor.Context) {
 		}
 		key, groups := v.Transition.Key, v.Transition.Voters(p)
 		props := actor.PropsFromProducer(func() actor.Actor {
-			return &transfer{cfg: r.cfg, key: key, move: ring.Move{Partition: p}, store: r.store, view: r.view, log: r.log,
+			return &transfer{cfg: r.cfg, key: key, move: ring.Move{Partition: p}, store: r.store, view: r.view, tables: r.tables, log: r.log,
 				rebuild: true, groups: groups, self: r.self}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("rebuild-%d-%d", p, time.Now().UnixNano()))

@@ -41,6 +41,7 @@ type Config struct {
 	Hints           HintConfig
 	Repair          RepairConfig
 	Reap            reap.Config
+	Tables          TablesConfig
 	// TreeRebuildRate bounds the stored keys per second the node reads to
 	// rebuild its Merkle trees after a start, so a restart does not flood
 	// the disk (0: unbounded). Default 100,000.
@@ -95,6 +96,7 @@ func DefaultConfig() Config {
 		Hints:           DefaultHintConfig(),
 		Repair:          DefaultRepairConfig(),
 		Reap:            reap.DefaultConfig(),
+		Tables:          DefaultTablesConfig(),
 		TreeRebuildRate: 100_000,
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -66,6 +68,10 @@ type (
 // again), so the request may or may not have taken effect.
 var ErrRequestCrashed = errors.New("the request's state machine crashed")
 
+// ErrOverloaded reports a request refused, without having run, because
+// too many others wait for the same resource.
+var ErrOverloaded = errors.New("overloaded")
+
 // CoordinatorConfig tunes request handling.
 type CoordinatorConfig struct {
 	// ReadRepairWindow is how long a get keeps waiting, after it has
@@ -100,6 +106,12 @@ type coordinator struct {
 	counters *requestCounters
 	seq      uint64
 	inflight map[string]*client // by state machine, until it stops
+	// strong holds, by register key, the requests waiting behind the one
+	// proposer this node runs for the key (strongKeys maps that
+	// proposer's name to its key): a node's proposers never duel each
+	// other for one key.
+	strong     map[string][]queuedStrong
+	strongKeys map[string]string
 	// dispatcher runs the state machines' mailboxes.
 	dispatcher actor.Dispatcher
 }
@@ -147,11 +159,22 @@ type requestCounters struct {
 	putReplicaTimeouts atomic.Uint64 // replicas that had not acked a put by the replica timeout
 	speculativeAsks    atomic.Uint64 // replicas a get asked because those asked were slow
 	readRepairs        atomic.Uint64 // replicas a get sent the reconciled object to
+	// strong counts strong requests by how they ended (paxos.Outcome);
+	// strongRounds the rounds they lost and retried.
+	strong       [numOutcomes]atomic.Uint64
+	strongRounds atomic.Uint64
 }
+
+// numOutcomes is how many paxos.Outcome values there are.
+const numOutcomes = int(paxos.OutcomeUnavailable) + 1
 
 // RequestCounts are requestCounters' values.
 type RequestCounts struct {
 	PutReplicaTimeouts, SpeculativeAsks, ReadRepairs uint64
+	// Strong counts strong requests by outcome (paxos.Outcome's String);
+	// StrongRoundsLost the rounds they lost and retried.
+	Strong           map[string]uint64
+	StrongRoundsLost uint64
 }
 
 // testHookPut, set by tests only, runs before a put state machine handles
@@ -174,9 +197,8 @@ func (c *coordinator) Receive(ctx actor.Context) {
 				return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: r, client: cl, counters: c.counters}
 			}
 		case *StrongRequest:
-			name, producer = "strong-", func() actor.Actor {
-				return &strongFSM{cfg: c.cfg.Strong, view: view, views: c.view, store: c.store, req: r, client: cl}
-			}
+			c.queueStrong(ctx, queuedStrong{req: r, client: cl, arrived: time.Now()})
+			return
 		case *ReplicasRequest:
 			name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: r, client: cl} }
 		default:
@@ -185,6 +207,10 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		}
 	case *actor.Terminated:
 		delete(c.inflight, m.Who.Id)
+		if key, ok := c.strongKeys[m.Who.Id]; ok {
+			delete(c.strongKeys, m.Who.Id)
+			c.nextStrong(ctx, key)
+		}
 		return
 	default:
 		return
@@ -199,6 +225,76 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		c.inflight = map[string]*client{}
 	}
 	c.inflight[pid.Id] = cl
+}
+
+// queuedStrong is a strong request waiting for its key's proposer.
+type queuedStrong struct {
+	req     *StrongRequest
+	client  *client
+	arrived time.Time
+}
+
+// queueStrong starts q's proposer, or queues q behind the one running for
+// its key.
+func (c *coordinator) queueStrong(ctx actor.Context, q queuedStrong) {
+	key := string(q.req.Key)
+	if waiting, running := c.strong[key]; running {
+		if len(waiting) >= c.cfg.Strong.MaxQueuedPerKey {
+			q.client.answer(&StrongResult{Err: fmt.Errorf("%d requests already wait for this key on this node (StrongConfig.MaxQueuedPerKey): %w", len(waiting), ErrOverloaded)})
+			return
+		}
+		c.strong[key] = append(waiting, q)
+		return
+	}
+	if c.strong == nil {
+		c.strong, c.strongKeys = map[string][]queuedStrong{}, map[string]string{}
+	}
+	c.strong[key] = nil
+	c.startStrong(ctx, key, q)
+}
+
+// nextStrong starts the next request waiting for key, once its proposer
+// has stopped; a request whose time ran out while it waited ends without
+// having run.
+func (c *coordinator) nextStrong(ctx actor.Context, key string) {
+	for {
+		waiting := c.strong[key]
+		if len(waiting) == 0 {
+			delete(c.strong, key)
+			return
+		}
+		q := waiting[0]
+		waiting[0] = queuedStrong{}
+		c.strong[key] = waiting[1:]
+		left := q.req.Timeout - time.Since(q.arrived)
+		if left <= 0 {
+			q.client.answer(&StrongResult{Err: fmt.Errorf("waited %v behind other requests for this key and did not run: %w", q.req.Timeout, context.DeadlineExceeded)})
+			continue
+		}
+		r := *q.req
+		r.Timeout = left
+		q.req = &r
+		c.startStrong(ctx, key, q)
+		return
+	}
+}
+
+func (c *coordinator) startStrong(ctx actor.Context, key string, q queuedStrong) {
+	view := c.view.Load()
+	c.seq++
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return &strongFSM{cfg: c.cfg.Strong, view: view, views: c.view, store: c.store, req: q.req, client: q.client, counters: c.counters}
+	}, actor.WithDispatcher(c.dispatcher)), "strong-"+itoa(int(c.seq)))
+	if err != nil {
+		q.client.answer(q.client.failed(fmt.Errorf("start the request: %w", err)))
+		c.nextStrong(ctx, key)
+		return
+	}
+	if c.inflight == nil {
+		c.inflight = map[string]*client{}
+	}
+	c.inflight[pid.Id] = q.client
+	c.strongKeys[pid.Id] = key
 }
 
 // HandleFailure decides for the coordinator's children, as protoactor asks

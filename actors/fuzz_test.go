@@ -225,7 +225,7 @@ func (h *messageHarness) runVnode(t *testing.T, m any) vnodeRun {
 	}
 	t.Cleanup(func() { h.clear(t) })
 	r := vnodeRun{before: h.stored(t), hintsBefore: h.store.HintStats()}
-	r.v = &vnode{partition: fuzzPartition, store: h.store, view: h.view, self: h.self, maxEntries: vclock.DefaultMaxEntries, counters: &vnodeCounters{}}
+	r.v = &vnode{partition: fuzzPartition, store: h.store, view: h.view, catalog: &catalogHolder{}, self: h.self, maxEntries: vclock.DefaultMaxEntries, counters: &vnodeCounters{}}
 	ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, vnodeName(fuzzPartition)))
 	ctx.deliver(t, r.v, &actor.Started{}, nil)
 	ctx.out = nil

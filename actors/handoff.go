@@ -115,6 +115,7 @@ type handoff struct {
 	log    *slog.Logger
 	store  *persistence.Store
 	view   *viewHolder
+	tables *catalogHolder
 	gossip *Gossiper
 	table  *transferTable
 
@@ -162,7 +163,7 @@ func (h *handoff) fill(ctx actor.Context) {
 		h.next++
 		h.running[mv.Partition] = true
 		props := actor.PropsFromProducer(func() actor.Actor {
-			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, table: h.table, log: h.log}
+			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, tables: h.tables, table: h.table, log: h.log}
 		})
 		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("transfer-%d-%d", mv.Partition, time.Now().UnixNano())); err != nil {
 			panic(fmt.Sprintf("spawn transfer %d: %v", mv.Partition, err))

@@ -70,6 +70,7 @@ type hints struct {
 	cfg      HintConfig
 	store    *persistence.Store
 	view     *viewHolder
+	catalog  *catalogHolder
 	counters *hintCounters
 	cancel   func()
 }
@@ -100,7 +101,7 @@ func (h *hints) check(ctx actor.Context) {
 			continue
 		}
 		props := actor.PropsFromProducer(func() actor.Actor {
-			return &replay{cfg: h.cfg, target: target, store: h.store, view: h.view, counters: h.counters}
+			return &replay{cfg: h.cfg, target: target, store: h.store, view: h.view, catalog: h.catalog, counters: h.counters}
 		})
 		if _, err := ctx.SpawnNamed(props, "replay-"+target); err != nil {
 			continue // a stopping worker of the same name; the next check retries
@@ -168,6 +169,7 @@ type replay struct {
 	target   string
 	store    *persistence.Store
 	view     *viewHolder
+	catalog  *catalogHolder
 	counters *hintCounters
 
 	round int
@@ -221,10 +223,16 @@ func (r *replay) send(ctx actor.Context) {
 	}
 	dests := make([][]string, len(batch))
 	for i, h := range batch {
+		why := ""
 		if p := int(h.Hint.Partition); p < 0 || p >= v.Ring.Partitions() {
 			// A corrupt record: it can never be delivered, and would hold
 			// up every hint behind it.
-			if err := r.store.DropHint(r.target, h.Seq, fmt.Sprintf("partition %d is outside the ring", p)); err != nil {
+			why = fmt.Sprintf("partition %d is outside the ring", p)
+		} else if err := r.catalog.Load().CheckEventualWrite(h.Hint.Key); err != nil {
+			why = err.Error() // its table was deleted: every replica refuses it
+		}
+		if why != "" {
+			if err := r.store.DropHint(r.target, h.Seq, why); err != nil {
 				ctx.Stop(ctx.Self())
 				return
 			}

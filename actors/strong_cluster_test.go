@@ -172,7 +172,7 @@ func (h *strongHistory) run(sys *System, c, n int, rng *rand.Rand) {
 	}
 	call := h.now()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	res, err := sys.Strong(ctx, []byte(key), op)
+	res, err := sys.Strong(ctx, skey(key), op)
 	cancel()
 	ret := h.now()
 	out := paxostest.Output{Outcome: res.Outcome, Value: paxostest.FromValue(res.Value), Versions: res.Versions}
@@ -361,7 +361,7 @@ func TestStrongValuesSurviveReplacingEveryNode(t *testing.T) {
 			op = paxos.Op{Kind: paxos.OpDelete}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		res, err := old[i%3].Strong(ctx, []byte(key), op)
+		res, err := old[i%3].Strong(ctx, skey(key), op)
 		cancel()
 		if err != nil || res.Outcome != paxos.OutcomeOK {
 			t.Fatalf("write %s: %+v %v", key, res, err)
@@ -422,7 +422,7 @@ func TestStrongValuesSurviveReplacingEveryNode(t *testing.T) {
 	for key, w := range want {
 		for _, sys := range fresh {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			res, err := sys.Strong(ctx, []byte(key), paxos.Op{Kind: paxos.OpGet})
+			res, err := sys.Strong(ctx, skey(key), paxos.Op{Kind: paxos.OpGet})
 			cancel()
 			if err != nil || res.Outcome != paxos.OutcomeOK || !res.Value.Equal(w) {
 				t.Fatalf("%s read through %s after the old nodes left: %+v %v, want %+v", key, sys.cfg.NodeID, res, err, w)
@@ -462,7 +462,7 @@ func TestWipedNodeRebuildsAcceptorStateBeforeItVotes(t *testing.T) {
 	strong := func(sys *System, key string, op paxos.Op) (paxos.Result, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return sys.Strong(ctx, []byte(key), op)
+		return sys.Strong(ctx, skey(key), op)
 	}
 	want := map[string]paxos.Value{}
 	for i := range 16 {
@@ -501,7 +501,7 @@ func TestWipedNodeRebuildsAcceptorStateBeforeItVotes(t *testing.T) {
 	if time.Since(started) > delay/2 {
 		t.Skipf("s3 took %v to take its place back: too slow to see it refuse before it rebuilds", time.Since(started))
 	}
-	p := s3.View().Ring.PartitionForKey([]byte("k00"))
+	p := s3.View().Ring.PartitionForKey(skey("k00"))
 	for _, kind := range []internalpb.PaxosKind{internalpb.PaxosKind_PAXOS_READ, internalpb.PaxosKind_PAXOS_PREPARE} {
 		r := askAcceptor(t, s3, paxosReq(s3, "k00", kind, ballotOf(s3, 1, 1), nil))
 		if wantErr := fmt.Sprintf("rebuilding acceptor state of partition %d", p); !strings.Contains(r.Error, wantErr) || r.Ok {
@@ -527,9 +527,9 @@ func TestWipedNodeRebuildsAcceptorStateBeforeItVotes(t *testing.T) {
 		if key == "pending" {
 			continue // completed by s1 and s2, not carried
 		}
-		q := s3.View().Ring.PartitionForKey([]byte(key))
-		st, err := s3.store.AcceptorState(q, []byte(key))
-		mine, _ := s1.store.AcceptorState(q, []byte(key))
+		q := s3.View().Ring.PartitionForKey(skey(key))
+		st, err := s3.store.AcceptorState(q, skey(key))
+		mine, _ := s1.store.AcceptorState(q, skey(key))
 		if err != nil || !st.Value.Equal(w) || st.Committed != w.Version || st.Promised.Less(mine.Promised) {
 			t.Fatalf("s3's rebuilt state of %s: %+v %v; want %+v committed, promised at least s1's %s", key, st, err, w, mine.Promised)
 		}

@@ -20,11 +20,16 @@ type StrongConfig struct {
 	// lost round, MaxBackoff its bound (paxos.Config). Defaults:
 	// paxos.DefaultBackoff (2 ms) and paxos.DefaultMaxBackoff (100 ms).
 	Backoff, MaxBackoff time.Duration
+	// MaxQueuedPerKey bounds the requests for one key that wait on a node
+	// behind the key's running proposer (a node runs one per key, so its
+	// own requests never duel); past it a request is refused at once
+	// (ErrOverloaded). Default 1024.
+	MaxQueuedPerKey int
 }
 
 // DefaultStrongConfig returns the documented defaults.
 func DefaultStrongConfig() StrongConfig {
-	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff}
+	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024}
 }
 
 // StrongRequest runs Op on the consensus register of Key.
@@ -69,6 +74,7 @@ type strongFSM struct {
 	transition uint64
 	p          *paxos.Proposer
 	lastErr    string // the last refusal a voter answered, for the result's Why
+	counters   *requestCounters
 }
 
 func (f *strongFSM) Receive(ctx actor.Context) {
@@ -167,7 +173,7 @@ func (f *strongFSM) replied(m *internalpb.PaxosReply) paxos.Effects {
 		if !ok || err != nil {
 			return paxos.Effects{}
 		}
-		return f.p.Refused(m.Node, kind, b)
+		return f.p.Refused(m.Node, kind, b, m.Error)
 	}
 	r, err := decodeReply(m)
 	if err != nil {
@@ -236,8 +242,10 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 			res.Why += "; last refusal: " + f.lastErr
 		}
 		f.client.answer(&StrongResult{Result: res})
+		f.counters.strong[res.Outcome].Add(1)
 		ctx.Stop(ctx.Self())
 	case eff.NeedBallot:
+		f.counters.strongRounds.Add(1)
 		f.timers.after(ctx, eff.Wait, strongRetry{})
 	}
 }

@@ -3,14 +3,18 @@ package actors
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -55,7 +59,7 @@ func ballotOf(sys *System, round, seq uint64) paxos.Ballot {
 
 // paxosReq builds a request from sys's own node for key.
 func paxosReq(sys *System, key string, kind internalpb.PaxosKind, b paxos.Ballot, v *paxos.Value) *internalpb.PaxosRequest {
-	m := &internalpb.PaxosRequest{Partition: uint32(sys.View().Ring.PartitionForKey([]byte(key))), Key: []byte(key), Kind: kind,
+	m := &internalpb.PaxosRequest{Partition: uint32(sys.View().Ring.PartitionForKey(skey(key))), Key: skey(key), Kind: kind,
 		Ballot: paxospb.BallotToProto(b), RequestId: 42, Sender: sys.View().sender(), Transition: sys.View().Transition.Fingerprint}
 	if v != nil {
 		m.Value = paxospb.ValueToProto(*v)
@@ -111,7 +115,7 @@ func TestAcceptorVnodeStepsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sys, _ = startOn(t, mem)
-	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k"))
+	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey(skey("k")), skey("k"))
 	if err != nil || st.Promised != b2 || st.Accepted != b2 || st.Committed != b2 || !st.Value.Equal(val) {
 		t.Fatalf("acceptor state after a restart: %+v %v", st, err)
 	}
@@ -140,13 +144,16 @@ func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
 		{"accept without a value", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, nil), "missing value"},
 		{"commit without a ballot", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_COMMIT, paxos.Ballot{}, &val), "missing ballot"},
 		{"an empty key", paxosReq(sys, "", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key is empty"},
-		{"a key past the limit", paxosReq(sys, strings.Repeat("k", persistence.DefaultMaxKeySize+1), internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key too large"},
+		{"a key past the limit", paxosReq(sys, strings.Repeat("k", persistence.DefaultMaxKeySize+persistence.KeyRoom), internalpb.PaxosKind_PAXOS_PREPARE, b, nil), "key too large"},
 		{"a value past the limit", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Exists: true, Data: make([]byte, persistence.DefaultMaxValueSize+1), Version: b}), "value too large"},
 		{"a value newer than its ballot", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Exists: true, Data: []byte("v"), Version: ballotOf(sys, 2, 2)}), "above its ballot"},
 		{"a value without a version", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_COMMIT, b, &paxos.Value{Exists: true, Data: []byte("v")}), "without a version"},
 		{"a tombstone with data", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &paxos.Value{Data: []byte("x"), Version: b}), "does not exist carries data"},
 		{"a ballot of another node", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: "n2", Incarnation: 1}, nil), "not of its sender"},
 		{"a ballot with a bad node id", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, paxos.Ballot{Round: 9, Node: strings.Repeat("x", 200)}, nil), "node id"},
+		{"a key of the default table (the eventual path's)", rawKey(paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), sys, []byte("k")), "not of a strong table"},
+		{"a key of an eventual table", rawKey(paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil), sys,
+			catalog.Key(catalog.Table{ID: 3, Consistency: catalog.Eventual}, []byte("k"))), "not of a strong table"},
 		{"a key of another partition", other(paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)), "is in partition"},
 		{"an unknown step", func() *internalpb.PaxosRequest {
 			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)
@@ -177,7 +184,7 @@ func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
 	if r := askAcceptor(t, sys, paxosReq(sys, "big", internalpb.PaxosKind_PAXOS_ACCEPT, ballotOf(sys, 3, 3), big)); r.Error != "" || !r.Ok {
 		t.Errorf("completing an older value past the limit: %v", r)
 	}
-	if st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k")); err != nil || !st.Promised.IsZero() {
+	if st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey(skey("k")), skey("k")); err != nil || !st.Promised.IsZero() {
 		t.Fatalf("refused requests changed the state: %+v %v", st, err)
 	}
 }
@@ -212,7 +219,7 @@ func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *Vie
 	holder := &viewHolder{}
 	holder.Store(view)
 	return func(p int) (*vnode, *fuzzContext) {
-		vn := &vnode{partition: p, store: store, view: holder, self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation},
+		vn := &vnode{partition: p, store: store, view: holder, catalog: &catalogHolder{}, self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation},
 			maxEntries: vclock.DefaultMaxEntries, counters: &vnodeCounters{}}
 		ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, vnodeName(p)))
 		ctx.deliver(t, vn, &actor.Started{}, nil)
@@ -221,10 +228,25 @@ func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *Vie
 	}, view
 }
 
-// keyIn finds a key of partition p.
+// rawKey points m at key, in key's partition.
+func rawKey(m *internalpb.PaxosRequest, sys *System, key []byte) *internalpb.PaxosRequest {
+	m.Key, m.Partition = key, uint32(sys.View().Ring.PartitionForKey(key))
+	return m
+}
+
+// skey is key in a strong table: the strong path takes no other. The
+// empty key stays empty.
+func skey(key string) []byte {
+	if key == "" {
+		return nil
+	}
+	return catalog.Key(catalog.Table{ID: catalog.FirstID, Consistency: catalog.Strong}, []byte(key))
+}
+
+// keyIn returns a strong key of partition p.
 func keyIn(r *ring.Ring, p int) []byte {
 	for i := 0; ; i++ {
-		if k := []byte(fmt.Sprint("key-", i)); r.PartitionForKey(k) == p {
+		if k := skey(fmt.Sprint("key-", i)); r.PartitionForKey(k) == p {
 			return k
 		}
 	}
@@ -471,8 +493,8 @@ func TestAcceptorAnsweredStateSurvivesCrash(t *testing.T) {
 
 	sys, _ = startOn(t, crashed)
 	for _, a := range before {
-		p := sys.View().Ring.PartitionForKey([]byte(a.key))
-		st, err := sys.store.AcceptorState(p, []byte(a.key))
+		p := sys.View().Ring.PartitionForKey(skey(a.key))
+		st, err := sys.store.AcceptorState(p, skey(a.key))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -495,7 +517,7 @@ func TestAcceptorAnsweredStateSurvivesCrash(t *testing.T) {
 func TestStrongSingleNode(t *testing.T) {
 	sys := startSingle(t, t.TempDir())
 	ctx := context.Background()
-	k := []byte("k")
+	k := skey("k")
 	do := func(op paxos.Op) paxos.Result {
 		t.Helper()
 		res, err := sys.Strong(ctx, k, op)
@@ -559,9 +581,82 @@ func TestAcceptorNeverAnswersAFailedCommit(t *testing.T) {
 	fault.Off()
 	stopSys()
 	sys, _ = startOn(t, crashed)
-	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey([]byte("k")), []byte("k"))
+	st, err := sys.store.AcceptorState(sys.View().Ring.PartitionForKey(skey("k")), skey("k"))
 	if err != nil || st.Promised.Less(b1) {
 		t.Fatalf("state after the crash: %+v %v, want at least the promise of %s", st, err, b1)
+	}
+}
+
+// A node runs one proposer per key and queues its other requests for the
+// key behind it: clients of one node never duel, so read-modify-write
+// increments through it end OK or with a failed condition, never in
+// contention, and the counter ends at exactly the increments that ended
+// OK.
+func TestStrongRequestsOfOneKeyQueueOnANode(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	k := skey("counter")
+	const clients, rounds = 16, 10
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for range rounds {
+				got, err := sys.Strong(ctx, k, paxos.Op{Kind: paxos.OpGet})
+				if err != nil || got.Outcome != paxos.OutcomeOK {
+					t.Errorf("get: %+v %v", got, err)
+					return
+				}
+				n, _ := strconv.Atoi(string(got.Value.Data))
+				op := paxos.Op{Kind: paxos.OpPut, Data: []byte(strconv.Itoa(n + 1)), Cond: paxos.CondAbsent}
+				if got.Value.Exists {
+					op.Cond, op.Version = paxos.CondVersion, got.Value.Version
+				}
+				res, err := sys.Strong(ctx, k, op)
+				switch {
+				case err != nil:
+					t.Errorf("increment: %v", err)
+					return
+				case res.Outcome == paxos.OutcomeOK:
+					ok.Add(1)
+				case res.Outcome != paxos.OutcomeConditionFailed:
+					t.Errorf("increment ended %v (%s): a node's own requests dueled", res.Outcome, res.Why)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := sys.Strong(context.Background(), k, paxos.Op{Kind: paxos.OpGet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := strconv.Atoi(string(got.Value.Data)); int64(n) != ok.Load() || n == 0 {
+		t.Fatalf("counter %d after %d successful increments", n, ok.Load())
+	}
+}
+
+// A request that waits past its timeout behind others for its key ends
+// without having run, and says so.
+func TestStrongQueuedRequestTimesOut(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	k := skey("slow")
+	var wg sync.WaitGroup
+	var timedOut atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			defer cancel()
+			_, err := sys.Strong(ctx, k, paxos.Op{Kind: paxos.OpPut, Data: []byte("v")})
+			if errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "did not run") {
+				timedOut.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if timedOut.Load() == 0 {
+		t.Fatal("no request of 64 with 1 ms each timed out waiting for the key")
 	}
 }
 
@@ -581,7 +676,7 @@ func TestLostAcceptorStateRefusesUntilRebuilt(t *testing.T) {
 	store.Close()
 	started := time.Now()
 	sys := startSingleWith(t, dir, func(c *Config) { c.Handoff.RebuildDelay = delay; c.Handoff.RetryDelay = 20 * time.Millisecond })
-	p := sys.View().Ring.PartitionForKey([]byte("k"))
+	p := sys.View().Ring.PartitionForKey(skey("k"))
 	r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, ballotOf(sys, 1, 1), nil))
 	if wantErr := fmt.Sprintf("rebuilding acceptor state of partition %d", p); time.Since(started) < delay && !strings.Contains(r.Error, wantErr) {
 		t.Fatalf("before the rebuild: %v, want a refusal with %q", r, wantErr)
@@ -598,7 +693,7 @@ func TestLostAcceptorStateRefusesUntilRebuilt(t *testing.T) {
 	if time.Since(started) < delay {
 		t.Fatalf("rebuilt %v after the start, before the delay of %v", time.Since(started), delay)
 	}
-	res, err := sys.Strong(context.Background(), []byte("k"), paxos.Op{Kind: paxos.OpPut, Data: []byte("v")})
+	res, err := sys.Strong(context.Background(), skey("k"), paxos.Op{Kind: paxos.OpPut, Data: []byte("v")})
 	if err != nil || res.Outcome != paxos.OutcomeOK {
 		t.Fatalf("a write after the rebuild: %+v %v", res, err)
 	}

@@ -40,6 +40,7 @@ type System struct {
 	repairs      *repairTable
 	counters     *vnodeCounters
 	reaps        *reapTable
+	tables       *Tables
 
 	rootReady, vnodesReady, gossiperReady *readySignal
 	// fatal receives the one error that ends the node (refused at join).
@@ -91,7 +92,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
+		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, catalog: s.tables.holder, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, store: s.store, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher}
@@ -99,7 +100,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, log: s.log, store: s.store, view: s.view, gossip: s.gossip, table: s.transfers}
+		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, log: s.log, store: s.store, view: s.view, tables: s.tables.holder, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
 	// A crashed exchange or reap round is stopped, not restarted in place;
 	// its parent starts a new one.
@@ -108,7 +109,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	}, stopOnCrash()), "repair")
 	// A crashed rebuild is stopped, and started again under a new PID.
 	spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &acceptorRebuild{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, log: s.log}
+		return &acceptorRebuild{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, tables: s.tables.holder, log: s.log}
 	}, stopOnCrash()), "acceptor-rebuild")
 	spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
@@ -117,7 +118,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 		spawn(actor.PropsFromProducer(func() actor.Actor {
-			return &hints{cfg: s.cfg.Hints, store: s.store, view: s.view, counters: s.hintCounters}
+			return &hints{cfg: s.cfg.Hints, store: s.store, view: s.view, catalog: s.tables.holder, counters: s.hintCounters}
 		}, replaySupervision), "hints")
 	}
 	spawn(actor.PropsFromProducer(func() actor.Actor {
@@ -154,6 +155,13 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
 		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
 	s.gossip = newGossiperHandle(sys.Root, actor.NewPID(sys.Address(), gossiperName), nil)
+	holder, err := loadCatalog(s)
+	if err != nil {
+		r.Shutdown(true)
+		sys.Shutdown()
+		return nil, err
+	}
+	s.tables = newTables(s, cfg.Tables, holder)
 	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
 	if err != nil {
 		r.Shutdown(true)
@@ -201,6 +209,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 			}
 		}))
 	}
+	s.tables.start()
 	s.gossip.Start()
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -56,8 +57,13 @@ func (s *System) ActorFailures() []ActorFailure { return s.failures.snapshot() }
 // RequestCounts counts what this node's requests did for their replicas
 // since it started.
 func (s *System) RequestCounts() RequestCounts {
-	return RequestCounts{PutReplicaTimeouts: s.requests.putReplicaTimeouts.Load(),
-		SpeculativeAsks: s.requests.speculativeAsks.Load(), ReadRepairs: s.requests.readRepairs.Load()}
+	out := RequestCounts{PutReplicaTimeouts: s.requests.putReplicaTimeouts.Load(),
+		SpeculativeAsks: s.requests.speculativeAsks.Load(), ReadRepairs: s.requests.readRepairs.Load(),
+		Strong: map[string]uint64{}, StrongRoundsLost: s.requests.strongRounds.Load()}
+	for o := range numOutcomes {
+		out.Strong[paxos.Outcome(o).String()] = s.requests.strong[o].Load()
+	}
+	return out
 }
 
 // HintsReplayed returns the hints this process delivered, per target.
@@ -80,8 +86,9 @@ func (s *System) View() *View { return s.view.Load() }
 // and value. They are the one place limits are checked: a client's write is
 // admitted (or not) before any replica sees it, and replicas take what
 // another node admitted.
-func (s *System) CheckKey(key []byte) error     { return s.store.CheckKey(key) }
-func (s *System) CheckValue(value []byte) error { return s.store.CheckValue(value) }
+func (s *System) CheckKey(key []byte) error       { return s.store.CheckKey(key) }
+func (s *System) CheckClientKey(key []byte) error { return s.store.CheckClientKey(key) }
+func (s *System) CheckValue(value []byte) error   { return s.store.CheckValue(value) }
 
 // HintStats returns the hints this node keeps, by target.
 func (s *System) HintStats() map[string]persistence.HintStats { return s.store.HintStats() }

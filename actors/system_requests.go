@@ -92,6 +92,9 @@ func (s *System) Strong(ctx context.Context, key []byte, op paxos.Op) (paxos.Res
 	if err := s.store.CheckKey(key); err != nil {
 		return paxos.Result{}, err
 	}
+	if err := s.tables.Catalog().CheckStrongKey(key); err != nil {
+		return paxos.Result{}, err
+	}
 	if err := s.store.CheckValue(op.Data); err != nil {
 		return paxos.Result{}, err
 	}

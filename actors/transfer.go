@@ -79,8 +79,10 @@ type transfer struct {
 	move  ring.Move
 	store *persistence.Store
 	view  *viewHolder
-	table *transferTable
-	log   *slog.Logger
+	// tables says which registers are live strong keys; nil: all are.
+	tables *catalogHolder
+	table  *transferTable
+	log    *slog.Logger
 
 	rebuild bool
 	groups  [][]string // the partition's voter groups, for a rebuild
@@ -193,6 +195,13 @@ func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][
 	apply := applyAcceptors{raise: t.rebuild}
 	complete := [][]byte{}
 	var prev []byte
+	skipped, skipWhy := 0, error(nil)
+	defer func() {
+		if skipped > 0 && t.log != nil {
+			t.log.Warn("acceptor states not carried: their registers are of no live strong table", "partition", t.move.Partition,
+				"from", m.Node, "registers", skipped, "e.g.", skipWhy)
+		}
+	}()
 	for _, e := range m.AcceptorStates {
 		switch {
 		case t.store.CheckKey(e.Key) != nil:
@@ -203,6 +212,17 @@ func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][
 			return apply, nil, fmt.Errorf("%s sent register %.64q after %.64q: out of order", m.Node, e.Key, prev)
 		}
 		prev = e.Key
+		if t.tables != nil {
+			if err := t.tables.Load().CheckStrongKey(e.Key); err != nil {
+				// A register of a deleted table (its data is being
+				// removed) or of no strong table (no proposer may
+				// step it: the vnodes refuse): nothing to carry, and
+				// a completing read would be refused for good.
+				skipped++
+				skipWhy = err
+				continue
+			}
+		}
 		st, err := paxospb.StateFromProto(e.State)
 		if err != nil {
 			return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, err)

@@ -43,7 +43,8 @@ type deferred struct {
 type vnode struct {
 	partition  int
 	store      *persistence.Store
-	view       *viewHolder // who may send data (View.Admits)
+	view       *viewHolder    // who may send data (View.Admits)
+	catalog    *catalogHolder // which keys it may take (catalog.CheckEventualWrite, CheckStrongKey)
 	self       vclock.Actor
 	maxEntries int
 	counters   *vnodeCounters
@@ -54,6 +55,12 @@ type vnode struct {
 	// acceptors are the acceptor states of strong keys staged for the
 	// next batch, by register key (vnode_paxos.go).
 	acceptors map[string]paxos.State
+	// durable caches acceptor states known to be on disk (committed in a
+	// batch), so that a register's next steps (the accept after the
+	// prepare, the commit after the accept) do not read pebble again. It
+	// is dropped whole when it reaches acceptorCacheSize entries, when a
+	// commit fails and when keys are purged.
+	durable map[string]paxos.State
 	// rebuildPause separates rebuild chunks; 0: none.
 	rebuildPause time.Duration
 	// tombstonesCounted is this vnode's share of counters.tombstonesHeld.
@@ -76,10 +83,10 @@ type (
 // over from an earlier rebuild just continue from the same cursor.
 type rebuildStep struct{}
 
-func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
+func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, catalog *catalogHolder, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
 	id := store.Identity()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &vnode{partition: partition, store: store, view: view, maxEntries: maxEntries, counters: counters, rebuildPause: rebuildPause,
+		return &vnode{partition: partition, store: store, view: view, catalog: catalog, maxEntries: maxEntries, counters: counters, rebuildPause: rebuildPause,
 			self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	})
 }
@@ -166,9 +173,13 @@ func (v *vnode) receive(ctx actor.Context) {
 			return
 		}
 		var changed bool
+		refusal := v.catalog.Load().CheckEventualWrite(m.Key)
 		switch {
 		case len(m.Key) == 0:
 			err = object.ErrEmptyKey
+		case refusal != nil:
+			err = refusal
+			v.counters.refused.add(err)
 		case m.HintFor != "" && membership.CheckID(m.HintFor) != nil:
 			err = fmt.Errorf("hint for %w", membership.CheckID(m.HintFor))
 		case m.HintFor == "" || !m.HintOnly:
@@ -206,7 +217,11 @@ func (v *vnode) receive(ctx actor.Context) {
 		reply := &internalpb.HandoffApplyReply{}
 		fail := func(err error) { reply.Error = err.Error() }
 		staged := false
+		tables := v.catalog.Load()
 		for _, e := range m.Entries {
+			if err := tables.CheckEventualWrite(e.Key); err != nil {
+				continue // a deleted table's key: dropped here, as its sender will drop it
+			}
 			in, err := object.FromProto(e.Object)
 			var changed bool
 			if err == nil {
@@ -225,6 +240,8 @@ func (v *vnode) receive(ctx actor.Context) {
 		ctx.Respond(reply)
 	case flushVnode:
 		v.flush(ctx)
+	case purgeTable:
+		v.purge(ctx, m)
 	case crashVnode:
 		panic(fmt.Sprintf("vnode %d: crash requested", v.partition))
 	}

@@ -95,6 +95,25 @@ func (v *vnode) drop() {
 	v.counters.dropped.Add(1)
 }
 
+// purge removes a deleted table's keys: what is staged is committed first
+// (the vnode refuses the table's writes from the moment the node learned
+// of the deletion, so nothing of it is staged after), then the keys go,
+// and the tree and tombstone index are rebuilt without them.
+func (v *vnode) purge(ctx actor.Context, m purgeTable) {
+	if v.part.Pending() || len(v.acceptors) > 0 {
+		v.flush(ctx)
+	}
+	v.durable = nil // the purged registers' states go with them
+	for _, prefix := range m.prefixes {
+		if err := v.store.DropKeys(v.partition, prefix); err != nil {
+			m.done <- err
+			return
+		}
+	}
+	v.reindex(ctx)
+	m.done <- nil
+}
+
 // rebuildChunk bounds the keys one rebuild step reads.
 const rebuildChunk = 1000
 

@@ -61,6 +61,9 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if err := v.store.CheckKey(m.Key); err != nil {
 		return step, fmt.Errorf("paxos %s: %w", kind, err)
 	}
+	if err := v.catalog.Load().CheckStrongKey(m.Key); err != nil {
+		return step, fmt.Errorf("paxos %s: %w", kind, err)
+	}
 	view := v.view.Load()
 	if view.Transition == nil || view.Ring == nil {
 		return step, fmt.Errorf("node %s has no ring yet", v.self.Node)
@@ -148,13 +151,40 @@ func (e *transitionMismatch) Error() string {
 }
 
 // acceptorState is the register's state: staged in this batch (so steps of
-// one batch see each other), else stored.
+// one batch see each other), else durable (cached, or read from the
+// store).
 func (v *vnode) acceptorState(key []byte) (st paxos.State, staged bool, err error) {
 	if st, ok := v.acceptors[string(key)]; ok {
 		return st, true, nil
 	}
+	if st, ok := v.durable[string(key)]; ok {
+		return st, false, nil
+	}
 	st, err = v.store.AcceptorState(v.partition, key)
 	return st, false, err
+}
+
+// acceptorCacheSize bounds the durable acceptor states a vnode keeps in
+// memory (about 200 bytes each with a small value): enough for the steps
+// of the registers in flight, dropped whole when full.
+const acceptorCacheSize = 1024
+
+// cacheAcceptors remembers the staged states once their batch committed
+// (err nil); a failed batch drops every cached state, as the store's may
+// not be what was staged.
+func (v *vnode) cacheAcceptors(err error) {
+	if err != nil || len(v.durable)+len(v.acceptors) > acceptorCacheSize {
+		v.durable = nil
+	}
+	if err != nil || len(v.acceptors) == 0 {
+		return
+	}
+	if v.durable == nil {
+		v.durable = make(map[string]paxos.State, len(v.acceptors))
+	}
+	for k, st := range v.acceptors {
+		v.durable[k] = st
+	}
 }
 
 // stageAcceptor puts the register's new state in the next group commit.
@@ -250,7 +280,11 @@ func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 	reply := &internalpb.HandoffApplyReply{}
 	fail := func(err error) { reply.Error = err.Error() }
 	hold := false
+	tables := v.catalog.Load()
 	for _, e := range m.entries {
+		if tables.CheckStrongKey(e.key) != nil {
+			continue // a deleted table's (being removed): nothing to keep
+		}
 		st, staged, err := v.acceptorState(e.key)
 		if err != nil {
 			fail(fmt.Errorf("register %q: %w", e.key, err))

@@ -30,6 +30,9 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 	if len(m.Key) == 0 {
 		return nil, vclock.Dot{}, object.ErrEmptyKey
 	}
+	if err := v.catalog.Load().CheckEventualWrite(m.Key); err != nil {
+		return nil, vclock.Dot{}, err
+	}
 	counter, err := v.store.NextCounter()
 	if err != nil {
 		return nil, vclock.Dot{}, err
@@ -60,6 +63,7 @@ func (v *vnode) flush(ctx actor.Context) {
 	}
 	// Committed or not, the staged acceptor states go: on a failure the
 	// replies that reported them fail, and the store refuses what follows.
+	v.cacheAcceptors(err)
 	v.acceptors = nil
 	if err == nil {
 		v.counters.reaped.Add(reaped) // before the replies, which may be asked about it

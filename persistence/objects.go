@@ -26,8 +26,26 @@ func partitionKey(prefix byte, partition int, key []byte) []byte {
 	return append(k, key...)
 }
 
-// CheckKey validates a key against the limits.
+// KeyRoom is how many bytes a stored key may have beyond MaxKeySize: the
+// prefix of a created table's keys (cluster/catalog, 6 bytes), with room
+// to spare. MaxKeySize bounds the client's key.
+const KeyRoom = 8
+
+// CheckKey validates a stored key (the client's key with its table's
+// prefix) against the limits.
 func (s *Store) CheckKey(key []byte) error {
+	if len(key) == 0 {
+		return ErrEmptyKey
+	}
+	if len(key) > s.opts.MaxKeySize+KeyRoom {
+		return fmt.Errorf("%w: %d bytes, limit %d with its table prefix", ErrKeyTooLarge, len(key), s.opts.MaxKeySize+KeyRoom)
+	}
+	return nil
+}
+
+// CheckClientKey validates a client's key, before its table's prefix,
+// against the limits.
+func (s *Store) CheckClientKey(key []byte) error {
 	if len(key) == 0 {
 		return ErrEmptyKey
 	}

@@ -3,6 +3,7 @@ package persistence
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
 
@@ -114,8 +116,17 @@ func TestPutGetAndLimits(t *testing.T) {
 	if got, _ := s.Get(4, []byte("k")); got != nil {
 		t.Fatal("partitions are not separate")
 	}
-	if err := s.CheckKey([]byte("123456789")); !errors.Is(err, ErrKeyTooLarge) {
+	if err := s.CheckClientKey([]byte("123456789")); !errors.Is(err, ErrKeyTooLarge) {
 		t.Fatalf("long key: %v", err)
+	}
+	if err := s.CheckKey([]byte("123456789")); err != nil {
+		t.Fatalf("a stored key has room for its table prefix: %v", err)
+	}
+	if err := s.CheckKey([]byte(strings.Repeat("k", 8+KeyRoom+1))); !errors.Is(err, ErrKeyTooLarge) {
+		t.Fatalf("long stored key: %v", err)
+	}
+	if err := s.CheckClientKey(nil); !errors.Is(err, ErrEmptyKey) {
+		t.Fatalf("empty key: %v", err)
 	}
 	if err := s.CheckKey(nil); !errors.Is(err, ErrEmptyKey) {
 		t.Fatalf("empty key: %v", err)
@@ -123,7 +134,7 @@ func TestPutGetAndLimits(t *testing.T) {
 	if err := s.CheckValue([]byte(strings.Repeat("x", 17))); !errors.Is(err, ErrValueTooLarge) {
 		t.Fatalf("large value: %v", err)
 	}
-	if err := s.CheckKey([]byte("12345678")); err != nil {
+	if err := s.CheckClientKey([]byte("12345678")); err != nil {
 		t.Fatalf("key at the limit: %v", err)
 	}
 	if err := s.CheckValue([]byte(strings.Repeat("x", 16))); err != nil {
@@ -393,5 +404,53 @@ func TestUnsetIntervalsGetDefaults(t *testing.T) {
 	def := DefaultOptions()
 	if s.opts.ErrorLogInterval != def.ErrorLogInterval || s.opts.FailedCloseTimeout != def.FailedCloseTimeout {
 		t.Fatalf("ErrorLogInterval %v, FailedCloseTimeout %v; want the defaults", s.opts.ErrorLogInterval, s.opts.FailedCloseTimeout)
+	}
+}
+
+func TestCatalogAndDropKeys(t *testing.T) {
+	s := openT(t, t.TempDir(), DefaultOptions())
+	if c, err := s.Catalog(); err != nil || c != nil {
+		t.Fatalf("catalog of a new store: %q %v", c, err)
+	}
+	if err := s.SaveCatalog([]byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Catalog(); err != nil || string(c) != "v1" {
+		t.Fatalf("catalog: %q %v", c, err)
+	}
+	if ok, err := s.Purged(7); ok || err != nil {
+		t.Fatalf("purged before the mark: %v %v", ok, err)
+	}
+	if err := s.MarkPurged(7); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Purged(7); !ok || err != nil {
+		t.Fatalf("purged after the mark: %v %v", ok, err)
+	}
+	set := object.Merge(nil, []object.Sibling{sib("a", 1, "one")})
+	for _, k := range []string{"\x00e\x00\x00\x00\x07a", "\x00e\x00\x00\x00\x07b", "\x00e\x00\x00\x00\x08a", "plain"} {
+		if err := s.Put(2, []byte(k), set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CommitBatch(nil, []AcceptorWrite{{Partition: 2, Key: []byte("\x00e\x00\x00\x00\x07a"), State: paxos.State{Promised: paxos.Ballot{Round: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropKeys(2, []byte("\x00e\x00\x00\x00\x07")); err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := s.Scan(2, nil, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, e := range entries {
+		keys = append(keys, string(e.Key))
+	}
+	if !slices.Equal(keys, []string{"\x00e\x00\x00\x00\x08a", "plain"}) {
+		t.Fatalf("keys left: %q", keys)
+	}
+	if st, err := s.AcceptorState(2, []byte("\x00e\x00\x00\x00\x07a")); err != nil || !st.Equal(paxos.State{}) {
+		t.Fatalf("acceptor state left: %+v %v", st, err)
 	}
 }

@@ -129,6 +129,22 @@ func TestMutualTLSClientAPI(t *testing.T) {
 	if _, stderr, code := cli(t, append([]string{"status", "--addr", addr}, tlsFlags(certFiles(dir, "bob"))...)...); code != 0 {
 		t.Fatalf("status as bob: exit %d: %s", code, stderr)
 	}
+	// Tables: changing the catalog needs the admin role; using a table
+	// does not.
+	bob := tlsFlags(certFiles(dir, "bob"))
+	_, stderr, code = cli(t, append([]string{"table", "create", "orders", "--consistency", "strong", "--addr", addr}, bob...)...)
+	if code != 1 || !strings.Contains(stderr, "PermissionDenied") || !strings.Contains(stderr, "CreateTable") {
+		t.Fatalf("table create as bob: exit %d, %q; want 1 and PermissionDenied", code, stderr)
+	}
+	if _, stderr, code := cli(t, append([]string{"table", "create", "orders", "--consistency", "strong", "--addr", addr}, tlsFlags(alice)...)...); code != 0 {
+		t.Fatalf("table create as alice (admin): exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := cli(t, append([]string{"put", "o1", "v", "--table", "orders", "--if-absent", "--addr", addr}, bob...)...); code != 0 {
+		t.Fatalf("strong put as bob: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := cli(t, append([]string{"table", "delete", "orders", "--addr", addr}, bob...)...); code != 1 || !strings.Contains(stderr, "PermissionDenied") {
+		t.Fatalf("table delete as bob: exit %d, %q; want 1 and PermissionDenied", code, stderr)
+	}
 }
 
 // A node whose certificate another CA signed cannot join a TLS cluster:

@@ -1,13 +1,14 @@
 // Package catalog owns the list of tables and the rules that change it: a
 // table's name, its id (the prefix of its keys in storage and placement),
-// its properties, and its life from creation to the removal of its data.
+// its properties, and which ids name data that must be removed.
 //
 // The catalog is one value: nodes keep it in a strong register and change
 // it only by compare-and-set on the version they read (a node that loses
 // the race reads again and re-applies its change, so two nodes can never
 // create two tables of one name). This package is pure: it validates and
-// applies changes to a Catalog value; storing and spreading it is the
-// node's.
+// applies changes to a Catalog value, lays out the keys of tables
+// (keys.go) and encodes the catalog (codec.go); storing and spreading it
+// is the node's.
 package catalog
 
 import (
@@ -38,24 +39,11 @@ func ParseConsistency(s string) (Consistency, error) {
 	return "", fmt.Errorf("consistency %q: use %q or %q", s, Eventual, Strong)
 }
 
-// State is where a table is in its life.
-type State string
-
-const (
-	// Active: the table serves requests.
-	Active State = "active"
-	// Deleting: the table is gone for clients (NotFound) while its data is
-	// removed in the background; its name may not be reused until then,
-	// since its id still names data on disk.
-	Deleting State = "deleting"
-)
-
 // Table is one table's entry.
 type Table struct {
 	Name        string
 	ID          uint32
 	Consistency Consistency
-	State       State
 	// CreatedUnixNanos is when the table was created, by the creating
 	// node's clock (informational).
 	CreatedUnixNanos int64
@@ -63,8 +51,8 @@ type Table struct {
 
 // Limits are the bounds the catalog enforces.
 type Limits struct {
-	// MaxTables bounds the tables a cluster holds, deleting ones included:
-	// the catalog is one value, read and written whole.
+	// MaxTables bounds the tables a cluster holds: the catalog is one
+	// value, read and written whole.
 	MaxTables int
 }
 
@@ -74,9 +62,13 @@ func DefaultLimits() Limits { return Limits{MaxTables: 256} }
 // Catalog is every table of a cluster.
 type Catalog struct {
 	Tables []Table // sorted by name
-	// NextID is the id the next table gets: ids are never reused, so data
-	// of a deleted table can never be read as a new one's.
+	// NextID is the id the next table gets. Ids are never reused, so data
+	// of a deleted table can never be read as a new one's, and every id
+	// below NextID that names no table names a deleted one (Deleted).
 	NextID uint32
+	// Revision counts the changes; nodes gossip the revision they hold so
+	// that the others learn a change without polling.
+	Revision uint64
 }
 
 // DefaultTable is the built-in table the plain KV API reads and writes
@@ -84,7 +76,8 @@ type Catalog struct {
 // prefix, as they did before tables existed.
 const DefaultTable = "default"
 
-// FirstID is the first id a created table gets; 0 is the default table's.
+// FirstID is the first id a created table gets; 0 is the system's (the
+// catalog's own register).
 const FirstID = 1
 
 // Errors a change can end with; each is wrapped with the table's name.
@@ -111,13 +104,45 @@ func CheckName(name string) error {
 	return nil
 }
 
-// Lookup returns the active table called name.
+// Lookup returns the table called name.
 func (c Catalog) Lookup(name string) (Table, error) {
 	i, ok := c.find(name)
-	if !ok || c.Tables[i].State != Active {
-		return Table{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	if !ok {
+		return Table{}, fmt.Errorf("%w: %.80q", ErrNotFound, name)
 	}
 	return c.Tables[i], nil
+}
+
+// ByID returns the table with id.
+func (c Catalog) ByID(id uint32) (Table, bool) {
+	i := slices.IndexFunc(c.Tables, func(t Table) bool { return t.ID == id })
+	if i < 0 {
+		return Table{}, false
+	}
+	return c.Tables[i], true
+}
+
+// Deleted reports whether id names a table that was deleted: an id this
+// catalog has handed out that no table holds any more. An id at or above
+// NextID is not known yet (a newer catalog may hold it) and is not
+// deleted.
+func (c Catalog) Deleted(id uint32) bool {
+	if id < FirstID || id >= c.NextID {
+		return false
+	}
+	_, ok := c.ByID(id)
+	return !ok
+}
+
+// DeletedIDs lists every deleted id, lowest first.
+func (c Catalog) DeletedIDs() []uint32 {
+	var out []uint32
+	for id := uint32(FirstID); id < c.NextID; id++ {
+		if c.Deleted(id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (c Catalog) find(name string) (int, bool) {
@@ -137,7 +162,7 @@ func (c Catalog) clone() Catalog {
 	return c
 }
 
-// Create adds an active table; the catalog it returns is c's successor.
+// Create adds a table; the catalog it returns is c's successor.
 func (c Catalog) Create(name string, consistency Consistency, now int64, limits Limits) (Catalog, Table, error) {
 	if err := CheckName(name); err != nil {
 		return c, Table{}, err
@@ -147,55 +172,36 @@ func (c Catalog) Create(name string, consistency Consistency, now int64, limits 
 	}
 	i, ok := c.find(name)
 	if ok {
-		if c.Tables[i].State == Deleting {
-			return c, Table{}, fmt.Errorf("%w: %q is still being deleted", ErrExists, name)
-		}
 		return c, Table{}, fmt.Errorf("%w: %q", ErrExists, name)
 	}
 	if len(c.Tables) >= limits.MaxTables {
-		return c, Table{}, fmt.Errorf("%w: %d tables (at most %d, deleting ones included)", ErrTooMany, len(c.Tables), limits.MaxTables)
+		return c, Table{}, fmt.Errorf("%w: %d tables (at most %d)", ErrTooMany, len(c.Tables), limits.MaxTables)
+	}
+	if c.NextID == MaxID {
+		return c, Table{}, fmt.Errorf("%w: every table id up to %d was used", ErrTooMany, MaxID)
 	}
 	out := c.clone()
 	if out.NextID < FirstID {
 		out.NextID = FirstID
 	}
-	t := Table{Name: name, ID: out.NextID, Consistency: consistency, State: Active, CreatedUnixNanos: now}
+	t := Table{Name: name, ID: out.NextID, Consistency: consistency, CreatedUnixNanos: now}
 	out.NextID++
+	out.Revision++
 	out.Tables = slices.Insert(out.Tables, i, t)
 	return out, t, nil
 }
 
-// Delete marks an active table deleting: it is gone for clients at once,
-// and its data is removed in the background (Drop ends it).
+// Delete removes a table: it is gone for clients at once, its name is free
+// again, and its id is deleted (Deleted), so nodes remove its data in the
+// background and refuse any that still arrives.
 func (c Catalog) Delete(name string) (Catalog, Table, error) {
 	i, ok := c.find(name)
-	if !ok || c.Tables[i].State != Active {
-		return c, Table{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	if !ok {
+		return c, Table{}, fmt.Errorf("%w: %.80q", ErrNotFound, name)
 	}
 	out := c.clone()
-	out.Tables[i].State = Deleting
-	return out, out.Tables[i], nil
-}
-
-// Drop removes a deleting table whose data is gone everywhere; its name is
-// free again, its id never is.
-func (c Catalog) Drop(id uint32) (Catalog, error) {
-	i := slices.IndexFunc(c.Tables, func(t Table) bool { return t.ID == id })
-	if i < 0 || c.Tables[i].State != Deleting {
-		return c, fmt.Errorf("%w: no deleting table with id %d", ErrNotFound, id)
-	}
-	out := c.clone()
+	t := out.Tables[i]
 	out.Tables = slices.Delete(out.Tables, i, i+1)
-	return out, nil
-}
-
-// Deleting lists the tables whose data is being removed.
-func (c Catalog) Deleting() []Table {
-	var out []Table
-	for _, t := range c.Tables {
-		if t.State == Deleting {
-			out = append(out, t)
-		}
-	}
-	return out
+	out.Revision++
+	return out, t, nil
 }

@@ -80,14 +80,18 @@ func NewSealer(secrets [][]byte) (*Sealer, error) {
 }
 
 // tag computes the truncated MAC of a context's version and clock for key.
-func tag(secret, key, clock []byte) []byte {
+func tag(secret, key, clock []byte) []byte { return tagOf(secret, contextLabel, version, key, clock) }
+
+// tagOf computes the truncated MAC of a sealed payload of one kind (label)
+// and format version for key.
+func tagOf(secret []byte, label string, ver byte, key, payload []byte) []byte {
 	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(contextLabel))
-	mac.Write([]byte{version})
+	mac.Write([]byte(label))
+	mac.Write([]byte{ver})
 	// The length keeps (key, clock) pairs from sharing an encoding.
 	mac.Write(binary.BigEndian.AppendUint64(nil, uint64(len(key))))
 	mac.Write(key)
-	mac.Write(clock)
+	mac.Write(payload)
 	return mac.Sum(nil)[:tagLen]
 }
 

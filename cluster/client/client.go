@@ -27,9 +27,10 @@ import (
 
 // Client talks to one node; any node coordinates any request.
 type Client struct {
-	conn  *grpc.ClientConn
-	kv    kvpb.KVClient
-	admin kvpb.AdminClient
+	conn   *grpc.ClientConn
+	kv     kvpb.KVClient
+	admin  kvpb.AdminClient
+	tables kvpb.TableClient
 }
 
 // MaxMessageSize is the largest response the client accepts.
@@ -45,7 +46,7 @@ func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	return &Client{conn: conn, kv: kvpb.NewKVClient(conn), admin: kvpb.NewAdminClient(conn)}, nil
+	return &Client{conn: conn, kv: kvpb.NewKVClient(conn), admin: kvpb.NewAdminClient(conn), tables: kvpb.NewTableClient(conn)}, nil
 }
 
 // TLSFiles name a client certificate, its key and the cluster CA, as the
@@ -86,6 +87,9 @@ type Options struct {
 	// number up to N.
 	Quorum  string
 	Timeout time.Duration
+	// Table names the table; empty: the default table. On a strong table
+	// Quorum must be empty, and the context is the key's version.
+	Table string
 }
 
 func (o Options) timeoutMs() uint32 { return uint32(o.Timeout / time.Millisecond) }
@@ -103,7 +107,7 @@ var ErrNotFound = errors.New("not found")
 
 // Get reads a key.
 func (c *Client) Get(ctx context.Context, key []byte, o Options) (*Result, error) {
-	res, err := c.kv.Get(ctx, &kvpb.GetRequest{Key: key, R: o.Quorum, TimeoutMs: o.timeoutMs()})
+	res, err := c.kv.Get(ctx, &kvpb.GetRequest{Key: key, R: o.Quorum, TimeoutMs: o.timeoutMs(), Table: o.Table})
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +121,7 @@ func (c *Client) Get(ctx context.Context, key []byte, o Options) (*Result, error
 // Put writes value; pass the context of the Get it replaces (nil for a blind
 // write). It returns the context of the new version.
 func (c *Client) Put(ctx context.Context, key, value, causal []byte, o Options) ([]byte, error) {
-	res, err := c.kv.Put(ctx, &kvpb.PutRequest{Key: key, Value: value, Context: causal, W: o.Quorum, TimeoutMs: o.timeoutMs()})
+	res, err := c.kv.Put(ctx, &kvpb.PutRequest{Key: key, Value: value, Context: causal, W: o.Quorum, TimeoutMs: o.timeoutMs(), Table: o.Table})
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +130,7 @@ func (c *Client) Put(ctx context.Context, key, value, causal []byte, o Options) 
 
 // Delete writes a tombstone superseding what causal names.
 func (c *Client) Delete(ctx context.Context, key, causal []byte, o Options) error {
-	_, err := c.kv.Delete(ctx, &kvpb.DeleteRequest{Key: key, Context: causal, W: o.Quorum, TimeoutMs: o.timeoutMs()})
+	_, err := c.kv.Delete(ctx, &kvpb.DeleteRequest{Key: key, Context: causal, W: o.Quorum, TimeoutMs: o.timeoutMs(), Table: o.Table})
 	return err
 }
 
@@ -165,6 +169,63 @@ func (c *Client) Admin() kvpb.AdminClient { return c.admin }
 // Replicas reads each replica of key directly.
 func (c *Client) Replicas(ctx context.Context, key []byte) (*kvpb.ReplicasResponse, error) {
 	return c.admin.Replicas(ctx, &kvpb.ReplicasRequest{Key: key})
+}
+
+// Tables is the raw generated Table client: create, describe, list and
+// delete tables.
+func (c *Client) Tables() kvpb.TableClient { return c.tables }
+
+// PutIf writes value to key of a strong table only if the key has no value
+// (version nil) or its version is version (the context a Get returned).
+// It returns the new version. A failed condition is an error for which
+// ConditionFailed reports the key's current value.
+func (c *Client) PutIf(ctx context.Context, key, value, version []byte, o Options) ([]byte, error) {
+	req := &kvpb.PutRequest{Key: key, Value: value, IfVersion: version, IfAbsent: len(version) == 0, TimeoutMs: o.timeoutMs(), Table: o.Table}
+	res, err := c.kv.Put(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return res.Context, nil
+}
+
+// DeleteIf deletes key of a strong table only if its version is version.
+func (c *Client) DeleteIf(ctx context.Context, key, version []byte, o Options) error {
+	if len(version) == 0 {
+		return errors.New("DeleteIf needs the version a Get returned")
+	}
+	_, err := c.kv.Delete(ctx, &kvpb.DeleteRequest{Key: key, IfVersion: version, TimeoutMs: o.timeoutMs(), Table: o.Table})
+	return err
+}
+
+// ConditionFailed reports whether err is a strong write's failed
+// condition, and the key's current value it carries.
+func ConditionFailed(err error) (*kvpb.ConditionFailed, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.FailedPrecondition {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		if cf, ok := d.(*kvpb.ConditionFailed); ok {
+			return cf, true
+		}
+	}
+	return nil, false
+}
+
+// Indeterminate reports whether err is a strong write that may still take
+// effect (it timed out or lost to contention after its accept round), and
+// the versions it would have if it does.
+func Indeterminate(err error) ([][]byte, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		if in, ok := d.(*kvpb.Indeterminate); ok {
+			return in.Contexts, true
+		}
+	}
+	return nil, false
 }
 
 // Code returns the gRPC status code of err (codes.OK for nil).

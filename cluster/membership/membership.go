@@ -50,6 +50,9 @@ const (
 	// KeyHintsPending is how many hints the node keeps for others; no
 	// tombstone is reaped while any node keeps one.
 	KeyHintsPending = "hints_pending"
+	// KeyCatalog is the revision of the table catalog the node holds; a
+	// node that sees a newer one reads the catalog again.
+	KeyCatalog = "catalog"
 	// UserKeyPrefix starts every key of user state (Gossiper.UpdateState),
 	// which no control key above does: users cannot move a node in the
 	// ring by publishing "status".

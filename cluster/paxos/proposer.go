@@ -186,8 +186,14 @@ type Proposer struct {
 	ballot   Ballot
 	highest  Ballot // the highest ballot seen in any reply
 	attempts int
-	// The replies of the current phase, by node.
-	replied map[string]bool
+	// The replies of the current phase, by node, and the voters that
+	// refused it (an error, not a higher ballot).
+	replied, refused map[string]bool
+	// outbids counts the rounds lost to higher ballots (refusals aside).
+	outbids int
+	// betweenRounds: the proposer waits for a ballot (Effects.NeedBallot);
+	// only then may its voters change (Regroup).
+	betweenRounds bool
 	// What the prepare or read quorum reported.
 	best      Value  // value at the highest accepted ballot
 	bestAt    Ballot // that ballot
@@ -205,15 +211,6 @@ type Proposer struct {
 	// then the own proposal was neither chosen nor built upon.
 	base    Ballot
 	lastWhy string
-	// refused are the voters that refused the current round's message
-	// (Refused): they will not vote in it.
-	refused map[string]bool
-	// lostToRefusals: the last lost round was lost to refusals, not to a
-	// higher ballot (the deadline then reports unavailable).
-	lostToRefusals bool
-	// betweenRounds: the proposer waits for a ballot (Effects.NeedBallot);
-	// only then may its voters change (Regroup).
-	betweenRounds bool
 }
 
 func (p *Proposer) isOwn(v Value) bool {
@@ -277,7 +274,7 @@ func distinctVoters(groups [][]string) []string {
 
 func (p *Proposer) start(ph phase, b Ballot) Effects {
 	p.phase, p.ballot, p.betweenRounds = ph, b, false
-	p.replied, p.refused = map[string]bool{}, nil
+	p.replied, p.refused = map[string]bool{}, map[string]bool{}
 	p.best, p.bestAt, p.settled = Value{}, Ballot{}, true
 	m := Message{Ballot: b}
 	switch ph {
@@ -439,55 +436,34 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 	return p.finish(res, p.sendAll(Message{Kind: MsgCommit, Ballot: p.ballot, Value: chosen}))
 }
 
-// outbid ends a round that an acceptor refused for a higher ballot: the
-// round cannot be waited out (the waiting would outlast a down replica),
-// and its next ballot must beat what the refusal named.
-func (p *Proposer) outbid(from string, promised Ballot) Effects {
-	p.see(promised)
-	p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", promised, from)
-	p.lostToRefusals = false
-	return p.backoff()
-}
+// phaseOf is the phase whose round sends kind.
+var phaseOf = map[MsgKind]phase{MsgRead: phaseRead, MsgPrepare: phasePrepare, MsgAccept: phaseAccept}
 
-// Refused takes a voter's refusal of this proposer's message of kind for
-// ballot b (zero for a read): an error reply, such as an acceptor in
-// another view of the ring transition, one rebuilding its state, or one
-// whose store failed. It is not a vote. Once the voters that did not
-// refuse cannot make a quorum of every group, the round is lost like an
-// outbid one: the proposer backs off and retries (by then the actor may
-// have regrouped it, or the acceptors moved on). A refusal of another
-// round, or from a node that is not a voter, is ignored.
-func (p *Proposer) Refused(from string, kind MsgKind, b Ballot) Effects {
-	var ph phase
-	switch kind {
-	case MsgRead:
-		ph = phaseRead
-	case MsgPrepare:
-		ph = phasePrepare
-	case MsgAccept:
-		ph = phaseAccept
-	default:
-		return Effects{} // nothing waits for a commit
-	}
-	if p.phase != ph || b != p.ballot || p.betweenRounds || !p.isVoter(from) || p.replied[from] || p.refused[from] {
+// Refused takes an acceptor's refusal of this round's step for a reason
+// other than a higher ballot (it does not count itself a voter in its
+// view of the ring, it is rebuilding its state, its storage failed): not
+// a vote. Once the refusals leave some voter group without a possible
+// majority, the round is lost and retried after a backoff, rather than
+// waited out to the deadline.
+func (p *Proposer) Refused(from string, kind MsgKind, b Ballot, why string) Effects {
+	ph, ok := phaseOf[kind]
+	if !ok || p.phase != ph || b != p.ballot || !p.isVoter(from) || p.replied[from] || p.refused[from] {
 		return Effects{}
 	}
-	if p.refused == nil {
-		p.refused = map[string]bool{}
-	}
 	p.refused[from] = true
-	available := map[string]bool{}
-	for _, n := range p.voters {
-		if !p.refused[n] {
-			available[n] = true
+	p.lastWhy = fmt.Sprintf("%s refused: %s", from, why)
+	for _, g := range p.cfg.Voters {
+		possible := 0
+		for _, m := range g {
+			if !p.refused[m] {
+				possible++
+			}
+		}
+		if 2*possible <= len(g) {
+			return p.backoff()
 		}
 	}
-	if p.quorum(available) {
-		return Effects{} // the others may still make it
-	}
-	p.lastWhy = fmt.Sprintf("refused by %d of the voters, %s among them", len(p.refused), from)
-	p.lostToRefusals = true
-	return p.backoff()
+	return Effects{}
 }
 
 // Regroup changes the voter groups for the rounds to come, when the
@@ -504,6 +480,16 @@ func (p *Proposer) Regroup(voters [][]string) error {
 	p.cfg.Voters = voters
 	p.voters = distinctVoters(voters)
 	return nil
+}
+
+// outbid ends a round that an acceptor refused for a higher ballot: the
+// round cannot be waited out (the waiting would outlast a down replica),
+// and its next ballot must beat what the refusal named.
+func (p *Proposer) outbid(from string, promised Ballot) Effects {
+	p.outbids++
+	p.see(promised)
+	p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", promised, from)
+	return p.backoff()
 }
 
 func (p *Proposer) finish(res Result, send []Message) Effects {
@@ -542,10 +528,11 @@ func (p *Proposer) Deadline() Effects {
 		return Effects{}
 	}
 	res := Result{Outcome: OutcomeUnavailable, Why: "no quorum of the key's replicas answered in time"}
-	if p.lostToRefusals {
-		res.Why = fmt.Sprintf("no quorum of the key's replicas would vote in time (%s)", p.lastWhy)
-	} else if p.attempts > 0 {
+	switch {
+	case p.outbids > 0:
 		res = Result{Outcome: OutcomeContention, Why: fmt.Sprintf("contention: %d rounds lost to other proposals (%s)", p.attempts, p.lastWhy)}
+	case p.attempts > 0:
+		res.Why = fmt.Sprintf("no quorum of the key's replicas could take it in %d rounds (%s)", p.attempts, p.lastWhy)
 	}
 	return p.finish(res, nil)
 }

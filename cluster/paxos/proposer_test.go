@@ -79,7 +79,7 @@ func (n *net) deliver(p *Proposer, msgs []Message) Effects {
 			continue
 		}
 		if n.refusing[m.To] {
-			keep(p.Refused(m.To, m.Kind, m.Ballot))
+			keep(p.Refused(m.To, m.Kind, m.Ballot, "refusing"))
 			continue
 		}
 		var eff Effects
@@ -423,6 +423,50 @@ func TestProposer(t *testing.T) {
 		}
 	})
 
+	t.Run("a round whose refusals leave no possible majority backs off, and a deadline after refusals alone says unavailable", func(t *testing.T) {
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
+		b := p.Ballot()
+		if e := p.Refused("b", MsgPrepare, b, "rebuilding"); e.NeedBallot || e.Done {
+			t.Fatalf("one refusal of three lost the round: %+v", e)
+		}
+		if e := p.Refused("b", MsgPrepare, b, "rebuilding"); e.NeedBallot {
+			t.Fatalf("a repeated refusal counted twice: %+v", e)
+		}
+		if e := p.Refused("f", MsgPrepare, b, "not a voter"); e.NeedBallot {
+			t.Fatalf("a non-voter's refusal counted: %+v", e)
+		}
+		if e := p.Refused("c", MsgAccept, b, "wrong step"); e.NeedBallot {
+			t.Fatalf("a refusal of another step counted: %+v", e)
+		}
+		if e := p.Refused("c", MsgPrepare, ballot(99, "z"), "old"); e.NeedBallot {
+			t.Fatalf("a refusal of another ballot counted: %+v", e)
+		}
+		e := p.Refused("c", MsgPrepare, b, "another ring view")
+		if !e.NeedBallot {
+			t.Fatalf("two refusals of three did not end the round: %+v", e)
+		}
+		_ = eff
+		res := p.Deadline()
+		if res.Outcome != OutcomeUnavailable || !strings.Contains(res.Why, "another ring view") {
+			t.Fatalf("deadline after refusals: %+v", res)
+		}
+	})
+
+	t.Run("refusals of a read round send it to a new round", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, put("x"))
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc}, get, 0)
+		p.Refused("a", MsgRead, Ballot{}, "rebuilding")
+		e := p.Refused("c", MsgRead, Ballot{}, "rebuilding")
+		if !e.NeedBallot {
+			t.Fatalf("%+v", e)
+		}
+		_ = eff
+		if res := n.run(t, p, e); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("the read's next round: %+v", res)
+		}
+	})
+
 	t.Run("a deadline after lost rounds says contention; without answers, unavailable", func(t *testing.T) {
 		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put("x"), 1)
 		if res := p.Deadline(); res.Outcome != OutcomeUnavailable {
@@ -438,10 +482,10 @@ func TestProposer(t *testing.T) {
 	})
 }
 
-// A refusal (an error reply: an acceptor in another view of the ring, or
-// rebuilding its state) is not a vote; a round whose remaining voters
-// cannot make a quorum is lost and retried, and the voters may change
-// between rounds only.
+// End to end through acceptors that refuse (an error reply: an acceptor in
+// another view of the ring, or rebuilding its state): a refusal is not a
+// vote, a round whose remaining voters cannot make a quorum is lost and
+// retried, and the voters may change between rounds only.
 func TestProposerRefusals(t *testing.T) {
 	put := Op{Kind: OpPut, Data: []byte("x")}
 	tests := []struct {
@@ -453,8 +497,8 @@ func TestProposerRefusals(t *testing.T) {
 	}{
 		{"a refusal is not a vote: the other voters make the quorum", []string{"c"}, put, OutcomeOK, ""},
 		{"a read refused by one voter reads the others", []string{"a"}, Op{Kind: OpGet}, OutcomeOK, ""},
-		{"refusals that leave no quorum lose every round: unavailable at the deadline, not contention", []string{"b", "c"}, put, OutcomeUnavailable, "would vote"},
-		{"a read refused by a majority is unavailable", []string{"a", "b"}, Op{Kind: OpGet}, OutcomeUnavailable, "would vote"},
+		{"refusals that leave no quorum lose every round: unavailable at the deadline, not contention", []string{"b", "c"}, put, OutcomeUnavailable, "could take it"},
+		{"a read refused by a majority is unavailable", []string{"a", "b"}, Op{Kind: OpGet}, OutcomeUnavailable, "could take it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -491,29 +535,6 @@ func TestProposerRefusals(t *testing.T) {
 			}
 		})
 	}
-
-	t.Run("refusals of another round, of a commit or from a node that is not a voter are ignored", func(t *testing.T) {
-		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc}, put, 1)
-		b := eff.Send[0].Ballot
-		for _, r := range []struct {
-			from string
-			kind MsgKind
-			b    Ballot
-		}{{"b", MsgPrepare, Ballot{Round: 1}}, {"c", MsgAccept, b}, {"b", MsgCommit, b}, {"z", MsgPrepare, b}, {"y", MsgPrepare, b}} {
-			if got := p.Refused(r.from, r.kind, r.b); got.NeedBallot || got.Done || len(got.Send) > 0 {
-				t.Fatalf("refusal %+v acted: %+v", r, got)
-			}
-		}
-		if got := p.Refused("b", MsgPrepare, b); got.NeedBallot || got.Done {
-			t.Fatalf("one refusal of three lost the round: %+v", got)
-		}
-		if got := p.Refused("b", MsgPrepare, b); got.NeedBallot || got.Done {
-			t.Fatalf("a repeated refusal counted twice: %+v", got)
-		}
-		if got := p.Refused("c", MsgPrepare, b); !got.NeedBallot {
-			t.Fatalf("two refusals of three did not lose the round: %+v", got)
-		}
-	})
 
 	t.Run("regroup between rounds only: the next round goes to the new voters", func(t *testing.T) {
 		// b and c moved to a view where the key's voters are a, b and d.

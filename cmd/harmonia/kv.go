@@ -14,6 +14,7 @@ import (
 	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -119,34 +120,69 @@ func encodeContext(b []byte) string { return base64.RawURLEncoding.EncodeToStrin
 
 func putCmd() *cobra.Command {
 	var rf requestFlags
-	var w, pw, ctxFlag string
+	var w, pw, ctxFlag, table, ifVersion string
+	var ifAbsent bool
 	c := &cobra.Command{
 		Use:   "put KEY VALUE",
-		Short: "write a value (blind, or superseding the versions a --context names)",
+		Short: "write a value (blind, or superseding the versions a --context names; on a strong table, --if-absent or --if-version)",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			causal, err := decodeContext(ctxFlag)
 			if err != nil {
 				return err
 			}
-			req := &kvpb.PutRequest{Key: []byte(args[0]), Value: []byte(args[1]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds())}
+			version, err := decodeVersion(ifVersion)
+			if err != nil {
+				return err
+			}
+			if ifAbsent && version != nil {
+				return usageErr("--if-absent and --if-version exclude each other")
+			}
+			req := &kvpb.PutRequest{Key: []byte(args[0]), Value: []byte(args[1]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds()),
+				Table: table, IfAbsent: ifAbsent, IfVersion: version}
 			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.PutResponse, error) {
 				return cl.KV().Put(ctx, req)
 			}, func(res *kvpb.PutResponse) {
+				if res.Consistency == "strong" {
+					fmt.Printf("ok (accepted by a majority of the key's replicas)\ncontext: %s\n", encodeContext(res.Context))
+					return
+				}
 				fmt.Printf("ok (%d acks, %d of them hinted)\ncontext: %s\n", res.Acks, res.Hinted, encodeContext(res.Context))
 			})
 		},
 	}
 	rf.register(c)
-	c.Flags().StringVar(&w, "w", "", "write quorum: one, quorum, all or a number (default: the server's, 2)")
-	c.Flags().StringVar(&pw, "pw", "", "how many acks must come from primaries, not fallbacks (default: none)")
-	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get")
+	c.Flags().StringVar(&w, "w", "", "write quorum: one, quorum, all or a number (default: the server's, 2; eventual tables)")
+	c.Flags().StringVar(&pw, "pw", "", "how many acks must come from primaries, not fallbacks (default: none; eventual tables)")
+	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get (eventual tables)")
+	c.Flags().StringVar(&table, "table", "", "table (default: the built-in table)")
+	c.Flags().BoolVar(&ifAbsent, "if-absent", false, "strong tables: write only if the key has no value (exit code 4 if it has)")
+	c.Flags().StringVar(&ifVersion, "if-version", "", "strong tables: write only if the key's version is this context, printed by get (exit code 4 if not)")
 	return c
+}
+
+// decodeVersion reads --if-version: a context as get prints it.
+func decodeVersion(s string) ([]byte, error) {
+	b, err := decodeContext(s)
+	if err != nil {
+		return nil, usageErr("--if-version is not a context printed by get (base64, as get prints it with or without --json)")
+	}
+	return b, nil
+}
+
+// conditionFailedLine is what the CLI prints for a failed condition: the
+// server's message and the key's current version, to pass as --if-version.
+func conditionFailedLine(err error, cf *kvpb.ConditionFailed) string {
+	msg := status.Convert(err).Message()
+	if len(cf.Context) == 0 {
+		return "harmonia: " + msg
+	}
+	return fmt.Sprintf("harmonia: %s (current version: %s)", msg, encodeContext(cf.Context))
 }
 
 func getCmd() *cobra.Command {
 	var rf requestFlags
-	var r string
+	var r, table string
 	c := &cobra.Command{
 		Use:   "get KEY",
 		Short: "read a key: every concurrent version (sibling) and the context",
@@ -157,7 +193,7 @@ func getCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			res, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), R: r, TimeoutMs: uint32(rf.timeout.Milliseconds())})
+			res, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), R: r, TimeoutMs: uint32(rf.timeout.Milliseconds()), Table: table})
 			if err != nil {
 				return err
 			}
@@ -183,13 +219,14 @@ func getCmd() *cobra.Command {
 		},
 	}
 	rf.register(c)
-	c.Flags().StringVar(&r, "r", "", "read quorum: one, quorum, all or a number (default: the server's, 2)")
+	c.Flags().StringVar(&r, "r", "", "read quorum: one, quorum, all or a number (default: the server's, 2; eventual tables)")
+	c.Flags().StringVar(&table, "table", "", "table (default: the built-in table); a get of a strong table is linearizable")
 	return c
 }
 
 func deleteCmd() *cobra.Command {
 	var rf requestFlags
-	var w, pw, ctxFlag string
+	var w, pw, ctxFlag, table, ifVersion string
 	c := &cobra.Command{
 		Use:   "delete KEY",
 		Short: "delete a key (writes a tombstone superseding what --context names)",
@@ -199,18 +236,30 @@ func deleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			version, err := decodeVersion(ifVersion)
+			if err != nil {
+				return err
+			}
 			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.DeleteResponse, error) {
-				if ctxFlag == "" {
+				if ctxFlag == "" && version == nil {
 					// Without a context a tombstone would sit beside the values as
-					// a sibling; read first so the delete supersedes what is there.
-					got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), TimeoutMs: uint32(rf.timeout.Milliseconds())})
+					// a sibling; read first so the delete supersedes what is there
+					// (a strong table has no siblings: its delete goes as it is).
+					got, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), TimeoutMs: uint32(rf.timeout.Milliseconds()), Table: table})
 					if err != nil {
 						return nil, err
 					}
-					causal = got.Context
+					if got.Consistency != "strong" {
+						causal = got.Context
+					}
 				}
-				return cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: []byte(args[0]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds())})
+				return cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: []byte(args[0]), Context: causal, W: w, Pw: pw, TimeoutMs: uint32(rf.timeout.Milliseconds()),
+					Table: table, IfVersion: version})
 			}, func(res *kvpb.DeleteResponse) {
+				if res.Consistency == "strong" {
+					fmt.Println("deleted (accepted by a majority of the key's replicas)")
+					return
+				}
 				fmt.Printf("deleted (%d acks, %d of them hinted)\n", res.Acks, res.Hinted)
 			})
 		},
@@ -218,7 +267,9 @@ func deleteCmd() *cobra.Command {
 	rf.register(c)
 	c.Flags().StringVar(&w, "w", "", "write quorum: one, quorum, all or a number")
 	c.Flags().StringVar(&pw, "pw", "", "how many acks must come from primaries, not fallbacks (default: none)")
-	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get (default: read the key first)")
+	c.Flags().StringVar(&ctxFlag, "context", "", "causal context printed by get (default: read the key first; eventual tables)")
+	c.Flags().StringVar(&table, "table", "", "table (default: the built-in table)")
+	c.Flags().StringVar(&ifVersion, "if-version", "", "strong tables: delete only if the key's version is this context, printed by get (exit code 4 if not)")
 	return c
 }
 
@@ -285,6 +336,13 @@ func printStatus(res *kvpb.StatusResponse) {
 		fmt.Printf("tombstones: %d held, %d reaped; %d fallback partitions dropped", t.Held, t.Reaped, t.PartitionsDropped)
 		if t.Blocked != "" {
 			fmt.Printf(" (reaping waits: %s)", t.Blocked)
+		}
+		fmt.Println()
+	}
+	if t := res.Tables; t.GetTables() > 0 || len(t.GetPurging()) > 0 {
+		fmt.Printf("tables: %d (catalog revision %d)", t.Tables, t.CatalogRevision)
+		if len(t.Purging) > 0 {
+			fmt.Printf("; removing the data of deleted table ids %v", t.Purging)
 		}
 		fmt.Println()
 	}

@@ -1,5 +1,5 @@
 // Command harmonia runs HarmoniaKV nodes and talks to them: server, launch
-// (a local cluster), put, get, delete, status, replicas and bench.
+// (a local cluster), put, get, delete, table, status, replicas and bench.
 package main
 
 import (
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/harmoniakv/harmonia/cluster/client"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"
 )
@@ -17,6 +18,9 @@ const (
 	exitError    = 1
 	exitUsage    = 2
 	exitNotFound = 3
+	// exitConditionFailed: a strong write's condition (--if-absent,
+	// --if-version) did not hold; nothing was written.
+	exitConditionFailed = 4
 )
 
 // defaultAddr is n1's client port in a `harmonia launch` cluster.
@@ -38,7 +42,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Bool("json", false, "print the response message as protojson")
-	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd(), certCmd())
+	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), tableCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd(), certCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &codedError{code: exitUsage, msg: err.Error()}
 	})
@@ -52,6 +56,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, ce.msg)
 		}
 		os.Exit(ce.code)
+	}
+	if cf, ok := client.ConditionFailed(err); ok {
+		fmt.Fprintln(os.Stderr, conditionFailedLine(err, cf))
+		os.Exit(exitConditionFailed)
 	}
 	if st, ok := status.FromError(err); ok {
 		fmt.Fprintf(os.Stderr, "harmonia: %s: %s\n", st.Code(), st.Message())

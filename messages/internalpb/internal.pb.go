@@ -3036,6 +3036,138 @@ func (x *PaxosState) GetCommitted() *PaxosBallot {
 	return nil
 }
 
+// CatalogTable is one table of the catalog (cluster/catalog.Table).
+type CatalogTable struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Id               uint32                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Consistency      string                 `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"` // "eventual" or "strong"
+	CreatedUnixNanos int64                  `protobuf:"varint,4,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CatalogTable) Reset() {
+	*x = CatalogTable{}
+	mi := &file_internalpb_internal_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogTable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogTable) ProtoMessage() {}
+
+func (x *CatalogTable) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogTable.ProtoReflect.Descriptor instead.
+func (*CatalogTable) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CatalogTable) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CatalogTable) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CatalogTable) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *CatalogTable) GetCreatedUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedUnixNanos
+	}
+	return 0
+}
+
+// CatalogValue is the catalog of tables, the value of its strong register
+// (cluster/catalog.Catalog); a node also keeps the last one it learned on
+// disk, so it refuses data of deleted tables from its start.
+type CatalogValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tables        []*CatalogTable        `protobuf:"bytes,1,rep,name=tables,proto3" json:"tables,omitempty"`
+	NextId        uint32                 `protobuf:"varint,2,opt,name=next_id,json=nextId,proto3" json:"next_id,omitempty"`
+	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogValue) Reset() {
+	*x = CatalogValue{}
+	mi := &file_internalpb_internal_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogValue) ProtoMessage() {}
+
+func (x *CatalogValue) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogValue.ProtoReflect.Descriptor instead.
+func (*CatalogValue) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CatalogValue) GetTables() []*CatalogTable {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *CatalogValue) GetNextId() uint32 {
+	if x != nil {
+		return x.NextId
+	}
+	return 0
+}
+
+func (x *CatalogValue) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_internalpb_internal_proto protoreflect.FileDescriptor
 
 const file_internalpb_internal_proto_rawDesc = "" +
@@ -3286,7 +3418,16 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bpromised\x18\x01 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\bpromised\x12=\n" +
 	"\baccepted\x18\x02 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\baccepted\x126\n" +
 	"\x05value\x18\x03 \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12?\n" +
-	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted*R\n" +
+	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\"\x82\x01\n" +
+	"\fCatalogTable\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\rR\x02id\x12 \n" +
+	"\vconsistency\x18\x03 \x01(\tR\vconsistency\x12,\n" +
+	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\"\x7f\n" +
+	"\fCatalogValue\x12:\n" +
+	"\x06tables\x18\x01 \x03(\v2\".harmonia.internal.v1.CatalogTableR\x06tables\x12\x17\n" +
+	"\anext_id\x18\x02 \x01(\rR\x06nextId\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision*R\n" +
 	"\tPaxosKind\x12\x0e\n" +
 	"\n" +
 	"PAXOS_READ\x10\x00\x12\x11\n" +
@@ -3307,7 +3448,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internalpb_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_internalpb_internal_proto_goTypes = []any{
 	(PaxosKind)(0),             // 0: harmonia.internal.v1.PaxosKind
 	(*Dot)(nil),                // 1: harmonia.internal.v1.Dot
@@ -3352,6 +3493,8 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*PaxosRequest)(nil),       // 40: harmonia.internal.v1.PaxosRequest
 	(*PaxosReply)(nil),         // 41: harmonia.internal.v1.PaxosReply
 	(*PaxosState)(nil),         // 42: harmonia.internal.v1.PaxosState
+	(*CatalogTable)(nil),       // 43: harmonia.internal.v1.CatalogTable
+	(*CatalogValue)(nil),       // 44: harmonia.internal.v1.CatalogValue
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	2,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -3399,11 +3542,12 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	38, // 42: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
 	39, // 43: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
 	38, // 44: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	43, // 45: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -3417,7 +3561,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -25,10 +25,13 @@ const (
 )
 
 type GetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	R             string                 `protobuf:"bytes,2,opt,name=r,proto3" json:"r,omitempty"`
-	TimeoutMs     uint32                 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"` // 0: server default
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Key       []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	R         string                 `protobuf:"bytes,2,opt,name=r,proto3" json:"r,omitempty"`
+	TimeoutMs uint32                 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"` // 0: server default
+	// The table; empty: the default table. A get of a strong table is
+	// linearizable and takes no r.
+	Table         string `protobuf:"bytes,4,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -82,6 +85,13 @@ func (x *GetRequest) GetTimeoutMs() uint32 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *GetRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
 }
 
 type Sibling struct {
@@ -150,8 +160,12 @@ type GetResponse struct {
 	// The causally-maximal versions that are not deletes.
 	Siblings []*Sibling `protobuf:"bytes,2,rep,name=siblings,proto3" json:"siblings,omitempty"`
 	// Opaque causal context; pass it to Put or Delete to supersede what was read.
-	Context       []byte `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
-	Replied       uint32 `protobuf:"varint,4,opt,name=replied,proto3" json:"replied,omitempty"`
+	Context []byte `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	Replied uint32 `protobuf:"varint,4,opt,name=replied,proto3" json:"replied,omitempty"`
+	// The table's consistency, "eventual" or "strong". On a strong table
+	// there is at most one value, and context is its version: pass it as
+	// if_version.
+	Consistency   string `protobuf:"bytes,5,opt,name=consistency,proto3" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,6 +228,13 @@ func (x *GetResponse) GetReplied() uint32 {
 	return 0
 }
 
+func (x *GetResponse) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
 type PutRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Key       []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -222,7 +243,14 @@ type PutRequest struct {
 	W         string                 `protobuf:"bytes,4,opt,name=w,proto3" json:"w,omitempty"`
 	TimeoutMs uint32                 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// How many acks must come from primaries (not fallbacks); empty: none.
-	Pw            string `protobuf:"bytes,6,opt,name=pw,proto3" json:"pw,omitempty"`
+	Pw    string `protobuf:"bytes,6,opt,name=pw,proto3" json:"pw,omitempty"`
+	Table string `protobuf:"bytes,7,opt,name=table,proto3" json:"table,omitempty"` // empty: the default table
+	// Strong tables only: write only if the key has no value (never
+	// written, or deleted), or only if its version is if_version (the
+	// context a get returned). A failed condition is FailedPrecondition
+	// with a ConditionFailed detail.
+	IfAbsent      bool   `protobuf:"varint,8,opt,name=if_absent,json=ifAbsent,proto3" json:"if_absent,omitempty"`
+	IfVersion     []byte `protobuf:"bytes,9,opt,name=if_version,json=ifVersion,proto3" json:"if_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,11 +327,36 @@ func (x *PutRequest) GetPw() string {
 	return ""
 }
 
+func (x *PutRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PutRequest) GetIfAbsent() bool {
+	if x != nil {
+		return x.IfAbsent
+	}
+	return false
+}
+
+func (x *PutRequest) GetIfVersion() []byte {
+	if x != nil {
+		return x.IfVersion
+	}
+	return nil
+}
+
 type PutResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Acks          uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`      // toward W
-	Context       []byte                 `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"` // context of the write just made
-	Hinted        uint32                 `protobuf:"varint,3,opt,name=hinted,proto3" json:"hinted,omitempty"`  // of the acks, how many came from fallbacks holding a hint
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Acks    uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`      // toward W
+	Context []byte                 `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"` // context of the write just made
+	Hinted  uint32                 `protobuf:"varint,3,opt,name=hinted,proto3" json:"hinted,omitempty"`  // of the acks, how many came from fallbacks holding a hint
+	// "eventual" or "strong". A strong write was accepted by a majority of
+	// the key's primary replicas (acks and hinted are 0); context is the
+	// new version.
+	Consistency   string `protobuf:"bytes,4,opt,name=consistency,proto3" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -359,6 +412,13 @@ func (x *PutResponse) GetHinted() uint32 {
 	return 0
 }
 
+func (x *PutResponse) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
 type DeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -366,6 +426,8 @@ type DeleteRequest struct {
 	W             string                 `protobuf:"bytes,3,opt,name=w,proto3" json:"w,omitempty"`
 	TimeoutMs     uint32                 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	Pw            string                 `protobuf:"bytes,5,opt,name=pw,proto3" json:"pw,omitempty"`
+	Table         string                 `protobuf:"bytes,6,opt,name=table,proto3" json:"table,omitempty"`                          // empty: the default table
+	IfVersion     []byte                 `protobuf:"bytes,7,opt,name=if_version,json=ifVersion,proto3" json:"if_version,omitempty"` // strong tables only: as PutRequest.if_version
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -435,10 +497,28 @@ func (x *DeleteRequest) GetPw() string {
 	return ""
 }
 
+func (x *DeleteRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *DeleteRequest) GetIfVersion() []byte {
+	if x != nil {
+		return x.IfVersion
+	}
+	return nil
+}
+
 type DeleteResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Acks          uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`
-	Hinted        uint32                 `protobuf:"varint,2,opt,name=hinted,proto3" json:"hinted,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Acks        uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`
+	Hinted      uint32                 `protobuf:"varint,2,opt,name=hinted,proto3" json:"hinted,omitempty"`
+	Consistency string                 `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"` // as PutResponse.consistency
+	// Strong tables: the version of the tombstone the delete wrote (a
+	// put-if-version with it succeeds until the key is written again).
+	Context       []byte `protobuf:"bytes,4,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -487,6 +567,133 @@ func (x *DeleteResponse) GetHinted() uint32 {
 	return 0
 }
 
+func (x *DeleteResponse) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *DeleteResponse) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+// Indeterminate is the detail of the Aborted (contention) or Unavailable
+// status of a strong write that reached the accept round: it may still
+// take effect, and if it does, the key's version will be one of contexts.
+// A later get tells: its context is one of them exactly when this write
+// is the key's value (or was, until a later write).
+type Indeterminate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contexts      [][]byte               `protobuf:"bytes,1,rep,name=contexts,proto3" json:"contexts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Indeterminate) Reset() {
+	*x = Indeterminate{}
+	mi := &file_kvpb_kv_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Indeterminate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Indeterminate) ProtoMessage() {}
+
+func (x *Indeterminate) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Indeterminate.ProtoReflect.Descriptor instead.
+func (*Indeterminate) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Indeterminate) GetContexts() [][]byte {
+	if x != nil {
+		return x.Contexts
+	}
+	return nil
+}
+
+// ConditionFailed is the detail of the FailedPrecondition status a strong
+// write gets when its condition does not hold: the key's current value,
+// which the write did not change.
+type ConditionFailed struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Exists bool                   `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
+	Value  []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// The current version, as a get returns it (empty: never written).
+	Context       []byte `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConditionFailed) Reset() {
+	*x = ConditionFailed{}
+	mi := &file_kvpb_kv_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConditionFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConditionFailed) ProtoMessage() {}
+
+func (x *ConditionFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConditionFailed.ProtoReflect.Descriptor instead.
+func (*ConditionFailed) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ConditionFailed) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *ConditionFailed) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *ConditionFailed) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -495,7 +702,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[7]
+	mi := &file_kvpb_kv_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +714,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[7]
+	mi := &file_kvpb_kv_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +727,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{7}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{9}
 }
 
 type MemberStatus struct {
@@ -548,7 +755,7 @@ type MemberStatus struct {
 
 func (x *MemberStatus) Reset() {
 	*x = MemberStatus{}
-	mi := &file_kvpb_kv_proto_msgTypes[8]
+	mi := &file_kvpb_kv_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +767,7 @@ func (x *MemberStatus) String() string {
 func (*MemberStatus) ProtoMessage() {}
 
 func (x *MemberStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[8]
+	mi := &file_kvpb_kv_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +780,7 @@ func (x *MemberStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberStatus.ProtoReflect.Descriptor instead.
 func (*MemberStatus) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{8}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MemberStatus) GetId() string {
@@ -685,7 +892,7 @@ type Transfer struct {
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_kvpb_kv_proto_msgTypes[9]
+	mi := &file_kvpb_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +904,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[9]
+	mi := &file_kvpb_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +917,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{9}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Transfer) GetPartition() uint32 {
@@ -830,13 +1037,14 @@ type StatusResponse struct {
 	// in tests (--unsafe-test-clock-offset, Admin.SetClockOffset). A
 	// Duration, so --json prints it as "240s", which the flag takes back.
 	ClockOffset   *durationpb.Duration `protobuf:"bytes,21,opt,name=clock_offset,json=clockOffset,proto3" json:"clock_offset,omitempty"`
+	Tables        *TableStats          `protobuf:"bytes,22,opt,name=tables,proto3" json:"tables,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[10]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1056,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[10]
+	mi := &file_kvpb_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1069,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{10}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -1004,6 +1212,75 @@ func (x *StatusResponse) GetClockOffset() *durationpb.Duration {
 	return nil
 }
 
+func (x *StatusResponse) GetTables() *TableStats {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// TableStats is this node's view of the table catalog.
+type TableStats struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CatalogRevision uint64                 `protobuf:"varint,1,opt,name=catalog_revision,json=catalogRevision,proto3" json:"catalog_revision,omitempty"` // of the newest catalog this node has seen
+	Tables          uint32                 `protobuf:"varint,2,opt,name=tables,proto3" json:"tables,omitempty"`
+	// Deleted tables whose data this node has not removed yet (ids).
+	Purging       []uint32 `protobuf:"varint,3,rep,packed,name=purging,proto3" json:"purging,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableStats) Reset() {
+	*x = TableStats{}
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableStats) ProtoMessage() {}
+
+func (x *TableStats) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
+func (*TableStats) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TableStats) GetCatalogRevision() uint64 {
+	if x != nil {
+		return x.CatalogRevision
+	}
+	return 0
+}
+
+func (x *TableStats) GetTables() uint32 {
+	if x != nil {
+		return x.Tables
+	}
+	return 0
+}
+
+func (x *TableStats) GetPurging() []uint32 {
+	if x != nil {
+		return x.Purging
+	}
+	return nil
+}
+
 type DiskHealth struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// why the storage refuses every read and write until the node is
@@ -1029,7 +1306,7 @@ type DiskHealth struct {
 
 func (x *DiskHealth) Reset() {
 	*x = DiskHealth{}
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1318,7 @@ func (x *DiskHealth) String() string {
 func (*DiskHealth) ProtoMessage() {}
 
 func (x *DiskHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[11]
+	mi := &file_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1331,7 @@ func (x *DiskHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskHealth.ProtoReflect.Descriptor instead.
 func (*DiskHealth) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DiskHealth) GetFailed() string {
@@ -1126,7 +1403,7 @@ type ProcessStats struct {
 
 func (x *ProcessStats) Reset() {
 	*x = ProcessStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1415,7 @@ func (x *ProcessStats) String() string {
 func (*ProcessStats) ProtoMessage() {}
 
 func (x *ProcessStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[12]
+	mi := &file_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1428,7 @@ func (x *ProcessStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessStats.ProtoReflect.Descriptor instead.
 func (*ProcessStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProcessStats) GetCpuSeconds() float64 {
@@ -1192,7 +1469,7 @@ type TombstoneStats struct {
 
 func (x *TombstoneStats) Reset() {
 	*x = TombstoneStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1481,7 @@ func (x *TombstoneStats) String() string {
 func (*TombstoneStats) ProtoMessage() {}
 
 func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[13]
+	mi := &file_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1494,7 @@ func (x *TombstoneStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TombstoneStats.ProtoReflect.Descriptor instead.
 func (*TombstoneStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TombstoneStats) GetHeld() uint64 {
@@ -1260,7 +1537,7 @@ type WriteReplicaRequest struct {
 
 func (x *WriteReplicaRequest) Reset() {
 	*x = WriteReplicaRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1549,7 @@ func (x *WriteReplicaRequest) String() string {
 func (*WriteReplicaRequest) ProtoMessage() {}
 
 func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[14]
+	mi := &file_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1562,7 @@ func (x *WriteReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaRequest.ProtoReflect.Descriptor instead.
 func (*WriteReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WriteReplicaRequest) GetKey() []byte {
@@ -1325,7 +1602,7 @@ type WriteReplicaResponse struct {
 
 func (x *WriteReplicaResponse) Reset() {
 	*x = WriteReplicaResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1614,7 @@ func (x *WriteReplicaResponse) String() string {
 func (*WriteReplicaResponse) ProtoMessage() {}
 
 func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[15]
+	mi := &file_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1627,7 @@ func (x *WriteReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReplicaResponse.ProtoReflect.Descriptor instead.
 func (*WriteReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WriteReplicaResponse) GetContext() []byte {
@@ -1369,7 +1646,7 @@ type CrashVnodeRequest struct {
 
 func (x *CrashVnodeRequest) Reset() {
 	*x = CrashVnodeRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1658,7 @@ func (x *CrashVnodeRequest) String() string {
 func (*CrashVnodeRequest) ProtoMessage() {}
 
 func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[16]
+	mi := &file_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1671,7 @@ func (x *CrashVnodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeRequest.ProtoReflect.Descriptor instead.
 func (*CrashVnodeRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CrashVnodeRequest) GetPartition() uint32 {
@@ -1412,7 +1689,7 @@ type CrashVnodeResponse struct {
 
 func (x *CrashVnodeResponse) Reset() {
 	*x = CrashVnodeResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1701,7 @@ func (x *CrashVnodeResponse) String() string {
 func (*CrashVnodeResponse) ProtoMessage() {}
 
 func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[17]
+	mi := &file_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1714,7 @@ func (x *CrashVnodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrashVnodeResponse.ProtoReflect.Descriptor instead.
 func (*CrashVnodeResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 type SetClockOffsetRequest struct {
@@ -1451,7 +1728,7 @@ type SetClockOffsetRequest struct {
 
 func (x *SetClockOffsetRequest) Reset() {
 	*x = SetClockOffsetRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1740,7 @@ func (x *SetClockOffsetRequest) String() string {
 func (*SetClockOffsetRequest) ProtoMessage() {}
 
 func (x *SetClockOffsetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[18]
+	mi := &file_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1753,7 @@ func (x *SetClockOffsetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClockOffsetRequest.ProtoReflect.Descriptor instead.
 func (*SetClockOffsetRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetClockOffsetRequest) GetOffsetMs() int64 {
@@ -1495,7 +1772,7 @@ type SetClockOffsetResponse struct {
 
 func (x *SetClockOffsetResponse) Reset() {
 	*x = SetClockOffsetResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1784,7 @@ func (x *SetClockOffsetResponse) String() string {
 func (*SetClockOffsetResponse) ProtoMessage() {}
 
 func (x *SetClockOffsetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[19]
+	mi := &file_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1797,7 @@ func (x *SetClockOffsetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClockOffsetResponse.ProtoReflect.Descriptor instead.
 func (*SetClockOffsetResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetClockOffsetResponse) GetPreviousOffsetMs() int64 {
@@ -1544,7 +1821,7 @@ type HintQueue struct {
 
 func (x *HintQueue) Reset() {
 	*x = HintQueue{}
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1833,7 @@ func (x *HintQueue) String() string {
 func (*HintQueue) ProtoMessage() {}
 
 func (x *HintQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[20]
+	mi := &file_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1846,7 @@ func (x *HintQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintQueue.ProtoReflect.Descriptor instead.
 func (*HintQueue) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HintQueue) GetTarget() string {
@@ -1622,7 +1899,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1911,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[21]
+	mi := &file_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1924,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 type LeaveResponse struct {
@@ -1659,7 +1936,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1948,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[22]
+	mi := &file_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1961,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LeaveResponse) GetNode() string {
@@ -1704,7 +1981,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1993,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[23]
+	mi := &file_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +2006,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RepairRequest) GetPartition() int32 {
@@ -1761,7 +2038,7 @@ type Exchange struct {
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +2050,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[24]
+	mi := &file_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +2063,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Exchange) GetPartition() uint32 {
@@ -1847,7 +2124,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +2136,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[25]
+	mi := &file_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2149,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RepairResponse) GetExchanges() []*Exchange {
@@ -1896,7 +2173,7 @@ type RepairStats struct {
 
 func (x *RepairStats) Reset() {
 	*x = RepairStats{}
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2185,7 @@ func (x *RepairStats) String() string {
 func (*RepairStats) ProtoMessage() {}
 
 func (x *RepairStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[26]
+	mi := &file_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2198,7 @@ func (x *RepairStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStats.ProtoReflect.Descriptor instead.
 func (*RepairStats) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RepairStats) GetExchanges() uint64 {
@@ -1968,7 +2245,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2257,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[27]
+	mi := &file_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2270,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveRequest) GetNode() string {
@@ -2012,7 +2289,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2301,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[28]
+	mi := &file_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2314,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RemoveResponse) GetNode() string {
@@ -2057,7 +2334,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2346,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[29]
+	mi := &file_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2359,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PlanRequest) GetJoin() []string {
@@ -2110,7 +2387,7 @@ type PlanMove struct {
 
 func (x *PlanMove) Reset() {
 	*x = PlanMove{}
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2399,7 @@ func (x *PlanMove) String() string {
 func (*PlanMove) ProtoMessage() {}
 
 func (x *PlanMove) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[30]
+	mi := &file_kvpb_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2412,7 @@ func (x *PlanMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMove.ProtoReflect.Descriptor instead.
 func (*PlanMove) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PlanMove) GetPartition() uint32 {
@@ -2172,7 +2449,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2184,7 +2461,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[31]
+	mi := &file_kvpb_kv_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2197,7 +2474,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{31}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PlanResponse) GetCurrent() []string {
@@ -2237,7 +2514,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2526,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[32]
+	mi := &file_kvpb_kv_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2539,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{32}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReplicasRequest) GetKey() []byte {
@@ -2283,7 +2560,7 @@ type ClockEntry struct {
 
 func (x *ClockEntry) Reset() {
 	*x = ClockEntry{}
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2572,7 @@ func (x *ClockEntry) String() string {
 func (*ClockEntry) ProtoMessage() {}
 
 func (x *ClockEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[33]
+	mi := &file_kvpb_kv_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2585,7 @@ func (x *ClockEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockEntry.ProtoReflect.Descriptor instead.
 func (*ClockEntry) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{33}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ClockEntry) GetNode() string {
@@ -2345,7 +2622,7 @@ type ReplicaSibling struct {
 
 func (x *ReplicaSibling) Reset() {
 	*x = ReplicaSibling{}
-	mi := &file_kvpb_kv_proto_msgTypes[34]
+	mi := &file_kvpb_kv_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2634,7 @@ func (x *ReplicaSibling) String() string {
 func (*ReplicaSibling) ProtoMessage() {}
 
 func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[34]
+	mi := &file_kvpb_kv_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2647,7 @@ func (x *ReplicaSibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaSibling.ProtoReflect.Descriptor instead.
 func (*ReplicaSibling) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{34}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplicaSibling) GetValue() []byte {
@@ -2420,7 +2697,7 @@ type ReplicaView struct {
 
 func (x *ReplicaView) Reset() {
 	*x = ReplicaView{}
-	mi := &file_kvpb_kv_proto_msgTypes[35]
+	mi := &file_kvpb_kv_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2709,7 @@ func (x *ReplicaView) String() string {
 func (*ReplicaView) ProtoMessage() {}
 
 func (x *ReplicaView) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[35]
+	mi := &file_kvpb_kv_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2722,7 @@ func (x *ReplicaView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaView.ProtoReflect.Descriptor instead.
 func (*ReplicaView) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{35}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReplicaView) GetNode() string {
@@ -2486,7 +2763,7 @@ type ReplicasResponse struct {
 
 func (x *ReplicasResponse) Reset() {
 	*x = ReplicasResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[36]
+	mi := &file_kvpb_kv_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2775,7 @@ func (x *ReplicasResponse) String() string {
 func (*ReplicasResponse) ProtoMessage() {}
 
 func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[36]
+	mi := &file_kvpb_kv_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2788,7 @@ func (x *ReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{36}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReplicasResponse) GetPartition() uint32 {
@@ -2528,26 +2805,481 @@ func (x *ReplicasResponse) GetReplicas() []*ReplicaView {
 	return nil
 }
 
+// TableDescription is one table.
+type TableDescription struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Consistency      string                 `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"` // "eventual" or "strong"
+	Id               uint32                 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`                  // the prefix of its keys; never reused
+	CreatedUnixNanos int64                  `protobuf:"varint,4,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TableDescription) Reset() {
+	*x = TableDescription{}
+	mi := &file_kvpb_kv_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableDescription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableDescription) ProtoMessage() {}
+
+func (x *TableDescription) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableDescription.ProtoReflect.Descriptor instead.
+func (*TableDescription) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TableDescription) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TableDescription) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *TableDescription) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TableDescription) GetCreatedUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedUnixNanos
+	}
+	return 0
+}
+
+type CreateTableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`               // 3 to 255 letters, digits, '_', '-' and '.'
+	Consistency   string                 `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"` // "eventual" (default) or "strong"
+	TimeoutMs     uint32                 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTableRequest) Reset() {
+	*x = CreateTableRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTableRequest) ProtoMessage() {}
+
+func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTableRequest.ProtoReflect.Descriptor instead.
+func (*CreateTableRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CreateTableRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTableRequest) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *CreateTableRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type CreateTableResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         *TableDescription      `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTableResponse) Reset() {
+	*x = CreateTableResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTableResponse) ProtoMessage() {}
+
+func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTableResponse.ProtoReflect.Descriptor instead.
+func (*CreateTableResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CreateTableResponse) GetTable() *TableDescription {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+type DescribeTableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	TimeoutMs     uint32                 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeTableRequest) Reset() {
+	*x = DescribeTableRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeTableRequest) ProtoMessage() {}
+
+func (x *DescribeTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeTableRequest.ProtoReflect.Descriptor instead.
+func (*DescribeTableRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DescribeTableRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DescribeTableRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type DescribeTableResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         *TableDescription      `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeTableResponse) Reset() {
+	*x = DescribeTableResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeTableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeTableResponse) ProtoMessage() {}
+
+func (x *DescribeTableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeTableResponse.ProtoReflect.Descriptor instead.
+func (*DescribeTableResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *DescribeTableResponse) GetTable() *TableDescription {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+type ListTablesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TimeoutMs     uint32                 `protobuf:"varint,1,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTablesRequest) Reset() {
+	*x = ListTablesRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTablesRequest) ProtoMessage() {}
+
+func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTablesRequest.ProtoReflect.Descriptor instead.
+func (*ListTablesRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListTablesRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type ListTablesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tables        []*TableDescription    `protobuf:"bytes,1,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTablesResponse) Reset() {
+	*x = ListTablesResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTablesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTablesResponse) ProtoMessage() {}
+
+func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTablesResponse.ProtoReflect.Descriptor instead.
+func (*ListTablesResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListTablesResponse) GetTables() []*TableDescription {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+type DeleteTableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	TimeoutMs     uint32                 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTableRequest) Reset() {
+	*x = DeleteTableRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTableRequest) ProtoMessage() {}
+
+func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTableRequest.ProtoReflect.Descriptor instead.
+func (*DeleteTableRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *DeleteTableRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteTableRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type DeleteTableResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         *TableDescription      `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"` // the table deleted; its data goes in the background
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTableResponse) Reset() {
+	*x = DeleteTableResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTableResponse) ProtoMessage() {}
+
+func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTableResponse.ProtoReflect.Descriptor instead.
+func (*DeleteTableResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DeleteTableResponse) GetTable() *TableDescription {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
 var File_kvpb_kv_proto protoreflect.FileDescriptor
 
 const file_kvpb_kv_proto_rawDesc = "" +
 	"\n" +
-	"\rkvpb/kv.proto\x12\vharmonia.v1\x1a\x1egoogle/protobuf/duration.proto\"K\n" +
+	"\rkvpb/kv.proto\x12\vharmonia.v1\x1a\x1egoogle/protobuf/duration.proto\"a\n" +
 	"\n" +
 	"GetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\f\n" +
 	"\x01r\x18\x02 \x01(\tR\x01r\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"l\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table\"l\n" +
 	"\aSibling\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x121\n" +
-	"\x15written_at_unix_nanos\x18\x03 \x01(\x03R\x12writtenAtUnixNanos\"\x89\x01\n" +
+	"\x15written_at_unix_nanos\x18\x03 \x01(\x03R\x12writtenAtUnixNanos\"\xab\x01\n" +
 	"\vGetResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x120\n" +
 	"\bsiblings\x18\x02 \x03(\v2\x14.harmonia.v1.SiblingR\bsiblings\x12\x18\n" +
 	"\acontext\x18\x03 \x01(\fR\acontext\x12\x18\n" +
-	"\areplied\x18\x04 \x01(\rR\areplied\"\x8b\x01\n" +
+	"\areplied\x18\x04 \x01(\rR\areplied\x12 \n" +
+	"\vconsistency\x18\x05 \x01(\tR\vconsistency\"\xdd\x01\n" +
 	"\n" +
 	"PutRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
@@ -2556,21 +3288,37 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x01w\x18\x04 \x01(\tR\x01w\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\x12\x0e\n" +
-	"\x02pw\x18\x06 \x01(\tR\x02pw\"S\n" +
+	"\x02pw\x18\x06 \x01(\tR\x02pw\x12\x14\n" +
+	"\x05table\x18\a \x01(\tR\x05table\x12\x1b\n" +
+	"\tif_absent\x18\b \x01(\bR\bifAbsent\x12\x1d\n" +
+	"\n" +
+	"if_version\x18\t \x01(\fR\tifVersion\"u\n" +
 	"\vPutResponse\x12\x12\n" +
 	"\x04acks\x18\x01 \x01(\rR\x04acks\x12\x18\n" +
 	"\acontext\x18\x02 \x01(\fR\acontext\x12\x16\n" +
-	"\x06hinted\x18\x03 \x01(\rR\x06hinted\"x\n" +
+	"\x06hinted\x18\x03 \x01(\rR\x06hinted\x12 \n" +
+	"\vconsistency\x18\x04 \x01(\tR\vconsistency\"\xad\x01\n" +
 	"\rDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x18\n" +
 	"\acontext\x18\x02 \x01(\fR\acontext\x12\f\n" +
 	"\x01w\x18\x03 \x01(\tR\x01w\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\x12\x0e\n" +
-	"\x02pw\x18\x05 \x01(\tR\x02pw\"<\n" +
+	"\x02pw\x18\x05 \x01(\tR\x02pw\x12\x14\n" +
+	"\x05table\x18\x06 \x01(\tR\x05table\x12\x1d\n" +
+	"\n" +
+	"if_version\x18\a \x01(\fR\tifVersion\"x\n" +
 	"\x0eDeleteResponse\x12\x12\n" +
 	"\x04acks\x18\x01 \x01(\rR\x04acks\x12\x16\n" +
-	"\x06hinted\x18\x02 \x01(\rR\x06hinted\"\x0f\n" +
+	"\x06hinted\x18\x02 \x01(\rR\x06hinted\x12 \n" +
+	"\vconsistency\x18\x03 \x01(\tR\vconsistency\x12\x18\n" +
+	"\acontext\x18\x04 \x01(\fR\acontext\"+\n" +
+	"\rIndeterminate\x12\x1a\n" +
+	"\bcontexts\x18\x01 \x03(\fR\bcontexts\"Y\n" +
+	"\x0fConditionFailed\x12\x16\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\acontext\x18\x03 \x01(\fR\acontext\"\x0f\n" +
 	"\rStatusRequest\"\x8e\x03\n" +
 	"\fMemberStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
@@ -2602,7 +3350,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x0facceptor_states\x18\t \x01(\x04R\x0eacceptorStates\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\n" +
-	" \x01(\tR\tlastError\"\xb5\x06\n" +
+	" \x01(\tR\tlastError\"\xe6\x06\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2629,7 +3377,13 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\aprocess\x18\x11 \x01(\v2\x19.harmonia.v1.ProcessStatsR\aprocess\x12\x1a\n" +
 	"\bsecurity\x18\x12 \x01(\tR\bsecurity\x12+\n" +
 	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\x12<\n" +
-	"\fclock_offset\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\vclockOffsetJ\x04\b\x14\x10\x15\"\xe7\x02\n" +
+	"\fclock_offset\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x12/\n" +
+	"\x06tables\x18\x16 \x01(\v2\x17.harmonia.v1.TableStatsR\x06tablesJ\x04\b\x14\x10\x15\"i\n" +
+	"\n" +
+	"TableStats\x12)\n" +
+	"\x10catalog_revision\x18\x01 \x01(\x04R\x0fcatalogRevision\x12\x16\n" +
+	"\x06tables\x18\x02 \x01(\rR\x06tables\x12\x18\n" +
+	"\apurging\x18\x03 \x03(\rR\apurging\"\xe7\x02\n" +
 	"\n" +
 	"DiskHealth\x12\x16\n" +
 	"\x06failed\x18\x01 \x01(\tR\x06failed\x12\x12\n" +
@@ -2743,11 +3497,46 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\v2\x1b.harmonia.v1.ReplicaSiblingR\bsiblings\"f\n" +
 	"\x10ReplicasResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x124\n" +
-	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas2\xbb\x01\n" +
+	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\x86\x01\n" +
+	"\x10TableDescription\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\rR\x02id\x12,\n" +
+	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\"i\n" +
+	"\x12CreateTableRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"J\n" +
+	"\x13CreateTableResponse\x123\n" +
+	"\x05table\x18\x01 \x01(\v2\x1d.harmonia.v1.TableDescriptionR\x05table\"I\n" +
+	"\x14DescribeTableRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x02 \x01(\rR\ttimeoutMs\"L\n" +
+	"\x15DescribeTableResponse\x123\n" +
+	"\x05table\x18\x01 \x01(\v2\x1d.harmonia.v1.TableDescriptionR\x05table\"2\n" +
+	"\x11ListTablesRequest\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x01 \x01(\rR\ttimeoutMs\"K\n" +
+	"\x12ListTablesResponse\x125\n" +
+	"\x06tables\x18\x01 \x03(\v2\x1d.harmonia.v1.TableDescriptionR\x06tables\"G\n" +
+	"\x12DeleteTableRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x02 \x01(\rR\ttimeoutMs\"J\n" +
+	"\x13DeleteTableResponse\x123\n" +
+	"\x05table\x18\x01 \x01(\v2\x1d.harmonia.v1.TableDescriptionR\x05table2\xbb\x01\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x95\x05\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xd2\x02\n" +
+	"\x05Table\x12P\n" +
+	"\vCreateTable\x12\x1f.harmonia.v1.CreateTableRequest\x1a .harmonia.v1.CreateTableResponse\x12V\n" +
+	"\rDescribeTable\x12!.harmonia.v1.DescribeTableRequest\x1a\".harmonia.v1.DescribeTableResponse\x12M\n" +
+	"\n" +
+	"ListTables\x12\x1e.harmonia.v1.ListTablesRequest\x1a\x1f.harmonia.v1.ListTablesResponse\x12P\n" +
+	"\vDeleteTable\x12\x1f.harmonia.v1.DeleteTableRequest\x1a .harmonia.v1.DeleteTableResponse2\x95\x05\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
@@ -2772,7 +3561,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),             // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),                // 1: harmonia.v1.Sibling
@@ -2781,87 +3570,112 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*PutResponse)(nil),            // 4: harmonia.v1.PutResponse
 	(*DeleteRequest)(nil),          // 5: harmonia.v1.DeleteRequest
 	(*DeleteResponse)(nil),         // 6: harmonia.v1.DeleteResponse
-	(*StatusRequest)(nil),          // 7: harmonia.v1.StatusRequest
-	(*MemberStatus)(nil),           // 8: harmonia.v1.MemberStatus
-	(*Transfer)(nil),               // 9: harmonia.v1.Transfer
-	(*StatusResponse)(nil),         // 10: harmonia.v1.StatusResponse
-	(*DiskHealth)(nil),             // 11: harmonia.v1.DiskHealth
-	(*ProcessStats)(nil),           // 12: harmonia.v1.ProcessStats
-	(*TombstoneStats)(nil),         // 13: harmonia.v1.TombstoneStats
-	(*WriteReplicaRequest)(nil),    // 14: harmonia.v1.WriteReplicaRequest
-	(*WriteReplicaResponse)(nil),   // 15: harmonia.v1.WriteReplicaResponse
-	(*CrashVnodeRequest)(nil),      // 16: harmonia.v1.CrashVnodeRequest
-	(*CrashVnodeResponse)(nil),     // 17: harmonia.v1.CrashVnodeResponse
-	(*SetClockOffsetRequest)(nil),  // 18: harmonia.v1.SetClockOffsetRequest
-	(*SetClockOffsetResponse)(nil), // 19: harmonia.v1.SetClockOffsetResponse
-	(*HintQueue)(nil),              // 20: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),           // 21: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),          // 22: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),          // 23: harmonia.v1.RepairRequest
-	(*Exchange)(nil),               // 24: harmonia.v1.Exchange
-	(*RepairResponse)(nil),         // 25: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),            // 26: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),          // 27: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),         // 28: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),            // 29: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),               // 30: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),           // 31: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),        // 32: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),             // 33: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),         // 34: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),            // 35: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil),       // 36: harmonia.v1.ReplicasResponse
-	nil,                            // 37: harmonia.v1.DiskHealth.ErrorsEntry
-	nil,                            // 38: harmonia.v1.PlanResponse.OwnedAfterEntry
-	(*durationpb.Duration)(nil),    // 39: google.protobuf.Duration
+	(*Indeterminate)(nil),          // 7: harmonia.v1.Indeterminate
+	(*ConditionFailed)(nil),        // 8: harmonia.v1.ConditionFailed
+	(*StatusRequest)(nil),          // 9: harmonia.v1.StatusRequest
+	(*MemberStatus)(nil),           // 10: harmonia.v1.MemberStatus
+	(*Transfer)(nil),               // 11: harmonia.v1.Transfer
+	(*StatusResponse)(nil),         // 12: harmonia.v1.StatusResponse
+	(*TableStats)(nil),             // 13: harmonia.v1.TableStats
+	(*DiskHealth)(nil),             // 14: harmonia.v1.DiskHealth
+	(*ProcessStats)(nil),           // 15: harmonia.v1.ProcessStats
+	(*TombstoneStats)(nil),         // 16: harmonia.v1.TombstoneStats
+	(*WriteReplicaRequest)(nil),    // 17: harmonia.v1.WriteReplicaRequest
+	(*WriteReplicaResponse)(nil),   // 18: harmonia.v1.WriteReplicaResponse
+	(*CrashVnodeRequest)(nil),      // 19: harmonia.v1.CrashVnodeRequest
+	(*CrashVnodeResponse)(nil),     // 20: harmonia.v1.CrashVnodeResponse
+	(*SetClockOffsetRequest)(nil),  // 21: harmonia.v1.SetClockOffsetRequest
+	(*SetClockOffsetResponse)(nil), // 22: harmonia.v1.SetClockOffsetResponse
+	(*HintQueue)(nil),              // 23: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),           // 24: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),          // 25: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),          // 26: harmonia.v1.RepairRequest
+	(*Exchange)(nil),               // 27: harmonia.v1.Exchange
+	(*RepairResponse)(nil),         // 28: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),            // 29: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),          // 30: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),         // 31: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),            // 32: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),               // 33: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),           // 34: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),        // 35: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),             // 36: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),         // 37: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),            // 38: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),       // 39: harmonia.v1.ReplicasResponse
+	(*TableDescription)(nil),       // 40: harmonia.v1.TableDescription
+	(*CreateTableRequest)(nil),     // 41: harmonia.v1.CreateTableRequest
+	(*CreateTableResponse)(nil),    // 42: harmonia.v1.CreateTableResponse
+	(*DescribeTableRequest)(nil),   // 43: harmonia.v1.DescribeTableRequest
+	(*DescribeTableResponse)(nil),  // 44: harmonia.v1.DescribeTableResponse
+	(*ListTablesRequest)(nil),      // 45: harmonia.v1.ListTablesRequest
+	(*ListTablesResponse)(nil),     // 46: harmonia.v1.ListTablesResponse
+	(*DeleteTableRequest)(nil),     // 47: harmonia.v1.DeleteTableRequest
+	(*DeleteTableResponse)(nil),    // 48: harmonia.v1.DeleteTableResponse
+	nil,                            // 49: harmonia.v1.DiskHealth.ErrorsEntry
+	nil,                            // 50: harmonia.v1.PlanResponse.OwnedAfterEntry
+	(*durationpb.Duration)(nil),    // 51: google.protobuf.Duration
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
-	8,  // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
-	9,  // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
-	20, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
-	26, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
-	13, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
-	12, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
-	11, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
-	39, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
-	37, // 9: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
-	24, // 10: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
-	30, // 11: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	38, // 12: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
-	33, // 13: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
-	33, // 14: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
-	34, // 15: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
-	35, // 16: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	0,  // 17: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 18: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 19: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	7,  // 20: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	32, // 21: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	21, // 22: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	29, // 23: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	27, // 24: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	23, // 25: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	14, // 26: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	16, // 27: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	18, // 28: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
-	2,  // 29: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 30: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 31: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	10, // 32: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	36, // 33: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	22, // 34: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	31, // 35: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	28, // 36: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	25, // 37: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	15, // 38: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	17, // 39: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	19, // 40: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
-	29, // [29:41] is the sub-list for method output_type
-	17, // [17:29] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	10, // 1: harmonia.v1.StatusResponse.members:type_name -> harmonia.v1.MemberStatus
+	11, // 2: harmonia.v1.StatusResponse.transfers:type_name -> harmonia.v1.Transfer
+	23, // 3: harmonia.v1.StatusResponse.hints:type_name -> harmonia.v1.HintQueue
+	29, // 4: harmonia.v1.StatusResponse.repair:type_name -> harmonia.v1.RepairStats
+	16, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
+	15, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
+	14, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
+	51, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
+	13, // 9: harmonia.v1.StatusResponse.tables:type_name -> harmonia.v1.TableStats
+	49, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	27, // 11: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
+	33, // 12: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
+	50, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	36, // 14: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
+	36, // 15: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
+	37, // 16: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
+	38, // 17: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
+	40, // 18: harmonia.v1.CreateTableResponse.table:type_name -> harmonia.v1.TableDescription
+	40, // 19: harmonia.v1.DescribeTableResponse.table:type_name -> harmonia.v1.TableDescription
+	40, // 20: harmonia.v1.ListTablesResponse.tables:type_name -> harmonia.v1.TableDescription
+	40, // 21: harmonia.v1.DeleteTableResponse.table:type_name -> harmonia.v1.TableDescription
+	0,  // 22: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 23: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 24: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	41, // 25: harmonia.v1.Table.CreateTable:input_type -> harmonia.v1.CreateTableRequest
+	43, // 26: harmonia.v1.Table.DescribeTable:input_type -> harmonia.v1.DescribeTableRequest
+	45, // 27: harmonia.v1.Table.ListTables:input_type -> harmonia.v1.ListTablesRequest
+	47, // 28: harmonia.v1.Table.DeleteTable:input_type -> harmonia.v1.DeleteTableRequest
+	9,  // 29: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	35, // 30: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	24, // 31: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	32, // 32: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	30, // 33: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	26, // 34: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	17, // 35: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	19, // 36: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	21, // 37: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
+	2,  // 38: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 39: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 40: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	42, // 41: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
+	44, // 42: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
+	46, // 43: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
+	48, // 44: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
+	12, // 45: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	39, // 46: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	25, // 47: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	34, // 48: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	31, // 49: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	28, // 50: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	18, // 51: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	20, // 52: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	22, // 53: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
+	38, // [38:54] is the sub-list for method output_type
+	22, // [22:38] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -2875,9 +3689,9 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   51,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_kvpb_kv_proto_goTypes,
 		DependencyIndexes: file_kvpb_kv_proto_depIdxs,

@@ -203,6 +203,228 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	Table_CreateTable_FullMethodName   = "/harmonia.v1.Table/CreateTable"
+	Table_DescribeTable_FullMethodName = "/harmonia.v1.Table/DescribeTable"
+	Table_ListTables_FullMethodName    = "/harmonia.v1.Table/ListTables"
+	Table_DeleteTable_FullMethodName   = "/harmonia.v1.Table/DeleteTable"
+)
+
+// TableClient is the client API for Table service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Table creates, lists and deletes tables. Creating and deleting need the
+// admin role (with mutual TLS).
+type TableClient interface {
+	CreateTable(ctx context.Context, in *CreateTableRequest, opts ...grpc.CallOption) (*CreateTableResponse, error)
+	DescribeTable(ctx context.Context, in *DescribeTableRequest, opts ...grpc.CallOption) (*DescribeTableResponse, error)
+	ListTables(ctx context.Context, in *ListTablesRequest, opts ...grpc.CallOption) (*ListTablesResponse, error)
+	DeleteTable(ctx context.Context, in *DeleteTableRequest, opts ...grpc.CallOption) (*DeleteTableResponse, error)
+}
+
+type tableClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewTableClient(cc grpc.ClientConnInterface) TableClient {
+	return &tableClient{cc}
+}
+
+func (c *tableClient) CreateTable(ctx context.Context, in *CreateTableRequest, opts ...grpc.CallOption) (*CreateTableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTableResponse)
+	err := c.cc.Invoke(ctx, Table_CreateTable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableClient) DescribeTable(ctx context.Context, in *DescribeTableRequest, opts ...grpc.CallOption) (*DescribeTableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeTableResponse)
+	err := c.cc.Invoke(ctx, Table_DescribeTable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableClient) ListTables(ctx context.Context, in *ListTablesRequest, opts ...grpc.CallOption) (*ListTablesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTablesResponse)
+	err := c.cc.Invoke(ctx, Table_ListTables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableClient) DeleteTable(ctx context.Context, in *DeleteTableRequest, opts ...grpc.CallOption) (*DeleteTableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteTableResponse)
+	err := c.cc.Invoke(ctx, Table_DeleteTable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TableServer is the server API for Table service.
+// All implementations must embed UnimplementedTableServer
+// for forward compatibility.
+//
+// Table creates, lists and deletes tables. Creating and deleting need the
+// admin role (with mutual TLS).
+type TableServer interface {
+	CreateTable(context.Context, *CreateTableRequest) (*CreateTableResponse, error)
+	DescribeTable(context.Context, *DescribeTableRequest) (*DescribeTableResponse, error)
+	ListTables(context.Context, *ListTablesRequest) (*ListTablesResponse, error)
+	DeleteTable(context.Context, *DeleteTableRequest) (*DeleteTableResponse, error)
+	mustEmbedUnimplementedTableServer()
+}
+
+// UnimplementedTableServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedTableServer struct{}
+
+func (UnimplementedTableServer) CreateTable(context.Context, *CreateTableRequest) (*CreateTableResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateTable not implemented")
+}
+func (UnimplementedTableServer) DescribeTable(context.Context, *DescribeTableRequest) (*DescribeTableResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DescribeTable not implemented")
+}
+func (UnimplementedTableServer) ListTables(context.Context, *ListTablesRequest) (*ListTablesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListTables not implemented")
+}
+func (UnimplementedTableServer) DeleteTable(context.Context, *DeleteTableRequest) (*DeleteTableResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteTable not implemented")
+}
+func (UnimplementedTableServer) mustEmbedUnimplementedTableServer() {}
+func (UnimplementedTableServer) testEmbeddedByValue()               {}
+
+// UnsafeTableServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to TableServer will
+// result in compilation errors.
+type UnsafeTableServer interface {
+	mustEmbedUnimplementedTableServer()
+}
+
+func RegisterTableServer(s grpc.ServiceRegistrar, srv TableServer) {
+	// If the following call pancis, it indicates UnimplementedTableServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Table_ServiceDesc, srv)
+}
+
+func _Table_CreateTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTableRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).CreateTable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_CreateTable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).CreateTable(ctx, req.(*CreateTableRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Table_DescribeTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeTableRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).DescribeTable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_DescribeTable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).DescribeTable(ctx, req.(*DescribeTableRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Table_ListTables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTablesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).ListTables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_ListTables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).ListTables(ctx, req.(*ListTablesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Table_DeleteTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteTableRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).DeleteTable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_DeleteTable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).DeleteTable(ctx, req.(*DeleteTableRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Table_ServiceDesc is the grpc.ServiceDesc for Table service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Table_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "harmonia.v1.Table",
+	HandlerType: (*TableServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateTable",
+			Handler:    _Table_CreateTable_Handler,
+		},
+		{
+			MethodName: "DescribeTable",
+			Handler:    _Table_DescribeTable_Handler,
+		},
+		{
+			MethodName: "ListTables",
+			Handler:    _Table_ListTables_Handler,
+		},
+		{
+			MethodName: "DeleteTable",
+			Handler:    _Table_DeleteTable_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "kvpb/kv.proto",
+}
+
+const (
 	Admin_Status_FullMethodName         = "/harmonia.v1.Admin/Status"
 	Admin_Replicas_FullMethodName       = "/harmonia.v1.Admin/Replicas"
 	Admin_Leave_FullMethodName          = "/harmonia.v1.Admin/Leave"

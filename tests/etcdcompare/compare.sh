@@ -20,6 +20,21 @@
 #                endpoint (etcd-load, built here, for etcd: its benchmark
 #                tool cannot); the per-second throughput is in the raw lines.
 #
+# and the rows of strong tables (HarmoniaKV's consensus registers), where
+# both sides open STRONG_CONNS connections (3: HarmoniaKV's bench opens
+# one per node):
+#
+#   cas          etcd txn-put (one put per transaction, 1,000,000 keys)
+#                vs put-if-absent of new keys on a strong table
+#   strong-read  etcd linearizable get of random keys among KEYS loaded
+#                ones (etcd-load get) vs strong gets of KEYS loaded keys
+#   cas-kill     the cas row with a node killed a third of the way through:
+#                etcd-load's puts with etcd's leader killed, vs HarmoniaKV's
+#                put-if-absent with n2 killed
+#   hot-key      HarmoniaKV only: CLIENTS clients read and compare-and-set
+#                one key (workload a, --keys 1); failed conditions count as
+#                errors, the others must be none or few
+#
 # and prints, per row, the median and spread of ops/s, p99 and the servers'
 # CPU per operation (utime+stime of the three server processes, from /proc,
 # over the measured run), and each server's resident memory after it.
@@ -42,7 +57,9 @@ KEYS=${KEYS:-10000}
 ETCD_TOTAL_PUT=${ETCD_TOTAL_PUT:-60000}
 ETCD_TOTAL_RANGE_L=${ETCD_TOTAL_RANGE_L:-150000}
 ETCD_TOTAL_RANGE_S=${ETCD_TOTAL_RANGE_S:-220000}
-ROWS=${ROWS:-write read-lin read-ser update write-kill}
+ROWS=${ROWS:-write read-lin read-ser update write-kill cas strong-read cas-kill hot-key}
+STRONG_CONNS=${STRONG_CONNS:-3}
+ETCD_TOTAL_TXN=${ETCD_TOTAL_TXN:-60000}
 KILL_AFTER=$((DURATION / 3))
 ETCD_VERSION=v3.7.3
 ETCD_BENCH_VERSION=v3.6.8
@@ -123,7 +140,7 @@ GO
   # on the killed member for ever, where etcd-load's clients, like
   # HarmoniaKV's bench workers, move to another endpoint.
   ETCD_LEADER=$CACHE/etcd-$ETCD_VERSION/etcd-leader
-  ETCD_LOAD=$CACHE/etcd-$ETCD_VERSION/etcd-load
+  ETCD_LOAD=$CACHE/etcd-$ETCD_VERSION/etcd-load-v2 # v2: with the get mode and CONNS
   if [ ! -x "$ETCD_LEADER" ] || [ ! -x "$ETCD_LOAD" ]; then
     mkdir -p "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader" "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-load"
     cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader/main.go" <<'GO'
@@ -161,15 +178,19 @@ func main() {
 }
 GO
     cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-load/main.go" <<'GO'
-// etcd-load ENDPOINTS CLIENTS SECONDS VALUE_BYTES runs puts of new keys
-// from CLIENTS clients, each connected to every endpoint (so it fails over),
-// for SECONDS, and prints one line: ops_s, p99_ms, errors, per_second.
+// etcd-load ENDPOINTS CLIENTS SECONDS VALUE_BYTES [MODE [KEYS [CONNS]]]
+// runs, from CLIENTS clients over CONNS connections (default: one per
+// client), each connected to every endpoint (so it fails over), for
+// SECONDS, MODE put (puts of new keys, the default) or get (first loads
+// KEYS keys, then linearizable gets of random ones), and prints one line:
+// ops_s, p99_ms, errors, per_second.
 package main
 
 import (
 	"context"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -187,6 +208,44 @@ func main() {
 	secs, _ := strconv.Atoi(os.Args[3])
 	size, _ := strconv.Atoi(os.Args[4])
 	value := strings.Repeat("v", size)
+	mode, keys, conns := "put", 0, clients
+	if len(os.Args) > 5 {
+		mode = os.Args[5]
+	}
+	if len(os.Args) > 6 {
+		keys, _ = strconv.Atoi(os.Args[6])
+	}
+	if len(os.Args) > 7 {
+		conns, _ = strconv.Atoi(os.Args[7])
+	}
+	var pool []*clientv3.Client
+	for range max(conns, 1) {
+		c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer c.Close()
+		pool = append(pool, c)
+	}
+	if mode == "get" {
+		var next atomic.Int64
+		var lw sync.WaitGroup
+		for i := range clients {
+			c := pool[i%len(pool)]
+			lw.Add(1)
+			go func() {
+				defer lw.Done()
+				for k := next.Add(1) - 1; k < int64(keys); k = next.Add(1) - 1 {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					if _, err := c.Put(ctx, fmt.Sprintf("r%07d", k), value); err != nil {
+						log.Fatal(err)
+					}
+					cancel()
+				}
+			}()
+		}
+		lw.Wait()
+	}
 	start := time.Now()
 	end := start.Add(time.Duration(secs) * time.Second)
 	perSecond := make([]atomic.Int64, secs+1)
@@ -194,20 +253,24 @@ func main() {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
-	for range clients {
-		c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second})
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer c.Close()
+	start = time.Now()
+	end = start.Add(time.Duration(secs) * time.Second)
+	for i := range clients {
+		c := pool[i%len(pool)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
 			var mine []time.Duration
 			for time.Now().Before(end) {
 				t := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := c.Put(ctx, fmt.Sprintf("k%07d", seq.Add(1)%1000000), value)
+				var err error
+				if mode == "get" {
+					_, err = c.Get(ctx, fmt.Sprintf("r%07d", rng.IntN(keys)))
+				} else {
+					_, err = c.Put(ctx, fmt.Sprintf("k%07d", seq.Add(1)%1000000), value)
+				}
 				cancel()
 				if err != nil {
 					errs.Add(1)
@@ -311,28 +374,36 @@ etcd_run() {
   shift 2
   local c0 c1 out ops p99
   c0=$(cpu_ticks "${ETCD_PIDS[@]}")
-  out=$("$ETCD_BENCH" --endpoints="$EP" --conns="$CLIENTS" --clients="$CLIENTS" "$@" --total="$n" 2>&1)
+  out=$("$ETCD_BENCH" --endpoints="$EP" --conns="${CONNS:-$CLIENTS}" --clients="$CLIENTS" "$@" --total="$n" 2>&1)
   c1=$(cpu_ticks "${ETCD_PIDS[@]}")
   ops=$(echo "$out" | awk '/Requests\/sec:/ {print $2}')
   p99=$(echo "$out" | awk '/99% in/ {printf "%.2f", $3*1000}')
-  echo "system=etcd row=$row ops_s=$ops p99_ms=$p99 cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib "${ETCD_PIDS[@]}") load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$OUT"
+  echo "system=etcd row=$row ops_s=$ops p99_ms=$p99 cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib "${ETCD_PIDS[@]}") load=$(cut -d' ' -f1 /proc/loadavg) conns=${CONNS:-$CLIENTS}" | tee -a "$OUT"
 }
 
-# etcd_kill_run: the write-kill row for etcd, with etcd-load; the leader is
-# killed KILL_AFTER seconds in.
+# etcd_kill_run ROW [CONNS]: a kill row for etcd, with etcd-load's puts;
+# the leader is killed KILL_AFTER seconds in.
 etcd_kill_run() {
-  local leader c0 c1 out n
+  local leader
   leader=$("$ETCD_LEADER" "$EP")
   VICTIM=${ETCD_PIDS[$((leader - 1))]}
-  c0=$(cpu_ticks $(others "$VICTIM" "${ETCD_PIDS[@]}"))
+  etcd_load_run "$1" put "${2:-$CLIENTS}"
+}
+
+# etcd_load_run ROW MODE CONNS: one etcd-load run (put or get), one result
+# line; with VICTIM set, that member is killed KILL_AFTER seconds in.
+etcd_load_run() {
+  local row=$1 mode=$2 conns=$3 c0 c1 out n killed=""
+  [ -n "${VICTIM:-}" ] && killed=" killed=leader"
+  c0=$(cpu_ticks $(others "${VICTIM:-}" "${ETCD_PIDS[@]}"))
   # Its stderr has the client library's retry warnings; stdout, one line.
-  "$ETCD_LOAD" "$EP" "$CLIENTS" "$DURATION" "$VALUE" >"$WORK/run.out" 2>"$WORK/run.err" &
+  "$ETCD_LOAD" "$EP" "$CLIENTS" "$DURATION" "$VALUE" "$mode" "$KEYS" "$conns" >"$WORK/run.out" 2>"$WORK/run.err" &
   kill_victim $!
   VICTIM=""
   out=$(tail -n 1 "$WORK/run.out")
   c1=$(cpu_ticks $(live "${ETCD_PIDS[@]}"))
   n=$(echo "$out" | sed -n 's/.*ops_s=\([0-9.]*\).*/\1/p' | awk -v d="$DURATION" '{printf "%d", $1*d}')
-  echo "system=etcd row=write-kill $out cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="${n:-0}" 'BEGIN {if (n > 0) printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib $(live "${ETCD_PIDS[@]}")) load=$(cut -d' ' -f1 /proc/loadavg) killed=leader" | tee -a "$OUT"
+  echo "system=etcd row=$row $out cpu_ms_op=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="${n:-0}" 'BEGIN {if (n > 0) printf "%.3f", t*1000/hz/n}') rss_mib=$(rss_mib $(live "${ETCD_PIDS[@]}")) load=$(cut -d' ' -f1 /proc/loadavg) conns=$conns$killed" | tee -a "$OUT"
 }
 
 # kill_victim PID: with VICTIM set, kill it (SIGKILL) KILL_AFTER seconds
@@ -369,7 +440,14 @@ run_etcd() {
   # etcd: HarmoniaKV's reads spread over KEYS keys.
   if row read-lin; then etcd_run read-lin "$ETCD_TOTAL_RANGE_L" range hot --consistency=l; fi
   if row read-ser; then etcd_run read-ser "$ETCD_TOTAL_RANGE_S" range hot --consistency=s; fi
-  if row write-kill; then etcd_kill_run; fi
+  if row write-kill; then
+    etcd_kill_run write-kill
+    stop_etcd
+    start_etcd # a fresh cluster: the kill left one member dead
+  fi
+  if row cas; then CONNS=$STRONG_CONNS etcd_run cas "$ETCD_TOTAL_TXN" txn-put --key-size=8 --key-space-size=1000000 --val-size="$VALUE"; fi
+  if row strong-read; then etcd_load_run strong-read get "$STRONG_CONNS"; fi
+  if row cas-kill; then etcd_kill_run cas-kill "$STRONG_CONNS"; fi
   stop_etcd
 }
 
@@ -399,7 +477,7 @@ harmonia_run() {
 
 HA=127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
 
-run_harmonia() {
+start_harmonia() {
   rm -rf "$WORK/h"
   "$HARMONIA" launch --dir "$WORK/h" >"$WORK/h-launch.log" 2>&1 &
   HARMONIA_PID=$!
@@ -408,6 +486,23 @@ run_harmonia() {
     "$HARMONIA" put --addr 127.0.0.1:8003 bench-ready x >/dev/null 2>&1 && break
     sleep 0.2
   done
+}
+
+stop_harmonia() {
+  kill "$HARMONIA_PID"
+  wait "$HARMONIA_PID" 2>/dev/null || true
+  HARMONIA_PID=""
+  pkill -f "$WORK/harmonia server" 2>/dev/null || true
+}
+
+# restart_harmonia: a fresh cluster, after a kill row.
+restart_harmonia() {
+  stop_harmonia
+  start_harmonia
+}
+
+run_harmonia() {
+  start_harmonia
   "$HARMONIA" bench --addr "$HA" --clients "$CLIENTS" --keys "$KEYS" --value-size "$VALUE" --ops 1 --workload c >/dev/null 2>&1
   if row write; then P99_OF=write harmonia_run write --workload w --w 2; fi
   if row read-lin; then P99_OF=read harmonia_run read-lin --workload c --r 2; fi
@@ -415,11 +510,19 @@ run_harmonia() {
   if row update; then P99_OF=update harmonia_run update --workload a --r 2 --w 2; fi
   if row write-kill; then
     VICTIM=$(pgrep -f "$WORK/harmonia server.*--data-dir $WORK/h/n2") P99_OF=write harmonia_run write-kill --workload w --w 2
+    restart_harmonia
   fi
-  kill "$HARMONIA_PID"
-  wait "$HARMONIA_PID" 2>/dev/null || true
-  HARMONIA_PID=""
-  pkill -f "$WORK/harmonia server" 2>/dev/null || true
+  if row cas || row strong-read || row cas-kill || row hot-key; then
+    "$HARMONIA" table create sbench --consistency strong --addr 127.0.0.1:8001 >/dev/null
+    "$HARMONIA" bench --addr "$HA" --table sbench --clients "$CLIENTS" --keys "$KEYS" --value-size "$VALUE" --ops 1 --workload c >/dev/null 2>&1
+  fi
+  if row cas; then P99_OF=write harmonia_run cas --workload w --table sbench; fi
+  if row strong-read; then P99_OF=read harmonia_run strong-read --workload c --table sbench; fi
+  if row hot-key; then P99_OF=update harmonia_run hot-key --workload a --keys 1 --table sbench; fi
+  if row cas-kill; then
+    VICTIM=$(pgrep -f "$WORK/harmonia server.*--data-dir $WORK/h/n2") P99_OF=write harmonia_run cas-kill --workload w --table sbench
+  fi
+  stop_harmonia
 }
 
 # summary: median [min–max] per system and row.
@@ -428,7 +531,7 @@ summary() {
   echo "| row | system | ops/s median [min–max] | p99 ms median | server CPU ms/op median [min–max] | RSS MiB per node (last run) |"
   echo "|---|---|---|---|---|---|"
   local row sys
-  for row in write read-lin read-ser update write-kill; do
+  for row in write read-lin read-ser update write-kill cas strong-read cas-kill hot-key; do
     for sys in etcd harmonia; do
       grep -q "system=$sys row=$row " "$OUT" || continue
       grep "system=$sys row=$row " "$OUT" | awk -v row="$row" -v sys="$sys" '
@@ -446,19 +549,19 @@ summary() {
 # kill_summary: per system, the kill row's worst one-second throughput and
 # the seconds below half its own median second, from each run's series.
 kill_summary() {
-  grep -q "row=write-kill " "$OUT" || return 0
+  grep -q "row=[a-z]*-kill " "$OUT" || return 0
   echo
-  echo "| write-kill run | system | ops/s | failed requests | worst second (ops) | seconds under half the median second |"
+  echo "| kill run | system | ops/s | failed requests | worst second (ops) | seconds under half the median second |"
   echo "|---|---|---|---|---|---|"
-  grep "row=write-kill " "$OUT" | awk -v d="$DURATION" '
+  grep "row=[a-z]*-kill " "$OUT" | awk -v d="$DURATION" '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       n = split(v["per_second"], ps, ","); if (n > d) n = d  # a last partial second is left out
       for (i = 1; i <= n; i++) srt[i] = ps[i] + 0
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (srt[j] < srt[i]) { t = srt[i]; srt[i] = srt[j]; srt[j] = t }
       med = srt[int((n + 1) / 2)]; low = 0
       for (i = 1; i <= n; i++) if (ps[i] + 0 < med / 2) low++
-      run[v["system"]]++
-      printf "| %d | %s | %.0f | %s | %d | %d |\n", run[v["system"]], v["system"], v["ops_s"], v["errors"], srt[1], low }'
+      run[v["row"] v["system"]]++
+      printf "| %s %d | %s | %.0f | %s | %d | %d |\n", v["row"], run[v["row"] v["system"]], v["system"], v["ops_s"], v["errors"], srt[1], low }'
 }
 
 main() {

@@ -21,6 +21,13 @@
 //     benchmark put over a large key space. Workload w loads nothing and
 //     ignores --keys.
 //
+// With --table T the load goes to table T. On a strong table every write
+// is a compare-and-set: a load or an update writes at the version its get
+// read (if absent when it read none), and workload w's writes are
+// put-if-absent of new keys (as etcd's txn-put); two workers that update
+// one key at once make one of them fail its condition
+// (FailedPrecondition, counted as an error).
+//
 // A worker whose node answers Unavailable (down, or not reachable) moves on
 // to the next address, as a client with several endpoints does; so a run
 // that outlives a node keeps its full concurrency on the survivors.
@@ -171,6 +178,10 @@ type Config struct {
 	timeline    bool // count each second apart
 	// runTag makes workload w's keys new to this run.
 	runTag string
+	// table is the table (empty: the default one); strong is set when it
+	// is a strong table (Main asks the cluster).
+	table  string
+	strong bool
 }
 
 // validate checks the flags and fills readPercent.
@@ -215,11 +226,22 @@ func (c *Config) validate() error {
 }
 
 func (c *Config) readOpts() client.Options {
-	return client.Options{Quorum: c.r, Timeout: c.timeout}
+	return client.Options{Quorum: c.r, Timeout: c.timeout, Table: c.table}
 }
 
 func (c *Config) writeOpts() client.Options {
-	return client.Options{Quorum: c.w, Timeout: c.timeout}
+	return client.Options{Quorum: c.w, Timeout: c.timeout, Table: c.table}
+}
+
+// put writes val to key: with the context read on the eventual path, at
+// the version read (if absent for none) on a strong table.
+func (c *Config) put(ctx context.Context, kv KV, key, val, read []byte) error {
+	if c.strong {
+		_, err := kv.PutIf(ctx, key, val, read, c.writeOpts())
+		return err
+	}
+	_, err := kv.Put(ctx, key, val, read, c.writeOpts())
+	return err
 }
 
 // opContext bounds one request: the server's timeout plus a second for its
@@ -235,6 +257,7 @@ func (c *Config) opContext(ctx context.Context) (context.Context, context.Cancel
 type KV interface {
 	Get(ctx context.Context, key []byte, o client.Options) (*client.Result, error)
 	Put(ctx context.Context, key, value, causal []byte, o client.Options) ([]byte, error)
+	PutIf(ctx context.Context, key, value, version []byte, o client.Options) ([]byte, error)
 }
 
 // opStats are one worker's (or, merged, the run's) figures for an op type.
@@ -382,7 +405,7 @@ func getPut(ctx context.Context, cfg *Config, kv KV, key, val []byte, putLatency
 		return err
 	}
 	start := time.Now()
-	_, err = kv.Put(octx, key, val, res.Context, cfg.writeOpts())
+	err = cfg.put(octx, kv, key, val, res.Context)
 	if putLatency != nil {
 		*putLatency = time.Since(start)
 	}
@@ -479,7 +502,7 @@ func (w *worker) run(runCtx context.Context) {
 		case opWrite:
 			fillRandom(rng, val)
 			octx, cancel := cfg.opContext(runCtx)
-			_, err = kv.Put(octx, key, val, nil, cfg.writeOpts())
+			err = cfg.put(octx, kv, key, val, nil)
 			lat = time.Since(begin)
 			cancel()
 		}
@@ -530,6 +553,8 @@ type opReport struct {
 // benchReport is the whole run, as printed (text) or encoded (--json).
 type benchReport struct {
 	Workload     string   `json:"workload"`
+	Table        string   `json:"table,omitempty"`
+	Strong       bool     `json:"strong,omitempty"`
 	ReadPercent  int      `json:"read_percent"`
 	Addrs        []string `json:"addrs"`
 	Clients      int      `json:"clients"`
@@ -587,6 +612,8 @@ func buildOpReport(s *opStats) opReport {
 func buildReport(cfg *Config, res *benchResult) benchReport {
 	rep := benchReport{
 		Workload:    cfg.workload,
+		Table:       cfg.table,
+		Strong:      cfg.strong,
 		ReadPercent: cfg.readPercent,
 		Addrs:       slices.Clone(cfg.addrs),
 		Clients:     cfg.clients,
@@ -618,6 +645,11 @@ func (r benchReport) writeText(w io.Writer) {
 	mix := fmt.Sprintf("%d%% read / %d%% update", r.ReadPercent, 100-r.ReadPercent)
 	if r.Workload == "w" {
 		mix = "100% blind write"
+	}
+	if r.Strong {
+		mix += fmt.Sprintf(", strong table %s: linearizable reads, writes by compare-and-set", r.Table)
+	} else if r.Table != "" {
+		mix += ", table " + r.Table
 	}
 	fmt.Fprintf(w, "workload %s (%s), %d clients over %s\n", r.Workload, mix, r.Clients, strings.Join(r.Addrs, ","))
 	fmt.Fprintf(w, "%d keys, %d-byte values, r=%s w=%s, warmup %.2fs\n",
@@ -704,6 +736,7 @@ func (fl *Flags) AddFlags(f *pflag.FlagSet, defaultAddr string) {
 	f.StringVar(&cfg.r, "r", "", "read quorum: one, quorum, all or a number (default: the server's)")
 	f.StringVar(&cfg.w, "w", "", "write quorum: one, quorum, all or a number (default: the server's)")
 	f.BoolVar(&fl.noLoad, "no-load", false, "skip loading the key space")
+	f.StringVar(&cfg.table, "table", "", "table to load (default: the built-in table); on a strong table every write is a compare-and-set")
 	f.BoolVar(&cfg.timeline, "timeline", false, "also report each second of the run apart (ops, errors, slowest op)")
 }
 
@@ -731,6 +764,7 @@ func Main(ctx context.Context, cfg *Config, asJSON bool, stdout, stderr io.Write
 	defer stop()
 
 	kvs := make([]KV, 0, len(cfg.addrs))
+	var first *client.Client
 	for _, a := range cfg.addrs {
 		cl, err := client.Dial(a)
 		if err != nil {
@@ -738,6 +772,21 @@ func Main(ctx context.Context, cfg *Config, asJSON bool, stdout, stderr io.Write
 		}
 		defer cl.Close()
 		kvs = append(kvs, cl)
+		if first == nil {
+			first = cl
+		}
+	}
+	if cfg.table != "" {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		d, err := first.Tables().DescribeTable(tctx, &kvpb.DescribeTableRequest{Name: cfg.table})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("--table %s: %w", cfg.table, err)
+		}
+		cfg.strong = d.Table.Consistency == "strong"
+		if cfg.strong && (cfg.r != "" || cfg.w != "") {
+			return usageErr("--table %s is strong: a majority of each key's replicas decides; --r and --w do not apply", cfg.table)
+		}
 	}
 	if cfg.load {
 		t := time.Now()

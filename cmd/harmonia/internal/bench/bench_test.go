@@ -285,13 +285,15 @@ func TestRecordClamps(t *testing.T) {
 // fakeKV is an in-memory KV. A non-nil block makes every call wait for
 // its context; failEvery > 0 fails every failEvery-th Put with Unavailable.
 type fakeKV struct {
-	mu        sync.Mutex
-	data      map[string][]byte
-	gets      int
-	puts      int
-	blind     int // puts without a context
-	block     bool
-	failEvery int
+	mu    sync.Mutex
+	data  map[string][]byte
+	gets  int
+	puts  int
+	blind int // puts without a context
+	// conditional counts PutIf calls (a strong table's writes).
+	conditional int
+	block       bool
+	failEvery   int
 }
 
 func (f *fakeKV) Get(ctx context.Context, key []byte, _ client.Options) (*client.Result, error) {
@@ -307,6 +309,15 @@ func (f *fakeKV) Get(ctx context.Context, key []byte, _ client.Options) (*client
 		return &client.Result{}, nil
 	}
 	return &client.Result{Found: true, Siblings: [][]byte{v}, Context: []byte("ctx")}, nil
+}
+
+// PutIf counts as a put with a context (a strong write at a version),
+// or as a blind one for if-absent; the fake keeps no versions.
+func (f *fakeKV) PutIf(ctx context.Context, key, value, version []byte, o client.Options) ([]byte, error) {
+	f.mu.Lock()
+	f.conditional++
+	f.mu.Unlock()
+	return f.Put(ctx, key, value, version, o)
 }
 
 func (f *fakeKV) Put(ctx context.Context, key, value, causal []byte, _ client.Options) ([]byte, error) {
@@ -339,6 +350,29 @@ func waitGoroutines(t *testing.T, n int) {
 			t.Fatalf("%d goroutines left, want at most %d", runtime.NumGoroutine(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// On a strong table every write is a compare-and-set: loads and updates
+// at the version their get read, workload w's writes if absent.
+func TestStrongTableWritesAreConditional(t *testing.T) {
+	for _, workload := range []string{"a", "w"} {
+		kv := &fakeKV{}
+		cfg := validConfig()
+		cfg.workload, cfg.clients, cfg.keys, cfg.maxOps, cfg.duration = workload, 2, 20, 200, 10*time.Second
+		cfg.table, cfg.strong = "orders", true
+		if err := cfg.validate(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.load {
+			if err := loadKeys(context.Background(), &cfg, []KV{kv}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runBench(context.Background(), &cfg, []KV{kv})
+		if kv.puts == 0 || kv.conditional != kv.puts {
+			t.Fatalf("workload %s: %d puts, %d of them conditional", workload, kv.puts, kv.conditional)
+		}
 	}
 }
 
@@ -480,6 +514,10 @@ func (d deadlineKV) Put(ctx context.Context, _, _, _ []byte, _ client.Options) (
 	return nil, d.wait(ctx)
 }
 
+func (d deadlineKV) PutIf(ctx context.Context, _, _, _ []byte, _ client.Options) ([]byte, error) {
+	return nil, d.wait(ctx)
+}
+
 func TestRunEndDeadlineIsNotAnError(t *testing.T) {
 	before := runtime.NumGoroutine()
 	cfg := validConfig()
@@ -585,6 +623,10 @@ func (d *downKV) Get(context.Context, []byte, client.Options) (*client.Result, e
 func (d *downKV) Put(context.Context, []byte, []byte, []byte, client.Options) ([]byte, error) {
 	d.calls.Add(1)
 	return nil, status.Error(codes.Unavailable, "connection refused")
+}
+
+func (d *downKV) PutIf(ctx context.Context, key, value, version []byte, o client.Options) ([]byte, error) {
+	return d.Put(ctx, key, value, version, o)
 }
 
 // A worker whose node is down moves on to the next address, so the run

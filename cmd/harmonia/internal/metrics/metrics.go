@@ -187,6 +187,10 @@ var (
 	putTimeouts     = desc("harmonia_put_replica_timeouts_total", "Replicas that had not acked a put coordinated here by the replica timeout; each gets a hint.")
 	speculative     = desc("harmonia_get_speculative_asks_total", "Replicas a get asked because the ones it had asked were slow (speculative retry).")
 	readRepairs     = desc("harmonia_read_repairs_total", "Replicas a get sent the reconciled object to, because they answered with less.")
+	strongRequests  = desc("harmonia_strong_requests_total", "Requests on strong keys coordinated here, by outcome: ok, condition failed, contention (other proposals kept outbidding it) or unavailable (no majority of the key's replicas in time).", "outcome")
+	strongRounds    = desc("harmonia_strong_rounds_lost_total", "Consensus rounds that requests on strong keys lost (outbid, or refused by a majority) and retried after a backoff.")
+	tables          = desc("harmonia_tables", "Tables in the catalog this node holds.")
+	tablesPurging   = desc("harmonia_tables_purging", "Deleted tables whose data this node has not removed yet.")
 	tlsRefused      = desc("harmonia_tls_refused_total", "Peer certificates refused in TLS handshakes: incoming (clients and nodes dialling this one) or outgoing (nodes this one dialled).", "direction")
 	tlsExpiry       = desc("harmonia_tls_certificate_expiry_timestamp_seconds", "When the certificate this node presents expires (Unix time); alert well before it.")
 	storageErrors   = desc("harmonia_storage_errors_total", "Storage errors since the node started, by kind: commit (a write pebble could not make durable), refused (a write refused after that), full (a write refused below --min-free-disk), background (a flush or compaction failed), statfs (free space unknown). None of these writes was acknowledged.", "op")
@@ -268,6 +272,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(tombstones, float64(st.Tombstones.GetHeld()))
 		counter(reaped, float64(st.Tombstones.GetReaped()))
 		counter(refused, float64(st.ReplicaDataRefused))
+		gauge(tables, float64(st.Tables.GetTables()))
+		gauge(tablesPurging, float64(len(st.Tables.GetPurging())))
 		if d := st.Disk; d != nil {
 			// Every kind from the start (0), so that a rate or an alert on
 			// one has a series before its first error.
@@ -291,6 +297,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(putTimeouts, float64(rc.PutReplicaTimeouts))
 	counter(speculative, float64(rc.SpeculativeAsks))
 	counter(readRepairs, float64(rc.ReadRepairs))
+	for _, o := range slices.Sorted(maps.Keys(rc.Strong)) {
+		counter(strongRequests, float64(rc.Strong[o]), strings.ReplaceAll(o, " ", "_"))
+	}
+	counter(strongRounds, float64(rc.StrongRoundsLost))
 	for _, f := range c.src.ActorFailures() {
 		counter(actorFailures, float64(f.Count), f.Kind, f.Directive)
 	}

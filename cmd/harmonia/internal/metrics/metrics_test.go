@@ -39,13 +39,17 @@ func fakeSource() Source {
 				Hints:   []*kvpb.HintQueue{{Target: "n2", Count: 7, Bytes: 700, OldestAgeMs: 2000, Replayed: 3}},
 				Repair:  &kvpb.RepairStats{Exchanges: 5, KeysRepaired: 9},
 				Disk:    &kvpb.DiskHealth{Errors: map[string]uint64{"full": 2}},
+				Tables:  &kvpb.TableStats{Tables: 2, Purging: []uint32{5}},
 			}, nil
 		},
 		ActorFailures: func() []actors.ActorFailure {
 			return []actors.ActorFailure{{Kind: "vnode", Directive: "restart", Count: 2}}
 		},
-		Requests: func() actors.RequestCounts { return actors.RequestCounts{PutReplicaTimeouts: 4, ReadRepairs: 6} },
-		Store:    func() *pebble.Metrics { return &pebble.Metrics{} },
+		Requests: func() actors.RequestCounts {
+			return actors.RequestCounts{PutReplicaTimeouts: 4, ReadRepairs: 6,
+				Strong: map[string]uint64{"ok": 9, "condition failed": 2}, StrongRoundsLost: 3}
+		},
+		Store: func() *pebble.Metrics { return &pebble.Metrics{} },
 	}
 }
 
@@ -109,6 +113,11 @@ func TestScrape(t *testing.T) {
 		`harmonia_pebble_compactions_total 0`,
 		`harmonia_put_replica_timeouts_total 4`,
 		`harmonia_read_repairs_total 6`,
+		`harmonia_strong_requests_total{outcome="condition_failed"} 2`,
+		`harmonia_strong_requests_total{outcome="ok"} 9`,
+		`harmonia_strong_rounds_lost_total 3`,
+		`harmonia_tables 2`,
+		`harmonia_tables_purging 1`,
 		`harmonia_tls_refused_total{direction="incoming"} 3`,
 		`harmonia_tls_refused_total{direction="outgoing"} 1`,
 		`harmonia_tls_certificate_expiry_timestamp_seconds 1.9e+09`,

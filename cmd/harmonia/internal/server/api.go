@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -33,6 +34,7 @@ import (
 type api struct {
 	kvpb.UnimplementedKVServer
 	kvpb.UnimplementedAdminServer
+	kvpb.UnimplementedTableServer
 	sys *actors.System
 	// sealer binds the contexts handed to clients to their key and the
 	// cluster secret, and checks the ones they send back.
@@ -59,6 +61,8 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, actors.ErrOverloaded):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
 }
@@ -87,18 +91,22 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	if err := a.joined(); err != nil {
 		return nil, err
 	}
-	if err := a.sys.CheckKey(req.Key); err != nil {
-		return nil, toStatus(err)
+	t, key, err := a.target(ctx, req.Table, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	if t.Consistency == catalog.Strong {
+		return a.strongGet(ctx, t, key, req)
 	}
 	r, err := a.sys.Quorum(req.R, a.sys.Config().R)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	res, err := a.sys.Get(ctx, actors.GetRequest{Key: req.Key, R: r, Timeout: timeoutOf(req.TimeoutMs)})
+	res, err := a.sys.Get(ctx, actors.GetRequest{Key: key, R: r, Timeout: timeoutOf(req.TimeoutMs)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &kvpb.GetResponse{Replied: uint32(res.Replied), Context: a.sealer.Seal(req.Key, object.Context(res.Siblings))}
+	out := &kvpb.GetResponse{Replied: uint32(res.Replied), Context: a.sealer.Seal(key, object.Context(res.Siblings)), Consistency: string(catalog.Eventual)}
 	for _, s := range object.Live(res.Siblings) {
 		out.Siblings = append(out.Siblings, &kvpb.Sibling{Value: s.Value, WrittenAtUnixNanos: s.WrittenAt})
 	}
@@ -106,13 +114,10 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	return out, nil
 }
 
-// checkWrite applies the limits to a client's new key and value and opens
-// the causal context it read, which must have been issued for this key by
-// this cluster; errors are InvalidArgument statuses.
+// checkWrite applies the limits to a client's new value and opens the
+// causal context it read, which must have been issued for this key by this
+// cluster; errors are InvalidArgument statuses.
 func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, error) {
-	if err := a.sys.CheckKey(key); err != nil {
-		return nil, toStatus(err)
-	}
 	if err := a.sys.CheckValue(value); err != nil {
 		return nil, toStatus(err)
 	}
@@ -124,34 +129,43 @@ func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, error) {
 }
 
 // quoteKey shows a key in an error message, cut short: keys may be up to
-// the key size limit and binary.
+// the key size limit and binary. A created table's key is shown without
+// its table prefix.
 func quoteKey(key []byte) string {
 	const shown = 64
+	if info, err := catalog.ParseKey(key); err == nil {
+		key = info.Key
+	}
 	if len(key) <= shown {
 		return strconv.Quote(string(key))
 	}
 	return fmt.Sprintf("%q... (%d bytes)", key[:shown], len(key))
 }
 
-func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted bool, w, pw string, timeoutMs uint32) (*actors.PutResult, error) {
-	if err := a.joined(); err != nil {
-		return nil, err
-	}
-	clock, err := a.checkWrite(key, value, rawContext)
+// eventualWrite is a put or delete on the eventual path.
+type eventualWrite struct {
+	key, value, context []byte
+	deleted             bool
+	w, pw               string
+	timeoutMs           uint32
+}
+
+func (a *api) write(ctx context.Context, wr eventualWrite) (*actors.PutResult, error) {
+	clock, err := a.checkWrite(wr.key, wr.value, wr.context)
 	if err != nil {
 		return nil, err
 	}
-	wq, err := a.sys.Quorum(w, a.sys.Config().W)
+	wq, err := a.sys.Quorum(wr.w, a.sys.Config().W)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	pwq := 0
-	if strings.TrimSpace(pw) != "" { // quorum.Parse ignores surrounding spaces
-		if pwq, err = a.sys.Quorum(pw, 0); err != nil {
+	if strings.TrimSpace(wr.pw) != "" { // quorum.Parse ignores surrounding spaces
+		if pwq, err = a.sys.Quorum(wr.pw, 0); err != nil {
 			return nil, toStatus(err)
 		}
 	}
-	res, err := a.sys.Put(ctx, actors.PutRequest{Key: key, Value: value, Deleted: deleted, Context: clock, W: max(wq, pwq), PW: pwq, Timeout: timeoutOf(timeoutMs)})
+	res, err := a.sys.Put(ctx, actors.PutRequest{Key: wr.key, Value: wr.value, Deleted: wr.deleted, Context: clock, W: max(wq, pwq), PW: pwq, Timeout: timeoutOf(wr.timeoutMs)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -159,25 +173,53 @@ func (a *api) write(ctx context.Context, key, value, rawContext []byte, deleted 
 }
 
 func (a *api) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse, error) {
-	res, err := a.write(ctx, req.Key, req.Value, req.Context, false, req.W, req.Pw, req.TimeoutMs)
+	if err := a.joined(); err != nil {
+		return nil, err
+	}
+	t, key, err := a.target(ctx, req.Table, req.Key)
 	if err != nil {
 		return nil, err
 	}
-	return &kvpb.PutResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Context: a.sealer.Seal(req.Key, res.Context)}, nil
+	if t.Consistency == catalog.Strong {
+		return a.strongPut(ctx, t, key, req)
+	}
+	if req.IfAbsent || len(req.IfVersion) > 0 {
+		return nil, eventualCondition(t)
+	}
+	res, err := a.write(ctx, eventualWrite{key: key, value: req.Value, context: req.Context, w: req.W, pw: req.Pw, timeoutMs: req.TimeoutMs})
+	if err != nil {
+		return nil, err
+	}
+	return &kvpb.PutResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Context: a.sealer.Seal(key, res.Context), Consistency: string(catalog.Eventual)}, nil
 }
 
 func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.DeleteResponse, error) {
-	res, err := a.write(ctx, req.Key, nil, req.Context, true, req.W, req.Pw, req.TimeoutMs)
+	if err := a.joined(); err != nil {
+		return nil, err
+	}
+	t, key, err := a.target(ctx, req.Table, req.Key)
 	if err != nil {
 		return nil, err
 	}
-	return &kvpb.DeleteResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted)}, nil
+	if t.Consistency == catalog.Strong {
+		return a.strongDelete(ctx, t, key, req)
+	}
+	if len(req.IfVersion) > 0 {
+		return nil, eventualCondition(t)
+	}
+	res, err := a.write(ctx, eventualWrite{key: key, context: req.Context, deleted: true, w: req.W, pw: req.Pw, timeoutMs: req.TimeoutMs})
+	if err != nil {
+		return nil, err
+	}
+	return &kvpb.DeleteResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Consistency: string(catalog.Eventual)}, nil
 }
 
 func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {
 	v := a.sys.View()
 	cfg := a.sys.Config()
 	out := &kvpb.StatusResponse{Node: v.Self, Fenced: v.Fenced, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners(), Security: a.security, ClockOffset: durationpb.New(wallclock.Offset())}
+	tables := a.sys.Tables().Catalog()
+	out.Tables = &kvpb.TableStats{CatalogRevision: tables.Revision, Tables: uint32(len(tables.Tables)), Purging: a.sys.Tables().Purging()}
 	held := map[string]uint32{}
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		for _, id := range v.Ring.PreferenceListForPartition(p, cfg.N) {
@@ -330,8 +372,8 @@ func finite(phi float64) float64 {
 }
 
 func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.ReplicasResponse, error) {
-	if err := a.sys.CheckKey(req.Key); err != nil {
-		return nil, toStatus(err)
+	if _, _, err := a.target(ctx, "", req.Key); err != nil {
+		return nil, err // the default table's keys only
 	}
 	res, err := a.sys.Replicas(ctx, req.Key)
 	if err != nil {
@@ -394,6 +436,9 @@ func CheckClockOffset(d time.Duration) error {
 func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*kvpb.WriteReplicaResponse, error) {
 	if !a.unsafeTestWrites {
 		return nil, status.Error(codes.FailedPrecondition, "WriteReplica makes replicas diverge and is for tests; start the server with --unsafe-test-writes to allow it")
+	}
+	if _, _, err := a.target(context.Background(), "", req.Key); err != nil {
+		return nil, err
 	}
 	clock, err := a.checkWrite(req.Key, req.Value, req.Context)
 	if err != nil {

@@ -23,16 +23,28 @@ var readOnlyAdmin = map[string]bool{
 	adminService + "Plan":     true,
 }
 
+// tableAdmin are the table calls that need the admin role: they change
+// the catalog.
+var tableAdmin = map[string]bool{
+	"/harmonia.v1.Table/CreateTable": true,
+	"/harmonia.v1.Table/DeleteTable": true,
+}
+
+// needsAdmin reports whether a call needs the admin role.
+func needsAdmin(method string) bool {
+	return (strings.HasPrefix(method, adminService) && !readOnlyAdmin[method]) || tableAdmin[method]
+}
+
 // authorize lets an admin call through only for a client certificate with
 // the admin role (it runs with mutual TLS on, so every caller presented a
 // certificate of the CA).
 func authorize(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !strings.HasPrefix(info.FullMethod, adminService) || readOnlyAdmin[info.FullMethod] {
+	if !needsAdmin(info.FullMethod) {
 		return handler(ctx, req)
 	}
 	name, role := callerOf(ctx)
 	if role != certs.RoleAdmin {
-		call := strings.TrimPrefix(info.FullMethod, adminService)
+		call := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 		return nil, status.Errorf(codes.PermissionDenied, "%s needs a client certificate with the admin role (OU=%s); %q has the role %q",
 			call, certs.RoleAdmin, name, role)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/internal/testport"
@@ -62,7 +63,7 @@ func startFuzzAPI(f *testing.F) *fuzzAPI {
 // valid says whether a client's key, value and context pass the limits
 // and the seal, and its quorum specs parse against N.
 func (h *fuzzAPI) valid(key, value, rawContext []byte, specs ...string) bool {
-	if len(key) == 0 || len(key) > h.limits.MaxKeySize || len(value) > h.limits.MaxValueSize {
+	if len(key) == 0 || len(key) > h.limits.MaxKeySize || len(value) > h.limits.MaxValueSize || key[0] == catalog.Reserved {
 		return false
 	}
 	if _, err := h.sealer.Open(key, rawContext); err != nil {
@@ -72,6 +73,24 @@ func (h *fuzzAPI) valid(key, value, rawContext []byte, specs ...string) bool {
 		if _, err := quorum.Parse(spec, h.cfg.N, 1); err != nil {
 			return false
 		}
+	}
+	return true
+}
+
+// otherTable checks the answer to a request naming a created table (this
+// node has none): InvalidArgument for a bad key or table name, else
+// NotFound. It reports whether the request named one.
+func (h *fuzzAPI) otherTable(t *testing.T, req proto.Message, table string, key []byte, err error) bool {
+	t.Helper()
+	if table == "" || table == catalog.DefaultTable {
+		return false
+	}
+	want := codes.NotFound
+	if len(key) == 0 || len(key) > h.limits.MaxKeySize || catalog.CheckName(table) != nil {
+		want = codes.InvalidArgument
+	}
+	if status.Code(err) != want {
+		t.Fatalf("request %v for a table that does not exist: %v, want %v", req, err, want)
 	}
 	return true
 }
@@ -159,6 +178,9 @@ func FuzzRequests(f *testing.F) {
 		switch req := m.(type) {
 		case *kvpb.GetRequest:
 			res, err := h.a.Get(ctx, req)
+			if h.otherTable(t, req, req.Table, req.Key, err) {
+				return
+			}
 			checkCode(t, req, h.valid(req.Key, nil, nil, req.R), err)
 			if err == nil {
 				h.checkContext(t, req.Key, res.Context)
@@ -168,7 +190,11 @@ func FuzzRequests(f *testing.F) {
 			}
 		case *kvpb.PutRequest:
 			res, err := h.a.Put(ctx, req)
-			checkCode(t, req, h.valid(req.Key, req.Value, req.Context, req.W, req.Pw), err)
+			if h.otherTable(t, req, req.Table, req.Key, err) {
+				return
+			}
+			// The default table is eventual: it takes no condition.
+			checkCode(t, req, h.valid(req.Key, req.Value, req.Context, req.W, req.Pw) && !req.IfAbsent && len(req.IfVersion) == 0, err)
 			if err == nil {
 				h.checkContext(t, req.Key, res.Context)
 				if !slices.ContainsFunc(h.get(t, req.Key).Siblings, func(s *kvpb.Sibling) bool { return bytes.Equal(s.Value, req.Value) }) {
@@ -177,7 +203,10 @@ func FuzzRequests(f *testing.F) {
 			}
 		case *kvpb.DeleteRequest:
 			_, err := h.a.Delete(ctx, req)
-			checkCode(t, req, h.valid(req.Key, nil, req.Context, req.W, req.Pw), err)
+			if h.otherTable(t, req, req.Table, req.Key, err) {
+				return
+			}
+			checkCode(t, req, h.valid(req.Key, nil, req.Context, req.W, req.Pw) && len(req.IfVersion) == 0, err)
 		case *kvpb.WriteReplicaRequest:
 			res, err := h.a.WriteReplica(ctx, req)
 			checkCode(t, req, h.valid(req.Key, req.Value, req.Context), err)

@@ -180,6 +180,7 @@ func Start(cfg Config) (*Server, error) {
 		grpc.ChainUnaryInterceptor(interceptors...))...)
 	kvpb.RegisterKVServer(s.grpc, a)
 	kvpb.RegisterAdminServer(s.grpc, a)
+	kvpb.RegisterTableServer(s.grpc, a)
 	go func() {
 		if err := s.grpc.Serve(lis); err != nil {
 			log.Error("client API stopped", "err", err)

@@ -109,12 +109,14 @@ function render(st) {
   rows($("#transfers tbody"), transfers, (t) => el("tr", {},
     el("td", { class: "num" }, t.partition), el("td", { class: "num" }, t.keys), el("td", { class: "num" }, t.batches),
     el("td", {}, (t.sourcesDone || []).join(", ")), el("td", {}, t.done ? "yes" : "…")));
-  const r = st.repair || {}, tomb = st.tombstones || {};
+  const r = st.repair || {}, tomb = st.tombstones || {}, tables = st.tables || {};
   const dl = $("#repair");
   dl.replaceChildren();
   for (const [k, v] of [["exchanges", r.exchanges], ["keys repaired", r.keysRepaired], ["bytes sent", bytes(r.bytes || 0)],
     ["exchanges restarted", r.exchangesRestarted], ["tombstones held", tomb.held], ["tombstones reaped", tomb.reaped],
-    ["reaping", tomb.blocked || "not blocked"], ["actor restarts", st.actorRestarts]]) {
+    ["reaping", tomb.blocked || "not blocked"], ["actor restarts", st.actorRestarts],
+    ["tables", `${tables.tables || 0} (catalog revision ${tables.catalogRevision || 0})`],
+    ["deleted tables' data being removed", (tables.purging || []).length ? `ids ${tables.purging.join(", ")}` : "none"]]) {
     dl.append(el("dt", {}, k), el("dd", {}, v === undefined ? 0 : v));
   }
 }
