@@ -98,7 +98,10 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			if len(saved) == 0 {
 				g.newcomer = membership.NewNewcomer(g.app[membership.KeyClusterAddr], g.cfg.Seeds)
 				if g.newcomer.Decided != membership.NewcomerUndecided {
-					g.newcomer = nil // a seed list of only itself: nobody to ask
+					// A seed list of only itself: nobody to ask; it
+					// joins as a new member.
+					g.setAcceptorOrigin(membership.AcceptorOriginDecided(g.newcomer.Decided), "a seed list of only this node")
+					g.newcomer = nil
 				}
 			}
 		}

@@ -698,3 +698,21 @@ func TestLostAcceptorStateRefusesUntilRebuilt(t *testing.T) {
 		t.Fatalf("a write after the rebuild: %+v %v", res, err)
 	}
 }
+
+// A new node whose seed list is only itself joins as a new member at once:
+// it lost nothing, and votes without a rebuild.
+func TestNodeSeededWithItselfKeepsItsAcceptorState(t *testing.T) {
+	sys := startSingleWith(t, t.TempDir(), func(c *Config) {
+		c.Gossip.Seeds = []string{c.ClusterAddr}
+		c.Handoff.RebuildDelay = time.Hour
+	})
+	if o := sys.store.AcceptorOrigin(); o != membership.AcceptorsKept {
+		t.Fatalf("acceptor origin %v, want kept", o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := sys.Strong(ctx, skey("k"), paxos.Op{Kind: paxos.OpPut, Data: []byte("v")})
+	if err != nil || res.Outcome != paxos.OutcomeOK {
+		t.Fatalf("a write: %+v %v", res, err)
+	}
+}
