@@ -151,16 +151,19 @@ type heldPartition struct {
 // vnode for tombstones past grace, asks every replica whether it holds each
 // at the same version (or nothing), and has them all delete the ones every
 // replica agrees on. Every replica runs rounds, so a tombstone is reaped
-// even when the replica that lacks it would be the one to look.
+// even when the replica that lacks it would be the one to look. Each
+// partition is gone through twice: its objects' tombstones, then its
+// strong keys' (acceptor state of deleted registers, paxos.Droppable).
 type reapRound struct {
 	cfg        reap.Config
 	view       *View
 	partitions []heldPartition
 
-	i       int
-	entries []*internalpb.ReapEntry
-	commit  bool
-	replies map[string]*internalpb.ReapReply
+	i         int
+	acceptors bool // the second pass over partition i
+	entries   []*internalpb.ReapEntry
+	commit    bool
+	replies   map[string]*internalpb.ReapReply
 }
 
 func (r *reapRound) Receive(ctx actor.Context) {
@@ -201,11 +204,14 @@ func (r *reapRound) scan(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	ctx.Request(r.view.localVnodePID(r.partitions[r.i].p), reapScan{rule: r.cfg, now: wallclock.Now(), max: r.cfg.MaxPerRound})
+	ctx.Request(r.view.localVnodePID(r.partitions[r.i].p), reapScan{rule: r.cfg, now: wallclock.Now(), max: r.cfg.MaxPerRound, acceptors: r.acceptors})
 }
 
+// next goes on to the partition's strong keys, or to the next partition.
 func (r *reapRound) next(ctx actor.Context) {
-	r.i++
+	if r.acceptors = !r.acceptors; !r.acceptors {
+		r.i++
+	}
 	r.scan(ctx)
 }
 
@@ -215,7 +221,7 @@ func (r *reapRound) ask(ctx actor.Context, entries []*internalpb.ReapEntry) {
 	r.entries = entries
 	r.replies = map[string]*internalpb.ReapReply{}
 	hp := r.partitions[r.i]
-	req := &internalpb.Reap{Partition: uint32(hp.p), Entries: entries, Commit: r.commit, Sender: r.view.sender()}
+	req := &internalpb.Reap{Partition: uint32(hp.p), Entries: entries, Commit: r.commit, Sender: r.view.sender(), Acceptors: r.acceptors}
 	for _, id := range hp.pref {
 		ctx.Request(r.view.vnodePID(id, hp.p), req)
 	}
@@ -242,6 +248,9 @@ type ReapStats struct {
 	Reaped            uint64 // tombstones deleted since this process started
 	PartitionsDropped uint64 // non-replica partitions dropped since then
 	Blocked           string // why reaping waits; "" when it does not
+	// AcceptorStatesDropped counts strong tombstones whose acceptor state
+	// was dropped since this process started.
+	AcceptorStatesDropped uint64
 }
 
 // ReplicaDataRefused counts the replica data this node's vnodes refused
@@ -251,5 +260,5 @@ func (s *System) ReplicaDataRefused() uint64 { return s.counters.refused.count.L
 // Reaping returns this node's reaping figures.
 func (s *System) Reaping() ReapStats {
 	return ReapStats{TombstonesHeld: s.counters.tombstonesHeld.Load(), Reaped: s.counters.reaped.Load(),
-		PartitionsDropped: s.counters.dropped.Load(), Blocked: s.reaps.get()}
+		PartitionsDropped: s.counters.dropped.Load(), Blocked: s.reaps.get(), AcceptorStatesDropped: s.counters.acceptorsDropped.Load()}
 }

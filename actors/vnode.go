@@ -61,6 +61,13 @@ type vnode struct {
 	// is dropped whole when it reaches acceptorCacheSize entries, when a
 	// commit fails and when keys are purged.
 	durable map[string]paxos.State
+	// floor is the highest promise of the registers whose state this
+	// vnode dropped (paxos.EmptyAt), floorErr why it could not be read
+	// (every step is then refused); reapFrom is where the next scan for
+	// droppable states starts.
+	floor    paxos.Ballot
+	floorErr error
+	reapFrom []byte
 	// rebuildPause separates rebuild chunks; 0: none.
 	rebuildPause time.Duration
 	// tombstonesCounted is this vnode's share of counters.tombstonesHeld.
@@ -74,6 +81,8 @@ type (
 		rule reap.Config
 		now  time.Time
 		max  int
+		// acceptors: strong keys' tombstones (acceptor state) instead.
+		acceptors bool
 	}
 	// dropPartition asks a vnode to delete every object it holds.
 	dropPartition struct{}
@@ -128,12 +137,21 @@ func (v *vnode) receive(ctx actor.Context) {
 			panic(fmt.Sprintf("vnode %d: %v", v.partition, err))
 		}
 		v.part = part
+		v.floor, v.floorErr = v.store.AcceptorFloor(v.partition)
 		v.reindex(ctx)
 	case reapScan:
+		if m.acceptors {
+			ctx.Respond(v.acceptorReapCandidates(m))
+			return
+		}
 		ctx.Respond(v.reapCandidates(m))
 	case *internalpb.Reap:
 		if err := v.admit(m.Sender); err != nil {
 			ctx.Respond(&internalpb.ReapReply{Node: v.self.Node, Error: err.Error()})
+			return
+		}
+		if m.Acceptors {
+			v.reapAcceptors(ctx, m)
 			return
 		}
 		v.reap(ctx, m)

@@ -160,7 +160,13 @@ func (v *vnode) acceptorState(key []byte) (st paxos.State, staged bool, err erro
 	if st, ok := v.durable[string(key)]; ok {
 		return st, false, nil
 	}
+	if v.floorErr != nil {
+		return paxos.State{}, false, fmt.Errorf("acceptor floor: %w", v.floorErr)
+	}
 	st, err = v.store.AcceptorState(v.partition, key)
+	if err == nil && st.Equal(paxos.State{}) {
+		st = paxos.EmptyAt(v.floor) // nothing held: no ballot below the floor
+	}
 	return st, false, err
 }
 

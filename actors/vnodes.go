@@ -16,7 +16,10 @@ type vnodeCounters struct {
 	tombstonesHeld atomic.Int64
 	reaped         atomic.Uint64
 	dropped        atomic.Uint64
-	refused        refusals
+	// acceptorsDropped counts strong tombstones whose acceptor state was
+	// dropped (reapAcceptors).
+	acceptorsDropped atomic.Uint64
+	refused          refusals
 }
 
 // refusals counts replica data (writes, hints, repairs, reaps) that vnodes

@@ -200,3 +200,30 @@ func TestAcceptorOriginLostTakesEffectEvenUnrecorded(t *testing.T) {
 		t.Fatalf("after a failed record of a lost state: %v", err)
 	}
 }
+
+func TestDropAcceptorsKeepsTheFloor(t *testing.T) {
+	s := openT(t, t.TempDir(), DefaultOptions())
+	if f, err := s.AcceptorFloor(3); err != nil || !f.IsZero() {
+		t.Fatalf("floor of a new store: %v %v", f, err)
+	}
+	b := paxos.Ballot{Round: 9, Node: "n1", Incarnation: 1, Seq: 2}
+	st := paxos.State{Promised: b, Accepted: b, Value: paxos.Value{Version: b}, Committed: b}
+	if err := s.CommitBatch(nil, []AcceptorWrite{{Partition: 3, Key: []byte("a"), State: st}, {Partition: 3, Key: []byte("b"), State: st}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropAcceptors(3, [][]byte{[]byte("a")}, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AcceptorState(3, []byte("a")); err != nil || !got.Equal(paxos.State{}) {
+		t.Fatalf("dropped state: %+v %v", got, err)
+	}
+	if got, err := s.AcceptorState(3, []byte("b")); err != nil || !got.Equal(st) {
+		t.Fatalf("kept state: %+v %v", got, err)
+	}
+	if f, err := s.AcceptorFloor(3); err != nil || f != b {
+		t.Fatalf("floor %v %v, want %v", f, err, b)
+	}
+	if f, _ := s.AcceptorFloor(4); !f.IsZero() {
+		t.Fatalf("another partition's floor: %v", f)
+	}
+}

@@ -13,6 +13,8 @@
 //	m/counter                        end of the current counter lease
 //	m/members                        last known membership (protobuf)
 //	m/ring                           partitions and replicas (2 × 4 bytes BE)
+//	f/<partition:4 bytes BE>/        the partition's floor: the highest promise of
+//	                                 the strong registers whose state was dropped
 //	m/catalog                        the table catalog last learned (protobuf)
 //	m/purged/<id:4 bytes BE>         the data of deleted table id is removed
 //	x/<partition:4 bytes BE>         progress of an incoming handoff (protobuf)

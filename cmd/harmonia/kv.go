@@ -334,6 +334,9 @@ func printStatus(res *kvpb.StatusResponse) {
 	}
 	if t := res.Tombstones; t != nil {
 		fmt.Printf("tombstones: %d held, %d reaped; %d fallback partitions dropped", t.Held, t.Reaped, t.PartitionsDropped)
+		if t.AcceptorStatesDropped > 0 {
+			fmt.Printf("; %d strong tombstones dropped", t.AcceptorStatesDropped)
+		}
 		if t.Blocked != "" {
 			fmt.Printf(" (reaping waits: %s)", t.Blocked)
 		}

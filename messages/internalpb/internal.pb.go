@@ -2464,11 +2464,16 @@ func (x *ReapEntry) GetDigest() []byte {
 // commit set it also deletes those, physically. A replica holding any other
 // version of a key keeps it.
 type Reap struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Entries       []*ReapEntry           `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
-	Commit        bool                   `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
-	Sender        *Sender                `protobuf:"bytes,4,opt,name=sender,proto3" json:"sender,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Entries   []*ReapEntry           `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	Commit    bool                   `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	Sender    *Sender                `protobuf:"bytes,4,opt,name=sender,proto3" json:"sender,omitempty"`
+	// The entries are strong keys' registers: settled tombstones
+	// (paxos.Droppable), the digest paxospb.TombstoneDigest; a replica holds
+	// one if its register is that tombstone, or nothing at all. A commit
+	// drops the acceptor state and raises the partition's floor.
+	Acceptors     bool `protobuf:"varint,5,opt,name=acceptors,proto3" json:"acceptors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2529,6 +2534,13 @@ func (x *Reap) GetSender() *Sender {
 		return x.Sender
 	}
 	return nil
+}
+
+func (x *Reap) GetAcceptors() bool {
+	if x != nil {
+		return x.Acceptors
+	}
+	return false
 }
 
 type ReapReply struct {
@@ -3363,12 +3375,13 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\blast_key\x18\x05 \x01(\fR\alastKey\"5\n" +
 	"\tReapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xad\x01\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xcb\x01\n" +
 	"\x04Reap\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x129\n" +
 	"\aentries\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.ReapEntryR\aentries\x12\x16\n" +
 	"\x06commit\x18\x03 \x01(\bR\x06commit\x124\n" +
-	"\x06sender\x18\x04 \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\"c\n" +
+	"\x06sender\x18\x04 \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x1c\n" +
+	"\tacceptors\x18\x05 \x01(\bR\tacceptors\"c\n" +
 	"\tReapReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05holds\x18\x02 \x03(\bR\x05holds\x12\x16\n" +

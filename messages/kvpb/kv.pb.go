@@ -1463,8 +1463,11 @@ type TombstoneStats struct {
 	// partitions this node held copies of without being their replica
 	// (writes it took as a fallback) and dropped once no hint needed them
 	PartitionsDropped uint64 `protobuf:"varint,4,opt,name=partitions_dropped,json=partitionsDropped,proto3" json:"partitions_dropped,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// strong keys' tombstones (deleted registers) whose acceptor state was
+	// dropped on this node since it started, once every replica held it
+	AcceptorStatesDropped uint64 `protobuf:"varint,5,opt,name=acceptor_states_dropped,json=acceptorStatesDropped,proto3" json:"acceptor_states_dropped,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *TombstoneStats) Reset() {
@@ -1521,6 +1524,13 @@ func (x *TombstoneStats) GetBlocked() string {
 func (x *TombstoneStats) GetPartitionsDropped() uint64 {
 	if x != nil {
 		return x.PartitionsDropped
+	}
+	return 0
+}
+
+func (x *TombstoneStats) GetAcceptorStatesDropped() uint64 {
+	if x != nil {
+		return x.AcceptorStatesDropped
 	}
 	return 0
 }
@@ -3406,12 +3416,13 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\trss_bytes\x18\x02 \x01(\x04R\brssBytes\x12\x1e\n" +
 	"\n" +
 	"goroutines\x18\x03 \x01(\rR\n" +
-	"goroutines\"\x85\x01\n" +
+	"goroutines\"\xbd\x01\n" +
 	"\x0eTombstoneStats\x12\x12\n" +
 	"\x04held\x18\x01 \x01(\x04R\x04held\x12\x16\n" +
 	"\x06reaped\x18\x02 \x01(\x04R\x06reaped\x12\x18\n" +
 	"\ablocked\x18\x03 \x01(\tR\ablocked\x12-\n" +
-	"\x12partitions_dropped\x18\x04 \x01(\x04R\x11partitionsDropped\"o\n" +
+	"\x12partitions_dropped\x18\x04 \x01(\x04R\x11partitionsDropped\x126\n" +
+	"\x17acceptor_states_dropped\x18\x05 \x01(\x04R\x15acceptorStatesDropped\"o\n" +
 	"\x13WriteReplicaRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +

@@ -5,12 +5,15 @@
 package paxospb
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Errors callers tell apart.
@@ -100,4 +103,20 @@ func StateFromProto(pb *internalpb.PaxosState) (paxos.State, error) {
 		return paxos.State{}, fmt.Errorf("promised %s below accepted %s or committed %s", s.Promised, s.Accepted, s.Committed)
 	}
 	return s, nil
+}
+
+// TombstoneDigest names the history of a register that replicas must
+// hold alike before its acceptor state is dropped (paxos.SameTombstone):
+// its committed ballot and value, hashed.
+func TombstoneDigest(s paxos.State) []byte {
+	h := sha256.New()
+	for _, m := range []proto.Message{BallotToProto(s.Committed), ValueToProto(s.Value)} {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			panic(fmt.Sprintf("marshal %T: %v", m, err)) // cannot fail for a well-formed message
+		}
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+		h.Write(b)
+	}
+	return h.Sum(nil)[:16]
 }

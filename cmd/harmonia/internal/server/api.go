@@ -249,7 +249,8 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	rt := a.sys.RepairTotals()
 	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes, ExchangesRestarted: rt.Restarted}
 	rs := a.sys.Reaping()
-	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped}
+	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped,
+		AcceptorStatesDropped: rs.AcceptorStatesDropped}
 	out.ReplicaDataRefused = a.sys.ReplicaDataRefused()
 	out.Process = processStats()
 	out.Disk = diskHealth(a.sys.StorageHealth())
