@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -100,5 +102,30 @@ func TestStrongTombstonesAreDropped(t *testing.T) {
 	}
 	if got := do(nodes[0], gone, paxos.Op{Kind: paxos.OpGet}); string(got.Value.Data) != "again" {
 		t.Fatalf("read after the new write: %+v", got)
+	}
+}
+
+// A transfer or a rebuild raises the reader's floor to its source's, never
+// lowers it, and a vnode restarted reads its floor back.
+func TestCarriedFloorIsRaisedOnly(t *testing.T) {
+	newVnode, _ := voterHarness(t)
+	p := 3
+	vn, ctx := newVnode(p)
+	high := paxos.Ballot{Round: 900, Node: "n2", Incarnation: 7, Seq: 1}
+	low := paxos.Ballot{Round: 100, Node: "n2", Incarnation: 7, Seq: 1}
+	for _, f := range []paxos.Ballot{high, low} {
+		ctx.out = nil
+		ctx.deliver(t, vn, applyAcceptors{floor: f}, actor.NewPID(fuzzSelfAddr, "transfer"))
+	}
+	if got, err := vn.store.AcceptorFloor(p); err != nil || got != high {
+		t.Fatalf("floor %v %v, want %v", got, err, high)
+	}
+	again, _ := newVnode(p)
+	if again.floor != high {
+		t.Fatalf("a restarted vnode's floor is %v, want %v", again.floor, high)
+	}
+	st, _, err := again.acceptorState(skey("never-written"))
+	if err != nil || st.Promised != high {
+		t.Fatalf("a register held nothing of reads %+v %v, want promised at the floor", st, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	xfer "github.com/harmoniakv/harmonia/cluster/transfer"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -193,6 +194,15 @@ func firstKey(m *internalpb.HandoffBatch) []byte {
 func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][]byte, error) {
 	v := t.view.Load()
 	apply := applyAcceptors{raise: t.rebuild}
+	floor, err := paxospb.BallotFromProto(m.Floor)
+	if err != nil {
+		return apply, nil, fmt.Errorf("%s sent floor %v: %w", m.Node, m.Floor, err)
+	}
+	if ahead := time.Duration(int64(floor.Round)-wallclock.Now().UnixMicro()) * time.Microsecond; ahead > maxFloorAhead {
+		// Rounds are clock readings: one this far ahead is not one.
+		return apply, nil, fmt.Errorf("%s sent floor %s, %v ahead of this node's clock", m.Node, floor, ahead)
+	}
+	apply.floor = floor
 	complete := [][]byte{}
 	var prev []byte
 	skipped, skipWhy := 0, error(nil)

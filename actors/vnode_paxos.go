@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
@@ -274,7 +275,15 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 type applyAcceptors struct {
 	entries []carried
 	raise   bool
+	// floor is the source's floor, which this vnode's is raised to first.
+	floor paxos.Ballot
 }
+
+// maxFloorAhead bounds how far ahead of this node's clock a peer's floor
+// may be: its round is a proposer's clock reading, so one far ahead is a
+// bug or a lie, and taking it would leave the partition's proposers
+// chasing it.
+const maxFloorAhead = time.Hour
 
 // carried is one register's state from a peer, as paxos.CarryOf decided.
 type carried struct {
@@ -285,6 +294,14 @@ type carried struct {
 func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 	reply := &internalpb.HandoffApplyReply{}
 	fail := func(err error) { reply.Error = err.Error() }
+	if v.floor.Less(m.floor) {
+		if err := v.store.DropAcceptors(v.partition, nil, m.floor); err != nil {
+			fail(fmt.Errorf("raise the acceptor floor: %w", err))
+			v.reply(ctx, reply)
+			return
+		}
+		v.floor = m.floor
+	}
 	hold := false
 	tables := v.catalog.Load()
 	for _, e := range m.entries {

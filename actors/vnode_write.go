@@ -2,8 +2,10 @@ package actors
 
 import (
 	"fmt"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/replica"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
@@ -125,6 +127,7 @@ func (v *vnode) fetchAcceptors(ctx actor.Context, m *internalpb.HandoffFetch) *i
 		return reply
 	}
 	reply.Done = !more
+	reply.Floor = paxospb.BallotToProto(v.floor)
 	for _, e := range entries {
 		reply.AcceptorStates = append(reply.AcceptorStates, &internalpb.AcceptorEntry{Key: e.Key, State: e.State})
 	}

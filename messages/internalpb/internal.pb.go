@@ -1636,8 +1636,12 @@ type HandoffBatch struct {
 	// The answer to a fetch of acceptor states: those, and no entries.
 	OfAcceptorStates bool             `protobuf:"varint,6,opt,name=of_acceptor_states,json=ofAcceptorStates,proto3" json:"of_acceptor_states,omitempty"`
 	AcceptorStates   []*AcceptorEntry `protobuf:"bytes,7,rep,name=acceptor_states,json=acceptorStates,proto3" json:"acceptor_states,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The source's floor of the partition (paxos.EmptyAt), which the reader
+	// raises its own to: no proposal older than a dropped state is taken
+	// where the state is gone.
+	Floor         *PaxosBallot `protobuf:"bytes,8,opt,name=floor,proto3" json:"floor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HandoffBatch) Reset() {
@@ -1715,6 +1719,13 @@ func (x *HandoffBatch) GetOfAcceptorStates() bool {
 func (x *HandoffBatch) GetAcceptorStates() []*AcceptorEntry {
 	if x != nil {
 		return x.AcceptorStates
+	}
+	return nil
+}
+
+func (x *HandoffBatch) GetFloor() *PaxosBallot {
+	if x != nil {
+		return x.Floor
 	}
 	return nil
 }
@@ -3311,7 +3322,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"transition\"V\n" +
 	"\fHandoffEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\"\xa4\x02\n" +
+	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\"\xdd\x02\n" +
 	"\fHandoffBatch\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12<\n" +
@@ -3319,7 +3330,8 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x04done\x18\x04 \x01(\bR\x04done\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12,\n" +
 	"\x12of_acceptor_states\x18\x06 \x01(\bR\x10ofAcceptorStates\x12L\n" +
-	"\x0facceptor_states\x18\a \x03(\v2#.harmonia.internal.v1.AcceptorEntryR\x0eacceptorStates\"Y\n" +
+	"\x0facceptor_states\x18\a \x03(\v2#.harmonia.internal.v1.AcceptorEntryR\x0eacceptorStates\x127\n" +
+	"\x05floor\x18\b \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x05floor\"Y\n" +
 	"\rAcceptorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x126\n" +
 	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"j\n" +
@@ -3533,34 +3545,35 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	5,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
 	23, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
 	25, // 22: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
-	42, // 23: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
-	23, // 24: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	29, // 25: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
-	5,  // 26: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	23, // 27: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	35, // 28: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	18, // 29: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	38, // 30: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 31: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	38, // 32: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 33: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
-	18, // 34: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	0,  // 35: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	38, // 36: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 37: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 38: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 39: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	38, // 40: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 41: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 42: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 43: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	38, // 44: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 45: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	38, // 23: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 24: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
+	23, // 25: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	29, // 26: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	5,  // 27: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	23, // 28: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	35, // 29: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	18, // 30: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	38, // 31: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 32: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	38, // 33: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 34: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	18, // 35: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	0,  // 36: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	38, // 37: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 38: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 39: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 40: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	38, // 41: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 42: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	38, // 43: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 44: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	38, // 45: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 46: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
