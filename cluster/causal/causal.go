@@ -79,9 +79,6 @@ func NewSealer(secrets [][]byte) (*Sealer, error) {
 	return s, nil
 }
 
-// tag computes the truncated MAC of a context's version and clock for key.
-func tag(secret, key, clock []byte) []byte { return tagOf(secret, contextLabel, version, key, clock) }
-
 // tagOf computes the truncated MAC of a sealed payload of one kind (label)
 // and format version for key.
 func tagOf(secret []byte, label string, ver byte, key, payload []byte) []byte {
@@ -101,14 +98,44 @@ func (s *Sealer) Seal(key []byte, c vclock.Clock) []byte {
 	if len(c) == 0 {
 		return nil
 	}
-	clock, err := proto.MarshalOptions{Deterministic: true}.Marshal(object.ClockToProto(c))
+	return s.seal(contextLabel, version, key, object.ClockToProto(c))
+}
+
+// seal is format | m (deterministic protobuf) | the tag of label, format,
+// key and m under the sealing secret.
+func (s *Sealer) seal(label string, format byte, key []byte, m proto.Message) []byte {
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
-		panic(fmt.Sprintf("marshal clock: %v", err)) // cannot fail for a well-formed message
+		panic(fmt.Sprintf("marshal %T: %v", m, err)) // cannot fail for a well-formed message
 	}
-	out := make([]byte, 0, 1+len(clock)+tagLen)
-	out = append(out, version)
-	out = append(out, clock...)
-	return append(out, tag(s.secrets[0], key, clock)...)
+	out := make([]byte, 0, 1+len(payload)+tagLen)
+	out = append(out, format)
+	out = append(out, payload...)
+	return append(out, tagOf(s.secrets[0], label, format, key, payload)...)
+}
+
+// open checks that b is format | payload | a tag of label, format, key and
+// payload under one of the secrets, and returns the payload. Errors wrap
+// ErrMalformed (what names the kind in its messages) or ErrNotIssued.
+func (s *Sealer) open(label string, format byte, what string, key, b []byte) ([]byte, error) {
+	if b[0] != format {
+		return nil, fmt.Errorf("%w: not %s (format %d)", ErrMalformed, what, b[0])
+	}
+	if len(b) < 1+tagLen {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than a tag", ErrMalformed, len(b))
+	}
+	payload, got := b[1:len(b)-tagLen], b[len(b)-tagLen:]
+	ok := false
+	for _, sec := range s.secrets {
+		// Every secret is tried, so the time taken does not say which matched.
+		if hmac.Equal(tagOf(sec, label, format, key, payload), got) {
+			ok = true
+		}
+	}
+	if !ok {
+		return nil, ErrNotIssued
+	}
+	return payload, nil
 }
 
 // Open verifies that b is a context this cluster issued for key and returns
@@ -118,22 +145,9 @@ func (s *Sealer) Open(key, b []byte) (vclock.Clock, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	if b[0] != version {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, b[0])
-	}
-	if len(b) < 1+tagLen {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than a tag", ErrMalformed, len(b))
-	}
-	clock, got := b[1:len(b)-tagLen], b[len(b)-tagLen:]
-	ok := false
-	for _, sec := range s.secrets {
-		// Every secret is tried, so the time taken does not say which matched.
-		if hmac.Equal(tag(sec, key, clock), got) {
-			ok = true
-		}
-	}
-	if !ok {
-		return nil, ErrNotIssued
+	clock, err := s.open(contextLabel, version, "a causal context", key, b)
+	if err != nil {
+		return nil, err
 	}
 	var p internalpb.VClock
 	if err := proto.Unmarshal(clock, &p); err != nil {

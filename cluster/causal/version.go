@@ -1,7 +1,6 @@
 package causal
 
 import (
-	"crypto/hmac"
 	"fmt"
 
 	"github.com/harmoniakv/harmonia/cluster/paxos"
@@ -29,14 +28,7 @@ func (s *Sealer) SealVersion(key []byte, b paxos.Ballot) []byte {
 	if b.IsZero() {
 		return nil
 	}
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(paxospb.BallotToProto(b))
-	if err != nil {
-		panic(fmt.Sprintf("marshal ballot: %v", err)) // cannot fail for a well-formed message
-	}
-	out := make([]byte, 0, 1+len(payload)+tagLen)
-	out = append(out, versionFormat)
-	out = append(out, payload...)
-	return append(out, tagOf(s.secrets[0], versionLabel, versionFormat, key, payload)...)
+	return s.seal(versionLabel, versionFormat, key, paxospb.BallotToProto(b))
 }
 
 // OpenVersion verifies that b is a version this cluster issued for key
@@ -46,21 +38,9 @@ func (s *Sealer) OpenVersion(key, b []byte) (paxos.Ballot, error) {
 	if len(b) == 0 {
 		return paxos.Ballot{}, fmt.Errorf("%w: empty", ErrMalformed)
 	}
-	if b[0] != versionFormat {
-		return paxos.Ballot{}, fmt.Errorf("%w: not a version of a strong key (format %d)", ErrMalformed, b[0])
-	}
-	if len(b) < 1+tagLen {
-		return paxos.Ballot{}, fmt.Errorf("%w: %d bytes, shorter than a tag", ErrMalformed, len(b))
-	}
-	payload, got := b[1:len(b)-tagLen], b[len(b)-tagLen:]
-	ok := false
-	for _, sec := range s.secrets {
-		if hmac.Equal(tagOf(sec, versionLabel, versionFormat, key, payload), got) {
-			ok = true
-		}
-	}
-	if !ok {
-		return paxos.Ballot{}, ErrNotIssued
+	payload, err := s.open(versionLabel, versionFormat, "a version of a strong key", key, b)
+	if err != nil {
+		return paxos.Ballot{}, err
 	}
 	var pb internalpb.PaxosBallot
 	if err := proto.Unmarshal(payload, &pb); err != nil {
