@@ -122,6 +122,12 @@ type nemesis struct {
 	skewRNG *rand.Rand
 	base    map[string]time.Duration
 	logMu   sync.Mutex // the clock and flap goroutines note too
+	// The run's size and seed, and where a failed run keeps its evidence
+	// (evidence).
+	nodes    int
+	seed     uint64
+	keepOnce sync.Once
+	keep     string
 }
 
 func (n *nemesis) note(format string, args ...any) {
@@ -670,23 +676,28 @@ const (
 	registerKeys    = 3
 )
 
+// spawn starts a worker with a number new in the run and its own random
+// source: it calls body with its number, the source and a count of calls
+// until ctx ends.
+func (w *workload) spawn(ctx context.Context, wg *sync.WaitGroup, seed uint64, body func(id int, rng *rand.Rand, n int)) {
+	w.mu.Lock()
+	id := w.workers
+	w.workers++
+	w.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(seed, uint64(id)))
+		for n := 0; ctx.Err() == nil; n++ {
+			body(id, rng, n)
+		}
+	}()
+}
+
 // run starts the workers; with setsOnly, the set adders alone.
 func (w *workload) run(ctx context.Context, seed uint64, setsOnly bool) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	spawn := func(body func(id int, rng *rand.Rand, n int)) {
-		w.mu.Lock()
-		id := w.workers
-		w.workers++
-		w.mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(id)))
-			for n := 0; ctx.Err() == nil; n++ {
-				body(id, rng, n)
-			}
-		}()
-	}
+	spawn := func(body func(id int, rng *rand.Rand, n int)) { w.spawn(ctx, &wg, seed, body) }
 	for range setAdders {
 		spawn(func(id int, rng *rand.Rand, n int) {
 			key := fmt.Sprintf("set-%d", rng.IntN(setKeys))
@@ -832,12 +843,15 @@ func keepEvidence(t *testing.T, keep, historyPath, logDir string, nodes int, see
 	t.Logf("kept the history and %d node logs in %s", len(names), keep)
 }
 
-// runNemesis runs the workload on nodes hosts for d while injecting faults
-// of kinds, heals, waits for convergence, and checks the history.
-// Each node's clock is off by up to skew either way for the whole run.
-func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing, skew time.Duration) *summary {
-	t.Logf("nemesis seed %d: %d nodes, %v of %s, clocks off by up to ±%v (rerun: go test ./tests -run NemesisLong -args -nemesis.seed %d -nemesis.nodes %d -nemesis.duration %v -nemesis.kinds %s -nemesis.pace %s -nemesis.skew %v)",
-		seed, nodes, d, strings.Join(kinds, ","), skew, seed, nodes, d, strings.Join(kinds, ","), pace.name, skew)
+// startNemesis starts what every nemesis run needs: nodes members (and a
+// spare host for join-leave), each in its network namespace with its clock
+// off by up to skew, the nemesis, a client per host, and a history file
+// named after the run. When the test fails, the history, the node logs and
+// whatever the run put in n.evidence() are kept. rerun names the test
+// that replays the run with flags.
+func startNemesis(t *testing.T, rerun, historyName string, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing, skew time.Duration) (*nemesis, *history) {
+	t.Logf("nemesis seed %d: %d nodes, %v of %s, clocks off by up to ±%v (rerun: go test ./tests -run '^%s$' -args -nemesis.seed %d -nemesis.nodes %d -nemesis.duration %v -nemesis.kinds %s -nemesis.pace %s -nemesis.skew %v)",
+		seed, nodes, d, strings.Join(kinds, ","), skew, rerun, seed, nodes, d, strings.Join(kinds, ","), pace.name, skew)
 	for _, k := range kinds {
 		if !slices.Contains(nemesisAll, k) {
 			t.Fatalf("unknown nemesis %q (known: %s)", k, strings.Join(nemesisAll, ", "))
@@ -849,7 +863,7 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	}
 	h := newHostNet(t, hosts)
 	n := &nemesis{t: t, h: h, rng: rand.New(rand.NewPCG(seed, 0)), spare: -1, root: t.TempDir(), lastID: nodes,
-		skew: skew, skewRNG: rand.New(rand.NewPCG(seed, 2)), base: map[string]time.Duration{}}
+		skew: skew, skewRNG: rand.New(rand.NewPCG(seed, 2)), base: map[string]time.Duration{}, nodes: nodes, seed: seed}
 	c := startNetClusterEach(t, h, nodes, func(i int) []string {
 		return slices.Concat(nemesisServerFlags, n.clockFlags(fmt.Sprintf("n%d", i+1)))
 	})
@@ -870,16 +884,16 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	hist, err := newHistory(filepath.Join(dir, fmt.Sprintf("history-%d-%d.jsonl", nodes, seed)))
+	hist, err := newHistory(filepath.Join(dir, fmt.Sprintf("%s-%d-%d.jsonl", historyName, nodes, seed)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hist.close()
+	t.Cleanup(func() { hist.close() })
 	// Registered after the cluster's, so it runs before the nodes stop and
 	// the temporary directories go.
 	t.Cleanup(func() {
 		if t.Failed() {
-			keepEvidence(t, evidenceDir(t, nodes, seed), hist.path, c.logDir, nodes, seed)
+			keepEvidence(t, n.evidence(), hist.path, c.logDir, nodes, seed)
 		}
 	})
 	w := &workload{hist: hist, timeout: 3 * time.Second}
@@ -888,7 +902,7 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer cl.Close()
+		t.Cleanup(func() { cl.Close() })
 		w.clients = append(w.clients, cl)
 	}
 	n.w = w
@@ -896,13 +910,20 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		n.spare = nodes
 	}
 	w.serve(n.hosts())
-	ctx, stop := context.WithCancel(context.Background())
-	wg := w.run(ctx, seed, false)
-	// Stopped on every way out, a failure included: workers left running
-	// would write on for every later test of the binary.
-	defer func() { stop(); wg.Wait() }()
-	// Kinds are dealt from shuffled decks, so that every kind has run once
-	// before any runs twice, and a run lasts until the first deck is done.
+	return n, hist
+}
+
+// evidence is the directory a failed run keeps its evidence in, the same
+// for every call (evidenceDir).
+func (n *nemesis) evidence() string {
+	n.keepOnce.Do(func() { n.keep = evidenceDir(n.t, n.nodes, n.seed) })
+	return n.keep
+}
+
+// inject deals faults of kinds for d, each lasting as pace says: kinds
+// come from shuffled decks, so that every kind has run once before any
+// runs twice, and a run lasts until the first deck is done.
+func (n *nemesis) inject(kinds []string, d time.Duration, pace pacing) {
 	deadline := time.Now().Add(d)
 	var deck []int
 	for dealt := 0; time.Now().Before(deadline) || dealt < len(kinds); dealt++ {
@@ -921,6 +942,20 @@ func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed u
 		}
 		time.Sleep(pace.calm(n.rng))
 	}
+}
+
+// runNemesis runs the workload on nodes hosts for d while injecting faults
+// of kinds, heals, waits for convergence, and checks the history.
+// Each node's clock is off by up to skew either way for the whole run.
+func runNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing, skew time.Duration) *summary {
+	n, hist := startNemesis(t, "TestNemesisLong", "history", nodes, kinds, d, seed, pace, skew)
+	c, h, w := n.c, n.h, n.w
+	ctx, stop := context.WithCancel(context.Background())
+	wg := w.run(ctx, seed, false)
+	// Stopped on every way out, a failure included: workers left running
+	// would write on for every later test of the binary.
+	defer func() { stop(); wg.Wait() }()
+	n.inject(kinds, d, pace)
 	stop()
 	wg.Wait()
 	healed := time.Now()
@@ -1011,26 +1046,40 @@ func TestNemesisLong(t *testing.T) {
 	if *nemesisDuration == 0 {
 		t.Skip("set -nemesis.duration to run it")
 	}
+	seed, pace := longRun(t)
+	s := runNemesis(t, *nemesisNodes, strings.Split(*nemesisKinds, ","), *nemesisDuration, seed, pace, *nemesisSkew)
+	report(t, s.markdownRow(*nemesisNodes, *nemesisKinds, *nemesisDuration, seed))
+}
+
+// longRun is a configurable run's seed (-nemesis.seed, or a random one)
+// and pace (-nemesis.pace).
+func longRun(t *testing.T) (uint64, pacing) {
 	seed := *nemesisSeed
 	if seed == 0 {
 		seed = rand.Uint64N(1 << 32)
 	}
-	kinds := strings.Split(*nemesisKinds, ",")
-	pace := longPacing
 	switch *nemesisPace {
 	case "long":
+		return seed, longPacing
 	case "short":
-		pace = shortPacing
-	default:
-		t.Fatalf("-nemesis.pace %q: long or short", *nemesisPace)
+		return seed, shortPacing
 	}
-	s := runNemesis(t, *nemesisNodes, kinds, *nemesisDuration, seed, pace, *nemesisSkew)
-	if *nemesisReport != "" {
-		f, err := os.OpenFile(*nemesisReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		fmt.Fprintln(f, s.markdownRow(*nemesisNodes, *nemesisKinds, *nemesisDuration, seed))
+	t.Fatalf("-nemesis.pace %q: long or short", *nemesisPace)
+	return 0, pacing{}
+}
+
+// report appends a configurable run's summary row to -nemesis.report, if
+// set.
+func report(t *testing.T, row string) {
+	if *nemesisReport == "" {
+		return
+	}
+	f, err := os.OpenFile(*nemesisReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, row); err != nil {
+		t.Fatal(err)
 	}
 }
