@@ -44,6 +44,15 @@ type op struct {
 	// Reply is the context an acknowledged put returned.
 	Reply []byte `json:"reply,omitempty"`
 	Err   string `json:"error,omitempty"`
+	// Strong tables (kinds get, put, delete; status condition-failed too,
+	// for a write whose condition did not hold): Cond is a write's
+	// condition, absent or version (its invocation's Context is the
+	// version sent); a get's or a failed condition's Versions and Context
+	// are the key's value (none when it has none) and version. Possible
+	// are the versions an unknown write would have if it takes effect
+	// (the Indeterminate detail; none: not known).
+	Cond     string   `json:"cond,omitempty"`
+	Possible [][]byte `json:"possible,omitempty"`
 }
 
 // history is the record of every client operation of a run, kept in memory
