@@ -29,7 +29,9 @@ func TestModel(t *testing.T) {
 	okDelete := func(call, ret int64) porcupine.Operation {
 		return op(call, ret, Input{Kind: paxos.OpDelete}, Output{AnyVersion: true})
 	}
-	at := func(data string, v paxos.Ballot) Register { return Register{Exists: data != "", Data: data, Version: v} }
+	at := func(data string, v paxos.Ballot) Register {
+		return Register{Exists: data != "", Data: data, Version: v}
+	}
 	const open = math.MaxInt64
 	for _, tc := range []struct {
 		name string
