@@ -86,8 +86,14 @@ func mayHold(in Input, r Register) bool {
 
 // shows reports whether an output's register v (whose version is known)
 // may be the state r: equal, or, when r's version is unknown, equal but
-// for a version that r's write can have.
+// for a version that r's write can have. A tombstone may also show as a
+// register never written: once every replica holds it settled past the
+// grace, its acceptor state is dropped, and the key reads as never
+// written from then on.
 func shows(r, v Register, owned map[paxos.Ballot]bool) bool {
+	if !r.Exists && v == (Register{}) {
+		return true
+	}
 	if !r.VersionUnknown {
 		return r == v
 	}

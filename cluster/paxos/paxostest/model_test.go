@@ -60,6 +60,13 @@ func TestModel(t *testing.T) {
 			op(4, 5, Input{Kind: paxos.OpDelete, Cond: paxos.CondVersion, Version: v1},
 				Output{Outcome: paxos.OutcomeConditionFailed, Value: at("", v3)})}, true},
 		{"a deleted key's value comes back", []porcupine.Operation{put(0, 1, "a", v1), okDelete(2, 3), get(4, 5, at("a", v1))}, false},
+		{"a dropped tombstone reads as never written", []porcupine.Operation{
+			put(0, 1, "a", v1), okDelete(2, 3), get(4, 5, at("", v3)), get(6, 7, at("", paxos.Ballot{})),
+			op(8, 9, Input{Kind: paxos.OpPut, Data: "b", Cond: paxos.CondVersion, Version: v3},
+				Output{Outcome: paxos.OutcomeConditionFailed, Value: at("", paxos.Ballot{})})}, true},
+		{"a dropped tombstone comes back", []porcupine.Operation{
+			put(0, 1, "a", v1), okDelete(2, 3), get(4, 5, at("", v3)), get(6, 7, at("", paxos.Ballot{})), get(8, 9, at("", v3))}, false},
+		{"a value reads as never written", []porcupine.Operation{put(0, 1, "a", v1), get(2, 3, at("", paxos.Ballot{}))}, false},
 		{"a write with no answer shows up later", []porcupine.Operation{
 			op(0, open, Input{Kind: paxos.OpPut, Data: "a"}, Output{Unknown: true, AnyVersion: true}), get(2, 3, at("a", v3))}, true},
 		{"a write with no answer never shows up", []porcupine.Operation{
