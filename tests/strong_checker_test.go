@@ -126,6 +126,23 @@ func TestStrongChecker(t *testing.T) {
 			b.done("s0-3", "delete", "k", "version", b.v("k", 1), "ok", "", nil, nil)
 			b.done("s0-4", "get", "k", "", nil, "ok", "s0-2", b.v("k", 1), nil)
 		}, []string{"k"}},
+		{"a delete answers its tombstone's version", func(b *strongHistoryBuilder) {
+			b.done("s0-1", "put", "k", "", nil, "ok", "", nil, b.v("k", 1))
+			b.done("s0-2", "delete", "k", "version", b.v("k", 1), "ok", "", nil, b.v("k", 2))
+			b.done("s0-3", "get", "k", "", nil, "ok", "", b.v("k", 2), nil)
+			b.done("s0-4", "put", "k", "version", b.v("k", 2), "ok", "", nil, b.v("k", 3))
+		}, nil},
+		{"a get shows another tombstone than the delete answered", func(b *strongHistoryBuilder) {
+			b.done("s0-1", "put", "k", "", nil, "ok", "", nil, b.v("k", 1))
+			b.done("s0-2", "delete", "k", "", nil, "ok", "", nil, b.v("k", 2))
+			b.done("s0-3", "get", "k", "", nil, "ok", "", b.v("k", 3), nil)
+		}, []string{"k"}},
+		{"a dropped tombstone reads as never written, and stays so", func(b *strongHistoryBuilder) {
+			b.done("s0-1", "put", "k", "", nil, "ok", "", nil, b.v("k", 1))
+			b.done("s0-2", "delete", "k", "", nil, "ok", "", nil, b.v("k", 2))
+			b.done("s0-3", "get", "k", "", nil, "ok", "", nil, nil)
+			b.done("s0-4", "get", "k", "", nil, "ok", "", b.v("k", 2), nil)
+		}, []string{"k"}},
 		{"a write the node never answered takes effect later", func(b *strongHistoryBuilder) {
 			b.done("s0-1", "put", "k", "", nil, "unknown", "", nil, nil)
 			b.done("s0-2", "get", "k", "", nil, "ok", "", nil, nil)
@@ -283,6 +300,7 @@ func TestStrongOutcome(t *testing.T) {
 		{"never dialled", "put", status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 10.0.0.1:8000: connect: connection refused"`), "fail", 0},
 		{"no server preface", "delete", status.Error(codes.Unavailable, `connection error: desc = "error reading server preface: connection reset by peer"`), "fail", 0},
 		{"a refusal", "put", status.Error(codes.InvalidArgument, "bad"), "fail", 0},
+		{"no room in the key's queue", "delete", status.Error(codes.ResourceExhausted, "overloaded"), "fail", 0},
 		{"the node died mid-request", "put", status.Error(codes.Unavailable, "error reading from server: connection reset by peer"), "unknown", 0},
 		{"the client's deadline", "delete", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), "unknown", 0},
 		{"the node's request machinery failed", "put", status.Error(codes.Internal, "state machine crashed"), "unknown", 0},

@@ -25,9 +25,9 @@ const strongCheckTimeout = 2 * time.Minute
 //   - an answered get is a read of the register (its value is a write's id,
 //     its version opened from its context); a failed get did nothing and is
 //     left out;
-//   - an acknowledged put has the version its reply names; an acknowledged
-//     delete's answer names none, so its version is unknown (the model's
-//     AnyVersion);
+//   - an acknowledged write has the version its reply names; a delete
+//     answered by a node that names none has an unknown version (the
+//     model's AnyVersion);
 //   - a failed condition shows the register as its detail gives it;
 //   - an unknown write stays open to the end (porcupine's infinite
 //     return), with the versions of its Indeterminate detail, or any
@@ -35,8 +35,8 @@ const strongCheckTimeout = 2 * time.Minute
 //     completed likewise;
 //   - a write that certainly changed nothing is left out.
 //
-// Every put's and unknown write's versions are owned by it (the model's
-// Input.Owned): a write of unknown version has none of them.
+// Every acknowledged and unknown write's versions are owned by it (the
+// model's Input.Owned): a write of unknown version has none of them.
 func strongOperations(all []op, version func(key string, ctx []byte) (paxos.Ballot, error)) ([]porcupine.Operation, error) {
 	if len(all) == 0 {
 		return nil, nil
@@ -126,15 +126,15 @@ func strongOperations(all []op, version func(key string, ctx []byte) (paxos.Ball
 			out.Value, err = register(o)
 		case o.Status == "ok" && in.Kind == paxos.OpGet:
 			out.Value, err = register(o)
-		case o.Status == "ok" && in.Kind == paxos.OpPut:
+		case o.Status == "ok" && in.Kind == paxos.OpDelete && len(o.Reply) == 0:
+			out.AnyVersion = true
+		case o.Status == "ok":
 			var v paxos.Ballot
 			if v, err = version(o.Key, o.Reply); err == nil {
-				out.Value = paxostest.Register{Exists: true, Data: in.Data, Version: v}
+				out.Value = paxostest.Register{Exists: in.Kind == paxos.OpPut, Data: in.Data, Version: v}
 				out.Versions = []paxos.Ballot{v}
 				in.Owned[v] = true
 			}
-		case o.Status == "ok":
-			out.AnyVersion = true
 		case o.Status == "unknown" && in.Kind != paxos.OpGet:
 			out, err = open(in, o.Possible)
 			ret = math.MaxInt64

@@ -78,8 +78,8 @@ func (w *workload) runStrong(ctx context.Context, seed uint64, table string, key
 // records it: a get, a put if absent, a put or delete at the last version
 // the worker saw of the key (a get instead if it saw none), or an
 // unconditional put or delete. A put's value is its id. seen holds the
-// worker's last version of each key: from a get, its own put, or a failed
-// condition. It reports whether the operation was answered.
+// worker's last version of each key: from a get, its own put or delete,
+// or a failed condition. It reports whether the operation was answered.
 func (w *workload) strongOp(table string, keys strongKeys, id int, rng *rand.Rand, n int, seen map[string][]byte) bool {
 	key := keys.pick(rng)
 	i := w.pick(rng)
@@ -122,10 +122,12 @@ func (w *workload) strongOp(table string, keys strongKeys, id int, rng *rand.Ran
 		reply, err = cl.Put(ctx, k, []byte(o.Value), nil, opts)
 	case o.Kind == "put":
 		reply, err = cl.PutIf(ctx, k, []byte(o.Value), o.Context, opts) // no version: if absent
-	case o.Cond == "":
-		err = cl.Delete(ctx, k, nil, opts)
-	default:
-		err = cl.DeleteIf(ctx, k, o.Context, opts)
+	default: // the raw call: the Go client's Delete answers no version
+		var dr *kvpb.DeleteResponse
+		dr, err = cl.KV().Delete(ctx, &kvpb.DeleteRequest{Key: k, IfVersion: o.Context, TimeoutMs: uint32(strongTimeout / time.Millisecond), Table: table})
+		if err == nil {
+			reply = dr.Context
+		}
 	}
 	done := op{ID: o.ID, Worker: id, Kind: o.Kind, Key: key, Node: o.Node, Cond: o.Cond}
 	var cf *kvpb.ConditionFailed
@@ -138,11 +140,9 @@ func (w *workload) strongOp(table string, keys strongKeys, id int, rng *rand.Ran
 		done.Context = res.Context
 		done.Versions = strs(res.Siblings)
 		remember(seen, key, res.Context)
-	case done.Status == "ok" && o.Kind == "put":
+	case done.Status == "ok": // a put's or a delete's new version
 		done.Reply = reply
 		remember(seen, key, reply)
-	case done.Status == "ok": // a delete: its answer has no version
-		delete(seen, key)
 	case cf != nil:
 		done.Context = cf.Context
 		if cf.Exists {
@@ -186,7 +186,7 @@ func strongOutcome(kind string, err error) (string, [][]byte, *kvpb.ConditionFai
 
 // changedNothing tells a strong write's error that certainly left its key
 // as it was: the node answered it without an Indeterminate detail (a
-// refusal, or a write that never reached its accept round, whose message
+// refusal, an overloaded node's queue that had no room for it, or a write that never reached its accept round, whose message
 // is its outcome's, as actors.StrongError writes it, or the node's own
 // refusal to serve before it hears from the cluster), or the client never
 // sent it: it found no connection, as grpc-go makes a connection usable
@@ -199,7 +199,7 @@ func changedNothing(err error) bool {
 	st, _ := status.FromError(err)
 	msg := st.Message()
 	switch st.Code() {
-	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.Aborted:
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.Aborted, codes.ResourceExhausted:
 		return true
 	case codes.Unavailable:
 		for _, answer := range []string{paxos.OutcomeUnavailable.String() + ":", paxos.OutcomeContention.String() + ":"} {
