@@ -78,12 +78,19 @@ type Tables struct {
 	holder *catalogHolder
 	// adoptMu orders adoptions, so the cache only moves forward.
 	adoptMu sync.Mutex
+	// reading admits one read of the register at a time; lastRead is when
+	// the last successful one began and lastCatalog what it read, which
+	// answers every Refresh called before that (a burst of requests for
+	// an unknown table costs one consensus read, not one each).
+	reading     chan struct{}
+	lastRead    time.Time
+	lastCatalog catalog.Catalog
 	// refresh and purge wake their goroutines (buffered, one pending).
 	refresh, purge chan struct{}
 }
 
 func newTables(s *System, cfg TablesConfig, holder *catalogHolder) *Tables {
-	return &Tables{sys: s, cfg: cfg, holder: holder, refresh: make(chan struct{}, 1), purge: make(chan struct{}, 1)}
+	return &Tables{sys: s, cfg: cfg, holder: holder, refresh: make(chan struct{}, 1), purge: make(chan struct{}, 1), reading: make(chan struct{}, 1)}
 }
 
 // loadCatalog reads the catalog this node saved last, before the vnodes
@@ -173,12 +180,25 @@ func decodeRegister(v paxos.Value) (catalog.Catalog, error) {
 	return c, nil
 }
 
-// Refresh reads the catalog and adopts it.
+// Refresh reads the catalog and adopts it. A read that began after this
+// call did answers it: it reflects every change made before the call.
 func (t *Tables) Refresh(ctx context.Context) (catalog.Catalog, error) {
+	asked := time.Now()
+	select {
+	case t.reading <- struct{}{}:
+	case <-ctx.Done():
+		return t.Catalog(), fmt.Errorf("read the catalog: %w", ctx.Err())
+	}
+	defer func() { <-t.reading }()
+	if t.lastRead.After(asked) {
+		return t.lastCatalog, nil
+	}
+	began := time.Now()
 	c, _, err := t.read(ctx)
 	if err != nil {
 		return t.Catalog(), err
 	}
+	t.lastRead, t.lastCatalog = began, c
 	t.adopt(c)
 	return c, nil
 }

@@ -74,9 +74,10 @@ func (v *vnode) reapAcceptors(ctx actor.Context, m *internalpb.Reap) {
 		v.flush(ctx) // what is staged is compared and dropped as durable state
 	}
 	floor := v.floor
+	tables := v.catalog.Load()
 	var drop [][]byte
 	for i, e := range m.Entries {
-		if v.catalog.Load().CheckStrongKey(e.Key) != nil {
+		if tables.CheckStrongKey(e.Key) != nil {
 			continue // not a live strong table's: its table's purge removes it
 		}
 		st, _, err := v.acceptorState(e.Key)

@@ -111,11 +111,6 @@ func strongOptions(t catalog.Table, context []byte, quorums ...string) error {
 
 // strong runs op on the register of key, within the request's timeout.
 func (a *api) strong(ctx context.Context, key []byte, op paxos.Op, timeoutMs uint32) (paxos.Result, error) {
-	if op.Kind != paxos.OpGet && len(op.Data) > 0 {
-		if err := a.sys.CheckValue(op.Data); err != nil {
-			return paxos.Result{}, toStatus(err)
-		}
-	}
 	if timeoutMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeoutOf(timeoutMs))

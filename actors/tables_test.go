@@ -1,0 +1,46 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/catalog"
+)
+
+// A burst of requests for a table no node knows shares its reads of the
+// catalog's register: each answers NotFound from a read that began after
+// it asked, and the burst costs a few consensus reads, not one each.
+func TestUnknownTableLookupsShareCatalogReads(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := sys.Tables().Create(ctx, "orders", catalog.Strong); err != nil {
+		t.Fatal(err)
+	}
+	before := sys.RequestCounts().Strong["ok"]
+	const lookups = 64
+	var wg sync.WaitGroup
+	for range lookups {
+		wg.Go(func() {
+			if _, err := sys.Tables().Lookup(ctx, "nope"); !errors.Is(err, catalog.ErrNotFound) {
+				t.Errorf("lookup of an unknown table: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	reads := sys.RequestCounts().Strong["ok"] - before
+	if reads == 0 || reads > lookups/4 {
+		t.Fatalf("%d lookups of an unknown table made %d catalog reads", lookups, reads)
+	}
+	t.Logf("%d lookups, %d catalog reads", lookups, reads)
+	// A table created after a lookup missed is found by the next one.
+	if _, err := sys.Tables().Create(ctx, "nope", catalog.Eventual); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.Tables().Lookup(ctx, "nope"); err != nil {
+		t.Fatalf("lookup after create: %v", err)
+	}
+}
