@@ -228,6 +228,18 @@ func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *Vie
 	}, view
 }
 
+// votedPartition is a partition this node votes on in view.
+func votedPartition(t *testing.T, view *View) int {
+	t.Helper()
+	for q := 0; q < fuzzPartitions; q++ {
+		if view.Transition.IsVoter(q, fuzzSelf) {
+			return q
+		}
+	}
+	t.Fatal("this node votes on no partition")
+	return -1
+}
+
 // rawKey points m at key, in key's partition.
 func rawKey(m *internalpb.PaxosRequest, sys *System, key []byte) *internalpb.PaxosRequest {
 	m.Key, m.Partition = key, uint32(sys.View().Ring.PartitionForKey(key))
@@ -293,12 +305,7 @@ func TestAcceptorNonVoterRefuses(t *testing.T) {
 // acceptor's fingerprint for the proposer, and changes nothing.
 func TestAcceptorRefusesAnotherTransition(t *testing.T) {
 	newVnode, view := voterHarness(t)
-	p := -1
-	for q := 0; q < fuzzPartitions && p < 0; q++ {
-		if view.Transition.IsVoter(q, fuzzSelf) {
-			p = q
-		}
-	}
+	p := votedPartition(t, view)
 	key := keyIn(view.Ring, p)
 	peer := &internalpb.Sender{Node: "n2", Incarnation: 7}
 	b := paxos.Ballot{Round: 1, Node: "n2", Incarnation: 7, Seq: 1}
@@ -365,12 +372,7 @@ func TestAcceptorRefusesAnotherTransition(t *testing.T) {
 // delivered before the flush.
 func TestAcceptorStepsOfOneBatchSeeEachOther(t *testing.T) {
 	newVnode, view := voterHarness(t)
-	p := -1
-	for q := 0; q < fuzzPartitions && p < 0; q++ {
-		if view.Transition.IsVoter(q, fuzzSelf) {
-			p = q
-		}
-	}
+	p := votedPartition(t, view)
 	vn, ctx := newVnode(p)
 	key := keyIn(view.Ring, p)
 	peer := &internalpb.Sender{Node: "n2", Incarnation: 7}
