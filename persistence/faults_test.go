@@ -305,13 +305,13 @@ func TestWritesRefusedBelowFreeSpaceReserve(t *testing.T) {
 	opts.FS = mem
 	opts.MinFreeBytes = 64 << 20
 	const total = 1 << 30
-	setFree(mem, total, 512 << 20)
+	setFree(mem, total, 512<<20)
 	s := openT(t, "db", opts)
 	a := newAcked()
 	if err := a.write(s, 1, "before", "v", true); err != nil {
 		t.Fatal(err)
 	}
-	setFree(mem, total, 10 << 20)
+	setFree(mem, total, 10<<20)
 	err := s.PutBatch([]Write{{Partition: 1, Key: []byte("full"), Siblings: []object.Sibling{sib("n1", 99, "v")}}})
 	if !errors.Is(err, ErrDiskFull) || !IsDiskFull(err) {
 		t.Fatalf("a write below the reserve: %v, want ErrDiskFull", err)
@@ -323,7 +323,7 @@ func TestWritesRefusedBelowFreeSpaceReserve(t *testing.T) {
 	if !h.Full || h.Failed != "" || h.Errors[OpFull] != 1 || h.FailedWrites != 1 || h.FreeBytes != 10<<20 || h.TotalBytes != total {
 		t.Fatalf("Health below the reserve: %+v", h)
 	}
-	setFree(mem, total, 256 << 20)
+	setFree(mem, total, 256<<20)
 	if err := a.write(s, 1, "after", "v", true); err != nil {
 		t.Fatalf("a write once there is space again: %v", err)
 	}
@@ -342,7 +342,7 @@ func TestDeletesAllowedBelowFreeSpaceReserve(t *testing.T) {
 	opts.FS = mem
 	opts.MinFreeBytes = 64 << 20
 	const total = 1 << 30
-	setFree(mem, total, 512 << 20)
+	setFree(mem, total, 512<<20)
 	s := openT(t, "db", opts)
 	put := func(p int, key string, hint bool) Write {
 		w := Write{Partition: p, Key: []byte(key), Siblings: []object.Sibling{sib("n1", 1, "v")}}
@@ -359,7 +359,7 @@ func TestDeletesAllowedBelowFreeSpaceReserve(t *testing.T) {
 		t.Fatalf("hints: %v, %v", hs, err)
 	}
 
-	setFree(mem, total, 10 << 20)
+	setFree(mem, total, 10<<20)
 	if err := s.PutBatch([]Write{put(1, "e", false)}); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("a put below the reserve: %v, want ErrDiskFull", err)
 	}
@@ -404,7 +404,7 @@ func TestReserveAsLargeAsTheDiskIsWarned(t *testing.T) {
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	const total = 1 << 30
 	opts.MinFreeBytes = total
-	setFree(mem, total, 512 << 20)
+	setFree(mem, total, 512<<20)
 	if s, err := Open("db", "n1", opts); err == nil {
 		s.Close()
 		t.Fatal("a new store opened with every write refused")
