@@ -62,6 +62,7 @@ type exchange struct {
 	lastProgress  time.Time // of the latest reply
 	result        ExchangeResult
 	finished      bool
+	acc           exchangeAcceptors // the pass over strong keys, after the trees
 }
 
 func (e *exchange) Receive(ctx actor.Context) {
@@ -118,6 +119,15 @@ func (e *exchange) Receive(ctx actor.Context) {
 	case exchangePump:
 		e.pumpPending = false
 		e.pump(ctx)
+	case *internalpb.HandoffBatch:
+		e.lastProgress = time.Now()
+		e.acceptorPage(ctx, m)
+	case *internalpb.HandoffApplyReply:
+		e.lastProgress = time.Now()
+		e.acceptorSynced(ctx, m)
+	case acceptorCompleted:
+		e.lastProgress = time.Now()
+		e.acceptorCompletedRead(ctx, m)
 	case exchangeTimeout:
 		if idle := time.Since(e.lastProgress); idle < e.cfg.Timeout {
 			sendSelfAfter(ctx, e.cfg.Timeout-idle, exchangeTimeout{})
@@ -276,6 +286,10 @@ func (e *exchange) pump(ctx actor.Context) {
 
 func (e *exchange) finish(ctx actor.Context, err error) {
 	if e.finished {
+		return
+	}
+	if err == nil && !e.acc.started {
+		e.startAcceptors(ctx) // the eventual data is compared; the strong keys next
 		return
 	}
 	e.finished = true

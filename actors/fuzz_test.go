@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -365,6 +366,46 @@ func fuzzKinds() []fuzzKind {
 		{&internalpb.PaxosReply{RequestId: fuzzRequestID, Node: "n2", Kind: internalpb.PaxosKind_PAXOS_PREPARE, Ballot: paxospb.BallotToProto(fuzzProposerBallot),
 			Ok: true, Promised: paxospb.BallotToProto(fuzzProposerBallot), Accepted: paxospb.BallotToProto(fuzzBallot(1)), Value: paxospb.ValueToProto(fuzzValue)}, checkPaxosReply},
 		{paxospb.StateToProto(paxos.State{Promised: fuzzBallot(3), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(1)}), checkPaxosState},
+		{&internalpb.AcceptorSync{Partition: fuzzPartition, Sender: peer, States: []*internalpb.AcceptorEntry{{Key: fuzzStrongKey,
+			State: paxospb.StateToProto(paxos.State{Promised: fuzzBallot(2), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(2)})}}}, checkAcceptorSync},
+	}
+}
+
+// checkAcceptorSync: whatever a peer's exchange carries, the vnode answers
+// once and never touches the partition's objects; a refused sync changes
+// no acceptor state; a taken one leaves each register exactly as a commit
+// of the carried settled state leaves it, from an admitted sender only.
+func checkAcceptorSync(t *testing.T, h *messageHarness, pm proto.Message) {
+	m := pm.(*internalpb.AcceptorSync)
+	before := map[string]paxos.State{}
+	for _, e := range m.States {
+		if st, err := h.store.AcceptorState(fuzzPartition, e.Key); err == nil {
+			before[string(e.Key)] = st
+		}
+	}
+	r := h.runVnode(t, m)
+	rep := answerAs[*internalpb.HandoffApplyReply](t, r.reply)
+	sameStore(t, "acceptor sync", r.before, r.after)
+	if rep.Error == "" && (int(m.Partition) != fuzzPartition || h.view.Load().Admits(m.Sender) != nil) {
+		t.Fatalf("took a sync for partition %d from %v", m.Partition, m.Sender)
+	}
+	for _, e := range m.States {
+		was, ok := before[string(e.Key)]
+		if !ok {
+			continue
+		}
+		after, _ := h.store.AcceptorState(fuzzPartition, e.Key)
+		want := was
+		if rep.Error == "" {
+			st, err := paxospb.StateFromProto(e.State)
+			if err != nil || !st.Settled() || st.Committed.IsZero() {
+				t.Fatalf("took register %q's state %+v (%v), not a settled one", e.Key, st, err)
+			}
+			want = was.Commit(st.Committed, st.Value)
+		}
+		if !want.Equal(after) {
+			t.Fatalf("sync (error %q): register %q holds %+v, want %+v", rep.Error, e.Key, after, want)
+		}
 	}
 }
 
@@ -373,7 +414,7 @@ func fuzzKinds() []fuzzKind {
 var (
 	fuzzStrongKey = func() []byte {
 		for i := 0; ; i++ {
-			if k := []byte(fmt.Sprint("s", i)); ring.PartitionOf(ring.KeyHash(k), fuzzPartitions) == fuzzPartition {
+			if k := skey(fmt.Sprint("s", i)); ring.PartitionOf(ring.KeyHash(k), fuzzPartitions) == fuzzPartition {
 				return k
 			}
 		}
@@ -567,8 +608,9 @@ func checkReplicaPut(t *testing.T, h *messageHarness, pm proto.Message) {
 	admitErr := h.view.Load().Admits(m.Sender)
 	in, convErr := object.FromProto(m.Object)
 	badTarget := m.HintFor != "" && membership.CheckID(m.HintFor) != nil
-	if refused := admitErr != nil || convErr != nil || len(m.Key) == 0 || badTarget; refused != (rep.Error != "") {
-		t.Fatalf("admit %v, object %v, key %q, hint for %q: reply error %q", admitErr, convErr, m.Key, m.HintFor, rep.Error)
+	keyErr := (catalog.Catalog{}).CheckEventualWrite(m.Key) // a strong table's key, or a malformed table key
+	if refused := admitErr != nil || convErr != nil || len(m.Key) == 0 || badTarget || keyErr != nil; refused != (rep.Error != "") {
+		t.Fatalf("admit %v, object %v, key %q (%v), hint for %q: reply error %q", admitErr, convErr, m.Key, keyErr, m.HintFor, rep.Error)
 	} else if refused {
 		sameStore(t, "refused write", r.before, r.after)
 		if !maps.Equal(r.hintsBefore, r.hintsAfter) {
@@ -610,9 +652,9 @@ func checkCoordinatePut(t *testing.T, h *messageHarness, pm proto.Message) {
 	r := h.runVnode(t, m)
 	rep := answerAs[*internalpb.CoordinatePutReply](t, r.reply)
 	checkNode(t, rep.Node)
-	if len(m.Key) == 0 {
+	if len(m.Key) == 0 || (catalog.Catalog{}).CheckEventualWrite(m.Key) != nil {
 		if rep.Error == "" {
-			t.Fatal("coordinated a write of the empty key")
+			t.Fatalf("coordinated a write of key %q, empty, malformed or of a strong table", m.Key)
 		}
 		sameStore(t, "refused coordinate", r.before, r.after)
 		return
@@ -969,6 +1011,14 @@ func exchangeOutcome(t *testing.T, e *exchange, ctx *fuzzContext) (finished bool
 	if len(done) == 1 {
 		return true, done[0].(exchangeDone).result.Err, append(mine, theirs...)
 	}
+	if len(mine) == 1 && len(theirs) == 1 {
+		// Asking both sides for acceptor states is the pass that follows
+		// the trees' comparison: the trees were done with, without error.
+		q, ok := mine[0].(*internalpb.HandoffFetch)
+		if ok && q.AcceptorStates && e.acc.started {
+			return true, nil, append(mine, theirs...)
+		}
+	}
 	return false, nil, append(mine, theirs...)
 }
 
@@ -1208,6 +1258,18 @@ func checkHandoffBatch(t *testing.T, _ *messageHarness, pm proto.Message) {
 		}
 	}
 	checkCursorRoundTrip(t, tr, []string{"n2", "n3"})
+	// An exchange decodes a peer's page of acceptor states or refuses it;
+	// what it takes is every register, in order.
+	if side, err := decodeAcceptorPage(m); err == nil {
+		if !m.OfAcceptorStates || m.Error != "" || len(side.keys) != len(m.AcceptorStates) {
+			t.Fatalf("an exchange took a page of %d registers as %d (acceptor states %v, error %q)", len(m.AcceptorStates), len(side.keys), m.OfAcceptorStates, m.Error)
+		}
+		for i := 1; i < len(side.keys); i++ {
+			if bytes.Compare(side.keys[i-1], side.keys[i]) >= 0 {
+				t.Fatalf("an exchange took registers out of order: %q then %q", side.keys[i-1], side.keys[i])
+			}
+		}
+	}
 }
 
 func checkHandoffApplyReply(t *testing.T, _ *messageHarness, pm proto.Message) {

@@ -34,6 +34,11 @@ type RepairConfig struct {
 	// MaxAttempts bounds how often a crashed exchange is started again
 	// before it is reported failed. Default 3.
 	MaxAttempts int
+	// AcceptorStaleAfter is the age (by its ballot's clock reading) past
+	// which a strong key's proposal that was accepted but that no voter
+	// knows chosen is completed by an exchange: its proposer has given up
+	// by then. Default 1 min.
+	AcceptorStaleAfter time.Duration
 	// PanicAfter makes an exchange panic once, after this process's
 	// exchanges have had that many repair writes acknowledged, to test
 	// supervision (0: never). Test-only.
@@ -42,7 +47,8 @@ type RepairConfig struct {
 
 // DefaultRepairConfig returns the documented defaults.
 func DefaultRepairConfig() RepairConfig {
-	return RepairConfig{Interval: 10 * time.Minute, Concurrency: 1, PageKeys: 1000, WriteWindow: 64, MaxKeysPerSecond: 2000, Timeout: time.Minute, MaxAttempts: 3}
+	return RepairConfig{Interval: 10 * time.Minute, Concurrency: 1, PageKeys: 1000, WriteWindow: 64, MaxKeysPerSecond: 2000, Timeout: time.Minute, MaxAttempts: 3,
+		AcceptorStaleAfter: acceptorStaleAfterDefault}
 }
 
 // ExchangeResult is what one exchange found and moved.
@@ -52,12 +58,18 @@ type ExchangeResult struct {
 	Hashes                uint64 // tree hashes each side sent
 	KeysLocal, KeysRemote uint64 // keys written to this node / to the peer
 	Bytes                 uint64 // object bytes sent
-	Err                   error
+	// Strong keys: committed values taught to this node and to the peer,
+	// and stale proposals completed (paxos.SyncOf).
+	AcceptorsLocal, AcceptorsRemote, AcceptorsCompleted uint64
+	Err                                                 error
 }
 
 // RepairTotals sums the exchanges of this process.
 type RepairTotals struct {
 	Exchanges, KeysRepaired, Bytes, Hashes uint64
+	// AcceptorsRepaired and AcceptorsCompleted count strong keys' committed
+	// values taught, and stale proposals completed.
+	AcceptorsRepaired, AcceptorsCompleted uint64
 	// Restarted counts exchanges started again after a crash.
 	Restarted uint64
 }
@@ -83,6 +95,8 @@ func (t *repairTable) add(r ExchangeResult) {
 	t.totals.KeysRepaired += r.KeysLocal + r.KeysRemote
 	t.totals.Bytes += r.Bytes
 	t.totals.Hashes += r.Hashes
+	t.totals.AcceptorsRepaired += r.AcceptorsLocal + r.AcceptorsRemote
+	t.totals.AcceptorsCompleted += r.AcceptorsCompleted
 }
 
 func (t *repairTable) get() RepairTotals {

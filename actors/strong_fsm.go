@@ -25,11 +25,17 @@ type StrongConfig struct {
 	// own requests never duel); past it a request is refused at once
 	// (ErrOverloaded). Default 1024.
 	MaxQueuedPerKey int
+	// ReadWiden: a strong read asks first this node (when it votes) and
+	// other voters up to a majority, chosen at random among those up, and
+	// the remaining voters after ReadWiden if the first have not settled
+	// it (paxos.Config.ReadFirst). 0 asks every voter at once. Default
+	// 50 ms, as the eventual path's speculative retry.
+	ReadWiden time.Duration
 }
 
 // DefaultStrongConfig returns the documented defaults.
 func DefaultStrongConfig() StrongConfig {
-	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024}
+	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024, ReadWiden: 50 * time.Millisecond}
 }
 
 // StrongRequest runs Op on the consensus register of Key.
@@ -49,6 +55,9 @@ type StrongResult struct {
 
 // strongRetry: the backoff after a lost round is over.
 type strongRetry struct{}
+
+// strongWiden: a read's first voters had their time (StrongConfig.ReadWiden).
+type strongWiden struct{}
 
 // strongFSM drives one paxos.Proposer: it takes ballot numbers from the
 // node's durable counter, sends the proposer's messages to the voters'
@@ -104,6 +113,8 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 		}
 		f.regroup()
 		eff = f.p.Retry(seq)
+	case strongWiden:
+		eff = f.p.Widen()
 	case deadline:
 		eff = f.p.Deadline()
 	default:
@@ -125,6 +136,9 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	id := f.store.Identity()
 	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
 		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
+	if f.req.Op.Kind == paxos.OpGet && f.cfg.ReadWiden > 0 && len(cfg.Voters) == 1 {
+		cfg.ReadFirst, cfg.WidenAfter = readFirst(cfg.Voters[0], f.view.Self, f.view.Up), f.cfg.ReadWiden
+	}
 	var seq uint64
 	if f.req.Op.Kind != paxos.OpGet {
 		var err error
@@ -247,5 +261,30 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 	case eff.NeedBallot:
 		f.counters.strongRounds.Add(1)
 		f.timers.after(ctx, eff.Wait, strongRetry{})
+	case eff.Widen > 0:
+		f.timers.after(ctx, eff.Widen, strongWiden{})
 	}
+}
+
+// readFirst is whom a read asks first: this node when it votes (its
+// answer does not cross the network), then voters up, at random so that
+// reads spread over the replicas, up to a majority. Nil when too few are
+// up: every voter is asked.
+func readFirst(voters []string, self string, up func(string) bool) []string {
+	need := paxos.Majority(len(voters))
+	var first, others []string
+	for _, v := range voters {
+		switch {
+		case v == self:
+			first = append(first, v)
+		case up(v):
+			others = append(others, v)
+		}
+	}
+	rand.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	first = append(first, others...)
+	if len(first) < need {
+		return nil
+	}
+	return first[:need]
 }

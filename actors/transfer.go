@@ -238,11 +238,10 @@ func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][
 			return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, err)
 		}
 		c := paxos.CarryOf(st)
-		if c.Commit && c.Value.Exists && c.Value.Version.IsZero() {
-			return apply, nil, fmt.Errorf("%s sent register %.64q: a value without a version", m.Node, e.Key)
-		}
-		if c.Commit && c.Ballot.Less(c.Value.Version) {
-			return apply, nil, fmt.Errorf("%s sent register %.64q: value version %s above its committed ballot %s", m.Node, e.Key, c.Value.Version, c.Ballot)
+		if c.Commit {
+			if err := checkCarriedValue(c); err != nil {
+				return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, err)
+			}
 		}
 		if c.Commit || t.rebuild && !c.Promised.IsZero() {
 			apply.entries = append(apply.entries, carried{key: e.Key, carry: c})

@@ -225,6 +225,8 @@ func (v *vnode) receive(ctx actor.Context) {
 		ctx.Respond(v.fetch(ctx, m))
 	case applyAcceptors:
 		v.applyAcceptors(ctx, m)
+	case *internalpb.AcceptorSync:
+		v.acceptorSync(ctx, m)
 	case *internalpb.HandoffApply:
 		// Only this node's transfers apply batches (applyBatch); over the
 		// remote layer one would skip the sender check of replica writes.

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -331,4 +332,73 @@ func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 		return
 	}
 	v.reply(ctx, reply)
+}
+
+// acceptorSync checks the settled states an anti-entropy exchange carries
+// to this voter and applies them as commits (applyAcceptors), answering
+// once they are durable. A state out of the partition, out of order, over
+// the key limit, unsettled or malformed refuses the whole message: the
+// sender is a peer, and what it says is checked before it is kept.
+func (v *vnode) acceptorSync(ctx actor.Context, m *internalpb.AcceptorSync) {
+	apply, err := v.checkAcceptorSync(m)
+	if err != nil {
+		v.counters.refused.add(err)
+		v.reply(ctx, &internalpb.HandoffApplyReply{Error: err.Error()})
+		return
+	}
+	v.applyAcceptors(ctx, apply)
+}
+
+func (v *vnode) checkAcceptorSync(m *internalpb.AcceptorSync) (applyAcceptors, error) {
+	apply := applyAcceptors{floor: v.floor}
+	if err := v.admit(m.Sender); err != nil {
+		return apply, err
+	}
+	if int(m.Partition) != v.partition {
+		return apply, fmt.Errorf("acceptor sync for partition %d sent to the vnode of partition %d", m.Partition, v.partition)
+	}
+	view := v.view.Load()
+	if view == nil || view.Transition == nil || view.Ring == nil {
+		return apply, fmt.Errorf("node %s has no ring yet", v.self.Node)
+	}
+	if !view.Transition.IsVoter(v.partition, v.self.Node) {
+		return apply, fmt.Errorf("acceptor sync from %s: node %s is not a voter of partition %d", m.Sender.GetNode(), v.self.Node, v.partition)
+	}
+	var prev []byte
+	for _, e := range m.States {
+		switch {
+		case v.store.CheckKey(e.Key) != nil:
+			return apply, fmt.Errorf("acceptor sync from %s: register %.64q: %w", m.Sender.GetNode(), e.Key, v.store.CheckKey(e.Key))
+		case view.Ring.PartitionForKey(e.Key) != v.partition:
+			return apply, fmt.Errorf("acceptor sync from %s: register %.64q is in partition %d, not %d", m.Sender.GetNode(), e.Key, view.Ring.PartitionForKey(e.Key), v.partition)
+		case prev != nil && bytes.Compare(e.Key, prev) <= 0:
+			return apply, fmt.Errorf("acceptor sync from %s: register %.64q after %.64q: out of order", m.Sender.GetNode(), e.Key, prev)
+		}
+		prev = e.Key
+		st, err := paxospb.StateFromProto(e.State)
+		if err != nil {
+			return apply, fmt.Errorf("acceptor sync from %s: register %.64q: %w", m.Sender.GetNode(), e.Key, err)
+		}
+		c := paxos.CarryOf(st)
+		if !c.Commit {
+			return apply, fmt.Errorf("acceptor sync from %s: register %.64q is not settled there: only values known chosen are carried", m.Sender.GetNode(), e.Key)
+		}
+		if err := checkCarriedValue(c); err != nil {
+			return apply, fmt.Errorf("acceptor sync from %s: register %.64q: %w", m.Sender.GetNode(), e.Key, err)
+		}
+		apply.entries = append(apply.entries, carried{key: e.Key, carry: paxos.Carry{Commit: true, Ballot: c.Ballot, Value: c.Value}})
+	}
+	return apply, nil
+}
+
+// checkCarriedValue refuses a value that no proposer makes: one without a
+// version, or with a version above the ballot that committed it.
+func checkCarriedValue(c paxos.Carry) error {
+	if c.Value.Exists && c.Value.Version.IsZero() {
+		return errors.New("a value without a version")
+	}
+	if c.Ballot.Less(c.Value.Version) {
+		return fmt.Errorf("value version %s above its committed ballot %s", c.Value.Version, c.Ballot)
+	}
+	return nil
 }

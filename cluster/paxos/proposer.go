@@ -17,7 +17,18 @@ const (
 	OpPut
 	// OpDelete writes a tombstone.
 	OpDelete
+	// OpComplete reads the value as a get does, but always through a
+	// prepare and an accept of the newest value at a new ballot, even when
+	// a quorum agrees: the accept and the commit go to every voter, so a
+	// proposal that some acceptor holds unsettled is settled there too
+	// (anti-entropy's completing round; a get stops at a quorum that
+	// agrees and leaves the others as they are).
+	OpComplete
 )
+
+// reads reports whether the op only reads the value (and completes the
+// newest proposal) rather than write one of its own.
+func (k OpKind) reads() bool { return k == OpGet || k == OpComplete }
 
 // CondKind is the condition a write has.
 type CondKind int
@@ -125,7 +136,10 @@ type Effects struct {
 	// durable counter, after Wait.
 	NeedBallot bool
 	Wait       time.Duration
-	Done       bool
+	// Widen: the read round asked a majority only (Config.ReadFirst);
+	// call Widen after this long, to ask the other voters too.
+	Widen time.Duration
+	Done  bool
 	Result
 }
 
@@ -150,6 +164,16 @@ type Config struct {
 	// round to each of them. A clock behind costs one round, never
 	// safety: a refused round retries above the ballot that refused it.
 	FirstRound uint64
+	// ReadFirst, when it is a majority of the single voter group, is whom
+	// a read round asks first (the proposer's own node, say, and another
+	// voter up): a read that a majority answers settled needs no other
+	// voter, and asking only them halves the messages a read sends across
+	// the network with three replicas. The others are asked when the
+	// actor calls Widen, after WidenAfter, or at once when one of the
+	// first refuses. Empty (or not a majority, or while a partition moves
+	// and there are two voter groups): every voter is asked at once.
+	ReadFirst  []string
+	WidenAfter time.Duration
 }
 
 // DefaultBackoff and DefaultMaxBackoff are the documented defaults of a
@@ -211,6 +235,9 @@ type Proposer struct {
 	// then the own proposal was neither chosen nor built upon.
 	base    Ballot
 	lastWhy string
+	// narrow: the read round asked ReadFirst only; the other voters are
+	// still to be asked (Widen).
+	narrow bool
 }
 
 func (p *Proposer) isOwn(v Value) bool {
@@ -244,9 +271,51 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 	}
 	p := &Proposer{cfg: cfg, op: op, voters: distinctVoters(cfg.Voters)}
 	if op.Kind == OpGet {
-		return p, p.start(phaseRead, Ballot{}), nil
+		eff := p.start(phaseRead, Ballot{})
+		if first := p.readFirst(); first != nil {
+			p.narrow = true
+			eff.Send = slices.DeleteFunc(eff.Send, func(m Message) bool { return !slices.Contains(first, m.To) })
+			eff.Widen = cfg.WidenAfter
+		}
+		return p, eff, nil
 	}
 	return p, p.start(phasePrepare, p.nextBallot(seq)), nil
+}
+
+// readFirst is Config.ReadFirst when a read may ask only them: distinct
+// members of the single voter group, a majority of it, fewer than all.
+func (p *Proposer) readFirst() []string {
+	first := p.cfg.ReadFirst
+	if len(p.cfg.Voters) != 1 || len(first) >= len(p.voters) {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, n := range first {
+		if !p.isVoter(n) {
+			return nil
+		}
+		set[n] = true
+	}
+	if !p.quorum(set) {
+		return nil
+	}
+	return first
+}
+
+// Widen asks the voters a narrow read round has not asked yet (see
+// Config.ReadFirst); it does nothing once the round is over or wide.
+func (p *Proposer) Widen() Effects {
+	if p.phase != phaseRead || !p.narrow {
+		return Effects{}
+	}
+	p.narrow = false
+	var out []Message
+	for _, n := range p.voters {
+		if !slices.Contains(p.cfg.ReadFirst, n) {
+			out = append(out, Message{To: n, Kind: MsgRead})
+		}
+	}
+	return Effects{Send: out}
 }
 
 // Ballot is the ballot of the current round (zero in a read round).
@@ -384,7 +453,7 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		return Effects{}
 	}
 	current := p.best
-	if p.op.Kind != OpGet && p.isOwn(current) {
+	if !p.op.Kind.reads() && p.isOwn(current) {
 		p.proposing = current
 		return p.start(phaseAccept, p.ballot)
 	}
@@ -392,8 +461,8 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		return p.finish(Result{Outcome: OutcomeContention,
 			Why: fmt.Sprintf("contention: the write lost its accept round to ballot %s and may or may not have taken effect", p.highest)}, nil)
 	}
-	if p.op.Kind == OpGet {
-		if p.settled {
+	if p.op.Kind.reads() {
+		if p.settled && p.op.Kind == OpGet {
 			return p.finish(Result{Outcome: OutcomeOK, Value: current}, nil)
 		}
 		p.proposing = current // complete the newest proposal, then answer it
@@ -428,7 +497,7 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 	}
 	chosen := p.proposing
 	res := Result{Outcome: OutcomeOK, Value: chosen}
-	if p.op.Kind != OpGet && !p.isOwn(chosen) {
+	if !p.op.Kind.reads() && !p.isOwn(chosen) {
 		// The accept completed another proposal, whose value failed the
 		// condition.
 		res.Outcome = OutcomeConditionFailed
@@ -452,6 +521,9 @@ func (p *Proposer) Refused(from string, kind MsgKind, b Ballot, why string) Effe
 	}
 	p.refused[from] = true
 	p.lastWhy = fmt.Sprintf("%s refused: %s", from, why)
+	if p.narrow {
+		return p.Widen() // the others may still make a majority
+	}
 	for _, g := range p.cfg.Voters {
 		possible := 0
 		for _, m := range g {

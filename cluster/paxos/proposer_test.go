@@ -166,6 +166,29 @@ func TestProposer(t *testing.T) {
 		}
 	})
 
+	t.Run("a completing round settles a proposal that an acceptor outside the agreeing quorum holds unsettled", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, put("x"))
+		b := Ballot{Round: 0, Node: "z", Incarnation: 1, Seq: 99} // below x's: lost, never chosen
+		st, _ := State{}.Accept(b, value("y", b))
+		n.acceptors["c"] = st
+		if res := n.propose(t, "b", abc, get); res.Outcome != OutcomeOK || !res.Value.Equal(w.Value) || n.acceptors["c"].Settled() {
+			t.Fatalf("a get (%+v) that a and b answer leaves c as it is: %+v", res, n.acceptors["c"])
+		}
+		res := n.propose(t, "b", abc, Op{Kind: OpComplete})
+		if res.Outcome != OutcomeOK || !res.Value.Equal(w.Value) {
+			t.Fatalf("complete %+v, want x", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgPrepare, MsgAccept}) {
+			t.Fatalf("rounds %v", n.rounds)
+		}
+		for id, st := range n.acceptors {
+			if !st.Settled() || !st.Value.Equal(w.Value) {
+				t.Fatalf("%s after completing: %+v, want x settled", id, st)
+			}
+		}
+	})
+
 	t.Run("a completed value keeps the version of the write that made it", func(t *testing.T) {
 		n := newNet("a", "b", "c")
 		b := Ballot{Round: 5, Node: "z", Incarnation: 1, Seq: 99}
@@ -560,4 +583,94 @@ func TestProposerRefusals(t *testing.T) {
 			t.Fatalf("after regrouping: %+v; d %+v, c %+v", res, n.acceptors["d"], n.acceptors["c"])
 		}
 	})
+}
+
+// A read round may ask a majority first (Config.ReadFirst) and the other
+// voters only when those do not settle it.
+func TestProposerNarrowReads(t *testing.T) {
+	narrow := Config{Node: "a", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "b"}, WidenAfter: 7}
+	settled := func() *net {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
+		return n
+	}
+	to := func(msgs []Message) []string {
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.To)
+		}
+		return out
+	}
+
+	t.Run("a read that the first majority answers settled asks no other voter", func(t *testing.T) {
+		n := settled()
+		p, eff, _ := NewProposer(narrow, Op{Kind: OpGet}, 0)
+		if !slices.Equal(to(eff.Send), []string{"a", "b"}) || eff.Widen != 7 {
+			t.Fatalf("the read asks %v, widening after %v; want a and b, after 7", to(eff.Send), eff.Widen)
+		}
+		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("read %+v", res)
+		}
+		if w := p.Widen(); len(w.Send) != 0 {
+			t.Fatalf("a finished read widened to %v", to(w.Send))
+		}
+	})
+
+	t.Run("a first voter that does not answer is made up for by the others once widened", func(t *testing.T) {
+		n := settled()
+		n.down["b"] = true
+		p, eff, _ := NewProposer(narrow, Op{Kind: OpGet}, 0)
+		if after := n.deliver(p, eff.Send); after.Done {
+			t.Fatal("a read finished on one answer")
+		}
+		w := p.Widen()
+		if !slices.Equal(to(w.Send), []string{"c"}) {
+			t.Fatalf("widened to %v, want c", to(w.Send))
+		}
+		if res := n.run(t, p, w); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("read %+v", res)
+		}
+	})
+
+	t.Run("a refusal among the first widens the round at once", func(t *testing.T) {
+		n := settled()
+		n.refusing = map[string]bool{"b": true}
+		p, eff, _ := NewProposer(narrow, Op{Kind: OpGet}, 0)
+		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("read %+v", res)
+		}
+	})
+
+	t.Run("first voters that disagree make the read complete the newest proposal with every voter", func(t *testing.T) {
+		n := settled()
+		b := Ballot{Round: 9, Node: "z", Incarnation: 1, Seq: 9}
+		st, _ := n.acceptors["b"].Accept(b, value("y", b))
+		n.acceptors["b"] = st
+		p, eff, _ := NewProposer(narrow, Op{Kind: OpGet}, 0)
+		res := n.run(t, p, eff)
+		if res.Outcome != OutcomeOK || string(res.Value.Data) != "y" {
+			t.Fatalf("read %+v, want the newest proposal y", res)
+		}
+		for id, st := range n.acceptors {
+			if !st.Value.Equal(value("y", b)) || !st.Settled() {
+				t.Fatalf("%s holds %+v after the completing read", id, st)
+			}
+		}
+	})
+
+	for _, tt := range []struct {
+		rule string
+		cfg  Config
+	}{
+		{"a first set that is not a majority is not used", Config{Node: "a", Incarnation: 1, Voters: abc, ReadFirst: []string{"a"}}},
+		{"a first set naming a node that does not vote is not used", Config{Node: "a", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "z"}}},
+		{"while a partition moves (two voter groups), every voter is asked", Config{Node: "a", Incarnation: 1, Voters: [][]string{{"a", "b", "c"}, {"a", "b", "d"}}, ReadFirst: []string{"a", "b"}}},
+	} {
+		t.Run(tt.rule, func(t *testing.T) {
+			p, eff, _ := NewProposer(tt.cfg, Op{Kind: OpGet}, 0)
+			if len(eff.Send) != len(p.voters) || eff.Widen != 0 {
+				t.Fatalf("the read asks %v (widen %v), want every voter %v", to(eff.Send), eff.Widen, p.voters)
+			}
+		})
+	}
 }

@@ -270,7 +270,7 @@ func showRepairProgress(cl *client.Client, stop <-chan struct{}) {
 }
 
 func printRepair(res *kvpb.RepairResponse) {
-	var hashes, local, remote, bytes uint64
+	var hashes, local, remote, bytes, strong uint64
 	failed := 0
 	for _, x := range res.Exchanges {
 		hashes += x.Hashes
@@ -283,7 +283,12 @@ func printRepair(res *kvpb.RepairResponse) {
 		} else if x.KeysLocal+x.KeysRemote > 0 {
 			fmt.Printf("partition %d with %s: %d keys here, %d keys there, %d bytes\n", x.Partition, x.Peer, x.KeysLocal, x.KeysRemote, x.Bytes)
 		}
+		if x.AcceptorsLocal+x.AcceptorsRemote+x.AcceptorsCompleted > 0 {
+			fmt.Printf("partition %d with %s: strong keys: %d committed values taught here, %d there, %d stale proposals completed\n",
+				x.Partition, x.Peer, x.AcceptorsLocal, x.AcceptorsRemote, x.AcceptorsCompleted)
+		}
+		strong += x.AcceptorsLocal + x.AcceptorsRemote
 	}
-	fmt.Printf("%d exchanges (%d failed): %d tree hashes compared, %d keys repaired here, %d on peers, %d bytes sent\n",
-		len(res.Exchanges), failed, hashes, local, remote, bytes)
+	fmt.Printf("%d exchanges (%d failed): %d tree hashes compared, %d keys repaired here, %d on peers, %d bytes sent; %d strong keys repaired\n",
+		len(res.Exchanges), failed, hashes, local, remote, bytes, strong)
 }

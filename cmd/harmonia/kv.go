@@ -329,8 +329,8 @@ func printStatus(res *kvpb.StatusResponse) {
 		}
 	}
 	if r := res.Repair; r != nil {
-		fmt.Printf("anti-entropy: %d exchanges (%d restarted after a crash), %d keys repaired, %d bytes sent, %d tree hashes compared\n",
-			r.Exchanges, r.ExchangesRestarted, r.KeysRepaired, r.Bytes, r.Hashes)
+		fmt.Printf("anti-entropy: %d exchanges (%d restarted after a crash), %d keys repaired, %d bytes sent, %d tree hashes compared; %d strong keys repaired, %d stale proposals completed\n",
+			r.Exchanges, r.ExchangesRestarted, r.KeysRepaired, r.Bytes, r.Hashes, r.AcceptorsRepaired, r.AcceptorsCompleted)
 	}
 	if t := res.Tombstones; t != nil {
 		fmt.Printf("tombstones: %d held, %d reaped; %d fallback partitions dropped", t.Held, t.Reaped, t.PartitionsDropped)

@@ -1783,6 +1783,70 @@ func (x *AcceptorEntry) GetState() *PaxosState {
 	return nil
 }
 
+// AcceptorSync carries to a voter the settled acceptor states (values known
+// chosen) of registers it knows less of, found by an anti-entropy exchange
+// (paxos.SyncOf): the voter applies each as a commit, never as a vote, and
+// answers with a HandoffApplyReply once they are durable.
+type AcceptorSync struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Sender        *Sender                `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"` // the exchanging node; it must be admitted
+	States        []*AcceptorEntry       `protobuf:"bytes,3,rep,name=states,proto3" json:"states,omitempty"` // in key order, each settled
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptorSync) Reset() {
+	*x = AcceptorSync{}
+	mi := &file_internalpb_internal_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptorSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptorSync) ProtoMessage() {}
+
+func (x *AcceptorSync) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptorSync.ProtoReflect.Descriptor instead.
+func (*AcceptorSync) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AcceptorSync) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *AcceptorSync) GetSender() *Sender {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+func (x *AcceptorSync) GetStates() []*AcceptorEntry {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
 // HandoffApply merges a fetched batch into the local vnode (in-process, but
 // a protobuf so that the vnode's messages are all of one kind).
 type HandoffApply struct {
@@ -1795,7 +1859,7 @@ type HandoffApply struct {
 
 func (x *HandoffApply) Reset() {
 	*x = HandoffApply{}
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1871,7 @@ func (x *HandoffApply) String() string {
 func (*HandoffApply) ProtoMessage() {}
 
 func (x *HandoffApply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1884,7 @@ func (x *HandoffApply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApply.ProtoReflect.Descriptor instead.
 func (*HandoffApply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandoffApply) GetPartition() uint32 {
@@ -1846,7 +1910,7 @@ type HandoffApplyReply struct {
 
 func (x *HandoffApplyReply) Reset() {
 	*x = HandoffApplyReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +1922,7 @@ func (x *HandoffApplyReply) String() string {
 func (*HandoffApplyReply) ProtoMessage() {}
 
 func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +1935,7 @@ func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApplyReply.ProtoReflect.Descriptor instead.
 func (*HandoffApplyReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HandoffApplyReply) GetError() string {
@@ -1897,7 +1961,7 @@ type HandoffCursor struct {
 
 func (x *HandoffCursor) Reset() {
 	*x = HandoffCursor{}
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +1973,7 @@ func (x *HandoffCursor) String() string {
 func (*HandoffCursor) ProtoMessage() {}
 
 func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +1986,7 @@ func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffCursor.ProtoReflect.Descriptor instead.
 func (*HandoffCursor) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HandoffCursor) GetTransition() string {
@@ -1986,7 +2050,7 @@ type TransferPass struct {
 
 func (x *TransferPass) Reset() {
 	*x = TransferPass{}
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2062,7 @@ func (x *TransferPass) String() string {
 func (*TransferPass) ProtoMessage() {}
 
 func (x *TransferPass) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2075,7 @@ func (x *TransferPass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferPass.ProtoReflect.Descriptor instead.
 func (*TransferPass) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TransferPass) GetSource() string {
@@ -2084,7 +2148,7 @@ type Hint struct {
 
 func (x *Hint) Reset() {
 	*x = Hint{}
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2160,7 @@ func (x *Hint) String() string {
 func (*Hint) ProtoMessage() {}
 
 func (x *Hint) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2173,7 @@ func (x *Hint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hint.ProtoReflect.Descriptor instead.
 func (*Hint) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Hint) GetPartition() uint32 {
@@ -2153,7 +2217,7 @@ type TreeLevel struct {
 
 func (x *TreeLevel) Reset() {
 	*x = TreeLevel{}
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2229,7 @@ func (x *TreeLevel) String() string {
 func (*TreeLevel) ProtoMessage() {}
 
 func (x *TreeLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2242,7 @@ func (x *TreeLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
 func (*TreeLevel) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TreeLevel) GetPartition() uint32 {
@@ -2214,7 +2278,7 @@ type TreeLevelReply struct {
 
 func (x *TreeLevelReply) Reset() {
 	*x = TreeLevelReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2226,7 +2290,7 @@ func (x *TreeLevelReply) String() string {
 func (*TreeLevelReply) ProtoMessage() {}
 
 func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2239,7 +2303,7 @@ func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
 func (*TreeLevelReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TreeLevelReply) GetNode() string {
@@ -2285,7 +2349,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2361,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2374,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BucketKeys) GetPartition() uint32 {
@@ -2354,7 +2418,7 @@ type BucketKeysReply struct {
 
 func (x *BucketKeysReply) Reset() {
 	*x = BucketKeysReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2430,7 @@ func (x *BucketKeysReply) String() string {
 func (*BucketKeysReply) ProtoMessage() {}
 
 func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2443,7 @@ func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
 func (*BucketKeysReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *BucketKeysReply) GetNode() string {
@@ -2428,7 +2492,7 @@ type ReapEntry struct {
 
 func (x *ReapEntry) Reset() {
 	*x = ReapEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2440,7 +2504,7 @@ func (x *ReapEntry) String() string {
 func (*ReapEntry) ProtoMessage() {}
 
 func (x *ReapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2453,7 +2517,7 @@ func (x *ReapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
 func (*ReapEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReapEntry) GetKey() []byte {
@@ -2491,7 +2555,7 @@ type Reap struct {
 
 func (x *Reap) Reset() {
 	*x = Reap{}
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2567,7 @@ func (x *Reap) String() string {
 func (*Reap) ProtoMessage() {}
 
 func (x *Reap) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2580,7 @@ func (x *Reap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reap.ProtoReflect.Descriptor instead.
 func (*Reap) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Reap) GetPartition() uint32 {
@@ -2566,7 +2630,7 @@ type ReapReply struct {
 
 func (x *ReapReply) Reset() {
 	*x = ReapReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2642,7 @@ func (x *ReapReply) String() string {
 func (*ReapReply) ProtoMessage() {}
 
 func (x *ReapReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2655,7 @@ func (x *ReapReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
 func (*ReapReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReapReply) GetNode() string {
@@ -2636,7 +2700,7 @@ type PaxosBallot struct {
 
 func (x *PaxosBallot) Reset() {
 	*x = PaxosBallot{}
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +2712,7 @@ func (x *PaxosBallot) String() string {
 func (*PaxosBallot) ProtoMessage() {}
 
 func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,7 +2725,7 @@ func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosBallot.ProtoReflect.Descriptor instead.
 func (*PaxosBallot) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PaxosBallot) GetRound() uint64 {
@@ -2705,7 +2769,7 @@ type PaxosValue struct {
 
 func (x *PaxosValue) Reset() {
 	*x = PaxosValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +2781,7 @@ func (x *PaxosValue) String() string {
 func (*PaxosValue) ProtoMessage() {}
 
 func (x *PaxosValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +2794,7 @@ func (x *PaxosValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosValue.ProtoReflect.Descriptor instead.
 func (*PaxosValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PaxosValue) GetExists() bool {
@@ -2776,7 +2840,7 @@ type PaxosRequest struct {
 
 func (x *PaxosRequest) Reset() {
 	*x = PaxosRequest{}
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2788,7 +2852,7 @@ func (x *PaxosRequest) String() string {
 func (*PaxosRequest) ProtoMessage() {}
 
 func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2801,7 +2865,7 @@ func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosRequest.ProtoReflect.Descriptor instead.
 func (*PaxosRequest) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PaxosRequest) GetPartition() uint32 {
@@ -2884,7 +2948,7 @@ type PaxosReply struct {
 
 func (x *PaxosReply) Reset() {
 	*x = PaxosReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2896,7 +2960,7 @@ func (x *PaxosReply) String() string {
 func (*PaxosReply) ProtoMessage() {}
 
 func (x *PaxosReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2909,7 +2973,7 @@ func (x *PaxosReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosReply.ProtoReflect.Descriptor instead.
 func (*PaxosReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PaxosReply) GetRequestId() uint64 {
@@ -3003,7 +3067,7 @@ type PaxosState struct {
 
 func (x *PaxosState) Reset() {
 	*x = PaxosState{}
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3079,7 @@ func (x *PaxosState) String() string {
 func (*PaxosState) ProtoMessage() {}
 
 func (x *PaxosState) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3092,7 @@ func (x *PaxosState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosState.ProtoReflect.Descriptor instead.
 func (*PaxosState) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PaxosState) GetPromised() *PaxosBallot {
@@ -3072,7 +3136,7 @@ type CatalogTable struct {
 
 func (x *CatalogTable) Reset() {
 	*x = CatalogTable{}
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3148,7 @@ func (x *CatalogTable) String() string {
 func (*CatalogTable) ProtoMessage() {}
 
 func (x *CatalogTable) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3161,7 @@ func (x *CatalogTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogTable.ProtoReflect.Descriptor instead.
 func (*CatalogTable) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CatalogTable) GetName() string {
@@ -3142,7 +3206,7 @@ type CatalogValue struct {
 
 func (x *CatalogValue) Reset() {
 	*x = CatalogValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3154,7 +3218,7 @@ func (x *CatalogValue) String() string {
 func (*CatalogValue) ProtoMessage() {}
 
 func (x *CatalogValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3167,7 +3231,7 @@ func (x *CatalogValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogValue.ProtoReflect.Descriptor instead.
 func (*CatalogValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CatalogValue) GetTables() []*CatalogTable {
@@ -3334,7 +3398,11 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x05floor\x18\b \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x05floor\"Y\n" +
 	"\rAcceptorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x126\n" +
-	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"j\n" +
+	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"\x9f\x01\n" +
+	"\fAcceptorSync\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x124\n" +
+	"\x06sender\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12;\n" +
+	"\x06states\x18\x03 \x03(\v2#.harmonia.internal.v1.AcceptorEntryR\x06states\"j\n" +
 	"\fHandoffApply\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12<\n" +
 	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\")\n" +
@@ -3473,7 +3541,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internalpb_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_internalpb_internal_proto_goTypes = []any{
 	(PaxosKind)(0),             // 0: harmonia.internal.v1.PaxosKind
 	(*Dot)(nil),                // 1: harmonia.internal.v1.Dot
@@ -3501,25 +3569,26 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*HandoffEntry)(nil),       // 23: harmonia.internal.v1.HandoffEntry
 	(*HandoffBatch)(nil),       // 24: harmonia.internal.v1.HandoffBatch
 	(*AcceptorEntry)(nil),      // 25: harmonia.internal.v1.AcceptorEntry
-	(*HandoffApply)(nil),       // 26: harmonia.internal.v1.HandoffApply
-	(*HandoffApplyReply)(nil),  // 27: harmonia.internal.v1.HandoffApplyReply
-	(*HandoffCursor)(nil),      // 28: harmonia.internal.v1.HandoffCursor
-	(*TransferPass)(nil),       // 29: harmonia.internal.v1.TransferPass
-	(*Hint)(nil),               // 30: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 31: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 32: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 33: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 34: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 35: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 36: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 37: harmonia.internal.v1.ReapReply
-	(*PaxosBallot)(nil),        // 38: harmonia.internal.v1.PaxosBallot
-	(*PaxosValue)(nil),         // 39: harmonia.internal.v1.PaxosValue
-	(*PaxosRequest)(nil),       // 40: harmonia.internal.v1.PaxosRequest
-	(*PaxosReply)(nil),         // 41: harmonia.internal.v1.PaxosReply
-	(*PaxosState)(nil),         // 42: harmonia.internal.v1.PaxosState
-	(*CatalogTable)(nil),       // 43: harmonia.internal.v1.CatalogTable
-	(*CatalogValue)(nil),       // 44: harmonia.internal.v1.CatalogValue
+	(*AcceptorSync)(nil),       // 26: harmonia.internal.v1.AcceptorSync
+	(*HandoffApply)(nil),       // 27: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 28: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 29: harmonia.internal.v1.HandoffCursor
+	(*TransferPass)(nil),       // 30: harmonia.internal.v1.TransferPass
+	(*Hint)(nil),               // 31: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 32: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 33: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 34: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 35: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 36: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 37: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 38: harmonia.internal.v1.ReapReply
+	(*PaxosBallot)(nil),        // 39: harmonia.internal.v1.PaxosBallot
+	(*PaxosValue)(nil),         // 40: harmonia.internal.v1.PaxosValue
+	(*PaxosRequest)(nil),       // 41: harmonia.internal.v1.PaxosRequest
+	(*PaxosReply)(nil),         // 42: harmonia.internal.v1.PaxosReply
+	(*PaxosState)(nil),         // 43: harmonia.internal.v1.PaxosState
+	(*CatalogTable)(nil),       // 44: harmonia.internal.v1.CatalogTable
+	(*CatalogValue)(nil),       // 45: harmonia.internal.v1.CatalogValue
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	2,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -3545,35 +3614,37 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	5,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
 	23, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
 	25, // 22: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
-	38, // 23: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 24: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
-	23, // 25: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	29, // 26: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
-	5,  // 27: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	23, // 28: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	35, // 29: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	18, // 30: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	38, // 31: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 32: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	38, // 33: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 34: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
-	18, // 35: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	0,  // 36: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	38, // 37: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 38: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 39: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 40: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	38, // 41: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 42: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	38, // 43: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 44: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	38, // 45: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 46: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	39, // 23: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 24: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
+	18, // 25: harmonia.internal.v1.AcceptorSync.sender:type_name -> harmonia.internal.v1.Sender
+	25, // 26: harmonia.internal.v1.AcceptorSync.states:type_name -> harmonia.internal.v1.AcceptorEntry
+	23, // 27: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	30, // 28: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	5,  // 29: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	23, // 30: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	36, // 31: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	18, // 32: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	39, // 33: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 34: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	39, // 35: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 36: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	18, // 37: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	0,  // 38: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	39, // 39: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 40: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 41: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 42: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	39, // 43: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 44: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 45: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 46: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	39, // 47: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	44, // 48: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -3587,7 +3658,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2034,16 +2034,21 @@ func (x *RepairRequest) GetPeer() string {
 }
 
 type Exchange struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Peer          string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
-	Hashes        uint64                 `protobuf:"varint,3,opt,name=hashes,proto3" json:"hashes,omitempty"`                           // tree hashes each side sent
-	KeysLocal     uint64                 `protobuf:"varint,4,opt,name=keys_local,json=keysLocal,proto3" json:"keys_local,omitempty"`    // keys written to this node
-	KeysRemote    uint64                 `protobuf:"varint,5,opt,name=keys_remote,json=keysRemote,proto3" json:"keys_remote,omitempty"` // keys written to the peer
-	Bytes         uint64                 `protobuf:"varint,6,opt,name=bytes,proto3" json:"bytes,omitempty"`                             // object bytes sent
-	Error         string                 `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Partition  uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Peer       string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	Hashes     uint64                 `protobuf:"varint,3,opt,name=hashes,proto3" json:"hashes,omitempty"`                           // tree hashes each side sent
+	KeysLocal  uint64                 `protobuf:"varint,4,opt,name=keys_local,json=keysLocal,proto3" json:"keys_local,omitempty"`    // keys written to this node
+	KeysRemote uint64                 `protobuf:"varint,5,opt,name=keys_remote,json=keysRemote,proto3" json:"keys_remote,omitempty"` // keys written to the peer
+	Bytes      uint64                 `protobuf:"varint,6,opt,name=bytes,proto3" json:"bytes,omitempty"`                             // object bytes sent
+	Error      string                 `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// Strong keys: committed values taught to this node, to the peer, and
+	// stale proposals completed by a round (paxos.SyncOf).
+	AcceptorsLocal     uint64 `protobuf:"varint,8,opt,name=acceptors_local,json=acceptorsLocal,proto3" json:"acceptors_local,omitempty"`
+	AcceptorsRemote    uint64 `protobuf:"varint,9,opt,name=acceptors_remote,json=acceptorsRemote,proto3" json:"acceptors_remote,omitempty"`
+	AcceptorsCompleted uint64 `protobuf:"varint,10,opt,name=acceptors_completed,json=acceptorsCompleted,proto3" json:"acceptors_completed,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Exchange) Reset() {
@@ -2125,6 +2130,27 @@ func (x *Exchange) GetError() string {
 	return ""
 }
 
+func (x *Exchange) GetAcceptorsLocal() uint64 {
+	if x != nil {
+		return x.AcceptorsLocal
+	}
+	return 0
+}
+
+func (x *Exchange) GetAcceptorsRemote() uint64 {
+	if x != nil {
+		return x.AcceptorsRemote
+	}
+	return 0
+}
+
+func (x *Exchange) GetAcceptorsCompleted() uint64 {
+	if x != nil {
+		return x.AcceptorsCompleted
+	}
+	return 0
+}
+
 type RepairResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Exchanges     []*Exchange            `protobuf:"bytes,1,rep,name=exchanges,proto3" json:"exchanges,omitempty"`
@@ -2177,6 +2203,10 @@ type RepairStats struct {
 	Hashes       uint64                 `protobuf:"varint,4,opt,name=hashes,proto3" json:"hashes,omitempty"`
 	// exchanges started again after a crash
 	ExchangesRestarted uint64 `protobuf:"varint,5,opt,name=exchanges_restarted,json=exchangesRestarted,proto3" json:"exchanges_restarted,omitempty"`
+	// strong keys' committed values taught to a replica, and stale proposals
+	// completed, by exchanges
+	AcceptorsRepaired  uint64 `protobuf:"varint,6,opt,name=acceptors_repaired,json=acceptorsRepaired,proto3" json:"acceptors_repaired,omitempty"`
+	AcceptorsCompleted uint64 `protobuf:"varint,7,opt,name=acceptors_completed,json=acceptorsCompleted,proto3" json:"acceptors_completed,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -2242,6 +2272,20 @@ func (x *RepairStats) GetHashes() uint64 {
 func (x *RepairStats) GetExchangesRestarted() uint64 {
 	if x != nil {
 		return x.ExchangesRestarted
+	}
+	return 0
+}
+
+func (x *RepairStats) GetAcceptorsRepaired() uint64 {
+	if x != nil {
+		return x.AcceptorsRepaired
+	}
+	return 0
+}
+
+func (x *RepairStats) GetAcceptorsCompleted() uint64 {
+	if x != nil {
+		return x.AcceptorsCompleted
 	}
 	return 0
 }
@@ -3449,7 +3493,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"A\n" +
 	"\rRepairRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x12\n" +
-	"\x04peer\x18\x02 \x01(\tR\x04peer\"\xc0\x01\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\"\xc5\x02\n" +
 	"\bExchange\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x16\n" +
@@ -3459,15 +3503,21 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\vkeys_remote\x18\x05 \x01(\x04R\n" +
 	"keysRemote\x12\x14\n" +
 	"\x05bytes\x18\x06 \x01(\x04R\x05bytes\x12\x14\n" +
-	"\x05error\x18\a \x01(\tR\x05error\"E\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12'\n" +
+	"\x0facceptors_local\x18\b \x01(\x04R\x0eacceptorsLocal\x12)\n" +
+	"\x10acceptors_remote\x18\t \x01(\x04R\x0facceptorsRemote\x12/\n" +
+	"\x13acceptors_completed\x18\n" +
+	" \x01(\x04R\x12acceptorsCompleted\"E\n" +
 	"\x0eRepairResponse\x123\n" +
-	"\texchanges\x18\x01 \x03(\v2\x15.harmonia.v1.ExchangeR\texchanges\"\xaf\x01\n" +
+	"\texchanges\x18\x01 \x03(\v2\x15.harmonia.v1.ExchangeR\texchanges\"\x8f\x02\n" +
 	"\vRepairStats\x12\x1c\n" +
 	"\texchanges\x18\x01 \x01(\x04R\texchanges\x12#\n" +
 	"\rkeys_repaired\x18\x02 \x01(\x04R\fkeysRepaired\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x16\n" +
 	"\x06hashes\x18\x04 \x01(\x04R\x06hashes\x12/\n" +
-	"\x13exchanges_restarted\x18\x05 \x01(\x04R\x12exchangesRestarted\"#\n" +
+	"\x13exchanges_restarted\x18\x05 \x01(\x04R\x12exchangesRestarted\x12-\n" +
+	"\x12acceptors_repaired\x18\x06 \x01(\x04R\x11acceptorsRepaired\x12/\n" +
+	"\x13acceptors_completed\x18\a \x01(\x04R\x12acceptorsCompleted\"#\n" +
 	"\rRemoveRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"$\n" +
 	"\x0eRemoveResponse\x12\x12\n" +

@@ -167,6 +167,8 @@ var (
 	repairExchanges = desc("harmonia_antientropy_exchanges_total", "Anti-entropy exchanges this node ran.")
 	repairRestarted = desc("harmonia_antientropy_exchanges_restarted_total", "Anti-entropy exchanges started again after a crash.")
 	repairKeys      = desc("harmonia_antientropy_keys_repaired_total", "Keys anti-entropy wrote, here or to peers.")
+	repairStrong    = desc("harmonia_antientropy_strong_keys_repaired_total", "Strong keys' committed values anti-entropy taught to a replica, here or to peers.")
+	repairComplete  = desc("harmonia_antientropy_strong_proposals_completed_total", "Stale strong-key proposals (accepted, known chosen by no replica) anti-entropy completed.")
 	repairBytes     = desc("harmonia_antientropy_bytes_sent_total", "Object bytes anti-entropy sent.")
 	ringStable      = desc("harmonia_ring_stable", "1 when no member is joining or leaving.")
 	ringMoves       = desc("harmonia_ring_moves", "Replicas the ring transition under way still moves, cluster-wide.")
@@ -249,6 +251,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(repairRestarted, float64(r.GetExchangesRestarted()))
 		counter(repairKeys, float64(r.GetKeysRepaired()))
 		counter(repairBytes, float64(r.GetBytes()))
+		counter(repairStrong, float64(r.GetAcceptorsRepaired()))
+		counter(repairComplete, float64(r.GetAcceptorsCompleted()))
 		stable := 0.0
 		if st.Ring == "stable" {
 			stable = 1

@@ -247,7 +247,8 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	}
 	out.ActorRestarts = a.sys.Restarts()
 	rt := a.sys.RepairTotals()
-	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes, ExchangesRestarted: rt.Restarted}
+	out.Repair = &kvpb.RepairStats{Exchanges: rt.Exchanges, KeysRepaired: rt.KeysRepaired, Bytes: rt.Bytes, Hashes: rt.Hashes, ExchangesRestarted: rt.Restarted,
+		AcceptorsRepaired: rt.AcceptorsRepaired, AcceptorsCompleted: rt.AcceptorsCompleted}
 	rs := a.sys.Reaping()
 	out.Tombstones = &kvpb.TombstoneStats{Held: uint64(max(rs.TombstonesHeld, 0)), Reaped: rs.Reaped, Blocked: rs.Blocked, PartitionsDropped: rs.PartitionsDropped,
 		AcceptorStatesDropped: rs.AcceptorStatesDropped}
@@ -327,7 +328,8 @@ func (a *api) Repair(ctx context.Context, req *kvpb.RepairRequest) (*kvpb.Repair
 	}
 	out := &kvpb.RepairResponse{}
 	for _, r := range results {
-		x := &kvpb.Exchange{Partition: uint32(r.Partition), Peer: r.Peer, Hashes: r.Hashes, KeysLocal: r.KeysLocal, KeysRemote: r.KeysRemote, Bytes: r.Bytes}
+		x := &kvpb.Exchange{Partition: uint32(r.Partition), Peer: r.Peer, Hashes: r.Hashes, KeysLocal: r.KeysLocal, KeysRemote: r.KeysRemote, Bytes: r.Bytes,
+			AcceptorsLocal: r.AcceptorsLocal, AcceptorsRemote: r.AcceptorsRemote, AcceptorsCompleted: r.AcceptorsCompleted}
 		if r.Err != nil {
 			x.Error = r.Err.Error()
 		}
