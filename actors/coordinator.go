@@ -112,6 +112,7 @@ type coordinator struct {
 	// other for one key.
 	strong     map[string][]queuedStrong
 	strongKeys map[string]string
+	held       *heldBallots
 	// dispatcher runs the state machines' mailboxes.
 	dispatcher actor.Dispatcher
 }
@@ -281,9 +282,12 @@ func (c *coordinator) nextStrong(ctx actor.Context, key string) {
 
 func (c *coordinator) startStrong(ctx actor.Context, key string, q queuedStrong) {
 	view := c.view.Load()
+	if c.held == nil {
+		c.held = &heldBallots{max: c.cfg.Strong.HeldBallots}
+	}
 	c.seq++
 	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return &strongFSM{cfg: c.cfg.Strong, view: view, views: c.view, store: c.store, req: q.req, client: q.client, counters: c.counters}
+		return &strongFSM{cfg: c.cfg.Strong, view: view, views: c.view, store: c.store, req: q.req, client: q.client, counters: c.counters, held: c.held}
 	}, actor.WithDispatcher(c.dispatcher)), "strong-"+itoa(int(c.seq)))
 	if err != nil {
 		q.client.answer(q.client.failed(fmt.Errorf("start the request: %w", err)))

@@ -368,6 +368,11 @@ func fuzzKinds() []fuzzKind {
 		{paxospb.StateToProto(paxos.State{Promised: fuzzBallot(3), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(1)}), checkPaxosState},
 		{&internalpb.AcceptorSync{Partition: fuzzPartition, Sender: peer, States: []*internalpb.AcceptorEntry{{Key: fuzzStrongKey,
 			State: paxospb.StateToProto(paxos.State{Promised: fuzzBallot(2), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(2)})}}}, checkAcceptorSync},
+		{func() proto.Message {
+			m := paxosRequest(internalpb.PaxosKind_PAXOS_ACCEPT, fuzzBallot(2), &fuzzValue)
+			m.Next = paxospb.BallotToProto(paxos.Successor(fuzzBallot(2)))
+			return m
+		}(), checkPaxosRequest},
 	}
 }
 
@@ -492,7 +497,11 @@ func checkPaxosRequest(t *testing.T, h *messageHarness, pm proto.Message) {
 		}
 	case internalpb.PaxosKind_PAXOS_ACCEPT:
 		var acc paxos.Acceptance
-		want, acc = before.Accept(b, v)
+		next, _ := paxospb.BallotFromProto(m.Next)
+		if m.Next != nil && next != paxos.Successor(b) {
+			t.Fatalf("accepted an accept at %s carrying next ballot %s", b, next)
+		}
+		want, acc = before.AcceptNext(b, v, next)
 		if acc.OK != rep.Ok {
 			t.Fatalf("accept %s of %+v answered ok=%v", b, before, rep.Ok)
 		}

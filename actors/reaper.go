@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -164,7 +165,24 @@ type reapRound struct {
 	entries   []*internalpb.ReapEntry
 	commit    bool
 	replies   map[string]*internalpb.ReapReply
+	// The strong tombstones of partition i past grace still to erase
+	// before its erased registers are asked about (drop), and the attempt
+	// of the erase in flight.
+	erase    []eraseCandidate
+	drop     []*internalpb.ReapEntry
+	erasing  int
+	attempts int
 }
+
+// reapErased is the end of one erase (OpErase) of a strong tombstone.
+type reapErased struct {
+	attempt int
+	res     *StrongResult
+}
+
+// eraseTimeout bounds one erase; one that does not finish leaves the
+// tombstone as it was, for the next round.
+const eraseTimeout = 5 * time.Second
 
 func (r *reapRound) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -172,12 +190,17 @@ func (r *reapRound) Receive(ctx actor.Context) {
 		sendSelfAfter(ctx, reapRoundLimit, reapRoundTimeout{})
 		r.scan(ctx)
 	case []*internalpb.ReapEntry:
-		if len(m) == 0 {
-			r.next(ctx)
+		r.askAbout(ctx, m)
+	case acceptorScan:
+		r.erase, r.drop = m.erase, m.drop
+		r.eraseNext(ctx)
+	case reapErased:
+		if m.attempt != r.erasing {
 			return
 		}
-		r.commit = false
-		r.ask(ctx, m)
+		r.erasing = 0
+		r.erase = r.erase[1:] // erased, or not (its outcome is the next round's to find)
+		r.eraseNext(ctx)
 	case *internalpb.ReapReply:
 		r.replies[m.Node] = m
 		if len(r.replies) < len(r.partitions[r.i].pref) {
@@ -197,6 +220,33 @@ func (r *reapRound) Receive(ctx actor.Context) {
 	case reapRoundTimeout:
 		ctx.Stop(ctx.Self())
 	}
+}
+
+// askAbout asks every replica about entries, or goes on when there are none.
+func (r *reapRound) askAbout(ctx actor.Context, entries []*internalpb.ReapEntry) {
+	if len(entries) == 0 {
+		r.next(ctx)
+		return
+	}
+	r.commit = false
+	r.ask(ctx, entries)
+}
+
+// eraseNext erases the next strong tombstone past grace through this
+// node's proposer (OpErase: the tombstone, if still the register's value,
+// becomes the erased value, which the next rounds drop), then asks about
+// the erased registers the scan found.
+func (r *reapRound) eraseNext(ctx actor.Context) {
+	if len(r.erase) == 0 {
+		r.askAbout(ctx, r.drop)
+		return
+	}
+	r.attempts++
+	r.erasing = r.attempts
+	c := r.erase[0]
+	res := askStrong(ctx, &StrongRequest{Key: c.key, Op: paxos.Op{Kind: paxos.OpErase, Cond: paxos.CondVersion, Version: c.version}, Timeout: eraseTimeout})
+	self, sys, attempt := ctx.Self(), ctx.ActorSystem(), r.attempts
+	go func() { sys.Root.Send(self, reapErased{attempt: attempt, res: <-res}) }()
 }
 
 func (r *reapRound) scan(ctx actor.Context) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,17 +26,65 @@ type StrongConfig struct {
 	// own requests never duel); past it a request is refused at once
 	// (ErrOverloaded). Default 1024.
 	MaxQueuedPerKey int
-	// ReadWiden: a strong read asks first this node (when it votes) and
+	// Nudge: a strong read asks first this node (when it votes) and
 	// other voters up to a majority, chosen at random among those up, and
-	// the remaining voters after ReadWiden if the first have not settled
+	// the remaining voters after Nudge if the first have not settled
 	// it (paxos.Config.ReadFirst). 0 asks every voter at once. Default
 	// 50 ms, as the eventual path's speculative retry.
-	ReadWiden time.Duration
+	Nudge time.Duration
+	// HeldBallots bounds the registers whose held ballot (paxos.Held: the
+	// promise a write's accept carried for the node's next write) a node
+	// keeps, so that its next write of one of them takes one round trip
+	// instead of two. 0 keeps none. Default 4096.
+	HeldBallots int
 }
 
 // DefaultStrongConfig returns the documented defaults.
 func DefaultStrongConfig() StrongConfig {
-	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024, ReadWiden: 50 * time.Millisecond}
+	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024, Nudge: 50 * time.Millisecond,
+		HeldBallots: 4096}
+}
+
+// heldBallots keeps, by register, the ballot this node's last write of it
+// holds (paxos.Held), for the node's next write; a write takes it (a held
+// ballot serves one write: its successor is the next one's), and one of
+// another ring transition is dropped. Its state machines share it, one per
+// key at a time (the coordinator's queue).
+type heldBallots struct {
+	max int
+	mu  sync.Mutex
+	m   map[string]heldBallot
+}
+
+type heldBallot struct {
+	held       *paxos.Held
+	transition uint64
+}
+
+func (h *heldBallots) take(key []byte, transition uint64) *paxos.Held {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.m[string(key)]
+	if !ok {
+		return nil
+	}
+	delete(h.m, string(key))
+	if e.transition != transition {
+		return nil
+	}
+	return e.held
+}
+
+func (h *heldBallots) put(key []byte, held *paxos.Held, transition uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.max <= 0 {
+		return
+	}
+	if h.m == nil || len(h.m) >= h.max {
+		h.m = make(map[string]heldBallot) // full: start over (a lost held ballot costs a prepare)
+	}
+	h.m[string(key)] = heldBallot{held: held, transition: transition}
 }
 
 // StrongRequest runs Op on the consensus register of Key.
@@ -56,8 +105,8 @@ type StrongResult struct {
 // strongRetry: the backoff after a lost round is over.
 type strongRetry struct{}
 
-// strongWiden: a read's first voters had their time (StrongConfig.ReadWiden).
-type strongWiden struct{}
+// strongNudge: a read's first voters had their time (StrongConfig.Nudge).
+type strongNudge struct{}
 
 // strongFSM drives one paxos.Proposer: it takes ballot numbers from the
 // node's durable counter, sends the proposer's messages to the voters'
@@ -84,6 +133,7 @@ type strongFSM struct {
 	p          *paxos.Proposer
 	lastErr    string // the last refusal a voter answered, for the result's Why
 	counters   *requestCounters
+	held       *heldBallots // nil: none kept
 }
 
 func (f *strongFSM) Receive(ctx actor.Context) {
@@ -113,8 +163,8 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 		}
 		f.regroup()
 		eff = f.p.Retry(seq)
-	case strongWiden:
-		eff = f.p.Widen()
+	case strongNudge:
+		eff = f.p.Nudge()
 	case deadline:
 		eff = f.p.Deadline()
 	default:
@@ -136,8 +186,11 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	id := f.store.Identity()
 	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
 		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
-	if f.req.Op.Kind == paxos.OpGet && f.cfg.ReadWiden > 0 && len(cfg.Voters) == 1 {
-		cfg.ReadFirst, cfg.WidenAfter = readFirst(cfg.Voters[0], f.view.Self, f.view.Up), f.cfg.ReadWiden
+	if f.held != nil && (f.req.Op.Kind == paxos.OpPut || f.req.Op.Kind == paxos.OpDelete) {
+		cfg.Held = f.held.take(f.req.Key, f.transition)
+	}
+	if f.req.Op.Kind == paxos.OpGet && f.cfg.Nudge > 0 && len(cfg.Voters) == 1 {
+		cfg.ReadFirst, cfg.NudgeAfter = readFirst(cfg.Voters[0], f.view.Self, f.view.Up), f.cfg.Nudge
 	}
 	var seq uint64
 	if f.req.Op.Kind != paxos.OpGet {
@@ -243,6 +296,9 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 		if msg.Kind == paxos.MsgAccept || msg.Kind == paxos.MsgCommit {
 			req.Value = paxospb.ValueToProto(msg.Value)
 		}
+		if !msg.Next.IsZero() {
+			req.Next = paxospb.BallotToProto(msg.Next)
+		}
 		if msg.Kind == paxos.MsgCommit {
 			ctx.Send(f.view.vnodePID(msg.To, f.partition), req) // fire and forget: no answer is awaited
 			continue
@@ -255,14 +311,17 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 		if f.lastErr != "" && res.Outcome != paxos.OutcomeOK && res.Outcome != paxos.OutcomeConditionFailed {
 			res.Why += "; last refusal: " + f.lastErr
 		}
+		if res.Held != nil && f.held != nil {
+			f.held.put(f.req.Key, res.Held, f.transition)
+		}
 		f.client.answer(&StrongResult{Result: res})
 		f.counters.strong[res.Outcome].Add(1)
 		ctx.Stop(ctx.Self())
 	case eff.NeedBallot:
 		f.counters.strongRounds.Add(1)
 		f.timers.after(ctx, eff.Wait, strongRetry{})
-	case eff.Widen > 0:
-		f.timers.after(ctx, eff.Widen, strongWiden{})
+	case eff.Nudge > 0:
+		f.timers.after(ctx, eff.Nudge, strongNudge{})
 	}
 }
 

@@ -12,8 +12,9 @@ import (
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
-// A deleted strong key's acceptor state is dropped on every replica once
-// each holds the same settled tombstone past the grace; a live key's is
+// A deleted strong key's tombstone is erased through consensus once past
+// the grace, and its acceptor state dropped on every replica once each
+// holds the same erased state; a live key's is
 // kept; the key then reads as absent and takes a put-if-absent; and a
 // proposal older than the drop (a delayed accept) is refused under the
 // partition's floor.

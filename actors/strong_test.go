@@ -160,6 +160,18 @@ func TestAcceptorVnodeRefusesMalformedRequests(t *testing.T) {
 			m.Kind = 17
 			return m
 		}(), "unknown paxos step"},
+		{"a next ballot on a prepare", func() *internalpb.PaxosRequest {
+			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)
+			m.Next = paxospb.BallotToProto(paxos.Successor(b))
+			return m
+		}(), "only an accept carries a next ballot"},
+		{"a next ballot that is not the accept's successor", func() *internalpb.PaxosRequest {
+			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &val)
+			m.Next = paxospb.BallotToProto(ballotOf(sys, 50, 50))
+			return m
+		}(), "is not the successor"},
+		{"a value whose previous version is not below its own", paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b,
+			&paxos.Value{Exists: true, Data: []byte("v"), Version: b, Prev: b, HasPrev: true}), "not below the value's version"},
 		{"a sender not in the cluster", func() *internalpb.PaxosRequest {
 			m := paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)
 			m.Sender = &internalpb.Sender{Node: "ghost", Incarnation: 3}

@@ -24,6 +24,7 @@ type paxosStep struct {
 	kind   paxos.MsgKind
 	ballot paxos.Ballot
 	value  paxos.Value
+	next   paxos.Ballot // accept: the proposer's next ballot, promised with it
 }
 
 var kindToPaxos = map[internalpb.PaxosKind]paxos.MsgKind{
@@ -101,8 +102,19 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if step.ballot.Node != m.Sender.GetNode() || step.ballot.Incarnation != m.Sender.GetIncarnation() {
 		return step, fmt.Errorf("paxos %s: ballot %s is not of its sender %s.%d", kind, step.ballot, m.Sender.GetNode(), m.Sender.GetIncarnation())
 	}
+	if m.Next != nil && kind != paxos.MsgAccept {
+		return step, fmt.Errorf("paxos %s: only an accept carries a next ballot", kind)
+	}
 	if kind == paxos.MsgPrepare {
 		return step, nil
+	}
+	if m.Next != nil {
+		if step.next, err = paxospb.RequiredBallot(m.Next); err != nil {
+			return step, fmt.Errorf("paxos %s: next ballot: %w", kind, err)
+		}
+		if step.next != paxos.Successor(step.ballot) {
+			return step, fmt.Errorf("paxos %s: next ballot %s is not the successor of %s", kind, step.next, step.ballot)
+		}
 	}
 	if m.Value == nil {
 		return step, fmt.Errorf("paxos %s: %w", kind, paxospb.ErrMissingValue)
@@ -246,7 +258,7 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 		reply.Accepted, reply.Value, reply.Committed = paxospb.BallotToProto(pr.Accepted), paxospb.ValueToProto(pr.Value), paxospb.BallotToProto(pr.Committed)
 	case paxos.MsgAccept:
 		var acc paxos.Acceptance
-		next, acc = st.Accept(step.ballot, step.value)
+		next, acc = st.AcceptNext(step.ballot, step.value, step.next)
 		reply.Ok, reply.Promised = acc.OK, paxospb.BallotToProto(acc.Promised)
 	case paxos.MsgCommit:
 		next = st.Commit(step.ballot, step.value)

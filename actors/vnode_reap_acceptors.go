@@ -11,9 +11,11 @@ import (
 )
 
 // Dropping strong keys' tombstones (cluster/paxos's rules, gc.go): the reap
-// round that reaps the partition's eventual tombstones asks every replica
-// about the registers one of them found droppable, then has them all drop
-// those they hold alike, raising the partition's floor.
+// round that reaps the partition's eventual tombstones erases, through
+// consensus, the tombstones past grace one replica lists (OpErase), asks
+// every replica about the erased registers one of them found droppable,
+// then has them all drop those they hold alike, raising the partition's
+// floor.
 
 // acceptorReapScanFactor bounds the acceptor states one scan reads, as a
 // multiple of the candidates it may return: a partition of many live
@@ -21,20 +23,37 @@ import (
 // stopped.
 const acceptorReapScanFactor = 10
 
-// acceptorReapCandidates lists registers of this partition that hold a
-// settled tombstone older than the grace.
-func (v *vnode) acceptorReapCandidates(m reapScan) []*internalpb.ReapEntry {
+// acceptorScan is a vnode's answer to a reap round's scan of its strong
+// keys: the tombstones past grace to erase, and the erased registers to
+// ask every replica about.
+type acceptorScan struct {
+	erase []eraseCandidate
+	drop  []*internalpb.ReapEntry
+}
+
+// eraseCandidate is a register whose settled tombstone (of Version) is past
+// grace.
+type eraseCandidate struct {
+	key     []byte
+	version paxos.Ballot
+}
+
+// acceptorReapCandidates lists registers of this partition to erase (a
+// settled tombstone older than the grace) and to drop (settled on the
+// erased value), at most m.max of each.
+func (v *vnode) acceptorReapCandidates(m reapScan) acceptorScan {
+	var out acceptorScan
 	entries, more, err := v.store.ScanAcceptors(v.partition, v.reapFrom, m.max*acceptorReapScanFactor, bucketPageBytes)
 	if err != nil {
-		return nil
+		return out
 	}
 	v.reapFrom = nil
 	if more && len(entries) > 0 {
 		v.reapFrom = bytes.Clone(entries[len(entries)-1].Key)
 	}
-	var out []*internalpb.ReapEntry
+	tables := v.catalog.Load()
 	for _, e := range entries {
-		if len(out) >= m.max {
+		if len(out.drop) >= m.max && len(out.erase) >= m.max {
 			break
 		}
 		if _, staged := v.acceptors[string(e.Key)]; staged {
@@ -44,15 +63,19 @@ func (v *vnode) acceptorReapCandidates(m reapScan) []*internalpb.ReapEntry {
 		if err != nil {
 			continue
 		}
-		if paxos.Droppable(st, m.now, m.rule.Grace) {
-			out = append(out, &internalpb.ReapEntry{Key: e.Key, Digest: paxospb.TombstoneDigest(st)})
+		switch {
+		case paxos.Droppable(st) && len(out.drop) < m.max:
+			out.drop = append(out.drop, &internalpb.ReapEntry{Key: e.Key, Digest: paxospb.TombstoneDigest(st)})
+		case paxos.Erasable(st, m.now, m.rule.Grace) && len(out.erase) < m.max && tables.CheckStrongKey(e.Key) == nil:
+			// A deleted table's registers are its purge's to remove.
+			out.erase = append(out.erase, eraseCandidate{key: bytes.Clone(e.Key), version: st.Value.Version})
 		}
 	}
 	return out
 }
 
-// holdsTombstone reports whether this vnode holds the register's tombstone
-// named by digest, or nothing of the register.
+// holdsTombstone reports whether this vnode holds the register's erased
+// state named by digest, or nothing of the register.
 func holdsTombstone(st paxos.State, digest []byte) (holds, nothing bool) {
 	if st.Accepted.IsZero() && st.Committed.IsZero() {
 		return true, true

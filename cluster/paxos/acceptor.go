@@ -63,11 +63,18 @@ type Value struct {
 	Exists  bool
 	Data    []byte
 	Version Ballot
+	// Prev is the version of the value this write replaced (zero: the
+	// register held none), known when HasPrev (values written before
+	// versions named their predecessor have none): how a proposer that
+	// lost a round tells a value written over the one its own write
+	// replaced from one written over its own (Proposer's builtOn).
+	Prev    Ballot
+	HasPrev bool
 }
 
 // Equal reports whether two values are the same write.
 func (v Value) Equal(o Value) bool {
-	return v.Exists == o.Exists && v.Version == o.Version && bytes.Equal(v.Data, o.Data)
+	return v.Exists == o.Exists && v.Version == o.Version && bytes.Equal(v.Data, o.Data) && v.Prev == o.Prev && v.HasPrev == o.HasPrev
 }
 
 // State is one acceptor's state of one key. Invariants: Committed and
@@ -131,6 +138,18 @@ func (s State) Accept(b Ballot, v Value) (State, Acceptance) {
 	}
 	s.Promised, s.Accepted, s.Value = b, b, v
 	return s, Acceptance{OK: true, Promised: b}
+}
+
+// AcceptNext accepts v at b as Accept does and, when it does, promises
+// next too (a ballot above b of the same proposer): the proposer's next
+// prepare, carried on this accept, so that its next write to the register
+// starts at its accept (Proposer's Held). A zero next is a plain Accept.
+func (s State) AcceptNext(b Ballot, v Value, next Ballot) (State, Acceptance) {
+	s, acc := s.Accept(b, v)
+	if acc.OK && b.Less(next) {
+		s.Promised, acc.Promised = next, next
+	}
+	return s, acc
 }
 
 // Commit records that v was chosen at ballot b. An acceptor that missed

@@ -15,6 +15,9 @@ func TestAcceptor(t *testing.T) {
 	prepare := func(b Ballot) step { return func(s State) (State, any) { return s.Prepare(b) } }
 	accept := func(b Ballot, v Value) step { return func(s State) (State, any) { return s.Accept(b, v) } }
 	commit := func(b Ballot, v Value) step { return func(s State) (State, any) { return s.Commit(b, v), nil } }
+	acceptNext := func(b Ballot, v Value, next Ballot) step {
+		return func(s State) (State, any) { return s.AcceptNext(b, v, next) }
+	}
 	tests := []struct {
 		rule      string
 		state     State
@@ -34,6 +37,18 @@ func TestAcceptor(t *testing.T) {
 			state: State{Promised: b2}, step: prepare(b2),
 			wantState: State{Promised: b2},
 			wantReply: Promise{OK: true, Promised: b2}},
+		{rule: "an accept that carries the proposer's next ballot promises it once taken",
+			state: State{Promised: b1, Accepted: b1, Value: v1, Committed: b1}, step: acceptNext(b2, v2, b3),
+			wantState: State{Promised: b3, Accepted: b2, Value: v2, Committed: b1},
+			wantReply: Acceptance{OK: true, Promised: b3}},
+		{rule: "an accept below the promise promises nothing, next ballot or not",
+			state: State{Promised: b2}, step: acceptNext(b1, v1, b3),
+			wantState: State{Promised: b2},
+			wantReply: Acceptance{Promised: b2}},
+		{rule: "a next ballot not above the accepted one is no promise",
+			state: State{Promised: b1}, step: acceptNext(b2, v2, b1),
+			wantState: State{Promised: b2, Accepted: b2, Value: v2},
+			wantReply: Acceptance{OK: true, Promised: b2}},
 		{rule: "an accept at the promised ballot is taken",
 			state: State{Promised: b2, Accepted: b1, Value: v1, Committed: b1}, step: accept(b2, v2),
 			wantState: State{Promised: b2, Accepted: b2, Value: v2, Committed: b1},

@@ -14,21 +14,27 @@ func TestDroppingAcceptorState(t *testing.T) {
 	tomb := func(b Ballot) State {
 		return State{Promised: b, Accepted: b, Value: Value{Version: b}, Committed: b}
 	}
+	erased := func(b Ballot) State { return State{Promised: b, Accepted: b, Committed: b} }
 	tests := []struct {
-		rule string
-		st   State
-		drop bool
+		rule        string
+		st          State
+		erase, drop bool
 	}{
-		{"a settled tombstone older than the grace may be dropped", tomb(old), true},
-		{"a tombstone younger than the grace is kept", tomb(recent), false},
-		{"a live value is the key's data and is never dropped", State{Promised: old, Accepted: old, Value: Value{Exists: true, Data: []byte("v"), Version: old}, Committed: old}, false},
-		{"a tombstone with a newer proposal accepted is kept", State{Promised: newer, Accepted: newer, Value: Value{Exists: true, Version: newer}, Committed: old}, false},
-		{"a tombstone accepted but not known committed is kept", State{Promised: old, Accepted: old, Value: Value{Version: old}}, false},
-		{"a state with only a promise is kept (nothing committed to drop)", State{Promised: old}, false},
+		{"a settled tombstone older than the grace is erased first, not dropped", tomb(old), true, false},
+		{"a tombstone younger than the grace is kept", tomb(recent), false, false},
+		{"a live value is the key's data and is never erased or dropped", State{Promised: old, Accepted: old, Value: Value{Exists: true, Data: []byte("v"), Version: old}, Committed: old}, false, false},
+		{"a tombstone with a newer proposal accepted is kept", State{Promised: newer, Accepted: newer, Value: Value{Exists: true, Version: newer}, Committed: old}, false, false},
+		{"a tombstone accepted but not known committed is kept", State{Promised: old, Accepted: old, Value: Value{Version: old}}, false, false},
+		{"a state with only a promise is kept (nothing committed to drop)", State{Promised: old}, false, false},
+		{"a settled erased value may be dropped at once: it reads as nothing", erased(recent), false, true},
+		{"an erased value accepted but not known committed is kept", State{Promised: recent, Accepted: recent}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
-			if got := Droppable(tt.st, now, grace); got != tt.drop {
+			if got := Erasable(tt.st, now, grace); got != tt.erase {
+				t.Fatalf("Erasable = %v", got)
+			}
+			if got := Droppable(tt.st); got != tt.drop {
 				t.Fatalf("Droppable = %v", got)
 			}
 		})
@@ -47,22 +53,25 @@ func TestDroppingAcceptorState(t *testing.T) {
 		}
 	})
 
-	t.Run("after a drop, no ballot below the floor is promised or accepted", func(t *testing.T) {
+	t.Run("after a drop, no ballot at or below the dropped promise is promised or accepted", func(t *testing.T) {
 		st := tomb(old)
-		st.Promised = newer // a later prepare that did not go on
+		st.Promised = newer // a later prepare that did not go on, or a held ballot
 		floor := RaiseFloor(Ballot{}, st)
-		if floor != newer {
-			t.Fatalf("floor %v, want the dropped promise %v", floor, newer)
+		if !newer.Less(floor) {
+			t.Fatalf("floor %v is not above the dropped promise %v", floor, newer)
 		}
-		if RaiseFloor(floor, tomb(old)) != newer {
+		if RaiseFloor(floor, tomb(old)) != floor {
 			t.Fatal("a lower promise lowered the floor")
 		}
 		empty := EmptyAt(floor)
-		if _, p := empty.Prepare(old); p.OK || p.Promised != newer {
+		if _, p := empty.Prepare(old); p.OK {
 			t.Fatalf("a prepare below the floor was promised: %+v", p)
 		}
 		if _, a := empty.Accept(old, Value{Exists: true, Data: []byte("ghost"), Version: old}); a.OK {
 			t.Fatal("a delayed accept below the floor was accepted")
+		}
+		if _, a := empty.Accept(newer, Value{Version: newer}); a.OK {
+			t.Fatal("an accept at the dropped promise itself (a held ballot) was accepted")
 		}
 		above := Ballot{Round: newer.Round + 1, Node: "c", Incarnation: 1, Seq: 1}
 		if _, p := empty.Prepare(above); !p.OK || !p.Accepted.IsZero() {

@@ -24,6 +24,11 @@ const (
 	// (anti-entropy's completing round; a get stops at a quorum that
 	// agrees and leaves the others as they are).
 	OpComplete
+	// OpErase replaces the tombstone of version Op.Version, if it is still
+	// the register's value, with the erased value (Value{}: no version),
+	// so that its acceptor state can be dropped without changing what the
+	// register reads (gc.go). Only the node's reaping runs it.
+	OpErase
 )
 
 // reads reports whether the op only reads the value (and completes the
@@ -53,6 +58,9 @@ type Op struct {
 
 // holds reports whether current meets the op's condition.
 func (op Op) holds(current Value) bool {
+	if op.Kind == OpErase {
+		return !current.Exists && current.Version == op.Version
+	}
 	switch op.Cond {
 	case CondAbsent:
 		return !current.Exists
@@ -62,13 +70,30 @@ func (op Op) holds(current Value) bool {
 	return true
 }
 
-// next is the value the op writes at ballot b.
-func (op Op) next(b Ballot) Value {
-	if op.Kind == OpDelete {
-		return Value{Version: b}
+// next is the value the op writes at ballot b over current.
+func (op Op) next(b Ballot, current Value) Value {
+	if op.Kind == OpErase {
+		return Value{}
 	}
-	return Value{Exists: true, Data: op.Data, Version: b}
+	v := Value{Exists: op.Kind != OpDelete, Version: b, Prev: current.Version, HasPrev: true}
+	if v.Exists {
+		v.Data = op.Data
+	}
+	return v
 }
+
+// builtOn reports whether v was written over the value of version base.
+// A write whose own proposal was lost (outbid after its accept reached
+// some voters) and that then finds such a value goes on: its proposal was
+// never chosen, since every value proposed above a chosen one is built on
+// that one (or is it, completed), never on what it replaced; the write
+// answers only once the value it decides on is chosen, above its lost
+// proposal, which can then never be chosen. Any other value could have
+// been built on its lost proposal: the outcome is unknown. Not for a base
+// of nothing (a write over an empty register): a register whose deleted
+// value's tombstone was dropped (gc.go) holds nothing again, so a value
+// written over nothing may still descend from the lost proposal.
+func builtOn(v Value, base Ballot) bool { return v.HasPrev && !base.IsZero() && v.Prev == base }
 
 // Outcome is how a request ended.
 type Outcome int
@@ -105,6 +130,26 @@ type Result struct {
 	Versions []Ballot
 	// Why says what went wrong, for the error a client gets.
 	Why string
+	// Held: the write chose its value with every accept promising the
+	// proposer's next ballot, which the node's next write of the register
+	// may start from (Config.Held).
+	Held *Held
+}
+
+// Held is a ballot a majority of every voter group promised a proposer
+// along with their accept of Value (AcceptNext): until some other proposer
+// prepares above it, no value but Value can be chosen below it, so the
+// proposer's node may start its next write of the register with an accept
+// at Ballot, computed from Value, and skip the prepare: one round trip
+// instead of two (CASPaxos's piggybacked prepare). When another proposer
+// did come in between, the accept is refused and the write goes on with a
+// prepare of its own, one round later.
+type Held struct {
+	Ballot Ballot
+	Value  Value
+	// Voters are the groups that promised: a held ballot serves only a
+	// proposer with the same groups.
+	Voters [][]string
 }
 
 // MsgKind is a message a proposer sends to acceptors.
@@ -125,6 +170,9 @@ type Message struct {
 	Kind   MsgKind
 	Ballot Ballot
 	Value  Value // for accept and commit
+	// Next, on an accept of the proposer's own write, is the ballot the
+	// acceptor promises with it (AcceptNext): the proposer's Held.
+	Next Ballot
 }
 
 // Effects are what the proposer's actor does after a step: send the
@@ -136,9 +184,10 @@ type Effects struct {
 	// durable counter, after Wait.
 	NeedBallot bool
 	Wait       time.Duration
-	// Widen: the read round asked a majority only (Config.ReadFirst);
-	// call Widen after this long, to ask the other voters too.
-	Widen time.Duration
+	// Nudge: call Nudge after this long, unless the round ended: a read
+	// round that asked a majority only (Config.ReadFirst) then asks the
+	// other voters.
+	Nudge time.Duration
 	Done  bool
 	Result
 }
@@ -169,11 +218,17 @@ type Config struct {
 	// voter up): a read that a majority answers settled needs no other
 	// voter, and asking only them halves the messages a read sends across
 	// the network with three replicas. The others are asked when the
-	// actor calls Widen, after WidenAfter, or at once when one of the
+	// actor calls Nudge, after NudgeAfter, or at once when one of the
 	// first refuses. Empty (or not a majority, or while a partition moves
 	// and there are two voter groups): every voter is asked at once.
 	ReadFirst  []string
-	WidenAfter time.Duration
+	NudgeAfter time.Duration
+	// Held, from the result of this node's last write of the register,
+	// lets a write start at its accept (see Held). It is used when its
+	// voters are this proposer's and the op's condition holds on its
+	// value; otherwise (a condition that fails on what may be stale must be
+	// checked by a prepare) the write prepares as usual.
+	Held *Held
 }
 
 // DefaultBackoff and DefaultMaxBackoff are the documented defaults of a
@@ -236,8 +291,25 @@ type Proposer struct {
 	base    Ballot
 	lastWhy string
 	// narrow: the read round asked ReadFirst only; the other voters are
-	// still to be asked (Widen).
+	// still to be asked (Nudge).
 	narrow bool
+	// next is the ballot the current accept of an own write asks its
+	// acceptors to promise (zero: none).
+	next Ballot
+}
+
+// Successor is the ballot a proposer asks to be promised with its accept
+// at b: the next round, in the same proposer's name and sequence number.
+// It is unique for the register: only the node's next write of it, taking
+// the Held, proposes at it, and that one asks for its own successor.
+func Successor(b Ballot) Ballot {
+	b.Round++
+	return b
+}
+
+// sameGroups reports whether two voter configurations are the same.
+func sameGroups(a, b [][]string) bool {
+	return slices.EqualFunc(a, b, func(x, y []string) bool { return slices.Equal(x, y) })
 }
 
 func (p *Proposer) isOwn(v Value) bool {
@@ -275,9 +347,19 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 		if first := p.readFirst(); first != nil {
 			p.narrow = true
 			eff.Send = slices.DeleteFunc(eff.Send, func(m Message) bool { return !slices.Contains(first, m.To) })
-			eff.Widen = cfg.WidenAfter
+			eff.Nudge = cfg.NudgeAfter
 		}
 		return p, eff, nil
+	}
+	if h := cfg.Held; h != nil && !op.Kind.reads() {
+		p.see(h.Ballot) // a majority promised it: a prepare must be above it
+	}
+	if h := cfg.Held; h != nil && (op.Kind == OpPut || op.Kind == OpDelete) && !h.Ballot.IsZero() && sameGroups(h.Voters, cfg.Voters) && op.holds(h.Value) {
+		p.proposing = op.next(h.Ballot, h.Value)
+		p.base = h.Value.Version
+		p.own = append(p.own, h.Ballot)
+		p.next = Successor(h.Ballot)
+		return p, p.start(phaseAccept, h.Ballot), nil
 	}
 	return p, p.start(phasePrepare, p.nextBallot(seq)), nil
 }
@@ -302,9 +384,10 @@ func (p *Proposer) readFirst() []string {
 	return first
 }
 
-// Widen asks the voters a narrow read round has not asked yet (see
-// Config.ReadFirst); it does nothing once the round is over or wide.
-func (p *Proposer) Widen() Effects {
+// Nudge is the actor's call after Effects.Nudge: a narrow read round
+// asks the voters it has not asked yet (Config.ReadFirst). It does nothing
+// once the round is over or wide.
+func (p *Proposer) Nudge() Effects {
 	if p.phase != phaseRead || !p.narrow {
 		return Effects{}
 	}
@@ -351,8 +434,9 @@ func (p *Proposer) start(ph phase, b Ballot) Effects {
 		m.Kind = MsgRead
 	case phasePrepare:
 		m.Kind = MsgPrepare
+		p.next = Ballot{}
 	case phaseAccept:
-		m.Kind, m.Value = MsgAccept, p.proposing
+		m.Kind, m.Value, m.Next = MsgAccept, p.proposing, p.next
 	}
 	return Effects{Send: p.sendAll(m)}
 }
@@ -445,7 +529,8 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		return Effects{}
 	}
 	if !r.OK {
-		return p.outbid(from, r.Promised)
+		p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", r.Promised, from)
+		return p.outbid(r.Promised)
 	}
 	p.replied[from] = true
 	p.observe(r.Accepted, r.Value, r.Committed)
@@ -454,10 +539,10 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 	}
 	current := p.best
 	if !p.op.Kind.reads() && p.isOwn(current) {
-		p.proposing = current
+		p.proposing, p.next = current, Successor(p.ballot)
 		return p.start(phaseAccept, p.ballot)
 	}
-	if len(p.own) > 0 && current.Version != p.base {
+	if len(p.own) > 0 && current.Version != p.base && !builtOn(current, p.base) {
 		return p.finish(Result{Outcome: OutcomeContention,
 			Why: fmt.Sprintf("contention: the write lost its accept round to ballot %s and may or may not have taken effect", p.highest)}, nil)
 	}
@@ -477,9 +562,10 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		p.proposing = current
 		return p.start(phaseAccept, p.ballot)
 	}
-	p.proposing = p.op.next(p.ballot)
+	p.proposing = p.op.next(p.ballot, current)
 	p.base = current.Version
 	p.own = append(p.own, p.ballot)
+	p.next = Successor(p.ballot)
 	return p.start(phaseAccept, p.ballot)
 }
 
@@ -489,7 +575,8 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 		return Effects{}
 	}
 	if !r.OK {
-		return p.outbid(from, r.Promised)
+		p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", r.Promised, from)
+		return p.outbid(r.Promised)
 	}
 	p.replied[from] = true
 	if !p.quorum(p.replied) {
@@ -497,10 +584,14 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 	}
 	chosen := p.proposing
 	res := Result{Outcome: OutcomeOK, Value: chosen}
-	if !p.op.Kind.reads() && !p.isOwn(chosen) {
+	if !p.op.Kind.reads() && !p.isOwn(chosen) && (p.op.Kind != OpErase || !chosen.Equal(Value{})) {
 		// The accept completed another proposal, whose value failed the
 		// condition.
 		res.Outcome = OutcomeConditionFailed
+	}
+	if res.Outcome == OutcomeOK && !p.next.IsZero() && p.op.Kind != OpErase {
+		// Every accept counted promised next with it.
+		res.Held = &Held{Ballot: p.next, Value: chosen, Voters: p.cfg.Voters}
 	}
 	return p.finish(res, p.sendAll(Message{Kind: MsgCommit, Ballot: p.ballot, Value: chosen}))
 }
@@ -522,7 +613,7 @@ func (p *Proposer) Refused(from string, kind MsgKind, b Ballot, why string) Effe
 	p.refused[from] = true
 	p.lastWhy = fmt.Sprintf("%s refused: %s", from, why)
 	if p.narrow {
-		return p.Widen() // the others may still make a majority
+		return p.Nudge() // the others may still make a majority
 	}
 	for _, g := range p.cfg.Voters {
 		possible := 0
@@ -557,10 +648,9 @@ func (p *Proposer) Regroup(voters [][]string) error {
 // outbid ends a round that an acceptor refused for a higher ballot: the
 // round cannot be waited out (the waiting would outlast a down replica),
 // and its next ballot must beat what the refusal named.
-func (p *Proposer) outbid(from string, promised Ballot) Effects {
+func (p *Proposer) outbid(promised Ballot) Effects {
 	p.outbids++
 	p.see(promised)
-	p.lastWhy = fmt.Sprintf("outbid by ballot %s at %s", promised, from)
 	return p.backoff()
 }
 

@@ -92,7 +92,7 @@ func (n *net) deliver(p *Proposer, msgs []Message) Effects {
 			eff = p.PrepareReply(m.To, m.Ballot, r)
 		case MsgAccept:
 			var r Acceptance
-			s, r = s.Accept(m.Ballot, m.Value)
+			s, r = s.AcceptNext(m.Ballot, m.Value, m.Next)
 			eff = p.AcceptReply(m.To, m.Ballot, r)
 		case MsgCommit:
 			s = s.Commit(m.Ballot, m.Value)
@@ -103,11 +103,19 @@ func (n *net) deliver(p *Proposer, msgs []Message) Effects {
 	return out
 }
 
+// propose runs op from a new proposer whose first round is above every
+// promise the acceptors hold, as a clock reading is in a node (a write's
+// accept promises its proposer's next round, which a proposer starting at
+// round 1 would lose a round to).
 func (n *net) propose(t *testing.T, node string, voters [][]string, op Op) Result {
 	t.Helper()
 	n.rounds = nil
 	n.seq++
-	p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: voters}, op, n.seq)
+	var first uint64
+	for _, st := range n.acceptors {
+		first = max(first, st.Promised.Round+1)
+	}
+	p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: voters, FirstRound: first}, op, n.seq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +596,7 @@ func TestProposerRefusals(t *testing.T) {
 // A read round may ask a majority first (Config.ReadFirst) and the other
 // voters only when those do not settle it.
 func TestProposerNarrowReads(t *testing.T) {
-	narrow := Config{Node: "a", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "b"}, WidenAfter: 7}
+	narrow := Config{Node: "a", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "b"}, NudgeAfter: 7}
 	settled := func() *net {
 		n := newNet("a", "b", "c")
 		n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
@@ -605,13 +613,13 @@ func TestProposerNarrowReads(t *testing.T) {
 	t.Run("a read that the first majority answers settled asks no other voter", func(t *testing.T) {
 		n := settled()
 		p, eff, _ := NewProposer(narrow, Op{Kind: OpGet}, 0)
-		if !slices.Equal(to(eff.Send), []string{"a", "b"}) || eff.Widen != 7 {
-			t.Fatalf("the read asks %v, widening after %v; want a and b, after 7", to(eff.Send), eff.Widen)
+		if !slices.Equal(to(eff.Send), []string{"a", "b"}) || eff.Nudge != 7 {
+			t.Fatalf("the read asks %v, widening after %v; want a and b, after 7", to(eff.Send), eff.Nudge)
 		}
 		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
 			t.Fatalf("read %+v", res)
 		}
-		if w := p.Widen(); len(w.Send) != 0 {
+		if w := p.Nudge(); len(w.Send) != 0 {
 			t.Fatalf("a finished read widened to %v", to(w.Send))
 		}
 	})
@@ -623,7 +631,7 @@ func TestProposerNarrowReads(t *testing.T) {
 		if after := n.deliver(p, eff.Send); after.Done {
 			t.Fatal("a read finished on one answer")
 		}
-		w := p.Widen()
+		w := p.Nudge()
 		if !slices.Equal(to(w.Send), []string{"c"}) {
 			t.Fatalf("widened to %v, want c", to(w.Send))
 		}
@@ -668,9 +676,148 @@ func TestProposerNarrowReads(t *testing.T) {
 	} {
 		t.Run(tt.rule, func(t *testing.T) {
 			p, eff, _ := NewProposer(tt.cfg, Op{Kind: OpGet}, 0)
-			if len(eff.Send) != len(p.voters) || eff.Widen != 0 {
-				t.Fatalf("the read asks %v (widen %v), want every voter %v", to(eff.Send), eff.Widen, p.voters)
+			if len(eff.Send) != len(p.voters) || eff.Nudge != 0 {
+				t.Fatalf("the read asks %v (widen %v), want every voter %v", to(eff.Send), eff.Nudge, p.voters)
 			}
 		})
 	}
+}
+
+// A write's accept promises the proposer's next ballot (AcceptNext), and
+// the node's next write of the register starts there (Config.Held): one
+// round instead of two, unless another proposer came in between.
+func TestProposerHeldBallots(t *testing.T) {
+	put := func(data string, cond CondKind, version Ballot) Op {
+		return Op{Kind: OpPut, Data: []byte(data), Cond: cond, Version: version}
+	}
+	withHeld := func(n *net, t *testing.T, node string, held *Held, op Op) Result {
+		t.Helper()
+		n.rounds = nil
+		n.seq++
+		p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: abc, Held: held}, op, n.seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.run(t, p, eff)
+	}
+
+	t.Run("a write held by its last write takes one round, and holds the next", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
+		if w1.Held == nil || !w1.Held.Value.Equal(w1.Value) || !w1.Value.Version.Less(w1.Held.Ballot) {
+			t.Fatalf("the first write holds %+v (wrote %+v)", w1.Held, w1.Value)
+		}
+		for id, st := range n.acceptors {
+			if st.Promised != w1.Held.Ballot {
+				t.Fatalf("%s promised %v, not the held ballot %v", id, st.Promised, w1.Held.Ballot)
+			}
+		}
+		w2 := withHeld(n, t, "a", w1.Held, put("y", CondVersion, w1.Value.Version))
+		if w2.Outcome != OutcomeOK || string(w2.Value.Data) != "y" || w2.Value.Version != w1.Held.Ballot {
+			t.Fatalf("the held write: %+v", w2)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgAccept}) {
+			t.Fatalf("rounds %v, want the accept alone", n.rounds)
+		}
+		if w2.Held == nil || w2.Held.Ballot != Successor(w1.Held.Ballot) {
+			t.Fatalf("the held write holds %+v, want the next ballot", w2.Held)
+		}
+		if res := n.propose(t, "b", abc, Op{Kind: OpGet}); string(res.Value.Data) != "y" {
+			t.Fatalf("a read after the held write: %+v", res)
+		}
+	})
+
+	t.Run("a held ballot another proposer outbid costs a refused accept, then the write prepares and loses nothing", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
+		n.acceptors["a"] = n.acceptors["a"] // b's write comes in between, at a higher ballot
+		other := withHeld(n, t, "b", nil, Op{Kind: OpPut, Data: []byte("z"), Cond: CondVersion, Version: w1.Value.Version})
+		if other.Outcome != OutcomeOK {
+			t.Fatalf("the other write: %+v", other)
+		}
+		w2 := withHeld(n, t, "a", w1.Held, put("y", CondNone, Ballot{}))
+		if w2.Outcome != OutcomeOK || string(w2.Value.Data) != "y" {
+			t.Fatalf("the write after the outbid held ballot: %+v", w2)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgAccept, MsgPrepare, MsgAccept}) {
+			t.Fatalf("rounds %v", n.rounds)
+		}
+		if !other.Value.Version.Less(w2.Value.Version) {
+			t.Fatalf("the write's version %v is not after the other's %v", w2.Value.Version, other.Value.Version)
+		}
+	})
+
+	t.Run("a condition that fails on the held value is checked by a prepare, not answered from it", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
+		res := withHeld(n, t, "a", w1.Held, put("y", CondAbsent, Ballot{}))
+		if res.Outcome != OutcomeConditionFailed || !res.Value.Equal(w1.Value) {
+			t.Fatalf("put-if-absent on x: %+v", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgPrepare}) {
+			t.Fatalf("rounds %v, want a prepare", n.rounds)
+		}
+	})
+
+	t.Run("a held ballot of other voter groups is not used", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
+		held := *w1.Held
+		held.Voters = [][]string{{"a", "b", "d"}}
+		if res := withHeld(n, t, "a", &held, put("y", CondNone, Ballot{})); res.Outcome != OutcomeOK {
+			t.Fatalf("%+v", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgPrepare, MsgAccept}) {
+			t.Fatalf("rounds %v, want a prepare first", n.rounds)
+		}
+	})
+
+	t.Run("reads and failed writes hold nothing", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
+		if res := n.propose(t, "a", abc, Op{Kind: OpGet}); res.Held != nil {
+			t.Fatalf("a read holds %+v", res.Held)
+		}
+		if res := n.propose(t, "a", abc, put("y", CondAbsent, Ballot{})); res.Outcome != OutcomeConditionFailed || res.Held != nil {
+			t.Fatalf("a failed condition: %+v", res)
+		}
+		_ = w1
+	})
+}
+
+// Reaping erases a tombstone through consensus before dropping its state.
+func TestProposerErase(t *testing.T) {
+	erase := func(v Ballot) Op { return Op{Kind: OpErase, Cond: CondVersion, Version: v} }
+	t.Run("a tombstone still current is replaced by the erased value, which reads as nothing", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
+		del := n.propose(t, "b", abc, Op{Kind: OpDelete, Cond: CondVersion, Version: w.Value.Version})
+		res := n.propose(t, "c", abc, erase(del.Value.Version))
+		if res.Outcome != OutcomeOK || !res.Value.Equal(Value{}) || res.Held != nil {
+			t.Fatalf("erase: %+v", res)
+		}
+		for id, st := range n.acceptors {
+			if !Droppable(st) {
+				t.Fatalf("%s after the erase holds %+v, not a droppable state", id, st)
+			}
+		}
+		if got := n.propose(t, "a", abc, Op{Kind: OpGet}); got.Value.Exists || !got.Value.Version.IsZero() {
+			t.Fatalf("a read after the erase: %+v", got)
+		}
+		if got := n.propose(t, "a", abc, Op{Kind: OpDelete, Cond: CondVersion, Version: del.Value.Version}); got.Outcome != OutcomeConditionFailed {
+			t.Fatalf("a write at the erased tombstone's version: %+v", got)
+		}
+	})
+	t.Run("a register written again since is left as it is", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		w := n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
+		del := n.propose(t, "b", abc, Op{Kind: OpDelete, Cond: CondVersion, Version: w.Value.Version})
+		again := n.propose(t, "b", abc, Op{Kind: OpPut, Data: []byte("y")})
+		if res := n.propose(t, "c", abc, erase(del.Value.Version)); res.Outcome != OutcomeConditionFailed || !res.Value.Equal(again.Value) {
+			t.Fatalf("erase of an old tombstone: %+v", res)
+		}
+		if res := n.propose(t, "c", abc, erase(again.Value.Version)); res.Outcome != OutcomeConditionFailed {
+			t.Fatalf("erase of a live value: %+v", res)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,7 +37,11 @@ type simClient struct {
 	call     int64
 	deadline int64
 	retryAt  int64 // 0: no retry pending
+	nudgeAt  int64 // 0: no nudge pending
 	done     int
+	// held is, by key, the ballot this client's last write holds
+	// (paxos.Held), which its next write of the key starts from.
+	held map[string]*paxos.Held
 }
 
 // simRun is one simulated cluster: acceptors per key, clients issuing
@@ -57,6 +62,7 @@ type simRun struct {
 	loss, dup float64
 	versions  map[int]int // puts issued, for unique data
 	lastVer   map[string]paxos.Ballot
+	heldUsed  int // writes started from a held ballot
 }
 
 func (s *simRun) send(client int, key string, msgs []paxos.Message) {
@@ -73,6 +79,8 @@ func (s *simRun) apply(i int, eff paxos.Effects) {
 		s.finish(i, eff.Result)
 	case eff.NeedBallot:
 		c.retryAt = s.now + 1 + int64(eff.Wait/time.Millisecond)
+	case eff.Nudge > 0:
+		c.nudgeAt = s.now + 1 + int64(eff.Nudge/time.Millisecond)
 	}
 }
 
@@ -85,6 +93,9 @@ func (s *simRun) finish(i int, res paxos.Result) {
 	}
 	if res.Outcome == paxos.OutcomeOK || res.Outcome == paxos.OutcomeConditionFailed {
 		s.lastVer[c.in.Key] = res.Value.Version
+	}
+	if res.Held != nil {
+		c.held[c.in.Key] = res.Held
 	}
 	s.history = append(s.history, porcupine.Operation{ClientId: i, Input: c.in, Call: c.call, Output: out, Return: ret})
 	c.p, c.done = nil, c.done+1
@@ -118,12 +129,22 @@ func (s *simRun) start(i int) {
 	}
 	s.seq++
 	cfg := paxos.Config{Node: fmt.Sprintf("p%d", i), Incarnation: 1, Voters: s.views[i%len(s.views)],
-		Backoff: time.Millisecond, MaxBackoff: 16 * time.Millisecond, Rand: s.rng.Float64}
+		Backoff: time.Millisecond, MaxBackoff: 16 * time.Millisecond, Rand: s.rng.Float64, NudgeAfter: 3 * time.Millisecond}
+	if c.held == nil {
+		c.held = map[string]*paxos.Held{}
+	}
+	if in.Kind != paxos.OpGet {
+		cfg.Held = c.held[key] // taken: a held ballot serves one write
+		delete(c.held, key)
+		if cfg.Held != nil {
+			s.heldUsed++
+		}
+	}
 	p, eff, err := paxos.NewProposer(cfg, paxos.Op{Kind: in.Kind, Data: []byte(in.Data), Cond: in.Cond, Version: in.Version}, s.seq)
 	if err != nil {
 		panic(err)
 	}
-	c.p, c.in, c.call, c.deadline, c.retryAt = p, in, s.now, s.now+300, 0
+	c.p, c.in, c.call, c.deadline, c.retryAt, c.nudgeAt = p, in, s.now, s.now+300, 0, 0
 	s.apply(i, eff)
 }
 
@@ -154,7 +175,7 @@ func (s *simRun) deliver(m simMsg) {
 	case paxos.MsgPrepare:
 		st, r.prom = st.Prepare(m.req.Ballot)
 	case paxos.MsgAccept:
-		st, r.acc = st.Accept(m.req.Ballot, m.req.Value)
+		st, r.acc = st.AcceptNext(m.req.Ballot, m.req.Value, m.req.Next)
 	case paxos.MsgCommit:
 		st = st.Commit(m.req.Ballot, m.req.Value)
 	}
@@ -181,7 +202,11 @@ func (s *simRun) run(opsPerClient int) {
 				}
 			}
 			active = true
-			if c.retryAt != 0 && s.now >= c.retryAt {
+			if c.nudgeAt != 0 && s.now >= c.nudgeAt {
+				c.nudgeAt = 0
+				s.apply(i, c.p.Nudge())
+			}
+			if c.p != nil && c.retryAt != 0 && s.now >= c.retryAt {
 				c.retryAt = 0
 				s.seq++
 				s.apply(i, c.p.Retry(s.seq))
@@ -239,13 +264,16 @@ func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
 		{"joint and new views", [][][]string{joint, next}},
 	}
 	runs := 150
-	if testing.Short() {
+	if n, err := strconv.Atoi(os.Getenv("PAXOS_SIM_RUNS")); err == nil && n > 0 {
+		runs = n // a longer search: PAXOS_SIM_RUNS=5000 go test -run TestSimulated ./cluster/paxos
+	} else if testing.Short() {
 		runs = 30
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) {
 			outcomes := map[string]int{}
 			okByView := make([]int, len(cfg.views))
+			heldUsed := 0
 			for seed := range uint64(runs) {
 				s := &simRun{rng: rand.New(rand.NewPCG(seed, 7)), views: cfg.views, acceptors: map[string]map[string]paxos.State{},
 					loss: 0.05, dup: 0.05, versions: map[int]int{}, lastVer: map[string]paxos.Ballot{}}
@@ -256,6 +284,7 @@ func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
 					s.clients = append(s.clients, &simClient{})
 				}
 				s.run(12)
+				heldUsed += s.heldUsed
 				for _, op := range s.history {
 					out := op.Output.(paxostest.Output)
 					name := out.Outcome.String()
@@ -277,7 +306,10 @@ func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
 					t.Fatalf("seed %d: history not linearizable (%v); visualization at %s (set PAXOS_VISUALIZE_DIR to keep it)", seed, res, path)
 				}
 			}
-			t.Logf("%d runs: outcomes %v, ok by view %v", runs, outcomes, okByView)
+			t.Logf("%d runs: outcomes %v, ok by view %v, %d writes started from a held ballot", runs, outcomes, okByView, heldUsed)
+			if heldUsed == 0 {
+				t.Fatal("no write started from a held ballot")
+			}
 			if outcomes["ok"] == 0 || outcomes["condition failed"] == 0 || outcomes["unknown"] == 0 {
 				t.Fatalf("the runs did not exercise every outcome: %v", outcomes)
 			}

@@ -2759,10 +2759,14 @@ func (x *PaxosBallot) GetSeq() uint64 {
 // PaxosValue is a register's value (paxos.Value); exists unset with a
 // version is a tombstone.
 type PaxosValue struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Exists        bool                   `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	Version       *PaxosBallot           `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"` // the ballot of the write that made it
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Exists  bool                   `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
+	Data    []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Version *PaxosBallot           `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"` // the ballot of the write that made it
+	// The version of the value the write replaced (none: the register held
+	// nothing), when has_prev: values made before this field have none.
+	Prev          *PaxosBallot `protobuf:"bytes,4,opt,name=prev,proto3" json:"prev,omitempty"`
+	HasPrev       bool         `protobuf:"varint,5,opt,name=has_prev,json=hasPrev,proto3" json:"has_prev,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2818,6 +2822,20 @@ func (x *PaxosValue) GetVersion() *PaxosBallot {
 	return nil
 }
 
+func (x *PaxosValue) GetPrev() *PaxosBallot {
+	if x != nil {
+		return x.Prev
+	}
+	return nil
+}
+
+func (x *PaxosValue) GetHasPrev() bool {
+	if x != nil {
+		return x.HasPrev
+	}
+	return false
+}
+
 // PaxosRequest asks the vnode of the register's partition, as an acceptor,
 // for one step: a read changes nothing; a prepare, an accept and a commit
 // are fsynced before the reply (a commit has none).
@@ -2833,7 +2851,11 @@ type PaxosRequest struct {
 	// The proposer's view of the ring transition (ring.Transition's
 	// Fingerprint): an acceptor in another view refuses the request, since
 	// the two views' voter groups may have disjoint quorums.
-	Transition    uint64 `protobuf:"fixed64,8,opt,name=transition,proto3" json:"transition,omitempty"`
+	Transition uint64 `protobuf:"fixed64,8,opt,name=transition,proto3" json:"transition,omitempty"`
+	// accept of the proposer's own write: the ballot the acceptor promises
+	// along with it (paxos.State.AcceptNext), the proposer's next ballot for
+	// the register, above ballot and in the sender's name.
+	Next          *PaxosBallot `protobuf:"bytes,9,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2922,6 +2944,13 @@ func (x *PaxosRequest) GetTransition() uint64 {
 		return x.Transition
 	}
 	return 0
+}
+
+func (x *PaxosRequest) GetNext() *PaxosBallot {
+	if x != nil {
+		return x.Next
+	}
+	return nil
 }
 
 // PaxosReply is an acceptor's answer. A read and a prepare carry the
@@ -3471,12 +3500,14 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12 \n" +
 	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\x12\x10\n" +
-	"\x03seq\x18\x04 \x01(\x04R\x03seq\"u\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\"\xc7\x01\n" +
 	"\n" +
 	"PaxosValue\x12\x16\n" +
 	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12;\n" +
-	"\aversion\x18\x03 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\aversion\"\xdb\x02\n" +
+	"\aversion\x18\x03 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\aversion\x125\n" +
+	"\x04prev\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x04prev\x12\x19\n" +
+	"\bhas_prev\x18\x05 \x01(\bR\ahasPrev\"\x92\x03\n" +
 	"\fPaxosRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x123\n" +
@@ -3488,7 +3519,8 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x06sender\x18\a \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x1e\n" +
 	"\n" +
 	"transition\x18\b \x01(\x06R\n" +
-	"transition\"\xec\x03\n" +
+	"transition\x125\n" +
+	"\x04next\x18\t \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x04next\"\xec\x03\n" +
 	"\n" +
 	"PaxosReply\x12\x1d\n" +
 	"\n" +
@@ -3625,26 +3657,28 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	36, // 31: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
 	18, // 32: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
 	39, // 33: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 34: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	39, // 35: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 36: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
-	18, // 37: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	0,  // 38: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	39, // 39: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 40: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 41: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 42: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	39, // 43: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 44: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 45: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 46: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	39, // 47: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	44, // 48: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	39, // 34: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 35: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	39, // 36: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 37: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	18, // 38: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	39, // 39: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 40: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	39, // 41: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 42: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 43: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 44: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	39, // 45: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 46: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 47: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 48: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	39, // 49: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	44, // 50: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }

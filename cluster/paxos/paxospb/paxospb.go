@@ -36,7 +36,10 @@ func BallotToProto(b paxos.Ballot) *internalpb.PaxosBallot {
 // peer must not make them arbitrarily long.
 func BallotFromProto(pb *internalpb.PaxosBallot) (paxos.Ballot, error) {
 	b := paxos.Ballot{Round: pb.GetRound(), Node: pb.GetNode(), Incarnation: pb.GetIncarnation(), Seq: pb.GetSeq()}
-	if b.IsZero() {
+	if b.IsZero() || (b.Node == "" && b.Incarnation == 0 && b.Seq == 0) {
+		// Zero, or a round alone: an acceptor's floor (paxos.RaiseFloor),
+		// below every proposer's ballot of that round; never a
+		// proposal's, which names its proposer (acceptors check it).
 		return b, nil
 	}
 	if err := membership.CheckID(b.Node); err != nil {
@@ -57,7 +60,11 @@ func RequiredBallot(pb *internalpb.PaxosBallot) (paxos.Ballot, error) {
 
 // ValueToProto is v on the wire.
 func ValueToProto(v paxos.Value) *internalpb.PaxosValue {
-	return &internalpb.PaxosValue{Exists: v.Exists, Data: v.Data, Version: BallotToProto(v.Version)}
+	pb := &internalpb.PaxosValue{Exists: v.Exists, Data: v.Data, Version: BallotToProto(v.Version), HasPrev: v.HasPrev}
+	if v.HasPrev {
+		pb.Prev = BallotToProto(v.Prev)
+	}
+	return pb
 }
 
 // ValueFromProto is the value pb holds (nil: no value, the register never
@@ -72,7 +79,18 @@ func ValueFromProto(pb *internalpb.PaxosValue) (paxos.Value, error) {
 	if err != nil {
 		return paxos.Value{}, fmt.Errorf("value version: %w", err)
 	}
-	return paxos.Value{Exists: pb.GetExists(), Data: pb.GetData(), Version: version}, nil
+	v := paxos.Value{Exists: pb.GetExists(), Data: pb.GetData(), Version: version, HasPrev: pb.GetHasPrev()}
+	if v.Prev, err = BallotFromProto(pb.GetPrev()); err != nil {
+		return paxos.Value{}, fmt.Errorf("value's previous version: %w", err)
+	}
+	switch {
+	case !v.HasPrev && !v.Prev.IsZero():
+		return paxos.Value{}, errors.New("a previous version without has_prev")
+	case v.HasPrev && !v.Prev.Less(v.Version):
+		// A write replaces a value it read at a lower ballot.
+		return paxos.Value{}, fmt.Errorf("previous version %s not below the value's version %s", v.Prev, v.Version)
+	}
+	return v, nil
 }
 
 // StateToProto is s as stored.
