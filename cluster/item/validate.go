@@ -1,0 +1,297 @@
+package item
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// DynamoDB's limits on items (developer guide, "Constraints"; 1 KB is 1024
+// bytes there).
+const (
+	// MaxItemSize is the largest item, as Size computes it: 400 KB.
+	MaxItemSize = 400 * 1024
+	// MaxPartitionKeySize is the largest partition key value: 2048 bytes.
+	MaxPartitionKeySize = 2048
+	// MaxSortKeySize is the largest sort key value: 1024 bytes.
+	MaxSortKeySize = 1024
+	// MaxDepth is how many lists and maps may nest in one another: 32
+	// levels. A top-level list or map is level 1.
+	MaxDepth = 32
+	// MaxAttributeNameSize is the longest attribute name in UTF-8 bytes:
+	// 64 KB.
+	MaxAttributeNameSize = 64 * 1024
+)
+
+// What DynamoDB charges for a value beyond its bytes (developer guide,
+// "Item sizes and formats").
+const (
+	// sizeScalar is the size of a BOOL or NULL.
+	sizeScalar = 1
+	// sizeContainer is the overhead of a list or a map.
+	sizeContainer = 3
+	// sizeElement is the overhead of each element of a list or map.
+	sizeElement = 1
+)
+
+// ErrInvalid reports a value or item DynamoDB would refuse; the message
+// after it is what a ValidationException would say.
+var ErrInvalid = errors.New("one or more parameter values were invalid")
+
+// ErrTooDeep reports a value nested deeper than MaxDepth.
+var ErrTooDeep = errors.New("nesting levels have exceeded supported limits")
+
+// Validate checks one value by DynamoDB's rules: strings valid UTF-8, sets
+// non-empty without duplicates (NS compared numerically), map keys valid
+// names, at most MaxDepth levels of lists and maps, no nil element.
+// Numbers are valid by construction.
+func Validate(v Value) error { return validate(v, 0) }
+
+func validate(v Value, level int) error {
+	switch v := v.(type) {
+	case nil:
+		return fmt.Errorf("%w: a value is missing", ErrInvalid)
+	case S:
+		if !utf8.ValidString(string(v)) {
+			return fmt.Errorf("%w: a string is not valid UTF-8", ErrInvalid)
+		}
+	case L:
+		if level >= MaxDepth {
+			return ErrTooDeep
+		}
+		for _, e := range v {
+			if err := validate(e, level+1); err != nil {
+				return err
+			}
+		}
+	case M:
+		if level >= MaxDepth {
+			return ErrTooDeep
+		}
+		for k, e := range v {
+			if err := checkName(k); err != nil {
+				return err
+			}
+			if err := validate(e, level+1); err != nil {
+				return fmt.Errorf("%.64q: %w", k, err)
+			}
+		}
+	case SS:
+		for _, s := range v {
+			if !utf8.ValidString(s) {
+				return fmt.Errorf("%w: a string in a string set is not valid UTF-8", ErrInvalid)
+			}
+		}
+		return checkSet(TypeSS, len(v), hasDuplicates(sortedCopy(v, strings.Compare), strings.Compare))
+	case NS:
+		return checkSet(TypeNS, len(v), hasDuplicates(sortedCopy(v, Number.Cmp), Number.Cmp))
+	case BS:
+		return checkSet(TypeBS, len(v), hasDuplicates(sortedCopy(v, bytes.Compare), bytes.Compare))
+	}
+	return nil
+}
+
+func checkSet(t Type, n int, dup bool) error {
+	if n == 0 {
+		return fmt.Errorf("%w: an %s set may not be empty", ErrInvalid, t)
+	}
+	if dup {
+		return fmt.Errorf("%w: input collection of type %s contains duplicates", ErrInvalid, t)
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: an attribute name may not be empty", ErrInvalid)
+	case len(name) > MaxAttributeNameSize:
+		return fmt.Errorf("%w: an attribute name is longer than %d bytes", ErrInvalid, MaxAttributeNameSize)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: an attribute name is not valid UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+// ValueSize is what a value counts toward its item's size by DynamoDB's
+// rules: a string's UTF-8 bytes, a binary's raw bytes, a number one byte
+// per two significant digits plus one, BOOL and NULL one byte, a list or
+// map 3 bytes plus each element's size and 1 byte (a map's element size
+// includes its name), a set the sum of its elements' sizes.
+func ValueSize(v Value) int {
+	switch v := v.(type) {
+	case S:
+		return len(v)
+	case Number:
+		return v.size()
+	case B:
+		return len(v)
+	case Bool, Null:
+		return sizeScalar
+	case L:
+		n := sizeContainer
+		for _, e := range v {
+			n += sizeElement + ValueSize(e)
+		}
+		return n
+	case M:
+		n := sizeContainer
+		for k, e := range v {
+			n += sizeElement + len(k) + ValueSize(e)
+		}
+		return n
+	case SS:
+		n := 0
+		for _, s := range v {
+			n += len(s)
+		}
+		return n
+	case NS:
+		n := 0
+		for _, x := range v {
+			n += x.size()
+		}
+		return n
+	case BS:
+		n := 0
+		for _, b := range v {
+			n += len(b)
+		}
+		return n
+	}
+	return 0
+}
+
+// Size is an item's size as DynamoDB computes it: the sum of its
+// attribute names' UTF-8 bytes and its values' sizes.
+func Size(it Item) int {
+	n := 0
+	for k, v := range it {
+		n += len(k) + ValueSize(v)
+	}
+	return n
+}
+
+// KeyAttribute is one attribute of a table's primary key.
+type KeyAttribute struct {
+	Name string
+	// Type is TypeS, TypeN or TypeB.
+	Type Type
+}
+
+// KeySchema is a table's primary key: a partition key and an optional sort
+// key (Sort.Name == "" when the table has none).
+type KeySchema struct {
+	Partition KeyAttribute
+	Sort      KeyAttribute
+}
+
+// HasSort reports whether the table has a sort key.
+func (s KeySchema) HasSort() bool { return s.Sort.Name != "" }
+
+// Check refuses a malformed schema: names empty or equal, types other
+// than S, N and B.
+func (s KeySchema) Check() error {
+	attrs := []KeyAttribute{s.Partition}
+	if s.HasSort() {
+		if s.Sort.Name == s.Partition.Name {
+			return fmt.Errorf("%w: the partition key and the sort key are both named %.64q", ErrInvalid, s.Sort.Name)
+		}
+		attrs = append(attrs, s.Sort)
+	}
+	for _, a := range attrs {
+		if err := checkName(a.Name); err != nil {
+			return fmt.Errorf("key schema: %w", err)
+		}
+		if !isKeyType(a.Type) {
+			return fmt.Errorf("%w: key attribute %.64q has type %q: a key is of type S, N or B", ErrInvalid, a.Name, a.Type)
+		}
+	}
+	return nil
+}
+
+func isKeyType(t Type) bool { return t == TypeS || t == TypeN || t == TypeB }
+
+// Key is an item's primary key: its partition key value and, when the table
+// has a sort key, its sort key value (nil otherwise).
+type Key struct {
+	Partition Value
+	Sort      Value
+}
+
+// Key extracts and checks an item's key (or a request's Key map, which holds
+// only the key attributes): each key attribute present, of the declared
+// type, non-empty and within its size limit.
+func (s KeySchema) Key(it Item) (Key, error) {
+	pk, err := keyValue(s.Partition, it[s.Partition.Name], MaxPartitionKeySize, "partition")
+	if err != nil {
+		return Key{}, err
+	}
+	k := Key{Partition: pk}
+	if s.HasSort() {
+		if k.Sort, err = keyValue(s.Sort, it[s.Sort.Name], MaxSortKeySize, "sort"); err != nil {
+			return Key{}, err
+		}
+	}
+	return k, nil
+}
+
+// CheckKeyValue checks one value given for a key attribute: its type, that
+// it is not empty, and its size.
+func (s KeySchema) CheckKeyValue(a KeyAttribute, v Value) error {
+	limit, which := MaxPartitionKeySize, "partition"
+	if a.Name == s.Sort.Name && s.HasSort() {
+		limit, which = MaxSortKeySize, "sort"
+	}
+	_, err := keyValue(a, v, limit, which)
+	return err
+}
+
+func keyValue(a KeyAttribute, v Value, limit int, which string) (Value, error) {
+	if v == nil {
+		return nil, fmt.Errorf("%w: missing the key %.64q in the item", ErrInvalid, a.Name)
+	}
+	if v.Type() != a.Type {
+		return nil, fmt.Errorf("%w: type mismatch for key %.64q expected: %s actual: %s", ErrInvalid, a.Name, a.Type, v.Type())
+	}
+	if err := Validate(v); err != nil {
+		return nil, err
+	}
+	size := ValueSize(v)
+	switch {
+	case size == 0:
+		return nil, fmt.Errorf("%w: the AttributeValue for a key attribute cannot contain an empty %s value; key: %.64q", ErrInvalid, a.Type, a.Name)
+	case size > limit:
+		return nil, fmt.Errorf("%w: size of %s key %.64q (%d bytes) has exceeded the maximum size limit of %d bytes", ErrInvalid, which, a.Name, size, limit)
+	}
+	return v, nil
+}
+
+// ValidateItem checks a whole item for a table with schema s: every name
+// and value valid, the key attributes present and well typed, and the
+// item at most MaxItemSize.
+func (s KeySchema) ValidateItem(it Item) error {
+	if _, err := s.Key(it); err != nil {
+		return err
+	}
+	return ValidateItem(it)
+}
+
+// ValidateItem checks an item's names and values and its size, without a
+// key schema (for items of expression results, and values of updates).
+func ValidateItem(it Item) error {
+	for k, v := range it {
+		if err := checkName(k); err != nil {
+			return err
+		}
+		if err := Validate(v); err != nil {
+			return fmt.Errorf("attribute %.64q: %w", k, err)
+		}
+	}
+	if n := Size(it); n > MaxItemSize {
+		return fmt.Errorf("%w: item size has exceeded the maximum allowed size (%d bytes, the limit is %d)", ErrInvalid, n, MaxItemSize)
+	}
+	return nil
+}
