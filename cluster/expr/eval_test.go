@@ -16,6 +16,92 @@ func jsonItem(t testing.TB, s string) item.Item {
 	return it
 }
 
+func TestUpdate(t *testing.T) {
+	tests := []struct {
+		rule   string
+		expr   string
+		before string // the item, DynamoDB JSON
+		after  string // the result, DynamoDB JSON; "" when refused
+		err    string // part of the error when refused
+	}{
+		{"SET adds an attribute", "SET a = :n1", `{}`, `{"a":{"N":"1"}}`, ""},
+		{"SET replaces an attribute of another type", "SET a = :s", `{"a":{"N":"1"}}`, `{"a":{"S":"abc"}}`, ""},
+		{"SET copies another attribute", "SET a = b", `{"b":{"S":"x"}}`, `{"a":{"S":"x"},"b":{"S":"x"}}`, ""},
+		{"SET from a missing attribute is refused", "SET a = b", `{}`, "", "does not exist"},
+		{"operands read the item before the update: SET swaps", "SET a = b, b = a", `{"a":{"N":"1"},"b":{"N":"2"}}`, `{"a":{"N":"2"},"b":{"N":"1"}}`, ""},
+		{"SET adds numbers exactly", "SET a = a + :n1", `{"a":{"N":"0.1"}}`, `{"a":{"N":"1.1"}}`, ""},
+		{"SET subtracts numbers", "SET a = :n1 - a", `{"a":{"N":"2.5"}}`, `{"a":{"N":"-1.5"}}`, ""},
+		{"chained arithmetic goes left to right", "SET a = :n10 - :n5 - :n1", `{}`, `{"a":{"N":"4"}}`, ""},
+		{"arithmetic on a missing attribute is refused", "SET a = a + :n1", `{}`, "", "does not exist"},
+		{"arithmetic on a string attribute is refused", "SET a = a + :n1", `{"a":{"S":"1"}}`, "", "incorrect data type"},
+		{"arithmetic beyond DynamoDB's range is refused", "SET a = a + :big", `{"a":{"N":"9E+125"}}`, "", "overflow"},
+		{"if_not_exists gives its default for a missing attribute", "SET a = if_not_exists(a, :n5)", `{}`, `{"a":{"N":"5"}}`, ""},
+		{"if_not_exists keeps an existing attribute", "SET a = if_not_exists(a, :n5)", `{"a":{"N":"1"}}`, `{"a":{"N":"1"}}`, ""},
+		{"a counter starting from nothing", "SET a = if_not_exists(a, :n1) + :n1", `{}`, `{"a":{"N":"2"}}`, ""},
+		{"list_append appends", "SET l = list_append(l, :l)", `{"l":{"L":[{"N":"1"}]}}`, `{"l":{"L":[{"N":"1"},{"S":"x"}]}}`, ""},
+		{"list_append prepends with its operands swapped", "SET l = list_append(:l, l)", `{"l":{"L":[{"N":"1"}]}}`, `{"l":{"L":[{"S":"x"},{"N":"1"}]}}`, ""},
+		{"list_append onto a missing list with if_not_exists", "SET l = list_append(if_not_exists(l, :el), :l)", `{}`, `{"l":{"L":[{"S":"x"}]}}`, ""},
+		{"list_append on a non-list is refused", "SET l = list_append(l, :l)", `{"l":{"S":"x"}}`, "", "list_append, operand type: S"},
+		{"SET of a nested map key", "SET m.k = :s", `{"m":{"M":{}}}`, `{"m":{"M":{"k":{"S":"abc"}}}}`, ""},
+		{"SET of a nested path whose parent is missing is refused", "SET m.k = :s", `{}`, "", "invalid for update"},
+		{"SET of a map key in a list is refused", "SET l.k = :s", `{"l":{"L":[]}}`, "", "invalid for update"},
+		{"SET of an index in a map is refused", "SET m[0] = :s", `{"m":{"M":{}}}`, "", "invalid for update"},
+		{"SET of a list element replaces it", "SET l[0] = :s", `{"l":{"L":[{"N":"1"},{"N":"2"}]}}`, `{"l":{"L":[{"S":"abc"},{"N":"2"}]}}`, ""},
+		{"SET past a list's end appends", "SET l[7] = :s", `{"l":{"L":[{"N":"1"}]}}`, `{"l":{"L":[{"N":"1"},{"S":"abc"}]}}`, ""},
+		{"SETs past a list's end append in index order", "SET l[9] = :n5, l[8] = :n1", `{"l":{"L":[]}}`, `{"l":{"L":[{"N":"1"},{"N":"5"}]}}`, ""},
+		{"REMOVE deletes an attribute", "REMOVE a", `{"a":{"N":"1"},"b":{"N":"2"}}`, `{"b":{"N":"2"}}`, ""},
+		{"REMOVE of a missing attribute does nothing", "REMOVE a", `{"b":{"N":"2"}}`, `{"b":{"N":"2"}}`, ""},
+		{"REMOVE of a nested key", "REMOVE m.k", `{"m":{"M":{"k":{"N":"1"},"j":{"N":"2"}}}}`, `{"m":{"M":{"j":{"N":"2"}}}}`, ""},
+		{"REMOVE of list elements names the original indexes", "REMOVE l[0], l[2]", `{"l":{"L":[{"N":"0"},{"N":"1"},{"N":"2"},{"N":"3"}]}}`, `{"l":{"L":[{"N":"1"},{"N":"3"}]}}`, ""},
+		{"REMOVE past a list's end does nothing", "REMOVE l[5]", `{"l":{"L":[{"N":"0"}]}}`, `{"l":{"L":[{"N":"0"}]}}`, ""},
+		{"REMOVE under a missing parent is refused", "REMOVE m.k", `{}`, "", "invalid for update"},
+		{"ADD to a number", "ADD a :neg", `{"a":{"N":"1"}}`, `{"a":{"N":"-1.5"}}`, ""},
+		{"ADD of a number to nothing sets it", "ADD a :n5", `{}`, `{"a":{"N":"5"}}`, ""},
+		{"ADD to a set is a union", "ADD ss :ss", `{"ss":{"SS":["b","c"]}}`, `{"ss":{"SS":["a","b","c"]}}`, ""},
+		{"ADD to a number set compares numerically", "ADD ns :ns", `{"ns":{"NS":["1.0","3"]}}`, `{"ns":{"NS":["1","2","3"]}}`, ""},
+		{"ADD of a set to nothing sets it", "ADD bs :bs", `{}`, `{"bs":{"BS":["AQ=="]}}`, ""},
+		{"ADD of a number to a string is refused", "ADD a :n1", `{"a":{"S":"x"}}`, "", "incorrect data type"},
+		{"ADD of a string set to a number set is refused", "ADD ns :ss", `{"ns":{"NS":["1"]}}`, "", "incorrect data type"},
+		{"ADD of a number to a list is refused", "ADD l :n1", `{"l":{"L":[]}}`, "", "incorrect data type"},
+		{"ADD to a nested number", "ADD m.c :n1", `{"m":{"M":{"c":{"N":"1"}}}}`, `{"m":{"M":{"c":{"N":"2"}}}}`, ""},
+		{"DELETE removes elements of a set", "DELETE ss :ss", `{"ss":{"SS":["a","c"]}}`, `{"ss":{"SS":["c"]}}`, ""},
+		{"DELETE of every element removes the attribute", "DELETE ss :ss", `{"ss":{"SS":["a","b"]},"x":{"NULL":true}}`, `{"x":{"NULL":true}}`, ""},
+		{"DELETE from a missing set does nothing", "DELETE ss :ss", `{}`, `{}`, ""},
+		{"DELETE from a number set compares numerically", "DELETE ns :ns", `{"ns":{"NS":["1.00","7"]}}`, `{"ns":{"NS":["7"]}}`, ""},
+		{"DELETE from a set of another type is refused", "DELETE ss :ns", `{"ss":{"SS":["a"]}}`, "", "incorrect data type"},
+		{"DELETE from a string is refused", "DELETE s :ss", `{"s":{"S":"a"}}`, "", "incorrect data type"},
+		{"all four clauses in one update", "SET a = :n1 REMOVE b ADD c :n5 DELETE d :ssc", `{"b":{"N":"0"},"c":{"N":"1"},"d":{"SS":["c","e"]}}`, `{"a":{"N":"1"},"c":{"N":"6"},"d":{"SS":["e"]}}`, ""},
+		{"a result over 400 KB is refused", "SET a = list_append(a, a)", `{"a":{"L":[{"S":"` + strings.Repeat("x", item.MaxItemSize/2) + `"}]}}`, "", "maximum allowed size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			u, err := ParseUpdate(tt.expr, attrs(t))
+			if err != nil {
+				t.Fatalf("ParseUpdate(%q): %v", tt.expr, err)
+			}
+			before := jsonItem(t, tt.before)
+			kept := jsonItem(t, tt.before)
+			got, err := u.Apply(before)
+			if !item.EqualItems(before, kept) {
+				t.Fatalf("Apply modified its input: %v", before)
+			}
+			if tt.after == "" {
+				if err == nil || !errors.Is(err, ErrUpdate) || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Apply = %v, %v; want ErrUpdate with %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			if want := jsonItem(t, tt.after); !item.EqualItems(got, want) {
+				b, _ := item.EncodeJSONItem(got)
+				t.Fatalf("Apply = %s; want %s", b, tt.after)
+			}
+		})
+	}
+}
+
 func TestProjection(t *testing.T) {
 	it := jsonItem(t, `{"a":{"S":"x"},"b":{"N":"1"},"m":{"M":{"k":{"S":"v"},"j":{"N":"2"},"n":{"M":{"z":{"BOOL":true}}}}},
 		"l":{"L":[{"N":"0"},{"M":{"p":{"N":"1"},"q":{"N":"2"}}},{"N":"2"},{"N":"3"}]}}`)

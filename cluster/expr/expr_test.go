@@ -235,6 +235,25 @@ func TestParseErrors(t *testing.T) {
 		{"a projection with a trailing comma is refused", KindProjection, "s,", "Syntax error"},
 		{"a projection with a condition is refused", KindProjection, "s = :s", "Syntax error"},
 		{"a projection with a reserved word is refused", KindProjection, "name", "reserved keyword"},
+		{"every update clause", KindUpdate, "SET a = :n1 REMOVE b ADD c :n1 DELETE d :ss", ""},
+		{"update clauses in any order and case", KindUpdate, "remove b set a = :n1", ""},
+		{"a clause twice is refused", KindUpdate, "SET a = :n1 SET b = :n1", "only be used once"},
+		{"two actions on one path are refused", KindUpdate, "SET a = :n1 REMOVE a", "conflict"},
+		{"actions on overlapping paths are refused", KindUpdate, "SET a.b = :n1, a = :m", "overlap"},
+		{"actions on a list and its element are refused", KindUpdate, "SET l[1] = :n1 REMOVE l", "overlap"},
+		{"actions on two elements of one list are allowed", KindUpdate, "SET l[1] = :n1 REMOVE l[0]", ""},
+		{"ADD of a string is refused", KindUpdate, "ADD a :s", "operator: ADD, operand type: S"},
+		{"DELETE of a number is refused", KindUpdate, "DELETE a :n1", "operator: DELETE, operand type: N"},
+		{"ADD of a path is refused", KindUpdate, "ADD a b", "Syntax error"},
+		{"arithmetic on a string constant is refused", KindUpdate, "SET a = b + :s", "operand type: S"},
+		{"list_append of a non-list constant is refused", KindUpdate, "SET a = list_append(a, :s)", "list_append, operand type: S"},
+		{"a condition function is refused in SET", KindUpdate, "SET a = size(b)", "not allowed"},
+		{"an update without clauses is refused", KindUpdate, "a = :n1", "Syntax error"},
+		{"a clause without actions is refused", KindUpdate, "SET", "Syntax error"},
+		{"an unknown clause is refused", KindUpdate, "PUT a = :n1", "Syntax error"},
+		{"a SET without = is refused", KindUpdate, "SET a :n1", "Syntax error"},
+		{"chained arithmetic is allowed", KindUpdate, "SET a = a + :n1 - :n5", ""},
+		{"if_not_exists needs a path first", KindUpdate, "SET a = if_not_exists(:n1, :n1)", "Syntax error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -244,6 +263,8 @@ func TestParseErrors(t *testing.T) {
 				_, err = ParseCondition(tt.expr, attrs(t))
 			case KindProjection:
 				_, err = ParseProjection(tt.expr, attrs(t))
+			case KindUpdate:
+				_, err = ParseUpdate(tt.expr, attrs(t))
 			}
 			if tt.err == "" {
 				if err != nil {

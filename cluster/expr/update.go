@@ -1,0 +1,512 @@
+package expr
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/harmoniakv/harmonia/cluster/item"
+)
+
+// setOperand is a value in a SET action: a path, a :value,
+// if_not_exists(path, operand), list_append(operand, operand), or (at the
+// top) operand + operand and operand - operand.
+type setOperand interface{}
+
+type ifNotExistsOp struct {
+	p   Path
+	def setOperand
+}
+
+type listAppendOp struct{ a, b setOperand }
+
+type arithOp struct {
+	a, b setOperand
+	sub  bool
+}
+
+// Action kinds, the clauses of an UpdateExpression.
+const (
+	clauseSet    = "SET"
+	clauseRemove = "REMOVE"
+	clauseAdd    = "ADD"
+	clauseDelete = "DELETE"
+)
+
+type action struct {
+	clause string
+	path   Path
+	set    setOperand // SET's value
+	value  item.Value // ADD's and DELETE's value
+}
+
+// Update is a parsed UpdateExpression.
+type Update struct {
+	actions []action
+}
+
+// ParseUpdate parses an UpdateExpression: clauses SET, REMOVE, ADD and
+// DELETE in any order, each at most once, each with one or more actions
+// separated by commas. Two actions on one path, or on overlapping paths,
+// are refused; so are constants of the wrong type (ADD of a string,
+// DELETE of a non-set, arithmetic on a non-number, list_append of a
+// non-list).
+func ParseUpdate(s string, attrs *Attributes) (*Update, error) {
+	p, err := newParser(KindUpdate, s, attrs)
+	if err != nil {
+		return nil, err
+	}
+	u := &Update{}
+	seen := map[string]bool{}
+	var paths []Path
+	for p.peek().kind != tEOF {
+		t := p.next()
+		clause := strings.ToUpper(t.text)
+		if t.kind != tIdent || !slices.Contains([]string{clauseSet, clauseRemove, clauseAdd, clauseDelete}, clause) {
+			return nil, p.syntax(t)
+		}
+		if seen[clause] {
+			return nil, p.errorf("The %q section can only be used once in an update expression", clause)
+		}
+		seen[clause] = true
+		for {
+			a, err := p.action(clause)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkOverlap(p, paths, a.path); err != nil {
+				return nil, err
+			}
+			paths = append(paths, a.path)
+			u.actions = append(u.actions, a)
+			if !p.isPunct(",") {
+				break
+			}
+			p.next()
+		}
+	}
+	return u, nil
+}
+
+func (p *parser) action(clause string) (action, error) {
+	path, err := p.path()
+	if err != nil {
+		return action{}, err
+	}
+	a := action{clause: clause, path: path}
+	switch clause {
+	case clauseSet:
+		if err := p.expect("="); err != nil {
+			return action{}, err
+		}
+		a.set, err = p.setValue()
+	case clauseAdd, clauseDelete:
+		var v *valueOp
+		if v, err = p.value(); err != nil {
+			return action{}, err
+		}
+		a.value = v.v
+		switch t := v.v.Type(); {
+		case t == item.TypeSS || t == item.TypeNS || t == item.TypeBS:
+		case t == item.TypeN && clause == clauseAdd:
+		default:
+			return action{}, p.errorf("Incorrect operand type for operator or function; operator: %s, operand type: %s", clause, t)
+		}
+	}
+	return a, err
+}
+
+func (p *parser) setValue() (setOperand, error) {
+	a, err := p.setOperand()
+	if err != nil {
+		return nil, err
+	}
+	// a + b - c: left to right.
+	for p.isPunct("+") || p.isPunct("-") {
+		op := p.next().text
+		if err := p.operator(); err != nil {
+			return nil, err
+		}
+		b, err := p.setOperand()
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range []setOperand{a, b} {
+			if v, ok := o.(*valueOp); ok && v.v.Type() != item.TypeN {
+				return nil, p.errorf("Incorrect operand type for operator or function; operator or function: %s, operand type: %s", op, v.v.Type())
+			}
+		}
+		a = &arithOp{a: a, b: b, sub: op == "-"}
+	}
+	return a, nil
+}
+
+func (p *parser) setOperand() (setOperand, error) {
+	t := p.peek()
+	switch {
+	case t.kind == tValue:
+		return p.value()
+	case p.isFunction():
+		p.next()
+		if err := p.operator(); err != nil {
+			return nil, err
+		}
+		switch t.text {
+		case "if_not_exists":
+			o := &ifNotExistsOp{}
+			return o, p.args(t.text, 2, func(i int) error {
+				var err error
+				if i == 0 {
+					o.p, err = p.path()
+				} else {
+					o.def, err = p.setOperand()
+				}
+				return err
+			})
+		case "list_append":
+			o := &listAppendOp{}
+			err := p.args(t.text, 2, func(i int) error {
+				v, err := p.setOperand()
+				if err != nil {
+					return err
+				}
+				if c, ok := v.(*valueOp); ok && c.v.Type() != item.TypeL {
+					return p.errorf("Incorrect operand type for operator or function; operator or function: list_append, operand type: %s", c.v.Type())
+				}
+				if i == 0 {
+					o.a = v
+				} else {
+					o.b = v
+				}
+				return nil
+			})
+			return o, err
+		}
+		p.pos-- // point the error at the function's name
+		return nil, p.functionError(t.text)
+	case t.kind == tIdent || t.kind == tName:
+		path, err := p.path()
+		return &pathOp{path}, err
+	}
+	return nil, p.syntax(t)
+}
+
+// Paths are the document paths the update writes or removes, in the
+// order of the expression (the node refuses an update of a key
+// attribute).
+func (u *Update) Paths() []Path {
+	out := make([]Path, len(u.actions))
+	for i, a := range u.actions {
+		out[i] = a.path
+	}
+	return out
+}
+
+func updateErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUpdate, fmt.Sprintf(format, args...))
+}
+
+// Apply is the item after the update, or DynamoDB's error for it. Every
+// operand reads the item as it was before the update (SET a = b, b = a
+// swaps them); then SET, ADD and DELETE apply, and REMOVE last, list
+// elements from the highest index down, so indexes name the elements of
+// the original list. it is not modified; an absent item is an empty one.
+// The result is checked as an item (nesting, sizes, 400 KB); the key
+// schema is the caller's to check.
+func (u *Update) Apply(it item.Item) (item.Item, error) {
+	type write struct {
+		a action
+		v item.Value
+	}
+	var writes []write
+	for _, a := range u.actions {
+		if a.clause != clauseSet {
+			writes = append(writes, write{a: a})
+			continue
+		}
+		v, err := evalSet(a.set, it)
+		if err != nil {
+			return nil, err
+		}
+		writes = append(writes, write{a: a, v: v})
+	}
+	// Appends to a list land in index order; removals go from the highest
+	// index down, after everything else.
+	rank := func(w write) (int, int) {
+		last := w.a.path[len(w.a.path)-1]
+		idx := -1
+		if last.IsIndex {
+			idx = last.Index
+		}
+		if w.a.clause == clauseRemove {
+			return 1, -idx
+		}
+		return 0, idx
+	}
+	slices.SortStableFunc(writes, func(x, y write) int {
+		x1, x2 := rank(x)
+		y1, y2 := rank(y)
+		return cmp.Or(cmp.Compare(x1, y1), cmp.Compare(x2, y2))
+	})
+	out := item.Item{}
+	for k, v := range it {
+		out[k] = v
+	}
+	for _, w := range writes {
+		var err error
+		switch w.a.clause {
+		case clauseSet:
+			err = put(out, w.a.path, func(item.Value) (item.Value, error) { return w.v, nil })
+		case clauseRemove:
+			err = remove(out, w.a.path)
+		case clauseAdd:
+			err = put(out, w.a.path, func(old item.Value) (item.Value, error) { return add(old, w.a.value) })
+		case clauseDelete:
+			err = put(out, w.a.path, func(old item.Value) (item.Value, error) { return del(old, w.a.value) })
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := item.ValidateItem(out); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
+	}
+	return out, nil
+}
+
+func evalSet(o setOperand, it item.Item) (item.Value, error) {
+	switch o := o.(type) {
+	case *valueOp:
+		return o.v, nil
+	case *pathOp:
+		v := Get(it, o.p)
+		if v == nil {
+			return nil, updateErr("The provided expression refers to an attribute that does not exist in the item; path: %s", o.p)
+		}
+		return v, nil
+	case *ifNotExistsOp:
+		if v := Get(it, o.p); v != nil {
+			return v, nil
+		}
+		return evalSet(o.def, it)
+	case *listAppendOp:
+		a, err := evalSet(o.a, it)
+		if err != nil {
+			return nil, err
+		}
+		b, err := evalSet(o.b, it)
+		if err != nil {
+			return nil, err
+		}
+		la, ok1 := a.(item.L)
+		lb, ok2 := b.(item.L)
+		if !ok1 || !ok2 {
+			bad := a
+			if ok1 {
+				bad = b
+			}
+			return nil, updateErr("Incorrect operand type for operator or function; operator or function: list_append, operand type: %s", bad.Type())
+		}
+		return append(append(item.L{}, la...), lb...), nil
+	case *arithOp:
+		a, err := evalSet(o.a, it)
+		if err != nil {
+			return nil, err
+		}
+		b, err := evalSet(o.b, it)
+		if err != nil {
+			return nil, err
+		}
+		na, ok1 := a.(item.Number)
+		nb, ok2 := b.(item.Number)
+		if !ok1 || !ok2 {
+			return nil, updateErr("An operand in the update expression has an incorrect data type")
+		}
+		var r item.Number
+		if o.sub {
+			r, err = na.Sub(nb)
+		} else {
+			r, err = na.Add(nb)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
+		}
+		return r, nil
+	}
+	return nil, updateErr("unknown operand %T", o)
+}
+
+// add is ADD's result: a number plus a number, a set's union with a set of
+// its type, or the value itself where there was none.
+func add(old, v item.Value) (item.Value, error) {
+	if old == nil {
+		return v, nil
+	}
+	switch o := old.(type) {
+	case item.Number:
+		if n, ok := v.(item.Number); ok {
+			r, err := o.Add(n)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
+			}
+			return r, nil
+		}
+	case item.SS:
+		if s, ok := v.(item.SS); ok {
+			return item.SS(union(o, s, strings.Compare)), nil
+		}
+	case item.NS:
+		if s, ok := v.(item.NS); ok {
+			return item.NS(union(o, s, item.Number.Cmp)), nil
+		}
+	case item.BS:
+		if s, ok := v.(item.BS); ok {
+			return item.BS(union(o, s, bytes.Compare)), nil
+		}
+	}
+	return nil, updateErr("An operand in the update expression has an incorrect data type (ADD of %s to %s)", v.Type(), old.Type())
+}
+
+// del is DELETE's result: the set without v's elements, nil (no
+// attribute) when none are left or there was no set.
+func del(old, v item.Value) (item.Value, error) {
+	if old == nil {
+		return nil, nil
+	}
+	var out item.Value
+	switch o := old.(type) {
+	case item.SS:
+		if s, ok := v.(item.SS); ok {
+			out = item.SS(minus(o, s, strings.Compare))
+		}
+	case item.NS:
+		if s, ok := v.(item.NS); ok {
+			out = item.NS(minus(o, s, item.Number.Cmp))
+		}
+	case item.BS:
+		if s, ok := v.(item.BS); ok {
+			out = item.BS(minus(o, s, bytes.Compare))
+		}
+	}
+	if out == nil {
+		return nil, updateErr("An operand in the update expression has an incorrect data type (DELETE of %s from %s)", v.Type(), old.Type())
+	}
+	if n, _ := size(out).(item.Number); n.Sign() == 0 {
+		return nil, nil // an empty set is no attribute
+	}
+	return out, nil
+}
+
+func union[T any](a, b []T, f func(x, y T) int) []T {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.ContainsFunc(out, func(y T) bool { return f(x, y) == 0 }) {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, f)
+	return out
+}
+
+func minus[T any](a, b []T, f func(x, y T) int) []T {
+	return slices.DeleteFunc(slices.Clone(a), func(x T) bool {
+		return slices.ContainsFunc(b, func(y T) bool { return f(x, y) == 0 })
+	})
+}
+
+var errBadPath = updateErr("The document path provided in the update expression is invalid for update")
+
+// put replaces the value at path in it with f(old value); f returning nil
+// removes it. The parent of a nested path must exist and be a map (for a
+// name) or a list (for an index); an index past a list's end appends.
+// Containers along the path are copied, never modified.
+func put(it item.Item, path Path, f func(item.Value) (item.Value, error)) error {
+	name := path[0].Name
+	if len(path) == 1 {
+		v, err := f(it[name])
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			delete(it, name)
+		} else {
+			it[name] = v
+		}
+		return nil
+	}
+	v, err := putIn(it[name], path[1:], f)
+	if err != nil {
+		return err
+	}
+	it[name] = v
+	return nil
+}
+
+func putIn(parent item.Value, path Path, f func(item.Value) (item.Value, error)) (item.Value, error) {
+	e := path[0]
+	switch c := parent.(type) {
+	case item.M:
+		if e.IsIndex {
+			return nil, errBadPath
+		}
+		child := c[e.Name]
+		var nv item.Value
+		var err error
+		if len(path) == 1 {
+			nv, err = f(child)
+		} else {
+			nv, err = putIn(child, path[1:], f)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m := make(item.M, len(c)+1)
+		for k, v := range c {
+			m[k] = v
+		}
+		if nv == nil {
+			delete(m, e.Name)
+		} else {
+			m[e.Name] = nv
+		}
+		return m, nil
+	case item.L:
+		if !e.IsIndex {
+			return nil, errBadPath
+		}
+		var child item.Value
+		if e.Index < len(c) {
+			child = c[e.Index]
+		}
+		var nv item.Value
+		var err error
+		if len(path) == 1 {
+			nv, err = f(child)
+		} else {
+			nv, err = putIn(child, path[1:], f)
+		}
+		if err != nil {
+			return nil, err
+		}
+		l := slices.Clone(c)
+		switch {
+		case nv == nil && e.Index < len(l):
+			l = slices.Delete(l, e.Index, e.Index+1)
+		case nv == nil:
+		case e.Index < len(l):
+			l[e.Index] = nv
+		default:
+			l = append(l, nv)
+		}
+		return l, nil
+	}
+	return nil, errBadPath
+}
+
+// remove deletes the value at path: nothing happens when there is none
+// there, but the parent of a nested path must exist (as for SET).
+func remove(it item.Item, path Path) error {
+	return put(it, path, func(item.Value) (item.Value, error) { return nil, nil })
+}
