@@ -138,6 +138,9 @@ func (d *jsonDecoder) object(level int, what string) (map[string]Value, error) {
 }
 
 func (d *jsonDecoder) value(level int) (Value, error) {
+	if level >= MaxDepth {
+		return nil, ErrTooDeep // refused before it is read
+	}
 	if err := d.delim('{', "an AttributeValue"); err != nil {
 		return nil, err
 	}
@@ -191,9 +194,6 @@ func (d *jsonDecoder) typed(key string, level int) (Value, error) {
 		}
 		return Null{}, err
 	case TypeL:
-		if level >= MaxDepth {
-			return nil, ErrTooDeep
-		}
 		if err := d.delim('[', "L"); err != nil {
 			return nil, err
 		}
@@ -208,9 +208,6 @@ func (d *jsonDecoder) typed(key string, level int) (Value, error) {
 		_, err := d.token()
 		return l, err
 	case TypeM:
-		if level >= MaxDepth {
-			return nil, ErrTooDeep
-		}
 		m, err := d.object(level+1, "M")
 		return M(m), err
 	case TypeSS, TypeNS, TypeBS:

@@ -109,6 +109,9 @@ func mapFromProto(pm map[string]*itempb.AttributeValue, level int) (map[string]V
 // values it builds are checked as they are built (depth first, so deep
 // nesting is refused before it is walked).
 func fromProto(pb *itempb.AttributeValue, level int) (Value, error) {
+	if level >= MaxDepth {
+		return nil, ErrTooDeep
+	}
 	var v Value
 	switch x := pb.GetValue().(type) {
 	case nil:
@@ -131,9 +134,6 @@ func fromProto(pb *itempb.AttributeValue, level int) (Value, error) {
 		}
 		v = Null{}
 	case *itempb.AttributeValue_L:
-		if level >= MaxDepth {
-			return nil, ErrTooDeep
-		}
 		l := make(L, 0, len(x.L.GetValues()))
 		for i, e := range x.L.GetValues() {
 			ev, err := fromProto(e, level+1)
@@ -144,9 +144,6 @@ func fromProto(pb *itempb.AttributeValue, level int) (Value, error) {
 		}
 		v = l
 	case *itempb.AttributeValue_M:
-		if level >= MaxDepth {
-			return nil, ErrTooDeep
-		}
 		m, err := mapFromProto(x.M.GetValues(), level+1)
 		if err != nil {
 			return nil, err

@@ -17,8 +17,10 @@ const (
 	MaxPartitionKeySize = 2048
 	// MaxSortKeySize is the largest sort key value: 1024 bytes.
 	MaxSortKeySize = 1024
-	// MaxDepth is how many lists and maps may nest in one another: 32
-	// levels. A top-level list or map is level 1.
+	// MaxDepth is how many levels deep a value may be: 32. A top-level
+	// attribute's value is level 1 and the elements of a list or map at
+	// level n are at level n+1, so at most 31 lists and maps nest around a
+	// scalar (users measured DynamoDB accepting 31 and refusing 32).
 	MaxDepth = 32
 	// MaxAttributeNameSize is the longest attribute name in UTF-8 bytes:
 	// 64 KB.
@@ -45,11 +47,15 @@ var ErrTooDeep = errors.New("nesting levels have exceeded supported limits")
 
 // Validate checks one value by DynamoDB's rules: strings valid UTF-8, sets
 // non-empty without duplicates (NS compared numerically), map keys valid
-// names, at most MaxDepth levels of lists and maps, no nil element.
+// names, at most MaxDepth levels deep, no nil element.
 // Numbers are valid by construction.
 func Validate(v Value) error { return validate(v, 0) }
 
+// validate checks v, which lists and maps enclose level times.
 func validate(v Value, level int) error {
+	if level >= MaxDepth {
+		return ErrTooDeep
+	}
 	switch v := v.(type) {
 	case nil:
 		return fmt.Errorf("%w: a value is missing", ErrInvalid)
@@ -58,18 +64,12 @@ func validate(v Value, level int) error {
 			return fmt.Errorf("%w: a string is not valid UTF-8", ErrInvalid)
 		}
 	case L:
-		if level >= MaxDepth {
-			return ErrTooDeep
-		}
 		for _, e := range v {
 			if err := validate(e, level+1); err != nil {
 				return err
 			}
 		}
 	case M:
-		if level >= MaxDepth {
-			return ErrTooDeep
-		}
 		for k, e := range v {
 			if err := checkName(k); err != nil {
 				return err

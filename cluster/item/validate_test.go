@@ -39,8 +39,9 @@ func TestValidate(t *testing.T) {
 		{"a string set element that is not UTF-8 is refused", SS{"\xff"}, false},
 		{"a map with an empty key is refused", M{"": S("x")}, false},
 		{"a nil element is refused", L{nil}, false},
-		{"32 levels of nesting are allowed", nest(S("x"), MaxDepth), true},
-		{"33 levels of nesting are refused", nest(S("x"), MaxDepth+1), false},
+		{"a scalar in 31 nested lists and maps is 32 levels deep: allowed", nest(S("x"), MaxDepth-1), true},
+		{"an empty map in 31 nested lists and maps is 32 levels deep: allowed", nest(M{}, MaxDepth-1), true},
+		{"a scalar in 32 nested lists and maps is 33 levels deep: refused", nest(S("x"), MaxDepth), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {

@@ -125,7 +125,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"data after the value is refused", `{"S":"a"} {"S":"b"}`, nil, "after"},
 		{"truncated JSON is refused", `{"S":"a"`, nil, "end"},
 		{"a bare string is refused", `"a"`, nil, "object"},
-		{"nesting beyond 32 levels is refused", strings.Repeat(`{"L":[`, MaxDepth+1) + `{"NULL":true}` + strings.Repeat(`]}`, MaxDepth+1), nil, "nesting"},
+		{"a value 33 levels deep is refused", strings.Repeat(`{"L":[`, MaxDepth) + `{"NULL":true}` + strings.Repeat(`]}`, MaxDepth), nil, "nesting"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -141,8 +141,8 @@ func TestDecodeJSON(t *testing.T) {
 			}
 		})
 	}
-	t.Run("32 levels of nesting are accepted", func(t *testing.T) {
-		in := strings.Repeat(`{"L":[`, MaxDepth) + `{"NULL":true}` + strings.Repeat(`]}`, MaxDepth)
+	t.Run("a value 32 levels deep is accepted", func(t *testing.T) {
+		in := strings.Repeat(`{"L":[`, MaxDepth-1) + `{"NULL":true}` + strings.Repeat(`]}`, MaxDepth-1)
 		if _, err := DecodeJSON([]byte(in)); err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestDecodeJSONItem(t *testing.T) {
 }
 
 func TestFromProtoRefusesMalformed(t *testing.T) {
-	deep := ToProto(nest(Null{}, MaxDepth+1))
+	deep := ToProto(nest(Null{}, MaxDepth))
 	tests := []struct {
 		rule string
 		pb   *itempb.AttributeValue
@@ -186,7 +186,7 @@ func TestFromProtoRefusesMalformed(t *testing.T) {
 		{"a binary set with duplicates", &itempb.AttributeValue{Value: &itempb.AttributeValue_Bs{Bs: &itempb.BinarySet{Values: [][]byte{{1}, {1}}}}}},
 		{"a list with an unset element", &itempb.AttributeValue{Value: &itempb.AttributeValue_L{L: &itempb.ListValue{Values: []*itempb.AttributeValue{{}}}}}},
 		{"a map with an empty name", &itempb.AttributeValue{Value: &itempb.AttributeValue_M{M: &itempb.MapValue{Values: map[string]*itempb.AttributeValue{"": ToProto(Null{})}}}}},
-		{"nesting beyond 32 levels", deep},
+		{"a value 33 levels deep", deep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -195,8 +195,8 @@ func TestFromProtoRefusesMalformed(t *testing.T) {
 			}
 		})
 	}
-	if _, err := FromProto(ToProto(nest(Null{}, MaxDepth))); err != nil {
-		t.Fatalf("32 levels refused: %v", err)
+	if _, err := FromProto(ToProto(nest(Null{}, MaxDepth-1))); err != nil {
+		t.Fatalf("a value 32 levels deep refused: %v", err)
 	}
 	if _, err := ItemFromProto(&itempb.Item{Attributes: map[string]*itempb.AttributeValue{"a": {}}}); !errors.Is(err, ErrProto) {
 		t.Fatalf("an item with an unset value: %v", err)
