@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/harmoniakv/harmonia/cluster/item"
 )
@@ -28,14 +29,19 @@ func (o *pathOp) value(it item.Item) item.Value { return Get(it, o.p) }
 func (o *valueOp) value(item.Item) item.Value   { return o.v }
 func (o *sizeOp) value(it item.Item) item.Value { return size(Get(it, o.p)) }
 
-// size is DynamoDB's size(): a string's length in UTF-8 bytes, a binary's
-// bytes, the elements of a set, list or map; nil (no value, so every
-// comparison with it is false) for other types and missing attributes.
+// size is DynamoDB's size(): a string's length in UTF-16 code units (as
+// Java counts a string's length; users measured DynamoDB giving 3 for
+// "é𝄞"), a binary's bytes, the elements of a set, list or map; nil (no
+// value, so every comparison with it is false) for other types and
+// missing attributes.
 func size(v item.Value) item.Value {
 	n := -1
 	switch v := v.(type) {
 	case item.S:
-		n = len(v)
+		n = 0
+		for _, r := range string(v) {
+			n += utf16.RuneLen(r)
+		}
 	case item.B:
 		n = len(v)
 	case item.SS:

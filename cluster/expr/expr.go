@@ -40,9 +40,10 @@ const (
 	MaxOperators = 300
 	// MaxInOperands is the most operands of IN's list: 100.
 	MaxInOperands = 100
-	// MaxPathDepth is the most elements of one document path: a top-level
-	// name and item.MaxDepth levels of nesting below it.
-	MaxPathDepth = item.MaxDepth + 1
+	// MaxPathDepth is the most elements of one document path: a path of n
+	// elements names a value n levels deep, and no value is deeper than
+	// item.MaxDepth.
+	MaxPathDepth = item.MaxDepth
 )
 
 // ErrInvalid reports an expression or substitution that DynamoDB refuses

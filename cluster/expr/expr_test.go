@@ -72,6 +72,7 @@ var doc = item.Item{
 	"bs":      item.BS{{1}, {2}},
 	"a.b":     item.S("dotted"),
 	"Comment": item.S("hi"),
+	"u":       item.S("é𝄞"), // one UTF-16 code unit, then two (a surrogate pair); 6 UTF-8 bytes
 }
 
 func TestCondition(t *testing.T) {
@@ -129,7 +130,8 @@ func TestCondition(t *testing.T) {
 		{"contains a binary subsequence", "contains(b, :b)", true},
 		{"contains a binary set element", "contains(bs, :b1)", true},
 		{"contains a binary that is not a set element", "contains(bs, :b)", false},
-		{"size of a string is its UTF-8 bytes", "size(s) = :n3", true},
+		{"size of a string is its length", "size(s) = :n3", true},
+		{"size of a string counts UTF-16 code units, not bytes or characters", "size(u) = :n3", true},
 		{"size of a set is its elements", "size(bs) < :n3", true},
 		{"size of a list", "size(l) < :n5", true},
 		{"size of a map", "size(m) BETWEEN :n1 AND :n5", true},
@@ -225,8 +227,8 @@ func TestParseErrors(t *testing.T) {
 		{"301 operators are refused", KindCondition, ors(151), "more than 300"},
 		{"IN with 100 operands is allowed", KindCondition, ins(MaxInOperands), ""},
 		{"IN with 101 operands is refused", KindCondition, ins(MaxInOperands + 1), "too many operands"},
-		{"a path of 33 elements is allowed", KindCondition, deep(MaxPathDepth), ""},
-		{"a path of 34 elements is refused", KindCondition, deep(MaxPathDepth + 1), "nesting levels"},
+		{"a path of 32 elements is allowed", KindCondition, deep(MaxPathDepth), ""},
+		{"a path of 33 elements is refused", KindCondition, deep(MaxPathDepth + 1), "nesting levels"},
 		{"a projection of one path", KindProjection, "s", ""},
 		{"a projection of paths", KindProjection, "s, m.k, l[1], #c", ""},
 		{"a projection of one path twice is refused", KindProjection, "s, s", "conflict"},
