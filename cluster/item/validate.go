@@ -22,9 +22,10 @@ const (
 	// level n are at level n+1, so at most 31 lists and maps nest around a
 	// scalar (users measured DynamoDB accepting 31 and refusing 32).
 	MaxDepth = 32
-	// MaxAttributeNameSize is the longest attribute name in UTF-8 bytes:
-	// 64 KB.
-	MaxAttributeNameSize = 64 * 1024
+	// MaxAttributeNameSize is the longest attribute name or map key in
+	// UTF-8 bytes: 65535 (the API reference's key length constraint; the
+	// constraints page says "64 KB").
+	MaxAttributeNameSize = 65535
 )
 
 // What DynamoDB charges for a value beyond its bytes (developer guide,
