@@ -254,6 +254,24 @@ func (r Range) WithPrefix(prefix []byte) Range {
 	}
 }
 
+// After is the part of r above key: where a forward page resumes after
+// the last key it returned (ExclusiveStartKey).
+func (r Range) After(key []byte) Range {
+	if s := successor(key); bytes.Compare(s, r.Lower) > 0 {
+		r.Lower = s
+	}
+	return r
+}
+
+// Before is the part of r below key: where a reverse page (ScanIndexForward
+// false) resumes before the last key it returned.
+func (r Range) Before(key []byte) Range {
+	if bytes.Compare(key, r.Upper) < 0 {
+		r.Upper = bytes.Clone(key)
+	}
+	return r
+}
+
 // prefixEnd is the smallest key greater than every key starting with p; p
 // must hold a byte other than 0xFF (every key encoding does).
 func prefixEnd(p []byte) []byte {

@@ -271,3 +271,41 @@ func FuzzDecodeKey(f *testing.F) {
 		}
 	})
 }
+
+func TestRangeResumes(t *testing.T) {
+	s := schemas[0]
+	rg, err := SortRange(S("p"), SortCondition{Op: SortBetween, Value: MustNumber("2"), Upper: MustNumber("8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(n string) []byte { return storageKey(t, s, S("p"), MustNumber(n)) }
+	tests := []struct {
+		rule string
+		r    Range
+		in   []string
+		out  []string
+	}{
+		{"After leaves out the key and everything below it", rg.After(key("5")), []string{"5.0001", "8"}, []string{"2", "5", "4.9"}},
+		{"After a key below the range keeps the range", rg.After(key("1")), []string{"2", "8"}, []string{"1", "8.5"}},
+		{"After the range's last key leaves it empty", rg.After(key("8")), nil, []string{"2", "8"}},
+		{"Before leaves out the key and everything above it", rg.Before(key("5")), []string{"2", "4.9999"}, []string{"5", "8"}},
+		{"Before a key above the range keeps the range", rg.Before(key("9")), []string{"2", "8"}, []string{"9"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			for _, n := range tt.in {
+				if !tt.r.Contains(key(n)) {
+					t.Errorf("%s is not in the range", n)
+				}
+			}
+			for _, n := range tt.out {
+				if tt.r.Contains(key(n)) {
+					t.Errorf("%s is in the range", n)
+				}
+			}
+		})
+	}
+	if !rg.After(key("8")).Empty() {
+		t.Error("a range resumed after its last key is not empty")
+	}
+}
