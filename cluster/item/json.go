@@ -355,3 +355,44 @@ func appendJSONArray(dst []byte, n int, elem func(int) string) []byte {
 	}
 	return append(dst, ']')
 }
+
+// ItemJSON is an Item that encoding/json reads and writes in DynamoDB's
+// JSON, for the fields of request and response structs (Item, Key,
+// ExclusiveStartKey). A JSON null leaves it unset.
+type ItemJSON Item
+
+// MarshalJSON writes the item in DynamoDB's JSON.
+func (it ItemJSON) MarshalJSON() ([]byte, error) { return EncodeJSONItem(Item(it)) }
+
+// UnmarshalJSON reads an item in DynamoDB's JSON.
+func (it *ItemJSON) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	v, err := DecodeJSONItem(b)
+	if err != nil {
+		return err
+	}
+	*it = ItemJSON(v)
+	return nil
+}
+
+// ValueJSON is a Value that encoding/json reads and writes in DynamoDB's
+// JSON (for ExpressionAttributeValues: map[string]ValueJSON).
+type ValueJSON struct{ Value }
+
+// MarshalJSON writes the value in DynamoDB's JSON.
+func (v ValueJSON) MarshalJSON() ([]byte, error) { return EncodeJSON(v.Value) }
+
+// UnmarshalJSON reads a value in DynamoDB's JSON.
+func (v *ValueJSON) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	d, err := DecodeJSON(b)
+	if err != nil {
+		return err
+	}
+	v.Value = d
+	return nil
+}

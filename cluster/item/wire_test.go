@@ -1,6 +1,7 @@
 package item
 
 import (
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -252,6 +253,36 @@ func FuzzFromProto(f *testing.F) {
 		back, err := FromProto(ToProto(v))
 		if err != nil || !Equal(back, v) {
 			t.Fatalf("round trip of %#v: %#v, %v", v, back, err)
+		}
+	})
+}
+
+func TestJSONInStructs(t *testing.T) {
+	type request struct {
+		Item   ItemJSON             `json:"Item"`
+		Values map[string]ValueJSON `json:"ExpressionAttributeValues"`
+		Start  ItemJSON             `json:"ExclusiveStartKey"`
+	}
+	var r request
+	in := `{"Item":{"pk":{"S":"a"},"n":{"N":"01.50"}},"ExpressionAttributeValues":{":v":{"SS":["y","x"]}},"ExclusiveStartKey":null}`
+	if err := json.Unmarshal([]byte(in), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !EqualItems(Item(r.Item), Item{"pk": S("a"), "n": MustNumber("1.5")}) || !Equal(r.Values[":v"].Value, SS{"x", "y"}) || r.Start != nil {
+		t.Fatalf("decoded %#v", r)
+	}
+	out, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"Item":{"n":{"N":"1.5"},"pk":{"S":"a"}},"ExpressionAttributeValues":{":v":{"SS":["x","y"]}},"ExclusiveStartKey":{}}`
+	if string(out) != want {
+		t.Fatalf("encoded %s; want %s", out, want)
+	}
+	t.Run("an invalid value inside a struct is an error", func(t *testing.T) {
+		err := json.Unmarshal([]byte(`{"Item":{"pk":{"N":"x"}}}`), &r)
+		if !errors.Is(err, ErrNumber) {
+			t.Fatalf("got %v; want ErrNumber", err)
 		}
 	})
 }
