@@ -87,6 +87,11 @@ func ItemFromProto(pb *itempb.Item) (Item, error) {
 	if err != nil {
 		return nil, err
 	}
+	for k, v := range m {
+		if err := Validate(v); err != nil {
+			return nil, fmt.Errorf("attribute %.64q: %w", k, err)
+		}
+	}
 	return Item(m), nil
 }
 
@@ -105,9 +110,11 @@ func mapFromProto(pm map[string]*itempb.AttributeValue, level int) (map[string]V
 	return m, nil
 }
 
-// fromProto converts; level is how many lists and maps enclose pb. The
-// values it builds are checked as they are built (depth first, so deep
-// nesting is refused before it is walked).
+// fromProto converts pb, which lists and maps enclose level times; it
+// refuses what the Go value cannot express (no type, NULL false, a
+// malformed number) and nesting past MaxDepth before walking deeper, and
+// leaves the rest of the checks to Validate. Sets come out in canonical
+// order.
 func fromProto(pb *itempb.AttributeValue, level int) (Value, error) {
 	if level >= MaxDepth {
 		return nil, ErrTooDeep
@@ -167,16 +174,6 @@ func fromProto(pb *itempb.AttributeValue, level int) (Value, error) {
 			bs = append(bs, append([]byte{}, b...))
 		}
 		v = bs
-	}
-	switch v.(type) {
-	case SS, NS, BS:
-		if err := Validate(v); err != nil {
-			return nil, err
-		}
-	case S:
-		if err := Validate(v); err != nil {
-			return nil, err
-		}
 	}
 	return sortSet(v), nil
 }
