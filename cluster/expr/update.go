@@ -13,7 +13,7 @@ import (
 // setOperand is a value in a SET action: a path, a :value,
 // if_not_exists(path, operand), list_append(operand, operand), or (at the
 // top) operand + operand and operand - operand.
-type setOperand interface{}
+type setOperand any
 
 type ifNotExistsOp struct {
 	p   Path
