@@ -42,16 +42,84 @@ type Number struct {
 // Zero is the number 0.
 var Zero = Number{}
 
-// ParseNumber reads a number as DynamoDB's JSON carries it ("1.5", "-3e7")
-// and refuses what DynamoDB refuses: more than 38 significant digits, a
-// magnitude outside 1E-130 .. 9.99...E+125, NaN and infinities.
+// ParseNumber reads a number as DynamoDB's JSON carries it ("1.5", "-3e7",
+// ".5", "+2E-3") and refuses what DynamoDB refuses: more than 38
+// significant digits, a magnitude outside 1E-130 .. 9.99...E+125, and
+// anything that is not a decimal number (NaN, infinities, spaces). It
+// scans the text once rather than handing it to apd: a megabyte of zeros
+// must cost a scan, not a big-integer conversion.
 func ParseNumber(s string) (Number, error) {
-	d, _, err := apd.BaseContext.NewFromString(strings.TrimSpace(s))
-	if err != nil || d.Form != apd.Finite {
+	bad := func() (Number, error) {
 		return Number{}, fmt.Errorf("%w: %.64q is not a number", ErrNumber, s)
 	}
-	return fromDecimal(d)
+	i := 0
+	var n Number
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		n.neg = s[i] == '-'
+		i++
+	}
+	var digits []byte // significant digits, leading zeros left out
+	fraction := 0     // digits after the point
+	seenDigit, seenPoint := false, false
+mantissa:
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			seenDigit = true
+			if seenPoint {
+				fraction++
+			}
+			if c != '0' || len(digits) > 0 {
+				digits = append(digits, c)
+			}
+		case c == '.' && !seenPoint:
+			seenPoint = true
+		default:
+			break mantissa
+		}
+	}
+	if !seenDigit {
+		return bad()
+	}
+	exp := 0
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		expNeg := false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			expNeg = s[i] == '-'
+			i++
+		}
+		start := i
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			if exp = exp*10 + int(s[i]-'0'); exp > maxExponentText {
+				return Number{}, fmt.Errorf("%w: the exponent of %.64q is out of range", ErrNumber, s)
+			}
+		}
+		if i == start {
+			return bad()
+		}
+		if expNeg {
+			exp = -exp
+		}
+	}
+	if i != len(s) {
+		return bad()
+	}
+	trimmed := strings.TrimRight(string(digits), "0")
+	if trimmed == "" {
+		return Zero, nil
+	}
+	// The value is digits × 10^(exp - fraction), that is 0.digits ×
+	// 10^(len(digits) + exp - fraction); trailing zeros do not move it.
+	n.digits = trimmed
+	n.exp = len(digits) + exp - fraction
+	return n.check()
 }
+
+// maxExponentText bounds the exponent written in a number's text (as apd
+// bounds it): no number DynamoDB stores needs more than a few hundred, and
+// the bound keeps the arithmetic on it in range.
+const maxExponentText = apd.MaxExponent
 
 // MustNumber is ParseNumber for constants in code and tests; it panics on
 // a malformed number.
@@ -72,13 +140,18 @@ func fromDecimal(d *apd.Decimal) (Number, error) {
 	trimmed := strings.TrimRight(digits, "0")
 	exp += len(digits) - len(trimmed)
 	n := Number{neg: d.Negative, digits: trimmed, exp: exp + len(trimmed)}
+	return n.check()
+}
+
+// check refuses a number DynamoDB cannot store, naming the limit.
+func (n Number) check() (Number, error) {
 	if n.exp > maxNumberExp {
 		return Number{}, fmt.Errorf("%w: Number overflow. Attempting to store a number with magnitude larger than supported range (at most 9.9999999999999999999999999999999999999E+125)", ErrNumber)
 	}
 	if n.exp < minNumberExp {
 		return Number{}, fmt.Errorf("%w: Number underflow. Attempting to store a number with magnitude smaller than supported range (at least 1E-130)", ErrNumber)
 	}
-	if len(trimmed) > MaxNumberDigits {
+	if len(n.digits) > MaxNumberDigits {
 		return Number{}, fmt.Errorf("%w: attempting to store more than %d significant digits in a Number", ErrNumber, MaxNumberDigits)
 	}
 	return n, nil

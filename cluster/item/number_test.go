@@ -37,7 +37,24 @@ func TestParseNumber(t *testing.T) {
 		{"infinity is refused", "Infinity", ""},
 		{"an empty string is refused", "", ""},
 		{"words are refused", "twelve", ""},
-		{"an exponent beyond apd's range is refused", "1e999999999999", ""},
+		{"an exponent of a million digits' worth is refused", "1e999999999999", ""},
+		{"a zero with a huge exponent is refused", "0e999999999999", ""},
+		{"a plus sign is allowed", "+7", "7"},
+		{"a leading point is allowed", ".5", "0.5"},
+		{"a trailing point is allowed", "5.", "5"},
+		{"an exponent of zero with a sign", "1E-0", "1"},
+		{"a leading space is refused", " 1", ""},
+		{"a trailing space is refused", "1 ", ""},
+		{"an exponent without digits is refused", "1e", ""},
+		{"two points are refused", "1.2.3", ""},
+		{"a sign alone is refused", "-", ""},
+		{"an exponent alone is refused", "e5", ""},
+		{"a point alone is refused", ".", ""},
+		{"hexadecimal is refused", "0x10", ""},
+		{"digit separators are refused", "1_000", ""},
+		{"many leading zeros after the point move the exponent", "0." + strings.Repeat("0", 129) + "1", "1E-130"},
+		{"many trailing zeros before the point move the exponent", "1" + strings.Repeat("0", 125), "1E+125"},
+		{"a million zeros below the smallest magnitude are refused", "0." + strings.Repeat("0", 1_000_000) + "1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -183,4 +200,30 @@ func TestNumberArithmetic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseWithApd is the reference ParseNumber is checked against: apd reads
+// the text, fromDecimal applies DynamoDB's limits.
+func parseWithApd(s string) (Number, error) {
+	d, _, err := apd.BaseContext.NewFromString(s)
+	if err != nil || d.Form != apd.Finite {
+		return Number{}, ErrNumber
+	}
+	return fromDecimal(d)
+}
+
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{"1.5", "-0.00120e+3", ".5", "5.", "+1E-130", "99999999999999999999999999999999999999", "1e126", "0e5", "1.2.3", "e", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseNumber(s)
+		if len(s) > 200 {
+			return // apd is slow on long text
+		}
+		want, werr := parseWithApd(s)
+		if (err == nil) != (werr == nil) || err == nil && n != want {
+			t.Fatalf("ParseNumber(%q) = %v, %v; apd reads %v, %v", s, n, err, want, werr)
+		}
+	})
 }
