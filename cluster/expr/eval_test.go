@@ -2,6 +2,8 @@ package expr
 
 import (
 	"errors"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -224,4 +226,53 @@ func TestKeyCondition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSetAlgebra checks ADD's union and DELETE's difference on random sets
+// against a map.
+func TestSetAlgebra(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for range 2000 {
+		a, b := randSet(r), randSet(r)
+		inA, inB := map[string]bool{}, map[string]bool{}
+		for _, s := range a {
+			inA[s] = true
+		}
+		for _, s := range b {
+			inB[s] = true
+		}
+		var wantU, wantM []string
+		for s := range inA {
+			wantU = append(wantU, s)
+			if !inB[s] {
+				wantM = append(wantM, s)
+			}
+		}
+		for s := range inB {
+			if !inA[s] {
+				wantU = append(wantU, s)
+			}
+		}
+		slices.Sort(wantU)
+		slices.Sort(wantM)
+		if got := union(a, b, strings.Compare); !slices.Equal(got, wantU) {
+			t.Fatalf("union(%v, %v) = %v; want %v", a, b, got, wantU)
+		}
+		if got := minus(a, b, strings.Compare); !slices.Equal(got, wantM) {
+			t.Fatalf("minus(%v, %v) = %v; want %v", a, b, got, wantM)
+		}
+	}
+}
+
+func randSet(r *rand.Rand) []string {
+	seen := map[string]bool{}
+	var out []string
+	for range r.IntN(8) {
+		s := string(rune('a' + r.IntN(10)))
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -399,21 +399,56 @@ func del(old, v item.Value) (item.Value, error) {
 	return out, nil
 }
 
+// union is a ∪ b in f's order; minus is a \ b. Both sort and merge, so
+// that adding a large set to a large set costs n log n, not n × m.
 func union[T any](a, b []T, f func(x, y T) int) []T {
-	out := slices.Clone(a)
-	for _, x := range b {
-		if !slices.ContainsFunc(out, func(y T) bool { return f(x, y) == 0 }) {
-			out = append(out, x)
+	a, b = sortedCopy(a, f), sortedCopy(b, f)
+	out := make([]T, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		switch c := cmpHeads(a, b, f); {
+		case c < 0:
+			out, a = append(out, a[0]), a[1:]
+		case c > 0:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
 		}
 	}
-	slices.SortFunc(out, f)
 	return out
 }
 
 func minus[T any](a, b []T, f func(x, y T) int) []T {
-	return slices.DeleteFunc(slices.Clone(a), func(x T) bool {
-		return slices.ContainsFunc(b, func(y T) bool { return f(x, y) == 0 })
-	})
+	a, b = sortedCopy(a, f), sortedCopy(b, f)
+	out := make([]T, 0, len(a))
+	for len(a) > 0 {
+		switch c := cmpHeads(a, b, f); {
+		case c < 0:
+			out, a = append(out, a[0]), a[1:]
+		case c > 0:
+			b = b[1:]
+		default:
+			a, b = a[1:], b[1:]
+		}
+	}
+	return out
+}
+
+// cmpHeads compares the first elements of a and b; an empty slice sorts
+// after everything.
+func cmpHeads[T any](a, b []T, f func(x, y T) int) int {
+	switch {
+	case len(a) == 0:
+		return 1
+	case len(b) == 0:
+		return -1
+	}
+	return f(a[0], b[0])
+}
+
+func sortedCopy[T any](s []T, f func(x, y T) int) []T {
+	c := slices.Clone(s)
+	slices.SortFunc(c, f)
+	return c
 }
 
 var errBadPath = updateErr("The document path provided in the update expression is invalid for update")
