@@ -250,15 +250,18 @@ func (u *Update) Apply(it item.Item) (item.Item, error) {
 		y1, y2 := rank(y)
 		return cmp.Or(cmp.Compare(x1, y1), cmp.Compare(x2, y2))
 	})
-	out := item.Item{}
+	// One deep copy, then writes in place: copying the containers along
+	// each action's path instead would cost a large map's size per action.
+	out := make(item.Item, len(it))
 	for k, v := range it {
-		out[k] = v
+		out[k] = deepCopy(v)
 	}
 	for _, w := range writes {
 		var err error
 		switch w.a.clause {
 		case clauseSet:
-			err = put(out, w.a.path, func(item.Value) (item.Value, error) { return w.v, nil })
+			// A copy: w.v may be part of it or of the request's values.
+			err = put(out, w.a.path, func(item.Value) (item.Value, error) { return deepCopy(w.v), nil })
 		case clauseRemove:
 			err = remove(out, w.a.path)
 		case clauseAdd:
@@ -455,58 +458,53 @@ var errBadPath = updateErr("The document path provided in the update expression 
 
 // put replaces the value at path in it with f(old value); f returning nil
 // removes it. The parent of a nested path must exist and be a map (for a
-// name) or a list (for an index); an index past a list's end appends.
-// Containers along the path are copied, never modified.
+// name) or a list (for an index); an index past a list's end appends. It
+// writes in place: it and its containers are Apply's own copy.
 func put(it item.Item, path Path, f func(item.Value) (item.Value, error)) error {
 	name := path[0].Name
+	var v item.Value
+	var err error
 	if len(path) == 1 {
-		v, err := f(it[name])
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			delete(it, name)
-		} else {
-			it[name] = v
-		}
-		return nil
+		v, err = f(it[name])
+	} else {
+		v, err = putIn(it[name], path[1:], f)
 	}
-	v, err := putIn(it[name], path[1:], f)
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
+	case v == nil:
+		delete(it, name)
+	default:
+		it[name] = v
 	}
-	it[name] = v
 	return nil
 }
 
+// putIn applies f at path below parent and returns the parent as it now
+// is (a list's slice changes when it grows or shrinks).
 func putIn(parent item.Value, path Path, f func(item.Value) (item.Value, error)) (item.Value, error) {
 	e := path[0]
+	apply := func(child item.Value) (item.Value, error) {
+		if len(path) == 1 {
+			return f(child)
+		}
+		return putIn(child, path[1:], f)
+	}
 	switch c := parent.(type) {
 	case item.M:
 		if e.IsIndex {
 			return nil, errBadPath
 		}
-		child := c[e.Name]
-		var nv item.Value
-		var err error
-		if len(path) == 1 {
-			nv, err = f(child)
-		} else {
-			nv, err = putIn(child, path[1:], f)
-		}
+		nv, err := apply(c[e.Name])
 		if err != nil {
 			return nil, err
 		}
-		m := make(item.M, len(c)+1)
-		for k, v := range c {
-			m[k] = v
-		}
 		if nv == nil {
-			delete(m, e.Name)
+			delete(c, e.Name)
 		} else {
-			m[e.Name] = nv
+			c[e.Name] = nv
 		}
-		return m, nil
+		return c, nil
 	case item.L:
 		if !e.IsIndex {
 			return nil, errBadPath
@@ -515,29 +513,42 @@ func putIn(parent item.Value, path Path, f func(item.Value) (item.Value, error))
 		if e.Index < len(c) {
 			child = c[e.Index]
 		}
-		var nv item.Value
-		var err error
-		if len(path) == 1 {
-			nv, err = f(child)
-		} else {
-			nv, err = putIn(child, path[1:], f)
-		}
+		nv, err := apply(child)
 		if err != nil {
 			return nil, err
 		}
-		l := slices.Clone(c)
 		switch {
-		case nv == nil && e.Index < len(l):
-			l = slices.Delete(l, e.Index, e.Index+1)
+		case nv == nil && e.Index < len(c):
+			c = slices.Delete(c, e.Index, e.Index+1)
 		case nv == nil:
-		case e.Index < len(l):
-			l[e.Index] = nv
+		case e.Index < len(c):
+			c[e.Index] = nv
 		default:
-			l = append(l, nv)
+			c = append(c, nv)
 		}
-		return l, nil
+		return c, nil
 	}
 	return nil, errBadPath
+}
+
+// deepCopy copies v's lists and maps (sets and scalars are never written
+// in place, so they are shared).
+func deepCopy(v item.Value) item.Value {
+	switch c := v.(type) {
+	case item.L:
+		out := make(item.L, len(c))
+		for i, e := range c {
+			out[i] = deepCopy(e)
+		}
+		return out
+	case item.M:
+		out := make(item.M, len(c))
+		for k, e := range c {
+			out[k] = deepCopy(e)
+		}
+		return out
+	}
+	return v
 }
 
 // remove deletes the value at path: nothing happens when there is none
