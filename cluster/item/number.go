@@ -18,11 +18,6 @@ const (
 	// 1E-130 is 0.1 × 10^-129.
 	maxNumberExp = 126
 	minNumberExp = -129
-	// plainNumberExp bounds the exponents String writes without an E: a
-	// number that needs more than this many zeros either side of its
-	// digits is written in scientific notation.
-	plainNumberExp = 40
-	plainNumberNeg = -6
 )
 
 // ErrNumber reports a number DynamoDB would refuse.
@@ -235,9 +230,10 @@ func (n Number) Digits() int { return len(n.digits) }
 // digits plus one (developer guide, "Item sizes and formats").
 func (n Number) size() int { return (len(n.digits)+1)/2 + 1 }
 
-// String is n's canonical text: equal numbers have equal strings. Plain
-// notation ("-12.5", "0.001", "1200") unless that needs many zeros, then
-// scientific ("1.5E+100", "-2E-50").
+// String is n's canonical text: equal numbers have equal strings. It is
+// always plain decimal notation ("-12.5", "0.001", "1200"), never with an
+// exponent, as DynamoDB returns numbers (1.5E2 comes back as 150); at most
+// 126 digits before the point or 130 after it.
 func (n Number) String() string {
 	if n.digits == "" {
 		return "0"
@@ -248,24 +244,17 @@ func (n Number) String() string {
 	}
 	d, e := n.digits, n.exp
 	switch {
-	case e >= len(d) && e <= plainNumberExp:
+	case e >= len(d):
 		b.WriteString(d)
 		b.WriteString(strings.Repeat("0", e-len(d)))
-	case e > 0 && e < len(d):
+	case e > 0:
 		b.WriteString(d[:e])
 		b.WriteByte('.')
 		b.WriteString(d[e:])
-	case e <= 0 && e > plainNumberNeg:
+	default:
 		b.WriteString("0.")
 		b.WriteString(strings.Repeat("0", -e))
 		b.WriteString(d)
-	default:
-		b.WriteByte(d[0])
-		if len(d) > 1 {
-			b.WriteByte('.')
-			b.WriteString(d[1:])
-		}
-		fmt.Fprintf(&b, "E%+d", e-1)
 	}
 	return b.String()
 }

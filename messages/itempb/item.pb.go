@@ -183,7 +183,8 @@ type AttributeValue_S struct {
 }
 
 type AttributeValue_N struct {
-	// n is the number's canonical text (cluster/item.Number.String).
+	// n is the number's canonical text (cluster/item.Number.String: plain
+	// decimal notation without an exponent; equal numbers, equal text).
 	N string `protobuf:"bytes,2,opt,name=n,proto3,oneof"`
 }
 
