@@ -57,6 +57,22 @@ var ErrInvalid = errors.New("invalid expression")
 // attribute, or a result that is not a valid item.
 var ErrUpdate = errors.New("update cannot apply to the item")
 
+// clientError is an error whose text is what a client is told (DynamoDB's
+// ValidationException wording where practical, with no Go prefix), and
+// which errors.Is matches with its kind and with any error it wraps.
+type clientError struct {
+	kind error
+	err  error
+}
+
+func (e *clientError) Error() string   { return e.err.Error() }
+func (e *clientError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// errorf is an error of kind with the message format makes (%w wraps).
+func errorf(kind error, format string, args ...any) error {
+	return &clientError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
 // Attributes are a request's ExpressionAttributeNames and
 // ExpressionAttributeValues. Every expression of the request is parsed with
 // the same Attributes, which remember the placeholders used; Unused then
@@ -75,24 +91,24 @@ func NewAttributes(names map[string]string, values map[string]item.Value) (*Attr
 	total := 0
 	for k, v := range names {
 		if !validPlaceholder(k, '#') {
-			return nil, fmt.Errorf("%w: ExpressionAttributeNames contains invalid key: Syntax error; key: %.64q", ErrInvalid, k)
+			return nil, errorf(ErrInvalid, "ExpressionAttributeNames contains invalid key: Syntax error; key: %.64q", k)
 		}
 		if v == "" {
-			return nil, fmt.Errorf("%w: ExpressionAttributeNames contains invalid value: Empty attribute name for key %s", ErrInvalid, k)
+			return nil, errorf(ErrInvalid, "ExpressionAttributeNames contains invalid value: Empty attribute name for key %s", k)
 		}
 		total += len(k) + len(v)
 	}
 	for k, v := range values {
 		if !validPlaceholder(k, ':') {
-			return nil, fmt.Errorf("%w: ExpressionAttributeValues contains invalid key: Syntax error; key: %.64q", ErrInvalid, k)
+			return nil, errorf(ErrInvalid, "ExpressionAttributeValues contains invalid key: Syntax error; key: %.64q", k)
 		}
 		if err := item.Validate(v); err != nil {
-			return nil, fmt.Errorf("%w: ExpressionAttributeValues contains invalid value for key %s: %v", ErrInvalid, k, err)
+			return nil, errorf(ErrInvalid, "ExpressionAttributeValues contains invalid value for key %s: %v", k, err)
 		}
 		total += len(k) + item.ValueSize(v)
 	}
 	if total > MaxSubstitutionSize {
-		return nil, fmt.Errorf("%w: ExpressionAttributeNames and ExpressionAttributeValues together are %d bytes, more than %d", ErrInvalid, total, MaxSubstitutionSize)
+		return nil, errorf(ErrInvalid, "ExpressionAttributeNames and ExpressionAttributeValues together are %d bytes, more than %d", total, MaxSubstitutionSize)
 	}
 	return &Attributes{names: names, values: values, usedNames: map[string]bool{}, usedValues: map[string]bool{}}, nil
 }
@@ -115,7 +131,7 @@ func isWordByte(c byte) bool {
 
 func (a *Attributes) name(ph string) (string, error) {
 	if a == nil || a.names[ph] == "" {
-		return "", fmt.Errorf("%w: An expression attribute name used in the document path is not defined; attribute name: %s", ErrInvalid, ph)
+		return "", errorf(ErrInvalid, "An expression attribute name used in the document path is not defined; attribute name: %s", ph)
 	}
 	a.usedNames[ph] = true
 	return a.names[ph], nil
@@ -127,7 +143,7 @@ func (a *Attributes) value(ph string) (item.Value, error) {
 		v, ok = a.values[ph]
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: An expression attribute value used in expression is not defined; attribute value: %s", ErrInvalid, ph)
+		return nil, errorf(ErrInvalid, "An expression attribute value used in expression is not defined; attribute value: %s", ph)
 	}
 	a.usedValues[ph] = true
 	return v, nil
@@ -154,9 +170,9 @@ func (a *Attributes) Unused() error {
 	slices.Sort(values)
 	switch {
 	case len(names) > 0:
-		return fmt.Errorf("%w: Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", ErrInvalid, strings.Join(names, ", "))
+		return errorf(ErrInvalid, "Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", strings.Join(names, ", "))
 	case len(values) > 0:
-		return fmt.Errorf("%w: Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", ErrInvalid, strings.Join(values, ", "))
+		return errorf(ErrInvalid, "Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", strings.Join(values, ", "))
 	}
 	return nil
 }

@@ -228,7 +228,7 @@ func TestParseErrors(t *testing.T) {
 		{"IN with 100 operands is allowed", KindCondition, ins(MaxInOperands), ""},
 		{"IN with 101 operands is refused", KindCondition, ins(MaxInOperands + 1), "too many operands"},
 		{"a path of 32 elements is allowed", KindCondition, deep(MaxPathDepth), ""},
-		{"a path of 33 elements is refused", KindCondition, deep(MaxPathDepth + 1), "nesting levels"},
+		{"a path of 33 elements is refused", KindCondition, deep(MaxPathDepth + 1), "Nesting Levels"},
 		{"a projection of one path", KindProjection, "s", ""},
 		{"a projection of paths", KindProjection, "s, m.k, l[1], #c", ""},
 		{"a projection of one path twice is refused", KindProjection, "s, s", "conflict"},

@@ -1,8 +1,6 @@
 package expr
 
 import (
-	"fmt"
-
 	"github.com/harmoniakv/harmonia/cluster/item"
 )
 
@@ -68,20 +66,20 @@ func ParseKeyCondition(s string, attrs *Attributes, schema item.KeySchema) (*Key
 		}
 	}
 	if kc.Partition == nil {
-		return nil, fmt.Errorf("%w: Query condition missed key schema element: %s", ErrInvalid, schema.Partition.Name)
+		return nil, errorf(ErrInvalid, "Query condition missed key schema element: %s", schema.Partition.Name)
 	}
 	if kc.rng, err = item.SortRange(kc.Partition, kc.Sort); err != nil {
-		return nil, fmt.Errorf("%w: Invalid %s: %v", ErrInvalid, KindKeyCondition, err)
+		return nil, errorf(ErrInvalid, "Invalid %s: %w", KindKeyCondition, err)
 	}
 	return kc, nil
 }
 
 func checkKeyValue(s item.KeySchema, a item.KeyAttribute, v item.Value) error {
 	if v.Type() != a.Type {
-		return fmt.Errorf("%w: One or more parameter values were invalid: Condition parameter type does not match schema type (key %.64q is %s, the value is %s)", ErrInvalid, a.Name, a.Type, v.Type())
+		return errorf(ErrInvalid, "One or more parameter values were invalid: Condition parameter type does not match schema type (key %.64q is %s, the value is %s)", a.Name, a.Type, v.Type())
 	}
 	if err := s.CheckKeyValue(a, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return errorf(ErrInvalid, "%w", err) // item.ErrInvalid too
 	}
 	return nil
 }
@@ -116,7 +114,7 @@ func keyTerm(p *parser, c cond) (string, item.SortCondition, error) {
 		n, ok1 := name(c.a)
 		v, ok2 := val(c.b)
 		if !ok1 || !ok2 {
-			return "", item.SortCondition{}, p.errorf("a key condition compares a key attribute with a value")
+			return "", item.SortCondition{}, p.errorf("A key condition compares a key attribute with a value")
 		}
 		return n, item.SortCondition{Op: op, Value: v}, nil
 	case *betweenCond:
@@ -124,7 +122,7 @@ func keyTerm(p *parser, c cond) (string, item.SortCondition, error) {
 		lo, ok2 := val(c.lo)
 		hi, ok3 := val(c.hi)
 		if !ok1 || !ok2 || !ok3 {
-			return "", item.SortCondition{}, p.errorf("a key condition compares a key attribute with values")
+			return "", item.SortCondition{}, p.errorf("A key condition compares a key attribute with values")
 		}
 		return n, item.SortCondition{Op: item.SortBetween, Value: lo, Upper: hi}, nil
 	case *funcCond:
@@ -134,7 +132,7 @@ func keyTerm(p *parser, c cond) (string, item.SortCondition, error) {
 		n, ok1 := name(c.a)
 		v, ok2 := val(c.arg)
 		if !ok1 || !ok2 {
-			return "", item.SortCondition{}, p.errorf("begins_with in a key condition takes a key attribute and a value")
+			return "", item.SortCondition{}, p.errorf("The function begins_with in a key condition takes a key attribute and a value")
 		}
 		return n, item.SortCondition{Op: item.SortBeginsWith, Value: v}, nil
 	case *andCond:

@@ -103,14 +103,14 @@ type parser struct {
 
 func newParser(kind Kind, src string, attrs *Attributes) (*parser, error) {
 	if strings.TrimSpace(src) == "" {
-		return nil, fmt.Errorf("%w: Invalid %s: The expression can not be empty", ErrInvalid, kind)
+		return nil, errorf(ErrInvalid, "Invalid %s: The expression can not be empty", kind)
 	}
 	if len(src) > MaxExpressionLength {
-		return nil, fmt.Errorf("%w: Invalid %s: Expression size has exceeded the maximum allowed size (%d bytes, the limit is %d)", ErrInvalid, kind, len(src), MaxExpressionLength)
+		return nil, errorf(ErrInvalid, "Invalid %s: Expression size has exceeded the maximum allowed size (%d bytes, the limit is %d)", kind, len(src), MaxExpressionLength)
 	}
 	toks, bad, ok := lex(src)
 	if !ok {
-		return nil, fmt.Errorf("%w: Invalid %s: Syntax error; token: %q, near: %q", ErrInvalid, kind, bad.text, near(src, bad.off, bad.off+len(bad.text)))
+		return nil, errorf(ErrInvalid, "Invalid %s: Syntax error; token: %q, near: %q", kind, bad.text, near(src, bad.off, bad.off+len(bad.text)))
 	}
 	return &parser{kind: kind, src: src, toks: toks, attrs: attrs, names: map[string]bool{}}, nil
 }
@@ -136,7 +136,7 @@ func (p *parser) next() token {
 }
 
 func (p *parser) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: Invalid %s: %s", ErrInvalid, p.kind, fmt.Sprintf(format, args...))
+	return errorf(ErrInvalid, "Invalid %s: %s", p.kind, fmt.Sprintf(format, args...))
 }
 
 // syntax is a syntax error at token t.
@@ -175,7 +175,7 @@ func (p *parser) end() error {
 func (p *parser) operator() error {
 	p.ops++
 	if p.ops > MaxOperators {
-		return p.errorf("the expression has more than %d operators or functions", MaxOperators)
+		return p.errorf("The expression has more than %d operators or functions", MaxOperators)
 	}
 	return nil
 }
@@ -210,7 +210,7 @@ func (p *parser) path() (Path, error) {
 			}
 			i, err := strconv.Atoi(t.text)
 			if err != nil || i > item.MaxItemSize { // no list has more elements than an item has bytes
-				return nil, p.errorf("list index %.32s is out of range", t.text)
+				return nil, p.errorf("The list index %.32s is out of range", t.text)
 			}
 			if err := p.expect("]"); err != nil {
 				return nil, err
@@ -220,7 +220,7 @@ func (p *parser) path() (Path, error) {
 			return path, nil
 		}
 		if len(path) > MaxPathDepth {
-			return nil, p.errorf("the document path has more than %d elements; nesting levels have exceeded supported limits", MaxPathDepth)
+			return nil, p.errorf("The document path has more than %d elements; Nesting Levels have exceeded supported limits", MaxPathDepth)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package expr
 import (
 	"bytes"
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -204,9 +203,7 @@ func (u *Update) Paths() []Path {
 	return out
 }
 
-func updateErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrUpdate, fmt.Sprintf(format, args...))
-}
+func updateErr(format string, args ...any) error { return errorf(ErrUpdate, format, args...) }
 
 // Apply is the item after the update, or DynamoDB's error for it. Every
 // operand reads the item as it was before the update (SET a = b, b = a
@@ -274,7 +271,7 @@ func (u *Update) Apply(it item.Item) (item.Item, error) {
 		}
 	}
 	if err := item.ValidateItem(out); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
+		return nil, errorf(ErrUpdate, "%w", err)
 	}
 	return out, nil
 }
@@ -334,7 +331,7 @@ func evalSet(o setOperand, it item.Item) (item.Value, error) {
 			r, err = na.Add(nb)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
+			return nil, errorf(ErrUpdate, "%w", err)
 		}
 		return r, nil
 	}
@@ -352,7 +349,7 @@ func add(old, v item.Value) (item.Value, error) {
 		if n, ok := v.(item.Number); ok {
 			r, err := o.Add(n)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
+				return nil, errorf(ErrUpdate, "%w", err)
 			}
 			return r, nil
 		}

@@ -61,17 +61,17 @@ func newJSONDecoder(data []byte) *jsonDecoder {
 func (d *jsonDecoder) token() (json.Token, error) {
 	t, err := d.dec.Token()
 	if err == io.EOF {
-		return nil, fmt.Errorf("%w: unexpected end of input", ErrJSON)
+		return nil, errorf(ErrJSON, "Unexpected end of input")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrJSON, err)
+		return nil, errorf(ErrJSON, "%v", err)
 	}
 	return t, nil
 }
 
 func (d *jsonDecoder) end() error {
 	if _, err := d.dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the value", ErrJSON)
+		return errorf(ErrJSON, "Data after the value")
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func (d *jsonDecoder) delim(want json.Delim, what string) error {
 		return err
 	}
 	if t != want {
-		return fmt.Errorf("%w: %s must be a JSON %s", ErrJSON, what, map[json.Delim]string{'{': "object", '[': "array"}[want])
+		return errorf(ErrJSON, "%s must be a JSON %s", what, map[json.Delim]string{'{': "object", '[': "array"}[want])
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func (d *jsonDecoder) str(what string) (string, error) {
 	}
 	s, ok := t.(string)
 	if !ok {
-		return "", fmt.Errorf("%w: %s must be a JSON string", ErrJSON, what)
+		return "", errorf(ErrJSON, "%s must be a JSON string", what)
 	}
 	return s, nil
 }
@@ -106,7 +106,7 @@ func (d *jsonDecoder) boolean(what string) (bool, error) {
 	}
 	b, ok := t.(bool)
 	if !ok {
-		return false, fmt.Errorf("%w: %s must be a JSON boolean", ErrJSON, what)
+		return false, errorf(ErrJSON, "%s must be a JSON boolean", what)
 	}
 	return b, nil
 }
@@ -127,7 +127,7 @@ func (d *jsonDecoder) object(level int, what string) (map[string]Value, error) {
 			return nil, err
 		}
 		if _, dup := m[k]; dup {
-			return nil, fmt.Errorf("%w: %s has the name %.64q twice", ErrJSON, what, k)
+			return nil, errorf(ErrJSON, "%s has the name %.64q twice", what, k)
 		}
 		if m[k], err = d.value(level); err != nil {
 			return nil, fmt.Errorf("%.64q: %w", k, err)
@@ -145,7 +145,7 @@ func (d *jsonDecoder) value(level int) (Value, error) {
 		return nil, err
 	}
 	if !d.dec.More() {
-		return nil, fmt.Errorf("%w: supplied AttributeValue is empty, must contain exactly one of the supported datatypes", ErrJSON)
+		return nil, errorf(ErrJSON, "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
 	}
 	key, err := d.str("a type key")
 	if err != nil {
@@ -156,7 +156,7 @@ func (d *jsonDecoder) value(level int) (Value, error) {
 		return nil, err
 	}
 	if d.dec.More() {
-		return nil, fmt.Errorf("%w: supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes", ErrJSON)
+		return nil, errorf(ErrJSON, "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
 	}
 	if _, err := d.token(); err != nil { // '}'
 		return nil, err
@@ -190,7 +190,7 @@ func (d *jsonDecoder) typed(key string, level int) (Value, error) {
 	case TypeNULL:
 		b, err := d.boolean("NULL")
 		if err == nil && !b {
-			err = fmt.Errorf("%w: null attribute value types must have the value of true", ErrJSON)
+			err = errorf(ErrJSON, "Null attribute value types must have the value of true")
 		}
 		return Null{}, err
 	case TypeL:
@@ -213,7 +213,7 @@ func (d *jsonDecoder) typed(key string, level int) (Value, error) {
 	case TypeSS, TypeNS, TypeBS:
 		return d.set(Type(key))
 	}
-	return nil, fmt.Errorf("%w: unknown type key %.32q: use one of S, N, B, BOOL, NULL, L, M, SS, NS, BS", ErrJSON, key)
+	return nil, errorf(ErrJSON, "Unknown type key %.32q: use one of S, N, B, BOOL, NULL, L, M, SS, NS, BS", key)
 }
 
 func (d *jsonDecoder) set(t Type) (Value, error) {
@@ -260,7 +260,7 @@ func (d *jsonDecoder) set(t Type) (Value, error) {
 func decodeBase64(s string) (B, error) {
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: invalid base64 in a binary value: %v", ErrJSON, err)
+		return nil, errorf(ErrJSON, "Invalid base64 in a binary value: %v", err)
 	}
 	return B(b), nil
 }

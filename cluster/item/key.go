@@ -55,9 +55,9 @@ func AppendKey(dst []byte, v Value) ([]byte, error) {
 	case Number:
 		return appendNumber(dst, v), nil
 	case nil:
-		return nil, fmt.Errorf("%w: no key value", ErrInvalid)
+		return nil, invalidf("No key value is given")
 	}
-	return nil, fmt.Errorf("%w: a key value is of type S, N or B, not %s", ErrInvalid, v.Type())
+	return nil, invalidf("A key value is of type S, N or B, not %s", v.Type())
 }
 
 func escape(dst, b []byte) []byte {
@@ -339,9 +339,9 @@ func SortRange(pk Value, c SortCondition) (Range, error) {
 			lo := escape(bytes.Clone(p), v)
 			return Range{Lower: lo, Upper: prefixEnd(lo)}, nil
 		case nil:
-			return Range{}, fmt.Errorf("%w: begins_with without an operand", ErrInvalid)
+			return Range{}, errorf(ErrInvalid, "begins_with without an operand")
 		}
-		return Range{}, fmt.Errorf("%w: incorrect operand type for operator or function; operator or function: begins_with, operand type: %s", ErrInvalid, c.Value.Type())
+		return Range{}, errorf(ErrInvalid, "Incorrect operand type for operator or function; operator or function: begins_with, operand type: %s", c.Value.Type())
 	}
 	k, err := AppendKey(bytes.Clone(p), c.Value)
 	if err != nil {
@@ -361,9 +361,9 @@ func SortRange(pk Value, c SortCondition) (Range, error) {
 	case SortBetween:
 		if cmp, ok := Compare(c.Value, c.Upper); !ok || cmp > 0 {
 			if !ok {
-				return Range{}, fmt.Errorf("%w: BETWEEN bounds of different types", ErrInvalid)
+				return Range{}, errorf(ErrInvalid, "The BETWEEN operator requires bounds of one type")
 			}
-			return Range{}, fmt.Errorf("%w: the BETWEEN operator requires upper bound to be greater than or equal to lower bound", ErrInvalid)
+			return Range{}, errorf(ErrInvalid, "The BETWEEN operator requires upper bound to be greater than or equal to lower bound")
 		}
 		hi, err := AppendKey(bytes.Clone(p), c.Upper)
 		if err != nil {
@@ -371,5 +371,5 @@ func SortRange(pk Value, c SortCondition) (Range, error) {
 		}
 		return Range{Lower: k, Upper: successor(hi)}, nil
 	}
-	return Range{}, fmt.Errorf("%w: unknown sort key operator %d", ErrInvalid, c.Op)
+	return Range{}, errorf(ErrInvalid, "Unknown sort key operator %d", c.Op)
 }

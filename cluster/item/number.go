@@ -2,7 +2,6 @@ package item
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/cockroachdb/apd/v3"
@@ -45,7 +44,7 @@ var Zero = Number{}
 // must cost a scan, not a big-integer conversion.
 func ParseNumber(s string) (Number, error) {
 	bad := func() (Number, error) {
-		return Number{}, fmt.Errorf("%w: %.64q is not a number", ErrNumber, s)
+		return Number{}, errorf(ErrNumber, "A value provided cannot be converted into a number: %.64q", s)
 	}
 	i := 0
 	var n Number
@@ -87,7 +86,7 @@ mantissa:
 		start := i
 		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
 			if exp = exp*10 + int(s[i]-'0'); exp > maxExponentText {
-				return Number{}, fmt.Errorf("%w: the exponent of %.64q is out of range", ErrNumber, s)
+				return Number{}, errorf(ErrNumber, "The exponent of %.64q is out of range", s)
 			}
 		}
 		if i == start {
@@ -141,13 +140,13 @@ func fromDecimal(d *apd.Decimal) (Number, error) {
 // check refuses a number DynamoDB cannot store, naming the limit.
 func (n Number) check() (Number, error) {
 	if n.exp > maxNumberExp {
-		return Number{}, fmt.Errorf("%w: Number overflow. Attempting to store a number with magnitude larger than supported range (at most 9.9999999999999999999999999999999999999E+125)", ErrNumber)
+		return Number{}, errorf(ErrNumber, "Number overflow. Attempting to store a number with magnitude larger than supported range (at most 9.9999999999999999999999999999999999999E+125)")
 	}
 	if n.exp < minNumberExp {
-		return Number{}, fmt.Errorf("%w: Number underflow. Attempting to store a number with magnitude smaller than supported range (at least 1E-130)", ErrNumber)
+		return Number{}, errorf(ErrNumber, "Number underflow. Attempting to store a number with magnitude smaller than supported range (at least 1E-130)")
 	}
 	if len(n.digits) > MaxNumberDigits {
-		return Number{}, fmt.Errorf("%w: attempting to store more than %d significant digits in a Number", ErrNumber, MaxNumberDigits)
+		return Number{}, errorf(ErrNumber, "Attempting to store more than %d significant digits in a Number", MaxNumberDigits)
 	}
 	return n, nil
 }
@@ -182,7 +181,7 @@ func (n Number) arith(m Number, sub bool) (Number, error) {
 		_, err = apd.BaseContext.Add(&d, n.decimal(), m.decimal())
 	}
 	if err != nil {
-		return Number{}, fmt.Errorf("%w: %v", ErrNumber, err)
+		return Number{}, errorf(ErrNumber, "%v", err)
 	}
 	return fromDecimal(&d)
 }

@@ -122,7 +122,7 @@ func fromProto(pb *itempb.AttributeValue, level int) (Value, error) {
 	var v Value
 	switch x := pb.GetValue().(type) {
 	case nil:
-		return nil, fmt.Errorf("%w: no type is set", ErrProto)
+		return nil, errorf(ErrProto, "No type is set")
 	case *itempb.AttributeValue_S:
 		v = S(x.S)
 	case *itempb.AttributeValue_N:
@@ -137,7 +137,7 @@ func fromProto(pb *itempb.AttributeValue, level int) (Value, error) {
 		v = Bool(x.Bool)
 	case *itempb.AttributeValue_Null:
 		if !x.Null {
-			return nil, fmt.Errorf("%w: null attribute value types must have the value of true", ErrProto)
+			return nil, errorf(ErrProto, "Null attribute value types must have the value of true")
 		}
 		v = Null{}
 	case *itempb.AttributeValue_L:

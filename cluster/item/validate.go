@@ -43,8 +43,31 @@ const (
 // after it is what a ValidationException would say.
 var ErrInvalid = errors.New("one or more parameter values were invalid")
 
-// ErrTooDeep reports a value nested deeper than MaxDepth.
-var ErrTooDeep = errors.New("nesting levels have exceeded supported limits")
+// ErrTooDeep reports a value nested deeper than MaxDepth; it is returned
+// as it is, so its text is DynamoDB's message.
+var ErrTooDeep = errors.New("Nesting Levels have exceeded supported limits")
+
+// clientError is an error whose text is what a client is told (DynamoDB's
+// ValidationException wording where practical, with no Go prefix), and
+// which errors.Is matches with its kind and with any error it wraps.
+type clientError struct {
+	kind error
+	err  error
+}
+
+func (e *clientError) Error() string   { return e.err.Error() }
+func (e *clientError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// errorf is an error of kind with the message format makes (%w wraps).
+func errorf(kind error, format string, args ...any) error {
+	return &clientError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+// invalidf is an ErrInvalid with DynamoDB's prefix for invalid parameter
+// values.
+func invalidf(format string, args ...any) error {
+	return errorf(ErrInvalid, "One or more parameter values were invalid: "+format, args...)
+}
 
 // Validate checks one value by DynamoDB's rules: strings valid UTF-8, sets
 // non-empty without duplicates (NS compared numerically), map keys valid
@@ -59,10 +82,10 @@ func validate(v Value, level int) error {
 	}
 	switch v := v.(type) {
 	case nil:
-		return fmt.Errorf("%w: a value is missing", ErrInvalid)
+		return invalidf("A value is missing")
 	case S:
 		if !utf8.ValidString(string(v)) {
-			return fmt.Errorf("%w: a string is not valid UTF-8", ErrInvalid)
+			return invalidf("A string is not valid UTF-8")
 		}
 	case L:
 		for _, e := range v {
@@ -82,7 +105,7 @@ func validate(v Value, level int) error {
 	case SS:
 		for _, s := range v {
 			if !utf8.ValidString(s) {
-				return fmt.Errorf("%w: a string in a string set is not valid UTF-8", ErrInvalid)
+				return invalidf("A string in a string set is not valid UTF-8")
 			}
 		}
 		return checkSet(TypeSS, len(v), hasDuplicates(sortedCopy(v, strings.Compare), strings.Compare))
@@ -96,10 +119,10 @@ func validate(v Value, level int) error {
 
 func checkSet(t Type, n int, dup bool) error {
 	if n == 0 {
-		return fmt.Errorf("%w: an %s set may not be empty", ErrInvalid, t)
+		return invalidf("An %s set may not be empty", t)
 	}
 	if dup {
-		return fmt.Errorf("%w: input collection of type %s contains duplicates", ErrInvalid, t)
+		return invalidf("Input collection of type %s contains duplicates", t)
 	}
 	return nil
 }
@@ -107,11 +130,11 @@ func checkSet(t Type, n int, dup bool) error {
 func checkName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: an attribute name may not be empty", ErrInvalid)
+		return invalidf("An attribute name may not be empty")
 	case len(name) > MaxAttributeNameSize:
-		return fmt.Errorf("%w: an attribute name is longer than %d bytes", ErrInvalid, MaxAttributeNameSize)
+		return invalidf("An attribute name is longer than %d bytes", MaxAttributeNameSize)
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: an attribute name is not valid UTF-8", ErrInvalid)
+		return invalidf("An attribute name is not valid UTF-8")
 	}
 	return nil
 }
@@ -198,7 +221,7 @@ func (s KeySchema) Check() error {
 	attrs := []KeyAttribute{s.Partition}
 	if s.HasSort() {
 		if s.Sort.Name == s.Partition.Name {
-			return fmt.Errorf("%w: the partition key and the sort key are both named %.64q", ErrInvalid, s.Sort.Name)
+			return invalidf("The partition key and the sort key are both named %.64q", s.Sort.Name)
 		}
 		attrs = append(attrs, s.Sort)
 	}
@@ -207,7 +230,7 @@ func (s KeySchema) Check() error {
 			return fmt.Errorf("key schema: %w", err)
 		}
 		if !isKeyType(a.Type) {
-			return fmt.Errorf("%w: key attribute %.64q has type %q: a key is of type S, N or B", ErrInvalid, a.Name, a.Type)
+			return invalidf("Key attribute %.64q has type %q: a key is of type S, N or B", a.Name, a.Type)
 		}
 	}
 	return nil
@@ -252,10 +275,10 @@ func (s KeySchema) CheckKeyValue(a KeyAttribute, v Value) error {
 
 func keyValue(a KeyAttribute, v Value, limit int, which string) (Value, error) {
 	if v == nil {
-		return nil, fmt.Errorf("%w: missing the key %.64q in the item", ErrInvalid, a.Name)
+		return nil, invalidf("Missing the key %s in the item", a.Name)
 	}
 	if v.Type() != a.Type {
-		return nil, fmt.Errorf("%w: type mismatch for key %.64q expected: %s actual: %s", ErrInvalid, a.Name, a.Type, v.Type())
+		return nil, invalidf("Type mismatch for key %s expected: %s actual: %s", a.Name, a.Type, v.Type())
 	}
 	if err := Validate(v); err != nil {
 		return nil, err
@@ -263,9 +286,9 @@ func keyValue(a KeyAttribute, v Value, limit int, which string) (Value, error) {
 	size := ValueSize(v)
 	switch {
 	case size == 0:
-		return nil, fmt.Errorf("%w: the AttributeValue for a key attribute cannot contain an empty %s value; key: %.64q", ErrInvalid, a.Type, a.Name)
+		return nil, invalidf("The AttributeValue for a key attribute cannot contain an empty %s value. Key: %s", map[Type]string{TypeS: "string", TypeB: "binary"}[a.Type], a.Name)
 	case size > limit:
-		return nil, fmt.Errorf("%w: size of %s key %.64q (%d bytes) has exceeded the maximum size limit of %d bytes", ErrInvalid, which, a.Name, size, limit)
+		return nil, invalidf("Size of %s key %.64q (%d bytes) has exceeded the maximum size limit of %d bytes", which, a.Name, size, limit)
 	}
 	return v, nil
 }
@@ -292,7 +315,7 @@ func ValidateItem(it Item) error {
 		}
 	}
 	if n := Size(it); n > MaxItemSize {
-		return fmt.Errorf("%w: item size has exceeded the maximum allowed size (%d bytes, the limit is %d)", ErrInvalid, n, MaxItemSize)
+		return invalidf("Item size has exceeded the maximum allowed size (%d bytes, the limit is %d)", n, MaxItemSize)
 	}
 	return nil
 }

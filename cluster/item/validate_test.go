@@ -95,9 +95,9 @@ func TestValidateItem(t *testing.T) {
 		want string // part of the error; "" when valid
 	}{
 		{"an item with both keys is valid", Item{"pk": S("a"), "sk": one, "x": S("y")}, ""},
-		{"a missing partition key is refused", Item{"sk": one}, "missing the key"},
-		{"a missing sort key is refused", Item{"pk": S("a")}, "missing the key"},
-		{"a key of another type is refused", Item{"pk": MustNumber("1"), "sk": one}, "type mismatch"},
+		{"a missing partition key is refused", Item{"sk": one}, "Missing the key"},
+		{"a missing sort key is refused", Item{"pk": S("a")}, "Missing the key"},
+		{"a key of another type is refused", Item{"pk": MustNumber("1"), "sk": one}, "Type mismatch"},
 		{"an empty string key is refused", Item{"pk": S(""), "sk": one}, "empty"},
 		{"a partition key of 2048 bytes is allowed", Item{"pk": S(strings.Repeat("a", MaxPartitionKeySize)), "sk": one}, ""},
 		{"a partition key of 2049 bytes is refused", Item{"pk": S(strings.Repeat("a", MaxPartitionKeySize+1)), "sk": one}, "2048"},

@@ -113,7 +113,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"a lower-case type key is refused", `{"s":"a"}`, nil, "unknown type"},
 		{"a number given as a JSON number is refused", `{"N":1}`, nil, "string"},
 		{"a number with 39 digits is refused", `{"N":"` + strings.Repeat("1", 39) + `"}`, nil, "38"},
-		{"a number that is not a number is refused", `{"N":"1x"}`, nil, "not a number"},
+		{"a number that is not a number is refused", `{"N":"1x"}`, nil, "cannot be converted into a number"},
 		{"NULL false is refused", `{"NULL":false}`, nil, "true"},
 		{"BOOL as a string is refused", `{"BOOL":"true"}`, nil, "boolean"},
 		{"invalid base64 is refused", `{"B":"!!"}`, nil, "base64"},
