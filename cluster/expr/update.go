@@ -229,23 +229,20 @@ func (u *Update) Apply(it item.Item) (item.Item, error) {
 		}
 		writes = append(writes, write{a: a, v: v})
 	}
-	// Appends to a list land in index order; removals go from the highest
-	// index down, after everything else.
-	rank := func(w write) (int, int) {
-		last := w.a.path[len(w.a.path)-1]
-		idx := -1
-		if last.IsIndex {
-			idx = last.Index
-		}
-		if w.a.clause == clauseRemove {
-			return 1, -idx
-		}
-		return 0, idx
-	}
+	// SET and ADD first, appends to a list in index order. Then REMOVE and
+	// DELETE (which removes a set it empties), from the last path to the
+	// first, so a removal never shifts a list element another action
+	// names: REMOVE l[0], l[1].x removes x from the original l[1].
+	removes := func(w write) bool { return w.a.clause == clauseRemove || w.a.clause == clauseDelete }
 	slices.SortStableFunc(writes, func(x, y write) int {
-		x1, x2 := rank(x)
-		y1, y2 := rank(y)
-		return cmp.Or(cmp.Compare(x1, y1), cmp.Compare(x2, y2))
+		rx, ry := removes(x), removes(y)
+		switch {
+		case rx != ry:
+			return map[bool]int{true: 1, false: -1}[rx]
+		case rx:
+			return comparePaths(y.a.path, x.a.path)
+		}
+		return cmp.Compare(lastIndex(x.a.path), lastIndex(y.a.path))
 	})
 	// One deep copy, then writes in place: copying the containers along
 	// each action's path instead would cost a large map's size per action.
@@ -274,6 +271,39 @@ func (u *Update) Apply(it item.Item) (item.Item, error) {
 		return nil, errorf(ErrUpdate, "%w", err)
 	}
 	return out, nil
+}
+
+// lastIndex is the list index a path ends with, -1 when it ends with a
+// name.
+func lastIndex(p Path) int {
+	if last := p[len(p)-1]; last.IsIndex {
+		return last.Index
+	}
+	return -1
+}
+
+// comparePaths orders paths element by element (names by bytes, indexes
+// by number, a name before an index), a path before the longer paths it
+// begins.
+func comparePaths(a, b Path) int {
+	for i := range min(len(a), len(b)) {
+		x, y := a[i], b[i]
+		var c int
+		switch {
+		case x.IsIndex && y.IsIndex:
+			c = cmp.Compare(x.Index, y.Index)
+		case !x.IsIndex && !y.IsIndex:
+			c = strings.Compare(x.Name, y.Name)
+		case y.IsIndex:
+			c = -1
+		default:
+			c = 1
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(a), len(b))
 }
 
 func evalSet(o setOperand, it item.Item) (item.Value, error) {
