@@ -26,7 +26,8 @@ proto: $(GOBIN_DIR)/protoc-gen-go $(GOBIN_DIR)/protoc-gen-go-grpc
 	PATH=$(GOBIN_DIR):$$PATH protoc -I messages \
 		--go_out=messages --go_opt=paths=source_relative \
 		--go-grpc_out=messages --go-grpc_opt=paths=source_relative \
-		messages/internalpb/internal.proto messages/kvpb/kv.proto
+		messages/internalpb/internal.proto messages/kvpb/kv.proto \
+		messages/itempb/item.proto
 
 # Fails when the committed generated code differs from what make proto makes.
 check-proto: proto
