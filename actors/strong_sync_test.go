@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,37 +196,42 @@ func TestExchangeRepairsStrongKeys(t *testing.T) {
 	}
 }
 
-func TestReadFirst(t *testing.T) {
-	up := func(ids ...string) func(string) bool {
-		return func(id string) bool { return slices.Contains(ids, id) }
+// With held ballots on, a node's next write of a key it wrote last starts
+// at the ballot its last accept promised (one round trip), and a held
+// ballot gone stale (another node wrote since) costs a round, never the
+// write.
+func TestHeldBallotsSkipThePrepare(t *testing.T) {
+	if raceEnabled {
+		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
-	tests := []struct {
-		rule   string
-		voters []string
-		self   string
-		up     func(string) bool
-		want   int  // how many are asked first (0: every voter at once)
-		self1  bool // this node is asked first
-	}{
-		{"a voting node asks itself and one other voter up", []string{"n1", "n2", "n3"}, "n2", up("n1", "n2", "n3"), 2, true},
-		{"a node that does not vote asks a majority of the voters up", []string{"n1", "n2", "n3"}, "n9", up("n1", "n2", "n3"), 2, false},
-		{"a voter down is not asked first", []string{"n1", "n2", "n3"}, "n1", up("n1", "n3"), 2, true},
-		{"with too few voters up, every voter is asked", []string{"n1", "n2", "n3"}, "n9", up("n1"), 0, false},
-		{"five voters: a majority of three", []string{"n1", "n2", "n3", "n4", "n5"}, "n5", up("n1", "n2", "n3", "n4", "n5"), 3, true},
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	held := func(c *Config) { c.Coordinator.Strong.HeldBallots = 16 }
+	nodes := make([]*System, 3)
+	for i := range nodes {
+		nodes[i] = startStrongNode(t, fmt.Sprintf("s%d", i+1), addrs[i], addrs, t.TempDir(), held)
 	}
-	for _, tt := range tests {
-		t.Run(tt.rule, func(t *testing.T) {
-			for range 20 { // the others are picked at random
-				got := readFirst(tt.voters, tt.self, tt.up)
-				if len(got) != tt.want || (tt.want > 0 && (got[0] == tt.self) != tt.self1) {
-					t.Fatalf("readFirst = %v", got)
-				}
-				for _, id := range got {
-					if !slices.Contains(tt.voters, id) || (id != tt.self && !tt.up(id)) {
-						t.Fatalf("readFirst = %v asks %s first", got, id)
-					}
-				}
-			}
-		})
+	waitSettled(t, nodes, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	do := func(sys *System, op paxos.Op) paxos.Result {
+		t.Helper()
+		res, err := sys.Strong(ctx, skey("held"), op)
+		if err != nil || res.Outcome != paxos.OutcomeOK {
+			t.Fatalf("%v: %+v %v", op.Kind, res, err)
+		}
+		return res
+	}
+	w1 := do(nodes[0], paxos.Op{Kind: paxos.OpPut, Data: []byte("one")})
+	w2 := do(nodes[0], paxos.Op{Kind: paxos.OpPut, Data: []byte("two"), Cond: paxos.CondVersion, Version: w1.Value.Version})
+	if w2.Value.Version != paxos.Successor(w1.Value.Version) {
+		t.Fatalf("the second write's version %v is not the ballot the first one held (%v): it prepared", w2.Value.Version, paxos.Successor(w1.Value.Version))
+	}
+	other := do(nodes[1], paxos.Op{Kind: paxos.OpPut, Data: []byte("other")})
+	w3 := do(nodes[0], paxos.Op{Kind: paxos.OpPut, Data: []byte("three")})
+	if !other.Value.Version.Less(w3.Value.Version) || !w3.Value.HasPrev || w3.Value.Prev != other.Value.Version {
+		t.Fatalf("the write after a stale held ballot: %+v (the other node wrote %+v)", w3.Value, other.Value)
+	}
+	if got := do(nodes[2], paxos.Op{Kind: paxos.OpGet}); string(got.Value.Data) != "three" {
+		t.Fatalf("read %+v", got.Value)
 	}
 }

@@ -184,11 +184,7 @@ type Effects struct {
 	// durable counter, after Wait.
 	NeedBallot bool
 	Wait       time.Duration
-	// Nudge: call Nudge after this long, unless the round ended: a read
-	// round that asked a majority only (Config.ReadFirst) then asks the
-	// other voters.
-	Nudge time.Duration
-	Done  bool
+	Done       bool
 	Result
 }
 
@@ -213,16 +209,6 @@ type Config struct {
 	// round to each of them. A clock behind costs one round, never
 	// safety: a refused round retries above the ballot that refused it.
 	FirstRound uint64
-	// ReadFirst, when it is a majority of the single voter group, is whom
-	// a read round asks first (the proposer's own node, say, and another
-	// voter up): a read that a majority answers settled needs no other
-	// voter, and asking only them halves the messages a read sends across
-	// the network with three replicas. The others are asked when the
-	// actor calls Nudge, after NudgeAfter, or at once when one of the
-	// first refuses. Empty (or not a majority, or while a partition moves
-	// and there are two voter groups): every voter is asked at once.
-	ReadFirst  []string
-	NudgeAfter time.Duration
 	// Held, from the result of this node's last write of the register,
 	// lets a write start at its accept (see Held). It is used when its
 	// voters are this proposer's and the op's condition holds on its
@@ -290,9 +276,6 @@ type Proposer struct {
 	// then the own proposal was neither chosen nor built upon.
 	base    Ballot
 	lastWhy string
-	// narrow: the read round asked ReadFirst only; the other voters are
-	// still to be asked (Nudge).
-	narrow bool
 	// next is the ballot the current accept of an own write asks its
 	// acceptors to promise (zero: none).
 	next Ballot
@@ -343,13 +326,7 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 	}
 	p := &Proposer{cfg: cfg, op: op, voters: distinctVoters(cfg.Voters)}
 	if op.Kind == OpGet {
-		eff := p.start(phaseRead, Ballot{})
-		if first := p.readFirst(); first != nil {
-			p.narrow = true
-			eff.Send = slices.DeleteFunc(eff.Send, func(m Message) bool { return !slices.Contains(first, m.To) })
-			eff.Nudge = cfg.NudgeAfter
-		}
-		return p, eff, nil
+		return p, p.start(phaseRead, Ballot{}), nil
 	}
 	if h := cfg.Held; h != nil && !op.Kind.reads() {
 		p.see(h.Ballot) // a majority promised it: a prepare must be above it
@@ -362,43 +339,6 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 		return p, p.start(phaseAccept, h.Ballot), nil
 	}
 	return p, p.start(phasePrepare, p.nextBallot(seq)), nil
-}
-
-// readFirst is Config.ReadFirst when a read may ask only them: distinct
-// members of the single voter group, a majority of it, fewer than all.
-func (p *Proposer) readFirst() []string {
-	first := p.cfg.ReadFirst
-	if len(p.cfg.Voters) != 1 || len(first) >= len(p.voters) {
-		return nil
-	}
-	set := map[string]bool{}
-	for _, n := range first {
-		if !p.isVoter(n) {
-			return nil
-		}
-		set[n] = true
-	}
-	if !p.quorum(set) {
-		return nil
-	}
-	return first
-}
-
-// Nudge is the actor's call after Effects.Nudge: a narrow read round
-// asks the voters it has not asked yet (Config.ReadFirst). It does nothing
-// once the round is over or wide.
-func (p *Proposer) Nudge() Effects {
-	if p.phase != phaseRead || !p.narrow {
-		return Effects{}
-	}
-	p.narrow = false
-	var out []Message
-	for _, n := range p.voters {
-		if !slices.Contains(p.cfg.ReadFirst, n) {
-			out = append(out, Message{To: n, Kind: MsgRead})
-		}
-	}
-	return Effects{Send: out}
 }
 
 // Ballot is the ballot of the current round (zero in a read round).
@@ -612,9 +552,6 @@ func (p *Proposer) Refused(from string, kind MsgKind, b Ballot, why string) Effe
 	}
 	p.refused[from] = true
 	p.lastWhy = fmt.Sprintf("%s refused: %s", from, why)
-	if p.narrow {
-		return p.Nudge() // the others may still make a majority
-	}
 	for _, g := range p.cfg.Voters {
 		possible := 0
 		for _, m := range g {

@@ -37,7 +37,6 @@ type simClient struct {
 	call     int64
 	deadline int64
 	retryAt  int64 // 0: no retry pending
-	nudgeAt  int64 // 0: no nudge pending
 	done     int
 	// held is, by key, the ballot this client's last write holds
 	// (paxos.Held), which its next write of the key starts from.
@@ -79,8 +78,6 @@ func (s *simRun) apply(i int, eff paxos.Effects) {
 		s.finish(i, eff.Result)
 	case eff.NeedBallot:
 		c.retryAt = s.now + 1 + int64(eff.Wait/time.Millisecond)
-	case eff.Nudge > 0:
-		c.nudgeAt = s.now + 1 + int64(eff.Nudge/time.Millisecond)
 	}
 }
 
@@ -129,7 +126,7 @@ func (s *simRun) start(i int) {
 	}
 	s.seq++
 	cfg := paxos.Config{Node: fmt.Sprintf("p%d", i), Incarnation: 1, Voters: s.views[i%len(s.views)],
-		Backoff: time.Millisecond, MaxBackoff: 16 * time.Millisecond, Rand: s.rng.Float64, NudgeAfter: 3 * time.Millisecond}
+		Backoff: time.Millisecond, MaxBackoff: 16 * time.Millisecond, Rand: s.rng.Float64}
 	if c.held == nil {
 		c.held = map[string]*paxos.Held{}
 	}
@@ -144,7 +141,7 @@ func (s *simRun) start(i int) {
 	if err != nil {
 		panic(err)
 	}
-	c.p, c.in, c.call, c.deadline, c.retryAt, c.nudgeAt = p, in, s.now, s.now+300, 0, 0
+	c.p, c.in, c.call, c.deadline, c.retryAt = p, in, s.now, s.now+300, 0
 	s.apply(i, eff)
 }
 
@@ -202,10 +199,6 @@ func (s *simRun) run(opsPerClient int) {
 				}
 			}
 			active = true
-			if c.nudgeAt != 0 && s.now >= c.nudgeAt {
-				c.nudgeAt = 0
-				s.apply(i, c.p.Nudge())
-			}
 			if c.p != nil && c.retryAt != 0 && s.now >= c.retryAt {
 				c.retryAt = 0
 				s.seq++
