@@ -14,7 +14,6 @@ package expr
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,20 +56,10 @@ var ErrInvalid = errors.New("invalid expression")
 // attribute, or a result that is not a valid item.
 var ErrUpdate = errors.New("update cannot apply to the item")
 
-// clientError is an error whose text is what a client is told (DynamoDB's
-// ValidationException wording where practical, with no Go prefix), and
-// which errors.Is matches with its kind and with any error it wraps.
-type clientError struct {
-	kind error
-	err  error
-}
-
-func (e *clientError) Error() string   { return e.err.Error() }
-func (e *clientError) Unwrap() []error { return []error{e.kind, e.err} }
-
-// errorf is an error of kind with the message format makes (%w wraps).
+// errorf is an error of kind whose text is what a client is told
+// (item.Errorf).
 func errorf(kind error, format string, args ...any) error {
-	return &clientError{kind: kind, err: fmt.Errorf(format, args...)}
+	return item.Errorf(kind, format, args...)
 }
 
 // Attributes are a request's ExpressionAttributeNames and

@@ -63,6 +63,11 @@ func errorf(kind error, format string, args ...any) error {
 	return &clientError{kind: kind, err: fmt.Errorf(format, args...)}
 }
 
+// Errorf is an error of kind whose text is the message format makes, what
+// a client is told, and which errors.Is matches with kind and with what
+// it wraps: the shape of every error of this package and of cluster/expr.
+func Errorf(kind error, format string, args ...any) error { return errorf(kind, format, args...) }
+
 // invalidf is an ErrInvalid with DynamoDB's prefix for invalid parameter
 // values.
 func invalidf(format string, args ...any) error {
