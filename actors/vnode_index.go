@@ -78,11 +78,20 @@ func (v *vnode) reap(ctx actor.Context, m *internalpb.Reap) {
 	v.hold(ctx, reply, func(err error) { reply.Reaped, reply.Error = 0, err.Error() })
 }
 
-// drop deletes the whole partition from this node, if it holds anything.
-// Writes staged this turn keep it for a later round.
+// drop deletes the whole partition from this node, if it holds anything:
+// its objects, and its strong keys' acceptor states under a raised floor
+// (persistence.DropPartitionAcceptors says why). Writes staged this turn
+// keep it for a later round.
 func (v *vnode) drop() {
-	if v.part.Pending() {
+	if v.part.Pending() || len(v.acceptors) > 0 {
 		return
+	}
+	if states, _, err := v.store.ScanAcceptors(v.partition, nil, 1, 1); err == nil && len(states) > 0 {
+		floor, err := v.store.DropPartitionAcceptors(v.partition)
+		if err != nil {
+			return
+		}
+		v.floor, v.durable = floor, nil
 	}
 	entries, _, err := v.store.Scan(v.partition, nil, 1, 1)
 	if err != nil || len(entries) == 0 {

@@ -20,12 +20,12 @@ import (
 //
 // It lives outside d/ on purpose: the eventual path's scans (Merkle trees,
 // bucket reads), reaping and DropPartition work on d/<partition>/ only, so
-// they neither see nor destroy it. DropPartition in particular keeps it: a
-// node drops a partition after handing it off, and while a transfer carries
-// the chosen values to the new replicas (ScanAcceptors), it does not carry
-// this node's promises, which peers may still count on (Paxos safety).
-// Dropping acceptor state comes with its own rule (issue 21: only once
-// every replica holds the committed value and the grace has passed).
+// they neither see nor destroy it. Dropping acceptor state has its own
+// rules: a register's, once every replica holds its erased value
+// (DropAcceptors, paxos's gc.go); a whole partition's, once the node is no
+// longer its replica and the ring is stable (DropPartitionAcceptors), so
+// that the node, should it become a replica again, starts from what a
+// transfer gives it rather than from stale leftovers.
 
 func acceptorKey(partition int, key []byte) []byte { return partitionKey('p', partition, key) }
 

@@ -55,3 +55,52 @@ func (s *Store) DropAcceptors(partition int, keys [][]byte, floor paxos.Ballot) 
 		return b.Commit(s.write)
 	})
 }
+
+// DropPartitionAcceptors deletes every acceptor state of partition and
+// raises its floor above each of their promises (paxos.RaiseFloor), in one
+// synced batch, and returns the floor. A node calls it for a partition it
+// is no longer a replica of, with the ring stable (see package reap): it
+// votes on none of the partition's keys in that ring, and should it become
+// a replica again, a transfer gives it the chosen values of the time. What
+// it kept would be stale then, and a register deleted and dropped
+// meanwhile would come back from it.
+func (s *Store) DropPartitionAcceptors(partition int) (paxos.Ballot, error) {
+	floor, err := s.AcceptorFloor(partition)
+	if err != nil {
+		return floor, err
+	}
+	var after []byte
+	for {
+		entries, more, err := s.ScanAcceptors(partition, after, 1000, 4<<20)
+		if err != nil {
+			return floor, err
+		}
+		for _, e := range entries {
+			st, err := paxospb.StateFromProto(e.State)
+			if err != nil {
+				return floor, fmt.Errorf("drop the acceptor states of partition %d: register %q: %w", partition, e.Key, err)
+			}
+			floor = paxos.RaiseFloor(floor, st)
+		}
+		if !more || len(entries) == 0 {
+			break
+		}
+		after = entries[len(entries)-1].Key
+	}
+	fb, err := proto.Marshal(paxospb.BallotToProto(floor))
+	if err != nil {
+		return floor, fmt.Errorf("drop the acceptor states of partition %d: %w", partition, err)
+	}
+	prefix := acceptorKey(partition, nil)
+	return floor, s.commit(func() string { return fmt.Sprintf("drop the acceptor states of partition %d", partition) }, true, func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		if err := b.Set(floorKey(partition), fb, nil); err != nil {
+			return err
+		}
+		if err := b.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
+			return err
+		}
+		return b.Commit(s.write)
+	})
+}

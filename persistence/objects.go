@@ -238,7 +238,7 @@ func (s *Store) scanPrefix(prefix byte, partition int, after []byte, maxKeys, ma
 // DropPartition deletes every object of partition, durably. A node calls it
 // for a partition it holds no replica of once nothing it keeps there is
 // still needed (see package reap). Acceptor state of strong keys (p/) is
-// kept: see acceptors.go.
+// not touched: DropPartitionAcceptors drops it.
 func (s *Store) DropPartition(partition int) error {
 	prefix := dataKey(partition, nil)
 	return s.commit(func() string { return fmt.Sprintf("drop partition %d", partition) }, true, func(db *pebble.DB) error {
