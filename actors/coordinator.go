@@ -282,7 +282,7 @@ func (c *coordinator) nextStrong(ctx actor.Context, key string) {
 
 func (c *coordinator) startStrong(ctx actor.Context, key string, q queuedStrong) {
 	view := c.view.Load()
-	if c.held == nil {
+	if c.held == nil && c.cfg.Strong.HeldBallots > 0 {
 		c.held = &heldBallots{max: c.cfg.Strong.HeldBallots}
 	}
 	c.seq++

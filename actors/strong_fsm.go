@@ -75,9 +75,6 @@ func (h *heldBallots) take(key []byte, transition uint64) *paxos.Held {
 func (h *heldBallots) put(key []byte, held *paxos.Held, transition uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.max <= 0 {
-		return
-	}
 	if h.m == nil || len(h.m) >= h.max {
 		h.m = make(map[string]heldBallot) // full: start over (a lost held ballot costs a prepare)
 	}
@@ -127,7 +124,7 @@ type strongFSM struct {
 	p          *paxos.Proposer
 	lastErr    string // the last refusal a voter answered, for the result's Why
 	counters   *requestCounters
-	held       *heldBallots // nil: none kept
+	held       *heldBallots // nil: none kept (StrongConfig.HeldBallots 0)
 }
 
 func (f *strongFSM) Receive(ctx actor.Context) {
@@ -179,7 +176,7 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
 		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
 	if f.held != nil && (f.req.Op.Kind == paxos.OpPut || f.req.Op.Kind == paxos.OpDelete) {
-		cfg.Held = f.held.take(f.req.Key, f.transition)
+		cfg.Held, cfg.Hold = f.held.take(f.req.Key, f.transition), true
 	}
 	var seq uint64
 	if f.req.Op.Kind != paxos.OpGet {

@@ -215,6 +215,11 @@ type Config struct {
 	// value; otherwise (a condition that fails on what may be stale must be
 	// checked by a prepare) the write prepares as usual.
 	Held *Held
+	// Hold: the accepts of the write's own value ask the acceptors to
+	// promise its successor (State.AcceptNext), so that its result holds
+	// a ballot for the node's next write (Result.Held). Off, accepts carry
+	// nothing more and no result holds anything.
+	Hold bool
 }
 
 // DefaultBackoff and DefaultMaxBackoff are the documented defaults of a
@@ -328,15 +333,17 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 	if op.Kind == OpGet {
 		return p, p.start(phaseRead, Ballot{}), nil
 	}
-	if h := cfg.Held; h != nil && !op.Kind.reads() {
+	if h := cfg.Held; h != nil && (op.Kind == OpPut || op.Kind == OpDelete) {
 		p.see(h.Ballot) // a majority promised it: a prepare must be above it
-	}
-	if h := cfg.Held; h != nil && (op.Kind == OpPut || op.Kind == OpDelete) && !h.Ballot.IsZero() && sameGroups(h.Voters, cfg.Voters) && op.holds(h.Value) {
-		p.proposing = op.next(h.Ballot, h.Value)
-		p.base = h.Value.Version
-		p.own = append(p.own, h.Ballot)
-		p.next = Successor(h.Ballot)
-		return p, p.start(phaseAccept, h.Ballot), nil
+		if !h.Ballot.IsZero() && sameGroups(h.Voters, cfg.Voters) && op.holds(h.Value) {
+			p.proposing = op.next(h.Ballot, h.Value)
+			p.base = h.Value.Version
+			p.own = append(p.own, h.Ballot)
+			if cfg.Hold {
+				p.next = Successor(h.Ballot)
+			}
+			return p, p.start(phaseAccept, h.Ballot), nil
+		}
 	}
 	return p, p.start(phasePrepare, p.nextBallot(seq)), nil
 }
@@ -479,7 +486,8 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 	}
 	current := p.best
 	if !p.op.Kind.reads() && p.isOwn(current) {
-		p.proposing, p.next = current, Successor(p.ballot)
+		p.proposing = current
+		p.holdNext()
 		return p.start(phaseAccept, p.ballot)
 	}
 	if len(p.own) > 0 && current.Version != p.base && !builtOn(current, p.base) {
@@ -505,8 +513,16 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 	p.proposing = p.op.next(p.ballot, current)
 	p.base = current.Version
 	p.own = append(p.own, p.ballot)
-	p.next = Successor(p.ballot)
+	p.holdNext()
 	return p.start(phaseAccept, p.ballot)
+}
+
+// holdNext asks the coming accept of the write's own value to promise the
+// successor of its ballot, when the proposer holds ballots (Config.Hold).
+func (p *Proposer) holdNext() {
+	if p.cfg.Hold {
+		p.next = Successor(p.ballot)
+	}
 }
 
 // AcceptReply takes an acceptor's answer to this proposer's accept.

@@ -17,6 +17,7 @@ type net struct {
 	rogue     map[string]State
 	rounds    []MsgKind
 	seq       uint64
+	hold      bool // proposers hold ballots (Config.Hold)
 }
 
 func newNet(nodes ...string) *net {
@@ -115,7 +116,7 @@ func (n *net) propose(t *testing.T, node string, voters [][]string, op Op) Resul
 	for _, st := range n.acceptors {
 		first = max(first, st.Promised.Round+1)
 	}
-	p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: voters, FirstRound: first}, op, n.seq)
+	p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: voters, FirstRound: first, Hold: n.hold}, op, n.seq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -604,7 +605,7 @@ func TestProposerHeldBallots(t *testing.T) {
 		t.Helper()
 		n.rounds = nil
 		n.seq++
-		p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: abc, Held: held}, op, n.seq)
+		p, eff, err := NewProposer(Config{Node: node, Incarnation: 1, Voters: abc, Held: held, Hold: true}, op, n.seq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -613,6 +614,7 @@ func TestProposerHeldBallots(t *testing.T) {
 
 	t.Run("a write held by its last write takes one round, and holds the next", func(t *testing.T) {
 		n := newNet("a", "b", "c")
+		n.hold = true
 		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
 		if w1.Held == nil || !w1.Held.Value.Equal(w1.Value) || !w1.Value.Version.Less(w1.Held.Ballot) {
 			t.Fatalf("the first write holds %+v (wrote %+v)", w1.Held, w1.Value)
@@ -639,6 +641,7 @@ func TestProposerHeldBallots(t *testing.T) {
 
 	t.Run("a held ballot another proposer outbid costs a refused accept, then the write prepares and loses nothing", func(t *testing.T) {
 		n := newNet("a", "b", "c")
+		n.hold = true
 		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
 		n.acceptors["a"] = n.acceptors["a"] // b's write comes in between, at a higher ballot
 		other := withHeld(n, t, "b", nil, Op{Kind: OpPut, Data: []byte("z"), Cond: CondVersion, Version: w1.Value.Version})
@@ -659,6 +662,7 @@ func TestProposerHeldBallots(t *testing.T) {
 
 	t.Run("a condition that fails on the held value is checked by a prepare, not answered from it", func(t *testing.T) {
 		n := newNet("a", "b", "c")
+		n.hold = true
 		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
 		res := withHeld(n, t, "a", w1.Held, put("y", CondAbsent, Ballot{}))
 		if res.Outcome != OutcomeConditionFailed || !res.Value.Equal(w1.Value) {
@@ -671,6 +675,7 @@ func TestProposerHeldBallots(t *testing.T) {
 
 	t.Run("a held ballot of other voter groups is not used", func(t *testing.T) {
 		n := newNet("a", "b", "c")
+		n.hold = true
 		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
 		held := *w1.Held
 		held.Voters = [][]string{{"a", "b", "d"}}
@@ -684,6 +689,7 @@ func TestProposerHeldBallots(t *testing.T) {
 
 	t.Run("reads and failed writes hold nothing", func(t *testing.T) {
 		n := newNet("a", "b", "c")
+		n.hold = true
 		w1 := n.propose(t, "a", abc, put("x", CondNone, Ballot{}))
 		if res := n.propose(t, "a", abc, Op{Kind: OpGet}); res.Held != nil {
 			t.Fatalf("a read holds %+v", res.Held)
@@ -700,6 +706,7 @@ func TestProposerErase(t *testing.T) {
 	erase := func(v Ballot) Op { return Op{Kind: OpErase, Cond: CondVersion, Version: v} }
 	t.Run("a tombstone still current is replaced by the erased value, which reads as nothing", func(t *testing.T) {
 		n := newNet("a", "b", "c")
+		n.hold = true
 		w := n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
 		del := n.propose(t, "b", abc, Op{Kind: OpDelete, Cond: CondVersion, Version: w.Value.Version})
 		res := n.propose(t, "c", abc, erase(del.Value.Version))
@@ -720,6 +727,7 @@ func TestProposerErase(t *testing.T) {
 	})
 	t.Run("a register written again since is left as it is", func(t *testing.T) {
 		n := newNet("a", "b", "c")
+		n.hold = true
 		w := n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
 		del := n.propose(t, "b", abc, Op{Kind: OpDelete, Cond: CondVersion, Version: w.Value.Version})
 		again := n.propose(t, "b", abc, Op{Kind: OpPut, Data: []byte("y")})
@@ -730,4 +738,17 @@ func TestProposerErase(t *testing.T) {
 			t.Fatalf("erase of a live value: %+v", res)
 		}
 	})
+}
+
+func TestProposerHoldsNothingUnlessAsked(t *testing.T) {
+	n := newNet("a", "b", "c")
+	w := n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
+	if w.Held != nil {
+		t.Fatalf("a write of a proposer that holds no ballots holds %+v", w.Held)
+	}
+	for id, st := range n.acceptors {
+		if st.Promised != w.Value.Version {
+			t.Fatalf("%s promised %v beyond the write's ballot %v", id, st.Promised, w.Value.Version)
+		}
+	}
 }

@@ -126,7 +126,7 @@ func (s *simRun) start(i int) {
 	}
 	s.seq++
 	cfg := paxos.Config{Node: fmt.Sprintf("p%d", i), Incarnation: 1, Voters: s.views[i%len(s.views)],
-		Backoff: time.Millisecond, MaxBackoff: 16 * time.Millisecond, Rand: s.rng.Float64}
+		Backoff: time.Millisecond, MaxBackoff: 16 * time.Millisecond, Rand: s.rng.Float64, Hold: true}
 	if c.held == nil {
 		c.held = map[string]*paxos.Held{}
 	}
