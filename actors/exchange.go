@@ -125,7 +125,7 @@ func (e *exchange) Receive(ctx actor.Context) {
 	case *internalpb.HandoffApplyReply:
 		e.lastProgress = time.Now()
 		e.acceptorSynced(ctx, m)
-	case acceptorCompleted:
+	case strongAnswered:
 		e.lastProgress = time.Now()
 		e.acceptorCompletedRead(ctx, m)
 	case exchangeTimeout:

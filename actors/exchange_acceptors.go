@@ -46,12 +46,6 @@ type exchangeAcceptors struct {
 	firstErr error
 }
 
-// acceptorCompleted is the result of a completing read.
-type acceptorCompleted struct {
-	attempt int
-	res     *StrongResult
-}
-
 // startAcceptors begins the acceptor pass at the partition's first key.
 func (e *exchange) startAcceptors(ctx actor.Context) {
 	e.acc = exchangeAcceptors{started: true}
@@ -236,9 +230,7 @@ func (e *exchange) acceptorsNext(ctx actor.Context) {
 	case len(e.acc.complete) > 0:
 		e.acc.attempts++
 		e.acc.completing = e.acc.attempts
-		res := askStrong(ctx, &StrongRequest{Key: e.acc.complete[0], Op: paxos.Op{Kind: paxos.OpComplete}, Timeout: e.cfg.Timeout / 2})
-		self, sys, attempt := ctx.Self(), ctx.ActorSystem(), e.acc.attempts
-		go func() { sys.Root.Send(self, acceptorCompleted{attempt: attempt, res: <-res}) }()
+		askStrong(ctx, &StrongRequest{Key: e.acc.complete[0], Op: paxos.Op{Kind: paxos.OpComplete}, Timeout: e.cfg.Timeout / 2}, e.acc.attempts)
 	case e.acc.more:
 		e.fetchAcceptorPage(ctx)
 	case e.acc.failed > 0:
@@ -248,7 +240,7 @@ func (e *exchange) acceptorsNext(ctx actor.Context) {
 	}
 }
 
-func (e *exchange) acceptorCompletedRead(ctx actor.Context, m acceptorCompleted) {
+func (e *exchange) acceptorCompletedRead(ctx actor.Context, m strongAnswered) {
 	if m.attempt != e.acc.completing {
 		return
 	}

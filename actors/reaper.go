@@ -174,12 +174,6 @@ type reapRound struct {
 	attempts int
 }
 
-// reapErased is the end of one erase (OpErase) of a strong tombstone.
-type reapErased struct {
-	attempt int
-	res     *StrongResult
-}
-
 // eraseTimeout bounds one erase; one that does not finish leaves the
 // tombstone as it was, for the next round.
 const eraseTimeout = 5 * time.Second
@@ -194,7 +188,7 @@ func (r *reapRound) Receive(ctx actor.Context) {
 	case acceptorScan:
 		r.erase, r.drop = m.erase, m.drop
 		r.eraseNext(ctx)
-	case reapErased:
+	case strongAnswered: // an erase ended
 		if m.attempt != r.erasing {
 			return
 		}
@@ -244,9 +238,7 @@ func (r *reapRound) eraseNext(ctx actor.Context) {
 	r.attempts++
 	r.erasing = r.attempts
 	c := r.erase[0]
-	res := askStrong(ctx, &StrongRequest{Key: c.key, Op: paxos.Op{Kind: paxos.OpErase, Cond: paxos.CondVersion, Version: c.version}, Timeout: eraseTimeout})
-	self, sys, attempt := ctx.Self(), ctx.ActorSystem(), r.attempts
-	go func() { sys.Root.Send(self, reapErased{attempt: attempt, res: <-res}) }()
+	askStrong(ctx, &StrongRequest{Key: c.key, Op: paxos.Op{Kind: paxos.OpErase, Cond: paxos.CondVersion, Version: c.version}, Timeout: eraseTimeout}, r.attempts)
 }
 
 func (r *reapRound) scan(ctx actor.Context) {

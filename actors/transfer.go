@@ -57,9 +57,11 @@ import (
 type (
 	transferFetch struct{ attempt int }
 	transferRetry struct{}
-	// transferCompleted is the answer to the completing read of one
-	// register of an acceptor batch.
-	transferCompleted struct {
+	// strongAnswered is the result of a strong request an actor ran
+	// through its node's coordinator (askStrong), with the attempt it was
+	// made for: a transfer's or a rebuild's completing read, an exchange's
+	// completing round, a reap round's erase.
+	strongAnswered struct {
 		attempt int
 		res     *StrongResult
 	}
@@ -156,7 +158,7 @@ func (t *transfer) Receive(ctx actor.Context) {
 			return
 		}
 		t.completeNext(ctx)
-	case transferCompleted:
+	case strongAnswered:
 		if m.attempt != t.attempt || t.batch == nil || len(t.complete) == 0 {
 			return // the late answer of a batch already retried
 		}
@@ -260,9 +262,7 @@ func (t *transfer) completeNext(ctx actor.Context) {
 	if b.OfAcceptorStates && len(t.complete) > 0 {
 		t.attempt++
 		attempt := t.attempt
-		res := askStrong(ctx, &StrongRequest{Key: t.complete[0], Op: paxos.Op{Kind: paxos.OpGet}, Timeout: t.cfg.RequestTimeout})
-		self, sys := ctx.Self(), ctx.ActorSystem()
-		go func() { sys.Root.Send(self, transferCompleted{attempt: attempt, res: <-res}) }()
+		askStrong(ctx, &StrongRequest{Key: t.complete[0], Op: paxos.Op{Kind: paxos.OpGet}, Timeout: t.cfg.RequestTimeout}, attempt)
 		return
 	}
 	t.batch, t.complete = nil, nil
@@ -285,29 +285,29 @@ func (t *transfer) completeNext(ctx actor.Context) {
 }
 
 // askStrong runs a strong request through this node's coordinator, as the
-// client API does, and delivers its result on the returned channel: the
-// state machine answers by its timeout, and a coordinator that never does
-// (the node stopping) is answered for after a grace.
-func askStrong(ctx actor.Context, req *StrongRequest) <-chan *StrongResult {
+// client API does, and delivers its result to the calling actor as a
+// strongAnswered of attempt: the state machine answers by its timeout, and
+// a coordinator that never does (the node stopping) is answered for after
+// a grace.
+func askStrong(ctx actor.Context, req *StrongRequest, attempt int) {
 	const grace = time.Second
 	reply := make(chan any, 1)
-	out := make(chan *StrongResult, 1)
-	ctx.Send(actor.NewPID(ctx.Self().Address, coordinatorName), clientRequest{req: req, reply: reply})
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	ctx.Send(actor.NewPID(self.Address, coordinatorName), clientRequest{req: req, reply: reply})
 	go func() {
 		t := time.NewTimer(req.Timeout + grace)
 		defer t.Stop()
+		res := &StrongResult{Err: fmt.Errorf("coordinator did not answer within %v", req.Timeout+grace)}
 		select {
 		case r := <-reply:
-			if res, ok := r.(*StrongResult); ok {
-				out <- res
-				return
+			var ok bool
+			if res, ok = r.(*StrongResult); !ok {
+				res = &StrongResult{Err: fmt.Errorf("coordinator answered %v", r)}
 			}
-			out <- &StrongResult{Err: fmt.Errorf("coordinator answered %v", r)}
 		case <-t.C:
-			out <- &StrongResult{Err: fmt.Errorf("coordinator did not answer within %v", req.Timeout+grace)}
 		}
+		sys.Root.Send(self, strongAnswered{attempt: attempt, res: res})
 	}()
-	return out
 }
 
 // completionError is why a completing read did not complete its register.
