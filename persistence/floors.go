@@ -37,24 +37,22 @@ func (s *Store) AcceptorFloor(partition int) (paxos.Ballot, error) {
 // its floor, in one synced batch: the floor is never lower than what it
 // stands for.
 func (s *Store) DropAcceptors(partition int, keys [][]byte, floor paxos.Ballot) error {
-	fb, err := proto.Marshal(paxospb.BallotToProto(floor))
-	if err != nil {
-		return fmt.Errorf("drop acceptor states of partition %d: %w", partition, err)
-	}
-	return s.commit(func() string { return fmt.Sprintf("drop %d acceptor states of partition %d", len(keys), partition) }, true, func(db *pebble.DB) error {
-		b := db.NewBatch()
-		defer b.Close()
-		if err := b.Set(floorKey(partition), fb, nil); err != nil {
-			return err
-		}
+	return s.dropUnderFloor(partition, floor, fmt.Sprintf("drop %d acceptor states of partition %d", len(keys), partition), func(b *pebble.Batch) error {
 		for _, k := range keys {
 			if err := b.Delete(acceptorKey(partition, k), nil); err != nil {
 				return err
 			}
 		}
-		return b.Commit(s.write)
+		return nil
 	})
 }
+
+// dropScanKeys and dropScanBytes bound the acceptor states
+// DropPartitionAcceptors reads at a time to raise the floor over them.
+const (
+	dropScanKeys  = 1000
+	dropScanBytes = 4 << 20
+)
 
 // DropPartitionAcceptors deletes every acceptor state of partition and
 // raises its floor above each of their promises (paxos.RaiseFloor), in one
@@ -71,7 +69,7 @@ func (s *Store) DropPartitionAcceptors(partition int) (paxos.Ballot, error) {
 	}
 	var after []byte
 	for {
-		entries, more, err := s.ScanAcceptors(partition, after, 1000, 4<<20)
+		entries, more, err := s.ScanAcceptors(partition, after, dropScanKeys, dropScanBytes)
 		if err != nil {
 			return floor, err
 		}
@@ -87,18 +85,26 @@ func (s *Store) DropPartitionAcceptors(partition int) (paxos.Ballot, error) {
 		}
 		after = entries[len(entries)-1].Key
 	}
+	prefix := acceptorKey(partition, nil)
+	return floor, s.dropUnderFloor(partition, floor, fmt.Sprintf("drop the acceptor states of partition %d", partition), func(b *pebble.Batch) error {
+		return b.DeleteRange(prefix, prefixEnd(prefix), nil)
+	})
+}
+
+// dropUnderFloor sets partition's floor and deletes what del adds to the
+// batch, in one synced batch.
+func (s *Store) dropUnderFloor(partition int, floor paxos.Ballot, what string, del func(*pebble.Batch) error) error {
 	fb, err := proto.Marshal(paxospb.BallotToProto(floor))
 	if err != nil {
-		return floor, fmt.Errorf("drop the acceptor states of partition %d: %w", partition, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	prefix := acceptorKey(partition, nil)
-	return floor, s.commit(func() string { return fmt.Sprintf("drop the acceptor states of partition %d", partition) }, true, func(db *pebble.DB) error {
+	return s.commit(func() string { return what }, true, func(db *pebble.DB) error {
 		b := db.NewBatch()
 		defer b.Close()
 		if err := b.Set(floorKey(partition), fb, nil); err != nil {
 			return err
 		}
-		if err := b.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
+		if err := del(b); err != nil {
 			return err
 		}
 		return b.Commit(s.write)
