@@ -215,13 +215,8 @@ func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][
 		}
 	}()
 	for _, e := range m.AcceptorStates {
-		switch {
-		case t.store.CheckKey(e.Key) != nil:
-			return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, t.store.CheckKey(e.Key))
-		case v.Ring.PartitionForKey(e.Key) != t.move.Partition:
-			return apply, nil, fmt.Errorf("%s sent register %.64q of partition %d for partition %d", m.Node, e.Key, v.Ring.PartitionForKey(e.Key), t.move.Partition)
-		case prev != nil && bytes.Compare(e.Key, prev) <= 0:
-			return apply, nil, fmt.Errorf("%s sent register %.64q after %.64q: out of order", m.Node, e.Key, prev)
+		if err := checkRegisterKey(t.store, v.Ring, t.move.Partition, e.Key, prev); err != nil {
+			return apply, nil, fmt.Errorf("%s sent %w", m.Node, err)
 		}
 		prev = e.Key
 		if t.tables != nil {
@@ -253,6 +248,21 @@ func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][
 		}
 	}
 	return apply, complete, nil
+}
+
+// checkRegisterKey checks a register key a peer sent in a batch of
+// partition's acceptor states: within the store's key limit, of the
+// partition, and after prev (a batch is in key order, each key once).
+func checkRegisterKey(store *persistence.Store, r *ring.Ring, partition int, key, prev []byte) error {
+	switch {
+	case store.CheckKey(key) != nil:
+		return fmt.Errorf("register %.64q: %w", key, store.CheckKey(key))
+	case r.PartitionForKey(key) != partition:
+		return fmt.Errorf("register %.64q: it is in partition %d, not %d", key, r.PartitionForKey(key), partition)
+	case prev != nil && bytes.Compare(key, prev) <= 0:
+		return fmt.Errorf("register %.64q after %.64q: out of order", key, prev)
+	}
+	return nil
 }
 
 // completeNext runs the completing read of the next register of the

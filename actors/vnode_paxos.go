@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -378,13 +377,8 @@ func (v *vnode) checkAcceptorSync(m *internalpb.AcceptorSync) (applyAcceptors, e
 	}
 	var prev []byte
 	for _, e := range m.States {
-		switch {
-		case v.store.CheckKey(e.Key) != nil:
-			return apply, fmt.Errorf("acceptor sync from %s: register %.64q: %w", m.Sender.GetNode(), e.Key, v.store.CheckKey(e.Key))
-		case view.Ring.PartitionForKey(e.Key) != v.partition:
-			return apply, fmt.Errorf("acceptor sync from %s: register %.64q is in partition %d, not %d", m.Sender.GetNode(), e.Key, view.Ring.PartitionForKey(e.Key), v.partition)
-		case prev != nil && bytes.Compare(e.Key, prev) <= 0:
-			return apply, fmt.Errorf("acceptor sync from %s: register %.64q after %.64q: out of order", m.Sender.GetNode(), e.Key, prev)
+		if err := checkRegisterKey(v.store, view.Ring, v.partition, e.Key, prev); err != nil {
+			return apply, fmt.Errorf("acceptor sync from %s: %w", m.Sender.GetNode(), err)
 		}
 		prev = e.Key
 		st, err := paxospb.StateFromProto(e.State)
