@@ -306,6 +306,16 @@ func comparePaths(a, b Path) int {
 	return cmp.Compare(len(a), len(b))
 }
 
+// evalPair evaluates the two operands of a binary SET operand.
+func evalPair(a, b setOperand, it item.Item) (item.Value, item.Value, error) {
+	va, err := evalSet(a, it)
+	if err != nil {
+		return nil, nil, err
+	}
+	vb, err := evalSet(b, it)
+	return va, vb, err
+}
+
 func evalSet(o setOperand, it item.Item) (item.Value, error) {
 	switch o := o.(type) {
 	case *valueOp:
@@ -322,11 +332,7 @@ func evalSet(o setOperand, it item.Item) (item.Value, error) {
 		}
 		return evalSet(o.def, it)
 	case *listAppendOp:
-		a, err := evalSet(o.a, it)
-		if err != nil {
-			return nil, err
-		}
-		b, err := evalSet(o.b, it)
+		a, b, err := evalPair(o.a, o.b, it)
 		if err != nil {
 			return nil, err
 		}
@@ -341,11 +347,7 @@ func evalSet(o setOperand, it item.Item) (item.Value, error) {
 		}
 		return append(append(item.L{}, la...), lb...), nil
 	case *arithOp:
-		a, err := evalSet(o.a, it)
-		if err != nil {
-			return nil, err
-		}
-		b, err := evalSet(o.b, it)
+		a, b, err := evalPair(o.a, o.b, it)
 		if err != nil {
 			return nil, err
 		}
