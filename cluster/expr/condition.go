@@ -202,18 +202,24 @@ func ParseFilter(s string, attrs *Attributes) (*Condition, error) {
 }
 
 func parseCondition(kind Kind, s string, attrs *Attributes) (*Condition, error) {
-	p, err := newParser(kind, s, attrs)
+	p, root, err := parseWhole(kind, s, attrs)
 	if err != nil {
 		return nil, err
+	}
+	return &Condition{root: root, names: p.topNames()}, nil
+}
+
+// parseWhole parses s, the whole of it, as a condition of kind.
+func parseWhole(kind Kind, s string, attrs *Attributes) (*parser, cond, error) {
+	p, err := newParser(kind, s, attrs)
+	if err != nil {
+		return nil, nil, err
 	}
 	root, err := p.or()
 	if err == nil {
 		err = p.end()
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &Condition{root: root, names: p.topNames()}, nil
+	return p, root, err
 }
 
 // Eval is whether it meets the condition. A comparison with a missing

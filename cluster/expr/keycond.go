@@ -19,14 +19,7 @@ type KeyCondition struct {
 // >=, BETWEEN, begins_with), the key attributes named bare or by #name
 // and the values by :value, of the types the schema declares.
 func ParseKeyCondition(s string, attrs *Attributes, schema item.KeySchema) (*KeyCondition, error) {
-	p, err := newParser(KindKeyCondition, s, attrs)
-	if err != nil {
-		return nil, err
-	}
-	root, err := p.or()
-	if err == nil {
-		err = p.end()
-	}
+	p, root, err := parseWhole(KindKeyCondition, s, attrs)
 	if err != nil {
 		return nil, err
 	}
