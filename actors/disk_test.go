@@ -28,6 +28,7 @@ func startOn(t *testing.T, fs vfs.FS) (sys *System, stop func() error) {
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", freeAddr(t), "127.0.0.1:0"
 	cfg.Partitions, cfg.N, cfg.R, cfg.W = 8, 1, 1, 1
+	waitForStrayConns(t)
 	sys, err = Start(cfg, store)
 	if err != nil {
 		store.Close()

@@ -59,6 +59,7 @@ func startStrongNode(t *testing.T, id, addr string, seeds []string, dir string, 
 	for _, c := range change {
 		c(&cfg)
 	}
+	waitForStrayConns(t)
 	sys, err := Start(cfg, store)
 	if err != nil {
 		store.Close()

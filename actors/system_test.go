@@ -48,6 +48,7 @@ func startSingleWith(t *testing.T, dir string, change func(*Config)) *System {
 	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", freeAddr(t), "127.0.0.1:0"
 	cfg.Partitions, cfg.N, cfg.R, cfg.W = 8, 1, 1, 1
 	change(&cfg)
+	waitForStrayConns(t)
 	sys, err := Start(cfg, store)
 	if err != nil {
 		store.Close()
