@@ -167,7 +167,7 @@ type requestCounters struct {
 }
 
 // numOutcomes is how many paxos.Outcome values there are.
-const numOutcomes = int(paxos.OutcomeUnavailable) + 1
+const numOutcomes = int(paxos.OutcomeInvalid) + 1
 
 // RequestCounts are requestCounters' values.
 type RequestCounts struct {

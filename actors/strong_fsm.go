@@ -175,7 +175,7 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	id := f.store.Identity()
 	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
 		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
-	if f.held != nil && (f.req.Op.Kind == paxos.OpPut || f.req.Op.Kind == paxos.OpDelete) {
+	if f.held != nil && (f.req.Op.Kind == paxos.OpPut || f.req.Op.Kind == paxos.OpDelete || f.req.Op.Kind == paxos.OpUpdate) {
 		cfg.Held, cfg.Hold = f.held.take(f.req.Key, f.transition), true
 	}
 	var seq uint64

@@ -165,6 +165,10 @@ func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted boo
 func checkOp(op paxos.Op) error {
 	switch op.Kind {
 	case paxos.OpGet, paxos.OpPut, paxos.OpDelete:
+	case paxos.OpUpdate:
+		if op.Update == nil || op.Cond != paxos.CondNone {
+			return errors.New("strong op: an update needs its function and takes its condition inside it")
+		}
 	default:
 		return fmt.Errorf("strong op: unknown kind %d", op.Kind)
 	}

@@ -57,7 +57,13 @@ func (h *catalogHolder) Load() catalog.Catalog {
 // whether a write may still take effect.
 type StrongError struct{ paxos.Result }
 
+// Unwrap is the error an update refused the write with, if any.
+func (e *StrongError) Unwrap() error { return e.Err }
+
 func (e *StrongError) Error() string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
 	if e.Outcome == paxos.OutcomeConditionFailed {
 		return "condition failed"
 	}
@@ -240,10 +246,10 @@ func (t *Tables) List(ctx context.Context) ([]catalog.Table, error) {
 }
 
 // Create adds a table by compare-and-set on the catalog's register.
-func (t *Tables) Create(ctx context.Context, name string, consistency catalog.Consistency) (catalog.Table, error) {
+func (t *Tables) Create(ctx context.Context, spec catalog.Spec) (catalog.Table, error) {
 	var table catalog.Table
 	err := t.change(ctx, func(c catalog.Catalog) (catalog.Catalog, error) {
-		next, tb, err := c.Create(name, consistency, wallclock.Now().UnixNano(), t.cfg.Limits)
+		next, tb, err := c.Create(spec, wallclock.Now().UnixNano(), t.cfg.Limits)
 		table = tb
 		return next, err
 	})
@@ -342,7 +348,7 @@ func (t *Tables) Purging() []uint32 {
 }
 
 func (t *Tables) purgeTable(id uint32) error {
-	prefixes := [][]byte{catalog.Prefix(id, catalog.Eventual), catalog.Prefix(id, catalog.Strong)}
+	prefixes := catalog.Prefixes(id)
 	v := t.sys.View()
 	for p := 0; p < t.sys.cfg.Partitions; p++ {
 		done := make(chan error, 1)

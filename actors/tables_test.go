@@ -17,7 +17,7 @@ func TestUnknownTableLookupsShareCatalogReads(t *testing.T) {
 	sys := startSingle(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := sys.Tables().Create(ctx, "orders", catalog.Strong); err != nil {
+	if _, err := sys.Tables().Create(ctx, catalog.Spec{Name: "orders", Consistency: catalog.Strong}); err != nil {
 		t.Fatal(err)
 	}
 	before := sys.RequestCounts().Strong["ok"]
@@ -37,7 +37,7 @@ func TestUnknownTableLookupsShareCatalogReads(t *testing.T) {
 	}
 	t.Logf("%d lookups, %d catalog reads", lookups, reads)
 	// A table created after a lookup missed is found by the next one.
-	if _, err := sys.Tables().Create(ctx, "nope", catalog.Eventual); err != nil {
+	if _, err := sys.Tables().Create(ctx, catalog.Spec{Name: "nope", Consistency: catalog.Eventual}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sys.Tables().Lookup(ctx, "nope"); err != nil {

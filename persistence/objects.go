@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"google.golang.org/protobuf/proto"
@@ -32,13 +33,19 @@ func partitionKey(prefix byte, partition int, key []byte) []byte {
 const KeyRoom = 8
 
 // CheckKey validates a stored key (the client's key with its table's
-// prefix) against the limits.
+// prefix) against the limits. An item's key has DynamoDB's limits on its
+// partition and sort keys instead (catalog.MaxItemKeySize), which the
+// table service checks before encoding it.
 func (s *Store) CheckKey(key []byte) error {
 	if len(key) == 0 {
 		return ErrEmptyKey
 	}
-	if len(key) > s.opts.MaxKeySize+KeyRoom {
-		return fmt.Errorf("%w: %d bytes, limit %d with its table prefix", ErrKeyTooLarge, len(key), s.opts.MaxKeySize+KeyRoom)
+	limit := s.opts.MaxKeySize + KeyRoom
+	if catalog.IsItemKey(key) {
+		limit = max(limit, catalog.MaxItemKeySize)
+	}
+	if len(key) > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d with its table prefix", ErrKeyTooLarge, len(key), limit)
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+
+	"github.com/harmoniakv/harmonia/cluster/item"
 )
 
 // Consistency is how a table's keys are replicated.
@@ -44,9 +46,24 @@ type Table struct {
 	Name        string
 	ID          uint32
 	Consistency Consistency
+	// Schema is the primary key of a table of items (the table service);
+	// its zero value marks a table of opaque keys and values (the KV API).
+	Schema item.KeySchema
 	// CreatedUnixNanos is when the table was created, by the creating
 	// node's clock (informational).
 	CreatedUnixNanos int64
+}
+
+// HasItems reports whether the table holds items under a key schema
+// rather than opaque keys and values.
+func (t Table) HasItems() bool { return t.Schema.Partition.Name != "" }
+
+// Spec is what a new table is made of.
+type Spec struct {
+	Name        string
+	Consistency Consistency
+	// Schema: a table of items when set, of opaque keys when zero.
+	Schema item.KeySchema
 }
 
 // Limits are the bounds the catalog enforces.
@@ -86,6 +103,8 @@ var (
 	ErrNotFound = errors.New("table not found")
 	ErrTooMany  = errors.New("too many tables")
 	ErrBadName  = errors.New("invalid table name")
+	// ErrBadSchema: a key schema that item.KeySchema.Check refuses.
+	ErrBadSchema = errors.New("invalid key schema")
 )
 
 // validName is DynamoDB's rule for table names: 3 to 255 letters, digits,
@@ -163,12 +182,18 @@ func (c Catalog) clone() Catalog {
 }
 
 // Create adds a table; the catalog it returns is c's successor.
-func (c Catalog) Create(name string, consistency Consistency, now int64, limits Limits) (Catalog, Table, error) {
+func (c Catalog) Create(spec Spec, now int64, limits Limits) (Catalog, Table, error) {
+	name, consistency := spec.Name, spec.Consistency
 	if err := CheckName(name); err != nil {
 		return c, Table{}, err
 	}
 	if _, err := ParseConsistency(string(consistency)); err != nil {
 		return c, Table{}, err
+	}
+	if spec.Schema != (item.KeySchema{}) {
+		if err := spec.Schema.Check(); err != nil {
+			return c, Table{}, fmt.Errorf("%w %q: %w", ErrBadSchema, name, err)
+		}
 	}
 	i, ok := c.find(name)
 	if ok {
@@ -184,7 +209,7 @@ func (c Catalog) Create(name string, consistency Consistency, now int64, limits 
 	if out.NextID < FirstID {
 		out.NextID = FirstID
 	}
-	t := Table{Name: name, ID: out.NextID, Consistency: consistency, CreatedUnixNanos: now}
+	t := Table{Name: name, ID: out.NextID, Consistency: consistency, Schema: spec.Schema, CreatedUnixNanos: now}
 	out.NextID++
 	out.Revision++
 	out.Tables = slices.Insert(out.Tables, i, t)

@@ -44,23 +44,23 @@ func TestCheckName(t *testing.T) {
 func TestCatalogChanges(t *testing.T) {
 	limits := Limits{MaxTables: 3}
 	var c Catalog
-	c, orders, err := c.Create("orders", Strong, 1, limits)
+	c, orders, err := c.Create(Spec{Name: "orders", Consistency: Strong}, 1, limits)
 	if err != nil || orders.ID != FirstID || orders.Consistency != Strong || c.Revision != 1 {
 		t.Fatalf("create orders: %+v, %+v, %v", orders, c, err)
 	}
 
 	t.Run("a name taken by a table is refused", func(t *testing.T) {
-		if _, _, err := c.Create("orders", Eventual, 2, limits); !errors.Is(err, ErrExists) {
+		if _, _, err := c.Create(Spec{Name: "orders", Consistency: Eventual}, 2, limits); !errors.Is(err, ErrExists) {
 			t.Fatalf("%v", err)
 		}
 	})
 	t.Run("an unknown consistency is refused", func(t *testing.T) {
-		if _, _, err := c.Create("carts", "causal", 2, limits); err == nil {
+		if _, _, err := c.Create(Spec{Name: "carts", Consistency: "causal"}, 2, limits); err == nil {
 			t.Fatal("created a table with consistency causal")
 		}
 	})
 	t.Run("a deleted table's name is free at once, its id never is", func(t *testing.T) {
-		c2, a, _ := c.Create("aaa", Eventual, 2, limits)
+		c2, a, _ := c.Create(Spec{Name: "aaa", Consistency: Eventual}, 2, limits)
 		c2, gone, err := c2.Delete("aaa")
 		if err != nil || gone.ID != a.ID {
 			t.Fatalf("delete aaa: %+v %v", gone, err)
@@ -71,7 +71,7 @@ func TestCatalogChanges(t *testing.T) {
 		if !c2.Deleted(a.ID) || c2.Deleted(orders.ID) {
 			t.Fatalf("Deleted(%d)=%v Deleted(%d)=%v", a.ID, c2.Deleted(a.ID), orders.ID, c2.Deleted(orders.ID))
 		}
-		c2, again, err := c2.Create("aaa", Strong, 3, limits)
+		c2, again, err := c2.Create(Spec{Name: "aaa", Consistency: Strong}, 3, limits)
 		if err != nil || again.ID == a.ID {
 			t.Fatalf("create aaa again: %+v %v", again, err)
 		}
@@ -96,15 +96,15 @@ func TestCatalogChanges(t *testing.T) {
 		}
 	})
 	t.Run("the table limit is enforced", func(t *testing.T) {
-		c2, _, _ := c.Create("bbb", Eventual, 2, limits)
-		c2, _, _ = c2.Create("ccc", Eventual, 2, limits)
-		if _, _, err := c2.Create("ddd", Eventual, 2, limits); !errors.Is(err, ErrTooMany) {
+		c2, _, _ := c.Create(Spec{Name: "bbb", Consistency: Eventual}, 2, limits)
+		c2, _, _ = c2.Create(Spec{Name: "ccc", Consistency: Eventual}, 2, limits)
+		if _, _, err := c2.Create(Spec{Name: "ddd", Consistency: Eventual}, 2, limits); !errors.Is(err, ErrTooMany) {
 			t.Fatalf("%v", err)
 		}
 	})
 	t.Run("changes leave the catalog they were applied to as it was", func(t *testing.T) {
 		before := Encode(c)
-		c.Create("eee", Eventual, 2, limits)
+		c.Create(Spec{Name: "eee", Consistency: Eventual}, 2, limits)
 		c.Delete("orders")
 		if !bytes.Equal(Encode(c), before) {
 			t.Fatal("a change modified its receiver")
@@ -114,8 +114,8 @@ func TestCatalogChanges(t *testing.T) {
 
 func TestCodec(t *testing.T) {
 	var c Catalog
-	c, _, _ = c.Create("zeta", Strong, 5, DefaultLimits())
-	c, _, _ = c.Create("alpha", Eventual, 6, DefaultLimits())
+	c, _, _ = c.Create(Spec{Name: "zeta", Consistency: Strong}, 5, DefaultLimits())
+	c, _, _ = c.Create(Spec{Name: "alpha", Consistency: Eventual}, 6, DefaultLimits())
 	got, err := Decode(Encode(c))
 	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Fatalf("round trip: %+v, %v; want %+v", got, err, c)
@@ -193,8 +193,8 @@ func TestKeys(t *testing.T) {
 // back to a catalog that decodes the same.
 func FuzzDecode(f *testing.F) {
 	var c Catalog
-	c, _, _ = c.Create("orders", Strong, 1, DefaultLimits())
-	c, _, _ = c.Create("carts", Eventual, 2, DefaultLimits())
+	c, _, _ = c.Create(Spec{Name: "orders", Consistency: Strong}, 1, DefaultLimits())
+	c, _, _ = c.Create(Spec{Name: "carts", Consistency: Eventual}, 2, DefaultLimits())
 	f.Add(Encode(c))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

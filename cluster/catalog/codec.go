@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -12,7 +13,9 @@ import (
 func Encode(c Catalog) []byte {
 	pb := &internalpb.CatalogValue{NextId: c.NextID, Revision: c.Revision}
 	for _, t := range c.Tables {
-		pb.Tables = append(pb.Tables, &internalpb.CatalogTable{Name: t.Name, Id: t.ID, Consistency: string(t.Consistency), CreatedUnixNanos: t.CreatedUnixNanos})
+		pb.Tables = append(pb.Tables, &internalpb.CatalogTable{Name: t.Name, Id: t.ID, Consistency: string(t.Consistency), CreatedUnixNanos: t.CreatedUnixNanos,
+			PartitionKey: t.Schema.Partition.Name, PartitionKeyType: string(t.Schema.Partition.Type),
+			SortKey: t.Schema.Sort.Name, SortKeyType: string(t.Schema.Sort.Type)})
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
 	if err != nil {
@@ -43,7 +46,14 @@ func Decode(b []byte) (Catalog, error) {
 			return Catalog{}, fmt.Errorf("decode catalog: table %q has id %d (next id %d, or used twice)", t.Name, t.Id, c.NextID)
 		}
 		ids[t.Id] = true
-		c.Tables = append(c.Tables, Table{Name: t.Name, ID: t.Id, Consistency: cons, CreatedUnixNanos: t.CreatedUnixNanos})
+		schema := item.KeySchema{Partition: item.KeyAttribute{Name: t.PartitionKey, Type: item.Type(t.PartitionKeyType)},
+			Sort: item.KeyAttribute{Name: t.SortKey, Type: item.Type(t.SortKeyType)}}
+		if schema != (item.KeySchema{}) {
+			if err := schema.Check(); err != nil {
+				return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
+			}
+		}
+		c.Tables = append(c.Tables, Table{Name: t.Name, ID: t.Id, Consistency: cons, Schema: schema, CreatedUnixNanos: t.CreatedUnixNanos})
 	}
 	slices.SortFunc(c.Tables, func(a, b Table) int {
 		switch {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/harmoniakv/harmonia/cluster/item"
 )
 
 // Where a table's keys live. Every mechanism of the store (placement,
@@ -13,18 +15,38 @@ import (
 //
 //	default table:  the client's key as it is (it may not start with 0x00)
 //	created table:  0x00 | kind | table id (4 bytes, big-endian) | the client's key
+//	table of items: 0x00 | kind | table id | len(pk) (2 bytes, big-endian) | pk | sk
 //
-// kind is 'e' for an eventual table and 's' for a strong one, so a vnode
-// can refuse an eventual-path write to a strong key, or a consensus step
-// on an eventual one, from the key alone, without asking the catalog. The
-// ring places the whole byte string, so one table's keys spread over every
-// partition. The catalog's own register is a strong key of id 0.
+// pk and sk are the order-preserving encodings of the item's partition and
+// sort keys (cluster/item). kind is 'e' for an eventual table and 's' for
+// a strong one, 'E' and 'S' for tables of items, so a vnode can refuse an
+// eventual-path write to a strong key, or a consensus step on an eventual
+// one, from the key alone, without asking the catalog. The ring places
+// the whole byte string of an opaque key, so one table's keys spread over
+// every partition; it places an item by its table and partition key alone
+// (PlacementKey), so all items of one partition key share a partition and
+// a Query reads one preference list. The length before pk is what lets
+// the placement find pk's end without knowing its type, and keeps every
+// item of one partition key in one contiguous range, ordered by sort key.
+// The catalog's own register is a strong key of id 0.
 
 // Key kinds, the byte after Reserved.
 const (
-	kindEventual = 'e'
-	kindStrong   = 's'
+	kindEventual      = 'e'
+	kindStrong        = 's'
+	kindEventualItems = 'E'
+	kindStrongItems   = 'S'
 )
+
+// itemHeader is the bytes of an item's key before pk: the prefix and
+// pk's length.
+const itemHeader = KeyOverhead + 2
+
+// MaxItemKeySize bounds the stored key of an item: the header, then a
+// partition key of item.MaxPartitionKeySize bytes and a sort key of
+// item.MaxSortKeySize bytes, each of which its encoding may double (every
+// 0x00 byte escaped) and end with two bytes.
+const MaxItemKeySize = itemHeader + 2*item.MaxPartitionKeySize + 2 + 2*item.MaxSortKeySize + 2
 
 // Reserved is the first byte of every key of a created table; keys of the
 // default table may not start with it.
@@ -47,7 +69,7 @@ var ErrBadKey = errors.New("malformed table key")
 var CatalogKey = append(Prefix(0, Strong), "catalog"...)
 
 // Prefix is the first KeyOverhead bytes of every key of table id with
-// consistency c.
+// consistency c, a table of opaque keys.
 func Prefix(id uint32, c Consistency) []byte {
 	kind := byte(kindEventual)
 	if c == Strong {
@@ -56,9 +78,83 @@ func Prefix(id uint32, c Consistency) []byte {
 	return binary.BigEndian.AppendUint32([]byte{Reserved, kind}, id)
 }
 
-// Key is where the client's key lives in table t.
+// Prefixes are the prefixes every key of table id may have, whatever its
+// consistency and kind: what a deleted table's purge removes.
+func Prefixes(id uint32) [][]byte {
+	var out [][]byte
+	for _, kind := range []byte{kindEventual, kindStrong, kindEventualItems, kindStrongItems} {
+		out = append(out, binary.BigEndian.AppendUint32([]byte{Reserved, kind}, id))
+	}
+	return out
+}
+
+// Key is where the client's key lives in table t, a table of opaque keys.
 func Key(t Table, key []byte) []byte {
 	return append(Prefix(t.ID, t.Consistency), key...)
+}
+
+// PartitionPrefix is how every stored key of the items of table t with
+// partition key pk (its encoding, item.AppendKey) begins; pk must be at
+// most item.MaxPartitionKeySize bytes before encoding.
+func PartitionPrefix(t Table, pk []byte) []byte {
+	return append(itemHeaderOf(t, len(pk)), pk...)
+}
+
+// itemHeaderOf is the header of table t's item keys whose partition key's
+// encoding is n bytes long.
+func itemHeaderOf(t Table, n int) []byte {
+	kind := byte(kindEventualItems)
+	if t.Consistency == Strong {
+		kind = kindStrongItems
+	}
+	b := binary.BigEndian.AppendUint32([]byte{Reserved, kind}, t.ID)
+	return binary.BigEndian.AppendUint16(b, uint16(n))
+}
+
+// ItemKey is where the item of key k lives in table t.
+func ItemKey(t Table, k item.Key) ([]byte, error) {
+	pk, err := item.AppendKey(nil, k.Partition)
+	if err != nil {
+		return nil, err
+	}
+	b := PartitionPrefix(t, pk)
+	if k.Sort == nil {
+		return b, nil
+	}
+	return item.AppendKey(b, k.Sort)
+}
+
+// ItemRange is the range of stored keys of table t's items of partition
+// key pk whose sort key meets c.
+func ItemRange(t Table, pk item.Value, c item.SortCondition) (item.Range, error) {
+	r, err := item.SortRange(pk, c)
+	if err != nil {
+		return item.Range{}, err
+	}
+	enc, err := item.AppendKey(nil, pk)
+	if err != nil {
+		return item.Range{}, err
+	}
+	return r.WithPrefix(itemHeaderOf(t, len(enc))), nil
+}
+
+// IsItemKey reports whether key is laid out as an item's key.
+func IsItemKey(key []byte) bool {
+	return len(key) >= itemHeader && key[0] == Reserved && (key[1] == kindEventualItems || key[1] == kindStrongItems)
+}
+
+// PlacementKey is the part of key that the ring hashes to place it: an
+// item's table and partition key, any other key whole. A malformed item
+// key is placed whole; every path refuses it (ParseKey).
+func PlacementKey(key []byte) []byte {
+	if !IsItemKey(key) {
+		return key
+	}
+	end := itemHeader + int(binary.BigEndian.Uint16(key[KeyOverhead:itemHeader]))
+	if end > len(key) {
+		return key
+	}
+	return key[:end]
 }
 
 // DefaultKey checks a client's key of the default table, which is stored
@@ -77,7 +173,10 @@ type KeyInfo struct {
 	Default     bool
 	ID          uint32
 	Consistency Consistency
-	// Key is the client's key.
+	// Items: the key is an item's, and Key is its partition key's
+	// encoding followed by its sort key's.
+	Items bool
+	// Key is the client's key (an item's encoded key).
 	Key []byte
 }
 
@@ -95,6 +194,19 @@ func ParseKey(key []byte) (KeyInfo, error) {
 		info.Consistency = Eventual
 	case kindStrong:
 		info.Consistency = Strong
+	case kindEventualItems, kindStrongItems:
+		info.Consistency, info.Items = Eventual, true
+		if key[1] == kindStrongItems {
+			info.Consistency = Strong
+		}
+		if len(key) < itemHeader {
+			return KeyInfo{}, fmt.Errorf("%w: %d bytes, shorter than an item key's header", ErrBadKey, len(key))
+		}
+		n := int(binary.BigEndian.Uint16(key[KeyOverhead:itemHeader]))
+		if n == 0 || itemHeader+n > len(key) {
+			return KeyInfo{}, fmt.Errorf("%w: partition key of %d bytes in an item key of %d", ErrBadKey, n, len(key))
+		}
+		info.Key = key[itemHeader:]
 	default:
 		return KeyInfo{}, fmt.Errorf("%w: unknown kind 0x%02x", ErrBadKey, key[1])
 	}

@@ -223,6 +223,9 @@ func (s KeySchema) HasSort() bool { return s.Sort.Name != "" }
 // Check refuses a malformed schema: names empty or equal, types other
 // than S, N and B.
 func (s KeySchema) Check() error {
+	if !s.HasSort() && s.Sort != (KeyAttribute{}) {
+		return invalidf("The sort key of type %q has no name", s.Sort.Type)
+	}
 	attrs := []KeyAttribute{s.Partition}
 	if s.HasSort() {
 		if s.Sort.Name == s.Partition.Name {

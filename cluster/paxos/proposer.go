@@ -29,7 +29,23 @@ const (
 	// so that its acceptor state can be dropped without changing what the
 	// register reads (gc.go). Only the node's reaping runs it.
 	OpErase
+	// OpUpdate writes what Op.Update computes from the register's current
+	// value: a condition on it, a change of it, or both (an item's
+	// condition and update expressions), in one atomic step.
+	OpUpdate
 )
+
+// Update computes an OpUpdate's write from the register's current value:
+// the data to write and whether the key exists after it (false writes a
+// tombstone). An error refuses the write: ErrConditionFailed (wrapped or
+// not) ends the request OutcomeConditionFailed, any other
+// OutcomeInvalid. It must be a pure function of current: the proposer may
+// call it more than once, once per round it runs.
+type Update func(current Value) (data []byte, exists bool, err error)
+
+// ErrConditionFailed is what an Update returns when its condition does
+// not hold.
+var ErrConditionFailed = errors.New("condition failed")
 
 // reads reports whether the op only reads the value (and completes the
 // newest proposal) rather than write one of its own.
@@ -54,9 +70,11 @@ type Op struct {
 	Data    []byte // for OpPut
 	Cond    CondKind
 	Version Ballot // for CondVersion
+	Update  Update // for OpUpdate
 }
 
-// holds reports whether current meets the op's condition.
+// holds reports whether current meets the op's condition (for every kind
+// but OpUpdate, whose Update decides).
 func (op Op) holds(current Value) bool {
 	if op.Kind == OpErase {
 		return !current.Exists && current.Version == op.Version
@@ -70,16 +88,39 @@ func (op Op) holds(current Value) bool {
 	return true
 }
 
-// next is the value the op writes at ballot b over current.
-func (op Op) next(b Ballot, current Value) Value {
+// decide is the value the write writes at ballot b over current, or why
+// it does not (ErrConditionFailed, or an OpUpdate's own error).
+func (op Op) decide(b Ballot, current Value) (Value, error) {
+	if op.Kind == OpUpdate {
+		data, exists, err := op.Update(current)
+		if err != nil {
+			return Value{}, err
+		}
+		v := Value{Exists: exists, Version: b, Prev: current.Version, HasPrev: true}
+		if exists {
+			v.Data = data
+		}
+		return v, nil
+	}
+	if !op.holds(current) {
+		return Value{}, ErrConditionFailed
+	}
 	if op.Kind == OpErase {
-		return Value{}
+		return Value{}, nil
 	}
 	v := Value{Exists: op.Kind != OpDelete, Version: b, Prev: current.Version, HasPrev: true}
 	if v.Exists {
 		v.Data = op.Data
 	}
-	return v
+	return v, nil
+}
+
+// failure is the outcome of a write that decide refused with err.
+func failure(err error) Outcome {
+	if errors.Is(err, ErrConditionFailed) {
+		return OutcomeConditionFailed
+	}
+	return OutcomeInvalid
 }
 
 // builtOn reports whether v was written over the value of version base.
@@ -111,10 +152,14 @@ const (
 	// OutcomeUnavailable: a quorum did not answer before the deadline. A
 	// write may still have taken effect if it reached the accept round.
 	OutcomeUnavailable
+	// OutcomeInvalid: an OpUpdate's Update refused the current value
+	// (Result.Err says why); Result.Value is the current value, which the
+	// write did not change.
+	OutcomeInvalid
 )
 
 func (o Outcome) String() string {
-	return [...]string{"ok", "condition failed", "contention", "unavailable"}[o]
+	return [...]string{"ok", "condition failed", "contention", "unavailable", "invalid"}[o]
 }
 
 // Result is a finished request.
@@ -130,6 +175,9 @@ type Result struct {
 	Versions []Ballot
 	// Why says what went wrong, for the error a client gets.
 	Why string
+	// Err is the error an OpUpdate's Update refused the write with
+	// (OutcomeConditionFailed or OutcomeInvalid).
+	Err error
 	// Held: the write chose its value with every accept promising the
 	// proposer's next ballot, which the node's next write of the register
 	// may start from (Config.Held).
@@ -269,6 +317,9 @@ type Proposer struct {
 	bestAt    Ballot // that ballot
 	settled   bool   // every reply had best committed and nothing newer
 	proposing Value  // the value being accepted
+	// refusal is why decide refused the write over the value this round
+	// read (nil when it did not): the answer once that value is chosen.
+	refusal error
 	// own are the versions this request proposed in earlier rounds: a
 	// round that finds one of them current finds its own write, partly
 	// accepted before the round was lost, and completes it (rather than
@@ -333,10 +384,10 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 	if op.Kind == OpGet {
 		return p, p.start(phaseRead, Ballot{}), nil
 	}
-	if h := cfg.Held; h != nil && (op.Kind == OpPut || op.Kind == OpDelete) {
+	if h := cfg.Held; h != nil && (op.Kind == OpPut || op.Kind == OpDelete || op.Kind == OpUpdate) {
 		p.see(h.Ballot) // a majority promised it: a prepare must be above it
-		if !h.Ballot.IsZero() && sameGroups(h.Voters, cfg.Voters) && op.holds(h.Value) {
-			p.proposing = op.next(h.Ballot, h.Value)
+		if v, err := op.decide(h.Ballot, h.Value); !h.Ballot.IsZero() && sameGroups(h.Voters, cfg.Voters) && err == nil {
+			p.proposing = v
 			p.base = h.Value.Version
 			p.own = append(p.own, h.Ballot)
 			if cfg.Hold {
@@ -501,20 +552,32 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		p.proposing = current // complete the newest proposal, then answer it
 		return p.start(phaseAccept, p.ballot)
 	}
-	if !p.op.holds(current) {
+	next, err := p.op.decide(p.ballot, current)
+	if err != nil {
+		p.refusal = err
 		if p.settled {
-			return p.finish(Result{Outcome: OutcomeConditionFailed, Value: current}, nil)
+			return p.finish(p.refusedResult(current), nil)
 		}
 		// The value the condition failed on must be chosen before the
 		// failure is answered, or the next read might not see it.
 		p.proposing = current
 		return p.start(phaseAccept, p.ballot)
 	}
-	p.proposing = p.op.next(p.ballot, current)
+	p.refusal = nil
+	p.proposing = next
 	p.base = current.Version
 	p.own = append(p.own, p.ballot)
 	p.holdNext()
 	return p.start(phaseAccept, p.ballot)
+}
+
+// refusedResult is the result of a write that decide refused over current
+// (p.refusal; a plain condition failure when it is unset).
+func (p *Proposer) refusedResult(current Value) Result {
+	if p.refusal == nil {
+		return Result{Outcome: OutcomeConditionFailed, Value: current}
+	}
+	return Result{Outcome: failure(p.refusal), Value: current, Err: p.refusal}
 }
 
 // holdNext asks the coming accept of the write's own value to promise the
@@ -543,7 +606,7 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 	if !p.op.Kind.reads() && !p.isOwn(chosen) && (p.op.Kind != OpErase || !chosen.Equal(Value{})) {
 		// The accept completed another proposal, whose value failed the
 		// condition.
-		res.Outcome = OutcomeConditionFailed
+		res = p.refusedResult(chosen)
 	}
 	if res.Outcome == OutcomeOK && !p.next.IsZero() && p.op.Kind != OpErase {
 		// Every accept counted promised next with it.

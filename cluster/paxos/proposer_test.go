@@ -1,6 +1,8 @@
 package paxos
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -751,4 +753,74 @@ func TestProposerHoldsNothingUnlessAsked(t *testing.T) {
 			t.Fatalf("%s promised %v beyond the write's ballot %v", id, st.Promised, w.Value.Version)
 		}
 	}
+}
+
+func TestProposerUpdate(t *testing.T) {
+	// appendOrFail appends to the current value, refusing a value "stop"
+	// (a condition) and a value "bad" (an update that cannot apply).
+	errBad := errors.New("cannot apply to bad")
+	appendOrFail := func(suffix string) Op {
+		return Op{Kind: OpUpdate, Update: func(cur Value) ([]byte, bool, error) {
+			switch string(cur.Data) {
+			case "stop":
+				return nil, false, fmt.Errorf("the item is stopped: %w", ErrConditionFailed)
+			case "bad":
+				return nil, false, errBad
+			case "gone":
+				return nil, false, nil
+			}
+			return append(slices.Clone(cur.Data), suffix...), true, nil
+		}}
+	}
+	t.Run("an update writes what it computes from the chosen value", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
+		res := n.propose(t, "b", abc, appendOrFail("y"))
+		if res.Outcome != OutcomeOK || string(res.Value.Data) != "xy" {
+			t.Fatalf("result %+v", res)
+		}
+		if got := n.propose(t, "c", abc, Op{Kind: OpGet}); string(got.Value.Data) != "xy" {
+			t.Fatalf("read %+v", got)
+		}
+	})
+	t.Run("an update may delete", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("gone")})
+		if res := n.propose(t, "b", abc, appendOrFail("y")); res.Outcome != OutcomeOK || res.Value.Exists {
+			t.Fatalf("result %+v", res)
+		}
+	})
+	t.Run("an update's condition failure is a condition failure with its error", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("stop")})
+		res := n.propose(t, "b", abc, appendOrFail("y"))
+		if res.Outcome != OutcomeConditionFailed || !errors.Is(res.Err, ErrConditionFailed) || string(res.Value.Data) != "stop" {
+			t.Fatalf("result %+v", res)
+		}
+	})
+	t.Run("an update that cannot apply is invalid, and changes nothing", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("bad")})
+		res := n.propose(t, "b", abc, appendOrFail("y"))
+		if res.Outcome != OutcomeInvalid || !errors.Is(res.Err, errBad) {
+			t.Fatalf("result %+v", res)
+		}
+		if got := n.propose(t, "c", abc, Op{Kind: OpGet}); string(got.Value.Data) != "bad" {
+			t.Fatalf("read %+v", got)
+		}
+	})
+	t.Run("an update refused over a value in flight completes that value before answering", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		b := Ballot{Round: 5, Node: "z", Incarnation: 1, Seq: 99}
+		st, _ := n.acceptors["c"].Accept(b, value("bad", b))
+		n.acceptors["c"] = st
+		n.down["a"] = true
+		res := n.propose(t, "b", abc, appendOrFail("y"))
+		if res.Outcome != OutcomeInvalid || string(res.Value.Data) != "bad" || !errors.Is(res.Err, errBad) {
+			t.Fatalf("result %+v", res)
+		}
+		if n.rounds[len(n.rounds)-1] != MsgAccept {
+			t.Fatalf("rounds %v: the refusal was answered before bad was accepted at a majority", n.rounds)
+		}
+	})
 }

@@ -34,6 +34,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"math/bits"
 	"slices"
 )
@@ -140,9 +141,11 @@ func (r *Ring) OwnedBy(node string) []int {
 	return ps
 }
 
-// PartitionForKey returns the partition that stores key.
+// PartitionForKey returns the partition that stores key: the one its
+// placement key (catalog.PlacementKey: an item's table and partition key,
+// any other key whole) hashes to.
 func (r *Ring) PartitionForKey(key []byte) int {
-	return PartitionOf(KeyHash(key), len(r.owners))
+	return PartitionOf(KeyHash(catalog.PlacementKey(key)), len(r.owners))
 }
 
 // PreferenceList returns the n nodes that replicate key, coordinator first.

@@ -3159,6 +3159,13 @@ type CatalogTable struct {
 	Id               uint32                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
 	Consistency      string                 `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"` // "eventual" or "strong"
 	CreatedUnixNanos int64                  `protobuf:"varint,4,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
+	// The key schema of a table of items (none for a table of opaque keys):
+	// the partition key's and the sort key's names and types ("S", "N",
+	// "B"); the sort key's name is empty when the table has none.
+	PartitionKey     string `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	PartitionKeyType string `protobuf:"bytes,6,opt,name=partition_key_type,json=partitionKeyType,proto3" json:"partition_key_type,omitempty"`
+	SortKey          string `protobuf:"bytes,7,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"`
+	SortKeyType      string `protobuf:"bytes,8,opt,name=sort_key_type,json=sortKeyType,proto3" json:"sort_key_type,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -3219,6 +3226,34 @@ func (x *CatalogTable) GetCreatedUnixNanos() int64 {
 		return x.CreatedUnixNanos
 	}
 	return 0
+}
+
+func (x *CatalogTable) GetPartitionKey() string {
+	if x != nil {
+		return x.PartitionKey
+	}
+	return ""
+}
+
+func (x *CatalogTable) GetPartitionKeyType() string {
+	if x != nil {
+		return x.PartitionKeyType
+	}
+	return ""
+}
+
+func (x *CatalogTable) GetSortKey() string {
+	if x != nil {
+		return x.SortKey
+	}
+	return ""
+}
+
+func (x *CatalogTable) GetSortKeyType() string {
+	if x != nil {
+		return x.SortKeyType
+	}
+	return ""
 }
 
 // CatalogValue is the catalog of tables, the value of its strong register
@@ -3543,12 +3578,16 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bpromised\x18\x01 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\bpromised\x12=\n" +
 	"\baccepted\x18\x02 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\baccepted\x126\n" +
 	"\x05value\x18\x03 \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12?\n" +
-	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\"\x82\x01\n" +
+	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\"\x94\x02\n" +
 	"\fCatalogTable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\rR\x02id\x12 \n" +
 	"\vconsistency\x18\x03 \x01(\tR\vconsistency\x12,\n" +
-	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\"\x7f\n" +
+	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\x12#\n" +
+	"\rpartition_key\x18\x05 \x01(\tR\fpartitionKey\x12,\n" +
+	"\x12partition_key_type\x18\x06 \x01(\tR\x10partitionKeyType\x12\x19\n" +
+	"\bsort_key\x18\a \x01(\tR\asortKey\x12\"\n" +
+	"\rsort_key_type\x18\b \x01(\tR\vsortKeyType\"\x7f\n" +
 	"\fCatalogValue\x12:\n" +
 	"\x06tables\x18\x01 \x03(\v2\".harmonia.internal.v1.CatalogTableR\x06tables\x12\x17\n" +
 	"\anext_id\x18\x02 \x01(\rR\x06nextId\x12\x1a\n" +

@@ -86,6 +86,8 @@ func outcomeCode(o paxos.Outcome) codes.Code {
 		return codes.FailedPrecondition
 	case paxos.OutcomeContention:
 		return codes.Aborted
+	case paxos.OutcomeInvalid:
+		return codes.InvalidArgument
 	}
 	return codes.Unavailable
 }
@@ -248,7 +250,7 @@ func (a *api) CreateTable(ctx context.Context, req *kvpb.CreateTableRequest) (*k
 	}
 	ctx, cancel := a.tableCtx(ctx, req.TimeoutMs)
 	defer cancel()
-	t, err := a.sys.Tables().Create(ctx, req.Name, cons)
+	t, err := a.sys.Tables().Create(ctx, catalog.Spec{Name: req.Name, Consistency: cons})
 	if err != nil {
 		return nil, tableStatus(fmt.Errorf("create table: %w", err))
 	}

@@ -1,0 +1,107 @@
+package catalog
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/harmoniakv/harmonia/cluster/item"
+)
+
+var itemSchema = item.KeySchema{Partition: item.KeyAttribute{Name: "user", Type: item.TypeS}, Sort: item.KeyAttribute{Name: "at", Type: item.TypeN}}
+
+func mustItemKey(t *testing.T, tb Table, pk string, sk string) []byte {
+	t.Helper()
+	k, err := ItemKey(tb, item.Key{Partition: item.S(pk), Sort: item.MustNumber(sk)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestItemKeysPlaceByPartitionKeyAndSortBySortKey(t *testing.T) {
+	strong := Table{ID: 4, Consistency: Strong, Schema: itemSchema}
+	a1, a2, a3 := mustItemKey(t, strong, "ann", "-5"), mustItemKey(t, strong, "ann", "3"), mustItemKey(t, strong, "ann", "20")
+	b := mustItemKey(t, strong, "ann\x00", "3")
+	if !bytes.Equal(PlacementKey(a1), PlacementKey(a3)) {
+		t.Error("two items of one partition key are placed apart")
+	}
+	if bytes.Equal(PlacementKey(a1), PlacementKey(b)) {
+		t.Error("two partition keys are placed as one")
+	}
+	if !slices.IsSortedFunc([][]byte{a1, a2, a3}, bytes.Compare) {
+		t.Error("items of one partition key are not stored in sort key order")
+	}
+	opaque := Key(Table{ID: 4, Consistency: Strong}, []byte("ann"))
+	if !bytes.Equal(PlacementKey(opaque), opaque) || !bytes.Equal(PlacementKey([]byte("plain")), []byte("plain")) {
+		t.Error("an opaque key is not placed whole")
+	}
+	r, err := ItemRange(strong, item.S("ann"), item.SortCondition{Op: item.SortGE, Value: item.MustNumber("3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key  []byte
+		want bool
+	}{{a1, false}, {a2, true}, {a3, true}, {b, false}} {
+		if r.Contains(tt.key) != tt.want {
+			t.Errorf("range at sort key >= 3 contains %q: %v", tt.key, !tt.want)
+		}
+	}
+	info, err := ParseKey(a2)
+	if err != nil || !info.Items || info.Consistency != Strong || info.ID != 4 {
+		t.Fatalf("parse an item key: %+v %v", info, err)
+	}
+	if k, err := itemSchema.ParseStorageKey(info.Key); err != nil || !item.Equal(k.Partition, item.S("ann")) || !item.Equal(k.Sort, item.MustNumber("3")) {
+		t.Fatalf("an item key's key: %+v %v", k, err)
+	}
+	eventual := Table{ID: 4, Consistency: Eventual, Schema: itemSchema}
+	if info, _ := ParseKey(mustItemKey(t, eventual, "ann", "3")); info.Consistency != Eventual || !info.Items {
+		t.Fatalf("an eventual table's item key: %+v", info)
+	}
+	if c := (Catalog{Tables: []Table{{Name: "events", ID: 4, Consistency: Strong, Schema: itemSchema}}, NextID: 5}); c.CheckEventualWrite(a2) == nil || c.CheckStrongKey(a2) != nil {
+		t.Error("a strong item's key is not kept to consensus")
+	}
+}
+
+func TestMalformedItemKeysAreRefused(t *testing.T) {
+	good := mustItemKey(t, Table{ID: 4, Consistency: Strong, Schema: itemSchema}, "ann", "3")
+	for _, tt := range []struct {
+		name string
+		key  []byte
+	}{
+		{"shorter than the header", good[:KeyOverhead+1]},
+		{"a partition key longer than the key", append(slices.Clone(good[:KeyOverhead]), 0xFF, 0xFF, 'a')},
+		{"an empty partition key", append(slices.Clone(good[:KeyOverhead]), 0, 0, 'a')},
+	} {
+		if _, err := ParseKey(tt.key); !errors.Is(err, ErrBadKey) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		_ = PlacementKey(tt.key) // never panics
+	}
+}
+
+func TestTableOfItemsRoundTrips(t *testing.T) {
+	c, tb, err := Catalog{}.Create(Spec{Name: "events", Consistency: Strong, Schema: itemSchema}, 1, DefaultLimits())
+	if err != nil || !tb.HasItems() {
+		t.Fatalf("create a table of items: %+v %v", tb, err)
+	}
+	back, err := Decode(Encode(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := back.Lookup("events"); got != tb {
+		t.Fatalf("decoded %+v, want %+v", got, tb)
+	}
+	for name, bad := range map[string]item.KeySchema{
+		"a key of type BOOL":     {Partition: item.KeyAttribute{Name: "k", Type: item.TypeBOOL}},
+		"keys of one name":       {Partition: item.KeyAttribute{Name: "k", Type: item.TypeS}, Sort: item.KeyAttribute{Name: "k", Type: item.TypeS}},
+		"a sort key of no name":  {Partition: item.KeyAttribute{Name: "k", Type: item.TypeS}, Sort: item.KeyAttribute{Type: item.TypeS}},
+		"no partition key given": {Sort: item.KeyAttribute{Name: "k", Type: item.TypeS}},
+	} {
+		if _, _, err := (Catalog{}).Create(Spec{Name: "bad", Consistency: Strong, Schema: bad}, 1, DefaultLimits()); !errors.Is(err, ErrBadSchema) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
