@@ -223,6 +223,8 @@ func (v *vnode) receive(ctx actor.Context) {
 		v.acceptorStep(ctx, m)
 	case *internalpb.HandoffFetch:
 		ctx.Respond(v.fetch(ctx, m))
+	case *internalpb.AcceptorRangeRead:
+		ctx.Respond(v.rangeRead(ctx, m))
 	case applyAcceptors:
 		v.applyAcceptors(ctx, m)
 	case *internalpb.AcceptorSync:

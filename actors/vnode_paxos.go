@@ -1,11 +1,13 @@
 package actors
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -51,6 +53,81 @@ func (v *vnode) checkPaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	return step, err
 }
 
+// checkVoting refuses a consensus step (or a range read of acceptor
+// states, kind MsgRead) unless the asker is in this node's ring transition
+// and this node votes for the partition in it.
+func (v *vnode) checkVoting(view *View, kind paxos.MsgKind, transition uint64) error {
+	if transition != view.Transition.Fingerprint {
+		return &transitionMismatch{kind: kind, node: v.self.Node, theirs: transition, ours: view.Transition.Fingerprint, key: view.Transition.Key}
+	}
+	if !view.Transition.IsVoter(v.partition, v.self.Node) {
+		return fmt.Errorf("node %s is not a voter of partition %d (voters %v): only its primary replicas vote, never a fallback",
+			v.self.Node, v.partition, view.Transition.Voters(v.partition))
+	}
+	if err := v.store.AcceptorsVoting(v.partition); err != nil {
+		// It may have lost promises it answered (persistence's
+		// acceptor marks; acceptor_rebuild.go): every step, a read too,
+		// would let a quorum that counts it miss a chosen value.
+		if errors.Is(err, persistence.ErrAcceptorsRebuilding) {
+			return fmt.Errorf("node %s is %w: it came back with an empty data directory and votes only once it has read the acceptor states of its peers", v.self.Node, err)
+		}
+		return fmt.Errorf("node %s does not vote yet: %w", v.self.Node, err)
+	}
+	return nil
+}
+
+// rangeRead answers a range read of acceptor states (a Query's page) from
+// a voter's view: the asker admitted, this node voting for the partition
+// in the asker's ring transition, the bounds those of a strong table's
+// items. States staged for the next group commit are committed first, as
+// for a transfer's read (fetchAcceptors): a promise or acceptance answered
+// after the read but taken before it would otherwise be missed.
+func (v *vnode) rangeRead(ctx actor.Context, m *internalpb.AcceptorRangeRead) *internalpb.HandoffBatch {
+	reply := &internalpb.HandoffBatch{Node: v.self.Node, Partition: uint32(v.partition), OfAcceptorStates: true}
+	if err := v.admit(m.Sender); err != nil {
+		reply.Error = err.Error()
+		return reply
+	}
+	if err := v.checkRangeRead(m); err != nil {
+		v.counters.refused.add(err)
+		reply.Error = err.Error()
+		return reply
+	}
+	if len(v.acceptors) > 0 {
+		v.flush(ctx)
+	}
+	entries, more, err := v.store.ScanAcceptorRange(v.partition, m.Lower, m.Upper, m.Reverse, int(max(m.MaxKeys, 1)), int(max(m.MaxBytes, 1)))
+	if err != nil {
+		reply.Error = err.Error()
+		return reply
+	}
+	reply.Done = !more
+	for _, e := range entries {
+		reply.AcceptorStates = append(reply.AcceptorStates, &internalpb.AcceptorEntry{Key: e.Key, State: e.State})
+	}
+	return reply
+}
+
+func (v *vnode) checkRangeRead(m *internalpb.AcceptorRangeRead) error {
+	if int(m.Partition) != v.partition {
+		return fmt.Errorf("range read for partition %d sent to the vnode of partition %d", m.Partition, v.partition)
+	}
+	if !catalog.IsItemKey(m.Lower) || bytes.Compare(m.Lower, m.Upper) >= 0 || len(m.Upper) > catalog.MaxItemKeySize+1 {
+		return fmt.Errorf("range read: bounds %.64q to %.64q are not a range of items", m.Lower, m.Upper)
+	}
+	if err := v.catalog.Load().CheckStrongKey(m.Lower); err != nil {
+		return fmt.Errorf("range read: %w", err)
+	}
+	view := v.view.Load()
+	if view.Transition == nil || view.Ring == nil {
+		return fmt.Errorf("node %s has no ring yet", v.self.Node)
+	}
+	if p := view.Ring.PartitionForKey(m.Lower); p != v.partition {
+		return fmt.Errorf("range read: items of %.64q are in partition %d, not %d", m.Lower, p, v.partition)
+	}
+	return v.checkVoting(view, paxos.MsgRead, m.Transition)
+}
+
 func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	kind, ok := kindToPaxos[m.Kind]
 	if !ok {
@@ -73,21 +150,8 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if p := view.Ring.PartitionForKey(m.Key); p != v.partition {
 		return step, fmt.Errorf("paxos %s: key %.64q is in partition %d, not %d", kind, m.Key, p, v.partition)
 	}
-	if m.Transition != view.Transition.Fingerprint {
-		return step, &transitionMismatch{kind: kind, node: v.self.Node, theirs: m.Transition, ours: view.Transition.Fingerprint, key: view.Transition.Key}
-	}
-	if !view.Transition.IsVoter(v.partition, v.self.Node) {
-		return step, fmt.Errorf("node %s is not a voter of partition %d (voters %v): only its primary replicas vote, never a fallback",
-			v.self.Node, v.partition, view.Transition.Voters(v.partition))
-	}
-	if err := v.store.AcceptorsVoting(v.partition); err != nil {
-		// It may have lost promises it answered (persistence's
-		// acceptor marks; acceptor_rebuild.go): every step, a read too,
-		// would let a quorum that counts it miss a chosen value.
-		if errors.Is(err, persistence.ErrAcceptorsRebuilding) {
-			return step, fmt.Errorf("node %s is %w: it came back with an empty data directory and votes only once it has read the acceptor states of its peers", v.self.Node, err)
-		}
-		return step, fmt.Errorf("node %s does not vote yet: %w", v.self.Node, err)
+	if err := v.checkVoting(view, kind, m.Transition); err != nil {
+		return step, err
 	}
 	if kind == paxos.MsgRead {
 		return step, nil

@@ -214,3 +214,40 @@ func (s *Store) AcceptorsVoting(partition int) error {
 	}
 	return nil
 }
+
+// ScanAcceptorRange returns up to maxKeys acceptor states of partition
+// (and about maxBytes at most, but at least one) whose register keys lie
+// in [lower, upper), in key order, or in reverse order when reverse is
+// set; more reports whether registers of the range remain past the last
+// one returned. It is one bounded iterator: a Query's page.
+func (s *Store) ScanAcceptorRange(partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (entries []AcceptorEntry, more bool, err error) {
+	if err := s.readable(); err != nil {
+		return nil, false, err
+	}
+	start := partitionKey('p', partition, nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partitionKey('p', partition, lower), UpperBound: partitionKey('p', partition, upper)})
+	if err != nil {
+		return nil, false, fmt.Errorf("scan acceptor states of partition %d: %w", partition, err)
+	}
+	defer it.Close()
+	first, next := it.First, it.Next
+	if reverse {
+		first, next = it.Last, it.Prev
+	}
+	size := 0
+	for ok := first(); ok; ok = next() {
+		if len(entries) >= maxKeys || (len(entries) > 0 && size+len(it.Value()) > maxBytes) {
+			return entries, true, it.Error()
+		}
+		var pb internalpb.PaxosState
+		if err := proto.Unmarshal(it.Value(), &pb); err != nil {
+			return nil, false, fmt.Errorf("scan acceptor states of partition %d: register %q: %w", partition, it.Key()[len(start):], err)
+		}
+		entries = append(entries, AcceptorEntry{Key: bytes.Clone(it.Key()[len(start):]), State: &pb})
+		size += len(it.Key()) + len(it.Value())
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, fmt.Errorf("scan acceptor states of partition %d: %w", partition, err)
+	}
+	return entries, false, nil
+}

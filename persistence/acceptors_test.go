@@ -3,6 +3,7 @@ package persistence
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,5 +226,45 @@ func TestDropAcceptorsKeepsTheFloor(t *testing.T) {
 	}
 	if f, _ := s.AcceptorFloor(4); !f.IsZero() {
 		t.Fatalf("another partition's floor: %v", f)
+	}
+}
+
+// A range scan reads one partition's registers in [lower, upper), either
+// way, in pages.
+func TestScanAcceptorRange(t *testing.T) {
+	s := openT(t, t.TempDir(), DefaultOptions())
+	var writes []AcceptorWrite
+	for _, k := range []string{"a", "b1", "b2", "b3", "c"} {
+		writes = append(writes, AcceptorWrite{Partition: 2, Key: []byte(k), State: acceptorState(1, k)})
+	}
+	writes = append(writes, AcceptorWrite{Partition: 3, Key: []byte("b4"), State: acceptorState(1, "other partition")})
+	if err := s.CommitBatch(nil, writes); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(es []AcceptorEntry) (out []string) {
+		for _, e := range es {
+			out = append(out, string(e.Key))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name     string
+		reverse  bool
+		maxKeys  int
+		want     []string
+		wantMore bool
+	}{
+		{"forward, whole range", false, 10, []string{"b1", "b2", "b3"}, false},
+		{"reverse, whole range", true, 10, []string{"b3", "b2", "b1"}, false},
+		{"forward page", false, 2, []string{"b1", "b2"}, true},
+		{"reverse page", true, 2, []string{"b3", "b2"}, true},
+	} {
+		got, more, err := s.ScanAcceptorRange(2, []byte("b"), []byte("c"), tt.reverse, tt.maxKeys, 1<<20)
+		if err != nil || !slices.Equal(keys(got), tt.want) || more != tt.wantMore {
+			t.Errorf("%s: %v more=%v %v", tt.name, keys(got), more, err)
+		}
+	}
+	if got, _, _ := s.ScanAcceptorRange(2, []byte("b"), []byte("c"), false, 10, 1<<20); string(got[0].State.GetValue().GetData()) != "b1" {
+		t.Errorf("state of b1: %v", got[0].State)
 	}
 }

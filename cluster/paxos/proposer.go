@@ -450,8 +450,11 @@ func (p *Proposer) sendAll(m Message) []Message {
 }
 
 // quorum reports whether every group has a majority in set.
-func (p *Proposer) quorum(set map[string]bool) bool {
-	for _, g := range p.cfg.Voters {
+func (p *Proposer) quorum(set map[string]bool) bool { return Quorum(p.cfg.Voters, set) }
+
+// Quorum reports whether set holds a majority of every voter group.
+func Quorum(voters [][]string, set map[string]bool) bool {
+	for _, g := range voters {
 		n := 0
 		for _, m := range g {
 			if set[m] {

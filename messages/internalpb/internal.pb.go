@@ -1730,6 +1730,110 @@ func (x *HandoffBatch) GetFloor() *PaxosBallot {
 	return nil
 }
 
+// AcceptorRangeRead asks a voter of a partition for the acceptor states of
+// the registers in [lower, upper), in key order or reverse order: one page
+// of a Query of a strong table of items. The answer is a HandoffBatch of
+// acceptor states (done: none of the range remains past its last one).
+type AcceptorRangeRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Lower         []byte                 `protobuf:"bytes,2,opt,name=lower,proto3" json:"lower,omitempty"`
+	Upper         []byte                 `protobuf:"bytes,3,opt,name=upper,proto3" json:"upper,omitempty"`
+	Reverse       bool                   `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
+	MaxKeys       uint32                 `protobuf:"varint,5,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
+	MaxBytes      uint32                 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	Transition    uint64                 `protobuf:"fixed64,7,opt,name=transition,proto3" json:"transition,omitempty"` // the reader's (ring.Transition's Fingerprint)
+	Sender        *Sender                `protobuf:"bytes,8,opt,name=sender,proto3" json:"sender,omitempty"`           // the reader's node; it must be admitted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptorRangeRead) Reset() {
+	*x = AcceptorRangeRead{}
+	mi := &file_internalpb_internal_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptorRangeRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptorRangeRead) ProtoMessage() {}
+
+func (x *AcceptorRangeRead) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptorRangeRead.ProtoReflect.Descriptor instead.
+func (*AcceptorRangeRead) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AcceptorRangeRead) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *AcceptorRangeRead) GetLower() []byte {
+	if x != nil {
+		return x.Lower
+	}
+	return nil
+}
+
+func (x *AcceptorRangeRead) GetUpper() []byte {
+	if x != nil {
+		return x.Upper
+	}
+	return nil
+}
+
+func (x *AcceptorRangeRead) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
+func (x *AcceptorRangeRead) GetMaxKeys() uint32 {
+	if x != nil {
+		return x.MaxKeys
+	}
+	return 0
+}
+
+func (x *AcceptorRangeRead) GetMaxBytes() uint32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *AcceptorRangeRead) GetTransition() uint64 {
+	if x != nil {
+		return x.Transition
+	}
+	return 0
+}
+
+func (x *AcceptorRangeRead) GetSender() *Sender {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
 // AcceptorEntry is one strong key's acceptor state, as stored.
 type AcceptorEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1741,7 +1845,7 @@ type AcceptorEntry struct {
 
 func (x *AcceptorEntry) Reset() {
 	*x = AcceptorEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1857,7 @@ func (x *AcceptorEntry) String() string {
 func (*AcceptorEntry) ProtoMessage() {}
 
 func (x *AcceptorEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1870,7 @@ func (x *AcceptorEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptorEntry.ProtoReflect.Descriptor instead.
 func (*AcceptorEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AcceptorEntry) GetKey() []byte {
@@ -1798,7 +1902,7 @@ type AcceptorSync struct {
 
 func (x *AcceptorSync) Reset() {
 	*x = AcceptorSync{}
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1914,7 @@ func (x *AcceptorSync) String() string {
 func (*AcceptorSync) ProtoMessage() {}
 
 func (x *AcceptorSync) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1927,7 @@ func (x *AcceptorSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptorSync.ProtoReflect.Descriptor instead.
 func (*AcceptorSync) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AcceptorSync) GetPartition() uint32 {
@@ -1859,7 +1963,7 @@ type HandoffApply struct {
 
 func (x *HandoffApply) Reset() {
 	*x = HandoffApply{}
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1871,7 +1975,7 @@ func (x *HandoffApply) String() string {
 func (*HandoffApply) ProtoMessage() {}
 
 func (x *HandoffApply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1884,7 +1988,7 @@ func (x *HandoffApply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApply.ProtoReflect.Descriptor instead.
 func (*HandoffApply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HandoffApply) GetPartition() uint32 {
@@ -1910,7 +2014,7 @@ type HandoffApplyReply struct {
 
 func (x *HandoffApplyReply) Reset() {
 	*x = HandoffApplyReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2026,7 @@ func (x *HandoffApplyReply) String() string {
 func (*HandoffApplyReply) ProtoMessage() {}
 
 func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2039,7 @@ func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApplyReply.ProtoReflect.Descriptor instead.
 func (*HandoffApplyReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HandoffApplyReply) GetError() string {
@@ -1961,7 +2065,7 @@ type HandoffCursor struct {
 
 func (x *HandoffCursor) Reset() {
 	*x = HandoffCursor{}
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2077,7 @@ func (x *HandoffCursor) String() string {
 func (*HandoffCursor) ProtoMessage() {}
 
 func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2090,7 @@ func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffCursor.ProtoReflect.Descriptor instead.
 func (*HandoffCursor) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HandoffCursor) GetTransition() string {
@@ -2050,7 +2154,7 @@ type TransferPass struct {
 
 func (x *TransferPass) Reset() {
 	*x = TransferPass{}
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2166,7 @@ func (x *TransferPass) String() string {
 func (*TransferPass) ProtoMessage() {}
 
 func (x *TransferPass) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2179,7 @@ func (x *TransferPass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferPass.ProtoReflect.Descriptor instead.
 func (*TransferPass) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TransferPass) GetSource() string {
@@ -2148,7 +2252,7 @@ type Hint struct {
 
 func (x *Hint) Reset() {
 	*x = Hint{}
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2264,7 @@ func (x *Hint) String() string {
 func (*Hint) ProtoMessage() {}
 
 func (x *Hint) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2277,7 @@ func (x *Hint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hint.ProtoReflect.Descriptor instead.
 func (*Hint) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Hint) GetPartition() uint32 {
@@ -2217,7 +2321,7 @@ type TreeLevel struct {
 
 func (x *TreeLevel) Reset() {
 	*x = TreeLevel{}
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2333,7 @@ func (x *TreeLevel) String() string {
 func (*TreeLevel) ProtoMessage() {}
 
 func (x *TreeLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2346,7 @@ func (x *TreeLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
 func (*TreeLevel) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TreeLevel) GetPartition() uint32 {
@@ -2278,7 +2382,7 @@ type TreeLevelReply struct {
 
 func (x *TreeLevelReply) Reset() {
 	*x = TreeLevelReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2394,7 @@ func (x *TreeLevelReply) String() string {
 func (*TreeLevelReply) ProtoMessage() {}
 
 func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2407,7 @@ func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
 func (*TreeLevelReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TreeLevelReply) GetNode() string {
@@ -2349,7 +2453,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2465,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2478,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *BucketKeys) GetPartition() uint32 {
@@ -2418,7 +2522,7 @@ type BucketKeysReply struct {
 
 func (x *BucketKeysReply) Reset() {
 	*x = BucketKeysReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2534,7 @@ func (x *BucketKeysReply) String() string {
 func (*BucketKeysReply) ProtoMessage() {}
 
 func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2547,7 @@ func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
 func (*BucketKeysReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *BucketKeysReply) GetNode() string {
@@ -2492,7 +2596,7 @@ type ReapEntry struct {
 
 func (x *ReapEntry) Reset() {
 	*x = ReapEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2504,7 +2608,7 @@ func (x *ReapEntry) String() string {
 func (*ReapEntry) ProtoMessage() {}
 
 func (x *ReapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2517,7 +2621,7 @@ func (x *ReapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
 func (*ReapEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReapEntry) GetKey() []byte {
@@ -2555,7 +2659,7 @@ type Reap struct {
 
 func (x *Reap) Reset() {
 	*x = Reap{}
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2671,7 @@ func (x *Reap) String() string {
 func (*Reap) ProtoMessage() {}
 
 func (x *Reap) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2684,7 @@ func (x *Reap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reap.ProtoReflect.Descriptor instead.
 func (*Reap) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Reap) GetPartition() uint32 {
@@ -2630,7 +2734,7 @@ type ReapReply struct {
 
 func (x *ReapReply) Reset() {
 	*x = ReapReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2642,7 +2746,7 @@ func (x *ReapReply) String() string {
 func (*ReapReply) ProtoMessage() {}
 
 func (x *ReapReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2655,7 +2759,7 @@ func (x *ReapReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
 func (*ReapReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReapReply) GetNode() string {
@@ -2700,7 +2804,7 @@ type PaxosBallot struct {
 
 func (x *PaxosBallot) Reset() {
 	*x = PaxosBallot{}
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2816,7 @@ func (x *PaxosBallot) String() string {
 func (*PaxosBallot) ProtoMessage() {}
 
 func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2829,7 @@ func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosBallot.ProtoReflect.Descriptor instead.
 func (*PaxosBallot) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PaxosBallot) GetRound() uint64 {
@@ -2773,7 +2877,7 @@ type PaxosValue struct {
 
 func (x *PaxosValue) Reset() {
 	*x = PaxosValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2889,7 @@ func (x *PaxosValue) String() string {
 func (*PaxosValue) ProtoMessage() {}
 
 func (x *PaxosValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2902,7 @@ func (x *PaxosValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosValue.ProtoReflect.Descriptor instead.
 func (*PaxosValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PaxosValue) GetExists() bool {
@@ -2862,7 +2966,7 @@ type PaxosRequest struct {
 
 func (x *PaxosRequest) Reset() {
 	*x = PaxosRequest{}
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +2978,7 @@ func (x *PaxosRequest) String() string {
 func (*PaxosRequest) ProtoMessage() {}
 
 func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +2991,7 @@ func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosRequest.ProtoReflect.Descriptor instead.
 func (*PaxosRequest) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PaxosRequest) GetPartition() uint32 {
@@ -2977,7 +3081,7 @@ type PaxosReply struct {
 
 func (x *PaxosReply) Reset() {
 	*x = PaxosReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3093,7 @@ func (x *PaxosReply) String() string {
 func (*PaxosReply) ProtoMessage() {}
 
 func (x *PaxosReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3106,7 @@ func (x *PaxosReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosReply.ProtoReflect.Descriptor instead.
 func (*PaxosReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PaxosReply) GetRequestId() uint64 {
@@ -3096,7 +3200,7 @@ type PaxosState struct {
 
 func (x *PaxosState) Reset() {
 	*x = PaxosState{}
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3212,7 @@ func (x *PaxosState) String() string {
 func (*PaxosState) ProtoMessage() {}
 
 func (x *PaxosState) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3225,7 @@ func (x *PaxosState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosState.ProtoReflect.Descriptor instead.
 func (*PaxosState) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PaxosState) GetPromised() *PaxosBallot {
@@ -3172,7 +3276,7 @@ type CatalogTable struct {
 
 func (x *CatalogTable) Reset() {
 	*x = CatalogTable{}
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3288,7 @@ func (x *CatalogTable) String() string {
 func (*CatalogTable) ProtoMessage() {}
 
 func (x *CatalogTable) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3301,7 @@ func (x *CatalogTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogTable.ProtoReflect.Descriptor instead.
 func (*CatalogTable) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CatalogTable) GetName() string {
@@ -3270,7 +3374,7 @@ type CatalogValue struct {
 
 func (x *CatalogValue) Reset() {
 	*x = CatalogValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[44]
+	mi := &file_internalpb_internal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3282,7 +3386,7 @@ func (x *CatalogValue) String() string {
 func (*CatalogValue) ProtoMessage() {}
 
 func (x *CatalogValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[44]
+	mi := &file_internalpb_internal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3295,7 +3399,7 @@ func (x *CatalogValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogValue.ProtoReflect.Descriptor instead.
 func (*CatalogValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{44}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CatalogValue) GetTables() []*CatalogTable {
@@ -3459,7 +3563,18 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12,\n" +
 	"\x12of_acceptor_states\x18\x06 \x01(\bR\x10ofAcceptorStates\x12L\n" +
 	"\x0facceptor_states\x18\a \x03(\v2#.harmonia.internal.v1.AcceptorEntryR\x0eacceptorStates\x127\n" +
-	"\x05floor\x18\b \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x05floor\"Y\n" +
+	"\x05floor\x18\b \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x05floor\"\x85\x02\n" +
+	"\x11AcceptorRangeRead\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
+	"\x05lower\x18\x02 \x01(\fR\x05lower\x12\x14\n" +
+	"\x05upper\x18\x03 \x01(\fR\x05upper\x12\x18\n" +
+	"\areverse\x18\x04 \x01(\bR\areverse\x12\x19\n" +
+	"\bmax_keys\x18\x05 \x01(\rR\amaxKeys\x12\x1b\n" +
+	"\tmax_bytes\x18\x06 \x01(\rR\bmaxBytes\x12\x1e\n" +
+	"\n" +
+	"transition\x18\a \x01(\x06R\n" +
+	"transition\x124\n" +
+	"\x06sender\x18\b \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\"Y\n" +
 	"\rAcceptorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x126\n" +
 	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"\x9f\x01\n" +
@@ -3612,7 +3727,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internalpb_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_internalpb_internal_proto_goTypes = []any{
 	(PaxosKind)(0),             // 0: harmonia.internal.v1.PaxosKind
 	(*Dot)(nil),                // 1: harmonia.internal.v1.Dot
@@ -3639,27 +3754,28 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*HandoffFetch)(nil),       // 22: harmonia.internal.v1.HandoffFetch
 	(*HandoffEntry)(nil),       // 23: harmonia.internal.v1.HandoffEntry
 	(*HandoffBatch)(nil),       // 24: harmonia.internal.v1.HandoffBatch
-	(*AcceptorEntry)(nil),      // 25: harmonia.internal.v1.AcceptorEntry
-	(*AcceptorSync)(nil),       // 26: harmonia.internal.v1.AcceptorSync
-	(*HandoffApply)(nil),       // 27: harmonia.internal.v1.HandoffApply
-	(*HandoffApplyReply)(nil),  // 28: harmonia.internal.v1.HandoffApplyReply
-	(*HandoffCursor)(nil),      // 29: harmonia.internal.v1.HandoffCursor
-	(*TransferPass)(nil),       // 30: harmonia.internal.v1.TransferPass
-	(*Hint)(nil),               // 31: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 32: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 33: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 34: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 35: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 36: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 37: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 38: harmonia.internal.v1.ReapReply
-	(*PaxosBallot)(nil),        // 39: harmonia.internal.v1.PaxosBallot
-	(*PaxosValue)(nil),         // 40: harmonia.internal.v1.PaxosValue
-	(*PaxosRequest)(nil),       // 41: harmonia.internal.v1.PaxosRequest
-	(*PaxosReply)(nil),         // 42: harmonia.internal.v1.PaxosReply
-	(*PaxosState)(nil),         // 43: harmonia.internal.v1.PaxosState
-	(*CatalogTable)(nil),       // 44: harmonia.internal.v1.CatalogTable
-	(*CatalogValue)(nil),       // 45: harmonia.internal.v1.CatalogValue
+	(*AcceptorRangeRead)(nil),  // 25: harmonia.internal.v1.AcceptorRangeRead
+	(*AcceptorEntry)(nil),      // 26: harmonia.internal.v1.AcceptorEntry
+	(*AcceptorSync)(nil),       // 27: harmonia.internal.v1.AcceptorSync
+	(*HandoffApply)(nil),       // 28: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 29: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 30: harmonia.internal.v1.HandoffCursor
+	(*TransferPass)(nil),       // 31: harmonia.internal.v1.TransferPass
+	(*Hint)(nil),               // 32: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 33: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 34: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 35: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 36: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 37: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 38: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 39: harmonia.internal.v1.ReapReply
+	(*PaxosBallot)(nil),        // 40: harmonia.internal.v1.PaxosBallot
+	(*PaxosValue)(nil),         // 41: harmonia.internal.v1.PaxosValue
+	(*PaxosRequest)(nil),       // 42: harmonia.internal.v1.PaxosRequest
+	(*PaxosReply)(nil),         // 43: harmonia.internal.v1.PaxosReply
+	(*PaxosState)(nil),         // 44: harmonia.internal.v1.PaxosState
+	(*CatalogTable)(nil),       // 45: harmonia.internal.v1.CatalogTable
+	(*CatalogValue)(nil),       // 46: harmonia.internal.v1.CatalogValue
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	2,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -3684,40 +3800,41 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	5,  // 19: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
 	5,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
 	23, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	25, // 22: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
-	39, // 23: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 24: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
-	18, // 25: harmonia.internal.v1.AcceptorSync.sender:type_name -> harmonia.internal.v1.Sender
-	25, // 26: harmonia.internal.v1.AcceptorSync.states:type_name -> harmonia.internal.v1.AcceptorEntry
-	23, // 27: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	30, // 28: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
-	5,  // 29: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	23, // 30: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	36, // 31: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	18, // 32: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	39, // 33: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 34: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 35: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	39, // 36: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 37: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
-	18, // 38: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	39, // 39: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 40: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	39, // 41: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 42: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 43: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 44: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	39, // 45: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 46: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 47: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 48: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	39, // 49: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	44, // 50: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	26, // 22: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
+	40, // 23: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
+	18, // 24: harmonia.internal.v1.AcceptorRangeRead.sender:type_name -> harmonia.internal.v1.Sender
+	44, // 25: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
+	18, // 26: harmonia.internal.v1.AcceptorSync.sender:type_name -> harmonia.internal.v1.Sender
+	26, // 27: harmonia.internal.v1.AcceptorSync.states:type_name -> harmonia.internal.v1.AcceptorEntry
+	23, // 28: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	31, // 29: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	5,  // 30: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	23, // 31: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	37, // 32: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	18, // 33: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	40, // 34: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 35: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 36: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	40, // 37: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 38: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	18, // 39: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	40, // 40: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 41: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	40, // 42: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 43: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 44: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 45: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	40, // 46: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 47: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 48: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 49: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	40, // 50: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	45, // 51: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -3731,7 +3848,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

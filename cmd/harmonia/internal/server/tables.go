@@ -35,6 +35,9 @@ func (a *api) target(ctx context.Context, table string, key []byte) (catalog.Tab
 	if err != nil {
 		return catalog.Table{}, nil, err
 	}
+	if t.HasItems() {
+		return catalog.Table{}, nil, status.Errorf(codes.InvalidArgument, "table %q holds items under a key schema; read and write them through the DynamoDB endpoint, not the KV API", t.Name)
+	}
 	return t, catalog.Key(t, key), nil
 }
 

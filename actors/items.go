@@ -1,0 +1,141 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+)
+
+// RangeRead is one page of a range of a strong table's items: the
+// registers of [Lower, Upper) in key order (descending when Reverse), at
+// most MaxKeys of them and about MaxBytes.
+type RangeRead struct {
+	Lower, Upper []byte
+	Reverse      bool
+	MaxKeys      int
+	MaxBytes     int
+}
+
+// RangeEntry is one register of a page with its value, which a read of
+// it alone would have answered (paxos.MergeRange, completed through
+// consensus where the voters were not settled).
+type RangeEntry struct {
+	Key   []byte
+	Value paxos.Value
+}
+
+// ReadRange reads one page of a range of a strong table's items
+// linearizably: each register's value reflects every write acknowledged
+// before the read began. The range must lie in one partition (the items
+// of one partition key, catalog.ItemRange). complete reports that the
+// range holds nothing past the page.
+func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []RangeEntry, complete bool, err error) {
+	if !catalog.IsItemKey(r.Lower) {
+		return nil, false, errors.New("range read: the lower bound is not an item's key")
+	}
+	if err := s.tables.Catalog().CheckStrongKey(r.Lower); err != nil {
+		return nil, false, err
+	}
+	view := s.view.Load()
+	if view.Transition == nil || view.Ring == nil {
+		return nil, false, errors.New("range read: this node has no ring yet")
+	}
+	timeout := s.timeout(ctx, 0)
+	p := view.Ring.PartitionForKey(r.Lower)
+	voters := view.Transition.Voters(p)
+	req := &internalpb.AcceptorRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse,
+		MaxKeys: uint32(max(r.MaxKeys, 1)), MaxBytes: uint32(max(r.MaxBytes, 1)), Transition: view.Transition.Fingerprint, Sender: view.sender()}
+	type answer struct {
+		from  string
+		reply *internalpb.HandoffBatch
+		err   error
+	}
+	var asked []string
+	for _, g := range voters {
+		for _, id := range g {
+			if !slices.Contains(asked, id) {
+				asked = append(asked, id)
+			}
+		}
+	}
+	answers := make(chan answer, len(asked))
+	for _, id := range asked {
+		f := s.actors.Root.RequestFuture(view.vnodePID(id, p), req, timeout)
+		go func() {
+			res, err := f.Result()
+			b, ok := res.(*internalpb.HandoffBatch)
+			switch {
+			case err != nil:
+			case !ok || b.Node != id || !b.OfAcceptorStates:
+				err = fmt.Errorf("%s answered a range read with %T", id, res)
+			case b.Error != "":
+				err = errors.New(b.Error)
+			}
+			answers <- answer{from: id, reply: b, err: err}
+		}()
+	}
+	var replies []paxos.RangeReply
+	got := map[string]bool{}
+	var why []string
+	for range asked {
+		a := <-answers
+		if a.err != nil {
+			why = append(why, fmt.Sprintf("%s: %v", a.from, a.err))
+			continue
+		}
+		reply, err := rangeReplyOf(a.from, a.reply)
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		replies = append(replies, reply)
+		got[a.from] = true
+		if paxos.Quorum(voters, got) {
+			break
+		}
+	}
+	if !paxos.Quorum(voters, got) {
+		return nil, false, &StrongError{paxos.Result{Outcome: paxos.OutcomeUnavailable,
+			Why: fmt.Sprintf("a majority of the voters of partition %d did not answer a range read within %v: %v", p, timeout, why)}}
+	}
+	merged, complete, err := paxos.MergeRange(voters, replies, r.Reverse)
+	if err != nil {
+		return nil, false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, e := range merged {
+		v := e.Value
+		if !e.Settled {
+			res, err := s.Strong(ctx, e.Key, paxos.Op{Kind: paxos.OpGet})
+			if err != nil {
+				return nil, false, err
+			}
+			if res.Outcome != paxos.OutcomeOK {
+				return nil, false, &StrongError{res}
+			}
+			v = res.Value
+		}
+		entries = append(entries, RangeEntry{Key: e.Key, Value: v})
+	}
+	return entries, complete, nil
+}
+
+// rangeReplyOf decodes a voter's page.
+func rangeReplyOf(from string, b *internalpb.HandoffBatch) (paxos.RangeReply, error) {
+	r := paxos.RangeReply{From: from, More: !b.Done}
+	for _, e := range b.AcceptorStates {
+		st, err := paxospb.StateFromProto(e.State)
+		if err != nil {
+			return paxos.RangeReply{}, fmt.Errorf("%s: register %.64q: %w", from, e.Key, err)
+		}
+		r.Keys, r.States = append(r.Keys, e.Key), append(r.States, st)
+	}
+	return r, nil
+}

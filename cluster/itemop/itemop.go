@@ -1,0 +1,320 @@
+// Package itemop owns what each item operation of the table service does
+// on a strong table: it checks a request against the table's key schema
+// and parses its expressions once, computes the register's next value
+// from its current one (a paxos.Update, so a condition and the write it
+// guards are one consensus step), and shapes the answer (ReturnValues,
+// projections, a Query's page). It is pure: the node runs the consensus
+// rounds and reads the replicas.
+package itemop
+
+import (
+	"fmt"
+
+	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/expr"
+	"github.com/harmoniakv/harmonia/cluster/item"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
+	"github.com/harmoniakv/harmonia/messages/itempb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Encode is an item as its register stores it (itempb.Item).
+func Encode(it item.Item) []byte {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(item.ItemToProto(it))
+	if err != nil {
+		panic(fmt.Sprintf("marshal item: %v", err)) // cannot fail for a valid item
+	}
+	return b
+}
+
+// Decode reads a register's item.
+func Decode(data []byte) (item.Item, error) {
+	var pb itempb.Item
+	if err := proto.Unmarshal(data, &pb); err != nil {
+		return nil, fmt.Errorf("stored item: %w", err)
+	}
+	it, err := item.ItemFromProto(&pb)
+	if err != nil {
+		return nil, fmt.Errorf("stored item: %w", err)
+	}
+	return it, nil
+}
+
+// current is the item a register holds (nil when none).
+func current(v paxos.Value) (item.Item, error) {
+	if !v.Exists {
+		return nil, nil
+	}
+	return Decode(v.Data)
+}
+
+// KeyOf checks a request's Key (only the key attributes, of the schema's
+// types) and returns where that item lives.
+func KeyOf(t catalog.Table, key item.Item) ([]byte, error) {
+	k, err := t.Schema.Key(key)
+	if err != nil {
+		return nil, err
+	}
+	want := 1
+	if t.Schema.HasSort() {
+		want = 2
+	}
+	if len(key) != want {
+		return nil, tableapi.Errorf(tableapi.KindValidation, "The provided key element does not match the schema")
+	}
+	return catalog.ItemKey(t, k)
+}
+
+// attributes parses a request's substitutions.
+func attributes(e tableapi.Expressions) (*expr.Attributes, error) {
+	return expr.NewAttributes(e.Names, e.Values)
+}
+
+// condition parses a ConditionExpression ("" is none: nil).
+func condition(s string, attrs *expr.Attributes) (*expr.Condition, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return expr.ParseCondition(s, attrs)
+}
+
+// holds evaluates cond on it (an absent item is an empty one).
+func holds(cond *expr.Condition, it item.Item) bool {
+	return cond == nil || cond.Eval(it)
+}
+
+// errConditionFailed is DynamoDB's message for a failed condition.
+var errConditionFailed = fmt.Errorf("The conditional request failed: %w", paxos.ErrConditionFailed)
+
+// checkReturn refuses a ReturnValues the operation does not take.
+func checkReturn(r tableapi.ReturnValues, allowed ...tableapi.ReturnValues) (tableapi.ReturnValues, error) {
+	if r == "" {
+		return tableapi.ReturnNone, nil
+	}
+	for _, a := range allowed {
+		if r == a {
+			return r, nil
+		}
+	}
+	return "", tableapi.Errorf(tableapi.KindValidation, "ReturnValues %q is not valid here: use one of %v", r, allowed)
+}
+
+// Write is a planned PutItem, DeleteItem or UpdateItem: the register it
+// changes, the update consensus runs on it, and what its answer returns.
+type Write struct {
+	// Key is the item's register.
+	Key    []byte
+	ret    tableapi.ReturnValues
+	update func(old item.Item) (item.Item, error) // nil result: delete
+	cond   *expr.Condition
+	// paths are an UpdateItem's top-level attributes (UPDATED_OLD and
+	// UPDATED_NEW return those).
+	paths []string
+	// old and new are the item before and after the last time consensus
+	// applied the update: the chosen write's, once Strong has returned.
+	old, new item.Item
+}
+
+// Op is the consensus operation of the write.
+func (w *Write) Op() paxos.Op {
+	return paxos.Op{Kind: paxos.OpUpdate, Update: w.apply}
+}
+
+func (w *Write) apply(v paxos.Value) ([]byte, bool, error) {
+	old, err := current(v)
+	if err != nil {
+		return nil, false, err
+	}
+	if !holds(w.cond, old) {
+		return nil, false, errConditionFailed
+	}
+	next, err := w.update(old)
+	if err != nil {
+		return nil, false, err
+	}
+	w.old, w.new = old, next
+	if next == nil {
+		return nil, false, nil
+	}
+	return Encode(next), true, nil
+}
+
+// Put plans a PutItem.
+func Put(t catalog.Table, req tableapi.PutItem) (*Write, error) {
+	if err := t.Schema.ValidateItem(req.Item); err != nil {
+		return nil, err
+	}
+	k, err := t.Schema.Key(req.Item)
+	if err != nil {
+		return nil, err
+	}
+	key, err := catalog.ItemKey(t, k)
+	if err != nil {
+		return nil, err
+	}
+	w := &Write{Key: key}
+	if w.ret, err = checkReturn(req.Return, tableapi.ReturnNone, tableapi.ReturnAllOld); err != nil {
+		return nil, err
+	}
+	if w.cond, err = parseCondition(req.Condition, req.Expressions); err != nil {
+		return nil, err
+	}
+	put := req.Item
+	w.update = func(item.Item) (item.Item, error) { return put, nil }
+	return w, nil
+}
+
+// parseCondition parses a write's condition with its substitutions, which
+// it must use up.
+func parseCondition(s string, e tableapi.Expressions) (*expr.Condition, error) {
+	attrs, err := attributes(e)
+	if err != nil {
+		return nil, err
+	}
+	cond, err := condition(s, attrs)
+	if err != nil {
+		return nil, err
+	}
+	return cond, attrs.Unused()
+}
+
+// Delete plans a DeleteItem.
+func Delete(t catalog.Table, req tableapi.DeleteItem) (*Write, error) {
+	key, err := KeyOf(t, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	w := &Write{Key: key}
+	if w.ret, err = checkReturn(req.Return, tableapi.ReturnNone, tableapi.ReturnAllOld); err != nil {
+		return nil, err
+	}
+	if w.cond, err = parseCondition(req.Condition, req.Expressions); err != nil {
+		return nil, err
+	}
+	w.update = func(item.Item) (item.Item, error) { return nil, nil }
+	return w, nil
+}
+
+// Update plans an UpdateItem: the item is created from its key when
+// absent, and its key attributes cannot be updated.
+func Update(t catalog.Table, req tableapi.UpdateItem) (*Write, error) {
+	key, err := KeyOf(t, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	w := &Write{Key: key}
+	if w.ret, err = checkReturn(req.Return, tableapi.ReturnNone, tableapi.ReturnAllOld, tableapi.ReturnUpdatedOld, tableapi.ReturnAllNew, tableapi.ReturnUpdatedNew); err != nil {
+		return nil, err
+	}
+	attrs, err := attributes(req.Expressions)
+	if err != nil {
+		return nil, err
+	}
+	var upd *expr.Update
+	if req.Update != "" {
+		if upd, err = expr.ParseUpdate(req.Update, attrs); err != nil {
+			return nil, err
+		}
+		for _, p := range upd.Paths() {
+			name := p[0].Name
+			if name == t.Schema.Partition.Name || (t.Schema.HasSort() && name == t.Schema.Sort.Name) {
+				return nil, tableapi.Errorf(tableapi.KindValidation, "One or more parameter values were invalid: Cannot update attribute %s. This attribute is part of the key", name)
+			}
+			if !contains(w.paths, name) {
+				w.paths = append(w.paths, name)
+			}
+		}
+	}
+	if w.cond, err = condition(req.Condition, attrs); err != nil {
+		return nil, err
+	}
+	if err := attrs.Unused(); err != nil {
+		return nil, err
+	}
+	keyItem := req.Key
+	w.update = func(old item.Item) (item.Item, error) {
+		base := old
+		if base == nil {
+			base = keyItem
+		}
+		if upd == nil {
+			return base, nil
+		}
+		next, err := upd.Apply(base)
+		if err != nil {
+			return nil, err
+		}
+		return next, t.Schema.ValidateItem(next)
+	}
+	return w, nil
+}
+
+func contains(s []string, x string) bool {
+	for _, e := range s {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Result is the write's answer from how its consensus ended.
+func (w *Write) Result(res paxos.Result) (tableapi.WriteResult, error) {
+	if err := Failure(res); err != nil {
+		return tableapi.WriteResult{}, err
+	}
+	switch w.ret {
+	case tableapi.ReturnAllOld:
+		return tableapi.WriteResult{Attributes: w.old}, nil
+	case tableapi.ReturnAllNew:
+		return tableapi.WriteResult{Attributes: w.new}, nil
+	case tableapi.ReturnUpdatedOld:
+		return tableapi.WriteResult{Attributes: only(w.old, w.paths)}, nil
+	case tableapi.ReturnUpdatedNew:
+		return tableapi.WriteResult{Attributes: only(w.new, w.paths)}, nil
+	}
+	return tableapi.WriteResult{}, nil
+}
+
+// only is the attributes of it named in names (nil when none).
+func only(it item.Item, names []string) item.Item {
+	var out item.Item
+	for _, n := range names {
+		if v, ok := it[n]; ok {
+			if out == nil {
+				out = item.Item{}
+			}
+			out[n] = v
+		}
+	}
+	return out
+}
+
+// Failure is the table service's error for a consensus request that did
+// not end OK (nil when it did).
+func Failure(res paxos.Result) error {
+	switch res.Outcome {
+	case paxos.OutcomeOK:
+		return nil
+	case paxos.OutcomeConditionFailed:
+		return tableapi.Errorf(tableapi.KindConditionFailed, "The conditional request failed")
+	case paxos.OutcomeInvalid:
+		if err := tableapi.Classify(res.Err); tableapi.KindOf(err) == tableapi.KindValidation {
+			return err
+		}
+		return tableapi.Errorf(tableapi.KindInternal, "the item could not be written: %v", res.Err)
+	}
+	kind := tableapi.KindUnavailable
+	if res.Outcome == paxos.OutcomeContention {
+		kind = tableapi.KindContention
+	}
+	msg := res.Outcome.String()
+	if res.Why != "" {
+		msg += ": " + res.Why
+	}
+	if res.Accepted {
+		msg += " (the write may still take effect)"
+	}
+	return tableapi.Errorf(kind, "%s", msg)
+}

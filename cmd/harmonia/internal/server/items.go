@@ -1,0 +1,203 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/harmoniakv/harmonia/actors"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/itemop"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
+)
+
+// tableService is the node's table service (tableapi.Service), which both
+// front doors call: the catalog's tables of items, and their items on
+// the strong path (cluster/itemop plans each operation; consensus runs it).
+type tableService struct {
+	sys *actors.System
+}
+
+var _ tableapi.Service = (*tableService)(nil)
+
+// serviceError gives the catalog's and the node's errors a kind.
+func serviceError(err error) error {
+	var se *actors.StrongError
+	switch {
+	case err == nil:
+		return nil
+	case tableapi.KindOf(err) != tableapi.KindInternal:
+		return err
+	case errors.Is(err, catalog.ErrNotFound):
+		return &tableapi.Error{Kind: tableapi.KindTableNotFound, Msg: "Requested resource not found: " + err.Error(), Err: err}
+	case errors.Is(err, catalog.ErrExists):
+		return &tableapi.Error{Kind: tableapi.KindTableExists, Msg: "Table already exists: " + err.Error(), Err: err}
+	case errors.Is(err, catalog.ErrTooMany):
+		return &tableapi.Error{Kind: tableapi.KindLimitExceeded, Msg: err.Error(), Err: err}
+	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadSchema):
+		return &tableapi.Error{Kind: tableapi.KindValidation, Msg: err.Error(), Err: err}
+	case errors.As(err, &se):
+		if f := itemop.Failure(se.Result); f != nil {
+			return f
+		}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return &tableapi.Error{Kind: tableapi.KindUnavailable, Msg: err.Error(), Err: err}
+	}
+	return tableapi.Classify(err)
+}
+
+func itemTableDescription(t catalog.Table, status string) tableapi.TableDescription {
+	return tableapi.TableDescription{Name: t.Name, ID: t.ID, Schema: t.Schema, Consistency: t.Consistency, CreatedUnixNanos: t.CreatedUnixNanos, Status: status}
+}
+
+// itemTable finds a table of items by name.
+func (s *tableService) itemTable(ctx context.Context, name string) (catalog.Table, error) {
+	if err := catalog.CheckName(name); err != nil {
+		return catalog.Table{}, serviceError(err)
+	}
+	t, err := s.sys.Tables().Lookup(ctx, name)
+	if err != nil {
+		return catalog.Table{}, serviceError(err)
+	}
+	if !t.HasItems() {
+		return catalog.Table{}, tableapi.Errorf(tableapi.KindValidation, "table %q holds opaque keys and values (the KV API's `harmonia put --table`), not items", name)
+	}
+	return t, nil
+}
+
+func (s *tableService) CreateTable(ctx context.Context, req tableapi.CreateTable) (tableapi.TableDescription, error) {
+	cons := req.Consistency
+	if cons == "" {
+		cons = catalog.Strong
+	}
+	if cons != catalog.Strong {
+		return tableapi.TableDescription{}, tableapi.Errorf(tableapi.KindValidation,
+			"table %q: tables of items are strong; eventual tables of items come with conflict types (last-writer-wins and CRDTs)", req.Name)
+	}
+	if req.Schema.Partition.Name == "" {
+		return tableapi.TableDescription{}, tableapi.Errorf(tableapi.KindValidation, "table %q: a table of items needs a partition key", req.Name)
+	}
+	t, err := s.sys.Tables().Create(ctx, catalog.Spec{Name: req.Name, Consistency: cons, Schema: req.Schema})
+	if err != nil {
+		return tableapi.TableDescription{}, serviceError(err)
+	}
+	return itemTableDescription(t, "ACTIVE"), nil
+}
+
+func (s *tableService) DescribeTable(ctx context.Context, name string) (tableapi.TableDescription, error) {
+	t, err := s.itemTable(ctx, name)
+	if err != nil {
+		return tableapi.TableDescription{}, err
+	}
+	return itemTableDescription(t, "ACTIVE"), nil
+}
+
+func (s *tableService) ListTables(ctx context.Context, start string, limit int) ([]string, string, error) {
+	if limit < 0 {
+		return nil, "", tableapi.Errorf(tableapi.KindValidation, "Limit must be at least 1, not %d", limit)
+	}
+	tables, err := s.sys.Tables().List(ctx)
+	if err != nil {
+		return nil, "", serviceError(err)
+	}
+	var names []string
+	for _, t := range tables {
+		if t.HasItems() && t.Name > start {
+			names = append(names, t.Name)
+		}
+	}
+	slices.Sort(names)
+	if limit > 0 && len(names) > limit {
+		return names[:limit], names[limit-1], nil
+	}
+	return names, "", nil
+}
+
+func (s *tableService) DeleteTable(ctx context.Context, name string) (tableapi.TableDescription, error) {
+	if _, err := s.itemTable(ctx, name); err != nil {
+		return tableapi.TableDescription{}, err
+	}
+	t, err := s.sys.Tables().Delete(ctx, name)
+	if err != nil {
+		return tableapi.TableDescription{}, serviceError(err)
+	}
+	return itemTableDescription(t, "DELETING"), nil
+}
+
+// write runs a planned write through consensus.
+func (s *tableService) write(ctx context.Context, table string, plan func(catalog.Table) (*itemop.Write, error)) (tableapi.WriteResult, error) {
+	t, err := s.itemTable(ctx, table)
+	if err != nil {
+		return tableapi.WriteResult{}, err
+	}
+	w, err := plan(t)
+	if err != nil {
+		return tableapi.WriteResult{}, serviceError(err)
+	}
+	res, err := s.sys.Strong(ctx, w.Key, w.Op())
+	if err != nil {
+		return tableapi.WriteResult{}, serviceError(fmt.Errorf("write the item: %w", err))
+	}
+	out, err := w.Result(res)
+	return out, serviceError(err)
+}
+
+func (s *tableService) PutItem(ctx context.Context, req tableapi.PutItem) (tableapi.WriteResult, error) {
+	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Put(t, req) })
+}
+
+func (s *tableService) DeleteItem(ctx context.Context, req tableapi.DeleteItem) (tableapi.WriteResult, error) {
+	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Delete(t, req) })
+}
+
+func (s *tableService) UpdateItem(ctx context.Context, req tableapi.UpdateItem) (tableapi.WriteResult, error) {
+	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Update(t, req) })
+}
+
+// GetItem reads the item linearizably whether or not the request asks for
+// a consistent read: a strong table has no cheaper read to offer.
+func (s *tableService) GetItem(ctx context.Context, req tableapi.GetItem) (tableapi.GetResult, error) {
+	t, err := s.itemTable(ctx, req.Table)
+	if err != nil {
+		return tableapi.GetResult{}, err
+	}
+	g, err := itemop.PlanGet(t, req)
+	if err != nil {
+		return tableapi.GetResult{}, serviceError(err)
+	}
+	res, err := s.sys.Strong(ctx, g.Key, paxos.Op{Kind: paxos.OpGet})
+	if err != nil {
+		return tableapi.GetResult{}, serviceError(fmt.Errorf("read the item: %w", err))
+	}
+	out, err := g.Result(res)
+	return out, serviceError(err)
+}
+
+// Query reads one page linearizably (actors.System.ReadRange), whether or
+// not the request asks for a consistent read.
+func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.QueryResult, error) {
+	t, err := s.itemTable(ctx, req.Table)
+	if err != nil {
+		return tableapi.QueryResult{}, err
+	}
+	q, err := itemop.PlanQuery(t, req)
+	if err != nil {
+		return tableapi.QueryResult{}, serviceError(err)
+	}
+	if q.Range.Empty() {
+		return q.Page(nil, true)
+	}
+	entries, complete, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: q.Range.Lower, Upper: q.Range.Upper, Reverse: q.Reverse,
+		MaxKeys: q.MaxKeys, MaxBytes: tableapi.MaxPageBytes})
+	if err != nil {
+		return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items: %w", err))
+	}
+	read := make([]itemop.Stored, len(entries))
+	for i, e := range entries {
+		read[i] = itemop.Stored{Key: e.Key, Value: e.Value}
+	}
+	out, err := q.Page(read, complete)
+	return out, serviceError(err)
+}
