@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -368,6 +369,8 @@ func fuzzKinds() []fuzzKind {
 		{paxospb.StateToProto(paxos.State{Promised: fuzzBallot(3), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(1)}), checkPaxosState},
 		{&internalpb.AcceptorSync{Partition: fuzzPartition, Sender: peer, States: []*internalpb.AcceptorEntry{{Key: fuzzStrongKey,
 			State: paxospb.StateToProto(paxos.State{Promised: fuzzBallot(2), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(2)})}}}, checkAcceptorSync},
+		{&internalpb.AcceptorRangeRead{Partition: fuzzPartition, Lower: fuzzItemKey, Upper: append(slices.Clone(fuzzItemKey), 0xFF), MaxKeys: 2, MaxBytes: 1 << 10,
+			Transition: fuzzTransition(), Sender: peer}, checkRangeRead},
 		{func() proto.Message {
 			m := paxosRequest(internalpb.PaxosKind_PAXOS_ACCEPT, fuzzBallot(2), &fuzzValue)
 			m.Next = paxospb.BallotToProto(paxos.Successor(fuzzBallot(2)))
@@ -414,12 +417,53 @@ func checkAcceptorSync(t *testing.T, h *messageHarness, pm proto.Message) {
 	}
 }
 
+// checkRangeRead: a range read answers once, changes nothing, and reads
+// only for an admitted voter in this node's transition, within its bounds.
+func checkRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
+	m := pm.(*internalpb.AcceptorRangeRead)
+	r := h.runVnode(t, m)
+	rep := answerAs[*internalpb.HandoffBatch](t, r.reply)
+	checkNode(t, rep.Node)
+	sameStore(t, "range read", r.before, r.after)
+	if rep.Error != "" {
+		if len(rep.AcceptorStates) > 0 {
+			t.Fatalf("a refused range read carries states: %v", rep)
+		}
+		return
+	}
+	if int(m.Partition) != fuzzPartition || h.view.Load().Admits(m.Sender) != nil || m.Transition != h.view.Load().Transition.Fingerprint {
+		t.Fatalf("read a range of partition %d for %v in transition %016x", m.Partition, m.Sender, m.Transition)
+	}
+	if len(rep.AcceptorStates) > int(max(m.MaxKeys, 1)) {
+		t.Fatalf("%d states for a read of at most %d", len(rep.AcceptorStates), m.MaxKeys)
+	}
+	for _, e := range rep.AcceptorStates {
+		if bytes.Compare(e.Key, m.Lower) < 0 || bytes.Compare(e.Key, m.Upper) >= 0 {
+			t.Fatalf("register %q is outside [%q, %q)", e.Key, m.Lower, m.Upper)
+		}
+	}
+}
+
 // Strong keys' inputs: requests to the vnode as an acceptor, replies to a
 // proposer, and acceptor states read back from disk.
 var (
 	fuzzStrongKey = func() []byte {
 		for i := 0; ; i++ {
 			if k := skey(fmt.Sprint("s", i)); ring.PartitionOf(ring.KeyHash(k), fuzzPartitions) == fuzzPartition {
+				return k
+			}
+		}
+	}()
+	// fuzzItemKey is an item's register of a strong table in the fuzzed
+	// partition.
+	fuzzItemKey = func() []byte {
+		tb := catalog.Table{ID: catalog.FirstID, Consistency: catalog.Strong, Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "pk", Type: item.TypeS}}}
+		for i := 0; ; i++ {
+			k, err := catalog.ItemKey(tb, item.Key{Partition: item.S(fmt.Sprint("p", i))})
+			if err != nil {
+				panic(err)
+			}
+			if ring.PartitionOf(ring.KeyHash(catalog.PlacementKey(k)), fuzzPartitions) == fuzzPartition {
 				return k
 			}
 		}
