@@ -1,13 +1,18 @@
 package dynamodb
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"hash/crc32"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
 )
 
 // rawRequest is one request as it comes over the wire.
@@ -178,5 +183,32 @@ func wantErrorAnswer(t testing.TB, w *httptest.ResponseRecorder, status int, nam
 	}
 	if got := w.Header().Get("X-Amzn-ErrorType"); got != name {
 		t.Errorf("X-Amzn-ErrorType %q, want %q", got, name)
+	}
+}
+
+func TestOnlyFaultsOfTheNodeAreLoggedAboveDebug(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		err     error
+		wantLog bool
+	}{
+		{"internal error is logged", errors.New("disk on fire"), true},
+		{"client error is not", tableapi.Errorf(tableapi.KindConditionFailed, "The conditional request failed"), false},
+		{"success is not", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(goodRequests[0].req.body))
+			r.Header.Set("X-Amz-Target", goodRequests[0].req.target)
+			w := httptest.NewRecorder()
+			New(&fakeService{err: tt.err}, DefaultConfig(), log).ServeHTTP(w, r)
+			if got := logged.Len() > 0; got != tt.wantLog {
+				t.Errorf("logged %q, want a record: %v", logged.String(), tt.wantLog)
+			}
+			if tt.wantLog && !strings.Contains(logged.String(), w.Header().Get("X-Amzn-RequestId")) {
+				t.Errorf("log %q does not name the request ID", logged.String())
+			}
+		})
 	}
 }
