@@ -522,3 +522,21 @@ func TestServiceAnswersThatAreNotValidItemsAreInternalErrors(t *testing.T) {
 	_, err := newSDKClient(t, svc).GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("t"), Key: keySDK})
 	wantAPIError(t, err, errInternal, http.StatusInternalServerError)
 }
+
+// The SDK's waiters are how programs wait for CreateTable and DeleteTable:
+// they must read the answers as settled at the first look.
+func TestSDKTableWaitersSettleAtTheFirstLook(t *testing.T) {
+	ctx := context.Background()
+	in := &dynamodb.DescribeTableInput{TableName: aws.String("t")}
+	active := &fakeService{table: tableapi.TableDescription{
+		Name: "t", Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "pk", Type: item.TypeS}}, Status: "ACTIVE",
+	}}
+	if err := dynamodb.NewTableExistsWaiter(newSDKClient(t, active)).Wait(ctx, in, time.Minute); err != nil {
+		t.Errorf("TableExistsWaiter: %v", err)
+	}
+	gone := &fakeService{err: tableapi.Errorf(tableapi.KindTableNotFound, "Requested resource not found")}
+	if err := dynamodb.NewTableNotExistsWaiter(newSDKClient(t, gone)).Wait(ctx, in, time.Minute); err != nil {
+		t.Errorf("TableNotExistsWaiter: %v", err)
+	}
+	wantCalls(t, gone, describeTableCall{"t"})
+}
