@@ -1,0 +1,100 @@
+package dynamodb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
+)
+
+// DynamoDB's error names, which the SDKs turn into typed errors.
+const (
+	errValidation          = "ValidationException"
+	errSerialization       = "SerializationException"
+	errUnknownOperation    = "UnknownOperationException"
+	errConditionFailed     = "ConditionalCheckFailedException"
+	errResourceNotFound    = "ResourceNotFoundException"
+	errResourceInUse       = "ResourceInUseException"
+	errLimitExceeded       = "LimitExceededException"
+	errTransactionConflict = "TransactionConflictException"
+	errServiceUnavailable  = "ServiceUnavailable"
+	errInternal            = "InternalServerError"
+)
+
+// errorTypePrefix is the namespace in front of an error's name in its
+// __type.
+const errorTypePrefix = "com.amazonaws.dynamodb.v20120810#"
+
+// internalMessage is what a client is told of a fault of the node; the
+// log has the details, found by the request ID.
+const internalMessage = "The server encountered an internal error; its log names it by the request ID"
+
+// apiError is a failed request as DynamoDB answers it.
+type apiError struct {
+	status int
+	name   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.name + ": " + e.msg }
+
+func (e *apiError) body() []byte {
+	b, _ := json.Marshal(struct { // cannot fail for two strings
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}{errorTypePrefix + e.name, e.msg})
+	return b
+}
+
+func validationf(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, name: errValidation, msg: fmt.Sprintf(format, args...)}
+}
+
+func serializationf(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, name: errSerialization, msg: fmt.Sprintf(format, args...)}
+}
+
+func unknownOperationf(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, name: errUnknownOperation, msg: fmt.Sprintf(format, args...)}
+}
+
+// apiErrorOf is how DynamoDB would answer err: the endpoint's own errors
+// as they are, the service's by their tableapi.Kind.
+func (h *handler) apiErrorOf(ctx context.Context, id string, err error) *apiError {
+	var e *apiError
+	if errors.As(err, &e) {
+		return e
+	}
+	err = tableapi.Classify(err)
+	kind := tableapi.KindOf(err)
+	status, name := http.StatusBadRequest, ""
+	switch kind {
+	case tableapi.KindValidation:
+		name = errValidation
+	case tableapi.KindConditionFailed:
+		name = errConditionFailed
+	case tableapi.KindTableNotFound:
+		name = errResourceNotFound
+	case tableapi.KindTableExists:
+		name = errResourceInUse
+	case tableapi.KindLimitExceeded:
+		name = errLimitExceeded
+	case tableapi.KindContention:
+		name = errTransactionConflict
+	case tableapi.KindUnavailable:
+		status, name = http.StatusServiceUnavailable, errServiceUnavailable
+	default:
+		// A client that went away is no fault of the node.
+		level := slog.LevelError
+		if ctx.Err() != nil {
+			level = slog.LevelDebug
+		}
+		h.log.Log(ctx, level, "dynamodb request failed", "request_id", id, "err", err)
+		return &apiError{status: http.StatusInternalServerError, name: errInternal, msg: internalMessage}
+	}
+	return &apiError{status: status, name: name, msg: err.Error()}
+}

@@ -1,0 +1,161 @@
+// Package dynamodb owns HarmoniaKV's DynamoDB-compatible HTTP endpoint: it
+// speaks DynamoDB's JSON 1.0 protocol (POST with the header X-Amz-Target:
+// DynamoDB_20120810.<Operation>) and translates each request into a call
+// of the node's table service (cluster/tableapi) and the answer or error
+// back. It owns only the wire: request and response shapes, DynamoDB's
+// error names and statuses, and the headers the AWS SDKs expect; every
+// rule about tables, items and expressions is the service's.
+//
+// Request signatures are not verified: any Authorization header, or none,
+// is accepted, so the endpoint must be reachable by trusted clients only.
+package dynamodb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
+)
+
+// Config is the endpoint's configuration.
+type Config struct {
+	// MaxBodyBytes bounds a request body; a longer one is refused without
+	// being read further. Default 16 MiB, DynamoDB's largest request (a
+	// BatchWriteItem); zero or less means the default.
+	MaxBodyBytes int64
+}
+
+// defaultMaxBodyBytes is Config.MaxBodyBytes's default.
+const defaultMaxBodyBytes = 16 << 20
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: defaultMaxBodyBytes}
+}
+
+// New returns the endpoint serving svc. A nil log discards; each request
+// is logged at Debug, and only faults of the node above it.
+func New(svc tableapi.Service, cfg Config, log *slog.Logger) http.Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &handler{svc: svc, cfg: cfg, log: log}
+}
+
+// The protocol's constants.
+const (
+	// targetPrefix is what X-Amz-Target holds before the operation name:
+	// DynamoDB's service name and API version.
+	targetPrefix = "DynamoDB_20120810."
+	contentType  = "application/x-amz-json-1.0"
+)
+
+type handler struct {
+	svc tableapi.Service
+	cfg Config
+	log *slog.Logger
+}
+
+// operation decodes one operation's request body, calls the service and
+// returns the answer that encoding/json writes.
+type operation func(h *handler, ctx context.Context, body []byte) (any, error)
+
+var operations = map[string]operation{
+	"CreateTable":   (*handler).createTable,
+	"DescribeTable": (*handler).describeTable,
+	"ListTables":    (*handler).listTables,
+	"DeleteTable":   (*handler).deleteTable,
+	"PutItem":       (*handler).putItem,
+	"GetItem":       (*handler).getItem,
+	"DeleteItem":    (*handler).deleteItem,
+	"UpdateItem":    (*handler).updateItem,
+	"Query":         (*handler).query,
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := rand.Text() // what the client and the log both name the request by
+	answer, err := h.serve(w, r)
+	status := h.respond(w, r, id, answer, err)
+	h.log.Debug("dynamodb request", "request_id", id, "target", r.Header.Get("X-Amz-Target"),
+		"status", status, "duration", time.Since(start))
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) (any, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, &apiError{status: http.StatusMethodNotAllowed, name: errUnknownOperation,
+			msg: fmt.Sprintf("DynamoDB's protocol takes POST requests, not %.16q", r.Method)}
+	}
+	op, err := operationOf(r.Header.Get("X-Amz-Target"))
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	var tooLong *http.MaxBytesError
+	if errors.As(err, &tooLong) {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, name: errValidation,
+			msg: fmt.Sprintf("The request body is longer than %d bytes", tooLong.Limit)}
+	}
+	if err != nil {
+		return nil, serializationf("The request body could not be read: %v", err)
+	}
+	return op(h, r.Context(), body)
+}
+
+func operationOf(target string) (operation, error) {
+	if target == "" {
+		return nil, unknownOperationf("Missing header X-Amz-Target: it names the operation, as %s<Operation>", targetPrefix)
+	}
+	name, ok := strings.CutPrefix(target, targetPrefix)
+	if !ok {
+		return nil, unknownOperationf("Unknown target %.64q: expected %s<Operation>", target, targetPrefix)
+	}
+	op, ok := operations[name]
+	if !ok {
+		return nil, unknownOperationf("HarmoniaKV does not support the operation %.64q", name)
+	}
+	return op, nil
+}
+
+// respond writes the answer, or err in DynamoDB's error shape, and returns
+// the status it wrote.
+func (h *handler) respond(w http.ResponseWriter, r *http.Request, id string, answer any, err error) int {
+	status := http.StatusOK
+	var body []byte
+	if err == nil {
+		if body, err = json.Marshal(answer); err != nil {
+			// The service's answer, not the request, is at fault.
+			err = tableapi.Errorf(tableapi.KindInternal, "encoding the answer: %w", err)
+		}
+	}
+	if err != nil {
+		e := h.apiErrorOf(r.Context(), id, err)
+		status, body = e.status, e.body()
+		w.Header().Set("X-Amzn-ErrorType", e.name)
+	}
+	header := w.Header()
+	header.Set("Content-Type", contentType)
+	header.Set("Content-Length", strconv.Itoa(len(body)))
+	header.Set("X-Amzn-RequestId", id)
+	// The Go SDK checks the body against this when it is present.
+	header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	w.WriteHeader(status)
+	if _, err := w.Write(body); err != nil {
+		h.log.Debug("dynamodb answer not sent", "request_id", id, "err", err)
+	}
+	return status
+}

@@ -1,0 +1,218 @@
+package dynamodb
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/harmoniakv/harmonia/cluster/item"
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
+)
+
+// writeOutput is the answer of PutItem, DeleteItem and UpdateItem.
+type writeOutput struct {
+	Attributes item.ItemJSON `json:",omitempty"`
+}
+
+type putItemInput struct {
+	legacyParams
+	expressions
+	TableName           string
+	Item                item.ItemJSON
+	ConditionExpression string
+	ReturnValues        string
+}
+
+func (h *handler) putItem(ctx context.Context, body []byte) (any, error) {
+	var in putItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	exprs, err := in.api()
+	if err == nil {
+		err = firstError(required("tableName", in.TableName == ""), required("item", in.Item == nil))
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.PutItem(ctx, tableapi.PutItem{
+		Table: in.TableName, Item: item.Item(in.Item), Condition: in.ConditionExpression,
+		Expressions: exprs, Return: tableapi.ReturnValues(in.ReturnValues),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return writeOutput{Attributes: item.ItemJSON(res.Attributes)}, nil
+}
+
+type getItemInput struct {
+	legacyParams
+	expressions
+	TableName            string
+	Key                  item.ItemJSON
+	ProjectionExpression string
+	ConsistentRead       bool
+}
+
+func (h *handler) getItem(ctx context.Context, body []byte) (any, error) {
+	var in getItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	exprs, err := in.api()
+	if err == nil {
+		err = firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.GetItem(ctx, tableapi.GetItem{
+		Table: in.TableName, Key: item.Item(in.Key), Projection: in.ProjectionExpression,
+		Expressions: exprs, Consistent: in.ConsistentRead,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Item item.ItemJSON `json:",omitempty"`
+	}{item.ItemJSON(res.Item)}, nil
+}
+
+type deleteItemInput struct {
+	legacyParams
+	expressions
+	TableName           string
+	Key                 item.ItemJSON
+	ConditionExpression string
+	ReturnValues        string
+}
+
+func (h *handler) deleteItem(ctx context.Context, body []byte) (any, error) {
+	var in deleteItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	exprs, err := in.api()
+	if err == nil {
+		err = firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.DeleteItem(ctx, tableapi.DeleteItem{
+		Table: in.TableName, Key: item.Item(in.Key), Condition: in.ConditionExpression,
+		Expressions: exprs, Return: tableapi.ReturnValues(in.ReturnValues),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return writeOutput{Attributes: item.ItemJSON(res.Attributes)}, nil
+}
+
+type updateItemInput struct {
+	legacyParams
+	expressions
+	TableName           string
+	Key                 item.ItemJSON
+	UpdateExpression    string
+	ConditionExpression string
+	ReturnValues        string
+}
+
+func (h *handler) updateItem(ctx context.Context, body []byte) (any, error) {
+	var in updateItemInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	exprs, err := in.api()
+	if err == nil {
+		err = firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.UpdateItem(ctx, tableapi.UpdateItem{
+		Table: in.TableName, Key: item.Item(in.Key), Update: in.UpdateExpression,
+		Condition: in.ConditionExpression, Expressions: exprs, Return: tableapi.ReturnValues(in.ReturnValues),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return writeOutput{Attributes: item.ItemJSON(res.Attributes)}, nil
+}
+
+type queryInput struct {
+	legacyParams
+	expressions
+	TableName              string
+	KeyConditionExpression string
+	FilterExpression       string
+	ProjectionExpression   string
+	Limit                  *int
+	ExclusiveStartKey      item.ItemJSON
+	// ScanIndexForward is true when absent.
+	ScanIndexForward *bool
+	Select           string
+	ConsistentRead   bool
+	// IndexName is refused: there are no secondary indexes to query.
+	IndexName json.RawMessage
+}
+
+type queryOutput struct {
+	// Items is absent for Select COUNT and a list, maybe empty, otherwise.
+	Items            []item.ItemJSON `json:",omitzero"`
+	Count            int
+	ScannedCount     int
+	LastEvaluatedKey item.ItemJSON `json:",omitempty"`
+}
+
+func (h *handler) query(ctx context.Context, body []byte) (any, error) {
+	var in queryInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if present(in.IndexName) {
+		return nil, validationf("HarmoniaKV does not support secondary indexes: Query takes no IndexName")
+	}
+	exprs, err := in.api()
+	if err == nil {
+		err = firstError(
+			required("tableName", in.TableName == ""),
+			required("keyConditionExpression", in.KeyConditionExpression == ""),
+			positive("limit", in.Limit),
+		)
+	}
+	if err != nil {
+		return nil, err
+	}
+	req := tableapi.Query{
+		Table: in.TableName, KeyCondition: in.KeyConditionExpression, Filter: in.FilterExpression,
+		Projection: in.ProjectionExpression, Expressions: exprs, ExclusiveStartKey: item.Item(in.ExclusiveStartKey),
+		Backward: in.ScanIndexForward != nil && !*in.ScanIndexForward,
+		Select:   tableapi.Select(in.Select), Consistent: in.ConsistentRead,
+	}
+	if in.Limit != nil {
+		req.Limit = *in.Limit
+	}
+	res, err := h.svc.Query(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := queryOutput{Count: res.Count, ScannedCount: res.ScannedCount, LastEvaluatedKey: item.ItemJSON(res.LastEvaluatedKey)}
+	if req.Select != tableapi.SelectCount {
+		out.Items = make([]item.ItemJSON, 0, len(res.Items))
+		for _, it := range res.Items {
+			out.Items = append(out.Items, item.ItemJSON(it))
+		}
+	}
+	return out, nil
+}
+
+// firstError is the first of errs that is not nil.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
