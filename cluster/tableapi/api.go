@@ -246,7 +246,7 @@ func Classify(err error) error {
 	if err == nil || errors.As(err, &e) {
 		return err
 	}
-	for _, kind := range []error{item.ErrInvalid, item.ErrTooDeep, item.ErrKey, expr.ErrInvalid, expr.ErrUpdate} {
+	for _, kind := range []error{item.ErrInvalid, item.ErrTooDeep, item.ErrKey, item.ErrJSON, item.ErrNumber, item.ErrProto, expr.ErrInvalid, expr.ErrUpdate} {
 		if errors.Is(err, kind) {
 			return &Error{Kind: KindValidation, Msg: err.Error(), Err: err}
 		}
