@@ -111,10 +111,15 @@ type Write struct {
 	// paths are an UpdateItem's top-level attributes (UPDATED_OLD and
 	// UPDATED_NEW return those).
 	paths []string
-	// old and new are the item before and after the last time consensus
-	// applied the update: the chosen write's, once Strong has returned.
-	old, new item.Item
+	// applied holds the item before and after each time consensus applied
+	// the update, by the version of the value it applied it to: the
+	// chosen value names its base (paxos.Value.Prev), which picks the
+	// answer's items.
+	applied map[paxos.Ballot]change
 }
+
+// change is one application of a write: the item before and after it.
+type change struct{ old, new item.Item }
 
 // Op is the consensus operation of the write.
 func (w *Write) Op() paxos.Op {
@@ -133,7 +138,10 @@ func (w *Write) apply(v paxos.Value) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	w.old, w.new = old, next
+	if w.applied == nil {
+		w.applied = map[paxos.Ballot]change{}
+	}
+	w.applied[v.Version] = change{old: old, new: next}
 	if next == nil {
 		return nil, false, nil
 	}
@@ -264,17 +272,22 @@ func (w *Write) Result(res paxos.Result) (tableapi.WriteResult, error) {
 	if err := Failure(res); err != nil {
 		return tableapi.WriteResult{}, err
 	}
+	if w.ret == tableapi.ReturnNone {
+		return tableapi.WriteResult{}, nil
+	}
+	c, ok := w.applied[res.Value.Prev]
+	if !ok || !res.Value.HasPrev {
+		return tableapi.WriteResult{}, fmt.Errorf("the write's value (version %s over %s) is not one this write made", res.Value.Version, res.Value.Prev)
+	}
 	switch w.ret {
 	case tableapi.ReturnAllOld:
-		return tableapi.WriteResult{Attributes: w.old}, nil
+		return tableapi.WriteResult{Attributes: c.old}, nil
 	case tableapi.ReturnAllNew:
-		return tableapi.WriteResult{Attributes: w.new}, nil
+		return tableapi.WriteResult{Attributes: c.new}, nil
 	case tableapi.ReturnUpdatedOld:
-		return tableapi.WriteResult{Attributes: only(w.old, w.paths)}, nil
-	case tableapi.ReturnUpdatedNew:
-		return tableapi.WriteResult{Attributes: only(w.new, w.paths)}, nil
+		return tableapi.WriteResult{Attributes: only(c.old, w.paths)}, nil
 	}
-	return tableapi.WriteResult{}, nil
+	return tableapi.WriteResult{Attributes: only(c.new, w.paths)}, nil
 }
 
 // only is the attributes of it named in names (nil when none).

@@ -47,6 +47,7 @@ func run(t *testing.T, w *Write, cur item.Item) (item.Item, tableapi.WriteResult
 		out, rerr := w.Result(res)
 		return cur, out, rerr
 	}
+	res.Value = paxos.Value{Exists: exists, Data: data, Version: paxos.Ballot{Round: 2, Node: "b", Incarnation: 1}, Prev: stored(cur).Version, HasPrev: true}
 	var next item.Item
 	if exists {
 		if next, err = Decode(data); err != nil {

@@ -127,6 +127,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Node.ClientAddr, "client", "127.0.0.1:8001", "client API (gRPC) address host:port to bind")
 	f.StringVar(&advertiseClient, "advertise-client", "", "client API address host:port shown to peers and in status (default: --client, or --advertise's host with --client's port when --client binds every interface)")
 	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for the status page (/), /healthz, /metrics (Prometheus) and /debug/pprof (optional)")
+	f.StringVar(&cfg.DynamoDBAddr, "dynamodb", "", "address of the DynamoDB-compatible endpoint, for the AWS SDKs and CLI (optional; loopback unless --insecure: it verifies no signatures)")
 	f.DurationVar(&cfg.Node.ConnLimits.HandshakeTimeout, "handshake-timeout", cfg.Node.ConnLimits.HandshakeTimeout, "close a connection (either port) that has not finished its TLS and HTTP/2 handshake in this time")
 	f.DurationVar(&cfg.Node.ConnLimits.IdleTimeout, "idle-timeout", cfg.Node.ConnLimits.IdleTimeout, "close a connection (either port) that has had no open call for this long")
 	f.Uint32Var(&cfg.Node.ConnLimits.MaxStreams, "max-streams", cfg.Node.ConnLimits.MaxStreams, "calls open at once on one connection (either port); more are refused")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/causal"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/metrics"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/statuspage"
 	"github.com/harmoniakv/harmonia/internal/certs"
@@ -30,6 +31,10 @@ import (
 type Config struct {
 	DataDir  string
 	HTTPAddr string // empty: no HTTP endpoint
+	// DynamoDBAddr is where the DynamoDB-compatible endpoint listens
+	// (cmd/harmonia/internal/dynamodb); empty: none. It verifies no
+	// signatures, so it must be a loopback address unless Insecure.
+	DynamoDBAddr string
 	// UnsafeTestWrites enables the test-only admin calls: WriteReplica,
 	// which writes one replica alone (tests make replicas diverge with
 	// it), and CrashVnode. Default off.
@@ -71,7 +76,10 @@ type Server struct {
 	sys   *actors.System
 	grpc  *grpc.Server
 	http  *http.Server
-	lis   net.Listener
+	// dynamo serves the DynamoDB-compatible endpoint (nil without one).
+	dynamo    *http.Server
+	dynamoLis net.Listener
+	lis       net.Listener
 	log   *slog.Logger
 	tls   *certs.Server // nil without TLS
 	peers *certs.Client // what the node presents to its peers; nil without TLS
@@ -92,6 +100,13 @@ func Start(cfg Config) (*Server, error) {
 		cfg.TLS.Enabled(), cfg.Insecure, DefaultResolver)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.DynamoDBAddr != "" {
+		// Callers of the DynamoDB endpoint are not authenticated (no
+		// signature is verified), whatever TLS the gRPC API has.
+		if _, _, err := Security(context.Background(), []Binding{{"--dynamodb", cfg.DynamoDBAddr}}, false, cfg.Insecure, DefaultResolver); err != nil {
+			return nil, err
+		}
 	}
 	if security == SecurityInsecure {
 		log.Warn("running insecure (--insecure): no TLS, and other machines can reach this node, so every caller is trusted, admin calls included; give --tls-cert, --tls-key and --tls-ca outside a trusted network",
@@ -210,7 +225,35 @@ func Start(cfg Config) (*Server, error) {
 			}
 		}()
 	}
+	if cfg.DynamoDBAddr != "" {
+		dl, err := net.Listen("tcp", cfg.DynamoDBAddr)
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("listen for the DynamoDB endpoint on %s: %w", cfg.DynamoDBAddr, err)
+		}
+		s.dynamoLis = dl
+		s.dynamo = &http.Server{Handler: dynamodb.New(&tableService{sys: sys}, dynamodb.DefaultConfig(), log),
+			ReadHeaderTimeout: dynamoReadTimeout, ReadTimeout: dynamoReadTimeout, IdleTimeout: cfg.Node.ConnLimits.IdleTimeout, MaxHeaderBytes: 64 << 10}
+		go func() {
+			if err := s.dynamo.Serve(dl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("DynamoDB endpoint stopped", "err", err)
+			}
+		}()
+	}
 	return s, nil
+}
+
+// dynamoReadTimeout bounds how long a DynamoDB request may take to arrive,
+// header and body (16 MiB at most).
+const dynamoReadTimeout = 30 * time.Second
+
+// DynamoDBAddr is where the DynamoDB-compatible endpoint listens ("" when
+// there is none).
+func (s *Server) DynamoDBAddr() string {
+	if s.dynamoLis == nil {
+		return ""
+	}
+	return s.dynamoLis.Addr().String()
 }
 
 // ReloadTLS reads the TLS files again (on SIGHUP); without TLS it does
@@ -261,10 +304,12 @@ func (s *Server) ClientAddr() string { return s.lis.Addr().String() }
 
 // Stop stops serving, stops the actors and closes the store.
 func (s *Server) Stop() {
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s.http.Shutdown(ctx)
-		cancel()
+	for _, h := range []*http.Server{s.http, s.dynamo} {
+		if h != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			h.Shutdown(ctx)
+			cancel()
+		}
 	}
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()

@@ -1,0 +1,253 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+)
+
+// dynamoClient is the real AWS SDK's client of a node's DynamoDB
+// endpoint, with retries off: each call is one request.
+func dynamoClient(addr string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("key", "secret", ""),
+		BaseEndpoint: aws.String("http://" + addr),
+		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+	})
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return fmt.Sprint(err)
+}
+
+func str(s string) types.AttributeValue    { return &types.AttributeValueMemberS{Value: s} }
+func num(n int) types.AttributeValue       { return &types.AttributeValueMemberN{Value: strconv.Itoa(n)} }
+func numOf(av types.AttributeValue) string { return av.(*types.AttributeValueMemberN).Value }
+
+// The DynamoDB endpoint end to end: three real processes, the AWS SDK for
+// Go as the client, a strong table of items created through one node and
+// used through every node: conditional writes, updates, Query pages in
+// both orders, deletes, DynamoDB's errors, and a node down.
+func TestDynamoDBEndpoint(t *testing.T) {
+	c := &testCluster{t: t}
+	root := t.TempDir()
+	var dyn []string
+	for i := 1; i <= 3; i++ {
+		dyn = append(dyn, freePort(t))
+		args := []string{"--dynamodb", dyn[i-1]}
+		if i > 1 {
+			args = append(args, "--join", c.nodes[0].clusterAddr)
+		}
+		id := fmt.Sprintf("n%d", i)
+		c.nodes = append(c.nodes, newNode(t, id, freePort(t), filepath.Join(root, id), args...))
+	}
+	c.startAll()
+	db := []*dynamodb.Client{dynamoClient(dyn[0]), dynamoClient(dyn[1]), dynamoClient(dyn[2])}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	table := aws.String("events")
+
+	_, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: table,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS}, {AttributeName: aws.String("at"), AttributeType: types.ScalarAttributeTypeN}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("at"), KeyType: types.KeyTypeRange}},
+		BillingMode:          types.BillingModePayPerRequest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(db[2]).Wait(ctx, &dynamodb.DescribeTableInput{TableName: table}, 30*time.Second); err != nil {
+		t.Fatalf("the table is not active on n3: %v", err)
+	}
+
+	t.Run("items written through every node, read through another", func(t *testing.T) {
+		for i := 1; i <= 10; i++ {
+			if _, err := db[i%3].PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{
+				"user": str("ann"), "at": num(i), "body": str(fmt.Sprint("event ", i))}}); err != nil {
+				t.Fatalf("put %d: %v", i, err)
+			}
+		}
+		if _, err := db[0].PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"user": str("bob"), "at": num(5)}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db[2].GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: map[string]types.AttributeValue{"user": str("ann"), "at": num(7)}})
+		if err != nil || got.Item["body"].(*types.AttributeValueMemberS).Value != "event 7" {
+			t.Fatalf("get: %v %v", got, err)
+		}
+	})
+
+	t.Run("a failed condition is ConditionalCheckFailedException and changes nothing", func(t *testing.T) {
+		_, err := db[1].PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"user": str("ann"), "at": num(3), "body": str("overwritten")},
+			ConditionExpression: aws.String("attribute_not_exists(#u)"), ExpressionAttributeNames: map[string]string{"#u": "user"}})
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			t.Fatalf("put if absent over an item: %v", err)
+		}
+		got, err := db[0].GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: map[string]types.AttributeValue{"user": str("ann"), "at": num(3)}, ConsistentRead: aws.Bool(true)})
+		if err != nil || got.Item["body"].(*types.AttributeValueMemberS).Value != "event 3" {
+			t.Fatalf("after the failed put: %v %v", got.Item, err)
+		}
+	})
+
+	t.Run("concurrent increments through three nodes: every acknowledged one counted, at most the open ones more", func(t *testing.T) {
+		const each = 10
+		type tally struct{ acked, open int }
+		done := make(chan tally, 3)
+		for i := range 3 {
+			go func() {
+				var n tally
+				for range each {
+					_, err := db[i].UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table, Key: map[string]types.AttributeValue{"user": str("ann"), "at": num(1)},
+						UpdateExpression: aws.String("ADD visits :one"), ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)}})
+					switch code := apiCode(err); {
+					case err == nil:
+						n.acked++
+					case code == "TransactionConflictException" || code == "ServiceUnavailable":
+						n.open++ // it may or may not have taken effect
+					default:
+						t.Errorf("increment: %v", err)
+					}
+				}
+				done <- n
+			}()
+		}
+		var total tally
+		for range 3 {
+			n := <-done
+			total.acked, total.open = total.acked+n.acked, total.open+n.open
+		}
+		out, err := db[1].UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table, Key: map[string]types.AttributeValue{"user": str("ann"), "at": num(1)},
+			UpdateExpression: aws.String("SET body = :b"), ExpressionAttributeValues: map[string]types.AttributeValue{":b": str("counted")}, ReturnValues: types.ReturnValueAllNew})
+		if err != nil {
+			t.Fatal(err)
+		}
+		visits, _ := strconv.Atoi(numOf(out.Attributes["visits"]))
+		if visits < total.acked || visits > total.acked+total.open || total.acked == 0 {
+			t.Fatalf("%d visits after %d acknowledged and %d open increments", visits, total.acked, total.open)
+		}
+		t.Logf("%d visits: %d increments acknowledged, %d open", visits, total.acked, total.open)
+	})
+
+	query := func(t *testing.T, client *dynamodb.Client, in *dynamodb.QueryInput) (ats []string, pages int) {
+		t.Helper()
+		p := dynamodb.NewQueryPaginator(client, in)
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, it := range page.Items {
+				ats = append(ats, numOf(it["at"]))
+			}
+		}
+		return ats, pages
+	}
+	t.Run("Query reads one partition key in sort key order, in pages, both ways", func(t *testing.T) {
+		in := &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("#u = :u AND #a BETWEEN :lo AND :hi"),
+			ExpressionAttributeNames:  map[string]string{"#u": "user", "#a": "at"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann"), ":lo": num(3), ":hi": num(8)}, Limit: aws.Int32(2)}
+		ats, pages := query(t, db[0], in)
+		if want := []string{"3", "4", "5", "6", "7", "8"}; !slices.Equal(ats, want) || pages < 3 {
+			t.Fatalf("forward: %v in %d pages, want %v in 3 or more", ats, pages, want)
+		}
+		in.ScanIndexForward = aws.Bool(false)
+		ats, _ = query(t, db[2], in)
+		if want := []string{"8", "7", "6", "5", "4", "3"}; !slices.Equal(ats, want) {
+			t.Fatalf("backward: %v, want %v", ats, want)
+		}
+		count, err := db[1].Query(ctx, &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("#u = :u"), Select: types.SelectCount,
+			FilterExpression: aws.String("attribute_exists(body)"), ExpressionAttributeNames: map[string]string{"#u": "user"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann")}})
+		if err != nil || count.Count != 10 || count.ScannedCount != 10 || count.Items != nil {
+			t.Fatalf("count: %+v %v", count, err)
+		}
+	})
+
+	t.Run("a conditional delete removes the item from reads and queries", func(t *testing.T) {
+		key := map[string]types.AttributeValue{"user": str("ann"), "at": num(5)}
+		_, err := db[2].DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: key, ConditionExpression: aws.String("body = :b"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":b": str("not this")}})
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			t.Fatalf("delete whose condition fails: %v", err)
+		}
+		old, err := db[2].DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: key, ReturnValues: types.ReturnValueAllOld})
+		if err != nil || old.Attributes["body"].(*types.AttributeValueMemberS).Value != "event 5" {
+			t.Fatalf("delete: %v %v", old, err)
+		}
+		got, err := db[0].GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: key})
+		if err != nil || got.Item != nil {
+			t.Fatalf("get after delete: %v %v", got.Item, err)
+		}
+		ats, _ := query(t, db[1], &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("#u = :u"),
+			ExpressionAttributeNames: map[string]string{"#u": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann")}})
+		if slices.Contains(ats, "5") || len(ats) != 9 {
+			t.Fatalf("query after delete: %v", ats)
+		}
+	})
+
+	t.Run("bad requests get DynamoDB's errors", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			err  error
+			want string
+		}{
+			{"an item without its sort key", func() error {
+				_, err := db[0].PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"user": str("ann")}})
+				return err
+			}(), "ValidationException"},
+			{"a table that does not exist", func() error {
+				_, err := db[0].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("nope"), Key: map[string]types.AttributeValue{"user": str("ann"), "at": num(1)}})
+				return err
+			}(), "ResourceNotFoundException"},
+			{"an update of a key attribute", func() error {
+				_, err := db[0].UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table, Key: map[string]types.AttributeValue{"user": str("ann"), "at": num(1)},
+					UpdateExpression: aws.String("SET #a = :v"), ExpressionAttributeNames: map[string]string{"#a": "at"}, ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(2)}})
+				return err
+			}(), "ValidationException"},
+			{"a table created twice", func() error {
+				_, err := db[1].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: table,
+					AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS}},
+					KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash}}})
+				return err
+			}(), "ResourceInUseException"},
+		} {
+			if got := apiCode(tt.err); got != tt.want {
+				t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+			}
+		}
+	})
+
+	t.Run("with one node down the others read and write every item", func(t *testing.T) {
+		c.kill(c.nodes[2])
+		for i := 11; i <= 14; i++ {
+			if _, err := db[i%2].PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"user": str("ann"), "at": num(i)}}); err != nil {
+				t.Fatalf("put %d with n3 down: %v", i, err)
+			}
+		}
+		ats, _ := query(t, db[1], &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("#u = :u AND #a > :lo"),
+			ExpressionAttributeNames: map[string]string{"#u": "user", "#a": "at"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann"), ":lo": num(10)}})
+		if want := []string{"11", "12", "13", "14"}; !slices.Equal(ats, want) {
+			t.Fatalf("query with n3 down: %v, want %v", ats, want)
+		}
+		list, err := db[0].ListTables(ctx, &dynamodb.ListTablesInput{})
+		if err != nil || !slices.Equal(list.TableNames, []string{"events"}) {
+			t.Fatalf("list: %v %v", list, err)
+		}
+	})
+}
