@@ -100,6 +100,8 @@ func TestInsecureByChoice(t *testing.T) {
 				[]string{"--listen 0.0.0.0:", "binds every interface", "--tls-cert, --tls-key and --tls-ca", "--insecure"}},
 			{"client port on a non-loopback address", newNode(t, "n1", freePort(t), filepath.Join(t.TempDir(), "n1"), "--client", "192.0.2.1:8000"),
 				[]string{"--client 192.0.2.1:8000 is not a loopback address", "--insecure"}},
+			{"DynamoDB endpoint on every interface, even with TLS", newNode(t, "n1", freePort(t), filepath.Join(t.TempDir(), "n1"), append(tlsFlags(certFiles(certDir, "n1")), "--dynamodb", "0.0.0.0:8000")...),
+				[]string{"--dynamodb 0.0.0.0:8000 binds every interface", "verifies no signatures", "--insecure"}},
 			{"--insecure with TLS", wildNode(t, "n1", append(tlsFlags(certFiles(certDir, "n1")), "--insecure")...),
 				[]string{"--insecure and the --tls-* flags contradict each other"}},
 		} {

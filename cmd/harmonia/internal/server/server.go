@@ -101,11 +101,15 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.DynamoDBAddr != "" {
+	if cfg.DynamoDBAddr != "" && !cfg.Insecure {
 		// Callers of the DynamoDB endpoint are not authenticated (no
 		// signature is verified), whatever TLS the gRPC API has.
-		if _, _, err := Security(context.Background(), []Binding{{"--dynamodb", cfg.DynamoDBAddr}}, false, cfg.Insecure, DefaultResolver); err != nil {
-			return nil, err
+		loopback, why, err := LoopbackOnly(context.Background(), cfg.DynamoDBAddr, DefaultResolver)
+		if err != nil {
+			return nil, fmt.Errorf("--dynamodb %q: %w", cfg.DynamoDBAddr, err)
+		}
+		if !loopback {
+			return nil, &SecurityError{msg: fmt.Sprintf("--dynamodb %s %s: the DynamoDB endpoint verifies no signatures, so anyone who reaches it may create, delete, read and write tables; bind it to loopback, or give --insecure on a trusted network", cfg.DynamoDBAddr, why)}
 		}
 	}
 	if security == SecurityInsecure {
