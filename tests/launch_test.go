@@ -1,16 +1,22 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // lockedBuffer collects a process's output while the test reads it.
@@ -36,7 +42,7 @@ func (l *lockedBuffer) String() string {
 // CLI in; with it the CLI writes, reads and runs admin calls on the
 // default address, and without it gets nothing.
 func TestLaunchTLSFromReadme(t *testing.T) {
-	for _, base := range []int{7000, 8000, 9000} {
+	for _, base := range []int{7000, 8000, 8100, 9000} {
 		for i := 1; i <= 3; i++ {
 			addr := fmt.Sprintf("127.0.0.1:%d", base+i)
 			l, err := net.Listen("tcp", addr)
@@ -117,6 +123,19 @@ func TestLaunchTLSFromReadme(t *testing.T) {
 	t.Setenv("HARMONIA_TLS_CA", m[3])
 	if _, stderr, code := cli(t, "repair"); code != 0 {
 		t.Fatalf("repair with launch's admin certificate: exit %d: %s", code, stderr)
+	}
+
+	// Each node's DynamoDB endpoint serves the AWS SDK.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db := dynamoClient("127.0.0.1:8102")
+	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String("launched"),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}}}); err != nil {
+		t.Fatalf("create a table through n2's DynamoDB endpoint: %v", err)
+	}
+	if list, err := dynamoClient("127.0.0.1:8103").ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil || !slices.Equal(list.TableNames, []string{"launched"}) {
+		t.Fatalf("list tables through n3: %v %v", list, err)
 	}
 
 	// Ctrl-C stops every node.

@@ -25,6 +25,8 @@ const (
 	launchClusterBase = 7000
 	launchClientBase  = 8000
 	launchHTTPBase    = 9000
+	// launchDynamoDBBase: the DynamoDB-compatible endpoint (--dynamodb).
+	launchDynamoDBBase = 8100
 )
 
 func launchCmd() *cobra.Command {
@@ -100,6 +102,7 @@ func launch(self string, nodes int, dir string, extra []string, useTLS bool) err
 			"--listen", fmt.Sprintf("127.0.0.1:%d", launchClusterBase+i),
 			"--client", fmt.Sprintf("127.0.0.1:%d", launchClientBase+i),
 			"--http", fmt.Sprintf("127.0.0.1:%d", launchHTTPBase+i),
+			"--dynamodb", fmt.Sprintf("127.0.0.1:%d", launchDynamoDBBase+i),
 			"--cluster-secret-file", secretFile,
 		}
 		if i > 1 {
@@ -121,8 +124,8 @@ func launch(self string, nodes int, dir string, extra []string, useTLS bool) err
 		restart[id] = self + " " + strings.Join(args, " ")
 		wg.Add(1)
 		go func() { defer wg.Done(); exited <- exit{id, p.Wait()} }()
-		fmt.Printf("%s: cluster 127.0.0.1:%d  client 127.0.0.1:%d  http 127.0.0.1:%d  data %s\n",
-			id, launchClusterBase+i, launchClientBase+i, launchHTTPBase+i, filepath.Join(dir, id))
+		fmt.Printf("%s: cluster 127.0.0.1:%d  client 127.0.0.1:%d  http 127.0.0.1:%d  dynamodb 127.0.0.1:%d  data %s\n",
+			id, launchClusterBase+i, launchClientBase+i, launchHTTPBase+i, launchDynamoDBBase+i, filepath.Join(dir, id))
 	}
 	if useTLS {
 		fmt.Printf("mutual TLS on; the CLI needs the admin client certificate:\n  export HARMONIA_TLS_CERT=%s HARMONIA_TLS_KEY=%s HARMONIA_TLS_CA=%s\n",
