@@ -161,30 +161,8 @@ func Put(t catalog.Table, req tableapi.PutItem) (*Write, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Write{Key: key}
-	if w.ret, err = checkReturn(req.Return, tableapi.ReturnNone, tableapi.ReturnAllOld); err != nil {
-		return nil, err
-	}
-	if w.cond, err = parseCondition(req.Condition, req.Expressions); err != nil {
-		return nil, err
-	}
 	put := req.Item
-	w.update = func(item.Item) (item.Item, error) { return put, nil }
-	return w, nil
-}
-
-// parseCondition parses a write's condition with its substitutions, which
-// it must use up.
-func parseCondition(s string, e tableapi.Expressions) (*expr.Condition, error) {
-	attrs, err := attributes(e)
-	if err != nil {
-		return nil, err
-	}
-	cond, err := condition(s, attrs)
-	if err != nil {
-		return nil, err
-	}
-	return cond, attrs.Unused()
+	return conditionalWrite(key, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return put, nil })
 }
 
 // Delete plans a DeleteItem.
@@ -193,15 +171,26 @@ func Delete(t catalog.Table, req tableapi.DeleteItem) (*Write, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Write{Key: key}
-	if w.ret, err = checkReturn(req.Return, tableapi.ReturnNone, tableapi.ReturnAllOld); err != nil {
+	return conditionalWrite(key, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return nil, nil })
+}
+
+// conditionalWrite is a PutItem's or DeleteItem's write of key: update
+// under a condition that uses up the request's substitutions, returning
+// nothing or the old item.
+func conditionalWrite(key []byte, ret tableapi.ReturnValues, cond string, e tableapi.Expressions, update func(item.Item) (item.Item, error)) (*Write, error) {
+	w := &Write{Key: key, update: update}
+	var err error
+	if w.ret, err = checkReturn(ret, tableapi.ReturnNone, tableapi.ReturnAllOld); err != nil {
 		return nil, err
 	}
-	if w.cond, err = parseCondition(req.Condition, req.Expressions); err != nil {
+	attrs, err := attributes(e)
+	if err != nil {
 		return nil, err
 	}
-	w.update = func(item.Item) (item.Item, error) { return nil, nil }
-	return w, nil
+	if w.cond, err = condition(cond, attrs); err != nil {
+		return nil, err
+	}
+	return w, attrs.Unused()
 }
 
 // Update plans an UpdateItem: the item is created from its key when

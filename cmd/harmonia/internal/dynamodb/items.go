@@ -8,6 +8,25 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
 )
 
+// withExpressions is a request that carries ExpressionAttributeNames and
+// ExpressionAttributeValues.
+type withExpressions interface {
+	api() (tableapi.Expressions, error)
+}
+
+// decodeWithExpressions decodes body into in, reads its substitutions and
+// then checks it (its required members).
+func decodeWithExpressions(body []byte, in withExpressions, check func() error) (tableapi.Expressions, error) {
+	if err := decode(body, in); err != nil {
+		return tableapi.Expressions{}, err
+	}
+	exprs, err := in.api()
+	if err != nil {
+		return tableapi.Expressions{}, err
+	}
+	return exprs, check()
+}
+
 // writeOutput is the answer of PutItem, DeleteItem and UpdateItem.
 type writeOutput struct {
 	Attributes item.ItemJSON `json:",omitempty"`
@@ -24,13 +43,9 @@ type putItemInput struct {
 
 func (h *handler) putItem(ctx context.Context, body []byte) (any, error) {
 	var in putItemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	exprs, err := in.api()
-	if err == nil {
-		err = firstError(required("tableName", in.TableName == ""), required("item", in.Item == nil))
-	}
+	exprs, err := decodeWithExpressions(body, &in, func() error {
+		return firstError(required("tableName", in.TableName == ""), required("item", in.Item == nil))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -55,13 +70,9 @@ type getItemInput struct {
 
 func (h *handler) getItem(ctx context.Context, body []byte) (any, error) {
 	var in getItemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	exprs, err := in.api()
-	if err == nil {
-		err = firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
-	}
+	exprs, err := decodeWithExpressions(body, &in, func() error {
+		return firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -88,13 +99,9 @@ type deleteItemInput struct {
 
 func (h *handler) deleteItem(ctx context.Context, body []byte) (any, error) {
 	var in deleteItemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	exprs, err := in.api()
-	if err == nil {
-		err = firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
-	}
+	exprs, err := decodeWithExpressions(body, &in, func() error {
+		return firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +127,9 @@ type updateItemInput struct {
 
 func (h *handler) updateItem(ctx context.Context, body []byte) (any, error) {
 	var in updateItemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	exprs, err := in.api()
-	if err == nil {
-		err = firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
-	}
+	exprs, err := decodeWithExpressions(body, &in, func() error {
+		return firstError(required("tableName", in.TableName == ""), required("key", in.Key == nil))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -167,20 +170,16 @@ type queryOutput struct {
 
 func (h *handler) query(ctx context.Context, body []byte) (any, error) {
 	var in queryInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	if present(in.IndexName) {
-		return nil, validationf("HarmoniaKV does not support secondary indexes: Query takes no IndexName")
-	}
-	exprs, err := in.api()
-	if err == nil {
-		err = firstError(
+	exprs, err := decodeWithExpressions(body, &in, func() error {
+		if present(in.IndexName) {
+			return validationf("HarmoniaKV does not support secondary indexes: Query takes no IndexName")
+		}
+		return firstError(
 			required("tableName", in.TableName == ""),
 			required("keyConditionExpression", in.KeyConditionExpression == ""),
 			positive("limit", in.Limit),
 		)
-	}
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -80,9 +80,9 @@ type Server struct {
 	dynamo    *http.Server
 	dynamoLis net.Listener
 	lis       net.Listener
-	log   *slog.Logger
-	tls   *certs.Server // nil without TLS
-	peers *certs.Client // what the node presents to its peers; nil without TLS
+	log       *slog.Logger
+	tls       *certs.Server // nil without TLS
+	peers     *certs.Client // what the node presents to its peers; nil without TLS
 }
 
 // Start opens the store, starts the actors and begins serving clients.
