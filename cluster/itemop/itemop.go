@@ -190,7 +190,10 @@ func conditionalWrite(key []byte, ret tableapi.ReturnValues, cond string, e tabl
 	if w.cond, err = condition(cond, attrs); err != nil {
 		return nil, err
 	}
-	return w, attrs.Unused()
+	if err := attrs.Unused(); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // Update plans an UpdateItem: the item is created from its key when
