@@ -1,0 +1,125 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/item"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+)
+
+// itemTable is a strong table of items keyed by a string and a number.
+var itemTable = catalog.Table{ID: catalog.FirstID, Consistency: catalog.Strong,
+	Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "pk", Type: item.TypeS}, Sort: item.KeyAttribute{Name: "sk", Type: item.TypeN}}}
+
+func itemKey(t *testing.T, pk string, sk int) []byte {
+	t.Helper()
+	k, err := catalog.ItemKey(itemTable, item.Key{Partition: item.S(pk), Sort: item.MustNumber(fmt.Sprint(sk))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// A range read of a partition key's items answers what reads of each
+// would: committed items as they are, and an item only accepted by some
+// voters completed through consensus first (then held committed by a
+// majority); in order either way, in pages without gaps.
+func TestReadRangeReadsItemsAsConsensusWould(t *testing.T) {
+	if raceEnabled {
+		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
+	}
+	nodes := startStrongCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, sk := range []int{1, 2, 3, 5} {
+		res, err := nodes[sk%3].Strong(ctx, itemKey(t, "ann", sk), paxos.Op{Kind: paxos.OpPut, Data: []byte(fmt.Sprint("v", sk))})
+		if err != nil || res.Outcome != paxos.OutcomeOK {
+			t.Fatalf("put %d: %+v %v", sk, res, err)
+		}
+	}
+	if res, err := nodes[0].Strong(ctx, itemKey(t, "bob", 4), paxos.Op{Kind: paxos.OpPut, Data: []byte("other partition key")}); err != nil || res.Outcome != paxos.OutcomeOK {
+		t.Fatalf("put bob: %+v %v", res, err)
+	}
+	// Item 4 chosen (accepted by two of the three voters) but never
+	// committed, its proposer gone: every majority holds it, so every
+	// read must return it.
+	pending := itemKey(t, "ann", 4)
+	s1 := nodes[0]
+	b := ballotOf(s1, uint64(time.Now().UnixMicro())+1_000_000, 1<<40)
+	v := paxos.Value{Exists: true, Data: []byte("accepted, not committed"), Version: b}
+	for _, sys := range nodes[:2] {
+		for _, kind := range []internalpb.PaxosKind{internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT} {
+			m := &internalpb.PaxosRequest{Partition: uint32(s1.View().Ring.PartitionForKey(pending)), Key: pending, Kind: kind,
+				Ballot: paxospb.BallotToProto(b), RequestId: 42, Sender: s1.View().sender(), Transition: s1.View().Transition.Fingerprint}
+			if kind == internalpb.PaxosKind_PAXOS_ACCEPT {
+				m.Value = paxospb.ValueToProto(v)
+			}
+			if r := askAcceptor(t, sys, m); r.Error != "" || !r.Ok {
+				t.Fatalf("%v at %s: %v", kind, sys.cfg.NodeID, r)
+			}
+		}
+	}
+
+	r, err := catalog.ItemRange(itemTable, item.S("ann"), item.SortCondition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(sys *System, rr RangeRead) ([]string, bool) {
+		t.Helper()
+		entries, complete, err := sys.ReadRange(ctx, rr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			out = append(out, string(e.Value.Data))
+		}
+		return out, complete
+	}
+	got, complete := read(nodes[2], RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20})
+	want := []string{"v1", "v2", "v3", "accepted, not committed", "v5"}
+	if !slices.Equal(got, want) || !complete {
+		t.Fatalf("forward: %q complete=%v, want %q", got, complete, want)
+	}
+	// The read completed item 4: a majority holds it committed (the
+	// commits go out as the completing read answers).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		committed := 0
+		for _, sys := range nodes {
+			p := sys.View().Ring.PartitionForKey(pending)
+			if st, err := sys.store.AcceptorState(p, pending); err == nil && st.Value.Equal(v) && st.Committed == st.Accepted {
+				committed++
+			}
+		}
+		if 2*committed > len(nodes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("item 4 is committed at %d voters after the read", committed)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got, _ = read(nodes[1], RangeRead{Lower: r.Lower, Upper: r.Upper, Reverse: true, MaxKeys: 10, MaxBytes: 1 << 20})
+	if want := []string{"v5", "accepted, not committed", "v3", "v2", "v1"}; !slices.Equal(got, want) {
+		t.Fatalf("reverse: %q, want %q", got, want)
+	}
+	first, complete := read(nodes[0], RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 3, MaxBytes: 1 << 20})
+	if complete || len(first) != 3 {
+		t.Fatalf("a page of 3: %q complete=%v", first, complete)
+	}
+	rest, complete := read(nodes[0], RangeRead{Lower: r.After(itemKey(t, "ann", 3)).Lower, Upper: r.Upper, MaxKeys: 3, MaxBytes: 1 << 20})
+	if got := append(first, rest...); !slices.Equal(got, []string{"v1", "v2", "v3", "accepted, not committed", "v5"}) || !complete {
+		t.Fatalf("two pages: %q complete=%v", got, complete)
+	}
+	if _, _, err := nodes[0].ReadRange(ctx, RangeRead{Lower: skey("opaque"), Upper: skey("opaquf"), MaxKeys: 1}); err == nil {
+		t.Fatal("a range of opaque keys was read")
+	}
+}
