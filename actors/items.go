@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []RangeEnt
 			why = append(why, fmt.Sprintf("%s: %v", a.from, a.err))
 			continue
 		}
-		reply, err := rangeReplyOf(a.from, a.reply)
+		reply, err := rangeReplyOf(a.from, a.reply, r)
 		if err != nil {
 			why = append(why, err.Error())
 			continue
@@ -127,10 +128,23 @@ func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []RangeEnt
 	return entries, complete, nil
 }
 
-// rangeReplyOf decodes a voter's page.
-func rangeReplyOf(from string, b *internalpb.HandoffBatch) (paxos.RangeReply, error) {
+// rangeReplyOf decodes a voter's page of read, refusing one whose
+// registers are outside the range, out of the read's order, or more than
+// it asked for: the merge counts on each page being what was asked.
+func rangeReplyOf(from string, b *internalpb.HandoffBatch, read RangeRead) (paxos.RangeReply, error) {
 	r := paxos.RangeReply{From: from, More: !b.Done}
-	for _, e := range b.AcceptorStates {
+	if len(b.AcceptorStates) > max(read.MaxKeys, 1) {
+		return paxos.RangeReply{}, fmt.Errorf("%s: %d registers for a read of at most %d", from, len(b.AcceptorStates), max(read.MaxKeys, 1))
+	}
+	for i, e := range b.AcceptorStates {
+		if bytes.Compare(e.Key, read.Lower) < 0 || bytes.Compare(e.Key, read.Upper) >= 0 {
+			return paxos.RangeReply{}, fmt.Errorf("%s: register %.64q is outside the range read", from, e.Key)
+		}
+		if i > 0 {
+			if c := bytes.Compare(e.Key, r.Keys[i-1]); c == 0 || (c < 0) != read.Reverse {
+				return paxos.RangeReply{}, fmt.Errorf("%s: register %.64q is out of order", from, e.Key)
+			}
+		}
 		st, err := paxospb.StateFromProto(e.State)
 		if err != nil {
 			return paxos.RangeReply{}, fmt.Errorf("%s: register %.64q: %w", from, e.Key, err)

@@ -123,3 +123,38 @@ func TestReadRangeReadsItemsAsConsensusWould(t *testing.T) {
 		t.Fatal("a range of opaque keys was read")
 	}
 }
+
+// A voter's page is taken only as asked: within the range, in the read's
+// order, no longer than the read.
+func TestRangeReplyRefusesPagesNotAsAsked(t *testing.T) {
+	st := paxospb.StateToProto(paxos.State{})
+	page := func(keys ...string) *internalpb.HandoffBatch {
+		b := &internalpb.HandoffBatch{Node: "n2", OfAcceptorStates: true}
+		for _, k := range keys {
+			b.AcceptorStates = append(b.AcceptorStates, &internalpb.AcceptorEntry{Key: []byte(k), State: st})
+		}
+		return b
+	}
+	forward := RangeRead{Lower: []byte("b"), Upper: []byte("f"), MaxKeys: 3}
+	backward := forward
+	backward.Reverse = true
+	for _, tt := range []struct {
+		name string
+		read RangeRead
+		page *internalpb.HandoffBatch
+		ok   bool
+	}{
+		{"a page in order within the range", forward, page("b", "c", "e"), true},
+		{"a reverse page in reverse order", backward, page("e", "c", "b"), true},
+		{"a register below the range", forward, page("a", "c"), false},
+		{"a register at the range's upper bound", forward, page("c", "f"), false},
+		{"registers out of order", forward, page("c", "b"), false},
+		{"a register twice", forward, page("c", "c"), false},
+		{"a reverse page in forward order", backward, page("b", "c"), false},
+		{"more registers than asked", forward, page("b", "c", "d", "e"), false},
+	} {
+		if _, err := rangeReplyOf("n2", tt.page, tt.read); (err == nil) != tt.ok {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
