@@ -371,6 +371,8 @@ func fuzzKinds() []fuzzKind {
 			State: paxospb.StateToProto(paxos.State{Promised: fuzzBallot(2), Accepted: fuzzBallot(2), Value: fuzzValue, Committed: fuzzBallot(2)})}}}, checkAcceptorSync},
 		{&internalpb.AcceptorRangeRead{Partition: fuzzPartition, Lower: fuzzItemKey, Upper: append(slices.Clone(fuzzItemKey), 0xFF), MaxKeys: 2, MaxBytes: 1 << 10,
 			Transition: fuzzTransition(), Sender: peer}, checkRangeRead},
+		{&internalpb.AcceptorRangeRead{Partition: fuzzPartition, Lower: catalog.TableItems(fuzzItemTable).Lower, Upper: catalog.TableItems(fuzzItemTable).Upper,
+			OfTable: true, MaxKeys: 2, MaxBytes: 1 << 10, Transition: fuzzTransition(), Sender: peer}, checkRangeRead},
 		{func() proto.Message {
 			m := paxosRequest(internalpb.PaxosKind_PAXOS_ACCEPT, fuzzBallot(2), &fuzzValue)
 			m.Next = paxospb.BallotToProto(paxos.Successor(fuzzBallot(2)))
@@ -418,7 +420,9 @@ func checkAcceptorSync(t *testing.T, h *messageHarness, pm proto.Message) {
 }
 
 // checkRangeRead: a range read answers once, changes nothing, and reads
-// only for an admitted voter in this node's transition, within its bounds.
+// only for an admitted voter in this node's transition, within its bounds,
+// which are of one partition key's items placed here or (of_table) a part
+// of one strong table's items.
 func checkRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 	m := pm.(*internalpb.AcceptorRangeRead)
 	r := h.runVnode(t, m)
@@ -433,6 +437,13 @@ func checkRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 	}
 	if int(m.Partition) != fuzzPartition || h.view.Load().Admits(m.Sender) != nil || m.Transition != h.view.Load().Transition.Fingerprint {
 		t.Fatalf("read a range of partition %d for %v in transition %016x", m.Partition, m.Sender, m.Transition)
+	}
+	if m.OfTable {
+		if err := (catalog.Catalog{}).CheckStrongItemRange(m.Lower, m.Upper); err != nil {
+			t.Fatalf("read a range that is not of one strong table's items: %v", err)
+		}
+	} else if p := h.view.Load().Ring.PartitionForKey(m.Lower); p != fuzzPartition {
+		t.Fatalf("read items of partition %d in partition %d", p, fuzzPartition)
 	}
 	if len(rep.AcceptorStates) > int(max(m.MaxKeys, 1)) {
 		t.Fatalf("%d states for a read of at most %d", len(rep.AcceptorStates), m.MaxKeys)
@@ -454,12 +465,13 @@ var (
 			}
 		}
 	}()
-	// fuzzItemKey is an item's register of a strong table in the fuzzed
+	// fuzzItemTable is a strong table of items.
+	fuzzItemTable = catalog.Table{ID: catalog.FirstID, Consistency: catalog.Strong, Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "pk", Type: item.TypeS}}}
+	// fuzzItemKey is an item's register of fuzzItemTable in the fuzzed
 	// partition.
 	fuzzItemKey = func() []byte {
-		tb := catalog.Table{ID: catalog.FirstID, Consistency: catalog.Strong, Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "pk", Type: item.TypeS}}}
 		for i := 0; ; i++ {
-			k, err := catalog.ItemKey(tb, item.Key{Partition: item.S(fmt.Sprint("p", i))})
+			k, err := catalog.ItemKey(fuzzItemTable, item.Key{Partition: item.S(fmt.Sprint("p", i))})
 			if err != nil {
 				panic(err)
 			}

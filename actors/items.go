@@ -21,6 +21,13 @@ type RangeRead struct {
 	Reverse      bool
 	MaxKeys      int
 	MaxBytes     int
+	// OfTable: the range is a part of one strong table's items
+	// (catalog.TableItems, a Scan's), which every partition holds some
+	// of, and the read is of those in Partition. Otherwise the range is
+	// of one partition key's items (catalog.ItemRange, a Query's), read
+	// in the partition that places them.
+	OfTable   bool
+	Partition int
 }
 
 // RangeEntry is one register of a page with its value, which a read of
@@ -33,24 +40,36 @@ type RangeEntry struct {
 
 // ReadRange reads one page of a range of a strong table's items
 // linearizably: each register's value reflects every write acknowledged
-// before the read began. The range must lie in one partition (the items
-// of one partition key, catalog.ItemRange). complete reports that the
-// range holds nothing past the page.
+// before the read began. The range is one partition key's items, or with
+// OfTable a part of one table's items read in one partition. complete
+// reports that the range holds nothing more (in that partition) past the
+// page.
 func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []RangeEntry, complete bool, err error) {
-	if !catalog.IsItemKey(r.Lower) {
-		return nil, false, errors.New("range read: the lower bound is not an item's key")
-	}
-	if err := s.tables.Catalog().CheckStrongKey(r.Lower); err != nil {
-		return nil, false, err
-	}
 	view := s.view.Load()
 	if view.Transition == nil || view.Ring == nil {
 		return nil, false, errors.New("range read: this node has no ring yet")
 	}
+	var p int
+	if r.OfTable {
+		if err := s.tables.Catalog().CheckStrongItemRange(r.Lower, r.Upper); err != nil {
+			return nil, false, fmt.Errorf("range read: %w", err)
+		}
+		if r.Partition < 0 || r.Partition >= view.Ring.Partitions() {
+			return nil, false, fmt.Errorf("range read: no partition %d in a ring of %d", r.Partition, view.Ring.Partitions())
+		}
+		p = r.Partition
+	} else {
+		if !catalog.IsItemKey(r.Lower) {
+			return nil, false, errors.New("range read: the lower bound is not an item's key")
+		}
+		if err := s.tables.Catalog().CheckStrongKey(r.Lower); err != nil {
+			return nil, false, err
+		}
+		p = view.Ring.PartitionForKey(r.Lower)
+	}
 	timeout := s.timeout(ctx, 0)
-	p := view.Ring.PartitionForKey(r.Lower)
 	voters := view.Transition.Voters(p)
-	req := &internalpb.AcceptorRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse,
+	req := &internalpb.AcceptorRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse, OfTable: r.OfTable,
 		MaxKeys: uint32(max(r.MaxKeys, 1)), MaxBytes: uint32(max(r.MaxBytes, 1)), Transition: view.Transition.Fingerprint, Sender: view.sender()}
 	type answer struct {
 		from  string

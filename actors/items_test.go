@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
@@ -121,6 +124,77 @@ func TestReadRangeReadsItemsAsConsensusWould(t *testing.T) {
 	}
 	if _, _, err := nodes[0].ReadRange(ctx, RangeRead{Lower: skey("opaque"), Upper: skey("opaquf"), MaxKeys: 1}); err == nil {
 		t.Fatal("a range of opaque keys was read")
+	}
+	// The whole table, partition by partition (a Scan's reads): each
+	// item once, in the partition that places it.
+	whole := catalog.TableItems(itemTable)
+	var all []string
+	for p := range nodes[0].View().Ring.Partitions() {
+		got, complete := read(nodes[p%3], RangeRead{Lower: whole.Lower, Upper: whole.Upper, OfTable: true, Partition: p, MaxKeys: 10, MaxBytes: 1 << 20})
+		if !complete {
+			t.Fatalf("partition %d: a page of 10 did not hold the table's items there", p)
+		}
+		all = append(all, got...)
+	}
+	slices.Sort(all)
+	if want := []string{"accepted, not committed", "other partition key", "v1", "v2", "v3", "v5"}; !slices.Equal(all, want) {
+		t.Fatalf("the table read partition by partition: %q, want %q", all, want)
+	}
+	if _, _, err := nodes[0].ReadRange(ctx, RangeRead{Lower: whole.Lower, Upper: whole.Upper, OfTable: true, Partition: nodes[0].View().Ring.Partitions()}); err == nil {
+		t.Fatal("a read of a partition past the ring's was sent")
+	}
+}
+
+// askRangeRead sends a range read to the vnode of partition p.
+func askRangeRead(t *testing.T, sys *System, p int, m *internalpb.AcceptorRangeRead) *internalpb.HandoffBatch {
+	t.Helper()
+	res, err := sys.actors.Root.RequestFuture(actor.NewPID(sys.actors.Address(), vnodeName(p)), m, 5*time.Second).Result()
+	if err != nil {
+		t.Fatalf("range read: %v", err)
+	}
+	b, ok := res.(*internalpb.HandoffBatch)
+	if !ok {
+		t.Fatalf("range read answered with %T", res)
+	}
+	return b
+}
+
+// A read of a part of a table's items (a Scan's) names its partition,
+// since the bounds do not; the vnode still takes it only for a range of
+// one live strong table's items, from an admitted sender of its
+// transition, for its own partition.
+func TestAcceptorRangeReadOfATableRefusesBadBounds(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	const p = 0
+	whole := catalog.TableItems(itemTable)
+	eventual := catalog.TableItems(catalog.Table{ID: catalog.FirstID, Consistency: catalog.Eventual, Schema: itemTable.Schema})
+	read := func(change func(*internalpb.AcceptorRangeRead)) *internalpb.AcceptorRangeRead {
+		m := &internalpb.AcceptorRangeRead{Partition: p, Lower: whole.Lower, Upper: whole.Upper, OfTable: true, MaxKeys: 10, MaxBytes: 1 << 20,
+			Transition: sys.View().Transition.Fingerprint, Sender: sys.View().sender()}
+		change(m)
+		return m
+	}
+	if r := askRangeRead(t, sys, p, read(func(*internalpb.AcceptorRangeRead) {})); r.Error != "" {
+		t.Fatalf("a read of the whole table in partition %d: %s", p, r.Error)
+	}
+	cases := []struct {
+		rule string
+		req  *internalpb.AcceptorRangeRead
+		want string
+	}{
+		{"an eventual table's items", read(func(m *internalpb.AcceptorRangeRead) { m.Lower, m.Upper = eventual.Lower, eventual.Upper }), "not a range of one table's items"},
+		{"opaque keys of a strong table", read(func(m *internalpb.AcceptorRangeRead) { m.Lower, m.Upper = skey("a"), skey("b") }), "not a range of one table's items"},
+		{"past the table's end", read(func(m *internalpb.AcceptorRangeRead) { m.Upper = append(slices.Clone(whole.Upper), 0) }), "not a range of one table's items"},
+		{"empty", read(func(m *internalpb.AcceptorRangeRead) { m.Lower = whole.Upper }), "not a range of one table's items"},
+		{"another partition's", read(func(m *internalpb.AcceptorRangeRead) { m.Partition = p + 1 }), "sent to the vnode of partition"},
+		{"another transition's", read(func(m *internalpb.AcceptorRangeRead) { m.Transition++ }), "transition"},
+		{"no sender", read(func(m *internalpb.AcceptorRangeRead) { m.Sender = nil }), "unnamed sender"},
+		{"without of_table, a range that is no partition key's", read(func(m *internalpb.AcceptorRangeRead) { m.OfTable = false }), "not a range of items"},
+	}
+	for _, c := range cases {
+		if r := askRangeRead(t, sys, p, c.req); !strings.Contains(r.Error, c.want) || len(r.AcceptorStates) > 0 {
+			t.Errorf("%s: answered %v, want an error with %q", c.rule, r, c.want)
+		}
 	}
 }
 

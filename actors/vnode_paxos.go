@@ -76,10 +76,11 @@ func (v *vnode) checkVoting(view *View, kind paxos.MsgKind, transition uint64) e
 	return nil
 }
 
-// rangeRead answers a range read of acceptor states (a Query's page) from
-// a voter's view: the asker admitted, this node voting for the partition
-// in the asker's ring transition, the bounds those of a strong table's
-// items. States staged for the next group commit are committed first, as
+// rangeRead answers a range read of acceptor states (a Query's or a
+// Scan's page) from a voter's view: the asker admitted, this node voting
+// for the partition in the asker's ring transition, the bounds those of a
+// strong table's items (of one partition key placed here, or with
+// of_table any part of one table's). States staged for the next group commit are committed first, as
 // for a transfer's read (fetchAcceptors): a promise or acceptance answered
 // after the read but taken before it would otherwise be missed.
 func (v *vnode) rangeRead(ctx actor.Context, m *internalpb.AcceptorRangeRead) *internalpb.HandoffBatch {
@@ -112,17 +113,25 @@ func (v *vnode) checkRangeRead(m *internalpb.AcceptorRangeRead) error {
 	if int(m.Partition) != v.partition {
 		return fmt.Errorf("range read for partition %d sent to the vnode of partition %d", m.Partition, v.partition)
 	}
-	if !catalog.IsItemKey(m.Lower) || bytes.Compare(m.Lower, m.Upper) >= 0 || len(m.Upper) > catalog.MaxItemKeySize+1 {
-		return fmt.Errorf("range read: bounds %.64q to %.64q are not a range of items", m.Lower, m.Upper)
-	}
-	if err := v.catalog.Load().CheckStrongKey(m.Lower); err != nil {
-		return fmt.Errorf("range read: %w", err)
+	if m.OfTable {
+		// A part of a table's items: every partition holds some, so
+		// the bounds name no partition; the store reads only this one's.
+		if err := v.catalog.Load().CheckStrongItemRange(m.Lower, m.Upper); err != nil {
+			return fmt.Errorf("range read: %w", err)
+		}
+	} else {
+		if !catalog.IsItemKey(m.Lower) || bytes.Compare(m.Lower, m.Upper) >= 0 || len(m.Upper) > catalog.MaxItemKeySize+1 {
+			return fmt.Errorf("range read: bounds %.64q to %.64q are not a range of items", m.Lower, m.Upper)
+		}
+		if err := v.catalog.Load().CheckStrongKey(m.Lower); err != nil {
+			return fmt.Errorf("range read: %w", err)
+		}
 	}
 	view := v.view.Load()
 	if view.Transition == nil || view.Ring == nil {
 		return fmt.Errorf("node %s has no ring yet", v.self.Node)
 	}
-	if p := view.Ring.PartitionForKey(m.Lower); p != v.partition {
+	if p := view.Ring.PartitionForKey(m.Lower); !m.OfTable && p != v.partition {
 		return fmt.Errorf("range read: items of %.64q are in partition %d, not %d", m.Lower, p, v.partition)
 	}
 	return v.checkVoting(view, paxos.MsgRead, m.Transition)

@@ -43,7 +43,8 @@ func numOf(av types.AttributeValue) string { return av.(*types.AttributeValueMem
 // The DynamoDB endpoint end to end: three real processes, the AWS SDK for
 // Go as the client, a strong table of items created through one node and
 // used through every node: conditional writes, updates, Query pages in
-// both orders, deletes, DynamoDB's errors, and a node down.
+// both orders, deletes, batches, Scans of a table spread over partitions
+// (in pages and segments), DynamoDB's errors, and a node down.
 func TestDynamoDBEndpoint(t *testing.T) {
 	c := &testCluster{t: t}
 	root := t.TempDir()
@@ -233,6 +234,139 @@ func TestDynamoDBEndpoint(t *testing.T) {
 		}
 	})
 
+	t.Run("batch writes, batch reads and scans of a table spread over partitions", func(t *testing.T) {
+		spread := aws.String("spread")
+		if _, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: spread,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}}}); err != nil {
+			t.Fatal(err)
+		}
+		const items = 40 // partition keys: spread over the ring's partitions
+		var want []string
+		for start := 0; start < items; start += 20 {
+			var writes []types.WriteRequest
+			for i := start; i < start+20; i++ {
+				id := fmt.Sprintf("item-%02d", i)
+				want = append(want, id)
+				writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{"id": str(id), "n": num(i)}}})
+			}
+			out, err := db[0].BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{"spread": writes}})
+			if err != nil || len(out.UnprocessedItems) != 0 {
+				t.Fatalf("batch write from %d: %v %v", start, out, err)
+			}
+		}
+		got, err := db[1].BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			"spread": {Keys: []map[string]types.AttributeValue{{"id": str("item-03")}, {"id": str("item-33")}, {"id": str("missing")}}, ProjectionExpression: aws.String("n")},
+			"events": {Keys: []map[string]types.AttributeValue{{"user": str("ann"), "at": num(1)}}},
+		}})
+		if err != nil || len(got.UnprocessedKeys) != 0 {
+			t.Fatalf("batch get: %v %v", got, err)
+		}
+		var ns []string
+		for _, it := range got.Responses["spread"] {
+			ns = append(ns, numOf(it["n"]))
+		}
+		slices.Sort(ns)
+		if !slices.Equal(ns, []string{"3", "33"}) || len(got.Responses["events"]) != 1 {
+			t.Fatalf("batch get through n2: spread %v, events %v", ns, got.Responses["events"])
+		}
+
+		// scan reads every page of a Scan and returns the ids in the
+		// order read.
+		scan := func(node int, in dynamodb.ScanInput) []string {
+			t.Helper()
+			var ids []string
+			for pages := 0; ; pages++ {
+				if pages > items+1 {
+					t.Fatalf("a scan of %d items is still paging", items)
+				}
+				out, err := db[node].Scan(ctx, &in)
+				if err != nil {
+					t.Fatalf("scan: %v", err)
+				}
+				if in.Limit != nil && len(out.Items) > int(*in.Limit) {
+					t.Fatalf("a page of %d items for a Limit of %d", len(out.Items), *in.Limit)
+				}
+				for _, it := range out.Items {
+					ids = append(ids, it["id"].(*types.AttributeValueMemberS).Value)
+				}
+				if out.LastEvaluatedKey == nil {
+					return ids
+				}
+				in.ExclusiveStartKey = out.LastEvaluatedKey
+			}
+		}
+		wantOnce := func(what string, ids []string) {
+			t.Helper()
+			slices.Sort(ids)
+			if !slices.Equal(ids, want) {
+				t.Fatalf("%s: %d ids %v, want each of the %d once", what, len(ids), ids, items)
+			}
+		}
+		wantOnce("scan in pages of 7", scan(2, dynamodb.ScanInput{TableName: spread, Limit: aws.Int32(7)}))
+		var segments []string
+		for seg := range 3 {
+			segments = append(segments, scan(seg, dynamodb.ScanInput{TableName: spread, Limit: aws.Int32(5), Segment: aws.Int32(int32(seg)), TotalSegments: aws.Int32(3)})...)
+		}
+		wantOnce("three segments", segments)
+		count, err := db[1].Scan(ctx, &dynamodb.ScanInput{TableName: spread, Select: types.SelectCount, FilterExpression: aws.String("n >= :lo"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":lo": num(30)}})
+		if err != nil || count.Count != 10 || count.ScannedCount != items || count.Items != nil {
+			t.Fatalf("filtered count: %+v %v, want 10 of %d", count, err, items)
+		}
+
+		del, err := db[2].BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{"spread": {
+			{DeleteRequest: &types.DeleteRequest{Key: map[string]types.AttributeValue{"id": str("item-00")}}}}}})
+		if err != nil || len(del.UnprocessedItems) != 0 {
+			t.Fatalf("batch delete: %v %v", del, err)
+		}
+		if ids := scan(0, dynamodb.ScanInput{TableName: spread}); len(ids) != items-1 || slices.Contains(ids, "item-00") {
+			t.Fatalf("scan after the delete: %v", ids)
+		}
+	})
+
+	t.Run("bad batch requests get ValidationException", func(t *testing.T) {
+		var tooMany []types.WriteRequest
+		for i := range 26 {
+			tooMany = append(tooMany, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{"id": str(fmt.Sprint(i))}}})
+		}
+		var tooManyKeys []map[string]types.AttributeValue
+		for i := range 101 {
+			tooManyKeys = append(tooManyKeys, map[string]types.AttributeValue{"id": str(fmt.Sprint(i))})
+		}
+		dup := map[string]types.AttributeValue{"id": str("a")}
+		for _, tt := range []struct {
+			name string
+			err  error
+		}{
+			{"26 writes", func() error {
+				_, err := db[0].BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{"spread": tooMany}})
+				return err
+			}()},
+			{"a put and a delete of one item", func() error {
+				_, err := db[1].BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{"spread": {
+					{PutRequest: &types.PutRequest{Item: dup}}, {DeleteRequest: &types.DeleteRequest{Key: dup}}}}})
+				return err
+			}()},
+			{"101 keys", func() error {
+				_, err := db[2].BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{"spread": {Keys: tooManyKeys}}})
+				return err
+			}()},
+			{"one key twice", func() error {
+				_, err := db[0].BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{"spread": {Keys: []map[string]types.AttributeValue{dup, dup}}}})
+				return err
+			}()},
+			{"a segment past TotalSegments", func() error {
+				_, err := db[1].Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("spread"), Segment: aws.Int32(3), TotalSegments: aws.Int32(3)})
+				return err
+			}()},
+		} {
+			if got := apiCode(tt.err); got != "ValidationException" {
+				t.Errorf("%s: %s, want ValidationException", tt.name, got)
+			}
+		}
+	})
+
 	t.Run("with one node down the others read and write every item", func(t *testing.T) {
 		c.kill(c.nodes[2])
 		for i := 11; i <= 14; i++ {
@@ -246,7 +380,7 @@ func TestDynamoDBEndpoint(t *testing.T) {
 			t.Fatalf("query with n3 down: %v, want %v", ats, want)
 		}
 		list, err := db[0].ListTables(ctx, &dynamodb.ListTablesInput{})
-		if err != nil || !slices.Equal(list.TableNames, []string{"events"}) {
+		if err != nil || !slices.Equal(list.TableNames, []string{"events", "spread"}) {
 			t.Fatalf("list: %v %v", list, err)
 		}
 	})

@@ -105,3 +105,63 @@ func TestTableOfItemsRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestTableItemsHoldEveryItemOfTheTableAndNoOther(t *testing.T) {
+	strong := Table{ID: 4, Consistency: Strong, Schema: itemSchema}
+	r := TableItems(strong)
+	for _, pk := range []string{"", "ann", "\xff\xff\xff"} {
+		if k := mustItemKey(t, strong, pk+"x", "1"); !r.Contains(k) {
+			t.Errorf("item %q of the table is outside %q", k, r)
+		}
+	}
+	for _, other := range [][]byte{
+		mustItemKey(t, Table{ID: 5, Consistency: Strong, Schema: itemSchema}, "ann", "1"),
+		mustItemKey(t, Table{ID: 3, Consistency: Strong, Schema: itemSchema}, "ann", "1"),
+		mustItemKey(t, Table{ID: 4, Consistency: Eventual, Schema: itemSchema}, "ann", "1"),
+		Key(strong, []byte("ann")),
+	} {
+		if r.Contains(other) {
+			t.Errorf("key %q of another table is inside %q", other, r)
+		}
+	}
+	last := TableItems(Table{ID: MaxID, Consistency: Strong, Schema: itemSchema})
+	if k := mustItemKey(t, Table{ID: MaxID, Consistency: Strong, Schema: itemSchema}, "ann", "1"); !last.Contains(k) || last.Empty() {
+		t.Errorf("the last table id's items %q are not in %q", k, last)
+	}
+}
+
+func TestCheckStrongItemRangeTakesOnlyRangesOfOneLiveStrongTable(t *testing.T) {
+	strong := Table{Name: "events", ID: 4, Consistency: Strong, Schema: itemSchema}
+	c := Catalog{Tables: []Table{strong}, NextID: 5}
+	whole := TableItems(strong)
+	ann := mustItemKey(t, strong, "ann", "1")
+	eventual := TableItems(Table{ID: 4, Consistency: Eventual, Schema: itemSchema})
+	cases := []struct {
+		rule         string
+		lower, upper []byte
+		ok           bool
+	}{
+		{"the whole table", whole.Lower, whole.Upper, true},
+		{"after an item (a page resumed)", append(slices.Clone(ann), 0), whole.Upper, true},
+		{"one partition key's items", ann, append(slices.Clone(ann), 0xFF), true},
+		{"an eventual table's items", eventual.Lower, eventual.Upper, false},
+		{"opaque keys of a strong table", Prefix(4, Strong), whole.Upper, false},
+		{"past the table's end", whole.Lower, append(slices.Clone(whole.Upper), 0), false},
+		{"into the next table", whole.Lower, mustItemKey(t, Table{ID: 5, Consistency: Strong, Schema: itemSchema}, "a", "1"), false},
+		{"empty", ann, ann, false},
+		{"a lower bound that is no item's key", append(slices.Clone(whole.Lower), 0, 9), whole.Upper, false},
+		{"an upper bound past the longest key", whole.Lower, append(slices.Clone(whole.Lower), make([]byte, MaxItemKeySize)...), false},
+	}
+	for _, c2 := range cases {
+		if err := c.CheckStrongItemRange(c2.lower, c2.upper); (err == nil) != c2.ok {
+			t.Errorf("%s: %v, want ok=%v", c2.rule, err, c2.ok)
+		}
+	}
+	deleted, _, err := c.Delete("events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deleted.CheckStrongItemRange(whole.Lower, whole.Upper); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a deleted table's items: %v, want not found", err)
+	}
+}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -136,6 +137,46 @@ func ItemRange(t Table, pk item.Value, c item.SortCondition) (item.Range, error)
 		return item.Range{}, err
 	}
 	return r.WithPrefix(itemHeaderOf(t, len(enc))), nil
+}
+
+// TableItems is the range of every stored key of table t's items: what
+// a Scan reads, a part of it in each partition, since the ring spreads
+// one table's partition keys over all of them.
+func TableItems(t Table) item.Range {
+	lower := itemHeaderOf(t, 0)[:KeyOverhead]
+	return item.Range{Lower: lower, Upper: tablePrefixEnd(lower)}
+}
+
+// tablePrefixEnd is the smallest key above every key that starts with
+// prefix, a table's prefix: the next table id's, or the next kind's after
+// the largest id.
+func tablePrefixEnd(prefix []byte) []byte {
+	if id := binary.BigEndian.Uint32(prefix[2:KeyOverhead]); id < MaxID {
+		return binary.BigEndian.AppendUint32([]byte{Reserved, prefix[1]}, id+1)
+	}
+	return []byte{Reserved, prefix[1] + 1}
+}
+
+// CheckStrongItemRange refuses a range read of [lower, upper) unless it
+// is a range of one strong table's items (a part of TableItems) and that
+// table is not deleted: the bounds of a Scan's read of one partition.
+// lower is the table's prefix or an item's key (where a page resumes);
+// upper is at most the table's end.
+func (c Catalog) CheckStrongItemRange(lower, upper []byte) error {
+	bad := fmt.Errorf("%w: %.64q to %.64q is not a range of one table's items", ErrBadKey, lower, upper)
+	if len(lower) < KeyOverhead || lower[0] != Reserved || lower[1] != kindStrongItems || bytes.Compare(lower, upper) >= 0 || len(upper) > MaxItemKeySize+1 {
+		return bad
+	}
+	prefix := lower[:KeyOverhead]
+	if len(lower) > KeyOverhead {
+		if _, err := ParseKey(lower); err != nil {
+			return fmt.Errorf("range of items: lower bound: %w", err)
+		}
+	}
+	if !bytes.HasPrefix(upper, prefix) && !bytes.Equal(upper, tablePrefixEnd(prefix)) {
+		return bad
+	}
+	return c.checkLive(KeyInfo{ID: binary.BigEndian.Uint32(prefix[2:]), Consistency: Strong, Items: true})
 }
 
 // IsItemKey reports whether key is laid out as an item's key.

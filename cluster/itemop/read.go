@@ -65,10 +65,67 @@ func (g *Get) Result(res paxos.Result) (tableapi.GetResult, error) {
 	return tableapi.GetResult{Item: project(g.proj, it)}, nil
 }
 
-// DefaultPageKeys is how many registers a Query page reads when the
-// request sets no Limit (the page is also bounded by
+// DefaultPageKeys is how many registers a Query or Scan page reads when
+// the request sets no Limit (the page is also bounded by
 // tableapi.MaxPageBytes).
 const DefaultPageKeys = 1000
+
+// pageKeys is how many registers a page reads for a request's Limit.
+func pageKeys(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, tableapi.Errorf(tableapi.KindValidation, "Limit must be at least 1, not %d", limit)
+	case limit == 0:
+		return DefaultPageKeys, nil
+	}
+	return limit, nil
+}
+
+// reading is what a Query or Scan makes of the registers it read: which
+// items pass its filter and what of them it returns.
+type reading struct {
+	table  catalog.Table
+	filter *expr.Condition
+	proj   *expr.Projection
+	count  bool
+}
+
+// planReading parses a page's FilterExpression, ProjectionExpression and
+// Select; keysInFilter says whether the filter may name key attributes
+// (a Scan's may; a Query's may not, as DynamoDB).
+func planReading(t catalog.Table, filter, projection string, sel tableapi.Select, attrs *expr.Attributes, keysInFilter bool) (reading, error) {
+	r := reading{table: t}
+	var err error
+	if filter != "" {
+		if r.filter, err = expr.ParseFilter(filter, attrs); err != nil {
+			return reading{}, err
+		}
+		for _, n := range r.filter.Names() {
+			if !keysInFilter && (n == t.Schema.Partition.Name || (t.Schema.HasSort() && n == t.Schema.Sort.Name)) {
+				return reading{}, tableapi.Errorf(tableapi.KindValidation, "Filter Expression can only contain non-primary key attributes: Primary key attribute: %s", n)
+			}
+		}
+	}
+	if projection != "" {
+		if r.proj, err = expr.ParseProjection(projection, attrs); err != nil {
+			return reading{}, err
+		}
+	}
+	switch sel {
+	case "", tableapi.SelectAllAttributes, tableapi.SelectSpecificAttributes:
+		if sel == tableapi.SelectAllAttributes && r.proj != nil {
+			return reading{}, tableapi.Errorf(tableapi.KindValidation, "Cannot specify the AttributesToGet or ProjectionExpression when choosing to get ALL_ATTRIBUTES")
+		}
+	case tableapi.SelectCount:
+		if r.proj != nil {
+			return reading{}, tableapi.Errorf(tableapi.KindValidation, "Cannot specify the ProjectionExpression when choosing to get COUNT")
+		}
+		r.count = true
+	default:
+		return reading{}, tableapi.Errorf(tableapi.KindValidation, "Select %q is not one of ALL_ATTRIBUTES, SPECIFIC_ATTRIBUTES, COUNT", sel)
+	}
+	return r, nil
+}
 
 // Query is a planned Query: the range of registers to read, in which
 // order, how many, and what to make of them.
@@ -78,16 +135,14 @@ type Query struct {
 	Reverse bool
 	// MaxKeys is how many registers the page reads.
 	MaxKeys int
-	table   catalog.Table
-	filter  *expr.Condition
-	proj    *expr.Projection
-	count   bool
+	reading
 }
 
 // PlanQuery checks a Query and finds its range.
 func PlanQuery(t catalog.Table, req tableapi.Query) (*Query, error) {
-	if req.Limit < 0 {
-		return nil, tableapi.Errorf(tableapi.KindValidation, "Limit must be at least 1, not %d", req.Limit)
+	maxKeys, err := pageKeys(req.Limit)
+	if err != nil {
+		return nil, err
 	}
 	attrs, err := attributes(req.Expressions)
 	if err != nil {
@@ -103,48 +158,20 @@ func PlanQuery(t catalog.Table, req tableapi.Query) (*Query, error) {
 	if kc.Partition == nil {
 		return nil, tableapi.Errorf(tableapi.KindValidation, "Query condition missed key schema element: %s", t.Schema.Partition.Name)
 	}
-	q := &Query{Reverse: req.Backward, MaxKeys: DefaultPageKeys, table: t}
-	if req.Limit > 0 {
-		q.MaxKeys = req.Limit
-	}
+	q := &Query{Reverse: req.Backward, MaxKeys: maxKeys}
 	if q.Range, err = catalog.ItemRange(t, kc.Partition, kc.Sort); err != nil {
 		return nil, err
 	}
-	if req.Filter != "" {
-		if q.filter, err = expr.ParseFilter(req.Filter, attrs); err != nil {
-			return nil, err
-		}
-		for _, n := range q.filter.Names() {
-			if n == t.Schema.Partition.Name || (t.Schema.HasSort() && n == t.Schema.Sort.Name) {
-				return nil, tableapi.Errorf(tableapi.KindValidation, "Filter Expression can only contain non-primary key attributes: Primary key attribute: %s", n)
-			}
-		}
-	}
-	if req.Projection != "" {
-		if q.proj, err = expr.ParseProjection(req.Projection, attrs); err != nil {
-			return nil, err
-		}
-	}
-	switch req.Select {
-	case "", tableapi.SelectAllAttributes, tableapi.SelectSpecificAttributes:
-		if req.Select == tableapi.SelectAllAttributes && q.proj != nil {
-			return nil, tableapi.Errorf(tableapi.KindValidation, "Cannot specify the AttributesToGet or ProjectionExpression when choosing to get ALL_ATTRIBUTES")
-		}
-	case tableapi.SelectCount:
-		if q.proj != nil {
-			return nil, tableapi.Errorf(tableapi.KindValidation, "Cannot specify the ProjectionExpression when choosing to get COUNT")
-		}
-		q.count = true
-	default:
-		return nil, tableapi.Errorf(tableapi.KindValidation, "Select %q is not one of ALL_ATTRIBUTES, SPECIFIC_ATTRIBUTES, COUNT", req.Select)
+	if q.reading, err = planReading(t, req.Filter, req.Projection, req.Select, attrs, false); err != nil {
+		return nil, err
 	}
 	if err := attrs.Unused(); err != nil {
 		return nil, err
 	}
 	if req.ExclusiveStartKey != nil {
-		start, err := KeyOf(t, req.ExclusiveStartKey)
+		start, err := startKey(t, req.ExclusiveStartKey)
 		if err != nil {
-			return nil, tableapi.Errorf(tableapi.KindValidation, "The provided starting key is invalid: %v", err)
+			return nil, err
 		}
 		pk, err := item.AppendKey(nil, kc.Partition)
 		if err != nil {
@@ -162,7 +189,16 @@ func PlanQuery(t catalog.Table, req tableapi.Query) (*Query, error) {
 	return q, nil
 }
 
-// Stored is one register a Query page read, with its value.
+// startKey is the register of a page's ExclusiveStartKey.
+func startKey(t catalog.Table, key item.Item) ([]byte, error) {
+	start, err := KeyOf(t, key)
+	if err != nil {
+		return nil, tableapi.Errorf(tableapi.KindValidation, "The provided starting key is invalid: %v", err)
+	}
+	return start, nil
+}
+
+// Stored is one register a Query or Scan page read, with its value.
 type Stored struct {
 	Key   []byte
 	Value paxos.Value
@@ -171,22 +207,29 @@ type Stored struct {
 // Page makes the Query's answer from the registers it read, in order;
 // complete says none of the range remains past them.
 func (q *Query) Page(read []Stored, complete bool) (tableapi.QueryResult, error) {
+	return q.page(read, complete)
+}
+
+// page is the answer of a page that read these registers, in order;
+// complete says nothing remains past them. Otherwise the last register
+// read, whether or not it holds an item, is where the next page resumes.
+func (r reading) page(read []Stored, complete bool) (tableapi.QueryResult, error) {
 	var out tableapi.QueryResult
-	for _, r := range read {
-		if !r.Value.Exists {
+	for _, st := range read {
+		if !st.Value.Exists {
 			continue
 		}
-		it, err := Decode(r.Value.Data)
+		it, err := Decode(st.Value.Data)
 		if err != nil {
 			return tableapi.QueryResult{}, err
 		}
 		out.ScannedCount++
-		if q.filter != nil && !q.filter.Eval(it) {
+		if r.filter != nil && !r.filter.Eval(it) {
 			continue
 		}
 		out.Count++
-		if !q.count {
-			out.Items = append(out.Items, project(q.proj, it))
+		if !r.count {
+			out.Items = append(out.Items, project(r.proj, it))
 		}
 	}
 	if !complete && len(read) > 0 {
@@ -195,11 +238,11 @@ func (q *Query) Page(read []Stored, complete bool) (tableapi.QueryResult, error)
 		if err != nil {
 			return tableapi.QueryResult{}, fmt.Errorf("last key of the page: %w", err)
 		}
-		k, err := q.table.Schema.ParseStorageKey(info.Key)
+		k, err := r.table.Schema.ParseStorageKey(info.Key)
 		if err != nil {
 			return tableapi.QueryResult{}, fmt.Errorf("last key of the page: %w", err)
 		}
-		out.LastEvaluatedKey = q.table.Schema.Item(k)
+		out.LastEvaluatedKey = r.table.Schema.Item(k)
 	}
 	return out, nil
 }

@@ -32,6 +32,11 @@ type Service interface {
 	DeleteItem(ctx context.Context, req DeleteItem) (WriteResult, error)
 	UpdateItem(ctx context.Context, req UpdateItem) (WriteResult, error)
 	Query(ctx context.Context, req Query) (QueryResult, error)
+	// Scan reads one page of a table's items (of one segment), answered
+	// as a Query's page.
+	Scan(ctx context.Context, req Scan) (QueryResult, error)
+	BatchGetItem(ctx context.Context, req BatchGetItem) (BatchGetResult, error)
+	BatchWriteItem(ctx context.Context, req BatchWriteItem) (BatchWriteResult, error)
 }
 
 // CreateTable creates a table of items.
@@ -133,7 +138,7 @@ type WriteResult struct {
 	Attributes item.Item
 }
 
-// Select is what a Query returns of each item.
+// Select is what a Query or Scan returns of each item.
 type Select string
 
 // The selects a Query may ask for ("" is AllAttributes, or
@@ -177,8 +182,89 @@ type QueryResult struct {
 	LastEvaluatedKey item.Item
 }
 
-// MaxPageBytes bounds one Query page: 1 MB of items read, as DynamoDB.
+// MaxPageBytes bounds one Query or Scan page: 1 MB of items read, as
+// DynamoDB.
 const MaxPageBytes = 1 << 20
+
+// Scan reads every item of a table, a page at a time: the table's items
+// in an order of the node's (partition by partition), or those of one
+// segment of it.
+type Scan struct {
+	Table string
+	// Filter is a FilterExpression, applied after Limit counts items read.
+	Filter     string
+	Projection string
+	Expressions
+	// Limit is the most items to read (0: no limit but the page size).
+	Limit int
+	// ExclusiveStartKey is the LastEvaluatedKey of the page before (nil for
+	// the first page).
+	ExclusiveStartKey item.Item
+	Select            Select
+	Consistent        bool
+	// Segment and TotalSegments split the table for parallel scans:
+	// TotalSegments 0 reads the whole table; otherwise this request reads
+	// segment Segment of TotalSegments disjoint ones that together hold
+	// every item.
+	Segment, TotalSegments int
+}
+
+// MaxTotalSegments is the most segments a Scan may split a table into,
+// as DynamoDB.
+const MaxTotalSegments = 1_000_000
+
+// MaxBatchGetKeys is the most keys one BatchGetItem reads, over all its
+// tables, as DynamoDB.
+const MaxBatchGetKeys = 100
+
+// MaxBatchWrites is the most puts and deletes one BatchWriteItem makes,
+// over all its tables, as DynamoDB.
+const MaxBatchWrites = 25
+
+// BatchGetItem reads items of one or more tables by key.
+type BatchGetItem struct {
+	// Tables are the keys to read, by table name.
+	Tables map[string]KeysAndAttributes
+}
+
+// KeysAndAttributes are the keys a BatchGetItem reads of one table and
+// what it returns of each item.
+type KeysAndAttributes struct {
+	Keys       []item.Item
+	Projection string
+	// Expressions: only Names (a projection takes no values).
+	Expressions
+	Consistent bool
+}
+
+// BatchGetResult is BatchGetItem's answer: the items found, by table (in
+// no particular order), and the keys not read because too few replicas
+// answered or other writes kept winning, to ask for again.
+type BatchGetResult struct {
+	Responses   map[string][]item.Item
+	Unprocessed map[string]KeysAndAttributes
+}
+
+// BatchWriteItem puts and deletes items of one or more tables, each
+// write on its own (no conditions, no atomicity across items).
+type BatchWriteItem struct {
+	// Tables are the writes, by table name.
+	Tables map[string][]WriteRequest
+}
+
+// WriteRequest is one write of a BatchWriteItem: exactly one of Put (a
+// whole item) and Delete (a key) is set.
+type WriteRequest struct {
+	Put    item.Item
+	Delete item.Item
+}
+
+// BatchWriteResult is BatchWriteItem's answer: the writes not made
+// because too few replicas answered or other writes kept winning (each
+// may still take effect), to send again.
+type BatchWriteResult struct {
+	Unprocessed map[string][]WriteRequest
+}
 
 // Kind is the class of a failed request, which each front door maps to its
 // own code.

@@ -1732,18 +1732,24 @@ func (x *HandoffBatch) GetFloor() *PaxosBallot {
 
 // AcceptorRangeRead asks a voter of a partition for the acceptor states of
 // the registers in [lower, upper), in key order or reverse order: one page
-// of a Query of a strong table of items. The answer is a HandoffBatch of
+// of a Query or a Scan of a strong table of items. The answer is a HandoffBatch of
 // acceptor states (done: none of the range remains past its last one).
 type AcceptorRangeRead struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Lower         []byte                 `protobuf:"bytes,2,opt,name=lower,proto3" json:"lower,omitempty"`
-	Upper         []byte                 `protobuf:"bytes,3,opt,name=upper,proto3" json:"upper,omitempty"`
-	Reverse       bool                   `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
-	MaxKeys       uint32                 `protobuf:"varint,5,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
-	MaxBytes      uint32                 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
-	Transition    uint64                 `protobuf:"fixed64,7,opt,name=transition,proto3" json:"transition,omitempty"` // the reader's (ring.Transition's Fingerprint)
-	Sender        *Sender                `protobuf:"bytes,8,opt,name=sender,proto3" json:"sender,omitempty"`           // the reader's node; it must be admitted
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Partition  uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Lower      []byte                 `protobuf:"bytes,2,opt,name=lower,proto3" json:"lower,omitempty"`
+	Upper      []byte                 `protobuf:"bytes,3,opt,name=upper,proto3" json:"upper,omitempty"`
+	Reverse    bool                   `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
+	MaxKeys    uint32                 `protobuf:"varint,5,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
+	MaxBytes   uint32                 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	Transition uint64                 `protobuf:"fixed64,7,opt,name=transition,proto3" json:"transition,omitempty"` // the reader's (ring.Transition's Fingerprint)
+	Sender     *Sender                `protobuf:"bytes,8,opt,name=sender,proto3" json:"sender,omitempty"`           // the reader's node; it must be admitted
+	// of_table: the range is a part of one strong table's items (a Scan's),
+	// whose partition keys the ring spreads over every partition; the voter
+	// answers the registers of the range it holds in this partition.
+	// Without it the range is of one partition key's items, which must be
+	// placed in this partition.
+	OfTable       bool `protobuf:"varint,9,opt,name=of_table,json=ofTable,proto3" json:"of_table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1832,6 +1838,13 @@ func (x *AcceptorRangeRead) GetSender() *Sender {
 		return x.Sender
 	}
 	return nil
+}
+
+func (x *AcceptorRangeRead) GetOfTable() bool {
+	if x != nil {
+		return x.OfTable
+	}
+	return false
 }
 
 // AcceptorEntry is one strong key's acceptor state, as stored.
@@ -3563,7 +3576,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12,\n" +
 	"\x12of_acceptor_states\x18\x06 \x01(\bR\x10ofAcceptorStates\x12L\n" +
 	"\x0facceptor_states\x18\a \x03(\v2#.harmonia.internal.v1.AcceptorEntryR\x0eacceptorStates\x127\n" +
-	"\x05floor\x18\b \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x05floor\"\x85\x02\n" +
+	"\x05floor\x18\b \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x05floor\"\xa0\x02\n" +
 	"\x11AcceptorRangeRead\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05lower\x18\x02 \x01(\fR\x05lower\x12\x14\n" +
@@ -3574,7 +3587,8 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\n" +
 	"transition\x18\a \x01(\x06R\n" +
 	"transition\x124\n" +
-	"\x06sender\x18\b \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\"Y\n" +
+	"\x06sender\x18\b \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x19\n" +
+	"\bof_table\x18\t \x01(\bR\aofTable\"Y\n" +
 	"\rAcceptorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x126\n" +
 	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"\x9f\x01\n" +

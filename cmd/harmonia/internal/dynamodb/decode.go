@@ -68,6 +68,7 @@ type legacyParams struct {
 	AttributesToGet     json.RawMessage
 	KeyConditions       json.RawMessage
 	QueryFilter         json.RawMessage
+	ScanFilter          json.RawMessage
 	ConditionalOperator json.RawMessage
 	AttributeUpdates    json.RawMessage
 }
@@ -82,6 +83,7 @@ func (p *legacyParams) refuseLegacy() error {
 		{"AttributesToGet", p.AttributesToGet, "ProjectionExpression"},
 		{"KeyConditions", p.KeyConditions, "KeyConditionExpression"},
 		{"QueryFilter", p.QueryFilter, "FilterExpression"},
+		{"ScanFilter", p.ScanFilter, "FilterExpression"},
 		{"ConditionalOperator", p.ConditionalOperator, "AND and OR in ConditionExpression or FilterExpression"},
 		{"AttributeUpdates", p.AttributeUpdates, "UpdateExpression"},
 	} {

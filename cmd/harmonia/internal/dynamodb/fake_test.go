@@ -14,13 +14,15 @@ type fakeService struct {
 	mu    sync.Mutex
 	calls []any
 
-	err      error
-	table    tableapi.TableDescription
-	names    []string
-	lastName string
-	get      tableapi.GetResult
-	write    tableapi.WriteResult
-	query    tableapi.QueryResult
+	err        error
+	table      tableapi.TableDescription
+	names      []string
+	lastName   string
+	get        tableapi.GetResult
+	write      tableapi.WriteResult
+	query      tableapi.QueryResult
+	batchGet   tableapi.BatchGetResult
+	batchWrite tableapi.BatchWriteResult
 }
 
 // The requests of the methods that take no request struct.
@@ -81,4 +83,16 @@ func (f *fakeService) UpdateItem(_ context.Context, req tableapi.UpdateItem) (ta
 
 func (f *fakeService) Query(_ context.Context, req tableapi.Query) (tableapi.QueryResult, error) {
 	return f.query, f.record(req)
+}
+
+func (f *fakeService) Scan(_ context.Context, req tableapi.Scan) (tableapi.QueryResult, error) {
+	return f.query, f.record(req)
+}
+
+func (f *fakeService) BatchGetItem(_ context.Context, req tableapi.BatchGetItem) (tableapi.BatchGetResult, error) {
+	return f.batchGet, f.record(req)
+}
+
+func (f *fakeService) BatchWriteItem(_ context.Context, req tableapi.BatchWriteItem) (tableapi.BatchWriteResult, error) {
+	return f.batchWrite, f.record(req)
 }

@@ -61,7 +61,7 @@ var badRequests = []struct {
 	{"GET is not DynamoDB's method", rawRequest{method: http.MethodGet, target: putItem}, http.StatusMethodNotAllowed, errUnknownOperation},
 	{"no target names no operation", rawRequest{body: `{}`}, http.StatusBadRequest, errUnknownOperation},
 	{"target of another service", rawRequest{target: "DynamoDBStreams_20120810.GetRecords", body: `{}`}, http.StatusBadRequest, errUnknownOperation},
-	{"operation not supported", rawRequest{target: targetPrefix + "Scan", body: `{"TableName":"t"}`}, http.StatusBadRequest, errUnknownOperation},
+	{"operation not supported", rawRequest{target: targetPrefix + "TransactWriteItems", body: `{"TableName":"t"}`}, http.StatusBadRequest, errUnknownOperation},
 	{"operation names are case-sensitive", rawRequest{target: targetPrefix + "putitem", body: `{}`}, http.StatusBadRequest, errUnknownOperation},
 	{"malformed JSON", rawRequest{target: putItem, body: `{"TableName":`}, http.StatusBadRequest, errSerialization},
 	{"empty body", rawRequest{target: putItem}, http.StatusBadRequest, errSerialization},

@@ -196,14 +196,75 @@ func (h *handler) query(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return pageOutput(res, req.Select), nil
+}
+
+// pageOutput is a Query's or Scan's page as DynamoDB answers it.
+func pageOutput(res tableapi.QueryResult, sel tableapi.Select) queryOutput {
 	out := queryOutput{Count: res.Count, ScannedCount: res.ScannedCount, LastEvaluatedKey: item.ItemJSON(res.LastEvaluatedKey)}
-	if req.Select != tableapi.SelectCount {
-		out.Items = make([]item.ItemJSON, 0, len(res.Items))
-		for _, it := range res.Items {
-			out.Items = append(out.Items, item.ItemJSON(it))
-		}
+	if sel != tableapi.SelectCount {
+		out.Items = itemsJSON(res.Items)
 	}
-	return out, nil
+	return out
+}
+
+// itemsJSON is items as a JSON list (empty, not null, when there are
+// none).
+func itemsJSON(items []item.Item) []item.ItemJSON {
+	out := make([]item.ItemJSON, 0, len(items))
+	for _, it := range items {
+		out = append(out, item.ItemJSON(it))
+	}
+	return out
+}
+
+type scanInput struct {
+	legacyParams
+	expressions
+	TableName            string
+	FilterExpression     string
+	ProjectionExpression string
+	Limit                *int
+	ExclusiveStartKey    item.ItemJSON
+	Select               string
+	ConsistentRead       bool
+	// Segment and TotalSegments come together or not at all.
+	Segment, TotalSegments *int
+	// IndexName is refused: there are no secondary indexes to scan.
+	IndexName json.RawMessage
+}
+
+func (h *handler) scan(ctx context.Context, body []byte) (any, error) {
+	var in scanInput
+	exprs, err := decodeWithExpressions(body, &in, func() error {
+		switch {
+		case present(in.IndexName):
+			return validationf("HarmoniaKV does not support secondary indexes: Scan takes no IndexName")
+		case in.Segment != nil && in.TotalSegments == nil:
+			return validationf("The TotalSegments parameter is required but was not present in the request when parameter Segment is present")
+		case in.Segment == nil && in.TotalSegments != nil:
+			return validationf("The Segment parameter is required but was not present in the request when parameter TotalSegments is present")
+		}
+		return firstError(required("tableName", in.TableName == ""), positive("limit", in.Limit), positive("totalSegments", in.TotalSegments))
+	})
+	if err != nil {
+		return nil, err
+	}
+	req := tableapi.Scan{
+		Table: in.TableName, Filter: in.FilterExpression, Projection: in.ProjectionExpression, Expressions: exprs,
+		ExclusiveStartKey: item.Item(in.ExclusiveStartKey), Select: tableapi.Select(in.Select), Consistent: in.ConsistentRead,
+	}
+	if in.Limit != nil {
+		req.Limit = *in.Limit
+	}
+	if in.TotalSegments != nil {
+		req.Segment, req.TotalSegments = *in.Segment, *in.TotalSegments
+	}
+	res, err := h.svc.Scan(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return pageOutput(res, req.Select), nil
 }
 
 // firstError is the first of errs that is not nil.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
@@ -199,5 +201,102 @@ func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.
 		read[i] = itemop.Stored{Key: e.Key, Value: e.Value}
 	}
 	out, err := q.Page(read, complete)
+	return out, serviceError(err)
+}
+
+// Scan reads one page of a table's items linearizably (as Query),
+// walking the ring partitions of its segment in order: in each, the
+// table's registers there in key order (actors.System.ReadRange of a part
+// of the table), until the page holds MaxKeys registers or
+// tableapi.MaxPageBytes.
+func (s *tableService) Scan(ctx context.Context, req tableapi.Scan) (tableapi.QueryResult, error) {
+	t, err := s.itemTable(ctx, req.Table)
+	if err != nil {
+		return tableapi.QueryResult{}, err
+	}
+	view := s.sys.View()
+	if view == nil || view.Ring == nil {
+		return tableapi.QueryResult{}, tableapi.Errorf(tableapi.KindUnavailable, "this node has no ring yet")
+	}
+	plan, err := itemop.PlanScan(t, req, view.Ring.Partitions())
+	if err != nil {
+		return tableapi.QueryResult{}, serviceError(err)
+	}
+	var read []itemop.Stored
+	size := 0
+	complete := true
+	for p := plan.From; p < plan.To; p++ {
+		r := plan.Range(p)
+		if r.Empty() {
+			continue
+		}
+		if len(read) >= plan.MaxKeys || size >= tableapi.MaxPageBytes {
+			complete = false // partitions remain; the next page starts after the last register read
+			break
+		}
+		entries, done, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, OfTable: true, Partition: p,
+			MaxKeys: plan.MaxKeys - len(read), MaxBytes: tableapi.MaxPageBytes - size})
+		if err != nil {
+			return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items of partition %d: %w", p, err))
+		}
+		for _, e := range entries {
+			read = append(read, itemop.Stored{Key: e.Key, Value: e.Value})
+			size += len(e.Key) + len(e.Value.Data)
+		}
+		if !done {
+			complete = false
+			break
+		}
+	}
+	out, err := plan.Page(read, complete)
+	return out, serviceError(err)
+}
+
+// BatchGetItem reads each key linearizably (as GetItem), all at once.
+func (s *tableService) BatchGetItem(ctx context.Context, req tableapi.BatchGetItem) (tableapi.BatchGetResult, error) {
+	plan, err := itemop.PlanBatchGet(req, func(name string) (catalog.Table, error) { return s.itemTable(ctx, name) })
+	if err != nil {
+		return tableapi.BatchGetResult{}, serviceError(err)
+	}
+	items := make([]item.Item, len(plan.Reads))
+	errs := make([]error, len(plan.Reads))
+	var wg sync.WaitGroup
+	for i, r := range plan.Reads {
+		wg.Go(func() {
+			res, err := s.sys.Strong(ctx, r.Get.Key, paxos.Op{Kind: paxos.OpGet})
+			if err != nil {
+				errs[i] = serviceError(fmt.Errorf("read the item: %w", err))
+				return
+			}
+			got, err := r.Result(res)
+			items[i], errs[i] = got.Item, serviceError(err)
+		})
+	}
+	wg.Wait()
+	out, err := plan.Result(items, errs)
+	return out, serviceError(err)
+}
+
+// BatchWriteItem makes each write as its own consensus step, all at once.
+func (s *tableService) BatchWriteItem(ctx context.Context, req tableapi.BatchWriteItem) (tableapi.BatchWriteResult, error) {
+	plan, err := itemop.PlanBatchWrite(req, func(name string) (catalog.Table, error) { return s.itemTable(ctx, name) })
+	if err != nil {
+		return tableapi.BatchWriteResult{}, serviceError(err)
+	}
+	errs := make([]error, len(plan.Writes))
+	var wg sync.WaitGroup
+	for i, w := range plan.Writes {
+		wg.Go(func() {
+			res, err := s.sys.Strong(ctx, w.Key, w.Op())
+			if err != nil {
+				errs[i] = serviceError(fmt.Errorf("write the item: %w", err))
+				return
+			}
+			_, err = w.Result(res)
+			errs[i] = serviceError(err)
+		})
+	}
+	wg.Wait()
+	out, err := plan.Result(errs)
 	return out, serviceError(err)
 }
