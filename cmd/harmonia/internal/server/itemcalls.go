@@ -32,7 +32,11 @@ var kindCodes = map[tableapi.Kind]codes.Code{
 // own FailedPrecondition (it has left the cluster).
 func itemStatus(err error) error {
 	kind := tableapi.KindOf(err)
-	st := status.New(kindCodes[kind], err.Error())
+	code, ok := kindCodes[kind]
+	if !ok {
+		code = codes.Internal // a kind added later, until it has its code
+	}
+	st := status.New(code, err.Error())
 	if kind == tableapi.KindConditionFailed {
 		if withDetail, err := st.WithDetails(&kvpb.ItemConditionFailed{}); err == nil {
 			st = withDetail

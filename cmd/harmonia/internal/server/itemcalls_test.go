@@ -25,6 +25,7 @@ func TestItemStatus(t *testing.T) {
 		{"contention is Aborted", tableapi.Errorf(tableapi.KindContention, "lost"), codes.Aborted},
 		{"too few replicas is Unavailable", tableapi.Errorf(tableapi.KindUnavailable, "few"), codes.Unavailable},
 		{"an error without a kind is Internal", errors.New("disk"), codes.Internal},
+		{"a kind without a code is Internal, never OK", &tableapi.Error{Kind: tableapi.Kind(1000), Msg: "new"}, codes.Internal},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
 			st := status.Convert(itemStatus(tc.err))
