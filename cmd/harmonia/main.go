@@ -1,5 +1,6 @@
 // Command harmonia runs HarmoniaKV nodes and talks to them: server, launch
-// (a local cluster), put, get, delete, table, status, replicas and bench.
+// (a local cluster), put, get, delete, table, item, status, replicas and
+// bench.
 package main
 
 import (
@@ -19,7 +20,8 @@ const (
 	exitUsage    = 2
 	exitNotFound = 3
 	// exitConditionFailed: a strong write's condition (--if-absent,
-	// --if-version) did not hold; nothing was written.
+	// --if-version, an item's --condition) did not hold; nothing was
+	// written.
 	exitConditionFailed = 4
 )
 
@@ -42,7 +44,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Bool("json", false, "print the response message as protojson")
-	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), tableCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd(), certCmd())
+	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), tableCmd(), itemCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd(), certCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &codedError{code: exitUsage, msg: err.Error()}
 	})

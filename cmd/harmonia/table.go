@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/client"
@@ -22,25 +23,75 @@ func tableCmd() *cobra.Command {
 
 func printTable(t *kvpb.TableDescription) {
 	created := time.Unix(0, t.CreatedUnixNanos).UTC().Format(time.RFC3339)
-	fmt.Printf("%-32s %-9s id %-6d created %s\n", t.Name, t.Consistency, t.Id, created)
+	key := ""
+	if p := t.PartitionKey; p != nil {
+		key = " key " + p.Name + ":" + p.Type
+		if s := t.SortKey; s != nil {
+			key += " " + s.Name + ":" + s.Type
+		}
+	}
+	fmt.Printf("%-32s %-9s id %-6d created %s%s\n", t.Name, t.Consistency, t.Id, created, key)
+}
+
+// parseKeyAttribute reads --partition-key or --sort-key: NAME:TYPE, the
+// type S, N or B (which the server checks). The last colon splits, as a
+// name may hold colons.
+func parseKeyAttribute(flag, s string) (*kvpb.KeyAttribute, error) {
+	i := strings.LastIndex(s, ":")
+	if i <= 0 || i == len(s)-1 {
+		return nil, usageErr("--%s %q: give NAME:TYPE, like id:S (the type S, N or B)", flag, s)
+	}
+	return &kvpb.KeyAttribute{Name: s[:i], Type: s[i+1:]}, nil
+}
+
+// createTableRequest reads table create's flags: with --partition-key a
+// table of items (strong unless --consistency says otherwise, which the
+// server refuses), else a table of keys and values.
+func createTableRequest(name, consistency string, consistencySet bool, partitionKey, sortKey string, timeout time.Duration) (*kvpb.CreateTableRequest, error) {
+	if consistency != "strong" && consistency != "eventual" {
+		return nil, usageErr("--consistency %q: use strong or eventual", consistency)
+	}
+	req := &kvpb.CreateTableRequest{Name: name, Consistency: consistency, TimeoutMs: uint32(timeout.Milliseconds())}
+	if partitionKey == "" {
+		if sortKey != "" {
+			return nil, usageErr("--sort-key needs --partition-key")
+		}
+		return req, nil
+	}
+	var err error
+	if req.PartitionKey, err = parseKeyAttribute("partition-key", partitionKey); err != nil {
+		return nil, err
+	}
+	if sortKey != "" {
+		if req.SortKey, err = parseKeyAttribute("sort-key", sortKey); err != nil {
+			return nil, err
+		}
+	}
+	if !consistencySet {
+		req.Consistency = "" // the server's default for items: strong
+	}
+	return req, nil
 }
 
 func tableCreateCmd() *cobra.Command {
 	var rf requestFlags
-	var consistency string
+	var consistency, partitionKey, sortKey string
 	c := &cobra.Command{
 		Use:   "create NAME",
 		Short: "create a table (admin role with mutual TLS)",
 		Long: "Create a table. A strong table's keys are each a consensus register: linearizable gets,\n" +
 			"put --if-absent / --if-version and delete --if-version. An eventual table is the Dynamo path\n" +
-			"(any node takes writes, concurrent ones are kept as siblings).",
+			"(any node takes writes, concurrent ones are kept as siblings).\n" +
+			"With --partition-key (and --sort-key) the table holds items under that key schema, read and\n" +
+			"written with harmonia item or the DynamoDB endpoint; a table of items is strong.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if consistency != "strong" && consistency != "eventual" {
-				return usageErr("--consistency %q: use strong or eventual", consistency)
+			req, err := createTableRequest(args[0], consistency, cmd.Flags().Changed("consistency"), partitionKey, sortKey, rf.timeout)
+			if err != nil {
+				return err
 			}
 			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.CreateTableResponse, error) {
-				return cl.Tables().CreateTable(ctx, &kvpb.CreateTableRequest{Name: args[0], Consistency: consistency, TimeoutMs: uint32(rf.timeout.Milliseconds())})
+				return cl.Tables().CreateTable(ctx, req)
 			}, func(res *kvpb.CreateTableResponse) {
 				fmt.Print("created ")
 				printTable(res.Table)
@@ -48,7 +99,9 @@ func tableCreateCmd() *cobra.Command {
 		},
 	}
 	rf.register(c)
-	c.Flags().StringVar(&consistency, "consistency", "eventual", "strong or eventual")
+	c.Flags().StringVar(&consistency, "consistency", "eventual", "strong or eventual (a table of items: strong)")
+	c.Flags().StringVar(&partitionKey, "partition-key", "", "NAME:TYPE (S, N or B): a table of items with this partition key")
+	c.Flags().StringVar(&sortKey, "sort-key", "", "NAME:TYPE: the items' sort key (with --partition-key)")
 	return c
 }
 

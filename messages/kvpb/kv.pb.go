@@ -9,6 +9,7 @@
 package kvpb
 
 import (
+	itempb "github.com/harmoniakv/harmonia/messages/itempb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -2866,8 +2867,12 @@ type TableDescription struct {
 	Consistency      string                 `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"` // "eventual" or "strong"
 	Id               uint32                 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`                  // the prefix of its keys; never reused
 	CreatedUnixNanos int64                  `protobuf:"varint,4,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The key schema of a table of items; absent for a table of opaque keys
+	// and values.
+	PartitionKey  *KeyAttribute `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	SortKey       *KeyAttribute `protobuf:"bytes,6,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // absent when the table has none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableDescription) Reset() {
@@ -2928,18 +2933,92 @@ func (x *TableDescription) GetCreatedUnixNanos() int64 {
 	return 0
 }
 
-type CreateTableRequest struct {
+func (x *TableDescription) GetPartitionKey() *KeyAttribute {
+	if x != nil {
+		return x.PartitionKey
+	}
+	return nil
+}
+
+func (x *TableDescription) GetSortKey() *KeyAttribute {
+	if x != nil {
+		return x.SortKey
+	}
+	return nil
+}
+
+// KeyAttribute is one attribute of a table's primary key.
+type KeyAttribute struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`               // 3 to 255 letters, digits, '_', '-' and '.'
-	Consistency   string                 `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"` // "eventual" (default) or "strong"
-	TimeoutMs     uint32                 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"` // "S", "N" or "B"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyAttribute) Reset() {
+	*x = KeyAttribute{}
+	mi := &file_kvpb_kv_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyAttribute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyAttribute) ProtoMessage() {}
+
+func (x *KeyAttribute) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyAttribute.ProtoReflect.Descriptor instead.
+func (*KeyAttribute) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *KeyAttribute) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *KeyAttribute) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+type CreateTableRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // 3 to 255 letters, digits, '_', '-' and '.'
+	// "eventual" (the default for a table of keys and values) or "strong"
+	// (the default, and the only choice, for a table of items).
+	Consistency string `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	TimeoutMs   uint32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// With a partition key the table holds items under this key schema
+	// (read and written with PutItem, GetItem, ..., Query); without one it
+	// holds opaque keys and values (the KV service's).
+	PartitionKey  *KeyAttribute `protobuf:"bytes,4,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	SortKey       *KeyAttribute `protobuf:"bytes,5,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // optional; needs a partition key
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateTableRequest) Reset() {
 	*x = CreateTableRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[41]
+	mi := &file_kvpb_kv_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3030,7 @@ func (x *CreateTableRequest) String() string {
 func (*CreateTableRequest) ProtoMessage() {}
 
 func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[41]
+	mi := &file_kvpb_kv_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3043,7 @@ func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableRequest.ProtoReflect.Descriptor instead.
 func (*CreateTableRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{41}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateTableRequest) GetName() string {
@@ -2988,6 +3067,20 @@ func (x *CreateTableRequest) GetTimeoutMs() uint32 {
 	return 0
 }
 
+func (x *CreateTableRequest) GetPartitionKey() *KeyAttribute {
+	if x != nil {
+		return x.PartitionKey
+	}
+	return nil
+}
+
+func (x *CreateTableRequest) GetSortKey() *KeyAttribute {
+	if x != nil {
+		return x.SortKey
+	}
+	return nil
+}
+
 type CreateTableResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         *TableDescription      `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -2997,7 +3090,7 @@ type CreateTableResponse struct {
 
 func (x *CreateTableResponse) Reset() {
 	*x = CreateTableResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[42]
+	mi := &file_kvpb_kv_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3102,7 @@ func (x *CreateTableResponse) String() string {
 func (*CreateTableResponse) ProtoMessage() {}
 
 func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[42]
+	mi := &file_kvpb_kv_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3115,7 @@ func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableResponse.ProtoReflect.Descriptor instead.
 func (*CreateTableResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{42}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateTableResponse) GetTable() *TableDescription {
@@ -3042,7 +3135,7 @@ type DescribeTableRequest struct {
 
 func (x *DescribeTableRequest) Reset() {
 	*x = DescribeTableRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[43]
+	mi := &file_kvpb_kv_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3147,7 @@ func (x *DescribeTableRequest) String() string {
 func (*DescribeTableRequest) ProtoMessage() {}
 
 func (x *DescribeTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[43]
+	mi := &file_kvpb_kv_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3160,7 @@ func (x *DescribeTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTableRequest.ProtoReflect.Descriptor instead.
 func (*DescribeTableRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{43}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DescribeTableRequest) GetName() string {
@@ -3093,7 +3186,7 @@ type DescribeTableResponse struct {
 
 func (x *DescribeTableResponse) Reset() {
 	*x = DescribeTableResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[44]
+	mi := &file_kvpb_kv_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3105,7 +3198,7 @@ func (x *DescribeTableResponse) String() string {
 func (*DescribeTableResponse) ProtoMessage() {}
 
 func (x *DescribeTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[44]
+	mi := &file_kvpb_kv_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3118,7 +3211,7 @@ func (x *DescribeTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTableResponse.ProtoReflect.Descriptor instead.
 func (*DescribeTableResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{44}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DescribeTableResponse) GetTable() *TableDescription {
@@ -3137,7 +3230,7 @@ type ListTablesRequest struct {
 
 func (x *ListTablesRequest) Reset() {
 	*x = ListTablesRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[45]
+	mi := &file_kvpb_kv_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3149,7 +3242,7 @@ func (x *ListTablesRequest) String() string {
 func (*ListTablesRequest) ProtoMessage() {}
 
 func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[45]
+	mi := &file_kvpb_kv_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3162,7 +3255,7 @@ func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesRequest.ProtoReflect.Descriptor instead.
 func (*ListTablesRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{45}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListTablesRequest) GetTimeoutMs() uint32 {
@@ -3181,7 +3274,7 @@ type ListTablesResponse struct {
 
 func (x *ListTablesResponse) Reset() {
 	*x = ListTablesResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[46]
+	mi := &file_kvpb_kv_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +3286,7 @@ func (x *ListTablesResponse) String() string {
 func (*ListTablesResponse) ProtoMessage() {}
 
 func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[46]
+	mi := &file_kvpb_kv_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +3299,7 @@ func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesResponse.ProtoReflect.Descriptor instead.
 func (*ListTablesResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{46}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListTablesResponse) GetTables() []*TableDescription {
@@ -3226,7 +3319,7 @@ type DeleteTableRequest struct {
 
 func (x *DeleteTableRequest) Reset() {
 	*x = DeleteTableRequest{}
-	mi := &file_kvpb_kv_proto_msgTypes[47]
+	mi := &file_kvpb_kv_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3238,7 +3331,7 @@ func (x *DeleteTableRequest) String() string {
 func (*DeleteTableRequest) ProtoMessage() {}
 
 func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[47]
+	mi := &file_kvpb_kv_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3251,7 +3344,7 @@ func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTableRequest) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{47}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DeleteTableRequest) GetName() string {
@@ -3277,7 +3370,7 @@ type DeleteTableResponse struct {
 
 func (x *DeleteTableResponse) Reset() {
 	*x = DeleteTableResponse{}
-	mi := &file_kvpb_kv_proto_msgTypes[48]
+	mi := &file_kvpb_kv_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3289,7 +3382,7 @@ func (x *DeleteTableResponse) String() string {
 func (*DeleteTableResponse) ProtoMessage() {}
 
 func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kvpb_kv_proto_msgTypes[48]
+	mi := &file_kvpb_kv_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3302,7 +3395,7 @@ func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTableResponse) Descriptor() ([]byte, []int) {
-	return file_kvpb_kv_proto_rawDescGZIP(), []int{48}
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DeleteTableResponse) GetTable() *TableDescription {
@@ -3312,11 +3405,798 @@ func (x *DeleteTableResponse) GetTable() *TableDescription {
 	return nil
 }
 
+type PutItemRequest struct {
+	state                     protoimpl.MessageState            `protogen:"open.v1"`
+	Table                     string                            `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Item                      *itempb.Item                      `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	ConditionExpression       string                            `protobuf:"bytes,3,opt,name=condition_expression,json=conditionExpression,proto3" json:"condition_expression,omitempty"`
+	ExpressionAttributeNames  map[string]string                 `protobuf:"bytes,4,rep,name=expression_attribute_names,json=expressionAttributeNames,proto3" json:"expression_attribute_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExpressionAttributeValues map[string]*itempb.AttributeValue `protobuf:"bytes,5,rep,name=expression_attribute_values,json=expressionAttributeValues,proto3" json:"expression_attribute_values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ReturnValues              string                            `protobuf:"bytes,6,opt,name=return_values,json=returnValues,proto3" json:"return_values,omitempty"` // "NONE" (default) or "ALL_OLD"
+	TimeoutMs                 uint32                            `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *PutItemRequest) Reset() {
+	*x = PutItemRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutItemRequest) ProtoMessage() {}
+
+func (x *PutItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutItemRequest.ProtoReflect.Descriptor instead.
+func (*PutItemRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *PutItemRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PutItemRequest) GetItem() *itempb.Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *PutItemRequest) GetConditionExpression() string {
+	if x != nil {
+		return x.ConditionExpression
+	}
+	return ""
+}
+
+func (x *PutItemRequest) GetExpressionAttributeNames() map[string]string {
+	if x != nil {
+		return x.ExpressionAttributeNames
+	}
+	return nil
+}
+
+func (x *PutItemRequest) GetExpressionAttributeValues() map[string]*itempb.AttributeValue {
+	if x != nil {
+		return x.ExpressionAttributeValues
+	}
+	return nil
+}
+
+func (x *PutItemRequest) GetReturnValues() string {
+	if x != nil {
+		return x.ReturnValues
+	}
+	return ""
+}
+
+func (x *PutItemRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type PutItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attributes    *itempb.Item           `protobuf:"bytes,1,opt,name=attributes,proto3" json:"attributes,omitempty"` // as return_values asked; absent for none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutItemResponse) Reset() {
+	*x = PutItemResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutItemResponse) ProtoMessage() {}
+
+func (x *PutItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutItemResponse.ProtoReflect.Descriptor instead.
+func (*PutItemResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *PutItemResponse) GetAttributes() *itempb.Item {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+type GetItemRequest struct {
+	state                    protoimpl.MessageState `protogen:"open.v1"`
+	Table                    string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key                      *itempb.Item           `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"` // the key attributes only
+	ProjectionExpression     string                 `protobuf:"bytes,3,opt,name=projection_expression,json=projectionExpression,proto3" json:"projection_expression,omitempty"`
+	ExpressionAttributeNames map[string]string      `protobuf:"bytes,4,rep,name=expression_attribute_names,json=expressionAttributeNames,proto3" json:"expression_attribute_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// A table of items is strong: every read is linearizable, consistent or
+	// not.
+	Consistent    bool   `protobuf:"varint,5,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	TimeoutMs     uint32 `protobuf:"varint,6,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetItemRequest) Reset() {
+	*x = GetItemRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetItemRequest) ProtoMessage() {}
+
+func (x *GetItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetItemRequest.ProtoReflect.Descriptor instead.
+func (*GetItemRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *GetItemRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *GetItemRequest) GetKey() *itempb.Item {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *GetItemRequest) GetProjectionExpression() string {
+	if x != nil {
+		return x.ProjectionExpression
+	}
+	return ""
+}
+
+func (x *GetItemRequest) GetExpressionAttributeNames() map[string]string {
+	if x != nil {
+		return x.ExpressionAttributeNames
+	}
+	return nil
+}
+
+func (x *GetItemRequest) GetConsistent() bool {
+	if x != nil {
+		return x.Consistent
+	}
+	return false
+}
+
+func (x *GetItemRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type GetItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Item          *itempb.Item           `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"` // absent when there is no item of the key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetItemResponse) Reset() {
+	*x = GetItemResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetItemResponse) ProtoMessage() {}
+
+func (x *GetItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetItemResponse.ProtoReflect.Descriptor instead.
+func (*GetItemResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GetItemResponse) GetItem() *itempb.Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+type DeleteItemRequest struct {
+	state                     protoimpl.MessageState            `protogen:"open.v1"`
+	Table                     string                            `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key                       *itempb.Item                      `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	ConditionExpression       string                            `protobuf:"bytes,3,opt,name=condition_expression,json=conditionExpression,proto3" json:"condition_expression,omitempty"`
+	ExpressionAttributeNames  map[string]string                 `protobuf:"bytes,4,rep,name=expression_attribute_names,json=expressionAttributeNames,proto3" json:"expression_attribute_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExpressionAttributeValues map[string]*itempb.AttributeValue `protobuf:"bytes,5,rep,name=expression_attribute_values,json=expressionAttributeValues,proto3" json:"expression_attribute_values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ReturnValues              string                            `protobuf:"bytes,6,opt,name=return_values,json=returnValues,proto3" json:"return_values,omitempty"` // "NONE" (default) or "ALL_OLD"
+	TimeoutMs                 uint32                            `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *DeleteItemRequest) Reset() {
+	*x = DeleteItemRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteItemRequest) ProtoMessage() {}
+
+func (x *DeleteItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteItemRequest.ProtoReflect.Descriptor instead.
+func (*DeleteItemRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeleteItemRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *DeleteItemRequest) GetKey() *itempb.Item {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *DeleteItemRequest) GetConditionExpression() string {
+	if x != nil {
+		return x.ConditionExpression
+	}
+	return ""
+}
+
+func (x *DeleteItemRequest) GetExpressionAttributeNames() map[string]string {
+	if x != nil {
+		return x.ExpressionAttributeNames
+	}
+	return nil
+}
+
+func (x *DeleteItemRequest) GetExpressionAttributeValues() map[string]*itempb.AttributeValue {
+	if x != nil {
+		return x.ExpressionAttributeValues
+	}
+	return nil
+}
+
+func (x *DeleteItemRequest) GetReturnValues() string {
+	if x != nil {
+		return x.ReturnValues
+	}
+	return ""
+}
+
+func (x *DeleteItemRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type DeleteItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attributes    *itempb.Item           `protobuf:"bytes,1,opt,name=attributes,proto3" json:"attributes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteItemResponse) Reset() {
+	*x = DeleteItemResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteItemResponse) ProtoMessage() {}
+
+func (x *DeleteItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteItemResponse.ProtoReflect.Descriptor instead.
+func (*DeleteItemResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *DeleteItemResponse) GetAttributes() *itempb.Item {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+type UpdateItemRequest struct {
+	state                     protoimpl.MessageState            `protogen:"open.v1"`
+	Table                     string                            `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key                       *itempb.Item                      `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	UpdateExpression          string                            `protobuf:"bytes,3,opt,name=update_expression,json=updateExpression,proto3" json:"update_expression,omitempty"`
+	ConditionExpression       string                            `protobuf:"bytes,4,opt,name=condition_expression,json=conditionExpression,proto3" json:"condition_expression,omitempty"`
+	ExpressionAttributeNames  map[string]string                 `protobuf:"bytes,5,rep,name=expression_attribute_names,json=expressionAttributeNames,proto3" json:"expression_attribute_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExpressionAttributeValues map[string]*itempb.AttributeValue `protobuf:"bytes,6,rep,name=expression_attribute_values,json=expressionAttributeValues,proto3" json:"expression_attribute_values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// "NONE" (default), "ALL_OLD", "UPDATED_OLD", "ALL_NEW" or "UPDATED_NEW"
+	ReturnValues  string `protobuf:"bytes,7,opt,name=return_values,json=returnValues,proto3" json:"return_values,omitempty"`
+	TimeoutMs     uint32 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateItemRequest) Reset() {
+	*x = UpdateItemRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateItemRequest) ProtoMessage() {}
+
+func (x *UpdateItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateItemRequest.ProtoReflect.Descriptor instead.
+func (*UpdateItemRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *UpdateItemRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *UpdateItemRequest) GetKey() *itempb.Item {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *UpdateItemRequest) GetUpdateExpression() string {
+	if x != nil {
+		return x.UpdateExpression
+	}
+	return ""
+}
+
+func (x *UpdateItemRequest) GetConditionExpression() string {
+	if x != nil {
+		return x.ConditionExpression
+	}
+	return ""
+}
+
+func (x *UpdateItemRequest) GetExpressionAttributeNames() map[string]string {
+	if x != nil {
+		return x.ExpressionAttributeNames
+	}
+	return nil
+}
+
+func (x *UpdateItemRequest) GetExpressionAttributeValues() map[string]*itempb.AttributeValue {
+	if x != nil {
+		return x.ExpressionAttributeValues
+	}
+	return nil
+}
+
+func (x *UpdateItemRequest) GetReturnValues() string {
+	if x != nil {
+		return x.ReturnValues
+	}
+	return ""
+}
+
+func (x *UpdateItemRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type UpdateItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attributes    *itempb.Item           `protobuf:"bytes,1,opt,name=attributes,proto3" json:"attributes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateItemResponse) Reset() {
+	*x = UpdateItemResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateItemResponse) ProtoMessage() {}
+
+func (x *UpdateItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateItemResponse.ProtoReflect.Descriptor instead.
+func (*UpdateItemResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *UpdateItemResponse) GetAttributes() *itempb.Item {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+type QueryRequest struct {
+	state                     protoimpl.MessageState            `protogen:"open.v1"`
+	Table                     string                            `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	KeyConditionExpression    string                            `protobuf:"bytes,2,opt,name=key_condition_expression,json=keyConditionExpression,proto3" json:"key_condition_expression,omitempty"`
+	FilterExpression          string                            `protobuf:"bytes,3,opt,name=filter_expression,json=filterExpression,proto3" json:"filter_expression,omitempty"`
+	ProjectionExpression      string                            `protobuf:"bytes,4,opt,name=projection_expression,json=projectionExpression,proto3" json:"projection_expression,omitempty"`
+	ExpressionAttributeNames  map[string]string                 `protobuf:"bytes,5,rep,name=expression_attribute_names,json=expressionAttributeNames,proto3" json:"expression_attribute_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExpressionAttributeValues map[string]*itempb.AttributeValue `protobuf:"bytes,6,rep,name=expression_attribute_values,json=expressionAttributeValues,proto3" json:"expression_attribute_values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Limit                     uint32                            `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`                                                   // the most items to read; 0: one page
+	ExclusiveStartKey         *itempb.Item                      `protobuf:"bytes,8,opt,name=exclusive_start_key,json=exclusiveStartKey,proto3" json:"exclusive_start_key,omitempty"` // the last_evaluated_key of the page before
+	Backward                  bool                              `protobuf:"varint,9,opt,name=backward,proto3" json:"backward,omitempty"`                                             // descending sort key order
+	// "ALL_ATTRIBUTES", "SPECIFIC_ATTRIBUTES" or "COUNT" (default: all, or
+	// the projection's)
+	Select        string `protobuf:"bytes,10,opt,name=select,proto3" json:"select,omitempty"`
+	Consistent    bool   `protobuf:"varint,11,opt,name=consistent,proto3" json:"consistent,omitempty"` // every read of a table of items is linearizable
+	TimeoutMs     uint32 `protobuf:"varint,12,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryRequest) Reset() {
+	*x = QueryRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryRequest) ProtoMessage() {}
+
+func (x *QueryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryRequest.ProtoReflect.Descriptor instead.
+func (*QueryRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *QueryRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *QueryRequest) GetKeyConditionExpression() string {
+	if x != nil {
+		return x.KeyConditionExpression
+	}
+	return ""
+}
+
+func (x *QueryRequest) GetFilterExpression() string {
+	if x != nil {
+		return x.FilterExpression
+	}
+	return ""
+}
+
+func (x *QueryRequest) GetProjectionExpression() string {
+	if x != nil {
+		return x.ProjectionExpression
+	}
+	return ""
+}
+
+func (x *QueryRequest) GetExpressionAttributeNames() map[string]string {
+	if x != nil {
+		return x.ExpressionAttributeNames
+	}
+	return nil
+}
+
+func (x *QueryRequest) GetExpressionAttributeValues() map[string]*itempb.AttributeValue {
+	if x != nil {
+		return x.ExpressionAttributeValues
+	}
+	return nil
+}
+
+func (x *QueryRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *QueryRequest) GetExclusiveStartKey() *itempb.Item {
+	if x != nil {
+		return x.ExclusiveStartKey
+	}
+	return nil
+}
+
+func (x *QueryRequest) GetBackward() bool {
+	if x != nil {
+		return x.Backward
+	}
+	return false
+}
+
+func (x *QueryRequest) GetSelect() string {
+	if x != nil {
+		return x.Select
+	}
+	return ""
+}
+
+func (x *QueryRequest) GetConsistent() bool {
+	if x != nil {
+		return x.Consistent
+	}
+	return false
+}
+
+func (x *QueryRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type QueryResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Items            []*itempb.Item         `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`                                                 // those that passed the filter; none for COUNT
+	Count            uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`                                                // how many passed the filter
+	ScannedCount     uint32                 `protobuf:"varint,3,opt,name=scanned_count,json=scannedCount,proto3" json:"scanned_count,omitempty"`              // how many were read
+	LastEvaluatedKey *itempb.Item           `protobuf:"bytes,4,opt,name=last_evaluated_key,json=lastEvaluatedKey,proto3" json:"last_evaluated_key,omitempty"` // where the next page starts; absent on the last
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *QueryResponse) Reset() {
+	*x = QueryResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryResponse) ProtoMessage() {}
+
+func (x *QueryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
+func (*QueryResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *QueryResponse) GetItems() []*itempb.Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *QueryResponse) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *QueryResponse) GetScannedCount() uint32 {
+	if x != nil {
+		return x.ScannedCount
+	}
+	return 0
+}
+
+func (x *QueryResponse) GetLastEvaluatedKey() *itempb.Item {
+	if x != nil {
+		return x.LastEvaluatedKey
+	}
+	return nil
+}
+
+// ItemConditionFailed is the detail of an item write's FailedPrecondition:
+// its condition_expression did not hold, and nothing was written.
+type ItemConditionFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemConditionFailed) Reset() {
+	*x = ItemConditionFailed{}
+	mi := &file_kvpb_kv_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemConditionFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemConditionFailed) ProtoMessage() {}
+
+func (x *ItemConditionFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemConditionFailed.ProtoReflect.Descriptor instead.
+func (*ItemConditionFailed) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{60}
+}
+
 var File_kvpb_kv_proto protoreflect.FileDescriptor
 
 const file_kvpb_kv_proto_rawDesc = "" +
 	"\n" +
-	"\rkvpb/kv.proto\x12\vharmonia.v1\x1a\x1egoogle/protobuf/duration.proto\"a\n" +
+	"\rkvpb/kv.proto\x12\vharmonia.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x11itempb/item.proto\"a\n" +
 	"\n" +
 	"GetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\f\n" +
@@ -3558,17 +4438,24 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\v2\x1b.harmonia.v1.ReplicaSiblingR\bsiblings\"f\n" +
 	"\x10ReplicasResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x124\n" +
-	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\x86\x01\n" +
+	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\xfc\x01\n" +
 	"\x10TableDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\rR\x02id\x12,\n" +
-	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\"i\n" +
+	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\x12>\n" +
+	"\rpartition_key\x18\x05 \x01(\v2\x19.harmonia.v1.KeyAttributeR\fpartitionKey\x124\n" +
+	"\bsort_key\x18\x06 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\"6\n" +
+	"\fKeyAttribute\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\xdf\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"J\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\x12>\n" +
+	"\rpartition_key\x18\x04 \x01(\v2\x19.harmonia.v1.KeyAttributeR\fpartitionKey\x124\n" +
+	"\bsort_key\x18\x05 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\"J\n" +
 	"\x13CreateTableResponse\x123\n" +
 	"\x05table\x18\x01 \x01(\v2\x1d.harmonia.v1.TableDescriptionR\x05table\"I\n" +
 	"\x14DescribeTableRequest\x12\x12\n" +
@@ -3587,17 +4474,126 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18\x02 \x01(\rR\ttimeoutMs\"J\n" +
 	"\x13DeleteTableResponse\x123\n" +
-	"\x05table\x18\x01 \x01(\v2\x1d.harmonia.v1.TableDescriptionR\x05table2\xbb\x01\n" +
+	"\x05table\x18\x01 \x01(\v2\x1d.harmonia.v1.TableDescriptionR\x05table\"\xf1\x04\n" +
+	"\x0ePutItemRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
+	"\x04item\x18\x02 \x01(\v2\x11.harmonia.v1.ItemR\x04item\x121\n" +
+	"\x14condition_expression\x18\x03 \x01(\tR\x13conditionExpression\x12w\n" +
+	"\x1aexpression_attribute_names\x18\x04 \x03(\v29.harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntryR\x18expressionAttributeNames\x12z\n" +
+	"\x1bexpression_attribute_values\x18\x05 \x03(\v2:.harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntryR\x19expressionAttributeValues\x12#\n" +
+	"\rreturn_values\x18\x06 \x01(\tR\freturnValues\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\rR\ttimeoutMs\x1aK\n" +
+	"\x1dExpressionAttributeNamesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ai\n" +
+	"\x1eExpressionAttributeValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
+	"\x05value\x18\x02 \x01(\v2\x1b.harmonia.v1.AttributeValueR\x05value:\x028\x01\"D\n" +
+	"\x0fPutItemResponse\x121\n" +
+	"\n" +
+	"attributes\x18\x01 \x01(\v2\x11.harmonia.v1.ItemR\n" +
+	"attributes\"\x85\x03\n" +
+	"\x0eGetItemRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
+	"\x03key\x18\x02 \x01(\v2\x11.harmonia.v1.ItemR\x03key\x123\n" +
+	"\x15projection_expression\x18\x03 \x01(\tR\x14projectionExpression\x12w\n" +
+	"\x1aexpression_attribute_names\x18\x04 \x03(\v29.harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntryR\x18expressionAttributeNames\x12\x1e\n" +
+	"\n" +
+	"consistent\x18\x05 \x01(\bR\n" +
+	"consistent\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x06 \x01(\rR\ttimeoutMs\x1aK\n" +
+	"\x1dExpressionAttributeNamesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"8\n" +
+	"\x0fGetItemResponse\x12%\n" +
+	"\x04item\x18\x01 \x01(\v2\x11.harmonia.v1.ItemR\x04item\"\xf8\x04\n" +
+	"\x11DeleteItemRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
+	"\x03key\x18\x02 \x01(\v2\x11.harmonia.v1.ItemR\x03key\x121\n" +
+	"\x14condition_expression\x18\x03 \x01(\tR\x13conditionExpression\x12z\n" +
+	"\x1aexpression_attribute_names\x18\x04 \x03(\v2<.harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntryR\x18expressionAttributeNames\x12}\n" +
+	"\x1bexpression_attribute_values\x18\x05 \x03(\v2=.harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntryR\x19expressionAttributeValues\x12#\n" +
+	"\rreturn_values\x18\x06 \x01(\tR\freturnValues\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\rR\ttimeoutMs\x1aK\n" +
+	"\x1dExpressionAttributeNamesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ai\n" +
+	"\x1eExpressionAttributeValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
+	"\x05value\x18\x02 \x01(\v2\x1b.harmonia.v1.AttributeValueR\x05value:\x028\x01\"G\n" +
+	"\x12DeleteItemResponse\x121\n" +
+	"\n" +
+	"attributes\x18\x01 \x01(\v2\x11.harmonia.v1.ItemR\n" +
+	"attributes\"\xa5\x05\n" +
+	"\x11UpdateItemRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
+	"\x03key\x18\x02 \x01(\v2\x11.harmonia.v1.ItemR\x03key\x12+\n" +
+	"\x11update_expression\x18\x03 \x01(\tR\x10updateExpression\x121\n" +
+	"\x14condition_expression\x18\x04 \x01(\tR\x13conditionExpression\x12z\n" +
+	"\x1aexpression_attribute_names\x18\x05 \x03(\v2<.harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntryR\x18expressionAttributeNames\x12}\n" +
+	"\x1bexpression_attribute_values\x18\x06 \x03(\v2=.harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntryR\x19expressionAttributeValues\x12#\n" +
+	"\rreturn_values\x18\a \x01(\tR\freturnValues\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\b \x01(\rR\ttimeoutMs\x1aK\n" +
+	"\x1dExpressionAttributeNamesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ai\n" +
+	"\x1eExpressionAttributeValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
+	"\x05value\x18\x02 \x01(\v2\x1b.harmonia.v1.AttributeValueR\x05value:\x028\x01\"G\n" +
+	"\x12UpdateItemResponse\x121\n" +
+	"\n" +
+	"attributes\x18\x01 \x01(\v2\x11.harmonia.v1.ItemR\n" +
+	"attributes\"\xb5\x06\n" +
+	"\fQueryRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x128\n" +
+	"\x18key_condition_expression\x18\x02 \x01(\tR\x16keyConditionExpression\x12+\n" +
+	"\x11filter_expression\x18\x03 \x01(\tR\x10filterExpression\x123\n" +
+	"\x15projection_expression\x18\x04 \x01(\tR\x14projectionExpression\x12u\n" +
+	"\x1aexpression_attribute_names\x18\x05 \x03(\v27.harmonia.v1.QueryRequest.ExpressionAttributeNamesEntryR\x18expressionAttributeNames\x12x\n" +
+	"\x1bexpression_attribute_values\x18\x06 \x03(\v28.harmonia.v1.QueryRequest.ExpressionAttributeValuesEntryR\x19expressionAttributeValues\x12\x14\n" +
+	"\x05limit\x18\a \x01(\rR\x05limit\x12A\n" +
+	"\x13exclusive_start_key\x18\b \x01(\v2\x11.harmonia.v1.ItemR\x11exclusiveStartKey\x12\x1a\n" +
+	"\bbackward\x18\t \x01(\bR\bbackward\x12\x16\n" +
+	"\x06select\x18\n" +
+	" \x01(\tR\x06select\x12\x1e\n" +
+	"\n" +
+	"consistent\x18\v \x01(\bR\n" +
+	"consistent\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\f \x01(\rR\ttimeoutMs\x1aK\n" +
+	"\x1dExpressionAttributeNamesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ai\n" +
+	"\x1eExpressionAttributeValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
+	"\x05value\x18\x02 \x01(\v2\x1b.harmonia.v1.AttributeValueR\x05value:\x028\x01\"\xb4\x01\n" +
+	"\rQueryResponse\x12'\n" +
+	"\x05items\x18\x01 \x03(\v2\x11.harmonia.v1.ItemR\x05items\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x12#\n" +
+	"\rscanned_count\x18\x03 \x01(\rR\fscannedCount\x12?\n" +
+	"\x12last_evaluated_key\x18\x04 \x01(\v2\x11.harmonia.v1.ItemR\x10lastEvaluatedKey\"\x15\n" +
+	"\x13ItemConditionFailed2\xbb\x01\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xd2\x02\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xbc\x05\n" +
 	"\x05Table\x12P\n" +
 	"\vCreateTable\x12\x1f.harmonia.v1.CreateTableRequest\x1a .harmonia.v1.CreateTableResponse\x12V\n" +
 	"\rDescribeTable\x12!.harmonia.v1.DescribeTableRequest\x1a\".harmonia.v1.DescribeTableResponse\x12M\n" +
 	"\n" +
 	"ListTables\x12\x1e.harmonia.v1.ListTablesRequest\x1a\x1f.harmonia.v1.ListTablesResponse\x12P\n" +
-	"\vDeleteTable\x12\x1f.harmonia.v1.DeleteTableRequest\x1a .harmonia.v1.DeleteTableResponse2\x95\x05\n" +
+	"\vDeleteTable\x12\x1f.harmonia.v1.DeleteTableRequest\x1a .harmonia.v1.DeleteTableResponse\x12D\n" +
+	"\aPutItem\x12\x1b.harmonia.v1.PutItemRequest\x1a\x1c.harmonia.v1.PutItemResponse\x12D\n" +
+	"\aGetItem\x12\x1b.harmonia.v1.GetItemRequest\x1a\x1c.harmonia.v1.GetItemResponse\x12M\n" +
+	"\n" +
+	"DeleteItem\x12\x1e.harmonia.v1.DeleteItemRequest\x1a\x1f.harmonia.v1.DeleteItemResponse\x12M\n" +
+	"\n" +
+	"UpdateItem\x12\x1e.harmonia.v1.UpdateItemRequest\x1a\x1f.harmonia.v1.UpdateItemResponse\x12>\n" +
+	"\x05Query\x12\x19.harmonia.v1.QueryRequest\x1a\x1a.harmonia.v1.QueryResponse2\x95\x05\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
@@ -3622,7 +4618,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),             // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),                // 1: harmonia.v1.Sibling
@@ -3665,17 +4661,40 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*ReplicaView)(nil),            // 38: harmonia.v1.ReplicaView
 	(*ReplicasResponse)(nil),       // 39: harmonia.v1.ReplicasResponse
 	(*TableDescription)(nil),       // 40: harmonia.v1.TableDescription
-	(*CreateTableRequest)(nil),     // 41: harmonia.v1.CreateTableRequest
-	(*CreateTableResponse)(nil),    // 42: harmonia.v1.CreateTableResponse
-	(*DescribeTableRequest)(nil),   // 43: harmonia.v1.DescribeTableRequest
-	(*DescribeTableResponse)(nil),  // 44: harmonia.v1.DescribeTableResponse
-	(*ListTablesRequest)(nil),      // 45: harmonia.v1.ListTablesRequest
-	(*ListTablesResponse)(nil),     // 46: harmonia.v1.ListTablesResponse
-	(*DeleteTableRequest)(nil),     // 47: harmonia.v1.DeleteTableRequest
-	(*DeleteTableResponse)(nil),    // 48: harmonia.v1.DeleteTableResponse
-	nil,                            // 49: harmonia.v1.DiskHealth.ErrorsEntry
-	nil,                            // 50: harmonia.v1.PlanResponse.OwnedAfterEntry
-	(*durationpb.Duration)(nil),    // 51: google.protobuf.Duration
+	(*KeyAttribute)(nil),           // 41: harmonia.v1.KeyAttribute
+	(*CreateTableRequest)(nil),     // 42: harmonia.v1.CreateTableRequest
+	(*CreateTableResponse)(nil),    // 43: harmonia.v1.CreateTableResponse
+	(*DescribeTableRequest)(nil),   // 44: harmonia.v1.DescribeTableRequest
+	(*DescribeTableResponse)(nil),  // 45: harmonia.v1.DescribeTableResponse
+	(*ListTablesRequest)(nil),      // 46: harmonia.v1.ListTablesRequest
+	(*ListTablesResponse)(nil),     // 47: harmonia.v1.ListTablesResponse
+	(*DeleteTableRequest)(nil),     // 48: harmonia.v1.DeleteTableRequest
+	(*DeleteTableResponse)(nil),    // 49: harmonia.v1.DeleteTableResponse
+	(*PutItemRequest)(nil),         // 50: harmonia.v1.PutItemRequest
+	(*PutItemResponse)(nil),        // 51: harmonia.v1.PutItemResponse
+	(*GetItemRequest)(nil),         // 52: harmonia.v1.GetItemRequest
+	(*GetItemResponse)(nil),        // 53: harmonia.v1.GetItemResponse
+	(*DeleteItemRequest)(nil),      // 54: harmonia.v1.DeleteItemRequest
+	(*DeleteItemResponse)(nil),     // 55: harmonia.v1.DeleteItemResponse
+	(*UpdateItemRequest)(nil),      // 56: harmonia.v1.UpdateItemRequest
+	(*UpdateItemResponse)(nil),     // 57: harmonia.v1.UpdateItemResponse
+	(*QueryRequest)(nil),           // 58: harmonia.v1.QueryRequest
+	(*QueryResponse)(nil),          // 59: harmonia.v1.QueryResponse
+	(*ItemConditionFailed)(nil),    // 60: harmonia.v1.ItemConditionFailed
+	nil,                            // 61: harmonia.v1.DiskHealth.ErrorsEntry
+	nil,                            // 62: harmonia.v1.PlanResponse.OwnedAfterEntry
+	nil,                            // 63: harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
+	nil,                            // 64: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
+	nil,                            // 65: harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
+	nil,                            // 66: harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
+	nil,                            // 67: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
+	nil,                            // 68: harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
+	nil,                            // 69: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
+	nil,                            // 70: harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
+	nil,                            // 71: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
+	(*durationpb.Duration)(nil),    // 72: google.protobuf.Duration
+	(*itempb.Item)(nil),            // 73: harmonia.v1.Item
+	(*itempb.AttributeValue)(nil),  // 74: harmonia.v1.AttributeValue
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
@@ -3686,57 +4705,95 @@ var file_kvpb_kv_proto_depIdxs = []int32{
 	16, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
 	15, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
 	14, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
-	51, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
+	72, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
 	13, // 9: harmonia.v1.StatusResponse.tables:type_name -> harmonia.v1.TableStats
-	49, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	61, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
 	27, // 11: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
 	33, // 12: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	50, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	62, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
 	36, // 14: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
 	36, // 15: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
 	37, // 16: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
 	38, // 17: harmonia.v1.ReplicasResponse.replicas:type_name -> harmonia.v1.ReplicaView
-	40, // 18: harmonia.v1.CreateTableResponse.table:type_name -> harmonia.v1.TableDescription
-	40, // 19: harmonia.v1.DescribeTableResponse.table:type_name -> harmonia.v1.TableDescription
-	40, // 20: harmonia.v1.ListTablesResponse.tables:type_name -> harmonia.v1.TableDescription
-	40, // 21: harmonia.v1.DeleteTableResponse.table:type_name -> harmonia.v1.TableDescription
-	0,  // 22: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 23: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 24: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	41, // 25: harmonia.v1.Table.CreateTable:input_type -> harmonia.v1.CreateTableRequest
-	43, // 26: harmonia.v1.Table.DescribeTable:input_type -> harmonia.v1.DescribeTableRequest
-	45, // 27: harmonia.v1.Table.ListTables:input_type -> harmonia.v1.ListTablesRequest
-	47, // 28: harmonia.v1.Table.DeleteTable:input_type -> harmonia.v1.DeleteTableRequest
-	9,  // 29: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	35, // 30: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	24, // 31: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	32, // 32: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	30, // 33: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	26, // 34: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	17, // 35: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	19, // 36: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	21, // 37: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
-	2,  // 38: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 39: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 40: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	42, // 41: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
-	44, // 42: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
-	46, // 43: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
-	48, // 44: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
-	12, // 45: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	39, // 46: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	25, // 47: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	34, // 48: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	31, // 49: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	28, // 50: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	18, // 51: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	20, // 52: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	22, // 53: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
-	38, // [38:54] is the sub-list for method output_type
-	22, // [22:38] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	41, // 18: harmonia.v1.TableDescription.partition_key:type_name -> harmonia.v1.KeyAttribute
+	41, // 19: harmonia.v1.TableDescription.sort_key:type_name -> harmonia.v1.KeyAttribute
+	41, // 20: harmonia.v1.CreateTableRequest.partition_key:type_name -> harmonia.v1.KeyAttribute
+	41, // 21: harmonia.v1.CreateTableRequest.sort_key:type_name -> harmonia.v1.KeyAttribute
+	40, // 22: harmonia.v1.CreateTableResponse.table:type_name -> harmonia.v1.TableDescription
+	40, // 23: harmonia.v1.DescribeTableResponse.table:type_name -> harmonia.v1.TableDescription
+	40, // 24: harmonia.v1.ListTablesResponse.tables:type_name -> harmonia.v1.TableDescription
+	40, // 25: harmonia.v1.DeleteTableResponse.table:type_name -> harmonia.v1.TableDescription
+	73, // 26: harmonia.v1.PutItemRequest.item:type_name -> harmonia.v1.Item
+	63, // 27: harmonia.v1.PutItemRequest.expression_attribute_names:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
+	64, // 28: harmonia.v1.PutItemRequest.expression_attribute_values:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
+	73, // 29: harmonia.v1.PutItemResponse.attributes:type_name -> harmonia.v1.Item
+	73, // 30: harmonia.v1.GetItemRequest.key:type_name -> harmonia.v1.Item
+	65, // 31: harmonia.v1.GetItemRequest.expression_attribute_names:type_name -> harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
+	73, // 32: harmonia.v1.GetItemResponse.item:type_name -> harmonia.v1.Item
+	73, // 33: harmonia.v1.DeleteItemRequest.key:type_name -> harmonia.v1.Item
+	66, // 34: harmonia.v1.DeleteItemRequest.expression_attribute_names:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
+	67, // 35: harmonia.v1.DeleteItemRequest.expression_attribute_values:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
+	73, // 36: harmonia.v1.DeleteItemResponse.attributes:type_name -> harmonia.v1.Item
+	73, // 37: harmonia.v1.UpdateItemRequest.key:type_name -> harmonia.v1.Item
+	68, // 38: harmonia.v1.UpdateItemRequest.expression_attribute_names:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
+	69, // 39: harmonia.v1.UpdateItemRequest.expression_attribute_values:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
+	73, // 40: harmonia.v1.UpdateItemResponse.attributes:type_name -> harmonia.v1.Item
+	70, // 41: harmonia.v1.QueryRequest.expression_attribute_names:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
+	71, // 42: harmonia.v1.QueryRequest.expression_attribute_values:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
+	73, // 43: harmonia.v1.QueryRequest.exclusive_start_key:type_name -> harmonia.v1.Item
+	73, // 44: harmonia.v1.QueryResponse.items:type_name -> harmonia.v1.Item
+	73, // 45: harmonia.v1.QueryResponse.last_evaluated_key:type_name -> harmonia.v1.Item
+	74, // 46: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	74, // 47: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	74, // 48: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	74, // 49: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	0,  // 50: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 51: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 52: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	42, // 53: harmonia.v1.Table.CreateTable:input_type -> harmonia.v1.CreateTableRequest
+	44, // 54: harmonia.v1.Table.DescribeTable:input_type -> harmonia.v1.DescribeTableRequest
+	46, // 55: harmonia.v1.Table.ListTables:input_type -> harmonia.v1.ListTablesRequest
+	48, // 56: harmonia.v1.Table.DeleteTable:input_type -> harmonia.v1.DeleteTableRequest
+	50, // 57: harmonia.v1.Table.PutItem:input_type -> harmonia.v1.PutItemRequest
+	52, // 58: harmonia.v1.Table.GetItem:input_type -> harmonia.v1.GetItemRequest
+	54, // 59: harmonia.v1.Table.DeleteItem:input_type -> harmonia.v1.DeleteItemRequest
+	56, // 60: harmonia.v1.Table.UpdateItem:input_type -> harmonia.v1.UpdateItemRequest
+	58, // 61: harmonia.v1.Table.Query:input_type -> harmonia.v1.QueryRequest
+	9,  // 62: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	35, // 63: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	24, // 64: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	32, // 65: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	30, // 66: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	26, // 67: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	17, // 68: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	19, // 69: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	21, // 70: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
+	2,  // 71: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 72: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 73: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	43, // 74: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
+	45, // 75: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
+	47, // 76: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
+	49, // 77: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
+	51, // 78: harmonia.v1.Table.PutItem:output_type -> harmonia.v1.PutItemResponse
+	53, // 79: harmonia.v1.Table.GetItem:output_type -> harmonia.v1.GetItemResponse
+	55, // 80: harmonia.v1.Table.DeleteItem:output_type -> harmonia.v1.DeleteItemResponse
+	57, // 81: harmonia.v1.Table.UpdateItem:output_type -> harmonia.v1.UpdateItemResponse
+	59, // 82: harmonia.v1.Table.Query:output_type -> harmonia.v1.QueryResponse
+	12, // 83: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	39, // 84: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	25, // 85: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	34, // 86: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	31, // 87: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	28, // 88: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	18, // 89: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	20, // 90: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	22, // 91: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
+	71, // [71:92] is the sub-list for method output_type
+	50, // [50:71] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -3750,7 +4807,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

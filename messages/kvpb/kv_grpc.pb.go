@@ -207,19 +207,36 @@ const (
 	Table_DescribeTable_FullMethodName = "/harmonia.v1.Table/DescribeTable"
 	Table_ListTables_FullMethodName    = "/harmonia.v1.Table/ListTables"
 	Table_DeleteTable_FullMethodName   = "/harmonia.v1.Table/DeleteTable"
+	Table_PutItem_FullMethodName       = "/harmonia.v1.Table/PutItem"
+	Table_GetItem_FullMethodName       = "/harmonia.v1.Table/GetItem"
+	Table_DeleteItem_FullMethodName    = "/harmonia.v1.Table/DeleteItem"
+	Table_UpdateItem_FullMethodName    = "/harmonia.v1.Table/UpdateItem"
+	Table_Query_FullMethodName         = "/harmonia.v1.Table/Query"
 )
 
 // TableClient is the client API for Table service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Table creates, lists and deletes tables. Creating and deleting need the
-// admin role (with mutual TLS).
+// Table creates, lists and deletes tables, and reads and writes the items
+// of tables with a key schema. Creating and deleting need the admin role
+// (with mutual TLS). The item calls are DynamoDB's, with its expressions
+// and rules; the node runs them in the same table service as its DynamoDB
+// endpoint. Their errors: InvalidArgument (a request DynamoDB would
+// refuse), FailedPrecondition with an ItemConditionFailed detail (the
+// condition did not hold; nothing was written), NotFound (no such table),
+// Aborted (contention) and Unavailable (too few replicas answered; a
+// write may still take effect).
 type TableClient interface {
 	CreateTable(ctx context.Context, in *CreateTableRequest, opts ...grpc.CallOption) (*CreateTableResponse, error)
 	DescribeTable(ctx context.Context, in *DescribeTableRequest, opts ...grpc.CallOption) (*DescribeTableResponse, error)
 	ListTables(ctx context.Context, in *ListTablesRequest, opts ...grpc.CallOption) (*ListTablesResponse, error)
 	DeleteTable(ctx context.Context, in *DeleteTableRequest, opts ...grpc.CallOption) (*DeleteTableResponse, error)
+	PutItem(ctx context.Context, in *PutItemRequest, opts ...grpc.CallOption) (*PutItemResponse, error)
+	GetItem(ctx context.Context, in *GetItemRequest, opts ...grpc.CallOption) (*GetItemResponse, error)
+	DeleteItem(ctx context.Context, in *DeleteItemRequest, opts ...grpc.CallOption) (*DeleteItemResponse, error)
+	UpdateItem(ctx context.Context, in *UpdateItemRequest, opts ...grpc.CallOption) (*UpdateItemResponse, error)
+	Query(ctx context.Context, in *QueryRequest, opts ...grpc.CallOption) (*QueryResponse, error)
 }
 
 type tableClient struct {
@@ -270,17 +287,79 @@ func (c *tableClient) DeleteTable(ctx context.Context, in *DeleteTableRequest, o
 	return out, nil
 }
 
+func (c *tableClient) PutItem(ctx context.Context, in *PutItemRequest, opts ...grpc.CallOption) (*PutItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutItemResponse)
+	err := c.cc.Invoke(ctx, Table_PutItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableClient) GetItem(ctx context.Context, in *GetItemRequest, opts ...grpc.CallOption) (*GetItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetItemResponse)
+	err := c.cc.Invoke(ctx, Table_GetItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableClient) DeleteItem(ctx context.Context, in *DeleteItemRequest, opts ...grpc.CallOption) (*DeleteItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteItemResponse)
+	err := c.cc.Invoke(ctx, Table_DeleteItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableClient) UpdateItem(ctx context.Context, in *UpdateItemRequest, opts ...grpc.CallOption) (*UpdateItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateItemResponse)
+	err := c.cc.Invoke(ctx, Table_UpdateItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableClient) Query(ctx context.Context, in *QueryRequest, opts ...grpc.CallOption) (*QueryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryResponse)
+	err := c.cc.Invoke(ctx, Table_Query_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TableServer is the server API for Table service.
 // All implementations must embed UnimplementedTableServer
 // for forward compatibility.
 //
-// Table creates, lists and deletes tables. Creating and deleting need the
-// admin role (with mutual TLS).
+// Table creates, lists and deletes tables, and reads and writes the items
+// of tables with a key schema. Creating and deleting need the admin role
+// (with mutual TLS). The item calls are DynamoDB's, with its expressions
+// and rules; the node runs them in the same table service as its DynamoDB
+// endpoint. Their errors: InvalidArgument (a request DynamoDB would
+// refuse), FailedPrecondition with an ItemConditionFailed detail (the
+// condition did not hold; nothing was written), NotFound (no such table),
+// Aborted (contention) and Unavailable (too few replicas answered; a
+// write may still take effect).
 type TableServer interface {
 	CreateTable(context.Context, *CreateTableRequest) (*CreateTableResponse, error)
 	DescribeTable(context.Context, *DescribeTableRequest) (*DescribeTableResponse, error)
 	ListTables(context.Context, *ListTablesRequest) (*ListTablesResponse, error)
 	DeleteTable(context.Context, *DeleteTableRequest) (*DeleteTableResponse, error)
+	PutItem(context.Context, *PutItemRequest) (*PutItemResponse, error)
+	GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error)
+	DeleteItem(context.Context, *DeleteItemRequest) (*DeleteItemResponse, error)
+	UpdateItem(context.Context, *UpdateItemRequest) (*UpdateItemResponse, error)
+	Query(context.Context, *QueryRequest) (*QueryResponse, error)
 	mustEmbedUnimplementedTableServer()
 }
 
@@ -302,6 +381,21 @@ func (UnimplementedTableServer) ListTables(context.Context, *ListTablesRequest) 
 }
 func (UnimplementedTableServer) DeleteTable(context.Context, *DeleteTableRequest) (*DeleteTableResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteTable not implemented")
+}
+func (UnimplementedTableServer) PutItem(context.Context, *PutItemRequest) (*PutItemResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PutItem not implemented")
+}
+func (UnimplementedTableServer) GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetItem not implemented")
+}
+func (UnimplementedTableServer) DeleteItem(context.Context, *DeleteItemRequest) (*DeleteItemResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteItem not implemented")
+}
+func (UnimplementedTableServer) UpdateItem(context.Context, *UpdateItemRequest) (*UpdateItemResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateItem not implemented")
+}
+func (UnimplementedTableServer) Query(context.Context, *QueryRequest) (*QueryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Query not implemented")
 }
 func (UnimplementedTableServer) mustEmbedUnimplementedTableServer() {}
 func (UnimplementedTableServer) testEmbeddedByValue()               {}
@@ -396,6 +490,96 @@ func _Table_DeleteTable_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Table_PutItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).PutItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_PutItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).PutItem(ctx, req.(*PutItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Table_GetItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).GetItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_GetItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).GetItem(ctx, req.(*GetItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Table_DeleteItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).DeleteItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_DeleteItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).DeleteItem(ctx, req.(*DeleteItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Table_UpdateItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).UpdateItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_UpdateItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).UpdateItem(ctx, req.(*UpdateItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Table_Query_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).Query(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_Query_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).Query(ctx, req.(*QueryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Table_ServiceDesc is the grpc.ServiceDesc for Table service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -418,6 +602,26 @@ var Table_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteTable",
 			Handler:    _Table_DeleteTable_Handler,
+		},
+		{
+			MethodName: "PutItem",
+			Handler:    _Table_PutItem_Handler,
+		},
+		{
+			MethodName: "GetItem",
+			Handler:    _Table_GetItem_Handler,
+		},
+		{
+			MethodName: "DeleteItem",
+			Handler:    _Table_DeleteItem_Handler,
+		},
+		{
+			MethodName: "UpdateItem",
+			Handler:    _Table_UpdateItem_Handler,
+		},
+		{
+			MethodName: "Query",
+			Handler:    _Table_Query_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -21,6 +21,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
@@ -36,6 +37,9 @@ type api struct {
 	kvpb.UnimplementedAdminServer
 	kvpb.UnimplementedTableServer
 	sys *actors.System
+	// items is the table service the Table service's item calls (and
+	// CreateTable with a key schema) translate to.
+	items tableapi.Service
 	// sealer binds the contexts handed to clients to their key and the
 	// cluster secret, and checks the ones they send back.
 	sealer *causal.Sealer

@@ -169,7 +169,10 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: store, sys: sys, lis: lis, log: log, tls: tlsServer, peers: tlsPeers}
 	// Room for a maximal value plus key and context.
 	maxMsg := cfg.Store.MaxValueSize + cfg.Store.MaxKeySize + 1<<20
-	a := &api{sys: sys, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites, security: security}
+	// One table service behind both front doors: the gRPC Table service's
+	// item calls and the DynamoDB endpoint.
+	tables := &tableService{sys: sys}
+	a := &api{sys: sys, items: tables, sealer: sealer, unsafeTestWrites: cfg.UnsafeTestWrites, security: security}
 	interceptors := []grpc.UnaryServerInterceptor{recoverUnary(log), refuseWhenFenced(sys)}
 	serverOpts := cfg.Node.ConnLimits.ServerOptions()
 	if s.tls != nil {
@@ -236,7 +239,7 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("listen for the DynamoDB endpoint on %s: %w", cfg.DynamoDBAddr, err)
 		}
 		s.dynamoLis = dl
-		s.dynamo = &http.Server{Handler: dynamodb.New(&tableService{sys: sys}, dynamodb.DefaultConfig(), log),
+		s.dynamo = &http.Server{Handler: dynamodb.New(tables, dynamodb.DefaultConfig(), log),
 			ReadHeaderTimeout: dynamoReadTimeout, ReadTimeout: dynamoReadTimeout, IdleTimeout: cfg.Node.ConnLimits.IdleTimeout, MaxHeaderBytes: 64 << 10}
 		go func() {
 			if err := s.dynamo.Serve(dl); err != nil && !errors.Is(err, http.ErrServerClosed) {

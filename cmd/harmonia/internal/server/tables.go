@@ -8,7 +8,9 @@ import (
 
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/tableapi"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,7 +38,7 @@ func (a *api) target(ctx context.Context, table string, key []byte) (catalog.Tab
 		return catalog.Table{}, nil, err
 	}
 	if t.HasItems() {
-		return catalog.Table{}, nil, status.Errorf(codes.InvalidArgument, "table %q holds items under a key schema; read and write them through the DynamoDB endpoint, not the KV API", t.Name)
+		return catalog.Table{}, nil, status.Errorf(codes.InvalidArgument, "table %q holds items under a key schema; read and write them with the Table service's item calls (harmonia item) or the DynamoDB endpoint, not the KV API", t.Name)
 	}
 	return t, catalog.Key(t, key), nil
 }
@@ -234,12 +236,41 @@ func (a *api) tableCtx(ctx context.Context, timeoutMs uint32) (context.Context, 
 }
 
 func describe(t catalog.Table) *kvpb.TableDescription {
-	return &kvpb.TableDescription{Name: t.Name, Consistency: string(t.Consistency), Id: t.ID, CreatedUnixNanos: t.CreatedUnixNanos}
+	d := &kvpb.TableDescription{Name: t.Name, Consistency: string(t.Consistency), Id: t.ID, CreatedUnixNanos: t.CreatedUnixNanos}
+	d.PartitionKey, d.SortKey = keyAttributes(t.Schema)
+	return d
+}
+
+// createItemTable creates a table of items in the table service, as the
+// DynamoDB endpoint's CreateTable does.
+func (a *api) createItemTable(ctx context.Context, req *kvpb.CreateTableRequest, schema item.KeySchema) (*kvpb.CreateTableResponse, error) {
+	spec := tableapi.CreateTable{Name: req.Name, Schema: schema}
+	if req.Consistency != "" {
+		var err error
+		if spec.Consistency, err = catalog.ParseConsistency(req.Consistency); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	if err := checkTableName(req.Name); err != nil {
+		return nil, err
+	}
+	ctx, cancel := a.tableCtx(ctx, req.TimeoutMs)
+	defer cancel()
+	d, err := a.items.CreateTable(ctx, spec)
+	if err != nil {
+		return nil, itemStatus(err)
+	}
+	out := &kvpb.TableDescription{Name: d.Name, Consistency: string(d.Consistency), Id: d.ID, CreatedUnixNanos: d.CreatedUnixNanos}
+	out.PartitionKey, out.SortKey = keyAttributes(d.Schema)
+	return &kvpb.CreateTableResponse{Table: out}, nil
 }
 
 func (a *api) CreateTable(ctx context.Context, req *kvpb.CreateTableRequest) (*kvpb.CreateTableResponse, error) {
 	if err := a.joined(); err != nil {
 		return nil, err
+	}
+	if schema, ok := keySchema(req); ok {
+		return a.createItemTable(ctx, req, schema)
 	}
 	cons := catalog.Eventual
 	if req.Consistency != "" {

@@ -1,0 +1,227 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/cluster/item"
+)
+
+// queryPage is what `harmonia item query --json` prints.
+type queryPage struct {
+	Items            []json.RawMessage `json:"items"`
+	Count            int               `json:"count"`
+	ScannedCount     int               `json:"scanned_count"`
+	LastEvaluatedKey json.RawMessage   `json:"last_evaluated_key"`
+}
+
+// oneLine fails the test unless s is one line holding want.
+func oneLine(t *testing.T, what, s, want string) {
+	t.Helper()
+	if strings.Count(strings.TrimSuffix(s, "\n"), "\n") != 0 || !strings.Contains(s, want) {
+		t.Fatalf("%s: %q, want one line with %q", what, s, want)
+	}
+}
+
+// decodeItem reads an item the CLI printed in DynamoDB JSON.
+func decodeItem(t *testing.T, b []byte) item.Item {
+	t.Helper()
+	it, err := item.DecodeJSONItem(b)
+	if err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return it
+}
+
+// Items end to end through the Table service's item calls: a table of
+// items created with the CLI, its items written and read through
+// different nodes, the exit codes of a failed condition, bad JSON, a
+// missing item and a missing table, a query paged with --limit and the
+// --start that the page before printed with --json, and an item written
+// by the CLI read back identical through the Go client.
+func TestItemsThroughCLI(t *testing.T) {
+	c := startCluster(t, 3)
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	on := func(nd *node) string { return "--addr=" + nd.clientAddr }
+
+	mustCLI(t, 0, "table", "create", "orders", "--partition-key", "customer:S", "--sort-key", "seq:N", on(n1))
+
+	t.Run("describe shows the key schema; a table of items is strong", func(t *testing.T) {
+		out, _ := mustCLI(t, 0, "table", "describe", "orders", "--json", on(n2))
+		var d struct {
+			Table struct {
+				Consistency           string
+				PartitionKey, SortKey struct{ Name, Type string }
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(d.Table); got != "{strong {customer S} {seq N}}" {
+			t.Fatalf("describe: %s", got)
+		}
+		out, _ = mustCLI(t, 0, "table", "list", on(n3))
+		if !strings.Contains(out, "key customer:S seq:N") {
+			t.Fatalf("list: %s", out)
+		}
+	})
+
+	const first = `{"amount":{"N":"10"},"customer":{"S":"c1"},"seq":{"N":"1"}}`
+	const firstKey = `{"customer":{"S":"c1"},"seq":{"N":"1"}}`
+	t.Run("an item put on one node is read on another", func(t *testing.T) {
+		mustCLI(t, 0, "item", "put", "orders", first, "--condition", "attribute_not_exists(customer)", on(n1))
+		out, _ := mustCLI(t, 0, "item", "get", "orders", firstKey, on(n2))
+		if out != first+"\n" {
+			t.Fatalf("get on n2: %q", out)
+		}
+	})
+
+	t.Run("a failed condition exits 4 with one line and writes nothing", func(t *testing.T) {
+		again := `{"amount":{"N":"99"},"customer":{"S":"c1"},"seq":{"N":"1"}}`
+		_, errOut := mustCLI(t, exitCodeConditionFailed, "item", "put", "orders", again, "--condition", "attribute_not_exists(customer)", on(n3))
+		oneLine(t, "put's failed condition", errOut, "conditional request failed")
+		_, errOut = mustCLI(t, exitCodeConditionFailed, "item", "update", "orders", firstKey, "--update", "SET amount = :big",
+			"--condition", "amount > :big", "--values", `{":big":{"N":"50"}}`, on(n2))
+		oneLine(t, "update's failed condition", errOut, "conditional request failed")
+		_, errOut = mustCLI(t, exitCodeConditionFailed, "item", "delete", "orders", firstKey, "--condition", "attribute_not_exists(amount)", on(n1))
+		oneLine(t, "delete's failed condition", errOut, "conditional request failed")
+		out, _ := mustCLI(t, 0, "item", "get", "orders", firstKey, on(n3))
+		if out != first+"\n" {
+			t.Fatalf("after failed conditions: %q", out)
+		}
+	})
+
+	t.Run("update returns what --return asks for, in DynamoDB JSON", func(t *testing.T) {
+		out, _ := mustCLI(t, 0, "item", "update", "orders", firstKey, "--update", "SET amount = amount + :d, #n = :note",
+			"--names", `{"#n":"note"}`, "--values", `{":d":{"N":"5"},":note":{"S":"rush"}}`, "--return", "UPDATED_NEW", "--json", on(n2))
+		var res struct{ Attributes json.RawMessage }
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := item.EncodeJSONItem(decodeItem(t, res.Attributes)); string(got) != `{"amount":{"N":"15"},"note":{"S":"rush"}}` {
+			t.Fatalf("UPDATED_NEW: %s", out)
+		}
+		out, _ = mustCLI(t, 0, "item", "get", "orders", firstKey, "--projection", "amount", on(n1))
+		if out != `{"amount":{"N":"15"}}`+"\n" {
+			t.Fatalf("projected get: %q", out)
+		}
+	})
+
+	t.Run("bad input is a usage error in one line; a missing item exits 3, a missing table 1", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"item", "put", "orders", `{"customer": "c1"}`},
+			{"item", "get", "orders", `{"customer":`},
+			{"item", "update", "orders", firstKey, "--update", "SET a = :v", "--values", `{":v": 1}`},
+			{"item", "query", "orders", "--key-condition", "customer = :c", "--start", "nope"},
+		} {
+			_, errOut := mustCLI(t, exitCodeUsage, append(args, on(n1))...)
+			oneLine(t, strings.Join(args, " "), errOut, "DynamoDB JSON")
+		}
+		mustCLI(t, exitCodeNotFound, "item", "get", "orders", `{"customer":{"S":"nobody"},"seq":{"N":"1"}}`, on(n2))
+		_, errOut := mustCLI(t, exitCodeError, "item", "put", "nosuchtable", first, on(n3))
+		oneLine(t, "put to a missing table", errOut, "NotFound")
+		_, errOut = mustCLI(t, exitCodeError, "item", "query", "nosuchtable", "--key-condition", "customer = :c", "--values", `{":c":{"S":"c1"}}`, on(n1))
+		oneLine(t, "query of a missing table", errOut, "NotFound")
+		_, errOut = mustCLI(t, exitCodeError, "item", "put", "orders", `{"customer":{"S":"c1"}}`, on(n2))
+		oneLine(t, "an item without its sort key", errOut, "InvalidArgument")
+	})
+
+	t.Run("a query pages with --limit and the --start its --json printed", func(t *testing.T) {
+		nodes := []*node{n1, n2, n3}
+		const items = 7
+		for i := 1; i <= items; i++ {
+			it := fmt.Sprintf(`{"customer":{"S":"c2"},"seq":{"N":"%d"},"odd":{"BOOL":%v}}`, i, i%2 == 1)
+			mustCLI(t, 0, "item", "put", "orders", it, on(nodes[i%3]))
+		}
+		query := []string{"item", "query", "orders", "--key-condition", "customer = :c AND seq > :s",
+			"--values", `{":c":{"S":"c2"},":s":{"N":"0"}}`, "--limit", "3", "--json"}
+		var seqs []string
+		start := ""
+		for page := 0; ; page++ {
+			if page > items {
+				t.Fatalf("no last page after %d pages: %v", page, seqs)
+			}
+			args := append([]string{}, query...)
+			if start != "" {
+				args = append(args, "--start", start)
+			}
+			out, _ := mustCLI(t, 0, append(args, on(nodes[page%3]))...)
+			var p queryPage
+			if err := json.Unmarshal([]byte(out), &p); err != nil {
+				t.Fatalf("page %d: %v in %s", page, err, out)
+			}
+			if len(p.Items) > 3 || p.Count != len(p.Items) {
+				t.Fatalf("page %d of limit 3: %s", page, out)
+			}
+			for _, raw := range p.Items {
+				seqs = append(seqs, decodeItem(t, raw)["seq"].(item.Number).String())
+			}
+			if len(p.LastEvaluatedKey) == 0 {
+				break
+			}
+			start = string(p.LastEvaluatedKey)
+		}
+		if got := strings.Join(seqs, ","); got != "1,2,3,4,5,6,7" {
+			t.Fatalf("pages read %s", got)
+		}
+
+		out, _ := mustCLI(t, 0, "item", "query", "orders", "--key-condition", "customer = :c", "--filter", "odd = :t",
+			"--values", `{":c":{"S":"c2"},":t":{"BOOL":true}}`, "--backward", "--count", "--json", on(n2))
+		var p queryPage
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Count != 4 || p.ScannedCount != items || len(p.Items) != 0 {
+			t.Fatalf("filtered count: %s", out)
+		}
+	})
+
+	t.Run("an item written through the CLI reads back identical through the Go client", func(t *testing.T) {
+		const written = `{"b":{"B":"AP8="},"bs":{"BS":["AA==","AQ=="]},"customer":{"S":"c3 \"quoted\""},"l":{"L":[{"NULL":true},{"BOOL":false},{"N":"-0.5"}]},` +
+			`"m":{"M":{"x":{"SS":["a","b"]}}},"ns":{"NS":["1","2.5"]},"seq":{"N":"12345678901234567890"}}`
+		mustCLI(t, 0, "item", "put", "orders", written, on(n1))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		key := item.Item{"customer": item.S(`c3 "quoted"`), "seq": item.MustNumber("12345678901234567890")}
+		got, err := n3.client.GetItem(ctx, "orders", key, client.ItemOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := item.EncodeJSONItem(got)
+		if err != nil || string(b) != written {
+			t.Fatalf("read through the Go client:\n%s, %v\nwant\n%s", b, err, written)
+		}
+
+		// And the other way: the client's write, the CLI's read.
+		if _, err := n2.client.PutItem(ctx, "orders", item.Item{"customer": item.S("c4"), "seq": item.MustNumber("1"), "ok": item.Bool(true)},
+			client.ItemOptions{Condition: "attribute_not_exists(customer)"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = n1.client.PutItem(ctx, "orders", item.Item{"customer": item.S("c4"), "seq": item.MustNumber("1")},
+			client.ItemOptions{Condition: "attribute_not_exists(customer)"})
+		if !client.ItemConditionFailed(err) {
+			t.Fatalf("second conditional put: %v", err)
+		}
+		out, _ := mustCLI(t, 0, "item", "get", "orders", `{"customer":{"S":"c4"},"seq":{"N":"1"}}`, on(n1))
+		if out != `{"customer":{"S":"c4"},"ok":{"BOOL":true},"seq":{"N":"1"}}`+"\n" {
+			t.Fatalf("CLI read of the client's write: %q", out)
+		}
+	})
+
+	t.Run("delete returns the old item; then get exits 3", func(t *testing.T) {
+		out, _ := mustCLI(t, 0, "item", "delete", "orders", firstKey, "--return", "ALL_OLD", "--json", on(n3))
+		var res struct{ Attributes json.RawMessage }
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		if got := decodeItem(t, res.Attributes); got["amount"] != item.MustNumber("15") {
+			t.Fatalf("ALL_OLD: %s", out)
+		}
+		mustCLI(t, exitCodeNotFound, "item", "get", "orders", firstKey, on(n1))
+	})
+}
