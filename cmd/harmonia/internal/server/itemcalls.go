@@ -82,6 +82,16 @@ func itemToProto(it item.Item) *itempb.Item {
 	return item.ItemToProto(it)
 }
 
+// itemAndExpressions reads a write's item (or key) and its substitutions.
+func itemAndExpressions(what string, pb *itempb.Item, names map[string]string, values map[string]*itempb.AttributeValue) (item.Item, tableapi.Expressions, error) {
+	it, err := itemFromProto(what, pb)
+	if err != nil {
+		return nil, tableapi.Expressions{}, err
+	}
+	e, err := expressions(names, values)
+	return it, e, err
+}
+
 // itemCall runs one item call: the node must serve keys, and the call is
 // bounded by its timeout (0: the node's request timeout).
 func itemCall[Res any](a *api, ctx context.Context, timeoutMs uint32, do func(context.Context) (Res, error)) (Res, error) {
@@ -96,11 +106,7 @@ func itemCall[Res any](a *api, ctx context.Context, timeoutMs uint32, do func(co
 
 func (a *api) PutItem(ctx context.Context, req *kvpb.PutItemRequest) (*kvpb.PutItemResponse, error) {
 	return itemCall(a, ctx, req.TimeoutMs, func(ctx context.Context) (*kvpb.PutItemResponse, error) {
-		it, err := itemFromProto("item", req.Item)
-		if err != nil {
-			return nil, err
-		}
-		e, err := expressions(req.ExpressionAttributeNames, req.ExpressionAttributeValues)
+		it, e, err := itemAndExpressions("item", req.Item, req.ExpressionAttributeNames, req.ExpressionAttributeValues)
 		if err != nil {
 			return nil, err
 		}
@@ -130,11 +136,7 @@ func (a *api) GetItem(ctx context.Context, req *kvpb.GetItemRequest) (*kvpb.GetI
 
 func (a *api) DeleteItem(ctx context.Context, req *kvpb.DeleteItemRequest) (*kvpb.DeleteItemResponse, error) {
 	return itemCall(a, ctx, req.TimeoutMs, func(ctx context.Context) (*kvpb.DeleteItemResponse, error) {
-		key, err := itemFromProto("key", req.Key)
-		if err != nil {
-			return nil, err
-		}
-		e, err := expressions(req.ExpressionAttributeNames, req.ExpressionAttributeValues)
+		key, e, err := itemAndExpressions("key", req.Key, req.ExpressionAttributeNames, req.ExpressionAttributeValues)
 		if err != nil {
 			return nil, err
 		}
@@ -149,11 +151,7 @@ func (a *api) DeleteItem(ctx context.Context, req *kvpb.DeleteItemRequest) (*kvp
 
 func (a *api) UpdateItem(ctx context.Context, req *kvpb.UpdateItemRequest) (*kvpb.UpdateItemResponse, error) {
 	return itemCall(a, ctx, req.TimeoutMs, func(ctx context.Context) (*kvpb.UpdateItemResponse, error) {
-		key, err := itemFromProto("key", req.Key)
-		if err != nil {
-			return nil, err
-		}
-		e, err := expressions(req.ExpressionAttributeNames, req.ExpressionAttributeValues)
+		key, e, err := itemAndExpressions("key", req.Key, req.ExpressionAttributeNames, req.ExpressionAttributeValues)
 		if err != nil {
 			return nil, err
 		}
