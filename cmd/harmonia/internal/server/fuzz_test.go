@@ -56,7 +56,8 @@ func startFuzzAPI(f *testing.F) *fuzzAPI {
 		sys.Stop()
 		store.Close()
 	})
-	return &fuzzAPI{a: &api{sys: sys, sealer: sealer, unsafeTestWrites: true}, safe: &api{sys: sys, sealer: sealer},
+	items := &tableService{sys: sys}
+	return &fuzzAPI{a: &api{sys: sys, sealer: sealer, unsafeTestWrites: true, items: items}, safe: &api{sys: sys, sealer: sealer, items: items},
 		sealer: sealer, cfg: cfg, limits: opts}
 }
 
