@@ -325,12 +325,6 @@ type Proposer struct {
 	// accepted before the round was lost, and completes it (rather than
 	// fail its condition on it, or write it twice).
 	own []Ballot
-	// ownValues are the values proposed at own's ballots, in order.
-	ownValues []Value
-	// landed is the write's own value when a newer proposal was found
-	// built on it: the write took effect, and is answered once that newer
-	// value is chosen.
-	landed *Value
 	// base is the version of the value the last own proposal replaced. A
 	// later round that finds another value current cannot tell whether
 	// the own one was chosen and then built upon (a second write would
@@ -355,20 +349,6 @@ func Successor(b Ballot) Ballot {
 // sameGroups reports whether two voter configurations are the same.
 func sameGroups(a, b [][]string) bool {
 	return slices.EqualFunc(a, b, func(x, y []string) bool { return slices.Equal(x, y) })
-}
-
-// builtOnOwn is the write's own value that v was written over, if any
-// (not for an erase, whose value has no lineage).
-func (p *Proposer) builtOnOwn(v Value) (Value, bool) {
-	if p.op.Kind.reads() || p.op.Kind == OpErase || !v.HasPrev {
-		return Value{}, false
-	}
-	for i, b := range p.own {
-		if v.Prev == b {
-			return p.ownValues[i], true
-		}
-	}
-	return Value{}, false
 }
 
 func (p *Proposer) isOwn(v Value) bool {
@@ -409,7 +389,7 @@ func NewProposer(cfg Config, op Op, seq uint64) (*Proposer, Effects, error) {
 		if v, err := op.decide(h.Ballot, h.Value); !h.Ballot.IsZero() && sameGroups(h.Voters, cfg.Voters) && err == nil {
 			p.proposing = v
 			p.base = h.Value.Version
-			p.own, p.ownValues = append(p.own, h.Ballot), append(p.ownValues, v)
+			p.own = append(p.own, h.Ballot)
 			if cfg.Hold {
 				p.next = Successor(h.Ballot)
 			}
@@ -564,15 +544,6 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 		p.holdNext()
 		return p.start(phaseAccept, p.ballot)
 	}
-	if v, ok := p.builtOnOwn(current); ok {
-		// Another proposer read this write's value as the register's
-		// and wrote over it: the write took effect just before current.
-		// current is completed first, so that it (and the write with it)
-		// can never be lost, then the write is answered.
-		p.landed = &v
-		p.proposing = current
-		return p.start(phaseAccept, p.ballot)
-	}
 	if len(p.own) > 0 && current.Version != p.base && !builtOn(current, p.base) {
 		return p.finish(Result{Outcome: OutcomeContention,
 			Why: fmt.Sprintf("contention: the write lost its accept round to ballot %s and may or may not have taken effect", p.highest)}, nil)
@@ -598,7 +569,7 @@ func (p *Proposer) PrepareReply(from string, b Ballot, r Promise) Effects {
 	p.refusal = nil
 	p.proposing = next
 	p.base = current.Version
-	p.own, p.ownValues = append(p.own, p.ballot), append(p.ownValues, next)
+	p.own = append(p.own, p.ballot)
 	p.holdNext()
 	return p.start(phaseAccept, p.ballot)
 }
@@ -634,9 +605,6 @@ func (p *Proposer) AcceptReply(from string, b Ballot, r Acceptance) Effects {
 		return Effects{}
 	}
 	chosen := p.proposing
-	if p.landed != nil {
-		return p.finish(Result{Outcome: OutcomeOK, Value: *p.landed}, p.sendAll(Message{Kind: MsgCommit, Ballot: p.ballot, Value: chosen}))
-	}
 	res := Result{Outcome: OutcomeOK, Value: chosen}
 	if !p.op.Kind.reads() && !p.isOwn(chosen) && (p.op.Kind != OpErase || !chosen.Equal(Value{})) {
 		// The accept completed another proposal, whose value failed the
