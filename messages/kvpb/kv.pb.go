@@ -2869,8 +2869,12 @@ type TableDescription struct {
 	CreatedUnixNanos int64                  `protobuf:"varint,4,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
 	// The key schema of a table of items; absent for a table of opaque keys
 	// and values.
-	PartitionKey  *KeyAttribute `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
-	SortKey       *KeyAttribute `protobuf:"bytes,6,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // absent when the table has none
+	PartitionKey *KeyAttribute `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	SortKey      *KeyAttribute `protobuf:"bytes,6,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // absent when the table has none
+	// The attribute whose number of Unix seconds expires an item of a table
+	// of items; empty when TTL is disabled (DynamoDB's UpdateTimeToLive
+	// sets it).
+	TtlAttribute  string `protobuf:"bytes,7,opt,name=ttl_attribute,json=ttlAttribute,proto3" json:"ttl_attribute,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2945,6 +2949,13 @@ func (x *TableDescription) GetSortKey() *KeyAttribute {
 		return x.SortKey
 	}
 	return nil
+}
+
+func (x *TableDescription) GetTtlAttribute() string {
+	if x != nil {
+		return x.TtlAttribute
+	}
+	return ""
 }
 
 // KeyAttribute is one attribute of a table's primary key.
@@ -4438,14 +4449,15 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\v2\x1b.harmonia.v1.ReplicaSiblingR\bsiblings\"f\n" +
 	"\x10ReplicasResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x124\n" +
-	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\xfc\x01\n" +
+	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\xa1\x02\n" +
 	"\x10TableDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\rR\x02id\x12,\n" +
 	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\x12>\n" +
 	"\rpartition_key\x18\x05 \x01(\v2\x19.harmonia.v1.KeyAttributeR\fpartitionKey\x124\n" +
-	"\bsort_key\x18\x06 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\"6\n" +
+	"\bsort_key\x18\x06 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\x12#\n" +
+	"\rttl_attribute\x18\a \x01(\tR\fttlAttribute\"6\n" +
 	"\fKeyAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"\xdf\x01\n" +

@@ -38,7 +38,7 @@ func serviceError(err error) error {
 		return &tableapi.Error{Kind: tableapi.KindTableExists, Msg: "Table already exists: " + err.Error(), Err: err}
 	case errors.Is(err, catalog.ErrTooMany):
 		return &tableapi.Error{Kind: tableapi.KindLimitExceeded, Msg: err.Error(), Err: err}
-	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadSchema):
+	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadSchema), errors.Is(err, catalog.ErrBadTTL):
 		return &tableapi.Error{Kind: tableapi.KindValidation, Msg: err.Error(), Err: err}
 	case errors.As(err, &se):
 		if f := itemop.Failure(se.Result); f != nil {
@@ -51,7 +51,8 @@ func serviceError(err error) error {
 }
 
 func itemTableDescription(t catalog.Table, status string) tableapi.TableDescription {
-	return tableapi.TableDescription{Name: t.Name, ID: t.ID, Schema: t.Schema, Consistency: t.Consistency, CreatedUnixNanos: t.CreatedUnixNanos, Status: status}
+	return tableapi.TableDescription{Name: t.Name, ID: t.ID, Schema: t.Schema, Consistency: t.Consistency, CreatedUnixNanos: t.CreatedUnixNanos, Status: status,
+		TTLAttribute: t.TTLAttribute}
 }
 
 // itemTable finds a table of items by name.
@@ -126,6 +127,24 @@ func (s *tableService) DeleteTable(ctx context.Context, name string) (tableapi.T
 		return tableapi.TableDescription{}, serviceError(err)
 	}
 	return itemTableDescription(t, "DELETING"), nil
+}
+
+func (s *tableService) UpdateTimeToLive(ctx context.Context, req tableapi.UpdateTimeToLive) (tableapi.TimeToLive, error) {
+	if _, err := s.itemTable(ctx, req.Table); err != nil {
+		return tableapi.TimeToLive{}, err
+	}
+	if _, err := s.sys.Tables().ChangeTTL(ctx, req.Table, req.Attribute, req.Enabled); err != nil {
+		return tableapi.TimeToLive{}, serviceError(err)
+	}
+	return tableapi.TimeToLive{Enabled: req.Enabled, Attribute: req.Attribute}, nil
+}
+
+func (s *tableService) DescribeTimeToLive(ctx context.Context, name string) (tableapi.TimeToLive, error) {
+	t, err := s.itemTable(ctx, name)
+	if err != nil {
+		return tableapi.TimeToLive{}, err
+	}
+	return tableapi.TimeToLive{Enabled: t.TTLAttribute != "", Attribute: t.TTLAttribute}, nil
 }
 
 // write runs a planned write through consensus.
