@@ -1226,9 +1226,11 @@ type TableStats struct {
 	CatalogRevision uint64                 `protobuf:"varint,1,opt,name=catalog_revision,json=catalogRevision,proto3" json:"catalog_revision,omitempty"` // of the newest catalog this node has seen
 	Tables          uint32                 `protobuf:"varint,2,opt,name=tables,proto3" json:"tables,omitempty"`
 	// Deleted tables whose data this node has not removed yet (ids).
-	Purging       []uint32 `protobuf:"varint,3,rep,packed,name=purging,proto3" json:"purging,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Purging []uint32 `protobuf:"varint,3,rep,packed,name=purging,proto3" json:"purging,omitempty"`
+	// Expired items (TTL) this node deleted since it started.
+	ExpiredItemsDeleted uint64 `protobuf:"varint,4,opt,name=expired_items_deleted,json=expiredItemsDeleted,proto3" json:"expired_items_deleted,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *TableStats) Reset() {
@@ -1280,6 +1282,13 @@ func (x *TableStats) GetPurging() []uint32 {
 		return x.Purging
 	}
 	return nil
+}
+
+func (x *TableStats) GetExpiredItemsDeleted() uint64 {
+	if x != nil {
+		return x.ExpiredItemsDeleted
+	}
+	return 0
 }
 
 type DiskHealth struct {
@@ -4323,12 +4332,13 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\bsecurity\x18\x12 \x01(\tR\bsecurity\x12+\n" +
 	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\x12<\n" +
 	"\fclock_offset\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x12/\n" +
-	"\x06tables\x18\x16 \x01(\v2\x17.harmonia.v1.TableStatsR\x06tablesJ\x04\b\x14\x10\x15\"i\n" +
+	"\x06tables\x18\x16 \x01(\v2\x17.harmonia.v1.TableStatsR\x06tablesJ\x04\b\x14\x10\x15\"\x9d\x01\n" +
 	"\n" +
 	"TableStats\x12)\n" +
 	"\x10catalog_revision\x18\x01 \x01(\x04R\x0fcatalogRevision\x12\x16\n" +
 	"\x06tables\x18\x02 \x01(\rR\x06tables\x12\x18\n" +
-	"\apurging\x18\x03 \x03(\rR\apurging\"\xe7\x02\n" +
+	"\apurging\x18\x03 \x03(\rR\apurging\x122\n" +
+	"\x15expired_items_deleted\x18\x04 \x01(\x04R\x13expiredItemsDeleted\"\xe7\x02\n" +
 	"\n" +
 	"DiskHealth\x12\x16\n" +
 	"\x06failed\x18\x01 \x01(\tR\x06failed\x12\x12\n" +
