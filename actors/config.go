@@ -42,6 +42,7 @@ type Config struct {
 	Repair          RepairConfig
 	Reap            reap.Config
 	Tables          TablesConfig
+	TTL             TTLConfig
 	// TreeRebuildRate bounds the stored keys per second the node reads to
 	// rebuild its Merkle trees after a start, so a restart does not flood
 	// the disk (0: unbounded). Default 100,000.
@@ -97,6 +98,7 @@ func DefaultConfig() Config {
 		Repair:          DefaultRepairConfig(),
 		Reap:            reap.DefaultConfig(),
 		Tables:          DefaultTablesConfig(),
+		TTL:             DefaultTTLConfig(),
 		TreeRebuildRate: 100_000,
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,

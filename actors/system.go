@@ -41,6 +41,7 @@ type System struct {
 	counters     *vnodeCounters
 	reaps        *reapTable
 	tables       *Tables
+	expiry       expiry
 
 	rootReady, vnodesReady, gossiperReady *readySignal
 	// fatal receives the one error that ends the node (refused at join).
@@ -210,6 +211,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		}))
 	}
 	s.tables.start()
+	go s.runExpiry()
 	s.gossip.Start()
 	return s, nil
 }

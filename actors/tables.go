@@ -268,6 +268,18 @@ func (t *Tables) Delete(ctx context.Context, name string) (catalog.Table, error)
 	return table, err
 }
 
+// ChangeTTL enables or disables a table's TTL (catalog.ChangeTTL) by
+// compare-and-set on the catalog's register.
+func (t *Tables) ChangeTTL(ctx context.Context, name, attribute string, enable bool) (catalog.Table, error) {
+	var table catalog.Table
+	err := t.change(ctx, func(c catalog.Catalog) (catalog.Catalog, error) {
+		next, tb, err := c.ChangeTTL(name, attribute, enable)
+		table = tb
+		return next, err
+	})
+	return table, err
+}
+
 // change applies f to the register's catalog by compare-and-set, reading
 // again and re-applying f while another change wins the race.
 func (t *Tables) change(ctx context.Context, f func(catalog.Catalog) (catalog.Catalog, error)) error {

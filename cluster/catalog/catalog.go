@@ -52,6 +52,10 @@ type Table struct {
 	// CreatedUnixNanos is when the table was created, by the creating
 	// node's clock (informational).
 	CreatedUnixNanos int64
+	// TTLAttribute names the attribute whose number of Unix seconds
+	// expires an item of a table of items ("": items never expire);
+	// ChangeTTL changes it.
+	TTLAttribute string
 }
 
 // HasItems reports whether the table holds items under a key schema

@@ -15,7 +15,7 @@ func Encode(c Catalog) []byte {
 	for _, t := range c.Tables {
 		pb.Tables = append(pb.Tables, &internalpb.CatalogTable{Name: t.Name, Id: t.ID, Consistency: string(t.Consistency), CreatedUnixNanos: t.CreatedUnixNanos,
 			PartitionKey: t.Schema.Partition.Name, PartitionKeyType: string(t.Schema.Partition.Type),
-			SortKey: t.Schema.Sort.Name, SortKeyType: string(t.Schema.Sort.Type)})
+			SortKey: t.Schema.Sort.Name, SortKeyType: string(t.Schema.Sort.Type), TtlAttribute: t.TTLAttribute})
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
 	if err != nil {
@@ -25,8 +25,8 @@ func Encode(c Catalog) []byte {
 }
 
 // Decode reads an encoded catalog and checks it: names valid and unique,
-// ids unique and below NextID, consistencies known. Empty b is the empty
-// catalog.
+// ids unique and below NextID, consistencies known, TTL attributes valid
+// and only on tables of items. Empty b is the empty catalog.
 func Decode(b []byte) (Catalog, error) {
 	var pb internalpb.CatalogValue
 	if err := proto.Unmarshal(b, &pb); err != nil {
@@ -53,7 +53,16 @@ func Decode(b []byte) (Catalog, error) {
 				return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
 			}
 		}
-		c.Tables = append(c.Tables, Table{Name: t.Name, ID: t.Id, Consistency: cons, Schema: schema, CreatedUnixNanos: t.CreatedUnixNanos})
+		if t.TtlAttribute != "" {
+			if schema == (item.KeySchema{}) {
+				return Catalog{}, fmt.Errorf("decode catalog: table %q holds no items but has a TTL attribute", t.Name)
+			}
+			if err := CheckTTLAttribute(t.TtlAttribute); err != nil {
+				return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
+			}
+		}
+		c.Tables = append(c.Tables, Table{Name: t.Name, ID: t.Id, Consistency: cons, Schema: schema, CreatedUnixNanos: t.CreatedUnixNanos,
+			TTLAttribute: t.TtlAttribute})
 	}
 	slices.SortFunc(c.Tables, func(a, b Table) int {
 		switch {

@@ -3,6 +3,7 @@ package itemop
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
@@ -37,9 +38,9 @@ type BatchRead struct {
 	*Get
 }
 
-// PlanBatchGet checks a BatchGetItem, finding each table with table, and
-// plans each key's read.
-func PlanBatchGet(req tableapi.BatchGetItem, table func(name string) (catalog.Table, error)) (*BatchGet, error) {
+// PlanBatchGet checks a BatchGetItem made at now, finding each table with
+// table, and plans each key's read.
+func PlanBatchGet(req tableapi.BatchGetItem, table func(name string) (catalog.Table, error), now time.Time) (*BatchGet, error) {
 	n := 0
 	for _, ka := range req.Tables {
 		if len(ka.Keys) == 0 {
@@ -62,7 +63,7 @@ func PlanBatchGet(req tableapi.BatchGetItem, table func(name string) (catalog.Ta
 		}
 		ka := req.Tables[name]
 		for _, key := range ka.Keys {
-			g, err := PlanGet(t, tableapi.GetItem{Table: name, Key: key, Projection: ka.Projection, Expressions: ka.Expressions, Consistent: ka.Consistent})
+			g, err := PlanGet(t, tableapi.GetItem{Table: name, Key: key, Projection: ka.Projection, Expressions: ka.Expressions, Consistent: ka.Consistent}, now)
 			if err != nil {
 				return nil, err
 			}
@@ -119,9 +120,9 @@ type BatchWriteOp struct {
 	*Write
 }
 
-// PlanBatchWrite checks a BatchWriteItem, finding each table with table,
-// and plans each write.
-func PlanBatchWrite(req tableapi.BatchWriteItem, table func(name string) (catalog.Table, error)) (*BatchWrite, error) {
+// PlanBatchWrite checks a BatchWriteItem made at now, finding each table
+// with table, and plans each write.
+func PlanBatchWrite(req tableapi.BatchWriteItem, table func(name string) (catalog.Table, error), now time.Time) (*BatchWrite, error) {
 	n := 0
 	for _, ws := range req.Tables {
 		if len(ws) == 0 {
@@ -148,9 +149,9 @@ func PlanBatchWrite(req tableapi.BatchWriteItem, table func(name string) (catalo
 			case (r.Put == nil) == (r.Delete == nil):
 				return nil, tableapi.Errorf(tableapi.KindValidation, "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes: each WriteRequest holds exactly one of PutRequest and DeleteRequest")
 			case r.Put != nil:
-				w, err = Put(t, tableapi.PutItem{Table: name, Item: r.Put})
+				w, err = Put(t, tableapi.PutItem{Table: name, Item: r.Put}, now)
 			default:
-				w, err = Delete(t, tableapi.DeleteItem{Table: name, Key: r.Delete})
+				w, err = Delete(t, tableapi.DeleteItem{Table: name, Key: r.Delete}, now)
 			}
 			if err != nil {
 				return nil, err

@@ -47,13 +47,13 @@ func TestPlanBatchGetRefusesWhatDynamoDBRefuses(t *testing.T) {
 		{"a table that does not exist", map[string]tableapi.KeysAndAttributes{"nope": {Keys: keys(1)}}, tableapi.KindTableNotFound},
 	}
 	for _, c := range cases {
-		if _, err := PlanBatchGet(tableapi.BatchGetItem{Tables: c.req}, tables); tableapi.KindOf(tableapi.Classify(err)) != c.want {
+		if _, err := PlanBatchGet(tableapi.BatchGetItem{Tables: c.req}, tables, now); tableapi.KindOf(tableapi.Classify(err)) != c.want {
 			t.Errorf("%s: %v, want kind %v", c.rule, err, c.want)
 		}
 	}
 	b, err := PlanBatchGet(tableapi.BatchGetItem{Tables: map[string]tableapi.KeysAndAttributes{
 		"orders": {Keys: keys(tableapi.MaxBatchGetKeys - 1)}, "users": {Keys: []item.Item{{"id": item.S("ann")}}},
-	}}, tables)
+	}}, tables, now)
 	if err != nil || len(b.Reads) != tableapi.MaxBatchGetKeys {
 		t.Fatalf("100 keys over two tables (one partition key value in both): %v", err)
 	}
@@ -67,7 +67,7 @@ func TestBatchGetResultReturnsRetriableKeysUnprocessed(t *testing.T) {
 		"orders": {Keys: keys(3), Projection: "n", Consistent: true},
 		"users":  {Keys: []item.Item{{"id": item.S("u")}}},
 	}}
-	b, err := PlanBatchGet(req, tables)
+	b, err := PlanBatchGet(req, tables, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +129,11 @@ func TestPlanBatchWriteRefusesWhatDynamoDBRefuses(t *testing.T) {
 		{"a table that does not exist", map[string][]tableapi.WriteRequest{"nope": puts(1)}, tableapi.KindTableNotFound},
 	}
 	for _, c := range cases {
-		if _, err := PlanBatchWrite(tableapi.BatchWriteItem{Tables: c.req}, tables); tableapi.KindOf(tableapi.Classify(err)) != c.want {
+		if _, err := PlanBatchWrite(tableapi.BatchWriteItem{Tables: c.req}, tables, now); tableapi.KindOf(tableapi.Classify(err)) != c.want {
 			t.Errorf("%s: %v, want kind %v", c.rule, err, c.want)
 		}
 	}
-	b, err := PlanBatchWrite(tableapi.BatchWriteItem{Tables: map[string][]tableapi.WriteRequest{"orders": puts(tableapi.MaxBatchWrites)}}, tables)
+	b, err := PlanBatchWrite(tableapi.BatchWriteItem{Tables: map[string][]tableapi.WriteRequest{"orders": puts(tableapi.MaxBatchWrites)}}, tables, now)
 	if err != nil || len(b.Writes) != tableapi.MaxBatchWrites {
 		t.Fatalf("25 puts: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestBatchWriteResultReturnsRetriableWritesUnprocessed(t *testing.T) {
 	del := tableapi.WriteRequest{Delete: item.Item{"id": item.S("u")}}
 	b, err := PlanBatchWrite(tableapi.BatchWriteItem{Tables: map[string][]tableapi.WriteRequest{
 		"orders": {{Put: key("ann", "1")}, {Put: key("ann", "2")}}, "users": {del},
-	}}, tables)
+	}}, tables, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ package itemop
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/expr"
@@ -102,9 +103,12 @@ func checkReturn(r tableapi.ReturnValues, allowed ...tableapi.ReturnValues) (tab
 
 // Write is a planned PutItem, DeleteItem or UpdateItem: the register it
 // changes, the update consensus runs on it, and what its answer returns.
+// An item expired at now (Expired) is absent to it.
 type Write struct {
 	// Key is the item's register.
 	Key    []byte
+	table  catalog.Table
+	now    time.Time
 	ret    tableapi.ReturnValues
 	update func(old item.Item) (item.Item, error) // nil result: delete
 	cond   *expr.Condition
@@ -131,6 +135,7 @@ func (w *Write) apply(v paxos.Value) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	old = live(w.table, old, w.now)
 	if !holds(w.cond, old) {
 		return nil, false, errConditionFailed
 	}
@@ -148,8 +153,8 @@ func (w *Write) apply(v paxos.Value) ([]byte, bool, error) {
 	return Encode(next), true, nil
 }
 
-// Put plans a PutItem.
-func Put(t catalog.Table, req tableapi.PutItem) (*Write, error) {
+// Put plans a PutItem at now.
+func Put(t catalog.Table, req tableapi.PutItem, now time.Time) (*Write, error) {
 	if err := t.Schema.ValidateItem(req.Item); err != nil {
 		return nil, err
 	}
@@ -162,23 +167,23 @@ func Put(t catalog.Table, req tableapi.PutItem) (*Write, error) {
 		return nil, err
 	}
 	put := req.Item
-	return conditionalWrite(key, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return put, nil })
+	return conditionalWrite(&Write{Key: key, table: t, now: now}, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return put, nil })
 }
 
-// Delete plans a DeleteItem.
-func Delete(t catalog.Table, req tableapi.DeleteItem) (*Write, error) {
+// Delete plans a DeleteItem at now.
+func Delete(t catalog.Table, req tableapi.DeleteItem, now time.Time) (*Write, error) {
 	key, err := KeyOf(t, req.Key)
 	if err != nil {
 		return nil, err
 	}
-	return conditionalWrite(key, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return nil, nil })
+	return conditionalWrite(&Write{Key: key, table: t, now: now}, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return nil, nil })
 }
 
-// conditionalWrite is a PutItem's or DeleteItem's write of key: update
+// conditionalWrite completes w, a PutItem's or DeleteItem's write: update
 // under a condition that uses up the request's substitutions, returning
 // nothing or the old item.
-func conditionalWrite(key []byte, ret tableapi.ReturnValues, cond string, e tableapi.Expressions, update func(item.Item) (item.Item, error)) (*Write, error) {
-	w := &Write{Key: key, update: update}
+func conditionalWrite(w *Write, ret tableapi.ReturnValues, cond string, e tableapi.Expressions, update func(item.Item) (item.Item, error)) (*Write, error) {
+	w.update = update
 	var err error
 	if w.ret, err = checkReturn(ret, tableapi.ReturnNone, tableapi.ReturnAllOld); err != nil {
 		return nil, err
@@ -196,14 +201,14 @@ func conditionalWrite(key []byte, ret tableapi.ReturnValues, cond string, e tabl
 	return w, nil
 }
 
-// Update plans an UpdateItem: the item is created from its key when
-// absent, and its key attributes cannot be updated.
-func Update(t catalog.Table, req tableapi.UpdateItem) (*Write, error) {
+// Update plans an UpdateItem at now: the item is created from its key
+// when absent (or expired), and its key attributes cannot be updated.
+func Update(t catalog.Table, req tableapi.UpdateItem, now time.Time) (*Write, error) {
 	key, err := KeyOf(t, req.Key)
 	if err != nil {
 		return nil, err
 	}
-	w := &Write{Key: key}
+	w := &Write{Key: key, table: t, now: now}
 	if w.ret, err = checkReturn(req.Return, tableapi.ReturnNone, tableapi.ReturnAllOld, tableapi.ReturnUpdatedOld, tableapi.ReturnAllNew, tableapi.ReturnUpdatedNew); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package itemop
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
@@ -71,47 +72,47 @@ func TestWrites(t *testing.T) {
 		planErr  bool
 	}{
 		{"a put replaces the item", func() (*Write, error) {
-			return Put(orders, tableapi.PutItem{Table: "orders", Item: with(key("ann", "1"), "amount", one), Return: tableapi.ReturnAllOld})
+			return Put(orders, tableapi.PutItem{Table: "orders", Item: with(key("ann", "1"), "amount", one), Return: tableapi.ReturnAllOld}, now)
 		}, ann, with(key("ann", "1"), "amount", one), ann, 0, false},
 		{"a put if absent fails on a present item and changes nothing", func() (*Write, error) {
-			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Condition: "attribute_not_exists(cust)"})
+			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Condition: "attribute_not_exists(cust)"}, now)
 		}, ann, ann, nil, tableapi.KindConditionFailed, false},
 		{"a put if absent writes an absent item", func() (*Write, error) {
-			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Condition: "attribute_not_exists(cust)"})
+			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Condition: "attribute_not_exists(cust)"}, now)
 		}, nil, key("ann", "1"), nil, 0, false},
 		{"an update creates the item from its key", func() (*Write, error) {
 			return Update(orders, tableapi.UpdateItem{Key: key("bob", "2"), Update: "SET amount = if_not_exists(amount, :zero) + :one",
-				Expressions: tableapi.Expressions{Values: map[string]item.Value{":zero": item.MustNumber("0"), ":one": one}}, Return: tableapi.ReturnAllNew})
+				Expressions: tableapi.Expressions{Values: map[string]item.Value{":zero": item.MustNumber("0"), ":one": one}}, Return: tableapi.ReturnAllNew}, now)
 		}, nil, with(key("bob", "2"), "amount", one), with(key("bob", "2"), "amount", one), 0, false},
 		{"an update returns the attributes it updated", func() (*Write, error) {
 			return Update(orders, tableapi.UpdateItem{Key: key("ann", "1"), Update: "SET amount = amount + :one",
-				Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one}}, Return: tableapi.ReturnUpdatedNew})
+				Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one}}, Return: tableapi.ReturnUpdatedNew}, now)
 		}, ann, with(ann, "amount", item.MustNumber("11")), item.Item{"amount": item.MustNumber("11")}, 0, false},
 		{"an update whose condition fails changes nothing", func() (*Write, error) {
 			return Update(orders, tableapi.UpdateItem{Key: key("ann", "1"), Update: "SET amount = :one", Condition: "amount > :big",
-				Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one, ":big": item.MustNumber("100")}}})
+				Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one, ":big": item.MustNumber("100")}}}, now)
 		}, ann, ann, nil, tableapi.KindConditionFailed, false},
 		{"an update that cannot apply to the item is a validation error", func() (*Write, error) {
 			return Update(orders, tableapi.UpdateItem{Key: key("ann", "1"), Update: "ADD tags :one",
-				Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one}}})
+				Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one}}}, now)
 		}, ann, ann, nil, tableapi.KindValidation, false},
 		{"an update of a key attribute is refused", func() (*Write, error) {
-			return Update(orders, tableapi.UpdateItem{Key: key("ann", "1"), Update: "SET n = :one", Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one}}})
+			return Update(orders, tableapi.UpdateItem{Key: key("ann", "1"), Update: "SET n = :one", Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": one}}}, now)
 		}, nil, nil, nil, 0, true},
 		{"a delete returns the old item", func() (*Write, error) {
-			return Delete(orders, tableapi.DeleteItem{Key: key("ann", "1"), Return: tableapi.ReturnAllOld})
+			return Delete(orders, tableapi.DeleteItem{Key: key("ann", "1"), Return: tableapi.ReturnAllOld}, now)
 		}, ann, nil, ann, 0, false},
 		{"a key with more than the key attributes is refused", func() (*Write, error) {
-			return Delete(orders, tableapi.DeleteItem{Key: with(key("ann", "1"), "x", one)})
+			return Delete(orders, tableapi.DeleteItem{Key: with(key("ann", "1"), "x", one)}, now)
 		}, nil, nil, nil, 0, true},
 		{"a key of the wrong type is refused", func() (*Write, error) {
-			return Delete(orders, tableapi.DeleteItem{Key: item.Item{"cust": item.S("ann"), "n": item.S("1")}})
+			return Delete(orders, tableapi.DeleteItem{Key: item.Item{"cust": item.S("ann"), "n": item.S("1")}}, now)
 		}, nil, nil, nil, 0, true},
 		{"a substitution no expression uses is refused", func() (*Write, error) {
-			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Expressions: tableapi.Expressions{Values: map[string]item.Value{":x": one}}})
+			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Expressions: tableapi.Expressions{Values: map[string]item.Value{":x": one}}}, now)
 		}, nil, nil, nil, 0, true},
 		{"a put may not return the new item", func() (*Write, error) {
-			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Return: tableapi.ReturnAllNew})
+			return Put(orders, tableapi.PutItem{Item: key("ann", "1"), Return: tableapi.ReturnAllNew}, now)
 		}, nil, nil, nil, 0, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestQueryPage(t *testing.T) {
 	}
 	i2, i3, i4 := with(key("ann", "2"), "amount", item.MustNumber("9")), with(key("ann", "3"), "gone", item.Bool(true)), with(key("ann", "4"), "amount", item.MustNumber("1"))
 
-	q, err := PlanQuery(orders, tableapi.Query{KeyCondition: "cust = :c AND n >= :lo", Filter: "amount > :t", Expressions: values, Limit: 3})
+	q, err := PlanQuery(orders, tableapi.Query{KeyCondition: "cust = :c AND n >= :lo", Filter: "amount > :t", Expressions: values, Limit: 3}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestQueryPage(t *testing.T) {
 	}
 
 	next, err := PlanQuery(orders, tableapi.Query{KeyCondition: "cust = :c", Expressions: tableapi.Expressions{Values: map[string]item.Value{":c": item.S("ann")}},
-		ExclusiveStartKey: key("ann", "2"), Select: tableapi.SelectCount})
+		ExclusiveStartKey: key("ann", "2"), Select: tableapi.SelectCount}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestQueryPage(t *testing.T) {
 		t.Fatalf("COUNT returned items: %+v", page)
 	}
 	back, err := PlanQuery(orders, tableapi.Query{KeyCondition: "cust = :c", Expressions: tableapi.Expressions{Values: map[string]item.Value{":c": item.S("ann")}},
-		ExclusiveStartKey: key("ann", "3"), Backward: true})
+		ExclusiveStartKey: key("ann", "3"), Backward: true}, now)
 	if err != nil || back.Range.Contains(k3) || !back.Range.Contains(k2) {
 		t.Fatalf("a reverse page does not continue below ExclusiveStartKey: %v", err)
 	}
@@ -208,8 +209,11 @@ func TestQueryPage(t *testing.T) {
 		"no key condition":                     {},
 		"a projection with COUNT":              {KeyCondition: "cust = :c", Projection: "amount", Select: tableapi.SelectCount, Expressions: tableapi.Expressions{Values: map[string]item.Value{":c": item.S("ann")}}},
 	} {
-		if _, err := PlanQuery(orders, req); tableapi.KindOf(tableapi.Classify(err)) != tableapi.KindValidation {
+		if _, err := PlanQuery(orders, req, now); tableapi.KindOf(tableapi.Classify(err)) != tableapi.KindValidation {
 			t.Errorf("%s: %v, want a validation error", name, err)
 		}
 	}
 }
+
+// now is the time the tests' requests are made at.
+var now = time.Unix(1_700_000_000, 0)

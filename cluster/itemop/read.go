@@ -3,6 +3,7 @@ package itemop
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/expr"
@@ -11,19 +12,22 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
 )
 
-// Get is a planned GetItem: the register to read and the projection.
+// Get is a planned GetItem: the register to read and the projection. An
+// item expired at now is not returned.
 type Get struct {
-	Key  []byte
-	proj *expr.Projection
+	Key   []byte
+	table catalog.Table
+	now   time.Time
+	proj  *expr.Projection
 }
 
-// PlanGet checks a GetItem.
-func PlanGet(t catalog.Table, req tableapi.GetItem) (*Get, error) {
+// PlanGet checks a GetItem made at now.
+func PlanGet(t catalog.Table, req tableapi.GetItem, now time.Time) (*Get, error) {
 	key, err := KeyOf(t, req.Key)
 	if err != nil {
 		return nil, err
 	}
-	g := &Get{Key: key}
+	g := &Get{Key: key, table: t, now: now}
 	if g.proj, err = projection(req.Projection, req.Expressions); err != nil {
 		return nil, err
 	}
@@ -62,7 +66,7 @@ func (g *Get) Result(res paxos.Result) (tableapi.GetResult, error) {
 	if err != nil {
 		return tableapi.GetResult{}, err
 	}
-	return tableapi.GetResult{Item: project(g.proj, it)}, nil
+	return tableapi.GetResult{Item: project(g.proj, live(g.table, it, g.now))}, nil
 }
 
 // DefaultPageKeys is how many registers a Query or Scan page reads when
@@ -82,9 +86,11 @@ func pageKeys(limit int) (int, error) {
 }
 
 // reading is what a Query or Scan makes of the registers it read: which
-// items pass its filter and what of them it returns.
+// items pass its filter and what of them it returns. Items expired at now
+// are skipped, as if absent: neither counted nor returned.
 type reading struct {
 	table  catalog.Table
+	now    time.Time
 	filter *expr.Condition
 	proj   *expr.Projection
 	count  bool
@@ -93,8 +99,8 @@ type reading struct {
 // planReading parses a page's FilterExpression, ProjectionExpression and
 // Select; keysInFilter says whether the filter may name key attributes
 // (a Scan's may; a Query's may not, as DynamoDB).
-func planReading(t catalog.Table, filter, projection string, sel tableapi.Select, attrs *expr.Attributes, keysInFilter bool) (reading, error) {
-	r := reading{table: t}
+func planReading(t catalog.Table, now time.Time, filter, projection string, sel tableapi.Select, attrs *expr.Attributes, keysInFilter bool) (reading, error) {
+	r := reading{table: t, now: now}
 	var err error
 	if filter != "" {
 		if r.filter, err = expr.ParseFilter(filter, attrs); err != nil {
@@ -138,8 +144,8 @@ type Query struct {
 	reading
 }
 
-// PlanQuery checks a Query and finds its range.
-func PlanQuery(t catalog.Table, req tableapi.Query) (*Query, error) {
+// PlanQuery checks a Query made at now and finds its range.
+func PlanQuery(t catalog.Table, req tableapi.Query, now time.Time) (*Query, error) {
 	maxKeys, err := pageKeys(req.Limit)
 	if err != nil {
 		return nil, err
@@ -162,7 +168,7 @@ func PlanQuery(t catalog.Table, req tableapi.Query) (*Query, error) {
 	if q.Range, err = catalog.ItemRange(t, kc.Partition, kc.Sort); err != nil {
 		return nil, err
 	}
-	if q.reading, err = planReading(t, req.Filter, req.Projection, req.Select, attrs, false); err != nil {
+	if q.reading, err = planReading(t, now, req.Filter, req.Projection, req.Select, attrs, false); err != nil {
 		return nil, err
 	}
 	if err := attrs.Unused(); err != nil {
@@ -222,6 +228,9 @@ func (r reading) page(read []Stored, complete bool) (tableapi.QueryResult, error
 		it, err := Decode(st.Value.Data)
 		if err != nil {
 			return tableapi.QueryResult{}, err
+		}
+		if Expired(r.table, it, r.now) {
+			continue
 		}
 		out.ScannedCount++
 		if r.filter != nil && !r.filter.Eval(it) {

@@ -1,6 +1,8 @@
 package itemop
 
 import (
+	"time"
+
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/ring"
@@ -27,9 +29,9 @@ type Scan struct {
 	reading
 }
 
-// PlanScan checks a Scan of a ring of partitions partitions and finds
-// where its page starts.
-func PlanScan(t catalog.Table, req tableapi.Scan, partitions int) (*Scan, error) {
+// PlanScan checks a Scan made at now of a ring of partitions partitions
+// and finds where its page starts.
+func PlanScan(t catalog.Table, req tableapi.Scan, partitions int, now time.Time) (*Scan, error) {
 	maxKeys, err := pageKeys(req.Limit)
 	if err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func PlanScan(t catalog.Table, req tableapi.Scan, partitions int) (*Scan, error)
 	}
 	s := &Scan{From: from, To: to, Table: catalog.TableItems(t), MaxKeys: maxKeys}
 	s.Start = s.Table
-	if s.reading, err = planReading(t, req.Filter, req.Projection, req.Select, attrs, true); err != nil {
+	if s.reading, err = planReading(t, now, req.Filter, req.Projection, req.Select, attrs, true); err != nil {
 		return nil, err
 	}
 	if err := attrs.Unused(); err != nil {

@@ -28,7 +28,7 @@ func TestPlanScanSplitsTheRingIntoSegments(t *testing.T) {
 		{"the most segments DynamoDB allows", tableapi.MaxTotalSegments - 1, tableapi.MaxTotalSegments, 7, 8},
 	}
 	for _, c := range cases {
-		s, err := PlanScan(orders, tableapi.Scan{Table: "orders", Segment: c.segment, TotalSegments: c.total}, scanPartitions)
+		s, err := PlanScan(orders, tableapi.Scan{Table: "orders", Segment: c.segment, TotalSegments: c.total}, scanPartitions, now)
 		if err != nil {
 			t.Errorf("%s: %v", c.rule, err)
 			continue
@@ -41,7 +41,7 @@ func TestPlanScanSplitsTheRingIntoSegments(t *testing.T) {
 	for total := 1; total <= 2*scanPartitions+1; total++ {
 		next := 0
 		for seg := range total {
-			s, err := PlanScan(orders, tableapi.Scan{Segment: seg, TotalSegments: total}, scanPartitions)
+			s, err := PlanScan(orders, tableapi.Scan{Segment: seg, TotalSegments: total}, scanPartitions, now)
 			if err != nil || s.From != next {
 				t.Fatalf("segment %d of %d: %+v %v, want it to start at %d", seg, total, s, err, next)
 			}
@@ -72,7 +72,7 @@ func TestPlanScanRefusesWhatDynamoDBRefuses(t *testing.T) {
 		{"a start key of another segment", tableapi.Scan{ExclusiveStartKey: keyIn(t, 7), Segment: 0, TotalSegments: 2}},
 	}
 	for _, c := range cases {
-		if _, err := PlanScan(orders, c.req, scanPartitions); tableapi.KindOf(tableapi.Classify(err)) != tableapi.KindValidation {
+		if _, err := PlanScan(orders, c.req, scanPartitions, now); tableapi.KindOf(tableapi.Classify(err)) != tableapi.KindValidation {
 			t.Errorf("%s: %v, want a validation error", c.rule, err)
 		}
 	}
@@ -94,7 +94,7 @@ func keyIn(t *testing.T, p int) item.Item {
 }
 
 func TestPlanScanResumesAfterTheStartKeyInItsPartition(t *testing.T) {
-	s, err := PlanScan(orders, tableapi.Scan{ExclusiveStartKey: keyIn(t, 5), Segment: 1, TotalSegments: 2, Limit: 3}, scanPartitions)
+	s, err := PlanScan(orders, tableapi.Scan{ExclusiveStartKey: keyIn(t, 5), Segment: 1, TotalSegments: 2, Limit: 3}, scanPartitions, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestPlanScanResumesAfterTheStartKeyInItsPartition(t *testing.T) {
 // A Scan's page is a Query's: a filter that may name key attributes, a
 // projection, and the last register read as where the next page starts.
 func TestScanPageFiltersProjectsAndResumes(t *testing.T) {
-	s, err := PlanScan(orders, tableapi.Scan{Filter: "cust = :c", Projection: "n", Expressions: tableapi.Expressions{Values: map[string]item.Value{":c": item.S("ann")}}}, scanPartitions)
+	s, err := PlanScan(orders, tableapi.Scan{Filter: "cust = :c", Projection: "n", Expressions: tableapi.Expressions{Values: map[string]item.Value{":c": item.S("ann")}}}, scanPartitions, now)
 	if err != nil {
 		t.Fatal(err)
 	}

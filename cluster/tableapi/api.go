@@ -26,6 +26,10 @@ type Service interface {
 	// returned when more follow ("" when none do).
 	ListTables(ctx context.Context, start string, limit int) (names []string, last string, err error)
 	DeleteTable(ctx context.Context, name string) (TableDescription, error)
+	// UpdateTimeToLive enables or disables a table's TTL and returns what
+	// it asked; DescribeTimeToLive shows it.
+	UpdateTimeToLive(ctx context.Context, req UpdateTimeToLive) (TimeToLive, error)
+	DescribeTimeToLive(ctx context.Context, name string) (TimeToLive, error)
 
 	PutItem(ctx context.Context, req PutItem) (WriteResult, error)
 	GetItem(ctx context.Context, req GetItem) (GetResult, error)
@@ -59,6 +63,29 @@ type TableDescription struct {
 	CreatedUnixNanos int64
 	// Status is "ACTIVE", or "DELETING" in DeleteTable's answer.
 	Status string
+	// TTLAttribute is the attribute that expires items ("" when TTL is
+	// disabled).
+	TTLAttribute string
+}
+
+// UpdateTimeToLive enables a table's TTL on an attribute, or disables it
+// (Attribute is then the one enabled), as DynamoDB: enabling where it is
+// enabled and disabling where it is not are refused (KindValidation).
+// From the moment an item's attribute of that name is a number of Unix
+// seconds at or before the node's clock, the item is expired: no read
+// returns it, conditions and updates see it as absent, and the node
+// deletes it in the background.
+type UpdateTimeToLive struct {
+	Table     string
+	Attribute string
+	Enabled   bool
+}
+
+// TimeToLive is a table's TTL: whether it is enabled, and on which
+// attribute.
+type TimeToLive struct {
+	Enabled   bool
+	Attribute string
 }
 
 // Expressions are a request's ExpressionAttributeNames and

@@ -154,6 +154,8 @@ func serverCmd() *cobra.Command {
 	f.DurationVar(&cfg.Node.Reap.Grace, "tombstone-grace", cfg.Node.Reap.Grace, "least time a delete's tombstone is kept; it is reaped only once every replica holds it and no hint is pending (0: keep tombstones forever)")
 	f.DurationVar(&cfg.Node.Reap.Interval, "reap-interval", cfg.Node.Reap.Interval, "how often a node looks for tombstones to reap")
 	f.DurationVar(&cfg.Node.Reap.Settle, "reap-settle", cfg.Node.Reap.Settle, "how long membership must be unchanged, every member up, before tombstones are reaped")
+	f.DurationVar(&cfg.Node.TTL.Interval, "ttl-interval", cfg.Node.TTL.Interval, "how often a node deletes the expired items (TTL) of the partitions it is the first voter of (0: never; expired items are still never returned)")
+	f.IntVar(&cfg.Node.TTL.MaxDeletesPerSecond, "ttl-delete-rate", cfg.Node.TTL.MaxDeletesPerSecond, "expired items a node deletes per second at most (0: unbounded)")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret: one secret per line, the first seals contexts, all are accepted; every node of a cluster needs the same file (default: a built-in secret, for local tests only)")
 	f.BoolVar(&cfg.UnsafeTestWrites, "unsafe-test-writes", false, "allow the test-only admin calls: WriteReplica, which writes one replica alone, CrashVnode and SetClockOffset (never in production)")
 	f.DurationVar(&cfg.ClockOffset, "unsafe-test-clock-offset", 0, "set this node's wall clock (versions' times, tombstone reaping, hint ages, generations) this far from the machine's, to test clock skew; needs --unsafe-test-writes (never in production)")

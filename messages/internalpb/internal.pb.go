@@ -3283,8 +3283,12 @@ type CatalogTable struct {
 	PartitionKeyType string `protobuf:"bytes,6,opt,name=partition_key_type,json=partitionKeyType,proto3" json:"partition_key_type,omitempty"`
 	SortKey          string `protobuf:"bytes,7,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"`
 	SortKeyType      string `protobuf:"bytes,8,opt,name=sort_key_type,json=sortKeyType,proto3" json:"sort_key_type,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The TTL attribute of a table of items: an item whose attribute of
+	// this name is a number of Unix seconds at or before now is expired
+	// (cluster/itemop). Empty: the table's items never expire.
+	TtlAttribute  string `protobuf:"bytes,9,opt,name=ttl_attribute,json=ttlAttribute,proto3" json:"ttl_attribute,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CatalogTable) Reset() {
@@ -3369,6 +3373,13 @@ func (x *CatalogTable) GetSortKey() string {
 func (x *CatalogTable) GetSortKeyType() string {
 	if x != nil {
 		return x.SortKeyType
+	}
+	return ""
+}
+
+func (x *CatalogTable) GetTtlAttribute() string {
+	if x != nil {
+		return x.TtlAttribute
 	}
 	return ""
 }
@@ -3707,7 +3718,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bpromised\x18\x01 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\bpromised\x12=\n" +
 	"\baccepted\x18\x02 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\baccepted\x126\n" +
 	"\x05value\x18\x03 \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12?\n" +
-	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\"\x94\x02\n" +
+	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\"\xb9\x02\n" +
 	"\fCatalogTable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\rR\x02id\x12 \n" +
@@ -3716,7 +3727,8 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\rpartition_key\x18\x05 \x01(\tR\fpartitionKey\x12,\n" +
 	"\x12partition_key_type\x18\x06 \x01(\tR\x10partitionKeyType\x12\x19\n" +
 	"\bsort_key\x18\a \x01(\tR\asortKey\x12\"\n" +
-	"\rsort_key_type\x18\b \x01(\tR\vsortKeyType\"\x7f\n" +
+	"\rsort_key_type\x18\b \x01(\tR\vsortKeyType\x12#\n" +
+	"\rttl_attribute\x18\t \x01(\tR\fttlAttribute\"\x7f\n" +
 	"\fCatalogValue\x12:\n" +
 	"\x06tables\x18\x01 \x03(\v2\".harmonia.internal.v1.CatalogTableR\x06tables\x12\x17\n" +
 	"\anext_id\x18\x02 \x01(\rR\x06nextId\x12\x1a\n" +

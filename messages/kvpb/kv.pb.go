@@ -1226,9 +1226,11 @@ type TableStats struct {
 	CatalogRevision uint64                 `protobuf:"varint,1,opt,name=catalog_revision,json=catalogRevision,proto3" json:"catalog_revision,omitempty"` // of the newest catalog this node has seen
 	Tables          uint32                 `protobuf:"varint,2,opt,name=tables,proto3" json:"tables,omitempty"`
 	// Deleted tables whose data this node has not removed yet (ids).
-	Purging       []uint32 `protobuf:"varint,3,rep,packed,name=purging,proto3" json:"purging,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Purging []uint32 `protobuf:"varint,3,rep,packed,name=purging,proto3" json:"purging,omitempty"`
+	// Expired items (TTL) this node deleted since it started.
+	ExpiredItemsDeleted uint64 `protobuf:"varint,4,opt,name=expired_items_deleted,json=expiredItemsDeleted,proto3" json:"expired_items_deleted,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *TableStats) Reset() {
@@ -1280,6 +1282,13 @@ func (x *TableStats) GetPurging() []uint32 {
 		return x.Purging
 	}
 	return nil
+}
+
+func (x *TableStats) GetExpiredItemsDeleted() uint64 {
+	if x != nil {
+		return x.ExpiredItemsDeleted
+	}
+	return 0
 }
 
 type DiskHealth struct {
@@ -2869,8 +2878,12 @@ type TableDescription struct {
 	CreatedUnixNanos int64                  `protobuf:"varint,4,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
 	// The key schema of a table of items; absent for a table of opaque keys
 	// and values.
-	PartitionKey  *KeyAttribute `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
-	SortKey       *KeyAttribute `protobuf:"bytes,6,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // absent when the table has none
+	PartitionKey *KeyAttribute `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	SortKey      *KeyAttribute `protobuf:"bytes,6,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // absent when the table has none
+	// The attribute whose number of Unix seconds expires an item of a table
+	// of items; empty when TTL is disabled (DynamoDB's UpdateTimeToLive
+	// sets it).
+	TtlAttribute  string `protobuf:"bytes,7,opt,name=ttl_attribute,json=ttlAttribute,proto3" json:"ttl_attribute,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2945,6 +2958,13 @@ func (x *TableDescription) GetSortKey() *KeyAttribute {
 		return x.SortKey
 	}
 	return nil
+}
+
+func (x *TableDescription) GetTtlAttribute() string {
+	if x != nil {
+		return x.TtlAttribute
+	}
+	return ""
 }
 
 // KeyAttribute is one attribute of a table's primary key.
@@ -4312,12 +4332,13 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\bsecurity\x18\x12 \x01(\tR\bsecurity\x12+\n" +
 	"\x04disk\x18\x13 \x01(\v2\x17.harmonia.v1.DiskHealthR\x04disk\x12<\n" +
 	"\fclock_offset\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x12/\n" +
-	"\x06tables\x18\x16 \x01(\v2\x17.harmonia.v1.TableStatsR\x06tablesJ\x04\b\x14\x10\x15\"i\n" +
+	"\x06tables\x18\x16 \x01(\v2\x17.harmonia.v1.TableStatsR\x06tablesJ\x04\b\x14\x10\x15\"\x9d\x01\n" +
 	"\n" +
 	"TableStats\x12)\n" +
 	"\x10catalog_revision\x18\x01 \x01(\x04R\x0fcatalogRevision\x12\x16\n" +
 	"\x06tables\x18\x02 \x01(\rR\x06tables\x12\x18\n" +
-	"\apurging\x18\x03 \x03(\rR\apurging\"\xe7\x02\n" +
+	"\apurging\x18\x03 \x03(\rR\apurging\x122\n" +
+	"\x15expired_items_deleted\x18\x04 \x01(\x04R\x13expiredItemsDeleted\"\xe7\x02\n" +
 	"\n" +
 	"DiskHealth\x12\x16\n" +
 	"\x06failed\x18\x01 \x01(\tR\x06failed\x12\x12\n" +
@@ -4438,14 +4459,15 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\v2\x1b.harmonia.v1.ReplicaSiblingR\bsiblings\"f\n" +
 	"\x10ReplicasResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x124\n" +
-	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\xfc\x01\n" +
+	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\xa1\x02\n" +
 	"\x10TableDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\rR\x02id\x12,\n" +
 	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\x12>\n" +
 	"\rpartition_key\x18\x05 \x01(\v2\x19.harmonia.v1.KeyAttributeR\fpartitionKey\x124\n" +
-	"\bsort_key\x18\x06 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\"6\n" +
+	"\bsort_key\x18\x06 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\x12#\n" +
+	"\rttl_attribute\x18\a \x01(\tR\fttlAttribute\"6\n" +
 	"\fKeyAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"\xdf\x01\n" +

@@ -23,12 +23,14 @@ type fakeService struct {
 	query      tableapi.QueryResult
 	batchGet   tableapi.BatchGetResult
 	batchWrite tableapi.BatchWriteResult
+	ttl        tableapi.TimeToLive
 }
 
 // The requests of the methods that take no request struct.
 type (
 	describeTableCall struct{ Name string }
 	deleteTableCall   struct{ Name string }
+	describeTTLCall   struct{ Name string }
 	listTablesCall    struct {
 		Start string
 		Limit int
@@ -95,4 +97,12 @@ func (f *fakeService) BatchGetItem(_ context.Context, req tableapi.BatchGetItem)
 
 func (f *fakeService) BatchWriteItem(_ context.Context, req tableapi.BatchWriteItem) (tableapi.BatchWriteResult, error) {
 	return f.batchWrite, f.record(req)
+}
+
+func (f *fakeService) UpdateTimeToLive(_ context.Context, req tableapi.UpdateTimeToLive) (tableapi.TimeToLive, error) {
+	return f.ttl, f.record(req)
+}
+
+func (f *fakeService) DescribeTimeToLive(_ context.Context, name string) (tableapi.TimeToLive, error) {
+	return f.ttl, f.record(describeTTLCall{name})
 }

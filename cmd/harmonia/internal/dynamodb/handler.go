@@ -74,18 +74,20 @@ type handler struct {
 type operation func(h *handler, ctx context.Context, body []byte) (any, error)
 
 var operations = map[string]operation{
-	"CreateTable":    (*handler).createTable,
-	"DescribeTable":  (*handler).describeTable,
-	"ListTables":     (*handler).listTables,
-	"DeleteTable":    (*handler).deleteTable,
-	"PutItem":        (*handler).putItem,
-	"GetItem":        (*handler).getItem,
-	"DeleteItem":     (*handler).deleteItem,
-	"UpdateItem":     (*handler).updateItem,
-	"Query":          (*handler).query,
-	"Scan":           (*handler).scan,
-	"BatchGetItem":   (*handler).batchGetItem,
-	"BatchWriteItem": (*handler).batchWriteItem,
+	"CreateTable":        (*handler).createTable,
+	"DescribeTable":      (*handler).describeTable,
+	"ListTables":         (*handler).listTables,
+	"DeleteTable":        (*handler).deleteTable,
+	"PutItem":            (*handler).putItem,
+	"GetItem":            (*handler).getItem,
+	"DeleteItem":         (*handler).deleteItem,
+	"UpdateItem":         (*handler).updateItem,
+	"Query":              (*handler).query,
+	"Scan":               (*handler).scan,
+	"BatchGetItem":       (*handler).batchGetItem,
+	"BatchWriteItem":     (*handler).batchWriteItem,
+	"UpdateTimeToLive":   (*handler).updateTimeToLive,
+	"DescribeTimeToLive": (*handler).describeTimeToLive,
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

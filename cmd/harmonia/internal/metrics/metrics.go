@@ -193,6 +193,7 @@ var (
 	strongRounds    = desc("harmonia_strong_rounds_lost_total", "Consensus rounds that requests on strong keys lost (outbid, or refused by a majority) and retried after a backoff.")
 	tables          = desc("harmonia_tables", "Tables in the catalog this node holds.")
 	tablesPurging   = desc("harmonia_tables_purging", "Deleted tables whose data this node has not removed yet.")
+	expiredDeleted  = desc("harmonia_expired_items_deleted_total", "Expired items (TTL) this node deleted since it started.")
 	tlsRefused      = desc("harmonia_tls_refused_total", "Peer certificates refused in TLS handshakes: incoming (clients and nodes dialling this one) or outgoing (nodes this one dialled).", "direction")
 	tlsExpiry       = desc("harmonia_tls_certificate_expiry_timestamp_seconds", "When the certificate this node presents expires (Unix time); alert well before it.")
 	storageErrors   = desc("harmonia_storage_errors_total", "Storage errors since the node started, by kind: commit (a write pebble could not make durable), refused (a write refused after that), full (a write refused below --min-free-disk), background (a flush or compaction failed), statfs (free space unknown). None of these writes was acknowledged.", "op")
@@ -278,6 +279,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(refused, float64(st.ReplicaDataRefused))
 		gauge(tables, float64(st.Tables.GetTables()))
 		gauge(tablesPurging, float64(len(st.Tables.GetPurging())))
+		counter(expiredDeleted, float64(st.Tables.GetExpiredItemsDeleted()))
 		if d := st.Disk; d != nil {
 			// Every kind from the start (0), so that a rate or an alert on
 			// one has a series before its first error.

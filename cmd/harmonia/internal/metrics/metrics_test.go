@@ -39,7 +39,7 @@ func fakeSource() Source {
 				Hints:   []*kvpb.HintQueue{{Target: "n2", Count: 7, Bytes: 700, OldestAgeMs: 2000, Replayed: 3}},
 				Repair:  &kvpb.RepairStats{Exchanges: 5, KeysRepaired: 9},
 				Disk:    &kvpb.DiskHealth{Errors: map[string]uint64{"full": 2}},
-				Tables:  &kvpb.TableStats{Tables: 2, Purging: []uint32{5}},
+				Tables:  &kvpb.TableStats{Tables: 2, Purging: []uint32{5}, ExpiredItemsDeleted: 7},
 			}, nil
 		},
 		ActorFailures: func() []actors.ActorFailure {
@@ -118,6 +118,7 @@ func TestScrape(t *testing.T) {
 		`harmonia_strong_rounds_lost_total 3`,
 		`harmonia_tables 2`,
 		`harmonia_tables_purging 1`,
+		`harmonia_expired_items_deleted_total 7`,
 		`harmonia_tls_refused_total{direction="incoming"} 3`,
 		`harmonia_tls_refused_total{direction="outgoing"} 1`,
 		`harmonia_tls_certificate_expiry_timestamp_seconds 1.9e+09`,

@@ -223,7 +223,8 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 	cfg := a.sys.Config()
 	out := &kvpb.StatusResponse{Node: v.Self, Fenced: v.Fenced, Partitions: uint32(cfg.Partitions), N: uint32(cfg.N), Owners: v.Ring.Owners(), Security: a.security, ClockOffset: durationpb.New(wallclock.Offset())}
 	tables := a.sys.Tables().Catalog()
-	out.Tables = &kvpb.TableStats{CatalogRevision: tables.Revision, Tables: uint32(len(tables.Tables)), Purging: a.sys.Tables().Purging()}
+	out.Tables = &kvpb.TableStats{CatalogRevision: tables.Revision, Tables: uint32(len(tables.Tables)), Purging: a.sys.Tables().Purging(),
+		ExpiredItemsDeleted: a.sys.ExpiredItemsDeleted()}
 	held := map[string]uint32{}
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		for _, id := range v.Ring.PreferenceListForPartition(p, cfg.N) {

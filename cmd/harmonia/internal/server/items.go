@@ -13,11 +13,14 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 )
 
 // tableService is the node's table service (tableapi.Service), which both
 // front doors call: the catalog's tables of items, and their items on
 // the strong path (cluster/itemop plans each operation; consensus runs it).
+// Each operation is planned at the node's wall clock, which decides which
+// items have expired (itemop.Expired).
 type tableService struct {
 	sys *actors.System
 }
@@ -38,7 +41,7 @@ func serviceError(err error) error {
 		return &tableapi.Error{Kind: tableapi.KindTableExists, Msg: "Table already exists: " + err.Error(), Err: err}
 	case errors.Is(err, catalog.ErrTooMany):
 		return &tableapi.Error{Kind: tableapi.KindLimitExceeded, Msg: err.Error(), Err: err}
-	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadSchema):
+	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadSchema), errors.Is(err, catalog.ErrBadTTL):
 		return &tableapi.Error{Kind: tableapi.KindValidation, Msg: err.Error(), Err: err}
 	case errors.As(err, &se):
 		if f := itemop.Failure(se.Result); f != nil {
@@ -51,7 +54,8 @@ func serviceError(err error) error {
 }
 
 func itemTableDescription(t catalog.Table, status string) tableapi.TableDescription {
-	return tableapi.TableDescription{Name: t.Name, ID: t.ID, Schema: t.Schema, Consistency: t.Consistency, CreatedUnixNanos: t.CreatedUnixNanos, Status: status}
+	return tableapi.TableDescription{Name: t.Name, ID: t.ID, Schema: t.Schema, Consistency: t.Consistency, CreatedUnixNanos: t.CreatedUnixNanos, Status: status,
+		TTLAttribute: t.TTLAttribute}
 }
 
 // itemTable finds a table of items by name.
@@ -128,6 +132,24 @@ func (s *tableService) DeleteTable(ctx context.Context, name string) (tableapi.T
 	return itemTableDescription(t, "DELETING"), nil
 }
 
+func (s *tableService) UpdateTimeToLive(ctx context.Context, req tableapi.UpdateTimeToLive) (tableapi.TimeToLive, error) {
+	if _, err := s.itemTable(ctx, req.Table); err != nil {
+		return tableapi.TimeToLive{}, err
+	}
+	if _, err := s.sys.Tables().ChangeTTL(ctx, req.Table, req.Attribute, req.Enabled); err != nil {
+		return tableapi.TimeToLive{}, serviceError(err)
+	}
+	return tableapi.TimeToLive{Enabled: req.Enabled, Attribute: req.Attribute}, nil
+}
+
+func (s *tableService) DescribeTimeToLive(ctx context.Context, name string) (tableapi.TimeToLive, error) {
+	t, err := s.itemTable(ctx, name)
+	if err != nil {
+		return tableapi.TimeToLive{}, err
+	}
+	return tableapi.TimeToLive{Enabled: t.TTLAttribute != "", Attribute: t.TTLAttribute}, nil
+}
+
 // write runs a planned write through consensus.
 func (s *tableService) write(ctx context.Context, table string, plan func(catalog.Table) (*itemop.Write, error)) (tableapi.WriteResult, error) {
 	t, err := s.itemTable(ctx, table)
@@ -147,15 +169,15 @@ func (s *tableService) write(ctx context.Context, table string, plan func(catalo
 }
 
 func (s *tableService) PutItem(ctx context.Context, req tableapi.PutItem) (tableapi.WriteResult, error) {
-	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Put(t, req) })
+	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Put(t, req, wallclock.Now()) })
 }
 
 func (s *tableService) DeleteItem(ctx context.Context, req tableapi.DeleteItem) (tableapi.WriteResult, error) {
-	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Delete(t, req) })
+	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Delete(t, req, wallclock.Now()) })
 }
 
 func (s *tableService) UpdateItem(ctx context.Context, req tableapi.UpdateItem) (tableapi.WriteResult, error) {
-	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Update(t, req) })
+	return s.write(ctx, req.Table, func(t catalog.Table) (*itemop.Write, error) { return itemop.Update(t, req, wallclock.Now()) })
 }
 
 // GetItem reads the item linearizably whether or not the request asks for
@@ -165,7 +187,7 @@ func (s *tableService) GetItem(ctx context.Context, req tableapi.GetItem) (table
 	if err != nil {
 		return tableapi.GetResult{}, err
 	}
-	g, err := itemop.PlanGet(t, req)
+	g, err := itemop.PlanGet(t, req, wallclock.Now())
 	if err != nil {
 		return tableapi.GetResult{}, serviceError(err)
 	}
@@ -184,7 +206,7 @@ func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.
 	if err != nil {
 		return tableapi.QueryResult{}, err
 	}
-	q, err := itemop.PlanQuery(t, req)
+	q, err := itemop.PlanQuery(t, req, wallclock.Now())
 	if err != nil {
 		return tableapi.QueryResult{}, serviceError(err)
 	}
@@ -218,7 +240,7 @@ func (s *tableService) Scan(ctx context.Context, req tableapi.Scan) (tableapi.Qu
 	if view == nil || view.Ring == nil {
 		return tableapi.QueryResult{}, tableapi.Errorf(tableapi.KindUnavailable, "this node has no ring yet")
 	}
-	plan, err := itemop.PlanScan(t, req, view.Ring.Partitions())
+	plan, err := itemop.PlanScan(t, req, view.Ring.Partitions(), wallclock.Now())
 	if err != nil {
 		return tableapi.QueryResult{}, serviceError(err)
 	}
@@ -254,7 +276,7 @@ func (s *tableService) Scan(ctx context.Context, req tableapi.Scan) (tableapi.Qu
 
 // BatchGetItem reads each key linearizably (as GetItem), all at once.
 func (s *tableService) BatchGetItem(ctx context.Context, req tableapi.BatchGetItem) (tableapi.BatchGetResult, error) {
-	plan, err := itemop.PlanBatchGet(req, func(name string) (catalog.Table, error) { return s.itemTable(ctx, name) })
+	plan, err := itemop.PlanBatchGet(req, func(name string) (catalog.Table, error) { return s.itemTable(ctx, name) }, wallclock.Now())
 	if err != nil {
 		return tableapi.BatchGetResult{}, serviceError(err)
 	}
@@ -279,7 +301,7 @@ func (s *tableService) BatchGetItem(ctx context.Context, req tableapi.BatchGetIt
 
 // BatchWriteItem makes each write as its own consensus step, all at once.
 func (s *tableService) BatchWriteItem(ctx context.Context, req tableapi.BatchWriteItem) (tableapi.BatchWriteResult, error) {
-	plan, err := itemop.PlanBatchWrite(req, func(name string) (catalog.Table, error) { return s.itemTable(ctx, name) })
+	plan, err := itemop.PlanBatchWrite(req, func(name string) (catalog.Table, error) { return s.itemTable(ctx, name) }, wallclock.Now())
 	if err != nil {
 		return tableapi.BatchWriteResult{}, serviceError(err)
 	}

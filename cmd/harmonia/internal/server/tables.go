@@ -236,7 +236,8 @@ func (a *api) tableCtx(ctx context.Context, timeoutMs uint32) (context.Context, 
 }
 
 func describe(t catalog.Table) *kvpb.TableDescription {
-	d := &kvpb.TableDescription{Name: t.Name, Consistency: string(t.Consistency), Id: t.ID, CreatedUnixNanos: t.CreatedUnixNanos}
+	d := &kvpb.TableDescription{Name: t.Name, Consistency: string(t.Consistency), Id: t.ID, CreatedUnixNanos: t.CreatedUnixNanos,
+		TtlAttribute: t.TTLAttribute}
 	d.PartitionKey, d.SortKey = keyAttributes(t.Schema)
 	return d
 }

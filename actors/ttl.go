@@ -1,0 +1,203 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/itemop"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
+)
+
+// The deletion of expired items (cluster/itemop's Expired): reads never
+// return an expired item, and this pass removes it for good through the
+// table's delete path, a consensus step, so that anti-entropy copies the
+// deletion rather than bring the item back. Every interval, a node goes
+// through each partition whose first voter it is (one node per partition
+// in a settled view), over the local acceptor states of each table with a
+// TTL attribute, and deletes each committed expired item with
+// itemop.ExpiryDelete, which deletes only an item still expired when
+// consensus runs it.
+
+// TTLConfig tunes the deletion of expired items.
+type TTLConfig struct {
+	// Interval is how often a pass starts (0: never; expired items are
+	// still never returned). Default 30 s.
+	Interval time.Duration
+	// MaxDeletesPerSecond bounds the deletions a node makes, so a table
+	// whose items all expire at once does not crowd out client writes
+	// (0: unbounded). Default 100.
+	MaxDeletesPerSecond int
+}
+
+// DefaultTTLConfig returns the documented defaults.
+func DefaultTTLConfig() TTLConfig {
+	return TTLConfig{Interval: 30 * time.Second, MaxDeletesPerSecond: 100}
+}
+
+// ttlScanKeys and ttlScanBytes bound one read of local acceptor states:
+// a pass reads a partition's part of a table a page at a time.
+const (
+	ttlScanKeys  = 256
+	ttlScanBytes = 1 << 20
+)
+
+// expiry is the pass's state: the deletions made since the process
+// started.
+type expiry struct {
+	deleted atomic.Uint64
+}
+
+// ExpiredItemsDeleted counts the expired items this node deleted since it
+// started.
+func (s *System) ExpiredItemsDeleted() uint64 { return s.expiry.deleted.Load() }
+
+// runExpiry runs a pass every interval until the node stops.
+func (s *System) runExpiry() {
+	if s.cfg.TTL.Interval <= 0 {
+		return
+	}
+	tick := time.NewTicker(s.cfg.TTL.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopped:
+			return
+		case <-tick.C:
+			s.expirePass()
+		}
+	}
+}
+
+// expiresPartition reports whether self runs the expiry pass of a
+// partition with voters: the first voter of the current ring's group.
+func expiresPartition(voters [][]string, self string) bool {
+	return len(voters) > 0 && len(voters[0]) > 0 && voters[0][0] == self
+}
+
+// ttlTables are the strong tables of items with a TTL attribute.
+func ttlTables(c catalog.Catalog) []catalog.Table {
+	var out []catalog.Table
+	for _, t := range c.Tables {
+		if t.HasItems() && t.Consistency == catalog.Strong && t.TTLAttribute != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// expirePass deletes the expired items of the partitions this node is
+// the first voter of.
+func (s *System) expirePass() {
+	v := s.view.Load()
+	if v == nil || v.Ring == nil || v.Transition == nil || len(ttlTables(s.tables.Catalog())) == 0 {
+		return
+	}
+	pace := newPacer(s.cfg.TTL.MaxDeletesPerSecond)
+	for p := 0; p < v.Ring.Partitions(); p++ {
+		if !expiresPartition(v.Transition.Voters(p), v.Self) {
+			continue
+		}
+		for _, t := range ttlTables(s.tables.Catalog()) {
+			if err := s.expireTable(p, t, pace); err != nil {
+				s.log.Debug("ttl: pass over a partition of a table cut short", "partition", p, "table", t.Name, "err", err)
+			}
+		}
+	}
+}
+
+// errStopping ends a pass when the node stops.
+var errStopping = errors.New("the node is stopping")
+
+// expireTable deletes the expired items of table t that partition p's
+// local acceptor states hold, reading only the table's own range.
+func (s *System) expireTable(p int, t catalog.Table, pace *pacer) error {
+	r := catalog.TableItems(t)
+	lower := r.Lower
+	for {
+		entries, more, err := s.store.ScanAcceptorRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
+		if err != nil {
+			return err
+		}
+		// The table may have been deleted, or its TTL changed, while the
+		// pass ran: each page follows the newest catalog.
+		cur, ok := s.tables.Catalog().ByID(t.ID)
+		if !ok || cur.TTLAttribute == "" {
+			return nil
+		}
+		now := wallclock.Now()
+		for _, e := range entries {
+			st, err := paxospb.StateFromProto(e.State)
+			if err != nil {
+				return fmt.Errorf("register %.64q: %w", e.Key, err)
+			}
+			expired, err := itemop.ExpiredRegister(cur, st, now)
+			if err != nil {
+				return fmt.Errorf("register %.64q: %w", e.Key, err)
+			}
+			if !expired {
+				continue
+			}
+			if !pace.wait(s.stopped) {
+				return errStopping
+			}
+			s.expire(e.Key, cur, now)
+		}
+		if !more || len(entries) == 0 {
+			return nil
+		}
+		lower = append(entries[len(entries)-1].Key, 0) // the next register's key, at least
+	}
+}
+
+// expire deletes one expired item through consensus.
+func (s *System) expire(key []byte, t catalog.Table, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.Strong(ctx, key, itemop.ExpiryDelete(t, now))
+	switch {
+	case err == nil && res.Outcome == paxos.OutcomeOK:
+		s.expiry.deleted.Add(1)
+		s.log.Debug("ttl: expired item deleted", "table", t.Name, "key", fmt.Sprintf("%.64q", key))
+	case err == nil && res.Outcome == paxos.OutcomeConditionFailed:
+		// Written again, or deleted, since the pass read it: it stays.
+	default:
+		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key),
+			"outcome", res.Outcome.String(), "err", err)
+	}
+}
+
+// pacer spaces deletions to at most perSecond a second (unbounded when 0).
+type pacer struct {
+	gap  time.Duration
+	next time.Time
+}
+
+func newPacer(perSecond int) *pacer {
+	p := &pacer{}
+	if perSecond > 0 {
+		p.gap = time.Second / time.Duration(perSecond)
+	}
+	return p
+}
+
+// wait blocks until the next deletion may go, and reports false if stop
+// closed first.
+func (p *pacer) wait(stop <-chan struct{}) bool {
+	if d := time.Until(p.next); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-stop:
+			return false
+		case <-t.C:
+		}
+	}
+	p.next = time.Now().Add(p.gap)
+	return true
+}
