@@ -141,15 +141,24 @@ func printWrite(cmd *cobra.Command, done string, attrs item.Item) error {
 }
 
 func itemPutCmd() *cobra.Command {
+	return itemWriteCmd("put TABLE ITEM_JSON", "write a whole item, replacing any item of its key", "ITEM_JSON", "ok",
+		"ReturnValues: ALL_OLD prints the item replaced", (*client.Client).PutItem)
+}
+
+// itemWriteCmd is `item put` or `item delete`: one item (or key) in
+// DynamoDB JSON, an optional condition, and ALL_OLD to print what it
+// replaced; done is what it prints once it is done.
+func itemWriteCmd(use, short, arg, done, returnHelp string,
+	call func(cl *client.Client, ctx context.Context, table string, it item.Item, o client.ItemOptions) (item.Item, error)) *cobra.Command {
 	var rf requestFlags
 	var ef exprFlags
 	var ret string
 	c := &cobra.Command{
-		Use:   "put TABLE ITEM_JSON",
-		Short: "write a whole item, replacing any item of its key",
+		Use:   use,
+		Short: short,
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			it, err := parseItem("ITEM_JSON", args[1])
+			it, err := parseItem(arg, args[1])
 			if err != nil {
 				return err
 			}
@@ -159,17 +168,17 @@ func itemPutCmd() *cobra.Command {
 			}
 			o.Return = ret
 			return itemCall(&rf, func(ctx context.Context, cl *client.Client) error {
-				old, err := cl.PutItem(ctx, args[0], it, o)
+				old, err := call(cl, ctx, args[0], it, o)
 				if err != nil {
 					return err
 				}
-				return printWrite(cmd, "ok", old)
+				return printWrite(cmd, done, old)
 			})
 		},
 	}
 	rf.register(c)
 	ef.register(c, true)
-	c.Flags().StringVar(&ret, "return", "", "ReturnValues: ALL_OLD prints the item replaced")
+	c.Flags().StringVar(&ret, "return", "", returnHelp)
 	return c
 }
 
@@ -217,36 +226,8 @@ func itemGetCmd() *cobra.Command {
 }
 
 func itemDeleteCmd() *cobra.Command {
-	var rf requestFlags
-	var ef exprFlags
-	var ret string
-	c := &cobra.Command{
-		Use:   "delete TABLE KEY_JSON",
-		Short: "delete the item of a key",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			key, err := parseItem("KEY_JSON", args[1])
-			if err != nil {
-				return err
-			}
-			o, err := ef.options(&rf)
-			if err != nil {
-				return err
-			}
-			o.Return = ret
-			return itemCall(&rf, func(ctx context.Context, cl *client.Client) error {
-				old, err := cl.DeleteItem(ctx, args[0], key, o)
-				if err != nil {
-					return err
-				}
-				return printWrite(cmd, "deleted", old)
-			})
-		},
-	}
-	rf.register(c)
-	ef.register(c, true)
-	c.Flags().StringVar(&ret, "return", "", "ReturnValues: ALL_OLD prints the item deleted")
-	return c
+	return itemWriteCmd("delete TABLE KEY_JSON", "delete the item of a key", "KEY_JSON", "deleted",
+		"ReturnValues: ALL_OLD prints the item deleted", (*client.Client).DeleteItem)
 }
 
 func itemUpdateCmd() *cobra.Command {
