@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -60,7 +61,7 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 	if t.limits != (connlimits.Limits{}) {
 		server = append(server, t.limits.ServerOptions()...)
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainStreamInterceptor(closeOnStreamError)}
 	if t.serverTLS != nil && t.dialTLS != nil {
 		server = append(server, grpc.Creds(credentials.NewTLS(t.serverTLS)))
 		dial[0] = grpc.WithTransportCredentials(credentials.NewTLS(t.dialTLS))
@@ -72,13 +73,12 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 	opts := []remote.ConfigOption{
 		remote.WithServerOptions(server...),
 		remote.WithDialOptions(dial...),
-		// Give up on an unreachable peer after one try instead of five: the
-		// gossiper, not the transport, decides liveness. And only one: the
-		// endpoint writer keeps each try's gRPC connection in one field and
-		// closes only the last when it stops, so every earlier try's
-		// connection would stay open, redialling the dead peer for the
-		// life of the process (TestUnreachablePeerLeavesNoConnection).
-		func(c *remote.Config) { c.MaxRetryCount = 1 },
+		// Give up on an unreachable peer after two tries instead of five:
+		// the gossiper, not the transport, decides liveness. The second
+		// try, 2 s after the first, carries what was sent to a peer
+		// while it restarted (closeOnStreamError keeps the first try's
+		// connection from leaking).
+		func(c *remote.Config) { c.MaxRetryCount = 2 },
 	}
 	if t.advertise != "" {
 		opts = append(opts, remote.WithAdvertisedHost(t.advertise))
@@ -96,6 +96,43 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 		return nil, nil, fmt.Errorf("listen on %s: %w", t.addr, err)
 	}
 	return sys, r, nil
+}
+
+// closeOnStreamError closes a connection to a peer once its stream fails.
+// protoactor's endpoint writer keeps each connection try in one field and
+// closes only the last when it stops, so a failed try's connection would
+// stay open, redialling a dead peer for the life of the process
+// (TestUnreachablePeerLeavesNoConnection); the writer gives up a
+// connection whose stream failed in any case.
+func closeOnStreamError(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		cc.Close()
+		return nil, err
+	}
+	return &closingStream{ClientStream: s, cc: cc}, nil
+}
+
+// closingStream closes its connection when a send or receive fails.
+type closingStream struct {
+	grpc.ClientStream
+	cc *grpc.ClientConn
+}
+
+func (s *closingStream) SendMsg(m any) error {
+	err := s.ClientStream.SendMsg(m)
+	if err != nil {
+		s.cc.Close()
+	}
+	return err
+}
+
+func (s *closingStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil {
+		s.cc.Close()
+	}
+	return err
 }
 
 // startRemote starts r; protoactor panics when it cannot listen.
