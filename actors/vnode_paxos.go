@@ -97,7 +97,10 @@ func (v *vnode) rangeRead(ctx actor.Context, m *internalpb.AcceptorRangeRead) *i
 	if len(v.acceptors) > 0 {
 		v.flush(ctx)
 	}
-	entries, more, err := v.store.ScanAcceptorRange(v.partition, m.Lower, m.Upper, m.Reverse, int(max(m.MaxKeys, 1)), int(max(m.MaxBytes, 1)))
+	// The asker's page size is bounded here too: a reply must fit one
+	// remote message whatever a peer asks.
+	maxBytes := min(max(int(m.MaxBytes), 1), rangeReadMaxBytes)
+	entries, more, err := v.store.ScanAcceptorRange(v.partition, m.Lower, m.Upper, m.Reverse, int(max(m.MaxKeys, 1)), maxBytes)
 	if err != nil {
 		reply.Error = err.Error()
 		return reply
@@ -108,6 +111,10 @@ func (v *vnode) rangeRead(ctx actor.Context, m *internalpb.AcceptorRangeRead) *i
 	}
 	return reply
 }
+
+// rangeReadMaxBytes bounds one reply to a range read: four Query pages
+// (1 MB each), well below the remote layer's message limit.
+const rangeReadMaxBytes = 4 << 20
 
 func (v *vnode) checkRangeRead(m *internalpb.AcceptorRangeRead) error {
 	if int(m.Partition) != v.partition {
