@@ -28,6 +28,17 @@ func itemCmd() *cobra.Command {
 }
 
 // parseItem reads an item or a key given in DynamoDB JSON.
+// itemAndOptions reads an item call's ITEM_JSON or KEY_JSON argument and
+// its expression flags.
+func itemAndOptions(what, s string, ef *exprFlags, rf *requestFlags) (item.Item, client.ItemOptions, error) {
+	it, err := parseItem(what, s)
+	if err != nil {
+		return nil, client.ItemOptions{}, err
+	}
+	o, err := ef.options(rf)
+	return it, o, err
+}
+
 func parseItem(what, s string) (item.Item, error) {
 	it, err := item.DecodeJSONItem([]byte(s))
 	if err != nil {
@@ -158,11 +169,7 @@ func itemWriteCmd(use, short, arg, done, returnHelp string,
 		Short: short,
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			it, err := parseItem(arg, args[1])
-			if err != nil {
-				return err
-			}
-			o, err := ef.options(&rf)
+			it, o, err := itemAndOptions(arg, args[1], &ef, &rf)
 			if err != nil {
 				return err
 			}
@@ -191,11 +198,7 @@ func itemGetCmd() *cobra.Command {
 		Short: "read the item of a key (linearizable; exit code 3 when there is none)",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key, err := parseItem("KEY_JSON", args[1])
-			if err != nil {
-				return err
-			}
-			o, err := ef.options(&rf)
+			key, o, err := itemAndOptions("KEY_JSON", args[1], &ef, &rf)
 			if err != nil {
 				return err
 			}
@@ -242,11 +245,7 @@ func itemUpdateCmd() *cobra.Command {
 			if strings.TrimSpace(update) == "" {
 				return usageErr("update needs --update EXPR, like 'SET n = n + :one'")
 			}
-			key, err := parseItem("KEY_JSON", args[1])
-			if err != nil {
-				return err
-			}
-			o, err := ef.options(&rf)
+			key, o, err := itemAndOptions("KEY_JSON", args[1], &ef, &rf)
 			if err != nil {
 				return err
 			}
