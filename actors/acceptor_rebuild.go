@@ -142,7 +142,7 @@ func (r *acceptorRebuild) fill(ctx actor.Context) {
 			continue
 		}
 		key, groups := v.Transition.Key, v.Transition.Voters(p)
-		props := actor.PropsFromProducer(func() actor.Actor {
+		props := propsOf(func() actor.Actor {
 			return &transfer{cfg: r.cfg, key: key, move: ring.Move{Partition: p}, store: r.store, view: r.view, tables: r.tables, log: r.log,
 				rebuild: true, groups: groups, self: r.self}
 		})

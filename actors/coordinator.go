@@ -217,7 +217,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		return
 	}
 	c.seq++
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(producer, actor.WithDispatcher(c.dispatcher)), name+itoa(int(c.seq)))
+	pid, err := ctx.SpawnNamed(propsOf(producer, actor.WithDispatcher(c.dispatcher)), name+itoa(int(c.seq)))
 	if err != nil {
 		cl.answer(cl.failed(fmt.Errorf("start the request: %w", err)))
 		return
@@ -286,7 +286,7 @@ func (c *coordinator) startStrong(ctx actor.Context, key string, q queuedStrong)
 		c.held = &heldBallots{max: c.cfg.Strong.HeldBallots}
 	}
 	c.seq++
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+	pid, err := ctx.SpawnNamed(propsOf(func() actor.Actor {
 		return &strongFSM{cfg: c.cfg.Strong, view: view, views: c.view, store: c.store, req: q.req, client: q.client, counters: c.counters, held: c.held}
 	}, actor.WithDispatcher(c.dispatcher)), "strong-"+itoa(int(c.seq)))
 	if err != nil {

@@ -110,7 +110,7 @@ func NewMember(cfg MemberConfig) (*Gossiper, error) {
 	ready := newReadySignal()
 	g := &gossiper{cfg: cfg.Gossip, self: cfg.ID, app: maps.Clone(app), generation: time.Now().UnixNano(),
 		params: cfg.Params, members: &memoryMembers{}, view: &viewHolder{}, log: logger, ready: ready}
-	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return g }), gossiperName)
+	pid, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return g }), gossiperName)
 	if err != nil {
 		shutdown()
 		return nil, fmt.Errorf("member %s: spawn gossiper: %w", cfg.ID, err)

@@ -162,7 +162,7 @@ func (h *handoff) fill(ctx actor.Context) {
 		mv := h.moves[h.next]
 		h.next++
 		h.running[mv.Partition] = true
-		props := actor.PropsFromProducer(func() actor.Actor {
+		props := propsOf(func() actor.Actor {
 			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, tables: h.tables, table: h.table, log: h.log}
 		})
 		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("transfer-%d-%d", mv.Partition, time.Now().UnixNano())); err != nil {

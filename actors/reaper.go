@@ -134,7 +134,7 @@ func (r *reaper) tick(ctx actor.Context) {
 	if r.round != nil || len(held) == 0 {
 		return
 	}
-	r.round = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+	r.round = ctx.Spawn(propsOf(func() actor.Actor {
 		return &reapRound{cfg: r.cfg, view: v, partitions: held}
 	}))
 }

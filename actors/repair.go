@@ -168,7 +168,7 @@ func (r *repair) fill(ctx actor.Context) {
 		pr := r.queue[0]
 		r.queue = r.queue[1:]
 		r.seq++
-		props := actor.PropsFromProducer(func() actor.Actor {
+		props := propsOf(func() actor.Actor {
 			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, table: r.table}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))

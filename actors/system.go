@@ -92,37 +92,37 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 			panic(fmt.Sprintf("spawn %s: %v", name, err))
 		}
 	}
-	spawn(actor.PropsFromProducer(func() actor.Actor {
+	spawn(propsOf(func() actor.Actor {
 		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, catalog: s.tables.holder, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
-	spawn(actor.PropsFromProducer(func() actor.Actor {
+	spawn(propsOf(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, store: s.store, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher}
 	}, actor.WithDispatcher(s.dispatcher)), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
-	spawn(actor.PropsFromProducer(func() actor.Actor {
+	spawn(propsOf(func() actor.Actor {
 		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, log: s.log, store: s.store, view: s.view, tables: s.tables.holder, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
 	// A crashed exchange or reap round is stopped, not restarted in place;
 	// its parent starts a new one.
-	spawn(actor.PropsFromProducer(func() actor.Actor {
+	spawn(propsOf(func() actor.Actor {
 		return &repair{cfg: s.cfg.Repair, reap: s.cfg.Reap, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
 	}, stopOnCrash()), "repair")
 	// A crashed rebuild is stopped, and started again under a new PID.
-	spawn(actor.PropsFromProducer(func() actor.Actor {
+	spawn(propsOf(func() actor.Actor {
 		return &acceptorRebuild{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, tables: s.tables.holder, log: s.log}
 	}, stopOnCrash()), "acceptor-rebuild")
-	spawn(actor.PropsFromProducer(func() actor.Actor {
+	spawn(propsOf(func() actor.Actor {
 		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
 	}, stopOnCrash()), "reaper")
 	if s.cfg.Hints.Enabled {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
-		spawn(actor.PropsFromProducer(func() actor.Actor {
+		spawn(propsOf(func() actor.Actor {
 			return &hints{cfg: s.cfg.Hints, store: s.store, view: s.view, catalog: s.tables.holder, counters: s.hintCounters}
 		}, replaySupervision), "hints")
 	}
-	spawn(actor.PropsFromProducer(func() actor.Actor {
+	spawn(propsOf(func() actor.Actor {
 		return &gossiper{handoff: actor.NewPID(s.actors.Address(), handoffName), ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
 			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
 			members: s.store, acceptors: s.store, hintCount: s.store.HintCount, view: s.view, log: s.log, self: id.NodeID, generation: generation,
@@ -163,7 +163,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		return nil, err
 	}
 	s.tables = newTables(s, cfg.Tables, holder)
-	root, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
+	root, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
 	if err != nil {
 		r.Shutdown(true)
 		sys.Shutdown()

@@ -94,7 +94,7 @@ type rebuildStep struct{}
 
 func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, catalog *catalogHolder, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
 	id := store.Identity()
-	return actor.PropsFromProducer(func() actor.Actor {
+	return propsOf(func() actor.Actor {
 		return &vnode{partition: partition, store: store, view: view, catalog: catalog, maxEntries: maxEntries, counters: counters, rebuildPause: rebuildPause,
 			self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	})

@@ -1,0 +1,117 @@
+package actors
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+type countingActor struct{ got *atomic.Int64 }
+
+func (a countingActor) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(int); ok {
+		a.got.Add(1)
+	}
+}
+
+// An actor spawned again under the name of one that stopped is in the
+// registry before its mailbox has handlers; senders that address the name
+// meanwhile (timers of the earlier actor, peers) must neither crash the
+// process nor lose what they sent.
+func TestRespawnedNameTakesMessagesSentWhileItStarts(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	var got atomic.Int64
+	props := propsOf(func() actor.Actor { return countingActor{&got} })
+	pid, err := sys.Root.SpawnNamed(props, "respawned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, name := pid.Address, pid.Id
+	stop := make(chan struct{})
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := actor.NewPID(addr, name)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sys.Root.Send(target, 1)
+				sent.Add(1)
+			}
+		}()
+	}
+	for range 3000 {
+		if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if pid, err = sys.Root.SpawnNamed(props, "respawned"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	// The last of them still takes messages.
+	before := got.Load()
+	sys.Root.Send(pid, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for got.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the respawned actor received nothing in 5 s (%d sent while it was respawned)", sent.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEarlyMailboxPostsWhatCameBeforeItsHandlersInOrder(t *testing.T) {
+	m := newEarlyMailbox()
+	for i := range 5 {
+		m.PostUserMessage(i)
+	}
+	inv := &recordingInvoker{}
+	m.RegisterHandlers(inv, actor.NewSynchronizedDispatcher(1))
+	m.Start()
+	m.PostUserMessage(5)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if got := inv.messages(); len(got) == 6 {
+			for i, v := range got {
+				if v != i {
+					t.Fatalf("received %v, want 0..5 in order", got)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("received %v, want 0..5", inv.messages())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type recordingInvoker struct {
+	mu  sync.Mutex
+	got []any
+}
+
+func (r *recordingInvoker) InvokeSystemMessage(any) {}
+func (r *recordingInvoker) InvokeUserMessage(m any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, m)
+}
+func (r *recordingInvoker) EscalateFailure(any, any) {}
+func (r *recordingInvoker) messages() []any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]any(nil), r.got...)
+}
