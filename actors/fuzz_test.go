@@ -1383,7 +1383,7 @@ func checkHint(t *testing.T, h *messageHarness, pm proto.Message) {
 	m := pm.(*internalpb.Hint)
 	v := h.view.Load()
 	for _, target := range []string{"n2", "n4", "n9"} {
-		dests, ok := hintDestinations(v, target, int(m.Partition))
+		dests, keeper, ok := hintDestinations(v, target, int(m.Partition))
 		for _, id := range dests {
 			if !v.Up(id) {
 				t.Fatalf("hint for %s sent to %s, which is not up", target, id)
@@ -1391,6 +1391,9 @@ func checkHint(t *testing.T, h *messageHarness, pm proto.Message) {
 		}
 		if ok && len(dests) == 0 {
 			t.Fatalf("hint for %s has no destination, yet goes", target)
+		}
+		if keeper != "" && !slices.Contains(dests, keeper) {
+			t.Fatalf("hint for %s kept by %s, which it is not sent to (%v)", target, keeper, dests)
 		}
 	}
 }

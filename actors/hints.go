@@ -12,6 +12,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
+	"google.golang.org/protobuf/proto"
 )
 
 // HintConfig tunes hint replay.
@@ -100,7 +101,7 @@ func (h *hints) check(ctx actor.Context) {
 		if st.Count == 0 || running[name] || !replayable(v, target) {
 			continue
 		}
-		props := actor.PropsFromProducer(func() actor.Actor {
+		props := propsOf(func() actor.Actor {
 			return &replay{cfg: h.cfg, target: target, store: h.store, view: h.view, catalog: h.catalog, counters: h.counters}
 		})
 		if _, err := ctx.SpawnNamed(props, "replay-"+target); err != nil {
@@ -127,36 +128,43 @@ func gone(v *View, id string) bool {
 // hintDestinations says where a hint kept for target goes now, and false
 // when it must wait: to target when it is up; when target is gone, to the
 // replicas the ring now names for the partition (they rebuilt target's
-// share, and must see its writes too); while this node is leaving, to the
-// next ring's replicas in place of a target that is down, so that the leave
-// neither waits for the target nor takes the hints away with it. Every
-// destination must be up. A hint read back with a partition outside the
+// share, and must see its writes too), every one of them up. While this
+// node is leaving and target is down, to the next ring's replicas that are
+// up (at least one), so that the leave neither waits for the target nor
+// takes the hints away with it; keeper is then the one that keeps the hint
+// for target when target is a replica of the next ring, which still needs
+// the write when it is back. A hint read back with a partition outside the
 // ring (a corrupt record) goes nowhere.
-func hintDestinations(v *View, target string, partition int) ([]string, bool) {
+func hintDestinations(v *View, target string, partition int) (dests []string, keeper string, ok bool) {
 	if partition < 0 || partition >= v.Ring.Partitions() {
-		return nil, false
+		return nil, "", false
 	}
-	var dests []string
 	switch {
 	case v.Up(target):
-		return []string{target}, true
+		return []string{target}, "", true
 	case gone(v, target):
 		pref, extra := v.Transition.WriteReplicas(partition)
 		dests = append(slices.Clone(pref), extra...)
-	case v.Members[v.Self].Status == membership.Leaving:
-		dests = slices.DeleteFunc(v.Transition.Next.PreferenceListForPartition(partition, v.N), func(id string) bool { return id == v.Self })
-	default:
-		return nil, false
-	}
-	if len(dests) == 0 {
-		return nil, false
-	}
-	for _, id := range dests {
-		if id != v.Self && !v.Up(id) {
-			return nil, false
+		if len(dests) == 0 || slices.ContainsFunc(dests, func(id string) bool { return id != v.Self && !v.Up(id) }) {
+			return nil, "", false
 		}
+		return dests, "", true
+	case v.Members[v.Self].Status == membership.Leaving:
+		next := v.Transition.Next.PreferenceListForPartition(partition, v.N)
+		for _, id := range next {
+			if id != v.Self && v.Up(id) {
+				dests = append(dests, id)
+			}
+		}
+		if len(dests) == 0 {
+			return nil, "", false
+		}
+		if slices.Contains(next, target) {
+			keeper = dests[0]
+		}
+		return dests, keeper, true
 	}
-	return dests, true
+	return nil, "", false
 }
 
 // replay delivers one target's hints in batches: each hint goes as a
@@ -222,6 +230,7 @@ func (r *replay) send(ctx actor.Context) {
 		return
 	}
 	dests := make([][]string, len(batch))
+	keepers := make([]string, len(batch))
 	for i, h := range batch {
 		why := ""
 		if p := int(h.Hint.Partition); p < 0 || p >= v.Ring.Partitions() {
@@ -240,7 +249,7 @@ func (r *replay) send(ctx actor.Context) {
 			return
 		}
 		var ok bool
-		if dests[i], ok = hintDestinations(v, r.target, int(h.Hint.Partition)); !ok {
+		if dests[i], keepers[i], ok = hintDestinations(v, r.target, int(h.Hint.Partition)); !ok {
 			ctx.Stop(ctx.Self())
 			return
 		}
@@ -252,7 +261,13 @@ func (r *replay) send(ctx actor.Context) {
 		r.outstanding[h.Seq] = len(dests[i])
 		put := &internalpb.ReplicaPut{Partition: h.Hint.Partition, Key: h.Hint.Key, Object: h.Hint.Object, RequestId: h.Seq, Sender: v.sender()}
 		for _, id := range dests[i] {
-			ctx.Request(v.vnodePID(id, int(h.Hint.Partition)), put)
+			m := put
+			if id == keepers[i] {
+				// Merged there and kept as a hint for the target.
+				m = proto.Clone(put).(*internalpb.ReplicaPut)
+				m.HintFor = r.target
+			}
+			ctx.Request(v.vnodePID(id, int(h.Hint.Partition)), m)
 		}
 	}
 	sendSelfAfter(ctx, r.cfg.AckTimeout, replayTimeout{round: r.round})

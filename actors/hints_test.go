@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
@@ -50,15 +51,20 @@ func TestHintDestinations(t *testing.T) {
 		{"a target never heard of counts as gone", removed,
 			map[string]membership.Status{"n1": up, "n2": up, "n3": left, "n4": up}, "n9",
 			func(v *View) []string { pref, extra := v.Transition.WriteReplicas(p); return append(pref, extra...) }},
-		{"this node leaving, target down and a replica of the next ring: the hint waits", leaving,
-			map[string]membership.Status{"n1": membership.Leaving, "n2": up, "n3": down, "n4": up}, "n3", nil},
+		{"this node leaving, target down and a replica of the next ring: its other replicas that are up", leaving,
+			map[string]membership.Status{"n1": membership.Leaving, "n2": up, "n3": down, "n4": up}, "n3",
+			func(v *View) []string {
+				return slices.DeleteFunc(v.Transition.Next.PreferenceListForPartition(p, v.N), func(id string) bool { return id == "n3" || id == "n1" })
+			}},
+		{"this node leaving, no replica of the next ring up: the hint waits", leaving,
+			map[string]membership.Status{"n1": membership.Leaving, "n2": down, "n3": down, "n4": down}, "n3", nil},
 		{"this node leaving, target up: the target", leaving,
 			map[string]membership.Status{"n1": membership.Leaving, "n2": up, "n3": up, "n4": up}, "n3",
 			func(*View) []string { return []string{"n3"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := testView(t, "n1", tc.statuses, tc.live)
-			got, ok := hintDestinations(v, tc.target, p)
+			got, _, ok := hintDestinations(v, tc.target, p)
 			var want []string
 			if tc.want != nil {
 				want = tc.want(v)
@@ -71,8 +77,9 @@ func TestHintDestinations(t *testing.T) {
 }
 
 // A leaving node hands the hints of a down target to the next ring's
-// replicas, so that leaving neither waits for the target nor takes the
-// writes away.
+// replicas that are up, so that leaving neither waits for the target nor
+// takes the writes away; when the target is one of those replicas, the
+// first of the others keeps the hint for it.
 func TestLeavingNodeHandsHintsToNextReplicas(t *testing.T) {
 	statuses := map[string]string{"n1": ring.StatusLeaving}
 	live := map[string]membership.Status{"n1": membership.Leaving}
@@ -81,23 +88,28 @@ func TestLeavingNodeHandsHintsToNextReplicas(t *testing.T) {
 	}
 	live["n3"] = membership.Down
 	v := testView(t, "n1", statuses, live)
-	tried := 0
+	kept, handed := 0, 0
 	for p := 0; p < 16; p++ {
 		next := v.Transition.Next.PreferenceListForPartition(p, 3)
-		got, ok := hintDestinations(v, "n3", p)
-		if slices.Contains(next, "n3") {
-			if ok {
-				t.Fatalf("partition %d: the down target is a next replica, yet the hint goes to %v", p, got)
-			}
-			continue
+		got, keeper, ok := hintDestinations(v, "n3", p)
+		want := slices.DeleteFunc(slices.Clone(next), func(id string) bool { return id == "n3" })
+		if !ok || !slices.Equal(got, want) || slices.Contains(got, "n1") {
+			t.Fatalf("partition %d: got %v (ok %v), want the next replicas that are up %v", p, got, ok, want)
 		}
-		tried++
-		if !ok || !slices.Equal(got, next) || slices.Contains(got, "n1") {
-			t.Fatalf("partition %d: got %v (ok %v), want the next replicas %v", p, got, ok, next)
+		switch {
+		case slices.Contains(next, "n3"):
+			kept++
+			if keeper != want[0] {
+				t.Fatalf("partition %d: the hint is kept for n3 by %q, want %s", p, keeper, want[0])
+			}
+		case keeper != "":
+			t.Fatalf("partition %d: n3 is no next replica, yet %s keeps the hint for it", p, keeper)
+		default:
+			handed++
 		}
 	}
-	if tried == 0 {
-		t.Fatal("no partition without n3 among its next replicas")
+	if kept == 0 || handed == 0 {
+		t.Fatalf("%d partitions had n3 among their next replicas, %d did not: the test covers only one case", kept, handed)
 	}
 }
 
@@ -121,5 +133,30 @@ func TestAdmits(t *testing.T) {
 				t.Fatalf("Admits = %v, want ok %v", err, tc.ok)
 			}
 		})
+	}
+}
+
+func TestStandInsSkipLeavingMembers(t *testing.T) {
+	statuses := map[string]string{}
+	live := map[string]membership.Status{}
+	for _, id := range []string{"n1", "n2", "n3", "n4", "n5", "n6"} {
+		statuses[id], live[id] = ring.StatusNormal, membership.Up
+	}
+	for p := 0; p < 16; p++ {
+		v := testView(t, "n1", statuses, live)
+		pref := v.Ring.PreferenceListForPartition(p, 3)
+		fallbacks := v.Ring.Fallbacks(p, 3)
+		// The replica down, and the first fallback leaving.
+		st, lv := maps.Clone(statuses), maps.Clone(live)
+		lv[pref[0]] = membership.Down
+		st[fallbacks[0]], lv[fallbacks[0]] = ring.StatusLeaving, membership.Leaving
+		v = testView(t, "n1", st, lv)
+		// The current ring still holds the leaving member, in the same place.
+		if got := v.Ring.Fallbacks(p, 3); !slices.Equal(got, fallbacks) {
+			t.Fatalf("partition %d: fallbacks %v, then %v", p, fallbacks, got)
+		}
+		if got := v.standIns(p, pref)[pref[0]]; got != fallbacks[1] {
+			t.Fatalf("partition %d: %s stands in for %s, want %s (the first fallback, %s, is leaving)", p, got, pref[0], fallbacks[1], fallbacks[0])
+		}
 	}
 }

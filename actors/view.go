@@ -87,8 +87,10 @@ func (v *View) Up(id string) bool {
 }
 
 // standIns pairs each down replica in pref, in order, with the next fallback
-// of partition p that is up; down replicas left over have none. With every
-// replica up, the common case, it is nil and walks no ring.
+// of partition p that is up and not leaving; down replicas left over have
+// none. With every replica up, the common case, it is nil and walks no ring.
+// A leaving member would have to hand every hint it took over before it
+// could leave, so under steady load it might never get there.
 func (v *View) standIns(p int, pref []string) map[string]string {
 	var out map[string]string
 	var fallbacks []string
@@ -99,7 +101,7 @@ func (v *View) standIns(p int, pref []string) map[string]string {
 		if out == nil {
 			out, fallbacks = map[string]string{}, v.Ring.Fallbacks(p, len(pref))
 		}
-		for len(fallbacks) > 0 && !v.Up(fallbacks[0]) {
+		for len(fallbacks) > 0 && (!v.Up(fallbacks[0]) || v.Members[fallbacks[0]].Status == membership.Leaving) {
 			fallbacks = fallbacks[1:]
 		}
 		if len(fallbacks) == 0 {
