@@ -356,6 +356,13 @@ func (c *testCluster) eventually(d time.Duration, what string, f func() error) {
 // asked (a stopped process cannot answer).
 func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip ...string) {
 	c.t.Helper()
+	defer func() {
+		// A member that never turns left or normal is stuck in a ring
+		// transition: say what each node still waits for.
+		if c.t.Failed() {
+			c.t.Logf("transition state when the wait for %v ended:\n%s", want, c.transitionReport())
+		}
+	}()
 	c.eventually(d, fmt.Sprintf("members %v", want), func() error {
 		for _, nd := range c.nodes {
 			if nd.cmd == nil || slices.Contains(skip, nd.id) {
@@ -378,6 +385,40 @@ func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip .
 		}
 		return nil
 	})
+}
+
+// transitionReport describes, node by node, the ring transition it is in:
+// members that said they are done, transfers not done and hints kept.
+func (c *testCluster) transitionReport() string {
+	var b strings.Builder
+	for _, nd := range c.nodes {
+		if nd.cmd == nil {
+			continue
+		}
+		st, err := c.status(nd)
+		if err != nil {
+			fmt.Fprintf(&b, "%s: no status: %v\n", nd.id, err)
+			continue
+		}
+		states := []string{}
+		for _, m := range st.Members {
+			states = append(states, m.Id+"="+m.State)
+		}
+		fmt.Fprintf(&b, "%s: members %v; ring %s; transfers of %q, done %v; fenced %q\n",
+			nd.id, states, st.Ring, st.TransfersTransition, st.TransitionDone, st.Fenced)
+		for _, x := range st.Transfers {
+			if !x.Done {
+				fmt.Fprintf(&b, "  transfer of partition %d %s->%s: %d keys, %d batches, sources done %v, last error %q\n",
+					x.Partition, x.From, x.To, x.Keys, x.Batches, x.SourcesDone, x.LastError)
+			}
+		}
+		for _, h := range st.Hints {
+			if h.Count > 0 {
+				fmt.Fprintf(&b, "  %d hints for %s (oldest %d ms, replayed %d, dropped %d)\n", h.Count, h.Target, h.OldestAgeMs, h.Replayed, h.Dropped)
+			}
+		}
+	}
+	return b.String()
 }
 
 // downWithin bounds the wait for a killed or frozen node to be marked down

@@ -864,6 +864,14 @@ func startNemesis(t *testing.T, rerun, historyName string, nodes int, kinds []st
 	h := newHostNet(t, hosts)
 	n := &nemesis{t: t, h: h, rng: rand.New(rand.NewPCG(seed, 0)), spare: -1, root: t.TempDir(), lastID: nodes,
 		skew: skew, skewRNG: rand.New(rand.NewPCG(seed, 2)), base: map[string]time.Duration{}, nodes: nodes, seed: seed}
+	// A run that fails before its summary still says what it did.
+	t.Cleanup(func() {
+		if t.Failed() {
+			n.logMu.Lock()
+			defer n.logMu.Unlock()
+			t.Logf("what the nemesis did:\n%s", strings.Join(n.log, "\n"))
+		}
+	})
 	c := startNetClusterEach(t, h, nodes, func(i int) []string {
 		return slices.Concat(nemesisServerFlags, n.clockFlags(fmt.Sprintf("n%d", i+1)))
 	})

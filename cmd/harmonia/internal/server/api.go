@@ -266,7 +266,7 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 		st := hints[target]
 		q := &kvpb.HintQueue{Target: target, Count: st.Count, Bytes: st.Bytes, Dropped: st.Dropped, Replayed: replayed[target], OldestAgeMs: -1}
 		if oldest, ok := a.sys.OldestHint(target); ok {
-			q.OldestAgeMs = time.Since(oldest).Milliseconds()
+			q.OldestAgeMs = wallclock.Now().Sub(oldest).Milliseconds() // stamped by this node's wall clock
 		}
 		out.Hints = append(out.Hints, q)
 	}
