@@ -6,6 +6,18 @@
 // highest of them is a winner every replica picks alike, with no
 // coordination.
 //
+// A Clock issues one node's stamps and never goes backwards, even when
+// physical time does. Nodes advance their clock on every stamp they
+// receive (Observe), refusing one further ahead of local time than
+// Config.MaxForwardDrift. A coordinator stamps a write with After: given the
+// highest stamp the writer had seen (the one in the context it read with,
+// or the one its previous write returned), the new stamp is strictly
+// higher, whatever the skew between the nodes' clocks, so a write that
+// causally follows another never loses to it. Concurrent writes (neither
+// saw the other) are ordered by their stamps, and with skewed clocks the
+// later one in real time may lose: the known cost of last-writer-wins,
+// bounded by the skew.
+//
 // The package is pure: physical time is an argument, never read here, and
 // nothing does I/O or starts a goroutine.
 package hlc
