@@ -41,8 +41,9 @@ var ErrTooFarAhead = errors.New("timestamp too far ahead of the local clock")
 // stamps it issues while that wall stands. It is not safe for concurrent
 // use: its owner serialises the calls.
 //
-// The clock need not survive a restart: the guarantee below comes from the
-// stamps writes carry, not from the clock's memory.
+// The clock need not survive a restart: After's guarantee comes from the
+// stamps writes carry, not from the clock's memory. (A restarted clock may
+// reissue a hybrid time it issued before; CompareVersions settles the tie.)
 type Clock struct {
 	node    string
 	cfg     Config

@@ -1,5 +1,6 @@
-// Package hlc owns hybrid logical clocks: the timestamps that order the
-// writes of the eventual tables declared with conflict = lww (issue 23).
+// Package hlc owns hybrid logical clocks and the last-writer-wins rule of
+// the eventual tables declared with conflict = lww (issue 23): which write
+// of a key every replica keeps.
 //
 // A Timestamp is a physical time (Unix nanoseconds), a logical counter and
 // the id of the node that issued it. Timestamps are totally ordered, so the
@@ -17,6 +18,10 @@
 // saw the other) are ordered by their stamps, and with skewed clocks the
 // later one in real time may lose: the known cost of last-writer-wins,
 // bounded by the skew.
+//
+// Resolve is the last-writer-wins rule: of the versions of a key, the one
+// with the highest stamp wins, on every replica, in read repair, hints and
+// anti-entropy alike, so a client never gets siblings.
 //
 // The package is pure: physical time is an argument, never read here, and
 // nothing does I/O or starts a goroutine.
