@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -30,21 +31,13 @@ type RangeRead struct {
 	Partition int
 }
 
-// RangeEntry is one register of a page with its value, which a read of
-// it alone would have answered (paxos.MergeRange, completed through
-// consensus where the voters were not settled).
-type RangeEntry struct {
-	Key   []byte
-	Value paxos.Value
-}
-
 // ReadRange reads one page of a range of a strong table's items
 // linearizably: each register's value reflects every write acknowledged
 // before the read began. The range is one partition key's items, or with
 // OfTable a part of one table's items read in one partition. complete
 // reports that the range holds nothing more (in that partition) past the
 // page.
-func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []RangeEntry, complete bool, err error) {
+func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []itemop.Stored, complete bool, err error) {
 	view := s.view.Load()
 	if view.Transition == nil || view.Ring == nil {
 		return nil, false, errors.New("range read: this node has no ring yet")
@@ -142,7 +135,7 @@ func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []RangeEnt
 			}
 			v = res.Value
 		}
-		entries = append(entries, RangeEntry{Key: e.Key, Value: v})
+		entries = append(entries, itemop.Stored{Key: e.Key, Value: v})
 	}
 	return entries, complete, nil
 }

@@ -204,7 +204,9 @@ func startKey(t catalog.Table, key item.Item) ([]byte, error) {
 	return start, nil
 }
 
-// Stored is one register a Query or Scan page read, with its value.
+// Stored is one register a Query or Scan page read, with its value
+// (actors.System.ReadRange reads them: each value is what a linearizable
+// read of the register alone would have answered).
 type Stored struct {
 	Key   []byte
 	Value paxos.Value

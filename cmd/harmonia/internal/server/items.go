@@ -218,11 +218,7 @@ func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.
 	if err != nil {
 		return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items: %w", err))
 	}
-	read := make([]itemop.Stored, len(entries))
-	for i, e := range entries {
-		read[i] = itemop.Stored{Key: e.Key, Value: e.Value}
-	}
-	out, err := q.Page(read, complete)
+	out, err := q.Page(entries, complete)
 	return out, serviceError(err)
 }
 
@@ -261,8 +257,8 @@ func (s *tableService) Scan(ctx context.Context, req tableapi.Scan) (tableapi.Qu
 		if err != nil {
 			return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items of partition %d: %w", p, err))
 		}
+		read = append(read, entries...)
 		for _, e := range entries {
-			read = append(read, itemop.Stored{Key: e.Key, Value: e.Value})
 			size += len(e.Key) + len(e.Value.Data)
 		}
 		if !done {
