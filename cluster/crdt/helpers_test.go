@@ -70,8 +70,29 @@ var (
 	names     = []string{"f", "g"}
 )
 
+// source is where random choices come from: a seeded generator, or the
+// bytes a fuzzer makes.
+type source interface {
+	IntN(n int) int
+	Int64N(n int64) int64
+}
+
+// byteSource makes its choices from bytes, then zeros.
+type byteSource struct{ b []byte }
+
+func (s *byteSource) IntN(n int) int {
+	if len(s.b) == 0 {
+		return 0
+	}
+	v := int(s.b[0]) % n
+	s.b = s.b[1:]
+	return v
+}
+
+func (s *byteSource) Int64N(n int64) int64 { return int64(s.IntN(int(n))) }
+
 // randOp returns a random operation on a value of kind k at map depth.
-func randOp(r *rand.Rand, k Kind, depth int) Op {
+func randOp(r source, k Kind, depth int) Op {
 	switch k {
 	case KindCounter:
 		return Increment{By: r.Int64N(11) - 5}
@@ -100,7 +121,7 @@ func randOp(r *rand.Rand, k Kind, depth int) Op {
 }
 
 // randField returns a field whose kind is a map only above depth 2.
-func randField(r *rand.Rand, depth int) Field {
+func randField(r source, depth int) Field {
 	kinds := allKinds
 	if depth >= 2 {
 		kinds = allKinds[:len(allKinds)-1]
@@ -111,7 +132,7 @@ func randField(r *rand.Rand, depth int) Field {
 // simulate runs random updates, reads and merges of full states and deltas
 // among replicas of a value of kind k. It returns the replicas and every
 // state any of them went through.
-func simulate(t testing.TB, r *rand.Rand, k Kind, steps int) ([]*replica, []State) {
+func simulate(t testing.TB, r source, k Kind, steps int) ([]*replica, []State) {
 	t.Helper()
 	reps := make([]*replica, len(allActors))
 	for i, a := range allActors {
