@@ -23,7 +23,8 @@ type counterEntry struct {
 	inc, dec uint64
 }
 
-// Increment adds By (negative to decrement) to a Counter.
+// Increment adds By (negative to decrement) to a Counter. By 0 creates the
+// counter (a present map field) without changing its total.
 type Increment struct{ By int64 }
 
 func (Increment) Kind() Kind { return KindCounter }
