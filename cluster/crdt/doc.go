@@ -68,7 +68,7 @@
 //
 // # Encoding
 //
-// Encode writes a canonical, versioned binary form; Decode accepts exactly
-// the bytes Encode produces (anything else is ErrMalformed), never panics,
-// and enforces Limits.
+// Encode writes a canonical, versioned binary form. Decode accepts exactly
+// the bytes Encode produces and never panics: anything else is ErrMalformed,
+// and input past Limits is ErrLimit.
 package crdt
