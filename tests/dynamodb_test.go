@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,9 +21,14 @@ import (
 // dynamoClient is the real AWS SDK's client of a node's DynamoDB
 // endpoint, with retries off: each call is one request.
 func dynamoClient(addr string) *dynamodb.Client {
+	return dynamoClientAs(addr, credentials.NewStaticCredentialsProvider("key", "secret", ""))
+}
+
+// dynamoClientAs is dynamoClient signing with creds.
+func dynamoClientAs(addr string, creds aws.CredentialsProvider) *dynamodb.Client {
 	return dynamodb.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("key", "secret", ""),
+		Credentials:  creds,
 		BaseEndpoint: aws.String("http://" + addr),
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	})
@@ -384,4 +390,65 @@ func TestDynamoDBEndpoint(t *testing.T) {
 			t.Fatalf("list: %v %v", list, err)
 		}
 	})
+}
+
+// With --dynamodb-credentials the endpoint binds every interface without
+// --insecure (which TestInsecureByChoice shows refused without them),
+// serves the AWS SDK signing with a key of the file, and refuses an
+// unknown access key, a wrong secret and an unsigned request with
+// DynamoDB's errors.
+func TestDynamoDBSignatures(t *testing.T) {
+	const keyID, secret = "AKIDHARMONIATEST", "harmonia+test/secret-0123456789"
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("# the test's keys\n"+keyID+" "+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dyn := freePort(t)
+	c := startCluster(t, 1, "--n", "1", "--dynamodb", everyInterface(t, dyn), "--dynamodb-credentials", creds)
+	signer := func(id, secret string) *dynamodb.Client {
+		return dynamoClientAs(dyn, credentials.NewStaticCredentialsProvider(id, secret, ""))
+	}
+	db := signer(keyID, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.eventually(10*time.Second, "the DynamoDB endpoint serves", func() error {
+		_, err := db.ListTables(ctx, &dynamodb.ListTablesInput{})
+		return err
+	})
+
+	table := aws.String("signed")
+	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: table,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: table}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"id": str("a"), "n": num(1)}}); err != nil {
+		t.Fatalf("put with the right keys: %v", err)
+	}
+	got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: map[string]types.AttributeValue{"id": str("a")}})
+	if err != nil || got.Item == nil || numOf(got.Item["n"]) != "1" {
+		t.Fatalf("get with the right keys: %v %v", got, err)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		client *dynamodb.Client
+		want   string
+	}{
+		{"an unknown access key", signer("AKIDSOMEONEELSE", secret), "UnrecognizedClientException"},
+		{"a wrong secret", signer(keyID, secret+"x"), "InvalidSignatureException"},
+		{"no signature", dynamoClientAs(dyn, aws.AnonymousCredentials{}), "MissingAuthenticationTokenException"},
+	} {
+		_, err := tt.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"id": str("a"), "n": num(2)}})
+		if got := apiCode(err); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	got, err = db.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: map[string]types.AttributeValue{"id": str("a")}, ConsistentRead: aws.Bool(true)})
+	if err != nil || numOf(got.Item["n"]) != "1" {
+		t.Fatalf("after the refused puts: %v %v, want n still 1", got.Item, err)
+	}
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/config"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
 	"github.com/spf13/cobra"
 )
 
 func serverCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
-	var join, secretFile, advertise, advertiseClient, configFile string
+	var join, secretFile, dynamoCredsFile, advertise, advertiseClient, configFile string
 	var verbose bool
 	c := &cobra.Command{
 		Use:   "server",
@@ -82,6 +83,19 @@ func serverCmd() *cobra.Command {
 					*into = n
 				}
 			}
+			if dynamoCredsFile != "" {
+				if cfg.DynamoDBAddr == "" {
+					return usageErr("--dynamodb-credentials needs --dynamodb")
+				}
+				creds, warning, err := readDynamoCredentials(dynamoCredsFile)
+				if err != nil {
+					return err
+				}
+				if warning != "" {
+					cfg.Node.Logger.Warn(warning)
+				}
+				cfg.DynamoDBCredentials = creds
+			}
 			if err := cfg.TLS.Check(); err != nil {
 				return usageErr("%v", err)
 			}
@@ -127,7 +141,8 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Node.ClientAddr, "client", "127.0.0.1:8001", "client API (gRPC) address host:port to bind")
 	f.StringVar(&advertiseClient, "advertise-client", "", "client API address host:port shown to peers and in status (default: --client, or --advertise's host with --client's port when --client binds every interface)")
 	f.StringVar(&cfg.HTTPAddr, "http", "", "HTTP address for the status page (/), /healthz, /metrics (Prometheus) and /debug/pprof (optional)")
-	f.StringVar(&cfg.DynamoDBAddr, "dynamodb", "", "address of the DynamoDB-compatible endpoint, for the AWS SDKs and CLI (optional; loopback unless --insecure: it verifies no signatures)")
+	f.StringVar(&cfg.DynamoDBAddr, "dynamodb", "", "address of the DynamoDB-compatible endpoint, for the AWS SDKs and CLI (optional; without --dynamodb-credentials it verifies no signatures, so it must be loopback unless --insecure)")
+	f.StringVar(&dynamoCredsFile, "dynamodb-credentials", "", "file of the access keys of the DynamoDB endpoint, one 'ACCESS_KEY_ID SECRET_ACCESS_KEY' a line, # comments: every request must then be signed (AWS Signature Version 4) with one of them, and --dynamodb may bind any address (default: none, no signature verified)")
 	f.DurationVar(&cfg.Node.ConnLimits.HandshakeTimeout, "handshake-timeout", cfg.Node.ConnLimits.HandshakeTimeout, "close a connection (either port) that has not finished its TLS and HTTP/2 handshake in this time")
 	f.DurationVar(&cfg.Node.ConnLimits.IdleTimeout, "idle-timeout", cfg.Node.ConnLimits.IdleTimeout, "close a connection (either port) that has had no open call for this long")
 	f.Uint32Var(&cfg.Node.ConnLimits.MaxStreams, "max-streams", cfg.Node.ConnLimits.MaxStreams, "calls open at once on one connection (either port); more are refused")
@@ -199,6 +214,27 @@ func configCmd() *cobra.Command {
 	})
 	return c
 }
+
+// readDynamoCredentials reads --dynamodb-credentials (format: see
+// sigv4.ParseCredentials). A file other users of the machine may read is
+// taken, with a warning to return: refusing it would stop a node over a
+// mode that a container's secret mount may impose.
+func readDynamoCredentials(path string) (creds sigv4.Credentials, warning string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", usageErr("--dynamodb-credentials: %v", err)
+	}
+	if creds, err = sigv4.ParseCredentials(b); err != nil {
+		return nil, "", usageErr("--dynamodb-credentials %s, %v", path, err)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&worldReadable != 0 {
+		warning = fmt.Sprintf("--dynamodb-credentials %s is readable by every user of this machine (mode %v): its secret keys sign DynamoDB requests; chmod 600 it", path, st.Mode().Perm())
+	}
+	return creds, warning, nil
+}
+
+// worldReadable is the permission bit that lets any user read a file.
+const worldReadable = 0o004
 
 // readSecrets reads --cluster-secret-file: one secret per line, surrounding
 // space trimmed and blank lines skipped, so that an editor's trailing

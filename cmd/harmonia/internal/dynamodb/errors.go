@@ -1,6 +1,7 @@
 package dynamodb
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
 )
 
 // DynamoDB's error names, which the SDKs turn into typed errors.
@@ -23,11 +25,21 @@ const (
 	errTransactionConflict = "TransactionConflictException"
 	errServiceUnavailable  = "ServiceUnavailable"
 	errInternal            = "InternalServerError"
+
+	// Authentication's, in another namespace (authErrorTypePrefix).
+	errMissingToken        = "MissingAuthenticationTokenException"
+	errUnrecognizedClient  = "UnrecognizedClientException"
+	errInvalidSignature    = "InvalidSignatureException"
+	errIncompleteSignature = "IncompleteSignatureException"
 )
 
 // errorTypePrefix is the namespace in front of an error's name in its
 // __type.
 const errorTypePrefix = "com.amazonaws.dynamodb.v20120810#"
+
+// authErrorTypePrefix is the namespace of authentication's errors, which
+// AWS's front door answers rather than DynamoDB.
+const authErrorTypePrefix = "com.amazon.coral.service#"
 
 // internalMessage is what a client is told of a fault of the node; the
 // log has the details, found by the request ID.
@@ -38,6 +50,8 @@ type apiError struct {
 	status int
 	name   string
 	msg    string
+	// namespace is the __type's prefix; "" is errorTypePrefix.
+	namespace string
 }
 
 func (e *apiError) Error() string { return e.name + ": " + e.msg }
@@ -46,7 +60,7 @@ func (e *apiError) body() []byte {
 	b, _ := json.Marshal(struct { // cannot fail for two strings
 		Type    string `json:"__type"`
 		Message string `json:"message"`
-	}{errorTypePrefix + e.name, e.msg})
+	}{cmp.Or(e.namespace, errorTypePrefix) + e.name, e.msg})
 	return b
 }
 
@@ -60,6 +74,27 @@ func serializationf(format string, args ...any) error {
 
 func unknownOperationf(format string, args ...any) error {
 	return &apiError{status: http.StatusBadRequest, name: errUnknownOperation, msg: fmt.Sprintf(format, args...)}
+}
+
+// authErrorOf is how DynamoDB answers a request sigv4 refused: always
+// 400, with the verifier's message, which gives away no secret and not
+// the signature expected.
+func authErrorOf(err error) *apiError {
+	var e *sigv4.Error
+	if !errors.As(err, &e) {
+		// Verify returns only *sigv4.Error; anything else is refused too.
+		return &apiError{status: http.StatusBadRequest, name: errInvalidSignature, msg: "The request signature could not be verified", namespace: authErrorTypePrefix}
+	}
+	name := errInvalidSignature
+	switch e.Kind {
+	case sigv4.KindMissing:
+		name = errMissingToken
+	case sigv4.KindIncomplete:
+		name = errIncompleteSignature
+	case sigv4.KindUnknownKey:
+		name = errUnrecognizedClient
+	}
+	return &apiError{status: http.StatusBadRequest, name: name, msg: e.Msg, namespace: authErrorTypePrefix}
 }
 
 // apiErrorOf is how DynamoDB would answer err: the endpoint's own errors

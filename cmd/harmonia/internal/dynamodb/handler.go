@@ -6,8 +6,16 @@
 // error names and statuses, and the headers the AWS SDKs expect; every
 // rule about tables, items and expressions is the service's.
 //
-// Request signatures are not verified: any Authorization header, or none,
-// is accepted, so the endpoint must be reachable by trusted clients only.
+// Request signatures are verified when Config.Credentials has keys: then
+// every request must be signed with one of them (AWS Signature Version 4,
+// checked by package sigv4 once the body is read), and is refused as
+// DynamoDB refuses it otherwise (MissingAuthenticationTokenException,
+// UnrecognizedClientException, InvalidSignatureException,
+// IncompleteSignatureException). Only the method and X-Amz-Target are
+// looked at before, which tells an unsigned client no more than which
+// operations exist. Without credentials any Authorization header, or
+// none, is accepted, so the endpoint must be reachable by trusted clients
+// only.
 package dynamodb
 
 import (
@@ -25,6 +33,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
 )
 
 // Config is the endpoint's configuration.
@@ -33,6 +42,16 @@ type Config struct {
 	// being read further. Default 16 MiB, DynamoDB's largest request (a
 	// BatchWriteItem); zero or less means the default.
 	MaxBodyBytes int64
+	// Credentials, when not empty, turn on signature verification: each
+	// request must be signed with one of these access keys. Default
+	// none: no signature is verified.
+	Credentials sigv4.Credentials
+	// Signatures configures the verification: the clock skew a signed
+	// request may have. Default sigv4.DefaultConfig (15 minutes).
+	Signatures sigv4.Config
+	// Now is the clock a request's signing time is checked against.
+	// Default (nil) time.Now.
+	Now func() time.Time
 }
 
 // defaultMaxBodyBytes is Config.MaxBodyBytes's default.
@@ -40,7 +59,7 @@ const defaultMaxBodyBytes = 16 << 20
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: defaultMaxBodyBytes}
+	return Config{MaxBodyBytes: defaultMaxBodyBytes, Signatures: sigv4.DefaultConfig(), Now: time.Now}
 }
 
 // New returns the endpoint serving svc. A nil log discards; each request
@@ -49,10 +68,17 @@ func New(svc tableapi.Service, cfg Config, log *slog.Logger) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = defaultMaxBodyBytes
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &handler{svc: svc, cfg: cfg, log: log}
+	h := &handler{svc: svc, cfg: cfg, log: log}
+	if len(cfg.Credentials) > 0 {
+		h.verifier = sigv4.New(cfg.Credentials, cfg.Signatures)
+	}
+	return h
 }
 
 // The protocol's constants.
@@ -67,6 +93,8 @@ type handler struct {
 	svc tableapi.Service
 	cfg Config
 	log *slog.Logger
+	// verifier checks each request's signature; nil without credentials.
+	verifier *sigv4.Verifier
 }
 
 // operation decodes one operation's request body, calls the service and
@@ -117,6 +145,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	if err != nil {
 		return nil, serializationf("The request body could not be read: %v", err)
+	}
+	if h.verifier != nil {
+		if _, err := h.verifier.Verify(r, body, h.cfg.Now()); err != nil {
+			return nil, authErrorOf(err)
+		}
 	}
 	return op(h, r.Context(), body)
 }

@@ -175,7 +175,12 @@ func wantErrorAnswer(t testing.TB, w *httptest.ResponseRecorder, status int, nam
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", w.Body, err)
 	}
-	if want := errorTypePrefix + name; body.Type != want {
+	prefix := errorTypePrefix
+	switch name {
+	case errMissingToken, errUnrecognizedClient, errInvalidSignature, errIncompleteSignature:
+		prefix = authErrorTypePrefix
+	}
+	if want := prefix + name; body.Type != want {
 		t.Errorf("__type %q, want %q (message %q)", body.Type, want, body.Message)
 	}
 	if body.Message == "" {

@@ -74,6 +74,25 @@ func Security(ctx context.Context, binds []Binding, tls, insecure bool, resolve 
 	return SecurityLoopback, nil, nil
 }
 
+// DynamoDBSecurity decides whether the DynamoDB endpoint may bind addr
+// ("" is none): anywhere when it verifies signatures (verified) or with
+// --insecure; else only loopback, for anyone who reaches it may create,
+// delete, read and write tables. TLS on the other ports does not count:
+// the endpoint authenticates by signatures, not certificates.
+func DynamoDBSecurity(ctx context.Context, addr string, verified, insecure bool, resolve Resolver) error {
+	if addr == "" || verified || insecure {
+		return nil
+	}
+	loopback, why, err := LoopbackOnly(ctx, addr, resolve)
+	if err != nil {
+		return fmt.Errorf("--dynamodb %q: %w", addr, err)
+	}
+	if !loopback {
+		return &SecurityError{fmt.Sprintf("--dynamodb %s %s: the DynamoDB endpoint verifies no signatures, so anyone who reaches it may create, delete, read and write tables; give --dynamodb-credentials, bind it to loopback, or give --insecure on a trusted network", addr, why)}
+	}
+	return nil
+}
+
 // lookupTimeout bounds the name lookup of a bind address.
 const lookupTimeout = 5 * time.Second
 

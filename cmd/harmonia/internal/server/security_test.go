@@ -112,3 +112,37 @@ func TestSecurity(t *testing.T) {
 		t.Errorf("malformed --client: %v", err)
 	}
 }
+
+func TestDynamoDBSecurity(t *testing.T) {
+	for _, tc := range []struct {
+		rule               string
+		addr               string
+		verified, insecure bool
+		refused            string // a SecurityError containing this; "" none
+	}{
+		{rule: "no endpoint, nothing to check", addr: ""},
+		{rule: "loopback without signatures is allowed", addr: "127.0.0.1:8000"},
+		{rule: "a name of loopback addresses is loopback", addr: "lo.example:8000"},
+		{rule: "every interface without signatures is refused, saying what to give",
+			addr: "0.0.0.0:8000", refused: "--dynamodb 0.0.0.0:8000 binds every interface: the DynamoDB endpoint verifies no signatures"},
+		{rule: "the refusal offers credentials first", addr: "10.0.0.5:8000", refused: "give --dynamodb-credentials, bind it to loopback, or give --insecure"},
+		{rule: "with credentials any address is allowed", addr: "0.0.0.0:8000", verified: true},
+		{rule: "with credentials even a name that does not resolve: nothing is looked up", addr: "nowhere.example:8000", verified: true},
+		{rule: "--insecure allows any address without signatures", addr: "public.example:8000", insecure: true},
+	} {
+		err := DynamoDBSecurity(context.Background(), tc.addr, tc.verified, tc.insecure, fakeDNS)
+		var se *SecurityError
+		if tc.refused != "" {
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.refused) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s: %v, want a one-line refusal containing %q", tc.rule, err, tc.refused)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v, want allowed", tc.rule, err)
+		}
+	}
+	if err := DynamoDBSecurity(context.Background(), "nonsense", false, false, fakeDNS); err == nil || !strings.Contains(err.Error(), `--dynamodb "nonsense"`) {
+		t.Errorf("malformed --dynamodb: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb"
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/metrics"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/statuspage"
 	"github.com/harmoniakv/harmonia/internal/certs"
@@ -32,9 +33,14 @@ type Config struct {
 	DataDir  string
 	HTTPAddr string // empty: no HTTP endpoint
 	// DynamoDBAddr is where the DynamoDB-compatible endpoint listens
-	// (cmd/harmonia/internal/dynamodb); empty: none. It verifies no
-	// signatures, so it must be a loopback address unless Insecure.
+	// (cmd/harmonia/internal/dynamodb); empty: none. Without
+	// DynamoDBCredentials it verifies no signatures, so it must be a
+	// loopback address unless Insecure.
 	DynamoDBAddr string
+	// DynamoDBCredentials are the access keys the DynamoDB endpoint
+	// verifies each request's signature (AWS SigV4) against; with them
+	// it may listen on any address. Default none: no verification.
+	DynamoDBCredentials sigv4.Credentials
 	// UnsafeTestWrites enables the test-only admin calls: WriteReplica,
 	// which writes one replica alone (tests make replicas diverge with
 	// it), and CrashVnode. Default off.
@@ -101,16 +107,8 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.DynamoDBAddr != "" && !cfg.Insecure {
-		// Callers of the DynamoDB endpoint are not authenticated (no
-		// signature is verified), whatever TLS the gRPC API has.
-		loopback, why, err := LoopbackOnly(context.Background(), cfg.DynamoDBAddr, DefaultResolver)
-		if err != nil {
-			return nil, fmt.Errorf("--dynamodb %q: %w", cfg.DynamoDBAddr, err)
-		}
-		if !loopback {
-			return nil, &SecurityError{msg: fmt.Sprintf("--dynamodb %s %s: the DynamoDB endpoint verifies no signatures, so anyone who reaches it may create, delete, read and write tables; bind it to loopback, or give --insecure on a trusted network", cfg.DynamoDBAddr, why)}
-		}
+	if err := DynamoDBSecurity(context.Background(), cfg.DynamoDBAddr, len(cfg.DynamoDBCredentials) > 0, cfg.Insecure, DefaultResolver); err != nil {
+		return nil, err
 	}
 	if security == SecurityInsecure {
 		log.Warn("running insecure (--insecure): no TLS, and other machines can reach this node, so every caller is trusted, admin calls included; give --tls-cert, --tls-key and --tls-ca outside a trusted network",
@@ -239,7 +237,12 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("listen for the DynamoDB endpoint on %s: %w", cfg.DynamoDBAddr, err)
 		}
 		s.dynamoLis = dl
-		s.dynamo = &http.Server{Handler: dynamodb.New(tables, dynamodb.DefaultConfig(), log),
+		if len(cfg.DynamoDBCredentials) > 0 {
+			log.Info("the DynamoDB endpoint verifies request signatures", "access_keys", len(cfg.DynamoDBCredentials))
+		}
+		dcfg := dynamodb.DefaultConfig()
+		dcfg.Credentials, dcfg.Now = cfg.DynamoDBCredentials, wallclock.Now
+		s.dynamo = &http.Server{Handler: dynamodb.New(tables, dcfg, log),
 			ReadHeaderTimeout: dynamoReadTimeout, ReadTimeout: dynamoReadTimeout, IdleTimeout: cfg.Node.ConnLimits.IdleTimeout, MaxHeaderBytes: 64 << 10}
 		go func() {
 			if err := s.dynamo.Serve(dl); err != nil && !errors.Is(err, http.ErrServerClosed) {
