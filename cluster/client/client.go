@@ -214,7 +214,8 @@ func ConditionFailed(err error) (*kvpb.ConditionFailed, bool) {
 
 // Indeterminate reports whether err is a strong write that may still take
 // effect (it timed out or lost to contention after its accept round), and
-// the versions it would have if it does.
+// the versions it would have if it does (none for an item write: items show
+// no versions). An Aborted or Unavailable write without it changed nothing.
 func Indeterminate(err error) ([][]byte, bool) {
 	st, ok := status.FromError(err)
 	if !ok {

@@ -326,5 +326,5 @@ func Failure(res paxos.Result) error {
 	if res.Accepted {
 		msg += " (the write may still take effect)"
 	}
-	return tableapi.Errorf(kind, "%s", msg)
+	return &tableapi.Error{Kind: kind, Msg: msg, Open: res.Accepted}
 }

@@ -217,3 +217,26 @@ func TestQueryPage(t *testing.T) {
 
 // now is the time the tests' requests are made at.
 var now = time.Unix(1_700_000_000, 0)
+
+// A write that reached a majority's accept round may still take effect:
+// its failure says so (Open), which a write that never got there must not.
+func TestFailureSaysWhetherTheWriteIsOpen(t *testing.T) {
+	for _, tc := range []struct {
+		rule string
+		res  paxos.Result
+		kind tableapi.Kind
+		open bool
+	}{
+		{"contention before any accept round changed nothing", paxos.Result{Outcome: paxos.OutcomeContention}, tableapi.KindContention, false},
+		{"contention after an accept round may still take effect", paxos.Result{Outcome: paxos.OutcomeContention, Accepted: true}, tableapi.KindContention, true},
+		{"too few replicas before any accept round changed nothing", paxos.Result{Outcome: paxos.OutcomeUnavailable}, tableapi.KindUnavailable, false},
+		{"too few replicas after an accept round may still take effect", paxos.Result{Outcome: paxos.OutcomeUnavailable, Accepted: true}, tableapi.KindUnavailable, true},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			var te *tableapi.Error
+			if err := Failure(tc.res); !errors.As(err, &te) || te.Kind != tc.kind || te.Open != tc.open {
+				t.Fatalf("got %#v", err)
+			}
+		})
+	}
+}

@@ -330,6 +330,10 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
+	// Open: the write reached a majority's accept round and may still
+	// take effect (a front door that can say so, as gRPC's Indeterminate
+	// detail does, tells it from a write that certainly changed nothing).
+	Open bool
 }
 
 func (e *Error) Error() string { return e.Msg }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
@@ -29,7 +30,10 @@ var kindCodes = map[tableapi.Kind]codes.Code{
 
 // itemStatus is the status of a failed table service call. A failed
 // condition carries ItemConditionFailed, which tells it from the node's
-// own FailedPrecondition (it has left the cluster).
+// own FailedPrecondition (it has left the cluster); a write that may still
+// take effect carries Indeterminate (with no versions: items have none to
+// show), as the KV calls' do, which tells it from one that certainly
+// changed nothing under the same code.
 func itemStatus(err error) error {
 	kind := tableapi.KindOf(err)
 	code, ok := kindCodes[kind]
@@ -37,8 +41,14 @@ func itemStatus(err error) error {
 		code = codes.Internal // a kind added later, until it has its code
 	}
 	st := status.New(code, err.Error())
-	if kind == tableapi.KindConditionFailed {
+	var te *tableapi.Error
+	switch {
+	case kind == tableapi.KindConditionFailed:
 		if withDetail, err := st.WithDetails(&kvpb.ItemConditionFailed{}); err == nil {
+			st = withDetail
+		}
+	case errors.As(err, &te) && te.Open:
+		if withDetail, err := st.WithDetails(&kvpb.Indeterminate{}); err == nil {
 			st = withDetail
 		}
 	}

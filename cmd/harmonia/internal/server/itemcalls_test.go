@@ -23,7 +23,9 @@ func TestItemStatus(t *testing.T) {
 		{"a name in use is AlreadyExists", tableapi.Errorf(tableapi.KindTableExists, "exists"), codes.AlreadyExists},
 		{"too many tables is ResourceExhausted", tableapi.Errorf(tableapi.KindLimitExceeded, "too many"), codes.ResourceExhausted},
 		{"contention is Aborted", tableapi.Errorf(tableapi.KindContention, "lost"), codes.Aborted},
+		{"contention of a write that may still take effect is Aborted and Indeterminate", &tableapi.Error{Kind: tableapi.KindContention, Msg: "lost", Open: true}, codes.Aborted},
 		{"too few replicas is Unavailable", tableapi.Errorf(tableapi.KindUnavailable, "few"), codes.Unavailable},
+		{"too few replicas for a write that may still take effect is Unavailable and Indeterminate", &tableapi.Error{Kind: tableapi.KindUnavailable, Msg: "few", Open: true}, codes.Unavailable},
 		{"an error without a kind is Internal", errors.New("disk"), codes.Internal},
 		{"a kind without a code is Internal, never OK", &tableapi.Error{Kind: tableapi.Kind(1000), Msg: "new"}, codes.Internal},
 	} {
@@ -32,12 +34,21 @@ func TestItemStatus(t *testing.T) {
 			if st.Code() != tc.want || st.Message() != tc.err.Error() {
 				t.Fatalf("got %v %q, want %v %q", st.Code(), st.Message(), tc.want, tc.err.Error())
 			}
-			detail := false
+			condition, open := false, false
 			for _, d := range st.Details() {
-				_, detail = d.(*kvpb.ItemConditionFailed)
+				switch d.(type) {
+				case *kvpb.ItemConditionFailed:
+					condition = true
+				case *kvpb.Indeterminate:
+					open = true
+				}
 			}
-			if detail != (tc.want == codes.FailedPrecondition) {
-				t.Fatalf("ItemConditionFailed detail: %v", detail)
+			if condition != (tc.want == codes.FailedPrecondition) {
+				t.Fatalf("ItemConditionFailed detail: %v", condition)
+			}
+			var te *tableapi.Error
+			if open != (errors.As(tc.err, &te) && te.Open) {
+				t.Fatalf("Indeterminate detail: %v", open)
 			}
 		})
 	}
