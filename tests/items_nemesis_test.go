@@ -348,6 +348,14 @@ func runItemsNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, s
 	}
 }
 
+// The short items run CI makes: 3 nodes, a random seed (printed, so that a
+// failure can be replayed), every fault kind but the wipes (their heals
+// wait for a rebuild: TestStrongNemesis has them), at the short pace.
+func TestItemsNemesis(t *testing.T) {
+	noWipes := slices.DeleteFunc(slices.Clone(nemesisAll), func(k string) bool { return k == "wipe" || k == "wipe-in-partition" })
+	runItemsNemesis(t, 3, noWipes, 40*time.Second, rand.Uint64N(1<<32), shortPacing, ciSkew, ciItemsMinimums)
+}
+
 // The configurable run, with TestNemesisLong's flags: go test ./tests -run
 // '^TestItemsNemesisLong$' -timeout 0 -args -nemesis.duration 5m
 // -nemesis.nodes 5 -nemesis.kinds kill,pause ...
