@@ -63,9 +63,15 @@ type exchange struct {
 	result        ExchangeResult
 	finished      bool
 	acc           exchangeAcceptors // the pass over strong keys, after the trees
+	timeout, pace selfTimer         // the progress deadline; the pump's wait
 }
 
 func (e *exchange) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Stopping); ok {
+		e.timeout.stop()
+		e.pace.stop()
+		return
+	}
 	if e.finished {
 		return // replies still in flight; the parent stops this actor
 	}
@@ -74,7 +80,7 @@ func (e *exchange) Receive(ctx actor.Context) {
 		e.result = ExchangeResult{Partition: e.partition, Peer: e.peer}
 		e.mine.vnode, e.theirs.vnode = e.view.localVnodePID(e.partition), e.view.vnodePID(e.peer, e.partition)
 		e.lastProgress = time.Now()
-		sendSelfAfter(ctx, e.cfg.Timeout, exchangeTimeout{})
+		e.timeout.after(ctx, e.cfg.Timeout, exchangeTimeout{})
 		if !e.view.Up(e.peer) {
 			e.finish(ctx, errors.New("peer is down"))
 			return
@@ -130,7 +136,7 @@ func (e *exchange) Receive(ctx actor.Context) {
 		e.acceptorCompletedRead(ctx, m)
 	case exchangeTimeout:
 		if idle := time.Since(e.lastProgress); idle < e.cfg.Timeout {
-			sendSelfAfter(ctx, e.cfg.Timeout-idle, exchangeTimeout{})
+			e.timeout.after(ctx, e.cfg.Timeout-idle, exchangeTimeout{})
 			return
 		}
 		e.finish(ctx, fmt.Errorf("no progress for %v", e.cfg.Timeout))
@@ -270,7 +276,7 @@ func (e *exchange) pump(ctx actor.Context) {
 			if wait := time.Until(due); wait > 0 {
 				if !e.pumpPending {
 					e.pumpPending = true
-					sendSelfAfter(ctx, wait, exchangePump{})
+					e.pace.after(ctx, wait, exchangePump{})
 				}
 				return
 			}

@@ -181,6 +181,7 @@ type replay struct {
 	counters *hintCounters
 
 	round int
+	timer selfTimer // the round's ack deadline, or the pacing wait
 	// outstanding counts the acks each hint still waits for, by sequence.
 	outstanding map[uint64]int
 	started     time.Time
@@ -188,6 +189,8 @@ type replay struct {
 
 func (r *replay) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		r.timer.stop()
 	case *actor.Started, replayNext:
 		r.send(ctx)
 	case *internalpb.ReplicaPutReply:
@@ -270,7 +273,7 @@ func (r *replay) send(ctx actor.Context) {
 			ctx.Request(v.vnodePID(id, int(h.Hint.Partition)), m)
 		}
 	}
-	sendSelfAfter(ctx, r.cfg.AckTimeout, replayTimeout{round: r.round})
+	r.timer.after(ctx, r.cfg.AckTimeout, replayTimeout{round: r.round})
 }
 
 // pace waits as long as the rate bound asks before the next batch.
@@ -281,5 +284,5 @@ func (r *replay) pace(ctx actor.Context) {
 		r.send(ctx)
 		return
 	}
-	sendSelfAfter(ctx, wait, replayNext{})
+	r.timer.after(ctx, wait, replayNext{})
 }

@@ -115,3 +115,69 @@ func (r *recordingInvoker) messages() []any {
 	defer r.mu.Unlock()
 	return append([]any(nil), r.got...)
 }
+
+type timedActor struct {
+	timer *selfTimer
+	got   chan any
+}
+
+type tick struct{ n int }
+
+func (a *timedActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.timer.after(ctx, 20*time.Millisecond, tick{1})
+		a.timer.after(ctx, 40*time.Millisecond, tick{2}) // replaces the first
+	case *actor.Stopping:
+		a.timer.stop()
+	case tick:
+		a.got <- m
+	}
+}
+
+// A worker's timer fires once, the latest it set; stopped with the worker,
+// it fires into no dead mailbox.
+func TestSelfTimerFiresTheLatestAndNotAfterStop(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	var dead atomic.Int64
+	sub := sys.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*actor.DeadLetterEvent); ok && e.PID != nil && e.PID.Id == "timed" {
+			dead.Add(1)
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
+	got := make(chan any, 10)
+	pid, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return &timedActor{timer: &selfTimer{}, got: got} }), "timed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != (tick{2}) {
+			t.Fatalf("got %v first, want the replacing timer's tick{2}", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the timer never fired")
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("the replaced timer fired too: %v", m)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// Started again, then stopped at once: its timer must not fire.
+	if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if pid, err = sys.Root.SpawnNamed(propsOf(func() actor.Actor { return &timedActor{timer: &selfTimer{}, got: got} }), "timed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if n := dead.Load(); n != 0 {
+			t.Fatalf("%d timer messages reached the stopped actor", n)
+		}
+	}
+}

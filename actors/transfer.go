@@ -104,10 +104,13 @@ type transfer struct {
 	complete [][]byte
 	fetched  uint64
 	lastErr  string
+	timer    selfTimer // the outstanding request's deadline, or the retry's wait
 }
 
 func (t *transfer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		t.timer.stop()
 	case *actor.Started:
 		if t.rebuild {
 			t.core = xfer.NewRebuild(t.groups, t.self)
@@ -363,7 +366,7 @@ func (t *transfer) step(ctx actor.Context) {
 // apart by the attempt number.
 func (t *transfer) arm(ctx actor.Context) {
 	t.attempt++
-	sendSelfAfter(ctx, t.cfg.RequestTimeout, transferFetch{attempt: t.attempt})
+	t.timer.after(ctx, t.cfg.RequestTimeout, transferFetch{attempt: t.attempt})
 }
 
 // refuse gives up the outstanding request, saying why (a peer's batch
@@ -386,7 +389,7 @@ func (t *transfer) refuse(ctx actor.Context, err error) {
 func (t *transfer) retry(ctx actor.Context) {
 	t.batch, t.asked, t.complete, t.applying = nil, "", nil, false
 	t.attempt++
-	sendSelfAfter(ctx, t.cfg.RetryDelay, transferRetry{})
+	t.timer.after(ctx, t.cfg.RetryDelay, transferRetry{})
 }
 
 func (t *transfer) cursor() *internalpb.HandoffCursor {

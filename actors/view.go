@@ -201,6 +201,24 @@ func (t *selfTimers) stop() {
 	*t = nil
 }
 
+// selfTimer is an actor's one pending sendSelfAfter timer, which the next
+// replaces (an attempt's deadline, a pacing wait): a worker stops it when
+// it stops, so that it fires into no dead mailbox, nor into a later actor
+// of the same name.
+type selfTimer struct{ t *time.Timer }
+
+func (s *selfTimer) after(ctx actor.Context, d time.Duration, msg any) {
+	s.stop()
+	s.t = sendSelfAfter(ctx, d, msg)
+}
+
+func (s *selfTimer) stop() {
+	if s.t != nil {
+		s.t.Stop()
+		s.t = nil
+	}
+}
+
 // tickSelf sends msg to the actor every interval until the returned cancel
 // is called (actors call it when stopping).
 func tickSelf(ctx actor.Context, interval time.Duration, msg any) (cancel func()) {
