@@ -56,7 +56,9 @@ func (g *gossiper) round(ctx actor.Context, now time.Time) {
 	}
 	g.state.Tick()
 	events := g.state.Evaluate(now)
-	var live, down []string
+	// The round's peers: any not down or gone, suspects included (gossip
+	// is how a suspect member clears), and now and then a down one.
+	var reachable, down []string
 	for _, id := range g.state.IDs() {
 		if id == g.self {
 			continue
@@ -66,19 +68,19 @@ func (g *gossiper) round(ctx actor.Context, now time.Time) {
 			down = append(down, id)
 		case membership.Left:
 		default:
-			live = append(live, id)
+			reachable = append(reachable, id)
 		}
 	}
 	addr := func(id string) string { v, _ := g.state.Get(id, membership.KeyClusterAddr); return v }
-	if len(live) > 0 {
-		g.syn(ctx, addr(live[g.rng.IntN(len(live))]))
+	if len(reachable) > 0 {
+		g.syn(ctx, addr(reachable[g.rng.IntN(len(reachable))]))
 	}
-	if len(down) > 0 && g.rng.Float64() < float64(len(down))/float64(len(live)+1) {
+	if len(down) > 0 && g.rng.Float64() < float64(len(down))/float64(len(reachable)+1) {
 		g.syn(ctx, addr(down[g.rng.IntN(len(down))]))
 	}
 	own, _ := g.state.Get(g.self, membership.KeyClusterAddr)
 	seeds := slices.DeleteFunc(slices.Clone(g.seeds), func(s string) bool { return s == own })
-	if len(seeds) > 0 && (len(live) == 0 || g.rng.Float64() < 1/float64(len(live)+1)) {
+	if len(seeds) > 0 && (len(reachable) == 0 || g.rng.Float64() < 1/float64(len(reachable)+1)) {
 		g.syn(ctx, seeds[g.rng.IntN(len(seeds))])
 	}
 	g.publish(now, events)
@@ -88,11 +90,8 @@ func (g *gossiper) round(ctx actor.Context, now time.Time) {
 func (g *gossiper) pushToRandomPeer(now time.Time) {
 	var live []string
 	for _, id := range g.state.IDs() {
-		switch g.state.Status(id, now) {
-		case membership.Up, membership.Joining, membership.Leaving:
-			if id != g.self {
-				live = append(live, id)
-			}
+		if id != g.self && g.state.Status(id, now).Live() {
+			live = append(live, id)
 		}
 	}
 	if len(live) > 0 {

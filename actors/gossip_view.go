@@ -22,8 +22,7 @@ func (g *gossiper) advanceTransition(now time.Time) []string {
 	in := membership.TransitionInput{Self: g.self, Transition: g.transition, Known: g.state.IDs(),
 		Value: func(id, key string) string { v, _ := g.state.Get(id, key); return v }}
 	for _, id := range in.Known {
-		switch g.state.Status(id, now) {
-		case membership.Up, membership.Joining, membership.Leaving:
+		if g.state.Status(id, now).Live() {
 			in.Live = append(in.Live, id)
 		}
 	}

@@ -78,13 +78,7 @@ type View struct {
 // Up reports whether requests should be sent to node id: a suspect member is
 // skipped like a down one, so requests do not wait on a node that is probably
 // gone.
-func (v *View) Up(id string) bool {
-	switch v.Members[id].Status {
-	case membership.Up, membership.Joining, membership.Leaving:
-		return true
-	}
-	return false
-}
+func (v *View) Up(id string) bool { return v.Members[id].Status.Live() }
 
 // standIns pairs each down replica in pref, in order, with the next fallback
 // of partition p that is up and not leaving; down replicas left over have

@@ -128,6 +128,11 @@ const (
 	Left    Status = "left"
 )
 
+// Live reports whether a member in status s takes requests and counts in
+// ring transitions: up, joining or leaving. A suspect member is not live:
+// requests go around it until the detector clears or convicts it.
+func (s Status) Live() bool { return s == Up || s == Joining || s == Leaving }
+
 // EventKind says what changed.
 type EventKind string
 

@@ -238,3 +238,22 @@ func TestInvalidIDsAreIgnored(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusLive(t *testing.T) {
+	for _, tc := range []struct {
+		rule   string
+		status Status
+		live   bool
+	}{
+		{"an up member takes requests", Up, true},
+		{"a joining member takes the writes of its new partitions", Joining, true},
+		{"a leaving member serves until it has handed everything over", Leaving, true},
+		{"a suspect member is gone around until cleared or convicted", Suspect, false},
+		{"a down member takes nothing", Down, false},
+		{"a member that left takes nothing", Left, false},
+	} {
+		if got := tc.status.Live(); got != tc.live {
+			t.Errorf("%s: %s.Live() = %v", tc.rule, tc.status, got)
+		}
+	}
+}
