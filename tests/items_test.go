@@ -131,6 +131,41 @@ func TestItemsThroughCLI(t *testing.T) {
 		oneLine(t, "an item without its sort key", errOut, "InvalidArgument")
 	})
 
+	t.Run("table ttl expires items at once; describe shows it; a second enable is refused; --disable turns it off", func(t *testing.T) {
+		gone := `{"customer":{"S":"c9"},"seq":{"N":"1"},"expires":{"N":"1000"}}`
+		goneKey := `{"customer":{"S":"c9"},"seq":{"N":"1"}}`
+		mustCLI(t, 0, "item", "put", "orders", gone, on(n1))
+		out, _ := mustCLI(t, 0, "table", "ttl", "orders", "expires", "--json", on(n2))
+		var res struct {
+			Enabled   bool
+			Attribute string
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Enabled || res.Attribute != "expires" {
+			t.Fatalf("ttl --json: %q (%v)", out, err)
+		}
+		mustCLI(t, exitCodeNotFound, "item", "get", "orders", goneKey, on(n3))
+		out, _ = mustCLI(t, 0, "table", "describe", "orders", on(n1))
+		if !strings.Contains(out, "ttl expires") {
+			t.Fatalf("describe: %s", out)
+		}
+		_, errOut := mustCLI(t, exitCodeError, "table", "ttl", "orders", "other", on(n3))
+		oneLine(t, "a second enable", errOut, "InvalidArgument")
+		out, _ = mustCLI(t, 0, "table", "ttl", "orders", "expires", "--disable", on(n2))
+		if !strings.Contains(out, "disabled on expires") {
+			t.Fatalf("ttl --disable: %s", out)
+		}
+		if out, _ = mustCLI(t, 0, "table", "describe", "orders", on(n2)); strings.Contains(out, "ttl") {
+			t.Fatalf("describe after --disable: %s", out)
+		}
+		// Without the TTL, an item whose attribute is in the past is an
+		// item like any other.
+		old := `{"customer":{"S":"c9"},"expires":{"N":"1000"},"seq":{"N":"2"}}`
+		mustCLI(t, 0, "item", "put", "orders", old, on(n2))
+		if out, _ = mustCLI(t, 0, "item", "get", "orders", `{"customer":{"S":"c9"},"seq":{"N":"2"}}`, on(n2)); out != old+"\n" {
+			t.Fatalf("get after --disable: %q", out)
+		}
+	})
+
 	t.Run("a query pages with --limit and the --start its --json printed", func(t *testing.T) {
 		nodes := []*node{n1, n2, n3}
 		const items = 7

@@ -11,13 +11,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// tableCmd groups the table commands: create, describe, list, delete.
+// tableCmd groups the table commands: create, describe, list, delete, ttl.
 func tableCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "table",
 		Short: "create, describe, list and delete tables (strong or eventual)",
 	}
-	c.AddCommand(tableCreateCmd(), tableDescribeCmd(), tableListCmd(), tableDeleteCmd())
+	c.AddCommand(tableCreateCmd(), tableDescribeCmd(), tableListCmd(), tableDeleteCmd(), tableTTLCmd())
 	return c
 }
 
@@ -29,6 +29,9 @@ func printTable(t *kvpb.TableDescription) {
 		if s := t.SortKey; s != nil {
 			key += " " + s.Name + ":" + s.Type
 		}
+	}
+	if t.TtlAttribute != "" {
+		key += " ttl " + t.TtlAttribute
 	}
 	fmt.Printf("%-32s %-9s id %-6d created %s%s\n", t.Name, t.Consistency, t.Id, created, key)
 }
@@ -160,5 +163,34 @@ func tableDeleteCmd() *cobra.Command {
 		},
 	}
 	rf.register(c)
+	return c
+}
+
+func tableTTLCmd() *cobra.Command {
+	var rf requestFlags
+	var disable bool
+	c := &cobra.Command{
+		Use:   "ttl NAME ATTRIBUTE",
+		Short: "expire a table's items on an attribute of Unix seconds, or --disable it (admin role with mutual TLS)",
+		Long: "Enable TTL on a table of items: from the moment an item's ATTRIBUTE is a number of Unix seconds\n" +
+			"at or before the node's clock, no read returns the item, and the nodes delete it in the background.\n" +
+			"With --disable, turn the TTL on ATTRIBUTE off. As DynamoDB, enabling a table whose TTL is enabled,\n" +
+			"or disabling one whose TTL is not, is refused.",
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.UpdateTimeToLiveResponse, error) {
+				return cl.Tables().UpdateTimeToLive(ctx, &kvpb.UpdateTimeToLiveRequest{Table: args[0], Attribute: args[1], Enabled: !disable,
+					TimeoutMs: uint32(rf.timeout.Milliseconds())})
+			}, func(res *kvpb.UpdateTimeToLiveResponse) {
+				state := "disabled"
+				if res.Enabled {
+					state = "enabled"
+				}
+				fmt.Printf("ttl of %s %s on %s\n", args[0], state, res.Attribute)
+			})
+		},
+	}
+	rf.register(c)
+	c.Flags().BoolVar(&disable, "disable", false, "turn the TTL on ATTRIBUTE off")
 	return c
 }

@@ -4212,6 +4212,128 @@ func (*ItemConditionFailed) Descriptor() ([]byte, []int) {
 	return file_kvpb_kv_proto_rawDescGZIP(), []int{60}
 }
 
+type UpdateTimeToLiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// The attribute whose number of Unix seconds expires an item; to disable,
+	// the one enabled.
+	Attribute     string `protobuf:"bytes,2,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	Enabled       bool   `protobuf:"varint,3,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	TimeoutMs     uint32 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTimeToLiveRequest) Reset() {
+	*x = UpdateTimeToLiveRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTimeToLiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTimeToLiveRequest) ProtoMessage() {}
+
+func (x *UpdateTimeToLiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTimeToLiveRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTimeToLiveRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *UpdateTimeToLiveRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *UpdateTimeToLiveRequest) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
+func (x *UpdateTimeToLiveRequest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *UpdateTimeToLiveRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type UpdateTimeToLiveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enabled       bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Attribute     string                 `protobuf:"bytes,2,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTimeToLiveResponse) Reset() {
+	*x = UpdateTimeToLiveResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTimeToLiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTimeToLiveResponse) ProtoMessage() {}
+
+func (x *UpdateTimeToLiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTimeToLiveResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTimeToLiveResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *UpdateTimeToLiveResponse) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *UpdateTimeToLiveResponse) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
 var File_kvpb_kv_proto protoreflect.FileDescriptor
 
 const file_kvpb_kv_proto_rawDesc = "" +
@@ -4598,11 +4720,20 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12#\n" +
 	"\rscanned_count\x18\x03 \x01(\rR\fscannedCount\x12?\n" +
 	"\x12last_evaluated_key\x18\x04 \x01(\v2\x11.harmonia.v1.ItemR\x10lastEvaluatedKey\"\x15\n" +
-	"\x13ItemConditionFailed2\xbb\x01\n" +
+	"\x13ItemConditionFailed\"\x86\x01\n" +
+	"\x17UpdateTimeToLiveRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tattribute\x18\x02 \x01(\tR\tattribute\x12\x18\n" +
+	"\aenabled\x18\x03 \x01(\bR\aenabled\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\"R\n" +
+	"\x18UpdateTimeToLiveResponse\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1c\n" +
+	"\tattribute\x18\x02 \x01(\tR\tattribute2\xbb\x01\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\xbc\x05\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x9d\x06\n" +
 	"\x05Table\x12P\n" +
 	"\vCreateTable\x12\x1f.harmonia.v1.CreateTableRequest\x1a .harmonia.v1.CreateTableResponse\x12V\n" +
 	"\rDescribeTable\x12!.harmonia.v1.DescribeTableRequest\x1a\".harmonia.v1.DescribeTableResponse\x12M\n" +
@@ -4615,7 +4746,8 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"DeleteItem\x12\x1e.harmonia.v1.DeleteItemRequest\x1a\x1f.harmonia.v1.DeleteItemResponse\x12M\n" +
 	"\n" +
 	"UpdateItem\x12\x1e.harmonia.v1.UpdateItemRequest\x1a\x1f.harmonia.v1.UpdateItemResponse\x12>\n" +
-	"\x05Query\x12\x19.harmonia.v1.QueryRequest\x1a\x1a.harmonia.v1.QueryResponse2\x95\x05\n" +
+	"\x05Query\x12\x19.harmonia.v1.QueryRequest\x1a\x1a.harmonia.v1.QueryResponse\x12_\n" +
+	"\x10UpdateTimeToLive\x12$.harmonia.v1.UpdateTimeToLiveRequest\x1a%.harmonia.v1.UpdateTimeToLiveResponse2\x95\x05\n" +
 	"\x05Admin\x12A\n" +
 	"\x06Status\x12\x1a.harmonia.v1.StatusRequest\x1a\x1b.harmonia.v1.StatusResponse\x12G\n" +
 	"\bReplicas\x12\x1c.harmonia.v1.ReplicasRequest\x1a\x1d.harmonia.v1.ReplicasResponse\x12>\n" +
@@ -4640,83 +4772,85 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_kvpb_kv_proto_goTypes = []any{
-	(*GetRequest)(nil),             // 0: harmonia.v1.GetRequest
-	(*Sibling)(nil),                // 1: harmonia.v1.Sibling
-	(*GetResponse)(nil),            // 2: harmonia.v1.GetResponse
-	(*PutRequest)(nil),             // 3: harmonia.v1.PutRequest
-	(*PutResponse)(nil),            // 4: harmonia.v1.PutResponse
-	(*DeleteRequest)(nil),          // 5: harmonia.v1.DeleteRequest
-	(*DeleteResponse)(nil),         // 6: harmonia.v1.DeleteResponse
-	(*Indeterminate)(nil),          // 7: harmonia.v1.Indeterminate
-	(*ConditionFailed)(nil),        // 8: harmonia.v1.ConditionFailed
-	(*StatusRequest)(nil),          // 9: harmonia.v1.StatusRequest
-	(*MemberStatus)(nil),           // 10: harmonia.v1.MemberStatus
-	(*Transfer)(nil),               // 11: harmonia.v1.Transfer
-	(*StatusResponse)(nil),         // 12: harmonia.v1.StatusResponse
-	(*TableStats)(nil),             // 13: harmonia.v1.TableStats
-	(*DiskHealth)(nil),             // 14: harmonia.v1.DiskHealth
-	(*ProcessStats)(nil),           // 15: harmonia.v1.ProcessStats
-	(*TombstoneStats)(nil),         // 16: harmonia.v1.TombstoneStats
-	(*WriteReplicaRequest)(nil),    // 17: harmonia.v1.WriteReplicaRequest
-	(*WriteReplicaResponse)(nil),   // 18: harmonia.v1.WriteReplicaResponse
-	(*CrashVnodeRequest)(nil),      // 19: harmonia.v1.CrashVnodeRequest
-	(*CrashVnodeResponse)(nil),     // 20: harmonia.v1.CrashVnodeResponse
-	(*SetClockOffsetRequest)(nil),  // 21: harmonia.v1.SetClockOffsetRequest
-	(*SetClockOffsetResponse)(nil), // 22: harmonia.v1.SetClockOffsetResponse
-	(*HintQueue)(nil),              // 23: harmonia.v1.HintQueue
-	(*LeaveRequest)(nil),           // 24: harmonia.v1.LeaveRequest
-	(*LeaveResponse)(nil),          // 25: harmonia.v1.LeaveResponse
-	(*RepairRequest)(nil),          // 26: harmonia.v1.RepairRequest
-	(*Exchange)(nil),               // 27: harmonia.v1.Exchange
-	(*RepairResponse)(nil),         // 28: harmonia.v1.RepairResponse
-	(*RepairStats)(nil),            // 29: harmonia.v1.RepairStats
-	(*RemoveRequest)(nil),          // 30: harmonia.v1.RemoveRequest
-	(*RemoveResponse)(nil),         // 31: harmonia.v1.RemoveResponse
-	(*PlanRequest)(nil),            // 32: harmonia.v1.PlanRequest
-	(*PlanMove)(nil),               // 33: harmonia.v1.PlanMove
-	(*PlanResponse)(nil),           // 34: harmonia.v1.PlanResponse
-	(*ReplicasRequest)(nil),        // 35: harmonia.v1.ReplicasRequest
-	(*ClockEntry)(nil),             // 36: harmonia.v1.ClockEntry
-	(*ReplicaSibling)(nil),         // 37: harmonia.v1.ReplicaSibling
-	(*ReplicaView)(nil),            // 38: harmonia.v1.ReplicaView
-	(*ReplicasResponse)(nil),       // 39: harmonia.v1.ReplicasResponse
-	(*TableDescription)(nil),       // 40: harmonia.v1.TableDescription
-	(*KeyAttribute)(nil),           // 41: harmonia.v1.KeyAttribute
-	(*CreateTableRequest)(nil),     // 42: harmonia.v1.CreateTableRequest
-	(*CreateTableResponse)(nil),    // 43: harmonia.v1.CreateTableResponse
-	(*DescribeTableRequest)(nil),   // 44: harmonia.v1.DescribeTableRequest
-	(*DescribeTableResponse)(nil),  // 45: harmonia.v1.DescribeTableResponse
-	(*ListTablesRequest)(nil),      // 46: harmonia.v1.ListTablesRequest
-	(*ListTablesResponse)(nil),     // 47: harmonia.v1.ListTablesResponse
-	(*DeleteTableRequest)(nil),     // 48: harmonia.v1.DeleteTableRequest
-	(*DeleteTableResponse)(nil),    // 49: harmonia.v1.DeleteTableResponse
-	(*PutItemRequest)(nil),         // 50: harmonia.v1.PutItemRequest
-	(*PutItemResponse)(nil),        // 51: harmonia.v1.PutItemResponse
-	(*GetItemRequest)(nil),         // 52: harmonia.v1.GetItemRequest
-	(*GetItemResponse)(nil),        // 53: harmonia.v1.GetItemResponse
-	(*DeleteItemRequest)(nil),      // 54: harmonia.v1.DeleteItemRequest
-	(*DeleteItemResponse)(nil),     // 55: harmonia.v1.DeleteItemResponse
-	(*UpdateItemRequest)(nil),      // 56: harmonia.v1.UpdateItemRequest
-	(*UpdateItemResponse)(nil),     // 57: harmonia.v1.UpdateItemResponse
-	(*QueryRequest)(nil),           // 58: harmonia.v1.QueryRequest
-	(*QueryResponse)(nil),          // 59: harmonia.v1.QueryResponse
-	(*ItemConditionFailed)(nil),    // 60: harmonia.v1.ItemConditionFailed
-	nil,                            // 61: harmonia.v1.DiskHealth.ErrorsEntry
-	nil,                            // 62: harmonia.v1.PlanResponse.OwnedAfterEntry
-	nil,                            // 63: harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
-	nil,                            // 64: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
-	nil,                            // 65: harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
-	nil,                            // 66: harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
-	nil,                            // 67: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
-	nil,                            // 68: harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
-	nil,                            // 69: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
-	nil,                            // 70: harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
-	nil,                            // 71: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
-	(*durationpb.Duration)(nil),    // 72: google.protobuf.Duration
-	(*itempb.Item)(nil),            // 73: harmonia.v1.Item
-	(*itempb.AttributeValue)(nil),  // 74: harmonia.v1.AttributeValue
+	(*GetRequest)(nil),               // 0: harmonia.v1.GetRequest
+	(*Sibling)(nil),                  // 1: harmonia.v1.Sibling
+	(*GetResponse)(nil),              // 2: harmonia.v1.GetResponse
+	(*PutRequest)(nil),               // 3: harmonia.v1.PutRequest
+	(*PutResponse)(nil),              // 4: harmonia.v1.PutResponse
+	(*DeleteRequest)(nil),            // 5: harmonia.v1.DeleteRequest
+	(*DeleteResponse)(nil),           // 6: harmonia.v1.DeleteResponse
+	(*Indeterminate)(nil),            // 7: harmonia.v1.Indeterminate
+	(*ConditionFailed)(nil),          // 8: harmonia.v1.ConditionFailed
+	(*StatusRequest)(nil),            // 9: harmonia.v1.StatusRequest
+	(*MemberStatus)(nil),             // 10: harmonia.v1.MemberStatus
+	(*Transfer)(nil),                 // 11: harmonia.v1.Transfer
+	(*StatusResponse)(nil),           // 12: harmonia.v1.StatusResponse
+	(*TableStats)(nil),               // 13: harmonia.v1.TableStats
+	(*DiskHealth)(nil),               // 14: harmonia.v1.DiskHealth
+	(*ProcessStats)(nil),             // 15: harmonia.v1.ProcessStats
+	(*TombstoneStats)(nil),           // 16: harmonia.v1.TombstoneStats
+	(*WriteReplicaRequest)(nil),      // 17: harmonia.v1.WriteReplicaRequest
+	(*WriteReplicaResponse)(nil),     // 18: harmonia.v1.WriteReplicaResponse
+	(*CrashVnodeRequest)(nil),        // 19: harmonia.v1.CrashVnodeRequest
+	(*CrashVnodeResponse)(nil),       // 20: harmonia.v1.CrashVnodeResponse
+	(*SetClockOffsetRequest)(nil),    // 21: harmonia.v1.SetClockOffsetRequest
+	(*SetClockOffsetResponse)(nil),   // 22: harmonia.v1.SetClockOffsetResponse
+	(*HintQueue)(nil),                // 23: harmonia.v1.HintQueue
+	(*LeaveRequest)(nil),             // 24: harmonia.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 25: harmonia.v1.LeaveResponse
+	(*RepairRequest)(nil),            // 26: harmonia.v1.RepairRequest
+	(*Exchange)(nil),                 // 27: harmonia.v1.Exchange
+	(*RepairResponse)(nil),           // 28: harmonia.v1.RepairResponse
+	(*RepairStats)(nil),              // 29: harmonia.v1.RepairStats
+	(*RemoveRequest)(nil),            // 30: harmonia.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 31: harmonia.v1.RemoveResponse
+	(*PlanRequest)(nil),              // 32: harmonia.v1.PlanRequest
+	(*PlanMove)(nil),                 // 33: harmonia.v1.PlanMove
+	(*PlanResponse)(nil),             // 34: harmonia.v1.PlanResponse
+	(*ReplicasRequest)(nil),          // 35: harmonia.v1.ReplicasRequest
+	(*ClockEntry)(nil),               // 36: harmonia.v1.ClockEntry
+	(*ReplicaSibling)(nil),           // 37: harmonia.v1.ReplicaSibling
+	(*ReplicaView)(nil),              // 38: harmonia.v1.ReplicaView
+	(*ReplicasResponse)(nil),         // 39: harmonia.v1.ReplicasResponse
+	(*TableDescription)(nil),         // 40: harmonia.v1.TableDescription
+	(*KeyAttribute)(nil),             // 41: harmonia.v1.KeyAttribute
+	(*CreateTableRequest)(nil),       // 42: harmonia.v1.CreateTableRequest
+	(*CreateTableResponse)(nil),      // 43: harmonia.v1.CreateTableResponse
+	(*DescribeTableRequest)(nil),     // 44: harmonia.v1.DescribeTableRequest
+	(*DescribeTableResponse)(nil),    // 45: harmonia.v1.DescribeTableResponse
+	(*ListTablesRequest)(nil),        // 46: harmonia.v1.ListTablesRequest
+	(*ListTablesResponse)(nil),       // 47: harmonia.v1.ListTablesResponse
+	(*DeleteTableRequest)(nil),       // 48: harmonia.v1.DeleteTableRequest
+	(*DeleteTableResponse)(nil),      // 49: harmonia.v1.DeleteTableResponse
+	(*PutItemRequest)(nil),           // 50: harmonia.v1.PutItemRequest
+	(*PutItemResponse)(nil),          // 51: harmonia.v1.PutItemResponse
+	(*GetItemRequest)(nil),           // 52: harmonia.v1.GetItemRequest
+	(*GetItemResponse)(nil),          // 53: harmonia.v1.GetItemResponse
+	(*DeleteItemRequest)(nil),        // 54: harmonia.v1.DeleteItemRequest
+	(*DeleteItemResponse)(nil),       // 55: harmonia.v1.DeleteItemResponse
+	(*UpdateItemRequest)(nil),        // 56: harmonia.v1.UpdateItemRequest
+	(*UpdateItemResponse)(nil),       // 57: harmonia.v1.UpdateItemResponse
+	(*QueryRequest)(nil),             // 58: harmonia.v1.QueryRequest
+	(*QueryResponse)(nil),            // 59: harmonia.v1.QueryResponse
+	(*ItemConditionFailed)(nil),      // 60: harmonia.v1.ItemConditionFailed
+	(*UpdateTimeToLiveRequest)(nil),  // 61: harmonia.v1.UpdateTimeToLiveRequest
+	(*UpdateTimeToLiveResponse)(nil), // 62: harmonia.v1.UpdateTimeToLiveResponse
+	nil,                              // 63: harmonia.v1.DiskHealth.ErrorsEntry
+	nil,                              // 64: harmonia.v1.PlanResponse.OwnedAfterEntry
+	nil,                              // 65: harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 66: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
+	nil,                              // 67: harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 68: harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 69: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
+	nil,                              // 70: harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 71: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
+	nil,                              // 72: harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
+	nil,                              // 73: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
+	(*durationpb.Duration)(nil),      // 74: google.protobuf.Duration
+	(*itempb.Item)(nil),              // 75: harmonia.v1.Item
+	(*itempb.AttributeValue)(nil),    // 76: harmonia.v1.AttributeValue
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
@@ -4727,12 +4861,12 @@ var file_kvpb_kv_proto_depIdxs = []int32{
 	16, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
 	15, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
 	14, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
-	72, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
+	74, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
 	13, // 9: harmonia.v1.StatusResponse.tables:type_name -> harmonia.v1.TableStats
-	61, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	63, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
 	27, // 11: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
 	33, // 12: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	62, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	64, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
 	36, // 14: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
 	36, // 15: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
 	37, // 16: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
@@ -4745,30 +4879,30 @@ var file_kvpb_kv_proto_depIdxs = []int32{
 	40, // 23: harmonia.v1.DescribeTableResponse.table:type_name -> harmonia.v1.TableDescription
 	40, // 24: harmonia.v1.ListTablesResponse.tables:type_name -> harmonia.v1.TableDescription
 	40, // 25: harmonia.v1.DeleteTableResponse.table:type_name -> harmonia.v1.TableDescription
-	73, // 26: harmonia.v1.PutItemRequest.item:type_name -> harmonia.v1.Item
-	63, // 27: harmonia.v1.PutItemRequest.expression_attribute_names:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
-	64, // 28: harmonia.v1.PutItemRequest.expression_attribute_values:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
-	73, // 29: harmonia.v1.PutItemResponse.attributes:type_name -> harmonia.v1.Item
-	73, // 30: harmonia.v1.GetItemRequest.key:type_name -> harmonia.v1.Item
-	65, // 31: harmonia.v1.GetItemRequest.expression_attribute_names:type_name -> harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
-	73, // 32: harmonia.v1.GetItemResponse.item:type_name -> harmonia.v1.Item
-	73, // 33: harmonia.v1.DeleteItemRequest.key:type_name -> harmonia.v1.Item
-	66, // 34: harmonia.v1.DeleteItemRequest.expression_attribute_names:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
-	67, // 35: harmonia.v1.DeleteItemRequest.expression_attribute_values:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
-	73, // 36: harmonia.v1.DeleteItemResponse.attributes:type_name -> harmonia.v1.Item
-	73, // 37: harmonia.v1.UpdateItemRequest.key:type_name -> harmonia.v1.Item
-	68, // 38: harmonia.v1.UpdateItemRequest.expression_attribute_names:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
-	69, // 39: harmonia.v1.UpdateItemRequest.expression_attribute_values:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
-	73, // 40: harmonia.v1.UpdateItemResponse.attributes:type_name -> harmonia.v1.Item
-	70, // 41: harmonia.v1.QueryRequest.expression_attribute_names:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
-	71, // 42: harmonia.v1.QueryRequest.expression_attribute_values:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
-	73, // 43: harmonia.v1.QueryRequest.exclusive_start_key:type_name -> harmonia.v1.Item
-	73, // 44: harmonia.v1.QueryResponse.items:type_name -> harmonia.v1.Item
-	73, // 45: harmonia.v1.QueryResponse.last_evaluated_key:type_name -> harmonia.v1.Item
-	74, // 46: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
-	74, // 47: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
-	74, // 48: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
-	74, // 49: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	75, // 26: harmonia.v1.PutItemRequest.item:type_name -> harmonia.v1.Item
+	65, // 27: harmonia.v1.PutItemRequest.expression_attribute_names:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
+	66, // 28: harmonia.v1.PutItemRequest.expression_attribute_values:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
+	75, // 29: harmonia.v1.PutItemResponse.attributes:type_name -> harmonia.v1.Item
+	75, // 30: harmonia.v1.GetItemRequest.key:type_name -> harmonia.v1.Item
+	67, // 31: harmonia.v1.GetItemRequest.expression_attribute_names:type_name -> harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
+	75, // 32: harmonia.v1.GetItemResponse.item:type_name -> harmonia.v1.Item
+	75, // 33: harmonia.v1.DeleteItemRequest.key:type_name -> harmonia.v1.Item
+	68, // 34: harmonia.v1.DeleteItemRequest.expression_attribute_names:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
+	69, // 35: harmonia.v1.DeleteItemRequest.expression_attribute_values:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
+	75, // 36: harmonia.v1.DeleteItemResponse.attributes:type_name -> harmonia.v1.Item
+	75, // 37: harmonia.v1.UpdateItemRequest.key:type_name -> harmonia.v1.Item
+	70, // 38: harmonia.v1.UpdateItemRequest.expression_attribute_names:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
+	71, // 39: harmonia.v1.UpdateItemRequest.expression_attribute_values:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
+	75, // 40: harmonia.v1.UpdateItemResponse.attributes:type_name -> harmonia.v1.Item
+	72, // 41: harmonia.v1.QueryRequest.expression_attribute_names:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
+	73, // 42: harmonia.v1.QueryRequest.expression_attribute_values:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
+	75, // 43: harmonia.v1.QueryRequest.exclusive_start_key:type_name -> harmonia.v1.Item
+	75, // 44: harmonia.v1.QueryResponse.items:type_name -> harmonia.v1.Item
+	75, // 45: harmonia.v1.QueryResponse.last_evaluated_key:type_name -> harmonia.v1.Item
+	76, // 46: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	76, // 47: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	76, // 48: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	76, // 49: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
 	0,  // 50: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
 	3,  // 51: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
 	5,  // 52: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
@@ -4781,38 +4915,40 @@ var file_kvpb_kv_proto_depIdxs = []int32{
 	54, // 59: harmonia.v1.Table.DeleteItem:input_type -> harmonia.v1.DeleteItemRequest
 	56, // 60: harmonia.v1.Table.UpdateItem:input_type -> harmonia.v1.UpdateItemRequest
 	58, // 61: harmonia.v1.Table.Query:input_type -> harmonia.v1.QueryRequest
-	9,  // 62: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	35, // 63: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	24, // 64: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	32, // 65: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	30, // 66: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	26, // 67: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	17, // 68: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	19, // 69: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	21, // 70: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
-	2,  // 71: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 72: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 73: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	43, // 74: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
-	45, // 75: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
-	47, // 76: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
-	49, // 77: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
-	51, // 78: harmonia.v1.Table.PutItem:output_type -> harmonia.v1.PutItemResponse
-	53, // 79: harmonia.v1.Table.GetItem:output_type -> harmonia.v1.GetItemResponse
-	55, // 80: harmonia.v1.Table.DeleteItem:output_type -> harmonia.v1.DeleteItemResponse
-	57, // 81: harmonia.v1.Table.UpdateItem:output_type -> harmonia.v1.UpdateItemResponse
-	59, // 82: harmonia.v1.Table.Query:output_type -> harmonia.v1.QueryResponse
-	12, // 83: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	39, // 84: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	25, // 85: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	34, // 86: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	31, // 87: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	28, // 88: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	18, // 89: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	20, // 90: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	22, // 91: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
-	71, // [71:92] is the sub-list for method output_type
-	50, // [50:71] is the sub-list for method input_type
+	61, // 62: harmonia.v1.Table.UpdateTimeToLive:input_type -> harmonia.v1.UpdateTimeToLiveRequest
+	9,  // 63: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	35, // 64: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	24, // 65: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	32, // 66: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	30, // 67: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	26, // 68: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	17, // 69: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	19, // 70: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	21, // 71: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
+	2,  // 72: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 73: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 74: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	43, // 75: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
+	45, // 76: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
+	47, // 77: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
+	49, // 78: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
+	51, // 79: harmonia.v1.Table.PutItem:output_type -> harmonia.v1.PutItemResponse
+	53, // 80: harmonia.v1.Table.GetItem:output_type -> harmonia.v1.GetItemResponse
+	55, // 81: harmonia.v1.Table.DeleteItem:output_type -> harmonia.v1.DeleteItemResponse
+	57, // 82: harmonia.v1.Table.UpdateItem:output_type -> harmonia.v1.UpdateItemResponse
+	59, // 83: harmonia.v1.Table.Query:output_type -> harmonia.v1.QueryResponse
+	62, // 84: harmonia.v1.Table.UpdateTimeToLive:output_type -> harmonia.v1.UpdateTimeToLiveResponse
+	12, // 85: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	39, // 86: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	25, // 87: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	34, // 88: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	31, // 89: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	28, // 90: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	18, // 91: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	20, // 92: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	22, // 93: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
+	72, // [72:94] is the sub-list for method output_type
+	50, // [50:72] is the sub-list for method input_type
 	50, // [50:50] is the sub-list for extension type_name
 	50, // [50:50] is the sub-list for extension extendee
 	0,  // [0:50] is the sub-list for field type_name
@@ -4829,7 +4965,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   72,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

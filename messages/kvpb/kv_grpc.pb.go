@@ -203,15 +203,16 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Table_CreateTable_FullMethodName   = "/harmonia.v1.Table/CreateTable"
-	Table_DescribeTable_FullMethodName = "/harmonia.v1.Table/DescribeTable"
-	Table_ListTables_FullMethodName    = "/harmonia.v1.Table/ListTables"
-	Table_DeleteTable_FullMethodName   = "/harmonia.v1.Table/DeleteTable"
-	Table_PutItem_FullMethodName       = "/harmonia.v1.Table/PutItem"
-	Table_GetItem_FullMethodName       = "/harmonia.v1.Table/GetItem"
-	Table_DeleteItem_FullMethodName    = "/harmonia.v1.Table/DeleteItem"
-	Table_UpdateItem_FullMethodName    = "/harmonia.v1.Table/UpdateItem"
-	Table_Query_FullMethodName         = "/harmonia.v1.Table/Query"
+	Table_CreateTable_FullMethodName      = "/harmonia.v1.Table/CreateTable"
+	Table_DescribeTable_FullMethodName    = "/harmonia.v1.Table/DescribeTable"
+	Table_ListTables_FullMethodName       = "/harmonia.v1.Table/ListTables"
+	Table_DeleteTable_FullMethodName      = "/harmonia.v1.Table/DeleteTable"
+	Table_PutItem_FullMethodName          = "/harmonia.v1.Table/PutItem"
+	Table_GetItem_FullMethodName          = "/harmonia.v1.Table/GetItem"
+	Table_DeleteItem_FullMethodName       = "/harmonia.v1.Table/DeleteItem"
+	Table_UpdateItem_FullMethodName       = "/harmonia.v1.Table/UpdateItem"
+	Table_Query_FullMethodName            = "/harmonia.v1.Table/Query"
+	Table_UpdateTimeToLive_FullMethodName = "/harmonia.v1.Table/UpdateTimeToLive"
 )
 
 // TableClient is the client API for Table service.
@@ -237,6 +238,10 @@ type TableClient interface {
 	DeleteItem(ctx context.Context, in *DeleteItemRequest, opts ...grpc.CallOption) (*DeleteItemResponse, error)
 	UpdateItem(ctx context.Context, in *UpdateItemRequest, opts ...grpc.CallOption) (*UpdateItemResponse, error)
 	Query(ctx context.Context, in *QueryRequest, opts ...grpc.CallOption) (*QueryResponse, error)
+	// UpdateTimeToLive enables a table of items' TTL on an attribute, or
+	// disables it (admin role with mutual TLS), as DynamoDB's call of the
+	// name; DescribeTable shows it.
+	UpdateTimeToLive(ctx context.Context, in *UpdateTimeToLiveRequest, opts ...grpc.CallOption) (*UpdateTimeToLiveResponse, error)
 }
 
 type tableClient struct {
@@ -337,6 +342,16 @@ func (c *tableClient) Query(ctx context.Context, in *QueryRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *tableClient) UpdateTimeToLive(ctx context.Context, in *UpdateTimeToLiveRequest, opts ...grpc.CallOption) (*UpdateTimeToLiveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTimeToLiveResponse)
+	err := c.cc.Invoke(ctx, Table_UpdateTimeToLive_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TableServer is the server API for Table service.
 // All implementations must embed UnimplementedTableServer
 // for forward compatibility.
@@ -360,6 +375,10 @@ type TableServer interface {
 	DeleteItem(context.Context, *DeleteItemRequest) (*DeleteItemResponse, error)
 	UpdateItem(context.Context, *UpdateItemRequest) (*UpdateItemResponse, error)
 	Query(context.Context, *QueryRequest) (*QueryResponse, error)
+	// UpdateTimeToLive enables a table of items' TTL on an attribute, or
+	// disables it (admin role with mutual TLS), as DynamoDB's call of the
+	// name; DescribeTable shows it.
+	UpdateTimeToLive(context.Context, *UpdateTimeToLiveRequest) (*UpdateTimeToLiveResponse, error)
 	mustEmbedUnimplementedTableServer()
 }
 
@@ -396,6 +415,9 @@ func (UnimplementedTableServer) UpdateItem(context.Context, *UpdateItemRequest) 
 }
 func (UnimplementedTableServer) Query(context.Context, *QueryRequest) (*QueryResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Query not implemented")
+}
+func (UnimplementedTableServer) UpdateTimeToLive(context.Context, *UpdateTimeToLiveRequest) (*UpdateTimeToLiveResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateTimeToLive not implemented")
 }
 func (UnimplementedTableServer) mustEmbedUnimplementedTableServer() {}
 func (UnimplementedTableServer) testEmbeddedByValue()               {}
@@ -580,6 +602,24 @@ func _Table_Query_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Table_UpdateTimeToLive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTimeToLiveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServer).UpdateTimeToLive(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Table_UpdateTimeToLive_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServer).UpdateTimeToLive(ctx, req.(*UpdateTimeToLiveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Table_ServiceDesc is the grpc.ServiceDesc for Table service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -622,6 +662,10 @@ var Table_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Query",
 			Handler:    _Table_Query_Handler,
+		},
+		{
+			MethodName: "UpdateTimeToLive",
+			Handler:    _Table_UpdateTimeToLive_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -24,10 +24,11 @@ var readOnlyAdmin = map[string]bool{
 }
 
 // tableAdmin are the table calls that need the admin role: they change
-// the catalog.
+// the catalog (a TTL deletes items in the background).
 var tableAdmin = map[string]bool{
-	"/harmonia.v1.Table/CreateTable": true,
-	"/harmonia.v1.Table/DeleteTable": true,
+	"/harmonia.v1.Table/CreateTable":      true,
+	"/harmonia.v1.Table/DeleteTable":      true,
+	"/harmonia.v1.Table/UpdateTimeToLive": true,
 }
 
 // needsAdmin reports whether a call needs the admin role.

@@ -10,6 +10,7 @@ func TestNeedsAdmin(t *testing.T) {
 	}{
 		{"creating a table changes the catalog", "/harmonia.v1.Table/CreateTable", true},
 		{"deleting a table changes the catalog", "/harmonia.v1.Table/DeleteTable", true},
+		{"a table's TTL deletes items in the background", "/harmonia.v1.Table/UpdateTimeToLive", true},
 		{"describing a table only shows", "/harmonia.v1.Table/DescribeTable", false},
 		{"an item write is a client's request", "/harmonia.v1.Table/PutItem", false},
 		{"an item update is a client's request", "/harmonia.v1.Table/UpdateItem", false},

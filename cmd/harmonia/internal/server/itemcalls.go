@@ -225,3 +225,13 @@ func keyAttributes(s item.KeySchema) (partition, sort *kvpb.KeyAttribute) {
 	}
 	return partition, sort
 }
+
+func (a *api) UpdateTimeToLive(ctx context.Context, req *kvpb.UpdateTimeToLiveRequest) (*kvpb.UpdateTimeToLiveResponse, error) {
+	return itemCall(a, ctx, req.TimeoutMs, func(ctx context.Context) (*kvpb.UpdateTimeToLiveResponse, error) {
+		res, err := a.items.UpdateTimeToLive(ctx, tableapi.UpdateTimeToLive{Table: req.Table, Attribute: req.Attribute, Enabled: req.Enabled})
+		if err != nil {
+			return nil, itemStatus(err)
+		}
+		return &kvpb.UpdateTimeToLiveResponse{Enabled: res.Enabled, Attribute: res.Attribute}, nil
+	})
+}
