@@ -60,7 +60,11 @@ func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []itemop.S
 		}
 		p = view.Ring.PartitionForKey(r.Lower)
 	}
+	// One deadline for the whole read: the voters' pages, then the reads
+	// that complete registers not known to be committed.
 	timeout := s.timeout(ctx, 0)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	voters := view.Transition.Voters(p)
 	req := &internalpb.AcceptorRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse, OfTable: r.OfTable,
 		MaxKeys: uint32(max(r.MaxKeys, 1)), MaxBytes: uint32(max(r.MaxBytes, 1)), Transition: view.Transition.Fingerprint, Sender: view.sender()}
@@ -121,8 +125,6 @@ func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []itemop.S
 	if err != nil {
 		return nil, false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	for _, e := range merged {
 		v := e.Value
 		if !e.Settled {
