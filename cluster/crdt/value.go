@@ -211,30 +211,24 @@ type keyed[K any, E any] struct {
 // merge joins two keyed lists, dropping keys whose join is empty.
 func (k keyed[K, E]) merge(a, b []E) []E {
 	var out []E
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		var x, y *E
-		switch c := k.compareKeys(a, i, b, j); {
-		case c < 0:
-			x = &a[i]
-			i++
-		case c > 0:
-			y = &b[j]
-			j++
-		default:
-			x, y = &a[i], &b[j]
-			i++
-			j++
-		}
+	k.walk(a, b, func(x, y *E) bool {
 		if e, ok := k.join(x, y); ok {
 			out = append(out, e)
 		}
-	}
+		return true
+	})
 	return out
 }
 
 // all reports whether leq holds for every key of a or b.
 func (k keyed[K, E]) all(a, b []E) bool {
+	return k.walk(a, b, k.leq)
+}
+
+// walk calls f with the entries of each key of a or b in key order (nil
+// for a side without it), until f returns false; it reports whether f
+// always returned true.
+func (k keyed[K, E]) walk(a, b []E, f func(x, y *E) bool) bool {
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		var x, y *E
@@ -250,7 +244,7 @@ func (k keyed[K, E]) all(a, b []E) bool {
 			i++
 			j++
 		}
-		if !k.leq(x, y) {
+		if !f(x, y) {
 			return false
 		}
 	}
