@@ -143,20 +143,31 @@ func TestItemsThroughCLI(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Enabled || res.Attribute != "expires" {
 			t.Fatalf("ttl --json: %q (%v)", out, err)
 		}
-		mustCLI(t, exitCodeNotFound, "item", "get", "orders", goneKey, on(n3))
-		out, _ = mustCLI(t, 0, "table", "describe", "orders", on(n1))
-		if !strings.Contains(out, "ttl expires") {
-			t.Fatalf("describe: %s", out)
-		}
+		// The other nodes learn the catalog's change through gossip.
+		c.eventually(10*time.Second, "the item expired on n3", func() error {
+			if _, _, code := cli(t, "item", "get", "orders", goneKey, on(n3)); code != exitCodeNotFound {
+				return fmt.Errorf("get exits %d", code)
+			}
+			return nil
+		})
+		c.eventually(10*time.Second, "describe on n1 shows the ttl", func() error {
+			if out, _, _ := cli(t, "table", "describe", "orders", on(n1)); !strings.Contains(out, "ttl expires") {
+				return fmt.Errorf("describe: %s", out)
+			}
+			return nil
+		})
 		_, errOut := mustCLI(t, exitCodeError, "table", "ttl", "orders", "other", on(n3))
 		oneLine(t, "a second enable", errOut, "InvalidArgument")
 		out, _ = mustCLI(t, 0, "table", "ttl", "orders", "expires", "--disable", on(n2))
 		if !strings.Contains(out, "disabled on expires") {
 			t.Fatalf("ttl --disable: %s", out)
 		}
-		if out, _ = mustCLI(t, 0, "table", "describe", "orders", on(n2)); strings.Contains(out, "ttl") {
-			t.Fatalf("describe after --disable: %s", out)
-		}
+		c.eventually(10*time.Second, "describe on n2 shows no ttl", func() error {
+			if out, _, _ := cli(t, "table", "describe", "orders", on(n2)); strings.Contains(out, "ttl") {
+				return fmt.Errorf("describe after --disable: %s", out)
+			}
+			return nil
+		})
 		// Without the TTL, an item whose attribute is in the past is an
 		// item like any other.
 		old := `{"customer":{"S":"c9"},"expires":{"N":"1000"},"seq":{"N":"2"}}`
@@ -213,6 +224,28 @@ func TestItemsThroughCLI(t *testing.T) {
 		}
 		if p.Count != 4 || p.ScannedCount != items || len(p.Items) != 0 {
 			t.Fatalf("filtered count: %s", out)
+		}
+	})
+
+	t.Run("--limit counts items: deleted ones take no place in a page", func(t *testing.T) {
+		for i := 1; i <= 6; i++ {
+			mustCLI(t, 0, "item", "put", "orders", fmt.Sprintf(`{"customer":{"S":"c5"},"seq":{"N":"%d"}}`, i), on(n1))
+		}
+		for _, i := range []int{1, 2, 4} {
+			mustCLI(t, 0, "item", "delete", "orders", fmt.Sprintf(`{"customer":{"S":"c5"},"seq":{"N":"%d"}}`, i), on(n2))
+		}
+		out, _ := mustCLI(t, 0, "item", "query", "orders", "--key-condition", "customer = :c", "--values", `{":c":{"S":"c5"}}`,
+			"--limit", "2", "--json", on(n3))
+		var p queryPage
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatal(err)
+		}
+		var seqs []string
+		for _, raw := range p.Items {
+			seqs = append(seqs, decodeItem(t, raw)["seq"].(item.Number).String())
+		}
+		if got := strings.Join(seqs, ","); got != "3,5" || len(p.LastEvaluatedKey) == 0 {
+			t.Fatalf("first page of limit 2 over items 3, 5 and 6 (1, 2 and 4 deleted): %s", out)
 		}
 	})
 

@@ -69,10 +69,30 @@ func (g *Get) Result(res paxos.Result) (tableapi.GetResult, error) {
 	return tableapi.GetResult{Item: project(g.proj, live(g.table, it, g.now))}, nil
 }
 
-// DefaultPageKeys is how many registers a Query or Scan page reads when
-// the request sets no Limit (the page is also bounded by
+// DefaultPageKeys is how many items a Query or Scan page reads when the
+// request sets no Limit (the page is also bounded by
 // tableapi.MaxPageBytes).
 const DefaultPageKeys = 1000
+
+// A page's Limit counts items, as DynamoDB's: a register that holds none (a
+// deleted item, or one expired at the page's time) takes no place in it,
+// and the node reads on past it. The registers one page reads, items or
+// not, are bounded too, so that a range of many deleted items answers in
+// bounded time: with fewer items than its Limit, and a LastEvaluatedKey.
+const (
+	// MaxPageRegisters bounds the registers one page reads.
+	MaxPageRegisters = 10_000
+	// MinReadRegisters is the fewest registers a page asks of one range
+	// read, however few items it still wants: deleted registers are then
+	// skipped a batch at a time, not one per read.
+	MinReadRegisters = 100
+)
+
+// ReadSize is how many registers a page that holds read registers and
+// still wants want items asks of its next range read.
+func ReadSize(want, read int) int {
+	return max(min(max(want, MinReadRegisters), MaxPageRegisters-read), 0)
+}
 
 // pageKeys is how many registers a page reads for a request's Limit.
 func pageKeys(limit int) (int, error) {
@@ -216,6 +236,33 @@ type Stored struct {
 // complete says none of the range remains past them.
 func (q *Query) Page(read []Stored, complete bool) (tableapi.QueryResult, error) {
 	return q.page(read, complete)
+}
+
+// Take keeps, of the registers one more range read of a page returned (in
+// order), those up to and including the want-th that holds an item, and
+// all of them when fewer do; items is how many of those kept hold one.
+// The page is full when it keeps fewer than it read, or items == want.
+func (r reading) Take(read []Stored, want int) (kept []Stored, items int) {
+	for i, st := range read {
+		if items == want {
+			return read[:i], items
+		}
+		if r.holdsItem(st) {
+			items++
+		}
+	}
+	return read, items
+}
+
+// holdsItem reports whether a register holds an item at the page's time:
+// a value that decodes (one that does not is the page's error, later)
+// and has not expired.
+func (r reading) holdsItem(st Stored) bool {
+	if !st.Value.Exists {
+		return false
+	}
+	it, err := Decode(st.Value.Data)
+	return err != nil || !Expired(r.table, it, r.now)
 }
 
 // page is the answer of a page that read these registers, in order;

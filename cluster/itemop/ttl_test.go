@@ -2,6 +2,7 @@ package itemop
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
@@ -207,5 +208,58 @@ func TestExpiredRegister(t *testing.T) {
 				t.Fatalf("%v %v, want %v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// A page's Limit counts items: deleted and expired registers take no
+// place, and a read keeps registers up to the Limit-th item.
+func TestTakeCountsItemsNotRegisters(t *testing.T) {
+	q, err := PlanQuery(expiring, tableapi.Query{KeyCondition: "cust = :c", Expressions: tableapi.Expressions{Values: map[string]item.Value{":c": item.S("ann")}}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := func(kind string, n int) Stored {
+		k, err := KeyOf(expiring, key("ann", fmt.Sprint(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch kind {
+		case "item":
+			return Stored{Key: k, Value: stored(future)}
+		case "expired":
+			return Stored{Key: k, Value: stored(past)}
+		}
+		return Stored{Key: k} // deleted
+	}
+	read := []Stored{reg("deleted", 1), reg("item", 2), reg("expired", 3), reg("deleted", 4), reg("item", 5), reg("item", 6)}
+	for _, tc := range []struct {
+		rule      string
+		want      int
+		kept, got int
+	}{
+		{"one item wanted: the registers up to the first item", 1, 2, 1},
+		{"two wanted: deleted and expired ones before the second are kept, not counted", 2, 5, 2},
+		{"as many wanted as there are items: all, the page is full", 3, 6, 3},
+		{"more wanted than there are: all, the page reads on", 5, 6, 3},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			kept, items := q.Take(read, tc.want)
+			if len(kept) != tc.kept || items != tc.got {
+				t.Fatalf("kept %d registers holding %d items, want %d holding %d", len(kept), items, tc.kept, tc.got)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		rule             string
+		want, read, size int
+	}{
+		{"few items wanted: a batch of registers, to skip deleted ones", 1, 0, MinReadRegisters},
+		{"many wanted: as many registers", 500, 0, 500},
+		{"near the page's register bound: what is left of it", 500, MaxPageRegisters - 10, 10},
+		{"at the bound: none", 500, MaxPageRegisters, 0},
+	} {
+		if got := ReadSize(tc.want, tc.read); got != tc.size {
+			t.Errorf("%s: ReadSize(%d, %d) = %d, want %d", tc.rule, tc.want, tc.read, got, tc.size)
+		}
 	}
 }

@@ -210,23 +210,63 @@ func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.
 	if err != nil {
 		return tableapi.QueryResult{}, serviceError(err)
 	}
-	if q.Range.Empty() {
-		return q.Page(nil, true)
+	// Range reads until the page holds Limit items (deleted ones take no
+	// place: itemop.Take), the range ends, or a page bound is reached.
+	var pg pageReads
+	r := q.Range
+	complete := r.Empty()
+	for !complete && !pg.bounded(q.MaxKeys) {
+		entries, done, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, Reverse: q.Reverse,
+			MaxKeys: itemop.ReadSize(q.MaxKeys-pg.items, len(pg.read)), MaxBytes: tableapi.MaxPageBytes - pg.size})
+		if err != nil {
+			return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items: %w", err))
+		}
+		if !pg.take(q.Take, entries, q.MaxKeys) {
+			break // full within this read: more remains
+		}
+		if complete = done; complete || len(entries) == 0 {
+			break
+		}
+		if last := entries[len(entries)-1].Key; q.Reverse {
+			r = r.Before(last)
+		} else {
+			r = r.After(last)
+		}
 	}
-	entries, complete, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: q.Range.Lower, Upper: q.Range.Upper, Reverse: q.Reverse,
-		MaxKeys: q.MaxKeys, MaxBytes: tableapi.MaxPageBytes})
-	if err != nil {
-		return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items: %w", err))
-	}
-	out, err := q.Page(entries, complete)
+	out, err := q.Page(pg.read, complete)
 	return out, serviceError(err)
+}
+
+// pageReads are the registers a Query or Scan page has read so far.
+type pageReads struct {
+	read  []itemop.Stored
+	items int // of read, those that hold an item
+	size  int // bytes of read
+}
+
+// take adds what a page keeps of one more range read (keep: itemop's
+// Take), and reports whether it kept every register read.
+func (pg *pageReads) take(keep func([]itemop.Stored, int) ([]itemop.Stored, int), entries []itemop.Stored, maxItems int) bool {
+	kept, n := keep(entries, maxItems-pg.items)
+	pg.read = append(pg.read, kept...)
+	pg.items += n
+	for _, e := range kept {
+		pg.size += len(e.Key) + len(e.Value.Data)
+	}
+	return len(kept) == len(entries)
+}
+
+// bounded reports whether the page may read no more: it holds maxItems
+// items, tableapi.MaxPageBytes, or itemop.MaxPageRegisters registers.
+func (pg *pageReads) bounded(maxItems int) bool {
+	return pg.items >= maxItems || pg.size >= tableapi.MaxPageBytes || len(pg.read) >= itemop.MaxPageRegisters
 }
 
 // Scan reads one page of a table's items linearizably (as Query),
 // walking the ring partitions of its segment in order: in each, the
 // table's registers there in key order (actors.System.ReadRange of a part
-// of the table), until the page holds MaxKeys registers or
-// tableapi.MaxPageBytes.
+// of the table), until the page holds MaxKeys items or reaches a page
+// bound (pageReads.bounded).
 func (s *tableService) Scan(ctx context.Context, req tableapi.Scan) (tableapi.QueryResult, error) {
 	t, err := s.itemTable(ctx, req.Table)
 	if err != nil {
@@ -240,33 +280,35 @@ func (s *tableService) Scan(ctx context.Context, req tableapi.Scan) (tableapi.Qu
 	if err != nil {
 		return tableapi.QueryResult{}, serviceError(err)
 	}
-	var read []itemop.Stored
-	size := 0
+	var pg pageReads
 	complete := true
+partitions:
 	for p := plan.From; p < plan.To; p++ {
-		r := plan.Range(p)
-		if r.Empty() {
-			continue
-		}
-		if len(read) >= plan.MaxKeys || size >= tableapi.MaxPageBytes {
-			complete = false // partitions remain; the next page starts after the last register read
-			break
-		}
-		entries, done, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, OfTable: true, Partition: p,
-			MaxKeys: plan.MaxKeys - len(read), MaxBytes: tableapi.MaxPageBytes - size})
-		if err != nil {
-			return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items of partition %d: %w", p, err))
-		}
-		read = append(read, entries...)
-		for _, e := range entries {
-			size += len(e.Key) + len(e.Value.Data)
-		}
-		if !done {
-			complete = false
-			break
+		for r := plan.Range(p); !r.Empty(); {
+			if pg.bounded(plan.MaxKeys) {
+				complete = false // the next page starts after the last register read
+				break partitions
+			}
+			entries, done, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, OfTable: true, Partition: p,
+				MaxKeys: itemop.ReadSize(plan.MaxKeys-pg.items, len(pg.read)), MaxBytes: tableapi.MaxPageBytes - pg.size})
+			if err != nil {
+				return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items of partition %d: %w", p, err))
+			}
+			if !pg.take(plan.Take, entries, plan.MaxKeys) {
+				complete = false // full within this read
+				break partitions
+			}
+			if done {
+				break // on to the next partition
+			}
+			if len(entries) == 0 {
+				complete = false
+				break partitions
+			}
+			r = r.After(entries[len(entries)-1].Key)
 		}
 	}
-	out, err := plan.Page(read, complete)
+	out, err := plan.Page(pg.read, complete)
 	return out, serviceError(err)
 }
 
