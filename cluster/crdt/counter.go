@@ -105,10 +105,7 @@ func (c Counter) leq(own Context, o Value, theirs Context) bool {
 }
 
 func (c Counter) appendDots(ds []vclock.Dot) []vclock.Dot {
-	for _, e := range c.entries {
-		ds = append(ds, e.dot)
-	}
-	return ds
+	return appendEntryDots(ds, c.entries, counterDot)
 }
 
 func (c Counter) isEmpty() bool { return len(c.entries) == 0 }

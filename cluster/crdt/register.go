@@ -60,10 +60,7 @@ func (r MVRegister) leq(own Context, o Value, theirs Context) bool {
 }
 
 func (r MVRegister) appendDots(ds []vclock.Dot) []vclock.Dot {
-	for _, e := range r.entries {
-		ds = append(ds, e.dot)
-	}
-	return ds
+	return appendEntryDots(ds, r.entries, mvDot)
 }
 
 func (r MVRegister) isEmpty() bool { return len(r.entries) == 0 }
@@ -141,10 +138,7 @@ func (r LWWRegister) leq(own Context, o Value, theirs Context) bool {
 }
 
 func (r LWWRegister) appendDots(ds []vclock.Dot) []vclock.Dot {
-	for _, e := range r.entries {
-		ds = append(ds, e.dot)
-	}
-	return ds
+	return appendEntryDots(ds, r.entries, lwwDot)
 }
 
 func (r LWWRegister) isEmpty() bool { return len(r.entries) == 0 }

@@ -262,6 +262,15 @@ func (k keyed[K, E]) compareKeys(a []E, i int, b []E, j int) int {
 	}
 }
 
+// appendEntryDots appends the dot of each entry: the appendDots of the
+// stores whose entries carry one dot each.
+func appendEntryDots[E any](ds []vclock.Dot, entries []E, dot func(E) vclock.Dot) []vclock.Dot {
+	for _, e := range entries {
+		ds = append(ds, dot(e))
+	}
+	return ds
+}
+
 // sameDot is the payload order of entries that are only a dot.
 func sameDot(vclock.Dot, vclock.Dot) int { return 0 }
 
