@@ -356,10 +356,12 @@ func (c *testCluster) eventually(d time.Duration, what string, f func() error) {
 // asked (a stopped process cannot answer).
 func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip ...string) {
 	c.t.Helper()
+	waited := false
 	defer func() {
 		// A member that never turns left or normal is stuck in a ring
-		// transition: say what each node still waits for.
-		if c.t.Failed() {
+		// transition: say what each node still waits for (only when this
+		// wait failed, not after an earlier failure).
+		if !waited {
 			c.t.Logf("transition state when the wait for %v ended:\n%s", want, c.transitionReport())
 		}
 	}()
@@ -385,6 +387,7 @@ func (c *testCluster) waitStates(d time.Duration, want map[string]string, skip .
 		}
 		return nil
 	})
+	waited = true
 }
 
 // transitionReport describes, node by node, the ring transition it is in:
