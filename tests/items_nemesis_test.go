@@ -352,7 +352,7 @@ func runItemsNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, s
 // failure can be replayed), every fault kind but the wipes (their heals
 // wait for a rebuild: TestStrongNemesis has them), at the short pace.
 func TestItemsNemesis(t *testing.T) {
-	noWipes := slices.DeleteFunc(slices.Clone(nemesisAll), func(k string) bool { return k == "wipe" || k == "wipe-in-partition" })
+	noWipes := kindsButWipes()
 	runItemsNemesis(t, 3, noWipes, 40*time.Second, rand.Uint64N(1<<32), shortPacing, ciSkew, ciItemsMinimums)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -316,7 +315,7 @@ var ciStrongMinimums = strongMinimums{OKWrites: 1000, OKGets: 1000, OKIfVersion:
 // but the wipes, whose heals wait for the wiped node's rebuild (up to a
 // minute each: docs/reliability.md), to keep CI's time.
 func TestStrongNemesis(t *testing.T) {
-	noWipes := slices.DeleteFunc(slices.Clone(nemesisAll), func(k string) bool { return k == "wipe" || k == "wipe-in-partition" })
+	noWipes := kindsButWipes()
 	for _, r := range []struct {
 		seed  uint64
 		kinds []string
