@@ -137,7 +137,7 @@ func transitionKey(v *View) string {
 func statesToProto(states []membership.NodeState) []*internalpb.NodeState {
 	out := make([]*internalpb.NodeState, len(states))
 	for i, s := range states {
-		p := &internalpb.NodeState{Id: s.ID, Generation: s.Generation, Heartbeat: s.Heartbeat}
+		p := &internalpb.NodeState{Id: s.ID, Generation: s.Generation, Heartbeat: s.Heartbeat, Since: s.Since}
 		for _, k := range slices.Sorted(maps.Keys(s.App)) {
 			p.App = append(p.App, &internalpb.AppEntry{Key: k, Value: s.App[k].Value, Version: s.App[k].Version})
 		}
@@ -149,7 +149,7 @@ func statesToProto(states []membership.NodeState) []*internalpb.NodeState {
 func statesFromProto(states []*internalpb.NodeState) []membership.NodeState {
 	out := make([]membership.NodeState, 0, len(states))
 	for _, p := range states {
-		s := membership.NodeState{ID: p.Id, Generation: p.Generation, Heartbeat: p.Heartbeat, App: map[string]membership.Versioned{}}
+		s := membership.NodeState{ID: p.Id, Generation: p.Generation, Heartbeat: p.Heartbeat, Since: p.Since, App: map[string]membership.Versioned{}}
 		for _, a := range p.App {
 			s.App[a.Key] = membership.Versioned{Value: a.Value, Version: a.Version}
 		}

@@ -79,6 +79,9 @@ type NodeState struct {
 	Generation int64
 	Heartbeat  uint64 // version of the latest heartbeat
 	App        map[string]Versioned
+	// Since, in a state sent to a peer, says it holds only the entries
+	// newer than Since (a delta); 0: the whole state. Stored states have 0.
+	Since uint64
 }
 
 // MaxVersion is the highest version in the state.
@@ -92,7 +95,7 @@ func (n NodeState) MaxVersion() uint64 {
 
 // since returns the part of n newer than version.
 func (n NodeState) since(version uint64) NodeState {
-	out := NodeState{ID: n.ID, Generation: n.Generation, App: map[string]Versioned{}}
+	out := NodeState{ID: n.ID, Generation: n.Generation, App: map[string]Versioned{}, Since: version}
 	if n.Heartbeat > version {
 		out.Heartbeat = n.Heartbeat
 	}
@@ -306,6 +309,9 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 			continue
 		}
 		m, ok := s.members[st.ID]
+		if !reaches(m, ok, st) {
+			continue
+		}
 		if ok && st.Generation > m.Generation {
 			if e, accept := s.claim(m, st, now); !accept {
 				events = append(events, e)
@@ -349,6 +355,22 @@ func (s *State) Apply(states []NodeState, now time.Time) []Event {
 	return events
 }
 
+// reaches reports whether st can be merged into m (ok: m is known) without
+// a gap: a whole state always can; a delta only onto a state of its
+// generation that holds every version up to the delta's Since. A delta
+// can arrive onto an older state than the one it answers: a reply to a
+// process that has since restarted from its saved members, or one that
+// crossed a restart of its sender's peer. Taken, it would skip the entries
+// between, and the member would claim versions it lacks for ever (its
+// digests say it has them, so nobody sends them again). Skipped, the next
+// exchange asks for them.
+func reaches(m *member, ok bool, st NodeState) bool {
+	if st.Since == 0 {
+		return true
+	}
+	return ok && st.Generation == m.Generation && st.Since <= m.MaxVersion()
+}
+
 // Load adds states remembered from disk. They are known but not alive until
 // a heartbeat is heard.
 func (s *State) Load(states []NodeState) {
@@ -360,6 +382,7 @@ func (s *State) Load(states []NodeState) {
 			continue
 		}
 		st = st.clone()
+		st.Since = 0
 		if !IsRingStatus(st.App[KeyStatus].Value) {
 			delete(st.App, KeyStatus)
 		}

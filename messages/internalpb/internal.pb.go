@@ -442,11 +442,15 @@ func (x *AppEntry) GetVersion() uint64 {
 // node process restarts; heartbeat and app entries are versioned by one
 // counter the node advances.
 type NodeState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Generation    int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
-	Heartbeat     uint64                 `protobuf:"varint,3,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
-	App           []*AppEntry            `protobuf:"bytes,4,rep,name=app,proto3" json:"app,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Generation int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	Heartbeat  uint64                 `protobuf:"varint,3,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
+	App        []*AppEntry            `protobuf:"bytes,4,rep,name=app,proto3" json:"app,omitempty"`
+	// The state holds only the entries newer than since (a delta against a
+	// digest); 0: the whole state. A receiver takes a delta only onto a state
+	// that reaches since, or it would skip the entries in between.
+	Since         uint64 `protobuf:"varint,5,opt,name=since,proto3" json:"since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -507,6 +511,13 @@ func (x *NodeState) GetApp() []*AppEntry {
 		return x.App
 	}
 	return nil
+}
+
+func (x *NodeState) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
 }
 
 type GossipDigest struct {
@@ -3476,14 +3487,15 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bAppEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x04R\aversion\"\x8b\x01\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\xa1\x01\n" +
 	"\tNodeState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x02 \x01(\x03R\n" +
 	"generation\x12\x1c\n" +
 	"\theartbeat\x18\x03 \x01(\x04R\theartbeat\x120\n" +
-	"\x03app\x18\x04 \x03(\v2\x1e.harmonia.internal.v1.AppEntryR\x03app\"_\n" +
+	"\x03app\x18\x04 \x03(\v2\x1e.harmonia.internal.v1.AppEntryR\x03app\x12\x14\n" +
+	"\x05since\x18\x05 \x01(\x04R\x05since\"_\n" +
 	"\fGossipDigest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
