@@ -41,11 +41,46 @@ func ParseConsistency(s string) (Consistency, error) {
 	return "", fmt.Errorf("consistency %q: use %q or %q", s, Eventual, Strong)
 }
 
+// Conflict is how an eventual table settles concurrent writes of one key.
+type Conflict string
+
+const (
+	// Siblings: every concurrent write is kept and handed to the client,
+	// which resolves them with its next write (Dynamo's way, the default).
+	Siblings Conflict = "siblings"
+	// LWW: last writer wins. Each write carries a hybrid logical timestamp
+	// (cluster/hlc) and the highest wins on every replica: no siblings, and
+	// of concurrent writes all but one are lost by design. A write made with
+	// the context of an earlier read or write still wins over it, however
+	// far apart the nodes' clocks are.
+	LWW Conflict = "lww"
+	// CRDT is reserved for tables of convergent data types (issue 23); it
+	// is not accepted yet.
+	CRDT Conflict = "crdt"
+)
+
+// ParseConflict reads a conflict type as users write it; "" is Siblings.
+func ParseConflict(s string) (Conflict, error) {
+	switch c := Conflict(s); c {
+	case "":
+		return Siblings, nil
+	case Siblings, LWW:
+		return c, nil
+	case CRDT:
+		return "", fmt.Errorf("%w: conflict %q is not available yet; use %q or %q", ErrBadConflict, s, Siblings, LWW)
+	}
+	return "", fmt.Errorf("%w: conflict %.40q: use %q or %q", ErrBadConflict, s, Siblings, LWW)
+}
+
 // Table is one table's entry.
 type Table struct {
 	Name        string
 	ID          uint32
 	Consistency Consistency
+	// Conflict is how an eventual table settles concurrent writes
+	// (Siblings or LWW); "" on a strong table, which has no concurrent
+	// versions.
+	Conflict Conflict
 	// Schema is the primary key of a table of items (the table service);
 	// its zero value marks a table of opaque keys and values (the KV API).
 	Schema item.KeySchema
@@ -66,6 +101,9 @@ func (t Table) HasItems() bool { return t.Schema.Partition.Name != "" }
 type Spec struct {
 	Name        string
 	Consistency Consistency
+	// Conflict: for an eventual table, "" is Siblings; a strong table
+	// takes none.
+	Conflict Conflict
 	// Schema: a table of items when set, of opaque keys when zero.
 	Schema item.KeySchema
 }
@@ -109,6 +147,9 @@ var (
 	ErrBadName  = errors.New("invalid table name")
 	// ErrBadSchema: a key schema that item.KeySchema.Check refuses.
 	ErrBadSchema = errors.New("invalid key schema")
+	// ErrBadConflict: a conflict type that is unknown, or given to a
+	// strong table.
+	ErrBadConflict = errors.New("invalid conflict type")
 )
 
 // validName is DynamoDB's rule for table names: 3 to 255 letters, digits,
@@ -194,6 +235,10 @@ func (c Catalog) Create(spec Spec, now int64, limits Limits) (Catalog, Table, er
 	if _, err := ParseConsistency(string(consistency)); err != nil {
 		return c, Table{}, err
 	}
+	conflict, err := conflictOf(consistency, spec.Conflict)
+	if err != nil {
+		return c, Table{}, fmt.Errorf("table %q: %w", name, err)
+	}
 	if spec.Schema != (item.KeySchema{}) {
 		if err := spec.Schema.Check(); err != nil {
 			return c, Table{}, fmt.Errorf("%w %q: %w", ErrBadSchema, name, err)
@@ -213,11 +258,24 @@ func (c Catalog) Create(spec Spec, now int64, limits Limits) (Catalog, Table, er
 	if out.NextID < FirstID {
 		out.NextID = FirstID
 	}
-	t := Table{Name: name, ID: out.NextID, Consistency: consistency, Schema: spec.Schema, CreatedUnixNanos: now}
+	t := Table{Name: name, ID: out.NextID, Consistency: consistency, Conflict: conflict, Schema: spec.Schema, CreatedUnixNanos: now}
 	out.NextID++
 	out.Revision++
 	out.Tables = slices.Insert(out.Tables, i, t)
 	return out, t, nil
+}
+
+// conflictOf is the conflict type a table of consistency gets when asked
+// for asked: an eventual table's ("" is Siblings); none for a strong table,
+// whose keys are registers with one value.
+func conflictOf(consistency Consistency, asked Conflict) (Conflict, error) {
+	if consistency == Strong {
+		if asked != "" {
+			return "", fmt.Errorf("%w: a strong table has no concurrent versions to settle, so it takes no conflict type (got %.40q)", ErrBadConflict, asked)
+		}
+		return "", nil
+	}
+	return ParseConflict(string(asked))
 }
 
 // Delete removes a table: it is gone for clients at once, its name is free

@@ -13,7 +13,7 @@ import (
 func Encode(c Catalog) []byte {
 	pb := &internalpb.CatalogValue{NextId: c.NextID, Revision: c.Revision}
 	for _, t := range c.Tables {
-		pb.Tables = append(pb.Tables, &internalpb.CatalogTable{Name: t.Name, Id: t.ID, Consistency: string(t.Consistency), CreatedUnixNanos: t.CreatedUnixNanos,
+		pb.Tables = append(pb.Tables, &internalpb.CatalogTable{Name: t.Name, Id: t.ID, Consistency: string(t.Consistency), Conflict: string(t.Conflict), CreatedUnixNanos: t.CreatedUnixNanos,
 			PartitionKey: t.Schema.Partition.Name, PartitionKeyType: string(t.Schema.Partition.Type),
 			SortKey: t.Schema.Sort.Name, SortKeyType: string(t.Schema.Sort.Type), TtlAttribute: t.TTLAttribute})
 	}
@@ -42,6 +42,11 @@ func Decode(b []byte) (Catalog, error) {
 		if err != nil {
 			return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
 		}
+		// A catalog written before conflict types has none: Siblings.
+		conflict, err := conflictOf(cons, Conflict(t.Conflict))
+		if err != nil {
+			return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
+		}
 		if t.Id < FirstID || t.Id >= c.NextID || ids[t.Id] {
 			return Catalog{}, fmt.Errorf("decode catalog: table %q has id %d (next id %d, or used twice)", t.Name, t.Id, c.NextID)
 		}
@@ -61,7 +66,7 @@ func Decode(b []byte) (Catalog, error) {
 				return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
 			}
 		}
-		c.Tables = append(c.Tables, Table{Name: t.Name, ID: t.Id, Consistency: cons, Schema: schema, CreatedUnixNanos: t.CreatedUnixNanos,
+		c.Tables = append(c.Tables, Table{Name: t.Name, ID: t.Id, Consistency: cons, Conflict: conflict, Schema: schema, CreatedUnixNanos: t.CreatedUnixNanos,
 			TTLAttribute: t.TtlAttribute})
 	}
 	slices.SortFunc(c.Tables, func(a, b Table) int {

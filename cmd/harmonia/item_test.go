@@ -31,7 +31,7 @@ func TestCreateTableRequest(t *testing.T) {
 		{"an unknown consistency is a usage error", "linear", true, "", "", true, "", ""},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
-			req, err := createTableRequest("t1", tc.consistency, tc.consistencySet, tc.partitionKey, tc.sortKey, time.Second)
+			req, err := createTableRequest("t1", tc.consistency, tc.consistencySet, "", tc.partitionKey, tc.sortKey, time.Second)
 			if tc.wantUsage {
 				if !isUsage(err) {
 					t.Fatalf("got %v, want a usage error", err)

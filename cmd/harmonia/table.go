@@ -33,6 +33,9 @@ func printTable(t *kvpb.TableDescription) {
 	if t.TtlAttribute != "" {
 		key += " ttl " + t.TtlAttribute
 	}
+	if t.Conflict != "" {
+		key += " conflict " + t.Conflict
+	}
 	fmt.Printf("%-32s %-9s id %-6d created %s%s\n", t.Name, t.Consistency, t.Id, created, key)
 }
 
@@ -50,11 +53,11 @@ func parseKeyAttribute(flag, s string) (*kvpb.KeyAttribute, error) {
 // createTableRequest reads table create's flags: with --partition-key a
 // table of items (strong unless --consistency says otherwise, which the
 // server refuses), else a table of keys and values.
-func createTableRequest(name, consistency string, consistencySet bool, partitionKey, sortKey string, timeout time.Duration) (*kvpb.CreateTableRequest, error) {
+func createTableRequest(name, consistency string, consistencySet bool, conflict, partitionKey, sortKey string, timeout time.Duration) (*kvpb.CreateTableRequest, error) {
 	if consistency != "strong" && consistency != "eventual" {
 		return nil, usageErr("--consistency %q: use strong or eventual", consistency)
 	}
-	req := &kvpb.CreateTableRequest{Name: name, Consistency: consistency, TimeoutMs: uint32(timeout.Milliseconds())}
+	req := &kvpb.CreateTableRequest{Name: name, Consistency: consistency, Conflict: conflict, TimeoutMs: uint32(timeout.Milliseconds())}
 	if partitionKey == "" {
 		if sortKey != "" {
 			return nil, usageErr("--sort-key needs --partition-key")
@@ -78,18 +81,21 @@ func createTableRequest(name, consistency string, consistencySet bool, partition
 
 func tableCreateCmd() *cobra.Command {
 	var rf requestFlags
-	var consistency, partitionKey, sortKey string
+	var consistency, conflict, partitionKey, sortKey string
 	c := &cobra.Command{
 		Use:   "create NAME",
 		Short: "create a table (admin role with mutual TLS)",
 		Long: "Create a table. A strong table's keys are each a consensus register: linearizable gets,\n" +
 			"put --if-absent / --if-version and delete --if-version. An eventual table is the Dynamo path\n" +
-			"(any node takes writes, concurrent ones are kept as siblings).\n" +
+			"(any node takes writes); --conflict says how it settles concurrent writes of a key: siblings\n" +
+			"(the default) keeps them all for the client to resolve, lww keeps the one with the highest hybrid\n" +
+			"logical timestamp and loses the others by design (a write made with the context of another\n" +
+			"still wins over it, whatever the clocks).\n" +
 			"With --partition-key (and --sort-key) the table holds items under that key schema, read and\n" +
 			"written with harmonia item or the DynamoDB endpoint; a table of items is strong.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := createTableRequest(args[0], consistency, cmd.Flags().Changed("consistency"), partitionKey, sortKey, rf.timeout)
+			req, err := createTableRequest(args[0], consistency, cmd.Flags().Changed("consistency"), conflict, partitionKey, sortKey, rf.timeout)
 			if err != nil {
 				return err
 			}
@@ -103,6 +109,7 @@ func tableCreateCmd() *cobra.Command {
 	}
 	rf.register(c)
 	c.Flags().StringVar(&consistency, "consistency", "eventual", "strong or eventual (a table of items: strong)")
+	c.Flags().StringVar(&conflict, "conflict", "", "an eventual table's way with concurrent writes: siblings (default) or lww")
 	c.Flags().StringVar(&partitionKey, "partition-key", "", "NAME:TYPE (S, N or B): a table of items with this partition key")
 	c.Flags().StringVar(&sortKey, "sort-key", "", "NAME:TYPE: the items' sort key (with --partition-key)")
 	return c

@@ -3297,7 +3297,11 @@ type CatalogTable struct {
 	// The TTL attribute of a table of items: an item whose attribute of
 	// this name is a number of Unix seconds at or before now is expired
 	// (cluster/itemop). Empty: the table's items never expire.
-	TtlAttribute  string `protobuf:"bytes,9,opt,name=ttl_attribute,json=ttlAttribute,proto3" json:"ttl_attribute,omitempty"`
+	TtlAttribute string `protobuf:"bytes,9,opt,name=ttl_attribute,json=ttlAttribute,proto3" json:"ttl_attribute,omitempty"`
+	// How an eventual table settles concurrent writes: "siblings" (also
+	// when empty, as in catalogs written before conflict types) or "lww".
+	// Empty on a strong table.
+	Conflict      string `protobuf:"bytes,10,opt,name=conflict,proto3" json:"conflict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3391,6 +3395,13 @@ func (x *CatalogTable) GetSortKeyType() string {
 func (x *CatalogTable) GetTtlAttribute() string {
 	if x != nil {
 		return x.TtlAttribute
+	}
+	return ""
+}
+
+func (x *CatalogTable) GetConflict() string {
+	if x != nil {
+		return x.Conflict
 	}
 	return ""
 }
@@ -3730,7 +3741,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bpromised\x18\x01 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\bpromised\x12=\n" +
 	"\baccepted\x18\x02 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\baccepted\x126\n" +
 	"\x05value\x18\x03 \x01(\v2 .harmonia.internal.v1.PaxosValueR\x05value\x12?\n" +
-	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\"\xb9\x02\n" +
+	"\tcommitted\x18\x04 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\tcommitted\"\xd5\x02\n" +
 	"\fCatalogTable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\rR\x02id\x12 \n" +
@@ -3740,7 +3751,9 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x12partition_key_type\x18\x06 \x01(\tR\x10partitionKeyType\x12\x19\n" +
 	"\bsort_key\x18\a \x01(\tR\asortKey\x12\"\n" +
 	"\rsort_key_type\x18\b \x01(\tR\vsortKeyType\x12#\n" +
-	"\rttl_attribute\x18\t \x01(\tR\fttlAttribute\"\x7f\n" +
+	"\rttl_attribute\x18\t \x01(\tR\fttlAttribute\x12\x1a\n" +
+	"\bconflict\x18\n" +
+	" \x01(\tR\bconflict\"\x7f\n" +
 	"\fCatalogValue\x12:\n" +
 	"\x06tables\x18\x01 \x03(\v2\".harmonia.internal.v1.CatalogTableR\x06tables\x12\x17\n" +
 	"\anext_id\x18\x02 \x01(\rR\x06nextId\x12\x1a\n" +

@@ -2883,7 +2883,9 @@ type TableDescription struct {
 	// The attribute whose number of Unix seconds expires an item of a table
 	// of items; empty when TTL is disabled (DynamoDB's UpdateTimeToLive
 	// sets it).
-	TtlAttribute  string `protobuf:"bytes,7,opt,name=ttl_attribute,json=ttlAttribute,proto3" json:"ttl_attribute,omitempty"`
+	TtlAttribute string `protobuf:"bytes,7,opt,name=ttl_attribute,json=ttlAttribute,proto3" json:"ttl_attribute,omitempty"`
+	// "siblings" or "lww" for an eventual table; empty for a strong one.
+	Conflict      string `protobuf:"bytes,8,opt,name=conflict,proto3" json:"conflict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2967,6 +2969,13 @@ func (x *TableDescription) GetTtlAttribute() string {
 	return ""
 }
 
+func (x *TableDescription) GetConflict() string {
+	if x != nil {
+		return x.Conflict
+	}
+	return ""
+}
+
 // KeyAttribute is one attribute of a table's primary key.
 type KeyAttribute struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3030,8 +3039,14 @@ type CreateTableRequest struct {
 	// With a partition key the table holds items under this key schema
 	// (read and written with PutItem, GetItem, ..., Query); without one it
 	// holds opaque keys and values (the KV service's).
-	PartitionKey  *KeyAttribute `protobuf:"bytes,4,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
-	SortKey       *KeyAttribute `protobuf:"bytes,5,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // optional; needs a partition key
+	PartitionKey *KeyAttribute `protobuf:"bytes,4,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	SortKey      *KeyAttribute `protobuf:"bytes,5,opt,name=sort_key,json=sortKey,proto3" json:"sort_key,omitempty"` // optional; needs a partition key
+	// How an eventual table settles concurrent writes of one key:
+	// "siblings" (the default: every concurrent write is kept and handed to
+	// the client) or "lww" (the write with the highest hybrid logical
+	// timestamp wins; concurrent writes are lost by design). A strong table,
+	// and so a table of items, takes none.
+	Conflict      string `protobuf:"bytes,6,opt,name=conflict,proto3" json:"conflict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3099,6 +3114,13 @@ func (x *CreateTableRequest) GetSortKey() *KeyAttribute {
 		return x.SortKey
 	}
 	return nil
+}
+
+func (x *CreateTableRequest) GetConflict() string {
+	if x != nil {
+		return x.Conflict
+	}
+	return ""
 }
 
 type CreateTableResponse struct {
@@ -4581,7 +4603,7 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\v2\x1b.harmonia.v1.ReplicaSiblingR\bsiblings\"f\n" +
 	"\x10ReplicasResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x124\n" +
-	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\xa1\x02\n" +
+	"\breplicas\x18\x02 \x03(\v2\x18.harmonia.v1.ReplicaViewR\breplicas\"\xbd\x02\n" +
 	"\x10TableDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x0e\n" +
@@ -4589,17 +4611,19 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"\x12created_unix_nanos\x18\x04 \x01(\x03R\x10createdUnixNanos\x12>\n" +
 	"\rpartition_key\x18\x05 \x01(\v2\x19.harmonia.v1.KeyAttributeR\fpartitionKey\x124\n" +
 	"\bsort_key\x18\x06 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\x12#\n" +
-	"\rttl_attribute\x18\a \x01(\tR\fttlAttribute\"6\n" +
+	"\rttl_attribute\x18\a \x01(\tR\fttlAttribute\x12\x1a\n" +
+	"\bconflict\x18\b \x01(\tR\bconflict\"6\n" +
 	"\fKeyAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04type\x18\x02 \x01(\tR\x04type\"\xdf\x01\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\xfb\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\x12>\n" +
 	"\rpartition_key\x18\x04 \x01(\v2\x19.harmonia.v1.KeyAttributeR\fpartitionKey\x124\n" +
-	"\bsort_key\x18\x05 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\"J\n" +
+	"\bsort_key\x18\x05 \x01(\v2\x19.harmonia.v1.KeyAttributeR\asortKey\x12\x1a\n" +
+	"\bconflict\x18\x06 \x01(\tR\bconflict\"J\n" +
 	"\x13CreateTableResponse\x123\n" +
 	"\x05table\x18\x01 \x01(\v2\x1d.harmonia.v1.TableDescriptionR\x05table\"I\n" +
 	"\x14DescribeTableRequest\x12\x12\n" +

@@ -76,7 +76,7 @@ func tableStatus(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, catalog.ErrTooMany):
 		return status.Error(codes.ResourceExhausted, err.Error())
-	case errors.Is(err, catalog.ErrBadName):
+	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadConflict):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.As(err, &se):
 		return status.Error(outcomeCode(se.Outcome), err.Error())
@@ -237,7 +237,7 @@ func (a *api) tableCtx(ctx context.Context, timeoutMs uint32) (context.Context, 
 
 func describe(t catalog.Table) *kvpb.TableDescription {
 	d := &kvpb.TableDescription{Name: t.Name, Consistency: string(t.Consistency), Id: t.ID, CreatedUnixNanos: t.CreatedUnixNanos,
-		TtlAttribute: t.TTLAttribute}
+		TtlAttribute: t.TTLAttribute, Conflict: string(t.Conflict)}
 	d.PartitionKey, d.SortKey = keyAttributes(t.Schema)
 	return d
 }
@@ -246,6 +246,9 @@ func describe(t catalog.Table) *kvpb.TableDescription {
 // DynamoDB endpoint's CreateTable does.
 func (a *api) createItemTable(ctx context.Context, req *kvpb.CreateTableRequest, schema item.KeySchema) (*kvpb.CreateTableResponse, error) {
 	spec := tableapi.CreateTable{Name: req.Name, Schema: schema}
+	if req.Conflict != "" {
+		return nil, status.Errorf(codes.InvalidArgument, "table %q: a table of items is strong, and a strong table takes no conflict type (got %.40q)", req.Name, req.Conflict)
+	}
 	if req.Consistency != "" {
 		var err error
 		if spec.Consistency, err = catalog.ParseConsistency(req.Consistency); err != nil {
@@ -285,7 +288,7 @@ func (a *api) CreateTable(ctx context.Context, req *kvpb.CreateTableRequest) (*k
 	}
 	ctx, cancel := a.tableCtx(ctx, req.TimeoutMs)
 	defer cancel()
-	t, err := a.sys.Tables().Create(ctx, catalog.Spec{Name: req.Name, Consistency: cons})
+	t, err := a.sys.Tables().Create(ctx, catalog.Spec{Name: req.Name, Consistency: cons, Conflict: catalog.Conflict(req.Conflict)})
 	if err != nil {
 		return nil, tableStatus(fmt.Errorf("create table: %w", err))
 	}

@@ -1,0 +1,87 @@
+package catalog
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestConflictTypes(t *testing.T) {
+	tests := []struct {
+		rule        string
+		consistency Consistency
+		asked       Conflict
+		want        Conflict
+		ok          bool
+	}{
+		{"an eventual table keeps siblings by default", Eventual, "", Siblings, true},
+		{"an eventual table may keep siblings", Eventual, Siblings, Siblings, true},
+		{"an eventual table may let the last writer win", Eventual, LWW, LWW, true},
+		{"crdt is not available yet", Eventual, CRDT, "", false},
+		{"an unknown type is refused", Eventual, "newest", "", false},
+		{"a strong table has none", Strong, "", "", true},
+		{"a strong table refuses lww: its keys have one value", Strong, LWW, "", false},
+		{"a strong table refuses siblings too", Strong, Siblings, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			c, table, err := Catalog{}.Create(Spec{Name: "orders", Consistency: tt.consistency, Conflict: tt.asked}, 1, DefaultLimits())
+			if (err == nil) != tt.ok {
+				t.Fatalf("Create: %v, want ok %v", err, tt.ok)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrBadConflict) {
+					t.Fatalf("error %v is not ErrBadConflict", err)
+				}
+				if len(c.Tables) != 0 {
+					t.Fatalf("a refused table was added: %+v", c.Tables)
+				}
+				return
+			}
+			if table.Conflict != tt.want {
+				t.Fatalf("conflict %q, want %q", table.Conflict, tt.want)
+			}
+			back, err := Decode(Encode(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := back.Lookup("orders"); got.Conflict != tt.want {
+				t.Fatalf("after a round trip: conflict %q, want %q", got.Conflict, tt.want)
+			}
+		})
+	}
+}
+
+// A catalog written before conflict types existed names none: its eventual
+// tables keep siblings, as they did; a stored conflict type a strong table
+// cannot have is refused.
+func TestDecodeConflict(t *testing.T) {
+	for _, tt := range []struct {
+		rule        string
+		consistency string
+		conflict    string
+		want        Conflict
+		ok          bool
+	}{
+		{"an eventual table without one keeps siblings", "eventual", "", Siblings, true},
+		{"an eventual table keeps lww", "eventual", "lww", LWW, true},
+		{"a strong table with lww is refused", "strong", "lww", "", false},
+		{"an unknown type is refused", "eventual", "sideways", "", false},
+	} {
+		t.Run(tt.rule, func(t *testing.T) {
+			b, err := proto.Marshal(&internalpb.CatalogValue{NextId: 2, Tables: []*internalpb.CatalogTable{{Name: "orders", Id: 1, Consistency: tt.consistency, Conflict: tt.conflict}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Decode(b)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Decode: %v, want ok %v", err, tt.ok)
+			}
+			if err == nil && c.Tables[0].Conflict != tt.want {
+				t.Fatalf("conflict %q, want %q", c.Tables[0].Conflict, tt.want)
+			}
+		})
+	}
+}
