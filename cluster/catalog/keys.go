@@ -19,10 +19,12 @@ import (
 //	table of items: 0x00 | kind | table id | len(pk) (2 bytes, big-endian) | pk | sk
 //
 // pk and sk are the order-preserving encodings of the item's partition and
-// sort keys (cluster/item). kind is 'e' for an eventual table and 's' for
-// a strong one, 'E' and 'S' for tables of items, so a vnode can refuse an
+// sort keys (cluster/item). kind is 'e' for an eventual table, 'l' for an
+// eventual table whose last writer wins (conflict = lww) and 's' for a
+// strong one, 'E' and 'S' for tables of items, so a vnode can refuse an
 // eventual-path write to a strong key, or a consensus step on an eventual
-// one, from the key alone, without asking the catalog. The ring places
+// one, and stamp an lww write, from the key alone, without asking the
+// catalog (which may not have reached it yet). The ring places
 // the whole byte string of an opaque key, so one table's keys spread over
 // every partition; it places an item by its table and partition key alone
 // (PlacementKey), so all items of one partition key share a partition and
@@ -34,6 +36,7 @@ import (
 // Key kinds, the byte after Reserved.
 const (
 	kindEventual      = 'e'
+	kindLWW           = 'l'
 	kindStrong        = 's'
 	kindEventualItems = 'E'
 	kindStrongItems   = 'S'
@@ -83,7 +86,7 @@ func Prefix(id uint32, c Consistency) []byte {
 // consistency and kind: what a deleted table's purge removes.
 func Prefixes(id uint32) [][]byte {
 	var out [][]byte
-	for _, kind := range []byte{kindEventual, kindStrong, kindEventualItems, kindStrongItems} {
+	for _, kind := range []byte{kindEventual, kindLWW, kindStrong, kindEventualItems, kindStrongItems} {
 		out = append(out, binary.BigEndian.AppendUint32([]byte{Reserved, kind}, id))
 	}
 	return out
@@ -91,6 +94,9 @@ func Prefixes(id uint32) [][]byte {
 
 // Key is where the client's key lives in table t, a table of opaque keys.
 func Key(t Table, key []byte) []byte {
+	if t.Conflict == LWW {
+		return append(binary.BigEndian.AppendUint32([]byte{Reserved, kindLWW}, t.ID), key...)
+	}
 	return append(Prefix(t.ID, t.Consistency), key...)
 }
 
@@ -214,6 +220,9 @@ type KeyInfo struct {
 	Default     bool
 	ID          uint32
 	Consistency Consistency
+	// Conflict is how an eventual key's concurrent writes are settled
+	// (Siblings or LWW); "" for a strong key.
+	Conflict Conflict
 	// Items: the key is an item's, and Key is its partition key's
 	// encoding followed by its sort key's.
 	Items bool
@@ -224,7 +233,7 @@ type KeyInfo struct {
 // ParseKey reads the table of a stored or sent key.
 func ParseKey(key []byte) (KeyInfo, error) {
 	if len(key) == 0 || key[0] != Reserved {
-		return KeyInfo{Default: true, Consistency: Eventual, Key: key}, nil
+		return KeyInfo{Default: true, Consistency: Eventual, Conflict: Siblings, Key: key}, nil
 	}
 	if len(key) < KeyOverhead {
 		return KeyInfo{}, fmt.Errorf("%w: %d bytes, shorter than a table prefix", ErrBadKey, len(key))
@@ -232,13 +241,15 @@ func ParseKey(key []byte) (KeyInfo, error) {
 	info := KeyInfo{ID: binary.BigEndian.Uint32(key[2:KeyOverhead]), Key: key[KeyOverhead:]}
 	switch key[1] {
 	case kindEventual:
-		info.Consistency = Eventual
+		info.Consistency, info.Conflict = Eventual, Siblings
+	case kindLWW:
+		info.Consistency, info.Conflict = Eventual, LWW
 	case kindStrong:
 		info.Consistency = Strong
 	case kindEventualItems, kindStrongItems:
-		info.Consistency, info.Items = Eventual, true
+		info.Consistency, info.Conflict, info.Items = Eventual, Siblings, true
 		if key[1] == kindStrongItems {
-			info.Consistency = Strong
+			info.Consistency, info.Conflict = Strong, ""
 		}
 		if len(key) < itemHeader {
 			return KeyInfo{}, fmt.Errorf("%w: %d bytes, shorter than an item key's header", ErrBadKey, len(key))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
@@ -44,9 +45,34 @@ func ToProto(set []Sibling) *internalpb.Object {
 			Context:   ClockToProto(s.Context),
 			Deleted:   s.Deleted,
 			WrittenAt: s.WrittenAt,
+			Stamp:     StampToProto(s.Stamp),
 		}
 	}
 	return out
+}
+
+// StampToProto encodes a stamp for the wire; nil for no stamp.
+func StampToProto(t hlc.Timestamp) []byte {
+	if t.IsZero() {
+		return nil
+	}
+	return hlc.Append(nil, t)
+}
+
+// StampFromProto decodes a stamp from a peer or the store: empty is no
+// stamp; anything else must be exactly one valid stamp.
+func StampFromProto(b []byte) (hlc.Timestamp, error) {
+	if len(b) == 0 {
+		return hlc.Timestamp{}, nil
+	}
+	t, rest, err := hlc.Decode(b)
+	if err != nil {
+		return hlc.Timestamp{}, err
+	}
+	if len(rest) > 0 {
+		return hlc.Timestamp{}, fmt.Errorf("%w: %d bytes after the timestamp", hlc.ErrInvalid, len(rest))
+	}
+	return t, nil
 }
 
 // DotToProto converts a dot to its wire form.
@@ -70,12 +96,17 @@ func FromProto(p *internalpb.Object) ([]Sibling, error) {
 		if d.GetCounter() == 0 {
 			return nil, fmt.Errorf("sibling %d: %w", i, ErrNoDot)
 		}
+		stamp, err := StampFromProto(s.GetStamp())
+		if err != nil {
+			return nil, fmt.Errorf("sibling %d: %w", i, err)
+		}
 		set = append(set, Sibling{
 			Value:     s.GetValue(),
 			Dot:       DotFromProto(d),
 			Context:   ClockFromProto(s.GetContext()),
 			Deleted:   s.GetDeleted(),
 			WrittenAt: s.GetWrittenAt(),
+			Stamp:     stamp,
 		})
 	}
 	return Merge(nil, set), nil

@@ -10,6 +10,12 @@
 // the versions no other version supersedes, so it is commutative,
 // associative and idempotent: replaying a write or merging the same object
 // twice changes nothing.
+//
+// A key of a last-writer-wins table (conflict = lww) has one version: its
+// writes carry hybrid logical timestamps (Sibling.Stamp), and Merge keeps
+// only the highest (hlc.CompareVersions), whatever the contexts say. The
+// rule travels with the versions, so every merge point (writes, read
+// repair, hints, anti-entropy, transfers) applies it alike.
 package object
 
 import (
@@ -18,6 +24,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
 
@@ -30,7 +37,10 @@ type Sibling struct {
 	Dot       vclock.Dot
 	Context   vclock.Clock
 	Deleted   bool  // a tombstone
-	WrittenAt int64 // Unix nanoseconds at the coordinator; used by last-write-wins
+	WrittenAt int64 // Unix nanoseconds at the coordinator
+	// Stamp orders the writes of a last-writer-wins key; zero in a table
+	// that keeps siblings.
+	Stamp hlc.Timestamp
 }
 
 // History is everything the writer of s had seen, plus s itself.
@@ -42,11 +52,16 @@ func (s Sibling) SupersededBy(t Sibling) bool {
 }
 
 // Merge returns the versions of a and b that no version of either supersedes,
-// without duplicates, sorted by dot. It never modifies its arguments.
+// without duplicates, sorted by dot. When any version is stamped (a
+// last-writer-wins key) it returns only the one that wins. It never
+// modifies its arguments.
 func Merge(a, b []Sibling) []Sibling {
 	all := make([]Sibling, 0, len(a)+len(b))
 	all = append(all, a...)
 	all = append(all, b...)
+	if w, ok := lastWriter(all); ok {
+		return []Sibling{w}
+	}
 	slices.SortFunc(all, func(x, y Sibling) int { return vclock.CompareDots(x.Dot, y.Dot) })
 	all = slices.CompactFunc(all, func(x, y Sibling) bool { return x.Dot == y.Dot })
 	out := make([]Sibling, 0, len(all))
@@ -56,6 +71,46 @@ func Merge(a, b []Sibling) []Sibling {
 		}
 	}
 	return out
+}
+
+// lastWriter returns the winner of all when any of them is stamped. An
+// unstamped version among stamped ones (which no node writes) has the zero
+// stamp and loses.
+func lastWriter(all []Sibling) (Sibling, bool) {
+	best, found := -1, false
+	for i, s := range all {
+		found = found || !s.Stamp.IsZero()
+		if best < 0 {
+			best = i
+			continue
+		}
+		c := hlc.CompareVersions(version(s), version(all[best]))
+		// Equal versions under two dots (a stamp reissued after a restart
+		// behind the clock): the dot decides, so every replica keeps one.
+		if c > 0 || c == 0 && vclock.CompareDots(s.Dot, all[best].Dot) > 0 {
+			best = i
+		}
+	}
+	if !found {
+		return Sibling{}, false
+	}
+	return all[best], true
+}
+
+func version(s Sibling) hlc.Version {
+	return hlc.Version{Stamp: s.Stamp, Deleted: s.Deleted, Value: s.Value}
+}
+
+// MaxStamp is the highest stamp of set (zero when none is stamped): what a
+// client's context carries, so that its next write wins over what it read.
+func MaxStamp(set []Sibling) hlc.Timestamp {
+	var m hlc.Timestamp
+	for _, s := range set {
+		if hlc.Compare(s.Stamp, m) > 0 {
+			m = s.Stamp
+		}
+	}
+	return m
 }
 
 // Apply adds one version to a sibling set.

@@ -137,7 +137,7 @@ func TestMergeIsASemilattice(t *testing.T) {
 
 // equal reports whether two siblings are identical in every field.
 func equal(a, b Sibling) bool {
-	return a.Dot == b.Dot && a.Deleted == b.Deleted && a.WrittenAt == b.WrittenAt &&
+	return a.Dot == b.Dot && a.Deleted == b.Deleted && a.WrittenAt == b.WrittenAt && a.Stamp == b.Stamp &&
 		bytes.Equal(a.Value, b.Value) && slices.Equal(a.Context, b.Context)
 }
 
@@ -164,6 +164,8 @@ func TestEncodeRoundTrip(t *testing.T) {
 func FuzzDecodeObject(f *testing.F) {
 	b, _ := Encode([]Sibling{write(na, 1, "x", nil)})
 	f.Add(b)
+	b, _ = Encode([]Sibling{stamped(na, 1, "x", 5, 0, "a")})
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		set, err := Decode(b)
 		if err != nil {
@@ -179,7 +181,7 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 		for i, s := range set {
 			for j, o := range set {
-				if i != j && (s.Dot == o.Dot || s.SupersededBy(o)) {
+				if i != j && (s.Dot == o.Dot || s.SupersededBy(o) || !s.Stamp.IsZero()) {
 					t.Fatalf("decoded set keeps %v beside %v", s.Dot, o.Dot)
 				}
 			}

@@ -257,12 +257,15 @@ func (x *VClock) GetEntries() []*ClockEntry {
 // Sibling is one version of a key: the write identified by dot, made with the
 // causal context the writer had read.
 type Sibling struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Value         []byte                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
-	Dot           *Dot                   `protobuf:"bytes,2,opt,name=dot,proto3" json:"dot,omitempty"`
-	Context       *VClock                `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
-	Deleted       bool                   `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	WrittenAt     int64                  `protobuf:"varint,5,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"` // Unix nanoseconds at the coordinator.
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Value     []byte                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Dot       *Dot                   `protobuf:"bytes,2,opt,name=dot,proto3" json:"dot,omitempty"`
+	Context   *VClock                `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	Deleted   bool                   `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	WrittenAt int64                  `protobuf:"varint,5,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"` // Unix nanoseconds at the coordinator.
+	// The hybrid logical timestamp of a write to a last-writer-wins table
+	// (cluster/hlc encoding); empty in a table that keeps siblings.
+	Stamp         []byte `protobuf:"bytes,6,opt,name=stamp,proto3" json:"stamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -330,6 +333,13 @@ func (x *Sibling) GetWrittenAt() int64 {
 		return x.WrittenAt
 	}
 	return 0
+}
+
+func (x *Sibling) GetStamp() []byte {
+	if x != nil {
+		return x.Stamp
+	}
+	return nil
 }
 
 // Object is every version of one key a replica holds.
@@ -996,13 +1006,17 @@ func (x *MembershipSnapshot) GetStates() []*NodeState {
 // CoordinatePut asks a replica vnode to coordinate a write: issue a new dot,
 // apply it to its local object and answer with the resulting object.
 type CoordinatePut struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
-	Deleted       bool                   `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	Context       *VClock                `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
-	WrittenAt     int64                  `protobuf:"varint,6,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Key       []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value     []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Deleted   bool                   `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Context   *VClock                `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
+	WrittenAt int64                  `protobuf:"varint,6,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"`
+	// A write to a last-writer-wins table: the highest stamp the client's
+	// context had seen (cluster/hlc encoding; empty: none). The coordinator
+	// stamps the write above it, so the write wins over what it read.
+	AfterStamp    []byte `protobuf:"bytes,7,opt,name=after_stamp,json=afterStamp,proto3" json:"after_stamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1077,6 +1091,13 @@ func (x *CoordinatePut) GetWrittenAt() int64 {
 		return x.WrittenAt
 	}
 	return 0
+}
+
+func (x *CoordinatePut) GetAfterStamp() []byte {
+	if x != nil {
+		return x.AfterStamp
+	}
+	return nil
 }
 
 type CoordinatePutReply struct {
@@ -3485,14 +3506,15 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\acounter\x18\x03 \x01(\x04R\acounter\x12\x1c\n" +
 	"\ttimestamp\x18\x04 \x01(\x03R\ttimestamp\"D\n" +
 	"\x06VClock\x12:\n" +
-	"\aentries\x18\x01 \x03(\v2 .harmonia.internal.v1.ClockEntryR\aentries\"\xbd\x01\n" +
+	"\aentries\x18\x01 \x03(\v2 .harmonia.internal.v1.ClockEntryR\aentries\"\xd3\x01\n" +
 	"\aSibling\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12+\n" +
 	"\x03dot\x18\x02 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\x126\n" +
 	"\acontext\x18\x03 \x01(\v2\x1c.harmonia.internal.v1.VClockR\acontext\x12\x18\n" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x1d\n" +
 	"\n" +
-	"written_at\x18\x05 \x01(\x03R\twrittenAt\"C\n" +
+	"written_at\x18\x05 \x01(\x03R\twrittenAt\x12\x14\n" +
+	"\x05stamp\x18\x06 \x01(\fR\x05stamp\"C\n" +
 	"\x06Object\x129\n" +
 	"\bsiblings\x18\x01 \x03(\v2\x1d.harmonia.internal.v1.SiblingR\bsiblings\"L\n" +
 	"\bAppEntry\x12\x10\n" +
@@ -3547,7 +3569,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bidentity\x18\x04 \x01(\bR\bidentity\x127\n" +
 	"\x06holder\x18\x05 \x01(\v2\x1f.harmonia.internal.v1.NodeStateR\x06holder\"M\n" +
 	"\x12MembershipSnapshot\x127\n" +
-	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xc6\x01\n" +
+	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xe7\x01\n" +
 	"\rCoordinatePut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
@@ -3555,7 +3577,9 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x126\n" +
 	"\acontext\x18\x05 \x01(\v2\x1c.harmonia.internal.v1.VClockR\acontext\x12\x1d\n" +
 	"\n" +
-	"written_at\x18\x06 \x01(\x03R\twrittenAt\"\xa1\x01\n" +
+	"written_at\x18\x06 \x01(\x03R\twrittenAt\x12\x1f\n" +
+	"\vafter_stamp\x18\a \x01(\fR\n" +
+	"afterStamp\"\xa1\x01\n" +
 	"\x12CoordinatePutReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
