@@ -7,7 +7,12 @@
 // accepts only contexts that some node of its cluster issued for that very
 // key. On the wire a context is
 //
-//	version (1 byte) | clock (protobuf, object.ClockToProto) | tag (16 bytes)
+//	version (1 byte) | clock (protobuf SealedContext) | tag (16 bytes)
+//
+// For a key of a last-writer-wins table the clock is followed by the
+// highest hybrid logical stamp the client has seen (its read's, or its
+// write's): a write made with the context is stamped above it, so it wins
+// over what it read, whatever the clocks of the nodes.
 //
 // where tag is HMAC-SHA256 under the cluster secret, truncated, over a
 // domain-separation label, the version, the key's length, the key and the
@@ -27,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -95,10 +101,17 @@ func tagOf(secret []byte, label string, ver byte, key, payload []byte) []byte {
 // Seal returns the context clients carry for clock read or written at key;
 // nil for an empty clock, so that a blind write's context stays empty.
 func (s *Sealer) Seal(key []byte, c vclock.Clock) []byte {
-	if len(c) == 0 {
+	return s.SealStamped(key, c, hlc.Timestamp{})
+}
+
+// SealStamped is Seal for a key of a last-writer-wins table, whose context
+// also carries stamp, the highest the client has seen; nil when both are
+// empty.
+func (s *Sealer) SealStamped(key []byte, c vclock.Clock, stamp hlc.Timestamp) []byte {
+	if len(c) == 0 && stamp.IsZero() {
 		return nil
 	}
-	return s.seal(contextLabel, version, key, object.ClockToProto(c))
+	return s.seal(contextLabel, version, key, &internalpb.SealedContext{Entries: object.ClockToProto(c).GetEntries(), Stamp: object.StampToProto(stamp)})
 }
 
 // seal is format | m (deterministic protobuf) | the tag of label, format,
@@ -142,19 +155,30 @@ func (s *Sealer) open(label string, format byte, what string, key, b []byte) ([]
 // its clock. Empty b means no context: nil, nil. Errors wrap ErrMalformed or
 // ErrNotIssued.
 func (s *Sealer) Open(key, b []byte) (vclock.Clock, error) {
+	c, _, err := s.OpenStamped(key, b)
+	return c, err
+}
+
+// OpenStamped is Open that also returns the stamp the context carries
+// (zero when none: a table that keeps siblings, or no context).
+func (s *Sealer) OpenStamped(key, b []byte) (vclock.Clock, hlc.Timestamp, error) {
 	if len(b) == 0 {
-		return nil, nil
+		return nil, hlc.Timestamp{}, nil
 	}
-	clock, err := s.open(contextLabel, version, "a causal context", key, b)
+	payload, err := s.open(contextLabel, version, "a causal context", key, b)
 	if err != nil {
-		return nil, err
+		return nil, hlc.Timestamp{}, err
 	}
-	var p internalpb.VClock
-	if err := proto.Unmarshal(clock, &p); err != nil {
+	var p internalpb.SealedContext
+	if err := proto.Unmarshal(payload, &p); err != nil {
 		// Only a node of this cluster could have sealed it: a bug, not an attack.
-		return nil, fmt.Errorf("%w: authentic but unreadable clock: %v", ErrMalformed, err)
+		return nil, hlc.Timestamp{}, fmt.Errorf("%w: authentic but unreadable clock: %v", ErrMalformed, err)
 	}
-	return object.ClockFromProto(&p), nil
+	stamp, err := object.StampFromProto(p.Stamp)
+	if err != nil {
+		return nil, hlc.Timestamp{}, fmt.Errorf("%w: authentic but unreadable stamp: %v", ErrMalformed, err)
+	}
+	return object.ClockFromProto(&internalpb.VClock{Entries: p.Entries}), stamp, nil
 }
 
 // Fingerprints identify the secrets without revealing them, the sealing

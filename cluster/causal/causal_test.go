@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -213,4 +214,44 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("context of key %x also opens for key %x00", key, key)
 		}
 	})
+}
+
+// A context of a last-writer-wins key carries the highest stamp its client
+// saw; one sealed before stamps existed opens with none.
+func TestStampedContexts(t *testing.T) {
+	s := sealer(t, secretA)
+	key := []byte("k")
+	stamp := hlc.Timestamp{Wall: 1_700_000_000_000_000_000, Logical: 3, Node: "n2"}
+	for _, tt := range []struct {
+		rule  string
+		clock vclock.Clock
+		stamp hlc.Timestamp
+	}{
+		{"a clock and a stamp", realClock(), stamp},
+		{"a stamp without a clock (a blind write's)", nil, stamp},
+		{"a clock without a stamp (a table that keeps siblings)", realClock(), hlc.Timestamp{}},
+	} {
+		t.Run(tt.rule, func(t *testing.T) {
+			b := s.SealStamped(key, tt.clock, tt.stamp)
+			c, got, err := s.OpenStamped(key, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.stamp || !slices.Equal(c, tt.clock) {
+				t.Fatalf("opened (%v, %v), sealed (%v, %v)", c, got, tt.clock, tt.stamp)
+			}
+			if _, _, err := s.OpenStamped([]byte("other"), b); !errors.Is(err, ErrNotIssued) {
+				t.Fatalf("a context of k opened for another key: %v", err)
+			}
+		})
+	}
+	if b := s.SealStamped(key, nil, hlc.Timestamp{}); b != nil {
+		t.Fatalf("an empty context sealed to %x", b)
+	}
+	// The layout before stamps: the payload was a VClock.
+	old := s.seal(contextLabel, version, key, object.ClockToProto(realClock()))
+	c, got, err := s.OpenStamped(key, old)
+	if err != nil || !got.IsZero() || !slices.Equal(c, realClock()) {
+		t.Fatalf("an old context opened to (%v, %v, %v)", c, got, err)
+	}
 }

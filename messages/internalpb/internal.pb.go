@@ -254,6 +254,62 @@ func (x *VClock) GetEntries() []*ClockEntry {
 	return nil
 }
 
+// SealedContext is what a client's causal context holds (cluster/causal):
+// the clock, laid out as VClock's so that contexts sealed before stamps
+// existed read alike, and for a key of a last-writer-wins table the
+// highest stamp the client has seen (cluster/hlc encoding).
+type SealedContext struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ClockEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	Stamp         []byte                 `protobuf:"bytes,2,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedContext) Reset() {
+	*x = SealedContext{}
+	mi := &file_internalpb_internal_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedContext) ProtoMessage() {}
+
+func (x *SealedContext) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedContext.ProtoReflect.Descriptor instead.
+func (*SealedContext) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SealedContext) GetEntries() []*ClockEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *SealedContext) GetStamp() []byte {
+	if x != nil {
+		return x.Stamp
+	}
+	return nil
+}
+
 // Sibling is one version of a key: the write identified by dot, made with the
 // causal context the writer had read.
 type Sibling struct {
@@ -272,7 +328,7 @@ type Sibling struct {
 
 func (x *Sibling) Reset() {
 	*x = Sibling{}
-	mi := &file_internalpb_internal_proto_msgTypes[3]
+	mi := &file_internalpb_internal_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +340,7 @@ func (x *Sibling) String() string {
 func (*Sibling) ProtoMessage() {}
 
 func (x *Sibling) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[3]
+	mi := &file_internalpb_internal_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +353,7 @@ func (x *Sibling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sibling.ProtoReflect.Descriptor instead.
 func (*Sibling) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{3}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Sibling) GetValue() []byte {
@@ -352,7 +408,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_internalpb_internal_proto_msgTypes[4]
+	mi := &file_internalpb_internal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +420,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[4]
+	mi := &file_internalpb_internal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +433,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{4}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Object) GetSiblings() []*Sibling {
@@ -399,7 +455,7 @@ type AppEntry struct {
 
 func (x *AppEntry) Reset() {
 	*x = AppEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[5]
+	mi := &file_internalpb_internal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +467,7 @@ func (x *AppEntry) String() string {
 func (*AppEntry) ProtoMessage() {}
 
 func (x *AppEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[5]
+	mi := &file_internalpb_internal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +480,7 @@ func (x *AppEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppEntry.ProtoReflect.Descriptor instead.
 func (*AppEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{5}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AppEntry) GetKey() string {
@@ -467,7 +523,7 @@ type NodeState struct {
 
 func (x *NodeState) Reset() {
 	*x = NodeState{}
-	mi := &file_internalpb_internal_proto_msgTypes[6]
+	mi := &file_internalpb_internal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +535,7 @@ func (x *NodeState) String() string {
 func (*NodeState) ProtoMessage() {}
 
 func (x *NodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[6]
+	mi := &file_internalpb_internal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +548,7 @@ func (x *NodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
 func (*NodeState) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{6}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NodeState) GetId() string {
@@ -541,7 +597,7 @@ type GossipDigest struct {
 
 func (x *GossipDigest) Reset() {
 	*x = GossipDigest{}
-	mi := &file_internalpb_internal_proto_msgTypes[7]
+	mi := &file_internalpb_internal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +609,7 @@ func (x *GossipDigest) String() string {
 func (*GossipDigest) ProtoMessage() {}
 
 func (x *GossipDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[7]
+	mi := &file_internalpb_internal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +622,7 @@ func (x *GossipDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipDigest.ProtoReflect.Descriptor instead.
 func (*GossipDigest) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{7}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GossipDigest) GetId() string {
@@ -605,7 +661,7 @@ type ClusterParams struct {
 
 func (x *ClusterParams) Reset() {
 	*x = ClusterParams{}
-	mi := &file_internalpb_internal_proto_msgTypes[8]
+	mi := &file_internalpb_internal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +673,7 @@ func (x *ClusterParams) String() string {
 func (*ClusterParams) ProtoMessage() {}
 
 func (x *ClusterParams) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[8]
+	mi := &file_internalpb_internal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +686,7 @@ func (x *ClusterParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterParams.ProtoReflect.Descriptor instead.
 func (*ClusterParams) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{8}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ClusterParams) GetPartitions() uint32 {
@@ -669,7 +725,7 @@ type GossipSyn struct {
 
 func (x *GossipSyn) Reset() {
 	*x = GossipSyn{}
-	mi := &file_internalpb_internal_proto_msgTypes[9]
+	mi := &file_internalpb_internal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +737,7 @@ func (x *GossipSyn) String() string {
 func (*GossipSyn) ProtoMessage() {}
 
 func (x *GossipSyn) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[9]
+	mi := &file_internalpb_internal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +750,7 @@ func (x *GossipSyn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipSyn.ProtoReflect.Descriptor instead.
 func (*GossipSyn) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{9}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GossipSyn) GetFrom() string {
@@ -748,7 +804,7 @@ type GossipAck struct {
 
 func (x *GossipAck) Reset() {
 	*x = GossipAck{}
-	mi := &file_internalpb_internal_proto_msgTypes[10]
+	mi := &file_internalpb_internal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +816,7 @@ func (x *GossipAck) String() string {
 func (*GossipAck) ProtoMessage() {}
 
 func (x *GossipAck) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[10]
+	mi := &file_internalpb_internal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +829,7 @@ func (x *GossipAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipAck.ProtoReflect.Descriptor instead.
 func (*GossipAck) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{10}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GossipAck) GetFrom() string {
@@ -830,7 +886,7 @@ type GossipAck2 struct {
 
 func (x *GossipAck2) Reset() {
 	*x = GossipAck2{}
-	mi := &file_internalpb_internal_proto_msgTypes[11]
+	mi := &file_internalpb_internal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +898,7 @@ func (x *GossipAck2) String() string {
 func (*GossipAck2) ProtoMessage() {}
 
 func (x *GossipAck2) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[11]
+	mi := &file_internalpb_internal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +911,7 @@ func (x *GossipAck2) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipAck2.ProtoReflect.Descriptor instead.
 func (*GossipAck2) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{11}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GossipAck2) GetFrom() string {
@@ -894,7 +950,7 @@ type GossipRefused struct {
 
 func (x *GossipRefused) Reset() {
 	*x = GossipRefused{}
-	mi := &file_internalpb_internal_proto_msgTypes[12]
+	mi := &file_internalpb_internal_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +962,7 @@ func (x *GossipRefused) String() string {
 func (*GossipRefused) ProtoMessage() {}
 
 func (x *GossipRefused) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[12]
+	mi := &file_internalpb_internal_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +975,7 @@ func (x *GossipRefused) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipRefused.ProtoReflect.Descriptor instead.
 func (*GossipRefused) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{12}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GossipRefused) GetFrom() string {
@@ -968,7 +1024,7 @@ type MembershipSnapshot struct {
 
 func (x *MembershipSnapshot) Reset() {
 	*x = MembershipSnapshot{}
-	mi := &file_internalpb_internal_proto_msgTypes[13]
+	mi := &file_internalpb_internal_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1036,7 @@ func (x *MembershipSnapshot) String() string {
 func (*MembershipSnapshot) ProtoMessage() {}
 
 func (x *MembershipSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[13]
+	mi := &file_internalpb_internal_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1049,7 @@ func (x *MembershipSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipSnapshot.ProtoReflect.Descriptor instead.
 func (*MembershipSnapshot) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{13}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MembershipSnapshot) GetStates() []*NodeState {
@@ -1023,7 +1079,7 @@ type CoordinatePut struct {
 
 func (x *CoordinatePut) Reset() {
 	*x = CoordinatePut{}
-	mi := &file_internalpb_internal_proto_msgTypes[14]
+	mi := &file_internalpb_internal_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1091,7 @@ func (x *CoordinatePut) String() string {
 func (*CoordinatePut) ProtoMessage() {}
 
 func (x *CoordinatePut) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[14]
+	mi := &file_internalpb_internal_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1104,7 @@ func (x *CoordinatePut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatePut.ProtoReflect.Descriptor instead.
 func (*CoordinatePut) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{14}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CoordinatePut) GetPartition() uint32 {
@@ -1112,7 +1168,7 @@ type CoordinatePutReply struct {
 
 func (x *CoordinatePutReply) Reset() {
 	*x = CoordinatePutReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[15]
+	mi := &file_internalpb_internal_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1180,7 @@ func (x *CoordinatePutReply) String() string {
 func (*CoordinatePutReply) ProtoMessage() {}
 
 func (x *CoordinatePutReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[15]
+	mi := &file_internalpb_internal_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1193,7 @@ func (x *CoordinatePutReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatePutReply.ProtoReflect.Descriptor instead.
 func (*CoordinatePutReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{15}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CoordinatePutReply) GetNode() string {
@@ -1188,7 +1244,7 @@ type ReplicaPut struct {
 
 func (x *ReplicaPut) Reset() {
 	*x = ReplicaPut{}
-	mi := &file_internalpb_internal_proto_msgTypes[16]
+	mi := &file_internalpb_internal_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1256,7 @@ func (x *ReplicaPut) String() string {
 func (*ReplicaPut) ProtoMessage() {}
 
 func (x *ReplicaPut) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[16]
+	mi := &file_internalpb_internal_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1269,7 @@ func (x *ReplicaPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPut.ProtoReflect.Descriptor instead.
 func (*ReplicaPut) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{16}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReplicaPut) GetPartition() uint32 {
@@ -1276,7 +1332,7 @@ type Sender struct {
 
 func (x *Sender) Reset() {
 	*x = Sender{}
-	mi := &file_internalpb_internal_proto_msgTypes[17]
+	mi := &file_internalpb_internal_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1344,7 @@ func (x *Sender) String() string {
 func (*Sender) ProtoMessage() {}
 
 func (x *Sender) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[17]
+	mi := &file_internalpb_internal_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1357,7 @@ func (x *Sender) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sender.ProtoReflect.Descriptor instead.
 func (*Sender) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{17}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Sender) GetNode() string {
@@ -1330,7 +1386,7 @@ type ReplicaPutReply struct {
 
 func (x *ReplicaPutReply) Reset() {
 	*x = ReplicaPutReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[18]
+	mi := &file_internalpb_internal_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1398,7 @@ func (x *ReplicaPutReply) String() string {
 func (*ReplicaPutReply) ProtoMessage() {}
 
 func (x *ReplicaPutReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[18]
+	mi := &file_internalpb_internal_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1411,7 @@ func (x *ReplicaPutReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPutReply.ProtoReflect.Descriptor instead.
 func (*ReplicaPutReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{18}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReplicaPutReply) GetNode() string {
@@ -1399,7 +1455,7 @@ type ReplicaGet struct {
 
 func (x *ReplicaGet) Reset() {
 	*x = ReplicaGet{}
-	mi := &file_internalpb_internal_proto_msgTypes[19]
+	mi := &file_internalpb_internal_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1467,7 @@ func (x *ReplicaGet) String() string {
 func (*ReplicaGet) ProtoMessage() {}
 
 func (x *ReplicaGet) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[19]
+	mi := &file_internalpb_internal_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1480,7 @@ func (x *ReplicaGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaGet.ProtoReflect.Descriptor instead.
 func (*ReplicaGet) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{19}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReplicaGet) GetPartition() uint32 {
@@ -1462,7 +1518,7 @@ type ReplicaGetReply struct {
 
 func (x *ReplicaGetReply) Reset() {
 	*x = ReplicaGetReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[20]
+	mi := &file_internalpb_internal_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1530,7 @@ func (x *ReplicaGetReply) String() string {
 func (*ReplicaGetReply) ProtoMessage() {}
 
 func (x *ReplicaGetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[20]
+	mi := &file_internalpb_internal_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1543,7 @@ func (x *ReplicaGetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaGetReply.ProtoReflect.Descriptor instead.
 func (*ReplicaGetReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{20}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReplicaGetReply) GetNode() string {
@@ -1536,7 +1592,7 @@ type HandoffFetch struct {
 
 func (x *HandoffFetch) Reset() {
 	*x = HandoffFetch{}
-	mi := &file_internalpb_internal_proto_msgTypes[21]
+	mi := &file_internalpb_internal_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1604,7 @@ func (x *HandoffFetch) String() string {
 func (*HandoffFetch) ProtoMessage() {}
 
 func (x *HandoffFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[21]
+	mi := &file_internalpb_internal_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1617,7 @@ func (x *HandoffFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffFetch.ProtoReflect.Descriptor instead.
 func (*HandoffFetch) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{21}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HandoffFetch) GetPartition() uint32 {
@@ -1616,7 +1672,7 @@ type HandoffEntry struct {
 
 func (x *HandoffEntry) Reset() {
 	*x = HandoffEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[22]
+	mi := &file_internalpb_internal_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1684,7 @@ func (x *HandoffEntry) String() string {
 func (*HandoffEntry) ProtoMessage() {}
 
 func (x *HandoffEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[22]
+	mi := &file_internalpb_internal_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1697,7 @@ func (x *HandoffEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffEntry.ProtoReflect.Descriptor instead.
 func (*HandoffEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{22}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HandoffEntry) GetKey() []byte {
@@ -1678,7 +1734,7 @@ type HandoffBatch struct {
 
 func (x *HandoffBatch) Reset() {
 	*x = HandoffBatch{}
-	mi := &file_internalpb_internal_proto_msgTypes[23]
+	mi := &file_internalpb_internal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1746,7 @@ func (x *HandoffBatch) String() string {
 func (*HandoffBatch) ProtoMessage() {}
 
 func (x *HandoffBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[23]
+	mi := &file_internalpb_internal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1759,7 @@ func (x *HandoffBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffBatch.ProtoReflect.Descriptor instead.
 func (*HandoffBatch) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{23}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HandoffBatch) GetNode() string {
@@ -1788,7 +1844,7 @@ type AcceptorRangeRead struct {
 
 func (x *AcceptorRangeRead) Reset() {
 	*x = AcceptorRangeRead{}
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1856,7 @@ func (x *AcceptorRangeRead) String() string {
 func (*AcceptorRangeRead) ProtoMessage() {}
 
 func (x *AcceptorRangeRead) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[24]
+	mi := &file_internalpb_internal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1869,7 @@ func (x *AcceptorRangeRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptorRangeRead.ProtoReflect.Descriptor instead.
 func (*AcceptorRangeRead) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{24}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AcceptorRangeRead) GetPartition() uint32 {
@@ -1890,7 +1946,7 @@ type AcceptorEntry struct {
 
 func (x *AcceptorEntry) Reset() {
 	*x = AcceptorEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +1958,7 @@ func (x *AcceptorEntry) String() string {
 func (*AcceptorEntry) ProtoMessage() {}
 
 func (x *AcceptorEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[25]
+	mi := &file_internalpb_internal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +1971,7 @@ func (x *AcceptorEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptorEntry.ProtoReflect.Descriptor instead.
 func (*AcceptorEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{25}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AcceptorEntry) GetKey() []byte {
@@ -1947,7 +2003,7 @@ type AcceptorSync struct {
 
 func (x *AcceptorSync) Reset() {
 	*x = AcceptorSync{}
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2015,7 @@ func (x *AcceptorSync) String() string {
 func (*AcceptorSync) ProtoMessage() {}
 
 func (x *AcceptorSync) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[26]
+	mi := &file_internalpb_internal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2028,7 @@ func (x *AcceptorSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptorSync.ProtoReflect.Descriptor instead.
 func (*AcceptorSync) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{26}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AcceptorSync) GetPartition() uint32 {
@@ -2008,7 +2064,7 @@ type HandoffApply struct {
 
 func (x *HandoffApply) Reset() {
 	*x = HandoffApply{}
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2076,7 @@ func (x *HandoffApply) String() string {
 func (*HandoffApply) ProtoMessage() {}
 
 func (x *HandoffApply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2089,7 @@ func (x *HandoffApply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApply.ProtoReflect.Descriptor instead.
 func (*HandoffApply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HandoffApply) GetPartition() uint32 {
@@ -2059,7 +2115,7 @@ type HandoffApplyReply struct {
 
 func (x *HandoffApplyReply) Reset() {
 	*x = HandoffApplyReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2127,7 @@ func (x *HandoffApplyReply) String() string {
 func (*HandoffApplyReply) ProtoMessage() {}
 
 func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2140,7 @@ func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApplyReply.ProtoReflect.Descriptor instead.
 func (*HandoffApplyReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HandoffApplyReply) GetError() string {
@@ -2110,7 +2166,7 @@ type HandoffCursor struct {
 
 func (x *HandoffCursor) Reset() {
 	*x = HandoffCursor{}
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2178,7 @@ func (x *HandoffCursor) String() string {
 func (*HandoffCursor) ProtoMessage() {}
 
 func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2191,7 @@ func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffCursor.ProtoReflect.Descriptor instead.
 func (*HandoffCursor) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HandoffCursor) GetTransition() string {
@@ -2199,7 +2255,7 @@ type TransferPass struct {
 
 func (x *TransferPass) Reset() {
 	*x = TransferPass{}
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2267,7 @@ func (x *TransferPass) String() string {
 func (*TransferPass) ProtoMessage() {}
 
 func (x *TransferPass) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2280,7 @@ func (x *TransferPass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferPass.ProtoReflect.Descriptor instead.
 func (*TransferPass) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransferPass) GetSource() string {
@@ -2297,7 +2353,7 @@ type Hint struct {
 
 func (x *Hint) Reset() {
 	*x = Hint{}
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2365,7 @@ func (x *Hint) String() string {
 func (*Hint) ProtoMessage() {}
 
 func (x *Hint) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2378,7 @@ func (x *Hint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hint.ProtoReflect.Descriptor instead.
 func (*Hint) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Hint) GetPartition() uint32 {
@@ -2366,7 +2422,7 @@ type TreeLevel struct {
 
 func (x *TreeLevel) Reset() {
 	*x = TreeLevel{}
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2434,7 @@ func (x *TreeLevel) String() string {
 func (*TreeLevel) ProtoMessage() {}
 
 func (x *TreeLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2447,7 @@ func (x *TreeLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
 func (*TreeLevel) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TreeLevel) GetPartition() uint32 {
@@ -2427,7 +2483,7 @@ type TreeLevelReply struct {
 
 func (x *TreeLevelReply) Reset() {
 	*x = TreeLevelReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2495,7 @@ func (x *TreeLevelReply) String() string {
 func (*TreeLevelReply) ProtoMessage() {}
 
 func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2508,7 @@ func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
 func (*TreeLevelReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TreeLevelReply) GetNode() string {
@@ -2498,7 +2554,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2566,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2579,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *BucketKeys) GetPartition() uint32 {
@@ -2567,7 +2623,7 @@ type BucketKeysReply struct {
 
 func (x *BucketKeysReply) Reset() {
 	*x = BucketKeysReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2635,7 @@ func (x *BucketKeysReply) String() string {
 func (*BucketKeysReply) ProtoMessage() {}
 
 func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2648,7 @@ func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
 func (*BucketKeysReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BucketKeysReply) GetNode() string {
@@ -2641,7 +2697,7 @@ type ReapEntry struct {
 
 func (x *ReapEntry) Reset() {
 	*x = ReapEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2709,7 @@ func (x *ReapEntry) String() string {
 func (*ReapEntry) ProtoMessage() {}
 
 func (x *ReapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2722,7 @@ func (x *ReapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
 func (*ReapEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReapEntry) GetKey() []byte {
@@ -2704,7 +2760,7 @@ type Reap struct {
 
 func (x *Reap) Reset() {
 	*x = Reap{}
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2772,7 @@ func (x *Reap) String() string {
 func (*Reap) ProtoMessage() {}
 
 func (x *Reap) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +2785,7 @@ func (x *Reap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reap.ProtoReflect.Descriptor instead.
 func (*Reap) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Reap) GetPartition() uint32 {
@@ -2779,7 +2835,7 @@ type ReapReply struct {
 
 func (x *ReapReply) Reset() {
 	*x = ReapReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +2847,7 @@ func (x *ReapReply) String() string {
 func (*ReapReply) ProtoMessage() {}
 
 func (x *ReapReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +2860,7 @@ func (x *ReapReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
 func (*ReapReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReapReply) GetNode() string {
@@ -2849,7 +2905,7 @@ type PaxosBallot struct {
 
 func (x *PaxosBallot) Reset() {
 	*x = PaxosBallot{}
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +2917,7 @@ func (x *PaxosBallot) String() string {
 func (*PaxosBallot) ProtoMessage() {}
 
 func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +2930,7 @@ func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosBallot.ProtoReflect.Descriptor instead.
 func (*PaxosBallot) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PaxosBallot) GetRound() uint64 {
@@ -2922,7 +2978,7 @@ type PaxosValue struct {
 
 func (x *PaxosValue) Reset() {
 	*x = PaxosValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +2990,7 @@ func (x *PaxosValue) String() string {
 func (*PaxosValue) ProtoMessage() {}
 
 func (x *PaxosValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3003,7 @@ func (x *PaxosValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosValue.ProtoReflect.Descriptor instead.
 func (*PaxosValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PaxosValue) GetExists() bool {
@@ -3011,7 +3067,7 @@ type PaxosRequest struct {
 
 func (x *PaxosRequest) Reset() {
 	*x = PaxosRequest{}
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3079,7 @@ func (x *PaxosRequest) String() string {
 func (*PaxosRequest) ProtoMessage() {}
 
 func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3092,7 @@ func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosRequest.ProtoReflect.Descriptor instead.
 func (*PaxosRequest) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PaxosRequest) GetPartition() uint32 {
@@ -3126,7 +3182,7 @@ type PaxosReply struct {
 
 func (x *PaxosReply) Reset() {
 	*x = PaxosReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3138,7 +3194,7 @@ func (x *PaxosReply) String() string {
 func (*PaxosReply) ProtoMessage() {}
 
 func (x *PaxosReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3151,7 +3207,7 @@ func (x *PaxosReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosReply.ProtoReflect.Descriptor instead.
 func (*PaxosReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PaxosReply) GetRequestId() uint64 {
@@ -3245,7 +3301,7 @@ type PaxosState struct {
 
 func (x *PaxosState) Reset() {
 	*x = PaxosState{}
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3313,7 @@ func (x *PaxosState) String() string {
 func (*PaxosState) ProtoMessage() {}
 
 func (x *PaxosState) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3326,7 @@ func (x *PaxosState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosState.ProtoReflect.Descriptor instead.
 func (*PaxosState) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PaxosState) GetPromised() *PaxosBallot {
@@ -3329,7 +3385,7 @@ type CatalogTable struct {
 
 func (x *CatalogTable) Reset() {
 	*x = CatalogTable{}
-	mi := &file_internalpb_internal_proto_msgTypes[44]
+	mi := &file_internalpb_internal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3341,7 +3397,7 @@ func (x *CatalogTable) String() string {
 func (*CatalogTable) ProtoMessage() {}
 
 func (x *CatalogTable) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[44]
+	mi := &file_internalpb_internal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3354,7 +3410,7 @@ func (x *CatalogTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogTable.ProtoReflect.Descriptor instead.
 func (*CatalogTable) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{44}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CatalogTable) GetName() string {
@@ -3441,7 +3497,7 @@ type CatalogValue struct {
 
 func (x *CatalogValue) Reset() {
 	*x = CatalogValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[45]
+	mi := &file_internalpb_internal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3509,7 @@ func (x *CatalogValue) String() string {
 func (*CatalogValue) ProtoMessage() {}
 
 func (x *CatalogValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[45]
+	mi := &file_internalpb_internal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3522,7 @@ func (x *CatalogValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogValue.ProtoReflect.Descriptor instead.
 func (*CatalogValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{45}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CatalogValue) GetTables() []*CatalogTable {
@@ -3506,7 +3562,10 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\acounter\x18\x03 \x01(\x04R\acounter\x12\x1c\n" +
 	"\ttimestamp\x18\x04 \x01(\x03R\ttimestamp\"D\n" +
 	"\x06VClock\x12:\n" +
-	"\aentries\x18\x01 \x03(\v2 .harmonia.internal.v1.ClockEntryR\aentries\"\xd3\x01\n" +
+	"\aentries\x18\x01 \x03(\v2 .harmonia.internal.v1.ClockEntryR\aentries\"a\n" +
+	"\rSealedContext\x12:\n" +
+	"\aentries\x18\x01 \x03(\v2 .harmonia.internal.v1.ClockEntryR\aentries\x12\x14\n" +
+	"\x05stamp\x18\x02 \x01(\fR\x05stamp\"\xd3\x01\n" +
 	"\aSibling\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12+\n" +
 	"\x03dot\x18\x02 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\x126\n" +
@@ -3802,114 +3861,116 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internalpb_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_internalpb_internal_proto_goTypes = []any{
 	(PaxosKind)(0),             // 0: harmonia.internal.v1.PaxosKind
 	(*Dot)(nil),                // 1: harmonia.internal.v1.Dot
 	(*ClockEntry)(nil),         // 2: harmonia.internal.v1.ClockEntry
 	(*VClock)(nil),             // 3: harmonia.internal.v1.VClock
-	(*Sibling)(nil),            // 4: harmonia.internal.v1.Sibling
-	(*Object)(nil),             // 5: harmonia.internal.v1.Object
-	(*AppEntry)(nil),           // 6: harmonia.internal.v1.AppEntry
-	(*NodeState)(nil),          // 7: harmonia.internal.v1.NodeState
-	(*GossipDigest)(nil),       // 8: harmonia.internal.v1.GossipDigest
-	(*ClusterParams)(nil),      // 9: harmonia.internal.v1.ClusterParams
-	(*GossipSyn)(nil),          // 10: harmonia.internal.v1.GossipSyn
-	(*GossipAck)(nil),          // 11: harmonia.internal.v1.GossipAck
-	(*GossipAck2)(nil),         // 12: harmonia.internal.v1.GossipAck2
-	(*GossipRefused)(nil),      // 13: harmonia.internal.v1.GossipRefused
-	(*MembershipSnapshot)(nil), // 14: harmonia.internal.v1.MembershipSnapshot
-	(*CoordinatePut)(nil),      // 15: harmonia.internal.v1.CoordinatePut
-	(*CoordinatePutReply)(nil), // 16: harmonia.internal.v1.CoordinatePutReply
-	(*ReplicaPut)(nil),         // 17: harmonia.internal.v1.ReplicaPut
-	(*Sender)(nil),             // 18: harmonia.internal.v1.Sender
-	(*ReplicaPutReply)(nil),    // 19: harmonia.internal.v1.ReplicaPutReply
-	(*ReplicaGet)(nil),         // 20: harmonia.internal.v1.ReplicaGet
-	(*ReplicaGetReply)(nil),    // 21: harmonia.internal.v1.ReplicaGetReply
-	(*HandoffFetch)(nil),       // 22: harmonia.internal.v1.HandoffFetch
-	(*HandoffEntry)(nil),       // 23: harmonia.internal.v1.HandoffEntry
-	(*HandoffBatch)(nil),       // 24: harmonia.internal.v1.HandoffBatch
-	(*AcceptorRangeRead)(nil),  // 25: harmonia.internal.v1.AcceptorRangeRead
-	(*AcceptorEntry)(nil),      // 26: harmonia.internal.v1.AcceptorEntry
-	(*AcceptorSync)(nil),       // 27: harmonia.internal.v1.AcceptorSync
-	(*HandoffApply)(nil),       // 28: harmonia.internal.v1.HandoffApply
-	(*HandoffApplyReply)(nil),  // 29: harmonia.internal.v1.HandoffApplyReply
-	(*HandoffCursor)(nil),      // 30: harmonia.internal.v1.HandoffCursor
-	(*TransferPass)(nil),       // 31: harmonia.internal.v1.TransferPass
-	(*Hint)(nil),               // 32: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 33: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 34: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 35: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 36: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 37: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 38: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 39: harmonia.internal.v1.ReapReply
-	(*PaxosBallot)(nil),        // 40: harmonia.internal.v1.PaxosBallot
-	(*PaxosValue)(nil),         // 41: harmonia.internal.v1.PaxosValue
-	(*PaxosRequest)(nil),       // 42: harmonia.internal.v1.PaxosRequest
-	(*PaxosReply)(nil),         // 43: harmonia.internal.v1.PaxosReply
-	(*PaxosState)(nil),         // 44: harmonia.internal.v1.PaxosState
-	(*CatalogTable)(nil),       // 45: harmonia.internal.v1.CatalogTable
-	(*CatalogValue)(nil),       // 46: harmonia.internal.v1.CatalogValue
+	(*SealedContext)(nil),      // 4: harmonia.internal.v1.SealedContext
+	(*Sibling)(nil),            // 5: harmonia.internal.v1.Sibling
+	(*Object)(nil),             // 6: harmonia.internal.v1.Object
+	(*AppEntry)(nil),           // 7: harmonia.internal.v1.AppEntry
+	(*NodeState)(nil),          // 8: harmonia.internal.v1.NodeState
+	(*GossipDigest)(nil),       // 9: harmonia.internal.v1.GossipDigest
+	(*ClusterParams)(nil),      // 10: harmonia.internal.v1.ClusterParams
+	(*GossipSyn)(nil),          // 11: harmonia.internal.v1.GossipSyn
+	(*GossipAck)(nil),          // 12: harmonia.internal.v1.GossipAck
+	(*GossipAck2)(nil),         // 13: harmonia.internal.v1.GossipAck2
+	(*GossipRefused)(nil),      // 14: harmonia.internal.v1.GossipRefused
+	(*MembershipSnapshot)(nil), // 15: harmonia.internal.v1.MembershipSnapshot
+	(*CoordinatePut)(nil),      // 16: harmonia.internal.v1.CoordinatePut
+	(*CoordinatePutReply)(nil), // 17: harmonia.internal.v1.CoordinatePutReply
+	(*ReplicaPut)(nil),         // 18: harmonia.internal.v1.ReplicaPut
+	(*Sender)(nil),             // 19: harmonia.internal.v1.Sender
+	(*ReplicaPutReply)(nil),    // 20: harmonia.internal.v1.ReplicaPutReply
+	(*ReplicaGet)(nil),         // 21: harmonia.internal.v1.ReplicaGet
+	(*ReplicaGetReply)(nil),    // 22: harmonia.internal.v1.ReplicaGetReply
+	(*HandoffFetch)(nil),       // 23: harmonia.internal.v1.HandoffFetch
+	(*HandoffEntry)(nil),       // 24: harmonia.internal.v1.HandoffEntry
+	(*HandoffBatch)(nil),       // 25: harmonia.internal.v1.HandoffBatch
+	(*AcceptorRangeRead)(nil),  // 26: harmonia.internal.v1.AcceptorRangeRead
+	(*AcceptorEntry)(nil),      // 27: harmonia.internal.v1.AcceptorEntry
+	(*AcceptorSync)(nil),       // 28: harmonia.internal.v1.AcceptorSync
+	(*HandoffApply)(nil),       // 29: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 30: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 31: harmonia.internal.v1.HandoffCursor
+	(*TransferPass)(nil),       // 32: harmonia.internal.v1.TransferPass
+	(*Hint)(nil),               // 33: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 34: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 35: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 36: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 37: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 38: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 39: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 40: harmonia.internal.v1.ReapReply
+	(*PaxosBallot)(nil),        // 41: harmonia.internal.v1.PaxosBallot
+	(*PaxosValue)(nil),         // 42: harmonia.internal.v1.PaxosValue
+	(*PaxosRequest)(nil),       // 43: harmonia.internal.v1.PaxosRequest
+	(*PaxosReply)(nil),         // 44: harmonia.internal.v1.PaxosReply
+	(*PaxosState)(nil),         // 45: harmonia.internal.v1.PaxosState
+	(*CatalogTable)(nil),       // 46: harmonia.internal.v1.CatalogTable
+	(*CatalogValue)(nil),       // 47: harmonia.internal.v1.CatalogValue
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	2,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
-	1,  // 1: harmonia.internal.v1.Sibling.dot:type_name -> harmonia.internal.v1.Dot
-	3,  // 2: harmonia.internal.v1.Sibling.context:type_name -> harmonia.internal.v1.VClock
-	4,  // 3: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
-	6,  // 4: harmonia.internal.v1.NodeState.app:type_name -> harmonia.internal.v1.AppEntry
-	8,  // 5: harmonia.internal.v1.GossipSyn.digests:type_name -> harmonia.internal.v1.GossipDigest
-	9,  // 6: harmonia.internal.v1.GossipSyn.params:type_name -> harmonia.internal.v1.ClusterParams
-	7,  // 7: harmonia.internal.v1.GossipAck.states:type_name -> harmonia.internal.v1.NodeState
-	8,  // 8: harmonia.internal.v1.GossipAck.requests:type_name -> harmonia.internal.v1.GossipDigest
-	9,  // 9: harmonia.internal.v1.GossipAck.params:type_name -> harmonia.internal.v1.ClusterParams
-	7,  // 10: harmonia.internal.v1.GossipAck2.states:type_name -> harmonia.internal.v1.NodeState
-	9,  // 11: harmonia.internal.v1.GossipAck2.params:type_name -> harmonia.internal.v1.ClusterParams
-	7,  // 12: harmonia.internal.v1.GossipRefused.holder:type_name -> harmonia.internal.v1.NodeState
-	7,  // 13: harmonia.internal.v1.MembershipSnapshot.states:type_name -> harmonia.internal.v1.NodeState
-	3,  // 14: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
-	5,  // 15: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
-	1,  // 16: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
-	5,  // 17: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
-	18, // 18: harmonia.internal.v1.ReplicaPut.sender:type_name -> harmonia.internal.v1.Sender
-	5,  // 19: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
-	5,  // 20: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
-	23, // 21: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	26, // 22: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
-	40, // 23: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
-	18, // 24: harmonia.internal.v1.AcceptorRangeRead.sender:type_name -> harmonia.internal.v1.Sender
-	44, // 25: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
-	18, // 26: harmonia.internal.v1.AcceptorSync.sender:type_name -> harmonia.internal.v1.Sender
-	26, // 27: harmonia.internal.v1.AcceptorSync.states:type_name -> harmonia.internal.v1.AcceptorEntry
-	23, // 28: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	31, // 29: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
-	5,  // 30: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
-	23, // 31: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	37, // 32: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	18, // 33: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	40, // 34: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 35: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 36: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	40, // 37: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	41, // 38: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
-	18, // 39: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	40, // 40: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 41: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	40, // 42: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 43: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 44: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	41, // 45: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	40, // 46: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 47: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	40, // 48: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	41, // 49: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	40, // 50: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	45, // 51: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	2,  // 1: harmonia.internal.v1.SealedContext.entries:type_name -> harmonia.internal.v1.ClockEntry
+	1,  // 2: harmonia.internal.v1.Sibling.dot:type_name -> harmonia.internal.v1.Dot
+	3,  // 3: harmonia.internal.v1.Sibling.context:type_name -> harmonia.internal.v1.VClock
+	5,  // 4: harmonia.internal.v1.Object.siblings:type_name -> harmonia.internal.v1.Sibling
+	7,  // 5: harmonia.internal.v1.NodeState.app:type_name -> harmonia.internal.v1.AppEntry
+	9,  // 6: harmonia.internal.v1.GossipSyn.digests:type_name -> harmonia.internal.v1.GossipDigest
+	10, // 7: harmonia.internal.v1.GossipSyn.params:type_name -> harmonia.internal.v1.ClusterParams
+	8,  // 8: harmonia.internal.v1.GossipAck.states:type_name -> harmonia.internal.v1.NodeState
+	9,  // 9: harmonia.internal.v1.GossipAck.requests:type_name -> harmonia.internal.v1.GossipDigest
+	10, // 10: harmonia.internal.v1.GossipAck.params:type_name -> harmonia.internal.v1.ClusterParams
+	8,  // 11: harmonia.internal.v1.GossipAck2.states:type_name -> harmonia.internal.v1.NodeState
+	10, // 12: harmonia.internal.v1.GossipAck2.params:type_name -> harmonia.internal.v1.ClusterParams
+	8,  // 13: harmonia.internal.v1.GossipRefused.holder:type_name -> harmonia.internal.v1.NodeState
+	8,  // 14: harmonia.internal.v1.MembershipSnapshot.states:type_name -> harmonia.internal.v1.NodeState
+	3,  // 15: harmonia.internal.v1.CoordinatePut.context:type_name -> harmonia.internal.v1.VClock
+	6,  // 16: harmonia.internal.v1.CoordinatePutReply.object:type_name -> harmonia.internal.v1.Object
+	1,  // 17: harmonia.internal.v1.CoordinatePutReply.dot:type_name -> harmonia.internal.v1.Dot
+	6,  // 18: harmonia.internal.v1.ReplicaPut.object:type_name -> harmonia.internal.v1.Object
+	19, // 19: harmonia.internal.v1.ReplicaPut.sender:type_name -> harmonia.internal.v1.Sender
+	6,  // 20: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
+	6,  // 21: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
+	24, // 22: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	27, // 23: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
+	41, // 24: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
+	19, // 25: harmonia.internal.v1.AcceptorRangeRead.sender:type_name -> harmonia.internal.v1.Sender
+	45, // 26: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
+	19, // 27: harmonia.internal.v1.AcceptorSync.sender:type_name -> harmonia.internal.v1.Sender
+	27, // 28: harmonia.internal.v1.AcceptorSync.states:type_name -> harmonia.internal.v1.AcceptorEntry
+	24, // 29: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	32, // 30: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	6,  // 31: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
+	24, // 32: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
+	38, // 33: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	19, // 34: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	41, // 35: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 36: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 37: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	41, // 38: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 39: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	19, // 40: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	41, // 41: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 42: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	41, // 43: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 44: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 45: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 46: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	41, // 47: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 48: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	41, // 49: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 50: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	41, // 51: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	46, // 52: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }
@@ -3923,7 +3984,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   46,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
