@@ -2,6 +2,7 @@ package actors
 
 import (
 	"crypto/tls"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 
 // Config describes one node. Start from DefaultConfig.
 type Config struct {
+	// Stamps tunes the hybrid logical clock that stamps the writes of
+	// last-writer-wins tables (its bound on a received stamp's lead).
+	Stamps      hlc.Config
 	NodeID      string
 	ClusterAddr string // host:port the remote layer listens on
 	// AdvertiseAddr is the host:port peers reach the remote layer at; empty:
@@ -99,6 +103,7 @@ func DefaultConfig() Config {
 		Reap:            reap.DefaultConfig(),
 		Tables:          DefaultTablesConfig(),
 		TTL:             DefaultTTLConfig(),
+		Stamps:          hlc.DefaultConfig(),
 		TreeRebuildRate: 100_000,
 		MaxMessageSize:  256 << 20,
 		RemoteBatchSize: 64,

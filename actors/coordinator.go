@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,10 @@ type (
 		Key, Value []byte
 		Deleted    bool
 		Context    vclock.Clock
-		W          int
+		// After is the stamp the client's context carried, for a key of a
+		// last-writer-wins table: the write is stamped above it.
+		After hlc.Timestamp
+		W     int
 		// PW is how many of the acks must come from primaries; 0: none.
 		PW      int
 		Timeout time.Duration
@@ -32,7 +36,11 @@ type (
 		Acks    int          // toward W, primaries and fallbacks
 		Hinted  int          // acks from fallbacks holding the write for a down primary
 		Context vclock.Clock // history of the write just made
-		Err     error
+		// Stamp, for a key of a last-writer-wins table, is the highest
+		// stamp the key had after the write: the write's own, unless a
+		// higher one was there.
+		Stamp hlc.Timestamp
+		Err   error
 	}
 	// GetRequest reads Key at read quorum R.
 	GetRequest struct {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -23,6 +24,7 @@ type putFSM struct {
 	partition int
 	object    *internalpb.Object // the version the coordinating replica made
 	history   vclock.Clock       // the context of the write, for the client
+	stamp     hlc.Timestamp      // a last-writer-wins key's highest stamp after the write
 	counters  *requestCounters
 }
 
@@ -51,6 +53,9 @@ func (f *putFSM) Receive(ctx actor.Context) {
 		if m.Error == "" {
 			f.object = m.Object
 			f.history = vclock.Advance(f.req.Context, object.DotFromProto(m.Dot), wallclock.Now().UnixNano())
+			// From the coordinating replica, which stamped the write: a bad
+			// stamp is only lost to the client's next context.
+			f.stamp, _ = object.StampFromProto(m.Stamp)
 		}
 		eff = f.core.Coordinated(m.Node, replyError(m.Error))
 	case *internalpb.ReplicaPutReply:
@@ -70,7 +75,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 	if eff.Coordinate != "" {
 		ctx.Request(f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
 			Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
-			Context: object.ClockToProto(f.req.Context), WrittenAt: wallclock.Now().UnixNano(),
+			Context: object.ClockToProto(f.req.Context), WrittenAt: wallclock.Now().UnixNano(), AfterStamp: object.StampToProto(f.req.After),
 		})
 	}
 	for _, c := range eff.Copies {
@@ -86,7 +91,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 	if a := eff.Answer; a != nil {
 		res := &PutResult{Acks: a.Acks, Hinted: a.Hinted, Err: a.Err}
 		if a.Err == nil {
-			res.Context = f.history
+			res.Context, res.Stamp = f.history, f.stamp
 		}
 		f.client.answer(res)
 	}

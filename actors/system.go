@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -27,6 +28,8 @@ type System struct {
 	// coordinator is the coordinator's PID, resolved once.
 	coordinator *actor.PID
 	log         *slog.Logger
+	// stamps is the node's hybrid logical clock (last-writer-wins tables).
+	stamps *stampClock
 
 	gossip *Gossiper
 	// dispatcher runs the request path's mailboxes (vnodes, coordinator,
@@ -93,7 +96,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}
 	}
 	spawn(propsOf(func() actor.Actor {
-		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, catalog: s.tables.holder, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
+		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, catalog: s.tables.holder, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, stamps: s.stamps, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(propsOf(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, store: s.store, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher}
@@ -145,13 +148,20 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Stamps == (hlc.Config{}) {
+		cfg.Stamps = hlc.DefaultConfig()
+	}
+	stamps, err := newStampClock(store.Identity().NodeID, cfg.Stamps)
+	if err != nil {
+		return nil, err
+	}
 	sys, r, err := startTransport(transport{addr: cfg.ClusterAddr, advertise: cfg.AdvertiseAddr, serverTLS: cfg.RemoteServerTLS, dialTLS: cfg.RemoteDialTLS, limits: cfg.ConnLimits, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
 		maxMessage: cfg.MaxMessageSize, logger: cfg.Logger, libraryLogger: cfg.LibraryLogger})
 	if err != nil {
 		return nil, err
 	}
 	logger := cfg.Logger
-	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger, dispatcher: newWorkerDispatcher(dispatcherThroughput),
+	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger, stamps: stamps, dispatcher: newWorkerDispatcher(dispatcherThroughput),
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
 		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}

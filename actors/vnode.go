@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"strconv"
 	"time"
 
@@ -48,6 +49,9 @@ type vnode struct {
 	self       vclock.Actor
 	maxEntries int
 	counters   *vnodeCounters
+	// stamps stamps the writes this vnode coordinates to last-writer-wins
+	// tables (the node's one clock).
+	stamps *stampClock
 
 	part         *replica.Partition
 	waiting      []deferred // replies held until the batch is durable
@@ -92,10 +96,10 @@ type (
 // over from an earlier rebuild just continue from the same cursor.
 type rebuildStep struct{}
 
-func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, catalog *catalogHolder, maxEntries int, counters *vnodeCounters, rebuildPause time.Duration) *actor.Props {
+func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, catalog *catalogHolder, maxEntries int, counters *vnodeCounters, stamps *stampClock, rebuildPause time.Duration) *actor.Props {
 	id := store.Identity()
 	return propsOf(func() actor.Actor {
-		return &vnode{partition: partition, store: store, view: view, catalog: catalog, maxEntries: maxEntries, counters: counters, rebuildPause: rebuildPause,
+		return &vnode{partition: partition, store: store, view: view, catalog: catalog, maxEntries: maxEntries, counters: counters, stamps: stamps, rebuildPause: rebuildPause,
 			self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	})
 }
@@ -175,6 +179,7 @@ func (v *vnode) receive(ctx actor.Context) {
 		}
 		reply.Object = object.ToProto(set)
 		reply.Dot = object.DotToProto(dot)
+		reply.Stamp = object.StampToProto(object.MaxStamp(set))
 		v.hold(ctx, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}
@@ -192,6 +197,13 @@ func (v *vnode) receive(ctx actor.Context) {
 		}
 		var changed bool
 		refusal := v.catalog.Load().CheckEventualWrite(m.Key)
+		if refusal == nil {
+			stamped, unstamped := object.Stamped(in)
+			refusal = catalog.CheckStamps(m.Key, stamped, unstamped)
+		}
+		if refusal == nil {
+			v.stamps.observe(object.MaxStamp(in))
+		}
 		switch {
 		case len(m.Key) == 0:
 			err = object.ErrEmptyKey
@@ -246,6 +258,10 @@ func (v *vnode) receive(ctx actor.Context) {
 			}
 			in, err := object.FromProto(e.Object)
 			var changed bool
+			if err == nil {
+				stamped, unstamped := object.Stamped(in)
+				err = catalog.CheckStamps(e.Key, stamped, unstamped)
+			}
 			if err == nil {
 				changed, err = v.part.Merge(e.Key, in)
 			}

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -35,12 +37,37 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 	if err := v.catalog.Load().CheckEventualWrite(m.Key); err != nil {
 		return nil, vclock.Dot{}, err
 	}
+	stamp, err := v.stamp(m)
+	if err != nil {
+		return nil, vclock.Dot{}, err
+	}
 	counter, err := v.store.NextCounter()
 	if err != nil {
 		return nil, vclock.Dot{}, err
 	}
 	return v.part.Coordinate(replica.ClientWrite{Key: m.Key, Value: m.Value, Context: object.ClockFromProto(m.Context),
-		Deleted: m.Deleted, WrittenAt: m.WrittenAt}, counter, wallclock.Now())
+		Deleted: m.Deleted, WrittenAt: m.WrittenAt, Stamp: stamp}, counter, wallclock.Now())
+}
+
+// stamp is the hybrid logical timestamp of a write to a last-writer-wins
+// key, above the stamp its client's context carried; zero for any other
+// key, which refuses such a stamp.
+func (v *vnode) stamp(m *internalpb.CoordinatePut) (hlc.Timestamp, error) {
+	info, err := catalog.ParseKey(m.Key)
+	if err != nil {
+		return hlc.Timestamp{}, err
+	}
+	after, err := object.StampFromProto(m.AfterStamp)
+	if err != nil {
+		return hlc.Timestamp{}, fmt.Errorf("the context's stamp: %w", err)
+	}
+	if info.Conflict != catalog.LWW {
+		if !after.IsZero() {
+			return hlc.Timestamp{}, fmt.Errorf("key %.64q keeps siblings: a write with a last-writer-wins stamp is refused", info.Key)
+		}
+		return hlc.Timestamp{}, nil
+	}
+	return v.stamps.after(after)
 }
 
 // flush commits every staged write, hint and acceptor state in one batch,

@@ -65,6 +65,7 @@ type vnodes struct {
 	catalog    *catalogHolder
 	maxEntries int
 	counters   *vnodeCounters
+	stamps     *stampClock
 	// treeRebuildRate bounds the keys per second all vnodes together read
 	// to rebuild their trees (0: unbounded).
 	treeRebuildRate int
@@ -81,7 +82,7 @@ func (s *vnodes) Receive(ctx actor.Context) {
 			pause = time.Duration(rebuildChunk*s.partitions) * time.Second / time.Duration(s.treeRebuildRate)
 		}
 		for p := 0; p < s.partitions; p++ {
-			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.view, s.catalog, s.maxEntries, s.counters, pause).Configure(actor.WithDispatcher(s.dispatcher)), vnodeChild(p)); err != nil {
+			if _, err := ctx.SpawnNamed(newVnodeProps(p, s.store, s.view, s.catalog, s.maxEntries, s.counters, s.stamps, pause).Configure(actor.WithDispatcher(s.dispatcher)), vnodeChild(p)); err != nil {
 				panic(fmt.Sprintf("spawn vnode %d: %v", p, err))
 			}
 		}

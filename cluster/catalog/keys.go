@@ -280,6 +280,25 @@ func (c Catalog) CheckEventualWrite(key []byte) error {
 	return c.checkLive(info)
 }
 
+// CheckStamps refuses versions of key whose stamps do not fit its table,
+// given whether any of them is stamped and any is not: a key of a
+// last-writer-wins table takes only stamped versions (an unstamped one
+// would lose to every stamped write, whatever it superseded), any other
+// key only unstamped ones (a stamp would turn its siblings into one).
+func CheckStamps(key []byte, anyStamped, anyUnstamped bool) error {
+	info, err := ParseKey(key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case info.Conflict == LWW && anyUnstamped:
+		return fmt.Errorf("key %.64q is of last-writer-wins table %d: a version without a stamp is refused", info.Key, info.ID)
+	case info.Conflict != LWW && anyStamped:
+		return fmt.Errorf("key %.64q keeps siblings: a stamped (last-writer-wins) version is refused", info.Key)
+	}
+	return nil
+}
+
 // CheckStrongKey refuses a consensus step on key unless it is a key of a
 // strong table (or the catalog's) that is not deleted.
 func (c Catalog) CheckStrongKey(key []byte) error {

@@ -101,6 +101,19 @@ func version(s Sibling) hlc.Version {
 	return hlc.Version{Stamp: s.Stamp, Deleted: s.Deleted, Value: s.Value}
 }
 
+// Stamped reports whether any version of set is stamped and whether any
+// is not (catalog.CheckStamps).
+func Stamped(set []Sibling) (anyStamped, anyUnstamped bool) {
+	for _, s := range set {
+		if s.Stamp.IsZero() {
+			anyUnstamped = true
+		} else {
+			anyStamped = true
+		}
+	}
+	return anyStamped, anyUnstamped
+}
+
 // MaxStamp is the highest stamp of set (zero when none is stamped): what a
 // client's context carries, so that its next write wins over what it read.
 func MaxStamp(set []Sibling) hlc.Timestamp {

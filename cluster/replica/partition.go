@@ -12,6 +12,7 @@ package replica
 import (
 	"bytes"
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/merkle"
@@ -113,6 +114,9 @@ type ClientWrite struct {
 	Context    vclock.Clock // what the client had read
 	Deleted    bool
 	WrittenAt  int64 // Unix ns; 0: now
+	// Stamp orders a write to a last-writer-wins key (object.Sibling);
+	// zero for any other.
+	Stamp hlc.Timestamp
 }
 
 // Coordinate stamps a client write with the dot (Self, counter) and stages
@@ -137,6 +141,7 @@ func (p *Partition) Coordinate(w ClientWrite, counter uint64, now time.Time) (se
 		Context:   vclock.Prune(w.Context, p.cfg.MaxClockEntries),
 		Deleted:   w.Deleted,
 		WrittenAt: writtenAt,
+		Stamp:     w.Stamp,
 	}
 	set = object.Apply(cur, s)
 	p.stage(w.Key, cur, set)

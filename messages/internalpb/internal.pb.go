@@ -1157,11 +1157,14 @@ func (x *CoordinatePut) GetAfterStamp() []byte {
 }
 
 type CoordinatePutReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Object        *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"` // the replica's object after the write
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	Dot           *Dot                   `protobuf:"bytes,4,opt,name=dot,proto3" json:"dot,omitempty"` // the dot issued to the write
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Object *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"` // the replica's object after the write
+	Error  string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Dot    *Dot                   `protobuf:"bytes,4,opt,name=dot,proto3" json:"dot,omitempty"` // the dot issued to the write
+	// A last-writer-wins key: the highest stamp of the object after the
+	// write (the write's own, unless a higher one was there already).
+	Stamp         []byte `protobuf:"bytes,5,opt,name=stamp,proto3" json:"stamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1220,6 +1223,13 @@ func (x *CoordinatePutReply) GetError() string {
 func (x *CoordinatePutReply) GetDot() *Dot {
 	if x != nil {
 		return x.Dot
+	}
+	return nil
+}
+
+func (x *CoordinatePutReply) GetStamp() []byte {
+	if x != nil {
+		return x.Stamp
 	}
 	return nil
 }
@@ -3638,12 +3648,13 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\n" +
 	"written_at\x18\x06 \x01(\x03R\twrittenAt\x12\x1f\n" +
 	"\vafter_stamp\x18\a \x01(\fR\n" +
-	"afterStamp\"\xa1\x01\n" +
+	"afterStamp\"\xb7\x01\n" +
 	"\x12CoordinatePutReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12+\n" +
-	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\"\xff\x01\n" +
+	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\x12\x14\n" +
+	"\x05stamp\x18\x05 \x01(\fR\x05stamp\"\xff\x01\n" +
 	"\n" +
 	"ReplicaPut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +

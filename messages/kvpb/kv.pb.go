@@ -519,6 +519,8 @@ type DeleteResponse struct {
 	Consistency string                 `protobuf:"bytes,3,opt,name=consistency,proto3" json:"consistency,omitempty"` // as PutResponse.consistency
 	// Strong tables: the version of the tombstone the delete wrote (a
 	// put-if-version with it succeeds until the key is written again).
+	// Eventual tables whose last writer wins: the causal context after the
+	// delete (a put with it wins over the delete, whatever the clocks).
 	Context       []byte `protobuf:"bytes,4,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2570,8 +2572,11 @@ func (x *PlanResponse) GetOwnedAfter() map[string]uint32 {
 }
 
 type ReplicasRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// An eventual table; empty: the default table. A strong table's keys
+	// are consensus registers, not replica objects: refused.
+	Table         string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2611,6 +2616,13 @@ func (x *ReplicasRequest) GetKey() []byte {
 		return x.Key
 	}
 	return nil
+}
+
+func (x *ReplicasRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
 }
 
 type ClockEntry struct {
@@ -2680,8 +2692,11 @@ type ReplicaSibling struct {
 	WrittenAtUnixNanos int64                  `protobuf:"varint,3,opt,name=written_at_unix_nanos,json=writtenAtUnixNanos,proto3" json:"written_at_unix_nanos,omitempty"`
 	Dot                *ClockEntry            `protobuf:"bytes,4,opt,name=dot,proto3" json:"dot,omitempty"`
 	Context            []*ClockEntry          `protobuf:"bytes,5,rep,name=context,proto3" json:"context,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// A last-writer-wins key's version: its hybrid logical timestamp, as
+	// time+logical@node (the highest wins).
+	Stamp         string `protobuf:"bytes,6,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaSibling) Reset() {
@@ -2747,6 +2762,13 @@ func (x *ReplicaSibling) GetContext() []*ClockEntry {
 		return x.Context
 	}
 	return nil
+}
+
+func (x *ReplicaSibling) GetStamp() string {
+	if x != nil {
+		return x.Stamp
+	}
+	return ""
 }
 
 type ReplicaView struct {
@@ -4582,20 +4604,22 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"ownedAfter\x1a=\n" +
 	"\x0fOwnedAfterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"#\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"9\n" +
 	"\x0fReplicasRequest\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\fR\x03key\"\\\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\"\\\n" +
 	"\n" +
 	"ClockEntry\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\x12\x18\n" +
-	"\acounter\x18\x03 \x01(\x04R\acounter\"\xd1\x01\n" +
+	"\acounter\x18\x03 \x01(\x04R\acounter\"\xe7\x01\n" +
 	"\x0eReplicaSibling\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x121\n" +
 	"\x15written_at_unix_nanos\x18\x03 \x01(\x03R\x12writtenAtUnixNanos\x12)\n" +
 	"\x03dot\x18\x04 \x01(\v2\x17.harmonia.v1.ClockEntryR\x03dot\x121\n" +
-	"\acontext\x18\x05 \x03(\v2\x17.harmonia.v1.ClockEntryR\acontext\"\x8c\x01\n" +
+	"\acontext\x18\x05 \x03(\v2\x17.harmonia.v1.ClockEntryR\acontext\x12\x14\n" +
+	"\x05stamp\x18\x06 \x01(\tR\x05stamp\"\x8c\x01\n" +
 	"\vReplicaView\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
 	"\banswered\x18\x02 \x01(\bR\banswered\x12\x14\n" +

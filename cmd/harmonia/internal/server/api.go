@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"maps"
 	"slices"
 	"strconv"
@@ -110,7 +111,7 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &kvpb.GetResponse{Replied: uint32(res.Replied), Context: a.sealer.Seal(key, object.Context(res.Siblings)), Consistency: string(catalog.Eventual)}
+	out := &kvpb.GetResponse{Replied: uint32(res.Replied), Context: a.sealer.SealStamped(key, object.Context(res.Siblings), object.MaxStamp(res.Siblings)), Consistency: string(catalog.Eventual)}
 	for _, s := range object.Live(res.Siblings) {
 		out.Siblings = append(out.Siblings, &kvpb.Sibling{Value: s.Value, WrittenAtUnixNanos: s.WrittenAt})
 	}
@@ -120,16 +121,17 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 
 // checkWrite applies the limits to a client's new value and opens the
 // causal context it read, which must have been issued for this key by this
-// cluster; errors are InvalidArgument statuses.
-func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, error) {
+// cluster; errors are InvalidArgument statuses. The stamp is the one a
+// context of a last-writer-wins key carries.
+func (a *api) checkWrite(key, value, rawContext []byte) (vclock.Clock, hlc.Timestamp, error) {
 	if err := a.sys.CheckValue(value); err != nil {
-		return nil, toStatus(err)
+		return nil, hlc.Timestamp{}, toStatus(err)
 	}
-	clock, err := a.sealer.Open(key, rawContext)
+	clock, stamp, err := a.sealer.OpenStamped(key, rawContext)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "key %s: %v; pass the context a get of this key returned, or none", quoteKey(key), err)
+		return nil, hlc.Timestamp{}, status.Errorf(codes.InvalidArgument, "key %s: %v; pass the context a get of this key returned, or none", quoteKey(key), err)
 	}
-	return clock, nil
+	return clock, stamp, nil
 }
 
 // quoteKey shows a key in an error message, cut short: keys may be up to
@@ -155,7 +157,7 @@ type eventualWrite struct {
 }
 
 func (a *api) write(ctx context.Context, wr eventualWrite) (*actors.PutResult, error) {
-	clock, err := a.checkWrite(wr.key, wr.value, wr.context)
+	clock, stamp, err := a.checkWrite(wr.key, wr.value, wr.context)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +171,7 @@ func (a *api) write(ctx context.Context, wr eventualWrite) (*actors.PutResult, e
 			return nil, toStatus(err)
 		}
 	}
-	res, err := a.sys.Put(ctx, actors.PutRequest{Key: wr.key, Value: wr.value, Deleted: wr.deleted, Context: clock, W: max(wq, pwq), PW: pwq, Timeout: timeoutOf(wr.timeoutMs)})
+	res, err := a.sys.Put(ctx, actors.PutRequest{Key: wr.key, Value: wr.value, Deleted: wr.deleted, Context: clock, After: stamp, W: max(wq, pwq), PW: pwq, Timeout: timeoutOf(wr.timeoutMs)})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -194,7 +196,7 @@ func (a *api) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse,
 	if err != nil {
 		return nil, err
 	}
-	return &kvpb.PutResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Context: a.sealer.Seal(key, res.Context), Consistency: string(catalog.Eventual)}, nil
+	return &kvpb.PutResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Context: a.sealer.SealStamped(key, res.Context, res.Stamp), Consistency: string(catalog.Eventual)}, nil
 }
 
 func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.DeleteResponse, error) {
@@ -215,7 +217,13 @@ func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.Delete
 	if err != nil {
 		return nil, err
 	}
-	return &kvpb.DeleteResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Consistency: string(catalog.Eventual)}, nil
+	out := &kvpb.DeleteResponse{Acks: uint32(res.Acks), Hinted: uint32(res.Hinted), Consistency: string(catalog.Eventual)}
+	if !res.Stamp.IsZero() {
+		// A last-writer-wins key: the client's next write with this
+		// context wins over the delete, whatever the clocks.
+		out.Context = a.sealer.SealStamped(key, res.Context, res.Stamp)
+	}
+	return out, nil
 }
 
 func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {
@@ -380,10 +388,14 @@ func finite(phi float64) float64 {
 }
 
 func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.ReplicasResponse, error) {
-	if _, _, err := a.target(ctx, "", req.Key); err != nil {
-		return nil, err // the default table's keys only
+	t, key, err := a.target(ctx, req.Table, req.Key)
+	if err != nil {
+		return nil, err
 	}
-	res, err := a.sys.Replicas(ctx, req.Key)
+	if t.Consistency == catalog.Strong {
+		return nil, status.Errorf(codes.InvalidArgument, "table %q is strong: its keys are consensus registers, not replica objects", t.Name)
+	}
+	res, err := a.sys.Replicas(ctx, key)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -393,6 +405,9 @@ func (a *api) Replicas(ctx context.Context, req *kvpb.ReplicasRequest) (*kvpb.Re
 		for _, s := range r.Siblings {
 			rs := &kvpb.ReplicaSibling{Value: s.Value, Deleted: s.Deleted, WrittenAtUnixNanos: s.WrittenAt,
 				Dot: &kvpb.ClockEntry{Node: s.Dot.Node, Incarnation: s.Dot.Incarnation, Counter: s.Dot.Counter}}
+			if !s.Stamp.IsZero() {
+				rs.Stamp = s.Stamp.String()
+			}
 			for _, e := range s.Context {
 				rs.Context = append(rs.Context, &kvpb.ClockEntry{Node: e.Node, Incarnation: e.Incarnation, Counter: e.Counter})
 			}
@@ -448,7 +463,7 @@ func (a *api) WriteReplica(_ context.Context, req *kvpb.WriteReplicaRequest) (*k
 	if _, _, err := a.target(context.Background(), "", req.Key); err != nil {
 		return nil, err
 	}
-	clock, err := a.checkWrite(req.Key, req.Value, req.Context)
+	clock, _, err := a.checkWrite(req.Key, req.Value, req.Context)
 	if err != nil {
 		return nil, err
 	}
