@@ -184,6 +184,11 @@ type RequestCounts struct {
 	// StrongRoundsLost the rounds they lost and retried.
 	Strong           map[string]uint64
 	StrongRoundsLost uint64
+	// StampsNotFollowed counts the stamps of last-writer-wins writes this
+	// node stored but did not advance its clock to: too far ahead of its
+	// own (hlc.Config.MaxForwardDrift). A count that grows says a node's
+	// clock is wrong.
+	StampsNotFollowed uint64
 }
 
 // testHookPut, set by tests only, runs before a put state machine handles

@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
@@ -16,7 +17,7 @@ type stampClock struct {
 	clock *hlc.Clock
 	// refused counts stamps observed too far ahead of this node's clock,
 	// which the clock did not follow.
-	refused uint64
+	refused atomic.Uint64
 }
 
 func newStampClock(node string, cfg hlc.Config) (*stampClock, error) {
@@ -50,6 +51,9 @@ func (s *stampClock) observe(t hlc.Timestamp) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.clock.Observe(t, wallclock.Now().UnixNano()) != nil {
-		s.refused++
+		s.refused.Add(1)
 	}
 }
+
+// notFollowed counts the stamps observe did not follow.
+func (s *stampClock) notFollowed() uint64 { return s.refused.Load() }

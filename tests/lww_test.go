@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,5 +163,28 @@ func TestLastWriterWinsTable(t *testing.T) {
 	}
 	if got, _ := lwwValues(t, n1, "k", o); !slices.Equal(got, []string{"again"}) {
 		t.Fatalf("after a refused put: %v, want [again]", got)
+	}
+
+	// The CLI: --conflict, describe, the context of get --json taken back
+	// by put --context, the replicas' stamps, and a refused type.
+	on := func(nd *node) string { return "--addr=" + nd.clientAddr }
+	mustCLI(t, 0, "table", "create", "sessions", "--conflict", "lww", on(n1))
+	if got := jsonField(t, "conflict", "table", "describe", "sessions", on(n2)); got != "lww" {
+		t.Fatalf("describe --json: conflict %q, want lww", got)
+	}
+	mustCLI(t, 0, "put", "s1", "alice", "--table", "sessions", "--w", "all", on(n1))
+	read = []byte(jsonField(t, "context", "get", "s1", "--table", "sessions", on(n2)))
+	if len(read) == 0 {
+		t.Fatal("get --json printed no context")
+	}
+	mustCLI(t, 0, "put", "s1", "bob", "--table", "sessions", "--context", string(read), "--w", "all", on(n3))
+	if out, _ := mustCLI(t, 0, "get", "s1", "--table", "sessions", "--r", "all", on(n1)); !strings.Contains(out, "bob") || strings.Contains(out, "alice") {
+		t.Fatalf("get after a put with get --json's context printed %q, want bob alone", out)
+	}
+	if out, _ := mustCLI(t, 0, "replicas", "s1", "--table", "sessions", on(n1)); strings.Count(out, "stamp ") != 3 {
+		t.Fatalf("replicas --table printed %q, want a stamp on each of 3 replicas", out)
+	}
+	if _, errOut, code := cli(t, "table", "create", "counters", "--conflict", "crdt", on(n1)); code == 0 || !strings.Contains(errOut, "crdt") {
+		t.Fatalf("create --conflict crdt: exit %d, %q; want a refusal naming crdt", code, errOut)
 	}
 }

@@ -166,9 +166,14 @@ func (c *Client) Status(ctx context.Context) (*kvpb.StatusResponse, error) {
 // Admin is the raw generated Admin client.
 func (c *Client) Admin() kvpb.AdminClient { return c.admin }
 
-// Replicas reads each replica of key directly.
+// Replicas reads each replica of key of the default table directly.
 func (c *Client) Replicas(ctx context.Context, key []byte) (*kvpb.ReplicasResponse, error) {
-	return c.admin.Replicas(ctx, &kvpb.ReplicasRequest{Key: key})
+	return c.ReplicasIn(ctx, key, "")
+}
+
+// ReplicasIn reads each replica of key of an eventual table directly.
+func (c *Client) ReplicasIn(ctx context.Context, key []byte, table string) (*kvpb.ReplicasResponse, error) {
+	return c.admin.Replicas(ctx, &kvpb.ReplicasRequest{Key: key, Table: table})
 }
 
 // Tables is the raw generated Table client: create, describe, list and

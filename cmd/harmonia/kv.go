@@ -366,17 +366,19 @@ func printStatus(res *kvpb.StatusResponse) {
 
 func replicasCmd() *cobra.Command {
 	var rf requestFlags
+	var table string
 	c := &cobra.Command{
 		Use:   "replicas KEY",
 		Short: "each replica's own versions and clocks of KEY, read directly",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, &rf, func(ctx context.Context, cl *client.Client) (*kvpb.ReplicasResponse, error) {
-				return cl.Replicas(ctx, []byte(args[0]))
+				return cl.ReplicasIn(ctx, []byte(args[0]), table)
 			}, func(res *kvpb.ReplicasResponse) { printReplicas(args[0], res) })
 		},
 	}
 	rf.register(c)
+	c.Flags().StringVar(&table, "table", "", "an eventual table (default: the built-in table)")
 	return c
 }
 
@@ -400,7 +402,11 @@ func printReplicas(key string, res *kvpb.ReplicasResponse) {
 			if s.Deleted {
 				v = "(tombstone)"
 			}
-			fmt.Printf("  %s  dot %s  context %s\n", v, entryString(s.Dot), clockString(s.Context))
+			stamp := ""
+			if s.Stamp != "" {
+				stamp = "  stamp " + s.Stamp
+			}
+			fmt.Printf("  %s  dot %s  context %s%s\n", v, entryString(s.Dot), clockString(s.Context), stamp)
 		}
 	}
 }

@@ -47,7 +47,7 @@ func fakeSource() Source {
 		},
 		Requests: func() actors.RequestCounts {
 			return actors.RequestCounts{PutReplicaTimeouts: 4, ReadRepairs: 6,
-				Strong: map[string]uint64{"ok": 9, "condition failed": 2}, StrongRoundsLost: 3}
+				Strong: map[string]uint64{"ok": 9, "condition failed": 2}, StrongRoundsLost: 3, StampsNotFollowed: 4}
 		},
 		Store: func() *pebble.Metrics { return &pebble.Metrics{} },
 	}
@@ -116,6 +116,7 @@ func TestScrape(t *testing.T) {
 		`harmonia_strong_requests_total{outcome="condition_failed"} 2`,
 		`harmonia_strong_requests_total{outcome="ok"} 9`,
 		`harmonia_strong_rounds_lost_total 3`,
+		`harmonia_lww_stamps_not_followed_total 4`,
 		`harmonia_tables 2`,
 		`harmonia_tables_purging 1`,
 		`harmonia_expired_items_deleted_total 7`,
