@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/causal"
-	"github.com/harmoniakv/harmonia/cluster/client"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"google.golang.org/grpc/codes"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 )
 
 // Disk-full test settings: a tmpfs small enough to fill in a moment, and a

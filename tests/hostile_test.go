@@ -8,7 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"google.golang.org/grpc/codes"
 )
 

@@ -10,15 +10,22 @@ import (
 	"testing"
 )
 
-// Imports only go down: cluster/ (pure algorithms and the client) imports
-// none of persistence/, actors/ or cmd/; persistence/ imports no actors/
-// or cmd/; actors/ imports no cmd/.
+// Imports only go down: cluster/ (the pure algorithms) imports none of
+// client/, persistence/, actors/ or cmd/, nor the libraries of the network,
+// the actors and the disk (gRPC, protoactor, pebble); client/ imports no
+// persistence/, actors/ or cmd/; persistence/ imports no actors/ or cmd/;
+// actors/ imports no cmd/.
 func TestLayersImportDownwardOnly(t *testing.T) {
 	const module = "github.com/harmoniakv/harmonia/"
 	above := map[string][]string{
-		"cluster":     {"persistence", "actors", "cmd"},
+		"cluster":     {"client", "persistence", "actors", "cmd"},
+		"client":      {"persistence", "actors", "cmd"},
 		"persistence": {"actors", "cmd"},
 		"actors":      {"cmd"},
+	}
+	// Libraries a layer may not use at all, by import path prefix.
+	libraries := map[string][]string{
+		"cluster": {"google.golang.org/grpc", "github.com/asynkron/protoactor-go", "github.com/cockroachdb/pebble"},
 	}
 	checked := 0
 	for layer, forbidden := range above {
@@ -36,6 +43,11 @@ func TestLayersImportDownwardOnly(t *testing.T) {
 				for _, up := range forbidden {
 					if strings.HasPrefix(p, module+up+"/") || p == module+up {
 						t.Errorf("%s imports %s: %s/ is above %s/", path, p, up, layer)
+					}
+				}
+				for _, lib := range libraries[layer] {
+					if strings.HasPrefix(p, lib) {
+						t.Errorf("%s imports %s: %s/ holds pure algorithms, without %s", path, p, layer, lib)
 					}
 				}
 			}

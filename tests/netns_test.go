@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 )
 
 // hostNet gives each node of a test its own host: a Linux network namespace

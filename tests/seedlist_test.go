@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 )
 
 // seedListCluster describes n fresh nodes, each of which lists every node's

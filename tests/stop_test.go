@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 )
 
 // gracefulStopBound is how long a node may take to stop after SIGTERM: the

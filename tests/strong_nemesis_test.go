@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/causal"
-	"github.com/harmoniakv/harmonia/cluster/client"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
-	"github.com/harmoniakv/harmonia/cluster/client"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc/codes"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 )
 
 // deleteKey reads key through nd and deletes what it read, both at o.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/cobra"
 )

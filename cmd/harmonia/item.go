@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"

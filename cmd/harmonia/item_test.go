@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/item"
 )
 

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"
 )

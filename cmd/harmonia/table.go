@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/cobra"
 )

@@ -61,7 +61,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/pflag"

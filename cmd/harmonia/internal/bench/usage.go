@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/harmoniakv/harmonia/cluster/client"
+	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 )
 
