@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/reap"
@@ -195,36 +194,17 @@ func (v *vnode) receive(ctx actor.Context) {
 			v.reply(ctx, reply)
 			return
 		}
-		var changed bool
-		refusal := v.catalog.Load().CheckEventualWrite(m.Key)
-		if refusal == nil {
-			stamped, unstamped := object.Stamped(in)
-			refusal = catalog.CheckStamps(m.Key, stamped, unstamped)
-		}
-		if refusal == nil {
-			v.stamps.observe(object.MaxStamp(in))
-		}
+		out := v.part.Replicate(replica.ReplicaWrite{Key: m.Key, In: in, HintFor: m.HintFor, HintOnly: m.HintOnly}, v.catalog.Load().CheckEventualWrite)
+		v.stamps.observe(out.Observe)
 		switch {
-		case len(m.Key) == 0:
-			err = object.ErrEmptyKey
-		case refusal != nil:
-			err = refusal
-			v.counters.refused.add(err)
-		case m.HintFor != "" && membership.CheckID(m.HintFor) != nil:
-			err = fmt.Errorf("hint for %w", membership.CheckID(m.HintFor))
-		case m.HintFor == "" || !m.HintOnly:
-			changed, err = v.part.Merge(m.Key, in)
-		}
-		switch {
-		case err != nil:
-			fail(err)
+		case out.Refused:
+			v.counters.refused.add(out.Err)
+			fail(out.Err)
 			v.reply(ctx, reply)
-		case m.HintFor != "":
-			// A hinted write: keep the incoming object for its intended
-			// replica, in the same synced batch as the ack.
-			v.part.KeepHint(m.Key, in, m.HintFor)
-			v.hold(ctx, reply, fail)
-		case changed:
+		case out.Err != nil:
+			fail(out.Err)
+			v.reply(ctx, reply)
+		case out.Hold:
 			v.hold(ctx, reply, fail)
 		default:
 			v.reply(ctx, reply)

@@ -12,9 +12,9 @@ package replica
 import (
 	"bytes"
 	"fmt"
-	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"time"
 
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
