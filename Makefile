@@ -27,7 +27,7 @@ proto: $(GOBIN_DIR)/protoc-gen-go $(GOBIN_DIR)/protoc-gen-go-grpc
 		--go_out=messages --go_opt=paths=source_relative \
 		--go-grpc_out=messages --go-grpc_opt=paths=source_relative \
 		messages/internalpb/internal.proto messages/kvpb/kv.proto \
-		messages/itempb/item.proto
+		messages/itempb/item.proto messages/datatypepb/datatype.proto
 
 # Fails when the committed generated code differs from what make proto makes.
 check-proto: proto

@@ -27,7 +27,14 @@ type (
 		// After is the stamp the client's context carried, for a key of a
 		// last-writer-wins table: the write is stamped above it.
 		After hlc.Timestamp
-		W     int
+		// DatatypeOps, for a key of a crdt table, are the operations
+		// (datatypepb.DatatypeOps, encoded) its coordinator applies with
+		// DatatypeContext (crdt.EncodeContext) instead of a value.
+		DatatypeOps, DatatypeContext []byte
+		// DatatypeBase is a state (crdt.Encode) read from other
+		// replicas, which the coordinator merges into its own first.
+		DatatypeBase []byte
+		W            int
 		// PW is how many of the acks must come from primaries; 0: none.
 		PW      int
 		Timeout time.Duration
@@ -40,7 +47,10 @@ type (
 		// stamp the key had after the write: the write's own, unless a
 		// higher one was there.
 		Stamp hlc.Timestamp
-		Err   error
+		// Datatype, for a key of a crdt table, is the coordinating
+		// replica's state just after the update (crdt.Encode).
+		Datatype []byte
+		Err      error
 	}
 	// GetRequest reads Key at read quorum R.
 	GetRequest struct {

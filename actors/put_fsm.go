@@ -25,6 +25,7 @@ type putFSM struct {
 	object    *internalpb.Object // the version the coordinating replica made
 	history   vclock.Clock       // the context of the write, for the client
 	stamp     hlc.Timestamp      // a last-writer-wins key's highest stamp after the write
+	datatype  []byte             // a CRDT key's state at its coordinator after the update
 	counters  *requestCounters
 }
 
@@ -56,8 +57,13 @@ func (f *putFSM) Receive(ctx actor.Context) {
 			// From the coordinating replica, which stamped the write: a bad
 			// stamp is only lost to the client's next context.
 			f.stamp, _ = object.StampFromProto(m.Stamp)
+			f.datatype = m.DatatypeState
 		}
-		eff = f.core.Coordinated(m.Node, replyError(m.Error))
+		err := replyError(m.Error)
+		if m.ErrorKind != "" {
+			err = &DatatypeError{Kind: m.ErrorKind, Msg: m.Error}
+		}
+		eff = f.core.Coordinated(m.Node, err)
 	case *internalpb.ReplicaPutReply:
 		eff = f.core.Replied(request.CopyKind(m.RequestId), m.Node, m.HintFor, replyError(m.Error))
 	case deadline:
@@ -76,6 +82,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 		ctx.Request(f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
 			Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
 			Context: object.ClockToProto(f.req.Context), WrittenAt: wallclock.Now().UnixNano(), AfterStamp: object.StampToProto(f.req.After),
+			DatatypeOps: f.req.DatatypeOps, DatatypeContext: f.req.DatatypeContext, DatatypeBase: f.req.DatatypeBase,
 		})
 	}
 	for _, c := range eff.Copies {
@@ -91,7 +98,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 	if a := eff.Answer; a != nil {
 		res := &PutResult{Acks: a.Acks, Hinted: a.Hinted, Err: a.Err}
 		if a.Err == nil {
-			res.Context, res.Stamp = f.history, f.stamp
+			res.Context, res.Stamp, res.Datatype = f.history, f.stamp, f.datatype
 		}
 		f.client.answer(res)
 	}

@@ -51,6 +51,10 @@ type vnode struct {
 	// stamps stamps the writes this vnode coordinates to last-writer-wins
 	// tables (the node's one clock).
 	stamps *stampClock
+	// crdtActor issues the dots of the CRDT updates this vnode applies
+	// (crdt.Update.Actor); zero until the first, and again after the
+	// partition's data is dropped (vnode_write.go, datatypeActor).
+	crdtActor vclock.Actor
 
 	part         *replica.Partition
 	waiting      []deferred // replies held until the batch is durable
@@ -170,16 +174,27 @@ func (v *vnode) receive(ctx actor.Context) {
 		ctx.Respond(v.bucketKeys(m))
 	case *internalpb.CoordinatePut:
 		reply := &internalpb.CoordinatePutReply{Node: v.self.Node}
-		set, dot, err := v.coordinate(m)
+		var set []object.Sibling
+		var dot vclock.Dot
+		var err error
+		if len(m.DatatypeOps) > 0 {
+			var state []byte
+			set, dot, state, err = v.coordinateUpdate(m)
+			reply.DatatypeState = state
+		} else {
+			set, dot, err = v.coordinate(m)
+		}
 		if err != nil {
-			reply.Error = err.Error()
+			reply.Error, reply.ErrorKind = err.Error(), datatypeErrorKind(err)
 			ctx.Respond(reply)
 			return
 		}
 		reply.Object = object.ToProto(set)
 		reply.Dot = object.DotToProto(dot)
 		reply.Stamp = object.StampToProto(object.MaxStamp(set))
-		v.hold(ctx, reply, func(err error) { reply.Object, reply.Dot, reply.Error = nil, nil, err.Error() })
+		v.hold(ctx, reply, func(err error) {
+			reply.Object, reply.Dot, reply.DatatypeState, reply.Error = nil, nil, nil, err.Error()
+		})
 	case *internalpb.ReplicaPut:
 		reply := &internalpb.ReplicaPutReply{Node: v.self.Node, RequestId: m.RequestId, HintFor: m.HintFor}
 		fail := func(err error) { reply.Error = err.Error() }
@@ -239,8 +254,8 @@ func (v *vnode) receive(ctx actor.Context) {
 			in, err := object.FromProto(e.Object)
 			var changed bool
 			if err == nil {
-				stamped, unstamped := object.Stamped(in)
-				err = catalog.CheckStamps(e.Key, stamped, unstamped)
+				plain, stamped, datatype := object.Kinds(in)
+				err = catalog.CheckVersions(e.Key, catalog.VersionKinds{Plain: plain, Stamped: stamped, Datatype: datatype})
 			}
 			if err == nil {
 				changed, err = v.part.Merge(e.Key, in)

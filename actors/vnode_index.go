@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -97,6 +98,10 @@ func (v *vnode) drop() {
 	if err != nil || len(entries) == 0 {
 		return
 	}
+	// Before the data goes: a CRDT actor must never apply an update to a
+	// state that lacks its own earlier dots, so updates after the drop
+	// take a new actor.
+	v.crdtActor = vclock.Actor{}
 	if err := v.store.DropPartition(v.partition); err != nil {
 		return
 	}

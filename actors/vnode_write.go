@@ -1,9 +1,14 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/crdt"
+	"github.com/harmoniakv/harmonia/cluster/datatype"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
+	"strconv"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -47,6 +52,67 @@ func (v *vnode) coordinate(m *internalpb.CoordinatePut) ([]object.Sibling, vcloc
 	}
 	return v.part.Coordinate(replica.ClientWrite{Key: m.Key, Value: m.Value, Context: object.ClockFromProto(m.Context),
 		Deleted: m.Deleted, WrittenAt: m.WrittenAt, Stamp: stamp}, counter, wallclock.Now())
+}
+
+// coordinateUpdate applies a client's update of a CRDT value: the new
+// state (for the client) and the delta object the other replicas merge.
+func (v *vnode) coordinateUpdate(m *internalpb.CoordinatePut) (delta []object.Sibling, dot vclock.Dot, state []byte, err error) {
+	if err := v.catalog.Load().CheckEventualWrite(m.Key); err != nil {
+		return nil, vclock.Dot{}, nil, err
+	}
+	if info, err := catalog.ParseKey(m.Key); err != nil || info.Conflict != catalog.CRDT {
+		return nil, vclock.Dot{}, nil, fmt.Errorf("key %q is not of a crdt table: CRDT operations are refused", m.Key)
+	}
+	var pb datatypepb.DatatypeOps
+	if err := proto.Unmarshal(m.DatatypeOps, &pb); err != nil {
+		return nil, vclock.Dot{}, nil, fmt.Errorf("CRDT operations: %w", err)
+	}
+	ops, err := datatype.Ops(pb.Ops)
+	if err != nil {
+		return nil, vclock.Dot{}, nil, err
+	}
+	seen, err := crdt.DecodeContext(m.DatatypeContext, object.DatatypeLimits)
+	if err != nil {
+		return nil, vclock.Dot{}, nil, fmt.Errorf("CRDT context: %w", err)
+	}
+	var base crdt.State
+	if len(m.DatatypeBase) > 0 {
+		if base, err = crdt.Decode(m.DatatypeBase, object.DatatypeLimits); err != nil {
+			return nil, vclock.Dot{}, nil, fmt.Errorf("CRDT base state: %w", err)
+		}
+	}
+	actor, err := v.datatypeActor()
+	if err != nil {
+		return nil, vclock.Dot{}, nil, err
+	}
+	counter, err := v.store.NextCounter()
+	if err != nil {
+		return nil, vclock.Dot{}, nil, err
+	}
+	next, delta, err := v.part.CoordinateUpdate(replica.DatatypeUpdate{Key: m.Key, Actor: actor, Context: seen, Ops: ops, Base: base}, counter, wallclock.Now())
+	if err != nil {
+		return nil, vclock.Dot{}, nil, err
+	}
+	return delta, delta[0].Dot, crdt.Encode(next), nil
+}
+
+// datatypeActor is the actor this vnode issues CRDT dots as. A new one is
+// taken at the vnode's start and after its partition's data is dropped:
+// an actor's dots for a key come from the highest the key's state holds
+// (crdt.Apply), so an actor whose state may have lost some of its own
+// updates would issue a dot twice, and a replica that had the first would
+// drop the second update as seen. The node's counter lease makes each new
+// actor unique, and the node's incarnation (new with every empty data
+// directory) keeps actors of two lives of the node apart.
+func (v *vnode) datatypeActor() (vclock.Actor, error) {
+	if v.crdtActor == (vclock.Actor{}) {
+		n, err := v.store.NextCounter()
+		if err != nil {
+			return vclock.Actor{}, err
+		}
+		v.crdtActor = vclock.Actor{Node: v.self.Node + "~" + strconv.FormatUint(v.self.Incarnation, 16), Incarnation: n}
+	}
+	return v.crdtActor, nil
 }
 
 // stamp is the hybrid logical timestamp of a write to a last-writer-wins
@@ -159,4 +225,40 @@ func (v *vnode) fetchAcceptors(ctx actor.Context, m *internalpb.HandoffFetch) *i
 		reply.AcceptorStates = append(reply.AcceptorStates, &internalpb.AcceptorEntry{Key: e.Key, State: e.State})
 	}
 	return reply
+}
+
+// DatatypeError is a CRDT update its coordinating replica refused; Kind
+// says why, so that the API answers with the right status.
+type DatatypeError struct{ Kind, Msg string }
+
+func (e *DatatypeError) Error() string { return e.Msg }
+
+// The kinds of DatatypeError.
+const (
+	// DatatypeInvalid: an operation that does not fit its field's type.
+	DatatypeInvalid = "invalid"
+	// DatatypeNotObserved: a removal of something the context did not see.
+	DatatypeNotObserved = "not-observed"
+	// DatatypeUnseenContext: the context holds updates the coordinating
+	// replica has not seen yet; a retry after repair succeeds.
+	DatatypeUnseenContext = "unseen-context"
+	// DatatypeLimit: the value would pass its size limits, or a counter
+	// would overflow int64.
+	DatatypeLimit = "limit"
+)
+
+// datatypeErrorKind classifies a CRDT update's refusal ("" for any other
+// error).
+func datatypeErrorKind(err error) string {
+	switch {
+	case errors.Is(err, datatype.ErrInvalid), errors.Is(err, crdt.ErrKind):
+		return DatatypeInvalid
+	case errors.Is(err, crdt.ErrNotObserved):
+		return DatatypeNotObserved
+	case errors.Is(err, crdt.ErrUnseenContext):
+		return DatatypeUnseenContext
+	case errors.Is(err, crdt.ErrLimit), errors.Is(err, crdt.ErrOverflow):
+		return DatatypeLimit
+	}
+	return ""
 }

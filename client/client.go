@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/internal/certs"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -126,6 +127,21 @@ func (c *Client) Put(ctx context.Context, key, value, causal []byte, o Options) 
 		return nil, err
 	}
 	return res.Context, nil
+}
+
+// Fetch reads the CRDT value of key in a table created with --conflict
+// crdt: a map of typed fields (datatype.Field picks one) and the context
+// to update with.
+func (c *Client) Fetch(ctx context.Context, key []byte, o Options) (*kvpb.FetchResponse, error) {
+	return c.kv.Fetch(ctx, &kvpb.FetchRequest{Key: key, R: o.Quorum, TimeoutMs: o.timeoutMs(), Table: o.Table})
+}
+
+// Update applies ops (cluster/datatype builds them: Increment, Add,
+// Remove, ...) to the CRDT value of key, all or none. causal is the
+// context of a Fetch or an Update of key; removals take away only what it
+// saw. nil makes a blind update, which removes nothing.
+func (c *Client) Update(ctx context.Context, key, causal []byte, ops []*datatypepb.DatatypeOp, o Options) (*kvpb.UpdateResponse, error) {
+	return c.kv.Update(ctx, &kvpb.UpdateRequest{Key: key, Context: causal, Ops: ops, W: o.Quorum, TimeoutMs: o.timeoutMs(), Table: o.Table})
 }
 
 // Delete writes a tombstone superseding what causal names.

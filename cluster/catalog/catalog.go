@@ -54,8 +54,9 @@ const (
 	// the context of an earlier read or write still wins over it, however
 	// far apart the nodes' clocks are.
 	LWW Conflict = "lww"
-	// CRDT is reserved for tables of convergent data types (issue 23); it
-	// is not accepted yet.
+	// CRDT: every value is a map of typed fields (counters, sets, flags,
+	// registers, maps) that merge without loss (cluster/crdt); clients
+	// Fetch and Update it with operations instead of Get and Put.
 	CRDT Conflict = "crdt"
 )
 
@@ -64,12 +65,10 @@ func ParseConflict(s string) (Conflict, error) {
 	switch c := Conflict(s); c {
 	case "":
 		return Siblings, nil
-	case Siblings, LWW:
+	case Siblings, LWW, CRDT:
 		return c, nil
-	case CRDT:
-		return "", fmt.Errorf("%w: conflict %q is not available yet; use %q or %q", ErrBadConflict, s, Siblings, LWW)
 	}
-	return "", fmt.Errorf("%w: conflict %.40q: use %q or %q", ErrBadConflict, s, Siblings, LWW)
+	return "", fmt.Errorf("%w: conflict %.40q: use %q, %q or %q", ErrBadConflict, s, Siblings, LWW, CRDT)
 }
 
 // Table is one table's entry.
@@ -78,8 +77,8 @@ type Table struct {
 	ID          uint32
 	Consistency Consistency
 	// Conflict is how an eventual table settles concurrent writes
-	// (Siblings or LWW); "" on a strong table, which has no concurrent
-	// versions.
+	// (Siblings, LWW or CRDT); "" on a strong table, which has no
+	// concurrent versions.
 	Conflict Conflict
 	// Schema is the primary key of a table of items (the table service);
 	// its zero value marks a table of opaque keys and values (the KV API).

@@ -19,7 +19,8 @@ func TestConflictTypes(t *testing.T) {
 		{"an eventual table keeps siblings by default", Eventual, "", Siblings, true},
 		{"an eventual table may keep siblings", Eventual, Siblings, Siblings, true},
 		{"an eventual table may let the last writer win", Eventual, LWW, LWW, true},
-		{"crdt is not available yet", Eventual, CRDT, "", false},
+		{"an eventual table may hold CRDT values", Eventual, CRDT, CRDT, true},
+		{"a strong table refuses crdt", Strong, CRDT, "", false},
 		{"an unknown type is refused", Eventual, "newest", "", false},
 		{"a strong table has none", Strong, "", "", true},
 		{"a strong table refuses lww: its keys have one value", Strong, LWW, "", false},
@@ -81,6 +82,35 @@ func TestDecodeConflict(t *testing.T) {
 			}
 			if err == nil && c.Tables[0].Conflict != tt.want {
 				t.Fatalf("conflict %q, want %q", c.Tables[0].Conflict, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckVersions(t *testing.T) {
+	lww := Key(Table{ID: 1, Consistency: Eventual, Conflict: LWW}, []byte("k"))
+	crdtKey := Key(Table{ID: 2, Consistency: Eventual, Conflict: CRDT}, []byte("k"))
+	plain := Key(Table{ID: 3, Consistency: Eventual, Conflict: Siblings}, []byte("k"))
+	for _, tt := range []struct {
+		rule string
+		key  []byte
+		k    VersionKinds
+		ok   bool
+	}{
+		{"a table that keeps siblings takes plain versions", plain, VersionKinds{Plain: true}, true},
+		{"the default table too", []byte("k"), VersionKinds{Plain: true}, true},
+		{"it refuses stamped ones", plain, VersionKinds{Stamped: true}, false},
+		{"and CRDT states", []byte("k"), VersionKinds{Datatype: true}, false},
+		{"a last-writer-wins table takes stamped versions", lww, VersionKinds{Stamped: true}, true},
+		{"it refuses plain ones", lww, VersionKinds{Plain: true, Stamped: true}, false},
+		{"and CRDT states", lww, VersionKinds{Datatype: true}, false},
+		{"a CRDT table takes CRDT states", crdtKey, VersionKinds{Datatype: true}, true},
+		{"it refuses plain versions", crdtKey, VersionKinds{Plain: true}, false},
+		{"and stamped ones", crdtKey, VersionKinds{Stamped: true, Datatype: true}, false},
+	} {
+		t.Run(tt.rule, func(t *testing.T) {
+			if err := CheckVersions(tt.key, tt.k); (err == nil) != tt.ok {
+				t.Fatalf("CheckVersions: %v, want ok %v", err, tt.ok)
 			}
 		})
 	}

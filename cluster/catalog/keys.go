@@ -20,7 +20,8 @@ import (
 //
 // pk and sk are the order-preserving encodings of the item's partition and
 // sort keys (cluster/item). kind is 'e' for an eventual table, 'l' for an
-// eventual table whose last writer wins (conflict = lww) and 's' for a
+// eventual table whose last writer wins (conflict = lww), 'c' for one of
+// CRDT values (conflict = crdt) and 's' for a
 // strong one, 'E' and 'S' for tables of items, so a vnode can refuse an
 // eventual-path write to a strong key, or a consensus step on an eventual
 // one, and stamp an lww write, from the key alone, without asking the
@@ -37,6 +38,7 @@ import (
 const (
 	kindEventual      = 'e'
 	kindLWW           = 'l'
+	kindCRDT          = 'c'
 	kindStrong        = 's'
 	kindEventualItems = 'E'
 	kindStrongItems   = 'S'
@@ -86,7 +88,7 @@ func Prefix(id uint32, c Consistency) []byte {
 // consistency and kind: what a deleted table's purge removes.
 func Prefixes(id uint32) [][]byte {
 	var out [][]byte
-	for _, kind := range []byte{kindEventual, kindLWW, kindStrong, kindEventualItems, kindStrongItems} {
+	for _, kind := range []byte{kindEventual, kindLWW, kindCRDT, kindStrong, kindEventualItems, kindStrongItems} {
 		out = append(out, binary.BigEndian.AppendUint32([]byte{Reserved, kind}, id))
 	}
 	return out
@@ -94,8 +96,11 @@ func Prefixes(id uint32) [][]byte {
 
 // Key is where the client's key lives in table t, a table of opaque keys.
 func Key(t Table, key []byte) []byte {
-	if t.Conflict == LWW {
+	switch t.Conflict {
+	case LWW:
 		return append(binary.BigEndian.AppendUint32([]byte{Reserved, kindLWW}, t.ID), key...)
+	case CRDT:
+		return append(binary.BigEndian.AppendUint32([]byte{Reserved, kindCRDT}, t.ID), key...)
 	}
 	return append(Prefix(t.ID, t.Consistency), key...)
 }
@@ -244,6 +249,8 @@ func ParseKey(key []byte) (KeyInfo, error) {
 		info.Consistency, info.Conflict = Eventual, Siblings
 	case kindLWW:
 		info.Consistency, info.Conflict = Eventual, LWW
+	case kindCRDT:
+		info.Consistency, info.Conflict = Eventual, CRDT
 	case kindStrong:
 		info.Consistency = Strong
 	case kindEventualItems, kindStrongItems:
@@ -280,21 +287,28 @@ func (c Catalog) CheckEventualWrite(key []byte) error {
 	return c.checkLive(info)
 }
 
-// CheckStamps refuses versions of key whose stamps do not fit its table,
-// given whether any of them is stamped and any is not: a key of a
-// last-writer-wins table takes only stamped versions (an unstamped one
-// would lose to every stamped write, whatever it superseded), any other
-// key only unstamped ones (a stamp would turn its siblings into one).
-func CheckStamps(key []byte, anyStamped, anyUnstamped bool) error {
+// VersionKinds says which kinds of version an object holds: plain ones
+// (a table that keeps siblings), stamped ones (last writer wins) and CRDT
+// states (conflict = crdt).
+type VersionKinds struct{ Plain, Stamped, Datatype bool }
+
+// CheckVersions refuses versions of key that do not fit its table: a key
+// of a last-writer-wins table takes only stamped versions (an unstamped
+// one would lose to every stamped write, whatever it superseded), a key of
+// a CRDT table only CRDT states, any other key only plain versions.
+func CheckVersions(key []byte, k VersionKinds) error {
 	info, err := ParseKey(key)
 	if err != nil {
 		return err
 	}
+	want := VersionKinds{Plain: info.Conflict != LWW && info.Conflict != CRDT, Stamped: info.Conflict == LWW, Datatype: info.Conflict == CRDT}
 	switch {
-	case info.Conflict == LWW && anyUnstamped:
-		return fmt.Errorf("key %.64q is of last-writer-wins table %d: a version without a stamp is refused", info.Key, info.ID)
-	case info.Conflict != LWW && anyStamped:
-		return fmt.Errorf("key %.64q keeps siblings: a stamped (last-writer-wins) version is refused", info.Key)
+	case k.Plain && !want.Plain:
+		return fmt.Errorf("key %.64q is of %s table %d: a plain version (without a stamp or a CRDT state) is refused", info.Key, info.Conflict, info.ID)
+	case k.Stamped && !want.Stamped:
+		return fmt.Errorf("key %.64q is not of a last-writer-wins table: a stamped version is refused", info.Key)
+	case k.Datatype && !want.Datatype:
+		return fmt.Errorf("key %.64q is not of a crdt table: a CRDT state is refused", info.Key)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -46,6 +47,7 @@ func ToProto(set []Sibling) *internalpb.Object {
 			Deleted:   s.Deleted,
 			WrittenAt: s.WrittenAt,
 			Stamp:     StampToProto(s.Stamp),
+			Datatype:  s.Datatype,
 		}
 	}
 	return out
@@ -100,6 +102,22 @@ func FromProto(p *internalpb.Object) ([]Sibling, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sibling %d: %w", i, err)
 		}
+		if s.GetDatatype() {
+			// Merge cannot refuse: a CRDT state is checked here, where
+			// objects come in from peers and the disk.
+			if !stamp.IsZero() || s.GetDeleted() {
+				return nil, fmt.Errorf("sibling %d: a CRDT state is neither stamped nor deleted", i)
+			}
+			st, err := crdt.Decode(s.GetValue(), DatatypeLimits)
+			if err != nil {
+				return nil, fmt.Errorf("sibling %d: %w", i, err)
+			}
+			// Every CRDT value is a map of fields, so two states of a key
+			// always merge.
+			if k := st.Kind(); k != 0 && k != crdt.KindMap {
+				return nil, fmt.Errorf("sibling %d: a CRDT value is a map, not a %s", i, k)
+			}
+		}
 		set = append(set, Sibling{
 			Value:     s.GetValue(),
 			Dot:       DotFromProto(d),
@@ -107,6 +125,7 @@ func FromProto(p *internalpb.Object) ([]Sibling, error) {
 			Deleted:   s.GetDeleted(),
 			WrittenAt: s.GetWrittenAt(),
 			Stamp:     stamp,
+			Datatype:  s.GetDatatype(),
 		})
 	}
 	return Merge(nil, set), nil

@@ -16,14 +16,21 @@
 // only the highest (hlc.CompareVersions), whatever the contexts say. The
 // rule travels with the versions, so every merge point (writes, read
 // repair, hints, anti-entropy, transfers) applies it alike.
+//
+// A key of a CRDT table (conflict = crdt) has one version too: its value
+// is a CRDT state (cluster/crdt), or a delta of one, and Merge joins them.
+// Two replicas hold the same version exactly when their states encode
+// alike (the encoding is canonical), whatever dots the versions carry.
 package object
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"slices"
 
+	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
@@ -41,6 +48,9 @@ type Sibling struct {
 	// Stamp orders the writes of a last-writer-wins key; zero in a table
 	// that keeps siblings.
 	Stamp hlc.Timestamp
+	// Datatype: Value is a CRDT state (crdt.Encode), of a key of a table
+	// with conflict = crdt.
+	Datatype bool
 }
 
 // History is everything the writer of s had seen, plus s itself.
@@ -61,6 +71,9 @@ func Merge(a, b []Sibling) []Sibling {
 	all = append(all, b...)
 	if w, ok := lastWriter(all); ok {
 		return []Sibling{w}
+	}
+	if j, ok := joinStates(all); ok {
+		return []Sibling{j}
 	}
 	slices.SortFunc(all, func(x, y Sibling) int { return vclock.CompareDots(x.Dot, y.Dot) })
 	all = slices.CompactFunc(all, func(x, y Sibling) bool { return x.Dot == y.Dot })
@@ -101,17 +114,73 @@ func version(s Sibling) hlc.Version {
 	return hlc.Version{Stamp: s.Stamp, Deleted: s.Deleted, Value: s.Value}
 }
 
-// Stamped reports whether any version of set is stamped and whether any
-// is not (catalog.CheckStamps).
-func Stamped(set []Sibling) (anyStamped, anyUnstamped bool) {
+// Kinds reports which kinds of version set holds
+// (catalog.CheckVersions): plain, stamped, CRDT states.
+func Kinds(set []Sibling) (plain, stamped, datatype bool) {
 	for _, s := range set {
-		if s.Stamp.IsZero() {
-			anyUnstamped = true
-		} else {
-			anyStamped = true
+		switch {
+		case s.Datatype:
+			datatype = true
+		case !s.Stamp.IsZero():
+			stamped = true
+		default:
+			plain = true
 		}
 	}
-	return anyStamped, anyUnstamped
+	return plain, stamped, datatype
+}
+
+// DatatypeLimits bound the CRDT states objects hold (crdt.Limits).
+var DatatypeLimits = crdt.DefaultLimits
+
+// State returns the CRDT state of a CRDT key's object (the empty state
+// when it holds none).
+func State(set []Sibling) (crdt.State, error) {
+	var out crdt.State
+	for _, s := range set {
+		if !s.Datatype {
+			continue
+		}
+		st, err := crdt.Decode(s.Value, DatatypeLimits)
+		if err != nil {
+			return crdt.State{}, err
+		}
+		if out, err = crdt.Merge(out, st); err != nil {
+			return crdt.State{}, err
+		}
+	}
+	return out, nil
+}
+
+// joinStates returns the one version the CRDT states of all join into,
+// when any of them is a CRDT state. Its dot is the highest of theirs. A
+// state that does not decode or merge (which FromProto never lets in) is
+// left out.
+func joinStates(all []Sibling) (Sibling, bool) {
+	var joined crdt.State
+	var dot vclock.Dot
+	found := false
+	for _, s := range all {
+		if !s.Datatype {
+			continue
+		}
+		st, err := crdt.Decode(s.Value, DatatypeLimits)
+		if err != nil {
+			continue
+		}
+		next, err := crdt.Merge(joined, st)
+		if err != nil {
+			continue
+		}
+		joined, found = next, true
+		if vclock.CompareDots(s.Dot, dot) > 0 {
+			dot = s.Dot
+		}
+	}
+	if !found {
+		return Sibling{}, false
+	}
+	return Sibling{Value: crdt.Encode(joined), Dot: dot, Datatype: true}, true
 }
 
 // MaxStamp is the highest stamp of set (zero when none is stamped): what a
@@ -142,7 +211,12 @@ func Context(set []Sibling) vclock.Clock {
 // SameVersions reports whether a and b hold the same versions. Both must be
 // results of Merge (sorted by dot, without duplicates).
 func SameVersions(a, b []Sibling) bool {
-	return slices.EqualFunc(a, b, func(x, y Sibling) bool { return x.Dot == y.Dot })
+	return slices.EqualFunc(a, b, func(x, y Sibling) bool {
+		if x.Datatype || y.Datatype {
+			return x.Datatype == y.Datatype && bytes.Equal(x.Value, y.Value)
+		}
+		return x.Dot == y.Dot
+	})
 }
 
 // Live returns the siblings that are not tombstones.
@@ -173,6 +247,12 @@ func VersionDigest(set []Sibling) []byte {
 	h := sha256.New()
 	var b [8]byte
 	for _, s := range set {
+		if s.Datatype {
+			// A CRDT state: its canonical encoding names it.
+			h.Write([]byte{2})
+			h.Write(s.Value)
+			continue
+		}
 		h.Write([]byte(s.Dot.Node))
 		h.Write([]byte{0})
 		binary.BigEndian.PutUint64(b[:], s.Dot.Incarnation)

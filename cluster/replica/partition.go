@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -357,3 +358,51 @@ func (p *Partition) Bucket(key []byte) int { return p.tree.Bucket(key) }
 
 // Root is the tree's root hash.
 func (p *Partition) Root() merkle.Hash { return p.tree.Root() }
+
+// DatatypeUpdate is a client's update of a CRDT value (a key of a table
+// with conflict = crdt) as its coordinator hands it to the replica that
+// applies it.
+type DatatypeUpdate struct {
+	Key []byte
+	// Actor issues the update's dots: it must apply every update of the
+	// key it issues dots for to a state that holds all of its earlier ones
+	// (crdt.Apply), so the vnode takes a new actor whenever it may have
+	// lost some (see actors/vnode_write.go).
+	Actor   vclock.Actor
+	Context crdt.Context // what the client fetched; removals take only what it covers
+	Ops     []crdt.Op
+	// Base, read from other replicas, is merged into the replica's state
+	// before the operations apply, so that a removal finds what the
+	// client's context saw; the empty state: none.
+	Base crdt.State
+}
+
+// CoordinateUpdate applies u to the key's state and stages the new state
+// under the dot (Self, counter). It returns the new state, for the client,
+// and the delta as an object, which the other replicas merge (deltas, not
+// whole states, travel). counter is spent even when the update is
+// refused.
+func (p *Partition) CoordinateUpdate(u DatatypeUpdate, counter uint64, now time.Time) (state crdt.State, delta []object.Sibling, err error) {
+	if len(u.Key) == 0 {
+		return crdt.State{}, nil, object.ErrEmptyKey
+	}
+	cur, err := p.Load(u.Key)
+	if err != nil {
+		return crdt.State{}, nil, err
+	}
+	st, err := object.State(cur)
+	if err != nil {
+		return crdt.State{}, nil, fmt.Errorf("stored state: %w", err)
+	}
+	if st, err = crdt.Merge(st, u.Base); err != nil {
+		return crdt.State{}, nil, fmt.Errorf("base state: %w", err)
+	}
+	next, d, err := crdt.Apply(st, crdt.Update{Actor: u.Actor, Context: u.Context, Ops: u.Ops}, object.DatatypeLimits)
+	if err != nil {
+		return crdt.State{}, nil, err
+	}
+	dot := vclock.Dot{Actor: p.cfg.Self, Counter: counter}
+	set := object.Apply(cur, object.Sibling{Value: crdt.Encode(next), Dot: dot, Datatype: true, WrittenAt: now.UnixNano()})
+	p.stage(u.Key, cur, set)
+	return next, []object.Sibling{{Value: crdt.Encode(d), Dot: dot, Datatype: true, WrittenAt: now.UnixNano()}}, nil
+}

@@ -24,8 +24,8 @@ type ReplicaWrite struct {
 // ReplicaOutcome is what the vnode does with a replica write.
 type ReplicaOutcome struct {
 	// Err refuses the write; Refused says it was data the node may not
-	// take (a key of a strong or deleted table, or versions whose stamps
-	// do not fit the key's table), which the node counts.
+	// take (a key of a strong or deleted table, or versions of a kind that
+	// does not fit the key's table), which the node counts.
 	Err     error
 	Refused bool
 	// Hold: something was staged, so the reply waits for the batch to be
@@ -45,8 +45,8 @@ func (p *Partition) Replicate(w ReplicaWrite, tables func(key []byte) error) Rep
 	}
 	refusal := tables(w.Key)
 	if refusal == nil {
-		stamped, unstamped := object.Stamped(w.In)
-		refusal = catalog.CheckStamps(w.Key, stamped, unstamped)
+		plain, stamped, datatype := object.Kinds(w.In)
+		refusal = catalog.CheckVersions(w.Key, catalog.VersionKinds{Plain: plain, Stamped: stamped, Datatype: datatype})
 	}
 	if refusal != nil {
 		return ReplicaOutcome{Err: refusal, Refused: true}

@@ -321,7 +321,10 @@ type Sibling struct {
 	WrittenAt int64                  `protobuf:"varint,5,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"` // Unix nanoseconds at the coordinator.
 	// The hybrid logical timestamp of a write to a last-writer-wins table
 	// (cluster/hlc encoding); empty in a table that keeps siblings.
-	Stamp         []byte `protobuf:"bytes,6,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	Stamp []byte `protobuf:"bytes,6,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	// A key of a table with conflict = crdt: value is a CRDT state or delta
+	// (cluster/crdt encoding), and versions merge by joining their states.
+	Datatype      bool `protobuf:"varint,7,opt,name=datatype,proto3" json:"datatype,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -396,6 +399,13 @@ func (x *Sibling) GetStamp() []byte {
 		return x.Stamp
 	}
 	return nil
+}
+
+func (x *Sibling) GetDatatype() bool {
+	if x != nil {
+		return x.Datatype
+	}
+	return false
 }
 
 // Object is every version of one key a replica holds.
@@ -1072,7 +1082,18 @@ type CoordinatePut struct {
 	// A write to a last-writer-wins table: the highest stamp the client's
 	// context had seen (cluster/hlc encoding; empty: none). The coordinator
 	// stamps the write above it, so the write wins over what it read.
-	AfterStamp    []byte `protobuf:"bytes,7,opt,name=after_stamp,json=afterStamp,proto3" json:"after_stamp,omitempty"`
+	AfterStamp []byte `protobuf:"bytes,7,opt,name=after_stamp,json=afterStamp,proto3" json:"after_stamp,omitempty"`
+	// A key of a table with conflict = crdt: the operations
+	// (harmonia.v1.DatatypeOps) and the client's context (cluster/crdt
+	// encoding) the coordinator applies to its state; value and deleted are
+	// unset.
+	DatatypeOps     []byte `protobuf:"bytes,8,opt,name=datatype_ops,json=datatypeOps,proto3" json:"datatype_ops,omitempty"`
+	DatatypeContext []byte `protobuf:"bytes,9,opt,name=datatype_context,json=datatypeContext,proto3" json:"datatype_context,omitempty"`
+	// A state read from other replicas (cluster/crdt encoding) that the
+	// coordinator merges into its own before it applies the operations: a
+	// removal with a context needs every update the context saw, and the
+	// coordinating replica may not have had them all yet.
+	DatatypeBase  []byte `protobuf:"bytes,10,opt,name=datatype_base,json=datatypeBase,proto3" json:"datatype_base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1156,6 +1177,27 @@ func (x *CoordinatePut) GetAfterStamp() []byte {
 	return nil
 }
 
+func (x *CoordinatePut) GetDatatypeOps() []byte {
+	if x != nil {
+		return x.DatatypeOps
+	}
+	return nil
+}
+
+func (x *CoordinatePut) GetDatatypeContext() []byte {
+	if x != nil {
+		return x.DatatypeContext
+	}
+	return nil
+}
+
+func (x *CoordinatePut) GetDatatypeBase() []byte {
+	if x != nil {
+		return x.DatatypeBase
+	}
+	return nil
+}
+
 type CoordinatePutReply struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -1164,7 +1206,13 @@ type CoordinatePutReply struct {
 	Dot    *Dot                   `protobuf:"bytes,4,opt,name=dot,proto3" json:"dot,omitempty"` // the dot issued to the write
 	// A last-writer-wins key: the highest stamp of the object after the
 	// write (the write's own, unless a higher one was there already).
-	Stamp         []byte `protobuf:"bytes,5,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	Stamp []byte `protobuf:"bytes,5,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	// A CRDT key: the coordinator's whole state after the update (object
+	// holds the delta, which the other replicas merge).
+	DatatypeState []byte `protobuf:"bytes,6,opt,name=datatype_state,json=datatypeState,proto3" json:"datatype_state,omitempty"`
+	// Why a CRDT update was refused (actors.DatatypeError's kinds); empty
+	// for any other error.
+	ErrorKind     string `protobuf:"bytes,7,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1232,6 +1280,20 @@ func (x *CoordinatePutReply) GetStamp() []byte {
 		return x.Stamp
 	}
 	return nil
+}
+
+func (x *CoordinatePutReply) GetDatatypeState() []byte {
+	if x != nil {
+		return x.DatatypeState
+	}
+	return nil
+}
+
+func (x *CoordinatePutReply) GetErrorKind() string {
+	if x != nil {
+		return x.ErrorKind
+	}
+	return ""
 }
 
 // ReplicaPut merges an object into a replica's stored object. With hint_for
@@ -3575,7 +3637,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2 .harmonia.internal.v1.ClockEntryR\aentries\"a\n" +
 	"\rSealedContext\x12:\n" +
 	"\aentries\x18\x01 \x03(\v2 .harmonia.internal.v1.ClockEntryR\aentries\x12\x14\n" +
-	"\x05stamp\x18\x02 \x01(\fR\x05stamp\"\xd3\x01\n" +
+	"\x05stamp\x18\x02 \x01(\fR\x05stamp\"\xef\x01\n" +
 	"\aSibling\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12+\n" +
 	"\x03dot\x18\x02 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\x126\n" +
@@ -3583,7 +3645,8 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x1d\n" +
 	"\n" +
 	"written_at\x18\x05 \x01(\x03R\twrittenAt\x12\x14\n" +
-	"\x05stamp\x18\x06 \x01(\fR\x05stamp\"C\n" +
+	"\x05stamp\x18\x06 \x01(\fR\x05stamp\x12\x1a\n" +
+	"\bdatatype\x18\a \x01(\bR\bdatatype\"C\n" +
 	"\x06Object\x129\n" +
 	"\bsiblings\x18\x01 \x03(\v2\x1d.harmonia.internal.v1.SiblingR\bsiblings\"L\n" +
 	"\bAppEntry\x12\x10\n" +
@@ -3638,7 +3701,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bidentity\x18\x04 \x01(\bR\bidentity\x127\n" +
 	"\x06holder\x18\x05 \x01(\v2\x1f.harmonia.internal.v1.NodeStateR\x06holder\"M\n" +
 	"\x12MembershipSnapshot\x127\n" +
-	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xe7\x01\n" +
+	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xda\x02\n" +
 	"\rCoordinatePut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
@@ -3648,13 +3711,20 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\n" +
 	"written_at\x18\x06 \x01(\x03R\twrittenAt\x12\x1f\n" +
 	"\vafter_stamp\x18\a \x01(\fR\n" +
-	"afterStamp\"\xb7\x01\n" +
+	"afterStamp\x12!\n" +
+	"\fdatatype_ops\x18\b \x01(\fR\vdatatypeOps\x12)\n" +
+	"\x10datatype_context\x18\t \x01(\fR\x0fdatatypeContext\x12#\n" +
+	"\rdatatype_base\x18\n" +
+	" \x01(\fR\fdatatypeBase\"\xfd\x01\n" +
 	"\x12CoordinatePutReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12+\n" +
 	"\x03dot\x18\x04 \x01(\v2\x19.harmonia.internal.v1.DotR\x03dot\x12\x14\n" +
-	"\x05stamp\x18\x05 \x01(\fR\x05stamp\"\xff\x01\n" +
+	"\x05stamp\x18\x05 \x01(\fR\x05stamp\x12%\n" +
+	"\x0edatatype_state\x18\x06 \x01(\fR\rdatatypeState\x12\x1d\n" +
+	"\n" +
+	"error_kind\x18\a \x01(\tR\terrorKind\"\xff\x01\n" +
 	"\n" +
 	"ReplicaPut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +

@@ -9,6 +9,7 @@
 package kvpb
 
 import (
+	datatypepb "github.com/harmoniakv/harmonia/messages/datatypepb"
 	itempb "github.com/harmoniakv/harmonia/messages/itempb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -4378,11 +4379,314 @@ func (x *UpdateTimeToLiveResponse) GetAttribute() string {
 	return ""
 }
 
+type FetchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	R             string                 `protobuf:"bytes,3,opt,name=r,proto3" json:"r,omitempty"`
+	TimeoutMs     uint32                 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchRequest) Reset() {
+	*x = FetchRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchRequest) ProtoMessage() {}
+
+func (x *FetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
+func (*FetchRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *FetchRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *FetchRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *FetchRequest) GetR() string {
+	if x != nil {
+		return x.R
+	}
+	return ""
+}
+
+func (x *FetchRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type FetchResponse struct {
+	state protoimpl.MessageState    `protogen:"open.v1"`
+	Found bool                      `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"` // the value has a field
+	Value *datatypepb.DatatypeValue `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`  // a map; empty when not found
+	// Opaque: pass it to Update so that removals take away what this fetch
+	// saw, and only that.
+	Context       []byte `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	Replied       uint32 `protobuf:"varint,4,opt,name=replied,proto3" json:"replied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchResponse) Reset() {
+	*x = FetchResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchResponse) ProtoMessage() {}
+
+func (x *FetchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
+func (*FetchResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *FetchResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *FetchResponse) GetValue() *datatypepb.DatatypeValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *FetchResponse) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+func (x *FetchResponse) GetReplied() uint32 {
+	if x != nil {
+		return x.Replied
+	}
+	return 0
+}
+
+type UpdateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key   []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The context of a Fetch or an Update of this key; empty: a blind
+	// update, which may increment, add, enable and assign, but removes
+	// nothing.
+	Context       []byte                   `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	Ops           []*datatypepb.DatatypeOp `protobuf:"bytes,4,rep,name=ops,proto3" json:"ops,omitempty"`
+	W             string                   `protobuf:"bytes,5,opt,name=w,proto3" json:"w,omitempty"`
+	Pw            string                   `protobuf:"bytes,6,opt,name=pw,proto3" json:"pw,omitempty"`
+	TimeoutMs     uint32                   `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRequest) Reset() {
+	*x = UpdateRequest{}
+	mi := &file_kvpb_kv_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRequest) ProtoMessage() {}
+
+func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
+func (*UpdateRequest) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *UpdateRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *UpdateRequest) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+func (x *UpdateRequest) GetOps() []*datatypepb.DatatypeOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *UpdateRequest) GetW() string {
+	if x != nil {
+		return x.W
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetPw() string {
+	if x != nil {
+		return x.Pw
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type UpdateResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Acks   uint32                 `protobuf:"varint,1,opt,name=acks,proto3" json:"acks,omitempty"`
+	Hinted uint32                 `protobuf:"varint,2,opt,name=hinted,proto3" json:"hinted,omitempty"`
+	// The value at the replica that applied the update, just after it: it
+	// reflects this update and what that replica had seen.
+	Value         *datatypepb.DatatypeValue `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Context       []byte                    `protobuf:"bytes,4,opt,name=context,proto3" json:"context,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateResponse) Reset() {
+	*x = UpdateResponse{}
+	mi := &file_kvpb_kv_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateResponse) ProtoMessage() {}
+
+func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kvpb_kv_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
+func (*UpdateResponse) Descriptor() ([]byte, []int) {
+	return file_kvpb_kv_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *UpdateResponse) GetAcks() uint32 {
+	if x != nil {
+		return x.Acks
+	}
+	return 0
+}
+
+func (x *UpdateResponse) GetHinted() uint32 {
+	if x != nil {
+		return x.Hinted
+	}
+	return 0
+}
+
+func (x *UpdateResponse) GetValue() *datatypepb.DatatypeValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *UpdateResponse) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 var File_kvpb_kv_proto protoreflect.FileDescriptor
 
 const file_kvpb_kv_proto_rawDesc = "" +
 	"\n" +
-	"\rkvpb/kv.proto\x12\vharmonia.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x11itempb/item.proto\"a\n" +
+	"\rkvpb/kv.proto\x12\vharmonia.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x11itempb/item.proto\x1a\x19datatypepb/datatype.proto\"a\n" +
 	"\n" +
 	"GetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\f\n" +
@@ -4777,11 +5081,38 @@ const file_kvpb_kv_proto_rawDesc = "" +
 	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\"R\n" +
 	"\x18UpdateTimeToLiveResponse\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1c\n" +
-	"\tattribute\x18\x02 \x01(\tR\tattribute2\xbb\x01\n" +
+	"\tattribute\x18\x02 \x01(\tR\tattribute\"c\n" +
+	"\fFetchRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\f\n" +
+	"\x01r\x18\x03 \x01(\tR\x01r\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\"\x8b\x01\n" +
+	"\rFetchResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x120\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.harmonia.v1.DatatypeValueR\x05value\x12\x18\n" +
+	"\acontext\x18\x03 \x01(\fR\acontext\x12\x18\n" +
+	"\areplied\x18\x04 \x01(\rR\areplied\"\xb9\x01\n" +
+	"\rUpdateRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x18\n" +
+	"\acontext\x18\x03 \x01(\fR\acontext\x12)\n" +
+	"\x03ops\x18\x04 \x03(\v2\x17.harmonia.v1.DatatypeOpR\x03ops\x12\f\n" +
+	"\x01w\x18\x05 \x01(\tR\x01w\x12\x0e\n" +
+	"\x02pw\x18\x06 \x01(\tR\x02pw\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\rR\ttimeoutMs\"\x88\x01\n" +
+	"\x0eUpdateResponse\x12\x12\n" +
+	"\x04acks\x18\x01 \x01(\rR\x04acks\x12\x16\n" +
+	"\x06hinted\x18\x02 \x01(\rR\x06hinted\x120\n" +
+	"\x05value\x18\x03 \x01(\v2\x1a.harmonia.v1.DatatypeValueR\x05value\x12\x18\n" +
+	"\acontext\x18\x04 \x01(\fR\acontext2\xbe\x02\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.harmonia.v1.GetRequest\x1a\x18.harmonia.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.harmonia.v1.PutRequest\x1a\x18.harmonia.v1.PutResponse\x12A\n" +
-	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse2\x9d\x06\n" +
+	"\x06Delete\x12\x1a.harmonia.v1.DeleteRequest\x1a\x1b.harmonia.v1.DeleteResponse\x12>\n" +
+	"\x05Fetch\x12\x19.harmonia.v1.FetchRequest\x1a\x1a.harmonia.v1.FetchResponse\x12A\n" +
+	"\x06Update\x12\x1a.harmonia.v1.UpdateRequest\x1a\x1b.harmonia.v1.UpdateResponse2\x9d\x06\n" +
 	"\x05Table\x12P\n" +
 	"\vCreateTable\x12\x1f.harmonia.v1.CreateTableRequest\x1a .harmonia.v1.CreateTableResponse\x12V\n" +
 	"\rDescribeTable\x12!.harmonia.v1.DescribeTableRequest\x1a\".harmonia.v1.DescribeTableResponse\x12M\n" +
@@ -4820,7 +5151,7 @@ func file_kvpb_kv_proto_rawDescGZIP() []byte {
 	return file_kvpb_kv_proto_rawDescData
 }
 
-var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_kvpb_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),               // 0: harmonia.v1.GetRequest
 	(*Sibling)(nil),                  // 1: harmonia.v1.Sibling
@@ -4885,20 +5216,26 @@ var file_kvpb_kv_proto_goTypes = []any{
 	(*ItemConditionFailed)(nil),      // 60: harmonia.v1.ItemConditionFailed
 	(*UpdateTimeToLiveRequest)(nil),  // 61: harmonia.v1.UpdateTimeToLiveRequest
 	(*UpdateTimeToLiveResponse)(nil), // 62: harmonia.v1.UpdateTimeToLiveResponse
-	nil,                              // 63: harmonia.v1.DiskHealth.ErrorsEntry
-	nil,                              // 64: harmonia.v1.PlanResponse.OwnedAfterEntry
-	nil,                              // 65: harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
-	nil,                              // 66: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
-	nil,                              // 67: harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
-	nil,                              // 68: harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
-	nil,                              // 69: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
-	nil,                              // 70: harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
-	nil,                              // 71: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
-	nil,                              // 72: harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
-	nil,                              // 73: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
-	(*durationpb.Duration)(nil),      // 74: google.protobuf.Duration
-	(*itempb.Item)(nil),              // 75: harmonia.v1.Item
-	(*itempb.AttributeValue)(nil),    // 76: harmonia.v1.AttributeValue
+	(*FetchRequest)(nil),             // 63: harmonia.v1.FetchRequest
+	(*FetchResponse)(nil),            // 64: harmonia.v1.FetchResponse
+	(*UpdateRequest)(nil),            // 65: harmonia.v1.UpdateRequest
+	(*UpdateResponse)(nil),           // 66: harmonia.v1.UpdateResponse
+	nil,                              // 67: harmonia.v1.DiskHealth.ErrorsEntry
+	nil,                              // 68: harmonia.v1.PlanResponse.OwnedAfterEntry
+	nil,                              // 69: harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 70: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
+	nil,                              // 71: harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 72: harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 73: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
+	nil,                              // 74: harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
+	nil,                              // 75: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
+	nil,                              // 76: harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
+	nil,                              // 77: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
+	(*durationpb.Duration)(nil),      // 78: google.protobuf.Duration
+	(*itempb.Item)(nil),              // 79: harmonia.v1.Item
+	(*datatypepb.DatatypeValue)(nil), // 80: harmonia.v1.DatatypeValue
+	(*datatypepb.DatatypeOp)(nil),    // 81: harmonia.v1.DatatypeOp
+	(*itempb.AttributeValue)(nil),    // 82: harmonia.v1.AttributeValue
 }
 var file_kvpb_kv_proto_depIdxs = []int32{
 	1,  // 0: harmonia.v1.GetResponse.siblings:type_name -> harmonia.v1.Sibling
@@ -4909,12 +5246,12 @@ var file_kvpb_kv_proto_depIdxs = []int32{
 	16, // 5: harmonia.v1.StatusResponse.tombstones:type_name -> harmonia.v1.TombstoneStats
 	15, // 6: harmonia.v1.StatusResponse.process:type_name -> harmonia.v1.ProcessStats
 	14, // 7: harmonia.v1.StatusResponse.disk:type_name -> harmonia.v1.DiskHealth
-	74, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
+	78, // 8: harmonia.v1.StatusResponse.clock_offset:type_name -> google.protobuf.Duration
 	13, // 9: harmonia.v1.StatusResponse.tables:type_name -> harmonia.v1.TableStats
-	63, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
+	67, // 10: harmonia.v1.DiskHealth.errors:type_name -> harmonia.v1.DiskHealth.ErrorsEntry
 	27, // 11: harmonia.v1.RepairResponse.exchanges:type_name -> harmonia.v1.Exchange
 	33, // 12: harmonia.v1.PlanResponse.moves:type_name -> harmonia.v1.PlanMove
-	64, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
+	68, // 13: harmonia.v1.PlanResponse.owned_after:type_name -> harmonia.v1.PlanResponse.OwnedAfterEntry
 	36, // 14: harmonia.v1.ReplicaSibling.dot:type_name -> harmonia.v1.ClockEntry
 	36, // 15: harmonia.v1.ReplicaSibling.context:type_name -> harmonia.v1.ClockEntry
 	37, // 16: harmonia.v1.ReplicaView.siblings:type_name -> harmonia.v1.ReplicaSibling
@@ -4927,79 +5264,86 @@ var file_kvpb_kv_proto_depIdxs = []int32{
 	40, // 23: harmonia.v1.DescribeTableResponse.table:type_name -> harmonia.v1.TableDescription
 	40, // 24: harmonia.v1.ListTablesResponse.tables:type_name -> harmonia.v1.TableDescription
 	40, // 25: harmonia.v1.DeleteTableResponse.table:type_name -> harmonia.v1.TableDescription
-	75, // 26: harmonia.v1.PutItemRequest.item:type_name -> harmonia.v1.Item
-	65, // 27: harmonia.v1.PutItemRequest.expression_attribute_names:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
-	66, // 28: harmonia.v1.PutItemRequest.expression_attribute_values:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
-	75, // 29: harmonia.v1.PutItemResponse.attributes:type_name -> harmonia.v1.Item
-	75, // 30: harmonia.v1.GetItemRequest.key:type_name -> harmonia.v1.Item
-	67, // 31: harmonia.v1.GetItemRequest.expression_attribute_names:type_name -> harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
-	75, // 32: harmonia.v1.GetItemResponse.item:type_name -> harmonia.v1.Item
-	75, // 33: harmonia.v1.DeleteItemRequest.key:type_name -> harmonia.v1.Item
-	68, // 34: harmonia.v1.DeleteItemRequest.expression_attribute_names:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
-	69, // 35: harmonia.v1.DeleteItemRequest.expression_attribute_values:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
-	75, // 36: harmonia.v1.DeleteItemResponse.attributes:type_name -> harmonia.v1.Item
-	75, // 37: harmonia.v1.UpdateItemRequest.key:type_name -> harmonia.v1.Item
-	70, // 38: harmonia.v1.UpdateItemRequest.expression_attribute_names:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
-	71, // 39: harmonia.v1.UpdateItemRequest.expression_attribute_values:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
-	75, // 40: harmonia.v1.UpdateItemResponse.attributes:type_name -> harmonia.v1.Item
-	72, // 41: harmonia.v1.QueryRequest.expression_attribute_names:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
-	73, // 42: harmonia.v1.QueryRequest.expression_attribute_values:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
-	75, // 43: harmonia.v1.QueryRequest.exclusive_start_key:type_name -> harmonia.v1.Item
-	75, // 44: harmonia.v1.QueryResponse.items:type_name -> harmonia.v1.Item
-	75, // 45: harmonia.v1.QueryResponse.last_evaluated_key:type_name -> harmonia.v1.Item
-	76, // 46: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
-	76, // 47: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
-	76, // 48: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
-	76, // 49: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
-	0,  // 50: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
-	3,  // 51: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
-	5,  // 52: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
-	42, // 53: harmonia.v1.Table.CreateTable:input_type -> harmonia.v1.CreateTableRequest
-	44, // 54: harmonia.v1.Table.DescribeTable:input_type -> harmonia.v1.DescribeTableRequest
-	46, // 55: harmonia.v1.Table.ListTables:input_type -> harmonia.v1.ListTablesRequest
-	48, // 56: harmonia.v1.Table.DeleteTable:input_type -> harmonia.v1.DeleteTableRequest
-	50, // 57: harmonia.v1.Table.PutItem:input_type -> harmonia.v1.PutItemRequest
-	52, // 58: harmonia.v1.Table.GetItem:input_type -> harmonia.v1.GetItemRequest
-	54, // 59: harmonia.v1.Table.DeleteItem:input_type -> harmonia.v1.DeleteItemRequest
-	56, // 60: harmonia.v1.Table.UpdateItem:input_type -> harmonia.v1.UpdateItemRequest
-	58, // 61: harmonia.v1.Table.Query:input_type -> harmonia.v1.QueryRequest
-	61, // 62: harmonia.v1.Table.UpdateTimeToLive:input_type -> harmonia.v1.UpdateTimeToLiveRequest
-	9,  // 63: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
-	35, // 64: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
-	24, // 65: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
-	32, // 66: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
-	30, // 67: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
-	26, // 68: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
-	17, // 69: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
-	19, // 70: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
-	21, // 71: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
-	2,  // 72: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
-	4,  // 73: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
-	6,  // 74: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
-	43, // 75: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
-	45, // 76: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
-	47, // 77: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
-	49, // 78: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
-	51, // 79: harmonia.v1.Table.PutItem:output_type -> harmonia.v1.PutItemResponse
-	53, // 80: harmonia.v1.Table.GetItem:output_type -> harmonia.v1.GetItemResponse
-	55, // 81: harmonia.v1.Table.DeleteItem:output_type -> harmonia.v1.DeleteItemResponse
-	57, // 82: harmonia.v1.Table.UpdateItem:output_type -> harmonia.v1.UpdateItemResponse
-	59, // 83: harmonia.v1.Table.Query:output_type -> harmonia.v1.QueryResponse
-	62, // 84: harmonia.v1.Table.UpdateTimeToLive:output_type -> harmonia.v1.UpdateTimeToLiveResponse
-	12, // 85: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
-	39, // 86: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
-	25, // 87: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
-	34, // 88: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
-	31, // 89: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
-	28, // 90: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
-	18, // 91: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
-	20, // 92: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
-	22, // 93: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
-	72, // [72:94] is the sub-list for method output_type
-	50, // [50:72] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	79, // 26: harmonia.v1.PutItemRequest.item:type_name -> harmonia.v1.Item
+	69, // 27: harmonia.v1.PutItemRequest.expression_attribute_names:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeNamesEntry
+	70, // 28: harmonia.v1.PutItemRequest.expression_attribute_values:type_name -> harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry
+	79, // 29: harmonia.v1.PutItemResponse.attributes:type_name -> harmonia.v1.Item
+	79, // 30: harmonia.v1.GetItemRequest.key:type_name -> harmonia.v1.Item
+	71, // 31: harmonia.v1.GetItemRequest.expression_attribute_names:type_name -> harmonia.v1.GetItemRequest.ExpressionAttributeNamesEntry
+	79, // 32: harmonia.v1.GetItemResponse.item:type_name -> harmonia.v1.Item
+	79, // 33: harmonia.v1.DeleteItemRequest.key:type_name -> harmonia.v1.Item
+	72, // 34: harmonia.v1.DeleteItemRequest.expression_attribute_names:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeNamesEntry
+	73, // 35: harmonia.v1.DeleteItemRequest.expression_attribute_values:type_name -> harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry
+	79, // 36: harmonia.v1.DeleteItemResponse.attributes:type_name -> harmonia.v1.Item
+	79, // 37: harmonia.v1.UpdateItemRequest.key:type_name -> harmonia.v1.Item
+	74, // 38: harmonia.v1.UpdateItemRequest.expression_attribute_names:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeNamesEntry
+	75, // 39: harmonia.v1.UpdateItemRequest.expression_attribute_values:type_name -> harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry
+	79, // 40: harmonia.v1.UpdateItemResponse.attributes:type_name -> harmonia.v1.Item
+	76, // 41: harmonia.v1.QueryRequest.expression_attribute_names:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeNamesEntry
+	77, // 42: harmonia.v1.QueryRequest.expression_attribute_values:type_name -> harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry
+	79, // 43: harmonia.v1.QueryRequest.exclusive_start_key:type_name -> harmonia.v1.Item
+	79, // 44: harmonia.v1.QueryResponse.items:type_name -> harmonia.v1.Item
+	79, // 45: harmonia.v1.QueryResponse.last_evaluated_key:type_name -> harmonia.v1.Item
+	80, // 46: harmonia.v1.FetchResponse.value:type_name -> harmonia.v1.DatatypeValue
+	81, // 47: harmonia.v1.UpdateRequest.ops:type_name -> harmonia.v1.DatatypeOp
+	80, // 48: harmonia.v1.UpdateResponse.value:type_name -> harmonia.v1.DatatypeValue
+	82, // 49: harmonia.v1.PutItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	82, // 50: harmonia.v1.DeleteItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	82, // 51: harmonia.v1.UpdateItemRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	82, // 52: harmonia.v1.QueryRequest.ExpressionAttributeValuesEntry.value:type_name -> harmonia.v1.AttributeValue
+	0,  // 53: harmonia.v1.KV.Get:input_type -> harmonia.v1.GetRequest
+	3,  // 54: harmonia.v1.KV.Put:input_type -> harmonia.v1.PutRequest
+	5,  // 55: harmonia.v1.KV.Delete:input_type -> harmonia.v1.DeleteRequest
+	63, // 56: harmonia.v1.KV.Fetch:input_type -> harmonia.v1.FetchRequest
+	65, // 57: harmonia.v1.KV.Update:input_type -> harmonia.v1.UpdateRequest
+	42, // 58: harmonia.v1.Table.CreateTable:input_type -> harmonia.v1.CreateTableRequest
+	44, // 59: harmonia.v1.Table.DescribeTable:input_type -> harmonia.v1.DescribeTableRequest
+	46, // 60: harmonia.v1.Table.ListTables:input_type -> harmonia.v1.ListTablesRequest
+	48, // 61: harmonia.v1.Table.DeleteTable:input_type -> harmonia.v1.DeleteTableRequest
+	50, // 62: harmonia.v1.Table.PutItem:input_type -> harmonia.v1.PutItemRequest
+	52, // 63: harmonia.v1.Table.GetItem:input_type -> harmonia.v1.GetItemRequest
+	54, // 64: harmonia.v1.Table.DeleteItem:input_type -> harmonia.v1.DeleteItemRequest
+	56, // 65: harmonia.v1.Table.UpdateItem:input_type -> harmonia.v1.UpdateItemRequest
+	58, // 66: harmonia.v1.Table.Query:input_type -> harmonia.v1.QueryRequest
+	61, // 67: harmonia.v1.Table.UpdateTimeToLive:input_type -> harmonia.v1.UpdateTimeToLiveRequest
+	9,  // 68: harmonia.v1.Admin.Status:input_type -> harmonia.v1.StatusRequest
+	35, // 69: harmonia.v1.Admin.Replicas:input_type -> harmonia.v1.ReplicasRequest
+	24, // 70: harmonia.v1.Admin.Leave:input_type -> harmonia.v1.LeaveRequest
+	32, // 71: harmonia.v1.Admin.Plan:input_type -> harmonia.v1.PlanRequest
+	30, // 72: harmonia.v1.Admin.Remove:input_type -> harmonia.v1.RemoveRequest
+	26, // 73: harmonia.v1.Admin.Repair:input_type -> harmonia.v1.RepairRequest
+	17, // 74: harmonia.v1.Admin.WriteReplica:input_type -> harmonia.v1.WriteReplicaRequest
+	19, // 75: harmonia.v1.Admin.CrashVnode:input_type -> harmonia.v1.CrashVnodeRequest
+	21, // 76: harmonia.v1.Admin.SetClockOffset:input_type -> harmonia.v1.SetClockOffsetRequest
+	2,  // 77: harmonia.v1.KV.Get:output_type -> harmonia.v1.GetResponse
+	4,  // 78: harmonia.v1.KV.Put:output_type -> harmonia.v1.PutResponse
+	6,  // 79: harmonia.v1.KV.Delete:output_type -> harmonia.v1.DeleteResponse
+	64, // 80: harmonia.v1.KV.Fetch:output_type -> harmonia.v1.FetchResponse
+	66, // 81: harmonia.v1.KV.Update:output_type -> harmonia.v1.UpdateResponse
+	43, // 82: harmonia.v1.Table.CreateTable:output_type -> harmonia.v1.CreateTableResponse
+	45, // 83: harmonia.v1.Table.DescribeTable:output_type -> harmonia.v1.DescribeTableResponse
+	47, // 84: harmonia.v1.Table.ListTables:output_type -> harmonia.v1.ListTablesResponse
+	49, // 85: harmonia.v1.Table.DeleteTable:output_type -> harmonia.v1.DeleteTableResponse
+	51, // 86: harmonia.v1.Table.PutItem:output_type -> harmonia.v1.PutItemResponse
+	53, // 87: harmonia.v1.Table.GetItem:output_type -> harmonia.v1.GetItemResponse
+	55, // 88: harmonia.v1.Table.DeleteItem:output_type -> harmonia.v1.DeleteItemResponse
+	57, // 89: harmonia.v1.Table.UpdateItem:output_type -> harmonia.v1.UpdateItemResponse
+	59, // 90: harmonia.v1.Table.Query:output_type -> harmonia.v1.QueryResponse
+	62, // 91: harmonia.v1.Table.UpdateTimeToLive:output_type -> harmonia.v1.UpdateTimeToLiveResponse
+	12, // 92: harmonia.v1.Admin.Status:output_type -> harmonia.v1.StatusResponse
+	39, // 93: harmonia.v1.Admin.Replicas:output_type -> harmonia.v1.ReplicasResponse
+	25, // 94: harmonia.v1.Admin.Leave:output_type -> harmonia.v1.LeaveResponse
+	34, // 95: harmonia.v1.Admin.Plan:output_type -> harmonia.v1.PlanResponse
+	31, // 96: harmonia.v1.Admin.Remove:output_type -> harmonia.v1.RemoveResponse
+	28, // 97: harmonia.v1.Admin.Repair:output_type -> harmonia.v1.RepairResponse
+	18, // 98: harmonia.v1.Admin.WriteReplica:output_type -> harmonia.v1.WriteReplicaResponse
+	20, // 99: harmonia.v1.Admin.CrashVnode:output_type -> harmonia.v1.CrashVnodeResponse
+	22, // 100: harmonia.v1.Admin.SetClockOffset:output_type -> harmonia.v1.SetClockOffsetResponse
+	77, // [77:101] is the sub-list for method output_type
+	53, // [53:77] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_kvpb_kv_proto_init() }
@@ -5013,7 +5357,7 @@ func file_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvpb_kv_proto_rawDesc), len(file_kvpb_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   74,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -100,6 +100,9 @@ func (a *api) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResponse,
 	if err != nil {
 		return nil, err
 	}
+	if err := notDatatype(t); err != nil {
+		return nil, err
+	}
 	if t.Consistency == catalog.Strong {
 		return a.strongGet(ctx, t, key, req)
 	}
@@ -186,6 +189,9 @@ func (a *api) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse,
 	if err != nil {
 		return nil, err
 	}
+	if err := notDatatype(t); err != nil {
+		return nil, err
+	}
 	if t.Consistency == catalog.Strong {
 		return a.strongPut(ctx, t, key, req)
 	}
@@ -205,6 +211,9 @@ func (a *api) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.Delete
 	}
 	t, key, err := a.target(ctx, req.Table, req.Key)
 	if err != nil {
+		return nil, err
+	}
+	if err := notDatatype(t); err != nil {
 		return nil, err
 	}
 	if t.Consistency == catalog.Strong {
