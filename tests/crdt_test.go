@@ -46,7 +46,7 @@ func TestCRDTTable(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range per {
-				if _, err := nd.client.Update(ctxT(t), []byte("views"), nil, []*datatypepb.DatatypeOp{datatype.Increment(int64(i + 1), "n")}, o); err != nil {
+				if _, err := nd.client.Update(ctxT(t), []byte("views"), nil, []*datatypepb.DatatypeOp{datatype.Increment(int64(i+1), "n")}, o); err != nil {
 					t.Errorf("increment through %s: %v", nd.id, err)
 					return
 				}
