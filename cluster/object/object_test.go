@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
 
@@ -166,6 +167,9 @@ func FuzzDecodeObject(f *testing.F) {
 	f.Add(b)
 	b, _ = Encode([]Sibling{stamped(na, 1, "x", 5, 0, "a")})
 	f.Add(b)
+	st, _, _ := crdt.Apply(crdt.State{}, crdt.Update{Actor: na, Ops: []crdt.Op{crdt.UpdateField{Field: crdt.Field{Name: "s", Kind: crdt.KindSet}, Op: crdt.Add{Element: "e"}}}}, DatatypeLimits)
+	b, _ = Encode([]Sibling{{Value: crdt.Encode(st), Dot: vclock.Dot{Actor: na, Counter: 1}, Datatype: true}})
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		set, err := Decode(b)
 		if err != nil {
@@ -181,7 +185,7 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 		for i, s := range set {
 			for j, o := range set {
-				if i != j && (s.Dot == o.Dot || s.SupersededBy(o) || !s.Stamp.IsZero()) {
+				if i != j && (s.Dot == o.Dot || s.SupersededBy(o) || !s.Stamp.IsZero() || s.Datatype) {
 					t.Fatalf("decoded set keeps %v beside %v", s.Dot, o.Dot)
 				}
 			}
