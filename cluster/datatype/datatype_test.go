@@ -27,7 +27,9 @@ func apply(t *testing.T, s crdt.State, ctx crdt.Context, ops ...*datatypepb.Data
 }
 
 func TestOps(t *testing.T) {
-	field := func(name, typ string) *datatypepb.DatatypeField { return &datatypepb.DatatypeField{Name: name, Type: typ} }
+	field := func(name, typ string) *datatypepb.DatatypeField {
+		return &datatypepb.DatatypeField{Name: name, Type: typ}
+	}
 	for _, tc := range []struct {
 		rule string
 		op   *datatypepb.DatatypeOp
