@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -159,5 +161,50 @@ func TestCRDTTable(t *testing.T) {
 	}
 	if _, err := n1.client.Fetch(ctxT(t), []byte("k"), client.Options{}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("fetch on the default table: %v, want InvalidArgument", err)
+	}
+
+	// The CLI: counters, sets and maps, --json's context taken back by
+	// --context, and bad input.
+	on := func(nd *node) string { return "--addr=" + nd.clientAddr }
+	dt := "--table=datatypes"
+	if out, _ := mustCLI(t, 0, "counter", "incr", "likes", "5", dt, on(n1)); !strings.Contains(out, "likes counter = 5") {
+		t.Fatalf("counter incr printed %q", out)
+	}
+	mustCLI(t, 0, "counter", "incr", "likes", dt, "--w=all", on(n2))
+	var res struct {
+		Value   int64  `json:"value"`
+		Context string `json:"context"`
+	}
+	out, _ := mustCLI(t, 0, "counter", "get", "likes", dt, "--r=all", "--json", on(n3))
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Value != 6 || res.Context == "" {
+		t.Fatalf("counter get --json printed %q (%v), want value 6 and a context", out, err)
+	}
+	mustCLI(t, 0, "set", "add", "basket", "apples", "pears", "figs", dt, "--w=all", on(n1))
+	var set struct {
+		Value   []string `json:"value"`
+		Context string   `json:"context"`
+	}
+	out, _ = mustCLI(t, 0, "set", "get", "basket", dt, "--r=all", "--json", on(n2))
+	if err := json.Unmarshal([]byte(out), &set); err != nil || !slices.Equal(set.Value, []string{"apples", "figs", "pears"}) {
+		t.Fatalf("set get --json printed %q (%v)", out, err)
+	}
+	if out, _ := mustCLI(t, 0, "set", "remove", "basket", "pears", dt, "--context", set.Context, "--w=all", on(n3)); !strings.Contains(out, `{"apples", "figs"}`) {
+		t.Fatalf("set remove with get --json's context printed %q", out)
+	}
+	mustCLI(t, 0, "set", "remove", "basket", "figs", dt, "--w=all", on(n1)) // fetches its context first
+	mustCLI(t, 0, "map", "update", "basket", dt, "--incr", "visits=2", "--add", "owner/tags=go", "--enable", "owner/active", "--w=all", on(n2))
+	out, _ = mustCLI(t, 0, "map", "get", "basket", dt, "--r=all", "--json", on(n3))
+	for _, want := range []string{`"visits"`, `"counter": "2"`, `"tags"`, `"go"`, `"active"`, `"flag": true`, `"apples"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("map get --json printed %q, without %s", out, want)
+		}
+	}
+	mustCLI(t, exitCodeUsage, "counter", "incr", "likes", "lots", dt, on(n1))
+	mustCLI(t, exitCodeUsage, "counter", "get", "likes", on(n1)) // no --table
+	if _, errOut := mustCLI(t, exitCodeError, "set", "remove", "basket", "kiwis", dt, on(n1)); !strings.Contains(errOut, "FailedPrecondition") || !strings.Contains(errOut, "kiwis") {
+		t.Fatalf("a remove of an element never added: %q", errOut)
+	}
+	if _, errOut := mustCLI(t, exitCodeError, "put", "basket", "x", dt, on(n1)); !strings.Contains(errOut, "Fetch") {
+		t.Fatalf("put on a crdt table: %q", errOut)
 	}
 }

@@ -44,7 +44,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Bool("json", false, "print the response message as protojson")
-	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), tableCmd(), itemCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd(), certCmd())
+	root.AddCommand(serverCmd(), launchCmd(), putCmd(), getCmd(), deleteCmd(), counterCmd(), setCmd(), mapCmd(), tableCmd(), itemCmd(), statusCmd(), replicasCmd(), benchCmd(), clusterCmd(), repairCmd(), configCmd(), healthcheckCmd(), certCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &codedError{code: exitUsage, msg: err.Error()}
 	})
