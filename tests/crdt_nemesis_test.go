@@ -1,0 +1,358 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/harmoniakv/harmonia/client"
+	"github.com/harmoniakv/harmonia/cluster/datatype"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
+	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"google.golang.org/grpc/codes"
+)
+
+// The CRDT workload: on a table with conflict = crdt, counter workers
+// increment a few shared counters by 1 to 5 through random members, and
+// set workers each add new elements to their own set and remove elements
+// they fetched. At the end (every replica converged), through every
+// member: a counter holds at least the sum of its acknowledged increments
+// and at most that plus its increments of unknown outcome (checkCRDT);
+// a set holds every acknowledged add unless an acknowledged remove took
+// it, and nothing never added.
+const (
+	crdtTable       = "crdt-values"
+	crdtCounters    = 3
+	crdtCounterWkrs = 3
+	crdtSetWorkers  = 3
+)
+
+func crdtCounterKey(k int) string { return fmt.Sprintf("count-%d", k) }
+func crdtSetKey(w int) string     { return fmt.Sprintf("set-%d", w) }
+
+func createCRDTTable(c *testCluster) {
+	c.t.Helper()
+	c.eventually(30*time.Second, "crdt table created", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.nodes[0].client.Tables().CreateTable(ctx, &kvpb.CreateTableRequest{Name: crdtTable, Conflict: "crdt"})
+		if client.Code(err) == codes.AlreadyExists {
+			return nil
+		}
+		return err
+	})
+}
+
+// runCRDT starts the workers.
+func (w *workload) runCRDT(ctx context.Context, seed uint64) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	o := client.Options{Table: crdtTable, Quorum: "quorum"}
+	for range crdtCounterWkrs {
+		w.spawn(ctx, &wg, seed, func(id int, rng *rand.Rand, n int) {
+			key := crdtCounterKey(rng.IntN(crdtCounters))
+			by := 1 + rng.IntN(5)
+			i := w.pick(rng)
+			opID := fmt.Sprintf("c%d-%d", id, n)
+			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: "invoke", Node: fmt.Sprint(i)})
+			cctx, cancel := w.ctx()
+			_, err := w.clients[i].Update(cctx, []byte(key), nil, []*datatypepb.DatatypeOp{datatype.Increment(int64(by), "n")}, o)
+			cancel()
+			status, msg := outcome(err)
+			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: status, Node: fmt.Sprint(i), Err: msg})
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	for range crdtSetWorkers {
+		w.spawn(ctx, &wg, seed, func(id int, rng *rand.Rand, n int) {
+			key := crdtSetKey(id)
+			i := w.pick(rng)
+			opID := fmt.Sprintf("s%d-%d", id, n)
+			cctx, cancel := w.ctx()
+			defer cancel()
+			var err error
+			if rng.IntN(10) < 7 {
+				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: "invoke", Node: fmt.Sprint(i)})
+				_, err = w.clients[i].Update(cctx, []byte(key), nil, []*datatypepb.DatatypeOp{datatype.Add(opID, "s")}, o)
+				status, msg := outcome(err)
+				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: status, Node: fmt.Sprint(i), Err: msg})
+			} else {
+				got, ferr := w.clients[i].Fetch(cctx, []byte(key), o)
+				members := datatype.Field(got.GetValue(), datatype.Path("set", "s")...).GetSet().GetValues()
+				if ferr != nil || len(members) == 0 {
+					if ferr != nil {
+						time.Sleep(50 * time.Millisecond)
+					}
+					return
+				}
+				el := members[rng.IntN(len(members))]
+				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: "invoke", Node: fmt.Sprint(i)})
+				_, err = w.clients[i].Update(cctx, []byte(key), got.Context, []*datatypepb.DatatypeOp{datatype.Remove(el, "s")}, o)
+				status, msg := outcome(err)
+				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: status, Node: fmt.Sprint(i), Err: msg})
+			}
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	return &wg
+}
+
+// crdtFinal reads key at R=all through every member and records what each
+// read: a counter's total, or a set's members.
+func (n *nemesis) crdtFinal(key string, counter bool) {
+	for _, i := range n.hosts() {
+		var res *kvpb.FetchResponse
+		n.c.eventually(30*time.Second, "final read of "+key, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var err error
+			res, err = n.w.clients[i].Fetch(ctx, []byte(key), client.Options{Quorum: "all", Table: crdtTable})
+			return err
+		})
+		o := op{ID: fmt.Sprintf("final-%s-%d", key, i), Worker: -1, Kind: "final", Key: key, Status: "ok", Node: fmt.Sprint(i)}
+		if counter {
+			o.Value = strconv.FormatInt(datatype.Field(res.Value, datatype.Path("counter", "n")...).GetCounter(), 10)
+		} else {
+			o.Versions = datatype.Field(res.Value, datatype.Path("set", "s")...).GetSet().GetValues()
+		}
+		n.w.hist.record(o)
+	}
+}
+
+// crdtCounts summarises a CRDT history.
+type crdtCounts struct{ okIncr, okAdds, okRemoves, unknown, total int }
+
+// checkCRDT judges the final reads: every member reads the same; a
+// counter is at least its acknowledged increments and at most those plus
+// its increments of unknown outcome; a set holds every acknowledged add
+// no acknowledged remove took, and only elements whose add did not fail.
+func checkCRDT(ops []op) (problems []string, checked int, counts crdtCounts) {
+	type keyOps struct {
+		okSum, unknownSum     int64
+		counter               bool
+		added, maybeAdded     map[string]bool
+		removed, maybeRemoved map[string]bool
+		finalCounter          []string
+		finalSets             [][]string
+	}
+	keys := map[string]*keyOps{}
+	var order []string
+	for _, o := range ops {
+		if o.Status == "invoke" {
+			continue
+		}
+		k := keys[o.Key]
+		if k == nil {
+			k = &keyOps{added: map[string]bool{}, maybeAdded: map[string]bool{}, removed: map[string]bool{}, maybeRemoved: map[string]bool{}}
+			keys[o.Key] = k
+			order = append(order, o.Key)
+		}
+		if o.Kind == "final" {
+			if o.Versions != nil || !strings.HasPrefix(o.Key, "count-") {
+				k.finalSets = append(k.finalSets, o.Versions)
+			} else {
+				k.finalCounter = append(k.finalCounter, o.Value)
+			}
+			continue
+		}
+		counts.total++
+		if o.Status == "unknown" {
+			counts.unknown++
+		}
+		switch o.Kind {
+		case "incr":
+			k.counter = true
+			by, _ := strconv.ParseInt(o.Value, 10, 64)
+			switch o.Status {
+			case "ok":
+				k.okSum += by
+				counts.okIncr++
+			case "unknown":
+				k.unknownSum += by
+			}
+		case "add":
+			switch o.Status {
+			case "ok":
+				k.added[o.Value] = true
+				counts.okAdds++
+			case "unknown":
+				k.maybeAdded[o.Value] = true
+			}
+		case "remove":
+			switch o.Status {
+			case "ok":
+				k.removed[o.Value] = true
+				counts.okRemoves++
+			case "unknown":
+				k.maybeRemoved[o.Value] = true
+			}
+		}
+	}
+	for _, key := range order {
+		k := keys[key]
+		if k.counter || strings.HasPrefix(key, "count-") {
+			if len(k.finalCounter) == 0 {
+				problems = append(problems, fmt.Sprintf("%s: no final read", key))
+				continue
+			}
+			for _, f := range k.finalCounter {
+				v, _ := strconv.ParseInt(f, 10, 64)
+				switch {
+				case f != k.finalCounter[0]:
+					problems = append(problems, fmt.Sprintf("%s: final reads disagree: %s and %s", key, k.finalCounter[0], f))
+				case v < k.okSum:
+					problems = append(problems, fmt.Sprintf("%s: %d, less than its acknowledged increments (%d): increments lost", key, v, k.okSum))
+				case v > k.okSum+k.unknownSum:
+					problems = append(problems, fmt.Sprintf("%s: %d, more than its acknowledged increments (%d) and those of unknown outcome (%d): increments counted twice", key, v, k.okSum, k.unknownSum))
+				}
+			}
+			checked++
+			continue
+		}
+		if len(k.finalSets) == 0 {
+			problems = append(problems, fmt.Sprintf("%s: no final read", key))
+			continue
+		}
+		for _, f := range k.finalSets {
+			if !slices.Equal(f, k.finalSets[0]) {
+				problems = append(problems, fmt.Sprintf("%s: final reads disagree: %v and %v", key, k.finalSets[0], f))
+			}
+		}
+		final := map[string]bool{}
+		for _, e := range k.finalSets[0] {
+			final[e] = true
+			if !k.added[e] && !k.maybeAdded[e] {
+				problems = append(problems, fmt.Sprintf("%s: holds %s, which no add that did not fail made", key, e))
+			}
+			if k.removed[e] {
+				problems = append(problems, fmt.Sprintf("%s: holds %s, which an acknowledged remove took (each element is added once)", key, e))
+			}
+		}
+		for e := range k.added {
+			if !final[e] && !k.removed[e] && !k.maybeRemoved[e] {
+				problems = append(problems, fmt.Sprintf("%s: lost %s, an acknowledged add no remove took", key, e))
+			}
+		}
+		checked++
+	}
+	return problems, checked, counts
+}
+
+// crdtMinimums are what a CRDT run must have done, for it to prove
+// anything.
+type crdtMinimums struct {
+	OKIncrements, OKAdds, OKRemoves int
+	MaxUnknownShare                 float64
+}
+
+var ciCRDTMinimums = crdtMinimums{OKIncrements: 300, OKAdds: 200, OKRemoves: 30, MaxUnknownShare: 0.5}
+
+func runCRDTNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing, skew time.Duration, m crdtMinimums) {
+	n, hist := startNemesis(t, "TestCRDTNemesisLong", "crdt-history", nodes, kinds, d, seed, pace, skew)
+	c, w := n.c, n.w
+	createCRDTTable(c)
+	ctx, stop := context.WithCancel(context.Background())
+	wg := w.runCRDT(ctx, seed)
+	defer func() { stop(); wg.Wait() }()
+	n.inject(kinds, d, pace)
+	stop()
+	wg.Wait()
+	n.h.heal()
+	c.waitAllUp()
+	c.converge(3 * time.Minute)
+	n.note("healed; replicas converged")
+	for k := range crdtCounters {
+		n.crdtFinal(crdtCounterKey(k), true)
+	}
+	seen := map[string]bool{}
+	for _, o := range hist.all() {
+		if strings.HasPrefix(o.Key, "set-") && !seen[o.Key] {
+			seen[o.Key] = true
+			n.crdtFinal(o.Key, false)
+		}
+	}
+	problems, checked, counts := checkCRDT(hist.all())
+	t.Logf("crdt nemesis seed %d: %d updates (%d increments, %d adds, %d removes acknowledged; %d unknown), %d keys checked; faults:\n%s",
+		seed, counts.total, counts.okIncr, counts.okAdds, counts.okRemoves, counts.unknown, checked, strings.Join(n.log, "\n"))
+	var refusals []string
+	if counts.okIncr < m.OKIncrements || counts.okAdds < m.OKAdds || counts.okRemoves < m.OKRemoves || checked < crdtCounters+crdtSetWorkers {
+		refusals = append(refusals, fmt.Sprintf("fewer operations than the minimums %+v", m))
+	}
+	if counts.total == 0 || float64(counts.unknown)/float64(counts.total) > m.MaxUnknownShare {
+		refusals = append(refusals, fmt.Sprintf("%d of %d updates ended unknown, more than %.0f%%", counts.unknown, counts.total, 100*m.MaxUnknownShare))
+	}
+	if len(refusals) > 0 {
+		t.Errorf("seed %d: the history proves nothing: %s", seed, strings.Join(refusals, "; "))
+	}
+	if len(problems) > 0 {
+		t.Errorf("seed %d: CRDT values broke (history in %s):\n%s", seed, n.evidence(), strings.Join(problems, "\n"))
+	}
+}
+
+// The short run CI makes: 3 nodes, a random seed, every kind but the
+// wipes, clocks off and jumping.
+func TestCRDTNemesis(t *testing.T) {
+	runCRDTNemesis(t, 3, kindsButWipes(), 40*time.Second, rand.Uint64N(1<<32), shortPacing, ciSkew, ciCRDTMinimums)
+}
+
+// The configurable run, with TestNemesisLong's flags.
+func TestCRDTNemesisLong(t *testing.T) {
+	if *nemesisDuration == 0 {
+		t.Skip("set -nemesis.duration to run it")
+	}
+	seed, pace := longRun(t)
+	runCRDTNemesis(t, *nemesisNodes, strings.Split(*nemesisKinds, ","), *nemesisDuration, seed, pace, *nemesisSkew, ciCRDTMinimums)
+}
+
+// The checker's rules, on made-up histories.
+func TestCRDTChecker(t *testing.T) {
+	incr := func(by, status string) op { return op{Kind: "incr", Key: "count-0", Value: by, Status: status} }
+	counter := func(v string) op { return op{Kind: "final", Key: "count-0", Value: v, Status: "ok"} }
+	add := func(el, status string) op { return op{Kind: "add", Key: "set-0", Value: el, Status: status} }
+	rm := func(el, status string) op { return op{Kind: "remove", Key: "set-0", Value: el, Status: status} }
+	set := func(els ...string) op {
+		if els == nil {
+			els = []string{}
+		}
+		return op{Kind: "final", Key: "set-0", Versions: els, Status: "ok"}
+	}
+	for _, tc := range []struct {
+		rule string
+		ops  []op
+		ok   bool
+	}{
+		{"a counter holds its acknowledged increments", []op{incr("2", "ok"), incr("3", "ok"), counter("5")}, true},
+		{"fewer: increments lost", []op{incr("2", "ok"), incr("3", "ok"), counter("3")}, false},
+		{"an increment of unknown outcome may count", []op{incr("2", "ok"), incr("3", "unknown"), counter("5")}, true},
+		{"or not", []op{incr("2", "ok"), incr("3", "unknown"), counter("2")}, true},
+		{"more than every increment: counted twice", []op{incr("2", "ok"), incr("3", "unknown"), counter("6")}, false},
+		{"a failed increment never counts", []op{incr("2", "ok"), incr("3", "fail"), counter("5")}, false},
+		{"final reads that disagree", []op{incr("2", "ok"), incr("1", "unknown"), counter("2"), counter("3")}, false},
+		{"a set holds its acknowledged adds", []op{add("a", "ok"), add("b", "ok"), set("a", "b")}, true},
+		{"an acknowledged add missing: lost", []op{add("a", "ok"), add("b", "ok"), set("a")}, false},
+		{"an acknowledged remove takes it", []op{add("a", "ok"), add("b", "ok"), rm("b", "ok"), set("a")}, true},
+		{"a removed element back: resurrected", []op{add("a", "ok"), rm("a", "ok"), set("a")}, false},
+		{"a remove of unknown outcome may take it", []op{add("a", "ok"), rm("a", "unknown"), set()}, true},
+		{"an element no add made", []op{add("a", "ok"), set("a", "z")}, false},
+		{"an element whose add failed", []op{add("a", "fail"), set("a")}, false},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			problems, checked, _ := checkCRDT(tc.ops)
+			if checked == 0 {
+				t.Fatal("nothing checked")
+			}
+			if (len(problems) == 0) != tc.ok {
+				t.Fatalf("problems %q, want ok=%v", problems, tc.ok)
+			}
+		})
+	}
+}
