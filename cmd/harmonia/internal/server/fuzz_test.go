@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"github.com/harmoniakv/harmonia/cluster/datatype"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"slices"
 	"testing"
 
@@ -26,6 +28,8 @@ type fuzzAPI struct {
 	sealer  *causal.Sealer
 	cfg     actors.Config
 	limits  persistence.Options
+	// crdt is the table of CRDT values fuzzRequests creates.
+	crdt catalog.Table
 }
 
 func startFuzzAPI(f *testing.F) *fuzzAPI {
@@ -136,6 +140,15 @@ func fuzzRequests(f *testing.F, h *fuzzAPI) []proto.Message {
 	if err != nil {
 		f.Fatal(err)
 	}
+	created, err := h.a.CreateTable(context.Background(), &kvpb.CreateTableRequest{Name: fuzzCRDTTable, Conflict: "crdt"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h.crdt = catalog.Table{Name: fuzzCRDTTable, ID: created.Table.Id, Consistency: catalog.Eventual, Conflict: catalog.CRDT}
+	dt, err := h.a.Update(context.Background(), &kvpb.UpdateRequest{Table: fuzzCRDTTable, Key: key, Ops: []*datatypepb.DatatypeOp{datatype.Add("a", "s"), datatype.Enable(true, "f")}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	return []proto.Message{
 		&kvpb.GetRequest{Key: key, R: "one", TimeoutMs: 2000},
 		&kvpb.PutRequest{Key: key, Value: []byte("pear"), Context: w.Context, W: "quorum", Pw: "1"},
@@ -148,6 +161,27 @@ func fuzzRequests(f *testing.F, h *fuzzAPI) []proto.Message {
 		&kvpb.StatusRequest{},
 		&kvpb.LeaveRequest{},
 		&kvpb.CrashVnodeRequest{Partition: 3},
+		&kvpb.FetchRequest{Table: fuzzCRDTTable, Key: key, R: "one"},
+		&kvpb.UpdateRequest{Table: fuzzCRDTTable, Key: key, Context: dt.Context, W: "one",
+			Ops: []*datatypepb.DatatypeOp{datatype.Increment(2, "n"), datatype.Add("x", "m", "s"), datatype.Remove("a", "s"), datatype.RemoveField("flag", "f")}},
+	}
+}
+
+// fuzzCRDTTable is the fuzz cluster's table of CRDT values.
+const fuzzCRDTTable = "fuzz-crdt"
+
+// checkDatatype fails unless a Fetch or an Update ended well (a context
+// that opens for the key) or with a status a client can act on.
+func (h *fuzzAPI) checkDatatype(t *testing.T, req proto.Message, key, ctx []byte, err error) {
+	t.Helper()
+	switch status.Code(err) {
+	case codes.OK:
+		if _, err := h.sealer.OpenDatatype(catalog.Key(h.crdt, key), ctx); err != nil {
+			t.Fatalf("%v: the context handed back does not open: %v", req, err)
+		}
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.DeadlineExceeded, codes.Unavailable:
+	default:
+		t.Fatalf("%v: %v, want OK or a status a client can act on", req, err)
 	}
 }
 
@@ -177,6 +211,24 @@ func FuzzRequests(f *testing.F) {
 		}
 		ctx := context.Background()
 		switch req := m.(type) {
+		case *kvpb.FetchRequest:
+			res, err := h.a.Fetch(ctx, req)
+			if req.Table != fuzzCRDTTable {
+				if !h.otherTable(t, req, req.Table, req.Key, err) && status.Code(err) != codes.InvalidArgument {
+					t.Fatalf("fetch %v of a table without CRDT values: %v, want InvalidArgument", req, err)
+				}
+				return
+			}
+			h.checkDatatype(t, req, req.Key, res.GetContext(), err)
+		case *kvpb.UpdateRequest:
+			res, err := h.a.Update(ctx, req)
+			if req.Table != fuzzCRDTTable {
+				if !h.otherTable(t, req, req.Table, req.Key, err) && status.Code(err) != codes.InvalidArgument {
+					t.Fatalf("update %v of a table without CRDT values: %v, want InvalidArgument", req, err)
+				}
+				return
+			}
+			h.checkDatatype(t, req, req.Key, res.GetContext(), err)
 		case *kvpb.GetRequest:
 			res, err := h.a.Get(ctx, req)
 			if h.otherTable(t, req, req.Table, req.Key, err) {
@@ -216,6 +268,12 @@ func FuzzRequests(f *testing.F) {
 			}
 		case *kvpb.ReplicasRequest:
 			res, err := h.a.Replicas(ctx, req)
+			if req.Table == fuzzCRDTTable {
+				return // a table of its own, checked by Fetch and Update
+			}
+			if h.otherTable(t, req, req.Table, req.Key, err) {
+				return
+			}
 			checkCode(t, req, h.valid(req.Key, nil, nil), err)
 			if err == nil && (len(res.Replicas) != 1 || res.Replicas[0].Node != "n1" || int(res.Partition) >= h.cfg.Partitions) {
 				t.Fatalf("replicas of %q on a one-node cluster: %v", req.Key, res)
