@@ -48,6 +48,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/harmoniakv/harmonia/cluster/datatype"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -179,9 +181,11 @@ type Config struct {
 	// runTag makes workload w's keys new to this run.
 	runTag string
 	// table is the table (empty: the default one); strong is set when it
-	// is a strong table (Main asks the cluster).
-	table  string
-	strong bool
+	// is a strong table, datatype when it holds CRDT values, whose writes
+	// are counter increments (Main asks the cluster).
+	datatype bool
+	table    string
+	strong   bool
 }
 
 // validate checks the flags and fills readPercent.
@@ -234,8 +238,13 @@ func (c *Config) writeOpts() client.Options {
 }
 
 // put writes val to key: with the context read on the eventual path, at
-// the version read (if absent for none) on a strong table.
+// the version read (if absent for none) on a strong table; on a table of
+// CRDT values, it increments the key's counter instead (blind).
 func (c *Config) put(ctx context.Context, kv KV, key, val, read []byte) error {
+	if c.datatype {
+		_, err := kv.Update(ctx, key, nil, []*datatypepb.DatatypeOp{datatype.Increment(1, "n")}, c.writeOpts())
+		return err
+	}
 	if c.strong {
 		_, err := kv.PutIf(ctx, key, val, read, c.writeOpts())
 		return err
@@ -258,6 +267,8 @@ type KV interface {
 	Get(ctx context.Context, key []byte, o client.Options) (*client.Result, error)
 	Put(ctx context.Context, key, value, causal []byte, o client.Options) ([]byte, error)
 	PutIf(ctx context.Context, key, value, version []byte, o client.Options) ([]byte, error)
+	Fetch(ctx context.Context, key []byte, o client.Options) (*kvpb.FetchResponse, error)
+	Update(ctx context.Context, key, causal []byte, ops []*datatypepb.DatatypeOp, o client.Options) (*kvpb.UpdateResponse, error)
 }
 
 // opStats are one worker's (or, merged, the run's) figures for an op type.
@@ -400,6 +411,16 @@ func loadKeys(ctx context.Context, cfg *Config, kvs []KV) error {
 func getPut(ctx context.Context, cfg *Config, kv KV, key, val []byte, putLatency *time.Duration) error {
 	octx, cancel := cfg.opContext(ctx)
 	defer cancel()
+	if cfg.datatype {
+		// An increment needs no read: it is blind, and merges with every
+		// concurrent one.
+		start := time.Now()
+		err := cfg.put(octx, kv, key, val, nil)
+		if putLatency != nil {
+			*putLatency = time.Since(start)
+		}
+		return err
+	}
 	res, err := kv.Get(octx, key, cfg.readOpts())
 	if err != nil {
 		return err
@@ -491,11 +512,17 @@ func (w *worker) run(runCtx context.Context) {
 		switch op {
 		case opRead:
 			octx, cancel := cfg.opContext(runCtx)
-			var res *client.Result
-			res, err = kv.Get(octx, key, cfg.readOpts())
+			if cfg.datatype {
+				var res *kvpb.FetchResponse
+				res, err = kv.Fetch(octx, key, cfg.readOpts())
+				notFound = err == nil && !res.Found
+			} else {
+				var res *client.Result
+				res, err = kv.Get(octx, key, cfg.readOpts())
+				notFound = err == nil && !res.Found
+			}
 			lat = time.Since(begin)
 			cancel()
-			notFound = err == nil && !res.Found
 		case opUpdate:
 			fillRandom(rng, val)
 			err = getPut(runCtx, cfg, kv, key, val, &lat)
@@ -554,6 +581,7 @@ type opReport struct {
 type benchReport struct {
 	Workload     string   `json:"workload"`
 	Table        string   `json:"table,omitempty"`
+	Datatype     bool     `json:"datatype,omitempty"`
 	Strong       bool     `json:"strong,omitempty"`
 	ReadPercent  int      `json:"read_percent"`
 	Addrs        []string `json:"addrs"`
@@ -613,6 +641,7 @@ func buildReport(cfg *Config, res *benchResult) benchReport {
 	rep := benchReport{
 		Workload:    cfg.workload,
 		Table:       cfg.table,
+		Datatype:    cfg.datatype,
 		Strong:      cfg.strong,
 		ReadPercent: cfg.readPercent,
 		Addrs:       slices.Clone(cfg.addrs),
@@ -648,6 +677,8 @@ func (r benchReport) writeText(w io.Writer) {
 	}
 	if r.Strong {
 		mix += fmt.Sprintf(", strong table %s: linearizable reads, writes by compare-and-set", r.Table)
+	} else if r.Datatype {
+		mix += fmt.Sprintf(", crdt table %s: writes are counter increments, reads fetches", r.Table)
 	} else if r.Table != "" {
 		mix += ", table " + r.Table
 	}
@@ -784,6 +815,7 @@ func Main(ctx context.Context, cfg *Config, asJSON bool, stdout, stderr io.Write
 			return fmt.Errorf("--table %s: %w", cfg.table, err)
 		}
 		cfg.strong = d.Table.Consistency == "strong"
+		cfg.datatype = d.Table.Conflict == "crdt"
 		if cfg.strong && (cfg.r != "" || cfg.w != "") {
 			return usageErr("--table %s is strong: a majority of each key's replicas decides; --r and --w do not apply", cfg.table)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"runtime"
 	"strings"
 	"sync"
@@ -292,8 +293,10 @@ type fakeKV struct {
 	blind int // puts without a context
 	// conditional counts PutIf calls (a strong table's writes).
 	conditional int
-	block       bool
-	failEvery   int
+	// updates and fetches count a CRDT table's calls.
+	updates, fetches int
+	block            bool
+	failEvery        int
 }
 
 func (f *fakeKV) Get(ctx context.Context, key []byte, _ client.Options) (*client.Result, error) {
@@ -318,6 +321,29 @@ func (f *fakeKV) PutIf(ctx context.Context, key, value, version []byte, o client
 	f.conditional++
 	f.mu.Unlock()
 	return f.Put(ctx, key, value, version, o)
+}
+
+// Fetch and Update stand for a table of CRDT values: an update counts as
+// a blind put.
+func (f *fakeKV) Fetch(ctx context.Context, key []byte, o client.Options) (*kvpb.FetchResponse, error) {
+	f.mu.Lock()
+	f.fetches++
+	f.mu.Unlock()
+	res, err := f.Get(ctx, key, o)
+	if err != nil {
+		return nil, err
+	}
+	return &kvpb.FetchResponse{Found: res.Found}, nil
+}
+
+func (f *fakeKV) Update(ctx context.Context, key, causal []byte, _ []*datatypepb.DatatypeOp, o client.Options) (*kvpb.UpdateResponse, error) {
+	f.mu.Lock()
+	f.updates++
+	f.mu.Unlock()
+	if _, err := f.Put(ctx, key, []byte("n"), causal, o); err != nil {
+		return nil, err
+	}
+	return &kvpb.UpdateResponse{}, nil
 }
 
 func (f *fakeKV) Put(ctx context.Context, key, value, causal []byte, _ client.Options) ([]byte, error) {
@@ -372,6 +398,32 @@ func TestStrongTableWritesAreConditional(t *testing.T) {
 		runBench(context.Background(), &cfg, []KV{kv})
 		if kv.puts == 0 || kv.conditional != kv.puts {
 			t.Fatalf("workload %s: %d puts, %d of them conditional", workload, kv.puts, kv.conditional)
+		}
+	}
+}
+
+// On a table of CRDT values every write is a blind increment and every
+// read a fetch.
+func TestCRDTTableWritesAreIncrements(t *testing.T) {
+	for _, workload := range []string{"a", "w"} {
+		kv := &fakeKV{}
+		cfg := validConfig()
+		cfg.workload, cfg.clients, cfg.keys, cfg.maxOps, cfg.duration = workload, 2, 20, 200, 10*time.Second
+		cfg.table, cfg.datatype = "counters", true
+		if err := cfg.validate(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.load {
+			if err := loadKeys(context.Background(), &cfg, []KV{kv}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runBench(context.Background(), &cfg, []KV{kv})
+		if kv.updates == 0 || kv.updates != kv.puts || kv.blind != kv.puts {
+			t.Fatalf("workload %s: %d puts, %d of them increments, %d blind", workload, kv.puts, kv.updates, kv.blind)
+		}
+		if workload == "a" && kv.fetches == 0 {
+			t.Fatalf("workload a: no fetch")
 		}
 	}
 }
@@ -510,6 +562,14 @@ func (d deadlineKV) Get(ctx context.Context, _ []byte, _ client.Options) (*clien
 	return nil, d.wait(ctx)
 }
 
+func (d deadlineKV) Fetch(ctx context.Context, _ []byte, _ client.Options) (*kvpb.FetchResponse, error) {
+	return nil, d.wait(ctx)
+}
+
+func (d deadlineKV) Update(ctx context.Context, _, _ []byte, _ []*datatypepb.DatatypeOp, _ client.Options) (*kvpb.UpdateResponse, error) {
+	return nil, d.wait(ctx)
+}
+
 func (d deadlineKV) Put(ctx context.Context, _, _, _ []byte, _ client.Options) ([]byte, error) {
 	return nil, d.wait(ctx)
 }
@@ -616,6 +676,16 @@ func (s *slowKV) Put(ctx context.Context, key, value, causal []byte, o client.Op
 type downKV struct{ calls atomic.Int64 }
 
 func (d *downKV) Get(context.Context, []byte, client.Options) (*client.Result, error) {
+	d.calls.Add(1)
+	return nil, status.Error(codes.Unavailable, "connection refused")
+}
+
+func (d *downKV) Fetch(context.Context, []byte, client.Options) (*kvpb.FetchResponse, error) {
+	d.calls.Add(1)
+	return nil, status.Error(codes.Unavailable, "connection refused")
+}
+
+func (d *downKV) Update(context.Context, []byte, []byte, []*datatypepb.DatatypeOp, client.Options) (*kvpb.UpdateResponse, error) {
 	d.calls.Add(1)
 	return nil, status.Error(codes.Unavailable, "connection refused")
 }
