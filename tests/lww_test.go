@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -169,8 +170,12 @@ func TestLastWriterWinsTable(t *testing.T) {
 	// by put --context, the replicas' stamps, and a refused type.
 	on := func(nd *node) string { return "--addr=" + nd.clientAddr }
 	mustCLI(t, 0, "table", "create", "sessions", "--conflict", "lww", on(n1))
-	if got := jsonField(t, "conflict", "table", "describe", "sessions", on(n2)); got != "lww" {
-		t.Fatalf("describe --json: conflict %q, want lww", got)
+	out, _ := mustCLI(t, 0, "table", "describe", "sessions", "--json", on(n2))
+	var described struct {
+		Table struct{ Conflict string } `json:"table"`
+	}
+	if err := json.Unmarshal([]byte(out), &described); err != nil || described.Table.Conflict != "lww" {
+		t.Fatalf("describe --json printed %q (%v): want conflict lww", out, err)
 	}
 	mustCLI(t, 0, "put", "s1", "alice", "--table", "sessions", "--w", "all", on(n1))
 	read = []byte(jsonField(t, "context", "get", "s1", "--table", "sessions", on(n2)))
