@@ -33,8 +33,8 @@ const (
 	crdtSetWorkers  = 3
 )
 
-func crdtCounterKey(k int) string { return fmt.Sprintf("count-%d", k) }
-func crdtSetKey(w int) string     { return fmt.Sprintf("set-%d", w) }
+func crdtCounterKey(k int) string { return fmt.Sprintf("crdt-count-%d", k) }
+func crdtSetKey(w int) string     { return fmt.Sprintf("crdt-set-%d", w) }
 
 func createCRDTTable(c *testCluster) {
 	c.t.Helper()
@@ -157,7 +157,7 @@ func checkCRDT(ops []op) (problems []string, checked int, counts crdtCounts) {
 			order = append(order, o.Key)
 		}
 		if o.Kind == "final" {
-			if o.Versions != nil || !strings.HasPrefix(o.Key, "count-") {
+			if o.Versions != nil || !strings.HasPrefix(o.Key, "crdt-count-") {
 				k.finalSets = append(k.finalSets, o.Versions)
 			} else {
 				k.finalCounter = append(k.finalCounter, o.Value)
@@ -199,7 +199,7 @@ func checkCRDT(ops []op) (problems []string, checked int, counts crdtCounts) {
 	}
 	for _, key := range order {
 		k := keys[key]
-		if k.counter || strings.HasPrefix(key, "count-") {
+		if k.counter || strings.HasPrefix(key, "crdt-count-") {
 			if len(k.finalCounter) == 0 {
 				problems = append(problems, fmt.Sprintf("%s: no final read", key))
 				continue
@@ -256,52 +256,28 @@ type crdtMinimums struct {
 
 var ciCRDTMinimums = crdtMinimums{OKIncrements: 300, OKAdds: 200, OKRemoves: 30, MaxUnknownShare: 0.5}
 
-func runCRDTNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing, skew time.Duration, m crdtMinimums) {
-	n, hist := startNemesis(t, "TestCRDTNemesisLong", "crdt-history", nodes, kinds, d, seed, pace, skew)
-	c, w := n.c, n.w
-	createCRDTTable(c)
-	ctx, stop := context.WithCancel(context.Background())
-	wg := w.runCRDT(ctx, seed)
-	defer func() { stop(); wg.Wait() }()
-	n.inject(kinds, d, pace)
-	stop()
-	wg.Wait()
-	n.h.heal()
-	c.waitAllUp()
-	c.converge(3 * time.Minute)
-	n.note("healed; replicas converged")
-	for k := range crdtCounters {
-		n.crdtFinal(crdtCounterKey(k), true)
+// crdtRun is the CRDT workload as one of a run's workloads.
+func crdtRun(m crdtMinimums) eventualWorkload {
+	return eventualWorkload{
+		name:   "crdt",
+		owns:   func(key string) bool { return strings.HasPrefix(key, "crdt-") },
+		create: createCRDTTable,
+		run:    (*workload).runCRDT,
+		final:  func(n *nemesis, key string) { n.crdtFinal(key, strings.HasPrefix(key, "crdt-count-")) },
+		judge: func(ops []op) (string, []string, []string) {
+			problems, checked, counts := checkCRDT(ops)
+			summary := fmt.Sprintf("crdt: %d updates (%d increments, %d adds, %d removes acknowledged; %d unknown), %d keys checked",
+				counts.total, counts.okIncr, counts.okAdds, counts.okRemoves, counts.unknown, checked)
+			var refusals []string
+			if counts.okIncr < m.OKIncrements || counts.okAdds < m.OKAdds || counts.okRemoves < m.OKRemoves || checked < crdtCounters+crdtSetWorkers {
+				refusals = append(refusals, fmt.Sprintf("crdt: fewer operations than the minimums %+v", m))
+			}
+			if counts.total == 0 || float64(counts.unknown)/float64(counts.total) > m.MaxUnknownShare {
+				refusals = append(refusals, fmt.Sprintf("crdt: %d of %d updates ended unknown, more than %.0f%%", counts.unknown, counts.total, 100*m.MaxUnknownShare))
+			}
+			return summary, refusals, problems
+		},
 	}
-	seen := map[string]bool{}
-	for _, o := range hist.all() {
-		if strings.HasPrefix(o.Key, "set-") && !seen[o.Key] {
-			seen[o.Key] = true
-			n.crdtFinal(o.Key, false)
-		}
-	}
-	problems, checked, counts := checkCRDT(hist.all())
-	t.Logf("crdt nemesis seed %d: %d updates (%d increments, %d adds, %d removes acknowledged; %d unknown), %d keys checked; faults:\n%s",
-		seed, counts.total, counts.okIncr, counts.okAdds, counts.okRemoves, counts.unknown, checked, strings.Join(n.log, "\n"))
-	var refusals []string
-	if counts.okIncr < m.OKIncrements || counts.okAdds < m.OKAdds || counts.okRemoves < m.OKRemoves || checked < crdtCounters+crdtSetWorkers {
-		refusals = append(refusals, fmt.Sprintf("fewer operations than the minimums %+v", m))
-	}
-	if counts.total == 0 || float64(counts.unknown)/float64(counts.total) > m.MaxUnknownShare {
-		refusals = append(refusals, fmt.Sprintf("%d of %d updates ended unknown, more than %.0f%%", counts.unknown, counts.total, 100*m.MaxUnknownShare))
-	}
-	if len(refusals) > 0 {
-		t.Errorf("seed %d: the history proves nothing: %s", seed, strings.Join(refusals, "; "))
-	}
-	if len(problems) > 0 {
-		t.Errorf("seed %d: CRDT values broke (history in %s):\n%s", seed, n.evidence(), strings.Join(problems, "\n"))
-	}
-}
-
-// The short run CI makes: 3 nodes, a random seed, every kind but the
-// wipes, clocks off and jumping.
-func TestCRDTNemesis(t *testing.T) {
-	runCRDTNemesis(t, 3, kindsButWipes(), 40*time.Second, rand.Uint64N(1<<32), shortPacing, ciSkew, ciCRDTMinimums)
 }
 
 // The configurable run, with TestNemesisLong's flags.
@@ -310,20 +286,20 @@ func TestCRDTNemesisLong(t *testing.T) {
 		t.Skip("set -nemesis.duration to run it")
 	}
 	seed, pace := longRun(t)
-	runCRDTNemesis(t, *nemesisNodes, strings.Split(*nemesisKinds, ","), *nemesisDuration, seed, pace, *nemesisSkew, ciCRDTMinimums)
+	runEventualNemesis(t, "TestCRDTNemesisLong", *nemesisNodes, strings.Split(*nemesisKinds, ","), *nemesisDuration, seed, pace, *nemesisSkew, crdtRun(ciCRDTMinimums))
 }
 
 // The checker's rules, on made-up histories.
 func TestCRDTChecker(t *testing.T) {
-	incr := func(by, status string) op { return op{Kind: "incr", Key: "count-0", Value: by, Status: status} }
-	counter := func(v string) op { return op{Kind: "final", Key: "count-0", Value: v, Status: "ok"} }
-	add := func(el, status string) op { return op{Kind: "add", Key: "set-0", Value: el, Status: status} }
-	rm := func(el, status string) op { return op{Kind: "remove", Key: "set-0", Value: el, Status: status} }
+	incr := func(by, status string) op { return op{Kind: "incr", Key: "crdt-count-0", Value: by, Status: status} }
+	counter := func(v string) op { return op{Kind: "final", Key: "crdt-count-0", Value: v, Status: "ok"} }
+	add := func(el, status string) op { return op{Kind: "add", Key: "crdt-set-0", Value: el, Status: status} }
+	rm := func(el, status string) op { return op{Kind: "remove", Key: "crdt-set-0", Value: el, Status: status} }
 	set := func(els ...string) op {
 		if els == nil {
 			els = []string{}
 		}
-		return op{Kind: "final", Key: "set-0", Versions: els, Status: "ok"}
+		return op{Kind: "final", Key: "crdt-set-0", Versions: els, Status: "ok"}
 	}
 	for _, tc := range []struct {
 		rule string

@@ -226,51 +226,28 @@ type lwwMinimums struct {
 
 var ciLWWMinimums = lwwMinimums{OKWrites: 300, OKDeletes: 50, KeysChecked: lwwWriters * lwwKeys, MaxUnknownShare: 0.5}
 
-// runLWWNemesis runs the workload on nodes hosts for d while injecting
-// faults of kinds (clock skew and jumps included), heals, waits for the
-// replicas to converge, reads every key through every member and checks.
-func runLWWNemesis(t *testing.T, nodes int, kinds []string, d time.Duration, seed uint64, pace pacing, skew time.Duration, m lwwMinimums) {
-	n, hist := startNemesis(t, "TestLWWNemesisLong", "lww-history", nodes, kinds, d, seed, pace, skew)
-	c, w := n.c, n.w
-	createLWWTable(c)
-	ctx, stop := context.WithCancel(context.Background())
-	wg := w.runLWW(ctx, seed)
-	defer func() { stop(); wg.Wait() }()
-	n.inject(kinds, d, pace)
-	stop()
-	wg.Wait()
-	n.h.heal()
-	c.waitAllUp()
-	c.converge(3 * time.Minute)
-	n.note("healed; replicas converged")
-	for wr := range lwwWriters {
-		for k := range lwwKeys {
-			n.lwwFinal(lwwKey(wr, k))
-		}
+// lwwRun is the last-writer-wins workload as one of a run's workloads.
+func lwwRun(m lwwMinimums) eventualWorkload {
+	return eventualWorkload{
+		name:   "lww",
+		owns:   func(key string) bool { return strings.HasPrefix(key, "l-") },
+		create: createLWWTable,
+		run:    (*workload).runLWW,
+		final:  func(n *nemesis, key string) { n.lwwFinal(key) },
+		judge: func(ops []op) (string, []string, []string) {
+			problems, checked, counts := checkLWW(ops)
+			summary := fmt.Sprintf("lww: %d writes (%d puts and %d deletes acknowledged, %d unknown), %d keys checked",
+				counts.total, counts.okWrites, counts.okDeletes, counts.unknown, checked)
+			var refusals []string
+			if counts.okWrites < m.OKWrites || counts.okDeletes < m.OKDeletes || checked < m.KeysChecked {
+				refusals = append(refusals, fmt.Sprintf("lww: fewer operations than the minimums %+v", m))
+			}
+			if counts.total == 0 || float64(counts.unknown)/float64(counts.total) > m.MaxUnknownShare {
+				refusals = append(refusals, fmt.Sprintf("lww: %d of %d writes ended unknown, more than %.0f%%", counts.unknown, counts.total, 100*m.MaxUnknownShare))
+			}
+			return summary, refusals, problems
+		},
 	}
-	problems, checked, counts := checkLWW(hist.all())
-	t.Logf("lww nemesis seed %d: %d writes (%d puts and %d deletes acknowledged, %d unknown), %d keys checked; faults:\n%s",
-		seed, counts.total, counts.okWrites, counts.okDeletes, counts.unknown, checked, strings.Join(n.log, "\n"))
-	var refusals []string
-	if counts.okWrites < m.OKWrites || counts.okDeletes < m.OKDeletes || checked < m.KeysChecked {
-		refusals = append(refusals, fmt.Sprintf("fewer operations than the minimums %+v", m))
-	}
-	if counts.total == 0 || float64(counts.unknown)/float64(counts.total) > m.MaxUnknownShare {
-		refusals = append(refusals, fmt.Sprintf("%d of %d writes ended unknown, more than %.0f%%", counts.unknown, counts.total, 100*m.MaxUnknownShare))
-	}
-	if len(refusals) > 0 {
-		t.Errorf("seed %d: the history proves nothing: %s", seed, strings.Join(refusals, "; "))
-	}
-	if len(problems) > 0 {
-		t.Errorf("seed %d: last-writer-wins broke (history in %s):\n%s", seed, n.evidence(), strings.Join(problems, "\n"))
-	}
-}
-
-// The short run CI makes: 3 nodes, a random seed (printed, so that a
-// failure can be replayed), every fault kind but the wipes, clocks off by
-// up to ±ciSkew and jumping.
-func TestLWWNemesis(t *testing.T) {
-	runLWWNemesis(t, 3, kindsButWipes(), 40*time.Second, rand.Uint64N(1<<32), shortPacing, ciSkew, ciLWWMinimums)
 }
 
 // The configurable run, with TestNemesisLong's flags: go test ./tests -run
@@ -281,7 +258,7 @@ func TestLWWNemesisLong(t *testing.T) {
 		t.Skip("set -nemesis.duration to run it")
 	}
 	seed, pace := longRun(t)
-	runLWWNemesis(t, *nemesisNodes, strings.Split(*nemesisKinds, ","), *nemesisDuration, seed, pace, *nemesisSkew, ciLWWMinimums)
+	runEventualNemesis(t, "TestLWWNemesisLong", *nemesisNodes, strings.Split(*nemesisKinds, ","), *nemesisDuration, seed, pace, *nemesisSkew, lwwRun(ciLWWMinimums))
 }
 
 // The checker's rules, on made-up histories: a checker that passes what
