@@ -268,14 +268,8 @@ func crdtRun(m crdtMinimums) eventualWorkload {
 			problems, checked, counts := checkCRDT(ops)
 			summary := fmt.Sprintf("crdt: %d updates (%d increments, %d adds, %d removes acknowledged; %d unknown), %d keys checked",
 				counts.total, counts.okIncr, counts.okAdds, counts.okRemoves, counts.unknown, checked)
-			var refusals []string
-			if counts.okIncr < m.OKIncrements || counts.okAdds < m.OKAdds || counts.okRemoves < m.OKRemoves || checked < crdtCounters+crdtSetWorkers {
-				refusals = append(refusals, fmt.Sprintf("crdt: fewer operations than the minimums %+v", m))
-			}
-			if counts.total == 0 || float64(counts.unknown)/float64(counts.total) > m.MaxUnknownShare {
-				refusals = append(refusals, fmt.Sprintf("crdt: %d of %d updates ended unknown, more than %.0f%%", counts.unknown, counts.total, 100*m.MaxUnknownShare))
-			}
-			return summary, refusals, problems
+			short := counts.okIncr < m.OKIncrements || counts.okAdds < m.OKAdds || counts.okRemoves < m.OKRemoves || checked < crdtCounters+crdtSetWorkers
+			return summary, thinHistory("crdt", short, m, counts.unknown, counts.total, m.MaxUnknownShare), problems
 		},
 	}
 }

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -82,6 +83,20 @@ func runEventualNemesis(t *testing.T, rerun string, nodes int, kinds []string, d
 		}
 		t.Errorf("seed %d: eventual tables broke (history in %s):\n%s", seed, n.evidence(), strings.Join(problems, "\n"))
 	}
+}
+
+// thinHistory is why a workload's history is too thin to prove anything:
+// fewer operations than its minimums (short), or more of them of unknown
+// outcome than maxShare.
+func thinHistory(name string, short bool, minimums any, unknown, total int, maxShare float64) []string {
+	var out []string
+	if short {
+		out = append(out, fmt.Sprintf("%s: fewer operations than the minimums %+v", name, minimums))
+	}
+	if total == 0 || float64(unknown)/float64(total) > maxShare {
+		out = append(out, fmt.Sprintf("%s: %d of %d operations ended unknown, more than %.0f%%", name, unknown, total, 100*maxShare))
+	}
+	return out
 }
 
 // The short run CI makes: a last-writer-wins table and a table of CRDT

@@ -238,14 +238,8 @@ func lwwRun(m lwwMinimums) eventualWorkload {
 			problems, checked, counts := checkLWW(ops)
 			summary := fmt.Sprintf("lww: %d writes (%d puts and %d deletes acknowledged, %d unknown), %d keys checked",
 				counts.total, counts.okWrites, counts.okDeletes, counts.unknown, checked)
-			var refusals []string
-			if counts.okWrites < m.OKWrites || counts.okDeletes < m.OKDeletes || checked < m.KeysChecked {
-				refusals = append(refusals, fmt.Sprintf("lww: fewer operations than the minimums %+v", m))
-			}
-			if counts.total == 0 || float64(counts.unknown)/float64(counts.total) > m.MaxUnknownShare {
-				refusals = append(refusals, fmt.Sprintf("lww: %d of %d writes ended unknown, more than %.0f%%", counts.unknown, counts.total, 100*m.MaxUnknownShare))
-			}
-			return summary, refusals, problems
+			short := counts.okWrites < m.OKWrites || counts.okDeletes < m.OKDeletes || checked < m.KeysChecked
+			return summary, thinHistory("lww", short, m, counts.unknown, counts.total, m.MaxUnknownShare), problems
 		},
 	}
 }
