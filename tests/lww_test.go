@@ -42,7 +42,7 @@ func TestLastWriterWinsTable(t *testing.T) {
 	ctx := ctxT(t)
 
 	for _, bad := range []*kvpb.CreateTableRequest{
-		{Name: "bad1", Conflict: "crdt"},
+		{Name: "bad1", Conflict: "LWW"},
 		{Name: "bad2", Conflict: "newest"},
 		{Name: "bad3", Consistency: "strong", Conflict: "lww"},
 		{Name: "bad4", Conflict: "lww", PartitionKey: &kvpb.KeyAttribute{Name: "id", Type: "S"}},
@@ -189,7 +189,7 @@ func TestLastWriterWinsTable(t *testing.T) {
 	if out, _ := mustCLI(t, 0, "replicas", "s1", "--table", "sessions", on(n1)); strings.Count(out, "stamp ") != 3 {
 		t.Fatalf("replicas --table printed %q, want a stamp on each of 3 replicas", out)
 	}
-	if _, errOut, code := cli(t, "table", "create", "counters", "--conflict", "crdt", on(n1)); code == 0 || !strings.Contains(errOut, "crdt") {
-		t.Fatalf("create --conflict crdt: exit %d, %q; want a refusal naming crdt", code, errOut)
+	if _, errOut, code := cli(t, "table", "create", "counters", "--conflict", "newest", on(n1)); code == 0 || !strings.Contains(errOut, "newest") {
+		t.Fatalf("create --conflict newest: exit %d, %q; want a refusal naming it", code, errOut)
 	}
 }
