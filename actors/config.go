@@ -2,10 +2,10 @@ package actors
 
 import (
 	"crypto/tls"
-	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"log/slog"
 	"time"
 
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/internal/connlimits"

@@ -2,9 +2,9 @@ package actors
 
 import (
 	"errors"
-	"github.com/harmoniakv/harmonia/cluster/hlc"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/vclock"

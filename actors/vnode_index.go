@@ -2,12 +2,12 @@ package actors
 
 import (
 	"fmt"
-	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/replica"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )

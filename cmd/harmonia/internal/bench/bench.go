@@ -48,8 +48,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/harmoniakv/harmonia/cluster/datatype"
-	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -64,7 +62,9 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/harmoniakv/harmonia/client"
+	"github.com/harmoniakv/harmonia/cluster/datatype"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"

@@ -3,16 +3,16 @@ package server
 import (
 	"bytes"
 	"context"
-	"github.com/harmoniakv/harmonia/cluster/datatype"
-	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"slices"
 	"testing"
 
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/causal"
+	"github.com/harmoniakv/harmonia/cluster/datatype"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/internal/testport"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc/codes"
