@@ -117,11 +117,16 @@ func (v *vnode) datatypeActor() (vclock.Actor, error) {
 
 // stamp is the hybrid logical timestamp of a write to a last-writer-wins
 // key, above the stamp its client's context carried; zero for any other
-// key, which refuses such a stamp.
+// key, which refuses such a stamp. A CRDT key refuses a value write
+// altogether: its versions are states, changed by operations
+// (coordinateUpdate), and a plain version would not merge with them.
 func (v *vnode) stamp(m *internalpb.CoordinatePut) (hlc.Timestamp, error) {
 	info, err := catalog.ParseKey(m.Key)
 	if err != nil {
 		return hlc.Timestamp{}, err
+	}
+	if info.Conflict == catalog.CRDT {
+		return hlc.Timestamp{}, fmt.Errorf("key %.64q is of crdt table %d: a value write is refused; CRDT values change by operations (Update)", info.Key, info.ID)
 	}
 	after, err := object.StampFromProto(m.AfterStamp)
 	if err != nil {
