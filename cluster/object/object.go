@@ -69,11 +69,15 @@ func Merge(a, b []Sibling) []Sibling {
 	all := make([]Sibling, 0, len(a)+len(b))
 	all = append(all, a...)
 	all = append(all, b...)
-	if w, ok := lastWriter(all); ok {
-		return []Sibling{w}
-	}
-	if j, ok := joinStates(all); ok {
-		return []Sibling{j}
+	// The kind of key decides the rule; a plain key (the hot path) pays
+	// one pass for it.
+	switch _, stamped, datatype := Kinds(all); {
+	case stamped:
+		return []Sibling{lastWriter(all)}
+	case datatype:
+		if j, ok := joinStates(all); ok {
+			return []Sibling{j}
+		}
 	}
 	slices.SortFunc(all, func(x, y Sibling) int { return vclock.CompareDots(x.Dot, y.Dot) })
 	all = slices.CompactFunc(all, func(x, y Sibling) bool { return x.Dot == y.Dot })
@@ -86,28 +90,20 @@ func Merge(a, b []Sibling) []Sibling {
 	return out
 }
 
-// lastWriter returns the winner of all when any of them is stamped. An
+// lastWriter returns the winner of all, some of them stamped. An
 // unstamped version among stamped ones (which no node writes) has the zero
 // stamp and loses.
-func lastWriter(all []Sibling) (Sibling, bool) {
-	best, found := -1, false
-	for i, s := range all {
-		found = found || !s.Stamp.IsZero()
-		if best < 0 {
-			best = i
-			continue
-		}
+func lastWriter(all []Sibling) Sibling {
+	best := 0
+	for i, s := range all[1:] {
 		c := hlc.CompareVersions(version(s), version(all[best]))
 		// Equal versions under two dots (a stamp reissued after a restart
 		// behind the clock): the dot decides, so every replica keeps one.
 		if c > 0 || c == 0 && vclock.CompareDots(s.Dot, all[best].Dot) > 0 {
-			best = i
+			best = i + 1
 		}
 	}
-	if !found {
-		return Sibling{}, false
-	}
-	return all[best], true
+	return all[best]
 }
 
 func version(s Sibling) hlc.Version {
