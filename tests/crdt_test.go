@@ -14,6 +14,7 @@ import (
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // fetchField reads key through nd at R=all and returns the value of the
@@ -194,10 +195,15 @@ func TestCRDTTable(t *testing.T) {
 	mustCLI(t, 0, "set", "remove", "basket", "figs", dt, "--w=all", on(n1)) // fetches its context first
 	mustCLI(t, 0, "map", "update", "basket", dt, "--incr", "visits=2", "--add", "owner/tags=go", "--enable", "owner/active", "--w=all", on(n2))
 	out, _ = mustCLI(t, 0, "map", "get", "basket", dt, "--r=all", "--json", on(n3))
-	for _, want := range []string{`"visits"`, `"counter": "2"`, `"tags"`, `"go"`, `"active"`, `"flag": true`, `"apples"`} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("map get --json printed %q, without %s", out, want)
-		}
+	var fetched kvpb.FetchResponse
+	if err := protojson.Unmarshal([]byte(out), &fetched); err != nil {
+		t.Fatalf("map get --json printed %q: %v", out, err)
+	}
+	if datatype.Field(fetched.Value, datatype.Path("counter", "visits")...).GetCounter() != 2 ||
+		!slices.Equal(datatype.Field(fetched.Value, datatype.Path("set", "owner", "tags")...).GetSet().GetValues(), []string{"go"}) ||
+		!datatype.Field(fetched.Value, datatype.Path("flag", "owner", "active")...).GetFlag() ||
+		!slices.Equal(datatype.Field(fetched.Value, datatype.Path("set", "set")...).GetSet().GetValues(), []string{"apples"}) {
+		t.Fatalf("map get --json printed %q: want visits 2, owner/tags [go], owner/active on, set [apples]", out)
 	}
 	mustCLI(t, exitCodeUsage, "counter", "incr", "likes", "lots", dt, on(n1))
 	mustCLI(t, exitCodeUsage, "counter", "get", "likes", on(n1)) // no --table
