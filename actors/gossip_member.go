@@ -92,13 +92,9 @@ func NewMember(cfg MemberConfig) (*Gossiper, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	sys, r, err := startTransport(transport{addr: cfg.Addr, logger: logger})
+	sys, _, shutdown, err := startTransport(transport{addr: cfg.Addr, logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", cfg.ID, err)
-	}
-	shutdown := func() {
-		r.Shutdown(true)
-		sys.Shutdown()
 	}
 	app := map[string]string{
 		membership.KeyClusterAddr: cfg.Addr,

@@ -23,8 +23,10 @@ type System struct {
 	store  *persistence.Store
 	actors *actor.ActorSystem
 	remote *remote.Remote
-	view   *viewHolder
-	root   *actor.PID
+	// stopTransport ends the remote layer and the actor system (startTransport).
+	stopTransport func()
+	view          *viewHolder
+	root          *actor.PID
 	// coordinator is the coordinator's PID, resolved once.
 	coordinator *actor.PID
 	log         *slog.Logger
@@ -155,28 +157,26 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	sys, r, err := startTransport(transport{addr: cfg.ClusterAddr, advertise: cfg.AdvertiseAddr, serverTLS: cfg.RemoteServerTLS, dialTLS: cfg.RemoteDialTLS, limits: cfg.ConnLimits, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
+	sys, r, stopTransport, err := startTransport(transport{addr: cfg.ClusterAddr, advertise: cfg.AdvertiseAddr, serverTLS: cfg.RemoteServerTLS, dialTLS: cfg.RemoteDialTLS, limits: cfg.ConnLimits, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
 		maxMessage: cfg.MaxMessageSize, logger: cfg.Logger, libraryLogger: cfg.LibraryLogger})
 	if err != nil {
 		return nil, err
 	}
 	logger := cfg.Logger
-	s := &System{cfg: cfg, store: store, actors: sys, remote: r, view: &viewHolder{}, log: logger, stamps: stamps, dispatcher: newWorkerDispatcher(dispatcherThroughput),
+	s := &System{cfg: cfg, store: store, actors: sys, remote: r, stopTransport: stopTransport, view: &viewHolder{}, log: logger, stamps: stamps, dispatcher: newWorkerDispatcher(dispatcherThroughput),
 		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
 		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
 	s.gossip = newGossiperHandle(sys.Root, actor.NewPID(sys.Address(), gossiperName), nil)
 	holder, err := loadCatalog(s)
 	if err != nil {
-		r.Shutdown(true)
-		sys.Shutdown()
+		stopTransport()
 		return nil, err
 	}
 	s.tables = newTables(s, cfg.Tables, holder)
 	root, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
 	if err != nil {
-		r.Shutdown(true)
-		sys.Shutdown()
+		stopTransport()
 		return nil, fmt.Errorf("spawn node: %w", err)
 	}
 	s.root = root
@@ -265,6 +265,5 @@ func (s *System) Stop() {
 	if s.root != nil {
 		_ = s.actors.Root.StopFuture(s.root).Wait()
 	}
-	s.remote.Shutdown(true)
-	s.actors.Shutdown()
+	s.stopTransport()
 }

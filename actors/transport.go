@@ -37,14 +37,16 @@ type transport struct {
 
 // startTransport starts an actor system and its remote endpoint, guarded
 // so that no input on the port ends the process (remote_guard.go).
-func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
+// startTransport starts an actor system and its remote layer on t.addr. The
+// returned stop ends both, closing the inbound gate first (inboundGate).
+func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, func(), error) {
 	host, portStr, err := net.SplitHostPort(t.addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cluster address %q: %w", t.addr, err)
+		return nil, nil, nil, fmt.Errorf("cluster address %q: %w", t.addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cluster address %q: bad port", t.addr)
+		return nil, nil, nil, fmt.Errorf("cluster address %q: bad port", t.addr)
 	}
 	logger, libLogger := t.logger, t.libraryLogger
 	if logger == nil {
@@ -54,8 +56,9 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 		libLogger = slog.New(slog.DiscardHandler)
 	}
 	// WithServerOptions and WithDialOptions replace earlier lists: one each.
+	gate := &inboundGate{}
 	server := []grpc.ServerOption{
-		grpc.ChainStreamInterceptor(recoverStream(logger)),
+		grpc.ChainStreamInterceptor(recoverStream(logger), gate.interceptor()),
 		grpc.ChainUnaryInterceptor(refuseUnary(logger)),
 	}
 	if t.limits != (connlimits.Limits{}) {
@@ -93,9 +96,14 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, error) {
 	r := remote.NewRemote(sys, remote.Configure(host, port, opts...))
 	if err := startRemote(r); err != nil {
 		sys.Shutdown()
-		return nil, nil, fmt.Errorf("listen on %s: %w", t.addr, err)
+		return nil, nil, nil, fmt.Errorf("listen on %s: %w", t.addr, err)
 	}
-	return sys, r, nil
+	stop := func() {
+		gate.close()
+		r.Shutdown(true)
+		sys.Shutdown()
+	}
+	return sys, r, stop, nil
 }
 
 // closeOnStreamError closes a connection to a peer once its stream fails.
