@@ -94,6 +94,7 @@ type Tally struct {
 	acks    int
 	replied map[string]bool   // node -> acknowledged
 	errs    map[string]string // failed node -> reason; made on the first failure
+	nodes   []string          // the replicas asked, when known: Summary names those pending
 }
 
 // NewTally returns an empty tally for n replicas needing need acks. It panics
@@ -107,6 +108,15 @@ func NewTally(n, need int) *Tally {
 		need:    need,
 		replied: make(map[string]bool, n),
 	}
+}
+
+// NewTallyOver is NewTally for the named replicas: its Summary names the
+// ones that have not replied, which is what an operator needs to look at
+// when a request times out.
+func NewTallyOver(nodes []string, need int) *Tally {
+	t := NewTally(len(nodes), need)
+	t.nodes = slices.Clone(nodes)
+	return t
 }
 
 // accept reports whether a reply from node should be counted.
@@ -198,6 +208,15 @@ func (t *Tally) Summary() string {
 	}
 	if p := t.Pending(); p > 0 {
 		fmt.Fprintf(&b, "; %d pending", p)
+		var waiting []string
+		for _, node := range t.nodes {
+			if !t.Replied(node) {
+				waiting = append(waiting, node)
+			}
+		}
+		if len(waiting) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(waiting, ", "))
+		}
 	}
 	return b.String()
 }

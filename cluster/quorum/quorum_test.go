@@ -275,3 +275,21 @@ func TestAcked(t *testing.T) {
 		t.Fatal("Acked wrong")
 	}
 }
+
+// A tally over named replicas names the ones that have not replied, in the
+// order they were asked, so a timed-out request says whom to look at.
+func TestTallyOverNamesThePendingReplicas(t *testing.T) {
+	tl := NewTallyOver([]string{"n1", "n2", "n4"}, 3)
+	tl.Ack("n1")
+	if got, want := tl.Summary(), "1 of 3 replicas acknowledged (needed 3); 2 pending (n2, n4)"; got != want {
+		t.Fatalf("summary %q, want %q", got, want)
+	}
+	tl.Fail("n2", errors.New("disk full"))
+	if got, want := tl.Summary(), "1 of 3 replicas acknowledged (needed 3); n2: disk full; 1 pending (n4)"; got != want {
+		t.Fatalf("summary %q, want %q", got, want)
+	}
+	tl.Ack("n4")
+	if got, want := tl.Summary(), "2 of 3 replicas acknowledged (needed 3); n2: disk full"; got != want {
+		t.Fatalf("summary %q, want %q", got, want)
+	}
+}

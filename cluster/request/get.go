@@ -87,7 +87,7 @@ func NewGet(pl Placement, r int, askAll bool, rule reap.Config, now time.Time) (
 		eff.Done, g.done = true, true
 		return g, eff
 	}
-	g.tally = quorum.NewTally(len(pl.Replicas), max(min(r, len(pl.Replicas)), 1))
+	g.tally = quorum.NewTallyOver(pl.Replicas, max(min(r, len(pl.Replicas)), 1))
 	g.replies = make([]replyOf, 0, len(pl.Replicas))
 	var standIns []Ask
 	for _, id := range pl.Replicas {

@@ -78,7 +78,7 @@ func NewPut(pl Placement, w, pw int) (*Put, PutEffects) {
 		p.finish(&eff, fmt.Errorf("put: %w (the ring names no replica)", ErrNoReplica))
 		return p, eff
 	}
-	p.tally = quorum.NewTally(len(pl.Replicas), max(min(w, len(pl.Replicas)), 1))
+	p.tally = quorum.NewTallyOver(pl.Replicas, max(min(w, len(pl.Replicas)), 1))
 	// This node coordinates if it is a replica: no extra hop.
 	coord := ""
 	for _, id := range pl.Replicas {
