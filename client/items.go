@@ -33,8 +33,11 @@ type ItemOptions struct {
 	Values map[string]item.Value
 	// Return is a write's ReturnValues: "" (none), "ALL_OLD", or for
 	// UpdateItem also "UPDATED_OLD", "ALL_NEW" and "UPDATED_NEW".
-	Return  string
-	Timeout time.Duration
+	Return string
+	// Consistent asks GetItem for a consistent read (on an eventual
+	// table, a majority of the replicas; a strong table's reads are).
+	Consistent bool
+	Timeout    time.Duration
 }
 
 func timeoutMs(d time.Duration) uint32 { return uint32(d / time.Millisecond) }
@@ -85,7 +88,7 @@ func (c *Client) PutItem(ctx context.Context, table string, it item.Item, o Item
 // is none.
 func (c *Client) GetItem(ctx context.Context, table string, key item.Item, o ItemOptions) (item.Item, error) {
 	res, err := c.tables.GetItem(ctx, &kvpb.GetItemRequest{Table: table, Key: itemToProto(key), ProjectionExpression: o.Projection,
-		ExpressionAttributeNames: o.Names, TimeoutMs: timeoutMs(o.Timeout)})
+		ExpressionAttributeNames: o.Names, Consistent: o.Consistent, TimeoutMs: timeoutMs(o.Timeout)})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -373,8 +374,79 @@ func TestDynamoDBEndpoint(t *testing.T) {
 		}
 	})
 
+	feed := aws.String("feed")
+	ann := map[string]types.AttributeValue{"user": str("ann")}
+	t.Run("an eventual table (by tag): the last writer wins, an update builds on what it read, conditions and queries are refused", func(t *testing.T) {
+		_, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: feed,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash}},
+			BillingMode:          types.BillingModePayPerRequest,
+			Tags:                 []types.Tag{{Key: aws.String("harmonia:consistency"), Value: aws.String("eventual")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dynamodb.NewTableExistsWaiter(db[2]).Wait(ctx, &dynamodb.DescribeTableInput{TableName: feed}, 30*time.Second); err != nil {
+			t.Fatalf("the table is not active on n3: %v", err)
+		}
+		for i := range 3 {
+			if _, err := db[i].PutItem(ctx, &dynamodb.PutItemInput{TableName: feed, Item: map[string]types.AttributeValue{"user": str("ann"), "v": num(i)}}); err != nil {
+				t.Fatalf("put through n%d: %v", i+1, err)
+			}
+		}
+		for i := range 3 {
+			got, err := db[i].GetItem(ctx, &dynamodb.GetItemInput{TableName: feed, Key: ann, ConsistentRead: aws.Bool(true)})
+			if err != nil || got.Item["v"] == nil || numOf(got.Item["v"]) != "2" {
+				t.Fatalf("consistent read through n%d after three puts: %v, %v; want the last, v=2", i+1, got.Item, err)
+			}
+		}
+		// Each update reads a majority and writes with what it read, so
+		// one after another none is lost, whichever node runs it.
+		for i := 1; i <= 6; i++ {
+			out, err := db[i%3].UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: feed, Key: ann, UpdateExpression: aws.String("ADD n :one"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)}, ReturnValues: types.ReturnValueAllNew})
+			if err != nil || out.Attributes["n"] == nil || numOf(out.Attributes["n"]) != strconv.Itoa(i) || numOf(out.Attributes["v"]) != "2" {
+				t.Fatalf("update %d: %v, %v", i, out, err)
+			}
+		}
+		_, err = db[1].PutItem(ctx, &dynamodb.PutItemInput{TableName: feed, Item: map[string]types.AttributeValue{"user": str("ann")},
+			ConditionExpression: aws.String("attribute_not_exists(#u)"), ExpressionAttributeNames: map[string]string{"#u": "user"}})
+		if apiCode(err) != "ValidationException" || !strings.Contains(err.Error(), "eventual") {
+			t.Fatalf("a conditional put on an eventual table: %v, want a ValidationException naming its consistency", err)
+		}
+		_, err = db[1].Query(ctx, &dynamodb.QueryInput{TableName: feed, KeyConditionExpression: aws.String("#u = :u"),
+			ExpressionAttributeNames: map[string]string{"#u": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann")}})
+		if apiCode(err) != "ValidationException" {
+			t.Fatalf("a query of an eventual table: %v, want ValidationException", err)
+		}
+		got, err := db[2].GetItem(ctx, &dynamodb.GetItemInput{TableName: feed, Key: ann, ConsistentRead: aws.Bool(true)})
+		if err != nil || numOf(got.Item["n"]) != "6" {
+			t.Fatalf("after the refused writes: %v, %v; want n=6", got.Item, err)
+		}
+		if _, err := db[0].DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: feed, Key: map[string]types.AttributeValue{"user": str("bob")}}); err != nil {
+			t.Fatalf("delete of an absent item: %v", err)
+		}
+		if _, err := db[0].PutItem(ctx, &dynamodb.PutItemInput{TableName: feed, Item: map[string]types.AttributeValue{"user": str("bob")}}); err != nil {
+			t.Fatal(err)
+		}
+		old, err := db[1].DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: feed, Key: map[string]types.AttributeValue{"user": str("bob")}, ReturnValues: types.ReturnValueAllOld})
+		if err != nil || old.Attributes["user"] == nil {
+			t.Fatalf("delete returning the old item: %v, %v", old, err)
+		}
+		got, err = db[2].GetItem(ctx, &dynamodb.GetItemInput{TableName: feed, Key: map[string]types.AttributeValue{"user": str("bob")}, ConsistentRead: aws.Bool(true)})
+		if err != nil || got.Item != nil {
+			t.Fatalf("a deleted item: %v, %v", got.Item, err)
+		}
+	})
+
 	t.Run("with one node down the others read and write every item", func(t *testing.T) {
 		c.kill(c.nodes[2])
+		if _, err := db[0].UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: feed, Key: ann, UpdateExpression: aws.String("ADD n :one"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)}}); err != nil {
+			t.Fatalf("update of an eventual table's item with n3 down: %v", err)
+		}
+		if got, err := db[1].GetItem(ctx, &dynamodb.GetItemInput{TableName: feed, Key: ann, ConsistentRead: aws.Bool(true)}); err != nil || numOf(got.Item["n"]) != "7" {
+			t.Fatalf("read with n3 down: %v, %v; want n=7", got, err)
+		}
 		for i := 11; i <= 14; i++ {
 			if _, err := db[i%2].PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: map[string]types.AttributeValue{"user": str("ann"), "at": num(i)}}); err != nil {
 				t.Fatalf("put %d with n3 down: %v", i, err)
@@ -386,7 +458,7 @@ func TestDynamoDBEndpoint(t *testing.T) {
 			t.Fatalf("query with n3 down: %v, want %v", ats, want)
 		}
 		list, err := db[0].ListTables(ctx, &dynamodb.ListTablesInput{})
-		if err != nil || !slices.Equal(list.TableNames, []string{"events", "spread"}) {
+		if err != nil || !slices.Equal(list.TableNames, []string{"events", "feed", "spread"}) {
 			t.Fatalf("list: %v %v", list, err)
 		}
 	})

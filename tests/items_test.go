@@ -292,4 +292,27 @@ func TestItemsThroughCLI(t *testing.T) {
 		}
 		mustCLI(t, exitCodeNotFound, "item", "get", "orders", firstKey, on(n1))
 	})
+
+	t.Run("an eventual table of items: describe says lww; put, update and get through different nodes; a condition is refused in one line", func(t *testing.T) {
+		mustCLI(t, 0, "table", "create", "feed", "--consistency", "eventual", "--partition-key", "user:S", on(n1))
+		out, _ := mustCLI(t, 0, "table", "describe", "feed", "--json", on(n2))
+		var d struct{ Table struct{ Consistency, Conflict string } }
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Table.Consistency != "eventual" || d.Table.Conflict != "lww" {
+			t.Fatalf("describe: %s", out)
+		}
+		_, errOut := mustCLI(t, exitCodeError, "table", "create", "feed2", "--consistency", "eventual", "--conflict", "siblings", "--partition-key", "user:S", on(n1))
+		oneLine(t, "a table of items with siblings", errOut, "lww")
+		ann := `{"user":{"S":"ann"}}`
+		mustCLI(t, 0, "item", "put", "feed", `{"user":{"S":"ann"},"n":{"N":"1"}}`, on(n2))
+		mustCLI(t, 0, "item", "update", "feed", ann, "--update", "ADD n :d", "--values", `{":d":{"N":"2"}}`, on(n3))
+		out, _ = mustCLI(t, 0, "item", "get", "feed", ann, "--consistent", on(n1))
+		if out != `{"n":{"N":"3"},"user":{"S":"ann"}}`+"\n" {
+			t.Fatalf("get after put and update: %q", out)
+		}
+		_, errOut = mustCLI(t, exitCodeError, "item", "put", "feed", ann, "--condition", "attribute_not_exists(n)", on(n1))
+		oneLine(t, "a condition on an eventual table", errOut, "eventual")
+	})
 }

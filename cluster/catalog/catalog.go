@@ -234,7 +234,7 @@ func (c Catalog) Create(spec Spec, now int64, limits Limits) (Catalog, Table, er
 	if _, err := ParseConsistency(string(consistency)); err != nil {
 		return c, Table{}, err
 	}
-	conflict, err := conflictOf(consistency, spec.Conflict)
+	conflict, err := conflictOf(consistency, spec.Conflict, spec.Schema != (item.KeySchema{}))
 	if err != nil {
 		return c, Table{}, fmt.Errorf("table %q: %w", name, err)
 	}
@@ -265,14 +265,25 @@ func (c Catalog) Create(spec Spec, now int64, limits Limits) (Catalog, Table, er
 }
 
 // conflictOf is the conflict type a table of consistency gets when asked
-// for asked: an eventual table's ("" is Siblings); none for a strong table,
-// whose keys are registers with one value.
-func conflictOf(consistency Consistency, asked Conflict) (Conflict, error) {
+// for asked: an eventual table's ("" is Siblings, or LWW for a table of
+// items); none for a strong table, whose keys are registers with one
+// value. An eventual table of items settles by the last writer: an item
+// is one value, and neither DynamoDB's API nor its clients have a way to
+// show siblings.
+func conflictOf(consistency Consistency, asked Conflict, items bool) (Conflict, error) {
 	if consistency == Strong {
 		if asked != "" {
 			return "", fmt.Errorf("%w: a strong table has no concurrent versions to settle, so it takes no conflict type (got %.40q)", ErrBadConflict, asked)
 		}
 		return "", nil
+	}
+	if items {
+		switch asked {
+		case "", LWW:
+			return LWW, nil
+		case Siblings, CRDT:
+			return "", fmt.Errorf("%w: an eventual table of items settles concurrent writes by the last writer (%q); %q is not offered for items", ErrBadConflict, LWW, asked)
+		}
 	}
 	return ParseConflict(string(asked))
 }

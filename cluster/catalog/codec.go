@@ -42,11 +42,6 @@ func Decode(b []byte) (Catalog, error) {
 		if err != nil {
 			return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
 		}
-		// A catalog written before conflict types has none: Siblings.
-		conflict, err := conflictOf(cons, Conflict(t.Conflict))
-		if err != nil {
-			return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
-		}
 		if t.Id < FirstID || t.Id >= c.NextID || ids[t.Id] {
 			return Catalog{}, fmt.Errorf("decode catalog: table %q has id %d (next id %d, or used twice)", t.Name, t.Id, c.NextID)
 		}
@@ -57,6 +52,11 @@ func Decode(b []byte) (Catalog, error) {
 			if err := schema.Check(); err != nil {
 				return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
 			}
+		}
+		// A catalog written before conflict types has none: Siblings.
+		conflict, err := conflictOf(cons, Conflict(t.Conflict), schema != (item.KeySchema{}))
+		if err != nil {
+			return Catalog{}, fmt.Errorf("decode catalog: table %q: %w", t.Name, err)
 		}
 		if t.TtlAttribute != "" {
 			if schema == (item.KeySchema{}) {

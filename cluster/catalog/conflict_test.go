@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -15,20 +16,26 @@ func TestConflictTypes(t *testing.T) {
 		asked       Conflict
 		want        Conflict
 		ok          bool
+		items       bool
 	}{
-		{"an eventual table keeps siblings by default", Eventual, "", Siblings, true},
-		{"an eventual table may keep siblings", Eventual, Siblings, Siblings, true},
-		{"an eventual table may let the last writer win", Eventual, LWW, LWW, true},
-		{"an eventual table may hold CRDT values", Eventual, CRDT, CRDT, true},
-		{"a strong table refuses crdt", Strong, CRDT, "", false},
-		{"an unknown type is refused", Eventual, "newest", "", false},
-		{"a strong table has none", Strong, "", "", true},
-		{"a strong table refuses lww: its keys have one value", Strong, LWW, "", false},
-		{"a strong table refuses siblings too", Strong, Siblings, "", false},
+		{"an eventual table keeps siblings by default", Eventual, "", Siblings, true, false},
+		{"an eventual table may keep siblings", Eventual, Siblings, Siblings, true, false},
+		{"an eventual table may let the last writer win", Eventual, LWW, LWW, true, false},
+		{"an eventual table may hold CRDT values", Eventual, CRDT, CRDT, true, false},
+		{"a strong table refuses crdt", Strong, CRDT, "", false, false},
+		{"an unknown type is refused", Eventual, "newest", "", false, false},
+		{"a strong table has none", Strong, "", "", true, false},
+		{"a strong table refuses lww: its keys have one value", Strong, LWW, "", false, false},
+		{"a strong table refuses siblings too", Strong, Siblings, "", false, false},
+		{"an eventual table of items lets the last writer win by default", Eventual, "", LWW, true, true},
+		{"an eventual table of items may say lww", Eventual, LWW, LWW, true, true},
+		{"an eventual table of items refuses siblings: an item is one value", Eventual, Siblings, "", false, true},
+		{"an eventual table of items refuses crdt (not offered for items)", Eventual, CRDT, "", false, true},
+		{"a strong table of items has none", Strong, "", "", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
-			c, table, err := Catalog{}.Create(Spec{Name: "orders", Consistency: tt.consistency, Conflict: tt.asked}, 1, DefaultLimits())
+			c, table, err := Catalog{}.Create(Spec{Name: "orders", Consistency: tt.consistency, Conflict: tt.asked, Schema: schemaIf(tt.items)}, 1, DefaultLimits())
 			if (err == nil) != tt.ok {
 				t.Fatalf("Create: %v, want ok %v", err, tt.ok)
 			}
@@ -114,4 +121,12 @@ func TestCheckVersions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// schemaIf is a key schema when items, none otherwise.
+func schemaIf(items bool) item.KeySchema {
+	if !items {
+		return item.KeySchema{}
+	}
+	return item.KeySchema{Partition: item.KeyAttribute{Name: "user", Type: item.TypeS}}
 }

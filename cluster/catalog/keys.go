@@ -22,7 +22,7 @@ import (
 // sort keys (cluster/item). kind is 'e' for an eventual table, 'l' for an
 // eventual table whose last writer wins (conflict = lww), 'c' for one of
 // CRDT values (conflict = crdt) and 's' for a
-// strong one, 'E' and 'S' for tables of items, so a vnode can refuse an
+// strong one, 'E' (last writer wins) and 'S' for tables of items, so a vnode can refuse an
 // eventual-path write to a strong key, or a consensus step on an eventual
 // one, and stamp an lww write, from the key alone, without asking the
 // catalog (which may not have reached it yet). The ring places
@@ -254,7 +254,7 @@ func ParseKey(key []byte) (KeyInfo, error) {
 	case kindStrong:
 		info.Consistency = Strong
 	case kindEventualItems, kindStrongItems:
-		info.Consistency, info.Conflict, info.Items = Eventual, Siblings, true
+		info.Consistency, info.Conflict, info.Items = Eventual, LWW, true
 		if key[1] == kindStrongItems {
 			info.Consistency, info.Conflict = Strong, ""
 		}

@@ -12,6 +12,7 @@ import (
 func TestChangeTTL(t *testing.T) {
 	base, _, _ := Catalog{}.Create(Spec{Name: "events", Consistency: Strong, Schema: itemSchema}, 1, DefaultLimits())
 	base, _, _ = base.Create(Spec{Name: "opaque", Consistency: Strong}, 1, DefaultLimits())
+	base, _, _ = base.Create(Spec{Name: "feed", Consistency: Eventual, Schema: itemSchema}, 1, DefaultLimits())
 	enabled, _, err := base.ChangeTTL("events", "expires", true)
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +34,7 @@ func TestChangeTTL(t *testing.T) {
 		{"disabling where it is off is refused", base, "events", "expires", false, "", ErrBadTTL, "TimeToLive is already disabled"},
 		{"disabling another attribute is refused", enabled, "events", "other", false, "", ErrBadTTL, "different attribute"},
 		{"a table of opaque keys has no TTL", base, "opaque", "expires", true, "", ErrBadTTL, "not items"},
+		{"an eventual table of items has none yet", base, "feed", "expires", true, "", ErrBadTTL, "strong tables of items only"},
 		{"an empty attribute name is refused", base, "events", "", true, "", ErrBadTTL, "invalid"},
 		{"a too long attribute name is refused", base, "events", strings.Repeat("a", MaxTTLAttributeBytes+1), true, "", ErrBadTTL, "invalid"},
 		{"an attribute name not UTF-8 is refused", base, "events", "\xff", true, "", ErrBadTTL, "invalid"},

@@ -115,6 +115,8 @@ type Write struct {
 	// paths are an UpdateItem's top-level attributes (UPDATED_OLD and
 	// UPDATED_NEW return those).
 	paths []string
+	// fromOld: the next item is computed from the old one (UpdateItem).
+	fromOld bool
 	// applied holds the item before and after each time consensus applied
 	// the update, by the version of the value it applied it to: the
 	// chosen value names its base (paxos.Value.Prev), which picks the
@@ -166,6 +168,9 @@ func Put(t catalog.Table, req tableapi.PutItem, now time.Time) (*Write, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := eventualCondition(t, req.Condition); err != nil {
+		return nil, err
+	}
 	put := req.Item
 	return conditionalWrite(&Write{Key: key, table: t, now: now}, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return put, nil })
 }
@@ -174,6 +179,9 @@ func Put(t catalog.Table, req tableapi.PutItem, now time.Time) (*Write, error) {
 func Delete(t catalog.Table, req tableapi.DeleteItem, now time.Time) (*Write, error) {
 	key, err := KeyOf(t, req.Key)
 	if err != nil {
+		return nil, err
+	}
+	if err := eventualCondition(t, req.Condition); err != nil {
 		return nil, err
 	}
 	return conditionalWrite(&Write{Key: key, table: t, now: now}, req.Return, req.Condition, req.Expressions, func(item.Item) (item.Item, error) { return nil, nil })
@@ -208,7 +216,10 @@ func Update(t catalog.Table, req tableapi.UpdateItem, now time.Time) (*Write, er
 	if err != nil {
 		return nil, err
 	}
-	w := &Write{Key: key, table: t, now: now}
+	if err := eventualCondition(t, req.Condition); err != nil {
+		return nil, err
+	}
+	w := &Write{Key: key, table: t, now: now, fromOld: true}
 	if w.ret, err = checkReturn(req.Return, tableapi.ReturnNone, tableapi.ReturnAllOld, tableapi.ReturnUpdatedOld, tableapi.ReturnAllNew, tableapi.ReturnUpdatedNew); err != nil {
 		return nil, err
 	}
@@ -276,15 +287,22 @@ func (w *Write) Result(res paxos.Result) (tableapi.WriteResult, error) {
 	if !ok || !res.Value.HasPrev {
 		return tableapi.WriteResult{}, fmt.Errorf("the write's value (version %s over %s) is not one this write made", res.Value.Version, res.Value.Prev)
 	}
+	return w.answer(c), nil
+}
+
+// answer is what ReturnValues asks of change c.
+func (w *Write) answer(c change) tableapi.WriteResult {
 	switch w.ret {
+	case tableapi.ReturnNone:
+		return tableapi.WriteResult{}
 	case tableapi.ReturnAllOld:
-		return tableapi.WriteResult{Attributes: c.old}, nil
+		return tableapi.WriteResult{Attributes: c.old}
 	case tableapi.ReturnAllNew:
-		return tableapi.WriteResult{Attributes: c.new}, nil
+		return tableapi.WriteResult{Attributes: c.new}
 	case tableapi.ReturnUpdatedOld:
-		return tableapi.WriteResult{Attributes: only(c.old, w.paths)}, nil
+		return tableapi.WriteResult{Attributes: only(c.old, w.paths)}
 	}
-	return tableapi.WriteResult{Attributes: only(c.new, w.paths)}, nil
+	return tableapi.WriteResult{Attributes: only(c.new, w.paths)}
 }
 
 // only is the attributes of it named in names (nil when none).

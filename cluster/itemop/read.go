@@ -19,6 +19,9 @@ type Get struct {
 	table catalog.Table
 	now   time.Time
 	proj  *expr.Projection
+	// consistent: the request asked for a consistent read (which only an
+	// eventual table's read depends on).
+	consistent bool
 }
 
 // PlanGet checks a GetItem made at now.
@@ -27,7 +30,7 @@ func PlanGet(t catalog.Table, req tableapi.GetItem, now time.Time) (*Get, error)
 	if err != nil {
 		return nil, err
 	}
-	g := &Get{Key: key, table: t, now: now}
+	g := &Get{Key: key, table: t, now: now, consistent: req.Consistent}
 	if g.proj, err = projection(req.Projection, req.Expressions); err != nil {
 		return nil, err
 	}
@@ -166,6 +169,9 @@ type Query struct {
 
 // PlanQuery checks a Query made at now and finds its range.
 func PlanQuery(t catalog.Table, req tableapi.Query, now time.Time) (*Query, error) {
+	if err := eventualRange(t, "Query"); err != nil {
+		return nil, err
+	}
 	maxKeys, err := pageKeys(req.Limit)
 	if err != nil {
 		return nil, err

@@ -50,6 +50,8 @@ type CreateTable struct {
 	// Consistency: catalog.Strong or catalog.Eventual ("" is Strong, as
 	// DynamoDB users expect conditions to be atomic).
 	Consistency catalog.Consistency
+	// Conflict: for an eventual table, catalog.LWW ("" is LWW too).
+	Conflict catalog.Conflict
 }
 
 // TableDescription is a table as DescribeTable shows it.
@@ -58,6 +60,8 @@ type TableDescription struct {
 	ID          uint32
 	Schema      item.KeySchema
 	Consistency catalog.Consistency
+	// Conflict is how an eventual table settles concurrent writes (LWW).
+	Conflict catalog.Conflict
 	// CreatedUnixNanos is when it was created, by the creating node's
 	// clock.
 	CreatedUnixNanos int64

@@ -193,16 +193,17 @@ func itemGetCmd() *cobra.Command {
 	var rf requestFlags
 	var ef exprFlags
 	var projection string
+	var consistent bool
 	c := &cobra.Command{
 		Use:   "get TABLE KEY_JSON",
-		Short: "read the item of a key (linearizable; exit code 3 when there is none)",
+		Short: "read the item of a key (linearizable on a strong table; exit code 3 when there is none)",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, o, err := itemAndOptions("KEY_JSON", args[1], &ef, &rf)
 			if err != nil {
 				return err
 			}
-			o.Projection = projection
+			o.Projection, o.Consistent = projection, consistent
 			return itemCall(&rf, func(ctx context.Context, cl *client.Client) error {
 				it, err := cl.GetItem(ctx, args[0], key, o)
 				if err != nil {
@@ -225,6 +226,7 @@ func itemGetCmd() *cobra.Command {
 	rf.register(c)
 	c.Flags().StringVar(&ef.names, "names", "", `ExpressionAttributeNames as JSON, like {"#n": "name"}`)
 	c.Flags().StringVar(&projection, "projection", "", "ProjectionExpression: the attributes to print")
+	c.Flags().BoolVar(&consistent, "consistent", false, "a consistent read (an eventual table's: a majority of the replicas)")
 	return c
 }
 

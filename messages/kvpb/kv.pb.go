@@ -3612,8 +3612,8 @@ type GetItemRequest struct {
 	Key                      *itempb.Item           `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"` // the key attributes only
 	ProjectionExpression     string                 `protobuf:"bytes,3,opt,name=projection_expression,json=projectionExpression,proto3" json:"projection_expression,omitempty"`
 	ExpressionAttributeNames map[string]string      `protobuf:"bytes,4,rep,name=expression_attribute_names,json=expressionAttributeNames,proto3" json:"expression_attribute_names,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// A table of items is strong: every read is linearizable, consistent or
-	// not.
+	// On a strong table every read is linearizable, consistent or not; on
+	// an eventual one a consistent read asks a majority of the replicas.
 	Consistent    bool   `protobuf:"varint,5,opt,name=consistent,proto3" json:"consistent,omitempty"`
 	TimeoutMs     uint32 `protobuf:"varint,6,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields

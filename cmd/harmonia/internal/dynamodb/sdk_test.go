@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
 )
@@ -143,6 +144,33 @@ func TestCreateTableWithOnlyAPartitionKeyHasNoSortKey(t *testing.T) {
 		t.Fatalf("CreateTable: %v", err)
 	}
 	wantCalls(t, svc, tableapi.CreateTable{Name: "t", Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "id", Type: item.TypeB}}})
+}
+
+// The tag harmonia:consistency chooses the table's consistency; other
+// tags are ignored, and a value that is no consistency is refused.
+func TestCreateTableTakesItsConsistencyFromATag(t *testing.T) {
+	create := func(svc *fakeService, tags ...types.Tag) error {
+		_, err := newSDKClient(t, svc).CreateTable(context.Background(), &dynamodb.CreateTableInput{
+			TableName:            aws.String("t"),
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+			Tags:                 tags,
+		})
+		return err
+	}
+	schema := item.KeySchema{Partition: item.KeyAttribute{Name: "id", Type: item.TypeS}}
+	svc := &fakeService{}
+	if err := create(svc, types.Tag{Key: aws.String("team"), Value: aws.String("x")}, types.Tag{Key: aws.String(ConsistencyTag), Value: aws.String("eventual")}); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, svc, tableapi.CreateTable{Name: "t", Schema: schema, Consistency: catalog.Eventual})
+	svc = &fakeService{}
+	err := create(svc, types.Tag{Key: aws.String(ConsistencyTag), Value: aws.String("sometimes")})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		t.Fatalf("a consistency tag of %q: %v, want ValidationException", "sometimes", err)
+	}
+	wantCalls(t, svc)
 }
 
 func TestCreateTableRefusesKeySchemasItCannotTranslate(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
 )
@@ -103,6 +104,31 @@ type createTableInput struct {
 	// ignored.
 	GlobalSecondaryIndexes json.RawMessage
 	LocalSecondaryIndexes  json.RawMessage
+	// Tags: the tag ConsistencyTag chooses the table's consistency;
+	// others are ignored.
+	Tags []tag
+}
+
+type tag struct{ Key, Value string }
+
+// ConsistencyTag is the tag whose value ("strong" or "eventual") says
+// how consistent a table made through the endpoint is: strong without it,
+// as DynamoDB users expect conditions to be atomic.
+const ConsistencyTag = "harmonia:consistency"
+
+// consistencyOf reads the consistency a CreateTable's tags ask for.
+func consistencyOf(tags []tag) (catalog.Consistency, error) {
+	for _, t := range tags {
+		if t.Key != ConsistencyTag {
+			continue
+		}
+		c, err := catalog.ParseConsistency(t.Value)
+		if err != nil {
+			return "", validationf("tag %s: %v", ConsistencyTag, err)
+		}
+		return c, nil
+	}
+	return "", nil // the service's default: strong
 }
 
 type tableDescriptionOutput struct {
@@ -128,7 +154,11 @@ func (h *handler) createTable(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	desc, err := h.svc.CreateTable(ctx, tableapi.CreateTable{Name: in.TableName, Schema: schema})
+	consistency, err := consistencyOf(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := h.svc.CreateTable(ctx, tableapi.CreateTable{Name: in.TableName, Schema: schema, Consistency: consistency})
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,10 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 )
@@ -30,6 +33,7 @@ var _ tableapi.Service = (*tableService)(nil)
 // serviceError gives the catalog's and the node's errors a kind.
 func serviceError(err error) error {
 	var se *actors.StrongError
+	var qe *request.QuorumError
 	switch {
 	case err == nil:
 		return nil
@@ -41,20 +45,21 @@ func serviceError(err error) error {
 		return &tableapi.Error{Kind: tableapi.KindTableExists, Msg: "Table already exists: " + err.Error(), Err: err}
 	case errors.Is(err, catalog.ErrTooMany):
 		return &tableapi.Error{Kind: tableapi.KindLimitExceeded, Msg: err.Error(), Err: err}
-	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadSchema), errors.Is(err, catalog.ErrBadTTL):
+	case errors.Is(err, catalog.ErrBadName), errors.Is(err, catalog.ErrBadSchema), errors.Is(err, catalog.ErrBadTTL), errors.Is(err, catalog.ErrBadConflict):
 		return &tableapi.Error{Kind: tableapi.KindValidation, Msg: err.Error(), Err: err}
 	case errors.As(err, &se):
 		if f := itemop.Failure(se.Result); f != nil {
 			return f
 		}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.As(err, &qe), errors.Is(err, request.ErrNoReplica), errors.Is(err, actors.ErrOverloaded),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return &tableapi.Error{Kind: tableapi.KindUnavailable, Msg: err.Error(), Err: err}
 	}
 	return tableapi.Classify(err)
 }
 
 func itemTableDescription(t catalog.Table, status string) tableapi.TableDescription {
-	return tableapi.TableDescription{Name: t.Name, ID: t.ID, Schema: t.Schema, Consistency: t.Consistency, CreatedUnixNanos: t.CreatedUnixNanos, Status: status,
+	return tableapi.TableDescription{Name: t.Name, ID: t.ID, Schema: t.Schema, Consistency: t.Consistency, Conflict: t.Conflict, CreatedUnixNanos: t.CreatedUnixNanos, Status: status,
 		TTLAttribute: t.TTLAttribute}
 }
 
@@ -78,14 +83,10 @@ func (s *tableService) CreateTable(ctx context.Context, req tableapi.CreateTable
 	if cons == "" {
 		cons = catalog.Strong
 	}
-	if cons != catalog.Strong {
-		return tableapi.TableDescription{}, tableapi.Errorf(tableapi.KindValidation,
-			"table %q: tables of items are strong; eventual tables of items come with conflict types (last-writer-wins and CRDTs)", req.Name)
-	}
 	if req.Schema.Partition.Name == "" {
 		return tableapi.TableDescription{}, tableapi.Errorf(tableapi.KindValidation, "table %q: a table of items needs a partition key", req.Name)
 	}
-	t, err := s.sys.Tables().Create(ctx, catalog.Spec{Name: req.Name, Consistency: cons, Schema: req.Schema})
+	t, err := s.sys.Tables().Create(ctx, catalog.Spec{Name: req.Name, Consistency: cons, Conflict: req.Conflict, Schema: req.Schema})
 	if err != nil {
 		return tableapi.TableDescription{}, serviceError(err)
 	}
@@ -160,6 +161,9 @@ func (s *tableService) write(ctx context.Context, table string, plan func(catalo
 	if err != nil {
 		return tableapi.WriteResult{}, serviceError(err)
 	}
+	if t.Consistency != catalog.Strong {
+		return s.eventualWrite(ctx, w)
+	}
 	res, err := s.sys.Strong(ctx, w.Key, w.Op())
 	if err != nil {
 		return tableapi.WriteResult{}, serviceError(fmt.Errorf("write the item: %w", err))
@@ -190,6 +194,9 @@ func (s *tableService) GetItem(ctx context.Context, req tableapi.GetItem) (table
 	g, err := itemop.PlanGet(t, req, wallclock.Now())
 	if err != nil {
 		return tableapi.GetResult{}, serviceError(err)
+	}
+	if t.Consistency != catalog.Strong {
+		return s.eventualGet(ctx, g)
 	}
 	res, err := s.sys.Strong(ctx, g.Key, paxos.Op{Kind: paxos.OpGet})
 	if err != nil {
@@ -323,6 +330,11 @@ func (s *tableService) BatchGetItem(ctx context.Context, req tableapi.BatchGetIt
 	var wg sync.WaitGroup
 	for i, r := range plan.Reads {
 		wg.Go(func() {
+			if r.Get.Eventual() {
+				got, err := s.eventualGet(ctx, r.Get)
+				items[i], errs[i] = got.Item, err
+				return
+			}
 			res, err := s.sys.Strong(ctx, r.Get.Key, paxos.Op{Kind: paxos.OpGet})
 			if err != nil {
 				errs[i] = serviceError(fmt.Errorf("read the item: %w", err))
@@ -347,6 +359,10 @@ func (s *tableService) BatchWriteItem(ctx context.Context, req tableapi.BatchWri
 	var wg sync.WaitGroup
 	for i, w := range plan.Writes {
 		wg.Go(func() {
+			if w.Eventual() {
+				_, errs[i] = s.eventualWrite(ctx, w.Write)
+				return
+			}
 			res, err := s.sys.Strong(ctx, w.Key, w.Op())
 			if err != nil {
 				errs[i] = serviceError(fmt.Errorf("write the item: %w", err))
@@ -358,5 +374,65 @@ func (s *tableService) BatchWriteItem(ctx context.Context, req tableapi.BatchWri
 	}
 	wg.Wait()
 	out, err := plan.Result(errs)
+	return out, serviceError(err)
+}
+
+// The eventual path (itemop/eventual.go): a table of items whose last
+// writer wins. A read asks the node's read quorum R, or a majority when it
+// asks for a consistent read (with writes at a majority, a read then
+// overlaps every acknowledged write unless fallbacks took it); a write
+// goes at the node's write quorum W.
+
+// readQuorum is the R of an eventual table's item read.
+func (s *tableService) readQuorum(consistent bool) int {
+	cfg := s.sys.Config()
+	if consistent {
+		return max(cfg.R, quorum.Majority(cfg.N))
+	}
+	return cfg.R
+}
+
+func (s *tableService) eventualGet(ctx context.Context, g *itemop.Get) (tableapi.GetResult, error) {
+	res, err := s.sys.Get(ctx, actors.GetRequest{Key: g.Key, R: s.readQuorum(g.Consistent())})
+	if err != nil {
+		return tableapi.GetResult{}, serviceError(fmt.Errorf("read the item: %w", err))
+	}
+	out, err := g.EventualResult(res.Siblings)
+	return out, serviceError(err)
+}
+
+// eventualWrite writes w's item (or its tombstone) at W, first reading
+// the item when w needs it; the write then carries the read's context, so
+// it is stamped above the version it read.
+func (s *tableService) eventualWrite(ctx context.Context, w *itemop.Write) (tableapi.WriteResult, error) {
+	put := actors.PutRequest{Key: w.Key}
+	var cur paxos.Value
+	if w.ReadsCurrent() {
+		res, err := s.sys.Get(ctx, actors.GetRequest{Key: w.Key, R: s.readQuorum(true)})
+		if err != nil {
+			return tableapi.WriteResult{}, serviceError(fmt.Errorf("read the item to update: %w", err))
+		}
+		if cur, err = itemop.Current(res.Siblings); err != nil {
+			return tableapi.WriteResult{}, serviceError(err)
+		}
+		put.Context, put.After = object.Context(res.Siblings), object.MaxStamp(res.Siblings)
+	}
+	data, exists, err := w.Next(cur)
+	if err != nil {
+		return tableapi.WriteResult{}, serviceError(err)
+	}
+	put.Value, put.Deleted = data, !exists
+	if err := s.sys.CheckValue(data); err != nil {
+		return tableapi.WriteResult{}, tableapi.Errorf(tableapi.KindValidation, "%v", err)
+	}
+	if _, err := s.sys.Put(ctx, put); err != nil {
+		e := serviceError(fmt.Errorf("write the item: %w", err))
+		var te *tableapi.Error
+		if errors.As(e, &te) && te.Kind == tableapi.KindUnavailable {
+			te.Open = true // some replicas may hold it: a read tells
+		}
+		return tableapi.WriteResult{}, e
+	}
+	out, err := w.Answer(cur)
 	return out, serviceError(err)
 }

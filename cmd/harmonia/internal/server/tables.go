@@ -245,10 +245,7 @@ func describe(t catalog.Table) *kvpb.TableDescription {
 // createItemTable creates a table of items in the table service, as the
 // DynamoDB endpoint's CreateTable does.
 func (a *api) createItemTable(ctx context.Context, req *kvpb.CreateTableRequest, schema item.KeySchema) (*kvpb.CreateTableResponse, error) {
-	spec := tableapi.CreateTable{Name: req.Name, Schema: schema}
-	if req.Conflict != "" {
-		return nil, status.Errorf(codes.InvalidArgument, "table %q: a table of items is strong, and a strong table takes no conflict type (got %.40q)", req.Name, req.Conflict)
-	}
+	spec := tableapi.CreateTable{Name: req.Name, Schema: schema, Conflict: catalog.Conflict(req.Conflict)}
 	if req.Consistency != "" {
 		var err error
 		if spec.Consistency, err = catalog.ParseConsistency(req.Consistency); err != nil {
@@ -264,7 +261,7 @@ func (a *api) createItemTable(ctx context.Context, req *kvpb.CreateTableRequest,
 	if err != nil {
 		return nil, itemStatus(err)
 	}
-	out := &kvpb.TableDescription{Name: d.Name, Consistency: string(d.Consistency), Id: d.ID, CreatedUnixNanos: d.CreatedUnixNanos}
+	out := &kvpb.TableDescription{Name: d.Name, Consistency: string(d.Consistency), Conflict: string(d.Conflict), Id: d.ID, CreatedUnixNanos: d.CreatedUnixNanos}
 	out.PartitionKey, out.SortKey = keyAttributes(d.Schema)
 	return &kvpb.CreateTableResponse{Table: out}, nil
 }
