@@ -296,7 +296,9 @@ func TestItemsThroughCLI(t *testing.T) {
 	t.Run("an eventual table of items: describe says lww; put, update and get through different nodes; a condition is refused in one line", func(t *testing.T) {
 		mustCLI(t, 0, "table", "create", "feed", "--consistency", "eventual", "--partition-key", "user:S", on(n1))
 		out, _ := mustCLI(t, 0, "table", "describe", "feed", "--json", on(n2))
-		var d struct{ Table struct{ Consistency, Conflict string } }
+		var d struct {
+			Table struct{ Consistency, Conflict string }
+		}
 		if err := json.Unmarshal([]byte(out), &d); err != nil {
 			t.Fatal(err)
 		}
