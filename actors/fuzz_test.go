@@ -378,6 +378,10 @@ func fuzzKinds() []fuzzKind {
 			m.Next = paxospb.BallotToProto(paxos.Successor(fuzzBallot(2)))
 			return m
 		}(), checkPaxosRequest},
+		{&internalpb.ObjectRangeRead{Partition: fuzzPartition, Lower: fuzzEventualItemKey, Upper: append(slices.Clone(fuzzEventualItemKey), 0xFF), MaxKeys: 2, MaxBytes: 1 << 10,
+			Sender: peer}, checkObjectRangeRead},
+		{&internalpb.ObjectRangeRead{Partition: fuzzPartition, Lower: catalog.TableItems(fuzzEventualItemTable).Lower, Upper: catalog.TableItems(fuzzEventualItemTable).Upper,
+			OfTable: true, Reverse: true, MaxKeys: 2, MaxBytes: 1 << 10, Sender: peer}, checkObjectRangeRead},
 	}
 }
 
@@ -439,7 +443,7 @@ func checkRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 		t.Fatalf("read a range of partition %d for %v in transition %016x", m.Partition, m.Sender, m.Transition)
 	}
 	if m.OfTable {
-		if err := (catalog.Catalog{}).CheckStrongItemRange(m.Lower, m.Upper); err != nil {
+		if err := (catalog.Catalog{}).CheckItemRange(m.Lower, m.Upper, catalog.Strong); err != nil {
 			t.Fatalf("read a range that is not of one strong table's items: %v", err)
 		}
 	} else if p := h.view.Load().Ring.PartitionForKey(m.Lower); p != fuzzPartition {
@@ -451,6 +455,42 @@ func checkRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 	for _, e := range rep.AcceptorStates {
 		if bytes.Compare(e.Key, m.Lower) < 0 || bytes.Compare(e.Key, m.Upper) >= 0 {
 			t.Fatalf("register %q is outside [%q, %q)", e.Key, m.Lower, m.Upper)
+		}
+	}
+}
+
+// checkObjectRangeRead: a range read of an eventual table's items answers
+// once, changes nothing, and reads only for an admitted member, within its
+// bounds, which are of one partition key's items placed here or (of_table)
+// a part of one eventual table's items.
+func checkObjectRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
+	m := pm.(*internalpb.ObjectRangeRead)
+	r := h.runVnode(t, m)
+	rep := answerAs[*internalpb.HandoffBatch](t, r.reply)
+	checkNode(t, rep.Node)
+	sameStore(t, "range read", r.before, r.after)
+	if rep.Error != "" {
+		if len(rep.Entries) > 0 {
+			t.Fatalf("a refused range read carries entries: %v", rep)
+		}
+		return
+	}
+	if int(m.Partition) != fuzzPartition || h.view.Load().Admits(m.Sender) != nil {
+		t.Fatalf("read a range of partition %d for %v", m.Partition, m.Sender)
+	}
+	if m.OfTable {
+		if err := (catalog.Catalog{}).CheckItemRange(m.Lower, m.Upper, catalog.Eventual); err != nil {
+			t.Fatalf("read a range that is not of one eventual table's items: %v", err)
+		}
+	} else if p := h.view.Load().Ring.PartitionForKey(m.Lower); p != fuzzPartition {
+		t.Fatalf("read items of partition %d in partition %d", p, fuzzPartition)
+	}
+	if len(rep.Entries) > int(max(m.MaxKeys, 1)) {
+		t.Fatalf("%d entries for a read of at most %d", len(rep.Entries), m.MaxKeys)
+	}
+	for _, e := range rep.Entries {
+		if bytes.Compare(e.Key, m.Lower) < 0 || bytes.Compare(e.Key, m.Upper) >= 0 {
+			t.Fatalf("key %q is outside [%q, %q)", e.Key, m.Lower, m.Upper)
 		}
 	}
 }
@@ -472,6 +512,21 @@ var (
 	fuzzItemKey = func() []byte {
 		for i := 0; ; i++ {
 			k, err := catalog.ItemKey(fuzzItemTable, item.Key{Partition: item.S(fmt.Sprint("p", i))})
+			if err != nil {
+				panic(err)
+			}
+			if ring.PartitionOf(ring.KeyHash(catalog.PlacementKey(k)), fuzzPartitions) == fuzzPartition {
+				return k
+			}
+		}
+	}()
+	// fuzzEventualItemTable is an eventual table of items, and
+	// fuzzEventualItemKey one of its items' keys in the fuzzed partition.
+	fuzzEventualItemTable = catalog.Table{ID: catalog.FirstID + 1, Consistency: catalog.Eventual, Conflict: catalog.LWW,
+		Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "pk", Type: item.TypeS}}}
+	fuzzEventualItemKey = func() []byte {
+		for i := 0; ; i++ {
+			k, err := catalog.ItemKey(fuzzEventualItemTable, item.Key{Partition: item.S(fmt.Sprint("p", i))})
 			if err != nil {
 				panic(err)
 			}

@@ -9,8 +9,11 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/cluster/quorum"
+	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -44,7 +47,7 @@ func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []itemop.S
 	}
 	var p int
 	if r.OfTable {
-		if err := s.tables.Catalog().CheckStrongItemRange(r.Lower, r.Upper); err != nil {
+		if err := s.tables.Catalog().CheckItemRange(r.Lower, r.Upper, catalog.Strong); err != nil {
 			return nil, false, fmt.Errorf("range read: %w", err)
 		}
 		if r.Partition < 0 || r.Partition >= view.Ring.Partitions() {
@@ -166,4 +169,102 @@ func rangeReplyOf(from string, b *internalpb.HandoffBatch, read RangeRead) (paxo
 		r.Keys, r.States = append(r.Keys, e.Key), append(r.States, st)
 	}
 	return r, nil
+}
+
+// ReadEventualRange reads one page of a range of an eventual table's items
+// at read quorum rq: it asks every replica of the partition that is up
+// (the primaries of the current ring, as a get does), merges the pages of
+// the first rq to answer item by item (itemop.MergeEventualRange: the
+// newest write any of them took wins), and returns each key's merged
+// value, items deleted included (without a value). complete reports that
+// the range holds nothing more (in that partition) past the page.
+func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (entries []itemop.Stored, complete bool, err error) {
+	view := s.view.Load()
+	if view.Ring == nil {
+		return nil, false, errors.New("range read: this node has no ring yet")
+	}
+	var p int
+	if r.OfTable {
+		if err := s.tables.Catalog().CheckItemRange(r.Lower, r.Upper, catalog.Eventual); err != nil {
+			return nil, false, fmt.Errorf("range read: %w", err)
+		}
+		if r.Partition < 0 || r.Partition >= view.Ring.Partitions() {
+			return nil, false, fmt.Errorf("range read: no partition %d in a ring of %d", r.Partition, view.Ring.Partitions())
+		}
+		p = r.Partition
+	} else {
+		if err := s.tables.Catalog().CheckEventualItemKey(r.Lower); err != nil {
+			return nil, false, fmt.Errorf("range read: %w", err)
+		}
+		p = view.Ring.PartitionForKey(r.Lower)
+	}
+	timeout := s.timeout(ctx, 0)
+	pref := view.Ring.PreferenceListForPartition(p, view.N)
+	tally := quorum.NewTallyOver(pref, max(min(rq, len(pref)), 1))
+	req := &internalpb.ObjectRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse, OfTable: r.OfTable,
+		MaxKeys: uint32(max(r.MaxKeys, 1)), MaxBytes: uint32(max(r.MaxBytes, 1)), Sender: view.sender()}
+	type answer struct {
+		from string
+		page itemop.ReplicaPage
+		err  error
+	}
+	answers := make(chan answer, len(pref))
+	asked := 0
+	for _, id := range pref {
+		if !view.Up(id) {
+			tally.Fail(id, errors.New("down"))
+			continue
+		}
+		asked++
+		f := s.actors.Root.RequestFuture(view.vnodePID(id, p), req, timeout)
+		go func() {
+			res, err := f.Result()
+			a := answer{from: id, err: err}
+			if err == nil {
+				a.page, a.err = objectPageOf(id, res, r)
+			}
+			answers <- a
+		}()
+	}
+	var pages []itemop.ReplicaPage
+	for ; asked > 0 && !tally.Done(); asked-- {
+		a := <-answers
+		if a.err != nil {
+			tally.Fail(a.from, a.err)
+			continue
+		}
+		tally.Ack(a.from)
+		pages = append(pages, a.page)
+	}
+	if !tally.Met() {
+		return nil, false, &request.QuorumError{Op: "range read", Summary: tally.Summary(), TimedOut: !tally.Impossible()}
+	}
+	return itemop.MergeEventualRange(pages, r.Reverse)
+}
+
+// objectPageOf decodes a replica's page of read, refusing one that is not
+// an answer to it: keys outside the range or more than it asked for (the
+// merge checks the order).
+func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, error) {
+	b, ok := res.(*internalpb.HandoffBatch)
+	switch {
+	case !ok || b.Node != from || b.OfAcceptorStates:
+		return itemop.ReplicaPage{}, fmt.Errorf("%s answered a range read with %T", from, res)
+	case b.Error != "":
+		return itemop.ReplicaPage{}, errors.New(b.Error)
+	case len(b.Entries) > max(read.MaxKeys, 1):
+		return itemop.ReplicaPage{}, fmt.Errorf("%s: %d keys for a read of at most %d", from, len(b.Entries), max(read.MaxKeys, 1))
+	}
+	page := itemop.ReplicaPage{From: from, More: !b.Done}
+	for _, e := range b.Entries {
+		if bytes.Compare(e.Key, read.Lower) < 0 || bytes.Compare(e.Key, read.Upper) >= 0 {
+			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q is outside the range read", from, e.Key)
+		}
+		versions, err := object.FromProto(e.Object)
+		if err != nil {
+			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q: %w", from, e.Key, err)
+		}
+		page.Keys, page.Versions = append(page.Keys, e.Key), append(page.Versions, versions)
+	}
+	return page, nil
 }

@@ -232,6 +232,8 @@ func (v *vnode) receive(ctx actor.Context) {
 		ctx.Respond(v.fetch(ctx, m))
 	case *internalpb.AcceptorRangeRead:
 		ctx.Respond(v.rangeRead(ctx, m))
+	case *internalpb.ObjectRangeRead:
+		ctx.Respond(v.objectRangeRead(m))
 	case applyAcceptors:
 		v.applyAcceptors(ctx, m)
 	case *internalpb.AcceptorSync:

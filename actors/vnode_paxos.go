@@ -123,7 +123,7 @@ func (v *vnode) checkRangeRead(m *internalpb.AcceptorRangeRead) error {
 	if m.OfTable {
 		// A part of a table's items: every partition holds some, so
 		// the bounds name no partition; the store reads only this one's.
-		if err := v.catalog.Load().CheckStrongItemRange(m.Lower, m.Upper); err != nil {
+		if err := v.catalog.Load().CheckItemRange(m.Lower, m.Upper, catalog.Strong); err != nil {
 			return fmt.Errorf("range read: %w", err)
 		}
 	} else {

@@ -221,13 +221,43 @@ func (s *Store) AcceptorsVoting(partition int) error {
 // set; more reports whether registers of the range remain past the last
 // one returned. It is one bounded iterator: a Query's page.
 func (s *Store) ScanAcceptorRange(partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (entries []AcceptorEntry, more bool, err error) {
+	raw, more, err := s.scanRange('p', partition, lower, upper, reverse, maxKeys, maxBytes)
+	if err != nil {
+		return nil, false, fmt.Errorf("scan acceptor states of partition %d: %w", partition, err)
+	}
+	for _, e := range raw {
+		var pb internalpb.PaxosState
+		if err := proto.Unmarshal(e.Value, &pb); err != nil {
+			return nil, false, fmt.Errorf("scan acceptor states of partition %d: register %q: %w", partition, e.Key, err)
+		}
+		entries = append(entries, AcceptorEntry{Key: e.Key, State: &pb})
+	}
+	return entries, more, nil
+}
+
+// ScanRange returns up to maxKeys objects of partition (and about maxBytes
+// at most, but at least one) whose keys lie in [lower, upper), in key
+// order, or in reverse order when reverse is set; more reports whether
+// keys of the range remain past the last one returned: a replica's page
+// of a Query of an eventual table.
+func (s *Store) ScanRange(partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
+	entries, more, err = s.scanRange('d', partition, lower, upper, reverse, maxKeys, maxBytes)
+	if err != nil {
+		err = fmt.Errorf("scan a range of partition %d: %w", partition, err)
+	}
+	return entries, more, err
+}
+
+// scanRange is one bounded iterator over [lower, upper) of partition under
+// prefix (d: objects, p: acceptor states), as ScanRange describes.
+func (s *Store) scanRange(prefix byte, partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
 	if err := s.readable(); err != nil {
 		return nil, false, err
 	}
-	start := partitionKey('p', partition, nil)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partitionKey('p', partition, lower), UpperBound: partitionKey('p', partition, upper)})
+	start := partitionKey(prefix, partition, nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partitionKey(prefix, partition, lower), UpperBound: partitionKey(prefix, partition, upper)})
 	if err != nil {
-		return nil, false, fmt.Errorf("scan acceptor states of partition %d: %w", partition, err)
+		return nil, false, err
 	}
 	defer it.Close()
 	first, next := it.First, it.Next
@@ -239,15 +269,8 @@ func (s *Store) ScanAcceptorRange(partition int, lower, upper []byte, reverse bo
 		if len(entries) >= maxKeys || (len(entries) > 0 && size+len(it.Value()) > maxBytes) {
 			return entries, true, it.Error()
 		}
-		var pb internalpb.PaxosState
-		if err := proto.Unmarshal(it.Value(), &pb); err != nil {
-			return nil, false, fmt.Errorf("scan acceptor states of partition %d: register %q: %w", partition, it.Key()[len(start):], err)
-		}
-		entries = append(entries, AcceptorEntry{Key: bytes.Clone(it.Key()[len(start):]), State: &pb})
+		entries = append(entries, RawEntry{Key: bytes.Clone(it.Key()[len(start):]), Value: bytes.Clone(it.Value())})
 		size += len(it.Key()) + len(it.Value())
 	}
-	if err := it.Error(); err != nil {
-		return nil, false, fmt.Errorf("scan acceptor states of partition %d: %w", partition, err)
-	}
-	return entries, false, nil
+	return entries, false, it.Error()
 }

@@ -268,3 +268,44 @@ func TestScanAcceptorRange(t *testing.T) {
 		t.Errorf("state of b1: %v", got[0].State)
 	}
 }
+
+// ScanRange pages over one range of a partition's objects, both ways,
+// and never past the range or into another partition or the acceptor
+// states.
+func TestScanRange(t *testing.T) {
+	s := openT(t, t.TempDir(), DefaultOptions())
+	for _, k := range []string{"a", "b1", "b2", "b3", "c"} {
+		if err := s.Put(2, []byte(k), []object.Sibling{{Value: []byte(k)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Put(3, []byte("b4"), []object.Sibling{{Value: []byte("other partition")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitBatch(nil, []AcceptorWrite{{Partition: 2, Key: []byte("b5"), State: acceptorState(1, "a register")}}); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(es []RawEntry) (out []string) {
+		for _, e := range es {
+			out = append(out, string(e.Key))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name     string
+		reverse  bool
+		maxKeys  int
+		want     []string
+		wantMore bool
+	}{
+		{"forward, whole range", false, 10, []string{"b1", "b2", "b3"}, false},
+		{"reverse, whole range", true, 10, []string{"b3", "b2", "b1"}, false},
+		{"forward page", false, 2, []string{"b1", "b2"}, true},
+		{"reverse page", true, 2, []string{"b3", "b2"}, true},
+	} {
+		got, more, err := s.ScanRange(2, []byte("b"), []byte("c"), tt.reverse, tt.maxKeys, 1<<20)
+		if err != nil || !slices.Equal(keys(got), tt.want) || more != tt.wantMore {
+			t.Errorf("%s: %v more=%v %v", tt.name, keys(got), more, err)
+		}
+	}
+}

@@ -413,10 +413,10 @@ func TestDynamoDBEndpoint(t *testing.T) {
 		if apiCode(err) != "ValidationException" || !strings.Contains(err.Error(), "eventual") {
 			t.Fatalf("a conditional put on an eventual table: %v, want a ValidationException naming its consistency", err)
 		}
-		_, err = db[1].Query(ctx, &dynamodb.QueryInput{TableName: feed, KeyConditionExpression: aws.String("#u = :u"),
-			ExpressionAttributeNames: map[string]string{"#u": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann")}})
+		_, err = db[1].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: feed,
+			TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("exp"), Enabled: aws.Bool(true)}})
 		if apiCode(err) != "ValidationException" {
-			t.Fatalf("a query of an eventual table: %v, want ValidationException", err)
+			t.Fatalf("TTL on an eventual table: %v, want ValidationException", err)
 		}
 		got, err := db[2].GetItem(ctx, &dynamodb.GetItemInput{TableName: feed, Key: ann, ConsistentRead: aws.Bool(true)})
 		if err != nil || numOf(got.Item["n"]) != "6" {
@@ -438,8 +438,76 @@ func TestDynamoDBEndpoint(t *testing.T) {
 		}
 	})
 
+	logT := aws.String("log")
+	t.Run("an eventual table's Query and Scan merge the replicas item by item, in pages, both ways, deleted items left out", func(t *testing.T) {
+		_, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: logT,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS}, {AttributeName: aws.String("at"), AttributeType: types.ScalarAttributeTypeN}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("at"), KeyType: types.KeyTypeRange}},
+			Tags:                 []types.Tag{{Key: aws.String("harmonia:consistency"), Value: aws.String("eventual")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dynamodb.NewTableExistsWaiter(db[2]).Wait(ctx, &dynamodb.DescribeTableInput{TableName: logT}, 30*time.Second); err != nil {
+			t.Fatalf("the table is not active on n3: %v", err)
+		}
+		for _, u := range []string{"ann", "bob"} {
+			for i := 1; i <= 12; i++ {
+				if _, err := db[i%3].PutItem(ctx, &dynamodb.PutItemInput{TableName: logT, Item: map[string]types.AttributeValue{"user": str(u), "at": num(i)}}); err != nil {
+					t.Fatalf("put %s %d: %v", u, i, err)
+				}
+			}
+		}
+		for _, i := range []int{2, 3, 7} {
+			if _, err := db[(i+1)%3].DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: logT, Key: map[string]types.AttributeValue{"user": str("ann"), "at": num(i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in := &dynamodb.QueryInput{TableName: logT, KeyConditionExpression: aws.String("#u = :u"), ConsistentRead: aws.Bool(true),
+			ExpressionAttributeNames: map[string]string{"#u": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann")}, Limit: aws.Int32(4)}
+		ats, pages := query(t, db[0], in)
+		if want := []string{"1", "4", "5", "6", "8", "9", "10", "11", "12"}; !slices.Equal(ats, want) || pages < 3 {
+			t.Fatalf("forward: %v in %d pages, want %v in 3 or more", ats, pages, want)
+		}
+		in.ScanIndexForward = aws.Bool(false)
+		ats, _ = query(t, db[1], in)
+		if want := []string{"12", "11", "10", "9", "8", "6", "5", "4", "1"}; !slices.Equal(ats, want) {
+			t.Fatalf("backward: %v, want %v", ats, want)
+		}
+		seen := map[string]int{}
+		scan := &dynamodb.ScanInput{TableName: logT, Limit: aws.Int32(5)}
+		for pages := 0; ; pages++ {
+			if pages > 30 {
+				t.Fatal("a scan of 21 items is still paging")
+			}
+			out, err := db[2].Scan(ctx, scan)
+			if err != nil {
+				t.Fatalf("scan: %v", err)
+			}
+			for _, it := range out.Items {
+				seen[it["user"].(*types.AttributeValueMemberS).Value+"/"+numOf(it["at"])]++
+			}
+			if out.LastEvaluatedKey == nil {
+				break
+			}
+			scan.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+		if len(seen) != 21 || seen["ann/2"] != 0 || seen["bob/2"] != 1 {
+			t.Fatalf("scan saw %d items (%v), want the 21 not deleted, each once", len(seen), seen)
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Fatalf("scan saw %s %d times", k, n)
+			}
+		}
+	})
+
 	t.Run("with one node down the others read and write every item", func(t *testing.T) {
 		c.kill(c.nodes[2])
+		ats, _ := query(t, db[0], &dynamodb.QueryInput{TableName: logT, KeyConditionExpression: aws.String("#u = :u"),
+			ExpressionAttributeNames: map[string]string{"#u": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("bob")}})
+		if len(ats) != 12 {
+			t.Fatalf("query of an eventual table with n3 down: %v", ats)
+		}
 		if _, err := db[0].UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: feed, Key: ann, UpdateExpression: aws.String("ADD n :one"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)}}); err != nil {
 			t.Fatalf("update of an eventual table's item with n3 down: %v", err)
@@ -452,13 +520,13 @@ func TestDynamoDBEndpoint(t *testing.T) {
 				t.Fatalf("put %d with n3 down: %v", i, err)
 			}
 		}
-		ats, _ := query(t, db[1], &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("#u = :u AND #a > :lo"),
+		ats, _ = query(t, db[1], &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("#u = :u AND #a > :lo"),
 			ExpressionAttributeNames: map[string]string{"#u": "user", "#a": "at"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str("ann"), ":lo": num(10)}})
 		if want := []string{"11", "12", "13", "14"}; !slices.Equal(ats, want) {
 			t.Fatalf("query with n3 down: %v, want %v", ats, want)
 		}
 		list, err := db[0].ListTables(ctx, &dynamodb.ListTablesInput{})
-		if err != nil || !slices.Equal(list.TableNames, []string{"events", "feed", "spread"}) {
+		if err != nil || !slices.Equal(list.TableNames, []string{"events", "feed", "log", "spread"}) {
 			t.Fatalf("list: %v %v", list, err)
 		}
 	})

@@ -130,7 +130,7 @@ func TestTableItemsHoldEveryItemOfTheTableAndNoOther(t *testing.T) {
 	}
 }
 
-func TestCheckStrongItemRangeTakesOnlyRangesOfOneLiveStrongTable(t *testing.T) {
+func TestCheckItemRangeTakesOnlyRangesOfOneLiveTableOfTheConsistencyRead(t *testing.T) {
 	strong := Table{Name: "events", ID: 4, Consistency: Strong, Schema: itemSchema}
 	c := Catalog{Tables: []Table{strong}, NextID: 5}
 	whole := TableItems(strong)
@@ -153,15 +153,27 @@ func TestCheckStrongItemRangeTakesOnlyRangesOfOneLiveStrongTable(t *testing.T) {
 		{"an upper bound past the longest key", whole.Lower, append(slices.Clone(whole.Lower), make([]byte, MaxItemKeySize)...), false},
 	}
 	for _, c2 := range cases {
-		if err := c.CheckStrongItemRange(c2.lower, c2.upper); (err == nil) != c2.ok {
+		if err := c.CheckItemRange(c2.lower, c2.upper, Strong); (err == nil) != c2.ok {
 			t.Errorf("%s: %v, want ok=%v", c2.rule, err, c2.ok)
 		}
+	}
+	if err := c.CheckItemRange(eventual.Lower, eventual.Upper, Eventual); err != nil {
+		t.Errorf("an eventual table's items read as eventual: %v", err)
+	}
+	if err := c.CheckItemRange(whole.Lower, whole.Upper, Eventual); err == nil {
+		t.Error("a strong table's items were taken as an eventual table's")
+	}
+	if err := c.CheckEventualItemKey(mustItemKey(t, Table{ID: 4, Consistency: Eventual, Schema: itemSchema}, "ann", "1")); err != nil {
+		t.Errorf("an eventual table's item key: %v", err)
+	}
+	if err := c.CheckEventualItemKey(ann); err == nil {
+		t.Error("a strong table's item key was taken as an eventual table's")
 	}
 	deleted, _, err := c.Delete("events")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deleted.CheckStrongItemRange(whole.Lower, whole.Upper); !errors.Is(err, ErrNotFound) {
+	if err := deleted.CheckItemRange(whole.Lower, whole.Upper, Strong); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a deleted table's items: %v, want not found", err)
 	}
 }

@@ -168,14 +168,18 @@ func tablePrefixEnd(prefix []byte) []byte {
 	return []byte{Reserved, prefix[1] + 1}
 }
 
-// CheckStrongItemRange refuses a range read of [lower, upper) unless it
-// is a range of one strong table's items (a part of TableItems) and that
-// table is not deleted: the bounds of a Scan's read of one partition.
-// lower is the table's prefix or an item's key (where a page resumes);
-// upper is at most the table's end.
-func (c Catalog) CheckStrongItemRange(lower, upper []byte) error {
-	bad := fmt.Errorf("%w: %.64q to %.64q is not a range of one table's items", ErrBadKey, lower, upper)
-	if len(lower) < KeyOverhead || lower[0] != Reserved || lower[1] != kindStrongItems || bytes.Compare(lower, upper) >= 0 || len(upper) > MaxItemKeySize+1 {
+// CheckItemRange refuses a range read of [lower, upper) unless it is a
+// range of one table's items of consistency c (a part of TableItems) and
+// that table is not deleted: the bounds of a Scan's read of one
+// partition. lower is the table's prefix or an item's key (where a page
+// resumes); upper is at most the table's end.
+func (c Catalog) CheckItemRange(lower, upper []byte, consistency Consistency) error {
+	bad := fmt.Errorf("%w: %.64q to %.64q is not a range of one %s table's items", ErrBadKey, lower, upper, consistency)
+	kind := byte(kindEventualItems)
+	if consistency == Strong {
+		kind = kindStrongItems
+	}
+	if len(lower) < KeyOverhead || lower[0] != Reserved || lower[1] != kind || bytes.Compare(lower, upper) >= 0 || len(upper) > MaxItemKeySize+1 {
 		return bad
 	}
 	prefix := lower[:KeyOverhead]
@@ -187,7 +191,21 @@ func (c Catalog) CheckStrongItemRange(lower, upper []byte) error {
 	if !bytes.HasPrefix(upper, prefix) && !bytes.Equal(upper, tablePrefixEnd(prefix)) {
 		return bad
 	}
-	return c.checkLive(KeyInfo{ID: binary.BigEndian.Uint32(prefix[2:]), Consistency: Strong, Items: true})
+	return c.checkLive(KeyInfo{ID: binary.BigEndian.Uint32(prefix[2:]), Consistency: consistency, Items: true})
+}
+
+// CheckEventualItemKey refuses key unless it is an item's key of an
+// eventual table that is not deleted: where a Query of one partition key
+// of an eventual table starts.
+func (c Catalog) CheckEventualItemKey(key []byte) error {
+	info, err := ParseKey(key)
+	if err != nil {
+		return err
+	}
+	if !info.Items || info.Consistency != Eventual {
+		return fmt.Errorf("%w: %.64q is not an item's key of an eventual table", ErrBadKey, key)
+	}
+	return c.checkLive(info)
 }
 
 // IsItemKey reports whether key is laid out as an item's key.

@@ -18,16 +18,6 @@ import (
 // above the version it read (a later blind write from a clock behind
 // still cannot overwrite it).
 
-// eventualRange refuses a Query or Scan of an eventual table: its range
-// read, which must merge R replicas item by item and read past one
-// replica's tombstones that hide another's items, is not built yet.
-func eventualRange(t catalog.Table, op string) error {
-	if t.Consistency == catalog.Strong {
-		return nil
-	}
-	return tableapi.Errorf(tableapi.KindValidation, "%s is offered on strong tables of items only, for now: table %q is eventual", op, t.Name)
-}
-
 // eventualCondition refuses a condition on an eventual table.
 func eventualCondition(t catalog.Table, cond string) error {
 	if cond == "" || t.Consistency == catalog.Strong {

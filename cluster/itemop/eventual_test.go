@@ -131,16 +131,3 @@ func TestEventualCurrent(t *testing.T) {
 		t.Fatal("no version is an item")
 	}
 }
-
-// A Query or Scan of an eventual table is refused, naming the table, until
-// its range read merges replicas item by item.
-func TestEventualRangesAreRefused(t *testing.T) {
-	values := map[string]item.Value{":c": item.S("ann")}
-	_, err := PlanQuery(events, tableapi.Query{KeyCondition: "cust = :c", Expressions: tableapi.Expressions{Values: values}}, time.Unix(1000, 0))
-	if tableapi.KindOf(err) != tableapi.KindValidation {
-		t.Fatalf("a Query of an eventual table: %v, want a ValidationException", err)
-	}
-	if _, err := PlanScan(events, tableapi.Scan{}, 8, time.Unix(1000, 0)); tableapi.KindOf(err) != tableapi.KindValidation {
-		t.Fatalf("a Scan of an eventual table: %v, want a ValidationException", err)
-	}
-}

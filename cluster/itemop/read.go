@@ -169,9 +169,6 @@ type Query struct {
 
 // PlanQuery checks a Query made at now and finds its range.
 func PlanQuery(t catalog.Table, req tableapi.Query, now time.Time) (*Query, error) {
-	if err := eventualRange(t, "Query"); err != nil {
-		return nil, err
-	}
 	maxKeys, err := pageKeys(req.Limit)
 	if err != nil {
 		return nil, err

@@ -32,9 +32,6 @@ type Scan struct {
 // PlanScan checks a Scan made at now of a ring of partitions partitions
 // and finds where its page starts.
 func PlanScan(t catalog.Table, req tableapi.Scan, partitions int, now time.Time) (*Scan, error) {
-	if err := eventualRange(t, "Scan"); err != nil {
-		return nil, err
-	}
 	maxKeys, err := pageKeys(req.Limit)
 	if err != nil {
 		return nil, err

@@ -206,8 +206,10 @@ func (s *tableService) GetItem(ctx context.Context, req tableapi.GetItem) (table
 	return out, serviceError(err)
 }
 
-// Query reads one page linearizably (actors.System.ReadRange), whether or
-// not the request asks for a consistent read.
+// Query reads one page: of a strong table linearizably
+// (actors.System.ReadRange), whether or not the request asks for a
+// consistent read; of an eventual one at its read quorum
+// (actors.System.ReadEventualRange).
 func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.QueryResult, error) {
 	t, err := s.itemTable(ctx, req.Table)
 	if err != nil {
@@ -217,13 +219,14 @@ func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.
 	if err != nil {
 		return tableapi.QueryResult{}, serviceError(err)
 	}
+	read := s.rangeReader(t, req.Consistent)
 	// Range reads until the page holds Limit items (deleted ones take no
 	// place: itemop.Take), the range ends, or a page bound is reached.
 	var pg pageReads
 	r := q.Range
 	complete := r.Empty()
 	for !complete && !pg.bounded(q.MaxKeys) {
-		entries, done, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, Reverse: q.Reverse,
+		entries, done, err := read(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, Reverse: q.Reverse,
 			MaxKeys: itemop.ReadSize(q.MaxKeys-pg.items, len(pg.read)), MaxBytes: tableapi.MaxPageBytes - pg.size})
 		if err != nil {
 			return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items: %w", err))
@@ -242,6 +245,19 @@ func (s *tableService) Query(ctx context.Context, req tableapi.Query) (tableapi.
 	}
 	out, err := q.Page(pg.read, complete)
 	return out, serviceError(err)
+}
+
+// rangeReader is how a Query or Scan of table t reads one page of a range:
+// linearizably on a strong table, at the read quorum of an eventual one
+// (a majority when consistent), merging its replicas item by item.
+func (s *tableService) rangeReader(t catalog.Table, consistent bool) func(context.Context, actors.RangeRead) ([]itemop.Stored, bool, error) {
+	if t.Consistency == catalog.Strong {
+		return s.sys.ReadRange
+	}
+	rq := s.readQuorum(consistent)
+	return func(ctx context.Context, r actors.RangeRead) ([]itemop.Stored, bool, error) {
+		return s.sys.ReadEventualRange(ctx, r, rq)
+	}
 }
 
 // pageReads are the registers a Query or Scan page has read so far.
@@ -287,6 +303,7 @@ func (s *tableService) Scan(ctx context.Context, req tableapi.Scan) (tableapi.Qu
 	if err != nil {
 		return tableapi.QueryResult{}, serviceError(err)
 	}
+	read := s.rangeReader(t, req.Consistent)
 	var pg pageReads
 	complete := true
 partitions:
@@ -296,7 +313,7 @@ partitions:
 				complete = false // the next page starts after the last register read
 				break partitions
 			}
-			entries, done, err := s.sys.ReadRange(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, OfTable: true, Partition: p,
+			entries, done, err := read(ctx, actors.RangeRead{Lower: r.Lower, Upper: r.Upper, OfTable: true, Partition: p,
 				MaxKeys: itemop.ReadSize(plan.MaxKeys-pg.items, len(pg.read)), MaxBytes: tableapi.MaxPageBytes - pg.size})
 			if err != nil {
 				return tableapi.QueryResult{}, serviceError(fmt.Errorf("read the items of partition %d: %w", p, err))

@@ -1,0 +1,84 @@
+package itemop
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/harmoniakv/harmonia/cluster/object"
+)
+
+// ReplicaPage is one replica's answer to a range read of an eventual
+// table's items: the versions it stores of the keys of the range, in the
+// read's order, tombstones included, and whether the range holds more past
+// its last key.
+type ReplicaPage struct {
+	From     string
+	Keys     [][]byte
+	Versions [][]object.Sibling
+	More     bool
+}
+
+// MergeEventualRange merges the pages R replicas answered to one range
+// read into one page, in the read's order (descending keys when
+// reverse). The page ends where the shortest page ends: a replica whose
+// page stopped early has not said what lies past its last key, so nothing
+// there is answered (the next read starts after the page). Each key is the
+// merge of the versions every replica holds of it, so the newest write any
+// of them took wins, and a tombstone on one replica hides an older item on
+// another (the item is then in the page as a register without a value,
+// which takes no place in a Limit: a page of fewer items reads on rather
+// than leave a gap). complete reports that no page had more.
+func MergeEventualRange(pages []ReplicaPage, reverse bool) (entries []Stored, complete bool, err error) {
+	before := func(a, b []byte) bool { // a comes before b in the read's order
+		if reverse {
+			return bytes.Compare(a, b) > 0
+		}
+		return bytes.Compare(a, b) < 0
+	}
+	seen := map[string]bool{}
+	var end []byte // the page's last key, when some page stopped early
+	complete = true
+	for _, p := range pages {
+		if seen[p.From] || len(p.Keys) != len(p.Versions) || (p.More && len(p.Keys) == 0) {
+			return nil, false, fmt.Errorf("range read: a malformed page from %s, or a second one", p.From)
+		}
+		seen[p.From] = true
+		for i := 1; i < len(p.Keys); i++ {
+			if !before(p.Keys[i-1], p.Keys[i]) {
+				return nil, false, fmt.Errorf("range read: %s's page is out of order at %.64q", p.From, p.Keys[i])
+			}
+		}
+		if p.More {
+			complete = false
+			if last := p.Keys[len(p.Keys)-1]; end == nil || before(last, end) {
+				end = last
+			}
+		}
+	}
+	// One cursor per page: each step takes the next key in order and
+	// merges the versions of the pages that hold it.
+	pos := make([]int, len(pages))
+	for {
+		var next []byte
+		for i, p := range pages {
+			if pos[i] < len(p.Keys) && (next == nil || before(p.Keys[pos[i]], next)) {
+				next = p.Keys[pos[i]]
+			}
+		}
+		if next == nil || (end != nil && before(end, next)) {
+			return entries, complete, nil
+		}
+		var merged []object.Sibling
+		for i, p := range pages {
+			if pos[i] < len(p.Keys) && bytes.Equal(p.Keys[pos[i]], next) {
+				merged = object.Merge(merged, p.Versions[pos[i]])
+				pos[i]++
+			}
+		}
+		v, err := Current(merged)
+		if err != nil {
+			return nil, false, fmt.Errorf("range read: key %.64q: %w", next, err)
+		}
+		entries = append(entries, Stored{Key: next, Value: v})
+	}
+}

@@ -1,0 +1,114 @@
+package itemop
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/harmoniakv/harmonia/cluster/hlc"
+	"github.com/harmoniakv/harmonia/cluster/item"
+	"github.com/harmoniakv/harmonia/cluster/object"
+)
+
+// version is a stamped version of an item whose attribute v is val; a
+// tombstone when val is "".
+func version(wall int64, val string) []object.Sibling {
+	if val == "" {
+		return []object.Sibling{{Deleted: true, Stamp: hlc.Timestamp{Wall: wall}}}
+	}
+	return []object.Sibling{{Value: Encode(with(key("ann", "1"), "v", item.S(val))), Stamp: hlc.Timestamp{Wall: wall}}}
+}
+
+func page(from string, more bool, kv ...any) ReplicaPage {
+	p := ReplicaPage{From: from, More: more}
+	for i := 0; i < len(kv); i += 2 {
+		p.Keys = append(p.Keys, []byte(kv[i].(string)))
+		p.Versions = append(p.Versions, kv[i+1].([]object.Sibling))
+	}
+	return p
+}
+
+// summary shows a merged page as key=v (or key=- for no item).
+func summary(t *testing.T, entries []Stored) []string {
+	t.Helper()
+	var out []string
+	for _, e := range entries {
+		if !e.Value.Exists {
+			out = append(out, string(e.Key)+"=-")
+			continue
+		}
+		it, err := Decode(e.Value.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s=%s", e.Key, it["v"].(item.S)))
+	}
+	return out
+}
+
+func TestMergeEventualRange(t *testing.T) {
+	tests := []struct {
+		rule     string
+		pages    []ReplicaPage
+		reverse  bool
+		want     []string
+		complete bool
+		bad      bool
+	}{
+		{"replicas that agree give their items", []ReplicaPage{
+			page("a", false, "k1", version(1, "x"), "k2", version(1, "y")),
+			page("b", false, "k1", version(1, "x"), "k2", version(1, "y"))},
+			false, []string{"k1=x", "k2=y"}, true, false},
+		{"an item only one replica holds is in the page", []ReplicaPage{
+			page("a", false, "k1", version(1, "x")),
+			page("b", false, "k1", version(1, "x"), "k2", version(1, "y"))},
+			false, []string{"k1=x", "k2=y"}, true, false},
+		{"the newest write of any replica wins", []ReplicaPage{
+			page("a", false, "k1", version(1, "old")),
+			page("b", false, "k1", version(2, "new"))},
+			false, []string{"k1=new"}, true, false},
+		{"a newer tombstone on one replica hides the item another holds", []ReplicaPage{
+			page("a", false, "k1", version(1, "x")),
+			page("b", false, "k1", version(2, ""))},
+			false, []string{"k1=-"}, true, false},
+		{"an older tombstone loses to a newer item", []ReplicaPage{
+			page("a", false, "k1", version(3, "back")),
+			page("b", false, "k1", version(2, ""))},
+			false, []string{"k1=back"}, true, false},
+		{"the page ends where the shortest page ends", []ReplicaPage{
+			page("a", true, "k1", version(1, "x"), "k2", version(1, "y")),
+			page("b", false, "k1", version(1, "x"), "k2", version(1, "y"), "k3", version(1, "z"))},
+			false, []string{"k1=x", "k2=y"}, false, false},
+		{"what a replica that stopped early may hide past its last key is not answered", []ReplicaPage{
+			page("a", true, "k1", version(1, "x"), "k3", version(1, "z")),
+			page("b", true, "k1", version(1, "x"), "k2", version(1, "y"))},
+			false, []string{"k1=x", "k2=y"}, false, false},
+		{"reverse pages merge in descending order", []ReplicaPage{
+			page("a", false, "k3", version(1, "z"), "k1", version(1, "x")),
+			page("b", true, "k3", version(1, "z"), "k2", version(1, "y"))},
+			true, []string{"k3=z", "k2=y"}, false, false},
+		{"no replica holds anything: an empty, complete page", []ReplicaPage{page("a", false), page("b", false)},
+			false, nil, true, false},
+		{"a page out of order is refused", []ReplicaPage{page("a", false, "k2", version(1, "y"), "k1", version(1, "x"))},
+			false, nil, false, true},
+		{"a page with more but no key is refused", []ReplicaPage{page("a", true)}, false, nil, false, true},
+		{"two pages from one replica are refused", []ReplicaPage{page("a", false), page("a", false)}, false, nil, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			entries, complete, err := MergeEventualRange(tt.pages, tt.reverse)
+			if tt.bad {
+				if err == nil {
+					t.Fatal("a malformed reply was merged")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := summary(t, entries); !slices.Equal(got, tt.want) || complete != tt.complete {
+				t.Fatalf("page %v complete=%v, want %v complete=%v", got, complete, tt.want, tt.complete)
+			}
+		})
+	}
+}
