@@ -14,6 +14,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
 	"github.com/harmoniakv/harmonia/cluster/request"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -239,7 +240,20 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 	if !tally.Met() {
 		return nil, false, &request.QuorumError{Op: "range read", Summary: tally.Summary(), TimedOut: !tally.Impossible()}
 	}
-	return itemop.MergeEventualRange(pages, r.Reverse)
+	now := wallclock.Now()
+	entries, repairs, complete, err := itemop.MergeEventualRange(pages, r.Reverse, func(merged, held []object.Sibling) bool {
+		return s.cfg.Reap.Spread(merged, held, now)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	// Read repair, as a get's: the replicas that answered with less get
+	// the merge, without waiting (anti-entropy covers a lost one).
+	s.requests.readRepairs.Add(uint64(len(repairs)))
+	for _, rp := range repairs {
+		s.actors.Root.Send(view.vnodePID(rp.To, p), &internalpb.ReplicaPut{Partition: uint32(p), Key: rp.Key, Object: object.ToProto(rp.Versions), Sender: view.sender()})
+	}
+	return entries, complete, nil
 }
 
 // objectPageOf decodes a replica's page of read, refusing one that is not

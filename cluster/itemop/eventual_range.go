@@ -18,6 +18,14 @@ type ReplicaPage struct {
 	More     bool
 }
 
+// RangeRepair is a read repair a range read found due: replica To holds
+// less of Key than Versions, the merge of every page.
+type RangeRepair struct {
+	To       string
+	Key      []byte
+	Versions []object.Sibling
+}
+
 // MergeEventualRange merges the pages R replicas answered to one range
 // read into one page, in the read's order (descending keys when
 // reverse). The page ends where the shortest page ends: a replica whose
@@ -27,8 +35,12 @@ type ReplicaPage struct {
 // of them took wins, and a tombstone on one replica hides an older item on
 // another (the item is then in the page as a register without a value,
 // which takes no place in a Limit: a page of fewer items reads on rather
-// than leave a gap). complete reports that no page had more.
-func MergeEventualRange(pages []ReplicaPage, reverse bool) (entries []Stored, complete bool, err error) {
+// than leave a gap). complete reports that no page had more. For every
+// key of the page, each replica whose page holds less of it than the
+// merge, by stale (reap.Config.Spread's rule: nil asks for no repair),
+// gets a repair: a replica's page says what it holds of every key up to
+// the page's end, so a key missing from it is one it lacks.
+func MergeEventualRange(pages []ReplicaPage, reverse bool, stale func(merged, held []object.Sibling) bool) (entries []Stored, repairs []RangeRepair, complete bool, err error) {
 	before := func(a, b []byte) bool { // a comes before b in the read's order
 		if reverse {
 			return bytes.Compare(a, b) > 0
@@ -40,12 +52,12 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool) (entries []Stored, co
 	complete = true
 	for _, p := range pages {
 		if seen[p.From] || len(p.Keys) != len(p.Versions) || (p.More && len(p.Keys) == 0) {
-			return nil, false, fmt.Errorf("range read: a malformed page from %s, or a second one", p.From)
+			return nil, nil, false, fmt.Errorf("range read: a malformed page from %s, or a second one", p.From)
 		}
 		seen[p.From] = true
 		for i := 1; i < len(p.Keys); i++ {
 			if !before(p.Keys[i-1], p.Keys[i]) {
-				return nil, false, fmt.Errorf("range read: %s's page is out of order at %.64q", p.From, p.Keys[i])
+				return nil, nil, false, fmt.Errorf("range read: %s's page is out of order at %.64q", p.From, p.Keys[i])
 			}
 		}
 		if p.More {
@@ -66,19 +78,29 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool) (entries []Stored, co
 			}
 		}
 		if next == nil || (end != nil && before(end, next)) {
-			return entries, complete, nil
+			return entries, repairs, complete, nil
 		}
 		var merged []object.Sibling
+		held := make([][]object.Sibling, len(pages))
 		for i, p := range pages {
 			if pos[i] < len(p.Keys) && bytes.Equal(p.Keys[pos[i]], next) {
-				merged = object.Merge(merged, p.Versions[pos[i]])
+				held[i] = p.Versions[pos[i]]
+				merged = object.Merge(merged, held[i])
 				pos[i]++
 			}
 		}
 		v, err := Current(merged)
 		if err != nil {
-			return nil, false, fmt.Errorf("range read: key %.64q: %w", next, err)
+			return nil, nil, false, fmt.Errorf("range read: key %.64q: %w", next, err)
 		}
 		entries = append(entries, Stored{Key: next, Value: v})
+		if stale == nil {
+			continue
+		}
+		for i, p := range pages {
+			if stale(merged, held[i]) {
+				repairs = append(repairs, RangeRepair{To: p.From, Key: next, Versions: merged})
+			}
+		}
 	}
 }

@@ -8,15 +8,16 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/vclock"
 )
 
 // version is a stamped version of an item whose attribute v is val; a
 // tombstone when val is "".
 func version(wall int64, val string) []object.Sibling {
 	if val == "" {
-		return []object.Sibling{{Deleted: true, Stamp: hlc.Timestamp{Wall: wall}}}
+		return []object.Sibling{{Deleted: true, Stamp: hlc.Timestamp{Wall: wall}, Dot: vclock.Dot{Actor: vclock.Actor{Node: "n1"}, Counter: uint64(wall)}}}
 	}
-	return []object.Sibling{{Value: Encode(with(key("ann", "1"), "v", item.S(val))), Stamp: hlc.Timestamp{Wall: wall}}}
+	return []object.Sibling{{Value: Encode(with(key("ann", "1"), "v", item.S(val))), Stamp: hlc.Timestamp{Wall: wall}, Dot: vclock.Dot{Actor: vclock.Actor{Node: "n1"}, Counter: uint64(wall)}}}
 }
 
 func page(from string, more bool, kv ...any) ReplicaPage {
@@ -96,7 +97,7 @@ func TestMergeEventualRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
-			entries, complete, err := MergeEventualRange(tt.pages, tt.reverse)
+			entries, _, complete, err := MergeEventualRange(tt.pages, tt.reverse, nil)
 			if tt.bad {
 				if err == nil {
 					t.Fatal("a malformed reply was merged")
@@ -110,5 +111,33 @@ func TestMergeEventualRange(t *testing.T) {
 				t.Fatalf("page %v complete=%v, want %v complete=%v", got, complete, tt.want, tt.complete)
 			}
 		})
+	}
+}
+
+// A replica whose page holds less of a key than the merge gets the merge:
+// one that lacks the key, or holds an older version; one that holds the
+// merge does not, nor do keys past the page's end.
+func TestMergeEventualRangeRepairsWhatIsStale(t *testing.T) {
+	pages := []ReplicaPage{
+		page("a", false, "k1", version(1, "x"), "k2", version(1, "old"), "k4", version(1, "w")),
+		page("b", true, "k2", version(2, "new"), "k3", version(1, "z")),
+	}
+	stale := func(merged, held []object.Sibling) bool { return !object.SameVersions(merged, held) }
+	entries, repairs, _, err := MergeEventualRange(pages, false, stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(t, entries); !slices.Equal(got, []string{"k1=x", "k2=new", "k3=z"}) {
+		t.Fatalf("page %v", got)
+	}
+	var got []string
+	for _, r := range repairs {
+		got = append(got, r.To+":"+string(r.Key))
+		if !object.SameVersions(r.Versions, pages[0].Versions[0]) && !object.SameVersions(r.Versions, pages[1].Versions[0]) && !object.SameVersions(r.Versions, pages[1].Versions[1]) {
+			t.Errorf("repair of %s to %s carries %v, not the merge", r.Key, r.To, r.Versions)
+		}
+	}
+	if want := []string{"b:k1", "a:k2", "a:k3"}; !slices.Equal(got, want) {
+		t.Fatalf("repairs %v, want %v", got, want)
 	}
 }
