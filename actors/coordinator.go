@@ -27,6 +27,10 @@ type (
 		// After is the stamp the client's context carried, for a key of a
 		// last-writer-wins table: the write is stamped above it.
 		After hlc.Timestamp
+		// JustAfter stamps the write just above After, not at the
+		// coordinator's clock: it wins over the version read and over no
+		// write made later (the expiry of an item).
+		JustAfter bool
 		// DatatypeOps, for a key of a crdt table, are the operations
 		// (datatypepb.DatatypeOps, encoded) its coordinator applies with
 		// DatatypeContext (crdt.EncodeContext) instead of a value.

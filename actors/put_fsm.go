@@ -81,7 +81,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 	if eff.Coordinate != "" {
 		ctx.Request(f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
 			Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
-			Context: object.ClockToProto(f.req.Context), WrittenAt: wallclock.Now().UnixNano(), AfterStamp: object.StampToProto(f.req.After),
+			Context: object.ClockToProto(f.req.Context), WrittenAt: wallclock.Now().UnixNano(), AfterStamp: object.StampToProto(f.req.After), JustAfter: f.req.JustAfter,
 			DatatypeOps: f.req.DatatypeOps, DatatypeContext: f.req.DatatypeContext, DatatypeBase: f.req.DatatypeBase,
 		})
 	}

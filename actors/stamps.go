@@ -40,6 +40,17 @@ func (s *stampClock) after(ctx hlc.Timestamp) (hlc.Timestamp, error) {
 	return t, nil
 }
 
+// justAfter stamps a write just above ctx (hlc.Clock.JustAfter).
+func (s *stampClock) justAfter(ctx hlc.Timestamp) (hlc.Timestamp, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.clock.JustAfter(ctx, wallclock.Now().UnixNano())
+	if err != nil {
+		return hlc.Timestamp{}, fmt.Errorf("the context's stamp: %w", err)
+	}
+	return t, nil
+}
+
 // observe advances the clock to a stamp a stored write carries. One too
 // far ahead is not followed (so that one node's wrong clock does not pin
 // every other's), but the write is still stored: replicas must converge

@@ -9,6 +9,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
@@ -16,8 +17,9 @@ import (
 
 // The deletion of expired items (cluster/itemop's Expired): reads never
 // return an expired item, and this pass removes it for good through the
-// table's delete path, a consensus step, so that anti-entropy copies the
-// deletion rather than bring the item back. Every interval, a node goes
+// table's delete path (a consensus step, or on an eventual table a
+// tombstone), so that anti-entropy copies the deletion rather than bring
+// the item back. Every interval, a node goes
 // through each partition whose first voter it is (one node per partition
 // in a settled view), over the local acceptor states of each table with a
 // TTL attribute, and deletes each committed expired item with
@@ -80,11 +82,11 @@ func expiresPartition(voters [][]string, self string) bool {
 	return len(voters) > 0 && len(voters[0]) > 0 && voters[0][0] == self
 }
 
-// ttlTables are the strong tables of items with a TTL attribute.
+// ttlTables are the tables of items with a TTL attribute.
 func ttlTables(c catalog.Catalog) []catalog.Table {
 	var out []catalog.Table
 	for _, t := range c.Tables {
-		if t.HasItems() && t.Consistency == catalog.Strong && t.TTLAttribute != "" {
+		if t.HasItems() && t.TTLAttribute != "" {
 			out = append(out, t)
 		}
 	}
@@ -115,8 +117,12 @@ func (s *System) expirePass() {
 var errStopping = errors.New("the node is stopping")
 
 // expireTable deletes the expired items of table t that partition p's
-// local acceptor states hold, reading only the table's own range.
+// local acceptor states hold (of a strong table) or its local objects (of
+// an eventual one), reading only the table's own range.
 func (s *System) expireTable(p int, t catalog.Table, pace *pacer) error {
+	if t.Consistency != catalog.Strong {
+		return s.expireEventualTable(p, t, pace)
+	}
 	r := catalog.TableItems(t)
 	lower := r.Lower
 	for {
@@ -170,6 +176,60 @@ func (s *System) expire(key []byte, t catalog.Table, now time.Time) {
 		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key),
 			"outcome", res.Outcome.String(), "err", err)
 	}
+}
+
+// expireEventualTable deletes the expired items of eventual table t that
+// partition p's local objects hold: each with a tombstone stamped just
+// above the versions found (PutRequest.JustAfter), so that a write of the
+// item made since, here or on another replica, wins over the deletion.
+func (s *System) expireEventualTable(p int, t catalog.Table, pace *pacer) error {
+	r := catalog.TableItems(t)
+	lower := r.Lower
+	for {
+		entries, more, err := s.store.ScanRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
+		if err != nil {
+			return err
+		}
+		cur, ok := s.tables.Catalog().ByID(t.ID)
+		if !ok || cur.TTLAttribute == "" {
+			return nil
+		}
+		now := wallclock.Now()
+		for _, e := range entries {
+			versions, err := object.Decode(e.Value)
+			if err != nil {
+				return fmt.Errorf("key %.64q: %w", e.Key, err)
+			}
+			expired, err := itemop.ExpiredVersions(cur, versions, now)
+			if err != nil {
+				return fmt.Errorf("key %.64q: %w", e.Key, err)
+			}
+			if !expired {
+				continue
+			}
+			if !pace.wait(s.stopped) {
+				return errStopping
+			}
+			s.expireVersions(e.Key, cur, versions)
+		}
+		if !more || len(entries) == 0 {
+			return nil
+		}
+		lower = append(entries[len(entries)-1].Key, 0)
+	}
+}
+
+// expireVersions deletes one expired item of an eventual table.
+func (s *System) expireVersions(key []byte, t catalog.Table, versions []object.Sibling) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	_, err := s.Put(ctx, PutRequest{Key: key, Deleted: true, Context: object.Context(versions), After: object.MaxStamp(versions), JustAfter: true})
+	if err != nil {
+		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key), "err", err)
+		return
+	}
+	s.expiry.deleted.Add(1)
+	s.log.Debug("ttl: expired item deleted", "table", t.Name, "key", fmt.Sprintf("%.64q", key))
 }
 
 // pacer spaces deletions to at most perSecond a second (unbounded when 0).

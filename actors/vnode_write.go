@@ -138,6 +138,12 @@ func (v *vnode) stamp(m *internalpb.CoordinatePut) (hlc.Timestamp, error) {
 		}
 		return hlc.Timestamp{}, nil
 	}
+	if m.JustAfter {
+		if after.IsZero() {
+			return hlc.Timestamp{}, fmt.Errorf("key %.64q: a write stamped just after its context needs a context with a stamp", info.Key)
+		}
+		return v.stamps.justAfter(after)
+	}
 	return v.stamps.after(after)
 }
 

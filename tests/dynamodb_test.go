@@ -413,11 +413,6 @@ func TestDynamoDBEndpoint(t *testing.T) {
 		if apiCode(err) != "ValidationException" || !strings.Contains(err.Error(), "eventual") {
 			t.Fatalf("a conditional put on an eventual table: %v, want a ValidationException naming its consistency", err)
 		}
-		_, err = db[1].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: feed,
-			TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("exp"), Enabled: aws.Bool(true)}})
-		if apiCode(err) != "ValidationException" {
-			t.Fatalf("TTL on an eventual table: %v, want ValidationException", err)
-		}
 		got, err := db[2].GetItem(ctx, &dynamodb.GetItemInput{TableName: feed, Key: ann, ConsistentRead: aws.Bool(true)})
 		if err != nil || numOf(got.Item["n"]) != "6" {
 			t.Fatalf("after the refused writes: %v, %v; want n=6", got.Item, err)

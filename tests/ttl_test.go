@@ -13,14 +13,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
-// TTL end to end on three real processes through the AWS SDK: enabling
-// and describing it, an expired item invisible at once to GetItem, Query,
-// Scan and conditions, and the background pass deleting it through
-// consensus from every node's store while the unexpired item stays.
+// TTL end to end on three real processes through the AWS SDK, on a strong
+// table and on an eventual one: enabling and describing it, an expired
+// item invisible at once to GetItem, Query, Scan and (strong) conditions,
+// and the background pass deleting it from every node's store (through
+// consensus, or with a tombstone) while the unexpired item stays.
 func TestDynamoDBTimeToLive(t *testing.T) {
 	c := &testCluster{t: t}
 	root := t.TempDir()
@@ -38,81 +40,94 @@ func TestDynamoDBTimeToLive(t *testing.T) {
 	db := []*dynamodb.Client{dynamoClient(dyn[0]), dynamoClient(dyn[1]), dynamoClient(dyn[2])}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	table := aws.String("sessions")
-	if _, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: table,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}}}); err != nil {
-		t.Fatal(err)
-	}
-
+	tables := []struct {
+		name        string
+		consistency catalog.Consistency
+	}{{"sessions", catalog.Strong}, {"visits", catalog.Eventual}}
 	now := time.Now().Unix()
 	expires := func(id string, at int64) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{"id": str(id), "expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(at, 10)}}
 	}
-	// Written before TTL is on, so that they are there to expire the
-	// moment it is.
-	for _, it := range []map[string]types.AttributeValue{expires("old", now-3600), expires("guarded", now-3600), expires("new", now+3600)} {
-		if _, err := db[0].PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: it}); err != nil {
+	for _, tb := range tables {
+		if _, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(tb.name),
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+			Tags:                 []types.Tag{{Key: aws.String("harmonia:consistency"), Value: aws.String(string(tb.consistency))}}}); err != nil {
 			t.Fatal(err)
 		}
+		// Written before TTL is on, so that they are there to expire the
+		// moment it is.
+		for _, it := range []map[string]types.AttributeValue{expires("old", now-3600), expires("guarded", now-3600), expires("new", now+3600)} {
+			if _, err := db[0].PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tb.name), Item: it}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	get := func(client *dynamodb.Client, id string) map[string]types.AttributeValue {
+	get := func(client *dynamodb.Client, table, id string) map[string]types.AttributeValue {
 		t.Helper()
-		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: map[string]types.AttributeValue{"id": str(id)}})
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"id": str(id)}, ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return out.Item
 	}
-	if get(db[1], "old") == nil {
-		t.Fatal("an item is hidden before TTL is enabled")
+	for _, tb := range tables {
+		if get(db[1], tb.name, "old") == nil {
+			t.Fatalf("%s: an item is hidden before TTL is enabled", tb.name)
+		}
 	}
 
-	t.Run("TTL is enabled once, and shown by every node", func(t *testing.T) {
-		spec := &types.TimeToLiveSpecification{AttributeName: aws.String("expires"), Enabled: aws.Bool(true)}
-		out, err := db[0].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: table, TimeToLiveSpecification: spec})
-		if err != nil || aws.ToString(out.TimeToLiveSpecification.AttributeName) != "expires" || !aws.ToBool(out.TimeToLiveSpecification.Enabled) {
-			t.Fatalf("UpdateTimeToLive: %+v %v", out, err)
-		}
-		if _, err := db[1].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: table, TimeToLiveSpecification: spec}); apiCode(err) != "ValidationException" {
-			t.Fatalf("enabling TTL twice: %v", err)
-		}
-		for i, client := range db {
-			c.eventually(10*time.Second, fmt.Sprintf("n%d shows TTL enabled", i+1), func() error {
-				d, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: table})
-				if err != nil {
-					return err
-				}
-				if desc := d.TimeToLiveDescription; desc.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(desc.AttributeName) != "expires" {
-					return fmt.Errorf("%+v", desc)
-				}
-				return nil
-			})
-		}
-	})
+	for _, tb := range tables {
+		table := aws.String(tb.name)
+		t.Run(tb.name+": TTL is enabled once, and shown by every node", func(t *testing.T) {
+			spec := &types.TimeToLiveSpecification{AttributeName: aws.String("expires"), Enabled: aws.Bool(true)}
+			out, err := db[0].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: table, TimeToLiveSpecification: spec})
+			if err != nil || aws.ToString(out.TimeToLiveSpecification.AttributeName) != "expires" || !aws.ToBool(out.TimeToLiveSpecification.Enabled) {
+				t.Fatalf("UpdateTimeToLive: %+v %v", out, err)
+			}
+			if _, err := db[1].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: table, TimeToLiveSpecification: spec}); apiCode(err) != "ValidationException" {
+				t.Fatalf("enabling TTL twice: %v", err)
+			}
+			for i, client := range db {
+				c.eventually(10*time.Second, fmt.Sprintf("n%d shows TTL enabled", i+1), func() error {
+					d, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: table})
+					if err != nil {
+						return err
+					}
+					if desc := d.TimeToLiveDescription; desc.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(desc.AttributeName) != "expires" {
+						return fmt.Errorf("%+v", desc)
+					}
+					return nil
+				})
+			}
+		})
 
-	t.Run("an expired item is invisible to reads and conditions at once", func(t *testing.T) {
-		if it := get(db[0], "old"); it != nil {
-			t.Fatalf("GetItem returned an expired item: %v", it)
-		}
-		if it := get(db[0], "new"); it == nil {
-			t.Fatal("GetItem lost an item that has not expired")
-		}
-		q, err := db[0].Query(ctx, &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("id = :id"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":id": str("old")}})
-		if err != nil || q.Count != 0 || q.ScannedCount != 0 {
-			t.Fatalf("Query of an expired item: %+v %v", q, err)
-		}
-		s, err := db[0].Scan(ctx, &dynamodb.ScanInput{TableName: table})
-		if err != nil || s.Count != 1 || numOf(s.Items[0]["expires"]) != strconv.FormatInt(now+3600, 10) {
-			t.Fatalf("Scan: %+v %v; want the unexpired item alone", s, err)
-		}
-		_, err = db[0].DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: map[string]types.AttributeValue{"id": str("guarded")},
-			ConditionExpression: aws.String("attribute_exists(id)")})
-		if apiCode(err) != "ConditionalCheckFailedException" {
-			t.Fatalf("a condition on an expired item held: %v", err)
-		}
-	})
+		t.Run(tb.name+": an expired item is invisible to reads at once", func(t *testing.T) {
+			if it := get(db[0], tb.name, "old"); it != nil {
+				t.Fatalf("GetItem returned an expired item: %v", it)
+			}
+			if it := get(db[0], tb.name, "new"); it == nil {
+				t.Fatal("GetItem lost an item that has not expired")
+			}
+			q, err := db[0].Query(ctx, &dynamodb.QueryInput{TableName: table, KeyConditionExpression: aws.String("id = :id"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str("old")}})
+			if err != nil || q.Count != 0 || q.ScannedCount != 0 {
+				t.Fatalf("Query of an expired item: %+v %v", q, err)
+			}
+			s, err := db[0].Scan(ctx, &dynamodb.ScanInput{TableName: table})
+			if err != nil || s.Count != 1 || numOf(s.Items[0]["expires"]) != strconv.FormatInt(now+3600, 10) {
+				t.Fatalf("Scan: %+v %v; want the unexpired item alone", s, err)
+			}
+			if tb.consistency != catalog.Strong {
+				return // no conditions there
+			}
+			_, err = db[0].DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: map[string]types.AttributeValue{"id": str("guarded")},
+				ConditionExpression: aws.String("attribute_exists(id)")})
+			if apiCode(err) != "ConditionalCheckFailedException" {
+				t.Fatalf("a condition on an expired item held: %v", err)
+			}
+		})
+	}
 
 	t.Run("the background pass deletes the expired items from every store, the unexpired one stays", func(t *testing.T) {
 		c.eventually(30*time.Second, "the expired items deleted", func() error {
@@ -124,35 +139,49 @@ func TestDynamoDBTimeToLive(t *testing.T) {
 				}
 				deleted += st.Tables.GetExpiredItemsDeleted()
 			}
-			if deleted < 2 {
-				return fmt.Errorf("%d expired items deleted, want 2", deleted)
+			if deleted < 4 {
+				return fmt.Errorf("%d expired items deleted, want 4", deleted)
 			}
 			return nil
 		})
-		// With TTL off, an item merely hidden would show again.
-		if _, err := db[2].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: table,
-			TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("expires"), Enabled: aws.Bool(false)}}); err != nil {
-			t.Fatal(err)
+		var descs []catalog.Table
+		for _, tb := range tables {
+			// With TTL off, an item merely hidden would show again.
+			if _, err := db[2].UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(tb.name),
+				TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("expires"), Enabled: aws.Bool(false)}}); err != nil {
+				t.Fatal(err)
+			}
+			c.eventually(10*time.Second, tb.name+": TTL off on n3", func() error {
+				d, err := db[2].DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(tb.name)})
+				if err != nil || d.TimeToLiveDescription.TimeToLiveStatus != types.TimeToLiveStatusDisabled {
+					return fmt.Errorf("%v %v", d, err)
+				}
+				return nil
+			})
+			if get(db[2], tb.name, "old") != nil || get(db[2], tb.name, "guarded") != nil || get(db[2], tb.name, "new") == nil {
+				t.Fatalf("%s: with TTL disabled, an expired item came back or the unexpired one is gone", tb.name)
+			}
+			d, err := c.nodes[0].client.Tables().DescribeTable(ctx, &kvpb.DescribeTableRequest{Name: tb.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			descs = append(descs, catalog.Table{ID: d.Table.Id, Consistency: tb.consistency, Conflict: catalog.Conflict(d.Table.Conflict),
+				Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "id", Type: item.TypeS}}})
 		}
-		if get(db[2], "old") != nil || get(db[2], "guarded") != nil || get(db[2], "new") == nil {
-			t.Fatal("with TTL disabled, an expired item came back or the unexpired one is gone")
-		}
-		d, err := c.nodes[0].client.Tables().DescribeTable(ctx, &kvpb.DescribeTableRequest{Name: *table})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tb := catalog.Table{ID: d.Table.Id, Consistency: catalog.Strong, Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "id", Type: item.TypeS}}}
 		c.stopAll()
 		for _, nd := range c.nodes {
-			if holds := heldItems(t, nd, tb, "old", "guarded", "new"); holds["old"] || holds["guarded"] || !holds["new"] {
-				t.Errorf("%s's store holds %v; want only new", nd.id, holds)
+			for _, tb := range descs {
+				if holds := heldItems(t, nd, tb, "old", "guarded", "new"); holds["old"] || holds["guarded"] || !holds["new"] {
+					t.Errorf("%s's store holds %v of table %d; want only new", nd.id, holds, tb.ID)
+				}
 			}
 		}
 	})
 }
 
 // heldItems opens a stopped node's store and reports which of the items
-// of tb keyed ids its acceptor states hold a value of.
+// of tb keyed ids it holds a value of: in its acceptor states (a strong
+// table) or as a live version (an eventual one).
 func heldItems(t *testing.T, nd *node, tb catalog.Table, ids ...string) map[string]bool {
 	t.Helper()
 	st, err := persistence.Open(nd.dataDir, nd.id, persistence.DefaultOptions())
@@ -167,6 +196,14 @@ func heldItems(t *testing.T, nd *node, tb catalog.Table, ids ...string) map[stri
 			t.Fatal(err)
 		}
 		for p := 0; p < 64; p++ {
+			if tb.Consistency != catalog.Strong {
+				set, err := st.Get(p, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[id] = out[id] || len(object.Live(set)) > 0
+				continue
+			}
 			s, err := st.AcceptorState(p, key)
 			if err != nil {
 				t.Fatal(err)

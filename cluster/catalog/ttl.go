@@ -44,11 +44,6 @@ func (c Catalog) ChangeTTL(name, attribute string, enable bool) (Catalog, Table,
 	if !t.HasItems() {
 		return c, Table{}, ttlError(fmt.Sprintf("table %q holds opaque keys and values, not items: only a table of items has a TTL attribute", name))
 	}
-	if enable && t.Consistency != Strong {
-		// Expired items are hidden by every read, but the pass that
-		// deletes them walks strong tables' registers only.
-		return c, Table{}, ttlError(fmt.Sprintf("table %q is eventual: TimeToLive is offered on strong tables of items only, for now", name))
-	}
 	if err := CheckTTLAttribute(attribute); err != nil {
 		return c, Table{}, err
 	}

@@ -34,7 +34,7 @@ func TestChangeTTL(t *testing.T) {
 		{"disabling where it is off is refused", base, "events", "expires", false, "", ErrBadTTL, "TimeToLive is already disabled"},
 		{"disabling another attribute is refused", enabled, "events", "other", false, "", ErrBadTTL, "different attribute"},
 		{"a table of opaque keys has no TTL", base, "opaque", "expires", true, "", ErrBadTTL, "not items"},
-		{"an eventual table of items has none yet", base, "feed", "expires", true, "", ErrBadTTL, "strong tables of items only"},
+		{"an eventual table of items has one too", base, "feed", "expires", true, "expires", nil, ""},
 		{"an empty attribute name is refused", base, "events", "", true, "", ErrBadTTL, "invalid"},
 		{"a too long attribute name is refused", base, "events", strings.Repeat("a", MaxTTLAttributeBytes+1), true, "", ErrBadTTL, "invalid"},
 		{"an attribute name not UTF-8 is refused", base, "events", "\xff", true, "", ErrBadTTL, "invalid"},

@@ -124,3 +124,20 @@ func (c *Clock) After(ctx Timestamp, physical int64) (Timestamp, error) {
 	}
 	return c.Now(physical), nil
 }
+
+// JustAfter stamps a write that must win over the write stamped ctx and
+// over nothing else: the lowest stamp of this clock's node above ctx
+// (ctx's Logical plus one, carried into the wall at its maximum). The
+// expiry of an item is one: it deletes the version it found expired, and
+// any later write of the item, stamped when it was made, wins over the
+// deletion. The clock observes ctx (Observe's errors refuse the write) but
+// issues nothing: the stamp is below the clock's own.
+func (c *Clock) JustAfter(ctx Timestamp, physical int64) (Timestamp, error) {
+	if err := c.Observe(ctx, physical); err != nil {
+		return Timestamp{}, err
+	}
+	if ctx.Logical == math.MaxUint32 {
+		return Timestamp{Wall: ctx.Wall + 1, Node: c.node}, nil
+	}
+	return Timestamp{Wall: ctx.Wall, Logical: ctx.Logical + 1, Node: c.node}, nil
+}

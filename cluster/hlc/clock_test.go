@@ -245,3 +245,31 @@ func TestAfterWithoutContextIsNow(t *testing.T) {
 		t.Fatalf("After(no stamp) = %v, %v", ts, err)
 	}
 }
+
+// JustAfter wins over the stamp it follows and loses to any write stamped
+// later by any clock, even the one that issued it; it carries at the
+// logical maximum and refuses what Observe refuses.
+func TestJustAfterWinsOnlyOverWhatItFollows(t *testing.T) {
+	a, b := newClock(t, "a"), newClock(t, "b")
+	found := a.Now(t0)
+	del, err := b.JustAfter(found, t0+int64(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Compare(del, found) <= 0 || del.Node != "b" {
+		t.Fatalf("JustAfter(%v) = %v: not above it, or not b's", found, del)
+	}
+	if later := a.Now(t0 + 1); Compare(later, del) <= 0 {
+		t.Fatalf("a write after the one found (%v) loses to the deletion (%v)", later, del)
+	}
+	if mine := b.Now(t0 + int64(time.Second)); Compare(mine, del) <= 0 {
+		t.Fatalf("b's next write %v is not above its deletion %v", mine, del)
+	}
+	top := Timestamp{Wall: t0, Logical: math.MaxUint32, Node: "a"}
+	if got, err := b.JustAfter(top, t0); err != nil || got != (Timestamp{Wall: t0 + 1, Node: "b"}) {
+		t.Fatalf("JustAfter(%v) = %v, %v; want the carry", top, got, err)
+	}
+	if _, err := b.JustAfter(Timestamp{Wall: t0 + int64(time.Hour), Node: "a"}, t0); !errors.Is(err, ErrTooFarAhead) {
+		t.Fatalf("JustAfter of a stamp an hour ahead: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 )
 
@@ -74,4 +75,20 @@ func ExpiryDelete(t catalog.Table, now time.Time) paxos.Op {
 		}
 		return nil, false, nil
 	}}
+}
+
+// ExpiredVersions reports whether the versions a replica stores of an
+// item of eventual table t hold a live item expired at now: what the
+// background pass deletes, with a tombstone stamped just above them (so a
+// write made since, on any replica, wins over the deletion).
+func ExpiredVersions(t catalog.Table, versions []object.Sibling, now time.Time) (bool, error) {
+	v, err := Current(versions)
+	if err != nil || !v.Exists {
+		return false, err
+	}
+	it, err := Decode(v.Data)
+	if err != nil {
+		return false, err
+	}
+	return Expired(t, it, now), nil
 }

@@ -1093,7 +1093,11 @@ type CoordinatePut struct {
 	// coordinator merges into its own before it applies the operations: a
 	// removal with a context needs every update the context saw, and the
 	// coordinating replica may not have had them all yet.
-	DatatypeBase  []byte `protobuf:"bytes,10,opt,name=datatype_base,json=datatypeBase,proto3" json:"datatype_base,omitempty"`
+	DatatypeBase []byte `protobuf:"bytes,10,opt,name=datatype_base,json=datatypeBase,proto3" json:"datatype_base,omitempty"`
+	// With after_stamp: stamp the write just above it (hlc.Clock.JustAfter)
+	// rather than at the coordinator's clock, so that it wins over the
+	// version it read and over nothing written later (an expiry's delete).
+	JustAfter     bool `protobuf:"varint,11,opt,name=just_after,json=justAfter,proto3" json:"just_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1196,6 +1200,13 @@ func (x *CoordinatePut) GetDatatypeBase() []byte {
 		return x.DatatypeBase
 	}
 	return nil
+}
+
+func (x *CoordinatePut) GetJustAfter() bool {
+	if x != nil {
+		return x.JustAfter
+	}
+	return false
 }
 
 type CoordinatePutReply struct {
@@ -3808,7 +3819,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bidentity\x18\x04 \x01(\bR\bidentity\x127\n" +
 	"\x06holder\x18\x05 \x01(\v2\x1f.harmonia.internal.v1.NodeStateR\x06holder\"M\n" +
 	"\x12MembershipSnapshot\x127\n" +
-	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xda\x02\n" +
+	"\x06states\x18\x01 \x03(\v2\x1f.harmonia.internal.v1.NodeStateR\x06states\"\xf9\x02\n" +
 	"\rCoordinatePut\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
@@ -3822,7 +3833,9 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\fdatatype_ops\x18\b \x01(\fR\vdatatypeOps\x12)\n" +
 	"\x10datatype_context\x18\t \x01(\fR\x0fdatatypeContext\x12#\n" +
 	"\rdatatype_base\x18\n" +
-	" \x01(\fR\fdatatypeBase\"\xfd\x01\n" +
+	" \x01(\fR\fdatatypeBase\x12\x1d\n" +
+	"\n" +
+	"just_after\x18\v \x01(\bR\tjustAfter\"\xfd\x01\n" +
 	"\x12CoordinatePutReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x124\n" +
 	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x14\n" +
