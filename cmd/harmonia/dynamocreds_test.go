@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
 )
 
 func TestReadDynamoCredentials(t *testing.T) {
@@ -34,7 +36,7 @@ func TestReadDynamoCredentials(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || creds["AKID1"] != secret {
+		if err != nil || creds["AKID1"] != (sigv4.Key{Secret: secret, Admin: true}) {
 			t.Errorf("%s: %v, %v", tc.name, creds, err)
 		}
 		if (warning != "") != tc.warn || (tc.warn && (!strings.Contains(warning, path) || !strings.Contains(warning, "chmod 600"))) {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
 )
@@ -21,7 +22,7 @@ const testKeyID, testSecret = "AKIDHARMONIA", "0123456789abcdef0123456789abcdef"
 // signedConfig is the default configuration with one access key.
 func signedConfig() Config {
 	cfg := DefaultConfig()
-	cfg.Credentials = sigv4.Credentials{testKeyID: testSecret}
+	cfg.Credentials = sigv4.Credentials{testKeyID: {Secret: testSecret, Admin: true}}
 	return cfg
 }
 
@@ -124,5 +125,61 @@ func TestVerificationKeepsTheBodyLimit(t *testing.T) {
 	wantErrorAnswer(t, w, http.StatusRequestEntityTooLarge, errValidation)
 	if calls := svc.recorded(); len(calls) != 0 {
 		t.Errorf("service got %#v", calls)
+	}
+}
+
+// A key with the client role reads and writes items but may not change
+// tables: CreateTable, DeleteTable, UpdateTable and UpdateTimeToLive are
+// AccessDeniedException, before they reach the service; an admin key (the
+// default role) may.
+func TestClientRoleKeysDoNotChangeTables(t *testing.T) {
+	const clientID = "AKIDCLIENT"
+	cfg := signedConfig()
+	cfg.Credentials[clientID] = sigv4.Key{Secret: testSecret}
+	static := func(id string) aws.CredentialsProvider { return credentials.NewStaticCredentialsProvider(id, testSecret, "") }
+	ctx := context.Background()
+	changes := []struct {
+		name string
+		call func(*dynamodb.Client) error
+	}{
+		{"CreateTable", func(c *dynamodb.Client) error {
+			_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String("t"),
+				AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+				KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}}})
+			return err
+		}},
+		{"DeleteTable", func(c *dynamodb.Client) error {
+			_, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String("t")})
+			return err
+		}},
+		{"UpdateTable", func(c *dynamodb.Client) error {
+			_, err := c.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: aws.String("t"), BillingMode: types.BillingModePayPerRequest})
+			return err
+		}},
+		{"UpdateTimeToLive", func(c *dynamodb.Client) error {
+			_, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String("t"),
+				TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("exp"), Enabled: aws.Bool(true)}})
+			return err
+		}},
+	}
+	for _, ch := range changes {
+		svc := &fakeService{}
+		err := ch.call(sdkClientOf(t, svc, cfg, static(clientID)))
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != errAccessDenied || !strings.Contains(ae.ErrorMessage(), "admin") {
+			t.Errorf("%s with a client key: %v, want %s naming the role", ch.name, err, errAccessDenied)
+		}
+		if calls := svc.recorded(); len(calls) != 0 {
+			t.Errorf("%s with a client key reached the service: %#v", ch.name, calls)
+		}
+		svc = &fakeService{}
+		if err := ch.call(sdkClientOf(t, svc, cfg, static(testKeyID))); err != nil {
+			t.Errorf("%s with an admin key: %v", ch.name, err)
+		}
+	}
+	svc := &fakeService{}
+	if _, err := sdkClientOf(t, svc, cfg, static(clientID)).PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("t"),
+		Item: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "a"}}}); err != nil {
+		t.Errorf("PutItem with a client key: %v", err)
 	}
 }

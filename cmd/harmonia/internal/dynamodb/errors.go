@@ -31,6 +31,7 @@ const (
 	errUnrecognizedClient  = "UnrecognizedClientException"
 	errInvalidSignature    = "InvalidSignatureException"
 	errIncompleteSignature = "IncompleteSignatureException"
+	errAccessDenied        = "AccessDeniedException"
 )
 
 // errorTypePrefix is the namespace in front of an error's name in its

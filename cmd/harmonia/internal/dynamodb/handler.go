@@ -106,6 +106,7 @@ var operations = map[string]operation{
 	"DescribeTable":      (*handler).describeTable,
 	"ListTables":         (*handler).listTables,
 	"DeleteTable":        (*handler).deleteTable,
+	"UpdateTable":        (*handler).updateTable,
 	"PutItem":            (*handler).putItem,
 	"GetItem":            (*handler).getItem,
 	"DeleteItem":         (*handler).deleteItem,
@@ -133,7 +134,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, &apiError{status: http.StatusMethodNotAllowed, name: errUnknownOperation,
 			msg: fmt.Sprintf("DynamoDB's protocol takes POST requests, not %.16q", r.Method)}
 	}
-	op, err := operationOf(r.Header.Get("X-Amz-Target"))
+	name, op, err := operationOf(r.Header.Get("X-Amz-Target"))
 	if err != nil {
 		return nil, err
 	}
@@ -147,26 +148,36 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, serializationf("The request body could not be read: %v", err)
 	}
 	if h.verifier != nil {
-		if _, err := h.verifier.Verify(r, body, h.cfg.Now()); err != nil {
+		id, err := h.verifier.Verify(r, body, h.cfg.Now())
+		if err != nil {
 			return nil, authErrorOf(err)
+		}
+		if adminOperations[name] && !h.cfg.Credentials[id].Admin {
+			return nil, &apiError{status: http.StatusBadRequest, name: errAccessDenied, namespace: authErrorTypePrefix,
+				msg: fmt.Sprintf("%s needs an access key with the %s role; %s has the %s role (the third field of its line in the credentials file)",
+					name, sigv4.RoleAdmin, id, sigv4.RoleClient)}
 		}
 	}
 	return op(h, r.Context(), body)
 }
 
-func operationOf(target string) (operation, error) {
+// adminOperations change tables: with credentials, only a key with the
+// admin role may call them, as the admin role on the gRPC API.
+var adminOperations = map[string]bool{"CreateTable": true, "DeleteTable": true, "UpdateTable": true, "UpdateTimeToLive": true}
+
+func operationOf(target string) (string, operation, error) {
 	if target == "" {
-		return nil, unknownOperationf("Missing header X-Amz-Target: it names the operation, as %s<Operation>", targetPrefix)
+		return "", nil, unknownOperationf("Missing header X-Amz-Target: it names the operation, as %s<Operation>", targetPrefix)
 	}
 	name, ok := strings.CutPrefix(target, targetPrefix)
 	if !ok {
-		return nil, unknownOperationf("Unknown target %.64q: expected %s<Operation>", target, targetPrefix)
+		return "", nil, unknownOperationf("Unknown target %.64q: expected %s<Operation>", target, targetPrefix)
 	}
 	op, ok := operations[name]
 	if !ok {
-		return nil, unknownOperationf("HarmoniaKV does not support the operation %.64q", name)
+		return "", nil, unknownOperationf("HarmoniaKV does not support the operation %.64q", name)
 	}
-	return op, nil
+	return name, op, nil
 }
 
 // respond writes the answer, or err in DynamoDB's error shape, and returns

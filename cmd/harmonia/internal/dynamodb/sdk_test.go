@@ -568,3 +568,31 @@ func TestSDKTableWaitersSettleAtTheFirstLook(t *testing.T) {
 	}
 	wantCalls(t, gone, describeTableCall{"t"})
 }
+
+// UpdateTable where it applies: a billing mode or capacity is taken and
+// changes nothing (the answer describes the table); what would change the
+// table (an index, a stream) is a ValidationException, and so is a
+// request that asks for nothing.
+func TestUpdateTableTakesBillingSettingsOnly(t *testing.T) {
+	ctx := context.Background()
+	svc := &fakeService{table: tableapi.TableDescription{Name: "t", Status: "ACTIVE", Schema: item.KeySchema{Partition: item.KeyAttribute{Name: "id", Type: item.TypeS}}}}
+	db := newSDKClient(t, svc)
+	out, err := db.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: aws.String("t"), BillingMode: types.BillingModePayPerRequest})
+	if err != nil || aws.ToString(out.TableDescription.TableName) != "t" || out.TableDescription.TableStatus != types.TableStatusActive {
+		t.Fatalf("UpdateTable of the billing mode: %+v, %v", out, err)
+	}
+	wantCalls(t, svc, describeTableCall{Name: "t"})
+	for _, in := range []*dynamodb.UpdateTableInput{
+		{TableName: aws.String("t"), GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Delete: &types.DeleteGlobalSecondaryIndexAction{IndexName: aws.String("i")}}}},
+		{TableName: aws.String("t"), StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage}},
+		{TableName: aws.String("t")},
+	} {
+		svc := &fakeService{}
+		_, err := newSDKClient(t, svc).UpdateTable(ctx, in)
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+			t.Errorf("UpdateTable %+v: %v, want ValidationException", in, err)
+		}
+		wantCalls(t, svc)
+	}
+}

@@ -269,3 +269,51 @@ func (h *handler) listTables(ctx context.Context, body []byte) (any, error) {
 	}
 	return listTablesOutput{TableNames: names, LastEvaluatedTableName: last}, nil
 }
+
+type updateTableInput struct {
+	TableName string
+	// Billing and capacity settings have no meaning here: taken and
+	// ignored, as CreateTable's.
+	BillingMode           json.RawMessage
+	ProvisionedThroughput json.RawMessage
+	// What would change the table is refused rather than ignored.
+	AttributeDefinitions        json.RawMessage
+	GlobalSecondaryIndexUpdates json.RawMessage
+	StreamSpecification         json.RawMessage
+	ReplicaUpdates              json.RawMessage
+	SSESpecification            json.RawMessage
+	TableClass                  json.RawMessage
+	DeletionProtectionEnabled   json.RawMessage
+}
+
+// updateTable is UpdateTable where it applies: billing and capacity
+// settings, which a HarmoniaKV table has none of, are taken and change
+// nothing; indexes, streams, replicas, encryption, table classes and
+// deletion protection are refused.
+func (h *handler) updateTable(ctx context.Context, body []byte) (any, error) {
+	var in updateTableInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := required("tableName", in.TableName == ""); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"AttributeDefinitions", in.AttributeDefinitions}, {"GlobalSecondaryIndexUpdates", in.GlobalSecondaryIndexUpdates},
+		{"StreamSpecification", in.StreamSpecification}, {"ReplicaUpdates", in.ReplicaUpdates}, {"SSESpecification", in.SSESpecification},
+		{"TableClass", in.TableClass}, {"DeletionProtectionEnabled", in.DeletionProtectionEnabled}} {
+		if present(f.raw) {
+			return nil, validationf("HarmoniaKV does not support %s in UpdateTable: a table's key schema and properties are set when it is created", f.name)
+		}
+	}
+	if !present(in.BillingMode) && !present(in.ProvisionedThroughput) {
+		return nil, validationf("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")
+	}
+	desc, err := h.svc.DescribeTable(ctx, in.TableName)
+	if err != nil {
+		return nil, err
+	}
+	return tableDescriptionOutput{TableDescription: describe(desc)}, nil
+}

@@ -129,7 +129,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (accessKe
 	if auth.service != Service {
 		return "", errorf(KindInvalid, "Credential should be scoped to the correct service: %q", Service)
 	}
-	secret, ok := v.creds[auth.accessKeyID]
+	key, ok := v.creds[auth.accessKeyID]
 	if !ok {
 		return "", errorf(KindUnknownKey, "The security token included in the request is invalid: unknown access key %.128q", auth.accessKeyID)
 	}
@@ -146,7 +146,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (accessKe
 	if err != nil {
 		return "", err
 	}
-	want := signature(secret, auth, stringToSign(amzDate, auth.scope(), canonical))
+	want := signature(key.Secret, auth, stringToSign(amzDate, auth.scope(), canonical))
 	if !hmac.Equal(want, auth.signature) {
 		return "", errorf(KindInvalid, "The request signature we calculated does not match the signature you provided: check the secret access key and the signing method")
 	}

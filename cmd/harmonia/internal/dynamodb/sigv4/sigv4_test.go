@@ -51,7 +51,7 @@ type verdict struct {
 // verifyingServer serves a verifier of keyID's signatures at the fixed
 // time now, answering each request with its verdict as JSON.
 func verifyingServer(t *testing.T) *httptest.Server {
-	v := New(Credentials{keyID: secret}, DefaultConfig())
+	v := New(Credentials{keyID: {Secret: secret}}, DefaultConfig())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -227,7 +227,7 @@ func TestSkewIsConfigurable(t *testing.T) {
 		skew time.Duration
 		ok   bool
 	}{{time.Minute, false}, {3 * time.Minute, true}, {0, true}, {-time.Second, true}} {
-		_, err := New(Credentials{keyID: secret}, Config{MaxSkew: tt.skew}).Verify(r, []byte(body), now)
+		_, err := New(Credentials{keyID: {Secret: secret}}, Config{MaxSkew: tt.skew}).Verify(r, []byte(body), now)
 		if (err == nil) != tt.ok {
 			t.Errorf("skew %v, signed 2m before: %v, want accepted %v", tt.skew, err, tt.ok)
 		}
