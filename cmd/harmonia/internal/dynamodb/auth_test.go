@@ -136,7 +136,9 @@ func TestClientRoleKeysDoNotChangeTables(t *testing.T) {
 	const clientID = "AKIDCLIENT"
 	cfg := signedConfig()
 	cfg.Credentials[clientID] = sigv4.Key{Secret: testSecret}
-	static := func(id string) aws.CredentialsProvider { return credentials.NewStaticCredentialsProvider(id, testSecret, "") }
+	static := func(id string) aws.CredentialsProvider {
+		return credentials.NewStaticCredentialsProvider(id, testSecret, "")
+	}
 	ctx := context.Background()
 	changes := []struct {
 		name string
