@@ -137,8 +137,11 @@ type Query struct {
 	Backward bool
 	// Select: "" (the items, or the projection's attributes), or "COUNT"
 	// for the counts only.
-	Select  string
-	Timeout time.Duration
+	Select string
+	// Consistent asks for a consistent read (on an eventual table, a
+	// majority of the replicas; a strong table's reads are).
+	Consistent bool
+	Timeout    time.Duration
 }
 
 // QueryPage is one page of a Query.
@@ -159,7 +162,7 @@ func (c *Client) Query(ctx context.Context, table string, q Query) (*QueryPage, 
 	}
 	res, err := c.tables.Query(ctx, &kvpb.QueryRequest{Table: table, KeyConditionExpression: q.KeyCondition, FilterExpression: q.Filter,
 		ProjectionExpression: q.Projection, ExpressionAttributeNames: q.Names, ExpressionAttributeValues: valuesToProto(q.Values),
-		Limit: uint32(q.Limit), ExclusiveStartKey: itemToProto(q.Start), Backward: q.Backward, Select: q.Select, TimeoutMs: timeoutMs(q.Timeout)})
+		Limit: uint32(q.Limit), ExclusiveStartKey: itemToProto(q.Start), Backward: q.Backward, Select: q.Select, Consistent: q.Consistent, TimeoutMs: timeoutMs(q.Timeout)})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,12 @@ its recorded latency is the Put's. Latencies are of successful operations;
 failures are counted by gRPC code. Operations cut short by the end of the run
 are not counted.
 
+With --table naming a table of items, the key space is --keys partition
+keys of --items items each (one without a sort key), loaded with PutItem,
+and the workload is c (GetItem of a random item), q (a Query of a random
+partition key's items) or w (PutItem of new partition keys); --r quorum or
+all asks for consistent reads.
+
 When every live member's status can be read before and after the run, the
 report also gives the CPU the nodes used per operation (summed over the
 nodes) and the largest node's resident memory.`,

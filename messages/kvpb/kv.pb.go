@@ -4030,8 +4030,10 @@ type QueryRequest struct {
 	Backward                  bool                              `protobuf:"varint,9,opt,name=backward,proto3" json:"backward,omitempty"`                                             // descending sort key order
 	// "ALL_ATTRIBUTES", "SPECIFIC_ATTRIBUTES" or "COUNT" (default: all, or
 	// the projection's)
-	Select        string `protobuf:"bytes,10,opt,name=select,proto3" json:"select,omitempty"`
-	Consistent    bool   `protobuf:"varint,11,opt,name=consistent,proto3" json:"consistent,omitempty"` // every read of a table of items is linearizable
+	Select string `protobuf:"bytes,10,opt,name=select,proto3" json:"select,omitempty"`
+	// A strong table's reads are all linearizable; an eventual table's
+	// consistent Query reads a majority of the replicas.
+	Consistent    bool   `protobuf:"varint,11,opt,name=consistent,proto3" json:"consistent,omitempty"`
 	TimeoutMs     uint32 `protobuf:"varint,12,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -117,6 +117,8 @@ func workloadReadPercent(w string) (int, bool) {
 		return 100, true
 	case "w":
 		return 0, true
+	case "q": // items mode only: a Query
+		return 100, true
 	}
 	return 0, false
 }
@@ -186,6 +188,11 @@ type Config struct {
 	datatype bool
 	table    string
 	strong   bool
+	// schema is the table's key schema when it is a table of items
+	// (items mode, items.go); items is how many items each partition key
+	// holds there.
+	schema itemSchema
+	items  int
 }
 
 // validate checks the flags and fills readPercent.
@@ -195,7 +202,7 @@ func (c *Config) validate() error {
 	}
 	p, ok := workloadReadPercent(c.workload)
 	if !ok {
-		return usageErr("--workload %q: must be a, b or c", c.workload)
+		return usageErr("--workload %q: must be a, b, c, w or (a table of items) q", c.workload)
 	}
 	c.readPercent = p
 	if c.workload == "w" {
@@ -456,7 +463,7 @@ func runBench(ctx context.Context, cfg *Config, kvs []KV) *benchResult {
 		for op := range numBenchOps {
 			perWorker[i][op] = newOpStats()
 		}
-		w := &worker{cfg: cfg, kvs: kvs, at: i % len(kvs), measureStart: measureStart, issued: &issued, written: &written,
+		w := &worker{cfg: cfg, kvs: kvs, items: itemKVs(kvs), at: i % len(kvs), measureStart: measureStart, issued: &issued, written: &written,
 			stats: &perWorker[i], seconds: seconds}
 		wg.Go(func() { w.run(runCtx) })
 	}
@@ -477,7 +484,8 @@ func runBench(ctx context.Context, cfg *Config, kvs []KV) *benchResult {
 type worker struct {
 	cfg             *Config
 	kvs             []KV
-	at              int // the address it sends to, until that one is unavailable
+	items           []ItemKV // the same clients, in items mode
+	at              int      // the address it sends to, until that one is unavailable
 	measureStart    time.Time
 	issued, written *atomic.Int64 // shared: measured ops started, workload w's key sequence
 	stats           *[numBenchOps]*opStats
@@ -509,8 +517,11 @@ func (w *worker) run(runCtx context.Context) {
 			notFound bool
 		)
 		kv := w.kvs[w.at]
-		switch op {
-		case opRead:
+		switch {
+		case cfg.schema.partition.Name != "":
+			notFound, err = w.itemOp(runCtx, op, rng)
+			lat = time.Since(begin)
+		case op == opRead:
 			octx, cancel := cfg.opContext(runCtx)
 			if cfg.datatype {
 				var res *kvpb.FetchResponse
@@ -523,10 +534,10 @@ func (w *worker) run(runCtx context.Context) {
 			}
 			lat = time.Since(begin)
 			cancel()
-		case opUpdate:
+		case op == opUpdate:
 			fillRandom(rng, val)
 			err = getPut(runCtx, cfg, kv, key, val, &lat)
-		case opWrite:
+		case op == opWrite:
 			fillRandom(rng, val)
 			octx, cancel := cfg.opContext(runCtx)
 			err = cfg.put(octx, kv, key, val, nil)
@@ -755,13 +766,14 @@ type Flags struct {
 func (fl *Flags) AddFlags(f *pflag.FlagSet, defaultAddr string) {
 	cfg := &fl.cfg
 	f.StringVar(&fl.addrs, "addr", defaultAddr, "client addresses (host:port,host:port,...); clients are spread over them")
-	f.StringVar(&cfg.workload, "workload", "a", "workload: YCSB a (50% read/50% update), b (95/5), c (100% read), or w (100% blind writes of new keys)")
+	f.StringVar(&cfg.workload, "workload", "a", "workload: YCSB a (50% read/50% update), b (95/5), c (100% read), w (100% blind writes of new keys), or on a table of items q (100% Query of one partition key)")
 	f.IntVar(&cfg.clients, "clients", 16, "concurrent clients (also the number of loading writers)")
 	f.DurationVar(&cfg.duration, "duration", 30*time.Second, "measured run time")
 	f.DurationVar(&cfg.warmup, "warmup", 0, "unrecorded run time before the measurement")
 	f.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "per-request timeout (0: the server's default)")
 	f.IntVar(&cfg.valueSize, "value-size", 100, "bytes per value")
-	f.IntVar(&cfg.keys, "keys", 10000, "key space size")
+	f.IntVar(&cfg.keys, "keys", 10000, "key space size (a table of items: partition keys)")
+	f.IntVar(&cfg.items, "items", 100, "a table of items with a sort key: items per partition key (what workload q reads)")
 	f.StringVar(&cfg.keyPrefix, "key-prefix", "bench-", "prefix of the key space's keys (runs with different prefixes use disjoint keys)")
 	f.Int64Var(&cfg.maxOps, "ops", 0, "stop after this many measured operations (0: run for --duration)")
 	f.StringVar(&cfg.r, "r", "", "read quorum: one, quorum, all or a number (default: the server's)")
@@ -816,16 +828,26 @@ func Main(ctx context.Context, cfg *Config, asJSON bool, stdout, stderr io.Write
 		}
 		cfg.strong = d.Table.Consistency == "strong"
 		cfg.datatype = d.Table.Conflict == "crdt"
-		if cfg.strong && (cfg.r != "" || cfg.w != "") {
+		if err := cfg.takeSchema(d.Table); err != nil {
+			return err
+		}
+		if cfg.strong && cfg.schema.partition.Name == "" && (cfg.r != "" || cfg.w != "") {
 			return usageErr("--table %s is strong: a majority of each key's replicas decides; --r and --w do not apply", cfg.table)
 		}
+	}
+	if cfg.table == "" && cfg.workload == "q" {
+		return usageErr("--workload q queries a table of items: give --table")
 	}
 	if cfg.load {
 		t := time.Now()
 		if !asJSON {
 			fmt.Fprintf(stderr, "loading %d keys with %d writers...\n", cfg.keys, min(cfg.clients, cfg.keys))
 		}
-		if err := loadKeys(ctx, cfg, kvs); err != nil {
+		load := loadKeys
+		if cfg.schema.partition.Name != "" {
+			load = func(ctx context.Context, cfg *Config, kvs []KV) error { return loadItems(ctx, cfg, itemKVs(kvs)) }
+		}
+		if err := load(ctx, cfg, kvs); err != nil {
 			if ctx.Err() != nil && parent.Err() == nil {
 				return fmt.Errorf("load interrupted")
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/client"
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"
@@ -29,6 +31,7 @@ func TestWorkloadReadPercent(t *testing.T) {
 		{"b", 95, true},
 		{"c", 100, true},
 		{"w", 0, true},
+		{"q", 100, true},
 		{"d", 0, false},
 		{"A", 0, false},
 		{"", 0, false},
@@ -733,5 +736,107 @@ func TestWorkersLeaveADownNodeAndTimelineCounts(t *testing.T) {
 	rep.writeText(&out)
 	if !strings.Contains(out.String(), "SECOND") {
 		t.Errorf("text report has no timeline:\n%s", out.String())
+	}
+}
+
+// fakeItems is an in-memory table of items keyed "user" (S) and "at" (N):
+// PutItem, GetItem and a Query of one user's items (its equality only).
+type fakeItems struct {
+	fakeKV
+	mu      sync.Mutex
+	items   map[string]map[string]item.Item // user -> at -> item
+	queries int
+}
+
+func (f *fakeItems) PutItem(_ context.Context, table string, it item.Item, _ client.ItemOptions) (item.Item, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, at := string(it["user"].(item.S)), it["at"].(item.Number).String()
+	if f.items == nil {
+		f.items = map[string]map[string]item.Item{}
+	}
+	if f.items[u] == nil {
+		f.items[u] = map[string]item.Item{}
+	}
+	f.items[u][at] = it
+	return nil, nil
+}
+
+func (f *fakeItems) GetItem(_ context.Context, _ string, key item.Item, _ client.ItemOptions) (item.Item, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gets++
+	return f.items[string(key["user"].(item.S))][key["at"].(item.Number).String()], nil
+}
+
+func (f *fakeItems) Query(_ context.Context, _ string, q client.Query) (*client.QueryPage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queries++
+	page := &client.QueryPage{}
+	for _, it := range f.items[string(q.Values[":p"].(item.S))] {
+		page.Items = append(page.Items, it)
+	}
+	if len(page.Items) > q.Limit {
+		return nil, fmt.Errorf("%d items for a limit of %d", len(page.Items), q.Limit)
+	}
+	return page, nil
+}
+
+// Items mode loads --keys partition keys of --items items each, and its
+// workloads read them (GetItem, Query: none missing) or write new ones.
+func TestItemsModeLoadsAndRunsItsWorkloads(t *testing.T) {
+	schema := &kvpb.TableDescription{Name: "events", PartitionKey: &kvpb.KeyAttribute{Name: "user", Type: "S"}, SortKey: &kvpb.KeyAttribute{Name: "at", Type: "N"}}
+	for _, workload := range []string{"c", "q", "w"} {
+		kv := &fakeItems{}
+		cfg := validConfig()
+		cfg.workload, cfg.clients, cfg.keys, cfg.items, cfg.maxOps, cfg.duration = workload, 3, 7, 5, 100, 10*time.Second
+		cfg.table = "events"
+		if err := cfg.validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.takeSchema(schema); err != nil {
+			t.Fatal(err)
+		}
+		if err := loadItems(context.Background(), &cfg, []ItemKV{kv}); err != nil {
+			t.Fatal(err)
+		}
+		loaded := 0
+		for _, its := range kv.items {
+			loaded += len(its)
+			if len(its) != cfg.items {
+				t.Fatalf("a partition key of %d items, want %d", len(its), cfg.items)
+			}
+		}
+		if len(kv.items) != cfg.keys || loaded != cfg.keys*cfg.items {
+			t.Fatalf("loaded %d partition keys, %d items", len(kv.items), loaded)
+		}
+		rep := buildReport(&cfg, runBench(context.Background(), &cfg, []KV{kv}))
+		if rep.TotalOps != cfg.maxOps || rep.TotalErrors != 0 || rep.Read.NotFound != 0 {
+			t.Fatalf("workload %s: %d ops, %d errors, %d reads found nothing", workload, rep.TotalOps, rep.TotalErrors, rep.Read.NotFound)
+		}
+		switch workload {
+		case "c":
+			if kv.gets != int(cfg.maxOps) {
+				t.Fatalf("workload c: %d GetItems", kv.gets)
+			}
+		case "q":
+			if kv.queries != int(cfg.maxOps) {
+				t.Fatalf("workload q: %d Queries", kv.queries)
+			}
+		case "w":
+			if len(kv.items) != cfg.keys+int(cfg.maxOps) {
+				t.Fatalf("workload w: %d partition keys after %d writes of new ones", len(kv.items), cfg.maxOps)
+			}
+		}
+	}
+	cfg := validConfig()
+	cfg.workload, cfg.table = "a", "events"
+	if err := cfg.takeSchema(schema); err == nil {
+		t.Fatal("workload a on a table of items was taken")
+	}
+	cfg.workload = "q"
+	if err := cfg.takeSchema(&kvpb.TableDescription{Name: "kv"}); err == nil {
+		t.Fatal("workload q on a table of keys was taken")
 	}
 }
