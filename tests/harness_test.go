@@ -115,7 +115,7 @@ type node struct {
 
 // testCluster is a set of server processes owned by one test.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	nodes  []*node
 	logDir string // outlives subtests, unlike their TempDirs
 	// retired are nodes that left the cluster, stopped, kept for their logs.
@@ -127,7 +127,7 @@ type testCluster struct {
 
 // freePort is a loopback address for a server to bind, from below the
 // kernel's ephemeral range so that nothing takes it before the server does.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	addr, err := testport.Addr()
 	if err != nil {
@@ -170,7 +170,7 @@ func (c *testCluster) startAll() {
 
 // newNode describes a server process (not started) with a fresh client
 // port and extra flags.
-func newNode(t *testing.T, id, clusterAddr, dataDir string, extra ...string) *node {
+func newNode(t testing.TB, id, clusterAddr, dataDir string, extra ...string) *node {
 	nd := &node{id: id, clusterAddr: clusterAddr, clientAddr: freePort(t), dataDir: dataDir}
 	nd.args = append([]string{"server", "--node-id", id, "--data-dir", dataDir,
 		"--listen", clusterAddr, "--client", nd.clientAddr}, extra...)

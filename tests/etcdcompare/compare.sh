@@ -35,6 +35,13 @@
 #                one key (workload a, --keys 1); failed conditions count as
 #                errors, the others must be none or few
 #
+# and the row of items, at STRONG_CONNS connections on both sides:
+#
+#   query        etcd linearizable range of the QUERY_ITEMS keys under one
+#                of QUERY_KEYS prefixes (etcd-load range) vs a Query of
+#                the QUERY_ITEMS items of one of QUERY_KEYS partition keys
+#                of an eventual table of items at R=2 (bench workload q)
+#
 # and prints, per row, the median and spread of ops/s, p99 and the servers'
 # CPU per operation (utime+stime of the three server processes, from /proc,
 # over the measured run), and each server's resident memory after it.
@@ -42,7 +49,8 @@
 # --build-only builds the binaries and prints their paths.
 #
 # Settings (environment): REPS (3), DURATION seconds per HarmoniaKV run (20),
-# ROWS (the rows to run, space-separated; default all five),
+# ROWS (the rows to run, space-separated; default all), QUERY_KEYS (100)
+# and QUERY_ITEMS (100) for the query row,
 # CLIENTS (64), VALUE bytes (100), KEYS loaded for reads (10000), ETCD_TOTAL_*
 # requests per etcd run (sized to take about DURATION), CACHE directory
 # (~/.cache/harmonia-bench), WORK directory (a fresh temporary one), OUT file
@@ -57,7 +65,9 @@ KEYS=${KEYS:-10000}
 ETCD_TOTAL_PUT=${ETCD_TOTAL_PUT:-60000}
 ETCD_TOTAL_RANGE_L=${ETCD_TOTAL_RANGE_L:-150000}
 ETCD_TOTAL_RANGE_S=${ETCD_TOTAL_RANGE_S:-220000}
-ROWS=${ROWS:-write read-lin read-ser update write-kill cas strong-read cas-kill hot-key}
+ROWS=${ROWS:-write read-lin read-ser update write-kill cas strong-read cas-kill hot-key query}
+QUERY_KEYS=${QUERY_KEYS:-100}
+QUERY_ITEMS=${QUERY_ITEMS:-100}
 STRONG_CONNS=${STRONG_CONNS:-3}
 ETCD_TOTAL_TXN=${ETCD_TOTAL_TXN:-60000}
 KILL_AFTER=$((DURATION / 3))
@@ -140,7 +150,7 @@ GO
   # on the killed member for ever, where etcd-load's clients, like
   # HarmoniaKV's bench workers, move to another endpoint.
   ETCD_LEADER=$CACHE/etcd-$ETCD_VERSION/etcd-leader
-  ETCD_LOAD=$CACHE/etcd-$ETCD_VERSION/etcd-load-v2 # v2: with the get mode and CONNS
+  ETCD_LOAD=$CACHE/etcd-$ETCD_VERSION/etcd-load-v3 # v3: with the range mode and ITEMS
   if [ ! -x "$ETCD_LEADER" ] || [ ! -x "$ETCD_LOAD" ]; then
     mkdir -p "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader" "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-load"
     cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader/main.go" <<'GO'
@@ -178,12 +188,14 @@ func main() {
 }
 GO
     cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-load/main.go" <<'GO'
-// etcd-load ENDPOINTS CLIENTS SECONDS VALUE_BYTES [MODE [KEYS [CONNS]]]
+// etcd-load ENDPOINTS CLIENTS SECONDS VALUE_BYTES [MODE [KEYS [CONNS [ITEMS]]]]
 // runs, from CLIENTS clients over CONNS connections (default: one per
 // client), each connected to every endpoint (so it fails over), for
-// SECONDS, MODE put (puts of new keys, the default) or get (first loads
-// KEYS keys, then linearizable gets of random ones), and prints one line:
-// ops_s, p99_ms, errors, per_second.
+// SECONDS, MODE put (puts of new keys, the default), get (first loads
+// KEYS keys, then linearizable gets of random ones) or range (first loads
+// ITEMS keys under each of KEYS prefixes, then linearizable ranges of the
+// keys of a random prefix), and prints one line: ops_s, p99_ms, errors,
+// per_second.
 package main
 
 import (
@@ -208,7 +220,7 @@ func main() {
 	secs, _ := strconv.Atoi(os.Args[3])
 	size, _ := strconv.Atoi(os.Args[4])
 	value := strings.Repeat("v", size)
-	mode, keys, conns := "put", 0, clients
+	mode, keys, conns, items := "put", 0, clients, 1
 	if len(os.Args) > 5 {
 		mode = os.Args[5]
 	}
@@ -217,6 +229,13 @@ func main() {
 	}
 	if len(os.Args) > 7 {
 		conns, _ = strconv.Atoi(os.Args[7])
+	}
+	if len(os.Args) > 8 {
+		items, _ = strconv.Atoi(os.Args[8])
+	}
+	name := func(k int) string { return fmt.Sprintf("r%07d", k) }
+	if mode == "range" {
+		name = func(k int) string { return fmt.Sprintf("q%05d/%05d", k/items, k%items) }
 	}
 	var pool []*clientv3.Client
 	for range max(conns, 1) {
@@ -227,7 +246,7 @@ func main() {
 		defer c.Close()
 		pool = append(pool, c)
 	}
-	if mode == "get" {
+	if mode == "get" || mode == "range" {
 		var next atomic.Int64
 		var lw sync.WaitGroup
 		for i := range clients {
@@ -235,9 +254,9 @@ func main() {
 			lw.Add(1)
 			go func() {
 				defer lw.Done()
-				for k := next.Add(1) - 1; k < int64(keys); k = next.Add(1) - 1 {
+				for k := next.Add(1) - 1; k < int64(keys*items); k = next.Add(1) - 1 {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					if _, err := c.Put(ctx, fmt.Sprintf("r%07d", k), value); err != nil {
+					if _, err := c.Put(ctx, name(int(k)), value); err != nil {
 						log.Fatal(err)
 					}
 					cancel()
@@ -266,9 +285,16 @@ func main() {
 				t := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				var err error
-				if mode == "get" {
-					_, err = c.Get(ctx, fmt.Sprintf("r%07d", rng.IntN(keys)))
-				} else {
+				switch mode {
+				case "get":
+					_, err = c.Get(ctx, name(rng.IntN(keys)))
+				case "range":
+					var res *clientv3.GetResponse
+					res, err = c.Get(ctx, fmt.Sprintf("q%05d/", rng.IntN(keys)), clientv3.WithPrefix())
+					if err == nil && len(res.Kvs) != items {
+						err = fmt.Errorf("a range of %d keys, want %d", len(res.Kvs), items)
+					}
+				default:
 					_, err = c.Put(ctx, fmt.Sprintf("k%07d", seq.Add(1)%1000000), value)
 				}
 				cancel()
@@ -390,14 +416,15 @@ etcd_kill_run() {
   etcd_load_run "$1" put "${2:-$CLIENTS}"
 }
 
-# etcd_load_run ROW MODE CONNS: one etcd-load run (put or get), one result
-# line; with VICTIM set, that member is killed KILL_AFTER seconds in.
+# etcd_load_run ROW MODE CONNS [KEYS [ITEMS]]: one etcd-load run (put, get
+# or range), one result line; with VICTIM set, that member is killed
+# KILL_AFTER seconds in.
 etcd_load_run() {
-  local row=$1 mode=$2 conns=$3 c0 c1 out n killed=""
+  local row=$1 mode=$2 conns=$3 keys=${4:-$KEYS} items=${5:-1} c0 c1 out n killed=""
   [ -n "${VICTIM:-}" ] && killed=" killed=leader"
   c0=$(cpu_ticks $(others "${VICTIM:-}" "${ETCD_PIDS[@]}"))
   # Its stderr has the client library's retry warnings; stdout, one line.
-  "$ETCD_LOAD" "$EP" "$CLIENTS" "$DURATION" "$VALUE" "$mode" "$KEYS" "$conns" >"$WORK/run.out" 2>"$WORK/run.err" &
+  "$ETCD_LOAD" "$EP" "$CLIENTS" "$DURATION" "$VALUE" "$mode" "$keys" "$conns" "$items" >"$WORK/run.out" 2>"$WORK/run.err" &
   kill_victim $!
   VICTIM=""
   out=$(tail -n 1 "$WORK/run.out")
@@ -447,7 +474,12 @@ run_etcd() {
   fi
   if row cas; then CONNS=$STRONG_CONNS etcd_run cas "$ETCD_TOTAL_TXN" txn-put --key-size=8 --key-space-size=1000000 --val-size="$VALUE"; fi
   if row strong-read; then etcd_load_run strong-read get "$STRONG_CONNS"; fi
-  if row cas-kill; then etcd_kill_run cas-kill "$STRONG_CONNS"; fi
+  if row cas-kill; then
+    etcd_kill_run cas-kill "$STRONG_CONNS"
+    stop_etcd
+    start_etcd
+  fi
+  if row query; then etcd_load_run query range "$STRONG_CONNS" "$QUERY_KEYS" "$QUERY_ITEMS"; fi
   stop_etcd
 }
 
@@ -521,6 +553,12 @@ run_harmonia() {
   if row hot-key; then P99_OF=update harmonia_run hot-key --workload a --keys 1 --table sbench; fi
   if row cas-kill; then
     VICTIM=$(pgrep -f "$WORK/harmonia server.*--data-dir $WORK/h/n2") P99_OF=write harmonia_run cas-kill --workload w --table sbench
+    restart_harmonia
+  fi
+  if row query; then
+    "$HARMONIA" table create qbench --consistency eventual --partition-key user:S --sort-key at:N --addr 127.0.0.1:8001 >/dev/null
+    "$HARMONIA" bench --addr "$HA" --table qbench --clients "$CLIENTS" --keys "$QUERY_KEYS" --items "$QUERY_ITEMS" --value-size "$VALUE" --ops 1 --workload c >/dev/null 2>&1
+    P99_OF=read harmonia_run query --workload q --table qbench --keys "$QUERY_KEYS" --items "$QUERY_ITEMS"
   fi
   stop_harmonia
 }
@@ -531,7 +569,7 @@ summary() {
   echo "| row | system | ops/s median [min–max] | p99 ms median | server CPU ms/op median [min–max] | RSS MiB per node (last run) |"
   echo "|---|---|---|---|---|---|"
   local row sys
-  for row in write read-lin read-ser update write-kill cas strong-read cas-kill hot-key; do
+  for row in write read-lin read-ser update write-kill cas strong-read cas-kill hot-key query; do
     for sys in etcd harmonia; do
       grep -q "system=$sys row=$row " "$OUT" || continue
       grep "system=$sys row=$row " "$OUT" | awk -v row="$row" -v sys="$sys" '
