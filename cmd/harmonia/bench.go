@@ -20,8 +20,8 @@ plus --duration, each picking a uniformly random key and an operation by the
 workload's mix: a = 50% reads / 50% updates, b = 95/5, c = reads only; or
 w = blind writes (no context) of keys no run wrote before, which loads nothing.
 
-Workers are spread round-robin over the --addr list, one connection per
-address. A read is a Get. An update is a Get followed by a Put of a fresh
+Workers are spread round-robin over the connections: one per --addr
+address, or --conns in all, round-robin over the addresses. A read is a Get. An update is a Get followed by a Put of a fresh
 random value with the context read, so it supersedes the stored version
 (siblings only appear when two workers update the same key concurrently);
 its recorded latency is the Put's. Latencies are of successful operations;

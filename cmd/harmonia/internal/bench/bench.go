@@ -164,9 +164,24 @@ func parseAddrs(s string) ([]string, error) {
 	return out, nil
 }
 
+// connAddrs is the address of each of conns connections, round-robin
+// over addrs (one per address when conns is 0): a comparison with another
+// system is only fair at equal connection counts.
+func connAddrs(addrs []string, conns int) []string {
+	if conns <= 0 {
+		return addrs
+	}
+	out := make([]string, conns)
+	for i := range out {
+		out[i] = addrs[i%len(addrs)]
+	}
+	return out
+}
+
 // Config is the validated flag set of a run.
 type Config struct {
 	addrs       []string
+	conns       int // client connections in all, spread over addrs (0: one per address)
 	workload    string
 	readPercent int
 	clients     int
@@ -226,6 +241,8 @@ func (c *Config) validate() error {
 		return usageErr("--keys %d: must be at least 1", c.keys)
 	case c.maxOps < 0:
 		return usageErr("--ops %d: must not be negative", c.maxOps)
+	case c.conns < 0:
+		return usageErr("--conns %d: must not be negative", c.conns)
 	}
 	// N is not known here: only the form is checked, the server checks 1..N.
 	for _, q := range []struct{ flag, spec string }{{"--r", c.r}, {"--w", c.w}} {
@@ -768,6 +785,7 @@ func (fl *Flags) AddFlags(f *pflag.FlagSet, defaultAddr string) {
 	f.StringVar(&fl.addrs, "addr", defaultAddr, "client addresses (host:port,host:port,...); clients are spread over them")
 	f.StringVar(&cfg.workload, "workload", "a", "workload: YCSB a (50% read/50% update), b (95/5), c (100% read), w (100% blind writes of new keys), or on a table of items q (100% Query of one partition key)")
 	f.IntVar(&cfg.clients, "clients", 16, "concurrent clients (also the number of loading writers)")
+	f.IntVar(&cfg.conns, "conns", 0, "client connections in all, round-robin over --addr (0: one per address)")
 	f.DurationVar(&cfg.duration, "duration", 30*time.Second, "measured run time")
 	f.DurationVar(&cfg.warmup, "warmup", 0, "unrecorded run time before the measurement")
 	f.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "per-request timeout (0: the server's default)")
@@ -808,7 +826,7 @@ func Main(ctx context.Context, cfg *Config, asJSON bool, stdout, stderr io.Write
 
 	kvs := make([]KV, 0, len(cfg.addrs))
 	var first *client.Client
-	for _, a := range cfg.addrs {
+	for _, a := range connAddrs(cfg.addrs, cfg.conns) {
 		cl, err := client.Dial(a)
 		if err != nil {
 			return err

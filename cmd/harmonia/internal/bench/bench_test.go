@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -838,5 +839,20 @@ func TestItemsModeLoadsAndRunsItsWorkloads(t *testing.T) {
 	cfg.workload = "q"
 	if err := cfg.takeSchema(&kvpb.TableDescription{Name: "kv"}); err == nil {
 		t.Fatal("workload q on a table of keys was taken")
+	}
+}
+
+// --conns spreads that many connections round-robin over the addresses;
+// without it, one per address.
+func TestConnAddrs(t *testing.T) {
+	addrs := []string{"a", "b", "c"}
+	if got := connAddrs(addrs, 0); !slices.Equal(got, addrs) {
+		t.Errorf("no --conns: %v", got)
+	}
+	if got, want := connAddrs(addrs, 7), []string{"a", "b", "c", "a", "b", "c", "a"}; !slices.Equal(got, want) {
+		t.Errorf("--conns 7: %v, want %v", got, want)
+	}
+	if got := connAddrs(addrs, 1); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("--conns 1: %v", got)
 	}
 }
