@@ -8,9 +8,10 @@
 #
 #   write        etcd put (sequential keys over a 1,000,000-key space)
 #                vs HarmoniaKV workload w (blind W=2 puts of new keys)
-#   read, lin.   etcd range --consistency=l of one hot key
-#                vs HarmoniaKV workload c at R=2 over KEYS loaded keys
-#   read, ser.   etcd range --consistency=s of one hot key
+#   read, lin.   etcd linearizable gets of random keys among KEYS loaded
+#                ones (etcd-load get) vs HarmoniaKV workload c at R=2 over
+#                KEYS loaded keys
+#   read, ser.   the same with etcd's serializable gets (etcd-load sget)
 #                vs HarmoniaKV workload c at R=1
 #   update       HarmoniaKV workload a (get, then put with its context)
 #   write-kill   the write row again, with one node killed (SIGKILL) a third
@@ -66,8 +67,6 @@ CLIENTS=${CLIENTS:-64}
 VALUE=${VALUE:-100}
 KEYS=${KEYS:-10000}
 ETCD_TOTAL_PUT=${ETCD_TOTAL_PUT:-60000}
-ETCD_TOTAL_RANGE_L=${ETCD_TOTAL_RANGE_L:-150000}
-ETCD_TOTAL_RANGE_S=${ETCD_TOTAL_RANGE_S:-220000}
 ROWS=${ROWS:-write read-lin read-ser update write-kill cas strong-read cas-kill hot-key query}
 QUERY_KEYS=${QUERY_KEYS:-100}
 QUERY_ITEMS=${QUERY_ITEMS:-100}
@@ -153,7 +152,7 @@ GO
   # on the killed member for ever, where etcd-load's clients, like
   # HarmoniaKV's bench workers, move to another endpoint.
   ETCD_LEADER=$CACHE/etcd-$ETCD_VERSION/etcd-leader
-  ETCD_LOAD=$CACHE/etcd-$ETCD_VERSION/etcd-load-v3 # v3: with the range mode and ITEMS
+  ETCD_LOAD=$CACHE/etcd-$ETCD_VERSION/etcd-load-v3 # v3: with the sget and range modes and ITEMS
   if [ ! -x "$ETCD_LEADER" ] || [ ! -x "$ETCD_LOAD" ]; then
     mkdir -p "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader" "$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-load"
     cat >"$CACHE/etcd-$ETCD_VERSION/src/cmd/etcd-leader/main.go" <<'GO'
@@ -195,7 +194,8 @@ GO
 // runs, from CLIENTS clients over CONNS connections (default: one per
 // client), each connected to every endpoint (so it fails over), for
 // SECONDS, MODE put (puts of new keys, the default), get (first loads
-// KEYS keys, then linearizable gets of random ones) or range (first loads
+// KEYS keys, then linearizable gets of random ones), sget (the same with
+// serializable gets) or range (first loads
 // ITEMS keys under each of KEYS prefixes, then linearizable ranges of the
 // keys of a random prefix), and prints one line: ops_s, p99_ms, errors,
 // per_second.
@@ -249,7 +249,7 @@ func main() {
 		defer c.Close()
 		pool = append(pool, c)
 	}
-	if mode == "get" || mode == "range" {
+	if mode == "get" || mode == "sget" || mode == "range" {
 		var next atomic.Int64
 		var lw sync.WaitGroup
 		for i := range clients {
@@ -291,6 +291,8 @@ func main() {
 				switch mode {
 				case "get":
 					_, err = c.Get(ctx, name(rng.IntN(keys)))
+				case "sget":
+					_, err = c.Get(ctx, name(rng.IntN(keys)), clientv3.WithSerializable())
 				case "range":
 					var res *clientv3.GetResponse
 					res, err = c.Get(ctx, fmt.Sprintf("q%05d/", rng.IntN(keys)), clientv3.WithPrefix())
@@ -466,10 +468,10 @@ run_etcd() {
   start_etcd
   local put=(put --key-size=8 --sequential-keys --key-space-size=1000000 --val-size="$VALUE")
   if row write; then etcd_run write "$ETCD_TOTAL_PUT" "${put[@]}"; fi
-  # The range rows read one hot key (written by start_etcd), which flatters
-  # etcd: HarmoniaKV's reads spread over KEYS keys.
-  if row read-lin; then etcd_run read-lin "$ETCD_TOTAL_RANGE_L" range hot --consistency=l; fi
-  if row read-ser; then etcd_run read-ser "$ETCD_TOTAL_RANGE_S" range hot --consistency=s; fi
+  # Reads of random keys among KEYS loaded ones, as HarmoniaKV's (etcd's
+  # benchmark tool reads one hot key, which flatters it).
+  if row read-lin; then etcd_load_run read-lin get "$CONNS"; fi
+  if row read-ser; then etcd_load_run read-ser sget "$CONNS"; fi
   if row write-kill; then
     etcd_kill_run write-kill
     stop_etcd
