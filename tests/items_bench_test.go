@@ -33,7 +33,11 @@ func BenchmarkItemsThroughEachDoor(b *testing.B) {
 	var dyn []string
 	for i := 1; i <= 3; i++ {
 		dyn = append(dyn, freePort(b))
-		args := []string{"--dynamodb", dyn[i-1]}
+		// --http: a profile of a node under the load is one curl away
+		// (the addresses are logged with -v).
+		httpAddr := freePort(b)
+		b.Logf("n%d: /debug/pprof on http://%s", i, httpAddr)
+		args := []string{"--dynamodb", dyn[i-1], "--http", httpAddr}
 		if i > 1 {
 			args = append(args, "--join", c.nodes[0].clusterAddr)
 		}

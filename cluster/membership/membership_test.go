@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -232,7 +233,8 @@ func TestInvalidIDsAreIgnored(t *testing.T) {
 	if ev := a.Apply(newNode("b-2.x_y", 1).Snapshot(), t0); len(ev) == 0 || ev[0].Kind != EventJoined {
 		t.Errorf("a valid id: events %v", ev)
 	}
-	for id, ok := range map[string]bool{"n1": true, "node-1.dc_2": true, "": false, "n/1": false, "ñ": false} {
+	for id, ok := range map[string]bool{"n1": true, "node-1.dc_2": true, "": false, "n/1": false, "ñ": false, "n 1": false,
+		strings.Repeat("a", 64): true, strings.Repeat("a", 65): false, "Z9": true, "n,1": false} {
 		if err := CheckID(id); (err == nil) != ok {
 			t.Errorf("CheckID(%q) = %v", id, err)
 		}
