@@ -256,9 +256,9 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 	return entries, complete, nil
 }
 
-// objectPageOf decodes a replica's page of read, refusing one that is not
+// objectPageOf takes a replica's page of read, refusing one that is not
 // an answer to it: keys outside the range or more than it asked for (the
-// merge checks the order).
+// merge checks the order and decodes the objects).
 func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, error) {
 	b, ok := res.(*internalpb.HandoffBatch)
 	switch {
@@ -274,11 +274,7 @@ func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, err
 		if bytes.Compare(e.Key, read.Lower) < 0 || bytes.Compare(e.Key, read.Upper) >= 0 {
 			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q is outside the range read", from, e.Key)
 		}
-		versions, err := object.FromProto(e.Object)
-		if err != nil {
-			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q: %w", from, e.Key, err)
-		}
-		page.Keys, page.Versions = append(page.Keys, e.Key), append(page.Versions, versions)
+		page.Keys, page.Objects = append(page.Keys, e.Key), append(page.Objects, e.Encoded)
 	}
 	return page, nil
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // objectRangeRead answers a replica's page of a Query or Scan of an
@@ -31,13 +30,10 @@ func (v *vnode) objectRangeRead(m *internalpb.ObjectRangeRead) *internalpb.Hando
 		reply.Error = err.Error()
 		return reply
 	}
+	// As stored: decoding here only to encode again would double the
+	// read's cost; the reader decodes (and checks) each object once.
 	for _, e := range entries {
-		obj := &internalpb.Object{}
-		if err := proto.Unmarshal(e.Value, obj); err != nil {
-			reply.Error = fmt.Sprintf("key %q: %v", e.Key, err)
-			return reply
-		}
-		reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Object: obj})
+		reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Encoded: e.Value})
 	}
 	reply.Done = !more
 	return reply

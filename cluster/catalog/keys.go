@@ -174,7 +174,7 @@ func tablePrefixEnd(prefix []byte) []byte {
 // partition. lower is the table's prefix or an item's key (where a page
 // resumes); upper is at most the table's end.
 func (c Catalog) CheckItemRange(lower, upper []byte, consistency Consistency) error {
-	bad := fmt.Errorf("%w: %.64q to %.64q is not a range of one %s table's items", ErrBadKey, lower, upper, consistency)
+	bad := fmt.Errorf("%w: %.64q to %.64q is not a range of one table's items (of a %s table)", ErrBadKey, lower, upper, consistency)
 	kind := byte(kindEventualItems)
 	if consistency == Strong {
 		kind = kindStrongItems

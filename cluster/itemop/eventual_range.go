@@ -8,14 +8,15 @@ import (
 )
 
 // ReplicaPage is one replica's answer to a range read of an eventual
-// table's items: the versions it stores of the keys of the range, in the
-// read's order, tombstones included, and whether the range holds more past
-// its last key.
+// table's items: the objects it stores of the keys of the range, in the
+// read's order, tombstones included, as stored (object.Encode), and whether
+// the range holds more past its last key. Replicas that agree hold the same
+// bytes, and the merge decodes those once.
 type ReplicaPage struct {
-	From     string
-	Keys     [][]byte
-	Versions [][]object.Sibling
-	More     bool
+	From    string
+	Keys    [][]byte
+	Objects [][]byte
+	More    bool
 }
 
 // RangeRepair is a read repair a range read found due: replica To holds
@@ -51,7 +52,7 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, stale func(merged, he
 	var end []byte // the page's last key, when some page stopped early
 	complete = true
 	for _, p := range pages {
-		if seen[p.From] || len(p.Keys) != len(p.Versions) || (p.More && len(p.Keys) == 0) {
+		if seen[p.From] || len(p.Keys) != len(p.Objects) || (p.More && len(p.Keys) == 0) {
 			return nil, nil, false, fmt.Errorf("range read: a malformed page from %s, or a second one", p.From)
 		}
 		seen[p.From] = true
@@ -82,12 +83,29 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, stale func(merged, he
 		}
 		var merged []object.Sibling
 		held := make([][]object.Sibling, len(pages))
+		encs := make([][]byte, len(pages))
+	pages:
 		for i, p := range pages {
-			if pos[i] < len(p.Keys) && bytes.Equal(p.Keys[pos[i]], next) {
-				held[i] = p.Versions[pos[i]]
-				merged = object.Merge(merged, held[i])
-				pos[i]++
+			if pos[i] >= len(p.Keys) || !bytes.Equal(p.Keys[pos[i]], next) {
+				continue
 			}
+			encs[i] = p.Objects[pos[i]]
+			pos[i]++
+			for j := range i {
+				if held[j] != nil && bytes.Equal(encs[j], encs[i]) {
+					held[i] = held[j] // the same object as a page before: merged already
+					continue pages
+				}
+			}
+			versions, err := object.Decode(encs[i])
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("range read: %s: key %.64q: %w", p.From, next, err)
+			}
+			if versions == nil {
+				versions = []object.Sibling{} // held, though empty: not "lacks it"
+			}
+			held[i] = versions
+			merged = object.Merge(merged, versions)
 		}
 		v, err := Current(merged)
 		if err != nil {

@@ -15,16 +15,20 @@ import (
 // tombstone when val is "".
 func version(wall int64, val string) []object.Sibling {
 	if val == "" {
-		return []object.Sibling{{Deleted: true, Stamp: hlc.Timestamp{Wall: wall}, Dot: vclock.Dot{Actor: vclock.Actor{Node: "n1"}, Counter: uint64(wall)}}}
+		return []object.Sibling{{Deleted: true, Stamp: hlc.Timestamp{Wall: wall, Node: "n1"}, Dot: vclock.Dot{Actor: vclock.Actor{Node: "n1"}, Counter: uint64(wall)}}}
 	}
-	return []object.Sibling{{Value: Encode(with(key("ann", "1"), "v", item.S(val))), Stamp: hlc.Timestamp{Wall: wall}, Dot: vclock.Dot{Actor: vclock.Actor{Node: "n1"}, Counter: uint64(wall)}}}
+	return []object.Sibling{{Value: Encode(with(key("ann", "1"), "v", item.S(val))), Stamp: hlc.Timestamp{Wall: wall, Node: "n1"}, Dot: vclock.Dot{Actor: vclock.Actor{Node: "n1"}, Counter: uint64(wall)}}}
 }
 
 func page(from string, more bool, kv ...any) ReplicaPage {
 	p := ReplicaPage{From: from, More: more}
 	for i := 0; i < len(kv); i += 2 {
+		enc, err := object.Encode(kv[i+1].([]object.Sibling))
+		if err != nil {
+			panic(err)
+		}
 		p.Keys = append(p.Keys, []byte(kv[i].(string)))
-		p.Versions = append(p.Versions, kv[i+1].([]object.Sibling))
+		p.Objects = append(p.Objects, enc)
 	}
 	return p
 }
@@ -94,6 +98,7 @@ func TestMergeEventualRange(t *testing.T) {
 			false, nil, false, true},
 		{"a page with more but no key is refused", []ReplicaPage{page("a", true)}, false, nil, false, true},
 		{"two pages from one replica are refused", []ReplicaPage{page("a", false), page("a", false)}, false, nil, false, true},
+		{"an object that does not decode is refused", []ReplicaPage{{From: "a", Keys: [][]byte{[]byte("k1")}, Objects: [][]byte{{0xff, 0xff}}}}, false, nil, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -133,7 +138,7 @@ func TestMergeEventualRangeRepairsWhatIsStale(t *testing.T) {
 	var got []string
 	for _, r := range repairs {
 		got = append(got, r.To+":"+string(r.Key))
-		if !object.SameVersions(r.Versions, pages[0].Versions[0]) && !object.SameVersions(r.Versions, pages[1].Versions[0]) && !object.SameVersions(r.Versions, pages[1].Versions[1]) {
+		if !object.SameVersions(r.Versions, version(1, "x")) && !object.SameVersions(r.Versions, version(2, "new")) && !object.SameVersions(r.Versions, version(1, "z")) {
 			t.Errorf("repair of %s to %s carries %v, not the merge", r.Key, r.To, r.Versions)
 		}
 	}

@@ -259,10 +259,14 @@ func (r reading) Take(read []Stored, want int) (kept []Stored, items int) {
 
 // holdsItem reports whether a register holds an item at the page's time:
 // a value that decodes (one that does not is the page's error, later)
-// and has not expired.
+// and has not expired. Without a TTL nothing expires, and the value is
+// left to page to decode: decoding is most of a Query's cost.
 func (r reading) holdsItem(st Stored) bool {
 	if !st.Value.Exists {
 		return false
+	}
+	if r.table.TTLAttribute == "" {
+		return true
 	}
 	it, err := Decode(st.Value.Data)
 	return err != nil || !Expired(r.table, it, r.now)

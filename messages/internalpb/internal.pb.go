@@ -1746,9 +1746,12 @@ func (x *HandoffFetch) GetTransition() uint64 {
 }
 
 type HandoffEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Object        *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Object *Object                `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	// the object's wire form (an Object) instead of object, as stored: an
+	// ObjectRangeRead's answer, which the reader decodes once
+	Encoded       []byte `protobuf:"bytes,3,opt,name=encoded,proto3" json:"encoded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1793,6 +1796,13 @@ func (x *HandoffEntry) GetKey() []byte {
 func (x *HandoffEntry) GetObject() *Object {
 	if x != nil {
 		return x.Object
+	}
+	return nil
+}
+
+func (x *HandoffEntry) GetEncoded() []byte {
+	if x != nil {
+		return x.Encoded
 	}
 	return nil
 }
@@ -3882,10 +3892,11 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\x0facceptor_states\x18\x05 \x01(\bR\x0eacceptorStates\x12\x1e\n" +
 	"\n" +
 	"transition\x18\x06 \x01(\x06R\n" +
-	"transition\"V\n" +
+	"transition\"p\n" +
 	"\fHandoffEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\"\xdd\x02\n" +
+	"\x06object\x18\x02 \x01(\v2\x1c.harmonia.internal.v1.ObjectR\x06object\x12\x18\n" +
+	"\aencoded\x18\x03 \x01(\fR\aencoded\"\xdd\x02\n" +
 	"\fHandoffBatch\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12<\n" +
