@@ -13,6 +13,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
+	"github.com/harmoniakv/harmonia/persistence"
 )
 
 // The deletion of expired items (cluster/itemop's Expired): reads never
@@ -120,44 +121,75 @@ var errStopping = errors.New("the node is stopping")
 // local acceptor states hold (of a strong table) or its local objects (of
 // an eventual one), reading only the table's own range.
 func (s *System) expireTable(p int, t catalog.Table, pace *pacer) error {
-	if t.Consistency != catalog.Strong {
-		return s.expireEventualTable(p, t, pace)
-	}
 	r := catalog.TableItems(t)
-	lower := r.Lower
+	if t.Consistency != catalog.Strong {
+		// Each item with a tombstone stamped just above the versions
+		// found (PutRequest.JustAfter), so that a write of the item made
+		// since, here or on another replica, wins over the deletion.
+		return walkExpiring(s, t, pace, func(lower []byte) ([]persistence.RawEntry, bool, error) {
+			return s.store.ScanRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
+		}, func(e persistence.RawEntry) []byte { return e.Key }, func(cur catalog.Table, e persistence.RawEntry, now time.Time) (func(), error) {
+			versions, err := object.Decode(e.Value)
+			if err != nil {
+				return nil, err
+			}
+			expired, err := itemop.ExpiredVersions(cur, versions, now)
+			if err != nil || !expired {
+				return nil, err
+			}
+			return func() { s.expireVersions(e.Key, cur, versions) }, nil
+		})
+	}
+	return walkExpiring(s, t, pace, func(lower []byte) ([]persistence.AcceptorEntry, bool, error) {
+		return s.store.ScanAcceptorRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
+	}, func(e persistence.AcceptorEntry) []byte { return e.Key }, func(cur catalog.Table, e persistence.AcceptorEntry, now time.Time) (func(), error) {
+		st, err := paxospb.StateFromProto(e.State)
+		if err != nil {
+			return nil, err
+		}
+		expired, err := itemop.ExpiredRegister(cur, st, now)
+		if err != nil || !expired {
+			return nil, err
+		}
+		return func() { s.expire(e.Key, cur, now) }, nil
+	})
+}
+
+// walkExpiring pages through table t's local entries with scan (from a
+// lower bound) and runs, paced, the deletion expired returns for each
+// entry that holds an expired item. Each page follows the newest catalog:
+// the table may have been deleted, or its TTL turned off, while the pass
+// ran.
+func walkExpiring[E any](s *System, t catalog.Table, pace *pacer, scan func(lower []byte) ([]E, bool, error), key func(E) []byte,
+	expired func(cur catalog.Table, e E, now time.Time) (func(), error)) error {
+	lower := catalog.TableItems(t).Lower
 	for {
-		entries, more, err := s.store.ScanAcceptorRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
+		entries, more, err := scan(lower)
 		if err != nil {
 			return err
 		}
-		// The table may have been deleted, or its TTL changed, while the
-		// pass ran: each page follows the newest catalog.
 		cur, ok := s.tables.Catalog().ByID(t.ID)
 		if !ok || cur.TTLAttribute == "" {
 			return nil
 		}
 		now := wallclock.Now()
 		for _, e := range entries {
-			st, err := paxospb.StateFromProto(e.State)
+			del, err := expired(cur, e, now)
 			if err != nil {
-				return fmt.Errorf("register %.64q: %w", e.Key, err)
+				return fmt.Errorf("key %.64q: %w", key(e), err)
 			}
-			expired, err := itemop.ExpiredRegister(cur, st, now)
-			if err != nil {
-				return fmt.Errorf("register %.64q: %w", e.Key, err)
-			}
-			if !expired {
+			if del == nil {
 				continue
 			}
 			if !pace.wait(s.stopped) {
 				return errStopping
 			}
-			s.expire(e.Key, cur, now)
+			del()
 		}
 		if !more || len(entries) == 0 {
 			return nil
 		}
-		lower = append(entries[len(entries)-1].Key, 0) // the next register's key, at least
+		lower = append(key(entries[len(entries)-1]), 0) // the next key, at least
 	}
 }
 
@@ -175,47 +207,6 @@ func (s *System) expire(key []byte, t catalog.Table, now time.Time) {
 	default:
 		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key),
 			"outcome", res.Outcome.String(), "err", err)
-	}
-}
-
-// expireEventualTable deletes the expired items of eventual table t that
-// partition p's local objects hold: each with a tombstone stamped just
-// above the versions found (PutRequest.JustAfter), so that a write of the
-// item made since, here or on another replica, wins over the deletion.
-func (s *System) expireEventualTable(p int, t catalog.Table, pace *pacer) error {
-	r := catalog.TableItems(t)
-	lower := r.Lower
-	for {
-		entries, more, err := s.store.ScanRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
-		if err != nil {
-			return err
-		}
-		cur, ok := s.tables.Catalog().ByID(t.ID)
-		if !ok || cur.TTLAttribute == "" {
-			return nil
-		}
-		now := wallclock.Now()
-		for _, e := range entries {
-			versions, err := object.Decode(e.Value)
-			if err != nil {
-				return fmt.Errorf("key %.64q: %w", e.Key, err)
-			}
-			expired, err := itemop.ExpiredVersions(cur, versions, now)
-			if err != nil {
-				return fmt.Errorf("key %.64q: %w", e.Key, err)
-			}
-			if !expired {
-				continue
-			}
-			if !pace.wait(s.stopped) {
-				return errStopping
-			}
-			s.expireVersions(e.Key, cur, versions)
-		}
-		if !more || len(entries) == 0 {
-			return nil
-		}
-		lower = append(entries[len(entries)-1].Key, 0)
 	}
 }
 

@@ -392,6 +392,20 @@ func (t *timeline) report(elapsed time.Duration) []Second {
 // supersedes what it finds, so loading again does not pile up siblings. It
 // stops at the first error.
 func loadKeys(ctx context.Context, cfg *Config, kvs []KV) error {
+	return loadAll(ctx, cfg, int64(cfg.keys), func(ctx context.Context, writer int, rng *rand.Rand, n int64) error {
+		key := benchKey(cfg.keyPrefix, int(n))
+		val := make([]byte, cfg.valueSize)
+		fillRandom(rng, val)
+		if err := getPut(ctx, cfg, kvs[writer%len(kvs)], key, val, nil); err != nil {
+			return fmt.Errorf("load %s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// loadAll runs min(cfg.clients, total) writers, which call write for
+// 0 .. total-1, each number once; the first error stops them all.
+func loadAll(ctx context.Context, cfg *Config, total int64, write func(ctx context.Context, writer int, rng *rand.Rand, n int64) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -400,22 +414,17 @@ func loadKeys(ctx context.Context, cfg *Config, kvs []KV) error {
 		errOnce  sync.Once
 		firstErr error
 	)
-	writers := min(cfg.clients, cfg.keys)
-	for i := range writers {
-		kv := kvs[i%len(kvs)]
+	for i := range int(min(int64(cfg.clients), total)) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-			val := make([]byte, cfg.valueSize)
 			for ctx.Err() == nil {
-				k := next.Add(1) - 1
-				if k >= int64(cfg.keys) {
+				n := next.Add(1) - 1
+				if n >= total {
 					return
 				}
-				key := benchKey(cfg.keyPrefix, int(k))
-				fillRandom(rng, val)
-				if err := getPut(ctx, cfg, kv, key, val, nil); err != nil {
+				if err := write(ctx, i, rng, n); err != nil {
 					errOnce.Do(func() {
-						firstErr = fmt.Errorf("load %s: %w", key, err)
+						firstErr = err
 						cancel()
 					})
 					return

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
-	"sync/atomic"
 
 	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/item"
@@ -105,43 +103,15 @@ func (c *Config) itemOpts() client.ItemOptions {
 
 // loadItems writes the key space's items with cfg.clients writers.
 func loadItems(ctx context.Context, cfg *Config, kvs []ItemKV) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	total := int64(cfg.keys) * int64(cfg.perKey())
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	for i := range min(int64(cfg.clients), total) {
-		kv := kvs[int(i)%len(kvs)]
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-			for ctx.Err() == nil {
-				n := next.Add(1) - 1
-				if n >= total {
-					return
-				}
-				it := cfg.newItem(rng, cfg.keyPrefix, int(n)/cfg.perKey(), int(n)%cfg.perKey())
-				octx, ocancel := cfg.opContext(ctx)
-				_, err := kv.PutItem(octx, cfg.table, it, client.ItemOptions{Timeout: cfg.timeout})
-				ocancel()
-				if err != nil {
-					errOnce.Do(func() {
-						firstErr = fmt.Errorf("load item %d: %w", n, err)
-						cancel()
-					})
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
+	return loadAll(ctx, cfg, int64(cfg.keys)*int64(cfg.perKey()), func(ctx context.Context, writer int, rng *rand.Rand, n int64) error {
+		it := cfg.newItem(rng, cfg.keyPrefix, int(n)/cfg.perKey(), int(n)%cfg.perKey())
+		octx, cancel := cfg.opContext(ctx)
+		defer cancel()
+		if _, err := kvs[writer%len(kvs)].PutItem(octx, cfg.table, it, client.ItemOptions{Timeout: cfg.timeout}); err != nil {
+			return fmt.Errorf("load item %d: %w", n, err)
+		}
+		return nil
+	})
 }
 
 // itemOp runs one operation of items mode: op is opRead (a GetItem, or
