@@ -205,6 +205,18 @@ func TestCRDTTable(t *testing.T) {
 		!slices.Equal(datatype.Field(fetched.Value, datatype.Path("set", "set")...).GetSet().GetValues(), []string{"apples"}) {
 		t.Fatalf("map get --json printed %q: want visits 2, owner/tags [go], owner/active on, set [apples]", out)
 	}
+	// get on a crdt table prints the typed value (its --json: the fetch's,
+	// as map get's), and a missing key exits 3.
+	out, _ = mustCLI(t, 0, "get", "basket", dt, "--r=all", "--json", on(n1))
+	var got kvpb.FetchResponse
+	if err := protojson.Unmarshal([]byte(out), &got); err != nil || !got.Found ||
+		datatype.Field(got.Value, datatype.Path("counter", "visits")...).GetCounter() != 2 {
+		t.Fatalf("get --json of a crdt key printed %q (%v): want its typed value, visits 2", out, err)
+	}
+	if out, _ := mustCLI(t, 0, "get", "likes", dt, on(n2)); !strings.Contains(out, "6") || !strings.Contains(out, "context: ") {
+		t.Fatalf("get of a counter printed %q: want its total and a context", out)
+	}
+	mustCLI(t, exitCodeNotFound, "get", "nothing-here", dt, on(n3))
 	mustCLI(t, exitCodeUsage, "counter", "incr", "likes", "lots", dt, on(n1))
 	mustCLI(t, exitCodeUsage, "counter", "get", "likes", on(n1)) // no --table
 	if _, errOut := mustCLI(t, exitCodeError, "set", "remove", "basket", "kiwis", dt, on(n1)); !strings.Contains(errOut, "FailedPrecondition") || !strings.Contains(errOut, "kiwis") {

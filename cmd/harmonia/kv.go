@@ -14,6 +14,7 @@ import (
 	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -185,7 +186,7 @@ func getCmd() *cobra.Command {
 	var r, table string
 	c := &cobra.Command{
 		Use:   "get KEY",
-		Short: "read a key: every concurrent version (sibling) and the context",
+		Short: "read a key: every concurrent version (sibling) and the context (of a crdt table, its typed value)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, done, err := rf.dial()
@@ -195,6 +196,9 @@ func getCmd() *cobra.Command {
 			defer done()
 			res, err := cl.KV().Get(ctx, &kvpb.GetRequest{Key: []byte(args[0]), R: r, TimeoutMs: uint32(rf.timeout.Milliseconds()), Table: table})
 			if err != nil {
+				if typed, ok := getTyped(cmd, ctx, cl, table, args[0], r, err); ok {
+					return typed
+				}
 				return err
 			}
 			if jsonOut(cmd) {
@@ -222,6 +226,35 @@ func getCmd() *cobra.Command {
 	c.Flags().StringVar(&r, "r", "", "read quorum: one, quorum, all or a number (default: the server's, 2; eventual tables)")
 	c.Flags().StringVar(&table, "table", "", "table (default: the built-in table); a get of a strong table is linearizable")
 	return c
+}
+
+// getTyped reads a key of a table of CRDT values, whose get the server
+// refuses (InvalidArgument: its values change by operations), with Fetch,
+// and prints its typed value as map get does; ok is false for any other
+// failure of get, which is then the answer.
+func getTyped(cmd *cobra.Command, ctx context.Context, cl *client.Client, table, key, r string, getErr error) (err error, ok bool) {
+	if table == "" || status.Code(getErr) != codes.InvalidArgument {
+		return nil, false
+	}
+	d, err := cl.Tables().DescribeTable(ctx, &kvpb.DescribeTableRequest{Name: table})
+	if err != nil || d.Table.GetConflict() != "crdt" {
+		return nil, false
+	}
+	res, err := cl.Fetch(ctx, []byte(key), client.Options{Table: table, Quorum: r})
+	if err != nil {
+		return err, true
+	}
+	if jsonOut(cmd) {
+		printJSON(res)
+	}
+	if !res.Found {
+		return &codedError{code: exitNotFound, msg: "not found"}, true
+	}
+	if !jsonOut(cmd) {
+		fmt.Println(protojson.MarshalOptions{Multiline: true}.Format(res.Value))
+		fmt.Printf("context: %s\n", encodeContext(res.Context))
+	}
+	return nil, true
 }
 
 func deleteCmd() *cobra.Command {
