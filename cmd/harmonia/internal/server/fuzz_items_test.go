@@ -12,8 +12,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// itemTableName is the table of items FuzzItemRequests creates.
-const itemTableName = "events"
+// itemTableName is the strong table of items FuzzItemRequests creates,
+// eventualItemTable the eventual one.
+const itemTableName, eventualItemTable = "events", "feed"
 
 // FuzzItemRequests covers the Table service's item calls as a node
 // decodes them from outside: whatever the bytes, no handler panics, no
@@ -24,6 +25,10 @@ func FuzzItemRequests(f *testing.F) {
 	h := startFuzzAPI(f)
 	ctx := context.Background()
 	if _, err := h.a.CreateTable(ctx, &kvpb.CreateTableRequest{Name: itemTableName,
+		PartitionKey: &kvpb.KeyAttribute{Name: "user", Type: "S"}, SortKey: &kvpb.KeyAttribute{Name: "at", Type: "N"}}); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := h.a.CreateTable(ctx, &kvpb.CreateTableRequest{Name: eventualItemTable, Consistency: "eventual",
 		PartitionKey: &kvpb.KeyAttribute{Name: "user", Type: "S"}, SortKey: &kvpb.KeyAttribute{Name: "at", Type: "N"}}); err != nil {
 		f.Fatal(err)
 	}
@@ -44,20 +49,22 @@ func FuzzItemRequests(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(byte(i), b)
+		f.Add(byte(i+len(seeds)), b) // the same on the eventual table
 	}
 	f.Fuzz(func(t *testing.T, kind byte, body []byte) {
 		m := seeds[int(kind)%len(seeds)].ProtoReflect().New().Interface()
+		table := []string{itemTableName, eventualItemTable}[int(kind)/len(seeds)%2]
 		if err := proto.Unmarshal(body, m); err != nil {
 			return
 		}
 		var err error
 		switch req := m.(type) {
 		case *kvpb.PutItemRequest:
-			req.Table = itemTableName
+			req.Table = table
 			if _, err = h.a.PutItem(ctx, req); err == nil {
 				want, _ := item.ItemFromProto(req.Item)
 				k := item.Item{"user": want["user"], "at": want["at"]}
-				got, gerr := h.a.GetItem(ctx, &kvpb.GetItemRequest{Table: itemTableName, Key: item.ItemToProto(k)})
+				got, gerr := h.a.GetItem(ctx, &kvpb.GetItemRequest{Table: table, Key: item.ItemToProto(k)})
 				if gerr != nil {
 					t.Fatalf("get after put: %v", gerr)
 				}
@@ -66,16 +73,16 @@ func FuzzItemRequests(f *testing.F) {
 				}
 			}
 		case *kvpb.GetItemRequest:
-			req.Table = itemTableName
+			req.Table = table
 			_, err = h.a.GetItem(ctx, req)
 		case *kvpb.UpdateItemRequest:
-			req.Table = itemTableName
+			req.Table = table
 			_, err = h.a.UpdateItem(ctx, req)
 		case *kvpb.DeleteItemRequest:
-			req.Table = itemTableName
+			req.Table = table
 			_, err = h.a.DeleteItem(ctx, req)
 		case *kvpb.QueryRequest:
-			req.Table = itemTableName
+			req.Table = table
 			_, err = h.a.Query(ctx, req)
 		}
 		switch status.Code(err) {
