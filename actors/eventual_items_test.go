@@ -15,13 +15,14 @@ import (
 // A range read of an eventual table's items at R=3 merges the replicas
 // item by item (an item written while a replica was down is there; one
 // deleted then is gone though that replica still holds it) and repairs
-// the replica that answered with less: hint replay and anti-entropy are
-// off, so only the read can have brought it the write and the tombstone.
+// the replica that answered with less: hint replay and scheduled
+// anti-entropy are off, so only the read can have brought it the write and
+// the tombstone.
 func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 	if raceEnabled {
 		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
-	noHints := func(c *Config) { c.Hints.Enabled = false }
+	noHints := func(c *Config) { c.Hints.Enabled, c.Repair.Interval = false, 0 }
 	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	nodes := make([]*System, 3)
