@@ -71,6 +71,10 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, stale func(merged, he
 	// One cursor per page: each step takes the next key in order and
 	// merges the versions of the pages that hold it.
 	pos := make([]int, len(pages))
+	// What each page holds of the key at hand, reused from key to key:
+	// a page of 100 items would otherwise allocate them 100 times.
+	held := make([][]object.Sibling, len(pages))
+	encs := make([][]byte, len(pages))
 	for {
 		var next []byte
 		for i, p := range pages {
@@ -82,8 +86,8 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, stale func(merged, he
 			return entries, repairs, complete, nil
 		}
 		var merged []object.Sibling
-		held := make([][]object.Sibling, len(pages))
-		encs := make([][]byte, len(pages))
+		clear(held)
+		clear(encs)
 	pages:
 		for i, p := range pages {
 			if pos[i] >= len(p.Keys) || !bytes.Equal(p.Keys[pos[i]], next) {
