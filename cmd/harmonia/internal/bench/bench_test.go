@@ -831,7 +831,24 @@ func TestItemsModeLoadsAndRunsItsWorkloads(t *testing.T) {
 			}
 		}
 	}
+	// A Query short of the loaded items is a read that did not find them.
+	kv := &fakeItems{}
 	cfg := validConfig()
+	cfg.workload, cfg.clients, cfg.keys, cfg.items, cfg.maxOps, cfg.duration = "q", 1, 1, 3, 5, 10*time.Second
+	cfg.table = "events"
+	if err := cfg.takeSchema(schema); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadItems(context.Background(), &cfg, []ItemKV{kv}); err != nil {
+		t.Fatal(err)
+	}
+	for _, its := range kv.items {
+		delete(its, "0")
+	}
+	if rep := buildReport(&cfg, runBench(context.Background(), &cfg, []KV{kv})); rep.Read.NotFound != cfg.maxOps {
+		t.Fatalf("%d of %d Queries short of the loaded items counted as not found", rep.Read.NotFound, cfg.maxOps)
+	}
+	cfg = validConfig()
 	cfg.workload, cfg.table = "a", "events"
 	if err := cfg.takeSchema(schema); err == nil {
 		t.Fatal("workload a on a table of items was taken")

@@ -15,7 +15,8 @@ import (
 // partition keys with --items items each (sort keys 0 .. items-1; one item
 // when the table has no sort key), every item an attribute "v" of
 // --value-size random bytes. Workload c reads a random item (GetItem),
-// q reads a random partition key's items (one Query, Limit --items), w
+// q reads a random partition key's items (one Query, Limit --items; one
+// that returns fewer counts as not found), w
 // writes items of new partition keys (PutItem, blind). "read" in the
 // report is the GetItem or the Query.
 
@@ -131,7 +132,10 @@ func (w *worker) itemOp(ctx context.Context, op benchOp, rng *rand.Rand) (notFou
 		page, err = kv.Query(octx, cfg.table, client.Query{KeyCondition: "#p = :p", Names: map[string]string{"#p": pk.Name},
 			Values: map[string]item.Value{":p": keyValue(pk.Type, cfg.keyPrefix, rng.IntN(cfg.keys))}, Limit: cfg.perKey(),
 			Consistent: cfg.itemOpts().Consistent})
-		notFound = err == nil && len(page.Items) == 0
+		// A page short of the partition key's loaded items counts as not
+		// found: a run over a key space that was not (all) loaded must
+		// not pass for a run of full Queries.
+		notFound = err == nil && len(page.Items) < cfg.perKey()
 	default:
 		var it item.Item
 		it, err = kv.GetItem(octx, cfg.table, cfg.schema.key(cfg.keyPrefix, rng.IntN(cfg.keys), rng.IntN(cfg.perKey())), cfg.itemOpts())
