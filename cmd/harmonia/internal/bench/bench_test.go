@@ -836,6 +836,9 @@ func TestItemsModeLoadsAndRunsItsWorkloads(t *testing.T) {
 	cfg := validConfig()
 	cfg.workload, cfg.clients, cfg.keys, cfg.items, cfg.maxOps, cfg.duration = "q", 1, 1, 3, 5, 10*time.Second
 	cfg.table = "events"
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cfg.takeSchema(schema); err != nil {
 		t.Fatal(err)
 	}
