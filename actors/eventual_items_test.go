@@ -44,13 +44,7 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 		}
 		return true
 	})
-	keyOf := func(sk int) []byte {
-		k, err := catalog.ItemKey(tbl, item.Key{Partition: item.S("ann"), Sort: item.MustNumber(fmt.Sprint(sk))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
+	keyOf := func(sk int) []byte { return itemKeyIn(t, tbl, "ann", sk) }
 	put := func(sys *System, sk int, deleted bool) {
 		t.Helper()
 		v := itemop.Encode(item.Item{"pk": item.S("ann"), "sk": item.MustNumber(fmt.Sprint(sk))})
@@ -116,10 +110,7 @@ func TestExpiryOfAnEventualItemLosesToAWriteMadeSince(t *testing.T) {
 	if tbl, err = nodes[0].Tables().ChangeTTL(ctx, "visits", "exp", true); err != nil {
 		t.Fatal(err)
 	}
-	key, err := catalog.ItemKey(tbl, item.Key{Partition: item.S("ann"), Sort: item.MustNumber("1")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := itemKeyIn(t, tbl, "ann", 1)
 	write := func(exp int64) {
 		t.Helper()
 		v := itemop.Encode(item.Item{"pk": item.S("ann"), "sk": item.MustNumber("1"), "exp": item.MustNumber(fmt.Sprint(exp))})

@@ -23,7 +23,13 @@ var itemTable = catalog.Table{ID: catalog.FirstID, Consistency: catalog.Strong,
 
 func itemKey(t *testing.T, pk string, sk int) []byte {
 	t.Helper()
-	k, err := catalog.ItemKey(itemTable, item.Key{Partition: item.S(pk), Sort: item.MustNumber(fmt.Sprint(sk))})
+	return itemKeyIn(t, itemTable, pk, sk)
+}
+
+// itemKeyIn is where item (pk, sk) of a table keyed like itemTable lives.
+func itemKeyIn(t *testing.T, tbl catalog.Table, pk string, sk int) []byte {
+	t.Helper()
+	k, err := catalog.ItemKey(tbl, item.Key{Partition: item.S(pk), Sort: item.MustNumber(fmt.Sprint(sk))})
 	if err != nil {
 		t.Fatal(err)
 	}

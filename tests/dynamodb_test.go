@@ -25,14 +25,19 @@ func dynamoClient(addr string) *dynamodb.Client {
 	return dynamoClientAs(addr, credentials.NewStaticCredentialsProvider("key", "secret", ""))
 }
 
-// dynamoClientAs is dynamoClient signing with creds.
-func dynamoClientAs(addr string, creds aws.CredentialsProvider) *dynamodb.Client {
-	return dynamodb.NewFromConfig(aws.Config{
+// dynamoClientAs is dynamoClient signing with creds, its configuration
+// changed by each of with.
+func dynamoClientAs(addr string, creds aws.CredentialsProvider, with ...func(*aws.Config)) *dynamodb.Client {
+	cfg := aws.Config{
 		Region:       "us-east-1",
 		Credentials:  creds,
 		BaseEndpoint: aws.String("http://" + addr),
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
-	})
+	}
+	for _, w := range with {
+		w(&cfg)
+	}
+	return dynamodb.NewFromConfig(cfg)
 }
 
 func apiCode(err error) string {

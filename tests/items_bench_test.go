@@ -55,9 +55,9 @@ func BenchmarkItemsThroughEachDoor(b *testing.B) {
 	// default keeps 10).
 	db := make([]*dynamodb.Client, 3)
 	for i := range db {
-		db[i] = dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("key", "secret", ""),
-			BaseEndpoint: aws.String("http://" + dyn[i]), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
-			HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = benchClients })})
+		db[i] = dynamoClientAs(dyn[i], credentials.NewStaticCredentialsProvider("key", "secret", ""), func(c *aws.Config) {
+			c.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = benchClients })
+		})
 	}
 	table := "bench"
 	if _, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(table),
