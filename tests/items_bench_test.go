@@ -83,14 +83,20 @@ func BenchmarkItemsThroughEachDoor(b *testing.B) {
 				Item: map[string]types.AttributeValue{"id": str(id(i)), "v": &types.AttributeValueMemberB{Value: value}}})
 			return err
 		}, func(conn, i int) error {
-			_, err := db[conn].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"id": str(id(i))}})
+			out, err := db[conn].GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"id": str(id(i))}})
+			if err == nil && out.Item == nil {
+				err = fmt.Errorf("item %s not found: a get of nothing is not a measurement", id(i))
+			}
 			return err
 		}},
 		{"grpc", func(conn, i int) error {
 			_, err := grpc[conn].PutItem(ctx, table, item.Item{"id": item.S(id(i)), "v": item.B(value)}, client.ItemOptions{})
 			return err
 		}, func(conn, i int) error {
-			_, err := grpc[conn].GetItem(ctx, table, item.Item{"id": item.S(id(i))}, client.ItemOptions{})
+			it, err := grpc[conn].GetItem(ctx, table, item.Item{"id": item.S(id(i))}, client.ItemOptions{})
+			if err == nil && it == nil {
+				err = fmt.Errorf("item %s not found: a get of nothing is not a measurement", id(i))
+			}
 			return err
 		}},
 	}
