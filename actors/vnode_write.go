@@ -10,6 +10,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/datatype"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/replica"
@@ -67,7 +68,13 @@ func (v *vnode) coordinateUpdate(m *internalpb.CoordinatePut) (delta []object.Si
 	if err := proto.Unmarshal(m.DatatypeOps, &pb); err != nil {
 		return nil, vclock.Dot{}, nil, fmt.Errorf("CRDT operations: %w", err)
 	}
-	ops, err := datatype.Ops(pb.Ops)
+	var ops []crdt.Op
+	if catalog.IsItemKey(m.Key) {
+		// An item's fields hold encoded attribute values (cluster/crdtitem).
+		ops, err = datatype.ItemOps(pb.Ops, item.MaxItemSize)
+	} else {
+		ops, err = datatype.Ops(pb.Ops)
+	}
 	if err != nil {
 		return nil, vclock.Dot{}, nil, err
 	}

@@ -50,8 +50,28 @@ func TypeName(k crdt.Kind) string {
 }
 
 // Ops converts a client's operations into operations on the top-level map
-// of a value, refusing (ErrInvalid) any that does not fit.
+// of a value, refusing (ErrInvalid) any that does not fit, and the
+// operations with elements of any bytes (add_bytes, remove_bytes,
+// assign_bytes): a client reads a value's elements as strings.
 func Ops(ops []*datatypepb.DatatypeOp) ([]crdt.Op, error) {
+	return convertAll(ops, opRules{maxElement: MaxElementLen})
+}
+
+// ItemOps converts the operations the table service made of an item
+// write on a crdt table (cluster/crdtitem): those with elements of any
+// bytes are taken, each element up to maxElement bytes (an item's bound).
+func ItemOps(ops []*datatypepb.DatatypeOp, maxElement int) ([]crdt.Op, error) {
+	return convertAll(ops, opRules{anyBytes: true, maxElement: maxElement})
+}
+
+// opRules are what a list of operations may hold.
+type opRules struct {
+	// anyBytes: elements of any bytes are taken (an item's values).
+	anyBytes   bool
+	maxElement int
+}
+
+func convertAll(ops []*datatypepb.DatatypeOp, rules opRules) ([]crdt.Op, error) {
 	if len(ops) == 0 {
 		return nil, fmt.Errorf("%w: an update needs at least one operation", ErrInvalid)
 	}
@@ -60,7 +80,7 @@ func Ops(ops []*datatypepb.DatatypeOp) ([]crdt.Op, error) {
 	}
 	out := make([]crdt.Op, len(ops))
 	for i, op := range ops {
-		o, err := convert(op)
+		o, err := convert(op, rules)
 		if err != nil {
 			return nil, fmt.Errorf("operation %d: %w", i+1, err)
 		}
@@ -70,7 +90,7 @@ func Ops(ops []*datatypepb.DatatypeOp) ([]crdt.Op, error) {
 }
 
 // convert turns one operation into an operation on the top-level map.
-func convert(op *datatypepb.DatatypeOp) (crdt.Op, error) {
+func convert(op *datatypepb.DatatypeOp, rules opRules) (crdt.Op, error) {
 	path := op.GetPath()
 	if len(path) == 0 {
 		return nil, fmt.Errorf("%w: no field named (path is empty)", ErrInvalid)
@@ -95,7 +115,7 @@ func convert(op *datatypepb.DatatypeOp) (crdt.Op, error) {
 			fields[i].Kind = k
 		}
 	}
-	leaf, kind, err := leafOp(op)
+	leaf, kind, err := leafOp(op, rules)
 	if err != nil {
 		return nil, err
 	}
@@ -123,30 +143,39 @@ func convert(op *datatypepb.DatatypeOp) (crdt.Op, error) {
 
 // leafOp is the operation on the last field and the kind it needs; nil
 // for remove_field.
-func leafOp(op *datatypepb.DatatypeOp) (crdt.Op, crdt.Kind, error) {
+func leafOp(op *datatypepb.DatatypeOp, rules opRules) (crdt.Op, crdt.Kind, error) {
+	element := func(e string) error {
+		if len(e) > rules.maxElement {
+			return fmt.Errorf("%w: element of %d bytes, at most %d", ErrInvalid, len(e), rules.maxElement)
+		}
+		return nil
+	}
+	switch op.GetOp().(type) {
+	case *datatypepb.DatatypeOp_AddBytes, *datatypepb.DatatypeOp_RemoveBytes, *datatypepb.DatatypeOp_AssignBytes:
+		if !rules.anyBytes {
+			return nil, 0, fmt.Errorf("%w: %s with an element of bytes is for the items of a table, not a key's value", ErrInvalid, opName(op))
+		}
+	}
 	switch o := op.GetOp().(type) {
 	case *datatypepb.DatatypeOp_Increment:
 		return crdt.Increment{By: o.Increment}, crdt.KindCounter, nil
 	case *datatypepb.DatatypeOp_Add:
-		if err := checkElement(o.Add); err != nil {
-			return nil, 0, err
-		}
-		return crdt.Add{Element: o.Add}, crdt.KindSet, nil
+		return setOp(crdt.Add{Element: o.Add}, element(o.Add))
+	case *datatypepb.DatatypeOp_AddBytes:
+		return setOp(crdt.Add{Element: string(o.AddBytes)}, element(string(o.AddBytes)))
 	case *datatypepb.DatatypeOp_Remove:
-		if err := checkElement(o.Remove); err != nil {
-			return nil, 0, err
-		}
-		return crdt.Remove{Element: o.Remove}, crdt.KindSet, nil
+		return setOp(crdt.Remove{Element: o.Remove}, element(o.Remove))
+	case *datatypepb.DatatypeOp_RemoveBytes:
+		return setOp(crdt.Remove{Element: string(o.RemoveBytes)}, element(string(o.RemoveBytes)))
 	case *datatypepb.DatatypeOp_Enable:
 		if o.Enable {
 			return crdt.Enable{}, crdt.KindFlag, nil
 		}
 		return crdt.Disable{}, crdt.KindFlag, nil
 	case *datatypepb.DatatypeOp_Assign:
-		if err := checkElement(o.Assign); err != nil {
-			return nil, 0, err
-		}
-		return crdt.Assign{Value: o.Assign}, crdt.KindMVRegister, nil
+		return registerOp(crdt.Assign{Value: o.Assign}, element(o.Assign))
+	case *datatypepb.DatatypeOp_AssignBytes:
+		return registerOp(crdt.Assign{Value: string(o.AssignBytes)}, element(string(o.AssignBytes)))
 	case *datatypepb.DatatypeOp_RemoveField:
 		if !o.RemoveField {
 			return nil, 0, fmt.Errorf("%w: remove_field is false", ErrInvalid)
@@ -156,24 +185,31 @@ func leafOp(op *datatypepb.DatatypeOp) (crdt.Op, crdt.Kind, error) {
 	return nil, 0, fmt.Errorf("%w: no operation set", ErrInvalid)
 }
 
-func checkElement(s string) error {
-	if len(s) > MaxElementLen {
-		return fmt.Errorf("%w: element of %d bytes, at most %d", ErrInvalid, len(s), MaxElementLen)
+func setOp(op crdt.Op, err error) (crdt.Op, crdt.Kind, error) {
+	if err != nil {
+		return nil, 0, err
 	}
-	return nil
+	return op, crdt.KindSet, nil
+}
+
+func registerOp(op crdt.Op, err error) (crdt.Op, crdt.Kind, error) {
+	if err != nil {
+		return nil, 0, err
+	}
+	return op, crdt.KindMVRegister, nil
 }
 
 func opName(op *datatypepb.DatatypeOp) string {
 	switch op.GetOp().(type) {
 	case *datatypepb.DatatypeOp_Increment:
 		return "an increment"
-	case *datatypepb.DatatypeOp_Add:
+	case *datatypepb.DatatypeOp_Add, *datatypepb.DatatypeOp_AddBytes:
 		return "an add"
-	case *datatypepb.DatatypeOp_Remove:
+	case *datatypepb.DatatypeOp_Remove, *datatypepb.DatatypeOp_RemoveBytes:
 		return "a remove"
 	case *datatypepb.DatatypeOp_Enable:
 		return "an enable or disable"
-	case *datatypepb.DatatypeOp_Assign:
+	case *datatypepb.DatatypeOp_Assign, *datatypepb.DatatypeOp_AssignBytes:
 		return "an assign"
 	}
 	return "an operation"

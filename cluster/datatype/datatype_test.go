@@ -61,6 +61,16 @@ func TestOps(t *testing.T) {
 			}
 		})
 	}
+	binary := &datatypepb.DatatypeOp{Path: Path("set", "s"), Op: &datatypepb.DatatypeOp_AddBytes{AddBytes: []byte{0xff, 0}}}
+	if _, err := Ops([]*datatypepb.DatatypeOp{binary}); err == nil || !strings.Contains(err.Error(), "for the items of a table") {
+		t.Errorf("a key's value took an element of bytes (clients read them as strings): %v", err)
+	}
+	if ops, err := ItemOps([]*datatypepb.DatatypeOp{binary}, 2); err != nil || len(ops) != 1 {
+		t.Errorf("an item's operation of bytes was refused: %v", err)
+	}
+	if _, err := ItemOps([]*datatypepb.DatatypeOp{binary}, 1); err == nil || !strings.Contains(err.Error(), "element of 2 bytes, at most 1") {
+		t.Errorf("an item's element over its bound was taken: %v", err)
+	}
 	if _, err := Ops(nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("no operations: %v", err)
 	}

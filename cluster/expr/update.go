@@ -203,6 +203,21 @@ func (u *Update) Paths() []Path {
 	return out
 }
 
+// Merges names the top-level attributes the update changes by ADD or
+// DELETE of the whole attribute: on a table of CRDT items those become a
+// counter's increment or a set's adds and removes, which merge with
+// concurrent writes (cluster/crdtitem). No other action touches them: two
+// actions on one path are refused.
+func (u *Update) Merges() map[string]bool {
+	out := map[string]bool{}
+	for _, a := range u.actions {
+		if (a.clause == clauseAdd || a.clause == clauseDelete) && len(a.path) == 1 {
+			out[a.path[0].Name] = true
+		}
+	}
+	return out
+}
+
 func updateErr(format string, args ...any) error { return errorf(ErrUpdate, format, args...) }
 
 // Apply is the item after the update, or DynamoDB's error for it. Every

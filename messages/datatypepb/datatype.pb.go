@@ -98,6 +98,9 @@ type DatatypeOp struct {
 	//	*DatatypeOp_Enable
 	//	*DatatypeOp_Assign
 	//	*DatatypeOp_RemoveField
+	//	*DatatypeOp_AddBytes
+	//	*DatatypeOp_RemoveBytes
+	//	*DatatypeOp_AssignBytes
 	Op            isDatatypeOp_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -201,6 +204,33 @@ func (x *DatatypeOp) GetRemoveField() bool {
 	return false
 }
 
+func (x *DatatypeOp) GetAddBytes() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*DatatypeOp_AddBytes); ok {
+			return x.AddBytes
+		}
+	}
+	return nil
+}
+
+func (x *DatatypeOp) GetRemoveBytes() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*DatatypeOp_RemoveBytes); ok {
+			return x.RemoveBytes
+		}
+	}
+	return nil
+}
+
+func (x *DatatypeOp) GetAssignBytes() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*DatatypeOp_AssignBytes); ok {
+			return x.AssignBytes
+		}
+	}
+	return nil
+}
+
 type isDatatypeOp_Op interface {
 	isDatatypeOp_Op()
 }
@@ -229,6 +259,22 @@ type DatatypeOp_RemoveField struct {
 	RemoveField bool `protobuf:"varint,7,opt,name=remove_field,json=removeField,proto3,oneof"` // remove what the context saw of the field
 }
 
+type DatatypeOp_AddBytes struct {
+	// The same as add, remove and assign with elements and values of any
+	// bytes: the items of a crdt table (cluster/crdtitem) hold encoded
+	// attribute values. Refused for keys other than items', whose
+	// values clients read as strings.
+	AddBytes []byte `protobuf:"bytes,8,opt,name=add_bytes,json=addBytes,proto3,oneof"`
+}
+
+type DatatypeOp_RemoveBytes struct {
+	RemoveBytes []byte `protobuf:"bytes,9,opt,name=remove_bytes,json=removeBytes,proto3,oneof"`
+}
+
+type DatatypeOp_AssignBytes struct {
+	AssignBytes []byte `protobuf:"bytes,10,opt,name=assign_bytes,json=assignBytes,proto3,oneof"`
+}
+
 func (*DatatypeOp_Increment) isDatatypeOp_Op() {}
 
 func (*DatatypeOp_Add) isDatatypeOp_Op() {}
@@ -240,6 +286,12 @@ func (*DatatypeOp_Enable) isDatatypeOp_Op() {}
 func (*DatatypeOp_Assign) isDatatypeOp_Op() {}
 
 func (*DatatypeOp_RemoveField) isDatatypeOp_Op() {}
+
+func (*DatatypeOp_AddBytes) isDatatypeOp_Op() {}
+
+func (*DatatypeOp_RemoveBytes) isDatatypeOp_Op() {}
+
+func (*DatatypeOp_AssignBytes) isDatatypeOp_Op() {}
 
 // DatatypeOps is a list of operations, applied in order, all or none.
 type DatatypeOps struct {
@@ -564,7 +616,7 @@ const file_datatypepb_datatype_proto_rawDesc = "" +
 	"\x19datatypepb/datatype.proto\x12\vharmonia.v1\"7\n" +
 	"\rDatatypeField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04type\x18\x02 \x01(\tR\x04type\"\xe9\x01\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\xd2\x02\n" +
 	"\n" +
 	"DatatypeOp\x12.\n" +
 	"\x04path\x18\x01 \x03(\v2\x1a.harmonia.v1.DatatypeFieldR\x04path\x12\x1e\n" +
@@ -573,7 +625,11 @@ const file_datatypepb_datatype_proto_rawDesc = "" +
 	"\x06remove\x18\x04 \x01(\tH\x00R\x06remove\x12\x18\n" +
 	"\x06enable\x18\x05 \x01(\bH\x00R\x06enable\x12\x18\n" +
 	"\x06assign\x18\x06 \x01(\tH\x00R\x06assign\x12#\n" +
-	"\fremove_field\x18\a \x01(\bH\x00R\vremoveFieldB\x04\n" +
+	"\fremove_field\x18\a \x01(\bH\x00R\vremoveField\x12\x1d\n" +
+	"\tadd_bytes\x18\b \x01(\fH\x00R\baddBytes\x12#\n" +
+	"\fremove_bytes\x18\t \x01(\fH\x00R\vremoveBytes\x12#\n" +
+	"\fassign_bytes\x18\n" +
+	" \x01(\fH\x00R\vassignBytesB\x04\n" +
 	"\x02op\"8\n" +
 	"\vDatatypeOps\x12)\n" +
 	"\x03ops\x18\x01 \x03(\v2\x17.harmonia.v1.DatatypeOpR\x03ops\"\xdc\x01\n" +
@@ -643,6 +699,9 @@ func file_datatypepb_datatype_proto_init() {
 		(*DatatypeOp_Enable)(nil),
 		(*DatatypeOp_Assign)(nil),
 		(*DatatypeOp_RemoveField)(nil),
+		(*DatatypeOp_AddBytes)(nil),
+		(*DatatypeOp_RemoveBytes)(nil),
+		(*DatatypeOp_AssignBytes)(nil),
 	}
 	file_datatypepb_datatype_proto_msgTypes[3].OneofWrappers = []any{
 		(*DatatypeValue_Counter)(nil),
