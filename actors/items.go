@@ -33,6 +33,10 @@ type RangeRead struct {
 	// in the partition that places them.
 	OfTable   bool
 	Partition int
+	// Current, for a read of an eventual table's items, is what a key's
+	// merged versions hold (nil: the last writer's; a table of CRDT items
+	// renders its state: itemop.CRDTCurrent).
+	Current func(key []byte, versions []object.Sibling) (paxos.Value, error)
 }
 
 // ReadRange reads one page of a range of a strong table's items
@@ -241,7 +245,7 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 		return nil, false, &request.QuorumError{Op: "range read", Summary: tally.Summary(), TimedOut: !tally.Impossible()}
 	}
 	now := wallclock.Now()
-	entries, repairs, complete, err := itemop.MergeEventualRange(pages, r.Reverse, func(merged, held []object.Sibling) bool {
+	entries, repairs, complete, err := itemop.MergeEventualRange(pages, r.Reverse, r.Current, func(merged, held []object.Sibling) bool {
 		return s.cfg.Reap.Spread(merged, held, now)
 	})
 	if err != nil {

@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"github.com/harmoniakv/harmonia/persistence"
+	"google.golang.org/protobuf/proto"
 )
 
 // The deletion of expired items (cluster/itemop's Expired): reads never
@@ -133,6 +136,15 @@ func (s *System) expireTable(p int, t catalog.Table, pace *pacer) error {
 			if err != nil {
 				return nil, err
 			}
+			if cur.Conflict == catalog.CRDT {
+				// Every attribute the replica holds removed as observed:
+				// an update it has not seen survives.
+				ops, st, err := itemop.ExpiredCRDTItem(cur, e.Key, versions, now)
+				if err != nil || ops == nil {
+					return nil, err
+				}
+				return func() { s.expireState(e.Key, cur, ops, st) }, nil
+			}
 			expired, err := itemop.ExpiredVersions(cur, versions, now)
 			if err != nil || !expired {
 				return nil, err
@@ -215,6 +227,23 @@ func (s *System) expireVersions(key []byte, t catalog.Table, versions []object.S
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	_, err := s.Put(ctx, PutRequest{Key: key, Deleted: true, Context: object.Context(versions), After: object.MaxStamp(versions), JustAfter: true})
+	if err != nil {
+		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key), "err", err)
+		return
+	}
+	s.expiry.deleted.Add(1)
+	s.log.Debug("ttl: expired item deleted", "table", t.Name, "key", fmt.Sprintf("%.64q", key))
+}
+
+// expireState deletes one expired item of a table of CRDT items: ops
+// remove every attribute of st, the state the pass found.
+func (s *System) expireState(key []byte, t catalog.Table, ops []*datatypepb.DatatypeOp, st crdt.State) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	enc, err := proto.Marshal(&datatypepb.DatatypeOps{Ops: ops})
+	if err == nil {
+		_, err = s.Put(ctx, PutRequest{Key: key, DatatypeOps: enc, DatatypeContext: crdt.EncodeContext(st.Context()), DatatypeBase: crdt.Encode(st)})
+	}
 	if err != nil {
 		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key), "err", err)
 		return

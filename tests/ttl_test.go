@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/crdtitem"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
@@ -43,16 +44,21 @@ func TestDynamoDBTimeToLive(t *testing.T) {
 	tables := []struct {
 		name        string
 		consistency catalog.Consistency
-	}{{"sessions", catalog.Strong}, {"visits", catalog.Eventual}}
+		conflict    catalog.Conflict
+	}{{"sessions", catalog.Strong, ""}, {"visits", catalog.Eventual, catalog.LWW}, {"carts", catalog.Eventual, catalog.CRDT}}
 	now := time.Now().Unix()
 	expires := func(id string, at int64) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{"id": str(id), "expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(at, 10)}}
 	}
 	for _, tb := range tables {
+		tags := []types.Tag{{Key: aws.String("harmonia:consistency"), Value: aws.String(string(tb.consistency))}}
+		if tb.conflict != "" {
+			tags = append(tags, types.Tag{Key: aws.String("harmonia:conflict"), Value: aws.String(string(tb.conflict))})
+		}
 		if _, err := db[0].CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(tb.name),
 			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
 			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
-			Tags:                 []types.Tag{{Key: aws.String("harmonia:consistency"), Value: aws.String(string(tb.consistency))}}}); err != nil {
+			Tags:                 tags}); err != nil {
 			t.Fatal(err)
 		}
 		// Written before TTL is on, so that they are there to expire the
@@ -139,8 +145,8 @@ func TestDynamoDBTimeToLive(t *testing.T) {
 				}
 				deleted += st.Tables.GetExpiredItemsDeleted()
 			}
-			if deleted < 4 {
-				return fmt.Errorf("%d expired items deleted, want 4", deleted)
+			if want := 2 * uint64(len(tables)); deleted < want {
+				return fmt.Errorf("%d expired items deleted, want %d", deleted, want)
 			}
 			return nil
 		})
@@ -181,7 +187,8 @@ func TestDynamoDBTimeToLive(t *testing.T) {
 
 // heldItems opens a stopped node's store and reports which of the items
 // of tb keyed ids it holds a value of: in its acceptor states (a strong
-// table) or as a live version (an eventual one).
+// table), as a live version (an eventual one) or as a state that holds
+// attributes (one of CRDT items).
 func heldItems(t *testing.T, nd *node, tb catalog.Table, ids ...string) map[string]bool {
 	t.Helper()
 	st, err := persistence.Open(nd.dataDir, nd.id, persistence.DefaultOptions())
@@ -200,6 +207,18 @@ func heldItems(t *testing.T, nd *node, tb catalog.Table, ids ...string) map[stri
 				set, err := st.Get(p, key)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if tb.Conflict == catalog.CRDT {
+					state, err := object.State(set)
+					if err != nil {
+						t.Fatal(err)
+					}
+					it, err := crdtitem.Read(state)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out[id] = out[id] || !it.Empty()
+					continue
 				}
 				out[id] = out[id] || len(object.Live(set)) > 0
 				continue

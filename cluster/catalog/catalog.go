@@ -279,9 +279,10 @@ func (c Catalog) Create(spec Spec, now int64, limits Limits) (Catalog, Table, er
 // conflictOf is the conflict type a table of consistency gets when asked
 // for asked: an eventual table's ("" is Siblings, or LWW for a table of
 // items); none for a strong table, whose keys are registers with one
-// value. An eventual table of items settles by the last writer: an item
-// is one value, and neither DynamoDB's API nor its clients have a way to
-// show siblings.
+// value. An eventual table of items settles by the last writer or merges
+// CRDT states (its items are maps of CRDT fields, cluster/crdtitem), never
+// keeps siblings: an item is one value, and neither DynamoDB's API nor its
+// clients have a way to show siblings.
 func conflictOf(consistency Consistency, asked Conflict, items bool) (Conflict, error) {
 	if consistency == Strong {
 		if asked != "" {
@@ -293,8 +294,10 @@ func conflictOf(consistency Consistency, asked Conflict, items bool) (Conflict, 
 		switch asked {
 		case "", LWW:
 			return LWW, nil
-		case Siblings, CRDT:
-			return "", fmt.Errorf("%w: an eventual table of items settles concurrent writes by the last writer (%q); %q is not offered for items", ErrBadConflict, LWW, asked)
+		case CRDT:
+			return CRDT, nil
+		case Siblings:
+			return "", fmt.Errorf("%w: an eventual table of items settles concurrent writes by the last writer (%q) or merges them (%q); %q is not offered for items", ErrBadConflict, LWW, CRDT, asked)
 		}
 	}
 	return ParseConflict(string(asked))

@@ -30,7 +30,7 @@ func TestConflictTypes(t *testing.T) {
 		{"an eventual table of items lets the last writer win by default", Eventual, "", LWW, true, true},
 		{"an eventual table of items may say lww", Eventual, LWW, LWW, true, true},
 		{"an eventual table of items refuses siblings: an item is one value", Eventual, Siblings, "", false, true},
-		{"an eventual table of items refuses crdt (not offered for items)", Eventual, CRDT, "", false, true},
+		{"an eventual table of items may merge CRDT states", Eventual, CRDT, CRDT, true, true},
 		{"a strong table of items has none", Strong, "", "", true, true},
 	}
 	for _, tt := range tests {

@@ -60,6 +60,17 @@ func TestItemKeysPlaceByPartitionKeyAndSortBySortKey(t *testing.T) {
 	if info, _ := ParseKey(mustItemKey(t, eventual, "ann", "3")); info.Consistency != Eventual || !info.Items {
 		t.Fatalf("an eventual table's item key: %+v", info)
 	}
+	crdtItems := Table{ID: 4, Consistency: Eventual, Conflict: CRDT, Schema: itemSchema}
+	c1 := mustItemKey(t, crdtItems, "ann", "3")
+	if info, _ := ParseKey(c1); info.Consistency != Eventual || info.Conflict != CRDT || !info.Items || !IsItemKey(c1) {
+		t.Fatalf("a crdt table's item key: %+v", info)
+	}
+	if !bytes.Equal(PlacementKey(c1)[KeyOverhead:], PlacementKey(a2)[KeyOverhead:]) || bytes.Equal(c1, a2) {
+		t.Error("a crdt table's item key is not placed by its partition key, or is another kind's")
+	}
+	if CheckVersions(c1, VersionKinds{Datatype: true}) != nil || CheckVersions(c1, VersionKinds{Stamped: true}) == nil {
+		t.Error("a crdt table's item key does not take CRDT states alone")
+	}
 	if c := (Catalog{Tables: []Table{{Name: "events", ID: 4, Consistency: Strong, Schema: itemSchema}}, NextID: 5}); c.CheckEventualWrite(a2) == nil || c.CheckStrongKey(a2) != nil {
 		t.Error("a strong item's key is not kept to consensus")
 	}
@@ -118,6 +129,7 @@ func TestTableItemsHoldEveryItemOfTheTableAndNoOther(t *testing.T) {
 		mustItemKey(t, Table{ID: 5, Consistency: Strong, Schema: itemSchema}, "ann", "1"),
 		mustItemKey(t, Table{ID: 3, Consistency: Strong, Schema: itemSchema}, "ann", "1"),
 		mustItemKey(t, Table{ID: 4, Consistency: Eventual, Schema: itemSchema}, "ann", "1"),
+		mustItemKey(t, Table{ID: 4, Consistency: Eventual, Conflict: CRDT, Schema: itemSchema}, "ann", "1"),
 		Key(strong, []byte("ann")),
 	} {
 		if r.Contains(other) {
@@ -159,6 +171,9 @@ func TestCheckItemRangeTakesOnlyRangesOfOneLiveTableOfTheConsistencyRead(t *test
 	}
 	if err := c.CheckItemRange(eventual.Lower, eventual.Upper, Eventual); err != nil {
 		t.Errorf("an eventual table's items read as eventual: %v", err)
+	}
+	if crdtItems := TableItems(Table{ID: 4, Consistency: Eventual, Conflict: CRDT, Schema: itemSchema}); c.CheckItemRange(crdtItems.Lower, crdtItems.Upper, Eventual) != nil || c.CheckItemRange(crdtItems.Lower, crdtItems.Upper, Strong) == nil {
+		t.Error("a crdt table's items are not read as an eventual table's")
 	}
 	if err := c.CheckItemRange(whole.Lower, whole.Upper, Eventual); err == nil {
 		t.Error("a strong table's items were taken as an eventual table's")

@@ -21,8 +21,8 @@ import (
 // pk and sk are the order-preserving encodings of the item's partition and
 // sort keys (cluster/item). kind is 'e' for an eventual table, 'l' for an
 // eventual table whose last writer wins (conflict = lww), 'c' for one of
-// CRDT values (conflict = crdt) and 's' for a
-// strong one, 'E' (last writer wins) and 'S' for tables of items, so a vnode can refuse an
+// CRDT values (conflict = crdt) and 's' for a strong one; 'E' (last
+// writer wins), 'C' (CRDT states) and 'S' (strong) for tables of items, so a vnode can refuse an
 // eventual-path write to a strong key, or a consensus step on an eventual
 // one, and stamp an lww write, from the key alone, without asking the
 // catalog (which may not have reached it yet). The ring places
@@ -42,6 +42,7 @@ const (
 	kindStrong        = 's'
 	kindEventualItems = 'E'
 	kindStrongItems   = 'S'
+	kindCRDTItems     = 'C'
 )
 
 // itemHeader is the bytes of an item's key before pk: the prefix and
@@ -88,7 +89,7 @@ func Prefix(id uint32, c Consistency) []byte {
 // consistency and kind: what a deleted table's purge removes.
 func Prefixes(id uint32) [][]byte {
 	var out [][]byte
-	for _, kind := range []byte{kindEventual, kindLWW, kindCRDT, kindStrong, kindEventualItems, kindStrongItems} {
+	for _, kind := range []byte{kindEventual, kindLWW, kindCRDT, kindStrong, kindEventualItems, kindStrongItems, kindCRDTItems} {
 		out = append(out, binary.BigEndian.AppendUint32([]byte{Reserved, kind}, id))
 	}
 	return out
@@ -115,11 +116,7 @@ func PartitionPrefix(t Table, pk []byte) []byte {
 // itemHeaderOf is the header of table t's item keys whose partition key's
 // encoding is n bytes long.
 func itemHeaderOf(t Table, n int) []byte {
-	kind := byte(kindEventualItems)
-	if t.Consistency == Strong {
-		kind = kindStrongItems
-	}
-	b := binary.BigEndian.AppendUint32([]byte{Reserved, kind}, t.ID)
+	b := binary.BigEndian.AppendUint32([]byte{Reserved, itemKind(t.Consistency, t.Conflict)}, t.ID)
 	return binary.BigEndian.AppendUint16(b, uint16(n))
 }
 
@@ -150,6 +147,18 @@ func ItemRange(t Table, pk item.Value, c item.SortCondition) (item.Range, error)
 	return r.WithPrefix(itemHeaderOf(t, len(enc))), nil
 }
 
+// itemKind is the kind byte of the item keys of a table of consistency
+// and conflict: strong, last writer wins or CRDT states.
+func itemKind(consistency Consistency, conflict Conflict) byte {
+	switch {
+	case consistency == Strong:
+		return kindStrongItems
+	case conflict == CRDT:
+		return kindCRDTItems
+	}
+	return kindEventualItems
+}
+
 // TableItems is the range of every stored key of table t's items: what
 // a Scan reads, a part of it in each partition, since the ring spreads
 // one table's partition keys over all of them.
@@ -175,11 +184,7 @@ func tablePrefixEnd(prefix []byte) []byte {
 // resumes); upper is at most the table's end.
 func (c Catalog) CheckItemRange(lower, upper []byte, consistency Consistency) error {
 	bad := fmt.Errorf("%w: %.64q to %.64q is not a range of one table's items (of a %s table)", ErrBadKey, lower, upper, consistency)
-	kind := byte(kindEventualItems)
-	if consistency == Strong {
-		kind = kindStrongItems
-	}
-	if len(lower) < KeyOverhead || lower[0] != Reserved || lower[1] != kind || bytes.Compare(lower, upper) >= 0 || len(upper) > MaxItemKeySize+1 {
+	if len(lower) < KeyOverhead || lower[0] != Reserved || !isItemKind(lower[1], consistency) || bytes.Compare(lower, upper) >= 0 || len(upper) > MaxItemKeySize+1 {
 		return bad
 	}
 	prefix := lower[:KeyOverhead]
@@ -210,7 +215,16 @@ func (c Catalog) CheckEventualItemKey(key []byte) error {
 
 // IsItemKey reports whether key is laid out as an item's key.
 func IsItemKey(key []byte) bool {
-	return len(key) >= itemHeader && key[0] == Reserved && (key[1] == kindEventualItems || key[1] == kindStrongItems)
+	return len(key) >= itemHeader && key[0] == Reserved && (isItemKind(key[1], Strong) || isItemKind(key[1], Eventual))
+}
+
+// isItemKind reports whether kind is the kind of item keys of a table of
+// consistency.
+func isItemKind(kind byte, consistency Consistency) bool {
+	if consistency == Strong {
+		return kind == kindStrongItems
+	}
+	return kind == kindEventualItems || kind == kindCRDTItems
 }
 
 // PlacementKey is the part of key that the ring hashes to place it: an
@@ -271,10 +285,13 @@ func ParseKey(key []byte) (KeyInfo, error) {
 		info.Consistency, info.Conflict = Eventual, CRDT
 	case kindStrong:
 		info.Consistency = Strong
-	case kindEventualItems, kindStrongItems:
+	case kindEventualItems, kindStrongItems, kindCRDTItems:
 		info.Consistency, info.Conflict, info.Items = Eventual, LWW, true
-		if key[1] == kindStrongItems {
+		switch key[1] {
+		case kindStrongItems:
 			info.Consistency, info.Conflict = Strong, ""
+		case kindCRDTItems:
+			info.Conflict = CRDT
 		}
 		if len(key) < itemHeader {
 			return KeyInfo{}, fmt.Errorf("%w: %d bytes, shorter than an item key's header", ErrBadKey, len(key))

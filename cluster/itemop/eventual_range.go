@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
 )
 
 // ReplicaPage is one replica's answer to a range read of an eventual
@@ -40,8 +41,13 @@ type RangeRepair struct {
 // key of the page, each replica whose page holds less of it than the
 // merge, by stale (reap.Config.Spread's rule: nil asks for no repair),
 // gets a repair: a replica's page says what it holds of every key up to
-// the page's end, so a key missing from it is one it lacks.
-func MergeEventualRange(pages []ReplicaPage, reverse bool, stale func(merged, held []object.Sibling) bool) (entries []Stored, repairs []RangeRepair, complete bool, err error) {
+// the page's end, so a key missing from it is one it lacks. current is
+// what a key's merged versions hold (nil: the last writer's, Current; a
+// table of CRDT items renders its state, CRDTCurrent).
+func MergeEventualRange(pages []ReplicaPage, reverse bool, current func(key []byte, versions []object.Sibling) (paxos.Value, error), stale func(merged, held []object.Sibling) bool) (entries []Stored, repairs []RangeRepair, complete bool, err error) {
+	if current == nil {
+		current = func(_ []byte, versions []object.Sibling) (paxos.Value, error) { return Current(versions) }
+	}
 	before := func(a, b []byte) bool { // a comes before b in the read's order
 		if reverse {
 			return bytes.Compare(a, b) > 0
@@ -111,7 +117,7 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, stale func(merged, he
 			held[i] = versions
 			merged = object.Merge(merged, versions)
 		}
-		v, err := Current(merged)
+		v, err := current(next, merged)
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("range read: key %.64q: %w", next, err)
 		}

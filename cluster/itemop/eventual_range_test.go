@@ -102,7 +102,7 @@ func TestMergeEventualRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
-			entries, _, complete, err := MergeEventualRange(tt.pages, tt.reverse, nil)
+			entries, _, complete, err := MergeEventualRange(tt.pages, tt.reverse, nil, nil)
 			if tt.bad {
 				if err == nil {
 					t.Fatal("a malformed reply was merged")
@@ -128,7 +128,7 @@ func TestMergeEventualRangeRepairsWhatIsStale(t *testing.T) {
 		page("b", true, "k2", version(2, "new"), "k3", version(1, "z")),
 	}
 	stale := func(merged, held []object.Sibling) bool { return !object.SameVersions(merged, held) }
-	entries, repairs, _, err := MergeEventualRange(pages, false, stale)
+	entries, repairs, _, err := MergeEventualRange(pages, false, nil, stale)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,6 +117,11 @@ type Write struct {
 	paths []string
 	// fromOld: the next item is computed from the old one (UpdateItem).
 	fromOld bool
+	// merges names the attributes an UpdateItem changes by ADD or DELETE
+	// (expr.Update.Merges): on a table of CRDT items, those merge.
+	merges map[string]bool
+	// crdtChange is the change NextOps made, on a table of CRDT items.
+	crdtChange change
 	// applied holds the item before and after each time consensus applied
 	// the update, by the version of the value it applied it to: the
 	// chosen value names its base (paxos.Value.Prev), which picks the
@@ -232,6 +237,7 @@ func Update(t catalog.Table, req tableapi.UpdateItem, now time.Time) (*Write, er
 		if upd, err = expr.ParseUpdate(req.Update, attrs); err != nil {
 			return nil, err
 		}
+		w.merges = upd.Merges()
 		for _, p := range upd.Paths() {
 			name := p[0].Name
 			if name == t.Schema.Partition.Name || (t.Schema.HasSort() && name == t.Schema.Sort.Name) {

@@ -48,9 +48,11 @@ type CreateTable struct {
 	Name   string
 	Schema item.KeySchema
 	// Consistency: catalog.Strong or catalog.Eventual ("" is Strong, as
-	// DynamoDB users expect conditions to be atomic).
+	// DynamoDB users expect conditions to be atomic, or Eventual when a
+	// Conflict is given).
 	Consistency catalog.Consistency
-	// Conflict: for an eventual table, catalog.LWW ("" is LWW too).
+	// Conflict: for an eventual table, catalog.LWW ("" is LWW too) or
+	// catalog.CRDT (items as CRDT maps, cluster/crdtitem).
 	Conflict catalog.Conflict
 }
 

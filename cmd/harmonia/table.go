@@ -93,7 +93,8 @@ func tableCreateCmd() *cobra.Command {
 			"still wins over it, whatever the clocks).\n" +
 			"With --partition-key (and --sort-key) the table holds items under that key schema, read and\n" +
 			"written with harmonia item or the DynamoDB endpoint; a table of items is strong unless\n" +
-			"--consistency eventual is given, and then its last writer wins (no conditions, Query or Scan yet).",
+			"--consistency eventual is given, and then its last writer wins (no conditions), or with\n" +
+			"--conflict crdt concurrent writes merge: an ADD to a number counts, set elements add and remove.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := createTableRequest(args[0], consistency, cmd.Flags().Changed("consistency"), conflict, partitionKey, sortKey, rf.timeout)
@@ -110,7 +111,7 @@ func tableCreateCmd() *cobra.Command {
 	}
 	rf.register(c)
 	c.Flags().StringVar(&consistency, "consistency", "eventual", "strong or eventual (a table of items: strong unless given)")
-	c.Flags().StringVar(&conflict, "conflict", "", "an eventual table's way with concurrent writes: siblings (default) or lww")
+	c.Flags().StringVar(&conflict, "conflict", "", "an eventual table's way with concurrent writes: siblings (default; lww for items), lww or crdt")
 	c.Flags().StringVar(&partitionKey, "partition-key", "", "NAME:TYPE (S, N or B): a table of items with this partition key")
 	c.Flags().StringVar(&sortKey, "sort-key", "", "NAME:TYPE: the items' sort key (with --partition-key)")
 	return c

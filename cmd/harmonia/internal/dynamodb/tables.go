@@ -104,8 +104,8 @@ type createTableInput struct {
 	// ignored.
 	GlobalSecondaryIndexes json.RawMessage
 	LocalSecondaryIndexes  json.RawMessage
-	// Tags: the tag ConsistencyTag chooses the table's consistency;
-	// others are ignored.
+	// Tags: the tags ConsistencyTag and ConflictTag choose the table's
+	// consistency and conflict type; others are ignored.
 	Tags []tag
 }
 
@@ -116,19 +116,35 @@ type tag struct{ Key, Value string }
 // as DynamoDB users expect conditions to be atomic.
 const ConsistencyTag = "harmonia:consistency"
 
-// consistencyOf reads the consistency a CreateTable's tags ask for.
-func consistencyOf(tags []tag) (catalog.Consistency, error) {
+// ConflictTag is the tag whose value ("lww" or "crdt") says how an
+// eventual table made through the endpoint settles concurrent writes of
+// an item: the last writer wins without it; crdt merges them (an ADD
+// counts, set elements add and remove, cluster/crdtitem).
+const ConflictTag = "harmonia:conflict"
+
+// consistencyOf reads the consistency and conflict type a CreateTable's
+// tags ask for ("" for the service's defaults: strong, and lww for an
+// eventual table).
+func consistencyOf(tags []tag) (catalog.Consistency, catalog.Conflict, error) {
+	var consistency catalog.Consistency
+	var conflict catalog.Conflict
 	for _, t := range tags {
-		if t.Key != ConsistencyTag {
-			continue
+		switch t.Key {
+		case ConsistencyTag:
+			c, err := catalog.ParseConsistency(t.Value)
+			if err != nil {
+				return "", "", validationf("tag %s: %v", ConsistencyTag, err)
+			}
+			consistency = c
+		case ConflictTag:
+			c, err := catalog.ParseConflict(t.Value)
+			if err != nil {
+				return "", "", validationf("tag %s: %v", ConflictTag, err)
+			}
+			conflict = c
 		}
-		c, err := catalog.ParseConsistency(t.Value)
-		if err != nil {
-			return "", validationf("tag %s: %v", ConsistencyTag, err)
-		}
-		return c, nil
 	}
-	return "", nil // the service's default: strong
+	return consistency, conflict, nil
 }
 
 type tableDescriptionOutput struct {
@@ -154,11 +170,11 @@ func (h *handler) createTable(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	consistency, err := consistencyOf(in.Tags)
+	consistency, conflict, err := consistencyOf(in.Tags)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := h.svc.CreateTable(ctx, tableapi.CreateTable{Name: in.TableName, Schema: schema, Consistency: consistency})
+	desc, err := h.svc.CreateTable(ctx, tableapi.CreateTable{Name: in.TableName, Schema: schema, Consistency: consistency, Conflict: conflict})
 	if err != nil {
 		return nil, err
 	}

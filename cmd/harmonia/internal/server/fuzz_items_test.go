@@ -13,8 +13,9 @@ import (
 )
 
 // itemTableName is the strong table of items FuzzItemRequests creates,
-// eventualItemTable the eventual one.
-const itemTableName, eventualItemTable = "events", "feed"
+// eventualItemTable the eventual one (last writer wins), crdtItemTable
+// the one of CRDT items.
+const itemTableName, eventualItemTable, crdtItemTable = "events", "feed", "carts"
 
 // FuzzItemRequests covers the Table service's item calls as a node
 // decodes them from outside: whatever the bytes, no handler panics, no
@@ -32,6 +33,11 @@ func FuzzItemRequests(f *testing.F) {
 		PartitionKey: &kvpb.KeyAttribute{Name: "user", Type: "S"}, SortKey: &kvpb.KeyAttribute{Name: "at", Type: "N"}}); err != nil {
 		f.Fatal(err)
 	}
+	if _, err := h.a.CreateTable(ctx, &kvpb.CreateTableRequest{Name: crdtItemTable, Consistency: "eventual", Conflict: "crdt",
+		PartitionKey: &kvpb.KeyAttribute{Name: "user", Type: "S"}, SortKey: &kvpb.KeyAttribute{Name: "at", Type: "N"}}); err != nil {
+		f.Fatal(err)
+	}
+	tables := []string{itemTableName, eventualItemTable, crdtItemTable}
 	key := item.ItemToProto(item.Item{"user": item.S("ann"), "at": item.MustNumber("1")})
 	full := item.ItemToProto(item.Item{"user": item.S("ann"), "at": item.MustNumber("1"), "n": item.MustNumber("5"), "tags": item.SS{"a", "b"}})
 	one := map[string]*itempb.AttributeValue{":one": item.ToProto(item.MustNumber("1")), ":u": item.ToProto(item.S("ann"))}
@@ -48,12 +54,13 @@ func FuzzItemRequests(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(byte(i), b)
-		f.Add(byte(i+len(seeds)), b) // the same on the eventual table
+		for j := range tables { // the same on each table
+			f.Add(byte(i+j*len(seeds)), b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, kind byte, body []byte) {
 		m := seeds[int(kind)%len(seeds)].ProtoReflect().New().Interface()
-		table := []string{itemTableName, eventualItemTable}[int(kind)/len(seeds)%2]
+		table := tables[int(kind)/len(seeds)%len(tables)]
 		if err := proto.Unmarshal(body, m); err != nil {
 			return
 		}

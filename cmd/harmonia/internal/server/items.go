@@ -9,6 +9,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
+	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -17,6 +18,8 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
+	"github.com/harmoniakv/harmonia/messages/datatypepb"
+	"google.golang.org/protobuf/proto"
 )
 
 // tableService is the node's table service (tableapi.Service), which both
@@ -80,7 +83,10 @@ func (s *tableService) itemTable(ctx context.Context, name string) (catalog.Tabl
 
 func (s *tableService) CreateTable(ctx context.Context, req tableapi.CreateTable) (tableapi.TableDescription, error) {
 	cons := req.Consistency
-	if cons == "" {
+	switch {
+	case cons == "" && req.Conflict != "":
+		cons = catalog.Eventual // a conflict type is an eventual table's
+	case cons == "":
 		cons = catalog.Strong
 	}
 	if req.Schema.Partition.Name == "" {
@@ -255,7 +261,12 @@ func (s *tableService) rangeReader(t catalog.Table, consistent bool) func(contex
 		return s.sys.ReadRange
 	}
 	rq := s.readQuorum(consistent)
+	var current func([]byte, []object.Sibling) (paxos.Value, error)
+	if t.Conflict == catalog.CRDT {
+		current = itemop.CRDTCurrent(t)
+	}
 	return func(ctx context.Context, r actors.RangeRead) ([]itemop.Stored, bool, error) {
+		r.Current = current
 		return s.sys.ReadEventualRange(ctx, r, rq)
 	}
 }
@@ -414,14 +425,68 @@ func (s *tableService) eventualGet(ctx context.Context, g *itemop.Get) (tableapi
 	if err != nil {
 		return tableapi.GetResult{}, serviceError(fmt.Errorf("read the item: %w", err))
 	}
+	if g.CRDT() {
+		st, err := object.State(res.Siblings)
+		if err != nil {
+			return tableapi.GetResult{}, serviceError(fmt.Errorf("read the item: %w", err))
+		}
+		out, err := g.CRDTResult(st)
+		return out, serviceError(err)
+	}
 	out, err := g.EventualResult(res.Siblings)
 	return out, serviceError(err)
+}
+
+// crdtWrite writes w's item of a table of CRDT items: it reads the item's
+// state at a majority, and the replica that coordinates the write applies
+// the operations that turn it into w's item with that state as its base
+// and context, so only what the read observed is replaced or removed.
+func (s *tableService) crdtWrite(ctx context.Context, w *itemop.Write) (tableapi.WriteResult, error) {
+	res, err := s.sys.Get(ctx, actors.GetRequest{Key: w.Key, R: s.readQuorum(true)})
+	if err != nil {
+		return tableapi.WriteResult{}, serviceError(fmt.Errorf("read the item to write: %w", err))
+	}
+	st, err := object.State(res.Siblings)
+	if err != nil {
+		return tableapi.WriteResult{}, serviceError(fmt.Errorf("read the item to write: %w", err))
+	}
+	ops, err := w.NextOps(st)
+	if err != nil {
+		return tableapi.WriteResult{}, serviceError(err)
+	}
+	if len(ops) > 0 {
+		enc, err := proto.Marshal(&datatypepb.DatatypeOps{Ops: ops})
+		if err != nil {
+			return tableapi.WriteResult{}, serviceError(fmt.Errorf("the write's operations: %w", err))
+		}
+		if err := s.sys.CheckValue(enc); err != nil {
+			return tableapi.WriteResult{}, tableapi.Errorf(tableapi.KindValidation, "%v", err)
+		}
+		put := actors.PutRequest{Key: w.Key, DatatypeOps: enc, DatatypeContext: crdt.EncodeContext(st.Context()), DatatypeBase: crdt.Encode(st)}
+		if _, err := s.sys.Put(ctx, put); err != nil {
+			return tableapi.WriteResult{}, openWrite(serviceError(fmt.Errorf("write the item: %w", err)))
+		}
+	}
+	return w.CRDTAnswer(), nil
+}
+
+// openWrite marks an unavailable write's error open: some replicas may
+// hold it, and a read tells.
+func openWrite(err error) error {
+	var te *tableapi.Error
+	if errors.As(err, &te) && te.Kind == tableapi.KindUnavailable {
+		te.Open = true
+	}
+	return err
 }
 
 // eventualWrite writes w's item (or its tombstone) at W, first reading
 // the item when w needs it; the write then carries the read's context, so
 // it is stamped above the version it read.
 func (s *tableService) eventualWrite(ctx context.Context, w *itemop.Write) (tableapi.WriteResult, error) {
+	if w.CRDT() {
+		return s.crdtWrite(ctx, w)
+	}
 	put := actors.PutRequest{Key: w.Key}
 	var cur paxos.Value
 	if w.ReadsCurrent() {
@@ -443,12 +508,7 @@ func (s *tableService) eventualWrite(ctx context.Context, w *itemop.Write) (tabl
 		return tableapi.WriteResult{}, tableapi.Errorf(tableapi.KindValidation, "%v", err)
 	}
 	if _, err := s.sys.Put(ctx, put); err != nil {
-		e := serviceError(fmt.Errorf("write the item: %w", err))
-		var te *tableapi.Error
-		if errors.As(e, &te) && te.Kind == tableapi.KindUnavailable {
-			te.Open = true // some replicas may hold it: a read tells
-		}
-		return tableapi.WriteResult{}, e
+		return tableapi.WriteResult{}, openWrite(serviceError(fmt.Errorf("write the item: %w", err)))
 	}
 	out, err := w.Answer(cur)
 	return out, serviceError(err)
