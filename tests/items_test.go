@@ -306,7 +306,7 @@ func TestItemsThroughCLI(t *testing.T) {
 			t.Fatalf("describe: %s", out)
 		}
 		_, errOut := mustCLI(t, exitCodeError, "table", "create", "feed2", "--consistency", "eventual", "--conflict", "siblings", "--partition-key", "user:S", on(n1))
-		oneLine(t, "a table of items with siblings", errOut, "lww")
+		oneLine(t, "a table of items with siblings", errOut, "not offered for items")
 		ann := `{"user":{"S":"ann"}}`
 		mustCLI(t, 0, "item", "put", "feed", `{"user":{"S":"ann"},"n":{"N":"1"}}`, on(n2))
 		mustCLI(t, 0, "item", "update", "feed", ann, "--update", "ADD n :d", "--values", `{":d":{"N":"2"}}`, on(n3))
@@ -316,5 +316,29 @@ func TestItemsThroughCLI(t *testing.T) {
 		}
 		_, errOut = mustCLI(t, exitCodeError, "item", "put", "feed", ann, "--condition", "attribute_not_exists(n)", on(n1))
 		oneLine(t, "a condition on an eventual table", errOut, "eventual")
+	})
+
+	t.Run("a table of CRDT items: --conflict crdt alone makes it eventual; ADDs through two nodes count; a decimal ADD is refused in one line", func(t *testing.T) {
+		mustCLI(t, 0, "table", "create", "carts", "--conflict", "crdt", "--partition-key", "user:S", on(n1))
+		out, _ := mustCLI(t, 0, "table", "describe", "carts", "--json", on(n3))
+		var d struct {
+			Table struct{ Consistency, Conflict string }
+		}
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Table.Consistency != "eventual" || d.Table.Conflict != "crdt" {
+			t.Fatalf("describe: %s", out)
+		}
+		ann := `{"user":{"S":"ann"}}`
+		mustCLI(t, 0, "item", "put", "carts", `{"user":{"S":"ann"},"basket":{"SS":["tea"]}}`, on(n2))
+		mustCLI(t, 0, "item", "update", "carts", ann, "--update", "ADD n :d, basket :i", "--values", `{":d":{"N":"2"},":i":{"SS":["milk"]}}`, on(n3))
+		mustCLI(t, 0, "item", "update", "carts", ann, "--update", "ADD n :d", "--values", `{":d":{"N":"3"}}`, on(n1))
+		out, _ = mustCLI(t, 0, "item", "get", "carts", ann, "--consistent", on(n2))
+		if out != `{"basket":{"SS":["milk","tea"]},"n":{"N":"5"},"user":{"S":"ann"}}`+"\n" {
+			t.Fatalf("get after a put and two updates: %q", out)
+		}
+		_, errOut := mustCLI(t, exitCodeError, "item", "update", "carts", ann, "--update", "ADD n :d", "--values", `{":d":{"N":"0.5"}}`, on(n1))
+		oneLine(t, "a decimal ADD on a crdt table", errOut, "integer")
 	})
 }
