@@ -13,6 +13,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/client"
 	"github.com/harmoniakv/harmonia/cluster/datatype"
+	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"
@@ -21,7 +22,9 @@ import (
 // The CRDT workload: on a table with conflict = crdt, counter workers
 // increment a few shared counters by 1 to 5 through random members, and
 // set workers each add new elements to their own set and remove elements
-// they fetched. At the end (every replica converged), through every
+// they fetched. The same again on a table of CRDT items, through the
+// item API: UpdateItem's ADD to a number attribute, and ADD and DELETE of
+// set elements. At the end (every replica converged), through every
 // member: a counter holds at least the sum of its acknowledged increments
 // and at most that plus its increments of unknown outcome (checkCRDT);
 // a set holds every acknowledged add unless an acknowledged remove took
@@ -31,10 +34,23 @@ const (
 	crdtCounters    = 3
 	crdtCounterWkrs = 3
 	crdtSetWorkers  = 3
+
+	crdtItemTable       = "crdt-items"
+	crdtItemCounters    = 2
+	crdtItemCounterWkrs = 2
+	crdtItemSetWorkers  = 2
 )
 
-func crdtCounterKey(k int) string { return fmt.Sprintf("crdt-count-%d", k) }
-func crdtSetKey(w int) string     { return fmt.Sprintf("crdt-set-%d", w) }
+func crdtCounterKey(k int) string     { return fmt.Sprintf("crdt-count-%d", k) }
+func crdtSetKey(w int) string         { return fmt.Sprintf("crdt-set-%d", w) }
+func crdtItemCounterKey(k int) string { return fmt.Sprintf("crdt-count-item-%d", k) }
+func crdtItemSetKey(w int) string     { return fmt.Sprintf("crdt-set-item-%d", w) }
+
+// isCRDTItemKey reports whether a history key is an item's (its id).
+func isCRDTItemKey(key string) bool { return strings.Contains(key, "-item-") }
+
+// crdtItemKey is the key of the item a history key names.
+func crdtItemKey(key string) item.Item { return item.Item{"id": item.S(key)} }
 
 func createCRDTTable(c *testCluster) {
 	c.t.Helper()
@@ -42,6 +58,16 @@ func createCRDTTable(c *testCluster) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := c.nodes[0].client.Tables().CreateTable(ctx, &kvpb.CreateTableRequest{Name: crdtTable, Conflict: "crdt"})
+		if client.Code(err) == codes.AlreadyExists {
+			return nil
+		}
+		return err
+	})
+	c.eventually(30*time.Second, "table of crdt items created", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.nodes[0].client.Tables().CreateTable(ctx, &kvpb.CreateTableRequest{Name: crdtItemTable, Conflict: "crdt",
+			PartitionKey: &kvpb.KeyAttribute{Name: "id", Type: "S"}})
 		if client.Code(err) == codes.AlreadyExists {
 			return nil
 		}
@@ -103,7 +129,98 @@ func (w *workload) runCRDT(ctx context.Context, seed uint64) *sync.WaitGroup {
 			}
 		})
 	}
+	w.runCRDTItems(ctx, &wg, seed)
 	return &wg
+}
+
+// runCRDTItems starts the workers of the table of CRDT items.
+func (w *workload) runCRDTItems(ctx context.Context, wg *sync.WaitGroup, seed uint64) {
+	o := func(values map[string]item.Value) client.ItemOptions {
+		return client.ItemOptions{Values: values, Return: "UPDATED_OLD"}
+	}
+	for range crdtItemCounterWkrs {
+		w.spawn(ctx, wg, seed, func(id int, rng *rand.Rand, n int) {
+			key := crdtItemCounterKey(rng.IntN(crdtItemCounters))
+			by := 1 + rng.IntN(5)
+			i := w.pick(rng)
+			opID := fmt.Sprintf("ic%d-%d", id, n)
+			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: "invoke", Node: fmt.Sprint(i)})
+			cctx, cancel := w.ctx()
+			_, err := w.clients[i].UpdateItem(cctx, crdtItemTable, crdtItemKey(key), "ADD n :by", o(map[string]item.Value{":by": item.MustNumber(strconv.Itoa(by))}))
+			cancel()
+			status, msg := outcome(err)
+			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: status, Node: fmt.Sprint(i), Err: msg})
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	for range crdtItemSetWorkers {
+		w.spawn(ctx, wg, seed, func(id int, rng *rand.Rand, n int) {
+			key := crdtItemSetKey(id)
+			i := w.pick(rng)
+			opID := fmt.Sprintf("is%d-%d", id, n)
+			cctx, cancel := w.ctx()
+			defer cancel()
+			var err error
+			if rng.IntN(10) < 7 {
+				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: "invoke", Node: fmt.Sprint(i)})
+				_, err = w.clients[i].UpdateItem(cctx, crdtItemTable, crdtItemKey(key), "ADD s :e", o(map[string]item.Value{":e": item.SS{opID}}))
+				status, msg := outcome(err)
+				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: status, Node: fmt.Sprint(i), Err: msg})
+			} else {
+				got, gerr := w.clients[i].GetItem(cctx, crdtItemTable, crdtItemKey(key), client.ItemOptions{})
+				members, _ := got["s"].(item.SS)
+				if gerr != nil || len(members) == 0 {
+					if gerr != nil {
+						time.Sleep(50 * time.Millisecond)
+					}
+					return
+				}
+				el := members[rng.IntN(len(members))]
+				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: "invoke", Node: fmt.Sprint(i)})
+				var old item.Item
+				old, err = w.clients[i].UpdateItem(cctx, crdtItemTable, crdtItemKey(key), "DELETE s :e", o(map[string]item.Value{":e": item.SS{el}}))
+				status, msg := outcome(err)
+				if seen, _ := old["s"].(item.SS); err == nil && !slices.Contains(seen, el) {
+					// DynamoDB's DELETE of an element the item does not hold
+					// succeeds; on a crdt table it removes only what its own
+					// read observed, so one that did not see el took nothing.
+					status, msg = "fail", "the write's read did not observe the element"
+				}
+				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: status, Node: fmt.Sprint(i), Err: msg})
+			}
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// crdtItemFinal reads the item of key with a consistent read through
+// every member and records what each read: n, or the members of s.
+func (n *nemesis) crdtItemFinal(key string, counter bool) {
+	for _, i := range n.hosts() {
+		var got item.Item
+		n.c.eventually(30*time.Second, "final read of "+key, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var err error
+			got, err = n.w.clients[i].GetItem(ctx, crdtItemTable, crdtItemKey(key), client.ItemOptions{Consistent: true})
+			return err
+		})
+		o := op{ID: fmt.Sprintf("final-%s-%d", key, i), Worker: -1, Kind: "final", Key: key, Status: "ok", Node: fmt.Sprint(i)}
+		if counter {
+			o.Value = "0"
+			if v, ok := got["n"].(item.Number); ok {
+				o.Value = v.String()
+			}
+		} else {
+			members, _ := got["s"].(item.SS)
+			o.Versions = slices.Sorted(slices.Values(append([]string{}, members...)))
+		}
+		n.w.hist.record(o)
+	}
 }
 
 // crdtFinal reads key at R=all through every member and records what each
@@ -129,7 +246,7 @@ func (n *nemesis) crdtFinal(key string, counter bool) {
 }
 
 // crdtCounts summarises a CRDT history.
-type crdtCounts struct{ okIncr, okAdds, okRemoves, unknown, total int }
+type crdtCounts struct{ okIncr, okAdds, okRemoves, okItems, unknown, total int }
 
 // checkCRDT judges the final reads: every member reads the same; a
 // counter is at least its acknowledged increments and at most those plus
@@ -167,6 +284,9 @@ func checkCRDT(ops []op) (problems []string, checked int, counts crdtCounts) {
 		counts.total++
 		if o.Status == "unknown" {
 			counts.unknown++
+		}
+		if o.Status == "ok" && isCRDTItemKey(o.Key) {
+			counts.okItems++
 		}
 		switch o.Kind {
 		case "incr":
@@ -251,10 +371,12 @@ func checkCRDT(ops []op) (problems []string, checked int, counts crdtCounts) {
 // anything.
 type crdtMinimums struct {
 	OKIncrements, OKAdds, OKRemoves int
-	MaxUnknownShare                 float64
+	// OKItemUpdates counts those made through the item API.
+	OKItemUpdates   int
+	MaxUnknownShare float64
 }
 
-var ciCRDTMinimums = crdtMinimums{OKIncrements: 300, OKAdds: 200, OKRemoves: 30, MaxUnknownShare: 0.5}
+var ciCRDTMinimums = crdtMinimums{OKIncrements: 300, OKAdds: 200, OKRemoves: 30, OKItemUpdates: 100, MaxUnknownShare: 0.5}
 
 // crdtRun is the CRDT workload as one of a run's workloads.
 func crdtRun(m crdtMinimums) eventualWorkload {
@@ -263,12 +385,19 @@ func crdtRun(m crdtMinimums) eventualWorkload {
 		owns:   func(key string) bool { return strings.HasPrefix(key, "crdt-") },
 		create: createCRDTTable,
 		run:    (*workload).runCRDT,
-		final:  func(n *nemesis, key string) { n.crdtFinal(key, strings.HasPrefix(key, "crdt-count-")) },
+		final: func(n *nemesis, key string) {
+			if isCRDTItemKey(key) {
+				n.crdtItemFinal(key, strings.HasPrefix(key, "crdt-count-"))
+				return
+			}
+			n.crdtFinal(key, strings.HasPrefix(key, "crdt-count-"))
+		},
 		judge: func(ops []op) (string, []string, []string) {
 			problems, checked, counts := checkCRDT(ops)
-			summary := fmt.Sprintf("crdt: %d updates (%d increments, %d adds, %d removes acknowledged; %d unknown), %d keys checked",
-				counts.total, counts.okIncr, counts.okAdds, counts.okRemoves, counts.unknown, checked)
-			short := counts.okIncr < m.OKIncrements || counts.okAdds < m.OKAdds || counts.okRemoves < m.OKRemoves || checked < crdtCounters+crdtSetWorkers
+			summary := fmt.Sprintf("crdt: %d updates (%d increments, %d adds, %d removes acknowledged, %d of them of items; %d unknown), %d keys checked",
+				counts.total, counts.okIncr, counts.okAdds, counts.okRemoves, counts.okItems, counts.unknown, checked)
+			short := counts.okIncr < m.OKIncrements || counts.okAdds < m.OKAdds || counts.okRemoves < m.OKRemoves || counts.okItems < m.OKItemUpdates ||
+				checked < crdtCounters+crdtSetWorkers+crdtItemCounters+crdtItemSetWorkers
 			return summary, thinHistory("crdt", short, m, counts.unknown, counts.total, m.MaxUnknownShare), problems
 		},
 	}
