@@ -205,6 +205,16 @@ func TestCRDTTable(t *testing.T) {
 		!slices.Equal(datatype.Field(fetched.Value, datatype.Path("set", "set")...).GetSet().GetValues(), []string{"apples"}) {
 		t.Fatalf("map get --json printed %q: want visits 2, owner/tags [go], owner/active on, set [apples]", out)
 	}
+	// A last-writer-wins register: the later assignment wins, through
+	// another node (the CLI fetches a context first, and the replica that
+	// applies it stamps it above what that context saw).
+	mustCLI(t, 0, "map", "update", "basket", dt, "--assign-lww", "owner/color=red", on(n1))
+	mustCLI(t, 0, "map", "update", "basket", dt, "--assign-lww", "owner/color=blue", on(n3))
+	out, _ = mustCLI(t, 0, "map", "get", "basket", dt, "--r=all", "--json", on(n2))
+	var colored kvpb.FetchResponse
+	if err := protojson.Unmarshal([]byte(out), &colored); err != nil || datatype.Field(colored.Value, datatype.Path("lww-register", "owner", "color")...).GetLwwRegister() != "blue" {
+		t.Fatalf("map get --json printed %q (%v): want owner/color blue, the later assignment", out, err)
+	}
 	// get on a crdt table prints the typed value (its --json: the fetch's,
 	// as map get's), and a missing key exits 3.
 	out, _ = mustCLI(t, 0, "get", "basket", dt, "--r=all", "--json", on(n1))

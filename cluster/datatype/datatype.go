@@ -31,11 +31,12 @@ const (
 
 // The field types clients name, and the CRDT kind of each.
 var kinds = map[string]crdt.Kind{
-	"counter":  crdt.KindCounter,
-	"set":      crdt.KindSet,
-	"flag":     crdt.KindFlag,
-	"register": crdt.KindMVRegister,
-	"map":      crdt.KindMap,
+	"counter":      crdt.KindCounter,
+	"set":          crdt.KindSet,
+	"flag":         crdt.KindFlag,
+	"register":     crdt.KindMVRegister,
+	"lww-register": crdt.KindLWWRegister,
+	"map":          crdt.KindMap,
 }
 
 // TypeName is the name clients use for kind k ("" for a kind they cannot
@@ -110,7 +111,7 @@ func convert(op *datatypepb.DatatypeOp, rules opRules) (crdt.Op, error) {
 		case f.GetType() != "":
 			k, ok := kinds[f.GetType()]
 			if !ok {
-				return nil, fmt.Errorf("%w: field %q has type %q: use counter, set, flag, register or map", ErrInvalid, f.GetName(), f.GetType())
+				return nil, fmt.Errorf("%w: field %q has type %q: use counter, set, flag, register, lww-register or map", ErrInvalid, f.GetName(), f.GetType())
 			}
 			fields[i].Kind = k
 		}
@@ -176,6 +177,12 @@ func leafOp(op *datatypepb.DatatypeOp, rules opRules) (crdt.Op, crdt.Kind, error
 		return registerOp(crdt.Assign{Value: o.Assign}, element(o.Assign))
 	case *datatypepb.DatatypeOp_AssignBytes:
 		return registerOp(crdt.Assign{Value: string(o.AssignBytes)}, element(string(o.AssignBytes)))
+	case *datatypepb.DatatypeOp_AssignLww:
+		if err := element(o.AssignLww); err != nil {
+			return nil, 0, err
+		}
+		// Timestamp 0: the applying replica stamps it (crdt.Stamp).
+		return crdt.AssignAt{Value: o.AssignLww}, crdt.KindLWWRegister, nil
 	case *datatypepb.DatatypeOp_RemoveField:
 		if !o.RemoveField {
 			return nil, 0, fmt.Errorf("%w: remove_field is false", ErrInvalid)
@@ -209,7 +216,7 @@ func opName(op *datatypepb.DatatypeOp) string {
 		return "a remove"
 	case *datatypepb.DatatypeOp_Enable:
 		return "an enable or disable"
-	case *datatypepb.DatatypeOp_Assign, *datatypepb.DatatypeOp_AssignBytes:
+	case *datatypepb.DatatypeOp_Assign, *datatypepb.DatatypeOp_AssignBytes, *datatypepb.DatatypeOp_AssignLww:
 		return "an assign"
 	}
 	return "an operation"
@@ -223,7 +230,7 @@ func opsOf(k crdt.Kind) string {
 		return "adds and removes"
 	case crdt.KindFlag:
 		return "enables and disables"
-	case crdt.KindMVRegister:
+	case crdt.KindMVRegister, crdt.KindLWWRegister:
 		return "assigns"
 	case crdt.KindMap:
 		return "operations on its fields"
@@ -252,6 +259,9 @@ func value(v crdt.Value) *datatypepb.DatatypeValue {
 		vals := slices.Clone(v.Values())
 		slices.Sort(vals)
 		return &datatypepb.DatatypeValue{Value: &datatypepb.DatatypeValue_Register{Register: &datatypepb.StringList{Values: vals}}}
+	case crdt.LWWRegister:
+		winner, _, _ := v.Value()
+		return &datatypepb.DatatypeValue{Value: &datatypepb.DatatypeValue_LwwRegister{LwwRegister: winner}}
 	case crdt.Map:
 		m := &datatypepb.DatatypeMap{}
 		for _, f := range v.Fields() {
@@ -321,6 +331,11 @@ func Enable(on bool, names ...string) *datatypepb.DatatypeOp {
 // Assign sets the register at names to value.
 func Assign(value string, names ...string) *datatypepb.DatatypeOp {
 	return &datatypepb.DatatypeOp{Path: Path("register", names...), Op: &datatypepb.DatatypeOp_Assign{Assign: value}}
+}
+
+// AssignLWW sets the last-writer-wins register at names to value.
+func AssignLWW(value string, names ...string) *datatypepb.DatatypeOp {
+	return &datatypepb.DatatypeOp{Path: Path("lww-register", names...), Op: &datatypepb.DatatypeOp_AssignLww{AssignLww: value}}
 }
 
 // RemoveField removes what the context saw of the field of type typ at

@@ -39,6 +39,8 @@ func TestOps(t *testing.T) {
 		{"an increment makes a counter field", Increment(3, "views"), ""},
 		{"an add makes a set field in a nested map", Add("go", "profile", "tags"), ""},
 		{"a flag and a register", Enable(true, "active"), ""},
+		{"a last-writer-wins register", AssignLWW("blue", "profile", "color"), ""},
+		{"a last-writer-wins assignment on a register is refused", &datatypepb.DatatypeOp{Path: Path("register", "r"), Op: &datatypepb.DatatypeOp_AssignLww{AssignLww: "x"}}, `an assign on field "r", a register`},
 		{"the leaf type may be left to the operation", &datatypepb.DatatypeOp{Path: []*datatypepb.DatatypeField{field("n", "")}, Op: &datatypepb.DatatypeOp_Increment{Increment: 1}}, ""},
 		{"an increment on a set is refused, naming both", &datatypepb.DatatypeOp{Path: Path("set", "tags"), Op: &datatypepb.DatatypeOp_Increment{Increment: 1}}, `an increment on field "tags", a set`},
 		{"an add on a counter is refused", &datatypepb.DatatypeOp{Path: Path("counter", "n"), Op: &datatypepb.DatatypeOp_Add{Add: "x"}}, `an add on field "n", a counter`},
@@ -158,5 +160,24 @@ func TestSetKeepsNoTombstones(t *testing.T) {
 	}
 	if empty > 100 {
 		t.Fatalf("after %d removes the state is %d bytes: it keeps something of what it removed", n, empty)
+	}
+}
+
+// A last-writer-wins register shows its winner; the replica that applies
+// an assignment stamps it (crdt.Stamp), so the later one wins.
+func TestLWWRegisterShowsTheNewestAssignment(t *testing.T) {
+	var s crdt.State
+	for i, v := range []string{"red", "blue"} {
+		ops, err := Ops([]*datatypepb.DatatypeOp{AssignLWW(v, "color")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _, err = crdt.Apply(s, crdt.Update{Actor: actor, Context: s.Context(), Ops: crdt.Stamp(s, ops, int64(100-i))}, crdt.DefaultLimits); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := Field(View(s), Path("lww-register", "color")...)
+	if got.GetLwwRegister() != "blue" {
+		t.Fatalf("the register shows %v after red then blue (from a clock behind)", got)
 	}
 }

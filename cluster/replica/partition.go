@@ -397,7 +397,11 @@ func (p *Partition) CoordinateUpdate(u DatatypeUpdate, counter uint64, now time.
 	if st, err = crdt.Merge(st, u.Base); err != nil {
 		return crdt.State{}, nil, fmt.Errorf("base state: %w", err)
 	}
-	next, d, err := crdt.Apply(st, crdt.Update{Actor: u.Actor, Context: u.Context, Ops: u.Ops}, object.DatatypeLimits)
+	// Last-writer-wins assignments are stamped here, above the winner this
+	// replica holds (which includes what the client read, merged in as
+	// the base), so a causally later one is never lost to a clock behind.
+	ops := crdt.Stamp(st, u.Ops, now.UnixNano())
+	next, d, err := crdt.Apply(st, crdt.Update{Actor: u.Actor, Context: u.Context, Ops: ops}, object.DatatypeLimits)
 	if err != nil {
 		return crdt.State{}, nil, err
 	}

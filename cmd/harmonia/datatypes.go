@@ -304,18 +304,21 @@ func mapGetCmd() *cobra.Command {
 
 func mapUpdateCmd() *cobra.Command {
 	var f datatypeFlags
-	var incr, add, remove, assign, enable, disable, removeField []string
+	var incr, add, remove, assign, assignLWW, enable, disable, removeField []string
 	c := &cobra.Command{
 		Use:   "update KEY",
 		Short: "apply operations to a key's value, all or none",
 		Long: "Apply operations to fields named by their path (names separated by '/'; every field but the last is a map),\n" +
 			"all or none, in this order: --incr PATH=N, --add PATH=ELEMENT, --remove PATH=ELEMENT, --assign PATH=VALUE,\n" +
-			"--enable PATH, --disable PATH, --remove-field PATH:TYPE (TYPE counter, set, flag, register or map).\n" +
-			"Removals take only what --context saw (without it, a fetch just before).",
+			"--assign-lww PATH=VALUE, --enable PATH, --disable PATH, --remove-field PATH:TYPE (TYPE counter, set, flag,\n" +
+			"register, lww-register or map). Removals take only what --context saw (without it, a fetch just before);\n" +
+			"a last-writer-wins assignment wins over what the context saw, whatever the clocks.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ops []*datatypepb.DatatypeOp
-			removes := len(remove) > 0 || len(disable) > 0 || len(removeField) > 0 || len(assign) > 0
+			// A last-writer-wins assignment takes a context too: the
+			// replica that applies it stamps it above what the context saw.
+			removes := len(remove) > 0 || len(disable) > 0 || len(removeField) > 0 || len(assign) > 0 || len(assignLWW) > 0
 			for _, s := range incr {
 				p, v, err := pathValue("--incr", s)
 				if err != nil {
@@ -331,7 +334,7 @@ func mapUpdateCmd() *cobra.Command {
 				flag string
 				vals []string
 				op   func(string, ...string) *datatypepb.DatatypeOp
-			}{{"--add", add, datatype.Add}, {"--remove", remove, datatype.Remove}, {"--assign", assign, datatype.Assign}} {
+			}{{"--add", add, datatype.Add}, {"--remove", remove, datatype.Remove}, {"--assign", assign, datatype.Assign}, {"--assign-lww", assignLWW, datatype.AssignLWW}} {
 				for _, s := range pair.vals {
 					p, v, err := pathValue(pair.flag, s)
 					if err != nil {
@@ -364,7 +367,7 @@ func mapUpdateCmd() *cobra.Command {
 				ops = append(ops, datatype.RemoveField(s[i+1:], p...))
 			}
 			if len(ops) == 0 {
-				return usageErr("no operation: give --incr, --add, --remove, --assign, --enable, --disable or --remove-field")
+				return usageErr("no operation: give --incr, --add, --remove, --assign, --assign-lww, --enable, --disable or --remove-field")
 			}
 			if _, err := f.options(); err != nil {
 				return err
@@ -382,6 +385,7 @@ func mapUpdateCmd() *cobra.Command {
 	c.Flags().StringArrayVar(&add, "add", nil, "PATH=ELEMENT: add to a set")
 	c.Flags().StringArrayVar(&remove, "remove", nil, "PATH=ELEMENT: remove from a set")
 	c.Flags().StringArrayVar(&assign, "assign", nil, "PATH=VALUE: set a register, replacing the values the context saw")
+	c.Flags().StringArrayVar(&assignLWW, "assign-lww", nil, "PATH=VALUE: set a last-writer-wins register (the newest assignment wins)")
 	c.Flags().StringArrayVar(&enable, "enable", nil, "PATH: enable a flag")
 	c.Flags().StringArrayVar(&disable, "disable", nil, "PATH: disable a flag")
 	c.Flags().StringArrayVar(&removeField, "remove-field", nil, "PATH:TYPE: remove a field")

@@ -32,8 +32,8 @@ const (
 type DatatypeField struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // 1 to 255 bytes
-	// counter, set, flag, register (keeps every concurrent assignment) or
-	// map (a map of fields)
+	// counter, set, flag, register (keeps every concurrent assignment),
+	// lww-register (the newest assignment wins) or map (a map of fields)
 	Type          string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -101,6 +101,7 @@ type DatatypeOp struct {
 	//	*DatatypeOp_AddBytes
 	//	*DatatypeOp_RemoveBytes
 	//	*DatatypeOp_AssignBytes
+	//	*DatatypeOp_AssignLww
 	Op            isDatatypeOp_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -231,6 +232,15 @@ func (x *DatatypeOp) GetAssignBytes() []byte {
 	return nil
 }
 
+func (x *DatatypeOp) GetAssignLww() string {
+	if x != nil {
+		if x, ok := x.Op.(*DatatypeOp_AssignLww); ok {
+			return x.AssignLww
+		}
+	}
+	return ""
+}
+
 type isDatatypeOp_Op interface {
 	isDatatypeOp_Op()
 }
@@ -275,6 +285,14 @@ type DatatypeOp_AssignBytes struct {
 	AssignBytes []byte `protobuf:"bytes,10,opt,name=assign_bytes,json=assignBytes,proto3,oneof"`
 }
 
+type DatatypeOp_AssignLww struct {
+	// lww-register: set; the assignment with the highest timestamp wins.
+	// The replica that applies it stamps it above the register's winner
+	// in its state, so one made with the context of a read wins over what
+	// the read saw, whatever the clocks.
+	AssignLww string `protobuf:"bytes,11,opt,name=assign_lww,json=assignLww,proto3,oneof"`
+}
+
 func (*DatatypeOp_Increment) isDatatypeOp_Op() {}
 
 func (*DatatypeOp_Add) isDatatypeOp_Op() {}
@@ -292,6 +310,8 @@ func (*DatatypeOp_AddBytes) isDatatypeOp_Op() {}
 func (*DatatypeOp_RemoveBytes) isDatatypeOp_Op() {}
 
 func (*DatatypeOp_AssignBytes) isDatatypeOp_Op() {}
+
+func (*DatatypeOp_AssignLww) isDatatypeOp_Op() {}
 
 // DatatypeOps is a list of operations, applied in order, all or none.
 type DatatypeOps struct {
@@ -348,6 +368,7 @@ type DatatypeValue struct {
 	//	*DatatypeValue_Flag
 	//	*DatatypeValue_Register
 	//	*DatatypeValue_Map
+	//	*DatatypeValue_LwwRegister
 	Value         isDatatypeValue_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -435,6 +456,15 @@ func (x *DatatypeValue) GetMap() *DatatypeMap {
 	return nil
 }
 
+func (x *DatatypeValue) GetLwwRegister() string {
+	if x != nil {
+		if x, ok := x.Value.(*DatatypeValue_LwwRegister); ok {
+			return x.LwwRegister
+		}
+	}
+	return ""
+}
+
 type isDatatypeValue_Value interface {
 	isDatatypeValue_Value()
 }
@@ -459,6 +489,10 @@ type DatatypeValue_Map struct {
 	Map *DatatypeMap `protobuf:"bytes,5,opt,name=map,proto3,oneof"`
 }
 
+type DatatypeValue_LwwRegister struct {
+	LwwRegister string `protobuf:"bytes,6,opt,name=lww_register,json=lwwRegister,proto3,oneof"` // the winning assignment
+}
+
 func (*DatatypeValue_Counter) isDatatypeValue_Value() {}
 
 func (*DatatypeValue_Set) isDatatypeValue_Value() {}
@@ -468,6 +502,8 @@ func (*DatatypeValue_Flag) isDatatypeValue_Value() {}
 func (*DatatypeValue_Register) isDatatypeValue_Value() {}
 
 func (*DatatypeValue_Map) isDatatypeValue_Value() {}
+
+func (*DatatypeValue_LwwRegister) isDatatypeValue_Value() {}
 
 type StringList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -616,7 +652,7 @@ const file_datatypepb_datatype_proto_rawDesc = "" +
 	"\x19datatypepb/datatype.proto\x12\vharmonia.v1\"7\n" +
 	"\rDatatypeField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04type\x18\x02 \x01(\tR\x04type\"\xd2\x02\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\xf3\x02\n" +
 	"\n" +
 	"DatatypeOp\x12.\n" +
 	"\x04path\x18\x01 \x03(\v2\x1a.harmonia.v1.DatatypeFieldR\x04path\x12\x1e\n" +
@@ -629,16 +665,19 @@ const file_datatypepb_datatype_proto_rawDesc = "" +
 	"\tadd_bytes\x18\b \x01(\fH\x00R\baddBytes\x12#\n" +
 	"\fremove_bytes\x18\t \x01(\fH\x00R\vremoveBytes\x12#\n" +
 	"\fassign_bytes\x18\n" +
-	" \x01(\fH\x00R\vassignBytesB\x04\n" +
+	" \x01(\fH\x00R\vassignBytes\x12\x1f\n" +
+	"\n" +
+	"assign_lww\x18\v \x01(\tH\x00R\tassignLwwB\x04\n" +
 	"\x02op\"8\n" +
 	"\vDatatypeOps\x12)\n" +
-	"\x03ops\x18\x01 \x03(\v2\x17.harmonia.v1.DatatypeOpR\x03ops\"\xdc\x01\n" +
+	"\x03ops\x18\x01 \x03(\v2\x17.harmonia.v1.DatatypeOpR\x03ops\"\x81\x02\n" +
 	"\rDatatypeValue\x12\x1a\n" +
 	"\acounter\x18\x01 \x01(\x03H\x00R\acounter\x12+\n" +
 	"\x03set\x18\x02 \x01(\v2\x17.harmonia.v1.StringListH\x00R\x03set\x12\x14\n" +
 	"\x04flag\x18\x03 \x01(\bH\x00R\x04flag\x125\n" +
 	"\bregister\x18\x04 \x01(\v2\x17.harmonia.v1.StringListH\x00R\bregister\x12,\n" +
-	"\x03map\x18\x05 \x01(\v2\x18.harmonia.v1.DatatypeMapH\x00R\x03mapB\a\n" +
+	"\x03map\x18\x05 \x01(\v2\x18.harmonia.v1.DatatypeMapH\x00R\x03map\x12#\n" +
+	"\flww_register\x18\x06 \x01(\tH\x00R\vlwwRegisterB\a\n" +
 	"\x05value\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
@@ -702,6 +741,7 @@ func file_datatypepb_datatype_proto_init() {
 		(*DatatypeOp_AddBytes)(nil),
 		(*DatatypeOp_RemoveBytes)(nil),
 		(*DatatypeOp_AssignBytes)(nil),
+		(*DatatypeOp_AssignLww)(nil),
 	}
 	file_datatypepb_datatype_proto_msgTypes[3].OneofWrappers = []any{
 		(*DatatypeValue_Counter)(nil),
@@ -709,6 +749,7 @@ func file_datatypepb_datatype_proto_init() {
 		(*DatatypeValue_Flag)(nil),
 		(*DatatypeValue_Register)(nil),
 		(*DatatypeValue_Map)(nil),
+		(*DatatypeValue_LwwRegister)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
