@@ -464,10 +464,28 @@ func (s *tableService) crdtWrite(ctx context.Context, w *itemop.Write) (tableapi
 		}
 		put := actors.PutRequest{Key: w.Key, DatatypeOps: enc, DatatypeContext: crdt.EncodeContext(st.Context()), DatatypeBase: crdt.Encode(st)}
 		if _, err := s.sys.Put(ctx, put); err != nil {
-			return tableapi.WriteResult{}, openWrite(serviceError(fmt.Errorf("write the item: %w", err)))
+			return tableapi.WriteResult{}, crdtWriteError(err)
 		}
 	}
 	return w.CRDTAnswer(), nil
+}
+
+// crdtWriteError is the table service's error for a write of a CRDT item
+// that its coordinating replica refused (nothing applied), or that failed
+// otherwise (open when unavailable: some replicas may hold it).
+func crdtWriteError(err error) error {
+	var de *actors.DatatypeError
+	if !errors.As(err, &de) {
+		return openWrite(serviceError(fmt.Errorf("write the item: %w", err)))
+	}
+	switch de.Kind {
+	case actors.DatatypeLimit, actors.DatatypeInvalid:
+		return tableapi.Errorf(tableapi.KindValidation, "the item's new state: %v", err)
+	}
+	// The replica that was to apply it has not seen all that the write's
+	// read did, or a concurrent write took what it meant to remove: it
+	// applied nothing, and a retry reads again.
+	return tableapi.Errorf(tableapi.KindUnavailable, "the write was not applied (%v); retry it", err)
 }
 
 // openWrite marks an unavailable write's error open: some replicas may
