@@ -39,6 +39,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -387,4 +388,31 @@ func compareHeads(a []string, i int, b []string, j int) int {
 		return -1
 	}
 	return cmp.Compare(a[i], b[j])
+}
+
+// Adds are the operations of an update made of ADDs alone (operands by
+// attribute: a number, or a string, number or binary set), which need
+// nothing of the item: an increment of each number's counter, an add of
+// each set element. Unlike Ops they check nothing against the item: an
+// ADD of a number to an attribute that holds a string makes a counter
+// that the string's register hides until a write of the attribute
+// removes both. A number must be an integer within int64.
+func Adds(adds map[string]item.Value) ([]*datatypepb.DatatypeOp, error) {
+	names := slices.Sorted(maps.Keys(adds))
+	var ops []*datatypepb.DatatypeOp
+	for _, name := range names {
+		switch v := adds[name].(type) {
+		case item.Number:
+			by, err := strconv.ParseInt(v.String(), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%w: ADD of %s to %s: a crdt table's ADD takes an integer (an int64)", ErrNotACounter, v, name)
+			}
+			ops = append(ops, datatype.Increment(by, name))
+		case item.SS, item.NS, item.BS:
+			ops = (&attribute{}).changeSet(ops, name, elements(v))
+		default:
+			return nil, fmt.Errorf("ADD of a %s to %s: ADD takes a number or a set", v.Type(), name)
+		}
+	}
+	return ops, nil
 }

@@ -305,3 +305,32 @@ func TestACounterRefusesToLeaveInt64(t *testing.T) {
 		t.Fatalf("the counter reads %v after a refused ADD", got)
 	}
 }
+
+// A blind ADD checks nothing: on an attribute that holds a string, the
+// counter it makes stays hidden behind the string until a write of the
+// attribute removes both.
+func TestBlindAddsBehindAString(t *testing.T) {
+	r := newReplicas(1)[0]
+	r.write(t, with(map[string]item.Value{"n": item.S("text")}))
+	ops, err := Adds(map[string]item.Value{"n": num("3"), "tags": item.SS{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, err := datatype.ItemOps(ops, item.MaxItemSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.st, _, err = crdt.Apply(r.st, crdt.Update{Actor: r.actor, Ops: conv}, crdt.DefaultLimits); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.item(t); !item.EqualItems(got, item.Item{"id": item.S("cart-1"), "n": item.S("text"), "tags": item.SS{"a"}}) {
+		t.Fatalf("after blind ADDs: %v", got)
+	}
+	r.write(t, with(map[string]item.Value{"n": num("1")}))
+	if got := r.item(t)["n"]; !item.Equal(got, num("1")) {
+		t.Fatalf("a SET after the hidden counter reads %v, want 1 (the counter removed with the string)", got)
+	}
+	if _, err := Adds(map[string]item.Value{"n": num("1.5")}); !errors.Is(err, ErrNotACounter) {
+		t.Fatalf("a decimal ADD: %v", err)
+	}
+}

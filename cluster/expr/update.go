@@ -218,6 +218,21 @@ func (u *Update) Merges() map[string]bool {
 	return out
 }
 
+// OnlyAdds returns the operands of an update made of ADD actions on
+// top-level attributes alone, by attribute (ok false for any other
+// update): on a table of CRDT items such an update needs nothing of the
+// item it changes (cluster/crdtitem.Adds).
+func (u *Update) OnlyAdds() (adds map[string]item.Value, ok bool) {
+	adds = map[string]item.Value{}
+	for _, a := range u.actions {
+		if a.clause != clauseAdd || len(a.path) != 1 {
+			return nil, false
+		}
+		adds[a.path[0].Name] = a.value
+	}
+	return adds, len(adds) > 0
+}
+
 func updateErr(format string, args ...any) error { return errorf(ErrUpdate, format, args...) }
 
 // Apply is the item after the update, or DynamoDB's error for it. Every

@@ -64,6 +64,24 @@ func (w *Write) NextOps(st crdt.State) ([]*datatypepb.DatatypeOp, error) {
 	return ops, nil
 }
 
+// BlindOps are the operations of a write that needs nothing of the item
+// it changes, so it is sent without a read, as a counter's increment on a
+// table of CRDT values: an UpdateItem of top-level ADDs alone, returning
+// nothing, on a table without TTL (where an ADD to an expired item would
+// start from its key). ok is false for any other write, which reads first
+// (NextOps). Such a write is taken whichever replicas are up, but checks
+// nothing against the item (crdtitem.Adds).
+func (w *Write) BlindOps() (ops []*datatypepb.DatatypeOp, ok bool, err error) {
+	if len(w.adds) == 0 || w.ret != tableapi.ReturnNone || w.cond != nil || w.table.TTLAttribute != "" {
+		return nil, false, nil
+	}
+	ops, err = crdtitem.Adds(w.adds)
+	if errors.Is(err, crdtitem.ErrNotACounter) {
+		return nil, true, tableapi.Errorf(tableapi.KindValidation, "%v", err)
+	}
+	return ops, true, err
+}
+
 // CRDTAnswer is the answer of a write whose NextOps were applied.
 func (w *Write) CRDTAnswer() tableapi.WriteResult { return w.answer(w.crdtChange) }
 

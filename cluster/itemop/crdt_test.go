@@ -167,3 +167,58 @@ func TestCRDTRangeAndExpiry(t *testing.T) {
 		t.Fatalf("an expired item's deletion: %d operations (want one removal per attribute, the key's included), %v", len(ops), err)
 	}
 }
+
+// Which writes of CRDT items go without a read.
+func TestCRDTBlindWrites(t *testing.T) {
+	now := time.Unix(1000, 0)
+	noTTL := carts
+	noTTL.TTLAttribute = ""
+	values := map[string]item.Value{":one": item.MustNumber("1"), ":tag": item.SS{"x"}, ":v": item.S("v")}
+	update := func(tb catalog.Table, expr string, ret tableapi.ReturnValues) *Write {
+		used := map[string]item.Value{}
+		for k, v := range values {
+			if strings.Contains(expr, k) {
+				used[k] = v
+			}
+		}
+		return planned(t)(Update(tb, tableapi.UpdateItem{Key: key("ann", "1"), Update: expr, Expressions: tableapi.Expressions{Values: used}, Return: ret}, now))
+	}
+	for _, tc := range []struct {
+		rule  string
+		w     *Write
+		blind bool
+		ops   int
+	}{
+		{"ADDs alone, returning nothing, go blind", update(noTTL, "ADD c :one, tags :tag", tableapi.ReturnNone), true, 2},
+		{"with ReturnValues the write reads", update(noTTL, "ADD c :one", tableapi.ReturnAllNew), false, 0},
+		{"with a SET too it reads", update(noTTL, "ADD c :one SET v = :v", tableapi.ReturnNone), false, 0},
+		{"a DELETE of elements reads (it removes what it observed)", update(noTTL, "DELETE tags :tag", tableapi.ReturnNone), false, 0},
+		{"on a table with TTL it reads (an expired item starts from its key)", update(carts, "ADD c :one", tableapi.ReturnNone), false, 0},
+		{"a put reads", planned(t)(Put(noTTL, tableapi.PutItem{Item: key("ann", "1")}, now)), false, 0},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			ops, blind, err := tc.w.BlindOps()
+			if err != nil || blind != tc.blind || len(ops) != tc.ops {
+				t.Fatalf("blind %v with %d operations (%v), want blind %v with %d", blind, len(ops), err, tc.blind, tc.ops)
+			}
+		})
+	}
+	half := planned(t)(Update(noTTL, tableapi.UpdateItem{Key: key("ann", "1"), Update: "ADD c :h", Expressions: tableapi.Expressions{Values: map[string]item.Value{":h": item.MustNumber("0.5")}}}, now))
+	if _, blind, err := half.BlindOps(); !blind || tableapi.KindOf(err) != tableapi.KindValidation {
+		t.Fatalf("a blind decimal ADD: blind %v, %v; want a validation error", blind, err)
+	}
+	// A blind ADD applied to what a put wrote adds to it.
+	var st crdt.State
+	st = written(t, st, planned(t)(Put(noTTL, tableapi.PutItem{Item: with(key("ann", "1"), "c", item.MustNumber("2.5"))}, now)))
+	ops, _, _ := update(noTTL, "ADD c :one", tableapi.ReturnNone).BlindOps()
+	conv, err := datatype.ItemOps(ops, item.MaxItemSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err = crdt.Apply(st, crdt.Update{Actor: vclock.Actor{Node: "n2~1", Incarnation: 1}, Ops: conv}, crdt.DefaultLimits); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCRDT(t, st, now)["c"]; !item.Equal(got, item.MustNumber("3.5")) {
+		t.Fatalf("a blind ADD of 1 to 2.5 reads %v", got)
+	}
+}

@@ -122,6 +122,10 @@ type Write struct {
 	merges map[string]bool
 	// crdtChange is the change NextOps made, on a table of CRDT items.
 	crdtChange change
+	// adds are an UpdateItem's operands when it is made of top-level ADDs
+	// alone (expr.Update.OnlyAdds): on a table of CRDT items it may then
+	// write blind (BlindOps).
+	adds map[string]item.Value
 	// applied holds the item before and after each time consensus applied
 	// the update, by the version of the value it applied it to: the
 	// chosen value names its base (paxos.Value.Prev), which picks the
@@ -238,6 +242,7 @@ func Update(t catalog.Table, req tableapi.UpdateItem, now time.Time) (*Write, er
 			return nil, err
 		}
 		w.merges = upd.Merges()
+		w.adds, _ = upd.OnlyAdds()
 		for _, p := range upd.Paths() {
 			name := p[0].Name
 			if name == t.Schema.Partition.Name || (t.Schema.HasSort() && name == t.Schema.Sort.Name) {

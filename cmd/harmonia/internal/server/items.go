@@ -442,6 +442,12 @@ func (s *tableService) eventualGet(ctx context.Context, g *itemop.Get) (tableapi
 // the operations that turn it into w's item with that state as its base
 // and context, so only what the read observed is replaced or removed.
 func (s *tableService) crdtWrite(ctx context.Context, w *itemop.Write) (tableapi.WriteResult, error) {
+	if ops, blind, err := w.BlindOps(); blind {
+		if err != nil {
+			return tableapi.WriteResult{}, serviceError(err)
+		}
+		return tableapi.WriteResult{}, s.applyCRDT(ctx, w.Key, ops, nil)
+	}
 	res, err := s.sys.Get(ctx, actors.GetRequest{Key: w.Key, R: s.readQuorum(true)})
 	if err != nil {
 		return tableapi.WriteResult{}, serviceError(fmt.Errorf("read the item to write: %w", err))
@@ -455,19 +461,33 @@ func (s *tableService) crdtWrite(ctx context.Context, w *itemop.Write) (tableapi
 		return tableapi.WriteResult{}, serviceError(err)
 	}
 	if len(ops) > 0 {
-		enc, err := proto.Marshal(&datatypepb.DatatypeOps{Ops: ops})
-		if err != nil {
-			return tableapi.WriteResult{}, serviceError(fmt.Errorf("the write's operations: %w", err))
-		}
-		if err := s.sys.CheckValue(enc); err != nil {
-			return tableapi.WriteResult{}, tableapi.Errorf(tableapi.KindValidation, "%v", err)
-		}
-		put := actors.PutRequest{Key: w.Key, DatatypeOps: enc, DatatypeContext: crdt.EncodeContext(st.Context()), DatatypeBase: crdt.Encode(st)}
-		if _, err := s.sys.Put(ctx, put); err != nil {
-			return tableapi.WriteResult{}, crdtWriteError(err)
+		if err := s.applyCRDT(ctx, w.Key, ops, &st); err != nil {
+			return tableapi.WriteResult{}, err
 		}
 	}
 	return w.CRDTAnswer(), nil
+}
+
+// applyCRDT has the replica that coordinates a write of the CRDT item at
+// key apply ops, with read (the state the write read; nil for a blind
+// write) as their base and context: they then remove only what it
+// observed.
+func (s *tableService) applyCRDT(ctx context.Context, key []byte, ops []*datatypepb.DatatypeOp, read *crdt.State) error {
+	enc, err := proto.Marshal(&datatypepb.DatatypeOps{Ops: ops})
+	if err != nil {
+		return serviceError(fmt.Errorf("the write's operations: %w", err))
+	}
+	if err := s.sys.CheckValue(enc); err != nil {
+		return tableapi.Errorf(tableapi.KindValidation, "%v", err)
+	}
+	put := actors.PutRequest{Key: key, DatatypeOps: enc, DatatypeContext: crdt.EncodeContext(crdt.Context{})}
+	if read != nil {
+		put.DatatypeContext, put.DatatypeBase = crdt.EncodeContext(read.Context()), crdt.Encode(*read)
+	}
+	if _, err := s.sys.Put(ctx, put); err != nil {
+		return crdtWriteError(err)
+	}
+	return nil
 }
 
 // crdtWriteError is the table service's error for a write of a CRDT item
