@@ -11,17 +11,19 @@ import (
 )
 
 // Imports only go down: cluster/ (the pure algorithms) imports none of
-// client/, persistence/, actors/ or cmd/, nor the libraries of the network,
-// the actors and the disk (gRPC, protoactor, pebble); client/ imports no
-// persistence/, actors/ or cmd/; persistence/ imports no actors/ or cmd/;
-// actors/ imports no cmd/.
+// client/, persistence/, actors/, node/ or cmd/, nor the libraries of the
+// network, the actors and the disk (gRPC, protoactor, pebble); client/
+// imports no persistence/, actors/, node/ or cmd/; persistence/ imports no
+// actors/, node/ or cmd/; actors/ imports no node/ or cmd/; node/ imports
+// no cmd/.
 func TestLayersImportDownwardOnly(t *testing.T) {
 	const module = "github.com/harmoniakv/harmonia/"
 	above := map[string][]string{
-		"cluster":     {"client", "persistence", "actors", "cmd"},
-		"client":      {"persistence", "actors", "cmd"},
-		"persistence": {"actors", "cmd"},
-		"actors":      {"cmd"},
+		"cluster":     {"client", "persistence", "actors", "node", "cmd"},
+		"client":      {"persistence", "actors", "node", "cmd"},
+		"persistence": {"actors", "node", "cmd"},
+		"actors":      {"node", "cmd"},
+		"node":        {"cmd"},
 	}
 	// Libraries a layer may not use at all, by import path prefix.
 	libraries := map[string][]string{

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
+	"github.com/harmoniakv/harmonia/node"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 )
@@ -84,7 +84,7 @@ func checkNode(t *testing.T, where string, v map[string]string, hostOK func(host
 
 // checkSecurity fails unless a node of these settings would start: bound
 // to every interface, it needs TLS files or --insecure, and not both (see
-// server.Security). A file must say which it uses.
+// node.Security). A file must say which it uses.
 func checkSecurity(t *testing.T, where string, v map[string]string) {
 	t.Helper()
 	insecure := false
@@ -97,11 +97,11 @@ func checkSecurity(t *testing.T, where string, v map[string]string) {
 	}
 	tls := v["tls-cert"] != "" || v["tls-key"] != "" || v["tls-ca"] != ""
 	noDNS := func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no lookups here") }
-	mode, _, err := server.Security(context.Background(),
-		[]server.Binding{{Flag: "--listen", Addr: v["listen"]}, {Flag: "--client", Addr: v["client"]}}, tls, insecure, noDNS)
+	mode, _, err := node.Security(context.Background(),
+		[]node.Binding{{Flag: "--listen", Addr: v["listen"]}, {Flag: "--client", Addr: v["client"]}}, tls, insecure, noDNS)
 	if err != nil {
 		t.Errorf("%s: the node would not start: %v", where, err)
-	} else if mode == server.SecurityLoopback {
+	} else if mode == node.SecurityLoopback {
 		t.Errorf("%s: binds loopback only (%s, %s): no peer could reach it", where, v["listen"], v["client"])
 	}
 }

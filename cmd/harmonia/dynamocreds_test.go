@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
+	"github.com/harmoniakv/harmonia/node/dynamodb/sigv4"
 )
 
 func TestReadDynamoCredentials(t *testing.T) {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/client"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
 	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/harmoniakv/harmonia/node"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -324,9 +324,9 @@ func statusCmd() *cobra.Command {
 
 // securityNotes say what each security mode means for who is trusted.
 var securityNotes = map[string]string{
-	server.SecurityTLS:      " (mutual TLS on the cluster and client ports)",
-	server.SecurityInsecure: " (no TLS, and other machines can reach it: every caller is trusted, admin calls included)",
-	server.SecurityLoopback: " (no TLS; bound to loopback, so every process on its machine is trusted)",
+	node.SecurityTLS:      " (mutual TLS on the cluster and client ports)",
+	node.SecurityInsecure: " (no TLS, and other machines can reach it: every caller is trusted, admin calls included)",
+	node.SecurityLoopback: " (no TLS; bound to loopback, so every process on its machine is trusted)",
 }
 
 func printStatus(res *kvpb.StatusResponse) {

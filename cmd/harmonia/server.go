@@ -11,15 +11,14 @@ import (
 	"syscall"
 
 	"github.com/harmoniakv/harmonia/cluster/causal"
-	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/config"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/server"
+	"github.com/harmoniakv/harmonia/node"
+	"github.com/harmoniakv/harmonia/node/dynamodb/sigv4"
 	"github.com/spf13/cobra"
 )
 
 func serverCmd() *cobra.Command {
-	cfg := server.DefaultConfig()
+	cfg := node.DefaultConfig()
 	var join, secretFile, dynamoCredsFile, advertise, advertiseClient, configFile string
 	var verbose bool
 	c := &cobra.Command{
@@ -30,27 +29,10 @@ func serverCmd() *cobra.Command {
 			if err := config.Apply(cmd.Flags(), configFile, os.Environ()); err != nil {
 				return usageErr("%v", err)
 			}
-			if cfg.Node.NodeID == "" || cfg.DataDir == "" {
-				return usageErr("server needs --node-id and --data-dir")
-			}
-			if err := membership.CheckID(cfg.Node.NodeID); err != nil {
-				return usageErr("--node-id: %v", err)
-			}
-			if cfg.Node.Reap.Grace > 0 && cfg.Node.Reap.Interval <= 0 {
-				return usageErr("--reap-interval must be positive while --tombstone-grace is")
-			}
-			if cfg.Node.N < 1 || cfg.Node.Partitions < 1 || cfg.Node.Handoff.Concurrency < 1 || cfg.Node.Handoff.BatchKeys < 1 {
-				return usageErr("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
-			}
-			if cfg.Store.MinFreeBytes < 0 {
-				return usageErr("--min-free-disk must be 0 (no check) or more bytes, not %d", cfg.Store.MinFreeBytes)
-			}
 			var err error
-			if cfg.Node.AdvertiseAddr, cfg.Node.AdvertiseClientAddr, err = server.Advertised(cfg.Node.ClusterAddr, advertise, cfg.Node.ClientAddr, advertiseClient); err != nil {
+			if cfg.Node.AdvertiseAddr, cfg.Node.AdvertiseClientAddr, err = node.Advertised(cfg.Node.ClusterAddr, advertise, cfg.Node.ClientAddr, advertiseClient); err != nil {
 				return usageErr("%v", err)
 			}
-			cfg.Node.R = min(cfg.Node.R, cfg.Node.N)
-			cfg.Node.W = min(cfg.Node.W, cfg.Node.N)
 			if join != "" {
 				cfg.Node.Gossip.Seeds = strings.Split(join, ",")
 			}
@@ -84,7 +66,7 @@ func serverCmd() *cobra.Command {
 				}
 			}
 			if dynamoCredsFile != "" {
-				if cfg.DynamoDBAddr == "" {
+				if cfg.DynamoDBAddr == "" { // before the file is read: the flags are wrong
 					return usageErr("--dynamodb-credentials needs --dynamodb")
 				}
 				creds, warning, err := readDynamoCredentials(dynamoCredsFile)
@@ -96,14 +78,11 @@ func serverCmd() *cobra.Command {
 				}
 				cfg.DynamoDBCredentials = creds
 			}
-			if err := cfg.TLS.Check(); err != nil {
+			if err := cfg.Validate(); err != nil {
 				return usageErr("%v", err)
 			}
-			if err := cfg.Node.ConnLimits.Check(); err != nil {
-				return usageErr("%v", err)
-			}
-			s, err := server.Start(cfg)
-			if se := (*server.SecurityError)(nil); errors.As(err, &se) {
+			s, err := node.Start(cfg)
+			if se := (*node.SecurityError)(nil); errors.As(err, &se) {
 				return usageErr("%v", se)
 			}
 			if err != nil {

@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
+	"github.com/harmoniakv/harmonia/node/dynamodb/sigv4"
 )
 
 // Config is the endpoint's configuration.

@@ -1,7 +1,10 @@
-// Package server owns a running HarmoniaKV node: it opens the store, starts
-// the actor system, and serves the client API (harmonia.v1 KV and Admin over
-// gRPC) and the HTTP health endpoint.
-package server
+// Package node owns a running HarmoniaKV node: it opens the store, starts
+// the actor system, and serves the client API (harmonia.v1 KV, Table and
+// Admin over gRPC), the DynamoDB-compatible endpoint (node/dynamodb) and
+// the HTTP endpoint (metrics, status page, pprof). `harmonia server` is a
+// thin shell over it; any program can run a node in its own process with
+// Start (after Config.Validate) and Stop.
+package node
 
 import (
 	"context"

@@ -10,7 +10,7 @@ import (
 	"net/http"
 
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
+	"github.com/harmoniakv/harmonia/node/dynamodb/sigv4"
 )
 
 // DynamoDB's error names, which the SDKs turn into typed errors.

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"context"
@@ -14,13 +14,14 @@ import (
 
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/causal"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/metrics"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/statuspage"
+	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/internal/certs"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/harmoniakv/harmonia/node/dynamodb"
+	"github.com/harmoniakv/harmonia/node/dynamodb/sigv4"
+	"github.com/harmoniakv/harmonia/node/metrics"
+	"github.com/harmoniakv/harmonia/node/statuspage"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -33,7 +34,7 @@ type Config struct {
 	DataDir  string
 	HTTPAddr string // empty: no HTTP endpoint
 	// DynamoDBAddr is where the DynamoDB-compatible endpoint listens
-	// (cmd/harmonia/internal/dynamodb); empty: none. Without
+	// (node/dynamodb); empty: none. Without
 	// DynamoDBCredentials it verifies no signatures, so it must be a
 	// loopback address unless Insecure.
 	DynamoDBAddr string
@@ -75,6 +76,43 @@ func DefaultConfig() Config {
 	return Config{ClusterSecrets: [][]byte{[]byte(causal.DefaultSecret)}, APIStreamWorkers: 256, Store: persistence.DefaultOptions(), Node: actors.DefaultConfig()}
 }
 
+// Validate checks a configuration before Start, naming each setting by
+// its flag, and settles what follows from others: R and W are at most N.
+// Start runs it too; a program that embeds a node may call it first to
+// tell a bad configuration from a failure to start.
+func (c *Config) Validate() error {
+	switch {
+	case c.Node.NodeID == "" || c.DataDir == "":
+		return errors.New("a node needs --node-id and --data-dir")
+	case c.Node.Reap.Grace > 0 && c.Node.Reap.Interval <= 0:
+		return errors.New("--reap-interval must be positive while --tombstone-grace is")
+	case c.Node.N < 1 || c.Node.Partitions < 1 || c.Node.Handoff.Concurrency < 1 || c.Node.Handoff.BatchKeys < 1:
+		return errors.New("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
+	case c.Store.MinFreeBytes < 0:
+		return fmt.Errorf("--min-free-disk must be 0 (no check) or more bytes, not %d", c.Store.MinFreeBytes)
+	case c.DynamoDBCredentials != nil && c.DynamoDBAddr == "":
+		return errors.New("--dynamodb-credentials needs --dynamodb")
+	}
+	if err := membership.CheckID(c.Node.NodeID); err != nil {
+		return fmt.Errorf("--node-id: %w", err)
+	}
+	if err := c.TLS.Check(); err != nil {
+		return err
+	}
+	if err := c.Node.ConnLimits.Check(); err != nil {
+		return err
+	}
+	c.Node.R = min(c.Node.R, c.Node.N)
+	c.Node.W = min(c.Node.W, c.Node.N)
+	return nil
+}
+
+// ConfigError reports a configuration Validate refused.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // Server is a running node.
 type Server struct {
 	cfg   Config
@@ -93,6 +131,9 @@ type Server struct {
 
 // Start opens the store, starts the actors and begins serving clients.
 func Start(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, &ConfigError{err}
+	}
 	log := cfg.Node.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

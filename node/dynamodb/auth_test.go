@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
-	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/dynamodb/sigv4"
+	"github.com/harmoniakv/harmonia/node/dynamodb/sigv4"
 )
 
 const testKeyID, testSecret = "AKIDHARMONIA", "0123456789abcdef0123456789abcdef"
