@@ -302,41 +302,44 @@ func (a *api) Status(context.Context, *kvpb.StatusRequest) (*kvpb.StatusResponse
 
 func (a *api) Leave(context.Context, *kvpb.LeaveRequest) (*kvpb.LeaveResponse, error) {
 	v := a.sys.View()
-	switch st := v.Members[v.Self].Status; st {
-	case membership.Up:
-	case membership.Leaving:
-		return &kvpb.LeaveResponse{Node: v.Self}, nil
-	default:
-		return nil, status.Errorf(codes.FailedPrecondition, "node %s is %s; only a normal member can leave", v.Self, st)
+	done, err := membership.AdmitLeave(memberStatuses(v), v.Self)
+	if err != nil {
+		return nil, admissionStatus(err)
 	}
-	normal := 0
-	for _, m := range v.Members {
-		if m.Status == membership.Up {
-			normal++
-		}
+	if !done {
+		a.sys.Leave()
 	}
-	if normal < 2 {
-		return nil, status.Errorf(codes.FailedPrecondition, "node %s is the last normal member; its data would have nowhere to go", v.Self)
-	}
-	a.sys.Leave()
 	return &kvpb.LeaveResponse{Node: v.Self}, nil
 }
 
 func (a *api) Remove(_ context.Context, req *kvpb.RemoveRequest) (*kvpb.RemoveResponse, error) {
 	v := a.sys.View()
-	m, ok := v.Members[req.Node]
-	switch {
-	case !ok:
-		return nil, status.Errorf(codes.InvalidArgument, "%s is not a member", req.Node)
-	case req.Node == v.Self:
-		return nil, status.Errorf(codes.InvalidArgument, "a node cannot remove itself; use leave")
-	case m.Status == membership.Left:
-		return &kvpb.RemoveResponse{Node: req.Node}, nil
-	case m.Status != membership.Down:
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s, not down; a live node leaves with: harmonia cluster leave %s", req.Node, m.Status, req.Node)
+	done, err := membership.AdmitRemove(memberStatuses(v), v.Self, req.Node)
+	if err != nil {
+		return nil, admissionStatus(err)
 	}
-	a.sys.Remove(req.Node)
+	if !done {
+		a.sys.Remove(req.Node)
+	}
 	return &kvpb.RemoveResponse{Node: req.Node}, nil
+}
+
+// memberStatuses is each member's status in view v.
+func memberStatuses(v *actors.View) map[string]membership.Status {
+	out := make(map[string]membership.Status, len(v.Members))
+	for id, m := range v.Members {
+		out[id] = m.Status
+	}
+	return out
+}
+
+// admissionStatus is the gRPC status of a refused leave or remove.
+func admissionStatus(err error) error {
+	code := codes.FailedPrecondition
+	if errors.Is(err, membership.ErrNotMember) {
+		code = codes.InvalidArgument
+	}
+	return status.Error(code, err.Error())
 }
 
 func (a *api) Repair(ctx context.Context, req *kvpb.RepairRequest) (*kvpb.RepairResponse, error) {
