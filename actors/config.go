@@ -40,13 +40,16 @@ type Config struct {
 	// MaxClockEntries bounds vector clocks (see vclock.Prune).
 	MaxClockEntries int
 	Coordinator     CoordinatorConfig
-	Gossip          GossipConfig
-	Handoff         HandoffConfig
-	Hints           HintConfig
-	Repair          RepairConfig
-	Reap            reap.Config
-	Tables          TablesConfig
-	TTL             TTLConfig
+	// Faults are injected to test recovery (Faults); nil, the default,
+	// injects none.
+	Faults  Faults
+	Gossip  GossipConfig
+	Handoff HandoffConfig
+	Hints   HintConfig
+	Repair  RepairConfig
+	Reap    reap.Config
+	Tables  TablesConfig
+	TTL     TTLConfig
 	// TreeRebuildRate bounds the stored keys per second the node reads to
 	// rebuild its Merkle trees after a start, so a restart does not flood
 	// the disk (0: unbounded). Default 100,000.

@@ -119,6 +119,7 @@ type CoordinatorConfig struct {
 // them (SupervisorStrategy): a state machine that crashes is stopped and
 // its client told, never restarted to run its request a second time.
 type coordinator struct {
+	faults   Faults // injected to test recovery (Config.Faults); never nil
 	cfg      CoordinatorConfig
 	reap     reap.Config // the node's reaping rule: read repair follows its Spread
 	view     *viewHolder
@@ -205,10 +206,6 @@ type RequestCounts struct {
 	StampsNotFollowed uint64
 }
 
-// testHookPut, set by tests only, runs before a put state machine handles
-// each message: a panic there is a crash of the state machine.
-var testHookPut atomic.Pointer[func(msg any)]
-
 func (c *coordinator) Receive(ctx actor.Context) {
 	var producer actor.Producer
 	var name string
@@ -219,7 +216,9 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		cl = &client{reply: m.reply, request: m.req}
 		switch r := m.req.(type) {
 		case *PutRequest:
-			name, producer = "put-", func() actor.Actor { return &putFSM{cfg: c.cfg, view: view, req: r, client: cl, counters: c.counters} }
+			name, producer = "put-", func() actor.Actor {
+				return &putFSM{cfg: c.cfg, view: view, req: r, client: cl, counters: c.counters, faults: c.faults}
+			}
 		case *GetRequest:
 			name, producer = "get-", func() actor.Actor {
 				return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: r, client: cl, counters: c.counters}

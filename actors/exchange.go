@@ -43,6 +43,7 @@ type repairWrite struct {
 // most WriteWindow writes at a time. A crash loses nothing: every write it
 // makes is an idempotent merge.
 type exchange struct {
+	faults    Faults // injected to test recovery (Config.Faults); never nil
 	cfg       RepairConfig
 	reap      reap.Config
 	view      *View
@@ -102,11 +103,7 @@ func (e *exchange) Receive(ctx actor.Context) {
 		e.collect(ctx, m)
 	case *internalpb.ReplicaPutReply:
 		e.lastProgress = time.Now()
-		if e.cfg.PanicAfter > 0 {
-			if acked := e.table.writesAcked.Add(1); acked >= e.cfg.PanicAfter && e.table.panicked.CompareAndSwap(false, true) {
-				panic(fmt.Sprintf("exchange of partition %d with %s: fault injected after %d repair writes", e.partition, e.peer, acked))
-			}
-		}
+		e.faults.RepairWriteAcked(e.partition, e.peer)
 		if m.Error != "" || m.RequestId >= uint64(len(e.writes)) {
 			e.finish(ctx, fmt.Errorf("repair write to %s: %s", m.Node, m.Error))
 			return

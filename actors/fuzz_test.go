@@ -1126,7 +1126,7 @@ func newExchange(h *messageHarness) *exchange {
 	cfg := DefaultRepairConfig()
 	cfg.MaxKeysPerSecond = 0 // no pacing timers
 	v := h.view.Load()
-	e := &exchange{cfg: cfg, reap: reap.DefaultConfig(), view: v, partition: fuzzPartition, peer: "n2", table: &repairTable{},
+	e := &exchange{cfg: cfg, reap: reap.DefaultConfig(), view: v, partition: fuzzPartition, peer: "n2", table: &repairTable{}, faults: noFaults{},
 		result: ExchangeResult{Partition: fuzzPartition, Peer: "n2"}, lastProgress: time.Now()}
 	e.mine.vnode, e.theirs.vnode = v.localVnodePID(fuzzPartition), v.vnodePID("n2", fuzzPartition)
 	return e

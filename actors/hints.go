@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -32,9 +31,6 @@ type HintConfig struct {
 	// AckTimeout: a batch not fully acked by then is abandoned and sent again
 	// at the next check. Default 5 s.
 	AckTimeout time.Duration
-	// PanicAfter makes a replay worker panic once after that many hints are
-	// delivered, to test supervision (0: never). Test-only.
-	PanicAfter int64
 }
 
 // DefaultHintConfig returns the documented defaults.
@@ -46,7 +42,6 @@ func DefaultHintConfig() HintConfig {
 type hintCounters struct {
 	mu       sync.Mutex
 	replayed map[string]int64
-	panicked atomic.Bool
 }
 
 func (c *hintCounters) add(target string, n int64) int64 {
@@ -68,6 +63,7 @@ type hintCheck struct{}
 // hints supervises one replay-<target> worker per target that has hints and
 // is up. It checks on a timer and when told a member came up.
 type hints struct {
+	faults   Faults // injected to test recovery (Config.Faults); never nil
 	cfg      HintConfig
 	store    *persistence.Store
 	view     *viewHolder
@@ -102,7 +98,7 @@ func (h *hints) check(ctx actor.Context) {
 			continue
 		}
 		props := propsOf(func() actor.Actor {
-			return &replay{cfg: h.cfg, target: target, store: h.store, view: h.view, catalog: h.catalog, counters: h.counters}
+			return &replay{cfg: h.cfg, target: target, store: h.store, view: h.view, catalog: h.catalog, counters: h.counters, faults: h.faults}
 		})
 		if _, err := ctx.SpawnNamed(props, "replay-"+target); err != nil {
 			continue // a stopping worker of the same name; the next check retries
@@ -173,6 +169,7 @@ func hintDestinations(v *View, target string, partition int) (dests []string, ke
 // restarted worker reads the durable queue again, so nothing is lost; a
 // hint delivered twice is harmless.
 type replay struct {
+	faults   Faults // injected to test recovery (Config.Faults); never nil
 	cfg      HintConfig
 	target   string
 	store    *persistence.Store
@@ -206,9 +203,7 @@ func (r *replay) Receive(ctx actor.Context) {
 			return
 		}
 		total := r.counters.add(r.target, 1)
-		if r.cfg.PanicAfter > 0 && total >= r.cfg.PanicAfter && r.counters.panicked.CompareAndSwap(false, true) {
-			panic(fmt.Sprintf("replay to %s: fault injected after %d hints", r.target, total))
-		}
+		r.faults.HintDelivered(r.target, total)
 		if len(r.outstanding) == 0 {
 			r.pace(ctx)
 		}

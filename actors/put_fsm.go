@@ -15,6 +15,7 @@ import (
 // putFSM drives one request.Put: it sends what the core decides and feeds
 // it the replies and timers.
 type putFSM struct {
+	faults    Faults // injected to test recovery (Config.Faults); never nil
 	timers    selfTimers
 	cfg       CoordinatorConfig
 	view      *View
@@ -32,9 +33,7 @@ type putFSM struct {
 type replicaDeadline struct{}
 
 func (f *putFSM) Receive(ctx actor.Context) {
-	if h := testHookPut.Load(); h != nil {
-		(*h)(ctx.Message())
-	}
+	f.faults.PutStep(ctx.Message())
 	var eff request.PutEffects
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:

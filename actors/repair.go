@@ -33,8 +33,9 @@ type (
 // repair schedules Merkle exchanges between this node and the other
 // replicas of each partition it holds, at most Concurrency at a time.
 type repair struct {
-	cfg  RepairConfig
-	reap reap.Config // repairs follow its Spread
+	faults Faults // injected to test recovery (Config.Faults); never nil
+	cfg    RepairConfig
+	reap   reap.Config // repairs follow its Spread
 	// maxPairs bounds the pairs this node compares (Q × (N-1)); the
 	// schedule divides Interval by it.
 	maxPairs int
@@ -169,7 +170,7 @@ func (r *repair) fill(ctx actor.Context) {
 		r.queue = r.queue[1:]
 		r.seq++
 		props := propsOf(func() actor.Actor {
-			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, table: r.table}
+			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, table: r.table, faults: r.faults}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))
 		if err != nil {

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -39,10 +38,6 @@ type RepairConfig struct {
 	// knows chosen is completed by an exchange: its proposer has given up
 	// by then. Default 1 min.
 	AcceptorStaleAfter time.Duration
-	// PanicAfter makes an exchange panic once, after this process's
-	// exchanges have had that many repair writes acknowledged, to test
-	// supervision (0: never). Test-only.
-	PanicAfter int64
 }
 
 // DefaultRepairConfig returns the documented defaults.
@@ -77,9 +72,6 @@ type RepairTotals struct {
 type repairTable struct {
 	mu     sync.Mutex
 	totals RepairTotals
-	// writesAcked and panicked drive RepairConfig.PanicAfter.
-	writesAcked atomic.Int64
-	panicked    atomic.Bool
 }
 
 func (t *repairTable) restarted() {

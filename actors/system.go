@@ -101,7 +101,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, catalog: s.tables.holder, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, stamps: s.stamps, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
 	spawn(propsOf(func() actor.Actor {
-		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, store: s.store, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher}
+		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, store: s.store, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher, faults: faultsOf(s.cfg)}
 	}, actor.WithDispatcher(s.dispatcher)), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
@@ -111,7 +111,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	// A crashed exchange or reap round is stopped, not restarted in place;
 	// its parent starts a new one.
 	spawn(propsOf(func() actor.Actor {
-		return &repair{cfg: s.cfg.Repair, reap: s.cfg.Reap, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1)}
+		return &repair{cfg: s.cfg.Repair, reap: s.cfg.Reap, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1), faults: faultsOf(s.cfg)}
 	}, stopOnCrash()), "repair")
 	// A crashed rebuild is stopped, and started again under a new PID.
 	spawn(propsOf(func() actor.Actor {
@@ -124,7 +124,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 		spawn(propsOf(func() actor.Actor {
-			return &hints{cfg: s.cfg.Hints, store: s.store, view: s.view, catalog: s.tables.holder, counters: s.hintCounters}
+			return &hints{cfg: s.cfg.Hints, store: s.store, view: s.view, catalog: s.tables.holder, counters: s.hintCounters, faults: faultsOf(s.cfg)}
 		}, replaySupervision), "hints")
 	}
 	spawn(propsOf(func() actor.Actor {

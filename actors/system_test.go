@@ -308,22 +308,29 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// putCrash crashes the first put state machine that hears of its
+// replica's new version.
+type putCrash struct {
+	noFaults
+	crashes atomic.Int32
+}
+
+func (p *putCrash) PutStep(msg any) {
+	if _, ok := msg.(*internalpb.CoordinatePutReply); ok && p.crashes.Add(1) == 1 {
+		panic("injected crash")
+	}
+}
+
 // A put state machine that crashes mid-request (after the replica made the
 // new version) is stopped, not restarted: its client gets ErrRequestCrashed
 // at once rather than a timeout, the replica holds the write once (a
 // restarted machine would coordinate it again, making a second sibling),
 // and the coordinator goes on serving.
 func TestCrashedPutStateMachineIsStoppedNotRerun(t *testing.T) {
-	sys := startSingle(t, t.TempDir())
+	faults := &putCrash{}
+	sys := startSingleWith(t, t.TempDir(), func(c *Config) { c.Faults = faults })
 	ctx := context.Background()
-	var crashes atomic.Int32
-	hook := func(msg any) {
-		if _, ok := msg.(*internalpb.CoordinatePutReply); ok && crashes.Add(1) == 1 {
-			panic("injected crash")
-		}
-	}
-	testHookPut.Store(&hook)
-	defer testHookPut.Store(nil)
+	crashes := &faults.crashes
 
 	start := time.Now()
 	_, err := sys.Put(ctx, PutRequest{Key: []byte("k"), Value: []byte("v1"), Timeout: 10 * time.Second})

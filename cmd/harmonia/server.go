@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/cluster/causal"
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/config"
 	"github.com/harmoniakv/harmonia/node"
@@ -53,9 +54,10 @@ func serverCmd() *cobra.Command {
 			}
 			// Test-only fault injection: make a replay worker or an
 			// anti-entropy exchange panic once.
+			var faults actors.PanicOnce
 			for name, into := range map[string]*int64{
-				"HARMONIA_FAULT_REPLAY_PANIC_AFTER":   &cfg.Node.Hints.PanicAfter,
-				"HARMONIA_FAULT_EXCHANGE_PANIC_AFTER": &cfg.Node.Repair.PanicAfter,
+				"HARMONIA_FAULT_REPLAY_PANIC_AFTER":   &faults.ReplayAfter,
+				"HARMONIA_FAULT_EXCHANGE_PANIC_AFTER": &faults.ExchangeAfter,
 			} {
 				if v := os.Getenv(name); v != "" {
 					n, err := strconv.ParseInt(v, 10, 64)
@@ -63,6 +65,7 @@ func serverCmd() *cobra.Command {
 						return usageErr("%s: %v", name, err)
 					}
 					*into = n
+					cfg.Node.Faults = &faults
 				}
 			}
 			if dynamoCredsFile != "" {
