@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/pace"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/reconcile"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
@@ -58,9 +59,9 @@ type exchange struct {
 	mine, theirs  exchangeSide
 	writes        []repairWrite
 	sent, acked   int
-	writeStart    time.Time
-	pumpPending   bool      // an exchangePump is scheduled
-	lastProgress  time.Time // of the latest reply
+	pacer         *pace.Pacer // MaxKeysPerSecond of repair writes
+	pumpPending   bool        // an exchangePump is scheduled
+	lastProgress  time.Time   // of the latest reply
 	result        ExchangeResult
 	finished      bool
 	acc           exchangeAcceptors // the pass over strong keys, after the trees
@@ -260,7 +261,7 @@ func (e *exchange) reconcile(ctx actor.Context) {
 		}
 	}
 	e.mine.objs, e.theirs.objs = nil, nil
-	e.writeStart = time.Now()
+	e.pacer = pace.New(e.cfg.MaxKeysPerSecond)
 	e.pump(ctx)
 }
 
@@ -268,16 +269,14 @@ func (e *exchange) reconcile(ctx actor.Context) {
 // MaxKeysPerSecond, and finishes once all are acknowledged.
 func (e *exchange) pump(ctx actor.Context) {
 	for e.sent < len(e.writes) && e.sent-e.acked < max(e.cfg.WriteWindow, 1) {
-		if rate := e.cfg.MaxKeysPerSecond; rate > 0 {
-			due := e.writeStart.Add(time.Duration(e.sent) * time.Second / time.Duration(rate))
-			if wait := time.Until(due); wait > 0 {
-				if !e.pumpPending {
-					e.pumpPending = true
-					e.pace.after(ctx, wait, exchangePump{})
-				}
-				return
+		if wait := e.pacer.Due(time.Now()); wait > 0 {
+			if !e.pumpPending {
+				e.pumpPending = true
+				e.pace.after(ctx, wait, exchangePump{})
 			}
+			return
 		}
+		e.pacer.Take(time.Now(), 1)
 		w := e.writes[e.sent]
 		ctx.Request(w.to, w.put)
 		e.sent++

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/pace"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/protobuf/proto"
@@ -26,7 +27,7 @@ type HintConfig struct {
 	// their acks. Default 100.
 	BatchSize int
 	// MaxPerSecond bounds replay to one target, so foreground requests keep
-	// their latency. Default 2,000.
+	// their latency (0: unbounded). Default 2,000.
 	MaxPerSecond int
 	// AckTimeout: a batch not fully acked by then is abandoned and sent again
 	// at the next check. Default 5 s.
@@ -181,14 +182,18 @@ type replay struct {
 	timer selfTimer // the round's ack deadline, or the pacing wait
 	// outstanding counts the acks each hint still waits for, by sequence.
 	outstanding map[uint64]int
-	started     time.Time
+	// pacer keeps replay to MaxPerSecond hints a second, a batch at a time.
+	pacer *pace.Pacer
 }
 
 func (r *replay) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
 		r.timer.stop()
-	case *actor.Started, replayNext:
+	case *actor.Started:
+		r.pacer = pace.New(r.cfg.MaxPerSecond)
+		r.pace(ctx)
+	case replayNext:
 		r.send(ctx)
 	case *internalpb.ReplicaPutReply:
 		if r.outstanding[m.RequestId] == 0 || m.Error != "" {
@@ -253,7 +258,6 @@ func (r *replay) send(ctx actor.Context) {
 		}
 	}
 	r.round++
-	r.started = time.Now()
 	r.outstanding = map[uint64]int{}
 	for i, h := range batch {
 		r.outstanding[h.Seq] = len(dests[i])
@@ -273,11 +277,9 @@ func (r *replay) send(ctx actor.Context) {
 
 // pace waits as long as the rate bound asks before the next batch.
 func (r *replay) pace(ctx actor.Context) {
-	minGap := time.Duration(r.cfg.BatchSize) * time.Second / time.Duration(max(r.cfg.MaxPerSecond, 1))
-	wait := minGap - time.Since(r.started)
-	if wait <= 0 {
-		r.send(ctx)
+	if wait := r.pacer.Take(time.Now(), r.cfg.BatchSize); wait > 0 {
+		r.timer.after(ctx, wait, replayNext{})
 		return
 	}
-	r.timer.after(ctx, wait, replayNext{})
+	r.send(ctx)
 }

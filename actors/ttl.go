@@ -11,6 +11,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/pace"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
@@ -104,13 +105,13 @@ func (s *System) expirePass() {
 	if v == nil || v.Ring == nil || v.Transition == nil || len(ttlTables(s.tables.Catalog())) == 0 {
 		return
 	}
-	pace := newPacer(s.cfg.TTL.MaxDeletesPerSecond)
+	pacer := pace.New(s.cfg.TTL.MaxDeletesPerSecond)
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		if !expiresPartition(v.Transition.Voters(p), v.Self) {
 			continue
 		}
 		for _, t := range ttlTables(s.tables.Catalog()) {
-			if err := s.expireTable(p, t, pace); err != nil {
+			if err := s.expireTable(p, t, pacer); err != nil {
 				s.log.Debug("ttl: pass over a partition of a table cut short", "partition", p, "table", t.Name, "err", err)
 			}
 		}
@@ -123,13 +124,13 @@ var errStopping = errors.New("the node is stopping")
 // expireTable deletes the expired items of table t that partition p's
 // local acceptor states hold (of a strong table) or its local objects (of
 // an eventual one), reading only the table's own range.
-func (s *System) expireTable(p int, t catalog.Table, pace *pacer) error {
+func (s *System) expireTable(p int, t catalog.Table, pacer *pace.Pacer) error {
 	r := catalog.TableItems(t)
 	if t.Consistency != catalog.Strong {
 		// Each item with a tombstone stamped just above the versions
 		// found (PutRequest.JustAfter), so that a write of the item made
 		// since, here or on another replica, wins over the deletion.
-		return walkExpiring(s, t, pace, func(lower []byte) ([]persistence.RawEntry, bool, error) {
+		return walkExpiring(s, t, pacer, func(lower []byte) ([]persistence.RawEntry, bool, error) {
 			return s.store.ScanRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
 		}, func(e persistence.RawEntry) []byte { return e.Key }, func(cur catalog.Table, e persistence.RawEntry, now time.Time) (func(), error) {
 			versions, err := object.Decode(e.Value)
@@ -152,7 +153,7 @@ func (s *System) expireTable(p int, t catalog.Table, pace *pacer) error {
 			return func() { s.expireVersions(e.Key, cur, versions) }, nil
 		})
 	}
-	return walkExpiring(s, t, pace, func(lower []byte) ([]persistence.AcceptorEntry, bool, error) {
+	return walkExpiring(s, t, pacer, func(lower []byte) ([]persistence.AcceptorEntry, bool, error) {
 		return s.store.ScanAcceptorRange(p, lower, r.Upper, false, ttlScanKeys, ttlScanBytes)
 	}, func(e persistence.AcceptorEntry) []byte { return e.Key }, func(cur catalog.Table, e persistence.AcceptorEntry, now time.Time) (func(), error) {
 		st, err := paxospb.StateFromProto(e.State)
@@ -172,7 +173,7 @@ func (s *System) expireTable(p int, t catalog.Table, pace *pacer) error {
 // entry that holds an expired item. Each page follows the newest catalog:
 // the table may have been deleted, or its TTL turned off, while the pass
 // ran.
-func walkExpiring[E any](s *System, t catalog.Table, pace *pacer, scan func(lower []byte) ([]E, bool, error), key func(E) []byte,
+func walkExpiring[E any](s *System, t catalog.Table, pacer *pace.Pacer, scan func(lower []byte) ([]E, bool, error), key func(E) []byte,
 	expired func(cur catalog.Table, e E, now time.Time) (func(), error)) error {
 	lower := catalog.TableItems(t).Lower
 	for {
@@ -193,7 +194,7 @@ func walkExpiring[E any](s *System, t catalog.Table, pace *pacer, scan func(lowe
 			if del == nil {
 				continue
 			}
-			if !pace.wait(s.stopped) {
+			if !pacer.Wait(1, s.stopped) {
 				return errStopping
 			}
 			del()
@@ -250,34 +251,4 @@ func (s *System) expireState(key []byte, t catalog.Table, ops []*datatypepb.Data
 	}
 	s.expiry.deleted.Add(1)
 	s.log.Debug("ttl: expired item deleted", "table", t.Name, "key", fmt.Sprintf("%.64q", key))
-}
-
-// pacer spaces deletions to at most perSecond a second (unbounded when 0).
-type pacer struct {
-	gap  time.Duration
-	next time.Time
-}
-
-func newPacer(perSecond int) *pacer {
-	p := &pacer{}
-	if perSecond > 0 {
-		p.gap = time.Second / time.Duration(perSecond)
-	}
-	return p
-}
-
-// wait blocks until the next deletion may go, and reports false if stop
-// closed first.
-func (p *pacer) wait(stop <-chan struct{}) bool {
-	if d := time.Until(p.next); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-stop:
-			return false
-		case <-t.C:
-		}
-	}
-	p.next = time.Now().Add(p.gap)
-	return true
 }

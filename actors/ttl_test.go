@@ -2,7 +2,6 @@ package actors
 
 import (
 	"testing"
-	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
@@ -37,31 +36,5 @@ func TestTTLTablesAreStrongTablesOfItemsWithATTLAttribute(t *testing.T) {
 	}}
 	if got := ttlTables(c); len(got) != 1 || got[0].Name != "expiring" {
 		t.Fatalf("ttlTables: %+v", got)
-	}
-}
-
-func TestPacerSpacesDeletions(t *testing.T) {
-	const perSecond = 50
-	p := newPacer(perSecond)
-	stop := make(chan struct{})
-	start := time.Now()
-	for range 3 {
-		if !p.wait(stop) {
-			t.Fatal("stopped")
-		}
-	}
-	if took, least := time.Since(start), 2*time.Second/perSecond; took < least {
-		t.Fatalf("three deletions in %v, at least %v apart in all", took, least)
-	}
-	slow := newPacer(1) // a second between deletions: the stop comes first
-	if !slow.wait(stop) {
-		t.Fatal("stopped")
-	}
-	close(stop)
-	if slow.wait(stop) {
-		t.Fatal("a pacer waited through a stop")
-	}
-	if unbounded := newPacer(0); !unbounded.wait(nil) || !unbounded.wait(nil) {
-		t.Fatal("an unbounded pacer waited")
 	}
 }

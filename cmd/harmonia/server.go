@@ -142,7 +142,7 @@ func serverCmd() *cobra.Command {
 	f.IntVar(&cfg.Node.Handoff.Concurrency, "handoff-concurrency", cfg.Node.Handoff.Concurrency, "partitions received at once during a ring change")
 	f.IntVar(&cfg.Node.Handoff.BatchKeys, "handoff-batch-keys", cfg.Node.Handoff.BatchKeys, "keys per handoff batch")
 	f.BoolVar(&cfg.Node.Hints.Enabled, "hint-replay", cfg.Node.Hints.Enabled, "replay hinted writes to their replicas when they come back")
-	f.IntVar(&cfg.Node.Hints.MaxPerSecond, "hint-replay-rate", cfg.Node.Hints.MaxPerSecond, "hints replayed per second to one node at most")
+	f.IntVar(&cfg.Node.Hints.MaxPerSecond, "hint-replay-rate", cfg.Node.Hints.MaxPerSecond, "hints replayed per second to one node at most (0: no bound)")
 	f.Int64Var(&cfg.Store.MaxHintBytes, "max-hint-bytes", cfg.Store.MaxHintBytes, "bytes of hints kept per target node; past it writes rely on repair")
 	f.DurationVar(&cfg.Store.MaxHintAge, "max-hint-age", cfg.Store.MaxHintAge, "hints older than this are dropped (counted)")
 	f.DurationVar(&cfg.Node.Repair.Interval, "repair-interval", cfg.Node.Repair.Interval, "how often each partition is compared with each other replica (0: only manual repair)")
