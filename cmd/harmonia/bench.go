@@ -31,8 +31,8 @@ are not counted.
 With --table naming a table of items, the key space is --keys partition
 keys of --items items each (one without a sort key), loaded with PutItem,
 and the workload is c (GetItem of a random item), q (a Query of a random
-partition key's items) or w (PutItem of new partition keys); --r quorum or
-all asks for consistent reads.
+partition key's items), w (PutItem of new partition keys) or i (UpdateItem
+"ADD n :one" of a random item); --r quorum or all asks for consistent reads.
 
 When every live member's status can be read before and after the run, the
 report also gives the CPU the nodes used per operation (summed over the

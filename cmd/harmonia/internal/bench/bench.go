@@ -119,6 +119,8 @@ func workloadReadPercent(w string) (int, bool) {
 		return 0, true
 	case "q": // items mode only: a Query
 		return 100, true
+	case "i": // items mode only: an UpdateItem ADD
+		return 0, true
 	}
 	return 0, false
 }
@@ -217,7 +219,7 @@ func (c *Config) validate() error {
 	}
 	p, ok := workloadReadPercent(c.workload)
 	if !ok {
-		return usageErr("--workload %q: must be a, b, c, w or (a table of items) q", c.workload)
+		return usageErr("--workload %q: must be a, b, c, w or (a table of items) q or i", c.workload)
 	}
 	c.readPercent = p
 	if c.workload == "w" {
@@ -709,8 +711,11 @@ func buildReport(cfg *Config, res *benchResult) benchReport {
 // writeText prints the report for people.
 func (r benchReport) writeText(w io.Writer) {
 	mix := fmt.Sprintf("%d%% read / %d%% update", r.ReadPercent, 100-r.ReadPercent)
-	if r.Workload == "w" {
+	switch r.Workload {
+	case "w":
 		mix = "100% blind write"
+	case "i":
+		mix = "100% UpdateItem ADD n :one"
 	}
 	if r.Strong {
 		mix += fmt.Sprintf(", strong table %s: linearizable reads, writes by compare-and-set", r.Table)
@@ -862,8 +867,8 @@ func Main(ctx context.Context, cfg *Config, asJSON bool, stdout, stderr io.Write
 			return usageErr("--table %s is strong: a majority of each key's replicas decides; --r and --w do not apply", cfg.table)
 		}
 	}
-	if cfg.table == "" && cfg.workload == "q" {
-		return usageErr("--workload q queries a table of items: give --table")
+	if cfg.table == "" && (cfg.workload == "q" || cfg.workload == "i") {
+		return usageErr("--workload %s is of a table of items: give --table", cfg.workload)
 	}
 	if cfg.load {
 		t := time.Now()

@@ -747,6 +747,7 @@ type fakeItems struct {
 	mu      sync.Mutex
 	items   map[string]map[string]item.Item // user -> at -> item
 	queries int
+	adds    int
 }
 
 func (f *fakeItems) PutItem(_ context.Context, table string, it item.Item, _ client.ItemOptions) (item.Item, error) {
@@ -770,6 +771,26 @@ func (f *fakeItems) GetItem(_ context.Context, _ string, key item.Item, _ client
 	return f.items[string(key["user"].(item.S))][key["at"].(item.Number).String()], nil
 }
 
+func (f *fakeItems) UpdateItem(_ context.Context, _ string, key item.Item, update string, o client.ItemOptions) (item.Item, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	it := f.items[string(key["user"].(item.S))][key["at"].(item.Number).String()]
+	if it == nil || update != "ADD n :one" {
+		return nil, fmt.Errorf("update %q of %v", update, key)
+	}
+	n := item.MustNumber("0")
+	if v, ok := it["n"].(item.Number); ok {
+		n = v
+	}
+	sum, err := n.Add(o.Values[":one"].(item.Number))
+	if err != nil {
+		return nil, err
+	}
+	it["n"] = sum
+	f.adds++
+	return nil, nil
+}
+
 func (f *fakeItems) Query(_ context.Context, _ string, q client.Query) (*client.QueryPage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -788,7 +809,7 @@ func (f *fakeItems) Query(_ context.Context, _ string, q client.Query) (*client.
 // workloads read them (GetItem, Query: none missing) or write new ones.
 func TestItemsModeLoadsAndRunsItsWorkloads(t *testing.T) {
 	schema := &kvpb.TableDescription{Name: "events", PartitionKey: &kvpb.KeyAttribute{Name: "user", Type: "S"}, SortKey: &kvpb.KeyAttribute{Name: "at", Type: "N"}}
-	for _, workload := range []string{"c", "q", "w"} {
+	for _, workload := range []string{"c", "q", "w", "i"} {
 		kv := &fakeItems{}
 		cfg := validConfig()
 		cfg.workload, cfg.clients, cfg.keys, cfg.items, cfg.maxOps, cfg.duration = workload, 3, 7, 5, 100, 10*time.Second
@@ -828,6 +849,10 @@ func TestItemsModeLoadsAndRunsItsWorkloads(t *testing.T) {
 		case "w":
 			if len(kv.items) != cfg.keys+int(cfg.maxOps) {
 				t.Fatalf("workload w: %d partition keys after %d writes of new ones", len(kv.items), cfg.maxOps)
+			}
+		case "i":
+			if kv.adds != int(cfg.maxOps) || rep.Update.Count != cfg.maxOps {
+				t.Fatalf("workload i: %d ADDs, %d updates reported", kv.adds, rep.Update.Count)
 			}
 		}
 	}

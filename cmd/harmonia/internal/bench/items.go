@@ -17,13 +17,17 @@ import (
 // --value-size random bytes. Workload c reads a random item (GetItem),
 // q reads a random partition key's items (one Query, Limit --items; one
 // that returns fewer counts as not found), w
-// writes items of new partition keys (PutItem, blind). "read" in the
-// report is the GetItem or the Query.
+// writes items of new partition keys (PutItem, blind), i adds 1 to the
+// number "n" of a random item (UpdateItem "ADD n :one", returning
+// nothing: a consensus step on a strong table, a read and a write on a
+// last-writer-wins one, a blind counter increment on a crdt one). "read"
+// in the report is the GetItem or the Query, "update" the ADD.
 
 // ItemKV is the part of *client.Client items mode uses.
 type ItemKV interface {
 	PutItem(ctx context.Context, table string, it item.Item, o client.ItemOptions) (item.Item, error)
 	GetItem(ctx context.Context, table string, key item.Item, o client.ItemOptions) (item.Item, error)
+	UpdateItem(ctx context.Context, table string, key item.Item, update string, o client.ItemOptions) (item.Item, error)
 	Query(ctx context.Context, table string, q client.Query) (*client.QueryPage, error)
 }
 
@@ -124,6 +128,9 @@ func (w *worker) itemOp(ctx context.Context, op benchOp, rng *rand.Rand) (notFou
 	octx, cancel := cfg.opContext(ctx)
 	defer cancel()
 	switch {
+	case op == opUpdate:
+		_, err = kv.UpdateItem(octx, cfg.table, cfg.schema.key(cfg.keyPrefix, rng.IntN(cfg.keys), rng.IntN(cfg.perKey())), "ADD n :one",
+			client.ItemOptions{Timeout: cfg.timeout, Values: map[string]item.Value{":one": item.MustNumber("1")}})
 	case op == opWrite:
 		_, err = kv.PutItem(octx, cfg.table, cfg.newItem(rng, cfg.keyPrefix+cfg.runTag, int(w.written.Add(1)-1), 0), client.ItemOptions{Timeout: cfg.timeout})
 	case cfg.workload == "q":
@@ -149,8 +156,8 @@ func (w *worker) itemOp(ctx context.Context, op benchOp, rng *rand.Rand) (notFou
 func (c *Config) takeSchema(d *kvpb.TableDescription) error {
 	schema, ok := schemaOf(d)
 	if !ok {
-		if c.workload == "q" {
-			return usageErr("--workload q queries a table of items; --table %s holds keys and values", c.table)
+		if c.workload == "q" || c.workload == "i" {
+			return usageErr("--workload %s is of a table of items; --table %s holds keys and values", c.workload, c.table)
 		}
 		return nil
 	}
@@ -158,8 +165,8 @@ func (c *Config) takeSchema(d *kvpb.TableDescription) error {
 	if c.items < 1 {
 		return usageErr("--items %d: must be at least 1", c.items)
 	}
-	if c.workload != "c" && c.workload != "q" && c.workload != "w" {
-		return usageErr("--table %s holds items: --workload must be c (GetItem), q (Query) or w (PutItem)", c.table)
+	if c.workload != "c" && c.workload != "q" && c.workload != "w" && c.workload != "i" {
+		return usageErr("--table %s holds items: --workload must be c (GetItem), q (Query), w (PutItem) or i (UpdateItem ADD)", c.table)
 	}
 	if c.w != "" || (c.r != "" && c.r != "quorum" && c.r != "all") {
 		return usageErr("--table %s holds items: --w does not apply, and --r only as quorum or all (a consistent read)", c.table)
