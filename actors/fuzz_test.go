@@ -1454,7 +1454,7 @@ func checkHint(t *testing.T, h *messageHarness, pm proto.Message) {
 	m := pm.(*internalpb.Hint)
 	v := h.view.Load()
 	for _, target := range []string{"n2", "n4", "n9"} {
-		dests, keeper, ok := hintDestinations(v, target, int(m.Partition))
+		dests, keeper, ok := placement(v).Destinations(target, int(m.Partition))
 		for _, id := range dests {
 			if !v.Up(id) {
 				t.Fatalf("hint for %s sent to %s, which is not up", target, id)

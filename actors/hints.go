@@ -3,11 +3,11 @@ package actors
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/hinted"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/pace"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -85,17 +85,17 @@ func (h *hints) Receive(ctx actor.Context) {
 }
 
 func (h *hints) check(ctx actor.Context) {
-	v := h.view.Load()
+	pl := placement(h.view.Load())
 	running := map[string]bool{}
 	for _, c := range ctx.Children() {
 		running[c.Id] = true
 	}
-	if gone(v, v.Self) {
+	if pl.Gone(pl.Self) {
 		return // a node that left must not write its hints into the cluster
 	}
 	for target, st := range h.store.HintStats() {
 		name := ctx.Self().Id + "/replay-" + target
-		if st.Count == 0 || running[name] || !replayable(v, target) {
+		if st.Count == 0 || running[name] || !pl.Replayable(target) {
 			continue
 		}
 		props := propsOf(func() actor.Actor {
@@ -110,63 +110,18 @@ func (h *hints) check(ctx actor.Context) {
 type replayTimeout struct{ round int }
 type replayNext struct{}
 
-// replayable reports whether target's hints can go anywhere now.
-func replayable(v *View, target string) bool {
-	return v.Up(target) || gone(v, target) || v.Members[v.Self].Status == membership.Leaving
-}
-
-// gone reports whether id left the cluster or was removed (or was never a
-// member): hints kept for it can no longer reach it.
-func gone(v *View, id string) bool {
-	m, ok := v.Members[id]
-	return !ok || m.Status == membership.Left
-}
-
-// hintDestinations says where a hint kept for target goes now, and false
-// when it must wait: to target when it is up; when target is gone, to the
-// replicas the ring now names for the partition (they rebuilt target's
-// share, and must see its writes too), every one of them up. While this
-// node is leaving and target is down, to the next ring's replicas that are
-// up (at least one), so that the leave neither waits for the target nor
-// takes the hints away with it; keeper is then the one that keeps the hint
-// for target when target is a replica of the next ring, which still needs
-// the write when it is back. A hint read back with a partition outside the
-// ring (a corrupt record) goes nowhere.
-func hintDestinations(v *View, target string, partition int) (dests []string, keeper string, ok bool) {
-	if partition < 0 || partition >= v.Ring.Partitions() {
-		return nil, "", false
+// placement is what the hints' destinations depend on in view v.
+func placement(v *View) hinted.Placement {
+	members := make(map[string]membership.Status, len(v.Members))
+	for id, m := range v.Members {
+		members[id] = m.Status
 	}
-	switch {
-	case v.Up(target):
-		return []string{target}, "", true
-	case gone(v, target):
-		pref, extra := v.Transition.WriteReplicas(partition)
-		dests = append(slices.Clone(pref), extra...)
-		if len(dests) == 0 || slices.ContainsFunc(dests, func(id string) bool { return id != v.Self && !v.Up(id) }) {
-			return nil, "", false
-		}
-		return dests, "", true
-	case v.Members[v.Self].Status == membership.Leaving:
-		next := v.Transition.Next.PreferenceListForPartition(partition, v.N)
-		for _, id := range next {
-			if id != v.Self && v.Up(id) {
-				dests = append(dests, id)
-			}
-		}
-		if len(dests) == 0 {
-			return nil, "", false
-		}
-		if slices.Contains(next, target) {
-			keeper = dests[0]
-		}
-		return dests, keeper, true
-	}
-	return nil, "", false
+	return hinted.Placement{Self: v.Self, Members: members, Transition: v.Transition, N: v.N}
 }
 
 // replay delivers one target's hints in batches: each hint goes as a
 // ReplicaPut (merged idempotently there) to its destinations (see
-// hintDestinations) and is deleted here only after every one acked. A
+// hinted.Placement.Destinations) and is deleted here only after every one acked. A
 // restarted worker reads the durable queue again, so nothing is lost; a
 // hint delivered twice is harmless.
 type replay struct {
@@ -223,7 +178,8 @@ func (r *replay) Receive(ctx actor.Context) {
 // has nowhere to go now (the next check starts over).
 func (r *replay) send(ctx actor.Context) {
 	v := r.view.Load()
-	if gone(v, v.Self) {
+	pl := placement(v)
+	if pl.Gone(v.Self) {
 		ctx.Stop(ctx.Self())
 		return
 	}
@@ -252,7 +208,7 @@ func (r *replay) send(ctx actor.Context) {
 			return
 		}
 		var ok bool
-		if dests[i], keepers[i], ok = hintDestinations(v, r.target, int(h.Hint.Partition)); !ok {
+		if dests[i], keepers[i], ok = pl.Destinations(r.target, int(h.Hint.Partition)); !ok {
 			ctx.Stop(ctx.Self())
 			return
 		}
