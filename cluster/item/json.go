@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // DynamoDB's JSON: an AttributeValue is an object with exactly one type key
@@ -292,11 +293,16 @@ func EncodeJSON(v Value) ([]byte, error) {
 }
 
 // EncodeJSONItem writes an item in DynamoDB's JSON.
-func EncodeJSONItem(it Item) ([]byte, error) {
+func EncodeJSONItem(it Item) ([]byte, error) { return AppendJSONItem(nil, it) }
+
+// AppendJSONItem appends an item in DynamoDB's JSON to dst, the bytes
+// EncodeJSONItem returns, so that a caller may encode into a buffer it
+// reuses.
+func AppendJSONItem(dst []byte, it Item) ([]byte, error) {
 	if err := ValidateItem(it); err != nil {
-		return nil, err
+		return dst, err
 	}
-	return appendJSONObject(nil, it), nil
+	return appendJSONObject(dst, it), nil
 }
 
 func appendJSONObject(dst []byte, m map[string]Value) []byte {
@@ -321,9 +327,39 @@ func sortedKeys(m map[string]Value) []string {
 	return keys
 }
 
+// appendJSONString appends s as encoding/json writes a string: quoted
+// as it is when every byte is printable ASCII that needs no escape, and
+// by encoding/json itself otherwise (escapes, HTML characters, bytes
+// that are not UTF-8).
 func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // cannot fail for a string
-	return append(dst, b...)
+	for i := range len(s) {
+		if !plainJSONByte(s[i]) {
+			b, _ := json.Marshal(s) // cannot fail for a string
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// plainJSONByte reports whether encoding/json writes c in a string as it
+// is: printable ASCII but the quote, the backslash and the characters it
+// escapes for HTML.
+func plainJSONByte(c byte) bool {
+	switch c {
+	case '"', '\\', '<', '>', '&':
+		return false
+	}
+	return c >= ' ' && c < utf8.RuneSelf
+}
+
+// appendJSONBase64 appends b as a JSON string of its standard base64,
+// whose characters need no escape.
+func appendJSONBase64(dst []byte, b []byte) []byte {
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	return append(dst, '"')
 }
 
 func appendJSON(dst []byte, v Value) []byte {
@@ -336,7 +372,7 @@ func appendJSON(dst []byte, v Value) []byte {
 	case Number:
 		dst = appendJSONString(dst, v.String())
 	case B:
-		dst = appendJSONString(dst, base64.StdEncoding.EncodeToString(v))
+		dst = appendJSONBase64(dst, v)
 	case Bool:
 		dst = strconv.AppendBool(dst, bool(v))
 	case Null:
@@ -357,7 +393,14 @@ func appendJSON(dst []byte, v Value) []byte {
 	case NS:
 		dst = appendJSONArray(dst, len(v), func(i int) string { return v[i].String() })
 	case BS:
-		dst = appendJSONArray(dst, len(v), func(i int) string { return base64.StdEncoding.EncodeToString(v[i]) })
+		dst = append(dst, '[')
+		for i, b := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONBase64(dst, b)
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}')
 }
