@@ -30,6 +30,22 @@ func scanJSONItem(data []byte) (Item, bool) {
 	return Item(m), true
 }
 
+// ScanJSONItem is DecodeJSONItem's fast path for a caller that scans a
+// larger document: it reads the item data starts with (after
+// whitespace) and returns it with the count of bytes it read. ok false
+// means it gave up (malformed JSON, a value DynamoDB refuses, a spelling
+// it does not bother with), and the caller must decode by
+// DecodeJSONItem, which accepts or words the error. When ok, the item is
+// what DecodeJSONItem returns for data[:n].
+func ScanJSONItem(data []byte) (it Item, n int, ok bool) {
+	s := jsonScanner{data: data}
+	m, ok := s.object(0)
+	if !ok {
+		return nil, 0, false
+	}
+	return Item(m), s.pos, true
+}
+
 // scanJSON is DecodeJSON's fast path.
 func scanJSON(data []byte) (Value, bool) {
 	s := jsonScanner{data: data}
