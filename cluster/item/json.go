@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // DynamoDB's JSON: an AttributeValue is an object with exactly one type key
@@ -17,7 +18,8 @@ import (
 // an item is an object of attribute names to AttributeValues. The decoder
 // reads tokens rather than unmarshalling into maps so that a duplicate
 // key is seen and refused, and so that nesting is bounded before it costs
-// anything.
+// anything. A faster scanner of the bytes (jsonScanner) decodes what it
+// can first; the token decoder decides the rest and words every error.
 
 // ErrJSON reports DynamoDB JSON that is malformed or that holds a value
 // DynamoDB refuses.
@@ -26,6 +28,14 @@ var ErrJSON = errors.New("invalid AttributeValue JSON")
 // DecodeJSON reads one AttributeValue in DynamoDB's JSON. The value it
 // returns passes Validate; sets are in canonical order.
 func DecodeJSON(data []byte) (Value, error) {
+	if v, ok := scanJSON(data); ok {
+		return v, nil
+	}
+	return decodeJSONTokens(data)
+}
+
+// decodeJSONTokens is DecodeJSON by the token decoder.
+func decodeJSONTokens(data []byte) (Value, error) {
 	d := newJSONDecoder(data)
 	v, err := d.value(0)
 	if err == nil {
@@ -41,6 +51,14 @@ func DecodeJSON(data []byte) (Value, error) {
 // It checks every name and value but not the item's size or key (see
 // KeySchema.ValidateItem).
 func DecodeJSONItem(data []byte) (Item, error) {
+	if it, ok := scanJSONItem(data); ok {
+		return it, nil
+	}
+	return decodeJSONItemTokens(data)
+}
+
+// decodeJSONItemTokens is DecodeJSONItem by the token decoder.
+func decodeJSONItemTokens(data []byte) (Item, error) {
 	d := newJSONDecoder(data)
 	it, err := d.object(0, "item")
 	if err == nil {
@@ -275,11 +293,16 @@ func EncodeJSON(v Value) ([]byte, error) {
 }
 
 // EncodeJSONItem writes an item in DynamoDB's JSON.
-func EncodeJSONItem(it Item) ([]byte, error) {
+func EncodeJSONItem(it Item) ([]byte, error) { return AppendJSONItem(nil, it) }
+
+// AppendJSONItem appends an item in DynamoDB's JSON to dst, the bytes
+// EncodeJSONItem returns, so that a caller may encode into a buffer it
+// reuses.
+func AppendJSONItem(dst []byte, it Item) ([]byte, error) {
 	if err := ValidateItem(it); err != nil {
-		return nil, err
+		return dst, err
 	}
-	return appendJSONObject(nil, it), nil
+	return appendJSONObject(dst, it), nil
 }
 
 func appendJSONObject(dst []byte, m map[string]Value) []byte {
@@ -304,9 +327,39 @@ func sortedKeys(m map[string]Value) []string {
 	return keys
 }
 
+// appendJSONString appends s as encoding/json writes a string: quoted
+// as it is when every byte is printable ASCII that needs no escape, and
+// by encoding/json itself otherwise (escapes, HTML characters, bytes
+// that are not UTF-8).
 func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // cannot fail for a string
-	return append(dst, b...)
+	for i := range len(s) {
+		if !plainJSONByte(s[i]) {
+			b, _ := json.Marshal(s) // cannot fail for a string
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// plainJSONByte reports whether encoding/json writes c in a string as it
+// is: printable ASCII but the quote, the backslash and the characters it
+// escapes for HTML.
+func plainJSONByte(c byte) bool {
+	switch c {
+	case '"', '\\', '<', '>', '&':
+		return false
+	}
+	return c >= ' ' && c < utf8.RuneSelf
+}
+
+// appendJSONBase64 appends b as a JSON string of its standard base64,
+// whose characters need no escape.
+func appendJSONBase64(dst []byte, b []byte) []byte {
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	return append(dst, '"')
 }
 
 func appendJSON(dst []byte, v Value) []byte {
@@ -319,7 +372,7 @@ func appendJSON(dst []byte, v Value) []byte {
 	case Number:
 		dst = appendJSONString(dst, v.String())
 	case B:
-		dst = appendJSONString(dst, base64.StdEncoding.EncodeToString(v))
+		dst = appendJSONBase64(dst, v)
 	case Bool:
 		dst = strconv.AppendBool(dst, bool(v))
 	case Null:
@@ -340,7 +393,14 @@ func appendJSON(dst []byte, v Value) []byte {
 	case NS:
 		dst = appendJSONArray(dst, len(v), func(i int) string { return v[i].String() })
 	case BS:
-		dst = appendJSONArray(dst, len(v), func(i int) string { return base64.StdEncoding.EncodeToString(v[i]) })
+		dst = append(dst, '[')
+		for i, b := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONBase64(dst, b)
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}')
 }

@@ -14,7 +14,16 @@ import (
 // endpoint does not know; the legacy parameters are the exception, since
 // ignoring a condition or an update would silently change what a write
 // does.
+//
+// A request the scanner reads (memberScanner) is scanned first, and
+// decoded by encoding/json only when the scanner gives up.
 func decode(body []byte, into any) error {
+	if s, ok := into.(memberScanner); ok {
+		if scanRequest(body, s) {
+			return nil // it read no legacy parameter
+		}
+		s.reset()
+	}
 	if err := json.Unmarshal(body, into); err != nil {
 		return decodeError(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
@@ -180,12 +181,40 @@ func operationOf(target string) (string, operation, error) {
 	return name, op, nil
 }
 
+// jsonAppender is an answer that appends its JSON to a buffer, the bytes
+// encoding/json would write for it; ok false (an item that does not
+// validate, say) leaves the answer to encoding/json, which words the
+// error.
+type jsonAppender interface {
+	appendJSON(dst []byte) (out []byte, ok bool)
+}
+
+// answerBuffers owns the buffers that answers are appended to, so that
+// one request reuses an earlier one's memory; a buffer grown past
+// maxPooledAnswer is left to the garbage collector rather than kept.
+var answerBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledAnswer is the capacity beyond which an answer's buffer is not
+// kept for another: 64 KiB, well above an item's answer.
+const maxPooledAnswer = 64 << 10
+
 // respond writes the answer, or err in DynamoDB's error shape, and returns
 // the status it wrote.
 func (h *handler) respond(w http.ResponseWriter, r *http.Request, id string, answer any, err error) int {
 	status := http.StatusOK
 	var body []byte
-	if err == nil {
+	if a, ok := answer.(jsonAppender); ok && err == nil {
+		buf := answerBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(*buf) <= maxPooledAnswer {
+				answerBuffers.Put(buf)
+			}
+		}()
+		if *buf, ok = a.appendJSON((*buf)[:0]); ok {
+			body = *buf
+		}
+	}
+	if err == nil && body == nil {
 		if body, err = json.Marshal(answer); err != nil {
 			// The service's answer, not the request, is at fault.
 			err = tableapi.Errorf(tableapi.KindInternal, "encoding the answer: %w", err)

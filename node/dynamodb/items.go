@@ -32,6 +32,35 @@ type writeOutput struct {
 	Attributes item.ItemJSON `json:",omitempty"`
 }
 
+func (o writeOutput) appendJSON(dst []byte) ([]byte, bool) {
+	return appendItemMember(dst, "Attributes", o.Attributes)
+}
+
+// getItemOutput is the answer of GetItem.
+type getItemOutput struct {
+	Item item.ItemJSON `json:",omitempty"`
+}
+
+func (o getItemOutput) appendJSON(dst []byte) ([]byte, bool) {
+	return appendItemMember(dst, "Item", o.Item)
+}
+
+// appendItemMember appends an answer whose only member is an item,
+// omitted when empty, as encoding/json writes it.
+func appendItemMember(dst []byte, name string, it item.ItemJSON) ([]byte, bool) {
+	if len(it) == 0 {
+		return append(dst, "{}"...), true
+	}
+	dst = append(dst, `{"`...)
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	dst, err := item.AppendJSONItem(dst, item.Item(it))
+	if err != nil {
+		return dst, false
+	}
+	return append(dst, '}'), true
+}
+
 type putItemInput struct {
 	legacyParams
 	expressions
@@ -83,9 +112,7 @@ func (h *handler) getItem(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		Item item.ItemJSON `json:",omitempty"`
-	}{item.ItemJSON(res.Item)}, nil
+	return getItemOutput{Item: item.ItemJSON(res.Item)}, nil
 }
 
 type deleteItemInput struct {
