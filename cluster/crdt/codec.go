@@ -94,8 +94,11 @@ func DecodeContext(b []byte, lim Limits) (Context, error) {
 }
 
 type encoder struct {
-	buf    []byte
-	actors map[vclock.Actor]uint64
+	buf []byte
+	// actors are the state's actors, sorted: a dot names its actor by its
+	// index here (a binary search: states hold few actors, and a map
+	// built for every encoding cost more than the lookups it saved).
+	actors []vclock.Actor
 }
 
 // newEncoder writes the header, the actor table of c and dots, and c.
@@ -111,10 +114,9 @@ func newEncoder(tag byte, c Context, dots []vclock.Dot) *encoder {
 	slices.SortFunc(actors, compareActors)
 	actors = slices.Compact(actors)
 
-	e := &encoder{buf: []byte{tag, formatVersion}, actors: make(map[vclock.Actor]uint64, len(actors))}
+	e := &encoder{buf: []byte{tag, formatVersion}, actors: actors}
 	e.uvarint(uint64(len(actors)))
-	for i, a := range actors {
-		e.actors[a] = uint64(i)
+	for _, a := range actors {
 		e.string(a.Node)
 		e.uvarint(a.Incarnation)
 	}
@@ -133,8 +135,12 @@ func compareActors(a, b vclock.Actor) int {
 func (e *encoder) byte(b byte)      { e.buf = append(e.buf, b) }
 func (e *encoder) uvarint(n uint64) { e.buf = binary.AppendUvarint(e.buf, n) }
 func (e *encoder) varint(n int64)   { e.buf = binary.AppendVarint(e.buf, n) }
-func (e *encoder) dot(d vclock.Dot) { e.uvarint(e.actors[d.Actor]); e.uvarint(d.Counter) }
-func (e *encoder) string(s string)  { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) dot(d vclock.Dot) {
+	i, _ := slices.BinarySearchFunc(e.actors, d.Actor, compareActors)
+	e.uvarint(uint64(i))
+	e.uvarint(d.Counter)
+}
+func (e *encoder) string(s string) { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 func (e *encoder) dots(ds []vclock.Dot) {
 	e.uvarint(uint64(len(ds)))
 	for _, d := range ds {
