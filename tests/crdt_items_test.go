@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,19 +21,7 @@ import (
 // elements or a REMOVE takes only what it observed, Query and Scan read
 // the merged items, and a node down changes none of that.
 func TestCRDTItems(t *testing.T) {
-	c := &testCluster{t: t}
-	root := t.TempDir()
-	var dyn []string
-	for i := 1; i <= 3; i++ {
-		dyn = append(dyn, freePort(t))
-		args := []string{"--dynamodb", dyn[i-1]}
-		if i > 1 {
-			args = append(args, "--join", c.nodes[0].clusterAddr)
-		}
-		id := fmt.Sprintf("n%d", i)
-		c.nodes = append(c.nodes, newNode(t, id, freePort(t), filepath.Join(root, id), args...))
-	}
-	c.startAll()
+	c, dyn := startDynamoCluster(t, nil)
 	db := []*dynamodb.Client{dynamoClient(dyn[0]), dynamoClient(dyn[1]), dynamoClient(dyn[2])}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

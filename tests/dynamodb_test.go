@@ -40,6 +40,30 @@ func dynamoClientAs(addr string, creds aws.CredentialsProvider, with ...func(*aw
 	return dynamodb.NewFromConfig(cfg)
 }
 
+// startDynamoCluster starts three nodes that each serve the DynamoDB
+// endpoint, the second and third joining the first, each also given
+// args(i) (i from 1; nil: none), and returns the cluster and the
+// endpoints' addresses.
+func startDynamoCluster(t testing.TB, args func(i int) []string) (*testCluster, []string) {
+	c := &testCluster{t: t}
+	root := t.TempDir()
+	var dyn []string
+	for i := 1; i <= 3; i++ {
+		dyn = append(dyn, freePort(t))
+		a := []string{"--dynamodb", dyn[i-1]}
+		if args != nil {
+			a = append(a, args(i)...)
+		}
+		if i > 1 {
+			a = append(a, "--join", c.nodes[0].clusterAddr)
+		}
+		id := fmt.Sprintf("n%d", i)
+		c.nodes = append(c.nodes, newNode(t, id, freePort(t), filepath.Join(root, id), a...))
+	}
+	c.startAll()
+	return c, dyn
+}
+
 func apiCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -58,19 +82,7 @@ func numOf(av types.AttributeValue) string { return av.(*types.AttributeValueMem
 // both orders, deletes, batches, Scans of a table spread over partitions
 // (in pages and segments), DynamoDB's errors, and a node down.
 func TestDynamoDBEndpoint(t *testing.T) {
-	c := &testCluster{t: t}
-	root := t.TempDir()
-	var dyn []string
-	for i := 1; i <= 3; i++ {
-		dyn = append(dyn, freePort(t))
-		args := []string{"--dynamodb", dyn[i-1]}
-		if i > 1 {
-			args = append(args, "--join", c.nodes[0].clusterAddr)
-		}
-		id := fmt.Sprintf("n%d", i)
-		c.nodes = append(c.nodes, newNode(t, id, freePort(t), filepath.Join(root, id), args...))
-	}
-	c.startAll()
+	c, dyn := startDynamoCluster(t, nil)
 	db := []*dynamodb.Client{dynamoClient(dyn[0]), dynamoClient(dyn[1]), dynamoClient(dyn[2])}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,23 +30,13 @@ import (
 //	go test ./tests -run '^$' -bench BenchmarkItemsThroughEachDoor -benchtime 20000x
 func BenchmarkItemsThroughEachDoor(b *testing.B) {
 	const benchClients = 32
-	c := &testCluster{t: b}
-	root := b.TempDir()
-	var dyn []string
-	for i := 1; i <= 3; i++ {
-		dyn = append(dyn, freePort(b))
-		// --http: a profile of a node under the load is one curl away
-		// (the addresses are logged with -v).
+	// --http: a profile of a node under the load is one curl away (the
+	// addresses are logged with -v).
+	c, dyn := startDynamoCluster(b, func(i int) []string {
 		httpAddr := freePort(b)
 		b.Logf("n%d: /debug/pprof on http://%s", i, httpAddr)
-		args := []string{"--dynamodb", dyn[i-1], "--http", httpAddr}
-		if i > 1 {
-			args = append(args, "--join", c.nodes[0].clusterAddr)
-		}
-		id := fmt.Sprintf("n%d", i)
-		c.nodes = append(c.nodes, newNode(b, id, freePort(b), filepath.Join(root, id), args...))
-	}
-	c.startAll()
+		return []string{"--http", httpAddr}
+	})
 	ctx := context.Background()
 	// HTTP/1.1 carries one request at a time per connection: each SDK
 	// client keeps as many idle connections as its share of the clients,

@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -25,19 +24,7 @@ import (
 // and the background pass deleting it from every node's store (through
 // consensus, or with a tombstone) while the unexpired item stays.
 func TestDynamoDBTimeToLive(t *testing.T) {
-	c := &testCluster{t: t}
-	root := t.TempDir()
-	var dyn []string
-	for i := 1; i <= 3; i++ {
-		dyn = append(dyn, freePort(t))
-		args := []string{"--dynamodb", dyn[i-1], "--ttl-interval", "300ms"}
-		if i > 1 {
-			args = append(args, "--join", c.nodes[0].clusterAddr)
-		}
-		id := fmt.Sprintf("n%d", i)
-		c.nodes = append(c.nodes, newNode(t, id, freePort(t), filepath.Join(root, id), args...))
-	}
-	c.startAll()
+	c, dyn := startDynamoCluster(t, func(int) []string { return []string{"--ttl-interval", "300ms"} })
 	db := []*dynamodb.Client{dynamoClient(dyn[0]), dynamoClient(dyn[1]), dynamoClient(dyn[2])}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
