@@ -45,7 +45,8 @@ func TestLastWriterWinsTable(t *testing.T) {
 		{Name: "bad1", Conflict: "LWW"},
 		{Name: "bad2", Conflict: "newest"},
 		{Name: "bad3", Consistency: "strong", Conflict: "lww"},
-		{Name: "bad4", Conflict: "lww", PartitionKey: &kvpb.KeyAttribute{Name: "id", Type: "S"}},
+		{Name: "bad4", Conflict: "siblings", PartitionKey: &kvpb.KeyAttribute{Name: "id", Type: "S"}},
+		{Name: "bad5", Consistency: "strong", Conflict: "crdt", PartitionKey: &kvpb.KeyAttribute{Name: "id", Type: "S"}},
 	} {
 		if _, err := n1.client.Tables().CreateTable(ctx, bad); status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("create %v: %v, want InvalidArgument", bad, err)
