@@ -30,20 +30,43 @@ func scanJSONItem(data []byte) (Item, bool) {
 	return Item(m), true
 }
 
-// ScanJSONItem is DecodeJSONItem's fast path for a caller that scans a
-// larger document: it reads the item data starts with (after
-// whitespace) and returns it with the count of bytes it read. ok false
-// means it gave up (malformed JSON, a value DynamoDB refuses, a spelling
-// it does not bother with), and the caller must decode by
-// DecodeJSONItem, which accepts or words the error. When ok, the item is
-// what DecodeJSONItem returns for data[:n].
-func ScanJSONItem(data []byte) (it Item, n int, ok bool) {
-	s := jsonScanner{data: data}
-	m, ok := s.object(0)
-	if !ok {
-		return nil, 0, false
-	}
-	return Item(m), s.pos, true
+// JSONScanner reads a larger JSON document whose members hold items (the
+// DynamoDB endpoint's requests) by the same scan as DecodeJSONItem's fast
+// path: a caller reads the document's own punctuation and members with
+// it and the items inside with Item. Any false means it gave up
+// (malformed JSON, a value DynamoDB refuses, a spelling it does not
+// bother with), and the caller must decode the document another way,
+// which accepts or words the error; what it reads is what encoding/json
+// and DecodeJSONItem read.
+type JSONScanner struct{ s jsonScanner }
+
+// NewJSONScanner scans data from its start.
+func NewJSONScanner(data []byte) *JSONScanner { return &JSONScanner{s: jsonScanner{data: data}} }
+
+// Consume reads c after whitespace.
+func (j *JSONScanner) Consume(c byte) bool { return j.s.consume(c) }
+
+// End reports whether only whitespace is left.
+func (j *JSONScanner) End() bool { return j.s.end() }
+
+// Name reads a JSON string that holds no escape and is UTF-8 (the name of
+// a member a caller matches exactly), and gives up on any other: for an
+// escaped name encoding/json's own matching decides.
+func (j *JSONScanner) Name() (string, bool) {
+	raw, plain, ok := j.s.literal()
+	return string(raw), ok && plain
+}
+
+// Str reads a JSON string's value, as encoding/json unquotes it.
+func (j *JSONScanner) Str() (string, bool) { return j.s.str() }
+
+// Bool reads true or false.
+func (j *JSONScanner) Bool() (bool, bool) { return j.s.boolean() }
+
+// Item reads an item: what DecodeJSONItem returns for its bytes.
+func (j *JSONScanner) Item() (Item, bool) {
+	m, ok := j.s.object(0)
+	return Item(m), ok
 }
 
 // scanJSON is DecodeJSON's fast path.

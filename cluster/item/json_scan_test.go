@@ -78,9 +78,11 @@ func checkScannerAgrees(t *testing.T, data []byte, asItem bool) bool {
 	var ok bool
 	var tokenErr, publicErr error
 	if asItem {
-		if it, n, ok := ScanJSONItem(data); ok {
+		sc := NewJSONScanner(data)
+		if it, ok := sc.Item(); ok {
+			n := sc.s.pos
 			if tokens, err := decodeJSONItemTokens(data[:n]); err != nil || !reflect.DeepEqual(it, tokens) {
-				t.Fatalf("%q: ScanJSONItem read %q as %#v; the token decoder %#v, %v", data, data[:n], it, tokens, err)
+				t.Fatalf("%q: JSONScanner.Item read %q as %#v; the token decoder %#v, %v", data, data[:n], it, tokens, err)
 			}
 		}
 		fast, ok = scanJSONItem(data)

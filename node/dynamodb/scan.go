@@ -1,31 +1,24 @@
 package dynamodb
 
 import (
-	"encoding/json"
-	"unicode/utf8"
-
 	"github.com/harmoniakv/harmonia/cluster/item"
 )
 
-// requestScanner owns decode's fast path for the requests the endpoint
+// The scanner owns decode's fast path for the requests the endpoint
 // serves most: it reads a body that is a JSON object of members the
 // request names, each once and each with a value of its type (no JSON
-// null), by scanning the bytes once. On anything else (malformed JSON,
-// a member it does not know, a legacy parameter, a duplicate, an item it
-// gives up on) it gives up, and encoding/json decodes the body and words
-// any error. What it accepts it decodes as encoding/json would;
-// FuzzRequestScanner checks that.
-type requestScanner struct {
-	data []byte
-	pos  int
-}
+// null), by scanning the bytes once (item.JSONScanner). On anything else
+// (malformed JSON, a member it does not know, a legacy parameter, a
+// duplicate, an item it gives up on) it gives up, and encoding/json
+// decodes the body and words any error. What it accepts it decodes as
+// encoding/json would; FuzzRequestScanner checks that.
 
 // memberScanner is a request the scanner reads.
 type memberScanner interface {
 	// scanMember reads the value of the member name, or reports false
 	// when the request has no such member or the value is not one the
 	// scanner reads.
-	scanMember(s *requestScanner, name string) bool
+	scanMember(s *item.JSONScanner, name string) bool
 	// reset makes the request zero again, after the scanner gave up.
 	reset()
 }
@@ -36,16 +29,16 @@ const maxScannedMembers = 8
 
 // scanRequest reads body into in and reports whether it could.
 func scanRequest(body []byte, in memberScanner) bool {
-	s := requestScanner{data: body}
-	if !s.consume('{') {
+	s := item.NewJSONScanner(body)
+	if !s.Consume('{') {
 		return false
 	}
 	var seen [maxScannedMembers]string
 	n := 0
-	if !s.consume('}') {
+	if !s.Consume('}') {
 		for {
-			name, ok := s.plain()
-			if !ok || n == len(seen) || !s.consume(':') {
+			name, ok := s.Name()
+			if !ok || n == len(seen) || !s.Consume(':') {
 				return false
 			}
 			for _, earlier := range seen[:n] {
@@ -55,150 +48,63 @@ func scanRequest(body []byte, in memberScanner) bool {
 			}
 			seen[n] = name
 			n++
-			if !in.scanMember(&s, name) {
+			if !in.scanMember(s, name) {
 				return false
 			}
-			if s.consume('}') {
+			if s.Consume('}') {
 				break
 			}
-			if !s.consume(',') {
+			if !s.Consume(',') {
 				return false
 			}
 		}
 	}
-	return s.end()
+	return s.End()
 }
 
-// ws skips JSON's whitespace.
-func (s *requestScanner) ws() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
+// str, boolean and itemOf read a member's value into v.
+func str(s *item.JSONScanner, v *string) (ok bool) {
+	*v, ok = s.Str()
+	return ok
 }
 
-// consume reads c after whitespace.
-func (s *requestScanner) consume(c byte) bool {
-	s.ws()
-	if s.pos == len(s.data) || s.data[s.pos] != c {
-		return false
-	}
-	s.pos++
-	return true
+func boolean(s *item.JSONScanner, v *bool) (ok bool) {
+	*v, ok = s.Bool()
+	return ok
 }
 
-// end reports whether only whitespace is left.
-func (s *requestScanner) end() bool {
-	s.ws()
-	return s.pos == len(s.data)
-}
-
-// plain reads a JSON string that has no escapes and is UTF-8, whose
-// value is its bytes; it gives up on any other.
-func (s *requestScanner) plain() (string, bool) {
-	if !s.consume('"') {
-		return "", false
-	}
-	start := s.pos
-	for s.pos < len(s.data) {
-		switch c := s.data[s.pos]; {
-		case c == '"':
-			raw := s.data[start:s.pos]
-			s.pos++
-			return string(raw), utf8.Valid(raw)
-		case c == '\\' || c < ' ':
-			return "", false
-		}
-		s.pos++
-	}
-	return "", false
-}
-
-// str reads a JSON string member into v; a string with escapes is
-// unquoted by encoding/json itself.
-func (s *requestScanner) str(v *string) bool {
-	s.ws()
-	start := s.pos
-	if p, ok := s.plain(); ok {
-		*v = p
-		return true
-	}
-	s.pos = start
-	if !s.consume('"') {
-		return false
-	}
-	for s.pos < len(s.data) {
-		switch c := s.data[s.pos]; {
-		case c == '"':
-			s.pos++
-			return json.Unmarshal(s.data[start:s.pos], v) == nil
-		case c == '\\':
-			s.pos += len(`\"`) // the escaped byte cannot end the string
-			continue
-		}
-		s.pos++
-	}
-	return false
-}
-
-// boolean reads a JSON true or false member into v.
-func (s *requestScanner) boolean(v *bool) bool {
-	s.ws()
-	for _, lit := range [...]struct {
-		text string
-		v    bool
-	}{{"true", true}, {"false", false}} {
-		if len(s.data)-s.pos >= len(lit.text) && string(s.data[s.pos:s.pos+len(lit.text)]) == lit.text {
-			s.pos += len(lit.text)
-			*v = lit.v
-			return true
-		}
-	}
-	return false
-}
-
-// item reads an item member (Item, Key) into v by cluster/item's
-// scanner.
-func (s *requestScanner) item(v *item.ItemJSON) bool {
-	it, n, ok := item.ScanJSONItem(s.data[s.pos:])
-	if !ok {
-		return false
-	}
-	s.pos += n
+func itemOf(s *item.JSONScanner, v *item.ItemJSON) bool {
+	it, ok := s.Item()
 	*v = item.ItemJSON(it)
-	return true
+	return ok
 }
 
-func (in *getItemInput) scanMember(s *requestScanner, name string) bool {
+func (in *getItemInput) scanMember(s *item.JSONScanner, name string) bool {
 	switch name {
 	case "TableName":
-		return s.str(&in.TableName)
+		return str(s, &in.TableName)
 	case "Key":
-		return s.item(&in.Key)
+		return itemOf(s, &in.Key)
 	case "ProjectionExpression":
-		return s.str(&in.ProjectionExpression)
+		return str(s, &in.ProjectionExpression)
 	case "ConsistentRead":
-		return s.boolean(&in.ConsistentRead)
+		return boolean(s, &in.ConsistentRead)
 	}
 	return false
 }
 
 func (in *getItemInput) reset() { *in = getItemInput{} }
 
-func (in *putItemInput) scanMember(s *requestScanner, name string) bool {
+func (in *putItemInput) scanMember(s *item.JSONScanner, name string) bool {
 	switch name {
 	case "TableName":
-		return s.str(&in.TableName)
+		return str(s, &in.TableName)
 	case "Item":
-		return s.item(&in.Item)
+		return itemOf(s, &in.Item)
 	case "ConditionExpression":
-		return s.str(&in.ConditionExpression)
+		return str(s, &in.ConditionExpression)
 	case "ReturnValues":
-		return s.str(&in.ReturnValues)
+		return str(s, &in.ReturnValues)
 	}
 	return false
 }
