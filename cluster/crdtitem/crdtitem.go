@@ -67,6 +67,16 @@ const (
 // strings and one of numbers never share an element.
 var elementTags = map[item.Type]byte{item.TypeSS: 'S', item.TypeNS: 'N', item.TypeBS: 'B'}
 
+// isElementTag reports whether b is the tag of a set type.
+func isElementTag(b byte) bool {
+	for _, tag := range elementTags {
+		if b == tag {
+			return true
+		}
+	}
+	return false
+}
+
 // setTypes is the order a read picks a set's type in, when concurrent
 // ADDs left elements of two types under one name.
 var setTypes = []item.Type{item.TypeSS, item.TypeNS, item.TypeBS}
@@ -76,6 +86,12 @@ type attribute struct {
 	register []string // encoded values, sorted
 	counter  *int64
 	set      []string // tagged elements, sorted
+	// shown and err are value's answer, once it has run (rendered):
+	// rendering an item and computing a write's operations from it both
+	// need it, and it decodes.
+	shown    item.Value
+	err      error
+	rendered bool
 }
 
 // State is an item's CRDT state read attribute by attribute.
@@ -84,8 +100,8 @@ type State struct {
 }
 
 // Read reads an item's state; a state that holds a field an item does not
-// have (a flag, a map, a register of a value that does not decode) is an
-// error.
+// have (a flag, a map, a set element without its type) is an error, and
+// so is, when Item renders it, a register value that does not decode.
 func Read(st crdt.State) (State, error) {
 	out := State{attrs: map[string]*attribute{}}
 	v := st.Value()
@@ -106,18 +122,13 @@ func Read(st crdt.State) (State, error) {
 		switch fv := fv.(type) {
 		case crdt.MVRegister:
 			a.register = fv.Values()
-			for _, enc := range a.register {
-				if _, err := decodeValue(enc); err != nil {
-					return State{}, fmt.Errorf("attribute %.64q: %w", f.Name, err)
-				}
-			}
 		case crdt.Counter:
 			total := fv.Total()
 			a.counter = &total
 		case crdt.Set:
 			a.set = fv.Members()
 			for _, e := range a.set {
-				if len(e) == 0 || !slices.Contains([]byte{'S', 'N', 'B'}, e[0]) {
+				if len(e) == 0 || !isElementTag(e[0]) {
 					return State{}, fmt.Errorf("attribute %.64q: a set element without its type", f.Name)
 				}
 			}
@@ -163,8 +174,16 @@ func (s State) Item(key item.Item) (item.Item, error) {
 
 // value is the attribute as a read shows it (nil when the name holds
 // nothing): its set, else its register's value, plus its counter when
-// that is a number (or there is none).
+// that is a number (or there is none). It is worked out once.
 func (a *attribute) value() (item.Value, error) {
+	if !a.rendered {
+		a.shown, a.err = a.render()
+		a.rendered = true
+	}
+	return a.shown, a.err
+}
+
+func (a *attribute) render() (item.Value, error) {
 	if len(a.set) > 0 {
 		for _, t := range setTypes {
 			if v, err := setOf(t, a.set); v != nil || err != nil {
@@ -186,14 +205,24 @@ func (a *attribute) value() (item.Value, error) {
 	if reg != nil && !ok {
 		return reg, nil
 	}
-	n, err := item.ParseNumber(strconv.FormatInt(*a.counter, 10))
-	if err != nil {
-		return nil, err
-	}
+	n := numberOf(*a.counter)
 	if ok {
 		return base.Add(n)
 	}
 	return n, nil
+}
+
+// numberOf is n as an item's number.
+func numberOf(n int64) item.Number { return item.MustNumber(strconv.FormatInt(n, 10)) }
+
+// addend is the int64 an ADD of n to attribute name increments a counter
+// by, or ErrNotACounter: a counter counts integers.
+func addend(n item.Number, name string) (int64, error) {
+	by, err := strconv.ParseInt(n.String(), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: ADD of %s to %s: a crdt table's ADD takes an integer (an int64)", ErrNotACounter, n, name)
+	}
+	return by, nil
 }
 
 // setOf is the set of type t made of the elements tagged t (nil when
@@ -344,9 +373,9 @@ func (a *attribute) add(ops []*datatypepb.DatatypeOp, name string, cur item.Valu
 	if err != nil {
 		return nil, fmt.Errorf("%w: ADD to %s: %v", ErrNotACounter, name, err)
 	}
-	by, err := strconv.ParseInt(diff.String(), 10, 64)
+	by, err := addend(diff, name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: ADD of %s to %s: a crdt table's ADD takes an integer (an int64)", ErrNotACounter, diff, name)
+		return nil, err
 	}
 	var held int64
 	if a.counter != nil {
@@ -403,9 +432,9 @@ func Adds(adds map[string]item.Value) ([]*datatypepb.DatatypeOp, error) {
 	for _, name := range names {
 		switch v := adds[name].(type) {
 		case item.Number:
-			by, err := strconv.ParseInt(v.String(), 10, 64)
+			by, err := addend(v, name)
 			if err != nil {
-				return nil, fmt.Errorf("%w: ADD of %s to %s: a crdt table's ADD takes an integer (an int64)", ErrNotACounter, v, name)
+				return nil, err
 			}
 			ops = append(ops, datatype.Increment(by, name))
 		case item.SS, item.NS, item.BS:

@@ -33,17 +33,9 @@ func (g *Get) CRDT() bool { return g.table.Conflict == catalog.CRDT }
 // merged (st) the one the write makes of it: none when nothing changes.
 // The write's answer (CRDTAnswer) is then of that change.
 func (w *Write) NextOps(st crdt.State) ([]*datatypepb.DatatypeOp, error) {
-	seen, err := crdtitem.Read(st)
-	if err != nil {
-		return nil, fmt.Errorf("stored item: %w", err)
-	}
-	key, err := w.keyItem()
+	seen, key, observed, err := readCRDT(w.table, w.Key, st)
 	if err != nil {
 		return nil, err
-	}
-	observed, err := seen.Item(key)
-	if err != nil {
-		return nil, fmt.Errorf("stored item: %w", err)
 	}
 	old := live(w.table, observed, w.now)
 	next, err := w.update(old)
@@ -51,11 +43,8 @@ func (w *Write) NextOps(st crdt.State) ([]*datatypepb.DatatypeOp, error) {
 		return nil, tableapi.Classify(err)
 	}
 	ops, err := seen.Ops(key, next, w.merges)
-	if errors.Is(err, crdtitem.ErrNotACounter) {
-		return nil, tableapi.Errorf(tableapi.KindValidation, "%v", err)
-	}
 	if err != nil {
-		return nil, err
+		return nil, counterError(err)
 	}
 	if len(ops) > datatype.MaxOps {
 		return nil, tableapi.Errorf(tableapi.KindValidation, "the write changes %d attributes and set elements of an item of crdt table %q; one write changes at most %d", len(ops), w.table.Name, datatype.MaxOps)
@@ -72,21 +61,23 @@ func (w *Write) NextOps(st crdt.State) ([]*datatypepb.DatatypeOp, error) {
 // (NextOps). Such a write is taken whichever replicas are up, but checks
 // nothing against the item (crdtitem.Adds).
 func (w *Write) BlindOps() (ops []*datatypepb.DatatypeOp, ok bool, err error) {
-	if len(w.adds) == 0 || w.ret != tableapi.ReturnNone || w.cond != nil || w.table.TTLAttribute != "" {
+	if len(w.adds) == 0 || w.ret != tableapi.ReturnNone || w.table.TTLAttribute != "" {
 		return nil, false, nil
 	}
 	ops, err = crdtitem.Adds(w.adds)
+	return ops, true, counterError(err)
+}
+
+// counterError is the client's error for an ADD a counter cannot take.
+func counterError(err error) error {
 	if errors.Is(err, crdtitem.ErrNotACounter) {
-		return nil, true, tableapi.Errorf(tableapi.KindValidation, "%v", err)
+		return tableapi.Errorf(tableapi.KindValidation, "%v", err)
 	}
-	return ops, true, err
+	return err
 }
 
 // CRDTAnswer is the answer of a write whose NextOps were applied.
 func (w *Write) CRDTAnswer() tableapi.WriteResult { return w.answer(w.crdtChange) }
-
-// keyItem is the key attributes of the item the write is to.
-func (w *Write) keyItem() (item.Item, error) { return keyItemOf(w.table, w.Key) }
 
 // keyItemOf is the key attributes of the item stored at key in table t.
 func keyItemOf(t catalog.Table, key []byte) (item.Item, error) {
@@ -104,29 +95,27 @@ func keyItemOf(t catalog.Table, key []byte) (item.Item, error) {
 // CRDTResult is a GetItem's answer on a table of CRDT items from the
 // state its read merged.
 func (g *Get) CRDTResult(st crdt.State) (tableapi.GetResult, error) {
-	it, err := crdtItem(g.table, g.Key, st)
+	_, _, it, err := readCRDT(g.table, g.Key, st)
 	if err != nil {
 		return tableapi.GetResult{}, err
 	}
 	return tableapi.GetResult{Item: project(g.proj, live(g.table, it, g.now))}, nil
 }
 
-// crdtItem is the item of table t stored at key whose state is st (nil
+// readCRDT reads st, the state of the item stored at key in table t:
+// attribute by attribute, the item's key attributes, and the item (nil
 // when none).
-func crdtItem(t catalog.Table, key []byte, st crdt.State) (item.Item, error) {
-	seen, err := crdtitem.Read(st)
-	if err != nil {
-		return nil, fmt.Errorf("stored item: %w", err)
+func readCRDT(t catalog.Table, key []byte, st crdt.State) (seen crdtitem.State, keyAttrs, it item.Item, err error) {
+	if seen, err = crdtitem.Read(st); err != nil {
+		return crdtitem.State{}, nil, nil, fmt.Errorf("stored item: %w", err)
 	}
-	k, err := keyItemOf(t, key)
-	if err != nil {
-		return nil, err
+	if keyAttrs, err = keyItemOf(t, key); err != nil {
+		return crdtitem.State{}, nil, nil, err
 	}
-	it, err := seen.Item(k)
-	if err != nil {
-		return nil, fmt.Errorf("stored item: %w", err)
+	if it, err = seen.Item(keyAttrs); err != nil {
+		return crdtitem.State{}, nil, nil, fmt.Errorf("stored item: %w", err)
 	}
-	return it, nil
+	return seen, keyAttrs, it, nil
 }
 
 // CRDTCurrent is, for table t of CRDT items, the item (as a register's
@@ -138,7 +127,7 @@ func CRDTCurrent(t catalog.Table) func(key []byte, versions []object.Sibling) (p
 		if err != nil {
 			return paxos.Value{}, fmt.Errorf("stored item: %w", err)
 		}
-		it, err := crdtItem(t, key, st)
+		_, _, it, err := readCRDT(t, key, st)
 		if err != nil || it == nil {
 			return paxos.Value{}, err
 		}
@@ -156,16 +145,8 @@ func ExpiredCRDTItem(t catalog.Table, key []byte, versions []object.Sibling, now
 	if st, err = object.State(versions); err != nil {
 		return nil, crdt.State{}, fmt.Errorf("stored item: %w", err)
 	}
-	it, err := crdtItem(t, key, st)
+	seen, k, it, err := readCRDT(t, key, st)
 	if err != nil || !Expired(t, it, now) {
-		return nil, crdt.State{}, err
-	}
-	seen, err := crdtitem.Read(st)
-	if err != nil {
-		return nil, crdt.State{}, err
-	}
-	k, err := keyItemOf(t, key)
-	if err != nil {
 		return nil, crdt.State{}, err
 	}
 	ops, err = seen.Ops(k, nil, nil)

@@ -50,8 +50,8 @@ func planned(t *testing.T) func(*Write, error) *Write {
 	}
 }
 
-// readCRDT is the item a read of st shows at now.
-func readCRDT(t *testing.T, st crdt.State, now time.Time) item.Item {
+// shownItem is the item a read of st shows at now.
+func shownItem(t *testing.T, st crdt.State, now time.Time) item.Item {
 	t.Helper()
 	g, err := PlanGet(carts, tableapi.GetItem{Key: key("ann", "1")}, now)
 	if err != nil {
@@ -80,29 +80,29 @@ func TestCRDTWrites(t *testing.T) {
 
 	var st crdt.State
 	st = written(t, st, put(with(key("ann", "1"), "v", item.S("a"), "c", item.MustNumber("2"))))
-	if got := readCRDT(t, st, now); !item.EqualItems(got, with(key("ann", "1"), "v", item.S("a"), "c", item.MustNumber("2"))) {
+	if got := shownItem(t, st, now); !item.EqualItems(got, with(key("ann", "1"), "v", item.S("a"), "c", item.MustNumber("2"))) {
 		t.Fatalf("a put reads back as %v", got)
 	}
 	w := update("ADD c :one, tags :tag")
 	st = written(t, st, w)
 	want := with(key("ann", "1"), "v", item.S("a"), "c", item.MustNumber("3"), "tags", item.SS{"x"})
-	if got := readCRDT(t, st, now); !item.EqualItems(got, want) || !item.EqualItems(w.CRDTAnswer().Attributes, want) {
+	if got := shownItem(t, st, now); !item.EqualItems(got, want) || !item.EqualItems(w.CRDTAnswer().Attributes, want) {
 		t.Fatalf("after an ADD: %v, answered %v; want %v", got, w.CRDTAnswer().Attributes, want)
 	}
 	w = put(key("ann", "1"))
 	st = written(t, st, w)
-	if got := readCRDT(t, st, now); !item.EqualItems(got, key("ann", "1")) || !item.EqualItems(w.CRDTAnswer().Attributes, want) {
+	if got := shownItem(t, st, now); !item.EqualItems(got, key("ann", "1")) || !item.EqualItems(w.CRDTAnswer().Attributes, want) {
 		t.Fatalf("a put of the key alone: %v, answered the old item %v", got, w.CRDTAnswer().Attributes)
 	}
 	st = written(t, st, del)
-	if got := readCRDT(t, st, now); got != nil {
+	if got := shownItem(t, st, now); got != nil {
 		t.Fatalf("a deleted item reads %v", got)
 	}
 	if ops, err := del.NextOps(st); err != nil || len(ops) != 0 {
 		t.Fatalf("a delete of an absent item: %d operations, %v", len(ops), err)
 	}
 	st = written(t, st, planned(t)(Update(carts, tableapi.UpdateItem{Key: key("ann", "1")}, now)))
-	if got := readCRDT(t, st, now); !item.EqualItems(got, key("ann", "1")) {
+	if got := shownItem(t, st, now); !item.EqualItems(got, key("ann", "1")) {
 		t.Fatalf("an update without an expression creates the item from its key: %v", got)
 	}
 }
@@ -111,13 +111,13 @@ func TestCRDTWriteOfAnExpiredItemStartsFromItsKey(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var st crdt.State
 	st = written(t, st, planned(t)(Put(carts, tableapi.PutItem{Item: with(key("ann", "1"), "v", item.S("a"), "exp", item.MustNumber("999"))}, now)))
-	if got := readCRDT(t, st, now); got != nil {
+	if got := shownItem(t, st, now); got != nil {
 		t.Fatalf("an expired item reads %v", got)
 	}
 	w := planned(t)(Update(carts, tableapi.UpdateItem{Key: key("ann", "1"), Update: "ADD c :one",
 		Expressions: tableapi.Expressions{Values: map[string]item.Value{":one": item.MustNumber("1")}}, Return: tableapi.ReturnAllOld}, now))
 	st = written(t, st, w)
-	if got := readCRDT(t, st, now); !item.EqualItems(got, with(key("ann", "1"), "c", item.MustNumber("1"))) || w.CRDTAnswer().Attributes != nil {
+	if got := shownItem(t, st, now); !item.EqualItems(got, with(key("ann", "1"), "c", item.MustNumber("1"))) || w.CRDTAnswer().Attributes != nil {
 		t.Fatalf("an update of an expired item: %v, answered %v; want the key and c alone, no old item", got, w.CRDTAnswer().Attributes)
 	}
 }
@@ -218,7 +218,7 @@ func TestCRDTBlindWrites(t *testing.T) {
 	if st, _, err = crdt.Apply(st, crdt.Update{Actor: vclock.Actor{Node: "n2~1", Incarnation: 1}, Ops: conv}, crdt.DefaultLimits); err != nil {
 		t.Fatal(err)
 	}
-	if got := readCRDT(t, st, now)["c"]; !item.Equal(got, item.MustNumber("3.5")) {
+	if got := shownItem(t, st, now)["c"]; !item.Equal(got, item.MustNumber("3.5")) {
 		t.Fatalf("a blind ADD of 1 to 2.5 reads %v", got)
 	}
 }
