@@ -76,133 +76,153 @@ func createCRDTTable(c *testCluster) {
 	})
 }
 
-// runCRDT starts the workers.
+// runCRDT starts the workers: on the table of CRDT values and on the
+// table of CRDT items alike.
 func (w *workload) runCRDT(ctx context.Context, seed uint64) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	o := client.Options{Table: crdtTable, Quorum: "quorum"}
-	for range crdtCounterWkrs {
-		w.spawn(ctx, &wg, seed, func(id int, rng *rand.Rand, n int) {
-			key := crdtCounterKey(rng.IntN(crdtCounters))
-			by := 1 + rng.IntN(5)
-			i := w.pick(rng)
-			opID := fmt.Sprintf("c%d-%d", id, n)
-			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: "invoke", Node: fmt.Sprint(i)})
-			cctx, cancel := w.ctx()
-			_, err := w.clients[i].Update(cctx, []byte(key), nil, []*datatypepb.DatatypeOp{datatype.Increment(int64(by), "n")}, o)
-			cancel()
-			status, msg := outcome(err)
-			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: status, Node: fmt.Sprint(i), Err: msg})
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
-			}
-		})
-	}
-	for range crdtSetWorkers {
-		w.spawn(ctx, &wg, seed, func(id int, rng *rand.Rand, n int) {
-			key := crdtSetKey(id)
-			i := w.pick(rng)
-			opID := fmt.Sprintf("s%d-%d", id, n)
-			cctx, cancel := w.ctx()
-			defer cancel()
-			var err error
-			if rng.IntN(10) < 7 {
-				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: "invoke", Node: fmt.Sprint(i)})
-				_, err = w.clients[i].Update(cctx, []byte(key), nil, []*datatypepb.DatatypeOp{datatype.Add(opID, "s")}, o)
-				status, msg := outcome(err)
-				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: status, Node: fmt.Sprint(i), Err: msg})
-			} else {
-				got, ferr := w.clients[i].Fetch(cctx, []byte(key), o)
-				members := datatype.Field(got.GetValue(), datatype.Path("set", "s")...).GetSet().GetValues()
-				if ferr != nil || len(members) == 0 {
-					if ferr != nil {
-						time.Sleep(50 * time.Millisecond)
-					}
-					return
-				}
-				el := members[rng.IntN(len(members))]
-				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: "invoke", Node: fmt.Sprint(i)})
-				_, err = w.clients[i].Update(cctx, []byte(key), got.Context, []*datatypepb.DatatypeOp{datatype.Remove(el, "s")}, o)
-				status, msg := outcome(err)
-				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: status, Node: fmt.Sprint(i), Err: msg})
-			}
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
-			}
-		})
-	}
-	w.runCRDTItems(ctx, &wg, seed)
+	w.runCRDTWorkers(ctx, &wg, seed, crdtValues(), crdtCounterWkrs, crdtSetWorkers)
+	w.runCRDTWorkers(ctx, &wg, seed, crdtItems(), crdtItemCounterWkrs, crdtItemSetWorkers)
 	return &wg
 }
 
-// runCRDTItems starts the workers of the table of CRDT items.
-func (w *workload) runCRDTItems(ctx context.Context, wg *sync.WaitGroup, seed uint64) {
-	o := func(values map[string]item.Value) client.ItemOptions {
-		return client.ItemOptions{Values: values, Return: "UPDATED_OLD"}
+// crdtTarget is what the CRDT workers write through: the native API's
+// values or a table's items. n is the worker's operation number.
+type crdtTarget struct {
+	opPrefix           string // of operation ids
+	counters           int
+	counterKey, setKey func(int) string
+	incr               func(ctx context.Context, cl *client.Client, key string, by, n int) error
+	add                func(ctx context.Context, cl *client.Client, key, elem string, n int) error
+	// members reads a set, with what its removal needs (a context).
+	members func(ctx context.Context, cl *client.Client, key string) ([]string, []byte, error)
+	// remove removes elem as members read it; took is false when the
+	// write succeeded but took nothing.
+	remove func(ctx context.Context, cl *client.Client, key, elem string, seen []byte) (took bool, err error)
+}
+
+// crdtValues writes a table of CRDT values: counters and sets in fields n
+// and s, each update blind unless it removes.
+func crdtValues() crdtTarget {
+	o := client.Options{Table: crdtTable, Quorum: "quorum"}
+	update := func(ctx context.Context, cl *client.Client, key string, seen []byte, op *datatypepb.DatatypeOp) error {
+		_, err := cl.Update(ctx, []byte(key), seen, []*datatypepb.DatatypeOp{op}, o)
+		return err
 	}
-	for range crdtItemCounterWkrs {
+	return crdtTarget{opPrefix: "", counters: crdtCounters, counterKey: crdtCounterKey, setKey: crdtSetKey,
+		incr: func(ctx context.Context, cl *client.Client, key string, by, _ int) error {
+			return update(ctx, cl, key, nil, datatype.Increment(int64(by), "n"))
+		},
+		add: func(ctx context.Context, cl *client.Client, key, elem string, _ int) error {
+			return update(ctx, cl, key, nil, datatype.Add(elem, "s"))
+		},
+		members: func(ctx context.Context, cl *client.Client, key string) ([]string, []byte, error) {
+			got, err := cl.Fetch(ctx, []byte(key), o)
+			return datatype.Field(got.GetValue(), datatype.Path("set", "s")...).GetSet().GetValues(), got.GetContext(), err
+		},
+		remove: func(ctx context.Context, cl *client.Client, key, elem string, seen []byte) (bool, error) {
+			return true, update(ctx, cl, key, seen, datatype.Remove(elem, "s"))
+		},
+	}
+}
+
+// crdtItems writes a table of CRDT items with UpdateItem: ADD to the
+// number n, ADD and DELETE of elements of the string set s. Every other
+// ADD returns nothing, so it goes without a read.
+func crdtItems() crdtTarget {
+	update := func(ctx context.Context, cl *client.Client, key, expr string, v item.Value, ret string) (item.Item, error) {
+		return cl.UpdateItem(ctx, crdtItemTable, crdtItemKey(key), expr, client.ItemOptions{Values: map[string]item.Value{":v": v}, Return: ret})
+	}
+	ret := func(n int) string {
+		if n%2 == 0 {
+			return ""
+		}
+		return "UPDATED_OLD"
+	}
+	return crdtTarget{opPrefix: "i", counters: crdtItemCounters, counterKey: crdtItemCounterKey, setKey: crdtItemSetKey,
+		incr: func(ctx context.Context, cl *client.Client, key string, by, n int) error {
+			_, err := update(ctx, cl, key, "ADD n :v", item.MustNumber(strconv.Itoa(by)), ret(n))
+			return err
+		},
+		add: func(ctx context.Context, cl *client.Client, key, elem string, n int) error {
+			_, err := update(ctx, cl, key, "ADD s :v", item.SS{elem}, ret(n))
+			return err
+		},
+		members: func(ctx context.Context, cl *client.Client, key string) ([]string, []byte, error) {
+			got, err := cl.GetItem(ctx, crdtItemTable, crdtItemKey(key), client.ItemOptions{})
+			members, _ := got["s"].(item.SS)
+			return members, nil, err
+		},
+		remove: func(ctx context.Context, cl *client.Client, key, elem string, _ []byte) (bool, error) {
+			// DynamoDB's DELETE of an element the item does not hold
+			// succeeds; on a crdt table it removes only what its own read
+			// observed, so one whose old set lacked elem took nothing.
+			old, err := update(ctx, cl, key, "DELETE s :v", item.SS{elem}, "UPDATED_OLD")
+			seen, _ := old["s"].(item.SS)
+			return slices.Contains(seen, elem), err
+		},
+	}
+}
+
+// runCRDTWorkers starts counter workers that increment target's shared
+// counters by 1 to 5 through random members, and set workers that each
+// add new elements to a set of their own (7 in 10 operations) or remove
+// one they read.
+func (w *workload) runCRDTWorkers(ctx context.Context, wg *sync.WaitGroup, seed uint64, target crdtTarget, counterWorkers, setWorkers int) {
+	for range counterWorkers {
 		w.spawn(ctx, wg, seed, func(id int, rng *rand.Rand, n int) {
-			key := crdtItemCounterKey(rng.IntN(crdtItemCounters))
+			key := target.counterKey(rng.IntN(target.counters))
 			by := 1 + rng.IntN(5)
 			i := w.pick(rng)
-			opID := fmt.Sprintf("ic%d-%d", id, n)
-			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: "invoke", Node: fmt.Sprint(i)})
-			cctx, cancel := w.ctx()
-			opts := o(map[string]item.Value{":by": item.MustNumber(strconv.Itoa(by))})
-			if n%2 == 0 {
-				opts.Return = "" // nothing to return: it goes without a read
-			}
-			_, err := w.clients[i].UpdateItem(cctx, crdtItemTable, crdtItemKey(key), "ADD n :by", opts)
-			cancel()
-			status, msg := outcome(err)
-			w.hist.record(op{ID: opID, Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Status: status, Node: fmt.Sprint(i), Err: msg})
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
-			}
+			o := op{ID: fmt.Sprintf("%sc%d-%d", target.opPrefix, id, n), Worker: id, Kind: "incr", Key: key, Value: strconv.Itoa(by), Node: fmt.Sprint(i)}
+			w.recordCRDT(o, func(ctx context.Context) (bool, error) {
+				return true, target.incr(ctx, w.clients[i], key, by, n)
+			})
 		})
 	}
-	for range crdtItemSetWorkers {
+	for range setWorkers {
 		w.spawn(ctx, wg, seed, func(id int, rng *rand.Rand, n int) {
-			key := crdtItemSetKey(id)
+			key := target.setKey(id)
 			i := w.pick(rng)
-			opID := fmt.Sprintf("is%d-%d", id, n)
-			cctx, cancel := w.ctx()
-			defer cancel()
-			var err error
+			opID := fmt.Sprintf("%ss%d-%d", target.opPrefix, id, n)
 			if rng.IntN(10) < 7 {
-				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: "invoke", Node: fmt.Sprint(i)})
-				opts := o(map[string]item.Value{":e": item.SS{opID}})
-				if n%2 == 0 {
-					opts.Return = ""
-				}
-				_, err = w.clients[i].UpdateItem(cctx, crdtItemTable, crdtItemKey(key), "ADD s :e", opts)
-				status, msg := outcome(err)
-				w.hist.record(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Status: status, Node: fmt.Sprint(i), Err: msg})
-			} else {
-				got, gerr := w.clients[i].GetItem(cctx, crdtItemTable, crdtItemKey(key), client.ItemOptions{})
-				members, _ := got["s"].(item.SS)
-				if gerr != nil || len(members) == 0 {
-					if gerr != nil {
-						time.Sleep(50 * time.Millisecond)
-					}
-					return
-				}
-				el := members[rng.IntN(len(members))]
-				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: "invoke", Node: fmt.Sprint(i)})
-				var old item.Item
-				old, err = w.clients[i].UpdateItem(cctx, crdtItemTable, crdtItemKey(key), "DELETE s :e", o(map[string]item.Value{":e": item.SS{el}}))
-				status, msg := outcome(err)
-				if seen, _ := old["s"].(item.SS); err == nil && !slices.Contains(seen, el) {
-					// DynamoDB's DELETE of an element the item does not hold
-					// succeeds; on a crdt table it removes only what its own
-					// read observed, so one that did not see el took nothing.
-					status, msg = "fail", "the write's read did not observe the element"
-				}
-				w.hist.record(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Status: status, Node: fmt.Sprint(i), Err: msg})
+				w.recordCRDT(op{ID: opID, Worker: id, Kind: "add", Key: key, Value: opID, Node: fmt.Sprint(i)}, func(ctx context.Context) (bool, error) {
+					return true, target.add(ctx, w.clients[i], key, opID, n)
+				})
+				return
 			}
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
+			cctx, cancel := w.ctx()
+			members, seen, err := target.members(cctx, w.clients[i], key)
+			cancel()
+			if err != nil || len(members) == 0 {
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+				}
+				return
 			}
+			el := members[rng.IntN(len(members))]
+			w.recordCRDT(op{ID: opID, Worker: id, Kind: "remove", Key: key, Value: el, Node: fmt.Sprint(i)}, func(ctx context.Context) (bool, error) {
+				return target.remove(ctx, w.clients[i], key, el, seen)
+			})
 		})
+	}
+}
+
+// recordCRDT records o's invocation, runs it and records its outcome; an
+// acknowledged write that took nothing counts as failed. It backs off
+// after an error.
+func (w *workload) recordCRDT(o op, run func(ctx context.Context) (took bool, err error)) {
+	o.Status = "invoke"
+	w.hist.record(o)
+	ctx, cancel := w.ctx()
+	took, err := run(ctx)
+	cancel()
+	o.Status, o.Err = outcome(err)
+	if err == nil && !took {
+		o.Status, o.Err = "fail", "the write's read did not observe the element"
+	}
+	w.hist.record(o)
+	if err != nil {
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
