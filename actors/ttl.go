@@ -225,30 +225,28 @@ func (s *System) expire(key []byte, t catalog.Table, now time.Time) {
 
 // expireVersions deletes one expired item of an eventual table.
 func (s *System) expireVersions(key []byte, t catalog.Table, versions []object.Sibling) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
-	defer cancel()
-	_, err := s.Put(ctx, PutRequest{Key: key, Deleted: true, Context: object.Context(versions), After: object.MaxStamp(versions), JustAfter: true})
-	if err != nil {
-		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key), "err", err)
-		return
-	}
-	s.expiry.deleted.Add(1)
-	s.log.Debug("ttl: expired item deleted", "table", t.Name, "key", fmt.Sprintf("%.64q", key))
+	s.expirePut(t, PutRequest{Key: key, Deleted: true, Context: object.Context(versions), After: object.MaxStamp(versions), JustAfter: true}, nil)
 }
 
 // expireState deletes one expired item of a table of CRDT items: ops
 // remove every attribute of st, the state the pass found.
 func (s *System) expireState(key []byte, t catalog.Table, ops []*datatypepb.DatatypeOp, st crdt.State) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
-	defer cancel()
 	enc, err := proto.Marshal(&datatypepb.DatatypeOps{Ops: ops})
+	s.expirePut(t, PutRequest{Key: key, DatatypeOps: enc, DatatypeContext: crdt.EncodeContext(st.Context()), DatatypeBase: crdt.Encode(st)}, err)
+}
+
+// expirePut makes the put that deletes an expired item of an eventual
+// table, unless building it failed (err), and counts it.
+func (s *System) expirePut(t catalog.Table, put PutRequest, err error) {
 	if err == nil {
-		_, err = s.Put(ctx, PutRequest{Key: key, DatatypeOps: enc, DatatypeContext: crdt.EncodeContext(st.Context()), DatatypeBase: crdt.Encode(st)})
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		defer cancel()
+		_, err = s.Put(ctx, put)
 	}
 	if err != nil {
-		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", key), "err", err)
+		s.log.Debug("ttl: expired item not deleted (the next pass tries again)", "table", t.Name, "key", fmt.Sprintf("%.64q", put.Key), "err", err)
 		return
 	}
 	s.expiry.deleted.Add(1)
-	s.log.Debug("ttl: expired item deleted", "table", t.Name, "key", fmt.Sprintf("%.64q", key))
+	s.log.Debug("ttl: expired item deleted", "table", t.Name, "key", fmt.Sprintf("%.64q", put.Key))
 }
