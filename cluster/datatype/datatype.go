@@ -60,15 +60,23 @@ func Ops(ops []*datatypepb.DatatypeOp) ([]crdt.Op, error) {
 
 // ItemOps converts the operations the table service made of an item
 // write on a crdt table (cluster/crdtitem): those with elements of any
-// bytes are taken, each element up to maxElement bytes (an item's bound).
+// bytes are taken, each element up to maxElement bytes (an item's bound),
+// and only the fields an item has: a counter, a set or a register of a
+// top-level attribute. Anything else would leave a state no read could
+// render, so a peer that sends it is refused.
 func ItemOps(ops []*datatypepb.DatatypeOp, maxElement int) ([]crdt.Op, error) {
-	return convertAll(ops, opRules{anyBytes: true, maxElement: maxElement})
+	return convertAll(ops, opRules{anyBytes: true, itemFields: true, maxElement: maxElement})
 }
+
+// itemKinds are the kinds of an item's fields (cluster/crdtitem).
+var itemKinds = []crdt.Kind{crdt.KindCounter, crdt.KindSet, crdt.KindMVRegister}
 
 // opRules are what a list of operations may hold.
 type opRules struct {
 	// anyBytes: elements of any bytes are taken (an item's values).
-	anyBytes   bool
+	anyBytes bool
+	// itemFields: only an item's fields (itemKinds, at the top level).
+	itemFields bool
 	maxElement int
 }
 
@@ -128,6 +136,9 @@ func convert(op *datatypepb.DatatypeOp, rules opRules) (crdt.Op, error) {
 		return nil, fmt.Errorf("%w: %s on field %q, a %s (it takes %s)", ErrInvalid, opName(op), f.Name, TypeName(f.Kind), opsOf(f.Kind))
 	case leaf != nil:
 		f.Kind = kind
+	}
+	if rules.itemFields && (last > 0 || !slices.Contains(itemKinds, f.Kind)) {
+		return nil, fmt.Errorf("%w: field %q (a %s, %d deep) is no attribute of an item", ErrInvalid, f.Name, f.Kind, last+1)
 	}
 	// Built inside out: the last field's operation, then each map above.
 	var out crdt.Op

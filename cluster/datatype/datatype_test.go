@@ -73,6 +73,11 @@ func TestOps(t *testing.T) {
 	if _, err := ItemOps([]*datatypepb.DatatypeOp{binary}, 1); err == nil || !strings.Contains(err.Error(), "element of 2 bytes, at most 1") {
 		t.Errorf("an item's element over its bound was taken: %v", err)
 	}
+	for _, notAnAttribute := range []*datatypepb.DatatypeOp{Enable(true, "f"), AssignLWW("v", "r"), Add("x", "nested", "s"), RemoveField("map", "m")} {
+		if _, err := ItemOps([]*datatypepb.DatatypeOp{notAnAttribute}, 100); !errors.Is(err, ErrInvalid) {
+			t.Errorf("an item's operation on %v, no field an item has, was taken: %v", notAnAttribute.GetPath(), err)
+		}
+	}
 	if _, err := Ops(nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("no operations: %v", err)
 	}
