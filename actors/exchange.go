@@ -261,7 +261,6 @@ func (e *exchange) reconcile(ctx actor.Context) {
 		}
 	}
 	e.mine.objs, e.theirs.objs = nil, nil
-	e.pacer = pace.New(e.cfg.MaxKeysPerSecond)
 	e.pump(ctx)
 }
 
@@ -269,14 +268,15 @@ func (e *exchange) reconcile(ctx actor.Context) {
 // MaxKeysPerSecond, and finishes once all are acknowledged.
 func (e *exchange) pump(ctx actor.Context) {
 	for e.sent < len(e.writes) && e.sent-e.acked < max(e.cfg.WriteWindow, 1) {
-		if wait := e.pacer.Due(time.Now()); wait > 0 {
+		now := time.Now()
+		if wait := e.pacer.Due(now); wait > 0 {
 			if !e.pumpPending {
 				e.pumpPending = true
 				e.pace.after(ctx, wait, exchangePump{})
 			}
 			return
 		}
-		e.pacer.Take(time.Now(), 1)
+		e.pacer.Take(now, 1)
 		w := e.writes[e.sent]
 		ctx.Request(w.to, w.put)
 		e.sent++

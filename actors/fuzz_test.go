@@ -17,6 +17,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/object/objecttest"
+	"github.com/harmoniakv/harmonia/cluster/pace"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/reap"
@@ -1126,7 +1127,7 @@ func newExchange(h *messageHarness) *exchange {
 	cfg := DefaultRepairConfig()
 	cfg.MaxKeysPerSecond = 0 // no pacing timers
 	v := h.view.Load()
-	e := &exchange{cfg: cfg, reap: reap.DefaultConfig(), view: v, partition: fuzzPartition, peer: "n2", table: &repairTable{}, faults: noFaults{},
+	e := &exchange{cfg: cfg, reap: reap.DefaultConfig(), view: v, partition: fuzzPartition, peer: "n2", table: &repairTable{}, faults: noFaults{}, pacer: pace.New(cfg.MaxKeysPerSecond),
 		result: ExchangeResult{Partition: fuzzPartition, Peer: "n2"}, lastProgress: time.Now()}
 	e.mine.vnode, e.theirs.vnode = v.localVnodePID(fuzzPartition), v.vnodePID("n2", fuzzPartition)
 	return e

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/pace"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 )
 
@@ -170,7 +171,8 @@ func (r *repair) fill(ctx actor.Context) {
 		r.queue = r.queue[1:]
 		r.seq++
 		props := propsOf(func() actor.Actor {
-			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, table: r.table, faults: r.faults}
+			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, table: r.table, faults: r.faults,
+				pacer: pace.New(r.cfg.MaxKeysPerSecond)}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))
 		if err != nil {
