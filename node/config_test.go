@@ -3,12 +3,12 @@ package node
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/harmoniakv/harmonia/client"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/node/dynamodb/sigv4"
 )
 
@@ -58,14 +58,15 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// loopbackAddr is a free loopback address (internal/testport: not from
+// the kernel's ephemeral range, where a port closed again can be taken).
 func loopbackAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // A program runs a node in its own process: Start, a client's put and
