@@ -37,6 +37,16 @@ func TestStamp(t *testing.T) {
 			}
 		})
 	}
+	// Nothing to stamp: the operations themselves, not a copy; something
+	// to stamp: a copy, the caller's operations unchanged.
+	incr := []Op{UpdateField{Field: Field{Name: "n", Kind: KindCounter}, Op: Increment{By: 1}}}
+	if got := Stamp(holding(5), incr, 100); &got[0] != &incr[0] {
+		t.Error("operations without an assignment were copied")
+	}
+	mixed := []Op{incr[0], at(0)}
+	if got := Stamp(holding(5), mixed, 100); stamped(got[1]) != 100 || stamped(mixed[1]) != 0 {
+		t.Errorf("stamped %d, and the caller's assignment now %d", stamped(got[1]), stamped(mixed[1]))
+	}
 	// The rule that matters: applied to what the client read, the new
 	// assignment wins.
 	s := holding(500)
