@@ -225,6 +225,7 @@ func Start(cfg Config) (*Server, error) {
 			ActorFailures: sys.ActorFailures,
 			Requests:      sys.RequestCounts,
 			Store:         store.Metrics,
+			Presence:      store.PresenceStats,
 		}
 		if s.tls != nil {
 			src.TLSRefused = func() map[string]uint64 {

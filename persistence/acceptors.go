@@ -42,6 +42,9 @@ func (s *Store) AcceptorState(partition int, key []byte) (paxos.State, error) {
 	if err := s.readable(); err != nil {
 		return paxos.State{}, fmt.Errorf("get acceptor state %q: %w", key, err)
 	}
+	if !s.mayHold('p', partition, key) {
+		return paxos.State{}, nil
+	}
 	v, closer, err := s.db.Get(acceptorKey(partition, key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return paxos.State{}, nil

@@ -28,8 +28,14 @@ func openFuzzStore(f *testing.F) *Store {
 	return s
 }
 
+// setRaw stores bytes behind the store's back, as if they had been on
+// disk when it opened (so the presence filters know the key, as Open's
+// scan would).
 func setRaw(t *testing.T, s *Store, key, value []byte) {
 	t.Helper()
+	if space, k, ok := recordSpace(key); ok {
+		s.willHold(space.Prefix, space.Partition, k)
+	}
 	if err := s.db.Set(key, value, pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}

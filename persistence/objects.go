@@ -95,6 +95,9 @@ func (s *Store) withValue(partition int, key []byte, use func(v []byte) error) e
 	if err := s.readable(); err != nil {
 		return fmt.Errorf("get %q: %w", key, err)
 	}
+	if !s.mayHold('d', partition, key) {
+		return nil
+	}
 	v, closer, err := s.db.Get(dataKey(partition, key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil
@@ -149,6 +152,7 @@ func (s *Store) CommitBatch(writes []Write, acceptors []AcceptorWrite) error {
 		if err != nil {
 			return fmt.Errorf("put acceptor state %q: %w", a.Key, err)
 		}
+		s.willHold('p', a.Partition, a.Key)
 		if err := b.Set(acceptorKey(a.Partition, a.Key), enc, nil); err != nil {
 			return fmt.Errorf("put acceptor state %q: %w", a.Key, err)
 		}
@@ -168,6 +172,7 @@ func (s *Store) CommitBatch(writes []Write, acceptors []AcceptorWrite) error {
 			if err != nil {
 				return fmt.Errorf("put %q: %w", w.Key, err)
 			}
+			s.willHold('d', w.Partition, w.Key)
 			if err := b.Set(dataKey(w.Partition, w.Key), enc, nil); err != nil {
 				return fmt.Errorf("put %q: %w", w.Key, err)
 			}

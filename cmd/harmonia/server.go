@@ -161,6 +161,7 @@ func serverCmd() *cobra.Command {
 	f.BoolVar(&cfg.Store.Sync, "sync", cfg.Store.Sync, "fsync each write batch before acknowledging it")
 	f.Int64Var(&cfg.Store.MinFreeBytes, "min-free-disk", cfg.Store.MinFreeBytes, "bytes that must stay free on the data directory's filesystem: below it writes are refused (never acknowledged) until there is space again; 0: no check")
 	f.Int64Var(&cfg.Store.BlockCacheBytes, "block-cache-bytes", cfg.Store.BlockCacheBytes, "bytes of pebble's block cache (uncompressed blocks of stored objects); 0: pebble's default of 8 MiB")
+	f.BoolVar(&cfg.Store.PresenceFilters, "presence-filters", cfg.Store.PresenceFilters, "keep in memory a filter of the keys each partition holds (about 1.25 bytes a key, filled by a scan of the keys at start), so a write of a new key skips the read of what it replaces")
 	f.IntVar(&cfg.Store.BloomBitsPerKey, "bloom-bits-per-key", cfg.Store.BloomBitsPerKey, "bits per key of each table's bloom filter, which lets reads skip tables; 0: no filters")
 	f.BoolVar(&verbose, "verbose", false, "log membership changes and other information")
 	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "PEM file of this node's certificate: turns on mutual TLS for the client API (with --tls-key and --tls-ca; see harmonia cert)")

@@ -32,6 +32,8 @@ type Source struct {
 	ActorFailures func() []actors.ActorFailure
 	Requests      func() actors.RequestCounts
 	Store         func() *pebble.Metrics
+	// Presence is what the store's presence filters did; nil: none.
+	Presence func() persistence.PresenceStats
 	// TLSRefused counts the peer certificates refused, by direction
 	// (incoming, outgoing); nil without TLS.
 	TLSRefused func() map[string]uint64
@@ -183,6 +185,8 @@ var (
 	cacheHits         = desc("harmonia_pebble_block_cache_hits_total", "Pebble block cache hits.")
 	cacheMisses       = desc("harmonia_pebble_block_cache_misses_total", "Pebble block cache misses.")
 	cacheBytes        = desc("harmonia_pebble_block_cache_bytes", "Bytes in pebble's block cache.")
+	readsSkipped      = desc("harmonia_store_reads_skipped_total", "Point reads of keys never written, answered by the presence filters without pebble.")
+	filterBytes       = desc("harmonia_store_presence_filter_bytes", "Memory the presence filters take.")
 	walBytes          = desc("harmonia_pebble_wal_bytes_written_total", "Bytes written to pebble's write-ahead log.")
 	walFsync          = desc("harmonia_pebble_wal_fsync_duration_seconds", "Fsyncs of pebble's write-ahead log.")
 	diskBytes         = desc("harmonia_pebble_disk_usage_bytes", "Bytes pebble holds on disk.")
@@ -319,6 +323,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.TLSExpiry != nil {
 		gauge(tlsExpiry, float64(c.src.TLSExpiry().Unix()))
+	}
+	if c.src.Presence != nil {
+		ps := c.src.Presence()
+		counter(readsSkipped, float64(ps.ReadsSkipped))
+		gauge(filterBytes, float64(ps.FilterBytes))
 	}
 	m := c.src.Store()
 	counter(compactions, float64(m.Compact.Count))

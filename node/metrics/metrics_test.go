@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/harmoniakv/harmonia/actors"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"github.com/harmoniakv/harmonia/persistence"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
@@ -50,6 +51,9 @@ func fakeSource() Source {
 				Strong: map[string]uint64{"ok": 9, "condition failed": 2}, StrongRoundsLost: 3, StampsNotFollowed: 4}
 		},
 		Store: func() *pebble.Metrics { return &pebble.Metrics{} },
+		Presence: func() persistence.PresenceStats {
+			return persistence.PresenceStats{ReadsSkipped: 11, FilterBytes: 5120}
+		},
 	}
 }
 
@@ -111,6 +115,8 @@ func TestScrape(t *testing.T) {
 		`harmonia_ring_stable 1`,
 		`harmonia_actor_failures_total{directive="restart",kind="vnode"} 2`,
 		`harmonia_pebble_compactions_total 0`,
+		`harmonia_store_reads_skipped_total 11`,
+		`harmonia_store_presence_filter_bytes 5120`,
 		`harmonia_put_replica_timeouts_total 4`,
 		`harmonia_read_repairs_total 6`,
 		`harmonia_strong_requests_total{outcome="condition_failed"} 2`,
