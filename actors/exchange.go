@@ -1,16 +1,17 @@
 package actors
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/cluster/antientropy"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
-	"github.com/harmoniakv/harmonia/cluster/pace"
+	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/reap"
-	"github.com/harmoniakv/harmonia/cluster/reconcile"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
@@ -21,28 +22,13 @@ type (
 	exchangePump    struct{}
 )
 
-// exchangeSide is one side of an exchange: its vnode, and for the bucket
-// fetch its page cursor and the objects read so far.
-type exchangeSide struct {
-	vnode *actor.PID
-	after []byte
-	done  bool
-	objs  map[string][]object.Sibling
-}
-
-// repairWrite is one merge an exchange sends to one side; its request id
-// is its index in the exchange's writes.
-type repairWrite struct {
-	to    *actor.PID
-	local bool
-	put   *internalpb.ReplicaPut
-}
-
-// exchange compares one partition's trees on this node and a peer, level by
-// level, then reads the objects of differing leaf buckets from both, a page
-// at a time, and writes the merge to whichever side lacked something, at
-// most WriteWindow writes at a time. A crash loses nothing: every write it
-// makes is an idempotent merge.
+// exchange runs one anti-entropy exchange of a partition with a peer: the
+// decisions are cluster/antientropy's (the tree walk, the bucket pages, the
+// repair writes and their pace, the acceptor pass, the progress deadline);
+// this actor decodes each reply into a step of that core, and sends what
+// it returns to its own vnode, the peer's, or the node's coordinator (the
+// completion of an unsettled strong key). A crash loses nothing: every
+// write it makes is an idempotent merge.
 type exchange struct {
 	faults    Faults // injected to test recovery (Config.Faults); never nil
 	cfg       RepairConfig
@@ -50,22 +36,28 @@ type exchange struct {
 	view      *View
 	partition int
 	peer      string
-	table     *repairTable
 
-	level         int
-	nodes         []int
-	local, remote *internalpb.TreeLevelReply
-	buckets       []uint32
-	mine, theirs  exchangeSide
-	writes        []repairWrite
-	sent, acked   int
-	pacer         *pace.Pacer // MaxKeysPerSecond of repair writes
-	pumpPending   bool        // an exchangePump is scheduled
-	lastProgress  time.Time   // of the latest reply
-	result        ExchangeResult
+	core         *antientropy.Exchange
+	mine, theirs *actor.PID // the two vnodes
+	// sizes are the object bytes of the repair writes in flight, by id,
+	// counted into Bytes once acknowledged.
+	sizes map[uint64]int
+	bytes uint64
+	// states are the protobuf acceptor states of each side's last page,
+	// sent on as they are to the side that lacks them.
+	states        [2]map[string]*internalpb.PaxosState
 	finished      bool
-	acc           exchangeAcceptors // the pass over strong keys, after the trees
-	timeout, pace selfTimer         // the progress deadline; the pump's wait
+	timeout, pace selfTimer // the progress deadline; the pump's wait
+}
+
+// exchangeConfig is the core's share of the repair settings.
+func exchangeConfig(cfg RepairConfig, rule reap.Config) antientropy.Config {
+	stale := cfg.AcceptorStaleAfter
+	if stale <= 0 {
+		stale = acceptorStaleAfterDefault
+	}
+	return antientropy.Config{Tree: merkle.DefaultConfig(), PageKeys: cfg.PageKeys, WriteWindow: cfg.WriteWindow,
+		MaxKeysPerSecond: cfg.MaxKeysPerSecond, Timeout: cfg.Timeout, AcceptorStaleAfter: stale, Reap: rule}
 }
 
 func (e *exchange) Receive(ctx actor.Context) {
@@ -77,224 +69,191 @@ func (e *exchange) Receive(ctx actor.Context) {
 	if e.finished {
 		return // replies still in flight; the parent stops this actor
 	}
+	now, wall := time.Now(), wallclock.Now()
+	var eff antientropy.Effects
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		e.result = ExchangeResult{Partition: e.partition, Peer: e.peer}
-		e.mine.vnode, e.theirs.vnode = e.view.localVnodePID(e.partition), e.view.vnodePID(e.peer, e.partition)
-		e.lastProgress = time.Now()
-		e.timeout.after(ctx, e.cfg.Timeout, exchangeTimeout{})
-		if !e.view.Up(e.peer) {
-			e.finish(ctx, errors.New("peer is down"))
-			return
-		}
-		e.nodes = []int{0}
-		e.askLevel(ctx)
+		e.mine, e.theirs = e.view.localVnodePID(e.partition), e.view.vnodePID(e.peer, e.partition)
+		e.sizes = map[uint64]int{}
+		e.core, eff = antientropy.New(exchangeConfig(e.cfg, e.reap), now, e.view.Up(e.peer))
 	case *internalpb.TreeLevelReply:
-		e.lastProgress = time.Now()
-		if m.Node == e.view.Self && e.local == nil {
-			e.local = m
-		} else {
-			e.remote = m
-		}
-		if e.local != nil && e.remote != nil {
-			e.compareLevel(ctx)
-		}
+		eff = e.core.Level(now, e.side(m.Node), levelReply(m))
 	case *internalpb.BucketKeysReply:
-		e.lastProgress = time.Now()
-		e.collect(ctx, m)
+		eff = e.core.Buckets(now, wall, e.side(m.Node), bucketPage(m))
 	case *internalpb.ReplicaPutReply:
-		e.lastProgress = time.Now()
 		e.faults.RepairWriteAcked(e.partition, e.peer)
-		if m.Error != "" || m.RequestId >= uint64(len(e.writes)) {
-			e.finish(ctx, fmt.Errorf("repair write to %s: %s", m.Node, m.Error))
-			return
+		if m.Error == "" {
+			e.bytes += uint64(e.sizes[m.RequestId])
+			delete(e.sizes, m.RequestId)
 		}
-		// Keys and bytes count once written, so a failed exchange reports
-		// only what it moved.
-		w := e.writes[m.RequestId]
-		if w.local {
-			e.result.KeysLocal++
-		} else {
-			e.result.KeysRemote++
-		}
-		e.result.Bytes += uint64(proto.Size(w.put.Object))
-		e.acked++
-		e.pump(ctx)
+		eff = e.core.Written(now, m.RequestId, replyErrorOf(m.Node, m.Error))
 	case exchangePump:
-		e.pumpPending = false
-		e.pump(ctx)
+		eff = e.core.Pump(now)
 	case *internalpb.HandoffBatch:
-		e.lastProgress = time.Now()
-		e.acceptorPage(ctx, m)
+		side := e.side(m.Node)
+		page, states := acceptorPage(m)
+		e.states[side] = states
+		eff = e.core.AcceptorPage(now, wall, side, page)
 	case *internalpb.HandoffApplyReply:
-		e.lastProgress = time.Now()
-		e.acceptorSynced(ctx, m)
+		eff = e.core.Synced(now, replyError(m.Error))
 	case strongAnswered:
-		e.lastProgress = time.Now()
-		e.acceptorCompletedRead(ctx, m)
+		eff = e.core.Completed(now, m.attempt, completionError(m.res))
 	case exchangeTimeout:
-		if idle := time.Since(e.lastProgress); idle < e.cfg.Timeout {
-			e.timeout.after(ctx, e.cfg.Timeout-idle, exchangeTimeout{})
+		eff = e.core.Tick(now)
+	default:
+		return
+	}
+	e.execute(ctx, eff)
+}
+
+// side is the side a reply comes from: this node's vnode, or the peer's.
+func (e *exchange) side(node string) antientropy.Side {
+	if node == e.view.Self {
+		return antientropy.Mine
+	}
+	return antientropy.Theirs
+}
+
+func (e *exchange) pid(s antientropy.Side) *actor.PID {
+	if s == antientropy.Mine {
+		return e.mine
+	}
+	return e.theirs
+}
+
+func replyErrorOf(node, msg string) error {
+	if msg == "" {
+		return nil
+	}
+	return fmt.Errorf("%s: %s", node, msg)
+}
+
+func (e *exchange) execute(ctx actor.Context, eff antientropy.Effects) {
+	if a := eff.AskLevel; a != nil {
+		req := &internalpb.TreeLevel{Partition: uint32(e.partition), Level: uint32(a.Level)}
+		for _, n := range a.Nodes {
+			req.Nodes = append(req.Nodes, uint32(n))
+		}
+		ctx.Request(e.mine, req)
+		ctx.Request(e.theirs, req)
+	}
+	for _, f := range eff.Fetch {
+		req := &internalpb.BucketKeys{Partition: uint32(e.partition), AfterKey: f.After, MaxKeys: uint32(e.core.PageKeys())}
+		for _, b := range f.Buckets {
+			req.Buckets = append(req.Buckets, uint32(b))
+		}
+		ctx.Request(e.pid(f.Side), req)
+	}
+	for _, w := range eff.Writes {
+		put := &internalpb.ReplicaPut{Partition: uint32(e.partition), Key: w.Key, Object: object.ToProto(w.Merged), RequestId: w.ID, Sender: e.view.sender()}
+		e.sizes[w.ID] = proto.Size(put.Object)
+		ctx.Request(e.pid(w.Side), put)
+	}
+	if f := eff.FetchAcceptors; f != nil {
+		if e.view.Transition == nil {
+			e.execute(ctx, e.core.Fail(fmt.Errorf("acceptor states: no ring transition to read them in")))
 			return
 		}
-		e.finish(ctx, fmt.Errorf("no progress for %v", e.cfg.Timeout))
+		req := &internalpb.HandoffFetch{Partition: uint32(e.partition), AfterKey: f.After, MaxKeys: uint32(e.core.PageKeys()),
+			MaxBytes: bucketPageBytes, AcceptorStates: true, Transition: e.view.Transition.Fingerprint}
+		ctx.Request(e.mine, req)
+		ctx.Request(e.theirs, req)
+	}
+	for _, s := range eff.Syncs {
+		from := e.states[antientropy.Theirs]
+		if s.To == antientropy.Theirs {
+			from = e.states[antientropy.Mine]
+		}
+		sync := &internalpb.AcceptorSync{Partition: uint32(e.partition), Sender: e.view.sender()}
+		for _, k := range s.Keys {
+			sync.States = append(sync.States, &internalpb.AcceptorEntry{Key: k, State: from[string(k)]})
+		}
+		ctx.Request(e.pid(s.To), sync)
+	}
+	if eff.Complete != nil {
+		askStrong(ctx, &StrongRequest{Key: eff.Complete, Op: paxos.Op{Kind: paxos.OpComplete}, Timeout: e.cfg.Timeout / 2}, eff.Attempt)
+	}
+	if eff.PumpAfter > 0 {
+		e.pace.after(ctx, eff.PumpAfter, exchangePump{})
+	}
+	if eff.CheckAfter > 0 {
+		e.timeout.after(ctx, eff.CheckAfter, exchangeTimeout{})
+	}
+	if eff.Done {
+		e.finished = true
+		res := e.core.Result()
+		ctx.Send(ctx.Parent(), exchangeDone{pid: ctx.Self(), result: ExchangeResult{Partition: e.partition, Peer: e.peer,
+			Hashes: res.Hashes, KeysLocal: res.KeysLocal, KeysRemote: res.KeysRemote, Bytes: e.bytes,
+			AcceptorsLocal: res.AcceptorsLocal, AcceptorsRemote: res.AcceptorsRemote, AcceptorsCompleted: res.AcceptorsCompleted, Err: eff.Err}})
 	}
 }
 
-func (e *exchange) askLevel(ctx actor.Context) {
-	e.local, e.remote = nil, nil
-	req := &internalpb.TreeLevel{Partition: uint32(e.partition), Level: uint32(e.level)}
-	for _, n := range e.nodes {
-		req.Nodes = append(req.Nodes, uint32(n))
+// levelReply decodes a side's hashes. One not of a tree hash's size fails
+// the exchange (its conversion would panic); the core checks the count.
+func levelReply(r *internalpb.TreeLevelReply) antientropy.LevelReply {
+	if r.Error != "" {
+		return antientropy.LevelReply{Err: fmt.Errorf("%s: %s", r.Node, r.Error)}
 	}
-	ctx.Request(e.mine.vnode, req)
-	ctx.Request(e.theirs.vnode, req)
-}
-
-func (e *exchange) compareLevel(ctx actor.Context) {
-	for _, r := range []*internalpb.TreeLevelReply{e.local, e.remote} {
-		switch {
-		case r.Error != "":
-			e.finish(ctx, fmt.Errorf("%s: %s", r.Node, r.Error))
-			return
-		case !r.Ready:
-			e.finish(ctx, fmt.Errorf("%s: tree still being rebuilt", r.Node))
-			return
-		}
-	}
-	e.result.Hashes += uint64(len(e.nodes))
-	mine, err := levelHashes(e.local, len(e.nodes))
-	var theirs []merkle.Hash
-	if err == nil {
-		theirs, err = levelHashes(e.remote, len(e.nodes))
-	}
-	if err != nil {
-		e.finish(ctx, err)
-		return
-	}
-	cfg := merkle.DefaultConfig()
-	next := cfg.Step(e.level, e.nodes, mine, theirs)
-	if len(next) == 0 {
-		e.finish(ctx, nil)
-		return
-	}
-	if e.level == cfg.Depth {
-		for _, b := range next {
-			e.buckets = append(e.buckets, uint32(b))
-		}
-		e.mine.objs, e.theirs.objs = map[string][]object.Sibling{}, map[string][]object.Sibling{}
-		e.fetch(ctx, &e.mine)
-		e.fetch(ctx, &e.theirs)
-		return
-	}
-	e.level++
-	e.nodes = next
-	e.askLevel(ctx)
-}
-
-// levelHashes takes r's hashes of the nodes asked. A reply with a hash
-// missing, or one not of a tree hash's size, fails the exchange: Step
-// would take a missing hash for an equal one, and the conversion of a
-// short one panics.
-func levelHashes(r *internalpb.TreeLevelReply, nodes int) ([]merkle.Hash, error) {
-	if len(r.Hashes) != nodes {
-		return nil, fmt.Errorf("%s: %d hashes for %d nodes", r.Node, len(r.Hashes), nodes)
-	}
-	out := make([]merkle.Hash, nodes)
+	out := antientropy.LevelReply{Ready: r.Ready, Hashes: make([]merkle.Hash, len(r.Hashes))}
 	for i, b := range r.Hashes {
-		if len(b) != len(out[i]) {
-			return nil, fmt.Errorf("%s: hash of %d bytes, not %d", r.Node, len(b), len(out[i]))
+		if len(b) != len(out.Hashes[i]) {
+			return antientropy.LevelReply{Err: fmt.Errorf("%s: hash of %d bytes, not %d", r.Node, len(b), len(out.Hashes[i]))}
 		}
-		out[i] = merkle.Hash(b)
+		out.Hashes[i] = merkle.Hash(b)
 	}
-	return out, nil
+	return out
 }
 
-// fetch asks one side for its next page of the differing buckets.
-func (e *exchange) fetch(ctx actor.Context, s *exchangeSide) {
-	ctx.Request(s.vnode, &internalpb.BucketKeys{Partition: uint32(e.partition), Buckets: e.buckets,
-		AfterKey: s.after, MaxKeys: uint32(max(e.cfg.PageKeys, 1))})
-}
-
-func (e *exchange) collect(ctx actor.Context, m *internalpb.BucketKeysReply) {
+// bucketPage decodes a side's page of objects; one that does not convert
+// fails the exchange.
+func bucketPage(m *internalpb.BucketKeysReply) antientropy.BucketPage {
 	if m.Error != "" {
-		e.finish(ctx, fmt.Errorf("%s: %s", m.Node, m.Error))
-		return
+		return antientropy.BucketPage{Err: fmt.Errorf("%s: %s", m.Node, m.Error)}
 	}
-	s := &e.theirs
-	if m.Node == e.view.Self {
-		s = &e.mine
-	}
+	p := antientropy.BucketPage{More: m.More, Last: m.LastKey, Entries: make([]antientropy.Entry, 0, len(m.Entries))}
 	for _, en := range m.Entries {
 		set, err := object.FromProto(en.Object)
 		if err != nil {
-			e.finish(ctx, err)
-			return
+			return antientropy.BucketPage{Err: fmt.Errorf("%s: key %.64q: %w", m.Node, en.Key, err)}
 		}
-		s.objs[string(en.Key)] = set
+		p.Entries = append(p.Entries, antientropy.Entry{Key: en.Key, Set: set})
 	}
-	if m.More {
-		s.after = m.LastKey
-		e.fetch(ctx, s)
-		return
-	}
-	s.done = true
-	if e.mine.done && e.theirs.done {
-		e.reconcile(ctx)
-	}
+	return p
 }
 
-// reconcile queues the writes reconcile.Replicas decides: the merge of
-// both sides, to each side that lacked part of it.
-func (e *exchange) reconcile(ctx actor.Context) {
-	for _, r := range reconcile.Replicas(e.mine.objs, e.theirs.objs, e.reap, wallclock.Now()) {
-		obj := object.ToProto(r.Merged)
-		queue := func(local bool, to *actor.PID) {
-			e.writes = append(e.writes, repairWrite{to: to, local: local, put: &internalpb.ReplicaPut{
-				Partition: uint32(e.partition), Key: []byte(r.Key), Object: obj, RequestId: uint64(len(e.writes)), Sender: e.view.sender()}})
-		}
-		if r.Local {
-			queue(true, e.mine.vnode)
-		}
-		if r.Remote {
-			queue(false, e.theirs.vnode)
-		}
+// acceptorPage decodes a side's page of acceptor states, in increasing key
+// order or refused, and keeps each state's protobuf to send on.
+func acceptorPage(m *internalpb.HandoffBatch) (antientropy.AcceptorPage, map[string]*internalpb.PaxosState) {
+	fail := func(err error) (antientropy.AcceptorPage, map[string]*internalpb.PaxosState) {
+		return antientropy.AcceptorPage{Err: err}, nil
 	}
-	e.mine.objs, e.theirs.objs = nil, nil
-	e.pump(ctx)
+	if m.Error != "" {
+		return fail(fmt.Errorf("%s: %s", m.Node, m.Error))
+	}
+	if !m.OfAcceptorStates {
+		return fail(fmt.Errorf("%s sent a batch of objects for acceptor states", m.Node))
+	}
+	floor, err := paxospb.BallotFromProto(m.Floor)
+	if err != nil {
+		return fail(fmt.Errorf("%s sent floor %v: %w", m.Node, m.Floor, err))
+	}
+	p := antientropy.AcceptorPage{Floor: floor, Done: m.Done, States: map[string]paxos.State{}}
+	protos := map[string]*internalpb.PaxosState{}
+	for _, en := range m.AcceptorStates {
+		if n := len(p.Keys); n > 0 && bytes.Compare(en.Key, p.Keys[n-1]) <= 0 {
+			return fail(fmt.Errorf("%s sent register %.64q after %.64q: out of order", m.Node, en.Key, p.Keys[n-1]))
+		}
+		st, err := paxospb.StateFromProto(en.State)
+		if err != nil {
+			return fail(fmt.Errorf("%s sent register %.64q: %w", m.Node, en.Key, err))
+		}
+		p.Keys = append(p.Keys, en.Key)
+		p.States[string(en.Key)] = st
+		protos[string(en.Key)] = en.State
+	}
+	return p, protos
 }
 
-// pump keeps up to WriteWindow repair writes outstanding, no faster than
-// MaxKeysPerSecond, and finishes once all are acknowledged.
-func (e *exchange) pump(ctx actor.Context) {
-	for e.sent < len(e.writes) && e.sent-e.acked < max(e.cfg.WriteWindow, 1) {
-		now := time.Now()
-		if wait := e.pacer.Due(now); wait > 0 {
-			if !e.pumpPending {
-				e.pumpPending = true
-				e.pace.after(ctx, wait, exchangePump{})
-			}
-			return
-		}
-		e.pacer.Take(now, 1)
-		w := e.writes[e.sent]
-		ctx.Request(w.to, w.put)
-		e.sent++
-	}
-	if e.acked >= len(e.writes) {
-		e.finish(ctx, nil)
-	}
-}
-
-func (e *exchange) finish(ctx actor.Context, err error) {
-	if e.finished {
-		return
-	}
-	if err == nil && !e.acc.started {
-		e.startAcceptors(ctx) // the eventual data is compared; the strong keys next
-		return
-	}
-	e.finished = true
-	e.result.Err = err
-	ctx.Send(ctx.Parent(), exchangeDone{pid: ctx.Self(), result: e.result})
-}
+// acceptorStaleAfterDefault is RepairConfig.AcceptorStaleAfter's default:
+// well past the longest a proposer runs (its request's timeout).
+const acceptorStaleAfterDefault = time.Minute

@@ -1,11 +1,9 @@
 package actors
 
 import (
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -39,9 +37,9 @@ func (g *gossiper) paramsProto() *internalpb.ClusterParams {
 	return &internalpb.ClusterParams{Partitions: uint32(g.params.Partitions), Replicas: uint32(g.params.Replicas), SecretFingerprints: g.params.SecretFingerprints}
 }
 
-// round is one gossip round, as Cassandra's: a random live peer; with
-// probability down/(live+1) a random down member, so a recovered node is
-// found; a seed when nothing is live, or with probability 1/(live+1).
+// round is one gossip round: save the membership if it changed, beat,
+// evaluate the failure detector, and open exchanges with the round's
+// targets (membership.State.RoundTargets).
 func (g *gossiper) round(ctx actor.Context, now time.Time) {
 	// A restarted node needs its own ring status and its peers' addresses.
 	// Saved (unsynced) only when they changed: a write to the store can
@@ -56,46 +54,15 @@ func (g *gossiper) round(ctx actor.Context, now time.Time) {
 	}
 	g.state.Tick()
 	events := g.state.Evaluate(now)
-	// The round's peers: any not down or gone, suspects included (gossip
-	// is how a suspect member clears), and now and then a down one.
-	var reachable, down []string
-	for _, id := range g.state.IDs() {
-		if id == g.self {
-			continue
-		}
-		switch g.state.Status(id, now) {
-		case membership.Down:
-			down = append(down, id)
-		case membership.Left:
-		default:
-			reachable = append(reachable, id)
-		}
-	}
-	addr := func(id string) string { v, _ := g.state.Get(id, membership.KeyClusterAddr); return v }
-	if len(reachable) > 0 {
-		g.syn(ctx, addr(reachable[g.rng.IntN(len(reachable))]))
-	}
-	if len(down) > 0 && g.rng.Float64() < float64(len(down))/float64(len(reachable)+1) {
-		g.syn(ctx, addr(down[g.rng.IntN(len(down))]))
-	}
-	own, _ := g.state.Get(g.self, membership.KeyClusterAddr)
-	seeds := slices.DeleteFunc(slices.Clone(g.seeds), func(s string) bool { return s == own })
-	if len(seeds) > 0 && (len(reachable) == 0 || g.rng.Float64() < 1/float64(len(reachable)+1)) {
-		g.syn(ctx, seeds[g.rng.IntN(len(seeds))])
+	for _, addr := range g.state.RoundTargets(now, g.seeds, g.rng) {
+		g.syn(ctx, addr)
 	}
 	g.publish(now, events)
 }
 
 // pushToRandomPeer opens an exchange with one random live peer.
 func (g *gossiper) pushToRandomPeer(now time.Time) {
-	var live []string
-	for _, id := range g.state.IDs() {
-		if id != g.self && g.state.Status(id, now).Live() {
-			live = append(live, id)
-		}
-	}
-	if len(live) > 0 {
-		addr, _ := g.state.Get(live[g.rng.IntN(len(live))], membership.KeyClusterAddr)
+	if addr, ok := g.state.LiveTarget(now, g.rng); ok {
 		g.syn(g.ctx, addr)
 	}
 }

@@ -123,10 +123,10 @@ func (r *reaper) tick(ctx actor.Context) {
 	if blocked != "" {
 		return
 	}
-	var held []heldPartition
+	var held []reap.HeldPartition
 	for p := 0; p < v.Ring.Partitions(); p++ {
 		if pref := v.Ring.PreferenceListForPartition(p, v.N); slices.Contains(pref, v.Self) {
-			held = append(held, heldPartition{p, pref})
+			held = append(held, reap.HeldPartition{Partition: p, Replicas: pref})
 		} else {
 			ctx.Send(v.localVnodePID(p), dropPartition{})
 		}
@@ -141,37 +141,15 @@ func (r *reaper) tick(ctx actor.Context) {
 
 type reapRoundTimeout struct{}
 
-// heldPartition is a partition this node is a replica of, with its
-// preference list.
-type heldPartition struct {
-	p    int
-	pref []string
-}
-
-// reapRound goes through the partitions this node holds: it asks the local
-// vnode for tombstones past grace, asks every replica whether it holds each
-// at the same version (or nothing), and has them all delete the ones every
-// replica agrees on. Every replica runs rounds, so a tombstone is reaped
-// even when the replica that lacks it would be the one to look. Each
-// partition is gone through twice: its objects' tombstones, then its
-// strong keys' (acceptor state of deleted registers, paxos.Droppable).
+// reapRound runs one reap.Round over the partitions this node holds: it
+// asks its vnodes and the replicas what the round decides, and feeds it
+// their answers and the ends of its erases.
 type reapRound struct {
 	cfg        reap.Config
 	view       *View
-	partitions []heldPartition
-
-	i         int
-	acceptors bool // the second pass over partition i
-	entries   []*internalpb.ReapEntry
-	commit    bool
-	replies   map[string]*internalpb.ReapReply
-	// The strong tombstones of partition i past grace still to erase
-	// before its erased registers are asked about (drop), and the attempt
-	// of the erase in flight.
-	erase    []eraseCandidate
-	drop     []*internalpb.ReapEntry
-	erasing  int
-	attempts int
+	partitions []reap.HeldPartition
+	core       *reap.Round
+	timer      selfTimer // the round's time limit
 }
 
 // eraseTimeout bounds one erase; one that does not finish leaves the
@@ -179,109 +157,61 @@ type reapRound struct {
 const eraseTimeout = 5 * time.Second
 
 func (r *reapRound) Receive(ctx actor.Context) {
+	var step reap.RoundStep
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		sendSelfAfter(ctx, reapRoundLimit, reapRoundTimeout{})
-		r.scan(ctx)
+		r.timer.after(ctx, reapRoundLimit, reapRoundTimeout{})
+		r.core, step = reap.NewRound(r.partitions)
+	case *actor.Stopping:
+		r.timer.stop()
+		return
 	case []*internalpb.ReapEntry:
-		r.askAbout(ctx, m)
+		step = r.core.Scanned(reapEntries(m))
 	case acceptorScan:
-		r.erase, r.drop = m.erase, m.drop
-		r.eraseNext(ctx)
-	case strongAnswered: // an erase ended
-		if m.attempt != r.erasing {
-			return
+		erase := make([]reap.Erasable, len(m.erase))
+		for i, c := range m.erase {
+			erase[i] = reap.Erasable{Key: c.key, Version: c.version}
 		}
-		r.erasing = 0
-		r.erase = r.erase[1:] // erased, or not (its outcome is the next round's to find)
-		r.eraseNext(ctx)
+		step = r.core.ScannedAcceptors(erase, reapEntries(m.drop))
+	case strongAnswered: // an erase ended: erased, or not (its outcome is the next round's to find)
+		step = r.core.Erased(m.attempt)
 	case *internalpb.ReapReply:
-		r.replies[m.Node] = m
-		if len(r.replies) < len(r.partitions[r.i].pref) {
-			return
-		}
-		if r.commit {
-			r.next(ctx)
-			return
-		}
-		agreed := r.agreed()
-		if len(agreed) == 0 {
-			r.next(ctx)
-			return
-		}
-		r.commit = true
-		r.ask(ctx, agreed)
+		step = r.core.Replied(m.Node, m.Holds, m.Error != "")
 	case reapRoundTimeout:
 		ctx.Stop(ctx.Self())
-	}
-}
-
-// askAbout asks every replica about entries, or goes on when there are none.
-func (r *reapRound) askAbout(ctx actor.Context, entries []*internalpb.ReapEntry) {
-	if len(entries) == 0 {
-		r.next(ctx)
+		return
+	default:
 		return
 	}
-	r.commit = false
-	r.ask(ctx, entries)
+	r.execute(ctx, step)
 }
 
-// eraseNext erases the next strong tombstone past grace through this
-// node's proposer (OpErase: the tombstone, if still the register's value,
-// becomes the erased value, which the next rounds drop), then asks about
-// the erased registers the scan found.
-func (r *reapRound) eraseNext(ctx actor.Context) {
-	if len(r.erase) == 0 {
-		r.askAbout(ctx, r.drop)
-		return
-	}
-	r.attempts++
-	r.erasing = r.attempts
-	c := r.erase[0]
-	askStrong(ctx, &StrongRequest{Key: c.key, Op: paxos.Op{Kind: paxos.OpErase, Cond: paxos.CondVersion, Version: c.version}, Timeout: eraseTimeout}, r.attempts)
-}
-
-func (r *reapRound) scan(ctx actor.Context) {
-	if r.i >= len(r.partitions) {
-		ctx.Stop(ctx.Self())
-		return
-	}
-	ctx.Request(r.view.localVnodePID(r.partitions[r.i].p), reapScan{rule: r.cfg, now: wallclock.Now(), max: r.cfg.MaxPerRound, acceptors: r.acceptors})
-}
-
-// next goes on to the partition's strong keys, or to the next partition.
-func (r *reapRound) next(ctx actor.Context) {
-	if r.acceptors = !r.acceptors; !r.acceptors {
-		r.i++
-	}
-	r.scan(ctx)
-}
-
-// ask sends entries to every replica of the partition: a question, or with
-// commit set the order to delete.
-func (r *reapRound) ask(ctx actor.Context, entries []*internalpb.ReapEntry) {
-	r.entries = entries
-	r.replies = map[string]*internalpb.ReapReply{}
-	hp := r.partitions[r.i]
-	req := &internalpb.Reap{Partition: uint32(hp.p), Entries: entries, Commit: r.commit, Sender: r.view.sender(), Acceptors: r.acceptors}
-	for _, id := range hp.pref {
-		ctx.Request(r.view.vnodePID(id, hp.p), req)
-	}
-}
-
-// agreed returns the entries every replica holds at the asked version.
-func (r *reapRound) agreed() []*internalpb.ReapEntry {
-	var out []*internalpb.ReapEntry
-	for j, e := range r.entries {
-		holds := map[string]bool{}
-		for id, rep := range r.replies {
-			holds[id] = rep.Error == "" && j < len(rep.Holds) && rep.Holds[j]
-		}
-		if reap.Agreed(r.partitions[r.i].pref, holds) {
-			out = append(out, e)
-		}
+func reapEntries(in []*internalpb.ReapEntry) []reap.Entry {
+	out := make([]reap.Entry, len(in))
+	for i, e := range in {
+		out[i] = reap.Entry{Key: e.Key, Digest: e.Digest}
 	}
 	return out
+}
+
+func (r *reapRound) execute(ctx actor.Context, step reap.RoundStep) {
+	switch {
+	case step.Done:
+		ctx.Stop(ctx.Self())
+	case step.Scan != nil:
+		ctx.Request(r.view.localVnodePID(step.Scan.Partition), reapScan{rule: r.cfg, now: wallclock.Now(), max: r.cfg.MaxPerRound, acceptors: step.Scan.Acceptors})
+	case step.Erase != nil:
+		askStrong(ctx, &StrongRequest{Key: step.Erase.Key, Op: paxos.Op{Kind: paxos.OpErase, Cond: paxos.CondVersion, Version: step.Erase.Version}, Timeout: eraseTimeout}, step.Attempt)
+	case step.Ask != nil:
+		a := step.Ask
+		req := &internalpb.Reap{Partition: uint32(a.Partition), Commit: a.Commit, Sender: r.view.sender(), Acceptors: a.Acceptors}
+		for _, e := range a.Entries {
+			req.Entries = append(req.Entries, &internalpb.ReapEntry{Key: e.Key, Digest: e.Digest})
+		}
+		for _, id := range a.Replicas {
+			ctx.Request(r.view.vnodePID(id, a.Partition), req)
+		}
+	}
 }
 
 // ReapStats is what a node shows of reaping.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/harmoniakv/harmonia/cluster/pace"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 )
 
@@ -171,8 +170,7 @@ func (r *repair) fill(ctx actor.Context) {
 		r.queue = r.queue[1:]
 		r.seq++
 		props := propsOf(func() actor.Actor {
-			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, table: r.table, faults: r.faults,
-				pacer: pace.New(r.cfg.MaxKeysPerSecond)}
+			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, faults: r.faults}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))
 		if err != nil {
