@@ -193,23 +193,11 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		if g.newcomer != nil {
 			g.newcomerSyn(ctx, now, m.SenderNew)
 		}
-		send, request := g.state.Syn(digestsFromProto(m.Digests))
-		ack := &internalpb.GossipAck{From: g.self, Params: g.paramsProto()}
-		if g.newcomer != nil {
-			// Its own state would spread as a joining node's, and states
-			// it asked for would make it compute a ring with itself
-			// joining: it answers as a newcomer, with neither.
-			ack.SenderNew = true
-			send = slices.DeleteFunc(send, func(s membership.NodeState) bool { return s.ID == g.self })
-		} else {
-			ack.Requests = digestsToProto(request)
-			for _, d := range m.Digests {
-				if d.Id == m.From {
-					ack.SenderWas = g.state.RingStatusBefore(m.From, d.Generation)
-				}
-			}
+		ans := g.state.AnswerSyn(m.From, digestsFromProto(m.Digests), g.newcomer != nil)
+		ack := &internalpb.GossipAck{From: g.self, Params: g.paramsProto(), States: statesToProto(ans.Send), SenderWas: ans.SenderWas, SenderNew: ans.SenderNew}
+		if len(ans.Requests) > 0 {
+			ack.Requests = digestsToProto(ans.Requests)
 		}
-		ack.States = statesToProto(send)
 		// Request, not Respond, so the peer knows where to send its ACK2.
 		ctx.Request(ctx.Sender(), ack)
 	case *internalpb.GossipAck:

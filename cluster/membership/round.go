@@ -69,3 +69,36 @@ func (s *State) addr(id string) string {
 	v, _ := s.Get(id, KeyClusterAddr)
 	return v
 }
+
+// SynAnswer is a node's answer to a peer's SYN (its ACK).
+type SynAnswer struct {
+	// Send: the states the peer lacks; Requests: what this node lacks,
+	// for the peer to send back (its ACK2).
+	Send     []NodeState
+	Requests []Digest
+	// SenderWas is the ring status this node knew the peer by under
+	// another generation than the one it gossips now: what a node back
+	// with an empty data directory needs to take its place back.
+	SenderWas string
+	// SenderNew: this node is a newcomer (Newcomer) that has not decided
+	// yet how it enters.
+	SenderNew bool
+}
+
+// AnswerSyn answers the SYN of peer from, which carried digests. A
+// newcomer answers with neither its own state, which would spread as a
+// joining node's, nor requests, whose answers would make it compute a ring
+// with itself joining; and it knows no peer's earlier ring status.
+func (s *State) AnswerSyn(from string, digests []Digest, newcomer bool) SynAnswer {
+	send, request := s.Syn(digests)
+	if newcomer {
+		return SynAnswer{SenderNew: true, Send: slices.DeleteFunc(send, func(n NodeState) bool { return n.ID == s.self })}
+	}
+	a := SynAnswer{Send: send, Requests: request}
+	for _, d := range digests {
+		if d.ID == from {
+			a.SenderWas = s.RingStatusBefore(from, d.Generation)
+		}
+	}
+	return a
+}

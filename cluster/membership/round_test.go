@@ -85,3 +85,43 @@ func TestLiveTarget(t *testing.T) {
 		t.Fatalf("a node with no live member pushes to %q", got)
 	}
 }
+
+func TestAnswerSyn(t *testing.T) {
+	ids := func(states []NodeState) []string {
+		var out []string
+		for _, s := range states {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	a, _ := roundCluster([]string{"b"}, nil, nil) // a knows itself and b (generation 1, normal)
+	for _, tc := range []struct {
+		rule          string
+		from          string
+		digests       []Digest
+		newcomer      bool
+		send, request []string
+		senderWas     string
+	}{
+		{rule: "a member sends what the peer lacks and asks for what it lacks", from: "c",
+			digests: []Digest{{ID: "c", Generation: 1, MaxVersion: 3}}, send: []string{"a", "b"}, request: []string{"c"}},
+		{rule: "a newcomer sends no state of its own and asks for nothing", from: "c", newcomer: true,
+			digests: []Digest{{ID: "c", Generation: 1, MaxVersion: 3}}, send: []string{"b"}},
+		{rule: "a peer back under a new generation is told its earlier ring status", from: "b",
+			digests: []Digest{{ID: "b", Generation: 2}}, send: []string{"a"}, request: []string{"b"}, senderWas: RingNormal},
+		{rule: "a newcomer knows no peer's earlier ring status", from: "b", newcomer: true,
+			digests: []Digest{{ID: "b", Generation: 2}}, send: nil},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			ans := a.AnswerSyn(tc.from, tc.digests, tc.newcomer)
+			var req []string
+			for _, d := range ans.Requests {
+				req = append(req, d.ID)
+			}
+			if !slices.Equal(ids(ans.Send), tc.send) || !slices.Equal(req, tc.request) || ans.SenderWas != tc.senderWas || ans.SenderNew != tc.newcomer {
+				t.Fatalf("answer sends %v, asks %v, sender was %q, new %v; want %v, %v, %q, %v",
+					ids(ans.Send), req, ans.SenderWas, ans.SenderNew, tc.send, tc.request, tc.senderWas, tc.newcomer)
+			}
+		})
+	}
+}
