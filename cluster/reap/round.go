@@ -173,8 +173,11 @@ func (r *Round) ask(entries []Entry) RoundStep {
 // them hold are ordered deleted; after the order, the round goes on.
 // Answers from other nodes, or a second from one, are not counted.
 func (r *Round) Replied(node string, holds []bool, failed bool) RoundStep {
-	hp := r.partitions[min(r.i, len(r.partitions)-1)]
-	if r.phase != asking || !slices.Contains(hp.Replicas, node) {
+	if r.phase != asking {
+		return RoundStep{} // a late answer: the partition asked is in the past
+	}
+	hp := r.partitions[r.i]
+	if !slices.Contains(hp.Replicas, node) {
 		return RoundStep{}
 	}
 	if _, dup := r.replies[node]; dup {

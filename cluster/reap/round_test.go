@@ -116,6 +116,15 @@ func TestRoundSteps(t *testing.T) {
 			t.Fatalf("got %+v, want the question about b's erased register", step)
 		}
 	})
+	t.Run("a round over no partition is done at once, and a late answer moves nothing", func(t *testing.T) {
+		r, step := NewRound(nil)
+		if !step.Done {
+			t.Fatalf("got %+v", step)
+		}
+		if step := r.Replied("n1", []bool{true}, false); step.Ask != nil || step.Scan != nil || step.Done {
+			t.Fatalf("a late answer: %+v", step)
+		}
+	})
 	t.Run("a scan of the wrong pass is not taken", func(t *testing.T) {
 		r, _ := NewRound([]HeldPartition{{Partition: 1, Replicas: three}})
 		if step := r.ScannedAcceptors(nil, []Entry{tombB}); step.Ask != nil || step.Scan != nil {
