@@ -75,8 +75,11 @@ type vnode struct {
 	floor    paxos.Ballot
 	floorErr error
 	reapFrom []byte
-	// rebuildPause separates rebuild chunks; 0: none.
+	// rebuildPause separates rebuild chunks; 0: none. rebuildTimer is the
+	// pending paused step, stopped with this instance so that it cannot
+	// start a second chain of steps in the next one.
 	rebuildPause time.Duration
+	rebuildTimer selfTimer
 	// tombstonesCounted is this vnode's share of counters.tombstonesHeld.
 	tombstonesCounted int
 }
@@ -111,6 +114,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Restarting, *actor.Stopping:
 		v.countTombstones(0) // the next instance indexes them anew
+		v.rebuildTimer.stop()
 		return
 	}
 	v.receive(ctx)
