@@ -41,12 +41,8 @@ type exchange struct {
 	mine, theirs *actor.PID // the two vnodes
 	// sizes are the object bytes of the repair writes in flight, by id,
 	// counted into Bytes once acknowledged.
-	sizes map[uint64]int
-	bytes uint64
-	// states are the protobuf acceptor states of each side's last page,
-	// sent on as they are to the side that lacks them.
-	states        [2]map[string]*internalpb.PaxosState
-	finished      bool
+	sizes         map[uint64]int
+	bytes         uint64
 	timeout, pace selfTimer // the progress deadline; the pump's wait
 }
 
@@ -66,7 +62,7 @@ func (e *exchange) Receive(ctx actor.Context) {
 		e.pace.stop()
 		return
 	}
-	if e.finished {
+	if e.core != nil && e.core.Done() {
 		return // replies still in flight; the parent stops this actor
 	}
 	now, wall := time.Now(), wallclock.Now()
@@ -77,9 +73,17 @@ func (e *exchange) Receive(ctx actor.Context) {
 		e.sizes = map[uint64]int{}
 		e.core, eff = antientropy.New(exchangeConfig(e.cfg, e.reap), now, e.view.Up(e.peer))
 	case *internalpb.TreeLevelReply:
-		eff = e.core.Level(now, e.side(m.Node), levelReply(m))
+		side, ok := e.side(m.Node)
+		if !ok {
+			return
+		}
+		eff = e.core.Level(now, side, levelReply(m))
 	case *internalpb.BucketKeysReply:
-		eff = e.core.Buckets(now, wall, e.side(m.Node), bucketPage(m))
+		side, ok := e.side(m.Node)
+		if !ok {
+			return
+		}
+		eff = e.core.Buckets(now, wall, side, bucketPage(m))
 	case *internalpb.ReplicaPutReply:
 		e.faults.RepairWriteAcked(e.partition, e.peer)
 		if m.Error == "" {
@@ -90,10 +94,11 @@ func (e *exchange) Receive(ctx actor.Context) {
 	case exchangePump:
 		eff = e.core.Pump(now)
 	case *internalpb.HandoffBatch:
-		side := e.side(m.Node)
-		page, states := acceptorPage(m)
-		e.states[side] = states
-		eff = e.core.AcceptorPage(now, wall, side, page)
+		side, ok := e.side(m.Node)
+		if !ok {
+			return
+		}
+		eff = e.core.AcceptorPage(now, wall, side, acceptorPage(m))
 	case *internalpb.HandoffApplyReply:
 		eff = e.core.Synced(now, replyError(m.Error))
 	case strongAnswered:
@@ -106,12 +111,16 @@ func (e *exchange) Receive(ctx actor.Context) {
 	e.execute(ctx, eff)
 }
 
-// side is the side a reply comes from: this node's vnode, or the peer's.
-func (e *exchange) side(node string) antientropy.Side {
-	if node == e.view.Self {
-		return antientropy.Mine
+// side is the side a reply comes from: this node's vnode, or the peer's;
+// a reply that names any other node is no side's.
+func (e *exchange) side(node string) (antientropy.Side, bool) {
+	switch node {
+	case e.view.Self:
+		return antientropy.Mine, true
+	case e.peer:
+		return antientropy.Theirs, true
 	}
-	return antientropy.Theirs
+	return 0, false
 }
 
 func (e *exchange) pid(s antientropy.Side) *actor.PID {
@@ -160,13 +169,9 @@ func (e *exchange) execute(ctx actor.Context, eff antientropy.Effects) {
 		ctx.Request(e.theirs, req)
 	}
 	for _, s := range eff.Syncs {
-		from := e.states[antientropy.Theirs]
-		if s.To == antientropy.Theirs {
-			from = e.states[antientropy.Mine]
-		}
 		sync := &internalpb.AcceptorSync{Partition: uint32(e.partition), Sender: e.view.sender()}
-		for _, k := range s.Keys {
-			sync.States = append(sync.States, &internalpb.AcceptorEntry{Key: k, State: from[string(k)]})
+		for _, t := range s.States {
+			sync.States = append(sync.States, &internalpb.AcceptorEntry{Key: t.Key, State: paxospb.StateToProto(t.State)})
 		}
 		ctx.Request(e.pid(s.To), sync)
 	}
@@ -180,11 +185,8 @@ func (e *exchange) execute(ctx actor.Context, eff antientropy.Effects) {
 		e.timeout.after(ctx, eff.CheckAfter, exchangeTimeout{})
 	}
 	if eff.Done {
-		e.finished = true
-		res := e.core.Result()
 		ctx.Send(ctx.Parent(), exchangeDone{pid: ctx.Self(), result: ExchangeResult{Partition: e.partition, Peer: e.peer,
-			Hashes: res.Hashes, KeysLocal: res.KeysLocal, KeysRemote: res.KeysRemote, Bytes: e.bytes,
-			AcceptorsLocal: res.AcceptorsLocal, AcceptorsRemote: res.AcceptorsRemote, AcceptorsCompleted: res.AcceptorsCompleted, Err: eff.Err}})
+			Result: e.core.Result(), Bytes: e.bytes, Err: eff.Err}})
 	}
 }
 
@@ -222,11 +224,9 @@ func bucketPage(m *internalpb.BucketKeysReply) antientropy.BucketPage {
 }
 
 // acceptorPage decodes a side's page of acceptor states, in increasing key
-// order or refused, and keeps each state's protobuf to send on.
-func acceptorPage(m *internalpb.HandoffBatch) (antientropy.AcceptorPage, map[string]*internalpb.PaxosState) {
-	fail := func(err error) (antientropy.AcceptorPage, map[string]*internalpb.PaxosState) {
-		return antientropy.AcceptorPage{Err: err}, nil
-	}
+// order or refused.
+func acceptorPage(m *internalpb.HandoffBatch) antientropy.AcceptorPage {
+	fail := func(err error) antientropy.AcceptorPage { return antientropy.AcceptorPage{Err: err} }
 	if m.Error != "" {
 		return fail(fmt.Errorf("%s: %s", m.Node, m.Error))
 	}
@@ -238,7 +238,6 @@ func acceptorPage(m *internalpb.HandoffBatch) (antientropy.AcceptorPage, map[str
 		return fail(fmt.Errorf("%s sent floor %v: %w", m.Node, m.Floor, err))
 	}
 	p := antientropy.AcceptorPage{Floor: floor, Done: m.Done, States: map[string]paxos.State{}}
-	protos := map[string]*internalpb.PaxosState{}
 	for _, en := range m.AcceptorStates {
 		if n := len(p.Keys); n > 0 && bytes.Compare(en.Key, p.Keys[n-1]) <= 0 {
 			return fail(fmt.Errorf("%s sent register %.64q after %.64q: out of order", m.Node, en.Key, p.Keys[n-1]))
@@ -249,9 +248,8 @@ func acceptorPage(m *internalpb.HandoffBatch) (antientropy.AcceptorPage, map[str
 		}
 		p.Keys = append(p.Keys, en.Key)
 		p.States[string(en.Key)] = st
-		protos[string(en.Key)] = en.State
 	}
-	return p, protos
+	return p
 }
 
 // acceptorStaleAfterDefault is RepairConfig.AcceptorStaleAfter's default:

@@ -1199,8 +1199,8 @@ func exchangeOutcome(t *testing.T, e *exchange, ctx *fuzzContext) (finished bool
 	if len(done)+len(mine)+len(theirs) != len(ctx.out) {
 		t.Fatalf("exchange sent to others than its parent and the two vnodes: %v", ctx.out)
 	}
-	if len(done) > 1 || (len(done) == 1) != e.finished {
-		t.Fatalf("exchange finished=%v, reported %d times", e.finished, len(done))
+	if len(done) > 1 || (len(done) == 1) != e.core.Done() {
+		t.Fatalf("exchange finished=%v, reported %d times", e.core.Done(), len(done))
 	}
 	if len(done) == 1 {
 		return true, done[0].(exchangeDone).result.Err, append(mine, theirs...)
@@ -1223,9 +1223,6 @@ func exchangeOutcome(t *testing.T, e *exchange, ctx *fuzzContext) (finished bool
 // nodes that exist.
 func checkTreeLevelReply(t *testing.T, h *messageHarness, pm proto.Message) {
 	m := pm.(*internalpb.TreeLevelReply)
-	if m.Node == fuzzSelf {
-		return // this node's own answer came first; a second is not the peer's
-	}
 	cfg := merkle.DefaultConfig()
 	tree := seededTree(h)
 	e, ctx := newExchange(t, h)
@@ -1236,6 +1233,14 @@ func checkTreeLevelReply(t *testing.T, h *messageHarness, pm proto.Message) {
 	ctx.out = nil
 	ctx.deliver(t, e, mine, e.mine)
 	ctx.deliver(t, e, m, e.theirs)
+	if m.Node != "n2" {
+		// This node's own answer came first, and a second is no other
+		// side's; an answer naming a third node is no side's.
+		if len(ctx.out) != 0 {
+			t.Fatalf("an answer from %q moved the exchange: %v", m.Node, ctx.out)
+		}
+		return
+	}
 	finished, ferr, asked := exchangeOutcome(t, e, ctx)
 	if finished {
 		if ferr != nil {
@@ -1297,7 +1302,10 @@ func checkBucketKeysReply(t *testing.T, h *messageHarness, pm proto.Message) {
 	ctx.out = nil
 	ctx.deliver(t, e, mine, e.mine)
 	ctx.deliver(t, e, m, e.theirs)
-	if m.Node == fuzzSelf {
+	if m.Node != "n2" {
+		if len(ctx.out) != 0 {
+			t.Fatalf("a page from %q moved the exchange: %v", m.Node, ctx.out)
+		}
 		return
 	}
 	finished, ferr, asked := exchangeOutcome(t, e, ctx)
@@ -1461,8 +1469,8 @@ func checkHandoffBatch(t *testing.T, _ *messageHarness, pm proto.Message) {
 	checkCursorRoundTrip(t, tr, []string{"n2", "n3"})
 	// An exchange decodes a peer's page of acceptor states or refuses it;
 	// what it takes is every register, in order.
-	if side, protos := acceptorPage(m); side.Err == nil {
-		if !m.OfAcceptorStates || m.Error != "" || len(side.Keys) != len(m.AcceptorStates) || len(protos) != len(side.Keys) {
+	if side := acceptorPage(m); side.Err == nil {
+		if !m.OfAcceptorStates || m.Error != "" || len(side.Keys) != len(m.AcceptorStates) || len(side.States) != len(side.Keys) {
 			t.Fatalf("an exchange took a page of %d registers as %d (acceptor states %v, error %q)", len(m.AcceptorStates), len(side.Keys), m.OfAcceptorStates, m.Error)
 		}
 		for i := 1; i < len(side.Keys); i++ {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"github.com/harmoniakv/harmonia/cluster/antientropy"
 	"sync"
 	"time"
 )
@@ -48,15 +49,13 @@ func DefaultRepairConfig() RepairConfig {
 
 // ExchangeResult is what one exchange found and moved.
 type ExchangeResult struct {
-	Partition             int
-	Peer                  string
-	Hashes                uint64 // tree hashes each side sent
-	KeysLocal, KeysRemote uint64 // keys written to this node / to the peer
-	Bytes                 uint64 // object bytes sent
-	// Strong keys: committed values taught to this node and to the peer,
-	// and stale proposals completed (paxos.SyncOf).
-	AcceptorsLocal, AcceptorsRemote, AcceptorsCompleted uint64
-	Err                                                 error
+	Partition int
+	Peer      string
+	// Hashes compared, keys written to each side, acceptor states taught
+	// and proposals completed (antientropy.Result).
+	antientropy.Result
+	Bytes uint64 // object bytes of the repair writes acknowledged
+	Err   error
 }
 
 // RepairTotals sums the exchanges of this process.

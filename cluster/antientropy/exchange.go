@@ -109,11 +109,17 @@ type Write struct {
 // after register After (nil: from the first).
 type AcceptorFetch struct{ After []byte }
 
-// Sync teaches To the settled states the other side holds of Keys (from
-// the page the other side just sent).
+// Sync teaches To the settled states the other side holds (from the page
+// it just sent), to be applied as commits.
 type Sync struct {
-	To   Side
-	Keys [][]byte
+	To     Side
+	States []Taught
+}
+
+// Taught is one register's settled state, as the other side holds it.
+type Taught struct {
+	Key   []byte
+	State paxos.State
 }
 
 // Effects are what the actor does after a step, in this order: ask,
@@ -199,9 +205,11 @@ type Exchange struct {
 	fetched [2]bool
 	objs    [2]map[string][]object.Sibling
 
-	// The repair writes, sent in order.
+	// The repair writes, sent in order, and which of them were
+	// acknowledged (a repeated acknowledgement counts once).
 	writes      []Write
 	sent, acked int
+	ackedWrite  []bool
 	pumpPending bool
 
 	// The acceptor pass.
@@ -321,6 +329,7 @@ func (e *Exchange) Buckets(now, wall time.Time, side Side, p BucketPage) Effects
 		}
 	}
 	e.objs = [2]map[string][]object.Sibling{}
+	e.ackedWrite = make([]bool, len(e.writes))
 	e.phase = phaseWrites
 	return e.pump(now)
 }
@@ -338,6 +347,10 @@ func (e *Exchange) Written(now time.Time, id uint64, err error) Effects {
 	if id >= uint64(e.sent) {
 		return e.finish(fmt.Errorf("an acknowledgement of repair write %d, of %d sent", id, e.sent))
 	}
+	if e.ackedWrite[id] {
+		return Effects{}
+	}
+	e.ackedWrite[id] = true
 	if e.writes[id].Side == Mine {
 		e.result.KeysLocal++
 	} else {
@@ -380,7 +393,7 @@ func (e *Exchange) pump(now time.Time) Effects {
 }
 
 func (e *Exchange) startAcceptors() Effects {
-	e.writes = nil
+	e.writes, e.ackedWrite = nil, nil
 	e.phase, e.accAfter = phaseAcceptors, nil
 	return Effects{FetchAcceptors: &AcceptorFetch{}}
 }
@@ -422,26 +435,26 @@ func (e *Exchange) AcceptorPage(now, wall time.Time, side Side, p AcceptorPage) 
 		}
 		s := paxos.SyncOf(a, b, stale)
 		if s.ToA.Commit {
-			toMine.Keys = append(toMine.Keys, key)
+			toMine.States = append(toMine.States, Taught{Key: key, State: b})
 		}
 		if s.ToB.Commit {
-			toTheirs.Keys = append(toTheirs.Keys, key)
+			toTheirs.States = append(toTheirs.States, Taught{Key: key, State: a})
 		}
 		if s.Complete {
 			e.complete = append(e.complete, key)
 		}
 	}
-	var eff Effects
+	var syncs []Sync
 	for _, s := range []Sync{toMine, toTheirs} {
-		if len(s.Keys) > 0 {
-			eff.Syncs = append(eff.Syncs, s)
+		if len(s.States) > 0 {
+			syncs = append(syncs, s)
 			e.pending++
 		}
 	}
-	e.result.AcceptorsLocal += uint64(len(toMine.Keys))
-	e.result.AcceptorsRemote += uint64(len(toTheirs.Keys))
+	e.result.AcceptorsLocal += uint64(len(toMine.States))
+	e.result.AcceptorsRemote += uint64(len(toTheirs.States))
 	next := e.acceptorsNext()
-	next.Syncs = eff.Syncs
+	next.Syncs = syncs
 	return next
 }
 

@@ -148,6 +148,21 @@ func TestBucketsAndWrites(t *testing.T) {
 			t.Fatalf("result %+v", r)
 		}
 	})
+	t.Run("a repeated acknowledgement counts once", func(t *testing.T) {
+		e := toBuckets(t, small())
+		e.Buckets(t0, t0, Theirs, BucketPage{})
+		e.Buckets(t0, t0, Mine, BucketPage{Entries: []Entry{{Key: []byte("a"), Set: sib("n1", 1)}, {Key: []byte("b"), Set: sib("n1", 2)}}})
+		e.Written(t0, 0, nil)
+		if eff := e.Written(t0, 0, nil); eff.FetchAcceptors != nil || eff.Done {
+			t.Fatalf("the same write acknowledged twice ended the writes: %+v", eff)
+		}
+		if eff := e.Written(t0, 1, nil); eff.FetchAcceptors == nil {
+			t.Fatalf("after both writes: %+v", eff)
+		}
+		if r := e.Result(); r.KeysRemote != 2 {
+			t.Fatalf("result %+v, want 2 keys written", r)
+		}
+	})
 	t.Run("an ack of a write never sent fails the exchange", func(t *testing.T) {
 		e := toBuckets(t, small())
 		e.Buckets(t0, t0, Theirs, BucketPage{})
@@ -222,10 +237,16 @@ func toAcceptors(t *testing.T) *Exchange {
 	return e
 }
 
-func keys(ks [][]byte) []string {
+// keys are the registers s teaches; each must be taught the state the
+// other side sent.
+func keys(t *testing.T, s Sync, from map[string]paxos.State) []string {
+	t.Helper()
 	var out []string
-	for _, k := range ks {
-		out = append(out, string(k))
+	for _, taught := range s.States {
+		if want := from[string(taught.Key)]; !taught.State.Equal(want) {
+			t.Fatalf("register %q is taught %+v, not the other side's %+v", taught.Key, taught.State, want)
+		}
+		out = append(out, string(taught.Key))
 	}
 	return out
 }
@@ -235,10 +256,12 @@ func TestAcceptorPass(t *testing.T) {
 	old, fresh := uint64(wall.Add(-time.Hour).UnixMicro()), uint64(wall.UnixMicro())
 	t.Run("each side is taught what only the other knows settled", func(t *testing.T) {
 		e := toAcceptors(t)
-		e.AcceptorPage(t0, wall, Mine, page(true, map[string]paxos.State{"a": settled(fresh), "b": settled(fresh)}))
-		eff := e.AcceptorPage(t0, wall, Theirs, page(true, map[string]paxos.State{"b": settled(fresh), "c": settled(fresh)}))
-		if len(eff.Syncs) != 2 || eff.Syncs[0].To != Mine || !slices.Equal(keys(eff.Syncs[0].Keys), []string{"c"}) ||
-			eff.Syncs[1].To != Theirs || !slices.Equal(keys(eff.Syncs[1].Keys), []string{"a"}) {
+		mine := map[string]paxos.State{"a": settled(fresh), "b": settled(fresh)}
+		theirs := map[string]paxos.State{"b": settled(fresh), "c": settled(fresh + 1)}
+		e.AcceptorPage(t0, wall, Mine, page(true, mine))
+		eff := e.AcceptorPage(t0, wall, Theirs, page(true, theirs))
+		if len(eff.Syncs) != 2 || eff.Syncs[0].To != Mine || !slices.Equal(keys(t, eff.Syncs[0], theirs), []string{"c"}) ||
+			eff.Syncs[1].To != Theirs || !slices.Equal(keys(t, eff.Syncs[1], mine), []string{"a"}) {
 			t.Fatalf("syncs %+v", eff.Syncs)
 		}
 		if eff.Done {
@@ -254,9 +277,10 @@ func TestAcceptorPass(t *testing.T) {
 	})
 	t.Run("a page covers the keys up to the lower last key of the sides with more", func(t *testing.T) {
 		e := toAcceptors(t)
-		e.AcceptorPage(t0, wall, Mine, page(false, map[string]paxos.State{"a": settled(fresh), "m": settled(fresh)}))
+		mine := map[string]paxos.State{"a": settled(fresh), "m": settled(fresh)}
+		e.AcceptorPage(t0, wall, Mine, page(false, mine))
 		eff := e.AcceptorPage(t0, wall, Theirs, page(true, map[string]paxos.State{"z": settled(fresh)}))
-		if len(eff.Syncs) != 1 || eff.Syncs[0].To != Theirs || !slices.Equal(keys(eff.Syncs[0].Keys), []string{"a", "m"}) {
+		if len(eff.Syncs) != 1 || eff.Syncs[0].To != Theirs || !slices.Equal(keys(t, eff.Syncs[0], mine), []string{"a", "m"}) {
 			t.Fatalf("syncs %+v: z is past mine's page and must wait", eff.Syncs)
 		}
 		eff = e.Synced(t0, nil)
