@@ -31,11 +31,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -67,6 +70,9 @@ const (
 // Sealer seals and opens contexts. It is safe for concurrent use.
 type Sealer struct {
 	secrets [][]byte
+	// macs holds, per secret, MACs keyed with it: keying one costs two
+	// SHA-256 blocks and a seal is on every get's answer.
+	macs []sync.Pool
 }
 
 // NewSealer returns a Sealer that seals with secrets[0] and opens with any
@@ -75,27 +81,38 @@ func NewSealer(secrets [][]byte) (*Sealer, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("cluster secrets: none given")
 	}
-	s := &Sealer{secrets: make([][]byte, len(secrets))}
+	s := &Sealer{secrets: make([][]byte, len(secrets)), macs: make([]sync.Pool, len(secrets))}
 	for i, sec := range secrets {
 		if len(sec) < MinSecretLen {
 			return nil, fmt.Errorf("cluster secret %d of %d: %d bytes, at least %d needed", i+1, len(secrets), len(sec), MinSecretLen)
 		}
-		s.secrets[i] = bytes.Clone(sec)
+		own := bytes.Clone(sec)
+		s.secrets[i] = own
+		s.macs[i].New = func() any { return &macState{h: hmac.New(sha256.New, own)} }
 	}
 	return s, nil
 }
 
-// tagOf computes the truncated MAC of a sealed payload of one kind (label)
-// and format version for key.
-func tagOf(secret []byte, label string, ver byte, key, payload []byte) []byte {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(label))
-	mac.Write([]byte{ver})
+// macState is a keyed MAC with room for what tagOf writes and sums, so
+// that a tag costs no allocation.
+type macState struct {
+	h   hash.Hash
+	buf [64]byte // the longest label, a format byte and a length; then a sum
+}
+
+// tagOf appends to dst the truncated MAC, under secret i, of a sealed
+// payload of one kind (label) and format version for key.
+func (s *Sealer) tagOf(dst []byte, i int, label string, ver byte, key, payload []byte) []byte {
+	m := s.macs[i].Get().(*macState)
+	defer s.macs[i].Put(m)
+	m.h.Reset()
 	// The length keeps (key, clock) pairs from sharing an encoding.
-	mac.Write(binary.BigEndian.AppendUint64(nil, uint64(len(key))))
-	mac.Write(key)
-	mac.Write(payload)
-	return mac.Sum(nil)[:tagLen]
+	b := append(m.buf[:0], label...)
+	b = append(b, ver)
+	m.h.Write(binary.BigEndian.AppendUint64(b, uint64(len(key))))
+	m.h.Write(key)
+	m.h.Write(payload)
+	return append(dst, m.h.Sum(m.buf[:0])[:tagLen]...)
 }
 
 // Seal returns the context clients carry for clock read or written at key;
@@ -111,20 +128,95 @@ func (s *Sealer) SealStamped(key []byte, c vclock.Clock, stamp hlc.Timestamp) []
 	if len(c) == 0 && stamp.IsZero() {
 		return nil
 	}
-	return s.seal(contextLabel, version, key, &internalpb.SealedContext{Entries: object.ClockToProto(c).GetEntries(), Stamp: object.StampToProto(stamp)})
+	size := sealedContextSize(c, stamp)
+	out := make([]byte, 0, 1+size+tagLen)
+	out = append(out, version)
+	out = appendSealedContext(out, c, stamp)
+	return s.tagOf(out, 0, contextLabel, version, key, out[1:])
+}
+
+// The SealedContext message, encoded by hand as deterministic protobuf
+// marshalling would (fields in number order, zero scalars left out;
+// TestSealedContextEncoding holds the two equal): building the protobuf
+// structs was most of a seal's allocations. Opening still decodes with
+// protobuf, so any valid encoding opens.
+const (
+	sealedEntriesField = 1 // SealedContext.entries
+	sealedStampField   = 2 // SealedContext.stamp
+	entryNodeField     = 1 // ClockEntry.node
+	entryIncField      = 2 // ClockEntry.incarnation
+	entryCounterField  = 3 // ClockEntry.counter
+	entryTimeField     = 4 // ClockEntry.timestamp
+)
+
+func clockEntrySize(e vclock.Entry) int {
+	n := 0
+	if e.Node != "" {
+		n += protowire.SizeTag(entryNodeField) + protowire.SizeBytes(len(e.Node))
+	}
+	if e.Incarnation != 0 {
+		n += protowire.SizeTag(entryIncField) + protowire.SizeVarint(e.Incarnation)
+	}
+	if e.Counter != 0 {
+		n += protowire.SizeTag(entryCounterField) + protowire.SizeVarint(e.Counter)
+	}
+	if e.Timestamp != 0 {
+		n += protowire.SizeTag(entryTimeField) + protowire.SizeVarint(uint64(e.Timestamp))
+	}
+	return n
+}
+
+func sealedContextSize(c vclock.Clock, stamp hlc.Timestamp) int {
+	n := 0
+	for _, e := range c {
+		n += protowire.SizeTag(sealedEntriesField) + protowire.SizeBytes(clockEntrySize(e))
+	}
+	if !stamp.IsZero() {
+		n += protowire.SizeTag(sealedStampField) + protowire.SizeBytes(hlc.EncodedLen(stamp))
+	}
+	return n
+}
+
+func appendSealedContext(b []byte, c vclock.Clock, stamp hlc.Timestamp) []byte {
+	for _, e := range c {
+		b = protowire.AppendTag(b, sealedEntriesField, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(clockEntrySize(e)))
+		if e.Node != "" {
+			b = protowire.AppendTag(b, entryNodeField, protowire.BytesType)
+			b = protowire.AppendString(b, e.Node)
+		}
+		if e.Incarnation != 0 {
+			b = protowire.AppendTag(b, entryIncField, protowire.VarintType)
+			b = protowire.AppendVarint(b, e.Incarnation)
+		}
+		if e.Counter != 0 {
+			b = protowire.AppendTag(b, entryCounterField, protowire.VarintType)
+			b = protowire.AppendVarint(b, e.Counter)
+		}
+		if e.Timestamp != 0 {
+			b = protowire.AppendTag(b, entryTimeField, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(e.Timestamp))
+		}
+	}
+	if !stamp.IsZero() {
+		b = protowire.AppendTag(b, sealedStampField, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(hlc.EncodedLen(stamp)))
+		b = hlc.Append(b, stamp)
+	}
+	return b
 }
 
 // seal is format | m (deterministic protobuf) | the tag of label, format,
 // key and m under the sealing secret.
 func (s *Sealer) seal(label string, format byte, key []byte, m proto.Message) []byte {
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	opts := proto.MarshalOptions{Deterministic: true}
+	out := make([]byte, 0, 1+opts.Size(m)+tagLen)
+	out = append(out, format)
+	out, err := opts.MarshalAppend(out, m)
 	if err != nil {
 		panic(fmt.Sprintf("marshal %T: %v", m, err)) // cannot fail for a well-formed message
 	}
-	out := make([]byte, 0, 1+len(payload)+tagLen)
-	out = append(out, format)
-	out = append(out, payload...)
-	return append(out, tagOf(s.secrets[0], label, format, key, payload)...)
+	return s.tagOf(out, 0, label, format, key, out[1:])
 }
 
 // open checks that b is format | payload | a tag of label, format, key and
@@ -139,9 +231,10 @@ func (s *Sealer) open(label string, format byte, what string, key, b []byte) ([]
 	}
 	payload, got := b[1:len(b)-tagLen], b[len(b)-tagLen:]
 	ok := false
-	for _, sec := range s.secrets {
+	var tag [tagLen]byte
+	for i := range s.secrets {
 		// Every secret is tried, so the time taken does not say which matched.
-		if hmac.Equal(tagOf(sec, label, format, key, payload), got) {
+		if hmac.Equal(s.tagOf(tag[:0], i, label, format, key, payload), got) {
 			ok = true
 		}
 	}

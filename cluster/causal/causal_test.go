@@ -255,3 +255,37 @@ func TestStampedContexts(t *testing.T) {
 		t.Fatalf("an old context opened to (%v, %v, %v)", c, got, err)
 	}
 }
+
+// The seal encodes SealedContext by hand; it must be exactly what
+// deterministic protobuf marshalling gives, or contexts sealed by nodes of
+// different versions would differ for one clock.
+func TestSealedContextEncoding(t *testing.T) {
+	stamp := hlc.Timestamp{Wall: 1_700_000_000_000_000_000, Logical: 3, Node: "n2"}
+	for _, tt := range []struct {
+		rule  string
+		clock vclock.Clock
+		stamp hlc.Timestamp
+	}{
+		{"a clock of two entries", realClock(), hlc.Timestamp{}},
+		{"a clock and a stamp", realClock(), stamp},
+		{"a stamp alone", nil, stamp},
+		{"zero fields of an entry are left out", vclock.Clock{{Actor: vclock.Actor{Node: "n1"}}}, hlc.Timestamp{}},
+		{"an entry with every field zero is still written", vclock.Clock{{}}, hlc.Timestamp{}},
+		{"a negative timestamp is a ten-byte varint", vclock.Clock{{Actor: na, Counter: 1, Timestamp: -1}}, hlc.Timestamp{}},
+		{"large counters", vclock.Clock{{Actor: vclock.Actor{Node: strings.Repeat("x", 200), Incarnation: 1 << 63}, Counter: 1<<64 - 1}}, stamp},
+	} {
+		t.Run(tt.rule, func(t *testing.T) {
+			want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&internalpb.SealedContext{Entries: object.ClockToProto(tt.clock).GetEntries(), Stamp: object.StampToProto(tt.stamp)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := appendSealedContext(nil, tt.clock, tt.stamp)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("encoded %x, protobuf gives %x", got, want)
+			}
+			if n := sealedContextSize(tt.clock, tt.stamp); n != len(want) {
+				t.Fatalf("size %d, encoding is %d bytes", n, len(want))
+			}
+		})
+	}
+}

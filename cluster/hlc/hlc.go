@@ -97,6 +97,9 @@ func (t Timestamp) String() string {
 	return fmt.Sprintf("%s+%d@%s", time.Unix(0, t.Wall).UTC().Format(time.RFC3339Nano), t.Logical, t.Node)
 }
 
+// EncodedLen is the length of Append's encoding of t.
+func EncodedLen(t Timestamp) int { return headerLen + len(t.Node) }
+
 // Append appends the encoding of t to dst. The encoding is deterministic:
 // a valid timestamp has exactly one. t must be valid (Check); every stamp a
 // Clock issues or Decode returns is, and Append panics on any other.
