@@ -3,7 +3,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 GOBIN_DIR := $(CURDIR)/.bin
 
-.PHONY: proto test race check-proto build bench-etcd
+.PHONY: proto test race check-proto build bench-etcd bench-hotpath
 
 build:
 	go build ./...
@@ -37,3 +37,8 @@ check-proto: proto
 # what it runs); builds etcd from the Go module proxy into ~/.cache once.
 bench-etcd:
 	bash tests/etcdcompare/compare.sh
+
+# The plain KV hot path against an earlier commit (BASE=<rev>), one bench
+# client for both arms (tests/etcdcompare/hotpath.sh says what it runs).
+bench-hotpath:
+	bash tests/etcdcompare/hotpath.sh
