@@ -268,6 +268,15 @@ type Config struct {
 	// a ballot for the node's next write (Result.Held). Off, accepts carry
 	// nothing more and no result holds anything.
 	Hold bool
+	// ReadFirst, when set, makes a read round ask only a majority of
+	// every voter group at first, taking the voters in this order (the
+	// proposer's own node and the live ones first: the actor orders them;
+	// voters it leaves out come after, in group order): when they agree,
+	// which is the common case, the read costs a majority's messages and
+	// reads instead of every voter's. The others are asked when one of
+	// the first refuses, or when the actor calls Hedge because an answer
+	// is slow. Empty: a read round asks every voter at once.
+	ReadFirst []string
 }
 
 // DefaultBackoff and DefaultMaxBackoff are the documented defaults of a
@@ -335,6 +344,9 @@ type Proposer struct {
 	// next is the ballot the current accept of an own write asks its
 	// acceptors to promise (zero: none).
 	next Ballot
+	// held back are the voters a read round has not asked yet
+	// (Config.ReadFirst): Hedge or a refusal asks them.
+	heldBack []string
 }
 
 // Successor is the ballot a proposer asks to be promised with its accept
@@ -424,12 +436,17 @@ func distinctVoters(groups [][]string) []string {
 
 func (p *Proposer) start(ph phase, b Ballot) Effects {
 	p.phase, p.ballot, p.betweenRounds = ph, b, false
-	p.replied, p.refused = map[string]bool{}, map[string]bool{}
+	p.replied, p.refused, p.heldBack = map[string]bool{}, map[string]bool{}, nil
 	p.best, p.bestAt, p.settled = Value{}, Ballot{}, true
 	m := Message{Ballot: b}
 	switch ph {
 	case phaseRead:
 		m.Kind = MsgRead
+		if len(p.cfg.ReadFirst) > 0 {
+			first, rest := p.readMajority()
+			p.heldBack = rest
+			return Effects{Send: sendTo(first, m)}
+		}
 	case phasePrepare:
 		m.Kind = MsgPrepare
 		p.next = Ballot{}
@@ -440,13 +457,73 @@ func (p *Proposer) start(ph phase, b Ballot) Effects {
 }
 
 // sendAll is m to every voter.
-func (p *Proposer) sendAll(m Message) []Message {
-	out := make([]Message, len(p.voters))
-	for i, n := range p.voters {
+func (p *Proposer) sendAll(m Message) []Message { return sendTo(p.voters, m) }
+
+// sendTo is m to each of nodes.
+func sendTo(nodes []string, m Message) []Message {
+	out := make([]Message, len(nodes))
+	for i, n := range nodes {
 		m.To = n
 		out[i] = m
 	}
 	return out
+}
+
+// readMajority splits the voters into the fewest that make a majority of
+// every group, taken in Config.ReadFirst's order (then the groups'), and
+// the rest.
+func (p *Proposer) readMajority() (first, rest []string) {
+	order := make([]string, 0, len(p.voters))
+	for _, n := range p.cfg.ReadFirst {
+		if slices.Contains(p.voters, n) && !slices.Contains(order, n) {
+			order = append(order, n)
+		}
+	}
+	for _, n := range p.voters {
+		if !slices.Contains(order, n) {
+			order = append(order, n)
+		}
+	}
+	chosen := map[string]bool{}
+	for _, n := range order {
+		if Quorum(p.cfg.Voters, chosen) {
+			rest = append(rest, n)
+			continue
+		}
+		if p.lacksMajority(n, chosen) {
+			chosen[n] = true
+			first = append(first, n)
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	return first, rest
+}
+
+// lacksMajority reports whether n is in a group that chosen does not yet
+// hold a majority of.
+func (p *Proposer) lacksMajority(n string, chosen map[string]bool) bool {
+	for _, g := range p.cfg.Voters {
+		if !slices.Contains(g, n) {
+			continue
+		}
+		if !Quorum([][]string{g}, chosen) {
+			return true
+		}
+	}
+	return false
+}
+
+// Hedge asks the voters a read round held back (Config.ReadFirst): the
+// actor calls it when the first ones are slow to answer. Outside a read
+// round, or when every voter was asked, it does nothing.
+func (p *Proposer) Hedge() Effects {
+	if p.phase != phaseRead || len(p.heldBack) == 0 {
+		return Effects{}
+	}
+	rest := p.heldBack
+	p.heldBack = nil
+	return Effects{Send: sendTo(rest, Message{Kind: MsgRead})}
 }
 
 // quorum reports whether every group has a majority in set.
@@ -634,6 +711,9 @@ func (p *Proposer) Refused(from string, kind MsgKind, b Ballot, why string) Effe
 	}
 	p.refused[from] = true
 	p.lastWhy = fmt.Sprintf("%s refused: %s", from, why)
+	if eff := p.Hedge(); len(eff.Send) > 0 {
+		return eff // the voters held back may yet make the majority
+	}
 	for _, g := range p.cfg.Voters {
 		possible := 0
 		for _, m := range g {

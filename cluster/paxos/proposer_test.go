@@ -824,3 +824,116 @@ func TestProposerUpdate(t *testing.T) {
 		}
 	})
 }
+
+// Config.ReadFirst: a read round asks a majority first, the rest when one
+// of those refuses or the actor hedges.
+func TestProposerReadFirst(t *testing.T) {
+	get := Op{Kind: OpGet}
+	to := func(msgs []Message) []string {
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.To)
+		}
+		return out
+	}
+	committed := func(t *testing.T) *net {
+		n := newNet("a", "b", "c")
+		n.propose(t, "a", abc, Op{Kind: OpPut, Data: []byte("x")})
+		return n
+	}
+
+	t.Run("a read asks only a majority, in the given order, and one round of it answers when they agree", func(t *testing.T) {
+		n := committed(t)
+		p, eff, err := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"b", "c", "a"}}, get, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := to(eff.Send); !slices.Equal(got, []string{"b", "c"}) {
+			t.Fatalf("first asked %v, want b and c", got)
+		}
+		n.rounds = nil
+		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("read %+v", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgRead}) {
+			t.Fatalf("rounds %v", n.rounds)
+		}
+		if e := p.Hedge(); len(e.Send) > 0 {
+			t.Fatalf("a finished read hedged to %v", to(e.Send))
+		}
+	})
+
+	t.Run("voters the order leaves out come after it, in group order", func(t *testing.T) {
+		_, eff, _ := NewProposer(Config{Node: "z", Incarnation: 1, Voters: abc, ReadFirst: []string{"c", "z"}}, get, 0)
+		if got := to(eff.Send); !slices.Equal(got, []string{"c", "a"}) {
+			t.Fatalf("first asked %v, want c then a", got)
+		}
+	})
+
+	t.Run("a hedge asks the voters held back, once", func(t *testing.T) {
+		n := committed(t)
+		n.down["a"] = true
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "b", "c"}}, get, 0)
+		if got := to(eff.Send); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("first asked %v", got)
+		}
+		if e := n.deliver(p, eff.Send); e.Done || len(e.Send) > 0 {
+			t.Fatalf("one answer of three finished the read: %+v", e)
+		}
+		h := p.Hedge()
+		if got := to(h.Send); !slices.Equal(got, []string{"c"}) {
+			t.Fatalf("hedged to %v, want c", got)
+		}
+		if e := p.Hedge(); len(e.Send) > 0 {
+			t.Fatalf("a second hedge sent %v", to(e.Send))
+		}
+		if res := n.run(t, p, h); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("read %+v", res)
+		}
+	})
+
+	t.Run("a refusal among the first asks the voters held back at once, not a new round", func(t *testing.T) {
+		n := committed(t)
+		n.refusing = map[string]bool{"a": true}
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "b", "c"}}, get, 0)
+		n.rounds = nil
+		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
+			t.Fatalf("read %+v", res)
+		}
+		if !slices.Equal(n.rounds, []MsgKind{MsgRead, MsgRead}) {
+			t.Fatalf("rounds %v, want the read and its second ask", n.rounds)
+		}
+	})
+
+	t.Run("between two rings the first ask holds a majority of each group", func(t *testing.T) {
+		joint := [][]string{{"a", "b", "c"}, {"b", "c", "d"}}
+		_, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: joint, ReadFirst: []string{"a", "b", "c", "d"}}, get, 0)
+		first := map[string]bool{}
+		for _, n := range to(eff.Send) {
+			first[n] = true
+		}
+		if !Quorum(joint, first) || len(first) == 4 {
+			t.Fatalf("first asked %v: want a majority of each group, not every voter", to(eff.Send))
+		}
+	})
+
+	t.Run("a read that must complete a proposal prepares at every voter", func(t *testing.T) {
+		n := committed(t)
+		b := Ballot{Round: 50, Node: "z", Incarnation: 1, Seq: 9}
+		st, _ := n.acceptors["c"].Accept(b, value("y", b))
+		n.acceptors["c"] = st
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"b", "c"}}, get, 0)
+		e := n.deliver(p, eff.Send)
+		if !e.NeedBallot {
+			t.Fatalf("b and c disagree, yet %+v", e)
+		}
+		prep := p.Retry(1)
+		if got := to(prep.Send); !slices.Equal(got, []string{"a", "b", "c"}) {
+			t.Fatalf("the completing prepare went to %v", got)
+		}
+		n.down["a"] = true // the prepare's quorum is b and c, which sees y
+		if res := n.run(t, p, prep); res.Outcome != OutcomeOK || string(res.Value.Data) != "y" {
+			t.Fatalf("read %+v, want y", res)
+		}
+	})
+}

@@ -37,6 +37,7 @@ type simClient struct {
 	call     int64
 	deadline int64
 	retryAt  int64 // 0: no retry pending
+	hedgeAt  int64 // 0: no hedge pending (a read that asked a majority first)
 	done     int
 	// held is, by key, the ballot this client's last write holds
 	// (paxos.Held), which its next write of the key starts from.
@@ -62,6 +63,7 @@ type simRun struct {
 	versions  map[int]int // puts issued, for unique data
 	lastVer   map[string]paxos.Ballot
 	heldUsed  int // writes started from a held ballot
+	hedged    int // reads that asked a majority first and then the rest
 }
 
 func (s *simRun) send(client int, key string, msgs []paxos.Message) {
@@ -137,11 +139,21 @@ func (s *simRun) start(i int) {
 			s.heldUsed++
 		}
 	}
+	var hedgeAt int64
+	if in.Kind == paxos.OpGet && s.rng.IntN(2) == 0 {
+		// Half the reads ask a majority first, in a random order, and the
+		// rest after a random while (Config.ReadFirst, Proposer.Hedge).
+		for _, g := range cfg.Voters {
+			cfg.ReadFirst = append(cfg.ReadFirst, g...)
+		}
+		s.rng.Shuffle(len(cfg.ReadFirst), func(a, b int) { cfg.ReadFirst[a], cfg.ReadFirst[b] = cfg.ReadFirst[b], cfg.ReadFirst[a] })
+		hedgeAt = s.now + 1 + int64(s.rng.IntN(40))
+	}
 	p, eff, err := paxos.NewProposer(cfg, paxos.Op{Kind: in.Kind, Data: []byte(in.Data), Cond: in.Cond, Version: in.Version}, s.seq)
 	if err != nil {
 		panic(err)
 	}
-	c.p, c.in, c.call, c.deadline, c.retryAt = p, in, s.now, s.now+300, 0
+	c.p, c.in, c.call, c.deadline, c.retryAt, c.hedgeAt = p, in, s.now, s.now+300, 0, hedgeAt
 	s.apply(i, eff)
 }
 
@@ -203,6 +215,14 @@ func (s *simRun) run(opsPerClient int) {
 				c.retryAt = 0
 				s.seq++
 				s.apply(i, c.p.Retry(s.seq))
+			}
+			if c.p != nil && c.hedgeAt != 0 && s.now >= c.hedgeAt {
+				c.hedgeAt = 0
+				eff := c.p.Hedge()
+				if len(eff.Send) > 0 {
+					s.hedged++
+				}
+				s.apply(i, eff)
 			}
 			if c.p != nil && s.now >= c.deadline {
 				s.apply(i, c.p.Deadline())
@@ -266,7 +286,7 @@ func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
 		t.Run(cfg.name, func(t *testing.T) {
 			outcomes := map[string]int{}
 			okByView := make([]int, len(cfg.views))
-			heldUsed := 0
+			heldUsed, hedged := 0, 0
 			for seed := range uint64(runs) {
 				s := &simRun{rng: rand.New(rand.NewPCG(seed, 7)), views: cfg.views, acceptors: map[string]map[string]paxos.State{},
 					loss: 0.05, dup: 0.05, versions: map[int]int{}, lastVer: map[string]paxos.Ballot{}}
@@ -278,6 +298,7 @@ func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
 				}
 				s.run(12)
 				heldUsed += s.heldUsed
+				hedged += s.hedged
 				for _, op := range s.history {
 					out := op.Output.(paxostest.Output)
 					name := out.Outcome.String()
@@ -299,9 +320,12 @@ func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
 					t.Fatalf("seed %d: history not linearizable (%v); visualization at %s (set PAXOS_VISUALIZE_DIR to keep it)", seed, res, path)
 				}
 			}
-			t.Logf("%d runs: outcomes %v, ok by view %v, %d writes started from a held ballot", runs, outcomes, okByView, heldUsed)
+			t.Logf("%d runs: outcomes %v, ok by view %v, %d writes started from a held ballot, %d reads hedged", runs, outcomes, okByView, heldUsed, hedged)
 			if heldUsed == 0 {
 				t.Fatal("no write started from a held ballot")
+			}
+			if hedged == 0 {
+				t.Fatal("no read that asked a majority first asked the rest")
 			}
 			if outcomes["ok"] == 0 || outcomes["condition failed"] == 0 || outcomes["unknown"] == 0 {
 				t.Fatalf("the runs did not exercise every outcome: %v", outcomes)
