@@ -35,19 +35,20 @@ type StrongConfig struct {
 	// nemesis, 6.4% of writes instead of 0.7%). For one writer per key
 	// (one client's get/put-if-version loop: update p50 2.6 ms -> 1.4 ms).
 	HeldBallots int
-	// ReadHedge: a strong get asks a majority of the key's voters first
-	// (this node and the live ones first) and the others only when one of
-	// those refuses or has not answered after ReadHedge, so a get whose
-	// majority agrees costs two replicas' reads and messages, not three.
-	// 0 asks every voter at once. Default 50 ms, as the eventual gets'
-	// speculative retry: above a loaded cluster's p99, so that a hedge
-	// mostly means a slow or unreachable voter.
-	ReadHedge time.Duration
+	// Hedge: each round of a strong get, put, delete or update asks a
+	// majority of the key's voters first (this node and the live ones
+	// first; paxos.Config.First) and the others only when one of those
+	// refuses or has not answered after Hedge, so a round whose majority
+	// answers costs two replicas' messages and writes, not three; commits
+	// still go to every voter. 0 asks every voter at once. Default 50 ms,
+	// as the eventual gets' speculative retry: above a loaded cluster's
+	// p99, so that a hedge mostly means a slow or unreachable voter.
+	Hedge time.Duration
 }
 
 // DefaultStrongConfig returns the documented defaults.
 func DefaultStrongConfig() StrongConfig {
-	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024, ReadHedge: 50 * time.Millisecond}
+	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024, Hedge: 50 * time.Millisecond}
 }
 
 // heldBallots keeps, by register, the ballot this node's last write of it
@@ -104,8 +105,8 @@ type StrongResult struct {
 	Err error
 }
 
-// readHedge: a strong get's first majority has been slow to answer.
-type readHedge struct{}
+// strongHedge: the majority a round asked first has been slow to answer.
+type strongHedge struct{}
 
 // strongRetry: the backoff after a lost round is over.
 type strongRetry struct{}
@@ -115,6 +116,7 @@ type strongRetry struct{}
 // vnodes, feeds it their replies and its timers, and answers its Result.
 type strongFSM struct {
 	timers selfTimers
+	hedge  selfTimer // the current round's (strongHedge)
 	cfg    StrongConfig
 	view   *View
 	// views is the node's current view: a round lost while the ring
@@ -143,6 +145,7 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
 		f.timers.stop()
+		f.hedge.stop()
 		return
 	case *actor.Started:
 		var err error
@@ -152,10 +155,7 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 			return
 		}
 		f.timers.after(ctx, f.req.Timeout, deadline{})
-		if f.req.Op.Kind == paxos.OpGet && f.cfg.ReadHedge > 0 {
-			f.timers.after(ctx, f.cfg.ReadHedge, readHedge{})
-		}
-	case readHedge:
+	case strongHedge:
 		eff = f.p.Hedge()
 	case *internalpb.PaxosReply:
 		eff = f.replied(m)
@@ -191,8 +191,8 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	id := f.store.Identity()
 	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
 		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
-	if f.req.Op.Kind == paxos.OpGet && f.cfg.ReadHedge > 0 {
-		cfg.ReadFirst = f.readOrder(cfg.Voters)
+	if f.cfg.Hedge > 0 {
+		cfg.First = f.firstOrder(cfg.Voters)
 	}
 	if f.held != nil && (f.req.Op.Kind == paxos.OpPut || f.req.Op.Kind == paxos.OpDelete || f.req.Op.Kind == paxos.OpUpdate) {
 		cfg.Held, cfg.Hold = f.held.take(f.req.Key, f.transition), true
@@ -212,9 +212,9 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	return eff, nil
 }
 
-// readOrder is the order in which a get asks the voters first: this node
-// (its read costs no message), the live ones, then the rest.
-func (f *strongFSM) readOrder(groups [][]string) []string {
+// firstOrder is the order in which a round asks the voters first: this
+// node (its step costs no message), the live ones, then the rest.
+func (f *strongFSM) firstOrder(groups [][]string) []string {
 	var live, down []string
 	self := false
 	for _, g := range groups {
@@ -333,6 +333,9 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 			continue
 		}
 		ctx.Request(f.view.vnodePID(msg.To, f.partition), req)
+	}
+	if eff.HeldBack > 0 {
+		f.hedge.after(ctx, f.cfg.Hedge, strongHedge{}) // replaces the last round's
 	}
 	switch {
 	case eff.Done:

@@ -31,7 +31,7 @@ func TestValidate(t *testing.T) {
 		{"N is at least 1", func(c *Config) { c.Node.N = 0 }, "at least 1"},
 		{"so are the partitions", func(c *Config) { c.Node.Partitions = 0 }, "at least 1"},
 		{"a negative free-disk bound is refused", func(c *Config) { c.Store.MinFreeBytes = -1 }, "--min-free-disk"},
-		{"a negative read hedge is refused", func(c *Config) { c.Node.Coordinator.Strong.ReadHedge = -time.Millisecond }, "--strong-read-hedge"},
+		{"a negative hedge is refused", func(c *Config) { c.Node.Coordinator.Strong.Hedge = -time.Millisecond }, "--strong-hedge"},
 		{"a negative speculative retry is refused", func(c *Config) { c.Node.Coordinator.SpeculativeRetry = -time.Millisecond }, "--speculative-retry"},
 		{"DynamoDB credentials need the endpoint", func(c *Config) {
 			c.DynamoDBCredentials = sigv4.Credentials{"AKID": {Secret: "0123456789abcdef", Admin: true}}

@@ -90,8 +90,8 @@ func (c *Config) Validate() error {
 		return errors.New("--n, --partitions, --handoff-concurrency and --handoff-batch-keys must be at least 1")
 	case c.Store.MinFreeBytes < 0:
 		return fmt.Errorf("--min-free-disk must be 0 (no check) or more bytes, not %d", c.Store.MinFreeBytes)
-	case c.Node.Coordinator.SpeculativeRetry < 0 || c.Node.Coordinator.Strong.ReadHedge < 0:
-		return errors.New("--speculative-retry and --strong-read-hedge must be 0 (off) or more")
+	case c.Node.Coordinator.SpeculativeRetry < 0 || c.Node.Coordinator.Strong.Hedge < 0:
+		return errors.New("--speculative-retry and --strong-hedge must be 0 (off) or more")
 	case c.DynamoDBCredentials != nil && c.DynamoDBAddr == "":
 		return errors.New("--dynamodb-credentials needs --dynamodb")
 	}

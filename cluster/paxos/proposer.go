@@ -228,6 +228,10 @@ type Message struct {
 // answer the client with Result (and still send Send: the commits).
 type Effects struct {
 	Send []Message
+	// HeldBack: the round just started asked a majority first and held
+	// this many voters back (Config.First); the actor calls Hedge if its
+	// answers are slow.
+	HeldBack int
 	// NeedBallot: call Retry with a new sequence number from the node's
 	// durable counter, after Wait.
 	NeedBallot bool
@@ -268,15 +272,19 @@ type Config struct {
 	// a ballot for the node's next write (Result.Held). Off, accepts carry
 	// nothing more and no result holds anything.
 	Hold bool
-	// ReadFirst, when set, makes a read round ask only a majority of
-	// every voter group at first, taking the voters in this order (the
-	// proposer's own node and the live ones first: the actor orders them;
-	// voters it leaves out come after, in group order): when they agree,
-	// which is the common case, the read costs a majority's messages and
-	// reads instead of every voter's. The others are asked when one of
-	// the first refuses, or when the actor calls Hedge because an answer
-	// is slow. Empty: a read round asks every voter at once.
-	ReadFirst []string
+	// First, when set, makes each round of a get, put, delete or update
+	// (its read, prepare and accept) ask only a majority of every voter
+	// group at first, taking the voters in this order (the proposer's own
+	// node and the live ones first: the actor orders them; voters it
+	// leaves out come after, in group order): when they answer, which is
+	// the common case, a round costs a majority's messages and writes
+	// instead of every voter's. The others are asked when one of the
+	// first refuses, or when the actor calls Hedge because an answer is
+	// slow. Commits go to every voter, so the others learn the chosen
+	// value. A completing round (OpComplete) and an erase always ask
+	// every voter: their point is to settle every acceptor. Empty: every
+	// round asks every voter at once.
+	First []string
 }
 
 // DefaultBackoff and DefaultMaxBackoff are the documented defaults of a
@@ -344,9 +352,11 @@ type Proposer struct {
 	// next is the ballot the current accept of an own write asks its
 	// acceptors to promise (zero: none).
 	next Ballot
-	// held back are the voters a read round has not asked yet
-	// (Config.ReadFirst): Hedge or a refusal asks them.
+	// held back are the voters the current round has not asked yet
+	// (Config.First): Hedge or a refusal asks them.
 	heldBack []string
+	// heldMsg is the current round's message, for them.
+	heldMsg Message
 }
 
 // Successor is the ballot a proposer asks to be promised with its accept
@@ -442,16 +452,16 @@ func (p *Proposer) start(ph phase, b Ballot) Effects {
 	switch ph {
 	case phaseRead:
 		m.Kind = MsgRead
-		if len(p.cfg.ReadFirst) > 0 {
-			first, rest := p.readMajority()
-			p.heldBack = rest
-			return Effects{Send: sendTo(first, m)}
-		}
 	case phasePrepare:
 		m.Kind = MsgPrepare
 		p.next = Ballot{}
 	case phaseAccept:
 		m.Kind, m.Value, m.Next = MsgAccept, p.proposing, p.next
+	}
+	if len(p.cfg.First) > 0 && p.op.Kind != OpComplete && p.op.Kind != OpErase {
+		first, rest := p.majorityFirst()
+		p.heldBack, p.heldMsg = rest, m
+		return Effects{Send: sendTo(first, m), HeldBack: len(rest)}
 	}
 	return Effects{Send: p.sendAll(m)}
 }
@@ -469,12 +479,11 @@ func sendTo(nodes []string, m Message) []Message {
 	return out
 }
 
-// readMajority splits the voters into the fewest that make a majority of
-// every group, taken in Config.ReadFirst's order (then the groups'), and
-// the rest.
-func (p *Proposer) readMajority() (first, rest []string) {
+// majorityFirst splits the voters into a majority of every group, taken
+// in Config.First's order (then the groups'), and the rest.
+func (p *Proposer) majorityFirst() (first, rest []string) {
 	order := make([]string, 0, len(p.voters))
-	for _, n := range p.cfg.ReadFirst {
+	for _, n := range p.cfg.First {
 		if slices.Contains(p.voters, n) && !slices.Contains(order, n) {
 			order = append(order, n)
 		}
@@ -514,16 +523,16 @@ func (p *Proposer) lacksMajority(n string, chosen map[string]bool) bool {
 	return false
 }
 
-// Hedge asks the voters a read round held back (Config.ReadFirst): the
-// actor calls it when the first ones are slow to answer. Outside a read
-// round, or when every voter was asked, it does nothing.
+// Hedge asks the voters the current round held back (Config.First): the
+// actor calls it when the first ones are slow to answer. Between rounds,
+// when done, or when every voter was asked, it does nothing.
 func (p *Proposer) Hedge() Effects {
-	if p.phase != phaseRead || len(p.heldBack) == 0 {
+	if p.phase == phaseDone || p.betweenRounds || len(p.heldBack) == 0 {
 		return Effects{}
 	}
 	rest := p.heldBack
 	p.heldBack = nil
-	return Effects{Send: sendTo(rest, Message{Kind: MsgRead})}
+	return Effects{Send: sendTo(rest, p.heldMsg)}
 }
 
 // quorum reports whether every group has a majority in set.

@@ -825,7 +825,7 @@ func TestProposerUpdate(t *testing.T) {
 	})
 }
 
-// Config.ReadFirst: a read round asks a majority first, the rest when one
+// Config.First: a read round asks a majority first, the rest when one
 // of those refuses or the actor hedges.
 func TestProposerReadFirst(t *testing.T) {
 	get := Op{Kind: OpGet}
@@ -844,7 +844,7 @@ func TestProposerReadFirst(t *testing.T) {
 
 	t.Run("a read asks only a majority, in the given order, and one round of it answers when they agree", func(t *testing.T) {
 		n := committed(t)
-		p, eff, err := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"b", "c", "a"}}, get, 0)
+		p, eff, err := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, First: []string{"b", "c", "a"}}, get, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -864,7 +864,7 @@ func TestProposerReadFirst(t *testing.T) {
 	})
 
 	t.Run("voters the order leaves out come after it, in group order", func(t *testing.T) {
-		_, eff, _ := NewProposer(Config{Node: "z", Incarnation: 1, Voters: abc, ReadFirst: []string{"c", "z"}}, get, 0)
+		_, eff, _ := NewProposer(Config{Node: "z", Incarnation: 1, Voters: abc, First: []string{"c", "z"}}, get, 0)
 		if got := to(eff.Send); !slices.Equal(got, []string{"c", "a"}) {
 			t.Fatalf("first asked %v, want c then a", got)
 		}
@@ -873,7 +873,7 @@ func TestProposerReadFirst(t *testing.T) {
 	t.Run("a hedge asks the voters held back, once", func(t *testing.T) {
 		n := committed(t)
 		n.down["a"] = true
-		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "b", "c"}}, get, 0)
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, First: []string{"a", "b", "c"}}, get, 0)
 		if got := to(eff.Send); !slices.Equal(got, []string{"a", "b"}) {
 			t.Fatalf("first asked %v", got)
 		}
@@ -895,7 +895,7 @@ func TestProposerReadFirst(t *testing.T) {
 	t.Run("a refusal among the first asks the voters held back at once, not a new round", func(t *testing.T) {
 		n := committed(t)
 		n.refusing = map[string]bool{"a": true}
-		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"a", "b", "c"}}, get, 0)
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, First: []string{"a", "b", "c"}}, get, 0)
 		n.rounds = nil
 		if res := n.run(t, p, eff); res.Outcome != OutcomeOK || string(res.Value.Data) != "x" {
 			t.Fatalf("read %+v", res)
@@ -907,7 +907,7 @@ func TestProposerReadFirst(t *testing.T) {
 
 	t.Run("between two rings the first ask holds a majority of each group", func(t *testing.T) {
 		joint := [][]string{{"a", "b", "c"}, {"b", "c", "d"}}
-		_, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: joint, ReadFirst: []string{"a", "b", "c", "d"}}, get, 0)
+		_, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: joint, First: []string{"a", "b", "c", "d"}}, get, 0)
 		first := map[string]bool{}
 		for _, n := range to(eff.Send) {
 			first[n] = true
@@ -917,21 +917,76 @@ func TestProposerReadFirst(t *testing.T) {
 		}
 	})
 
-	t.Run("a read that must complete a proposal prepares at every voter", func(t *testing.T) {
+	t.Run("a write asks a majority in each round and commits to every voter", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		var sent []Message
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc, First: []string{"a", "b", "c"}}, Op{Kind: OpPut, Data: []byte("x"), Cond: CondAbsent}, 1)
+		for !eff.Done {
+			if eff.HeldBack != 1 {
+				t.Fatalf("a round held back %d voters, want 1: %+v", eff.HeldBack, eff)
+			}
+			sent = append(sent, eff.Send...)
+			eff = n.deliver(p, eff.Send)
+		}
+		if eff.Outcome != OutcomeOK {
+			t.Fatalf("write %+v", eff.Result)
+		}
+		if got := to(sent); !slices.Equal(got, []string{"a", "b", "a", "b"}) {
+			t.Fatalf("prepare and accept went to %v, want a and b each", got)
+		}
+		if got := to(eff.Send); !slices.Equal(got, []string{"a", "b", "c"}) {
+			t.Fatalf("commits went to %v, want every voter", got)
+		}
+		n.deliver(p, eff.Send)
+		if st := n.acceptors["c"]; !st.Settled() || string(st.Value.Data) != "x" {
+			t.Fatalf("c, asked nothing but the commit: %+v, want x committed", st)
+		}
+	})
+
+	t.Run("a write whose first majority is slow is hedged in its prepare and its accept", func(t *testing.T) {
+		n := newNet("a", "b", "c")
+		n.down["b"] = true
+		p, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc, First: []string{"a", "b", "c"}}, Op{Kind: OpPut, Data: []byte("x")}, 1)
+		rounds := 0
+		for !eff.Done {
+			if len(eff.Send) == 0 || rounds > 6 {
+				t.Fatalf("stalled: %+v", eff)
+			}
+			rounds++
+			e := n.deliver(p, eff.Send)
+			if !e.Done && len(e.Send) == 0 {
+				e = p.Hedge() // b does not answer
+			}
+			eff = e
+		}
+		if eff.Outcome != OutcomeOK || rounds != 4 {
+			t.Fatalf("write %+v after %d sends, want ok after a prepare, its hedge, an accept and its hedge", eff.Result, rounds)
+		}
+	})
+
+	t.Run("a completing round and an erase ask every voter", func(t *testing.T) {
+		for _, op := range []Op{{Kind: OpComplete}, {Kind: OpErase, Version: ballot(1, "a")}} {
+			_, eff, _ := NewProposer(Config{Node: "a", Incarnation: 1, Voters: abc, First: []string{"a", "b", "c"}}, op, 1)
+			if got := to(eff.Send); len(got) != 3 || eff.HeldBack != 0 {
+				t.Fatalf("op %v asked %v first", op.Kind, got)
+			}
+		}
+	})
+
+	t.Run("a read that must complete a proposal prepares and accepts at a majority", func(t *testing.T) {
 		n := committed(t)
 		b := Ballot{Round: 50, Node: "z", Incarnation: 1, Seq: 9}
 		st, _ := n.acceptors["c"].Accept(b, value("y", b))
 		n.acceptors["c"] = st
-		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, ReadFirst: []string{"b", "c"}}, get, 0)
+		p, eff, _ := NewProposer(Config{Node: "b", Incarnation: 1, Voters: abc, First: []string{"b", "c"}}, get, 0)
 		e := n.deliver(p, eff.Send)
 		if !e.NeedBallot {
 			t.Fatalf("b and c disagree, yet %+v", e)
 		}
 		prep := p.Retry(1)
-		if got := to(prep.Send); !slices.Equal(got, []string{"a", "b", "c"}) {
-			t.Fatalf("the completing prepare went to %v", got)
+		if got := to(prep.Send); !slices.Equal(got, []string{"b", "c"}) {
+			t.Fatalf("the completing prepare went to %v, want b and c first", got)
 		}
-		n.down["a"] = true // the prepare's quorum is b and c, which sees y
 		if res := n.run(t, p, prep); res.Outcome != OutcomeOK || string(res.Value.Data) != "y" {
 			t.Fatalf("read %+v, want y", res)
 		}

@@ -37,7 +37,7 @@ type simClient struct {
 	call     int64
 	deadline int64
 	retryAt  int64 // 0: no retry pending
-	hedgeAt  int64 // 0: no hedge pending (a read that asked a majority first)
+	hedgeAt  int64 // 0: no hedge pending (a round that asked a majority first)
 	done     int
 	// held is, by key, the ballot this client's last write holds
 	// (paxos.Held), which its next write of the key starts from.
@@ -63,7 +63,7 @@ type simRun struct {
 	versions  map[int]int // puts issued, for unique data
 	lastVer   map[string]paxos.Ballot
 	heldUsed  int // writes started from a held ballot
-	hedged    int // reads that asked a majority first and then the rest
+	hedged    int // rounds that asked a majority first and then the rest
 }
 
 func (s *simRun) send(client int, key string, msgs []paxos.Message) {
@@ -75,6 +75,9 @@ func (s *simRun) send(client int, key string, msgs []paxos.Message) {
 func (s *simRun) apply(i int, eff paxos.Effects) {
 	c := s.clients[i]
 	s.send(i, c.in.Key, eff.Send)
+	if eff.HeldBack > 0 {
+		c.hedgeAt = s.now + 1 + int64(s.rng.IntN(40))
+	}
 	switch {
 	case eff.Done:
 		s.finish(i, eff.Result)
@@ -139,21 +142,20 @@ func (s *simRun) start(i int) {
 			s.heldUsed++
 		}
 	}
-	var hedgeAt int64
-	if in.Kind == paxos.OpGet && s.rng.IntN(2) == 0 {
-		// Half the reads ask a majority first, in a random order, and the
-		// rest after a random while (Config.ReadFirst, Proposer.Hedge).
+	if s.rng.IntN(2) == 0 {
+		// Half the operations ask a majority first in each round, in a
+		// random order, and the rest after a random while (Config.First,
+		// Proposer.Hedge).
 		for _, g := range cfg.Voters {
-			cfg.ReadFirst = append(cfg.ReadFirst, g...)
+			cfg.First = append(cfg.First, g...)
 		}
-		s.rng.Shuffle(len(cfg.ReadFirst), func(a, b int) { cfg.ReadFirst[a], cfg.ReadFirst[b] = cfg.ReadFirst[b], cfg.ReadFirst[a] })
-		hedgeAt = s.now + 1 + int64(s.rng.IntN(40))
+		s.rng.Shuffle(len(cfg.First), func(a, b int) { cfg.First[a], cfg.First[b] = cfg.First[b], cfg.First[a] })
 	}
 	p, eff, err := paxos.NewProposer(cfg, paxos.Op{Kind: in.Kind, Data: []byte(in.Data), Cond: in.Cond, Version: in.Version}, s.seq)
 	if err != nil {
 		panic(err)
 	}
-	c.p, c.in, c.call, c.deadline, c.retryAt, c.hedgeAt = p, in, s.now, s.now+300, 0, hedgeAt
+	c.p, c.in, c.call, c.deadline, c.retryAt, c.hedgeAt = p, in, s.now, s.now+300, 0, 0
 	s.apply(i, eff)
 }
 
@@ -320,12 +322,12 @@ func TestSimulatedHistoriesAreLinearizable(t *testing.T) {
 					t.Fatalf("seed %d: history not linearizable (%v); visualization at %s (set PAXOS_VISUALIZE_DIR to keep it)", seed, res, path)
 				}
 			}
-			t.Logf("%d runs: outcomes %v, ok by view %v, %d writes started from a held ballot, %d reads hedged", runs, outcomes, okByView, heldUsed, hedged)
+			t.Logf("%d runs: outcomes %v, ok by view %v, %d writes started from a held ballot, %d rounds hedged", runs, outcomes, okByView, heldUsed, hedged)
 			if heldUsed == 0 {
 				t.Fatal("no write started from a held ballot")
 			}
 			if hedged == 0 {
-				t.Fatal("no read that asked a majority first asked the rest")
+				t.Fatal("no round that asked a majority first asked the rest")
 			}
 			if outcomes["ok"] == 0 || outcomes["condition failed"] == 0 || outcomes["unknown"] == 0 {
 				t.Fatalf("the runs did not exercise every outcome: %v", outcomes)

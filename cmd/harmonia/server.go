@@ -137,7 +137,7 @@ func serverCmd() *cobra.Command {
 	f.BoolVar(&cfg.Node.Coordinator.AskAllReplicas, "read-all-replicas", cfg.Node.Coordinator.AskAllReplicas, "a get asks every replica, so each read repairs all of them (default: R replicas, its own first; anti-entropy repairs the rest)")
 	f.DurationVar(&cfg.Node.Coordinator.SpeculativeRetry, "speculative-retry", cfg.Node.Coordinator.SpeculativeRetry, "how long a get waits for the replicas it asked before asking one more (0: only when one fails)")
 	f.IntVar(&cfg.Node.Coordinator.Strong.HeldBallots, "strong-held-ballots", cfg.Node.Coordinator.Strong.HeldBallots, "strong tables: keys whose next write from this node may skip its prepare, the ballot promised with its last accept (0: none; helps one writer per key, costs a lost round when writers on several nodes share keys)")
-	f.DurationVar(&cfg.Node.Coordinator.Strong.ReadHedge, "strong-read-hedge", cfg.Node.Coordinator.Strong.ReadHedge, "strong tables: how long a get waits for the majority of voters it asked first before asking the others (0: ask every voter at once)")
+	f.DurationVar(&cfg.Node.Coordinator.Strong.Hedge, "strong-hedge", cfg.Node.Coordinator.Strong.Hedge, "strong tables: how long a consensus round waits for the majority of voters it asked first before asking the others (0: ask every voter at once)")
 	f.DurationVar(&cfg.Node.Gossip.Interval, "gossip-interval", cfg.Node.Gossip.Interval, "time between gossip rounds")
 	f.Float64Var(&cfg.Node.Gossip.Membership.Failure.Threshold, "phi-threshold", cfg.Node.Gossip.Membership.Failure.Threshold, "phi at which a silent member is down (phi-accrual failure detector)")
 	f.IntVar(&cfg.Node.Handoff.Concurrency, "handoff-concurrency", cfg.Node.Handoff.Concurrency, "partitions received at once during a ring change")
