@@ -187,6 +187,7 @@ type requestCounters struct {
 	// strongRounds the rounds they lost and retried.
 	strong       [numOutcomes]atomic.Uint64
 	strongRounds atomic.Uint64
+	strongHedges atomic.Uint64 // voters a strong round asked because those it asked first were slow
 }
 
 // numOutcomes is how many paxos.Outcome values there are.
@@ -199,6 +200,9 @@ type RequestCounts struct {
 	// StrongRoundsLost the rounds they lost and retried.
 	Strong           map[string]uint64
 	StrongRoundsLost uint64
+	// StrongHedges counts the voters strong rounds asked because the
+	// majority they asked first had not answered after StrongConfig.Hedge.
+	StrongHedges uint64
 	// StampsNotFollowed counts the stamps of last-writer-wins writes this
 	// node stored but did not advance its clock to: too far ahead of its
 	// own (hlc.Config.MaxForwardDrift). A count that grows says a node's

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -592,4 +593,61 @@ func acceptorStatesHeld(t *testing.T, sys *System) int {
 		}
 	}
 	return n
+}
+
+// A consensus round asks this node and one other voter first. When that
+// voter is silent though up (its vnode's mailbox suspended: a stalled
+// disk or process, which a closed connection does not reveal), the round
+// asks the third after StrongConfig.Hedge, and the request is answered
+// within its deadline instead of ending unavailable.
+func TestStrongRoundHedgesPastASilentVoter(t *testing.T) {
+	if raceEnabled {
+		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
+	}
+	nodes := startStrongCluster(t, 3)
+	s1 := nodes[0]
+	v := s1.View()
+	// A key whose voters list s2 before s3, so that s1's rounds ask s1
+	// and s2 first while s2 looks up.
+	var key []byte
+	for i := 0; key == nil; i++ {
+		k := skey(fmt.Sprint("hedge-", i))
+		var order []string
+		for _, g := range v.Transition.Voters(v.Ring.PartitionForKey(k)) {
+			order = append(order, g...)
+		}
+		if slices.Index(order, "s2") < slices.Index(order, "s3") {
+			key = k
+		}
+	}
+	do := func(op paxos.Op) paxos.Result {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		res, err := s1.Strong(ctx, key, op)
+		if err != nil || res.Outcome != paxos.OutcomeOK {
+			t.Fatalf("%v: %+v, %v", op.Kind, res, err)
+		}
+		return res
+	}
+	do(paxos.Op{Kind: paxos.OpPut, Data: []byte("one")})
+	before := s1.RequestCounts().StrongHedges
+
+	vnode := actor.NewPID(nodes[1].actors.Address(), vnodeName(v.Ring.PartitionForKey(key)))
+	proc, _ := nodes[1].actors.ProcessRegistry.Get(vnode)
+	proc.SendSystemMessage(vnode, &actor.SuspendMailbox{})
+	defer proc.SendSystemMessage(vnode, &actor.ResumeMailbox{})
+	if !s1.View().Up("s2") {
+		t.Fatal("s1 sees s2 down: its rounds would not ask s2 first, and this test would prove nothing")
+	}
+	if got := do(paxos.Op{Kind: paxos.OpGet}); string(got.Value.Data) != "one" {
+		t.Fatalf("read %q after s2 stopped, want one", got.Value.Data)
+	}
+	if after := s1.RequestCounts().StrongHedges; after <= before {
+		t.Fatalf("the get was answered without asking s3 after s2's silence (hedged asks %d -> %d)", before, after)
+	}
+	do(paxos.Op{Kind: paxos.OpPut, Data: []byte("two"), Cond: paxos.CondVersion, Version: do(paxos.Op{Kind: paxos.OpGet}).Value.Version})
+	if got := do(paxos.Op{Kind: paxos.OpGet}); string(got.Value.Data) != "two" {
+		t.Fatalf("read %q, want two", got.Value.Data)
+	}
 }

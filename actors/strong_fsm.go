@@ -157,6 +157,7 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 		f.timers.after(ctx, f.req.Timeout, deadline{})
 	case strongHedge:
 		eff = f.p.Hedge()
+		f.counters.strongHedges.Add(uint64(len(eff.Send)))
 	case *internalpb.PaxosReply:
 		eff = f.replied(m)
 	case strongRetry:
