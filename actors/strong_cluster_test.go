@@ -28,7 +28,7 @@ import (
 // startStrongCluster runs n nodes (N=3) in this process over the remote
 // layer, each seeded with every other, and waits until every node sees
 // every other up and the ring settled.
-func startStrongCluster(t *testing.T, n int) []*System {
+func startStrongCluster(t *testing.T, n int, change ...func(*Config)) []*System {
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
@@ -36,7 +36,7 @@ func startStrongCluster(t *testing.T, n int) []*System {
 	}
 	nodes := make([]*System, n)
 	for i := range nodes {
-		nodes[i] = startStrongNode(t, fmt.Sprintf("s%d", i+1), addrs[i], addrs, t.TempDir())
+		nodes[i] = startStrongNode(t, fmt.Sprintf("s%d", i+1), addrs[i], addrs, t.TempDir(), change...)
 	}
 	waitSettled(t, nodes, n)
 	return nodes
@@ -604,7 +604,7 @@ func TestStrongRoundHedgesPastASilentVoter(t *testing.T) {
 	if raceEnabled {
 		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
-	nodes := startStrongCluster(t, 3)
+	nodes := startStrongCluster(t, 3, func(c *Config) { c.Coordinator.Strong.Hedge = 50 * time.Millisecond })
 	s1 := nodes[0]
 	v := s1.View()
 	// A key whose voters list s2 before s3, so that s1's rounds ask s1

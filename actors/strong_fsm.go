@@ -40,15 +40,19 @@ type StrongConfig struct {
 	// first; paxos.Config.First) and the others only when one of those
 	// refuses or has not answered after Hedge, so a round whose majority
 	// answers costs two replicas' messages and writes, not three; commits
-	// still go to every voter. 0 asks every voter at once. Default 50 ms,
-	// as the eventual gets' speculative retry: above a loaded cluster's
-	// p99, so that a hedge mostly means a slow or unreachable voter.
+	// still go to every voter. 0, the default, asks every voter at once.
+	// Off by default because narrow rounds make a known hole more likely
+	// to bite (docs/reliability.md, "Rounds that ask a majority first"):
+	// a node that lost a partition and gets it back before its leftover
+	// acceptor states were dropped can vote with a register's state that
+	// the other voters have since erased and dropped. 50 ms, as the
+	// eventual gets' speculative retry, is the value measured.
 	Hedge time.Duration
 }
 
 // DefaultStrongConfig returns the documented defaults.
 func DefaultStrongConfig() StrongConfig {
-	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024, Hedge: 50 * time.Millisecond}
+	return StrongConfig{Backoff: paxos.DefaultBackoff, MaxBackoff: paxos.DefaultMaxBackoff, MaxQueuedPerKey: 1024}
 }
 
 // heldBallots keeps, by register, the ballot this node's last write of it

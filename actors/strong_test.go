@@ -730,3 +730,86 @@ func TestNodeSeededWithItselfKeepsItsAcceptorState(t *testing.T) {
 		t.Fatalf("a write: %+v %v", res, err)
 	}
 }
+
+// A node that becomes a new voter of a partition in a ring transition
+// (next replicas, not current) drops what it held of the partition
+// before its first step there: a leftover from an earlier time it was a
+// replica, which the other voters may have erased and dropped since. It
+// does so once per transition: what it accepts in the transition stays,
+// on a restart of the vnode too. A voter of the current replicas keeps
+// its state.
+func TestNewVoterDropsLeftoverAcceptorState(t *testing.T) {
+	newVnode, stable := voterHarness(t)
+	statuses := map[string]string{fuzzSelf: ring.StatusJoining, "n2": ring.StatusNormal, "n3": ring.StatusNormal, "n4": ring.StatusNormal}
+	tr, err := ring.NewTransition(statuses, fuzzPartitions, fuzzN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := -1
+	for q := 0; q < fuzzPartitions && p < 0; q++ {
+		if tr.NewVoter(q, fuzzSelf) && stable.Transition.IsVoter(q, fuzzSelf) {
+			p = q
+		}
+	}
+	if p < 0 {
+		t.Fatal("no partition this node votes on now and newly in the join's transition")
+	}
+	key := keyIn(stable.Ring, p)
+	peer := &internalpb.Sender{Node: "n2", Incarnation: 7}
+	old := paxos.Ballot{Round: 5, Node: "n2", Incarnation: 7, Seq: 1}
+	vn, ctx := newVnode(p)
+	leftover := paxos.State{Promised: old, Accepted: old, Committed: old, Value: paxos.Value{Exists: true, Data: []byte("left over"), Version: old}}
+	if err := vn.store.CommitBatch(nil, []persistence.AcceptorWrite{{Partition: p, Key: key, State: leftover}}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(vn *vnode, ctx *fuzzContext, transition uint64) paxos.Value {
+		t.Helper()
+		ctx.out = nil
+		ctx.deliver(t, vn, &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: internalpb.PaxosKind_PAXOS_READ, Sender: peer, RequestId: 1, Transition: transition}, fuzzPeer)
+		r := ctx.out[len(ctx.out)-1].msg.(*internalpb.PaxosReply)
+		if r.Error != "" {
+			t.Fatalf("read: %s", r.Error)
+		}
+		v, err := paxospb.ValueFromProto(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := read(vn, ctx, stable.Transition.Fingerprint); string(v.Data) != "left over" {
+		t.Fatalf("a voter of the current replicas read %q, want its state", v.Data)
+	}
+
+	joining := *stable
+	joining.Transition, joining.RingStatuses = tr, statuses
+	vn.view.Store(&joining)
+	if v := read(vn, ctx, tr.Fingerprint); v.Exists || !v.Version.IsZero() {
+		t.Fatalf("a new voter answered its leftover %+v", v)
+	}
+	if vn.store.AcceptorsEntered(p) != tr.Fingerprint || !old.Less(vn.floor) {
+		t.Fatalf("entered %x (want %x), floor %v (want above %v)", vn.store.AcceptorsEntered(p), tr.Fingerprint, vn.floor, old)
+	}
+	// What it accepts in the transition stays.
+	b := paxos.Ballot{Round: vn.floor.Round + 10, Node: "n2", Incarnation: 7, Seq: 2}
+	val := paxos.Value{Exists: true, Data: []byte("new"), Version: b}
+	for _, kind := range []internalpb.PaxosKind{internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT} {
+		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 2, Transition: tr.Fingerprint}
+		if kind == internalpb.PaxosKind_PAXOS_ACCEPT {
+			m.Value = paxospb.ValueToProto(val)
+		}
+		ctx.out = nil
+		ctx.deliver(t, vn, m, fuzzPeer)
+		vn.flush(ctx)
+		if r := ctx.out[len(ctx.out)-1].msg.(*internalpb.PaxosReply); r.Error != "" || !r.Ok {
+			t.Fatalf("%v in the transition: %v", kind, r)
+		}
+	}
+	if v := read(vn, ctx, tr.Fingerprint); string(v.Data) != "new" {
+		t.Fatalf("read %q after an accept in the transition, want new", v.Data)
+	}
+	again, ctx2 := newVnode(p) // the vnode restarted, on the same store
+	again.view.Store(&joining)
+	if v := read(again, ctx2, tr.Fingerprint); string(v.Data) != "new" {
+		t.Fatalf("a restarted vnode read %q, want new: it dropped again", v.Data)
+	}
+}

@@ -76,6 +76,37 @@ func (v *vnode) checkVoting(view *View, kind paxos.MsgKind, transition uint64) e
 	return nil
 }
 
+// enterAsNewVoter resets the partition's acceptor state, once per ring
+// transition, when this node is one of the partition's new voters in it
+// (in the next replicas, not the current ones; persistence.ResetAcceptors
+// says why): before its first step, read or write of acceptor state in
+// that transition. What it held was left from an earlier time it was a
+// replica, which its reaper had not yet dropped; the transfer gives it
+// what the voters hold. Staged states go to disk first, so that the drop
+// takes them too.
+func (v *vnode) enterAsNewVoter(ctx actor.Context) error {
+	view := v.view.Load()
+	if view == nil || view.Transition == nil || !view.Transition.NewVoter(v.partition, v.self.Node) {
+		return nil
+	}
+	fp := view.Transition.Fingerprint
+	if v.store.AcceptorsEntered(v.partition) == fp {
+		return nil
+	}
+	if len(v.acceptors) > 0 {
+		v.flush(ctx)
+	}
+	floor, err := v.store.ResetAcceptors(v.partition, fp)
+	if err != nil {
+		return fmt.Errorf("drop the leftover acceptor state of partition %d on becoming its voter: %w", v.partition, err)
+	}
+	if v.floor.Less(floor) {
+		v.floor = floor
+	}
+	v.durable = nil
+	return nil
+}
+
 // rangeRead answers a range read of acceptor states (a Query's or a
 // Scan's page) from a voter's view: the asker admitted, this node voting
 // for the partition in the asker's ring transition, the bounds those of a
@@ -91,6 +122,10 @@ func (v *vnode) rangeRead(ctx actor.Context, m *internalpb.AcceptorRangeRead) *i
 	}
 	if err := v.checkRangeRead(m); err != nil {
 		v.counters.refused.add(err)
+		reply.Error = err.Error()
+		return reply
+	}
+	if err := v.enterAsNewVoter(ctx); err != nil {
 		reply.Error = err.Error()
 		return reply
 	}
@@ -318,6 +353,9 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 	var st paxos.State
 	var staged bool
 	if err == nil {
+		err = v.enterAsNewVoter(ctx)
+	}
+	if err == nil {
 		st, staged, err = v.acceptorState(m.Key)
 	}
 	if err != nil {
@@ -386,6 +424,11 @@ type carried struct {
 func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 	reply := &internalpb.HandoffApplyReply{}
 	fail := func(err error) { reply.Error = err.Error() }
+	if err := v.enterAsNewVoter(ctx); err != nil {
+		fail(err)
+		v.reply(ctx, reply)
+		return
+	}
 	if v.floor.Less(m.floor) {
 		if err := v.store.DropAcceptors(v.partition, nil, m.floor); err != nil {
 			fail(fmt.Errorf("raise the acceptor floor: %w", err))

@@ -229,6 +229,10 @@ func (v *vnode) fetchAcceptors(ctx actor.Context, m *internalpb.HandoffFetch) *i
 		reply.Error = err.Error()
 		return reply
 	}
+	if err := v.enterAsNewVoter(ctx); err != nil {
+		reply.Error = err.Error()
+		return reply
+	}
 	if len(v.acceptors) > 0 {
 		v.flush(ctx)
 	}

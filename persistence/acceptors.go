@@ -94,20 +94,29 @@ func (s *Store) ScanAcceptors(partition int, after []byte, maxKeys, maxBytes int
 // What a node knows of its own acceptor state (membership.AcceptorOrigin):
 // m/acceptors holds the origin (absent: kept, as in a directory made before
 // the mark existed), m/acceptors-rebuilt/<partition> marks each partition
-// whose acceptor state a node that lost it has rebuilt from its peers.
+// whose acceptor state a node that lost it has rebuilt from its peers, and
+// m/acceptors-entered/<partition> holds the fingerprint of the ring
+// transition in which the node last became a new voter of the partition
+// and reset its acceptor state (ResetAcceptors).
 var (
 	keyAcceptorOrigin      = []byte("m/acceptors")
 	acceptorsRebuiltPrefix = []byte("m/acceptors-rebuilt/")
+	acceptorsEnteredPrefix = []byte("m/acceptors-entered/")
 )
 
 func acceptorsRebuiltKey(partition int) []byte {
 	return binary.BigEndian.AppendUint32(bytes.Clone(acceptorsRebuiltPrefix), uint32(partition))
 }
 
+func acceptorsEnteredKey(partition int) []byte {
+	return binary.BigEndian.AppendUint32(bytes.Clone(acceptorsEnteredPrefix), uint32(partition))
+}
+
 // acceptorMarks is a snapshot of the marks; never modified once shared.
 type acceptorMarks struct {
 	origin  membership.AcceptorOrigin
 	rebuilt map[int]bool
+	entered map[int]uint64 // ring transition fingerprints, by partition
 }
 
 // ErrAcceptorsUnknown: the node does not know yet whether it lost
@@ -119,7 +128,7 @@ var (
 )
 
 func (s *Store) loadAcceptorMarks() error {
-	m := &acceptorMarks{rebuilt: map[int]bool{}}
+	m := &acceptorMarks{rebuilt: map[int]bool{}, entered: map[int]uint64{}}
 	v, closer, err := s.db.Get(keyAcceptorOrigin)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -148,8 +157,69 @@ func (s *Store) loadAcceptorMarks() error {
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("read rebuilt partitions: %w", err)
 	}
+	if err := s.loadEntered(m); err != nil {
+		return err
+	}
 	s.marks.Store(m)
 	return nil
+}
+
+func (s *Store) loadEntered(m *acceptorMarks) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: acceptorsEnteredPrefix, UpperBound: prefixEnd(acceptorsEnteredPrefix)})
+	if err != nil {
+		return fmt.Errorf("read entered partitions: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key()[len(acceptorsEnteredPrefix):], it.Value()
+		if len(k) != 4 || len(v) != 8 {
+			return fmt.Errorf("corrupt entered-partition mark %q = %x", it.Key(), v)
+		}
+		m.entered[int(binary.BigEndian.Uint32(k))] = binary.BigEndian.Uint64(v)
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("read entered partitions: %w", err)
+	}
+	return nil
+}
+
+// AcceptorsEntered is the fingerprint of the ring transition in which
+// this node last reset partition's acceptor state as one of its new
+// voters (ResetAcceptors); 0 if it never did.
+func (s *Store) AcceptorsEntered(partition int) uint64 { return s.marks.Load().entered[partition] }
+
+// ResetAcceptors drops every acceptor state of partition under a raised
+// floor (DropPartitionAcceptors), then records, durably, that it did so
+// in the ring transition of that fingerprint (AcceptorsEntered). A node
+// calls it when it is a new voter of the partition in a transition (in
+// its next replicas, not its current ones), before its first step there:
+// what it holds of the partition is left over from an earlier time it was
+// a replica, and a register the voters since erased and dropped would
+// come back from it, since the transfer that makes the node a voter
+// carries only the registers the voters still hold. The mark keeps a
+// restart from dropping again what the node accepted in the transition
+// since; a crash between the drop and the mark drops again, before any
+// step: nothing is lost.
+func (s *Store) ResetAcceptors(partition int, transition uint64) (paxos.Ballot, error) {
+	floor, err := s.DropPartitionAcceptors(partition)
+	if err != nil {
+		return floor, err
+	}
+	s.marksMu.Lock()
+	defer s.marksMu.Unlock()
+	err = s.commit(func() string {
+		return fmt.Sprintf("mark partition %d entered in transition %016x", partition, transition)
+	}, false, func(db *pebble.DB) error {
+		return db.Set(acceptorsEnteredKey(partition), binary.BigEndian.AppendUint64(nil, transition), pebble.Sync)
+	})
+	if err != nil {
+		return floor, err
+	}
+	old := s.marks.Load()
+	next := &acceptorMarks{origin: old.origin, rebuilt: old.rebuilt, entered: maps.Clone(old.entered)}
+	next.entered[partition] = transition
+	s.marks.Store(next)
+	return floor, nil
 }
 
 // AcceptorOrigin is what this node knows of its acceptor state.
@@ -165,7 +235,7 @@ func (s *Store) SetAcceptorOrigin(o membership.AcceptorOrigin) error {
 	if old.origin == o {
 		return nil
 	}
-	next := &acceptorMarks{origin: o, rebuilt: old.rebuilt}
+	next := &acceptorMarks{origin: o, rebuilt: old.rebuilt, entered: old.entered}
 	if o == membership.AcceptorsLost {
 		s.marks.Store(next)
 	}
@@ -199,7 +269,7 @@ func (s *Store) MarkAcceptorsRebuilt(partition int) error {
 	if err != nil {
 		return err
 	}
-	next := &acceptorMarks{origin: old.origin, rebuilt: maps.Clone(old.rebuilt)}
+	next := &acceptorMarks{origin: old.origin, rebuilt: maps.Clone(old.rebuilt), entered: old.entered}
 	next.rebuilt[partition] = true
 	s.marks.Store(next)
 	return nil

@@ -309,3 +309,56 @@ func TestScanRange(t *testing.T) {
 		}
 	}
 }
+
+// ResetAcceptors drops a partition's leftover states under a raised floor
+// and records the transition durably; the other marks keep it.
+func TestResetAcceptorsRecordsTheTransition(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, DefaultOptions())
+	old := acceptorState(5, "left over")
+	if err := s.CommitBatch(nil, []AcceptorWrite{{Partition: 3, Key: []byte("k"), State: old}, {Partition: 4, Key: []byte("k"), State: old}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AcceptorsEntered(3); got != 0 {
+		t.Fatalf("entered %x before any reset", got)
+	}
+	floor, err := s.ResetAcceptors(3, 0xfeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !old.Promised.Less(floor) {
+		t.Fatalf("floor %v is not above the dropped promise %v", floor, old.Promised)
+	}
+	if st, err := s.AcceptorState(3, []byte("k")); err != nil || !st.Equal(paxos.State{}) {
+		t.Fatalf("the reset partition still holds %+v (%v)", st, err)
+	}
+	if st, _ := s.AcceptorState(4, []byte("k")); !st.Equal(old) {
+		t.Fatalf("another partition's state: %+v", st)
+	}
+	if err := s.MarkAcceptorsRebuilt(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAcceptorOrigin(membership.AcceptorsKept); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AcceptorsEntered(3); got != 0xfeed {
+		t.Fatalf("entered %x after other marks, want feed", got)
+	}
+	s.Close()
+	s = openT(t, dir, DefaultOptions())
+	if got, f := s.AcceptorsEntered(3), mustFloor(t, s, 3); got != 0xfeed || f != floor {
+		t.Fatalf("after reopening: entered %x, floor %v; want feed, %v", got, f, floor)
+	}
+	if got := s.AcceptorsEntered(4); got != 0 {
+		t.Fatalf("partition 4 entered %x", got)
+	}
+}
+
+func mustFloor(t *testing.T, s *Store, p int) paxos.Ballot {
+	t.Helper()
+	f, err := s.AcceptorFloor(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -164,6 +164,14 @@ func (t *Transition) Voters(p int) [][]string {
 	return out
 }
 
+// NewVoter reports whether node is a voter of partition p in the next
+// ring's group but not in the current one's: it becomes a voter in this
+// transition, and what it holds of p is from an earlier time, if any.
+func (t *Transition) NewVoter(p int, node string) bool {
+	groups := t.voters[p]
+	return len(groups) == 2 && !slices.Contains(groups[0], node) && slices.Contains(groups[1], node)
+}
+
 // IsVoter reports whether node is a voter of partition p (Voters). It
 // reads the groups computed in NewTransition and allocates nothing.
 func (t *Transition) IsVoter(p int, node string) bool {

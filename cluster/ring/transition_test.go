@@ -142,6 +142,17 @@ func TestTransitionVoters(t *testing.T) {
 					t.Fatalf("partition %d: groups %v, current %v, next %v", p, v, cur, next)
 				}
 				changing = changing || len(v) == 2
+				for _, id := range []string{"a", "b", "c", "d"} {
+					// A new voter receives the partition's transfer: in
+					// the next replicas, not the current ones.
+					want := !slices.Contains(cur, id) && slices.Contains(next, id)
+					if got := tr.NewVoter(p, id); got != want {
+						t.Fatalf("partition %d: NewVoter(%s) = %v, current %v, next %v", p, id, got, cur, next)
+					}
+					if want && !slices.ContainsFunc(tr.MovesTo(id), func(m Move) bool { return m.Partition == p }) {
+						t.Fatalf("partition %d: %s is a new voter but receives no move", p, id)
+					}
+				}
 				v[0][0] = "mutated" // a copy: the next call is unchanged
 				if tr.Voters(p)[0][0] == "mutated" {
 					t.Fatalf("partition %d: modifying Voters' result changed the transition", p)
