@@ -40,13 +40,13 @@ type StrongConfig struct {
 	// first; paxos.Config.First) and the others only when one of those
 	// refuses or has not answered after Hedge, so a round whose majority
 	// answers costs two replicas' messages and writes, not three; commits
-	// still go to every voter. 0, the default, asks every voter at once.
-	// Off by default because narrow rounds make a known hole more likely
-	// to bite (docs/reliability.md, "Rounds that ask a majority first"):
-	// a node that lost a partition and gets it back before its leftover
-	// acceptor states were dropped can vote with a register's state that
-	// the other voters have since erased and dropped. 50 ms, as the
-	// eventual gets' speculative retry, is the value measured.
+	// still go to every voter. 0, the default, asks every voter at once:
+	// narrow rounds exposed a hole after ring changes (a node regaining a
+	// partition voted with leftover acceptor states; enterAsNewVoter
+	// closes it), and they stay off until a larger batch of nemesis runs
+	// with them on has passed (docs/reliability.md, "Rounds that ask a
+	// majority first"). 50 ms, as the eventual gets' speculative retry,
+	// is the value measured.
 	Hedge time.Duration
 }
 
