@@ -142,43 +142,36 @@ func (s *Store) loadAcceptorMarks() error {
 		m.origin = membership.AcceptorOrigin(v[0])
 		closer.Close()
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: acceptorsRebuiltPrefix, UpperBound: prefixEnd(acceptorsRebuiltPrefix)})
+	err = s.scanPartitionMarks("rebuilt", acceptorsRebuiltPrefix, -1, func(p int, _ []byte) { m.rebuilt[p] = true })
 	if err != nil {
-		return fmt.Errorf("read rebuilt partitions: %w", err)
+		return err
 	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()[len(acceptorsRebuiltPrefix):]
-		if len(k) != 4 {
-			return fmt.Errorf("corrupt rebuilt-partition mark %q", it.Key())
-		}
-		m.rebuilt[int(binary.BigEndian.Uint32(k))] = true
-	}
-	if err := it.Error(); err != nil {
-		return fmt.Errorf("read rebuilt partitions: %w", err)
-	}
-	if err := s.loadEntered(m); err != nil {
+	err = s.scanPartitionMarks("entered", acceptorsEnteredPrefix, 8, func(p int, v []byte) { m.entered[p] = binary.BigEndian.Uint64(v) })
+	if err != nil {
 		return err
 	}
 	s.marks.Store(m)
 	return nil
 }
 
-func (s *Store) loadEntered(m *acceptorMarks) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: acceptorsEnteredPrefix, UpperBound: prefixEnd(acceptorsEnteredPrefix)})
+// scanPartitionMarks calls mark for each partition mark under prefix (the
+// partition in 4 bytes after it), whose value must be valueLen bytes (-1:
+// any).
+func (s *Store) scanPartitionMarks(what string, prefix []byte, valueLen int, mark func(partition int, value []byte)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
-		return fmt.Errorf("read entered partitions: %w", err)
+		return fmt.Errorf("read %s partitions: %w", what, err)
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		k, v := it.Key()[len(acceptorsEnteredPrefix):], it.Value()
-		if len(k) != 4 || len(v) != 8 {
-			return fmt.Errorf("corrupt entered-partition mark %q = %x", it.Key(), v)
+		k, v := it.Key()[len(prefix):], it.Value()
+		if len(k) != 4 || (valueLen >= 0 && len(v) != valueLen) {
+			return fmt.Errorf("corrupt %s-partition mark %q = %x", what, it.Key(), v)
 		}
-		m.entered[int(binary.BigEndian.Uint32(k))] = binary.BigEndian.Uint64(v)
+		mark(int(binary.BigEndian.Uint32(k)), v)
 	}
 	if err := it.Error(); err != nil {
-		return fmt.Errorf("read entered partitions: %w", err)
+		return fmt.Errorf("read %s partitions: %w", what, err)
 	}
 	return nil
 }
