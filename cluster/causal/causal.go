@@ -128,11 +128,7 @@ func (s *Sealer) SealStamped(key []byte, c vclock.Clock, stamp hlc.Timestamp) []
 	if len(c) == 0 && stamp.IsZero() {
 		return nil
 	}
-	size := sealedContextSize(c, stamp)
-	out := make([]byte, 0, 1+size+tagLen)
-	out = append(out, version)
-	out = appendSealedContext(out, c, stamp)
-	return s.tagOf(out, 0, contextLabel, version, key, out[1:])
+	return s.sealed(contextLabel, version, key, sealedContextSize(c, stamp), func(b []byte) []byte { return appendSealedContext(b, c, stamp) })
 }
 
 // The SealedContext message, encoded by hand as deterministic protobuf
@@ -210,12 +206,20 @@ func appendSealedContext(b []byte, c vclock.Clock, stamp hlc.Timestamp) []byte {
 // key and m under the sealing secret.
 func (s *Sealer) seal(label string, format byte, key []byte, m proto.Message) []byte {
 	opts := proto.MarshalOptions{Deterministic: true}
-	out := make([]byte, 0, 1+opts.Size(m)+tagLen)
-	out = append(out, format)
-	out, err := opts.MarshalAppend(out, m)
-	if err != nil {
-		panic(fmt.Sprintf("marshal %T: %v", m, err)) // cannot fail for a well-formed message
-	}
+	return s.sealed(label, format, key, opts.Size(m), func(b []byte) []byte {
+		out, err := opts.MarshalAppend(b, m)
+		if err != nil {
+			panic(fmt.Sprintf("marshal %T: %v", m, err)) // cannot fail for a well-formed message
+		}
+		return out
+	})
+}
+
+// sealed is format | the size bytes of payload that appendPayload appends
+// | the tag of label, format, key and payload under the sealing secret, in
+// one allocation.
+func (s *Sealer) sealed(label string, format byte, key []byte, size int, appendPayload func([]byte) []byte) []byte {
+	out := appendPayload(append(make([]byte, 0, 1+size+tagLen), format))
 	return s.tagOf(out, 0, label, format, key, out[1:])
 }
 
