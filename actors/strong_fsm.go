@@ -218,27 +218,18 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 }
 
 // firstOrder is the order in which a round asks the voters first: this
-// node (its step costs no message), the live ones, then the rest.
+// node (its step costs no message), then the live ones; the proposer
+// takes the others after them (paxos.Config.First).
 func (f *strongFSM) firstOrder(groups [][]string) []string {
-	var live, down []string
-	self := false
+	order := []string{f.view.Self}
 	for _, g := range groups {
 		for _, n := range g {
-			switch {
-			case n == f.view.Self:
-				self = true
-			case f.view.Up(n):
-				live = append(live, n)
-			default:
-				down = append(down, n)
+			if n != f.view.Self && f.view.Up(n) {
+				order = append(order, n)
 			}
 		}
 	}
-	order := make([]string, 0, 1+len(live)+len(down))
-	if self {
-		order = append(order, f.view.Self)
-	}
-	return append(append(order, live...), down...)
+	return order
 }
 
 // regroup moves the proposer, between two rounds, to the voters of the
