@@ -1,9 +1,10 @@
 package actors
 
 import (
-	"github.com/harmoniakv/harmonia/cluster/antientropy"
 	"sync"
 	"time"
+
+	"github.com/harmoniakv/harmonia/cluster/antientropy"
 )
 
 // Anti-entropy's settings and the results it shares with the status API.
