@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
+	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -186,10 +187,20 @@ func (r *reapRound) Receive(ctx actor.Context) {
 	r.execute(ctx, step)
 }
 
+// erasedProto is an entry's erased ballot on the wire: none for an
+// object's tombstone.
+func erasedProto(b paxos.Ballot) *internalpb.PaxosBallot {
+	if b.IsZero() {
+		return nil
+	}
+	return paxospb.BallotToProto(b)
+}
+
 func reapEntries(in []*internalpb.ReapEntry) []reap.Entry {
 	out := make([]reap.Entry, len(in))
 	for i, e := range in {
-		out[i] = reap.Entry{Key: e.Key, Digest: e.Digest}
+		erased, _ := paxospb.BallotFromProto(e.Erased) // a vnode's own scan: well formed
+		out[i] = reap.Entry{Key: e.Key, Digest: e.Digest, Erased: erased}
 	}
 	return out
 }
@@ -205,8 +216,11 @@ func (r *reapRound) execute(ctx actor.Context, step reap.RoundStep) {
 	case step.Ask != nil:
 		a := step.Ask
 		req := &internalpb.Reap{Partition: uint32(a.Partition), Commit: a.Commit, Sender: r.view.sender(), Acceptors: a.Acceptors}
+		if a.Acceptors {
+			req.Transition = r.view.Transition.Fingerprint // the tick ran only in a stable one
+		}
 		for _, e := range a.Entries {
-			req.Entries = append(req.Entries, &internalpb.ReapEntry{Key: e.Key, Digest: e.Digest})
+			req.Entries = append(req.Entries, &internalpb.ReapEntry{Key: e.Key, Digest: e.Digest, Erased: erasedProto(e.Erased)})
 		}
 		for _, id := range a.Replicas {
 			ctx.Request(r.view.vnodePID(id, a.Partition), req)

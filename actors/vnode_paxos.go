@@ -378,7 +378,7 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 		next, acc = st.AcceptNext(step.ballot, step.value, step.next)
 		reply.Ok, reply.Promised = acc.OK, paxospb.BallotToProto(acc.Promised)
 	case paxos.MsgCommit:
-		next = st.Commit(step.ballot, step.value)
+		next = st.Learn(step.ballot, step.value)
 		reply.Ok = true
 	default:
 		panic(errors.New("unreachable: checkPaxos knows every kind"))
@@ -407,6 +407,12 @@ type applyAcceptors struct {
 	raise   bool
 	// floor is the source's floor, which this vnode's is raised to first.
 	floor paxos.Ballot
+	// told: the commits are an exchange's, decided on states read a while
+	// ago, and are taken as State.Learn takes a proposer's (a register
+	// held nothing of under the floor may have been dropped since). A
+	// transfer's and a rebuild's are taken whole: they fill a voter that
+	// holds nothing yet.
+	told bool
 }
 
 // maxFloorAhead bounds how far ahead of this node's clock a peer's floor
@@ -452,7 +458,10 @@ func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 		if m.raise {
 			next = next.Raise(e.carry.Promised)
 		}
-		if e.carry.Commit {
+		switch {
+		case e.carry.Commit && m.told:
+			next = next.Learn(e.carry.Ballot, e.carry.Value)
+		case e.carry.Commit:
 			next = next.Commit(e.carry.Ballot, e.carry.Value)
 		}
 		if !next.Equal(st) {
@@ -484,7 +493,7 @@ func (v *vnode) acceptorSync(ctx actor.Context, m *internalpb.AcceptorSync) {
 }
 
 func (v *vnode) checkAcceptorSync(m *internalpb.AcceptorSync) (applyAcceptors, error) {
-	apply := applyAcceptors{floor: v.floor}
+	apply := applyAcceptors{floor: v.floor, told: true}
 	if err := v.admit(m.Sender); err != nil {
 		return apply, err
 	}

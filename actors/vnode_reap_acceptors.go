@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -65,7 +66,7 @@ func (v *vnode) acceptorReapCandidates(m reapScan) acceptorScan {
 		}
 		switch {
 		case paxos.Droppable(st) && len(out.drop) < m.max:
-			out.drop = append(out.drop, &internalpb.ReapEntry{Key: e.Key, Digest: paxospb.TombstoneDigest(st)})
+			out.drop = append(out.drop, &internalpb.ReapEntry{Key: e.Key, Digest: paxospb.TombstoneDigest(st), Erased: paxospb.BallotToProto(st.Committed)})
 		case paxos.Erasable(st, m.now, m.rule.Grace) && len(out.erase) < m.max && tables.CheckStrongKey(e.Key) == nil:
 			// A deleted table's registers are its purge's to remove.
 			out.erase = append(out.erase, eraseCandidate{key: bytes.Clone(e.Key), version: st.Value.Version})
@@ -74,17 +75,47 @@ func (v *vnode) acceptorReapCandidates(m reapScan) acceptorScan {
 	return out
 }
 
-// holdsTombstone reports whether this vnode holds the register's erased
-// state named by digest, or nothing of the register.
-func holdsTombstone(st paxos.State, digest []byte) (holds, nothing bool) {
-	if st.Accepted.IsZero() && st.Committed.IsZero() {
-		return true, true
+// erasedEntry is the erased state a reap entry names: its ballot, checked
+// against the digest the asker computed of the state it holds; zero when
+// the two disagree or the ballot does not decode.
+func erasedEntry(e *internalpb.ReapEntry) paxos.Ballot {
+	b, err := paxospb.BallotFromProto(e.Erased)
+	if err != nil || b.IsZero() {
+		return paxos.Ballot{}
 	}
-	return !st.Value.Exists && st.Settled() && bytes.Equal(paxospb.TombstoneDigest(st), digest), false
+	if !bytes.Equal(paxospb.TombstoneDigest(paxos.State{Promised: b, Accepted: b, Committed: b}), e.Digest) {
+		return paxos.Ballot{}
+	}
+	return b
+}
+
+// checkAcceptorReap refuses a reap of acceptor states unless the asker's
+// ring transition is this node's, stable, with this node one of the
+// partition's voters, which it counts: then the replicas the asker asks
+// are the voters every proposal of this node's view counts, and a drop
+// agreed by all of them leaves no voter of a quorum holding what the
+// others dropped.
+func (v *vnode) checkAcceptorReap(m *internalpb.Reap) error {
+	view := v.view.Load()
+	if view == nil || view.Transition == nil {
+		return fmt.Errorf("node %s has no ring yet", v.self.Node)
+	}
+	if m.Transition != view.Transition.Fingerprint || !view.Transition.Stable() {
+		return fmt.Errorf("acceptor reap from a node in ring transition %016x, but node %s is in transition %016x (%s, stable %v): only voters of one stable ring agree on a drop",
+			m.Transition, v.self.Node, view.Transition.Fingerprint, view.Transition.Key, view.Transition.Stable())
+	}
+	if !view.Transition.IsVoter(v.partition, v.self.Node) {
+		return fmt.Errorf("acceptor reap: node %s is not a voter of partition %d", v.self.Node, v.partition)
+	}
+	if err := v.store.AcceptorsVoting(v.partition); err != nil {
+		return fmt.Errorf("acceptor reap: node %s does not vote yet: %w", v.self.Node, err)
+	}
+	return nil
 }
 
 // reapAcceptors answers which of the asked registers this vnode holds
-// alike (or not at all) and, on a commit, drops their state in one synced
+// alike (or not at all, its floor raised above their erase:
+// paxos.AgreeToDrop) and, on a commit, drops their state in one synced
 // batch with the raised floor.
 func (v *vnode) reapAcceptors(ctx actor.Context, m *internalpb.Reap) {
 	reply := &internalpb.ReapReply{Node: v.self.Node, Holds: make([]bool, len(m.Entries))}
@@ -93,31 +124,44 @@ func (v *vnode) reapAcceptors(ctx actor.Context, m *internalpb.Reap) {
 		ctx.Respond(reply)
 		return
 	}
-	if m.Commit && (v.part.Pending() || len(v.acceptors) > 0) {
-		v.flush(ctx) // what is staged is compared and dropped as durable state
+	if err := v.checkAcceptorReap(m); err != nil {
+		reply.Error = err.Error()
+		ctx.Respond(reply)
+		return
+	}
+	if v.part.Pending() || len(v.acceptors) > 0 {
+		v.flush(ctx) // what is staged is compared (and dropped) as durable state
 	}
 	floor := v.floor
 	tables := v.catalog.Load()
+	ahead := paxos.Ballot{Round: uint64(wallclock.Now().Add(maxFloorAhead).UnixMicro())}
 	var drop [][]byte
 	for i, e := range m.Entries {
 		if tables.CheckStrongKey(e.Key) != nil {
 			continue // not a live strong table's: its table's purge removes it
+		}
+		erased := erasedEntry(e)
+		if ahead.Less(erased) {
+			continue // a ballot far ahead of this node's clock would stall the partition under the floor
 		}
 		st, _, err := v.acceptorState(e.Key)
 		if err != nil {
 			reply.Error = err.Error()
 			break
 		}
-		holds, nothing := holdsTombstone(st, e.Digest)
-		reply.Holds[i] = holds
-		if m.Commit && holds && !nothing {
+		agree, raised := paxos.AgreeToDrop(st, floor, erased)
+		reply.Holds[i], floor = agree, raised
+		if m.Commit && agree && !st.HoldsNothing() {
 			drop = append(drop, e.Key)
 			floor = paxos.RaiseFloor(floor, st)
 		}
 	}
-	if reply.Error == "" && len(drop) > 0 {
+	if reply.Error == "" && (len(drop) > 0 || v.floor != floor) {
+		// One synced batch, before the answer: a voter that said it holds
+		// nothing refuses the register's past from then on.
 		if err := v.store.DropAcceptors(v.partition, drop, floor); err != nil {
 			reply.Error = err.Error()
+			reply.Holds = make([]bool, len(m.Entries))
 		} else {
 			v.floor = floor
 			for _, k := range drop {

@@ -168,6 +168,28 @@ func (s State) Commit(b Ballot, v Value) State {
 	return s
 }
 
+// HoldsNothing reports whether the acceptor holds nothing of the register
+// but perhaps a promise: never accepted, never learned a value.
+func (s State) HoldsNothing() bool { return s.Accepted.IsZero() && s.Committed.IsZero() }
+
+// Learn is Commit for a value this acceptor is told was chosen (a
+// proposer's commit, an anti-entropy exchange's): an acceptor that holds
+// nothing of the register ignores a ballot at or below its promise, as if the
+// message were lost, which Paxos always allows. Its promise is at least
+// its partition's floor, and a register it holds nothing of under the
+// floor may be one whose erased history it dropped (gc.go): a commit from
+// that history, delayed in the network past the drop, would bring back a
+// value or tombstone the register no longer reads as, and a quorum
+// counting this acceptor would answer it. A value chosen at or below the
+// promise is held by a quorum anyway; a round at a new ballot teaches it
+// here (SyncOf completes it).
+func (s State) Learn(b Ballot, v Value) State {
+	if s.HoldsNothing() && !s.Promised.Less(b) {
+		return s
+	}
+	return s.Commit(b, v)
+}
+
 // Reading is an acceptor's answer to a read: its state, unchanged.
 type Reading struct {
 	Accepted  Ballot

@@ -15,6 +15,7 @@ func TestAcceptor(t *testing.T) {
 	prepare := func(b Ballot) step { return func(s State) (State, any) { return s.Prepare(b) } }
 	accept := func(b Ballot, v Value) step { return func(s State) (State, any) { return s.Accept(b, v) } }
 	commit := func(b Ballot, v Value) step { return func(s State) (State, any) { return s.Commit(b, v), nil } }
+	learn := func(b Ballot, v Value) step { return func(s State) (State, any) { return s.Learn(b, v), nil } }
 	acceptNext := func(b Ballot, v Value, next Ballot) step {
 		return func(s State) (State, any) { return s.AcceptNext(b, v, next) }
 	}
@@ -73,6 +74,21 @@ func TestAcceptor(t *testing.T) {
 		{rule: "a commit older than what is committed changes nothing",
 			state: State{Promised: b2, Accepted: b2, Value: v2, Committed: b2}, step: commit(b1, v1),
 			wantState: State{Promised: b2, Accepted: b2, Value: v2, Committed: b2}},
+		{rule: "a told commit teaches an acceptor that holds nothing under a lower promise",
+			state: State{Promised: b1}, step: learn(b2, v2),
+			wantState: State{Promised: b2, Accepted: b2, Value: v2, Committed: b2}},
+		{rule: "a told commit at or below the promise of an acceptor that holds nothing is ignored (its floor: the register may have been dropped there)",
+			state: EmptyAt(b3), step: learn(b2, v2),
+			wantState: EmptyAt(b3)},
+		{rule: "a told tombstone under the floor of an acceptor that holds nothing is ignored",
+			state: EmptyAt(b3), step: learn(b2, Value{Version: b2}),
+			wantState: EmptyAt(b3)},
+		{rule: "a told commit at the promise of an acceptor that holds nothing is ignored too (its accept was lost)",
+			state: State{Promised: b2}, step: learn(b2, v2),
+			wantState: State{Promised: b2}},
+		{rule: "a told commit below the promise of an acceptor that accepted a value is learned as Commit",
+			state: State{Promised: b3, Accepted: b1, Value: v1, Committed: b1}, step: learn(b2, v2),
+			wantState: State{Promised: b3, Accepted: b2, Value: v2, Committed: b2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {

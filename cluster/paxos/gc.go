@@ -11,8 +11,9 @@ import "time"
 // (Erasable, OpErase): a round replaces it, if it is still the register's
 // value, with the erased value, Value{} (no version), which reads exactly
 // as a register that holds nothing. Only then is the state dropped, when
-// it is settled on that value and every voter holds the very same state
-// (Droppable, SameTombstone), as the eventual path reaps its tombstones.
+// it is settled on that value and every voter holds the very same state,
+// or nothing under a floor raised above the erase (Droppable,
+// AgreeToDrop), as the eventual path reaps its tombstones.
 // Dropping the tombstone itself would change what the register reads (a
 // version that conditions can name, then none) replica by replica: in
 // between, a read of two voters that dropped it would find nothing while a
@@ -43,11 +44,24 @@ func Droppable(st State) bool {
 	return !st.Committed.IsZero() && st.Settled() && st.Value.Equal(Value{})
 }
 
-// SameTombstone reports whether two acceptors hold the same droppable
-// history of a register: settled tombstones at one ballot.
-func SameTombstone(a, b State) bool {
-	return !a.Value.Exists && !b.Value.Exists && a.Settled() && b.Settled() &&
-		a.Committed == b.Committed && a.Value.Equal(b.Value)
+// AgreeToDrop decides an acceptor's answer to a reap round that asks
+// whether it holds a register settled on the erased value chosen at
+// ballot erased, to drop it where every voter does. It agrees when it
+// holds that very state, or when it holds nothing of the register, but
+// then only with its partition's floor raised above erased first
+// (raised; floor when unchanged): an acceptor holding nothing is
+// otherwise open to the register's history before the erase, a delayed
+// accept or commit or a stale exchange, and would hold that history
+// again once the others dropped the state that outranked it. Above the
+// floor it refuses every such proposal, and Learn ignores its commits.
+func AgreeToDrop(st State, floor, erased Ballot) (agree bool, raised Ballot) {
+	if erased.IsZero() {
+		return false, floor // no erase named: nothing to agree on
+	}
+	if st.HoldsNothing() {
+		return true, RaiseFloor(floor, State{Promised: erased})
+	}
+	return Droppable(st) && st.Committed == erased, floor
 }
 
 // EmptyAt is the state of a register an acceptor holds nothing of, under

@@ -40,16 +40,44 @@ func TestDroppingAcceptorState(t *testing.T) {
 		})
 	}
 
-	t.Run("voters agree only on the same settled tombstone", func(t *testing.T) {
-		if !SameTombstone(tomb(old), tomb(old)) {
-			t.Fatal("equal tombstones disagree")
+	t.Run("a voter agrees to a drop only holding the very erased state, or nothing under a floor raised above it", func(t *testing.T) {
+		e := Ballot{Round: old.Round + 10, Node: "c", Incarnation: 1, Seq: 1}
+		later := Ballot{Round: e.Round + 5, Node: "b", Incarnation: 1, Seq: 1}
+		high := Ballot{Round: e.Round + 100}
+		for _, tt := range []struct {
+			rule   string
+			st     State
+			floor  Ballot
+			agree  bool
+			raised Ballot
+		}{
+			{"a voter holding the erased state of that ballot agrees, its floor unchanged", erased(e), Ballot{}, true, Ballot{}},
+			{"a voter holding the erased state of another ballot does not agree", erased(later), Ballot{}, false, Ballot{}},
+			{"a voter holding the tombstone before the erase does not agree", tomb(old), Ballot{}, false, Ballot{}},
+			{"a voter holding a live value does not agree", State{Promised: e, Accepted: e, Value: Value{Exists: true, Version: e}, Committed: e}, Ballot{}, false, Ballot{}},
+			{"a voter with the erase accepted but not known committed does not agree", State{Promised: e, Accepted: e}, Ballot{}, false, Ballot{}},
+			{"a voter holding nothing agrees, with its floor raised above the erase", EmptyAt(Ballot{}), Ballot{}, true, Ballot{Round: e.Round + 1}},
+			{"a voter holding nothing under a floor already above the erase agrees, its floor unchanged", EmptyAt(high), high, true, high},
+			{"a voter holding only a promise counts as holding nothing", State{Promised: later}, old, true, Ballot{Round: e.Round + 1}},
+		} {
+			agree, raised := AgreeToDrop(tt.st, tt.floor, e)
+			if agree != tt.agree || raised != tt.raised {
+				t.Errorf("%s: agree %v, floor %v; want %v, %v", tt.rule, agree, raised, tt.agree, tt.raised)
+			}
+			if agree && tt.st.HoldsNothing() {
+				// Nothing of the register's history up to the erase is
+				// taken from then on.
+				held := EmptyAt(raised)
+				if _, a := held.Accept(tomb(old).Accepted, Value{Version: old}); a.OK {
+					t.Errorf("%s: a delayed accept of the tombstone is taken after agreeing", tt.rule)
+				}
+				if got := held.Learn(e, Value{}); !got.Equal(held) {
+					t.Errorf("%s: a delayed commit of the erase is learned after agreeing: %+v", tt.rule, got)
+				}
+			}
 		}
-		if SameTombstone(tomb(old), tomb(newer)) {
-			t.Fatal("tombstones of two deletes agree")
-		}
-		live := State{Promised: old, Accepted: old, Value: Value{Exists: true, Version: old}, Committed: old}
-		if SameTombstone(tomb(old), live) {
-			t.Fatal("a tombstone agrees with a live value")
+		if agree, _ := AgreeToDrop(EmptyAt(Ballot{}), Ballot{}, Ballot{}); agree {
+			t.Error("a voter agreed to a drop that names no erase")
 		}
 	})
 

@@ -7,7 +7,10 @@ package paxos
 // proposal. A proposal accepted but known chosen by neither side (its
 // proposer died between its accept and its commit) is Completed, through a
 // round of a quorum, once it is old enough that no live proposer can still
-// be running it; completing it earlier would only make the two compete.
+// be running it; completing it earlier would only make the two compete. A
+// value an acceptor that holds nothing of the register would not Learn
+// (chosen at or below its promise, perhaps its floor) is Completed too: a round
+// at a new ballot above every promise settles it there.
 
 // Sync is what an exchange does with one register held by acceptors A and
 // B (either may hold nothing of it: EmptyAt its floor).
@@ -32,20 +35,28 @@ func SyncOf(a, b State, staleRound uint64) Sync {
 		topCommitted = b.Committed
 	}
 	s.Complete = !top.IsZero() && topCommitted.Less(top) && top.Round < staleRound
+	s.Complete = s.Complete || unteachable(b, a) || unteachable(a, b)
 	return s
 }
 
 // teach is the commit from an acceptor that knows its value chosen to one
-// that knows less. A tombstone is not taught to an acceptor that holds
-// nothing of the register under its floor: that acceptor dropped it (every
-// voter held it), and a dropped tombstone and one held read alike.
+// that knows less and would Learn it.
 func teach(from, to State) Carry {
 	if from.Committed.IsZero() || !from.Settled() || !to.Committed.Less(from.Committed) {
 		return Carry{}
 	}
-	holdsNothing := to.Accepted.IsZero() && to.Committed.IsZero()
-	if holdsNothing && !from.Value.Exists && !to.Promised.Less(from.Committed) {
-		return Carry{}
+	if to.HoldsNothing() && !to.Promised.Less(from.Committed) {
+		return Carry{} // it would not Learn it
 	}
 	return Carry{Commit: true, Ballot: from.Committed, Value: from.Value}
+}
+
+// unteachable reports a chosen value that to, holding nothing of the
+// register under a promise at or above it, would not Learn, and that is the
+// register's data: a value or a tombstone (a version conditions can name).
+// The erased value is not: it reads as nothing, and where an acceptor
+// holds nothing under a promise at or above it, it was dropped there.
+func unteachable(from, to State) bool {
+	return !from.Committed.IsZero() && from.Settled() && to.HoldsNothing() &&
+		!to.Promised.Less(from.Committed) && !from.Value.Equal(Value{})
 }

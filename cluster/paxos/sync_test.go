@@ -39,10 +39,16 @@ func TestSyncOf(t *testing.T) {
 			State{Promised: b3}, State{}, false, false, false},
 		{"a tombstone is taught to an acceptor that holds nothing above it",
 			settled(b2, Value{Version: b2}), EmptyAt(b1), false, true, false},
-		{"a tombstone is not taught back where it was dropped (the floor is at or above it)",
-			settled(b2, Value{Version: b2}), EmptyAt(b2), false, false, false},
-		{"a live value is taught even under the other's floor: it is data, never dropped",
-			settled(b1, live(b1, "x")), EmptyAt(b2), false, true, false},
+		{"a tombstone is not taught where the other holds nothing under a floor at or above it: it is completed",
+			settled(b2, Value{Version: b2}), EmptyAt(b2), false, false, true},
+		{"a live value is not taught under the other's floor (it may be a dropped register's past): it is completed",
+			settled(b1, live(b1, "x")), EmptyAt(b2), false, false, true},
+		{"a live value is not taught under a promise of an acceptor that holds nothing: it is completed",
+			settled(b1, live(b1, "x")), State{Promised: b2}, false, false, true},
+		{"the erased value is taught to an acceptor that holds nothing below it",
+			settled(b2, Value{}), EmptyAt(b1), false, true, false},
+		{"the erased value is neither taught nor completed where the other holds nothing above it: it was dropped there",
+			settled(b2, Value{}), EmptyAt(b3), false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -62,7 +68,7 @@ func TestSyncOf(t *testing.T) {
 				if c.carry.Ballot != c.from.Committed || !c.carry.Value.Equal(c.from.Value) {
 					t.Fatalf("taught %v %v, not the teacher's settled state %+v", c.carry.Ballot, c.carry.Value, c.from)
 				}
-				after := c.to.Commit(c.carry.Ballot, c.carry.Value)
+				after := c.to.Learn(c.carry.Ballot, c.carry.Value)
 				if after.Promised.Less(c.to.Promised) || after.Accepted.Less(c.to.Accepted) || after.Committed.Less(c.to.Committed) {
 					t.Fatalf("commit lowered %+v to %+v", c.to, after)
 				}

@@ -30,6 +30,8 @@ type HeldPartition struct {
 // digest) or a strong register's erased value.
 type Entry struct {
 	Key, Digest []byte
+	// Erased is a strong register's erased ballot (zero for an object's).
+	Erased paxos.Ballot
 }
 
 // Erasable is a strong register whose settled tombstone of Version is

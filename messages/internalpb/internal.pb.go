@@ -2888,9 +2888,13 @@ func (x *BucketKeysReply) GetLastKey() []byte {
 
 // ReapEntry names one tombstone by its key and version digest.
 type ReapEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Digest        []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Digest []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// For a strong register (Reap.acceptors): the ballot its erased value
+	// was chosen at, which the digest names too. A replica holding nothing
+	// of the register agrees only once its floor is above it.
+	Erased        *PaxosBallot `protobuf:"bytes,3,opt,name=erased,proto3" json:"erased,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2939,6 +2943,13 @@ func (x *ReapEntry) GetDigest() []byte {
 	return nil
 }
 
+func (x *ReapEntry) GetErased() *PaxosBallot {
+	if x != nil {
+		return x.Erased
+	}
+	return nil
+}
+
 // Reap asks a replica about tombstones of its partition. With commit unset
 // it only answers which of them it holds at exactly that version; with
 // commit set it also deletes those, physically. A replica holding any other
@@ -2953,7 +2964,11 @@ type Reap struct {
 	// (paxos.Droppable), the digest paxospb.TombstoneDigest; a replica holds
 	// one if its register is that tombstone, or nothing at all. A commit
 	// drops the acceptor state and raises the partition's floor.
-	Acceptors     bool `protobuf:"varint,5,opt,name=acceptors,proto3" json:"acceptors,omitempty"`
+	Acceptors bool `protobuf:"varint,5,opt,name=acceptors,proto3" json:"acceptors,omitempty"`
+	// The ring transition (its fingerprint) of the asker's view, which must
+	// be stable: a replica answers only in the very same one, where the
+	// voters asked are its own. With acceptors only.
+	Transition    uint64 `protobuf:"varint,6,opt,name=transition,proto3" json:"transition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3021,6 +3036,13 @@ func (x *Reap) GetAcceptors() bool {
 		return x.Acceptors
 	}
 	return false
+}
+
+func (x *Reap) GetTransition() uint64 {
+	if x != nil {
+		return x.Transition
+	}
+	return 0
 }
 
 type ReapReply struct {
@@ -3983,16 +4005,20 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\aentries\x18\x02 \x03(\v2\".harmonia.internal.v1.HandoffEntryR\aentries\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x12\n" +
 	"\x04more\x18\x04 \x01(\bR\x04more\x12\x19\n" +
-	"\blast_key\x18\x05 \x01(\fR\alastKey\"5\n" +
+	"\blast_key\x18\x05 \x01(\fR\alastKey\"p\n" +
 	"\tReapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xcb\x01\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\x129\n" +
+	"\x06erased\x18\x03 \x01(\v2!.harmonia.internal.v1.PaxosBallotR\x06erased\"\xeb\x01\n" +
 	"\x04Reap\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x129\n" +
 	"\aentries\x18\x02 \x03(\v2\x1f.harmonia.internal.v1.ReapEntryR\aentries\x12\x16\n" +
 	"\x06commit\x18\x03 \x01(\bR\x06commit\x124\n" +
 	"\x06sender\x18\x04 \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x1c\n" +
-	"\tacceptors\x18\x05 \x01(\bR\tacceptors\"c\n" +
+	"\tacceptors\x18\x05 \x01(\bR\tacceptors\x12\x1e\n" +
+	"\n" +
+	"transition\x18\x06 \x01(\x04R\n" +
+	"transition\"c\n" +
 	"\tReapReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05holds\x18\x02 \x03(\bR\x05holds\x12\x16\n" +
@@ -4169,31 +4195,32 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	33, // 31: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
 	6,  // 32: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
 	24, // 33: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	39, // 34: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
-	19, // 35: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	42, // 36: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 37: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 38: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	42, // 39: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 40: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
-	19, // 41: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	42, // 42: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
-	0,  // 43: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	42, // 44: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 45: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 46: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 47: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	42, // 48: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 49: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 50: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 51: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	42, // 52: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	47, // 53: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	42, // 34: harmonia.internal.v1.ReapEntry.erased:type_name -> harmonia.internal.v1.PaxosBallot
+	39, // 35: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	19, // 36: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
+	42, // 37: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 38: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 39: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
+	42, // 40: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 41: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	19, // 42: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
+	42, // 43: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
+	0,  // 44: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
+	42, // 45: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 46: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 47: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 48: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	42, // 49: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 50: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	42, // 51: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 52: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	42, // 53: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	47, // 54: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_internalpb_internal_proto_init() }

@@ -124,7 +124,7 @@ func StateFromProto(pb *internalpb.PaxosState) (paxos.State, error) {
 }
 
 // TombstoneDigest names the history of a register that replicas must
-// hold alike before its acceptor state is dropped (paxos.SameTombstone):
+// hold alike before its acceptor state is dropped (paxos.AgreeToDrop):
 // its committed ballot and value, hashed.
 func TombstoneDigest(s paxos.State) []byte {
 	h := sha256.New()
