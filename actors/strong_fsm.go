@@ -42,7 +42,7 @@ type StrongConfig struct {
 	// answers costs two replicas' messages and writes, not three; commits
 	// still go to every voter. 0, the default, asks every voter at once:
 	// narrow rounds exposed a hole after ring changes (a node regaining a
-	// partition voted with leftover acceptor states; enterAsNewVoter
+	// partition voted with leftover acceptor states; enterTransition
 	// closes it), and they stay off until a larger batch of nemesis runs
 	// with them on has passed (docs/reliability.md, "Rounds that ask a
 	// majority first"). 50 ms, as the eventual gets' speculative retry,

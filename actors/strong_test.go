@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -786,8 +787,8 @@ func TestNewVoterDropsLeftoverAcceptorState(t *testing.T) {
 	if v := read(vn, ctx, tr.Fingerprint); v.Exists || !v.Version.IsZero() {
 		t.Fatalf("a new voter answered its leftover %+v", v)
 	}
-	if vn.store.AcceptorsEntered(p) != tr.Fingerprint || !old.Less(vn.floor) {
-		t.Fatalf("entered %x (want %x), floor %v (want above %v)", vn.store.AcceptorsEntered(p), tr.Fingerprint, vn.floor, old)
+	if vn.store.AcceptorsEntered(p).Transition != tr.Fingerprint || !old.Less(vn.floor) {
+		t.Fatalf("entered %+v (want %x), floor %v (want above %v)", vn.store.AcceptorsEntered(p), tr.Fingerprint, vn.floor, old)
 	}
 	// What it accepts in the transition stays.
 	b := paxos.Ballot{Round: vn.floor.Round + 10, Node: "n2", Incarnation: 7, Seq: 2}
@@ -811,5 +812,76 @@ func TestNewVoterDropsLeftoverAcceptorState(t *testing.T) {
 	again.view.Store(&joining)
 	if v := read(again, ctx2, tr.Fingerprint); string(v.Data) != "new" {
 		t.Fatalf("a restarted vnode read %q, want new: it dropped again", v.Data)
+	}
+}
+
+// Views that saw a join and a leave in different orders make a node new
+// in one transition after it voted as one of the next replicas in the
+// other, heading for the same ring: what it accepted there is current and
+// stays (a majority of the next replicas may be all that holds a value
+// chosen in the first), where a leftover from an earlier time is dropped.
+func TestAVoterOfOverlappingRingChangesKeepsWhatItAccepted(t *testing.T) {
+	newVnode, stable := voterHarness(t)
+	base := map[string]string{fuzzSelf: ring.StatusNormal, "n2": ring.StatusNormal, "n3": ring.StatusNormal, "n4": ring.StatusNormal}
+	var first, second *ring.Transition
+	p := -1
+	for _, moves := range [][2]string{{"n5", "n2"}, {"n5", "n3"}, {"n5", "n4"}, {"n6", "n2"}, {"n6", "n3"}, {"n6", "n4"}} {
+		joiner, leaver := moves[0], moves[1]
+		a, b := maps.Clone(base), maps.Clone(base)
+		a[joiner], a[leaver] = ring.StatusJoining, ring.StatusLeaving // the leave seen before the join completed
+		b[joiner], b[leaver] = ring.StatusNormal, ring.StatusLeaving  // and after
+		ta, err := ring.NewTransition(a, fuzzPartitions, fuzzN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := ring.NewTransition(b, fuzzPartitions, fuzzN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for q := 0; q < fuzzPartitions && p < 0; q++ {
+			if ta.EntryOf(q, fuzzSelf).Heading && tb.NewVoter(q, fuzzSelf) && stable.Transition.IsVoter(q, fuzzSelf) {
+				p, first, second = q, ta, tb
+			}
+		}
+		if p >= 0 {
+			break
+		}
+	}
+	if p < 0 {
+		t.Fatal("no partition this node heads for in one order of a join and a leave and is new to in the other")
+	}
+	key := keyIn(stable.Ring, p)
+	peer := &internalpb.Sender{Node: "n2", Incarnation: 7}
+	vn, ctx := newVnode(p)
+	in := func(tr *ring.Transition) {
+		v := *stable
+		v.Transition = tr
+		vn.view.Store(&v)
+	}
+	in(first)
+	b := paxos.Ballot{Round: 50, Node: "n2", Incarnation: 7, Seq: 1}
+	val := paxos.Value{Exists: true, Data: []byte("chosen in the first"), Version: b}
+	for _, kind := range []internalpb.PaxosKind{internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT, internalpb.PaxosKind_PAXOS_COMMIT} {
+		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 2, Transition: first.Fingerprint}
+		if kind != internalpb.PaxosKind_PAXOS_PREPARE {
+			m.Value = paxospb.ValueToProto(val)
+		}
+		ctx.out = nil
+		ctx.deliver(t, vn, m, fuzzPeer)
+		vn.flush(ctx)
+		if r := ctx.out[len(ctx.out)-1].msg.(*internalpb.PaxosReply); r.Error != "" || !r.Ok {
+			t.Fatalf("%v in the first transition: %v", kind, r)
+		}
+	}
+	in(second)
+	ctx.out = nil
+	ctx.deliver(t, vn, &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: internalpb.PaxosKind_PAXOS_READ, Sender: peer, RequestId: 3, Transition: second.Fingerprint}, fuzzPeer)
+	r := ctx.out[len(ctx.out)-1].msg.(*internalpb.PaxosReply)
+	got, err := paxospb.ValueFromProto(r.Value)
+	if r.Error != "" || err != nil || string(got.Data) != "chosen in the first" {
+		t.Fatalf("in the second transition the voter reads %+v (%s %v), want what it accepted in the first", got, r.Error, err)
+	}
+	if e := vn.store.AcceptorsEntered(p); e.Transition != second.Fingerprint || e.Heading != second.EntryOf(p, fuzzSelf).Heading {
+		t.Fatalf("entry %+v after its step in the second transition", e)
 	}
 }

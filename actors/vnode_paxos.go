@@ -76,34 +76,38 @@ func (v *vnode) checkVoting(view *View, kind paxos.MsgKind, transition uint64) e
 	return nil
 }
 
-// enterAsNewVoter resets the partition's acceptor state, once per ring
-// transition, when this node is one of the partition's new voters in it
-// (in the next replicas, not the current ones; persistence.ResetAcceptors
-// says why): before its first step, read or write of acceptor state in
-// that transition. What it held was left from an earlier time it was a
-// replica, which its reaper had not yet dropped; the transfer gives it
-// what the voters hold. Staged states go to disk first, so that the drop
-// takes them too.
-func (v *vnode) enterAsNewVoter(ctx actor.Context) error {
+// enterTransition records this node's entry of the partition in its
+// view's ring transition (persistence.EnterAcceptors) before its first
+// step there as a voter (a vote, a read or a write of its acceptor
+// state), first dropping what it holds of the partition when the
+// transition says so (ring.Transition.ResetOnEntry): a new voter whose
+// state is left over from an earlier time it was a replica, which its
+// reaper had not yet dropped; the transfer gives it what the voters hold.
+// Staged states go to disk first, so that the drop takes them too.
+func (v *vnode) enterTransition(ctx actor.Context) error {
 	view := v.view.Load()
-	if view == nil || view.Transition == nil || !view.Transition.NewVoter(v.partition, v.self.Node) {
+	if view == nil || view.Transition == nil || !view.Transition.IsVoter(v.partition, v.self.Node) {
 		return nil
 	}
-	fp := view.Transition.Fingerprint
-	if v.store.AcceptorsEntered(v.partition) == fp {
+	t := view.Transition
+	last := v.store.AcceptorsEntered(v.partition)
+	if last.Transition == t.Fingerprint {
 		return nil
 	}
-	if len(v.acceptors) > 0 {
+	reset := t.ResetOnEntry(v.partition, v.self.Node, last)
+	if reset && len(v.acceptors) > 0 {
 		v.flush(ctx)
 	}
-	floor, err := v.store.ResetAcceptors(v.partition, fp)
+	floor, err := v.store.EnterAcceptors(v.partition, t.EntryOf(v.partition, v.self.Node), reset)
 	if err != nil {
-		return fmt.Errorf("drop the leftover acceptor state of partition %d on becoming its voter: %w", v.partition, err)
+		return fmt.Errorf("enter partition %d in ring transition %016x (dropping leftover acceptor state: %v): %w", v.partition, t.Fingerprint, reset, err)
 	}
-	if v.floor.Less(floor) {
-		v.floor = floor
+	if reset {
+		if v.floor.Less(floor) {
+			v.floor = floor
+		}
+		v.durable = nil
 	}
-	v.durable = nil
 	return nil
 }
 
@@ -125,7 +129,7 @@ func (v *vnode) rangeRead(ctx actor.Context, m *internalpb.AcceptorRangeRead) *i
 		reply.Error = err.Error()
 		return reply
 	}
-	if err := v.enterAsNewVoter(ctx); err != nil {
+	if err := v.enterTransition(ctx); err != nil {
 		reply.Error = err.Error()
 		return reply
 	}
@@ -353,7 +357,7 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 	var st paxos.State
 	var staged bool
 	if err == nil {
-		err = v.enterAsNewVoter(ctx)
+		err = v.enterTransition(ctx)
 	}
 	if err == nil {
 		st, staged, err = v.acceptorState(m.Key)
@@ -430,7 +434,7 @@ type carried struct {
 func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 	reply := &internalpb.HandoffApplyReply{}
 	fail := func(err error) { reply.Error = err.Error() }
-	if err := v.enterAsNewVoter(ctx); err != nil {
+	if err := v.enterTransition(ctx); err != nil {
 		fail(err)
 		v.reply(ctx, reply)
 		return

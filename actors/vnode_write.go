@@ -229,7 +229,7 @@ func (v *vnode) fetchAcceptors(ctx actor.Context, m *internalpb.HandoffFetch) *i
 		reply.Error = err.Error()
 		return reply
 	}
-	if err := v.enterAsNewVoter(ctx); err != nil {
+	if err := v.enterTransition(ctx); err != nil {
 		reply.Error = err.Error()
 		return reply
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -95,9 +96,11 @@ func (s *Store) ScanAcceptors(partition int, after []byte, maxKeys, maxBytes int
 // m/acceptors holds the origin (absent: kept, as in a directory made before
 // the mark existed), m/acceptors-rebuilt/<partition> marks each partition
 // whose acceptor state a node that lost it has rebuilt from its peers, and
-// m/acceptors-entered/<partition> holds the fingerprint of the ring
-// transition in which the node last became a new voter of the partition
-// and reset its acceptor state (ResetAcceptors).
+// m/acceptors-entered/<partition> holds the node's ring.Entry of the
+// transition in which it last took a step for the partition
+// (EnterAcceptors): its fingerprint (8 bytes), then, since 2026-12-07,
+// whether the node headed for the partition there (1 byte) and the next
+// ring's fingerprint (8 bytes). A mark of 8 bytes reads as not heading.
 var (
 	keyAcceptorOrigin      = []byte("m/acceptors")
 	acceptorsRebuiltPrefix = []byte("m/acceptors-rebuilt/")
@@ -116,7 +119,7 @@ func acceptorsEnteredKey(partition int) []byte {
 type acceptorMarks struct {
 	origin  membership.AcceptorOrigin
 	rebuilt map[int]bool
-	entered map[int]uint64 // ring transition fingerprints, by partition
+	entered map[int]ring.Entry // by partition
 }
 
 // ErrAcceptorsUnknown: the node does not know yet whether it lost
@@ -128,7 +131,7 @@ var (
 )
 
 func (s *Store) loadAcceptorMarks() error {
-	m := &acceptorMarks{rebuilt: map[int]bool{}, entered: map[int]uint64{}}
+	m := &acceptorMarks{rebuilt: map[int]bool{}, entered: map[int]ring.Entry{}}
 	v, closer, err := s.db.Get(keyAcceptorOrigin)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -146,9 +149,19 @@ func (s *Store) loadAcceptorMarks() error {
 	if err != nil {
 		return err
 	}
-	err = s.scanPartitionMarks("entered", acceptorsEnteredPrefix, 8, func(p int, v []byte) { m.entered[p] = binary.BigEndian.Uint64(v) })
+	var corrupt []byte
+	err = s.scanPartitionMarks("entered", acceptorsEnteredPrefix, -1, func(p int, v []byte) {
+		e, ok := decodeEntered(v)
+		if !ok {
+			corrupt = bytes.Clone(v)
+		}
+		m.entered[p] = e
+	})
 	if err != nil {
 		return err
+	}
+	if corrupt != nil {
+		return fmt.Errorf("corrupt entered-partition mark %x", corrupt)
 	}
 	s.marks.Store(m)
 	return nil
@@ -176,41 +189,66 @@ func (s *Store) scanPartitionMarks(what string, prefix []byte, valueLen int, mar
 	return nil
 }
 
-// AcceptorsEntered is the fingerprint of the ring transition in which
-// this node last reset partition's acceptor state as one of its new
-// voters (ResetAcceptors); 0 if it never did.
-func (s *Store) AcceptorsEntered(partition int) uint64 { return s.marks.Load().entered[partition] }
+// enteredLen is the length of an entered mark: the transition's
+// fingerprint, heading, the next ring's fingerprint.
+const enteredLen = 8 + 1 + 8
 
-// ResetAcceptors drops every acceptor state of partition under a raised
-// floor (DropPartitionAcceptors), then records, durably, that it did so
-// in the ring transition of that fingerprint (AcceptorsEntered). A node
-// calls it when it is a new voter of the partition in a transition (in
-// its next replicas, not its current ones), before its first step there:
-// what it holds of the partition is left over from an earlier time it was
-// a replica, and a register the voters since erased and dropped would
-// come back from it, since the transfer that makes the node a voter
-// carries only the registers the voters still hold. The mark keeps a
-// restart from dropping again what the node accepted in the transition
-// since; a crash between the drop and the mark drops again, before any
-// step: nothing is lost.
-func (s *Store) ResetAcceptors(partition int, transition uint64) (paxos.Ballot, error) {
-	floor, err := s.DropPartitionAcceptors(partition)
-	if err != nil {
-		return floor, err
+func encodeEntered(e ring.Entry) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, enteredLen), e.Transition)
+	if e.Heading {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return binary.BigEndian.AppendUint64(b, e.Next)
+}
+
+// decodeEntered reads a mark of either length (an 8-byte one from before
+// the entry kept more reads as not heading).
+func decodeEntered(v []byte) (ring.Entry, bool) {
+	switch {
+	case len(v) == 8:
+		return ring.Entry{Transition: binary.BigEndian.Uint64(v)}, true
+	case len(v) == enteredLen && v[8] <= 1:
+		return ring.Entry{Transition: binary.BigEndian.Uint64(v), Heading: v[8] == 1, Next: binary.BigEndian.Uint64(v[9:])}, true
+	}
+	return ring.Entry{}, false
+}
+
+// AcceptorsEntered is this node's entry of the ring transition in which
+// it last took a step for partition (EnterAcceptors); zero if none.
+func (s *Store) AcceptorsEntered(partition int) ring.Entry { return s.marks.Load().entered[partition] }
+
+// EnterAcceptors records, durably, the node's entry of partition in a ring
+// transition (AcceptorsEntered), before its first step there; with reset
+// it first drops every acceptor state of the partition under a raised
+// floor (DropPartitionAcceptors, whose floor it returns), as a new voter
+// does whose state is left over from an earlier time it was a replica
+// (ring.Transition.ResetOnEntry): a register the voters since erased and
+// dropped would come back from it, since the transfer that makes the
+// node a voter carries only the registers the voters still hold. The mark
+// keeps a restart from dropping again what the node accepted in the
+// transition since; a crash between the drop and the mark drops again,
+// before any step: nothing is lost.
+func (s *Store) EnterAcceptors(partition int, e ring.Entry, reset bool) (floor paxos.Ballot, err error) {
+	if reset {
+		if floor, err = s.DropPartitionAcceptors(partition); err != nil {
+			return floor, err
+		}
 	}
 	s.marksMu.Lock()
 	defer s.marksMu.Unlock()
 	err = s.commit(func() string {
-		return fmt.Sprintf("mark partition %d entered in transition %016x", partition, transition)
+		return fmt.Sprintf("mark partition %d entered in transition %016x", partition, e.Transition)
 	}, false, func(db *pebble.DB) error {
-		return db.Set(acceptorsEnteredKey(partition), binary.BigEndian.AppendUint64(nil, transition), pebble.Sync)
+		return db.Set(acceptorsEnteredKey(partition), encodeEntered(e), pebble.Sync)
 	})
 	if err != nil {
 		return floor, err
 	}
 	old := s.marks.Load()
 	next := &acceptorMarks{origin: old.origin, rebuilt: old.rebuilt, entered: maps.Clone(old.entered)}
-	next.entered[partition] = transition
+	next.entered[partition] = e
 	s.marks.Store(next)
 	return floor, nil
 }

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/cluster/ring"
 )
 
 func acceptorState(round uint64, data string) paxos.State {
@@ -310,19 +312,22 @@ func TestScanRange(t *testing.T) {
 	}
 }
 
-// ResetAcceptors drops a partition's leftover states under a raised floor
-// and records the transition durably; the other marks keep it.
-func TestResetAcceptorsRecordsTheTransition(t *testing.T) {
+// EnterAcceptors with a reset drops a partition's leftover states under a
+// raised floor and records the entry durably; without, it records the
+// entry alone; the other marks keep it, and a mark of the old 8-byte form
+// reads as an entry that was not heading.
+func TestEnterAcceptorsRecordsTheEntry(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir, DefaultOptions())
 	old := acceptorState(5, "left over")
 	if err := s.CommitBatch(nil, []AcceptorWrite{{Partition: 3, Key: []byte("k"), State: old}, {Partition: 4, Key: []byte("k"), State: old}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.AcceptorsEntered(3); got != 0 {
-		t.Fatalf("entered %x before any reset", got)
+	if got := s.AcceptorsEntered(3); got != (ring.Entry{}) {
+		t.Fatalf("entered %+v before any entry", got)
 	}
-	floor, err := s.ResetAcceptors(3, 0xfeed)
+	reset := ring.Entry{Transition: 0xfeed, Heading: true, Next: 0xbeef}
+	floor, err := s.EnterAcceptors(3, reset, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,8 +337,12 @@ func TestResetAcceptorsRecordsTheTransition(t *testing.T) {
 	if st, err := s.AcceptorState(3, []byte("k")); err != nil || !st.Equal(paxos.State{}) {
 		t.Fatalf("the reset partition still holds %+v (%v)", st, err)
 	}
+	kept := ring.Entry{Transition: 0xcafe}
+	if _, err := s.EnterAcceptors(4, kept, false); err != nil {
+		t.Fatal(err)
+	}
 	if st, _ := s.AcceptorState(4, []byte("k")); !st.Equal(old) {
-		t.Fatalf("another partition's state: %+v", st)
+		t.Fatalf("a partition entered without a reset lost its state: %+v", st)
 	}
 	if err := s.MarkAcceptorsRebuilt(5); err != nil {
 		t.Fatal(err)
@@ -341,16 +350,22 @@ func TestResetAcceptorsRecordsTheTransition(t *testing.T) {
 	if err := s.SetAcceptorOrigin(membership.AcceptorsKept); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.AcceptorsEntered(3); got != 0xfeed {
-		t.Fatalf("entered %x after other marks, want feed", got)
+	if got := s.AcceptorsEntered(3); got != reset {
+		t.Fatalf("entered %+v after other marks, want %+v", got, reset)
+	}
+	if err := s.db.Set(acceptorsEnteredKey(6), binary.BigEndian.AppendUint64(nil, 0xabc), nil); err != nil {
+		t.Fatal(err)
 	}
 	s.Close()
 	s = openT(t, dir, DefaultOptions())
-	if got, f := s.AcceptorsEntered(3), mustFloor(t, s, 3); got != 0xfeed || f != floor {
-		t.Fatalf("after reopening: entered %x, floor %v; want feed, %v", got, f, floor)
+	if got, f := s.AcceptorsEntered(3), mustFloor(t, s, 3); got != reset || f != floor {
+		t.Fatalf("after reopening: entered %+v, floor %v; want %+v, %v", got, f, reset, floor)
 	}
-	if got := s.AcceptorsEntered(4); got != 0 {
-		t.Fatalf("partition 4 entered %x", got)
+	if got := s.AcceptorsEntered(4); got != kept {
+		t.Fatalf("partition 4 entered %+v, want %+v", got, kept)
+	}
+	if got := s.AcceptorsEntered(6); got != (ring.Entry{Transition: 0xabc}) {
+		t.Fatalf("an 8-byte mark reads %+v", got)
 	}
 }
 

@@ -43,9 +43,13 @@ type Transition struct {
 	// them) and would ride on every message; 64 bits make two different
 	// transitions collide with probability 2^-64.
 	Fingerprint uint64
-	Moves       []Move
-	extra       [][]string   // by partition: next-ring replicas not in the current one
-	voters      [][][]string // by partition: the acceptor groups (Voters)
+	// NextFingerprint is the Fingerprint of the next ring alone: two
+	// transitions toward the same ring from different current ones (views
+	// that saw two ring changes in different orders) share it.
+	NextFingerprint uint64
+	Moves           []Move
+	extra           [][]string   // by partition: next-ring replicas not in the current one
+	voters          [][][]string // by partition: the acceptor groups (Voters)
 }
 
 // NewTransition computes the transition from the members' ring statuses.
@@ -78,6 +82,7 @@ func NewTransition(statuses map[string]string, q, n int) (*Transition, error) {
 	}
 	t := &Transition{N: n, Key: "current=" + strings.Join(cur, ",") + " next=" + strings.Join(next, ",")}
 	t.Fingerprint = Fingerprint(t.Key)
+	t.NextFingerprint = Fingerprint("next=" + strings.Join(next, ","))
 	var err error
 	if t.Current, err = New(cur, q); err != nil {
 		return nil, err
@@ -170,6 +175,51 @@ func (t *Transition) Voters(p int) [][]string {
 func (t *Transition) NewVoter(p int, node string) bool {
 	groups := t.voters[p]
 	return len(groups) == 2 && !slices.Contains(groups[0], node) && slices.Contains(groups[1], node)
+}
+
+// Entry is what a node records of a partition when it first takes a
+// consensus step there (a vote, a read or a write of its acceptor state) in
+// a ring transition, so that entering the next one it can tell whether what
+// it holds of the partition is current (ResetOnEntry).
+type Entry struct {
+	// Transition is the transition's Fingerprint; 0: none recorded.
+	Transition uint64
+	// Heading: the transition is a ring change and the node is one of
+	// the next ring's replicas of the partition; Next is that ring's
+	// NextFingerprint. A stable ring is no change: an entry there is
+	// never heading.
+	Heading bool
+	Next    uint64
+}
+
+// EntryOf is node's Entry of partition p in this transition.
+func (t *Transition) EntryOf(p int, node string) Entry {
+	groups := t.voters[p]
+	heading := !t.Stable() && slices.Contains(groups[len(groups)-1], node)
+	return Entry{Transition: t.Fingerprint, Heading: heading, Next: t.NextFingerprint}
+}
+
+// ResetOnEntry reports whether node, about to take its first step for
+// partition p in this transition, must first drop what it holds of p, last
+// being its entry of the transition it last took a step in there. A new
+// voter (NewVoter) must, as what it holds is left from an earlier time it
+// was a replica, which a transfer does not put right: the voters may have
+// erased and dropped a register since (only ever in a stable ring), and
+// the leftover would come back through a quorum that counts it. Unless its
+// last step was in another ring change heading for the same next ring, as
+// one of its replicas there: views that saw two ring changes in different
+// orders (a join not yet complete in one when a leave began, complete in
+// the other) make it new in one transition after voting as a next replica
+// in the other, with no stable ring in between, and what it accepted
+// there is current; a value chosen in one may be held, in the other's
+// groups, by a majority of the next replicas alone, so dropping it would
+// lose it. A node that steps in a stable ring in between (a vote, an
+// exchange's read) has an entry that is not heading, and drops.
+func (t *Transition) ResetOnEntry(p int, node string, last Entry) bool {
+	if !t.NewVoter(p, node) || last.Transition == t.Fingerprint {
+		return false
+	}
+	return !last.Heading || last.Next != t.NextFingerprint
 }
 
 // IsVoter reports whether node is a voter of partition p (Voters). It

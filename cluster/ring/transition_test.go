@@ -207,3 +207,67 @@ func TestTransitionFingerprint(t *testing.T) {
 		seen[tr.Fingerprint] = ph.name
 	}
 }
+
+// A node entering a transition drops what it holds of a partition only
+// when it is new there and what it holds may be left from an earlier time
+// it was a replica. The rings are those of a 5-node strong nemesis run
+// (seed 504526349) where n8's join and n3's leave overlapped: some views
+// saw the leave while the join was not complete (current ring without n8),
+// others after; in partition 12 n6 and n7 were replicas throughout, new in
+// the second view's transition only by the order of the changes.
+func TestResetOnEntry(t *testing.T) {
+	mk := func(st map[string]string) *Transition {
+		t.Helper()
+		tr, err := NewTransition(st, 64, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	const p = 12
+	joining := mk(map[string]string{"n2": StatusNormal, "n3": StatusNormal, "n4": StatusNormal, "n6": StatusNormal, "n7": StatusNormal, "n8": StatusJoining})
+	bothBeforeJoin := mk(map[string]string{"n2": StatusNormal, "n3": StatusLeaving, "n4": StatusNormal, "n6": StatusNormal, "n7": StatusNormal, "n8": StatusJoining})
+	stableAfter := mk(map[string]string{"n2": StatusNormal, "n4": StatusNormal, "n6": StatusNormal, "n7": StatusNormal, "n8": StatusNormal})
+	leaveAfterJoin := mk(map[string]string{"n2": StatusNormal, "n3": StatusLeaving, "n4": StatusNormal, "n6": StatusNormal, "n7": StatusNormal, "n8": StatusNormal})
+	if g := leaveAfterJoin.Voters(p); !slices.Equal(g[0], []string{"n2", "n3", "n4"}) || !slices.Equal(g[1], []string{"n6", "n7", "n8"}) {
+		t.Fatalf("partition %d's groups are %v; the rows below assume the run's", p, g)
+	}
+	if bothBeforeJoin.NextFingerprint != leaveAfterJoin.NextFingerprint || bothBeforeJoin.Fingerprint == leaveAfterJoin.Fingerprint {
+		t.Fatal("the two orders' transitions must differ and head for one ring")
+	}
+	for _, tt := range []struct {
+		rule  string
+		t     *Transition
+		node  string
+		last  Entry
+		reset bool
+	}{
+		{"a new voter that last voted as a next replica heading for the same ring keeps what it accepted",
+			leaveAfterJoin, "n6", bothBeforeJoin.EntryOf(p, "n6"), false},
+		{"a new voter that last voted as a replica leaving the partition drops its leftovers",
+			leaveAfterJoin, "n6", joining.EntryOf(p, "n6"), true},
+		{"a new voter that last headed for another ring drops its leftovers",
+			bothBeforeJoin, "n8", Entry{Transition: 7, Heading: true, Next: joining.NextFingerprint}, true},
+		{"a new voter whose last step was in the stable ring it returns to drops its leftovers (a leave, then a join back)",
+			leaveAfterJoin, "n6", stableAfter.EntryOf(p, "n6"), true},
+		{"a new voter with nothing recorded drops what it holds",
+			leaveAfterJoin, "n8", Entry{}, true},
+		{"a new voter drops once per transition",
+			leaveAfterJoin, "n7", leaveAfterJoin.EntryOf(p, "n7"), false},
+		{"a current replica never drops",
+			leaveAfterJoin, "n2", Entry{}, false},
+	} {
+		if got := tt.t.ResetOnEntry(p, tt.node, tt.last); got != tt.reset {
+			t.Errorf("%s: ResetOnEntry = %v", tt.rule, got)
+		}
+	}
+	if e := bothBeforeJoin.EntryOf(p, "n4"); e.Heading {
+		t.Errorf("n4, a current replica leaving partition %d, heads for it: %+v", p, e)
+	}
+	if e := stableAfter.EntryOf(p, "n6"); e.Heading || e.Next != leaveAfterJoin.NextFingerprint {
+		t.Errorf("an entry in a stable ring heads: %+v", e)
+	}
+	if e := joining.EntryOf(p, "n2"); !e.Heading || e.Transition != joining.Fingerprint || e.Next != joining.NextFingerprint {
+		t.Errorf("n2's entry as a next replica: %+v", e)
+	}
+}
