@@ -793,18 +793,7 @@ func TestNewVoterDropsLeftoverAcceptorState(t *testing.T) {
 	// What it accepts in the transition stays.
 	b := paxos.Ballot{Round: vn.floor.Round + 10, Node: "n2", Incarnation: 7, Seq: 2}
 	val := paxos.Value{Exists: true, Data: []byte("new"), Version: b}
-	for _, kind := range []internalpb.PaxosKind{internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT} {
-		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 2, Transition: tr.Fingerprint}
-		if kind == internalpb.PaxosKind_PAXOS_ACCEPT {
-			m.Value = paxospb.ValueToProto(val)
-		}
-		ctx.out = nil
-		ctx.deliver(t, vn, m, fuzzPeer)
-		vn.flush(ctx)
-		if r := ctx.out[len(ctx.out)-1].msg.(*internalpb.PaxosReply); r.Error != "" || !r.Ok {
-			t.Fatalf("%v in the transition: %v", kind, r)
-		}
-	}
+	vote(t, vn, ctx, key, tr.Fingerprint, b, val, internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT)
 	if v := read(vn, ctx, tr.Fingerprint); string(v.Data) != "new" {
 		t.Fatalf("read %q after an accept in the transition, want new", v.Data)
 	}
@@ -861,18 +850,7 @@ func TestAVoterOfOverlappingRingChangesKeepsWhatItAccepted(t *testing.T) {
 	in(first)
 	b := paxos.Ballot{Round: 50, Node: "n2", Incarnation: 7, Seq: 1}
 	val := paxos.Value{Exists: true, Data: []byte("chosen in the first"), Version: b}
-	for _, kind := range []internalpb.PaxosKind{internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT, internalpb.PaxosKind_PAXOS_COMMIT} {
-		m := &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b), Sender: peer, RequestId: 2, Transition: first.Fingerprint}
-		if kind != internalpb.PaxosKind_PAXOS_PREPARE {
-			m.Value = paxospb.ValueToProto(val)
-		}
-		ctx.out = nil
-		ctx.deliver(t, vn, m, fuzzPeer)
-		vn.flush(ctx)
-		if r := ctx.out[len(ctx.out)-1].msg.(*internalpb.PaxosReply); r.Error != "" || !r.Ok {
-			t.Fatalf("%v in the first transition: %v", kind, r)
-		}
-	}
+	vote(t, vn, ctx, key, first.Fingerprint, b, val, internalpb.PaxosKind_PAXOS_PREPARE, internalpb.PaxosKind_PAXOS_ACCEPT, internalpb.PaxosKind_PAXOS_COMMIT)
 	in(second)
 	ctx.out = nil
 	ctx.deliver(t, vn, &internalpb.PaxosRequest{Partition: uint32(p), Key: key, Kind: internalpb.PaxosKind_PAXOS_READ, Sender: peer, RequestId: 3, Transition: second.Fingerprint}, fuzzPeer)
@@ -883,5 +861,25 @@ func TestAVoterOfOverlappingRingChangesKeepsWhatItAccepted(t *testing.T) {
 	}
 	if e := vn.store.AcceptorsEntered(p); e.Transition != second.Fingerprint || e.Heading != second.EntryOf(p, fuzzSelf).Heading {
 		t.Fatalf("entry %+v after its step in the second transition", e)
+	}
+}
+
+// vote delivers the steps of one proposal (from n2, at ballot b, of val)
+// to vn in the transition of that fingerprint, each durable before the
+// next, and fails unless each is taken.
+func vote(t *testing.T, vn *vnode, ctx *fuzzContext, key []byte, transition uint64, b paxos.Ballot, val paxos.Value, kinds ...internalpb.PaxosKind) {
+	t.Helper()
+	for _, kind := range kinds {
+		m := &internalpb.PaxosRequest{Partition: uint32(vn.partition), Key: key, Kind: kind, Ballot: paxospb.BallotToProto(b),
+			Sender: &internalpb.Sender{Node: "n2", Incarnation: 7}, RequestId: 2, Transition: transition}
+		if kind != internalpb.PaxosKind_PAXOS_PREPARE {
+			m.Value = paxospb.ValueToProto(val)
+		}
+		ctx.out = nil
+		ctx.deliver(t, vn, m, fuzzPeer)
+		vn.flush(ctx)
+		if r := ctx.out[len(ctx.out)-1].msg.(*internalpb.PaxosReply); r.Error != "" || !r.Ok {
+			t.Fatalf("%v in transition %016x: %v", kind, transition, r)
+		}
 	}
 }
