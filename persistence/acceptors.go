@@ -238,9 +238,11 @@ func (s *Store) EnterAcceptors(partition int, e ring.Entry, reset bool) (floor p
 	}
 	s.marksMu.Lock()
 	defer s.marksMu.Unlock()
+	// A few bytes of the reserve, as a tombstone: a node whose disk is
+	// full still answers reads in a new transition.
 	err = s.commit(func() string {
 		return fmt.Sprintf("mark partition %d entered in transition %016x", partition, e.Transition)
-	}, false, func(db *pebble.DB) error {
+	}, true, func(db *pebble.DB) error {
 		return db.Set(acceptorsEnteredKey(partition), encodeEntered(e), pebble.Sync)
 	})
 	if err != nil {
