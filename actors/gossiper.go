@@ -2,7 +2,6 @@ package actors
 
 import (
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -88,41 +87,19 @@ func (g *gossiper) Receive(ctx actor.Context) {
 			g.log.Warn("load saved members", "err", err)
 		}
 		saved := statesFromProto(snap.GetStates())
-		// A node keeps its ring status across restarts; a new node joins
-		// through its seeds, or starts a cluster of its own without any.
-		status := membership.RingNormal
-		if len(g.cfg.Seeds) > 0 && g.partitions > 0 {
-			status = membership.RingJoining
-			// A new data directory: the answers of the seeds say
-			// whether this id was a member, whose place it takes back.
-			if len(saved) == 0 {
-				g.newcomer = membership.NewNewcomer(g.app[membership.KeyClusterAddr], g.cfg.Seeds)
-				if g.newcomer.Decided != membership.NewcomerUndecided {
-					// A seed list of only itself: nobody to ask; it
-					// joins as a new member.
-					g.setAcceptorOrigin(membership.AcceptorOriginDecided(g.newcomer.Decided), "a seed list of only this node")
-					g.newcomer = nil
-				}
-			}
-		}
-		for _, st := range saved {
-			own := st.App[membership.KeyStatus].Value
-			if st.ID == g.self && membership.IsRingStatus(own) {
-				status = own
-			}
-			if st.ID == g.self && st.Generation >= g.generation && st.Generation < math.MaxInt64 {
-				// The clock was stepped back since the last start: peers
-				// take only a newer generation than the one they hold.
-				g.log.Warn("the clock is behind this node's last start; its generation follows the last one instead", "last", st.Generation, "clock", g.generation)
-				g.generation = st.Generation + 1
-			}
-		}
-		g.app[membership.KeyStatus] = status
+		in := membership.StartInput{Self: g.self, Addr: g.app[membership.KeyClusterAddr], Seeds: g.cfg.Seeds,
+			Ring: g.partitions > 0, Generation: g.generation, Saved: saved}
 		if g.acceptors != nil {
-			o := g.acceptors.AcceptorOrigin()
-			if next := membership.AcceptorOriginAtStart(o, g.newcomer != nil, len(g.cfg.Seeds) > 0, len(saved) > 0); next != o {
-				g.setAcceptorOrigin(next, "start")
-			}
+			in.Origin = g.acceptors.AcceptorOrigin()
+		}
+		start := membership.StartOf(in)
+		if start.RaisedFrom != 0 {
+			g.log.Warn("the clock is behind this node's last start; its generation follows the last one instead", "last", start.RaisedFrom, "clock", g.generation)
+		}
+		g.generation, g.newcomer = start.Generation, start.Newcomer
+		g.app[membership.KeyStatus] = start.Status
+		if start.Why != "" {
+			g.setAcceptorOrigin(start.Origin, start.Why)
 		}
 		// A peer makes one heartbeat per round, so the detector's
 		// interval settings follow the gossip interval.
