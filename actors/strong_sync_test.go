@@ -134,10 +134,32 @@ func TestExchangeRepairsStrongKeys(t *testing.T) {
 	nodes[2] = startStrongNode(t, "s3", addrs[2], addrs, dirs[2], noSchedule)
 	waitSettled(t, nodes, 3)
 	ring := nodes[0].View().Ring
+	// The remote layer may still deliver, once s3 is back, a commit it
+	// could not send while s3 was down (s3 learns it: a chosen value), so
+	// only the keys s3 lacks now are the exchanges' to teach; and keys
+	// whose commits s3 surely missed are written straight into s1's and
+	// s2's acceptor states, settled, as a round that chose them there and
+	// whose commit to s3 was lost would leave them.
+	missed := 0
 	for _, k := range keys {
-		if st, err := nodes[2].store.AcceptorState(ring.PartitionForKey(k), k); err != nil || !st.Accepted.IsZero() {
-			t.Fatalf("s3 holds %q before any exchange: %+v %v", k, st, err)
+		if st, err := nodes[2].store.AcceptorState(ring.PartitionForKey(k), k); err != nil {
+			t.Fatal(err)
+		} else if st.Accepted.IsZero() {
+			missed++
 		}
+	}
+	s1 := nodes[0].store.Identity()
+	for i := range 10 {
+		k := skey(fmt.Sprint("lost-commit-", i))
+		b := paxos.Ballot{Round: uint64(wallclock.Now().UnixMicro()), Node: s1.NodeID, Incarnation: s1.Incarnation, Seq: 1<<41 + uint64(i)}
+		st := paxos.State{Promised: b, Accepted: b, Committed: b, Value: paxos.Value{Exists: true, Data: []byte(fmt.Sprint("lost-", i)), Version: b}}
+		for _, sys := range nodes[:2] {
+			if err := sys.store.CommitBatch(nil, []persistence.AcceptorWrite{{Partition: ring.PartitionForKey(k), Key: k, State: st}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys = append(keys, k)
+		missed++
 	}
 
 	// A proposal s1 alone accepted two minutes ago, whose proposer died
@@ -164,8 +186,8 @@ func TestExchangeRepairsStrongKeys(t *testing.T) {
 		taught += r.AcceptorsRemote + r.AcceptorsLocal
 		completed += r.AcceptorsCompleted
 	}
-	if taught < uint64(len(keys)) || completed != 1 {
-		t.Fatalf("the exchanges taught %d committed values (want at least the %d s3 missed) and completed %d proposals (want 1)", taught, len(keys), completed)
+	if taught < uint64(missed) || completed != 1 {
+		t.Fatalf("the exchanges taught %d committed values (want at least the %d s3 missed) and completed %d proposals (want 1)", taught, missed, completed)
 	}
 	for _, k := range keys {
 		p := ring.PartitionForKey(k)
