@@ -73,10 +73,8 @@ func StartOf(in StartInput) Start {
 			out.Generation, out.RaisedFrom = st.Generation+1, st.Generation
 		}
 	}
-	if !in.Ring {
-		return Start{Status: out.Status, Generation: out.Generation, RaisedFrom: out.RaisedFrom, Origin: in.Origin}
-	}
-	if next := AcceptorOriginAtStart(out.Origin, out.Newcomer != nil, len(in.Seeds) > 0, len(in.Saved) > 0); next != out.Origin {
+	// A gossip-only member has no acceptor state to record.
+	if next := AcceptorOriginAtStart(out.Origin, out.Newcomer != nil, len(in.Seeds) > 0, len(in.Saved) > 0); in.Ring && next != out.Origin {
 		out.Origin, out.Why = next, "start"
 	}
 	if out.Origin == in.Origin {

@@ -184,11 +184,16 @@ func (s State) HoldsNothing() bool { return s.Accepted.IsZero() && s.Committed.I
 // promise is held by a quorum anyway; a round at a new ballot teaches it
 // here (SyncOf completes it).
 func (s State) Learn(b Ballot, v Value) State {
-	if s.HoldsNothing() && !s.Promised.Less(b) {
+	if s.ignores(b) {
 		return s
 	}
 	return s.Commit(b, v)
 }
+
+// ignores reports whether Learn leaves the state as it is for a commit
+// of ballot b: it holds nothing of the register under a promise at or
+// above b.
+func (s State) ignores(b Ballot) bool { return s.HoldsNothing() && !s.Promised.Less(b) }
 
 // Reading is an acceptor's answer to a read: its state, unchanged.
 type Reading struct {

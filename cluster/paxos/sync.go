@@ -45,7 +45,7 @@ func teach(from, to State) Carry {
 	if from.Committed.IsZero() || !from.Settled() || !to.Committed.Less(from.Committed) {
 		return Carry{}
 	}
-	if to.HoldsNothing() && !to.Promised.Less(from.Committed) {
+	if to.ignores(from.Committed) {
 		return Carry{} // it would not Learn it
 	}
 	return Carry{Commit: true, Ballot: from.Committed, Value: from.Value}
@@ -57,6 +57,5 @@ func teach(from, to State) Carry {
 // The erased value is not: it reads as nothing, and where an acceptor
 // holds nothing under a promise at or above it, it was dropped there.
 func unteachable(from, to State) bool {
-	return !from.Committed.IsZero() && from.Settled() && to.HoldsNothing() &&
-		!to.Promised.Less(from.Committed) && !from.Value.Equal(Value{})
+	return !from.Committed.IsZero() && from.Settled() && to.ignores(from.Committed) && !from.Value.Equal(Value{})
 }
