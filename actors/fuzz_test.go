@@ -144,12 +144,12 @@ func newMessageHarness(f *testing.F) *messageHarness {
 		f.Fatal(err)
 	}
 	id := store.Identity()
-	v := &View{Self: fuzzSelf, Ring: tr.Current, Transition: tr, RingStatuses: statuses, N: fuzzN, Members: map[string]MemberView{
+	v := &View{membership.View{Self: fuzzSelf, Ring: tr.Current, Transition: tr, RingStatuses: statuses, N: fuzzN, Members: map[string]membership.Member{
 		"n1": {ID: "n1", Status: membership.Up, Incarnation: id.Incarnation, ClusterAddr: fuzzSelfAddr},
 		"n2": {ID: "n2", Status: membership.Up, Incarnation: 7, ClusterAddr: fuzzPeerAddr},
 		"n3": {ID: "n3", Status: membership.Up, Incarnation: 7, ClusterAddr: "10.0.0.3:7000"},
 		"n4": {ID: "n4", Status: membership.Left, Incarnation: 7, ClusterAddr: "10.0.0.4:7000"},
-	}}
+	}}}
 	h := &messageHarness{store: store, view: &viewHolder{}, self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	h.view.Store(v)
 	va := objecttest.Version("va", "n2", 1, fuzzT0)
@@ -1025,8 +1025,8 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 			App: []*internalpb.AppEntry{{Key: membership.KeyClusterAddr, Value: fuzzPeerAddr, Version: 1}, {Key: membership.KeyStatus, Value: ring.StatusNormal, Version: 2}}}}}
 	}
 	g := &gossiper{cfg: GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
-		self: fuzzSelf, generation: fuzzGeneration, partitions: fuzzPartitions, n: fuzzN, params: fuzzParams,
-		members: &memoryMembers{snap: snap}, view: &viewHolder{}, log: slog.New(slog.DiscardHandler), ready: newReadySignal(),
+		self: fuzzSelf, generation: fuzzGeneration, params: fuzzParams,
+		members: &memoryMembers{snap: snap}, log: slog.New(slog.DiscardHandler), ready: newReadySignal(),
 		app: map[string]string{membership.KeyClusterAddr: fuzzSelfAddr, membership.KeyIncarnation: "7", membership.KeyProtocol: "1", membership.KeyStatus: ring.StatusNormal}}
 	ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, gossiperName))
 	ctx.deliver(t, g, &actor.Started{}, nil)
@@ -1035,7 +1035,7 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 		return
 	}
 	ctx.out = nil
-	before := g.state.Digests()
+	before := g.core.State().Digests()
 	ctx.deliver(t, g, pm, actor.NewPID(fuzzPeerAddr, gossiperName))
 	checkGossiper(t, g, pm)
 	var from string
@@ -1053,7 +1053,7 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 	sent := ctx.sentTo(actor.NewPID(fuzzPeerAddr, gossiperName))
 	theirs := membership.Params{Partitions: int(params.GetPartitions()), Replicas: int(params.GetReplicas()), SecretFingerprints: params.GetSecretFingerprints()}
 	if fuzzParams.Mismatch(fuzzSelf, theirs, from) != "" {
-		if !slices.Equal(before, g.state.Digests()) {
+		if !slices.Equal(before, g.core.State().Digests()) {
 			t.Fatalf("gossip with other parameters %+v changed the state", theirs)
 		}
 		if len(sent) != 1 {
@@ -1078,7 +1078,7 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 		default:
 			continue // an identity refusal for a claimant at the peer's address
 		}
-		if !proto.Equal(p, g.paramsProto()) {
+		if !proto.Equal(p, paramsToProto(g.params)) {
 			t.Fatalf("%T carries parameters %v, not this node's", s, p)
 		}
 	}
@@ -1092,23 +1092,24 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 // only by a conflicting claim to its id, and a view is published.
 func checkGossiper(t *testing.T, g *gossiper, pm proto.Message) {
 	t.Helper()
-	if gen := g.state.Generation(); gen < fuzzGeneration {
+	st := g.core.State()
+	if gen := st.Generation(); gen < fuzzGeneration {
 		t.Fatalf("own generation went from %d down to %d", fuzzGeneration, gen)
 	}
-	if addr, _ := g.state.Get(fuzzSelf, membership.KeyClusterAddr); addr != fuzzSelfAddr {
+	if addr, _ := st.Get(fuzzSelf, membership.KeyClusterAddr); addr != fuzzSelfAddr {
 		t.Fatalf("own cluster address is now %q", addr)
 	}
-	if slices.Contains(g.state.IDs(), "") {
+	if slices.Contains(st.IDs(), "") {
 		t.Fatal("a member without an id was taken")
 	}
-	v := g.view.Load()
+	v := g.last
 	if v == nil || v.Self != fuzzSelf {
 		t.Fatalf("no view of %s published: %+v", fuzzSelf, v)
 	}
-	if !slices.Equal(slices.Sorted(maps.Keys(v.Members)), g.state.IDs()) {
-		t.Fatalf("the view shows members %v, the gossiper knows %v", slices.Sorted(maps.Keys(v.Members)), g.state.IDs())
+	if !slices.Equal(slices.Sorted(maps.Keys(v.Members)), st.IDs()) {
+		t.Fatalf("the view shows members %v, the gossiper knows %v", slices.Sorted(maps.Keys(v.Members)), st.IDs())
 	}
-	if g.fenced == "" {
+	if g.core.Fenced() == "" {
 		return
 	}
 	var claims []*internalpb.NodeState
@@ -1124,7 +1125,7 @@ func checkGossiper(t *testing.T, g *gossiper, pm proto.Message) {
 		other := statesFromProto([]*internalpb.NodeState{st})[0].App[membership.KeyClusterAddr].Value
 		return st.GetId() == fuzzSelf && other != "" && other != fuzzSelfAddr
 	}) {
-		t.Fatalf("fenced (%s) without a claim to id %s from another address", g.fenced, fuzzSelf)
+		t.Fatalf("fenced (%s) without a claim to id %s from another address", g.core.Fenced(), fuzzSelf)
 	}
 }
 

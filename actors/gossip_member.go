@@ -105,7 +105,7 @@ func NewMember(cfg MemberConfig) (*Gossiper, error) {
 	}
 	ready := newReadySignal()
 	g := &gossiper{cfg: cfg.Gossip, self: cfg.ID, app: maps.Clone(app), generation: time.Now().UnixNano(),
-		params: cfg.Params, members: &memoryMembers{}, view: &viewHolder{}, log: logger, ready: ready}
+		params: cfg.Params, members: &memoryMembers{}, log: logger, ready: ready}
 	pid, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return g }), gossiperName)
 	if err != nil {
 		shutdown()

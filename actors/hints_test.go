@@ -18,9 +18,9 @@ func testView(t *testing.T, self string, statuses map[string]string, live map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &View{Self: self, Ring: tr.Current, Transition: tr, RingStatuses: statuses, N: 3, Members: map[string]MemberView{}}
+	v := &View{membership.View{Self: self, Ring: tr.Current, Transition: tr, RingStatuses: statuses, N: 3, Members: map[string]membership.Member{}}}
 	for id, st := range live {
-		v.Members[id] = MemberView{ID: id, Status: st, Incarnation: 7}
+		v.Members[id] = membership.Member{ID: id, Status: st, Incarnation: 7}
 	}
 	return v
 }

@@ -223,12 +223,12 @@ func voterHarness(t *testing.T) (v func(p int) (*vnode, *fuzzContext), view *Vie
 		t.Fatal(err)
 	}
 	id := store.Identity()
-	view = &View{Self: fuzzSelf, Ring: tr.Current, Transition: tr, RingStatuses: statuses, N: fuzzN, Members: map[string]MemberView{
+	view = &View{membership.View{Self: fuzzSelf, Ring: tr.Current, Transition: tr, RingStatuses: statuses, N: fuzzN, Members: map[string]membership.Member{
 		"n1": {ID: "n1", Status: membership.Up, Incarnation: id.Incarnation, ClusterAddr: fuzzSelfAddr},
 		"n2": {ID: "n2", Status: membership.Up, Incarnation: 7, ClusterAddr: fuzzPeerAddr},
 		"n3": {ID: "n3", Status: membership.Up, Incarnation: 7, ClusterAddr: "10.0.0.3:7000"},
 		"n4": {ID: "n4", Status: membership.Up, Incarnation: 7, ClusterAddr: "10.0.0.4:7000"},
-	}}
+	}}}
 	holder := &viewHolder{}
 	holder.Store(view)
 	return func(p int) (*vnode, *fuzzContext) {

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -128,9 +129,14 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		}, replaySupervision), "hints")
 	}
 	spawn(propsOf(func() actor.Actor {
-		return &gossiper{handoff: actor.NewPID(s.actors.Address(), handoffName), ready: s.gossiperReady, cfg: s.cfg.Gossip, partitions: s.cfg.Partitions, n: s.cfg.N,
+		handoff := actor.NewPID(s.actors.Address(), handoffName)
+		return &gossiper{ready: s.gossiperReady, cfg: s.cfg.Gossip,
 			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
-			members: s.store, acceptors: s.store, hintCount: s.store.HintCount, view: s.view, log: s.log, self: id.NodeID, generation: generation,
+			members: s.store, acceptors: s.store, hintCount: s.store.HintCount, log: s.log, self: id.NodeID, generation: generation,
+			publish: func(v *membership.View) { s.view.Store(&View{View: *v}) },
+			transition: func(t *ring.Transition, allSeen bool) {
+				s.actors.Root.Send(handoff, transitionUpdate{t: t, ready: allSeen})
+			},
 			app: map[string]string{
 				membership.KeyClusterAddr: s.cfg.advertised(),
 				membership.KeyClientAddr:  s.cfg.advertisedClient(),

@@ -14,7 +14,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/request"
-	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -34,46 +33,10 @@ func vnodeName(partition int) string { return vnodesName + "/" + vnodeChild(part
 
 func vnodeChild(partition int) string { return "vnode-" + itoa(partition) }
 
-// MemberView is one member as this node sees it.
-type MemberView struct {
-	ID           string
-	ClusterAddr  string
-	ClientAddr   string
-	Incarnation  uint64
-	Generation   int64
-	Status       membership.Status
-	Phi          float64
-	HeartbeatAge time.Duration // -1: never heard
-	Protocol     int
-	TimesDown    int // down events for this member since this node started
-	// HintsPending is how many hints the member last said it keeps.
-	HintsPending int64
-}
-
-// View is an immutable snapshot of membership and ring that the gossiper
-// publishes and request state machines read.
-type View struct {
-	Self string
-	// Fenced says why this process stopped serving (another process holds
-	// its node id); "" while it serves.
-	Fenced string
-	// Ring is the current ring: reads and counted writes use it.
-	Ring *ring.Ring
-	// Transition holds Ring and, while members join or leave, the next ring
-	// that writes also go to.
-	Transition *ring.Transition
-	// RingStatuses is each member's place in the ring (ring.Status*), from
-	// which Transition was computed. Shared: do not modify.
-	RingStatuses map[string]string
-	N            int
-	Members      map[string]MemberView
-	// ChangedAt is when the transition or any member's presence, state or
-	// generation last changed, as this node saw it.
-	ChangedAt time.Time
-	// TransitionDone lists the members that finished their transfers for
-	// the transition under way.
-	TransitionDone []string
-}
+// View is the membership and ring the gossiper publishes
+// (membership.View), with what the node's actors ask of it: who is up,
+// where a partition's requests go, whom to admit data from.
+type View struct{ membership.View }
 
 // Up reports whether requests should be sent to node id: a suspect member is
 // skipped like a down one, so requests do not wait on a node that is probably
