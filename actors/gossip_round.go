@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -13,10 +14,10 @@ func (g *gossiper) startTicker(ctx actor.Context) {
 	if g.cancel != nil {
 		return
 	}
-	rounds := tickSelf(ctx, g.cfg.Interval, gossipTick{})
+	rounds := actorkit.TickSelf(ctx, g.cfg.Interval, gossipTick{})
 	cancel := rounds
 	if g.cfg.CheckInterval > 0 {
-		checks := tickSelf(ctx, g.cfg.CheckInterval, gossipCheck{})
+		checks := actorkit.TickSelf(ctx, g.cfg.CheckInterval, gossipCheck{})
 		cancel = func() { rounds(); checks() }
 	}
 	g.cancel = cancel

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -35,7 +36,7 @@ type gossiper struct {
 	hintCount func() int64
 	view      *viewHolder
 	log       *slog.Logger
-	ready     *readySignal // done once the first View is published
+	ready     *actorkit.ReadySignal // done once the first View is published
 
 	// params are what every member must share; gossip with others is
 	// refused both ways.
@@ -108,7 +109,7 @@ func (g *gossiper) Receive(ctx actor.Context) {
 		g.state = membership.New(mcfg, g.self, g.generation, g.app)
 		g.state.Load(saved)
 		g.publish(now, nil)
-		g.ready.done()
+		g.ready.Done()
 	case *actor.Stopping:
 		g.stopTicker()
 	case gossipStart:
