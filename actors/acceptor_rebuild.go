@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -88,7 +89,7 @@ func (r *acceptorRebuild) Receive(ctx actor.Context) {
 	case *actor.Started:
 		r.started = time.Now()
 		r.running, r.children = map[int]rebuildChild{}, map[string]int{}
-		r.cancel = tickSelf(ctx, r.cfg.RetryDelay, rebuildTick{})
+		r.cancel = actorkit.TickSelf(ctx, r.cfg.RetryDelay, rebuildTick{})
 	case *actor.Stopping:
 		if r.cancel != nil {
 			r.cancel()
@@ -142,7 +143,7 @@ func (r *acceptorRebuild) fill(ctx actor.Context) {
 			continue
 		}
 		key, groups := v.Transition.Key, v.Transition.Voters(p)
-		props := propsOf(func() actor.Actor {
+		props := actorkit.Props(func() actor.Actor {
 			return &transfer{cfg: r.cfg, key: key, move: ring.Move{Partition: p}, store: r.store, view: r.view, tables: r.tables, log: r.log,
 				rebuild: true, groups: groups, self: r.self}
 		})

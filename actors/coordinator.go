@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
@@ -247,7 +248,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 		return
 	}
 	c.seq++
-	pid, err := ctx.SpawnNamed(propsOf(producer, actor.WithDispatcher(c.dispatcher)), name+itoa(int(c.seq)))
+	pid, err := ctx.SpawnNamed(actorkit.Props(producer, actor.WithDispatcher(c.dispatcher)), name+itoa(int(c.seq)))
 	if err != nil {
 		cl.answer(cl.failed(fmt.Errorf("start the request: %w", err)))
 		return
@@ -316,7 +317,7 @@ func (c *coordinator) startStrong(ctx actor.Context, key string, q queuedStrong)
 		c.held = &heldBallots{max: c.cfg.Strong.HeldBallots}
 	}
 	c.seq++
-	pid, err := ctx.SpawnNamed(propsOf(func() actor.Actor {
+	pid, err := ctx.SpawnNamed(actorkit.Props(func() actor.Actor {
 		return &strongFSM{cfg: c.cfg.Strong, view: view, views: c.view, store: c.store, req: q.req, client: q.client, counters: c.counters, held: c.held}
 	}, actor.WithDispatcher(c.dispatcher)), "strong-"+itoa(int(c.seq)))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/antientropy"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -43,7 +44,7 @@ type exchange struct {
 	// counted into Bytes once acknowledged.
 	sizes         map[uint64]int
 	bytes         uint64
-	timeout, pace selfTimer // the progress deadline; the pump's wait
+	timeout, pace actorkit.SelfTimer // the progress deadline; the pump's wait
 }
 
 // exchangeConfig is the core's share of the repair settings.
@@ -58,8 +59,8 @@ func exchangeConfig(cfg RepairConfig, rule reap.Config) antientropy.Config {
 
 func (e *exchange) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Stopping); ok {
-		e.timeout.stop()
-		e.pace.stop()
+		e.timeout.Stop()
+		e.pace.Stop()
 		return
 	}
 	if e.core != nil && e.core.Done() {
@@ -179,10 +180,10 @@ func (e *exchange) execute(ctx actor.Context, eff antientropy.Effects) {
 		askStrong(ctx, &StrongRequest{Key: eff.Complete, Op: paxos.Op{Kind: paxos.OpComplete}, Timeout: e.cfg.Timeout / 2}, eff.Attempt)
 	}
 	if eff.PumpAfter > 0 {
-		e.pace.after(ctx, eff.PumpAfter, exchangePump{})
+		e.pace.After(ctx, eff.PumpAfter, exchangePump{})
 	}
 	if eff.CheckAfter > 0 {
-		e.timeout.after(ctx, eff.CheckAfter, exchangeTimeout{})
+		e.timeout.After(ctx, eff.CheckAfter, exchangeTimeout{})
 	}
 	if eff.Done {
 		ctx.Send(ctx.Parent(), exchangeDone{pid: ctx.Self(), result: ExchangeResult{Partition: e.partition, Peer: e.peer,

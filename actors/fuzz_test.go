@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/membership"
@@ -1026,7 +1027,7 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 	}
 	g := &gossiper{cfg: GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
 		self: fuzzSelf, generation: fuzzGeneration, params: fuzzParams,
-		members: &memoryMembers{snap: snap}, log: slog.New(slog.DiscardHandler), ready: newReadySignal(),
+		members: &memoryMembers{snap: snap}, log: slog.New(slog.DiscardHandler), ready: actorkit.NewReadySignal(),
 		app: map[string]string{membership.KeyClusterAddr: fuzzSelfAddr, membership.KeyIncarnation: "7", membership.KeyProtocol: "1", membership.KeyStatus: ring.StatusNormal}}
 	ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, gossiperName))
 	ctx.deliver(t, g, &actor.Started{}, nil)

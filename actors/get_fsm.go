@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/cluster/request"
@@ -13,7 +14,7 @@ import (
 
 // getFSM drives one request.Get.
 type getFSM struct {
-	timers    selfTimers
+	timers    actorkit.SelfTimers
 	cfg       CoordinatorConfig
 	reap      reap.Config
 	view      *View
@@ -33,14 +34,14 @@ func (f *getFSM) Receive(ctx actor.Context) {
 	var eff request.GetEffects
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
-		f.timers.stop()
+		f.timers.Stop()
 		return
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		pref := f.view.Ring.PreferenceListForPartition(f.partition, f.view.N)
 		f.core, eff = request.NewGet(f.view.placement(f.partition, pref, nil), f.req.R, f.cfg.AskAllReplicas, f.reap, wallclock.Now())
 		if !eff.Done {
-			f.timers.after(ctx, f.req.Timeout, deadline{})
+			f.timers.After(ctx, f.req.Timeout, deadline{})
 		}
 	case *internalpb.ReplicaGetReply:
 		set, err := replySet(m)
@@ -69,10 +70,10 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 		f.client.answer(&GetResult{Siblings: a.Siblings, Replied: a.Replied, Err: a.Err})
 	}
 	if eff.WaitForRepair {
-		f.timers.after(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
+		f.timers.After(ctx, f.cfg.ReadRepairWindow, repairWindowOver{})
 	}
 	if eff.Speculate && f.cfg.SpeculativeRetry > 0 {
-		f.timers.after(ctx, f.cfg.SpeculativeRetry, speculate{})
+		f.timers.After(ctx, f.cfg.SpeculativeRetry, speculate{})
 	}
 	if len(eff.Repair) > 0 {
 		f.counters.readRepairs.Add(uint64(len(eff.Repair)))
@@ -99,7 +100,7 @@ func replySet(m *internalpb.ReplicaGetReply) ([]object.Sibling, error) {
 
 // replicasFSM reads each replica of a key as it is, for inspection.
 type replicasFSM struct {
-	timers    selfTimers
+	timers    actorkit.SelfTimers
 	view      *View
 	n         int
 	req       *ReplicasRequest
@@ -112,7 +113,7 @@ type replicasFSM struct {
 func (f *replicasFSM) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
-		f.timers.stop()
+		f.timers.Stop()
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		f.result = &ReplicasResult{Partition: f.partition}
@@ -126,7 +127,7 @@ func (f *replicasFSM) Receive(ctx actor.Context) {
 			}
 			f.result.Replicas = append(f.result.Replicas, st)
 		}
-		f.timers.after(ctx, f.req.Timeout, deadline{})
+		f.timers.After(ctx, f.req.Timeout, deadline{})
 		f.maybeDone(ctx)
 	case *internalpb.ReplicaGetReply:
 		for i := range f.result.Replicas {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
@@ -92,7 +93,7 @@ func NewMember(cfg MemberConfig) (*Gossiper, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	sys, _, shutdown, err := startTransport(transport{addr: cfg.Addr, logger: logger})
+	sys, _, shutdown, err := actorkit.StartTransport(actorkit.Transport{Addr: cfg.Addr, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", cfg.ID, err)
 	}
@@ -103,10 +104,10 @@ func NewMember(cfg MemberConfig) (*Gossiper, error) {
 	for k, v := range cfg.State {
 		app[membership.UserKeyPrefix+k] = v
 	}
-	ready := newReadySignal()
+	ready := actorkit.NewReadySignal()
 	g := &gossiper{cfg: cfg.Gossip, self: cfg.ID, app: maps.Clone(app), generation: time.Now().UnixNano(),
 		params: cfg.Params, members: &memoryMembers{}, log: logger, ready: ready}
-	pid, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return g }), gossiperName)
+	pid, err := sys.Root.SpawnNamed(actorkit.Props(func() actor.Actor { return g }), gossiperName)
 	if err != nil {
 		shutdown()
 		return nil, fmt.Errorf("member %s: spawn gossiper: %w", cfg.ID, err)
@@ -117,7 +118,7 @@ func NewMember(cfg MemberConfig) (*Gossiper, error) {
 		}
 	})
 	select {
-	case <-ready.ch:
+	case <-ready.C():
 	case <-time.After(startTimeout):
 		shutdown()
 		return nil, fmt.Errorf("member %s: gossiper did not start within %v", cfg.ID, startTimeout)

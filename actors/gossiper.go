@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -42,7 +43,7 @@ type gossiper struct {
 	publish    func(*membership.View)
 	transition func(t *ring.Transition, allSeen bool)
 	log        *slog.Logger
-	ready      *readySignal // done once the first View is published
+	ready      *actorkit.ReadySignal // done once the first View is published
 	// fail ends the process with an error: this node was refused by the
 	// cluster before it joined.
 	fail func(error)
@@ -131,7 +132,7 @@ func (g *gossiper) start(ctx actor.Context, now time.Time) {
 	var r membership.Ready
 	g.core, r = membership.NewGossip(in, now)
 	g.carryOut(ctx, now, r)
-	g.ready.done()
+	g.ready.Done()
 }
 
 func (g *gossiper) step(ctx actor.Context, now time.Time, msg any) {
@@ -216,10 +217,10 @@ func (g *gossiper) startTicker(ctx actor.Context) {
 	if g.cancel != nil {
 		return
 	}
-	rounds := tickSelf(ctx, g.cfg.Interval, gossipTick{})
+	rounds := actorkit.TickSelf(ctx, g.cfg.Interval, gossipTick{})
 	cancel := rounds
 	if g.cfg.CheckInterval > 0 {
-		checks := tickSelf(ctx, g.cfg.CheckInterval, gossipCheck{})
+		checks := actorkit.TickSelf(ctx, g.cfg.CheckInterval, gossipCheck{})
 		cancel = func() { rounds(); checks() }
 	}
 	g.cancel = cancel

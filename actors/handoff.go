@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -162,7 +163,7 @@ func (h *handoff) fill(ctx actor.Context) {
 		mv := h.moves[h.next]
 		h.next++
 		h.running[mv.Partition] = true
-		props := propsOf(func() actor.Actor {
+		props := actorkit.Props(func() actor.Actor {
 			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, tables: h.tables, table: h.table, log: h.log}
 		})
 		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("transfer-%d-%d", mv.Partition, time.Now().UnixNano())); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/hinted"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/pace"
@@ -76,7 +77,7 @@ type hints struct {
 func (h *hints) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Started:
-		h.cancel = tickSelf(ctx, h.cfg.CheckInterval, hintCheck{})
+		h.cancel = actorkit.TickSelf(ctx, h.cfg.CheckInterval, hintCheck{})
 	case *actor.Stopping:
 		h.cancel()
 	case hintCheck:
@@ -98,7 +99,7 @@ func (h *hints) check(ctx actor.Context) {
 		if st.Count == 0 || running[name] || !pl.Replayable(target) {
 			continue
 		}
-		props := propsOf(func() actor.Actor {
+		props := actorkit.Props(func() actor.Actor {
 			return &replay{cfg: h.cfg, target: target, store: h.store, view: h.view, catalog: h.catalog, counters: h.counters, faults: h.faults}
 		})
 		if _, err := ctx.SpawnNamed(props, "replay-"+target); err != nil {
@@ -134,7 +135,7 @@ type replay struct {
 	counters *hintCounters
 
 	round int
-	timer selfTimer // the round's ack deadline, or the pacing wait
+	timer actorkit.SelfTimer // the round's ack deadline, or the pacing wait
 	// outstanding counts the acks each hint still waits for, by sequence.
 	outstanding map[uint64]int
 	// pacer keeps replay to MaxPerSecond hints a second, a batch at a time.
@@ -144,7 +145,7 @@ type replay struct {
 func (r *replay) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
-		r.timer.stop()
+		r.timer.Stop()
 	case *actor.Started:
 		r.pacer = pace.New(r.cfg.MaxPerSecond)
 		r.pace(ctx)
@@ -228,13 +229,13 @@ func (r *replay) send(ctx actor.Context) {
 			ctx.Request(v.vnodePID(id, int(h.Hint.Partition)), m)
 		}
 	}
-	r.timer.after(ctx, r.cfg.AckTimeout, replayTimeout{round: r.round})
+	r.timer.After(ctx, r.cfg.AckTimeout, replayTimeout{round: r.round})
 }
 
 // pace waits as long as the rate bound asks before the next batch.
 func (r *replay) pace(ctx actor.Context) {
 	if wait := r.pacer.Take(time.Now(), r.cfg.BatchSize); wait > 0 {
-		r.timer.after(ctx, wait, replayNext{})
+		r.timer.After(ctx, wait, replayNext{})
 		return
 	}
 	r.send(ctx)

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/request"
@@ -16,7 +17,7 @@ import (
 // it the replies and timers.
 type putFSM struct {
 	faults    Faults // injected to test recovery (Config.Faults); never nil
-	timers    selfTimers
+	timers    actorkit.SelfTimers
 	cfg       CoordinatorConfig
 	view      *View
 	req       *PutRequest
@@ -37,14 +38,14 @@ func (f *putFSM) Receive(ctx actor.Context) {
 	var eff request.PutEffects
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
-		f.timers.stop()
+		f.timers.Stop()
 		return
 	case *actor.Started:
 		f.partition = f.view.Ring.PartitionForKey(f.req.Key)
 		pref, extra := f.view.Transition.WriteReplicas(f.partition)
 		f.core, eff = request.NewPut(f.view.placement(f.partition, pref, extra), f.req.W, f.req.PW)
 		if !eff.Done {
-			f.timers.after(ctx, f.req.Timeout, deadline{})
+			f.timers.After(ctx, f.req.Timeout, deadline{})
 		}
 	case *internalpb.CoordinatePutReply:
 		if m.Node != f.core.Coordinator() {
@@ -102,7 +103,7 @@ func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 		f.client.answer(res)
 	}
 	if eff.WaitForStragglers {
-		f.timers.after(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
+		f.timers.After(ctx, f.cfg.ReplicaTimeout, replicaDeadline{})
 	}
 	if eff.Done {
 		ctx.Stop(ctx.Self())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -70,9 +71,9 @@ func (r *reaper) Receive(ctx actor.Context) {
 		// The first publish waits for the ticker, when the gossiper (spawned
 		// after this actor) surely exists.
 		r.published = -1
-		r.cancels = append(r.cancels, tickSelf(ctx, reaperPublishInterval, reaperPublish{}))
+		r.cancels = append(r.cancels, actorkit.TickSelf(ctx, reaperPublishInterval, reaperPublish{}))
 		if r.cfg.Grace > 0 {
-			r.cancels = append(r.cancels, tickSelf(ctx, r.cfg.Interval, reaperTick{}))
+			r.cancels = append(r.cancels, actorkit.TickSelf(ctx, r.cfg.Interval, reaperTick{}))
 			r.table.setBlocked(fmt.Sprintf("no round yet (one every %v)", r.cfg.Interval))
 		} else {
 			r.table.setBlocked(r.cfg.Blocked(reap.Cluster{}))
@@ -135,7 +136,7 @@ func (r *reaper) tick(ctx actor.Context) {
 	if r.round != nil || len(held) == 0 {
 		return
 	}
-	r.round = ctx.Spawn(propsOf(func() actor.Actor {
+	r.round = ctx.Spawn(actorkit.Props(func() actor.Actor {
 		return &reapRound{cfg: r.cfg, view: v, partitions: held}
 	}))
 }
@@ -150,7 +151,7 @@ type reapRound struct {
 	view       *View
 	partitions []reap.HeldPartition
 	core       *reap.Round
-	timer      selfTimer // the round's time limit
+	timer      actorkit.SelfTimer // the round's time limit
 }
 
 // eraseTimeout bounds one erase; one that does not finish leaves the
@@ -161,10 +162,10 @@ func (r *reapRound) Receive(ctx actor.Context) {
 	var step reap.RoundStep
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		r.timer.after(ctx, reapRoundLimit, reapRoundTimeout{})
+		r.timer.After(ctx, reapRoundLimit, reapRoundTimeout{})
 		r.core, step = reap.NewRound(r.partitions)
 	case *actor.Stopping:
-		r.timer.stop()
+		r.timer.Stop()
 		return
 	case []*internalpb.ReapEntry:
 		step = r.core.Scanned(reapEntries(m))

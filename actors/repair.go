@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 )
 
@@ -161,7 +162,7 @@ func (r *repair) record(result ExchangeResult, run *manualRun) {
 func (r *repair) startTicker(ctx actor.Context) {
 	// Spread the pairs over the interval: one exchange every interval/pairs.
 	every := max(r.cfg.Interval/time.Duration(max(r.maxPairs, 1)), 100*time.Millisecond)
-	r.cancel = tickSelf(ctx, every, repairTick{})
+	r.cancel = actorkit.TickSelf(ctx, every, repairTick{})
 }
 
 func (r *repair) fill(ctx actor.Context) {
@@ -169,7 +170,7 @@ func (r *repair) fill(ctx actor.Context) {
 		pr := r.queue[0]
 		r.queue = r.queue[1:]
 		r.seq++
-		props := propsOf(func() actor.Actor {
+		props := actorkit.Props(func() actor.Actor {
 			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, faults: r.faults}
 		})
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))

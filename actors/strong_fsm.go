@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
@@ -122,8 +123,8 @@ type strongRetry struct{}
 // node's durable counter, sends the proposer's messages to the voters'
 // vnodes, feeds it their replies and its timers, and answers its Result.
 type strongFSM struct {
-	timers selfTimers
-	hedge  selfTimer // the current round's (strongHedge)
+	timers actorkit.SelfTimers
+	hedge  actorkit.SelfTimer // the current round's (strongHedge)
 	cfg    StrongConfig
 	view   *View
 	// views is the node's current view: a round lost while the ring
@@ -151,8 +152,8 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 	var eff paxos.Effects
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
-		f.timers.stop()
-		f.hedge.stop()
+		f.timers.Stop()
+		f.hedge.Stop()
 		return
 	case *actor.Started:
 		var err error
@@ -161,7 +162,7 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 			ctx.Stop(ctx.Self())
 			return
 		}
-		f.timers.after(ctx, f.req.Timeout, deadline{})
+		f.timers.After(ctx, f.req.Timeout, deadline{})
 	case strongHedge:
 		eff = f.p.Hedge()
 		f.counters.strongHedges.Add(uint64(len(eff.Send)))
@@ -334,7 +335,7 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 		ctx.Request(f.view.vnodePID(msg.To, f.partition), req)
 	}
 	if eff.HeldBack > 0 {
-		f.hedge.after(ctx, f.cfg.Hedge, strongHedge{}) // replaces the last round's
+		f.hedge.After(ctx, f.cfg.Hedge, strongHedge{}) // replaces the last round's
 	}
 	switch {
 	case eff.Done:
@@ -350,6 +351,6 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 		ctx.Stop(ctx.Self())
 	case eff.NeedBallot:
 		f.counters.strongRounds.Add(1)
-		f.timers.after(ctx, eff.Wait, strongRetry{})
+		f.timers.After(ctx, eff.Wait, strongRetry{})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
@@ -24,7 +25,7 @@ type System struct {
 	store  *persistence.Store
 	actors *actor.ActorSystem
 	remote *remote.Remote
-	// stopTransport ends the remote layer and the actor system (startTransport).
+	// stopTransport ends the remote layer and the actor system (actorkit.StartTransport).
 	stopTransport func()
 	view          *viewHolder
 	root          *actor.PID
@@ -49,7 +50,7 @@ type System struct {
 	tables       *Tables
 	expiry       expiry
 
-	rootReady, vnodesReady, gossiperReady *readySignal
+	rootReady, vnodesReady, gossiperReady *actorkit.ReadySignal
 	// fatal receives the one error that ends the node (refused at join).
 	fatal     chan error
 	fatalOnce sync.Once
@@ -71,17 +72,6 @@ type nodeRoot struct {
 	sys *System
 }
 
-// readySignal is closed once; Start waits on it so that no request is sent
-// to an actor whose spawn is still in progress.
-type readySignal struct {
-	once sync.Once
-	ch   chan struct{}
-}
-
-func newReadySignal() *readySignal { return &readySignal{ch: make(chan struct{})} }
-
-func (r *readySignal) done() { r.once.Do(func() { close(r.ch) }) }
-
 func (n *nodeRoot) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); !ok {
 		return
@@ -98,37 +88,37 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 			panic(fmt.Sprintf("spawn %s: %v", name, err))
 		}
 	}
-	spawn(propsOf(func() actor.Actor {
+	spawn(actorkit.Props(func() actor.Actor {
 		return &vnodes{dispatcher: s.dispatcher, partitions: s.cfg.Partitions, store: s.store, view: s.view, catalog: s.tables.holder, maxEntries: s.cfg.MaxClockEntries, counters: s.counters, stamps: s.stamps, treeRebuildRate: s.cfg.TreeRebuildRate, ready: s.vnodesReady}
 	}, vnodeSupervision), "vnodes")
-	spawn(propsOf(func() actor.Actor {
+	spawn(actorkit.Props(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, store: s.store, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher, faults: faultsOf(s.cfg)}
 	}, actor.WithDispatcher(s.dispatcher)), "coordinator")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
-	spawn(propsOf(func() actor.Actor {
+	spawn(actorkit.Props(func() actor.Actor {
 		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, log: s.log, store: s.store, view: s.view, tables: s.tables.holder, gossip: s.gossip, table: s.transfers}
 	}, transferSupervision), "handoff")
 	// A crashed exchange or reap round is stopped, not restarted in place;
 	// its parent starts a new one.
-	spawn(propsOf(func() actor.Actor {
+	spawn(actorkit.Props(func() actor.Actor {
 		return &repair{cfg: s.cfg.Repair, reap: s.cfg.Reap, view: s.view, table: s.repairs, maxPairs: s.cfg.Partitions * max(s.cfg.N-1, 1), faults: faultsOf(s.cfg)}
-	}, stopOnCrash()), "repair")
+	}, actorkit.StopOnCrash()), "repair")
 	// A crashed rebuild is stopped, and started again under a new PID.
-	spawn(propsOf(func() actor.Actor {
+	spawn(actorkit.Props(func() actor.Actor {
 		return &acceptorRebuild{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, tables: s.tables.holder, log: s.log}
-	}, stopOnCrash()), "acceptor-rebuild")
-	spawn(propsOf(func() actor.Actor {
+	}, actorkit.StopOnCrash()), "acceptor-rebuild")
+	spawn(actorkit.Props(func() actor.Actor {
 		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
-	}, stopOnCrash()), "reaper")
+	}, actorkit.StopOnCrash()), "reaper")
 	if s.cfg.Hints.Enabled {
 		// A crashed replay worker restarts and reads the durable queue again.
 		replaySupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
-		spawn(propsOf(func() actor.Actor {
+		spawn(actorkit.Props(func() actor.Actor {
 			return &hints{cfg: s.cfg.Hints, store: s.store, view: s.view, catalog: s.tables.holder, counters: s.hintCounters, faults: faultsOf(s.cfg)}
 		}, replaySupervision), "hints")
 	}
-	spawn(propsOf(func() actor.Actor {
+	spawn(actorkit.Props(func() actor.Actor {
 		handoff := actor.NewPID(s.actors.Address(), handoffName)
 		return &gossiper{ready: s.gossiperReady, cfg: s.cfg.Gossip,
 			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
@@ -145,7 +135,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 				membership.KeyStatus:      "normal",
 			}}
 	}), "gossiper")
-	s.rootReady.done()
+	s.rootReady.Done()
 }
 
 // startTimeout bounds how long spawning the actor tree may take.
@@ -163,14 +153,14 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	sys, r, stopTransport, err := startTransport(transport{addr: cfg.ClusterAddr, advertise: cfg.AdvertiseAddr, serverTLS: cfg.RemoteServerTLS, dialTLS: cfg.RemoteDialTLS, limits: cfg.ConnLimits, batchSize: cfg.RemoteBatchSize, queueSize: cfg.RemoteQueueSize,
-		maxMessage: cfg.MaxMessageSize, logger: cfg.Logger, libraryLogger: cfg.LibraryLogger})
+	sys, r, stopTransport, err := actorkit.StartTransport(actorkit.Transport{Addr: cfg.ClusterAddr, Advertise: cfg.AdvertiseAddr, ServerTLS: cfg.RemoteServerTLS, DialTLS: cfg.RemoteDialTLS, Limits: cfg.ConnLimits, BatchSize: cfg.RemoteBatchSize, QueueSize: cfg.RemoteQueueSize,
+		MaxMessage: cfg.MaxMessageSize, Logger: cfg.Logger, LibraryLogger: cfg.LibraryLogger})
 	if err != nil {
 		return nil, err
 	}
 	logger := cfg.Logger
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, stopTransport: stopTransport, view: &viewHolder{}, log: logger, stamps: stamps, dispatcher: newWorkerDispatcher(dispatcherThroughput),
-		rootReady: newReadySignal(), vnodesReady: newReadySignal(), gossiperReady: newReadySignal(),
+		rootReady: actorkit.NewReadySignal(), vnodesReady: actorkit.NewReadySignal(), gossiperReady: actorkit.NewReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
 		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
 	s.gossip = newGossiperHandle(sys.Root, actor.NewPID(sys.Address(), gossiperName), nil)
@@ -180,7 +170,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		return nil, err
 	}
 	s.tables = newTables(s, cfg.Tables, holder)
-	root, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
+	root, err := sys.Root.SpawnNamed(actorkit.Props(func() actor.Actor { return &nodeRoot{sys: s} }), nodeName)
 	if err != nil {
 		stopTransport()
 		return nil, fmt.Errorf("spawn node: %w", err)
@@ -203,9 +193,9 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	// Wait until every actor is spawned and the gossiper has published the
 	// first view.
 	timeout := time.After(startTimeout)
-	for _, ready := range []*readySignal{s.rootReady, s.vnodesReady, s.gossiperReady} {
+	for _, ready := range []*actorkit.ReadySignal{s.rootReady, s.vnodesReady, s.gossiperReady} {
 		select {
-		case <-ready.ch:
+		case <-ready.C():
 		case <-timeout:
 			s.Stop()
 			return nil, fmt.Errorf("node did not start within %v", startTimeout)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/ring"
@@ -104,13 +105,13 @@ type transfer struct {
 	complete [][]byte
 	fetched  uint64
 	lastErr  string
-	timer    selfTimer // the outstanding request's deadline, or the retry's wait
+	timer    actorkit.SelfTimer // the outstanding request's deadline, or the retry's wait
 }
 
 func (t *transfer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
-		t.timer.stop()
+		t.timer.Stop()
 	case *actor.Started:
 		if t.rebuild {
 			t.core = xfer.NewRebuild(t.groups, t.self)
@@ -366,7 +367,7 @@ func (t *transfer) step(ctx actor.Context) {
 // apart by the attempt number.
 func (t *transfer) arm(ctx actor.Context) {
 	t.attempt++
-	t.timer.after(ctx, t.cfg.RequestTimeout, transferFetch{attempt: t.attempt})
+	t.timer.After(ctx, t.cfg.RequestTimeout, transferFetch{attempt: t.attempt})
 }
 
 // refuse gives up the outstanding request, saying why (a peer's batch
@@ -389,7 +390,7 @@ func (t *transfer) refuse(ctx actor.Context, err error) {
 func (t *transfer) retry(ctx actor.Context) {
 	t.batch, t.asked, t.complete, t.applying = nil, "", nil, false
 	t.attempt++
-	t.timer.after(ctx, t.cfg.RetryDelay, transferRetry{})
+	t.timer.After(ctx, t.cfg.RetryDelay, transferRetry{})
 }
 
 func (t *transfer) cursor() *internalpb.HandoffCursor {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/membership"
@@ -134,71 +133,3 @@ type viewHolder struct{ p atomic.Pointer[View] }
 
 func (h *viewHolder) Load() *View   { return h.p.Load() }
 func (h *viewHolder) Store(v *View) { h.p.Store(v) }
-
-// sendSelfAfter sends msg to the actor once, after d (timeouts and pacing).
-func sendSelfAfter(ctx actor.Context, d time.Duration, msg any) *time.Timer {
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	return time.AfterFunc(d, func() { sys.Root.Send(self, msg) })
-}
-
-// selfTimers are a short-lived actor's pending sendSelfAfter timers. A
-// request state machine stops them when it stops, so a finished request
-// leaves no timer to fire into a dead mailbox (a dead letter per request,
-// seconds later).
-type selfTimers []*time.Timer
-
-func (t *selfTimers) after(ctx actor.Context, d time.Duration, msg any) {
-	*t = append(*t, sendSelfAfter(ctx, d, msg))
-}
-
-func (t *selfTimers) stop() {
-	for _, tm := range *t {
-		tm.Stop()
-	}
-	*t = nil
-}
-
-// selfTimer is an actor's one pending sendSelfAfter timer, which the next
-// replaces (an attempt's deadline, a pacing wait): a worker stops it when
-// it stops, so that it fires into no dead mailbox, nor into a later actor
-// of the same name.
-type selfTimer struct{ t *time.Timer }
-
-func (s *selfTimer) after(ctx actor.Context, d time.Duration, msg any) {
-	s.stop()
-	s.t = sendSelfAfter(ctx, d, msg)
-}
-
-func (s *selfTimer) stop() {
-	if s.t != nil {
-		s.t.Stop()
-		s.t = nil
-	}
-}
-
-// tickSelf sends msg to the actor every interval until the returned cancel
-// is called (actors call it when stopping).
-func tickSelf(ctx actor.Context, interval time.Duration, msg any) (cancel func()) {
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	t := time.NewTicker(interval)
-	done := make(chan struct{})
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				sys.Root.Send(self, msg)
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
-// stopOnCrash supervises children that must be stopped when they fail, never
-// restarted in place: a restarted actor keeps its PID, so replies meant for
-// the failed instance would reach the new one.
-func stopOnCrash() actor.PropsOption {
-	return actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))
-}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
@@ -79,7 +80,7 @@ type vnode struct {
 	// pending paused step, stopped with this instance so that it cannot
 	// start a second chain of steps in the next one.
 	rebuildPause time.Duration
-	rebuildTimer selfTimer
+	rebuildTimer actorkit.SelfTimer
 	// tombstonesCounted is this vnode's share of counters.tombstonesHeld.
 	tombstonesCounted int
 }
@@ -104,7 +105,7 @@ type rebuildStep struct{}
 
 func newVnodeProps(partition int, store *persistence.Store, view *viewHolder, catalog *catalogHolder, maxEntries int, counters *vnodeCounters, stamps *stampClock, rebuildPause time.Duration) *actor.Props {
 	id := store.Identity()
-	return propsOf(func() actor.Actor {
+	return actorkit.Props(func() actor.Actor {
 		return &vnode{partition: partition, store: store, view: view, catalog: catalog, maxEntries: maxEntries, counters: counters, stamps: stamps, rebuildPause: rebuildPause,
 			self: vclock.Actor{Node: id.NodeID, Incarnation: id.Incarnation}}
 	})
@@ -114,7 +115,7 @@ func (v *vnode) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Restarting, *actor.Stopping:
 		v.countTombstones(0) // the next instance indexes them anew
-		v.rebuildTimer.stop()
+		v.rebuildTimer.Stop()
 		return
 	}
 	v.receive(ctx)

@@ -148,7 +148,7 @@ func (v *vnode) rebuild(ctx actor.Context) {
 	if err != nil {
 		// Retry later; the tree stays not ready. A failed store refuses
 		// every read until the node restarts: at once, this would spin.
-		v.rebuildTimer.after(ctx, max(v.rebuildPause, rebuildRetryPause), rebuildStep{})
+		v.rebuildTimer.After(ctx, max(v.rebuildPause, rebuildRetryPause), rebuildStep{})
 		return
 	}
 	chunk := make([]replica.Stored, len(entries))
@@ -168,7 +168,7 @@ func (v *vnode) nextRebuildStep(ctx actor.Context) {
 		ctx.Send(ctx.Self(), rebuildStep{})
 		return
 	}
-	v.rebuildTimer.after(ctx, v.rebuildPause, rebuildStep{})
+	v.rebuildTimer.After(ctx, v.rebuildPause, rebuildStep{})
 }
 
 func (v *vnode) treeLevel(m *internalpb.TreeLevel) *internalpb.TreeLevelReply {

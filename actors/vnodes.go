@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -69,7 +70,7 @@ type vnodes struct {
 	// treeRebuildRate bounds the keys per second all vnodes together read
 	// to rebuild their trees (0: unbounded).
 	treeRebuildRate int
-	ready           *readySignal
+	ready           *actorkit.ReadySignal
 	dispatcher      actor.Dispatcher
 }
 
@@ -86,6 +87,6 @@ func (s *vnodes) Receive(ctx actor.Context) {
 				panic(fmt.Sprintf("spawn vnode %d: %v", p, err))
 			}
 		}
-		s.ready.done()
+		s.ready.Done()
 	}
 }

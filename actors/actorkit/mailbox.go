@@ -1,4 +1,4 @@
-package actors
+package actorkit
 
 import (
 	"sync"
@@ -16,8 +16,10 @@ import (
 // and the process dies. Every actor here gets a mailbox that keeps what
 // arrives before its handlers, in order, and posts it once they are set.
 
-// propsOf is actor.PropsFromProducer with that mailbox.
-func propsOf(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
+// Props is actor.PropsFromProducer with that mailbox, which keeps the
+// messages posted before the actor's handlers are set and posts them, in
+// order, once they are: every actor of a node is spawned with it.
+func Props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
 	return actor.PropsFromProducer(producer, append([]actor.PropsOption{actor.WithMailbox(newEarlyMailbox)}, opts...)...)
 }
 

@@ -1,4 +1,4 @@
-package actors
+package actorkit
 
 import (
 	"sync"
@@ -25,7 +25,7 @@ func TestRespawnedNameTakesMessagesSentWhileItStarts(t *testing.T) {
 	sys := actor.NewActorSystem()
 	defer sys.Shutdown()
 	var got atomic.Int64
-	props := propsOf(func() actor.Actor { return countingActor{&got} })
+	props := Props(func() actor.Actor { return countingActor{&got} })
 	pid, err := sys.Root.SpawnNamed(props, "respawned")
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func (r *recordingInvoker) messages() []any {
 }
 
 type timedActor struct {
-	timer *selfTimer
+	timer *SelfTimer
 	got   chan any
 }
 
@@ -126,10 +126,10 @@ type tick struct{ n int }
 func (a *timedActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.timer.after(ctx, 20*time.Millisecond, tick{1})
-		a.timer.after(ctx, 40*time.Millisecond, tick{2}) // replaces the first
+		a.timer.After(ctx, 20*time.Millisecond, tick{1})
+		a.timer.After(ctx, 40*time.Millisecond, tick{2}) // replaces the first
 	case *actor.Stopping:
-		a.timer.stop()
+		a.timer.Stop()
 	case tick:
 		a.got <- m
 	}
@@ -148,7 +148,7 @@ func TestSelfTimerFiresTheLatestAndNotAfterStop(t *testing.T) {
 	})
 	defer sys.EventStream.Unsubscribe(sub)
 	got := make(chan any, 10)
-	pid, err := sys.Root.SpawnNamed(propsOf(func() actor.Actor { return &timedActor{timer: &selfTimer{}, got: got} }), "timed")
+	pid, err := sys.Root.SpawnNamed(Props(func() actor.Actor { return &timedActor{timer: &SelfTimer{}, got: got} }), "timed")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestSelfTimerFiresTheLatestAndNotAfterStop(t *testing.T) {
 	if err := sys.Root.StopFuture(pid).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if pid, err = sys.Root.SpawnNamed(propsOf(func() actor.Actor { return &timedActor{timer: &selfTimer{}, got: got} }), "timed"); err != nil {
+	if pid, err = sys.Root.SpawnNamed(Props(func() actor.Actor { return &timedActor{timer: &SelfTimer{}, got: got} }), "timed"); err != nil {
 		t.Fatal(err)
 	}
 	if err := sys.Root.StopFuture(pid).Wait(); err != nil {

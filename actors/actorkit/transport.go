@@ -1,4 +1,4 @@
-package actors
+package actorkit
 
 import (
 	"context"
@@ -16,39 +16,38 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// transport describes an actor system's remote endpoint: a node's, or a
-// gossip-only member's (NewMember).
-type transport struct {
-	addr      string // host:port to listen on
-	advertise string // host:port peers reach it at; empty: addr
-	// serverTLS and dialTLS, when set, make the port mutual TLS: what it
+// Transport describes an actor system's remote endpoint: a node's, or a
+// gossip-only member's (actors.NewMember).
+type Transport struct {
+	Addr      string // host:port to listen on
+	Advertise string // host:port peers reach it at; empty: Addr
+	// ServerTLS and DialTLS, when set, make the port mutual TLS: what it
 	// accepts, and what it presents and checks when it dials a peer.
-	serverTLS, dialTLS *tls.Config
-	// limits bound each accepted connection; the zero value leaves gRPC's
+	ServerTLS, DialTLS *tls.Config
+	// Limits bound each accepted connection; the zero value leaves gRPC's
 	// defaults (a gossip-only member's).
-	limits     connlimits.Limits
-	batchSize  int // 0: protoactor's default
-	queueSize  int // 0: protoactor's default
-	maxMessage int // 0: grpc's default
-	logger     *slog.Logger
-	// libraryLogger receives protoactor's own logs; nil discards them.
-	libraryLogger *slog.Logger
+	Limits     connlimits.Limits
+	BatchSize  int // 0: protoactor's default
+	QueueSize  int // 0: protoactor's default
+	MaxMessage int // 0: grpc's default
+	Logger     *slog.Logger
+	// LibraryLogger receives protoactor's own logs; nil discards them.
+	LibraryLogger *slog.Logger
 }
 
-// startTransport starts an actor system and its remote endpoint, guarded
-// so that no input on the port ends the process (remote_guard.go).
-// startTransport starts an actor system and its remote layer on t.addr. The
-// returned stop ends both, closing the inbound gate first (inboundGate).
-func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, func(), error) {
-	host, portStr, err := net.SplitHostPort(t.addr)
+// StartTransport starts an actor system and its remote endpoint on t.Addr,
+// guarded so that no input on the port ends the process (remote_guard.go).
+// The returned stop ends both, closing the inbound gate first (inboundGate).
+func StartTransport(t Transport) (*actor.ActorSystem, *remote.Remote, func(), error) {
+	host, portStr, err := net.SplitHostPort(t.Addr)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("cluster address %q: %w", t.addr, err)
+		return nil, nil, nil, fmt.Errorf("cluster address %q: %w", t.Addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("cluster address %q: bad port", t.addr)
+		return nil, nil, nil, fmt.Errorf("cluster address %q: bad port", t.Addr)
 	}
-	logger, libLogger := t.logger, t.libraryLogger
+	logger, libLogger := t.Logger, t.LibraryLogger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -61,17 +60,17 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, func(), er
 		grpc.ChainStreamInterceptor(recoverStream(logger), gate.interceptor()),
 		grpc.ChainUnaryInterceptor(refuseUnary(logger)),
 	}
-	if t.limits != (connlimits.Limits{}) {
-		server = append(server, t.limits.ServerOptions()...)
+	if t.Limits != (connlimits.Limits{}) {
+		server = append(server, t.Limits.ServerOptions()...)
 	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainStreamInterceptor(closeOnStreamError)}
-	if t.serverTLS != nil && t.dialTLS != nil {
-		server = append(server, grpc.Creds(credentials.NewTLS(t.serverTLS)))
-		dial[0] = grpc.WithTransportCredentials(credentials.NewTLS(t.dialTLS))
+	if t.ServerTLS != nil && t.DialTLS != nil {
+		server = append(server, grpc.Creds(credentials.NewTLS(t.ServerTLS)))
+		dial[0] = grpc.WithTransportCredentials(credentials.NewTLS(t.DialTLS))
 	}
-	if t.maxMessage > 0 {
-		server = append(server, grpc.MaxRecvMsgSize(t.maxMessage))
-		dial = append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.maxMessage), grpc.MaxCallSendMsgSize(t.maxMessage)))
+	if t.MaxMessage > 0 {
+		server = append(server, grpc.MaxRecvMsgSize(t.MaxMessage))
+		dial = append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.MaxMessage), grpc.MaxCallSendMsgSize(t.MaxMessage)))
 	}
 	opts := []remote.ConfigOption{
 		remote.WithServerOptions(server...),
@@ -83,20 +82,20 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, func(), er
 		// connection from leaking).
 		func(c *remote.Config) { c.MaxRetryCount = 2 },
 	}
-	if t.advertise != "" {
-		opts = append(opts, remote.WithAdvertisedHost(t.advertise))
+	if t.Advertise != "" {
+		opts = append(opts, remote.WithAdvertisedHost(t.Advertise))
 	}
-	if t.batchSize > 0 {
-		opts = append(opts, remote.WithEndpointWriterBatchSize(t.batchSize))
+	if t.BatchSize > 0 {
+		opts = append(opts, remote.WithEndpointWriterBatchSize(t.BatchSize))
 	}
-	if t.queueSize > 0 {
-		opts = append(opts, remote.WithEndpointWriterQueueSize(t.queueSize), remote.WithEndpointManagerQueueSize(t.queueSize))
+	if t.QueueSize > 0 {
+		opts = append(opts, remote.WithEndpointWriterQueueSize(t.QueueSize), remote.WithEndpointManagerQueueSize(t.QueueSize))
 	}
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return libLogger }))
 	r := remote.NewRemote(sys, remote.Configure(host, port, opts...))
 	if err := startRemote(r); err != nil {
 		sys.Shutdown()
-		return nil, nil, nil, fmt.Errorf("listen on %s: %w", t.addr, err)
+		return nil, nil, nil, fmt.Errorf("listen on %s: %w", t.Addr, err)
 	}
 	stop := func() {
 		gate.close()
@@ -110,7 +109,7 @@ func startTransport(t transport) (*actor.ActorSystem, *remote.Remote, func(), er
 // protoactor's endpoint writer keeps each connection try in one field and
 // closes only the last when it stops, so a failed try's connection would
 // stay open, redialling a dead peer for the life of the process
-// (TestUnreachablePeerLeavesNoConnection); the writer gives up a
+// (actors' TestUnreachablePeerLeavesNoConnection); the writer gives up a
 // connection whose stream failed in any case.
 func closeOnStreamError(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	s, err := streamer(ctx, desc, cc, method, opts...)
