@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
-	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 	"github.com/harmoniakv/harmonia/internal/connlimits"
 )
@@ -43,7 +43,7 @@ type Config struct {
 	// Faults are injected to test recovery (Faults); nil, the default,
 	// injects none.
 	Faults  Faults
-	Gossip  GossipConfig
+	Gossip  gossip.Config
 	Handoff HandoffConfig
 	Hints   HintConfig
 	Repair  RepairConfig
@@ -99,7 +99,7 @@ func DefaultConfig() Config {
 		MaxClockEntries: 64,
 		Coordinator: CoordinatorConfig{ReadRepairWindow: 200 * time.Millisecond, ReplicaTimeout: time.Second, SpeculativeRetry: 50 * time.Millisecond,
 			Strong: DefaultStrongConfig()},
-		Gossip:          GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
+		Gossip:          gossip.DefaultConfig(),
 		Handoff:         DefaultHandoffConfig(),
 		Hints:           DefaultHintConfig(),
 		Repair:          DefaultRepairConfig(),

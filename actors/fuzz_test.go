@@ -3,7 +3,6 @@ package actors
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"maps"
 	"math"
 	"slices"
@@ -11,7 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/harmoniakv/harmonia/actors/actorkit"
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/membership"
@@ -1025,20 +1024,21 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 		snap = &internalpb.MembershipSnapshot{States: []*internalpb.NodeState{{Id: "n2", Generation: 2, Heartbeat: 1,
 			App: []*internalpb.AppEntry{{Key: membership.KeyClusterAddr, Value: fuzzPeerAddr, Version: 1}, {Key: membership.KeyStatus, Value: ring.StatusNormal, Version: 2}}}}}
 	}
-	g := &gossiper{cfg: GossipConfig{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()},
-		self: fuzzSelf, generation: fuzzGeneration, params: fuzzParams,
-		members: &memoryMembers{snap: snap}, log: slog.New(slog.DiscardHandler), ready: actorkit.NewReadySignal(),
-		app: map[string]string{membership.KeyClusterAddr: fuzzSelfAddr, membership.KeyIncarnation: "7", membership.KeyProtocol: "1", membership.KeyStatus: ring.StatusNormal}}
-	ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, gossiperName))
+	var views []*membership.View
+	g := gossip.NewActor(gossip.ActorConfig{Config: gossip.DefaultConfig(), Self: fuzzSelf, Generation: fuzzGeneration, Params: fuzzParams,
+		Members: &fuzzMembers{snap: snap}, Publish: func(v *membership.View) { views = append(views, v) },
+		App: map[string]string{membership.KeyClusterAddr: fuzzSelfAddr, membership.KeyIncarnation: "7", membership.KeyProtocol: "1", membership.KeyStatus: ring.StatusNormal}})
+	ctx := newFuzzContext(actor.NewPID(fuzzSelfAddr, gossip.Name))
 	ctx.deliver(t, g, &actor.Started{}, nil)
-	checkGossiper(t, g, nil)
+	checkGossipView(t, views, nil)
 	if pm == snap {
 		return
 	}
+	before, published := gossipStates(t, ctx, g), len(views)
 	ctx.out = nil
-	before := g.core.State().Digests()
-	ctx.deliver(t, g, pm, actor.NewPID(fuzzPeerAddr, gossiperName))
-	checkGossiper(t, g, pm)
+	ctx.deliver(t, g, pm, actor.NewPID(fuzzPeerAddr, gossip.Name))
+	checkGossipView(t, views, pm)
+	sent := ctx.sentTo(actor.NewPID(fuzzPeerAddr, gossip.Name))
 	var from string
 	var params *internalpb.ClusterParams
 	switch m := pm.(type) {
@@ -1051,17 +1051,19 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 	default:
 		return
 	}
-	sent := ctx.sentTo(actor.NewPID(fuzzPeerAddr, gossiperName))
 	theirs := membership.Params{Partitions: int(params.GetPartitions()), Replicas: int(params.GetReplicas()), SecretFingerprints: params.GetSecretFingerprints()}
 	if fuzzParams.Mismatch(fuzzSelf, theirs, from) != "" {
-		if !slices.Equal(before, g.core.State().Digests()) {
-			t.Fatalf("gossip with other parameters %+v changed the state", theirs)
+		if len(views) != published {
+			t.Fatalf("gossip with other parameters %+v published a view", theirs)
 		}
 		if len(sent) != 1 {
 			t.Fatalf("gossip with other parameters answered %v, want one refusal", sent)
 		}
 		if ref, ok := sent[0].(*internalpb.GossipRefused); !ok || ref.Node != from || ref.From != fuzzSelf {
 			t.Fatalf("gossip with other parameters answered %v", sent[0])
+		}
+		if after := gossipStates(t, ctx, g); !slices.Equal(before, after) {
+			t.Fatalf("gossip with other parameters %+v changed the state: %v -> %v", theirs, before, after)
 		}
 		return
 	}
@@ -1079,7 +1081,8 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 		default:
 			continue // an identity refusal for a claimant at the peer's address
 		}
-		if !proto.Equal(p, paramsToProto(g.params)) {
+		theirs := membership.Params{Partitions: int(p.GetPartitions()), Replicas: int(p.GetReplicas()), SecretFingerprints: p.GetSecretFingerprints()}
+		if fuzzParams.Mismatch(fuzzSelf, theirs, "peer") != "" || theirs.Partitions != fuzzPartitions || theirs.Replicas != fuzzN {
 			t.Fatalf("%T carries parameters %v, not this node's", s, p)
 		}
 	}
@@ -1088,29 +1091,68 @@ func checkGossip(t *testing.T, _ *messageHarness, pm proto.Message) {
 	}
 }
 
-// checkGossiper checks what the gossiper keeps after pm (nil: after its
-// start): its own id, generation and address are its own, it is fenced
-// only by a conflicting claim to its id, and a view is published.
-func checkGossiper(t *testing.T, g *gossiper, pm proto.Message) {
+// fuzzMembers is a gossip.Store in memory.
+type fuzzMembers struct {
+	snap *internalpb.MembershipSnapshot
+}
+
+func (m *fuzzMembers) Members() (*internalpb.MembershipSnapshot, error) {
+	return proto.Clone(m.snap).(*internalpb.MembershipSnapshot), nil
+}
+
+func (m *fuzzMembers) SaveMembers(s *internalpb.MembershipSnapshot) error {
+	m.snap = proto.Clone(s).(*internalpb.MembershipSnapshot)
+	return nil
+}
+
+// gossipStates asks the gossiper g, with a SYN that holds no digest, for
+// every state it knows, and returns a line per state: id, generation and
+// highest version. Asking changes nothing.
+func gossipStates(t *testing.T, ctx *fuzzContext, g actor.Actor) []string {
 	t.Helper()
-	st := g.core.State()
-	if gen := st.Generation(); gen < fuzzGeneration {
-		t.Fatalf("own generation went from %d down to %d", fuzzGeneration, gen)
+	prober := actor.NewPID("10.0.0.99:7000", gossip.Name)
+	saved := ctx.out
+	ctx.out = nil
+	ctx.deliver(t, g, &internalpb.GossipSyn{From: "prober", Params: &internalpb.ClusterParams{Partitions: fuzzPartitions,
+		Replicas: fuzzN, SecretFingerprints: fuzzParams.SecretFingerprints}}, prober)
+	sent := ctx.sentTo(prober)
+	ctx.out = saved
+	if len(sent) != 1 {
+		t.Fatalf("a probe was answered with %v", sent)
 	}
-	if addr, _ := st.Get(fuzzSelf, membership.KeyClusterAddr); addr != fuzzSelfAddr {
-		t.Fatalf("own cluster address is now %q", addr)
+	var out []string
+	for _, st := range sent[0].(*internalpb.GossipAck).States {
+		top := st.Heartbeat
+		for _, a := range st.App {
+			top = max(top, a.Version)
+		}
+		out = append(out, fmt.Sprintf("%s/%d/%d", st.Id, st.Generation, top))
 	}
-	if slices.Contains(st.IDs(), "") {
+	slices.Sort(out)
+	return out
+}
+
+// checkGossipView checks the last view the gossiper published after pm
+// (nil: after its start): its own id, generation and address are its own,
+// no member is without an id, and it is fenced only by a conflicting claim
+// to its id.
+func checkGossipView(t *testing.T, views []*membership.View, pm proto.Message) {
+	t.Helper()
+	if len(views) == 0 || views[len(views)-1].Self != fuzzSelf {
+		t.Fatalf("no view of %s published", fuzzSelf)
+	}
+	v := views[len(views)-1]
+	own := v.Members[fuzzSelf]
+	if own.Generation < fuzzGeneration {
+		t.Fatalf("own generation went from %d down to %d", fuzzGeneration, own.Generation)
+	}
+	if own.ClusterAddr != fuzzSelfAddr {
+		t.Fatalf("own cluster address is now %q", own.ClusterAddr)
+	}
+	if _, ok := v.Members[""]; ok {
 		t.Fatal("a member without an id was taken")
 	}
-	v := g.last
-	if v == nil || v.Self != fuzzSelf {
-		t.Fatalf("no view of %s published: %+v", fuzzSelf, v)
-	}
-	if !slices.Equal(slices.Sorted(maps.Keys(v.Members)), st.IDs()) {
-		t.Fatalf("the view shows members %v, the gossiper knows %v", slices.Sorted(maps.Keys(v.Members)), st.IDs())
-	}
-	if g.core.Fenced() == "" {
+	if v.Fenced == "" {
 		return
 	}
 	var claims []*internalpb.NodeState
@@ -1123,10 +1165,15 @@ func checkGossiper(t *testing.T, g *gossiper, pm proto.Message) {
 		claims = []*internalpb.NodeState{m.Holder}
 	}
 	if !slices.ContainsFunc(claims, func(st *internalpb.NodeState) bool {
-		other := statesFromProto([]*internalpb.NodeState{st})[0].App[membership.KeyClusterAddr].Value
+		other := "" // the last entry of the key, as a gossiper reads a state
+		for _, a := range st.GetApp() {
+			if a.Key == membership.KeyClusterAddr {
+				other = a.Value
+			}
+		}
 		return st.GetId() == fuzzSelf && other != "" && other != fuzzSelfAddr
 	}) {
-		t.Fatalf("fenced (%s) without a claim to id %s from another address", g.core.Fenced(), fuzzSelf)
+		t.Fatalf("fenced (%s) without a claim to id %s from another address", v.Fenced, fuzzSelf)
 	}
 }
 

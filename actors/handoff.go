@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/actors/actorkit"
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -111,14 +112,14 @@ type transferDone struct {
 // one transfer-<p> child per partition, at most Concurrency at a time. When
 // all are in, it publishes that through gossip.
 type handoff struct {
-	cfg    HandoffConfig
-	self   string
-	log    *slog.Logger
-	store  *persistence.Store
-	view   *viewHolder
-	tables *catalogHolder
-	gossip *Gossiper
-	table  *transferTable
+	cfg     HandoffConfig
+	self    string
+	log     *slog.Logger
+	store   *persistence.Store
+	view    *viewHolder
+	tables  *catalogHolder
+	control gossip.Control
+	table   *transferTable
 
 	key      string
 	moves    []ring.Move
@@ -171,6 +172,6 @@ func (h *handoff) fill(ctx actor.Context) {
 		}
 	}
 	if len(h.finished) == len(h.moves) {
-		h.gossip.setControl(membership.KeyTransitionDone, h.key)
+		h.control.Set(membership.KeyTransitionDone, h.key)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/actors/actorkit"
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -54,11 +55,11 @@ type (
 // took as a fallback, or partitions it handed off) once no hint needs them.
 // It publishes this node's hint count so that every reaper sees it.
 type reaper struct {
-	cfg    reap.Config
-	view   *viewHolder
-	store  *persistence.Store
-	gossip *Gossiper
-	table  *reapTable
+	cfg     reap.Config
+	view    *viewHolder
+	store   *persistence.Store
+	control gossip.Control
+	table   *reapTable
 
 	cancels   []func()
 	published int64
@@ -98,7 +99,7 @@ func (r *reaper) Receive(ctx actor.Context) {
 // publish gossips this node's hint count when it changed.
 func (r *reaper) publish() {
 	if n := r.store.HintCount(); n != r.published {
-		r.gossip.setControl(membership.KeyHintsPending, strconv.FormatInt(n, 10))
+		r.control.Set(membership.KeyHintsPending, strconv.FormatInt(n, 10))
 		r.published = n
 	}
 }

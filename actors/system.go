@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/actors/actorkit"
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
@@ -35,7 +36,8 @@ type System struct {
 	// stamps is the node's hybrid logical clock (last-writer-wins tables).
 	stamps *stampClock
 
-	gossip *Gossiper
+	gossip  *gossip.Gossiper
+	control gossip.Control
 	// dispatcher runs the request path's mailboxes (vnodes, coordinator,
 	// request state machines) on long-lived goroutines.
 	dispatcher   *workerDispatcher
@@ -97,7 +99,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 	spawn(actorkit.Props(func() actor.Actor {
-		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, log: s.log, store: s.store, view: s.view, tables: s.tables.holder, gossip: s.gossip, table: s.transfers}
+		return &handoff{cfg: s.cfg.Handoff, self: id.NodeID, log: s.log, store: s.store, view: s.view, tables: s.tables.holder, control: s.control, table: s.transfers}
 	}, transferSupervision), "handoff")
 	// A crashed exchange or reap round is stopped, not restarted in place;
 	// its parent starts a new one.
@@ -109,7 +111,7 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 		return &acceptorRebuild{cfg: s.cfg.Handoff, self: id.NodeID, store: s.store, view: s.view, tables: s.tables.holder, log: s.log}
 	}, actorkit.StopOnCrash()), "acceptor-rebuild")
 	spawn(actorkit.Props(func() actor.Actor {
-		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, gossip: s.gossip, table: s.reaps}
+		return &reaper{cfg: s.cfg.Reap, view: s.view, store: s.store, control: s.control, table: s.reaps}
 	}, actorkit.StopOnCrash()), "reaper")
 	if s.cfg.Hints.Enabled {
 		// A crashed replay worker restarts and reads the durable queue again.
@@ -120,20 +122,20 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	}
 	spawn(actorkit.Props(func() actor.Actor {
 		handoff := actor.NewPID(s.actors.Address(), handoffName)
-		return &gossiper{ready: s.gossiperReady, cfg: s.cfg.Gossip,
-			params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, fail: s.failWith,
-			members: s.store, acceptors: s.store, hintCount: s.store.HintCount, log: s.log, self: id.NodeID, generation: generation,
-			publish: func(v *membership.View) { s.view.Store(&View{View: *v}) },
-			transition: func(t *ring.Transition, allSeen bool) {
+		return gossip.NewActor(gossip.ActorConfig{Ready: s.gossiperReady, Config: s.cfg.Gossip,
+			Params: membership.Params{Partitions: s.cfg.Partitions, Replicas: s.cfg.N, SecretFingerprints: s.cfg.SecretFingerprints}, Fail: s.failWith,
+			Members: s.store, Acceptors: s.store, HintCount: s.store.HintCount, Log: s.log, Self: id.NodeID, Generation: generation,
+			Publish: func(v *membership.View) { s.view.Store(&View{View: *v}) },
+			Transition: func(t *ring.Transition, allSeen bool) {
 				s.actors.Root.Send(handoff, transitionUpdate{t: t, ready: allSeen})
 			},
-			app: map[string]string{
+			App: map[string]string{
 				membership.KeyClusterAddr: s.cfg.advertised(),
 				membership.KeyClientAddr:  s.cfg.advertisedClient(),
 				membership.KeyIncarnation: strconv.FormatUint(id.Incarnation, 10),
 				membership.KeyProtocol:    strconv.Itoa(membership.ProtocolVersion),
 				membership.KeyStatus:      "normal",
-			}}
+			}})
 	}), "gossiper")
 	s.rootReady.Done()
 }
@@ -163,7 +165,7 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 		rootReady: actorkit.NewReadySignal(), vnodesReady: actorkit.NewReadySignal(), gossiperReady: actorkit.NewReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
 		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
-	s.gossip = newGossiperHandle(sys.Root, actor.NewPID(sys.Address(), gossiperName), nil)
+	s.gossip, s.control = gossip.Attach(sys, actor.NewPID(sys.Address(), gossip.Name))
 	holder, err := loadCatalog(s)
 	if err != nil {
 		stopTransport()
@@ -177,11 +179,8 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	}
 	s.root = root
 	s.coordinator = actor.NewPID(sys.Address(), coordinatorName)
-	gossiperPID := actor.NewPID(sys.Address(), gossiperName)
 	sys.EventStream.Subscribe(func(evt any) {
 		switch e := evt.(type) {
-		case *remote.EndpointTerminatedEvent:
-			sys.Root.Send(gossiperPID, endpointLost{addr: e.Address})
 		case *actor.SupervisorEvent:
 			if e.Directive == actor.RestartDirective {
 				s.restarts.Add(1)
@@ -203,14 +202,14 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	}
 	// Handlers before the first round: a rejoining node learns at its
 	// first exchange that it takes its place back.
-	s.gossip.RegisterEventHandler(EventHandlerFunc(func(e membership.Event) {
+	s.gossip.RegisterEventHandler(gossip.EventHandlerFunc(func(e membership.Event) {
 		if e.Kind == membership.EventPlaceTakenBack {
 			go s.rebuild()
 		}
 	}))
 	if cfg.Hints.Enabled {
 		hintsPID := actor.NewPID(sys.Address(), hintsName)
-		s.gossip.RegisterEventHandler(EventHandlerFunc(func(e membership.Event) {
+		s.gossip.RegisterEventHandler(gossip.EventHandlerFunc(func(e membership.Event) {
 			if e.Kind == membership.EventUp {
 				sys.Root.Send(hintsPID, hintCheck{})
 			}

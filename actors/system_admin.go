@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -16,12 +17,12 @@ import (
 
 // Leave publishes that this node leaves the ring: its partitions move to
 // the other members, then it is left.
-func (s *System) Leave() { s.gossip.setControl(membership.KeyStatus, membership.RingLeaving) }
+func (s *System) Leave() { s.control.Set(membership.KeyStatus, membership.RingLeaving) }
 
 // Remove publishes that this node removes dead member id: its partitions
 // are rebuilt on the other members, then it is left.
 func (s *System) Remove(id string) {
-	s.gossip.setControl(membership.KeyRemovedPrefix+id, membership.RingLeaving)
+	s.control.Set(membership.KeyRemovedPrefix+id, membership.RingLeaving)
 }
 
 // CrashVnode makes partition p's vnode panic once (tests of supervision).
@@ -74,7 +75,7 @@ func (s *System) HintsReplayed() map[string]int64 { return s.hintCounters.Replay
 func (s *System) Transfers() (string, []TransferProgress) { return s.transfers.Snapshot() }
 
 // Gossiper returns the node's membership API.
-func (s *System) Gossiper() *Gossiper { return s.gossip }
+func (s *System) Gossiper() *gossip.Gossiper { return s.gossip }
 
 // Config returns the node's configuration.
 func (s *System) Config() Config { return s.cfg }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -368,7 +369,7 @@ func TestGossiperUserStateAndRemovableHandlers(t *testing.T) {
 	sys := startSingle(t, t.TempDir())
 	g := sys.Gossiper()
 	events := make(chan membership.Event, 16)
-	remove := g.RegisterEventHandler(EventHandlerFunc(func(e membership.Event) {
+	remove := g.RegisterEventHandler(gossip.EventHandlerFunc(func(e membership.Event) {
 		if e.Kind == membership.EventStateChanged {
 			events <- e
 		}
@@ -521,11 +522,11 @@ func TestGossiperJoinReportsWhoAnswered(t *testing.T) {
 		n, err := g.Join(ctx, []string{seed, freeAddr(t)})
 		done <- joined{n, err}
 	}()
-	gossiper := actor.NewPID(sys.actors.Address(), gossiperName)
+	gossiper := actor.NewPID(sys.actors.Address(), gossip.Name)
 	params := &internalpb.ClusterParams{Partitions: uint32(sys.cfg.Partitions), Replicas: uint32(sys.cfg.N), SecretFingerprints: sys.cfg.SecretFingerprints}
 	for i := 0; ; i++ {
 		// Resent until the join has registered: an answer before it is not one.
-		sys.actors.Root.RequestWithCustomSender(gossiper, &internalpb.GossipAck{From: "seed", Params: params}, actor.NewPID(seed, gossiperName))
+		sys.actors.Root.RequestWithCustomSender(gossiper, &internalpb.GossipAck{From: "seed", Params: params}, actor.NewPID(seed, gossip.Name))
 		select {
 		case j := <-done:
 			if j.n != 1 || j.err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
@@ -124,7 +125,7 @@ func (t *Tables) Catalog() catalog.Catalog { return t.holder.Load() }
 // start publishes the cached revision and runs the refresh and purge loops
 // until the node stops.
 func (t *Tables) start() {
-	t.sys.gossip.RegisterEventHandler(EventHandlerFunc(func(e membership.Event) {
+	t.sys.gossip.RegisterEventHandler(gossip.EventHandlerFunc(func(e membership.Event) {
 		if e.Kind != membership.EventStateChanged || e.Key != membership.KeyCatalog {
 			return
 		}
@@ -132,7 +133,7 @@ func (t *Tables) start() {
 			wake(t.refresh)
 		}
 	}))
-	t.sys.gossip.setControl(membership.KeyCatalog, strconv.FormatUint(t.Catalog().Revision, 10))
+	t.sys.control.Set(membership.KeyCatalog, strconv.FormatUint(t.Catalog().Revision, 10))
 	go t.loop(t.refresh, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.RefreshTimeout)
 		defer cancel()
@@ -221,7 +222,7 @@ func (t *Tables) adopt(c catalog.Catalog) {
 	if err := t.sys.store.SaveCatalog(catalog.Encode(c)); err != nil {
 		t.sys.log.Warn("save catalog", "err", err) // the register keeps it; a restart reads it again
 	}
-	t.sys.gossip.setControl(membership.KeyCatalog, strconv.FormatUint(c.Revision, 10))
+	t.sys.control.Set(membership.KeyCatalog, strconv.FormatUint(c.Revision, 10))
 	wake(t.purge)
 }
 

@@ -1,6 +1,7 @@
 // Package actors owns HarmoniaKV's actor tree on one node: the vnodes that
 // hold replicas, the coordinator and its per-request get/put state machines,
-// and the gossiper that spreads membership. Actors stay thin: they turn
+// and the node's use of the gossiper (actors/gossip), which spreads
+// membership. Actors stay thin: they turn
 // messages into calls on the pure packages under cluster/ and the store under
 // persistence/, and results back into messages.
 package actors
@@ -22,7 +23,6 @@ const (
 	nodeName        = "node"
 	vnodesName      = nodeName + "/vnodes"
 	coordinatorName = nodeName + "/coordinator"
-	gossiperName    = nodeName + "/gossiper"
 	handoffName     = nodeName + "/handoff"
 	hintsName       = nodeName + "/hints"
 	repairName      = nodeName + "/repair"

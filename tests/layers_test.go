@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -61,5 +62,29 @@ func TestLayersImportDownwardOnly(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no Go file checked")
+	}
+}
+
+// A program that embeds membership alone (gossip.NewMember) links no
+// storage: actors/gossip and the actor plumbing it runs on depend, even
+// indirectly, on neither persistence/ nor the rest of actors/ nor pebble.
+func TestGossipLibraryLinksNoStorage(t *testing.T) {
+	const module = "github.com/harmoniakv/harmonia/"
+	for _, pkg := range []string{"./actors/gossip", "./actors/actorkit"} {
+		cmd := exec.Command("go", "list", "-deps", pkg)
+		cmd.Dir = ".."
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) == 0 {
+			t.Fatalf("go list -deps %s listed nothing", pkg)
+		}
+		for _, dep := range deps {
+			if strings.HasPrefix(dep, "github.com/cockroachdb/pebble") || dep == module+"persistence" || dep == module+"actors" {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
 	}
 }

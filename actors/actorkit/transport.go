@@ -17,7 +17,7 @@ import (
 )
 
 // Transport describes an actor system's remote endpoint: a node's, or a
-// gossip-only member's (actors.NewMember).
+// gossip-only member's (gossip.NewMember).
 type Transport struct {
 	Addr      string // host:port to listen on
 	Advertise string // host:port peers reach it at; empty: Addr

@@ -1,4 +1,4 @@
-package actors
+package gossip
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/internal/testport"
 )
 
 // memberProcessEnv carries a member's settings to the process
@@ -269,4 +270,13 @@ func TestEventChannelDropsWhenFull(t *testing.T) {
 	if got := <-c; got.Kind != membership.EventUp || h.Dropped() != 1 {
 		t.Fatalf("got %+v, dropped %d", got, h.Dropped())
 	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	addr, err := testport.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }

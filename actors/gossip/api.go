@@ -1,4 +1,4 @@
-package actors
+package gossip
 
 import (
 	"context"
@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 )
 
-// GossipConfig tunes membership gossip.
-type GossipConfig struct {
+// Config tunes membership gossip. Start from DefaultConfig.
+type Config struct {
 	// Interval between gossip rounds. Default 1 s.
 	Interval time.Duration
 	// CheckInterval is how often liveness is evaluated besides every round,
@@ -24,6 +25,12 @@ type GossipConfig struct {
 	// Seeds are cluster addresses to gossip with when no member is live,
 	// and now and then anyway (so that split groups find each other).
 	Seeds []string
+}
+
+// DefaultConfig returns the documented defaults: a round every second,
+// liveness evaluated every 250 ms, membership.DefaultConfig, no seeds.
+func DefaultConfig() Config {
+	return Config{Interval: time.Second, CheckInterval: 250 * time.Millisecond, Membership: membership.DefaultConfig()}
 }
 
 // Messages from the Gossiper handle and the transport to the actor
@@ -50,7 +57,7 @@ type (
 )
 
 // Gossiper is the Go face of the gossiper actor: membership as a library,
-// as a node uses it (System.Gossiper) or on its own (NewMember). Methods
+// as a node uses it (Attach) or on its own (NewMember). Methods
 // other than Join, GetState and Stop only send a message; none blocks on
 // the network.
 type Gossiper struct {
@@ -70,6 +77,34 @@ var ErrGossiperStopped = errors.New("gossiper stopped")
 func newGossiperHandle(root *actor.RootContext, pid *actor.PID, shutdown func()) *Gossiper {
 	return &Gossiper{root: root, pid: pid, shutdown: shutdown, stopped: make(chan struct{})}
 }
+
+// Attach returns the handle of the gossiper actor at pid, which the node
+// that spawned it (NewActor) uses, and the node's control of it. It
+// forwards the losses of remote endpoints in sys to the gossiper.
+func Attach(sys *actor.ActorSystem, pid *actor.PID) (*Gossiper, Control) {
+	watchTransport(sys, pid)
+	g := newGossiperHandle(sys.Root, pid, nil)
+	return g, Control{g: g}
+}
+
+// watchTransport tells the gossiper at pid of every remote endpoint sys
+// loses, so that it stops waiting for answers from there.
+func watchTransport(sys *actor.ActorSystem, pid *actor.PID) {
+	sys.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
+			sys.Root.Send(pid, endpointLost{addr: e.Address})
+		}
+	})
+}
+
+// Control publishes a node's control keys (membership.Key*: its place in
+// the ring, its transfers, its hint count, its catalog revision), which
+// only the node that runs the gossiper sets; users' keys go through
+// Gossiper.UpdateState.
+type Control struct{ g *Gossiper }
+
+// Set publishes control key of this node.
+func (c Control) Set(key, value string) { c.g.setControl(key, value) }
 
 // Start begins periodic gossip rounds (a node's System starts them once
 // its handlers are registered; NewMember starts them itself).

@@ -1,30 +1,21 @@
-package actors
+package gossip
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/remote"
 	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"google.golang.org/protobuf/proto"
 )
 
-// memberStore keeps a gossiper's membership across restarts (a node's
-// persistence.Store; memory for a member made by NewMember).
-type memberStore interface {
-	Members() (*internalpb.MembershipSnapshot, error)
-	SaveMembers(*internalpb.MembershipSnapshot) error
-}
-
-// memoryMembers is a memberStore that forgets at the end of the process.
+// memoryMembers is a Store that forgets at the end of the process.
 type memoryMembers struct {
 	mu   sync.Mutex
 	snap *internalpb.MembershipSnapshot
@@ -57,7 +48,7 @@ type MemberConfig struct {
 	Addr string
 	// Gossip tunes rounds and failure detection; Gossip.Seeds are joined
 	// at start without waiting for them (Join waits).
-	Gossip GossipConfig
+	Gossip Config
 	// Params must be equal on every member: gossip with a peer whose
 	// parameters differ is refused both ways. Partitions 0: no ring.
 	Params membership.Params
@@ -71,8 +62,11 @@ type MemberConfig struct {
 // listening on addr: gossip every second, failure detection as
 // membership.DefaultConfig, no seeds.
 func DefaultMemberConfig(id, addr string) MemberConfig {
-	return MemberConfig{ID: id, Addr: addr, Gossip: DefaultConfig().Gossip}
+	return MemberConfig{ID: id, Addr: addr, Gossip: DefaultConfig()}
 }
+
+// startTimeout bounds how long NewMember waits for its gossiper to start.
+const startTimeout = 10 * time.Second
 
 // NewMember starts a gossip member on an actor system and remote endpoint
 // of its own and begins its rounds. It takes part in membership like a
@@ -105,18 +99,14 @@ func NewMember(cfg MemberConfig) (*Gossiper, error) {
 		app[membership.UserKeyPrefix+k] = v
 	}
 	ready := actorkit.NewReadySignal()
-	g := &gossiper{cfg: cfg.Gossip, self: cfg.ID, app: maps.Clone(app), generation: time.Now().UnixNano(),
-		params: cfg.Params, members: &memoryMembers{}, log: logger, ready: ready}
-	pid, err := sys.Root.SpawnNamed(actorkit.Props(func() actor.Actor { return g }), gossiperName)
+	g := NewActor(ActorConfig{Config: cfg.Gossip, Self: cfg.ID, App: app, Generation: time.Now().UnixNano(),
+		Params: cfg.Params, Members: &memoryMembers{}, Log: logger, Ready: ready})
+	pid, err := sys.Root.SpawnNamed(actorkit.Props(func() actor.Actor { return g }), Name)
 	if err != nil {
 		shutdown()
 		return nil, fmt.Errorf("member %s: spawn gossiper: %w", cfg.ID, err)
 	}
-	sys.EventStream.Subscribe(func(evt any) {
-		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
-			sys.Root.Send(pid, endpointLost{addr: e.Address})
-		}
-	})
+	watchTransport(sys, pid)
 	select {
 	case <-ready.C():
 	case <-time.After(startTimeout):
