@@ -9,6 +9,7 @@ import (
 	"github.com/harmoniakv/harmonia/actors/actorkit"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	xfer "github.com/harmoniakv/harmonia/cluster/transfer"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -104,7 +105,7 @@ func (r *acceptorRebuild) Receive(ctx actor.Context) {
 			delete(r.running, m.partition)
 			delete(r.children, c.pid.Id)
 		}
-		if v := r.view.Load(); v == nil || v.Transition == nil || v.Transition.Key != m.key {
+		if !r.counts(m.key) {
 			return // rebuilt for voters that changed since: again, at the next tick
 		}
 		if err := r.store.MarkAcceptorsRebuilt(m.partition); err != nil {
@@ -123,25 +124,36 @@ func (r *acceptorRebuild) Receive(ctx actor.Context) {
 	}
 }
 
-// fill stops rebuilds of another transition and starts those due.
+// counts reports whether a rebuild read in the transition key makes its
+// partition rebuilt (xfer.RebuildCounts).
+func (r *acceptorRebuild) counts(key string) bool {
+	v := r.view.Load()
+	if v == nil || v.Transition == nil {
+		return xfer.RebuildCounts(key, "", false)
+	}
+	return xfer.RebuildCounts(key, v.Transition.Key, true)
+}
+
+// fill stops rebuilds of another transition and starts those due, as
+// xfer.PlanRebuilds decides.
 func (r *acceptorRebuild) fill(ctx actor.Context) {
-	if r.store.AcceptorOrigin() != membership.AcceptorsLost || time.Since(r.started) < r.cfg.RebuildDelay {
-		return
+	s := xfer.RebuildState{AcceptorsLost: r.store.AcceptorOrigin() == membership.AcceptorsLost, Started: r.started,
+		Delay: r.cfg.RebuildDelay, Concurrency: r.cfg.Concurrency, Running: make(map[int]string, len(r.running))}
+	for p, c := range r.running {
+		s.Running[p] = c.key
 	}
 	v := r.view.Load()
-	if v == nil || v.Transition == nil || v.Ring == nil {
-		return
+	if v != nil && v.Transition != nil && v.Ring != nil {
+		s.InTransition, s.Transition, s.Partitions = true, v.Transition.Key, v.Ring.Partitions()
+		s.IsVoter = func(p int) bool { return v.Transition.IsVoter(p, r.self) }
+		s.Rebuilt = r.store.AcceptorsRebuilt
 	}
-	for p, c := range r.running {
-		if c.key != v.Transition.Key {
-			ctx.Stop(c.pid)
-			delete(r.running, p)
-		}
+	plan := xfer.PlanRebuilds(s, time.Now())
+	for _, p := range plan.Stop {
+		ctx.Stop(r.running[p].pid)
+		delete(r.running, p)
 	}
-	for p := 0; p < v.Ring.Partitions() && len(r.running) < r.cfg.Concurrency; p++ {
-		if _, ok := r.running[p]; ok || r.store.AcceptorsRebuilt(p) || !v.Transition.IsVoter(p, r.self) {
-			continue
-		}
+	for _, p := range plan.Start {
 		key, groups := v.Transition.Key, v.Transition.Voters(p)
 		props := actorkit.Props(func() actor.Actor {
 			return &transfer{cfg: r.cfg, key: key, move: ring.Move{Partition: p}, store: r.store, view: r.view, tables: r.tables, log: r.log,

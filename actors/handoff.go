@@ -12,6 +12,7 @@ import (
 	"github.com/harmoniakv/harmonia/actors/gossip"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	xfer "github.com/harmoniakv/harmonia/cluster/transfer"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -121,57 +122,53 @@ type handoff struct {
 	control gossip.Control
 	table   *transferTable
 
-	key      string
-	moves    []ring.Move
-	started  bool
-	running  map[int]bool
-	finished map[int]bool
-	next     int
+	moves []ring.Move
+	// sched schedules the moves of the transition seen last; nil before
+	// the first.
+	sched *xfer.Handoff
 }
 
 func (h *handoff) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case transitionUpdate:
-		if m.t.Key != h.key {
+		if h.sched == nil || m.t.Key != h.sched.Key() {
 			for _, c := range ctx.Children() {
 				ctx.Stop(c)
 			}
-			h.key, h.moves, h.started, h.next = m.t.Key, m.t.MovesTo(h.self), false, 0
-			h.running, h.finished = map[int]bool{}, map[int]bool{}
-			h.table.reset(h.key)
+			h.moves = m.t.MovesTo(h.self)
+			partitions := make([]int, len(h.moves))
+			for i, mv := range h.moves {
+				partitions[i] = mv.Partition
+			}
+			h.sched = xfer.NewHandoff(m.t.Key, partitions, h.cfg.Concurrency)
+			h.table.reset(m.t.Key)
 			for _, mv := range h.moves {
 				h.table.set(TransferProgress{Partition: mv.Partition})
 			}
 		}
-		if m.ready && !h.started && !m.t.Stable() {
-			h.started = true
-			h.fill(ctx)
-		}
+		h.carry(ctx, h.sched.Begin(m.ready, m.t.Stable()))
 	case transferDone:
-		if m.key != h.key {
+		if h.sched == nil {
 			return
 		}
-		delete(h.running, m.partition)
-		h.finished[m.partition] = true
-		h.fill(ctx)
+		h.carry(ctx, h.sched.Finished(m.key, m.partition))
 	}
 }
 
-// fill starts transfers up to the concurrency bound, and reports the
-// transition done once every move has arrived.
-func (h *handoff) fill(ctx actor.Context) {
-	for len(h.running) < h.cfg.Concurrency && h.next < len(h.moves) {
-		mv := h.moves[h.next]
-		h.next++
-		h.running[mv.Partition] = true
+// carry starts the transfers step asks for, and reports the transition
+// done when it says every move has arrived.
+func (h *handoff) carry(ctx actor.Context, step xfer.HandoffStep) {
+	key := h.sched.Key()
+	for _, i := range step.Start {
+		mv := h.moves[i]
 		props := actorkit.Props(func() actor.Actor {
-			return &transfer{cfg: h.cfg, key: h.key, move: mv, store: h.store, view: h.view, tables: h.tables, table: h.table, log: h.log}
+			return &transfer{cfg: h.cfg, key: key, move: mv, store: h.store, view: h.view, tables: h.tables, table: h.table, log: h.log}
 		})
 		if _, err := ctx.SpawnNamed(props, fmt.Sprintf("transfer-%d-%d", mv.Partition, time.Now().UnixNano())); err != nil {
 			panic(fmt.Sprintf("spawn transfer %d: %v", mv.Partition, err))
 		}
 	}
-	if len(h.finished) == len(h.moves) {
-		h.control.Set(membership.KeyTransitionDone, h.key)
+	if step.Done {
+		h.control.Set(membership.KeyTransitionDone, key)
 	}
 }
