@@ -24,6 +24,11 @@
 // however many sources are down; a strong key whose chosen value reached
 // only replicas that were not read would otherwise be lost once the ring
 // change ends (see actors/transfer.go for what is done with the states).
+//
+// It also schedules a node's transfers (schedule.go): which partitions it
+// receives at once in a ring transition and when that is done (Handoff),
+// and which rebuilds of lost acceptor state start, stop or count
+// (PlanRebuilds, RebuildCounts).
 package transfer
 
 import (
