@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -136,8 +135,8 @@ type replay struct {
 
 	round int
 	timer actorkit.SelfTimer // the round's ack deadline, or the pacing wait
-	// outstanding counts the acks each hint still waits for, by sequence.
-	outstanding map[uint64]int
+	// batch is the round's hints and the acks each still waits for.
+	batch hinted.Batch
 	// pacer keeps replay to MaxPerSecond hints a second, a batch at a time.
 	pacer *pace.Pacer
 }
@@ -152,31 +151,28 @@ func (r *replay) Receive(ctx actor.Context) {
 	case replayNext:
 		r.send(ctx)
 	case *internalpb.ReplicaPutReply:
-		if r.outstanding[m.RequestId] == 0 || m.Error != "" {
+		if !r.batch.Acked(m.RequestId, m.Error == "") {
 			return // an error leaves the hint; the batch times out and starts over
 		}
-		if r.outstanding[m.RequestId]--; r.outstanding[m.RequestId] > 0 {
-			return
-		}
-		delete(r.outstanding, m.RequestId)
 		if err := r.store.DeleteHint(r.target, m.RequestId); err != nil {
 			ctx.Stop(ctx.Self())
 			return
 		}
 		total := r.counters.add(r.target, 1)
 		r.faults.HintDelivered(r.target, total)
-		if len(r.outstanding) == 0 {
+		if !r.batch.Pending() {
 			r.pace(ctx)
 		}
 	case replayTimeout:
-		if m.round == r.round && len(r.outstanding) > 0 {
+		if m.round == r.round && r.batch.Pending() {
 			ctx.Stop(ctx.Self()) // the next check starts over from the queue
 		}
 	}
 }
 
 // send delivers the next batch, or stops when the queue is empty or a hint
-// has nowhere to go now (the next check starts over).
+// has nowhere to go now (the next check starts over); hinted.NewBatch
+// decides which.
 func (r *replay) send(ctx actor.Context) {
 	v := r.view.Load()
 	pl := placement(v)
@@ -184,44 +180,37 @@ func (r *replay) send(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	batch, err := r.store.Hints(r.target, r.cfg.BatchSize)
-	if err != nil || len(batch) == 0 {
+	queued, err := r.store.Hints(r.target, r.cfg.BatchSize)
+	if err != nil || len(queued) == 0 {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	dests := make([][]string, len(batch))
-	keepers := make([]string, len(batch))
-	for i, h := range batch {
-		why := ""
-		if p := int(h.Hint.Partition); p < 0 || p >= v.Ring.Partitions() {
-			// A corrupt record: it can never be delivered, and would hold
-			// up every hint behind it.
-			why = fmt.Sprintf("partition %d is outside the ring", p)
-		} else if err := r.catalog.Load().CheckEventualWrite(h.Hint.Key); err != nil {
-			why = err.Error() // its table was deleted: every replica refuses it
-		}
-		if why != "" {
-			if err := r.store.DropHint(r.target, h.Seq, why); err != nil {
-				ctx.Stop(ctx.Self())
-				return
-			}
-			ctx.Send(ctx.Self(), replayNext{}) // read the batch again, through the mailbox
-			return
-		}
-		var ok bool
-		if dests[i], keepers[i], ok = pl.Destinations(r.target, int(h.Hint.Partition)); !ok {
+	hints := make([]hinted.Hint, len(queued))
+	for i, h := range queued {
+		hints[i] = hinted.Hint{Seq: h.Seq, Partition: int(h.Hint.Partition), Key: h.Hint.Key}
+	}
+	checkWrite := func(key []byte) error { return r.catalog.Load().CheckEventualWrite(key) }
+	batch, drop, stop := hinted.NewBatch(pl, r.target, hints, checkWrite)
+	if drop != nil {
+		if err := r.store.DropHint(r.target, drop.Seq, drop.Why); err != nil {
 			ctx.Stop(ctx.Self())
 			return
 		}
+		ctx.Send(ctx.Self(), replayNext{}) // read the batch again, through the mailbox
+		return
+	}
+	if stop {
+		ctx.Stop(ctx.Self())
+		return
 	}
 	r.round++
-	r.outstanding = map[uint64]int{}
-	for i, h := range batch {
-		r.outstanding[h.Seq] = len(dests[i])
+	r.batch = batch
+	for i, h := range queued {
+		s := batch.Sends[i]
 		put := &internalpb.ReplicaPut{Partition: h.Hint.Partition, Key: h.Hint.Key, Object: h.Hint.Object, RequestId: h.Seq, Sender: v.sender()}
-		for _, id := range dests[i] {
+		for _, id := range s.Dests {
 			m := put
-			if id == keepers[i] {
+			if id == s.Keeper {
 				// Merged there and kept as a hint for the target.
 				m = proto.Clone(put).(*internalpb.ReplicaPut)
 				m.HintFor = r.target

@@ -2,8 +2,11 @@
 // replica that could not take them: sloppy quorum's hinted handoff): to
 // its target when it is up; when the target has left or was removed, to
 // the replicas the ring now names; while this node leaves, to the next
-// ring's replicas. It is pure: the replay worker (actors) reads the
-// queue, sends, and deletes a hint once every destination acknowledged.
+// ring's replicas; and what one replay step does with the hints it read
+// (NewBatch: send them, drop one for good, or stop) and when a hint may
+// be deleted (Batch.Acked: once every destination acknowledged it). It is
+// pure: the replay worker (actors) reads the queue, sends, drops and
+// deletes hints, and keeps the pace and the timers.
 package hinted
 
 import (
