@@ -7,7 +7,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/actors/actorkit"
-	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/reap"
@@ -252,28 +251,11 @@ func (v *vnode) receive(ctx actor.Context) {
 	case applyBatch:
 		reply := &internalpb.HandoffApplyReply{}
 		fail := func(err error) { reply.Error = err.Error() }
-		staged := false
-		tables := v.catalog.Load()
-		for _, e := range m.Entries {
-			if err := tables.CheckEventualWrite(e.Key); err != nil {
-				continue // a deleted table's key: dropped here, as its sender will drop it
-			}
-			in, err := object.FromProto(e.Object)
-			var changed bool
-			if err == nil {
-				plain, stamped, datatype := object.Kinds(in)
-				err = catalog.CheckVersions(e.Key, catalog.VersionKinds{Plain: plain, Stamped: stamped, Datatype: datatype})
-			}
-			if err == nil {
-				changed, err = v.part.Merge(e.Key, in)
-			}
-			if err != nil {
-				fail(fmt.Errorf("key %q: %w", e.Key, err))
-				break
-			}
-			staged = staged || changed
+		hold, err := v.part.ApplyHandoff(m.Entries, v.catalog.Load().CheckEventualWrite)
+		if err != nil {
+			fail(err)
 		}
-		if staged && reply.Error == "" {
+		if hold {
 			v.hold(ctx, reply, fail)
 			return
 		}

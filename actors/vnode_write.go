@@ -6,17 +6,14 @@ import (
 	"strconv"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/crdt"
 	"github.com/harmoniakv/harmonia/cluster/datatype"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
-	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/replica"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
-	"github.com/harmoniakv/harmonia/messages/datatypepb"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 	"google.golang.org/protobuf/proto"
@@ -61,20 +58,7 @@ func (v *vnode) coordinateUpdate(m *internalpb.CoordinatePut) (delta []object.Si
 	if err := v.catalog.Load().CheckEventualWrite(m.Key); err != nil {
 		return nil, vclock.Dot{}, nil, err
 	}
-	if info, err := catalog.ParseKey(m.Key); err != nil || info.Conflict != catalog.CRDT {
-		return nil, vclock.Dot{}, nil, fmt.Errorf("key %q is not of a crdt table: CRDT operations are refused", m.Key)
-	}
-	var pb datatypepb.DatatypeOps
-	if err := proto.Unmarshal(m.DatatypeOps, &pb); err != nil {
-		return nil, vclock.Dot{}, nil, fmt.Errorf("CRDT operations: %w", err)
-	}
-	var ops []crdt.Op
-	if catalog.IsItemKey(m.Key) {
-		// An item's fields hold encoded attribute values (cluster/crdtitem).
-		ops, err = datatype.ItemOps(pb.Ops, item.MaxItemSize)
-	} else {
-		ops, err = datatype.Ops(pb.Ops)
-	}
+	ops, err := replica.DatatypeOps(m.Key, m.DatatypeOps)
 	if err != nil {
 		return nil, vclock.Dot{}, nil, err
 	}
@@ -124,34 +108,20 @@ func (v *vnode) datatypeActor() (vclock.Actor, error) {
 
 // stamp is the hybrid logical timestamp of a write to a last-writer-wins
 // key, above the stamp its client's context carried; zero for any other
-// key, which refuses such a stamp. A CRDT key refuses a value write
-// altogether: its versions are states, changed by operations
-// (coordinateUpdate), and a plain version would not merge with them.
+// key. replica.PlanStamp decides which stamp, or refuses the write; the
+// node's clock, shared by its vnodes, issues it.
 func (v *vnode) stamp(m *internalpb.CoordinatePut) (hlc.Timestamp, error) {
-	info, err := catalog.ParseKey(m.Key)
+	plan, err := replica.PlanStamp(m.Key, m.AfterStamp, m.JustAfter)
 	if err != nil {
 		return hlc.Timestamp{}, err
 	}
-	if info.Conflict == catalog.CRDT {
-		return hlc.Timestamp{}, fmt.Errorf("key %.64q is of crdt table %d: a value write is refused; CRDT values change by operations (Update)", info.Key, info.ID)
+	switch plan.Stamping {
+	case replica.StampJustAfter:
+		return v.stamps.justAfter(plan.After)
+	case replica.StampAfter:
+		return v.stamps.after(plan.After)
 	}
-	after, err := object.StampFromProto(m.AfterStamp)
-	if err != nil {
-		return hlc.Timestamp{}, fmt.Errorf("the context's stamp: %w", err)
-	}
-	if info.Conflict != catalog.LWW {
-		if !after.IsZero() {
-			return hlc.Timestamp{}, fmt.Errorf("key %.64q keeps siblings: a write with a last-writer-wins stamp is refused", info.Key)
-		}
-		return hlc.Timestamp{}, nil
-	}
-	if m.JustAfter {
-		if after.IsZero() {
-			return hlc.Timestamp{}, fmt.Errorf("key %.64q: a write stamped just after its context needs a context with a stamp", info.Key)
-		}
-		return v.stamps.justAfter(after)
-	}
-	return v.stamps.after(after)
+	return hlc.Timestamp{}, nil
 }
 
 // flush commits every staged write, hint and acceptor state in one batch,

@@ -1,6 +1,7 @@
 // Package replica owns the decisions of one partition's replica on a node:
-// the version a client write makes, whether a replica write changes
-// anything, which tombstones may be reaped, and the Merkle tree and
+// the version a client write makes (and which stamp it takes, or how its
+// CRDT operations decode), whether a replica write or a handoff batch
+// changes anything, which tombstones may be reaped, and the Merkle tree and
 // tombstone index kept current with every write and rebuilt after a start.
 //
 // A Partition reads stored objects through a Reader and collects what to

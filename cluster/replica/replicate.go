@@ -3,7 +3,6 @@ package replica
 import (
 	"fmt"
 
-	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -45,8 +44,7 @@ func (p *Partition) Replicate(w ReplicaWrite, tables func(key []byte) error) Rep
 	}
 	refusal := tables(w.Key)
 	if refusal == nil {
-		plain, stamped, datatype := object.Kinds(w.In)
-		refusal = catalog.CheckVersions(w.Key, catalog.VersionKinds{Plain: plain, Stamped: stamped, Datatype: datatype})
+		refusal = checkVersions(w.Key, w.In)
 	}
 	if refusal != nil {
 		return ReplicaOutcome{Err: refusal, Refused: true}
