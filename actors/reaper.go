@@ -2,7 +2,6 @@ package actors
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -104,35 +103,22 @@ func (r *reaper) publish() {
 	}
 }
 
+// tick carries out reap.Config.Plan: it drops the partitions this node is
+// no replica of and starts a reap round over the ones it holds, unless one
+// still runs.
 func (r *reaper) tick(ctx actor.Context) {
 	v := r.view.Load()
 	if v == nil {
 		return
 	}
-	local := r.store.HintCount()
-	cl := reap.Cluster{Transition: !v.Transition.Stable(), Unchanged: time.Since(v.ChangedAt)}
-	for id, m := range v.Members {
-		if m.Status == membership.Left {
-			continue
-		}
-		rm := reap.Member{ID: id, Up: m.Status == membership.Up, HintsPending: m.HintsPending}
-		if id == v.Self {
-			rm.Up, rm.HintsPending = true, local
-		}
-		cl.Members = append(cl.Members, rm)
-	}
-	blocked := r.cfg.Blocked(cl)
+	cl := reap.Cluster{Members: reap.MembersOf(v.Self, r.store.HintCount(), v.Members), Transition: !v.Transition.Stable(), Unchanged: time.Since(v.ChangedAt)}
+	blocked, held, drop := r.cfg.Plan(cl, v.Ring, v.N, v.Self)
 	r.table.setBlocked(blocked)
 	if blocked != "" {
 		return
 	}
-	var held []reap.HeldPartition
-	for p := 0; p < v.Ring.Partitions(); p++ {
-		if pref := v.Ring.PreferenceListForPartition(p, v.N); slices.Contains(pref, v.Self) {
-			held = append(held, reap.HeldPartition{Partition: p, Replicas: pref})
-		} else {
-			ctx.Send(v.localVnodePID(p), dropPartition{})
-		}
+	for _, p := range drop {
+		ctx.Send(v.localVnodePID(p), dropPartition{})
 	}
 	if r.round != nil || len(held) == 0 {
 		return

@@ -2,11 +2,11 @@ package actors
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/actors/actorkit"
+	"github.com/harmoniakv/harmonia/cluster/antientropy"
 	"github.com/harmoniakv/harmonia/cluster/reap"
 )
 
@@ -24,10 +24,9 @@ type (
 		result ExchangeResult
 	}
 	pair struct {
-		partition int
-		peer      string
-		run       *manualRun // nil for a scheduled exchange
-		attempt   int
+		antientropy.Pair
+		run     *manualRun // nil for a scheduled exchange
+		attempt int        // crashes so far (antientropy.Crashed)
 	}
 )
 
@@ -44,7 +43,7 @@ type repair struct {
 	table    *repairTable
 	cancel   func()
 
-	next    int
+	turn    antientropy.Rotation // of the scheduled pairs
 	queue   []pair
 	running map[string]pair // by the exchange's PID id
 	seq     int
@@ -54,28 +53,6 @@ type manualRun struct {
 	waiting int
 	results []ExchangeResult
 	reply   chan []ExchangeResult
-}
-
-// pairs lists the (partition, peer) pairs this node compares.
-// With keep nil the schedule's pairs are listed, each compared by one side
-// only (the smaller id); keep chooses pairs for a manual run instead.
-func pairs(v *View, keep func(p int, peer string) bool) []pair {
-	if keep == nil {
-		keep = func(_ int, peer string) bool { return v.Self < peer }
-	}
-	var out []pair
-	for p := 0; p < v.Ring.Partitions(); p++ {
-		pref := v.Ring.PreferenceListForPartition(p, v.N)
-		if !slices.Contains(pref, v.Self) {
-			continue
-		}
-		for _, peer := range pref {
-			if peer != v.Self && keep(p, peer) {
-				out = append(out, pair{partition: p, peer: peer})
-			}
-		}
-	}
-	return out
 }
 
 func (r *repair) Receive(ctx actor.Context) {
@@ -90,16 +67,15 @@ func (r *repair) Receive(ctx actor.Context) {
 			r.cancel()
 		}
 	case repairTick:
-		if r.view.Load() == nil {
+		v := r.view.Load()
+		if v == nil {
 			return
 		}
-		ps := pairs(r.view.Load(), nil)
-		if len(ps) == 0 || len(r.running) >= r.cfg.Concurrency {
+		next, ok := r.turn.Next(antientropy.Scheduled(v.Ring, v.N, v.Self), len(r.running), r.cfg.Concurrency)
+		if !ok {
 			return
 		}
-		r.next %= len(ps)
-		r.queue = append(r.queue, ps[r.next])
-		r.next++
+		r.queue = append(r.queue, pair{Pair: next})
 		r.fill(ctx)
 	case repairNow:
 		v := r.view.Load()
@@ -108,11 +84,8 @@ func (r *repair) Receive(ctx actor.Context) {
 			m.reply <- nil
 			return
 		}
-		for _, pr := range pairs(v, func(p int, peer string) bool {
-			return (m.partition < 0 || p == m.partition) && (m.peer == "" || m.peer == peer)
-		}) {
-			pr.run = run
-			r.queue = append(r.queue, pr)
+		for _, p := range antientropy.Chosen(v.Ring, v.N, v.Self, m.partition, m.peer) {
+			r.queue = append(r.queue, pair{Pair: p, run: run})
 			run.waiting++
 		}
 		if run.waiting == 0 {
@@ -138,11 +111,12 @@ func (r *repair) Receive(ctx actor.Context) {
 			return
 		}
 		delete(r.running, m.Who.Id)
-		if pr.attempt++; pr.attempt < r.cfg.MaxAttempts {
+		var err error
+		if pr.attempt, err = antientropy.Crashed(pr.attempt, r.cfg.MaxAttempts); err == nil {
 			r.table.restarted()
 			r.queue = append([]pair{pr}, r.queue...)
 		} else {
-			r.record(ExchangeResult{Partition: pr.partition, Peer: pr.peer, Err: fmt.Errorf("crashed %d times", pr.attempt)}, pr.run)
+			r.record(ExchangeResult{Partition: pr.Partition, Peer: pr.Peer, Err: err}, pr.run)
 		}
 		r.fill(ctx)
 	}
@@ -171,11 +145,11 @@ func (r *repair) fill(ctx actor.Context) {
 		r.queue = r.queue[1:]
 		r.seq++
 		props := actorkit.Props(func() actor.Actor {
-			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.partition, peer: pr.peer, faults: r.faults}
+			return &exchange{cfg: r.cfg, reap: r.reap, view: r.view.Load(), partition: pr.Partition, peer: pr.Peer, faults: r.faults}
 		})
-		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.partition, pr.peer, r.seq))
+		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("exchange-%d-%s-%d", pr.Partition, pr.Peer, r.seq))
 		if err != nil {
-			r.record(ExchangeResult{Partition: pr.partition, Peer: pr.peer, Err: err}, pr.run)
+			r.record(ExchangeResult{Partition: pr.Partition, Peer: pr.Peer, Err: err}, pr.run)
 			continue
 		}
 		r.running[pid.Id] = pr

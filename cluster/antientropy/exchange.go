@@ -26,6 +26,11 @@
 // through the node's coordinator, one register at a time). A page covers
 // the keys up to the lower of the two sides' last keys, so no register is
 // judged on one side's word alone.
+//
+// It also holds the schedule of exchanges (Scheduled, Chosen, Rotation,
+// Crashed): which (partition, peer) pairs a node compares, whose turn it
+// is, and whether an exchange that crashed runs again; actors/repair.go
+// runs it.
 package antientropy
 
 import (
