@@ -431,6 +431,20 @@ type carried struct {
 	carry paxos.Carry
 }
 
+// kind is what carried m's states, which decides how they are taken
+// (paxos.State.Take): an exchange's (told) are learned; a rebuild's
+// (raise) raise the promise; a transfer's are taken whole. No sender sets
+// both told and raise.
+func (m applyAcceptors) kind() paxos.CarryKind {
+	switch {
+	case m.told:
+		return paxos.CarryExchange
+	case m.raise:
+		return paxos.CarryRebuild
+	}
+	return paxos.CarryTransfer
+}
+
 func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 	reply := &internalpb.HandoffApplyReply{}
 	fail := func(err error) { reply.Error = err.Error() }
@@ -439,15 +453,16 @@ func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 		v.reply(ctx, reply)
 		return
 	}
-	if v.floor.Less(m.floor) {
-		if err := v.store.DropAcceptors(v.partition, nil, m.floor); err != nil {
+	if floor := paxos.TakeFloor(v.floor, m.floor); floor != v.floor {
+		if err := v.store.DropAcceptors(v.partition, nil, floor); err != nil {
 			fail(fmt.Errorf("raise the acceptor floor: %w", err))
 			v.reply(ctx, reply)
 			return
 		}
-		v.floor = m.floor
+		v.floor = floor
 	}
 	hold := false
+	kind := m.kind()
 	tables := v.catalog.Load()
 	for _, e := range m.entries {
 		if tables.CheckStrongKey(e.key) != nil {
@@ -458,17 +473,7 @@ func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 			fail(fmt.Errorf("register %q: %w", e.key, err))
 			break
 		}
-		next := st
-		if m.raise {
-			next = next.Raise(e.carry.Promised)
-		}
-		switch {
-		case e.carry.Commit && m.told:
-			next = next.Learn(e.carry.Ballot, e.carry.Value)
-		case e.carry.Commit:
-			next = next.Commit(e.carry.Ballot, e.carry.Value)
-		}
-		if !next.Equal(st) {
+		if next := st.Take(e.carry, kind); !next.Equal(st) {
 			v.stageAcceptor(e.key, next)
 			staged = true
 		}

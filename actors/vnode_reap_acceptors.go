@@ -53,22 +53,20 @@ func (v *vnode) acceptorReapCandidates(m reapScan) acceptorScan {
 		v.reapFrom = bytes.Clone(entries[len(entries)-1].Key)
 	}
 	tables := v.catalog.Load()
+	scan := paxos.NewReapScan(m.now, m.rule.Grace, m.max)
 	for _, e := range entries {
-		if len(out.drop) >= m.max && len(out.erase) >= m.max {
+		if scan.Full() {
 			break
-		}
-		if _, staged := v.acceptors[string(e.Key)]; staged {
-			continue // changing in this batch
 		}
 		st, err := paxospb.StateFromProto(e.State)
 		if err != nil {
 			continue
 		}
-		switch {
-		case paxos.Droppable(st) && len(out.drop) < m.max:
+		_, staged := v.acceptors[string(e.Key)]
+		switch scan.Choose(st, staged, tables.CheckStrongKey(e.Key) == nil) {
+		case paxos.ReapDrop:
 			out.drop = append(out.drop, &internalpb.ReapEntry{Key: e.Key, Digest: paxospb.TombstoneDigest(st), Erased: paxospb.BallotToProto(st.Committed)})
-		case paxos.Erasable(st, m.now, m.rule.Grace) && len(out.erase) < m.max && tables.CheckStrongKey(e.Key) == nil:
-			// A deleted table's registers are its purge's to remove.
+		case paxos.ReapErase:
 			out.erase = append(out.erase, eraseCandidate{key: bytes.Clone(e.Key), version: st.Value.Version})
 		}
 	}
@@ -134,14 +132,14 @@ func (v *vnode) reapAcceptors(ctx actor.Context, m *internalpb.Reap) {
 	}
 	floor := v.floor
 	tables := v.catalog.Load()
-	ahead := paxos.Ballot{Round: uint64(wallclock.Now().Add(maxFloorAhead).UnixMicro())}
+	now := wallclock.Now()
 	var drop [][]byte
 	for i, e := range m.Entries {
 		if tables.CheckStrongKey(e.Key) != nil {
 			continue // not a live strong table's: its table's purge removes it
 		}
 		erased := erasedEntry(e)
-		if ahead.Less(erased) {
+		if paxos.TooFarAhead(erased, now, maxFloorAhead) {
 			continue // a ballot far ahead of this node's clock would stall the partition under the floor
 		}
 		st, _, err := v.acceptorState(e.Key)
@@ -149,11 +147,10 @@ func (v *vnode) reapAcceptors(ctx actor.Context, m *internalpb.Reap) {
 			reply.Error = err.Error()
 			break
 		}
-		agree, raised := paxos.AgreeToDrop(st, floor, erased)
-		reply.Holds[i], floor = agree, raised
-		if m.Commit && agree && !st.HoldsNothing() {
+		vote := paxos.VoteToReap(st, floor, erased, m.Commit)
+		reply.Holds[i], floor = vote.Holds, vote.Floor
+		if vote.Drop {
 			drop = append(drop, e.Key)
-			floor = paxos.RaiseFloor(floor, st)
 		}
 	}
 	if reply.Error == "" && (len(drop) > 0 || v.floor != floor) {
