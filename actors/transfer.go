@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"time"
@@ -192,11 +191,11 @@ func firstKey(m *internalpb.HandoffBatch) []byte {
 }
 
 // checkCarried checks an acceptor batch from a peer and decides, register
-// by register, what is carried (paxos.CarryOf): the commits to apply here
-// (and for a rebuild the promises to raise), and the registers to
-// complete. A register outside the partition, out of order, over the key
-// limit or with a malformed state refuses the whole batch: a transfer must
-// not skip a register.
+// by register, what is carried (paxos.CheckPage, of a transfer's or a
+// rebuild's page): the commits to apply here (and for a rebuild the
+// promises to raise), and the registers to complete. A register outside
+// the partition, out of order, over the key limit or with a malformed
+// state refuses the whole batch: a transfer must not skip a register.
 func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][]byte, error) {
 	v := t.view.Load()
 	apply := applyAcceptors{raise: t.rebuild}
@@ -204,69 +203,50 @@ func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][
 	if err != nil {
 		return apply, nil, fmt.Errorf("%s sent floor %v: %w", m.Node, m.Floor, err)
 	}
-	if ahead := time.Duration(int64(floor.Round)-wallclock.Now().UnixMicro()) * time.Microsecond; ahead > maxFloorAhead {
-		// Rounds are clock readings: one this far ahead is not one.
-		return apply, nil, fmt.Errorf("%s sent floor %s, %v ahead of this node's clock", m.Node, floor, ahead)
+	kind := paxos.TransferPage
+	if t.rebuild {
+		kind = paxos.RebuildPage
+	}
+	rules := paxos.PageRules{
+		Partition:   t.move.Partition,
+		PartitionOf: func(key []byte) int { return v.Ring.PartitionForKey(key) },
+		CheckKey:    t.store.CheckKey,
+		Now:         wallclock.Now(), MaxFloorAhead: maxFloorAhead,
+	}
+	if t.tables != nil {
+		rules.Live = func(key []byte) error { return t.tables.Load().CheckStrongKey(key) }
+	}
+	page, err := paxos.CheckPage(kind, paxos.Page{Floor: floor, Registers: pageRegisters(m.AcceptorStates)}, rules)
+	if page.Skipped > 0 && t.log != nil {
+		t.log.Warn("acceptor states not carried: their registers are of no live strong table", "partition", t.move.Partition,
+			"from", m.Node, "registers", page.Skipped, "e.g.", page.SkipWhy)
+	}
+	if err != nil {
+		return apply, nil, fmt.Errorf("%s sent %w", m.Node, err)
 	}
 	apply.floor = floor
-	complete := [][]byte{}
-	var prev []byte
-	skipped, skipWhy := 0, error(nil)
-	defer func() {
-		if skipped > 0 && t.log != nil {
-			t.log.Warn("acceptor states not carried: their registers are of no live strong table", "partition", t.move.Partition,
-				"from", m.Node, "registers", skipped, "e.g.", skipWhy)
-		}
-	}()
-	for _, e := range m.AcceptorStates {
-		if err := checkRegisterKey(t.store, v.Ring, t.move.Partition, e.Key, prev); err != nil {
-			return apply, nil, fmt.Errorf("%s sent %w", m.Node, err)
-		}
-		prev = e.Key
-		if t.tables != nil {
-			if err := t.tables.Load().CheckStrongKey(e.Key); err != nil {
-				// A register of a deleted table (its data is being
-				// removed) or of no strong table (no proposer may
-				// step it: the vnodes refuse): nothing to carry, and
-				// a completing read would be refused for good.
-				skipped++
-				skipWhy = err
-				continue
-			}
-		}
-		st, err := paxospb.StateFromProto(e.State)
-		if err != nil {
-			return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, err)
-		}
-		c := paxos.CarryOf(st)
-		if c.Commit {
-			if err := checkCarriedValue(c); err != nil {
-				return apply, nil, fmt.Errorf("%s sent register %.64q: %w", m.Node, e.Key, err)
-			}
-		}
-		if c.Commit || t.rebuild && !c.Promised.IsZero() {
-			apply.entries = append(apply.entries, carried{key: e.Key, carry: c})
-		}
-		if c.Complete {
-			complete = append(complete, e.Key)
-		}
-	}
-	return apply, complete, nil
+	apply.entries = carriedOf(page.Carried)
+	return apply, page.Complete, nil
 }
 
-// checkRegisterKey checks a register key a peer sent in a batch of
-// partition's acceptor states: within the store's key limit, of the
-// partition, and after prev (a batch is in key order, each key once).
-func checkRegisterKey(store *persistence.Store, r *ring.Ring, partition int, key, prev []byte) error {
-	switch {
-	case store.CheckKey(key) != nil:
-		return fmt.Errorf("register %.64q: %w", key, store.CheckKey(key))
-	case r.PartitionForKey(key) != partition:
-		return fmt.Errorf("register %.64q: it is in partition %d, not %d", key, r.PartitionForKey(key), partition)
-	case prev != nil && bytes.Compare(key, prev) <= 0:
-		return fmt.Errorf("register %.64q after %.64q: out of order", key, prev)
+// pageRegisters decodes a peer's acceptor states for paxos.CheckPage, each
+// state's decoding error kept for the check to report in turn.
+func pageRegisters(entries []*internalpb.AcceptorEntry) []paxos.PageRegister {
+	out := make([]paxos.PageRegister, len(entries))
+	for i, e := range entries {
+		out[i].Key = e.Key
+		out[i].State, out[i].StateErr = paxospb.StateFromProto(e.State)
 	}
-	return nil
+	return out
+}
+
+// carriedOf is what a checked page carries, for applyAcceptors.
+func carriedOf(page []paxos.RegisterCarry) []carried {
+	var out []carried
+	for _, c := range page {
+		out = append(out, carried{key: c.Key, carry: c.Carry})
+	}
+	return out
 }
 
 // completeNext runs the completing read of the next register of the

@@ -208,53 +208,21 @@ func (v *vnode) decodePaxos(m *internalpb.PaxosRequest) (paxosStep, error) {
 	if err := v.checkVoting(view, kind, m.Transition); err != nil {
 		return step, err
 	}
-	if kind == paxos.MsgRead {
-		return step, nil
-	}
-	var err error
-	if step.ballot, err = paxospb.RequiredBallot(m.Ballot); err != nil {
-		return step, fmt.Errorf("paxos %s: %w", kind, err)
-	}
-	// Ballots are unique because each proposer names itself in them; a
-	// ballot in another node's name is refused.
-	if step.ballot.Node != m.Sender.GetNode() || step.ballot.Incarnation != m.Sender.GetIncarnation() {
-		return step, fmt.Errorf("paxos %s: ballot %s is not of its sender %s.%d", kind, step.ballot, m.Sender.GetNode(), m.Sender.GetIncarnation())
-	}
-	if m.Next != nil && kind != paxos.MsgAccept {
-		return step, fmt.Errorf("paxos %s: only an accept carries a next ballot", kind)
-	}
-	if kind == paxos.MsgPrepare {
-		return step, nil
-	}
+	// What paxos defines of the step is its rule (paxos.CheckStep); each
+	// field is decoded here, its error kept for the rule to report in
+	// turn.
+	r := paxos.Received{Message: paxos.Message{Kind: kind}, SenderNode: m.Sender.GetNode(), SenderIncarnation: m.Sender.GetIncarnation(), HasNext: m.Next != nil}
+	r.Ballot, r.BallotErr = paxospb.RequiredBallot(m.Ballot)
 	if m.Next != nil {
-		if step.next, err = paxospb.RequiredBallot(m.Next); err != nil {
-			return step, fmt.Errorf("paxos %s: next ballot: %w", kind, err)
-		}
-		if step.next != paxos.Successor(step.ballot) {
-			return step, fmt.Errorf("paxos %s: next ballot %s is not the successor of %s", kind, step.next, step.ballot)
-		}
+		r.Next, r.NextErr = paxospb.RequiredBallot(m.Next)
 	}
 	if m.Value == nil {
-		return step, fmt.Errorf("paxos %s: %w", kind, paxospb.ErrMissingValue)
+		r.ValueErr = paxospb.ErrMissingValue
+	} else {
+		r.Value, r.ValueErr = paxospb.ValueFromProto(m.Value)
 	}
-	if step.value, err = paxospb.ValueFromProto(m.Value); err != nil {
-		return step, fmt.Errorf("paxos %s: %w", kind, err)
-	}
-	// A value is made by the ballot that first proposes it, and only then
-	// is its size checked: a read or retry completing an older value (one
-	// stored under an earlier, larger limit) must not be refused, or the
-	// key would stay stuck.
-	switch {
-	case step.ballot.Less(step.value.Version):
-		return step, fmt.Errorf("paxos %s: value version %s is above its ballot %s", kind, step.value.Version, step.ballot)
-	case step.value.Exists && step.value.Version.IsZero():
-		return step, fmt.Errorf("paxos %s: a value without a version", kind)
-	case step.value.Version == step.ballot:
-		if err := v.store.CheckValue(step.value.Data); err != nil {
-			return step, fmt.Errorf("paxos %s: %w", kind, err)
-		}
-	}
-	return step, nil
+	checked, err := paxos.CheckStep(r, v.store.CheckValue)
+	return paxosStep{kind: kind, ballot: checked.Ballot, value: checked.Value, next: checked.Next}, err
 }
 
 // transitionMismatch refuses a step from a proposer whose view of the ring
@@ -516,36 +484,12 @@ func (v *vnode) checkAcceptorSync(m *internalpb.AcceptorSync) (applyAcceptors, e
 	if !view.Transition.IsVoter(v.partition, v.self.Node) {
 		return apply, fmt.Errorf("acceptor sync from %s: node %s is not a voter of partition %d", m.Sender.GetNode(), v.self.Node, v.partition)
 	}
-	var prev []byte
-	for _, e := range m.States {
-		if err := checkRegisterKey(v.store, view.Ring, v.partition, e.Key, prev); err != nil {
-			return apply, fmt.Errorf("acceptor sync from %s: %w", m.Sender.GetNode(), err)
-		}
-		prev = e.Key
-		st, err := paxospb.StateFromProto(e.State)
-		if err != nil {
-			return apply, fmt.Errorf("acceptor sync from %s: register %.64q: %w", m.Sender.GetNode(), e.Key, err)
-		}
-		c := paxos.CarryOf(st)
-		if !c.Commit {
-			return apply, fmt.Errorf("acceptor sync from %s: register %.64q is not settled there: only values known chosen are carried", m.Sender.GetNode(), e.Key)
-		}
-		if err := checkCarriedValue(c); err != nil {
-			return apply, fmt.Errorf("acceptor sync from %s: register %.64q: %w", m.Sender.GetNode(), e.Key, err)
-		}
-		apply.entries = append(apply.entries, carried{key: e.Key, carry: paxos.Carry{Commit: true, Ballot: c.Ballot, Value: c.Value}})
+	page, err := paxos.CheckPage(paxos.ExchangePage, paxos.Page{Registers: pageRegisters(m.States)}, paxos.PageRules{
+		Partition: v.partition, PartitionOf: view.Ring.PartitionForKey, CheckKey: v.store.CheckKey,
+	})
+	if err != nil {
+		return apply, fmt.Errorf("acceptor sync from %s: %w", m.Sender.GetNode(), err)
 	}
+	apply.entries = carriedOf(page.Carried)
 	return apply, nil
-}
-
-// checkCarriedValue refuses a value that no proposer makes: one without a
-// version, or with a version above the ballot that committed it.
-func checkCarriedValue(c paxos.Carry) error {
-	if c.Value.Exists && c.Value.Version.IsZero() {
-		return errors.New("a value without a version")
-	}
-	if c.Ballot.Less(c.Value.Version) {
-		return fmt.Errorf("value version %s above its committed ballot %s", c.Value.Version, c.Ballot)
-	}
-	return nil
 }
