@@ -14,6 +14,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/reap"
+	"github.com/harmoniakv/harmonia/cluster/request"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -134,7 +135,7 @@ type coordinator struct {
 	// proposer this node runs for the key (strongKeys maps that
 	// proposer's name to its key): a node's proposers never duel each
 	// other for one key.
-	strong     map[string][]queuedStrong
+	strong     *request.KeyQueue[queuedStrong]
 	strongKeys map[string]string
 	held       *heldBallots
 	// dispatcher runs the state machines' mailboxes.
@@ -229,7 +230,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 				return &getFSM{cfg: c.cfg, reap: c.reap, view: view, req: r, client: cl, counters: c.counters}
 			}
 		case *StrongRequest:
-			c.queueStrong(ctx, queuedStrong{req: r, client: cl, arrived: time.Now()})
+			c.queueStrong(ctx, queuedStrong{req: r, client: cl})
 			return
 		case *ReplicasRequest:
 			name, producer = "replicas-", func() actor.Actor { return &replicasFSM{view: view, n: view.N, req: r, client: cl} }
@@ -261,54 +262,41 @@ func (c *coordinator) Receive(ctx actor.Context) {
 
 // queuedStrong is a strong request waiting for its key's proposer.
 type queuedStrong struct {
-	req     *StrongRequest
-	client  *client
-	arrived time.Time
+	req    *StrongRequest
+	client *client
 }
 
 // queueStrong starts q's proposer, or queues q behind the one running for
-// its key.
+// its key (request.KeyQueue).
 func (c *coordinator) queueStrong(ctx actor.Context, q queuedStrong) {
 	key := string(q.req.Key)
-	if waiting, running := c.strong[key]; running {
-		if len(waiting) >= c.cfg.Strong.MaxQueuedPerKey {
-			q.client.answer(&StrongResult{Err: fmt.Errorf("%d requests already wait for this key on this node (StrongConfig.MaxQueuedPerKey): %w", len(waiting), ErrOverloaded)})
-			return
-		}
-		c.strong[key] = append(waiting, q)
-		return
-	}
 	if c.strong == nil {
-		c.strong, c.strongKeys = map[string][]queuedStrong{}, map[string]string{}
+		c.strong, c.strongKeys = request.NewKeyQueue[queuedStrong](c.cfg.Strong.MaxQueuedPerKey), map[string]string{}
 	}
-	c.strong[key] = nil
-	c.startStrong(ctx, key, q)
+	switch c.strong.Enqueue(key, q, q.req.Timeout, time.Now()) {
+	case request.QueueFull:
+		q.client.answer(&StrongResult{Err: fmt.Errorf("%d requests already wait for this key on this node (StrongConfig.MaxQueuedPerKey): %w", c.strong.Waiting(key), ErrOverloaded)})
+	case request.RunNow:
+		c.startStrong(ctx, key, q)
+	}
 }
 
 // nextStrong starts the next request waiting for key, once its proposer
 // has stopped; a request whose time ran out while it waited ends without
 // having run.
 func (c *coordinator) nextStrong(ctx actor.Context, key string) {
-	for {
-		waiting := c.strong[key]
-		if len(waiting) == 0 {
-			delete(c.strong, key)
-			return
-		}
-		q := waiting[0]
-		waiting[0] = queuedStrong{}
-		c.strong[key] = waiting[1:]
-		left := q.req.Timeout - time.Since(q.arrived)
-		if left <= 0 {
-			q.client.answer(&StrongResult{Err: fmt.Errorf("waited %v behind other requests for this key and did not run: %w", q.req.Timeout, context.DeadlineExceeded)})
-			continue
-		}
-		r := *q.req
-		r.Timeout = left
-		q.req = &r
-		c.startStrong(ctx, key, q)
+	turn := c.strong.Done(key, time.Now())
+	for _, q := range turn.Expired {
+		q.client.answer(&StrongResult{Err: fmt.Errorf("waited %v behind other requests for this key and did not run: %w", q.req.Timeout, context.DeadlineExceeded)})
+	}
+	if !turn.Run {
 		return
 	}
+	q := turn.Next
+	r := *q.req
+	r.Timeout = turn.Left
+	q.req = &r
+	c.startStrong(ctx, key, q)
 }
 
 func (c *coordinator) startStrong(ctx actor.Context, key string, q queuedStrong) {

@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"maps"
-	"slices"
 	"testing"
 
 	"github.com/harmoniakv/harmonia/cluster/membership"
@@ -45,30 +43,5 @@ func TestAdmits(t *testing.T) {
 				t.Fatalf("Admits = %v, want ok %v", err, tc.ok)
 			}
 		})
-	}
-}
-
-func TestStandInsSkipLeavingMembers(t *testing.T) {
-	statuses := map[string]string{}
-	live := map[string]membership.Status{}
-	for _, id := range []string{"n1", "n2", "n3", "n4", "n5", "n6"} {
-		statuses[id], live[id] = ring.StatusNormal, membership.Up
-	}
-	for p := 0; p < 16; p++ {
-		v := testView(t, "n1", statuses, live)
-		pref := v.Ring.PreferenceListForPartition(p, 3)
-		fallbacks := v.Ring.Fallbacks(p, 3)
-		// The replica down, and the first fallback leaving.
-		st, lv := maps.Clone(statuses), maps.Clone(live)
-		lv[pref[0]] = membership.Down
-		st[fallbacks[0]], lv[fallbacks[0]] = ring.StatusLeaving, membership.Leaving
-		v = testView(t, "n1", st, lv)
-		// The current ring still holds the leaving member, in the same place.
-		if got := v.Ring.Fallbacks(p, 3); !slices.Equal(got, fallbacks) {
-			t.Fatalf("partition %d: fallbacks %v, then %v", p, fallbacks, got)
-		}
-		if got := v.standIns(p, pref)[pref[0]]; got != fallbacks[1] {
-			t.Fatalf("partition %d: %s stands in for %s, want %s (the first fallback, %s, is leaving)", p, got, pref[0], fallbacks[1], fallbacks[0])
-		}
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
@@ -98,7 +96,7 @@ func (s *System) Strong(ctx context.Context, key []byte, op paxos.Op) (paxos.Res
 	if err := s.store.CheckValue(op.Data); err != nil {
 		return paxos.Result{}, err
 	}
-	if err := checkOp(op); err != nil {
+	if err := op.CheckFromClient(); err != nil {
 		return paxos.Result{}, err
 	}
 	req := &StrongRequest{Key: key, Op: op, Timeout: s.timeout(ctx, 0)}
@@ -120,24 +118,11 @@ func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, err
 	return res.(*ReplicasResult), nil
 }
 
-// Alone reports whether this node must not serve keys yet: it knows other
-// members, or was given seeds, but has heard from none since it started.
-// Alone, its ring would hold only itself and take every key at a quorum of
-// one; and a restarted node's saved view may be stale (it may even have
-// been removed while it was down), so it waits for the cluster's word.
+// Alone reports whether this node must not serve keys yet
+// (membership.View.Alone): it knows other members, or was given seeds, but
+// has heard from none since it started.
 func (s *System) Alone() bool {
-	v := s.view.Load()
-	others := false
-	for id, m := range v.Members {
-		if id == v.Self || m.Status == membership.Left {
-			continue
-		}
-		if m.HeartbeatAge >= 0 {
-			return false
-		}
-		others = true
-	}
-	return others || slices.ContainsFunc(s.cfg.Gossip.Seeds, func(seed string) bool { return seed != s.cfg.advertised() && seed != s.cfg.ClusterAddr })
+	return s.view.Load().Alone(s.cfg.Gossip.Seeds, s.cfg.advertised(), s.cfg.ClusterAddr)
 }
 
 // WriteReplica writes a version of key to this node's replica alone, as a
@@ -158,27 +143,4 @@ func (s *System) WriteReplica(key, value []byte, clock vclock.Clock, deleted boo
 		return nil, errors.New(reply.Error)
 	}
 	return vclock.Advance(clock, object.DotFromProto(reply.Dot), now), nil
-}
-
-// checkOp refuses an op the proposer does not know: an unknown kind would
-// be written as a put, an unknown condition would always hold.
-func checkOp(op paxos.Op) error {
-	switch op.Kind {
-	case paxos.OpGet, paxos.OpPut, paxos.OpDelete:
-	case paxos.OpUpdate:
-		if op.Update == nil || op.Cond != paxos.CondNone {
-			return errors.New("strong op: an update needs its function and takes its condition inside it")
-		}
-	default:
-		return fmt.Errorf("strong op: unknown kind %d", op.Kind)
-	}
-	switch op.Cond {
-	case paxos.CondNone, paxos.CondAbsent, paxos.CondVersion:
-	default:
-		return fmt.Errorf("strong op: unknown condition %d", op.Cond)
-	}
-	if op.Kind == paxos.OpGet && op.Cond != paxos.CondNone {
-		return errors.New("strong op: a get takes no condition")
-	}
-	return nil
 }

@@ -7,8 +7,6 @@
 package actors
 
 import (
-	"errors"
-	"fmt"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -42,32 +40,6 @@ type View struct{ membership.View }
 // gone.
 func (v *View) Up(id string) bool { return v.Members[id].Status.Live() }
 
-// standIns pairs each down replica in pref, in order, with the next fallback
-// of partition p that is up and not leaving; down replicas left over have
-// none. With every replica up, the common case, it is nil and walks no ring.
-// A leaving member would have to hand every hint it took over before it
-// could leave, so under steady load it might never get there.
-func (v *View) standIns(p int, pref []string) map[string]string {
-	var out map[string]string
-	var fallbacks []string
-	for _, id := range pref {
-		if v.Up(id) {
-			continue
-		}
-		if out == nil {
-			out, fallbacks = map[string]string{}, v.Ring.Fallbacks(p, len(pref))
-		}
-		for len(fallbacks) > 0 && (!v.Up(fallbacks[0]) || v.Members[fallbacks[0]].Status == membership.Leaving) {
-			fallbacks = fallbacks[1:]
-		}
-		if len(fallbacks) == 0 {
-			break
-		}
-		out[id], fallbacks = fallbacks[0], fallbacks[1:]
-	}
-	return out
-}
-
 // placement is what this view says about partition p for a request whose
 // replicas are pref (and extra, replicas of the next ring): which are down,
 // and which fallbacks stand in for them.
@@ -84,7 +56,7 @@ func (v *View) placement(p int, pref, extra []string) request.Placement {
 		}
 	}
 	if pl.Down != nil {
-		pl.StandIns = v.standIns(p, pref)
+		pl.StandIns = v.StandIns(p, pref)
 	}
 	return pl
 }
@@ -95,29 +67,10 @@ func (v *View) sender() *internalpb.Sender {
 	return &internalpb.Sender{Node: v.Self, Incarnation: v.Members[v.Self].Incarnation}
 }
 
-// Admits says whether this node takes data (replica writes, hints, repairs,
-// reaps) from sender: from itself, or from a member in good standing of the
-// incarnation this node knows. A node that left or was removed, one never
-// heard of (another cluster), or another incarnation of a member may hold
-// data the cluster has since deleted and reaped: taking it would bring the
-// deleted keys back.
+// Admits says whether this node takes data from sender
+// (membership.View.Admits, on the sender's node id and incarnation).
 func (v *View) Admits(sender *internalpb.Sender) error {
-	id := sender.GetNode()
-	if id == v.Self {
-		return nil
-	}
-	m, ok := v.Members[id]
-	switch {
-	case id == "":
-		return errors.New("refused data from an unnamed sender")
-	case !ok:
-		return fmt.Errorf("refused data from %s: not a member of this cluster", id)
-	case m.Status == membership.Left:
-		return fmt.Errorf("refused data from %s: it left the cluster or was removed", id)
-	case m.Incarnation != sender.GetIncarnation():
-		return fmt.Errorf("refused data from %s: incarnation %d, but the member is incarnation %d", id, sender.GetIncarnation(), m.Incarnation)
-	}
-	return nil
+	return v.View.Admits(sender.GetNode(), sender.GetIncarnation())
 }
 
 // vnodePID addresses partition p's vnode on node id.
