@@ -1,9 +1,18 @@
 // Package actors owns HarmoniaKV's actor tree on one node: the vnodes that
-// hold replicas, the coordinator and its per-request get/put state machines,
-// and the node's use of the gossiper (actors/gossip), which spreads
-// membership. Actors stay thin: they turn
-// messages into calls on the pure packages under cluster/ and the store under
-// persistence/, and results back into messages.
+// hold replicas, the coordinator and its per-request get, put and strong
+// state machines, handoff, hint replay, anti-entropy, reaping, and the
+// node's use of the gossiper (actors/gossip), which spreads membership.
+// Actors stay thin: they decode messages, step the pure cores under
+// cluster/ (docs/architecture.md, "Where the decisions live") and carry
+// out what those return, with the store under persistence/.
+//
+// What stays here needs the store, the actor context or a goroutine, not
+// a rule a core could hold: whether a vnode votes (a durable mark) and the
+// record of its entry into a transition, the acceptor cache and the group
+// commit that holds replies until their batch is durable, the bounded
+// cache of held ballots, the range reads' fan-out over futures (decided by
+// paxos.Quorum and the range merges), the TTL pass's walk and the
+// catalog's compare-and-set retry loop.
 package actors
 
 import (
