@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/harmoniakv/harmonia/internal/faultfs"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -26,7 +27,7 @@ func startOn(t *testing.T, fs vfs.FS) (sys *System, stop func() error) {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", freeAddr(t), "127.0.0.1:0"
+	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", testport.For(t), "127.0.0.1:0"
 	cfg.Partitions, cfg.N, cfg.R, cfg.W = 8, 1, 1, 1
 	waitForStrayConns(t)
 	sys, err = Start(cfg, store)

@@ -10,6 +10,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/internal/testport"
 )
 
 // A range read of an eventual table's items at R=3 merges the replicas
@@ -23,7 +24,7 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
 	noHints := func(c *Config) { c.Hints.Enabled, c.Repair.Interval = false, 0 }
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	nodes := make([]*System, 3)
 	for i := range nodes {

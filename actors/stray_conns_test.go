@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/harmoniakv/harmonia/internal/testport"
 )
 
 // strayConnWait bounds how long a test waits for an earlier test's gRPC
@@ -51,7 +53,7 @@ func TestUnreachablePeerLeavesNoConnection(t *testing.T) {
 	before := grpcClientConns()
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := sys.Gossiper().Join(ctx, []string{freeAddr(t)}) // nothing listens there
+		_, err := sys.Gossiper().Join(ctx, []string{testport.For(t)}) // nothing listens there
 		cancel()
 		if err == nil {
 			t.Fatal("join of an unreachable seed: no error")

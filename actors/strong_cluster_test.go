@@ -21,6 +21,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxostest"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
 )
@@ -32,7 +33,7 @@ func startStrongCluster(t *testing.T, n int, change ...func(*Config)) []*System 
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
-		addrs[i] = freeAddr(t)
+		addrs[i] = testport.For(t)
 	}
 	nodes := make([]*System, n)
 	for i := range nodes {
@@ -391,7 +392,7 @@ func TestStrongValuesSurviveReplacingEveryNode(t *testing.T) {
 	seed := []string{s1.cfg.ClusterAddr}
 	var fresh []*System
 	for i := 4; i <= 6; i++ {
-		fresh = append(fresh, startStrongNode(t, fmt.Sprintf("s%d", i), freeAddr(t), seed, t.TempDir()))
+		fresh = append(fresh, startStrongNode(t, fmt.Sprintf("s%d", i), testport.For(t), seed, t.TempDir()))
 	}
 	waitSettled(t, append(slices.Clone(old), fresh...), 6)
 	// The transfer table shows only the last transition, which may move
@@ -446,7 +447,7 @@ func TestWipedNodeRebuildsAcceptorStateBeforeItVotes(t *testing.T) {
 	if raceEnabled {
 		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	nodes := make([]*System, 3)
 	for i := range nodes {

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 )
 
@@ -22,7 +23,7 @@ func TestStrongTombstonesAreDropped(t *testing.T) {
 	if raceEnabled {
 		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
 	fast := func(c *Config) {
 		c.Reap.Grace, c.Reap.Interval, c.Reap.Settle = 500*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/ring"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
@@ -22,7 +23,7 @@ func TestReturningReplicaDoesNotResurrectADroppedKey(t *testing.T) {
 	fast := func(c *Config) {
 		c.Reap.Grace, c.Reap.Interval, c.Reap.Settle = 500*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	}
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testport.For(t), testport.For(t), testport.For(t), testport.For(t)}
 	nodes := make([]*System, 3)
 	for i := range nodes {
 		nodes[i] = startStrongNode(t, fmt.Sprintf("s%d", i+1), addrs[i], addrs[:3], t.TempDir(), fast)

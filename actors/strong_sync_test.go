@@ -10,6 +10,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
+	"github.com/harmoniakv/harmonia/internal/testport"
 	"github.com/harmoniakv/harmonia/internal/wallclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
 	"github.com/harmoniakv/harmonia/persistence"
@@ -110,7 +111,7 @@ func TestExchangeRepairsStrongKeys(t *testing.T) {
 	if raceEnabled {
 		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	noSchedule := func(c *Config) { c.Repair.Interval = 0 }
 	nodes := make([]*System, 3)
@@ -226,7 +227,7 @@ func TestHeldBallotsSkipThePrepare(t *testing.T) {
 	if raceEnabled {
 		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
 	}
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
 	held := func(c *Config) { c.Coordinator.Strong.HeldBallots = 16 }
 	nodes := make([]*System, 3)
 	for i := range nodes {

@@ -23,15 +23,6 @@ import (
 	"github.com/harmoniakv/harmonia/persistence"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := testport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // startSingle runs a one-node cluster (N=R=W=1) in this process.
 func startSingle(t *testing.T, dir string) *System {
 	t.Helper()
@@ -46,7 +37,7 @@ func startSingleWith(t *testing.T, dir string, change func(*Config)) *System {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", freeAddr(t), "127.0.0.1:0"
+	cfg.NodeID, cfg.ClusterAddr, cfg.ClientAddr = "n1", testport.For(t), "127.0.0.1:0"
 	cfg.Partitions, cfg.N, cfg.R, cfg.W = 8, 1, 1, 1
 	change(&cfg)
 	waitForStrayConns(t)
@@ -502,7 +493,7 @@ func TestReplicaGetEncodedMatchesDecoded(t *testing.T) {
 func TestGossiperJoinReportsWhoAnswered(t *testing.T) {
 	sys := startSingleWith(t, t.TempDir(), func(cfg *Config) { cfg.SecretFingerprints = []string{"secret-1"} })
 	g := sys.Gossiper()
-	seed := freeAddr(t) // nothing listens there
+	seed := testport.For(t) // nothing listens there
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	n, err := g.Join(ctx, []string{seed})
@@ -519,7 +510,7 @@ func TestGossiperJoinReportsWhoAnswered(t *testing.T) {
 	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	go func() {
-		n, err := g.Join(ctx, []string{seed, freeAddr(t)})
+		n, err := g.Join(ctx, []string{seed, testport.For(t)})
 		done <- joined{n, err}
 	}()
 	gossiper := actor.NewPID(sys.actors.Address(), gossip.Name)
@@ -553,7 +544,7 @@ func TestFinishedExchangesLeaveNoTimers(t *testing.T) {
 	}
 	const deadline = 300 * time.Millisecond
 	short := func(c *Config) { c.Repair.Timeout, c.Repair.Interval = deadline, 0 }
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
 	nodes := make([]*System, len(addrs))
 	for i := range nodes {
 		nodes[i] = startStrongNode(t, fmt.Sprintf("s%d", i+1), addrs[i], addrs, t.TempDir(), short)

@@ -60,23 +60,12 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// loopbackAddr is a free loopback address (internal/testport: not from
-// the kernel's ephemeral range, where a port closed again can be taken).
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := testport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // A program runs a node in its own process: Start, a client's put and
 // get through its API, Stop.
 func TestEmbeddedNodeServesClients(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Node.NodeID, cfg.DataDir = "n1", t.TempDir()
-	cfg.Node.ClusterAddr, cfg.Node.ClientAddr = loopbackAddr(t), loopbackAddr(t)
+	cfg.Node.ClusterAddr, cfg.Node.ClientAddr = testport.For(t), testport.For(t)
 	cfg.Node.N, cfg.Node.R, cfg.Node.W = 1, 1, 1
 	s, err := Start(cfg)
 	if err != nil {

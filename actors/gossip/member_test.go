@@ -197,7 +197,7 @@ func (m *memberProcess) send(command string) {
 // the joiner stops, go down. Stop then ends the seed: calls fail with
 // ErrGossiperStopped and its port is free again.
 func TestTwoMembersConverge(t *testing.T) {
-	addrA, addrB := freeAddr(t), freeAddr(t)
+	addrA, addrB := testport.For(t), testport.For(t)
 	deadline := time.After(60 * time.Second)
 	a := startMemberProcess(t, "a "+addrA)
 	b := startMemberProcess(t, "b "+addrB+" "+addrA+" a")
@@ -250,10 +250,10 @@ func TestNewMemberRefusesBadConfig(t *testing.T) {
 	if _, err := NewMember(testMemberConfig("a", l.Addr().String())); err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("member on a taken port: %v", err)
 	}
-	if _, err := NewMember(testMemberConfig("", freeAddr(t))); err == nil {
+	if _, err := NewMember(testMemberConfig("", testport.For(t))); err == nil {
 		t.Fatal("member without an id: no error")
 	}
-	cfg := testMemberConfig("a", freeAddr(t))
+	cfg := testMemberConfig("a", testport.For(t))
 	cfg.Params.Partitions = 64
 	if _, err := NewMember(cfg); err == nil {
 		t.Fatal("member with a ring: no error")
@@ -270,13 +270,4 @@ func TestEventChannelDropsWhenFull(t *testing.T) {
 	if got := <-c; got.Kind != membership.EventUp || h.Dropped() != 1 {
 		t.Fatalf("got %+v, dropped %d", got, h.Dropped())
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := testport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"testing"
 )
 
 // lowest is the first port handed out; the range ends below the ephemeral
@@ -60,4 +61,14 @@ func Addr() (string, error) {
 		return addr, nil
 	}
 	return "", errors.New("testport: no free port below the ephemeral range")
+}
+
+// For is Addr for a test, which it fails when no port is free.
+func For(t testing.TB) string {
+	t.Helper()
+	addr, err := Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
