@@ -22,10 +22,13 @@ import (
 // System is one node's actor system, remote endpoint and actor tree. Its
 // methods are how the client API talks to the actors.
 type System struct {
-	cfg    Config
-	store  *persistence.Store
-	actors *actor.ActorSystem
-	remote *remote.Remote
+	cfg Config
+	// ownAddrs are this node's cluster addresses, as it listens and as it
+	// advertises itself: seeds of its own that Alone does not wait for.
+	ownAddrs []string
+	store    *persistence.Store
+	actors   *actor.ActorSystem
+	remote   *remote.Remote
 	// stopTransport ends the remote layer and the actor system (actorkit.StartTransport).
 	stopTransport func()
 	view          *viewHolder
@@ -164,7 +167,8 @@ func Start(cfg Config, store *persistence.Store) (*System, error) {
 	s := &System{cfg: cfg, store: store, actors: sys, remote: r, stopTransport: stopTransport, view: &viewHolder{}, log: logger, stamps: stamps, dispatcher: newWorkerDispatcher(dispatcherThroughput),
 		rootReady: actorkit.NewReadySignal(), vnodesReady: actorkit.NewReadySignal(), gossiperReady: actorkit.NewReadySignal(),
 		transfers: &transferTable{m: map[int]TransferProgress{}}, hintCounters: &hintCounters{replayed: map[string]int64{}}, repairs: &repairTable{},
-		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{})}
+		counters: &vnodeCounters{refused: refusals{log: logger}}, reaps: &reapTable{}, fatal: make(chan error, 1), stopped: make(chan struct{}),
+		ownAddrs: []string{cfg.advertised(), cfg.ClusterAddr}}
 	s.gossip, s.control = gossip.Attach(sys, actor.NewPID(sys.Address(), gossip.Name))
 	holder, err := loadCatalog(s)
 	if err != nil {

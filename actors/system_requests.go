@@ -122,7 +122,7 @@ func (s *System) Replicas(ctx context.Context, key []byte) (*ReplicasResult, err
 // (membership.View.Alone): it knows other members, or was given seeds, but
 // has heard from none since it started.
 func (s *System) Alone() bool {
-	return s.view.Load().Alone(s.cfg.Gossip.Seeds, s.cfg.advertised(), s.cfg.ClusterAddr)
+	return s.view.Load().Alone(s.cfg.Gossip.Seeds, s.ownAddrs...)
 }
 
 // WriteReplica writes a version of key to this node's replica alone, as a
