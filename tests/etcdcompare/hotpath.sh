@@ -7,8 +7,12 @@
 # each on loopback with fsync on, driven by this tree's `harmonia bench`
 # for both arms (a client that differs between arms measures the clients):
 #
-#   write    workload w: blind W=2 puts of new keys
-#   read-r2  workload c at R=2 over 10,000 loaded keys
+#   write       workload w: blind W=2 puts of new keys
+#   read-r2     workload c at R=2 over 10,000 loaded keys
+#   strong-cas  (not by default) workload w on a strong table: put-if-absent
+#               of new keys, each through consensus
+#   strong-get  (not by default) workload c on a strong table: linearizable
+#               gets over 10,000 loaded keys
 #
 # with CLIENTS clients over CONNS connections for DURATION seconds after a
 # 2 s warmup. Each line gives the arm, the row, ops/s and the servers' CPU
@@ -57,15 +61,26 @@ run() { # arm binary row
 		exit 1
 	fi
 	local args=(--workload w --w 2)
-	[ "$row" = read-r2 ] && args=(--workload c --r 2)
+	case "$row" in
+	read-r2) args=(--workload c --r 2) ;;
+	strong-cas | strong-get)
+		# A table name has at least 3 characters.
+		if ! "$work/this" table create hotpath --consistency strong --addr 127.0.0.1:8001 >/dev/null 2>&1; then
+			echo "arm=$arm row=$row: could not create the strong table" >&2
+			exit 1
+		fi
+		args=(--table hotpath --workload w)
+		[ "$row" = strong-get ] && args=(--table hotpath --workload c)
+		;;
+	esac
 	local out
 	out=$("$work/this" bench --addr "$addrs" --conns "$CONNS" --clients "$CLIENTS" "${args[@]}" \
-		--duration "${DURATION}s" --warmup 2s 2>&1)
+		--duration "${DURATION}s" --warmup 2s 2>&1) || true # a failed bench's report is shown below
 	kill -INT "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	local ops cpu
-	ops=$(grep -oE '[0-9.]+ ops/s' <<<"$out" | cut -d' ' -f1)
-	cpu=$(grep -oE '[0-9.]+ ms CPU per op' <<<"$out" | cut -d' ' -f1)
+	ops=$(grep -oE '[0-9.]+ ops/s' <<<"$out" | cut -d' ' -f1 || true)
+	cpu=$(grep -oE '[0-9.]+ ms CPU per op' <<<"$out" | cut -d' ' -f1 || true)
 	if [ -z "$ops" ] || [ -z "$cpu" ]; then
 		echo "arm=$arm row=$row: no figures in the bench's report:" >&2
 		echo "$out" >&2
