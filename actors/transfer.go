@@ -198,14 +198,14 @@ func firstKey(m *internalpb.HandoffBatch) []byte {
 // state refuses the whole batch: a transfer must not skip a register.
 func (t *transfer) checkCarried(m *internalpb.HandoffBatch) (applyAcceptors, [][]byte, error) {
 	v := t.view.Load()
-	apply := applyAcceptors{raise: t.rebuild}
-	floor, err := paxospb.BallotFromProto(m.Floor)
-	if err != nil {
-		return apply, nil, fmt.Errorf("%s sent floor %v: %w", m.Node, m.Floor, err)
-	}
 	kind := paxos.TransferPage
 	if t.rebuild {
 		kind = paxos.RebuildPage
+	}
+	apply := applyAcceptors{kind: kind}
+	floor, err := paxospb.BallotFromProto(m.Floor)
+	if err != nil {
+		return apply, nil, fmt.Errorf("%s sent floor %v: %w", m.Node, m.Floor, err)
 	}
 	rules := paxos.PageRules{
 		Partition:   t.move.Partition,

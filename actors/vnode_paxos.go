@@ -376,15 +376,15 @@ func (v *vnode) acceptorStep(ctx actor.Context, m *internalpb.PaxosRequest) {
 // HandoffApplyReply once what it changed is durable.
 type applyAcceptors struct {
 	entries []carried
-	raise   bool
 	// floor is the source's floor, which this vnode's is raised to first.
 	floor paxos.Ballot
-	// told: the commits are an exchange's, decided on states read a while
-	// ago, and are taken as State.Learn takes a proposer's (a register
-	// held nothing of under the floor may have been dropped since). A
-	// transfer's and a rebuild's are taken whole: they fill a voter that
-	// holds nothing yet.
-	told bool
+	// kind is what carried the states, which decides how they are taken
+	// (paxos.State.Take): an exchange's commits, decided on states read a
+	// while ago, are learned (a register held nothing of under the floor
+	// may have been dropped since); a transfer's and a rebuild's are taken
+	// whole, since they fill a voter that holds nothing yet, and a
+	// rebuild's promises are raised to.
+	kind paxos.PageKind
 }
 
 // maxFloorAhead bounds how far ahead of this node's clock a peer's floor
@@ -397,20 +397,6 @@ const maxFloorAhead = time.Hour
 type carried struct {
 	key   []byte
 	carry paxos.Carry
-}
-
-// kind is what carried m's states, which decides how they are taken
-// (paxos.State.Take): an exchange's (told) are learned; a rebuild's
-// (raise) raise the promise; a transfer's are taken whole. No sender sets
-// both told and raise.
-func (m applyAcceptors) kind() paxos.CarryKind {
-	switch {
-	case m.told:
-		return paxos.CarryExchange
-	case m.raise:
-		return paxos.CarryRebuild
-	}
-	return paxos.CarryTransfer
 }
 
 func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
@@ -430,7 +416,6 @@ func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 		v.floor = floor
 	}
 	hold := false
-	kind := m.kind()
 	tables := v.catalog.Load()
 	for _, e := range m.entries {
 		if tables.CheckStrongKey(e.key) != nil {
@@ -441,7 +426,7 @@ func (v *vnode) applyAcceptors(ctx actor.Context, m applyAcceptors) {
 			fail(fmt.Errorf("register %q: %w", e.key, err))
 			break
 		}
-		if next := st.Take(e.carry, kind); !next.Equal(st) {
+		if next := st.Take(e.carry, m.kind); !next.Equal(st) {
 			v.stageAcceptor(e.key, next)
 			staged = true
 		}
@@ -470,7 +455,7 @@ func (v *vnode) acceptorSync(ctx actor.Context, m *internalpb.AcceptorSync) {
 }
 
 func (v *vnode) checkAcceptorSync(m *internalpb.AcceptorSync) (applyAcceptors, error) {
-	apply := applyAcceptors{floor: v.floor, told: true}
+	apply := applyAcceptors{floor: v.floor, kind: paxos.ExchangePage}
 	if err := v.admit(m.Sender); err != nil {
 		return apply, err
 	}

@@ -3,6 +3,7 @@ package paxos
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -14,7 +15,8 @@ import (
 // an exchange is redone from fresh reads anyway).
 
 // PageKind is whose page of acceptor states a node takes: it decides what
-// of each register is carried (CarryOf) and what refuses the page.
+// of each register is carried (CarryOf), what refuses the page, and how
+// the acceptor takes what is carried (State.Take).
 type PageKind int
 
 const (
@@ -103,11 +105,11 @@ type PageCarry struct {
 // On an error only Skipped and SkipWhy are meaningful.
 func CheckPage(kind PageKind, page Page, rules PageRules) (PageCarry, error) {
 	var out PageCarry
-	if kind != ExchangePage {
-		// Rounds are clock readings: one this far ahead is not one.
-		if ahead := time.Duration(int64(page.Floor.Round)-rules.Now.UnixMicro()) * time.Microsecond; ahead > rules.MaxFloorAhead {
-			return out, fmt.Errorf("floor %s, %v ahead of this node's clock", page.Floor, ahead)
-		}
+	// Rounds are clock readings: one this far ahead is not one. Compared
+	// unsigned, so a round past the top of a signed reading is ahead too.
+	if kind != ExchangePage && page.Floor.Round > uint64(rules.Now.Add(rules.MaxFloorAhead).UnixMicro()) {
+		ahead := time.Duration(min(page.Floor.Round-uint64(rules.Now.UnixMicro()), math.MaxInt64/uint64(time.Microsecond))) * time.Microsecond
+		return out, fmt.Errorf("floor %s, %v ahead of this node's clock", page.Floor, ahead)
 	}
 	var prev []byte
 	for _, r := range page.Registers {

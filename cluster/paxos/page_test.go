@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -85,6 +86,8 @@ func TestCheckPage(t *testing.T) {
 			PageCarry{}, fmt.Sprintf("floor %s, 1h0m0.000001s ahead of this node's clock", Ballot{Round: uint64(now.Add(time.Hour + time.Microsecond).UnixMicro())}), nil},
 		{"a rebuild refuses a floor too far ahead too", RebuildPage, rules, floorAt(2 * time.Hour),
 			PageCarry{}, fmt.Sprintf("floor %s, 2h0m0s ahead of this node's clock", Ballot{Round: uint64(now.Add(2 * time.Hour).UnixMicro())}), nil},
+		{"a floor whose round is past the top of a signed clock reading is refused, not taken as behind", TransferPage, rules, Page{Floor: Ballot{Round: 1 << 63}},
+			PageCarry{}, fmt.Sprintf("floor %s, %v ahead of this node's clock", Ballot{Round: 1 << 63}, time.Duration(math.MaxInt64/1000)*time.Microsecond), nil},
 		{"an exchange names no floor: none is checked", ExchangePage, rules, floorAt(2*time.Hour, reg("a", settled)),
 			PageCarry{Carried: []RegisterCarry{bareCommit("a", settled)}}, "", nil},
 

@@ -6,37 +6,17 @@ package paxos
 // acceptor, which takes each one by the rule of what carried it (Take),
 // after raising its partition's floor to the source's (TakeFloor).
 
-// CarryKind names what carried a state to an acceptor, which decides how
-// the acceptor takes it (State.Take).
-type CarryKind int
-
-const (
-	// CarryTransfer: a transfer to a new replica. Its commits are taken
-	// whole (Commit): they fill a voter that holds nothing yet, which
-	// promised nothing before, so the peers' promises are not needed.
-	CarryTransfer CarryKind = iota
-	// CarryRebuild: the rebuild of an acceptor that lost its state. Its
-	// commits are taken whole, and its promise is raised to the peer's
-	// (Raise): it may have promised that much before it lost its state.
-	CarryRebuild
-	// CarryExchange: an anti-entropy exchange. Its commits were decided
-	// on states read a while ago and are taken as a proposer's are
-	// (Learn): a register held nothing of under the floor may have been
-	// dropped since, and a commit of its history must not bring it back.
-	CarryExchange
-)
-
 // Take is the state after taking c, carried by kind: a rebuild raises the
 // promise to the peer's first; a commit is then learned (Learn) when an
 // exchange carried it, and taken whole (Commit) when a transfer or a
 // rebuild did. A carry without a commit (only a promise, or a register to
 // complete) leaves the value as it is.
-func (s State) Take(c Carry, kind CarryKind) State {
-	if kind == CarryRebuild {
+func (s State) Take(c Carry, kind PageKind) State {
+	if kind == RebuildPage {
 		s = s.Raise(c.Promised)
 	}
 	switch {
-	case c.Commit && kind == CarryExchange:
+	case c.Commit && kind == ExchangePage:
 		s = s.Learn(c.Ballot, c.Value)
 	case c.Commit:
 		s = s.Commit(c.Ballot, c.Value)

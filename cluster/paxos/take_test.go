@@ -16,41 +16,41 @@ func TestTakingCarriedStates(t *testing.T) {
 		rule string
 		st   State
 		c    Carry
-		kind CarryKind
+		kind PageKind
 		want State
 	}{
 		{"a transfer's commit is taken whole by a voter holding nothing",
-			State{}, commit(mid, v, high), CarryTransfer, settled(mid, v)},
+			State{}, commit(mid, v, high), TransferPage, settled(mid, v)},
 		{"a transfer's commit is taken whole even by a voter holding nothing under a promise above it",
-			EmptyAt(high), commit(mid, v, high), CarryTransfer, State{Promised: high, Accepted: mid, Value: v, Committed: mid}},
+			EmptyAt(high), commit(mid, v, high), TransferPage, State{Promised: high, Accepted: mid, Value: v, Committed: mid}},
 		{"a transfer does not raise the promise to the peer's",
-			State{}, Carry{Promised: high}, CarryTransfer, State{}},
+			State{}, Carry{Promised: high}, TransferPage, State{}},
 		{"a rebuild raises the promise to the peer's",
-			EmptyAt(low), Carry{Promised: high}, CarryRebuild, EmptyAt(high)},
+			EmptyAt(low), Carry{Promised: high}, RebuildPage, EmptyAt(high)},
 		{"a rebuild never lowers a higher promise",
-			EmptyAt(high), Carry{Promised: low}, CarryRebuild, EmptyAt(high)},
+			EmptyAt(high), Carry{Promised: low}, RebuildPage, EmptyAt(high)},
 		{"a rebuild's commit is taken whole, under the raised promise",
-			EmptyAt(low), commit(mid, v, high), CarryRebuild, State{Promised: high, Accepted: mid, Value: v, Committed: mid}},
+			EmptyAt(low), commit(mid, v, high), RebuildPage, State{Promised: high, Accepted: mid, Value: v, Committed: mid}},
 		{"a rebuild's commit is taken whole even by a voter holding nothing under a promise above it",
-			EmptyAt(high), commit(mid, v, mid), CarryRebuild, State{Promised: high, Accepted: mid, Value: v, Committed: mid}},
+			EmptyAt(high), commit(mid, v, mid), RebuildPage, State{Promised: high, Accepted: mid, Value: v, Committed: mid}},
 		{"an exchange's commit is ignored by a voter holding nothing under a promise above it",
-			EmptyAt(high), commit(mid, v, mid), CarryExchange, EmptyAt(high)},
+			EmptyAt(high), commit(mid, v, mid), ExchangePage, EmptyAt(high)},
 		{"an exchange's commit is ignored by a voter holding nothing under a promise at it",
-			EmptyAt(mid), commit(mid, v, mid), CarryExchange, EmptyAt(mid)},
+			EmptyAt(mid), commit(mid, v, mid), ExchangePage, EmptyAt(mid)},
 		{"an exchange's commit above the promise of a voter holding nothing is taken",
-			EmptyAt(low), commit(mid, v, mid), CarryExchange, settled(mid, v)},
+			EmptyAt(low), commit(mid, v, mid), ExchangePage, settled(mid, v)},
 		{"an exchange's commit is taken by a voter holding something, whatever its promise",
-			State{Promised: high, Accepted: low, Value: Value{Version: low}, Committed: low}, commit(mid, v, mid), CarryExchange,
+			State{Promised: high, Accepted: low, Value: Value{Version: low}, Committed: low}, commit(mid, v, mid), ExchangePage,
 			State{Promised: high, Accepted: mid, Value: v, Committed: mid}},
 		{"an exchange does not raise the promise to the peer's",
-			EmptyAt(low), Carry{Promised: high}, CarryExchange, EmptyAt(low)},
+			EmptyAt(low), Carry{Promised: high}, ExchangePage, EmptyAt(low)},
 		{"a commit below a newer accepted value leaves that value",
-			State{Promised: high, Accepted: high, Value: newer}, commit(mid, v, mid), CarryTransfer,
+			State{Promised: high, Accepted: high, Value: newer}, commit(mid, v, mid), TransferPage,
 			State{Promised: high, Accepted: high, Value: newer, Committed: mid}},
 		{"a voter holding nothing under a floor raised to the source's ignores an exchange's commit from before it",
-			EmptyAt(TakeFloor(low, high)), commit(mid, v, mid), CarryExchange, EmptyAt(high)},
+			EmptyAt(TakeFloor(low, high)), commit(mid, v, mid), ExchangePage, EmptyAt(high)},
 		{"a register to complete carries no value to take",
-			EmptyAt(low), Carry{Complete: true, Promised: high}, CarryTransfer, EmptyAt(low)},
+			EmptyAt(low), Carry{Complete: true, Promised: high}, TransferPage, EmptyAt(low)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
