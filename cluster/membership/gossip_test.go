@@ -2,6 +2,7 @@ package membership
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -119,23 +120,13 @@ func (n *gossipNet) flush(from string, r Ready, now time.Time) {
 func (n *gossipNet) rounds(k int, now time.Time) time.Time {
 	for i := 0; i < k; i++ {
 		now = now.Add(time.Second)
-		for _, addr := range slices.Sorted(mapsKeys(n.cores)) {
+		for _, addr := range slices.Sorted(maps.Keys(n.cores)) {
 			if !n.cut[addr] {
 				n.step(addr, GossipRound{}, now)
 			}
 		}
 	}
 	return now
-}
-
-func mapsKeys(m map[string]*Gossip) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func sentKinds(r Ready) []string {
