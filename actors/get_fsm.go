@@ -15,6 +15,7 @@ import (
 // getFSM drives one request.Get.
 type getFSM struct {
 	timers    actorkit.SelfTimers
+	sends     actorkit.Redelivery // asks replicas again that the remote layer could not reach
 	cfg       CoordinatorConfig
 	reap      reap.Config
 	view      *View
@@ -31,6 +32,9 @@ type (
 )
 
 func (f *getFSM) Receive(ctx actor.Context) {
+	if f.sends.Receive(ctx, &f.timers) {
+		return
+	}
 	var eff request.GetEffects
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
@@ -63,7 +67,7 @@ func (f *getFSM) execute(ctx actor.Context, eff request.GetEffects) {
 	if len(eff.Asks) > 0 {
 		get := &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key, Encoded: true}
 		for _, a := range eff.Asks {
-			ctx.Request(f.view.vnodePID(a.To, f.partition), get)
+			f.sends.Request(ctx, f.view.vnodePID(a.To, f.partition), get)
 		}
 	}
 	if a := eff.Answer; a != nil {
@@ -101,6 +105,7 @@ func replySet(m *internalpb.ReplicaGetReply) ([]object.Sibling, error) {
 // replicasFSM reads each replica of a key as it is, for inspection.
 type replicasFSM struct {
 	timers    actorkit.SelfTimers
+	sends     actorkit.Redelivery
 	view      *View
 	n         int
 	req       *ReplicasRequest
@@ -111,6 +116,9 @@ type replicasFSM struct {
 }
 
 func (f *replicasFSM) Receive(ctx actor.Context) {
+	if f.sends.Receive(ctx, &f.timers) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
 		f.timers.Stop()
@@ -120,7 +128,7 @@ func (f *replicasFSM) Receive(ctx actor.Context) {
 		for _, id := range f.view.Ring.PreferenceListForPartition(f.partition, f.n) {
 			st := ReplicaState{Node: id}
 			if f.view.Up(id) {
-				ctx.Request(f.view.vnodePID(id, f.partition), &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key})
+				f.sends.Request(ctx, f.view.vnodePID(id, f.partition), &internalpb.ReplicaGet{Partition: uint32(f.partition), Key: f.req.Key})
 				f.pending++
 			} else {
 				st.Err = "down"

@@ -18,6 +18,7 @@ import (
 type putFSM struct {
 	faults    Faults // injected to test recovery (Config.Faults); never nil
 	timers    actorkit.SelfTimers
+	sends     actorkit.Redelivery // sends again what the remote layer could not deliver
 	cfg       CoordinatorConfig
 	view      *View
 	req       *PutRequest
@@ -35,6 +36,9 @@ type replicaDeadline struct{}
 
 func (f *putFSM) Receive(ctx actor.Context) {
 	f.faults.PutStep(ctx.Message())
+	if f.sends.Receive(ctx, &f.timers) {
+		return
+	}
 	var eff request.PutEffects
 	switch m := ctx.Message().(type) {
 	case *actor.Stopping:
@@ -79,14 +83,14 @@ func (f *putFSM) Receive(ctx actor.Context) {
 
 func (f *putFSM) execute(ctx actor.Context, eff request.PutEffects) {
 	if eff.Coordinate != "" {
-		ctx.Request(f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
+		f.sends.Request(ctx, f.view.vnodePID(eff.Coordinate, f.partition), &internalpb.CoordinatePut{
 			Partition: uint32(f.partition), Key: f.req.Key, Value: f.req.Value, Deleted: f.req.Deleted,
 			Context: object.ClockToProto(f.req.Context), WrittenAt: wallclock.Now().UnixNano(), AfterStamp: object.StampToProto(f.req.After), JustAfter: f.req.JustAfter,
 			DatatypeOps: f.req.DatatypeOps, DatatypeContext: f.req.DatatypeContext, DatatypeBase: f.req.DatatypeBase,
 		})
 	}
 	for _, c := range eff.Copies {
-		ctx.Request(f.view.vnodePID(c.To, f.partition), &internalpb.ReplicaPut{
+		f.sends.Request(ctx, f.view.vnodePID(c.To, f.partition), &internalpb.ReplicaPut{
 			Partition: uint32(f.partition), Key: f.req.Key, Object: f.object, HintFor: c.HintFor, RequestId: uint64(c.Kind), Sender: f.view.sender(),
 		})
 	}

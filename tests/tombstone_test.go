@@ -140,6 +140,9 @@ func TestDeletedKeyStaysDeletedWhenStaleReplicaReturns(t *testing.T) {
 func TestFallbackCopyDoesNotResurrectReapedKey(t *testing.T) {
 	c := startCluster(t, 4, "--tombstone-grace", "2s", "--reap-interval", "500ms",
 		"--reap-settle", "2s", "--repair-interval", "0")
+	// The key's replicas and fallback are those of the four-node ring: a
+	// node killed while the ring still moves to it changes both.
+	c.waitStable(60*time.Second, "n1", "n2", "n3", "n4")
 	n1 := c.nodes[0]
 	const key = "fallback-key"
 	pref := replicaValues(t, n1, key)
