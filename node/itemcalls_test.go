@@ -9,6 +9,7 @@ import (
 	"github.com/harmoniakv/harmonia/messages/kvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestItemStatus(t *testing.T) {
@@ -107,5 +108,35 @@ func TestKeySchema(t *testing.T) {
 				t.Fatalf("described as %v %v", p, sk)
 			}
 		})
+	}
+}
+
+// A Query answer carrying items as stored reads back, through the wire,
+// as the same items in the same order beside the answer's other fields.
+func TestEncodedItemsReadBackAsTheQueryAnswersItems(t *testing.T) {
+	var items []*itempb.Item
+	var encoded [][]byte
+	for _, s := range []string{"a", "b", "c"} {
+		it := &itempb.Item{Attributes: map[string]*itempb.AttributeValue{"k": {Value: &itempb.AttributeValue_S{S: s}}, "v": {Value: &itempb.AttributeValue_N{N: "1"}}}}
+		b, err := proto.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, encoded = append(items, it), append(encoded, b)
+	}
+	last := &itempb.Item{Attributes: map[string]*itempb.AttributeValue{"k": {Value: &itempb.AttributeValue_S{S: "c"}}}}
+	out := &kvpb.QueryResponse{Count: 3, ScannedCount: 4, LastEvaluatedKey: last}
+	setEncodedItems(out, encoded)
+	wire, err := proto.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got kvpb.QueryResponse
+	if err := proto.Unmarshal(wire, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := &kvpb.QueryResponse{Items: items, Count: 3, ScannedCount: 4, LastEvaluatedKey: last}
+	if !proto.Equal(&got, want) {
+		t.Fatalf("read back %v, want %v", &got, want)
 	}
 }

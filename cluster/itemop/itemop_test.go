@@ -240,3 +240,80 @@ func TestFailureSaysWhetherTheWriteIsOpen(t *testing.T) {
 		})
 	}
 }
+
+// A page asked for its items as stored answers them so only when nothing
+// of it needs the item decoded; otherwise it answers decoded items, as
+// a page not asked so.
+func TestQueryPageAsStored(t *testing.T) {
+	c := tableapi.Expressions{Values: map[string]item.Value{":c": item.S("ann")}}
+	withTTL := orders
+	withTTL.TTLAttribute = "exp"
+	i1, i2 := with(key("ann", "1"), "amount", item.MustNumber("9")), with(key("ann", "2"), "amount", item.MustNumber("1"))
+	var read []Stored
+	for _, it := range []item.Item{i1, nil, i2} {
+		k, _ := KeyOf(orders, key("ann", "1"))
+		read = append(read, Stored{Key: k, Value: stored(it)})
+	}
+	for _, tc := range []struct {
+		rule     string
+		table    catalog.Table
+		req      tableapi.Query
+		asStored bool
+	}{
+		{"a page asked for stored items and reading whole ones answers them as stored", orders, tableapi.Query{KeyCondition: "cust = :c", Expressions: c, Encoded: true}, true},
+		{"a page not asked so decodes its items", orders, tableapi.Query{KeyCondition: "cust = :c", Expressions: c}, false},
+		{"a filter needs the items decoded", orders, tableapi.Query{KeyCondition: "cust = :c", Filter: "amount > :c", Expressions: c, Encoded: true}, false},
+		{"a projection needs the items decoded", orders, tableapi.Query{KeyCondition: "cust = :c", Projection: "amount", Expressions: c, Encoded: true}, false},
+		{"a table whose items expire needs them decoded", withTTL, tableapi.Query{KeyCondition: "cust = :c", Expressions: c, Encoded: true}, false},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			q, err := PlanQuery(tc.table, tc.req, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := q.Page(read, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.ScannedCount != 2 {
+				t.Fatalf("ScannedCount %d, want 2 (the deleted register is not an item)", page.ScannedCount)
+			}
+			got := page.Items
+			if tc.asStored {
+				if page.Items != nil || len(page.Encoded) != 2 || page.Count != 2 {
+					t.Fatalf("not answered as stored: %+v", page)
+				}
+				got = nil
+				for i, e := range page.Encoded {
+					if string(e) != string(read[2*i].Value.Data) {
+						t.Fatalf("item %d is not the stored bytes", i)
+					}
+					it, err := Decode(e)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, it)
+				}
+			} else if page.Encoded != nil {
+				t.Fatalf("answered as stored: %+v", page)
+			}
+			if tc.req.Filter == "" && tc.req.Projection == "" && (len(got) != 2 || !item.EqualItems(got[0], i1) || !item.EqualItems(got[1], i2)) {
+				t.Fatalf("items %v", got)
+			}
+		})
+	}
+	t.Run("a stored value that is not an encoded item is the page's error", func(t *testing.T) {
+		q, err := PlanQuery(orders, tableapi.Query{KeyCondition: "cust = :c", Expressions: c, Encoded: true}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := []Stored{{Key: read[0].Key, Value: paxos.Value{Exists: true, Data: []byte{0x12, 0x01, 'x'}}}}
+		if _, err := q.Page(bad, true); err == nil {
+			t.Fatal("a value of another message's field was answered as an item")
+		}
+		bad[0].Value.Data = []byte{0x0a, 0x05, 'x'}
+		if _, err := q.Page(bad, true); err == nil {
+			t.Fatal("a truncated item was answered")
+		}
+	})
+}

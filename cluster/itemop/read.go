@@ -10,6 +10,8 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
+	"github.com/harmoniakv/harmonia/messages/itempb"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Get is a planned GetItem: the register to read and the projection. An
@@ -117,6 +119,8 @@ type reading struct {
 	filter *expr.Condition
 	proj   *expr.Projection
 	count  bool
+	// encoded: the caller takes items as stored (tableapi.Query.Encoded).
+	encoded bool
 }
 
 // planReading parses a page's FilterExpression, ProjectionExpression and
@@ -194,6 +198,7 @@ func PlanQuery(t catalog.Table, req tableapi.Query, now time.Time) (*Query, erro
 	if q.reading, err = planReading(t, now, req.Filter, req.Projection, req.Select, attrs, false); err != nil {
 		return nil, err
 	}
+	q.encoded = req.Encoded
 	if err := attrs.Unused(); err != nil {
 		return nil, err
 	}
@@ -272,12 +277,54 @@ func (r reading) holdsItem(st Stored) bool {
 	return err != nil || !Expired(r.table, it, r.now)
 }
 
+// asStored reports whether the page answers its items as stored: the
+// caller asked so, and no item of it is filtered, projected, counted
+// only, or may have expired (each would need the item decoded).
+func (r reading) asStored() bool {
+	return r.encoded && r.filter == nil && r.proj == nil && !r.count && r.table.TTLAttribute == ""
+}
+
+// wellFormedItem checks that a stored item's bytes are, at their top
+// level, what an itempb.Item encodes to: attribute entries (field 1,
+// length-delimited) and nothing else, so that they can be placed in an
+// answer as they are without making the answer unreadable.
+func wellFormedItem(data []byte) error {
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 || num != itemAttributesField || typ != protowire.BytesType {
+			return fmt.Errorf("stored item: not an encoded item")
+		}
+		data = data[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, data); n < 0 {
+			return fmt.Errorf("stored item: not an encoded item")
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// itemAttributesField is itempb.Item's attributes field number.
+var itemAttributesField = (*itempb.Item)(nil).ProtoReflect().Descriptor().Fields().ByName("attributes").Number()
+
 // page is the answer of a page that read these registers, in order;
 // complete says nothing remains past them. Otherwise the last register
 // read, whether or not it holds an item, is where the next page resumes.
 func (r reading) page(read []Stored, complete bool) (tableapi.QueryResult, error) {
 	var out tableapi.QueryResult
+	asStored := r.asStored()
 	for _, st := range read {
+		if asStored {
+			if !st.Value.Exists {
+				continue
+			}
+			if err := wellFormedItem(st.Value.Data); err != nil {
+				return tableapi.QueryResult{}, err
+			}
+			out.ScannedCount++
+			out.Count++
+			out.Encoded = append(out.Encoded, st.Value.Data)
+			continue
+		}
 		if !st.Value.Exists {
 			continue
 		}

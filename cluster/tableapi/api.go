@@ -201,12 +201,22 @@ type Query struct {
 	Backward   bool
 	Select     Select
 	Consistent bool
+	// Encoded asks for the page's items as stored (QueryResult.Encoded)
+	// when it neither filters nor projects them and nothing of the table
+	// expires: a caller whose answer carries that encoding (the gRPC
+	// door) is spared a decode and an encode of every item.
+	Encoded bool
 }
 
 // QueryResult is one page of a Query.
 type QueryResult struct {
 	// Items are the items that passed the filter (none for SelectCount).
 	Items []item.Item
+	// Encoded are, instead of Items when the request asked so
+	// (Query.Encoded) and the page may, the items as stored: each the
+	// protobuf encoding of an itempb.Item, checked only to be well formed
+	// at its top level (the item within was checked when written).
+	Encoded [][]byte
 	// Count is how many passed the filter; ScannedCount how many were
 	// read.
 	Count, ScannedCount int
