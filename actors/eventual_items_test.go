@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
@@ -141,5 +142,57 @@ func TestExpiryOfAnEventualItemLosesToAWriteMadeSince(t *testing.T) {
 	nodes[0].expireVersions(key, tbl, read())
 	if live := object.Live(read()); len(live) != 0 {
 		t.Fatalf("the expiry of the current version left %v", live)
+	}
+}
+
+// A range read at R=2 asks two replicas, its own first; when one of them
+// is silent though up (its vnode's mailbox suspended: a stalled disk,
+// which a closed connection does not reveal), it asks the third after
+// the speculative retry and answers within its deadline.
+func TestReadEventualRangeAsksAnotherReplicaPastASilentOne(t *testing.T) {
+	if raceEnabled {
+		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
+	}
+	nodes := startStrongCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tbl, err := nodes[0].Tables().Create(ctx, catalog.Spec{Name: "feed", Consistency: catalog.Eventual, Schema: itemTable.Schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := itemKeyIn(t, tbl, "ann", 1)
+	if _, err := nodes[0].Put(ctx, PutRequest{Key: key, Value: itemop.Encode(item.Item{"pk": item.S("ann"), "sk": item.MustNumber("1")}), W: 3}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := catalog.ItemRange(tbl, item.S("ann"), item.SortCondition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() error {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		entries, _, err := nodes[0].ReadEventualRange(rctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, 2)
+		if err == nil && (len(entries) != 1 || !entries[0].Value.Exists) {
+			err = fmt.Errorf("read %d entries, want the item", len(entries))
+		}
+		return err
+	}
+	before := nodes[0].RequestCounts().SpeculativeAsks
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	if n := nodes[0].RequestCounts().SpeculativeAsks; n != before {
+		t.Fatalf("a read whose replicas all answer asked %d more", n-before)
+	}
+	p := nodes[0].View().Ring.PartitionForKey(key)
+	vnode := actor.NewPID(nodes[0].actors.Address(), vnodeName(p))
+	proc, _ := nodes[0].actors.ProcessRegistry.Get(vnode)
+	proc.SendSystemMessage(vnode, &actor.SuspendMailbox{})
+	defer proc.SendSystemMessage(vnode, &actor.ResumeMailbox{})
+	if err := read(); err != nil {
+		t.Fatalf("with s1's own replica silent: %v", err)
+	}
+	if n := nodes[0].RequestCounts().SpeculativeAsks; n != before+1 {
+		t.Fatalf("asked %d replicas past the silent one, want 1", n-before)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
@@ -177,9 +178,11 @@ func rangeReplyOf(from string, b *internalpb.HandoffBatch, read RangeRead) (paxo
 }
 
 // ReadEventualRange reads one page of a range of an eventual table's items
-// at read quorum rq: it asks every replica of the partition that is up
-// (the primaries of the current ring, as a get does), merges the pages of
-// the first rq to answer item by item (itemop.MergeEventualRange: the
+// at read quorum rq: it asks rq of the partition's replicas that are up
+// (the primaries of the current ring), its own first, and one more when
+// one fails or after Coordinator.SpeculativeRetry (all at once with
+// Coordinator.AskAllReplicas), as a get does; it merges the pages of the
+// first rq to answer item by item (itemop.MergeEventualRange: the
 // newest write any of them took wins), and returns each key's merged
 // value, items deleted included (without a value). complete reports that
 // the range holds nothing more (in that partition) past the page.
@@ -204,8 +207,19 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 		p = view.Ring.PartitionForKey(r.Lower)
 	}
 	timeout := s.timeout(ctx, 0)
+	deadline := time.Now().Add(timeout)
 	pref := view.Ring.PreferenceListForPartition(p, view.N)
 	tally := quorum.NewTallyOver(pref, max(min(rq, len(pref)), 1))
+	for _, id := range pref {
+		if !view.Up(id) {
+			tally.Fail(id, errors.New("down"))
+		}
+	}
+	// R replicas first, this node's own first, as a get
+	// (request.RangeAsks): another one when one fails or those asked are
+	// slow.
+	cc := s.cfg.Coordinator
+	asks, first := request.NewRangeAsks(view.placement(p, pref, nil), rq, cc.AskAllReplicas)
 	req := &internalpb.ObjectRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse, OfTable: r.OfTable,
 		MaxKeys: uint32(max(r.MaxKeys, 1)), MaxBytes: uint32(max(r.MaxBytes, 1)), Sender: view.sender()}
 	type answer struct {
@@ -215,13 +229,14 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 	}
 	answers := make(chan answer, len(pref))
 	asked := 0
-	for _, id := range pref {
-		if !view.Up(id) {
-			tally.Fail(id, errors.New("down"))
-			continue
+	ask := func(id string) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			tally.Fail(id, errors.New("not asked: the read's time is up"))
+			return
 		}
 		asked++
-		f := s.actors.Root.RequestFuture(view.vnodePID(id, p), req, timeout)
+		f := s.actors.Root.RequestFuture(view.vnodePID(id, p), req, left)
 		go func() {
 			res, err := f.Result()
 			a := answer{from: id, err: err}
@@ -231,15 +246,41 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 			answers <- a
 		}()
 	}
-	var pages []itemop.ReplicaPage
-	for ; asked > 0 && !tally.Done(); asked-- {
-		a := <-answers
-		if a.err != nil {
+	for _, id := range first {
+		ask(id)
+	}
+	var speculate <-chan time.Time
+	var retry *time.Timer
+	if asks.Left() && cc.SpeculativeRetry > 0 {
+		retry = time.NewTimer(cc.SpeculativeRetry)
+		defer retry.Stop()
+		speculate = retry.C
+	}
+	pages := make([]itemop.ReplicaPage, 0, len(first))
+	for asked > 0 && !tally.Done() {
+		select {
+		case a := <-answers:
+			asked--
+			if a.err == nil {
+				tally.Ack(a.from)
+				pages = append(pages, a.page)
+				continue
+			}
 			tally.Fail(a.from, a.err)
-			continue
+			if id, ok := asks.Next(); ok {
+				ask(id)
+			}
+		case <-speculate:
+			if id, ok := asks.Next(); ok {
+				s.requests.speculativeAsks.Add(1)
+				ask(id)
+			}
+			if asks.Left() {
+				retry.Reset(cc.SpeculativeRetry)
+			} else {
+				speculate = nil
+			}
 		}
-		tally.Ack(a.from)
-		pages = append(pages, a.page)
 	}
 	if !tally.Met() {
 		return nil, false, &request.QuorumError{Op: "range read", Summary: tally.Summary(), TimedOut: !tally.Impossible()}
@@ -273,7 +314,7 @@ func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, err
 	case len(b.Entries) > max(read.MaxKeys, 1):
 		return itemop.ReplicaPage{}, fmt.Errorf("%s: %d keys for a read of at most %d", from, len(b.Entries), max(read.MaxKeys, 1))
 	}
-	page := itemop.ReplicaPage{From: from, More: !b.Done}
+	page := itemop.ReplicaPage{From: from, More: !b.Done, Keys: make([][]byte, 0, len(b.Entries)), Objects: make([][]byte, 0, len(b.Entries))}
 	for _, e := range b.Entries {
 		if bytes.Compare(e.Key, read.Lower) < 0 || bytes.Compare(e.Key, read.Upper) >= 0 {
 			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q is outside the range read", from, e.Key)
