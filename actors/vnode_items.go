@@ -32,8 +32,11 @@ func (v *vnode) objectRangeRead(m *internalpb.ObjectRangeRead) *internalpb.Hando
 	}
 	// As stored: decoding here only to encode again would double the
 	// read's cost; the reader decodes (and checks) each object once.
-	for _, e := range entries {
-		reply.Entries = append(reply.Entries, &internalpb.HandoffEntry{Key: e.Key, Encoded: e.Value})
+	reply.Entries = make([]*internalpb.HandoffEntry, len(entries))
+	msgs := make([]internalpb.HandoffEntry, len(entries)) // one allocation for the page's entries
+	for i, e := range entries {
+		msgs[i].Key, msgs[i].Encoded = e.Key, e.Value
+		reply.Entries[i] = &msgs[i]
 	}
 	reply.Done = !more
 	return reply

@@ -282,7 +282,11 @@ type pageReads struct {
 // Take), and reports whether it kept every register read.
 func (pg *pageReads) take(keep func([]itemop.Stored, int) ([]itemop.Stored, int), entries []itemop.Stored, maxItems int) bool {
 	kept, n := keep(entries, maxItems-pg.items)
-	pg.read = append(pg.read, kept...)
+	if pg.read == nil {
+		pg.read = kept // most pages take one read: no copy
+	} else {
+		pg.read = append(pg.read, kept...)
+	}
 	pg.items += n
 	for _, e := range kept {
 		pg.size += len(e.Key) + len(e.Value.Data)

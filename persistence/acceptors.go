@@ -354,6 +354,10 @@ func (s *Store) ScanRange(partition int, lower, upper []byte, reverse bool, maxK
 	return entries, more, err
 }
 
+// scanBufferEntries is how many entries like its first a range scan's
+// buffer is first sized for.
+const scanBufferEntries = 128
+
 // scanRange is one bounded iterator over [lower, upper) of partition under
 // prefix (d: objects, p: acceptor states), as ScanRange describes.
 func (s *Store) scanRange(prefix byte, partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
@@ -370,13 +374,41 @@ func (s *Store) scanRange(prefix byte, partition int, lower, upper []byte, rever
 	if reverse {
 		first, next = it.Last, it.Prev
 	}
+	// Every key and value is copied into one buffer, and the entries cut
+	// from it at the end: two allocations per entry were most of a page's
+	// garbage. ends holds where each key and each value ends in buf.
+	var buf []byte
+	var ends []int
 	size := 0
 	for ok := first(); ok; ok = next() {
-		if len(entries) >= maxKeys || (len(entries) > 0 && size+len(it.Value()) > maxBytes) {
-			return entries, true, it.Error()
+		if len(ends)/2 >= maxKeys || (len(ends) > 0 && size+len(it.Value()) > maxBytes) {
+			more = true
+			break
 		}
-		entries = append(entries, RawEntry{Key: bytes.Clone(it.Key()[len(start):]), Value: bytes.Clone(it.Value())})
+		if buf == nil {
+			// Sized for the page the first entry suggests, so that the
+			// buffer rarely grows; bounded, so that a read asking for
+			// many keys of a short range allocates little.
+			n := len(it.Key()) + len(it.Value())
+			buf = make([]byte, 0, max(n, min(maxBytes, n*min(maxKeys, scanBufferEntries))))
+		}
+		buf = append(buf, it.Key()[len(start):]...)
+		ends = append(ends, len(buf))
+		buf = append(buf, it.Value()...)
+		ends = append(ends, len(buf))
 		size += len(it.Key()) + len(it.Value())
 	}
-	return entries, false, it.Error()
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	entries = make([]RawEntry, len(ends)/2)
+	from := 0
+	for i := range entries {
+		k, v := ends[2*i], ends[2*i+1]
+		// Capacities end at each slice's own end: appending to one entry
+		// must never write over the next.
+		entries[i] = RawEntry{Key: buf[from:k:k], Value: buf[k:v:v]}
+		from = v
+	}
+	return entries, more, nil
 }

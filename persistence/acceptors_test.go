@@ -309,6 +309,22 @@ func TestScanRange(t *testing.T) {
 		if err != nil || !slices.Equal(keys(got), tt.want) || more != tt.wantMore {
 			t.Errorf("%s: %v more=%v %v", tt.name, keys(got), more, err)
 		}
+		for _, e := range got {
+			// Each object was stored holding its own key as its value.
+			if !strings.Contains(string(e.Value), string(e.Key)) {
+				t.Errorf("%s: %s holds %q, not the object stored with it", tt.name, e.Key, e.Value)
+			}
+		}
+	}
+	// Entries share one buffer: growing one must not write over another.
+	got, _, err := s.ScanRange(2, []byte("b"), []byte("c"), false, 10, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(got[0].Key, "XX"...)
+	_ = append(got[0].Value, "XX"...)
+	if string(got[1].Key) != "b2" || keys(got)[0] != "b1" {
+		t.Fatalf("appending to the first entry changed the page: %v", keys(got))
 	}
 }
 

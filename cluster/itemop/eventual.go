@@ -61,14 +61,21 @@ func (w *Write) Answer(cur paxos.Value) (tableapi.WriteResult, error) {
 // last writer deleted it. A key of a last-writer-wins table merges to one
 // version; more than one live is refused rather than one picked.
 func Current(versions []object.Sibling) (paxos.Value, error) {
-	live := object.Live(versions)
-	switch len(live) {
+	// Counted in place: a Query takes the current value of every item it
+	// reads.
+	n, last := 0, -1
+	for i, s := range versions {
+		if !s.Deleted {
+			n, last = n+1, i
+		}
+	}
+	switch n {
 	case 0:
 		return paxos.Value{}, nil
 	case 1:
-		return paxos.Value{Exists: true, Data: live[0].Value}, nil
+		return paxos.Value{Exists: true, Data: versions[last].Value}, nil
 	}
-	return paxos.Value{}, fmt.Errorf("the item's key holds %d live versions; a last-writer-wins key holds one", len(live))
+	return paxos.Value{}, fmt.Errorf("the item's key holds %d live versions; a last-writer-wins key holds one", n)
 }
 
 // EventualResult is a GetItem's answer on an eventual table from the

@@ -77,6 +77,11 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, current func(key []by
 	// One cursor per page: each step takes the next key in order and
 	// merges the versions of the pages that hold it.
 	pos := make([]int, len(pages))
+	longest := 0
+	for _, p := range pages {
+		longest = max(longest, len(p.Keys))
+	}
+	entries = make([]Stored, 0, longest)
 	// What each page holds of the key at hand, reused from key to key:
 	// a page of 100 items would otherwise allocate them 100 times.
 	held := make([][]object.Sibling, len(pages))
@@ -115,7 +120,11 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, current func(key []by
 				versions = []object.Sibling{} // held, though empty: not "lacks it"
 			}
 			held[i] = versions
-			merged = object.Merge(merged, versions)
+			if merged == nil {
+				merged = versions // as decoded, merged already; nothing changes it
+			} else {
+				merged = object.Merge(merged, versions)
+			}
 		}
 		v, err := current(next, merged)
 		if err != nil {

@@ -128,6 +128,9 @@ func FromProto(p *internalpb.Object) ([]Sibling, error) {
 			Datatype:  s.GetDatatype(),
 		})
 	}
+	if len(set) == 1 && !set[0].Datatype {
+		return set, nil // what Merge would return, without its two copies
+	}
 	return Merge(nil, set), nil
 }
 
