@@ -45,6 +45,7 @@ type RangeRepair struct {
 // what a key's merged versions hold (nil: the last writer's, Current; a
 // table of CRDT items renders its state, CRDTCurrent).
 func MergeEventualRange(pages []ReplicaPage, reverse bool, current func(key []byte, versions []object.Sibling) (paxos.Value, error), stale func(merged, held []object.Sibling) bool) (entries []Stored, repairs []RangeRepair, complete bool, err error) {
+	lastWriter := current == nil
 	if current == nil {
 		current = func(_ []byte, versions []object.Sibling) (paxos.Value, error) { return Current(versions) }
 	}
@@ -86,6 +87,7 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, current func(key []by
 	// a page of 100 items would otherwise allocate them 100 times.
 	held := make([][]object.Sibling, len(pages))
 	encs := make([][]byte, len(pages))
+	holds := make([]bool, len(pages))
 	for {
 		var next []byte
 		for i, p := range pages {
@@ -99,13 +101,35 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, current func(key []by
 		var merged []object.Sibling
 		clear(held)
 		clear(encs)
-	pages:
+		clear(holds)
+		agreed := true // every page holds the key, all the same bytes
 		for i, p := range pages {
 			if pos[i] >= len(p.Keys) || !bytes.Equal(p.Keys[pos[i]], next) {
+				agreed = false
 				continue
 			}
-			encs[i] = p.Objects[pos[i]]
+			encs[i], holds[i] = p.Objects[pos[i]], true
 			pos[i]++
+			agreed = agreed && bytes.Equal(encs[i], encs[0])
+		}
+		// Replicas mostly agree on a last-writer-wins key's one version:
+		// its value is then read from the object's bytes without decoding
+		// every field, and no replica is stale.
+		if agreed && lastWriter {
+			if value, deleted, ok := object.SoleVersion(encs[0]); ok {
+				v := paxos.Value{}
+				if !deleted {
+					v = paxos.Value{Exists: true, Data: value}
+				}
+				entries = append(entries, Stored{Key: next, Value: v})
+				continue
+			}
+		}
+	pages:
+		for i, p := range pages {
+			if !holds[i] {
+				continue
+			}
 			for j := range i {
 				if held[j] != nil && bytes.Equal(encs[j], encs[i]) {
 					held[i] = held[j] // the same object as a page before: merged already

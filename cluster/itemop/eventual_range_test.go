@@ -99,6 +99,16 @@ func TestMergeEventualRange(t *testing.T) {
 		{"a page with more but no key is refused", []ReplicaPage{page("a", true)}, false, nil, false, true},
 		{"two pages from one replica are refused", []ReplicaPage{page("a", false), page("a", false)}, false, nil, false, true},
 		{"an object that does not decode is refused", []ReplicaPage{{From: "a", Keys: [][]byte{[]byte("k1")}, Objects: [][]byte{{0xff, 0xff}}}}, false, nil, false, true},
+		{"replicas that agree on a tombstone answer no item", []ReplicaPage{
+			page("a", false, "k1", version(2, ""), "k2", version(1, "y")),
+			page("b", false, "k1", version(2, ""), "k2", version(1, "y"))},
+			false, []string{"k1=-", "k2=y"}, true, false},
+		{"an object that does not decode is refused though every replica holds it", []ReplicaPage{
+			{From: "a", Keys: [][]byte{[]byte("k1")}, Objects: [][]byte{{0xff, 0xff}}},
+			{From: "b", Keys: [][]byte{[]byte("k1")}, Objects: [][]byte{{0xff, 0xff}}}}, false, nil, false, true},
+		{"a version without a dot is refused though every replica holds it", []ReplicaPage{
+			page("a", false, "k1", []object.Sibling{{Value: []byte("x"), Stamp: hlc.Timestamp{Wall: 1, Node: "n1"}}}),
+			page("b", false, "k1", []object.Sibling{{Value: []byte("x"), Stamp: hlc.Timestamp{Wall: 1, Node: "n1"}}})}, false, nil, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {

@@ -8,7 +8,9 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/hlc"
 	"github.com/harmoniakv/harmonia/cluster/vclock"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // ClockToProto converts a clock to its wire form.
@@ -144,4 +146,100 @@ func Decode(b []byte) ([]Sibling, error) {
 		return nil, fmt.Errorf("decode object: %w", err)
 	}
 	return FromProto(&p)
+}
+
+// SoleVersion reads, from an encoded object (Encode's), the value of its
+// one version and whether that version is a tombstone, without decoding
+// the rest: what a read of a last-writer-wins key mostly needs. ok is
+// false when the object holds no version or several, a CRDT state,
+// fields of a form Encode does not write, or a version without a dot:
+// Decode then reads it, and refuses what is malformed. It checks only
+// what it reads (a malformed clock or stamp beside the value is not
+// noticed): objects come from a replica's disk, each written by Encode.
+func SoleVersion(b []byte) (value []byte, deleted, ok bool) {
+	var sibling []byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num != objectSiblingsField || typ != protowire.BytesType || sibling != nil {
+			return nil, false, false
+		}
+		if sibling, n = protowire.ConsumeBytes(b[n:]); n < 0 {
+			return nil, false, false
+		}
+		b = b[protowire.SizeTag(num)+n:]
+	}
+	if sibling == nil {
+		return nil, false, false
+	}
+	var hasValue, hasDot bool
+	for len(sibling) > 0 {
+		num, typ, n := protowire.ConsumeTag(sibling)
+		if n < 0 {
+			return nil, false, false
+		}
+		sibling = sibling[n:]
+		switch {
+		case num == siblingValueField && typ == protowire.BytesType && !hasValue:
+			value, n = protowire.ConsumeBytes(sibling)
+			hasValue = true
+		case num == siblingDotField && typ == protowire.BytesType && !hasDot:
+			var dot []byte
+			dot, n = protowire.ConsumeBytes(sibling)
+			hasDot = dotCounter(dot) != 0
+		case num == siblingDeletedField && typ == protowire.VarintType:
+			var v uint64
+			v, n = protowire.ConsumeVarint(sibling)
+			deleted = v != 0
+		case num == siblingDatatypeField:
+			return nil, false, false
+		case num == siblingContextField || num == siblingWrittenAtField || num == siblingStampField:
+			n = protowire.ConsumeFieldValue(num, typ, sibling)
+		default:
+			return nil, false, false
+		}
+		if n < 0 {
+			return nil, false, false
+		}
+		sibling = sibling[n:]
+	}
+	return value, deleted, hasDot
+}
+
+// dotCounter is an encoded dot's counter (0 when it has none, or is not
+// a dot's encoding: a dot's counter is never 0).
+func dotCounter(b []byte) (counter uint64) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0
+		}
+		b = b[n:]
+		if num == dotCounterField && typ == protowire.VarintType {
+			counter, n = protowire.ConsumeVarint(b)
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return 0
+		}
+		b = b[n:]
+	}
+	return counter
+}
+
+// The field numbers SoleVersion reads, from the messages' descriptors.
+var (
+	objectSiblingsField   = fieldNumber(&internalpb.Object{}, "siblings")
+	siblingValueField     = fieldNumber(&internalpb.Sibling{}, "value")
+	siblingDotField       = fieldNumber(&internalpb.Sibling{}, "dot")
+	siblingContextField   = fieldNumber(&internalpb.Sibling{}, "context")
+	siblingDeletedField   = fieldNumber(&internalpb.Sibling{}, "deleted")
+	siblingWrittenAtField = fieldNumber(&internalpb.Sibling{}, "written_at")
+	siblingStampField     = fieldNumber(&internalpb.Sibling{}, "stamp")
+	siblingDatatypeField  = fieldNumber(&internalpb.Sibling{}, "datatype")
+	dotCounterField       = fieldNumber(&internalpb.Dot{}, "counter")
+)
+
+func fieldNumber(m proto.Message, name protoreflect.Name) protowire.Number {
+	return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
 }

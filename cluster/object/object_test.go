@@ -233,3 +233,59 @@ func TestTombstone(t *testing.T) {
 		}
 	}
 }
+
+func TestSoleVersion(t *testing.T) {
+	enc := func(set ...Sibling) []byte {
+		b, err := Encode(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	gone := stamped(na, 2, "", 7, 0, "a")
+	gone.Deleted = true
+	st, _, _ := crdt.Apply(crdt.State{}, crdt.Update{Actor: na, Ops: []crdt.Op{crdt.UpdateField{Field: crdt.Field{Name: "s", Kind: crdt.KindSet}, Op: crdt.Add{Element: "e"}}}}, DatatypeLimits)
+	for _, tc := range []struct {
+		rule    string
+		b       []byte
+		ok      bool
+		value   string
+		deleted bool
+	}{
+		{"a last writer's one version is its value", enc(stamped(na, 1, "x", 5, 0, "a")), true, "x", false},
+		{"a version of a key that keeps siblings is its value", enc(write(na, 1, "x", nil)), true, "x", false},
+		{"a tombstone is deleted", enc(gone), true, "", true},
+		{"siblings are for Decode", enc(write(na, 1, "x", nil), write(nb, 1, "y", nil)), false, "", false},
+		{"a CRDT state is for Decode", enc(Sibling{Value: crdt.Encode(st), Dot: vclock.Dot{Actor: na, Counter: 1}, Datatype: true}), false, "", false},
+		{"a version without a dot is for Decode, which refuses it", enc(Sibling{Value: []byte("x")}), false, "", false},
+		{"an object of no version is for Decode", nil, false, "", false},
+		{"bytes that are no object are for Decode", []byte{0x0a, 0x05, 0x0a}, false, "", false},
+		{"a field Encode does not write is for Decode", append(enc(write(na, 1, "x", nil)), 0x10, 0x01), false, "", false},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			value, deleted, ok := SoleVersion(tc.b)
+			if ok != tc.ok || (ok && (string(value) != tc.value || deleted != tc.deleted)) {
+				t.Fatalf("SoleVersion = %q, %v, %v; want %q, %v, %v", value, deleted, ok, tc.value, tc.deleted, tc.ok)
+			}
+		})
+	}
+}
+
+// What SoleVersion reads of any bytes is what Decode reads of them, when
+// Decode takes them: it never panics, and never answers another value.
+func FuzzSoleVersion(f *testing.F) {
+	for _, set := range [][]Sibling{{write(na, 1, "x", nil)}, {stamped(na, 1, "x", 5, 0, "a")}, {write(na, 1, "x", nil), write(nb, 1, "y", nil)}} {
+		b, _ := Encode(set)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		value, deleted, ok := SoleVersion(b)
+		set, err := Decode(b)
+		if !ok || err != nil {
+			return
+		}
+		if len(set) != 1 || string(set[0].Value) != string(value) || set[0].Deleted != deleted {
+			t.Fatalf("SoleVersion read %q (deleted %v), Decode %v", value, deleted, set)
+		}
+	})
+}
