@@ -16,7 +16,6 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/tableapi"
-	"github.com/harmoniakv/harmonia/messages/itempb"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -31,11 +30,7 @@ func Encode(it item.Item) []byte {
 
 // Decode reads a register's item.
 func Decode(data []byte) (item.Item, error) {
-	var pb itempb.Item
-	if err := proto.Unmarshal(data, &pb); err != nil {
-		return nil, fmt.Errorf("stored item: %w", err)
-	}
-	it, err := item.ItemFromProto(&pb)
+	it, err := item.DecodeItem(data)
 	if err != nil {
 		return nil, fmt.Errorf("stored item: %w", err)
 	}

@@ -1,0 +1,234 @@
+package item
+
+import (
+	"unicode/utf8"
+
+	"github.com/harmoniakv/harmonia/messages/itempb"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// DecodeItem reads an encoded itempb.Item into an Item: what
+// proto.Unmarshal and ItemFromProto make of the bytes, the item or the
+// error. An item in the form protobuf encoders write (each field once,
+// no unknown fields) is read straight from the bytes, without the
+// intermediate messages protobuf's map and oneof decoding allocate, which
+// were most of a client's cost of reading a page of items; any other
+// form, and any item refused, is left to proto.Unmarshal and
+// ItemFromProto, whose answer is the one given.
+func DecodeItem(b []byte) (Item, error) {
+	if it, ok := readItem(b); ok {
+		return it, nil
+	}
+	var pb itempb.Item
+	if err := proto.Unmarshal(b, &pb); err != nil {
+		return nil, err
+	}
+	return ItemFromProto(&pb)
+}
+
+// readItem is DecodeItem's direct reading: ok is false for anything it
+// does not read exactly as ItemFromProto would.
+func readItem(b []byte) (Item, bool) {
+	it := Item{}
+	for len(b) > 0 {
+		entry, rest, ok := nextField(b, wireItemAttributes, protowire.BytesType)
+		if !ok {
+			return nil, false
+		}
+		b = rest
+		k, v, ok := readEntry(entry, 0)
+		if _, dup := it[k]; !ok || dup {
+			return nil, false
+		}
+		it[k] = v
+	}
+	for _, v := range it {
+		if Validate(v) != nil {
+			return nil, false
+		}
+	}
+	return it, true
+}
+
+// nextField reads the next field of b, which must be number num of wire
+// type typ, holding a length-delimited value.
+func nextField(b []byte, num protowire.Number, typ protowire.Type) (value, rest []byte, ok bool) {
+	n, t, l := protowire.ConsumeTag(b)
+	if l < 0 || n != num || t != typ {
+		return nil, nil, false
+	}
+	value, m := protowire.ConsumeBytes(b[l:])
+	if m < 0 {
+		return nil, nil, false
+	}
+	return value, b[l+m:], true
+}
+
+// readEntry reads a map entry (key 1, value 2, each once, in that order)
+// whose value lists and maps enclose level times.
+func readEntry(b []byte, level int) (string, Value, bool) {
+	key, b, ok := nextField(b, wireEntryKey, protowire.BytesType)
+	if !ok || !utf8.Valid(key) || checkName(string(key)) != nil {
+		return "", nil, false
+	}
+	value, b, ok := nextField(b, wireEntryValue, protowire.BytesType)
+	if !ok || len(b) > 0 {
+		return "", nil, false
+	}
+	v, ok := readValue(value, level)
+	return string(key), v, ok
+}
+
+// readValue reads an AttributeValue (exactly one of its fields, once)
+// that lists and maps enclose level times.
+func readValue(b []byte, level int) (Value, bool) {
+	if level >= MaxDepth {
+		return nil, false
+	}
+	num, typ, l := protowire.ConsumeTag(b)
+	if l < 0 {
+		return nil, false
+	}
+	b = b[l:]
+	var v Value
+	switch {
+	case typ == protowire.VarintType && (num == wireBool || num == wireNull):
+		x, n := protowire.ConsumeVarint(b)
+		if n < 0 || n != len(b) {
+			return nil, false
+		}
+		switch {
+		case num == wireBool:
+			v = Bool(x != 0)
+		case x == 0:
+			return nil, false // NULL false: ItemFromProto's error
+		default:
+			v = Null{}
+		}
+		return v, true
+	case typ != protowire.BytesType:
+		return nil, false
+	}
+	body, n := protowire.ConsumeBytes(b)
+	if n < 0 || n != len(b) {
+		return nil, false
+	}
+	switch num {
+	case wireS:
+		if !utf8.Valid(body) {
+			return nil, false
+		}
+		v = S(body)
+	case wireN:
+		n, err := ParseNumber(string(body))
+		if err != nil {
+			return nil, false
+		}
+		v = n
+	case wireB:
+		v = B(append([]byte{}, body...))
+	case wireL:
+		l := L{}
+		for len(body) > 0 {
+			e, rest, ok := nextField(body, wireListValues, protowire.BytesType)
+			if !ok {
+				return nil, false
+			}
+			body = rest
+			ev, ok := readValue(e, level+1)
+			if !ok {
+				return nil, false
+			}
+			l = append(l, ev)
+		}
+		v = l
+	case wireM:
+		m := M{}
+		for len(body) > 0 {
+			entry, rest, ok := nextField(body, wireMapValues, protowire.BytesType)
+			if !ok {
+				return nil, false
+			}
+			body = rest
+			k, ev, ok := readEntry(entry, level+1)
+			if _, dup := m[k]; !ok || dup {
+				return nil, false
+			}
+			m[k] = ev
+		}
+		v = m
+	case wireSS, wireNS, wireBS:
+		var ss SS
+		var ns NS
+		var bs BS
+		for len(body) > 0 {
+			e, rest, ok := nextField(body, wireSetValues, protowire.BytesType)
+			if !ok {
+				return nil, false
+			}
+			body = rest
+			switch num {
+			case wireSS, wireNS:
+				if !utf8.Valid(e) {
+					return nil, false
+				}
+				if num == wireSS {
+					ss = append(ss, string(e))
+					continue
+				}
+				n, err := ParseNumber(string(e))
+				if err != nil {
+					return nil, false
+				}
+				ns = append(ns, n)
+			default:
+				bs = append(bs, append([]byte{}, e...))
+			}
+		}
+		switch num {
+		case wireSS:
+			v = ss
+		case wireNS:
+			v = ns
+		default:
+			v = bs
+		}
+	default:
+		return nil, false
+	}
+	return sortSet(v), true
+}
+
+// The field numbers readItem reads, from the messages' descriptors.
+var (
+	wireItemAttributes = wireField(&itempb.Item{}, "attributes")
+	wireEntryKey       = (&itempb.Item{}).ProtoReflect().Descriptor().Fields().ByName("attributes").MapKey().Number()
+	wireEntryValue     = (&itempb.Item{}).ProtoReflect().Descriptor().Fields().ByName("attributes").MapValue().Number()
+	wireS              = wireField(&itempb.AttributeValue{}, "s")
+	wireN              = wireField(&itempb.AttributeValue{}, "n")
+	wireB              = wireField(&itempb.AttributeValue{}, "b")
+	wireBool           = wireField(&itempb.AttributeValue{}, "bool")
+	wireNull           = wireField(&itempb.AttributeValue{}, "null")
+	wireL              = wireField(&itempb.AttributeValue{}, "l")
+	wireM              = wireField(&itempb.AttributeValue{}, "m")
+	wireSS             = wireField(&itempb.AttributeValue{}, "ss")
+	wireNS             = wireField(&itempb.AttributeValue{}, "ns")
+	wireBS             = wireField(&itempb.AttributeValue{}, "bs")
+	wireListValues     = wireField(&itempb.ListValue{}, "values")
+	wireMapValues      = wireField(&itempb.MapValue{}, "values")
+	// StringSet, NumberSet and BinarySet each hold field 1, values.
+	wireSetValues = wireField(&itempb.StringSet{}, "values")
+)
+
+func wireField(m proto.Message, name protoreflect.Name) protowire.Number {
+	return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
+}
+
+func init() {
+	// readValue reads the three sets' values as one field number.
+	if wireField(&itempb.NumberSet{}, "values") != wireSetValues || wireField(&itempb.BinarySet{}, "values") != wireSetValues {
+		panic("item: the sets' values are not one field number")
+	}
+}
