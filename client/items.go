@@ -8,6 +8,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/item"
 	"github.com/harmoniakv/harmonia/messages/itempb"
 	"github.com/harmoniakv/harmonia/messages/kvpb"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -160,24 +161,14 @@ func (c *Client) Query(ctx context.Context, table string, q Query) (*QueryPage, 
 	if q.Limit < 0 {
 		return nil, fmt.Errorf("query limit %d: at least 0", q.Limit)
 	}
-	res, err := c.tables.Query(ctx, &kvpb.QueryRequest{Table: table, KeyConditionExpression: q.KeyCondition, FilterExpression: q.Filter,
+	req := &kvpb.QueryRequest{Table: table, KeyConditionExpression: q.KeyCondition, FilterExpression: q.Filter,
 		ProjectionExpression: q.Projection, ExpressionAttributeNames: q.Names, ExpressionAttributeValues: valuesToProto(q.Values),
-		Limit: uint32(q.Limit), ExclusiveStartKey: itemToProto(q.Start), Backward: q.Backward, Select: q.Select, Consistent: q.Consistent, TimeoutMs: timeoutMs(q.Timeout)})
-	if err != nil {
+		Limit: uint32(q.Limit), ExclusiveStartKey: itemToProto(q.Start), Backward: q.Backward, Select: q.Select, Consistent: q.Consistent, TimeoutMs: timeoutMs(q.Timeout)}
+	var res rawAnswer
+	if err := c.conn.Invoke(ctx, kvpb.Table_Query_FullMethodName, req, &res, grpc.ForceCodecV2(rawAnswers{})); err != nil {
 		return nil, err
 	}
-	page := &QueryPage{Count: int(res.Count), ScannedCount: int(res.ScannedCount)}
-	for _, pb := range res.Items {
-		it, err := itemFromProto(pb)
-		if err != nil {
-			return nil, err
-		}
-		page.Items = append(page.Items, it)
-	}
-	if page.LastEvaluatedKey, err = itemFromProto(res.LastEvaluatedKey); err != nil {
-		return nil, err
-	}
-	return page, nil
+	return readQueryPage(res.b)
 }
 
 // ItemConditionFailed reports whether err is an item write whose
