@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/harmoniakv/harmonia/cmd/harmonia/internal/bench"
 	"github.com/spf13/cobra"
@@ -11,6 +13,7 @@ import (
 
 func benchCmd() *cobra.Command {
 	var fl bench.Flags
+	var cpuProfile string
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "YCSB-style benchmark: load bench-* keys, then run workload a, b, c or w",
@@ -56,9 +59,23 @@ nodes) and the largest node's resident memory.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			if cpuProfile != "" {
+				// The client's own cost: on a machine the servers share
+				// with it, what the client spends is throughput they lose.
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return bench.Main(ctx, cfg, jsonOut(cmd), os.Stdout, os.Stderr)
 		},
 	}
 	fl.AddFlags(c.Flags(), defaultAddr)
+	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write the bench client's CPU profile (load and run) to this file, for go tool pprof")
 	return c
 }
