@@ -16,6 +16,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/merkle"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/packedpage"
 	"github.com/harmoniakv/harmonia/cluster/object/objecttest"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -473,17 +474,21 @@ func checkRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 func checkObjectRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 	m := pm.(*internalpb.ObjectRangeRead)
 	r := h.runVnode(t, m)
-	rep := answerAs[*internalpb.HandoffBatch](t, r.reply)
+	rep := answerAs[*internalpb.ObjectRangePage](t, r.reply)
 	checkNode(t, rep.Node)
 	sameStore(t, "range read", r.before, r.after)
 	if rep.Error != "" {
-		if len(rep.Entries) > 0 {
+		if len(rep.Entries) > 0 || rep.Count > 0 {
 			t.Fatalf("a refused range read carries entries: %v", rep)
 		}
 		return
 	}
 	if int(m.Partition) != fuzzPartition || h.view.Load().Admits(m.Sender) != nil {
 		t.Fatalf("read a range of partition %d for %v", m.Partition, m.Sender)
+	}
+	keys, _, err := packedpage.Entries(rep.Entries, int(rep.Count))
+	if err != nil {
+		t.Fatalf("the page does not unpack: %v", err)
 	}
 	if m.OfTable {
 		if err := (catalog.Catalog{}).CheckItemRange(m.Lower, m.Upper, catalog.Eventual); err != nil {
@@ -492,12 +497,12 @@ func checkObjectRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 	} else if p := h.view.Load().Ring.PartitionForKey(m.Lower); p != fuzzPartition {
 		t.Fatalf("read items of partition %d in partition %d", p, fuzzPartition)
 	}
-	if len(rep.Entries) > int(max(m.MaxKeys, 1)) {
-		t.Fatalf("%d entries for a read of at most %d", len(rep.Entries), m.MaxKeys)
+	if len(keys) > int(max(m.MaxKeys, 1)) {
+		t.Fatalf("%d entries for a read of at most %d", len(keys), m.MaxKeys)
 	}
-	for _, e := range rep.Entries {
-		if bytes.Compare(e.Key, m.Lower) < 0 || bytes.Compare(e.Key, m.Upper) >= 0 {
-			t.Fatalf("key %q is outside [%q, %q)", e.Key, m.Lower, m.Upper)
+	for _, k := range keys {
+		if bytes.Compare(k, m.Lower) < 0 || bytes.Compare(k, m.Upper) >= 0 {
+			t.Fatalf("key %q is outside [%q, %q)", k, m.Lower, m.Upper)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/packedpage"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/quorum"
@@ -305,21 +306,23 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 // an answer to it: keys outside the range or more than it asked for (the
 // merge checks the order and decodes the objects).
 func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, error) {
-	b, ok := res.(*internalpb.HandoffBatch)
+	b, ok := res.(*internalpb.ObjectRangePage)
 	switch {
-	case !ok || b.Node != from || b.OfAcceptorStates:
+	case !ok || b.Node != from:
 		return itemop.ReplicaPage{}, fmt.Errorf("%s answered a range read with %T", from, res)
 	case b.Error != "":
 		return itemop.ReplicaPage{}, errors.New(b.Error)
-	case len(b.Entries) > max(read.MaxKeys, 1):
-		return itemop.ReplicaPage{}, fmt.Errorf("%s: %d keys for a read of at most %d", from, len(b.Entries), max(read.MaxKeys, 1))
+	case int(b.Count) > max(read.MaxKeys, 1):
+		return itemop.ReplicaPage{}, fmt.Errorf("%s: %d keys for a read of at most %d", from, b.Count, max(read.MaxKeys, 1))
 	}
-	page := itemop.ReplicaPage{From: from, More: !b.Done, Keys: make([][]byte, 0, len(b.Entries)), Objects: make([][]byte, 0, len(b.Entries))}
-	for _, e := range b.Entries {
-		if bytes.Compare(e.Key, read.Lower) < 0 || bytes.Compare(e.Key, read.Upper) >= 0 {
-			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q is outside the range read", from, e.Key)
+	keys, objects, err := packedpage.Entries(b.Entries, int(b.Count))
+	if err != nil {
+		return itemop.ReplicaPage{}, fmt.Errorf("%s: %w", from, err)
+	}
+	for _, k := range keys {
+		if bytes.Compare(k, read.Lower) < 0 || bytes.Compare(k, read.Upper) >= 0 {
+			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q is outside the range read", from, k)
 		}
-		page.Keys, page.Objects = append(page.Keys, e.Key), append(page.Objects, e.Encoded)
 	}
-	return page, nil
+	return itemop.ReplicaPage{From: from, More: !b.Done, Keys: keys, Objects: objects}, nil
 }

@@ -11,8 +11,8 @@ import (
 // objectRangeRead answers a replica's page of a Query or Scan of an
 // eventual table of items: the stored versions of the range's keys, in
 // the read's order. Like a replica get it reads what is committed.
-func (v *vnode) objectRangeRead(m *internalpb.ObjectRangeRead) *internalpb.HandoffBatch {
-	reply := &internalpb.HandoffBatch{Node: v.self.Node, Partition: uint32(v.partition)}
+func (v *vnode) objectRangeRead(m *internalpb.ObjectRangeRead) *internalpb.ObjectRangePage {
+	reply := &internalpb.ObjectRangePage{Node: v.self.Node, Partition: uint32(v.partition)}
 	if err := v.admit(m.Sender); err != nil {
 		reply.Error = err.Error()
 		return reply
@@ -25,20 +25,15 @@ func (v *vnode) objectRangeRead(m *internalpb.ObjectRangeRead) *internalpb.Hando
 	// The asker's page size is bounded here too: a reply must fit one
 	// remote message whatever a peer asks.
 	maxBytes := min(max(int(m.MaxBytes), 1), rangeReadMaxBytes)
-	entries, more, err := v.store.ScanRange(v.partition, m.Lower, m.Upper, m.Reverse, int(max(m.MaxKeys, 1)), maxBytes)
+	// As stored, packed as read: decoding here only to encode again would
+	// double the read's cost; the reader decodes (and checks) each object
+	// once.
+	page, count, more, err := v.store.ScanRangePacked(v.partition, m.Lower, m.Upper, m.Reverse, int(max(m.MaxKeys, 1)), maxBytes)
 	if err != nil {
 		reply.Error = err.Error()
 		return reply
 	}
-	// As stored: decoding here only to encode again would double the
-	// read's cost; the reader decodes (and checks) each object once.
-	reply.Entries = make([]*internalpb.HandoffEntry, len(entries))
-	msgs := make([]internalpb.HandoffEntry, len(entries)) // one allocation for the page's entries
-	for i, e := range entries {
-		msgs[i].Key, msgs[i].Encoded = e.Key, e.Value
-		reply.Entries[i] = &msgs[i]
-	}
-	reply.Done = !more
+	reply.Entries, reply.Count, reply.Done = page, uint32(count), !more
 	return reply
 }
 

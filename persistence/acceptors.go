@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/packedpage"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/ring"
@@ -354,51 +355,52 @@ func (s *Store) ScanRange(partition int, lower, upper []byte, reverse bool, maxK
 	return entries, more, err
 }
 
+// ScanRangePacked is ScanRange with the page packed as it is read
+// (cluster/packedpage): one buffer a replica answers with as it is.
+func (s *Store) ScanRangePacked(partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (page []byte, count int, more bool, err error) {
+	more, err = s.visitRange('d', partition, lower, upper, reverse, maxKeys, maxBytes, func(key, value []byte) {
+		if page == nil {
+			page = make([]byte, 0, scanBufferSize(packedpage.Size(key, value), maxKeys, maxBytes))
+		}
+		page = packedpage.Append(page, key, value)
+		count++
+	})
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("scan a range of partition %d: %w", partition, err)
+	}
+	return page, count, more, nil
+}
+
 // scanBufferEntries is how many entries like its first a range scan's
 // buffer is first sized for.
 const scanBufferEntries = 128
 
+// scanBufferSize is what a range scan's buffer is first sized for, given
+// its first entry's size: the page that entry suggests, so that the
+// buffer rarely grows, bounded so that a read asking for many keys of a
+// short range allocates little.
+func scanBufferSize(first, maxKeys, maxBytes int) int {
+	return max(first, min(maxBytes, first*min(maxKeys, scanBufferEntries)))
+}
+
 // scanRange is one bounded iterator over [lower, upper) of partition under
 // prefix (d: objects, p: acceptor states), as ScanRange describes.
 func (s *Store) scanRange(prefix byte, partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (entries []RawEntry, more bool, err error) {
-	if err := s.readable(); err != nil {
-		return nil, false, err
-	}
-	start := partitionKey(prefix, partition, nil)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partitionKey(prefix, partition, lower), UpperBound: partitionKey(prefix, partition, upper)})
-	if err != nil {
-		return nil, false, err
-	}
-	defer it.Close()
-	first, next := it.First, it.Next
-	if reverse {
-		first, next = it.Last, it.Prev
-	}
 	// Every key and value is copied into one buffer, and the entries cut
 	// from it at the end: two allocations per entry were most of a page's
 	// garbage. ends holds where each key and each value ends in buf.
 	var buf []byte
 	var ends []int
-	size := 0
-	for ok := first(); ok; ok = next() {
-		if len(ends)/2 >= maxKeys || (len(ends) > 0 && size+len(it.Value()) > maxBytes) {
-			more = true
-			break
-		}
+	more, err = s.visitRange(prefix, partition, lower, upper, reverse, maxKeys, maxBytes, func(key, value []byte) {
 		if buf == nil {
-			// Sized for the page the first entry suggests, so that the
-			// buffer rarely grows; bounded, so that a read asking for
-			// many keys of a short range allocates little.
-			n := len(it.Key()) + len(it.Value())
-			buf = make([]byte, 0, max(n, min(maxBytes, n*min(maxKeys, scanBufferEntries))))
+			buf = make([]byte, 0, scanBufferSize(len(key)+len(value), maxKeys, maxBytes))
 		}
-		buf = append(buf, it.Key()[len(start):]...)
+		buf = append(buf, key...)
 		ends = append(ends, len(buf))
-		buf = append(buf, it.Value()...)
+		buf = append(buf, value...)
 		ends = append(ends, len(buf))
-		size += len(it.Key()) + len(it.Value())
-	}
-	if err := it.Error(); err != nil {
+	})
+	if err != nil {
 		return nil, false, err
 	}
 	entries = make([]RawEntry, len(ends)/2)
@@ -411,4 +413,38 @@ func (s *Store) scanRange(prefix byte, partition int, lower, upper []byte, rever
 		from = v
 	}
 	return entries, more, nil
+}
+
+// visitRange is one bounded iterator over [lower, upper) of partition
+// under prefix: it calls visit with each key (within the partition) and
+// value, which are valid only during the call, up to maxKeys of them and
+// about maxBytes (at least one), and reports whether keys remain.
+func (s *Store) visitRange(prefix byte, partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int, visit func(key, value []byte)) (more bool, err error) {
+	if err := s.readable(); err != nil {
+		return false, err
+	}
+	start := partitionKey(prefix, partition, nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partitionKey(prefix, partition, lower), UpperBound: partitionKey(prefix, partition, upper)})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	first, next := it.First, it.Next
+	if reverse {
+		first, next = it.Last, it.Prev
+	}
+	n, size := 0, 0
+	for ok := first(); ok; ok = next() {
+		if n >= maxKeys || (n > 0 && size+len(it.Value()) > maxBytes) {
+			more = true
+			break
+		}
+		visit(it.Key()[len(start):], it.Value())
+		n++
+		size += len(it.Key()) + len(it.Value())
+	}
+	if err := it.Error(); err != nil {
+		return false, err
+	}
+	return more, nil
 }

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/harmoniakv/harmonia/cluster/membership"
 	"github.com/harmoniakv/harmonia/cluster/object"
+	"github.com/harmoniakv/harmonia/cluster/packedpage"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/cluster/ring"
@@ -308,6 +310,20 @@ func TestScanRange(t *testing.T) {
 		got, more, err := s.ScanRange(2, []byte("b"), []byte("c"), tt.reverse, tt.maxKeys, 1<<20)
 		if err != nil || !slices.Equal(keys(got), tt.want) || more != tt.wantMore {
 			t.Errorf("%s: %v more=%v %v", tt.name, keys(got), more, err)
+		}
+		// The packed scan reads the same page.
+		page, count, pmore, err := s.ScanRangePacked(2, []byte("b"), []byte("c"), tt.reverse, tt.maxKeys, 1<<20)
+		if err != nil || pmore != more {
+			t.Fatalf("%s: packed: more=%v %v", tt.name, pmore, err)
+		}
+		pkeys, pvalues, err := packedpage.Entries(page, count)
+		if err != nil || len(pkeys) != len(got) {
+			t.Fatalf("%s: packed: %d entries, %v; want %d", tt.name, len(pkeys), err, len(got))
+		}
+		for i, e := range got {
+			if !bytes.Equal(pkeys[i], e.Key) || !bytes.Equal(pvalues[i], e.Value) {
+				t.Errorf("%s: packed entry %d is %q, want %q", tt.name, i, pkeys[i], e.Key)
+			}
 		}
 		for _, e := range got {
 			// Each object was stored holding its own key as its value.

@@ -2032,8 +2032,7 @@ func (x *AcceptorRangeRead) GetOfTable() bool {
 // (tombstones included) of an eventual table's items in [lower, upper), in
 // key order or reverse order: its page of a Query or a Scan of an eventual
 // table of items, which the reader merges with other replicas' pages. The
-// answer is a HandoffBatch of entries (done: none of the range remains
-// past its last one).
+// answer is an ObjectRangePage.
 type ObjectRangeRead struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
@@ -2135,6 +2134,95 @@ func (x *ObjectRangeRead) GetOfTable() bool {
 	return false
 }
 
+// ObjectRangePage is a replica's answer to an ObjectRangeRead: the stored
+// objects of the range's keys, in the read's order, packed into one field
+// (cluster/packedpage: each key and object after its length), so that a
+// page of many small objects is one copy to encode and one to decode
+// rather than a message per entry.
+type ObjectRangePage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Entries       []byte                 `protobuf:"bytes,3,opt,name=entries,proto3" json:"entries,omitempty"` // packed
+	Count         uint32                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`    // how many entries are packed
+	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`      // none of the range remains past the last entry
+	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectRangePage) Reset() {
+	*x = ObjectRangePage{}
+	mi := &file_internalpb_internal_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectRangePage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectRangePage) ProtoMessage() {}
+
+func (x *ObjectRangePage) ProtoReflect() protoreflect.Message {
+	mi := &file_internalpb_internal_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectRangePage.ProtoReflect.Descriptor instead.
+func (*ObjectRangePage) Descriptor() ([]byte, []int) {
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ObjectRangePage) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ObjectRangePage) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ObjectRangePage) GetEntries() []byte {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ObjectRangePage) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ObjectRangePage) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ObjectRangePage) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // AcceptorEntry is one strong key's acceptor state, as stored.
 type AcceptorEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2146,7 +2234,7 @@ type AcceptorEntry struct {
 
 func (x *AcceptorEntry) Reset() {
 	*x = AcceptorEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2246,7 @@ func (x *AcceptorEntry) String() string {
 func (*AcceptorEntry) ProtoMessage() {}
 
 func (x *AcceptorEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[27]
+	mi := &file_internalpb_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2259,7 @@ func (x *AcceptorEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptorEntry.ProtoReflect.Descriptor instead.
 func (*AcceptorEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{27}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AcceptorEntry) GetKey() []byte {
@@ -2203,7 +2291,7 @@ type AcceptorSync struct {
 
 func (x *AcceptorSync) Reset() {
 	*x = AcceptorSync{}
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2303,7 @@ func (x *AcceptorSync) String() string {
 func (*AcceptorSync) ProtoMessage() {}
 
 func (x *AcceptorSync) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[28]
+	mi := &file_internalpb_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2316,7 @@ func (x *AcceptorSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptorSync.ProtoReflect.Descriptor instead.
 func (*AcceptorSync) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{28}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AcceptorSync) GetPartition() uint32 {
@@ -2264,7 +2352,7 @@ type HandoffApply struct {
 
 func (x *HandoffApply) Reset() {
 	*x = HandoffApply{}
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2364,7 @@ func (x *HandoffApply) String() string {
 func (*HandoffApply) ProtoMessage() {}
 
 func (x *HandoffApply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[29]
+	mi := &file_internalpb_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2377,7 @@ func (x *HandoffApply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApply.ProtoReflect.Descriptor instead.
 func (*HandoffApply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{29}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HandoffApply) GetPartition() uint32 {
@@ -2315,7 +2403,7 @@ type HandoffApplyReply struct {
 
 func (x *HandoffApplyReply) Reset() {
 	*x = HandoffApplyReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2415,7 @@ func (x *HandoffApplyReply) String() string {
 func (*HandoffApplyReply) ProtoMessage() {}
 
 func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[30]
+	mi := &file_internalpb_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2428,7 @@ func (x *HandoffApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffApplyReply.ProtoReflect.Descriptor instead.
 func (*HandoffApplyReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{30}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HandoffApplyReply) GetError() string {
@@ -2366,7 +2454,7 @@ type HandoffCursor struct {
 
 func (x *HandoffCursor) Reset() {
 	*x = HandoffCursor{}
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2466,7 @@ func (x *HandoffCursor) String() string {
 func (*HandoffCursor) ProtoMessage() {}
 
 func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[31]
+	mi := &file_internalpb_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2479,7 @@ func (x *HandoffCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffCursor.ProtoReflect.Descriptor instead.
 func (*HandoffCursor) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{31}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HandoffCursor) GetTransition() string {
@@ -2455,7 +2543,7 @@ type TransferPass struct {
 
 func (x *TransferPass) Reset() {
 	*x = TransferPass{}
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2555,7 @@ func (x *TransferPass) String() string {
 func (*TransferPass) ProtoMessage() {}
 
 func (x *TransferPass) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[32]
+	mi := &file_internalpb_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2568,7 @@ func (x *TransferPass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferPass.ProtoReflect.Descriptor instead.
 func (*TransferPass) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{32}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TransferPass) GetSource() string {
@@ -2553,7 +2641,7 @@ type Hint struct {
 
 func (x *Hint) Reset() {
 	*x = Hint{}
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2565,7 +2653,7 @@ func (x *Hint) String() string {
 func (*Hint) ProtoMessage() {}
 
 func (x *Hint) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[33]
+	mi := &file_internalpb_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2578,7 +2666,7 @@ func (x *Hint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hint.ProtoReflect.Descriptor instead.
 func (*Hint) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{33}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Hint) GetPartition() uint32 {
@@ -2622,7 +2710,7 @@ type TreeLevel struct {
 
 func (x *TreeLevel) Reset() {
 	*x = TreeLevel{}
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2722,7 @@ func (x *TreeLevel) String() string {
 func (*TreeLevel) ProtoMessage() {}
 
 func (x *TreeLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[34]
+	mi := &file_internalpb_internal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2735,7 @@ func (x *TreeLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevel.ProtoReflect.Descriptor instead.
 func (*TreeLevel) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{34}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TreeLevel) GetPartition() uint32 {
@@ -2683,7 +2771,7 @@ type TreeLevelReply struct {
 
 func (x *TreeLevelReply) Reset() {
 	*x = TreeLevelReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +2783,7 @@ func (x *TreeLevelReply) String() string {
 func (*TreeLevelReply) ProtoMessage() {}
 
 func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[35]
+	mi := &file_internalpb_internal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +2796,7 @@ func (x *TreeLevelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeLevelReply.ProtoReflect.Descriptor instead.
 func (*TreeLevelReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{35}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TreeLevelReply) GetNode() string {
@@ -2754,7 +2842,7 @@ type BucketKeys struct {
 
 func (x *BucketKeys) Reset() {
 	*x = BucketKeys{}
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2854,7 @@ func (x *BucketKeys) String() string {
 func (*BucketKeys) ProtoMessage() {}
 
 func (x *BucketKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[36]
+	mi := &file_internalpb_internal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2867,7 @@ func (x *BucketKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeys.ProtoReflect.Descriptor instead.
 func (*BucketKeys) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{36}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BucketKeys) GetPartition() uint32 {
@@ -2823,7 +2911,7 @@ type BucketKeysReply struct {
 
 func (x *BucketKeysReply) Reset() {
 	*x = BucketKeysReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2923,7 @@ func (x *BucketKeysReply) String() string {
 func (*BucketKeysReply) ProtoMessage() {}
 
 func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[37]
+	mi := &file_internalpb_internal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2936,7 @@ func (x *BucketKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketKeysReply.ProtoReflect.Descriptor instead.
 func (*BucketKeysReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{37}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BucketKeysReply) GetNode() string {
@@ -2901,7 +2989,7 @@ type ReapEntry struct {
 
 func (x *ReapEntry) Reset() {
 	*x = ReapEntry{}
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2913,7 +3001,7 @@ func (x *ReapEntry) String() string {
 func (*ReapEntry) ProtoMessage() {}
 
 func (x *ReapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[38]
+	mi := &file_internalpb_internal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2926,7 +3014,7 @@ func (x *ReapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapEntry.ProtoReflect.Descriptor instead.
 func (*ReapEntry) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{38}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReapEntry) GetKey() []byte {
@@ -2975,7 +3063,7 @@ type Reap struct {
 
 func (x *Reap) Reset() {
 	*x = Reap{}
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2987,7 +3075,7 @@ func (x *Reap) String() string {
 func (*Reap) ProtoMessage() {}
 
 func (x *Reap) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[39]
+	mi := &file_internalpb_internal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3000,7 +3088,7 @@ func (x *Reap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reap.ProtoReflect.Descriptor instead.
 func (*Reap) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{39}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Reap) GetPartition() uint32 {
@@ -3057,7 +3145,7 @@ type ReapReply struct {
 
 func (x *ReapReply) Reset() {
 	*x = ReapReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3069,7 +3157,7 @@ func (x *ReapReply) String() string {
 func (*ReapReply) ProtoMessage() {}
 
 func (x *ReapReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[40]
+	mi := &file_internalpb_internal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3082,7 +3170,7 @@ func (x *ReapReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapReply.ProtoReflect.Descriptor instead.
 func (*ReapReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{40}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReapReply) GetNode() string {
@@ -3127,7 +3215,7 @@ type PaxosBallot struct {
 
 func (x *PaxosBallot) Reset() {
 	*x = PaxosBallot{}
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3139,7 +3227,7 @@ func (x *PaxosBallot) String() string {
 func (*PaxosBallot) ProtoMessage() {}
 
 func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[41]
+	mi := &file_internalpb_internal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3152,7 +3240,7 @@ func (x *PaxosBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosBallot.ProtoReflect.Descriptor instead.
 func (*PaxosBallot) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{41}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PaxosBallot) GetRound() uint64 {
@@ -3200,7 +3288,7 @@ type PaxosValue struct {
 
 func (x *PaxosValue) Reset() {
 	*x = PaxosValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3300,7 @@ func (x *PaxosValue) String() string {
 func (*PaxosValue) ProtoMessage() {}
 
 func (x *PaxosValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[42]
+	mi := &file_internalpb_internal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3313,7 @@ func (x *PaxosValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosValue.ProtoReflect.Descriptor instead.
 func (*PaxosValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{42}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PaxosValue) GetExists() bool {
@@ -3289,7 +3377,7 @@ type PaxosRequest struct {
 
 func (x *PaxosRequest) Reset() {
 	*x = PaxosRequest{}
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3389,7 @@ func (x *PaxosRequest) String() string {
 func (*PaxosRequest) ProtoMessage() {}
 
 func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[43]
+	mi := &file_internalpb_internal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3402,7 @@ func (x *PaxosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosRequest.ProtoReflect.Descriptor instead.
 func (*PaxosRequest) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{43}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PaxosRequest) GetPartition() uint32 {
@@ -3404,7 +3492,7 @@ type PaxosReply struct {
 
 func (x *PaxosReply) Reset() {
 	*x = PaxosReply{}
-	mi := &file_internalpb_internal_proto_msgTypes[44]
+	mi := &file_internalpb_internal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3416,7 +3504,7 @@ func (x *PaxosReply) String() string {
 func (*PaxosReply) ProtoMessage() {}
 
 func (x *PaxosReply) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[44]
+	mi := &file_internalpb_internal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3429,7 +3517,7 @@ func (x *PaxosReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosReply.ProtoReflect.Descriptor instead.
 func (*PaxosReply) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{44}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PaxosReply) GetRequestId() uint64 {
@@ -3523,7 +3611,7 @@ type PaxosState struct {
 
 func (x *PaxosState) Reset() {
 	*x = PaxosState{}
-	mi := &file_internalpb_internal_proto_msgTypes[45]
+	mi := &file_internalpb_internal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3623,7 @@ func (x *PaxosState) String() string {
 func (*PaxosState) ProtoMessage() {}
 
 func (x *PaxosState) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[45]
+	mi := &file_internalpb_internal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3636,7 @@ func (x *PaxosState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaxosState.ProtoReflect.Descriptor instead.
 func (*PaxosState) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{45}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PaxosState) GetPromised() *PaxosBallot {
@@ -3607,7 +3695,7 @@ type CatalogTable struct {
 
 func (x *CatalogTable) Reset() {
 	*x = CatalogTable{}
-	mi := &file_internalpb_internal_proto_msgTypes[46]
+	mi := &file_internalpb_internal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3619,7 +3707,7 @@ func (x *CatalogTable) String() string {
 func (*CatalogTable) ProtoMessage() {}
 
 func (x *CatalogTable) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[46]
+	mi := &file_internalpb_internal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3632,7 +3720,7 @@ func (x *CatalogTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogTable.ProtoReflect.Descriptor instead.
 func (*CatalogTable) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{46}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CatalogTable) GetName() string {
@@ -3719,7 +3807,7 @@ type CatalogValue struct {
 
 func (x *CatalogValue) Reset() {
 	*x = CatalogValue{}
-	mi := &file_internalpb_internal_proto_msgTypes[47]
+	mi := &file_internalpb_internal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3731,7 +3819,7 @@ func (x *CatalogValue) String() string {
 func (*CatalogValue) ProtoMessage() {}
 
 func (x *CatalogValue) ProtoReflect() protoreflect.Message {
-	mi := &file_internalpb_internal_proto_msgTypes[47]
+	mi := &file_internalpb_internal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3744,7 +3832,7 @@ func (x *CatalogValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogValue.ProtoReflect.Descriptor instead.
 func (*CatalogValue) Descriptor() ([]byte, []int) {
-	return file_internalpb_internal_proto_rawDescGZIP(), []int{47}
+	return file_internalpb_internal_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CatalogValue) GetTables() []*CatalogTable {
@@ -3948,7 +4036,14 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bmax_keys\x18\x05 \x01(\rR\amaxKeys\x12\x1b\n" +
 	"\tmax_bytes\x18\x06 \x01(\rR\bmaxBytes\x124\n" +
 	"\x06sender\x18\a \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x19\n" +
-	"\bof_table\x18\b \x01(\bR\aofTable\"Y\n" +
+	"\bof_table\x18\b \x01(\bR\aofTable\"\x9d\x01\n" +
+	"\x0fObjectRangePage\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
+	"\aentries\x18\x03 \x01(\fR\aentries\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\rR\x05count\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"Y\n" +
 	"\rAcceptorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x126\n" +
 	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"\x9f\x01\n" +
@@ -4108,7 +4203,7 @@ func file_internalpb_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internalpb_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_internalpb_internal_proto_goTypes = []any{
 	(PaxosKind)(0),             // 0: harmonia.internal.v1.PaxosKind
 	(*Dot)(nil),                // 1: harmonia.internal.v1.Dot
@@ -4138,27 +4233,28 @@ var file_internalpb_internal_proto_goTypes = []any{
 	(*HandoffBatch)(nil),       // 25: harmonia.internal.v1.HandoffBatch
 	(*AcceptorRangeRead)(nil),  // 26: harmonia.internal.v1.AcceptorRangeRead
 	(*ObjectRangeRead)(nil),    // 27: harmonia.internal.v1.ObjectRangeRead
-	(*AcceptorEntry)(nil),      // 28: harmonia.internal.v1.AcceptorEntry
-	(*AcceptorSync)(nil),       // 29: harmonia.internal.v1.AcceptorSync
-	(*HandoffApply)(nil),       // 30: harmonia.internal.v1.HandoffApply
-	(*HandoffApplyReply)(nil),  // 31: harmonia.internal.v1.HandoffApplyReply
-	(*HandoffCursor)(nil),      // 32: harmonia.internal.v1.HandoffCursor
-	(*TransferPass)(nil),       // 33: harmonia.internal.v1.TransferPass
-	(*Hint)(nil),               // 34: harmonia.internal.v1.Hint
-	(*TreeLevel)(nil),          // 35: harmonia.internal.v1.TreeLevel
-	(*TreeLevelReply)(nil),     // 36: harmonia.internal.v1.TreeLevelReply
-	(*BucketKeys)(nil),         // 37: harmonia.internal.v1.BucketKeys
-	(*BucketKeysReply)(nil),    // 38: harmonia.internal.v1.BucketKeysReply
-	(*ReapEntry)(nil),          // 39: harmonia.internal.v1.ReapEntry
-	(*Reap)(nil),               // 40: harmonia.internal.v1.Reap
-	(*ReapReply)(nil),          // 41: harmonia.internal.v1.ReapReply
-	(*PaxosBallot)(nil),        // 42: harmonia.internal.v1.PaxosBallot
-	(*PaxosValue)(nil),         // 43: harmonia.internal.v1.PaxosValue
-	(*PaxosRequest)(nil),       // 44: harmonia.internal.v1.PaxosRequest
-	(*PaxosReply)(nil),         // 45: harmonia.internal.v1.PaxosReply
-	(*PaxosState)(nil),         // 46: harmonia.internal.v1.PaxosState
-	(*CatalogTable)(nil),       // 47: harmonia.internal.v1.CatalogTable
-	(*CatalogValue)(nil),       // 48: harmonia.internal.v1.CatalogValue
+	(*ObjectRangePage)(nil),    // 28: harmonia.internal.v1.ObjectRangePage
+	(*AcceptorEntry)(nil),      // 29: harmonia.internal.v1.AcceptorEntry
+	(*AcceptorSync)(nil),       // 30: harmonia.internal.v1.AcceptorSync
+	(*HandoffApply)(nil),       // 31: harmonia.internal.v1.HandoffApply
+	(*HandoffApplyReply)(nil),  // 32: harmonia.internal.v1.HandoffApplyReply
+	(*HandoffCursor)(nil),      // 33: harmonia.internal.v1.HandoffCursor
+	(*TransferPass)(nil),       // 34: harmonia.internal.v1.TransferPass
+	(*Hint)(nil),               // 35: harmonia.internal.v1.Hint
+	(*TreeLevel)(nil),          // 36: harmonia.internal.v1.TreeLevel
+	(*TreeLevelReply)(nil),     // 37: harmonia.internal.v1.TreeLevelReply
+	(*BucketKeys)(nil),         // 38: harmonia.internal.v1.BucketKeys
+	(*BucketKeysReply)(nil),    // 39: harmonia.internal.v1.BucketKeysReply
+	(*ReapEntry)(nil),          // 40: harmonia.internal.v1.ReapEntry
+	(*Reap)(nil),               // 41: harmonia.internal.v1.Reap
+	(*ReapReply)(nil),          // 42: harmonia.internal.v1.ReapReply
+	(*PaxosBallot)(nil),        // 43: harmonia.internal.v1.PaxosBallot
+	(*PaxosValue)(nil),         // 44: harmonia.internal.v1.PaxosValue
+	(*PaxosRequest)(nil),       // 45: harmonia.internal.v1.PaxosRequest
+	(*PaxosReply)(nil),         // 46: harmonia.internal.v1.PaxosReply
+	(*PaxosState)(nil),         // 47: harmonia.internal.v1.PaxosState
+	(*CatalogTable)(nil),       // 48: harmonia.internal.v1.CatalogTable
+	(*CatalogValue)(nil),       // 49: harmonia.internal.v1.CatalogValue
 }
 var file_internalpb_internal_proto_depIdxs = []int32{
 	2,  // 0: harmonia.internal.v1.VClock.entries:type_name -> harmonia.internal.v1.ClockEntry
@@ -4184,38 +4280,38 @@ var file_internalpb_internal_proto_depIdxs = []int32{
 	6,  // 20: harmonia.internal.v1.ReplicaGetReply.object:type_name -> harmonia.internal.v1.Object
 	6,  // 21: harmonia.internal.v1.HandoffEntry.object:type_name -> harmonia.internal.v1.Object
 	24, // 22: harmonia.internal.v1.HandoffBatch.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	28, // 23: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
-	42, // 24: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
+	29, // 23: harmonia.internal.v1.HandoffBatch.acceptor_states:type_name -> harmonia.internal.v1.AcceptorEntry
+	43, // 24: harmonia.internal.v1.HandoffBatch.floor:type_name -> harmonia.internal.v1.PaxosBallot
 	19, // 25: harmonia.internal.v1.AcceptorRangeRead.sender:type_name -> harmonia.internal.v1.Sender
 	19, // 26: harmonia.internal.v1.ObjectRangeRead.sender:type_name -> harmonia.internal.v1.Sender
-	46, // 27: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
+	47, // 27: harmonia.internal.v1.AcceptorEntry.state:type_name -> harmonia.internal.v1.PaxosState
 	19, // 28: harmonia.internal.v1.AcceptorSync.sender:type_name -> harmonia.internal.v1.Sender
-	28, // 29: harmonia.internal.v1.AcceptorSync.states:type_name -> harmonia.internal.v1.AcceptorEntry
+	29, // 29: harmonia.internal.v1.AcceptorSync.states:type_name -> harmonia.internal.v1.AcceptorEntry
 	24, // 30: harmonia.internal.v1.HandoffApply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	33, // 31: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
+	34, // 31: harmonia.internal.v1.HandoffCursor.passes:type_name -> harmonia.internal.v1.TransferPass
 	6,  // 32: harmonia.internal.v1.Hint.object:type_name -> harmonia.internal.v1.Object
 	24, // 33: harmonia.internal.v1.BucketKeysReply.entries:type_name -> harmonia.internal.v1.HandoffEntry
-	42, // 34: harmonia.internal.v1.ReapEntry.erased:type_name -> harmonia.internal.v1.PaxosBallot
-	39, // 35: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
+	43, // 34: harmonia.internal.v1.ReapEntry.erased:type_name -> harmonia.internal.v1.PaxosBallot
+	40, // 35: harmonia.internal.v1.Reap.entries:type_name -> harmonia.internal.v1.ReapEntry
 	19, // 36: harmonia.internal.v1.Reap.sender:type_name -> harmonia.internal.v1.Sender
-	42, // 37: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 38: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 37: harmonia.internal.v1.PaxosValue.version:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 38: harmonia.internal.v1.PaxosValue.prev:type_name -> harmonia.internal.v1.PaxosBallot
 	0,  // 39: harmonia.internal.v1.PaxosRequest.kind:type_name -> harmonia.internal.v1.PaxosKind
-	42, // 40: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 41: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
+	43, // 40: harmonia.internal.v1.PaxosRequest.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	44, // 41: harmonia.internal.v1.PaxosRequest.value:type_name -> harmonia.internal.v1.PaxosValue
 	19, // 42: harmonia.internal.v1.PaxosRequest.sender:type_name -> harmonia.internal.v1.Sender
-	42, // 43: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 43: harmonia.internal.v1.PaxosRequest.next:type_name -> harmonia.internal.v1.PaxosBallot
 	0,  // 44: harmonia.internal.v1.PaxosReply.kind:type_name -> harmonia.internal.v1.PaxosKind
-	42, // 45: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 46: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 47: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 48: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
-	42, // 49: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 50: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
-	42, // 51: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
-	43, // 52: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
-	42, // 53: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
-	47, // 54: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
+	43, // 45: harmonia.internal.v1.PaxosReply.ballot:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 46: harmonia.internal.v1.PaxosReply.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 47: harmonia.internal.v1.PaxosReply.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	44, // 48: harmonia.internal.v1.PaxosReply.value:type_name -> harmonia.internal.v1.PaxosValue
+	43, // 49: harmonia.internal.v1.PaxosReply.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 50: harmonia.internal.v1.PaxosState.promised:type_name -> harmonia.internal.v1.PaxosBallot
+	43, // 51: harmonia.internal.v1.PaxosState.accepted:type_name -> harmonia.internal.v1.PaxosBallot
+	44, // 52: harmonia.internal.v1.PaxosState.value:type_name -> harmonia.internal.v1.PaxosValue
+	43, // 53: harmonia.internal.v1.PaxosState.committed:type_name -> harmonia.internal.v1.PaxosBallot
+	48, // 54: harmonia.internal.v1.CatalogValue.tables:type_name -> harmonia.internal.v1.CatalogTable
 	55, // [55:55] is the sub-list for method output_type
 	55, // [55:55] is the sub-list for method input_type
 	55, // [55:55] is the sub-list for extension type_name
@@ -4234,7 +4330,7 @@ func file_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internalpb_internal_proto_rawDesc), len(file_internalpb_internal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
