@@ -375,12 +375,18 @@ func (s *Store) ScanRangePacked(partition int, lower, upper []byte, reverse bool
 // buffer is first sized for.
 const scanBufferEntries = 128
 
+// scanBufferSlack is the share of its size a range scan's buffer adds
+// for entries longer than its first (1/scanBufferSlack): a buffer a few
+// bytes short grows to twice its size, copying all of it.
+const scanBufferSlack = 4
+
 // scanBufferSize is what a range scan's buffer is first sized for, given
 // its first entry's size: the page that entry suggests, so that the
 // buffer rarely grows, bounded so that a read asking for many keys of a
 // short range allocates little.
 func scanBufferSize(first, maxKeys, maxBytes int) int {
-	return max(first, min(maxBytes, first*min(maxKeys, scanBufferEntries)))
+	n := first * min(maxKeys, scanBufferEntries)
+	return max(first, min(maxBytes, n+n/scanBufferSlack))
 }
 
 // scanRange is one bounded iterator over [lower, upper) of partition under

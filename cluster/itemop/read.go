@@ -312,6 +312,9 @@ var itemAttributesField = (*itempb.Item)(nil).ProtoReflect().Descriptor().Fields
 func (r reading) page(read []Stored, complete bool) (tableapi.QueryResult, error) {
 	var out tableapi.QueryResult
 	asStored := r.asStored()
+	if asStored {
+		out.Encoded = make([][]byte, 0, len(read))
+	}
 	for _, st := range read {
 		if asStored {
 			if !st.Value.Exists {
