@@ -105,12 +105,14 @@ type CoordinatorConfig struct {
 	// answered, for the remaining replicas; those that have not acked by
 	// then get a hint kept by this node. Default 1 s.
 	ReplicaTimeout time.Duration
-	// AskAllReplicas makes a get ask every replica at once, as Dynamo and
-	// Riak do, so that each read repairs all of them. Default off: a get
-	// asks R replicas, its own first, and anti-entropy repairs the rest.
+	// AskAllReplicas makes a get, and a range read of an eventual table's
+	// items, ask every replica at once, as Dynamo and Riak do, so that each
+	// read repairs all of them. Default off: a read asks R replicas, its
+	// own first, and anti-entropy repairs the rest.
 	AskAllReplicas bool
-	// SpeculativeRetry is how long a get waits for the replicas it asked
-	// before it asks one more; 0: only when one fails. Default 50 ms.
+	// SpeculativeRetry is how long a get or a range read waits for the
+	// replicas it asked before it asks one more; 0: only when one fails.
+	// Default 50 ms.
 	SpeculativeRetry time.Duration
 	// Strong tunes the proposers of strong keys.
 	Strong StrongConfig

@@ -134,7 +134,7 @@ func serverCmd() *cobra.Command {
 	f.IntVar(&cfg.Node.R, "r", cfg.Node.R, "default read quorum")
 	f.IntVar(&cfg.Node.W, "w", cfg.Node.W, "default write quorum")
 	f.DurationVar(&cfg.Node.RequestTimeout, "request-timeout", cfg.Node.RequestTimeout, "default request timeout")
-	f.BoolVar(&cfg.Node.Coordinator.AskAllReplicas, "read-all-replicas", cfg.Node.Coordinator.AskAllReplicas, "a get asks every replica, so each read repairs all of them (default: R replicas, its own first; anti-entropy repairs the rest)")
+	f.BoolVar(&cfg.Node.Coordinator.AskAllReplicas, "read-all-replicas", cfg.Node.Coordinator.AskAllReplicas, "a get, and a range read of an eventual table, asks every replica, so each read repairs all of them (default: R replicas, its own first; anti-entropy repairs the rest)")
 	f.DurationVar(&cfg.Node.Coordinator.SpeculativeRetry, "speculative-retry", cfg.Node.Coordinator.SpeculativeRetry, "how long a get waits for the replicas it asked before asking one more (0: only when one fails)")
 	f.IntVar(&cfg.Node.Coordinator.Strong.HeldBallots, "strong-held-ballots", cfg.Node.Coordinator.Strong.HeldBallots, "strong tables: keys whose next write from this node may skip its prepare, the ballot promised with its last accept (0: none; helps one writer per key, costs a lost round when writers on several nodes share keys)")
 	f.DurationVar(&cfg.Node.Coordinator.Strong.Hedge, "strong-hedge", cfg.Node.Coordinator.Strong.Hedge, "strong tables: ask a majority of a key's voters first in each consensus round, and the others after this long or at a refusal (0: every voter at once)")
