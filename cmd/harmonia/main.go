@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/harmoniakv/harmonia/client"
+	"github.com/harmoniakv/harmonia/internal/grpcbuffers"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"
 )
@@ -35,6 +36,11 @@ type codedError struct {
 }
 
 func (e *codedError) Error() string { return e.msg }
+
+// The binary's gRPC buffers are reused without being cleared
+// (internal/grpcbuffers says why); grpc takes a default pool only at
+// initialization.
+func init() { grpcbuffers.Install() }
 
 func main() {
 	root := &cobra.Command{
