@@ -41,7 +41,7 @@ func (rawAnswers) Unmarshal(data mem.BufferSlice, v any) error {
 func (rawAnswers) Name() string { return grpcproto.Name }
 
 // readQueryPage reads a QueryResponse's bytes into a page. A response in
-// the form protobuf encoders write (each item through item.DecodeItem)
+// the form protobuf encoders write (each item through item.Decoder)
 // is read field by field; any other form goes through protobuf.
 func readQueryPage(b []byte) (*QueryPage, error) {
 	if page, ok, err := readQueryFields(b); ok {
@@ -59,6 +59,7 @@ func readQueryPage(b []byte) (*QueryPage, error) {
 func readQueryFields(b []byte) (page *QueryPage, ok bool, err error) {
 	page = &QueryPage{}
 	var lastKey []byte
+	var items item.Decoder // the page's items share their names
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -79,7 +80,7 @@ func readQueryFields(b []byte) (page *QueryPage, ok bool, err error) {
 				lastKey = v
 				continue
 			}
-			it, err := item.DecodeItem(v)
+			it, err := items.DecodeItem(v)
 			if err != nil {
 				return nil, true, fmt.Errorf("the node's answer: %w", err)
 			}
@@ -100,7 +101,7 @@ func readQueryFields(b []byte) (page *QueryPage, ok bool, err error) {
 		}
 	}
 	if lastKey != nil {
-		if page.LastEvaluatedKey, err = item.DecodeItem(lastKey); err != nil {
+		if page.LastEvaluatedKey, err = items.DecodeItem(lastKey); err != nil {
 			return nil, true, fmt.Errorf("the node's answer: %w", err)
 		}
 	}

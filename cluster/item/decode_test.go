@@ -48,9 +48,12 @@ func TestDecodeItemReadsWhatProtobufReads(t *testing.T) {
 		{"a value with no type is refused", []byte{0x0a, 0x05, 0x0a, 0x01, 'a', 0x12, 0x00}, false},
 		{"a malformed number is refused", []byte{0x0a, 0x08, 0x0a, 0x01, 'a', 0x12, 0x03, 0x12, 0x01, 'x'}, false},
 		{"truncated bytes are refused", enc(every)[:10], false},
+		{"a string that is not UTF-8 is refused", []byte{0x0a, 0x08, 0x0a, 0x01, 'a', 0x12, 0x03, 0x0a, 0x01, 0xff}, false},
+		{"a set with duplicates inside a map is refused", enc(Item{"m": M{"x": SS{"a", "a"}}}), false},
+		{"an empty set inside a list is refused", enc(Item{"l": L{NS{}}}), false},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
-			direct, ok := readItem(tc.b)
+			direct, ok := new(Decoder).readItem(tc.b)
 			if ok != tc.direct {
 				t.Fatalf("read directly: %v, want %v", ok, tc.direct)
 			}
@@ -79,6 +82,13 @@ func FuzzDecodeItem(f *testing.F) {
 		if (err == nil) != (werr == nil) || (err == nil && !EqualItems(got, want)) {
 			t.Fatalf("DecodeItem = %v, %v; protobuf and ItemFromProto: %v, %v", got, err, want, werr)
 		}
+		// A Decoder that has seen the item's names answers the same.
+		d := &Decoder{}
+		for range 2 {
+			if got, err = d.DecodeItem(b); (err == nil) != (werr == nil) || (err == nil && !EqualItems(got, want)) {
+				t.Fatalf("Decoder.DecodeItem = %v, %v; protobuf and ItemFromProto: %v, %v", got, err, want, werr)
+			}
+		}
 	})
 }
 
@@ -88,6 +98,14 @@ func BenchmarkDecodeItem(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := DecodeItem(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decoder", func(b *testing.B) {
+		var d Decoder
+		for b.Loop() {
+			if _, err := d.DecodeItem(enc); err != nil {
 				b.Fatal(err)
 			}
 		}
