@@ -192,6 +192,9 @@ type requestCounters struct {
 	strong       [numOutcomes]atomic.Uint64
 	strongRounds atomic.Uint64
 	strongHedges atomic.Uint64 // voters a strong round asked because those it asked first were slow
+	// strongReadRounds counts the strong gets their read round settled
+	// from the caller, without a state machine (strong_read.go).
+	strongReadRounds atomic.Uint64
 }
 
 // numOutcomes is how many paxos.Outcome values there are.
@@ -207,6 +210,10 @@ type RequestCounts struct {
 	// StrongHedges counts the voters strong rounds asked because the
 	// majority they asked first had not answered after StrongConfig.Hedge.
 	StrongHedges uint64
+	// StrongReadRounds counts the strong gets settled by their read round
+	// alone, run from the caller without a state machine (a majority
+	// agreed on a committed value).
+	StrongReadRounds uint64
 	// StampsNotFollowed counts the stamps of last-writer-wins writes this
 	// node stored but did not advance its clock to: too far ahead of its
 	// own (hlc.Config.MaxForwardDrift). A count that grows says a node's

@@ -191,18 +191,12 @@ func (f *strongFSM) Receive(ctx actor.Context) {
 // the durable counter (a read needs none until it must complete a
 // proposal).
 func (f *strongFSM) start() (paxos.Effects, error) {
-	if f.view == nil || f.view.Transition == nil || f.view.Ring == nil {
-		return paxos.Effects{}, errors.New("the node has no ring yet")
+	plan, err := planStrong(f.view, f.req.Key, f.cfg, f.store)
+	if err != nil {
+		return paxos.Effects{}, err
 	}
-	f.partition = f.view.Ring.PartitionForKey(f.req.Key)
-	f.transition = f.view.Transition.Fingerprint
-	f.id = rand.Uint64()
-	id := f.store.Identity()
-	cfg := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: f.view.Transition.Voters(f.partition),
-		Backoff: f.cfg.Backoff, MaxBackoff: f.cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
-	if f.cfg.Hedge > 0 {
-		cfg.First = f.firstOrder(cfg.Voters)
-	}
+	f.partition, f.transition, f.id = plan.partition, plan.transition, rand.Uint64()
+	cfg := plan.cfg
 	if f.held != nil && (f.req.Op.Kind == paxos.OpPut || f.req.Op.Kind == paxos.OpDelete || f.req.Op.Kind == paxos.OpUpdate) {
 		cfg.Held, cfg.Hold = f.held.take(f.req.Key, f.transition), true
 	}
@@ -221,14 +215,40 @@ func (f *strongFSM) start() (paxos.Effects, error) {
 	return eff, nil
 }
 
+// strongPlan is what a proposer of a key takes from the node's view: the
+// key's partition, the fingerprint of the ring transition whose voters it
+// asks, and its paxos.Config.
+type strongPlan struct {
+	partition  int
+	transition uint64
+	cfg        paxos.Config
+}
+
+// planStrong plans a proposer of key: ballots of this node's identity,
+// voters of view's transition, asked this node and the live ones first
+// when cfg hedges.
+func planStrong(view *View, key []byte, cfg StrongConfig, store *persistence.Store) (strongPlan, error) {
+	if view == nil || view.Transition == nil || view.Ring == nil {
+		return strongPlan{}, errors.New("the node has no ring yet")
+	}
+	p := view.Ring.PartitionForKey(key)
+	id := store.Identity()
+	pc := paxos.Config{Node: id.NodeID, Incarnation: id.Incarnation, Voters: view.Transition.Voters(p),
+		Backoff: cfg.Backoff, MaxBackoff: cfg.MaxBackoff, Rand: rand.Float64, FirstRound: uint64(wallclock.Now().UnixMicro())}
+	if cfg.Hedge > 0 {
+		pc.First = firstOrder(view, pc.Voters)
+	}
+	return strongPlan{partition: p, transition: view.Transition.Fingerprint, cfg: pc}, nil
+}
+
 // firstOrder is the order in which a round asks the voters first: this
 // node (its step costs no message), then the live ones; the proposer
 // takes the others after them (paxos.Config.First).
-func (f *strongFSM) firstOrder(groups [][]string) []string {
-	order := []string{f.view.Self}
+func firstOrder(view *View, groups [][]string) []string {
+	order := []string{view.Self}
 	for _, g := range groups {
 		for _, n := range g {
-			if n != f.view.Self && f.view.Up(n) {
+			if n != view.Self && view.Up(n) {
 				order = append(order, n)
 			}
 		}
@@ -254,35 +274,41 @@ func (f *strongFSM) regroup() {
 	f.view, f.transition = v, v.Transition.Fingerprint
 }
 
-// replied feeds a voter's reply to the proposer. A reply of another
-// request and a reply that does not decode are not votes; a refusal (an
-// error reply) is not either, but the proposer counts it to know when its
-// round cannot be won.
+// replied feeds a voter's reply to the proposer, unless it is a reply of
+// another request.
 func (f *strongFSM) replied(m *internalpb.PaxosReply) paxos.Effects {
 	if m.RequestId != f.id || f.p == nil {
 		return paxos.Effects{}
 	}
+	return stepReply(f.p, m, &f.lastErr)
+}
+
+// stepReply feeds a voter's reply to p. A reply that does not decode is
+// not a vote; a refusal (an error reply) is not either, but the proposer
+// counts it to know when its round cannot be won. lastErr keeps the last
+// refusal or malformed reply, for the result's Why.
+func stepReply(p *paxos.Proposer, m *internalpb.PaxosReply, lastErr *string) paxos.Effects {
 	if m.Error != "" {
-		f.lastErr = fmt.Sprintf("%s: %s", m.Node, m.Error)
+		*lastErr = fmt.Sprintf("%s: %s", m.Node, m.Error)
 		kind, ok := kindToPaxos[m.Kind]
 		b, err := paxospb.BallotFromProto(m.Ballot)
 		if !ok || err != nil {
 			return paxos.Effects{}
 		}
-		return f.p.Refused(m.Node, kind, b, m.Error)
+		return p.Refused(m.Node, kind, b, m.Error)
 	}
 	r, err := decodeReply(m)
 	if err != nil {
-		f.lastErr = fmt.Sprintf("%s: malformed reply: %v", m.Node, err)
+		*lastErr = fmt.Sprintf("%s: malformed reply: %v", m.Node, err)
 		return paxos.Effects{}
 	}
 	switch r.kind {
 	case paxos.MsgRead:
-		return f.p.ReadReply(m.Node, paxos.Reading{Accepted: r.accepted, Value: r.value, Committed: r.committed})
+		return p.ReadReply(m.Node, paxos.Reading{Accepted: r.accepted, Value: r.value, Committed: r.committed})
 	case paxos.MsgPrepare:
-		return f.p.PrepareReply(m.Node, r.ballot, paxos.Promise{OK: m.Ok, Promised: r.promised, Accepted: r.accepted, Value: r.value, Committed: r.committed})
+		return p.PrepareReply(m.Node, r.ballot, paxos.Promise{OK: m.Ok, Promised: r.promised, Accepted: r.accepted, Value: r.value, Committed: r.committed})
 	case paxos.MsgAccept:
-		return f.p.AcceptReply(m.Node, r.ballot, paxos.Acceptance{OK: m.Ok, Promised: r.promised})
+		return p.AcceptReply(m.Node, r.ballot, paxos.Acceptance{OK: m.Ok, Promised: r.promised})
 	}
 	return paxos.Effects{} // a commit's answer: nothing waits for it
 }
@@ -314,20 +340,27 @@ func decodeReply(m *internalpb.PaxosReply) (r paxosReply, err error) {
 	return r, err
 }
 
+// paxosRequestOf is the request that carries a proposer's message to a
+// voter of key in partition, for the transition's voters.
+func paxosRequestOf(partition int, key []byte, transition, id uint64, sender *internalpb.Sender, msg paxos.Message) *internalpb.PaxosRequest {
+	req := &internalpb.PaxosRequest{Partition: uint32(partition), Key: key, Kind: kindToProto[msg.Kind],
+		Ballot: paxospb.BallotToProto(msg.Ballot), RequestId: id, Sender: sender, Transition: transition}
+	if msg.Kind == paxos.MsgAccept || msg.Kind == paxos.MsgCommit {
+		req.Value = paxospb.ValueToProto(msg.Value)
+	}
+	if !msg.Next.IsZero() {
+		req.Next = paxospb.BallotToProto(msg.Next)
+	}
+	return req
+}
+
 func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 	sender := f.view.sender()
 	for _, msg := range eff.Send {
 		if msg.To != f.view.Self && !f.view.Up(msg.To) {
 			continue // it cannot answer; the remote layer would retry it for seconds
 		}
-		req := &internalpb.PaxosRequest{Partition: uint32(f.partition), Key: f.req.Key, Kind: kindToProto[msg.Kind],
-			Ballot: paxospb.BallotToProto(msg.Ballot), RequestId: f.id, Sender: sender, Transition: f.transition}
-		if msg.Kind == paxos.MsgAccept || msg.Kind == paxos.MsgCommit {
-			req.Value = paxospb.ValueToProto(msg.Value)
-		}
-		if !msg.Next.IsZero() {
-			req.Next = paxospb.BallotToProto(msg.Next)
-		}
+		req := paxosRequestOf(f.partition, f.req.Key, f.transition, f.id, sender, msg)
 		if msg.Kind == paxos.MsgCommit {
 			ctx.Send(f.view.vnodePID(msg.To, f.partition), req) // fire and forget: no answer is awaited
 			continue

@@ -883,3 +883,56 @@ func vote(t *testing.T, vn *vnode, ctx *fuzzContext, key []byte, transition uint
 		}
 	}
 }
+
+// A strong get whose read round finds the voters agreeing on a committed
+// value is settled by that round, run from the caller without a proposer
+// of its own; one whose round finds a value accepted but not committed
+// goes to the coordinator, whose proposer completes that value before it
+// answers (a value one read returns must not vanish from the next), after
+// which the key's gets are settled by their read round again.
+func TestStrongGetSettledByItsReadRoundOrCompletedFirst(t *testing.T) {
+	sys := startSingle(t, t.TempDir())
+	ctx := context.Background()
+	do := func(op paxos.Op) paxos.Result {
+		t.Helper()
+		res, err := sys.Strong(ctx, skey("k"), op)
+		if err != nil || res.Outcome != paxos.OutcomeOK {
+			t.Fatalf("%v: %+v %v", op.Kind, res, err)
+		}
+		return res
+	}
+	rounds := func() uint64 { return sys.RequestCounts().StrongReadRounds }
+	put := do(paxos.Op{Kind: paxos.OpPut, Data: []byte("a"), Cond: paxos.CondAbsent})
+	before := rounds()
+	if got := do(paxos.Op{Kind: paxos.OpGet}); !got.Value.Equal(put.Value) {
+		t.Fatalf("get: %+v, want %+v", got.Value, put.Value)
+	}
+	if rounds() != before+1 {
+		t.Fatalf("a get of a committed value: %d read rounds settled it, want 1", rounds()-before)
+	}
+
+	// The only voter accepts a newer value that nobody commits.
+	b := ballotOf(sys, put.Value.Version.Round+1_000_000, 1)
+	if r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_PREPARE, b, nil)); !r.Ok {
+		t.Fatalf("prepare: %v", r)
+	}
+	inFlight := paxos.Value{Exists: true, Data: []byte("b"), Version: b}
+	if r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_ACCEPT, b, &inFlight)); !r.Ok {
+		t.Fatalf("accept: %v", r)
+	}
+	before = rounds()
+	got := do(paxos.Op{Kind: paxos.OpGet})
+	if !got.Value.Exists || string(got.Value.Data) != "b" {
+		t.Fatalf("get with a value in flight: %+v, want the value in flight completed", got.Value)
+	}
+	if rounds() != before {
+		t.Fatal("a get that found a value in flight was settled by its read round")
+	}
+	r := askAcceptor(t, sys, paxosReq(sys, "k", internalpb.PaxosKind_PAXOS_READ, paxos.Ballot{}, nil))
+	if committed := replyBallot(t, r.Committed); committed.IsZero() || committed.Less(b) {
+		t.Fatalf("after the get the register's committed ballot is %s, want the completed value's (at least %s)", committed, b)
+	}
+	if again := do(paxos.Op{Kind: paxos.OpGet}); !again.Value.Equal(got.Value) || rounds() != before+1 {
+		t.Fatalf("the next get: %+v after %d read rounds, want %+v after 1", again.Value, rounds()-before, got.Value)
+	}
+}

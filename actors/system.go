@@ -49,6 +49,7 @@ type System struct {
 	restarts     atomic.Uint64
 	failures     failureTable
 	requests     requestCounters
+	strongReads  strongReads
 	repairs      *repairTable
 	counters     *vnodeCounters
 	reaps        *reapTable
@@ -99,6 +100,9 @@ func (n *nodeRoot) Receive(ctx actor.Context) {
 	spawn(actorkit.Props(func() actor.Actor {
 		return &coordinator{cfg: s.cfg.Coordinator, reap: s.cfg.Reap, view: s.view, store: s.store, log: s.log, failures: &s.failures, counters: &s.requests, dispatcher: s.dispatcher, faults: faultsOf(s.cfg)}
 	}, actor.WithDispatcher(s.dispatcher)), "coordinator")
+	// Strong gets settled by their read round are answered here; the
+	// actor keeps no state, so it restarts on failure.
+	spawn(actorkit.Props(func() actor.Actor { return strongReadsActor{reads: &s.strongReads} }, actor.WithDispatcher(s.dispatcher)), "strong-reads")
 	// A crashed transfer restarts and resumes from its saved cursor.
 	transferSupervision := actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))
 	spawn(actorkit.Props(func() actor.Actor {

@@ -100,6 +100,13 @@ func (s *System) Strong(ctx context.Context, key []byte, op paxos.Op) (paxos.Res
 		return paxos.Result{}, err
 	}
 	req := &StrongRequest{Key: key, Op: op, Timeout: s.timeout(ctx, 0)}
+	if op.Kind == paxos.OpGet {
+		started := time.Now()
+		if out, settled := s.strongRead(key, op, req.Timeout); settled {
+			return out.Result, out.Err
+		}
+		req.Timeout = max(req.Timeout-time.Since(started), time.Millisecond)
+	}
 	res, err := s.ask(req, req.Timeout)
 	if err != nil {
 		return paxos.Result{}, err

@@ -92,6 +92,9 @@ type Tables struct {
 	reading     chan struct{}
 	lastRead    time.Time
 	lastCatalog catalog.Catalog
+	// refreshing counts the Refresh calls under way (a test waits for a
+	// burst of them).
+	refreshing atomic.Int64
 	// refresh and purge wake their goroutines (buffered, one pending).
 	refresh, purge chan struct{}
 }
@@ -191,6 +194,8 @@ func decodeRegister(v paxos.Value) (catalog.Catalog, error) {
 // call did answers it: it reflects every change made before the call.
 func (t *Tables) Refresh(ctx context.Context) (catalog.Catalog, error) {
 	asked := time.Now()
+	t.refreshing.Add(1)
+	defer t.refreshing.Add(-1)
 	select {
 	case t.reading <- struct{}{}:
 	case <-ctx.Done():

@@ -196,6 +196,7 @@ var (
 	readRepairs       = desc("harmonia_read_repairs_total", "Replicas a get sent the reconciled object to, because they answered with less.")
 	strongRequests    = desc("harmonia_strong_requests_total", "Requests on strong keys coordinated here, by outcome: ok, condition failed, contention (other proposals kept outbidding it) or unavailable (no majority of the key's replicas in time).", "outcome")
 	strongHedges      = desc("harmonia_strong_hedged_asks_total", "Voters a consensus round asked because the majority it asked first had not answered after --strong-hedge.")
+	strongReadRounds  = desc("harmonia_strong_read_rounds_total", "Strong gets settled by their read round alone (a majority agreed on a committed value), run without a proposer of their own.")
 	strongRounds      = desc("harmonia_strong_rounds_lost_total", "Consensus rounds that requests on strong keys lost (outbid, or refused by a majority) and retried after a backoff.")
 	tables            = desc("harmonia_tables", "Tables in the catalog this node holds.")
 	tablesPurging     = desc("harmonia_tables_purging", "Deleted tables whose data this node has not removed yet.")
@@ -314,6 +315,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(strongRounds, float64(rc.StrongRoundsLost))
 	counter(strongHedges, float64(rc.StrongHedges))
+	counter(strongReadRounds, float64(rc.StrongReadRounds))
 	counter(stampsNotFollowed, float64(rc.StampsNotFollowed))
 	for _, f := range c.src.ActorFailures() {
 		counter(actorFailures, float64(f.Count), f.Kind, f.Directive)

@@ -48,7 +48,7 @@ func fakeSource() Source {
 		},
 		Requests: func() actors.RequestCounts {
 			return actors.RequestCounts{PutReplicaTimeouts: 4, ReadRepairs: 6,
-				Strong: map[string]uint64{"ok": 9, "condition failed": 2}, StrongRoundsLost: 3, StrongHedges: 5, StampsNotFollowed: 4}
+				Strong: map[string]uint64{"ok": 9, "condition failed": 2}, StrongRoundsLost: 3, StrongHedges: 5, StrongReadRounds: 8, StampsNotFollowed: 4}
 		},
 		Store: func() *pebble.Metrics { return &pebble.Metrics{} },
 		Presence: func() persistence.PresenceStats {
@@ -123,6 +123,7 @@ func TestScrape(t *testing.T) {
 		`harmonia_strong_requests_total{outcome="ok"} 9`,
 		`harmonia_strong_rounds_lost_total 3`,
 		`harmonia_strong_hedged_asks_total 5`,
+		`harmonia_strong_read_rounds_total 8`,
 		`harmonia_lww_stamps_not_followed_total 4`,
 		`harmonia_tables 2`,
 		`harmonia_tables_purging 1`,
