@@ -41,6 +41,36 @@ type RangeRead struct {
 	Current func(key []byte, versions []object.Sibling) (paxos.Value, error)
 }
 
+// rangePartition is the partition a range read of a table of consistency
+// c reads: the one the read names, for a read of a whole table's items
+// (checked against the catalog and the ring), or the one holding its
+// lower bound's items.
+func (s *System) rangePartition(view *View, r RangeRead, c catalog.Consistency) (int, error) {
+	if view.Ring == nil {
+		return 0, errors.New("range read: this node has no ring yet")
+	}
+	if r.OfTable {
+		if err := s.tables.Catalog().CheckItemRange(r.Lower, r.Upper, c); err != nil {
+			return 0, fmt.Errorf("range read: %w", err)
+		}
+		if r.Partition < 0 || r.Partition >= view.Ring.Partitions() {
+			return 0, fmt.Errorf("range read: no partition %d in a ring of %d", r.Partition, view.Ring.Partitions())
+		}
+		return r.Partition, nil
+	}
+	if c == catalog.Strong {
+		if !catalog.IsItemKey(r.Lower) {
+			return 0, errors.New("range read: the lower bound is not an item's key")
+		}
+		if err := s.tables.Catalog().CheckStrongKey(r.Lower); err != nil {
+			return 0, err
+		}
+	} else if err := s.tables.Catalog().CheckEventualItemKey(r.Lower); err != nil {
+		return 0, fmt.Errorf("range read: %w", err)
+	}
+	return view.Ring.PartitionForKey(r.Lower), nil
+}
+
 // ReadRange reads one page of a range of a strong table's items
 // linearizably: each register's value reflects every write acknowledged
 // before the read began. The range is one partition key's items, or with
@@ -49,26 +79,12 @@ type RangeRead struct {
 // page.
 func (s *System) ReadRange(ctx context.Context, r RangeRead) (entries []itemop.Stored, complete bool, err error) {
 	view := s.view.Load()
-	if view.Transition == nil || view.Ring == nil {
+	if view.Transition == nil {
 		return nil, false, errors.New("range read: this node has no ring yet")
 	}
-	var p int
-	if r.OfTable {
-		if err := s.tables.Catalog().CheckItemRange(r.Lower, r.Upper, catalog.Strong); err != nil {
-			return nil, false, fmt.Errorf("range read: %w", err)
-		}
-		if r.Partition < 0 || r.Partition >= view.Ring.Partitions() {
-			return nil, false, fmt.Errorf("range read: no partition %d in a ring of %d", r.Partition, view.Ring.Partitions())
-		}
-		p = r.Partition
-	} else {
-		if !catalog.IsItemKey(r.Lower) {
-			return nil, false, errors.New("range read: the lower bound is not an item's key")
-		}
-		if err := s.tables.Catalog().CheckStrongKey(r.Lower); err != nil {
-			return nil, false, err
-		}
-		p = view.Ring.PartitionForKey(r.Lower)
+	p, err := s.rangePartition(view, r, catalog.Strong)
+	if err != nil {
+		return nil, false, err
 	}
 	// One deadline for the whole read: the voters' pages, then the reads
 	// that complete registers not known to be committed.
@@ -189,23 +205,9 @@ func rangeReplyOf(from string, b *internalpb.HandoffBatch, read RangeRead) (paxo
 // the range holds nothing more (in that partition) past the page.
 func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (entries []itemop.Stored, complete bool, err error) {
 	view := s.view.Load()
-	if view.Ring == nil {
-		return nil, false, errors.New("range read: this node has no ring yet")
-	}
-	var p int
-	if r.OfTable {
-		if err := s.tables.Catalog().CheckItemRange(r.Lower, r.Upper, catalog.Eventual); err != nil {
-			return nil, false, fmt.Errorf("range read: %w", err)
-		}
-		if r.Partition < 0 || r.Partition >= view.Ring.Partitions() {
-			return nil, false, fmt.Errorf("range read: no partition %d in a ring of %d", r.Partition, view.Ring.Partitions())
-		}
-		p = r.Partition
-	} else {
-		if err := s.tables.Catalog().CheckEventualItemKey(r.Lower); err != nil {
-			return nil, false, fmt.Errorf("range read: %w", err)
-		}
-		p = view.Ring.PartitionForKey(r.Lower)
+	p, err := s.rangePartition(view, r, catalog.Eventual)
+	if err != nil {
+		return nil, false, err
 	}
 	timeout := s.timeout(ctx, 0)
 	deadline := time.Now().Add(timeout)
