@@ -527,10 +527,14 @@ start_harmonia() {
   rm -rf "$WORK/h"
   "$HARMONIA" launch --dir "$WORK/h" >"$WORK/h-launch.log" 2>&1 &
   HARMONIA_PID=$!
-  local n
-  for n in $(seq 150); do
-    "$HARMONIA" put --addr 127.0.0.1:8003 bench-ready x >/dev/null 2>&1 && break
-    sleep 0.2
+  # Every node must take a write: one that has not yet heard from its
+  # peers refuses requests, and the load's first error stops the script.
+  local n port
+  for port in 8001 8002 8003; do
+    for n in $(seq 150); do
+      "$HARMONIA" put --addr "127.0.0.1:$port" bench-ready x >/dev/null 2>&1 && break
+      sleep 0.2
+    done
   done
 }
 
