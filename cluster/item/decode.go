@@ -1,6 +1,9 @@
 package item
 
 import (
+	"bytes"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/harmoniakv/harmonia/messages/itempb"
@@ -79,16 +82,6 @@ func (d *Decoder) readItem(b []byte) (Item, bool) {
 		}
 		it[k] = v
 	}
-	for _, v := range it {
-		switch v.(type) {
-		case S, Number, B, Bool, Null:
-			// readValue checked all Validate would of a scalar.
-		default:
-			if Validate(v) != nil {
-				return nil, false
-			}
-		}
-	}
 	return it, true
 }
 
@@ -122,7 +115,8 @@ func (d *Decoder) readEntry(b []byte, level int) (string, Value, bool) {
 }
 
 // readValue reads an AttributeValue (exactly one of its fields, once)
-// that lists and maps enclose level times.
+// that lists and maps enclose level times, refusing what Validate refuses
+// (so an item it reads needs no Validate after it).
 func (d *Decoder) readValue(b []byte, level int) (Value, bool) {
 	if level >= MaxDepth {
 		return nil, false
@@ -227,18 +221,27 @@ func (d *Decoder) readValue(b []byte, level int) (Value, bool) {
 				bs = append(bs, append([]byte{}, e...))
 			}
 		}
+		// Validate's rules for a set: not empty, no duplicates (in the
+		// canonical order sortSet gives, which the set takes).
+		var refused bool
 		switch num {
 		case wireSS:
-			v = ss
+			slices.SortFunc(ss, strings.Compare)
+			v, refused = ss, len(ss) == 0 || hasDuplicates(ss, strings.Compare)
 		case wireNS:
-			v = ns
+			slices.SortFunc(ns, Number.Cmp)
+			v, refused = ns, len(ns) == 0 || hasDuplicates(ns, Number.Cmp)
 		default:
-			v = bs
+			slices.SortFunc(bs, bytes.Compare)
+			v, refused = bs, len(bs) == 0 || hasDuplicates(bs, bytes.Compare)
+		}
+		if refused {
+			return nil, false
 		}
 	default:
 		return nil, false
 	}
-	return sortSet(v), true
+	return v, true
 }
 
 // The field numbers readItem reads, from the messages' descriptors.
