@@ -354,6 +354,15 @@ func paxosRequestOf(partition int, key []byte, transition, id uint64, sender *in
 	return req
 }
 
+// withLastRefusal adds to a request that could not run its course the
+// last refusal a voter answered (stepReply's lastErr), if any.
+func withLastRefusal(res paxos.Result, lastErr string) paxos.Result {
+	if lastErr != "" && res.Outcome != paxos.OutcomeOK && res.Outcome != paxos.OutcomeConditionFailed {
+		res.Why += "; last refusal: " + lastErr
+	}
+	return res
+}
+
 func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 	sender := f.view.sender()
 	for _, msg := range eff.Send {
@@ -372,10 +381,7 @@ func (f *strongFSM) execute(ctx actor.Context, eff paxos.Effects) {
 	}
 	switch {
 	case eff.Done:
-		res := eff.Result
-		if f.lastErr != "" && res.Outcome != paxos.OutcomeOK && res.Outcome != paxos.OutcomeConditionFailed {
-			res.Why += "; last refusal: " + f.lastErr
-		}
+		res := withLastRefusal(eff.Result, f.lastErr)
 		if res.Held != nil && f.held != nil {
 			f.held.put(f.req.Key, res.Held, f.transition)
 		}

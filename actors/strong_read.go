@@ -75,13 +75,14 @@ func (s *System) strongRead(key []byte, op paxos.Op, timeout time.Duration) (res
 	sender := view.sender()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	var hedge *time.Timer
+	// Only a round's start holds voters back (Effects.HeldBack), and a
+	// read has one round here: one hedge at most.
 	var hedged <-chan time.Time
-	defer func() {
-		if hedge != nil {
-			hedge.Stop()
-		}
-	}()
+	if eff.HeldBack > 0 && cfg.Hedge > 0 {
+		hedge := time.NewTimer(cfg.Hedge)
+		defer hedge.Stop()
+		hedged = hedge.C
+	}
 	var lastErr string
 	for {
 		for _, msg := range eff.Send {
@@ -93,20 +94,9 @@ func (s *System) strongRead(key []byte, op paxos.Op, timeout time.Duration) (res
 			}
 			s.actors.Root.RequestWithCustomSender(view.vnodePID(msg.To, plan.partition), paxosRequestOf(plan.partition, key, plan.transition, id, sender, msg), sink)
 		}
-		if eff.HeldBack > 0 && cfg.Hedge > 0 {
-			if hedge == nil {
-				hedge = time.NewTimer(cfg.Hedge)
-			} else {
-				hedge.Reset(cfg.Hedge)
-			}
-			hedged = hedge.C
-		}
 		switch {
 		case eff.Done:
-			out := eff.Result
-			if lastErr != "" && out.Outcome != paxos.OutcomeOK {
-				out.Why += "; last refusal: " + lastErr
-			}
+			out := withLastRefusal(eff.Result, lastErr)
 			s.requests.strong[out.Outcome].Add(1)
 			s.requests.strongReadRounds.Add(1)
 			return StrongResult{Result: out}, true
