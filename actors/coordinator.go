@@ -114,6 +114,12 @@ type CoordinatorConfig struct {
 	// replicas it asked before it asks one more; 0: only when one fails.
 	// Default 50 ms.
 	SpeculativeRetry time.Duration
+	// WholeRangeReads makes every replica a range read of an eventual
+	// table's items asks answer with its objects. Default off: one
+	// replica answers with its objects and the others with their objects'
+	// versions (object.AppendEncodedVersions), read whole only when those
+	// differ (itemop.ResolveVersions), so a page crosses the network once.
+	WholeRangeReads bool
 	// Strong tunes the proposers of strong keys.
 	Strong StrongConfig
 }
@@ -187,6 +193,9 @@ type requestCounters struct {
 	putReplicaTimeouts atomic.Uint64 // replicas that had not acked a put by the replica timeout
 	speculativeAsks    atomic.Uint64 // replicas a get asked because those asked were slow
 	readRepairs        atomic.Uint64 // replicas a get sent the reconciled object to
+	// rangeRereads counts the replicas a range read read whole because
+	// their versions differed from the page of objects it had.
+	rangeRereads atomic.Uint64
 	// strong counts strong requests by how they ended (paxos.Outcome);
 	// strongRounds the rounds they lost and retried.
 	strong       [numOutcomes]atomic.Uint64
@@ -203,6 +212,9 @@ const numOutcomes = int(paxos.OutcomeInvalid) + 1
 // RequestCounts are requestCounters' values.
 type RequestCounts struct {
 	PutReplicaTimeouts, SpeculativeAsks, ReadRepairs uint64
+	// RangeRereads counts the replicas range reads read whole because
+	// their pages of versions differed from the page of objects read.
+	RangeRereads uint64
 	// Strong counts strong requests by outcome (paxos.Outcome's String);
 	// StrongRoundsLost the rounds they lost and retried.
 	Strong           map[string]uint64

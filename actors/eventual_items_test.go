@@ -78,9 +78,15 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// s1 answers with its objects, s2 and s3 with their versions: s2's
+	// agree, s3's do not, so s3 alone is read whole.
+	rereads := nodes[0].RequestCounts().RangeRereads
 	entries, complete, err := nodes[0].ReadEventualRange(ctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, 3)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := nodes[0].RequestCounts().RangeRereads - rereads; n != 1 {
+		t.Fatalf("read %d replicas whole past their versions, want 1 (s3)", n)
 	}
 	var got []string
 	for _, e := range entries {
@@ -92,6 +98,23 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 	waitUntil(t, 10*time.Second, "s3 repaired by the read", func() bool {
 		return len(object.Live(held(3))) == 1 && len(held(1)) == 1 && held(1)[0].Deleted
 	})
+	// Repaired, every replica's versions agree: none is read whole, and
+	// the page is the same.
+	rereads = nodes[0].RequestCounts().RangeRereads
+	again, complete, err := nodes[0].ReadEventualRange(ctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, e := range again {
+		got = append(got, fmt.Sprint(e.Value.Exists))
+	}
+	if fmt.Sprint(got) != "[false true true]" || !complete {
+		t.Fatalf("read again items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
+	}
+	if n := nodes[0].RequestCounts().RangeRereads - rereads; n != 0 {
+		t.Fatalf("read %d replicas whole once all agreed, want 0", n)
+	}
 }
 
 // The expiry of an eventual table's item deletes the version it found
@@ -194,5 +217,11 @@ func TestReadEventualRangeAsksAnotherReplicaPastASilentOne(t *testing.T) {
 	}
 	if n := nodes[0].RequestCounts().SpeculativeAsks; n != before+1 {
 		t.Fatalf("asked %d replicas past the silent one, want 1", n-before)
+	}
+	// The silent replica was the one asked for its objects: the one asked
+	// past it was asked for them in its place, so no replica's versions
+	// were left without a page to compare with.
+	if n := nodes[0].RequestCounts().RangeRereads; n != 0 {
+		t.Fatalf("read %d replicas whole, want 0", n)
 	}
 }

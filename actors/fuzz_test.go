@@ -387,6 +387,8 @@ func fuzzKinds() []fuzzKind {
 		// so that its inputs keep the kinds they were found with.
 		{&internalpb.TreeLevelReply{Node: "n2", Ready: true, Hashes: [][]byte{zero}}, checkTreeLevelReply},
 		{&internalpb.TreeLevelReply{Node: "n2", Ready: true, Hashes: slices.Repeat([][]byte{zero}, merkle.DefaultConfig().Fanout)}, checkTreeLevelReply},
+		{&internalpb.ObjectRangeRead{Partition: fuzzPartition, Lower: fuzzEventualItemKey, Upper: append(slices.Clone(fuzzEventualItemKey), 0xFF), MaxKeys: 2, MaxBytes: 1 << 10,
+			Sender: peer, Versions: true}, checkObjectRangeRead},
 	}
 }
 
@@ -489,6 +491,9 @@ func checkObjectRangeRead(t *testing.T, h *messageHarness, pm proto.Message) {
 	keys, _, err := packedpage.Entries(rep.Entries, int(rep.Count))
 	if err != nil {
 		t.Fatalf("the page does not unpack: %v", err)
+	}
+	if rep.Versions != m.Versions {
+		t.Fatalf("a page of versions %v for a read of versions %v", rep.Versions, m.Versions)
 	}
 	if m.OfTable {
 		if err := (catalog.Catalog{}).CheckItemRange(m.Lower, m.Upper, catalog.Eventual); err != nil {

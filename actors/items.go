@@ -223,34 +223,52 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 	// slow.
 	cc := s.cfg.Coordinator
 	asks, first := request.NewRangeAsks(view.placement(p, pref, nil), rq, cc.AskAllReplicas)
-	req := &internalpb.ObjectRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse, OfTable: r.OfTable,
-		MaxKeys: uint32(max(r.MaxKeys, 1)), MaxBytes: uint32(max(r.MaxBytes, 1)), Sender: view.sender()}
+	sender := view.sender()
+	newReq := func(versions bool) *internalpb.ObjectRangeRead {
+		return &internalpb.ObjectRangeRead{Partition: uint32(p), Lower: r.Lower, Upper: r.Upper, Reverse: r.Reverse, OfTable: r.OfTable,
+			MaxKeys: uint32(max(r.MaxKeys, 1)), MaxBytes: uint32(max(r.MaxBytes, 1)), Sender: sender, Versions: versions}
+	}
+	req, versionsReq := newReq(false), newReq(true)
 	type answer struct {
-		from string
-		page itemop.ReplicaPage
-		err  error
+		from     string
+		versions bool // asked for versions
+		page     itemop.ReplicaPage
+		err      error
+	}
+	// read asks replica id for its page (of versions) into answers.
+	read := func(id string, versions bool, left time.Duration, answers chan<- answer) {
+		m := req
+		if versions {
+			m = versionsReq
+		}
+		f := s.actors.Root.RequestFuture(view.vnodePID(id, p), m, left)
+		go func() {
+			res, err := f.Result()
+			a := answer{from: id, versions: versions, err: err}
+			if err == nil {
+				a.page, a.err = objectPageOf(id, res, r, versions)
+			}
+			answers <- a
+		}()
 	}
 	answers := make(chan answer, len(pref))
-	asked := 0
-	ask := func(id string) {
+	// One replica answers with its objects (the first asked: this node's
+	// own, as a rule), the others with their versions (WholeRangeReads
+	// aside). A replica asked later, because one failed or was slow, is
+	// asked for its objects until a page of objects has come: the one
+	// asked for them may be the one that failed or is slow.
+	asked, gotObjects := 0, false
+	ask := func(id string, versions bool) {
 		left := time.Until(deadline)
 		if left <= 0 {
 			tally.Fail(id, errors.New("not asked: the read's time is up"))
 			return
 		}
 		asked++
-		f := s.actors.Root.RequestFuture(view.vnodePID(id, p), req, left)
-		go func() {
-			res, err := f.Result()
-			a := answer{from: id, err: err}
-			if err == nil {
-				a.page, a.err = objectPageOf(id, res, r)
-			}
-			answers <- a
-		}()
+		read(id, versions && !cc.WholeRangeReads, left, answers)
 	}
-	for _, id := range first {
-		ask(id)
+	for i, id := range first {
+		ask(id, i > 0)
 	}
 	var speculate <-chan time.Time
 	var retry *time.Timer
@@ -267,16 +285,17 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 			if a.err == nil {
 				tally.Ack(a.from)
 				pages = append(pages, a.page)
+				gotObjects = gotObjects || !a.versions
 				continue
 			}
 			tally.Fail(a.from, a.err)
 			if id, ok := asks.Next(); ok {
-				ask(id)
+				ask(id, gotObjects)
 			}
 		case <-speculate:
 			if id, ok := asks.Next(); ok {
 				s.requests.speculativeAsks.Add(1)
-				ask(id)
+				ask(id, gotObjects)
 			}
 			if asks.Left() {
 				retry.Reset(cc.SpeculativeRetry)
@@ -287,6 +306,29 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 	}
 	if !tally.Met() {
 		return nil, false, &request.QuorumError{Op: "range read", Summary: tally.Summary(), TimedOut: !tally.Impossible()}
+	}
+	// Replicas whose versions differ from the page of objects (or all that
+	// answered versions, if the one asked for objects was not among the
+	// first R to answer) are read whole, so that the merge and its read
+	// repairs see what each holds.
+	pages, reread := itemop.ResolveVersions(pages)
+	if len(reread) > 0 {
+		s.requests.rangeRereads.Add(uint64(len(reread)))
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, false, fmt.Errorf("range read: the read's time was up before it could read %v whole, whose versions differ", reread)
+		}
+		whole := make(chan answer, len(reread))
+		for _, id := range reread {
+			read(id, false, left, whole)
+		}
+		for range reread {
+			a := <-whole
+			if a.err != nil {
+				return nil, false, fmt.Errorf("range read: %s answered versions that differ from the page read, and reading its page failed: %w", a.from, a.err)
+			}
+			pages = append(pages, a.page)
+		}
 	}
 	now := wallclock.Now()
 	entries, repairs, complete, err := itemop.MergeEventualRange(pages, r.Reverse, r.Current, func(merged, held []object.Sibling) bool {
@@ -307,7 +349,7 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 // objectPageOf takes a replica's page of read, refusing one that is not
 // an answer to it: keys outside the range or more than it asked for (the
 // merge checks the order and decodes the objects).
-func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, error) {
+func objectPageOf(from string, res any, read RangeRead, versions bool) (itemop.ReplicaPage, error) {
 	b, ok := res.(*internalpb.ObjectRangePage)
 	switch {
 	case !ok || b.Node != from:
@@ -316,6 +358,8 @@ func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, err
 		return itemop.ReplicaPage{}, errors.New(b.Error)
 	case int(b.Count) > max(read.MaxKeys, 1):
 		return itemop.ReplicaPage{}, fmt.Errorf("%s: %d keys for a read of at most %d", from, b.Count, max(read.MaxKeys, 1))
+	case b.Versions != versions:
+		return itemop.ReplicaPage{}, fmt.Errorf("%s: a page of versions %v for a read of versions %v", from, b.Versions, versions)
 	}
 	keys, objects, err := packedpage.Entries(b.Entries, int(b.Count))
 	if err != nil {
@@ -326,5 +370,5 @@ func objectPageOf(from string, res any, read RangeRead) (itemop.ReplicaPage, err
 			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q is outside the range read", from, k)
 		}
 	}
-	return itemop.ReplicaPage{From: from, More: !b.Done, Keys: keys, Objects: objects}, nil
+	return itemop.ReplicaPage{From: from, More: !b.Done, Keys: keys, Objects: objects, Versions: versions}, nil
 }

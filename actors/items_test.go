@@ -12,6 +12,7 @@ import (
 
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/item"
+	"github.com/harmoniakv/harmonia/cluster/packedpage"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
 	"github.com/harmoniakv/harmonia/messages/internalpb"
@@ -235,6 +236,40 @@ func TestRangeReplyRefusesPagesNotAsAsked(t *testing.T) {
 	} {
 		if _, err := rangeReplyOf("n2", tt.page, tt.read); (err == nil) != tt.ok {
 			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+func TestObjectPageRefusesPagesNotAsAsked(t *testing.T) {
+	page := func(versions bool, keys ...string) *internalpb.ObjectRangePage {
+		b := &internalpb.ObjectRangePage{Node: "n2", Versions: versions, Count: uint32(len(keys))}
+		for _, k := range keys {
+			b.Entries = packedpage.Append(b.Entries, []byte(k), []byte("v"))
+		}
+		return b
+	}
+	read := RangeRead{Lower: []byte("b"), Upper: []byte("f"), MaxKeys: 3}
+	for _, tt := range []struct {
+		name     string
+		versions bool // asked for versions
+		page     any
+		ok       bool
+	}{
+		{"a page of objects for a read of objects", false, page(false, "b", "c"), true},
+		{"a page of versions for a read of versions", true, page(true, "b", "c"), true},
+		{"a page of versions for a read of objects", false, page(true, "b", "c"), false},
+		{"a page of objects for a read of versions", true, page(false, "b", "c"), false},
+		{"a key outside the range", true, page(true, "a"), false},
+		{"more keys than asked", false, page(false, "b", "c", "d", "e"), false},
+		{"another node's page", false, &internalpb.ObjectRangePage{Node: "n3"}, false},
+		{"an answer of another kind", false, &internalpb.HandoffBatch{Node: "n2"}, false},
+	} {
+		p, err := objectPageOf("n2", tt.page, read, tt.versions)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		if err == nil && p.Versions != tt.versions {
+			t.Errorf("%s: a page of versions %v, asked %v", tt.name, p.Versions, tt.versions)
 		}
 	}
 }

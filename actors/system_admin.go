@@ -60,7 +60,8 @@ func (s *System) ActorFailures() []ActorFailure { return s.failures.snapshot() }
 func (s *System) RequestCounts() RequestCounts {
 	out := RequestCounts{PutReplicaTimeouts: s.requests.putReplicaTimeouts.Load(),
 		SpeculativeAsks: s.requests.speculativeAsks.Load(), ReadRepairs: s.requests.readRepairs.Load(),
-		Strong: map[string]uint64{}, StrongRoundsLost: s.requests.strongRounds.Load(), StrongHedges: s.requests.strongHedges.Load(), StrongReadRounds: s.requests.strongReadRounds.Load(), StampsNotFollowed: s.stamps.notFollowed()}
+		RangeRereads: s.requests.rangeRereads.Load(),
+		Strong:       map[string]uint64{}, StrongRoundsLost: s.requests.strongRounds.Load(), StrongHedges: s.requests.strongHedges.Load(), StrongReadRounds: s.requests.strongReadRounds.Load(), StampsNotFollowed: s.stamps.notFollowed()}
 	for o := range numOutcomes {
 		out.Strong[paxos.Outcome(o).String()] = s.requests.strong[o].Load()
 	}

@@ -28,12 +28,12 @@ func (v *vnode) objectRangeRead(m *internalpb.ObjectRangeRead) *internalpb.Objec
 	// As stored, packed as read: decoding here only to encode again would
 	// double the read's cost; the reader decodes (and checks) each object
 	// once.
-	page, count, more, err := v.store.ScanRangePacked(v.partition, m.Lower, m.Upper, m.Reverse, int(max(m.MaxKeys, 1)), maxBytes)
+	page, count, more, err := v.store.ScanRangePacked(v.partition, m.Lower, m.Upper, m.Reverse, int(max(m.MaxKeys, 1)), maxBytes, m.Versions)
 	if err != nil {
 		reply.Error = err.Error()
 		return reply
 	}
-	reply.Entries, reply.Count, reply.Done = page, uint32(count), !more
+	reply.Entries, reply.Count, reply.Done, reply.Versions = page, uint32(count), !more, m.Versions
 	return reply
 }
 

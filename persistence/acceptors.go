@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/harmoniakv/harmonia/cluster/membership"
+	"github.com/harmoniakv/harmonia/cluster/object"
 	"github.com/harmoniakv/harmonia/cluster/packedpage"
 	"github.com/harmoniakv/harmonia/cluster/paxos"
 	"github.com/harmoniakv/harmonia/cluster/paxos/paxospb"
@@ -356,9 +357,18 @@ func (s *Store) ScanRange(partition int, lower, upper []byte, reverse bool, maxK
 }
 
 // ScanRangePacked is ScanRange with the page packed as it is read
-// (cluster/packedpage): one buffer a replica answers with as it is.
-func (s *Store) ScanRangePacked(partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int) (page []byte, count int, more bool, err error) {
+// (cluster/packedpage): one buffer a replica answers with as it is. With
+// versions, each object's versions (object.AppendEncodedVersions) are
+// packed in its place; the page still stops where the page of objects
+// would (maxBytes counts the objects), so replicas that hold the same
+// objects answer the same keys.
+func (s *Store) ScanRangePacked(partition int, lower, upper []byte, reverse bool, maxKeys, maxBytes int, versions bool) (page []byte, count int, more bool, err error) {
+	var scratch []byte // one object's versions, reused
 	more, err = s.visitRange('d', partition, lower, upper, reverse, maxKeys, maxBytes, func(key, value []byte) {
+		if versions {
+			scratch = object.AppendEncodedVersions(scratch[:0], value)
+			value = scratch
+		}
 		if page == nil {
 			page = make([]byte, 0, scanBufferSize(packedpage.Size(key, value), maxKeys, maxBytes))
 		}

@@ -312,7 +312,7 @@ func TestScanRange(t *testing.T) {
 			t.Errorf("%s: %v more=%v %v", tt.name, keys(got), more, err)
 		}
 		// The packed scan reads the same page.
-		page, count, pmore, err := s.ScanRangePacked(2, []byte("b"), []byte("c"), tt.reverse, tt.maxKeys, 1<<20)
+		page, count, pmore, err := s.ScanRangePacked(2, []byte("b"), []byte("c"), tt.reverse, tt.maxKeys, 1<<20, false)
 		if err != nil || pmore != more {
 			t.Fatalf("%s: packed: more=%v %v", tt.name, pmore, err)
 		}
@@ -323,6 +323,21 @@ func TestScanRange(t *testing.T) {
 		for i, e := range got {
 			if !bytes.Equal(pkeys[i], e.Key) || !bytes.Equal(pvalues[i], e.Value) {
 				t.Errorf("%s: packed entry %d is %q, want %q", tt.name, i, pkeys[i], e.Key)
+			}
+		}
+		// The scan of versions reads the same keys, each with its object's
+		// versions, and stops where the scan of objects stopped.
+		page, count, dmore, err := s.ScanRangePacked(2, []byte("b"), []byte("c"), tt.reverse, tt.maxKeys, 1<<20, true)
+		if err != nil || dmore != more {
+			t.Fatalf("%s: versions: more=%v %v", tt.name, dmore, err)
+		}
+		dkeys, versions, err := packedpage.Entries(page, count)
+		if err != nil || len(dkeys) != len(got) {
+			t.Fatalf("%s: versions: %d entries, %v; want %d", tt.name, len(dkeys), err, len(got))
+		}
+		for i, e := range got {
+			if v := object.AppendEncodedVersions(nil, e.Value); !bytes.Equal(dkeys[i], e.Key) || !bytes.Equal(versions[i], v) {
+				t.Errorf("%s: versions entry %d is %q %x, want %q %x", tt.name, i, dkeys[i], versions[i], e.Key, v)
 			}
 		}
 		for _, e := range got {
@@ -336,6 +351,19 @@ func TestScanRange(t *testing.T) {
 	got, _, err := s.ScanRange(2, []byte("b"), []byte("c"), false, 10, 1<<20)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Whatever the byte budget, a page of versions stops where the page of
+	// objects does: it counts the objects' bytes, not its own.
+	total := 0
+	for _, e := range got {
+		total += len(e.Key) + len(e.Value)
+	}
+	for maxBytes := 1; maxBytes <= total+1; maxBytes++ {
+		_, count, more, err := s.ScanRangePacked(2, []byte("b"), []byte("c"), false, 10, maxBytes, false)
+		_, dcount, dmore, derr := s.ScanRangePacked(2, []byte("b"), []byte("c"), false, 10, maxBytes, true)
+		if err != nil || derr != nil || count != dcount || more != dmore {
+			t.Fatalf("maxBytes %d: objects %d more=%v %v, versions %d more=%v %v", maxBytes, count, more, err, dcount, dmore, derr)
+		}
 	}
 	_ = append(got[0].Key, "XX"...)
 	_ = append(got[0].Value, "XX"...)

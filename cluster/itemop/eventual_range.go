@@ -18,6 +18,84 @@ type ReplicaPage struct {
 	Keys    [][]byte
 	Objects [][]byte
 	More    bool
+	// Versions: Objects holds each object's versions instead
+	// (object.AppendEncodedVersions: a read of versions' answer), which
+	// only ResolveVersions takes.
+	Versions bool
+}
+
+// ResolveVersions settles the pages of a range read in which some
+// replicas answered with their objects' versions, as Cassandra's digest
+// reads do: one replica sends its objects, the others only what tells
+// whether they hold the same. A page of versions that names the same
+// keys as the first page of objects, each with that object's versions,
+// and ends where it ends, is that page under its own replica's name
+// (resolved); the replicas of the others (and of every page of versions,
+// when no page holds objects) are to be read whole (reread), and their
+// pages merged with the resolved ones, so that the merge and its read
+// repairs see what each replica holds.
+func ResolveVersions(pages []ReplicaPage) (resolved []ReplicaPage, reread []string) {
+	full := -1
+	for i, p := range pages {
+		if !p.Versions {
+			resolved = append(resolved, p)
+			if full < 0 {
+				full = i
+			}
+		}
+	}
+	var versions [][]byte // of the page of objects, once
+	for _, p := range pages {
+		if !p.Versions {
+			continue
+		}
+		if full < 0 {
+			reread = append(reread, p.From)
+			continue
+		}
+		f := pages[full]
+		if versions == nil {
+			versions = versionsOf(f.Objects)
+		}
+		if !agrees(f, versions, p) {
+			reread = append(reread, p.From)
+			continue
+		}
+		resolved = append(resolved, ReplicaPage{From: p.From, Keys: f.Keys, Objects: f.Objects, More: f.More})
+	}
+	return resolved, reread
+}
+
+// versionsOf is each object's versions, cut from one buffer.
+func versionsOf(objects [][]byte) [][]byte {
+	var buf []byte
+	ends := make([]int, len(objects))
+	for i, o := range objects {
+		buf = object.AppendEncodedVersions(buf, o)
+		ends[i] = len(buf)
+	}
+	versions := make([][]byte, len(objects))
+	from := 0
+	for i, end := range ends {
+		versions[i] = buf[from:end:end]
+		from = end
+	}
+	return versions
+}
+
+// agrees reports whether page of versions v holds what page of objects f
+// (whose objects' versions are fv) holds: the same keys, in the same
+// order, each with its object's versions, and the same end.
+func agrees(f ReplicaPage, fv [][]byte, v ReplicaPage) bool {
+	if v.More != f.More || len(v.Keys) != len(f.Keys) || len(v.Objects) != len(v.Keys) {
+		return false
+	}
+	for i, k := range v.Keys {
+		if !bytes.Equal(k, f.Keys[i]) || !bytes.Equal(v.Objects[i], fv[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // RangeRepair is a read repair a range read found due: replica To holds
@@ -59,8 +137,8 @@ func MergeEventualRange(pages []ReplicaPage, reverse bool, current func(key []by
 	var end []byte // the page's last key, when some page stopped early
 	complete = true
 	for _, p := range pages {
-		if seen[p.From] || len(p.Keys) != len(p.Objects) || (p.More && len(p.Keys) == 0) {
-			return nil, nil, false, fmt.Errorf("range read: a malformed page from %s, or a second one", p.From)
+		if seen[p.From] || len(p.Keys) != len(p.Objects) || (p.More && len(p.Keys) == 0) || p.Versions {
+			return nil, nil, false, fmt.Errorf("range read: a malformed page from %s, a second one, or one of versions", p.From)
 		}
 		seen[p.From] = true
 		for i := 1; i < len(p.Keys); i++ {

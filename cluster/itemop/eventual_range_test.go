@@ -156,3 +156,86 @@ func TestMergeEventualRangeRepairsWhatIsStale(t *testing.T) {
 		t.Fatalf("repairs %v, want %v", got, want)
 	}
 }
+
+// versionsPage is p as a read of its replica's versions answers it.
+func versionsPage(p ReplicaPage) ReplicaPage {
+	v := ReplicaPage{From: p.From, Keys: p.Keys, More: p.More, Versions: true}
+	for _, o := range p.Objects {
+		v.Objects = append(v.Objects, object.AppendEncodedVersions(nil, o))
+	}
+	return v
+}
+
+func TestResolveVersions(t *testing.T) {
+	a := page("a", false, "k1", version(1, "x"), "k2", version(1, "y"))
+	same := func(from string, p ReplicaPage) ReplicaPage { p.From = from; return p }
+	tests := []struct {
+		rule     string
+		pages    []ReplicaPage
+		resolved []string // the replicas whose pages are resolved, in order
+		reread   []string
+	}{
+		{"a page of versions that matches every key, object and end stands for the page of objects",
+			[]ReplicaPage{a, versionsPage(same("b", a))}, []string{"a", "b"}, nil},
+		{"the page of objects may come after the pages of versions",
+			[]ReplicaPage{versionsPage(same("b", a)), a}, []string{"a", "b"}, nil},
+		{"pages of objects only need nothing resolved",
+			[]ReplicaPage{a, same("b", a)}, []string{"a", "b"}, nil},
+		{"an object that differs sends its replica to be read whole",
+			[]ReplicaPage{a, versionsPage(page("b", false, "k1", version(1, "x"), "k2", version(2, "y2")))}, []string{"a"}, []string{"b"}},
+		{"a key the page of objects lacks sends its replica to be read whole",
+			[]ReplicaPage{a, versionsPage(page("b", false, "k1", version(1, "x"), "k2", version(1, "y"), "k3", version(1, "z")))}, []string{"a"}, []string{"b"}},
+		{"a key the page of versions lacks sends its replica to be read whole",
+			[]ReplicaPage{a, versionsPage(page("b", false, "k1", version(1, "x")))}, []string{"a"}, []string{"b"}},
+		{"the same key under another key sends its replica to be read whole",
+			[]ReplicaPage{a, versionsPage(page("b", false, "k1", version(1, "x"), "k3", version(1, "y")))}, []string{"a"}, []string{"b"}},
+		{"a page that ends elsewhere sends its replica to be read whole",
+			[]ReplicaPage{a, versionsPage(page("b", true, "k1", version(1, "x"), "k2", version(1, "y")))}, []string{"a"}, []string{"b"}},
+		{"versions cut short never agree",
+			[]ReplicaPage{a, func() ReplicaPage {
+				v := versionsPage(same("b", a))
+				v.Objects[1] = v.Objects[1][:len(v.Objects[1])-1]
+				return v
+			}()}, []string{"a"}, []string{"b"}},
+		{"an object's bytes that differ in what its dot fixes still agree",
+			[]ReplicaPage{a, versionsPage(page("b", false, "k1", version(1, "x"), "k2", func() []object.Sibling {
+				v := version(1, "y")
+				v[0].WrittenAt = 7 // never so for one write: the row shows what is compared
+				return v
+			}()))}, []string{"a", "b"}, nil},
+		{"without a page of objects every page of versions is read whole",
+			[]ReplicaPage{versionsPage(same("b", a)), versionsPage(same("c", a))}, nil, []string{"b", "c"}},
+		{"each page of versions is weighed on its own",
+			[]ReplicaPage{a, versionsPage(same("b", a)), versionsPage(page("c", false, "k1", version(1, "x")))}, []string{"a", "b"}, []string{"c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			resolved, reread := ResolveVersions(tt.pages)
+			var from []string
+			for _, p := range resolved {
+				from = append(from, p.From)
+				if p.Versions {
+					t.Fatalf("%s's resolved page is of versions", p.From)
+				}
+			}
+			if !slices.Equal(from, tt.resolved) || !slices.Equal(reread, tt.reread) {
+				t.Fatalf("resolved %v reread %v, want %v and %v", from, reread, tt.resolved, tt.reread)
+			}
+			// A resolved page merges as the replica's own page of objects
+			// would: the same items, nothing to repair.
+			if len(resolved) > 0 && len(reread) == 0 {
+				entries, repairs, _, err := MergeEventualRange(resolved, false, nil, func(merged, held []object.Sibling) bool { return !object.SameVersions(merged, held) })
+				if err != nil || len(repairs) > 0 {
+					t.Fatalf("the resolved pages merge with %v, repairs %v", err, repairs)
+				}
+				if got := summary(t, entries); !slices.Equal(got, []string{"k1=x", "k2=y"}) {
+					t.Fatalf("the resolved pages merge to %v", got)
+				}
+			}
+		})
+	}
+	// A page of versions is not merged as if it held objects.
+	if _, _, _, err := MergeEventualRange([]ReplicaPage{a, versionsPage(same("b", a))}, false, nil, nil); err == nil {
+		t.Fatal("a page of versions was merged")
+	}
+}

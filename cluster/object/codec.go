@@ -1,6 +1,7 @@
 package object
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -203,6 +204,111 @@ func SoleVersion(b []byte) (value []byte, deleted, ok bool) {
 		sibling = sibling[n:]
 	}
 	return value, deleted, hasDot
+}
+
+// AppendEncodedVersions appends to dst what tells an encoded object's
+// versions (Encode's bytes) from another's, as VersionDigest names a
+// decoded set's for anti-entropy: each version's dot, as encoded, whether
+// it is a tombstone, and a CRDT state's bytes (merged in place, under one
+// dot). A dot names one write, which every replica stores with the same
+// value, so two objects of equal versions hold the same writes: in a range
+// read, a replica's versions stand for its objects (Cassandra's digest
+// read, with nothing to hash). An object not in the form Encode writes (a
+// field it does not write, one twice, a version without a dot) is told by
+// a SHA-256 of its bytes, after another first byte: it equals no version
+// but that of the same bytes.
+func AppendEncodedVersions(dst, b []byte) []byte {
+	start := len(dst)
+	dst = append(dst, versionOfDots)
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 || num != objectSiblingsField || typ != protowire.BytesType {
+			return appendBytesVersion(dst[:start], b)
+		}
+		sibling, m := protowire.ConsumeBytes(rest[n:])
+		if m < 0 {
+			return appendBytesVersion(dst[:start], b)
+		}
+		rest = rest[n+m:]
+		var ok bool
+		if dst, ok = appendSiblingVersion(dst, sibling); !ok {
+			return appendBytesVersion(dst[:start], b)
+		}
+	}
+	return dst
+}
+
+// The first byte of AppendEncodedVersions's answer: versions of dots, or
+// a hash of an object's bytes.
+const (
+	versionOfDots  = 1
+	versionOfBytes = 2
+)
+
+func appendBytesVersion(dst, b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return append(append(dst, versionOfBytes), sum[:]...)
+}
+
+// appendSiblingVersion appends one encoded sibling's part of
+// AppendEncodedVersions; ok is false for a form Encode does not write.
+func appendSiblingVersion(dst, b []byte) (_ []byte, ok bool) {
+	var value, dot []byte
+	var deleted, datatype uint64
+	var seen [4]bool // value, dot, deleted, datatype
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return dst, false
+		}
+		b = b[n:]
+		field := -1
+		switch {
+		case num == siblingValueField && typ == protowire.BytesType:
+			field = 0
+			value, n = protowire.ConsumeBytes(b)
+		case num == siblingDotField && typ == protowire.BytesType:
+			field = 1
+			dot, n = protowire.ConsumeBytes(b)
+		case num == siblingDeletedField && typ == protowire.VarintType:
+			field = 2
+			deleted, n = protowire.ConsumeVarint(b)
+		case num == siblingDatatypeField && typ == protowire.VarintType:
+			field = 3
+			datatype, n = protowire.ConsumeVarint(b)
+		case num == siblingContextField || num == siblingWrittenAtField || num == siblingStampField:
+			// Written with the dot, once: the dot tells them.
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		default:
+			return dst, false
+		}
+		if n < 0 {
+			return dst, false
+		}
+		if field >= 0 {
+			if seen[field] {
+				return dst, false // protobuf would merge the two; Encode writes one
+			}
+			seen[field] = true
+		}
+		b = b[n:]
+	}
+	if dotCounter(dot) == 0 {
+		return dst, false
+	}
+	dst = protowire.AppendBytes(dst, dot)
+	flags := uint64(0)
+	if deleted != 0 {
+		flags |= 1
+	}
+	if datatype != 0 {
+		flags |= 2
+	}
+	dst = protowire.AppendVarint(dst, flags)
+	if datatype != 0 {
+		dst = protowire.AppendBytes(dst, value)
+	}
+	return dst, true
 }
 
 // dotCounter is an encoded dot's counter (0 when it has none, or is not

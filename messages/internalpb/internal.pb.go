@@ -2043,7 +2043,13 @@ type ObjectRangeRead struct {
 	MaxBytes  uint32                 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
 	Sender    *Sender                `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"` // the reader's node; it must be admitted
 	// of_table: as AcceptorRangeRead's.
-	OfTable       bool `protobuf:"varint,8,opt,name=of_table,json=ofTable,proto3" json:"of_table,omitempty"`
+	OfTable bool `protobuf:"varint,8,opt,name=of_table,json=ofTable,proto3" json:"of_table,omitempty"`
+	// versions asks for each key's version (cluster/object.AppendVersion of
+	// the object as stored) in place of the object: the page a reader
+	// compares with another replica's page of objects, as Cassandra's digest
+	// reads do, stopping where that page of objects would (its bytes are
+	// counted as the objects').
+	Versions      bool `protobuf:"varint,9,opt,name=versions,proto3" json:"versions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2134,6 +2140,13 @@ func (x *ObjectRangeRead) GetOfTable() bool {
 	return false
 }
 
+func (x *ObjectRangeRead) GetVersions() bool {
+	if x != nil {
+		return x.Versions
+	}
+	return false
+}
+
 // ObjectRangePage is a replica's answer to an ObjectRangeRead: the stored
 // objects of the range's keys, in the read's order, packed into one field
 // (cluster/packedpage: each key and object after its length), so that a
@@ -2147,6 +2160,7 @@ type ObjectRangePage struct {
 	Count         uint32                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`    // how many entries are packed
 	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`      // none of the range remains past the last entry
 	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	Versions      bool                   `protobuf:"varint,7,opt,name=versions,proto3" json:"versions,omitempty"` // the entries hold versions (ObjectRangeRead.versions)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2221,6 +2235,13 @@ func (x *ObjectRangePage) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ObjectRangePage) GetVersions() bool {
+	if x != nil {
+		return x.Versions
+	}
+	return false
 }
 
 // AcceptorEntry is one strong key's acceptor state, as stored.
@@ -4027,7 +4048,7 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"transition\x18\a \x01(\x06R\n" +
 	"transition\x124\n" +
 	"\x06sender\x18\b \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x19\n" +
-	"\bof_table\x18\t \x01(\bR\aofTable\"\xfe\x01\n" +
+	"\bof_table\x18\t \x01(\bR\aofTable\"\x9a\x02\n" +
 	"\x0fObjectRangeRead\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05lower\x18\x02 \x01(\fR\x05lower\x12\x14\n" +
@@ -4036,14 +4057,16 @@ const file_internalpb_internal_proto_rawDesc = "" +
 	"\bmax_keys\x18\x05 \x01(\rR\amaxKeys\x12\x1b\n" +
 	"\tmax_bytes\x18\x06 \x01(\rR\bmaxBytes\x124\n" +
 	"\x06sender\x18\a \x01(\v2\x1c.harmonia.internal.v1.SenderR\x06sender\x12\x19\n" +
-	"\bof_table\x18\b \x01(\bR\aofTable\"\x9d\x01\n" +
+	"\bof_table\x18\b \x01(\bR\aofTable\x12\x1a\n" +
+	"\bversions\x18\t \x01(\bR\bversions\"\xb9\x01\n" +
 	"\x0fObjectRangePage\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
 	"\aentries\x18\x03 \x01(\fR\aentries\x12\x14\n" +
 	"\x05count\x18\x04 \x01(\rR\x05count\x12\x12\n" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"Y\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x12\x1a\n" +
+	"\bversions\x18\a \x01(\bR\bversions\"Y\n" +
 	"\rAcceptorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x126\n" +
 	"\x05state\x18\x02 \x01(\v2 .harmonia.internal.v1.PaxosStateR\x05state\"\x9f\x01\n" +

@@ -194,6 +194,7 @@ var (
 	stampsNotFollowed = desc("harmonia_lww_stamps_not_followed_total", "Stamps of last-writer-wins writes this node stored without advancing its clock to them: too far ahead of its own clock (a node's clock is wrong).")
 	speculative       = desc("harmonia_get_speculative_asks_total", "Replicas a get asked because the ones it had asked were slow (speculative retry).")
 	readRepairs       = desc("harmonia_read_repairs_total", "Replicas a get sent the reconciled object to, because they answered with less.")
+	rangeRereads      = desc("harmonia_range_version_rereads_total", "Replicas a Query or Scan of an eventual table read whole because the versions they answered differed from the page of objects read.")
 	strongRequests    = desc("harmonia_strong_requests_total", "Requests on strong keys coordinated here, by outcome: ok, condition failed, contention (other proposals kept outbidding it) or unavailable (no majority of the key's replicas in time).", "outcome")
 	strongHedges      = desc("harmonia_strong_hedged_asks_total", "Voters a consensus round asked because the majority it asked first had not answered after --strong-hedge.")
 	strongReadRounds  = desc("harmonia_strong_read_rounds_total", "Strong gets settled by their read round alone (a majority agreed on a committed value), run without a proposer of their own.")
@@ -310,6 +311,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(putTimeouts, float64(rc.PutReplicaTimeouts))
 	counter(speculative, float64(rc.SpeculativeAsks))
 	counter(readRepairs, float64(rc.ReadRepairs))
+	counter(rangeRereads, float64(rc.RangeRereads))
 	for _, o := range slices.Sorted(maps.Keys(rc.Strong)) {
 		counter(strongRequests, float64(rc.Strong[o]), strings.ReplaceAll(o, " ", "_"))
 	}
