@@ -66,9 +66,13 @@ func ResolveVersions(pages []ReplicaPage) (resolved []ReplicaPage, reread []stri
 	return resolved, reread
 }
 
+// versionsSize is what versionsOf's buffer holds for each object at
+// first: an object of one version has versions of about 20 bytes.
+const versionsSize = 24
+
 // versionsOf is each object's versions, cut from one buffer.
 func versionsOf(objects [][]byte) [][]byte {
-	var buf []byte
+	buf := make([]byte, 0, versionsSize*len(objects))
 	ends := make([]int, len(objects))
 	for i, o := range objects {
 		buf = object.AppendEncodedVersions(buf, o)

@@ -221,7 +221,7 @@ func AppendEncodedVersions(dst, b []byte) []byte {
 	start := len(dst)
 	dst = append(dst, versionOfDots)
 	for rest := b; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
+		num, typ, n := consumeTag(rest)
 		if n < 0 || num != objectSiblingsField || typ != protowire.BytesType {
 			return appendBytesVersion(dst[:start], b)
 		}
@@ -257,7 +257,7 @@ func appendSiblingVersion(dst, b []byte) (_ []byte, ok bool) {
 	var deleted, datatype uint64
 	var seen [4]bool // value, dot, deleted, datatype
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return dst, false
 		}
@@ -293,7 +293,7 @@ func appendSiblingVersion(dst, b []byte) (_ []byte, ok bool) {
 		}
 		b = b[n:]
 	}
-	if dotCounter(dot) == 0 {
+	if len(dot) == 0 {
 		return dst, false
 	}
 	dst = protowire.AppendBytes(dst, dot)
@@ -309,6 +309,15 @@ func appendSiblingVersion(dst, b []byte) (_ []byte, ok bool) {
 		dst = protowire.AppendBytes(dst, value)
 	}
 	return dst, true
+}
+
+// consumeTag is protowire.ConsumeTag, with the tag of one byte that
+// every field of an object has read inline.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if len(b) > 0 && b[0] < 0x80 && b[0]>>3 != 0 {
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
+	}
+	return protowire.ConsumeTag(b)
 }
 
 // dotCounter is an encoded dot's counter (0 when it has none, or is not
