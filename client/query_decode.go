@@ -59,7 +59,11 @@ func readQueryPage(b []byte) (*QueryPage, error) {
 func readQueryFields(b []byte) (page *QueryPage, ok bool, err error) {
 	page = &QueryPage{}
 	var lastKey []byte
-	var items item.Decoder // the page's items share their names
+	// The page's items share their names, and the answer's memory: b is
+	// this page's alone (rawAnswers' Unmarshal made it), never written
+	// again.
+	var items item.Decoder
+	items.Share(b)
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {

@@ -30,6 +30,47 @@ func DecodeItem(b []byte) (Item, error) { return (*Decoder)(nil).DecodeItem(b) }
 // concurrent use.
 type Decoder struct {
 	names map[string]string
+	// shared and its text are what Share was given.
+	shared []byte
+	text   string
+}
+
+// Share makes the items d decodes from parts of buf share its memory
+// instead of copying them: strings (S, SS and numbers' digits) are cut
+// from one string copy of buf, one allocation for a page of items
+// instead of one for each, and binaries (B, BS) are buf's own bytes, each
+// cut to its length, so that appending to one copies it. buf must not be
+// written to while the items are in use, and an item kept keeps all of
+// buf and its copy alive: for a page read from the network, held while
+// its items are. Items decoded from other bytes copy, as without it.
+func (d *Decoder) Share(buf []byte) {
+	d.shared, d.text = buf, string(buf)
+}
+
+// sharedAt is where b lies in the bytes Share was given; ok is false when
+// it lies elsewhere (or is empty: nothing to share).
+func (d *Decoder) sharedAt(b []byte) (at int, ok bool) {
+	if d == nil || len(b) == 0 {
+		return 0, false
+	}
+	at = cap(d.shared) - cap(b)
+	return at, at >= 0 && at+len(b) <= len(d.shared) && &d.shared[at] == &b[0]
+}
+
+// str is b as a string: cut from Share's copy when b lies in its bytes.
+func (d *Decoder) str(b []byte) string {
+	if at, ok := d.sharedAt(b); ok {
+		return d.text[at : at+len(b)]
+	}
+	return string(b)
+}
+
+// bin is b as a binary of its own: Share's bytes when b lies in them.
+func (d *Decoder) bin(b []byte) []byte {
+	if _, ok := d.sharedAt(b); ok {
+		return b[:len(b):len(b)]
+	}
+	return append([]byte{}, b...)
 }
 
 // maxInternedNames bounds a Decoder's names, so that a page of items
@@ -154,15 +195,15 @@ func (d *Decoder) readValue(b []byte, level int) (Value, bool) {
 		if !utf8.Valid(body) {
 			return nil, false
 		}
-		v = S(body)
+		v = S(d.str(body))
 	case wireN:
-		n, err := ParseNumber(string(body))
+		n, err := ParseNumber(d.str(body))
 		if err != nil {
 			return nil, false
 		}
 		v = n
 	case wireB:
-		v = B(append([]byte{}, body...))
+		v = B(d.bin(body))
 	case wireL:
 		l := L{}
 		for len(body) > 0 {
@@ -209,16 +250,16 @@ func (d *Decoder) readValue(b []byte, level int) (Value, bool) {
 					return nil, false
 				}
 				if num == wireSS {
-					ss = append(ss, string(e))
+					ss = append(ss, d.str(e))
 					continue
 				}
-				n, err := ParseNumber(string(e))
+				n, err := ParseNumber(d.str(e))
 				if err != nil {
 					return nil, false
 				}
 				ns = append(ns, n)
 			default:
-				bs = append(bs, append([]byte{}, e...))
+				bs = append(bs, d.bin(e))
 			}
 		}
 		// Validate's rules for a set: not empty, no duplicates (in the

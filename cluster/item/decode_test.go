@@ -1,6 +1,8 @@
 package item
 
 import (
+	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/harmoniakv/harmonia/messages/itempb"
@@ -82,14 +84,59 @@ func FuzzDecodeItem(f *testing.F) {
 		if (err == nil) != (werr == nil) || (err == nil && !EqualItems(got, want)) {
 			t.Fatalf("DecodeItem = %v, %v; protobuf and ItemFromProto: %v, %v", got, err, want, werr)
 		}
-		// A Decoder that has seen the item's names answers the same.
+		// A Decoder that has seen the item's names answers the same, and
+		// so does one sharing the bytes.
 		d := &Decoder{}
 		for range 2 {
 			if got, err = d.DecodeItem(b); (err == nil) != (werr == nil) || (err == nil && !EqualItems(got, want)) {
 				t.Fatalf("Decoder.DecodeItem = %v, %v; protobuf and ItemFromProto: %v, %v", got, err, want, werr)
 			}
 		}
+		shared := slices.Clone(b)
+		d.Share(shared)
+		if got, err = d.DecodeItem(shared); (err == nil) != (werr == nil) || (err == nil && !EqualItems(got, want)) {
+			t.Fatalf("Decoder.DecodeItem sharing = %v, %v; protobuf and ItemFromProto: %v, %v", got, err, want, werr)
+		}
 	})
+}
+
+// A Decoder sharing a page's bytes answers the items as copying does;
+// its strings do not change when the bytes do, and appending to one of
+// its binaries writes over nothing else.
+func TestDecoderShare(t *testing.T) {
+	it := Item{"s": S("text"), "n": MustNumber("1700"), "b": B("bytes"), "after": S("next"),
+		"ss": SS{"x", "y"}, "bs": BS{{1}, {2}}, "l": L{S("in a list"), B("bin")}, "m": M{"k": NS{MustNumber("-0.5"), MustNumber("12")}}}
+	enc, err := proto.Marshal(ItemToProto(it))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := slices.Clone(enc)
+	var d Decoder
+	d.Share(buf)
+	got, err := d.DecodeItem(buf)
+	if err != nil || !EqualItems(got, it) {
+		t.Fatalf("shared decode: %v, %v; want %v", got, err, it)
+	}
+	_ = append(got["b"].(B), "more"...)
+	_ = append(got["bs"].(BS)[0], 9, 9, 9)
+	if !bytes.Equal(buf, enc) {
+		t.Fatal("appending to a shared binary wrote over the page")
+	}
+	clear(buf)
+	if got["s"] != S("text") || got["after"] != S("next") || got["ss"].(SS)[1] != "y" || !Equal(got["n"], MustNumber("1700")) {
+		t.Fatalf("strings changed with the page: %v", got)
+	}
+	// Bytes that are not the shared ones are copied.
+	other := slices.Clone(enc)
+	d.Share(buf)
+	got, err = d.DecodeItem(other)
+	if err != nil || !EqualItems(got, it) {
+		t.Fatalf("decode of other bytes: %v, %v", got, err)
+	}
+	clear(other)
+	if !EqualItems(got, it) {
+		t.Fatalf("the items of bytes not shared changed with them: %v", got)
+	}
 }
 
 func BenchmarkDecodeItem(b *testing.B) {
@@ -105,6 +152,15 @@ func BenchmarkDecodeItem(b *testing.B) {
 	b.Run("decoder", func(b *testing.B) {
 		var d Decoder
 		for b.Loop() {
+			if _, err := d.DecodeItem(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("shared", func(b *testing.B) {
+		var d Decoder
+		for b.Loop() {
+			d.Share(enc)
 			if _, err := d.DecodeItem(enc); err != nil {
 				b.Fatal(err)
 			}

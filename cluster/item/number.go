@@ -52,9 +52,14 @@ func ParseNumber(s string) (Number, error) {
 		n.neg = s[i] == '-'
 		i++
 	}
-	var digits []byte // significant digits, leading zeros left out
+	var buf [MaxNumberDigits + 2]byte
+	digits := buf[:0] // significant digits, leading zeros left out
 	fraction := 0     // digits after the point
 	seenDigit, seenPoint := false, false
+	// first is where the significant digits start in s; split, that a
+	// point comes between two of them: when not, they are s[first:] up
+	// to their length, and the number takes them from s without a copy.
+	first, split := -1, false
 mantissa:
 	for ; i < len(s); i++ {
 		switch c := s[i]; {
@@ -64,10 +69,14 @@ mantissa:
 				fraction++
 			}
 			if c != '0' || len(digits) > 0 {
+				if first < 0 {
+					first = i
+				}
 				digits = append(digits, c)
 			}
 		case c == '.' && !seenPoint:
 			seenPoint = true
+			split = first >= 0
 		default:
 			break mantissa
 		}
@@ -99,7 +108,12 @@ mantissa:
 	if i != len(s) {
 		return bad()
 	}
-	trimmed := strings.TrimRight(string(digits), "0")
+	var trimmed string
+	if first >= 0 && !split {
+		trimmed = strings.TrimRight(s[first:first+len(digits)], "0")
+	} else {
+		trimmed = strings.TrimRight(string(digits), "0")
+	}
 	if trimmed == "" {
 		return Zero, nil
 	}
