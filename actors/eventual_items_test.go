@@ -14,16 +14,13 @@ import (
 	"github.com/harmoniakv/harmonia/internal/testport"
 )
 
-// A range read of an eventual table's items at R=3 merges the replicas
-// item by item (an item written while a replica was down is there; one
-// deleted then is gone though that replica still holds it) and repairs
-// the replica that answered with less: hint replay and scheduled
-// anti-entropy are off, so only the read can have brought it the write and
-// the tombstone.
-func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
-	if raceEnabled {
-		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
-	}
+// staleThirdReplica starts three nodes and writes the items 1, 2 and 3
+// of partition key "ann" of an eventual table "feed" (W=2), with s3 down
+// for the write of 3 and the delete of 1: hint replay and scheduled
+// anti-entropy are off, so only a read can bring them to it. It returns
+// the nodes, the range of "ann"'s items, and what s3 holds of an item.
+func staleThirdReplica(t *testing.T, ctx context.Context) ([]*System, item.Range, func(sk int) []object.Sibling) {
+	t.Helper()
 	noHints := func(c *Config) { c.Hints.Enabled, c.Repair.Interval = false, 0 }
 	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
@@ -32,8 +29,6 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 		nodes[i] = startStrongNode(t, fmt.Sprintf("s%d", i+1), addrs[i], addrs, dirs[i], noHints)
 	}
 	waitSettled(t, nodes, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	tbl, err := nodes[0].Tables().Create(ctx, catalog.Spec{Name: "feed", Consistency: catalog.Eventual, Schema: itemTable.Schema})
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +73,29 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nodes, r, held
+}
+
+// existing is which entries of a page hold an item.
+func existing(entries []itemop.Stored) string {
+	var got []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprint(e.Value.Exists))
+	}
+	return fmt.Sprint(got)
+}
+
+// A range read of an eventual table's items at R=3 merges the replicas
+// item by item (an item written while a replica was down is there; one
+// deleted then is gone though that replica still holds it) and repairs
+// the replica that answered with less.
+func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
+	if raceEnabled {
+		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes, r, held := staleThirdReplica(t, ctx)
 	// s1 answers with its objects, s2 and s3 with their versions: s2's
 	// agree, s3's do not, so s3 alone is read whole.
 	rereads := nodes[0].RequestCounts().RangeRereads
@@ -88,11 +106,7 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 	if n := nodes[0].RequestCounts().RangeRereads - rereads; n != 1 {
 		t.Fatalf("read %d replicas whole past their versions, want 1 (s3)", n)
 	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, fmt.Sprint(e.Value.Exists))
-	}
-	if fmt.Sprint(got) != "[false true true]" || !complete {
+	if got := existing(entries); got != "[false true true]" || !complete {
 		t.Fatalf("read items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
 	}
 	waitUntil(t, 10*time.Second, "s3 repaired by the read", func() bool {
@@ -105,16 +119,39 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = got[:0]
-	for _, e := range again {
-		got = append(got, fmt.Sprint(e.Value.Exists))
-	}
-	if fmt.Sprint(got) != "[false true true]" || !complete {
+	if got := existing(again); got != "[false true true]" || !complete {
 		t.Fatalf("read again items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
 	}
 	if n := nodes[0].RequestCounts().RangeRereads - rereads; n != 0 {
 		t.Fatalf("read %d replicas whole once all agreed, want 0", n)
 	}
+}
+
+// A range read at R=2 from the stale replica sends its own stale page of
+// objects and another replica's versions: they differ, so that replica
+// is read whole, its newer writes win the merge, and the reader is
+// repaired.
+func TestReadEventualRangeFromAStaleReplicaReadsTheOtherWhole(t *testing.T) {
+	if raceEnabled {
+		t.Skip("three actor systems in one process trip the race detector inside protoactor (PROTOACTOR-NOTES)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes, r, held := staleThirdReplica(t, ctx)
+	rereads := nodes[2].RequestCounts().RangeRereads
+	entries, complete, err := nodes[2].ReadEventualRange(ctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := existing(entries); got != "[false true true]" || !complete {
+		t.Fatalf("s3 read items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
+	}
+	if n := nodes[2].RequestCounts().RangeRereads - rereads; n != 1 {
+		t.Fatalf("read %d replicas whole past their versions, want 1", n)
+	}
+	waitUntil(t, 10*time.Second, "s3 repaired by its own read", func() bool {
+		return len(object.Live(held(3))) == 1 && len(held(1)) == 1 && held(1)[0].Deleted
+	})
 }
 
 // The expiry of an eventual table's item deletes the version it found
