@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/harmoniakv/harmonia/cluster/catalog"
 	"github.com/harmoniakv/harmonia/cluster/itemop"
 	"github.com/harmoniakv/harmonia/cluster/object"
@@ -314,9 +315,12 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 	pages, reread := itemop.ResolveVersions(pages)
 	if len(reread) > 0 {
 		s.requests.rangeRereads.Add(uint64(len(reread)))
+		// A replica that cannot answer now leaves the read short of R
+		// pages it can merge: a quorum error, as one that never answered.
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, false, fmt.Errorf("range read: the read's time was up before it could read %v whole, whose versions differ", reread)
+			return nil, false, &request.QuorumError{Op: "range read", TimedOut: true,
+				Summary: fmt.Sprintf("the read's time was up before it could read %v whole, whose versions differ from the page read", reread)}
 		}
 		whole := make(chan answer, len(reread))
 		for _, id := range reread {
@@ -325,7 +329,8 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 		for range reread {
 			a := <-whole
 			if a.err != nil {
-				return nil, false, fmt.Errorf("range read: %s answered versions that differ from the page read, and reading its page failed: %w", a.from, a.err)
+				return nil, false, &request.QuorumError{Op: "range read", TimedOut: errors.Is(a.err, actor.ErrTimeout),
+					Summary: fmt.Sprintf("%s answered versions that differ from the page read, and then not its page: %v", a.from, a.err)}
 			}
 			pages = append(pages, a.page)
 		}
