@@ -351,9 +351,10 @@ func (s *System) ReadEventualRange(ctx context.Context, r RangeRead, rq int) (en
 	return entries, complete, nil
 }
 
-// objectPageOf takes a replica's page of read, refusing one that is not
-// an answer to it: keys outside the range or more than it asked for (the
-// merge checks the order and decodes the objects).
+// objectPageOf takes a replica's page of read (of versions, when asked
+// for them), refusing one that is not an answer to it: keys outside the
+// range, more than it asked for, or versions where its objects were asked
+// (the merge checks the order and decodes the objects).
 func objectPageOf(from string, res any, read RangeRead, versions bool) (itemop.ReplicaPage, error) {
 	b, ok := res.(*internalpb.ObjectRangePage)
 	switch {
@@ -363,8 +364,11 @@ func objectPageOf(from string, res any, read RangeRead, versions bool) (itemop.R
 		return itemop.ReplicaPage{}, errors.New(b.Error)
 	case int(b.Count) > max(read.MaxKeys, 1):
 		return itemop.ReplicaPage{}, fmt.Errorf("%s: %d keys for a read of at most %d", from, b.Count, max(read.MaxKeys, 1))
-	case b.Versions != versions:
-		return itemop.ReplicaPage{}, fmt.Errorf("%s: a page of versions %v for a read of versions %v", from, b.Versions, versions)
+	case b.Versions && !versions:
+		// (A page of objects for a read of versions is an answer, only
+		// larger: a node that does not know the field, an older version
+		// mid-upgrade, sends its objects.)
+		return itemop.ReplicaPage{}, fmt.Errorf("%s: a page of versions for a read of its objects", from)
 	}
 	keys, objects, err := packedpage.Entries(b.Entries, int(b.Count))
 	if err != nil {
@@ -375,5 +379,5 @@ func objectPageOf(from string, res any, read RangeRead, versions bool) (itemop.R
 			return itemop.ReplicaPage{}, fmt.Errorf("%s: key %.64q is outside the range read", from, k)
 		}
 	}
-	return itemop.ReplicaPage{From: from, More: !b.Done, Keys: keys, Objects: objects, Versions: versions}, nil
+	return itemop.ReplicaPage{From: from, More: !b.Done, Keys: keys, Objects: objects, Versions: b.Versions}, nil
 }

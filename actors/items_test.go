@@ -254,22 +254,23 @@ func TestObjectPageRefusesPagesNotAsAsked(t *testing.T) {
 		versions bool // asked for versions
 		page     any
 		ok       bool
+		want     bool // the page taken holds versions
 	}{
-		{"a page of objects for a read of objects", false, page(false, "b", "c"), true},
-		{"a page of versions for a read of versions", true, page(true, "b", "c"), true},
-		{"a page of versions for a read of objects", false, page(true, "b", "c"), false},
-		{"a page of objects for a read of versions", true, page(false, "b", "c"), false},
-		{"a key outside the range", true, page(true, "a"), false},
-		{"more keys than asked", false, page(false, "b", "c", "d", "e"), false},
-		{"another node's page", false, &internalpb.ObjectRangePage{Node: "n3"}, false},
-		{"an answer of another kind", false, &internalpb.HandoffBatch{Node: "n2"}, false},
+		{"a page of objects for a read of objects", false, page(false, "b", "c"), true, false},
+		{"a page of versions for a read of versions", true, page(true, "b", "c"), true, true},
+		{"a page of versions for a read of objects", false, page(true, "b", "c"), false, false},
+		{"a page of objects for a read of versions (a node that predates them) is taken as objects", true, page(false, "b", "c"), true, false},
+		{"a key outside the range", true, page(true, "a"), false, false},
+		{"more keys than asked", false, page(false, "b", "c", "d", "e"), false, false},
+		{"another node's page", false, &internalpb.ObjectRangePage{Node: "n3"}, false, false},
+		{"an answer of another kind", false, &internalpb.HandoffBatch{Node: "n2"}, false, false},
 	} {
 		p, err := objectPageOf("n2", tt.page, read, tt.versions)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: %v", tt.name, err)
 		}
-		if err == nil && p.Versions != tt.versions {
-			t.Errorf("%s: a page of versions %v, asked %v", tt.name, p.Versions, tt.versions)
+		if err == nil && p.Versions != tt.want {
+			t.Errorf("%s: taken as a page of versions %v, want %v", tt.name, p.Versions, tt.want)
 		}
 	}
 }
