@@ -41,7 +41,8 @@ var Zero = Number{}
 // significant digits, a magnitude outside 1E-130 .. 9.99...E+125, and
 // anything that is not a decimal number (NaN, infinities, spaces). It
 // scans the text once rather than handing it to apd: a megabyte of zeros
-// must cost a scan, not a big-integer conversion.
+// must cost a scan, not a big-integer conversion. The number may keep a
+// part of s (its digits, when no point splits them) rather than a copy.
 func ParseNumber(s string) (Number, error) {
 	bad := func() (Number, error) {
 		return Number{}, errorf(ErrNumber, "A value provided cannot be converted into a number: %.64q", s)
