@@ -158,52 +158,84 @@ func Decode(b []byte) ([]Sibling, error) {
 // what it reads (a malformed clock or stamp beside the value is not
 // noticed): objects come from a replica's disk, each written by Encode.
 func SoleVersion(b []byte) (value []byte, deleted, ok bool) {
-	var sibling []byte
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num != objectSiblingsField || typ != protowire.BytesType || sibling != nil {
-			return nil, false, false
-		}
-		if sibling, n = protowire.ConsumeBytes(b[n:]); n < 0 {
-			return nil, false, false
-		}
-		b = b[protowire.SizeTag(num)+n:]
-	}
-	if sibling == nil {
+	sibling, rest, ok := nextSibling(b)
+	if !ok || len(rest) > 0 {
 		return nil, false, false
 	}
-	var hasValue, hasDot bool
-	for len(sibling) > 0 {
-		num, typ, n := protowire.ConsumeTag(sibling)
-		if n < 0 {
-			return nil, false, false
-		}
-		sibling = sibling[n:]
-		switch {
-		case num == siblingValueField && typ == protowire.BytesType && !hasValue:
-			value, n = protowire.ConsumeBytes(sibling)
-			hasValue = true
-		case num == siblingDotField && typ == protowire.BytesType && !hasDot:
-			var dot []byte
-			dot, n = protowire.ConsumeBytes(sibling)
-			hasDot = dotCounter(dot) != 0
-		case num == siblingDeletedField && typ == protowire.VarintType:
-			var v uint64
-			v, n = protowire.ConsumeVarint(sibling)
-			deleted = v != 0
-		case num == siblingDatatypeField:
-			return nil, false, false
-		case num == siblingContextField || num == siblingWrittenAtField || num == siblingStampField:
-			n = protowire.ConsumeFieldValue(num, typ, sibling)
-		default:
-			return nil, false, false
-		}
-		if n < 0 {
-			return nil, false, false
-		}
-		sibling = sibling[n:]
+	f, ok := readSibling(sibling)
+	if !ok || f.datatype || dotCounter(f.dot) == 0 {
+		return nil, false, false
 	}
-	return value, deleted, hasDot
+	return f.value, f.deleted, true
+}
+
+// siblingFields is what SoleVersion and AppendEncodedVersions read of an
+// encoded sibling.
+type siblingFields struct {
+	value, dot        []byte
+	deleted, datatype bool
+}
+
+// nextSibling cuts the first sibling of an encoded object from the rest;
+// ok is false when b does not start with one.
+func nextSibling(b []byte) (sibling, rest []byte, ok bool) {
+	num, typ, n := consumeTag(b)
+	if n < 0 || num != objectSiblingsField || typ != protowire.BytesType {
+		return nil, nil, false
+	}
+	sibling, m := protowire.ConsumeBytes(b[n:])
+	if m < 0 {
+		return nil, nil, false
+	}
+	return sibling, b[n+m:], true
+}
+
+// readSibling reads an encoded sibling in the form Encode writes: each
+// field once, none it does not write; ok is false for any other form (a
+// reader then leaves it to Decode). Its clock, write time and stamp are
+// skipped: written with the dot, once, the dot tells them.
+func readSibling(b []byte) (f siblingFields, ok bool) {
+	var seen [4]bool // value, dot, deleted, datatype
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return f, false
+		}
+		b = b[n:]
+		field := -1
+		var v uint64
+		switch {
+		case num == siblingValueField && typ == protowire.BytesType:
+			field = 0
+			f.value, n = protowire.ConsumeBytes(b)
+		case num == siblingDotField && typ == protowire.BytesType:
+			field = 1
+			f.dot, n = protowire.ConsumeBytes(b)
+		case num == siblingDeletedField && typ == protowire.VarintType:
+			field = 2
+			v, n = protowire.ConsumeVarint(b)
+			f.deleted = v != 0
+		case num == siblingDatatypeField && typ == protowire.VarintType:
+			field = 3
+			v, n = protowire.ConsumeVarint(b)
+			f.datatype = v != 0
+		case num == siblingContextField || num == siblingWrittenAtField || num == siblingStampField:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		default:
+			return f, false
+		}
+		if n < 0 {
+			return f, false
+		}
+		if field >= 0 {
+			if seen[field] {
+				return f, false // protobuf would merge the two; Encode writes one
+			}
+			seen[field] = true
+		}
+		b = b[n:]
+	}
+	return f, true
 }
 
 // AppendEncodedVersions appends to dst what tells an encoded object's
@@ -221,18 +253,26 @@ func AppendEncodedVersions(dst, b []byte) []byte {
 	start := len(dst)
 	dst = append(dst, versionOfDots)
 	for rest := b; len(rest) > 0; {
-		num, typ, n := consumeTag(rest)
-		if n < 0 || num != objectSiblingsField || typ != protowire.BytesType {
+		sibling, r, ok := nextSibling(rest)
+		if !ok {
 			return appendBytesVersion(dst[:start], b)
 		}
-		sibling, m := protowire.ConsumeBytes(rest[n:])
-		if m < 0 {
+		rest = r
+		f, ok := readSibling(sibling)
+		if !ok || len(f.dot) == 0 {
 			return appendBytesVersion(dst[:start], b)
 		}
-		rest = rest[n+m:]
-		var ok bool
-		if dst, ok = appendSiblingVersion(dst, sibling); !ok {
-			return appendBytesVersion(dst[:start], b)
+		dst = protowire.AppendBytes(dst, f.dot)
+		flags := uint64(0)
+		if f.deleted {
+			flags |= 1
+		}
+		if f.datatype {
+			flags |= 2
+		}
+		dst = protowire.AppendVarint(dst, flags)
+		if f.datatype {
+			dst = protowire.AppendBytes(dst, f.value)
 		}
 	}
 	return dst
@@ -248,67 +288,6 @@ const (
 func appendBytesVersion(dst, b []byte) []byte {
 	sum := sha256.Sum256(b)
 	return append(append(dst, versionOfBytes), sum[:]...)
-}
-
-// appendSiblingVersion appends one encoded sibling's part of
-// AppendEncodedVersions; ok is false for a form Encode does not write.
-func appendSiblingVersion(dst, b []byte) (_ []byte, ok bool) {
-	var value, dot []byte
-	var deleted, datatype uint64
-	var seen [4]bool // value, dot, deleted, datatype
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return dst, false
-		}
-		b = b[n:]
-		field := -1
-		switch {
-		case num == siblingValueField && typ == protowire.BytesType:
-			field = 0
-			value, n = protowire.ConsumeBytes(b)
-		case num == siblingDotField && typ == protowire.BytesType:
-			field = 1
-			dot, n = protowire.ConsumeBytes(b)
-		case num == siblingDeletedField && typ == protowire.VarintType:
-			field = 2
-			deleted, n = protowire.ConsumeVarint(b)
-		case num == siblingDatatypeField && typ == protowire.VarintType:
-			field = 3
-			datatype, n = protowire.ConsumeVarint(b)
-		case num == siblingContextField || num == siblingWrittenAtField || num == siblingStampField:
-			// Written with the dot, once: the dot tells them.
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		default:
-			return dst, false
-		}
-		if n < 0 {
-			return dst, false
-		}
-		if field >= 0 {
-			if seen[field] {
-				return dst, false // protobuf would merge the two; Encode writes one
-			}
-			seen[field] = true
-		}
-		b = b[n:]
-	}
-	if len(dot) == 0 {
-		return dst, false
-	}
-	dst = protowire.AppendBytes(dst, dot)
-	flags := uint64(0)
-	if deleted != 0 {
-		flags |= 1
-	}
-	if datatype != 0 {
-		flags |= 2
-	}
-	dst = protowire.AppendVarint(dst, flags)
-	if datatype != 0 {
-		dst = protowire.AppendBytes(dst, value)
-	}
-	return dst, true
 }
 
 // consumeTag is protowire.ConsumeTag, with the tag of one byte that
