@@ -529,12 +529,16 @@ start_harmonia() {
   HARMONIA_PID=$!
   # Every node must take a write: one that has not yet heard from its
   # peers refuses requests, and the load's first error stops the script.
+  # One that never does (30 s) would leave the rows comparing two nodes
+  # with etcd's three: the run stops, naming it.
   local n port
   for port in 8001 8002 8003; do
     for n in $(seq 150); do
-      "$HARMONIA" put --addr "127.0.0.1:$port" bench-ready x >/dev/null 2>&1 && break
+      "$HARMONIA" put --addr "127.0.0.1:$port" bench-ready x >/dev/null 2>&1 && continue 2
       sleep 0.2
     done
+    echo "compare.sh: the node at 127.0.0.1:$port took no write in 30 s (see $WORK/h-launch.log)" >&2
+    exit 1
   done
 }
 
