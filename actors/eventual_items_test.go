@@ -18,8 +18,8 @@ import (
 // of partition key "ann" of an eventual table "feed" (W=2), with s3 down
 // for the write of 3 and the delete of 1: hint replay and scheduled
 // anti-entropy are off, so only a read can bring them to it. It returns
-// the nodes, the range of "ann"'s items, and what s3 holds of an item.
-func staleThirdReplica(t *testing.T, ctx context.Context) ([]*System, item.Range, func(sk int) []object.Sibling) {
+// the nodes, the range of "ann"'s items, and whether s3 holds both now.
+func staleThirdReplica(t *testing.T, ctx context.Context) ([]*System, item.Range, func() bool) {
 	t.Helper()
 	noHints := func(c *Config) { c.Hints.Enabled, c.Repair.Interval = false, 0 }
 	addrs := []string{testport.For(t), testport.For(t), testport.For(t)}
@@ -73,16 +73,31 @@ func staleThirdReplica(t *testing.T, ctx context.Context) ([]*System, item.Range
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nodes, r, held
+	repaired := func() bool { return len(object.Live(held(3))) == 1 && len(held(1)) == 1 && held(1)[0].Deleted }
+	return nodes, r, repaired
 }
 
-// existing is which entries of a page hold an item.
-func existing(entries []itemop.Stored) string {
+// readAnn reads staleThirdReplica's items through sys at R=rq: the page
+// must hold them as the merge of every write (1 deleted, 2 and 3 there),
+// complete, and the read must have read rereads replicas whole past their
+// versions.
+func readAnn(t *testing.T, ctx context.Context, sys *System, r item.Range, rq int, rereads uint64) {
+	t.Helper()
+	before := sys.RequestCounts().RangeRereads
+	entries, complete, err := sys.ReadEventualRange(ctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, rq)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
 	for _, e := range entries {
 		got = append(got, fmt.Sprint(e.Value.Exists))
 	}
-	return fmt.Sprint(got)
+	if fmt.Sprint(got) != "[false true true]" || !complete {
+		t.Fatalf("read items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
+	}
+	if n := sys.RequestCounts().RangeRereads - before; n != rereads {
+		t.Fatalf("read %d replicas whole past their versions, want %d", n, rereads)
+	}
 }
 
 // A range read of an eventual table's items at R=3 merges the replicas
@@ -95,36 +110,14 @@ func TestReadEventualRangeMergesReplicasAndRepairsTheStale(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nodes, r, held := staleThirdReplica(t, ctx)
+	nodes, r, repaired := staleThirdReplica(t, ctx)
 	// s1 answers with its objects, s2 and s3 with their versions: s2's
 	// agree, s3's do not, so s3 alone is read whole.
-	rereads := nodes[0].RequestCounts().RangeRereads
-	entries, complete, err := nodes[0].ReadEventualRange(ctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := nodes[0].RequestCounts().RangeRereads - rereads; n != 1 {
-		t.Fatalf("read %d replicas whole past their versions, want 1 (s3)", n)
-	}
-	if got := existing(entries); got != "[false true true]" || !complete {
-		t.Fatalf("read items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
-	}
-	waitUntil(t, 10*time.Second, "s3 repaired by the read", func() bool {
-		return len(object.Live(held(3))) == 1 && len(held(1)) == 1 && held(1)[0].Deleted
-	})
+	readAnn(t, ctx, nodes[0], r, 3, 1)
+	waitUntil(t, 10*time.Second, "s3 repaired by the read", repaired)
 	// Repaired, every replica's versions agree: none is read whole, and
 	// the page is the same.
-	rereads = nodes[0].RequestCounts().RangeRereads
-	again, complete, err := nodes[0].ReadEventualRange(ctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := existing(again); got != "[false true true]" || !complete {
-		t.Fatalf("read again items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
-	}
-	if n := nodes[0].RequestCounts().RangeRereads - rereads; n != 0 {
-		t.Fatalf("read %d replicas whole once all agreed, want 0", n)
-	}
+	readAnn(t, ctx, nodes[0], r, 3, 0)
 }
 
 // A range read at R=2 from the stale replica sends its own stale page of
@@ -137,21 +130,9 @@ func TestReadEventualRangeFromAStaleReplicaReadsTheOtherWhole(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nodes, r, held := staleThirdReplica(t, ctx)
-	rereads := nodes[2].RequestCounts().RangeRereads
-	entries, complete, err := nodes[2].ReadEventualRange(ctx, RangeRead{Lower: r.Lower, Upper: r.Upper, MaxKeys: 10, MaxBytes: 1 << 20}, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := existing(entries); got != "[false true true]" || !complete {
-		t.Fatalf("s3 read items 1, 2, 3 as existing %v (complete %v), want [false true true]", got, complete)
-	}
-	if n := nodes[2].RequestCounts().RangeRereads - rereads; n != 1 {
-		t.Fatalf("read %d replicas whole past their versions, want 1", n)
-	}
-	waitUntil(t, 10*time.Second, "s3 repaired by its own read", func() bool {
-		return len(object.Live(held(3))) == 1 && len(held(1)) == 1 && held(1)[0].Deleted
-	})
+	nodes, r, repaired := staleThirdReplica(t, ctx)
+	readAnn(t, ctx, nodes[2], r, 2, 1)
+	waitUntil(t, 10*time.Second, "s3 repaired by its own read", repaired)
 }
 
 // The expiry of an eventual table's item deletes the version it found
