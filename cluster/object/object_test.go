@@ -352,6 +352,7 @@ func TestAppendEncodedVersions(t *testing.T) {
 	// Over replicas' objects as writes and exchanges leave them, equal
 	// versions are exactly what anti-entropy's VersionDigest calls equal.
 	r := rand.New(rand.NewPCG(21, 22))
+	var pairs [2]int // pairs of distinct replicas that differ, that agree
 	for round := 0; round < 200; round++ {
 		_, reps := simulate(r, 20)
 		for i := range reps {
@@ -360,9 +361,23 @@ func TestAppendEncodedVersions(t *testing.T) {
 				if digest := bytes.Equal(VersionDigest(reps[i]), VersionDigest(reps[j])); same != digest {
 					t.Fatalf("replicas %d and %d: same versions %v, same digests %v", i, j, same, digest)
 				}
+				if i != j {
+					pairs[boolIndex(same)]++
+				}
 			}
 		}
 	}
+	// The property is only shown if the replicas both differed and agreed.
+	if pairs[0] == 0 || pairs[1] == 0 {
+		t.Fatalf("%d pairs of replicas differed and %d agreed: the simulation showed too little", pairs[0], pairs[1])
+	}
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // AppendEncodedVersions reads a replica's stored bytes: whatever they are,
